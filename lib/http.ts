@@ -1,0 +1,28 @@
+import { RetryableError } from './errors';
+
+export type Fetch = typeof fetch;
+
+/** Statuses every upstream we call treats as transient. */
+export const RETRYABLE_STATUSES = new Set([408, 425, 429, 500, 502, 503, 504]);
+
+/**
+ * fetch with a per-request timeout. Network failures and timeouts become RetryableError:
+ * the request may or may not have reached the server, which is why every caller must be
+ * idempotent (persisted codes, deterministic event ids).
+ */
+export async function fetchWithTimeout(
+  fetchImpl: Fetch,
+  url: string,
+  init: RequestInit,
+  timeoutMs: number,
+  what: string,
+): Promise<Response> {
+  try {
+    return await fetchImpl(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+  } catch (error) {
+    const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+    throw new RetryableError(`${what}: ${timedOut ? `no response within ${timeoutMs} ms` : 'network error'}`, {
+      cause: error,
+    });
+  }
+}
