@@ -1,0 +1,169 @@
+import { PermanentError, RetryableError } from './errors';
+import { fetchWithTimeout, RETRYABLE_STATUSES, type Fetch } from './http';
+import { maskCode, maskEmail } from './mask';
+import { parseRetryAfter } from './retry';
+import { isUlid } from './ulid';
+
+/**
+ * Customer.io Track API v1, one event per call, over plain fetch. customerio-node would retry on
+ * its own and needs Node 22; here a single attempt is made and the caller's withRetry owns the
+ * policy. Every failure becomes RetryableError or PermanentError, and no message carries the API
+ * key, an email address or a gift-card code, because error messages end up in logs.
+ */
+
+export interface CustomerIoClientOptions {
+  /** Origin, e.g. https://track.customer.io (see trackUrlFor). */
+  trackUrl: string;
+  siteId: string;
+  apiKey: string;
+  fetch?: Fetch;
+  /** Per-request timeout; default 10000. */
+  timeoutMs?: number;
+}
+
+export interface TrackEvent {
+  name: string;
+  /** A ULID derived from the PostHog event uuid (ulidFromUuid): Customer.io drops a repeated id. */
+  id: string;
+  /** Unix seconds. Customer.io does not trigger campaigns for events older than 72 h. */
+  timestamp: number;
+  data: Record<string, string>;
+}
+
+// Limits from Customer.io's Track API docs (CONTRACTS.md §3); checked here so an oversized event
+// dead-letters with a clear reason instead of bouncing off a 400.
+const MAX_IDENTIFIER_BYTES = 150;
+const MAX_NAME_BYTES = 100;
+const MAX_BODY_BYTES = 100_000;
+// These data keys override the message's recipient and sender: never let event data set them.
+const RESERVED_DATA_KEYS = ['recipient', 'from_address', 'reply_to'] as const;
+// An error text longer than this is cut: it is for a log line, not for parsing.
+const MAX_ERROR_TEXT = 500;
+// Loose on purpose: anything email-shaped in a server message gets masked.
+const EMAIL_PATTERN = /[^\s"'<>()[\]{},;:@]+@[^\s"'<>()[\]{},;:@]+/g;
+
+export function trackUrlFor(region: 'us' | 'eu'): string {
+  return region === 'eu' ? 'https://track-eu.customer.io' : 'https://track.customer.io';
+}
+
+export class CustomerIoClient {
+  private readonly trackUrl: string;
+  private readonly authorization: string;
+  private readonly fetchImpl: Fetch;
+  private readonly timeoutMs: number;
+  private readonly apiKey: string;
+
+  public constructor(options: CustomerIoClientOptions) {
+    this.trackUrl = options.trackUrl.replace(/\/+$/, '');
+    this.authorization = `Basic ${Buffer.from(`${options.siteId}:${options.apiKey}`).toString('base64')}`;
+    this.fetchImpl = options.fetch ?? fetch;
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.apiKey = options.apiKey;
+  }
+
+  /** Sends one event, once. Safe to repeat: the same `id` is ignored by Customer.io. */
+  public async sendEvent(identifier: string, event: TrackEvent): Promise<void> {
+    const body = validate(identifier, event);
+    const url = `${this.trackUrl}/api/v1/customers/${encodeURIComponent(identifier)}/events`;
+    // `what` names no identifier: it is an email and would land in the error message.
+    const response = await fetchWithTimeout(
+      this.fetchImpl,
+      url,
+      {
+        method: 'POST',
+        headers: { Authorization: this.authorization, 'Content-Type': 'application/json', Accept: 'application/json' },
+        body,
+        // A redirect means a wrong trackUrl, and following one can turn the POST into a GET:
+        // surface it as customerio_http_3xx instead.
+        redirect: 'manual',
+      },
+      this.timeoutMs,
+      'Customer.io track',
+    );
+    const text = await readText(response);
+    if (response.ok) return;
+    throw this.classify(response, text, identifier, event);
+  }
+
+  private classify(response: Response, text: string, identifier: string, event: TrackEvent): Error {
+    const { status } = response;
+    if (RETRYABLE_STATUSES.has(status) || status >= 500) {
+      return new RetryableError(`Customer.io track: HTTP ${status}`, {
+        retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
+      });
+    }
+    if (status === 401 || status === 403) {
+      return new PermanentError('customerio_auth', `Customer.io track: HTTP ${status}, check the site id and API key`);
+    }
+    const detail = redact(errorText(text), [identifier, ...Object.values(event.data)], this.apiKey);
+    const suffix = detail ? `: ${detail}` : '';
+    if (status === 400) return new PermanentError('customerio_rejected', `Customer.io rejected the event${suffix}`);
+    return new PermanentError(`customerio_http_${status}`, `Customer.io track: HTTP ${status}${suffix}`);
+  }
+}
+
+/** Refuses, before any request, what Customer.io would reject or misuse. Returns the JSON body. */
+function validate(identifier: string, event: TrackEvent): string {
+  const invalid = (message: string) => new PermanentError('customerio_invalid_event', `Customer.io event: ${message}`);
+  if (!identifier) throw invalid('empty identifier');
+  if (Buffer.byteLength(identifier) > MAX_IDENTIFIER_BYTES) {
+    throw invalid(`identifier longer than ${MAX_IDENTIFIER_BYTES} bytes`);
+  }
+  if (!event.name) throw invalid('empty name');
+  if (Buffer.byteLength(event.name) > MAX_NAME_BYTES) throw invalid(`name longer than ${MAX_NAME_BYTES} bytes`);
+  // Without a valid id Customer.io cannot dedupe, and a retry could mail twice.
+  if (!isUlid(event.id)) throw invalid('id is not a ULID');
+  // Milliseconds passed by mistake would be a date far in the future; seconds are ~1.7e9.
+  if (!Number.isInteger(event.timestamp) || event.timestamp <= 0 || event.timestamp >= 1e11) {
+    throw invalid('timestamp is not unix seconds');
+  }
+  const reserved = RESERVED_DATA_KEYS.filter((key) => Object.prototype.hasOwnProperty.call(event.data, key));
+  if (reserved.length > 0) throw invalid(`reserved data keys: ${reserved.join(', ')}`);
+  const body = JSON.stringify({ name: event.name, data: event.data, id: event.id, timestamp: event.timestamp });
+  if (Buffer.byteLength(body) > MAX_BODY_BYTES) throw invalid(`body larger than ${MAX_BODY_BYTES} bytes`);
+  return body;
+}
+
+/** The body, or '' if it cannot be read: the status alone decides what happens next. */
+async function readText(response: Response): Promise<string> {
+  try {
+    return await response.text();
+  } catch {
+    return '';
+  }
+}
+
+/** `meta.errors` (or `meta.error`) joined, else the raw text; cut to a log-friendly length. */
+function errorText(text: string): string {
+  let out = text;
+  try {
+    const meta = (JSON.parse(text) as { meta?: { errors?: unknown; error?: unknown } } | null)?.meta;
+    if (Array.isArray(meta?.errors)) out = meta.errors.map(String).join('; ');
+    else if (typeof meta?.error === 'string') out = meta.error;
+  } catch {
+    // Not JSON (a proxy's HTML page, say): keep the raw text.
+  }
+  out = out.replace(/\s+/g, ' ').trim();
+  return out.length > MAX_ERROR_TEXT ? `${out.slice(0, MAX_ERROR_TEXT)}…` : out;
+}
+
+/**
+ * Masks what a server may echo back: the API key, anything email-shaped, and our own values (the
+ * identifier, data values such as gift-card codes) verbatim, case-insensitively because gift-card
+ * codes are not case sensitive.
+ */
+function redact(text: string, secrets: string[], apiKey: string): string {
+  let out = apiKey ? text.split(apiKey).join('[redacted]') : text;
+  // Longest first, so a value containing another is masked whole. Short values ("10") are left:
+  // masking them would garble the message and they identify nobody.
+  const values = secrets.filter((s) => typeof s === 'string' && s.length >= 6).sort((a, b) => b.length - a.length);
+  for (const value of values) {
+    const masked = value.includes('@') ? maskEmail(value) : maskCode(value);
+    out = out.replace(new RegExp(escapeRegExp(value), 'gi'), masked);
+  }
+  return out.replace(EMAIL_PATTERN, (email) => maskEmail(email));
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
