@@ -1,0 +1,314 @@
+import { PermanentError, RetryableError } from './errors';
+import { type Fetch, RETRYABLE_STATUSES, fetchWithTimeout } from './http';
+import { maskCode, maskEmail } from './mask';
+import { parseRetryAfter } from './retry';
+
+export interface ShopifyClientOptions {
+  /** `https://{store}.myshopify.com`, no trailing path. */
+  baseUrl: string;
+  accessToken: string;
+  apiVersion: string;
+  fetch?: Fetch;
+  timeoutMs?: number;
+  now?: () => number;
+}
+
+export interface GiftCardInput {
+  code: string;
+  /** Decimal string, e.g. "25.00": a float would invite rounding on Shopify's Decimal scalar. */
+  amount: string;
+  note: string;
+  /** YYYY-MM-DD */
+  expiresOn?: string;
+}
+
+export type CreateGiftCardResult = { status: 'created'; id: string; lastCharacters: string } | { status: 'taken' };
+
+export interface FoundGiftCard {
+  id: string;
+  note: string | null;
+  lastCharacters: string;
+  enabled?: boolean;
+}
+
+export interface ThrottleStatus {
+  currentlyAvailable: number;
+  maximumAvailable: number;
+  restoreRate: number;
+  /** When we saw it (ms, from `now`): the bucket keeps refilling after that. */
+  at: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const THROTTLE_FALLBACK_MS = 1_000;
+
+const CREATE_MUTATION = `mutation GiftCardCreate($input: GiftCardCreateInput!) {
+  giftCardCreate(input: $input) {
+    giftCard { id lastCharacters }
+    giftCardCode
+    userErrors { code field message }
+  }
+}`;
+
+const FIND_QUERY = `query FindGiftCard($query: String!) {
+  giftCards(first: 5, query: $query) {
+    nodes { id note lastCharacters enabled }
+  }
+}`;
+
+interface GraphQLError {
+  message?: string;
+  extensions?: { code?: string };
+}
+
+interface QueryCost {
+  requestedQueryCost?: number;
+  throttleStatus?: { currentlyAvailable?: number; maximumAvailable?: number; restoreRate?: number };
+}
+
+interface GraphQLResponse<T> {
+  data?: T;
+  /** Shopify sends a bare string here for auth and routing failures. */
+  errors?: GraphQLError[] | string | Record<string, unknown>;
+  extensions?: { cost?: QueryCost };
+}
+
+interface UserError {
+  code?: string | null;
+  field?: string[] | null;
+  message?: string;
+}
+
+interface CreateData {
+  giftCardCreate?: {
+    giftCard?: { id?: string; lastCharacters?: string } | null;
+    userErrors?: UserError[];
+  } | null;
+}
+
+interface FindData {
+  giftCards?: {
+    nodes?: FoundGiftCard[];
+    edges?: { node: FoundGiftCard }[];
+  } | null;
+}
+
+/**
+ * Shopify GraphQL Admin API, gift cards only. Each method makes exactly one request and maps
+ * every outcome onto created/taken/found or a RetryableError/PermanentError, so the retry policy
+ * lives with the caller (withRetry) rather than being split between here and there.
+ */
+export class ShopifyClient {
+  private readonly endpoint: string;
+  private readonly accessToken: string;
+  private readonly fetchImpl: Fetch;
+  private readonly timeoutMs: number;
+  private readonly now: () => number;
+  private lastThrottleStatus?: ThrottleStatus;
+
+  public constructor(options: ShopifyClientOptions) {
+    this.endpoint = `${options.baseUrl.replace(/\/+$/, '')}/admin/api/${options.apiVersion}/graphql.json`;
+    this.accessToken = options.accessToken;
+    this.fetchImpl = options.fetch ?? fetch;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The bucket as of the last response, so a caller can pace itself before being throttled. */
+  public get throttleStatus(): ThrottleStatus | undefined {
+    return this.lastThrottleStatus;
+  }
+
+  public async createGiftCard(input: GiftCardInput): Promise<CreateGiftCardResult> {
+    const variables = {
+      input: {
+        code: input.code,
+        initialValue: input.amount,
+        note: input.note,
+        ...(input.expiresOn ? { expiresOn: input.expiresOn } : {}),
+      },
+    };
+    const secrets = [input.code];
+    const data = await this.request<CreateData>('giftCardCreate', CREATE_MUTATION, variables, secrets);
+    const payload = data.giftCardCreate;
+    if (!payload) throw new RetryableError('shopify giftCardCreate: response without a payload');
+
+    const userErrors = payload.userErrors ?? [];
+    if (userErrors.length > 0) {
+      return classifyUserErrors(userErrors, input.code, (message) => redact(message, secrets, this.accessToken));
+    }
+
+    const card = payload.giftCard;
+    if (!card?.id || typeof card.lastCharacters !== 'string') {
+      // Retrying is safe: the code is ours and fixed, so a second attempt answers TAKEN if this one landed.
+      throw new RetryableError('shopify giftCardCreate: response without a gift card');
+    }
+    return { status: 'created', id: card.id, lastCharacters: card.lastCharacters };
+  }
+
+  /**
+   * Shopify never returns a full code after creation, so "is this code ours?" is answered by
+   * searching it and comparing the last four characters; the caller then checks the note.
+   */
+  public async findGiftCardByCode(code: string): Promise<FoundGiftCard | undefined> {
+    // Shopify accepts only letters and digits in codes, so anything else cannot exist; refusing it
+    // here also keeps search syntax (spaces, colons, OR) from turning the look-up into another query.
+    if (!/^[A-Za-z0-9]+$/.test(code)) return undefined;
+
+    // The documented default search field of giftCards is the code; there is no `code:` filter.
+    const data = await this.request<FindData>('giftCards', FIND_QUERY, { query: code }, [code]);
+    const connection = data.giftCards;
+    const nodes = connection?.nodes ?? connection?.edges?.map((edge) => edge.node) ?? [];
+    const last4 = code.slice(-4).toLowerCase();
+    const match = nodes.find((node) => typeof node.lastCharacters === 'string' && node.lastCharacters.toLowerCase() === last4);
+    if (!match) return undefined;
+    return { id: match.id, note: match.note ?? null, lastCharacters: match.lastCharacters, enabled: match.enabled };
+  }
+
+  private async request<T>(
+    operation: string,
+    query: string,
+    variables: Record<string, unknown>,
+    secrets: string[],
+  ): Promise<T> {
+    const what = `shopify ${operation}`;
+    const response = await fetchWithTimeout(
+      this.fetchImpl,
+      this.endpoint,
+      {
+        method: 'POST',
+        headers: {
+          'X-Shopify-Access-Token': this.accessToken,
+          'Content-Type': 'application/json',
+          Accept: 'application/json',
+        },
+        body: JSON.stringify({ query, variables }),
+        // A redirected POST comes back as a GET to somewhere else: surface it instead.
+        redirect: 'manual',
+      },
+      this.timeoutMs,
+      what,
+    );
+
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      // The connection dropped or timed out mid-body: the mutation may have been applied.
+      throw new RetryableError(`${what}: response body lost (HTTP ${response.status})`, { cause: error });
+    }
+    const body = parseJson<GraphQLResponse<T>>(text);
+    const cost = body?.extensions?.cost;
+    this.recordThrottleStatus(cost);
+
+    const status = response.status;
+    const errors = Array.isArray(body?.errors) ? body.errors : [];
+    const scrub = (message: string): string => redact(message, secrets, this.accessToken);
+
+    // Whether THROTTLED arrives with 200 or 429 is unconfirmed; the body decides, not the status.
+    if ((status === 200 || status === 429) && errors.some((e) => e.extensions?.code === 'THROTTLED')) {
+      const retryAfterMs =
+        throttleDelayMs(cost) ?? parseRetryAfter(response.headers.get('retry-after'), this.now()) ?? THROTTLE_FALLBACK_MS;
+      throw new RetryableError(`${what}: throttled (HTTP ${status})`, { retryAfterMs });
+    }
+    if (status === 401 || status === 403) {
+      throw new PermanentError('shopify_auth', `${what}: HTTP ${status}, access token rejected or missing scope`);
+    }
+    if (status === 404) {
+      throw new PermanentError('shopify_not_found', `${what}: HTTP 404, check the store domain and API version`);
+    }
+    if (RETRYABLE_STATUSES.has(status) || status >= 500) {
+      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.now());
+      throw new RetryableError(`${what}: HTTP ${status}`, { retryAfterMs });
+    }
+    if (status < 200 || status >= 300) {
+      // 400 (malformed request), 402 (shop frozen), 423 (shop locked): retrying will not change them.
+      const detail = typeof body?.errors === 'string' ? `: ${scrub(body.errors)}` : '';
+      throw new PermanentError(`shopify_http_${status}`, `${what}: HTTP ${status}${detail}`);
+    }
+    if (!body || typeof body !== 'object') {
+      // A proxy or an outage page, not Shopify's API answering.
+      throw new RetryableError(`${what}: HTTP ${status} with a body that is not JSON`);
+    }
+    if (errors.length > 0) {
+      const messages = scrub(errors.map((e) => e.message ?? e.extensions?.code ?? 'unknown error').join('; '));
+      // INTERNAL_SERVER_ERROR is Shopify's own transient failure, not a fault of the request.
+      if (errors.every((e) => e.extensions?.code === 'INTERNAL_SERVER_ERROR')) {
+        throw new RetryableError(`${what}: Shopify internal error: ${messages}`);
+      }
+      throw new PermanentError('shopify_graphql', `${what}: GraphQL error: ${messages}`);
+    }
+    if (body.errors !== undefined && body.errors !== null && !Array.isArray(body.errors)) {
+      throw new PermanentError('shopify_graphql', `${what}: GraphQL error: ${scrub(JSON.stringify(body.errors))}`);
+    }
+    if (!body.data) throw new RetryableError(`${what}: response without data`);
+    return body.data;
+  }
+
+  private recordThrottleStatus(cost: QueryCost | undefined): void {
+    const t = cost?.throttleStatus;
+    if (!t || typeof t.currentlyAvailable !== 'number') return;
+    this.lastThrottleStatus = {
+      currentlyAvailable: t.currentlyAvailable,
+      maximumAvailable: t.maximumAvailable ?? 0,
+      restoreRate: t.restoreRate ?? 0,
+      at: this.now(),
+    };
+  }
+}
+
+function classifyUserErrors(
+  userErrors: UserError[],
+  code: string,
+  scrub: (message: string) => string,
+): CreateGiftCardResult {
+  const describe = (e: UserError): string =>
+    scrub(`${e.code ?? 'UNKNOWN'} on ${(e.field ?? []).join('.') || 'input'}: ${e.message ?? ''}`);
+  const isTakenCode = (e: UserError): boolean => e.code === 'TAKEN' && (!e.field || e.field.includes('code'));
+
+  // A request error outranks TAKEN: the same input could never have created the card.
+  const permanent = userErrors.find((e) => e.code !== 'INTERNAL_ERROR' && !isTakenCode(e));
+  if (permanent) {
+    const reason = `shopify_${(permanent.code ?? 'user_error').toLowerCase()}`;
+    throw new PermanentError(reason, `shopify giftCardCreate ${maskCode(code)} refused: ${describe(permanent)}`);
+  }
+  const internal = userErrors.find((e) => e.code === 'INTERNAL_ERROR');
+  if (internal) throw new RetryableError(`shopify giftCardCreate: ${describe(internal)}`);
+  return { status: 'taken' };
+}
+
+/** Time until the bucket holds what the refused query asked for. */
+function throttleDelayMs(cost: QueryCost | undefined): number | undefined {
+  const requested = cost?.requestedQueryCost;
+  const available = cost?.throttleStatus?.currentlyAvailable;
+  const rate = cost?.throttleStatus?.restoreRate;
+  if (typeof requested !== 'number' || typeof available !== 'number' || typeof rate !== 'number' || rate <= 0) {
+    return undefined;
+  }
+  return Math.max(0, Math.ceil(((requested - available) / rate) * 1000));
+}
+
+function parseJson<T>(text: string): T | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === 'object' ? (value as T) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Server messages can echo request values (GraphQL coercion errors quote them), and error
+ * messages end up in logs: strip codes, the token and email addresses before they get there.
+ */
+function redact(message: string, codes: string[], token?: string): string {
+  let out = message;
+  for (const code of codes) if (code) out = replaceAll(out, code, maskCode(code));
+  if (token) out = replaceAll(out, token, '[token]');
+  return out.replace(/[^\s"'<>@:]+@[^\s"'<>@]+\.[A-Za-z]{2,}/g, (email) => maskEmail(email));
+}
+
+function replaceAll(text: string, secret: string, replacement: string): string {
+  const escaped = secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return text.replace(new RegExp(escaped, 'gi'), replacement);
+}
