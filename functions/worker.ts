@@ -1,2 +1,136 @@
-// Placeholder: replaced by the real worker handler.
-export const handler = async (): Promise<{ batchItemFailures: { itemIdentifier: string }[] }> => ({ batchItemFailures: [] });
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { loadWorkerConfig } from '../lib/config';
+import { deadLetter } from '../lib/deadletter';
+import { PermanentError } from '../lib/errors';
+import { Ledger } from '../lib/ledger';
+import { logger, metrics, MetricUnit } from '../lib/observability';
+import { referralSchema, type Referral } from '../lib/referral';
+import { fulfilReferral, type FulfilDeps } from '../lib/rewards';
+import { loadEnv } from '../lib/secrets';
+import { createFulfilDeps } from '../lib/wiring';
+
+export interface WorkerDeps {
+  sqs: SQSClient;
+  ledger: Ledger;
+  deadLetterQueueUrl: string;
+  /** The queue's redrive maxReceiveCount: on the last receive a retryable failure is recorded as FAILED. */
+  maxReceiveCount: number;
+  /** May throw PermanentError (bad config → DLQ) or RetryableError (Secrets Manager down). */
+  fulfilDeps: () => Promise<FulfilDeps>;
+}
+
+/** Time kept back from the Lambda timeout to record the outcome (ledger, DLQ) after the last retry. */
+const SAFETY_MARGIN_MS = 3_000;
+
+/** SQS → two gift cards + one Customer.io event per referral, reporting partial batch failures. */
+export function makeWorkerHandler(deps: WorkerDeps) {
+  return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+    logger.addContext(context);
+    const processor = new BatchProcessor(EventType.SQS);
+    try {
+      return await processPartialResponse(event, (record: SQSRecord) => processRecord(record, deps, context), processor, {
+        // A batch that fails whole is still only retryable records: report them, don't error the invocation.
+        throwOnFullBatchFailure: false,
+      });
+    } finally {
+      metrics.publishStoredMetrics();
+    }
+  };
+}
+
+async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Context): Promise<void> {
+  const referral = parseMessage(record);
+  if (!referral) {
+    const reason = { reason: 'invalid_message', message: 'queue message is not a referral this worker understands' };
+    logger.error('dead-lettering unreadable message', { messageId: record.messageId, ...reason });
+    await deadLetter(deps.sqs, deps.deadLetterQueueUrl, record, reason);
+    metrics.addMetric('RecordDeadLettered', MetricUnit.Count, 1);
+    return;
+  }
+  const { eventId } = referral;
+  const log = logger.createChild({ persistentKeys: { eventId, messageId: record.messageId } });
+  const owner = `${context.awsRequestId}/${record.messageId}`;
+  const deadline = Date.now() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS;
+  try {
+    const fulfilDeps = await deps.fulfilDeps();
+    const outcome = await fulfilReferral(
+      referral,
+      {
+        ...fulfilDeps,
+        retry: {
+          ...fulfilDeps.retry,
+          onRetry: (error, attempt, delayMs) => {
+            metrics.addMetric('StepRetry', MetricUnit.Count, 1);
+            log.warn('retrying a step', { attempt, delayMs: Math.round(delayMs), error: error.message });
+          },
+        },
+      },
+      { owner, deadline },
+    );
+    if (outcome === 'completed') {
+      metrics.addMetric('RewardsIssued', MetricUnit.Count, 2);
+      log.info('referral fulfilled: 2 gift cards created, Customer.io event sent');
+    } else {
+      metrics.addMetric('DuplicateDelivery', MetricUnit.Count, 1);
+      log.info('referral already fulfilled; duplicate delivery acknowledged');
+    }
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (error instanceof PermanentError) {
+      log.error('permanent failure: dead-lettering', { reason: error.reason, error: message });
+      await deps.ledger.fail(eventId, owner, error.reason, message).catch((cause: unknown) => {
+        log.error('could not record the failure in the ledger', { error: String((cause as Error)?.message ?? cause) });
+      });
+      await deadLetter(deps.sqs, deps.deadLetterQueueUrl, record, { reason: error.reason, message, eventId });
+      metrics.addMetric('RecordDeadLettered', MetricUnit.Count, 1);
+      return;
+    }
+    const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? 1);
+    if (receiveCount >= deps.maxReceiveCount) {
+      // SQS moves the message to the DLQ after this receive; say so in the ledger while we still can.
+      log.error('retries exhausted: SQS will dead-letter the message', { receiveCount, error: message });
+      await deps.ledger.fail(eventId, owner, 'retries_exhausted', message).catch(() => undefined);
+      metrics.addMetric('RecordDeadLettered', MetricUnit.Count, 1);
+    } else {
+      log.warn('retryable failure: SQS will redeliver', { receiveCount, error: message });
+      await deps.ledger.release(eventId, owner, message).catch(() => undefined);
+    }
+    throw error;
+  }
+}
+
+function parseMessage(record: SQSRecord): Referral | undefined {
+  try {
+    const parsed = referralSchema.safeParse(JSON.parse(record.body));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Production wiring: clients once per container; config (and the cached secret) re-read each invocation. */
+function createDefaultDeps(): WorkerDeps {
+  const sqs = new SQSClient({});
+  const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
+  const ledger = new Ledger(ddb, process.env.TABLE_NAME ?? '');
+  let cached: { key: string; deps: FulfilDeps } | undefined;
+  return {
+    sqs,
+    ledger,
+    deadLetterQueueUrl: process.env.DLQ_URL ?? '',
+    maxReceiveCount: Number(process.env.MAX_RECEIVE_COUNT || 5),
+    fulfilDeps: async () => {
+      const config = loadWorkerConfig(await loadEnv());
+      const key = JSON.stringify(config);
+      // Rebuilt only when the secret or env changes, so per-container client state (throttle pacing) survives.
+      if (cached?.key !== key) cached = { key, deps: createFulfilDeps(config, ledger) };
+      return cached.deps;
+    },
+  };
+}
+
+export const handler = makeWorkerHandler(createDefaultDeps());

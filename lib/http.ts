@@ -20,7 +20,9 @@ export async function fetchWithTimeout(
   try {
     return await fetchImpl(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
   } catch (error) {
-    const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+    // By name, not instanceof: under jest the abort error comes from another realm.
+    const name = (error as { name?: unknown } | null)?.name;
+    const timedOut = name === 'TimeoutError' || name === 'AbortError';
     throw new RetryableError(`${what}: ${timedOut ? `no response within ${timeoutMs} ms` : 'network error'}`, {
       cause: error,
     });

@@ -1,0 +1,267 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { PermanentError, RetryableError } from './errors';
+import type { Referral } from './referral';
+
+export type Role = 'referrer' | 'redeemer';
+export const ROLES: readonly Role[] = ['referrer', 'redeemer'];
+
+export type LedgerStatus = 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
+
+/** One referral's progress. Flat attributes so each step is a single SET, readable in the console. */
+export interface LedgerRecord {
+  pk: string;
+  eventId: string;
+  status: LedgerStatus;
+  referrerEmail: string;
+  redeemerEmail: string;
+  customerEmail: string;
+  referrerCode: string;
+  redeemerCode: string;
+  customerioEventId: string;
+  referrerCardId?: string;
+  referrerCardAt?: string;
+  redeemerCardId?: string;
+  redeemerCardAt?: string;
+  customerioAt?: string;
+  attempts: number;
+  codeCollisions?: number;
+  lastError?: string;
+  failureReason?: string;
+  leaseOwner?: string;
+  leaseExpiresAt?: number;
+  createdAt: string;
+  updatedAt: string;
+  completedAt?: string;
+  failedAt?: string;
+}
+
+export type BeginResult =
+  | { outcome: 'acquired'; record: LedgerRecord }
+  | { outcome: 'completed'; record: LedgerRecord }
+  | { outcome: 'busy'; record?: LedgerRecord };
+
+export interface BeginInput {
+  owner: string;
+  /** Epoch ms; past this another worker may take over (our invocation is dead by then). */
+  leaseUntil: number;
+  /** Used only if the record has none yet: codes are chosen once, before any call to Shopify. */
+  codes: Record<Role, string>;
+  customerioEventId: string;
+}
+
+export const referralKey = (eventId: string): string => `referral#${eventId}`;
+
+export class Ledger {
+  public constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * Creates the record or takes it over, in one conditional write. The condition admits us
+   * when the record is new, or not completed and its lease is free, expired or already ours;
+   * `if_not_exists` keeps codes written by an earlier attempt, so every retry reuses them.
+   */
+  public async begin(referral: Referral, input: BeginInput): Promise<BeginResult> {
+    const now = this.now();
+    const iso = new Date(now).toISOString();
+    try {
+      const result = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: referralKey(referral.eventId) },
+          UpdateExpression: [
+            'SET #status = :inProgress, eventId = :eventId, updatedAt = :iso,',
+            'leaseOwner = :owner, leaseExpiresAt = :leaseUntil,',
+            'createdAt = if_not_exists(createdAt, :iso),',
+            'referrerEmail = if_not_exists(referrerEmail, :referrerEmail),',
+            'redeemerEmail = if_not_exists(redeemerEmail, :redeemerEmail),',
+            'customerEmail = if_not_exists(customerEmail, :customerEmail),',
+            'referrerCode = if_not_exists(referrerCode, :referrerCode),',
+            'redeemerCode = if_not_exists(redeemerCode, :redeemerCode),',
+            'customerioEventId = if_not_exists(customerioEventId, :customerioEventId)',
+            'ADD attempts :one',
+          ].join(' '),
+          ConditionExpression:
+            'attribute_not_exists(pk) OR (#status <> :completed AND ' +
+            '(attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :now OR leaseOwner = :owner))',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':inProgress': 'IN_PROGRESS',
+            ':completed': 'COMPLETED',
+            ':eventId': referral.eventId,
+            ':iso': iso,
+            ':now': now,
+            ':owner': input.owner,
+            ':leaseUntil': input.leaseUntil,
+            ':referrerEmail': referral.referrerEmail,
+            ':redeemerEmail': referral.redeemerEmail,
+            ':customerEmail': referral.customerEmail,
+            ':referrerCode': input.codes.referrer,
+            ':redeemerCode': input.codes.redeemer,
+            ':customerioEventId': input.customerioEventId,
+            ':one': 1,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return { outcome: 'acquired', record: result.Attributes as LedgerRecord };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw classify(error, 'ledger: could not start the referral');
+      const record = await this.get(referral.eventId);
+      return record?.status === 'COMPLETED' ? { outcome: 'completed', record } : { outcome: 'busy', record };
+    }
+  }
+
+  public recordCard(eventId: string, owner: string, role: Role, cardId: string): Promise<LedgerRecord> {
+    return this.step(eventId, owner, { set: [`${role}CardId = :cardId`, `${role}CardAt = :iso`] }, { ':cardId': cardId });
+  }
+
+  /** A code Shopify says belongs to someone else's card: swap it, but only if it is still the one we tried. */
+  public replaceCode(eventId: string, owner: string, role: Role, oldCode: string, newCode: string): Promise<LedgerRecord> {
+    return this.step(
+      eventId,
+      owner,
+      { set: [`${role}Code = :newCode`], add: 'codeCollisions :one', condition: `${role}Code = :oldCode` },
+      { ':newCode': newCode, ':oldCode': oldCode, ':one': 1 },
+    );
+  }
+
+  public recordCustomerIo(eventId: string, owner: string): Promise<LedgerRecord> {
+    return this.step(eventId, owner, { set: ['customerioAt = :iso'] }, {});
+  }
+
+  public complete(eventId: string, owner: string): Promise<LedgerRecord> {
+    return this.step(
+      eventId,
+      owner,
+      { set: ['#status = :completed', 'completedAt = :iso'], remove: LEASE },
+      { ':completed': 'COMPLETED' },
+    );
+  }
+
+  /**
+   * A permanent failure (or retries exhausted): the message is on its way to the DLQ, and a
+   * redrive may take the record up again. Unlike the steps this needs no lease of ours: a
+   * config error can fail a referral before it ever began. It never overwrites a completed
+   * record or one another worker is actively holding.
+   */
+  public async fail(eventId: string, owner: string, reason: string, message: string): Promise<boolean> {
+    const now = this.now();
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: referralKey(eventId) },
+          UpdateExpression:
+            'SET #status = :failed, eventId = :eventId, failureReason = :reason, lastError = :message, ' +
+            'failedAt = :iso, updatedAt = :iso, createdAt = if_not_exists(createdAt, :iso) REMOVE leaseOwner, leaseExpiresAt',
+          ConditionExpression:
+            'attribute_not_exists(pk) OR (#status <> :completed AND ' +
+            '(attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :now OR leaseOwner = :owner))',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':failed': 'FAILED',
+            ':completed': 'COMPLETED',
+            ':eventId': eventId,
+            ':reason': reason,
+            ':message': message,
+            ':iso': new Date(now).toISOString(),
+            ':now': now,
+            ':owner': owner,
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw classify(error, 'ledger: could not record the failure');
+    }
+  }
+
+  /** A retryable failure: note why and free the lease so the next delivery need not wait for it to expire. */
+  public async release(eventId: string, owner: string, message: string): Promise<void> {
+    try {
+      await this.step(eventId, owner, { set: ['lastError = :message'], remove: LEASE }, { ':message': message });
+    } catch (error) {
+      if (!(error instanceof LeaseLostError)) throw error;
+    }
+  }
+
+  public async get(eventId: string): Promise<LedgerRecord | undefined> {
+    try {
+      const result = await this.client.send(
+        new GetCommand({ TableName: this.tableName, Key: { pk: referralKey(eventId) }, ConsistentRead: true }),
+      );
+      return result.Item as LedgerRecord | undefined;
+    } catch (error) {
+      throw classify(error, 'ledger: could not read the referral');
+    }
+  }
+
+  /**
+   * Every step after `begin` is fenced on the lease: if another worker took the referral over
+   * (ours expired), our write fails instead of racing theirs, and we stop.
+   */
+  private async step(eventId: string, owner: string, clauses: StepClauses, values: Record<string, unknown>): Promise<LedgerRecord> {
+    const set = ['updatedAt = :iso', ...clauses.set].join(', ');
+    const remove = clauses.remove ? ` REMOVE ${clauses.remove.join(', ')}` : '';
+    const add = clauses.add ? ` ADD ${clauses.add}` : '';
+    const usesStatus = clauses.set.some((clause) => clause.startsWith('#status'));
+    try {
+      const result = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: referralKey(eventId) },
+          UpdateExpression: `SET ${set}${remove}${add}`,
+          ConditionExpression: ['leaseOwner = :owner', clauses.condition].filter(Boolean).join(' AND '),
+          ExpressionAttributeNames: usesStatus ? { '#status': 'status' } : undefined,
+          ExpressionAttributeValues: { ...values, ':owner': owner, ':iso': new Date(this.now()).toISOString() },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return result.Attributes as LedgerRecord;
+    } catch (error) {
+      if (isConditionFailure(error)) throw new LeaseLostError(eventId);
+      throw classify(error, 'ledger: could not record progress');
+    }
+  }
+}
+
+interface StepClauses {
+  set: string[];
+  remove?: string[];
+  add?: string;
+  condition?: string;
+}
+
+const LEASE = ['leaseOwner', 'leaseExpiresAt'];
+
+/** Our lease was taken over: whoever holds it now finishes the referral; we must stop touching it. */
+export class LeaseLostError extends RetryableError {
+  public constructor(eventId: string) {
+    super(`ledger: lease on ${eventId} is held by another worker`);
+  }
+}
+
+function isConditionFailure(error: unknown): boolean {
+  return (
+    error instanceof ConditionalCheckFailedException ||
+    (error as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException'
+  );
+}
+
+/**
+ * A missing table or a denied action will not heal by retrying: dead-letter with the reason so
+ * the operator fixes the deployment and redrives. Throttling, timeouts and 5xx are transient.
+ */
+function classify(error: unknown, message: string): RetryableError | PermanentError {
+  if (error instanceof RetryableError || error instanceof PermanentError) return error;
+  const name = (error as { name?: string } | undefined)?.name ?? '';
+  if (PERMANENT_AWS_ERRORS.has(name)) return new PermanentError('ledger_unavailable', `${message} (${name})`, { cause: error });
+  return new RetryableError(message, { cause: error });
+}
+
+const PERMANENT_AWS_ERRORS = new Set(['ResourceNotFoundException', 'AccessDeniedException', 'ValidationException', 'UnrecognizedClientException']);

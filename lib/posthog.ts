@@ -1,0 +1,104 @@
+import { z } from 'zod';
+import { RejectedError } from './errors';
+import { normaliseEmail, type Referral } from './referral';
+
+export interface PayloadOptions {
+  referralEvent: string;
+  referrerEmailProperty: string;
+  redeemerEmailProperty: string;
+}
+
+export type ParsedWebhook =
+  | { kind: 'referral'; referral: Referral }
+  | { kind: 'ignored'; eventName: string; eventId?: string };
+
+const emailSchema = z.string().trim().max(254).email();
+const recordSchema = z.record(z.string(), z.unknown());
+const eventSchema = z.object({
+  uuid: z.unknown(),
+  event: z.unknown(),
+  distinct_id: z.unknown().optional(),
+  properties: z.unknown().optional(),
+  timestamp: z.unknown().optional(),
+});
+
+const unprocessable = (code: string, message: string) => new RejectedError(422, code, message);
+
+/**
+ * Reads PostHog's HTTP Webhook destination body. The default template sends
+ * `{"event": {...}, "person": {...}}` (person may be absent); users who template their own
+ * body often send the bare event. Anything else is refused with a reason a person can act on.
+ */
+export function parseWebhook(rawBody: string, options: PayloadOptions): ParsedWebhook {
+  let body: unknown;
+  try {
+    body = JSON.parse(rawBody);
+  } catch (error) {
+    throw new RejectedError(400, 'invalid_json', 'body is not valid JSON', { cause: error });
+  }
+  const root = recordSchema.safeParse(body);
+  if (!root.success) throw new RejectedError(400, 'invalid_body', 'body must be a JSON object');
+
+  const wrapped = root.data.event !== null && typeof root.data.event === 'object';
+  const eventObject = wrapped ? root.data.event : root.data;
+  const event = eventSchema.safeParse(eventObject);
+  if (!event.success || typeof event.data.event !== 'string' || event.data.event === '') {
+    throw unprocessable(
+      'missing_event_name',
+      'expected PostHog\'s default body {"event": {...}, "person": {...}} or a bare event with "event" (its name) and "uuid"',
+    );
+  }
+  const { uuid, event: eventName, distinct_id: distinctId, properties, timestamp } = event.data;
+  const eventId = z.guid().safeParse(uuid);
+
+  // Only the referral event is ours; anything else is acknowledged so PostHog does not retry it.
+  if (eventName !== options.referralEvent) {
+    return { kind: 'ignored', eventName, eventId: eventId.success ? eventId.data : undefined };
+  }
+  if (uuid === undefined || uuid === null || uuid === '') {
+    throw unprocessable('missing_event_uuid', 'event.uuid is required: it is what makes a reward happen exactly once');
+  }
+  if (!eventId.success) throw unprocessable('invalid_event_uuid', 'event.uuid must be a UUID');
+
+  const props = recordSchema.safeParse(properties ?? {});
+  if (!props.success) throw unprocessable('invalid_properties', 'event.properties must be an object');
+  const person = wrapped ? readPersonEmail(root.data.person) : undefined;
+
+  const referrerEmail = readEmail(props.data[options.referrerEmailProperty], options.referrerEmailProperty, 'referrer');
+  // The redeemer is usually the person the event was captured for, so their profile email stands in.
+  const redeemerEmail = readEmail(
+    props.data[options.redeemerEmailProperty] ?? person,
+    options.redeemerEmailProperty,
+    'redeemer',
+  );
+
+  return {
+    kind: 'referral',
+    referral: {
+      v: 1,
+      eventId: eventId.data.toLowerCase(),
+      eventName,
+      referrerEmail,
+      redeemerEmail,
+      customerEmail: person ?? redeemerEmail,
+      distinctId: typeof distinctId === 'string' ? distinctId : undefined,
+      occurredAt: typeof timestamp === 'string' ? timestamp : undefined,
+    },
+  };
+}
+
+function readEmail(value: unknown, property: string, role: string): string {
+  if (value === undefined || value === null || value === '') {
+    throw unprocessable(`missing_${role}_email`, `event.properties.${property} (the ${role}'s email) is required`);
+  }
+  const email = emailSchema.safeParse(value);
+  if (!email.success) {
+    throw unprocessable(`invalid_${role}_email`, `event.properties.${property} is not a valid email address`);
+  }
+  return normaliseEmail(email.data);
+}
+
+function readPersonEmail(person: unknown): string | undefined {
+  const email = z.object({ properties: z.object({ email: emailSchema }) }).safeParse(person);
+  return email.success ? normaliseEmail(email.data.properties.email) : undefined;
+}

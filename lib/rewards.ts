@@ -1,0 +1,151 @@
+import { PermanentError, RetryableError } from './errors';
+import type { Ledger, LedgerRecord, Role } from './ledger';
+import { ROLES } from './ledger';
+import type { Referral } from './referral';
+import { withRetry, type RetryOptions } from './retry';
+
+/** The slice of the Shopify client fulfilment needs (lib/shopify.ts implements it). */
+export interface GiftCardIssuer {
+  createGiftCard(input: { code: string; amount: string; note: string }): Promise<
+    { status: 'created'; id: string } | { status: 'taken' }
+  >;
+  findGiftCardByCode(code: string): Promise<{ id: string; note: string | null } | undefined>;
+}
+
+/** The slice of the Customer.io client fulfilment needs (lib/customerio.ts implements it). */
+export interface EventSender {
+  sendEvent(
+    identifier: string,
+    event: { name: string; id: string; timestamp: number; data: Record<string, string> },
+  ): Promise<void>;
+}
+
+export type Checkpoint = 'begun' | 'card:referrer' | 'card:redeemer' | 'customerio' | 'completed';
+
+export interface FulfilDeps {
+  ledger: Ledger;
+  shopify: GiftCardIssuer;
+  customerio: EventSender;
+  rewardAmount: string;
+  customerioEvent: string;
+  newCode: () => string;
+  customerioEventId: (eventId: string) => string;
+  retry?: Omit<RetryOptions, 'deadline'>;
+  now?: () => number;
+  /** Called after each durable step; tests and the chaos soak throw here to simulate a crash. */
+  checkpoint?: (step: Checkpoint, eventId: string) => void | Promise<void>;
+}
+
+export interface FulfilContext {
+  /** Unique per attempt: the lease holder's name in the ledger. */
+  owner: string;
+  /** Epoch ms by which this invocation must have stopped working. */
+  deadline: number;
+}
+
+export type FulfilOutcome = 'completed' | 'already-completed';
+
+/** More collisions than this on one reward means something other than chance (a code generator fault). */
+const MAX_CODE_COLLISIONS = 3;
+
+/**
+ * Turns one referral into two gift cards and one Customer.io event, exactly once. Progress
+ * lives in the ledger, so any retry (duplicate webhook, redelivery, crash, DLQ redrive)
+ * resumes at the first step not done, with the codes chosen the first time.
+ */
+export async function fulfilReferral(referral: Referral, deps: FulfilDeps, context: FulfilContext): Promise<FulfilOutcome> {
+  const { ledger } = deps;
+  const { owner, deadline } = context;
+  const { eventId } = referral;
+  const retry = <T>(fn: () => Promise<T>) => withRetry(fn, { ...deps.retry, deadline });
+  const checkpoint = async (step: Checkpoint) => deps.checkpoint?.(step, eventId);
+
+  const begun = await ledger.begin(referral, {
+    owner,
+    // A few seconds past our deadline: the invocation is dead by then, so a successor may take over.
+    leaseUntil: deadline + 5_000,
+    codes: { referrer: deps.newCode(), redeemer: deps.newCode() },
+    customerioEventId: deps.customerioEventId(eventId),
+  });
+  if (begun.outcome === 'completed') return 'already-completed';
+  if (begun.outcome === 'busy') throw new RetryableError('another worker is fulfilling this referral');
+  let record = begun.record;
+  await checkpoint('begun');
+
+  const issueCard = async (role: Role): Promise<void> => {
+    if (record[`${role}CardId`]) return;
+    let code = record[`${role}Code`];
+    for (let collisions = 0; ; ) {
+      const created = await retry(() =>
+        deps.shopify.createGiftCard({ code, amount: deps.rewardAmount, note: giftCardNote(eventId, role) }),
+      );
+      let cardId = created.status === 'created' ? created.id : undefined;
+      if (!cardId) {
+        // TAKEN for a code we persisted: most likely our own earlier attempt succeeded and we never heard.
+        const found = await retry(() => deps.shopify.findGiftCardByCode(code));
+        if (!found) {
+          // Never treat "not found yet" as a collision: a new code could pay this person twice.
+          throw new RetryableError(`Shopify reports the ${role} code taken but the card is not searchable yet`);
+        }
+        if (isOurCard(found.note, eventId, role)) cardId = found.id;
+      }
+      if (cardId) {
+        record = mergeCard(record, await ledger.recordCard(eventId, owner, role, cardId), role);
+        await checkpoint(`card:${role}`);
+        return;
+      }
+      if (++collisions > MAX_CODE_COLLISIONS) {
+        throw new PermanentError('code_collisions', `${role} code collided ${collisions} times in a row`);
+      }
+      const next = deps.newCode();
+      const updated = await ledger.replaceCode(eventId, owner, role, code, next);
+      record = { ...record, [`${role}Code`]: updated[`${role}Code`] };
+      code = next;
+    }
+  };
+
+  // The two cards are independent: create them side by side, but let both settle before
+  // deciding, so neither is abandoned between Shopify's answer and the ledger write.
+  const settled = await Promise.allSettled(ROLES.map(issueCard));
+  const failures = settled.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
+  if (failures.length > 0) throw failures.find((error) => error instanceof PermanentError) ?? failures[0];
+
+  if (!record.customerioAt) {
+    await retry(() =>
+      deps.customerio.sendEvent(referral.customerEmail, {
+        name: deps.customerioEvent,
+        // Derived from the PostHog uuid: Customer.io drops a repeated id, so a resend never mails twice.
+        id: record.customerioEventId,
+        // Now, not the event's time: Customer.io ignores events older than 72 h for campaigns,
+        // and a DLQ redrive days later must still mail both people.
+        timestamp: Math.floor((deps.now ?? Date.now)() / 1000),
+        data: {
+          discountreferrer: record.referrerCode,
+          discountreferee: record.redeemerCode,
+          referreremail: referral.referrerEmail,
+          refereeemail: referral.redeemerEmail,
+        },
+      }),
+    );
+    record = await ledger.recordCustomerIo(eventId, owner);
+    await checkpoint('customerio');
+  }
+
+  await ledger.complete(eventId, owner);
+  await checkpoint('completed');
+  return 'completed';
+}
+
+/** Written on every card so a card found by code can be recognised as this referral's, for this role. */
+export function giftCardNote(eventId: string, role: Role): string {
+  return `referral-rewards ${role} reward for PostHog event ${eventId}`;
+}
+
+function isOurCard(note: string | null, eventId: string, role: Role): boolean {
+  return note === giftCardNote(eventId, role);
+}
+
+/** The two card steps run concurrently: keep each one's own result, not the other's stale copy. */
+function mergeCard(current: LedgerRecord, written: LedgerRecord, role: Role): LedgerRecord {
+  return { ...current, [`${role}CardId`]: written[`${role}CardId`], [`${role}CardAt`]: written[`${role}CardAt`] };
+}
