@@ -1,0 +1,66 @@
+import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { InfraDefinitions } from './infra';
+
+export interface StackResources {
+  queueUrl: string;
+  queueArn: string;
+  deadLetterQueueUrl: string;
+  deadLetterQueueArn: string;
+  tableName: string;
+}
+
+export interface ResourceOverrides {
+  /** Appended to every name, so parallel test files get their own queue, DLQ and table. */
+  suffix?: string;
+  /** Tests shorten the visibility timeout so a failed record comes back in a second, not six minutes. */
+  visibilityTimeoutSeconds?: number;
+}
+
+/** Creates the queue, DLQ (with redrive) and ledger table as serverless.yml defines them. */
+export async function createStackResources(
+  sqs: SQSClient,
+  dynamo: DynamoDBClient,
+  defs: InfraDefinitions,
+  overrides: ResourceOverrides = {},
+): Promise<StackResources> {
+  const suffix = overrides.suffix ?? '';
+  const dlq = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: `${defs.deadLetterQueue.name}${suffix}`,
+      Attributes: { MessageRetentionPeriod: String(defs.deadLetterQueue.attributes.MessageRetentionPeriod) },
+    }),
+  );
+  const deadLetterQueueArn = await queueArn(sqs, dlq.QueueUrl!);
+  const queue = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: `${defs.queue.name}${suffix}`,
+      Attributes: {
+        VisibilityTimeout: String(overrides.visibilityTimeoutSeconds ?? defs.queue.attributes.VisibilityTimeout),
+        MessageRetentionPeriod: String(defs.queue.attributes.MessageRetentionPeriod),
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetterQueueArn, maxReceiveCount: defs.queue.maxReceiveCount }),
+      },
+    }),
+  );
+  const tableName = `${defs.table.name}${suffix}`;
+  await dynamo.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      KeySchema: defs.table.keySchema,
+      AttributeDefinitions: defs.table.attributeDefinitions,
+      BillingMode: defs.table.billingMode,
+    }),
+  );
+  return {
+    queueUrl: queue.QueueUrl!,
+    queueArn: await queueArn(sqs, queue.QueueUrl!),
+    deadLetterQueueUrl: dlq.QueueUrl!,
+    deadLetterQueueArn,
+    tableName,
+  };
+}
+
+async function queueArn(sqs: SQSClient, queueUrl: string): Promise<string> {
+  const result = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+  return result.Attributes!.QueueArn!;
+}

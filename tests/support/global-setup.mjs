@@ -1,0 +1,10 @@
+// Starts dynalite and fauxqs once for the whole run; test files create their own queues and
+// tables (unique names), so they stay independent. Workers inherit the endpoints through env.
+import { startEmulators } from '../../local/emulators.mjs';
+
+export default async function globalSetup() {
+  const emulators = await startEmulators();
+  globalThis.__EMULATORS__ = emulators;
+  process.env.TEST_SQS_ENDPOINT = emulators.sqsEndpoint;
+  process.env.TEST_DYNAMODB_ENDPOINT = emulators.dynamoEndpoint;
+}
