@@ -3,7 +3,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { isAuthorisedBearer } from '../lib/auth';
 import { loadIngestConfig, MAX_BODY_BYTES, type IngestConfig } from '../lib/config';
 import { PermanentError, RejectedError } from '../lib/errors';
-import { logger, metrics, MetricUnit } from '../lib/observability';
+import { flushMetrics, logger, metrics, MetricUnit } from '../lib/observability';
 import { parseWebhook } from '../lib/posthog';
 import { enqueueReferral } from '../lib/queue';
 import { loadEnv } from '../lib/secrets';
@@ -27,7 +27,7 @@ export function makeIngestHandler(deps: IngestDeps) {
     try {
       return await respond(event, deps);
     } finally {
-      metrics.publishStoredMetrics();
+      flushMetrics();
     }
   };
 }

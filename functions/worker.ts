@@ -7,7 +7,7 @@ import { loadWorkerConfig } from '../lib/config';
 import { deadLetter } from '../lib/deadletter';
 import { PermanentError } from '../lib/errors';
 import { Ledger } from '../lib/ledger';
-import { logger, metrics, MetricUnit } from '../lib/observability';
+import { flushMetrics, logger, metrics, MetricUnit } from '../lib/observability';
 import { referralSchema, type Referral } from '../lib/referral';
 import { fulfilReferral, type FulfilDeps } from '../lib/rewards';
 import { loadEnv } from '../lib/secrets';
@@ -37,7 +37,7 @@ export function makeWorkerHandler(deps: WorkerDeps) {
         throwOnFullBatchFailure: false,
       });
     } finally {
-      metrics.publishStoredMetrics();
+      flushMetrics();
     }
   };
 }

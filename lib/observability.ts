@@ -8,3 +8,8 @@ export const logger = new Logger({ serviceName });
 export const metrics = new Metrics({ serviceName, namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || 'ReferralRewards' });
 
 export { MetricUnit };
+
+/** Publishes what this invocation recorded; an invocation that recorded nothing stays quiet. */
+export function flushMetrics(): void {
+  if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+}

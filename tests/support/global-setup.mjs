@@ -3,6 +3,7 @@
 import { startEmulators } from '../../local/emulators.mjs';
 
 export default async function globalSetup() {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const emulators = await startEmulators();
   globalThis.__EMULATORS__ = emulators;
   process.env.TEST_SQS_ENDPOINT = emulators.sqsEndpoint;

@@ -1,0 +1,216 @@
+import { randomUUID } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+  type Message,
+} from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { makeIngestHandler } from '../../functions/ingest';
+import { makeWorkerHandler } from '../../functions/worker';
+import { loadIngestConfig, loadWorkerConfig, type Env } from '../../lib/config';
+import { Ledger, type LedgerRecord } from '../../lib/ledger';
+import type { Checkpoint, FulfilDeps } from '../../lib/rewards';
+import { createFulfilDeps } from '../../lib/wiring';
+import { httpApiEvent } from '../../local/apigw';
+import { loadInfraDefinitions } from '../../local/infra';
+import { SqsPoller } from '../../local/poller';
+import { createStackResources, type StackResources } from '../../local/resources';
+import { startFakeCustomerIo, type FakeCustomerIo } from '../../local/sandbox/customerio';
+import { startFakeShopify, type FakeShopify, type FakeShopifyOptions } from '../../local/sandbox/shopify';
+
+export const WEBHOOK_SECRET = 'test-webhook-secret';
+
+export interface PipelineOptions {
+  /** Seconds before a failed record is received again (the deployed queue uses 360). */
+  visibilityTimeoutSeconds?: number;
+  workerTimeoutMs?: number;
+  shopify?: FakeShopifyOptions;
+  env?: Env;
+  checkpoint?: (step: Checkpoint, eventId: string) => void | Promise<void>;
+  /** Replaces the code generator, e.g. to force a collision with a card already on the shop. */
+  newCode?: () => string;
+}
+
+/**
+ * The real pipeline on loopback: ingest and worker handlers as deployed, fauxqs (SQS + DLQ),
+ * dynalite (ledger), and the contract-honouring fake Shopify and Customer.io servers.
+ */
+export class Pipeline {
+  private constructor(
+    public readonly sqs: SQSClient,
+    public readonly ledger: Ledger,
+    public readonly resources: StackResources,
+    public readonly shopify: FakeShopify,
+    public readonly customerio: FakeCustomerIo,
+    public readonly poller: SqsPoller,
+    private readonly ingestHandler: ReturnType<typeof makeIngestHandler>,
+    public readonly maxReceiveCount: number,
+  ) {}
+
+  public static async start(options: PipelineOptions = {}): Promise<Pipeline> {
+    const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+    const sqs = new SQSClient({ endpoint: requireEnv('TEST_SQS_ENDPOINT'), region: 'us-east-1', credentials });
+    const dynamo = new DynamoDBClient({ endpoint: requireEnv('TEST_DYNAMODB_ENDPOINT'), region: 'us-east-1', credentials });
+    const defs = loadInfraDefinitions();
+    const resources = await createStackResources(sqs, dynamo, defs, {
+      suffix: `-${randomUUID().slice(0, 8)}`,
+      visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 1,
+    });
+    const ledger = new Ledger(DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }), resources.tableName);
+    const shopify = await startFakeShopify(options.shopify);
+    const customerio = await startFakeCustomerIo();
+
+    const env: Env = {
+      WEBHOOK_SECRET,
+      QUEUE_URL: resources.queueUrl,
+      TABLE_NAME: resources.tableName,
+      DLQ_URL: resources.deadLetterQueueUrl,
+      SHOPIFY_BASE_URL: shopify.url,
+      SHOPIFY_ACCESS_TOKEN: 'shpat_sandbox',
+      CUSTOMERIO_TRACK_URL: customerio.url,
+      CUSTOMERIO_SITE_ID: 'sandbox-site',
+      CUSTOMERIO_API_KEY: 'sandbox-key',
+      ...options.env,
+    };
+    const ingestHandler = makeIngestHandler({ sqs, config: async () => loadIngestConfig(env) });
+    const fulfilDeps = (): FulfilDeps =>
+      createFulfilDeps(loadWorkerConfig(env), ledger, {
+        // Fast backoff keeps the suite quick; the policy itself is the production one.
+        retry: { baseDelayMs: 5, maxDelayMs: 50 },
+        checkpoint: options.checkpoint,
+        ...(options.newCode ? { newCode: options.newCode } : {}),
+      });
+    const worker = makeWorkerHandler({
+      sqs,
+      ledger,
+      deadLetterQueueUrl: resources.deadLetterQueueUrl,
+      maxReceiveCount: defs.queue.maxReceiveCount,
+      fulfilDeps: async () => fulfilDeps(),
+    });
+    const poller = new SqsPoller({
+      sqs,
+      queueUrl: resources.queueUrl,
+      queueArn: resources.queueArn,
+      handler: worker,
+      batchSize: defs.worker.batchSize,
+      timeoutMs: options.workerTimeoutMs ?? defs.worker.timeoutSeconds * 1000,
+      waitTimeSeconds: 0,
+    });
+    return new Pipeline(sqs, ledger, resources, shopify, customerio, poller, ingestHandler, defs.queue.maxReceiveCount);
+  }
+
+  /** POSTs a webhook body to ingest as API Gateway would deliver it. */
+  public async post(body: unknown, headers: Record<string, string> = {}): Promise<{ statusCode: number; body: any }> {
+    const response = (await this.ingestHandler(
+      httpApiEvent({
+        headers: { authorization: `Bearer ${WEBHOOK_SECRET}`, 'content-type': 'application/json', ...headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      }),
+    )) as APIGatewayProxyStructuredResultV2;
+    return { statusCode: response.statusCode ?? 0, body: JSON.parse(String(response.body)) };
+  }
+
+  /** Runs the worker until the queue is empty and nothing is in flight (failed records come back after the visibility timeout). */
+  public async drain(timeoutMs = 20_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      const received = await this.poller.pollOnce(0);
+      if (received > 0) continue;
+      const depth = await this.depth(this.resources.queueUrl);
+      if (depth.visible + depth.inFlight === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error('queue did not drain in time');
+  }
+
+  public async depth(queueUrl: string): Promise<{ visible: number; inFlight: number }> {
+    const result = await this.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queueUrl,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
+    );
+    return {
+      visible: Number(result.Attributes?.ApproximateNumberOfMessages ?? 0),
+      inFlight: Number(result.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
+    };
+  }
+
+  /** Every message now in the DLQ (received and left in flight, so call once per check). */
+  public async deadLetters(): Promise<Message[]> {
+    const messages: Message[] = [];
+    for (;;) {
+      const result = await this.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: this.resources.deadLetterQueueUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 0,
+          VisibilityTimeout: 30,
+          MessageAttributeNames: ['All'],
+        }),
+      );
+      if (!result.Messages?.length) return messages;
+      messages.push(...result.Messages);
+    }
+  }
+
+  /** What an operator's redrive does: move each DLQ message back to the source queue, body unchanged. */
+  public async redrive(): Promise<number> {
+    const messages = await this.deadLetters();
+    for (const message of messages) {
+      await this.sqs.send(new SendMessageCommand({ QueueUrl: this.resources.queueUrl, MessageBody: message.Body! }));
+      await this.sqs.send(
+        new DeleteMessageCommand({ QueueUrl: this.resources.deadLetterQueueUrl, ReceiptHandle: message.ReceiptHandle! }),
+      );
+    }
+    return messages.length;
+  }
+
+  public record(eventId: string): Promise<LedgerRecord | undefined> {
+    return this.ledger.get(eventId);
+  }
+
+  /** Cards on the fake shop whose note names this referral. */
+  public cardsFor(eventId: string) {
+    return this.shopify.cards.filter((card) => card.note?.includes(eventId));
+  }
+
+  public async stop(): Promise<void> {
+    await this.poller.stop();
+    await this.shopify.close();
+    await this.customerio.close();
+    this.sqs.destroy();
+  }
+}
+
+/** A PostHog default-template body for a fresh referral. */
+export function referralBody(overrides: { uuid?: string; referrer?: string; redeemer?: string; withPerson?: boolean } = {}) {
+  const uuid = overrides.uuid ?? randomUUID();
+  const redeemer = overrides.redeemer ?? `redeemer-${uuid.slice(0, 8)}@example.com`;
+  const body: Record<string, unknown> = {
+    event: {
+      uuid,
+      event: 'referral redeemed',
+      distinct_id: redeemer,
+      properties: { referrer_email: overrides.referrer ?? `referrer-${uuid.slice(0, 8)}@example.com`, redeemer_email: redeemer },
+      elements_chain: '',
+      timestamp: new Date().toISOString(),
+      url: `https://us.posthog.com/project/1/events/${uuid}`,
+    },
+  };
+  if (overrides.withPerson !== false) {
+    body.person = { id: randomUUID(), name: redeemer, url: 'https://us.posthog.com/person/x', properties: { email: redeemer } };
+  }
+  return { uuid, redeemer, body };
+}
+
+function requireEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run integration tests through jest (tests/support/global-setup.mjs)`);
+  return value;
+}
