@@ -1,0 +1,157 @@
+import type { BeginInput, BeginResult, Ledger, LedgerRecord, Role } from '../../lib/ledger';
+import { LeaseLostError } from '../../lib/ledger';
+import type { Referral } from '../../lib/referral';
+
+/** One call made to the ledger, in order, for assertions on what was written when. */
+export type LedgerCall =
+  | { op: 'begin'; eventId: string; owner: string }
+  | { op: 'recordCard'; eventId: string; owner: string; role: Role; cardId: string }
+  | { op: 'replaceCode'; eventId: string; owner: string; role: Role; oldCode: string; newCode: string }
+  | { op: 'recordCustomerIo'; eventId: string; owner: string }
+  | { op: 'complete'; eventId: string; owner: string }
+  | { op: 'fail'; eventId: string; owner: string; reason: string; message: string }
+  | { op: 'release'; eventId: string; owner: string; message: string };
+
+/**
+ * An in-memory stand-in for lib/ledger.ts's Ledger, with the same conditions: `begin` admits a
+ * new record or one not completed whose lease is free, expired or already ours, and keeps codes
+ * written earlier; every step after it is fenced on the lease (LeaseLostError otherwise);
+ * `replaceCode` only swaps the code it was told is current. Records are copied in and out, so a
+ * test cannot change the stored state by accident.
+ */
+export class MemoryLedger {
+  public readonly records = new Map<string, LedgerRecord>();
+  public readonly calls: LedgerCall[] = [];
+
+  public constructor(public now: () => number = Date.now) {}
+
+  /** This fake, typed as the real Ledger for code that takes one. */
+  public asLedger(): Ledger {
+    return this as unknown as Ledger;
+  }
+
+  /** Puts a record in place as if an earlier attempt had written it. */
+  public seed(record: LedgerRecord): void {
+    this.records.set(record.eventId, { ...record });
+  }
+
+  public async begin(referral: Referral, input: BeginInput): Promise<BeginResult> {
+    this.calls.push({ op: 'begin', eventId: referral.eventId, owner: input.owner });
+    const now = this.now();
+    const iso = new Date(now).toISOString();
+    const existing = this.records.get(referral.eventId);
+    const admitted =
+      !existing ||
+      (existing.status !== 'COMPLETED' &&
+        (existing.leaseExpiresAt === undefined || existing.leaseExpiresAt < now || existing.leaseOwner === input.owner));
+    if (!admitted) {
+      return existing.status === 'COMPLETED'
+        ? { outcome: 'completed', record: { ...existing } }
+        : { outcome: 'busy', record: { ...existing } };
+    }
+    const record: LedgerRecord = {
+      ...existing,
+      pk: `referral#${referral.eventId}`,
+      eventId: referral.eventId,
+      status: 'IN_PROGRESS',
+      updatedAt: iso,
+      leaseOwner: input.owner,
+      leaseExpiresAt: input.leaseUntil,
+      createdAt: existing?.createdAt ?? iso,
+      referrerEmail: existing?.referrerEmail ?? referral.referrerEmail,
+      redeemerEmail: existing?.redeemerEmail ?? referral.redeemerEmail,
+      customerEmail: existing?.customerEmail ?? referral.customerEmail,
+      referrerCode: existing?.referrerCode ?? input.codes.referrer,
+      redeemerCode: existing?.redeemerCode ?? input.codes.redeemer,
+      customerioEventId: existing?.customerioEventId ?? input.customerioEventId,
+      attempts: (existing?.attempts ?? 0) + 1,
+    };
+    this.records.set(referral.eventId, record);
+    return { outcome: 'acquired', record: { ...record } };
+  }
+
+  public async recordCard(eventId: string, owner: string, role: Role, cardId: string): Promise<LedgerRecord> {
+    this.calls.push({ op: 'recordCard', eventId, owner, role, cardId });
+    return this.step(eventId, owner, (record, iso) => ({ ...record, [`${role}CardId`]: cardId, [`${role}CardAt`]: iso }));
+  }
+
+  public async replaceCode(eventId: string, owner: string, role: Role, oldCode: string, newCode: string): Promise<LedgerRecord> {
+    this.calls.push({ op: 'replaceCode', eventId, owner, role, oldCode, newCode });
+    return this.step(
+      eventId,
+      owner,
+      (record) => ({ ...record, [`${role}Code`]: newCode, codeCollisions: (record.codeCollisions ?? 0) + 1 }),
+      (record) => record[`${role}Code`] === oldCode,
+    );
+  }
+
+  public async recordCustomerIo(eventId: string, owner: string): Promise<LedgerRecord> {
+    this.calls.push({ op: 'recordCustomerIo', eventId, owner });
+    return this.step(eventId, owner, (record, iso) => ({ ...record, customerioAt: iso }));
+  }
+
+  public async complete(eventId: string, owner: string): Promise<LedgerRecord> {
+    this.calls.push({ op: 'complete', eventId, owner });
+    return this.step(eventId, owner, (record, iso) => {
+      const { leaseOwner: _owner, leaseExpiresAt: _expires, ...rest } = record;
+      return { ...rest, status: 'COMPLETED', completedAt: iso };
+    });
+  }
+
+  public async fail(eventId: string, owner: string, reason: string, message: string): Promise<boolean> {
+    this.calls.push({ op: 'fail', eventId, owner, reason, message });
+    const now = this.now();
+    const iso = new Date(now).toISOString();
+    const existing = this.records.get(eventId);
+    if (
+      existing &&
+      (existing.status === 'COMPLETED' ||
+        (existing.leaseExpiresAt !== undefined && existing.leaseExpiresAt >= now && existing.leaseOwner !== owner))
+    ) {
+      return false;
+    }
+    const { leaseOwner: _owner, leaseExpiresAt: _expires, ...rest } = existing ?? ({} as Partial<LedgerRecord>);
+    this.records.set(eventId, {
+      ...(rest as LedgerRecord),
+      pk: `referral#${eventId}`,
+      eventId,
+      status: 'FAILED',
+      failureReason: reason,
+      lastError: message,
+      failedAt: iso,
+      updatedAt: iso,
+      createdAt: existing?.createdAt ?? iso,
+    });
+    return true;
+  }
+
+  public async release(eventId: string, owner: string, message: string): Promise<void> {
+    this.calls.push({ op: 'release', eventId, owner, message });
+    try {
+      await this.step(eventId, owner, (record) => {
+        const { leaseOwner: _owner, leaseExpiresAt: _expires, ...rest } = record;
+        return { ...rest, lastError: message };
+      });
+    } catch (error) {
+      if (!(error instanceof LeaseLostError)) throw error;
+    }
+  }
+
+  public async get(eventId: string): Promise<LedgerRecord | undefined> {
+    const record = this.records.get(eventId);
+    return record && { ...record };
+  }
+
+  private step(
+    eventId: string,
+    owner: string,
+    update: (record: LedgerRecord, iso: string) => LedgerRecord,
+    condition: (record: LedgerRecord) => boolean = () => true,
+  ): LedgerRecord {
+    const record = this.records.get(eventId);
+    if (!record || record.leaseOwner !== owner || !condition(record)) throw new LeaseLostError(eventId);
+    const updated = { ...update(record, new Date(this.now()).toISOString()), updatedAt: new Date(this.now()).toISOString() };
+    this.records.set(eventId, updated);
+    return { ...updated };
+  }
+}

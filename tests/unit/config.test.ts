@@ -1,0 +1,253 @@
+import { loadIngestConfig, loadWorkerConfig, type Env } from '../../lib/config';
+import { PermanentError } from '../../lib/errors';
+
+/** The least a worker needs: everything else has a default. */
+const WORKER_ENV: Env = {
+  TABLE_NAME: 'referral-rewards-ledger',
+  DLQ_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/referral-rewards-dlq',
+  SHOPIFY_STORE_DOMAIN: 'example-shop.myshopify.com',
+  SHOPIFY_ACCESS_TOKEN: 'shpat_test_token',
+  CUSTOMERIO_SITE_ID: 'site-id',
+  CUSTOMERIO_API_KEY: 'api-key',
+};
+
+const INGEST_ENV: Env = {
+  WEBHOOK_SECRET: 'webhook-secret',
+  QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/referral-rewards-queue',
+};
+
+/** The PermanentError `fn` throws, for assertions on its reason and message. */
+function permanentError(fn: () => unknown): PermanentError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof PermanentError) return error;
+    throw error;
+  }
+  throw new Error('expected a PermanentError');
+}
+
+describe('loadWorkerConfig: defaults', () => {
+  it('rewards 25.00 with 8-character codes by default', () => {
+    // Act
+    const config = loadWorkerConfig(WORKER_ENV);
+
+    // Assess
+    expect(config.rewardAmount).toBe('25.00');
+    expect(config.rewardCodeLength).toBe(8);
+  });
+
+  it("sends to Customer.io's US Track API with the seed's event name by default", () => {
+    // Act
+    const config = loadWorkerConfig(WORKER_ENV);
+
+    // Assess
+    expect(config.customerio).toEqual({
+      trackUrl: 'https://track.customer.io',
+      siteId: 'site-id',
+      apiKey: 'api-key',
+      eventName: 'pyramid_scheme_fulfillment',
+    });
+  });
+
+  it('passes the table and dead-letter queue through', () => {
+    // Act
+    const config = loadWorkerConfig(WORKER_ENV);
+
+    // Assess
+    expect(config.tableName).toBe(WORKER_ENV.TABLE_NAME);
+    expect(config.deadLetterQueueUrl).toBe(WORKER_ENV.DLQ_URL);
+  });
+
+  it('uses the EU Track API when CUSTOMERIO_REGION is eu', () => {
+    // Act
+    const config = loadWorkerConfig({ ...WORKER_ENV, CUSTOMERIO_REGION: 'eu' });
+
+    // Assess
+    expect(config.customerio.trackUrl).toBe('https://track-eu.customer.io');
+  });
+
+  it('turns SHOPIFY_STORE_DOMAIN into an https base URL', () => {
+    // Act
+    const config = loadWorkerConfig({ ...WORKER_ENV, SHOPIFY_STORE_DOMAIN: ' example-shop.myshopify.com ' });
+
+    // Assess
+    expect(config.shopify).toEqual({
+      baseUrl: 'https://example-shop.myshopify.com',
+      accessToken: 'shpat_test_token',
+      apiVersion: '2026-07',
+    });
+  });
+
+  it('treats blank optional variables as unset', () => {
+    // Act
+    const config = loadWorkerConfig({ ...WORKER_ENV, REWARD_AMOUNT: '  ', CUSTOMERIO_EVENT: '' });
+
+    // Assess
+    expect(config.rewardAmount).toBe('25.00');
+    expect(config.customerio.eventName).toBe('pyramid_scheme_fulfillment');
+  });
+});
+
+describe('loadWorkerConfig: overrides', () => {
+  it('uses the reward amount, code length and event name it is given', () => {
+    // Act
+    const config = loadWorkerConfig({ ...WORKER_ENV, REWARD_AMOUNT: '10.50', REWARD_CODE_LENGTH: '12', CUSTOMERIO_EVENT: 'referral_paid' });
+
+    // Assess
+    expect(config.rewardAmount).toBe('10.50');
+    expect(config.rewardCodeLength).toBe(12);
+    expect(config.customerio.eventName).toBe('referral_paid');
+  });
+
+  it('prefers SHOPIFY_BASE_URL to SHOPIFY_STORE_DOMAIN, without a trailing slash', () => {
+    // Act
+    const config = loadWorkerConfig({ ...WORKER_ENV, SHOPIFY_BASE_URL: 'http://127.0.0.1:8788/' });
+
+    // Assess
+    expect(config.shopify.baseUrl).toBe('http://127.0.0.1:8788');
+  });
+
+  it('prefers CUSTOMERIO_TRACK_URL to the region, without a trailing slash', () => {
+    // Act
+    const config = loadWorkerConfig({ ...WORKER_ENV, CUSTOMERIO_REGION: 'eu', CUSTOMERIO_TRACK_URL: 'http://127.0.0.1:8789/' });
+
+    // Assess
+    expect(config.customerio.trackUrl).toBe('http://127.0.0.1:8789');
+  });
+
+  it('uses the Shopify API version it is given', () => {
+    // Act
+    const config = loadWorkerConfig({ ...WORKER_ENV, SHOPIFY_API_VERSION: '2026-10' });
+
+    // Assess
+    expect(config.shopify.apiVersion).toBe('2026-10');
+  });
+});
+
+describe('loadWorkerConfig: invalid settings', () => {
+  it.each(['0', '0.00', '2500', '2000.01', 'abc', '25,00', '-5'])(
+    'refuses REWARD_AMOUNT=%s with config_invalid naming the variable',
+    (amount) => {
+      // Act
+      const error = permanentError(() => loadWorkerConfig({ ...WORKER_ENV, REWARD_AMOUNT: amount }));
+
+      // Assess
+      expect(error.reason).toBe('config_invalid');
+      expect(error.message).toContain('REWARD_AMOUNT');
+    },
+  );
+
+  it('accepts the largest amount Shopify allows, 2000', () => {
+    // Act
+    const config = loadWorkerConfig({ ...WORKER_ENV, REWARD_AMOUNT: '2000' });
+
+    // Assess
+    expect(config.rewardAmount).toBe('2000');
+  });
+
+  it.each(['7', '21'])('refuses REWARD_CODE_LENGTH=%s with config_invalid naming the variable', (length) => {
+    // Act
+    const error = permanentError(() => loadWorkerConfig({ ...WORKER_ENV, REWARD_CODE_LENGTH: length }));
+
+    // Assess
+    expect(error.reason).toBe('config_invalid');
+    expect(error.message).toContain('REWARD_CODE_LENGTH');
+  });
+
+  it.each(['8', '20'])('accepts REWARD_CODE_LENGTH=%s', (length) => {
+    // Act
+    const config = loadWorkerConfig({ ...WORKER_ENV, REWARD_CODE_LENGTH: length });
+
+    // Assess
+    expect(config.rewardCodeLength).toBe(Number(length));
+  });
+
+  it.each([
+    ['SHOPIFY_ACCESS_TOKEN', undefined],
+    ['SHOPIFY_ACCESS_TOKEN', '   '],
+    ['CUSTOMERIO_SITE_ID', undefined],
+    ['CUSTOMERIO_API_KEY', undefined],
+    ['TABLE_NAME', undefined],
+    ['DLQ_URL', undefined],
+  ])('refuses a missing %s (%p) with config_invalid naming it', (name, value) => {
+    // Act
+    const error = permanentError(() => loadWorkerConfig({ ...WORKER_ENV, [name]: value }));
+
+    // Assess
+    expect(error.reason).toBe('config_invalid');
+    expect(error.message).toContain(`${name} is not set`);
+  });
+
+  it('refuses a config with neither SHOPIFY_STORE_DOMAIN nor SHOPIFY_BASE_URL', () => {
+    // Act
+    const error = permanentError(() => loadWorkerConfig({ ...WORKER_ENV, SHOPIFY_STORE_DOMAIN: undefined }));
+
+    // Assess
+    expect(error.reason).toBe('config_invalid');
+    expect(error.message).toContain('SHOPIFY_STORE_DOMAIN');
+  });
+
+  it('refuses a malformed SHOPIFY_API_VERSION', () => {
+    // Act
+    const error = permanentError(() => loadWorkerConfig({ ...WORKER_ENV, SHOPIFY_API_VERSION: 'latest' }));
+
+    // Assess
+    expect(error.message).toContain('SHOPIFY_API_VERSION');
+  });
+
+  it('names every problem at once', () => {
+    // Act
+    const error = permanentError(() =>
+      loadWorkerConfig({ ...WORKER_ENV, SHOPIFY_ACCESS_TOKEN: undefined, REWARD_AMOUNT: 'abc' }),
+    );
+
+    // Assess
+    expect(error.message).toContain('SHOPIFY_ACCESS_TOKEN');
+    expect(error.message).toContain('REWARD_AMOUNT');
+  });
+});
+
+describe('loadIngestConfig', () => {
+  it('reads the secret and queue URL, with default event and property names', () => {
+    // Act
+    const config = loadIngestConfig(INGEST_ENV);
+
+    // Assess
+    expect(config).toEqual({
+      webhookSecret: 'webhook-secret',
+      webhookSigningSecret: undefined,
+      referralEvent: 'referral redeemed',
+      referrerEmailProperty: 'referrer_email',
+      redeemerEmailProperty: 'redeemer_email',
+      queueUrl: INGEST_ENV.QUEUE_URL,
+    });
+  });
+
+  it('uses the event and property names it is given', () => {
+    // Act
+    const config = loadIngestConfig({
+      ...INGEST_ENV,
+      REFERRAL_EVENT: 'Invite Accepted',
+      REFERRER_EMAIL_PROPERTY: 'inviter',
+      REDEEMER_EMAIL_PROPERTY: 'invitee',
+    });
+
+    // Assess
+    expect(config).toMatchObject({ referralEvent: 'Invite Accepted', referrerEmailProperty: 'inviter', redeemerEmailProperty: 'invitee' });
+  });
+
+  it.each([
+    ['WEBHOOK_SECRET', undefined],
+    ['WEBHOOK_SECRET', ''],
+    ['QUEUE_URL', undefined],
+    ['QUEUE_URL', '  '],
+  ])('refuses a missing %s (%p) with config_invalid naming it', (name, value) => {
+    // Act
+    const error = permanentError(() => loadIngestConfig({ ...INGEST_ENV, [name]: value }));
+
+    // Assess
+    expect(error.reason).toBe('config_invalid');
+    expect(error.message).toContain(`${name} is not set`);
+  });
+});

@@ -1,0 +1,184 @@
+import type { Env } from '../../lib/config';
+import { PermanentError, RetryableError } from '../../lib/errors';
+import { loadEnv, type SecretSource } from '../../lib/secrets';
+
+const SECRET_ID = 'referral-rewards/prod';
+
+/** A SecretSource answering `get` with `answer` (or throwing it, when it throws), recording each call. */
+function fakeSource(answer: () => unknown): SecretSource & { get: jest.Mock } {
+  return { get: jest.fn(async () => answer()) };
+}
+
+const awsError = (name: string) => Object.assign(new Error(`${name} from Secrets Manager`), { name });
+
+/** The rejection of `promise`, for assertions on its type and fields. */
+async function failure(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('loadEnv without SECRET_ID', () => {
+  it('returns the environment as it is and reads no secret', async () => {
+    // Prepare
+    const env: Env = { WEBHOOK_SECRET: 'from-env', QUEUE_URL: 'http://queue' };
+    const source = fakeSource(() => ({ WEBHOOK_SECRET: 'from-secret' }));
+
+    // Act
+    const loaded = await loadEnv(env, source);
+
+    // Assess
+    expect(loaded).toEqual({ WEBHOOK_SECRET: 'from-env', QUEUE_URL: 'http://queue' });
+    expect(source.get).not.toHaveBeenCalled();
+  });
+
+  it('treats a blank SECRET_ID as absent', async () => {
+    // Prepare
+    const env: Env = { SECRET_ID: '   ', WEBHOOK_SECRET: 'from-env' };
+    const source = fakeSource(() => ({ WEBHOOK_SECRET: 'from-secret' }));
+
+    // Act
+    const loaded = await loadEnv(env, source);
+
+    // Assess
+    expect(loaded.WEBHOOK_SECRET).toBe('from-env');
+    expect(source.get).not.toHaveBeenCalled();
+  });
+});
+
+describe('loadEnv with SECRET_ID', () => {
+  it('reads the secret named by SECRET_ID as JSON', async () => {
+    // Prepare
+    const source = fakeSource(() => ({}));
+
+    // Act
+    await loadEnv({ SECRET_ID: SECRET_ID }, source);
+
+    // Assess
+    expect(source.get).toHaveBeenCalledTimes(1);
+    expect(source.get).toHaveBeenCalledWith(SECRET_ID, expect.objectContaining({ transform: 'json' }));
+  });
+
+  it("lets the secret's keys override the environment and keeps the rest of it", async () => {
+    // Prepare
+    const env: Env = { SECRET_ID, WEBHOOK_SECRET: 'from-env', SHOPIFY_ACCESS_TOKEN: 'env-token', TABLE_NAME: 'ledger' };
+    const source = fakeSource(() => ({ WEBHOOK_SECRET: 'from-secret', CUSTOMERIO_API_KEY: 'cio-key' }));
+
+    // Act
+    const loaded = await loadEnv(env, source);
+
+    // Assess
+    expect(loaded).toEqual({
+      SECRET_ID,
+      WEBHOOK_SECRET: 'from-secret',
+      SHOPIFY_ACCESS_TOKEN: 'env-token',
+      CUSTOMERIO_API_KEY: 'cio-key',
+      TABLE_NAME: 'ledger',
+    });
+  });
+
+  it('does not change the environment object it was given', async () => {
+    // Prepare
+    const env: Env = { SECRET_ID, WEBHOOK_SECRET: 'from-env' };
+    const source = fakeSource(() => ({ WEBHOOK_SECRET: 'from-secret' }));
+
+    // Act
+    await loadEnv(env, source);
+
+    // Assess
+    expect(env).toEqual({ SECRET_ID, WEBHOOK_SECRET: 'from-env' });
+  });
+
+  it('ignores keys in the secret that are not secret keys', async () => {
+    // Prepare
+    const env: Env = { SECRET_ID, QUEUE_URL: 'http://real-queue', TABLE_NAME: 'ledger' };
+    const source = fakeSource(() => ({ QUEUE_URL: 'http://hijacked', TABLE_NAME: 'other', SOMETHING_ELSE: 'x' }));
+
+    // Act
+    const loaded = await loadEnv(env, source);
+
+    // Assess
+    expect(loaded).toEqual({ SECRET_ID, QUEUE_URL: 'http://real-queue', TABLE_NAME: 'ledger' });
+  });
+
+  it('ignores empty and non-string values in the secret', async () => {
+    // Prepare
+    const env: Env = { SECRET_ID, WEBHOOK_SECRET: 'from-env', CUSTOMERIO_SITE_ID: 'site-env' };
+    const source = fakeSource(() => ({ WEBHOOK_SECRET: '', CUSTOMERIO_SITE_ID: 12345 }));
+
+    // Act
+    const loaded = await loadEnv(env, source);
+
+    // Assess
+    expect(loaded.WEBHOOK_SECRET).toBe('from-env');
+    expect(loaded.CUSTOMERIO_SITE_ID).toBe('site-env');
+  });
+});
+
+describe('loadEnv failures', () => {
+  it.each(['ResourceNotFoundException', 'AccessDeniedException', 'TransformParameterError'])(
+    'fails permanently (config_secret) when the secret cannot be read: %s',
+    async (name) => {
+      // Prepare
+      const source = fakeSource(() => {
+        throw awsError(name);
+      });
+
+      // Act
+      const error = await failure(loadEnv({ SECRET_ID }, source));
+
+      // Assess
+      expect(error).toBeInstanceOf(PermanentError);
+      expect((error as PermanentError).reason).toBe('config_secret');
+      expect(error.message).toContain(SECRET_ID);
+    },
+  );
+
+  it.each(['ThrottlingException', 'InternalServiceError', 'TimeoutError'])(
+    'fails retryably on any other error: %s',
+    async (name) => {
+      // Prepare
+      const source = fakeSource(() => {
+        throw awsError(name);
+      });
+
+      // Act
+      const error = await failure(loadEnv({ SECRET_ID }, source));
+
+      // Assess
+      expect(error).toBeInstanceOf(RetryableError);
+    },
+  );
+
+  it('fails retryably on a thrown value that is not an error', async () => {
+    // Prepare
+    const source = fakeSource(() => {
+      throw undefined;
+    });
+
+    // Act
+    const error = await failure(loadEnv({ SECRET_ID }, source));
+
+    // Assess
+    expect(error).toBeInstanceOf(RetryableError);
+  });
+
+  it.each([
+    ['a string', 'just-a-token'],
+    ['a number', 42],
+    ['null', null],
+  ])('fails permanently (config_secret) when the secret is %s, not a JSON object', async (_label, secret) => {
+    // Prepare
+    const source = fakeSource(() => secret);
+
+    // Act
+    const error = await failure(loadEnv({ SECRET_ID }, source));
+
+    // Assess
+    expect(error).toBeInstanceOf(PermanentError);
+    expect((error as PermanentError).reason).toBe('config_secret');
+  });
+});

@@ -1,0 +1,345 @@
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-jest';
+import { PermanentError, RetryableError } from '../../lib/errors';
+import type { Ledger } from '../../lib/ledger';
+import type { Referral } from '../../lib/referral';
+import type { EventSender, FulfilDeps, GiftCardIssuer } from '../../lib/rewards';
+import { makeWorkerHandler } from '../../functions/worker';
+import { lambdaContext } from '../../local/lambda-context';
+import { MemoryLedger } from '../support/memory-ledger';
+
+const EVENT_ID = '0193a8f2-6c1d-7b4e-9a55-2f0d3c4b5a61';
+const OTHER_EVENT_ID = '0193a8f2-6c1d-7b4e-9a55-2f0d3c4b5a62';
+const DLQ_URL = 'https://sqs.us-east-1.amazonaws.com/000000000000/referral-rewards-dlq';
+const MAX_RECEIVE_COUNT = 5;
+
+const sqsMock = mockClient(SQSClient);
+
+function referralBody(eventId = EVENT_ID): string {
+  const referral: Referral = {
+    v: 1,
+    eventId,
+    eventName: 'referral redeemed',
+    referrerEmail: 'referrer@example.com',
+    redeemerEmail: 'redeemer@example.com',
+    customerEmail: 'redeemer@example.com',
+  };
+  return JSON.stringify(referral);
+}
+
+function sqsRecord(body: string, options: { messageId?: string; receiveCount?: number } = {}): SQSRecord {
+  const { messageId = 'message-1', receiveCount = 1 } = options;
+  return {
+    messageId,
+    receiptHandle: `receipt-${messageId}`,
+    body,
+    attributes: {
+      ApproximateReceiveCount: String(receiveCount),
+      SentTimestamp: '1763633730000',
+      SenderId: 'AIDAEXAMPLE',
+      ApproximateFirstReceiveTimestamp: '1763633731000',
+    },
+    messageAttributes: { eventId: { dataType: 'String', stringValue: EVENT_ID, stringListValues: [], binaryListValues: [] } },
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:referral-rewards-queue',
+    awsRegion: 'us-east-1',
+  };
+}
+
+const batch = (...records: SQSRecord[]): SQSEvent => ({ Records: records });
+
+/** Gift cards that are always created, unless a test swaps createGiftCard's implementation. */
+function fakeShopify() {
+  return {
+    createGiftCard: jest.fn<ReturnType<GiftCardIssuer['createGiftCard']>, Parameters<GiftCardIssuer['createGiftCard']>>(
+      async (input) => ({ status: 'created', id: `gid://shopify/GiftCard/${input.code}` }),
+    ),
+    findGiftCardByCode: jest.fn<ReturnType<GiftCardIssuer['findGiftCardByCode']>, Parameters<GiftCardIssuer['findGiftCardByCode']>>(
+      async () => undefined,
+    ),
+  } satisfies GiftCardIssuer;
+}
+
+function fakeCustomerIo() {
+  return {
+    sendEvent: jest.fn<ReturnType<EventSender['sendEvent']>, Parameters<EventSender['sendEvent']>>(async () => undefined),
+  } satisfies EventSender;
+}
+
+function setup(options: { fulfilDeps?: () => Promise<FulfilDeps> } = {}) {
+  const memory = new MemoryLedger();
+  const shopify = fakeShopify();
+  const customerio = fakeCustomerIo();
+  // The handler's own ledger handle only records failures and releases leases.
+  const ledger = {
+    fail: jest.fn(async (_eventId: string, _owner: string, _reason: string, _message: string) => true),
+    release: jest.fn(async (_eventId: string, _owner: string, _message: string) => undefined),
+  };
+  let n = 0;
+  const fulfilDeps = jest.fn(
+    options.fulfilDeps ??
+      (async (): Promise<FulfilDeps> => ({
+        ledger: memory.asLedger(),
+        shopify,
+        customerio,
+        rewardAmount: '25.00',
+        customerioEvent: 'pyramid_scheme_fulfillment',
+        newCode: () => `CODE${String(++n).padStart(4, '0')}`,
+        customerioEventId: (eventId) => `cio-${eventId}`,
+        retry: { baseDelayMs: 1, maxDelayMs: 2 },
+      })),
+  );
+  const handler = makeWorkerHandler({
+    sqs: new SQSClient({}),
+    ledger: ledger as unknown as Ledger,
+    deadLetterQueueUrl: DLQ_URL,
+    maxReceiveCount: MAX_RECEIVE_COUNT,
+    fulfilDeps,
+  });
+  const context = lambdaContext('referral-rewards-worker', 30_000);
+  return { memory, shopify, customerio, ledger, fulfilDeps, handler, context };
+}
+
+/** The messages sent to the dead-letter queue. */
+const deadLettered = () => sqsMock.commandCalls(SendMessageCommand).map((call) => call.args[0].input);
+
+beforeEach(() => {
+  sqsMock.reset();
+  sqsMock.on(SendMessageCommand).resolves({ MessageId: 'dlq-message-1' });
+});
+
+describe('worker: a referral that can be fulfilled', () => {
+  it('creates two gift cards, sends one Customer.io event and reports no failures', async () => {
+    // Prepare
+    const { shopify, customerio, handler, context } = setup();
+
+    // Act
+    const response = await handler(batch(sqsRecord(referralBody())), context);
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(shopify.createGiftCard).toHaveBeenCalledTimes(2);
+    expect(customerio.sendEvent).toHaveBeenCalledTimes(1);
+    expect(sqsMock).not.toHaveReceivedCommand(SendMessageCommand);
+  });
+
+  it('completes the referral in the ledger', async () => {
+    // Prepare
+    const { memory, handler, context } = setup();
+
+    // Act
+    await handler(batch(sqsRecord(referralBody())), context);
+
+    // Assess
+    expect(memory.records.get(EVENT_ID)?.status).toBe('COMPLETED');
+  });
+
+  it('acknowledges a duplicate delivery without creating anything again', async () => {
+    // Prepare
+    const { shopify, customerio, handler, context } = setup();
+    await handler(batch(sqsRecord(referralBody(), { messageId: 'message-1' })), context);
+
+    // Act
+    const response = await handler(batch(sqsRecord(referralBody(), { messageId: 'message-2' })), context);
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(shopify.createGiftCard).toHaveBeenCalledTimes(2);
+    expect(customerio.sendEvent).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('worker: retryable failures', () => {
+  it("reports the record's messageId as a batch item failure and dead-letters nothing", async () => {
+    // Prepare
+    const { shopify, handler, context } = setup();
+    shopify.createGiftCard.mockRejectedValue(new RetryableError('Shopify answered 503'));
+
+    // Act
+    const response = await handler(batch(sqsRecord(referralBody(), { messageId: 'message-7' })), context);
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'message-7' }] });
+    expect(sqsMock).not.toHaveReceivedCommand(SendMessageCommand);
+  });
+
+  it('releases the lease with the error before SQS redelivers', async () => {
+    // Prepare
+    const { shopify, ledger, handler, context } = setup();
+    shopify.createGiftCard.mockRejectedValue(new RetryableError('Shopify answered 503'));
+
+    // Act
+    await handler(batch(sqsRecord(referralBody(), { receiveCount: 2 })), context);
+
+    // Assess
+    expect(ledger.release).toHaveBeenCalledWith(EVENT_ID, `${context.awsRequestId}/message-1`, 'Shopify answered 503');
+    expect(ledger.fail).not.toHaveBeenCalled();
+  });
+
+  it('reports only the failing record of a batch', async () => {
+    // Prepare
+    const { shopify, handler, context } = setup();
+    shopify.createGiftCard.mockImplementation(async (input) => {
+      if (input.note.includes(OTHER_EVENT_ID)) throw new RetryableError('Shopify answered 503');
+      return { status: 'created', id: `gid://shopify/GiftCard/${input.code}` };
+    });
+
+    // Act
+    const response = await handler(
+      batch(
+        sqsRecord(referralBody(EVENT_ID), { messageId: 'good' }),
+        sqsRecord(referralBody(OTHER_EVENT_ID), { messageId: 'bad' }),
+      ),
+      context,
+    );
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'bad' }] });
+  });
+
+  it('reports a batch item failure when loading the config fails transiently', async () => {
+    // Prepare
+    const { handler, context } = setup({
+      fulfilDeps: async () => {
+        throw new RetryableError('Secrets Manager did not answer');
+      },
+    });
+
+    // Act
+    const response = await handler(batch(sqsRecord(referralBody())), context);
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'message-1' }] });
+    expect(sqsMock).not.toHaveReceivedCommand(SendMessageCommand);
+  });
+});
+
+describe('worker: the last receive', () => {
+  it("records retries_exhausted in the ledger and still reports the failure, leaving the DLQ move to SQS", async () => {
+    // Prepare
+    const { shopify, ledger, handler, context } = setup();
+    shopify.createGiftCard.mockRejectedValue(new RetryableError('Shopify answered 503'));
+
+    // Act
+    const response = await handler(batch(sqsRecord(referralBody(), { receiveCount: MAX_RECEIVE_COUNT })), context);
+
+    // Assess
+    expect(ledger.fail).toHaveBeenCalledWith(EVENT_ID, `${context.awsRequestId}/message-1`, 'retries_exhausted', 'Shopify answered 503');
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'message-1' }] });
+    expect(sqsMock).not.toHaveReceivedCommand(SendMessageCommand);
+  });
+
+  it('does not record retries_exhausted before the last receive', async () => {
+    // Prepare
+    const { shopify, ledger, handler, context } = setup();
+    shopify.createGiftCard.mockRejectedValue(new RetryableError('Shopify answered 503'));
+
+    // Act
+    await handler(batch(sqsRecord(referralBody(), { receiveCount: MAX_RECEIVE_COUNT - 1 })), context);
+
+    // Assess
+    expect(ledger.fail).not.toHaveBeenCalled();
+  });
+});
+
+describe('worker: permanent failures', () => {
+  it('dead-letters the original body with the failure reason and does not report it as a batch failure', async () => {
+    // Prepare
+    const { shopify, handler, context } = setup();
+    shopify.createGiftCard.mockRejectedValue(new PermanentError('shopify_auth', 'Shopify answered 401'));
+    const body = referralBody();
+
+    // Act
+    const response = await handler(batch(sqsRecord(body)), context);
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(sqsMock).toHaveReceivedCommandTimes(SendMessageCommand, 1);
+    const [message] = deadLettered();
+    expect(message.QueueUrl).toBe(DLQ_URL);
+    expect(message.MessageBody).toBe(body);
+    expect(message.MessageAttributes?.failureReason).toEqual({ DataType: 'String', StringValue: 'shopify_auth' });
+    expect(message.MessageAttributes?.failureMessage?.StringValue).toBe('Shopify answered 401');
+    expect(message.MessageAttributes?.eventId?.StringValue).toBe(EVENT_ID);
+  });
+
+  it('records the failure reason in the ledger', async () => {
+    // Prepare
+    const { shopify, ledger, handler, context } = setup();
+    shopify.createGiftCard.mockRejectedValue(new PermanentError('shopify_auth', 'Shopify answered 401'));
+
+    // Act
+    await handler(batch(sqsRecord(referralBody())), context);
+
+    // Assess
+    expect(ledger.fail).toHaveBeenCalledTimes(1);
+    expect(ledger.fail).toHaveBeenCalledWith(EVENT_ID, `${context.awsRequestId}/message-1`, 'shopify_auth', 'Shopify answered 401');
+    expect(ledger.release).not.toHaveBeenCalled();
+  });
+
+  it('still dead-letters when the ledger cannot record the failure', async () => {
+    // Prepare
+    const { shopify, ledger, handler, context } = setup();
+    shopify.createGiftCard.mockRejectedValue(new PermanentError('shopify_auth', 'Shopify answered 401'));
+    ledger.fail.mockRejectedValue(new RetryableError('ledger: could not record the failure'));
+
+    // Act
+    const response = await handler(batch(sqsRecord(referralBody())), context);
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(sqsMock).toHaveReceivedCommandTimes(SendMessageCommand, 1);
+  });
+
+  it('reports a batch item failure when the dead-letter queue refuses the message, so it is not lost', async () => {
+    // Prepare
+    const { shopify, handler, context } = setup();
+    shopify.createGiftCard.mockRejectedValue(new PermanentError('shopify_auth', 'Shopify answered 401'));
+    sqsMock.on(SendMessageCommand).rejects(new Error('SQS is down'));
+
+    // Act
+    const response = await handler(batch(sqsRecord(referralBody())), context);
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'message-1' }] });
+  });
+
+  it.each([
+    ['not JSON', 'this is not json'],
+    ['JSON that is not a referral', JSON.stringify({ v: 2, eventId: EVENT_ID })],
+  ])('dead-letters a body that is %s with reason invalid_message, without fulfilling', async (_label, body) => {
+    // Prepare
+    const { fulfilDeps, handler, context } = setup();
+
+    // Act
+    const response = await handler(batch(sqsRecord(body)), context);
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    const [message] = deadLettered();
+    expect(message.MessageBody).toBe(body);
+    expect(message.MessageAttributes?.failureReason?.StringValue).toBe('invalid_message');
+    expect(fulfilDeps).not.toHaveBeenCalled();
+  });
+
+  it('dead-letters with reason config_invalid when the configuration is invalid', async () => {
+    // Prepare
+    const { ledger, handler, context } = setup({
+      fulfilDeps: async () => {
+        throw new PermanentError('config_invalid', 'configuration: SHOPIFY_ACCESS_TOKEN is not set');
+      },
+    });
+
+    // Act
+    const response = await handler(batch(sqsRecord(referralBody())), context);
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(sqsMock).toHaveReceivedCommandTimes(SendMessageCommand, 1);
+    expect(deadLettered()[0].MessageAttributes?.failureReason?.StringValue).toBe('config_invalid');
+    expect(ledger.fail).toHaveBeenCalledWith(EVENT_ID, expect.any(String), 'config_invalid', expect.stringContaining('SHOPIFY_ACCESS_TOKEN'));
+  });
+});
