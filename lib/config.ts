@@ -92,8 +92,9 @@ export function customerIoTrackUrl(region: string): string {
 }
 
 export function loadWorkerConfig(env: Env): WorkerConfig {
-  const region = value(env, 'CUSTOMERIO_REGION');
-  const storeDomain = env.SHOPIFY_STORE_DOMAIN?.trim();
+  const region = value(env, 'CUSTOMERIO_REGION').toLowerCase();
+  // People paste the admin URL; accept it and keep only the host.
+  const storeDomain = env.SHOPIFY_STORE_DOMAIN?.trim().replace(/^https?:\/\//i, '').replace(/\/.*$/, '');
   return parse(
     z.object({
       tableName: nonEmpty('TABLE_NAME'),

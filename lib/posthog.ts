@@ -14,9 +14,11 @@ export type ParsedWebhook =
 
 const emailSchema = z.string().trim().max(254).email();
 const recordSchema = z.record(z.string(), z.unknown());
+// Every key optional: zod 4 treats a bare z.unknown() key as required, and a missing uuid
+// must be reported as such (or ignored for another event), not as an unreadable body.
 const eventSchema = z.object({
-  uuid: z.unknown(),
-  event: z.unknown(),
+  uuid: z.unknown().optional(),
+  event: z.unknown().optional(),
   distinct_id: z.unknown().optional(),
   properties: z.unknown().optional(),
   timestamp: z.unknown().optional(),

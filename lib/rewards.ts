@@ -90,7 +90,9 @@ export async function fulfilReferral(referral: Referral, deps: FulfilDeps, conte
         if (isOurCard(found.note, eventId, role)) cardId = found.id;
       }
       if (cardId) {
-        record = mergeCard(record, await ledger.recordCard(eventId, owner, role, cardId), role);
+        // Await first, then read `record`: the other role may have replaced its code meanwhile.
+        const written = await ledger.recordCard(eventId, owner, role, cardId);
+        record = mergeCard(record, written, role);
         await checkpoint(`card:${role}`);
         return;
       }

@@ -116,6 +116,22 @@ describe('loadWorkerConfig: overrides', () => {
     expect(config.customerio.trackUrl).toBe('http://127.0.0.1:8789');
   });
 
+  it('reads the Customer.io region whatever its case', () => {
+    // Act
+    const config = loadWorkerConfig({ ...WORKER_ENV, CUSTOMERIO_REGION: 'EU' });
+
+    // Assess
+    expect(config.customerio.trackUrl).toBe('https://track-eu.customer.io');
+  });
+
+  it('keeps only the host of a store domain pasted as an admin URL', () => {
+    // Act
+    const config = loadWorkerConfig({ ...WORKER_ENV, SHOPIFY_BASE_URL: undefined, SHOPIFY_STORE_DOMAIN: 'https://my-shop.myshopify.com/admin' });
+
+    // Assess
+    expect(config.shopify.baseUrl).toBe('https://my-shop.myshopify.com');
+  });
+
   it('uses the Shopify API version it is given', () => {
     // Act
     const config = loadWorkerConfig({ ...WORKER_ENV, SHOPIFY_API_VERSION: '2026-10' });

@@ -476,9 +476,27 @@ describe('fulfilReferral: one card failing', () => {
     expect((error as PermanentError).reason).toBe('shopify_auth');
   });
 
-  // BUG (reported, not fixed here): issueCard does `record = mergeCard(record, await ledger.recordCard(...), role)`,
-  // which reads `record` before the await. If the other role replaces its code (TAKEN by a foreign card) while this
-  // role's recordCard is in flight, the stale copy wins and Customer.io is sent the other role's OLD code —
-  // a code that belongs to someone else's card — while the ledger holds the new one.
-  it.todo("sends the replaced code, not the colliding one, when the other card's ledger write was in flight");
+  it("sends the replaced code, not the colliding one, when the other card's ledger write was in flight", async () => {
+    // Prepare: the redeemer's first code belongs to a card sold at the till; the referrer's
+    // ledger write is held back until the redeemer has replaced its code and got its card.
+    const { ledger, shopify, customerio, deps } = setup();
+    shopify.cards.set('CODE0002', { id: 'gid://shopify/GiftCard/999', note: 'sold at the till' });
+    const gate = deferred<void>();
+    const recordCard = deps.ledger.recordCard.bind(deps.ledger);
+    deps.ledger.recordCard = async (eventId, owner, role, cardId) => {
+      if (role === 'referrer') await gate.promise;
+      return recordCard(eventId, owner, role, cardId);
+    };
+
+    // Act
+    const run = fulfilReferral(REFERRAL, deps, attempt());
+    await until(() => ledger.calls.some((call) => call.op === 'recordCard' && call.role === 'redeemer'));
+    gate.resolve();
+    await run;
+
+    // Assess: the mailed code is the redeemer's own card's, not the till card's
+    const record = ledger.records.get(EVENT_ID)!;
+    expect(record.redeemerCode).toBe('CODE0003');
+    expect(customerio.sent[0].event.data.discountreferee).toBe('CODE0003');
+  });
 });
