@@ -1,0 +1,142 @@
+/**
+ * `npm run send-sample`: POSTs PostHog's default webhook body to the local stack (`npm start`).
+ *
+ *   npm run send-sample                 a NEW referral (fresh event uuid): 2 gift cards + 1 Customer.io event
+ *   npm run send-sample -- --repeat     the last body sent, byte for byte: a duplicate, so nothing new happens
+ *   npm run send-sample -- --no-fresh   the sample's own uuid, as written in the fixture
+ *
+ * Env: PORT (default 3000), WEBHOOK_SECRET (default: the one `npm start` generated, read from
+ * .local/webhook-secret), LOCAL_STATE_DIR (instead of .local/).
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { relative as relativePath, resolve as resolvePath } from 'node:path';
+
+const REPO = resolvePath(__dirname, '..');
+/** The shared fixture when this repo sits next to it; the embedded copy otherwise. */
+const FIXTURES = [
+  resolvePath(REPO, '..', 'shared', 'fixtures', 'posthog-webhook-default.json'),
+  resolvePath(__dirname, 'sample-event.json'),
+];
+const USAGE = `usage: npm run send-sample [-- --repeat | --no-fresh]
+  (default)    send the sample with a new random event uuid: a new referral
+  --repeat     resend exactly the last body sent: a duplicate, no new gift cards
+  --no-fresh   send the sample's own event uuid unchanged
+env: PORT (default 3000), WEBHOOK_SECRET (default: read from .local/webhook-secret)`;
+
+interface Args {
+  repeat: boolean;
+  fresh: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { repeat: false, fresh: process.env.FRESH !== '0' && process.env.FRESH !== 'false' };
+  for (const arg of argv) {
+    if (arg === '--repeat') args.repeat = true;
+    else if (arg === '--fresh') args.fresh = true;
+    else if (arg === '--no-fresh') args.fresh = false;
+    else if (arg === '--help' || arg === '-h') {
+      console.log(USAGE);
+      process.exit(0);
+    } else fail(`unknown argument ${arg}\n${USAGE}`);
+  }
+  return args;
+}
+
+function fail(message: string): never {
+  console.error(`✖ ${message}`);
+  process.exit(1);
+}
+
+/** A UUIDv7, as PostHog's own event uuids are: 48 bits of unix ms, then random bits. */
+export function uuidv7(now: number = Date.now()): string {
+  const bytes = randomBytes(16);
+  bytes.writeUIntBE(now, 0, 6);
+  bytes[6] = (bytes[6] & 0x0f) | 0x70;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+function sampleBody(fresh: boolean): string {
+  const file = FIXTURES.find((candidate) => existsSync(candidate)) ?? fail('no sample event found (local/sample-event.json is missing)');
+  const text = readFileSync(file, 'utf8');
+  if (!fresh) return text;
+  const sample = JSON.parse(text) as { event: { uuid: string; timestamp?: string; url?: string } };
+  const old = sample.event.uuid;
+  const uuid = uuidv7();
+  sample.event.uuid = uuid;
+  sample.event.timestamp = new Date().toISOString();
+  if (sample.event.url) sample.event.url = sample.event.url.replace(old, uuid);
+  return JSON.stringify(sample, null, 2);
+}
+
+function readSecret(stateDir: string): string {
+  const fromEnv = process.env.WEBHOOK_SECRET?.trim();
+  if (fromEnv) return fromEnv;
+  const file = resolvePath(stateDir, 'webhook-secret');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  return fail(
+    `no webhook secret: start the stack first (npm start writes ${relativePath(process.cwd(), file)}),\n` +
+      '  or, if you started it with WEBHOOK_SECRET=…, pass the same WEBHOOK_SECRET here.',
+  );
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const stateDir = process.env.LOCAL_STATE_DIR?.trim() || resolvePath(REPO, '.local');
+  const lastFile = resolvePath(stateDir, 'last-sample.json');
+  const port = process.env.PORT?.trim() || '3000';
+  const url = `http://127.0.0.1:${port}/webhooks/posthog`;
+
+  let body: string;
+  if (args.repeat) {
+    if (!existsSync(lastFile)) fail('nothing to repeat yet: run `npm run send-sample` once first');
+    body = readFileSync(lastFile, 'utf8');
+  } else {
+    body = sampleBody(args.fresh);
+  }
+  const eventId = (JSON.parse(body) as { event?: { uuid?: string } }).event?.uuid ?? '?';
+  const secret = readSecret(stateDir);
+
+  console.log(`→ POST ${url}  event ${eventId}${args.repeat ? '  (repeat of the last one: a duplicate)' : ''}`);
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${secret}` },
+      body,
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (error) {
+    const code = (error as { cause?: { code?: string } }).cause?.code;
+    if (code === 'ECONNREFUSED') {
+      fail(`nothing is listening on 127.0.0.1:${port}: start the stack with \`npm start\` (and use the same PORT here)`);
+    }
+    fail(`request failed: ${(error as Error).message}${code ? ` (${code})` : ''}`);
+  }
+  const text = await response.text();
+  console.log(`← ${response.status} ${text}`);
+
+  if (response.status === 401) {
+    fail(
+      'the stack refused the secret. `npm start` prints the secret in its banner; either start it without\n' +
+        '  WEBHOOK_SECRET (send-sample then reads .local/webhook-secret) or pass the same WEBHOOK_SECRET to both.',
+    );
+  }
+  if (response.status === 404) fail(`something else is listening on port ${port}: is this the local stack?`);
+  if (response.status !== 202 && response.status !== 200) process.exit(1);
+
+  mkdirSync(stateDir, { recursive: true });
+  writeFileSync(lastFile, body);
+  console.log(
+    args.repeat
+      ? '✓ accepted again (ingest always queues); the worker finds the event in the ledger and acknowledges it as a\n' +
+          '  duplicate: no new gift cards, no second email. (Had the first one still been in flight, the worker would\n' +
+          '  answer "busy" and SQS would redeliver the duplicate after the visibility timeout, with the same result.)'
+      : '✓ queued; watch the `npm start` terminal for 🎁 gift card and ✉️  Customer.io lines.\n' +
+          '  `npm run send-sample -- --repeat` sends this same event again (a duplicate).',
+  );
+}
+
+if (require.main === module) void main();

@@ -1,0 +1,494 @@
+/**
+ * `npm start`: the whole pipeline on this machine, on loopback only.
+ *
+ *   POST http://127.0.0.1:3000/webhooks/posthog
+ *     → API Gateway v2 event → functions/ingest.handler → SQS (fauxqs)
+ *     → SqsPoller (Lambda's event source mapping) → functions/worker.handler
+ *     → DynamoDB ledger (dynalite) + Shopify + Customer.io (fake sandboxes unless configured)
+ *
+ * The handlers are the deployed ones, unchanged: they read their configuration from process.env,
+ * so everything is put there first and the handler modules are imported only afterwards. For the
+ * same reason one process can hold one local stack: the handlers are module singletons.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { relative as relativePath, resolve as resolvePath, sep as pathSeparator } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { loadWorkerConfig } from '../lib/config';
+import { maskCode, maskEmail } from '../lib/mask';
+import { httpApiEvent } from './apigw';
+import { loadInfraDefinitions } from './infra';
+import { SqsPoller, type SqsHandler } from './poller';
+import { createStackResources } from './resources';
+import { startFakeCustomerIo, type FakeCustomerIo, type FakeTrackedEvent } from './sandbox/customerio';
+import { startFakeShopify, type FakeGiftCard, type FakeShopify } from './sandbox/shopify';
+
+export interface LocalStackOptions {
+  /** Port for the webhook server on 127.0.0.1; 0 picks a free one. Default: $PORT, else 3000. */
+  port?: number;
+  /** Extra environment, applied to process.env before anything reads it (same names as the deployed functions). */
+  env?: Record<string, string>;
+}
+
+export interface LocalStack {
+  /** e.g. http://127.0.0.1:3000 */
+  url: string;
+  webhookSecret: string;
+  /** Present when the fake Shopify is in use. */
+  shopify?: FakeShopify;
+  /** Present when the fake Customer.io is in use. */
+  customerio?: FakeCustomerIo;
+  stop(): Promise<void>;
+}
+
+/** Where a generated webhook secret is written for `npm run send-sample`: .local/ (gitignored), or $LOCAL_STATE_DIR. */
+export const localStateDir = (): string => process.env.LOCAL_STATE_DIR?.trim() || resolvePath(__dirname, '..', '.local');
+
+const REGION = 'us-east-1';
+const WEBHOOK_PATH = '/webhooks/posthog';
+/** The server stops buffering past this; ingest itself refuses anything above 64 KB with a 413. */
+const MAX_READ_BYTES = 1024 * 1024;
+const DLQ_CHECK_INTERVAL_MS = 1_000;
+
+interface EmulatorsModule {
+  startEmulators(options?: { sqsPort?: number; dynamoPort?: number }): Promise<{
+    sqsEndpoint: string;
+    dynamoEndpoint: string;
+    stop(): Promise<void>;
+  }>;
+}
+
+type IngestHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+
+const say = (line = ''): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const env = process.env;
+  Object.assign(env, options.env ?? {});
+  // The SDK's "Node 22 will be required from 2027" notice says nothing about this stack.
+  env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const port = options.port ?? (env.PORT ? Number(env.PORT) : 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got ${env.PORT}`);
+
+  const cleanups: (() => Promise<unknown> | unknown)[] = [];
+  const stop = async (): Promise<void> => {
+    while (cleanups.length > 0) {
+      const cleanup = cleanups.pop()!;
+      try {
+        await cleanup();
+      } catch (error) {
+        say(`⚠️  while stopping: ${(error as Error)?.message ?? String(error)}`);
+      }
+    }
+  };
+
+  try {
+    // 1. AWS emulators and the resources serverless.yml defines (stage "local").
+    // fauxqs is ESM only: a computed specifier keeps this a native import() in this CommonJS file.
+    const emulatorsModule = './emulators.mjs';
+    const { startEmulators } = (await import(emulatorsModule)) as EmulatorsModule;
+    const emulators = await startEmulators();
+    cleanups.push(() => emulators.stop());
+
+    // The handlers' SDK clients find the emulators through these; nothing can reach real AWS.
+    env.AWS_ENDPOINT_URL_SQS = emulators.sqsEndpoint;
+    env.AWS_ENDPOINT_URL_DYNAMODB = emulators.dynamoEndpoint;
+    env.AWS_ACCESS_KEY_ID = 'local';
+    env.AWS_SECRET_ACCESS_KEY = 'local';
+    delete env.AWS_SESSION_TOKEN;
+    delete env.AWS_PROFILE;
+    env.AWS_REGION = REGION;
+    env.AWS_DEFAULT_REGION = REGION;
+    env.AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE = '1';
+    env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+    // serverless.yml sets LOG_LEVEL; Powertools reads POWERTOOLS_LOG_LEVEL first, so default only that.
+    if (!env.LOG_LEVEL) env.POWERTOOLS_LOG_LEVEL ??= 'INFO';
+    env.POWERTOOLS_SERVICE_NAME ??= 'referral-rewards';
+    // As Lambda sets it: Powertools then reports the first invocation as cold_start: true.
+    env.AWS_LAMBDA_INITIALIZATION_TYPE ??= 'on-demand';
+    // Locally the secrets come from env vars (lib/secrets.ts): a SECRET_ID would send the
+    // handlers to Secrets Manager, which is not emulated here.
+    const ignoredSecretId = env.SECRET_ID;
+    delete env.SECRET_ID;
+
+    const awsClientConfig = { region: REGION, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+    const sqs = new SQSClient({ ...awsClientConfig, endpoint: emulators.sqsEndpoint });
+    const dynamo = new DynamoDBClient({ ...awsClientConfig, endpoint: emulators.dynamoEndpoint });
+    cleanups.push(() => {
+      sqs.destroy();
+      dynamo.destroy();
+    });
+    const defs = loadInfraDefinitions();
+    const resources = await createStackResources(sqs, dynamo, defs);
+    env.QUEUE_URL = resources.queueUrl;
+    env.DLQ_URL = resources.deadLetterQueueUrl;
+    env.TABLE_NAME = resources.tableName;
+    env.MAX_RECEIVE_COUNT = String(defs.queue.maxReceiveCount);
+    cleanups.push(muteInvalidQueueUrlWarnings([resources.queueUrl, resources.deadLetterQueueUrl]));
+
+    // 2. Shopify and Customer.io: the fakes, unless credentials or a URL override point elsewhere.
+    let shopify: FakeShopify | undefined;
+    if (!(env.SHOPIFY_STORE_DOMAIN?.trim() || env.SHOPIFY_ACCESS_TOKEN?.trim() || env.SHOPIFY_BASE_URL?.trim())) {
+      shopify = await startFakeShopify({ port: 0, onCard: printCard });
+      cleanups.push(() => shopify?.close());
+      env.SHOPIFY_BASE_URL = shopify.url;
+      env.SHOPIFY_ACCESS_TOKEN = 'shpat_sandbox';
+    }
+    let customerio: FakeCustomerIo | undefined;
+    if (!(env.CUSTOMERIO_SITE_ID?.trim() || env.CUSTOMERIO_API_KEY?.trim() || env.CUSTOMERIO_TRACK_URL?.trim())) {
+      customerio = await startFakeCustomerIo({ port: 0, siteId: 'sandbox-site', apiKey: 'sandbox-key', onEvent: printEvent });
+      cleanups.push(() => customerio?.close());
+      env.CUSTOMERIO_TRACK_URL = customerio.url;
+      env.CUSTOMERIO_SITE_ID = 'sandbox-site';
+      env.CUSTOMERIO_API_KEY = 'sandbox-key';
+    }
+    // Half-set credentials would otherwise fail every referral into the DLQ; say so now instead.
+    let workerConfig: ReturnType<typeof loadWorkerConfig>;
+    try {
+      workerConfig = loadWorkerConfig(env);
+    } catch (error) {
+      throw new Error(
+        `${(error as Error).message}\n   Set the SHOPIFY_* / CUSTOMERIO_* variables completely, or unset them all to use the sandboxes.`,
+      );
+    }
+
+    let webhookSecret = env.WEBHOOK_SECRET?.trim() ?? '';
+    const secretGenerated = webhookSecret === '';
+    const secretFile = resolvePath(localStateDir(), 'webhook-secret');
+    if (secretGenerated) {
+      webhookSecret = randomBytes(24).toString('base64url');
+      env.WEBHOOK_SECRET = webhookSecret;
+      mkdirSync(localStateDir(), { recursive: true });
+      writeFileSync(secretFile, `${webhookSecret}\n`, { mode: 0o600 });
+    }
+
+    // 3. Only now the handlers, exactly as deployed: their clients and logger read the env above.
+    const ingest = pickHandler<IngestHandler>(await import('../functions/ingest'), 'functions/ingest');
+    // On Lambda each function is its own bundle in its own container. Loading the worker with its
+    // own copy of lib/ keeps it that way here: the worker's logger keeps the Lambda context it
+    // adds, and ingest's logger (a separate instance again) must not print it.
+    forgetModulesUnder([resolvePath(__dirname, '..', 'functions'), resolvePath(__dirname, '..', 'lib')]);
+    const worker = pickHandler<SqsHandler>(await import('../functions/worker'), 'functions/worker');
+
+    // 4. The worker's event source mapping.
+    const poller = new SqsPoller({
+      sqs,
+      queueUrl: resources.queueUrl,
+      queueArn: resources.queueArn,
+      handler: async (event, context) => {
+        const result = await worker(event, context);
+        const failed = result?.batchItemFailures?.length ?? 0;
+        if (failed > 0) {
+          say(
+            `↻  worker: ${failed} of ${event.Records.length} record(s) failed; SQS redelivers them after the ` +
+              `${defs.queue.attributes.VisibilityTimeout}s visibility timeout (DLQ after ${defs.queue.maxReceiveCount} receives)`,
+          );
+        }
+        return result;
+      },
+      functionName: 'worker',
+      batchSize: defs.worker.batchSize,
+      timeoutMs: defs.worker.timeoutSeconds * 1000,
+      region: REGION,
+      onError: (error) => say(`⚠️  worker invocation failed: ${(error as Error)?.message ?? String(error)}`),
+    });
+    poller.start();
+    cleanups.push(() => poller.stop());
+
+    // 5. The DLQ, watched: a permanent failure (or retries exhausted) lands there.
+    const stopWatching = watchDeadLetterQueue(sqs, resources.deadLetterQueueUrl);
+    cleanups.push(stopWatching);
+
+    // 6. API Gateway: the HTTP server in front of ingest.
+    const server = createServer((req, res) => {
+      route(req, res, ingest).catch((error: unknown) => {
+        say(`⚠️  ${req.method} ${req.url} failed: ${(error as Error)?.stack ?? String(error)}`);
+        if (!res.headersSent) sendJson(res, 500, { error: { code: 'internal_error', message: 'Internal Server Error' } });
+        else res.destroy();
+      });
+    });
+    await listen(server, port);
+    cleanups.push(() => closeServer(server));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    printBanner({
+      url,
+      webhookSecret,
+      secretGenerated,
+      secretFile: relativePath(process.cwd(), secretFile),
+      shopify: shopify
+        ? `sandbox (fake Admin API at ${shopify.url}; nothing leaves this machine)`
+        : env.SHOPIFY_BASE_URL?.trim()
+          ? `${workerConfig.shopify.baseUrl} (from SHOPIFY_BASE_URL)`
+          : `⚠️  REAL store ${workerConfig.shopify.baseUrl}: these gift cards are real money`,
+      customerio: customerio
+        ? `sandbox (fake Track API at ${customerio.url}; no email is sent)`
+        : env.CUSTOMERIO_TRACK_URL?.trim()
+          ? `${workerConfig.customerio.trackUrl} (from CUSTOMERIO_TRACK_URL)`
+          : `⚠️  REAL workspace via ${workerConfig.customerio.trackUrl}: campaigns may email real people`,
+      queue: `${defs.queue.name}  (batch ${defs.worker.batchSize}, worker timeout ${defs.worker.timeoutSeconds}s, visibility ${defs.queue.attributes.VisibilityTimeout}s, DLQ after ${defs.queue.maxReceiveCount} receives)`,
+      table: resources.tableName,
+      reward: `${workerConfig.rewardAmount} per person, Customer.io event "${workerConfig.customerio.eventName}"`,
+      ignoredSecretId,
+    });
+
+    return { url, webhookSecret, shopify, customerio, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+async function route(req: IncomingMessage, res: ServerResponse, ingest: IngestHandler): Promise<void> {
+  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  const { body, tooLarge } = await readBody(req);
+
+  if (req.method === 'GET' && path === '/health') {
+    sendJson(res, 200, { status: 'ok' });
+    return;
+  }
+  if (req.method !== 'POST' || path !== WEBHOOK_PATH) {
+    sendJson(res, 404, { error: { code: 'not_found', message: `no route for ${req.method} ${path}; try POST ${WEBHOOK_PATH}` } });
+    return;
+  }
+  if (tooLarge) {
+    sendJson(res, 413, { error: { code: 'body_too_large', message: `body is larger than ${MAX_READ_BYTES} bytes` } });
+    say(`📨 webhook → 413 body_too_large (over ${MAX_READ_BYTES} bytes, not passed to ingest)`);
+    return;
+  }
+
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
+  }
+  const result = await ingest(httpApiEvent({ method: 'POST', path, headers, body }));
+  const status = result.statusCode ?? 200;
+  const text = result.body ?? '';
+  res.writeHead(status, { ...stringHeaders(result.headers), ...(result.cookies?.length ? { 'set-cookie': result.cookies } : {}) });
+  res.end(result.isBase64Encoded ? Buffer.from(text, 'base64') : text);
+  say(`📨 webhook → ${status} ${describeIngestAnswer(text)}`);
+}
+
+/** One short line about ingest's answer: `queued (event …)`, `ignored`, or the error code. */
+function describeIngestAnswer(body: string): string {
+  try {
+    const json = JSON.parse(body) as { status?: string; eventId?: string; reason?: string; error?: { code?: string; message?: string } };
+    if (json.error) return `${json.error.code}: ${json.error.message}`;
+    if (json.status === 'queued') return `queued event ${json.eventId} for the worker`;
+    if (json.status === 'ignored') return `ignored (${json.reason})`;
+    return json.status ?? '';
+  } catch {
+    return '';
+  }
+}
+
+function stringHeaders(headers: APIGatewayProxyStructuredResultV2['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) out[name] = String(value);
+  return out;
+}
+
+/** Reads the body, keeping at most MAX_READ_BYTES: the rest is drained and dropped. */
+async function readBody(req: IncomingMessage): Promise<{ body: Buffer; tooLarge: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size <= MAX_READ_BYTES) chunks.push(chunk);
+  }
+  return { body: Buffer.concat(chunks), tooLarge: size > MAX_READ_BYTES };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function listen(server: Server, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      reject(error.code === 'EADDRINUSE' ? new Error(`port ${port} is in use: is the stack already running? Try PORT=3001 npm start`) : error);
+    });
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+/**
+ * fauxqs names queues `http://sqs.us-east-1.127.0.0.1:<port>/…` (emulators.mjs passes host
+ * 127.0.0.1, which fauxqs uses as a domain suffix). WHATWG URL refuses that host, so the SQS
+ * client's queueUrlMiddleware console.warn()s a TypeError stack on every call made by a client
+ * configured through AWS_ENDPOINT_URL_SQS (the handlers'), then carries on with that endpoint.
+ * Harmless, but it would bury the output: only that exact warning, for our queues, is dropped.
+ */
+function muteInvalidQueueUrlWarnings(queueUrls: string[]): () => void {
+  const original = console.warn;
+  console.warn = (...args: unknown[]): void => {
+    const first = args[0] as { code?: unknown; input?: unknown } | undefined;
+    if (args.length === 1 && first?.code === 'ERR_INVALID_URL' && queueUrls.includes(String(first.input))) return;
+    original.apply(console, args);
+  };
+  return () => {
+    console.warn = original;
+  };
+}
+
+function forgetModulesUnder(dirs: string[]): void {
+  for (const file of Object.keys(require.cache)) {
+    if (dirs.some((dir) => file.startsWith(`${dir}${pathSeparator}`))) delete require.cache[file];
+  }
+}
+
+/** The module's `handler`, whether the loader exposed it as a named export or on `default`. */
+function pickHandler<T>(mod: unknown, name: string): T {
+  const m = mod as { handler?: unknown; default?: { handler?: unknown } };
+  const handler = m.handler ?? m.default?.handler;
+  if (typeof handler !== 'function') throw new Error(`${name} does not export a handler`);
+  return handler as T;
+}
+
+function watchDeadLetterQueue(sqs: SQSClient, queueUrl: string): () => Promise<void> {
+  let last = 0;
+  let running = true;
+  const check = async (): Promise<void> => {
+    const result = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
+    );
+    const depth = Number(result.Attributes?.ApproximateNumberOfMessages ?? 0);
+    if (depth !== last) {
+      say(
+        depth > last
+          ? `☠️  DLQ depth ${last} → ${depth}: a referral failed for good; the worker's ERROR log just above gives the reason.`
+          : `☠️  DLQ depth ${last} → ${depth}`,
+      );
+      last = depth;
+    }
+  };
+  let timer: NodeJS.Timeout | undefined;
+  let pending: Promise<void> = Promise.resolve();
+  const tick = (): void => {
+    pending = check()
+      .catch(() => undefined)
+      .finally(() => {
+        if (running) timer = setTimeout(tick, DLQ_CHECK_INTERVAL_MS);
+      });
+  };
+  timer = setTimeout(tick, DLQ_CHECK_INTERVAL_MS);
+  return async () => {
+    running = false;
+    clearTimeout(timer);
+    await pending;
+  };
+}
+
+/** The note on every card is `referral-rewards <role> reward for PostHog event <uuid>` (lib/rewards.ts). */
+function printCard(card: FakeGiftCard): void {
+  const note = /(\w+) reward for PostHog event (\S+)/.exec(card.note ?? '');
+  const forWhom = note ? `for the ${note[1]}, event ${note[2]}` : '';
+  say(`🎁 gift card ${maskCode(card.code)} created in the Shopify sandbox: ${card.initialValue} ${card.currencyCode} ${forWhom}`.trimEnd());
+}
+
+function printEvent(event: FakeTrackedEvent): void {
+  const data = event.data as Record<string, unknown>;
+  const text = (key: string): string => (typeof data[key] === 'string' ? (data[key] as string) : '');
+  say(
+    `✉️  Customer.io event "${event.name}" for ${maskEmail(event.identifier)} (id ${event.id}): ` +
+      `referrer ${maskEmail(text('referreremail'))} gets ${maskCode(text('discountreferrer'))}, ` +
+      `referee ${maskEmail(text('refereeemail'))} gets ${maskCode(text('discountreferee'))}`,
+  );
+}
+
+function printBanner(info: {
+  url: string;
+  webhookSecret: string;
+  secretGenerated: boolean;
+  secretFile: string;
+  shopify: string;
+  customerio: string;
+  queue: string;
+  table: string;
+  reward: string;
+  ignoredSecretId?: string;
+}): void {
+  const portPrefix = info.url.endsWith(':3000') ? '' : `PORT=${new URL(info.url).port} `;
+  const secretLine = info.secretGenerated
+    ? `${info.webhookSecret}   (random for this run, saved to ${info.secretFile} for send-sample; set WEBHOOK_SECRET to choose one)`
+    : `from $WEBHOOK_SECRET`;
+  const bearer = info.secretGenerated ? info.webhookSecret : '$WEBHOOK_SECRET';
+  const sendEnv = info.secretGenerated ? portPrefix : `${portPrefix}WEBHOOK_SECRET=… `;
+  say();
+  say('──────────────────────────────────────────────────────────────────────────────');
+  say(' referral-rewards: local stack is up (same handlers as on Lambda)');
+  say('──────────────────────────────────────────────────────────────────────────────');
+  say(` Webhook      POST ${info.url}${WEBHOOK_PATH}`);
+  say(` Health       GET  ${info.url}/health`);
+  say(` Secret       ${secretLine}`);
+  say(` Shopify      ${info.shopify}`);
+  say(` Customer.io  ${info.customerio}`);
+  say(` Reward       ${info.reward}`);
+  say(` Queue        ${info.queue}`);
+  say(` Ledger       ${info.table} (DynamoDB, in memory: gone when you stop)`);
+  if (info.ignoredSecretId) say(` Note         SECRET_ID is ignored locally: secrets come from env vars`);
+  say();
+  say(' Try it, in another terminal:');
+  say(`   ${sendEnv}npm run send-sample              # a new referral: 2 gift cards + 1 Customer.io event`);
+  say(`   ${sendEnv}npm run send-sample -- --repeat  # the same event again: acknowledged, nothing new`);
+  say(`   curl -i -X POST ${info.url}${WEBHOOK_PATH} \\`);
+  say(`     -H "Authorization: Bearer ${bearer}" -H 'Content-Type: application/json' \\`);
+  say('     --data @local/sample-event.json');
+  say();
+  say(' Below: 📨 webhook answers, 🎁 gift cards, ✉️  Customer.io events, ☠️  DLQ changes,');
+  say(' and the handlers\' own JSON logs (POWERTOOLS_LOG_LEVEL=DEBUG for more, WARN for less).');
+  say(' Ctrl+C stops everything.');
+  say('──────────────────────────────────────────────────────────────────────────────');
+  say();
+}
+
+async function main(): Promise<void> {
+  let stack: LocalStack;
+  try {
+    stack = await startLocalStack();
+  } catch (error) {
+    process.stderr.write(`\n❌ the local stack could not start: ${(error as Error)?.message ?? String(error)}\n`);
+    process.exit(1);
+  }
+  let stoppingSince: number | undefined;
+  const shutdown = (signal: string): void => {
+    if (stoppingSince !== undefined) {
+      // Ctrl+C reaches npm, tsx and this process at once, and tsx relays it too: a repeat within
+      // a moment is that echo, not a person insisting.
+      if (Date.now() - stoppingSince < 2_000) return;
+      say(`\n${signal} again: exiting without waiting.`);
+      process.exit(1);
+    }
+    stoppingSince = Date.now();
+    say(`\n${signal}: stopping (an in-flight worker batch is allowed to finish; ${signal === 'SIGINT' ? 'Ctrl+C again' : 'signal again'} to force)…`);
+    stack.stop().then(
+      () => {
+        say('stopped.');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        process.stderr.write(`could not stop cleanly: ${String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+if (require.main === module) void main();

@@ -1,0 +1,137 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/**
+ * `npm start` and `npm run send-sample` end to end, as a person runs them: the stack runs as a
+ * child process (fauxqs is ESM only, which jest cannot load), on loopback, with the fake Shopify
+ * and Customer.io. Only the child's console output is asserted: what the person would see.
+ */
+
+const REPO = resolve(__dirname, '..', '..');
+const TSX = join(REPO, 'node_modules', '.bin', 'tsx');
+const SECRET = 'local-stack-test-secret';
+const SAMPLE_EMAILS = ['referrer.person@example.com', 'redeemer@example.com'];
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Runs a command to completion and returns its exit code and output. */
+function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(TSX, args, { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => resolveRun({ code, output }));
+  });
+}
+
+const count = (text: string, pattern: RegExp): number => (text.match(pattern) ?? []).length;
+// Line starts, so the banner's legend ("🎁 gift cards, ✉️  Customer.io events") is not counted.
+const CARD_LINE = /^🎁 gift card …/gm;
+const EVENT_LINE = /^✉️ +Customer\.io event "/gm;
+
+describe('local stack (npm start + npm run send-sample)', () => {
+  let stack: ChildProcess | undefined;
+  let stateDir: string;
+  let out = '';
+  let exited: Promise<number | null>;
+  let port: number;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    port = await freePort();
+    stateDir = mkdtempSync(join(tmpdir(), 'local-stack-'));
+    env = { ...process.env, PORT: String(port), WEBHOOK_SECRET: SECRET, LOCAL_STATE_DIR: stateDir, POWERTOOLS_LOG_LEVEL: 'INFO' };
+    // The sandboxes only start when nothing points elsewhere.
+    for (const name of Object.keys(env)) if (/^(SHOPIFY|CUSTOMERIO)_/.test(name)) delete env[name];
+
+    stack = spawn(TSX, ['local/start.ts'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    stack.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    stack.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    exited = new Promise((resolveExit) => stack!.once('exit', (code) => resolveExit(code)));
+
+    await waitFor(
+      async () => {
+        try {
+          return (await fetch(`http://127.0.0.1:${port}/health`)).ok;
+        } catch {
+          return false;
+        }
+      },
+      `/health on port ${port}; output so far:\n${out}`,
+      12_000,
+    );
+  }, 20_000);
+
+  afterAll(async () => {
+    if (stack && stack.exitCode === null && stack.signalCode === null) stack.kill('SIGKILL');
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('prints a banner with the URL and how to send the sample', () => {
+    expect(out).toContain(`POST http://127.0.0.1:${port}/webhooks/posthog`);
+    expect(out).toContain('npm run send-sample');
+    expect(out).toMatch(/Shopify\s+sandbox/);
+    expect(out).toMatch(/Customer\.io\s+sandbox/);
+  });
+
+  it('answers /health and refuses unknown routes with a JSON 404', async () => {
+    const health = await fetch(`http://127.0.0.1:${port}/health`);
+    const missing = await fetch(`http://127.0.0.1:${port}/nope`);
+
+    expect(await health.json()).toEqual({ status: 'ok' });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: { code: 'not_found' } });
+  });
+
+  it('turns one sample into 2 gift cards and 1 Customer.io event, once, without printing codes or emails', async () => {
+    // Act
+    const sent = await run(['local/send-sample.ts'], env);
+    await waitFor(() => count(out, EVENT_LINE) >= 1 && /referral fulfilled/.test(out), 'the Customer.io line', 8_000);
+    const repeated = await run(['local/send-sample.ts', '--repeat'], env);
+    await waitFor(() => /duplicate delivery acknowledged/.test(out), 'the duplicate to be acknowledged', 8_000);
+
+    // Assess: what the person sees
+    expect(sent.code).toBe(0);
+    expect(sent.output).toContain('← 202');
+    expect(repeated.code).toBe(0);
+    expect(count(out, CARD_LINE)).toBe(2);
+    expect(count(out, EVENT_LINE)).toBe(1);
+
+    // Assess: only the last four characters of each code, and masked emails, ever reach the console
+    const lastFours = [...out.matchAll(/^🎁 gift card …([A-Z0-9]{4})\b/gm)].map((m) => m[1]);
+    expect(lastFours).toHaveLength(2);
+    for (const last4 of lastFours) expect(out).not.toMatch(new RegExp(`[A-Z0-9]{4,}${last4}`, 'i'));
+    for (const email of SAMPLE_EMAILS) expect(out.toLowerCase()).not.toContain(email);
+    expect(out).toContain('r***@example.com');
+  }, 15_000);
+
+  it('stops on SIGTERM and exits 0', async () => {
+    stack!.kill('SIGTERM');
+
+    expect(await exited).toBe(0);
+    expect(out).toContain('stopped.');
+  }, 10_000);
+});
