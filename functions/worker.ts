@@ -5,6 +5,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { loadWorkerConfig } from '../lib/config';
 import { deadLetter } from '../lib/deadletter';
+import { dryRunFulfil } from '../lib/dry-run';
 import { PermanentError } from '../lib/errors';
 import { Ledger } from '../lib/ledger';
 import { flushMetrics, logger, metrics, MetricUnit } from '../lib/observability';
@@ -21,6 +22,8 @@ export interface WorkerDeps {
   maxReceiveCount: number;
   /** May throw PermanentError (bad config → DLQ) or RetryableError (Secrets Manager down). */
   fulfilDeps: () => Promise<FulfilDeps>;
+  /** DRY_RUN: log what would be done, call nothing external, write nothing to the ledger, acknowledge (lib/dry-run.ts). */
+  dryRun?: boolean;
 }
 
 /** Time kept back from the Lambda timeout to record the outcome (ledger, DLQ) after the last retry. */
@@ -55,6 +58,14 @@ async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Conte
   const log = logger.createChild({ persistentKeys: { eventId, messageId: record.messageId } });
   const owner = `${context.awsRequestId}/${record.messageId}`;
   const deadline = Date.now() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS;
+  if (deps.dryRun) {
+    // Outside the try below on purpose: a failed rehearsal must not record anything in the
+    // ledger either; it is reported as a batch item failure and SQS redelivers it.
+    const { rewardAmount, customerioEvent } = await deps.fulfilDeps();
+    await dryRunFulfil(referral, deps.ledger, log, { rewardAmount, customerioEvent });
+    metrics.addMetric('DryRun', MetricUnit.Count, 1);
+    return;
+  }
   try {
     const fulfilDeps = await deps.fulfilDeps();
     const outcome = await fulfilReferral(
@@ -118,11 +129,14 @@ function createDefaultDeps(): WorkerDeps {
   const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
   const ledger = new Ledger(ddb, process.env.TABLE_NAME ?? '');
   let cached: { key: string; deps: FulfilDeps } | undefined;
+  const dryRun = /^(true|1|yes)$/i.test(process.env.DRY_RUN?.trim() ?? '');
+  if (dryRun) logger.warn('DRY_RUN is on: referrals are logged and acknowledged, NOT paid');
   return {
     sqs,
     ledger,
     deadLetterQueueUrl: process.env.DLQ_URL ?? '',
     maxReceiveCount: Number(process.env.MAX_RECEIVE_COUNT || 5),
+    dryRun,
     fulfilDeps: async () => {
       const config = loadWorkerConfig(await loadEnv());
       const key = JSON.stringify(config);

@@ -1,0 +1,240 @@
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-jest';
+import { makeWorkerHandler } from '../../functions/worker';
+import { dryRunFulfil, type DryRunLog } from '../../lib/dry-run';
+import { Ledger, referralKey, type LedgerRecord } from '../../lib/ledger';
+import { maskCode } from '../../lib/mask';
+import type { Referral } from '../../lib/referral';
+import type { EventSender, FulfilDeps, GiftCardIssuer } from '../../lib/rewards';
+import { lambdaContext } from '../../local/lambda-context';
+
+const EVENT_ID = '0193a8f2-6c1d-7b4e-9a55-2f0d3c4b5a61';
+const TABLE = 'referral-rewards-test-ledger';
+const DLQ_URL = 'https://sqs.us-east-1.amazonaws.com/000000000000/referral-rewards-test-dlq';
+
+const REFERRAL: Referral = {
+  v: 1,
+  eventId: EVENT_ID,
+  eventName: 'referral redeemed',
+  referrerEmail: 'alice.referrer@example.com',
+  redeemerEmail: 'bob.redeemer@example.com',
+  customerEmail: 'bob.redeemer@example.com',
+};
+
+const ddbMock = mockClient(DynamoDBDocumentClient);
+const sqsMock = mockClient(SQSClient);
+
+function sqsRecord(body: string = JSON.stringify(REFERRAL)): SQSRecord {
+  return {
+    messageId: 'message-1',
+    receiptHandle: 'receipt-1',
+    body,
+    attributes: {
+      ApproximateReceiveCount: '1',
+      SentTimestamp: '1763633730000',
+      SenderId: 'AIDAEXAMPLE',
+      ApproximateFirstReceiveTimestamp: '1763633731000',
+    },
+    messageAttributes: {},
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:referral-rewards-test-queue',
+    awsRegion: 'us-east-1',
+  };
+}
+
+const batch = (...records: SQSRecord[]): SQSEvent => ({ Records: records });
+
+function record(overrides: Partial<LedgerRecord> = {}): LedgerRecord {
+  return {
+    pk: referralKey(EVENT_ID),
+    eventId: EVENT_ID,
+    status: 'IN_PROGRESS',
+    referrerEmail: REFERRAL.referrerEmail,
+    redeemerEmail: REFERRAL.redeemerEmail,
+    customerEmail: REFERRAL.customerEmail,
+    referrerCode: 'REFCODE7XQ2',
+    redeemerCode: 'REDCODE9WZ4',
+    customerioEventId: 'cio-1',
+    attempts: 1,
+    createdAt: '2025-01-01T00:00:00.000Z',
+    updatedAt: '2025-01-01T00:00:00.000Z',
+    ...overrides,
+  };
+}
+
+/** A worker in dry-run mode over a real Ledger whose DynamoDB client is mocked: every write would show up as a command. */
+function setup(options: { dryRun?: boolean } = {}) {
+  const ledger = new Ledger(DynamoDBDocumentClient.from(new DynamoDBClient({})), TABLE);
+  const shopify = {
+    createGiftCard: jest.fn<ReturnType<GiftCardIssuer['createGiftCard']>, Parameters<GiftCardIssuer['createGiftCard']>>(
+      async (input) => ({ status: 'created', id: `gid://shopify/GiftCard/${input.code}` }),
+    ),
+    findGiftCardByCode: jest.fn<ReturnType<GiftCardIssuer['findGiftCardByCode']>, Parameters<GiftCardIssuer['findGiftCardByCode']>>(
+      async () => undefined,
+    ),
+  } satisfies GiftCardIssuer;
+  const customerio = {
+    sendEvent: jest.fn<ReturnType<EventSender['sendEvent']>, Parameters<EventSender['sendEvent']>>(async () => undefined),
+  } satisfies EventSender;
+  const fulfilDeps = async (): Promise<FulfilDeps> => ({
+    ledger,
+    shopify,
+    customerio,
+    rewardAmount: '25.00',
+    customerioEvent: 'pyramid_scheme_fulfillment',
+    newCode: () => 'NEWCODE0001',
+    customerioEventId: () => 'cio-1',
+    retry: { baseDelayMs: 1, maxDelayMs: 2 },
+  });
+  const handler = makeWorkerHandler({
+    sqs: new SQSClient({}),
+    ledger,
+    deadLetterQueueUrl: DLQ_URL,
+    maxReceiveCount: 5,
+    fulfilDeps,
+    dryRun: options.dryRun ?? true,
+  });
+  return { handler, shopify, customerio, context: lambdaContext('referral-rewards-worker', 30_000) };
+}
+
+/** Every DynamoDB command other than a read. */
+const ledgerWrites = () => ddbMock.calls().filter((call) => !(call.args[0] instanceof GetCommand));
+
+function captureLog() {
+  const lines: { level: string; message: string; extra: Record<string, unknown>[] }[] = [];
+  const log: DryRunLog = {
+    info: (message, ...extra) => lines.push({ level: 'info', message, extra }),
+    warn: (message, ...extra) => lines.push({ level: 'warn', message, extra }),
+  };
+  return { log, lines, text: () => JSON.stringify(lines) };
+}
+
+beforeEach(() => {
+  ddbMock.reset();
+  sqsMock.reset();
+  sqsMock.on(SendMessageCommand).resolves({ MessageId: 'dlq-1' });
+});
+
+describe('worker with DRY_RUN', () => {
+  it('calls neither Shopify nor Customer.io, writes nothing to the ledger, and acknowledges the message', async () => {
+    // Prepare: a referral the ledger has never seen
+    ddbMock.on(GetCommand).resolves({});
+    const { handler, shopify, customerio, context } = setup();
+
+    // Act
+    const response = await handler(batch(sqsRecord()), context);
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(shopify.createGiftCard).not.toHaveBeenCalled();
+    expect(shopify.findGiftCardByCode).not.toHaveBeenCalled();
+    expect(customerio.sendEvent).not.toHaveBeenCalled();
+    expect(ddbMock).toHaveReceivedCommandWith(GetCommand, { TableName: TABLE, Key: { pk: referralKey(EVENT_ID) } });
+    expect(ledgerWrites()).toEqual([]);
+    expect(sqsMock).not.toHaveReceivedCommand(SendMessageCommand);
+  });
+
+  it('also leaves a half-done referral exactly as it was', async () => {
+    // Prepare: the referrer's card exists, the rest is still to do
+    ddbMock.on(GetCommand).resolves({ Item: record({ referrerCardId: 'gid://shopify/GiftCard/1', referrerCardAt: '2025-01-01T00:00:01.000Z' }) });
+    const { handler, shopify, customerio, context } = setup();
+
+    // Act
+    const response = await handler(batch(sqsRecord()), context);
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(shopify.createGiftCard).not.toHaveBeenCalled();
+    expect(customerio.sendEvent).not.toHaveBeenCalled();
+    expect(ledgerWrites()).toEqual([]);
+  });
+
+  it('reports the record as failed (not acknowledged, nothing written) when the ledger cannot be read', async () => {
+    // Prepare
+    ddbMock.on(GetCommand).rejects(Object.assign(new Error('throttled'), { name: 'ProvisionedThroughputExceededException' }));
+    const { handler, shopify, customerio, context } = setup();
+
+    // Act
+    const response = await handler(batch(sqsRecord()), context);
+
+    // Assess: SQS redelivers it; nothing was recorded anywhere
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'message-1' }] });
+    expect(shopify.createGiftCard).not.toHaveBeenCalled();
+    expect(customerio.sendEvent).not.toHaveBeenCalled();
+    expect(ledgerWrites()).toEqual([]);
+    expect(sqsMock).not.toHaveReceivedCommand(SendMessageCommand);
+  });
+
+  it('without DRY_RUN still fulfils the referral (the hook is off by default)', async () => {
+    // Prepare: a ledger that accepts every write
+    ddbMock.on(GetCommand).resolves({});
+    ddbMock.callsFake((input: { UpdateExpression?: string }) => ({ Attributes: record(input.UpdateExpression?.includes('completedAt') ? { status: 'COMPLETED' } : {}) }));
+    const { handler, shopify, customerio, context } = setup({ dryRun: false });
+
+    // Act
+    const response = await handler(batch(sqsRecord()), context);
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(shopify.createGiftCard).toHaveBeenCalledTimes(2);
+    expect(customerio.sendEvent).toHaveBeenCalledTimes(1);
+    expect(ledgerWrites().length).toBeGreaterThan(0);
+  });
+});
+
+describe('dryRunFulfil', () => {
+  it('plans both cards, the Customer.io event and completion for a new referral, with masked emails', async () => {
+    // Prepare
+    const ledger = { get: jest.fn(async () => undefined) };
+    const { log, text } = captureLog();
+
+    // Act
+    const plan = await dryRunFulfil(REFERRAL, ledger, log, { rewardAmount: '25.00', customerioEvent: 'pyramid_scheme_fulfillment' });
+
+    // Assess
+    expect(plan).toMatchObject({ eventId: EVENT_ID, outcome: 'would-fulfil', ledgerStatus: 'NEW' });
+    expect(plan.steps).toHaveLength(4);
+    expect(plan.steps[0]).toContain('a***@example.com');
+    expect(plan.steps[1]).toContain('b***@example.com');
+    expect(plan.steps[2]).toContain('pyramid_scheme_fulfillment');
+    for (const output of [JSON.stringify(plan), text()]) {
+      expect(output).not.toContain(REFERRAL.referrerEmail);
+      expect(output).not.toContain(REFERRAL.redeemerEmail);
+    }
+  });
+
+  it('plans only what is left and shows codes already chosen by their last characters only', async () => {
+    // Prepare
+    const existing = record({ status: 'FAILED', referrerCardId: 'gid://shopify/GiftCard/1', referrerCardAt: '2025-01-01T00:00:01.000Z' });
+    const ledger = { get: jest.fn(async () => existing) };
+    const { log, text } = captureLog();
+
+    // Act
+    const plan = await dryRunFulfil(REFERRAL, ledger, log);
+
+    // Assess
+    expect(plan.ledgerStatus).toBe('FAILED');
+    expect(plan.steps).toHaveLength(3);
+    expect(plan.steps[0]).toContain('redeemer');
+    expect(plan.steps[0]).toContain(maskCode(existing.redeemerCode));
+    expect(text()).not.toContain(existing.redeemerCode);
+    expect(text()).not.toContain(existing.referrerCode);
+  });
+
+  it('says a completed referral would only be acknowledged', async () => {
+    // Prepare
+    const ledger = { get: jest.fn(async () => record({ status: 'COMPLETED', completedAt: '2025-01-01T00:00:02.000Z' })) };
+    const { log } = captureLog();
+
+    // Act
+    const plan = await dryRunFulfil(REFERRAL, ledger, log);
+
+    // Assess
+    expect(plan).toEqual({ eventId: EVENT_ID, outcome: 'already-completed', ledgerStatus: 'COMPLETED', steps: [] });
+  });
+});
