@@ -10,7 +10,7 @@ import { PermanentError } from '../lib/errors';
 import { Ledger } from '../lib/ledger';
 import { flushMetrics, logger, metrics, MetricUnit } from '../lib/observability';
 import { referralSchema, type Referral } from '../lib/referral';
-import { fulfilReferral, type FulfilDeps } from '../lib/rewards';
+import { fulfilReferral, type FulfilDeps, type FulfilResult } from '../lib/rewards';
 import { loadEnv } from '../lib/secrets';
 import { createFulfilDeps } from '../lib/wiring';
 
@@ -68,7 +68,7 @@ async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Conte
   }
   try {
     const fulfilDeps = await deps.fulfilDeps();
-    const outcome = await fulfilReferral(
+    const result = await fulfilReferral(
       referral,
       {
         ...fulfilDeps,
@@ -82,13 +82,7 @@ async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Conte
       },
       { owner, deadline },
     );
-    if (outcome === 'completed') {
-      metrics.addMetric('RewardsIssued', MetricUnit.Count, 2);
-      log.info('referral fulfilled: 2 gift cards created, Customer.io event sent');
-    } else {
-      metrics.addMetric('DuplicateDelivery', MetricUnit.Count, 1);
-      log.info('referral already fulfilled; duplicate delivery acknowledged');
-    }
+    reportOutcome(result, log);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     if (error instanceof PermanentError) {
@@ -111,6 +105,26 @@ async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Conte
       await deps.ledger.release(eventId, owner, message).catch(() => undefined);
     }
     throw error;
+  }
+}
+
+function reportOutcome(result: FulfilResult, log: typeof logger): void {
+  switch (result.outcome) {
+    case 'completed':
+      metrics.addMetric('RewardsIssued', MetricUnit.Count, 2);
+      log.info('referral fulfilled: 2 rewards created, Customer.io event sent');
+      return;
+    case 'rejected': {
+      // A metric per reason, so a spike of self-referrals is visible on its own.
+      const refused = metrics.singleMetric();
+      refused.addDimension('reason', result.reason);
+      refused.addMetric('RewardsRefused', MetricUnit.Count, 1);
+      log.info('referral refused by the program rules', { reason: result.reason });
+      return;
+    }
+    default:
+      metrics.addMetric('DuplicateDelivery', MetricUnit.Count, 1);
+      log.info(`duplicate delivery acknowledged: referral ${result.outcome.replace('already-', 'already ')}`);
   }
 }
 

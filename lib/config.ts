@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PermanentError } from './errors';
 import { MAX_CODE_LENGTH, MIN_CODE_LENGTH } from './codes';
+import { parseDomainList, type ProgramRules } from './rules';
 
 export type Env = Record<string, string | undefined>;
 
@@ -25,6 +26,9 @@ export const DEFAULTS = {
   SHOPIFY_API_VERSION: '2026-07',
   CUSTOMERIO_REGION: 'us',
   CUSTOMERIO_EVENT: 'pyramid_scheme_fulfillment',
+  // Generous for friends-and-family programs, low enough that one account farming invites stands out.
+  MAX_REWARDS_PER_REFERRER: '10',
+  POSTHOG_HOST: 'https://us.i.posthog.com',
 } as const;
 
 /** Largest body ingest reads: PostHog's default body is ~1–2 KB; anything near this is not a referral. */
@@ -46,6 +50,9 @@ export interface WorkerConfig {
   rewardCodeLength: number;
   shopify: { baseUrl: string; accessToken: string; apiVersion: string };
   customerio: { trackUrl: string; siteId: string; apiKey: string; eventName: string };
+  rules: ProgramRules;
+  /** Absent without POSTHOG_API_KEY: outcomes are then not captured. */
+  posthog?: { host: string; apiKey: string };
 }
 
 const nonEmpty = (name: string) => z.string({ error: `${name} is not set` }).trim().min(1, `${name} is not set`);
@@ -116,6 +123,14 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
         apiKey: nonEmpty('CUSTOMERIO_API_KEY'),
         eventName: nonEmpty('CUSTOMERIO_EVENT'),
       }),
+      rules: z.object({
+        maxRewardsPerReferrer: z.coerce
+          .number()
+          .int('MAX_REWARDS_PER_REFERRER must be a whole number (0 for no cap)')
+          .min(0, 'MAX_REWARDS_PER_REFERRER must be a whole number (0 for no cap)'),
+        blockedDomains: z.array(z.string()),
+      }),
+      posthog: z.object({ host: z.string().url('POSTHOG_HOST must be a URL'), apiKey: z.string().min(1) }).optional(),
     }),
     {
       tableName: env.TABLE_NAME,
@@ -133,6 +148,13 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
         apiKey: env.CUSTOMERIO_API_KEY,
         eventName: value(env, 'CUSTOMERIO_EVENT'),
       },
+      rules: {
+        maxRewardsPerReferrer: value(env, 'MAX_REWARDS_PER_REFERRER'),
+        blockedDomains: parseDomainList(env.BLOCKED_EMAIL_DOMAINS),
+      },
+      posthog: env.POSTHOG_API_KEY?.trim()
+        ? { host: value(env, 'POSTHOG_HOST').replace(/\/+$/, ''), apiKey: env.POSTHOG_API_KEY.trim() }
+        : undefined,
     },
   );
 }

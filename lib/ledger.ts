@@ -6,7 +6,10 @@ import type { Referral } from './referral';
 export type Role = 'referrer' | 'redeemer';
 export const ROLES: readonly Role[] = ['referrer', 'redeemer'];
 
-export type LedgerStatus = 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
+export type LedgerStatus = 'IN_PROGRESS' | 'COMPLETED' | 'FAILED' | 'REJECTED';
+
+/** Whether the program rules let this referral earn rewards: decided once, never re-evaluated. */
+export type Decision = 'ACCEPTED' | 'REJECTED';
 
 /** One referral's progress. Flat attributes so each step is a single SET, readable in the console. */
 export interface LedgerRecord {
@@ -24,6 +27,10 @@ export interface LedgerRecord {
   redeemerCardId?: string;
   redeemerCardAt?: string;
   customerioAt?: string;
+  posthogAt?: string;
+  decision?: Decision;
+  rejectionReason?: string;
+  rejectedAt?: string;
   attempts: number;
   codeCollisions?: number;
   lastError?: string;
@@ -39,6 +46,7 @@ export interface LedgerRecord {
 export type BeginResult =
   | { outcome: 'acquired'; record: LedgerRecord }
   | { outcome: 'completed'; record: LedgerRecord }
+  | { outcome: 'rejected'; record: LedgerRecord }
   | { outcome: 'busy'; record?: LedgerRecord };
 
 export interface BeginInput {
@@ -51,6 +59,10 @@ export interface BeginInput {
 }
 
 export const referralKey = (eventId: string): string => `referral#${eventId}`;
+/** One item per redeemer (canonical email): which referral rewarded them. */
+export const redeemerKey = (person: string): string => `redeemer#${person}`;
+/** One item per referrer (canonical email): how many referrals rewarded them, and which. */
+export const referrerKey = (person: string): string => `referrer#${person}`;
 
 export class Ledger {
   public constructor(
@@ -61,7 +73,8 @@ export class Ledger {
 
   /**
    * Creates the record or takes it over, in one conditional write. The condition admits us
-   * when the record is new, or not completed and its lease is free, expired or already ours;
+   * when the record is new, or not finished (completed or rejected) and its lease is free,
+   * expired or already ours;
    * `if_not_exists` keeps codes written by an earlier attempt, so every retry reuses them.
    */
   public async begin(referral: Referral, input: BeginInput): Promise<BeginResult> {
@@ -85,12 +98,13 @@ export class Ledger {
             'ADD attempts :one',
           ].join(' '),
           ConditionExpression:
-            'attribute_not_exists(pk) OR (#status <> :completed AND ' +
+            'attribute_not_exists(pk) OR (#status <> :completed AND #status <> :rejected AND ' +
             '(attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :now OR leaseOwner = :owner))',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':inProgress': 'IN_PROGRESS',
             ':completed': 'COMPLETED',
+            ':rejected': 'REJECTED',
             ':eventId': referral.eventId,
             ':iso': iso,
             ':now': now,
@@ -111,7 +125,9 @@ export class Ledger {
     } catch (error) {
       if (!isConditionFailure(error)) throw classify(error, 'ledger: could not start the referral');
       const record = await this.get(referral.eventId);
-      return record?.status === 'COMPLETED' ? { outcome: 'completed', record } : { outcome: 'busy', record };
+      if (record?.status === 'COMPLETED') return { outcome: 'completed', record };
+      if (record?.status === 'REJECTED') return { outcome: 'rejected', record };
+      return { outcome: 'busy', record };
     }
   }
 
@@ -131,6 +147,100 @@ export class Ledger {
 
   public recordCustomerIo(eventId: string, owner: string): Promise<LedgerRecord> {
     return this.step(eventId, owner, { set: ['customerioAt = :iso'] }, {});
+  }
+
+  public recordPostHog(eventId: string, owner: string): Promise<LedgerRecord> {
+    return this.step(eventId, owner, { set: ['posthogAt = :iso'] }, {});
+  }
+
+  /** Stores the rules' verdict; fulfilment (or the refusal's own steps) follow from it on every retry. */
+  public decide(eventId: string, owner: string, decision: Decision, reason?: string): Promise<LedgerRecord> {
+    return this.step(
+      eventId,
+      owner,
+      { set: ['decision = :decision', ...(reason ? ['rejectionReason = :reason'] : [])] },
+      { ':decision': decision, ...(reason ? { ':reason': reason } : {}) },
+    );
+  }
+
+  /** The end of a refusal: the record is final and later deliveries are acknowledged as they come. */
+  public finishRejected(eventId: string, owner: string): Promise<LedgerRecord> {
+    return this.step(
+      eventId,
+      owner,
+      { set: ['#status = :rejected', 'rejectedAt = :iso'], remove: LEASE },
+      { ':rejected': 'REJECTED' },
+    );
+  }
+
+  /**
+   * Claims "this redeemer's reward" for this referral. The condition lets the same referral
+   * claim again (retries) and refuses every other one, so two referrals racing for the same
+   * person cannot both win.
+   */
+  public async claimRedeemer(person: string, eventId: string): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: redeemerKey(person) },
+          UpdateExpression: 'SET eventId = :eventId, claimedAt = :iso',
+          ConditionExpression: 'attribute_not_exists(eventId) OR eventId = :eventId',
+          ExpressionAttributeValues: { ':eventId': eventId, ':iso': new Date(this.now()).toISOString() },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw classify(error, 'ledger: could not claim the redeemer');
+    }
+  }
+
+  /** Gives the redeemer back when this referral is refused for another reason. Only our own claim is removed. */
+  public async releaseRedeemer(person: string, eventId: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: redeemerKey(person) },
+          UpdateExpression: 'REMOVE eventId, claimedAt SET releasedAt = :iso',
+          ConditionExpression: 'eventId = :eventId',
+          ExpressionAttributeValues: { ':eventId': eventId, ':iso': new Date(this.now()).toISOString() },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw classify(error, 'ledger: could not release the redeemer');
+    }
+  }
+
+  /**
+   * Takes one of the referrer's `cap` reward slots, counting each referral once: the counter
+   * and the set of counted referrals change in one conditional write, so concurrent referrals
+   * cannot overshoot the cap and a retry of a counted referral is not counted again.
+   */
+  public async claimReferrerSlot(person: string, eventId: string, cap: number): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: referrerKey(person) },
+          UpdateExpression: 'ADD rewardCount :one, eventIds :ids SET updatedAt = :iso',
+          ConditionExpression: 'attribute_not_exists(pk) OR (rewardCount < :cap AND NOT contains(eventIds, :eventId))',
+          ExpressionAttributeValues: {
+            ':one': 1,
+            ':ids': new Set([eventId]),
+            ':cap': cap,
+            ':eventId': eventId,
+            ':iso': new Date(this.now()).toISOString(),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw classify(error, 'ledger: could not count the referrer');
+      const counted = await this.getItem(referrerKey(person));
+      return counted?.eventIds instanceof Set && counted.eventIds.has(eventId);
+    }
   }
 
   public complete(eventId: string, owner: string): Promise<LedgerRecord> {
@@ -159,12 +269,13 @@ export class Ledger {
             'SET #status = :failed, eventId = :eventId, failureReason = :reason, lastError = :message, ' +
             'failedAt = :iso, updatedAt = :iso, createdAt = if_not_exists(createdAt, :iso) REMOVE leaseOwner, leaseExpiresAt',
           ConditionExpression:
-            'attribute_not_exists(pk) OR (#status <> :completed AND ' +
+            'attribute_not_exists(pk) OR (#status <> :completed AND #status <> :rejected AND ' +
             '(attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :now OR leaseOwner = :owner))',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':failed': 'FAILED',
             ':completed': 'COMPLETED',
+            ':rejected': 'REJECTED',
             ':eventId': eventId,
             ':reason': reason,
             ':message': message,
@@ -191,11 +302,13 @@ export class Ledger {
   }
 
   public async get(eventId: string): Promise<LedgerRecord | undefined> {
+    return (await this.getItem(referralKey(eventId))) as LedgerRecord | undefined;
+  }
+
+  private async getItem(pk: string): Promise<Record<string, unknown> | undefined> {
     try {
-      const result = await this.client.send(
-        new GetCommand({ TableName: this.tableName, Key: { pk: referralKey(eventId) }, ConsistentRead: true }),
-      );
-      return result.Item as LedgerRecord | undefined;
+      const result = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk }, ConsistentRead: true }));
+      return result.Item;
     } catch (error) {
       throw classify(error, 'ledger: could not read the referral');
     }

@@ -1,8 +1,11 @@
 import { PermanentError, RetryableError } from './errors';
 import type { Ledger, LedgerRecord, Role } from './ledger';
 import { ROLES } from './ledger';
+import { canonicalEmail } from './identity';
 import type { Referral } from './referral';
 import { withRetry, type RetryOptions } from './retry';
+import { staticRefusal, type ProgramRules, type RefusalReason } from './rules';
+import { deterministicUuid } from './uuid';
 
 /** The slice of the Shopify client fulfilment needs (lib/shopify.ts implements it). */
 export interface GiftCardIssuer {
@@ -20,7 +23,17 @@ export interface EventSender {
   ): Promise<void>;
 }
 
-export type Checkpoint = 'begun' | 'card:referrer' | 'card:redeemer' | 'customerio' | 'completed';
+/** The slice of the PostHog capture client fulfilment needs (lib/posthog-capture.ts implements it). */
+export interface OutcomeTracker {
+  capture(event: {
+    uuid: string;
+    event: string;
+    distinctId: string;
+    properties: Record<string, string | number>;
+  }): Promise<void>;
+}
+
+export type Checkpoint = 'begun' | 'decided' | 'card:referrer' | 'card:redeemer' | 'customerio' | 'posthog' | 'completed';
 
 export interface FulfilDeps {
   ledger: Ledger;
@@ -30,6 +43,12 @@ export interface FulfilDeps {
   customerioEvent: string;
   newCode: () => string;
   customerioEventId: (eventId: string) => string;
+  /** Program rules; without them every referral is accepted. */
+  rules?: ProgramRules;
+  /** Captures the outcome into PostHog; skipped when absent (no POSTHOG_API_KEY). */
+  posthog?: OutcomeTracker;
+  /** Named in the PostHog capture (`reward_type`). */
+  rewardType?: string;
   retry?: Omit<RetryOptions, 'deadline'>;
   now?: () => number;
   /** Called after each durable step; tests and the chaos soak throw here to simulate a crash. */
@@ -43,7 +62,9 @@ export interface FulfilContext {
   deadline: number;
 }
 
-export type FulfilOutcome = 'completed' | 'already-completed';
+export type FulfilResult =
+  | { outcome: 'completed' | 'already-completed' }
+  | { outcome: 'rejected' | 'already-rejected'; reason: string };
 
 /** More collisions than this on one reward means something other than chance (a code generator fault). */
 const MAX_CODE_COLLISIONS = 3;
@@ -53,7 +74,7 @@ const MAX_CODE_COLLISIONS = 3;
  * lives in the ledger, so any retry (duplicate webhook, redelivery, crash, DLQ redrive)
  * resumes at the first step not done, with the codes chosen the first time.
  */
-export async function fulfilReferral(referral: Referral, deps: FulfilDeps, context: FulfilContext): Promise<FulfilOutcome> {
+export async function fulfilReferral(referral: Referral, deps: FulfilDeps, context: FulfilContext): Promise<FulfilResult> {
   const { ledger } = deps;
   const { owner, deadline } = context;
   const { eventId } = referral;
@@ -67,10 +88,46 @@ export async function fulfilReferral(referral: Referral, deps: FulfilDeps, conte
     codes: { referrer: deps.newCode(), redeemer: deps.newCode() },
     customerioEventId: deps.customerioEventId(eventId),
   });
-  if (begun.outcome === 'completed') return 'already-completed';
+  if (begun.outcome === 'completed') return { outcome: 'already-completed' };
+  if (begun.outcome === 'rejected') return { outcome: 'already-rejected', reason: begun.record.rejectionReason ?? 'unknown' };
   if (begun.outcome === 'busy') throw new RetryableError('another worker is fulfilling this referral');
   let record = begun.record;
   await checkpoint('begun');
+
+  const track = async (event: string, extra: Record<string, string> = {}) => {
+    if (!deps.posthog || record.posthogAt) return;
+    const posthog = deps.posthog;
+    await retry(() =>
+      posthog.capture({
+        // Same referral, same outcome, same uuid: PostHog drops the repeat of a retried capture.
+        uuid: deterministicUuid(`posthog:${event}:${eventId}`),
+        event,
+        distinctId: referral.distinctId || referral.redeemerEmail,
+        properties: {
+          referral_event_id: eventId,
+          reward_type: deps.rewardType ?? 'gift_card',
+          reward_amount: Number(deps.rewardAmount),
+          referrer_email: referral.referrerEmail,
+          redeemer_email: referral.redeemerEmail,
+          ...extra,
+        },
+      }),
+    );
+    record = await ledger.recordPostHog(eventId, owner);
+    await checkpoint('posthog');
+  };
+
+  if (!record.decision) {
+    const refusal = await applyRules(referral, deps);
+    record = await ledger.decide(eventId, owner, refusal ? 'REJECTED' : 'ACCEPTED', refusal);
+    await checkpoint('decided');
+  }
+  if (record.decision === 'REJECTED') {
+    const reason = record.rejectionReason ?? 'unknown';
+    await track('referral reward rejected', { reason });
+    await ledger.finishRejected(eventId, owner);
+    return { outcome: 'rejected', reason };
+  }
 
   const issueCard = async (role: Role): Promise<void> => {
     if (record[`${role}CardId`]) return;
@@ -133,9 +190,34 @@ export async function fulfilReferral(referral: Referral, deps: FulfilDeps, conte
     await checkpoint('customerio');
   }
 
+  await track('referral reward fulfilled');
   await ledger.complete(eventId, owner);
   await checkpoint('completed');
-  return 'completed';
+  return { outcome: 'completed' };
+}
+
+/**
+ * Decides whether the referral may earn rewards. The per-person rules are claims in the ledger
+ * that admit the same referral again on a retry, so re-running this before the decision is
+ * stored reaches the same verdict; once stored it is never run again.
+ */
+async function applyRules(referral: Referral, deps: FulfilDeps): Promise<RefusalReason | undefined> {
+  const rules = deps.rules;
+  if (!rules) return undefined;
+  const refusal = staticRefusal(referral, rules);
+  if (refusal) return refusal;
+  const { ledger } = deps;
+  const redeemer = canonicalEmail(referral.redeemerEmail);
+  if (!(await ledger.claimRedeemer(redeemer, referral.eventId))) return 'redeemer_already_rewarded';
+  if (rules.maxRewardsPerReferrer > 0) {
+    const counted = await ledger.claimReferrerSlot(canonicalEmail(referral.referrerEmail), referral.eventId, rules.maxRewardsPerReferrer);
+    if (!counted) {
+      // Refused for the referrer's cap: the redeemer was not rewarded, so another referrer may still bring them in.
+      await ledger.releaseRedeemer(redeemer, referral.eventId);
+      return 'referrer_cap_reached';
+    }
+  }
+  return undefined;
 }
 
 /** Written on every card so a card found by code can be recognised as this referral's, for this role. */

@@ -4,6 +4,7 @@ import { CustomerIoClient } from './customerio';
 import type { Fetch } from './http';
 import type { Ledger } from './ledger';
 import type { FulfilDeps } from './rewards';
+import { PostHogCapture } from './posthog-capture';
 import { ShopifyClient } from './shopify';
 import { ulidFromUuid } from './ulid';
 
@@ -22,6 +23,8 @@ export function createFulfilDeps(
     customerioEvent: config.customerio.eventName,
     newCode: () => generateCode(config.rewardCodeLength),
     customerioEventId: (eventId) => ulidFromUuid(eventId),
+    rules: config.rules,
+    posthog: config.posthog ? new PostHogCapture({ ...config.posthog, fetch: fetchImpl }) : undefined,
     ...rest,
   };
 }

@@ -1,4 +1,4 @@
-import type { BeginInput, BeginResult, Ledger, LedgerRecord, Role } from '../../lib/ledger';
+import type { BeginInput, BeginResult, Decision, Ledger, LedgerRecord, Role } from '../../lib/ledger';
 import { LeaseLostError } from '../../lib/ledger';
 import type { Referral } from '../../lib/referral';
 
@@ -8,6 +8,9 @@ export type LedgerCall =
   | { op: 'recordCard'; eventId: string; owner: string; role: Role; cardId: string }
   | { op: 'replaceCode'; eventId: string; owner: string; role: Role; oldCode: string; newCode: string }
   | { op: 'recordCustomerIo'; eventId: string; owner: string }
+  | { op: 'recordPostHog'; eventId: string; owner: string }
+  | { op: 'decide'; eventId: string; owner: string; decision: Decision; reason?: string }
+  | { op: 'finishRejected'; eventId: string; owner: string }
   | { op: 'complete'; eventId: string; owner: string }
   | { op: 'fail'; eventId: string; owner: string; reason: string; message: string }
   | { op: 'release'; eventId: string; owner: string; message: string };
@@ -22,6 +25,9 @@ export type LedgerCall =
 export class MemoryLedger {
   public readonly records = new Map<string, LedgerRecord>();
   public readonly calls: LedgerCall[] = [];
+  /** Which referral rewarded each redeemer, and which referrals counted for each referrer. */
+  public readonly redeemers = new Map<string, string>();
+  public readonly referrers = new Map<string, Set<string>>();
 
   public constructor(public now: () => number = Date.now) {}
 
@@ -43,11 +49,12 @@ export class MemoryLedger {
     const admitted =
       !existing ||
       (existing.status !== 'COMPLETED' &&
+        existing.status !== 'REJECTED' &&
         (existing.leaseExpiresAt === undefined || existing.leaseExpiresAt < now || existing.leaseOwner === input.owner));
     if (!admitted) {
-      return existing.status === 'COMPLETED'
-        ? { outcome: 'completed', record: { ...existing } }
-        : { outcome: 'busy', record: { ...existing } };
+      if (existing.status === 'COMPLETED') return { outcome: 'completed', record: { ...existing } };
+      if (existing.status === 'REJECTED') return { outcome: 'rejected', record: { ...existing } };
+      return { outcome: 'busy', record: { ...existing } };
     }
     const record: LedgerRecord = {
       ...existing,
@@ -90,6 +97,43 @@ export class MemoryLedger {
     return this.step(eventId, owner, (record, iso) => ({ ...record, customerioAt: iso }));
   }
 
+  public async recordPostHog(eventId: string, owner: string): Promise<LedgerRecord> {
+    this.calls.push({ op: 'recordPostHog', eventId, owner });
+    return this.step(eventId, owner, (record, iso) => ({ ...record, posthogAt: iso }));
+  }
+
+  public async decide(eventId: string, owner: string, decision: Decision, reason?: string): Promise<LedgerRecord> {
+    this.calls.push({ op: 'decide', eventId, owner, decision, reason });
+    return this.step(eventId, owner, (record) => ({ ...record, decision, ...(reason ? { rejectionReason: reason } : {}) }));
+  }
+
+  public async finishRejected(eventId: string, owner: string): Promise<LedgerRecord> {
+    this.calls.push({ op: 'finishRejected', eventId, owner });
+    return this.step(eventId, owner, (record, iso) => {
+      const { leaseOwner: _owner, leaseExpiresAt: _expires, ...rest } = record;
+      return { ...rest, status: 'REJECTED', rejectedAt: iso };
+    });
+  }
+
+  public async claimRedeemer(person: string, eventId: string): Promise<boolean> {
+    const holder = this.redeemers.get(person);
+    if (holder !== undefined && holder !== eventId) return false;
+    this.redeemers.set(person, eventId);
+    return true;
+  }
+
+  public async releaseRedeemer(person: string, eventId: string): Promise<void> {
+    if (this.redeemers.get(person) === eventId) this.redeemers.delete(person);
+  }
+
+  public async claimReferrerSlot(person: string, eventId: string, cap: number): Promise<boolean> {
+    const counted = this.referrers.get(person) ?? new Set<string>();
+    if (counted.has(eventId)) return true;
+    if (counted.size >= cap) return false;
+    this.referrers.set(person, counted.add(eventId));
+    return true;
+  }
+
   public async complete(eventId: string, owner: string): Promise<LedgerRecord> {
     this.calls.push({ op: 'complete', eventId, owner });
     return this.step(eventId, owner, (record, iso) => {
@@ -106,6 +150,7 @@ export class MemoryLedger {
     if (
       existing &&
       (existing.status === 'COMPLETED' ||
+        existing.status === 'REJECTED' ||
         (existing.leaseExpiresAt !== undefined && existing.leaseExpiresAt >= now && existing.leaseOwner !== owner))
     ) {
       return false;

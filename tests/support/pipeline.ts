@@ -21,6 +21,7 @@ import { loadInfraDefinitions } from '../../local/infra';
 import { SqsPoller } from '../../local/poller';
 import { createStackResources, type StackResources } from '../../local/resources';
 import { startFakeCustomerIo, type FakeCustomerIo } from '../../local/sandbox/customerio';
+import { startFakePostHog, type FakePostHog } from '../../local/sandbox/posthog';
 import { startFakeShopify, type FakeShopify, type FakeShopifyOptions } from '../../local/sandbox/shopify';
 
 export const WEBHOOK_SECRET = 'test-webhook-secret';
@@ -34,6 +35,17 @@ export interface PipelineOptions {
   checkpoint?: (step: Checkpoint, eventId: string) => void | Promise<void>;
   /** Replaces the code generator, e.g. to force a collision with a card already on the shop. */
   newCode?: () => string;
+  /** Capture outcomes into the fake PostHog (default true); false leaves POSTHOG_API_KEY unset. */
+  capture?: boolean;
+  /**
+   * Per-request timeout of the Shopify and Customer.io clients, in ms (theirs is 10 s). Applied by
+   * wrapping fetch, so a fake's 'timeout' fault costs this much instead of ten seconds.
+   */
+  clientTimeoutMs?: number;
+  /** WaitTimeSeconds of the poller's receives (default 0); > 0 lets `poller.start(n)` long-poll instead of spinning. */
+  pollWaitTimeSeconds?: number;
+  /** Errors the poller swallows in `poller.start()` loops or on a thrown invocation. */
+  onPollerError?: (error: unknown) => void;
 }
 
 /**
@@ -50,6 +62,7 @@ export class Pipeline {
     public readonly poller: SqsPoller,
     private readonly ingestHandler: ReturnType<typeof makeIngestHandler>,
     public readonly maxReceiveCount: number,
+    public readonly posthog: FakePostHog,
   ) {}
 
   public static async start(options: PipelineOptions = {}): Promise<Pipeline> {
@@ -64,6 +77,7 @@ export class Pipeline {
     const ledger = new Ledger(DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }), resources.tableName);
     const shopify = await startFakeShopify(options.shopify);
     const customerio = await startFakeCustomerIo();
+    const posthog = await startFakePostHog();
 
     const env: Env = {
       WEBHOOK_SECRET,
@@ -75,6 +89,7 @@ export class Pipeline {
       CUSTOMERIO_TRACK_URL: customerio.url,
       CUSTOMERIO_SITE_ID: 'sandbox-site',
       CUSTOMERIO_API_KEY: 'sandbox-key',
+      ...(options.capture === false ? {} : { POSTHOG_HOST: posthog.url, POSTHOG_API_KEY: posthog.apiKey }),
       ...options.env,
     };
     const ingestHandler = makeIngestHandler({ sqs, config: async () => loadIngestConfig(env) });
@@ -84,6 +99,7 @@ export class Pipeline {
         retry: { baseDelayMs: 5, maxDelayMs: 50 },
         checkpoint: options.checkpoint,
         ...(options.newCode ? { newCode: options.newCode } : {}),
+        ...(options.clientTimeoutMs !== undefined ? { fetch: fetchTimingOutAfter(options.clientTimeoutMs) } : {}),
       });
     const worker = makeWorkerHandler({
       sqs,
@@ -99,9 +115,10 @@ export class Pipeline {
       handler: worker,
       batchSize: defs.worker.batchSize,
       timeoutMs: options.workerTimeoutMs ?? defs.worker.timeoutSeconds * 1000,
-      waitTimeSeconds: 0,
+      waitTimeSeconds: options.pollWaitTimeSeconds ?? 0,
+      onError: options.onPollerError,
     });
-    return new Pipeline(sqs, ledger, resources, shopify, customerio, poller, ingestHandler, defs.queue.maxReceiveCount);
+    return new Pipeline(sqs, ledger, resources, shopify, customerio, poller, ingestHandler, defs.queue.maxReceiveCount, posthog);
   }
 
   /** POSTs a webhook body to ingest as API Gateway would deliver it. */
@@ -184,6 +201,7 @@ export class Pipeline {
     await this.poller.stop();
     await this.shopify.close();
     await this.customerio.close();
+    await this.posthog.close();
     this.sqs.destroy();
   }
 }
@@ -207,6 +225,14 @@ export function referralBody(overrides: { uuid?: string; referrer?: string; rede
     body.person = { id: randomUUID(), name: redeemer, url: 'https://us.posthog.com/person/x', properties: { email: redeemer } };
   }
   return { uuid, redeemer, body };
+}
+
+/** fetch whose requests are aborted (TimeoutError, as the clients' own timeout) after `timeoutMs`. */
+function fetchTimingOutAfter(timeoutMs: number): typeof fetch {
+  return (input, init) => {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    return fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout });
+  };
 }
 
 function requireEnv(name: string): string {

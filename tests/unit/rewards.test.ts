@@ -148,7 +148,7 @@ describe('fulfilReferral: the normal path', () => {
     const outcome = await fulfilReferral(REFERRAL, deps, attempt());
 
     // Assess
-    expect(outcome).toBe('completed');
+    expect(outcome).toEqual({ outcome: 'completed' });
     const record = ledger.records.get(EVENT_ID)!;
     expect(shopify.creates).toHaveLength(2);
     expect(shopify.codesFor('referrer')).toEqual([record.referrerCode]);
@@ -244,7 +244,7 @@ describe('fulfilReferral: the normal path', () => {
 
     // Assess
     expect(othersPendingAtStart).toBe(true);
-    expect(outcome).toBe('completed');
+    expect(outcome).toEqual({ outcome: 'completed' });
   });
 
   it('returns already-completed and calls nothing when the record is completed', async () => {
@@ -256,7 +256,7 @@ describe('fulfilReferral: the normal path', () => {
     const outcome = await fulfilReferral(REFERRAL, deps, attempt());
 
     // Assess
-    expect(outcome).toBe('already-completed');
+    expect(outcome).toEqual({ outcome: 'already-completed' });
     expect(shopify.creates).toEqual([]);
     expect(shopify.finds).toEqual([]);
     expect(customerio.sent).toEqual([]);
@@ -296,7 +296,7 @@ describe('fulfilReferral: resuming', () => {
     const outcome = await fulfilReferral(REFERRAL, deps, attempt('attempt-2'));
 
     // Assess
-    expect(outcome).toBe('completed');
+    expect(outcome).toEqual({ outcome: 'completed' });
     expect(firstCodes).toEqual({ referrer: ['CODE0001'], redeemer: ['CODE0002'] });
     expect(shopify.codesFor('referrer')).toEqual([]);
     expect(shopify.codesFor('redeemer')).toEqual(['CODE0002']);
@@ -326,7 +326,7 @@ describe('fulfilReferral: resuming', () => {
     const outcome = await fulfilReferral(REFERRAL, deps, attempt());
 
     // Assess
-    expect(outcome).toBe('completed');
+    expect(outcome).toEqual({ outcome: 'completed' });
     expect(shopify.creates).toEqual([]);
     expect(customerio.sent).toEqual([]);
     expect(ledger.records.get(EVENT_ID)?.status).toBe('COMPLETED');
@@ -351,7 +351,7 @@ describe('fulfilReferral: codes Shopify reports as taken', () => {
     const outcome = await fulfilReferral(REFERRAL, deps, attempt());
 
     // Assess
-    expect(outcome).toBe('completed');
+    expect(outcome).toEqual({ outcome: 'completed' });
     expect(shopify.codesFor('referrer')).toEqual(['CODE0001', 'CODE0001']);
     expect(shopify.finds).toEqual(['CODE0001']);
     expect(ledger.records.get(EVENT_ID)?.referrerCardId).toBe(shopify.cards.get('CODE0001')?.id);
@@ -373,7 +373,7 @@ describe('fulfilReferral: codes Shopify reports as taken', () => {
     const outcome = await fulfilReferral(REFERRAL, deps, attempt());
 
     // Assess
-    expect(outcome).toBe('completed');
+    expect(outcome).toEqual({ outcome: 'completed' });
     expect(shopify.codesFor('referrer')).toEqual(['CODE0001', 'CODE0003']);
     expect(persistedAtCreate).toEqual(['CODE0001', 'CODE0003']);
     expect(ledger.calls).toContainEqual(expect.objectContaining({ op: 'replaceCode', role: 'referrer', oldCode: 'CODE0001', newCode: 'CODE0003' }));
