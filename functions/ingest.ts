@@ -1,17 +1,23 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { z } from 'zod';
 import { isAuthorisedBearer } from '../lib/auth';
 import { loadIngestConfig, MAX_BODY_BYTES, type IngestConfig } from '../lib/config';
-import { PermanentError, RejectedError } from '../lib/errors';
+import { PermanentError, RejectedError, RetryableError } from '../lib/errors';
 import { flushMetrics, logger, metrics, MetricUnit } from '../lib/observability';
 import { parseWebhook } from '../lib/posthog';
 import { enqueueReferral } from '../lib/queue';
 import { loadEnv } from '../lib/secrets';
+import { InvalidSigningSecretError, verifyWebhookSignature } from '../lib/signature';
 
 export interface IngestDeps {
   sqs: SQSClient;
   config: () => Promise<IngestConfig>;
+  /** Epoch ms that webhook-timestamp is checked against; Date.now by default. */
+  now?: () => number;
 }
+
+export type IngestHandler = (event: APIGatewayProxyEventV2, context?: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
 const json = (statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyStructuredResultV2 => ({
   statusCode,
@@ -21,9 +27,13 @@ const json = (statusCode: number, body: unknown, headers: Record<string, string>
 const error = (statusCode: number, code: string, message: string, headers?: Record<string, string>) =>
   json(statusCode, { error: { code, message } }, headers);
 
+const guid = z.guid();
+
 /** PostHog → SQS. Answers 202 only once the referral is durably queued; never does the slow work itself. */
-export function makeIngestHandler(deps: IngestDeps) {
-  return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+export function makeIngestHandler(deps: IngestDeps): IngestHandler {
+  return async (event, context) => {
+    // Cold start, request id and function name on every line, as the worker has them.
+    if (context) logger.addContext(context);
     try {
       return await respond(event, deps);
     } finally {
@@ -32,47 +42,130 @@ export function makeIngestHandler(deps: IngestDeps) {
   };
 }
 
+type Extra = Record<string, unknown>;
+
+/**
+ * The shared logger with this request's correlation keys on every line. Passed per call rather
+ * than set on the logger (appendKeys) or a child (createChild), so concurrent invocations in one
+ * process cannot swap keys and a child's fresh cold-start flag cannot mislabel warm invocations.
+ */
+function correlated(keys: Extra) {
+  const defined = Object.fromEntries(Object.entries(keys).filter(([, value]) => value !== undefined));
+  return {
+    debug: (message: string, extra: Extra = {}) => logger.debug(message, { ...defined, ...extra }),
+    info: (message: string, extra: Extra = {}) => logger.info(message, { ...defined, ...extra }),
+    warn: (message: string, extra: Extra = {}) => logger.warn(message, { ...defined, ...extra }),
+    error: (message: string, extra: Extra = {}) => logger.error(message, { ...defined, ...extra }),
+  };
+}
+
 async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise<APIGatewayProxyStructuredResultV2> {
+  const requestId = event.requestContext?.requestId;
+  let log = correlated({ requestId });
+
   let config: IngestConfig;
   try {
     config = await deps.config();
   } catch (cause) {
     // A 5xx keeps PostHog retrying while the operator fixes the secret; nothing is lost meanwhile.
-    logger.error('ingest is misconfigured', { reason: cause instanceof PermanentError ? cause.message : String(cause) });
-    return error(503, 'not_configured', 'the service is not configured yet; see the README');
+    log.error('ingest is misconfigured', { reason: cause instanceof PermanentError ? cause.message : String(cause) });
+    return notConfigured();
   }
 
   const headers = lowerCaseKeys(event.headers);
   if (!isAuthorisedBearer(headers.authorization, config.webhookSecret)) {
     metrics.addMetric('WebhookUnauthorised', MetricUnit.Count, 1);
+    // Never the presented value: a near-miss token is most of the secret.
+    log.warn('webhook refused: missing or wrong bearer token', { code: 'unauthorized' });
     return error(401, 'unauthorized', 'missing or wrong Authorization: Bearer token', { 'www-authenticate': 'Bearer' });
   }
 
+  // The bytes as PostHog sent them: the signature covers these, not a re-encoding of them.
   const body = Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8');
+
+  if (config.webhookSigningSecret) {
+    let verdict: ReturnType<typeof verifyWebhookSignature>;
+    try {
+      verdict = verifyWebhookSignature({
+        secret: config.webhookSigningSecret,
+        id: headers['webhook-id'],
+        timestamp: headers['webhook-timestamp'],
+        signatureHeader: headers['webhook-signature'],
+        body,
+        now: (deps.now ?? Date.now)(),
+      });
+    } catch (cause) {
+      if (!(cause instanceof InvalidSigningSecretError)) throw cause;
+      log.error('ingest is misconfigured', { reason: cause.message });
+      return notConfigured();
+    }
+    if (!verdict.ok) {
+      metrics.addMetric('WebhookUnauthorised', MetricUnit.Count, 1);
+      log.warn('webhook refused: signature check failed', { code: verdict.code });
+      return error(401, verdict.code, verdict.message);
+    }
+  }
+
   if (body.length > MAX_BODY_BYTES) {
+    log.warn('webhook rejected', { code: 'body_too_large', bytes: body.length });
     return error(413, 'body_too_large', `body is larger than ${MAX_BODY_BYTES} bytes`);
   }
 
+  const text = body.toString('utf8');
   try {
-    const parsed = parseWebhook(body.toString('utf8'), config);
+    const parsed = parseWebhook(text, config);
     if (parsed.kind === 'ignored') {
+      log = correlated({ requestId, eventId: parsed.eventId });
       metrics.addMetric('WebhookIgnored', MetricUnit.Count, 1);
+      log.debug('webhook ignored: not the referral event');
       return json(200, { status: 'ignored', reason: `event is not "${config.referralEvent}"`, eventId: parsed.eventId });
     }
     const { referral } = parsed;
+    log = correlated({ requestId, eventId: referral.eventId });
     await enqueueReferral(deps.sqs, config.queueUrl, referral);
     metrics.addMetric('ReferralQueued', MetricUnit.Count, 1);
-    logger.info('referral queued', { eventId: referral.eventId });
+    log.info('referral queued');
     return json(202, { status: 'queued', eventId: referral.eventId });
   } catch (cause) {
     if (cause instanceof RejectedError) {
+      // The uuid, when the body has a readable one, ties this refusal to the PostHog event.
+      log = correlated({ requestId, eventId: peekEventId(text) });
       metrics.addMetric('WebhookRejected', MetricUnit.Count, 1);
-      logger.warn('webhook rejected', { code: cause.code });
+      log.warn('webhook rejected', { code: cause.code });
       return error(cause.statusCode, cause.code, cause.message);
     }
-    logger.error('queue unavailable', { error: (cause as Error).message });
+    // Names only: an unexpected error's message could quote the body (emails).
+    const sqsError = cause instanceof RetryableError ? errorName(cause.cause) : undefined;
+    log.error(cause instanceof RetryableError ? 'queue unavailable' : 'unexpected error while queueing', {
+      error: cause instanceof RetryableError ? cause.message : errorName(cause),
+      ...(sqsError ? { sqsError } : {}),
+    });
     return error(503, 'queue_unavailable', 'the referral could not be queued; please retry');
   }
+}
+
+function notConfigured(): APIGatewayProxyStructuredResultV2 {
+  return error(503, 'not_configured', 'the service is not configured yet; see the README');
+}
+
+/** The event uuid of a body parseWebhook refused, if it has a well-formed one; never anything else from it. */
+function peekEventId(text: string): string | undefined {
+  try {
+    const root: unknown = JSON.parse(text);
+    if (root === null || typeof root !== 'object' || Array.isArray(root)) return undefined;
+    const wrapped = (root as { event?: unknown }).event;
+    const eventObject = wrapped !== null && typeof wrapped === 'object' ? wrapped : root;
+    const id = guid.safeParse((eventObject as { uuid?: unknown }).uuid);
+    return id.success ? id.data.toLowerCase() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function errorName(value: unknown): string | undefined {
+  if (value instanceof Error) return value.name;
+  const name = (value as { name?: unknown } | null | undefined)?.name;
+  return typeof name === 'string' ? name : value === undefined ? undefined : typeof value;
 }
 
 function lowerCaseKeys(headers: Record<string, string | undefined> | undefined): Record<string, string | undefined> {
