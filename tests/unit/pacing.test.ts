@@ -1,0 +1,269 @@
+import type { Fetch } from '../../lib/http';
+import { ShopifyPacer, type PacerOptions, type PacerPermit } from '../../lib/pacing';
+import { ShopifyClient } from '../../lib/shopify';
+
+/** A clock that moves only when told to, firing the sleeps that fall due on the way. */
+class FakeClock {
+  public t = 0;
+  private timers: { at: number; resolve: () => void }[] = [];
+
+  public readonly now = (): number => this.t;
+
+  public readonly sleep = (ms: number): Promise<void> =>
+    new Promise<void>((resolve) => {
+      this.timers.push({ at: this.t + ms, resolve });
+    });
+
+  /** Moves time forward, letting every woken caller run before the next timer fires. */
+  public async advance(ms: number): Promise<void> {
+    const end = this.t + ms;
+    for (;;) {
+      await settle();
+      this.timers.sort((a, b) => a.at - b.at);
+      const next = this.timers[0];
+      if (!next || next.at > end) break;
+      this.timers.shift();
+      this.t = next.at;
+      next.resolve();
+    }
+    this.t = end;
+    await settle();
+  }
+}
+
+/** Lets pending promise callbacks run (real macrotask: no fake timers in this file). */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+function pacerWith(clock: FakeClock, options: PacerOptions = {}): ShopifyPacer {
+  return new ShopifyPacer({ now: clock.now, sleep: clock.sleep, ...options });
+}
+
+/** Gives the pacer a first reading, as the answer to one request would. */
+async function seed(pacer: ShopifyPacer, currentlyAvailable: number, restoreRate = 100, requestedQueryCost = 10): Promise<void> {
+  const permit = await pacer.acquire('giftCardCreate');
+  pacer.settle(permit, { currentlyAvailable, maximumAvailable: 1000, restoreRate, requestedQueryCost });
+}
+
+/** Starts acquire() and records when (on the fake clock) it let the request go. */
+function track(pacer: ShopifyPacer, clock: FakeClock, operation = 'giftCardCreate') {
+  const state: { permit?: PacerPermit; at?: number } = {};
+  const promise = pacer.acquire(operation).then((permit) => {
+    state.permit = permit;
+    state.at = clock.t;
+    return permit;
+  });
+  return { state, promise };
+}
+
+describe('ShopifyPacer', () => {
+  it('lets a request go at once when the bucket covers it', async () => {
+    // Prepare
+    const clock = new FakeClock();
+    const pacer = pacerWith(clock);
+    await seed(pacer, 500);
+
+    // Act
+    const { state } = track(pacer, clock);
+    await clock.advance(0);
+
+    // Assess
+    expect(state.at).toBe(0);
+    expect(state.permit?.waitedMs).toBe(0);
+  });
+
+  it('waits when the bucket is short, until the restore rate has refilled it', async () => {
+    // Prepare: 5 points left, 10 needed, 100 points/s back
+    const clock = new FakeClock();
+    const pacer = pacerWith(clock);
+    await seed(pacer, 5);
+
+    // Act
+    const { state } = track(pacer, clock);
+    await clock.advance(49);
+    const before = state.permit;
+    await clock.advance(1);
+
+    // Assess
+    expect(before).toBeUndefined();
+    expect(state.at).toBe(50);
+    expect(state.permit?.waitedMs).toBe(50);
+    expect(pacer.stats).toMatchObject({ waited: 1, waitedMs: 50, capped: 0 });
+  });
+
+  it('shares one budget between concurrent callers, in the order they asked', async () => {
+    // Prepare: 25 points hold two creates; the third needs 5 more, the fourth 15 more
+    const clock = new FakeClock();
+    const pacer = pacerWith(clock);
+    await seed(pacer, 25);
+
+    // Act
+    const callers = [track(pacer, clock), track(pacer, clock), track(pacer, clock), track(pacer, clock)];
+    await clock.advance(200);
+
+    // Assess
+    expect(callers.map((caller) => caller.state.at)).toEqual([0, 0, 50, 150]);
+    expect(pacer.estimate?.reserved).toBe(40);
+  });
+
+  it('re-bases on every answer, so a caller waits for what the shop really has', async () => {
+    // Prepare: two requests in flight, then the shop reports the bucket drained by someone else
+    const clock = new FakeClock();
+    const pacer = pacerWith(clock);
+    await seed(pacer, 1000);
+    const first = await pacer.acquire('giftCardCreate');
+    const second = await pacer.acquire('giftCardCreate');
+
+    // Act
+    pacer.settle(first, { currentlyAvailable: 0, maximumAvailable: 1000, restoreRate: 100, requestedQueryCost: 10 });
+    const third = track(pacer, clock);
+    await clock.advance(150);
+    const afterStillInFlight = third.state.at;
+    pacer.settle(second, { currentlyAvailable: 0, maximumAvailable: 1000, restoreRate: 100, requestedQueryCost: 10 });
+    await clock.advance(200);
+
+    // Assess: while `second` is in flight its 10 points stay reserved (0 + 10 restored - 10 - 10 < 0)
+    expect(afterStillInFlight).toBeUndefined();
+    // Its answer (sent after `first`) re-bases at 0 at t=150: 10 more points take 100 ms
+    expect(third.state.at).toBe(250);
+  });
+
+  it('learns the restore rate and the cost of an operation from the answers', async () => {
+    // Prepare: a slow shop (50 points/s); a look-up that reports costing 4 leaves the bucket empty
+    const clock = new FakeClock();
+    const pacer = pacerWith(clock);
+    await seed(pacer, 100, 50, 10);
+    const query = await pacer.acquire('giftCards');
+    pacer.settle(query, { currentlyAvailable: 0, maximumAvailable: 1000, restoreRate: 50, requestedQueryCost: 4 });
+
+    // Act
+    const create = track(pacer, clock, 'giftCardCreate');
+    const lookUp = track(pacer, clock, 'giftCards');
+    await clock.advance(400);
+
+    // Assess: 10 points at 50/s = 200 ms; then 4 more = 80 ms
+    expect(pacer.costOf('giftCards')).toBe(4);
+    expect(pacer.costOf('giftCardCreate')).toBe(10);
+    expect(create.state.at).toBe(200);
+    expect(lookUp.state.at).toBe(280);
+
+    // Act: the plan is upgraded (200 points/s)
+    pacer.settle(create.state.permit!, { currentlyAvailable: 0, maximumAvailable: 2000, restoreRate: 200, requestedQueryCost: 10 });
+    pacer.settle(lookUp.state.permit!, { currentlyAvailable: 0, maximumAvailable: 2000, restoreRate: 200, requestedQueryCost: 4 });
+    const later = track(pacer, clock);
+    await clock.advance(100);
+
+    // Assess: 10 points at 200/s = 50 ms
+    expect(pacer.estimate).toMatchObject({ restoreRate: 200, maximumAvailable: 2000 });
+    expect(later.state.at! - 400).toBe(50);
+  });
+
+  it('caps a single wait, so the caller\'s retry policy and deadline still decide', async () => {
+    // Prepare: an empty bucket restoring 1 point/s would mean a 10 s wait
+    const clock = new FakeClock();
+    const pacer = pacerWith(clock, { maxWaitMs: 1_000 });
+    await seed(pacer, 0, 1);
+
+    // Act
+    const { state } = track(pacer, clock);
+    await clock.advance(5_000);
+
+    // Assess
+    expect(state.at).toBe(1_000);
+    expect(pacer.stats.capped).toBe(1);
+  });
+
+  it('caps the wait even when the clock does not move', async () => {
+    // Prepare: a frozen clock and sleeps that return at once
+    const pacer = new ShopifyPacer({ now: () => 0, sleep: async () => undefined, maxWaitMs: 1_000 });
+    const first = await pacer.acquire('giftCardCreate');
+    pacer.settle(first, { currentlyAvailable: 0, maximumAvailable: 1000, restoreRate: 100, requestedQueryCost: 10 });
+
+    // Act
+    const permit = await pacer.acquire('giftCardCreate');
+
+    // Assess
+    expect(permit.seq).toBe(2);
+    expect(pacer.stats.capped).toBe(1);
+  });
+
+  it('lets one request learn the bucket before the others spend it', async () => {
+    // Prepare: a fresh container knows nothing about the bucket
+    const clock = new FakeClock();
+    const pacer = pacerWith(clock);
+
+    // Act
+    const probe = track(pacer, clock);
+    const next = track(pacer, clock);
+    await clock.advance(500);
+    const heldBack = next.state.permit;
+    pacer.settle(probe.state.permit!, { currentlyAvailable: 990, maximumAvailable: 1000, restoreRate: 100, requestedQueryCost: 10 });
+    await clock.advance(0);
+
+    // Assess
+    expect(probe.state.at).toBe(0);
+    expect(heldBack).toBeUndefined();
+    expect(next.state.at).toBe(500);
+  });
+
+  it('counts a request that got no answer as spent, and ignores a stale reading', async () => {
+    // Prepare
+    const clock = new FakeClock();
+    const pacer = pacerWith(clock);
+    await seed(pacer, 100);
+    const older = await pacer.acquire('giftCardCreate');
+    const lost = await pacer.acquire('giftCardCreate');
+    const newer = await pacer.acquire('giftCardCreate');
+
+    // Act: the lost request's points are spent; `newer` reports; then `older`'s answer straggles in
+    pacer.settle(lost);
+    expect(pacer.estimate?.available).toBe(90);
+    pacer.settle(newer, { currentlyAvailable: 60, maximumAvailable: 1000, restoreRate: 100, requestedQueryCost: 10 });
+    pacer.settle(older, { currentlyAvailable: 90, maximumAvailable: 1000, restoreRate: 100, requestedQueryCost: 10 });
+
+    // Assess
+    expect(pacer.estimate).toMatchObject({ available: 60, reserved: 0 });
+  });
+});
+
+describe('ShopifyClient with a pacer', () => {
+  function reply(currentlyAvailable: number): Response {
+    return new Response(
+      JSON.stringify({
+        data: { giftCardCreate: { giftCard: { id: 'gid://shopify/GiftCard/1', lastCharacters: 'WXYZ' }, giftCardCode: 'x', userErrors: [] } },
+        extensions: {
+          cost: { requestedQueryCost: 10, actualQueryCost: 10, throttleStatus: { maximumAvailable: 1000, currentlyAvailable, restoreRate: 100 } },
+        },
+      }),
+      { status: 200, headers: { 'Content-Type': 'application/json' } },
+    );
+  }
+
+  it('waits on the pacer before each request and feeds it every answer', async () => {
+    // Prepare: the first answer says 5 points are left
+    const clock = new FakeClock();
+    const pacer = pacerWith(clock);
+    const sentAt: number[] = [];
+    const fetchImpl = (async () => {
+      sentAt.push(clock.t);
+      return reply(5);
+    }) as unknown as Fetch;
+    const client = new ShopifyClient({ baseUrl: 'https://shop.myshopify.com', accessToken: 't', apiVersion: '2026-07', fetch: fetchImpl, pacer });
+
+    // Act
+    await client.createGiftCard({ code: 'ABCD1234WXYZ', amount: '25.00', note: 'n' });
+    const second = client.createGiftCard({ code: 'EFGH5678WXYZ', amount: '25.00', note: 'n' });
+    await clock.advance(100);
+    await second;
+
+    // Assess
+    expect(client.pacer).toBe(pacer);
+    expect(sentAt).toEqual([0, 50]);
+    expect(pacer.estimate).toMatchObject({ reserved: 0, restoreRate: 100 });
+  });
+
+  it('paces by default and can be turned off', () => {
+    const options = { baseUrl: 'https://shop.myshopify.com', accessToken: 't', apiVersion: '2026-07' };
+    expect(new ShopifyClient(options).pacer).toBeInstanceOf(ShopifyPacer);
+    expect(new ShopifyClient({ ...options, pacer: false }).pacer).toBeUndefined();
+  });
+});
