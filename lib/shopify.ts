@@ -1,6 +1,7 @@
 import { PermanentError, RetryableError } from './errors';
 import { type Fetch, RETRYABLE_STATUSES, fetchWithTimeout } from './http';
 import { maskCode, maskEmail } from './mask';
+import { ShopifyPacer, type BucketReading } from './pacing';
 import { parseRetryAfter } from './retry';
 
 export interface ShopifyClientOptions {
@@ -11,6 +12,12 @@ export interface ShopifyClientOptions {
   fetch?: Fetch;
   timeoutMs?: number;
   now?: () => number;
+  /**
+   * Holds each request back until the shop's bucket (as last reported) covers it; see lib/pacing.ts.
+   * Default: a pacer of this client's own, so every caller sharing the client shares the budget.
+   * Pass one to share it between clients of the same shop, or `false` to send every request at once.
+   */
+  pacer?: ShopifyPacer | false;
 }
 
 export interface GiftCardInput {
@@ -104,6 +111,7 @@ export class ShopifyClient {
   private readonly fetchImpl: Fetch;
   private readonly timeoutMs: number;
   private readonly now: () => number;
+  private readonly requestPacer?: ShopifyPacer;
   private lastThrottleStatus?: ThrottleStatus;
 
   public constructor(options: ShopifyClientOptions) {
@@ -112,6 +120,13 @@ export class ShopifyClient {
     this.fetchImpl = options.fetch ?? fetch;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.now = options.now ?? Date.now;
+    // The pacer keeps its own clock: `now` may be frozen (tests), and the pacer must see time pass.
+    this.requestPacer = options.pacer === false ? undefined : (options.pacer ?? new ShopifyPacer());
+  }
+
+  /** The pacer this client's requests wait on, if pacing is on. */
+  public get pacer(): ShopifyPacer | undefined {
+    return this.requestPacer;
   }
 
   /** The bucket as of the last response, so a caller can pace itself before being throttled. */
@@ -172,33 +187,43 @@ export class ShopifyClient {
     secrets: string[],
   ): Promise<T> {
     const what = `shopify ${operation}`;
-    const response = await fetchWithTimeout(
-      this.fetchImpl,
-      this.endpoint,
-      {
-        method: 'POST',
-        headers: {
-          'X-Shopify-Access-Token': this.accessToken,
-          'Content-Type': 'application/json',
-          Accept: 'application/json',
-        },
-        body: JSON.stringify({ query, variables }),
-        // A redirected POST comes back as a GET to somewhere else: surface it instead.
-        redirect: 'manual',
-      },
-      this.timeoutMs,
-      what,
-    );
-
-    let text: string;
+    const pacer = this.requestPacer;
+    const permit = await pacer?.acquire(operation);
+    let response: Response;
+    let body: GraphQLResponse<T> | undefined;
+    let cost: QueryCost | undefined;
     try {
-      text = await response.text();
-    } catch (error) {
-      // The connection dropped or timed out mid-body: the mutation may have been applied.
-      throw new RetryableError(`${what}: response body lost (HTTP ${response.status})`, { cause: error });
+      response = await fetchWithTimeout(
+        this.fetchImpl,
+        this.endpoint,
+        {
+          method: 'POST',
+          headers: {
+            'X-Shopify-Access-Token': this.accessToken,
+            'Content-Type': 'application/json',
+            Accept: 'application/json',
+          },
+          body: JSON.stringify({ query, variables }),
+          // A redirected POST comes back as a GET to somewhere else: surface it instead.
+          redirect: 'manual',
+        },
+        this.timeoutMs,
+        what,
+      );
+
+      let text: string;
+      try {
+        text = await response.text();
+      } catch (error) {
+        // The connection dropped or timed out mid-body: the mutation may have been applied.
+        throw new RetryableError(`${what}: response body lost (HTTP ${response.status})`, { cause: error });
+      }
+      body = parseJson<GraphQLResponse<T>>(text);
+      cost = body?.extensions?.cost;
+    } finally {
+      // Every outcome ends the reservation; no reading means the points count as spent.
+      if (pacer && permit) pacer.settle(permit, bucketReading(cost));
     }
-    const body = parseJson<GraphQLResponse<T>>(text);
-    const cost = body?.extensions?.cost;
     this.recordThrottleStatus(cost);
 
     const status = response.status;
@@ -275,6 +300,17 @@ function classifyUserErrors(
   const internal = userErrors.find((e) => e.code === 'INTERNAL_ERROR');
   if (internal) throw new RetryableError(`shopify giftCardCreate: ${describe(internal)}`);
   return { status: 'taken' };
+}
+
+function bucketReading(cost: QueryCost | undefined): BucketReading | undefined {
+  const t = cost?.throttleStatus;
+  if (!t || typeof t.currentlyAvailable !== 'number') return undefined;
+  return {
+    currentlyAvailable: t.currentlyAvailable,
+    maximumAvailable: t.maximumAvailable,
+    restoreRate: t.restoreRate,
+    requestedQueryCost: cost?.requestedQueryCost,
+  };
 }
 
 /** Time until the bucket holds what the refused query asked for. */
