@@ -1,0 +1,119 @@
+/** `npm run ops -- <command> [options]`: the command line, parsed and checked; nothing else. */
+import type { RedriveMethod } from './redrive';
+
+export type Command = 'status' | 'dlq list' | 'redrive' | 'help';
+
+export interface OpsArgs {
+  command: Command;
+  eventId?: string;
+  local: boolean;
+  json: boolean;
+  stage: string;
+  region: string;
+  /** dlq list: most messages to show; redrive (copy): most messages to move. */
+  max?: number;
+  method: RedriveMethod;
+  wait: boolean;
+}
+
+/** Wrong usage: exit code 2 with the usage text. */
+export class UsageError extends Error {}
+
+export const USAGE = `Usage: npm run ops -- <command> [options]
+
+Commands:
+  status <eventId>   what happened to one referral (the PostHog event uuid): status, steps
+                     done and when, attempts, last error; emails and codes masked
+  dlq list           the referrals in the dead-letter queue, with failure reason and time
+                     (read without removing them)
+  redrive            move every dead-lettered message back to the queue for another try
+                     (safe to repeat: nothing already paid is paid again)
+
+Target (one of):
+  --stage <name>     a deployed stage (default: dev), with --region <region> (default: us-east-1);
+                     uses your usual AWS credentials (AWS_PROFILE, SSO, env)
+  --local            the local stack started with \`npm start\` (reads .local/stack.json)
+
+Options:
+  --json             machine-readable output on stdout
+  --max <n>          dlq list: show at most n (default 100); redrive: move at most n (copy method)
+  --method <m>       redrive: auto (default) | move-task (SQS StartMessageMoveTask) | copy
+                     (receive → send → delete; used automatically where move tasks are missing)
+  --no-wait          redrive: start the SQS move task and return without waiting
+  -h, --help         this text
+
+Exit codes: 0 done, 1 failed, 2 wrong usage.
+Examples:
+  npm run ops -- status 0190b6c2-6f1e-7c3a-9d7e-2f0c1b9a8e41 --stage prod
+  npm run ops -- dlq list --stage prod
+  npm run ops -- redrive --stage prod
+  npm run ops -- dlq list --local --json`;
+
+const METHODS: readonly RedriveMethod[] = ['auto', 'move-task', 'copy'];
+
+export function parseArgs(argv: readonly string[]): OpsArgs {
+  const positional: string[] = [];
+  const flags = new Map<string, string | true>();
+  const valued = new Set(['stage', 'region', 'max', 'method']);
+  const boolean = new Set(['local', 'json', 'no-wait', 'help']);
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '-h') {
+      flags.set('help', true);
+      continue;
+    }
+    if (!arg.startsWith('--')) {
+      positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq === -1 ? undefined : eq);
+    if (boolean.has(name)) {
+      if (eq !== -1) throw new UsageError(`--${name} takes no value`);
+      flags.set(name, true);
+    } else if (valued.has(name)) {
+      const value = eq !== -1 ? arg.slice(eq + 1) : argv[++i];
+      if (value === undefined || value === '' || (eq === -1 && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
+      flags.set(name, value);
+    } else {
+      throw new UsageError(`unknown option ${arg}`);
+    }
+  }
+
+  const base = {
+    local: flags.has('local'),
+    json: flags.has('json'),
+    stage: (flags.get('stage') as string | undefined) ?? 'dev',
+    // serverless.yml's default region, not $AWS_REGION: the same stage the deploy went to.
+    region: (flags.get('region') as string | undefined) ?? 'us-east-1',
+    method: 'auto' as RedriveMethod,
+    wait: !flags.has('no-wait'),
+  };
+  if (flags.has('help') || positional.length === 0 || positional[0] === 'help') return { ...base, command: 'help' };
+  if (base.local && (flags.has('stage') || flags.has('region'))) throw new UsageError('--local and --stage/--region are exclusive');
+
+  let max: number | undefined;
+  if (flags.has('max')) {
+    max = Number(flags.get('max'));
+    if (!Number.isInteger(max) || max < 1) throw new UsageError('--max must be a whole number ≥ 1');
+  }
+  const method = (flags.get('method') as string | undefined) ?? 'auto';
+  if (!METHODS.includes(method as RedriveMethod)) throw new UsageError(`--method must be one of ${METHODS.join(', ')}`);
+
+  const [first, second, ...rest] = positional;
+  const args = { ...base, max, method: method as RedriveMethod };
+  switch (first) {
+    case 'status':
+      if (!second) throw new UsageError('status needs the referral\'s event id (the PostHog event uuid)');
+      if (rest.length) throw new UsageError(`unexpected ${rest.join(' ')}`);
+      return { ...args, command: 'status', eventId: second };
+    case 'dlq':
+      if (second !== 'list' || rest.length) throw new UsageError('did you mean `dlq list`?');
+      return { ...args, command: 'dlq list' };
+    case 'redrive':
+      if (second !== undefined) throw new UsageError(`redrive takes no argument (got ${second}): it moves every dead-lettered message`);
+      return { ...args, command: 'redrive' };
+    default:
+      throw new UsageError(`unknown command ${first}`);
+  }
+}

@@ -1,0 +1,164 @@
+/** `status <eventId>`: one referral's ledger record, in plain words, with emails and codes masked. */
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { Ledger, type LedgerRecord, type LedgerStatus } from '../lib/ledger';
+import { maskCode, maskEmail } from '../lib/mask';
+import { redact } from './redact';
+
+export interface StatusStep {
+  step: 'codes' | 'decision' | 'referrerCard' | 'redeemerCard' | 'customerio' | 'posthog' | 'completed' | 'rejected';
+  label: string;
+  done: boolean;
+  /** ISO time the step was recorded. */
+  at?: string;
+  detail?: string;
+}
+
+export interface StatusReport {
+  eventId: string;
+  found: boolean;
+  status?: LedgerStatus | 'REJECTED';
+  /** The program rules' verdict, on ledgers that record one. */
+  decision?: string;
+  rejectionReason?: string;
+  referrer?: { email: string; code: string };
+  redeemer?: { email: string; code: string };
+  /** The Customer.io identifier (masked) and the event id Customer.io deduplicates on. */
+  customer?: { email: string; customerioEventId?: string };
+  steps: StatusStep[];
+  attempts: number;
+  codeCollisions: number;
+  lastError?: string;
+  failureReason?: string;
+  failedAt?: string;
+  /** Present while a worker holds the referral. */
+  lease?: { owner: string; expiresAt: string };
+  createdAt?: string;
+  updatedAt?: string;
+  /** What the operator should do now. */
+  advice: string;
+}
+
+export interface StatusSource {
+  ddb: DynamoDBDocumentClient;
+  tableName: string;
+}
+
+export async function referralStatus(source: StatusSource, eventId: string): Promise<StatusReport> {
+  const record = await new Ledger(source.ddb, source.tableName).get(eventId);
+  return record ? describeRecord(record) : notFound(eventId);
+}
+
+function notFound(eventId: string): StatusReport {
+  return {
+    eventId,
+    found: false,
+    steps: [],
+    attempts: 0,
+    codeCollisions: 0,
+    advice:
+      'no record: the worker has not started this referral. It may still be queued, sitting in the DLQ ' +
+      '(`dlq list`), ignored by ingest, or the id may be wrong (it is the PostHog event uuid).',
+  };
+}
+
+/**
+ * Fields some ledger versions add (program rules, the PostHog outcome capture). Read loosely so
+ * this report works on records written before and after them.
+ */
+type ExtendedRecord = LedgerRecord & {
+  decision?: string;
+  rejectionReason?: string;
+  rejectedAt?: string;
+  posthogAt?: string;
+};
+
+export function describeRecord(stored: LedgerRecord): StatusReport {
+  const record = stored as ExtendedRecord;
+  const status = record.status as StatusReport['status'];
+  const codes = [record.referrerCode, record.redeemerCode];
+  const steps: StatusStep[] = [
+    { step: 'codes', label: 'codes chosen', done: Boolean(record.referrerCode && record.redeemerCode), at: record.referrerCode ? record.createdAt : undefined },
+  ];
+  if (record.decision) {
+    steps.push({ step: 'decision', label: 'rules decision', done: true, detail: [record.decision, record.rejectionReason].filter(Boolean).join(': ') });
+  }
+  if (status === 'REJECTED' || record.decision === 'REJECTED') {
+    if (record.posthogAt) steps.push({ step: 'posthog', label: 'PostHog outcome', done: true, at: record.posthogAt });
+    steps.push({ step: 'rejected', label: 'refused (final)', done: status === 'REJECTED', at: record.rejectedAt });
+  } else {
+    steps.push(
+      { step: 'referrerCard', label: 'referrer gift card', done: Boolean(record.referrerCardId), at: record.referrerCardAt, detail: record.referrerCardId },
+      { step: 'redeemerCard', label: 'redeemer gift card', done: Boolean(record.redeemerCardId), at: record.redeemerCardAt, detail: record.redeemerCardId },
+      { step: 'customerio', label: 'Customer.io event', done: Boolean(record.customerioAt), at: record.customerioAt },
+    );
+    if (record.posthogAt) steps.push({ step: 'posthog', label: 'PostHog outcome', done: true, at: record.posthogAt });
+    steps.push({ step: 'completed', label: 'completed', done: status === 'COMPLETED', at: record.completedAt });
+  }
+  const leaseActive = record.leaseOwner !== undefined && record.leaseExpiresAt !== undefined;
+  return {
+    eventId: record.eventId,
+    found: true,
+    status,
+    ...(record.decision ? { decision: record.decision } : {}),
+    ...(record.rejectionReason ? { rejectionReason: record.rejectionReason } : {}),
+    referrer: record.referrerEmail ? { email: maskEmail(record.referrerEmail), code: maskCode(record.referrerCode) } : undefined,
+    redeemer: record.redeemerEmail ? { email: maskEmail(record.redeemerEmail), code: maskCode(record.redeemerCode) } : undefined,
+    customer: record.customerEmail ? { email: maskEmail(record.customerEmail), customerioEventId: record.customerioEventId } : undefined,
+    steps,
+    attempts: record.attempts ?? 0,
+    codeCollisions: record.codeCollisions ?? 0,
+    lastError: redact(record.lastError, codes),
+    failureReason: record.failureReason,
+    failedAt: record.failedAt,
+    lease: leaseActive ? { owner: record.leaseOwner!, expiresAt: new Date(record.leaseExpiresAt!).toISOString() } : undefined,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+    advice: adviceFor(record),
+  };
+}
+
+function adviceFor(record: ExtendedRecord): string {
+  switch (record.status as StatusReport['status']) {
+    case 'REJECTED':
+      return `refused by the program rules (${record.rejectionReason ?? 'no reason recorded'}): no rewards, by design. Nothing to redrive.`;
+    case 'COMPLETED':
+      return 'nothing to do: both gift cards exist and Customer.io has the event. A redelivery would change nothing.';
+    case 'FAILED':
+      return (
+        `failed (${record.failureReason ?? 'unknown reason'}): the message is in the DLQ. Fix the cause ` +
+        '(docs/OPERATIONS.md), then `redrive`: the steps already done are kept and not repeated.'
+      );
+    default:
+      return record.leaseOwner
+        ? `a worker is on it (lease until ${new Date(record.leaseExpiresAt ?? 0).toISOString()}); if it stays IN_PROGRESS, SQS retries it after the visibility timeout.`
+        : 'between attempts: SQS redelivers it after the visibility timeout (see lastError).';
+  }
+}
+
+/** The report as lines for a terminal. */
+export function formatStatus(report: StatusReport): string {
+  if (!report.found) return `Referral ${report.eventId}: ${report.advice}`;
+  const failed = report.status === 'FAILED';
+  const lines = [`Referral ${report.eventId}: ${report.status}${failed && report.failureReason ? ` (${report.failureReason})` : ''}`];
+  if (report.referrer) lines.push(`  referrer     ${report.referrer.email}   code ${report.referrer.code || '-'}`);
+  if (report.redeemer) lines.push(`  redeemer     ${report.redeemer.email}   code ${report.redeemer.code || '-'}`);
+  if (report.customer) lines.push(`  Customer.io  ${report.customer.email}   event id ${report.customer.customerioEventId ?? '-'}`);
+  lines.push('  steps:');
+  for (const step of report.steps) {
+    const mark = step.done ? 'done' : 'not yet';
+    const when = step.at ? `  ${step.at}` : '';
+    const detail = step.detail ? `  (${step.detail})` : '';
+    lines.push(`    ${step.label.padEnd(20)} ${mark.padEnd(8)}${when}${detail}`.trimEnd());
+  }
+  lines.push(`  attempts     ${report.attempts}${report.codeCollisions ? `, code collisions ${report.codeCollisions}` : ''}`);
+  if (report.lease) lines.push(`  held by      ${report.lease.owner} until ${report.lease.expiresAt}`);
+  if (report.lastError) lines.push(`  ${report.status === 'COMPLETED' ? 'earlier err ' : 'last error  '} ${report.lastError}`);
+  if (report.failureReason) {
+    // The failure fields stay on the record after a redrive: label an old one as such.
+    const label = failed ? 'failure     ' : 'earlier fail';
+    lines.push(`  ${label} ${report.failureReason}${report.failedAt ? ` at ${report.failedAt}` : ''}${failed ? '' : ' (redriven since)'}`);
+  }
+  lines.push(`  created ${report.createdAt ?? '-'}, updated ${report.updatedAt ?? '-'}`);
+  lines.push(`  → ${report.advice}`);
+  return lines.join('\n');
+}

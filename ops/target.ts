@@ -1,0 +1,114 @@
+/**
+ * Which deployment the ops commands act on: a stage on AWS (names from serverless.yml, queue
+ * URLs from GetQueueUrl) or the local stack that `npm start` runs (endpoints from
+ * .local/stack.json, written by local/start.ts while it runs).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { loadInfraDefinitions } from '../local/infra';
+
+export interface Target {
+  /** For people: `stage prod (us-east-1)` or `local stack (…/.local/stack.json)`. */
+  description: string;
+  /** An emulator (fauxqs, dynalite) rather than AWS: some SQS actions are missing there. */
+  emulated: boolean;
+  sqs: SQSClient;
+  ddb: DynamoDBDocumentClient;
+  queueUrl: string;
+  deadLetterQueueUrl: string;
+  tableName: string;
+  close(): void;
+}
+
+/** What local/start.ts writes to .local/stack.json while the local stack runs. */
+export interface LocalStackFile {
+  sqsEndpoint: string;
+  dynamoEndpoint: string;
+  queueUrl: string;
+  deadLetterQueueUrl: string;
+  tableName: string;
+  region: string;
+}
+
+/** Same rule as local/start.ts's localStateDir(): $LOCAL_STATE_DIR, else .local/ at the repo root. */
+export const localStackFile = (): string =>
+  resolvePath(process.env.LOCAL_STATE_DIR?.trim() || resolvePath(__dirname, '..', '.local'), 'stack.json');
+
+export class TargetError extends Error {}
+
+const documentClient = (dynamo: DynamoDBClient): DynamoDBDocumentClient =>
+  DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
+
+export function openLocalTarget(file: string = localStackFile()): Target {
+  if (!existsSync(file)) {
+    throw new TargetError(`the local stack is not running (${file} not found): start it with \`npm start\` in another terminal`);
+  }
+  let stack: LocalStackFile;
+  try {
+    stack = JSON.parse(readFileSync(file, 'utf8')) as LocalStackFile;
+  } catch (error) {
+    throw new TargetError(`${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  for (const key of ['sqsEndpoint', 'dynamoEndpoint', 'queueUrl', 'deadLetterQueueUrl', 'tableName'] as const) {
+    if (typeof stack[key] !== 'string' || stack[key] === '') throw new TargetError(`${file} has no ${key}`);
+  }
+  // The emulators accept any credentials; fixed ones keep the operator's AWS profile out of it.
+  const config = { region: stack.region || 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+  const sqs = new SQSClient({ ...config, endpoint: stack.sqsEndpoint });
+  const dynamo = new DynamoDBClient({ ...config, endpoint: stack.dynamoEndpoint });
+  return {
+    description: `local stack (${file})`,
+    emulated: true,
+    sqs,
+    ddb: documentClient(dynamo),
+    queueUrl: stack.queueUrl,
+    deadLetterQueueUrl: stack.deadLetterQueueUrl,
+    tableName: stack.tableName,
+    close: () => {
+      sqs.destroy();
+      dynamo.destroy();
+    },
+  };
+}
+
+/** A deployed stage: the AWS credentials are the usual SDK chain (AWS_PROFILE, env, SSO…). */
+export async function openAwsTarget(stage: string, region: string): Promise<Target> {
+  const defs = loadInfraDefinitions(undefined, stage);
+  const sqs = new SQSClient({ region });
+  const dynamo = new DynamoDBClient({ region });
+  const close = (): void => {
+    sqs.destroy();
+    dynamo.destroy();
+  };
+  try {
+    const url = async (name: string): Promise<string> => {
+      try {
+        const result = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
+        return result.QueueUrl!;
+      } catch (error) {
+        const name_ = (error as { name?: string }).name ?? '';
+        if (/NonExistentQueue|QueueDoesNotExist/.test(name_)) {
+          throw new TargetError(`queue ${name} not found in ${region}: is stage "${stage}" deployed there? (--stage, --region)`);
+        }
+        throw error;
+      }
+    };
+    const [queueUrl, deadLetterQueueUrl] = await Promise.all([url(defs.queue.name), url(defs.deadLetterQueue.name)]);
+    return {
+      description: `stage ${stage} (${region})`,
+      emulated: false,
+      sqs,
+      ddb: documentClient(dynamo),
+      queueUrl,
+      deadLetterQueueUrl,
+      tableName: defs.table.name,
+      close,
+    };
+  } catch (error) {
+    close();
+    throw error;
+  }
+}
