@@ -11,7 +11,7 @@
  * same reason one process can hold one local stack: the handlers are module singletons.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { relative as relativePath, resolve as resolvePath, sep as pathSeparator } from 'node:path';
@@ -217,6 +217,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(() => closeServer(server));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
+    // 7. Where this stack's queues and ledger are, for `npm run ops -- <command> --local` (ops/target.ts).
+    cleanups.push(
+      writeStackFile({
+        sqsEndpoint: emulators.sqsEndpoint,
+        dynamoEndpoint: emulators.dynamoEndpoint,
+        queueUrl: resources.queueUrl,
+        deadLetterQueueUrl: resources.deadLetterQueueUrl,
+        tableName: resources.tableName,
+        region: REGION,
+      }),
+    );
+
     printBanner({
       url,
       webhookSecret,
@@ -352,6 +364,21 @@ function forgetModulesUnder(dirs: string[]): void {
   }
 }
 
+/** Writes .local/stack.json; the returned cleanup removes it, unless another stack has written its own since. */
+function writeStackFile(stack: Record<string, string>): () => void {
+  const file = resolvePath(localStateDir(), 'stack.json');
+  const text = `${JSON.stringify(stack, null, 2)}\n`;
+  mkdirSync(localStateDir(), { recursive: true });
+  writeFileSync(file, text);
+  return () => {
+    try {
+      if (readFileSync(file, 'utf8') === text) rmSync(file);
+    } catch {
+      // Already gone.
+    }
+  };
+}
+
 /** The module's `handler`, whether the loader exposed it as a named export or on `default`. */
 function pickHandler<T>(mod: unknown, name: string): T {
   const m = mod as { handler?: unknown; default?: { handler?: unknown } };
@@ -449,6 +476,8 @@ function printBanner(info: {
   say(`   curl -i -X POST ${info.url}${WEBHOOK_PATH} \\`);
   say(`     -H "Authorization: Bearer ${bearer}" -H 'Content-Type: application/json' \\`);
   say('     --data @local/sample-event.json');
+  say();
+  say(' On call:     npm run ops -- dlq list --local   (also: status <eventId>, redrive)');
   say();
   say(' Below: 📨 webhook answers, 🎁 gift cards, ✉️  Customer.io events, ☠️  DLQ changes,');
   say(' and the handlers\' own JSON logs (POWERTOOLS_LOG_LEVEL=DEBUG for more, WARN for less).');
