@@ -8,7 +8,7 @@ import { deadLetter } from '../lib/deadletter';
 import { dryRunFulfil } from '../lib/dry-run';
 import { PermanentError } from '../lib/errors';
 import { Ledger } from '../lib/ledger';
-import { flushMetrics, logger, metrics, MetricUnit } from '../lib/observability';
+import { flushMetrics, logger, metrics, MetricUnit, scopedLogger, type ScopedLogger } from '../lib/observability';
 import { referralSchema, type Referral } from '../lib/referral';
 import { fulfilReferral, type FulfilDeps, type FulfilResult } from '../lib/rewards';
 import { loadEnv } from '../lib/secrets';
@@ -55,7 +55,7 @@ async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Conte
     return;
   }
   const { eventId } = referral;
-  const log = logger.createChild({ persistentKeys: { eventId, messageId: record.messageId } });
+  const log = scopedLogger({ eventId, messageId: record.messageId });
   const owner = `${context.awsRequestId}/${record.messageId}`;
   const deadline = Date.now() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS;
   if (deps.dryRun) {
@@ -108,7 +108,7 @@ async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Conte
   }
 }
 
-function reportOutcome(result: FulfilResult, log: typeof logger): void {
+function reportOutcome(result: FulfilResult, log: ScopedLogger): void {
   switch (result.outcome) {
     case 'completed':
       metrics.addMetric('RewardsIssued', MetricUnit.Count, 2);

@@ -13,3 +13,24 @@ export { MetricUnit };
 export function flushMetrics(): void {
   if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
 }
+
+export interface ScopedLogger {
+  debug(message: string, extra?: Record<string, unknown>): void;
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
+  error(message: string, extra?: Record<string, unknown>): void;
+}
+
+/**
+ * The shared logger with keys (the correlation id) added to every line. Not a child logger:
+ * Powertools gives each child a fresh cold-start flag, so every record would claim a cold
+ * start; and not appendKeys: records of one batch run concurrently and would swap keys.
+ */
+export function scopedLogger(keys: Record<string, unknown>): ScopedLogger {
+  return {
+    debug: (message, extra) => logger.debug(message, { ...keys, ...extra }),
+    info: (message, extra) => logger.info(message, { ...keys, ...extra }),
+    warn: (message, extra) => logger.warn(message, { ...keys, ...extra }),
+    error: (message, extra) => logger.error(message, { ...keys, ...extra }),
+  };
+}
