@@ -61,8 +61,7 @@ async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Conte
   if (deps.dryRun) {
     // Outside the try below on purpose: a failed rehearsal must not record anything in the
     // ledger either; it is reported as a batch item failure and SQS redelivers it.
-    const { rewardAmount, customerioEvent } = await deps.fulfilDeps();
-    await dryRunFulfil(referral, deps.ledger, log, { rewardAmount, customerioEvent });
+    await dryRunFulfil(referral, deps.ledger, log, await deps.fulfilDeps());
     metrics.addMetric('DryRun', MetricUnit.Count, 1);
     return;
   }

@@ -2,6 +2,8 @@ import type { Ledger, Role } from './ledger';
 import { ROLES } from './ledger';
 import { maskCode, maskEmail } from './mask';
 import type { Referral } from './referral';
+import type { FulfilDeps } from './rewards';
+import { staticRefusal } from './rules';
 
 /** The slice of a Powertools logger the rehearsal writes to. */
 export interface DryRunLog {
@@ -13,25 +15,26 @@ export interface DryRunLog {
 export interface DryRunPlan {
   eventId: string;
   /** 'already-*': the referral is settled; a real run would acknowledge it as a duplicate and do nothing. */
-  outcome: 'would-fulfil' | 'already-completed' | 'already-rejected';
+  outcome: 'would-fulfil' | 'would-refuse' | 'already-completed' | 'already-rejected';
   /** The ledger's status now, or 'NEW' when it has no record of this referral. */
   ledgerStatus: string;
   /** Steps a real run would still take, in order, in plain words with masked emails and codes. */
   steps: string[];
 }
 
-export interface DryRunSettings {
-  rewardAmount?: string;
-  customerioEvent?: string;
-}
+/**
+ * The settings the plan mentions. Only plain values are read (and whether an outcome tracker is
+ * configured): the type leaves out the Shopify and Customer.io clients, so nothing here can call them.
+ */
+export type DryRunSettings = Partial<Pick<FulfilDeps, 'rewardAmount' | 'customerioEvent' | 'rewardType' | 'rules' | 'posthog'>>;
 
 /**
  * DRY_RUN=true: work out and log what fulfilling this referral would do, without doing it.
  *
- * It READS the ledger and nothing else: no Shopify, no Customer.io, and above all no ledger
- * write. A rehearsal that marked a referral (or even one step of it) done would make the next
- * real run skip paying it; one that chose codes would fix them for the real run. The caller
- * acknowledges the message afterwards: it was a rehearsal.
+ * It READS the ledger and nothing else: no Shopify, no Customer.io, no PostHog, and above all
+ * no ledger write. A rehearsal that marked a referral (or even one step of it) done would make
+ * the next real run skip paying it; one that chose codes or claimed a redeemer would fix them for
+ * the real run. The caller acknowledges the message afterwards: it was a rehearsal.
  */
 export async function dryRunFulfil(
   referral: Referral,
@@ -41,48 +44,63 @@ export async function dryRunFulfil(
 ): Promise<DryRunPlan> {
   const { eventId } = referral;
   const record = await ledger.get(eventId);
-  const amount = settings.rewardAmount ? `${settings.rewardAmount} ` : '';
-  const email = { referrer: referral.referrerEmail, redeemer: referral.redeemerEmail } satisfies Record<Role, string>;
+  const status = record?.status;
 
-  // Compared as strings: ledgers with program rules also have a final 'REJECTED'.
-  const status = record?.status as string | undefined;
-  if (status === 'REJECTED') {
-    log.info('DRY RUN: referral already refused by the program rules; a real run would acknowledge it', { dryRun: true });
-    return { eventId, outcome: 'already-rejected', ledgerStatus: 'REJECTED', steps: [] };
-  }
-  if (record && status === 'COMPLETED') {
-    const plan: DryRunPlan = { eventId, outcome: 'already-completed', ledgerStatus: 'COMPLETED', steps: [] };
-    log.info('DRY RUN: referral already fulfilled; a real run would acknowledge it as a duplicate', {
-      dryRun: true,
-      completedAt: record.completedAt,
-    });
+  if (status === 'COMPLETED' || status === 'REJECTED') {
+    const plan: DryRunPlan = { eventId, outcome: status === 'COMPLETED' ? 'already-completed' : 'already-rejected', ledgerStatus: status, steps: [] };
+    log.info(`DRY RUN: referral already ${status.toLowerCase()}; a real run would acknowledge it as a duplicate`, { dryRun: true });
     return plan;
   }
 
   const steps: string[] = [];
-  for (const role of ROLES) {
-    if (record?.[`${role}CardId`]) continue;
-    const code = record?.[`${role}Code`];
-    steps.push(
-      `create a ${amount}Shopify gift card for the ${role} ${maskEmail(email[role])} with ` +
-        (code ? `the code already chosen (${maskCode(code)})` : 'a newly chosen code'),
-    );
+  const capture = (event: string): void => {
+    if (settings.posthog && !record?.posthogAt) steps.push(`capture "${event}" in PostHog`);
+  };
+  let refusal: string | undefined = record?.decision === 'REJECTED' ? (record.rejectionReason ?? 'unknown') : undefined;
+  if (!record?.decision && settings.rules) {
+    refusal = staticRefusal(referral, settings.rules);
+    if (!refusal) {
+      steps.push(
+        'check the per-person rules in the ledger (one reward per redeemer' +
+          (settings.rules.maxRewardsPerReferrer > 0 ? `, at most ${settings.rules.maxRewardsPerReferrer} per referrer` : '') +
+          '): not checked in a dry run, a refusal there would stop here',
+      );
+    }
   }
-  if (!record?.customerioAt) {
-    steps.push(
-      `send the Customer.io event${settings.customerioEvent ? ` "${settings.customerioEvent}"` : ''} for ` +
-        `${maskEmail(referral.customerEmail)} with both codes`,
-    );
-  }
-  steps.push('mark the referral COMPLETED in the ledger');
 
-  const plan: DryRunPlan = { eventId, outcome: 'would-fulfil', ledgerStatus: status ?? 'NEW', steps };
+  if (refusal) {
+    steps.push(`refuse the referral (${refusal}): no reward, no Customer.io event`);
+    capture('referral reward rejected');
+    steps.push('mark the referral REJECTED in the ledger');
+  } else {
+    const amount = settings.rewardAmount ? `${settings.rewardAmount} ` : '';
+    const kind = settings.rewardType === 'discount_code' ? 'Shopify discount code' : 'Shopify gift card';
+    const email = { referrer: referral.referrerEmail, redeemer: referral.redeemerEmail } satisfies Record<Role, string>;
+    for (const role of ROLES) {
+      if (record?.[`${role}CardId`]) continue;
+      const code = record?.[`${role}Code`];
+      steps.push(
+        `create a ${amount}${kind} for the ${role} ${maskEmail(email[role])} with ` +
+          (code ? `the code already chosen (${maskCode(code)})` : 'a newly chosen code'),
+      );
+    }
+    if (!record?.customerioAt) {
+      steps.push(
+        `send the Customer.io event${settings.customerioEvent ? ` "${settings.customerioEvent}"` : ''} for ` +
+          `${maskEmail(referral.customerEmail)} with both codes`,
+      );
+    }
+    capture('referral reward fulfilled');
+    steps.push('mark the referral COMPLETED in the ledger');
+  }
+
+  const plan: DryRunPlan = { eventId, outcome: refusal ? 'would-refuse' : 'would-fulfil', ledgerStatus: status ?? 'NEW', steps };
   log.warn('DRY RUN: nothing done; a real run would', {
     dryRun: true,
     ledgerStatus: plan.ledgerStatus,
     attempts: record?.attempts ?? 0,
     steps,
-    note: 'message acknowledged without paying: send the event again (or re-drive it) with DRY_RUN=false to pay it',
+    note: 'message acknowledged WITHOUT paying: this referral is paid only if its event is sent again once DRY_RUN is off',
   });
   return plan;
 }

@@ -57,7 +57,8 @@ function notFound(eventId: string): StatusReport {
     codeCollisions: 0,
     advice:
       'no record: the worker has not started this referral. It may still be queued, sitting in the DLQ ' +
-      '(`dlq list`), ignored by ingest, or the id may be wrong (it is the PostHog event uuid).',
+      '(`dlq list`), ignored by ingest, acknowledged by a DRY_RUN worker, or the id may be wrong ' +
+      '(it is the PostHog event uuid).',
   };
 }
 

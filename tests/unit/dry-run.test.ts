@@ -68,7 +68,7 @@ function record(overrides: Partial<LedgerRecord> = {}): LedgerRecord {
 }
 
 /** A worker in dry-run mode over a real Ledger whose DynamoDB client is mocked: every write would show up as a command. */
-function setup(options: { dryRun?: boolean } = {}) {
+function setup(options: { dryRun?: boolean; rules?: FulfilDeps['rules'] } = {}) {
   const ledger = new Ledger(DynamoDBDocumentClient.from(new DynamoDBClient({})), TABLE);
   const shopify = {
     createGiftCard: jest.fn<ReturnType<GiftCardIssuer['createGiftCard']>, Parameters<GiftCardIssuer['createGiftCard']>>(
@@ -81,10 +81,13 @@ function setup(options: { dryRun?: boolean } = {}) {
   const customerio = {
     sendEvent: jest.fn<ReturnType<EventSender['sendEvent']>, Parameters<EventSender['sendEvent']>>(async () => undefined),
   } satisfies EventSender;
+  const posthog = { capture: jest.fn(async () => undefined) };
   const fulfilDeps = async (): Promise<FulfilDeps> => ({
     ledger,
     shopify,
     customerio,
+    posthog,
+    rules: options.rules,
     rewardAmount: '25.00',
     customerioEvent: 'pyramid_scheme_fulfillment',
     newCode: () => 'NEWCODE0001',
@@ -99,7 +102,7 @@ function setup(options: { dryRun?: boolean } = {}) {
     fulfilDeps,
     dryRun: options.dryRun ?? true,
   });
-  return { handler, shopify, customerio, context: lambdaContext('referral-rewards-worker', 30_000) };
+  return { handler, shopify, customerio, posthog, context: lambdaContext('referral-rewards-worker', 30_000) };
 }
 
 /** Every DynamoDB command other than a read. */
@@ -124,7 +127,7 @@ describe('worker with DRY_RUN', () => {
   it('calls neither Shopify nor Customer.io, writes nothing to the ledger, and acknowledges the message', async () => {
     // Prepare: a referral the ledger has never seen
     ddbMock.on(GetCommand).resolves({});
-    const { handler, shopify, customerio, context } = setup();
+    const { handler, shopify, customerio, posthog, context } = setup({ rules: { maxRewardsPerReferrer: 10, blockedDomains: [] } });
 
     // Act
     const response = await handler(batch(sqsRecord()), context);
@@ -134,6 +137,7 @@ describe('worker with DRY_RUN', () => {
     expect(shopify.createGiftCard).not.toHaveBeenCalled();
     expect(shopify.findGiftCardByCode).not.toHaveBeenCalled();
     expect(customerio.sendEvent).not.toHaveBeenCalled();
+    expect(posthog.capture).not.toHaveBeenCalled();
     expect(ddbMock).toHaveReceivedCommandWith(GetCommand, { TableName: TABLE, Key: { pk: referralKey(EVENT_ID) } });
     expect(ledgerWrites()).toEqual([]);
     expect(sqsMock).not.toHaveReceivedCommand(SendMessageCommand);
@@ -224,6 +228,47 @@ describe('dryRunFulfil', () => {
     expect(plan.steps[0]).toContain(maskCode(existing.redeemerCode));
     expect(text()).not.toContain(existing.redeemerCode);
     expect(text()).not.toContain(existing.referrerCode);
+  });
+
+  it('plans a refusal for a self-referral, and claims nothing', async () => {
+    // Prepare
+    const ledger = { get: jest.fn(async () => undefined) };
+    const { log } = captureLog();
+    const self = { ...REFERRAL, redeemerEmail: 'Alice.Referrer@Example.com', customerEmail: 'alice.referrer@example.com' };
+
+    // Act
+    const plan = await dryRunFulfil(self, ledger, log, { rules: { maxRewardsPerReferrer: 10, blockedDomains: [] }, posthog: { capture: jest.fn() } });
+
+    // Assess
+    expect(plan.outcome).toBe('would-refuse');
+    expect(plan.steps[0]).toContain('self_referral');
+    expect(plan.steps).toContain('capture "referral reward rejected" in PostHog');
+    expect(plan.steps.join(' ')).not.toContain('gift card');
+  });
+
+  it('mentions the per-person rules it cannot check without writing', async () => {
+    // Prepare
+    const ledger = { get: jest.fn(async () => undefined) };
+    const { log } = captureLog();
+
+    // Act
+    const plan = await dryRunFulfil(REFERRAL, ledger, log, { rules: { maxRewardsPerReferrer: 3, blockedDomains: [] } });
+
+    // Assess
+    expect(plan.outcome).toBe('would-fulfil');
+    expect(plan.steps[0]).toContain('at most 3 per referrer');
+  });
+
+  it('says a refused referral would only be acknowledged', async () => {
+    // Prepare
+    const ledger = { get: jest.fn(async () => record({ status: 'REJECTED', decision: 'REJECTED', rejectionReason: 'self_referral' })) };
+    const { log } = captureLog();
+
+    // Act
+    const plan = await dryRunFulfil(REFERRAL, ledger, log);
+
+    // Assess
+    expect(plan).toEqual({ eventId: EVENT_ID, outcome: 'already-rejected', ledgerStatus: 'REJECTED', steps: [] });
   });
 
   it('says a completed referral would only be acknowledged', async () => {
