@@ -140,7 +140,8 @@ function adviceFor(record: ExtendedRecord): string {
 export function formatStatus(report: StatusReport): string {
   if (!report.found) return `Referral ${report.eventId}: ${report.advice}`;
   const failed = report.status === 'FAILED';
-  const lines = [`Referral ${report.eventId}: ${report.status}${failed && report.failureReason ? ` (${report.failureReason})` : ''}`];
+  const why = failed ? report.failureReason : report.status === 'REJECTED' ? report.rejectionReason : undefined;
+  const lines = [`Referral ${report.eventId}: ${report.status}${why ? ` (${why})` : ''}`];
   if (report.referrer) lines.push(`  referrer     ${report.referrer.email}   code ${report.referrer.code || '-'}`);
   if (report.redeemer) lines.push(`  redeemer     ${report.redeemer.email}   code ${report.redeemer.code || '-'}`);
   if (report.customer) lines.push(`  Customer.io  ${report.customer.email}   event id ${report.customer.customerioEventId ?? '-'}`);

@@ -144,6 +144,23 @@ describe('ops CLI on the local stack', () => {
     expect(message.MessageAttributes?.eventId?.StringValue).toBe(uuid);
   });
 
+  it('shows a referral the program rules refused as REJECTED, with nothing to redrive', async () => {
+    // Prepare: a self-referral
+    const { uuid, body } = referralBody({ referrer: 'same.person@example.com', redeemer: 'same.person@example.com' });
+    await pipeline.post(body);
+    await pipeline.drain();
+
+    // Act
+    const status = await ops('status', uuid);
+
+    // Assess
+    expect(status.stdout).toContain('REJECTED');
+    expect(status.stdout).toContain('self_referral');
+    expect(status.stdout).toContain('Nothing to redrive');
+    expect(status.stdout).not.toContain('same.person@example.com');
+    expect((await json('dlq', 'list')).messages).toEqual([]);
+  });
+
   it('answers usage errors with exit code 2 and a missing local stack with exit code 1', async () => {
     expect(await main(['status'], { stdout: () => undefined, stderr: () => undefined })).toBe(2);
     expect(await main(['dlq', 'show', '--local'], { stdout: () => undefined, stderr: () => undefined })).toBe(2);
