@@ -62,6 +62,13 @@ async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Conte
     // Outside the try below on purpose: a failed rehearsal must not record anything in the
     // ledger either; it is reported as a batch item failure and SQS redelivers it.
     await dryRunFulfil(referral, deps.ledger, log, await deps.fulfilDeps());
+    // Parked, not acknowledged: a real referral that arrives during a rehearsal must still be
+    // paid, so it waits in the DLQ (reason dry_run) for a redrive once DRY_RUN is off.
+    await deadLetter(deps.sqs, deps.deadLetterQueueUrl, record, {
+      reason: 'dry_run',
+      message: 'rehearsed by a DRY_RUN worker; redrive to pay it',
+      eventId,
+    });
     metrics.addMetric('DryRun', MetricUnit.Count, 1);
     return;
   }
@@ -143,7 +150,7 @@ function createDefaultDeps(): WorkerDeps {
   const ledger = new Ledger(ddb, process.env.TABLE_NAME ?? '');
   let cached: { key: string; deps: FulfilDeps } | undefined;
   const dryRun = /^(true|1|yes)$/i.test(process.env.DRY_RUN?.trim() ?? '');
-  if (dryRun) logger.warn('DRY_RUN is on: referrals are logged and acknowledged, NOT paid');
+  if (dryRun) logger.warn('DRY_RUN is on: referrals are logged and parked in the DLQ (reason dry_run), NOT paid until redriven');
   return {
     sqs,
     ledger,

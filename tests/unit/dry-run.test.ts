@@ -124,7 +124,7 @@ beforeEach(() => {
 });
 
 describe('worker with DRY_RUN', () => {
-  it('calls neither Shopify nor Customer.io, writes nothing to the ledger, and acknowledges the message', async () => {
+  it('calls neither Shopify nor Customer.io, writes nothing to the ledger, and parks the message in the DLQ', async () => {
     // Prepare: a referral the ledger has never seen
     ddbMock.on(GetCommand).resolves({});
     const { handler, shopify, customerio, posthog, context } = setup({ rules: { maxRewardsPerReferrer: 10, blockedDomains: [] } });
@@ -140,7 +140,12 @@ describe('worker with DRY_RUN', () => {
     expect(posthog.capture).not.toHaveBeenCalled();
     expect(ddbMock).toHaveReceivedCommandWith(GetCommand, { TableName: TABLE, Key: { pk: referralKey(EVENT_ID) } });
     expect(ledgerWrites()).toEqual([]);
-    expect(sqsMock).not.toHaveReceivedCommand(SendMessageCommand);
+    // Parked, so a redrive after the rehearsal pays it: a real referral is never dropped.
+    expect(sqsMock).toHaveReceivedCommandTimes(SendMessageCommand, 1);
+    const parked = sqsMock.commandCalls(SendMessageCommand)[0].args[0].input;
+    expect(parked.QueueUrl).toBe(DLQ_URL);
+    expect(parked.MessageAttributes?.failureReason?.StringValue).toBe('dry_run');
+    expect(JSON.parse(parked.MessageBody!).eventId).toBe(EVENT_ID);
   });
 
   it('also leaves a half-done referral exactly as it was', async () => {
