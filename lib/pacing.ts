@@ -10,9 +10,13 @@
  * take turns instead of all going at once and being throttled together.
  *
  * One pacer per ShopifyClient, and the worker keeps its clients for the life of the container, so
- * every record a container processes draws on the same estimate. Containers do not share one: each
- * learns what the others spend from the readings, and a THROTTLED answer still ends in a
- * RetryableError that the caller's retry policy (and its deadline) handles.
+ * every record a container processes draws on the same estimate. Containers (and other apps on the
+ * shop) do not share one, but their spending shows in the readings: between two readings the bucket
+ * should have gained restore × elapsed less what our own requests cost, and whatever else is
+ * missing was spent by someone else. That rate, smoothed, is taken off the restore rate the pacer
+ * projects with, so each consumer settles on its share instead of all aiming at the whole. A
+ * THROTTLED answer still ends in a RetryableError that the caller's retry policy (and its
+ * deadline) handles.
  */
 
 /** What a Shopify answer says about the bucket. */
@@ -23,11 +27,19 @@ export interface BucketReading {
   restoreRate?: number;
   /** What the operation asked for; the bucket must hold this much for the query to run. */
   requestedQueryCost?: number;
+  /** What it was charged: null when it did not run (THROTTLED); absent = assume requestedQueryCost. */
+  actualQueryCost?: number | null;
 }
 
 export interface PacerOptions {
   /** Points assumed for an operation until an answer says what it costs. Default 10 (giftCardCreate). */
   defaultCost?: number;
+  /**
+   * Points that may go out before any answer has reported the bucket; later callers wait for that
+   * first reading. Default two default-cost requests: one referral's two cards, so a fresh
+   * container's first referral is not held back, while a whole batch does not go in blind.
+   */
+  initialAllowance?: number;
   /**
    * Longest one request waits for its turn, in ms (default 10 s). Past it the request goes anyway:
    * at worst Shopify answers THROTTLED, and the caller's retry policy, which knows the deadline, decides.
@@ -53,7 +65,10 @@ export interface BucketEstimate {
   /** Points reserved by requests waiting for their turn or awaiting their answer. */
   reserved: number;
   maximumAvailable: number;
+  /** As Shopify reports it. */
   restoreRate: number;
+  /** Points/s others (other containers, other apps) are seen to spend; projections use restoreRate less this. */
+  foreignRate: number;
   /** When the reading this projects from arrived (ms, from `now`). */
   at: number;
 }
@@ -71,6 +86,10 @@ export interface PacerStats {
 
 export const DEFAULT_OPERATION_COST = 10;
 export const DEFAULT_MAX_WAIT_MS = 10_000;
+/** Time constant of the smoothing of others' spending, ms: long enough to average out jitter. */
+const FOREIGN_SMOOTHING_MS = 5_000;
+/** Never assume others leave us less than this share of the restore rate. */
+const MIN_SHARE = 0.05;
 
 interface Base {
   available: number;
@@ -79,12 +98,13 @@ interface Base {
   /** 0 = unknown: the bucket cannot be projected. */
   restoreRate: number;
   at: number;
-  /** The request whose answer this is: an older request's reading arriving later is stale. */
+  /** The latest-sent request that has reported: a higher reading from an earlier one is stale. */
   seq: number;
 }
 
 export class ShopifyPacer {
   private readonly defaultCost: number;
+  private readonly initialAllowance: number;
   private readonly maxWaitMs: number;
   private readonly now: () => number;
   private readonly injectedSleep?: (ms: number) => Promise<void>;
@@ -92,12 +112,17 @@ export class ShopifyPacer {
   /** seq → reserved points, for requests waiting or in flight; insertion order is seq order. */
   private readonly pending = new Map<number, number>();
   private base?: Base;
+  /** Points/s spent by others, smoothed (see the class comment). */
+  private foreignRate = 0;
+  /** seq → points a sent request cost (undefined while in flight), for those sent since the base's. */
+  private readonly spent = new Map<number, number | undefined>();
   private nextSeq = 1;
   private wakers = new Set<() => void>();
   private readonly counters: PacerStats = { permits: 0, waited: 0, waitedMs: 0, capped: 0 };
 
   public constructor(options: PacerOptions = {}) {
     this.defaultCost = options.defaultCost ?? DEFAULT_OPERATION_COST;
+    this.initialAllowance = options.initialAllowance ?? 2 * this.defaultCost;
     this.maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
     this.now = options.now ?? Date.now;
     this.injectedSleep = options.sleep;
@@ -117,6 +142,7 @@ export class ShopifyPacer {
       reserved: sum(this.pending.values()),
       maximumAvailable: base.maximum,
       restoreRate: base.restoreRate,
+      foreignRate: this.foreignRate,
       at: base.at,
     };
   }
@@ -127,8 +153,9 @@ export class ShopifyPacer {
 
   /**
    * Waits until the projected bucket covers this request and every request ahead of it, then
-   * returns its permit. Turns are taken in call order. Before any reading only one request goes,
-   * and the others wait for its answer: a fresh container learns the bucket before spending it.
+   * returns its permit. Turns are taken in call order. Before any reading only the initial
+   * allowance goes, and the others wait for an answer: a fresh container learns the bucket before
+   * spending much of it.
    */
   public async acquire(operation: string): Promise<PacerPermit> {
     const cost = this.costOf(operation);
@@ -154,6 +181,7 @@ export class ShopifyPacer {
       throw error;
     }
     const waitedMs = Math.max(0, this.now() - start);
+    this.spent.set(seq, undefined);
     this.counters.permits++;
     if (waitedMs > 0 || slept > 0) {
       this.counters.waited++;
@@ -163,28 +191,66 @@ export class ShopifyPacer {
   }
 
   /**
-   * Ends a permit's reservation. With a reading, the bucket is re-based on it (unless a request
-   * sent later has already reported: then this one is stale). Without one (network error, timeout,
-   * an answer without cost data) the request may still have run, so its points count as spent.
+   * Ends a permit's reservation. A reading lower than the current projection always replaces it:
+   * it is a real level, and any of our requests it does not reflect are either still reserved or
+   * reported later. A higher one replaces it only if no request sent after this one has reported
+   * yet: requests reach Shopify out of order (a new connection is slower than a warm one), and an
+   * older state must not undo a newer one. Without a reading (network error, timeout, an answer
+   * without cost data) the request may still have run, so its points count as spent.
    */
   public settle(permit: PacerPermit, reading?: BucketReading): void {
     if (!this.pending.delete(permit.seq)) return;
     const base = this.base;
-    if (reading && Number.isFinite(reading.currentlyAvailable)) {
+    const now = this.now();
+    const hasReading = reading !== undefined && Number.isFinite(reading.currentlyAvailable);
+    const charged = !hasReading ? permit.cost : reading.actualQueryCost === null ? 0 : (reading.actualQueryCost ?? reading.requestedQueryCost ?? permit.cost);
+    if (this.spent.has(permit.seq)) this.spent.set(permit.seq, charged);
+    if (hasReading) {
       if (isPositive(reading.requestedQueryCost)) this.costs.set(permit.operation, reading.requestedQueryCost);
       const maximum = isPositive(reading.maximumAvailable) ? reading.maximumAvailable : (base?.maximum ?? 0);
       const restoreRate = isPositive(reading.restoreRate) ? reading.restoreRate : (base?.restoreRate ?? 0);
-      if (!base || permit.seq > base.seq) {
-        this.base = { available: reading.currentlyAvailable, maximum, restoreRate, at: this.now(), seq: permit.seq };
+      const level = reading.currentlyAvailable;
+      const newer = !base || permit.seq > base.seq;
+      if (base && newer) this.learnForeignRate(base, permit.seq, level, now);
+      if (!base || newer || level < this.projected(base, now)) {
+        this.base = { available: level, maximum, restoreRate, at: now, seq: Math.max(base?.seq ?? 0, permit.seq) };
       } else {
-        // Stale level, but the bucket's size and restore rate are still news.
+        // An older state than the one we hold, but the bucket's size and restore rate are still news.
         this.base = { ...base, maximum, restoreRate };
       }
-    } else if (base && permit.seq > base.seq) {
-      const now = this.now();
-      this.base = { ...base, available: this.projected(base, now) - permit.cost, at: now, seq: permit.seq };
+    } else if (base) {
+      this.base = { ...base, available: this.projected(base, now) - permit.cost, at: now, seq: Math.max(base.seq, permit.seq) };
     }
+    if (this.base) this.forgetSpentUpTo(this.base.seq);
     this.wakeAll();
+  }
+
+  /**
+   * From the previous reading, the bucket should now hold its level plus restore × elapsed, less
+   * what our requests sent in between cost. A shortfall is others' spending; it is smoothed over
+   * FOREIGN_SMOOTHING_MS, and an excess (our timing is only approximate) pulls it back down.
+   */
+  private learnForeignRate(previous: Base, seq: number, level: number, now: number): void {
+    const elapsed = now - previous.at;
+    if (elapsed <= 0 || previous.restoreRate <= 0) return;
+    let ours = 0;
+    for (const [s, cost] of this.spent) {
+      if (s <= previous.seq || s > seq) continue;
+      // One of ours sent before this one has not answered: it may or may not be in this level.
+      if (cost === undefined) return;
+      ours += cost;
+    }
+    const expected = previous.available + (elapsed / 1000) * previous.restoreRate;
+    // A bucket that may have topped out says nothing about spending.
+    if (previous.maximum > 0 && expected >= previous.maximum) return;
+    const sample = (expected - ours - level) / (elapsed / 1000);
+    const weight = 1 - Math.exp(-elapsed / FOREIGN_SMOOTHING_MS);
+    const ceiling = previous.restoreRate * (1 - MIN_SHARE);
+    this.foreignRate = Math.min(ceiling, Math.max(0, this.foreignRate + weight * (sample - this.foreignRate)));
+  }
+
+  private forgetSpentUpTo(seq: number): void {
+    for (const s of [...this.spent.keys()]) if (s <= seq) this.spent.delete(s);
   }
 
   /** 0: go now; a number: ms until the projection says go; undefined: wait for the next reading. */
@@ -197,7 +263,7 @@ export class ShopifyPacer {
       if (s < seq) othersAhead = true;
     }
     const base = this.base;
-    if (!base) return othersAhead ? undefined : 0;
+    if (!base) return !othersAhead || ahead <= this.initialAllowance ? 0 : undefined;
     // Without a restore rate nothing can be projected: let Shopify's answer decide.
     if (base.restoreRate <= 0) return 0;
     const available = this.projected(base);
@@ -205,11 +271,16 @@ export class ShopifyPacer {
     if (base.maximum > 0 && available >= base.maximum) return 0;
     const short = ahead - available;
     if (short <= 0) return 0;
-    return Math.max(1, Math.ceil((short / base.restoreRate) * 1000));
+    return Math.max(1, Math.ceil((short / this.effectiveRate(base)) * 1000));
+  }
+
+  /** The restore rate left to us: Shopify's, less what others are seen to spend. */
+  private effectiveRate(base: Base): number {
+    return Math.max(base.restoreRate * MIN_SHARE, base.restoreRate - this.foreignRate);
   }
 
   private projected(base: Base, now = this.now()): number {
-    const level = base.available + (Math.max(0, now - base.at) / 1000) * base.restoreRate;
+    const level = base.available + (Math.max(0, now - base.at) / 1000) * this.effectiveRate(base);
     return base.maximum > 0 ? Math.min(base.maximum, level) : level;
   }
 

@@ -70,6 +70,7 @@ interface GraphQLError {
 
 interface QueryCost {
   requestedQueryCost?: number;
+  actualQueryCost?: number | null;
   throttleStatus?: { currentlyAvailable?: number; maximumAvailable?: number; restoreRate?: number };
 }
 
@@ -310,6 +311,7 @@ function bucketReading(cost: QueryCost | undefined): BucketReading | undefined {
     maximumAvailable: t.maximumAvailable,
     restoreRate: t.restoreRate,
     requestedQueryCost: cost?.requestedQueryCost,
+    actualQueryCost: cost?.actualQueryCost,
   };
 }
 
