@@ -51,6 +51,8 @@ export interface WorkerConfig {
   shopify: { baseUrl: string; accessToken: string; apiVersion: string };
   customerio: { trackUrl: string; siteId: string; apiKey: string; eventName: string };
   rules: ProgramRules;
+  /** Days until a reward expires; absent means rewards do not expire. */
+  rewardExpiresDays?: number;
   /** Absent without POSTHOG_API_KEY: outcomes are then not captured. */
   posthog?: { host: string; apiKey: string };
 }
@@ -131,6 +133,12 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
         blockedDomains: z.array(z.string()),
       }),
       posthog: z.object({ host: z.string().url('POSTHOG_HOST must be a URL'), apiKey: z.string().min(1) }).optional(),
+      rewardExpiresDays: z.coerce
+        .number()
+        .int('REWARD_EXPIRES_DAYS must be a whole number of days')
+        .min(1, 'REWARD_EXPIRES_DAYS must be at least 1 (unset it for rewards that never expire)')
+        .max(3650, 'REWARD_EXPIRES_DAYS must be at most 3650')
+        .optional(),
     }),
     {
       tableName: env.TABLE_NAME,
@@ -152,6 +160,7 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
         maxRewardsPerReferrer: value(env, 'MAX_REWARDS_PER_REFERRER'),
         blockedDomains: parseDomainList(env.BLOCKED_EMAIL_DOMAINS),
       },
+      rewardExpiresDays: env.REWARD_EXPIRES_DAYS?.trim() || undefined,
       posthog: env.POSTHOG_API_KEY?.trim()
         ? { host: value(env, 'POSTHOG_HOST').replace(/\/+$/, ''), apiKey: env.POSTHOG_API_KEY.trim() }
         : undefined,

@@ -22,6 +22,8 @@ export interface LedgerRecord {
   referrerCode: string;
   redeemerCode: string;
   customerioEventId: string;
+  /** YYYY-MM-DD, chosen with the codes when REWARD_EXPIRES_DAYS is set, so every retry asks for the same date. */
+  expiresOn?: string;
   referrerCardId?: string;
   referrerCardAt?: string;
   redeemerCardId?: string;
@@ -56,6 +58,8 @@ export interface BeginInput {
   /** Used only if the record has none yet: codes are chosen once, before any call to Shopify. */
   codes: Record<Role, string>;
   customerioEventId: string;
+  /** Kept if the record already has one, like the codes. */
+  expiresOn?: string;
 }
 
 export const referralKey = (eventId: string): string => `referral#${eventId}`;
@@ -85,18 +89,21 @@ export class Ledger {
         new UpdateCommand({
           TableName: this.tableName,
           Key: { pk: referralKey(referral.eventId) },
-          UpdateExpression: [
-            'SET #status = :inProgress, eventId = :eventId, updatedAt = :iso,',
-            'leaseOwner = :owner, leaseExpiresAt = :leaseUntil,',
-            'createdAt = if_not_exists(createdAt, :iso),',
-            'referrerEmail = if_not_exists(referrerEmail, :referrerEmail),',
-            'redeemerEmail = if_not_exists(redeemerEmail, :redeemerEmail),',
-            'customerEmail = if_not_exists(customerEmail, :customerEmail),',
-            'referrerCode = if_not_exists(referrerCode, :referrerCode),',
-            'redeemerCode = if_not_exists(redeemerCode, :redeemerCode),',
+          UpdateExpression: `SET ${[
+            '#status = :inProgress',
+            'eventId = :eventId',
+            'updatedAt = :iso',
+            'leaseOwner = :owner',
+            'leaseExpiresAt = :leaseUntil',
+            'createdAt = if_not_exists(createdAt, :iso)',
+            'referrerEmail = if_not_exists(referrerEmail, :referrerEmail)',
+            'redeemerEmail = if_not_exists(redeemerEmail, :redeemerEmail)',
+            'customerEmail = if_not_exists(customerEmail, :customerEmail)',
+            'referrerCode = if_not_exists(referrerCode, :referrerCode)',
+            'redeemerCode = if_not_exists(redeemerCode, :redeemerCode)',
             'customerioEventId = if_not_exists(customerioEventId, :customerioEventId)',
-            'ADD attempts :one',
-          ].join(' '),
+            ...(input.expiresOn ? ['expiresOn = if_not_exists(expiresOn, :expiresOn)'] : []),
+          ].join(', ')} ADD attempts :one`,
           ConditionExpression:
             'attribute_not_exists(pk) OR (#status <> :completed AND #status <> :rejected AND ' +
             '(attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :now OR leaseOwner = :owner))',
@@ -116,6 +123,7 @@ export class Ledger {
             ':referrerCode': input.codes.referrer,
             ':redeemerCode': input.codes.redeemer,
             ':customerioEventId': input.customerioEventId,
+            ...(input.expiresOn ? { ':expiresOn': input.expiresOn } : {}),
             ':one': 1,
           },
           ReturnValues: 'ALL_NEW',

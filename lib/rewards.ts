@@ -9,7 +9,7 @@ import { deterministicUuid } from './uuid';
 
 /** The slice of the Shopify client fulfilment needs (lib/shopify.ts implements it). */
 export interface GiftCardIssuer {
-  createGiftCard(input: { code: string; amount: string; note: string }): Promise<
+  createGiftCard(input: { code: string; amount: string; note: string; expiresOn?: string }): Promise<
     { status: 'created'; id: string } | { status: 'taken' }
   >;
   findGiftCardByCode(code: string): Promise<{ id: string; note: string | null } | undefined>;
@@ -47,6 +47,8 @@ export interface FulfilDeps {
   rules?: ProgramRules;
   /** Captures the outcome into PostHog; skipped when absent (no POSTHOG_API_KEY). */
   posthog?: OutcomeTracker;
+  /** Rewards expire this many days after the referral is first taken up; none when absent. */
+  rewardExpiresDays?: number;
   /** Named in the PostHog capture (`reward_type`). */
   rewardType?: string;
   retry?: Omit<RetryOptions, 'deadline'>;
@@ -87,6 +89,7 @@ export async function fulfilReferral(referral: Referral, deps: FulfilDeps, conte
     leaseUntil: deadline + 5_000,
     codes: { referrer: deps.newCode(), redeemer: deps.newCode() },
     customerioEventId: deps.customerioEventId(eventId),
+    expiresOn: deps.rewardExpiresDays ? expiryDate((deps.now ?? Date.now)(), deps.rewardExpiresDays) : undefined,
   });
   if (begun.outcome === 'completed') return { outcome: 'already-completed' };
   if (begun.outcome === 'rejected') return { outcome: 'already-rejected', reason: begun.record.rejectionReason ?? 'unknown' };
@@ -134,7 +137,12 @@ export async function fulfilReferral(referral: Referral, deps: FulfilDeps, conte
     let code = record[`${role}Code`];
     for (let collisions = 0; ; ) {
       const created = await retry(() =>
-        deps.shopify.createGiftCard({ code, amount: deps.rewardAmount, note: giftCardNote(eventId, role) }),
+        deps.shopify.createGiftCard({
+          code,
+          amount: deps.rewardAmount,
+          note: giftCardNote(eventId, role),
+          ...(record.expiresOn ? { expiresOn: record.expiresOn } : {}),
+        }),
       );
       let cardId = created.status === 'created' ? created.id : undefined;
       if (!cardId) {
@@ -218,6 +226,11 @@ async function applyRules(referral: Referral, deps: FulfilDeps): Promise<Refusal
     }
   }
   return undefined;
+}
+
+/** The UTC date `days` after `now`, as Shopify's `expiresOn` takes it. */
+export function expiryDate(now: number, days: number): string {
+  return new Date(now + days * 86_400_000).toISOString().slice(0, 10);
 }
 
 /** Written on every card so a card found by code can be recognised as this referral's, for this role. */

@@ -24,6 +24,7 @@ export function createFulfilDeps(
     newCode: () => generateCode(config.rewardCodeLength),
     customerioEventId: (eventId) => ulidFromUuid(eventId),
     rules: config.rules,
+    rewardExpiresDays: config.rewardExpiresDays,
     posthog: config.posthog ? new PostHogCapture({ ...config.posthog, fetch: fetchImpl }) : undefined,
     ...rest,
   };

@@ -129,6 +129,31 @@ describe('program rules and outcome tracking', () => {
     expect(JSON.stringify(captures)).not.toContain(record!.redeemerCode);
   });
 
+  it('gives both cards the expiry REWARD_EXPIRES_DAYS sets, chosen once with the codes', async () => {
+    // Prepare: the first attempt dies right after the codes and the date are persisted
+    let crashed = false;
+    pipeline = await Pipeline.start({
+      env: { REWARD_EXPIRES_DAYS: '30' },
+      checkpoint: (step) => {
+        if (step === 'begun' && !crashed) {
+          crashed = true;
+          throw new Error('simulated crash');
+        }
+      },
+    });
+    const { uuid, body } = referralBody();
+
+    // Act
+    await pipeline.post(body);
+    await pipeline.drain();
+
+    // Assess
+    const record = await pipeline.record(uuid);
+    const expected = new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10);
+    expect(record?.expiresOn).toBe(expected);
+    expect(pipeline.shopify.cards.map((card) => card.expiresOn)).toEqual([expected, expected]);
+  });
+
   it('skips the PostHog step when no POSTHOG_API_KEY is configured', async () => {
     // Prepare
     pipeline = await Pipeline.start({ capture: false });

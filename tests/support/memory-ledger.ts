@@ -71,6 +71,7 @@ export class MemoryLedger {
       referrerCode: existing?.referrerCode ?? input.codes.referrer,
       redeemerCode: existing?.redeemerCode ?? input.codes.redeemer,
       customerioEventId: existing?.customerioEventId ?? input.customerioEventId,
+      ...((existing?.expiresOn ?? input.expiresOn) ? { expiresOn: existing?.expiresOn ?? input.expiresOn } : {}),
       attempts: (existing?.attempts ?? 0) + 1,
     };
     this.records.set(referral.eventId, record);

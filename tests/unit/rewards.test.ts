@@ -433,6 +433,33 @@ describe('fulfilReferral: codes Shopify reports as taken', () => {
   });
 });
 
+describe('fulfilReferral: reward expiry', () => {
+  it('keeps the expiry date chosen by the first attempt when a retry comes days later', async () => {
+    // Prepare: an earlier attempt chose the codes and a date, then died
+    const { ledger, shopify, deps } = setup();
+    ledger.seed(storedRecord({ expiresOn: '2026-12-20' }));
+    deps.rewardExpiresDays = 30;
+    deps.now = () => NOW + 5 * 86_400_000;
+
+    // Act
+    await fulfilReferral(REFERRAL, deps, attempt());
+
+    // Assess
+    expect(shopify.creates.map((input) => input.expiresOn)).toEqual(['2026-12-20', '2026-12-20']);
+  });
+
+  it('sends no expiry when REWARD_EXPIRES_DAYS is not set', async () => {
+    // Prepare
+    const { shopify, deps } = setup();
+
+    // Act
+    await fulfilReferral(REFERRAL, deps, attempt());
+
+    // Assess
+    expect(shopify.creates.every((input) => input.expiresOn === undefined)).toBe(true);
+  });
+});
+
 describe('fulfilReferral: one card failing', () => {
   it('still records the card that was created when the other fails permanently', async () => {
     // Prepare: the redeemer's card fails at once; the referrer's is created only afterwards.
