@@ -55,8 +55,8 @@ describe('ShopifyClient against the fake Shopify', () => {
   });
 
   it('throttles once the bucket is empty and reports its status', async () => {
-    // Prepare: 25 points hold two creates at 10 each
-    const rewards = client();
+    // Prepare: 25 points hold two creates at 10 each; pacing off, or the client would wait instead
+    const rewards = new ShopifyClient({ baseUrl: shopify.url, accessToken: 'shpat_sandbox', apiVersion: API_VERSION, timeoutMs: 2_000, pacer: false });
     await rewards.createGiftCard({ code: 'BUCKET000001', amount: '5.00', note: 'n' });
     await rewards.createGiftCard({ code: 'BUCKET000002', amount: '5.00', note: 'n' });
 
