@@ -227,11 +227,24 @@ export function referralBody(overrides: { uuid?: string; referrer?: string; rede
   return { uuid, redeemer, body };
 }
 
-/** fetch whose requests are aborted (TimeoutError, as the clients' own timeout) after `timeoutMs`. */
+/**
+ * fetch whose requests are aborted (TimeoutError, as the clients' own timeout) after `timeoutMs`.
+ * Not AbortSignal.any([init.signal, AbortSignal.timeout(ms)]): on Node 20 the timeout signal is
+ * only weakly held by the combined one, so after a GC its abort never fires and the request hangs.
+ */
 function fetchTimingOutAfter(timeoutMs: number): typeof fetch {
   return (input, init) => {
-    const timeout = AbortSignal.timeout(timeoutMs);
-    return fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout });
+    const controller = new AbortController();
+    const outer = init?.signal ?? undefined;
+    const onOuterAbort = () => controller.abort(outer?.reason);
+    // Left running after the answer on purpose: it also bounds reading the body, and aborting then is a no-op.
+    setTimeout(() => {
+      outer?.removeEventListener('abort', onOuterAbort);
+      controller.abort(new DOMException(`no response within ${timeoutMs} ms`, 'TimeoutError'));
+    }, timeoutMs);
+    if (outer?.aborted) onOuterAbort();
+    else outer?.addEventListener('abort', onOuterAbort, { once: true });
+    return fetch(input, { ...init, signal: controller.signal });
   };
 }
 

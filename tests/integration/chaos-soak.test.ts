@@ -1,0 +1,57 @@
+import { CHECKPOINTS, CUSTOMERIO_FAULTS, formatReport, runChaosSoak, SHOPIFY_FAULTS, type SoakReport } from '../../soak/chaos';
+
+/**
+ * A small chaos soak inside `npm test` (the full one is `npm run soak`, see docs/RELIABILITY.md):
+ * the real pipeline under duplicate webhooks, upstream faults of every kind, crashes at every
+ * step boundary and three workers polling, then a DLQ redrive with the faults off. Every
+ * referral must end with exactly its two cards and one Customer.io event, and the soak must
+ * really have injected what it claims, so it cannot pass by doing nothing.
+ */
+describe('chaos soak (small)', () => {
+  let report: SoakReport;
+
+  beforeAll(async () => {
+    report = await runChaosSoak({ events: 200, seed: 20_251_125, pollers: 3 });
+    if (!report.ok) {
+      // The table and each problem's trace are what a failure needs to be reproduced.
+      console.log(`${formatReport(report)}\n${JSON.stringify(report.problems.slice(0, 10), null, 2)}`);
+    }
+  }, 55_000);
+
+  it('loses no referral and pays none twice', () => {
+    expect(report.problems).toEqual([]);
+    expect(report.lost).toBe(0);
+    expect(report.doubled).toBe(0);
+    expect(report.refusedButPaid).toBe(0);
+    expect(report.statuses.unaccounted).toBe(0);
+    expect(report.ok).toBe(true);
+  });
+
+  it('pays each rewarded referral exactly two cards and one event, with the codes on the cards', () => {
+    expect(report.rewarded).toBe(report.expectedRewarded);
+    expect(report.cardsCreated).toBe(2 * report.expectedRewarded);
+    expect(report.eventsSent).toBe(report.expectedRewarded);
+    expect(report.codeMismatches).toBe(0);
+    expect(report.captureMismatches).toBe(0);
+    expect(report.statuses.completed + report.statuses.rejected).toBe(report.events);
+  });
+
+  it('really injected duplicates, faults of every kind and crashes at every checkpoint', () => {
+    expect(report.duplicatedEvents / report.events).toBeGreaterThan(0.15);
+    expect(report.duplicatesBy.burst).toBeGreaterThan(0);
+    expect(report.duplicatesBy.spread).toBeGreaterThan(0);
+    expect(report.lateCopiesOfFinished).toBeGreaterThan(0);
+    // Listed by name, so a failure says which kind never happened.
+    const never = (counts: Record<string, number>, kinds: readonly string[]) => kinds.filter((kind) => !(counts[kind] > 0));
+    expect(never(report.faults.shopify, SHOPIFY_FAULTS)).toEqual([]);
+    expect(never(report.faults.customerio, CUSTOMERIO_FAULTS)).toEqual([]);
+    expect(never(report.crashes.soft, CHECKPOINTS)).toEqual([]);
+    expect(never(report.crashes.hard, CHECKPOINTS)).toEqual([]);
+    // Concurrent copies really met: a worker found the lease held by another.
+    expect(report.ledgerBegins.busy).toBeGreaterThan(0);
+    expect(report.settings.pollers).toBeGreaterThanOrEqual(2);
+    expect(report.planted.selfReferrals).toBeGreaterThan(0);
+    expect(report.planted.repeatRedeemerPairs).toBeGreaterThan(0);
+    expect(report.planted.cappedReferrerReferrals).toBeGreaterThan(0);
+  });
+});
