@@ -43,6 +43,9 @@ export interface IngestConfig {
   queueUrl: string;
 }
 
+export const REWARD_TYPES = ['gift_card', 'discount_code'] as const;
+export type RewardType = (typeof REWARD_TYPES)[number];
+
 export interface WorkerConfig {
   tableName: string;
   deadLetterQueueUrl: string;
@@ -50,6 +53,8 @@ export interface WorkerConfig {
   rewardCodeLength: number;
   shopify: { baseUrl: string; accessToken: string; apiVersion: string };
   customerio: { trackUrl: string; siteId: string; apiKey: string; eventName: string };
+  /** gift_card (default) or discount_code (for shops without the gift-card scopes). */
+  rewardType: RewardType;
   rules: ProgramRules;
   /** Days until a reward expires; absent means rewards do not expire. */
   rewardExpiresDays?: number;
@@ -125,6 +130,7 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
         apiKey: nonEmpty('CUSTOMERIO_API_KEY'),
         eventName: nonEmpty('CUSTOMERIO_EVENT'),
       }),
+      rewardType: z.enum(REWARD_TYPES, { error: 'REWARD_TYPE must be gift_card or discount_code' }),
       rules: z.object({
         maxRewardsPerReferrer: z.coerce
           .number()
@@ -156,6 +162,7 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
         apiKey: env.CUSTOMERIO_API_KEY,
         eventName: value(env, 'CUSTOMERIO_EVENT'),
       },
+      rewardType: env.REWARD_TYPE?.trim().toLowerCase() || 'gift_card',
       rules: {
         maxRewardsPerReferrer: value(env, 'MAX_REWARDS_PER_REFERRER'),
         blockedDomains: parseDomainList(env.BLOCKED_EMAIL_DOMAINS),

@@ -63,6 +63,43 @@ const FIND_QUERY = `query FindGiftCard($query: String!) {
   }
 }`;
 
+const DISCOUNT_CREATE_MUTATION = `mutation DiscountCodeCreate($basicCodeDiscount: DiscountCodeBasicInput!) {
+  discountCodeBasicCreate(basicCodeDiscount: $basicCodeDiscount) {
+    codeDiscountNode { id }
+    userErrors { code field message }
+  }
+}`;
+
+const DISCOUNT_FIND_QUERY = `query FindDiscountCode($code: String!) {
+  codeDiscountNodeByCode(code: $code) {
+    id
+    codeDiscount { ... on DiscountCodeBasic { title } }
+  }
+}`;
+
+export interface DiscountCodeInput {
+  code: string;
+  /** Fixed amount off the order, in the shop's currency. */
+  amount: string;
+  /** Shown in the admin and at checkout; carries the referral's event uuid so the code can be recognised. */
+  title: string;
+  startsAt: string;
+  endsAt?: string;
+}
+
+export interface FoundDiscountCode {
+  id: string;
+  title: string | null;
+}
+
+interface DiscountCreateData {
+  discountCodeBasicCreate?: { codeDiscountNode?: { id?: string } | null; userErrors?: UserError[] } | null;
+}
+
+interface DiscountFindData {
+  codeDiscountNodeByCode?: { id?: string; codeDiscount?: { title?: string | null } | null } | null;
+}
+
 interface GraphQLError {
   message?: string;
   extensions?: { code?: string };
@@ -151,7 +188,7 @@ export class ShopifyClient {
 
     const userErrors = payload.userErrors ?? [];
     if (userErrors.length > 0) {
-      return classifyUserErrors(userErrors, input.code, (message) => redact(message, secrets, this.accessToken));
+      return classifyUserErrors('giftCardCreate', userErrors, input.code, (message) => redact(message, secrets, this.accessToken));
     }
 
     const card = payload.giftCard;
@@ -179,6 +216,48 @@ export class ShopifyClient {
     const match = nodes.find((node) => typeof node.lastCharacters === 'string' && node.lastCharacters.toLowerCase() === last4);
     if (!match) return undefined;
     return { id: match.id, note: match.note ?? null, lastCharacters: match.lastCharacters, enabled: match.enabled };
+  }
+
+  /**
+   * A single-use, fixed-amount discount code for the whole order: the reward for shops that
+   * cannot get the gift-card scopes. Usage limit 1 and once per customer, so it pays out once.
+   */
+  public async createDiscountCode(input: DiscountCodeInput): Promise<CreateGiftCardResult> {
+    const variables = {
+      basicCodeDiscount: {
+        title: input.title,
+        code: input.code,
+        startsAt: input.startsAt,
+        ...(input.endsAt ? { endsAt: input.endsAt } : {}),
+        context: { all: 'ALL' },
+        customerGets: {
+          value: { discountAmount: { amount: input.amount, appliesOnEachItem: false } },
+          items: { all: true },
+        },
+        usageLimit: 1,
+        appliesOncePerCustomer: true,
+      },
+    };
+    const secrets = [input.code];
+    const data = await this.request<DiscountCreateData>('discountCodeBasicCreate', DISCOUNT_CREATE_MUTATION, variables, secrets);
+    const payload = data.discountCodeBasicCreate;
+    if (!payload) throw new RetryableError('shopify discountCodeBasicCreate: response without a payload');
+    const userErrors = payload.userErrors ?? [];
+    if (userErrors.length > 0) {
+      return classifyUserErrors('discountCodeBasicCreate', userErrors, input.code, (message) => redact(message, secrets, this.accessToken));
+    }
+    const id = payload.codeDiscountNode?.id;
+    if (!id) throw new RetryableError('shopify discountCodeBasicCreate: response without a discount');
+    return { status: 'created', id, lastCharacters: input.code.slice(-4) };
+  }
+
+  /** Discount codes, unlike gift cards, can be read back by code; the title says whose it is. */
+  public async findDiscountCodeByCode(code: string): Promise<FoundDiscountCode | undefined> {
+    if (!/^[A-Za-z0-9]+$/.test(code)) return undefined;
+    const data = await this.request<DiscountFindData>('codeDiscountNodeByCode', DISCOUNT_FIND_QUERY, { code }, [code]);
+    const node = data.codeDiscountNodeByCode;
+    if (!node?.id) return undefined;
+    return { id: node.id, title: node.codeDiscount?.title ?? null };
   }
 
   private async request<T>(
@@ -284,6 +363,7 @@ export class ShopifyClient {
 }
 
 function classifyUserErrors(
+  operation: string,
   userErrors: UserError[],
   code: string,
   scrub: (message: string) => string,
@@ -296,10 +376,10 @@ function classifyUserErrors(
   const permanent = userErrors.find((e) => e.code !== 'INTERNAL_ERROR' && !isTakenCode(e));
   if (permanent) {
     const reason = `shopify_${(permanent.code ?? 'user_error').toLowerCase()}`;
-    throw new PermanentError(reason, `shopify giftCardCreate ${maskCode(code)} refused: ${describe(permanent)}`);
+    throw new PermanentError(reason, `shopify ${operation} ${maskCode(code)} refused: ${describe(permanent)}`);
   }
   const internal = userErrors.find((e) => e.code === 'INTERNAL_ERROR');
-  if (internal) throw new RetryableError(`shopify giftCardCreate: ${describe(internal)}`);
+  if (internal) throw new RetryableError(`shopify ${operation}: ${describe(internal)}`);
   return { status: 'taken' };
 }
 

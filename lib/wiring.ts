@@ -4,6 +4,7 @@ import { CustomerIoClient } from './customerio';
 import type { Fetch } from './http';
 import type { Ledger } from './ledger';
 import type { FulfilDeps } from './rewards';
+import { DiscountCodeRewards } from './discount-rewards';
 import { PostHogCapture } from './posthog-capture';
 import { ShopifyClient } from './shopify';
 import { ulidFromUuid } from './ulid';
@@ -15,9 +16,11 @@ export function createFulfilDeps(
   overrides: Partial<FulfilDeps> & { fetch?: Fetch } = {},
 ): FulfilDeps {
   const { fetch: fetchImpl, ...rest } = overrides;
+  const shopify = new ShopifyClient({ ...config.shopify, fetch: fetchImpl });
   return {
     ledger,
-    shopify: new ShopifyClient({ ...config.shopify, fetch: fetchImpl }),
+    shopify: config.rewardType === 'discount_code' ? new DiscountCodeRewards(shopify) : shopify,
+    rewardType: config.rewardType,
     customerio: new CustomerIoClient({ ...config.customerio, fetch: fetchImpl }),
     rewardAmount: config.rewardAmount,
     customerioEvent: config.customerio.eventName,

@@ -54,11 +54,24 @@ export type ShopifyFault =
   | 'internal-error'
   | 'unauthorized';
 
-type Operation = 'giftCardCreate' | 'giftCards' | 'other';
+type Operation = 'giftCardCreate' | 'giftCards' | 'discountCodeBasicCreate' | 'codeDiscountNodeByCode' | 'other';
+
+/** A single-use discount code, as discountCodeBasicCreate made it. */
+export interface FakeDiscountCode {
+  id: string;
+  /** stored uppercase: codes are not case sensitive */
+  code: string;
+  title: string;
+  amount: string;
+  usageLimit: number | null;
+  appliesOncePerCustomer: boolean;
+  endsAt: string | null;
+}
 
 export interface FakeShopify {
   url: string;
   cards: FakeGiftCard[];
+  discounts: FakeDiscountCode[];
   /** status 0: no answer was sent (timeout, lost-response) */
   requests: { operation: Operation; status: number }[];
   throttledCount: number;
@@ -98,6 +111,7 @@ export async function startFakeShopify(options: FakeShopifyOptions = {}): Promis
 class FakeShopifyServer implements FakeShopify {
   public url = '';
   public readonly cards: FakeGiftCard[] = [];
+  public readonly discounts: FakeDiscountCode[] = [];
   public readonly requests: { operation: Operation; status: number }[] = [];
   public throttledCount = 0;
 
@@ -154,6 +168,7 @@ class FakeShopifyServer implements FakeShopify {
   public reset(): void {
     // In place, so a test holding `fake.cards` keeps seeing the live list.
     this.cards.length = 0;
+    this.discounts.length = 0;
     this.requests.length = 0;
     this.throttledCount = 0;
     this.faults = [];
@@ -185,7 +200,11 @@ class FakeShopifyServer implements FakeShopify {
         ? 'giftCardCreate'
         : /\bgiftCards\b/.test(query)
           ? 'giftCards'
-          : 'other';
+          : /\bdiscountCodeBasicCreate\b/.test(query)
+            ? 'discountCodeBasicCreate'
+            : /\bcodeDiscountNodeByCode\b/.test(query)
+              ? 'codeDiscountNodeByCode'
+              : 'other';
 
     const route = /^\/admin\/api\/([^/]+)\/graphql\.json$/.exec((req.url ?? '').split('?')[0]);
     if (req.method !== 'POST' || !route || (this.options.apiVersion && route[1] !== this.options.apiVersion)) {
@@ -259,10 +278,14 @@ class FakeShopifyServer implements FakeShopify {
       data = this.giftCardCreate(variables ?? {});
     } else if (operation === 'giftCards') {
       data = this.giftCards(query, variables ?? {});
+    } else if (operation === 'discountCodeBasicCreate') {
+      data = this.discountCodeBasicCreate(variables ?? {});
+    } else if (operation === 'codeDiscountNodeByCode') {
+      data = this.codeDiscountNodeByCode(variables ?? {});
     } else {
       return this.reply(res, operation, {
         status: 200,
-        body: { ...graphqlError('The sandbox serves only giftCardCreate and giftCards', 'undefinedField'), extensions: this.costExtension(cost, cost) },
+        body: { ...graphqlError('The sandbox serves only giftCardCreate, giftCards, discountCodeBasicCreate and codeDiscountNodeByCode', 'undefinedField'), extensions: this.costExtension(cost, cost) },
       });
     }
 
@@ -340,6 +363,55 @@ class FakeShopifyServer implements FakeShopify {
     );
   }
 
+  private discountCodeBasicCreate(variables: Json): Json {
+    const input = isObject(variables.basicCodeDiscount) ? variables.basicCodeDiscount : undefined;
+    const payload = (errors: UserError[], id?: string): Json => ({
+      discountCodeBasicCreate: { codeDiscountNode: id ? { id } : null, userErrors: errors },
+    });
+    if (!input) return payload([userError('MISSING_ARGUMENT', ['basicCodeDiscount'], 'Input is required')]);
+    const errors: UserError[] = [];
+    const code = input.code;
+    if (typeof code !== 'string' || !/^[A-Za-z0-9]{1,255}$/.test(code)) {
+      errors.push(userError('INVALID', ['basicCodeDiscount', 'code'], 'Code is invalid'));
+    }
+    if (typeof input.title !== 'string' || input.title === '') {
+      errors.push(userError('BLANK', ['basicCodeDiscount', 'title'], "Title can't be blank"));
+    }
+    if (!isObject(input.context) && !isObject(input.customerSelection)) {
+      errors.push(userError('MISSING_ARGUMENT', ['basicCodeDiscount', 'context'], 'Context is required'));
+    }
+    const customerGets = isObject(input.customerGets) ? input.customerGets : undefined;
+    const value = customerGets && isObject(customerGets.value) ? customerGets.value : undefined;
+    const discountAmount = value && isObject(value.discountAmount) ? value.discountAmount : undefined;
+    const amount = parseDecimal(discountAmount?.amount);
+    if (amount === undefined || amount <= 0) {
+      errors.push(userError('GREATER_THAN', ['basicCodeDiscount', 'customerGets', 'value', 'discountAmount', 'amount'], 'Amount must be greater than 0'));
+    }
+    if (errors.length === 0 && typeof code === 'string' && this.discounts.some((d) => d.code === code.toUpperCase())) {
+      errors.push(userError('TAKEN', ['basicCodeDiscount', 'code'], 'Code must be unique. Please try a different code.'));
+    }
+    if (errors.length > 0 || typeof code !== 'string' || amount === undefined) return payload(errors);
+    const discount: FakeDiscountCode = {
+      id: `gid://shopify/DiscountCodeNode/${this.nextId++}`,
+      code: code.toUpperCase(),
+      title: input.title as string,
+      amount: amount.toFixed(2),
+      usageLimit: typeof input.usageLimit === 'number' ? input.usageLimit : null,
+      appliesOncePerCustomer: input.appliesOncePerCustomer === true,
+      endsAt: typeof input.endsAt === 'string' ? input.endsAt : null,
+    };
+    this.discounts.push(discount);
+    return payload([], discount.id);
+  }
+
+  private codeDiscountNodeByCode(variables: Json): Json {
+    const wanted = typeof variables.code === 'string' ? variables.code.toUpperCase() : undefined;
+    const found = this.discounts.find((d) => d.code === wanted);
+    return {
+      codeDiscountNodeByCode: found ? { id: found.id, codeDiscount: { __typename: 'DiscountCodeBasic', title: found.title } } : null,
+    };
+  }
+
   private giftCards(query: string, variables: Json): Json {
     const first = readIntArgument(query, 'first', variables) ?? 50;
     const searchVariable = /\bquery\s*:\s*\$(\w+)/.exec(query)?.[1];
@@ -356,7 +428,7 @@ class FakeShopifyServer implements FakeShopify {
   }
 
   private costOf(operation: Operation): number {
-    return operation === 'giftCardCreate' ? this.createCost : this.queryCost;
+    return operation === 'giftCardCreate' || operation === 'discountCodeBasicCreate' ? this.createCost : this.queryCost;
   }
 
   /** Leaky bucket: it refills continuously, so the level is computed from the time since the last look. */

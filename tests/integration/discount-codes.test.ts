@@ -1,0 +1,71 @@
+import { ShopifyClient } from '../../lib/shopify';
+import { Pipeline, referralBody } from '../support/pipeline';
+
+/** REWARD_TYPE=discount_code: the same exactly-once guarantees, with single-use discount codes. */
+describe('discount-code rewards', () => {
+  let pipeline: Pipeline;
+
+  afterEach(async () => {
+    await pipeline?.stop();
+  });
+
+  const discountsFor = (eventId: string) => pipeline.shopify.discounts.filter((d) => d.title.includes(eventId));
+
+  it('issues two single-use $25 discount codes, no gift cards, and mails those codes', async () => {
+    // Prepare
+    pipeline = await Pipeline.start({ env: { REWARD_TYPE: 'discount_code', REWARD_EXPIRES_DAYS: '60' } });
+    const { uuid, body } = referralBody();
+
+    // Act
+    await pipeline.post(body);
+    await pipeline.drain();
+
+    // Assess
+    const record = await pipeline.record(uuid);
+    expect(record?.status).toBe('COMPLETED');
+    const discounts = discountsFor(uuid);
+    expect(discounts).toHaveLength(2);
+    for (const discount of discounts) {
+      expect(discount).toMatchObject({ amount: '25.00', usageLimit: 1, appliesOncePerCustomer: true, endsAt: `${record?.expiresOn}T23:59:59Z` });
+    }
+    expect(discounts.map((d) => d.code).sort()).toEqual([record?.referrerCode, record?.redeemerCode].sort());
+    expect(pipeline.shopify.cards).toHaveLength(0);
+    expect(pipeline.customerio.events[0].data).toMatchObject({ discountreferrer: record?.referrerCode, discountreferee: record?.redeemerCode });
+    expect(pipeline.posthog.captures[0].properties.reward_type).toBe('discount_code');
+  });
+
+  it('recognises its own discount code when Shopify created it but the answer was lost, even when delivered twice', async () => {
+    // Prepare
+    pipeline = await Pipeline.start({ env: { REWARD_TYPE: 'discount_code' } });
+    pipeline.shopify.injectFaults('lost-response');
+    const { uuid, body } = referralBody();
+
+    // Act
+    await pipeline.post(body);
+    await pipeline.post(body);
+    await pipeline.drain();
+
+    // Assess
+    expect((await pipeline.record(uuid))?.status).toBe('COMPLETED');
+    expect(pipeline.shopify.discounts).toHaveLength(2);
+    expect(pipeline.customerio.events).toHaveLength(1);
+  });
+
+  it('replaces a code that is already someone else\'s discount', async () => {
+    // Prepare: the first code is a discount the shop made by hand
+    const codes = ['SUMMERSALE26', 'FRESHREFERRER', 'FRESHREDEEMER'];
+    pipeline = await Pipeline.start({ env: { REWARD_TYPE: 'discount_code' }, newCode: () => codes.shift() ?? 'SPAREC0DE99' });
+    const shop = new ShopifyClient({ baseUrl: pipeline.shopify.url, accessToken: 'shpat_sandbox', apiVersion: '2026-07', pacer: false });
+    await shop.createDiscountCode({ code: 'summersale26', amount: '5.00', title: 'Summer sale', startsAt: new Date().toISOString() });
+    const { uuid, body } = referralBody();
+
+    // Act
+    await pipeline.post(body);
+    await pipeline.drain();
+
+    // Assess
+    const record = await pipeline.record(uuid);
+    expect(record).toMatchObject({ status: 'COMPLETED', codeCollisions: 1 });
+    expect(discountsFor(uuid).map((d) => d.code).sort()).toEqual(['FRESHREDEEMER', 'FRESHREFERRER']);
+  });
+});

@@ -1,0 +1,84 @@
+import { PermanentError } from '../../lib/errors';
+import { ShopifyClient } from '../../lib/shopify';
+
+type Sent = { query: string; variables: Record<string, any> };
+
+/** A fetch that answers every request with `body` (HTTP 200) and remembers what was sent. */
+function fakeFetch(body: unknown) {
+  const sent: Sent[] = [];
+  const fetchImpl = (async (_url: string, init: RequestInit) => {
+    sent.push(JSON.parse(String(init.body)));
+    return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
+  }) as unknown as typeof fetch;
+  return { sent, fetchImpl };
+}
+
+const client = (fetchImpl: typeof fetch) =>
+  new ShopifyClient({ baseUrl: 'https://shop.example', accessToken: 'shpat_test', apiVersion: '2026-07', fetch: fetchImpl, pacer: false });
+
+const INPUT = { code: 'ABCD2345EF', amount: '25.00', title: 'referral reward', startsAt: '2026-11-25T00:00:00.000Z' };
+
+describe('ShopifyClient discount codes', () => {
+  it('creates a single-use, once-per-customer, fixed-amount code for the whole order, inputs as variables', async () => {
+    // Prepare
+    const { sent, fetchImpl } = fakeFetch({ data: { discountCodeBasicCreate: { codeDiscountNode: { id: 'gid://shopify/DiscountCodeNode/1' }, userErrors: [] } } });
+
+    // Act
+    const result = await client(fetchImpl).createDiscountCode(INPUT);
+
+    // Assess
+    expect(result).toEqual({ status: 'created', id: 'gid://shopify/DiscountCodeNode/1', lastCharacters: '45EF' });
+    expect(sent[0].query).not.toContain(INPUT.code);
+    expect(sent[0].variables.basicCodeDiscount).toMatchObject({
+      code: INPUT.code,
+      title: 'referral reward',
+      context: { all: 'ALL' },
+      customerGets: { value: { discountAmount: { amount: '25.00', appliesOnEachItem: false } }, items: { all: true } },
+      usageLimit: 1,
+      appliesOncePerCustomer: true,
+    });
+  });
+
+  it('answers taken when the code already exists', async () => {
+    // Prepare
+    const { fetchImpl } = fakeFetch({
+      data: { discountCodeBasicCreate: { codeDiscountNode: null, userErrors: [{ code: 'TAKEN', field: ['basicCodeDiscount', 'code'], message: 'Code must be unique.' }] } },
+    });
+
+    // Act
+    const result = await client(fetchImpl).createDiscountCode(INPUT);
+
+    // Assess
+    expect(result).toEqual({ status: 'taken' });
+  });
+
+  it('refuses a rejected input permanently, without the code in the message', async () => {
+    // Prepare
+    const { fetchImpl } = fakeFetch({
+      data: { discountCodeBasicCreate: { codeDiscountNode: null, userErrors: [{ code: 'BLANK', field: ['basicCodeDiscount', 'title'], message: `Title can't be blank (${INPUT.code})` }] } },
+    });
+
+    // Act
+    const error = await client(fetchImpl).createDiscountCode(INPUT).catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toBeInstanceOf(PermanentError);
+    expect((error as PermanentError).reason).toBe('shopify_blank');
+    expect((error as Error).message).not.toContain(INPUT.code);
+  });
+
+  it('finds a code with its title, and nothing for an unknown one', async () => {
+    // Prepare
+    const found = fakeFetch({ data: { codeDiscountNodeByCode: { id: 'gid://shopify/DiscountCodeNode/7', codeDiscount: { title: 'ours' } } } });
+    const missing = fakeFetch({ data: { codeDiscountNodeByCode: null } });
+
+    // Act
+    const hit = await client(found.fetchImpl).findDiscountCodeByCode('ABCD2345EF');
+    const miss = await client(missing.fetchImpl).findDiscountCodeByCode('ZZZZ2345EF');
+
+    // Assess
+    expect(hit).toEqual({ id: 'gid://shopify/DiscountCodeNode/7', title: 'ours' });
+    expect(found.sent[0].variables).toEqual({ code: 'ABCD2345EF' });
+    expect(miss).toBeUndefined();
+  });
+});
