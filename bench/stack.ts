@@ -1,0 +1,296 @@
+/**
+ * The deployed handlers on loopback for the bench: fauxqs (SQS + DLQ) and dynalite (ledger), the
+ * fake Shopify and Customer.io, and worker "containers" wired exactly as functions/worker.ts wires
+ * itself in Lambda: the fulfilment dependencies (and so the ShopifyClient and its pacer) are built
+ * once per container and reused by every record and every invocation it handles. Unlike the test
+ * harness (tests/support/pipeline.ts), nothing is shortened: production retry policy, the queue's
+ * batch size and the worker's timeout from serverless.yml.
+ */
+import { randomUUID } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { APIGatewayProxyStructuredResultV2, Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { makeIngestHandler, type IngestHandler } from '../functions/ingest';
+import { makeWorkerHandler } from '../functions/worker';
+import { loadIngestConfig, loadWorkerConfig, type Env } from '../lib/config';
+import type { Fetch } from '../lib/http';
+import { Ledger } from '../lib/ledger';
+import type { Checkpoint, FulfilDeps } from '../lib/rewards';
+import { loadEnv } from '../lib/secrets';
+import { ShopifyClient } from '../lib/shopify';
+import { createFulfilDeps } from '../lib/wiring';
+import { httpApiEvent } from '../local/apigw';
+import { loadInfraDefinitions, type InfraDefinitions } from '../local/infra';
+import { SqsPoller } from '../local/poller';
+import { createStackResources, type StackResources } from '../local/resources';
+import { startFakeCustomerIo, type FakeCustomerIo, type FakeCustomerIoOptions } from '../local/sandbox/customerio';
+import { startFakeShopify, type FakeShopify, type FakeShopifyOptions } from '../local/sandbox/shopify';
+import { nowMs, sleep } from './stats';
+
+export const WEBHOOK_SECRET = 'bench-webhook-secret';
+
+export interface Emulators {
+  sqsEndpoint: string;
+  dynamoEndpoint: string;
+  stop(): Promise<void>;
+}
+
+/** The emulators jest's globalSetup started (TEST_*_ENDPOINT), else a pair of our own. */
+export async function useEmulators(): Promise<Emulators> {
+  const sqsEndpoint = process.env.TEST_SQS_ENDPOINT;
+  const dynamoEndpoint = process.env.TEST_DYNAMODB_ENDPOINT;
+  if (sqsEndpoint && dynamoEndpoint) return { sqsEndpoint, dynamoEndpoint, stop: async () => undefined };
+  // fauxqs is ESM only: a computed specifier keeps this a native import() in this CommonJS file.
+  const specifier = '../local/emulators.mjs';
+  const { startEmulators } = (await import(specifier)) as { startEmulators(): Promise<Emulators> };
+  return startEmulators();
+}
+
+export interface StackOptions {
+  shopify?: FakeShopifyOptions;
+  customerio?: FakeCustomerIoOptions;
+  /** Default 60 s: long enough for any batch here, short enough that a failed record comes back in a run. */
+  visibilityTimeoutSeconds?: number;
+  /** Called at each durable step of a fulfilment (timestamps for the throughput figures). */
+  checkpoint?: (step: Checkpoint, eventId: string) => void;
+  /** Ask DynamoDB for the capacity each ledger call consumed (the cost model's WRU/RRU). */
+  consumedCapacity?: boolean;
+  /** Extra worker/ingest environment. */
+  env?: Env;
+}
+
+export interface AwsCounters {
+  /** Requests by command name, e.g. SendMessageCommand; ReceiveMessage split into empty and not. */
+  requests: Map<string, number>;
+  writeUnits: number;
+  readUnits: number;
+}
+
+type WorkerHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+
+/** One emulated Lambda container of the worker: its own cached deps, hence its own pacer. */
+export class WorkerContainer {
+  /** Each invocation: when it started (nowMs) and its wall time, ms. */
+  public readonly invocations: { records: number; start: number; ms: number }[] = [];
+  public readonly poller: SqsPoller;
+  private cached?: { key: string; deps: FulfilDeps };
+
+  public constructor(
+    private readonly stack: BenchStack,
+    private readonly overrides: Partial<FulfilDeps> & { fetch?: Fetch },
+    private readonly pacing = true,
+  ) {
+    const worker = makeWorkerHandler({
+      sqs: stack.sqs,
+      ledger: stack.ledger,
+      deadLetterQueueUrl: stack.resources.deadLetterQueueUrl,
+      maxReceiveCount: stack.defs.queue.maxReceiveCount,
+      fulfilDeps: () => this.fulfilDeps(),
+    }) as WorkerHandler;
+    const timed: WorkerHandler = async (event, context) => {
+      const start = nowMs();
+      try {
+        return await worker(event, context);
+      } finally {
+        this.invocations.push({ records: event.Records.length, start, ms: nowMs() - start });
+      }
+    };
+    this.poller = new SqsPoller({
+      sqs: stack.sqs,
+      queueUrl: stack.resources.queueUrl,
+      queueArn: stack.resources.queueArn,
+      handler: timed,
+      batchSize: stack.defs.worker.batchSize,
+      timeoutMs: stack.defs.worker.timeoutSeconds * 1000,
+      waitTimeSeconds: 0,
+    });
+  }
+
+  /** What functions/worker.ts does per invocation: re-read the config, rebuild only if it changed. */
+  public async fulfilDeps(): Promise<FulfilDeps> {
+    const config = loadWorkerConfig(await loadEnv(this.stack.env));
+    const key = JSON.stringify(config);
+    if (this.cached?.key !== key) {
+      const deps = createFulfilDeps(config, this.stack.ledger, this.overrides);
+      // The reference without pacing: the same client, sending every request at once.
+      if (!this.pacing) deps.shopify = new ShopifyClient({ ...config.shopify, fetch: this.overrides.fetch, pacer: false });
+      this.cached = { key, deps };
+    }
+    return this.cached.deps;
+  }
+
+  /** The container's Shopify client (built on first use). */
+  public async shopifyClient(): Promise<ShopifyClient> {
+    return (await this.fulfilDeps()).shopify as ShopifyClient;
+  }
+
+  /** Polls one batch, as the event source mapping would invoke this container; resolves to its size. */
+  public pollOnce(): Promise<number> {
+    return this.poller.pollOnce(0);
+  }
+}
+
+export class BenchStack {
+  public readonly aws: AwsCounters = { requests: new Map(), writeUnits: 0, readUnits: 0 };
+
+  private constructor(
+    public readonly sqs: SQSClient,
+    public readonly dynamo: DynamoDBClient,
+    public readonly ledger: Ledger,
+    public readonly resources: StackResources,
+    public readonly defs: InfraDefinitions,
+    public readonly shopify: FakeShopify,
+    public readonly customerio: FakeCustomerIo,
+    public readonly env: Env,
+    /** The ingest handler as deployed (makeIngestHandler), on this stack's queue. */
+    public readonly ingestHandler: IngestHandler,
+    private readonly options: StackOptions,
+  ) {}
+
+  /** POSTs a webhook body to ingest as API Gateway would deliver it. */
+  public async ingest(body: string): Promise<APIGatewayProxyStructuredResultV2> {
+    return this.ingestHandler(ingestEvent(body));
+  }
+
+  public static async start(emulators: Emulators, options: StackOptions = {}): Promise<BenchStack> {
+    const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+    const sqs = new SQSClient({ endpoint: emulators.sqsEndpoint, region: 'us-east-1', credentials });
+    const dynamo = new DynamoDBClient({ endpoint: emulators.dynamoEndpoint, region: 'us-east-1', credentials });
+    const defs = loadInfraDefinitions();
+    const resources = await createStackResources(sqs, dynamo, defs, {
+      suffix: `-bench-${randomUUID().slice(0, 8)}`,
+      visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 60,
+    });
+    const ledger = new Ledger(DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }), resources.tableName);
+    const shopify = await startFakeShopify(options.shopify);
+    const customerio = await startFakeCustomerIo(options.customerio);
+    const env: Env = {
+      WEBHOOK_SECRET,
+      QUEUE_URL: resources.queueUrl,
+      TABLE_NAME: resources.tableName,
+      DLQ_URL: resources.deadLetterQueueUrl,
+      SHOPIFY_BASE_URL: shopify.url,
+      SHOPIFY_ACCESS_TOKEN: 'shpat_sandbox',
+      CUSTOMERIO_TRACK_URL: customerio.url,
+      CUSTOMERIO_SITE_ID: 'sandbox-site',
+      CUSTOMERIO_API_KEY: 'sandbox-key',
+      ...options.env,
+    };
+    // As deployed: config (and the cached secret) re-read per invocation.
+    const ingest = makeIngestHandler({ sqs, config: async () => loadIngestConfig(await loadEnv(env)) });
+    const stack = new BenchStack(sqs, dynamo, ledger, resources, defs, shopify, customerio, env, ingest, options);
+    stack.countRequests();
+    return stack;
+  }
+
+  /**
+   * A new worker container (its own deps cache, its own Shopify pacer); `fetch` lets a bench watch
+   * the answers; `pacing: false` builds its ShopifyClient without a pacer (the reference).
+   */
+  public container(options: { fetch?: Fetch; pacing?: boolean } = {}): WorkerContainer {
+    const checkpoint = this.options.checkpoint;
+    return new WorkerContainer(this, { ...(checkpoint ? { checkpoint } : {}), ...(options.fetch ? { fetch: options.fetch } : {}) }, options.pacing ?? true);
+  }
+
+  public async depth(queueUrl = this.resources.queueUrl): Promise<{ visible: number; inFlight: number }> {
+    const result = await this.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queueUrl,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
+    );
+    return {
+      visible: Number(result.Attributes?.ApproximateNumberOfMessages ?? 0),
+      inFlight: Number(result.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
+    };
+  }
+
+  /**
+   * Runs `containers` side by side, each polling one batch at a time (a Lambda container handles
+   * one invocation at a time), until `done()` or the queue is empty with nothing in flight.
+   */
+  public async drain(containers: WorkerContainer[], done: () => boolean, timeoutMs: number): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    const loop = async (container: WorkerContainer) => {
+      while (!done() && Date.now() < until) {
+        const received = await container.pollOnce();
+        if (received > 0) continue;
+        const depth = await this.depth();
+        if (depth.visible + depth.inFlight === 0) return;
+        await sleep(20);
+      }
+    };
+    await Promise.all(containers.map(loop));
+    if (!done() && Date.now() >= until) throw new Error(`the queue did not drain within ${timeoutMs} ms`);
+  }
+
+  public async stop(): Promise<void> {
+    await this.shopify.close();
+    await this.customerio.close();
+    this.sqs.destroy();
+    this.dynamo.destroy();
+  }
+
+  /** Counts every AWS request the stack makes (ingest, event source mapping, worker, ledger). */
+  private countRequests(): void {
+    const bump = (name: string) => this.aws.requests.set(name, (this.aws.requests.get(name) ?? 0) + 1);
+    this.sqs.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        let name = context.commandName ?? 'unknown';
+        if (name === 'ReceiveMessageCommand') {
+          const messages = (result.output as { Messages?: unknown[] }).Messages ?? [];
+          name = messages.length > 0 ? 'ReceiveMessageCommand' : 'ReceiveMessageCommand (empty)';
+        }
+        bump(name);
+        return result;
+      },
+      { step: 'initialize', name: 'benchCountSqs' },
+    );
+    const consumed = this.options.consumedCapacity === true;
+    this.dynamo.middlewareStack.add(
+      (next, context) => async (args) => {
+        bump(context.commandName ?? 'unknown');
+        const input = args.input as { ReturnConsumedCapacity?: string };
+        if (consumed && input.ReturnConsumedCapacity === undefined) input.ReturnConsumedCapacity = 'TOTAL';
+        const result = await next(args);
+        const capacity = (result.output as { ConsumedCapacity?: { CapacityUnits?: number; WriteCapacityUnits?: number; ReadCapacityUnits?: number } })
+          .ConsumedCapacity;
+        if (capacity) {
+          const name = context.commandName ?? '';
+          const units = capacity.CapacityUnits ?? 0;
+          if (/^(Get|Query|Scan|BatchGet)/.test(name)) this.aws.readUnits += capacity.ReadCapacityUnits ?? units;
+          else this.aws.writeUnits += capacity.WriteCapacityUnits ?? units;
+        }
+        return result;
+      },
+      { step: 'initialize', name: 'benchCountDynamo' },
+    );
+  }
+}
+
+/** The API Gateway (HTTP API, v2) event for an authorised webhook POST. */
+export function ingestEvent(body: string, headers: Record<string, string | undefined> = {}) {
+  return httpApiEvent({ headers: { authorization: `Bearer ${WEBHOOK_SECRET}`, 'content-type': 'application/json', ...headers }, body });
+}
+
+/** A PostHog default-template webhook body for a fresh referral. */
+export function referralBody(uuid: string = randomUUID()): { uuid: string; body: string } {
+  const redeemer = `redeemer-${uuid.slice(0, 8)}@example.com`;
+  return {
+    uuid,
+    body: JSON.stringify({
+      event: {
+        uuid,
+        event: 'referral redeemed',
+        distinct_id: redeemer,
+        properties: { referrer_email: `referrer-${uuid.slice(0, 8)}@example.com`, redeemer_email: redeemer },
+        elements_chain: '',
+        timestamp: new Date().toISOString(),
+        url: `https://us.posthog.com/project/1/events/${uuid}`,
+      },
+      person: { id: randomUUID(), name: redeemer, url: 'https://us.posthog.com/person/x', properties: { email: redeemer } },
+    }),
+  };
+}
