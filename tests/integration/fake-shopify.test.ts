@@ -1,17 +1,9 @@
 import { PermanentError, RetryableError } from '../../lib/errors';
 import { ShopifyClient } from '../../lib/shopify';
 import { startFakeShopify, type FakeShopify } from '../../local/sandbox/shopify';
+import { failure } from '../support/failure';
 
 const API_VERSION = '2025-07';
-
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('ShopifyClient against the fake Shopify', () => {
   let shopify: FakeShopify;

@@ -2,6 +2,7 @@ import { CustomerIoClient, trackUrlFor, type TrackEvent } from '../../lib/custom
 import { PermanentError, RetryableError } from '../../lib/errors';
 import type { Fetch } from '../../lib/http';
 import { ulidFromUuid } from '../../lib/ulid';
+import { failure } from '../support/failure';
 
 const API_KEY = 'secret-api-key-123';
 const SITE_ID = 'site-1';
@@ -39,16 +40,6 @@ function event(overrides: Partial<TrackEvent> = {}): TrackEvent {
     data: { discountreferrer: CODE, referreremail: 'referrer@example.com' },
     ...overrides,
   };
-}
-
-/** The rejection of `promise`, for assertions on its type and fields. */
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('CustomerIoClient.sendEvent', () => {

@@ -3,6 +3,7 @@ import type { LedgerRecord, Role } from '../../lib/ledger';
 import type { Referral } from '../../lib/referral';
 import { fulfilReferral, giftCardNote, type EventSender, type FulfilDeps, type GiftCardIssuer } from '../../lib/rewards';
 import { MemoryLedger } from '../support/memory-ledger';
+import { failure } from '../support/failure';
 
 const EVENT_ID = '0193a8f2-6c1d-7b4e-9a55-2f0d3c4b5a61';
 const CUSTOMERIO_EVENT_ID = '01JD4F4V3D7KXA5BH1T1Y0PTB1';
@@ -127,16 +128,6 @@ function deferred<T>() {
 async function until(condition: () => boolean): Promise<void> {
   for (let turn = 0; turn < 200 && !condition(); turn++) await new Promise((resolve) => setImmediate(resolve));
   if (!condition()) throw new Error('condition never became true');
-}
-
-/** The rejection of `promise`, for assertions on its type and fields. */
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('fulfilReferral: the normal path', () => {

@@ -1,6 +1,7 @@
 import type { Env } from '../../lib/config';
 import { PermanentError, RetryableError } from '../../lib/errors';
 import { loadEnv, type SecretSource } from '../../lib/secrets';
+import { failure } from '../support/failure';
 
 const SECRET_ID = 'referral-rewards/prod';
 
@@ -10,16 +11,6 @@ function fakeSource(answer: () => unknown): SecretSource & { get: jest.Mock } {
 }
 
 const awsError = (name: string) => Object.assign(new Error(`${name} from Secrets Manager`), { name });
-
-/** The rejection of `promise`, for assertions on its type and fields. */
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('loadEnv without SECRET_ID', () => {
   it('returns the environment as it is and reads no secret', async () => {

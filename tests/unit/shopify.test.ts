@@ -1,6 +1,7 @@
 import { PermanentError, RetryableError } from '../../lib/errors';
 import type { Fetch } from '../../lib/http';
 import { ShopifyClient } from '../../lib/shopify';
+import { failure } from '../support/failure';
 
 const TOKEN = 'shpat_unit_secret_token';
 const CODE = 'REFABCD2345WXYZ';
@@ -57,15 +58,6 @@ const THROTTLED = { errors: [{ message: 'Throttled', extensions: { code: 'THROTT
 
 function client(fetchImpl: Fetch, timeoutMs?: number): ShopifyClient {
   return new ShopifyClient({ baseUrl: 'https://shop.myshopify.com', accessToken: TOKEN, apiVersion: '2025-07', fetch: fetchImpl, timeoutMs, now: () => 1_000 });
-}
-
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 function sentBody(call: Call): { query: string; variables: Record<string, unknown> } {
