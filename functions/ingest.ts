@@ -1,6 +1,6 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { isAuthorisedBearer } from '../lib/auth';
 import { loadIngestConfig, MAX_BODY_BYTES, type IngestConfig } from '../lib/config';
 import { PermanentError, RejectedError, RetryableError } from '../lib/errors';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { PermanentError } from './errors';
 import { MAX_CODE_LENGTH, MIN_CODE_LENGTH } from './codes';
 import { parseDomainList, type ProgramRules } from './rules';
@@ -62,16 +62,18 @@ export interface WorkerConfig {
   posthog?: { host: string; apiKey: string };
 }
 
-const nonEmpty = (name: string) => z.string({ error: `${name} is not set` }).trim().min(1, `${name} is not set`);
+const nonEmpty = (name: string) => z.string({ error: `${name} is not set` }).check(z.trim(), z.minLength(1, `${name} is not set`));
 const value = (env: Env, name: keyof typeof DEFAULTS): string => env[name]?.trim() || DEFAULTS[name];
 
 // Shopify rejects gift cards above $2,000 from the API; a typo like "2500" should fail at start, not per card.
 const amountSchema = z
   .string()
-  .regex(/^\d{1,4}(\.\d{1,2})?$/, 'REWARD_AMOUNT must be a decimal like 25.00')
-  .refine((s) => Number(s) > 0 && Number(s) <= 2000, 'REWARD_AMOUNT must be more than 0 and at most 2000');
+  .check(
+    z.regex(/^\d{1,4}(\.\d{1,2})?$/, 'REWARD_AMOUNT must be a decimal like 25.00'),
+    z.refine((s) => Number(s) > 0 && Number(s) <= 2000, 'REWARD_AMOUNT must be more than 0 and at most 2000'),
+  );
 
-function parse<T>(schema: z.ZodType<T>, input: unknown): T {
+function parse<T>(schema: z.ZodMiniType<T>, input: unknown): T {
   const result = schema.safeParse(input);
   if (!result.success) {
     const message = result.error.issues.map((issue) => issue.message).join('; ');
@@ -84,7 +86,7 @@ export function loadIngestConfig(env: Env): IngestConfig {
   return parse(
     z.object({
       webhookSecret: nonEmpty('WEBHOOK_SECRET'),
-      webhookSigningSecret: z.string().trim().optional().transform((s) => s || undefined),
+      webhookSigningSecret: z.optional(z.string()),
       referralEvent: z.string(),
       referrerEmailProperty: z.string(),
       redeemerEmailProperty: z.string(),
@@ -92,7 +94,7 @@ export function loadIngestConfig(env: Env): IngestConfig {
     }),
     {
       webhookSecret: env.WEBHOOK_SECRET,
-      webhookSigningSecret: env.WEBHOOK_SIGNING_SECRET,
+      webhookSigningSecret: env.WEBHOOK_SIGNING_SECRET?.trim() || undefined,
       referralEvent: value(env, 'REFERRAL_EVENT'),
       referrerEmailProperty: value(env, 'REFERRER_EMAIL_PROPERTY'),
       redeemerEmailProperty: value(env, 'REDEEMER_EMAIL_PROPERTY'),
@@ -116,16 +118,18 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
       rewardAmount: amountSchema,
       rewardCodeLength: z.coerce
         .number()
-        .int()
-        .min(MIN_CODE_LENGTH, `REWARD_CODE_LENGTH must be ${MIN_CODE_LENGTH}–${MAX_CODE_LENGTH}`)
-        .max(MAX_CODE_LENGTH, `REWARD_CODE_LENGTH must be ${MIN_CODE_LENGTH}–${MAX_CODE_LENGTH}`),
+        .check(
+          z.int(`REWARD_CODE_LENGTH must be ${MIN_CODE_LENGTH}–${MAX_CODE_LENGTH}`),
+          z.gte(MIN_CODE_LENGTH, `REWARD_CODE_LENGTH must be ${MIN_CODE_LENGTH}–${MAX_CODE_LENGTH}`),
+          z.lte(MAX_CODE_LENGTH, `REWARD_CODE_LENGTH must be ${MIN_CODE_LENGTH}–${MAX_CODE_LENGTH}`),
+        ),
       shopify: z.object({
-        baseUrl: nonEmpty('SHOPIFY_STORE_DOMAIN (or SHOPIFY_BASE_URL)').url('SHOPIFY_BASE_URL must be a URL'),
+        baseUrl: z.pipe(nonEmpty('SHOPIFY_STORE_DOMAIN (or SHOPIFY_BASE_URL)'), z.url('SHOPIFY_BASE_URL must be a URL')),
         accessToken: nonEmpty('SHOPIFY_ACCESS_TOKEN'),
-        apiVersion: z.string().regex(/^\d{4}-\d{2}$|^unstable$/, 'SHOPIFY_API_VERSION must look like 2026-07'),
+        apiVersion: z.string().check(z.regex(/^\d{4}-\d{2}$|^unstable$/, 'SHOPIFY_API_VERSION must look like 2026-07')),
       }),
       customerio: z.object({
-        trackUrl: z.string().url('CUSTOMERIO_TRACK_URL must be a URL'),
+        trackUrl: z.url('CUSTOMERIO_TRACK_URL must be a URL'),
         siteId: nonEmpty('CUSTOMERIO_SITE_ID'),
         apiKey: nonEmpty('CUSTOMERIO_API_KEY'),
         eventName: nonEmpty('CUSTOMERIO_EVENT'),
@@ -134,17 +138,22 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
       rules: z.object({
         maxRewardsPerReferrer: z.coerce
           .number()
-          .int('MAX_REWARDS_PER_REFERRER must be a whole number (0 for no cap)')
-          .min(0, 'MAX_REWARDS_PER_REFERRER must be a whole number (0 for no cap)'),
+          .check(
+            z.int('MAX_REWARDS_PER_REFERRER must be a whole number (0 for no cap)'),
+            z.gte(0, 'MAX_REWARDS_PER_REFERRER must be a whole number (0 for no cap)'),
+          ),
         blockedDomains: z.array(z.string()),
       }),
-      posthog: z.object({ host: z.string().url('POSTHOG_HOST must be a URL'), apiKey: z.string().min(1) }).optional(),
-      rewardExpiresDays: z.coerce
-        .number()
-        .int('REWARD_EXPIRES_DAYS must be a whole number of days')
-        .min(1, 'REWARD_EXPIRES_DAYS must be at least 1 (unset it for rewards that never expire)')
-        .max(3650, 'REWARD_EXPIRES_DAYS must be at most 3650')
-        .optional(),
+      posthog: z.optional(z.object({ host: z.url('POSTHOG_HOST must be a URL'), apiKey: z.string().check(z.minLength(1)) })),
+      rewardExpiresDays: z.optional(
+        z.coerce
+          .number()
+          .check(
+            z.int('REWARD_EXPIRES_DAYS must be a whole number of days'),
+            z.gte(1, 'REWARD_EXPIRES_DAYS must be at least 1 (unset it for rewards that never expire)'),
+            z.lte(3650, 'REWARD_EXPIRES_DAYS must be at most 3650'),
+          ),
+      ),
     }),
     {
       tableName: env.TABLE_NAME,

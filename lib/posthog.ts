@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { RejectedError } from './errors';
 import { normaliseEmail, type Referral } from './referral';
 
@@ -12,16 +12,16 @@ export type ParsedWebhook =
   | { kind: 'referral'; referral: Referral }
   | { kind: 'ignored'; eventName: string; eventId?: string };
 
-const emailSchema = z.string().trim().max(254).email();
+const emailSchema = z.pipe(z.string().check(z.trim(), z.maxLength(254)), z.email());
 const recordSchema = z.record(z.string(), z.unknown());
 // Every key optional: zod 4 treats a bare z.unknown() key as required, and a missing uuid
 // must be reported as such (or ignored for another event), not as an unreadable body.
 const eventSchema = z.object({
-  uuid: z.unknown().optional(),
-  event: z.unknown().optional(),
-  distinct_id: z.unknown().optional(),
-  properties: z.unknown().optional(),
-  timestamp: z.unknown().optional(),
+  uuid: z.optional(z.unknown()),
+  event: z.optional(z.unknown()),
+  distinct_id: z.optional(z.unknown()),
+  properties: z.optional(z.unknown()),
+  timestamp: z.optional(z.unknown()),
 });
 
 const unprocessable = (code: string, message: string) => new RejectedError(422, code, message);

@@ -1,4 +1,5 @@
-import { z } from 'zod';
+// zod/mini: the same validation as zod's classic API at a fraction of the bundle and load time.
+import * as z from 'zod/mini';
 
 /**
  * What ingest puts on the queue and the worker fulfils: the referral, already validated and
@@ -9,12 +10,12 @@ export const referralSchema = z.object({
   v: z.literal(1),
   eventId: z.guid(),
   eventName: z.string(),
-  referrerEmail: z.string().email(),
-  redeemerEmail: z.string().email(),
+  referrerEmail: z.email(),
+  redeemerEmail: z.email(),
   /** Customer.io identifier: the PostHog person's email, else the redeemer's. */
-  customerEmail: z.string().email(),
-  distinctId: z.string().optional(),
-  occurredAt: z.string().optional(),
+  customerEmail: z.email(),
+  distinctId: z.optional(z.string()),
+  occurredAt: z.optional(z.string()),
 });
 
 export type Referral = z.infer<typeof referralSchema>;
