@@ -3,18 +3,10 @@
  * osls packages them (offline, no AWS account: see packaging.test.ts for why this is safe).
  * Packaged twice: without an alarm e-mail (the default) and with `--param alarmEmail=…`.
  */
-import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { rmSync } from 'node:fs';
+import { PACKAGE_STAGE as STAGE, PACKAGE_TIMEOUT_MS, packageService } from '../support/serverless-package';
 
-const run = promisify(execFile);
-
-const ROOT = resolve(__dirname, '..', '..');
-const STAGE = 'ci';
 const EMAIL = 'oncall@example.com';
-const PACKAGE_TIMEOUT_MS = 240_000;
 
 interface CfnResource {
   Type: string;
@@ -28,39 +20,9 @@ interface Template {
   Outputs: Record<string, { Condition?: string; Value: unknown }>;
 }
 
-function offlineEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
-    AWS_SECRET_ACCESS_KEY: 'fake-secret-access-key-for-offline-packaging',
-    AWS_REGION: 'us-east-1',
-    AWS_DEFAULT_REGION: 'us-east-1',
-    npm_config_update_notifier: 'false',
-    CI: 'true',
-  };
-  for (const name of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'ALARM_EMAIL', 'DRY_RUN']) delete env[name];
-  return env;
-}
-
-/**
- * Packages a copy of the service: serverless-esbuild builds in <service>/.esbuild, so two
- * packages of the same directory at once (this file's two, packaging.test.ts in another jest
- * worker) would overwrite each other's bundles.
- */
 async function packageTemplate(extraArgs: string[]): Promise<{ dir: string; template: Template }> {
-  const dir = mkdtempSync(join(tmpdir(), 'referral-rewards-alarms-'));
-  const service = join(dir, 'service');
-  const skip = new Set(['node_modules', '.git', '.serverless', '.esbuild', '.local', 'coverage']);
-  cpSync(ROOT, service, { recursive: true, filter: (source) => !skip.has(source.slice(ROOT.length + 1).split('/')[0] ?? '') });
-  symlinkSync(join(ROOT, 'node_modules'), join(service, 'node_modules'), 'dir');
-  const out = join(dir, 'package');
-  await run('npx', ['serverless', 'package', '--stage', STAGE, '--package', out, ...extraArgs], {
-    cwd: service,
-    env: offlineEnv(),
-    timeout: PACKAGE_TIMEOUT_MS,
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  return { dir, template: JSON.parse(readFileSync(join(out, 'cloudformation-template-update-stack.json'), 'utf8')) as Template };
+  const { dir, template } = await packageService(extraArgs);
+  return { dir, template: template as Template };
 }
 
 /** Evaluates the condition functions CloudFormation would, for the literal values osls leaves in them. */

@@ -4,18 +4,10 @@
  * and has no telemetry; the only network call in the chain is npm's own update notifier in
  * `npx`, disabled here with npm_config_update_notifier=false.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { existsSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadInfraDefinitions } from '../../local/infra';
-
-const run = promisify(execFile);
-
-const ROOT = resolve(__dirname, '..', '..');
-const STAGE = 'ci';
-const PACKAGE_TIMEOUT_MS = 240_000;
+import { PACKAGE_STAGE as STAGE, PACKAGE_TIMEOUT_MS, packageService } from '../support/serverless-package';
 
 interface CfnResource {
   Type: string;
@@ -34,22 +26,6 @@ interface Statement {
   Effect: string;
   Action: string | string[];
   Resource: unknown;
-}
-
-/** Environment for an offline, credential-free package: fake creds/region, no npm update check. */
-function offlineEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
-    AWS_SECRET_ACCESS_KEY: 'fake-secret-access-key-for-offline-packaging',
-    AWS_REGION: 'us-east-1',
-    AWS_DEFAULT_REGION: 'us-east-1',
-    npm_config_update_notifier: 'false',
-    CI: 'true',
-  };
-  delete env.AWS_PROFILE;
-  delete env.AWS_SESSION_TOKEN;
-  return env;
 }
 
 const asArray = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
@@ -71,20 +47,18 @@ describe('serverless package (offline)', () => {
       (policy) => policy.PolicyDocument.Statement,
     );
 
+  let packageDir: string;
+
   beforeAll(async () => {
-    outDir = mkdtempSync(join(tmpdir(), 'referral-rewards-package-'));
-    await run('npx', ['serverless', 'package', '--stage', STAGE, '--package', outDir], {
-      cwd: ROOT,
-      env: offlineEnv(),
-      timeout: PACKAGE_TIMEOUT_MS,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    template = JSON.parse(readFileSync(join(outDir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
+    const packaged = await packageService();
+    packageDir = packaged.dir;
+    outDir = packaged.outDir;
+    template = packaged.template as Template;
     resources = template.Resources;
   }, PACKAGE_TIMEOUT_MS + 10_000);
 
   afterAll(() => {
-    if (outDir) rmSync(outDir, { recursive: true, force: true });
+    if (packageDir) rmSync(packageDir, { recursive: true, force: true });
   });
 
   it('produces one bundle per function', () => {

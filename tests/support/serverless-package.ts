@@ -1,0 +1,50 @@
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+const ROOT = resolve(__dirname, '..', '..');
+export const PACKAGE_STAGE = 'ci';
+export const PACKAGE_TIMEOUT_MS = 240_000;
+
+/**
+ * An offline, credential-free environment for `serverless package`: osls's package makes no AWS
+ * calls and has no telemetry; the one network call in the chain is npm's update notifier in npx.
+ */
+export function offlineEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
+    AWS_SECRET_ACCESS_KEY: 'fake-secret-access-key-for-offline-packaging',
+    AWS_REGION: 'us-east-1',
+    AWS_DEFAULT_REGION: 'us-east-1',
+    npm_config_update_notifier: 'false',
+    CI: 'true',
+  };
+  for (const name of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'ALARM_EMAIL', 'DRY_RUN']) delete env[name];
+  return env;
+}
+
+/**
+ * Packages a copy of the service and returns the CloudFormation template. A copy, because
+ * serverless-esbuild builds in <service>/.esbuild: two packages of one directory at once (test
+ * files run in parallel jest workers) would overwrite each other's bundles.
+ */
+export async function packageService(extraArgs: string[] = []): Promise<{ dir: string; outDir: string; template: unknown }> {
+  const dir = mkdtempSync(join(tmpdir(), 'referral-rewards-package-'));
+  const service = join(dir, 'service');
+  const skip = new Set(['node_modules', '.git', '.serverless', '.esbuild', '.local', 'coverage']);
+  cpSync(ROOT, service, { recursive: true, filter: (source) => !skip.has(source.slice(ROOT.length + 1).split('/')[0] ?? '') });
+  symlinkSync(join(ROOT, 'node_modules'), join(service, 'node_modules'), 'dir');
+  const outDir = join(dir, 'package');
+  await run('npx', ['serverless', 'package', '--stage', PACKAGE_STAGE, '--package', outDir, ...extraArgs], {
+    cwd: service,
+    env: offlineEnv(),
+    timeout: PACKAGE_TIMEOUT_MS,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return { dir, outDir, template: JSON.parse(readFileSync(join(outDir, 'cloudformation-template-update-stack.json'), 'utf8')) };
+}
