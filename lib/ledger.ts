@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { PermanentError, RetryableError } from './errors';
 import type { Referral } from './referral';
 
@@ -186,39 +186,29 @@ export class Ledger {
    * claim again (retries) and refuses every other one, so two referrals racing for the same
    * person cannot both win.
    */
-  public async claimRedeemer(person: string, eventId: string): Promise<boolean> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: redeemerKey(person) },
-          UpdateExpression: 'SET eventId = :eventId, claimedAt = :iso',
-          ConditionExpression: 'attribute_not_exists(eventId) OR eventId = :eventId',
-          ExpressionAttributeValues: { ':eventId': eventId, ':iso': new Date(this.now()).toISOString() },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw classify(error, 'ledger: could not claim the redeemer');
-    }
+  public claimRedeemer(person: string, eventId: string): Promise<boolean> {
+    return this.tryUpdate(
+      {
+        Key: { pk: redeemerKey(person) },
+        UpdateExpression: 'SET eventId = :eventId, claimedAt = :iso',
+        ConditionExpression: 'attribute_not_exists(eventId) OR eventId = :eventId',
+        ExpressionAttributeValues: { ':eventId': eventId, ':iso': new Date(this.now()).toISOString() },
+      },
+      'ledger: could not claim the redeemer',
+    );
   }
 
   /** Gives the redeemer back when this referral is refused for another reason. Only our own claim is removed. */
   public async releaseRedeemer(person: string, eventId: string): Promise<void> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: redeemerKey(person) },
-          UpdateExpression: 'REMOVE eventId, claimedAt SET releasedAt = :iso',
-          ConditionExpression: 'eventId = :eventId',
-          ExpressionAttributeValues: { ':eventId': eventId, ':iso': new Date(this.now()).toISOString() },
-        }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw classify(error, 'ledger: could not release the redeemer');
-    }
+    await this.tryUpdate(
+      {
+        Key: { pk: redeemerKey(person) },
+        UpdateExpression: 'REMOVE eventId, claimedAt SET releasedAt = :iso',
+        ConditionExpression: 'eventId = :eventId',
+        ExpressionAttributeValues: { ':eventId': eventId, ':iso': new Date(this.now()).toISOString() },
+      },
+      'ledger: could not release the redeemer',
+    );
   }
 
   /**
@@ -227,28 +217,25 @@ export class Ledger {
    * cannot overshoot the cap and a retry of a counted referral is not counted again.
    */
   public async claimReferrerSlot(person: string, eventId: string, cap: number): Promise<boolean> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: referrerKey(person) },
-          UpdateExpression: 'ADD rewardCount :one, eventIds :ids SET updatedAt = :iso',
-          ConditionExpression: 'attribute_not_exists(pk) OR (rewardCount < :cap AND NOT contains(eventIds, :eventId))',
-          ExpressionAttributeValues: {
-            ':one': 1,
-            ':ids': new Set([eventId]),
-            ':cap': cap,
-            ':eventId': eventId,
-            ':iso': new Date(this.now()).toISOString(),
-          },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (!isConditionFailure(error)) throw classify(error, 'ledger: could not count the referrer');
-      const counted = await this.getItem(referrerKey(person));
-      return counted?.eventIds instanceof Set && counted.eventIds.has(eventId);
-    }
+    const counted = await this.tryUpdate(
+      {
+        Key: { pk: referrerKey(person) },
+        UpdateExpression: 'ADD rewardCount :one, eventIds :ids SET updatedAt = :iso',
+        ConditionExpression: 'attribute_not_exists(pk) OR (rewardCount < :cap AND NOT contains(eventIds, :eventId))',
+        ExpressionAttributeValues: {
+          ':one': 1,
+          ':ids': new Set([eventId]),
+          ':cap': cap,
+          ':eventId': eventId,
+          ':iso': new Date(this.now()).toISOString(),
+        },
+      },
+      'ledger: could not count the referrer',
+    );
+    if (counted) return true;
+    // Refused: either the cap is reached, or this referral was counted by an earlier attempt.
+    const item = await this.getItem(referrerKey(person));
+    return item?.eventIds instanceof Set && item.eventIds.has(eventId);
   }
 
   public complete(eventId: string, owner: string): Promise<LedgerRecord> {
@@ -266,38 +253,32 @@ export class Ledger {
    * config error can fail a referral before it ever began. It never overwrites a completed
    * record or one another worker is actively holding.
    */
-  public async fail(eventId: string, owner: string, reason: string, message: string): Promise<boolean> {
+  public fail(eventId: string, owner: string, reason: string, message: string): Promise<boolean> {
     const now = this.now();
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: referralKey(eventId) },
-          UpdateExpression:
-            'SET #status = :failed, eventId = :eventId, failureReason = :reason, lastError = :message, ' +
-            'failedAt = :iso, updatedAt = :iso, createdAt = if_not_exists(createdAt, :iso) REMOVE leaseOwner, leaseExpiresAt',
-          ConditionExpression:
-            'attribute_not_exists(pk) OR (#status <> :completed AND #status <> :rejected AND ' +
-            '(attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :now OR leaseOwner = :owner))',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':failed': 'FAILED',
-            ':completed': 'COMPLETED',
-            ':rejected': 'REJECTED',
-            ':eventId': eventId,
-            ':reason': reason,
-            ':message': message,
-            ':iso': new Date(now).toISOString(),
-            ':now': now,
-            ':owner': owner,
-          },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw classify(error, 'ledger: could not record the failure');
-    }
+    return this.tryUpdate(
+      {
+        Key: { pk: referralKey(eventId) },
+        UpdateExpression:
+          'SET #status = :failed, eventId = :eventId, failureReason = :reason, lastError = :message, ' +
+          'failedAt = :iso, updatedAt = :iso, createdAt = if_not_exists(createdAt, :iso) REMOVE leaseOwner, leaseExpiresAt',
+        ConditionExpression:
+          'attribute_not_exists(pk) OR (#status <> :completed AND #status <> :rejected AND ' +
+          '(attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :now OR leaseOwner = :owner))',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':failed': 'FAILED',
+          ':completed': 'COMPLETED',
+          ':rejected': 'REJECTED',
+          ':eventId': eventId,
+          ':reason': reason,
+          ':message': message,
+          ':iso': new Date(now).toISOString(),
+          ':now': now,
+          ':owner': owner,
+        },
+      },
+      'ledger: could not record the failure',
+    );
   }
 
   /** A retryable failure: note why and free the lease so the next delivery need not wait for it to expire. */
@@ -311,6 +292,17 @@ export class Ledger {
 
   public async get(eventId: string): Promise<LedgerRecord | undefined> {
     return (await this.getItem(referralKey(eventId))) as LedgerRecord | undefined;
+  }
+
+  /** One conditional update: true if it was written, false if its condition refused it. */
+  private async tryUpdate(input: Omit<UpdateCommandInput, 'TableName'>, failure: string): Promise<boolean> {
+    try {
+      await this.client.send(new UpdateCommand({ TableName: this.tableName, ...input }));
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw classify(error, failure);
+    }
   }
 
   private async getItem(pk: string): Promise<Record<string, unknown> | undefined> {
