@@ -27,14 +27,11 @@ import { createStackResources, type StackResources } from '../local/resources';
 import { startFakeCustomerIo, type FakeCustomerIo, type FakeCustomerIoOptions } from '../local/sandbox/customerio';
 import { startFakeShopify, type FakeShopify, type FakeShopifyOptions } from '../local/sandbox/shopify';
 import { nowMs, sleep } from './stats';
+import type { Emulators, EmulatorsModule } from '../local/emulators-types';
 
 export const WEBHOOK_SECRET = 'bench-webhook-secret';
 
-export interface Emulators {
-  sqsEndpoint: string;
-  dynamoEndpoint: string;
-  stop(): Promise<void>;
-}
+export type { Emulators };
 
 /** The emulators jest's globalSetup started (TEST_*_ENDPOINT), else a pair of our own. */
 export async function useEmulators(): Promise<Emulators> {
@@ -43,7 +40,7 @@ export async function useEmulators(): Promise<Emulators> {
   if (sqsEndpoint && dynamoEndpoint) return { sqsEndpoint, dynamoEndpoint, stop: async () => undefined };
   // fauxqs is ESM only: a computed specifier keeps this a native import() in this CommonJS file.
   const specifier = '../local/emulators.mjs';
-  const { startEmulators } = (await import(specifier)) as { startEmulators(): Promise<Emulators> };
+  const { startEmulators } = (await import(specifier)) as EmulatorsModule;
   return startEmulators();
 }
 

@@ -26,6 +26,7 @@ import { SqsPoller, type SqsHandler } from './poller';
 import { createStackResources } from './resources';
 import { startFakeCustomerIo, type FakeCustomerIo, type FakeTrackedEvent } from './sandbox/customerio';
 import { startFakeShopify, type FakeGiftCard, type FakeShopify } from './sandbox/shopify';
+import type { EmulatorsModule } from './emulators-types';
 
 export interface LocalStackOptions {
   /** Port for the webhook server on 127.0.0.1; 0 picks a free one. Default: $PORT, else 3000. */
@@ -53,14 +54,6 @@ const WEBHOOK_PATH = '/webhooks/posthog';
 /** The server stops buffering past this; ingest itself refuses anything above 64 KB with a 413. */
 const MAX_READ_BYTES = 1024 * 1024;
 const DLQ_CHECK_INTERVAL_MS = 1_000;
-
-interface EmulatorsModule {
-  startEmulators(options?: { sqsPort?: number; dynamoPort?: number }): Promise<{
-    sqsEndpoint: string;
-    dynamoEndpoint: string;
-    stop(): Promise<void>;
-  }>;
-}
 
 type IngestHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 

@@ -12,14 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import type { SoakReport } from './chaos';
-
-interface EmulatorsModule {
-  startEmulators(options?: { sqsPort?: number; dynamoPort?: number }): Promise<{
-    sqsEndpoint: string;
-    dynamoEndpoint: string;
-    stop(): Promise<void>;
-  }>;
-}
+import type { EmulatorsModule } from '../local/emulators-types';
 
 export const RELIABILITY_MD = resolvePath(__dirname, '..', 'docs', 'RELIABILITY.md');
 const RESULTS_START = '<!-- soak-results:start -->';
