@@ -9,7 +9,7 @@ import { dryRunFulfil } from '../lib/dry-run';
 import { PermanentError } from '../lib/errors';
 import { Ledger } from '../lib/ledger';
 import { flushMetrics, logger, metrics, MetricUnit, scopedLogger, type ScopedLogger } from '../lib/observability';
-import { referralSchema, type Referral } from '../lib/referral';
+import { parseReferral } from '../lib/referral';
 import { fulfilReferral, type FulfilDeps, type FulfilResult } from '../lib/rewards';
 import { loadEnv } from '../lib/secrets';
 import { createFulfilDeps } from '../lib/wiring';
@@ -46,7 +46,7 @@ export function makeWorkerHandler(deps: WorkerDeps) {
 }
 
 async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Context): Promise<void> {
-  const referral = parseMessage(record);
+  const referral = parseReferral(record.body);
   if (!referral) {
     const reason = { reason: 'invalid_message', message: 'queue message is not a referral this worker understands' };
     logger.error('dead-lettering unreadable message', { messageId: record.messageId, ...reason });
@@ -131,15 +131,6 @@ function reportOutcome(result: FulfilResult, log: ScopedLogger): void {
     default:
       metrics.addMetric('DuplicateDelivery', MetricUnit.Count, 1);
       log.info(`duplicate delivery acknowledged: referral ${result.outcome.replace('already-', 'already ')}`);
-  }
-}
-
-function parseMessage(record: SQSRecord): Referral | undefined {
-  try {
-    const parsed = referralSchema.safeParse(JSON.parse(record.body));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
   }
 }
 

@@ -1,4 +1,3 @@
-import * as z from 'zod/mini';
 import { PermanentError } from './errors';
 import { MAX_CODE_LENGTH, MIN_CODE_LENGTH } from './codes';
 import { parseDomainList, type ProgramRules } from './rules';
@@ -62,124 +61,127 @@ export interface WorkerConfig {
   posthog?: { host: string; apiKey: string };
 }
 
-const nonEmpty = (name: string) => z.string({ error: `${name} is not set` }).check(z.trim(), z.minLength(1, `${name} is not set`));
 const value = (env: Env, name: keyof typeof DEFAULTS): string => env[name]?.trim() || DEFAULTS[name];
 
-// Shopify rejects gift cards above $2,000 from the API; a typo like "2500" should fail at start, not per card.
-const amountSchema = z
-  .string()
-  .check(
-    z.regex(/^\d{1,4}(\.\d{1,2})?$/, 'REWARD_AMOUNT must be a decimal like 25.00'),
-    z.refine((s) => Number(s) > 0 && Number(s) <= 2000, 'REWARD_AMOUNT must be more than 0 and at most 2000'),
-  );
+/**
+ * Collects every problem in the settings so one failed start names them all. Settings are read
+ * by hand, not with zod: they are flat strings, and zod would cost the worker bundle ~30 KB of
+ * the ~98 KB it may add to the AWS SDK (#5, docs/PERFORMANCE.md). zod stays for PostHog's
+ * payload in ingest.
+ */
+class Settings {
+  private readonly problems: string[] = [];
 
-function parse<T>(schema: z.ZodMiniType<T>, input: unknown): T {
-  const result = schema.safeParse(input);
-  if (!result.success) {
-    const message = result.error.issues.map((issue) => issue.message).join('; ');
-    throw new PermanentError('config_invalid', `configuration: ${message}`);
+  /** Trimmed; a blank value counts as unset. */
+  required(name: string, raw: string | undefined): string {
+    const trimmed = raw?.trim() ?? '';
+    this.expect(trimmed !== '', `${name} is not set`);
+    return trimmed;
   }
-  return result.data;
+
+  /** Whole numbers only: "8.5" or "12abc" is a typo, not a rounding request. */
+  integer(raw: string, min: number, max: number, problem: string): number {
+    const number = /^[+-]?\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
+    this.expect(Number.isSafeInteger(number) && number >= min && number <= max, problem);
+    return number;
+  }
+
+  /** http(s) only: every URL we read is an API we POST to. */
+  url(raw: string, problem: string): string {
+    let protocol = '';
+    try {
+      protocol = new URL(raw).protocol;
+    } catch {
+      // reported below
+    }
+    this.expect(protocol === 'https:' || protocol === 'http:', problem);
+    return raw;
+  }
+
+  expect(ok: boolean, problem: string): void {
+    if (!ok) this.problems.push(problem);
+  }
+
+  done<T>(config: T): T {
+    if (this.problems.length > 0) throw new PermanentError('config_invalid', `configuration: ${this.problems.join('; ')}`);
+    return config;
+  }
 }
 
 export function loadIngestConfig(env: Env): IngestConfig {
-  return parse(
-    z.object({
-      webhookSecret: nonEmpty('WEBHOOK_SECRET'),
-      webhookSigningSecret: z.optional(z.string()),
-      referralEvent: z.string(),
-      referrerEmailProperty: z.string(),
-      redeemerEmailProperty: z.string(),
-      queueUrl: nonEmpty('QUEUE_URL'),
-    }),
-    {
-      webhookSecret: env.WEBHOOK_SECRET,
-      webhookSigningSecret: env.WEBHOOK_SIGNING_SECRET?.trim() || undefined,
-      referralEvent: value(env, 'REFERRAL_EVENT'),
-      referrerEmailProperty: value(env, 'REFERRER_EMAIL_PROPERTY'),
-      redeemerEmailProperty: value(env, 'REDEEMER_EMAIL_PROPERTY'),
-      queueUrl: env.QUEUE_URL,
-    },
-  );
+  const settings = new Settings();
+  return settings.done({
+    webhookSecret: settings.required('WEBHOOK_SECRET', env.WEBHOOK_SECRET),
+    webhookSigningSecret: env.WEBHOOK_SIGNING_SECRET?.trim() || undefined,
+    referralEvent: value(env, 'REFERRAL_EVENT'),
+    referrerEmailProperty: value(env, 'REFERRER_EMAIL_PROPERTY'),
+    redeemerEmailProperty: value(env, 'REDEEMER_EMAIL_PROPERTY'),
+    queueUrl: settings.required('QUEUE_URL', env.QUEUE_URL),
+  });
 }
 
 export function customerIoTrackUrl(region: string): string {
   return region === 'eu' ? 'https://track-eu.customer.io' : 'https://track.customer.io';
 }
 
+// Shopify rejects gift cards above $2,000 from the API; a typo like "2500" should fail at start, not per card.
+function rewardAmount(settings: Settings, amount: string): string {
+  if (!/^\d{1,4}(\.\d{1,2})?$/.test(amount)) settings.expect(false, 'REWARD_AMOUNT must be a decimal like 25.00');
+  else settings.expect(Number(amount) > 0 && Number(amount) <= 2000, 'REWARD_AMOUNT must be more than 0 and at most 2000');
+  return amount;
+}
+
 export function loadWorkerConfig(env: Env): WorkerConfig {
+  const settings = new Settings();
+  const codeLength = `REWARD_CODE_LENGTH must be ${MIN_CODE_LENGTH}–${MAX_CODE_LENGTH}`;
   const region = value(env, 'CUSTOMERIO_REGION').toLowerCase();
   // People paste the admin URL; accept it and keep only the host.
   const storeDomain = env.SHOPIFY_STORE_DOMAIN?.trim().replace(/^https?:\/\//i, '').replace(/\/.*$/, '');
-  return parse(
-    z.object({
-      tableName: nonEmpty('TABLE_NAME'),
-      deadLetterQueueUrl: nonEmpty('DLQ_URL'),
-      rewardAmount: amountSchema,
-      rewardCodeLength: z.coerce
-        .number()
-        .check(
-          z.int(`REWARD_CODE_LENGTH must be ${MIN_CODE_LENGTH}–${MAX_CODE_LENGTH}`),
-          z.gte(MIN_CODE_LENGTH, `REWARD_CODE_LENGTH must be ${MIN_CODE_LENGTH}–${MAX_CODE_LENGTH}`),
-          z.lte(MAX_CODE_LENGTH, `REWARD_CODE_LENGTH must be ${MIN_CODE_LENGTH}–${MAX_CODE_LENGTH}`),
-        ),
-      shopify: z.object({
-        baseUrl: z.pipe(nonEmpty('SHOPIFY_STORE_DOMAIN (or SHOPIFY_BASE_URL)'), z.url('SHOPIFY_BASE_URL must be a URL')),
-        accessToken: nonEmpty('SHOPIFY_ACCESS_TOKEN'),
-        apiVersion: z.string().check(z.regex(/^\d{4}-\d{2}$|^unstable$/, 'SHOPIFY_API_VERSION must look like 2026-07')),
-      }),
-      customerio: z.object({
-        trackUrl: z.url('CUSTOMERIO_TRACK_URL must be a URL'),
-        siteId: nonEmpty('CUSTOMERIO_SITE_ID'),
-        apiKey: nonEmpty('CUSTOMERIO_API_KEY'),
-        eventName: nonEmpty('CUSTOMERIO_EVENT'),
-      }),
-      rewardType: z.enum(REWARD_TYPES, { error: 'REWARD_TYPE must be gift_card or discount_code' }),
-      rules: z.object({
-        maxRewardsPerReferrer: z.coerce
-          .number()
-          .check(
-            z.int('MAX_REWARDS_PER_REFERRER must be a whole number (0 for no cap)'),
-            z.gte(0, 'MAX_REWARDS_PER_REFERRER must be a whole number (0 for no cap)'),
-          ),
-        blockedDomains: z.array(z.string()),
-      }),
-      posthog: z.optional(z.object({ host: z.url('POSTHOG_HOST must be a URL'), apiKey: z.string().check(z.minLength(1)) })),
-      rewardExpiresDays: z.optional(
-        z.coerce
-          .number()
-          .check(
-            z.int('REWARD_EXPIRES_DAYS must be a whole number of days'),
-            z.gte(1, 'REWARD_EXPIRES_DAYS must be at least 1 (unset it for rewards that never expire)'),
-            z.lte(3650, 'REWARD_EXPIRES_DAYS must be at most 3650'),
-          ),
-      ),
-    }),
-    {
-      tableName: env.TABLE_NAME,
-      deadLetterQueueUrl: env.DLQ_URL,
-      rewardAmount: value(env, 'REWARD_AMOUNT'),
-      rewardCodeLength: value(env, 'REWARD_CODE_LENGTH'),
-      shopify: {
-        baseUrl: (env.SHOPIFY_BASE_URL?.trim() || (storeDomain ? `https://${storeDomain}` : '')).replace(/\/+$/, ''),
-        accessToken: env.SHOPIFY_ACCESS_TOKEN,
-        apiVersion: value(env, 'SHOPIFY_API_VERSION'),
-      },
-      customerio: {
-        trackUrl: (env.CUSTOMERIO_TRACK_URL?.trim() || customerIoTrackUrl(region)).replace(/\/+$/, ''),
-        siteId: env.CUSTOMERIO_SITE_ID,
-        apiKey: env.CUSTOMERIO_API_KEY,
-        eventName: value(env, 'CUSTOMERIO_EVENT'),
-      },
-      rewardType: env.REWARD_TYPE?.trim().toLowerCase() || 'gift_card',
-      rules: {
-        maxRewardsPerReferrer: value(env, 'MAX_REWARDS_PER_REFERRER'),
-        blockedDomains: parseDomainList(env.BLOCKED_EMAIL_DOMAINS),
-      },
-      rewardExpiresDays: env.REWARD_EXPIRES_DAYS?.trim() || undefined,
-      posthog: env.POSTHOG_API_KEY?.trim()
-        ? { host: value(env, 'POSTHOG_HOST').replace(/\/+$/, ''), apiKey: env.POSTHOG_API_KEY.trim() }
-        : undefined,
-    },
+  const shopifyUrl = settings.required(
+    'SHOPIFY_STORE_DOMAIN (or SHOPIFY_BASE_URL)',
+    env.SHOPIFY_BASE_URL?.trim() || (storeDomain ? `https://${storeDomain}` : ''),
   );
+  const apiVersion = value(env, 'SHOPIFY_API_VERSION');
+  settings.expect(/^\d{4}-\d{2}$|^unstable$/.test(apiVersion), 'SHOPIFY_API_VERSION must look like 2026-07');
+  const rewardType = (env.REWARD_TYPE?.trim().toLowerCase() || 'gift_card') as RewardType;
+  settings.expect(REWARD_TYPES.includes(rewardType), 'REWARD_TYPE must be gift_card or discount_code');
+  const expiresDays = env.REWARD_EXPIRES_DAYS?.trim();
+  const posthogKey = env.POSTHOG_API_KEY?.trim();
+
+  return settings.done({
+    tableName: settings.required('TABLE_NAME', env.TABLE_NAME),
+    deadLetterQueueUrl: settings.required('DLQ_URL', env.DLQ_URL),
+    rewardAmount: rewardAmount(settings, value(env, 'REWARD_AMOUNT')),
+    rewardCodeLength: settings.integer(value(env, 'REWARD_CODE_LENGTH'), MIN_CODE_LENGTH, MAX_CODE_LENGTH, codeLength),
+    shopify: {
+      baseUrl: shopifyUrl && settings.url(shopifyUrl.replace(/\/+$/, ''), 'SHOPIFY_BASE_URL must be a URL'),
+      accessToken: settings.required('SHOPIFY_ACCESS_TOKEN', env.SHOPIFY_ACCESS_TOKEN),
+      apiVersion,
+    },
+    customerio: {
+      trackUrl: settings.url(
+        (env.CUSTOMERIO_TRACK_URL?.trim() || customerIoTrackUrl(region)).replace(/\/+$/, ''),
+        'CUSTOMERIO_TRACK_URL must be a URL',
+      ),
+      siteId: settings.required('CUSTOMERIO_SITE_ID', env.CUSTOMERIO_SITE_ID),
+      apiKey: settings.required('CUSTOMERIO_API_KEY', env.CUSTOMERIO_API_KEY),
+      eventName: value(env, 'CUSTOMERIO_EVENT'),
+    },
+    rewardType,
+    rules: {
+      maxRewardsPerReferrer: settings.integer(
+        value(env, 'MAX_REWARDS_PER_REFERRER'),
+        0,
+        Number.MAX_SAFE_INTEGER,
+        'MAX_REWARDS_PER_REFERRER must be a whole number (0 for no cap)',
+      ),
+      blockedDomains: parseDomainList(env.BLOCKED_EMAIL_DOMAINS),
+    },
+    rewardExpiresDays: expiresDays
+      ? settings.integer(expiresDays, 1, 3650, 'REWARD_EXPIRES_DAYS must be a whole number of days from 1 to 3650 (unset it for rewards that never expire)')
+      : undefined,
+    posthog: posthogKey
+      ? { host: settings.url(value(env, 'POSTHOG_HOST').replace(/\/+$/, ''), 'POSTHOG_HOST must be a URL'), apiKey: posthogKey }
+      : undefined,
+  });
 }

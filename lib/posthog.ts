@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import { RejectedError } from './errors';
-import { normaliseEmail, type Referral } from './referral';
+import { EMAIL_PATTERN, EVENT_ID_PATTERN, normaliseEmail, type Referral } from './referral';
 
 export interface PayloadOptions {
   referralEvent: string;
@@ -12,7 +12,7 @@ export type ParsedWebhook =
   | { kind: 'referral'; referral: Referral }
   | { kind: 'ignored'; eventName: string; eventId?: string };
 
-const emailSchema = z.pipe(z.string().check(z.trim(), z.maxLength(254)), z.email());
+const emailSchema = z.pipe(z.string().check(z.trim(), z.maxLength(254)), z.email({ pattern: EMAIL_PATTERN }));
 const recordSchema = z.record(z.string(), z.unknown());
 // Every key optional: zod 4 treats a bare z.unknown() key as required, and a missing uuid
 // must be reported as such (or ignored for another event), not as an unreadable body.
@@ -51,16 +51,16 @@ export function parseWebhook(rawBody: string, options: PayloadOptions): ParsedWe
     );
   }
   const { uuid, event: eventName, distinct_id: distinctId, properties, timestamp } = event.data;
-  const eventId = z.guid().safeParse(uuid);
+  const eventId = typeof uuid === 'string' && EVENT_ID_PATTERN.test(uuid) ? uuid : undefined;
 
   // Only the referral event is ours; anything else is acknowledged so PostHog does not retry it.
   if (eventName !== options.referralEvent) {
-    return { kind: 'ignored', eventName, eventId: eventId.success ? eventId.data : undefined };
+    return { kind: 'ignored', eventName, eventId };
   }
   if (uuid === undefined || uuid === null || uuid === '') {
     throw unprocessable('missing_event_uuid', 'event.uuid is required: it is what makes a reward happen exactly once');
   }
-  if (!eventId.success) throw unprocessable('invalid_event_uuid', 'event.uuid must be a UUID');
+  if (eventId === undefined) throw unprocessable('invalid_event_uuid', 'event.uuid must be a UUID');
 
   const props = recordSchema.safeParse(properties ?? {});
   if (!props.success) throw unprocessable('invalid_properties', 'event.properties must be an object');
@@ -78,7 +78,7 @@ export function parseWebhook(rawBody: string, options: PayloadOptions): ParsedWe
     kind: 'referral',
     referral: {
       v: 1,
-      eventId: eventId.data.toLowerCase(),
+      eventId: eventId.toLowerCase(),
       eventName,
       referrerEmail,
       redeemerEmail,

@@ -16,7 +16,7 @@ import {
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Ledger, type LedgerStatus } from '../lib/ledger';
 import { maskEmail } from '../lib/mask';
-import { referralSchema } from '../lib/referral';
+import { parseReferral } from '../lib/referral';
 import { redact } from './redact';
 
 export interface DeadLetterEntry {
@@ -125,12 +125,7 @@ async function release(sqs: SQSClient, queueUrl: string, messages: Message[]): P
 
 function describe(message: Message): DeadLetterEntry {
   const attribute = (name: string): string | undefined => message.MessageAttributes?.[name]?.StringValue;
-  let referral: ReturnType<typeof referralSchema.safeParse>['data'];
-  try {
-    referral = referralSchema.safeParse(JSON.parse(message.Body ?? '')).data;
-  } catch {
-    referral = undefined;
-  }
+  const referral = parseReferral(message.Body ?? '');
   const sent = Number(message.Attributes?.SentTimestamp);
   return {
     messageId: message.MessageId!,

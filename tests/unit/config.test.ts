@@ -141,6 +141,48 @@ describe('loadWorkerConfig: overrides', () => {
   });
 });
 
+describe('loadWorkerConfig: program settings', () => {
+  it('reads REWARD_TYPE whatever its case', () => {
+    // Act
+    const config = loadWorkerConfig({ ...WORKER_ENV, REWARD_TYPE: ' Discount_Code ' });
+
+    // Assess
+    expect(config.rewardType).toBe('discount_code');
+  });
+
+  it('caps 10 rewards per referrer by default, and 0 lifts the cap', () => {
+    // Act
+    const byDefault = loadWorkerConfig(WORKER_ENV);
+    const uncapped = loadWorkerConfig({ ...WORKER_ENV, MAX_REWARDS_PER_REFERRER: '0' });
+
+    // Assess
+    expect(byDefault.rules.maxRewardsPerReferrer).toBe(10);
+    expect(uncapped.rules.maxRewardsPerReferrer).toBe(0);
+  });
+
+  it('reads REWARD_EXPIRES_DAYS as a number of days, and no expiry when unset', () => {
+    // Act
+    const expiring = loadWorkerConfig({ ...WORKER_ENV, REWARD_EXPIRES_DAYS: ' 30 ' });
+    const forever = loadWorkerConfig({ ...WORKER_ENV, REWARD_EXPIRES_DAYS: ' ' });
+
+    // Assess
+    expect(expiring.rewardExpiresDays).toBe(30);
+    expect(forever.rewardExpiresDays).toBeUndefined();
+  });
+
+  it('captures to PostHog only with POSTHOG_API_KEY, at the US host by default', () => {
+    // Act
+    const off = loadWorkerConfig(WORKER_ENV);
+    const on = loadWorkerConfig({ ...WORKER_ENV, POSTHOG_API_KEY: ' phc_key ' });
+    const eu = loadWorkerConfig({ ...WORKER_ENV, POSTHOG_API_KEY: 'phc_key', POSTHOG_HOST: 'https://eu.i.posthog.com/' });
+
+    // Assess
+    expect(off.posthog).toBeUndefined();
+    expect(on.posthog).toEqual({ host: 'https://us.i.posthog.com', apiKey: 'phc_key' });
+    expect(eu.posthog?.host).toBe('https://eu.i.posthog.com');
+  });
+});
+
 describe('loadWorkerConfig: invalid settings', () => {
   it.each(['0', '0.00', '2500', '2000.01', 'abc', '25,00', '-5'])(
     'refuses REWARD_AMOUNT=%s with config_invalid naming the variable',
@@ -210,6 +252,36 @@ describe('loadWorkerConfig: invalid settings', () => {
 
     // Assess
     expect(error.message).toContain('SHOPIFY_API_VERSION');
+  });
+
+  it.each([
+    ['REWARD_TYPE', 'voucher'],
+    ['REWARD_CODE_LENGTH', '8.5'],
+    ['REWARD_CODE_LENGTH', '12abc'],
+    ['MAX_REWARDS_PER_REFERRER', '-1'],
+    ['MAX_REWARDS_PER_REFERRER', 'ten'],
+    ['MAX_REWARDS_PER_REFERRER', '2.5'],
+    ['REWARD_EXPIRES_DAYS', '0'],
+    ['REWARD_EXPIRES_DAYS', '3651'],
+    ['REWARD_EXPIRES_DAYS', '7.5'],
+    ['SHOPIFY_BASE_URL', 'example-shop'],
+    ['CUSTOMERIO_TRACK_URL', 'track.customer.io'],
+    ['CUSTOMERIO_TRACK_URL', 'ftp://track.customer.io'],
+  ])('refuses %s=%p with config_invalid naming it', (name, value) => {
+    // Act
+    const error = permanentError(() => loadWorkerConfig({ ...WORKER_ENV, [name]: value }));
+
+    // Assess
+    expect(error.reason).toBe('config_invalid');
+    expect(error.message).toContain(name);
+  });
+
+  it('refuses a POSTHOG_HOST that is not a URL when PostHog capture is on', () => {
+    // Act
+    const error = permanentError(() => loadWorkerConfig({ ...WORKER_ENV, POSTHOG_API_KEY: 'phc_key', POSTHOG_HOST: 'us.posthog' }));
+
+    // Assess
+    expect(error.message).toContain('POSTHOG_HOST');
   });
 
   it('names every problem at once', () => {

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { MAX_BODY_BYTES, type IngestConfig } from '../../lib/config';
 import { PermanentError } from '../../lib/errors';
-import { referralSchema } from '../../lib/referral';
+import { parseReferral } from '../../lib/referral';
 import { makeIngestHandler } from '../../functions/ingest';
 import { httpApiEvent } from '../../local/apigw';
 
@@ -136,7 +136,7 @@ describe('ingest: queueing a referral', () => {
     expect(sqsMock).toHaveReceivedCommandTimes(SendMessageCommand, 1);
     const input = sqsMock.commandCalls(SendMessageCommand)[0].args[0].input;
     expect(input.QueueUrl).toBe(QUEUE_URL);
-    const referral = referralSchema.parse(JSON.parse(input.MessageBody ?? ''));
+    const referral = parseReferral(input.MessageBody ?? '');
     expect(referral).toMatchObject({
       v: 1,
       eventId: EVENT_ID,

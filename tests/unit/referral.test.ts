@@ -1,0 +1,63 @@
+import { parseReferral, type Referral } from '../../lib/referral';
+
+const REFERRAL: Referral = {
+  v: 1,
+  eventId: '0190f1d2-7c1e-7b3a-9d2f-3a4b5c6d7e8f',
+  eventName: 'referral redeemed',
+  referrerEmail: 'ada@example.com',
+  redeemerEmail: 'grace@example.org',
+  customerEmail: 'grace@example.org',
+  distinctId: 'person-42',
+  occurredAt: '2026-11-25T10:00:00.000Z',
+};
+
+describe('parseReferral', () => {
+  it('reads back the message ingest queues', () => {
+    // Act
+    const referral = parseReferral(JSON.stringify(REFERRAL));
+
+    // Assess
+    expect(referral).toEqual(REFERRAL);
+  });
+
+  it('reads a referral without the optional distinct id and timestamp', () => {
+    // Prepare
+    const { distinctId: _d, occurredAt: _o, ...minimal } = REFERRAL;
+
+    // Act
+    const referral = parseReferral(JSON.stringify(minimal));
+
+    // Assess
+    expect(referral).toEqual(minimal);
+    expect(Object.keys(referral ?? {})).not.toContain('distinctId');
+  });
+
+  it('drops keys it does not know, so a hand-edited redrive cannot smuggle fields into the ledger', () => {
+    // Act
+    const referral = parseReferral(JSON.stringify({ ...REFERRAL, rewardAmount: '2000.00' }));
+
+    // Assess
+    expect(referral).toEqual(REFERRAL);
+  });
+
+  it.each([
+    ['not JSON', 'nope'],
+    ['JSON null', 'null'],
+    ['an array', '[1]'],
+    ['another version', JSON.stringify({ ...REFERRAL, v: 2 })],
+    ['no version', JSON.stringify({ ...REFERRAL, v: undefined })],
+    ['an event id that is not a uuid', JSON.stringify({ ...REFERRAL, eventId: 'evt-1' })],
+    ['no event name', JSON.stringify({ ...REFERRAL, eventName: undefined })],
+    ['a referrer email that is not one', JSON.stringify({ ...REFERRAL, referrerEmail: 'ada@' })],
+    ['no redeemer email', JSON.stringify({ ...REFERRAL, redeemerEmail: undefined })],
+    ['a customer email that is a number', JSON.stringify({ ...REFERRAL, customerEmail: 42 })],
+    ['a null distinct id', JSON.stringify({ ...REFERRAL, distinctId: null })],
+    ['a numeric timestamp', JSON.stringify({ ...REFERRAL, occurredAt: 1764064800000 })],
+  ])('refuses %s', (_label, body) => {
+    // Act
+    const referral = parseReferral(body);
+
+    // Assess
+    expect(referral).toBeUndefined();
+  });
+});
