@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve as resolvePath } from 'node:path';
-import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
+import { build, type BuildOptions, type Metafile } from 'esbuild';
 import { load } from 'js-yaml';
 import { SERVERLESS_YML } from '../local/infra';
 import { progress } from './logs';
@@ -94,7 +94,7 @@ interface Built {
   metafile: Metafile;
 }
 
-async function bundle(name: string, outdir: string, options: BuildOptions, source: { entry?: string; stdin?: string }, plugins: Plugin[] = []): Promise<Built> {
+async function bundle(name: string, outdir: string, options: BuildOptions, source: { entry?: string; stdin?: string }): Promise<Built> {
   const result = await build({
     ...options,
     ...(source.entry
@@ -104,7 +104,6 @@ async function bundle(name: string, outdir: string, options: BuildOptions, sourc
     metafile: true,
     write: true,
     logLevel: 'silent',
-    plugins,
   });
   const [file] = Object.keys(result.metafile.outputs).filter((out) => out.endsWith('.js'));
   const path = resolvePath(ROOT, file);
@@ -123,31 +122,14 @@ function bytesByPackage(metafile: Metafile): Map<string, number> {
   return by;
 }
 
-/** zod's locale index reduced to English, the one lib/config.ts etc. actually use (a what-if, not a fix). */
-const englishOnlyZodLocales: Plugin = {
-  name: 'bench-zod-english-only',
-  setup(build) {
-    build.onLoad({ filter: /node_modules[\\/]zod[\\/]v4[\\/]locales[\\/]index\.(c?js)$/ }, (args) => {
-      const cjs = args.path.endsWith('.cjs');
-      return cjs
-        ? { contents: `module.exports = { en: require('./en.cjs').default };`, loader: 'js' }
-        : { contents: `export { default as en } from './en.js';`, loader: 'js' };
-    });
-  },
-};
-
-/**
- * The same small schema (the shapes lib/config.ts and lib/referral.ts use) written against zod's
- * classic API, as this code base imports it, and against zod/mini, whose functions tree-shake.
- */
-const ZOD_STAND_INS = {
-  classic: `import { z } from 'zod';
-    export const schema = z.object({ a: z.string().trim().min(1), b: z.string().optional(), c: z.guid(), n: z.coerce.number().int(), e: z.string().email(), u: z.string().url() });
-    export const parsed = schema.safeParse({});`,
-  mini: `import * as z from 'zod/mini';
-    export const schema = z.object({ a: z.string().check(z.trim(), z.minLength(1)), b: z.optional(z.string()), c: z.guid(), n: z.coerce.number().check(z.int()), e: z.email(), u: z.url() });
-    export const parsed = schema.safeParse({});`,
-};
+function powertoolsCommonsCopies(metafile: Metafile): number {
+  const roots = new Set<string>();
+  for (const input of Object.keys(metafile.inputs)) {
+    const root = /^(.*node_modules\/@aws-lambda-powertools\/commons)\//.exec(input)?.[1];
+    if (root) roots.add(root);
+  }
+  return roots.size;
+}
 
 /** Milliseconds to require() a bundle in a fresh node, as the Lambda runtime does at init. */
 function loadTimeMs(file: string, env: NodeJS.ProcessEnv): number {
@@ -171,13 +153,6 @@ export async function benchBundles(options: { quick: boolean }): Promise<Section
       skeletonIngest: await bundle('skeleton-ingest', outdir, buildOptions, { stdin: SKELETONS.ingest }),
       skeletonWorker: await bundle('skeleton-worker', outdir, buildOptions, { stdin: SKELETONS.worker }),
     };
-    const whatIf = {
-      ingest: await bundle('ingest-zod-en', outdir, buildOptions, { entry: handlers.ingest }, [englishOnlyZodLocales]),
-      worker: await bundle('worker-zod-en', outdir, buildOptions, { entry: handlers.worker }, [englishOnlyZodLocales]),
-    };
-
-    const zodClassic = await bundle('zod-classic', outdir, buildOptions, { stdin: ZOD_STAND_INS.classic });
-    const zodMini = await bundle('zod-mini', outdir, buildOptions, { stdin: ZOD_STAND_INS.mini });
 
     const runs = options.quick ? 3 : 21;
     progress(`bundles: load time, ${runs} fresh node processes per bundle, interleaved`);
@@ -191,14 +166,8 @@ export async function benchBundles(options: { quick: boolean }): Promise<Section
       // As deployed (provider.environment.NODE_OPTIONS): source maps are read at load.
       NODE_OPTIONS: nodeOptions,
     };
-    const order = ['ingest', 'skeletonIngest', 'worker', 'skeletonWorker', 'ingestWhatIf', 'workerWhatIf', 'zodClassic', 'zodMini'] as const;
-    const files = {
-      ...Object.fromEntries(Object.entries(built).map(([key, value]) => [key, value.file])),
-      ingestWhatIf: whatIf.ingest.file,
-      workerWhatIf: whatIf.worker.file,
-      zodClassic: zodClassic.file,
-      zodMini: zodMini.file,
-    } as Record<(typeof order)[number], string>;
+    const order = ['ingest', 'skeletonIngest', 'worker', 'skeletonWorker'] as const;
+    const files = Object.fromEntries(Object.entries(built).map(([key, value]) => [key, value.file])) as Record<(typeof order)[number], string>;
     const times = Object.fromEntries(order.map((key) => [key, [] as number[]])) as Record<(typeof order)[number], number[]>;
     for (const key of order) loadTimeMs(files[key], env); // warm the page cache
     for (let i = 0; i < runs; i++) for (const key of order) times[key].push(loadTimeMs(files[key], env));
@@ -246,21 +215,10 @@ export async function benchBundles(options: { quick: boolean }): Promise<Section
         `${fn}: ${fmtInt(app.bytes - skeleton.bytes)} B more than the skeleton; the biggest additions: ` +
           extra.map(([pkg, bytes]) => `${pkg} ${fmt(bytes / 1024, 0)} KiB`).join(', ') + '.',
       );
-      const saved = app.bytes - whatIf[fn].bytes;
-      data[`${fn}ZodLocaleBytes`] = saved;
-      const whatIfLoad = median(fn === 'ingest' ? times.ingestWhatIf : times.workerWhatIf);
-      notes.push(
-        `${fn}: with zod's locales reduced to English (a what-if build, nothing changed in the sources) the bundle is ` +
-          `${fmtInt(whatIf[fn].bytes)} B (${fmt(whatIf[fn].bytes / skeleton.bytes, 3)}× the skeleton), ${fmt(saved / 1024, 0)} KiB less, ` +
-          `and loads in ${fmt(whatIfLoad, 1)} ms (${fmt(whatIfLoad / skeletonLoad, 3)}×).`,
-      );
+      // Each Powertools package pins commons to its own version: mixed releases bundle it twice.
+      const commons = powertoolsCommonsCopies(app.metafile);
+      if (commons > 1) notes.push(`${fn}: **${commons} copies of @aws-lambda-powertools/commons** are bundled; keep every Powertools package on one release.`);
     }
-    notes.push(
-      `zod: one small schema bundled on its own weighs ${fmtInt(zodClassic.bytes)} B through \`import { z } from 'zod'\` (the namespace object keeps ` +
-        `all of zod's classic API and every locale) and ${fmtInt(zodMini.bytes)} B through \`import * as z from 'zod/mini'\`: ` +
-        `${fmt((zodClassic.bytes - zodMini.bytes) / 1024, 0)} KiB per bundle that a switch in the files importing zod would save; ` +
-        `loading them takes ${fmt(median(times.zodClassic), 1)} ms and ${fmt(median(times.zodMini), 1)} ms.`,
-    );
     notes.push(
       `esbuild options from serverless.yml: ${JSON.stringify({ ...buildOptions, external: buildOptions.external })}; ` +
         `bytes are the .js only, not the linked .map (read lazily: with or without --enable-source-maps the load times here are the same).`,
