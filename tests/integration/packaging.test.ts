@@ -155,7 +155,7 @@ describe('serverless package (offline)', () => {
     });
   });
 
-  it('feeds the worker from the queue with partial batch failures', () => {
+  it('feeds the worker from the queue with partial batch failures, at most 2 containers at once', () => {
     const mappings = ofType('AWS::Lambda::EventSourceMapping');
     expect(mappings).toHaveLength(1);
     const [, mapping] = mappings[0] as [string, CfnResource];
@@ -164,6 +164,7 @@ describe('serverless package (offline)', () => {
       FunctionName: { 'Fn::GetAtt': ['WorkerLambdaFunction', 'Arn'] },
       BatchSize: 10,
       MaximumBatchingWindowInSeconds: 1,
+      ScalingConfig: { MaximumConcurrency: 2 },
       FunctionResponseTypes: ['ReportBatchItemFailures'],
     });
   });
