@@ -153,12 +153,16 @@ export class Ledger {
     );
   }
 
-  public recordCustomerIo(eventId: string, owner: string): Promise<LedgerRecord> {
-    return this.step(eventId, owner, { set: ['customerioAt = :iso'] }, {});
+  /**
+   * With `finish`, the referral ends in the same write: the last outside call is then also the
+   * last ledger step, one sequential DynamoDB round trip and one WCU fewer per referral.
+   */
+  public recordCustomerIo(eventId: string, owner: string, finish?: FinalStatus): Promise<LedgerRecord> {
+    return this.step(eventId, owner, finishing({ set: ['customerioAt = :iso'] }, finish), finish ? { ':final': finish } : {});
   }
 
-  public recordPostHog(eventId: string, owner: string): Promise<LedgerRecord> {
-    return this.step(eventId, owner, { set: ['posthogAt = :iso'] }, {});
+  public recordPostHog(eventId: string, owner: string, finish?: FinalStatus): Promise<LedgerRecord> {
+    return this.step(eventId, owner, finishing({ set: ['posthogAt = :iso'] }, finish), finish ? { ':final': finish } : {});
   }
 
   /** Stores the rules' verdict; fulfilment (or the refusal's own steps) follow from it on every retry. */
@@ -173,12 +177,7 @@ export class Ledger {
 
   /** The end of a refusal: the record is final and later deliveries are acknowledged as they come. */
   public finishRejected(eventId: string, owner: string): Promise<LedgerRecord> {
-    return this.step(
-      eventId,
-      owner,
-      { set: ['#status = :rejected', 'rejectedAt = :iso'], remove: LEASE },
-      { ':rejected': 'REJECTED' },
-    );
+    return this.step(eventId, owner, finishing({ set: [] }, 'REJECTED'), { ':final': 'REJECTED' });
   }
 
   /**
@@ -239,12 +238,7 @@ export class Ledger {
   }
 
   public complete(eventId: string, owner: string): Promise<LedgerRecord> {
-    return this.step(
-      eventId,
-      owner,
-      { set: ['#status = :completed', 'completedAt = :iso'], remove: LEASE },
-      { ':completed': 'COMPLETED' },
-    );
+    return this.step(eventId, owner, finishing({ set: [] }, 'COMPLETED'), { ':final': 'COMPLETED' });
   }
 
   /**
@@ -341,6 +335,15 @@ export class Ledger {
       throw classify(error, 'ledger: could not record progress');
     }
   }
+}
+
+export type FinalStatus = Extract<LedgerStatus, 'COMPLETED' | 'REJECTED'>;
+
+/** A step's clauses plus, with `finish`, the end of the referral: final status, its time, no lease. */
+function finishing(clauses: StepClauses, finish: FinalStatus | undefined): StepClauses {
+  if (!finish) return clauses;
+  const at = finish === 'COMPLETED' ? 'completedAt' : 'rejectedAt';
+  return { ...clauses, set: [...clauses.set, '#status = :final', `${at} = :iso`], remove: [...(clauses.remove ?? []), ...LEASE] };
 }
 
 interface StepClauses {

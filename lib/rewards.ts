@@ -1,5 +1,5 @@
 import { PermanentError, RetryableError } from './errors';
-import type { Ledger, LedgerRecord, Role } from './ledger';
+import type { FinalStatus, Ledger, LedgerRecord, Role } from './ledger';
 import { ROLES } from './ledger';
 import { canonicalEmail } from './identity';
 import type { Referral } from './referral';
@@ -97,9 +97,12 @@ export async function fulfilReferral(referral: Referral, deps: FulfilDeps, conte
   let record = begun.record;
   await checkpoint('begun');
 
-  const track = async (event: string, extra: Record<string, string> = {}) => {
-    if (!deps.posthog || record.posthogAt) return;
-    const posthog = deps.posthog;
+  // The last step of a referral also ends it, in the same ledger write: PostHog's capture when
+  // it is still due, else Customer.io's event (or the refusal's own final write).
+  const posthog = record.posthogAt ? undefined : deps.posthog;
+  const tracking = posthog !== undefined;
+  const track = async (event: string, finish: FinalStatus, extra: Record<string, string> = {}) => {
+    if (!posthog) return;
     await retry(() =>
       posthog.capture({
         // Same referral, same outcome, same uuid: PostHog drops the repeat of a retried capture.
@@ -116,7 +119,7 @@ export async function fulfilReferral(referral: Referral, deps: FulfilDeps, conte
         },
       }),
     );
-    record = await ledger.recordPostHog(eventId, owner);
+    record = await ledger.recordPostHog(eventId, owner, finish);
     await checkpoint('posthog');
   };
 
@@ -127,8 +130,8 @@ export async function fulfilReferral(referral: Referral, deps: FulfilDeps, conte
   }
   if (record.decision === 'REJECTED') {
     const reason = record.rejectionReason ?? 'unknown';
-    await track('referral reward rejected', { reason });
-    await ledger.finishRejected(eventId, owner);
+    if (tracking) await track('referral reward rejected', 'REJECTED', { reason });
+    else await ledger.finishRejected(eventId, owner);
     return { outcome: 'rejected', reason };
   }
 
@@ -194,12 +197,13 @@ export async function fulfilReferral(referral: Referral, deps: FulfilDeps, conte
         },
       }),
     );
-    record = await ledger.recordCustomerIo(eventId, owner);
+    record = await ledger.recordCustomerIo(eventId, owner, tracking ? undefined : 'COMPLETED');
     await checkpoint('customerio');
   }
 
-  await track('referral reward fulfilled');
-  await ledger.complete(eventId, owner);
+  if (tracking) await track('referral reward fulfilled', 'COMPLETED');
+  // Customer.io recorded by an earlier attempt that stopped before the end.
+  else if (record.status !== 'COMPLETED') await ledger.complete(eventId, owner);
   await checkpoint('completed');
   return { outcome: 'completed' };
 }

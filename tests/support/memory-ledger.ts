@@ -1,4 +1,4 @@
-import type { BeginInput, BeginResult, Decision, Ledger, LedgerRecord, Role } from '../../lib/ledger';
+import type { BeginInput, BeginResult, Decision, FinalStatus, Ledger, LedgerRecord, Role } from '../../lib/ledger';
 import { LeaseLostError } from '../../lib/ledger';
 import type { Referral } from '../../lib/referral';
 
@@ -7,8 +7,8 @@ export type LedgerCall =
   | { op: 'begin'; eventId: string; owner: string }
   | { op: 'recordCard'; eventId: string; owner: string; role: Role; cardId: string }
   | { op: 'replaceCode'; eventId: string; owner: string; role: Role; oldCode: string; newCode: string }
-  | { op: 'recordCustomerIo'; eventId: string; owner: string }
-  | { op: 'recordPostHog'; eventId: string; owner: string }
+  | { op: 'recordCustomerIo'; eventId: string; owner: string; finish?: FinalStatus }
+  | { op: 'recordPostHog'; eventId: string; owner: string; finish?: FinalStatus }
   | { op: 'decide'; eventId: string; owner: string; decision: Decision; reason?: string }
   | { op: 'finishRejected'; eventId: string; owner: string }
   | { op: 'complete'; eventId: string; owner: string }
@@ -93,14 +93,14 @@ export class MemoryLedger {
     );
   }
 
-  public async recordCustomerIo(eventId: string, owner: string): Promise<LedgerRecord> {
-    this.calls.push({ op: 'recordCustomerIo', eventId, owner });
-    return this.step(eventId, owner, (record, iso) => ({ ...record, customerioAt: iso }));
+  public async recordCustomerIo(eventId: string, owner: string, finish?: FinalStatus): Promise<LedgerRecord> {
+    this.calls.push({ op: 'recordCustomerIo', eventId, owner, ...(finish ? { finish } : {}) });
+    return this.step(eventId, owner, (record, iso) => finished({ ...record, customerioAt: iso }, iso, finish));
   }
 
-  public async recordPostHog(eventId: string, owner: string): Promise<LedgerRecord> {
-    this.calls.push({ op: 'recordPostHog', eventId, owner });
-    return this.step(eventId, owner, (record, iso) => ({ ...record, posthogAt: iso }));
+  public async recordPostHog(eventId: string, owner: string, finish?: FinalStatus): Promise<LedgerRecord> {
+    this.calls.push({ op: 'recordPostHog', eventId, owner, ...(finish ? { finish } : {}) });
+    return this.step(eventId, owner, (record, iso) => finished({ ...record, posthogAt: iso }, iso, finish));
   }
 
   public async decide(eventId: string, owner: string, decision: Decision, reason?: string): Promise<LedgerRecord> {
@@ -110,10 +110,7 @@ export class MemoryLedger {
 
   public async finishRejected(eventId: string, owner: string): Promise<LedgerRecord> {
     this.calls.push({ op: 'finishRejected', eventId, owner });
-    return this.step(eventId, owner, (record, iso) => {
-      const { leaseOwner: _owner, leaseExpiresAt: _expires, ...rest } = record;
-      return { ...rest, status: 'REJECTED', rejectedAt: iso };
-    });
+    return this.step(eventId, owner, (record, iso) => finished(record, iso, 'REJECTED'));
   }
 
   public async claimRedeemer(person: string, eventId: string): Promise<boolean> {
@@ -137,10 +134,7 @@ export class MemoryLedger {
 
   public async complete(eventId: string, owner: string): Promise<LedgerRecord> {
     this.calls.push({ op: 'complete', eventId, owner });
-    return this.step(eventId, owner, (record, iso) => {
-      const { leaseOwner: _owner, leaseExpiresAt: _expires, ...rest } = record;
-      return { ...rest, status: 'COMPLETED', completedAt: iso };
-    });
+    return this.step(eventId, owner, (record, iso) => finished(record, iso, 'COMPLETED'));
   }
 
   public async fail(eventId: string, owner: string, reason: string, message: string): Promise<boolean> {
@@ -200,4 +194,11 @@ export class MemoryLedger {
     this.records.set(eventId, updated);
     return { ...updated };
   }
+}
+
+/** As lib/ledger.ts's `finishing`: with a final status, the record ends and its lease goes. */
+function finished(record: LedgerRecord, iso: string, finish: FinalStatus | undefined): LedgerRecord {
+  if (!finish) return record;
+  const { leaseOwner: _owner, leaseExpiresAt: _expires, ...rest } = record;
+  return finish === 'COMPLETED' ? { ...rest, status: 'COMPLETED', completedAt: iso } : { ...rest, status: 'REJECTED', rejectedAt: iso };
 }

@@ -269,6 +269,76 @@ describe('fulfilReferral: the normal path', () => {
   });
 });
 
+describe('fulfilReferral: the last write ends the referral', () => {
+  const posthog = () => ({ capture: jest.fn(async () => undefined) });
+
+  it('completes the record in the same write that records the Customer.io event', async () => {
+    // Prepare
+    const { ledger, deps } = setup();
+
+    // Act
+    await fulfilReferral(REFERRAL, deps, attempt());
+
+    // Assess
+    expect(ledger.calls.map((call) => call.op)).toEqual(['begin', 'decide', 'recordCard', 'recordCard', 'recordCustomerIo']);
+    expect(ledger.calls.at(-1)).toMatchObject({ op: 'recordCustomerIo', finish: 'COMPLETED' });
+    expect(ledger.records.get(EVENT_ID)).toMatchObject({ status: 'COMPLETED', customerioAt: expect.any(String), completedAt: expect.any(String) });
+    expect(ledger.records.get(EVENT_ID)?.leaseOwner).toBeUndefined();
+  });
+
+  it('with PostHog capture on, completes the record with the capture, after Customer.io', async () => {
+    // Prepare
+    const { ledger, deps } = setup();
+    deps.posthog = posthog();
+
+    // Act
+    await fulfilReferral(REFERRAL, deps, attempt());
+
+    // Assess
+    const lastTwo = ledger.calls.slice(-2).map((call) => [call.op, 'finish' in call ? call.finish : undefined]);
+    expect(lastTwo).toEqual([
+      ['recordCustomerIo', undefined],
+      ['recordPostHog', 'COMPLETED'],
+    ]);
+    expect(ledger.calls.map((call) => call.op)).not.toContain('complete');
+    expect(ledger.records.get(EVENT_ID)?.status).toBe('COMPLETED');
+  });
+
+  it('with PostHog capture on, ends a refused referral with the capture', async () => {
+    // Prepare
+    const { ledger, deps } = setup();
+    deps.posthog = posthog();
+    deps.rules = { maxRewardsPerReferrer: 10, blockedDomains: ['example.com'] };
+
+    // Act
+    const outcome = await fulfilReferral(REFERRAL, deps, attempt());
+
+    // Assess
+    expect(outcome).toEqual({ outcome: 'rejected', reason: 'blocked_domain' });
+    expect(ledger.calls.at(-1)).toMatchObject({ op: 'recordPostHog', finish: 'REJECTED' });
+    expect(ledger.calls.map((call) => call.op)).not.toContain('finishRejected');
+    expect(ledger.records.get(EVENT_ID)).toMatchObject({ status: 'REJECTED', rejectedAt: expect.any(String) });
+  });
+
+  it('completes a record whose PostHog capture an earlier attempt recorded without ending it', async () => {
+    // Prepare: written by a worker from before captures ended the referral
+    const { ledger, customerio, deps } = setup();
+    const capture = posthog();
+    deps.posthog = capture;
+    const at = new Date(NOW).toISOString();
+    ledger.seed(storedRecord({ decision: 'ACCEPTED', referrerCardId: 'gid://1', redeemerCardId: 'gid://2', customerioAt: at, posthogAt: at }));
+
+    // Act
+    const outcome = await fulfilReferral(REFERRAL, deps, attempt());
+
+    // Assess
+    expect(outcome).toEqual({ outcome: 'completed' });
+    expect(customerio.sent).toEqual([]);
+    expect(capture.capture).not.toHaveBeenCalled();
+    expect(ledger.records.get(EVENT_ID)?.status).toBe('COMPLETED');
+  });
+});
+
 describe('fulfilReferral: resuming', () => {
   it('generates the codes once and reuses them when a retry resumes', async () => {
     // Prepare: the first attempt creates the referrer's card, then Shopify fails for the redeemer.
