@@ -23,7 +23,7 @@ import { createFulfilDeps } from '../lib/wiring';
 import { httpApiEvent } from '../local/apigw';
 import { loadInfraDefinitions, type InfraDefinitions } from '../local/infra';
 import { SqsPoller } from '../local/poller';
-import { createStackResources, type StackResources } from '../local/resources';
+import { createStackResources, resourceEnv, type StackResources } from '../local/resources';
 import { startFakeCustomerIo, type FakeCustomerIo, type FakeCustomerIoOptions } from '../local/sandbox/customerio';
 import { startFakeShopify, type FakeShopify, type FakeShopifyOptions } from '../local/sandbox/shopify';
 import { nowMs, sleep } from './stats';
@@ -162,18 +162,7 @@ export class BenchStack {
     const ledger = new Ledger(DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }), resources.tableName);
     const shopify = await startFakeShopify(options.shopify);
     const customerio = await startFakeCustomerIo(options.customerio);
-    const env: Env = {
-      WEBHOOK_SECRET,
-      QUEUE_URL: resources.queueUrl,
-      TABLE_NAME: resources.tableName,
-      DLQ_URL: resources.deadLetterQueueUrl,
-      SHOPIFY_BASE_URL: shopify.url,
-      SHOPIFY_ACCESS_TOKEN: 'shpat_sandbox',
-      CUSTOMERIO_TRACK_URL: customerio.url,
-      CUSTOMERIO_SITE_ID: 'sandbox-site',
-      CUSTOMERIO_API_KEY: 'sandbox-key',
-      ...options.env,
-    };
+    const env: Env = { WEBHOOK_SECRET, ...resourceEnv(resources), ...shopify.env, ...customerio.env, ...options.env };
     // As deployed: config (and the cached secret) re-read per invocation.
     const ingest = makeIngestHandler({ sqs, config: async () => loadIngestConfig(await loadEnv(env)) });
     const stack = new BenchStack(sqs, dynamo, ledger, resources, defs, shopify, customerio, env, ingest, options);

@@ -17,6 +17,11 @@ export interface ResourceOverrides {
   visibilityTimeoutSeconds?: number;
 }
 
+/** The handlers' settings that name these resources, as serverless.yml sets them in AWS. */
+export function resourceEnv(resources: StackResources): { QUEUE_URL: string; DLQ_URL: string; TABLE_NAME: string } {
+  return { QUEUE_URL: resources.queueUrl, DLQ_URL: resources.deadLetterQueueUrl, TABLE_NAME: resources.tableName };
+}
+
 /** Creates the queue, DLQ (with redrive) and ledger table as serverless.yml defines them. */
 export async function createStackResources(
   sqs: SQSClient,

@@ -23,7 +23,7 @@ import { maskCode, maskEmail } from '../lib/mask';
 import { httpApiEvent } from './apigw';
 import { loadInfraDefinitions } from './infra';
 import { SqsPoller, type SqsHandler } from './poller';
-import { createStackResources } from './resources';
+import { createStackResources, resourceEnv } from './resources';
 import { startFakeCustomerIo, type FakeCustomerIo, type FakeTrackedEvent } from './sandbox/customerio';
 import { startFakeShopify, type FakeGiftCard, type FakeShopify } from './sandbox/shopify';
 import type { EmulatorsModule } from './emulators-types';
@@ -119,9 +119,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     const defs = loadInfraDefinitions();
     const resources = await createStackResources(sqs, dynamo, defs);
-    env.QUEUE_URL = resources.queueUrl;
-    env.DLQ_URL = resources.deadLetterQueueUrl;
-    env.TABLE_NAME = resources.tableName;
+    Object.assign(env, resourceEnv(resources));
     env.MAX_RECEIVE_COUNT = String(defs.queue.maxReceiveCount);
     cleanups.push(muteInvalidQueueUrlWarnings([resources.queueUrl, resources.deadLetterQueueUrl]));
 
@@ -130,16 +128,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     if (!(env.SHOPIFY_STORE_DOMAIN?.trim() || env.SHOPIFY_ACCESS_TOKEN?.trim() || env.SHOPIFY_BASE_URL?.trim())) {
       shopify = await startFakeShopify({ port: 0, onCard: printCard });
       cleanups.push(() => shopify?.close());
-      env.SHOPIFY_BASE_URL = shopify.url;
-      env.SHOPIFY_ACCESS_TOKEN = 'shpat_sandbox';
+      Object.assign(env, shopify.env);
     }
     let customerio: FakeCustomerIo | undefined;
     if (!(env.CUSTOMERIO_SITE_ID?.trim() || env.CUSTOMERIO_API_KEY?.trim() || env.CUSTOMERIO_TRACK_URL?.trim())) {
-      customerio = await startFakeCustomerIo({ port: 0, siteId: 'sandbox-site', apiKey: 'sandbox-key', onEvent: printEvent });
+      customerio = await startFakeCustomerIo({ port: 0, onEvent: printEvent });
       cleanups.push(() => customerio?.close());
-      env.CUSTOMERIO_TRACK_URL = customerio.url;
-      env.CUSTOMERIO_SITE_ID = 'sandbox-site';
-      env.CUSTOMERIO_API_KEY = 'sandbox-key';
+      Object.assign(env, customerio.env);
     }
     // Half-set credentials would otherwise fail every referral into the DLQ; say so now instead.
     let workerConfig: ReturnType<typeof loadWorkerConfig>;

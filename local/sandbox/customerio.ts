@@ -48,6 +48,8 @@ export type CustomerIoFault =
 export interface FakeCustomerIo {
   /** Origin to use as CustomerIoClientOptions.trackUrl. */
   url: string;
+  /** The worker settings that point at this fake, with its credentials. */
+  readonly env: { CUSTOMERIO_TRACK_URL: string; CUSTOMERIO_SITE_ID: string; CUSTOMERIO_API_KEY: string };
   /** Accepted events, deduped by id, in arrival order. */
   events: FakeTrackedEvent[];
   /** Every request on the events route; status 0 when no answer was sent (timeout, lost-response). */
@@ -83,7 +85,9 @@ interface Parsed {
 }
 
 export async function startFakeCustomerIo(options: FakeCustomerIoOptions = {}): Promise<FakeCustomerIo> {
-  const expectedAuth = `Basic ${Buffer.from(`${options.siteId ?? 'sandbox-site'}:${options.apiKey ?? 'sandbox-key'}`).toString('base64')}`;
+  const siteId = options.siteId ?? 'sandbox-site';
+  const apiKey = options.apiKey ?? 'sandbox-key';
+  const expectedAuth = `Basic ${Buffer.from(`${siteId}:${apiKey}`).toString('base64')}`;
   const latencyMs = options.latencyMs ?? 0;
   // Arrays are cleared in place on reset, so a test holding `fake.events` keeps seeing the truth.
   const events: FakeTrackedEvent[] = [];
@@ -170,8 +174,10 @@ export async function startFakeCustomerIo(options: FakeCustomerIoOptions = {}): 
   });
   const { port } = server.address() as AddressInfo;
 
+  const url = `http://127.0.0.1:${port}`;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
+    env: { CUSTOMERIO_TRACK_URL: url, CUSTOMERIO_SITE_ID: siteId, CUSTOMERIO_API_KEY: apiKey },
     events,
     requests,
     get duplicatesIgnored() {

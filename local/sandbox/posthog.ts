@@ -13,6 +13,8 @@ export type PostHogFault = 'http503' | 'lost-response';
 export interface FakePostHog {
   url: string;
   apiKey: string;
+  /** The worker settings that point at this fake, with its project key. */
+  readonly env: { POSTHOG_HOST: string; POSTHOG_API_KEY: string };
   /** Every capture accepted, repeats included: PostHog's own dedupe by uuid is best-effort. */
   captures: FakeCapturedEvent[];
   injectFaults(...faults: PostHogFault[]): void;
@@ -61,9 +63,11 @@ export async function startFakePostHog(options: { apiKey?: string; port?: number
   });
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}`;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     apiKey,
+    env: { POSTHOG_HOST: url, POSTHOG_API_KEY: apiKey },
     captures,
     injectFaults: (...more) => void faults.push(...more),
     close: () =>

@@ -70,6 +70,8 @@ export interface FakeDiscountCode {
 
 export interface FakeShopify {
   url: string;
+  /** The worker settings that point at this fake, with its token. */
+  readonly env: { SHOPIFY_BASE_URL: string; SHOPIFY_ACCESS_TOKEN: string };
   cards: FakeGiftCard[];
   discounts: FakeDiscountCode[];
   /** status 0: no answer was sent (timeout, lost-response) */
@@ -114,6 +116,10 @@ class FakeShopifyServer implements FakeShopify {
   public readonly discounts: FakeDiscountCode[] = [];
   public readonly requests: { operation: Operation; status: number }[] = [];
   public throttledCount = 0;
+
+  public get env() {
+    return { SHOPIFY_BASE_URL: this.url, SHOPIFY_ACCESS_TOKEN: this.accessToken };
+  }
 
   private readonly server: Server;
   private readonly accessToken: string;

@@ -19,7 +19,7 @@ import { createFulfilDeps } from '../../lib/wiring';
 import { httpApiEvent } from '../../local/apigw';
 import { loadInfraDefinitions } from '../../local/infra';
 import { SqsPoller } from '../../local/poller';
-import { createStackResources, type StackResources } from '../../local/resources';
+import { createStackResources, resourceEnv, type StackResources } from '../../local/resources';
 import { startFakeCustomerIo, type FakeCustomerIo } from '../../local/sandbox/customerio';
 import { startFakePostHog, type FakePostHog } from '../../local/sandbox/posthog';
 import { startFakeShopify, type FakeShopify, type FakeShopifyOptions } from '../../local/sandbox/shopify';
@@ -81,15 +81,10 @@ export class Pipeline {
 
     const env: Env = {
       WEBHOOK_SECRET,
-      QUEUE_URL: resources.queueUrl,
-      TABLE_NAME: resources.tableName,
-      DLQ_URL: resources.deadLetterQueueUrl,
-      SHOPIFY_BASE_URL: shopify.url,
-      SHOPIFY_ACCESS_TOKEN: 'shpat_sandbox',
-      CUSTOMERIO_TRACK_URL: customerio.url,
-      CUSTOMERIO_SITE_ID: 'sandbox-site',
-      CUSTOMERIO_API_KEY: 'sandbox-key',
-      ...(options.capture === false ? {} : { POSTHOG_HOST: posthog.url, POSTHOG_API_KEY: posthog.apiKey }),
+      ...resourceEnv(resources),
+      ...shopify.env,
+      ...customerio.env,
+      ...(options.capture === false ? {} : posthog.env),
       ...options.env,
     };
     const ingestHandler = makeIngestHandler({ sqs, config: async () => loadIngestConfig(env) });
