@@ -22,7 +22,7 @@ export interface WorkerDeps {
   maxReceiveCount: number;
   /** May throw PermanentError (bad config → DLQ) or RetryableError (Secrets Manager down). */
   fulfilDeps: () => Promise<FulfilDeps>;
-  /** DRY_RUN: log what would be done, call nothing external, write nothing to the ledger, acknowledge (lib/dry-run.ts). */
+  /** DRY_RUN: log what would be done, call nothing external, write nothing to the ledger, park in the DLQ as dry_run (lib/dry-run.ts). */
   dryRun?: boolean;
 }
 

@@ -34,7 +34,8 @@ export type DryRunSettings = Partial<Pick<FulfilDeps, 'rewardAmount' | 'customer
  * It READS the ledger and nothing else: no Shopify, no Customer.io, no PostHog, and above all
  * no ledger write. A rehearsal that marked a referral (or even one step of it) done would make
  * the next real run skip paying it; one that chose codes or claimed a redeemer would fix them for
- * the real run. The caller acknowledges the message afterwards: it was a rehearsal.
+ * the real run. The caller parks the message in the DLQ afterwards (reason dry_run), to be
+ * redriven and paid once DRY_RUN is off.
  */
 export async function dryRunFulfil(
   referral: Referral,
@@ -100,7 +101,7 @@ export async function dryRunFulfil(
     ledgerStatus: plan.ledgerStatus,
     attempts: record?.attempts ?? 0,
     steps,
-    note: 'message acknowledged WITHOUT paying: this referral is paid only if its event is sent again once DRY_RUN is off',
+    note: 'NOT paid: the message is parked in the DLQ (reason dry_run); redrive it once DRY_RUN is off to pay it',
   });
   return plan;
 }
