@@ -1,12 +1,12 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import * as z from 'zod/mini';
 import { isAuthorisedBearer } from '../lib/auth';
 import { loadIngestConfig, MAX_BODY_BYTES, type IngestConfig } from '../lib/config';
 import { PermanentError, RejectedError, RetryableError } from '../lib/errors';
-import { flushMetrics, logger, metrics, MetricUnit } from '../lib/observability';
+import { flushMetrics, logger, metrics, MetricUnit, scopedLogger } from '../lib/observability';
 import { parseWebhook } from '../lib/posthog';
 import { enqueueReferral } from '../lib/queue';
+import { EVENT_ID_PATTERN } from '../lib/referral';
 import { loadEnv } from '../lib/secrets';
 import { InvalidSigningSecretError, verifyWebhookSignature } from '../lib/signature';
 
@@ -27,8 +27,6 @@ const json = (statusCode: number, body: unknown, headers: Record<string, string>
 const error = (statusCode: number, code: string, message: string, headers?: Record<string, string>) =>
   json(statusCode, { error: { code, message } }, headers);
 
-const guid = z.guid();
-
 /** PostHog → SQS. Answers 202 only once the referral is durably queued; never does the slow work itself. */
 export function makeIngestHandler(deps: IngestDeps): IngestHandler {
   return async (event, context) => {
@@ -42,26 +40,9 @@ export function makeIngestHandler(deps: IngestDeps): IngestHandler {
   };
 }
 
-type Extra = Record<string, unknown>;
-
-/**
- * The shared logger with this request's correlation keys on every line. Passed per call rather
- * than set on the logger (appendKeys) or a child (createChild), so concurrent invocations in one
- * process cannot swap keys and a child's fresh cold-start flag cannot mislabel warm invocations.
- */
-function correlated(keys: Extra) {
-  const defined = Object.fromEntries(Object.entries(keys).filter(([, value]) => value !== undefined));
-  return {
-    debug: (message: string, extra: Extra = {}) => logger.debug(message, { ...defined, ...extra }),
-    info: (message: string, extra: Extra = {}) => logger.info(message, { ...defined, ...extra }),
-    warn: (message: string, extra: Extra = {}) => logger.warn(message, { ...defined, ...extra }),
-    error: (message: string, extra: Extra = {}) => logger.error(message, { ...defined, ...extra }),
-  };
-}
-
 async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise<APIGatewayProxyStructuredResultV2> {
   const requestId = event.requestContext?.requestId;
-  let log = correlated({ requestId });
+  let log = scopedLogger({ requestId });
 
   let config: IngestConfig;
   try {
@@ -115,13 +96,13 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
   try {
     const parsed = parseWebhook(text, config);
     if (parsed.kind === 'ignored') {
-      log = correlated({ requestId, eventId: parsed.eventId });
+      log = scopedLogger({ requestId, eventId: parsed.eventId });
       metrics.addMetric('WebhookIgnored', MetricUnit.Count, 1);
       log.debug('webhook ignored: not the referral event');
       return json(200, { status: 'ignored', reason: `event is not "${config.referralEvent}"`, eventId: parsed.eventId });
     }
     const { referral } = parsed;
-    log = correlated({ requestId, eventId: referral.eventId });
+    log = scopedLogger({ requestId, eventId: referral.eventId });
     await enqueueReferral(deps.sqs, config.queueUrl, referral);
     metrics.addMetric('ReferralQueued', MetricUnit.Count, 1);
     log.info('referral queued');
@@ -129,7 +110,7 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
   } catch (cause) {
     if (cause instanceof RejectedError) {
       // The uuid, when the body has a readable one, ties this refusal to the PostHog event.
-      log = correlated({ requestId, eventId: peekEventId(text) });
+      log = scopedLogger({ requestId, eventId: peekEventId(text) });
       metrics.addMetric('WebhookRejected', MetricUnit.Count, 1);
       log.warn('webhook rejected', { code: cause.code });
       return error(cause.statusCode, cause.code, cause.message);
@@ -155,8 +136,8 @@ function peekEventId(text: string): string | undefined {
     if (root === null || typeof root !== 'object' || Array.isArray(root)) return undefined;
     const wrapped = (root as { event?: unknown }).event;
     const eventObject = wrapped !== null && typeof wrapped === 'object' ? wrapped : root;
-    const id = guid.safeParse((eventObject as { uuid?: unknown }).uuid);
-    return id.success ? id.data.toLowerCase() : undefined;
+    const id = (eventObject as { uuid?: unknown }).uuid;
+    return typeof id === 'string' && EVENT_ID_PATTERN.test(id) ? id.toLowerCase() : undefined;
   } catch {
     return undefined;
   }

@@ -22,15 +22,18 @@ export interface ScopedLogger {
 }
 
 /**
- * The shared logger with keys (the correlation id) added to every line. Not a child logger:
+ * The shared logger with keys (the correlation ids) added to every line. Not a child logger:
  * Powertools gives each child a fresh cold-start flag, so every record would claim a cold
- * start; and not appendKeys: records of one batch run concurrently and would swap keys.
+ * start; and not appendKeys: records of one batch (and invocations sharing a process) run
+ * concurrently and would swap keys.
  */
 export function scopedLogger(keys: Record<string, unknown>): ScopedLogger {
+  // A key not known yet (ingest before the body is read) is left out, not logged as undefined.
+  const defined = Object.fromEntries(Object.entries(keys).filter(([, value]) => value !== undefined));
   return {
-    debug: (message, extra) => logger.debug(message, { ...keys, ...extra }),
-    info: (message, extra) => logger.info(message, { ...keys, ...extra }),
-    warn: (message, extra) => logger.warn(message, { ...keys, ...extra }),
-    error: (message, extra) => logger.error(message, { ...keys, ...extra }),
+    debug: (message, extra) => logger.debug(message, { ...defined, ...extra }),
+    info: (message, extra) => logger.info(message, { ...defined, ...extra }),
+    warn: (message, extra) => logger.warn(message, { ...defined, ...extra }),
+    error: (message, extra) => logger.error(message, { ...defined, ...extra }),
   };
 }
