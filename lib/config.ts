@@ -120,7 +120,7 @@ export function loadIngestConfig(env: Env): IngestConfig {
   });
 }
 
-export function customerIoTrackUrl(region: string): string {
+function customerIoTrackUrl(region: string): string {
   return region === 'eu' ? 'https://track-eu.customer.io' : 'https://track.customer.io';
 }
 

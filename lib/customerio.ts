@@ -1,5 +1,5 @@
 import { PermanentError, RetryableError } from './errors';
-import { fetchWithTimeout, RETRYABLE_STATUSES, type Fetch } from './http';
+import { fetchWithTimeout, isRetryableStatus, type Fetch } from './http';
 import { maskCode, maskEmail } from './mask';
 import { parseRetryAfter } from './retry';
 import { isUlid } from './ulid';
@@ -12,7 +12,7 @@ import { isUlid } from './ulid';
  */
 
 export interface CustomerIoClientOptions {
-  /** Origin, e.g. https://track.customer.io (see trackUrlFor). */
+  /** Origin, e.g. https://track.customer.io (lib/config.ts picks it from CUSTOMERIO_REGION). */
   trackUrl: string;
   siteId: string;
   apiKey: string;
@@ -41,10 +41,6 @@ const RESERVED_DATA_KEYS = ['recipient', 'from_address', 'reply_to'] as const;
 const MAX_ERROR_TEXT = 500;
 // Loose on purpose: anything email-shaped in a server message gets masked.
 const EMAIL_PATTERN = /[^\s"'<>()[\]{},;:@]+@[^\s"'<>()[\]{},;:@]+/g;
-
-export function trackUrlFor(region: 'us' | 'eu'): string {
-  return region === 'eu' ? 'https://track-eu.customer.io' : 'https://track.customer.io';
-}
 
 export class CustomerIoClient {
   private readonly trackUrl: string;
@@ -87,7 +83,7 @@ export class CustomerIoClient {
 
   private classify(response: Response, text: string, identifier: string, event: TrackEvent): Error {
     const { status } = response;
-    if (RETRYABLE_STATUSES.has(status) || status >= 500) {
+    if (isRetryableStatus(status)) {
       return new RetryableError(`Customer.io track: HTTP ${status}`, {
         retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
       });

@@ -2,8 +2,12 @@ import { RetryableError } from './errors';
 
 export type Fetch = typeof fetch;
 
-/** Statuses every upstream we call treats as transient. */
-export const RETRYABLE_STATUSES = new Set([408, 425, 429, 500, 502, 503, 504]);
+/** Statuses every upstream we call treats as transient, besides any other 5xx. */
+const RETRYABLE_STATUSES = new Set([408, 425, 429]);
+
+export function isRetryableStatus(status: number): boolean {
+  return RETRYABLE_STATUSES.has(status) || status >= 500;
+}
 
 /**
  * fetch with a per-request timeout. Network failures and timeouts become RetryableError:

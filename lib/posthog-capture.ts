@@ -1,5 +1,5 @@
 import { PermanentError, RetryableError } from './errors';
-import { fetchWithTimeout, RETRYABLE_STATUSES, type Fetch } from './http';
+import { fetchWithTimeout, isRetryableStatus, type Fetch } from './http';
 import { parseRetryAfter } from './retry';
 
 export interface PostHogCaptureOptions {
@@ -53,7 +53,7 @@ export class PostHogCapture {
     );
     await response.arrayBuffer().catch(() => undefined);
     if (response.ok) return;
-    if (RETRYABLE_STATUSES.has(response.status) || response.status >= 500) {
+    if (isRetryableStatus(response.status)) {
       throw new RetryableError(`PostHog capture answered ${response.status}`, {
         retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
       });

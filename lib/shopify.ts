@@ -1,5 +1,5 @@
 import { PermanentError, RetryableError } from './errors';
-import { type Fetch, RETRYABLE_STATUSES, fetchWithTimeout } from './http';
+import { type Fetch, fetchWithTimeout, isRetryableStatus } from './http';
 import { maskCode, maskEmail } from './mask';
 import { ShopifyPacer, type BucketReading } from './pacing';
 import { parseRetryAfter } from './retry';
@@ -322,7 +322,7 @@ export class ShopifyClient {
     if (status === 404) {
       throw new PermanentError('shopify_not_found', `${what}: HTTP 404, check the store domain and API version`);
     }
-    if (RETRYABLE_STATUSES.has(status) || status >= 500) {
+    if (isRetryableStatus(status)) {
       const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.now());
       throw new RetryableError(`${what}: HTTP ${status}`, { retryAfterMs });
     }

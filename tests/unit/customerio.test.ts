@@ -1,4 +1,4 @@
-import { CustomerIoClient, trackUrlFor, type TrackEvent } from '../../lib/customerio';
+import { CustomerIoClient, type TrackEvent } from '../../lib/customerio';
 import { PermanentError, RetryableError } from '../../lib/errors';
 import type { Fetch } from '../../lib/http';
 import { ulidFromUuid } from '../../lib/ulid';
@@ -238,15 +238,5 @@ describe('CustomerIoClient.sendEvent', () => {
       expect(error.message).not.toContain(API_KEY);
       expect(error.message.toLowerCase()).not.toContain(EMAIL.toLowerCase());
     }
-  });
-});
-
-describe('trackUrlFor', () => {
-  it('maps the EU region to track-eu and US to track', () => {
-    // Act
-    const urls = [trackUrlFor('us'), trackUrlFor('eu')];
-
-    // Assess
-    expect(urls).toEqual(['https://track.customer.io', 'https://track-eu.customer.io']);
   });
 });
