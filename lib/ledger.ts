@@ -68,6 +68,17 @@ export const redeemerKey = (person: string): string => `redeemer#${person}`;
 /** One item per referrer (canonical email): how many referrals rewarded them, and which. */
 export const referrerKey = (person: string): string => `referrer#${person}`;
 
+/**
+ * Who may write a referral outside the lease-fenced steps (`begin` taking it up, `fail`
+ * recording a failure): it is new, or not finished (completed or rejected) and its lease is
+ * free, expired or already `:owner`'s. Values from openAndFreeValues.
+ */
+const OPEN_AND_FREE =
+  'attribute_not_exists(pk) OR (#status <> :completed AND #status <> :rejected AND ' +
+  '(attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :now OR leaseOwner = :owner))';
+
+const openAndFreeValues = (now: number, owner: string) => ({ ':completed': 'COMPLETED', ':rejected': 'REJECTED', ':now': now, ':owner': owner });
+
 export class Ledger {
   public constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -76,9 +87,7 @@ export class Ledger {
   ) {}
 
   /**
-   * Creates the record or takes it over, in one conditional write. The condition admits us
-   * when the record is new, or not finished (completed or rejected) and its lease is free,
-   * expired or already ours;
+   * Creates the record or takes it over, in one conditional write (OPEN_AND_FREE);
    * `if_not_exists` keeps codes written by an earlier attempt, so every retry reuses them.
    */
   public async begin(referral: Referral, input: BeginInput): Promise<BeginResult> {
@@ -104,18 +113,13 @@ export class Ledger {
             'customerioEventId = if_not_exists(customerioEventId, :customerioEventId)',
             ...(input.expiresOn ? ['expiresOn = if_not_exists(expiresOn, :expiresOn)'] : []),
           ].join(', ')} ADD attempts :one`,
-          ConditionExpression:
-            'attribute_not_exists(pk) OR (#status <> :completed AND #status <> :rejected AND ' +
-            '(attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :now OR leaseOwner = :owner))',
+          ConditionExpression: OPEN_AND_FREE,
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
+            ...openAndFreeValues(now, input.owner),
             ':inProgress': 'IN_PROGRESS',
-            ':completed': 'COMPLETED',
-            ':rejected': 'REJECTED',
             ':eventId': referral.eventId,
             ':iso': iso,
-            ':now': now,
-            ':owner': input.owner,
             ':leaseUntil': input.leaseUntil,
             ':referrerEmail': referral.referrerEmail,
             ':redeemerEmail': referral.redeemerEmail,
@@ -158,11 +162,11 @@ export class Ledger {
    * last ledger step, one sequential DynamoDB round trip and one WCU fewer per referral.
    */
   public recordCustomerIo(eventId: string, owner: string, finish?: FinalStatus): Promise<LedgerRecord> {
-    return this.step(eventId, owner, finishing({ set: ['customerioAt = :iso'] }, finish), finish ? { ':final': finish } : {});
+    return this.step(eventId, owner, { set: ['customerioAt = :iso'], finish }, {});
   }
 
   public recordPostHog(eventId: string, owner: string, finish?: FinalStatus): Promise<LedgerRecord> {
-    return this.step(eventId, owner, finishing({ set: ['posthogAt = :iso'] }, finish), finish ? { ':final': finish } : {});
+    return this.step(eventId, owner, { set: ['posthogAt = :iso'], finish }, {});
   }
 
   /** Stores the rules' verdict; fulfilment (or the refusal's own steps) follow from it on every retry. */
@@ -177,7 +181,7 @@ export class Ledger {
 
   /** The end of a refusal: the record is final and later deliveries are acknowledged as they come. */
   public finishRejected(eventId: string, owner: string): Promise<LedgerRecord> {
-    return this.step(eventId, owner, finishing({ set: [] }, 'REJECTED'), { ':final': 'REJECTED' });
+    return this.step(eventId, owner, { set: [], finish: 'REJECTED' }, {});
   }
 
   /**
@@ -238,7 +242,7 @@ export class Ledger {
   }
 
   public complete(eventId: string, owner: string): Promise<LedgerRecord> {
-    return this.step(eventId, owner, finishing({ set: [] }, 'COMPLETED'), { ':final': 'COMPLETED' });
+    return this.step(eventId, owner, { set: [], finish: 'COMPLETED' }, {});
   }
 
   /**
@@ -255,20 +259,15 @@ export class Ledger {
         UpdateExpression:
           'SET #status = :failed, eventId = :eventId, failureReason = :reason, lastError = :message, ' +
           'failedAt = :iso, updatedAt = :iso, createdAt = if_not_exists(createdAt, :iso) REMOVE leaseOwner, leaseExpiresAt',
-        ConditionExpression:
-          'attribute_not_exists(pk) OR (#status <> :completed AND #status <> :rejected AND ' +
-          '(attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :now OR leaseOwner = :owner))',
+        ConditionExpression: OPEN_AND_FREE,
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {
+          ...openAndFreeValues(now, owner),
           ':failed': 'FAILED',
-          ':completed': 'COMPLETED',
-          ':rejected': 'REJECTED',
           ':eventId': eventId,
           ':reason': reason,
           ':message': message,
           ':iso': new Date(now).toISOString(),
-          ':now': now,
-          ':owner': owner,
         },
       },
       'ledger: could not record the failure',
@@ -310,13 +309,16 @@ export class Ledger {
 
   /**
    * Every step after `begin` is fenced on the lease: if another worker took the referral over
-   * (ours expired), our write fails instead of racing theirs, and we stop.
+   * (ours expired), our write fails instead of racing theirs, and we stop. With `finish` the
+   * step also ends the referral: final status, its time, and no lease.
    */
   private async step(eventId: string, owner: string, clauses: StepClauses, values: Record<string, unknown>): Promise<LedgerRecord> {
-    const set = ['updatedAt = :iso', ...clauses.set].join(', ');
-    const remove = clauses.remove ? ` REMOVE ${clauses.remove.join(', ')}` : '';
+    const { finish } = clauses;
+    const finishing = finish ? ['#status = :final', `${finish === 'COMPLETED' ? 'completedAt' : 'rejectedAt'} = :iso`] : [];
+    const removing = [...(clauses.remove ?? []), ...(finish ? LEASE : [])];
+    const set = ['updatedAt = :iso', ...clauses.set, ...finishing].join(', ');
+    const remove = removing.length > 0 ? ` REMOVE ${removing.join(', ')}` : '';
     const add = clauses.add ? ` ADD ${clauses.add}` : '';
-    const usesStatus = clauses.set.some((clause) => clause.startsWith('#status'));
     try {
       const result = await this.client.send(
         new UpdateCommand({
@@ -324,8 +326,13 @@ export class Ledger {
           Key: { pk: referralKey(eventId) },
           UpdateExpression: `SET ${set}${remove}${add}`,
           ConditionExpression: ['leaseOwner = :owner', clauses.condition].filter(Boolean).join(' AND '),
-          ExpressionAttributeNames: usesStatus ? { '#status': 'status' } : undefined,
-          ExpressionAttributeValues: { ...values, ':owner': owner, ':iso': new Date(this.now()).toISOString() },
+          ExpressionAttributeNames: finish ? { '#status': 'status' } : undefined,
+          ExpressionAttributeValues: {
+            ...values,
+            ...(finish ? { ':final': finish } : {}),
+            ':owner': owner,
+            ':iso': new Date(this.now()).toISOString(),
+          },
           ReturnValues: 'ALL_NEW',
         }),
       );
@@ -339,18 +346,13 @@ export class Ledger {
 
 export type FinalStatus = Extract<LedgerStatus, 'COMPLETED' | 'REJECTED'>;
 
-/** A step's clauses plus, with `finish`, the end of the referral: final status, its time, no lease. */
-function finishing(clauses: StepClauses, finish: FinalStatus | undefined): StepClauses {
-  if (!finish) return clauses;
-  const at = finish === 'COMPLETED' ? 'completedAt' : 'rejectedAt';
-  return { ...clauses, set: [...clauses.set, '#status = :final', `${at} = :iso`], remove: [...(clauses.remove ?? []), ...LEASE] };
-}
-
 interface StepClauses {
   set: string[];
   remove?: string[];
   add?: string;
   condition?: string;
+  /** Ends the referral in this same write. */
+  finish?: FinalStatus;
 }
 
 const LEASE = ['leaseOwner', 'leaseExpiresAt'];
