@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { relative as relativePath, resolve as resolvePath } from 'node:path';
+import { localStateDir } from './state';
 
 const REPO = resolvePath(__dirname, '..');
 /** The shared fixture when this repo sits next to it; the embedded copy otherwise. */
@@ -49,7 +50,7 @@ function fail(message: string): never {
 }
 
 /** A UUIDv7, as PostHog's own event uuids are: 48 bits of unix ms, then random bits. */
-export function uuidv7(now: number = Date.now()): string {
+function uuidv7(now: number = Date.now()): string {
   const bytes = randomBytes(16);
   bytes.writeUIntBE(now, 0, 6);
   bytes[6] = (bytes[6] & 0x0f) | 0x70;
@@ -84,7 +85,7 @@ function readSecret(stateDir: string): string {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const stateDir = process.env.LOCAL_STATE_DIR?.trim() || resolvePath(REPO, '.local');
+  const stateDir = localStateDir();
   const lastFile = resolvePath(stateDir, 'last-sample.json');
   const port = process.env.PORT?.trim() || '3000';
   const url = `http://127.0.0.1:${port}/webhooks/posthog`;

@@ -15,17 +15,18 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { relative as relativePath, resolve as resolvePath, sep as pathSeparator } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { loadWorkerConfig } from '../lib/config';
 import { maskCode, maskEmail } from '../lib/mask';
 import { httpApiEvent } from './apigw';
+import { emulatorClients } from './emulator-clients';
 import { loadInfraDefinitions } from './infra';
 import { SqsPoller, type SqsHandler } from './poller';
 import { createStackResources, resourceEnv } from './resources';
 import { startFakeCustomerIo, type FakeCustomerIo, type FakeTrackedEvent } from './sandbox/customerio';
 import { startFakeShopify, type FakeGiftCard, type FakeShopify } from './sandbox/shopify';
+import { localStateDir, stackFilePath, type LocalStackFile } from './state';
 import type { EmulatorsModule } from './emulators-types';
 
 export interface LocalStackOptions {
@@ -45,9 +46,6 @@ export interface LocalStack {
   customerio?: FakeCustomerIo;
   stop(): Promise<void>;
 }
-
-/** Where a generated webhook secret is written for `npm run send-sample`: .local/ (gitignored), or $LOCAL_STATE_DIR. */
-export const localStateDir = (): string => process.env.LOCAL_STATE_DIR?.trim() || resolvePath(__dirname, '..', '.local');
 
 const REGION = 'us-east-1';
 const WEBHOOK_PATH = '/webhooks/posthog';
@@ -110,13 +108,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const ignoredSecretId = env.SECRET_ID;
     delete env.SECRET_ID;
 
-    const awsClientConfig = { region: REGION, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
-    const sqs = new SQSClient({ ...awsClientConfig, endpoint: emulators.sqsEndpoint });
-    const dynamo = new DynamoDBClient({ ...awsClientConfig, endpoint: emulators.dynamoEndpoint });
-    cleanups.push(() => {
-      sqs.destroy();
-      dynamo.destroy();
-    });
+    const clients = emulatorClients(emulators, REGION);
+    const { sqs, dynamo } = clients;
+    cleanups.push(() => clients.destroy());
     const defs = loadInfraDefinitions();
     const resources = await createStackResources(sqs, dynamo, defs);
     Object.assign(env, resourceEnv(resources));
@@ -146,6 +140,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       );
     }
 
+    // A generated secret goes to the state dir (.local/ or $LOCAL_STATE_DIR) for `npm run send-sample`.
     let webhookSecret = env.WEBHOOK_SECRET?.trim() ?? '';
     const secretGenerated = webhookSecret === '';
     const secretFile = resolvePath(localStateDir(), 'webhook-secret');
@@ -353,8 +348,8 @@ function forgetModulesUnder(dirs: string[]): void {
 }
 
 /** Writes .local/stack.json; the returned cleanup removes it, unless another stack has written its own since. */
-function writeStackFile(stack: Record<string, string>): () => void {
-  const file = resolvePath(localStateDir(), 'stack.json');
+function writeStackFile(stack: LocalStackFile): () => void {
+  const file = stackFilePath();
   const text = `${JSON.stringify(stack, null, 2)}\n`;
   mkdirSync(localStateDir(), { recursive: true });
   writeFileSync(file, text);

@@ -95,15 +95,16 @@ export async function listDeadLetters(source: DeadLetterSource, options: ListOpt
   }
 
   const ledger = source.ddb && source.tableName ? new Ledger(source.ddb, source.tableName) : undefined;
-  const messages: DeadLetterEntry[] = [];
-  for (const message of received.values()) {
-    const entry = describe(message);
-    if (ledger && entry.eventId) {
-      const record = await ledger.get(entry.eventId).catch(() => undefined);
-      entry.ledger = record ? { status: record.status, failureReason: record.failureReason } : { status: 'NO_RECORD' };
-    }
-    messages.push(entry);
-  }
+  const messages = await Promise.all(
+    [...received.values()].map(async (message): Promise<DeadLetterEntry> => {
+      const entry = describe(message);
+      if (ledger && entry.eventId) {
+        const record = await ledger.get(entry.eventId).catch(() => undefined);
+        entry.ledger = record ? { status: record.status, failureReason: record.failureReason } : { status: 'NO_RECORD' };
+      }
+      return entry;
+    }),
+  );
   messages.sort((a, b) => (a.failedAt ?? a.sentAt ?? '').localeCompare(b.failedAt ?? b.sentAt ?? ''));
   return { queueUrl, approximateDepth, messages, truncated };
 }

@@ -18,16 +18,16 @@
  * The key is only ever sent in the Authorization header; it is never printed.
  */
 
-export type Fetch = typeof fetch;
+import type { Fetch } from '../lib/http';
 
-export const DEFAULT_EVENTS = {
+const DEFAULT_EVENTS = {
   redeemed: 'referral redeemed',
   fulfilled: 'referral reward fulfilled',
   rejected: 'referral reward rejected',
 } as const;
 
 export const DEFAULT_DASHBOARD_NAME = 'Referral rewards';
-export const DEFAULT_DATE_FROM = '-30d';
+const DEFAULT_DATE_FROM = '-30d';
 const REQUEST_TIMEOUT_MS = 15_000;
 /** Pages followed when listing; a project with more same-named objects than this is not ours to fix. */
 const MAX_PAGES = 50;
@@ -108,7 +108,7 @@ const MANAGED_NOTE = 'Managed by referral-rewards ops/posthog-insights.ts: re-ru
 const eventsNode = (event: string) => ({ kind: 'EventsNode', event, name: event, math: 'total' });
 
 /** The three insights, as PostHog query objects (InsightVizNode + TrendsQuery / FunnelsQuery). */
-export function insightDefinitions(events: ProgramEvents, dateFrom: string = DEFAULT_DATE_FROM): InsightDefinition[] {
+function insightDefinitions(events: ProgramEvents, dateFrom: string = DEFAULT_DATE_FROM): InsightDefinition[] {
   return [
     {
       key: 'outcomes',
@@ -385,7 +385,7 @@ class PostHogApi {
 }
 
 /** The app host, without a trailing slash; the ingestion host and plain http to a remote host are refused. */
-export function normaliseHost(raw: string): string {
+function normaliseHost(raw: string): string {
   let url: URL;
   try {
     url = new URL(raw.trim());

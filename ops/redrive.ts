@@ -22,6 +22,7 @@ import {
   type ListMessageMoveTasksResultEntry,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { sleep } from '../lib/retry';
 
 export type RedriveMethod = 'auto' | 'move-task' | 'copy';
 
@@ -69,8 +70,6 @@ export interface RedriveResult {
   followedExistingTask?: boolean;
   error?: string;
 }
-
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export async function redrive(target: RedriveTarget, options: RedriveOptions = {}): Promise<RedriveResult> {
   const method = options.method ?? 'auto';
@@ -128,7 +127,7 @@ async function moveTaskRedrive(target: RedriveTarget, options: RedriveOptions): 
   const base = { method: 'move-task' as const, taskHandle, ...(followedExistingTask ? { followedExistingTask } : {}) };
   if (options.wait === false) return { ...base, status: 'RUNNING', moved: 0 };
 
-  const sleep = options.sleep ?? defaultSleep;
+  const wait = options.sleep ?? sleep;
   const now = options.now ?? Date.now;
   const giveUpAt = now() + (options.maxWaitMs ?? 15 * 60_000);
   for (;;) {
@@ -139,7 +138,7 @@ async function moveTaskRedrive(target: RedriveTarget, options: RedriveOptions): 
     if (status !== 'RUNNING' || now() >= giveUpAt) {
       return { ...base, status, ...progress, ...(task?.FailureReason ? { error: task.FailureReason } : {}) };
     }
-    await sleep(options.pollIntervalMs ?? 2_000);
+    await wait(options.pollIntervalMs ?? 2_000);
   }
 }
 

@@ -1,6 +1,6 @@
 /** `status <eventId>`: one referral's ledger record, in plain words, with emails and codes masked. */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { Ledger, type LedgerRecord, type LedgerStatus } from '../lib/ledger';
+import { Ledger, type Decision, type LedgerRecord, type LedgerStatus } from '../lib/ledger';
 import { maskCode, maskEmail } from '../lib/mask';
 import { redact } from './redact';
 
@@ -16,9 +16,9 @@ export interface StatusStep {
 export interface StatusReport {
   eventId: string;
   found: boolean;
-  status?: LedgerStatus | 'REJECTED';
+  status?: LedgerStatus;
   /** The program rules' verdict, on ledgers that record one. */
-  decision?: string;
+  decision?: Decision;
   rejectionReason?: string;
   referrer?: { email: string; code: string };
   redeemer?: { email: string; code: string };
@@ -62,20 +62,8 @@ function notFound(eventId: string): StatusReport {
   };
 }
 
-/**
- * Fields some ledger versions add (program rules, the PostHog outcome capture). Read loosely so
- * this report works on records written before and after them.
- */
-type ExtendedRecord = LedgerRecord & {
-  decision?: string;
-  rejectionReason?: string;
-  rejectedAt?: string;
-  posthogAt?: string;
-};
-
-export function describeRecord(stored: LedgerRecord): StatusReport {
-  const record = stored as ExtendedRecord;
-  const status = record.status as StatusReport['status'];
+function describeRecord(record: LedgerRecord): StatusReport {
+  const status = record.status;
   const codes = [record.referrerCode, record.redeemerCode];
   const steps: StatusStep[] = [
     { step: 'codes', label: 'codes chosen', done: Boolean(record.referrerCode && record.redeemerCode), at: record.referrerCode ? record.createdAt : undefined },
@@ -118,8 +106,8 @@ export function describeRecord(stored: LedgerRecord): StatusReport {
   };
 }
 
-function adviceFor(record: ExtendedRecord): string {
-  switch (record.status as StatusReport['status']) {
+function adviceFor(record: LedgerRecord): string {
+  switch (record.status) {
     case 'REJECTED':
       return `refused by the program rules (${record.rejectionReason ?? 'no reason recorded'}): no rewards, by design. Nothing to redrive.`;
     case 'COMPLETED':

@@ -4,11 +4,14 @@
  * .local/stack.json, written by local/start.ts while it runs).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve as resolvePath } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { emulatorClients } from '../local/emulator-clients';
 import { loadInfraDefinitions } from '../local/infra';
+import { stackFilePath, type LocalStackFile } from '../local/state';
+
+export type { LocalStackFile };
 
 export interface Target {
   /** For people: `stage prod (us-east-1)` or `local stack (…/.local/stack.json)`. */
@@ -23,26 +26,12 @@ export interface Target {
   close(): void;
 }
 
-/** What local/start.ts writes to .local/stack.json while the local stack runs. */
-export interface LocalStackFile {
-  sqsEndpoint: string;
-  dynamoEndpoint: string;
-  queueUrl: string;
-  deadLetterQueueUrl: string;
-  tableName: string;
-  region: string;
-}
-
-/** Same rule as local/start.ts's localStateDir(): $LOCAL_STATE_DIR, else .local/ at the repo root. */
-export const localStackFile = (): string =>
-  resolvePath(process.env.LOCAL_STATE_DIR?.trim() || resolvePath(__dirname, '..', '.local'), 'stack.json');
-
 export class TargetError extends Error {}
 
 const documentClient = (dynamo: DynamoDBClient): DynamoDBDocumentClient =>
   DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
 
-export function openLocalTarget(file: string = localStackFile()): Target {
+export function openLocalTarget(file: string = stackFilePath()): Target {
   if (!existsSync(file)) {
     throw new TargetError(`the local stack is not running (${file} not found): start it with \`npm start\` in another terminal`);
   }
@@ -55,10 +44,7 @@ export function openLocalTarget(file: string = localStackFile()): Target {
   for (const key of ['sqsEndpoint', 'dynamoEndpoint', 'queueUrl', 'deadLetterQueueUrl', 'tableName'] as const) {
     if (typeof stack[key] !== 'string' || stack[key] === '') throw new TargetError(`${file} has no ${key}`);
   }
-  // The emulators accept any credentials; fixed ones keep the operator's AWS profile out of it.
-  const config = { region: stack.region || 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
-  const sqs = new SQSClient({ ...config, endpoint: stack.sqsEndpoint });
-  const dynamo = new DynamoDBClient({ ...config, endpoint: stack.dynamoEndpoint });
+  const { sqs, dynamo, destroy } = emulatorClients(stack, stack.region || 'us-east-1');
   return {
     description: `local stack (${file})`,
     emulated: true,
@@ -67,10 +53,7 @@ export function openLocalTarget(file: string = localStackFile()): Target {
     queueUrl: stack.queueUrl,
     deadLetterQueueUrl: stack.deadLetterQueueUrl,
     tableName: stack.tableName,
-    close: () => {
-      sqs.destroy();
-      dynamo.destroy();
-    },
+    close: destroy,
   };
 }
 

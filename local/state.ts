@@ -1,0 +1,23 @@
+/**
+ * Where the local stack keeps its state between processes: .local/ at the repo root (gitignored),
+ * or $LOCAL_STATE_DIR. local/start.ts writes the webhook secret and stack.json there,
+ * local/send-sample.ts reads them, and `npm run ops -- … --local` (ops/target.ts) reads stack.json.
+ * No imports beyond node:path, so any of those can load it cheaply.
+ */
+import { resolve as resolvePath } from 'node:path';
+
+/** What local/start.ts writes to stack.json while the local stack runs. */
+export interface LocalStackFile {
+  sqsEndpoint: string;
+  dynamoEndpoint: string;
+  queueUrl: string;
+  deadLetterQueueUrl: string;
+  tableName: string;
+  region: string;
+}
+
+/** $LOCAL_STATE_DIR, else .local/ at the repo root. */
+export const localStateDir = (): string => process.env.LOCAL_STATE_DIR?.trim() || resolvePath(__dirname, '..', '.local');
+
+/** The local stack's endpoints and resource names (LocalStackFile), while it runs. */
+export const stackFilePath = (): string => resolvePath(localStateDir(), 'stack.json');
