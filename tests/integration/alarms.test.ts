@@ -4,26 +4,9 @@
  * Packaged twice: without an alarm e-mail (the default) and with `--param alarmEmail=…`.
  */
 import { rmSync } from 'node:fs';
-import { PACKAGE_STAGE as STAGE, PACKAGE_TIMEOUT_MS, packageService } from '../support/serverless-package';
+import { PACKAGE_STAGE as STAGE, PACKAGE_TIMEOUT_MS, packageService, type Template } from '../support/serverless-package';
 
 const EMAIL = 'oncall@example.com';
-
-interface CfnResource {
-  Type: string;
-  Condition?: string;
-  Properties: Record<string, any>;
-}
-
-interface Template {
-  Conditions?: Record<string, unknown>;
-  Resources: Record<string, CfnResource>;
-  Outputs: Record<string, { Condition?: string; Value: unknown }>;
-}
-
-async function packageTemplate(extraArgs: string[]): Promise<{ dir: string; template: Template }> {
-  const { dir, template } = await packageService(extraArgs);
-  return { dir, template: template as Template };
-}
 
 /** Evaluates the condition functions CloudFormation would, for the literal values osls leaves in them. */
 function evaluateCondition(template: Template, name: string): boolean {
@@ -51,7 +34,7 @@ describe('alarms and throttling (serverless package, offline)', () => {
   let withEmail: { dir: string; template: Template };
 
   beforeAll(async () => {
-    [plain, withEmail] = await Promise.all([packageTemplate([]), packageTemplate([`--param=alarmEmail=${EMAIL}`])]);
+    [plain, withEmail] = await Promise.all([packageService([]), packageService([`--param=alarmEmail=${EMAIL}`])]);
   }, PACKAGE_TIMEOUT_MS + 10_000);
 
   afterAll(() => {

@@ -7,20 +7,7 @@
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadInfraDefinitions } from '../../local/infra';
-import { PACKAGE_STAGE as STAGE, PACKAGE_TIMEOUT_MS, packageService } from '../support/serverless-package';
-
-interface CfnResource {
-  Type: string;
-  Properties: Record<string, any>;
-  DependsOn?: string | string[];
-  DeletionPolicy?: string;
-  UpdateReplacePolicy?: string;
-}
-
-interface Template {
-  Resources: Record<string, CfnResource>;
-  Outputs: Record<string, { Value: unknown }>;
-}
+import { PACKAGE_STAGE as STAGE, PACKAGE_TIMEOUT_MS, packageService, type CfnResource, type Template } from '../support/serverless-package';
 
 interface Statement {
   Effect: string;
@@ -53,7 +40,7 @@ describe('serverless package (offline)', () => {
     const packaged = await packageService();
     packageDir = packaged.dir;
     outDir = packaged.outDir;
-    template = packaged.template as Template;
+    template = packaged.template;
     resources = template.Resources;
   }, PACKAGE_TIMEOUT_MS + 10_000);
 

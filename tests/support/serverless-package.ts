@@ -10,11 +10,28 @@ const ROOT = resolve(__dirname, '..', '..');
 export const PACKAGE_STAGE = 'ci';
 export const PACKAGE_TIMEOUT_MS = 240_000;
 
+/** A resource in the packaged CloudFormation template; Properties as osls writes them. */
+export interface CfnResource {
+  Type: string;
+  Condition?: string;
+  Properties: Record<string, any>;
+  DependsOn?: string | string[];
+  DeletionPolicy?: string;
+  UpdateReplacePolicy?: string;
+}
+
+/** The parts of the packaged CloudFormation template the tests read. */
+export interface Template {
+  Conditions?: Record<string, unknown>;
+  Resources: Record<string, CfnResource>;
+  Outputs: Record<string, { Condition?: string; Value: unknown }>;
+}
+
 /**
  * An offline, credential-free environment for `serverless package`: osls's package makes no AWS
  * calls and has no telemetry; the one network call in the chain is npm's update notifier in npx.
  */
-export function offlineEnv(): NodeJS.ProcessEnv {
+function offlineEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
@@ -33,7 +50,7 @@ export function offlineEnv(): NodeJS.ProcessEnv {
  * serverless-esbuild builds in <service>/.esbuild: two packages of one directory at once (test
  * files run in parallel jest workers) would overwrite each other's bundles.
  */
-export async function packageService(extraArgs: string[] = []): Promise<{ dir: string; outDir: string; template: unknown }> {
+export async function packageService(extraArgs: string[] = []): Promise<{ dir: string; outDir: string; template: Template }> {
   const dir = mkdtempSync(join(tmpdir(), 'referral-rewards-package-'));
   const service = join(dir, 'service');
   const skip = new Set(['node_modules', '.git', '.serverless', '.esbuild', '.local', 'coverage']);
@@ -46,5 +63,5 @@ export async function packageService(extraArgs: string[] = []): Promise<{ dir: s
     timeout: PACKAGE_TIMEOUT_MS,
     maxBuffer: 16 * 1024 * 1024,
   });
-  return { dir, outDir, template: JSON.parse(readFileSync(join(outDir, 'cloudformation-template-update-stack.json'), 'utf8')) };
+  return { dir, outDir, template: JSON.parse(readFileSync(join(outDir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template };
 }

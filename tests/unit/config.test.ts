@@ -1,5 +1,6 @@
 import { loadIngestConfig, loadWorkerConfig, type Env } from '../../lib/config';
 import { PermanentError } from '../../lib/errors';
+import { thrown } from '../support/failure';
 
 /** The least a worker needs: everything else has a default. */
 const WORKER_ENV: Env = {
@@ -16,16 +17,7 @@ const INGEST_ENV: Env = {
   QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/referral-rewards-queue',
 };
 
-/** The PermanentError `fn` throws, for assertions on its reason and message. */
-function permanentError(fn: () => unknown): PermanentError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof PermanentError) return error;
-    throw error;
-  }
-  throw new Error('expected a PermanentError');
-}
+const permanentError = (fn: () => unknown): PermanentError => thrown(fn, PermanentError);
 
 describe('loadWorkerConfig: defaults', () => {
   it('rewards 25.00 with 8-character codes by default', () => {

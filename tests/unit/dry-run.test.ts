@@ -1,7 +1,6 @@
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
-import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { makeWorkerHandler } from '../../functions/worker';
@@ -9,8 +8,9 @@ import { dryRunFulfil, type DryRunLog } from '../../lib/dry-run';
 import { Ledger, referralKey, type LedgerRecord } from '../../lib/ledger';
 import { maskCode } from '../../lib/mask';
 import type { Referral } from '../../lib/referral';
-import type { EventSender, FulfilDeps, GiftCardIssuer } from '../../lib/rewards';
+import type { FulfilDeps } from '../../lib/rewards';
 import { lambdaContext } from '../../local/lambda-context';
+import { batch, fakeCustomerIo, fakeShopify, sqsRecord } from '../support/worker';
 
 const EVENT_ID = '0193a8f2-6c1d-7b4e-9a55-2f0d3c4b5a61';
 const TABLE = 'referral-rewards-test-ledger';
@@ -27,27 +27,6 @@ const REFERRAL: Referral = {
 
 const ddbMock = mockClient(DynamoDBDocumentClient);
 const sqsMock = mockClient(SQSClient);
-
-function sqsRecord(body: string = JSON.stringify(REFERRAL)): SQSRecord {
-  return {
-    messageId: 'message-1',
-    receiptHandle: 'receipt-1',
-    body,
-    attributes: {
-      ApproximateReceiveCount: '1',
-      SentTimestamp: '1763633730000',
-      SenderId: 'AIDAEXAMPLE',
-      ApproximateFirstReceiveTimestamp: '1763633731000',
-    },
-    messageAttributes: {},
-    md5OfBody: '',
-    eventSource: 'aws:sqs',
-    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:referral-rewards-test-queue',
-    awsRegion: 'us-east-1',
-  };
-}
-
-const batch = (...records: SQSRecord[]): SQSEvent => ({ Records: records });
 
 function record(overrides: Partial<LedgerRecord> = {}): LedgerRecord {
   return {
@@ -70,17 +49,8 @@ function record(overrides: Partial<LedgerRecord> = {}): LedgerRecord {
 /** A worker in dry-run mode over a real Ledger whose DynamoDB client is mocked: every write would show up as a command. */
 function setup(options: { dryRun?: boolean; rules?: FulfilDeps['rules'] } = {}) {
   const ledger = new Ledger(DynamoDBDocumentClient.from(new DynamoDBClient({})), TABLE);
-  const shopify = {
-    createGiftCard: jest.fn<ReturnType<GiftCardIssuer['createGiftCard']>, Parameters<GiftCardIssuer['createGiftCard']>>(
-      async (input) => ({ status: 'created', id: `gid://shopify/GiftCard/${input.code}` }),
-    ),
-    findGiftCardByCode: jest.fn<ReturnType<GiftCardIssuer['findGiftCardByCode']>, Parameters<GiftCardIssuer['findGiftCardByCode']>>(
-      async () => undefined,
-    ),
-  } satisfies GiftCardIssuer;
-  const customerio = {
-    sendEvent: jest.fn<ReturnType<EventSender['sendEvent']>, Parameters<EventSender['sendEvent']>>(async () => undefined),
-  } satisfies EventSender;
+  const shopify = fakeShopify();
+  const customerio = fakeCustomerIo();
   const posthog = { capture: jest.fn(async () => undefined) };
   const fulfilDeps = async (): Promise<FulfilDeps> => ({
     ledger,
@@ -130,7 +100,7 @@ describe('worker with DRY_RUN', () => {
     const { handler, shopify, customerio, posthog, context } = setup({ rules: { maxRewardsPerReferrer: 10, blockedDomains: [] } });
 
     // Act
-    const response = await handler(batch(sqsRecord()), context);
+    const response = await handler(batch(sqsRecord(JSON.stringify(REFERRAL))), context);
 
     // Assess
     expect(response).toEqual({ batchItemFailures: [] });
@@ -154,7 +124,7 @@ describe('worker with DRY_RUN', () => {
     const { handler, shopify, customerio, context } = setup();
 
     // Act
-    const response = await handler(batch(sqsRecord()), context);
+    const response = await handler(batch(sqsRecord(JSON.stringify(REFERRAL))), context);
 
     // Assess
     expect(response).toEqual({ batchItemFailures: [] });
@@ -169,7 +139,7 @@ describe('worker with DRY_RUN', () => {
     const { handler, shopify, customerio, context } = setup();
 
     // Act
-    const response = await handler(batch(sqsRecord()), context);
+    const response = await handler(batch(sqsRecord(JSON.stringify(REFERRAL))), context);
 
     // Assess: SQS redelivers it; nothing was recorded anywhere
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'message-1' }] });
@@ -186,7 +156,7 @@ describe('worker with DRY_RUN', () => {
     const { handler, shopify, customerio, context } = setup({ dryRun: false });
 
     // Act
-    const response = await handler(batch(sqsRecord()), context);
+    const response = await handler(batch(sqsRecord(JSON.stringify(REFERRAL))), context);
 
     // Assess
     expect(response).toEqual({ batchItemFailures: [] });

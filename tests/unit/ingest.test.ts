@@ -2,13 +2,12 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { MAX_BODY_BYTES, type IngestConfig } from '../../lib/config';
 import { PermanentError } from '../../lib/errors';
 import { parseReferral } from '../../lib/referral';
 import { makeIngestHandler } from '../../functions/ingest';
 import { httpApiEvent } from '../../local/apigw';
+import { loadDefaultBody } from '../support/fixtures';
 
 const SECRET = 'test-webhook-secret-0123456789';
 const QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/000000000000/referral-rewards-queue';
@@ -20,13 +19,6 @@ const CONFIG: IngestConfig = {
   redeemerEmailProperty: 'redeemer_email',
   queueUrl: QUEUE_URL,
 };
-
-/** PostHog's default webhook body: the repo's local copy when present, else the shared fixture beside the repo. */
-function loadDefaultBody(): string {
-  const local = path.resolve(__dirname, '../../local/sample-event.json');
-  const shared = path.resolve(__dirname, '../../../shared/fixtures/posthog-webhook-default.json');
-  return readFileSync(existsSync(local) ? local : shared, 'utf8');
-}
 
 const DEFAULT_BODY = loadDefaultBody();
 const FIXTURE = JSON.parse(DEFAULT_BODY) as { event: { uuid: string; event: string; properties: Record<string, string> } };

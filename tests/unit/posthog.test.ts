@@ -1,8 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { RejectedError } from '../../lib/errors';
 import { parseWebhook, type ParsedWebhook, type PayloadOptions } from '../../lib/posthog';
 import type { Referral } from '../../lib/referral';
+import { thrown } from '../support/failure';
+import { loadDefaultBody } from '../support/fixtures';
 
 const OPTIONS: PayloadOptions = {
   referralEvent: 'referral redeemed',
@@ -11,13 +11,6 @@ const OPTIONS: PayloadOptions = {
 };
 
 const EVENT_ID = '0193a8f2-6c1d-7b4e-9a55-2f0d3c4b5a61';
-
-/** PostHog's default webhook body: the repo's local copy when present, else the shared fixture beside the repo. */
-function loadDefaultBody(): string {
-  const local = path.resolve(__dirname, '../../local/sample-event.json');
-  const shared = path.resolve(__dirname, '../../../shared/fixtures/posthog-webhook-default.json');
-  return readFileSync(existsSync(local) ? local : shared, 'utf8');
-}
 
 interface DefaultBody {
   event: { uuid: string; event: string; distinct_id: string; timestamp: string; properties: Record<string, unknown> };
@@ -42,17 +35,6 @@ const normalise = (email: unknown) => String(email).trim().toLowerCase();
 function referralOf(parsed: ParsedWebhook): Referral {
   if (parsed.kind !== 'referral') throw new Error(`expected a referral, got ${JSON.stringify(parsed)}`);
   return parsed.referral;
-}
-
-/** The RejectedError `fn` throws, for assertions on its status and code. */
-function rejection(fn: () => unknown): RejectedError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof RejectedError) return error;
-    throw error;
-  }
-  throw new Error('expected a RejectedError');
 }
 
 describe('parseWebhook: PostHog default body', () => {
@@ -188,7 +170,7 @@ describe('parseWebhook: other events', () => {
 describe('parseWebhook: bodies it cannot read', () => {
   it('answers 400 invalid_json to a body that is not JSON', () => {
     // Act
-    const error = rejection(() => parseWebhook('{"event": ', OPTIONS));
+    const error = thrown(() => parseWebhook('{"event": ', OPTIONS), RejectedError);
 
     // Assess
     expect(error).toMatchObject({ statusCode: 400, code: 'invalid_json' });
@@ -201,7 +183,7 @@ describe('parseWebhook: bodies it cannot read', () => {
     ['null', 'null'],
   ])('answers 400 invalid_body to %s', (_label, body) => {
     // Act
-    const error = rejection(() => parseWebhook(body, OPTIONS));
+    const error = thrown(() => parseWebhook(body, OPTIONS), RejectedError);
 
     // Assess
     expect(error).toMatchObject({ statusCode: 400, code: 'invalid_body' });
@@ -214,7 +196,7 @@ describe('parseWebhook: bodies it cannot read', () => {
     ['an event name that is not a string', { event: { uuid: EVENT_ID, event: 7 } }],
   ])('answers 422 missing_event_name to %s', (_label, body) => {
     // Act
-    const error = rejection(() => parseWebhook(JSON.stringify(body), OPTIONS));
+    const error = thrown(() => parseWebhook(JSON.stringify(body), OPTIONS), RejectedError);
 
     // Assess
     expect(error).toMatchObject({ statusCode: 422, code: 'missing_event_name' });
@@ -229,7 +211,7 @@ describe('parseWebhook: the event uuid', () => {
     });
 
     // Act
-    const error = rejection(() => parseWebhook(body, OPTIONS));
+    const error = thrown(() => parseWebhook(body, OPTIONS), RejectedError);
 
     // Assess
     expect(error).toMatchObject({ statusCode: 422, code: 'missing_event_uuid' });
@@ -245,7 +227,7 @@ describe('parseWebhook: the event uuid', () => {
     });
 
     // Act
-    const error = rejection(() => parseWebhook(body, OPTIONS));
+    const error = thrown(() => parseWebhook(body, OPTIONS), RejectedError);
 
     // Assess
     expect(error).toMatchObject({ statusCode: 422, code: 'missing_event_uuid' });
@@ -262,7 +244,7 @@ describe('parseWebhook: the event uuid', () => {
     });
 
     // Act
-    const error = rejection(() => parseWebhook(body, OPTIONS));
+    const error = thrown(() => parseWebhook(body, OPTIONS), RejectedError);
 
     // Assess
     expect(error).toMatchObject({ statusCode: 422, code: 'invalid_event_uuid' });
@@ -275,7 +257,7 @@ describe('parseWebhook: emails', () => {
     const body = bodyWith({ redeemer_email: 'redeemer@example.com' });
 
     // Act
-    const error = rejection(() => parseWebhook(body, OPTIONS));
+    const error = thrown(() => parseWebhook(body, OPTIONS), RejectedError);
 
     // Assess
     expect(error).toMatchObject({ statusCode: 422, code: 'missing_referrer_email' });
@@ -291,7 +273,7 @@ describe('parseWebhook: emails', () => {
     const body = bodyWith({ referrer_email: email, redeemer_email: 'redeemer@example.com' });
 
     // Act
-    const error = rejection(() => parseWebhook(body, OPTIONS));
+    const error = thrown(() => parseWebhook(body, OPTIONS), RejectedError);
 
     // Assess
     expect(error).toMatchObject({ statusCode: 422, code: 'invalid_referrer_email' });
@@ -314,7 +296,7 @@ describe('parseWebhook: emails', () => {
     const body = bodyWith({ referrer_email: 'referrer@example.com' }, NO_PERSON);
 
     // Act
-    const error = rejection(() => parseWebhook(body, OPTIONS));
+    const error = thrown(() => parseWebhook(body, OPTIONS), RejectedError);
 
     // Assess
     expect(error).toMatchObject({ statusCode: 422, code: 'missing_redeemer_email' });
@@ -325,7 +307,7 @@ describe('parseWebhook: emails', () => {
     const body = bodyWith({ referrer_email: 'referrer@example.com', redeemer_email: 'nobody' });
 
     // Act
-    const error = rejection(() => parseWebhook(body, OPTIONS));
+    const error = thrown(() => parseWebhook(body, OPTIONS), RejectedError);
 
     // Assess
     expect(error).toMatchObject({ statusCode: 422, code: 'invalid_redeemer_email' });
@@ -336,7 +318,7 @@ describe('parseWebhook: emails', () => {
     const body = JSON.stringify({ event: { uuid: EVENT_ID, event: 'referral redeemed', properties: 'referrer@example.com' } });
 
     // Act
-    const error = rejection(() => parseWebhook(body, OPTIONS));
+    const error = thrown(() => parseWebhook(body, OPTIONS), RejectedError);
 
     // Assess
     expect(error).toMatchObject({ statusCode: 422, code: 'invalid_properties' });
@@ -382,7 +364,7 @@ describe('parseWebhook: configurable names', () => {
     });
 
     // Act
-    const error = rejection(() => parseWebhook(body, custom));
+    const error = thrown(() => parseWebhook(body, custom), RejectedError);
 
     // Assess
     expect(error).toMatchObject({ statusCode: 422, code: 'missing_referrer_email' });

@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidSigningSecretError, signWebhook, verifyWebhookSignature } from '../../lib/signature';
+import { thrown } from '../support/failure';
 
 /** The shared Standard Webhooks vector (CONTRACTS.md §1), beside the repo as in CI. */
 const SHARED = path.resolve(__dirname, '../../../shared');
@@ -307,16 +308,11 @@ describe('verifyWebhookSignature: the configured secret', () => {
     ['an empty secret', ''],
   ])('throws InvalidSigningSecretError for %s, without echoing it', (_label, secret) => {
     // Act
-    let thrown: unknown;
-    try {
-      verify({ secret });
-    } catch (error) {
-      thrown = error;
-    }
+    const error = thrown(() => verify({ secret }), InvalidSigningSecretError);
 
     // Assess
-    expect(thrown).toBeInstanceOf(InvalidSigningSecretError);
-    if (secret.length > 6) expect((thrown as Error).message).not.toContain(secret);
+    expect(error).toBeInstanceOf(InvalidSigningSecretError);
+    if (secret.length > 6) expect(error.message).not.toContain(secret);
   });
 
   it('ignores whitespace around the configured secret', () => {

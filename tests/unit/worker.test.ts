@@ -1,14 +1,14 @@
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { PermanentError, RetryableError } from '../../lib/errors';
 import type { Ledger } from '../../lib/ledger';
 import type { Referral } from '../../lib/referral';
-import type { EventSender, FulfilDeps, GiftCardIssuer } from '../../lib/rewards';
+import type { FulfilDeps } from '../../lib/rewards';
 import { makeWorkerHandler } from '../../functions/worker';
 import { lambdaContext } from '../../local/lambda-context';
 import { MemoryLedger } from '../support/memory-ledger';
+import { batch, fakeCustomerIo, fakeShopify, sqsRecord } from '../support/worker';
 
 const EVENT_ID = '0193a8f2-6c1d-7b4e-9a55-2f0d3c4b5a61';
 const OTHER_EVENT_ID = '0193a8f2-6c1d-7b4e-9a55-2f0d3c4b5a62';
@@ -27,46 +27,6 @@ function referralBody(eventId = EVENT_ID): string {
     customerEmail: 'redeemer@example.com',
   };
   return JSON.stringify(referral);
-}
-
-function sqsRecord(body: string, options: { messageId?: string; receiveCount?: number } = {}): SQSRecord {
-  const { messageId = 'message-1', receiveCount = 1 } = options;
-  return {
-    messageId,
-    receiptHandle: `receipt-${messageId}`,
-    body,
-    attributes: {
-      ApproximateReceiveCount: String(receiveCount),
-      SentTimestamp: '1763633730000',
-      SenderId: 'AIDAEXAMPLE',
-      ApproximateFirstReceiveTimestamp: '1763633731000',
-    },
-    messageAttributes: { eventId: { dataType: 'String', stringValue: EVENT_ID, stringListValues: [], binaryListValues: [] } },
-    md5OfBody: '',
-    eventSource: 'aws:sqs',
-    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:referral-rewards-queue',
-    awsRegion: 'us-east-1',
-  };
-}
-
-const batch = (...records: SQSRecord[]): SQSEvent => ({ Records: records });
-
-/** Gift cards that are always created, unless a test swaps createGiftCard's implementation. */
-function fakeShopify() {
-  return {
-    createGiftCard: jest.fn<ReturnType<GiftCardIssuer['createGiftCard']>, Parameters<GiftCardIssuer['createGiftCard']>>(
-      async (input) => ({ status: 'created', id: `gid://shopify/GiftCard/${input.code}` }),
-    ),
-    findGiftCardByCode: jest.fn<ReturnType<GiftCardIssuer['findGiftCardByCode']>, Parameters<GiftCardIssuer['findGiftCardByCode']>>(
-      async () => undefined,
-    ),
-  } satisfies GiftCardIssuer;
-}
-
-function fakeCustomerIo() {
-  return {
-    sendEvent: jest.fn<ReturnType<EventSender['sendEvent']>, Parameters<EventSender['sendEvent']>>(async () => undefined),
-  } satisfies EventSender;
 }
 
 function setup(options: { fulfilDeps?: () => Promise<FulfilDeps> } = {}) {
