@@ -62,17 +62,16 @@ export interface BudgetRun {
   rate: number;
   theoretical: number;
   ratio: number;
+  /** restore ÷ (2 × cost): the steady-state maximum, referrals/s. */
+  theoreticalRate: number;
   steady?: { seconds: number; rate: number; ratio: number; cards: number; drawdown: number };
   calls: number;
   throttled: number;
   lost: number;
   problems: string[];
-  /** Seconds from the start at which THROTTLED answers arrived. */
-  throttledAt: number[];
   /** Worker invocation time per referral (a container is billed while it waits on the pacer). */
   workerMsPerReferral: number;
   pacer: { waited: number; waitedMs: number; capped: number; permits: number };
-  aws: Map<string, number>;
 }
 
 export async function runBudget(emulators: Emulators, params: BudgetParams): Promise<BudgetRun> {
@@ -169,15 +168,14 @@ export async function runBudget(emulators: Emulators, params: BudgetParams): Pro
       rate,
       theoretical,
       ratio: rate / theoretical,
+      theoreticalRate,
       steady,
       calls: stack.shopify.requests.length,
       throttled: stack.shopify.throttledCount,
       lost,
       problems,
-      throttledAt: readings.filter((r) => r.throttled).map((r) => (r.t - start) / 1000),
       workerMsPerReferral: workerMs / params.referrals,
       pacer,
-      aws: new Map(stack.aws.requests),
     };
   } finally {
     release();
@@ -191,14 +189,13 @@ const within = (ratio: number): boolean => {
   return shown >= 0.95 && shown <= 1;
 };
 
-export async function benchBudget(emulators: Emulators, options: { quick: boolean }): Promise<SectionResult & { run: BudgetRun }> {
+export async function benchBudget(emulators: Emulators, options: { quick: boolean }): Promise<SectionResult> {
   const params = options.quick ? QUICK : FULL;
   const run = await runBudget(emulators, params);
   const multi = await runBudget(emulators, { ...params, containers: 2, referrals: options.quick ? 40 : 300 });
   const unpaced = await runBudget(emulators, { ...params, pacing: false, referrals: options.quick ? 40 : 300 });
   const perHundred = (r: BudgetRun) => (r.calls > 0 ? (100 * r.throttled) / r.calls : 0);
   const { bucket, createCost } = params;
-  const theoreticalRate = bucket.restoreRate / (2 * createCost);
 
   const rows: Row[] = [
     {
@@ -218,7 +215,7 @@ export async function benchBudget(emulators: Emulators, options: { quick: boolea
         ? `steady state after the burst (${fmt(run.steady.seconds, 1)} s window), restore-funded referrals/s`
         : 'steady state after the burst (window too short to measure)',
       value: run.steady ? `${fmt(run.steady.rate, 3)}/s` : 'n/a',
-      reference: `restore ÷ (2 × cost) = ${fmt(theoreticalRate, 3)}/s`,
+      reference: `restore ÷ (2 × cost) = ${fmt(run.theoreticalRate, 3)}/s`,
       ratio: run.steady?.ratio,
       target: '≥ 0.95 and ≤ 1',
       holds: run.steady ? within(run.steady.ratio) : undefined,
@@ -280,6 +277,5 @@ export async function benchBudget(emulators: Emulators, options: { quick: boolea
     notes,
     lost: run.lost + multi.lost + unpaced.lost,
     data: { workerMsPerReferralBacklog: run.workerMsPerReferral },
-    run,
   };
 }

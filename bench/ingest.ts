@@ -13,7 +13,7 @@ import { httpApiEvent } from '../local/apigw';
 import { captureOutput, outputCounters, progress } from './logs';
 import type { SectionResult } from './report';
 import { BenchStack, WEBHOOK_SECRET, ingestEvent, referralBody, type Emulators } from './stack';
-import { fmt, fmtInt, median, nowMs, percentile } from './stats';
+import { fmt, fmtInt, mapConcurrent, median, nowMs, percentile } from './stats';
 
 const SECTION = '2. Ingest';
 
@@ -58,22 +58,17 @@ async function serve(handler: Handler): Promise<{ url: string; close: () => Prom
 
 /** `total` POSTs with `concurrency` keep-alive clients (global fetch); requests/s and non-2xx count. */
 async function load(url: string, bodies: string[], concurrency: number): Promise<{ rps: number; failed: number }> {
-  let next = 0;
   let failed = 0;
   const start = nowMs();
-  const client = async () => {
-    while (next < bodies.length) {
-      const body = bodies[next++];
-      const response = await fetch(url, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${WEBHOOK_SECRET}`, 'content-type': 'application/json' },
-        body,
-      });
-      await response.arrayBuffer();
-      if (response.status !== 202) failed++;
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, client));
+  await mapConcurrent(bodies, concurrency, async (body) => {
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${WEBHOOK_SECRET}`, 'content-type': 'application/json' },
+      body,
+    });
+    await response.arrayBuffer();
+    if (response.status !== 202) failed++;
+  });
   return { rps: bodies.length / ((nowMs() - start) / 1000), failed };
 }
 

@@ -70,7 +70,6 @@ export async function benchLatency(emulators: Emulators, options: { quick: boole
     progress(`latency: ${warmup} warm-up + ${samples} referrals, one invocation each (Shopify ${SHOPIFY_LATENCY_MS} ms, Customer.io ${CUSTOMERIO_LATENCY_MS} ms)`);
 
     const eventIds: string[] = [];
-    const started = new Map<string, number>();
     const invocationMs: number[] = [];
     const edges: ({ start: number; end: number } & Partial<Record<Checkpoint, number>>)[] = [];
     const logBefore = { ...outputCounters() };
@@ -84,7 +83,6 @@ export async function benchLatency(emulators: Emulators, options: { quick: boole
       const result = await stack.ingest(body);
       if (result.statusCode !== 202) throw new Error(`ingest answered ${result.statusCode}`);
       eventIds.push(uuid);
-      started.set(uuid, nowMs());
       const before = container.invocations.length;
       while (container.invocations.length === before) await container.pollOnce();
       const invocation = container.invocations[container.invocations.length - 1];

@@ -8,12 +8,10 @@ const originalStderr = process.stderr.write.bind(process.stderr);
 
 let capturing = 0;
 let bytes = 0;
-let lines = 0;
 
 function counter(chunk: unknown): void {
   const text = typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) ? chunk.toString('utf8') : String(chunk);
   bytes += Buffer.byteLength(text);
-  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lines++;
 }
 
 /** Swallows and counts stdout/stderr until the returned function is called (nestable). */
@@ -39,9 +37,9 @@ export function captureOutput(): () => void {
   };
 }
 
-/** Bytes and lines the handlers have printed so far (while captured). */
-export function outputCounters(): { bytes: number; lines: number } {
-  return { bytes, lines };
+/** Bytes the handlers have printed so far (while captured). */
+export function outputCounters(): { bytes: number } {
+  return { bytes };
 }
 
 /** The bench's own progress lines, on stderr, even while the handlers' output is captured. */

@@ -16,6 +16,7 @@ import { benchCost } from './cost';
 import { benchIngest } from './ingest';
 import { benchLatency } from './latency';
 import { print, progress } from './logs';
+import { replaceBetweenMarkers } from './markers';
 import { describeRun, renderTable, type BenchResult, type SectionResult } from './report';
 import { useEmulators } from './stack';
 
@@ -51,13 +52,12 @@ function parseArgs(argv: string[]): Args {
 
 /** Replaces the text between the markers, or writes a new document around the table. */
 export function writeDoc(file: string, table: string): void {
-  const block = `${BEGIN}\n${table.trim()}\n${END}`;
+  const body = `\n${table.trim()}\n`;
+  const block = `${BEGIN}${body}${END}`;
   let text: string;
   if (existsSync(file)) {
     const current = readFileSync(file, 'utf8');
-    const start = current.indexOf(BEGIN);
-    const end = current.indexOf(END);
-    text = start !== -1 && end > start ? `${current.slice(0, start)}${block}${current.slice(end + END.length)}` : `${current.trimEnd()}\n\n${block}\n`;
+    text = replaceBetweenMarkers(current, BEGIN, END, body) ?? `${current.trimEnd()}\n\n${block}\n`;
   } else {
     text = `# Performance\n\n${block}\n`;
   }

@@ -1,3 +1,4 @@
+import { ROLES } from '../lib/ledger';
 import { giftCardNote } from '../lib/rewards';
 import type { BenchStack } from './stack';
 import { mapConcurrent } from './stats';
@@ -15,7 +16,7 @@ export async function countLost(stack: BenchStack, eventIds: readonly string[]):
   const problems: string[] = [];
   const verdicts = await mapConcurrent(eventIds, 16, async (eventId) => {
     const record = await stack.ledger.get(eventId);
-    const cards = ['referrer', 'redeemer'].map((role) => cardsByNote.get(giftCardNote(eventId, role as 'referrer' | 'redeemer')) ?? 0);
+    const cards = ROLES.map((role) => cardsByNote.get(giftCardNote(eventId, role)) ?? 0);
     const events = record ? (eventsById.get(record.customerioEventId.toUpperCase()) ?? 0) : 0;
     const ok = record?.status === 'COMPLETED' && cards.every((n) => n === 1) && events === 1;
     if (!ok && problems.length < 5) {

@@ -16,12 +16,14 @@
 import { DeleteMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { CODE_ALPHABET } from '../lib/codes';
 import type { LedgerRecord } from '../lib/ledger';
+import { sleep } from '../lib/retry';
 import { giftCardNote, type Checkpoint } from '../lib/rewards';
 import { ulidFromUuid } from '../lib/ulid';
 import type { CustomerIoFault, FakeTrackedEvent } from '../local/sandbox/customerio';
 import type { FakeCapturedEvent } from '../local/sandbox/posthog';
 import type { FakeGiftCard, ShopifyFault } from '../local/sandbox/shopify';
 import { Pipeline, referralBody } from '../tests/support/pipeline';
+import { mapConcurrent } from '../bench/stats';
 
 export interface ChaosSoakOptions {
   /** Distinct referral events (valid webhooks). */
@@ -359,7 +361,7 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<SoakRepor
     );
     pipeline.poller.start(pollers);
     let t = Date.now();
-    await pool(stream, 8, post);
+    await mapConcurrent(stream, 8, post);
     phases.post = Date.now() - t;
     log(`  posted ${stream.length} webhooks in ${(phases.post / 1000).toFixed(1)} s`);
 
@@ -371,7 +373,7 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<SoakRepor
     // --- phase 2: copies of referrals that (mostly) finished, chaos still on ------------------
     t = Date.now();
     let lateCopiesOfFinished = 0;
-    await pool(late, 8, async (referral) => {
+    await mapConcurrent(late, 8, async (referral) => {
       const record = await pipeline.record(referral.uuid);
       if (record?.status === 'COMPLETED' || record?.status === 'REJECTED') lateCopiesOfFinished++;
       await post({ body: referral.body, uuid: referral.uuid, expect: 'queued' });
@@ -391,7 +393,7 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<SoakRepor
     pipeline.customerio.setFaultPolicy(undefined);
     const dead = await pipeline.deadLetters();
     const deadIds = [...new Set(dead.map((message) => messageEventId(message.Body)).filter((id): id is string => !!id))];
-    const deadRecords = await mapPool(deadIds, 16, (id) => pipeline.record(id));
+    const deadRecords = await mapConcurrent(deadIds, 16, (id) => pipeline.record(id));
     const deadLettered = {
       messages: dead.length,
       referrals: deadIds.length,
@@ -423,10 +425,13 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<SoakRepor
 
     // --- the count ----------------------------------------------------------------------------
     t = Date.now();
-    const records = await mapPool(planned, 16, (referral) => pipeline.record(referral.uuid));
-    const invalidRecords = await mapPool(invalid, 16, (bad) => pipeline.record(bad.uuid));
+    const records = await mapConcurrent(planned, 16, (referral) => pipeline.record(referral.uuid));
+    const invalidRecords = await mapConcurrent(invalid, 16, (bad) => pipeline.record(bad.uuid));
+    // The rules' budgets: exactly one reward per redeemer, exactly REFERRER_CAP per referrer.
+    const groups = new Set(planned.flatMap((referral) => (referral.group ? [referral.group] : [])));
     const verdict = count({
       planned,
+      groups,
       records,
       invalid,
       invalidRecords,
@@ -442,7 +447,6 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<SoakRepor
       for (const mode of referral.extra) duplicatesBy[mode === 'late' ? 'afterCompletion' : mode]++;
     }
     const duplicates = planned.reduce((n, referral) => n + referral.extra.length, 0);
-    const groups = new Set(planned.flatMap((referral) => (referral.group ? [referral.group] : [])));
     const report: SoakReport = {
       seed,
       ok: false,
@@ -568,6 +572,8 @@ function plan(events: number, seed: number, ruleRate: number, duplicateRate: num
 
 interface CountInput {
   planned: Planned[];
+  /** The distinct rule groups of `planned`. */
+  groups: ReadonlySet<RuleGroup>;
   records: (LedgerRecord | undefined)[];
   invalid: { uuid: string }[];
   invalidRecords: (LedgerRecord | undefined)[];
@@ -578,7 +584,7 @@ interface CountInput {
 }
 
 /** Per referral: its cards (by note and code), its Customer.io event (by id), its ledger record, its PostHog capture. */
-function count({ planned, records, invalid, invalidRecords, cards, events, captures, problem }: CountInput) {
+function count({ planned, groups, records, invalid, invalidRecords, cards, events, captures, problem }: CountInput) {
   const known = new Set(planned.map((referral) => referral.uuid));
   const cardsByEvent = groupBy(cards, (card) => NOTE_PATTERN.exec(card.note ?? '')?.[2] ?? '');
   const cardsByCode = groupBy(cards, (card) => card.code);
@@ -700,7 +706,6 @@ function count({ planned, records, invalid, invalidRecords, cards, events, captu
   });
 
   // The rules' budgets: exactly one reward per redeemer, exactly REFERRER_CAP per referrer.
-  const groups = new Set(planned.flatMap((referral) => (referral.group ? [referral.group] : [])));
   for (const group of groups) {
     const paid = group.members.filter((member) => rewardedIds.has(member.uuid)).length;
     const who = `${group.rule} group ${group.members.map((member) => member.uuid.slice(0, 8)).join(',')}`;
@@ -808,23 +813,6 @@ function messageEventId(body: string | undefined): string | undefined {
   }
 }
 
-async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]);
-    }),
-  );
-}
-
-async function mapPool<T, R>(items: T[], concurrency: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  await pool([...items.keys()], concurrency, async (index) => {
-    out[index] = await fn(items[index]);
-  });
-  return out;
-}
-
 function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
   const groups = new Map<string, T[]>();
   for (const item of items) {
@@ -917,8 +905,4 @@ function sum(counts: Record<string, number>): number {
 
 function pct(part: number, whole: number): string {
   return `${whole ? ((100 * part) / whole).toFixed(1) : '0'} %`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

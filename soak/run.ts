@@ -11,6 +11,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
+import { replaceBetweenMarkers } from '../bench/markers';
 import type { SoakReport } from './chaos';
 import type { EmulatorsModule } from '../local/emulators-types';
 
@@ -61,22 +62,20 @@ function parseArgs(argv: string[]): Args {
 
 /** Replaces what sits between the results markers in docs/RELIABILITY.md. */
 export function writeResults(report: SoakReport, table: string, command: string): void {
-  const doc = readFileSync(RELIABILITY_MD, 'utf8');
-  const start = doc.indexOf(RESULTS_START);
-  const end = doc.indexOf(RESULTS_END);
-  if (start < 0 || end < start) throw new Error(`${RELIABILITY_MD} has no ${RESULTS_START} … ${RESULTS_END} section`);
   const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  const section = [
-    RESULTS_START,
+  const body = [
+    '',
     '',
     `Last full run: \`${command}\`, ${when}, Node ${process.version}, ${cpus().length} cores, ` +
       `${(report.durationMs / 1000).toFixed(0)} s.`,
     '',
     table,
     '',
-    RESULTS_END,
+    '',
   ].join('\n');
-  writeFileSync(RELIABILITY_MD, doc.slice(0, start) + section + doc.slice(end + RESULTS_END.length));
+  const text = replaceBetweenMarkers(readFileSync(RELIABILITY_MD, 'utf8'), RESULTS_START, RESULTS_END, body);
+  if (text === undefined) throw new Error(`${RELIABILITY_MD} has no ${RESULTS_START} … ${RESULTS_END} section`);
+  writeFileSync(RELIABILITY_MD, text);
 }
 
 async function main(): Promise<number> {
