@@ -1,6 +1,6 @@
 import { PermanentError, RetryableError } from './errors';
 import { fetchWithTimeout, isRetryableStatus, type Fetch } from './http';
-import { maskCode, maskEmail } from './mask';
+import { redactText } from './mask';
 import { parseRetryAfter } from './retry';
 import { isUlid } from './ulid';
 
@@ -39,8 +39,6 @@ const MAX_BODY_BYTES = 100_000;
 const RESERVED_DATA_KEYS = ['recipient', 'from_address', 'reply_to'] as const;
 // An error text longer than this is cut: it is for a log line, not for parsing.
 const MAX_ERROR_TEXT = 500;
-// Loose on purpose: anything email-shaped in a server message gets masked.
-const EMAIL_PATTERN = /[^\s"'<>()[\]{},;:@]+@[^\s"'<>()[\]{},;:@]+/g;
 
 export class CustomerIoClient {
   private readonly trackUrl: string;
@@ -91,7 +89,7 @@ export class CustomerIoClient {
     if (status === 401 || status === 403) {
       return new PermanentError('customerio_auth', `Customer.io track: HTTP ${status}, check the site id and API key`);
     }
-    const detail = redact(errorText(text), [identifier, ...Object.values(event.data)], this.apiKey);
+    const detail = redactText(errorText(text), [identifier, ...Object.values(event.data)], [this.apiKey]);
     const suffix = detail ? `: ${detail}` : '';
     if (status === 400) return new PermanentError('customerio_rejected', `Customer.io rejected the event${suffix}`);
     return new PermanentError(`customerio_http_${status}`, `Customer.io track: HTTP ${status}${suffix}`);
@@ -141,25 +139,4 @@ function errorText(text: string): string {
   }
   out = out.replace(/\s+/g, ' ').trim();
   return out.length > MAX_ERROR_TEXT ? `${out.slice(0, MAX_ERROR_TEXT)}…` : out;
-}
-
-/**
- * Masks what a server may echo back: the API key, anything email-shaped, and our own values (the
- * identifier, data values such as gift-card codes) verbatim, case-insensitively because gift-card
- * codes are not case sensitive.
- */
-function redact(text: string, secrets: string[], apiKey: string): string {
-  let out = apiKey ? text.split(apiKey).join('[redacted]') : text;
-  // Longest first, so a value containing another is masked whole. Short values ("10") are left:
-  // masking them would garble the message and they identify nobody.
-  const values = secrets.filter((s) => typeof s === 'string' && s.length >= 6).sort((a, b) => b.length - a.length);
-  for (const value of values) {
-    const masked = value.includes('@') ? maskEmail(value) : maskCode(value);
-    out = out.replace(new RegExp(escapeRegExp(value), 'gi'), masked);
-  }
-  return out.replace(EMAIL_PATTERN, (email) => maskEmail(email));
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

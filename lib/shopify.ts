@@ -1,6 +1,6 @@
 import { PermanentError, RetryableError } from './errors';
 import { type Fetch, fetchWithTimeout, isRetryableStatus } from './http';
-import { maskCode, maskEmail } from './mask';
+import { maskCode, redactText } from './mask';
 import { ShopifyPacer, type BucketReading } from './pacing';
 import { parseRetryAfter } from './retry';
 
@@ -188,7 +188,7 @@ export class ShopifyClient {
 
     const userErrors = payload.userErrors ?? [];
     if (userErrors.length > 0) {
-      return classifyUserErrors('giftCardCreate', userErrors, input.code, (message) => redact(message, secrets, this.accessToken));
+      return classifyUserErrors('giftCardCreate', userErrors, input.code, (message) => redactText(message, secrets, [this.accessToken]));
     }
 
     const card = payload.giftCard;
@@ -244,7 +244,7 @@ export class ShopifyClient {
     if (!payload) throw new RetryableError('shopify discountCodeBasicCreate: response without a payload');
     const userErrors = payload.userErrors ?? [];
     if (userErrors.length > 0) {
-      return classifyUserErrors('discountCodeBasicCreate', userErrors, input.code, (message) => redact(message, secrets, this.accessToken));
+      return classifyUserErrors('discountCodeBasicCreate', userErrors, input.code, (message) => redactText(message, secrets, [this.accessToken]));
     }
     const id = payload.codeDiscountNode?.id;
     if (!id) throw new RetryableError('shopify discountCodeBasicCreate: response without a discount');
@@ -308,7 +308,7 @@ export class ShopifyClient {
 
     const status = response.status;
     const errors = Array.isArray(body?.errors) ? body.errors : [];
-    const scrub = (message: string): string => redact(message, secrets, this.accessToken);
+    const scrub = (message: string): string => redactText(message, secrets, [this.accessToken]);
 
     // Whether THROTTLED arrives with 200 or 429 is unconfirmed; the body decides, not the status.
     if ((status === 200 || status === 429) && errors.some((e) => e.extensions?.code === 'THROTTLED')) {
@@ -413,20 +413,4 @@ function parseJson<T>(text: string): T | undefined {
   } catch {
     return undefined;
   }
-}
-
-/**
- * Server messages can echo request values (GraphQL coercion errors quote them), and error
- * messages end up in logs: strip codes, the token and email addresses before they get there.
- */
-function redact(message: string, codes: string[], token?: string): string {
-  let out = message;
-  for (const code of codes) if (code) out = replaceAll(out, code, maskCode(code));
-  if (token) out = replaceAll(out, token, '[token]');
-  return out.replace(/[^\s"'<>@:]+@[^\s"'<>@]+\.[A-Za-z]{2,}/g, (email) => maskEmail(email));
-}
-
-function replaceAll(text: string, secret: string, replacement: string): string {
-  const escaped = secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return text.replace(new RegExp(escaped, 'gi'), replacement);
 }
