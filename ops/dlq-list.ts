@@ -8,7 +8,6 @@
  */
 import {
   ChangeMessageVisibilityBatchCommand,
-  GetQueueAttributesCommand,
   ReceiveMessageCommand,
   type Message,
   type SQSClient,
@@ -17,6 +16,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Ledger, type LedgerStatus } from '../lib/ledger';
 import { maskEmail } from '../lib/mask';
 import { parseReferral } from '../lib/referral';
+import { queueDepth } from './queue-depth';
 import { redact } from './redact';
 
 export interface DeadLetterEntry {
@@ -62,14 +62,8 @@ export interface ListOptions {
 export async function listDeadLetters(source: DeadLetterSource, options: ListOptions = {}): Promise<DeadLetterListing> {
   const { sqs, deadLetterQueueUrl: queueUrl } = source;
   const max = options.max ?? 100;
-  const depth = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: queueUrl,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-    }),
-  );
-  const approximateDepth =
-    Number(depth.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(depth.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+  const depth = await queueDepth(sqs, queueUrl);
+  const approximateDepth = depth.visible + depth.inFlight;
 
   const received = new Map<string, Message>();
   let truncated = false;

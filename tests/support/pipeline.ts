@@ -1,17 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import {
-  DeleteMessageCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SendMessageCommand,
-  SQSClient,
-  type Message,
-} from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { makeIngestHandler } from '../../functions/ingest';
 import { makeWorkerHandler } from '../../functions/worker';
+import { queueDepth } from '../../ops/queue-depth';
+import { redrive } from '../../ops/redrive';
 import { loadIngestConfig, loadWorkerConfig, type Env } from '../../lib/config';
 import { Ledger, type LedgerRecord } from '../../lib/ledger';
 import type { Checkpoint, FulfilDeps } from '../../lib/rewards';
@@ -140,17 +135,8 @@ export class Pipeline {
     throw new Error('queue did not drain in time');
   }
 
-  public async depth(queueUrl: string): Promise<{ visible: number; inFlight: number }> {
-    const result = await this.sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: queueUrl,
-        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-      }),
-    );
-    return {
-      visible: Number(result.Attributes?.ApproximateNumberOfMessages ?? 0),
-      inFlight: Number(result.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
-    };
+  public depth(queueUrl: string): Promise<{ visible: number; inFlight: number }> {
+    return queueDepth(this.sqs, queueUrl);
   }
 
   /** Every message now in the DLQ (received and left in flight, so call once per check). */
@@ -171,16 +157,12 @@ export class Pipeline {
     }
   }
 
-  /** What an operator's redrive does: move each DLQ message back to the source queue, body unchanged. */
+  /** What an operator's `npm run ops -- redrive --local` does (ops/redrive.ts, copy mode): how many it moved. */
   public async redrive(): Promise<number> {
-    const messages = await this.deadLetters();
-    for (const message of messages) {
-      await this.sqs.send(new SendMessageCommand({ QueueUrl: this.resources.queueUrl, MessageBody: message.Body! }));
-      await this.sqs.send(
-        new DeleteMessageCommand({ QueueUrl: this.resources.deadLetterQueueUrl, ReceiptHandle: message.ReceiptHandle! }),
-      );
-    }
-    return messages.length;
+    const target = { sqs: this.sqs, queueUrl: this.resources.queueUrl, deadLetterQueueUrl: this.resources.deadLetterQueueUrl, emulated: true };
+    const result = await redrive(target, { method: 'copy' });
+    if (result.status !== 'COMPLETED') throw new Error(`redrive failed: ${result.error ?? result.status}`);
+    return result.moved;
   }
 
   public record(eventId: string): Promise<LedgerRecord | undefined> {
