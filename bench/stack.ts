@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyStructuredResultV2, Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { makeIngestHandler, type IngestHandler } from '../functions/ingest';
@@ -18,11 +18,12 @@ import type { Fetch } from '../lib/http';
 import { Ledger } from '../lib/ledger';
 import type { Checkpoint, FulfilDeps } from '../lib/rewards';
 import { loadEnv } from '../lib/secrets';
-import { ShopifyClient } from '../lib/shopify';
-import { createFulfilDeps } from '../lib/wiring';
+import type { ShopifyClient } from '../lib/shopify';
+import { cachedFulfilDeps, type FulfilOverrides } from '../lib/wiring';
 import { httpApiEvent } from '../local/apigw';
 import { loadInfraDefinitions, type InfraDefinitions } from '../local/infra';
 import { SqsPoller } from '../local/poller';
+import { queueDepth } from '../ops/queue-depth';
 import { createStackResources, resourceEnv, type StackResources } from '../local/resources';
 import { startFakeCustomerIo, type FakeCustomerIo, type FakeCustomerIoOptions } from '../local/sandbox/customerio';
 import { startFakeShopify, type FakeShopify, type FakeShopifyOptions } from '../local/sandbox/shopify';
@@ -71,19 +72,17 @@ export class WorkerContainer {
   /** Each invocation: when it started (nowMs) and its wall time, ms. */
   public readonly invocations: { records: number; start: number; ms: number }[] = [];
   public readonly poller: SqsPoller;
-  private cached?: { key: string; deps: FulfilDeps };
+  /** What functions/worker.ts does per invocation: re-read the config, rebuild only if it changed. */
+  public readonly fulfilDeps: () => Promise<FulfilDeps>;
 
-  public constructor(
-    private readonly stack: BenchStack,
-    private readonly overrides: Partial<FulfilDeps> & { fetch?: Fetch },
-    private readonly pacing = true,
-  ) {
+  public constructor(stack: BenchStack, overrides: FulfilOverrides) {
+    this.fulfilDeps = cachedFulfilDeps(async () => loadWorkerConfig(await loadEnv(stack.env)), stack.ledger, overrides);
     const worker = makeWorkerHandler({
       sqs: stack.sqs,
       ledger: stack.ledger,
       deadLetterQueueUrl: stack.resources.deadLetterQueueUrl,
       maxReceiveCount: stack.defs.queue.maxReceiveCount,
-      fulfilDeps: () => this.fulfilDeps(),
+      fulfilDeps: this.fulfilDeps,
     }) as WorkerHandler;
     const timed: WorkerHandler = async (event, context) => {
       const start = nowMs();
@@ -102,19 +101,6 @@ export class WorkerContainer {
       timeoutMs: stack.defs.worker.timeoutSeconds * 1000,
       waitTimeSeconds: 0,
     });
-  }
-
-  /** What functions/worker.ts does per invocation: re-read the config, rebuild only if it changed. */
-  public async fulfilDeps(): Promise<FulfilDeps> {
-    const config = loadWorkerConfig(await loadEnv(this.stack.env));
-    const key = JSON.stringify(config);
-    if (this.cached?.key !== key) {
-      const deps = createFulfilDeps(config, this.stack.ledger, this.overrides);
-      // The reference without pacing: the same client, sending every request at once.
-      if (!this.pacing) deps.shopify = new ShopifyClient({ ...config.shopify, fetch: this.overrides.fetch, pacer: false });
-      this.cached = { key, deps };
-    }
-    return this.cached.deps;
   }
 
   /** The container's Shopify client (built on first use). */
@@ -176,20 +162,16 @@ export class BenchStack {
    */
   public container(options: { fetch?: Fetch; pacing?: boolean } = {}): WorkerContainer {
     const checkpoint = this.options.checkpoint;
-    return new WorkerContainer(this, { ...(checkpoint ? { checkpoint } : {}), ...(options.fetch ? { fetch: options.fetch } : {}) }, options.pacing ?? true);
+    return new WorkerContainer(this, {
+      ...(checkpoint ? { checkpoint } : {}),
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      // The reference without pacing: the same client, sending every request at once.
+      ...(options.pacing === false ? { shopifyPacer: false as const } : {}),
+    });
   }
 
-  public async depth(queueUrl = this.resources.queueUrl): Promise<{ visible: number; inFlight: number }> {
-    const result = await this.sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: queueUrl,
-        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-      }),
-    );
-    return {
-      visible: Number(result.Attributes?.ApproximateNumberOfMessages ?? 0),
-      inFlight: Number(result.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
-    };
+  public depth(queueUrl = this.resources.queueUrl): Promise<{ visible: number; inFlight: number }> {
+    return queueDepth(this.sqs, queueUrl);
   }
 
   /**

@@ -12,7 +12,7 @@ import { flushMetrics, logger, metrics, MetricUnit, scopedLogger, type ScopedLog
 import { parseReferral } from '../lib/referral';
 import { fulfilReferral, type FulfilDeps, type FulfilResult } from '../lib/rewards';
 import { loadEnv } from '../lib/secrets';
-import { createFulfilDeps } from '../lib/wiring';
+import { cachedFulfilDeps } from '../lib/wiring';
 
 export interface WorkerDeps {
   sqs: SQSClient;
@@ -139,7 +139,6 @@ function createDefaultDeps(): WorkerDeps {
   const sqs = new SQSClient({});
   const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
   const ledger = new Ledger(ddb, process.env.TABLE_NAME ?? '');
-  let cached: { key: string; deps: FulfilDeps } | undefined;
   const dryRun = /^(true|1|yes)$/i.test(process.env.DRY_RUN?.trim() ?? '');
   if (dryRun) logger.warn('DRY_RUN is on: referrals are logged and parked in the DLQ (reason dry_run), NOT paid until redriven');
   return {
@@ -148,13 +147,7 @@ function createDefaultDeps(): WorkerDeps {
     deadLetterQueueUrl: process.env.DLQ_URL ?? '',
     maxReceiveCount: Number(process.env.MAX_RECEIVE_COUNT || 5),
     dryRun,
-    fulfilDeps: async () => {
-      const config = loadWorkerConfig(await loadEnv());
-      const key = JSON.stringify(config);
-      // Rebuilt only when the secret or env changes, so per-container client state (throttle pacing) survives.
-      if (cached?.key !== key) cached = { key, deps: createFulfilDeps(config, ledger) };
-      return cached.deps;
-    },
+    fulfilDeps: cachedFulfilDeps(async () => loadWorkerConfig(await loadEnv()), ledger),
   };
 }
 
