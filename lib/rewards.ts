@@ -242,6 +242,14 @@ export function giftCardNote(eventId: string, role: Role): string {
   return `referral-rewards ${role} reward for PostHog event ${eventId}`;
 }
 
+const NOTE_PATTERN = /^referral-rewards (referrer|redeemer) reward for PostHog event (\S+)$/;
+
+/** The referral and role a card's note names (giftCardNote read back), or undefined for any other note. */
+export function parseGiftCardNote(note: string | null | undefined): { role: Role; eventId: string } | undefined {
+  const match = NOTE_PATTERN.exec(note ?? '');
+  return match ? { role: match[1] as Role, eventId: match[2] } : undefined;
+}
+
 function isOurCard(note: string | null, eventId: string, role: Role): boolean {
   return note === giftCardNote(eventId, role);
 }

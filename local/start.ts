@@ -19,6 +19,7 @@ import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { loadWorkerConfig } from '../lib/config';
 import { maskCode, maskEmail } from '../lib/mask';
+import { parseGiftCardNote } from '../lib/rewards';
 import { httpApiEvent } from './apigw';
 import { emulatorClients } from './emulator-clients';
 import { loadInfraDefinitions } from './infra';
@@ -404,10 +405,9 @@ function watchDeadLetterQueue(sqs: SQSClient, queueUrl: string): () => Promise<v
   };
 }
 
-/** The note on every card is `referral-rewards <role> reward for PostHog event <uuid>` (lib/rewards.ts). */
 function printCard(card: FakeGiftCard): void {
-  const note = /(\w+) reward for PostHog event (\S+)/.exec(card.note ?? '');
-  const forWhom = note ? `for the ${note[1]}, event ${note[2]}` : '';
+  const note = parseGiftCardNote(card.note);
+  const forWhom = note ? `for the ${note.role}, event ${note.eventId}` : '';
   say(`🎁 gift card ${maskCode(card.code)} created in the Shopify sandbox: ${card.initialValue} ${card.currencyCode} ${forWhom}`.trimEnd());
 }
 

@@ -17,7 +17,7 @@ import { DeleteMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { CODE_ALPHABET } from '../lib/codes';
 import type { LedgerRecord } from '../lib/ledger';
 import { sleep } from '../lib/retry';
-import { giftCardNote, type Checkpoint } from '../lib/rewards';
+import { giftCardNote, parseGiftCardNote, type Checkpoint } from '../lib/rewards';
 import { ulidFromUuid } from '../lib/ulid';
 import type { CustomerIoFault, FakeTrackedEvent } from '../local/sandbox/customerio';
 import type { FakeCapturedEvent } from '../local/sandbox/posthog';
@@ -167,7 +167,6 @@ interface RuleGroup {
 
 const HARD_CRASH = 'chaos: hard crash';
 const SOFT_CRASH = 'chaos: crash';
-const NOTE_PATTERN = /^referral-rewards (referrer|redeemer) reward for PostHog event (\S+)$/;
 
 export async function runChaosSoak(options: ChaosSoakOptions): Promise<SoakReport> {
   const startedAt = Date.now();
@@ -255,8 +254,8 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<SoakRepor
     shopify: {
       bucket: { size: 1000, restoreRate: 5_000 },
       onCard: (card) => {
-        const note = NOTE_PATTERN.exec(card.note ?? '');
-        trace(note?.[2], `shopify: ${note?.[1] ?? '?'} card ${card.id} created (…${card.code.slice(-4)})`);
+        const note = parseGiftCardNote(card.note);
+        trace(note?.eventId, `shopify: ${note?.role ?? '?'} card ${card.id} created (…${card.code.slice(-4)})`);
       },
     },
     checkpoint: (step, eventId) => {
@@ -586,7 +585,7 @@ interface CountInput {
 /** Per referral: its cards (by note and code), its Customer.io event (by id), its ledger record, its PostHog capture. */
 function count({ planned, groups, records, invalid, invalidRecords, cards, events, captures, problem }: CountInput) {
   const known = new Set(planned.map((referral) => referral.uuid));
-  const cardsByEvent = groupBy(cards, (card) => NOTE_PATTERN.exec(card.note ?? '')?.[2] ?? '');
+  const cardsByEvent = groupBy(cards, (card) => parseGiftCardNote(card.note)?.eventId ?? '');
   const cardsByCode = groupBy(cards, (card) => card.code);
   const eventIdByUlid = new Map(planned.map((referral) => [ulidFromUuid(referral.uuid), referral.uuid]));
   const eventsByEvent = groupBy(events, (event) => eventIdByUlid.get(event.id.toUpperCase()) ?? '');
@@ -595,7 +594,7 @@ function count({ planned, groups, records, invalid, invalidRecords, cards, event
 
   let stray = 0;
   for (const card of cards) {
-    const eventId = NOTE_PATTERN.exec(card.note ?? '')?.[2];
+    const eventId = parseGiftCardNote(card.note)?.eventId;
     if (!eventId || !known.has(eventId)) {
       stray++;
       problem(eventId ?? '-', `card ${card.id} (…${card.code.slice(-4)}) belongs to no referral: note ${JSON.stringify(card.note)}`);

@@ -1,7 +1,7 @@
 import { PermanentError, RetryableError } from '../../lib/errors';
 import type { LedgerRecord, Role } from '../../lib/ledger';
 import type { Referral } from '../../lib/referral';
-import { fulfilReferral, giftCardNote, type EventSender, type FulfilDeps, type GiftCardIssuer } from '../../lib/rewards';
+import { fulfilReferral, giftCardNote, parseGiftCardNote, type EventSender, type FulfilDeps, type GiftCardIssuer } from '../../lib/rewards';
 import { MemoryLedger } from '../support/memory-ledger';
 import { failure } from '../support/failure';
 
@@ -587,4 +587,25 @@ describe('fulfilReferral: one card failing', () => {
     expect(record.redeemerCode).toBe('CODE0003');
     expect(customerio.sent[0].event.data.discountreferee).toBe('CODE0003');
   });
+});
+
+describe('parseGiftCardNote', () => {
+  it('reads back the referral and role giftCardNote wrote', () => {
+    // Act
+    const parsed = parseGiftCardNote(giftCardNote(EVENT_ID, 'redeemer'));
+
+    // Assess
+    expect(parsed).toEqual({ role: 'redeemer', eventId: EVENT_ID });
+  });
+
+  it.each([null, '', 'a gift card someone made by hand', `referral-rewards friend reward for PostHog event ${EVENT_ID}`])(
+    'reads nothing from the note %p',
+    (note) => {
+      // Act
+      const parsed = parseGiftCardNote(note);
+
+      // Assess
+      expect(parsed).toBeUndefined();
+    },
+  );
 });
