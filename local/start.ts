@@ -29,6 +29,7 @@ import { startFakeCustomerIo, type FakeCustomerIo, type FakeTrackedEvent } from 
 import { startFakeShopify, type FakeGiftCard, type FakeShopify } from './sandbox/shopify';
 import { localStateDir, stackFilePath, type LocalStackFile } from './state';
 import type { EmulatorsModule } from './emulators-types';
+import { readBody } from './read-body';
 
 export interface LocalStackOptions {
   /** Port for the webhook server on 127.0.0.1; 0 picks a free one. Default: $PORT, else 3000. */
@@ -243,7 +244,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
 async function route(req: IncomingMessage, res: ServerResponse, ingest: IngestHandler): Promise<void> {
   const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-  const { body, tooLarge } = await readBody(req);
+  const { body, tooLarge } = await readBody(req, MAX_READ_BYTES);
 
   if (req.method === 'GET' && path === '/health') {
     sendJson(res, 200, { status: 'ok' });
@@ -288,17 +289,6 @@ function stringHeaders(headers: APIGatewayProxyStructuredResultV2['headers']): R
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers ?? {})) out[name] = String(value);
   return out;
-}
-
-/** Reads the body, keeping at most MAX_READ_BYTES: the rest is drained and dropped. */
-async function readBody(req: IncomingMessage): Promise<{ body: Buffer; tooLarge: boolean }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size <= MAX_READ_BYTES) chunks.push(chunk);
-  }
-  return { body: Buffer.concat(chunks), tooLarge: size > MAX_READ_BYTES };
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

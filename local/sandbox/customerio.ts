@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isUlid } from '../../lib/ulid';
+import { readBody } from '../read-body';
 
 /**
  * A fake Customer.io Track API v1 on 127.0.0.1, for integration tests, the local stack and the
@@ -126,7 +127,7 @@ export async function startFakeCustomerIo(options: FakeCustomerIoOptions = {}): 
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const match = req.method === 'POST' ? ROUTE.exec(new URL(req.url ?? '/', 'http://x').pathname) : null;
-    const { body, tooLarge } = await readBody(req);
+    const { body, tooLarge } = await readBody(req, MAX_BODY_BYTES);
     if (!match) {
       send(res, { status: 404, body: { meta: { errors: ['not found'] } } });
       return;
@@ -251,17 +252,6 @@ function parse(rawIdentifier: string, body: Buffer, tooLarge: boolean): Parsed |
   }
   if (data !== undefined && !isRecord(data)) return 'data must be an object';
   return { identifier, name, id, timestamp, data: data ?? {} };
-}
-
-/** Reads the whole body but stops keeping it past the limit, so a huge request cannot fill memory. */
-async function readBody(req: IncomingMessage): Promise<{ body: Buffer; tooLarge: boolean }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-  }
-  return { body: Buffer.concat(chunks), tooLarge: size > MAX_BODY_BYTES };
 }
 
 /** The id, if any, for the request log, even when the request is later refused. */
