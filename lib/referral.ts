@@ -9,8 +9,18 @@ export interface Referral {
   eventName: string;
   referrerEmail: string;
   redeemerEmail: string;
-  /** Customer.io identifier: the PostHog person's email, else the redeemer's. */
+  /**
+   * Customer.io identifier, the person both codes are mailed to: always the redeemer's email, the
+   * person the program rules judged (issue #10, defect 3). Kept as its own field so a worker of
+   * the previous release, reading messages queued by this one, still mails the redeemer.
+   */
   customerEmail: string;
+  /**
+   * The PostHog person's email when PostHog sent one. Never mailed; the rules refuse the referral
+   * as a self-referral when it is the referrer's (the referrer captured the redemption as
+   * themselves). Optional, so `v: 1` messages queued before it existed stay readable.
+   */
+  personEmail?: string;
   distinctId?: string;
   occurredAt?: string;
 }
@@ -39,17 +49,23 @@ export function parseReferral(body: string): Referral | undefined {
     return undefined;
   }
   if (message === null || typeof message !== 'object') return undefined;
-  const { v, eventId, eventName, referrerEmail, redeemerEmail, customerEmail, distinctId, occurredAt } = message as Record<string, unknown>;
+  const { v, eventId, eventName, referrerEmail, redeemerEmail, customerEmail, personEmail, distinctId, occurredAt } =
+    message as Record<string, unknown>;
   if (v !== 1 || typeof eventId !== 'string' || !EVENT_ID_PATTERN.test(eventId) || typeof eventName !== 'string') return undefined;
   if (!isEmail(referrerEmail) || !isEmail(redeemerEmail) || !isEmail(customerEmail)) return undefined;
-  if (!isOptionalString(distinctId) || !isOptionalString(occurredAt)) return undefined;
+  if ((personEmail !== undefined && !isEmail(personEmail)) || !isOptionalString(distinctId) || !isOptionalString(occurredAt)) return undefined;
+  // A message queued before defect 3 was fixed carries the PostHog person's email as its
+  // customerEmail. It is read as the person, never as where the codes go: the rules judge the
+  // redeemer, so the codes go to the redeemer, and a person who is the referrer is refused.
+  const person = personEmail ?? (normaliseEmail(customerEmail) === normaliseEmail(redeemerEmail) ? undefined : customerEmail);
   return {
     v,
     eventId,
     eventName,
     referrerEmail,
     redeemerEmail,
-    customerEmail,
+    customerEmail: redeemerEmail,
+    ...(person === undefined ? {} : { personEmail: person }),
     ...(distinctId === undefined ? {} : { distinctId }),
     ...(occurredAt === undefined ? {} : { occurredAt }),
   };

@@ -1,4 +1,4 @@
-import { canonicalEmail, emailDomain } from './identity';
+import { canonicalEmail, isBlockedDomain } from './identity';
 import type { Referral } from './referral';
 
 export type RefusalReason = 'self_referral' | 'blocked_domain' | 'redeemer_already_rewarded' | 'referrer_cap_reached';
@@ -6,15 +6,18 @@ export type RefusalReason = 'self_referral' | 'blocked_domain' | 'redeemer_alrea
 export interface ProgramRules {
   /** Rewarded referrals per referrer, ever; 0 means no cap. */
   maxRewardsPerReferrer: number;
-  /** Lowercase domains whose addresses never earn a reward (either side). */
+  /** Lowercase domains whose addresses (and their subdomains' and aliases') never earn a reward (either side). */
   blockedDomains: string[];
 }
 
 /** The rules that need nothing but the referral itself; the per-person ones are claims in the ledger. */
 export function staticRefusal(referral: Referral, rules: ProgramRules): RefusalReason | undefined {
-  if (canonicalEmail(referral.referrerEmail) === canonicalEmail(referral.redeemerEmail)) return 'self_referral';
-  const blocked = new Set(rules.blockedDomains);
-  if (blocked.has(emailDomain(referral.referrerEmail)) || blocked.has(emailDomain(referral.redeemerEmail))) {
+  const referrer = canonicalEmail(referral.referrerEmail);
+  if (referrer === canonicalEmail(referral.redeemerEmail)) return 'self_referral';
+  // The PostHog person the event was captured for being the referrer means the referrer
+  // redeemed their own referral under an invented redeemer email (issue #10, defect 3).
+  if (referral.personEmail !== undefined && canonicalEmail(referral.personEmail) === referrer) return 'self_referral';
+  if (isBlockedDomain(referral.referrerEmail, rules.blockedDomains) || isBlockedDomain(referral.redeemerEmail, rules.blockedDomains)) {
     return 'blocked_domain';
   }
   return undefined;

@@ -60,4 +60,24 @@ describe('parseReferral', () => {
     // Assess
     expect(referral).toBeUndefined();
   });
+
+  it('reads a person email that differs from the redeemer, in a message queued before defect 3, as the person, never as where the codes go', () => {
+    // Prepare: the v1 message of the previous release, customerEmail = the PostHog person's email
+    const queued = { ...REFERRAL, customerEmail: 'ada+collector@example.com' };
+
+    // Act
+    const referral = parseReferral(JSON.stringify(queued));
+
+    // Assess
+    expect(referral?.customerEmail).toBe(REFERRAL.redeemerEmail);
+    expect(referral?.personEmail).toBe('ada+collector@example.com');
+  });
+
+  it('reads the person email of a message queued by this release', () => {
+    // Act
+    const referral = parseReferral(JSON.stringify({ ...REFERRAL, personEmail: 'profile@example.net' }));
+
+    // Assess
+    expect(referral).toEqual({ ...REFERRAL, personEmail: 'profile@example.net' });
+  });
 });

@@ -1,0 +1,96 @@
+import { canonicalEmail } from '../../lib/identity';
+import type { Referral } from '../../lib/referral';
+import { staticRefusal, type ProgramRules } from '../../lib/rules';
+
+const REFERRAL: Referral = {
+  v: 1,
+  eventId: '0190f1d2-7c1e-7b3a-9d2f-3a4b5c6d7e8f',
+  eventName: 'referral redeemed',
+  referrerEmail: 'ada@example.com',
+  redeemerEmail: 'grace@example.org',
+  customerEmail: 'grace@example.org',
+};
+const RULES: ProgramRules = { maxRewardsPerReferrer: 10, blockedDomains: [] };
+
+describe('canonicalEmail', () => {
+  it.each([
+    ['me+2@outlook.com', 'me@outlook.com'],
+    ['Me+promo@Example.COM', 'me@example.com'],
+    ['jane.doe+x@googlemail.com', 'janedoe@gmail.com'],
+  ])('folds the +tag of %s on every domain', (email, canonical) => {
+    // Act
+    const folded = canonicalEmail(email);
+
+    // Assess
+    expect(folded).toBe(canonical);
+  });
+
+  it('keeps dots outside Gmail, where they may tell two people apart', () => {
+    // Act
+    const folded = canonicalEmail('j.doe@outlook.com');
+
+    // Assess
+    expect(folded).toBe('j.doe@outlook.com');
+  });
+});
+
+describe('staticRefusal', () => {
+  it('refuses as a self-referral a redeemer who is the referrer with a +tag, on any domain', () => {
+    // Prepare
+    const referral = { ...REFERRAL, referrerEmail: 'me@outlook.com', redeemerEmail: 'me+2@outlook.com', customerEmail: 'me+2@outlook.com' };
+
+    // Act
+    const refusal = staticRefusal(referral, RULES);
+
+    // Assess
+    expect(refusal).toBe('self_referral');
+  });
+
+  it('refuses as a self-referral a PostHog person who is the referrer, whatever redeemer email they invented', () => {
+    // Prepare
+    const referral = { ...REFERRAL, personEmail: 'Ada+again@example.com' };
+
+    // Act
+    const refusal = staticRefusal(referral, RULES);
+
+    // Assess
+    expect(refusal).toBe('self_referral');
+  });
+
+  it('accepts a PostHog person who is someone else: the codes go to the redeemer, whom the rules judged', () => {
+    // Prepare
+    const referral = { ...REFERRAL, personEmail: 'someone.else@example.net' };
+
+    // Act
+    const refusal = staticRefusal(referral, RULES);
+
+    // Assess
+    expect(refusal).toBeUndefined();
+  });
+
+  it.each([
+    ['gmail.com', 'grace@googlemail.com'],
+    ['googlemail.com', 'grace@gmail.com'],
+    ['example.org', 'grace@mail.example.org'],
+  ])('with %s blocked, refuses %s', (blocked, redeemerEmail) => {
+    // Prepare
+    const referral = { ...REFERRAL, redeemerEmail, customerEmail: redeemerEmail };
+
+    // Act
+    const refusal = staticRefusal(referral, { ...RULES, blockedDomains: [blocked] });
+
+    // Assess
+    expect(refusal).toBe('blocked_domain');
+  });
+
+  it('does not block a domain that merely ends with the blocked name', () => {
+    // Prepare
+    const referral = { ...REFERRAL, redeemerEmail: 'grace@notexample.org', customerEmail: 'grace@notexample.org' };
+
+    // Act
+    const refusal = staticRefusal(referral, { ...RULES, blockedDomains: ['example.org'] });
+
+    // Assess
+    expect(refusal).toBeUndefined();
+  });
+});
