@@ -7,6 +7,7 @@ import { loadWorkerConfig } from '../lib/config';
 import { deadLetter } from '../lib/deadletter';
 import { dryRunFulfil } from '../lib/dry-run';
 import { PermanentError } from '../lib/errors';
+import { referralLimitProblem } from '../lib/limits';
 import { Ledger } from '../lib/ledger';
 import { flushMetrics, logger, metrics, MetricUnit, scopedLogger, type ScopedLogger } from '../lib/observability';
 import { parseReferral } from '../lib/referral';
@@ -73,6 +74,10 @@ async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Conte
     return;
   }
   try {
+    // Before the ledger and the first Shopify call: a message that did not come through ingest
+    // (hand-written, redriven from an older release) must not be paid and then fail to mail.
+    const tooBig = referralLimitProblem(referral);
+    if (tooBig) throw new PermanentError(tooBig.code, tooBig.message);
     const fulfilDeps = await deps.fulfilDeps();
     const result = await fulfilReferral(
       referral,

@@ -1,5 +1,6 @@
 import { PermanentError } from './errors';
 import { MAX_CODE_LENGTH, MIN_CODE_LENGTH } from './codes';
+import { CUSTOMERIO_MAX_EVENT_NAME_BYTES } from './limits';
 import { parseDomainList, type ProgramRules } from './rules';
 
 export type Env = Record<string, string | undefined>;
@@ -30,8 +31,16 @@ export const DEFAULTS = {
   POSTHOG_HOST: 'https://us.i.posthog.com',
 } as const;
 
-/** Largest body ingest reads: PostHog's default body is ~1–2 KB; anything near this is not a referral. */
-export const MAX_BODY_BYTES = 64 * 1024;
+/**
+ * Largest body ingest reads: what API Gateway and Lambda can deliver at all. An HTTP API takes
+ * payloads up to 10 MB ("Quotas for configuring and running an HTTP API in API Gateway"), but a
+ * synchronous Lambda invocation carries at most 6 MB ("Invoke", AWS Lambda API reference), and
+ * the body travels inside that event, so 6 MB is the real ceiling. PostHog's default body is
+ * ~1–2 KB, but it includes the whole person: one with many properties runs to hundreds of KB,
+ * and refusing it with a 4xx would lose the referral (PostHog does not retry 4xx; issue #10,
+ * defect 9). Only the referral's few fields are queued, whatever the body's size.
+ */
+export const MAX_BODY_BYTES = 6 * 1024 * 1024;
 
 export interface IngestConfig {
   webhookSecret: string;
@@ -147,6 +156,12 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
   settings.expect(REWARD_TYPES.includes(rewardType), 'REWARD_TYPE must be gift_card or discount_code');
   const expiresDays = env.REWARD_EXPIRES_DAYS?.trim();
   const posthogKey = env.POSTHOG_API_KEY?.trim();
+  const eventName = value(env, 'CUSTOMERIO_EVENT');
+  // Customer.io refuses a longer event name (lib/limits.ts): refuse it at start, before any card exists.
+  settings.expect(
+    Buffer.byteLength(eventName) <= CUSTOMERIO_MAX_EVENT_NAME_BYTES,
+    `CUSTOMERIO_EVENT must be at most ${CUSTOMERIO_MAX_EVENT_NAME_BYTES} bytes (Customer.io's limit)`,
+  );
 
   return settings.done({
     tableName: settings.required('TABLE_NAME', env.TABLE_NAME),
@@ -165,7 +180,7 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
       ),
       siteId: settings.required('CUSTOMERIO_SITE_ID', env.CUSTOMERIO_SITE_ID),
       apiKey: settings.required('CUSTOMERIO_API_KEY', env.CUSTOMERIO_API_KEY),
-      eventName: value(env, 'CUSTOMERIO_EVENT'),
+      eventName,
     },
     rewardType,
     rules: {

@@ -1,5 +1,6 @@
 import { PermanentError, RetryableError } from './errors';
 import { fetchWithTimeout, isRetryableStatus, type Fetch } from './http';
+import { CUSTOMERIO_MAX_DATA_BYTES, CUSTOMERIO_MAX_EVENT_NAME_BYTES, CUSTOMERIO_MAX_IDENTIFIER_BYTES } from './limits';
 import { redactText } from './mask';
 import { parseRetryAfter } from './retry';
 import { isUlid } from './ulid';
@@ -30,11 +31,11 @@ export interface TrackEvent {
   data: Record<string, string>;
 }
 
-// Limits from Customer.io's Track API docs (CONTRACTS.md §3); checked here so an oversized event
-// dead-letters with a clear reason instead of bouncing off a 400.
-const MAX_IDENTIFIER_BYTES = 150;
-const MAX_NAME_BYTES = 100;
-const MAX_BODY_BYTES = 100_000;
+// Limits from Customer.io's Track API docs (lib/limits.ts, CONTRACTS.md §3); checked here too, as
+// the last guard, so an oversized event dead-letters with a clear reason instead of bouncing off a 400.
+const MAX_IDENTIFIER_BYTES = CUSTOMERIO_MAX_IDENTIFIER_BYTES;
+const MAX_NAME_BYTES = CUSTOMERIO_MAX_EVENT_NAME_BYTES;
+const MAX_BODY_BYTES = CUSTOMERIO_MAX_DATA_BYTES;
 // These data keys override the message's recipient and sender: never let event data set them.
 const RESERVED_DATA_KEYS = ['recipient', 'from_address', 'reply_to'] as const;
 // An error text longer than this is cut: it is for a log line, not for parsing.

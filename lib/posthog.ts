@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { RejectedError } from './errors';
+import { MAX_EMAIL_LENGTH, referralLimitProblem } from './limits';
 import { EMAIL_PATTERN, EVENT_ID_PATTERN, normaliseEmail, type Referral } from './referral';
 
 export interface PayloadOptions {
@@ -12,7 +13,7 @@ export type ParsedWebhook =
   | { kind: 'referral'; referral: Referral }
   | { kind: 'ignored'; eventName: string; eventId?: string };
 
-const emailSchema = z.pipe(z.string().check(z.trim(), z.maxLength(254)), z.email({ pattern: EMAIL_PATTERN }));
+const emailSchema = z.pipe(z.string().check(z.trim(), z.maxLength(MAX_EMAIL_LENGTH)), z.email({ pattern: EMAIL_PATTERN }));
 const recordSchema = z.record(z.string(), z.unknown());
 // Every key optional: zod 4 treats a bare z.unknown() key as required, and a missing uuid
 // must be reported as such (or ignored for another event), not as an unreadable body.
@@ -27,9 +28,23 @@ const eventSchema = z.object({
 const unprocessable = (code: string, message: string) => new RejectedError(422, code, message);
 
 /**
+ * Longest distinct id and timestamp queued; longer ones are left out of the message (the referral
+ * is still queued). A bound of our own: the body may be megabytes (a big PostHog person), but
+ * the queue message must stay a few hundred bytes, far under SQS's message size limit.
+ */
+const MAX_DISTINCT_ID_LENGTH = 400;
+const MAX_TIMESTAMP_LENGTH = 64;
+const boundedString = (value: unknown, max: number): string | undefined =>
+  typeof value === 'string' && value.length <= max ? value : undefined;
+
+/**
  * Reads PostHog's HTTP Webhook destination body. The default template sends
  * `{"event": {...}, "person": {...}}` (person may be absent); users who template their own
- * body often send the bare event. Anything else is refused with a reason a person can act on.
+ * body often send the bare event. Anything else is refused with a reason a person can act on,
+ * and so is a referral that a later step's limits would refuse (lib/limits.ts): that is found
+ * out here, before anything is queued, not after the rewards exist. Everything ingest checks is
+ * reached through this one function, so other readers of PostHog events (a reconciler) get the
+ * same verdicts by calling it.
  */
 export function parseWebhook(rawBody: string, options: PayloadOptions): ParsedWebhook {
   let body: unknown;
@@ -74,6 +89,9 @@ export function parseWebhook(rawBody: string, options: PayloadOptions): ParsedWe
     'redeemer',
   );
 
+  const problem = referralLimitProblem({ referrerEmail, redeemerEmail });
+  if (problem) throw unprocessable(problem.code, problem.message);
+
   return {
     kind: 'referral',
     referral: {
@@ -82,9 +100,12 @@ export function parseWebhook(rawBody: string, options: PayloadOptions): ParsedWe
       eventName,
       referrerEmail,
       redeemerEmail,
-      customerEmail: person ?? redeemerEmail,
-      distinctId: typeof distinctId === 'string' ? distinctId : undefined,
-      occurredAt: typeof timestamp === 'string' ? timestamp : undefined,
+      // The codes go to the person the rules judge, the redeemer; the PostHog person is carried
+      // only so the rules can refuse a referrer who redeemed as themselves (issue #10, defect 3).
+      customerEmail: redeemerEmail,
+      ...(person === undefined ? {} : { personEmail: person }),
+      distinctId: boundedString(distinctId, MAX_DISTINCT_ID_LENGTH),
+      occurredAt: boundedString(timestamp, MAX_TIMESTAMP_LENGTH),
     },
   };
 }

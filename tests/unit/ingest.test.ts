@@ -139,6 +139,54 @@ describe('ingest: queueing a referral', () => {
     expect(input.MessageAttributes?.eventId).toEqual({ DataType: 'String', StringValue: EVENT_ID });
   });
 
+  it('queues a referral from a PostHog person with a megabyte of properties, and only the referral\'s fields', async () => {
+    // Prepare: PostHog sends the whole person; refusing a big one with a 4xx would lose the referral (issue #10, defect 9)
+    const body = JSON.parse(DEFAULT_BODY) as { person: { properties: Record<string, unknown> } };
+    for (let i = 0; i < 10_000; i++) body.person.properties[`$initial_property_${i}`] = 'x'.repeat(100);
+    const text = JSON.stringify(body);
+
+    // Act
+    const response = await handler()(request(text));
+
+    // Assess
+    expect(Buffer.byteLength(text)).toBeGreaterThan(1024 * 1024);
+    expect(response.statusCode).toBe(202);
+    const message = sqsMock.commandCalls(SendMessageCommand)[0].args[0].input.MessageBody ?? '';
+    expect(Object.keys(JSON.parse(message)).sort()).toEqual(
+      ['customerEmail', 'distinctId', 'eventId', 'eventName', 'occurredAt', 'personEmail', 'redeemerEmail', 'referrerEmail', 'v'],
+    );
+    expect(Buffer.byteLength(message)).toBeLessThan(1024);
+  });
+
+  it('leaves an oversized distinct id out of the message rather than queueing megabytes', async () => {
+    // Prepare
+    const body = JSON.parse(DEFAULT_BODY) as { event: { distinct_id: string } };
+    body.event.distinct_id = 'd'.repeat(2 * 1024 * 1024);
+
+    // Act
+    const response = await handler()(request(JSON.stringify(body)));
+
+    // Assess
+    expect(response.statusCode).toBe(202);
+    const referral = parseReferral(sqsMock.commandCalls(SendMessageCommand)[0].args[0].input.MessageBody ?? '');
+    expect(referral?.distinctId).toBeUndefined();
+  });
+
+  it('answers 422 redeemer_email_too_long, before anything is queued, to a redeemer Customer.io could not be mailed at', async () => {
+    // Prepare: valid as an email (254 characters at most), but over Customer.io's 150-byte identifier (issue #10, defect 2)
+    const body = JSON.parse(DEFAULT_BODY) as { event: { properties: Record<string, string> } };
+    body.event.properties.redeemer_email = `${'r'.repeat(151 - '@example.com'.length)}@example.com`;
+
+    // Act
+    const response = await handler()(request(JSON.stringify(body)));
+
+    // Assess
+    expect(body.event.properties.redeemer_email).toHaveLength(151);
+    expect(response.statusCode).toBe(422);
+    expect(bodyOf(response)).toEqual(errorBody('redeemer_email_too_long'));
+    expect(sqsMock).not.toHaveReceivedCommand(SendMessageCommand);
+  });
+
   it('accepts a base64-encoded body', async () => {
     // Prepare
     const event = httpApiEvent({
@@ -208,7 +256,7 @@ describe('ingest: refusals', () => {
     expect(sqsMock).not.toHaveReceivedCommand(SendMessageCommand);
   });
 
-  it('answers 413 to a body larger than 64 KB and queues nothing', async () => {
+  it('answers 413 to a body larger than 6 MB, more than Lambda can be invoked with, and queues nothing', async () => {
     // Prepare
     const body = DEFAULT_BODY + ' '.repeat(MAX_BODY_BYTES + 1 - Buffer.byteLength(DEFAULT_BODY));
 
@@ -216,13 +264,13 @@ describe('ingest: refusals', () => {
     const response = await handler()(request(body));
 
     // Assess
-    expect(Buffer.byteLength(body)).toBe(64 * 1024 + 1);
+    expect(Buffer.byteLength(body)).toBe(6 * 1024 * 1024 + 1);
     expect(response.statusCode).toBe(413);
     expect(bodyOf(response)).toEqual(errorBody('body_too_large'));
     expect(sqsMock).not.toHaveReceivedCommand(SendMessageCommand);
   });
 
-  it('accepts a body of exactly 64 KB', async () => {
+  it('accepts a body of exactly 6 MB', async () => {
     // Prepare
     const body = DEFAULT_BODY + ' '.repeat(MAX_BODY_BYTES - Buffer.byteLength(DEFAULT_BODY));
 
@@ -234,8 +282,8 @@ describe('ingest: refusals', () => {
   });
 
   it('measures a base64-encoded body after decoding it', async () => {
-    // Prepare: 60 KB decoded is 80 KB as base64, and must still be accepted.
-    const body = Buffer.from(DEFAULT_BODY + ' '.repeat(60 * 1024));
+    // Prepare: 5 MB decoded is 6.7 MB as base64, and must still be accepted.
+    const body = Buffer.from(DEFAULT_BODY + ' '.repeat(5 * 1024 * 1024));
     const event = httpApiEvent({ body, headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${SECRET}` } });
 
     // Act

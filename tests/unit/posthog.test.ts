@@ -38,7 +38,7 @@ function referralOf(parsed: ParsedWebhook): Referral {
 }
 
 describe('parseWebhook: PostHog default body', () => {
-  it('turns the default body into a referral with the event id, normalised emails and the person email as customer', () => {
+  it('turns the default body into a referral with the event id, normalised emails, the redeemer as customer and the person kept for the rules', () => {
     // Prepare
     const fixture = defaultBody();
 
@@ -52,7 +52,8 @@ describe('parseWebhook: PostHog default body', () => {
       eventName: 'referral redeemed',
       referrerEmail: normalise(fixture.event.properties.referrer_email),
       redeemerEmail: normalise(fixture.event.properties.redeemer_email),
-      customerEmail: normalise(fixture.person?.properties.email),
+      customerEmail: normalise(fixture.event.properties.redeemer_email),
+      personEmail: normalise(fixture.person?.properties.email),
       distinctId: fixture.event.distinct_id,
       occurredAt: fixture.event.timestamp,
     });
@@ -71,7 +72,7 @@ describe('parseWebhook: PostHog default body', () => {
     // Assess
     expect(referral.referrerEmail).toBe('referrer.person@example.com');
     expect(referral.redeemerEmail).toBe('redeemer@example.com');
-    expect(referral.customerEmail).toBe('person@example.com');
+    expect(referral.personEmail).toBe('person@example.com');
   });
 
   it('lowercases the event uuid into the eventId', () => {
@@ -99,7 +100,7 @@ describe('parseWebhook: PostHog default body', () => {
     expect(referral.customerEmail).toBe(normalise(fixture.event.properties.redeemer_email));
   });
 
-  it('uses the person email as the customer even when it differs from the redeemer email', () => {
+  it('attaches the codes to the redeemer, never to a person email that differs from it (issue #10, defect 3)', () => {
     // Prepare
     const body = bodyWith(
       { referrer_email: 'referrer@example.com', redeemer_email: 'redeemer@example.com' },
@@ -110,8 +111,8 @@ describe('parseWebhook: PostHog default body', () => {
     const referral = referralOf(parseWebhook(body, OPTIONS));
 
     // Assess
-    expect(referral.customerEmail).toBe('profile@example.com');
-    expect(referral.redeemerEmail).toBe('redeemer@example.com');
+    expect(referral.customerEmail).toBe('redeemer@example.com');
+    expect(referral.personEmail).toBe('profile@example.com');
   });
 });
 
