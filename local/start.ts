@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { relative as relativePath, resolve as resolvePath, sep as pathSeparator } from 'node:path';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { loadWorkerConfig } from '../lib/config';
+import { loadWorkerConfig, MAX_BODY_BYTES } from '../lib/config';
 import { maskCode, maskEmail } from '../lib/mask';
 import { parseGiftCardNote } from '../lib/rewards';
 import { httpApiEvent } from './apigw';
@@ -51,8 +51,11 @@ export interface LocalStack {
 
 const REGION = 'us-east-1';
 const WEBHOOK_PATH = '/webhooks/posthog';
-/** The server stops buffering past this; ingest itself refuses anything above 64 KB with a 413. */
-const MAX_READ_BYTES = 1024 * 1024;
+/**
+ * The server stops buffering past ingest's own limit, what API Gateway and Lambda can deliver
+ * (6 MB, lib/config.ts), and answers as ingest does: the same bodies pass here as deployed.
+ */
+const MAX_READ_BYTES = MAX_BODY_BYTES;
 const DLQ_CHECK_INTERVAL_MS = 1_000;
 
 type IngestHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;

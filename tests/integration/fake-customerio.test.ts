@@ -47,6 +47,28 @@ describe('CustomerIoClient against the fake Track API', () => {
     });
   });
 
+  it.each([
+    [150, 200],
+    [151, 400],
+  ])('answers an identifier of %i bytes with %i, as Customer.io does (meta.errors on a 400)', async (bytes, status) => {
+    // Prepare: a raw request, so the client's own check does not stand in for the fake's
+    const identifier = `${'r'.repeat(bytes - '@example.com'.length)}@example.com`;
+    const { name, id, timestamp, data } = event();
+
+    // Act
+    const response = await fetch(`${fake.url}/api/v1/customers/${encodeURIComponent(identifier)}/events`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from('sandbox-site:sandbox-key').toString('base64')}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name, id, timestamp, data }),
+    });
+
+    // Assess
+    expect(response.status).toBe(status);
+    const body = (await response.json()) as { meta?: { errors?: string[] } };
+    if (status === 400) expect(body.meta?.errors?.[0]).toContain('150 bytes');
+    expect(fake.events).toHaveLength(status === 200 ? 1 : 0);
+  });
+
   it('records the same id only once', async () => {
     // Prepare
     const sent = event();

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { MAX_BODY_BYTES } from '../../lib/config';
 
 /**
  * `npm start` and `npm run send-sample` end to end, as a person runs them: the stack runs as a
@@ -127,6 +128,29 @@ describe('local stack (npm start + npm run send-sample)', () => {
     for (const email of SAMPLE_EMAILS) expect(out.toLowerCase()).not.toContain(email);
     expect(out).toContain('r***@example.com');
   }, 15_000);
+
+  it('passes ingest a body as large as API Gateway and Lambda deliver, and answers 413 only past 6 MB, as deployed', async () => {
+    // Prepare: a PostHog person with 2 MB of properties (another event, so nothing is paid)
+    const post = (body: string) =>
+      fetch(`http://127.0.0.1:${port}/webhooks/posthog`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${SECRET}`, 'content-type': 'application/json' },
+        body,
+      });
+    const event = { uuid: '0193a8f2-6c1d-7b4e-9a55-2f0d3c4b5a61', event: '$pageview', properties: {} };
+    const big = JSON.stringify({ event, person: { properties: { blob: 'x'.repeat(2 * 1024 * 1024) } } });
+    const tooBig = JSON.stringify({ event, person: { properties: { blob: 'x'.repeat(MAX_BODY_BYTES) } } });
+
+    // Act
+    const accepted = await post(big);
+    const refused = await post(tooBig);
+
+    // Assess
+    expect(accepted.status).toBe(200);
+    expect(await accepted.json()).toMatchObject({ status: 'ignored' });
+    expect(refused.status).toBe(413);
+    expect(await refused.json()).toMatchObject({ error: { code: 'body_too_large' } });
+  });
 
   it('stops on SIGTERM and exits 0', async () => {
     stack!.kill('SIGTERM');

@@ -1,0 +1,58 @@
+import { loadWorkerConfig } from '../../lib/config';
+import { PermanentError } from '../../lib/errors';
+import { CUSTOMERIO_MAX_DATA_BYTES, MAX_EVENT_DATA_BYTES, referralLimitProblem } from '../../lib/limits';
+import { thrown } from '../support/failure';
+
+const email = (bytes: number) => `${'r'.repeat(bytes - '@example.com'.length)}@example.com`;
+
+describe('referralLimitProblem', () => {
+  it('accepts a redeemer email of exactly 150 bytes, Customer.io\'s identifier limit', () => {
+    // Act
+    const problem = referralLimitProblem({ referrerEmail: 'a@example.com', redeemerEmail: email(150) });
+
+    // Assess
+    expect(problem).toBeUndefined();
+  });
+
+  it('refuses a redeemer email of 151 bytes: it could be paid but never mailed', () => {
+    // Act
+    const problem = referralLimitProblem({ referrerEmail: 'a@example.com', redeemerEmail: email(151) });
+
+    // Assess
+    expect(problem?.code).toBe('redeemer_email_too_long');
+  });
+
+  it('accepts a referrer email of 254 characters: it is event data, not an identifier', () => {
+    // Act
+    const problem = referralLimitProblem({ referrerEmail: email(254), redeemerEmail: 'b@example.com' });
+
+    // Assess
+    expect(problem).toBeUndefined();
+  });
+
+  it('bounds the event data far below Customer.io\'s data limit, so no referral can exceed it', () => {
+    // Assess
+    expect(MAX_EVENT_DATA_BYTES).toBeLessThan(CUSTOMERIO_MAX_DATA_BYTES / 100);
+  });
+});
+
+describe('loadWorkerConfig: Customer.io limits', () => {
+  it('refuses a CUSTOMERIO_EVENT longer than 100 bytes at start, before any reward is issued', () => {
+    // Prepare
+    const env = {
+      TABLE_NAME: 't',
+      DLQ_URL: 'https://sqs.example/dlq',
+      SHOPIFY_STORE_DOMAIN: 'shop.myshopify.com',
+      SHOPIFY_ACCESS_TOKEN: 'shpat_x',
+      CUSTOMERIO_SITE_ID: 's',
+      CUSTOMERIO_API_KEY: 'k',
+      CUSTOMERIO_EVENT: 'é'.repeat(51),
+    };
+
+    // Act
+    const error = thrown(() => loadWorkerConfig(env), PermanentError);
+
+    // Assess
+    expect(error).toMatchObject({ reason: 'config_invalid', message: expect.stringContaining('CUSTOMERIO_EVENT') });
+  });
+});
