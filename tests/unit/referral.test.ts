@@ -1,15 +1,7 @@
 import { parseReferral, type Referral } from '../../lib/referral';
+import { SAMPLE_REFERRAL } from '../support/fixtures';
 
-const REFERRAL: Referral = {
-  v: 1,
-  eventId: '0190f1d2-7c1e-7b3a-9d2f-3a4b5c6d7e8f',
-  eventName: 'referral redeemed',
-  referrerEmail: 'ada@example.com',
-  redeemerEmail: 'grace@example.org',
-  customerEmail: 'grace@example.org',
-  distinctId: 'person-42',
-  occurredAt: '2026-11-25T10:00:00.000Z',
-};
+const REFERRAL: Referral = SAMPLE_REFERRAL;
 
 describe('parseReferral', () => {
   it('reads back the message ingest queues', () => {

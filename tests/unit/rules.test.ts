@@ -1,15 +1,8 @@
 import { canonicalEmail } from '../../lib/identity';
-import type { Referral } from '../../lib/referral';
 import { staticRefusal, type ProgramRules } from '../../lib/rules';
+import { SAMPLE_REFERRAL } from '../support/fixtures';
 
-const REFERRAL: Referral = {
-  v: 1,
-  eventId: '0190f1d2-7c1e-7b3a-9d2f-3a4b5c6d7e8f',
-  eventName: 'referral redeemed',
-  referrerEmail: 'ada@example.com',
-  redeemerEmail: 'grace@example.org',
-  customerEmail: 'grace@example.org',
-};
+const REFERRAL = SAMPLE_REFERRAL;
 const RULES: ProgramRules = { maxRewardsPerReferrer: 10, blockedDomains: [] };
 
 describe('canonicalEmail', () => {
