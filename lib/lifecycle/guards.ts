@@ -52,11 +52,15 @@ async function reserveWithinBudgets(eventId: string, createdAt: string, deps: Gu
   return true;
 }
 
-/** An operator approved: counted whatever the budget says (the operator's decision), once. */
-export async function countApproved(eventId: string, createdAt: string, deps: Omit<GuardDeps, 'isDisposable'>): Promise<void> {
+/**
+ * An operator approved: counted in its day and month whatever the budgets say (the operator's
+ * decision), once. Counted in both even where no budget is set: ops does not read the worker's
+ * settings, and a counter no budget reads changes nothing.
+ */
+export async function countApproved(eventId: string, createdAt: string, ledger: LifecycleLedger, cents: number): Promise<void> {
   const { day, month } = budgetPeriods(createdAt);
-  if (deps.config.dailyBudgetCents !== undefined) await deps.ledger.reserveBudget(day, eventId, deps.cents);
-  if (deps.config.monthlyBudgetCents !== undefined) await deps.ledger.reserveBudget(month, eventId, deps.cents);
+  await ledger.reserveBudget(day, eventId, cents);
+  await ledger.reserveBudget(month, eventId, cents);
 }
 
 /** Rejected or cancelled before payout: the referral's share goes back, exactly once (a no-op where none was counted). */

@@ -61,15 +61,11 @@ export async function lifecycleGate(referral: Referral, begun: LedgerRecord, dep
   if (record.referrerCardId || record.redeemerCardId || record.customerioAt) return { outcome: 'pay', record };
 
   const message = JSON.stringify(referral);
+  const budgetCents = referralCents(context.rewardAmount);
   if (guardsOn(config)) {
-    const reasons = await reviewReasons(referral, record.createdAt, {
-      config,
-      ledger,
-      cents: referralCents(context.rewardAmount),
-      isDisposable: deps.isDisposable,
-    });
+    const reasons = await reviewReasons(referral, record.createdAt, { config, ledger, cents: budgetCents, isDisposable: deps.isDisposable });
     if (reasons.length > 0) {
-      await ledger.park(referral.eventId, owner, { status: 'REVIEW', reasons, message });
+      await ledger.park(referral.eventId, owner, { status: 'REVIEW', reasons, message, budgetCents });
       return { outcome: 'review', reasons };
     }
   }
@@ -79,7 +75,7 @@ export async function lifecycleGate(referral: Referral, begun: LedgerRecord, dep
     if (releaseAt > context.now()) {
       // Captured before the write that frees the lease: a crash in between captures again, with the same uuid.
       await capture('referral reward held', { release_at: new Date(releaseAt).toISOString() });
-      await ledger.park(referral.eventId, owner, { status: 'HELD', releaseAt, message });
+      await ledger.park(referral.eventId, owner, { status: 'HELD', releaseAt, message, budgetCents });
       return { outcome: 'held', releaseAt };
     }
   }

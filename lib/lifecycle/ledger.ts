@@ -40,13 +40,15 @@ export interface LifecycleFields {
   referrerBalanceLeft?: string;
   redeemerBalanceLeft?: string;
   revokeCapturedAt?: string;
+  budgetCents?: number;
 }
 
 export type LifecycleRecord = LedgerRecord & LifecycleFields;
 
+/** `budgetCents`: both rewards' value, kept so an approval counts, and a rejection returns, exactly that. */
 export type Park =
-  | { status: 'HELD'; releaseAt: number; message: string }
-  | { status: 'REVIEW'; reasons: ReviewReason[]; message: string };
+  | { status: 'HELD'; releaseAt: number; message: string; budgetCents: number }
+  | { status: 'REVIEW'; reasons: ReviewReason[]; message: string; budgetCents: number };
 
 const budgetKey = (period: string): string => `budget#${period}`;
 const velocityKey = (person: string): string => `velocity#${person}`;
@@ -70,6 +72,7 @@ export class LifecycleLedger {
       'lifecycleAt = :at',
       'parkedMessage = :message',
       'parkedAt = :iso',
+      'budgetCents = :cents',
       'updatedAt = :iso',
       ...(held ? ['releaseAt = :at', 'heldAt = :iso'] : ['reviewReasons = :reasons', 'reviewSince = :iso']),
     ];
@@ -84,6 +87,7 @@ export class LifecycleLedger {
           ':queue': held ? 'held' : 'review',
           ':at': held ? park.releaseAt : now,
           ':message': park.message,
+          ':cents': park.budgetCents,
           ':iso': iso,
           ':owner': owner,
           ...(held ? {} : { ':reasons': park.reasons }),

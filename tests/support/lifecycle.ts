@@ -17,3 +17,13 @@ export async function untilReleaseTime(record: LifecycleRecord | undefined): Pro
   if (!Number.isFinite(releaseAt)) throw new Error('the referral is not held');
   while (Date.now() <= releaseAt) await sleep(Math.min(200, releaseAt - Date.now() + 1));
 }
+
+/** The sparse index serverless.yml defines for HELD and REVIEW referrals (lib/lifecycle/ledger.ts). */
+export const LIFECYCLE_INDEX_DEFINITION = {
+  IndexName: 'lifecycle',
+  KeySchema: [
+    { AttributeName: 'lifecycleQueue', KeyType: 'HASH' },
+    { AttributeName: 'lifecycleAt', KeyType: 'RANGE' },
+  ],
+  Projection: { ProjectionType: 'ALL' },
+};
