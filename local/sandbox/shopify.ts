@@ -27,6 +27,8 @@ export interface FakeShopifyOptions {
   /** default 'USD' */
   currencyCode?: string;
   onCard?: (card: FakeGiftCard) => void;
+  /** A gift card or discount code deactivated (revoke). */
+  onDeactivate?: (reward: { id: string; code: string; kind: 'gift card' | 'discount code' }) => void;
 }
 
 export interface FakeGiftCard {
@@ -439,6 +441,7 @@ class FakeShopifyServer implements FakeShopify {
     if (operation === 'giftCardDeactivate') {
       const card = this.cards.find((c) => c.id === id);
       if (!card) return { giftCardDeactivate: { giftCard: null, userErrors: [userError('GIFT_CARD_NOT_FOUND', ['id'], 'Gift card not found')] } };
+      if (card.enabled !== false) this.options.onDeactivate?.({ id: card.id, code: card.code, kind: 'gift card' });
       card.enabled = false;
       card.deactivatedAt ??= new Date().toISOString();
       const balance = { amount: card.initialValue, currencyCode: card.currencyCode };
@@ -446,6 +449,7 @@ class FakeShopifyServer implements FakeShopify {
     }
     const discount = this.discounts.find((d) => d.id === id);
     if (!discount) return { discountCodeDeactivate: { codeDiscountNode: null, userErrors: [userError('INVALID', ['id'], 'Code discount does not exist')] } };
+    if (discount.status !== 'EXPIRED') this.options.onDeactivate?.({ id: discount.id, code: discount.code, kind: 'discount code' });
     discount.status = 'EXPIRED';
     return { discountCodeDeactivate: { codeDiscountNode: { id: discount.id, codeDiscount: { __typename: 'DiscountCodeBasic', status: 'EXPIRED' } }, userErrors: [] } };
   }
