@@ -133,6 +133,17 @@ function reportOutcome(result: FulfilResult, log: ScopedLogger): void {
       log.info('referral refused by the program rules', { reason: result.reason });
       return;
     }
+    case 'held':
+      metrics.addMetric('RewardsHeld', MetricUnit.Count, 1);
+      log.info('referral held: nothing issued until its release time', { releaseAt: new Date(result.releaseAt).toISOString() });
+      return;
+    case 'review': {
+      const review = metrics.singleMetric();
+      review.addDimension('reason', result.reasons.join('+'));
+      review.addMetric('RewardsInReview', MetricUnit.Count, 1);
+      log.info('referral sent to review: nothing issued until an operator decides', { reasons: result.reasons });
+      return;
+    }
     default:
       metrics.addMetric('DuplicateDelivery', MetricUnit.Count, 1);
       log.info(`duplicate delivery acknowledged: referral ${result.outcome.replace('already-', 'already ')}`);

@@ -6,7 +6,10 @@ import type { Referral } from './referral';
 export type Role = 'referrer' | 'redeemer';
 export const ROLES: readonly Role[] = ['referrer', 'redeemer'];
 
-export type LedgerStatus = 'IN_PROGRESS' | 'COMPLETED' | 'FAILED' | 'REJECTED';
+export type LedgerStatus = 'IN_PROGRESS' | 'COMPLETED' | 'FAILED' | 'REJECTED' | ParkedStatus;
+
+/** The reward lifecycle's states (lib/lifecycle/): waiting for a time, for an operator, or cancelled/voided. */
+export type ParkedStatus = 'HELD' | 'REVIEW' | 'REVOKED';
 
 /** Whether the program rules let this referral earn rewards: decided once, never re-evaluated. */
 export type Decision = 'ACCEPTED' | 'REJECTED';
@@ -43,12 +46,16 @@ export interface LedgerRecord {
   updatedAt: string;
   completedAt?: string;
   failedAt?: string;
+  /** Epoch ms a HELD referral may be taken up (lib/lifecycle/). */
+  releaseAt?: number;
 }
 
 export type BeginResult =
   | { outcome: 'acquired'; record: LedgerRecord }
   | { outcome: 'completed'; record: LedgerRecord }
   | { outcome: 'rejected'; record: LedgerRecord }
+  /** HELD before its release time, in REVIEW, or REVOKED: nothing to do until the lifecycle moves it (lib/lifecycle/). */
+  | { outcome: 'parked'; record: LedgerRecord & { status: ParkedStatus } }
   | { outcome: 'busy'; record?: LedgerRecord };
 
 export interface BeginInput {
@@ -72,18 +79,33 @@ export const referrerKey = (person: string): string => `referrer#${person}`;
  * Who may write a referral outside the lease-fenced steps (`begin` taking it up, `fail`
  * recording a failure): it is new, or not finished (completed or rejected) and its lease is
  * free, expired or already `:owner`'s. Values from openAndFreeValues.
+ * A lifecycle-parked referral is not open either: in REVIEW or REVOKED never, HELD only once
+ * its `releaseAt` (epoch ms) has passed — taking it up then is its release.
  */
 const OPEN_AND_FREE =
   'attribute_not_exists(pk) OR (#status <> :completed AND #status <> :rejected AND ' +
+  '#status <> :review AND #status <> :revoked AND (#status <> :held OR releaseAt <= :now) AND ' +
   '(attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :now OR leaseOwner = :owner))';
 
-const openAndFreeValues = (now: number, owner: string) => ({ ':completed': 'COMPLETED', ':rejected': 'REJECTED', ':now': now, ':owner': owner });
+const openAndFreeValues = (now: number, owner: string) => ({
+  ':completed': 'COMPLETED',
+  ':rejected': 'REJECTED',
+  ':held': 'HELD',
+  ':review': 'REVIEW',
+  ':revoked': 'REVOKED',
+  ':now': now,
+  ':owner': owner,
+});
+
+const isParked = (record: LedgerRecord | undefined): record is LedgerRecord & { status: ParkedStatus } =>
+  record?.status === 'HELD' || record?.status === 'REVIEW' || record?.status === 'REVOKED';
 
 export class Ledger {
   public constructor(
-    private readonly client: DynamoDBDocumentClient,
-    private readonly tableName: string,
-    private readonly now: () => number = Date.now,
+    // Readable so the lifecycle's writes (lib/lifecycle/ledger.ts) go to the same table with the same client and clock.
+    public readonly client: DynamoDBDocumentClient,
+    public readonly tableName: string,
+    public readonly now: () => number = Date.now,
   ) {}
 
   /**
@@ -139,6 +161,7 @@ export class Ledger {
       const record = await this.get(referral.eventId);
       if (record?.status === 'COMPLETED') return { outcome: 'completed', record };
       if (record?.status === 'REJECTED') return { outcome: 'rejected', record };
+      if (isParked(record) && !(record.status === 'HELD' && Number(record.releaseAt) <= now)) return { outcome: 'parked', record };
       return { outcome: 'busy', record };
     }
   }
@@ -364,7 +387,7 @@ export class LeaseLostError extends RetryableError {
   }
 }
 
-function isConditionFailure(error: unknown): boolean {
+export function isConditionFailure(error: unknown): boolean {
   return (
     error instanceof ConditionalCheckFailedException ||
     (error as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException'
@@ -375,7 +398,7 @@ function isConditionFailure(error: unknown): boolean {
  * A missing table or a denied action will not heal by retrying: dead-letter with the reason so
  * the operator fixes the deployment and redrives. Throttling, timeouts and 5xx are transient.
  */
-function classify(error: unknown, message: string): RetryableError | PermanentError {
+export function classify(error: unknown, message: string): RetryableError | PermanentError {
   if (error instanceof RetryableError || error instanceof PermanentError) return error;
   const name = (error as { name?: string } | undefined)?.name ?? '';
   if (PERMANENT_AWS_ERRORS.has(name)) return new PermanentError('ledger_unavailable', `${message} (${name})`, { cause: error });

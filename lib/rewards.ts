@@ -6,6 +6,7 @@ import type { Referral } from './referral';
 import { withRetry, type RetryOptions } from './retry';
 import { staticRefusal, type ProgramRules, type RefusalReason } from './rules';
 import { deterministicUuid } from './uuid';
+import { lifecycleGate, type LifecycleDeps } from './lifecycle/hold';
 
 /** The slice of the Shopify client fulfilment needs (lib/shopify.ts implements it). */
 export interface GiftCardIssuer {
@@ -55,6 +56,8 @@ export interface FulfilDeps {
   now?: () => number;
   /** Called after each durable step; tests and the chaos soak throw here to simulate a crash. */
   checkpoint?: (step: Checkpoint, eventId: string) => void | Promise<void>;
+  /** Hold, review guards and budgets (lib/lifecycle/hold.ts); absent: every accepted referral is paid at once. */
+  lifecycle?: LifecycleDeps;
 }
 
 export interface FulfilContext {
@@ -66,7 +69,11 @@ export interface FulfilContext {
 
 export type FulfilResult =
   | { outcome: 'completed' | 'already-completed' }
-  | { outcome: 'rejected' | 'already-rejected'; reason: string };
+  | { outcome: 'rejected' | 'already-rejected'; reason: string }
+  /** Parked by the lifecycle: held until `releaseAt`, or in review; nothing issued yet. */
+  | { outcome: 'held'; releaseAt: number }
+  | { outcome: 'review'; reasons: string[] }
+  | { outcome: 'already-parked'; status: string };
 
 /** More collisions than this on one reward means something other than chance (a code generator fault). */
 const MAX_CODE_COLLISIONS = 3;
@@ -93,6 +100,7 @@ export async function fulfilReferral(referral: Referral, deps: FulfilDeps, conte
   });
   if (begun.outcome === 'completed') return { outcome: 'already-completed' };
   if (begun.outcome === 'rejected') return { outcome: 'already-rejected', reason: begun.record.rejectionReason ?? 'unknown' };
+  if (begun.outcome === 'parked') return { outcome: 'already-parked', status: begun.record.status };
   if (begun.outcome === 'busy') throw new RetryableError('another worker is fulfilling this referral');
   let record = begun.record;
   await checkpoint('begun');
@@ -133,6 +141,12 @@ export async function fulfilReferral(referral: Referral, deps: FulfilDeps, conte
     if (tracking) await track('referral reward rejected', 'REJECTED', { reason });
     else await ledger.finishRejected(eventId, owner);
     return { outcome: 'rejected', reason };
+  }
+
+  if (deps.lifecycle) {
+    const gate = await lifecycleGate(referral, record, deps.lifecycle, { ...deps, owner, retry, now: deps.now ?? Date.now });
+    if (gate.outcome !== 'pay') return gate;
+    record = gate.record;
   }
 
   const issueCard = async (role: Role): Promise<void> => {

@@ -8,6 +8,7 @@ import { DiscountCodeRewards } from './discount-rewards';
 import { PostHogCapture } from './posthog-capture';
 import { ShopifyClient } from './shopify';
 import { ulidFromUuid } from './ulid';
+import { LifecycleLedger } from './lifecycle/ledger';
 
 /** Test and bench seams: any dependency, the fetch every client uses, and `shopifyPacer: false` for an unpaced Shopify client. */
 export type FulfilOverrides = Partial<FulfilDeps> & { fetch?: Fetch; shopifyPacer?: false };
@@ -28,6 +29,8 @@ export function createFulfilDeps(config: WorkerConfig, ledger: Ledger, overrides
     rules: config.rules,
     rewardExpiresDays: config.rewardExpiresDays,
     posthog: config.posthog ? new PostHogCapture({ ...config.posthog, fetch: fetchImpl }) : undefined,
+    // Always wired, even with every lifecycle setting off: a referral parked under earlier settings must still be released.
+    lifecycle: { config: config.lifecycle, ledger: new LifecycleLedger(ledger.client, ledger.tableName, ledger.now) },
     ...rest,
   };
 }

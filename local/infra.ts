@@ -39,6 +39,8 @@ export interface InfraDefinitions {
     keySchema: KeySchemaElement[];
     attributeDefinitions: AttributeDefinition[];
     billingMode: 'PAY_PER_REQUEST' | 'PROVISIONED';
+    /** GlobalSecondaryIndexes as written (the reward lifecycle's sparse index), passed to CreateTable as they are. */
+    globalSecondaryIndexes?: { IndexName: string; KeySchema: KeySchemaElement[]; Projection: { ProjectionType: 'ALL' } }[];
   };
   worker: {
     batchSize: number;
@@ -174,6 +176,9 @@ export function loadInfraDefinitions(file: string = SERVERLESS_YML, stage = 'loc
         };
       }),
       billingMode: oneOf(table.BillingMode, ['PAY_PER_REQUEST', 'PROVISIONED'] as const, 'LedgerTable.BillingMode'),
+      ...(table.GlobalSecondaryIndexes
+        ? { globalSecondaryIndexes: list(table.GlobalSecondaryIndexes, 'LedgerTable.GlobalSecondaryIndexes') as InfraDefinitions['table']['globalSecondaryIndexes'] }
+        : {}),
     },
     worker: {
       batchSize: num(sqsEvent.batchSize, 'functions.worker sqs batchSize'),

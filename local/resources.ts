@@ -54,6 +54,7 @@ export async function createStackResources(
       KeySchema: defs.table.keySchema,
       AttributeDefinitions: defs.table.attributeDefinitions,
       BillingMode: defs.table.billingMode,
+      ...(defs.table.globalSecondaryIndexes ? { GlobalSecondaryIndexes: defs.table.globalSecondaryIndexes } : {}),
     }),
   );
   return {

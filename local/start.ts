@@ -30,6 +30,9 @@ import { startFakeShopify, type FakeGiftCard, type FakeShopify } from './sandbox
 import { localStateDir, stackFilePath, type LocalStackFile } from './state';
 import type { EmulatorsModule } from './emulators-types';
 import { readBody } from './read-body';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { LifecycleLedger } from '../lib/lifecycle/ledger';
+import { releaseDue } from '../lib/lifecycle/release';
 
 export interface LocalStackOptions {
   /** Port for the webhook server on 127.0.0.1; 0 picks a free one. Default: $PORT, else 3000. */
@@ -57,6 +60,8 @@ const WEBHOOK_PATH = '/webhooks/posthog';
  */
 const MAX_READ_BYTES = MAX_BODY_BYTES;
 const DLQ_CHECK_INTERVAL_MS = 1_000;
+/** The releaser's schedule here (every minute in AWS): a held referral is paid within seconds of its time. */
+const RELEASE_INTERVAL_MS = 2_000;
 
 type IngestHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -125,7 +130,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // 2. Shopify and Customer.io: the fakes, unless credentials or a URL override point elsewhere.
     let shopify: FakeShopify | undefined;
     if (!(env.SHOPIFY_STORE_DOMAIN?.trim() || env.SHOPIFY_ACCESS_TOKEN?.trim() || env.SHOPIFY_BASE_URL?.trim())) {
-      shopify = await startFakeShopify({ port: 0, onCard: printCard });
+      shopify = await startFakeShopify({
+        port: 0,
+        onCard: printCard,
+        onDeactivate: (reward) => say(`🚫 ${reward.kind} ${maskCode(reward.code)} deactivated in the Shopify sandbox (revoked)`),
+      });
       cleanups.push(() => shopify?.close());
       Object.assign(env, shopify.env);
     }
@@ -189,6 +198,26 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     poller.start();
     cleanups.push(() => poller.stop());
 
+    // 4b. The releaser (functions/release.ts in AWS): held referrals whose time has come go back to the worker.
+    const lifecycle = new LifecycleLedger(DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }), resources.tableName);
+    let releasing = true;
+    let releaseTimer: NodeJS.Timeout | undefined;
+    const releaseTick = (): void => {
+      releaseDue({ ledger: lifecycle, sqs, queueUrl: resources.queueUrl, resendAfterMs: 30_000 })
+        .then((run) => {
+          if (run.released > 0) say(`⏰ released ${run.released} held referral(s): the worker pays them now`);
+        })
+        .catch((error: unknown) => say(`⚠️  releaser: ${(error as Error)?.message ?? String(error)}`))
+        .finally(() => {
+          if (releasing) releaseTimer = setTimeout(releaseTick, RELEASE_INTERVAL_MS);
+        });
+    };
+    releaseTimer = setTimeout(releaseTick, RELEASE_INTERVAL_MS);
+    cleanups.push(() => {
+      releasing = false;
+      clearTimeout(releaseTimer);
+    });
+
     // 5. The DLQ, watched: a permanent failure (or retries exhausted) lands there.
     const stopWatching = watchDeadLetterQueue(sqs, resources.deadLetterQueueUrl);
     cleanups.push(stopWatching);
@@ -214,6 +243,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         deadLetterQueueUrl: resources.deadLetterQueueUrl,
         tableName: resources.tableName,
         region: REGION,
+        ...(shopify ? { sandboxShopify: shopify.env } : {}),
       }),
     );
 

@@ -1,7 +1,7 @@
 /** `npm run ops -- <command> [options]`: the command line, parsed and checked; nothing else. */
 import type { RedriveMethod } from './redrive';
 
-export type Command = 'status' | 'dlq list' | 'redrive' | 'help';
+export type Command = 'status' | 'dlq list' | 'redrive' | 'review list' | 'review approve' | 'review reject' | 'revoke' | 'help';
 
 export interface OpsArgs {
   command: Command;
@@ -14,6 +14,8 @@ export interface OpsArgs {
   max?: number;
   method: RedriveMethod;
   wait: boolean;
+  /** review approve/reject, revoke: why (kept on the record). */
+  reason?: string;
 }
 
 /** Wrong usage: exit code 2 with the usage text. */
@@ -28,6 +30,14 @@ Commands:
                      (read without removing them)
   redrive            move every dead-lettered message back to the queue for another try
                      (safe to repeat: nothing already paid is paid again)
+  review list        referrals waiting in review (budget, velocity, disposable_email), oldest first
+  review approve <eventId> [--reason TEXT]
+                     pay it (once, through the queue and the worker); counted in its budget
+  review reject <eventId> --reason TEXT
+                     refuse it for good (REJECTED reviewer_rejected); nothing is issued
+  revoke <eventId> --reason TEXT
+                     void it: HELD/REVIEW are cancelled before anything is issued; a paid one
+                     has both rewards deactivated in Shopify (safe to repeat; resumes)
 
 Target (one of):
   --stage <name>     a deployed stage (default: dev), with --region <region> (default: us-east-1);
@@ -54,7 +64,7 @@ const METHODS: readonly RedriveMethod[] = ['auto', 'move-task', 'copy'];
 export function parseArgs(argv: readonly string[]): OpsArgs {
   const positional: string[] = [];
   const flags = new Map<string, string | true>();
-  const valued = new Set(['stage', 'region', 'max', 'method']);
+  const valued = new Set(['stage', 'region', 'max', 'method', 'reason']);
   const boolean = new Set(['local', 'json', 'no-wait', 'help']);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
@@ -101,7 +111,7 @@ export function parseArgs(argv: readonly string[]): OpsArgs {
   if (!METHODS.includes(method as RedriveMethod)) throw new UsageError(`--method must be one of ${METHODS.join(', ')}`);
 
   const [first, second, ...rest] = positional;
-  const args = { ...base, max, method: method as RedriveMethod };
+  const args = { ...base, max, method: method as RedriveMethod, reason: flags.get('reason') as string | undefined };
   switch (first) {
     case 'status':
       if (!second) throw new UsageError('status needs the referral\'s event id (the PostHog event uuid)');
@@ -113,6 +123,18 @@ export function parseArgs(argv: readonly string[]): OpsArgs {
     case 'redrive':
       if (second !== undefined) throw new UsageError(`redrive takes no argument (got ${second}): it moves every dead-lettered message`);
       return { ...args, command: 'redrive' };
+    case 'review': {
+      if (second === 'list' && rest.length === 0) return { ...args, command: 'review list' };
+      if ((second === 'approve' || second === 'reject') && rest.length === 1) {
+        if (second === 'reject' && !args.reason) throw new UsageError('review reject needs --reason TEXT');
+        return { ...args, command: `review ${second}`, eventId: rest[0] };
+      }
+      throw new UsageError('did you mean `review list`, `review approve <eventId>` or `review reject <eventId> --reason TEXT`?');
+    }
+    case 'revoke':
+      if (!second || rest.length) throw new UsageError('revoke needs one event id: revoke <eventId> --reason TEXT');
+      if (!args.reason) throw new UsageError('revoke needs --reason TEXT');
+      return { ...args, command: 'revoke', eventId: second };
     default:
       throw new UsageError(`unknown command ${first}`);
   }

@@ -6,6 +6,7 @@ import { parseArgs, USAGE, UsageError, type OpsArgs } from './args';
 import { formatDeadLetters, listDeadLetters } from './dlq-list';
 import { formatRedrive, redrive } from './redrive';
 import { formatStatus, referralStatus } from './status';
+import { decide, formatDecision, formatReviewList, formatRevoke, listReview, opsEnv, revoke } from './review';
 import { openAwsTarget, openLocalTarget, TargetError, type Target } from './target';
 
 export interface CliIo {
@@ -64,6 +65,23 @@ export async function main(argv: readonly string[], io: CliIo = processIo, openT
         });
         print(result, formatRedrive(result));
         return result.status === 'FAILED' || result.status === 'CANCELLED' ? 1 : 0;
+      }
+      case 'review list': {
+        const items = await listReview(target);
+        print(items, formatReviewList(items));
+        return 0;
+      }
+      case 'review approve':
+      case 'review reject': {
+        const env = await opsEnv(target, args.local ? undefined : args.stage);
+        const outcome = await decide(target, env, args.command === 'review approve' ? 'approve' : 'reject', args.eventId!, args.reason);
+        print(outcome, formatDecision(outcome));
+        return 0;
+      }
+      case 'revoke': {
+        const outcome = await revoke(target, await opsEnv(target, args.local ? undefined : args.stage), args.eventId!, args.reason!);
+        print(outcome, formatRevoke(outcome));
+        return 0;
       }
     }
     throw new Error(`unhandled command ${String(args.command)}`);

@@ -1,7 +1,8 @@
 /**
  * Creates (or brings up to date) the PostHog insights that track the referral program:
  *
- *   1. a trend of `referral redeemed`, `referral reward fulfilled` and `referral reward rejected` per day;
+ *   1. a trend of `referral redeemed`, `referral reward fulfilled` and `referral reward rejected` per day,
+ *      with the reward lifecycle's `referral reward held`, `… released` and `… revoked` (README "Reward lifecycle");
  *   2. a trend of `referral reward rejected` broken down by its `reason` property;
  *   3. a funnel `referral redeemed` → `referral reward fulfilled`;
  *
@@ -25,6 +26,9 @@ const DEFAULT_EVENTS = {
   fulfilled: 'referral reward fulfilled',
   rejected: 'referral reward rejected',
 } as const;
+
+/** Captured by the reward lifecycle (lib/lifecycle/capture.ts); names fixed by this service, not configurable. */
+const LIFECYCLE_EVENTS = ['referral reward held', 'referral reward released', 'referral reward revoked'] as const;
 
 export const DEFAULT_DASHBOARD_NAME = 'Referral rewards';
 const DEFAULT_DATE_FROM = '-30d';
@@ -118,7 +122,7 @@ function insightDefinitions(events: ProgramEvents, dateFrom: string = DEFAULT_DA
         kind: 'InsightVizNode',
         source: {
           kind: 'TrendsQuery',
-          series: [eventsNode(events.redeemed), eventsNode(events.fulfilled), eventsNode(events.rejected)],
+          series: [eventsNode(events.redeemed), eventsNode(events.fulfilled), eventsNode(events.rejected), ...LIFECYCLE_EVENTS.map(eventsNode)],
           interval: 'day',
           dateRange: { date_from: dateFrom },
           trendsFilter: { display: 'ActionsLineGraph' },

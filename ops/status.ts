@@ -3,6 +3,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Ledger, type Decision, type LedgerRecord, type LedgerStatus } from '../lib/ledger';
 import { maskCode, maskEmail } from '../lib/mask';
 import { redact } from './redact';
+import type { LifecycleRecord } from '../lib/lifecycle/ledger';
 
 export interface StatusStep {
   step: 'codes' | 'decision' | 'referrerCard' | 'redeemerCard' | 'customerio' | 'posthog' | 'completed' | 'rejected';
@@ -34,6 +35,21 @@ export interface StatusReport {
   lease?: { owner: string; expiresAt: string };
   createdAt?: string;
   updatedAt?: string;
+  /** The reward lifecycle (hold, review, revoke), on records that went through it. */
+  lifecycle?: {
+    releaseAt?: string;
+    heldAt?: string;
+    releasedAt?: string;
+    reviewReasons?: string[];
+    reviewSince?: string;
+    reviewDecision?: string;
+    reviewedAt?: string;
+    reviewNote?: string;
+    revokeReason?: string;
+    revokedAt?: string;
+    revokedBeforePayout?: boolean;
+    balanceLeft?: { referrer?: string; redeemer?: string };
+  };
   /** What the operator should do now. */
   advice: string;
 }
@@ -102,12 +118,40 @@ function describeRecord(record: LedgerRecord): StatusReport {
     lease: leaseActive ? { owner: record.leaseOwner!, expiresAt: new Date(record.leaseExpiresAt!).toISOString() } : undefined,
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
+    ...lifecycleOf(record as LifecycleRecord),
     advice: adviceFor(record),
   };
 }
 
+function lifecycleOf(record: LifecycleRecord): Pick<StatusReport, 'lifecycle'> {
+  if (!record.parkedAt && !record.revokeReason) return {};
+  const balance = record.referrerBalanceLeft || record.redeemerBalanceLeft ? { referrer: record.referrerBalanceLeft, redeemer: record.redeemerBalanceLeft } : undefined;
+  const lifecycle = {
+    releaseAt: record.releaseAt ? new Date(Number(record.releaseAt)).toISOString() : undefined,
+    heldAt: record.heldAt,
+    releasedAt: record.releasedAt,
+    reviewReasons: record.reviewReasons,
+    reviewSince: record.reviewSince,
+    reviewDecision: record.reviewDecision,
+    reviewedAt: record.reviewedAt,
+    reviewNote: record.reviewNote,
+    revokeReason: record.revokeReason,
+    revokedAt: record.revokedAt,
+    revokedBeforePayout: record.revokedBeforePayout,
+    balanceLeft: balance,
+  };
+  return { lifecycle: Object.fromEntries(Object.entries(lifecycle).filter(([, v]) => v !== undefined)) };
+}
+
 function adviceFor(record: LedgerRecord): string {
+  const parked = record as LifecycleRecord;
   switch (record.status) {
+    case 'HELD':
+      return `held until ${new Date(Number(record.releaseAt)).toISOString()}: nothing is issued until then; the releaser then pays it. \`revoke\` cancels it.`;
+    case 'REVIEW':
+      return `waiting for an operator (${(parked.reviewReasons ?? []).join(', ')}): \`review approve\` to pay it, \`review reject --reason\` to refuse it.`;
+    case 'REVOKED':
+      return parked.revokedBeforePayout ? `cancelled before payout (${parked.revokeReason}): nothing was issued.` : `revoked (${parked.revokeReason}): both rewards are deactivated in Shopify.`;
     case 'REJECTED':
       return `refused by the program rules (${record.rejectionReason ?? 'no reason recorded'}): no rewards, by design. Nothing to redrive.`;
     case 'COMPLETED':
@@ -147,6 +191,16 @@ export function formatStatus(report: StatusReport): string {
     // The failure fields stay on the record after a redrive: label an old one as such.
     const label = failed ? 'failure     ' : 'earlier fail';
     lines.push(`  ${label} ${report.failureReason}${report.failedAt ? ` at ${report.failedAt}` : ''}${failed ? '' : ' (redriven since)'}`);
+  }
+  const l = report.lifecycle;
+  if (l?.releaseAt) lines.push(`  hold         held ${l.heldAt ?? '-'} until ${l.releaseAt}${l.releasedAt ? `, released ${l.releasedAt}` : ''}`);
+  if (l?.reviewSince) {
+    const decided = l.reviewDecision ? `, ${l.reviewDecision} ${l.reviewedAt ?? ''}${l.reviewNote ? ` (${l.reviewNote})` : ''}` : '';
+    lines.push(`  review       since ${l.reviewSince} (${(l.reviewReasons ?? []).join(', ')})${decided}`);
+  }
+  if (l?.revokeReason) {
+    const balance = l.balanceLeft ? `, balance left referrer ${l.balanceLeft.referrer ?? '-'} / redeemer ${l.balanceLeft.redeemer ?? '-'}` : '';
+    lines.push(`  revoke       ${l.revokeReason}${l.revokedAt ? ` at ${l.revokedAt}` : ' (not finished: run revoke again)'}${l.revokedBeforePayout ? ', before payout' : ''}${balance}`);
   }
   lines.push(`  created ${report.createdAt ?? '-'}, updated ${report.updatedAt ?? '-'}`);
   lines.push(`  → ${report.advice}`);

@@ -23,6 +23,8 @@ export interface Target {
   queueUrl: string;
   deadLetterQueueUrl: string;
   tableName: string;
+  /** Worker settings the lifecycle commands need beyond the process's own env (the local sandbox shop). */
+  env?: Record<string, string>;
   close(): void;
 }
 
@@ -53,6 +55,7 @@ export function openLocalTarget(file: string = stackFilePath()): Target {
     queueUrl: stack.queueUrl,
     deadLetterQueueUrl: stack.deadLetterQueueUrl,
     tableName: stack.tableName,
+    ...(stack.sandboxShopify ? { env: stack.sandboxShopify } : {}),
     close: destroy,
   };
 }

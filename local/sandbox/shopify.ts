@@ -27,6 +27,8 @@ export interface FakeShopifyOptions {
   /** default 'USD' */
   currencyCode?: string;
   onCard?: (card: FakeGiftCard) => void;
+  /** A gift card or discount code deactivated (revoke). */
+  onDeactivate?: (reward: { id: string; code: string; kind: 'gift card' | 'discount code' }) => void;
 }
 
 export interface FakeGiftCard {
@@ -39,6 +41,9 @@ export interface FakeGiftCard {
   note: string | null;
   expiresOn: string | null;
   createdAt: string;
+  /** false once giftCardDeactivate ran (for good: Shopify cannot re-enable a card). */
+  enabled?: boolean;
+  deactivatedAt?: string | null;
 }
 
 export type ShopifyFault =
@@ -54,7 +59,7 @@ export type ShopifyFault =
   | 'internal-error'
   | 'unauthorized';
 
-type Operation = 'giftCardCreate' | 'giftCards' | 'discountCodeBasicCreate' | 'codeDiscountNodeByCode' | 'other';
+type Operation = 'giftCardCreate' | 'giftCards' | 'discountCodeBasicCreate' | 'codeDiscountNodeByCode' | 'giftCardDeactivate' | 'discountCodeDeactivate' | 'other';
 
 /** A single-use discount code, as discountCodeBasicCreate made it. */
 export interface FakeDiscountCode {
@@ -66,6 +71,8 @@ export interface FakeDiscountCode {
   usageLimit: number | null;
   appliesOncePerCustomer: boolean;
   endsAt: string | null;
+  /** ACTIVE, or EXPIRED once discountCodeDeactivate ran. */
+  status?: 'ACTIVE' | 'EXPIRED';
 }
 
 export interface FakeShopify {
@@ -210,7 +217,11 @@ class FakeShopifyServer implements FakeShopify {
             ? 'discountCodeBasicCreate'
             : /\bcodeDiscountNodeByCode\b/.test(query)
               ? 'codeDiscountNodeByCode'
-              : 'other';
+              : /\bgiftCardDeactivate\b/.test(query)
+                ? 'giftCardDeactivate'
+                : /\bdiscountCodeDeactivate\b/.test(query)
+                  ? 'discountCodeDeactivate'
+                  : 'other';
 
     const route = /^\/admin\/api\/([^/]+)\/graphql\.json$/.exec((req.url ?? '').split('?')[0]);
     if (req.method !== 'POST' || !route || (this.options.apiVersion && route[1] !== this.options.apiVersion)) {
@@ -288,10 +299,12 @@ class FakeShopifyServer implements FakeShopify {
       data = this.discountCodeBasicCreate(variables ?? {});
     } else if (operation === 'codeDiscountNodeByCode') {
       data = this.codeDiscountNodeByCode(variables ?? {});
+    } else if (operation === 'giftCardDeactivate' || operation === 'discountCodeDeactivate') {
+      data = this.deactivate(operation, variables ?? {});
     } else {
       return this.reply(res, operation, {
         status: 200,
-        body: { ...graphqlError('The sandbox serves only giftCardCreate, giftCards, discountCodeBasicCreate and codeDiscountNodeByCode', 'undefinedField'), extensions: this.costExtension(cost, cost) },
+        body: { ...graphqlError('The sandbox serves only giftCardCreate, giftCards, discountCodeBasicCreate, codeDiscountNodeByCode, giftCardDeactivate and discountCodeDeactivate', 'undefinedField'), extensions: this.costExtension(cost, cost) },
       });
     }
 
@@ -418,6 +431,29 @@ class FakeShopifyServer implements FakeShopify {
     };
   }
 
+  /**
+   * giftCardDeactivate(id: ID!) / discountCodeDeactivate(id: ID!): the card is disabled for good
+   * (balance kept, reported), the discount EXPIRED. Repeating it answers the same again. Unknown
+   * ids: GIFT_CARD_NOT_FOUND, or a DiscountUserError, as Shopify's schema names them.
+   */
+  private deactivate(operation: 'giftCardDeactivate' | 'discountCodeDeactivate', variables: Json): Json {
+    const id = typeof variables.id === 'string' ? variables.id : undefined;
+    if (operation === 'giftCardDeactivate') {
+      const card = this.cards.find((c) => c.id === id);
+      if (!card) return { giftCardDeactivate: { giftCard: null, userErrors: [userError('GIFT_CARD_NOT_FOUND', ['id'], 'Gift card not found')] } };
+      if (card.enabled !== false) this.options.onDeactivate?.({ id: card.id, code: card.code, kind: 'gift card' });
+      card.enabled = false;
+      card.deactivatedAt ??= new Date().toISOString();
+      const balance = { amount: card.initialValue, currencyCode: card.currencyCode };
+      return { giftCardDeactivate: { giftCard: { id: card.id, enabled: false, deactivatedAt: card.deactivatedAt, balance }, userErrors: [] } };
+    }
+    const discount = this.discounts.find((d) => d.id === id);
+    if (!discount) return { discountCodeDeactivate: { codeDiscountNode: null, userErrors: [userError('INVALID', ['id'], 'Code discount does not exist')] } };
+    if (discount.status !== 'EXPIRED') this.options.onDeactivate?.({ id: discount.id, code: discount.code, kind: 'discount code' });
+    discount.status = 'EXPIRED';
+    return { discountCodeDeactivate: { codeDiscountNode: { id: discount.id, codeDiscount: { __typename: 'DiscountCodeBasic', status: 'EXPIRED' } }, userErrors: [] } };
+  }
+
   private giftCards(query: string, variables: Json): Json {
     const first = readIntArgument(query, 'first', variables) ?? 50;
     const searchVariable = /\bquery\s*:\s*\$(\w+)/.exec(query)?.[1];
@@ -426,7 +462,7 @@ class FakeShopifyServer implements FakeShopify {
 
     const matches = this.cards.filter((card) => wanted === undefined || card.code === wanted).slice(0, Math.max(0, first));
     // Like Shopify, reads never expose the full code: only the last four characters.
-    const nodes = matches.map((card) => ({ id: card.id, note: card.note, lastCharacters: card.code.slice(-4), enabled: true }));
+    const nodes = matches.map((card) => ({ id: card.id, note: card.note, lastCharacters: card.code.slice(-4), enabled: card.enabled !== false }));
     const connection: Json = {};
     if (/\bedges\b/.test(query)) connection.edges = nodes.map((node) => ({ node }));
     if (/\bnodes\b/.test(query) || !connection.edges) connection.nodes = nodes;
@@ -434,7 +470,9 @@ class FakeShopifyServer implements FakeShopify {
   }
 
   private costOf(operation: Operation): number {
-    return operation === 'giftCardCreate' || operation === 'discountCodeBasicCreate' ? this.createCost : this.queryCost;
+    return operation === 'giftCardCreate' || operation === 'discountCodeBasicCreate' || operation === 'giftCardDeactivate' || operation === 'discountCodeDeactivate'
+      ? this.createCost
+      : this.queryCost;
   }
 
   /** Leaky bucket: it refills continuously, so the level is computed from the time since the last look. */

@@ -7,6 +7,7 @@
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadInfraDefinitions } from '../../local/infra';
+import { LIFECYCLE_INDEX_DEFINITION } from '../support/lifecycle';
 import { PACKAGE_STAGE as STAGE, PACKAGE_TIMEOUT_MS, packageService, type CfnResource, type Template } from '../support/serverless-package';
 
 interface Statement {
@@ -136,7 +137,12 @@ describe('serverless package (offline)', () => {
       TableName: `referral-rewards-${STAGE}-ledger`,
       BillingMode: 'PAY_PER_REQUEST',
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'lifecycleQueue', AttributeType: 'S' },
+        { AttributeName: 'lifecycleAt', AttributeType: 'N' },
+      ],
+      GlobalSecondaryIndexes: [LIFECYCLE_INDEX_DEFINITION],
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },
     });
@@ -169,7 +175,7 @@ describe('serverless package (offline)', () => {
     const workerRole = get('WorkerLambdaFunction', 'AWS::Lambda::Function').Properties.Role;
     expect(ingestRole).toEqual({ 'Fn::GetAtt': ['IngestRole', 'Arn'] });
     expect(workerRole).toEqual({ 'Fn::GetAtt': ['WorkerRole', 'Arn'] });
-    expect(ofType('AWS::IAM::Role').map(([id]) => id).sort()).toEqual(['IngestRole', 'WorkerRole']);
+    expect(ofType('AWS::IAM::Role').map(([id]) => id).sort()).toEqual(['IngestRole', 'ReleaseRole', 'WorkerRole']);
 
     const wildcards: { role: string; actions: string[]; resource: unknown }[] = [];
     let dataStatements = 0;
@@ -260,6 +266,7 @@ describe('serverless package (offline)', () => {
       keySchema: table.KeySchema,
       attributeDefinitions: table.AttributeDefinitions,
       billingMode: table.BillingMode,
+      globalSecondaryIndexes: table.GlobalSecondaryIndexes,
     });
     expect(infra.worker).toEqual({
       batchSize: mapping.Properties.BatchSize,

@@ -14,6 +14,7 @@ import { startFakePostHogApi, type FakeInsight, type FakePostHogApi } from '../s
 const REDEEMED = 'referral redeemed';
 const FULFILLED = 'referral reward fulfilled';
 const REJECTED = 'referral reward rejected';
+const LIFECYCLE = ['referral reward held', 'referral reward released', 'referral reward revoked'];
 const REPO = resolvePath(__dirname, '..', '..');
 
 type Source = { kind: string; series: { kind: string; event: string }[]; breakdownFilter?: Record<string, unknown>; funnelsFilter?: Record<string, unknown> };
@@ -63,7 +64,7 @@ describe('ops/posthog-insights against a fake PostHog API', () => {
 
     const outcomes = byName('redeemed vs fulfilled vs rejected');
     expect(sourceOf(outcomes).kind).toBe('TrendsQuery');
-    expect(eventsOf(outcomes)).toEqual([REDEEMED, FULFILLED, REJECTED]);
+    expect(eventsOf(outcomes)).toEqual([REDEEMED, FULFILLED, REJECTED, ...LIFECYCLE]);
     expect(sourceOf(outcomes).breakdownFilter).toBeUndefined();
 
     const rejections = byName('rejected by reason');
@@ -176,7 +177,7 @@ describe('ops/posthog-insights against a fake PostHog API', () => {
     await ensureReferralInsights(options({ events: { redeemed: 'invite accepted' } }));
 
     // Assess
-    expect(eventsOf(byName('redeemed vs fulfilled vs rejected'))).toEqual(['invite accepted', FULFILLED, REJECTED]);
+    expect(eventsOf(byName('redeemed vs fulfilled vs rejected'))).toEqual(['invite accepted', FULFILLED, REJECTED, ...LIFECYCLE]);
     expect(eventsOf(byName('funnel'))).toEqual(['invite accepted', FULFILLED]);
   });
 

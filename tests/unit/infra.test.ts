@@ -1,3 +1,4 @@
+import { LIFECYCLE_INDEX_DEFINITION } from '../support/lifecycle';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,8 +19,13 @@ describe('loadInfraDefinitions (serverless.yml as the local stack source of trut
       table: {
         name: 'referral-rewards-local-ledger',
         keySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-        attributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        attributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'lifecycleQueue', AttributeType: 'S' },
+          { AttributeName: 'lifecycleAt', AttributeType: 'N' },
+        ],
         billingMode: 'PAY_PER_REQUEST',
+        globalSecondaryIndexes: [LIFECYCLE_INDEX_DEFINITION],
       },
       worker: { batchSize: 10, maximumBatchingWindow: 1, timeoutSeconds: 60 },
     });

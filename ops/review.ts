@@ -1,0 +1,92 @@
+/** `review list|approve|reject` and `revoke`: the operator's lifecycle commands (lib/lifecycle/), on a target. */
+import { loadLifecycleConfig, type Env } from '../lib/config';
+import { LifecycleLedger, type LifecycleRecord } from '../lib/lifecycle/ledger';
+import { approveReferral, rejectReferral, type ReviewDeps, type ReviewOutcome } from '../lib/lifecycle/review';
+import { revokeReferral, type RevokeOutcome } from '../lib/lifecycle/revoke';
+import { maskEmail } from '../lib/mask';
+import { PostHogCapture } from '../lib/posthog-capture';
+import { loadEnv } from '../lib/secrets';
+import { ShopifyClient } from '../lib/shopify';
+import type { Target } from './target';
+
+export interface ReviewItem {
+  eventId: string;
+  reasons: string[];
+  since?: string;
+  referrer: string;
+  redeemer: string;
+}
+
+/**
+ * Credentials for the commands that call out (revoke → Shopify; reject/revoke → PostHog): in AWS
+ * from the stage's secret (`referral-rewards/<stage>`, as the worker reads it), locally from this
+ * shell's env and the sandbox shop `npm start` runs.
+ */
+export async function opsEnv(target: Target, stage: string | undefined): Promise<Env> {
+  const env: Env = { ...process.env, ...target.env };
+  return loadEnv(target.emulated || !stage ? { ...env, SECRET_ID: undefined } : { ...env, SECRET_ID: `referral-rewards/${stage}` });
+}
+
+function clients(target: Target, env: Env) {
+  loadLifecycleConfig(env); // refuses a malformed lifecycle setting before anything is written
+  const posthogKey = env.POSTHOG_API_KEY?.trim();
+  const shopifyUrl = env.SHOPIFY_BASE_URL?.trim() || (env.SHOPIFY_STORE_DOMAIN?.trim() ? `https://${env.SHOPIFY_STORE_DOMAIN.trim()}` : '');
+  return {
+    ledger: new LifecycleLedger(target.ddb, target.tableName),
+    posthog: posthogKey ? new PostHogCapture({ host: env.POSTHOG_HOST?.trim() || 'https://us.i.posthog.com', apiKey: posthogKey }) : undefined,
+    shopify:
+      shopifyUrl && env.SHOPIFY_ACCESS_TOKEN
+        ? new ShopifyClient({ baseUrl: shopifyUrl, accessToken: env.SHOPIFY_ACCESS_TOKEN, apiVersion: env.SHOPIFY_API_VERSION?.trim() || '2026-07' })
+        : undefined,
+    rewardType: env.REWARD_TYPE?.trim() || 'gift_card',
+    rewardAmount: env.REWARD_AMOUNT?.trim() || '25.00',
+  };
+}
+
+export async function listReview(target: Target): Promise<ReviewItem[]> {
+  const waiting = await new LifecycleLedger(target.ddb, target.tableName).waiting('review');
+  return waiting.map((record: LifecycleRecord) => ({
+    eventId: record.eventId,
+    reasons: record.reviewReasons ?? [],
+    since: record.reviewSince,
+    referrer: maskEmail(record.referrerEmail),
+    redeemer: maskEmail(record.redeemerEmail),
+  }));
+}
+
+export function formatReviewList(items: ReviewItem[]): string {
+  if (items.length === 0) return 'No referral is waiting in review.';
+  const lines = [`${items.length} referral(s) waiting in review, oldest first:`];
+  for (const item of items) lines.push(`  ${item.eventId}  since ${item.since ?? '-'}  ${item.reasons.join(', ')}  ${item.referrer} → ${item.redeemer}`);
+  lines.push('  → `review approve <eventId>` to pay, `review reject <eventId> --reason TEXT` to refuse (docs/OPERATIONS.md)');
+  return lines.join('\n');
+}
+
+export async function decide(target: Target, env: Env, decision: 'approve' | 'reject', eventId: string, note?: string): Promise<ReviewOutcome> {
+  const c = clients(target, env);
+  const deps: ReviewDeps = { ledger: c.ledger, sqs: target.sqs, queueUrl: target.queueUrl, posthog: c.posthog, rewardType: c.rewardType };
+  return decision === 'approve' ? approveReferral(deps, eventId, note) : rejectReferral(deps, eventId, note);
+}
+
+export function formatDecision(outcome: ReviewOutcome): string {
+  const already = outcome.result.startsWith('already-');
+  const what = outcome.result.replace('already-', '');
+  return `Referral ${outcome.eventId}: ${what}${already ? ' (already, nothing changed)' : ''}; status ${outcome.status}` +
+    (what === 'approved' ? '\n  → queued for the worker, which pays it once; `status <eventId>` to follow it' : '');
+}
+
+export async function revoke(target: Target, env: Env, eventId: string, reason: string): Promise<RevokeOutcome> {
+  const c = clients(target, env);
+  return revokeReferral({ ledger: c.ledger, shopify: c.shopify, posthog: c.posthog, rewardType: c.rewardType, rewardAmount: c.rewardAmount }, eventId, reason);
+}
+
+export function formatRevoke(outcome: RevokeOutcome): string {
+  const head =
+    outcome.result === 'cancelled'
+      ? 'cancelled before payout: nothing was issued'
+      : outcome.result === 'revoked'
+        ? 'revoked: both rewards deactivated in Shopify'
+        : 'already revoked (nothing changed)';
+  const balances = Object.entries(outcome.balanceLeft).map(([role, balance]) => `${role} ${balance}`);
+  return `Referral ${outcome.eventId}: ${head}${balances.length ? `\n  balance left when deactivated: ${balances.join(', ')}` : ''}`;
+}

@@ -1,0 +1,29 @@
+import { LifecycleLedger, type LifecycleRecord } from '../../lib/lifecycle/ledger';
+import { releaseDue, type ReleaseRun } from '../../lib/lifecycle/release';
+import { sleep } from '../../lib/retry';
+import type { Pipeline } from './pipeline';
+
+/** The lifecycle's ledger on a pipeline's table. */
+export const lifecycleLedger = (pipeline: Pipeline): LifecycleLedger =>
+  new LifecycleLedger(pipeline.ledger.client, pipeline.ledger.tableName);
+
+/** One run of the releaser against the pipeline, as the schedule would; `resendAfterMs: 0` so each run may resend. */
+export const releaseOnce = (pipeline: Pipeline): Promise<ReleaseRun> =>
+  releaseDue({ ledger: lifecycleLedger(pipeline), sqs: pipeline.sqs, queueUrl: pipeline.resources.queueUrl, resendAfterMs: 0 });
+
+/** Waits (no assertion on how long) until the held referral's release time has passed. */
+export async function untilReleaseTime(record: LifecycleRecord | undefined): Promise<void> {
+  const releaseAt = Number(record?.releaseAt);
+  if (!Number.isFinite(releaseAt)) throw new Error('the referral is not held');
+  while (Date.now() <= releaseAt) await sleep(Math.min(200, releaseAt - Date.now() + 1));
+}
+
+/** The sparse index serverless.yml defines for HELD and REVIEW referrals (lib/lifecycle/ledger.ts). */
+export const LIFECYCLE_INDEX_DEFINITION = {
+  IndexName: 'lifecycle',
+  KeySchema: [
+    { AttributeName: 'lifecycleQueue', KeyType: 'HASH' },
+    { AttributeName: 'lifecycleAt', KeyType: 'RANGE' },
+  ],
+  Projection: { ProjectionType: 'ALL' },
+};
