@@ -3,6 +3,7 @@ import { MAX_CODE_LENGTH, MIN_CODE_LENGTH } from './codes';
 import { CUSTOMERIO_MAX_EVENT_NAME_BYTES } from './limits';
 import { parseDomainList, type ProgramRules } from './rules';
 import { parseDuration, parseRate } from './lifecycle/duration';
+import type { ShopifyAuthConfig } from './shopify-auth';
 
 export type Env = Record<string, string | undefined>;
 
@@ -11,6 +12,8 @@ export const SECRET_KEYS = [
   'WEBHOOK_SECRET',
   'WEBHOOK_SIGNING_SECRET',
   'SHOPIFY_ACCESS_TOKEN',
+  'SHOPIFY_CLIENT_ID',
+  'SHOPIFY_CLIENT_SECRET',
   'CUSTOMERIO_SITE_ID',
   'CUSTOMERIO_API_KEY',
   'POSTHOG_API_KEY',
@@ -22,9 +25,10 @@ export const DEFAULTS = {
   REDEEMER_EMAIL_PROPERTY: 'redeemer_email',
   REWARD_AMOUNT: '25.00',
   REWARD_CODE_LENGTH: '8',
-  // Shopify keeps a stable version for 12 months; 2026-07 is current and still has
-  // giftCardCreate's `initialValue` (deprecated from 2026-10 onwards).
-  SHOPIFY_API_VERSION: '2026-07',
+  // The latest stable version on 2026-12-01 (Shopify releases one a quarter and supports each for
+  // at least 12 months: shopify.dev/docs/api/usage/versioning). 2026-01, 2026-04 and 2026-07 still
+  // work: lib/shopify.ts sends each the gift-card amount input its schema documents.
+  SHOPIFY_API_VERSION: '2026-10',
   CUSTOMERIO_REGION: 'us',
   CUSTOMERIO_EVENT: 'pyramid_scheme_fulfillment',
   // Generous for friends-and-family programs, low enough that one account farming invites stands out.
@@ -60,7 +64,8 @@ export interface WorkerConfig {
   deadLetterQueueUrl: string;
   rewardAmount: string;
   rewardCodeLength: number;
-  shopify: { baseUrl: string; accessToken: string; apiVersion: string };
+  /** `auth`: a static token (admin-created app) or the client credentials grant (Dev Dashboard app). */
+  shopify: { baseUrl: string; apiVersion: string; auth: ShopifyAuthConfig };
   customerio: { trackUrl: string; siteId: string; apiKey: string; eventName: string };
   /** gift_card (default) or discount_code (for shops without the gift-card scopes). */
   rewardType: RewardType;
@@ -143,10 +148,28 @@ function rewardAmount(settings: Settings, amount: string): string {
   return amount;
 }
 
-export function loadWorkerConfig(env: Env): WorkerConfig {
-  const settings = new Settings();
-  const codeLength = `REWARD_CODE_LENGTH must be ${MIN_CODE_LENGTH}–${MAX_CODE_LENGTH}`;
-  const region = value(env, 'CUSTOMERIO_REGION').toLowerCase();
+/**
+ * SHOPIFY_ACCESS_TOKEN (an admin-created app's static token), or SHOPIFY_CLIENT_ID with
+ * SHOPIFY_CLIENT_SECRET (a Dev Dashboard app: tokens by the client credentials grant). Both at
+ * once is refused rather than guessed at: the wrong guess would fail every referral quietly.
+ */
+function shopifyAuth(settings: Settings, env: Env): ShopifyAuthConfig {
+  const accessToken = env.SHOPIFY_ACCESS_TOKEN?.trim();
+  const clientId = env.SHOPIFY_CLIENT_ID?.trim();
+  const clientSecret = env.SHOPIFY_CLIENT_SECRET?.trim();
+  if (accessToken && (clientId || clientSecret)) {
+    settings.expect(false, 'set SHOPIFY_ACCESS_TOKEN or SHOPIFY_CLIENT_ID/SHOPIFY_CLIENT_SECRET, not both');
+  } else if (clientId || clientSecret) {
+    settings.expect(Boolean(clientId), 'SHOPIFY_CLIENT_ID is not set (SHOPIFY_CLIENT_SECRET is; a Dev Dashboard app needs both)');
+    settings.expect(Boolean(clientSecret), 'SHOPIFY_CLIENT_SECRET is not set (SHOPIFY_CLIENT_ID is; a Dev Dashboard app needs both)');
+    return { mode: 'client_credentials', clientId: clientId ?? '', clientSecret: clientSecret ?? '' };
+  }
+  settings.expect(Boolean(accessToken), 'SHOPIFY_ACCESS_TOKEN is not set (or, for a Dev Dashboard app, SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET)');
+  return { mode: 'static', accessToken: accessToken ?? '' };
+}
+
+/** The shop, its API version and its credentials: the worker's, and the ops commands' that call Shopify (revoke). */
+function shopifySettings(settings: Settings, env: Env): WorkerConfig['shopify'] {
   // People paste the admin URL; accept it and keep only the host.
   const storeDomain = env.SHOPIFY_STORE_DOMAIN?.trim().replace(/^https?:\/\//i, '').replace(/\/.*$/, '');
   const shopifyUrl = settings.required(
@@ -154,7 +177,23 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
     env.SHOPIFY_BASE_URL?.trim() || (storeDomain ? `https://${storeDomain}` : ''),
   );
   const apiVersion = value(env, 'SHOPIFY_API_VERSION');
-  settings.expect(/^\d{4}-\d{2}$|^unstable$/.test(apiVersion), 'SHOPIFY_API_VERSION must look like 2026-07');
+  settings.expect(/^\d{4}-\d{2}$|^unstable$/.test(apiVersion), 'SHOPIFY_API_VERSION must look like 2026-10');
+  return {
+    baseUrl: shopifyUrl && settings.url(shopifyUrl.replace(/\/+$/, ''), 'SHOPIFY_BASE_URL must be a URL'),
+    apiVersion,
+    auth: shopifyAuth(settings, env),
+  };
+}
+
+export function loadShopifyConfig(env: Env): WorkerConfig['shopify'] {
+  const settings = new Settings();
+  return settings.done(shopifySettings(settings, env));
+}
+
+export function loadWorkerConfig(env: Env): WorkerConfig {
+  const settings = new Settings();
+  const codeLength = `REWARD_CODE_LENGTH must be ${MIN_CODE_LENGTH}–${MAX_CODE_LENGTH}`;
+  const region = value(env, 'CUSTOMERIO_REGION').toLowerCase();
   const rewardType = (env.REWARD_TYPE?.trim().toLowerCase() || 'gift_card') as RewardType;
   settings.expect(REWARD_TYPES.includes(rewardType), 'REWARD_TYPE must be gift_card or discount_code');
   const expiresDays = env.REWARD_EXPIRES_DAYS?.trim();
@@ -171,11 +210,7 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
     deadLetterQueueUrl: settings.required('DLQ_URL', env.DLQ_URL),
     rewardAmount: rewardAmount(settings, value(env, 'REWARD_AMOUNT')),
     rewardCodeLength: settings.integer(value(env, 'REWARD_CODE_LENGTH'), MIN_CODE_LENGTH, MAX_CODE_LENGTH, codeLength),
-    shopify: {
-      baseUrl: shopifyUrl && settings.url(shopifyUrl.replace(/\/+$/, ''), 'SHOPIFY_BASE_URL must be a URL'),
-      accessToken: settings.required('SHOPIFY_ACCESS_TOKEN', env.SHOPIFY_ACCESS_TOKEN),
-      apiVersion,
-    },
+    shopify: shopifySettings(settings, env),
     customerio: {
       trackUrl: settings.url(
         (env.CUSTOMERIO_TRACK_URL?.trim() || customerIoTrackUrl(region)).replace(/\/+$/, ''),

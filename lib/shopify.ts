@@ -1,13 +1,18 @@
 import { PermanentError, RetryableError } from './errors';
 import { type Fetch, fetchWithTimeout, isRetryableStatus } from './http';
-import { maskCode, redactText } from './mask';
-import { ShopifyPacer, type BucketReading } from './pacing';
+import { redactText } from './mask';
+import { ShopifyPacer } from './pacing';
 import { parseRetryAfter } from './retry';
+import { StaticToken, type ShopifyTokenProvider } from './shopify-auth';
+import { bucketReading, classifyUserErrors, parseJson, throttleDelayMs, type GraphQLResponse, type QueryCost, type UserError } from './shopify-graphql';
 
 export interface ShopifyClientOptions {
   /** `https://{store}.myshopify.com`, no trailing path. */
   baseUrl: string;
-  accessToken: string;
+  /** A static Admin API token (admin-created apps); or pass `auth`. */
+  accessToken?: string;
+  /** Where tokens come from (lib/shopify-auth.ts); wins over `accessToken`. */
+  auth?: ShopifyTokenProvider;
   apiVersion: string;
   fetch?: Fetch;
   timeoutMs?: number;
@@ -62,6 +67,21 @@ const FIND_QUERY = `query FindGiftCard($query: String!) {
     nodes { id note lastCharacters enabled }
   }
 }`;
+
+const SHOP_CURRENCY_QUERY = `query ShopCurrency {
+  shop { currencyCode }
+}`;
+
+/**
+ * How giftCardCreate takes the amount in `apiVersion`. From 2026-07 `initialValue: Decimal` is
+ * deprecated in favour of `initialAmount: MoneyInput { amount, currencyCode }` (Shopify changelog
+ * "Local currency support gift cards now available in the GraphQL Admin API"; the schemas in
+ * @shopify/dev-mcp show initialValue as `Decimal!` up to 2026-04 and deprecated from 2026-07).
+ * Version names are dates, so they compare as strings; `unstable` is newer than any of them.
+ */
+export function giftCardAmountField(apiVersion: string): 'initialAmount' | 'initialValue' {
+  return apiVersion === 'unstable' || apiVersion >= '2026-07' ? 'initialAmount' : 'initialValue';
+}
 
 const DISCOUNT_CREATE_MUTATION = `mutation DiscountCodeCreate($basicCodeDiscount: DiscountCodeBasicInput!) {
   discountCodeBasicCreate(basicCodeDiscount: $basicCodeDiscount) {
@@ -121,6 +141,10 @@ export interface FoundDiscountCode {
   title: string | null;
 }
 
+interface ShopCurrencyData {
+  shop?: { currencyCode?: string } | null;
+}
+
 interface DiscountCreateData {
   discountCodeBasicCreate?: { codeDiscountNode?: { id?: string } | null; userErrors?: UserError[] } | null;
 }
@@ -129,29 +153,6 @@ interface DiscountFindData {
   codeDiscountNodeByCode?: { id?: string; codeDiscount?: { title?: string | null } | null } | null;
 }
 
-interface GraphQLError {
-  message?: string;
-  extensions?: { code?: string };
-}
-
-interface QueryCost {
-  requestedQueryCost?: number;
-  actualQueryCost?: number | null;
-  throttleStatus?: { currentlyAvailable?: number; maximumAvailable?: number; restoreRate?: number };
-}
-
-interface GraphQLResponse<T> {
-  data?: T;
-  /** Shopify sends a bare string here for auth and routing failures. */
-  errors?: GraphQLError[] | string | Record<string, unknown>;
-  extensions?: { cost?: QueryCost };
-}
-
-interface UserError {
-  code?: string | null;
-  field?: string[] | null;
-  message?: string;
-}
 
 interface CreateData {
   giftCardCreate?: {
@@ -174,16 +175,22 @@ interface FindData {
  */
 export class ShopifyClient {
   private readonly endpoint: string;
-  private readonly accessToken: string;
+  private readonly auth: ShopifyTokenProvider;
+  private readonly amountField: 'initialAmount' | 'initialValue';
   private readonly fetchImpl: Fetch;
   private readonly timeoutMs: number;
   private readonly now: () => number;
   private readonly requestPacer?: ShopifyPacer;
   private lastThrottleStatus?: ThrottleStatus;
+  private currency?: Promise<string>;
+  /** The last tokens sent: an error message echoing one must not carry it into a log. */
+  private readonly sentTokens: string[] = [];
 
   public constructor(options: ShopifyClientOptions) {
     this.endpoint = `${options.baseUrl.replace(/\/+$/, '')}/admin/api/${options.apiVersion}/graphql.json`;
-    this.accessToken = options.accessToken;
+    if (!options.auth && options.accessToken === undefined) throw new Error('ShopifyClient needs accessToken or auth');
+    this.auth = options.auth ?? new StaticToken(options.accessToken ?? '');
+    this.amountField = giftCardAmountField(options.apiVersion);
     this.fetchImpl = options.fetch ?? fetch;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.now = options.now ?? Date.now;
@@ -202,10 +209,14 @@ export class ShopifyClient {
   }
 
   public async createGiftCard(input: GiftCardInput): Promise<CreateGiftCardResult> {
+    const amount =
+      this.amountField === 'initialAmount'
+        ? { initialAmount: { amount: input.amount, currencyCode: await this.shopCurrency() } }
+        : { initialValue: input.amount };
     const variables = {
       input: {
         code: input.code,
-        initialValue: input.amount,
+        ...amount,
         note: input.note,
         ...(input.expiresOn ? { expiresOn: input.expiresOn } : {}),
       },
@@ -217,7 +228,7 @@ export class ShopifyClient {
 
     const userErrors = payload.userErrors ?? [];
     if (userErrors.length > 0) {
-      return classifyUserErrors('giftCardCreate', userErrors, input.code, (message) => redactText(message, secrets, [this.accessToken]));
+      return classifyUserErrors('giftCardCreate', userErrors, input.code, (message) => redactText(message, secrets, this.sentTokens));
     }
 
     const card = payload.giftCard;
@@ -273,7 +284,7 @@ export class ShopifyClient {
     if (!payload) throw new RetryableError('shopify discountCodeBasicCreate: response without a payload');
     const userErrors = payload.userErrors ?? [];
     if (userErrors.length > 0) {
-      return classifyUserErrors('discountCodeBasicCreate', userErrors, input.code, (message) => redactText(message, secrets, [this.accessToken]));
+      return classifyUserErrors('discountCodeBasicCreate', userErrors, input.code, (message) => redactText(message, secrets, this.sentTokens));
     }
     const id = payload.codeDiscountNode?.id;
     if (!id) throw new RetryableError('shopify discountCodeBasicCreate: response without a discount');
@@ -300,7 +311,7 @@ export class ShopifyClient {
     if (errors.some((e) => e.code === 'INTERNAL_ERROR')) throw new RetryableError(`shopify ${operation}: INTERNAL_ERROR`);
     if (errors.length > 0) {
       const first = errors[0] as UserError;
-      throw new PermanentError(`shopify_${(first.code ?? 'user_error').toLowerCase()}`, `shopify ${operation} ${id} refused: ${redactText(first.message ?? '', [], [this.accessToken])}`);
+      throw new PermanentError(`shopify_${(first.code ?? 'user_error').toLowerCase()}`, `shopify ${operation} ${id} refused: ${redactText(first.message ?? '', [], this.sentTokens)}`);
     }
     if (giftCard) {
       const card = data.giftCardDeactivate?.giftCard;
@@ -311,13 +322,39 @@ export class ShopifyClient {
     return {};
   }
 
+  /**
+   * The shop's currency, read once per client (so once per container) and only for versions that
+   * take `initialAmount`. Read rather than configured: REWARD_AMOUNT is "in the shop's currency",
+   * and a card issued in another currency is, by default, not redeemable across currencies
+   * (crossCurrencyRedemptionStrategy NONE, Shopify's GiftCardCreateInput docs for 2026-10).
+   */
+  public shopCurrency(): Promise<string> {
+    this.currency ??= this.request<ShopCurrencyData>('shop', SHOP_CURRENCY_QUERY, {}, []).then((data) => {
+      const code = data.shop?.currencyCode;
+      if (typeof code !== 'string' || !/^[A-Z]{3}$/.test(code)) throw new RetryableError('shopify shop: response without a currency code');
+      return code;
+    });
+    // A failed read is not cached: the next card asks again.
+    this.currency.catch(() => {
+      this.currency = undefined;
+    });
+    return this.currency;
+  }
+
   private async request<T>(
     operation: string,
     query: string,
     variables: Record<string, unknown>,
     secrets: string[],
+    renewed = false,
   ): Promise<T> {
     const what = `shopify ${operation}`;
+    // Before the pacer: waiting for a token must not hold a reservation of the shop's budget.
+    const accessToken = await this.auth.token();
+    if (!this.sentTokens.includes(accessToken)) {
+      this.sentTokens.unshift(accessToken);
+      this.sentTokens.length = Math.min(this.sentTokens.length, 2);
+    }
     const pacer = this.requestPacer;
     const permit = await pacer?.acquire(operation);
     let response: Response;
@@ -330,7 +367,7 @@ export class ShopifyClient {
         {
           method: 'POST',
           headers: {
-            'X-Shopify-Access-Token': this.accessToken,
+            'X-Shopify-Access-Token': accessToken,
             'Content-Type': 'application/json',
             Accept: 'application/json',
           },
@@ -359,7 +396,7 @@ export class ShopifyClient {
 
     const status = response.status;
     const errors = Array.isArray(body?.errors) ? body.errors : [];
-    const scrub = (message: string): string => redactText(message, secrets, [this.accessToken]);
+    const scrub = (message: string): string => redactText(message, secrets, [accessToken]);
 
     // Whether THROTTLED arrives with 200 or 429 is unconfirmed; the body decides, not the status.
     if ((status === 200 || status === 429) && errors.some((e) => e.extensions?.code === 'THROTTLED')) {
@@ -367,8 +404,16 @@ export class ShopifyClient {
         throttleDelayMs(cost) ?? parseRetryAfter(response.headers.get('retry-after'), this.now()) ?? THROTTLE_FALLBACK_MS;
       throw new RetryableError(`${what}: throttled (HTTP ${status})`, { retryAfterMs });
     }
+    if (status === 401 && !renewed && this.auth.rejected(accessToken)) {
+      // The token expired or was revoked: renew once and send the same request again. Shopify
+      // checks the token before it runs anything, and even if it had run a giftCardCreate, that
+      // is safe to repeat only because the code is persisted in the ledger first: a second
+      // create answers TAKEN and the caller resolves it by looking the code up (lib/rewards.ts).
+      return this.request<T>(operation, query, variables, secrets, true);
+    }
     if (status === 401 || status === 403) {
-      throw new PermanentError('shopify_auth', `${what}: HTTP ${status}, access token rejected or missing scope`);
+      const which = this.auth.mode === 'static' ? 'SHOPIFY_ACCESS_TOKEN' : 'a freshly granted token';
+      throw new PermanentError('shopify_auth', `${what}: HTTP ${status}, ${which} rejected or missing scope`);
     }
     if (status === 404) {
       throw new PermanentError('shopify_not_found', `${what}: HTTP 404, check the store domain and API version`);
@@ -413,55 +458,16 @@ export class ShopifyClient {
   }
 }
 
-function classifyUserErrors(
-  operation: string,
-  userErrors: UserError[],
-  code: string,
-  scrub: (message: string) => string,
-): CreateGiftCardResult {
-  const describe = (e: UserError): string =>
-    scrub(`${e.code ?? 'UNKNOWN'} on ${(e.field ?? []).join('.') || 'input'}: ${e.message ?? ''}`);
-  const isTakenCode = (e: UserError): boolean => e.code === 'TAKEN' && (!e.field || e.field.includes('code'));
-
-  // A request error outranks TAKEN: the same input could never have created the card.
-  const permanent = userErrors.find((e) => e.code !== 'INTERNAL_ERROR' && !isTakenCode(e));
-  if (permanent) {
-    const reason = `shopify_${(permanent.code ?? 'user_error').toLowerCase()}`;
-    throw new PermanentError(reason, `shopify ${operation} ${maskCode(code)} refused: ${describe(permanent)}`);
-  }
-  const internal = userErrors.find((e) => e.code === 'INTERNAL_ERROR');
-  if (internal) throw new RetryableError(`shopify ${operation}: ${describe(internal)}`);
-  return { status: 'taken' };
-}
-
-function bucketReading(cost: QueryCost | undefined): BucketReading | undefined {
-  const t = cost?.throttleStatus;
-  if (!t || typeof t.currentlyAvailable !== 'number') return undefined;
-  return {
-    currentlyAvailable: t.currentlyAvailable,
-    maximumAvailable: t.maximumAvailable,
-    restoreRate: t.restoreRate,
-    requestedQueryCost: cost?.requestedQueryCost,
-    actualQueryCost: cost?.actualQueryCost,
-  };
-}
-
-/** Time until the bucket holds what the refused query asked for. */
-function throttleDelayMs(cost: QueryCost | undefined): number | undefined {
-  const requested = cost?.requestedQueryCost;
-  const available = cost?.throttleStatus?.currentlyAvailable;
-  const rate = cost?.throttleStatus?.restoreRate;
-  if (typeof requested !== 'number' || typeof available !== 'number' || typeof rate !== 'number' || rate <= 0) {
-    return undefined;
-  }
-  return Math.max(0, Math.ceil(((requested - available) / rate) * 1000));
-}
-
-function parseJson<T>(text: string): T | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return value !== null && typeof value === 'object' ? (value as T) : undefined;
-  } catch {
-    return undefined;
-  }
-}
+/**
+ * Every GraphQL document this client sends, by operation name: tests/unit/shopify-schema.test.ts
+ * validates each against Shopify's published schema, and the sandbox shop validates what it gets.
+ */
+export const SHOPIFY_DOCUMENTS = {
+  GiftCardCreate: CREATE_MUTATION,
+  FindGiftCard: FIND_QUERY,
+  DiscountCodeCreate: DISCOUNT_CREATE_MUTATION,
+  FindDiscountCode: DISCOUNT_FIND_QUERY,
+  ShopCurrency: SHOP_CURRENCY_QUERY,
+  GiftCardDeactivate: GIFT_CARD_DEACTIVATE_MUTATION,
+  DiscountCodeDeactivate: DISCOUNT_DEACTIVATE_MUTATION,
+} as const;

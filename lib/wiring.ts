@@ -7,16 +7,27 @@ import type { FulfilDeps } from './rewards';
 import { DiscountCodeRewards } from './discount-rewards';
 import { PostHogCapture } from './posthog-capture';
 import { ShopifyClient } from './shopify';
+import { tokenProviderFor, type ShopifyTokenProvider } from './shopify-auth';
 import { ulidFromUuid } from './ulid';
 import { LifecycleLedger } from './lifecycle/ledger';
 
-/** Test and bench seams: any dependency, the fetch every client uses, and `shopifyPacer: false` for an unpaced Shopify client. */
-export type FulfilOverrides = Partial<FulfilDeps> & { fetch?: Fetch; shopifyPacer?: false };
+/**
+ * Test and bench seams: any dependency, the fetch every client uses, `shopifyPacer: false` for an
+ * unpaced Shopify client, and `shopifyAuth` for a token provider that outlives these deps.
+ */
+export type FulfilOverrides = Partial<FulfilDeps> & { fetch?: Fetch; shopifyPacer?: false; shopifyAuth?: ShopifyTokenProvider };
 
 /** Builds the fulfilment dependencies from a validated config. Clients are cheap objects; callers cache the result. */
 export function createFulfilDeps(config: WorkerConfig, ledger: Ledger, overrides: FulfilOverrides = {}): FulfilDeps {
-  const { fetch: fetchImpl, shopifyPacer, ...rest } = overrides;
-  const shopify = new ShopifyClient({ ...config.shopify, fetch: fetchImpl, ...(shopifyPacer === false ? { pacer: false } : {}) });
+  const { fetch: fetchImpl, shopifyPacer, shopifyAuth, ...rest } = overrides;
+  const { baseUrl, apiVersion } = config.shopify;
+  const shopify = new ShopifyClient({
+    baseUrl,
+    apiVersion,
+    auth: shopifyAuth ?? tokenProviderFor(baseUrl, config.shopify.auth, { fetch: fetchImpl }),
+    fetch: fetchImpl,
+    ...(shopifyPacer === false ? { pacer: false } : {}),
+  });
   return {
     ledger,
     shopify: config.rewardType === 'discount_code' ? new DiscountCodeRewards(shopify) : shopify,
@@ -37,8 +48,10 @@ export function createFulfilDeps(config: WorkerConfig, ledger: Ledger, overrides
 
 /**
  * The fulfilment dependencies per invocation: the config (and the cached secret) re-read each
- * time, the clients rebuilt only when it changed, so per-container state (the Shopify pacer)
- * survives from one invocation to the next.
+ * time, the clients rebuilt only when it changed, so per-container state (the Shopify pacer, the
+ * shop's currency) survives from one invocation to the next. The Shopify token survives even a
+ * change of unrelated settings: it is kept per shop and credentials, so a container asks for one
+ * token a day, not one per config change.
  */
 export function cachedFulfilDeps(
   loadConfig: () => Promise<WorkerConfig>,
@@ -46,10 +59,16 @@ export function cachedFulfilDeps(
   overrides: FulfilOverrides = {},
 ): () => Promise<FulfilDeps> {
   let cached: { key: string; deps: FulfilDeps } | undefined;
+  let tokens: { key: string; provider: ShopifyTokenProvider } | undefined;
   return async () => {
     const config = await loadConfig();
     const key = JSON.stringify(config);
-    if (cached?.key !== key) cached = { key, deps: createFulfilDeps(config, ledger, overrides) };
+    if (cached?.key !== key) {
+      const { baseUrl, auth } = config.shopify;
+      const tokenKey = JSON.stringify([baseUrl, auth]);
+      if (tokens?.key !== tokenKey) tokens = { key: tokenKey, provider: tokenProviderFor(baseUrl, auth, { fetch: overrides.fetch }) };
+      cached = { key, deps: createFulfilDeps(config, ledger, { shopifyAuth: tokens.provider, ...overrides }) };
+    }
     return cached.deps;
   };
 }

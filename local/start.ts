@@ -27,6 +27,7 @@ import { SqsPoller, type SqsHandler } from './poller';
 import { createStackResources, resourceEnv } from './resources';
 import { startFakeCustomerIo, type FakeCustomerIo, type FakeTrackedEvent } from './sandbox/customerio';
 import { startFakeShopify, type FakeGiftCard, type FakeShopify } from './sandbox/shopify';
+import { parseDuration } from './sandbox/shopify-oauth';
 import { localStateDir, stackFilePath, type LocalStackFile } from './state';
 import type { EmulatorsModule } from './emulators-types';
 import { readBody } from './read-body';
@@ -129,11 +130,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     // 2. Shopify and Customer.io: the fakes, unless credentials or a URL override point elsewhere.
     let shopify: FakeShopify | undefined;
-    if (!(env.SHOPIFY_STORE_DOMAIN?.trim() || env.SHOPIFY_ACCESS_TOKEN?.trim() || env.SHOPIFY_BASE_URL?.trim())) {
+    const shopifyVars = ['SHOPIFY_STORE_DOMAIN', 'SHOPIFY_ACCESS_TOKEN', 'SHOPIFY_BASE_URL', 'SHOPIFY_CLIENT_ID', 'SHOPIFY_CLIENT_SECRET'];
+    if (!shopifyVars.some((name) => env[name]?.trim())) {
+      // The sandbox is a Dev Dashboard app, as a shop set up today is: the worker gets its tokens
+      // by the client credentials grant, and SANDBOX_SHOPIFY_TOKEN_TTL=5s shows them renewed.
+      const ttl = env.SANDBOX_SHOPIFY_TOKEN_TTL?.trim();
+      const tokenTtlMs = ttl ? parseDuration(ttl) : undefined;
+      if (ttl && (tokenTtlMs === undefined || tokenTtlMs < 1000)) throw new Error(`SANDBOX_SHOPIFY_TOKEN_TTL must be a duration of 1s or more like 5s, 15m or 24h, got ${ttl}`);
+      const clientCredentials = { clientId: 'sandbox-app', clientSecret: `shpss_${randomBytes(16).toString('hex')}`, tokenTtlMs };
       shopify = await startFakeShopify({
         port: 0,
         onCard: printCard,
         onDeactivate: (reward) => say(`🚫 ${reward.kind} ${maskCode(reward.code)} deactivated in the Shopify sandbox (revoked)`),
+        clientCredentials,
       });
       cleanups.push(() => shopify?.close());
       Object.assign(env, shopify.env);
@@ -257,6 +266,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         : env.SHOPIFY_BASE_URL?.trim()
           ? `${workerConfig.shopify.baseUrl} (from SHOPIFY_BASE_URL)`
           : `⚠️  REAL store ${workerConfig.shopify.baseUrl}: these gift cards are real money`,
+      shopifyAuth:
+        workerConfig.shopify.auth.mode === 'client_credentials'
+          ? `client credentials grant (Dev Dashboard app ${workerConfig.shopify.auth.clientId}; tokens renewed before they expire` +
+            `${shopify && env.SANDBOX_SHOPIFY_TOKEN_TTL?.trim() ? `, sandbox tokens last ${env.SANDBOX_SHOPIFY_TOKEN_TTL.trim()}` : ''})`
+          : 'static SHOPIFY_ACCESS_TOKEN (admin-created app)',
+      shopifyApi: `API version ${workerConfig.shopify.apiVersion}`,
       customerio: customerio
         ? `sandbox (fake Track API at ${customerio.url}; no email is sent)`
         : env.CUSTOMERIO_TRACK_URL?.trim()
@@ -450,6 +465,8 @@ function printBanner(info: {
   secretGenerated: boolean;
   secretFile: string;
   shopify: string;
+  shopifyAuth: string;
+  shopifyApi: string;
   customerio: string;
   queue: string;
   table: string;
@@ -470,6 +487,7 @@ function printBanner(info: {
   say(` Health       GET  ${info.url}/health`);
   say(` Secret       ${secretLine}`);
   say(` Shopify      ${info.shopify}`);
+  say(`              auth: ${info.shopifyAuth}; ${info.shopifyApi}`);
   say(` Customer.io  ${info.customerio}`);
   say(` Reward       ${info.reward}`);
   say(` Queue        ${info.queue}`);

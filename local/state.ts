@@ -15,7 +15,7 @@ export interface LocalStackFile {
   tableName: string;
   region: string;
   /** The sandbox shop's settings (not secret), so `revoke --local` can deactivate its rewards. */
-  sandboxShopify?: { SHOPIFY_BASE_URL: string; SHOPIFY_ACCESS_TOKEN: string };
+  sandboxShopify?: Record<string, string>;
 }
 
 /** $LOCAL_STATE_DIR, else .local/ at the repo root. */

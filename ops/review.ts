@@ -1,5 +1,5 @@
 /** `review list|approve|reject` and `revoke`: the operator's lifecycle commands (lib/lifecycle/), on a target. */
-import { loadLifecycleConfig, type Env } from '../lib/config';
+import { loadLifecycleConfig, loadShopifyConfig, type Env } from '../lib/config';
 import { LifecycleLedger, type LifecycleRecord } from '../lib/lifecycle/ledger';
 import { approveReferral, rejectReferral, type ReviewDeps, type ReviewOutcome } from '../lib/lifecycle/review';
 import { revokeReferral, type RevokeOutcome } from '../lib/lifecycle/revoke';
@@ -7,6 +7,7 @@ import { maskEmail } from '../lib/mask';
 import { PostHogCapture } from '../lib/posthog-capture';
 import { loadEnv } from '../lib/secrets';
 import { ShopifyClient } from '../lib/shopify';
+import { tokenProviderFor } from '../lib/shopify-auth';
 import type { Target } from './target';
 
 export interface ReviewItem {
@@ -27,6 +28,12 @@ export async function opsEnv(target: Target, stage: string | undefined): Promise
   return loadEnv(target.emulated || !stage ? { ...env, SECRET_ID: undefined } : { ...env, SECRET_ID: `referral-rewards/${stage}` });
 }
 
+/** The worker's Shopify settings and auth (static token or the client credentials grant), read and checked the same way. */
+function shopifyClient(env: Env): ShopifyClient {
+  const shopify = loadShopifyConfig(env);
+  return new ShopifyClient({ baseUrl: shopify.baseUrl, apiVersion: shopify.apiVersion, auth: tokenProviderFor(shopify.baseUrl, shopify.auth) });
+}
+
 function clients(target: Target, env: Env) {
   loadLifecycleConfig(env); // refuses a malformed lifecycle setting before anything is written
   const posthogKey = env.POSTHOG_API_KEY?.trim();
@@ -34,10 +41,7 @@ function clients(target: Target, env: Env) {
   return {
     ledger: new LifecycleLedger(target.ddb, target.tableName),
     posthog: posthogKey ? new PostHogCapture({ host: env.POSTHOG_HOST?.trim() || 'https://us.i.posthog.com', apiKey: posthogKey }) : undefined,
-    shopify:
-      shopifyUrl && env.SHOPIFY_ACCESS_TOKEN
-        ? new ShopifyClient({ baseUrl: shopifyUrl, accessToken: env.SHOPIFY_ACCESS_TOKEN, apiVersion: env.SHOPIFY_API_VERSION?.trim() || '2026-07' })
-        : undefined,
+    shopify: shopifyUrl ? shopifyClient(env) : undefined,
     rewardType: env.REWARD_TYPE?.trim() || 'gift_card',
     rewardAmount: env.REWARD_AMOUNT?.trim() || '25.00',
   };

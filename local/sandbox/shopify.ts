@@ -1,12 +1,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { SandboxTokens, type SandboxAppCredentials } from './shopify-oauth';
+import { adminSchema, checkRequest } from './shopify-schema';
 
 /**
  * A fake Shopify GraphQL Admin API for gift cards, on 127.0.0.1. It enforces what the real one
  * does and the client depends on (auth, variables, code rules, case-insensitive uniqueness, the
  * leaky bucket, codes never readable back) and can inject the failures exactly-once must survive,
- * including the nasty one: a mutation applied whose response never arrives.
+ * including the nasty one: a mutation applied whose response never arrives. Every request is
+ * checked against Shopify's published schema of the version in its URL (./shopify-schema.ts), so
+ * the sandbox never accepts a document the real shop would refuse; and it speaks the client
+ * credentials grant (./shopify-oauth.ts) with tokens that expire.
  */
 
 export interface FakeShopifyOptions {
@@ -14,8 +19,14 @@ export interface FakeShopifyOptions {
   port?: number;
   /** default 'shpat_sandbox' */
   accessToken?: string;
-  /** When set, other versions get the 404 a wrong version gets from Shopify. */
+  /** When set, other versions get the 404 a wrong version gets from Shopify (so do versions without a published schema). */
   apiVersion?: string;
+  /**
+   * A Dev Dashboard app: tokens from `POST /admin/oauth/access_token` are accepted until they
+   * expire, and `env` gives SHOPIFY_CLIENT_ID/SHOPIFY_CLIENT_SECRET instead of the static token
+   * (which keeps working, as an admin-created app's would on the same shop).
+   */
+  clientCredentials?: SandboxAppCredentials;
   /** default 1000 points, 100 per second */
   bucket?: { size: number; restoreRate: number };
   /** default 10 */
@@ -59,7 +70,7 @@ export type ShopifyFault =
   | 'internal-error'
   | 'unauthorized';
 
-type Operation = 'giftCardCreate' | 'giftCards' | 'discountCodeBasicCreate' | 'codeDiscountNodeByCode' | 'giftCardDeactivate' | 'discountCodeDeactivate' | 'other';
+type Operation = 'giftCardCreate' | 'giftCards' | 'discountCodeBasicCreate' | 'codeDiscountNodeByCode' | 'giftCardDeactivate' | 'discountCodeDeactivate' | 'shop' | 'other';
 
 /** A single-use discount code, as discountCodeBasicCreate made it. */
 export interface FakeDiscountCode {
@@ -77,8 +88,12 @@ export interface FakeDiscountCode {
 
 export interface FakeShopify {
   url: string;
-  /** The worker settings that point at this fake, with its token. */
-  readonly env: { SHOPIFY_BASE_URL: string; SHOPIFY_ACCESS_TOKEN: string };
+  /** The worker settings that point at this fake: its static token, or its app's client credentials. */
+  readonly env: { SHOPIFY_BASE_URL: string } & ({ SHOPIFY_ACCESS_TOKEN: string } | { SHOPIFY_CLIENT_ID: string; SHOPIFY_CLIENT_SECRET: string });
+  /** Statuses of the client credentials grants asked for, in order. */
+  tokenRequests: number[];
+  /** Every granted token stops working (an early expiry): the next Admin API call gets a 401. */
+  revokeTokens(): void;
   cards: FakeGiftCard[];
   discounts: FakeDiscountCode[];
   /** status 0: no answer was sent (timeout, lost-response) */
@@ -122,10 +137,14 @@ class FakeShopifyServer implements FakeShopify {
   public readonly cards: FakeGiftCard[] = [];
   public readonly discounts: FakeDiscountCode[] = [];
   public readonly requests: { operation: Operation; status: number }[] = [];
+  public readonly tokenRequests: number[] = [];
   public throttledCount = 0;
 
-  public get env() {
-    return { SHOPIFY_BASE_URL: this.url, SHOPIFY_ACCESS_TOKEN: this.accessToken };
+  public get env(): FakeShopify['env'] {
+    const app = this.options.clientCredentials;
+    return app
+      ? { SHOPIFY_BASE_URL: this.url, SHOPIFY_CLIENT_ID: app.clientId, SHOPIFY_CLIENT_SECRET: app.clientSecret }
+      : { SHOPIFY_BASE_URL: this.url, SHOPIFY_ACCESS_TOKEN: this.accessToken };
   }
 
   private readonly server: Server;
@@ -142,6 +161,7 @@ class FakeShopifyServer implements FakeShopify {
   private refilledAt = Date.now();
   private nextId = 1;
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly tokens?: SandboxTokens;
 
   public constructor(private readonly options: FakeShopifyOptions) {
     this.accessToken = options.accessToken ?? 'shpat_sandbox';
@@ -152,6 +172,7 @@ class FakeShopifyServer implements FakeShopify {
     this.latencyMs = options.latencyMs ?? 0;
     this.currencyCode = options.currencyCode ?? 'USD';
     this.available = this.bucketSize;
+    this.tokens = options.clientCredentials ? new SandboxTokens(options.clientCredentials) : undefined;
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         if (!res.headersSent && !res.destroyed) send(res, 500, { errors: `sandbox failure: ${String(error)}` });
@@ -183,12 +204,17 @@ class FakeShopifyServer implements FakeShopify {
     this.cards.length = 0;
     this.discounts.length = 0;
     this.requests.length = 0;
+    this.tokenRequests.length = 0;
     this.throttledCount = 0;
     this.faults = [];
     this.policy = undefined;
     this.available = this.bucketSize;
     this.refilledAt = Date.now();
     this.nextId = 1;
+  }
+
+  public revokeTokens(): void {
+    this.tokens?.revokeAll();
   }
 
   public close(): Promise<void> {
@@ -221,18 +247,39 @@ class FakeShopifyServer implements FakeShopify {
                 ? 'giftCardDeactivate'
                 : /\bdiscountCodeDeactivate\b/.test(query)
                   ? 'discountCodeDeactivate'
-                  : 'other';
+                  : /\bshop\s*\{/.test(query)
+                    ? 'shop'
+                    : 'other';
 
-    const route = /^\/admin\/api\/([^/]+)\/graphql\.json$/.exec((req.url ?? '').split('?')[0]);
-    if (req.method !== 'POST' || !route || (this.options.apiVersion && route[1] !== this.options.apiVersion)) {
+    const path = (req.url ?? '').split('?')[0];
+    if (path === '/admin/oauth/access_token' && req.method === 'POST' && this.tokens) {
+      const reply = this.tokens.grant(raw, req.headers['content-type']);
+      this.tokenRequests.push(reply.status);
+      return send(res, reply.status, reply.body);
+    }
+
+    const route = /^\/admin\/api\/([^/]+)\/graphql\.json$/.exec(path);
+    const schema = route ? adminSchema(route[1]) : undefined;
+    if (req.method !== 'POST' || !route || !schema || (this.options.apiVersion && route[1] !== this.options.apiVersion)) {
       return this.reply(res, operation, { status: 404, body: { errors: 'Not Found' } });
     }
-    if (req.headers['x-shopify-access-token'] !== this.accessToken) {
+    // An expired grant token gets what any unknown token gets from Shopify: 401 and this body.
+    const token = req.headers['x-shopify-access-token'];
+    const presented = typeof token === 'string' ? token : undefined;
+    if (presented !== this.accessToken && !this.tokens?.valid(presented)) {
       return this.reply(res, operation, { status: 401, body: UNAUTHORIZED_BODY });
     }
     if (!request || !query) {
       return this.reply(res, operation, { status: 400, body: { errors: { query: 'Required parameter missing or invalid' } } });
     }
+    // Every document, whatever it asks for, is held to the version's schema before anything runs.
+    const checked = checkRequest(
+      schema,
+      query,
+      isObject(request.variables) ? request.variables : undefined,
+      typeof request.operationName === 'string' ? request.operationName : undefined,
+    );
+    if (!checked.ok) return this.reply(res, operation, { status: 200, body: { errors: checked.errors } });
 
     if (this.latencyMs > 0) await this.delay(this.latencyMs);
     const fault = this.faults.shift() ?? this.policy?.(operation);
@@ -301,10 +348,12 @@ class FakeShopifyServer implements FakeShopify {
       data = this.codeDiscountNodeByCode(variables ?? {});
     } else if (operation === 'giftCardDeactivate' || operation === 'discountCodeDeactivate') {
       data = this.deactivate(operation, variables ?? {});
+    } else if (operation === 'shop') {
+      data = { shop: { currencyCode: this.currencyCode } };
     } else {
       return this.reply(res, operation, {
         status: 200,
-        body: { ...graphqlError('The sandbox serves only giftCardCreate, giftCards, discountCodeBasicCreate, codeDiscountNodeByCode, giftCardDeactivate and discountCodeDeactivate', 'undefinedField'), extensions: this.costExtension(cost, cost) },
+        body: { ...graphqlError('The sandbox serves only giftCardCreate, giftCards, discountCodeBasicCreate, codeDiscountNodeByCode, giftCardDeactivate, discountCodeDeactivate and shop', 'undefinedField'), extensions: this.costExtension(cost, cost) },
       });
     }
 
@@ -333,14 +382,18 @@ class FakeShopifyServer implements FakeShopify {
       errors.push(userError('INVALID', ['input', 'code'], 'Code can only contain letters and numbers'));
     }
 
-    const amount = parseDecimal(input.initialValue);
+    // From 2026-07 the amount is `initialAmount: MoneyInput` (initialValue deprecated, still accepted).
+    const money = isObject(input.initialAmount) ? input.initialAmount : undefined;
+    const amountField = money ? 'initialAmount' : 'initialValue';
+    const amount = parseDecimal(money ? money.amount : input.initialValue);
+    const currencyCode = money && typeof money.currencyCode === 'string' ? money.currencyCode : this.currencyCode;
     if (amount === undefined) {
-      errors.push(userError('INVALID', ['input', 'initialValue'], 'Initial value is invalid'));
+      errors.push(userError('INVALID', ['input', amountField], 'Initial value is invalid'));
     } else if (amount <= 0) {
-      errors.push(userError('GREATER_THAN', ['input', 'initialValue'], 'Initial value must be greater than 0'));
+      errors.push(userError('GREATER_THAN', ['input', amountField], 'Initial value must be greater than 0'));
     } else if (amount > MAX_INITIAL_VALUE) {
       // Shopify documents this code for "value exceeds the allowed limits" (API-issued cards cap at 2,000).
-      errors.push(userError('GIFT_CARD_LIMIT_EXCEEDED', ['input', 'initialValue'], `Initial value must be at most ${MAX_INITIAL_VALUE}`));
+      errors.push(userError('GIFT_CARD_LIMIT_EXCEEDED', ['input', amountField], `Initial value must be at most ${MAX_INITIAL_VALUE}`));
     }
 
     const expiresOn = input.expiresOn ?? null;
@@ -362,7 +415,7 @@ class FakeShopifyServer implements FakeShopify {
       id: `gid://shopify/GiftCard/${this.nextId++}`,
       code: code.toUpperCase(),
       initialValue: amount.toFixed(2),
-      currencyCode: this.currencyCode,
+      currencyCode,
       note: note as string | null,
       expiresOn: expiresOn as string | null,
       createdAt: new Date().toISOString(),

@@ -3,7 +3,8 @@ import { ShopifyClient } from '../../lib/shopify';
 import { startFakeShopify, type FakeShopify } from '../../local/sandbox/shopify';
 import { failure } from '../support/failure';
 
-const API_VERSION = '2025-07';
+// An older version still supported on 2026-12-01 (the sandbox serves only versions with a published schema).
+const API_VERSION = '2026-04';
 
 describe('ShopifyClient against the fake Shopify', () => {
   let shopify: FakeShopify;

@@ -1,3 +1,5 @@
+import { loadShopifyConfig } from '../../lib/config';
+import { tokenProviderFor } from '../../lib/shopify-auth';
 import type { LifecycleRecord } from '../../lib/lifecycle/ledger';
 import { approveReferral, rejectReferral, type ReviewDeps } from '../../lib/lifecycle/review';
 import { revokeReferral } from '../../lib/lifecycle/revoke';
@@ -17,7 +19,7 @@ describe('review queue, spend guards and revoke', () => {
   const reviewDeps = (): ReviewDeps => ({ ledger: lifecycleLedger(pipeline), sqs: pipeline.sqs, queueUrl: pipeline.resources.queueUrl, posthog: undefined });
   const revokeDeps = () => ({
     ledger: lifecycleLedger(pipeline),
-    shopify: new ShopifyClient({ baseUrl: pipeline.shopify.url, accessToken: pipeline.shopify.env.SHOPIFY_ACCESS_TOKEN, apiVersion: '2026-07', pacer: false }),
+    shopify: new ShopifyClient({ baseUrl: pipeline.shopify.url, auth: tokenProviderFor(pipeline.shopify.url, loadShopifyConfig(pipeline.shopify.env).auth), apiVersion: '2026-07', pacer: false }),
     rewardAmount: '25.00',
   });
 

@@ -9,8 +9,8 @@ import { queueDepth } from '../../ops/queue-depth';
 import { redrive } from '../../ops/redrive';
 import { loadIngestConfig, loadWorkerConfig, type Env } from '../../lib/config';
 import { Ledger, type LedgerRecord } from '../../lib/ledger';
-import type { Checkpoint, FulfilDeps } from '../../lib/rewards';
-import { createFulfilDeps } from '../../lib/wiring';
+import type { Checkpoint } from '../../lib/rewards';
+import { cachedFulfilDeps } from '../../lib/wiring';
 import { httpApiEvent } from '../../local/apigw';
 import { loadInfraDefinitions } from '../../local/infra';
 import { SqsPoller } from '../../local/poller';
@@ -83,20 +83,20 @@ export class Pipeline {
       ...options.env,
     };
     const ingestHandler = makeIngestHandler({ sqs, config: async () => loadIngestConfig(env) });
-    const fulfilDeps = (): FulfilDeps =>
-      createFulfilDeps(loadWorkerConfig(env), ledger, {
-        // Fast backoff keeps the suite quick; the policy itself is the production one.
-        retry: { baseDelayMs: 5, maxDelayMs: 50 },
-        checkpoint: options.checkpoint,
-        ...(options.newCode ? { newCode: options.newCode } : {}),
-        ...(options.clientTimeoutMs !== undefined ? { fetch: fetchTimingOutAfter(options.clientTimeoutMs) } : {}),
-      });
+    // One container, as the deployed worker has: clients (the Shopify pacer, token, shop currency) outlive an invocation.
+    const fulfilDeps = cachedFulfilDeps(async () => loadWorkerConfig(env), ledger, {
+      // Fast backoff keeps the suite quick; the policy itself is the production one.
+      retry: { baseDelayMs: 5, maxDelayMs: 50 },
+      checkpoint: options.checkpoint,
+      ...(options.newCode ? { newCode: options.newCode } : {}),
+      ...(options.clientTimeoutMs !== undefined ? { fetch: fetchTimingOutAfter(options.clientTimeoutMs) } : {}),
+    });
     const worker = makeWorkerHandler({
       sqs,
       ledger,
       deadLetterQueueUrl: resources.deadLetterQueueUrl,
       maxReceiveCount: defs.queue.maxReceiveCount,
-      fulfilDeps: async () => fulfilDeps(),
+      fulfilDeps,
     });
     const poller = new SqsPoller({
       sqs,

@@ -66,8 +66,8 @@ describe('loadWorkerConfig: defaults', () => {
     // Assess
     expect(config.shopify).toEqual({
       baseUrl: 'https://example-shop.myshopify.com',
-      accessToken: 'shpat_test_token',
-      apiVersion: '2026-07',
+      apiVersion: '2026-10',
+      auth: { mode: 'static', accessToken: 'shpat_test_token' },
     });
   });
 
@@ -126,10 +126,40 @@ describe('loadWorkerConfig: overrides', () => {
 
   it('uses the Shopify API version it is given', () => {
     // Act
-    const config = loadWorkerConfig({ ...WORKER_ENV, SHOPIFY_API_VERSION: '2026-10' });
+    const config = loadWorkerConfig({ ...WORKER_ENV, SHOPIFY_API_VERSION: '2026-04' });
 
     // Assess
-    expect(config.shopify.apiVersion).toBe('2026-10');
+    expect(config.shopify.apiVersion).toBe('2026-04');
+  });
+
+  it('reads a Dev Dashboard app from SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET', () => {
+    // Act
+    const config = loadWorkerConfig({ ...WORKER_ENV, SHOPIFY_ACCESS_TOKEN: undefined, SHOPIFY_CLIENT_ID: ' cid ', SHOPIFY_CLIENT_SECRET: 'shpss_x' });
+
+    // Assess
+    expect(config.shopify.auth).toEqual({ mode: 'client_credentials', clientId: 'cid', clientSecret: 'shpss_x' });
+  });
+});
+
+describe('loadWorkerConfig: Shopify credentials', () => {
+  it.each([
+    ['SHOPIFY_CLIENT_SECRET', { SHOPIFY_ACCESS_TOKEN: undefined, SHOPIFY_CLIENT_ID: 'cid' }],
+    ['SHOPIFY_CLIENT_ID', { SHOPIFY_ACCESS_TOKEN: undefined, SHOPIFY_CLIENT_SECRET: 'shpss_x' }],
+  ])('refuses half a client credentials pair, naming the missing %s', (missing, env) => {
+    // Act
+    const error = permanentError(() => loadWorkerConfig({ ...WORKER_ENV, ...env }));
+
+    // Assess
+    expect(error.reason).toBe('config_invalid');
+    expect(error.message).toContain(`${missing} is not set`);
+  });
+
+  it('refuses a static token and a client credentials pair at once', () => {
+    // Act
+    const error = permanentError(() => loadWorkerConfig({ ...WORKER_ENV, SHOPIFY_CLIENT_ID: 'cid', SHOPIFY_CLIENT_SECRET: 'shpss_x' }));
+
+    // Assess
+    expect(error.message).toContain('not both');
   });
 });
 

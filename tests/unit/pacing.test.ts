@@ -313,7 +313,8 @@ describe('ShopifyClient with a pacer', () => {
       sentAt.push(clock.t);
       return reply(5);
     }) as unknown as Fetch;
-    const client = new ShopifyClient({ baseUrl: 'https://shop.myshopify.com', accessToken: 't', apiVersion: '2026-07', fetch: fetchImpl, pacer });
+    // 2026-04: gift cards take initialValue there, so each create is one request (no shop currency read).
+    const client = new ShopifyClient({ baseUrl: 'https://shop.myshopify.com', accessToken: 't', apiVersion: '2026-04', fetch: fetchImpl, pacer });
 
     // Act
     await client.createGiftCard({ code: 'ABCD1234WXYZ', amount: '25.00', note: 'n' });
