@@ -16,9 +16,12 @@ export type FulfilOverrides = Partial<FulfilDeps> & { fetch?: Fetch; shopifyPace
 export function createFulfilDeps(config: WorkerConfig, ledger: Ledger, overrides: FulfilOverrides = {}): FulfilDeps {
   const { fetch: fetchImpl, shopifyPacer, ...rest } = overrides;
   const shopify = new ShopifyClient({ ...config.shopify, fetch: fetchImpl, ...(shopifyPacer === false ? { pacer: false } : {}) });
+  // Both issuers, one client (one pacer): a referral begun under the other REWARD_TYPE is finished the way it began.
+  const issuers = { gift_card: shopify, discount_code: new DiscountCodeRewards(shopify) };
   return {
     ledger,
-    shopify: config.rewardType === 'discount_code' ? new DiscountCodeRewards(shopify) : shopify,
+    shopify: issuers[config.rewardType],
+    issuers,
     rewardType: config.rewardType,
     customerio: new CustomerIoClient({ ...config.customerio, fetch: fetchImpl }),
     rewardAmount: config.rewardAmount,
