@@ -50,6 +50,25 @@ describe('money sequences (#10)', () => {
     expect(pipeline.cardsFor(capped.uuid)).toHaveLength(0);
   });
 
+  it("#10.1: the ledger gives a refused referral's referrer slot back, and hands a refused holder's redeemer claim over (DynamoDB)", async () => {
+    // Prepare
+    pipeline = await Pipeline.start();
+    const { ledger } = pipeline;
+    await ledger.claimReferrerSlot('popular@example.com', 'refused', 1);
+    await ledger.claimRedeemer('newcomer@example.com', 'refused');
+
+    // Act
+    await ledger.releaseReferrerSlot('popular@example.com', 'refused');
+    const slot = await ledger.claimReferrerSlot('popular@example.com', 'eligible', 1);
+    const redeemer = await ledger.claimRedeemer('newcomer@example.com', 'eligible', 'refused');
+
+    // Assess
+    expect(slot).toBe(true);
+    expect(await ledger.referrerSlotHolders('popular@example.com')).toEqual(['eligible']);
+    expect(redeemer).toBe(true);
+    expect(await ledger.redeemerHolder('newcomer@example.com')).toBe('eligible');
+  });
+
   it('#10.4: a reward that does not exist yet is issued with the full validity left when the retry comes days later', async () => {
     // Prepare: the first attempt dies right after begin; the retry comes 20 days later
     let clock = Date.now();
