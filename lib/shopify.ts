@@ -57,7 +57,10 @@ const CREATE_MUTATION = `mutation GiftCardCreate($input: GiftCardCreateInput!) {
   }
 }`;
 
-/** A full page may hide more matches: findGiftCardByCode then says the look-up is incomplete. */
+/**
+ * A full page may hide more matches: findGiftCardByCode then says the look-up is incomplete.
+ * GiftCardConnection has a non-null `pageInfo` (shopify.dev/docs/api/admin-graphql/2025-10/connections/giftcardconnection).
+ */
 const FIND_PAGE_SIZE = 25;
 
 const FIND_QUERY = `query FindGiftCard($query: String!) {
