@@ -9,6 +9,7 @@ import { dryRunFulfil } from '../lib/dry-run';
 import { PermanentError } from '../lib/errors';
 import { referralLimitProblem } from '../lib/limits';
 import { Ledger } from '../lib/ledger';
+import { maskEmail } from '../lib/mask';
 import { flushMetrics, logger, metrics, MetricUnit, scopedLogger, type ScopedLogger } from '../lib/observability';
 import { parseReferral } from '../lib/referral';
 import { fulfilReferral, type FulfilDeps, type FulfilResult } from '../lib/rewards';
@@ -83,6 +84,13 @@ async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Conte
       referral,
       {
         ...fulfilDeps,
+        onMismatch: (mismatch) => {
+          // A reused uuid, or a message ingest did not write: the ledger's copy is paid, this is for whoever investigates.
+          metrics.addMetric('ReferralMismatch', MetricUnit.Count, 1);
+          log.warn("queue message differs from the ledger's copy of the referral; using the ledger's", {
+            fields: mismatch.map(({ field, message, ledger }) => ({ field, message: maskEmail(message), ledger: maskEmail(ledger) })),
+          });
+        },
         retry: {
           ...fulfilDeps.retry,
           onRetry: (error, attempt, delayMs) => {

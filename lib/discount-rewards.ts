@@ -1,4 +1,4 @@
-import type { GiftCardIssuer } from './rewards';
+import type { GiftCardIssuer, RewardLookup } from './rewards';
 import type { ShopifyClient } from './shopify';
 
 /**
@@ -23,8 +23,9 @@ export class DiscountCodeRewards implements GiftCardIssuer {
     });
   }
 
-  public async findGiftCardByCode(code: string): Promise<{ id: string; note: string | null } | undefined> {
+  /** Discount codes are read back by their full code: at most one match, and nothing is left unseen. */
+  public async findGiftCardByCode(code: string): Promise<RewardLookup> {
     const found = await this.client.findDiscountCodeByCode(code);
-    return found && { id: found.id, note: found.title };
+    return { matches: found ? [{ id: found.id, note: found.title }] : [], complete: true };
   }
 }

@@ -1,6 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { PermanentError, RetryableError } from './errors';
+import type { RewardType } from './config';
 import type { Referral } from './referral';
 
 export type Role = 'referrer' | 'redeemer';
@@ -22,15 +23,23 @@ export interface LedgerRecord {
   referrerEmail: string;
   redeemerEmail: string;
   customerEmail: string;
+  /** The PostHog distinct id outcomes are captured under: the event's, else the redeemer's email. Fixed at begin. */
+  distinctId?: string;
+  /** What this referral pays, fixed at begin (REWARD_TYPE, REWARD_AMOUNT then): every retry pays the same way. */
+  rewardType?: RewardType;
+  rewardAmount?: string;
   referrerCode: string;
   redeemerCode: string;
   customerioEventId: string;
-  /** YYYY-MM-DD, chosen with the codes when REWARD_EXPIRES_DAYS is set, so every retry asks for the same date. */
+  /** Legacy (records begun before per-reward expiry): the one date both rewards were asked for. */
   expiresOn?: string;
   referrerCardId?: string;
   referrerCardAt?: string;
+  /** YYYY-MM-DD the reward was issued with (recorded with its card id); absent when it never expires. */
+  referrerExpiresOn?: string;
   redeemerCardId?: string;
   redeemerCardAt?: string;
+  redeemerExpiresOn?: string;
   customerioAt?: string;
   posthogAt?: string;
   decision?: Decision;
@@ -65,8 +74,9 @@ export interface BeginInput {
   /** Used only if the record has none yet: codes are chosen once, before any call to Shopify. */
   codes: Record<Role, string>;
   customerioEventId: string;
-  /** Kept if the record already has one, like the codes. */
-  expiresOn?: string;
+  /** Kept if the record already has them, like the codes: a retry pays what the first attempt chose. */
+  rewardType: RewardType;
+  rewardAmount: string;
 }
 
 export const referralKey = (eventId: string): string => `referral#${eventId}`;
@@ -130,10 +140,12 @@ export class Ledger {
             'referrerEmail = if_not_exists(referrerEmail, :referrerEmail)',
             'redeemerEmail = if_not_exists(redeemerEmail, :redeemerEmail)',
             'customerEmail = if_not_exists(customerEmail, :customerEmail)',
+            'distinctId = if_not_exists(distinctId, :distinctId)',
+            'rewardType = if_not_exists(rewardType, :rewardType)',
+            'rewardAmount = if_not_exists(rewardAmount, :rewardAmount)',
             'referrerCode = if_not_exists(referrerCode, :referrerCode)',
             'redeemerCode = if_not_exists(redeemerCode, :redeemerCode)',
             'customerioEventId = if_not_exists(customerioEventId, :customerioEventId)',
-            ...(input.expiresOn ? ['expiresOn = if_not_exists(expiresOn, :expiresOn)'] : []),
           ].join(', ')} ADD attempts :one`,
           ConditionExpression: OPEN_AND_FREE,
           ExpressionAttributeNames: { '#status': 'status' },
@@ -146,10 +158,12 @@ export class Ledger {
             ':referrerEmail': referral.referrerEmail,
             ':redeemerEmail': referral.redeemerEmail,
             ':customerEmail': referral.customerEmail,
+            ':distinctId': posthogDistinctId(referral),
+            ':rewardType': input.rewardType,
+            ':rewardAmount': input.rewardAmount,
             ':referrerCode': input.codes.referrer,
             ':redeemerCode': input.codes.redeemer,
             ':customerioEventId': input.customerioEventId,
-            ...(input.expiresOn ? { ':expiresOn': input.expiresOn } : {}),
             ':one': 1,
           },
           ReturnValues: 'ALL_NEW',
@@ -166,8 +180,14 @@ export class Ledger {
     }
   }
 
-  public recordCard(eventId: string, owner: string, role: Role, cardId: string): Promise<LedgerRecord> {
-    return this.step(eventId, owner, { set: [`${role}CardId = :cardId`, `${role}CardAt = :iso`] }, { ':cardId': cardId });
+  /** The reward exists: its id, and the expiry it was issued with (none when it never expires). */
+  public recordCard(eventId: string, owner: string, role: Role, cardId: string, expiresOn?: string): Promise<LedgerRecord> {
+    return this.step(
+      eventId,
+      owner,
+      { set: [`${role}CardId = :cardId`, `${role}CardAt = :iso`, ...(expiresOn ? [`${role}ExpiresOn = :expiresOn`] : [])] },
+      { ':cardId': cardId, ...(expiresOn ? { ':expiresOn': expiresOn } : {}) },
+    );
   }
 
   /** A code Shopify says belongs to someone else's card: swap it, but only if it is still the one we tried. */
@@ -212,13 +232,18 @@ export class Ledger {
    * claim again (retries) and refuses every other one, so two referrals racing for the same
    * person cannot both win.
    */
-  public claimRedeemer(person: string, eventId: string): Promise<boolean> {
+  public claimRedeemer(person: string, eventId: string, staleHolder?: string): Promise<boolean> {
+    // `staleHolder`: a refused referral's leftover claim (lib/claims.ts), taken over only if it is still that one's.
     return this.tryUpdate(
       {
         Key: { pk: redeemerKey(person) },
         UpdateExpression: 'SET eventId = :eventId, claimedAt = :iso',
-        ConditionExpression: 'attribute_not_exists(eventId) OR eventId = :eventId',
-        ExpressionAttributeValues: { ':eventId': eventId, ':iso': new Date(this.now()).toISOString() },
+        ConditionExpression: `attribute_not_exists(eventId) OR eventId = :eventId${staleHolder ? ' OR eventId = :stale' : ''}`,
+        ExpressionAttributeValues: {
+          ':eventId': eventId,
+          ':iso': new Date(this.now()).toISOString(),
+          ...(staleHolder ? { ':stale': staleHolder } : {}),
+        },
       },
       'ledger: could not claim the redeemer',
     );
@@ -262,6 +287,31 @@ export class Ledger {
     // Refused: either the cap is reached, or this referral was counted by an earlier attempt.
     const item = await this.getItem(referrerKey(person));
     return item?.eventIds instanceof Set && item.eventIds.has(eventId);
+  }
+
+  /** Gives a referrer's slot back when this referral is refused: only if this referral holds it. */
+  public async releaseReferrerSlot(person: string, eventId: string): Promise<void> {
+    await this.tryUpdate(
+      {
+        Key: { pk: referrerKey(person) },
+        UpdateExpression: 'DELETE eventIds :ids ADD rewardCount :minusOne SET updatedAt = :iso',
+        ConditionExpression: 'contains(eventIds, :eventId)',
+        ExpressionAttributeValues: { ':ids': new Set([eventId]), ':minusOne': -1, ':eventId': eventId, ':iso': new Date(this.now()).toISOString() },
+      },
+      'ledger: could not release the referrer slot',
+    );
+  }
+
+  /** The referral holding a redeemer's claim, if any. */
+  public async redeemerHolder(person: string): Promise<string | undefined> {
+    const item = await this.getItem(redeemerKey(person));
+    return typeof item?.eventId === 'string' ? item.eventId : undefined;
+  }
+
+  /** The referrals holding a referrer's slots. */
+  public async referrerSlotHolders(person: string): Promise<string[]> {
+    const item = await this.getItem(referrerKey(person));
+    return item?.eventIds instanceof Set ? [...(item.eventIds as Set<string>)] : [];
   }
 
   public complete(eventId: string, owner: string): Promise<LedgerRecord> {
@@ -365,6 +415,11 @@ export class Ledger {
       throw classify(error, 'ledger: could not record progress');
     }
   }
+}
+
+/** The distinct id PostHog outcomes are captured under: the event's, else the redeemer's email (never empty). */
+export function posthogDistinctId(referral: Pick<Referral, 'distinctId' | 'redeemerEmail'>): string {
+  return referral.distinctId || referral.redeemerEmail;
 }
 
 export type FinalStatus = Extract<LedgerStatus, 'COMPLETED' | 'REJECTED'>;

@@ -1,7 +1,8 @@
+import { claimPerPersonRules, releaseClaims } from './claims';
+import type { RewardType } from './config';
 import { PermanentError, RetryableError } from './errors';
 import type { FinalStatus, Ledger, LedgerRecord, Role } from './ledger';
-import { ROLES } from './ledger';
-import { canonicalEmail } from './identity';
+import { posthogDistinctId, ROLES } from './ledger';
 import type { Referral } from './referral';
 import { withRetry, type RetryOptions } from './retry';
 import { staticRefusal, type ProgramRules, type RefusalReason } from './rules';
@@ -13,8 +14,22 @@ export interface GiftCardIssuer {
   createGiftCard(input: { code: string; amount: string; note: string; expiresOn?: string }): Promise<
     { status: 'created'; id: string } | { status: 'taken' }
   >;
-  findGiftCardByCode(code: string): Promise<{ id: string; note: string | null } | undefined>;
+  findGiftCardByCode(code: string): Promise<RewardLookup>;
 }
+
+/**
+ * What a look-up by code found: every reward whose code may be this one (Shopify's gift-card
+ * search matches on the last characters), and whether that is all of them (`complete` false when
+ * the page came back full: more may exist than were returned).
+ */
+export interface RewardLookup {
+  matches: { id: string; note: string | null }[];
+  complete: boolean;
+}
+
+/** A field of a queue message that differs from the ledger's copy of the referral (the ledger's is used). */
+export type MismatchedField = 'referrerEmail' | 'redeemerEmail' | 'customerEmail' | 'distinctId';
+export type ReferralMismatch = { field: MismatchedField; message: string; ledger: string }[];
 
 /** The slice of the Customer.io client fulfilment needs (lib/customerio.ts implements it). */
 export interface EventSender {
@@ -38,7 +53,13 @@ export type Checkpoint = 'begun' | 'decided' | 'card:referrer' | 'card:redeemer'
 
 export interface FulfilDeps {
   ledger: Ledger;
+  /** The issuer for the configured `rewardType`. */
   shopify: GiftCardIssuer;
+  /**
+   * An issuer per reward type, so a referral begun under another REWARD_TYPE is still paid (and its
+   * lost-response reward still found) the way it began; without it only `shopify` is available.
+   */
+  issuers?: Partial<Record<RewardType, GiftCardIssuer>>;
   customerio: EventSender;
   rewardAmount: string;
   customerioEvent: string;
@@ -48,10 +69,12 @@ export interface FulfilDeps {
   rules?: ProgramRules;
   /** Captures the outcome into PostHog; skipped when absent (no POSTHOG_API_KEY). */
   posthog?: OutcomeTracker;
-  /** Rewards expire this many days after the referral is first taken up; none when absent. */
+  /** Each reward is issued with this many days of validity left; none when absent. */
   rewardExpiresDays?: number;
-  /** Named in the PostHog capture (`reward_type`). */
-  rewardType?: string;
+  /** What a referral begun now pays (REWARD_TYPE; default gift_card); fixed in the ledger at begin. */
+  rewardType?: RewardType;
+  /** Told when a message's referral differs from the ledger's copy; the ledger's is what is used. */
+  onMismatch?: (mismatch: ReferralMismatch) => void;
   retry?: Omit<RetryOptions, 'deadline'>;
   now?: () => number;
   /** Called after each durable step; tests and the chaos soak throw here to simulate a crash. */
@@ -83,26 +106,33 @@ const MAX_CODE_COLLISIONS = 3;
  * lives in the ledger, so any retry (duplicate webhook, redelivery, crash, DLQ redrive)
  * resumes at the first step not done, with the codes chosen the first time.
  */
-export async function fulfilReferral(referral: Referral, deps: FulfilDeps, context: FulfilContext): Promise<FulfilResult> {
+export async function fulfilReferral(message: Referral, deps: FulfilDeps, context: FulfilContext): Promise<FulfilResult> {
   const { ledger } = deps;
   const { owner, deadline } = context;
-  const { eventId } = referral;
+  const { eventId } = message;
+  const now = deps.now ?? Date.now;
   const retry = <T>(fn: () => Promise<T>) => withRetry(fn, { ...deps.retry, deadline });
   const checkpoint = async (step: Checkpoint) => deps.checkpoint?.(step, eventId);
 
-  const begun = await ledger.begin(referral, {
+  const begun = await ledger.begin(message, {
     owner,
     // A few seconds past our deadline: the invocation is dead by then, so a successor may take over.
     leaseUntil: deadline + 5_000,
     codes: { referrer: deps.newCode(), redeemer: deps.newCode() },
     customerioEventId: deps.customerioEventId(eventId),
-    expiresOn: deps.rewardExpiresDays ? expiryDate((deps.now ?? Date.now)(), deps.rewardExpiresDays) : undefined,
+    rewardType: deps.rewardType ?? 'gift_card',
+    rewardAmount: deps.rewardAmount,
   });
+  if (begun.record) reportMismatch(message, begun.record, deps.onMismatch);
   if (begun.outcome === 'completed') return { outcome: 'already-completed' };
   if (begun.outcome === 'rejected') return { outcome: 'already-rejected', reason: begun.record.rejectionReason ?? 'unknown' };
   if (begun.outcome === 'parked') return { outcome: 'already-parked', status: begun.record.status };
   if (begun.outcome === 'busy') throw new RetryableError('another worker is fulfilling this referral');
   let record = begun.record;
+  // From here on the ledger's copy is the referral: the people, the PostHog person and the reward
+  // are the ones fixed at begin, whatever a later message (a reused uuid) or the config says now.
+  const referral = storedReferral(message, record);
+  const reward = storedReward(record);
   await checkpoint('begun');
 
   // The last step of a referral also ends it, in the same ledger write: PostHog's capture when
@@ -116,11 +146,11 @@ export async function fulfilReferral(referral: Referral, deps: FulfilDeps, conte
         // Same referral, same outcome, same uuid: PostHog drops the repeat of a retried capture.
         uuid: deterministicUuid(`posthog:${event}:${eventId}`),
         event,
-        distinctId: referral.distinctId || referral.redeemerEmail,
+        distinctId: posthogDistinctId(referral),
         properties: {
           referral_event_id: eventId,
-          reward_type: deps.rewardType ?? 'gift_card',
-          reward_amount: Number(deps.rewardAmount),
+          reward_type: reward.type,
+          reward_amount: Number(reward.amount),
           referrer_email: referral.referrerEmail,
           redeemer_email: referral.redeemerEmail,
           ...extra,
@@ -138,42 +168,59 @@ export async function fulfilReferral(referral: Referral, deps: FulfilDeps, conte
   }
   if (record.decision === 'REJECTED') {
     const reason = record.rejectionReason ?? 'unknown';
+    // After the decision is stored, before the referral is final: see releaseClaims.
+    await releaseClaims(ledger, record);
     if (tracking) await track('referral reward rejected', 'REJECTED', { reason });
     else await ledger.finishRejected(eventId, owner);
     return { outcome: 'rejected', reason };
   }
 
   if (deps.lifecycle) {
-    const gate = await lifecycleGate(referral, record, deps.lifecycle, { ...deps, owner, retry, now: deps.now ?? Date.now });
+    // The reward fixed at begin, not the config of the moment: budgets and captures count what is paid.
+    const gate = await lifecycleGate(referral, record, deps.lifecycle, { ...deps, rewardType: reward.type, rewardAmount: reward.amount, owner, retry, now: deps.now ?? Date.now });
     if (gate.outcome !== 'pay') return gate;
     record = gate.record;
   }
 
+  const issuer = issuerFor(reward.type, deps);
   const issueCard = async (role: Role): Promise<void> => {
     if (record[`${role}CardId`]) return;
     let code = record[`${role}Code`];
     for (let collisions = 0; ; ) {
-      const created = await retry(() =>
-        deps.shopify.createGiftCard({
+      // Chosen per attempt: while the reward does not exist its date may move, so a redrive days
+      // later still issues it with the full validity. The note carries the date, so a reward that
+      // an earlier attempt created (lost response) is recorded with the date it really has.
+      let expiresOn: string | undefined;
+      const created = await retry(() => {
+        expiresOn = deps.rewardExpiresDays ? expiryDate(now(), deps.rewardExpiresDays) : undefined;
+        return issuer.createGiftCard({
           code,
-          amount: deps.rewardAmount,
-          note: giftCardNote(eventId, role),
-          ...(record.expiresOn ? { expiresOn: record.expiresOn } : {}),
-        }),
-      );
+          amount: reward.amount,
+          note: giftCardNote(eventId, role, expiresOn),
+          ...(expiresOn ? { expiresOn } : {}),
+        });
+      });
       let cardId = created.status === 'created' ? created.id : undefined;
       if (!cardId) {
         // TAKEN for a code we persisted: most likely our own earlier attempt succeeded and we never heard.
-        const found = await retry(() => deps.shopify.findGiftCardByCode(code));
-        if (!found) {
-          // Never treat "not found yet" as a collision: a new code could pay this person twice.
-          throw new RetryableError(`Shopify reports the ${role} code taken but the card is not searchable yet`);
+        const found = await retry(() => issuer.findGiftCardByCode(code));
+        const ours = found.matches.map((match) => ({ match, note: parseGiftCardNote(match.note) })).find(({ note }) => note?.eventId === eventId && note.role === role);
+        if (ours) {
+          cardId = ours.match.id;
+          // Rewards created before per-reward expiry carry no date in their note: they have the record's one.
+          expiresOn = ours.note?.expiresOn ?? record.expiresOn;
+        } else if (found.matches.length === 0 || !found.complete) {
+          // Never treat "not found yet" or "not all seen" as a collision: a new code could pay this person twice.
+          throw new RetryableError(
+            found.matches.length === 0
+              ? `Shopify reports the ${role} code taken but the card is not searchable yet`
+              : `Shopify reports the ${role} code taken and the look-up has more matches than it returned`,
+          );
         }
-        if (isOurCard(found.note, eventId, role)) cardId = found.id;
       }
       if (cardId) {
         // Await first, then read `record`: the other role may have replaced its code meanwhile.
-        const written = await ledger.recordCard(eventId, owner, role, cardId);
+        const written = await ledger.recordCard(eventId, owner, role, cardId, expiresOn);
         record = mergeCard(record, written, role);
         await checkpoint(`card:${role}`);
         return;
@@ -225,25 +272,51 @@ export async function fulfilReferral(referral: Referral, deps: FulfilDeps, conte
 /**
  * Decides whether the referral may earn rewards. The per-person rules are claims in the ledger
  * that admit the same referral again on a retry, so re-running this before the decision is
- * stored reaches the same verdict; once stored it is never run again.
+ * stored reaches the same verdict (or waits, lib/claims.ts); once stored it is never run again.
  */
 async function applyRules(referral: Referral, deps: FulfilDeps): Promise<RefusalReason | undefined> {
   const rules = deps.rules;
   if (!rules) return undefined;
-  const refusal = staticRefusal(referral, rules);
-  if (refusal) return refusal;
-  const { ledger } = deps;
-  const redeemer = canonicalEmail(referral.redeemerEmail);
-  if (!(await ledger.claimRedeemer(redeemer, referral.eventId))) return 'redeemer_already_rewarded';
-  if (rules.maxRewardsPerReferrer > 0) {
-    const counted = await ledger.claimReferrerSlot(canonicalEmail(referral.referrerEmail), referral.eventId, rules.maxRewardsPerReferrer);
-    if (!counted) {
-      // Refused for the referrer's cap: the redeemer was not rewarded, so another referrer may still bring them in.
-      await ledger.releaseRedeemer(redeemer, referral.eventId);
-      return 'referrer_cap_reached';
-    }
+  return staticRefusal(referral, rules) ?? (await claimPerPersonRules(referral, rules, deps.ledger));
+}
+
+/** The message's referral with the people and PostHog person the ledger fixed at begin. */
+function storedReferral(message: Referral, record: LedgerRecord): Referral {
+  return {
+    ...message,
+    referrerEmail: record.referrerEmail,
+    redeemerEmail: record.redeemerEmail,
+    customerEmail: record.customerEmail,
+    // Records begun before the distinct id was stored: the message's (the old behaviour).
+    distinctId: record.distinctId ?? message.distinctId,
+  };
+}
+
+function storedReward(record: LedgerRecord): { type: RewardType; amount: string } {
+  // begin writes both (if_not_exists): a record without them is a ledger we cannot trust to pay once.
+  if (!record.rewardType || !record.rewardAmount) {
+    throw new PermanentError('ledger_incomplete', `ledger record ${record.eventId} has no reward type or amount after begin`);
   }
-  return undefined;
+  return { type: record.rewardType, amount: record.rewardAmount };
+}
+
+/** The issuer of the type the referral began with: another one would not see its lost-response rewards. */
+function issuerFor(type: RewardType, deps: FulfilDeps): GiftCardIssuer {
+  const issuer = deps.issuers?.[type] ?? (type === (deps.rewardType ?? 'gift_card') ? deps.shopify : undefined);
+  if (!issuer) throw new PermanentError('reward_type_unavailable', `referral began as ${type}, and this worker has no ${type} issuer`);
+  return issuer;
+}
+
+function reportMismatch(message: Referral, record: LedgerRecord, onMismatch: FulfilDeps['onMismatch']): void {
+  const fields: [MismatchedField, string, string | undefined][] = [
+    ['referrerEmail', message.referrerEmail, record.referrerEmail],
+    ['redeemerEmail', message.redeemerEmail, record.redeemerEmail],
+    ['customerEmail', message.customerEmail, record.customerEmail],
+    ['distinctId', posthogDistinctId(message), record.distinctId],
+  ];
+  // A field the record lacks (begun before it was stored) is not a difference.
+  const mismatch = fields.flatMap(([field, ours, stored]) => (stored !== undefined && stored !== ours ? [{ field, message: ours, ledger: stored }] : []));
+  if (mismatch.length > 0) onMismatch?.(mismatch);
 }
 
 /** The UTC date `days` after `now`, as Shopify's `expiresOn` takes it. */
@@ -251,21 +324,21 @@ export function expiryDate(now: number, days: number): string {
   return new Date(now + days * 86_400_000).toISOString().slice(0, 10);
 }
 
-/** Written on every card so a card found by code can be recognised as this referral's, for this role. */
-export function giftCardNote(eventId: string, role: Role): string {
-  return `referral-rewards ${role} reward for PostHog event ${eventId}`;
+/**
+ * Written on every card so a card found by code can be recognised as this referral's, for this
+ * role, and with the expiry it was created with (in the same call as the expiry itself).
+ */
+export function giftCardNote(eventId: string, role: Role, expiresOn?: string): string {
+  return `referral-rewards ${role} reward for PostHog event ${eventId}${expiresOn ? `, expires ${expiresOn}` : ''}`;
 }
 
-const NOTE_PATTERN = /^referral-rewards (referrer|redeemer) reward for PostHog event (\S+)$/;
+const NOTE_PATTERN = /^referral-rewards (referrer|redeemer) reward for PostHog event ([^\s,]+)(?:, expires (\d{4}-\d{2}-\d{2}))?$/;
 
-/** The referral and role a card's note names (giftCardNote read back), or undefined for any other note. */
-export function parseGiftCardNote(note: string | null | undefined): { role: Role; eventId: string } | undefined {
+/** The referral, role and expiry a card's note names (giftCardNote read back), or undefined for any other note. */
+export function parseGiftCardNote(note: string | null | undefined): { role: Role; eventId: string; expiresOn?: string } | undefined {
   const match = NOTE_PATTERN.exec(note ?? '');
-  return match ? { role: match[1] as Role, eventId: match[2] } : undefined;
-}
-
-function isOurCard(note: string | null, eventId: string, role: Role): boolean {
-  return note === giftCardNote(eventId, role);
+  if (!match) return undefined;
+  return { role: match[1] as Role, eventId: match[2], ...(match[3] ? { expiresOn: match[3] } : {}) };
 }
 
 /** The two card steps run concurrently: keep each one's own result, not the other's stale copy. */

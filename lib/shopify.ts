@@ -62,9 +62,16 @@ const CREATE_MUTATION = `mutation GiftCardCreate($input: GiftCardCreateInput!) {
   }
 }`;
 
+/**
+ * A full page may hide more matches: findGiftCardByCode then says the look-up is incomplete.
+ * GiftCardConnection has a non-null `pageInfo` (shopify.dev/docs/api/admin-graphql/2025-10/connections/giftcardconnection).
+ */
+const FIND_PAGE_SIZE = 25;
+
 const FIND_QUERY = `query FindGiftCard($query: String!) {
-  giftCards(first: 5, query: $query) {
+  giftCards(first: ${FIND_PAGE_SIZE}, query: $query) {
     nodes { id note lastCharacters enabled }
+    pageInfo { hasNextPage }
   }
 }`;
 
@@ -165,6 +172,7 @@ interface FindData {
   giftCards?: {
     nodes?: FoundGiftCard[];
     edges?: { node: FoundGiftCard }[];
+    pageInfo?: { hasNextPage?: boolean } | null;
   } | null;
 }
 
@@ -241,21 +249,25 @@ export class ShopifyClient {
 
   /**
    * Shopify never returns a full code after creation, so "is this code ours?" is answered by
-   * searching it and comparing the last four characters; the caller then checks the note.
+   * searching it and keeping EVERY card whose last four characters match: several cards may share
+   * them, and the caller picks ours by its note. `complete` is false when the page came back full
+   * (more cards may match than were returned), so the caller never takes "not among these" for
+   * "not ours".
    */
-  public async findGiftCardByCode(code: string): Promise<FoundGiftCard | undefined> {
+  public async findGiftCardByCode(code: string): Promise<{ matches: FoundGiftCard[]; complete: boolean }> {
     // Shopify accepts only letters and digits in codes, so anything else cannot exist; refusing it
     // here also keeps search syntax (spaces, colons, OR) from turning the look-up into another query.
-    if (!/^[A-Za-z0-9]+$/.test(code)) return undefined;
+    if (!/^[A-Za-z0-9]+$/.test(code)) return { matches: [], complete: true };
 
     // The documented default search field of giftCards is the code; there is no `code:` filter.
     const data = await this.request<FindData>('giftCards', FIND_QUERY, { query: code }, [code]);
     const connection = data.giftCards;
     const nodes = connection?.nodes ?? connection?.edges?.map((edge) => edge.node) ?? [];
     const last4 = code.slice(-4).toLowerCase();
-    const match = nodes.find((node) => typeof node.lastCharacters === 'string' && node.lastCharacters.toLowerCase() === last4);
-    if (!match) return undefined;
-    return { id: match.id, note: match.note ?? null, lastCharacters: match.lastCharacters, enabled: match.enabled };
+    const matches = nodes
+      .filter((node) => typeof node.lastCharacters === 'string' && node.lastCharacters.toLowerCase() === last4)
+      .map((node) => ({ id: node.id, note: node.note ?? null, lastCharacters: node.lastCharacters, enabled: node.enabled }));
+    return { matches, complete: connection?.pageInfo?.hasNextPage !== true && nodes.length < FIND_PAGE_SIZE };
   }
 
   /**

@@ -28,9 +28,12 @@ export function createFulfilDeps(config: WorkerConfig, ledger: Ledger, overrides
     fetch: fetchImpl,
     ...(shopifyPacer === false ? { pacer: false } : {}),
   });
+  // Both issuers, one client (one pacer): a referral begun under the other REWARD_TYPE is finished the way it began.
+  const issuers = { gift_card: shopify, discount_code: new DiscountCodeRewards(shopify) };
   return {
     ledger,
-    shopify: config.rewardType === 'discount_code' ? new DiscountCodeRewards(shopify) : shopify,
+    shopify: issuers[config.rewardType],
+    issuers,
     rewardType: config.rewardType,
     customerio: new CustomerIoClient({ ...config.customerio, fetch: fetchImpl }),
     rewardAmount: config.rewardAmount,

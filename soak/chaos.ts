@@ -24,6 +24,8 @@ import type { FakeCapturedEvent } from '../local/sandbox/posthog';
 import type { FakeGiftCard, ShopifyFault } from '../local/sandbox/shopify';
 import { Pipeline, referralBody } from '../tests/support/pipeline';
 import { mapConcurrent } from '../bench/stats';
+import { pick, settle } from './harness';
+import { runSequences, SEQUENCE_CASES, type SequenceReport } from './sequences';
 
 export interface ChaosSoakOptions {
   /** Distinct referral events (valid webhooks). */
@@ -57,6 +59,8 @@ export interface ChaosSoakOptions {
    * referral's card and take the TAKEN → look up → new code path; 0 uses the real generator.
    */
   codePoolPerCard?: number;
+  /** Rounds of the sequence cases of issue #10 (soak/sequences.ts), on a pipeline of their own (default 1 per 500 events, at least 2). */
+  sequenceRounds?: number;
 }
 
 export const CHECKPOINTS: readonly Checkpoint[] = ['begun', 'decided', 'card:referrer', 'card:redeemer', 'customerio', 'posthog', 'completed'];
@@ -140,6 +144,8 @@ export interface SoakReport {
   stray: number;
   /** Finished referrals without exactly one distinct PostHog outcome capture of the right kind. */
   captureMismatches: number;
+  /** The sequence cases (soak/sequences.ts); their lost and doubled rewards are also in `lost` and `doubled`. */
+  sequences: SequenceReport;
   problems: ReferralProblem[];
 }
 
@@ -441,6 +447,22 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<SoakRepor
     });
     phases.check = Date.now() - t;
 
+    // --- phase 4: the sequence cases, under the same faults, on a pipeline of their own -------
+    const sequences = await runSequences({
+      rounds: options.sequenceRounds ?? Math.max(2, Math.round(options.events / 500)),
+      faultRate,
+      rng: prng(seed, 6),
+      shopifyFaults: SHOPIFY_FAULTS,
+      customerioFaults: CUSTOMERIO_FAULTS,
+      pollers,
+      visibilityTimeoutSeconds,
+      workerTimeoutMs,
+      clientTimeoutMs,
+      log,
+    });
+    problems.push(...sequences.problems);
+    log(`  sequence cases: ${sequences.rounds} rounds, ${sequences.lost} lost, ${sequences.doubled} doubled`);
+
     const duplicatesBy = { burst: 0, spread: 0, afterCompletion: 0 };
     for (const referral of planned) {
       for (const mode of referral.extra) duplicatesBy[mode === 'late' ? 'afterCompletion' : mode]++;
@@ -492,6 +514,9 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<SoakRepor
       customerioDuplicatesIgnored: pipeline.customerio.duplicatesIgnored,
       codeCollisions: records.reduce((n, record) => n + (record?.codeCollisions ?? 0), 0),
       ...verdict,
+      lost: verdict.lost + sequences.lost,
+      doubled: verdict.doubled + sequences.doubled,
+      sequences,
       problems,
     };
     report.ok =
@@ -500,6 +525,8 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<SoakRepor
       report.refusedButPaid === 0 &&
       report.codeMismatches === 0 &&
       report.captureMismatches === 0 &&
+      sequences.expiryWrong === 0 &&
+      sequences.misdirected === 0 &&
       report.statuses.unaccounted === 0 &&
       report.rewarded === report.expectedRewarded &&
       problems.length === 0;
@@ -765,6 +792,11 @@ export function formatReport(report: SoakReport): string {
       `${report.statuses.completed} COMPLETED, ${report.statuses.rejected} REJECTED (${kinds(report.statuses.rejectionReasons)}), ` +
         `${report.statuses.failed} FAILED${report.statuses.failed ? ` (${kinds(report.statuses.failureReasons)})` : ''}, ${report.statuses.unaccounted} unaccounted`,
     ],
+    [
+      'sequence cases (#10), faults on',
+      `${report.sequences.rounds} rounds of ${SEQUENCE_CASES.join(', ')}: ${report.sequences.lost} lost, ${report.sequences.doubled} doubled, ` +
+        `${report.sequences.expiryWrong} with a wrong expiry, ${report.sequences.misdirected} misdirected`,
+    ],
     ['lost', `${report.lost}`],
     ['doubled', `${report.doubled}`],
     ['refused but paid', `${report.refusedButPaid}`],
@@ -780,18 +812,6 @@ export function formatReport(report: SoakReport): string {
 }
 
 // --- helpers ---------------------------------------------------------------------------------
-
-/** Waits until the queue has nothing visible or in flight, twice in a row (the pollers keep running). */
-async function settle(pipeline: Pipeline, until: number): Promise<boolean> {
-  let quiet = 0;
-  while (Date.now() < until) {
-    const depth = await pipeline.depth(pipeline.resources.queueUrl);
-    quiet = depth.visible + depth.inFlight === 0 ? quiet + 1 : 0;
-    if (quiet >= 2) return true;
-    await sleep(250);
-  }
-  return false;
-}
 
 /** Awaits `promise`, calling `slow` once if it takes longer than `ms`. */
 async function watch<T>(promise: Promise<T>, ms: number, slow: () => void): Promise<T> {
@@ -867,10 +887,6 @@ function seededUuid(rng: () => number): string {
   bytes[8] = (bytes[8] & 0x3f) | 0x80;
   const hex = bytes.map((byte) => byte.toString(16).padStart(2, '0')).join('');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-function pick<T>(rng: () => number, items: readonly T[]): T {
-  return items[Math.floor(rng() * items.length)];
 }
 
 function weighted<K extends string>(rng: () => number, weights: Record<K, number>): K {

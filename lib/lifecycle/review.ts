@@ -54,7 +54,7 @@ export async function rejectReferral(deps: ReviewDeps, eventId: string, note?: s
   if (record?.reviewDecision !== 'rejected') throw new NotInReviewError(eventId, record?.status, record?.reviewDecision);
   await returnShare(eventId, record.createdAt, deps.ledger, record.budgetCents ?? 0);
   if (deps.posthog) {
-    await captureLifecycle(deps.posthog, 'referral reward rejected', subjectOf(record), { rewardType: deps.rewardType, rewardAmount: rewardAmountOf(record) }, { reason: 'reviewer_rejected' });
+    await captureLifecycle(deps.posthog, 'referral reward rejected', subjectOf(record), { rewardType: record.rewardType ?? deps.rewardType, rewardAmount: rewardAmountOf(record) }, { reason: 'reviewer_rejected' });
   }
   return { eventId, result: rejected ? 'rejected' : 'already-rejected', status: record.status };
 }
@@ -71,4 +71,5 @@ export function subjectOf(record: LifecycleRecord): CaptureSubject {
 }
 
 /** One reward's amount, from the cents both were counted at. */
-export const rewardAmountOf = (record: LifecycleRecord): string => ((record.budgetCents ?? 0) / 200).toFixed(2);
+/** The reward each side got: fixed in the ledger at begin; older records only have their budget share. */
+export const rewardAmountOf = (record: LifecycleRecord): string => record.rewardAmount ?? ((record.budgetCents ?? 0) / 200).toFixed(2);

@@ -70,7 +70,7 @@ export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: 
       deps.posthog,
       'referral reward revoked',
       subjectOf(record),
-      { rewardType: deps.rewardType, rewardAmount: record.budgetCents ? rewardAmountOf(record) : deps.rewardAmount },
+      { rewardType: record.rewardType ?? deps.rewardType, rewardAmount: record.rewardAmount || record.budgetCents ? rewardAmountOf(record) : deps.rewardAmount },
       { reason: record.revokeReason ?? reason, before_payout: record.revokedBeforePayout ? 'true' : 'false' },
     );
     await ledger.recordRevokeCaptured(eventId);

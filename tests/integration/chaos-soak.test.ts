@@ -1,4 +1,5 @@
 import { CHECKPOINTS, CUSTOMERIO_FAULTS, formatReport, runChaosSoak, SHOPIFY_FAULTS, type SoakReport } from '../../soak/chaos';
+import { SEQUENCE_CASES } from '../../soak/sequences';
 
 /**
  * A small chaos soak inside `npm test` (the full one is `npm run soak`, see docs/RELIABILITY.md):
@@ -9,6 +10,8 @@ import { CHECKPOINTS, CUSTOMERIO_FAULTS, formatReport, runChaosSoak, SHOPIFY_FAU
  */
 describe('chaos soak (small)', () => {
   let report: SoakReport;
+  // Listed by name, so a failure says which kind never happened.
+  const never = (counts: Record<string, number>, kinds: readonly string[]) => kinds.filter((kind) => !(counts[kind] > 0));
 
   beforeAll(async () => {
     report = await runChaosSoak({ events: 200, seed: 20_251_125, pollers: 3 });
@@ -41,8 +44,6 @@ describe('chaos soak (small)', () => {
     expect(report.duplicatesBy.burst).toBeGreaterThan(0);
     expect(report.duplicatesBy.spread).toBeGreaterThan(0);
     expect(report.lateCopiesOfFinished).toBeGreaterThan(0);
-    // Listed by name, so a failure says which kind never happened.
-    const never = (counts: Record<string, number>, kinds: readonly string[]) => kinds.filter((kind) => !(counts[kind] > 0));
     expect(never(report.faults.shopify, SHOPIFY_FAULTS)).toEqual([]);
     expect(never(report.faults.customerio, CUSTOMERIO_FAULTS)).toEqual([]);
     expect(never(report.crashes.soft, CHECKPOINTS)).toEqual([]);
@@ -53,5 +54,10 @@ describe('chaos soak (small)', () => {
     expect(report.planted.selfReferrals).toBeGreaterThan(0);
     expect(report.planted.repeatRedeemerPairs).toBeGreaterThan(0);
     expect(report.planted.cappedReferrerReferrals).toBeGreaterThan(0);
+  });
+
+  it('ran the sequence cases of issue #10 and each came out whole', () => {
+    expect(never(report.sequences.cases, SEQUENCE_CASES)).toEqual([]);
+    expect(report.sequences).toMatchObject({ lost: 0, doubled: 0, expiryWrong: 0, misdirected: 0, problems: [] });
   });
 });

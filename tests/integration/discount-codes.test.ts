@@ -25,8 +25,10 @@ describe('discount-code rewards', () => {
     expect(record?.status).toBe('COMPLETED');
     const discounts = discountsFor(uuid);
     expect(discounts).toHaveLength(2);
+    const expiresOn = new Date(Date.now() + 60 * 86_400_000).toISOString().slice(0, 10);
+    expect(record).toMatchObject({ referrerExpiresOn: expiresOn, redeemerExpiresOn: expiresOn });
     for (const discount of discounts) {
-      expect(discount).toMatchObject({ amount: '25.00', usageLimit: 1, appliesOncePerCustomer: true, endsAt: `${record?.expiresOn}T23:59:59Z` });
+      expect(discount).toMatchObject({ amount: '25.00', usageLimit: 1, appliesOncePerCustomer: true, endsAt: `${expiresOn}T23:59:59Z` });
     }
     expect(discounts.map((d) => d.code).sort()).toEqual([record?.referrerCode, record?.redeemerCode].sort());
     expect(pipeline.shopify.cards).toHaveLength(0);

@@ -34,7 +34,7 @@ describe('ShopifyClient against the fake Shopify', () => {
 
     // Assess
     expect(second).toEqual({ status: 'taken' });
-    expect(found).toMatchObject({ note: 'event-uuid-1', lastCharacters: 'ABCD', enabled: true });
+    expect(found.matches).toMatchObject([{ note: 'event-uuid-1', lastCharacters: 'ABCD', enabled: true }]);
     expect(shopify.cards).toHaveLength(1);
   });
 

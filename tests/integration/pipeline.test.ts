@@ -233,6 +233,8 @@ describe('pipeline: webhook → queue → worker → Shopify + Customer.io', () 
       leaseUntil: Date.now() + 1_500,
       codes: { referrer: 'CRASHREFERRER', redeemer: 'CRASHREDEEMER' },
       customerioEventId: '01ARZ3NDEKTSV4RRFFQ69G5FAV',
+      rewardType: 'gift_card',
+      rewardAmount: '25.00',
     });
     expect(held.outcome).toBe('acquired');
 

@@ -129,7 +129,7 @@ describe('program rules and outcome tracking', () => {
     expect(JSON.stringify(captures)).not.toContain(record!.redeemerCode);
   });
 
-  it('gives both cards the expiry REWARD_EXPIRES_DAYS sets, chosen once with the codes', async () => {
+  it('gives both cards the expiry REWARD_EXPIRES_DAYS sets, and records it per reward', async () => {
     // Prepare: the first attempt dies right after the codes and the date are persisted
     let crashed = false;
     pipeline = await Pipeline.start({
@@ -150,7 +150,7 @@ describe('program rules and outcome tracking', () => {
     // Assess
     const record = await pipeline.record(uuid);
     const expected = new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10);
-    expect(record?.expiresOn).toBe(expected);
+    expect(record).toMatchObject({ referrerExpiresOn: expected, redeemerExpiresOn: expected });
     expect(pipeline.shopify.cards.map((card) => card.expiresOn)).toEqual([expected, expected]);
   });
 

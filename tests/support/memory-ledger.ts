@@ -1,11 +1,11 @@
 import type { BeginInput, BeginResult, Decision, FinalStatus, Ledger, LedgerRecord, Role } from '../../lib/ledger';
-import { LeaseLostError } from '../../lib/ledger';
+import { LeaseLostError, posthogDistinctId } from '../../lib/ledger';
 import type { Referral } from '../../lib/referral';
 
 /** One call made to the ledger, in order, for assertions on what was written when. */
 export type LedgerCall =
   | { op: 'begin'; eventId: string; owner: string }
-  | { op: 'recordCard'; eventId: string; owner: string; role: Role; cardId: string }
+  | { op: 'recordCard'; eventId: string; owner: string; role: Role; cardId: string; expiresOn?: string }
   | { op: 'replaceCode'; eventId: string; owner: string; role: Role; oldCode: string; newCode: string }
   | { op: 'recordCustomerIo'; eventId: string; owner: string; finish?: FinalStatus }
   | { op: 'recordPostHog'; eventId: string; owner: string; finish?: FinalStatus }
@@ -68,19 +68,26 @@ export class MemoryLedger {
       referrerEmail: existing?.referrerEmail ?? referral.referrerEmail,
       redeemerEmail: existing?.redeemerEmail ?? referral.redeemerEmail,
       customerEmail: existing?.customerEmail ?? referral.customerEmail,
+      distinctId: existing?.distinctId ?? posthogDistinctId(referral),
+      rewardType: existing?.rewardType ?? input.rewardType,
+      rewardAmount: existing?.rewardAmount ?? input.rewardAmount,
       referrerCode: existing?.referrerCode ?? input.codes.referrer,
       redeemerCode: existing?.redeemerCode ?? input.codes.redeemer,
       customerioEventId: existing?.customerioEventId ?? input.customerioEventId,
-      ...((existing?.expiresOn ?? input.expiresOn) ? { expiresOn: existing?.expiresOn ?? input.expiresOn } : {}),
       attempts: (existing?.attempts ?? 0) + 1,
     };
     this.records.set(referral.eventId, record);
     return { outcome: 'acquired', record: { ...record } };
   }
 
-  public async recordCard(eventId: string, owner: string, role: Role, cardId: string): Promise<LedgerRecord> {
-    this.calls.push({ op: 'recordCard', eventId, owner, role, cardId });
-    return this.step(eventId, owner, (record, iso) => ({ ...record, [`${role}CardId`]: cardId, [`${role}CardAt`]: iso }));
+  public async recordCard(eventId: string, owner: string, role: Role, cardId: string, expiresOn?: string): Promise<LedgerRecord> {
+    this.calls.push({ op: 'recordCard', eventId, owner, role, cardId, ...(expiresOn ? { expiresOn } : {}) });
+    return this.step(eventId, owner, (record, iso) => ({
+      ...record,
+      [`${role}CardId`]: cardId,
+      [`${role}CardAt`]: iso,
+      ...(expiresOn ? { [`${role}ExpiresOn`]: expiresOn } : {}),
+    }));
   }
 
   public async replaceCode(eventId: string, owner: string, role: Role, oldCode: string, newCode: string): Promise<LedgerRecord> {
@@ -113,15 +120,27 @@ export class MemoryLedger {
     return this.step(eventId, owner, (record, iso) => finished(record, iso, 'REJECTED'));
   }
 
-  public async claimRedeemer(person: string, eventId: string): Promise<boolean> {
+  public async claimRedeemer(person: string, eventId: string, staleHolder?: string): Promise<boolean> {
     const holder = this.redeemers.get(person);
-    if (holder !== undefined && holder !== eventId) return false;
+    if (holder !== undefined && holder !== eventId && holder !== staleHolder) return false;
     this.redeemers.set(person, eventId);
     return true;
   }
 
   public async releaseRedeemer(person: string, eventId: string): Promise<void> {
     if (this.redeemers.get(person) === eventId) this.redeemers.delete(person);
+  }
+
+  public async redeemerHolder(person: string): Promise<string | undefined> {
+    return this.redeemers.get(person);
+  }
+
+  public async releaseReferrerSlot(person: string, eventId: string): Promise<void> {
+    this.referrers.get(person)?.delete(eventId);
+  }
+
+  public async referrerSlotHolders(person: string): Promise<string[]> {
+    return [...(this.referrers.get(person) ?? [])];
   }
 
   public async claimReferrerSlot(person: string, eventId: string, cap: number): Promise<boolean> {

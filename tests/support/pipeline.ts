@@ -41,6 +41,10 @@ export interface PipelineOptions {
   pollWaitTimeSeconds?: number;
   /** Errors the poller swallows in `poller.start()` loops or on a thrown invocation. */
   onPollerError?: (error: unknown) => void;
+  /** The worker's clock for what it dates (reward expiry, Customer.io timestamp); leases keep real time. */
+  now?: () => number;
+  /** Wraps the ledger fulfilment uses, e.g. to fail one call of one referral. */
+  wrapLedger?: (ledger: Ledger) => Ledger;
 }
 
 /**
@@ -58,6 +62,8 @@ export class Pipeline {
     private readonly ingestHandler: ReturnType<typeof makeIngestHandler>,
     public readonly maxReceiveCount: number,
     public readonly posthog: FakePostHog,
+    /** The settings every invocation reads afresh: change one (REWARD_TYPE) and the next invocation sees it. */
+    public readonly env: Env,
   ) {}
 
   public static async start(options: PipelineOptions = {}): Promise<Pipeline> {
@@ -83,12 +89,14 @@ export class Pipeline {
       ...options.env,
     };
     const ingestHandler = makeIngestHandler({ sqs, config: async () => loadIngestConfig(env) });
-    // One container, as the deployed worker has: clients (the Shopify pacer, token, shop currency) outlive an invocation.
-    const fulfilDeps = cachedFulfilDeps(async () => loadWorkerConfig(env), ledger, {
+    // One container, as the deployed worker has: clients (the Shopify pacer, token, shop currency)
+    // outlive an invocation; the settings are re-read each time, so a test may change `env` mid-flight.
+    const fulfilDeps = cachedFulfilDeps(async () => loadWorkerConfig(env), options.wrapLedger ? options.wrapLedger(ledger) : ledger, {
       // Fast backoff keeps the suite quick; the policy itself is the production one.
       retry: { baseDelayMs: 5, maxDelayMs: 50 },
       checkpoint: options.checkpoint,
       ...(options.newCode ? { newCode: options.newCode } : {}),
+      ...(options.now ? { now: options.now } : {}),
       ...(options.clientTimeoutMs !== undefined ? { fetch: fetchTimingOutAfter(options.clientTimeoutMs) } : {}),
     });
     const worker = makeWorkerHandler({
@@ -108,7 +116,7 @@ export class Pipeline {
       waitTimeSeconds: options.pollWaitTimeSeconds ?? 0,
       onError: options.onPollerError,
     });
-    return new Pipeline(sqs, ledger, resources, shopify, customerio, poller, ingestHandler, defs.queue.maxReceiveCount, posthog);
+    return new Pipeline(sqs, ledger, resources, shopify, customerio, poller, ingestHandler, defs.queue.maxReceiveCount, posthog, env);
   }
 
   /** POSTs a webhook body to ingest as API Gateway would deliver it. */

@@ -43,7 +43,7 @@ export function fakeShopify() {
       async (input) => ({ status: 'created', id: `gid://shopify/GiftCard/${input.code}` }),
     ),
     findGiftCardByCode: jest.fn<ReturnType<GiftCardIssuer['findGiftCardByCode']>, Parameters<GiftCardIssuer['findGiftCardByCode']>>(
-      async () => undefined,
+      async () => ({ matches: [], complete: true }),
     ),
   } satisfies GiftCardIssuer;
 }

@@ -39,6 +39,8 @@ function record(overrides: Partial<LedgerRecord> = {}): LedgerRecord {
     referrerCode: 'REFCODE7XQ2',
     redeemerCode: 'REDCODE9WZ4',
     customerioEventId: 'cio-1',
+    rewardType: 'gift_card',
+    rewardAmount: '25.00',
     attempts: 1,
     createdAt: '2025-01-01T00:00:00.000Z',
     updatedAt: '2025-01-01T00:00:00.000Z',

@@ -1,7 +1,7 @@
 import { PermanentError, RetryableError } from '../../lib/errors';
 import type { LedgerRecord, Role } from '../../lib/ledger';
 import type { Referral } from '../../lib/referral';
-import { fulfilReferral, giftCardNote, parseGiftCardNote, type EventSender, type FulfilDeps, type GiftCardIssuer } from '../../lib/rewards';
+import { fulfilReferral, giftCardNote, parseGiftCardNote, type EventSender, type FulfilDeps, type GiftCardIssuer, type RewardLookup } from '../../lib/rewards';
 import { MemoryLedger } from '../support/memory-ledger';
 import { failure } from '../support/failure';
 
@@ -22,7 +22,8 @@ type CreateInput = Parameters<GiftCardIssuer['createGiftCard']>[0];
 type CreateResult = Awaited<ReturnType<GiftCardIssuer['createGiftCard']>>;
 type SentEvent = Parameters<EventSender['sendEvent']>[1];
 
-const roleOf = (input: CreateInput): Role => (input.note === giftCardNote(EVENT_ID, 'referrer') ? 'referrer' : 'redeemer');
+const roleOf = (input: CreateInput): Role => parseGiftCardNote(input.note)?.role ?? 'redeemer';
+const DAY = 86_400_000;
 
 /**
  * Shopify's gift cards in memory: a code can be used once (case-insensitively), a look-up by
@@ -41,9 +42,10 @@ class FakeShopify implements GiftCardIssuer {
     return this.onCreate ? this.onCreate(input, (i) => this.issue(i)) : this.issue(input);
   }
 
-  public async findGiftCardByCode(code: string): Promise<{ id: string; note: string | null } | undefined> {
+  public async findGiftCardByCode(code: string): Promise<RewardLookup> {
     this.finds.push(code);
-    return this.cards.get(code.toUpperCase());
+    const card = this.cards.get(code.toUpperCase());
+    return { matches: card ? [card] : [], complete: true };
   }
 
   public issue(input: CreateInput): CreateResult {
@@ -495,18 +497,56 @@ describe('fulfilReferral: codes Shopify reports as taken', () => {
 });
 
 describe('fulfilReferral: reward expiry', () => {
-  it('keeps the expiry date chosen by the first attempt when a retry comes days later', async () => {
-    // Prepare: an earlier attempt chose the codes and a date, then died
+  it('issues a reward that does not exist yet with the full validity from now, when a retry comes days later', async () => {
+    // Prepare: an earlier attempt (before per-reward expiry) chose the codes and a date, then died
     const { ledger, shopify, deps } = setup();
     ledger.seed(storedRecord({ expiresOn: '2026-12-20' }));
     deps.rewardExpiresDays = 30;
-    deps.now = () => NOW + 5 * 86_400_000;
+    deps.now = () => NOW + 5 * DAY;
+
+    // Act
+    await fulfilReferral(REFERRAL, deps, attempt());
+
+    // Assess: 2026-11-25 + 30 days
+    expect(shopify.creates.map((input) => input.expiresOn)).toEqual(['2026-12-25', '2026-12-25']);
+    expect(ledger.records.get(EVENT_ID)).toMatchObject({ referrerExpiresOn: '2026-12-25', redeemerExpiresOn: '2026-12-25' });
+  });
+
+  it('records a lost-response reward found by look-up with the expiry it was created with, not the retry\'s', async () => {
+    // Prepare: the referrer's card is created, the answer lost, and the retry comes two days later
+    const { ledger, shopify, deps } = setup();
+    deps.rewardExpiresDays = 30;
+    let clock = NOW;
+    deps.now = () => clock;
+    shopify.onCreate = async (input, issue) => {
+      const result = issue(input);
+      if (roleOf(input) === 'referrer' && clock === NOW) {
+        clock = NOW + 2 * DAY;
+        throw new RetryableError('Shopify: no response within 10000 ms');
+      }
+      return result;
+    };
 
     // Act
     await fulfilReferral(REFERRAL, deps, attempt());
 
     // Assess
-    expect(shopify.creates.map((input) => input.expiresOn)).toEqual(['2026-12-20', '2026-12-20']);
+    const referrerCreates = shopify.creates.filter((input) => roleOf(input) === 'referrer');
+    expect(referrerCreates.map((input) => input.expiresOn)).toEqual(['2026-12-20', '2026-12-22']);
+    expect(shopify.cards.size).toBe(2);
+    expect(ledger.records.get(EVENT_ID)?.referrerExpiresOn).toBe('2026-12-20');
+  });
+
+  it('names the expiry in the note of the reward it goes with', async () => {
+    // Prepare
+    const { shopify, deps } = setup();
+    deps.rewardExpiresDays = 30;
+
+    // Act
+    await fulfilReferral(REFERRAL, deps, attempt());
+
+    // Assess
+    expect(shopify.creates.map((input) => parseGiftCardNote(input.note)?.expiresOn)).toEqual(['2026-12-20', '2026-12-20']);
   });
 
   it('sends no expiry when REWARD_EXPIRES_DAYS is not set', async () => {
@@ -598,6 +638,14 @@ describe('parseGiftCardNote', () => {
     expect(parsed).toEqual({ role: 'redeemer', eventId: EVENT_ID });
   });
 
+  it('reads back the expiry giftCardNote wrote', () => {
+    // Act
+    const parsed = parseGiftCardNote(giftCardNote(EVENT_ID, 'referrer', '2027-01-31'));
+
+    // Assess
+    expect(parsed).toEqual({ role: 'referrer', eventId: EVENT_ID, expiresOn: '2027-01-31' });
+  });
+
   it.each([null, '', 'a gift card someone made by hand', `referral-rewards friend reward for PostHog event ${EVENT_ID}`])(
     'reads nothing from the note %p',
     (note) => {
@@ -608,4 +656,216 @@ describe('parseGiftCardNote', () => {
       expect(parsed).toBeUndefined();
     },
   );
+});
+
+describe('fulfilReferral: look-up by code with several matches (#10.7)', () => {
+  it("takes our card when a foreign card with the same last characters comes first, and pays no new code", async () => {
+    // Prepare: the referrer's card exists (an earlier attempt's lost answer); the search also returns a stranger's
+    const { ledger, shopify, deps } = setup();
+    ledger.seed(storedRecord({}));
+    shopify.cards.set('EARLIER1', { id: 'gid://shopify/GiftCard/ours', note: giftCardNote(EVENT_ID, 'referrer') });
+    shopify.findGiftCardByCode = async (code) => ({
+      matches: [{ id: 'gid://shopify/GiftCard/foreign', note: 'bought at the till' }, ...(await FakeShopify.prototype.findGiftCardByCode.call(shopify, code)).matches],
+      complete: true,
+    });
+
+    // Act
+    await fulfilReferral(REFERRAL, deps, attempt());
+
+    // Assess
+    expect(ledger.records.get(EVENT_ID)?.referrerCardId).toBe('gid://shopify/GiftCard/ours');
+    expect(ledger.calls.filter((call) => call.op === 'replaceCode')).toEqual([]);
+  });
+
+  it('retries instead of calling it a collision when the look-up may have more matches than it returned', async () => {
+    // Prepare
+    const { ledger, shopify, deps } = setup();
+    ledger.seed(storedRecord({}));
+    shopify.cards.set('EARLIER1', { id: 'gid://shopify/GiftCard/ours', note: giftCardNote(EVENT_ID, 'referrer') });
+    shopify.findGiftCardByCode = async () => ({ matches: [{ id: 'gid://shopify/GiftCard/foreign', note: 'bought at the till' }], complete: false });
+    deps.retry = { baseDelayMs: 1, maxDelayMs: 2, maxAttempts: 2 };
+
+    // Act
+    const error = await failure(fulfilReferral(REFERRAL, deps, attempt()));
+
+    // Assess
+    expect(error).toBeInstanceOf(RetryableError);
+    expect(ledger.calls.filter((call) => call.op === 'replaceCode')).toEqual([]);
+  });
+});
+
+describe("fulfilReferral: the ledger's copy of the referral (#10.5, #10.6)", () => {
+  const otherMessage: Referral = {
+    ...REFERRAL,
+    referrerEmail: 'mallory@example.com',
+    redeemerEmail: 'mallory+2@example.com',
+    customerEmail: 'mallory+3@example.com',
+    distinctId: 'mallory',
+  };
+
+  it('mails the people the ledger holds, not those of a second message with the same uuid', async () => {
+    // Prepare: the referral was decided for the first message's people
+    const { ledger, customerio, deps } = setup();
+    ledger.seed(storedRecord({ decision: 'ACCEPTED' }));
+
+    // Act
+    await fulfilReferral(otherMessage, deps, attempt());
+
+    // Assess
+    expect(customerio.sent).toHaveLength(1);
+    expect(customerio.sent[0].identifier).toBe(REFERRAL.customerEmail);
+    expect(customerio.sent[0].event.data).toMatchObject({ referreremail: REFERRAL.referrerEmail, refereeemail: REFERRAL.redeemerEmail });
+  });
+
+  it('reports each field of the message that differs from the ledger', async () => {
+    // Prepare
+    const { ledger, deps } = setup();
+    ledger.seed(storedRecord({ decision: 'ACCEPTED', distinctId: REFERRAL.redeemerEmail }));
+    const reported: string[][] = [];
+    deps.onMismatch = (mismatch) => reported.push(mismatch.map((m) => m.field));
+
+    // Act
+    await fulfilReferral(otherMessage, deps, attempt());
+
+    // Assess
+    expect(reported).toEqual([['referrerEmail', 'redeemerEmail', 'customerEmail', 'distinctId']]);
+  });
+
+  it('reports nothing for a redelivery of the same message', async () => {
+    // Prepare
+    const { deps } = setup();
+    const reported: unknown[] = [];
+    deps.onMismatch = (mismatch) => reported.push(mismatch);
+
+    // Act
+    await fulfilReferral(REFERRAL, deps, attempt());
+    await fulfilReferral(REFERRAL, deps, attempt('request-2/message-2'));
+
+    // Assess
+    expect(reported).toEqual([]);
+  });
+
+  it('pays a referral begun as gift_card with the gift-card issuer and amount it began with, whatever the config says now', async () => {
+    // Prepare: REWARD_TYPE and REWARD_AMOUNT changed after begin
+    const { ledger, shopify: giftCards, deps } = setup();
+    ledger.seed(storedRecord({ decision: 'ACCEPTED', rewardType: 'gift_card', rewardAmount: '25.00' }));
+    const discounts = new FakeShopify();
+    Object.assign(deps, { rewardType: 'discount_code', rewardAmount: '50.00', shopify: discounts, issuers: { gift_card: giftCards, discount_code: discounts } });
+
+    // Act
+    await fulfilReferral(REFERRAL, deps, attempt());
+
+    // Assess
+    expect(discounts.creates).toEqual([]);
+    expect(giftCards.creates.map((input) => input.amount)).toEqual(['25.00', '25.00']);
+  });
+
+  it('dead-letters, paying nothing, a referral whose reward type this worker cannot issue', async () => {
+    // Prepare
+    const { ledger, shopify, deps } = setup();
+    ledger.seed(storedRecord({ decision: 'ACCEPTED', rewardType: 'discount_code', rewardAmount: '25.00' }));
+
+    // Act
+    const error = await failure(fulfilReferral(REFERRAL, deps, attempt()));
+
+    // Assess
+    expect((error as PermanentError).reason).toBe('reward_type_unavailable');
+    expect(shopify.creates).toEqual([]);
+  });
+});
+
+describe('fulfilReferral: per-person claims held by other referrals (#10.1)', () => {
+  const OTHER = '0193a8f2-6c1d-7b4e-9a55-000000000002';
+  const rules = { maxRewardsPerReferrer: 1, blockedDomains: [] };
+  const otherRecord = (overrides: Partial<LedgerRecord>) => storedRecord({ pk: `referral#${OTHER}`, eventId: OTHER, ...overrides });
+
+  it('waits (retryable, nothing decided) while the referral holding the redeemer is undecided', async () => {
+    // Prepare
+    const { ledger, deps } = setup();
+    deps.rules = rules;
+    ledger.seed(otherRecord({}));
+    ledger.redeemers.set('redeemer@example.com', OTHER);
+
+    // Act
+    const error = await failure(fulfilReferral(REFERRAL, deps, attempt()));
+
+    // Assess
+    expect(error).toBeInstanceOf(RetryableError);
+    expect(ledger.records.get(EVENT_ID)?.decision).toBeUndefined();
+  });
+
+  it('refuses for good when the referral holding the redeemer was accepted', async () => {
+    // Prepare
+    const { ledger, deps } = setup();
+    deps.rules = rules;
+    ledger.seed(otherRecord({ decision: 'ACCEPTED' }));
+    ledger.redeemers.set('redeemer@example.com', OTHER);
+
+    // Act
+    const outcome = await fulfilReferral(REFERRAL, deps, attempt());
+
+    // Assess
+    expect(outcome).toEqual({ outcome: 'rejected', reason: 'redeemer_already_rewarded' });
+  });
+
+  it("takes over the redeemer from a refused referral's leftover claim", async () => {
+    // Prepare: the holder was refused and crashed before giving the claim back
+    const { ledger, deps } = setup();
+    deps.rules = rules;
+    ledger.seed(otherRecord({ decision: 'REJECTED', rejectionReason: 'referrer_cap_reached' }));
+    ledger.redeemers.set('redeemer@example.com', OTHER);
+
+    // Act
+    const outcome = await fulfilReferral(REFERRAL, deps, attempt());
+
+    // Assess
+    expect(outcome).toEqual({ outcome: 'completed' });
+    expect(ledger.redeemers.get('redeemer@example.com')).toBe(EVENT_ID);
+  });
+
+  it("waits while the referrer's last slot is held by an undecided referral", async () => {
+    // Prepare
+    const { ledger, deps } = setup();
+    deps.rules = rules;
+    ledger.seed(otherRecord({}));
+    ledger.referrers.set('referrer@example.com', new Set([OTHER]));
+
+    // Act
+    const error = await failure(fulfilReferral(REFERRAL, deps, attempt()));
+
+    // Assess
+    expect(error).toBeInstanceOf(RetryableError);
+  });
+
+  it("gives the redeemer back when refused for the referrer's cap", async () => {
+    // Prepare
+    const { ledger, deps } = setup();
+    deps.rules = rules;
+    ledger.seed(otherRecord({ decision: 'ACCEPTED' }));
+    ledger.referrers.set('referrer@example.com', new Set([OTHER]));
+
+    // Act
+    const outcome = await fulfilReferral(REFERRAL, deps, attempt());
+
+    // Assess
+    expect(outcome).toEqual({ outcome: 'rejected', reason: 'referrer_cap_reached' });
+    expect(ledger.redeemers.has('redeemer@example.com')).toBe(false);
+  });
+
+  it('gives a referrer slot back when refused for the redeemer after an earlier attempt took the slot', async () => {
+    // Prepare: an earlier attempt of ours counted a slot; the redeemer is another accepted referral's
+    const { ledger, deps } = setup();
+    deps.rules = { maxRewardsPerReferrer: 5, blockedDomains: [] };
+    ledger.seed(storedRecord({}));
+    ledger.seed(otherRecord({ decision: 'ACCEPTED' }));
+    ledger.redeemers.set('redeemer@example.com', OTHER);
+    ledger.referrers.set('referrer@example.com', new Set([EVENT_ID]));
+
+    // Act
+    const outcome = await fulfilReferral(REFERRAL, deps, attempt());
+
+    // Assess
+    expect(outcome).toEqual({ outcome: 'rejected', reason: 'redeemer_already_rewarded' });
+    expect(ledger.referrers.get('referrer@example.com')?.has(EVENT_ID)).toBe(false);
+  });
 });

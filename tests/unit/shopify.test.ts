@@ -292,7 +292,7 @@ describe('ShopifyClient.findGiftCardByCode', () => {
 
     // Assess
     const body = sentBody(calls[0]);
-    expect(body.query).toContain('giftCards(first: 5, query: $query)');
+    expect(body.query).toContain('giftCards(first: 25, query: $query)');
     expect(body.query).not.toContain(CODE);
     expect(body.variables).toEqual({ query: CODE });
   });
@@ -309,10 +309,52 @@ describe('ShopifyClient.findGiftCardByCode', () => {
     const found = await client(fetch).findGiftCardByCode(CODE);
 
     // Assess
-    expect(found).toEqual({ id: 'gid://shopify/GiftCard/2', note: INPUT.note, lastCharacters: 'wxyz', enabled: true });
+    expect(found).toEqual({
+      matches: [{ id: 'gid://shopify/GiftCard/2', note: INPUT.note, lastCharacters: 'wxyz', enabled: true }],
+      complete: true,
+    });
   });
 
-  it('returns undefined when no card ends with the code', async () => {
+  it('returns every card sharing the last characters, not only the first', async () => {
+    // Prepare: a foreign card with the same last four comes first
+    const nodes = [
+      { id: 'gid://shopify/GiftCard/1', note: 'someone else', lastCharacters: 'WXYZ', enabled: true },
+      { id: 'gid://shopify/GiftCard/2', note: INPUT.note, lastCharacters: 'wxyz', enabled: true },
+    ];
+    const { fetch } = scriptedFetch(json({ data: { giftCards: { nodes } } }));
+
+    // Act
+    const found = await client(fetch).findGiftCardByCode(CODE);
+
+    // Assess
+    expect(found.matches.map((match) => match.id)).toEqual(['gid://shopify/GiftCard/1', 'gid://shopify/GiftCard/2']);
+  });
+
+  it('says the look-up is incomplete when Shopify has another page', async () => {
+    // Prepare
+    const nodes = [{ id: 'gid://shopify/GiftCard/1', note: 'someone else', lastCharacters: 'wxyz', enabled: true }];
+    const { fetch } = scriptedFetch(json({ data: { giftCards: { nodes, pageInfo: { hasNextPage: true } } } }));
+
+    // Act
+    const found = await client(fetch).findGiftCardByCode(CODE);
+
+    // Assess
+    expect(found.complete).toBe(false);
+  });
+
+  it('says the look-up is incomplete when the page came back full', async () => {
+    // Prepare: 25 cards, none of them ending with the code
+    const nodes = Array.from({ length: 25 }, (_, n) => ({ id: `gid://shopify/GiftCard/${n}`, note: null, lastCharacters: 'aaaa', enabled: true }));
+    const { fetch } = scriptedFetch(json({ data: { giftCards: { nodes } } }));
+
+    // Act
+    const found = await client(fetch).findGiftCardByCode(CODE);
+
+    // Assess
+    expect(found).toEqual({ matches: [], complete: false });
+  });
+
+  it('returns no match when no card ends with the code', async () => {
     // Prepare
     const nodes = [{ id: 'gid://shopify/GiftCard/1', note: null, lastCharacters: 'aaaa', enabled: true }];
     const { fetch } = scriptedFetch(json({ data: { giftCards: { nodes } } }));
@@ -321,7 +363,7 @@ describe('ShopifyClient.findGiftCardByCode', () => {
     const found = await client(fetch).findGiftCardByCode(CODE);
 
     // Assess
-    expect(found).toBeUndefined();
+    expect(found).toEqual({ matches: [], complete: true });
   });
 
   it('does not send a code that could not exist and would be read as search syntax', async () => {
@@ -332,7 +374,7 @@ describe('ShopifyClient.findGiftCardByCode', () => {
     const found = await client(fetch).findGiftCardByCode('ABCD1234 OR status:enabled');
 
     // Assess
-    expect(found).toBeUndefined();
+    expect(found).toEqual({ matches: [], complete: true });
     expect(calls).toHaveLength(0);
   });
 });

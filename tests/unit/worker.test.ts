@@ -7,6 +7,7 @@ import type { Referral } from '../../lib/referral';
 import type { FulfilDeps } from '../../lib/rewards';
 import { makeWorkerHandler } from '../../functions/worker';
 import { lambdaContext } from '../../local/lambda-context';
+import { logger, metrics } from '../../lib/observability';
 import { MemoryLedger } from '../support/memory-ledger';
 import { batch, fakeCustomerIo, fakeShopify, sqsRecord } from '../support/worker';
 
@@ -301,5 +302,28 @@ describe('worker: permanent failures', () => {
     expect(sqsMock).toHaveReceivedCommandTimes(SendMessageCommand, 1);
     expect(deadLettered()[0].MessageAttributes?.failureReason?.StringValue).toBe('config_invalid');
     expect(ledger.fail).toHaveBeenCalledWith(EVENT_ID, expect.any(String), 'config_invalid', expect.stringContaining('SHOPIFY_ACCESS_TOKEN'));
+  });
+});
+
+describe('worker: a message that differs from the ledger (#10.5)', () => {
+  it('counts ReferralMismatch and logs the differing fields masked', async () => {
+    // Prepare: the referral is in the ledger; a second message reuses its uuid with other people
+    const { handler, context, customerio } = setup();
+    await handler(batch(sqsRecord(referralBody())), context);
+    const other = JSON.stringify({ ...JSON.parse(referralBody()), redeemerEmail: 'mallory@example.com', customerEmail: 'mallory@example.com' });
+    const addMetric = jest.spyOn(metrics, 'addMetric');
+    const warn = jest.spyOn(logger, 'warn');
+
+    // Act
+    await handler(batch(sqsRecord(other, { messageId: 'message-2' })), context);
+
+    // Assess
+    expect(addMetric).toHaveBeenCalledWith('ReferralMismatch', 'Count', 1);
+    const logged = JSON.stringify(warn.mock.calls);
+    expect(logged).toContain('m***@example.com');
+    expect(logged).not.toContain('mallory@example.com');
+    expect(customerio.sendEvent).toHaveBeenCalledTimes(1);
+    addMetric.mockRestore();
+    warn.mockRestore();
   });
 });

@@ -1,0 +1,92 @@
+import { RetryableError } from './errors';
+import { canonicalEmail } from './identity';
+import type { Ledger, LedgerRecord } from './ledger';
+import type { ProgramRules, RefusalReason } from './rules';
+
+/**
+ * The per-person program rules as claims in the ledger: one item per redeemer (which referral
+ * rewards them) and one per referrer (which referrals use its `MAX_REWARDS_PER_REFERRER` slots).
+ *
+ * Invariant: a claim refuses another referral FOR GOOD only when the referral holding it is itself
+ * eligible (decided ACCEPTED, or COMPLETED). So a referral that fails a later rule can never have
+ * blocked one that passes:
+ * - holder undecided (IN_PROGRESS, or FAILED / dead-lettered before deciding): the outcome is not
+ *   known yet, so we throw RetryableError and SQS brings this referral back later. We never take a
+ *   claim from an undecided holder, even a FAILED one: it may be redriven at the same moment and
+ *   re-take its own claim, and two referrals each believing they hold the redeemer would pay twice.
+ *   A FAILED holder is redriven with the DLQ (as is this referral, if it waits past its receives).
+ * - holder refused (decided REJECTED, which is final: begin never re-runs a rejected referral's
+ *   rules): its claim is a leftover of a crash between its decision and its release; we take it over.
+ * Claims are taken in one order, redeemer then referrer slot: a slot holder has passed every claim,
+ * so it is never itself waiting on one, and waits cannot form a cycle.
+ */
+export async function claimPerPersonRules(
+  referral: { eventId: string; referrerEmail: string; redeemerEmail: string },
+  rules: ProgramRules,
+  ledger: Ledger,
+): Promise<RefusalReason | undefined> {
+  const { eventId } = referral;
+  if (!(await claimRedeemer(ledger, canonicalEmail(referral.redeemerEmail), eventId))) return 'redeemer_already_rewarded';
+  if (rules.maxRewardsPerReferrer > 0) {
+    const person = canonicalEmail(referral.referrerEmail);
+    if (!(await claimReferrerSlot(ledger, person, eventId, rules.maxRewardsPerReferrer))) return 'referrer_cap_reached';
+  }
+  return undefined;
+}
+
+/**
+ * A refused referral gives back every claim it took. Called only once its REJECTED decision is
+ * stored: released earlier, a takeover of this referral still running its rules could count on a
+ * claim already given away. Idempotent (each release removes only this referral's own claim), so
+ * a crash before the refusal is finished repeats it; a crash that leaves a claim behind anyway is
+ * taken over by the next claimant (holder refused, above).
+ */
+export async function releaseClaims(ledger: Ledger, record: Pick<LedgerRecord, 'eventId' | 'referrerEmail' | 'redeemerEmail'>): Promise<void> {
+  await ledger.releaseRedeemer(canonicalEmail(record.redeemerEmail), record.eventId);
+  await ledger.releaseReferrerSlot(canonicalEmail(record.referrerEmail), record.eventId);
+}
+
+/** Rounds of claim, look at the holder, clear a refused one's leftover; more means heavy churn: come back later. */
+const MAX_ROUNDS = 3;
+
+async function claimRedeemer(ledger: Ledger, person: string, eventId: string): Promise<boolean> {
+  let stale: string | undefined;
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    if (await ledger.claimRedeemer(person, eventId, stale)) return true;
+    const holder = await ledger.redeemerHolder(person);
+    if (holder === undefined) continue; // released meanwhile: claim again
+    const state = holderState(await ledger.get(holder));
+    if (state === 'eligible') return false;
+    if (state === 'undecided') throw new RetryableError(`rules: the redeemer is claimed by referral ${holder}, not yet decided; retry later`);
+    stale = holder;
+  }
+  throw new RetryableError('rules: the redeemer claim kept changing hands; retry later');
+}
+
+async function claimReferrerSlot(ledger: Ledger, person: string, eventId: string, cap: number): Promise<boolean> {
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    if (await ledger.claimReferrerSlot(person, eventId, cap)) return true;
+    const holders = await ledger.referrerSlotHolders(person);
+    const states = await Promise.all(holders.map(async (holder) => ({ holder, state: holderState(await ledger.get(holder)) })));
+    const refused = states.filter(({ state }) => state === 'refused');
+    if (refused.length > 0) {
+      // Leftovers of refused referrals: give their slots back, then claim again.
+      for (const { holder } of refused) await ledger.releaseReferrerSlot(person, holder);
+      continue;
+    }
+    const undecided = states.find(({ state }) => state === 'undecided');
+    if (undecided) throw new RetryableError(`rules: the referrer's last slot is held by referral ${undecided.holder}, not yet decided; retry later`);
+    if (holders.length >= cap) return false;
+    // Fewer holders than the cap: a slot was given back between our claim and our look.
+  }
+  throw new RetryableError("rules: the referrer's slots kept changing hands; retry later");
+}
+
+type HolderState = 'eligible' | 'refused' | 'undecided';
+
+function holderState(record: LedgerRecord | undefined): HolderState {
+  if (record?.decision === 'ACCEPTED' || record?.status === 'COMPLETED') return 'eligible';
+  if (record?.decision === 'REJECTED' || record?.status === 'REJECTED') return 'refused';
+  // No record (cannot happen: begin writes it before any claim) or no decision yet.
+  return 'undecided';
+}
