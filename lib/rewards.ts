@@ -243,7 +243,9 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
 
   if (!record.customerioAt) {
     await retry(() =>
-      deps.customerio.sendEvent(referral.customerEmail, {
+      // The redeemer, the person the rules judged (#10, defect 3): never the record's customerEmail,
+      // which a record begun by the previous release may hold as a different PostHog person.
+      deps.customerio.sendEvent(referral.redeemerEmail, {
         name: deps.customerioEvent,
         // Derived from the PostHog uuid: Customer.io drops a repeated id, so a resend never mails twice.
         id: record.customerioEventId,

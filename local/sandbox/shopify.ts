@@ -282,7 +282,9 @@ class FakeShopifyServer implements FakeShopify {
     if (!checked.ok) return this.reply(res, operation, { status: 200, body: { errors: checked.errors } });
 
     if (this.latencyMs > 0) await this.delay(this.latencyMs);
-    const fault = this.faults.shift() ?? this.policy?.(operation);
+    // Queued faults are aimed at the reward calls a test is about; the shop's currency, read once per
+    // client before its first card, is not one of them (a fault policy still reaches it).
+    const fault = (operation === 'shop' ? undefined : this.faults.shift()) ?? this.policy?.(operation);
 
     switch (fault) {
       case 'unauthorized':

@@ -15,7 +15,9 @@ const REFERRAL: Referral = {
   eventName: 'referral redeemed',
   referrerEmail: 'referrer@example.com',
   redeemerEmail: 'redeemer@example.com',
-  customerEmail: 'person@example.com',
+  // As ingest queues it since #10 defect 3: the codes go to the redeemer.
+  customerEmail: 'redeemer@example.com',
+  personEmail: 'person@example.com',
 };
 
 type CreateInput = Parameters<GiftCardIssuer['createGiftCard']>[0];
@@ -715,6 +717,18 @@ describe("fulfilReferral: the ledger's copy of the referral (#10.5, #10.6)", () 
     expect(customerio.sent).toHaveLength(1);
     expect(customerio.sent[0].identifier).toBe(REFERRAL.customerEmail);
     expect(customerio.sent[0].event.data).toMatchObject({ referreremail: REFERRAL.referrerEmail, refereeemail: REFERRAL.redeemerEmail });
+  });
+
+  it('mails the redeemer of a record whose customerEmail an earlier release set to another PostHog person (#10.3)', async () => {
+    // Prepare: begun before defect 3 was fixed, when the person's email was the identifier
+    const { ledger, customerio, deps } = setup();
+    ledger.seed(storedRecord({ decision: 'ACCEPTED', customerEmail: 'someone.else@example.com' }));
+
+    // Act
+    await fulfilReferral({ ...REFERRAL, customerEmail: 'someone.else@example.com' }, deps, attempt());
+
+    // Assess
+    expect(customerio.sent.map((sent) => sent.identifier)).toEqual([REFERRAL.redeemerEmail]);
   });
 
   it('reports each field of the message that differs from the ledger', async () => {
