@@ -19,6 +19,10 @@ import { parseWebhook, type PayloadOptions } from './posthog';
 import type { Referral } from './referral';
 import type { EventRow, EventWindow } from './reconciler-query';
 
+/** The WARN lines the reconciler's alarms count (serverless.yml metric filters match them exactly). */
+export const MISSING_LOG_MESSAGE = 'reconcile: referral missing from the ledger, queueing it';
+export const UNRECONCILABLE_LOG_MESSAGE = 'reconcile: referral event cannot be reconciled, not queued';
+
 export interface ReconcileSource {
   pages(window: EventWindow): AsyncIterable<EventRow[]>;
 }
@@ -144,7 +148,7 @@ export async function reconcile(deps: ReconcileDeps, options: ReconcileOptions):
         redeemer: maskEmail(referral.redeemerEmail),
       };
       report.missing.push(finding);
-      deps.log.warn(options.dryRun ? 'reconcile: referral missing from the ledger (dry run, not queued)' : 'reconcile: referral missing from the ledger, queueing it', finding);
+      deps.log.warn(options.dryRun ? 'reconcile: referral missing from the ledger (dry run, not queued)' : MISSING_LOG_MESSAGE, finding);
       if (!options.dryRun) {
         await deps.enqueue(referral);
         report.queued++;
@@ -175,7 +179,7 @@ function readRow(row: EventRow, options: PayloadOptions, report: ReconcileReport
     const entry = { eventId: row.uuid || undefined, occurredAt: row.timestamp || undefined, code, reason: error.message };
     report.unreconcilable.push(entry);
     // The webhook would have answered 4xx for this one too: someone has to fix the event or pay it by hand.
-    log.warn('reconcile: referral event cannot be reconciled, not queued', entry);
+    log.warn(UNRECONCILABLE_LOG_MESSAGE, entry);
     return undefined;
   }
 }
