@@ -14,6 +14,8 @@ export interface LocalStackFile {
   deadLetterQueueUrl: string;
   tableName: string;
   region: string;
+  /** The sandbox PostHog's Query API settings, for `npm run ops -- reconcile --local` (absent with a real PostHog). */
+  reconciler?: Record<string, string>;
 }
 
 /** $LOCAL_STATE_DIR, else .local/ at the repo root. */

@@ -4,9 +4,10 @@
  */
 import { parseArgs, USAGE, UsageError, type OpsArgs } from './args';
 import { formatDeadLetters, listDeadLetters } from './dlq-list';
+import { formatReconcile, reconcileTarget, stageReconcilerEnv } from './reconcile';
 import { formatRedrive, redrive } from './redrive';
 import { formatStatus, referralStatus } from './status';
-import { openAwsTarget, openLocalTarget, TargetError, type Target } from './target';
+import { localReconcilerEnv, openAwsTarget, openLocalTarget, TargetError, type Target } from './target';
 
 export interface CliIo {
   stdout(text: string): void;
@@ -65,6 +66,12 @@ export async function main(argv: readonly string[], io: CliIo = processIo, openT
         print(result, formatRedrive(result));
         return result.status === 'FAILED' || result.status === 'CANCELLED' ? 1 : 0;
       }
+      case 'reconcile': {
+        const env = args.local ? { ...localReconcilerEnv(), ...definedOnly(process.env) } : await stageReconcilerEnv(args.stage, args.region);
+        const report = await reconcileTarget(target, env, args, { progress: args.json ? undefined : (line) => io.stderr(line) });
+        print(report, formatReconcile(report));
+        return 0;
+      }
     }
     throw new Error(`unhandled command ${String(args.command)}`);
   } catch (error) {
@@ -77,6 +84,9 @@ export async function main(argv: readonly string[], io: CliIo = processIo, openT
     target?.close();
   }
 }
+
+const definedOnly = (env: NodeJS.ProcessEnv): Record<string, string> =>
+  Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => Boolean(entry[1]?.trim())));
 
 /** One line on the AWS errors an operator most often meets first. */
 function hint(name: string): string {
