@@ -48,7 +48,7 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
   try {
     config = await deps.config();
   } catch (cause) {
-    // A 5xx keeps PostHog retrying while the operator fixes the secret; nothing is lost meanwhile.
+    // 503: PostHog retries it (3 attempts within seconds, then drops the event); the reconciler recovers what is dropped.
     log.error('ingest is misconfigured', { reason: cause instanceof PermanentError ? cause.message : String(cause) });
     return notConfigured();
   }
