@@ -55,13 +55,20 @@ const MAX_PAGES = 1_000;
 
 const COLUMNS = ['uuid', 'event', 'distinct_id', 'properties', 'timestamp', 'person_email'] as const;
 
-/** The keyset query. `{after_*}` start before everything on the first page. */
+/**
+ * The keyset query. `{after_*}` start before everything on the first page. Timestamps go in as
+ * ISO strings and are read with parseDateTime64BestEffort (a HogQL function, PostHog/posthog
+ * `posthog/hogql/functions`), which honours the `Z` or offset PostHog writes in its answers.
+ * Should PostHog ever answer with a coarser timestamp than it stores, the cursor only moves back
+ * (rows are seen again and deduped by uuid), never past a row.
+ */
 export function referralEventsQuery(pageSize: number): string {
+  const at = (name: string): string => `parseDateTime64BestEffort({${name}}, 6)`;
   return [
     `SELECT uuid, event, distinct_id, properties, timestamp, person.properties.email AS person_email`,
     `FROM events`,
-    `WHERE event = {event} AND timestamp >= {since} AND timestamp < {until}`,
-    `  AND (timestamp > {after_timestamp} OR (timestamp = {after_timestamp} AND toString(uuid) > {after_uuid}))`,
+    `WHERE event = {event} AND timestamp >= ${at('since')} AND timestamp < ${at('until')}`,
+    `  AND (timestamp > ${at('after_timestamp')} OR (timestamp = ${at('after_timestamp')} AND toString(uuid) > {after_uuid}))`,
     `ORDER BY timestamp ASC, toString(uuid) ASC`,
     `LIMIT ${Math.trunc(pageSize)}`,
   ].join('\n');
