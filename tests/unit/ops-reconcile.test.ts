@@ -1,5 +1,5 @@
 import { parseArgs, UsageError } from '../../ops/args';
-import { formatReconcile, reconcileTarget } from '../../ops/reconcile';
+import { formatReconcile, reconcileTarget, stageReconcilerEnv } from '../../ops/reconcile';
 import { TargetError, type Target } from '../../ops/target';
 import { failure, thrown } from '../support/failure';
 
@@ -83,5 +83,24 @@ describe('formatReconcile', () => {
     expect(text).toContain('missing      1 (dry run: NOT queued)');
     expect(text).toContain('e1');
     expect(text).toContain('(1d)');
+  });
+});
+
+describe('ops reconcile: a stage\'s settings', () => {
+  it('takes the stage\'s params from serverless.yml and the key from its reconciler secret', async () => {
+    // Prepare
+    const source = { get: jest.fn(async () => ({ POSTHOG_PERSONAL_API_KEY: 'phx_from_secret' })) };
+
+    // Act
+    const env = await stageReconcilerEnv('ci', 'us-east-1', { RECONCILE_FROM: '2026-07-01T00:00:00Z' }, source);
+
+    // Assess
+    expect(source.get).toHaveBeenCalledWith('referral-rewards/ci/reconciler', expect.anything());
+    expect(env).toMatchObject({
+      POSTHOG_APP_HOST: 'https://us.posthog.com',
+      RECONCILE_LOOKBACK: '72h',
+      RECONCILE_FROM: '2026-07-01T00:00:00Z',
+      POSTHOG_PERSONAL_API_KEY: 'phx_from_secret',
+    });
   });
 });
