@@ -7,7 +7,7 @@ import { flushMetrics, logger, metrics, MetricUnit, scopedLogger } from '../lib/
 import { parseWebhook } from '../lib/posthog';
 import { enqueueReferral } from '../lib/queue';
 import { EVENT_ID_PATTERN } from '../lib/referral';
-import { loadEnv } from '../lib/secrets';
+import { loadEnv, WEBHOOK_SECRET_KEYS } from '../lib/secrets';
 import { InvalidSigningSecretError, verifyWebhookSignature } from '../lib/signature';
 
 export interface IngestDeps {
@@ -48,7 +48,7 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
   try {
     config = await deps.config();
   } catch (cause) {
-    // A 5xx keeps PostHog retrying while the operator fixes the secret; nothing is lost meanwhile.
+    // 503: PostHog retries it (3 attempts within seconds, then drops the event); the reconciler recovers what is dropped.
     log.error('ingest is misconfigured', { reason: cause instanceof PermanentError ? cause.message : String(cause) });
     return notConfigured();
   }
@@ -158,4 +158,4 @@ function lowerCaseKeys(headers: Record<string, string | undefined> | undefined):
 // Created once per container: the client keeps its connections warm between invocations.
 const sqs = new SQSClient({ requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000 } });
 
-export const handler = makeIngestHandler({ sqs, config: async () => loadIngestConfig(await loadEnv()) });
+export const handler = makeIngestHandler({ sqs, config: async () => loadIngestConfig(await loadEnv(process.env, undefined, WEBHOOK_SECRET_KEYS)) });

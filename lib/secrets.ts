@@ -12,11 +12,20 @@ const SECRET_MAX_AGE_SECONDS = 300;
 let provider: SecretSource | undefined;
 
 /**
- * The function environment, with the secret keys filled in from the Secrets Manager JSON
- * secret named by SECRET_ID. Without SECRET_ID (the local stack, tests) env vars are used as
+ * What the internet-facing ingest may read: its own secret (`<service>/<stage>/webhook`) holds
+ * only these, its IAM role can read no other secret, and these are the only keys it takes from
+ * it, so a Shopify token pasted into the wrong secret still never reaches ingest.
+ */
+export const WEBHOOK_SECRET_KEYS = ['WEBHOOK_SECRET', 'WEBHOOK_SIGNING_SECRET'] as const;
+/** The reconciler's secret (`<service>/<stage>/reconciler`): the PostHog personal API key (query:read). */
+export const RECONCILER_SECRET_KEYS = ['POSTHOG_PERSONAL_API_KEY'] as const;
+
+/**
+ * The function environment, with `keys` (default: the worker's, SECRET_KEYS) filled in from the
+ * Secrets Manager JSON secret named by SECRET_ID; any other key in the secret is ignored. Without SECRET_ID (the local stack, tests) env vars are used as
  * they are. Powertools caches the secret, so calling this on every invocation is cheap.
  */
-export async function loadEnv(env: Env = process.env, source?: SecretSource): Promise<Env> {
+export async function loadEnv(env: Env = process.env, source?: SecretSource, keys: readonly string[] = SECRET_KEYS): Promise<Env> {
   const secretId = env.SECRET_ID?.trim();
   if (!secretId) return env;
   source ??= provider ??= new SecretsProvider() as unknown as SecretSource;
@@ -34,7 +43,7 @@ export async function loadEnv(env: Env = process.env, source?: SecretSource): Pr
     throw new PermanentError('config_secret', `secret ${secretId} must be a JSON object`);
   }
   const merged: Env = { ...env };
-  for (const key of SECRET_KEYS) {
+  for (const key of keys) {
     const value = (secret as Record<string, unknown>)[key];
     if (typeof value === 'string' && value !== '') merged[key] = value;
   }

@@ -27,13 +27,14 @@ import { SqsPoller, type SqsHandler } from './poller';
 import { createStackResources, resourceEnv } from './resources';
 import { startFakeCustomerIo, type FakeCustomerIo, type FakeTrackedEvent } from './sandbox/customerio';
 import { startFakeShopify, type FakeGiftCard, type FakeShopify } from './sandbox/shopify';
-import { parseDuration } from './sandbox/shopify-oauth';
+import { parseDuration } from '../lib/duration';
 import { localStateDir, stackFilePath, type LocalStackFile } from './state';
 import type { EmulatorsModule } from './emulators-types';
 import { readBody } from './read-body';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { LifecycleLedger } from '../lib/lifecycle/ledger';
 import { releaseDue } from '../lib/lifecycle/release';
+import { lostReferralCurl, prepareLocalReconciler } from './reconcile-loop';
 
 export interface LocalStackOptions {
   /** Port for the webhook server on 127.0.0.1; 0 picks a free one. Default: $PORT, else 3000. */
@@ -163,6 +164,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       );
     }
 
+    // The reconciler (off unless RECONCILE_FROM is set), with the sandbox PostHog's Query API.
+    const reconciler = await prepareLocalReconciler(env, say);
+    cleanups.push(() => reconciler.stop());
+
     // A generated secret goes to the state dir (.local/ or $LOCAL_STATE_DIR) for `npm run send-sample`.
     let webhookSecret = env.WEBHOOK_SECRET?.trim() ?? '';
     const secretGenerated = webhookSecret === '';
@@ -181,6 +186,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // adds, and ingest's logger (a separate instance again) must not print it.
     forgetModulesUnder([resolvePath(__dirname, '..', 'functions'), resolvePath(__dirname, '..', 'lib')]);
     const worker = pickHandler<SqsHandler>(await import('../functions/worker'), 'functions/worker');
+    // Its own copy of lib/ again, as its own Lambda bundle would have; only loaded when it runs.
+    if (reconciler.enabled) {
+      forgetModulesUnder([resolvePath(__dirname, '..', 'functions'), resolvePath(__dirname, '..', 'lib')]);
+      const reconcile = pickHandler<(event: unknown) => Promise<unknown>>(await import('../functions/reconcile'), 'functions/reconcile');
+      reconciler.start(() => reconcile({}));
+    }
 
     // 4. The worker's event source mapping.
     const poller = new SqsPoller({
@@ -253,6 +264,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         tableName: resources.tableName,
         region: REGION,
         ...(shopify ? { sandboxShopify: shopify.env } : {}),
+        reconciler: reconciler.stackSettings,
       }),
     );
 
@@ -280,6 +292,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       queue: `${defs.queue.name}  (batch ${defs.worker.batchSize}, worker timeout ${defs.worker.timeoutSeconds}s, visibility ${defs.queue.attributes.VisibilityTimeout}s, DLQ after ${defs.queue.maxReceiveCount} receives)`,
       table: resources.tableName,
       reward: `${workerConfig.rewardAmount} per person, Customer.io event "${workerConfig.customerio.eventName}"`,
+      reconciler: reconciler.description,
+      loseReferral: reconciler.posthog ? lostReferralCurl(reconciler.posthog) : undefined,
       ignoredSecretId,
     });
 
@@ -471,6 +485,8 @@ function printBanner(info: {
   queue: string;
   table: string;
   reward: string;
+  reconciler: string;
+  loseReferral?: string;
   ignoredSecretId?: string;
 }): void {
   const portPrefix = info.url.endsWith(':3000') ? '' : `PORT=${new URL(info.url).port} `;
@@ -492,6 +508,7 @@ function printBanner(info: {
   say(` Reward       ${info.reward}`);
   say(` Queue        ${info.queue}`);
   say(` Ledger       ${info.table} (DynamoDB, in memory: gone when you stop)`);
+  say(` Reconciler   ${info.reconciler}`);
   if (info.ignoredSecretId) say(` Note         SECRET_ID is ignored locally: secrets come from env vars`);
   say();
   say(' Try it, in another terminal:');
@@ -501,7 +518,12 @@ function printBanner(info: {
   say(`     -H "Authorization: Bearer ${bearer}" -H 'Content-Type: application/json' \\`);
   say('     --data @local/sample-event.json');
   say();
-  say(' On call:     npm run ops -- dlq list --local   (also: status <eventId>, redrive)');
+  if (info.loseReferral) {
+    say(' A referral the webhook never delivers (the app captured it; the reconciler pays it):');
+    say(`   ${info.loseReferral}`);
+    say();
+  }
+  say(' On call:     npm run ops -- dlq list --local   (also: status <eventId>, redrive, reconcile)');
   say();
   say(' Below: 📨 webhook answers, 🎁 gift cards, ✉️  Customer.io events, ☠️  DLQ changes,');
   say(' and the handlers\' own JSON logs (POWERTOOLS_LOG_LEVEL=DEBUG for more, WARN for less).');

@@ -16,6 +16,8 @@ export interface LocalStackFile {
   region: string;
   /** The sandbox shop's settings (not secret), so `revoke --local` can deactivate its rewards. */
   sandboxShopify?: Record<string, string>;
+  /** The sandbox PostHog's Query API settings, for `npm run ops -- reconcile --local` (absent with a real PostHog). */
+  reconciler?: Record<string, string>;
 }
 
 /** $LOCAL_STATE_DIR, else .local/ at the repo root. */

@@ -1,7 +1,7 @@
 /** `npm run ops -- <command> [options]`: the command line, parsed and checked; nothing else. */
 import type { RedriveMethod } from './redrive';
 
-export type Command = 'status' | 'dlq list' | 'redrive' | 'review list' | 'review approve' | 'review reject' | 'revoke' | 'help';
+export type Command = 'status' | 'dlq list' | 'redrive' | 'review list' | 'review approve' | 'review reject' | 'revoke' | 'reconcile' | 'help';
 
 export interface OpsArgs {
   command: Command;
@@ -16,6 +16,12 @@ export interface OpsArgs {
   wait: boolean;
   /** review approve/reject, revoke: why (kept on the record). */
   reason?: string;
+  /** reconcile: the window (ISO timestamps, epoch ms here); absent = the scheduled sliding window. */
+  since?: number;
+  until?: number;
+  dryRun: boolean;
+  /** reconcile: allow --since before RECONCILE_FROM (the go-live moment). */
+  force: boolean;
 }
 
 /** Wrong usage: exit code 2 with the usage text. */
@@ -38,6 +44,10 @@ Commands:
   revoke <eventId> --reason TEXT
                      void it: HELD/REVIEW are cancelled before anything is issued; a paid one
                      has both rewards deactivated in Shopify (safe to repeat; resumes)
+  reconcile          ask PostHog for the referral events of a window, list those the ledger
+                     has never seen, and queue them (safe to repeat: the worker pays a uuid once).
+                     Settings: POSTHOG_PROJECT_ID, POSTHOG_PERSONAL_API_KEY, RECONCILE_FROM
+                     (env; a stage's params and reconciler secret fill what env leaves unset)
 
 Target (one of):
   --stage <name>     a deployed stage (default: dev), with --region <region> (default: us-east-1);
@@ -50,6 +60,10 @@ Options:
   --method <m>       redrive: auto (default) | move-task (SQS StartMessageMoveTask) | copy
                      (receive → send → delete; used automatically where move tasks are missing)
   --no-wait          redrive: start the SQS move task and return without waiting
+  --since <ISO>      reconcile: window start (default: max(RECONCILE_FROM, now - RECONCILE_LOOKBACK))
+  --until <ISO>      reconcile: window end (default: now - RECONCILE_MIN_AGE)
+  --dry-run          reconcile: list what is missing, queue nothing
+  --force            reconcile: allow --since before RECONCILE_FROM (may pay what the old zap paid)
   -h, --help         this text
 
 Exit codes: 0 done, 1 failed, 2 wrong usage.
@@ -57,15 +71,16 @@ Examples:
   npm run ops -- status 0190b6c2-6f1e-7c3a-9d7e-2f0c1b9a8e41 --stage prod
   npm run ops -- dlq list --stage prod
   npm run ops -- redrive --stage prod
-  npm run ops -- dlq list --local --json`;
+  npm run ops -- dlq list --local --json
+  npm run ops -- reconcile --stage prod --since 2026-07-01T00:00:00Z --dry-run`;
 
 const METHODS: readonly RedriveMethod[] = ['auto', 'move-task', 'copy'];
 
 export function parseArgs(argv: readonly string[]): OpsArgs {
   const positional: string[] = [];
   const flags = new Map<string, string | true>();
-  const valued = new Set(['stage', 'region', 'max', 'method', 'reason']);
-  const boolean = new Set(['local', 'json', 'no-wait', 'help']);
+  const valued = new Set(['stage', 'region', 'max', 'method', 'reason', 'since', 'until']);
+  const boolean = new Set(['local', 'json', 'no-wait', 'help', 'dry-run', 'force']);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '-h') {
@@ -98,6 +113,8 @@ export function parseArgs(argv: readonly string[]): OpsArgs {
     region: (flags.get('region') as string | undefined) ?? 'us-east-1',
     method: 'auto' as RedriveMethod,
     wait: !flags.has('no-wait'),
+    dryRun: flags.has('dry-run'),
+    force: flags.has('force'),
   };
   if (flags.has('help') || positional.length === 0 || positional[0] === 'help') return { ...base, command: 'help' };
   if (base.local && (flags.has('stage') || flags.has('region'))) throw new UsageError('--local and --stage/--region are exclusive');
@@ -110,8 +127,15 @@ export function parseArgs(argv: readonly string[]): OpsArgs {
   const method = (flags.get('method') as string | undefined) ?? 'auto';
   if (!METHODS.includes(method as RedriveMethod)) throw new UsageError(`--method must be one of ${METHODS.join(', ')}`);
 
+  const instant = (name: 'since' | 'until'): number | undefined => {
+    const text = flags.get(name) as string | undefined;
+    if (text === undefined) return undefined;
+    const ms = Date.parse(text);
+    if (!/^\d{4}-\d{2}-\d{2}/.test(text) || !Number.isFinite(ms)) throw new UsageError(`--${name} must be an ISO timestamp like 2026-07-01T00:00:00Z`);
+    return ms;
+  };
   const [first, second, ...rest] = positional;
-  const args = { ...base, max, method: method as RedriveMethod, reason: flags.get('reason') as string | undefined };
+  const args = { ...base, max, method: method as RedriveMethod, reason: flags.get('reason') as string | undefined, since: instant('since'), until: instant('until') };
   switch (first) {
     case 'status':
       if (!second) throw new UsageError('status needs the referral\'s event id (the PostHog event uuid)');
@@ -135,6 +159,10 @@ export function parseArgs(argv: readonly string[]): OpsArgs {
       if (!second || rest.length) throw new UsageError('revoke needs one event id: revoke <eventId> --reason TEXT');
       if (!args.reason) throw new UsageError('revoke needs --reason TEXT');
       return { ...args, command: 'revoke', eventId: second };
+    case 'reconcile':
+      if (second !== undefined) throw new UsageError(`reconcile takes no argument (got ${second}); the window is --since/--until`);
+      if (args.since !== undefined && args.until !== undefined && args.until <= args.since) throw new UsageError('--until must be after --since');
+      return { ...args, command: 'reconcile' };
     default:
       throw new UsageError(`unknown command ${first}`);
   }

@@ -4,10 +4,12 @@
  */
 import { parseArgs, USAGE, UsageError, type OpsArgs } from './args';
 import { formatDeadLetters, listDeadLetters } from './dlq-list';
+import { formatReconcile, reconcileTarget, stageReconcilerEnv } from './reconcile';
 import { formatRedrive, redrive } from './redrive';
+import { setOnly } from './stage-params';
 import { formatStatus, referralStatus } from './status';
 import { decide, formatDecision, formatReviewList, formatRevoke, listReview, opsEnv, revoke } from './review';
-import { openAwsTarget, openLocalTarget, TargetError, type Target } from './target';
+import { localReconcilerEnv, openAwsTarget, openLocalTarget, TargetError, type Target } from './target';
 
 export interface CliIo {
   stdout(text: string): void;
@@ -81,6 +83,12 @@ export async function main(argv: readonly string[], io: CliIo = processIo, openT
       case 'revoke': {
         const outcome = await revoke(target, await opsEnv(target, args.local ? undefined : args.stage), args.eventId!, args.reason!);
         print(outcome, formatRevoke(outcome));
+        return 0;
+      }
+      case 'reconcile': {
+        const env = args.local ? { ...localReconcilerEnv(), ...setOnly(process.env) } : await stageReconcilerEnv(args.stage, args.region);
+        const report = await reconcileTarget(target, env, args, { progress: args.json ? undefined : (line) => io.stderr(line) });
+        print(report, formatReconcile(report));
         return 0;
       }
     }

@@ -8,6 +8,7 @@ import { PostHogCapture } from '../lib/posthog-capture';
 import { loadEnv } from '../lib/secrets';
 import { ShopifyClient } from '../lib/shopify';
 import { tokenProviderFor } from '../lib/shopify-auth';
+import { setOnly, stageParams } from './stage-params';
 import type { Target } from './target';
 
 export interface ReviewItem {
@@ -20,12 +21,14 @@ export interface ReviewItem {
 
 /**
  * Credentials for the commands that call out (revoke → Shopify; reject/revoke → PostHog): in AWS
- * from the stage's secret (`referral-rewards/<stage>`, as the worker reads it), locally from this
+ * from the stage's params and secret (`referral-rewards/<stage>`, as the worker reads them), locally from this
  * shell's env and the sandbox shop `npm start` runs.
  */
 export async function opsEnv(target: Target, stage: string | undefined): Promise<Env> {
-  const env: Env = { ...process.env, ...target.env };
-  return loadEnv(target.emulated || !stage ? { ...env, SECRET_ID: undefined } : { ...env, SECRET_ID: `referral-rewards/${stage}` });
+  if (target.emulated || !stage) return { ...process.env, ...target.env, SECRET_ID: undefined };
+  // A stage's settings (SHOPIFY_STORE_DOMAIN, REWARD_TYPE, …) are its serverless.yml params, as deployed.
+  const env: Env = { ...stageParams(stage), ...setOnly(process.env), ...target.env };
+  return loadEnv({ ...env, SECRET_ID: `referral-rewards/${stage}` });
 }
 
 /** The worker's Shopify settings and auth (static token or the client credentials grant), read and checked the same way. */

@@ -60,6 +60,16 @@ export function openLocalTarget(file: string = stackFilePath()): Target {
   };
 }
 
+/** The sandbox PostHog settings `npm start` wrote to stack.json (empty when it runs against a real PostHog, or is not running). */
+export function localReconcilerEnv(file: string = stackFilePath()): Record<string, string> {
+  if (!existsSync(file)) return {};
+  try {
+    return (JSON.parse(readFileSync(file, 'utf8')) as LocalStackFile).reconciler ?? {};
+  } catch {
+    return {};
+  }
+}
+
 /** A deployed stage: the AWS credentials are the usual SDK chain (AWS_PROFILE, env, SSO…). */
 export async function openAwsTarget(stage: string, region: string): Promise<Target> {
   const defs = loadInfraDefinitions(undefined, stage);

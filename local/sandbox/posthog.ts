@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -6,6 +7,10 @@ export interface FakeCapturedEvent {
   event: string;
   distinctId: string;
   properties: Record<string, unknown>;
+  /** ISO; the capture's own `timestamp`, else when it arrived. */
+  timestamp: string;
+  /** The person's email, as a `$set: {email}` in the capture would make it. */
+  personEmail?: string;
 }
 
 export type PostHogFault = 'http503' | 'lost-response';
@@ -13,23 +18,56 @@ export type PostHogFault = 'http503' | 'lost-response';
 export interface FakePostHog {
   url: string;
   apiKey: string;
+  /** The one project the Query API answers for, and the personal API key (query:read) it accepts. */
+  projectId: string;
+  personalApiKey: string;
   /** The worker settings that point at this fake, with its project key. */
   readonly env: { POSTHOG_HOST: string; POSTHOG_API_KEY: string };
+  /** The reconciler settings that point at this fake (RECONCILE_FROM is the caller's). */
+  readonly queryEnv: { POSTHOG_APP_HOST: string; POSTHOG_PROJECT_ID: string; POSTHOG_PERSONAL_API_KEY: string };
   /** Every capture accepted, repeats included: PostHog's own dedupe by uuid is best-effort. */
   captures: FakeCapturedEvent[];
+  /** Query API requests answered, in order (their `values`), for pagination checks. */
+  queries: Record<string, unknown>[];
+  /** An event as if the app had captured it (a referral the webhook then failed to deliver). */
+  record(event: Omit<FakeCapturedEvent, 'timestamp' | 'uuid'> & { uuid?: string; timestamp?: string }): FakeCapturedEvent;
   injectFaults(...faults: PostHogFault[]): void;
   close(): Promise<void>;
 }
+
+/** PostHog answers at most this many rows without a LIMIT, and up to 50,000 with one (docs/api/queries). */
+const DEFAULT_QUERY_LIMIT = 100;
+const MAX_QUERY_LIMIT = 50_000;
+const QUERY_PATH = /^\/api\/projects\/([^/]+)\/query\/?$/;
 
 /**
  * PostHog's capture endpoint (`POST /i/v0/e/`) as the contract describes it: 200 for anything
  * that parses, even an event it will silently drop (no event name or distinct_id) — which is
  * why those are not recorded here; 401 for a wrong project key.
+ *
+ * And the Query API (`POST /api/projects/:id/query/`) for the events it has seen captured, for
+ * the reconciler's one HogQL query only: this fake does not parse SQL, it reads the query's
+ * `values` (event, since, until, after_timestamp, after_uuid) and its LIMIT, and answers
+ * `{results, columns, hasMore}` ordered by (timestamp, uuid) as the query asks. 401 without the
+ * personal API key, 404 for another project, 400 for anything but a HogQLQuery.
  */
-export async function startFakePostHog(options: { apiKey?: string; port?: number; onCapture?: (e: FakeCapturedEvent) => void } = {}): Promise<FakePostHog> {
+export async function startFakePostHog(
+  options: { apiKey?: string; personalApiKey?: string; projectId?: string; port?: number; onCapture?: (e: FakeCapturedEvent) => void } = {},
+): Promise<FakePostHog> {
   const apiKey = options.apiKey ?? 'phc_sandbox';
+  const personalApiKey = options.personalApiKey ?? 'phx_sandbox';
+  const projectId = options.projectId ?? '1';
   const captures: FakeCapturedEvent[] = [];
+  const queries: Record<string, unknown>[] = [];
   const faults: PostHogFault[] = [];
+
+  const record: FakePostHog['record'] = (event) => {
+    const captured: FakeCapturedEvent = { ...event, uuid: event.uuid ?? randomUUID(), timestamp: event.timestamp ?? new Date().toISOString() };
+    captures.push(captured);
+    options.onCapture?.(captured);
+    return captured;
+  };
+
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -37,25 +75,41 @@ export async function startFakePostHog(options: { apiKey?: string; port?: number
       const reply = (status: number, body: unknown) => {
         res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       };
-      if (req.method !== 'POST' || !req.url?.startsWith('/i/v0/e')) return reply(404, { error: 'not found' });
+      const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+      let body: Record<string, unknown>;
+      const parse = (): boolean => {
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          return body !== null && typeof body === 'object';
+        } catch {
+          return false;
+        }
+      };
+      const query = QUERY_PATH.exec(path);
+      if (req.method === 'POST' && query) {
+        if (req.headers.authorization !== `Bearer ${personalApiKey}`) {
+          return reply(401, { type: 'authentication_error', code: 'authentication_failed', detail: 'Personal API key is invalid.' });
+        }
+        if (decodeURIComponent(query[1]!) !== projectId) return reply(404, { type: 'invalid_request', detail: 'Not found.' });
+        if (!parse()) return reply(400, { type: 'validation_error', detail: 'Malformed request data' });
+        return answerQuery(body!, captures, queries, reply);
+      }
+      if (req.method !== 'POST' || !path.startsWith('/i/v0/e')) return reply(404, { error: 'not found' });
       const fault = faults.shift();
       if (fault === 'http503') return reply(503, { error: 'unavailable' });
-      let body: Record<string, unknown>;
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      } catch {
-        return reply(400, { type: 'validation_error', detail: 'Malformed request data' });
-      }
-      if (body.api_key !== apiKey) return reply(401, { type: 'authentication_error', detail: 'Project API key invalid' });
-      if (typeof body.event === 'string' && body.event && typeof body.distinct_id === 'string' && body.distinct_id) {
-        const captured: FakeCapturedEvent = {
-          uuid: typeof body.uuid === 'string' ? body.uuid : undefined,
-          event: body.event,
-          distinctId: body.distinct_id,
-          properties: (body.properties as Record<string, unknown>) ?? {},
-        };
-        captures.push(captured);
-        options.onCapture?.(captured);
+      if (!parse()) return reply(400, { type: 'validation_error', detail: 'Malformed request data' });
+      if (body!.api_key !== apiKey) return reply(401, { type: 'authentication_error', detail: 'Project API key is invalid' });
+      if (typeof body!.event === 'string' && body!.event && typeof body!.distinct_id === 'string' && body!.distinct_id) {
+        const properties = (body!.properties as Record<string, unknown>) ?? {};
+        const set = properties.$set as { email?: unknown } | undefined;
+        record({
+          uuid: typeof body!.uuid === 'string' ? body!.uuid : undefined,
+          event: body!.event,
+          distinctId: body!.distinct_id,
+          properties,
+          timestamp: typeof body!.timestamp === 'string' && Number.isFinite(Date.parse(body!.timestamp)) ? new Date(body!.timestamp).toISOString() : undefined,
+          personEmail: typeof set?.email === 'string' ? set.email : undefined,
+        });
       }
       if (fault === 'lost-response') return void req.socket.destroy();
       reply(200, { status: 'Ok' });
@@ -67,8 +121,13 @@ export async function startFakePostHog(options: { apiKey?: string; port?: number
   return {
     url,
     apiKey,
+    projectId,
+    personalApiKey,
     env: { POSTHOG_HOST: url, POSTHOG_API_KEY: apiKey },
+    queryEnv: { POSTHOG_APP_HOST: url, POSTHOG_PROJECT_ID: projectId, POSTHOG_PERSONAL_API_KEY: personalApiKey },
     captures,
+    queries,
+    record,
     injectFaults: (...more) => void faults.push(...more),
     close: () =>
       new Promise<void>((resolve) => {
@@ -76,4 +135,41 @@ export async function startFakePostHog(options: { apiKey?: string; port?: number
         server.closeAllConnections();
       }),
   };
+}
+
+function answerQuery(
+  body: Record<string, unknown>,
+  captures: readonly FakeCapturedEvent[],
+  queries: Record<string, unknown>[],
+  reply: (status: number, body: unknown) => void,
+): void {
+  const query = body.query as { kind?: unknown; query?: unknown; values?: Record<string, unknown> } | undefined;
+  if (query?.kind !== 'HogQLQuery' || typeof query.query !== 'string') {
+    return reply(400, { type: 'validation_error', detail: 'this sandbox answers HogQLQuery only' });
+  }
+  const values = query.values ?? {};
+  queries.push(values);
+  const limitMatch = /\bLIMIT\s+(\d+)\s*$/i.exec(query.query);
+  const limit = Math.min(limitMatch ? Number(limitMatch[1]) : DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT);
+  const time = (value: unknown): number => (typeof value === 'string' ? Date.parse(value) : Number.NaN);
+  const since = time(values.since);
+  const until = time(values.until);
+  const afterTime = time(values.after_timestamp);
+  const afterUuid = typeof values.after_uuid === 'string' ? values.after_uuid : '';
+  const rows = captures
+    .filter((e) => e.event === values.event)
+    .map((e) => ({ e, t: Date.parse(e.timestamp), id: (e.uuid ?? '').toLowerCase() }))
+    .filter(({ t }) => !(t < since) && !(t >= until))
+    .filter(({ t, id }) => Number.isNaN(afterTime) || t > afterTime || (t === afterTime && id > afterUuid))
+    .sort((a, b) => a.t - b.t || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const page = rows.slice(0, limit);
+  reply(200, {
+    columns: ['uuid', 'event', 'distinct_id', 'properties', 'timestamp', 'person_email'],
+    types: ['UUID', 'String', 'String', 'String', "DateTime64(6, 'UTC')", 'Nullable(String)'],
+    // HogQL returns `properties` as the JSON text ClickHouse stores.
+    results: page.map(({ e, id }) => [id, e.event, e.distinctId, JSON.stringify(e.properties), e.timestamp, e.personEmail ?? null]),
+    hasMore: rows.length > limit,
+    limit,
+    offset: 0,
+  });
 }

@@ -81,10 +81,3 @@ function readParams(raw: string, contentType: string | undefined): URLSearchPara
   return new URLSearchParams(raw);
 }
 
-/** `5s`, `15m`, `36h`, or plain milliseconds: the duration settings' format. */
-export function parseDuration(text: string): number | undefined {
-  const match = /^(\d+)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!match) return undefined;
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(match[2] ?? 'ms') as 'ms'];
-  return Number(match[1]) * unit;
-}

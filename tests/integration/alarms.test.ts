@@ -4,6 +4,7 @@
  * Packaged twice: without an alarm e-mail (the default) and with `--param alarmEmail=…`.
  */
 import { rmSync } from 'node:fs';
+import { MISSING_LOG_MESSAGE, UNRECONCILABLE_LOG_MESSAGE } from '../../lib/reconciler';
 import { PACKAGE_STAGE as STAGE, PACKAGE_TIMEOUT_MS, packageService, type Template } from '../support/serverless-package';
 
 const EMAIL = 'oncall@example.com';
@@ -26,7 +27,18 @@ function evaluateCondition(template: Template, name: string): boolean {
   return Boolean(evaluate(condition));
 }
 
-const ALARMS = ['DeadLetterQueueAlarm', 'QueueAgeAlarm', 'WorkerErrorsAlarm', 'Ingest5xxAlarm'];
+const ALARMS = [
+  'DeadLetterQueueAlarm',
+  'QueueAgeAlarm',
+  'WorkerErrorsAlarm',
+  'Ingest5xxAlarm',
+  'WebhookUnauthorisedAlarm',
+  'WebhookRejectedAlarm',
+  'WebhookThrottledAlarm',
+  'ReconcileMissingAlarm',
+  'ReconcileUnreconcilableAlarm',
+  'ReconcileErrorsAlarm',
+];
 const TOPIC_ACTIONS = { 'Fn::If': ['HasAlarmEmail', [{ Ref: 'AlarmTopic' }], { Ref: 'AWS::NoValue' }] };
 
 describe('alarms and throttling (serverless package, offline)', () => {
@@ -104,7 +116,7 @@ describe('alarms and throttling (serverless package, offline)', () => {
         expect(properties.OKActions).toEqual(TOPIC_ACTIONS);
         expect(properties.TreatMissingData).toBe('notBreaching');
         expect(properties.AlarmDescription).toContain('docs/OPERATIONS.md');
-        for (const dimension of properties.Dimensions as { Value: { Ref?: string; 'Fn::GetAtt'?: string[] } }[]) {
+        for (const dimension of (properties.Dimensions ?? []) as { Value: { Ref?: string; 'Fn::GetAtt'?: string[] } }[]) {
           const target = dimension.Value.Ref ?? dimension.Value['Fn::GetAtt']?.[0];
           expect(template.Resources[target!]).toBeDefined();
         }
@@ -132,7 +144,56 @@ describe('alarms and throttling (serverless package, offline)', () => {
     expect(stage?.Type).toBe('AWS::ApiGatewayV2::Stage');
     expect(stage!.Properties).toMatchObject({
       StageName: '$default',
-      DefaultRouteSettings: { ThrottlingBurstLimit: 100, ThrottlingRateLimit: 50 },
+      DefaultRouteSettings: { ThrottlingBurstLimit: 1000, ThrottlingRateLimit: 500 },
+    });
+  });
+
+  /** The metric filter feeding an alarm: same per-stage namespace and metric name. */
+  const filterFor = (template: Template, alarmId: string) => {
+    const { Namespace, MetricName } = alarm(template, alarmId);
+    const filters = Object.values(template.Resources).filter(
+      (resource) =>
+        resource.Type === 'AWS::Logs::MetricFilter' &&
+        resource.Properties.MetricTransformations.some(
+          (t: { MetricNamespace: string; MetricName: string }) => t.MetricNamespace === Namespace && t.MetricName === MetricName,
+        ),
+    );
+    expect(filters).toHaveLength(1);
+    return filters[0]!.Properties;
+  };
+
+  it.each([
+    ['WebhookUnauthorisedAlarm', '{ $.status = "401" }'],
+    ['WebhookRejectedAlarm', '{ ($.status = "400") || ($.status = "413") || ($.status = "422") }'],
+    ['WebhookThrottledAlarm', '{ $.status = "429" }'],
+  ])('%s counts the answers PostHog got from the access log, above a small threshold', (alarmId, pattern) => {
+    expect(alarm(plain.template, alarmId)).toMatchObject({
+      Namespace: `referral-rewards/${STAGE}`,
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 3,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+    expect(filterFor(plain.template, alarmId)).toMatchObject({ LogGroupName: { Ref: 'HttpApiLogGroup' }, FilterPattern: pattern });
+  });
+
+  it.each([
+    ['ReconcileMissingAlarm', MISSING_LOG_MESSAGE],
+    ['ReconcileUnreconcilableAlarm', UNRECONCILABLE_LOG_MESSAGE],
+  ])('%s fires on the first finding, counted from the reconciler\'s WARN lines', (alarmId, message) => {
+    expect(alarm(plain.template, alarmId)).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+    expect(filterFor(plain.template, alarmId)).toMatchObject({
+      LogGroupName: { Ref: 'ReconcileLogGroup' },
+      FilterPattern: `{ $.message = "${message}" }`,
+    });
+  });
+
+  it('alarms on any failed reconciler run', () => {
+    expect(alarm(plain.template, 'ReconcileErrorsAlarm')).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'ReconcileLambdaFunction' } }],
+      Threshold: 1,
     });
   });
 

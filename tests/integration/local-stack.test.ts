@@ -66,7 +66,9 @@ describe('local stack (npm start + npm run send-sample)', () => {
     stateDir = mkdtempSync(join(tmpdir(), 'local-stack-'));
     env = { ...process.env, PORT: String(port), WEBHOOK_SECRET: SECRET, LOCAL_STATE_DIR: stateDir, POWERTOOLS_LOG_LEVEL: 'INFO' };
     // The sandboxes only start when nothing points elsewhere.
-    for (const name of Object.keys(env)) if (/^(SHOPIFY|CUSTOMERIO)_/.test(name)) delete env[name];
+    for (const name of Object.keys(env)) if (/^(SHOPIFY|CUSTOMERIO|POSTHOG)_|^RECONCILE_/.test(name)) delete env[name];
+    // The reconciler on, against the sandbox PostHog, as README's "watch a lost referral" has it.
+    Object.assign(env, { RECONCILE_FROM: '2020-01-01T00:00:00Z', RECONCILE_INTERVAL: '1s', RECONCILE_MIN_AGE: '0s' });
 
     stack = spawn(TSX, ['local/start.ts'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
     stack.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -151,6 +153,25 @@ describe('local stack (npm start + npm run send-sample)', () => {
     expect(refused.status).toBe(413);
     expect(await refused.json()).toMatchObject({ error: { code: 'body_too_large' } });
   });
+
+  it('pays a referral the webhook never delivered, once, through the reconciler (the banner\'s curl)', async () => {
+    // Prepare: the banner's command, as a newcomer would paste it.
+    const curl = /curl -s -X POST (\S+\/i\/v0\/e\/) .* -d '(.+)'$/m.exec(out);
+    expect(curl).not.toBeNull();
+    const cardsBefore = count(out, CARD_LINE);
+
+    // Act
+    const captured = await fetch(curl![1]!, { method: 'POST', headers: { 'content-type': 'application/json' }, body: curl![2] });
+    await waitFor(() => count(out, CARD_LINE) >= cardsBefore + 2, 'the recovered referral\'s gift cards', 10_000);
+    const check = await run(['ops/cli.ts', 'reconcile', '--local', '--dry-run', '--json'], env);
+
+    // Assess
+    expect(captured.status).toBe(200);
+    expect(out).toMatch(/^🔎 reconcile: PostHog has 1 referral\(s\); 1 missing from the ledger, 1 queued/m);
+    expect(check.code).toBe(0);
+    expect(JSON.parse(check.output)).toMatchObject({ seen: 1, known: 1, missing: [] });
+    expect(count(out, CARD_LINE)).toBe(cardsBefore + 2);
+  }, 20_000);
 
   it('stops on SIGTERM and exits 0', async () => {
     stack!.kill('SIGTERM');

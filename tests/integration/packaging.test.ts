@@ -4,7 +4,7 @@
  * and has no telemetry; the only network call in the chain is npm's own update notifier in
  * `npx`, disabled here with npm_config_update_notifier=false.
  */
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadInfraDefinitions } from '../../local/infra';
 import { LIFECYCLE_INDEX_DEFINITION } from '../support/lifecycle';
@@ -50,7 +50,7 @@ describe('serverless package (offline)', () => {
   });
 
   it('produces one bundle per function', () => {
-    for (const fn of ['ingest', 'worker']) {
+    for (const fn of ['ingest', 'worker', 'reconcile']) {
       const zip = join(outDir, `${fn}.zip`);
       expect(existsSync(zip)).toBe(true);
       expect(statSync(zip).size).toBeGreaterThan(0);
@@ -90,10 +90,12 @@ describe('serverless package (offline)', () => {
       ]),
     );
     for (const env of [ingestEnv, workerEnv]) {
-      expect(env.SECRET_ID).toEqual({ Ref: 'RewardsSecret' });
       expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe('ReferralRewards');
       expect(env.QUEUE_URL).toEqual({ Ref: 'RewardsQueue' });
     }
+    // One secret per function (the split: ingest never sees the Shopify token).
+    expect(ingestEnv.SECRET_ID).toEqual({ Ref: 'WebhookSecret' });
+    expect(workerEnv.SECRET_ID).toEqual({ Ref: 'RewardsSecret' });
     expect(workerEnv.TABLE_NAME).toEqual({ Ref: 'LedgerTable' });
     expect(workerEnv.DLQ_URL).toEqual({ Ref: 'RewardsDeadLetterQueue' });
   });
@@ -175,7 +177,8 @@ describe('serverless package (offline)', () => {
     const workerRole = get('WorkerLambdaFunction', 'AWS::Lambda::Function').Properties.Role;
     expect(ingestRole).toEqual({ 'Fn::GetAtt': ['IngestRole', 'Arn'] });
     expect(workerRole).toEqual({ 'Fn::GetAtt': ['WorkerRole', 'Arn'] });
-    expect(ofType('AWS::IAM::Role').map(([id]) => id).sort()).toEqual(['IngestRole', 'ReleaseRole', 'WorkerRole']);
+    expect(get('ReconcileLambdaFunction', 'AWS::Lambda::Function').Properties.Role).toEqual({ 'Fn::GetAtt': ['ReconcileRole', 'Arn'] });
+    expect(ofType('AWS::IAM::Role').map(([id]) => id).sort()).toEqual(['IngestRole', 'ReconcileRole', 'ReleaseRole', 'WorkerRole']);
 
     const wildcards: { role: string; actions: string[]; resource: unknown }[] = [];
     let dataStatements = 0;
@@ -204,20 +207,29 @@ describe('serverless package (offline)', () => {
     const dlqArn = { 'Fn::GetAtt': ['RewardsDeadLetterQueue', 'Arn'] };
     const tableArn = { 'Fn::GetAtt': ['LedgerTable', 'Arn'] };
     const secret = { Ref: 'RewardsSecret' };
+    const webhookSecret = { Ref: 'WebhookSecret' };
+    const reconcilerSecret = { Ref: 'ReconcilerSecret' };
 
     expect(actionsOn('IngestRole', queueArn)).toEqual(['sqs:SendMessage']);
-    expect(actionsOn('IngestRole', secret)).toEqual(['secretsmanager:GetSecretValue']);
+    expect(actionsOn('IngestRole', webhookSecret)).toEqual(['secretsmanager:GetSecretValue']);
+    expect(actionsOn('IngestRole', secret)).toEqual([]);
+    expect(actionsOn('IngestRole', reconcilerSecret)).toEqual([]);
     expect(actionsOn('IngestRole', tableArn)).toEqual([]);
     expect(actionsOn('IngestRole', dlqArn)).toEqual([]);
 
-    expect(actionsOn('WorkerRole', queueArn)).toEqual(
-      ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'],
-    );
+    // What the SQS event source mapping needs; the worker never changes visibility itself.
+    expect(actionsOn('WorkerRole', queueArn)).toEqual(['sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage']);
     expect(actionsOn('WorkerRole', dlqArn)).toEqual(['sqs:SendMessage']);
-    expect(actionsOn('WorkerRole', tableArn)).toEqual(
-      ['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
-    );
     expect(actionsOn('WorkerRole', secret)).toEqual(['secretsmanager:GetSecretValue']);
+    expect(actionsOn('WorkerRole', webhookSecret)).toEqual([]);
+    expect(actionsOn('WorkerRole', reconcilerSecret)).toEqual([]);
+
+    expect(actionsOn('ReconcileRole', tableArn)).toEqual(['dynamodb:BatchGetItem']);
+    expect(actionsOn('ReconcileRole', queueArn)).toEqual(['sqs:SendMessage']);
+    expect(actionsOn('ReconcileRole', dlqArn)).toEqual([]);
+    expect(actionsOn('ReconcileRole', reconcilerSecret)).toEqual(['secretsmanager:GetSecretValue']);
+    expect(actionsOn('ReconcileRole', secret)).toEqual([]);
+    expect(actionsOn('ReconcileRole', webhookSecret)).toEqual([]);
 
     const logsResources = (roleId: string): string =>
       JSON.stringify(
@@ -229,6 +241,77 @@ describe('serverless package (offline)', () => {
     expect(logsResources('IngestRole')).not.toContain('-worker');
     expect(logsResources('WorkerRole')).toContain(`/aws/lambda/referral-rewards-${STAGE}-worker:`);
     expect(logsResources('WorkerRole')).not.toContain('-ingest');
+    expect(logsResources('ReconcileRole')).toContain(`/aws/lambda/referral-rewards-${STAGE}-reconcile:`);
+  });
+
+  it("grants the worker exactly the DynamoDB actions the worker's code sends, no more", () => {
+    // Every DynamoDB document command in lib/ except the reconciler's (its own role), as IAM actions.
+    const ACTION: Record<string, string> = {
+      Get: 'GetItem', Put: 'PutItem', Update: 'UpdateItem', Delete: 'DeleteItem', Query: 'Query', Scan: 'Scan',
+      BatchGet: 'BatchGetItem', BatchWrite: 'BatchWriteItem', TransactGet: 'TransactGetItems', TransactWrite: 'TransactWriteItems',
+    };
+    const libDir = join(__dirname, '..', '..', 'lib');
+    const issued = new Set<string>();
+    for (const file of readdirSync(libDir).filter((name) => name.endsWith('.ts') && !name.startsWith('reconciler'))) {
+      for (const [, command] of readFileSync(join(libDir, file), 'utf8').matchAll(/new (\w+?)Command\(/g)) {
+        if (ACTION[command!] && /@aws-sdk\/(lib|client)-dynamodb/.test(readFileSync(join(libDir, file), 'utf8'))) issued.add(`dynamodb:${ACTION[command!]}`);
+      }
+    }
+    const granted = statementsOf(get('WorkerRole', 'AWS::IAM::Role'))
+      .flatMap((statement) => asArray(statement.Action))
+      .filter((action) => action.startsWith('dynamodb:'));
+    expect(granted.sort()).toEqual([...issued].sort());
+  });
+
+  it('retains the dead-letter queue and every secret on delete and replace, and protects the ledger from deletion', () => {
+    for (const [id, type] of [
+      ['RewardsDeadLetterQueue', 'AWS::SQS::Queue'],
+      ['RewardsSecret', 'AWS::SecretsManager::Secret'],
+      ['WebhookSecret', 'AWS::SecretsManager::Secret'],
+      ['ReconcilerSecret', 'AWS::SecretsManager::Secret'],
+      ['LedgerTable', 'AWS::DynamoDB::Table'],
+    ] as const) {
+      const resource = get(id, type);
+      expect([id, resource.DeletionPolicy, resource.UpdateReplacePolicy]).toEqual([id, 'Retain', 'Retain']);
+    }
+    expect(get('LedgerTable', 'AWS::DynamoDB::Table').Properties.DeletionProtectionEnabled).toBe(true);
+  });
+
+  it('splits the secret: one per function, named by stage', () => {
+    const names = ofType('AWS::SecretsManager::Secret').map(([id, secret]) => [id, secret.Properties.Name]);
+    expect(names.sort()).toEqual([
+      ['ReconcilerSecret', `referral-rewards/${STAGE}/reconciler`],
+      ['RewardsSecret', `referral-rewards/${STAGE}`],
+      ['WebhookSecret', `referral-rewards/${STAGE}/webhook`],
+    ]);
+  });
+
+  it('runs the reconciler on an EventBridge schedule of RECONCILE_INTERVAL (15m by default)', () => {
+    const rules = ofType('AWS::Events::Rule');
+    expect(rules).toHaveLength(1);
+    expect(rules[0]![1].Properties).toMatchObject({
+      ScheduleExpression: 'rate(15 minutes)',
+      State: 'ENABLED',
+      Targets: [expect.objectContaining({ Arn: { 'Fn::GetAtt': ['ReconcileLambdaFunction', 'Arn'] } })],
+    });
+    const env = get('ReconcileLambdaFunction', 'AWS::Lambda::Function').Properties.Environment.Variables;
+    expect(env).toMatchObject({
+      SECRET_ID: { Ref: 'ReconcilerSecret' },
+      TABLE_NAME: { Ref: 'LedgerTable' },
+      QUEUE_URL: { Ref: 'RewardsQueue' },
+      POSTHOG_APP_HOST: 'https://us.posthog.com',
+      RECONCILE_LOOKBACK: '72h',
+      RECONCILE_MIN_AGE: '5m',
+      RECONCILE_FROM: '',
+    });
+  });
+
+  it('writes HTTP API access logs without headers or bodies', () => {
+    const stage = get('HttpApiStage', 'AWS::ApiGatewayV2::Stage').Properties;
+    expect(stage.AccessLogSettings.DestinationArn).toEqual({ 'Fn::GetAtt': ['HttpApiLogGroup', 'Arn'] });
+    const format = JSON.parse(stage.AccessLogSettings.Format as string) as Record<string, string>;
+    expect(format).toMatchObject({ requestId: '$context.requestId', status: '$context.status', routeKey: '$context.routeKey' });
+    expect(stage.AccessLogSettings.Format).not.toMatch(/header|authorization|body/i);
   });
 
   it('keeps function logs for 30 days', () => {
@@ -239,7 +322,7 @@ describe('serverless package (offline)', () => {
 
   it('outputs the webhook URL, queue URLs, table name and secret ARN', () => {
     expect(Object.keys(template.Outputs)).toEqual(
-      expect.arrayContaining(['HttpApiUrl', 'WebhookUrl', 'QueueUrl', 'DeadLetterQueueUrl', 'LedgerTableName', 'SecretArn']),
+      expect.arrayContaining(['HttpApiUrl', 'WebhookUrl', 'QueueUrl', 'DeadLetterQueueUrl', 'LedgerTableName', 'SecretArn', 'WebhookSecretArn', 'ReconcilerSecretArn']),
     );
     expect(JSON.stringify(template.Outputs.WebhookUrl?.Value)).toContain('/webhooks/posthog');
   });
@@ -274,4 +357,30 @@ describe('serverless package (offline)', () => {
       timeoutSeconds: worker.Timeout,
     });
   });
+});
+
+describe('serverless package: the deploy guard', () => {
+  it('refuses a stage without SHOPIFY_STORE_DOMAIN before touching AWS, naming the setting, whatever the shell holds', async () => {
+    // Prepare: a shell that has the setting; a stage whose params do not.
+    const before = process.env.SHOPIFY_STORE_DOMAIN;
+    process.env.SHOPIFY_STORE_DOMAIN = 'from-the-shell.myshopify.com';
+
+    // Act
+    let error: (Error & { stderr?: string; stdout?: string }) | undefined;
+    try {
+      const packaged = await packageService([], 'unconfigured');
+      rmSync(packaged.dir, { recursive: true, force: true });
+    } catch (caught) {
+      error = caught as typeof error;
+    } finally {
+      if (before === undefined) delete process.env.SHOPIFY_STORE_DOMAIN;
+      else process.env.SHOPIFY_STORE_DOMAIN = before;
+    }
+
+    // Assess
+    expect(error).toBeDefined();
+    const output = `${error?.stdout ?? ''}${error?.stderr ?? ''}`;
+    expect(output).toContain('functions.worker.environment.SHOPIFY_STORE_DOMAIN');
+    expect(output).toContain('Value not found at "param" source');
+  }, PACKAGE_TIMEOUT_MS);
 });

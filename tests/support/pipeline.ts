@@ -4,10 +4,11 @@ import { ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { makeIngestHandler } from '../../functions/ingest';
+import { makeReconcileHandler, type ReconcileResult } from '../../functions/reconcile';
 import { makeWorkerHandler } from '../../functions/worker';
 import { queueDepth } from '../../ops/queue-depth';
 import { redrive } from '../../ops/redrive';
-import { loadIngestConfig, loadWorkerConfig, type Env } from '../../lib/config';
+import { loadIngestConfig, loadReconcilerConfig, loadWorkerConfig, type Env } from '../../lib/config';
 import { Ledger, type LedgerRecord } from '../../lib/ledger';
 import type { Checkpoint } from '../../lib/rewards';
 import { cachedFulfilDeps } from '../../lib/wiring';
@@ -62,7 +63,9 @@ export class Pipeline {
     private readonly ingestHandler: ReturnType<typeof makeIngestHandler>,
     public readonly maxReceiveCount: number,
     public readonly posthog: FakePostHog,
-    /** The settings every invocation reads afresh: change one (REWARD_TYPE) and the next invocation sees it. */
+    /** The document client on dynalite, for the reconciler's ledger look-ups. */
+    public readonly ddb: DynamoDBDocumentClient,
+    /** The functions' environment, read afresh by every invocation: change one (REWARD_TYPE) and the next invocation sees it. */
     public readonly env: Env,
   ) {}
 
@@ -75,7 +78,8 @@ export class Pipeline {
       suffix: `-${randomUUID().slice(0, 8)}`,
       visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 1,
     });
-    const ledger = new Ledger(DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }), resources.tableName);
+    const ddb = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
+    const ledger = new Ledger(ddb, resources.tableName);
     const shopify = await startFakeShopify(options.shopify);
     const customerio = await startFakeCustomerIo();
     const posthog = await startFakePostHog();
@@ -116,7 +120,7 @@ export class Pipeline {
       waitTimeSeconds: options.pollWaitTimeSeconds ?? 0,
       onError: options.onPollerError,
     });
-    return new Pipeline(sqs, ledger, resources, shopify, customerio, poller, ingestHandler, defs.queue.maxReceiveCount, posthog, env);
+    return new Pipeline(sqs, ledger, resources, shopify, customerio, poller, ingestHandler, defs.queue.maxReceiveCount, posthog, ddb, env);
   }
 
   /** POSTs a webhook body to ingest as API Gateway would deliver it. */
@@ -171,6 +175,20 @@ export class Pipeline {
     const result = await redrive(target, { method: 'copy' });
     if (result.status !== 'COMPLETED') throw new Error(`redrive failed: ${result.error ?? result.status}`);
     return result.moved;
+  }
+
+  /**
+   * One run of the deployed reconciler handler against the fake PostHog's Query API, with the
+   * functions' environment plus `env` (RECONCILE_FROM and friends).
+   */
+  public async reconcile(env: Env, options: { now?: () => number; pageSize?: number } = {}): Promise<ReconcileResult> {
+    const handler = makeReconcileHandler({
+      sqs: this.sqs,
+      ddb: this.ddb,
+      config: async () => loadReconcilerConfig({ ...this.env, ...this.posthog.queryEnv, ...env }),
+      ...options,
+    });
+    return handler();
   }
 
   public record(eventId: string): Promise<LedgerRecord | undefined> {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -50,18 +50,27 @@ function offlineEnv(): NodeJS.ProcessEnv {
  * serverless-esbuild builds in <service>/.esbuild: two packages of one directory at once (test
  * files run in parallel jest workers) would overwrite each other's bundles.
  */
-export async function packageService(extraArgs: string[] = []): Promise<{ dir: string; outDir: string; template: Template }> {
+export async function packageService(
+  extraArgs: string[] = [],
+  stage: string = PACKAGE_STAGE,
+): Promise<{ dir: string; outDir: string; template: Template }> {
   const dir = mkdtempSync(join(tmpdir(), 'referral-rewards-package-'));
   const service = join(dir, 'service');
   const skip = new Set(['node_modules', '.git', '.serverless', '.esbuild', '.local', 'coverage']);
   cpSync(ROOT, service, { recursive: true, filter: (source) => !skip.has(source.slice(ROOT.length + 1).split('/')[0] ?? '') });
   symlinkSync(join(ROOT, 'node_modules'), join(service, 'node_modules'), 'dir');
   const outDir = join(dir, 'package');
-  await run('npx', ['serverless', 'package', '--stage', PACKAGE_STAGE, '--package', outDir, ...extraArgs], {
-    cwd: service,
-    env: offlineEnv(),
-    timeout: PACKAGE_TIMEOUT_MS,
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  try {
+    await run('npx', ['serverless', 'package', '--stage', stage, '--package', outDir, ...extraArgs], {
+      cwd: service,
+      env: offlineEnv(),
+      timeout: PACKAGE_TIMEOUT_MS,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+  } catch (error) {
+    // A refused package (the deploy guard) leaves nothing behind; its stdout/stderr ride on the error.
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   return { dir, outDir, template: JSON.parse(readFileSync(join(outDir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template };
 }

@@ -1,6 +1,6 @@
 import type { Env } from '../../lib/config';
 import { PermanentError, RetryableError } from '../../lib/errors';
-import { loadEnv, type SecretSource } from '../../lib/secrets';
+import { loadEnv, RECONCILER_SECRET_KEYS, WEBHOOK_SECRET_KEYS, type SecretSource } from '../../lib/secrets';
 import { failure } from '../support/failure';
 
 const SECRET_ID = 'referral-rewards/prod';
@@ -171,5 +171,29 @@ describe('loadEnv failures', () => {
     // Assess
     expect(error).toBeInstanceOf(PermanentError);
     expect((error as PermanentError).reason).toBe('config_secret');
+  });
+});
+
+describe('loadEnv with the keys a function may read', () => {
+  it('gives ingest only the webhook keys, even when the secret holds more', async () => {
+    // Prepare
+    const source = fakeSource(() => ({ WEBHOOK_SECRET: 'webhook', SHOPIFY_ACCESS_TOKEN: 'shpat_pasted_in_the_wrong_secret' }));
+
+    // Act
+    const loaded = await loadEnv({ SECRET_ID }, source, WEBHOOK_SECRET_KEYS);
+
+    // Assess
+    expect(loaded).toEqual({ SECRET_ID, WEBHOOK_SECRET: 'webhook' });
+  });
+
+  it('gives the reconciler its PostHog personal API key', async () => {
+    // Prepare
+    const source = fakeSource(() => ({ POSTHOG_PERSONAL_API_KEY: 'phx_key' }));
+
+    // Act
+    const loaded = await loadEnv({ SECRET_ID }, source, RECONCILER_SECRET_KEYS);
+
+    // Assess
+    expect(loaded.POSTHOG_PERSONAL_API_KEY).toBe('phx_key');
   });
 });

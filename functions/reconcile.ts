@@ -1,0 +1,67 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Context } from 'aws-lambda';
+import { loadReconcilerConfig, type ReconcilerConfig } from '../lib/config';
+import { PermanentError } from '../lib/errors';
+import type { Fetch } from '../lib/http';
+import { flushMetrics, logger, metrics, MetricUnit, scopedLogger } from '../lib/observability';
+import { reconcile, type ReconcileReport } from '../lib/reconciler';
+import { reconcileDeps, reconcileOptions } from '../lib/reconciler-wiring';
+import { loadEnv, RECONCILER_SECRET_KEYS } from '../lib/secrets';
+
+export interface ReconcileHandlerDeps {
+  sqs: SQSClient;
+  ddb: DynamoDBDocumentClient;
+  config: () => Promise<ReconcilerConfig>;
+  fetch?: Fetch;
+  now?: () => number;
+  /** Rows per Query API request (default 1,000); tests page through a few rows at a time. */
+  pageSize?: number;
+}
+
+export type ReconcileResult = { status: 'off' } | ({ status: 'done' } & ReconcileReport);
+
+/**
+ * The scheduled reconciler (EventBridge, every RECONCILE_INTERVAL). A failed run throws: the
+ * Lambda Errors alarm fires (after EventBridge's own retries), and ReconcileFailed is counted.
+ */
+export function makeReconcileHandler(deps: ReconcileHandlerDeps) {
+  return async (_event?: unknown, context?: Context): Promise<ReconcileResult> => {
+    if (context) logger.addContext(context);
+    const log = scopedLogger({ job: 'reconcile' });
+    try {
+      const config = await deps.config();
+      if (!config.enabled) {
+        log.info('reconcile: off (set POSTHOG_PROJECT_ID, POSTHOG_PERSONAL_API_KEY and RECONCILE_FROM to turn it on)');
+        return { status: 'off' };
+      }
+      const now = (deps.now ?? Date.now)();
+      const report = await reconcile(reconcileDeps(config, { sqs: deps.sqs, ddb: deps.ddb, fetch: deps.fetch, log }), reconcileOptions(config, now, { pageSize: deps.pageSize }));
+      metrics.addMetric('ReconcileMissing', MetricUnit.Count, report.missing.length);
+      metrics.addMetric('ReconcileUnreconcilable', MetricUnit.Count, report.unreconcilable.length);
+      metrics.addMetric('ReconcileSeen', MetricUnit.Count, report.seen);
+      return { status: 'done', ...report };
+    } catch (error) {
+      metrics.addMetric('ReconcileFailed', MetricUnit.Count, 1);
+      // Reason codes and our own messages only: neither carries a key or an email.
+      log.error('reconcile: run failed', {
+        error: (error as Error)?.name ?? typeof error,
+        reason: error instanceof PermanentError ? error.reason : undefined,
+        message: (error as Error)?.message,
+      });
+      throw error;
+    } finally {
+      flushMetrics();
+    }
+  };
+}
+
+const sqs = new SQSClient({ requestHandler: { connectionTimeout: 1_000, requestTimeout: 5_000 } });
+const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
+
+export const handler = makeReconcileHandler({
+  sqs,
+  ddb,
+  config: async () => loadReconcilerConfig(await loadEnv(process.env, undefined, RECONCILER_SECRET_KEYS)),
+});

@@ -1,0 +1,98 @@
+/**
+ * `npm start`'s reconciler: the deployed handler (functions/reconcile.ts) every RECONCILE_INTERVAL,
+ * as EventBridge runs it on AWS, against the sandbox PostHog's Query API unless a real one is
+ * configured. Off unless RECONCILE_FROM is set (README, "Watch a lost referral being recovered").
+ */
+import { randomUUID } from 'node:crypto';
+import { loadReconcilerConfig, RECONCILER_DEFAULTS, type Env } from '../lib/config';
+import { formatDuration } from '../lib/duration';
+import { startFakePostHog, type FakePostHog } from './sandbox/posthog';
+
+export interface LocalReconciler {
+  enabled: boolean;
+  /** For the banner. */
+  description: string;
+  /** For stack.json: what `npm run ops -- reconcile --local` needs (sandbox only). */
+  stackSettings?: Record<string, string>;
+  /** The sandbox, when it is the one in use: where to "capture" a referral the webhook never sees. */
+  posthog?: FakePostHog;
+  /** Starts the timer; `run` is the handler, imported once the environment is final. */
+  start(run: () => Promise<unknown>): void;
+  stop(): Promise<void>;
+}
+
+type Say = (line: string) => void;
+
+/** Sets up the sandbox PostHog (when needed) and the reconciler's env; call before the handlers are imported. */
+export async function prepareLocalReconciler(env: Env, say: Say): Promise<LocalReconciler> {
+  const off = (description: string): LocalReconciler => ({ enabled: false, description, start: () => undefined, stop: async () => undefined });
+  if (!env.RECONCILE_FROM?.trim()) return off('off (set RECONCILE_FROM to run it locally; README, "Reconciler")');
+
+  let posthog: FakePostHog | undefined;
+  if (!(env.POSTHOG_PERSONAL_API_KEY?.trim() || env.POSTHOG_PROJECT_ID?.trim() || env.POSTHOG_APP_HOST?.trim())) {
+    posthog = await startFakePostHog({ port: 0 });
+    Object.assign(env, posthog.queryEnv);
+  }
+  // Half-set PostHog settings would fail every run; say so at start instead.
+  const config = loadReconcilerConfig({ ...env, TABLE_NAME: env.TABLE_NAME || 'x', QUEUE_URL: env.QUEUE_URL || 'x' });
+  if (!config.enabled) return off('off');
+  const intervalMs = config.intervalMs;
+
+  let timer: NodeJS.Timeout | undefined;
+  let running = true;
+  let pending: Promise<unknown> = Promise.resolve();
+  return {
+    enabled: true,
+    description:
+      `every ${formatDuration(intervalMs)} from ${new Date(config.from).toISOString()}, events older than ${formatDuration(config.minAgeMs)}, ` +
+      (posthog ? `sandbox Query API at ${posthog.url}` : `PostHog ${config.posthog.appHost} project ${config.posthog.projectId}`),
+    stackSettings: posthog
+      ? {
+          ...posthog.queryEnv,
+          RECONCILE_FROM: env.RECONCILE_FROM!.trim(),
+          RECONCILE_MIN_AGE: env.RECONCILE_MIN_AGE?.trim() || RECONCILER_DEFAULTS.RECONCILE_MIN_AGE,
+        }
+      : undefined,
+    posthog,
+    start(run) {
+      const tick = (): void => {
+        pending = run()
+          .then((result) => report(result, say))
+          .catch((error: unknown) => say(`⚠️  reconcile run failed: ${(error as Error)?.message ?? String(error)}`))
+          .finally(() => {
+            if (running) timer = setTimeout(tick, intervalMs);
+          });
+      };
+      timer = setTimeout(tick, Math.min(intervalMs, 2_000));
+    },
+    async stop() {
+      running = false;
+      clearTimeout(timer);
+      await pending;
+      await posthog?.close();
+    },
+  };
+}
+
+function report(result: unknown, say: Say): void {
+  const r = result as { status?: string; seen?: number; missing?: unknown[]; queued?: number; unreconcilable?: unknown[] };
+  if (r?.status !== 'done') return;
+  if ((r.missing?.length ?? 0) === 0 && (r.unreconcilable?.length ?? 0) === 0) return;
+  say(
+    `🔎 reconcile: PostHog has ${r.seen} referral(s); ${r.missing?.length} missing from the ledger, ${r.queued} queued for the worker` +
+      ((r.unreconcilable?.length ?? 0) > 0 ? `; ${r.unreconcilable?.length} unreconcilable (see the WARN lines)` : ''),
+  );
+}
+
+/** A `curl` that captures a referral into the sandbox PostHog, as the app would, without any webhook: the reconciler's job. */
+export function lostReferralCurl(posthog: FakePostHog): string {
+  const uuid = randomUUID();
+  const body = {
+    api_key: posthog.apiKey,
+    event: 'referral redeemed',
+    distinct_id: `lost-${uuid.slice(0, 8)}@example.com`,
+    uuid,
+    properties: { referrer_email: `referrer-${uuid.slice(0, 8)}@example.com`, redeemer_email: `lost-${uuid.slice(0, 8)}@example.com` },
+  };
+  return `curl -s -X POST ${posthog.url}/i/v0/e/ -H 'Content-Type: application/json' -d '${JSON.stringify(body)}'`;
+}
