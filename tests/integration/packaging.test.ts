@@ -286,8 +286,18 @@ describe('serverless package (offline)', () => {
     ]);
   });
 
+  it('runs the lifecycle releaser every minute, so a held referral is paid within minutes of its time', () => {
+    const rules = ofType('AWS::Events::Rule').filter(([id]) => id.startsWith('Release'));
+    expect(rules).toHaveLength(1);
+    expect(rules[0]![1].Properties).toMatchObject({
+      ScheduleExpression: 'rate(1 minute)',
+      State: 'ENABLED',
+      Targets: [expect.objectContaining({ Arn: { 'Fn::GetAtt': ['ReleaseLambdaFunction', 'Arn'] } })],
+    });
+  });
+
   it('runs the reconciler on an EventBridge schedule of RECONCILE_INTERVAL (15m by default)', () => {
-    const rules = ofType('AWS::Events::Rule');
+    const rules = ofType('AWS::Events::Rule').filter(([id]) => id.startsWith('Reconcile'));
     expect(rules).toHaveLength(1);
     expect(rules[0]![1].Properties).toMatchObject({
       ScheduleExpression: 'rate(15 minutes)',
