@@ -183,9 +183,13 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
   }
 
   const issuer = issuerFor(reward.type, deps);
-  const issueCard = async (role: Role): Promise<void> => {
-    if (record[`${role}CardId`]) return;
-    let code = record[`${role}Code`];
+  // Each card step reads the record as it was before both started and returns only what it wrote
+  // for its own role; nothing shared is mutated while the other step is in flight.
+  const before = record;
+  const issueCard = async (role: Role): Promise<CardWrite> => {
+    if (before[`${role}CardId`]) return {};
+    const write: CardWrite = {};
+    let code = before[`${role}Code`];
     for (let collisions = 0; ; ) {
       // Chosen per attempt: while the reward does not exist its date may move, so a redrive days
       // later still issues it with the full validity. The note carries the date, so a reward that
@@ -208,7 +212,7 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
         if (ours) {
           cardId = ours.match.id;
           // Rewards created before per-reward expiry carry no date in their note: they have the record's one.
-          expiresOn = ours.note?.expiresOn ?? record.expiresOn;
+          expiresOn = ours.note?.expiresOn ?? before.expiresOn;
         } else if (found.matches.length === 0 || !found.complete) {
           // Never treat "not found yet" or "not all seen" as a collision: a new code could pay this person twice.
           throw new RetryableError(
@@ -219,27 +223,29 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
         }
       }
       if (cardId) {
-        // Await first, then read `record`: the other role may have replaced its code meanwhile.
         const written = await ledger.recordCard(eventId, owner, role, cardId, expiresOn);
-        record = mergeCard(record, written, role);
+        Object.assign(write, cardFields(written, role));
         await checkpoint(`card:${role}`);
-        return;
+        return write;
       }
       if (++collisions > MAX_CODE_COLLISIONS) {
         throw new PermanentError('code_collisions', `${role} code collided ${collisions} times in a row`);
       }
       const next = deps.newCode();
       const updated = await ledger.replaceCode(eventId, owner, role, code, next);
-      record = { ...record, [`${role}Code`]: updated[`${role}Code`] };
+      write[`${role}Code`] = updated[`${role}Code`];
       code = next;
     }
   };
 
   // The two cards are independent: create them side by side, but let both settle before
   // deciding, so neither is abandoned between Shopify's answer and the ledger write.
+  // A card whose ledger write succeeded is in the ledger whatever the other step did; the merge
+  // below only feeds the Customer.io step, which runs when both succeeded.
   const settled = await Promise.allSettled(ROLES.map(issueCard));
   const failures = settled.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
   if (failures.length > 0) throw failures.find((error) => error instanceof PermanentError) ?? failures[0];
+  for (const result of settled) if (result.status === 'fulfilled') record = { ...record, ...result.value };
 
   if (!record.customerioAt) {
     await retry(() =>
@@ -343,7 +349,13 @@ export function parseGiftCardNote(note: string | null | undefined): { role: Role
   return { role: match[1] as Role, eventId: match[2], ...(match[3] ? { expiresOn: match[3] } : {}) };
 }
 
-/** The two card steps run concurrently: keep each one's own result, not the other's stale copy. */
-function mergeCard(current: LedgerRecord, written: LedgerRecord, role: Role): LedgerRecord {
-  return { ...current, [`${role}CardId`]: written[`${role}CardId`], [`${role}CardAt`]: written[`${role}CardAt`] };
+/** What one card step wrote to the ledger: its own role's code (when replaced), card id, time and expiry. */
+type CardWrite = Partial<Pick<LedgerRecord, `${Role}Code` | `${Role}CardId` | `${Role}CardAt` | `${Role}ExpiresOn`>>;
+
+/**
+ * The card fields of `role` from the record recordCard returned: the two steps run concurrently,
+ * so the rest of that record may be the other role's stale copy and is not taken.
+ */
+function cardFields(written: LedgerRecord, role: Role): CardWrite {
+  return { [`${role}CardId`]: written[`${role}CardId`], [`${role}CardAt`]: written[`${role}CardAt`], [`${role}ExpiresOn`]: written[`${role}ExpiresOn`] };
 }
