@@ -229,7 +229,7 @@ describe('ops/posthog-insights against a fake PostHog API', () => {
     const run = async (argv: string[], env: Record<string, string | undefined>) => {
       const out: string[] = [];
       const err: string[] = [];
-      const code = await runCli(argv, env, { fetch: globalThis.fetch, out: (l) => out.push(l), err: (l) => err.push(l) });
+      const code = await runCli(argv, env, { fetch: globalThis.fetch, stdout: (l) => out.push(l), stderr: (l) => err.push(l) });
       return { code, out: out.join('\n'), err: err.join('\n') };
     };
 
