@@ -1,7 +1,6 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isUlid } from '../../lib/ulid';
-import { readBody } from '../read-body';
+import { listenLocal, readBody, sendJson } from '../http';
 
 /**
  * A fake Customer.io Track API v1 on 127.0.0.1, for integration tests, the local stack and the
@@ -161,21 +160,12 @@ export async function startFakeCustomerIo(options: FakeCustomerIoOptions = {}): 
     timers.add(timer);
   }
 
-  const server = createServer((req, res) => {
+  const server = await listenLocal((req, res) => {
     handle(req, res).catch(() => {
       if (!res.headersSent) send(res, { status: 500, body: { meta: { errors: ['fake internal error'] } } });
     });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-
-  const url = `http://127.0.0.1:${port}`;
+  }, options.port ?? 0);
+  const url = server.url;
   return {
     url,
     env: { CUSTOMERIO_TRACK_URL: url, CUSTOMERIO_SITE_ID: siteId, CUSTOMERIO_API_KEY: apiKey },
@@ -202,10 +192,8 @@ export async function startFakeCustomerIo(options: FakeCustomerIoOptions = {}): 
       closed = true;
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
-      const done = new Promise<void>((resolve) => server.close(() => resolve()));
-      // Idle keep-alive sockets and held 'timeout' requests would otherwise keep close() waiting.
-      server.closeAllConnections();
-      await done;
+      // Also ends idle keep-alive sockets and held 'timeout' requests, which would keep close() waiting.
+      await server.close();
     },
   };
 }
@@ -269,12 +257,5 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 function send(res: ServerResponse, outcome: Outcome): void {
-  if (res.destroyed || res.writableEnded) return;
-  const text = JSON.stringify(outcome.body);
-  res.writeHead(outcome.status, {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(text),
-    ...outcome.headers,
-  });
-  res.end(text);
+  sendJson(res, outcome.status, outcome.body, outcome.headers);
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listenLocal, readBody, sendJson } from '../http';
 
 export interface FakeCapturedEvent {
   uuid?: string;
@@ -39,6 +39,8 @@ export interface FakePostHog {
 const DEFAULT_QUERY_LIMIT = 100;
 const MAX_QUERY_LIMIT = 50_000;
 const QUERY_PATH = /^\/api\/projects\/([^/]+)\/query\/?$/;
+/** A guard against a runaway client, far above any capture or query this service sends; not a PostHog limit. */
+const MAX_BODY_BYTES = 10_000_000;
 
 /**
  * PostHog's capture endpoint (`POST /i/v0/e/`) as the contract describes it: 200 for anything
@@ -68,56 +70,52 @@ export async function startFakePostHog(
     return captured;
   };
 
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const reply = (status: number, body: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-      };
-      const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-      let body: Record<string, unknown>;
-      const parse = (): boolean => {
-        try {
-          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-          return body !== null && typeof body === 'object';
-        } catch {
-          return false;
-        }
-      };
-      const query = QUERY_PATH.exec(path);
-      if (req.method === 'POST' && query) {
-        if (req.headers.authorization !== `Bearer ${personalApiKey}`) {
-          return reply(401, { type: 'authentication_error', code: 'authentication_failed', detail: 'Personal API key is invalid.' });
-        }
-        if (decodeURIComponent(query[1]!) !== projectId) return reply(404, { type: 'invalid_request', detail: 'Not found.' });
-        if (!parse()) return reply(400, { type: 'validation_error', detail: 'Malformed request data' });
-        return answerQuery(body!, captures, queries, reply);
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const { body: raw, tooLarge } = await readBody(req, MAX_BODY_BYTES);
+    const reply = (status: number, body: unknown) => sendJson(res, status, body);
+    if (tooLarge) return reply(413, { type: 'validation_error', detail: `request body larger than this sandbox reads (${MAX_BODY_BYTES} bytes)` });
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    let body: Record<string, unknown>;
+    const parse = (): boolean => {
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+        return body !== null && typeof body === 'object';
+      } catch {
+        return false;
       }
-      if (req.method !== 'POST' || !path.startsWith('/i/v0/e')) return reply(404, { error: 'not found' });
-      const fault = faults.shift();
-      if (fault === 'http503') return reply(503, { error: 'unavailable' });
+    };
+    const query = QUERY_PATH.exec(path);
+    if (req.method === 'POST' && query) {
+      if (req.headers.authorization !== `Bearer ${personalApiKey}`) {
+        return reply(401, { type: 'authentication_error', code: 'authentication_failed', detail: 'Personal API key is invalid.' });
+      }
+      if (decodeURIComponent(query[1]!) !== projectId) return reply(404, { type: 'invalid_request', detail: 'Not found.' });
       if (!parse()) return reply(400, { type: 'validation_error', detail: 'Malformed request data' });
-      if (body!.api_key !== apiKey) return reply(401, { type: 'authentication_error', detail: 'Project API key is invalid' });
-      if (typeof body!.event === 'string' && body!.event && typeof body!.distinct_id === 'string' && body!.distinct_id) {
-        const properties = (body!.properties as Record<string, unknown>) ?? {};
-        const set = properties.$set as { email?: unknown } | undefined;
-        record({
-          uuid: typeof body!.uuid === 'string' ? body!.uuid : undefined,
-          event: body!.event,
-          distinctId: body!.distinct_id,
-          properties,
-          timestamp: typeof body!.timestamp === 'string' && Number.isFinite(Date.parse(body!.timestamp)) ? new Date(body!.timestamp).toISOString() : undefined,
-          personEmail: typeof set?.email === 'string' ? set.email : undefined,
-        });
-      }
-      if (fault === 'lost-response') return void req.socket.destroy();
-      reply(200, { status: 'Ok' });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const url = `http://127.0.0.1:${port}`;
+      return answerQuery(body!, captures, queries, reply);
+    }
+    if (req.method !== 'POST' || !path.startsWith('/i/v0/e')) return reply(404, { error: 'not found' });
+    const fault = faults.shift();
+    if (fault === 'http503') return reply(503, { error: 'unavailable' });
+    if (!parse()) return reply(400, { type: 'validation_error', detail: 'Malformed request data' });
+    if (body!.api_key !== apiKey) return reply(401, { type: 'authentication_error', detail: 'Project API key is invalid' });
+    if (typeof body!.event === 'string' && body!.event && typeof body!.distinct_id === 'string' && body!.distinct_id) {
+      const properties = (body!.properties as Record<string, unknown>) ?? {};
+      const set = properties.$set as { email?: unknown } | undefined;
+      record({
+        uuid: typeof body!.uuid === 'string' ? body!.uuid : undefined,
+        event: body!.event,
+        distinctId: body!.distinct_id,
+        properties,
+        timestamp: typeof body!.timestamp === 'string' && Number.isFinite(Date.parse(body!.timestamp)) ? new Date(body!.timestamp).toISOString() : undefined,
+        personEmail: typeof set?.email === 'string' ? set.email : undefined,
+      });
+    }
+    if (fault === 'lost-response') return void req.socket.destroy();
+    reply(200, { status: 'Ok' });
+  };
+  const { url, close } = await listenLocal((req, res) => {
+    handle(req, res).catch(() => sendJson(res, 500, { error: 'sandbox failure' }));
+  }, options.port ?? 0);
   return {
     url,
     apiKey,
@@ -129,11 +127,7 @@ export async function startFakePostHog(
     queries,
     record,
     injectFaults: (...more) => void faults.push(...more),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close,
   };
 }
 

@@ -1,5 +1,8 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listenLocal, readBody, sendJson } from '../../local/http';
+
+/** A guard against a runaway client, far above any insight this repo sends; not a PostHog limit. */
+const MAX_BODY_BYTES = 1_000_000;
 
 /**
  * A fake of PostHog's private REST API on 127.0.0.1, for ops/posthog-insights.ts: just the
@@ -188,28 +191,21 @@ export async function startFakePostHogApi(options: FakePostHogApiOptions = {}): 
     });
   }
 
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+  const server = await listenLocal((req, res) => {
+    void readBody(req, MAX_BODY_BYTES).then(({ body, tooLarge }) => {
       let status: number;
       try {
-        status = handle(req, res, Buffer.concat(chunks).toString('utf8'));
+        status = tooLarge
+          ? send(res, 413, { type: 'invalid_request', code: 'too_large', detail: 'Request body too large for this fake.', attr: null })
+          : handle(req, res, body.toString('utf8'));
       } catch {
         status = send(res, 500, { type: 'server_error', code: 'error', detail: 'fake internal error', attr: null });
       }
       const { pathname: path, search: query } = new URL(req.url ?? '/', origin);
       requests.push({ method: req.method ?? '', path, query, status, authorization: req.headers.authorization });
-    });
+    }, () => res.destroy());
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  origin = server.url;
 
   return {
     url: origin,
@@ -236,11 +232,7 @@ export async function startFakePostHogApi(options: FakePostHogApiOptions = {}): 
       dashboards.length = 0;
       requests.length = 0;
     },
-    async close() {
-      const done = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await done;
-    },
+    close: server.close,
   };
 }
 
@@ -279,8 +271,6 @@ function invalid(res: ServerResponse, attr: string, detail: string): number {
 }
 
 function send(res: ServerResponse, status: number, body: unknown): number {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
+  sendJson(res, status, body);
   return status;
 }
