@@ -9,31 +9,30 @@
  * The handlers are the deployed ones, unchanged: they read their configuration from process.env,
  * so everything is put there first and the handler modules are imported only afterwards. For the
  * same reason one process can hold one local stack: the handlers are module singletons.
+ *
+ * This file wires the stack together; the API Gateway server is ./gateway.ts, the releaser and
+ * the DLQ watch ./loops.ts, the handler loading ./handlers.ts, everything printed ./output.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { relative as relativePath, resolve as resolvePath, sep as pathSeparator } from 'node:path';
-import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { loadWorkerConfig, MAX_BODY_BYTES } from '../lib/config';
-import { maskCode, maskEmail } from '../lib/mask';
-import { parseGiftCardNote } from '../lib/rewards';
-import { httpApiEvent } from './apigw';
+import { relative as relativePath, resolve as resolvePath } from 'node:path';
+import { loadWorkerConfig } from '../lib/config';
+import { maskCode } from '../lib/mask';
 import { emulatorClients } from './emulator-clients';
+import { startGateway, type IngestHandler } from './gateway';
+import { forgetModulesUnder, pickHandler } from './handlers';
 import { loadInfraDefinitions } from './infra';
+import { startReleaser, watchDeadLetterQueue } from './loops';
+import { printBanner, printCard, printEvent, say } from './output';
 import { SqsPoller, type SqsHandler } from './poller';
 import { createStackResources, resourceEnv } from './resources';
-import { startFakeCustomerIo, type FakeCustomerIo, type FakeTrackedEvent } from './sandbox/customerio';
-import { startFakeShopify, type FakeGiftCard, type FakeShopify } from './sandbox/shopify';
+import { startFakeCustomerIo, type FakeCustomerIo } from './sandbox/customerio';
+import { startFakeShopify, type FakeShopify } from './sandbox/shopify';
 import { parseDuration } from '../lib/duration';
 import { localStateDir, stackFilePath, type LocalStackFile } from './state';
 import type { EmulatorsModule } from './emulators-types';
-import { readBody } from './read-body';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { LifecycleLedger } from '../lib/lifecycle/ledger';
-import { releaseDue } from '../lib/lifecycle/release';
 import { lostReferralCurl, prepareLocalReconciler } from './reconcile-loop';
 
 export interface LocalStackOptions {
@@ -55,21 +54,6 @@ export interface LocalStack {
 }
 
 const REGION = 'us-east-1';
-const WEBHOOK_PATH = '/webhooks/posthog';
-/**
- * The server stops buffering past ingest's own limit, what API Gateway and Lambda can deliver
- * (6 MB, lib/config.ts), and answers as ingest does: the same bodies pass here as deployed.
- */
-const MAX_READ_BYTES = MAX_BODY_BYTES;
-const DLQ_CHECK_INTERVAL_MS = 1_000;
-/** The releaser's schedule here (every minute in AWS): a held referral is paid within seconds of its time. */
-const RELEASE_INTERVAL_MS = 2_000;
-
-type IngestHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
-
-const say = (line = ''): void => {
-  process.stdout.write(`${line}\n`);
-};
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const env = process.env;
@@ -220,39 +204,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     // 4b. The releaser (functions/release.ts in AWS): held referrals whose time has come go back to the worker.
     const lifecycle = new LifecycleLedger(DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }), resources.tableName);
-    let releasing = true;
-    let releaseTimer: NodeJS.Timeout | undefined;
-    const releaseTick = (): void => {
-      releaseDue({ ledger: lifecycle, sqs, queueUrl: resources.queueUrl, resendAfterMs: 30_000 })
-        .then((run) => {
-          if (run.released > 0) say(`⏰ released ${run.released} held referral(s): the worker pays them now`);
-        })
-        .catch((error: unknown) => say(`⚠️  releaser: ${(error as Error)?.message ?? String(error)}`))
-        .finally(() => {
-          if (releasing) releaseTimer = setTimeout(releaseTick, RELEASE_INTERVAL_MS);
-        });
-    };
-    releaseTimer = setTimeout(releaseTick, RELEASE_INTERVAL_MS);
-    cleanups.push(() => {
-      releasing = false;
-      clearTimeout(releaseTimer);
-    });
+    cleanups.push(startReleaser(lifecycle, sqs, resources.queueUrl));
 
     // 5. The DLQ, watched: a permanent failure (or retries exhausted) lands there.
     const stopWatching = watchDeadLetterQueue(sqs, resources.deadLetterQueueUrl);
     cleanups.push(stopWatching);
 
     // 6. API Gateway: the HTTP server in front of ingest.
-    const server = createServer((req, res) => {
-      route(req, res, ingest).catch((error: unknown) => {
-        say(`⚠️  ${req.method} ${req.url} failed: ${(error as Error)?.stack ?? String(error)}`);
-        if (!res.headersSent) sendJson(res, 500, { error: { code: 'internal_error', message: 'Internal Server Error' } });
-        else res.destroy();
-      });
-    });
-    await listen(server, port);
-    cleanups.push(() => closeServer(server));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const gateway = await startGateway(ingest, port);
+    cleanups.push(() => gateway.close());
+    const url = gateway.url;
 
     // 7. Where this stack's queues and ledger are, for `npm run ops -- <command> --local` (ops/target.ts).
     cleanups.push(
@@ -304,77 +265,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   }
 }
 
-async function route(req: IncomingMessage, res: ServerResponse, ingest: IngestHandler): Promise<void> {
-  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-  const { body, tooLarge } = await readBody(req, MAX_READ_BYTES);
-
-  if (req.method === 'GET' && path === '/health') {
-    sendJson(res, 200, { status: 'ok' });
-    return;
-  }
-  if (req.method !== 'POST' || path !== WEBHOOK_PATH) {
-    sendJson(res, 404, { error: { code: 'not_found', message: `no route for ${req.method} ${path}; try POST ${WEBHOOK_PATH}` } });
-    return;
-  }
-  if (tooLarge) {
-    sendJson(res, 413, { error: { code: 'body_too_large', message: `body is larger than ${MAX_READ_BYTES} bytes` } });
-    say(`📨 webhook → 413 body_too_large (over ${MAX_READ_BYTES} bytes, not passed to ingest)`);
-    return;
-  }
-
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
-  }
-  const result = await ingest(httpApiEvent({ method: 'POST', path, headers, body }));
-  const status = result.statusCode ?? 200;
-  const text = result.body ?? '';
-  res.writeHead(status, { ...stringHeaders(result.headers), ...(result.cookies?.length ? { 'set-cookie': result.cookies } : {}) });
-  res.end(result.isBase64Encoded ? Buffer.from(text, 'base64') : text);
-  say(`📨 webhook → ${status} ${describeIngestAnswer(text)}`);
-}
-
-/** One short line about ingest's answer: `queued (event …)`, `ignored`, or the error code. */
-function describeIngestAnswer(body: string): string {
-  try {
-    const json = JSON.parse(body) as { status?: string; eventId?: string; reason?: string; error?: { code?: string; message?: string } };
-    if (json.error) return `${json.error.code}: ${json.error.message}`;
-    if (json.status === 'queued') return `queued event ${json.eventId} for the worker`;
-    if (json.status === 'ignored') return `ignored (${json.reason})`;
-    return json.status ?? '';
-  } catch {
-    return '';
-  }
-}
-
-function stringHeaders(headers: APIGatewayProxyStructuredResultV2['headers']): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) out[name] = String(value);
-  return out;
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-function listen(server: Server, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => {
-      reject(error.code === 'EADDRINUSE' ? new Error(`port ${port} is in use: is the stack already running? Try PORT=3001 npm start`) : error);
-    });
-    server.listen(port, '127.0.0.1', () => resolve());
-  });
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}
-
 /**
  * fauxqs names queues `http://sqs.us-east-1.127.0.0.1:<port>/…` (emulators.mjs passes host
  * 127.0.0.1, which fauxqs uses as a domain suffix). WHATWG URL refuses that host, so the SQS
@@ -394,12 +284,6 @@ function muteInvalidQueueUrlWarnings(queueUrls: string[]): () => void {
   };
 }
 
-function forgetModulesUnder(dirs: string[]): void {
-  for (const file of Object.keys(require.cache)) {
-    if (dirs.some((dir) => file.startsWith(`${dir}${pathSeparator}`))) delete require.cache[file];
-  }
-}
-
 /** Writes .local/stack.json; the returned cleanup removes it, unless another stack has written its own since. */
 function writeStackFile(stack: LocalStackFile): () => void {
   const file = stackFilePath();
@@ -413,123 +297,6 @@ function writeStackFile(stack: LocalStackFile): () => void {
       // Already gone.
     }
   };
-}
-
-/** The module's `handler`, whether the loader exposed it as a named export or on `default`. */
-function pickHandler<T>(mod: unknown, name: string): T {
-  const m = mod as { handler?: unknown; default?: { handler?: unknown } };
-  const handler = m.handler ?? m.default?.handler;
-  if (typeof handler !== 'function') throw new Error(`${name} does not export a handler`);
-  return handler as T;
-}
-
-function watchDeadLetterQueue(sqs: SQSClient, queueUrl: string): () => Promise<void> {
-  let last = 0;
-  let running = true;
-  const check = async (): Promise<void> => {
-    const result = await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
-    );
-    const depth = Number(result.Attributes?.ApproximateNumberOfMessages ?? 0);
-    if (depth !== last) {
-      say(
-        depth > last
-          ? `☠️  DLQ depth ${last} → ${depth}: a referral failed for good; the worker's ERROR log just above gives the reason.`
-          : `☠️  DLQ depth ${last} → ${depth}`,
-      );
-      last = depth;
-    }
-  };
-  let timer: NodeJS.Timeout | undefined;
-  let pending: Promise<void> = Promise.resolve();
-  const tick = (): void => {
-    pending = check()
-      .catch(() => undefined)
-      .finally(() => {
-        if (running) timer = setTimeout(tick, DLQ_CHECK_INTERVAL_MS);
-      });
-  };
-  timer = setTimeout(tick, DLQ_CHECK_INTERVAL_MS);
-  return async () => {
-    running = false;
-    clearTimeout(timer);
-    await pending;
-  };
-}
-
-function printCard(card: FakeGiftCard): void {
-  const note = parseGiftCardNote(card.note);
-  const forWhom = note ? `for the ${note.role}, event ${note.eventId}` : '';
-  say(`🎁 gift card ${maskCode(card.code)} created in the Shopify sandbox: ${card.initialValue} ${card.currencyCode} ${forWhom}`.trimEnd());
-}
-
-function printEvent(event: FakeTrackedEvent): void {
-  const data = event.data as Record<string, unknown>;
-  const text = (key: string): string => (typeof data[key] === 'string' ? (data[key] as string) : '');
-  say(
-    `✉️  Customer.io event "${event.name}" for ${maskEmail(event.identifier)} (id ${event.id}): ` +
-      `referrer ${maskEmail(text('referreremail'))} gets ${maskCode(text('discountreferrer'))}, ` +
-      `referee ${maskEmail(text('refereeemail'))} gets ${maskCode(text('discountreferee'))}`,
-  );
-}
-
-function printBanner(info: {
-  url: string;
-  webhookSecret: string;
-  secretGenerated: boolean;
-  secretFile: string;
-  shopify: string;
-  shopifyAuth: string;
-  shopifyApi: string;
-  customerio: string;
-  queue: string;
-  table: string;
-  reward: string;
-  reconciler: string;
-  loseReferral?: string;
-  ignoredSecretId?: string;
-}): void {
-  const portPrefix = info.url.endsWith(':3000') ? '' : `PORT=${new URL(info.url).port} `;
-  const secretLine = info.secretGenerated
-    ? `${info.webhookSecret}   (random for this run, saved to ${info.secretFile} for send-sample; set WEBHOOK_SECRET to choose one)`
-    : `from $WEBHOOK_SECRET`;
-  const bearer = info.secretGenerated ? info.webhookSecret : '$WEBHOOK_SECRET';
-  const sendEnv = info.secretGenerated ? portPrefix : `${portPrefix}WEBHOOK_SECRET=… `;
-  say();
-  say('──────────────────────────────────────────────────────────────────────────────');
-  say(' referral-rewards: local stack is up (same handlers as on Lambda)');
-  say('──────────────────────────────────────────────────────────────────────────────');
-  say(` Webhook      POST ${info.url}${WEBHOOK_PATH}`);
-  say(` Health       GET  ${info.url}/health`);
-  say(` Secret       ${secretLine}`);
-  say(` Shopify      ${info.shopify}`);
-  say(`              auth: ${info.shopifyAuth}; ${info.shopifyApi}`);
-  say(` Customer.io  ${info.customerio}`);
-  say(` Reward       ${info.reward}`);
-  say(` Queue        ${info.queue}`);
-  say(` Ledger       ${info.table} (DynamoDB, in memory: gone when you stop)`);
-  say(` Reconciler   ${info.reconciler}`);
-  if (info.ignoredSecretId) say(` Note         SECRET_ID is ignored locally: secrets come from env vars`);
-  say();
-  say(' Try it, in another terminal:');
-  say(`   ${sendEnv}npm run send-sample              # a new referral: 2 gift cards + 1 Customer.io event`);
-  say(`   ${sendEnv}npm run send-sample -- --repeat  # the same event again: acknowledged, nothing new`);
-  say(`   curl -i -X POST ${info.url}${WEBHOOK_PATH} \\`);
-  say(`     -H "Authorization: Bearer ${bearer}" -H 'Content-Type: application/json' \\`);
-  say('     --data @local/sample-event.json');
-  say();
-  if (info.loseReferral) {
-    say(' A referral the webhook never delivers (the app captured it; the reconciler pays it):');
-    say(`   ${info.loseReferral}`);
-    say();
-  }
-  say(' On call:     npm run ops -- dlq list --local   (also: status <eventId>, redrive, reconcile)');
-  say();
-  say(' Below: 📨 webhook answers, 🎁 gift cards, ✉️  Customer.io events, ☠️  DLQ changes,');
-  say(' and the handlers\' own JSON logs (POWERTOOLS_LOG_LEVEL=DEBUG for more, WARN for less).');
-  say(' Ctrl+C stops everything.');
-  say('──────────────────────────────────────────────────────────────────────────────');
-  say();
 }
 
 async function main(): Promise<void> {

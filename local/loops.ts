@@ -1,0 +1,65 @@
+/** The local stack's background loops: what AWS schedules and alarms do when deployed. */
+import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { LifecycleLedger } from '../lib/lifecycle/ledger';
+import { releaseDue } from '../lib/lifecycle/release';
+import { say } from './output';
+
+const DLQ_CHECK_INTERVAL_MS = 1_000;
+/** The releaser's schedule here (every minute in AWS): a held referral is paid within seconds of its time. */
+const RELEASE_INTERVAL_MS = 2_000;
+
+/** The releaser (functions/release.ts in AWS): held referrals whose time has come go back to the worker. Returns its stop. */
+export function startReleaser(lifecycle: LifecycleLedger, sqs: SQSClient, queueUrl: string): () => void {
+  let releasing = true;
+  let releaseTimer: NodeJS.Timeout | undefined;
+  const releaseTick = (): void => {
+    releaseDue({ ledger: lifecycle, sqs, queueUrl, resendAfterMs: 30_000 })
+      .then((run) => {
+        if (run.released > 0) say(`⏰ released ${run.released} held referral(s): the worker pays them now`);
+      })
+      .catch((error: unknown) => say(`⚠️  releaser: ${(error as Error)?.message ?? String(error)}`))
+      .finally(() => {
+        if (releasing) releaseTimer = setTimeout(releaseTick, RELEASE_INTERVAL_MS);
+      });
+  };
+  releaseTimer = setTimeout(releaseTick, RELEASE_INTERVAL_MS);
+  return () => {
+    releasing = false;
+    clearTimeout(releaseTimer);
+  };
+}
+
+/** The DLQ, watched: a permanent failure (or retries exhausted) lands there, and the depth change is printed. */
+export function watchDeadLetterQueue(sqs: SQSClient, queueUrl: string): () => Promise<void> {
+  let last = 0;
+  let running = true;
+  const check = async (): Promise<void> => {
+    const result = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
+    );
+    const depth = Number(result.Attributes?.ApproximateNumberOfMessages ?? 0);
+    if (depth !== last) {
+      say(
+        depth > last
+          ? `☠️  DLQ depth ${last} → ${depth}: a referral failed for good; the worker's ERROR log just above gives the reason.`
+          : `☠️  DLQ depth ${last} → ${depth}`,
+      );
+      last = depth;
+    }
+  };
+  let timer: NodeJS.Timeout | undefined;
+  let pending: Promise<void> = Promise.resolve();
+  const tick = (): void => {
+    pending = check()
+      .catch(() => undefined)
+      .finally(() => {
+        if (running) timer = setTimeout(tick, DLQ_CHECK_INTERVAL_MS);
+      });
+  };
+  timer = setTimeout(tick, DLQ_CHECK_INTERVAL_MS);
+  return async () => {
+    running = false;
+    clearTimeout(timer);
+    await pending;
+  };
+}

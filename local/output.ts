@@ -1,0 +1,86 @@
+/** What `npm start` prints: its banner and one line per reward, event and webhook, codes and emails masked. */
+import { maskCode, maskEmail } from '../lib/mask';
+import { parseGiftCardNote } from '../lib/rewards';
+import type { FakeTrackedEvent } from './sandbox/customerio';
+import type { FakeGiftCard } from './sandbox/shopify';
+
+export const WEBHOOK_PATH = '/webhooks/posthog';
+
+export const say = (line = ''): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+export function printCard(card: FakeGiftCard): void {
+  const note = parseGiftCardNote(card.note);
+  const forWhom = note ? `for the ${note.role}, event ${note.eventId}` : '';
+  say(`🎁 gift card ${maskCode(card.code)} created in the Shopify sandbox: ${card.initialValue} ${card.currencyCode} ${forWhom}`.trimEnd());
+}
+
+export function printEvent(event: FakeTrackedEvent): void {
+  const data = event.data as Record<string, unknown>;
+  const text = (key: string): string => (typeof data[key] === 'string' ? (data[key] as string) : '');
+  say(
+    `✉️  Customer.io event "${event.name}" for ${maskEmail(event.identifier)} (id ${event.id}): ` +
+      `referrer ${maskEmail(text('referreremail'))} gets ${maskCode(text('discountreferrer'))}, ` +
+      `referee ${maskEmail(text('refereeemail'))} gets ${maskCode(text('discountreferee'))}`,
+  );
+}
+
+export function printBanner(info: {
+  url: string;
+  webhookSecret: string;
+  secretGenerated: boolean;
+  secretFile: string;
+  shopify: string;
+  shopifyAuth: string;
+  shopifyApi: string;
+  customerio: string;
+  queue: string;
+  table: string;
+  reward: string;
+  reconciler: string;
+  loseReferral?: string;
+  ignoredSecretId?: string;
+}): void {
+  const portPrefix = info.url.endsWith(':3000') ? '' : `PORT=${new URL(info.url).port} `;
+  const secretLine = info.secretGenerated
+    ? `${info.webhookSecret}   (random for this run, saved to ${info.secretFile} for send-sample; set WEBHOOK_SECRET to choose one)`
+    : `from $WEBHOOK_SECRET`;
+  const bearer = info.secretGenerated ? info.webhookSecret : '$WEBHOOK_SECRET';
+  const sendEnv = info.secretGenerated ? portPrefix : `${portPrefix}WEBHOOK_SECRET=… `;
+  say();
+  say('──────────────────────────────────────────────────────────────────────────────');
+  say(' referral-rewards: local stack is up (same handlers as on Lambda)');
+  say('──────────────────────────────────────────────────────────────────────────────');
+  say(` Webhook      POST ${info.url}${WEBHOOK_PATH}`);
+  say(` Health       GET  ${info.url}/health`);
+  say(` Secret       ${secretLine}`);
+  say(` Shopify      ${info.shopify}`);
+  say(`              auth: ${info.shopifyAuth}; ${info.shopifyApi}`);
+  say(` Customer.io  ${info.customerio}`);
+  say(` Reward       ${info.reward}`);
+  say(` Queue        ${info.queue}`);
+  say(` Ledger       ${info.table} (DynamoDB, in memory: gone when you stop)`);
+  say(` Reconciler   ${info.reconciler}`);
+  if (info.ignoredSecretId) say(` Note         SECRET_ID is ignored locally: secrets come from env vars`);
+  say();
+  say(' Try it, in another terminal:');
+  say(`   ${sendEnv}npm run send-sample              # a new referral: 2 gift cards + 1 Customer.io event`);
+  say(`   ${sendEnv}npm run send-sample -- --repeat  # the same event again: acknowledged, nothing new`);
+  say(`   curl -i -X POST ${info.url}${WEBHOOK_PATH} \\`);
+  say(`     -H "Authorization: Bearer ${bearer}" -H 'Content-Type: application/json' \\`);
+  say('     --data @local/sample-event.json');
+  say();
+  if (info.loseReferral) {
+    say(' A referral the webhook never delivers (the app captured it; the reconciler pays it):');
+    say(`   ${info.loseReferral}`);
+    say();
+  }
+  say(' On call:     npm run ops -- dlq list --local   (also: status <eventId>, redrive, reconcile)');
+  say();
+  say(' Below: 📨 webhook answers, 🎁 gift cards, ✉️  Customer.io events, ☠️  DLQ changes,');
+  say(' and the handlers\' own JSON logs (POWERTOOLS_LOG_LEVEL=DEBUG for more, WARN for less).');
+  say(' Ctrl+C stops everything.');
+  say('──────────────────────────────────────────────────────────────────────────────');
+  say();
+}
