@@ -84,7 +84,7 @@ function setup(retry: FulfilDeps['retry'] = { baseDelayMs: 1, maxDelayMs: 2 }) {
   const shopify = new FakeShopify();
   const customerio = new FakeCustomerIo();
   const deps: FulfilDeps = {
-    ledger: ledger.asLedger(),
+    ledger,
     shopify,
     customerio,
     rewardAmount: '25.00',

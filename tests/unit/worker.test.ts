@@ -2,7 +2,6 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { PermanentError, RetryableError } from '../../lib/errors';
-import type { Ledger } from '../../lib/ledger';
 import type { Referral } from '../../lib/referral';
 import type { FulfilDeps } from '../../lib/rewards';
 import { makeWorkerHandler } from '../../functions/worker';
@@ -34,16 +33,14 @@ function setup(options: { fulfilDeps?: () => Promise<FulfilDeps> } = {}) {
   const memory = new MemoryLedger();
   const shopify = fakeShopify();
   const customerio = fakeCustomerIo();
-  // The handler's own ledger handle only records failures and releases leases.
-  const ledger = {
-    fail: jest.fn(async (_eventId: string, _owner: string, _reason: string, _message: string) => true),
-    release: jest.fn(async (_eventId: string, _owner: string, _message: string) => undefined),
-  };
+  // The handler's own ledger handle only records failures and releases leases: a second twin, watched.
+  const handlerLedger = new MemoryLedger();
+  const ledger = { fail: jest.spyOn(handlerLedger, 'fail'), release: jest.spyOn(handlerLedger, 'release') };
   let n = 0;
   const fulfilDeps = jest.fn(
     options.fulfilDeps ??
       (async (): Promise<FulfilDeps> => ({
-        ledger: memory.asLedger(),
+        ledger: memory,
         shopify,
         customerio,
         rewardAmount: '25.00',
@@ -55,7 +52,7 @@ function setup(options: { fulfilDeps?: () => Promise<FulfilDeps> } = {}) {
   );
   const handler = makeWorkerHandler({
     sqs: new SQSClient({}),
-    ledger: ledger as unknown as Ledger,
+    ledger: handlerLedger,
     deadLetterQueueUrl: DLQ_URL,
     maxReceiveCount: MAX_RECEIVE_COUNT,
     fulfilDeps,
