@@ -312,13 +312,8 @@ export class Ledger implements LedgerPort {
     }
   }
 
-  private async getItem(pk: string): Promise<Record<string, unknown> | undefined> {
-    try {
-      const result = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk }, ConsistentRead: true }));
-      return result.Item;
-    } catch (error) {
-      throw classify(error, 'ledger: could not read the referral');
-    }
+  private getItem(pk: string): Promise<Record<string, unknown> | undefined> {
+    return readItem(this.client, this.tableName, pk, 'ledger: could not read the referral');
   }
 
   /**
@@ -368,6 +363,16 @@ interface StepClauses {
 }
 
 const LEASE = ['leaseOwner', 'leaseExpiresAt'];
+
+/** One item of the ledger table, read consistently (a claim or a lease just written must be seen). */
+export async function readItem(client: DynamoDBDocumentClient, tableName: string, pk: string, failure: string): Promise<Record<string, unknown> | undefined> {
+  try {
+    const result = await client.send(new GetCommand({ TableName: tableName, Key: { pk }, ConsistentRead: true }));
+    return result.Item;
+  } catch (error) {
+    throw classify(error, failure);
+  }
+}
 
 export function isConditionFailure(error: unknown): boolean {
   return (

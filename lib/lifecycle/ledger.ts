@@ -9,8 +9,8 @@
  * (serverless.yml). Only parked records have them, so the releaser and `review list` read just
  * the referrals waiting, never the table.
  */
-import { GetCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
-import { classify, isConditionFailure, LeaseLostError, referralKey, type Role } from '../ledger';
+import { QueryCommand, UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { classify, isConditionFailure, LeaseLostError, readItem, referralKey, type Role } from '../ledger';
 import type { LifecyclePort, LifecycleQueue, LifecycleRecord, Park } from './ledger-port';
 
 // The lifecycle's types live in its port (./ledger-port.ts); re-exported so importers of this module keep working.
@@ -318,12 +318,7 @@ export class LifecycleLedger implements LifecyclePort {
     }
   }
 
-  private async getItem(pk: string): Promise<Record<string, unknown> | undefined> {
-    try {
-      const result = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk }, ConsistentRead: true }));
-      return result.Item;
-    } catch (error) {
-      throw classify(error, 'lifecycle: could not read the ledger');
-    }
+  private getItem(pk: string): Promise<Record<string, unknown> | undefined> {
+    return readItem(this.client, this.tableName, pk, 'lifecycle: could not read the ledger');
   }
 }
