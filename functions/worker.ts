@@ -8,7 +8,7 @@ import { deadLetter } from '../lib/deadletter';
 import { dryRunFulfil } from '../lib/dry-run';
 import { PermanentError } from '../lib/errors';
 import { referralLimitProblem } from '../lib/limits';
-import { Ledger } from '../lib/ledger';
+import { Ledger, type LedgerPort } from '../lib/ledger';
 import { maskEmail } from '../lib/mask';
 import { flushMetrics, logger, metrics, MetricUnit, scopedLogger, type ScopedLogger } from '../lib/observability';
 import { parseReferral } from '../lib/referral';
@@ -18,7 +18,7 @@ import { cachedFulfilDeps } from '../lib/wiring';
 
 export interface WorkerDeps {
   sqs: SQSClient;
-  ledger: Ledger;
+  ledger: LedgerPort;
   deadLetterQueueUrl: string;
   /** The queue's redrive maxReceiveCount: on the last receive a retryable failure is recorded as FAILED. */
   maxReceiveCount: number;

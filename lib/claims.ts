@@ -1,6 +1,6 @@
 import { RetryableError } from './errors';
 import { canonicalEmail } from './identity';
-import type { Ledger, LedgerRecord } from './ledger';
+import type { ClaimsPort, LedgerRecord } from './ledger-port';
 import type { ProgramRules, RefusalReason } from './rules';
 
 /**
@@ -23,7 +23,7 @@ import type { ProgramRules, RefusalReason } from './rules';
 export async function claimPerPersonRules(
   referral: { eventId: string; referrerEmail: string; redeemerEmail: string },
   rules: ProgramRules,
-  ledger: Ledger,
+  ledger: ClaimsPort,
 ): Promise<RefusalReason | undefined> {
   const { eventId } = referral;
   if (!(await claimRedeemer(ledger, canonicalEmail(referral.redeemerEmail), eventId))) return 'redeemer_already_rewarded';
@@ -41,7 +41,7 @@ export async function claimPerPersonRules(
  * a crash before the refusal is finished repeats it; a crash that leaves a claim behind anyway is
  * taken over by the next claimant (holder refused, above).
  */
-export async function releaseClaims(ledger: Ledger, record: Pick<LedgerRecord, 'eventId' | 'referrerEmail' | 'redeemerEmail'>): Promise<void> {
+export async function releaseClaims(ledger: ClaimsPort, record: Pick<LedgerRecord, 'eventId' | 'referrerEmail' | 'redeemerEmail'>): Promise<void> {
   await ledger.releaseRedeemer(canonicalEmail(record.redeemerEmail), record.eventId);
   await ledger.releaseReferrerSlot(canonicalEmail(record.referrerEmail), record.eventId);
 }
@@ -49,7 +49,7 @@ export async function releaseClaims(ledger: Ledger, record: Pick<LedgerRecord, '
 /** Rounds of claim, look at the holder, clear a refused one's leftover; more means heavy churn: come back later. */
 const MAX_ROUNDS = 3;
 
-async function claimRedeemer(ledger: Ledger, person: string, eventId: string): Promise<boolean> {
+async function claimRedeemer(ledger: ClaimsPort, person: string, eventId: string): Promise<boolean> {
   let stale: string | undefined;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     if (await ledger.claimRedeemer(person, eventId, stale)) return true;
@@ -63,7 +63,7 @@ async function claimRedeemer(ledger: Ledger, person: string, eventId: string): P
   throw new RetryableError('rules: the redeemer claim kept changing hands; retry later');
 }
 
-async function claimReferrerSlot(ledger: Ledger, person: string, eventId: string, cap: number): Promise<boolean> {
+async function claimReferrerSlot(ledger: ClaimsPort, person: string, eventId: string, cap: number): Promise<boolean> {
   for (let round = 0; round < MAX_ROUNDS; round++) {
     if (await ledger.claimReferrerSlot(person, eventId, cap)) return true;
     const holders = await ledger.referrerSlotHolders(person);

@@ -1,83 +1,24 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { PermanentError, RetryableError } from './errors';
-import type { RewardType } from './config';
+import {
+  LeaseLostError,
+  posthogDistinctId,
+  type BeginInput,
+  type BeginResult,
+  type Decision,
+  type FinalStatus,
+  type LedgerPort,
+  type LedgerRecord,
+  type ParkedStatus,
+  type Role,
+} from './ledger-port';
 import type { Referral } from './referral';
 
-export type Role = 'referrer' | 'redeemer';
-export const ROLES: readonly Role[] = ['referrer', 'redeemer'];
+// The domain's types live in the port (lib/ledger-port.ts); re-exported so importers of this module keep working.
+export { LeaseLostError, posthogDistinctId, ROLES } from './ledger-port';
+export type { BeginInput, BeginResult, ClaimsPort, Decision, FinalStatus, LedgerPort, LedgerRecord, LedgerStatus, ParkedStatus, Role } from './ledger-port';
 
-export type LedgerStatus = 'IN_PROGRESS' | 'COMPLETED' | 'FAILED' | 'REJECTED' | ParkedStatus;
-
-/** The reward lifecycle's states (lib/lifecycle/): waiting for a time, for an operator, or cancelled/voided. */
-export type ParkedStatus = 'HELD' | 'REVIEW' | 'REVOKED';
-
-/** Whether the program rules let this referral earn rewards: decided once, never re-evaluated. */
-export type Decision = 'ACCEPTED' | 'REJECTED';
-
-/** One referral's progress. Flat attributes so each step is a single SET, readable in the console. */
-export interface LedgerRecord {
-  pk: string;
-  eventId: string;
-  status: LedgerStatus;
-  referrerEmail: string;
-  redeemerEmail: string;
-  customerEmail: string;
-  /** The PostHog distinct id outcomes are captured under: the event's, else the redeemer's email. Fixed at begin. */
-  distinctId?: string;
-  /** What this referral pays, fixed at begin (REWARD_TYPE, REWARD_AMOUNT then): every retry pays the same way. */
-  rewardType?: RewardType;
-  rewardAmount?: string;
-  referrerCode: string;
-  redeemerCode: string;
-  customerioEventId: string;
-  /** Legacy (records begun before per-reward expiry): the one date both rewards were asked for. */
-  expiresOn?: string;
-  referrerCardId?: string;
-  referrerCardAt?: string;
-  /** YYYY-MM-DD the reward was issued with (recorded with its card id); absent when it never expires. */
-  referrerExpiresOn?: string;
-  redeemerCardId?: string;
-  redeemerCardAt?: string;
-  redeemerExpiresOn?: string;
-  customerioAt?: string;
-  posthogAt?: string;
-  decision?: Decision;
-  rejectionReason?: string;
-  rejectedAt?: string;
-  attempts: number;
-  codeCollisions?: number;
-  lastError?: string;
-  failureReason?: string;
-  leaseOwner?: string;
-  leaseExpiresAt?: number;
-  createdAt: string;
-  updatedAt: string;
-  completedAt?: string;
-  failedAt?: string;
-  /** Epoch ms a HELD referral may be taken up (lib/lifecycle/). */
-  releaseAt?: number;
-}
-
-export type BeginResult =
-  | { outcome: 'acquired'; record: LedgerRecord }
-  | { outcome: 'completed'; record: LedgerRecord }
-  | { outcome: 'rejected'; record: LedgerRecord }
-  /** HELD before its release time, in REVIEW, or REVOKED: nothing to do until the lifecycle moves it (lib/lifecycle/). */
-  | { outcome: 'parked'; record: LedgerRecord & { status: ParkedStatus } }
-  | { outcome: 'busy'; record?: LedgerRecord };
-
-export interface BeginInput {
-  owner: string;
-  /** Epoch ms; past this another worker may take over (our invocation is dead by then). */
-  leaseUntil: number;
-  /** Used only if the record has none yet: codes are chosen once, before any call to Shopify. */
-  codes: Record<Role, string>;
-  customerioEventId: string;
-  /** Kept if the record already has them, like the codes: a retry pays what the first attempt chose. */
-  rewardType: RewardType;
-  rewardAmount: string;
-}
 
 export const referralKey = (eventId: string): string => `referral#${eventId}`;
 /** One item per redeemer (canonical email): which referral rewarded them. */
@@ -110,7 +51,7 @@ const openAndFreeValues = (now: number, owner: string) => ({
 const isParked = (record: LedgerRecord | undefined): record is LedgerRecord & { status: ParkedStatus } =>
   record?.status === 'HELD' || record?.status === 'REVIEW' || record?.status === 'REVOKED';
 
-export class Ledger {
+export class Ledger implements LedgerPort {
   public constructor(
     // Readable so the lifecycle's writes (lib/lifecycle/ledger.ts) go to the same table with the same client and clock.
     public readonly client: DynamoDBDocumentClient,
@@ -371,13 +312,8 @@ export class Ledger {
     }
   }
 
-  private async getItem(pk: string): Promise<Record<string, unknown> | undefined> {
-    try {
-      const result = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk }, ConsistentRead: true }));
-      return result.Item;
-    } catch (error) {
-      throw classify(error, 'ledger: could not read the referral');
-    }
+  private getItem(pk: string): Promise<Record<string, unknown> | undefined> {
+    return readItem(this.client, this.tableName, pk, 'ledger: could not read the referral');
   }
 
   /**
@@ -417,13 +353,6 @@ export class Ledger {
   }
 }
 
-/** The distinct id PostHog outcomes are captured under: the event's, else the redeemer's email (never empty). */
-export function posthogDistinctId(referral: Pick<Referral, 'distinctId' | 'redeemerEmail'>): string {
-  return referral.distinctId || referral.redeemerEmail;
-}
-
-export type FinalStatus = Extract<LedgerStatus, 'COMPLETED' | 'REJECTED'>;
-
 interface StepClauses {
   set: string[];
   remove?: string[];
@@ -435,10 +364,13 @@ interface StepClauses {
 
 const LEASE = ['leaseOwner', 'leaseExpiresAt'];
 
-/** Our lease was taken over: whoever holds it now finishes the referral; we must stop touching it. */
-export class LeaseLostError extends RetryableError {
-  public constructor(eventId: string) {
-    super(`ledger: lease on ${eventId} is held by another worker`);
+/** One item of the ledger table, read consistently (a claim or a lease just written must be seen). */
+export async function readItem(client: DynamoDBDocumentClient, tableName: string, pk: string, failure: string): Promise<Record<string, unknown> | undefined> {
+  try {
+    const result = await client.send(new GetCommand({ TableName: tableName, Key: { pk }, ConsistentRead: true }));
+    return result.Item;
+  } catch (error) {
+    throw classify(error, failure);
   }
 }
 

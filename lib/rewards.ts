@@ -1,8 +1,8 @@
 import { claimPerPersonRules, releaseClaims } from './claims';
 import type { RewardType } from './config';
 import { PermanentError, RetryableError } from './errors';
-import type { FinalStatus, Ledger, LedgerRecord, Role } from './ledger';
-import { posthogDistinctId, ROLES } from './ledger';
+import type { FinalStatus, LedgerPort, LedgerRecord, Role } from './ledger-port';
+import { posthogDistinctId, ROLES } from './ledger-port';
 import type { Referral } from './referral';
 import { withRetry, type RetryOptions } from './retry';
 import { staticRefusal, type ProgramRules, type RefusalReason } from './rules';
@@ -52,7 +52,7 @@ export interface OutcomeTracker {
 export type Checkpoint = 'begun' | 'decided' | 'card:referrer' | 'card:redeemer' | 'customerio' | 'posthog' | 'completed';
 
 export interface FulfilDeps {
-  ledger: Ledger;
+  ledger: LedgerPort;
   /** The issuer for the configured `rewardType`. */
   shopify: GiftCardIssuer;
   /**

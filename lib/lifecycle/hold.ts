@@ -11,16 +11,16 @@
  * The codes were chosen and stored by `begin` before this runs, as for every referral.
  */
 import type { LifecycleConfig } from '../config';
-import type { LedgerRecord } from '../ledger';
+import type { LedgerRecord } from '../ledger-port';
 import type { Referral } from '../referral';
 import type { OutcomeTracker } from '../rewards';
 import { captureLifecycle } from './capture';
 import { guardsOn, reviewReasons } from './guards';
-import { referralCents, type LifecycleLedger, type LifecycleRecord, type ReviewReason } from './ledger';
+import { referralCents, type LifecyclePort, type LifecycleRecord, type ReviewReason } from './ledger-port';
 
 export interface LifecycleDeps {
   config: LifecycleConfig;
-  ledger: LifecycleLedger;
+  ledger: LifecyclePort;
   /** Test seam for the disposable-domain list. */
   isDisposable?: (email: string) => boolean;
 }

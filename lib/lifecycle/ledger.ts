@@ -9,52 +9,20 @@
  * (serverless.yml). Only parked records have them, so the releaser and `review list` read just
  * the referrals waiting, never the table.
  */
-import { GetCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
-import { classify, isConditionFailure, LeaseLostError, referralKey, type LedgerRecord, type Role } from '../ledger';
+import { QueryCommand, UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { classify, isConditionFailure, LeaseLostError, readItem, referralKey, type Role } from '../ledger';
+import type { LifecyclePort, LifecycleQueue, LifecycleRecord, Park } from './ledger-port';
+
+// The lifecycle's types live in its port (./ledger-port.ts); re-exported so importers of this module keep working.
+export { budgetPeriods, referralCents } from './ledger-port';
+export type { LifecycleFields, LifecyclePort, LifecycleQueue, LifecycleRecord, Park, ReviewReason } from './ledger-port';
 
 export const LIFECYCLE_INDEX = 'lifecycle';
-export type LifecycleQueue = 'held' | 'review';
-export type ReviewReason = 'budget' | 'velocity' | 'disposable_email';
-
-/** The lifecycle's attributes on a referral record. */
-export interface LifecycleFields {
-  lifecycleQueue?: LifecycleQueue;
-  lifecycleAt?: number;
-  /** The queue message (lib/referral.ts), so the releaser can hand it back to the worker. */
-  parkedMessage?: string;
-  parkedAt?: string;
-  heldAt?: string;
-  reviewReasons?: ReviewReason[];
-  reviewSince?: string;
-  reviewDecision?: 'approved' | 'rejected';
-  reviewNote?: string;
-  reviewedAt?: string;
-  releasedAt?: string;
-  revokeReason?: string;
-  revokeRequestedAt?: string;
-  revokedAt?: string;
-  revokedBeforePayout?: boolean;
-  referrerDeactivatedAt?: string;
-  redeemerDeactivatedAt?: string;
-  /** Gift cards: the balance left when deactivated, e.g. "25.00". */
-  referrerBalanceLeft?: string;
-  redeemerBalanceLeft?: string;
-  revokeCapturedAt?: string;
-  budgetCents?: number;
-}
-
-export type LifecycleRecord = LedgerRecord & LifecycleFields;
-
-/** `budgetCents`: both rewards' value, kept so an approval counts, and a rejection returns, exactly that. */
-export type Park =
-  | { status: 'HELD'; releaseAt: number; message: string; budgetCents: number }
-  | { status: 'REVIEW'; reasons: ReviewReason[]; message: string; budgetCents: number };
-
 const budgetKey = (period: string): string => `budget#${period}`;
 const velocityKey = (person: string): string => `velocity#${person}`;
 const QUEUE_ATTRIBUTES = ['lifecycleQueue', 'lifecycleAt'];
 
-export class LifecycleLedger {
+export class LifecycleLedger implements LifecyclePort {
   public constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
@@ -350,22 +318,7 @@ export class LifecycleLedger {
     }
   }
 
-  private async getItem(pk: string): Promise<Record<string, unknown> | undefined> {
-    try {
-      const result = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk }, ConsistentRead: true }));
-      return result.Item;
-    } catch (error) {
-      throw classify(error, 'lifecycle: could not read the ledger');
-    }
+  private getItem(pk: string): Promise<Record<string, unknown> | undefined> {
+    return readItem(this.client, this.tableName, pk, 'lifecycle: could not read the ledger');
   }
-}
-
-/** The UTC day and calendar month a referral's rewards count against: those of its first attempt, so every retry counts the same periods. */
-export function budgetPeriods(createdAt: string): { day: string; month: string } {
-  return { day: `day#${createdAt.slice(0, 10)}`, month: `month#${createdAt.slice(0, 7)}` };
-}
-
-/** Both rewards of one referral, in cents ("25.00" → 5000). */
-export function referralCents(rewardAmount: string): number {
-  return 2 * Math.round(Number(rewardAmount) * 100);
 }

@@ -9,11 +9,11 @@
  */
 import { enqueueReferral } from '../queue';
 import { parseReferral } from '../referral';
-import type { LifecycleLedger, LifecycleRecord } from './ledger';
+import type { LifecyclePort, LifecycleRecord } from './ledger-port';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 
 export interface ReleaserDeps {
-  ledger: LifecycleLedger;
+  ledger: LifecyclePort;
   sqs: SQSClient;
   queueUrl: string;
   now?: () => number;

@@ -9,11 +9,11 @@ import { PermanentError } from '../errors';
 import type { OutcomeTracker } from '../rewards';
 import { captureLifecycle, type CaptureSubject } from './capture';
 import { countApproved, returnShare } from './guards';
-import type { LifecycleLedger, LifecycleRecord } from './ledger';
+import type { LifecyclePort, LifecycleRecord } from './ledger-port';
 import { sendRelease } from './release';
 
 export interface ReviewDeps {
-  ledger: LifecycleLedger;
+  ledger: LifecyclePort;
   sqs: SQSClient;
   queueUrl: string;
   /** With POSTHOG_API_KEY: a rejection is captured as `referral reward rejected` (reason reviewer_rejected). */

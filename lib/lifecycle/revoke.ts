@@ -7,12 +7,12 @@
  * issued, and its budget share is returned.
  */
 import { PermanentError } from '../errors';
-import { ROLES, type Role } from '../ledger';
+import { ROLES, type Role } from '../ledger-port';
 import type { OutcomeTracker } from '../rewards';
 import type { DeactivatedReward } from '../shopify';
 import { captureLifecycle } from './capture';
 import { returnShare } from './guards';
-import type { LifecycleLedger, LifecycleRecord } from './ledger';
+import type { LifecyclePort, LifecycleRecord } from './ledger-port';
 import { rewardAmountOf, subjectOf } from './review';
 
 /** The slice of the Shopify client revoking needs (lib/shopify.ts implements it). */
@@ -21,7 +21,7 @@ export interface RewardDeactivator {
 }
 
 export interface RevokeDeps {
-  ledger: LifecycleLedger;
+  ledger: LifecyclePort;
   /** Needed only for a referral already paid. */
   shopify?: RewardDeactivator;
   posthog?: OutcomeTracker;

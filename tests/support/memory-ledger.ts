@@ -1,5 +1,5 @@
-import type { BeginInput, BeginResult, Decision, FinalStatus, Ledger, LedgerRecord, Role } from '../../lib/ledger';
-import { LeaseLostError, posthogDistinctId } from '../../lib/ledger';
+import type { BeginInput, BeginResult, Decision, FinalStatus, LedgerPort, LedgerRecord, ParkedStatus, Role } from '../../lib/ledger-port';
+import { LeaseLostError, posthogDistinctId } from '../../lib/ledger-port';
 import type { Referral } from '../../lib/referral';
 
 /** One call made to the ledger, in order, for assertions on what was written when. */
@@ -16,13 +16,14 @@ export type LedgerCall =
   | { op: 'release'; eventId: string; owner: string; message: string };
 
 /**
- * An in-memory stand-in for lib/ledger.ts's Ledger, with the same conditions: `begin` admits a
- * new record or one not completed whose lease is free, expired or already ours, and keeps codes
- * written earlier; every step after it is fenced on the lease (LeaseLostError otherwise);
- * `replaceCode` only swaps the code it was told is current. Records are copied in and out, so a
- * test cannot change the stored state by accident.
+ * An in-memory LedgerPort with lib/ledger.ts's conditions, held to them by the shared spec
+ * (tests/support/ledger-contract.ts, run on both): `begin` and `fail` admit a new record or one
+ * open and free (openAndFree, as OPEN_AND_FREE), `begin` keeps codes written earlier; every step
+ * after it is fenced on the lease (LeaseLostError otherwise); `replaceCode` only swaps the code it
+ * was told is current. Records are copied in and out, so a test cannot change the stored state by
+ * accident.
  */
-export class MemoryLedger {
+export class MemoryLedger implements LedgerPort {
   public readonly records = new Map<string, LedgerRecord>();
   public readonly calls: LedgerCall[] = [];
   /** Which referral rewarded each redeemer, and which referrals counted for each referrer. */
@@ -30,11 +31,6 @@ export class MemoryLedger {
   public readonly referrers = new Map<string, Set<string>>();
 
   public constructor(public now: () => number = Date.now) {}
-
-  /** This fake, typed as the real Ledger for code that takes one. */
-  public asLedger(): Ledger {
-    return this as unknown as Ledger;
-  }
 
   /** Puts a record in place as if an earlier attempt had written it. */
   public seed(record: LedgerRecord): void {
@@ -46,14 +42,10 @@ export class MemoryLedger {
     const now = this.now();
     const iso = new Date(now).toISOString();
     const existing = this.records.get(referral.eventId);
-    const admitted =
-      !existing ||
-      (existing.status !== 'COMPLETED' &&
-        existing.status !== 'REJECTED' &&
-        (existing.leaseExpiresAt === undefined || existing.leaseExpiresAt < now || existing.leaseOwner === input.owner));
-    if (!admitted) {
+    if (existing && !openAndFree(existing, now, input.owner)) {
       if (existing.status === 'COMPLETED') return { outcome: 'completed', record: { ...existing } };
       if (existing.status === 'REJECTED') return { outcome: 'rejected', record: { ...existing } };
+      if (isParked(existing) && !(existing.status === 'HELD' && Number(existing.releaseAt) <= now)) return { outcome: 'parked', record: { ...existing } };
       return { outcome: 'busy', record: { ...existing } };
     }
     const record: LedgerRecord = {
@@ -161,14 +153,7 @@ export class MemoryLedger {
     const now = this.now();
     const iso = new Date(now).toISOString();
     const existing = this.records.get(eventId);
-    if (
-      existing &&
-      (existing.status === 'COMPLETED' ||
-        existing.status === 'REJECTED' ||
-        (existing.leaseExpiresAt !== undefined && existing.leaseExpiresAt >= now && existing.leaseOwner !== owner))
-    ) {
-      return false;
-    }
+    if (existing && !openAndFree(existing, now, owner)) return false;
     const { leaseOwner: _owner, leaseExpiresAt: _expires, ...rest } = existing ?? ({} as Partial<LedgerRecord>);
     this.records.set(eventId, {
       ...(rest as LedgerRecord),
@@ -214,6 +199,19 @@ export class MemoryLedger {
     return { ...updated };
   }
 }
+
+/**
+ * As lib/ledger.ts's OPEN_AND_FREE: not finished, not parked (a HELD record only once its
+ * `releaseAt` has passed), and its lease free, expired or already `owner`'s.
+ */
+function openAndFree(record: LedgerRecord, now: number, owner: string): boolean {
+  if (record.status === 'COMPLETED' || record.status === 'REJECTED' || record.status === 'REVIEW' || record.status === 'REVOKED') return false;
+  if (record.status === 'HELD' && !(Number(record.releaseAt) <= now)) return false;
+  return record.leaseExpiresAt === undefined || record.leaseExpiresAt < now || record.leaseOwner === owner;
+}
+
+const isParked = (record: LedgerRecord): record is LedgerRecord & { status: ParkedStatus } =>
+  record.status === 'HELD' || record.status === 'REVIEW' || record.status === 'REVOKED';
 
 /** As lib/ledger.ts's `finishing`: with a final status, the record ends and its lease goes. */
 function finished(record: LedgerRecord, iso: string, finish: FinalStatus | undefined): LedgerRecord {

@@ -1,5 +1,5 @@
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
-import type { EventSender, GiftCardIssuer } from '../../lib/rewards';
+import type { EventSender } from '../../lib/rewards';
 
 /** The eventId in a queued body, which lib/queue.ts also sends as the eventId message attribute; undefined for unreadable bodies. */
 function eventIdOf(body: string): string | undefined {
@@ -35,18 +35,6 @@ export function sqsRecord(body: string, options: { messageId?: string; receiveCo
 }
 
 export const batch = (...records: SQSRecord[]): SQSEvent => ({ Records: records });
-
-/** Gift cards that are always created, unless a test swaps createGiftCard's implementation. */
-export function fakeShopify() {
-  return {
-    createGiftCard: jest.fn<ReturnType<GiftCardIssuer['createGiftCard']>, Parameters<GiftCardIssuer['createGiftCard']>>(
-      async (input) => ({ status: 'created', id: `gid://shopify/GiftCard/${input.code}` }),
-    ),
-    findGiftCardByCode: jest.fn<ReturnType<GiftCardIssuer['findGiftCardByCode']>, Parameters<GiftCardIssuer['findGiftCardByCode']>>(
-      async () => ({ matches: [], complete: true }),
-    ),
-  } satisfies GiftCardIssuer;
-}
 
 /** Customer.io events that are always accepted. */
 export function fakeCustomerIo() {

@@ -10,7 +10,8 @@ import { maskCode } from '../../lib/mask';
 import type { Referral } from '../../lib/referral';
 import type { FulfilDeps } from '../../lib/rewards';
 import { lambdaContext } from '../../local/lambda-context';
-import { batch, fakeCustomerIo, fakeShopify, sqsRecord } from '../support/worker';
+import { FakeShop } from '../support/fake-shop';
+import { batch, fakeCustomerIo, sqsRecord } from '../support/worker';
 
 const EVENT_ID = '0193a8f2-6c1d-7b4e-9a55-2f0d3c4b5a61';
 const TABLE = 'referral-rewards-test-ledger';
@@ -51,7 +52,7 @@ function record(overrides: Partial<LedgerRecord> = {}): LedgerRecord {
 /** A worker in dry-run mode over a real Ledger whose DynamoDB client is mocked: every write would show up as a command. */
 function setup(options: { dryRun?: boolean; rules?: FulfilDeps['rules'] } = {}) {
   const ledger = new Ledger(DynamoDBDocumentClient.from(new DynamoDBClient({})), TABLE);
-  const shopify = fakeShopify();
+  const shopify = new FakeShop();
   const customerio = fakeCustomerIo();
   const posthog = { capture: jest.fn(async () => undefined) };
   const fulfilDeps = async (): Promise<FulfilDeps> => ({
@@ -106,8 +107,8 @@ describe('worker with DRY_RUN', () => {
 
     // Assess
     expect(response).toEqual({ batchItemFailures: [] });
-    expect(shopify.createGiftCard).not.toHaveBeenCalled();
-    expect(shopify.findGiftCardByCode).not.toHaveBeenCalled();
+    expect(shopify.creates).toEqual([]);
+    expect(shopify.finds).toEqual([]);
     expect(customerio.sendEvent).not.toHaveBeenCalled();
     expect(posthog.capture).not.toHaveBeenCalled();
     expect(ddbMock).toHaveReceivedCommandWith(GetCommand, { TableName: TABLE, Key: { pk: referralKey(EVENT_ID) } });
@@ -130,7 +131,7 @@ describe('worker with DRY_RUN', () => {
 
     // Assess
     expect(response).toEqual({ batchItemFailures: [] });
-    expect(shopify.createGiftCard).not.toHaveBeenCalled();
+    expect(shopify.creates).toEqual([]);
     expect(customerio.sendEvent).not.toHaveBeenCalled();
     expect(ledgerWrites()).toEqual([]);
   });
@@ -145,7 +146,7 @@ describe('worker with DRY_RUN', () => {
 
     // Assess: SQS redelivers it; nothing was recorded anywhere
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'message-1' }] });
-    expect(shopify.createGiftCard).not.toHaveBeenCalled();
+    expect(shopify.creates).toEqual([]);
     expect(customerio.sendEvent).not.toHaveBeenCalled();
     expect(ledgerWrites()).toEqual([]);
     expect(sqsMock).not.toHaveReceivedCommand(SendMessageCommand);
@@ -162,7 +163,7 @@ describe('worker with DRY_RUN', () => {
 
     // Assess
     expect(response).toEqual({ batchItemFailures: [] });
-    expect(shopify.createGiftCard).toHaveBeenCalledTimes(2);
+    expect(shopify.creates).toHaveLength(2);
     expect(customerio.sendEvent).toHaveBeenCalledTimes(1);
     expect(ledgerWrites().length).toBeGreaterThan(0);
   });

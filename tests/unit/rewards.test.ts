@@ -1,7 +1,8 @@
 import { PermanentError, RetryableError } from '../../lib/errors';
 import type { LedgerRecord, Role } from '../../lib/ledger';
 import type { Referral } from '../../lib/referral';
-import { fulfilReferral, giftCardNote, parseGiftCardNote, type EventSender, type FulfilDeps, type GiftCardIssuer, type RewardLookup } from '../../lib/rewards';
+import { fulfilReferral, giftCardNote, parseGiftCardNote, type EventSender, type FulfilDeps } from '../../lib/rewards';
+import { FakeShop, roleOf, type CreateInput } from '../support/fake-shop';
 import { MemoryLedger } from '../support/memory-ledger';
 import { failure } from '../support/failure';
 
@@ -20,48 +21,9 @@ const REFERRAL: Referral = {
   personEmail: 'person@example.com',
 };
 
-type CreateInput = Parameters<GiftCardIssuer['createGiftCard']>[0];
-type CreateResult = Awaited<ReturnType<GiftCardIssuer['createGiftCard']>>;
 type SentEvent = Parameters<EventSender['sendEvent']>[1];
 
-const roleOf = (input: CreateInput): Role => parseGiftCardNote(input.note)?.role ?? 'redeemer';
 const DAY = 86_400_000;
-
-/**
- * Shopify's gift cards in memory: a code can be used once (case-insensitively), a look-up by
- * code finds the card with its note. `onCreate` replaces the behaviour of createGiftCard; it
- * gets `issue`, the normal behaviour, to call when it wants the card really created.
- */
-class FakeShopify implements GiftCardIssuer {
-  public readonly cards = new Map<string, { id: string; note: string | null }>();
-  public readonly creates: CreateInput[] = [];
-  public readonly finds: string[] = [];
-  public onCreate?: (input: CreateInput, issue: (input: CreateInput) => CreateResult) => Promise<CreateResult>;
-  private nextId = 1;
-
-  public async createGiftCard(input: CreateInput): Promise<CreateResult> {
-    this.creates.push(input);
-    return this.onCreate ? this.onCreate(input, (i) => this.issue(i)) : this.issue(input);
-  }
-
-  public async findGiftCardByCode(code: string): Promise<RewardLookup> {
-    this.finds.push(code);
-    const card = this.cards.get(code.toUpperCase());
-    return { matches: card ? [card] : [], complete: true };
-  }
-
-  public issue(input: CreateInput): CreateResult {
-    const key = input.code.toUpperCase();
-    if (this.cards.has(key)) return { status: 'taken' };
-    const id = `gid://shopify/GiftCard/${this.nextId++}`;
-    this.cards.set(key, { id, note: input.note });
-    return { status: 'created', id };
-  }
-
-  public codesFor(role: Role): string[] {
-    return this.creates.filter((input) => roleOf(input) === role).map((input) => input.code);
-  }
-}
 
 class FakeCustomerIo implements EventSender {
   public readonly sent: { identifier: string; event: SentEvent }[] = [];
@@ -81,10 +43,10 @@ function codeSequence(): () => string {
 
 function setup(retry: FulfilDeps['retry'] = { baseDelayMs: 1, maxDelayMs: 2 }) {
   const ledger = new MemoryLedger();
-  const shopify = new FakeShopify();
+  const shopify = new FakeShop();
   const customerio = new FakeCustomerIo();
   const deps: FulfilDeps = {
-    ledger: ledger.asLedger(),
+    ledger,
     shopify,
     customerio,
     rewardAmount: '25.00',
@@ -402,15 +364,7 @@ describe('fulfilReferral: codes Shopify reports as taken', () => {
   it('counts a taken code whose card note is ours as done, without a new code', async () => {
     // Prepare: Shopify creates the referrer's card but the answer is lost; the retry finds the code taken.
     const { ledger, shopify, customerio, deps } = setup();
-    let lost = false;
-    shopify.onCreate = async (input, issue) => {
-      const result = issue(input);
-      if (roleOf(input) === 'referrer' && !lost) {
-        lost = true;
-        throw new RetryableError('Shopify: no response within 10000 ms');
-      }
-      return result;
-    };
+    shopify.loseResponses((input) => roleOf(input) === 'referrer');
 
     // Act
     const outcome = await fulfilReferral(REFERRAL, deps, attempt());
@@ -419,7 +373,7 @@ describe('fulfilReferral: codes Shopify reports as taken', () => {
     expect(outcome).toEqual({ outcome: 'completed' });
     expect(shopify.codesFor('referrer')).toEqual(['CODE0001', 'CODE0001']);
     expect(shopify.finds).toEqual(['CODE0001']);
-    expect(ledger.records.get(EVENT_ID)?.referrerCardId).toBe(shopify.cards.get('CODE0001')?.id);
+    expect(ledger.records.get(EVENT_ID)?.referrerCardId).toBe(shopify.card('CODE0001')?.id);
     expect(ledger.calls.filter((call) => call.op === 'replaceCode')).toEqual([]);
     expect(customerio.sent[0].event.data.discountreferrer).toBe('CODE0001');
   });
@@ -427,7 +381,7 @@ describe('fulfilReferral: codes Shopify reports as taken', () => {
   it("persists a new code before trying it when the taken code is someone else's card", async () => {
     // Prepare
     const { ledger, shopify, customerio, deps } = setup();
-    shopify.cards.set('CODE0001', { id: 'gid://shopify/GiftCard/foreign', note: 'bought at the till' });
+    shopify.seedCard('CODE0001', { id: 'gid://shopify/GiftCard/foreign', note: 'bought at the till' });
     const persistedAtCreate: string[] = [];
     shopify.onCreate = async (input, issue) => {
       if (roleOf(input) === 'referrer') persistedAtCreate.push(ledger.records.get(EVENT_ID)!.referrerCode);
@@ -451,7 +405,7 @@ describe('fulfilReferral: codes Shopify reports as taken', () => {
   it('treats a taken code whose card is noted for the other role as a collision', async () => {
     // Prepare
     const { ledger, shopify, deps } = setup();
-    shopify.cards.set('CODE0001', { id: 'gid://shopify/GiftCard/other-role', note: giftCardNote(EVENT_ID, 'redeemer') });
+    shopify.seedCard('CODE0001', { id: 'gid://shopify/GiftCard/other-role', note: giftCardNote(EVENT_ID, 'redeemer') });
 
     // Act
     await fulfilReferral(REFERRAL, deps, attempt());
@@ -482,7 +436,7 @@ describe('fulfilReferral: codes Shopify reports as taken', () => {
     const { ledger, shopify, customerio, deps } = setup();
     shopify.onCreate = async (input, issue) => {
       if (roleOf(input) === 'redeemer') return issue(input);
-      shopify.cards.set(input.code, { id: `gid://foreign/${input.code}`, note: null });
+      shopify.seedCard(input.code, { id: `gid://foreign/${input.code}`, note: null });
       return { status: 'taken' };
     };
 
@@ -584,7 +538,7 @@ describe('fulfilReferral: one card failing', () => {
     expect(error).toBeInstanceOf(PermanentError);
     expect((error as PermanentError).reason).toBe('shopify_invalid');
     const record = ledger.records.get(EVENT_ID)!;
-    expect(record.referrerCardId).toBe(shopify.cards.get('CODE0001')?.id);
+    expect(record.referrerCardId).toBe(shopify.card('CODE0001')?.id);
     expect(record.redeemerCardId).toBeUndefined();
     expect(customerio.sent).toEqual([]);
     expect(record.status).toBe('IN_PROGRESS');
@@ -593,10 +547,7 @@ describe('fulfilReferral: one card failing', () => {
   it('throws the permanent failure when the other card fails retryably', async () => {
     // Prepare
     const { shopify, deps } = setup({ baseDelayMs: 1, maxDelayMs: 2, maxAttempts: 1 });
-    shopify.onCreate = async (input) => {
-      if (roleOf(input) === 'referrer') throw new RetryableError('Shopify answered 503');
-      throw new PermanentError('shopify_auth', 'Shopify answered 401');
-    };
+    shopify.fault((input) => (roleOf(input) === 'referrer' ? new RetryableError('Shopify answered 503') : new PermanentError('shopify_auth', 'Shopify answered 401')));
 
     // Act
     const error = await failure(fulfilReferral(REFERRAL, deps, attempt()));
@@ -610,7 +561,7 @@ describe('fulfilReferral: one card failing', () => {
     // Prepare: the redeemer's first code belongs to a card sold at the till; the referrer's
     // ledger write is held back until the redeemer has replaced its code and got its card.
     const { ledger, shopify, customerio, deps } = setup();
-    shopify.cards.set('CODE0002', { id: 'gid://shopify/GiftCard/999', note: 'sold at the till' });
+    shopify.seedCard('CODE0002', { id: 'gid://shopify/GiftCard/999', note: 'sold at the till' });
     const gate = deferred<void>();
     const recordCard = deps.ledger.recordCard.bind(deps.ledger);
     deps.ledger.recordCard = async (eventId, owner, role, cardId) => {
@@ -665,11 +616,8 @@ describe('fulfilReferral: look-up by code with several matches (#10.7)', () => {
     // Prepare: the referrer's card exists (an earlier attempt's lost answer); the search also returns a stranger's
     const { ledger, shopify, deps } = setup();
     ledger.seed(storedRecord({}));
-    shopify.cards.set('EARLIER1', { id: 'gid://shopify/GiftCard/ours', note: giftCardNote(EVENT_ID, 'referrer') });
-    shopify.findGiftCardByCode = async (code) => ({
-      matches: [{ id: 'gid://shopify/GiftCard/foreign', note: 'bought at the till' }, ...(await FakeShopify.prototype.findGiftCardByCode.call(shopify, code)).matches],
-      complete: true,
-    });
+    shopify.seedCard('EARLIER1', { id: 'gid://shopify/GiftCard/ours', note: giftCardNote(EVENT_ID, 'referrer') });
+    shopify.lookupNoise = [{ id: 'gid://shopify/GiftCard/foreign', note: 'bought at the till' }];
 
     // Act
     await fulfilReferral(REFERRAL, deps, attempt());
@@ -683,8 +631,9 @@ describe('fulfilReferral: look-up by code with several matches (#10.7)', () => {
     // Prepare
     const { ledger, shopify, deps } = setup();
     ledger.seed(storedRecord({}));
-    shopify.cards.set('EARLIER1', { id: 'gid://shopify/GiftCard/ours', note: giftCardNote(EVENT_ID, 'referrer') });
-    shopify.findGiftCardByCode = async () => ({ matches: [{ id: 'gid://shopify/GiftCard/foreign', note: 'bought at the till' }], complete: false });
+    shopify.seedCard('EARLIER1', { id: 'gid://shopify/GiftCard/ours', note: giftCardNote(EVENT_ID, 'referrer') });
+    shopify.lookupNoise = [{ id: 'gid://shopify/GiftCard/foreign', note: 'bought at the till' }];
+    shopify.lookupIncomplete = true;
     deps.retry = { baseDelayMs: 1, maxDelayMs: 2, maxAttempts: 2 };
 
     // Act
@@ -763,7 +712,7 @@ describe("fulfilReferral: the ledger's copy of the referral (#10.5, #10.6)", () 
     // Prepare: REWARD_TYPE and REWARD_AMOUNT changed after begin
     const { ledger, shopify: giftCards, deps } = setup();
     ledger.seed(storedRecord({ decision: 'ACCEPTED', rewardType: 'gift_card', rewardAmount: '25.00' }));
-    const discounts = new FakeShopify();
+    const discounts = new FakeShop();
     Object.assign(deps, { rewardType: 'discount_code', rewardAmount: '50.00', shopify: discounts, issuers: { gift_card: giftCards, discount_code: discounts } });
 
     // Act

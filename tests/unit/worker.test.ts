@@ -2,14 +2,14 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { PermanentError, RetryableError } from '../../lib/errors';
-import type { Ledger } from '../../lib/ledger';
 import type { Referral } from '../../lib/referral';
 import type { FulfilDeps } from '../../lib/rewards';
 import { makeWorkerHandler } from '../../functions/worker';
 import { lambdaContext } from '../../local/lambda-context';
 import { logger, metrics } from '../../lib/observability';
 import { MemoryLedger } from '../support/memory-ledger';
-import { batch, fakeCustomerIo, fakeShopify, sqsRecord } from '../support/worker';
+import { FakeShop } from '../support/fake-shop';
+import { batch, fakeCustomerIo, sqsRecord } from '../support/worker';
 
 const EVENT_ID = '0193a8f2-6c1d-7b4e-9a55-2f0d3c4b5a61';
 const OTHER_EVENT_ID = '0193a8f2-6c1d-7b4e-9a55-2f0d3c4b5a62';
@@ -32,18 +32,16 @@ function referralBody(eventId = EVENT_ID): string {
 
 function setup(options: { fulfilDeps?: () => Promise<FulfilDeps> } = {}) {
   const memory = new MemoryLedger();
-  const shopify = fakeShopify();
+  const shopify = new FakeShop();
   const customerio = fakeCustomerIo();
-  // The handler's own ledger handle only records failures and releases leases.
-  const ledger = {
-    fail: jest.fn(async (_eventId: string, _owner: string, _reason: string, _message: string) => true),
-    release: jest.fn(async (_eventId: string, _owner: string, _message: string) => undefined),
-  };
+  // The handler's own ledger handle only records failures and releases leases: a second twin, watched.
+  const handlerLedger = new MemoryLedger();
+  const ledger = { fail: jest.spyOn(handlerLedger, 'fail'), release: jest.spyOn(handlerLedger, 'release') };
   let n = 0;
   const fulfilDeps = jest.fn(
     options.fulfilDeps ??
       (async (): Promise<FulfilDeps> => ({
-        ledger: memory.asLedger(),
+        ledger: memory,
         shopify,
         customerio,
         rewardAmount: '25.00',
@@ -55,7 +53,7 @@ function setup(options: { fulfilDeps?: () => Promise<FulfilDeps> } = {}) {
   );
   const handler = makeWorkerHandler({
     sqs: new SQSClient({}),
-    ledger: ledger as unknown as Ledger,
+    ledger: handlerLedger,
     deadLetterQueueUrl: DLQ_URL,
     maxReceiveCount: MAX_RECEIVE_COUNT,
     fulfilDeps,
@@ -82,7 +80,7 @@ describe('worker: a referral that can be fulfilled', () => {
 
     // Assess
     expect(response).toEqual({ batchItemFailures: [] });
-    expect(shopify.createGiftCard).toHaveBeenCalledTimes(2);
+    expect(shopify.creates).toHaveLength(2);
     expect(customerio.sendEvent).toHaveBeenCalledTimes(1);
     expect(sqsMock).not.toHaveReceivedCommand(SendMessageCommand);
   });
@@ -108,7 +106,7 @@ describe('worker: a referral that can be fulfilled', () => {
 
     // Assess
     expect(response).toEqual({ batchItemFailures: [] });
-    expect(shopify.createGiftCard).toHaveBeenCalledTimes(2);
+    expect(shopify.creates).toHaveLength(2);
     expect(customerio.sendEvent).toHaveBeenCalledTimes(1);
   });
 });
@@ -117,7 +115,7 @@ describe('worker: retryable failures', () => {
   it("reports the record's messageId as a batch item failure and dead-letters nothing", async () => {
     // Prepare
     const { shopify, handler, context } = setup();
-    shopify.createGiftCard.mockRejectedValue(new RetryableError('Shopify answered 503'));
+    shopify.fault(new RetryableError('Shopify answered 503'));
 
     // Act
     const response = await handler(batch(sqsRecord(referralBody(), { messageId: 'message-7' })), context);
@@ -130,7 +128,7 @@ describe('worker: retryable failures', () => {
   it('releases the lease with the error before SQS redelivers', async () => {
     // Prepare
     const { shopify, ledger, handler, context } = setup();
-    shopify.createGiftCard.mockRejectedValue(new RetryableError('Shopify answered 503'));
+    shopify.fault(new RetryableError('Shopify answered 503'));
 
     // Act
     await handler(batch(sqsRecord(referralBody(), { receiveCount: 2 })), context);
@@ -143,10 +141,7 @@ describe('worker: retryable failures', () => {
   it('reports only the failing record of a batch', async () => {
     // Prepare
     const { shopify, handler, context } = setup();
-    shopify.createGiftCard.mockImplementation(async (input) => {
-      if (input.note.includes(OTHER_EVENT_ID)) throw new RetryableError('Shopify answered 503');
-      return { status: 'created', id: `gid://shopify/GiftCard/${input.code}` };
-    });
+    shopify.fault((input) => (input.note.includes(OTHER_EVENT_ID) ? new RetryableError('Shopify answered 503') : undefined));
 
     // Act
     const response = await handler(
@@ -182,7 +177,7 @@ describe('worker: the last receive', () => {
   it("records retries_exhausted in the ledger and still reports the failure, leaving the DLQ move to SQS", async () => {
     // Prepare
     const { shopify, ledger, handler, context } = setup();
-    shopify.createGiftCard.mockRejectedValue(new RetryableError('Shopify answered 503'));
+    shopify.fault(new RetryableError('Shopify answered 503'));
 
     // Act
     const response = await handler(batch(sqsRecord(referralBody(), { receiveCount: MAX_RECEIVE_COUNT })), context);
@@ -196,7 +191,7 @@ describe('worker: the last receive', () => {
   it('does not record retries_exhausted before the last receive', async () => {
     // Prepare
     const { shopify, ledger, handler, context } = setup();
-    shopify.createGiftCard.mockRejectedValue(new RetryableError('Shopify answered 503'));
+    shopify.fault(new RetryableError('Shopify answered 503'));
 
     // Act
     await handler(batch(sqsRecord(referralBody(), { receiveCount: MAX_RECEIVE_COUNT - 1 })), context);
@@ -210,7 +205,7 @@ describe('worker: permanent failures', () => {
   it('dead-letters the original body with the failure reason and does not report it as a batch failure', async () => {
     // Prepare
     const { shopify, handler, context } = setup();
-    shopify.createGiftCard.mockRejectedValue(new PermanentError('shopify_auth', 'Shopify answered 401'));
+    shopify.fault(new PermanentError('shopify_auth', 'Shopify answered 401'));
     const body = referralBody();
 
     // Act
@@ -230,7 +225,7 @@ describe('worker: permanent failures', () => {
   it('records the failure reason in the ledger', async () => {
     // Prepare
     const { shopify, ledger, handler, context } = setup();
-    shopify.createGiftCard.mockRejectedValue(new PermanentError('shopify_auth', 'Shopify answered 401'));
+    shopify.fault(new PermanentError('shopify_auth', 'Shopify answered 401'));
 
     // Act
     await handler(batch(sqsRecord(referralBody())), context);
@@ -244,7 +239,7 @@ describe('worker: permanent failures', () => {
   it('still dead-letters when the ledger cannot record the failure', async () => {
     // Prepare
     const { shopify, ledger, handler, context } = setup();
-    shopify.createGiftCard.mockRejectedValue(new PermanentError('shopify_auth', 'Shopify answered 401'));
+    shopify.fault(new PermanentError('shopify_auth', 'Shopify answered 401'));
     ledger.fail.mockRejectedValue(new RetryableError('ledger: could not record the failure'));
 
     // Act
@@ -258,7 +253,7 @@ describe('worker: permanent failures', () => {
   it('reports a batch item failure when the dead-letter queue refuses the message, so it is not lost', async () => {
     // Prepare
     const { shopify, handler, context } = setup();
-    shopify.createGiftCard.mockRejectedValue(new PermanentError('shopify_auth', 'Shopify answered 401'));
+    shopify.fault(new PermanentError('shopify_auth', 'Shopify answered 401'));
     sqsMock.on(SendMessageCommand).rejects(new Error('SQS is down'));
 
     // Act

@@ -1,0 +1,41 @@
+import { randomUUID } from 'node:crypto';
+import { CreateTableCommand, DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { Ledger } from '../../lib/ledger';
+import { loadInfraDefinitions } from '../../local/infra';
+import { describeLedgerContract } from '../support/ledger-contract';
+
+// The DynamoDB ledger on dynalite: its conditional writes are the truth the memory twin is held to
+// (tests/unit/ledger-contract.test.ts). One fresh table, as serverless.yml defines it, for this file.
+const dynamo = new DynamoDBClient({
+  endpoint: process.env.TEST_DYNAMODB_ENDPOINT,
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+});
+const ddb = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
+const tableName = `referral-rewards-ledger-contract-${randomUUID().slice(0, 8)}`;
+
+beforeAll(async () => {
+  const { table } = loadInfraDefinitions();
+  await dynamo.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      KeySchema: table.keySchema,
+      AttributeDefinitions: table.attributeDefinitions,
+      BillingMode: table.billingMode,
+      ...(table.globalSecondaryIndexes ? { GlobalSecondaryIndexes: table.globalSecondaryIndexes } : {}),
+    }),
+  );
+});
+
+afterAll(async () => {
+  await dynamo.send(new DeleteTableCommand({ TableName: tableName }));
+  dynamo.destroy();
+});
+
+describeLedgerContract('DynamoDB (lib/ledger.ts on dynalite)', async (clock) => ({
+  ledger: new Ledger(ddb, tableName, clock.now),
+  seed: async (record) => {
+    await ddb.send(new PutCommand({ TableName: tableName, Item: record }));
+  },
+}));

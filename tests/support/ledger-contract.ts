@@ -1,0 +1,495 @@
+import { randomUUID } from 'node:crypto';
+import { LeaseLostError, type BeginInput, type LedgerPort, type LedgerRecord } from '../../lib/ledger-port';
+import type { Referral } from '../../lib/referral';
+import { failure } from './failure';
+
+/** A clock the test moves by hand: leases and release times are read from it. */
+export interface Clock {
+  now: () => number;
+  advance(ms: number): void;
+}
+
+/** A ledger under test, on `clock`, with a way to put a record in place as an earlier attempt (or the lifecycle) left it. */
+export interface LedgerUnderTest {
+  ledger: LedgerPort;
+  seed(record: LedgerRecord): Promise<void>;
+}
+
+export type LedgerFactory = (clock: Clock) => Promise<LedgerUnderTest>;
+
+const START = Date.parse('2026-11-20T10:00:00.000Z');
+const LEASE_MS = 30_000;
+
+function manualClock(): Clock {
+  let now = START;
+  return { now: () => now, advance: (ms) => (now += ms) };
+}
+
+function referral(eventId: string, overrides: Partial<Referral> = {}): Referral {
+  return {
+    v: 1,
+    eventId,
+    eventName: 'referral redeemed',
+    referrerEmail: 'ada@example.com',
+    redeemerEmail: 'grace@example.org',
+    customerEmail: 'grace@example.org',
+    ...overrides,
+  };
+}
+
+function beginInput(clock: Clock, owner: string, overrides: Partial<BeginInput> = {}): BeginInput {
+  return {
+    owner,
+    leaseUntil: clock.now() + LEASE_MS,
+    codes: { referrer: `REF-${owner}`, redeemer: `RED-${owner}` },
+    customerioEventId: `cio-${owner}`,
+    rewardType: 'gift_card',
+    rewardAmount: '25.00',
+    ...overrides,
+  };
+}
+
+/** A record as it stands after a begin long ago, without a lease: the base for seeded states. */
+function seeded(eventId: string, overrides: Partial<LedgerRecord>): LedgerRecord {
+  const iso = new Date(START - 3_600_000).toISOString();
+  return {
+    pk: `referral#${eventId}`,
+    eventId,
+    status: 'IN_PROGRESS',
+    referrerEmail: 'ada@example.com',
+    redeemerEmail: 'grace@example.org',
+    customerEmail: 'grace@example.org',
+    referrerCode: 'SEEDREF1',
+    redeemerCode: 'SEEDRED1',
+    customerioEventId: 'cio-seed',
+    rewardType: 'gift_card',
+    rewardAmount: '25.00',
+    attempts: 1,
+    createdAt: iso,
+    updatedAt: iso,
+    ...overrides,
+  };
+}
+
+/**
+ * The conditional-write semantics the money paths rely on (lib/ledger-port.ts), one spec for every
+ * LedgerPort: run on dynalite against lib/ledger.ts (the truth) and on the in-memory twin, so the
+ * twin the unit tests use cannot drift from the DynamoDB conditions it imitates.
+ */
+export function describeLedgerContract(name: string, makeLedger: LedgerFactory): void {
+  describe(`LedgerPort contract: ${name}`, () => {
+    let clock: Clock;
+    let subject: LedgerUnderTest;
+    let ledger: LedgerPort;
+    let eventId: string;
+
+    beforeEach(async () => {
+      clock = manualClock();
+      subject = await makeLedger(clock);
+      ledger = subject.ledger;
+      eventId = randomUUID();
+    });
+
+    describe('begin', () => {
+      it('creates a new record, leased to the caller, with the codes, reward and people of this first attempt', async () => {
+        // Act
+        const begun = await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+
+        // Assess
+        expect(begun.outcome).toBe('acquired');
+        expect(await ledger.get(eventId)).toMatchObject({
+          eventId,
+          status: 'IN_PROGRESS',
+          leaseOwner: 'a',
+          leaseExpiresAt: START + LEASE_MS,
+          referrerCode: 'REF-a',
+          redeemerCode: 'RED-a',
+          customerioEventId: 'cio-a',
+          rewardType: 'gift_card',
+          rewardAmount: '25.00',
+          distinctId: 'grace@example.org',
+          attempts: 1,
+          createdAt: new Date(START).toISOString(),
+        });
+      });
+
+      it('keeps what the first attempt chose (if_not_exists) when a later attempt takes an expired lease over', async () => {
+        // Prepare
+        await ledger.begin(referral(eventId, { distinctId: 'person-1' }), beginInput(clock, 'a'));
+        clock.advance(LEASE_MS + 1);
+
+        // Act
+        const later = referral(eventId, { referrerEmail: 'other@example.com', distinctId: 'person-2' });
+        const begun = await ledger.begin(later, beginInput(clock, 'b', { rewardType: 'discount_code', rewardAmount: '10.00' }));
+
+        // Assess
+        expect(begun.outcome).toBe('acquired');
+        expect(await ledger.get(eventId)).toMatchObject({
+          leaseOwner: 'b',
+          attempts: 2,
+          referrerCode: 'REF-a',
+          redeemerCode: 'RED-a',
+          customerioEventId: 'cio-a',
+          rewardType: 'gift_card',
+          rewardAmount: '25.00',
+          referrerEmail: 'ada@example.com',
+          distinctId: 'person-1',
+          createdAt: new Date(START).toISOString(),
+        });
+      });
+
+      it('reports busy, and changes nothing, while another worker holds an unexpired lease', async () => {
+        // Prepare
+        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+        clock.advance(LEASE_MS - 1);
+
+        // Act
+        const begun = await ledger.begin(referral(eventId), beginInput(clock, 'b'));
+
+        // Assess
+        expect(begun.outcome).toBe('busy');
+        expect(await ledger.get(eventId)).toMatchObject({ leaseOwner: 'a', attempts: 1 });
+      });
+
+      it('lets the lease holder begin again within its lease', async () => {
+        // Prepare
+        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+
+        // Act
+        const begun = await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+
+        // Assess
+        expect(begun.outcome).toBe('acquired');
+        expect(await ledger.get(eventId)).toMatchObject({ leaseOwner: 'a', attempts: 2 });
+      });
+
+      it.each([
+        ['COMPLETED', 'completed'],
+        ['REJECTED', 'rejected'],
+        ['REVIEW', 'parked'],
+        ['REVOKED', 'parked'],
+      ] as const)('never takes up a %s record (%s)', async (status, outcome) => {
+        // Prepare
+        await subject.seed(seeded(eventId, { status }));
+
+        // Act
+        const begun = await ledger.begin(referral(eventId), beginInput(clock, 'b'));
+
+        // Assess
+        expect(begun).toMatchObject({ outcome, record: { status } });
+        expect(await ledger.get(eventId)).toMatchObject({ status, attempts: 1 });
+        expect((await ledger.get(eventId))?.leaseOwner).toBeUndefined();
+      });
+
+      it('leaves a HELD record parked before its release time and takes it up once that has passed', async () => {
+        // Prepare
+        await subject.seed(seeded(eventId, { status: 'HELD', releaseAt: START + 1_000 }));
+
+        // Act
+        const early = await ledger.begin(referral(eventId), beginInput(clock, 'b'));
+        clock.advance(1_000);
+        const due = await ledger.begin(referral(eventId), beginInput(clock, 'c'));
+
+        // Assess
+        expect(early.outcome).toBe('parked');
+        expect(due.outcome).toBe('acquired');
+        expect(await ledger.get(eventId)).toMatchObject({ status: 'IN_PROGRESS', leaseOwner: 'c', referrerCode: 'SEEDREF1', attempts: 2 });
+      });
+
+      it('takes a FAILED record up again (a redrive), with its first codes', async () => {
+        // Prepare
+        await subject.seed(seeded(eventId, { status: 'FAILED', failureReason: 'shopify_auth' }));
+
+        // Act
+        const begun = await ledger.begin(referral(eventId), beginInput(clock, 'b'));
+
+        // Assess
+        expect(begun.outcome).toBe('acquired');
+        expect(await ledger.get(eventId)).toMatchObject({ status: 'IN_PROGRESS', leaseOwner: 'b', referrerCode: 'SEEDREF1' });
+      });
+    });
+
+    describe('steps fenced on the lease', () => {
+      it('records a card with its id and expiry for the lease holder', async () => {
+        // Prepare
+        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+
+        // Act
+        const record = await ledger.recordCard(eventId, 'a', 'referrer', 'gid://shopify/GiftCard/1', '2027-01-31');
+
+        // Assess
+        expect(record).toMatchObject({ referrerCardId: 'gid://shopify/GiftCard/1', referrerExpiresOn: '2027-01-31', leaseOwner: 'a' });
+        expect(await ledger.get(eventId)).toMatchObject({ referrerCardId: 'gid://shopify/GiftCard/1', referrerCardAt: new Date(START).toISOString() });
+      });
+
+      it('refuses a step from a worker whose lease was taken over (LeaseLostError), changing nothing', async () => {
+        // Prepare
+        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+        clock.advance(LEASE_MS + 1);
+        await ledger.begin(referral(eventId), beginInput(clock, 'b'));
+
+        // Act
+        const error = await failure(ledger.recordCard(eventId, 'a', 'referrer', 'gid://shopify/GiftCard/stale'));
+
+        // Assess
+        expect(error).toBeInstanceOf(LeaseLostError);
+        expect((await ledger.get(eventId))?.referrerCardId).toBeUndefined();
+      });
+
+      it('refuses a step on a referral that was never begun', async () => {
+        // Act
+        const error = await failure(ledger.decide(eventId, 'a', 'ACCEPTED'));
+
+        // Assess
+        expect(error).toBeInstanceOf(LeaseLostError);
+        expect(await ledger.get(eventId)).toBeUndefined();
+      });
+
+      it('stores the decision and its reason', async () => {
+        // Prepare
+        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+
+        // Act
+        await ledger.decide(eventId, 'a', 'REJECTED', 'self_referral');
+
+        // Assess
+        expect(await ledger.get(eventId)).toMatchObject({ decision: 'REJECTED', rejectionReason: 'self_referral', status: 'IN_PROGRESS' });
+      });
+
+      it('replaces a code only while the old one is still the current one', async () => {
+        // Prepare
+        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+
+        // Act
+        const stale = await failure(ledger.replaceCode(eventId, 'a', 'referrer', 'NOT-CURRENT', 'NEWCODE1'));
+        const swapped = await ledger.replaceCode(eventId, 'a', 'referrer', 'REF-a', 'NEWCODE2');
+
+        // Assess
+        expect(stale).toBeInstanceOf(LeaseLostError);
+        expect(swapped).toMatchObject({ referrerCode: 'NEWCODE2', redeemerCode: 'RED-a', codeCollisions: 1 });
+      });
+
+      it('with finish, ends the referral in the same write: final status, its time, no lease', async () => {
+        // Prepare
+        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+
+        // Act
+        const record = await ledger.recordCustomerIo(eventId, 'a', 'COMPLETED');
+        const after = await failure(ledger.recordPostHog(eventId, 'a'));
+
+        // Assess
+        expect(record).toMatchObject({ status: 'COMPLETED', customerioAt: new Date(START).toISOString(), completedAt: new Date(START).toISOString() });
+        expect(record.leaseOwner).toBeUndefined();
+        expect(record.leaseExpiresAt).toBeUndefined();
+        expect(after).toBeInstanceOf(LeaseLostError);
+      });
+
+      it('records PostHog without ending the referral when no final status is given', async () => {
+        // Prepare
+        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+
+        // Act
+        const record = await ledger.recordPostHog(eventId, 'a');
+
+        // Assess
+        expect(record).toMatchObject({ status: 'IN_PROGRESS', posthogAt: new Date(START).toISOString(), leaseOwner: 'a' });
+      });
+
+      it('complete and finishRejected end the referral as COMPLETED or REJECTED', async () => {
+        // Prepare
+        const other = randomUUID();
+        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+        await ledger.begin(referral(other), beginInput(clock, 'a'));
+
+        // Act
+        const completed = await ledger.complete(eventId, 'a');
+        const rejected = await ledger.finishRejected(other, 'a');
+
+        // Assess
+        expect(completed).toMatchObject({ status: 'COMPLETED', completedAt: new Date(START).toISOString() });
+        expect(rejected).toMatchObject({ status: 'REJECTED', rejectedAt: new Date(START).toISOString() });
+        expect([completed.leaseOwner, rejected.leaseOwner]).toEqual([undefined, undefined]);
+      });
+
+      it('release frees the lease (another worker may begin at once) and notes why', async () => {
+        // Prepare
+        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+
+        // Act
+        await ledger.release(eventId, 'a', 'Shopify answered 503');
+        const begun = await ledger.begin(referral(eventId), beginInput(clock, 'b'));
+
+        // Assess
+        expect(begun.outcome).toBe('acquired');
+        expect(await ledger.get(eventId)).toMatchObject({ leaseOwner: 'b', lastError: 'Shopify answered 503' });
+      });
+
+      it('release by a worker that lost the lease is silent and changes nothing', async () => {
+        // Prepare
+        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+
+        // Act
+        await ledger.release(eventId, 'b', 'late');
+
+        // Assess
+        const record = await ledger.get(eventId);
+        expect(record).toMatchObject({ leaseOwner: 'a' });
+        expect(record?.lastError).toBeUndefined();
+      });
+    });
+
+    describe('fail', () => {
+      it('records a failure for a referral that never began, without a lease', async () => {
+        // Act
+        const failed = await ledger.fail(eventId, 'a', 'config_invalid', 'SHOPIFY_STORE_DOMAIN is missing');
+
+        // Assess
+        expect(failed).toBe(true);
+        expect(await ledger.get(eventId)).toMatchObject({ status: 'FAILED', failureReason: 'config_invalid', lastError: 'SHOPIFY_STORE_DOMAIN is missing' });
+      });
+
+      it("records the lease holder's failure, keeps the codes and frees the lease", async () => {
+        // Prepare
+        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+
+        // Act
+        const failed = await ledger.fail(eventId, 'a', 'shopify_auth', 'Shopify answered 401');
+
+        // Assess
+        const record = await ledger.get(eventId);
+        expect(failed).toBe(true);
+        expect(record).toMatchObject({ status: 'FAILED', failureReason: 'shopify_auth', referrerCode: 'REF-a', failedAt: new Date(START).toISOString() });
+        expect(record?.leaseOwner).toBeUndefined();
+      });
+
+      it('never overwrites a record another worker actively holds', async () => {
+        // Prepare
+        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+
+        // Act
+        const failed = await ledger.fail(eventId, 'b', 'retries_exhausted', 'late');
+
+        // Assess
+        expect(failed).toBe(false);
+        expect(await ledger.get(eventId)).toMatchObject({ status: 'IN_PROGRESS', leaseOwner: 'a' });
+      });
+
+      it.each(['COMPLETED', 'REJECTED', 'REVIEW', 'REVOKED'] as const)('never overwrites a %s record', async (status) => {
+        // Prepare
+        await subject.seed(seeded(eventId, { status }));
+
+        // Act
+        const failed = await ledger.fail(eventId, 'b', 'retries_exhausted', 'late');
+
+        // Assess
+        expect(failed).toBe(false);
+        expect(await ledger.get(eventId)).toMatchObject({ status });
+        expect((await ledger.get(eventId))?.failureReason).toBeUndefined();
+      });
+
+      it('never overwrites a HELD record before its release time', async () => {
+        // Prepare
+        await subject.seed(seeded(eventId, { status: 'HELD', releaseAt: START + 1_000 }));
+
+        // Act
+        const failed = await ledger.fail(eventId, 'b', 'retries_exhausted', 'late');
+
+        // Assess
+        expect(failed).toBe(false);
+        expect(await ledger.get(eventId)).toMatchObject({ status: 'HELD' });
+      });
+    });
+
+    describe('claims', () => {
+      const person = () => `person-${eventId}@example.com`;
+
+      it('gives a redeemer to one referral: the same one may claim again, another may not', async () => {
+        // Prepare
+        const other = randomUUID();
+
+        // Act
+        const first = await ledger.claimRedeemer(person(), eventId);
+        const again = await ledger.claimRedeemer(person(), eventId);
+        const rival = await ledger.claimRedeemer(person(), other);
+
+        // Assess
+        expect([first, again, rival]).toEqual([true, true, false]);
+        expect(await ledger.redeemerHolder(person())).toBe(eventId);
+      });
+
+      it("hands a redeemer's claim over only from the stale holder named", async () => {
+        // Prepare
+        const stale = randomUUID();
+        const other = randomUUID();
+        await ledger.claimRedeemer(person(), stale);
+
+        // Act
+        const wrongName = await ledger.claimRedeemer(person(), eventId, other);
+        const handedOver = await ledger.claimRedeemer(person(), eventId, stale);
+
+        // Assess
+        expect([wrongName, handedOver]).toEqual([false, true]);
+        expect(await ledger.redeemerHolder(person())).toBe(eventId);
+      });
+
+      it("releases a redeemer's claim only for the referral holding it", async () => {
+        // Prepare
+        const other = randomUUID();
+        await ledger.claimRedeemer(person(), eventId);
+
+        // Act
+        await ledger.releaseRedeemer(person(), other);
+        const heldAfterOthersRelease = await ledger.redeemerHolder(person());
+        await ledger.releaseRedeemer(person(), eventId);
+
+        // Assess
+        expect(heldAfterOthersRelease).toBe(eventId);
+        expect(await ledger.redeemerHolder(person())).toBeUndefined();
+        expect(await ledger.claimRedeemer(person(), other)).toBe(true);
+      });
+
+      it("counts each referral once against a referrer's cap and refuses past it", async () => {
+        // Prepare
+        const [second, third] = [randomUUID(), randomUUID()];
+
+        // Act
+        const claims = [
+          await ledger.claimReferrerSlot(person(), eventId, 2),
+          await ledger.claimReferrerSlot(person(), eventId, 2),
+          await ledger.claimReferrerSlot(person(), second, 2),
+          await ledger.claimReferrerSlot(person(), third, 2),
+        ];
+
+        // Assess
+        expect(claims).toEqual([true, true, true, false]);
+        expect((await ledger.referrerSlotHolders(person())).sort()).toEqual([eventId, second].sort());
+      });
+
+      it('gives a slot back only for the referral holding it, and the freed slot can be taken', async () => {
+        // Prepare
+        const [other, next] = [randomUUID(), randomUUID()];
+        await ledger.claimReferrerSlot(person(), eventId, 1);
+
+        // Act
+        await ledger.releaseReferrerSlot(person(), other);
+        const whileHeld = await ledger.claimReferrerSlot(person(), next, 1);
+        await ledger.releaseReferrerSlot(person(), eventId);
+        const afterRelease = await ledger.claimReferrerSlot(person(), next, 1);
+
+        // Assess
+        expect([whileHeld, afterRelease]).toEqual([false, true]);
+        expect(await ledger.referrerSlotHolders(person())).toEqual([next]);
+      });
+
+      it('reports no holders for a person never claimed', async () => {
+        // Act
+        const holders = await ledger.referrerSlotHolders(person());
+        const holder = await ledger.redeemerHolder(person());
+
+        // Assess
+        expect(holders).toEqual([]);
+        expect(holder).toBeUndefined();
+      });
+    });
+  });
+}
