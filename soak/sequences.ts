@@ -23,7 +23,7 @@ import { ulidFromUuid } from '../lib/ulid';
 import type { CustomerIoFault } from '../local/sandbox/customerio';
 import type { ShopifyFault } from '../local/sandbox/shopify';
 import { Pipeline, referralBody } from '../tests/support/pipeline';
-import type { ReferralProblem } from './chaos';
+import type { ReferralProblem } from './report';
 import { pick, settle } from './harness';
 
 export const SEQUENCE_CASES = ['cap-steal', 'expiry', 'two-stories', 'type-switch'] as const;

@@ -5,7 +5,8 @@ import { SEQUENCE_CASES } from '../../soak/sequences';
  * A small chaos soak inside `npm test` (the full one is `npm run soak`, see docs/RELIABILITY.md):
  * the real pipeline under duplicate webhooks, upstream faults of every kind, crashes at every
  * step boundary and three workers polling, then a DLQ redrive with the faults off. Every
- * referral must end with exactly its two cards and one Customer.io event, and the soak must
+ * referral must end with exactly its two cards and one Customer.io event (the lifecycle rounds:
+ * held, reviewed or revoked as the ledger says), and the soak must
  * really have injected what it claims, so it cannot pass by doing nothing.
  */
 describe('chaos soak (small)', () => {
@@ -54,6 +55,24 @@ describe('chaos soak (small)', () => {
     expect(report.planted.selfReferrals).toBeGreaterThan(0);
     expect(report.planted.repeatRedeemerPairs).toBeGreaterThan(0);
     expect(report.planted.cappedReferrerReferrals).toBeGreaterThan(0);
+  });
+
+  it('ran the lifecycle rounds of issue #14: holds released, reviews decided, revokes finished, every invariant whole', () => {
+    const { hold, review, revoke } = report.lifecycle;
+    expect(hold.held).toBeGreaterThan(0);
+    expect(hold.released).toBeGreaterThan(0);
+    expect(hold.duplicatesDuringHold + hold.redrivesDuringHold).toBeGreaterThan(0);
+    expect(review.sentToReview).toBeGreaterThan(0);
+    expect(review.approved).toBeGreaterThan(0);
+    expect(review.rejected).toBeGreaterThan(0);
+    expect(review.concurrent).toBeGreaterThan(0);
+    expect(revoke.paid).toBeGreaterThan(0);
+    expect(revoke.held + revoke.inReview).toBeGreaterThan(0);
+    expect(revoke.interrupted).toBeGreaterThan(0);
+    expect(report.lifecycle).toMatchObject({
+      issuedWhileParked: 0, approvedNotPaidOnce: 0, issuedAfterRefusal: 0, overBudgetCents: 0, budgetMiscounted: 0,
+      revokedStillActive: 0, unfinished: 0, lost: 0, doubled: 0, ok: true, problems: [],
+    });
   });
 
   it('ran the sequence cases of issue #10 and each came out whole', () => {

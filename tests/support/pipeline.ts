@@ -44,7 +44,7 @@ export interface PipelineOptions {
   onPollerError?: (error: unknown) => void;
   /** The worker's clock for what it dates (reward expiry, Customer.io timestamp); leases keep real time. */
   now?: () => number;
-  /** Wraps the ledger fulfilment uses, e.g. to fail one call of one referral. */
+  /** Wraps the ledger the worker and fulfilment use, e.g. to fail one call of one referral (`pipeline.ledger` stays the real one). */
   wrapLedger?: (ledger: Ledger) => Ledger;
 }
 
@@ -95,7 +95,8 @@ export class Pipeline {
     const ingestHandler = makeIngestHandler({ sqs, config: async () => loadIngestConfig(env) });
     // One container, as the deployed worker has: clients (the Shopify pacer, token, shop currency)
     // outlive an invocation; the settings are re-read each time, so a test may change `env` mid-flight.
-    const fulfilDeps = cachedFulfilDeps(async () => loadWorkerConfig(env), options.wrapLedger ? options.wrapLedger(ledger) : ledger, {
+    const workerLedger = options.wrapLedger ? options.wrapLedger(ledger) : ledger;
+    const fulfilDeps = cachedFulfilDeps(async () => loadWorkerConfig(env), workerLedger, {
       // Fast backoff keeps the suite quick; the policy itself is the production one.
       retry: { baseDelayMs: 5, maxDelayMs: 50 },
       checkpoint: options.checkpoint,
@@ -105,7 +106,7 @@ export class Pipeline {
     });
     const worker = makeWorkerHandler({
       sqs,
-      ledger,
+      ledger: workerLedger,
       deadLetterQueueUrl: resources.deadLetterQueueUrl,
       maxReceiveCount: defs.queue.maxReceiveCount,
       fulfilDeps,
