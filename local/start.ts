@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { relative as relativePath, resolve as resolvePath, sep as pathSeparator } from 'node:path';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { loadWorkerConfig, MAX_BODY_BYTES } from '../lib/config';
+import { loadReleaserConfig, loadWorkerConfig, MAX_BODY_BYTES } from '../lib/config';
 import { maskCode, maskEmail } from '../lib/mask';
 import { parseGiftCardNote } from '../lib/rewards';
 import { httpApiEvent } from './apigw';
@@ -31,8 +31,8 @@ import { parseDuration } from '../lib/duration';
 import { localStateDir, stackFilePath, type LocalStackFile } from './state';
 import type { EmulatorsModule } from './emulators-types';
 import { readBody } from './read-body';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { LifecycleLedger } from '../lib/lifecycle/ledger';
+import { documentClient } from '../lib/aws-clients';
+import { releaserDeps } from '../lib/release-wiring';
 import { releaseDue } from '../lib/lifecycle/release';
 import { lostReferralCurl, prepareLocalReconciler } from './reconcile-loop';
 
@@ -219,11 +219,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(() => poller.stop());
 
     // 4b. The releaser (functions/release.ts in AWS): held referrals whose time has come go back to the worker.
-    const lifecycle = new LifecycleLedger(DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }), resources.tableName);
+    const releaser = releaserDeps(loadReleaserConfig(env), { sqs, ddb: documentClient(dynamo) }, { resendAfterMs: 30_000 });
     let releasing = true;
     let releaseTimer: NodeJS.Timeout | undefined;
     const releaseTick = (): void => {
-      releaseDue({ ledger: lifecycle, sqs, queueUrl: resources.queueUrl, resendAfterMs: 30_000 })
+      releaseDue(releaser)
         .then((run) => {
           if (run.released > 0) say(`⏰ released ${run.released} held referral(s): the worker pays them now`);
         })

@@ -16,11 +16,11 @@ import type { Referral } from '../referral';
 import type { OutcomeTracker } from '../rewards';
 import { captureLifecycle } from './capture';
 import { guardsOn, reviewReasons } from './guards';
-import { referralCents, type LifecycleLedger, type LifecycleRecord, type ReviewReason } from './ledger';
+import { referralCents, type LifecycleRecord, type ReviewReason, type WorkerLifecycleLedger } from './worker-ledger';
 
 export interface LifecycleDeps {
   config: LifecycleConfig;
-  ledger: LifecycleLedger;
+  ledger: WorkerLifecycleLedger;
   /** Test seam for the disposable-domain list. */
   isDisposable?: (email: string) => boolean;
 }
