@@ -25,7 +25,7 @@ import { httpApiEvent } from '../local/apigw';
 import { loadInfraDefinitions, type InfraDefinitions } from '../local/infra';
 import { SqsPoller } from '../local/poller';
 import { queueDepth } from '../ops/queue-depth';
-import { createStackResources, resourceEnv, type StackResources } from '../local/resources';
+import { createStackResources, functionEnv, type StackResources } from '../local/resources';
 import { startFakeCustomerIo, type FakeCustomerIo, type FakeCustomerIoOptions } from '../local/sandbox/customerio';
 import { startFakeShopify, type FakeShopify, type FakeShopifyOptions } from '../local/sandbox/shopify';
 import { nowMs, sleep } from './stats';
@@ -152,8 +152,7 @@ export class BenchStack {
     const customerio = await startFakeCustomerIo(options.customerio);
     const env: Env = {
       WEBHOOK_SECRET,
-      ...resourceEnv(resources),
-      MAX_RECEIVE_COUNT: String(defs.queue.maxReceiveCount),
+      ...functionEnv(resources, defs),
       ...shopify.env,
       ...customerio.env,
       ...options.env,

@@ -24,7 +24,7 @@ import { httpApiEvent } from './apigw';
 import { emulatorClients } from './emulator-clients';
 import { loadInfraDefinitions } from './infra';
 import { SqsPoller, type SqsHandler } from './poller';
-import { createStackResources, resourceEnv } from './resources';
+import { createStackResources, functionEnv } from './resources';
 import { startFakeCustomerIo, type FakeCustomerIo, type FakeTrackedEvent } from './sandbox/customerio';
 import { startFakeShopify, type FakeGiftCard, type FakeShopify } from './sandbox/shopify';
 import { parseDuration } from '../lib/duration';
@@ -125,8 +125,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(() => clients.destroy());
     const defs = loadInfraDefinitions();
     const resources = await createStackResources(sqs, dynamo, defs);
-    Object.assign(env, resourceEnv(resources));
-    env.MAX_RECEIVE_COUNT = String(defs.queue.maxReceiveCount);
+    Object.assign(env, functionEnv(resources, defs));
     cleanups.push(muteInvalidQueueUrlWarnings([resources.queueUrl, resources.deadLetterQueueUrl]));
 
     // 2. Shopify and Customer.io: the fakes, unless credentials or a URL override point elsewhere.

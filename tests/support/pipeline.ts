@@ -16,7 +16,7 @@ import { createWorkerDeps } from '../../lib/worker-wiring';
 import { httpApiEvent } from '../../local/apigw';
 import { loadInfraDefinitions } from '../../local/infra';
 import { SqsPoller } from '../../local/poller';
-import { createStackResources, resourceEnv, type StackResources } from '../../local/resources';
+import { createStackResources, functionEnv, type StackResources } from '../../local/resources';
 import { startFakeCustomerIo, type FakeCustomerIo } from '../../local/sandbox/customerio';
 import { startFakePostHog, type FakePostHog } from '../../local/sandbox/posthog';
 import { startFakeShopify, type FakeShopify, type FakeShopifyOptions } from '../../local/sandbox/shopify';
@@ -86,9 +86,7 @@ export class Pipeline {
 
     const env: Env = {
       WEBHOOK_SECRET,
-      ...resourceEnv(resources),
-      // As local/start.ts sets it: the worker's last receive is the queue's.
-      MAX_RECEIVE_COUNT: String(defs.queue.maxReceiveCount),
+      ...functionEnv(resources, defs),
       ...shopify.env,
       ...customerio.env,
       ...(options.capture === false ? {} : posthog.env),
