@@ -9,22 +9,23 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyStructuredResultV2, Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { makeIngestHandler, type IngestHandler } from '../functions/ingest';
 import { makeWorkerHandler } from '../functions/worker';
-import { loadIngestConfig, loadWorkerConfig, type Env } from '../lib/config';
+import { documentClient } from '../lib/aws-clients';
+import { loadIngestConfig, loadWorkerConfig, loadWorkerRuntimeConfig, type Env } from '../lib/config';
 import type { Fetch } from '../lib/http';
 import { Ledger } from '../lib/ledger';
 import type { Checkpoint, FulfilDeps } from '../lib/rewards';
 import { loadEnv } from '../lib/secrets';
 import type { ShopifyClient } from '../lib/shopify';
-import { cachedFulfilDeps, type FulfilOverrides } from '../lib/wiring';
+import type { FulfilOverrides } from '../lib/wiring';
+import { createWorkerDeps } from '../lib/worker-wiring';
 import { httpApiEvent } from '../local/apigw';
 import { loadInfraDefinitions, type InfraDefinitions } from '../local/infra';
 import { SqsPoller } from '../local/poller';
 import { queueDepth } from '../ops/queue-depth';
-import { createStackResources, resourceEnv, type StackResources } from '../local/resources';
+import { createStackResources, functionEnv, type StackResources } from '../local/resources';
 import { startFakeCustomerIo, type FakeCustomerIo, type FakeCustomerIoOptions } from '../local/sandbox/customerio';
 import { startFakeShopify, type FakeShopify, type FakeShopifyOptions } from '../local/sandbox/shopify';
 import { nowMs, sleep } from './stats';
@@ -76,14 +77,15 @@ export class WorkerContainer {
   public readonly fulfilDeps: () => Promise<FulfilDeps>;
 
   public constructor(stack: BenchStack, overrides: FulfilOverrides) {
-    this.fulfilDeps = cachedFulfilDeps(async () => loadWorkerConfig(await loadEnv(stack.env)), stack.ledger, overrides);
-    const worker = makeWorkerHandler({
-      sqs: stack.sqs,
-      ledger: stack.ledger,
-      deadLetterQueueUrl: stack.resources.deadLetterQueueUrl,
-      maxReceiveCount: stack.defs.queue.maxReceiveCount,
-      fulfilDeps: this.fulfilDeps,
-    }) as WorkerHandler;
+    // The deployed worker's factory (lib/worker-wiring.ts), one container's worth.
+    const deps = createWorkerDeps(
+      loadWorkerRuntimeConfig(stack.env),
+      async () => loadWorkerConfig(await loadEnv(stack.env)),
+      { sqs: stack.sqs, ddb: stack.ledger.client },
+      { fulfil: overrides },
+    );
+    this.fulfilDeps = deps.fulfilDeps;
+    const worker = makeWorkerHandler(deps) as WorkerHandler;
     const timed: WorkerHandler = async (event, context) => {
       const start = nowMs();
       try {
@@ -145,10 +147,16 @@ export class BenchStack {
       suffix: `-bench-${randomUUID().slice(0, 8)}`,
       visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 60,
     });
-    const ledger = new Ledger(DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }), resources.tableName);
+    const ledger = new Ledger(documentClient(dynamo), resources.tableName);
     const shopify = await startFakeShopify(options.shopify);
     const customerio = await startFakeCustomerIo(options.customerio);
-    const env: Env = { WEBHOOK_SECRET, ...resourceEnv(resources), ...shopify.env, ...customerio.env, ...options.env };
+    const env: Env = {
+      WEBHOOK_SECRET,
+      ...functionEnv(resources, defs),
+      ...shopify.env,
+      ...customerio.env,
+      ...options.env,
+    };
     // As deployed: config (and the cached secret) re-read per invocation.
     const ingest = makeIngestHandler({ sqs, config: async () => loadIngestConfig(await loadEnv(env)) });
     const stack = new BenchStack(sqs, dynamo, ledger, resources, defs, shopify, customerio, env, ingest, options);

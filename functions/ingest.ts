@@ -8,7 +8,7 @@ import { parseWebhook } from '../lib/posthog';
 import { enqueueReferral } from '../lib/queue';
 import { EVENT_ID_PATTERN } from '../lib/referral';
 import { loadEnv, WEBHOOK_SECRET_KEYS } from '../lib/secrets';
-import { InvalidSigningSecretError, verifyWebhookSignature } from '../lib/signature';
+import { verifyWebhookSignature } from '../lib/signature';
 
 export interface IngestDeps {
   sqs: SQSClient;
@@ -65,21 +65,15 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
   const body = Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8');
 
   if (config.webhookSigningSecret) {
-    let verdict: ReturnType<typeof verifyWebhookSignature>;
-    try {
-      verdict = verifyWebhookSignature({
-        secret: config.webhookSigningSecret,
-        id: headers['webhook-id'],
-        timestamp: headers['webhook-timestamp'],
-        signatureHeader: headers['webhook-signature'],
-        body,
-        now: (deps.now ?? Date.now)(),
-      });
-    } catch (cause) {
-      if (!(cause instanceof InvalidSigningSecretError)) throw cause;
-      log.error('ingest is misconfigured', { reason: cause.message });
-      return notConfigured();
-    }
+    // An unusable signing secret never gets here: loadIngestConfig refuses it (the one misconfigured path above).
+    const verdict = verifyWebhookSignature({
+      secret: config.webhookSigningSecret,
+      id: headers['webhook-id'],
+      timestamp: headers['webhook-timestamp'],
+      signatureHeader: headers['webhook-signature'],
+      body,
+      now: (deps.now ?? Date.now)(),
+    });
     if (!verdict.ok) {
       metrics.addMetric('WebhookUnauthorised', MetricUnit.Count, 1);
       log.warn('webhook refused: signature check failed', { code: verdict.code });

@@ -1,7 +1,7 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
+import { documentClient } from '../lib/aws-clients';
 import { loadReconcilerConfig, type ReconcilerConfig } from '../lib/config';
 import { PermanentError } from '../lib/errors';
 import type { Fetch } from '../lib/http';
@@ -58,7 +58,7 @@ export function makeReconcileHandler(deps: ReconcileHandlerDeps) {
 }
 
 const sqs = new SQSClient({ requestHandler: { connectionTimeout: 1_000, requestTimeout: 5_000 } });
-const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
+const ddb = documentClient();
 
 export const handler = makeReconcileHandler({
   sqs,

@@ -1,9 +1,10 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { LifecycleLedger } from '../lib/lifecycle/ledger';
+import { documentClient } from '../lib/aws-clients';
+import { loadReleaserConfig } from '../lib/config';
+import { PermanentError } from '../lib/errors';
 import { releaseDue, type ReleaserDeps } from '../lib/lifecycle/release';
 import { flushMetrics, logger, metrics, MetricUnit } from '../lib/observability';
+import { releaserDeps } from '../lib/release-wiring';
 
 /** EventBridge schedule → the releaser (lib/lifecycle/release.ts), plus the review-age metric its alarm watches. */
 export function makeReleaseHandler(deps: ReleaserDeps) {
@@ -21,9 +22,18 @@ export function makeReleaseHandler(deps: ReleaserDeps) {
   };
 }
 
-function createDefaultDeps(): ReleaserDeps {
-  const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
-  return { ledger: new LifecycleLedger(ddb, process.env.TABLE_NAME ?? ''), sqs: new SQSClient({}), queueUrl: process.env.QUEUE_URL ?? '' };
-}
+let deployed: ReturnType<typeof makeReleaseHandler> | undefined;
 
-export const handler = makeReleaseHandler(createDefaultDeps());
+/**
+ * Built on the first run, not at import: a missing TABLE_NAME or QUEUE_URL fails that run with the
+ * setting named (the function's Errors alarm), instead of a scan of table "" at every schedule.
+ */
+export const handler = async (): Promise<{ released: number; reviewOverADay: number }> => {
+  try {
+    deployed ??= makeReleaseHandler(releaserDeps(loadReleaserConfig(process.env), { sqs: new SQSClient({}), ddb: documentClient() }));
+  } catch (error) {
+    logger.error('releaser is misconfigured', { reason: error instanceof PermanentError ? error.message : String(error) });
+    throw error;
+  }
+  return deployed();
+};

@@ -1,32 +1,20 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { loadWorkerConfig } from '../lib/config';
+import { documentClient } from '../lib/aws-clients';
+import { loadWorkerConfig, loadWorkerRuntimeConfig } from '../lib/config';
 import { deadLetter } from '../lib/deadletter';
 import { dryRunFulfil } from '../lib/dry-run';
 import { PermanentError } from '../lib/errors';
 import { referralLimitProblem } from '../lib/limits';
-import { Ledger, type LedgerPort } from '../lib/ledger';
 import { maskEmail } from '../lib/mask';
 import { flushMetrics, logger, metrics, MetricUnit, scopedLogger, type ScopedLogger } from '../lib/observability';
 import { parseReferral } from '../lib/referral';
-import { fulfilReferral, type FulfilDeps, type FulfilResult } from '../lib/rewards';
+import { fulfilReferral, type FulfilResult } from '../lib/rewards';
 import { loadEnv } from '../lib/secrets';
-import { cachedFulfilDeps } from '../lib/wiring';
+import { createWorkerDeps, stepRetry, type WorkerDeps } from '../lib/worker-wiring';
 
-export interface WorkerDeps {
-  sqs: SQSClient;
-  ledger: LedgerPort;
-  deadLetterQueueUrl: string;
-  /** The queue's redrive maxReceiveCount: on the last receive a retryable failure is recorded as FAILED. */
-  maxReceiveCount: number;
-  /** May throw PermanentError (bad config → DLQ) or RetryableError (Secrets Manager down). */
-  fulfilDeps: () => Promise<FulfilDeps>;
-  /** DRY_RUN: log what would be done, call nothing external, write nothing to the ledger, park in the DLQ as dry_run (lib/dry-run.ts). */
-  dryRun?: boolean;
-}
+export type { WorkerDeps } from '../lib/worker-wiring';
 
 /** Time kept back from the Lambda timeout to record the outcome (ledger, DLQ) after the last retry. */
 const SAFETY_MARGIN_MS = 3_000;
@@ -91,13 +79,7 @@ async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Conte
             fields: mismatch.map(({ field, message, ledger }) => ({ field, message: maskEmail(message), ledger: maskEmail(ledger) })),
           });
         },
-        retry: {
-          ...fulfilDeps.retry,
-          onRetry: (error, attempt, delayMs) => {
-            metrics.addMetric('StepRetry', MetricUnit.Count, 1);
-            log.warn('retrying a step', { attempt, delayMs: Math.round(delayMs), error: error.message });
-          },
-        },
+        retry: stepRetry(fulfilDeps.retry, log),
       },
       { owner, deadline },
     );
@@ -158,21 +140,27 @@ function reportOutcome(result: FulfilResult, log: ScopedLogger): void {
   }
 }
 
-/** Production wiring: clients once per container; config (and the cached secret) re-read each invocation. */
+/**
+ * Production wiring: clients once per container, the container's settings (table, DLQ, redrive
+ * count, DRY_RUN) validated once, the fulfilment settings (and the cached secret) re-read each
+ * invocation. Built on the first invocation rather than at import, so a misconfigured function
+ * fails that invocation with the setting named (SQS redelivers, then dead-letters: nothing is paid
+ * or lost) and importing this module (tests, the local stack) never needs the env.
+ */
 function createDefaultDeps(): WorkerDeps {
-  const sqs = new SQSClient({});
-  const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
-  const ledger = new Ledger(ddb, process.env.TABLE_NAME ?? '');
-  const dryRun = /^(true|1|yes)$/i.test(process.env.DRY_RUN?.trim() ?? '');
-  if (dryRun) logger.warn('DRY_RUN is on: referrals are logged and parked in the DLQ (reason dry_run), NOT paid until redriven');
-  return {
-    sqs,
-    ledger,
-    deadLetterQueueUrl: process.env.DLQ_URL ?? '',
-    maxReceiveCount: Number(process.env.MAX_RECEIVE_COUNT || 5),
-    dryRun,
-    fulfilDeps: cachedFulfilDeps(async () => loadWorkerConfig(await loadEnv()), ledger),
-  };
+  const runtime = loadWorkerRuntimeConfig(process.env);
+  if (runtime.dryRun) logger.warn('DRY_RUN is on: referrals are logged and parked in the DLQ (reason dry_run), NOT paid until redriven');
+  return createWorkerDeps(runtime, async () => loadWorkerConfig(await loadEnv()), { sqs: new SQSClient({}), ddb: documentClient() });
 }
 
-export const handler = makeWorkerHandler(createDefaultDeps());
+let deployed: ReturnType<typeof makeWorkerHandler> | undefined;
+
+export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+  try {
+    deployed ??= makeWorkerHandler(createDefaultDeps());
+  } catch (error) {
+    logger.error('worker is misconfigured', { reason: error instanceof PermanentError ? error.message : String(error) });
+    throw error;
+  }
+  return deployed(event, context);
+};

@@ -4,6 +4,7 @@ import { CUSTOMERIO_MAX_EVENT_NAME_BYTES } from './limits';
 import { parseDomainList, type ProgramRules } from './rules';
 import { parseDuration, parseRate } from './duration';
 import type { ShopifyAuthConfig } from './shopify-auth';
+import { InvalidSigningSecretError, signingKey } from './signature';
 
 export type Env = Record<string, string | undefined>;
 
@@ -60,8 +61,6 @@ export const REWARD_TYPES = ['gift_card', 'discount_code'] as const;
 export type RewardType = (typeof REWARD_TYPES)[number];
 
 export interface WorkerConfig {
-  tableName: string;
-  deadLetterQueueUrl: string;
   rewardAmount: string;
   rewardCodeLength: number;
   /** `auth`: a static token (admin-created app) or the client credentials grant (Dev Dashboard app). */
@@ -125,11 +124,26 @@ class Settings {
   }
 }
 
+/**
+ * Ingest's settings. An unusable WEBHOOK_SIGNING_SECRET is refused here, with the other
+ * problems, so ingest has one "misconfigured" path (503 not_configured) rather than a second one
+ * discovered while checking the first signature.
+ */
 export function loadIngestConfig(env: Env): IngestConfig {
   const settings = new Settings();
+  const signingSecret = env.WEBHOOK_SIGNING_SECRET?.trim() || undefined;
+  if (signingSecret) {
+    try {
+      signingKey(signingSecret);
+    } catch (error) {
+      if (!(error instanceof InvalidSigningSecretError)) throw error;
+      // Never the value: a near-miss secret is most of the secret.
+      settings.expect(false, 'WEBHOOK_SIGNING_SECRET must be whsec_<base64> (or bare base64) with a non-empty key');
+    }
+  }
   return settings.done({
     webhookSecret: settings.required('WEBHOOK_SECRET', env.WEBHOOK_SECRET),
-    webhookSigningSecret: env.WEBHOOK_SIGNING_SECRET?.trim() || undefined,
+    webhookSigningSecret: signingSecret,
     referralEvent: value(env, 'REFERRAL_EVENT'),
     referrerEmailProperty: value(env, 'REFERRER_EMAIL_PROPERTY'),
     redeemerEmailProperty: value(env, 'REDEEMER_EMAIL_PROPERTY'),
@@ -206,8 +220,6 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
   );
 
   return settings.done({
-    tableName: settings.required('TABLE_NAME', env.TABLE_NAME),
-    deadLetterQueueUrl: settings.required('DLQ_URL', env.DLQ_URL),
     rewardAmount: rewardAmount(settings, value(env, 'REWARD_AMOUNT')),
     rewardCodeLength: settings.integer(value(env, 'REWARD_CODE_LENGTH'), MIN_CODE_LENGTH, MAX_CODE_LENGTH, codeLength),
     shopify: shopifySettings(settings, env),
@@ -238,6 +250,72 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
       : undefined,
     lifecycle: lifecycleSettings(settings, env),
   });
+}
+
+/**
+ * What a worker container is bound to for its whole life: its table, its DLQ, the queue's redrive
+ * count and DRY_RUN. Plain function environment (serverless.yml), never in the secret, so it is
+ * read once per container; the fulfilment settings (loadWorkerConfig) are re-read per invocation
+ * because the secret may rotate.
+ */
+export interface WorkerRuntimeConfig {
+  tableName: string;
+  deadLetterQueueUrl: string;
+  /** The queue's redrive maxReceiveCount: on that receive a retryable failure is recorded as FAILED (retries_exhausted). */
+  maxReceiveCount: number;
+  /** DRY_RUN: rehearse and park in the DLQ (lib/dry-run.ts), pay nothing. */
+  dryRun: boolean;
+}
+
+/** SQS's redrive policy takes a maxReceiveCount of 1 to 1,000 (aws-cdk-lib's aws-sqs validateQueueProps checks the same range). */
+const MAX_RECEIVE_COUNT_LIMIT = 1000;
+
+export function loadWorkerRuntimeConfig(env: Env): WorkerRuntimeConfig {
+  const settings = new Settings();
+  const dryRun = env.DRY_RUN?.trim().toLowerCase() || 'false';
+  // A typo (DRY_RUN=ture) is refused rather than read as "off": guessing wrong would pay for real.
+  settings.expect(['true', 'false', '1', '0', 'yes', 'no'].includes(dryRun), 'DRY_RUN must be true or false');
+  return settings.done({
+    tableName: settings.required('TABLE_NAME', env.TABLE_NAME),
+    deadLetterQueueUrl: settings.required('DLQ_URL', env.DLQ_URL),
+    // "5x" must not become NaN: the retries_exhausted branch compares against it and would never fire.
+    maxReceiveCount: settings.integer(
+      env.MAX_RECEIVE_COUNT?.trim() || '5',
+      1,
+      MAX_RECEIVE_COUNT_LIMIT,
+      `MAX_RECEIVE_COUNT must be a whole number from 1 to ${MAX_RECEIVE_COUNT_LIMIT} (the queue's redrive maxReceiveCount)`,
+    ),
+    dryRun: ['true', '1', 'yes'].includes(dryRun),
+  });
+}
+
+/** The releaser's settings (functions/release.ts). */
+export interface ReleaserConfig {
+  tableName: string;
+  queueUrl: string;
+}
+
+export function loadReleaserConfig(env: Env): ReleaserConfig {
+  const settings = new Settings();
+  return settings.done({
+    tableName: settings.required('TABLE_NAME', env.TABLE_NAME),
+    queueUrl: settings.required('QUEUE_URL', env.QUEUE_URL),
+  });
+}
+
+/**
+ * The service name and metrics namespace every function logs and publishes under. Read here, with
+ * our defaults, because a constructor option beats Powertools' own env var: passing a default
+ * straight to Logger/Metrics would hide the deployed POWERTOOLS_SERVICE_NAME. The log level
+ * (POWERTOOLS_LOG_LEVEL, LOG_LEVEL, AWS_LAMBDA_LOG_LEVEL), POWERTOOLS_METRICS_DISABLED and
+ * POWERTOOLS_DEV are left to Powertools: they are its documented interface, it reads them at
+ * construction with its own precedence, and copying that here would only let the two drift.
+ */
+export function loadObservabilityConfig(env: Env): { serviceName: string; metricsNamespace: string } {
+  return {
+    serviceName: env.POWERTOOLS_SERVICE_NAME?.trim() || 'referral-rewards',
+    metricsNamespace: env.POWERTOOLS_METRICS_NAMESPACE?.trim() || 'ReferralRewards',
+  };
 }
 
 // ── Reward lifecycle (hold, review guards, budgets): README "Reward lifecycle" ─────────────

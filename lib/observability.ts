@@ -1,11 +1,14 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { loadObservabilityConfig } from './config';
 
-const serviceName = process.env.POWERTOOLS_SERVICE_NAME || 'referral-rewards';
+// At import, once per container: the logger is a module singleton, and these two are plain
+// function environment (never in the secret), fixed for the container's life.
+const { serviceName, metricsNamespace } = loadObservabilityConfig(process.env);
 
 /** One logger and one metrics buffer per container, shared by every handler invocation. */
 export const logger = new Logger({ serviceName });
-export const metrics = new Metrics({ serviceName, namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || 'ReferralRewards' });
+export const metrics = new Metrics({ serviceName, namespace: metricsNamespace });
 
 export { MetricUnit };
 

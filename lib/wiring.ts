@@ -9,7 +9,7 @@ import { PostHogCapture } from './posthog-capture';
 import { ShopifyClient } from './shopify';
 import { tokenProviderFor, type ShopifyTokenProvider } from './shopify-auth';
 import { ulidFromUuid } from './ulid';
-import { LifecycleLedger } from './lifecycle/ledger';
+import { WorkerLifecycleLedger } from './lifecycle/worker-ledger';
 
 /**
  * Test and bench seams: any dependency, the fetch every client uses, `shopifyPacer: false` for an
@@ -44,7 +44,7 @@ export function createFulfilDeps(config: WorkerConfig, ledger: Ledger, overrides
     rewardExpiresDays: config.rewardExpiresDays,
     posthog: config.posthog ? new PostHogCapture({ ...config.posthog, fetch: fetchImpl }) : undefined,
     // Always wired, even with every lifecycle setting off: a referral parked under earlier settings must still be released.
-    lifecycle: { config: config.lifecycle, ledger: new LifecycleLedger(ledger.client, ledger.tableName, ledger.now) },
+    lifecycle: { config: config.lifecycle, ledger: new WorkerLifecycleLedger(ledger.client, ledger.tableName, ledger.now) },
     ...rest,
   };
 }

@@ -1,7 +1,6 @@
 /** The local stack's background loops: what AWS schedules and alarms do when deployed. */
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { LifecycleLedger } from '../lib/lifecycle/ledger';
-import { releaseDue } from '../lib/lifecycle/release';
+import { releaseDue, type ReleaserDeps } from '../lib/lifecycle/release';
 import { say } from './output';
 
 const DLQ_CHECK_INTERVAL_MS = 1_000;
@@ -9,11 +8,11 @@ const DLQ_CHECK_INTERVAL_MS = 1_000;
 const RELEASE_INTERVAL_MS = 2_000;
 
 /** The releaser (functions/release.ts in AWS): held referrals whose time has come go back to the worker. Returns its stop. */
-export function startReleaser(lifecycle: LifecycleLedger, sqs: SQSClient, queueUrl: string): () => void {
+export function startReleaser(releaser: ReleaserDeps): () => void {
   let releasing = true;
   let releaseTimer: NodeJS.Timeout | undefined;
   const releaseTick = (): void => {
-    releaseDue({ ledger: lifecycle, sqs, queueUrl, resendAfterMs: 30_000 })
+    releaseDue(releaser)
       .then((run) => {
         if (run.released > 0) say(`⏰ released ${run.released} held referral(s): the worker pays them now`);
       })

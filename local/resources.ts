@@ -22,6 +22,11 @@ export function resourceEnv(resources: StackResources): { QUEUE_URL: string; DLQ
   return { QUEUE_URL: resources.queueUrl, DLQ_URL: resources.deadLetterQueueUrl, TABLE_NAME: resources.tableName };
 }
 
+/** What serverless.yml gives the functions about their resources, the queue's redrive count included (the worker's last receive). */
+export function functionEnv(resources: StackResources, defs: InfraDefinitions): ReturnType<typeof resourceEnv> & { MAX_RECEIVE_COUNT: string } {
+  return { ...resourceEnv(resources), MAX_RECEIVE_COUNT: String(defs.queue.maxReceiveCount) };
+}
+
 /** Creates the queue, DLQ (with redrive) and ledger table as serverless.yml defines them. */
 export async function createStackResources(
   sqs: SQSClient,

@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { relative as relativePath, resolve as resolvePath } from 'node:path';
-import { loadWorkerConfig } from '../lib/config';
+import { loadReleaserConfig, loadWorkerConfig } from '../lib/config';
 import { maskCode } from '../lib/mask';
 import { emulatorClients } from './emulator-clients';
 import { startGateway, type IngestHandler } from './gateway';
@@ -25,14 +25,14 @@ import { loadInfraDefinitions } from './infra';
 import { startReleaser, watchDeadLetterQueue } from './loops';
 import { printBanner, printCard, printEvent, say } from './output';
 import { SqsPoller, type SqsHandler } from './poller';
-import { createStackResources, resourceEnv } from './resources';
+import { createStackResources, functionEnv } from './resources';
 import { startFakeCustomerIo, type FakeCustomerIo } from './sandbox/customerio';
 import { startFakeShopify, type FakeShopify } from './sandbox/shopify';
 import { parseDuration } from '../lib/duration';
 import { localStateDir, stackFilePath, type LocalStackFile } from './state';
 import type { EmulatorsModule } from './emulators-types';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { LifecycleLedger } from '../lib/lifecycle/ledger';
+import { documentClient } from '../lib/aws-clients';
+import { releaserDeps } from '../lib/release-wiring';
 import { lostReferralCurl, prepareLocalReconciler } from './reconcile-loop';
 
 export interface LocalStackOptions {
@@ -109,8 +109,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(() => clients.destroy());
     const defs = loadInfraDefinitions();
     const resources = await createStackResources(sqs, dynamo, defs);
-    Object.assign(env, resourceEnv(resources));
-    env.MAX_RECEIVE_COUNT = String(defs.queue.maxReceiveCount);
+    Object.assign(env, functionEnv(resources, defs));
     cleanups.push(muteInvalidQueueUrlWarnings([resources.queueUrl, resources.deadLetterQueueUrl]));
 
     // 2. Shopify and Customer.io: the fakes, unless credentials or a URL override point elsewhere.
@@ -203,8 +202,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(() => poller.stop());
 
     // 4b. The releaser (functions/release.ts in AWS): held referrals whose time has come go back to the worker.
-    const lifecycle = new LifecycleLedger(DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }), resources.tableName);
-    cleanups.push(startReleaser(lifecycle, sqs, resources.queueUrl));
+    cleanups.push(startReleaser(releaserDeps(loadReleaserConfig(env), { sqs, ddb: documentClient(dynamo) }, { resendAfterMs: 30_000 })));
 
     // 5. The DLQ, watched: a permanent failure (or retries exhausted) lands there.
     const stopWatching = watchDeadLetterQueue(sqs, resources.deadLetterQueueUrl);

@@ -6,7 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { documentClient } from '../lib/aws-clients';
 import { emulatorClients } from '../local/emulator-clients';
 import { loadInfraDefinitions } from '../local/infra';
 import { stackFilePath, type LocalStackFile } from '../local/state';
@@ -30,8 +31,6 @@ export interface Target {
 
 export class TargetError extends Error {}
 
-const documentClient = (dynamo: DynamoDBClient): DynamoDBDocumentClient =>
-  DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
 
 export function openLocalTarget(file: string = stackFilePath()): Target {
   if (!existsSync(file)) {

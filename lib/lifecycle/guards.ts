@@ -8,11 +8,11 @@ import type { LifecycleConfig } from '../config';
 import { canonicalEmail } from '../identity';
 import type { Referral } from '../referral';
 import { isDisposableEmail } from './disposable';
-import { budgetPeriods, type LifecyclePort, type ReviewReason } from './ledger-port';
+import { budgetPeriods, type WorkerLifecyclePort, type ReviewReason } from './ledger-port';
 
 export interface GuardDeps {
   config: LifecycleConfig;
-  ledger: LifecyclePort;
+  ledger: WorkerLifecyclePort;
   /** Both rewards of the referral, in cents. */
   cents: number;
   /** Test seam for the disposable list. */
@@ -57,14 +57,14 @@ async function reserveWithinBudgets(eventId: string, createdAt: string, deps: Gu
  * decision), once. Counted in both even where no budget is set: ops does not read the worker's
  * settings, and a counter no budget reads changes nothing.
  */
-export async function countApproved(eventId: string, createdAt: string, ledger: LifecyclePort, cents: number): Promise<void> {
+export async function countApproved(eventId: string, createdAt: string, ledger: WorkerLifecyclePort, cents: number): Promise<void> {
   const { day, month } = budgetPeriods(createdAt);
   await ledger.reserveBudget(day, eventId, cents);
   await ledger.reserveBudget(month, eventId, cents);
 }
 
 /** Rejected or cancelled before payout: the referral's share goes back, exactly once (a no-op where none was counted). */
-export async function returnShare(eventId: string, createdAt: string, ledger: LifecyclePort, cents: number): Promise<void> {
+export async function returnShare(eventId: string, createdAt: string, ledger: WorkerLifecyclePort, cents: number): Promise<void> {
   const { day, month } = budgetPeriods(createdAt);
   await ledger.returnBudget(day, eventId, cents);
   await ledger.returnBudget(month, eventId, cents);

@@ -16,11 +16,11 @@ import type { Referral } from '../referral';
 import type { OutcomeTracker } from '../rewards';
 import { captureLifecycle } from './capture';
 import { guardsOn, reviewReasons } from './guards';
-import { referralCents, type LifecyclePort, type LifecycleRecord, type ReviewReason } from './ledger-port';
+import { referralCents, type WorkerLifecyclePort, type LifecycleRecord, type ReviewReason } from './ledger-port';
 
 export interface LifecycleDeps {
   config: LifecycleConfig;
-  ledger: LifecyclePort;
+  ledger: WorkerLifecyclePort;
   /** Test seam for the disposable-domain list. */
   isDisposable?: (email: string) => boolean;
 }

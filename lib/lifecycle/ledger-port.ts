@@ -43,11 +43,21 @@ export type Park =
   | { status: 'HELD'; releaseAt: number; message: string; budgetCents: number }
   | { status: 'REVIEW'; reasons: ReviewReason[]; message: string; budgetCents: number };
 
-export interface LifecyclePort {
+/** What the worker writes (under its lease) and reads: its bundle carries only this part (lib/lifecycle/worker-ledger.ts). */
+export interface WorkerLifecyclePort {
   /** Worker, under its lease (LeaseLostError otherwise): HELD until `releaseAt`, or REVIEW; frees the lease. */
   park(eventId: string, owner: string, park: Park): Promise<LifecycleRecord>;
   /** Worker, under its lease: a taken-up HELD referral leaves the index. */
   markReleased(eventId: string, owner: string): Promise<LifecycleRecord>;
+  /** Counts `cents` once per referral against a period, refused past `limitCents` when given. */
+  reserveBudget(period: string, eventId: string, cents: number, limitCents?: number): Promise<boolean>;
+  returnBudget(period: string, eventId: string, cents: number): Promise<boolean>;
+  /** The referrer's referrals within `windowMs` up to this one's first sighting, this one included. */
+  referrerVelocity(person: string, eventId: string, windowMs: number): Promise<number>;
+}
+
+/** Everything: the worker's part, the releaser's and the operator's (review, revoke). */
+export interface LifecyclePort extends WorkerLifecyclePort {
   /** Operator: REVIEW → HELD due now. */
   approve(eventId: string, note: string | undefined): Promise<LifecycleRecord | undefined>;
   /** Operator: REVIEW → REJECTED. */
@@ -60,12 +70,7 @@ export interface LifecyclePort {
   /** COMPLETED → REVOKED once both rewards are deactivated. */
   finishRevoke(eventId: string): Promise<LifecycleRecord | undefined>;
   recordRevokeCaptured(eventId: string): Promise<LifecycleRecord | undefined>;
-  /** Counts `cents` once per referral against a period, refused past `limitCents` when given. */
-  reserveBudget(period: string, eventId: string, cents: number, limitCents?: number): Promise<boolean>;
-  returnBudget(period: string, eventId: string, cents: number): Promise<boolean>;
   budgetSpent(period: string): Promise<{ cents: number; referrals: number }>;
-  /** The referrer's referrals within `windowMs` up to this one's first sighting, this one included. */
-  referrerVelocity(person: string, eventId: string, windowMs: number): Promise<number>;
   /** The releaser's claim to send a due referral's message now. */
   claimReleaseSend(eventId: string, resendAfterMs: number): Promise<boolean>;
   /** Referrals waiting in `queue` up to `until` (epoch ms), oldest first. */

@@ -1,21 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { makeIngestHandler } from '../../functions/ingest';
 import { makeReconcileHandler, type ReconcileResult } from '../../functions/reconcile';
 import { makeWorkerHandler } from '../../functions/worker';
 import { queueDepth } from '../../ops/queue-depth';
 import { redrive } from '../../ops/redrive';
-import { loadIngestConfig, loadReconcilerConfig, loadWorkerConfig, type Env } from '../../lib/config';
+import { documentClient } from '../../lib/aws-clients';
+import { loadIngestConfig, loadReconcilerConfig, loadWorkerConfig, loadWorkerRuntimeConfig, type Env } from '../../lib/config';
 import { Ledger, type LedgerRecord } from '../../lib/ledger';
 import type { Checkpoint } from '../../lib/rewards';
-import { cachedFulfilDeps } from '../../lib/wiring';
+import { createWorkerDeps } from '../../lib/worker-wiring';
 import { httpApiEvent } from '../../local/apigw';
 import { loadInfraDefinitions } from '../../local/infra';
 import { SqsPoller } from '../../local/poller';
-import { createStackResources, resourceEnv, type StackResources } from '../../local/resources';
+import { createStackResources, functionEnv, type StackResources } from '../../local/resources';
 import { startFakeCustomerIo, type FakeCustomerIo } from '../../local/sandbox/customerio';
 import { startFakePostHog, type FakePostHog } from '../../local/sandbox/posthog';
 import { startFakeShopify, type FakeShopify, type FakeShopifyOptions } from '../../local/sandbox/shopify';
@@ -78,39 +79,42 @@ export class Pipeline {
       suffix: `-${randomUUID().slice(0, 8)}`,
       visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 1,
     });
-    const ddb = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
-    const ledger = new Ledger(ddb, resources.tableName);
+    const ddb = documentClient(dynamo);
     const shopify = await startFakeShopify(options.shopify);
     const customerio = await startFakeCustomerIo();
     const posthog = await startFakePostHog();
 
     const env: Env = {
       WEBHOOK_SECRET,
-      ...resourceEnv(resources),
+      ...functionEnv(resources, defs),
       ...shopify.env,
       ...customerio.env,
       ...(options.capture === false ? {} : posthog.env),
       ...options.env,
     };
     const ingestHandler = makeIngestHandler({ sqs, config: async () => loadIngestConfig(env) });
-    // One container, as the deployed worker has: clients (the Shopify pacer, token, shop currency)
-    // outlive an invocation; the settings are re-read each time, so a test may change `env` mid-flight.
-    const workerLedger = options.wrapLedger ? options.wrapLedger(ledger) : ledger;
-    const fulfilDeps = cachedFulfilDeps(async () => loadWorkerConfig(env), workerLedger, {
-      // Fast backoff keeps the suite quick; the policy itself is the production one.
-      retry: { baseDelayMs: 5, maxDelayMs: 50 },
-      checkpoint: options.checkpoint,
-      ...(options.newCode ? { newCode: options.newCode } : {}),
-      ...(options.now ? { now: options.now } : {}),
-      ...(options.clientTimeoutMs !== undefined ? { fetch: fetchTimingOutAfter(options.clientTimeoutMs) } : {}),
-    });
-    const worker = makeWorkerHandler({
-      sqs,
-      ledger: workerLedger,
-      deadLetterQueueUrl: resources.deadLetterQueueUrl,
-      maxReceiveCount: defs.queue.maxReceiveCount,
-      fulfilDeps,
-    });
+    // One container, as the deployed worker has, and built by the same factory: clients (the
+    // Shopify pacer, token, shop currency) outlive an invocation; the fulfilment settings are
+    // re-read each time, so a test may change `env` mid-flight.
+    const workerDeps = createWorkerDeps(
+      loadWorkerRuntimeConfig(env),
+      async () => loadWorkerConfig(env),
+      {
+        sqs,
+        ddb,
+        ...(options.clientTimeoutMs !== undefined ? { fetch: fetchTimingOutAfter(options.clientTimeoutMs) } : {}),
+        ...(options.now ? { now: options.now } : {}),
+      },
+      {
+        // Fast backoff keeps the suite quick; the policy itself is the production one.
+        retryBackoff: { baseDelayMs: 5, maxDelayMs: 50 },
+        wrapLedger: options.wrapLedger,
+        fulfil: { checkpoint: options.checkpoint, ...(options.newCode ? { newCode: options.newCode } : {}) },
+      },
+    );
+    // The real ledger, for the test's own reads; the worker gets the wrapped one (wrapLedger), if any.
+    const ledger = new Ledger(ddb, resources.tableName);
+    const worker = makeWorkerHandler(workerDeps);
     const poller = new SqsPoller({
       sqs,
       queueUrl: resources.queueUrl,
@@ -121,7 +125,7 @@ export class Pipeline {
       waitTimeSeconds: options.pollWaitTimeSeconds ?? 0,
       onError: options.onPollerError,
     });
-    return new Pipeline(sqs, ledger, resources, shopify, customerio, poller, ingestHandler, defs.queue.maxReceiveCount, posthog, ddb, env);
+    return new Pipeline(sqs, ledger, resources, shopify, customerio, poller, ingestHandler, workerDeps.maxReceiveCount, posthog, ddb, env);
   }
 
   /** POSTs a webhook body to ingest as API Gateway would deliver it. */

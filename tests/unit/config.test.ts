@@ -2,10 +2,8 @@ import { loadIngestConfig, loadWorkerConfig, type Env } from '../../lib/config';
 import { PermanentError } from '../../lib/errors';
 import { thrown } from '../support/failure';
 
-/** The least a worker needs: everything else has a default. */
+/** The least a worker's fulfilment needs: everything else has a default (its table and DLQ: tests/unit/function-config.test.ts). */
 const WORKER_ENV: Env = {
-  TABLE_NAME: 'referral-rewards-ledger',
-  DLQ_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/referral-rewards-dlq',
   SHOPIFY_STORE_DOMAIN: 'example-shop.myshopify.com',
   SHOPIFY_ACCESS_TOKEN: 'shpat_test_token',
   CUSTOMERIO_SITE_ID: 'site-id',
@@ -40,15 +38,6 @@ describe('loadWorkerConfig: defaults', () => {
       apiKey: 'api-key',
       eventName: 'pyramid_scheme_fulfillment',
     });
-  });
-
-  it('passes the table and dead-letter queue through', () => {
-    // Act
-    const config = loadWorkerConfig(WORKER_ENV);
-
-    // Assess
-    expect(config.tableName).toBe(WORKER_ENV.TABLE_NAME);
-    expect(config.deadLetterQueueUrl).toBe(WORKER_ENV.DLQ_URL);
   });
 
   it('uses the EU Track API when CUSTOMERIO_REGION is eu', () => {
@@ -248,8 +237,6 @@ describe('loadWorkerConfig: invalid settings', () => {
     ['SHOPIFY_ACCESS_TOKEN', '   '],
     ['CUSTOMERIO_SITE_ID', undefined],
     ['CUSTOMERIO_API_KEY', undefined],
-    ['TABLE_NAME', undefined],
-    ['DLQ_URL', undefined],
   ])('refuses a missing %s (%p) with config_invalid naming it', (name, value) => {
     // Act
     const error = permanentError(() => loadWorkerConfig({ ...WORKER_ENV, [name]: value }));

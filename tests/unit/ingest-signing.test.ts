@@ -3,7 +3,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { randomUUID } from 'node:crypto';
-import type { IngestConfig } from '../../lib/config';
+import { loadIngestConfig, type IngestConfig } from '../../lib/config';
 import { signWebhook } from '../../lib/signature';
 import { makeIngestHandler } from '../../functions/ingest';
 import { httpApiEvent } from '../../local/apigw';
@@ -227,12 +227,13 @@ describe('ingest with a signing secret configured', () => {
   });
 
   it('answers 503 not_configured, without echoing it, when the signing secret is not usable', async () => {
-    // Prepare
-    const config = { ...BASE_CONFIG, webhookSigningSecret: 'whsec_***not-base64***' };
+    // Prepare: the settings as deployed, through the validating loader (the one misconfigured path)
+    const env = { WEBHOOK_SECRET: BEARER, QUEUE_URL, WEBHOOK_SIGNING_SECRET: 'whsec_***not-base64***' };
+    const ingest = makeIngestHandler({ sqs: new SQSClient({}), config: async () => loadIngestConfig(env), now: () => NOW_MS });
     const body = referralJson();
 
     // Act
-    const response = await handler(config)(request(body, signedHeaders(body)));
+    const response = await ingest(request(body, signedHeaders(body)));
 
     // Assess
     expect(response.statusCode).toBe(503);

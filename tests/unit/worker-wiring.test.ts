@@ -1,0 +1,76 @@
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { documentClient } from '../../lib/aws-clients';
+import { loadWorkerConfig, loadWorkerRuntimeConfig, type Env } from '../../lib/config';
+import { RetryableError } from '../../lib/errors';
+import type { Ledger } from '../../lib/ledger';
+import type { ScopedLogger } from '../../lib/observability';
+import { createWorkerDeps, stepRetry } from '../../lib/worker-wiring';
+
+const ENV: Env = {
+  TABLE_NAME: 'referral-rewards-ledger',
+  DLQ_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/referral-rewards-dlq',
+  MAX_RECEIVE_COUNT: '7',
+  DRY_RUN: 'true',
+  SHOPIFY_BASE_URL: 'https://shop.myshopify.com',
+  SHOPIFY_ACCESS_TOKEN: 'shpat_x',
+  CUSTOMERIO_SITE_ID: 'site',
+  CUSTOMERIO_API_KEY: 'key',
+};
+
+// Built, never sent: nothing here touches the network.
+const clients = () => ({ sqs: new SQSClient({ region: 'us-east-1' }), ddb: documentClient() });
+
+describe('createWorkerDeps', () => {
+  it("binds the worker to the runtime config's table, DLQ, redrive count and DRY_RUN", () => {
+    // Act
+    const deps = createWorkerDeps(loadWorkerRuntimeConfig(ENV), async () => loadWorkerConfig(ENV), clients());
+
+    // Assess
+    expect((deps.ledger as Ledger).tableName).toBe(ENV.TABLE_NAME);
+    expect(deps).toMatchObject({ deadLetterQueueUrl: ENV.DLQ_URL, maxReceiveCount: 7, dryRun: true });
+  });
+
+  it('gives fulfilment and the handler the wrapped ledger (a simulated crash skips both), and the shortened backoff', async () => {
+    // Prepare
+    let wrapped: Ledger | undefined;
+    const wrapLedger = (ledger: Ledger): Ledger => (wrapped = Object.create(ledger) as Ledger);
+
+    // Act
+    const deps = createWorkerDeps(loadWorkerRuntimeConfig(ENV), async () => loadWorkerConfig(ENV), clients(), {
+      wrapLedger,
+      retryBackoff: { baseDelayMs: 5, maxDelayMs: 50 },
+    });
+    const fulfil = await deps.fulfilDeps();
+
+    // Assess
+    expect(fulfil.ledger).toBe(wrapped);
+    expect(deps.ledger).toBe(wrapped);
+    expect(fulfil.retry).toEqual({ baseDelayMs: 5, maxDelayMs: 50 });
+  });
+
+  it('dates with the injected clock', async () => {
+    // Prepare
+    const now = () => Date.parse('2030-01-01T00:00:00Z');
+
+    // Act
+    const deps = createWorkerDeps(loadWorkerRuntimeConfig(ENV), async () => loadWorkerConfig(ENV), { ...clients(), now });
+
+    // Assess
+    expect((await deps.fulfilDeps()).now).toBe(now);
+  });
+});
+
+describe('stepRetry', () => {
+  it("keeps the wiring's backoff and logs each retry under the record's logger", () => {
+    // Prepare
+    const log = { debug: jest.fn(), info: jest.fn(), warn: jest.fn(), error: jest.fn() } satisfies ScopedLogger;
+
+    // Act
+    const policy = stepRetry({ baseDelayMs: 5 }, log);
+    policy.onRetry?.(new RetryableError('shop busy'), 2, 12.7);
+
+    // Assess
+    expect(policy.baseDelayMs).toBe(5);
+    expect(log.warn).toHaveBeenCalledWith('retrying a step', { attempt: 2, delayMs: 13, error: 'shop busy' });
+  });
+});
