@@ -1,4 +1,4 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { PermanentError, RetryableError } from './errors';
 import { SECRET_KEYS, type Env } from './config';
 
@@ -8,36 +8,6 @@ export interface SecretSource {
 
 /** Long enough that a busy container reads the secret a few times an hour; short enough that a rotated token lands quickly. */
 const SECRET_MAX_AGE_SECONDS = 300;
-
-/**
- * GetSecretValue with a per-container cache of `maxAge` seconds, as Powertools' SecretsProvider
- * did (its `transform: 'json'` included: unreadable JSON is a TransformParameterError). Called
- * directly rather than through @aws-lambda-powertools/parameters: the SDK client is in the bundle
- * either way, and the wrapper cost the worker's bundle ~6 KB of its 1.15× target (docs/PERFORMANCE.md).
- */
-export class SecretsManagerSource implements SecretSource {
-  private readonly cache = new Map<string, { value: unknown; expiresAt: number }>();
-
-  public constructor(
-    private readonly client: Pick<SecretsManagerClient, 'send'> = new SecretsManagerClient({}),
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  public async get(name: string, options: { transform: 'json'; maxAge: number }): Promise<unknown> {
-    const hit = this.cache.get(name);
-    if (hit && hit.expiresAt > this.now()) return hit.value;
-    const output = await this.client.send(new GetSecretValueCommand({ SecretId: name }));
-    let value: unknown;
-    try {
-      value = JSON.parse(output.SecretString ?? '');
-    } catch (cause) {
-      // Never the text: it is the secret.
-      throw Object.assign(new Error(`secret ${name} is not JSON`, { cause }), { name: 'TransformParameterError' });
-    }
-    this.cache.set(name, { value, expiresAt: this.now() + options.maxAge * 1000 });
-    return value;
-  }
-}
 
 let provider: SecretSource | undefined;
 
@@ -58,7 +28,8 @@ export const RECONCILER_SECRET_KEYS = ['POSTHOG_PERSONAL_API_KEY'] as const;
 export async function loadEnv(env: Env = process.env, source?: SecretSource, keys: readonly string[] = SECRET_KEYS): Promise<Env> {
   const secretId = env.SECRET_ID?.trim();
   if (!secretId) return env;
-  source ??= provider ??= new SecretsManagerSource();
+  // Powertools caches the secret per container for maxAge (the guide's choice for secret caching).
+  source ??= provider ??= new SecretsProvider() as unknown as SecretSource;
   let secret: unknown;
   try {
     secret = await source.get(secretId, { transform: 'json', maxAge: SECRET_MAX_AGE_SECONDS });
