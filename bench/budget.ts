@@ -5,8 +5,8 @@
  * leaky bucket. The bucket starts full, so the theoretical maximum over the run's t seconds is
  * (bucket + restore·t) / (2·cost) referrals; a steady-state figure is computed separately.
  */
-import type { Fetch } from '../lib/http';
-import type { Checkpoint } from '../lib/rewards';
+import type { Fetch } from '../lib/infra/http';
+import type { Checkpoint } from '../lib/domain/rewards';
 import { captureOutput, progress } from './logs';
 import type { Row, SectionResult } from './report';
 import { BenchStack, referralBody, type Emulators, type WorkerContainer } from './stack';

@@ -56,7 +56,7 @@ export function esbuildOptions(): { options: BuildOptions; nodeOptions: string; 
 
 /** Handlers that import the same AWS SDK clients as ours and use them, and nothing else. */
 const SKELETONS: Record<'ingest' | 'worker', string> = {
-  // ingest: SQS, and Secrets Manager (through Powertools' SecretsProvider in lib/secrets.ts).
+  // ingest: SQS, and Secrets Manager (through Powertools' SecretsProvider in lib/infra/secrets.ts).
   ingest: `
     import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
     import { SecretsManagerClient, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';

@@ -34,7 +34,7 @@ export const INGEST_MEMORY_MB = 256;
 export const WORKER_MEMORY_MB = 512;
 /** START/END/REPORT lines Lambda itself writes per invocation (assumption, ~350 bytes). */
 export const LAMBDA_PLATFORM_LOG_BYTES = 350;
-/** Secrets Manager look-ups: containers kept warm all month, each re-reading the secret every 300 s (lib/secrets.ts). */
+/** Secrets Manager look-ups: containers kept warm all month, each re-reading the secret every 300 s (lib/infra/secrets.ts). */
 export const WARM_CONTAINERS = 3;
 const SECRET_MAX_AGE_SECONDS = 300;
 const SECONDS_PER_MONTH = 30 * 24 * 3600;

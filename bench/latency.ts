@@ -6,7 +6,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Checkpoint } from '../lib/rewards';
+import type { Checkpoint } from '../lib/domain/rewards';
 import { captureOutput, outputCounters, progress } from './logs';
 import type { SectionResult } from './report';
 import { BenchStack, referralBody, type Emulators } from './stack';

@@ -12,15 +12,15 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyStructuredResultV2, Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { makeIngestHandler, type IngestHandler } from '../functions/ingest';
 import { makeWorkerHandler } from '../functions/worker';
-import { documentClient } from '../lib/aws-clients';
-import { loadIngestConfig, loadWorkerConfig, loadWorkerRuntimeConfig, type Env } from '../lib/config';
-import type { Fetch } from '../lib/http';
-import { Ledger } from '../lib/ledger';
-import type { Checkpoint, FulfilDeps } from '../lib/rewards';
-import { loadEnv } from '../lib/secrets';
-import type { ShopifyClient } from '../lib/shopify';
-import type { FulfilOverrides } from '../lib/wiring';
-import { createWorkerDeps } from '../lib/worker-wiring';
+import { documentClient } from '../lib/infra/aws-clients';
+import { loadIngestConfig, loadWorkerConfig, loadWorkerRuntimeConfig, type Env } from '../lib/infra/config';
+import type { Fetch } from '../lib/infra/http';
+import { Ledger } from '../lib/adapters/dynamodb/ledger';
+import type { Checkpoint, FulfilDeps } from '../lib/domain/rewards';
+import { loadEnv } from '../lib/infra/secrets';
+import type { ShopifyClient } from '../lib/adapters/shopify/client';
+import type { FulfilOverrides } from '../lib/infra/wiring';
+import { createWorkerDeps } from '../lib/infra/worker-wiring';
 import { httpApiEvent } from '../local/apigw';
 import { loadInfraDefinitions, type InfraDefinitions } from '../local/infra';
 import { SqsPoller } from '../local/poller';
@@ -77,7 +77,7 @@ export class WorkerContainer {
   public readonly fulfilDeps: () => Promise<FulfilDeps>;
 
   public constructor(stack: BenchStack, overrides: FulfilOverrides) {
-    // The deployed worker's factory (lib/worker-wiring.ts), one container's worth.
+    // The deployed worker's factory (lib/infra/worker-wiring.ts), one container's worth.
     const deps = createWorkerDeps(
       loadWorkerRuntimeConfig(stack.env),
       async () => loadWorkerConfig(await loadEnv(stack.env)),

@@ -11,7 +11,7 @@ export const median = (samples: readonly number[]): number => percentile(samples
 /** Milliseconds since an arbitrary origin, sub-millisecond. */
 export const nowMs = (): number => performance.now();
 
-export { sleep } from '../lib/retry';
+export { sleep } from '../lib/infra/retry';
 
 /** Runs `task` for each item with at most `concurrency` in flight. */
 export async function mapConcurrent<T, R>(items: readonly T[], concurrency: number, task: (item: T, index: number) => Promise<R>): Promise<R[]> {

@@ -1,5 +1,5 @@
-import { ROLES } from '../lib/ledger';
-import { giftCardNote } from '../lib/rewards';
+import { ROLES } from '../lib/adapters/dynamodb/ledger';
+import { giftCardNote } from '../lib/domain/rewards';
 import type { BenchStack } from './stack';
 import { mapConcurrent } from './stats';
 

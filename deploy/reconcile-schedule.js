@@ -1,14 +1,14 @@
 'use strict';
 /**
  * serverless.yml's `${file(./deploy/reconcile-schedule.js):rate}`: the reconciler's EventBridge
- * schedule from the stage's RECONCILE_INTERVAL param, read by lib/duration.ts (the one parser of
+ * schedule from the stage's RECONCILE_INTERVAL param, read by lib/infra/duration.ts (the one parser of
  * every duration setting; tsx, a dev dependency like osls itself, loads the TypeScript).
  * EventBridge rates are whole minutes, singular for 1 (`rate(1 minute)`), plural above
  * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rate-expressions.html).
  */
 const tsx = require('tsx/cjs/api');
 
-const { parseDuration } = tsx.require('../lib/duration.ts', __filename);
+const { parseDuration } = tsx.require('../lib/infra/duration.ts', __filename);
 
 function rateExpression(text) {
   const ms = parseDuration(text);

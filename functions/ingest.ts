@@ -1,14 +1,14 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { isAuthorisedBearer } from '../lib/auth';
-import { loadIngestConfig, MAX_BODY_BYTES, type IngestConfig } from '../lib/config';
-import { PermanentError, RejectedError, RetryableError } from '../lib/errors';
-import { flushMetrics, logger, metrics, MetricUnit, scopedLogger } from '../lib/observability';
-import { parseWebhook } from '../lib/posthog';
-import { enqueueReferral } from '../lib/queue';
-import { EVENT_ID_PATTERN } from '../lib/referral';
-import { loadEnv, WEBHOOK_SECRET_KEYS } from '../lib/secrets';
-import { verifyWebhookSignature } from '../lib/signature';
+import { isAuthorisedBearer } from '../lib/inbound/auth';
+import { loadIngestConfig, MAX_BODY_BYTES, type IngestConfig } from '../lib/infra/config';
+import { PermanentError, RejectedError, RetryableError } from '../lib/domain/errors';
+import { flushMetrics, logger, metrics, MetricUnit, scopedLogger } from '../lib/infra/observability';
+import { parseWebhook } from '../lib/inbound/posthog-webhook';
+import { enqueueReferral } from '../lib/adapters/sqs/queue';
+import { EVENT_ID_PATTERN } from '../lib/domain/referral';
+import { loadEnv, WEBHOOK_SECRET_KEYS } from '../lib/infra/secrets';
+import { verifyWebhookSignature } from '../lib/inbound/signature';
 
 export interface IngestDeps {
   sqs: SQSClient;

@@ -1,14 +1,14 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
-import { documentClient } from '../lib/aws-clients';
-import { loadReconcilerConfig, type ReconcilerConfig } from '../lib/config';
-import { PermanentError } from '../lib/errors';
-import type { Fetch } from '../lib/http';
-import { flushMetrics, logger, metrics, MetricUnit, scopedLogger } from '../lib/observability';
-import { reconcile, type ReconcileReport } from '../lib/reconciler';
-import { reconcileDeps, reconcileOptions } from '../lib/reconciler-wiring';
-import { loadEnv, RECONCILER_SECRET_KEYS } from '../lib/secrets';
+import { documentClient } from '../lib/infra/aws-clients';
+import { loadReconcilerConfig, type ReconcilerConfig } from '../lib/infra/config';
+import { PermanentError } from '../lib/domain/errors';
+import type { Fetch } from '../lib/infra/http';
+import { flushMetrics, logger, metrics, MetricUnit, scopedLogger } from '../lib/infra/observability';
+import { reconcile, type ReconcileReport } from '../lib/domain/reconcile';
+import { reconcileDeps, reconcileOptions } from '../lib/infra/reconciler-wiring';
+import { loadEnv, RECONCILER_SECRET_KEYS } from '../lib/infra/secrets';
 
 export interface ReconcileHandlerDeps {
   sqs: SQSClient;

@@ -1,12 +1,12 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { documentClient } from '../lib/aws-clients';
-import { loadReleaserConfig } from '../lib/config';
-import { PermanentError } from '../lib/errors';
-import { releaseDue, type ReleaserDeps } from '../lib/lifecycle/release';
-import { flushMetrics, logger, metrics, MetricUnit } from '../lib/observability';
-import { releaserDeps } from '../lib/release-wiring';
+import { documentClient } from '../lib/infra/aws-clients';
+import { loadReleaserConfig } from '../lib/infra/config';
+import { PermanentError } from '../lib/domain/errors';
+import { releaseDue, type ReleaserDeps } from '../lib/domain/lifecycle/release';
+import { flushMetrics, logger, metrics, MetricUnit } from '../lib/infra/observability';
+import { releaserDeps } from '../lib/infra/release-wiring';
 
-/** EventBridge schedule → the releaser (lib/lifecycle/release.ts), plus the review-age metric its alarm watches. */
+/** EventBridge schedule → the releaser (lib/domain/lifecycle/release.ts), plus the review-age metric its alarm watches. */
 export function makeReleaseHandler(deps: ReleaserDeps) {
   return async (): Promise<{ released: number; reviewOverADay: number }> => {
     try {

@@ -1,20 +1,20 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { documentClient } from '../lib/aws-clients';
-import { loadWorkerConfig, loadWorkerRuntimeConfig } from '../lib/config';
-import { deadLetter } from '../lib/deadletter';
-import { dryRunFulfil } from '../lib/dry-run';
-import { PermanentError } from '../lib/errors';
-import { referralLimitProblem } from '../lib/limits';
-import { maskEmail } from '../lib/mask';
-import { flushMetrics, logger, metrics, MetricUnit, scopedLogger, type ScopedLogger } from '../lib/observability';
-import { parseReferral } from '../lib/referral';
-import { fulfilReferral, type FulfilResult } from '../lib/rewards';
-import { loadEnv } from '../lib/secrets';
-import { createWorkerDeps, stepRetry, type WorkerDeps } from '../lib/worker-wiring';
+import { documentClient } from '../lib/infra/aws-clients';
+import { loadWorkerConfig, loadWorkerRuntimeConfig } from '../lib/infra/config';
+import { deadLetter } from '../lib/adapters/sqs/deadletter';
+import { dryRunFulfil } from '../lib/domain/dry-run';
+import { PermanentError } from '../lib/domain/errors';
+import { referralLimitProblem } from '../lib/domain/limits';
+import { maskEmail } from '../lib/infra/mask';
+import { flushMetrics, logger, metrics, MetricUnit, scopedLogger, type ScopedLogger } from '../lib/infra/observability';
+import { parseReferral } from '../lib/domain/referral';
+import { fulfilReferral, type FulfilResult } from '../lib/domain/rewards';
+import { loadEnv } from '../lib/infra/secrets';
+import { createWorkerDeps, stepRetry, type WorkerDeps } from '../lib/infra/worker-wiring';
 
-export type { WorkerDeps } from '../lib/worker-wiring';
+export type { WorkerDeps } from '../lib/infra/worker-wiring';
 
 /** Time kept back from the Lambda timeout to record the outcome (ledger, DLQ) after the last retry. */
 const SAFETY_MARGIN_MS = 3_000;

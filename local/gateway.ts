@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { MAX_BODY_BYTES } from '../lib/config';
+import { MAX_BODY_BYTES } from '../lib/infra/config';
 import { httpApiEvent } from './apigw';
 import { listenLocal, readBody, sendJson, type LocalServer } from './http';
 import { say, WEBHOOK_PATH } from './output';
@@ -13,7 +13,7 @@ export type IngestHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewa
 
 /**
  * The server stops buffering past ingest's own limit, what API Gateway and Lambda can deliver
- * (6 MB, lib/config.ts), and answers as ingest does: the same bodies pass here as deployed.
+ * (6 MB, lib/infra/config.ts), and answers as ingest does: the same bodies pass here as deployed.
  */
 const MAX_READ_BYTES = MAX_BODY_BYTES;
 

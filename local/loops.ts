@@ -1,6 +1,6 @@
 /** The local stack's background loops: what AWS schedules and alarms do when deployed. */
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { releaseDue, type ReleaserDeps } from '../lib/lifecycle/release';
+import { releaseDue, type ReleaserDeps } from '../lib/domain/lifecycle/release';
 import { say } from './output';
 
 const DLQ_CHECK_INTERVAL_MS = 1_000;

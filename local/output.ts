@@ -1,6 +1,6 @@
 /** What `npm start` prints: its banner and one line per reward, event and webhook, codes and emails masked. */
-import { maskCode, maskEmail } from '../lib/mask';
-import { parseGiftCardNote } from '../lib/rewards';
+import { maskCode, maskEmail } from '../lib/infra/mask';
+import { parseGiftCardNote } from '../lib/domain/rewards';
 import type { FakeTrackedEvent } from './sandbox/customerio';
 import type { FakeGiftCard } from './sandbox/shopify';
 

@@ -4,8 +4,8 @@
  * configured. Off unless RECONCILE_FROM is set (README, "Watch a lost referral being recovered").
  */
 import { randomUUID } from 'node:crypto';
-import { loadReconcilerConfig, RECONCILER_DEFAULTS, type Env } from '../lib/config';
-import { formatDuration } from '../lib/duration';
+import { loadReconcilerConfig, RECONCILER_DEFAULTS, type Env } from '../lib/infra/config';
+import { formatDuration } from '../lib/infra/duration';
 import { startFakePostHog, type FakePostHog } from './sandbox/posthog';
 
 export interface LocalReconciler {

@@ -16,8 +16,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { relative as relativePath, resolve as resolvePath } from 'node:path';
-import { loadReleaserConfig, loadWorkerConfig } from '../lib/config';
-import { maskCode } from '../lib/mask';
+import { loadReleaserConfig, loadWorkerConfig } from '../lib/infra/config';
+import { maskCode } from '../lib/infra/mask';
 import { emulatorClients } from './emulator-clients';
 import { startGateway, type IngestHandler } from './gateway';
 import { forgetModulesUnder, pickHandler } from './handlers';
@@ -28,11 +28,11 @@ import { SqsPoller, type SqsHandler } from './poller';
 import { createStackResources, functionEnv } from './resources';
 import { startFakeCustomerIo, type FakeCustomerIo } from './sandbox/customerio';
 import { startFakeShopify, type FakeShopify } from './sandbox/shopify';
-import { parseDuration } from '../lib/duration';
+import { parseDuration } from '../lib/infra/duration';
 import { localStateDir, stackFilePath, type LocalStackFile } from './state';
 import type { EmulatorsModule } from './emulators-types';
-import { documentClient } from '../lib/aws-clients';
-import { releaserDeps } from '../lib/release-wiring';
+import { documentClient } from '../lib/infra/aws-clients';
+import { releaserDeps } from '../lib/infra/release-wiring';
 import { lostReferralCurl, prepareLocalReconciler } from './reconcile-loop';
 
 export interface LocalStackOptions {
@@ -99,7 +99,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     env.POWERTOOLS_SERVICE_NAME ??= 'referral-rewards';
     // As Lambda sets it: Powertools then reports the first invocation as cold_start: true.
     env.AWS_LAMBDA_INITIALIZATION_TYPE ??= 'on-demand';
-    // Locally the secrets come from env vars (lib/secrets.ts): a SECRET_ID would send the
+    // Locally the secrets come from env vars (lib/infra/secrets.ts): a SECRET_ID would send the
     // handlers to Secrets Manager, which is not emulated here.
     const ignoredSecretId = env.SECRET_ID;
     delete env.SECRET_ID;

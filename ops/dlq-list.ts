@@ -13,9 +13,9 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { Ledger, type LedgerStatus } from '../lib/ledger';
-import { maskEmail } from '../lib/mask';
-import { parseReferral } from '../lib/referral';
+import { Ledger, type LedgerStatus } from '../lib/adapters/dynamodb/ledger';
+import { maskEmail } from '../lib/infra/mask';
+import { parseReferral } from '../lib/domain/referral';
 import { queueDepth } from './queue-depth';
 import { redact } from './redact';
 

@@ -1,16 +1,16 @@
 /**
  * `reconcile`: one reconciler run on demand (a backfill after an outage, or a look with
- * --dry-run). The same code as the scheduled Lambda (lib/reconciler.ts): PostHog's Query API →
+ * --dry-run). The same code as the scheduled Lambda (lib/domain/reconcile.ts): PostHog's Query API →
  * ledger → the queue, in ingest's message format; the worker pays each uuid once, so a run that
  * overlaps the schedule or the webhook is harmless.
  */
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
-import { loadReconcilerConfig, type Env } from '../lib/config';
-import { formatDuration } from '../lib/duration';
-import type { Fetch } from '../lib/http';
-import { reconcile, slidingWindow, type ReconcileReport } from '../lib/reconciler';
-import { reconcileDeps, reconcileOptions } from '../lib/reconciler-wiring';
-import { loadEnv, RECONCILER_SECRET_KEYS, type SecretSource } from '../lib/secrets';
+import { loadReconcilerConfig, type Env } from '../lib/infra/config';
+import { formatDuration } from '../lib/infra/duration';
+import type { Fetch } from '../lib/infra/http';
+import { reconcile, slidingWindow, type ReconcileReport } from '../lib/domain/reconcile';
+import { reconcileDeps, reconcileOptions } from '../lib/infra/reconciler-wiring';
+import { loadEnv, RECONCILER_SECRET_KEYS, type SecretSource } from '../lib/infra/secrets';
 import { setOnly, stageParams } from './stage-params';
 import { TargetError, type Target } from './target';
 

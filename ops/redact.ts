@@ -1,4 +1,4 @@
-import { redactText } from '../lib/mask';
+import { redactText } from '../lib/infra/mask';
 
 /**
  * Free text (an error message, a DLQ failureMessage) shown to an operator: any email address

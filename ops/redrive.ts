@@ -22,7 +22,7 @@ import {
   type ListMessageMoveTasksResultEntry,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { sleep } from '../lib/retry';
+import { sleep } from '../lib/infra/retry';
 
 export type RedriveMethod = 'auto' | 'move-task' | 'copy';
 

@@ -1,13 +1,13 @@
-/** `review list|approve|reject` and `revoke`: the operator's lifecycle commands (lib/lifecycle/), on a target. */
-import { loadLifecycleConfig, loadShopifyConfig, type Env } from '../lib/config';
-import { LifecycleLedger, type LifecycleRecord } from '../lib/lifecycle/ledger';
-import { approveReferral, rejectReferral, type ReviewDeps, type ReviewOutcome } from '../lib/lifecycle/review';
-import { revokeReferral, type RevokeOutcome } from '../lib/lifecycle/revoke';
-import { maskEmail } from '../lib/mask';
-import { PostHogCapture } from '../lib/posthog-capture';
-import { loadEnv } from '../lib/secrets';
-import { ShopifyClient } from '../lib/shopify';
-import { tokenProviderFor } from '../lib/shopify-auth';
+/** `review list|approve|reject` and `revoke`: the operator's lifecycle commands (lib/domain/lifecycle/), on a target. */
+import { loadLifecycleConfig, loadShopifyConfig, type Env } from '../lib/infra/config';
+import { LifecycleLedger, type LifecycleRecord } from '../lib/adapters/dynamodb/lifecycle-ledger';
+import { approveReferral, rejectReferral, type ReviewDeps, type ReviewOutcome } from '../lib/domain/lifecycle/review';
+import { revokeReferral, type RevokeOutcome } from '../lib/domain/lifecycle/revoke';
+import { maskEmail } from '../lib/infra/mask';
+import { PostHogCapture } from '../lib/adapters/posthog-capture';
+import { loadEnv } from '../lib/infra/secrets';
+import { ShopifyClient } from '../lib/adapters/shopify/client';
+import { tokenProviderFor } from '../lib/adapters/shopify/auth';
 import { setOnly, stageParams } from './stage-params';
 import type { Target } from './target';
 

@@ -1,7 +1,7 @@
 /** A deployed stage's settings as serverless.yml's `params` give them (`default`, then the stage's block). */
 import { readFileSync } from 'node:fs';
 import { load } from 'js-yaml';
-import type { Env } from '../lib/config';
+import type { Env } from '../lib/infra/config';
 import { SERVERLESS_YML } from '../local/infra';
 
 export function stageParams(stage: string): Env {

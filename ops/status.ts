@@ -1,9 +1,9 @@
 /** `status <eventId>`: one referral's ledger record, in plain words, with emails and codes masked. */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { Ledger, type Decision, type LedgerRecord, type LedgerStatus } from '../lib/ledger';
-import { maskCode, maskEmail } from '../lib/mask';
+import { Ledger, type Decision, type LedgerRecord, type LedgerStatus } from '../lib/adapters/dynamodb/ledger';
+import { maskCode, maskEmail } from '../lib/infra/mask';
 import { redact } from './redact';
-import type { LifecycleRecord } from '../lib/lifecycle/ledger';
+import type { LifecycleRecord } from '../lib/adapters/dynamodb/lifecycle-ledger';
 
 export interface StatusStep {
   step: 'codes' | 'decision' | 'referrerCard' | 'redeemerCard' | 'customerio' | 'posthog' | 'completed' | 'rejected';

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { documentClient } from '../lib/aws-clients';
+import { documentClient } from '../lib/infra/aws-clients';
 import { emulatorClients } from '../local/emulator-clients';
 import { loadInfraDefinitions } from '../local/infra';
 import { stackFilePath, type LocalStackFile } from '../local/state';

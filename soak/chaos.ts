@@ -17,7 +17,7 @@
  * phases.ts (stream, late copies, redrive), count.ts (the verdict), report.ts (figures and table).
  * Needs TEST_SQS_ENDPOINT and TEST_DYNAMODB_ENDPOINT (jest's global setup, or soak/run.ts).
  */
-import { parseGiftCardNote } from '../lib/rewards';
+import { parseGiftCardNote } from '../lib/domain/rewards';
 import { Pipeline } from '../tests/support/pipeline';
 import { mapConcurrent } from '../bench/stats';
 import { count } from './count';

@@ -3,9 +3,9 @@
  * the fakes show it got (cards by note and code, its Customer.io event by id, its PostHog capture)
  * against what the ledger says and what the plan allows.
  */
-import type { LedgerRecord } from '../lib/ledger';
-import { giftCardNote, parseGiftCardNote } from '../lib/rewards';
-import { ulidFromUuid } from '../lib/ulid';
+import type { LedgerRecord } from '../lib/adapters/dynamodb/ledger';
+import { giftCardNote, parseGiftCardNote } from '../lib/domain/rewards';
+import { ulidFromUuid } from '../lib/infra/ulid';
 import type { FakeTrackedEvent } from '../local/sandbox/customerio';
 import type { FakeCapturedEvent } from '../local/sandbox/posthog';
 import type { FakeGiftCard } from '../local/sandbox/shopify';

@@ -4,8 +4,8 @@
  * and a wrapping ledger — handed to the pipeline as `wrapLedger`, the real one untouched — that
  * makes a hard crash skip the worker's error bookkeeping and counts the ledger's begins.
  */
-import type { Ledger } from '../lib/ledger';
-import type { Checkpoint } from '../lib/rewards';
+import type { Ledger } from '../lib/adapters/dynamodb/ledger';
+import type { Checkpoint } from '../lib/domain/rewards';
 import type { CustomerIoFault } from '../local/sandbox/customerio';
 import type { ShopifyFault } from '../local/sandbox/shopify';
 import { weighted, zeroes } from './harness';

@@ -1,5 +1,5 @@
 /** Small helpers the soak's phases share: waiting for the queue, seeded randomness, tallies. */
-import { sleep } from '../lib/retry';
+import { sleep } from '../lib/infra/retry';
 import type { Pipeline } from '../tests/support/pipeline';
 
 /** Waits until the queue has nothing visible or in flight, twice in a row (the pollers keep running). */

@@ -3,10 +3,10 @@
  * drained: per referral, what the fakes show it got against the state the ledger ended in, and
  * the budget's counters against the referrals actually paid.
  */
-import { ROLES } from '../lib/ledger';
-import { budgetPeriods, referralCents, type LifecycleRecord } from '../lib/lifecycle/ledger';
-import { parseGiftCardNote } from '../lib/rewards';
-import { ulidFromUuid } from '../lib/ulid';
+import { ROLES } from '../lib/adapters/dynamodb/ledger';
+import { budgetPeriods, referralCents, type LifecycleRecord } from '../lib/adapters/dynamodb/lifecycle-ledger';
+import { parseGiftCardNote } from '../lib/domain/rewards';
+import { ulidFromUuid } from '../lib/infra/ulid';
 import type { FakeTrackedEvent } from '../local/sandbox/customerio';
 import type { FakeDiscountCode, FakeGiftCard } from '../local/sandbox/shopify';
 import { groupBy } from './harness';

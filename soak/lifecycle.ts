@@ -2,7 +2,7 @@
  * The soak's lifecycle rounds (issue #14), on a pipeline of their own with REWARD_HOLD (seconds)
  * and a PROGRAM_DAILY_BUDGET, under the main soak's faults and crashes (soak/faults.ts). Each
  * round posts a burst of referrals at once: those within the budget are HELD and paid by the real
- * releaser (lib/lifecycle/release.ts, run on a loop that sometimes dies after claiming a send)
+ * releaser (lib/domain/lifecycle/release.ts, run on a loop that sometimes dies after claiming a send)
  * across duplicate webhooks and a redrive during the hold; the excess goes to REVIEW and is
  * approved or rejected (some twice, some by two operators at once) or revoked there; some held
  * referrals are revoked before payout, some paid ones after (one interrupted between its two
@@ -10,14 +10,14 @@
  * soak/lifecycle-count.ts; the report's lost and doubled include these.
  */
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { loadShopifyConfig } from '../lib/config';
-import { LifecycleLedger, budgetPeriods, type LifecycleRecord } from '../lib/lifecycle/ledger';
-import { releaseDue } from '../lib/lifecycle/release';
-import { approveReferral, rejectReferral, type ReviewDeps } from '../lib/lifecycle/review';
-import { revokeReferral, type RewardDeactivator } from '../lib/lifecycle/revoke';
-import { sleep } from '../lib/retry';
-import { ShopifyClient } from '../lib/shopify';
-import { tokenProviderFor } from '../lib/shopify-auth';
+import { loadShopifyConfig } from '../lib/infra/config';
+import { LifecycleLedger, budgetPeriods, type LifecycleRecord } from '../lib/adapters/dynamodb/lifecycle-ledger';
+import { releaseDue } from '../lib/domain/lifecycle/release';
+import { approveReferral, rejectReferral, type ReviewDeps } from '../lib/domain/lifecycle/review';
+import { revokeReferral, type RewardDeactivator } from '../lib/domain/lifecycle/revoke';
+import { sleep } from '../lib/infra/retry';
+import { ShopifyClient } from '../lib/adapters/shopify/client';
+import { tokenProviderFor } from '../lib/adapters/shopify/auth';
 import { Pipeline, referralBody } from '../tests/support/pipeline';
 import { Chaos } from './faults';
 import { prng, settle, sum } from './harness';

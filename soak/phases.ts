@@ -3,7 +3,7 @@
  * copies of referrals that mostly finished, and the faults-off redrive of the DLQ with a drain.
  */
 import { DeleteMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { sleep } from '../lib/retry';
+import { sleep } from '../lib/infra/retry';
 import { mapConcurrent } from '../bench/stats';
 import type { Pipeline } from '../tests/support/pipeline';
 import type { Delivery, Planned } from './plan';

@@ -3,7 +3,7 @@
  * of each and when they arrive, and the invalid webhooks sprinkled in. Everything here is drawn
  * from the plan's own random stream, so the same seed always gives the same plan.
  */
-import { CODE_ALPHABET } from '../lib/codes';
+import { CODE_ALPHABET } from '../lib/domain/codes';
 import { referralBody } from '../tests/support/pipeline';
 import { pick, seededUuid, shuffle } from './harness';
 

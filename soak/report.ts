@@ -1,5 +1,5 @@
 /** The soak's report: its figures, and the markdown table `npm run soak -- --write-docs` puts in docs/RELIABILITY.md. */
-import type { Checkpoint } from '../lib/rewards';
+import type { Checkpoint } from '../lib/domain/rewards';
 import type { SoakCustomerIoFault, SoakShopifyFault } from './faults';
 import { pct, sum } from './harness';
 import { lifecycleRows, type LifecycleReport } from './lifecycle-count';

@@ -14,12 +14,12 @@
  * - type-switch (#10.6): REWARD_TYPE flips between gift_card and discount_code while referrals
  *   are in flight. Each role gets one reward, of the type the ledger fixed at begin.
  */
-import type { Ledger, LedgerRecord, Role } from '../lib/ledger';
-import { ROLES } from '../lib/ledger';
-import { RetryableError } from '../lib/errors';
-import { sleep } from '../lib/retry';
-import { expiryDate, parseGiftCardNote } from '../lib/rewards';
-import { ulidFromUuid } from '../lib/ulid';
+import type { Ledger, LedgerRecord, Role } from '../lib/adapters/dynamodb/ledger';
+import { ROLES } from '../lib/adapters/dynamodb/ledger';
+import { RetryableError } from '../lib/domain/errors';
+import { sleep } from '../lib/infra/retry';
+import { expiryDate, parseGiftCardNote } from '../lib/domain/rewards';
+import { ulidFromUuid } from '../lib/infra/ulid';
 import type { CustomerIoFault } from '../local/sandbox/customerio';
 import type { ShopifyFault } from '../local/sandbox/shopify';
 import { Pipeline, referralBody } from '../tests/support/pipeline';

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isUlid } from '../../lib/ulid';
+import { isUlid } from '../../lib/infra/ulid';
 import { listenLocal, readBody, sendJson } from '../http';
 
 /**

@@ -3,7 +3,7 @@
  * with errors an operator can act on. The personal API key is only ever sent in the Authorization
  * header, never followed to another origin, and scrubbed from any detail PostHog echoes.
  */
-import type { Fetch } from '../../lib/http';
+import type { Fetch } from '../../lib/infra/http';
 
 const REQUEST_TIMEOUT_MS = 15_000;
 /** Pages followed when listing; a project with more same-named objects than this is not ours to fix. */

@@ -1,5 +1,5 @@
 /** The command line of ops/posthog-insights.ts: parse, run, print; exit 0 done, 1 failed, 2 usage. */
-import type { Fetch } from '../../lib/http';
+import type { Fetch } from '../../lib/infra/http';
 import { UsageError } from '../args';
 import type { CliIo } from '../cli';
 import { DEFAULT_DASHBOARD_NAME, DEFAULT_DATE_FROM, DEFAULT_EVENTS, type ProgramEvents } from './definitions';

@@ -9,7 +9,7 @@ export const DEFAULT_EVENTS = {
   rejected: 'referral reward rejected',
 } as const;
 
-/** Captured by the reward lifecycle (lib/lifecycle/capture.ts); names fixed by this service, not configurable. */
+/** Captured by the reward lifecycle (lib/domain/lifecycle/capture.ts); names fixed by this service, not configurable. */
 export const LIFECYCLE_EVENTS = ['referral reward held', 'referral reward released', 'referral reward revoked'] as const;
 
 export const DEFAULT_DASHBOARD_NAME = 'Referral rewards';

@@ -4,7 +4,7 @@
  * what we want, updated (PATCH) when it does not (or skipped with --skip-existing); nothing is
  * ever created twice.
  */
-import type { Fetch } from '../../lib/http';
+import type { Fetch } from '../../lib/infra/http';
 import { UsageError } from '../args';
 import { PostHogApi, type RemoteDashboard, type RemoteInsight } from './api';
 import {

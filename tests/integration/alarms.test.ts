@@ -4,7 +4,7 @@
  * Packaged twice: without an alarm e-mail (the default) and with `--param alarmEmail=…`.
  */
 import { rmSync } from 'node:fs';
-import { MISSING_LOG_MESSAGE, UNRECONCILABLE_LOG_MESSAGE } from '../../lib/reconciler';
+import { MISSING_LOG_MESSAGE, UNRECONCILABLE_LOG_MESSAGE } from '../../lib/domain/reconcile';
 import { PACKAGE_STAGE as STAGE, PACKAGE_TIMEOUT_MS, packageService, type Template } from '../support/serverless-package';
 
 const EMAIL = 'oncall@example.com';

@@ -1,4 +1,4 @@
-import { ShopifyClient } from '../../lib/shopify';
+import { ShopifyClient } from '../../lib/adapters/shopify/client';
 import { Pipeline, referralBody } from '../support/pipeline';
 
 /** REWARD_TYPE=discount_code: the same exactly-once guarantees, with single-use discount codes. */

@@ -1,6 +1,6 @@
-import { CustomerIoClient, type TrackEvent } from '../../lib/customerio';
-import { RetryableError } from '../../lib/errors';
-import { ulidFromUuid } from '../../lib/ulid';
+import { CustomerIoClient, type TrackEvent } from '../../lib/adapters/customerio';
+import { RetryableError } from '../../lib/domain/errors';
+import { ulidFromUuid } from '../../lib/infra/ulid';
 import { startFakeCustomerIo, type FakeCustomerIo } from '../../local/sandbox/customerio';
 
 const EMAIL = 'Redeemer@Example.com';

@@ -1,5 +1,5 @@
-import { PermanentError, RetryableError } from '../../lib/errors';
-import { ShopifyClient } from '../../lib/shopify';
+import { PermanentError, RetryableError } from '../../lib/domain/errors';
+import { ShopifyClient } from '../../lib/adapters/shopify/client';
 import { startFakeShopify, type FakeShopify } from '../../local/sandbox/shopify';
 import { failure } from '../support/failure';
 

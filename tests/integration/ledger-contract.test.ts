@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CreateTableCommand, DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { Ledger } from '../../lib/ledger';
+import { Ledger } from '../../lib/adapters/dynamodb/ledger';
 import { loadInfraDefinitions } from '../../local/infra';
 import { describeLedgerContract } from '../support/ledger-contract';
 
@@ -33,7 +33,7 @@ afterAll(async () => {
   dynamo.destroy();
 });
 
-describeLedgerContract('DynamoDB (lib/ledger.ts on dynalite)', async (clock) => ({
+describeLedgerContract('DynamoDB (lib/adapters/dynamodb/ledger.ts on dynalite)', async (clock) => ({
   ledger: new Ledger(ddb, tableName, clock.now),
   seed: async (record) => {
     await ddb.send(new PutCommand({ TableName: tableName, Item: record }));

@@ -1,9 +1,9 @@
-import { loadShopifyConfig } from '../../lib/config';
-import { tokenProviderFor } from '../../lib/shopify-auth';
-import type { LifecycleRecord } from '../../lib/lifecycle/ledger';
-import { approveReferral, rejectReferral, type ReviewDeps } from '../../lib/lifecycle/review';
-import { revokeReferral } from '../../lib/lifecycle/revoke';
-import { ShopifyClient } from '../../lib/shopify';
+import { loadShopifyConfig } from '../../lib/infra/config';
+import { tokenProviderFor } from '../../lib/adapters/shopify/auth';
+import type { LifecycleRecord } from '../../lib/adapters/dynamodb/lifecycle-ledger';
+import { approveReferral, rejectReferral, type ReviewDeps } from '../../lib/domain/lifecycle/review';
+import { revokeReferral } from '../../lib/domain/lifecycle/revoke';
+import { ShopifyClient } from '../../lib/adapters/shopify/client';
 import { lifecycleLedger } from '../support/lifecycle';
 import { Pipeline, referralBody } from '../support/pipeline';
 

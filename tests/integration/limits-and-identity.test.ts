@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { enqueueReferral } from '../../lib/queue';
-import type { Referral } from '../../lib/referral';
+import { enqueueReferral } from '../../lib/adapters/sqs/queue';
+import type { Referral } from '../../lib/domain/referral';
 import { Pipeline, referralBody } from '../support/pipeline';
 
 /**

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { MAX_BODY_BYTES } from '../../lib/config';
+import { MAX_BODY_BYTES } from '../../lib/infra/config';
 
 /**
  * `npm start` and `npm run send-sample` end to end, as a person runs them: the stack runs as a

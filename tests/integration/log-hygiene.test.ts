@@ -1,5 +1,5 @@
 // Logs must actually be written for this test to mean anything: tests/support/env.ts silences
-// them, and lib/observability.ts reads the level once, when the logger is created. So the level is
+// them, and lib/infra/observability.ts reads the level once, when the logger is created. So the level is
 // set here, first, and every module that (transitively) creates the logger is require()d below it.
 process.env.POWERTOOLS_LOG_LEVEL = 'DEBUG';
 
@@ -7,11 +7,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type * as PipelineModule from '../support/pipeline';
-import type * as SignatureModule from '../../lib/signature';
+import type * as SignatureModule from '../../lib/inbound/signature';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const { Pipeline, WEBHOOK_SECRET } = require('../support/pipeline') as typeof PipelineModule;
-const { signWebhook } = require('../../lib/signature') as typeof SignatureModule;
+const { signWebhook } = require('../../lib/inbound/signature') as typeof SignatureModule;
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 type Pipeline = PipelineModule.Pipeline;

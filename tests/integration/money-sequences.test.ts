@@ -1,6 +1,6 @@
-import { RetryableError } from '../../lib/errors';
-import type { Ledger } from '../../lib/ledger';
-import { expiryDate, parseGiftCardNote } from '../../lib/rewards';
+import { RetryableError } from '../../lib/domain/errors';
+import type { Ledger } from '../../lib/adapters/dynamodb/ledger';
+import { expiryDate, parseGiftCardNote } from '../../lib/domain/rewards';
 import { Pipeline, referralBody } from '../support/pipeline';
 
 /**

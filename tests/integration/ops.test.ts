@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { maskCode, maskEmail } from '../../lib/mask';
+import { maskCode, maskEmail } from '../../lib/infra/mask';
 import { main, type CliIo } from '../../ops/cli';
 import type { LocalStackFile } from '../../ops/target';
 import { Pipeline, referralBody } from '../support/pipeline';

@@ -1,5 +1,5 @@
-import { ShopifyClient } from '../../lib/shopify';
-import { giftCardNote, type Checkpoint } from '../../lib/rewards';
+import { ShopifyClient } from '../../lib/adapters/shopify/client';
+import { giftCardNote, type Checkpoint } from '../../lib/domain/rewards';
 import { Pipeline, referralBody } from '../support/pipeline';
 
 /**

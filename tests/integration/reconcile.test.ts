@@ -1,5 +1,5 @@
 import { makeIngestHandler } from '../../functions/ingest';
-import { PermanentError } from '../../lib/errors';
+import { PermanentError } from '../../lib/domain/errors';
 import { httpApiEvent } from '../../local/apigw';
 import { Pipeline, referralBody, WEBHOOK_SECRET } from '../support/pipeline';
 

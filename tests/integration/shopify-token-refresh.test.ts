@@ -3,8 +3,8 @@
 process.env.POWERTOOLS_LOG_LEVEL = 'DEBUG';
 
 import type * as PipelineModule from '../support/pipeline';
-import { giftCardNote } from '../../lib/rewards';
-import { sleep } from '../../lib/retry';
+import { giftCardNote } from '../../lib/domain/rewards';
+import { sleep } from '../../lib/infra/retry';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const { Pipeline, referralBody } = require('../support/pipeline') as typeof PipelineModule;

@@ -1,9 +1,9 @@
-import { RetryableError } from '../../lib/errors';
-import type { Role } from '../../lib/ledger-port';
-import { parseGiftCardNote, type GiftCardIssuer, type RewardLookup } from '../../lib/rewards';
+import { RetryableError } from '../../lib/domain/errors';
+import type { Role } from '../../lib/domain/ledger-port';
+import { parseGiftCardNote, type RewardIssuer, type RewardLookup } from '../../lib/domain/rewards';
 
-export type CreateInput = Parameters<GiftCardIssuer['createGiftCard']>[0];
-export type CreateResult = Awaited<ReturnType<GiftCardIssuer['createGiftCard']>>;
+export type CreateInput = Parameters<RewardIssuer['createGiftCard']>[0];
+export type CreateResult = Awaited<ReturnType<RewardIssuer['createGiftCard']>>;
 export interface StoredCard {
   id: string;
   note: string | null;
@@ -13,20 +13,20 @@ export interface StoredCard {
 export type CreateFault = Error | ((input: CreateInput) => Error | undefined);
 
 /**
- * The one stateful shop for unit tests, at the issuer's level (lib/rewards.ts GiftCardIssuer):
+ * The one stateful shop for unit tests, at the issuer's level (lib/domain/rewards.ts RewardIssuer):
  * cards kept by code, case-insensitively as Shopify does, so a code is used once (`taken` on a
  * collision); a look-up by code finds the card with its note. Faults are injectable:
  * - `fault(error)`: creates throw it (a 5xx, a 401) before anything is created; `times` limits it;
  * - `loseResponses(match, n)`: the next n creates it selects are made but their answer is lost (the card exists,
  *   the caller sees a RetryableError), as when a connection drops after Shopify's write;
  * - `lookupNoise`: strangers' cards sharing the last characters, returned with every look-up
- *   (Shopify's search matches on the last characters: lib/shopify.ts); with `lookupIncomplete`
+ *   (Shopify's search matches on the last characters: lib/adapters/shopify/client.ts); with `lookupIncomplete`
  *   they fill the page and the card asked for is beyond it (`complete: false`);
  * - `onCreate`: replaces a create's behaviour; it gets `issue`, the normal one, to call when the
  *   card is to be really created (for ordering and races).
  * Every create and look-up is recorded, in order, for assertions.
  */
-export class FakeShop implements GiftCardIssuer {
+export class FakeShop implements RewardIssuer {
   public readonly cards = new Map<string, StoredCard>();
   public readonly creates: CreateInput[] = [];
   public readonly finds: string[] = [];

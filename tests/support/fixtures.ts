@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Referral } from '../../lib/referral';
+import type { Referral } from '../../lib/domain/referral';
 
 /** PostHog's default webhook body: the repo's local copy when present, else the shared fixture beside the repo. */
 export function loadDefaultBody(): string {
@@ -9,7 +9,7 @@ export function loadDefaultBody(): string {
   return readFileSync(existsSync(local) ? local : shared, 'utf8');
 }
 
-/** A queue message as ingest writes it (lib/referral.ts), for tests of what reads one. */
+/** A queue message as ingest writes it (lib/domain/referral.ts), for tests of what reads one. */
 export const SAMPLE_REFERRAL: Referral = {
   v: 1,
   eventId: '0190f1d2-7c1e-7b3a-9d2f-3a4b5c6d7e8f',

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { LeaseLostError, type BeginInput, type LedgerPort, type LedgerRecord } from '../../lib/ledger-port';
-import type { Referral } from '../../lib/referral';
+import { LeaseLostError, type BeginInput, type LedgerPort, type LedgerRecord } from '../../lib/domain/ledger-port';
+import type { Referral } from '../../lib/domain/referral';
 import { failure } from './failure';
 
 /** A clock the test moves by hand: leases and release times are read from it. */
@@ -72,8 +72,8 @@ function seeded(eventId: string, overrides: Partial<LedgerRecord>): LedgerRecord
 }
 
 /**
- * The conditional-write semantics the money paths rely on (lib/ledger-port.ts), one spec for every
- * LedgerPort: run on dynalite against lib/ledger.ts (the truth) and on the in-memory twin, so the
+ * The conditional-write semantics the money paths rely on (lib/domain/ledger-port.ts), one spec for every
+ * LedgerPort: run on dynalite against lib/adapters/dynamodb/ledger.ts (the truth) and on the in-memory twin, so the
  * twin the unit tests use cannot drift from the DynamoDB conditions it imitates.
  */
 export function describeLedgerContract(name: string, makeLedger: LedgerFactory): void {

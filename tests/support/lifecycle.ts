@@ -1,6 +1,6 @@
-import { LifecycleLedger, type LifecycleRecord } from '../../lib/lifecycle/ledger';
-import { releaseDue, type ReleaseRun } from '../../lib/lifecycle/release';
-import { sleep } from '../../lib/retry';
+import { LifecycleLedger, type LifecycleRecord } from '../../lib/adapters/dynamodb/lifecycle-ledger';
+import { releaseDue, type ReleaseRun } from '../../lib/domain/lifecycle/release';
+import { sleep } from '../../lib/infra/retry';
 import type { Pipeline } from './pipeline';
 
 /** The lifecycle's ledger on a pipeline's table. */
@@ -18,7 +18,7 @@ export async function untilReleaseTime(record: LifecycleRecord | undefined): Pro
   while (Date.now() <= releaseAt) await sleep(Math.min(200, releaseAt - Date.now() + 1));
 }
 
-/** The sparse index serverless.yml defines for HELD and REVIEW referrals (lib/lifecycle/ledger.ts). */
+/** The sparse index serverless.yml defines for HELD and REVIEW referrals (lib/adapters/dynamodb/lifecycle-ledger.ts). */
 export const LIFECYCLE_INDEX_DEFINITION = {
   IndexName: 'lifecycle',
   KeySchema: [

@@ -1,6 +1,6 @@
-import type { BeginInput, BeginResult, Decision, FinalStatus, LedgerPort, LedgerRecord, ParkedStatus, Role } from '../../lib/ledger-port';
-import { LeaseLostError, posthogDistinctId } from '../../lib/ledger-port';
-import type { Referral } from '../../lib/referral';
+import type { BeginInput, BeginResult, Decision, FinalStatus, LedgerPort, LedgerRecord, ParkedStatus, Role } from '../../lib/domain/ledger-port';
+import { LeaseLostError, posthogDistinctId } from '../../lib/domain/ledger-port';
+import type { Referral } from '../../lib/domain/referral';
 
 /** One call made to the ledger, in order, for assertions on what was written when. */
 export type LedgerCall =
@@ -16,7 +16,7 @@ export type LedgerCall =
   | { op: 'release'; eventId: string; owner: string; message: string };
 
 /**
- * An in-memory LedgerPort with lib/ledger.ts's conditions, held to them by the shared spec
+ * An in-memory LedgerPort with lib/adapters/dynamodb/ledger.ts's conditions, held to them by the shared spec
  * (tests/support/ledger-contract.ts, run on both): `begin` and `fail` admit a new record or one
  * open and free (openAndFree, as OPEN_AND_FREE), `begin` keeps codes written earlier; every step
  * after it is fenced on the lease (LeaseLostError otherwise); `replaceCode` only swaps the code it
@@ -201,7 +201,7 @@ export class MemoryLedger implements LedgerPort {
 }
 
 /**
- * As lib/ledger.ts's OPEN_AND_FREE: not finished, not parked (a HELD record only once its
+ * As lib/adapters/dynamodb/ledger.ts's OPEN_AND_FREE: not finished, not parked (a HELD record only once its
  * `releaseAt` has passed), and its lease free, expired or already `owner`'s.
  */
 function openAndFree(record: LedgerRecord, now: number, owner: string): boolean {
@@ -213,7 +213,7 @@ function openAndFree(record: LedgerRecord, now: number, owner: string): boolean 
 const isParked = (record: LedgerRecord): record is LedgerRecord & { status: ParkedStatus } =>
   record.status === 'HELD' || record.status === 'REVIEW' || record.status === 'REVOKED';
 
-/** As lib/ledger.ts's `finishing`: with a final status, the record ends and its lease goes. */
+/** As lib/adapters/dynamodb/ledger.ts's `finishing`: with a final status, the record ends and its lease goes. */
 function finished(record: LedgerRecord, iso: string, finish: FinalStatus | undefined): LedgerRecord {
   if (!finish) return record;
   const { leaseOwner: _owner, leaseExpiresAt: _expires, ...rest } = record;

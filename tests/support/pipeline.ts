@@ -8,11 +8,11 @@ import { makeReconcileHandler, type ReconcileResult } from '../../functions/reco
 import { makeWorkerHandler } from '../../functions/worker';
 import { queueDepth } from '../../ops/queue-depth';
 import { redrive } from '../../ops/redrive';
-import { documentClient } from '../../lib/aws-clients';
-import { loadIngestConfig, loadReconcilerConfig, loadWorkerConfig, loadWorkerRuntimeConfig, type Env } from '../../lib/config';
-import { Ledger, type LedgerRecord } from '../../lib/ledger';
-import type { Checkpoint } from '../../lib/rewards';
-import { createWorkerDeps } from '../../lib/worker-wiring';
+import { documentClient } from '../../lib/infra/aws-clients';
+import { loadIngestConfig, loadReconcilerConfig, loadWorkerConfig, loadWorkerRuntimeConfig, type Env } from '../../lib/infra/config';
+import { Ledger, type LedgerRecord } from '../../lib/adapters/dynamodb/ledger';
+import type { Checkpoint } from '../../lib/domain/rewards';
+import { createWorkerDeps } from '../../lib/infra/worker-wiring';
 import { httpApiEvent } from '../../local/apigw';
 import { loadInfraDefinitions } from '../../local/infra';
 import { SqsPoller } from '../../local/poller';

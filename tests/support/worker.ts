@@ -1,7 +1,7 @@
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
-import type { EventSender } from '../../lib/rewards';
+import type { EventSender } from '../../lib/domain/rewards';
 
-/** The eventId in a queued body, which lib/queue.ts also sends as the eventId message attribute; undefined for unreadable bodies. */
+/** The eventId in a queued body, which lib/adapters/sqs/queue.ts also sends as the eventId message attribute; undefined for unreadable bodies. */
 function eventIdOf(body: string): string | undefined {
   try {
     const eventId = (JSON.parse(body) as { eventId?: unknown } | null)?.eventId;
@@ -11,7 +11,7 @@ function eventIdOf(body: string): string | undefined {
   }
 }
 
-/** An SQS record as the worker receives it, with the eventId attribute lib/queue.ts sets when the body carries one. */
+/** An SQS record as the worker receives it, with the eventId attribute lib/adapters/sqs/queue.ts sets when the body carries one. */
 export function sqsRecord(body: string, options: { messageId?: string; receiveCount?: number } = {}): SQSRecord {
   const { messageId = 'message-1', receiveCount = 1 } = options;
   const eventId = eventIdOf(body);

@@ -1,4 +1,4 @@
-import { isAuthorisedBearer } from '../../lib/auth';
+import { isAuthorisedBearer } from '../../lib/inbound/auth';
 
 const SECRET = 's3cr3t-Token_0123456789';
 

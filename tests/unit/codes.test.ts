@@ -1,4 +1,4 @@
-import { CODE_ALPHABET, generateCode } from '../../lib/codes';
+import { CODE_ALPHABET, generateCode } from '../../lib/domain/codes';
 
 describe('generateCode', () => {
   it('produces a code of the requested length from the unambiguous alphabet', () => {

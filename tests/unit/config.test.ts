@@ -1,5 +1,5 @@
-import { loadIngestConfig, loadWorkerConfig, type Env } from '../../lib/config';
-import { PermanentError } from '../../lib/errors';
+import { loadIngestConfig, loadWorkerConfig, type Env } from '../../lib/infra/config';
+import { PermanentError } from '../../lib/domain/errors';
 import { thrown } from '../support/failure';
 
 /** The least a worker's fulfilment needs: everything else has a default (its table and DLQ: tests/unit/function-config.test.ts). */

@@ -1,7 +1,7 @@
-import { CustomerIoClient, type TrackEvent } from '../../lib/customerio';
-import { PermanentError, RetryableError } from '../../lib/errors';
-import type { Fetch } from '../../lib/http';
-import { ulidFromUuid } from '../../lib/ulid';
+import { CustomerIoClient, type TrackEvent } from '../../lib/adapters/customerio';
+import { PermanentError, RetryableError } from '../../lib/domain/errors';
+import type { Fetch } from '../../lib/infra/http';
+import { ulidFromUuid } from '../../lib/infra/ulid';
 import { failure } from '../support/failure';
 
 const API_KEY = 'secret-api-key-123';

@@ -1,4 +1,4 @@
-import { formatDuration, parseDuration, parseRate } from '../../lib/duration';
+import { formatDuration, parseDuration, parseRate } from '../../lib/infra/duration';
 
 describe('parseDuration', () => {
   it.each([

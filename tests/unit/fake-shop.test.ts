@@ -1,5 +1,5 @@
-import { RetryableError } from '../../lib/errors';
-import { giftCardNote } from '../../lib/rewards';
+import { RetryableError } from '../../lib/domain/errors';
+import { giftCardNote } from '../../lib/domain/rewards';
 import { FakeShop } from '../support/fake-shop';
 import { failure } from '../support/failure';
 

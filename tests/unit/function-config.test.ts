@@ -5,8 +5,8 @@ import {
   loadWorkerConfig,
   loadWorkerRuntimeConfig,
   type Env,
-} from '../../lib/config';
-import { PermanentError } from '../../lib/errors';
+} from '../../lib/infra/config';
+import { PermanentError } from '../../lib/domain/errors';
 import { thrown } from '../support/failure';
 
 /** What serverless.yml gives every worker container. */

@@ -2,10 +2,10 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
-import { MAX_BODY_BYTES, type IngestConfig } from '../../lib/config';
-import { referralLimitProblem } from '../../lib/limits';
-import { parseReferral } from '../../lib/referral';
-import { signWebhook } from '../../lib/signature';
+import { MAX_BODY_BYTES, type IngestConfig } from '../../lib/infra/config';
+import { referralLimitProblem } from '../../lib/domain/limits';
+import { parseReferral } from '../../lib/domain/referral';
+import { signWebhook } from '../../lib/inbound/signature';
 import { makeIngestHandler } from '../../functions/ingest';
 import { httpApiEvent } from '../../local/apigw';
 
@@ -66,7 +66,7 @@ const anyEmail = fc.oneof(
   { weight: 4, arbitrary: validEmail },
   fc.emailAddress(),
   fc.constantFrom('', '@', 'a@', '@b.com', 'a@b', 'a@@b.com', 'a b@c.com', 'no-at-sign', `${'x'.repeat(250)}@example.com`),
-  // Either side of Customer.io's 150-byte identifier limit (lib/limits.ts).
+  // Either side of Customer.io's 150-byte identifier limit (lib/domain/limits.ts).
   fc.constantFrom(`${'x'.repeat(138)}@example.com`, `${'x'.repeat(139)}@example.com`, `${'x'.repeat(242)}@example.com`),
   fc.string({ unit: 'grapheme', maxLength: 30 }),
   json,

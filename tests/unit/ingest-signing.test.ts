@@ -3,8 +3,8 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { randomUUID } from 'node:crypto';
-import { loadIngestConfig, type IngestConfig } from '../../lib/config';
-import { signWebhook } from '../../lib/signature';
+import { loadIngestConfig, type IngestConfig } from '../../lib/infra/config';
+import { signWebhook } from '../../lib/inbound/signature';
 import { makeIngestHandler } from '../../functions/ingest';
 import { httpApiEvent } from '../../local/apigw';
 

@@ -1,6 +1,6 @@
-import { PermanentError } from '../../lib/errors';
-import { loadLifecycleConfig } from '../../lib/config';
-import { isDisposableEmail } from '../../lib/lifecycle/disposable';
+import { PermanentError } from '../../lib/domain/errors';
+import { loadLifecycleConfig } from '../../lib/infra/config';
+import { isDisposableEmail } from '../../lib/domain/lifecycle/disposable';
 import { thrown } from '../support/failure';
 
 describe('lifecycle settings', () => {

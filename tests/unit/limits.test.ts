@@ -1,6 +1,6 @@
-import { loadWorkerConfig } from '../../lib/config';
-import { PermanentError } from '../../lib/errors';
-import { CUSTOMERIO_MAX_DATA_BYTES, MAX_EVENT_DATA_BYTES, referralLimitProblem } from '../../lib/limits';
+import { loadWorkerConfig } from '../../lib/infra/config';
+import { PermanentError } from '../../lib/domain/errors';
+import { CUSTOMERIO_MAX_DATA_BYTES, MAX_EVENT_DATA_BYTES, referralLimitProblem } from '../../lib/domain/limits';
 import { thrown } from '../support/failure';
 
 const email = (bytes: number) => `${'r'.repeat(bytes - '@example.com'.length)}@example.com`;

@@ -1,4 +1,4 @@
-import { redactText } from '../../lib/mask';
+import { redactText } from '../../lib/infra/mask';
 
 describe('redactText', () => {
   it('masks a gift-card code whatever its case, leaving its last four characters', () => {

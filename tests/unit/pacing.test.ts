@@ -1,6 +1,6 @@
-import type { Fetch } from '../../lib/http';
-import { ShopifyPacer, type PacerOptions, type PacerPermit } from '../../lib/pacing';
-import { ShopifyClient } from '../../lib/shopify';
+import type { Fetch } from '../../lib/infra/http';
+import { ShopifyPacer, type PacerOptions, type PacerPermit } from '../../lib/adapters/shopify/pacing';
+import { ShopifyClient } from '../../lib/adapters/shopify/client';
 
 /** A clock that moves only when told to, firing the sleeps that fall due on the way. */
 class FakeClock {

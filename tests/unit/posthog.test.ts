@@ -1,6 +1,6 @@
-import { RejectedError } from '../../lib/errors';
-import { parseWebhook, type ParsedWebhook, type PayloadOptions } from '../../lib/posthog';
-import type { Referral } from '../../lib/referral';
+import { RejectedError } from '../../lib/domain/errors';
+import { parseWebhook, type ParsedWebhook, type PayloadOptions } from '../../lib/inbound/posthog-webhook';
+import type { Referral } from '../../lib/domain/referral';
 import { thrown } from '../support/failure';
 import { loadDefaultBody } from '../support/fixtures';
 

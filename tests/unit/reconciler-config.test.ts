@@ -1,5 +1,5 @@
-import { loadReconcilerConfig, type Env } from '../../lib/config';
-import { PermanentError } from '../../lib/errors';
+import { loadReconcilerConfig, type Env } from '../../lib/infra/config';
+import { PermanentError } from '../../lib/domain/errors';
 import { thrown } from '../support/failure';
 
 const ON: Env = {

@@ -1,5 +1,5 @@
-import { PermanentError, RetryableError } from '../../lib/errors';
-import { PostHogEventsQuery, type EventRow } from '../../lib/reconciler-query';
+import { PermanentError, RetryableError } from '../../lib/domain/errors';
+import { PostHogEventsQuery, type EventRow } from '../../lib/adapters/posthog-query';
 import { failure } from '../support/failure';
 
 const COLUMNS = ['uuid', 'event', 'distinct_id', 'properties', 'timestamp', 'person_email'];

@@ -1,6 +1,6 @@
-import { reconcile, slidingWindow, webhookBody, type ReconcileDeps } from '../../lib/reconciler';
-import type { EventRow } from '../../lib/reconciler-query';
-import type { Referral } from '../../lib/referral';
+import { reconcile, slidingWindow, webhookBody, type ReconcileDeps } from '../../lib/domain/reconcile';
+import type { EventRow } from '../../lib/adapters/posthog-query';
+import type { Referral } from '../../lib/domain/referral';
 
 const UUID = (n: number) => `0190B6C2-6F1E-7C3A-9D7E-00000000000${n}`;
 const row = (n: number, properties: unknown = { referrer_email: `ref${n}@example.com`, redeemer_email: `red${n}@example.com` }): EventRow => ({

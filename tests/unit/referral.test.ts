@@ -1,4 +1,4 @@
-import { parseReferral, type Referral } from '../../lib/referral';
+import { parseReferral, type Referral } from '../../lib/domain/referral';
 import { SAMPLE_REFERRAL } from '../support/fixtures';
 
 const REFERRAL: Referral = SAMPLE_REFERRAL;

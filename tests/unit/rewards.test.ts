@@ -1,7 +1,7 @@
-import { PermanentError, RetryableError } from '../../lib/errors';
-import type { LedgerRecord, Role } from '../../lib/ledger';
-import type { Referral } from '../../lib/referral';
-import { fulfilReferral, giftCardNote, parseGiftCardNote, type EventSender, type FulfilDeps } from '../../lib/rewards';
+import { PermanentError, RetryableError } from '../../lib/domain/errors';
+import type { LedgerRecord, Role } from '../../lib/adapters/dynamodb/ledger';
+import type { Referral } from '../../lib/domain/referral';
+import { fulfilReferral, giftCardNote, parseGiftCardNote, type EventSender, type FulfilDeps } from '../../lib/domain/rewards';
 import { FakeShop, roleOf, type CreateInput } from '../support/fake-shop';
 import { MemoryLedger } from '../support/memory-ledger';
 import { failure } from '../support/failure';

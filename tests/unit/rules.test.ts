@@ -1,5 +1,5 @@
-import { canonicalEmail } from '../../lib/identity';
-import { staticRefusal, type ProgramRules } from '../../lib/rules';
+import { canonicalEmail } from '../../lib/domain/identity';
+import { staticRefusal, type ProgramRules } from '../../lib/domain/rules';
 import { SAMPLE_REFERRAL } from '../support/fixtures';
 
 const REFERRAL = SAMPLE_REFERRAL;

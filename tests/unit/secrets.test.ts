@@ -1,6 +1,6 @@
-import type { Env } from '../../lib/config';
-import { PermanentError, RetryableError } from '../../lib/errors';
-import { loadEnv, RECONCILER_SECRET_KEYS, WEBHOOK_SECRET_KEYS, type SecretSource } from '../../lib/secrets';
+import type { Env } from '../../lib/infra/config';
+import { PermanentError, RetryableError } from '../../lib/domain/errors';
+import { loadEnv, RECONCILER_SECRET_KEYS, WEBHOOK_SECRET_KEYS, type SecretSource } from '../../lib/infra/secrets';
 import { failure } from '../support/failure';
 
 const SECRET_ID = 'referral-rewards/prod';

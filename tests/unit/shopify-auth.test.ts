@@ -1,6 +1,6 @@
-import { PermanentError, RetryableError } from '../../lib/errors';
-import type { Fetch } from '../../lib/http';
-import { AUTH_INVALID_REASON, ClientCredentialsTokens } from '../../lib/shopify-auth';
+import { PermanentError, RetryableError } from '../../lib/domain/errors';
+import type { Fetch } from '../../lib/infra/http';
+import { AUTH_INVALID_REASON, ClientCredentialsTokens } from '../../lib/adapters/shopify/auth';
 import { failure } from '../support/failure';
 
 const ORIGIN = 'https://shop.myshopify.com';

@@ -1,7 +1,7 @@
-import { PermanentError } from '../../lib/errors';
-import type { Fetch } from '../../lib/http';
-import { giftCardAmountField, ShopifyClient } from '../../lib/shopify';
-import { ClientCredentialsTokens, StaticToken } from '../../lib/shopify-auth';
+import { PermanentError } from '../../lib/domain/errors';
+import type { Fetch } from '../../lib/infra/http';
+import { giftCardAmountField, ShopifyClient } from '../../lib/adapters/shopify/client';
+import { ClientCredentialsTokens, StaticToken } from '../../lib/adapters/shopify/auth';
 import { failure } from '../support/failure';
 
 const ORIGIN = 'https://shop.myshopify.com';

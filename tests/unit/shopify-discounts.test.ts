@@ -1,5 +1,5 @@
-import { PermanentError } from '../../lib/errors';
-import { ShopifyClient } from '../../lib/shopify';
+import { PermanentError } from '../../lib/domain/errors';
+import { ShopifyClient } from '../../lib/adapters/shopify/client';
 
 type Sent = { query: string; variables: Record<string, any> };
 

@@ -12,9 +12,9 @@ import {
   typeFromAST,
   validate,
 } from 'graphql';
-import { DEFAULTS } from '../../lib/config';
-import type { Fetch } from '../../lib/http';
-import { SHOPIFY_DOCUMENTS, ShopifyClient } from '../../lib/shopify';
+import { DEFAULTS } from '../../lib/infra/config';
+import type { Fetch } from '../../lib/infra/http';
+import { SHOPIFY_DOCUMENTS, ShopifyClient } from '../../lib/adapters/shopify/client';
 import { adminSchema, adminSchemaVersions, checkRequest } from '../../local/sandbox/shopify-schema';
 
 /**
@@ -94,7 +94,7 @@ describe('Shopify documents against the published Admin schemas', () => {
   it('exercises every document lib/ contains', async () => {
     // Prepare: every `query X` / `mutation X` template literal in lib/
     const libDir = join(__dirname, '..', '..', 'lib');
-    const inLib = readdirSync(libDir)
+    const inLib = (readdirSync(libDir, { recursive: true }) as string[])
       .filter((f) => f.endsWith('.ts'))
       .flatMap((f) => [...readFileSync(join(libDir, f), 'utf8').matchAll(/`\s*(?:query|mutation)\s+(\w+)/g)].map((m) => m[1]));
 

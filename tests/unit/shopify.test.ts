@@ -1,6 +1,6 @@
-import { PermanentError, RetryableError } from '../../lib/errors';
-import type { Fetch } from '../../lib/http';
-import { ShopifyClient } from '../../lib/shopify';
+import { PermanentError, RetryableError } from '../../lib/domain/errors';
+import type { Fetch } from '../../lib/infra/http';
+import { ShopifyClient } from '../../lib/adapters/shopify/client';
 import { failure } from '../support/failure';
 
 const TOKEN = 'shpat_unit_secret_token';

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { InvalidSigningSecretError, signWebhook, verifyWebhookSignature } from '../../lib/signature';
+import { InvalidSigningSecretError, signWebhook, verifyWebhookSignature } from '../../lib/inbound/signature';
 import { thrown } from '../support/failure';
 
 /** The shared Standard Webhooks vector (CONTRACTS.md §1), beside the repo as in CI. */

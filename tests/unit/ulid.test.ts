@@ -1,4 +1,4 @@
-import { isUlid, ulidFromUuid } from '../../lib/ulid';
+import { isUlid, ulidFromUuid } from '../../lib/infra/ulid';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 // A PostHog-style UUIDv7: its first 48 bits are 0x0190a5c48f1e unix ms.

@@ -1,7 +1,7 @@
-import { loadWorkerConfig, type Env } from '../../lib/config';
-import type { Fetch } from '../../lib/http';
-import type { Ledger } from '../../lib/ledger';
-import { cachedFulfilDeps } from '../../lib/wiring';
+import { loadWorkerConfig, type Env } from '../../lib/infra/config';
+import type { Fetch } from '../../lib/infra/http';
+import type { Ledger } from '../../lib/adapters/dynamodb/ledger';
+import { cachedFulfilDeps } from '../../lib/infra/wiring';
 
 const ENV: Env = {
   TABLE_NAME: 'ledger',

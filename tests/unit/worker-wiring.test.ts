@@ -1,10 +1,10 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { documentClient } from '../../lib/aws-clients';
-import { loadWorkerConfig, loadWorkerRuntimeConfig, type Env } from '../../lib/config';
-import { RetryableError } from '../../lib/errors';
-import type { Ledger } from '../../lib/ledger';
-import type { ScopedLogger } from '../../lib/observability';
-import { createWorkerDeps, stepRetry } from '../../lib/worker-wiring';
+import { documentClient } from '../../lib/infra/aws-clients';
+import { loadWorkerConfig, loadWorkerRuntimeConfig, type Env } from '../../lib/infra/config';
+import { RetryableError } from '../../lib/domain/errors';
+import type { Ledger } from '../../lib/adapters/dynamodb/ledger';
+import type { ScopedLogger } from '../../lib/infra/observability';
+import { createWorkerDeps, stepRetry } from '../../lib/infra/worker-wiring';
 
 const ENV: Env = {
   TABLE_NAME: 'referral-rewards-ledger',

@@ -1,12 +1,12 @@
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { PermanentError, RetryableError } from '../../lib/errors';
-import type { Referral } from '../../lib/referral';
-import type { FulfilDeps } from '../../lib/rewards';
+import { PermanentError, RetryableError } from '../../lib/domain/errors';
+import type { Referral } from '../../lib/domain/referral';
+import type { FulfilDeps } from '../../lib/domain/rewards';
 import { makeWorkerHandler } from '../../functions/worker';
 import { lambdaContext } from '../../local/lambda-context';
-import { logger, metrics } from '../../lib/observability';
+import { logger, metrics } from '../../lib/infra/observability';
 import { MemoryLedger } from '../support/memory-ledger';
 import { FakeShop } from '../support/fake-shop';
 import { batch, fakeCustomerIo, sqsRecord } from '../support/worker';

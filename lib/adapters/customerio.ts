@@ -1,0 +1,143 @@
+import { PermanentError, RetryableError } from '../domain/errors';
+import { fetchWithTimeout, isRetryableStatus, type Fetch } from '../infra/http';
+import { CUSTOMERIO_MAX_DATA_BYTES, CUSTOMERIO_MAX_EVENT_NAME_BYTES, CUSTOMERIO_MAX_IDENTIFIER_BYTES } from '../domain/limits';
+import { redactText } from '../infra/mask';
+import { parseRetryAfter } from '../infra/retry';
+import { isUlid } from '../infra/ulid';
+
+/**
+ * Customer.io Track API v1, one event per call, over plain fetch. customerio-node would retry on
+ * its own and needs Node 22; here a single attempt is made and the caller's withRetry owns the
+ * policy. Every failure becomes RetryableError or PermanentError, and no message carries the API
+ * key, an email address or a gift-card code, because error messages end up in logs.
+ */
+
+export interface CustomerIoClientOptions {
+  /** Origin, e.g. https://track.customer.io (lib/infra/config.ts picks it from CUSTOMERIO_REGION). */
+  trackUrl: string;
+  siteId: string;
+  apiKey: string;
+  fetch?: Fetch;
+  /** Per-request timeout; default 10000. */
+  timeoutMs?: number;
+}
+
+export interface TrackEvent {
+  name: string;
+  /** A ULID derived from the PostHog event uuid (ulidFromUuid): Customer.io drops a repeated id. */
+  id: string;
+  /** Unix seconds. Customer.io does not trigger campaigns for events older than 72 h. */
+  timestamp: number;
+  data: Record<string, string>;
+}
+
+// Limits from Customer.io's Track API docs (lib/domain/limits.ts, CONTRACTS.md §3); checked here too, as
+// the last guard, so an oversized event dead-letters with a clear reason instead of bouncing off a 400.
+const MAX_IDENTIFIER_BYTES = CUSTOMERIO_MAX_IDENTIFIER_BYTES;
+const MAX_NAME_BYTES = CUSTOMERIO_MAX_EVENT_NAME_BYTES;
+const MAX_BODY_BYTES = CUSTOMERIO_MAX_DATA_BYTES;
+// These data keys override the message's recipient and sender: never let event data set them.
+const RESERVED_DATA_KEYS = ['recipient', 'from_address', 'reply_to'] as const;
+// An error text longer than this is cut: it is for a log line, not for parsing.
+const MAX_ERROR_TEXT = 500;
+
+export class CustomerIoClient {
+  private readonly trackUrl: string;
+  private readonly authorization: string;
+  private readonly fetchImpl: Fetch;
+  private readonly timeoutMs: number;
+  private readonly apiKey: string;
+
+  public constructor(options: CustomerIoClientOptions) {
+    this.trackUrl = options.trackUrl.replace(/\/+$/, '');
+    this.authorization = `Basic ${Buffer.from(`${options.siteId}:${options.apiKey}`).toString('base64')}`;
+    this.fetchImpl = options.fetch ?? fetch;
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.apiKey = options.apiKey;
+  }
+
+  /** Sends one event, once. Safe to repeat: the same `id` is ignored by Customer.io. */
+  public async sendEvent(identifier: string, event: TrackEvent): Promise<void> {
+    const body = validate(identifier, event);
+    const url = `${this.trackUrl}/api/v1/customers/${encodeURIComponent(identifier)}/events`;
+    // `what` names no identifier: it is an email and would land in the error message.
+    const response = await fetchWithTimeout(
+      this.fetchImpl,
+      url,
+      {
+        method: 'POST',
+        headers: { Authorization: this.authorization, 'Content-Type': 'application/json', Accept: 'application/json' },
+        body,
+        // A redirect means a wrong trackUrl, and following one can turn the POST into a GET:
+        // surface it as customerio_http_3xx instead.
+        redirect: 'manual',
+      },
+      this.timeoutMs,
+      'Customer.io track',
+    );
+    const text = await readText(response);
+    if (response.ok) return;
+    throw this.classify(response, text, identifier, event);
+  }
+
+  private classify(response: Response, text: string, identifier: string, event: TrackEvent): Error {
+    const { status } = response;
+    if (isRetryableStatus(status)) {
+      return new RetryableError(`Customer.io track: HTTP ${status}`, {
+        retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
+      });
+    }
+    if (status === 401 || status === 403) {
+      return new PermanentError('customerio_auth', `Customer.io track: HTTP ${status}, check the site id and API key`);
+    }
+    const detail = redactText(errorText(text), [identifier, ...Object.values(event.data)], [this.apiKey]);
+    const suffix = detail ? `: ${detail}` : '';
+    if (status === 400) return new PermanentError('customerio_rejected', `Customer.io rejected the event${suffix}`);
+    return new PermanentError(`customerio_http_${status}`, `Customer.io track: HTTP ${status}${suffix}`);
+  }
+}
+
+/** Refuses, before any request, what Customer.io would reject or misuse. Returns the JSON body. */
+function validate(identifier: string, event: TrackEvent): string {
+  const invalid = (message: string) => new PermanentError('customerio_invalid_event', `Customer.io event: ${message}`);
+  if (!identifier) throw invalid('empty identifier');
+  if (Buffer.byteLength(identifier) > MAX_IDENTIFIER_BYTES) {
+    throw invalid(`identifier longer than ${MAX_IDENTIFIER_BYTES} bytes`);
+  }
+  if (!event.name) throw invalid('empty name');
+  if (Buffer.byteLength(event.name) > MAX_NAME_BYTES) throw invalid(`name longer than ${MAX_NAME_BYTES} bytes`);
+  // Without a valid id Customer.io cannot dedupe, and a retry could mail twice.
+  if (!isUlid(event.id)) throw invalid('id is not a ULID');
+  // Milliseconds passed by mistake would be a date far in the future; seconds are ~1.7e9.
+  if (!Number.isInteger(event.timestamp) || event.timestamp <= 0 || event.timestamp >= 1e11) {
+    throw invalid('timestamp is not unix seconds');
+  }
+  const reserved = RESERVED_DATA_KEYS.filter((key) => Object.prototype.hasOwnProperty.call(event.data, key));
+  if (reserved.length > 0) throw invalid(`reserved data keys: ${reserved.join(', ')}`);
+  const body = JSON.stringify({ name: event.name, data: event.data, id: event.id, timestamp: event.timestamp });
+  if (Buffer.byteLength(body) > MAX_BODY_BYTES) throw invalid(`body larger than ${MAX_BODY_BYTES} bytes`);
+  return body;
+}
+
+/** The body, or '' if it cannot be read: the status alone decides what happens next. */
+async function readText(response: Response): Promise<string> {
+  try {
+    return await response.text();
+  } catch {
+    return '';
+  }
+}
+
+/** `meta.errors` (or `meta.error`) joined, else the raw text; cut to a log-friendly length. */
+function errorText(text: string): string {
+  let out = text;
+  try {
+    const meta = (JSON.parse(text) as { meta?: { errors?: unknown; error?: unknown } } | null)?.meta;
+    if (Array.isArray(meta?.errors)) out = meta.errors.map(String).join('; ');
+    else if (typeof meta?.error === 'string') out = meta.error;
+  } catch {
+    // Not JSON (a proxy's HTML page, say): keep the raw text.
+  }
+  out = out.replace(/\s+/g, ' ').trim();
+  return out.length > MAX_ERROR_TEXT ? `${out.slice(0, MAX_ERROR_TEXT)}…` : out;
+}

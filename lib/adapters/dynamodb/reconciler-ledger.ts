@@ -1,0 +1,40 @@
+import { BatchGetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { RetryableError } from '../../domain/errors';
+import { referralKey } from './ledger';
+import { sleep } from '../../infra/retry';
+
+/** BatchGetItem's limit per request. */
+const BATCH = 100;
+const MAX_ROUNDS = 8;
+
+/**
+ * Which of these referrals the ledger has heard of, in any state: begun, rejected by a rule,
+ * failed, completed. Only the absent ones were lost before the queue. Eventually consistent
+ * reads are enough: a referral begun a moment ago and read as absent is re-queued, and the
+ * worker dedupes it by uuid (begin's condition).
+ */
+export async function referralsInLedger(client: DynamoDBDocumentClient, tableName: string, eventIds: readonly string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  const unique = [...new Set(eventIds)];
+  for (let start = 0; start < unique.length; start += BATCH) {
+    let keys: Record<string, unknown>[] = unique.slice(start, start + BATCH).map((id) => ({ pk: referralKey(id) }));
+    for (let round = 0; keys.length > 0; round++) {
+      if (round === MAX_ROUNDS) throw new RetryableError('the ledger kept returning unprocessed keys');
+      if (round > 0) await sleep(50 * 2 ** round);
+      let result;
+      try {
+        result = await client.send(
+          new BatchGetCommand({ RequestItems: { [tableName]: { Keys: keys, ProjectionExpression: 'pk' } } }),
+        );
+      } catch (error) {
+        throw new RetryableError('the ledger could not be read', { cause: error });
+      }
+      for (const item of result.Responses?.[tableName] ?? []) {
+        const pk = String(item.pk ?? '');
+        if (pk.startsWith('referral#')) found.add(pk.slice('referral#'.length));
+      }
+      keys = (result.UnprocessedKeys?.[tableName]?.Keys as Record<string, unknown>[] | undefined) ?? [];
+    }
+  }
+  return found;
+}

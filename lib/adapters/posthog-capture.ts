@@ -1,0 +1,66 @@
+import { PermanentError, RetryableError } from '../domain/errors';
+import { fetchWithTimeout, isRetryableStatus, type Fetch } from '../infra/http';
+import { parseRetryAfter } from '../infra/retry';
+
+export interface PostHogCaptureOptions {
+  host: string;
+  apiKey: string;
+  fetch?: Fetch;
+  timeoutMs?: number;
+}
+
+export interface CaptureEvent {
+  uuid: string;
+  event: string;
+  distinctId: string;
+  properties: Record<string, string | number>;
+}
+
+/**
+ * PostHog's capture endpoint, one event per call. Capture answers 200 even to events it will
+ * drop (no event name, no distinct_id), so both are checked here before sending; the uuid lets
+ * PostHog drop a repeat when a lost answer makes us send again.
+ */
+export class PostHogCapture {
+  private readonly fetch: Fetch;
+
+  public constructor(private readonly options: PostHogCaptureOptions) {
+    this.fetch = options.fetch ?? fetch;
+  }
+
+  public async capture(event: CaptureEvent): Promise<void> {
+    if (!event.event || !event.distinctId) {
+      throw new PermanentError('posthog_invalid_event', 'PostHog capture needs an event name and a distinct id');
+    }
+    const response = await fetchWithTimeout(
+      this.fetch,
+      `${this.options.host}/i/v0/e/`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          api_key: this.options.apiKey,
+          event: event.event,
+          distinct_id: event.distinctId,
+          properties: event.properties,
+          uuid: event.uuid,
+          timestamp: new Date().toISOString(),
+        }),
+        redirect: 'manual',
+      },
+      this.options.timeoutMs ?? 10_000,
+      'PostHog capture',
+    );
+    await response.arrayBuffer().catch(() => undefined);
+    if (response.ok) return;
+    if (isRetryableStatus(response.status)) {
+      throw new RetryableError(`PostHog capture answered ${response.status}`, {
+        retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
+      });
+    }
+    if (response.status === 401 || response.status === 403) {
+      throw new PermanentError('posthog_auth', `PostHog capture refused the project API key (${response.status})`);
+    }
+    throw new PermanentError(`posthog_http_${response.status}`, `PostHog capture answered ${response.status}`);
+  }
+}

@@ -1,0 +1,82 @@
+import { PermanentError, RetryableError } from '../../domain/errors';
+import { maskCode } from '../../infra/mask';
+import type { BucketReading } from './pacing';
+
+/** Shopify GraphQL response shapes and how ShopifyClient reads them (lib/adapters/shopify/client.ts). */
+
+export interface GraphQLError {
+  message?: string;
+  extensions?: { code?: string };
+}
+
+export interface QueryCost {
+  requestedQueryCost?: number;
+  actualQueryCost?: number | null;
+  throttleStatus?: { currentlyAvailable?: number; maximumAvailable?: number; restoreRate?: number };
+}
+
+export interface GraphQLResponse<T> {
+  data?: T;
+  /** Shopify sends a bare string here for auth and routing failures. */
+  errors?: GraphQLError[] | string | Record<string, unknown>;
+  extensions?: { cost?: QueryCost };
+}
+
+export interface UserError {
+  code?: string | null;
+  field?: string[] | null;
+  message?: string;
+}
+
+export function classifyUserErrors(
+  operation: string,
+  userErrors: UserError[],
+  code: string,
+  scrub: (message: string) => string,
+): { status: 'taken' } {
+  const describe = (e: UserError): string =>
+    scrub(`${e.code ?? 'UNKNOWN'} on ${(e.field ?? []).join('.') || 'input'}: ${e.message ?? ''}`);
+  const isTakenCode = (e: UserError): boolean => e.code === 'TAKEN' && (!e.field || e.field.includes('code'));
+
+  // A request error outranks TAKEN: the same input could never have created the card.
+  const permanent = userErrors.find((e) => e.code !== 'INTERNAL_ERROR' && !isTakenCode(e));
+  if (permanent) {
+    const reason = `shopify_${(permanent.code ?? 'user_error').toLowerCase()}`;
+    throw new PermanentError(reason, `shopify ${operation} ${maskCode(code)} refused: ${describe(permanent)}`);
+  }
+  const internal = userErrors.find((e) => e.code === 'INTERNAL_ERROR');
+  if (internal) throw new RetryableError(`shopify ${operation}: ${describe(internal)}`);
+  return { status: 'taken' };
+}
+
+export function bucketReading(cost: QueryCost | undefined): BucketReading | undefined {
+  const t = cost?.throttleStatus;
+  if (!t || typeof t.currentlyAvailable !== 'number') return undefined;
+  return {
+    currentlyAvailable: t.currentlyAvailable,
+    maximumAvailable: t.maximumAvailable,
+    restoreRate: t.restoreRate,
+    requestedQueryCost: cost?.requestedQueryCost,
+    actualQueryCost: cost?.actualQueryCost,
+  };
+}
+
+/** Time until the bucket holds what the refused query asked for. */
+export function throttleDelayMs(cost: QueryCost | undefined): number | undefined {
+  const requested = cost?.requestedQueryCost;
+  const available = cost?.throttleStatus?.currentlyAvailable;
+  const rate = cost?.throttleStatus?.restoreRate;
+  if (typeof requested !== 'number' || typeof available !== 'number' || typeof rate !== 'number' || rate <= 0) {
+    return undefined;
+  }
+  return Math.max(0, Math.ceil(((requested - available) / rate) * 1000));
+}
+
+export function parseJson<T>(text: string): T | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === 'object' ? (value as T) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,22 @@
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { RetryableError } from '../../domain/errors';
+import type { Referral } from '../../domain/referral';
+
+/**
+ * Puts the referral on the work queue. Resolves only once SQS has acknowledged it, which is
+ * the moment ingest may answer 202: before that PostHog must still be able to retry.
+ */
+export async function enqueueReferral(sqs: SQSClient, queueUrl: string, referral: Referral): Promise<string | undefined> {
+  try {
+    const result = await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queueUrl,
+        MessageBody: JSON.stringify(referral),
+        MessageAttributes: { eventId: { DataType: 'String', StringValue: referral.eventId } },
+      }),
+    );
+    return result.MessageId;
+  } catch (error) {
+    throw new RetryableError('the queue did not accept the referral', { cause: error });
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Guards that send a referral to REVIEW instead of paying it (they never reject on their own):
+ * a disposable email, a referrer referring too fast, or a budget that this referral would
+ * exceed. Evaluated once per referral, after the program rules accepted it; each check is a
+ * claim that admits the same referral again, so a retry reaches the same verdict.
+ */
+import type { LifecycleConfig } from '../../infra/config';
+import { canonicalEmail } from '../identity';
+import type { Referral } from '../referral';
+import { isDisposableEmail } from './disposable';
+import { budgetPeriods, type WorkerLifecyclePort, type ReviewReason } from './ledger-port';
+
+export interface GuardDeps {
+  config: LifecycleConfig;
+  ledger: WorkerLifecyclePort;
+  /** Both rewards of the referral, in cents. */
+  cents: number;
+  /** Test seam for the disposable list. */
+  isDisposable?: (email: string) => boolean;
+}
+
+/** Whether any guard is on: without one the worker writes nothing extra. */
+export const guardsOn = (config: LifecycleConfig): boolean =>
+  config.reviewDisposable || config.velocity !== undefined || config.dailyBudgetCents !== undefined || config.monthlyBudgetCents !== undefined;
+
+/**
+ * The reasons to review, empty to pay. Budget comes last and is reserved only when nothing else
+ * holds the referral back: a suspicious referral does not use up budget while it waits.
+ */
+export async function reviewReasons(referral: Referral, createdAt: string, deps: GuardDeps): Promise<ReviewReason[]> {
+  const { config, ledger } = deps;
+  const reasons: ReviewReason[] = [];
+  const disposable = deps.isDisposable ?? ((email: string) => isDisposableEmail(email));
+  if (config.reviewDisposable && (disposable(referral.referrerEmail) || disposable(referral.redeemerEmail))) reasons.push('disposable_email');
+  if (config.velocity) {
+    const recent = await ledger.referrerVelocity(canonicalEmail(referral.referrerEmail), referral.eventId, config.velocity.windowMs);
+    if (recent > config.velocity.count) reasons.push('velocity');
+  }
+  if (reasons.length === 0 && !(await reserveWithinBudgets(referral.eventId, createdAt, deps))) reasons.push('budget');
+  return reasons;
+}
+
+/** Day first, then month; a refusal by the month gives the day back, so nothing stays counted for a referral sent to review. */
+async function reserveWithinBudgets(eventId: string, createdAt: string, deps: GuardDeps): Promise<boolean> {
+  const { config, ledger, cents } = deps;
+  const { day, month } = budgetPeriods(createdAt);
+  if (config.dailyBudgetCents !== undefined && !(await ledger.reserveBudget(day, eventId, cents, config.dailyBudgetCents))) return false;
+  if (config.monthlyBudgetCents !== undefined && !(await ledger.reserveBudget(month, eventId, cents, config.monthlyBudgetCents))) {
+    if (config.dailyBudgetCents !== undefined) await ledger.returnBudget(day, eventId, cents);
+    return false;
+  }
+  return true;
+}
+
+/**
+ * An operator approved: counted in its day and month whatever the budgets say (the operator's
+ * decision), once. Counted in both even where no budget is set: ops does not read the worker's
+ * settings, and a counter no budget reads changes nothing.
+ */
+export async function countApproved(eventId: string, createdAt: string, ledger: WorkerLifecyclePort, cents: number): Promise<void> {
+  const { day, month } = budgetPeriods(createdAt);
+  await ledger.reserveBudget(day, eventId, cents);
+  await ledger.reserveBudget(month, eventId, cents);
+}
+
+/** Rejected or cancelled before payout: the referral's share goes back, exactly once (a no-op where none was counted). */
+export async function returnShare(eventId: string, createdAt: string, ledger: WorkerLifecyclePort, cents: number): Promise<void> {
+  const { day, month } = budgetPeriods(createdAt);
+  await ledger.returnBudget(day, eventId, cents);
+  await ledger.returnBudget(month, eventId, cents);
+}

@@ -1,0 +1,83 @@
+/**
+ * The lifecycle's one hook into fulfilment (lib/domain/rewards.ts), after the rules ACCEPTED a referral
+ * and before its first reward is created:
+ *
+ *   first time     guards → REVIEW (with reasons), else REWARD_HOLD > 0 → HELD until releaseAt,
+ *                  else pay now. Parking frees the lease in the same write; nothing is created
+ *                  in Shopify or sent to Customer.io while parked.
+ *   taken up again (a due HELD record, or an approved one): out of the index, `released`
+ *                  captured, pay.
+ *
+ * The codes were chosen and stored by `begin` before this runs, as for every referral.
+ */
+import type { LifecycleConfig } from '../../infra/config';
+import type { LedgerRecord } from '../ledger-port';
+import type { Referral } from '../referral';
+import type { OutcomeTracker } from '../rewards';
+import { captureLifecycle } from './capture';
+import { guardsOn, reviewReasons } from './guards';
+import { referralCents, type WorkerLifecyclePort, type LifecycleRecord, type ReviewReason } from './ledger-port';
+
+export interface LifecycleDeps {
+  config: LifecycleConfig;
+  ledger: WorkerLifecyclePort;
+  /** Test seam for the disposable-domain list. */
+  isDisposable?: (email: string) => boolean;
+}
+
+export interface GateContext {
+  owner: string;
+  rewardAmount: string;
+  rewardType?: string;
+  posthog?: OutcomeTracker;
+  now: () => number;
+  /** The caller's retry policy, bounded by its deadline. */
+  retry: <T>(fn: () => Promise<T>) => Promise<T>;
+}
+
+export type GateResult =
+  | { outcome: 'pay'; record: LedgerRecord }
+  | { outcome: 'held'; releaseAt: number }
+  | { outcome: 'review'; reasons: ReviewReason[] };
+
+export async function lifecycleGate(referral: Referral, begun: LedgerRecord, deps: LifecycleDeps, context: GateContext): Promise<GateResult> {
+  const record = begun as LifecycleRecord;
+  const { ledger, config } = deps;
+  const { owner } = context;
+  const capture = async (event: 'referral reward held' | 'referral reward released', extra: Record<string, string | number>) => {
+    const posthog = context.posthog;
+    if (posthog) await context.retry(() => captureLifecycle(posthog, event, referral, context, extra));
+  };
+
+  if (record.parkedAt) {
+    // Taken up after a hold or an approval: leave the index first, so the releaser stops sending it.
+    if (!record.releasedAt) {
+      await capture('referral reward released', record.reviewDecision ? { review_decision: record.reviewDecision } : {});
+      return { outcome: 'pay', record: await ledger.markReleased(referral.eventId, owner) };
+    }
+    return { outcome: 'pay', record };
+  }
+  // A reward already created means an earlier attempt passed this gate: never park a half-paid referral.
+  if (record.referrerCardId || record.redeemerCardId || record.customerioAt) return { outcome: 'pay', record };
+
+  const message = JSON.stringify(referral);
+  const budgetCents = referralCents(context.rewardAmount);
+  if (guardsOn(config)) {
+    const reasons = await reviewReasons(referral, record.createdAt, { config, ledger, cents: budgetCents, isDisposable: deps.isDisposable });
+    if (reasons.length > 0) {
+      await ledger.park(referral.eventId, owner, { status: 'REVIEW', reasons, message, budgetCents });
+      return { outcome: 'review', reasons };
+    }
+  }
+  if (config.holdMs > 0) {
+    // From the first attempt's time, so a crash and retry do not push the release back.
+    const releaseAt = Date.parse(record.createdAt) + config.holdMs;
+    if (releaseAt > context.now()) {
+      // Captured before the write that frees the lease: a crash in between captures again, with the same uuid.
+      await capture('referral reward held', { release_at: new Date(releaseAt).toISOString() });
+      await ledger.park(referral.eventId, owner, { status: 'HELD', releaseAt, message, budgetCents });
+      return { outcome: 'held', releaseAt };
+    }
+  }
+  return { outcome: 'pay', record };
+}

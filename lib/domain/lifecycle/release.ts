@@ -1,0 +1,58 @@
+/**
+ * The releaser: every run (an EventBridge schedule in AWS, every 2 s under `npm start`) reads the
+ * sparse `lifecycle` index for HELD referrals whose release time has come and puts each one's
+ * original queue message back on the work queue. The normal worker then takes the record up
+ * (the ledger's `begin` admits a HELD record only once `releaseAt` has passed) and pays it under
+ * the same lease, steps and codes as any referral: the releaser itself never pays anything, so a
+ * releaser run twice, late, or crashed halfway can at worst send a duplicate message, which the
+ * ledger acknowledges.
+ */
+import { enqueueReferral } from '../../adapters/sqs/queue';
+import { parseReferral } from '../referral';
+import type { LifecyclePort, LifecycleRecord } from './ledger-port';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+
+export interface ReleaserDeps {
+  ledger: LifecyclePort;
+  sqs: SQSClient;
+  queueUrl: string;
+  now?: () => number;
+  /** A message sent less than this ago is not sent again (default 15 min: well past a busy queue's wait). */
+  resendAfterMs?: number;
+}
+
+export interface ReleaseRun {
+  /** Messages put on the queue in this run. */
+  released: number;
+  /** Due, but sent recently by another run. */
+  alreadySent: number;
+  /** Referrals in REVIEW for more than a day (the ReviewWaitingOverADay metric and its alarm). */
+  reviewOverADay: number;
+}
+
+export const DAY_MS = 86_400_000;
+const DEFAULT_RESEND_AFTER_MS = 15 * 60_000;
+
+export async function releaseDue(deps: ReleaserDeps): Promise<ReleaseRun> {
+  const now = (deps.now ?? Date.now)();
+  const due = await deps.ledger.waiting('held', now);
+  let released = 0;
+  let alreadySent = 0;
+  for (const record of due) {
+    // IN_PROGRESS: taken up but not yet out of the index (a crash before markReleased); its own message may be lost, so send again.
+    if (record.status !== 'HELD' && record.status !== 'IN_PROGRESS') continue;
+    if (await sendRelease(deps, record)) released++;
+    else alreadySent++;
+  }
+  const reviewOverADay = (await deps.ledger.waiting('review', now - DAY_MS)).length;
+  return { released, alreadySent, reviewOverADay };
+}
+
+/** Claims and sends one due referral's message (also what `review approve` does right away); false if sent recently. */
+export async function sendRelease(deps: ReleaserDeps, record: LifecycleRecord): Promise<boolean> {
+  const referral = record.parkedMessage ? parseReferral(record.parkedMessage) : undefined;
+  if (!referral) return false;
+  if (!(await deps.ledger.claimReleaseSend(record.eventId, deps.resendAfterMs ?? DEFAULT_RESEND_AFTER_MS))) return false;
+  await enqueueReferral(deps.sqs, deps.queueUrl, referral);
+  return true;
+}

@@ -1,0 +1,100 @@
+/**
+ * `npm run ops -- revoke <eventId> --reason TEXT`. Payment's own discipline, for taking it back:
+ * the intent is recorded first (the record stays COMPLETED, so no worker takes it up), each
+ * deactivation is recorded as it is done, and REVOKED is written only when both are; a run that
+ * died between the two deactivations is finished by the next run, and a repeated deactivation
+ * is harmless. A referral still HELD or in REVIEW is cancelled in one write before anything is
+ * issued, and its budget share is returned.
+ */
+import { PermanentError } from '../errors';
+import { ROLES, type Role } from '../ledger-port';
+import type { OutcomeTracker } from '../rewards';
+import { captureLifecycle } from './capture';
+import { returnShare } from './guards';
+import type { LifecyclePort, LifecycleRecord } from './ledger-port';
+import { rewardAmountOf, subjectOf } from './review';
+
+/** The slice of the Shopify client revoking needs (lib/adapters/shopify/client.ts implements it). */
+export interface RewardDeactivator {
+  deactivateReward(id: string): Promise<{ balanceLeft?: string }>;
+}
+
+export interface RevokeDeps {
+  ledger: LifecyclePort;
+  /** Needed only for a referral already paid. */
+  shopify?: RewardDeactivator;
+  posthog?: OutcomeTracker;
+  rewardType?: string;
+  /** Each reward's amount, for the capture of a paid referral (REWARD_AMOUNT). */
+  rewardAmount: string;
+}
+
+export interface RevokeOutcome {
+  eventId: string;
+  result: 'cancelled' | 'revoked' | 'already-revoked';
+  beforePayout: boolean;
+  /** Gift cards: the balance left on each when deactivated. */
+  balanceLeft: Partial<Record<Role, string>>;
+}
+
+export class CannotRevokeError extends PermanentError {
+  public constructor(eventId: string, why: string) {
+    super('cannot_revoke', `referral ${eventId} cannot be revoked: ${why}`);
+  }
+}
+
+export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: string): Promise<RevokeOutcome> {
+  const { ledger } = deps;
+  let record = await ledger.get(eventId);
+  if (!record) throw new CannotRevokeError(eventId, 'no such referral in the ledger');
+  let result: RevokeOutcome['result'] = 'already-revoked';
+
+  if (record.status === 'HELD' || record.status === 'REVIEW') {
+    const cancelled = await ledger.cancel(eventId, reason);
+    // Refused: a worker took it up meanwhile (its release time came); revoke it once it is paid.
+    if (!cancelled) throw new CannotRevokeError(eventId, 'it is being paid right now; run revoke again in a minute');
+    record = cancelled;
+    result = 'cancelled';
+  } else if (record.status === 'COMPLETED') {
+    record = await deactivateBoth(deps, record, reason);
+    result = 'revoked';
+  } else if (record.status !== 'REVOKED') {
+    throw new CannotRevokeError(eventId, `its status is ${record.status}${record.status === 'REJECTED' ? ' (nothing was issued)' : ''}`);
+  }
+
+  // Resumable follow-ups, also on a repeat of a finished revoke.
+  if (record.revokedBeforePayout) await returnShare(eventId, record.createdAt, ledger, record.budgetCents ?? 0);
+  if (deps.posthog && !record.revokeCapturedAt) {
+    await captureLifecycle(
+      deps.posthog,
+      'referral reward revoked',
+      subjectOf(record),
+      { rewardType: record.rewardType ?? deps.rewardType, rewardAmount: record.rewardAmount || record.budgetCents ? rewardAmountOf(record) : deps.rewardAmount },
+      { reason: record.revokeReason ?? reason, before_payout: record.revokedBeforePayout ? 'true' : 'false' },
+    );
+    await ledger.recordRevokeCaptured(eventId);
+  }
+  return {
+    eventId,
+    result,
+    beforePayout: record.revokedBeforePayout === true,
+    balanceLeft: Object.fromEntries(ROLES.flatMap((role) => (record![`${role}BalanceLeft`] ? [[role, record![`${role}BalanceLeft`]]] : []))),
+  };
+}
+
+async function deactivateBoth(deps: RevokeDeps, start: LifecycleRecord, reason: string): Promise<LifecycleRecord> {
+  const { ledger } = deps;
+  const eventId = start.eventId;
+  let record = (await ledger.requestRevoke(eventId, reason)) ?? start;
+  if (!deps.shopify) throw new CannotRevokeError(eventId, 'no Shopify credentials to deactivate its rewards');
+  // One after the other: a crash leaves at most one done, recorded, and the next run does the other.
+  for (const role of ROLES) {
+    if (record[`${role}DeactivatedAt`]) continue;
+    const cardId = record[`${role}CardId`];
+    if (!cardId) throw new CannotRevokeError(eventId, `no ${role} reward id in the ledger`);
+    const { balanceLeft } = await deps.shopify.deactivateReward(cardId);
+    record = (await ledger.recordDeactivated(eventId, role, balanceLeft)) ?? record;
+  }
+  const finished = await ledger.finishRevoke(eventId);
+  return finished ?? ((await ledger.get(eventId)) as LifecycleRecord);
+}

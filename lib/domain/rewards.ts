@@ -1,0 +1,361 @@
+import { claimPerPersonRules, releaseClaims } from './claims';
+import type { RewardType } from './ledger-port';
+import { PermanentError, RetryableError } from './errors';
+import type { FinalStatus, LedgerPort, LedgerRecord, Role } from './ledger-port';
+import { posthogDistinctId, ROLES } from './ledger-port';
+import type { Referral } from './referral';
+import { withRetry, type RetryOptions } from '../infra/retry';
+import { staticRefusal, type ProgramRules, type RefusalReason } from './rules';
+import { deterministicUuid } from '../infra/uuid';
+import { lifecycleGate, type LifecycleDeps } from './lifecycle/hold';
+
+/** The slice of a reward issuer fulfilment needs: gift cards (lib/adapters/shopify/client.ts) or discount codes (lib/adapters/shopify/discount-codes.ts). */
+export interface RewardIssuer {
+  createGiftCard(input: { code: string; amount: string; note: string; expiresOn?: string }): Promise<
+    { status: 'created'; id: string } | { status: 'taken' }
+  >;
+  findGiftCardByCode(code: string): Promise<RewardLookup>;
+}
+
+/**
+ * What a look-up by code found: every reward whose code may be this one (Shopify's gift-card
+ * search matches on the last characters), and whether that is all of them (`complete` false when
+ * the page came back full: more may exist than were returned).
+ */
+export interface RewardLookup {
+  matches: { id: string; note: string | null }[];
+  complete: boolean;
+}
+
+/** A field of a queue message that differs from the ledger's copy of the referral (the ledger's is used). */
+export type MismatchedField = 'referrerEmail' | 'redeemerEmail' | 'customerEmail' | 'distinctId';
+export type ReferralMismatch = { field: MismatchedField; message: string; ledger: string }[];
+
+/** The slice of the Customer.io client fulfilment needs (lib/adapters/customerio.ts implements it). */
+export interface EventSender {
+  sendEvent(
+    identifier: string,
+    event: { name: string; id: string; timestamp: number; data: Record<string, string> },
+  ): Promise<void>;
+}
+
+/** The slice of the PostHog capture client fulfilment needs (lib/adapters/posthog-capture.ts implements it). */
+export interface OutcomeTracker {
+  capture(event: {
+    uuid: string;
+    event: string;
+    distinctId: string;
+    properties: Record<string, string | number>;
+  }): Promise<void>;
+}
+
+export type Checkpoint = 'begun' | 'decided' | 'card:referrer' | 'card:redeemer' | 'customerio' | 'posthog' | 'completed';
+
+export interface FulfilDeps {
+  ledger: LedgerPort;
+  /** The issuer for the configured `rewardType`. */
+  shopify: RewardIssuer;
+  /**
+   * An issuer per reward type, so a referral begun under another REWARD_TYPE is still paid (and its
+   * lost-response reward still found) the way it began; without it only `shopify` is available.
+   */
+  issuers?: Partial<Record<RewardType, RewardIssuer>>;
+  customerio: EventSender;
+  rewardAmount: string;
+  customerioEvent: string;
+  newCode: () => string;
+  customerioEventId: (eventId: string) => string;
+  /** Program rules; without them every referral is accepted. */
+  rules?: ProgramRules;
+  /** Captures the outcome into PostHog; skipped when absent (no POSTHOG_API_KEY). */
+  posthog?: OutcomeTracker;
+  /** Each reward is issued with this many days of validity left; none when absent. */
+  rewardExpiresDays?: number;
+  /** What a referral begun now pays (REWARD_TYPE; default gift_card); fixed in the ledger at begin. */
+  rewardType?: RewardType;
+  /** Told when a message's referral differs from the ledger's copy; the ledger's is what is used. */
+  onMismatch?: (mismatch: ReferralMismatch) => void;
+  retry?: Omit<RetryOptions, 'deadline'>;
+  now?: () => number;
+  /** Called after each durable step; tests and the chaos soak throw here to simulate a crash. */
+  checkpoint?: (step: Checkpoint, eventId: string) => void | Promise<void>;
+  /** Hold, review guards and budgets (lib/domain/lifecycle/hold.ts); absent: every accepted referral is paid at once. */
+  lifecycle?: LifecycleDeps;
+}
+
+export interface FulfilContext {
+  /** Unique per attempt: the lease holder's name in the ledger. */
+  owner: string;
+  /** Epoch ms by which this invocation must have stopped working. */
+  deadline: number;
+}
+
+export type FulfilResult =
+  | { outcome: 'completed' | 'already-completed' }
+  | { outcome: 'rejected' | 'already-rejected'; reason: string }
+  /** Parked by the lifecycle: held until `releaseAt`, or in review; nothing issued yet. */
+  | { outcome: 'held'; releaseAt: number }
+  | { outcome: 'review'; reasons: string[] }
+  | { outcome: 'already-parked'; status: string };
+
+/** More collisions than this on one reward means something other than chance (a code generator fault). */
+const MAX_CODE_COLLISIONS = 3;
+
+/**
+ * Turns one referral into two gift cards and one Customer.io event, exactly once. Progress
+ * lives in the ledger, so any retry (duplicate webhook, redelivery, crash, DLQ redrive)
+ * resumes at the first step not done, with the codes chosen the first time.
+ */
+export async function fulfilReferral(message: Referral, deps: FulfilDeps, context: FulfilContext): Promise<FulfilResult> {
+  const { ledger } = deps;
+  const { owner, deadline } = context;
+  const { eventId } = message;
+  const now = deps.now ?? Date.now;
+  const retry = <T>(fn: () => Promise<T>) => withRetry(fn, { ...deps.retry, deadline });
+  const checkpoint = async (step: Checkpoint) => deps.checkpoint?.(step, eventId);
+
+  const begun = await ledger.begin(message, {
+    owner,
+    // A few seconds past our deadline: the invocation is dead by then, so a successor may take over.
+    leaseUntil: deadline + 5_000,
+    codes: { referrer: deps.newCode(), redeemer: deps.newCode() },
+    customerioEventId: deps.customerioEventId(eventId),
+    rewardType: deps.rewardType ?? 'gift_card',
+    rewardAmount: deps.rewardAmount,
+  });
+  if (begun.record) reportMismatch(message, begun.record, deps.onMismatch);
+  if (begun.outcome === 'completed') return { outcome: 'already-completed' };
+  if (begun.outcome === 'rejected') return { outcome: 'already-rejected', reason: begun.record.rejectionReason ?? 'unknown' };
+  if (begun.outcome === 'parked') return { outcome: 'already-parked', status: begun.record.status };
+  if (begun.outcome === 'busy') throw new RetryableError('another worker is fulfilling this referral');
+  let record = begun.record;
+  // From here on the ledger's copy is the referral: the people, the PostHog person and the reward
+  // are the ones fixed at begin, whatever a later message (a reused uuid) or the config says now.
+  const referral = storedReferral(message, record);
+  const reward = storedReward(record);
+  await checkpoint('begun');
+
+  // The last step of a referral also ends it, in the same ledger write: PostHog's capture when
+  // it is still due, else Customer.io's event (or the refusal's own final write).
+  const posthog = record.posthogAt ? undefined : deps.posthog;
+  const tracking = posthog !== undefined;
+  const track = async (event: string, finish: FinalStatus, extra: Record<string, string> = {}) => {
+    if (!posthog) return;
+    await retry(() =>
+      posthog.capture({
+        // Same referral, same outcome, same uuid: PostHog drops the repeat of a retried capture.
+        uuid: deterministicUuid(`posthog:${event}:${eventId}`),
+        event,
+        distinctId: posthogDistinctId(referral),
+        properties: {
+          referral_event_id: eventId,
+          reward_type: reward.type,
+          reward_amount: Number(reward.amount),
+          referrer_email: referral.referrerEmail,
+          redeemer_email: referral.redeemerEmail,
+          ...extra,
+        },
+      }),
+    );
+    record = await ledger.recordPostHog(eventId, owner, finish);
+    await checkpoint('posthog');
+  };
+
+  if (!record.decision) {
+    const refusal = await applyRules(referral, deps);
+    record = await ledger.decide(eventId, owner, refusal ? 'REJECTED' : 'ACCEPTED', refusal);
+    await checkpoint('decided');
+  }
+  if (record.decision === 'REJECTED') {
+    const reason = record.rejectionReason ?? 'unknown';
+    // After the decision is stored, before the referral is final: see releaseClaims.
+    await releaseClaims(ledger, record);
+    if (tracking) await track('referral reward rejected', 'REJECTED', { reason });
+    else await ledger.finishRejected(eventId, owner);
+    return { outcome: 'rejected', reason };
+  }
+
+  if (deps.lifecycle) {
+    // The reward fixed at begin, not the config of the moment: budgets and captures count what is paid.
+    const gate = await lifecycleGate(referral, record, deps.lifecycle, { ...deps, rewardType: reward.type, rewardAmount: reward.amount, owner, retry, now: deps.now ?? Date.now });
+    if (gate.outcome !== 'pay') return gate;
+    record = gate.record;
+  }
+
+  const issuer = issuerFor(reward.type, deps);
+  // Each card step reads the record as it was before both started and returns only what it wrote
+  // for its own role; nothing shared is mutated while the other step is in flight.
+  const before = record;
+  const issueCard = async (role: Role): Promise<CardWrite> => {
+    if (before[`${role}CardId`]) return {};
+    const write: CardWrite = {};
+    let code = before[`${role}Code`];
+    for (let collisions = 0; ; ) {
+      // Chosen per attempt: while the reward does not exist its date may move, so a redrive days
+      // later still issues it with the full validity. The note carries the date, so a reward that
+      // an earlier attempt created (lost response) is recorded with the date it really has.
+      let expiresOn: string | undefined;
+      const created = await retry(() => {
+        expiresOn = deps.rewardExpiresDays ? expiryDate(now(), deps.rewardExpiresDays) : undefined;
+        return issuer.createGiftCard({
+          code,
+          amount: reward.amount,
+          note: giftCardNote(eventId, role, expiresOn),
+          ...(expiresOn ? { expiresOn } : {}),
+        });
+      });
+      let cardId = created.status === 'created' ? created.id : undefined;
+      if (!cardId) {
+        // TAKEN for a code we persisted: most likely our own earlier attempt succeeded and we never heard.
+        const found = await retry(() => issuer.findGiftCardByCode(code));
+        const ours = found.matches.map((match) => ({ match, note: parseGiftCardNote(match.note) })).find(({ note }) => note?.eventId === eventId && note.role === role);
+        if (ours) {
+          cardId = ours.match.id;
+          // Rewards created before per-reward expiry carry no date in their note: they have the record's one.
+          expiresOn = ours.note?.expiresOn ?? before.expiresOn;
+        } else if (found.matches.length === 0 || !found.complete) {
+          // Never treat "not found yet" or "not all seen" as a collision: a new code could pay this person twice.
+          throw new RetryableError(
+            found.matches.length === 0
+              ? `Shopify reports the ${role} code taken but the card is not searchable yet`
+              : `Shopify reports the ${role} code taken and the look-up has more matches than it returned`,
+          );
+        }
+      }
+      if (cardId) {
+        const written = await ledger.recordCard(eventId, owner, role, cardId, expiresOn);
+        Object.assign(write, cardFields(written, role));
+        await checkpoint(`card:${role}`);
+        return write;
+      }
+      if (++collisions > MAX_CODE_COLLISIONS) {
+        throw new PermanentError('code_collisions', `${role} code collided ${collisions} times in a row`);
+      }
+      const next = deps.newCode();
+      const updated = await ledger.replaceCode(eventId, owner, role, code, next);
+      write[`${role}Code`] = updated[`${role}Code`];
+      code = next;
+    }
+  };
+
+  // The two cards are independent: create them side by side, but let both settle before
+  // deciding, so neither is abandoned between Shopify's answer and the ledger write.
+  // A card whose ledger write succeeded is in the ledger whatever the other step did; the merge
+  // below only feeds the Customer.io step, which runs when both succeeded.
+  const settled = await Promise.allSettled(ROLES.map(issueCard));
+  const failures = settled.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
+  if (failures.length > 0) throw failures.find((error) => error instanceof PermanentError) ?? failures[0];
+  for (const result of settled) if (result.status === 'fulfilled') record = { ...record, ...result.value };
+
+  if (!record.customerioAt) {
+    await retry(() =>
+      // The redeemer, the person the rules judged (#10, defect 3): never the record's customerEmail,
+      // which a record begun by the previous release may hold as a different PostHog person.
+      deps.customerio.sendEvent(referral.redeemerEmail, {
+        name: deps.customerioEvent,
+        // Derived from the PostHog uuid: Customer.io drops a repeated id, so a resend never mails twice.
+        id: record.customerioEventId,
+        // Now, not the event's time: Customer.io ignores events older than 72 h for campaigns,
+        // and a DLQ redrive days later must still mail both people.
+        timestamp: Math.floor((deps.now ?? Date.now)() / 1000),
+        data: {
+          discountreferrer: record.referrerCode,
+          discountreferee: record.redeemerCode,
+          referreremail: referral.referrerEmail,
+          refereeemail: referral.redeemerEmail,
+        },
+      }),
+    );
+    record = await ledger.recordCustomerIo(eventId, owner, tracking ? undefined : 'COMPLETED');
+    await checkpoint('customerio');
+  }
+
+  if (tracking) await track('referral reward fulfilled', 'COMPLETED');
+  // Customer.io recorded by an earlier attempt that stopped before the end.
+  else if (record.status !== 'COMPLETED') await ledger.complete(eventId, owner);
+  await checkpoint('completed');
+  return { outcome: 'completed' };
+}
+
+/**
+ * Decides whether the referral may earn rewards. The per-person rules are claims in the ledger
+ * that admit the same referral again on a retry, so re-running this before the decision is
+ * stored reaches the same verdict (or waits, lib/domain/claims.ts); once stored it is never run again.
+ */
+async function applyRules(referral: Referral, deps: FulfilDeps): Promise<RefusalReason | undefined> {
+  const rules = deps.rules;
+  if (!rules) return undefined;
+  return staticRefusal(referral, rules) ?? (await claimPerPersonRules(referral, rules, deps.ledger));
+}
+
+/** The message's referral with the people and PostHog person the ledger fixed at begin. */
+function storedReferral(message: Referral, record: LedgerRecord): Referral {
+  return {
+    ...message,
+    referrerEmail: record.referrerEmail,
+    redeemerEmail: record.redeemerEmail,
+    customerEmail: record.customerEmail,
+    // Records begun before the distinct id was stored: the message's (the old behaviour).
+    distinctId: record.distinctId ?? message.distinctId,
+  };
+}
+
+function storedReward(record: LedgerRecord): { type: RewardType; amount: string } {
+  // begin writes both (if_not_exists): a record without them is a ledger we cannot trust to pay once.
+  if (!record.rewardType || !record.rewardAmount) {
+    throw new PermanentError('ledger_incomplete', `ledger record ${record.eventId} has no reward type or amount after begin`);
+  }
+  return { type: record.rewardType, amount: record.rewardAmount };
+}
+
+/** The issuer of the type the referral began with: another one would not see its lost-response rewards. */
+function issuerFor(type: RewardType, deps: FulfilDeps): RewardIssuer {
+  const issuer = deps.issuers?.[type] ?? (type === (deps.rewardType ?? 'gift_card') ? deps.shopify : undefined);
+  if (!issuer) throw new PermanentError('reward_type_unavailable', `referral began as ${type}, and this worker has no ${type} issuer`);
+  return issuer;
+}
+
+function reportMismatch(message: Referral, record: LedgerRecord, onMismatch: FulfilDeps['onMismatch']): void {
+  const fields: [MismatchedField, string, string | undefined][] = [
+    ['referrerEmail', message.referrerEmail, record.referrerEmail],
+    ['redeemerEmail', message.redeemerEmail, record.redeemerEmail],
+    ['customerEmail', message.customerEmail, record.customerEmail],
+    ['distinctId', posthogDistinctId(message), record.distinctId],
+  ];
+  // A field the record lacks (begun before it was stored) is not a difference.
+  const mismatch = fields.flatMap(([field, ours, stored]) => (stored !== undefined && stored !== ours ? [{ field, message: ours, ledger: stored }] : []));
+  if (mismatch.length > 0) onMismatch?.(mismatch);
+}
+
+/** The UTC date `days` after `now`, as Shopify's `expiresOn` takes it. */
+export function expiryDate(now: number, days: number): string {
+  return new Date(now + days * 86_400_000).toISOString().slice(0, 10);
+}
+
+/**
+ * Written on every card so a card found by code can be recognised as this referral's, for this
+ * role, and with the expiry it was created with (in the same call as the expiry itself).
+ */
+export function giftCardNote(eventId: string, role: Role, expiresOn?: string): string {
+  return `referral-rewards ${role} reward for PostHog event ${eventId}${expiresOn ? `, expires ${expiresOn}` : ''}`;
+}
+
+const NOTE_PATTERN = /^referral-rewards (referrer|redeemer) reward for PostHog event ([^\s,]+)(?:, expires (\d{4}-\d{2}-\d{2}))?$/;
+
+/** The referral, role and expiry a card's note names (giftCardNote read back), or undefined for any other note. */
+export function parseGiftCardNote(note: string | null | undefined): { role: Role; eventId: string; expiresOn?: string } | undefined {
+  const match = NOTE_PATTERN.exec(note ?? '');
+  if (!match) return undefined;
+  return { role: match[1] as Role, eventId: match[2], ...(match[3] ? { expiresOn: match[3] } : {}) };
+}
+
+/** What one card step wrote to the ledger: its own role's code (when replaced), card id, time and expiry. */
+type CardWrite = Partial<Pick<LedgerRecord, `${Role}Code` | `${Role}CardId` | `${Role}CardAt` | `${Role}ExpiresOn`>>;
+
+/**
+ * The card fields of `role` from the record recordCard returned: the two steps run concurrently,
+ * so the rest of that record may be the other role's stale copy and is not taken.
+ */
+function cardFields(written: LedgerRecord, role: Role): CardWrite {
+  return { [`${role}CardId`]: written[`${role}CardId`], [`${role}CardAt`]: written[`${role}CardAt`], [`${role}ExpiresOn`]: written[`${role}ExpiresOn`] };
+}

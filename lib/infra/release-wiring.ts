@@ -1,0 +1,14 @@
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { ReleaserConfig } from './config';
+import { LifecycleLedger } from '../adapters/dynamodb/lifecycle-ledger';
+import type { ReleaserDeps } from '../domain/lifecycle/release';
+
+/** The releaser's dependencies from its validated config: functions/release.ts and `npm start` (local/start.ts) share this. */
+export function releaserDeps(
+  config: ReleaserConfig,
+  clients: { sqs: SQSClient; ddb: DynamoDBDocumentClient },
+  options: Pick<ReleaserDeps, 'resendAfterMs' | 'now'> = {},
+): ReleaserDeps {
+  return { ledger: new LifecycleLedger(clients.ddb, config.tableName), sqs: clients.sqs, queueUrl: config.queueUrl, ...options };
+}

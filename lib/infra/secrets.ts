@@ -1,0 +1,52 @@
+import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import { PermanentError, RetryableError } from '../domain/errors';
+import { SECRET_KEYS, type Env } from './config';
+
+export interface SecretSource {
+  get(name: string, options: { transform: 'json'; maxAge: number }): Promise<unknown>;
+}
+
+/** Long enough that a busy container reads the secret a few times an hour; short enough that a rotated token lands quickly. */
+const SECRET_MAX_AGE_SECONDS = 300;
+
+let provider: SecretSource | undefined;
+
+/**
+ * What the internet-facing ingest may read: its own secret (`<service>/<stage>/webhook`) holds
+ * only these, its IAM role can read no other secret, and these are the only keys it takes from
+ * it, so a Shopify token pasted into the wrong secret still never reaches ingest.
+ */
+export const WEBHOOK_SECRET_KEYS = ['WEBHOOK_SECRET', 'WEBHOOK_SIGNING_SECRET'] as const;
+/** The reconciler's secret (`<service>/<stage>/reconciler`): the PostHog personal API key (query:read). */
+export const RECONCILER_SECRET_KEYS = ['POSTHOG_PERSONAL_API_KEY'] as const;
+
+/**
+ * The function environment, with `keys` (default: the worker's, SECRET_KEYS) filled in from the
+ * Secrets Manager JSON secret named by SECRET_ID; any other key in the secret is ignored. Without SECRET_ID (the local stack, tests) env vars are used as
+ * they are. Powertools caches the secret, so calling this on every invocation is cheap.
+ */
+export async function loadEnv(env: Env = process.env, source?: SecretSource, keys: readonly string[] = SECRET_KEYS): Promise<Env> {
+  const secretId = env.SECRET_ID?.trim();
+  if (!secretId) return env;
+  // Powertools caches the secret per container for maxAge (the guide's choice for secret caching).
+  source ??= provider ??= new SecretsProvider() as unknown as SecretSource;
+  let secret: unknown;
+  try {
+    secret = await source.get(secretId, { transform: 'json', maxAge: SECRET_MAX_AGE_SECONDS });
+  } catch (error) {
+    const name = (error as { name?: string } | undefined)?.name ?? '';
+    if (name === 'ResourceNotFoundException' || name === 'AccessDeniedException' || name === 'TransformParameterError') {
+      throw new PermanentError('config_secret', `secret ${secretId} cannot be read (${name})`, { cause: error });
+    }
+    throw new RetryableError('Secrets Manager did not answer', { cause: error });
+  }
+  if (secret === null || typeof secret !== 'object') {
+    throw new PermanentError('config_secret', `secret ${secretId} must be a JSON object`);
+  }
+  const merged: Env = { ...env };
+  for (const key of keys) {
+    const value = (secret as Record<string, unknown>)[key];
+    if (typeof value === 'string' && value !== '') merged[key] = value;
+  }
+  return merged;
+}
