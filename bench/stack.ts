@@ -18,7 +18,7 @@ import type { Fetch } from '../lib/infra/http';
 import { Ledger } from '../lib/adapters/dynamodb/ledger';
 import type { Checkpoint, FulfilDeps } from '../lib/domain/rewards';
 import { loadEnv } from '../lib/infra/secrets';
-import type { ShopifyClient } from '../lib/adapters/shopify/client';
+import type { ShopifyRewardsClient } from '../lib/adapters/shopify/rewards-client';
 import type { FulfilOverrides } from '../lib/infra/wiring';
 import { createWorkerDeps } from '../lib/infra/worker-wiring';
 import { httpApiEvent } from '../local/apigw';
@@ -106,8 +106,8 @@ export class WorkerContainer {
   }
 
   /** The container's Shopify client (built on first use). */
-  public async shopifyClient(): Promise<ShopifyClient> {
-    return (await this.fulfilDeps()).shopify as ShopifyClient;
+  public async shopifyClient(): Promise<ShopifyRewardsClient> {
+    return (await this.fulfilDeps()).shopify as ShopifyRewardsClient;
   }
 
   /** Polls one batch, as the event source mapping would invoke this container; resolves to its size. */

@@ -6,7 +6,7 @@ import type { Ledger } from '../adapters/dynamodb/ledger';
 import type { FulfilDeps } from '../domain/rewards';
 import { DiscountCodeRewards } from '../adapters/shopify/discount-codes';
 import { PostHogCapture } from '../adapters/posthog-capture';
-import { ShopifyClient } from '../adapters/shopify/client';
+import { ShopifyRewardsClient } from '../adapters/shopify/rewards-client';
 import { tokenProviderFor, type ShopifyTokenProvider } from '../adapters/shopify/auth';
 import { ulidFromUuid } from './ulid';
 import { WorkerLifecycleLedger } from '../adapters/dynamodb/lifecycle-worker-ledger';
@@ -21,7 +21,7 @@ export type FulfilOverrides = Partial<FulfilDeps> & { fetch?: Fetch; shopifyPace
 export function createFulfilDeps(config: WorkerConfig, ledger: Ledger, overrides: FulfilOverrides = {}): FulfilDeps {
   const { fetch: fetchImpl, shopifyPacer, shopifyAuth, ...rest } = overrides;
   const { baseUrl, apiVersion } = config.shopify;
-  const shopify = new ShopifyClient({
+  const shopify = new ShopifyRewardsClient({
     baseUrl,
     apiVersion,
     auth: shopifyAuth ?? tokenProviderFor(baseUrl, config.shopify.auth, { fetch: fetchImpl }),

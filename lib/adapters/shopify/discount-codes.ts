@@ -1,5 +1,5 @@
 import type { RewardIssuer, RewardLookup } from '../../domain/rewards';
-import type { ShopifyClient } from './client';
+import type { ShopifyRewardsClient } from './rewards-client';
 
 /**
  * REWARD_TYPE=discount_code: single-use discount codes behind the same issuer interface as gift
@@ -8,7 +8,7 @@ import type { ShopifyClient } from './client';
  */
 export class DiscountCodeRewards implements RewardIssuer {
   public constructor(
-    private readonly client: ShopifyClient,
+    private readonly client: ShopifyRewardsClient,
     private readonly now: () => number = Date.now,
   ) {}
 

@@ -1,0 +1,169 @@
+import { RetryableError } from '../../domain/errors';
+import { classifyUserErrors, type UserError } from './graphql';
+import type { ShopifyTransport } from './transport';
+
+export interface GiftCardInput {
+  code: string;
+  /** Decimal string, e.g. "25.00": a float would invite rounding on Shopify's Decimal scalar. */
+  amount: string;
+  note: string;
+  /** YYYY-MM-DD */
+  expiresOn?: string;
+}
+
+export type CreateGiftCardResult = { status: 'created'; id: string; lastCharacters: string } | { status: 'taken' };
+
+export interface FoundGiftCard {
+  id: string;
+  note: string | null;
+  lastCharacters: string;
+  enabled?: boolean;
+}
+
+const CREATE_MUTATION = `mutation GiftCardCreate($input: GiftCardCreateInput!) {
+  giftCardCreate(input: $input) {
+    giftCard { id lastCharacters }
+    giftCardCode
+    userErrors { code field message }
+  }
+}`;
+
+/**
+ * A full page may hide more matches: findByCode then says the look-up is incomplete.
+ * GiftCardConnection has a non-null `pageInfo` (shopify.dev/docs/api/admin-graphql/2025-10/connections/giftcardconnection).
+ */
+const FIND_PAGE_SIZE = 25;
+
+const FIND_QUERY = `query FindGiftCard($query: String!) {
+  giftCards(first: ${FIND_PAGE_SIZE}, query: $query) {
+    nodes { id note lastCharacters enabled }
+    pageInfo { hasNextPage }
+  }
+}`;
+
+const SHOP_CURRENCY_QUERY = `query ShopCurrency {
+  shop { currencyCode }
+}`;
+
+/** The gift-card documents by operation name (SHOPIFY_DOCUMENTS in ./client.ts gathers them all). */
+export const GIFT_CARD_DOCUMENTS = {
+  GiftCardCreate: CREATE_MUTATION,
+  FindGiftCard: FIND_QUERY,
+  ShopCurrency: SHOP_CURRENCY_QUERY,
+} as const;
+
+/**
+ * How giftCardCreate takes the amount in `apiVersion`. From 2026-07 `initialValue: Decimal` is
+ * deprecated in favour of `initialAmount: MoneyInput { amount, currencyCode }` (Shopify changelog
+ * "Local currency support gift cards now available in the GraphQL Admin API"; the schemas in
+ * @shopify/dev-mcp show initialValue as `Decimal!` up to 2026-04 and deprecated from 2026-07).
+ * Version names are dates, so they compare as strings; `unstable` is newer than any of them.
+ */
+export function giftCardAmountField(apiVersion: string): 'initialAmount' | 'initialValue' {
+  return apiVersion === 'unstable' || apiVersion >= '2026-07' ? 'initialAmount' : 'initialValue';
+}
+
+interface ShopCurrencyData {
+  shop?: { currencyCode?: string } | null;
+}
+
+interface CreateData {
+  giftCardCreate?: {
+    giftCard?: { id?: string; lastCharacters?: string } | null;
+    userErrors?: UserError[];
+  } | null;
+}
+
+interface FindData {
+  giftCards?: {
+    nodes?: FoundGiftCard[];
+    edges?: { node: FoundGiftCard }[];
+    pageInfo?: { hasNextPage?: boolean } | null;
+  } | null;
+}
+
+/** Gift cards: create one, find ours by its code, and the shop's currency the newer versions need. One request per call. */
+export class GiftCards {
+  private readonly amountField: 'initialAmount' | 'initialValue';
+  private currency?: Promise<string>;
+
+  public constructor(
+    private readonly transport: ShopifyTransport,
+    apiVersion: string,
+  ) {
+    this.amountField = giftCardAmountField(apiVersion);
+  }
+
+  public async create(input: GiftCardInput): Promise<CreateGiftCardResult> {
+    const amount =
+      this.amountField === 'initialAmount'
+        ? { initialAmount: { amount: input.amount, currencyCode: await this.shopCurrency() } }
+        : { initialValue: input.amount };
+    const variables = {
+      input: {
+        code: input.code,
+        ...amount,
+        note: input.note,
+        ...(input.expiresOn ? { expiresOn: input.expiresOn } : {}),
+      },
+    };
+    const secrets = [input.code];
+    const data = await this.transport.request<CreateData>('giftCardCreate', CREATE_MUTATION, variables, secrets);
+    const payload = data.giftCardCreate;
+    if (!payload) throw new RetryableError('shopify giftCardCreate: response without a payload');
+
+    const userErrors = payload.userErrors ?? [];
+    if (userErrors.length > 0) {
+      return classifyUserErrors('giftCardCreate', userErrors, input.code, (message) => this.transport.redact(message, secrets));
+    }
+
+    const card = payload.giftCard;
+    if (!card?.id || typeof card.lastCharacters !== 'string') {
+      // Retrying is safe: the code is ours and fixed, so a second attempt answers TAKEN if this one landed.
+      throw new RetryableError('shopify giftCardCreate: response without a gift card');
+    }
+    return { status: 'created', id: card.id, lastCharacters: card.lastCharacters };
+  }
+
+  /**
+   * Shopify never returns a full code after creation, so "is this code ours?" is answered by
+   * searching it and keeping EVERY card whose last four characters match: several cards may share
+   * them, and the caller picks ours by its note. `complete` is false when the page came back full
+   * (more cards may match than were returned), so the caller never takes "not among these" for
+   * "not ours".
+   */
+  public async findByCode(code: string): Promise<{ matches: FoundGiftCard[]; complete: boolean }> {
+    // Shopify accepts only letters and digits in codes, so anything else cannot exist; refusing it
+    // here also keeps search syntax (spaces, colons, OR) from turning the look-up into another query.
+    if (!/^[A-Za-z0-9]+$/.test(code)) return { matches: [], complete: true };
+
+    // The documented default search field of giftCards is the code; there is no `code:` filter.
+    const data = await this.transport.request<FindData>('giftCards', FIND_QUERY, { query: code }, [code]);
+    const connection = data.giftCards;
+    const nodes = connection?.nodes ?? connection?.edges?.map((edge) => edge.node) ?? [];
+    const last4 = code.slice(-4).toLowerCase();
+    const matches = nodes
+      .filter((node) => typeof node.lastCharacters === 'string' && node.lastCharacters.toLowerCase() === last4)
+      .map((node) => ({ id: node.id, note: node.note ?? null, lastCharacters: node.lastCharacters, enabled: node.enabled }));
+    return { matches, complete: connection?.pageInfo?.hasNextPage !== true && nodes.length < FIND_PAGE_SIZE };
+  }
+
+  /**
+   * The shop's currency, read once per client (so once per container) and only for versions that
+   * take `initialAmount`. Read rather than configured: REWARD_AMOUNT is "in the shop's currency",
+   * and a card issued in another currency is, by default, not redeemable across currencies
+   * (crossCurrencyRedemptionStrategy NONE, Shopify's GiftCardCreateInput docs for 2026-10).
+   */
+  public shopCurrency(): Promise<string> {
+    this.currency ??= this.transport.request<ShopCurrencyData>('shop', SHOP_CURRENCY_QUERY, {}, []).then((data) => {
+      const code = data.shop?.currencyCode;
+      if (typeof code !== 'string' || !/^[A-Z]{3}$/.test(code)) throw new RetryableError('shopify shop: response without a currency code');
+      return code;
+    });
+    // A failed read is not cached: the next card asks again.
+    this.currency.catch(() => {
+      this.currency = undefined;
+    });
+    return this.currency;
+  }
+}

@@ -1,0 +1,193 @@
+import { PermanentError, RetryableError } from '../../domain/errors';
+import { type Fetch, fetchWithTimeout, isRetryableStatus } from '../../infra/http';
+import { redactText } from '../../infra/mask';
+import { parseRetryAfter } from '../../infra/retry';
+import { StaticToken, type ShopifyTokenProvider } from './auth';
+import { bucketReading, parseJson, throttleDelayMs, type GraphQLResponse, type QueryCost } from './graphql';
+import { ShopifyPacer } from './pacing';
+
+export interface ShopifyClientOptions {
+  /** `https://{store}.myshopify.com`, no trailing path. */
+  baseUrl: string;
+  /** A static Admin API token (admin-created apps); or pass `auth`. */
+  accessToken?: string;
+  /** Where tokens come from (lib/adapters/shopify/auth.ts); wins over `accessToken`. */
+  auth?: ShopifyTokenProvider;
+  apiVersion: string;
+  fetch?: Fetch;
+  timeoutMs?: number;
+  now?: () => number;
+  /**
+   * Holds each request back until the shop's bucket (as last reported) covers it; see lib/adapters/shopify/pacing.ts.
+   * Default: a pacer of this client's own, so every caller sharing the client shares the budget.
+   * Pass one to share it between clients of the same shop, or `false` to send every request at once.
+   */
+  pacer?: ShopifyPacer | false;
+}
+
+export interface ThrottleStatus {
+  currentlyAvailable: number;
+  maximumAvailable: number;
+  restoreRate: number;
+  /** When we saw it (ms, from `now`): the bucket keeps refilling after that. */
+  at: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const THROTTLE_FALLBACK_MS = 1_000;
+
+/**
+ * The one way a GraphQL document reaches the Admin API: the token (renewed once on a 401), the
+ * pacer's reservation, and every HTTP/GraphQL outcome mapped onto RetryableError/PermanentError.
+ * The gift-card, discount-code and deactivation calls only read `data`; none of them retries, so
+ * the retry policy lives with the caller (withRetry) rather than being split between here and there.
+ */
+export class ShopifyTransport {
+  private readonly endpoint: string;
+  private readonly auth: ShopifyTokenProvider;
+  private readonly fetchImpl: Fetch;
+  private readonly timeoutMs: number;
+  private readonly now: () => number;
+  public readonly pacer?: ShopifyPacer;
+  private lastThrottleStatus?: ThrottleStatus;
+  /** The last tokens sent: an error message echoing one must not carry it into a log. */
+  private readonly sentTokens: string[] = [];
+
+  public constructor(options: ShopifyClientOptions) {
+    this.endpoint = `${options.baseUrl.replace(/\/+$/, '')}/admin/api/${options.apiVersion}/graphql.json`;
+    if (!options.auth && options.accessToken === undefined) throw new Error('ShopifyClient needs accessToken or auth');
+    this.auth = options.auth ?? new StaticToken(options.accessToken ?? '');
+    this.fetchImpl = options.fetch ?? fetch;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.now = options.now ?? Date.now;
+    // The pacer keeps its own clock: `now` may be frozen (tests), and the pacer must see time pass.
+    this.pacer = options.pacer === false ? undefined : (options.pacer ?? new ShopifyPacer());
+  }
+
+  /** The bucket as of the last response, so a caller can pace itself before being throttled. */
+  public get throttleStatus(): ThrottleStatus | undefined {
+    return this.lastThrottleStatus;
+  }
+
+  /** A Shopify message fit for a log: without the given secrets (codes) or any token recently sent. */
+  public redact(message: string, secrets: string[]): string {
+    return redactText(message, secrets, this.sentTokens);
+  }
+
+  /** Sends one document and returns its `data`; `secrets` (codes in the variables) never reach an error message. */
+  public async request<T>(
+    operation: string,
+    query: string,
+    variables: Record<string, unknown>,
+    secrets: string[],
+    renewed = false,
+  ): Promise<T> {
+    const what = `shopify ${operation}`;
+    // Before the pacer: waiting for a token must not hold a reservation of the shop's budget.
+    const accessToken = await this.auth.token();
+    if (!this.sentTokens.includes(accessToken)) {
+      this.sentTokens.unshift(accessToken);
+      this.sentTokens.length = Math.min(this.sentTokens.length, 2);
+    }
+    const pacer = this.pacer;
+    const permit = await pacer?.acquire(operation);
+    let response: Response;
+    let body: GraphQLResponse<T> | undefined;
+    let cost: QueryCost | undefined;
+    try {
+      response = await fetchWithTimeout(
+        this.fetchImpl,
+        this.endpoint,
+        {
+          method: 'POST',
+          headers: {
+            'X-Shopify-Access-Token': accessToken,
+            'Content-Type': 'application/json',
+            Accept: 'application/json',
+          },
+          body: JSON.stringify({ query, variables }),
+          // A redirected POST comes back as a GET to somewhere else: surface it instead.
+          redirect: 'manual',
+        },
+        this.timeoutMs,
+        what,
+      );
+
+      let text: string;
+      try {
+        text = await response.text();
+      } catch (error) {
+        // The connection dropped or timed out mid-body: the mutation may have been applied.
+        throw new RetryableError(`${what}: response body lost (HTTP ${response.status})`, { cause: error });
+      }
+      body = parseJson<GraphQLResponse<T>>(text);
+      cost = body?.extensions?.cost;
+    } finally {
+      // Every outcome ends the reservation; no reading means the points count as spent.
+      if (pacer && permit) pacer.settle(permit, bucketReading(cost));
+    }
+    this.recordThrottleStatus(cost);
+
+    const status = response.status;
+    const errors = Array.isArray(body?.errors) ? body.errors : [];
+    const scrub = (message: string): string => redactText(message, secrets, [accessToken]);
+
+    // Whether THROTTLED arrives with 200 or 429 is unconfirmed; the body decides, not the status.
+    if ((status === 200 || status === 429) && errors.some((e) => e.extensions?.code === 'THROTTLED')) {
+      const retryAfterMs =
+        throttleDelayMs(cost) ?? parseRetryAfter(response.headers.get('retry-after'), this.now()) ?? THROTTLE_FALLBACK_MS;
+      throw new RetryableError(`${what}: throttled (HTTP ${status})`, { retryAfterMs });
+    }
+    if (status === 401 && !renewed && this.auth.rejected(accessToken)) {
+      // The token expired or was revoked: renew once and send the same request again. Shopify
+      // checks the token before it runs anything, and even if it had run a giftCardCreate, that
+      // is safe to repeat only because the code is persisted in the ledger first: a second
+      // create answers TAKEN and the caller resolves it by looking the code up (lib/domain/rewards.ts).
+      return this.request<T>(operation, query, variables, secrets, true);
+    }
+    if (status === 401 || status === 403) {
+      const which = this.auth.mode === 'static' ? 'SHOPIFY_ACCESS_TOKEN' : 'a freshly granted token';
+      throw new PermanentError('shopify_auth', `${what}: HTTP ${status}, ${which} rejected or missing scope`);
+    }
+    if (status === 404) {
+      throw new PermanentError('shopify_not_found', `${what}: HTTP 404, check the store domain and API version`);
+    }
+    if (isRetryableStatus(status)) {
+      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.now());
+      throw new RetryableError(`${what}: HTTP ${status}`, { retryAfterMs });
+    }
+    if (status < 200 || status >= 300) {
+      // 400 (malformed request), 402 (shop frozen), 423 (shop locked): retrying will not change them.
+      const detail = typeof body?.errors === 'string' ? `: ${scrub(body.errors)}` : '';
+      throw new PermanentError(`shopify_http_${status}`, `${what}: HTTP ${status}${detail}`);
+    }
+    if (!body || typeof body !== 'object') {
+      // A proxy or an outage page, not Shopify's API answering.
+      throw new RetryableError(`${what}: HTTP ${status} with a body that is not JSON`);
+    }
+    if (errors.length > 0) {
+      const messages = scrub(errors.map((e) => e.message ?? e.extensions?.code ?? 'unknown error').join('; '));
+      // INTERNAL_SERVER_ERROR is Shopify's own transient failure, not a fault of the request.
+      if (errors.every((e) => e.extensions?.code === 'INTERNAL_SERVER_ERROR')) {
+        throw new RetryableError(`${what}: Shopify internal error: ${messages}`);
+      }
+      throw new PermanentError('shopify_graphql', `${what}: GraphQL error: ${messages}`);
+    }
+    if (body.errors !== undefined && body.errors !== null && !Array.isArray(body.errors)) {
+      throw new PermanentError('shopify_graphql', `${what}: GraphQL error: ${scrub(JSON.stringify(body.errors))}`);
+    }
+    if (!body.data) throw new RetryableError(`${what}: response without data`);
+    return body.data;
+  }
+
+  private recordThrottleStatus(cost: QueryCost | undefined): void {
+    const t = cost?.throttleStatus;
+    if (!t || typeof t.currentlyAvailable !== 'number') return;
+    this.lastThrottleStatus = {
+      currentlyAvailable: t.currentlyAvailable,
+      maximumAvailable: t.maximumAvailable ?? 0,
+      restoreRate: t.restoreRate ?? 0,
+      at: this.now(),
+    };
+  }
+}
