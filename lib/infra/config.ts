@@ -1,12 +1,16 @@
-import { PermanentError } from '../domain/errors';
 import { MAX_CODE_LENGTH, MIN_CODE_LENGTH } from '../domain/codes';
 import { CUSTOMERIO_MAX_EVENT_NAME_BYTES } from '../domain/limits';
 import { parseDomainList, type ProgramRules } from '../domain/rules';
-import { parseDuration, parseRate } from './duration';
 import type { ShopifyAuthConfig } from '../adapters/shopify/auth';
 import { InvalidSigningSecretError, signingKey } from '../inbound/signature';
+import { lifecycleSettings, type LifecycleConfig } from './config-lifecycle';
+import { Settings, withDefault, type Env } from './settings';
 
-export type Env = Record<string, string | undefined>;
+// The shared pieces and the lifecycle's and reconciler's loaders live in their own files; every
+// importer keeps reading them from here.
+export { DEFAULTS, type Env } from './settings';
+export { loadLifecycleConfig, type LifecycleConfig } from './config-lifecycle';
+export { loadReconcilerConfig, RECONCILER_DEFAULTS, type ReconcilerConfig } from './config-reconciler';
 
 /** Keys read from the Secrets Manager JSON secret in AWS (and from plain env vars locally). */
 export const SECRET_KEYS = [
@@ -20,22 +24,6 @@ export const SECRET_KEYS = [
   'POSTHOG_API_KEY',
 ] as const;
 
-export const DEFAULTS = {
-  REFERRAL_EVENT: 'referral redeemed',
-  REFERRER_EMAIL_PROPERTY: 'referrer_email',
-  REDEEMER_EMAIL_PROPERTY: 'redeemer_email',
-  REWARD_AMOUNT: '25.00',
-  REWARD_CODE_LENGTH: '8',
-  // The latest stable version on 2026-12-01 (Shopify releases one a quarter and supports each for
-  // at least 12 months: shopify.dev/docs/api/usage/versioning). 2026-01, 2026-04 and 2026-07 still
-  // work: lib/adapters/shopify/client.ts sends each the gift-card amount input its schema documents.
-  SHOPIFY_API_VERSION: '2026-10',
-  CUSTOMERIO_REGION: 'us',
-  CUSTOMERIO_EVENT: 'pyramid_scheme_fulfillment',
-  // Generous for friends-and-family programs, low enough that one account farming invites stands out.
-  MAX_REWARDS_PER_REFERRER: '10',
-  POSTHOG_HOST: 'https://us.i.posthog.com',
-} as const;
 
 /**
  * Largest body ingest reads: what API Gateway and Lambda can deliver at all. An HTTP API takes
@@ -78,52 +66,6 @@ export interface WorkerConfig {
   lifecycle: LifecycleConfig;
 }
 
-const value = (env: Env, name: keyof typeof DEFAULTS): string => env[name]?.trim() || DEFAULTS[name];
-
-/**
- * Collects every problem in the settings so one failed start names them all. Settings are read
- * by hand, not with zod: they are flat strings, and zod would cost the worker bundle ~30 KB of
- * the ~98 KB it may add to the AWS SDK (#5, docs/PERFORMANCE.md). zod stays for PostHog's
- * payload in ingest.
- */
-class Settings {
-  private readonly problems: string[] = [];
-
-  /** Trimmed; a blank value counts as unset. */
-  required(name: string, raw: string | undefined): string {
-    const trimmed = raw?.trim() ?? '';
-    this.expect(trimmed !== '', `${name} is not set`);
-    return trimmed;
-  }
-
-  /** Whole numbers only: "8.5" or "12abc" is a typo, not a rounding request. */
-  integer(raw: string, min: number, max: number, problem: string): number {
-    const number = /^[+-]?\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
-    this.expect(Number.isSafeInteger(number) && number >= min && number <= max, problem);
-    return number;
-  }
-
-  /** http(s) only: every URL we read is an API we POST to. */
-  url(raw: string, problem: string): string {
-    let protocol = '';
-    try {
-      protocol = new URL(raw).protocol;
-    } catch {
-      // reported below
-    }
-    this.expect(protocol === 'https:' || protocol === 'http:', problem);
-    return raw;
-  }
-
-  expect(ok: boolean, problem: string): void {
-    if (!ok) this.problems.push(problem);
-  }
-
-  done<T>(config: T): T {
-    if (this.problems.length > 0) throw new PermanentError('config_invalid', `configuration: ${this.problems.join('; ')}`);
-    return config;
-  }
-}
 
 /**
  * Ingest's settings. An unusable WEBHOOK_SIGNING_SECRET is refused here, with the other
@@ -145,9 +87,9 @@ export function loadIngestConfig(env: Env): IngestConfig {
   return settings.done({
     webhookSecret: settings.required('WEBHOOK_SECRET', env.WEBHOOK_SECRET),
     webhookSigningSecret: signingSecret,
-    referralEvent: value(env, 'REFERRAL_EVENT'),
-    referrerEmailProperty: value(env, 'REFERRER_EMAIL_PROPERTY'),
-    redeemerEmailProperty: value(env, 'REDEEMER_EMAIL_PROPERTY'),
+    referralEvent: withDefault(env, 'REFERRAL_EVENT'),
+    referrerEmailProperty: withDefault(env, 'REFERRER_EMAIL_PROPERTY'),
+    redeemerEmailProperty: withDefault(env, 'REDEEMER_EMAIL_PROPERTY'),
     queueUrl: settings.required('QUEUE_URL', env.QUEUE_URL),
   });
 }
@@ -191,7 +133,7 @@ function shopifySettings(settings: Settings, env: Env): WorkerConfig['shopify'] 
     'SHOPIFY_STORE_DOMAIN (or SHOPIFY_BASE_URL)',
     env.SHOPIFY_BASE_URL?.trim() || (storeDomain ? `https://${storeDomain}` : ''),
   );
-  const apiVersion = value(env, 'SHOPIFY_API_VERSION');
+  const apiVersion = withDefault(env, 'SHOPIFY_API_VERSION');
   settings.expect(/^\d{4}-\d{2}$|^unstable$/.test(apiVersion), 'SHOPIFY_API_VERSION must look like 2026-10');
   return {
     baseUrl: shopifyUrl && settings.url(shopifyUrl.replace(/\/+$/, ''), 'SHOPIFY_BASE_URL must be a URL'),
@@ -208,12 +150,12 @@ export function loadShopifyConfig(env: Env): WorkerConfig['shopify'] {
 export function loadWorkerConfig(env: Env): WorkerConfig {
   const settings = new Settings();
   const codeLength = `REWARD_CODE_LENGTH must be ${MIN_CODE_LENGTH}–${MAX_CODE_LENGTH}`;
-  const region = value(env, 'CUSTOMERIO_REGION').toLowerCase();
+  const region = withDefault(env, 'CUSTOMERIO_REGION').toLowerCase();
   const rewardType = (env.REWARD_TYPE?.trim().toLowerCase() || 'gift_card') as RewardType;
   settings.expect(REWARD_TYPES.includes(rewardType), 'REWARD_TYPE must be gift_card or discount_code');
   const expiresDays = env.REWARD_EXPIRES_DAYS?.trim();
   const posthogKey = env.POSTHOG_API_KEY?.trim();
-  const eventName = value(env, 'CUSTOMERIO_EVENT');
+  const eventName = withDefault(env, 'CUSTOMERIO_EVENT');
   // Customer.io refuses a longer event name (lib/domain/limits.ts): refuse it at start, before any card exists.
   settings.expect(
     Buffer.byteLength(eventName) <= CUSTOMERIO_MAX_EVENT_NAME_BYTES,
@@ -221,8 +163,8 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
   );
 
   return settings.done({
-    rewardAmount: rewardAmount(settings, value(env, 'REWARD_AMOUNT')),
-    rewardCodeLength: settings.integer(value(env, 'REWARD_CODE_LENGTH'), MIN_CODE_LENGTH, MAX_CODE_LENGTH, codeLength),
+    rewardAmount: rewardAmount(settings, withDefault(env, 'REWARD_AMOUNT')),
+    rewardCodeLength: settings.integer(withDefault(env, 'REWARD_CODE_LENGTH'), MIN_CODE_LENGTH, MAX_CODE_LENGTH, codeLength),
     shopify: shopifySettings(settings, env),
     customerio: {
       trackUrl: settings.url(
@@ -236,7 +178,7 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
     rewardType,
     rules: {
       maxRewardsPerReferrer: settings.integer(
-        value(env, 'MAX_REWARDS_PER_REFERRER'),
+        withDefault(env, 'MAX_REWARDS_PER_REFERRER'),
         0,
         Number.MAX_SAFE_INTEGER,
         'MAX_REWARDS_PER_REFERRER must be a whole number (0 for no cap)',
@@ -247,7 +189,7 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
       ? settings.integer(expiresDays, 1, 3650, 'REWARD_EXPIRES_DAYS must be a whole number of days from 1 to 3650 (unset it for rewards that never expire)')
       : undefined,
     posthog: posthogKey
-      ? { host: settings.url(value(env, 'POSTHOG_HOST').replace(/\/+$/, ''), 'POSTHOG_HOST must be a URL'), apiKey: posthogKey }
+      ? { host: settings.url(withDefault(env, 'POSTHOG_HOST').replace(/\/+$/, ''), 'POSTHOG_HOST must be a URL'), apiKey: posthogKey }
       : undefined,
     lifecycle: lifecycleSettings(settings, env),
   });
@@ -319,111 +261,3 @@ export function loadObservabilityConfig(env: Env): { serviceName: string; metric
   };
 }
 
-// ── Reward lifecycle (hold, review guards, budgets): README "Reward lifecycle" ─────────────
-
-export interface LifecycleConfig {
-  /** REWARD_HOLD in ms; 0 pays at once. */
-  holdMs: number;
-  /** Whole cents per UTC day / calendar month, both rewards of a referral counted; absent = no budget. */
-  dailyBudgetCents?: number;
-  monthlyBudgetCents?: number;
-  /** REVIEW_REFERRER_VELOCITY: more than `count` referrals by one referrer within `windowMs` → review. */
-  velocity?: { count: number; windowMs: number };
-  /** REVIEW_DISPOSABLE_EMAIL: either email on a disposable domain → review. */
-  reviewDisposable: boolean;
-}
-
-/** The lifecycle settings on their own (ops reads them too); throws PermanentError listing every problem. */
-export function loadLifecycleConfig(env: Env): LifecycleConfig {
-  const settings = new Settings();
-  return settings.done(lifecycleSettings(settings, env));
-}
-
-function lifecycleSettings(settings: Settings, env: Env): LifecycleConfig {
-  const hold = env.REWARD_HOLD?.trim() || '0';
-  const holdMs = parseDuration(hold);
-  settings.expect(holdMs !== undefined, 'REWARD_HOLD must be a duration like 90s, 15m, 36h or 14d (0 for none)');
-  const budget = (name: string): number | undefined => {
-    const raw = env[name]?.trim();
-    if (!raw) return undefined;
-    const ok = /^\d{1,9}(\.\d{1,2})?$/.test(raw) && Number(raw) > 0;
-    settings.expect(ok, `${name} must be an amount like 500 or 500.00 (unset for no budget)`);
-    return ok ? Math.round(Number(raw) * 100) : undefined;
-  };
-  const velocityText = env.REVIEW_REFERRER_VELOCITY?.trim();
-  const velocity = velocityText ? parseRate(velocityText) : undefined;
-  settings.expect(!velocityText || velocity !== undefined, 'REVIEW_REFERRER_VELOCITY must look like 5/24h (unset for none)');
-  const disposable = env.REVIEW_DISPOSABLE_EMAIL?.trim().toLowerCase() || 'false';
-  settings.expect(['true', 'false'].includes(disposable), 'REVIEW_DISPOSABLE_EMAIL must be true or false');
-  return {
-    holdMs: holdMs ?? 0,
-    dailyBudgetCents: budget('PROGRAM_DAILY_BUDGET'),
-    monthlyBudgetCents: budget('PROGRAM_MONTHLY_BUDGET'),
-    velocity,
-    reviewDisposable: disposable === 'true',
-  };
-}
-
-/** The reconciler's settings (lib/domain/reconcile.ts); `enabled: false` when none of its switches is set. */
-export type ReconcilerConfig =
-  | { enabled: false }
-  | {
-      enabled: true;
-      posthog: { appHost: string; projectId: string; personalApiKey: string };
-      /** Epoch ms (RECONCILE_FROM): nothing before the go-live moment is ever looked at. */
-      from: number;
-      lookbackMs: number;
-      minAgeMs: number;
-      intervalMs: number;
-      tableName: string;
-      queueUrl: string;
-      referralEvent: string;
-      referrerEmailProperty: string;
-      redeemerEmailProperty: string;
-    };
-
-export const RECONCILER_DEFAULTS = {
-  POSTHOG_APP_HOST: 'https://us.posthog.com',
-  RECONCILE_LOOKBACK: '72h',
-  // Long enough that the webhook path (3 attempts within seconds, then the queue) has had its turn.
-  RECONCILE_MIN_AGE: '5m',
-  RECONCILE_INTERVAL: '15m',
-} as const;
-
-/**
- * Off unless POSTHOG_PROJECT_ID, POSTHOG_PERSONAL_API_KEY and RECONCILE_FROM are set; once any is
- * set, all must be (a half-configured reconciler is a failure to alarm on, not a quiet no-op).
- */
-export function loadReconcilerConfig(env: Env): ReconcilerConfig {
-  const switches = ['POSTHOG_PROJECT_ID', 'POSTHOG_PERSONAL_API_KEY', 'RECONCILE_FROM'] as const;
-  if (switches.every((name) => !env[name]?.trim())) return { enabled: false };
-  const settings = new Settings();
-  const setting = (name: keyof typeof RECONCILER_DEFAULTS): string => env[name]?.trim() || RECONCILER_DEFAULTS[name];
-  const duration = (name: 'RECONCILE_LOOKBACK' | 'RECONCILE_MIN_AGE' | 'RECONCILE_INTERVAL', allowZero = false): number => {
-    const ms = parseDuration(setting(name));
-    settings.expect(ms !== undefined && (allowZero || ms > 0), `${name} must be a duration like 30s, 15m, 72h or 14d`);
-    return ms ?? 0;
-  };
-  const fromText = settings.required('RECONCILE_FROM', env.RECONCILE_FROM);
-  const from = Date.parse(fromText);
-  if (fromText) settings.expect(/^\d{4}-\d{2}-\d{2}T/.test(fromText) && Number.isFinite(from), 'RECONCILE_FROM must be an ISO timestamp like 2026-07-01T00:00:00Z');
-  const projectId = settings.required('POSTHOG_PROJECT_ID', env.POSTHOG_PROJECT_ID);
-  settings.expect(projectId === '' || /^\d+$/.test(projectId), 'POSTHOG_PROJECT_ID must be the numeric project id');
-  return settings.done({
-    enabled: true,
-    posthog: {
-      appHost: settings.url(setting('POSTHOG_APP_HOST').replace(/\/+$/, ''), 'POSTHOG_APP_HOST must be a URL'),
-      projectId,
-      personalApiKey: settings.required('POSTHOG_PERSONAL_API_KEY', env.POSTHOG_PERSONAL_API_KEY),
-    },
-    from,
-    lookbackMs: duration('RECONCILE_LOOKBACK'),
-    minAgeMs: duration('RECONCILE_MIN_AGE', true),
-    intervalMs: duration('RECONCILE_INTERVAL'),
-    tableName: settings.required('TABLE_NAME', env.TABLE_NAME),
-    queueUrl: settings.required('QUEUE_URL', env.QUEUE_URL),
-    referralEvent: value(env, 'REFERRAL_EVENT'),
-    referrerEmailProperty: value(env, 'REFERRER_EMAIL_PROPERTY'),
-    redeemerEmailProperty: value(env, 'REDEEMER_EMAIL_PROPERTY'),
-  });
-}

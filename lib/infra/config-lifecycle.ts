@@ -1,0 +1,48 @@
+import { parseDuration, parseRate } from './duration';
+import { Settings, type Env } from './settings';
+
+// ── Reward lifecycle (hold, review guards, budgets): README "Reward lifecycle" ─────────────
+
+export interface LifecycleConfig {
+  /** REWARD_HOLD in ms; 0 pays at once. */
+  holdMs: number;
+  /** Whole cents per UTC day / calendar month, both rewards of a referral counted; absent = no budget. */
+  dailyBudgetCents?: number;
+  monthlyBudgetCents?: number;
+  /** REVIEW_REFERRER_VELOCITY: more than `count` referrals by one referrer within `windowMs` → review. */
+  velocity?: { count: number; windowMs: number };
+  /** REVIEW_DISPOSABLE_EMAIL: either email on a disposable domain → review. */
+  reviewDisposable: boolean;
+}
+
+/** The lifecycle settings on their own (ops reads them too); throws PermanentError listing every problem. */
+export function loadLifecycleConfig(env: Env): LifecycleConfig {
+  const settings = new Settings();
+  return settings.done(lifecycleSettings(settings, env));
+}
+
+/** Reads the lifecycle settings into `settings`, so the worker's own loader (lib/infra/config.ts) names their problems with the rest. */
+export function lifecycleSettings(settings: Settings, env: Env): LifecycleConfig {
+  const hold = env.REWARD_HOLD?.trim() || '0';
+  const holdMs = parseDuration(hold);
+  settings.expect(holdMs !== undefined, 'REWARD_HOLD must be a duration like 90s, 15m, 36h or 14d (0 for none)');
+  const budget = (name: string): number | undefined => {
+    const raw = env[name]?.trim();
+    if (!raw) return undefined;
+    const ok = /^\d{1,9}(\.\d{1,2})?$/.test(raw) && Number(raw) > 0;
+    settings.expect(ok, `${name} must be an amount like 500 or 500.00 (unset for no budget)`);
+    return ok ? Math.round(Number(raw) * 100) : undefined;
+  };
+  const velocityText = env.REVIEW_REFERRER_VELOCITY?.trim();
+  const velocity = velocityText ? parseRate(velocityText) : undefined;
+  settings.expect(!velocityText || velocity !== undefined, 'REVIEW_REFERRER_VELOCITY must look like 5/24h (unset for none)');
+  const disposable = env.REVIEW_DISPOSABLE_EMAIL?.trim().toLowerCase() || 'false';
+  settings.expect(['true', 'false'].includes(disposable), 'REVIEW_DISPOSABLE_EMAIL must be true or false');
+  return {
+    holdMs: holdMs ?? 0,
+    dailyBudgetCents: budget('PROGRAM_DAILY_BUDGET'),
+    monthlyBudgetCents: budget('PROGRAM_MONTHLY_BUDGET'),
+    velocity,
+    reviewDisposable: disposable === 'true',
+  };
+}
