@@ -20,7 +20,7 @@ export type CreateFault = Error | ((input: CreateInput) => Error | undefined);
  * - `loseResponses(match, n)`: the next n creates it selects are made but their answer is lost (the card exists,
  *   the caller sees a RetryableError), as when a connection drops after Shopify's write;
  * - `lookupNoise`: strangers' cards sharing the last characters, returned with every look-up
- *   (Shopify's search matches on the last characters: lib/adapters/shopify/client.ts); with `lookupIncomplete`
+ *   (Shopify's search matches on the last characters: lib/adapters/shopify/gift-cards.ts); with `lookupIncomplete`
  *   they fill the page and the card asked for is beyond it (`complete: false`);
  * - `onCreate`: replaces a create's behaviour; it gets `issue`, the normal one, to call when the
  *   card is to be really created (for ordering and races).

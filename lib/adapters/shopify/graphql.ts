@@ -2,7 +2,7 @@ import { PermanentError, RetryableError } from '../../domain/errors';
 import { maskCode } from '../../infra/mask';
 import type { BucketReading } from './pacing';
 
-/** Shopify GraphQL response shapes and how ShopifyClient reads them (lib/adapters/shopify/client.ts). */
+/** Shopify GraphQL response shapes and how the client reads them (lib/adapters/shopify/transport.ts and the calls beside it). */
 
 export interface GraphQLError {
   message?: string;
