@@ -12,8 +12,12 @@ export function makeReleaseHandler(deps: ReleaserDeps) {
     try {
       const run = await releaseDue(deps);
       metrics.addMetric('RewardsReleased', MetricUnit.Count, run.released);
-      // Emitted every run, zeros included, so the alarm sees a value rather than missing data.
-      metrics.addMetric('ReviewWaitingOverADay', MetricUnit.Count, run.reviewOverADay);
+      // Emitted every run, zeros included, so missing data means the releaser is not running (its
+      // alarm treats that as breaching). Per function, so each stage's alarm sees only its own:
+      // Lambda names the function `<service>-<stage>-release` (AWS_LAMBDA_FUNCTION_NAME is Lambda's own).
+      const waiting = metrics.singleMetric();
+      waiting.addDimension('function', process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'release');
+      waiting.addMetric('ReviewWaitingOverADay', MetricUnit.Count, run.reviewOverADay);
       logger.info('release run', { ...run });
       return { released: run.released, reviewOverADay: run.reviewOverADay };
     } finally {

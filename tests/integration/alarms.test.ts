@@ -38,6 +38,8 @@ const ALARMS = [
   'ReconcileMissingAlarm',
   'ReconcileUnreconcilableAlarm',
   'ReconcileErrorsAlarm',
+  'ReleaseErrorsAlarm',
+  'ReviewQueueAgeAlarm',
 ];
 const TOPIC_ACTIONS = { 'Fn::If': ['HasAlarmEmail', [{ Ref: 'AlarmTopic' }], { Ref: 'AWS::NoValue' }] };
 
@@ -97,6 +99,31 @@ describe('alarms and throttling (serverless package, offline)', () => {
     });
   });
 
+  it('alarms on any failed releaser run (held referrals past their time are not being paid)', () => {
+    expect(alarm(plain.template, 'ReleaseErrorsAlarm')).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'ReleaseLambdaFunction' } }],
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+  });
+
+  it("alarms on referrals in review over a day, this stage's releaser only, and when the releaser stops reporting", () => {
+    expect(alarm(plain.template, 'ReviewQueueAgeAlarm')).toMatchObject({
+      Namespace: 'ReferralRewards',
+      MetricName: 'ReviewWaitingOverADay',
+      Dimensions: [
+        { Name: 'service', Value: 'referral-rewards' },
+        { Name: 'function', Value: { Ref: 'ReleaseLambdaFunction' } },
+      ],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'breaching',
+    });
+  });
+
   it('alarms on any 5xx the webhook answers', () => {
     expect(alarm(plain.template, 'Ingest5xxAlarm')).toMatchObject({
       Namespace: 'AWS/ApiGateway',
@@ -108,15 +135,19 @@ describe('alarms and throttling (serverless package, offline)', () => {
     });
   });
 
-  it('points every alarm at the topic when there is one, treats no data as fine, and names the runbook', () => {
+  // Its metric is a heartbeat (emitted every minute, zeros included): missing data is the releaser down.
+  const HEARTBEAT_ALARMS = new Set(['ReviewQueueAgeAlarm']);
+
+  it('points every alarm at the topic when there is one, treats no data as fine (but for a heartbeat), and names the runbook', () => {
     for (const template of [plain.template, withEmail.template]) {
       for (const id of ALARMS) {
         const properties = alarm(template, id);
         expect(properties.AlarmActions).toEqual(TOPIC_ACTIONS);
         expect(properties.OKActions).toEqual(TOPIC_ACTIONS);
-        expect(properties.TreatMissingData).toBe('notBreaching');
+        expect(properties.TreatMissingData).toBe(HEARTBEAT_ALARMS.has(id) ? 'breaching' : 'notBreaching');
         expect(properties.AlarmDescription).toContain('docs/OPERATIONS.md');
-        for (const dimension of (properties.Dimensions ?? []) as { Value: { Ref?: string; 'Fn::GetAtt'?: string[] } }[]) {
+        for (const dimension of (properties.Dimensions ?? []) as { Value: string | { Ref?: string; 'Fn::GetAtt'?: string[] } }[]) {
+          if (typeof dimension.Value === 'string') continue;
           const target = dimension.Value.Ref ?? dimension.Value['Fn::GetAtt']?.[0];
           expect(template.Resources[target!]).toBeDefined();
         }

@@ -272,7 +272,11 @@ export class Ledger implements LedgerPort {
         Key: { pk: referralKey(eventId) },
         UpdateExpression:
           'SET #status = :failed, eventId = :eventId, failureReason = :reason, lastError = :message, ' +
-          'failedAt = :iso, updatedAt = :iso, createdAt = if_not_exists(createdAt, :iso) REMOVE leaseOwner, leaseExpiresAt',
+          'failedAt = :iso, updatedAt = :iso, createdAt = if_not_exists(createdAt, :iso) ' +
+          // Out of the lifecycle index too (a released referral that failed before markReleased):
+          // a FAILED record waits for a redrive, not the releaser, and must not crowd its reads.
+          // Never a parked one: OPEN_AND_FREE refuses HELD and REVIEW records.
+          'REMOVE leaseOwner, leaseExpiresAt, lifecycleQueue, lifecycleAt',
         ConditionExpression: OPEN_AND_FREE,
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {

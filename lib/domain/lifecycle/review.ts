@@ -37,11 +37,13 @@ export class NotInReviewError extends PermanentError {
 
 /** REVIEW → HELD due now, counted against its budget periods, then its message goes back on the queue: the worker pays it, once. */
 export async function approveReferral(deps: ReviewDeps, eventId: string, note?: string): Promise<ReviewOutcome> {
-  const before = await deps.ledger.get(eventId);
-  if (before?.status === 'REVIEW') await countApproved(eventId, before.createdAt, deps.ledger, before.budgetCents ?? 0);
-  const approved = before?.status === 'REVIEW' ? await deps.ledger.approve(eventId, note) : undefined;
+  const approved = await deps.ledger.approve(eventId, note);
   const record = approved ?? (await deps.ledger.get(eventId));
   if (record?.reviewDecision !== 'approved') throw new NotInReviewError(eventId, record?.status, record?.reviewDecision);
+  // Counted only once the approval is written (never for a referral a concurrent reject or cancel
+  // took), and again on a repeat: the count is once per referral, so a run that died between the
+  // approval and the count is finished by the next.
+  await countApproved(eventId, record.createdAt, deps.ledger, record.budgetCents ?? 0);
   // Sent now rather than at the releaser's next run; if this send is lost the releaser sends it.
   if (record.status === 'HELD') await sendRelease({ ...deps, resendAfterMs: 0 }, record);
   return { eventId, result: approved ? 'approved' : 'already-approved', status: record.status };
@@ -63,7 +65,8 @@ export async function rejectReferral(deps: ReviewDeps, eventId: string, note?: s
 export function subjectOf(record: LifecycleRecord): CaptureSubject {
   let distinctId: string | undefined;
   try {
-    distinctId = record.parkedMessage ? (JSON.parse(record.parkedMessage) as { distinctId?: string }).distinctId : undefined;
+    // The ledger's copy first (fixed at begin); the parked message for records begun before it was stored.
+    distinctId = record.distinctId ?? (record.parkedMessage ? (JSON.parse(record.parkedMessage) as { distinctId?: string }).distinctId : undefined);
   } catch {
     distinctId = undefined;
   }
