@@ -1,4 +1,5 @@
 import { PermanentError, RetryableError } from '../domain/errors';
+import type { EventSender, FulfilmentMessage } from '../domain/notify-ports';
 import { fetchWithTimeout, isRetryableStatus, type Fetch } from '../infra/http';
 import { CUSTOMERIO_MAX_DATA_BYTES, CUSTOMERIO_MAX_EVENT_NAME_BYTES, CUSTOMERIO_MAX_IDENTIFIER_BYTES } from '../domain/limits';
 import { redactText } from '../infra/mask';
@@ -41,7 +42,7 @@ const RESERVED_DATA_KEYS = ['recipient', 'from_address', 'reply_to'] as const;
 // An error text longer than this is cut: it is for a log line, not for parsing.
 const MAX_ERROR_TEXT = 500;
 
-export class CustomerIoClient {
+export class CustomerIoClient implements EventSender {
   private readonly trackUrl: string;
   private readonly authorization: string;
   private readonly fetchImpl: Fetch;
@@ -54,6 +55,24 @@ export class CustomerIoClient {
     this.fetchImpl = options.fetch ?? fetch;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.apiKey = options.apiKey;
+  }
+
+  /**
+   * The fulfilment as the campaign's template reads it: the data keys below are what its Liquid
+   * names ({{event.discountreferrer}} …, CONTRACTS.md §3), so a template change is made here.
+   */
+  public sendFulfilment(message: FulfilmentMessage): Promise<void> {
+    return this.sendEvent(message.recipient, {
+      name: message.name,
+      id: message.id,
+      timestamp: message.timestamp,
+      data: {
+        discountreferrer: message.referrerCode,
+        discountreferee: message.redeemerCode,
+        referreremail: message.referrerEmail,
+        refereeemail: message.redeemerEmail,
+      },
+    });
   }
 
   /** Sends one event, once. Safe to repeat: the same `id` is ignored by Customer.io. */

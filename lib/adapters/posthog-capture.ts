@@ -1,6 +1,8 @@
 import { PermanentError, RetryableError } from '../domain/errors';
+import type { OutcomeCapture, OutcomeDetails, OutcomeTracker } from '../domain/notify-ports';
 import { fetchWithTimeout, isRetryableStatus, type Fetch } from '../infra/http';
 import { parseRetryAfter } from '../infra/retry';
+import { deterministicUuid } from '../infra/uuid';
 
 export interface PostHogCaptureOptions {
   host: string;
@@ -21,11 +23,33 @@ export interface CaptureEvent {
  * drop (no event name, no distinct_id), so both are checked here before sending; the uuid lets
  * PostHog drop a repeat when a lost answer makes us send again.
  */
-export class PostHogCapture {
+export class PostHogCapture implements OutcomeTracker {
   private readonly fetch: Fetch;
 
   public constructor(private readonly options: PostHogCaptureOptions) {
     this.fetch = options.fetch ?? fetch;
+  }
+
+  /**
+   * An outcome as the insights read it (README "Outcomes in PostHog", ops/posthog-insights):
+   * `referral reward <outcome>` on the referral's person, with these property names. The uuid is
+   * derived from the outcome and the referral, so a retried capture is the same event (CONTRACTS.md §4).
+   */
+  public track(capture: OutcomeCapture): Promise<void> {
+    const event = `referral reward ${capture.outcome}`;
+    return this.capture({
+      uuid: deterministicUuid(`posthog:${event}:${capture.eventId}`),
+      event,
+      distinctId: capture.distinctId,
+      properties: {
+        referral_event_id: capture.eventId,
+        reward_type: capture.rewardType,
+        reward_amount: Number(capture.rewardAmount),
+        referrer_email: capture.referrerEmail,
+        redeemer_email: capture.redeemerEmail,
+        ...detailProperties(capture.extra ?? {}),
+      },
+    });
   }
 
   public async capture(event: CaptureEvent): Promise<void> {
@@ -63,4 +87,14 @@ export class PostHogCapture {
     }
     throw new PermanentError(`posthog_http_${response.status}`, `PostHog capture answered ${response.status}`);
   }
+}
+
+/** The outcome's details under their property names, in a fixed order, only those it has. */
+function detailProperties(details: OutcomeDetails): Record<string, string> {
+  const properties: Record<string, string> = {};
+  if (details.reason !== undefined) properties.reason = details.reason;
+  if (details.reviewDecision !== undefined) properties.review_decision = details.reviewDecision;
+  if (details.releaseAt !== undefined) properties.release_at = new Date(details.releaseAt).toISOString();
+  if (details.beforePayout !== undefined) properties.before_payout = details.beforePayout ? 'true' : 'false';
+  return properties;
 }

@@ -6,8 +6,8 @@ import { posthogDistinctId, ROLES } from './ledger-port';
 import type { Referral } from './referral';
 import { withRetry, type RetryOptions } from '../infra/retry';
 import { staticRefusal, type ProgramRules, type RefusalReason } from './rules';
-import { deterministicUuid } from '../infra/uuid';
 import { lifecycleGate, type LifecycleDeps } from './lifecycle/hold';
+import type { EventSender, OutcomeDetails, OutcomeTracker } from './notify-ports';
 
 /** The slice of a reward issuer fulfilment needs: gift cards (lib/adapters/shopify/client.ts) or discount codes (lib/adapters/shopify/discount-codes.ts). */
 export interface RewardIssuer {
@@ -31,23 +31,8 @@ export interface RewardLookup {
 export type MismatchedField = 'referrerEmail' | 'redeemerEmail' | 'customerEmail' | 'distinctId';
 export type ReferralMismatch = { field: MismatchedField; message: string; ledger: string }[];
 
-/** The slice of the Customer.io client fulfilment needs (lib/adapters/customerio.ts implements it). */
-export interface EventSender {
-  sendEvent(
-    identifier: string,
-    event: { name: string; id: string; timestamp: number; data: Record<string, string> },
-  ): Promise<void>;
-}
-
-/** The slice of the PostHog capture client fulfilment needs (lib/adapters/posthog-capture.ts implements it). */
-export interface OutcomeTracker {
-  capture(event: {
-    uuid: string;
-    event: string;
-    distinctId: string;
-    properties: Record<string, string | number>;
-  }): Promise<void>;
-}
+// The outbound ports speak the domain; the adapters own the wire shapes (lib/domain/notify-ports.ts).
+export type { EventSender, FulfilmentMessage, OutcomeTracker, OutcomeCapture, Outcome, OutcomeDetails } from './notify-ports';
 
 export type Checkpoint = 'begun' | 'decided' | 'card:referrer' | 'card:redeemer' | 'customerio' | 'posthog' | 'completed';
 
@@ -139,22 +124,19 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
   // it is still due, else Customer.io's event (or the refusal's own final write).
   const posthog = record.posthogAt ? undefined : deps.posthog;
   const tracking = posthog !== undefined;
-  const track = async (event: string, finish: FinalStatus, extra: Record<string, string> = {}) => {
+  const track = async (outcome: 'fulfilled' | 'rejected', finish: FinalStatus, extra?: OutcomeDetails) => {
     if (!posthog) return;
     await retry(() =>
-      posthog.capture({
-        // Same referral, same outcome, same uuid: PostHog drops the repeat of a retried capture.
-        uuid: deterministicUuid(`posthog:${event}:${eventId}`),
-        event,
+      // Same referral, same outcome: the adapter derives the same uuid, and PostHog drops the repeat of a retried capture.
+      posthog.track({
+        outcome,
+        eventId,
         distinctId: posthogDistinctId(referral),
-        properties: {
-          referral_event_id: eventId,
-          reward_type: reward.type,
-          reward_amount: Number(reward.amount),
-          referrer_email: referral.referrerEmail,
-          redeemer_email: referral.redeemerEmail,
-          ...extra,
-        },
+        referrerEmail: referral.referrerEmail,
+        redeemerEmail: referral.redeemerEmail,
+        rewardType: reward.type,
+        rewardAmount: reward.amount,
+        ...(extra ? { extra } : {}),
       }),
     );
     record = await ledger.recordPostHog(eventId, owner, finish);
@@ -170,7 +152,7 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
     const reason = record.rejectionReason ?? 'unknown';
     // After the decision is stored, before the referral is final: see releaseClaims.
     await releaseClaims(ledger, record);
-    if (tracking) await track('referral reward rejected', 'REJECTED', { reason });
+    if (tracking) await track('rejected', 'REJECTED', { reason });
     else await ledger.finishRejected(eventId, owner);
     return { outcome: 'rejected', reason };
   }
@@ -249,28 +231,28 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
 
   if (!record.customerioAt) {
     await retry(() =>
-      // The redeemer, the person the rules judged (#10, defect 3): never the record's customerEmail,
-      // which a record begun by the previous release may hold as a different PostHog person.
-      deps.customerio.sendEvent(referral.redeemerEmail, {
+      deps.customerio.sendFulfilment({
+        eventId,
         name: deps.customerioEvent,
+        // The redeemer, the person the rules judged (#10, defect 3): never the record's customerEmail,
+        // which a record begun by the previous release may hold as a different PostHog person.
+        recipient: referral.redeemerEmail,
+        referrerEmail: referral.referrerEmail,
+        redeemerEmail: referral.redeemerEmail,
+        referrerCode: record.referrerCode,
+        redeemerCode: record.redeemerCode,
         // Derived from the PostHog uuid: Customer.io drops a repeated id, so a resend never mails twice.
         id: record.customerioEventId,
         // Now, not the event's time: Customer.io ignores events older than 72 h for campaigns,
         // and a DLQ redrive days later must still mail both people.
         timestamp: Math.floor((deps.now ?? Date.now)() / 1000),
-        data: {
-          discountreferrer: record.referrerCode,
-          discountreferee: record.redeemerCode,
-          referreremail: referral.referrerEmail,
-          refereeemail: referral.redeemerEmail,
-        },
       }),
     );
     record = await ledger.recordCustomerIo(eventId, owner, tracking ? undefined : 'COMPLETED');
     await checkpoint('customerio');
   }
 
-  if (tracking) await track('referral reward fulfilled', 'COMPLETED');
+  if (tracking) await track('fulfilled', 'COMPLETED');
   // Customer.io recorded by an earlier attempt that stopped before the end.
   else if (record.status !== 'COMPLETED') await ledger.complete(eventId, owner);
   await checkpoint('completed');

@@ -39,6 +39,6 @@ export const batch = (...records: SQSRecord[]): SQSEvent => ({ Records: records 
 /** Customer.io events that are always accepted. */
 export function fakeCustomerIo() {
   return {
-    sendEvent: jest.fn<ReturnType<EventSender['sendEvent']>, Parameters<EventSender['sendEvent']>>(async () => undefined),
+    sendFulfilment: jest.fn<ReturnType<EventSender['sendFulfilment']>, Parameters<EventSender['sendFulfilment']>>(async () => undefined),
   } satisfies EventSender;
 }

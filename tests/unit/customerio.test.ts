@@ -240,3 +240,59 @@ describe('CustomerIoClient.sendEvent', () => {
     }
   });
 });
+
+describe('CustomerIoClient.sendFulfilment', () => {
+  const message = {
+    eventId: '0190a5c4-8f1e-7b3a-9c2d-1e2f3a4b5c6d',
+    name: 'pyramid_scheme_fulfillment',
+    recipient: EMAIL,
+    referrerEmail: 'referrer@example.com',
+    redeemerEmail: 'redeemer@example.com',
+    referrerCode: CODE,
+    redeemerCode: 'GIFTCODE87654321',
+    id: ulidFromUuid('0190a5c4-8f1e-7b3a-9c2d-1e2f3a4b5c6d'),
+    timestamp: 1_720_000_000,
+  };
+
+  it("posts to the recipient's profile", async () => {
+    // Prepare
+    const { fetch, calls } = fakeFetch(() => json(200, {}));
+
+    // Act
+    await client(fetch).sendFulfilment(message);
+
+    // Assess
+    expect(calls[0].url).toBe('https://track.example/api/v1/customers/Redeemer%2B1%40Example.com/events');
+  });
+
+  it("sends the codes and emails under the campaign's data keys, byte for byte as the template reads them", async () => {
+    // Prepare
+    const { fetch, calls } = fakeFetch(() => json(200, {}));
+
+    // Act
+    await client(fetch).sendFulfilment(message);
+
+    // Assess: the exact body, key order included (CONTRACTS.md §3)
+    expect(calls[0].init.body).toBe(
+      JSON.stringify({
+        name: 'pyramid_scheme_fulfillment',
+        data: { discountreferrer: CODE, discountreferee: 'GIFTCODE87654321', referreremail: 'referrer@example.com', refereeemail: 'redeemer@example.com' },
+        id: message.id,
+        timestamp: 1_720_000_000,
+      }),
+    );
+  });
+
+  it('keeps the codes out of an error the answer names them in', async () => {
+    // Prepare
+    const { fetch } = fakeFetch(() => json(400, { meta: { errors: [`bad value ${CODE} for ${message.redeemerEmail}`] } }));
+
+    // Act
+    const error = await failure(client(fetch).sendFulfilment(message));
+
+    // Assess
+    expect(error).toBeInstanceOf(PermanentError);
+    expect(error.message).not.toContain(CODE);
+    expect(error.message).not.toContain(message.redeemerEmail);
+  });
+});

@@ -54,7 +54,7 @@ function setup(options: { dryRun?: boolean; rules?: FulfilDeps['rules'] } = {}) 
   const ledger = new Ledger(DynamoDBDocumentClient.from(new DynamoDBClient({})), TABLE);
   const shopify = new FakeShop();
   const customerio = fakeCustomerIo();
-  const posthog = { capture: jest.fn(async () => undefined) };
+  const posthog = { track: jest.fn(async () => undefined) };
   const fulfilDeps = async (): Promise<FulfilDeps> => ({
     ledger,
     shopify,
@@ -109,8 +109,8 @@ describe('worker with DRY_RUN', () => {
     expect(response).toEqual({ batchItemFailures: [] });
     expect(shopify.creates).toEqual([]);
     expect(shopify.finds).toEqual([]);
-    expect(customerio.sendEvent).not.toHaveBeenCalled();
-    expect(posthog.capture).not.toHaveBeenCalled();
+    expect(customerio.sendFulfilment).not.toHaveBeenCalled();
+    expect(posthog.track).not.toHaveBeenCalled();
     expect(ddbMock).toHaveReceivedCommandWith(GetCommand, { TableName: TABLE, Key: { pk: referralKey(EVENT_ID) } });
     expect(ledgerWrites()).toEqual([]);
     // Parked, so a redrive after the rehearsal pays it: a real referral is never dropped.
@@ -132,7 +132,7 @@ describe('worker with DRY_RUN', () => {
     // Assess
     expect(response).toEqual({ batchItemFailures: [] });
     expect(shopify.creates).toEqual([]);
-    expect(customerio.sendEvent).not.toHaveBeenCalled();
+    expect(customerio.sendFulfilment).not.toHaveBeenCalled();
     expect(ledgerWrites()).toEqual([]);
   });
 
@@ -147,7 +147,7 @@ describe('worker with DRY_RUN', () => {
     // Assess: SQS redelivers it; nothing was recorded anywhere
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'message-1' }] });
     expect(shopify.creates).toEqual([]);
-    expect(customerio.sendEvent).not.toHaveBeenCalled();
+    expect(customerio.sendFulfilment).not.toHaveBeenCalled();
     expect(ledgerWrites()).toEqual([]);
     expect(sqsMock).not.toHaveReceivedCommand(SendMessageCommand);
   });
@@ -164,7 +164,7 @@ describe('worker with DRY_RUN', () => {
     // Assess
     expect(response).toEqual({ batchItemFailures: [] });
     expect(shopify.creates).toHaveLength(2);
-    expect(customerio.sendEvent).toHaveBeenCalledTimes(1);
+    expect(customerio.sendFulfilment).toHaveBeenCalledTimes(1);
     expect(ledgerWrites().length).toBeGreaterThan(0);
   });
 });
@@ -215,7 +215,7 @@ describe('dryRunFulfil', () => {
     const self = { ...REFERRAL, redeemerEmail: 'Alice.Referrer@Example.com', customerEmail: 'alice.referrer@example.com' };
 
     // Act
-    const plan = await dryRunFulfil(self, ledger, log, { rules: { maxRewardsPerReferrer: 10, blockedDomains: [] }, posthog: { capture: jest.fn() } });
+    const plan = await dryRunFulfil(self, ledger, log, { rules: { maxRewardsPerReferrer: 10, blockedDomains: [] }, posthog: { track: jest.fn() } });
 
     // Assess
     expect(plan.outcome).toBe('would-refuse');

@@ -1,7 +1,7 @@
 import { PermanentError, RetryableError } from '../../lib/domain/errors';
 import type { LedgerRecord, Role } from '../../lib/adapters/dynamodb/ledger';
 import type { Referral } from '../../lib/domain/referral';
-import { fulfilReferral, giftCardNote, parseGiftCardNote, type EventSender, type FulfilDeps } from '../../lib/domain/rewards';
+import { fulfilReferral, giftCardNote, parseGiftCardNote, type EventSender, type FulfilDeps, type FulfilmentMessage } from '../../lib/domain/rewards';
 import { FakeShop, roleOf, type CreateInput } from '../support/fake-shop';
 import { MemoryLedger } from '../support/memory-ledger';
 import { failure } from '../support/failure';
@@ -21,17 +21,15 @@ const REFERRAL: Referral = {
   personEmail: 'person@example.com',
 };
 
-type SentEvent = Parameters<EventSender['sendEvent']>[1];
-
 const DAY = 86_400_000;
 
 class FakeCustomerIo implements EventSender {
-  public readonly sent: { identifier: string; event: SentEvent }[] = [];
+  public readonly sent: FulfilmentMessage[] = [];
   public onSend?: () => void | Promise<void>;
 
-  public async sendEvent(identifier: string, event: SentEvent): Promise<void> {
+  public async sendFulfilment(message: FulfilmentMessage): Promise<void> {
     await this.onSend?.();
-    this.sent.push({ identifier, event });
+    this.sent.push(message);
   }
 }
 
@@ -142,18 +140,15 @@ describe('fulfilReferral: the normal path', () => {
     const record = ledger.records.get(EVENT_ID)!;
     expect(customerio.sent).toEqual([
       {
-        identifier: REFERRAL.customerEmail,
-        event: {
-          name: 'pyramid_scheme_fulfillment',
-          id: record.customerioEventId,
-          timestamp: Math.floor(NOW / 1000),
-          data: {
-            discountreferrer: record.referrerCode,
-            discountreferee: record.redeemerCode,
-            referreremail: REFERRAL.referrerEmail,
-            refereeemail: REFERRAL.redeemerEmail,
-          },
-        },
+        eventId: EVENT_ID,
+        name: 'pyramid_scheme_fulfillment',
+        recipient: REFERRAL.customerEmail,
+        referrerEmail: REFERRAL.referrerEmail,
+        redeemerEmail: REFERRAL.redeemerEmail,
+        referrerCode: record.referrerCode,
+        redeemerCode: record.redeemerCode,
+        id: record.customerioEventId,
+        timestamp: Math.floor(NOW / 1000),
       },
     ]);
     expect(record.customerioEventId).toBe(CUSTOMERIO_EVENT_ID);
@@ -236,7 +231,7 @@ describe('fulfilReferral: the normal path', () => {
 });
 
 describe('fulfilReferral: the last write ends the referral', () => {
-  const posthog = () => ({ capture: jest.fn(async () => undefined) });
+  const posthog = () => ({ track: jest.fn(async () => undefined) });
 
   it('completes the record in the same write that records the Customer.io event', async () => {
     // Prepare
@@ -300,7 +295,7 @@ describe('fulfilReferral: the last write ends the referral', () => {
     // Assess
     expect(outcome).toEqual({ outcome: 'completed' });
     expect(customerio.sent).toEqual([]);
-    expect(capture.capture).not.toHaveBeenCalled();
+    expect(capture.track).not.toHaveBeenCalled();
     expect(ledger.records.get(EVENT_ID)?.status).toBe('COMPLETED');
   });
 });
@@ -327,7 +322,7 @@ describe('fulfilReferral: resuming', () => {
     expect(firstCodes).toEqual({ referrer: ['CODE0001'], redeemer: ['CODE0002'] });
     expect(shopify.codesFor('referrer')).toEqual([]);
     expect(shopify.codesFor('redeemer')).toEqual(['CODE0002']);
-    expect(customerio.sent[0].event.data).toMatchObject({ discountreferrer: 'CODE0001', discountreferee: 'CODE0002' });
+    expect(customerio.sent[0]).toMatchObject({ referrerCode: 'CODE0001', redeemerCode: 'CODE0002' });
   });
 
   it('uses the codes an earlier attempt stored, not fresh ones', async () => {
@@ -341,7 +336,7 @@ describe('fulfilReferral: resuming', () => {
     // Assess
     expect(shopify.codesFor('referrer')).toEqual(['EARLIER1']);
     expect(shopify.codesFor('redeemer')).toEqual(['EARLIER2']);
-    expect(customerio.sent[0].event.data).toMatchObject({ discountreferrer: 'EARLIER1', discountreferee: 'EARLIER2' });
+    expect(customerio.sent[0]).toMatchObject({ referrerCode: 'EARLIER1', redeemerCode: 'EARLIER2' });
   });
 
   it('only completes the record when the cards and the Customer.io event are already recorded', async () => {
@@ -375,7 +370,7 @@ describe('fulfilReferral: codes Shopify reports as taken', () => {
     expect(shopify.finds).toEqual(['CODE0001']);
     expect(ledger.records.get(EVENT_ID)?.referrerCardId).toBe(shopify.card('CODE0001')?.id);
     expect(ledger.calls.filter((call) => call.op === 'replaceCode')).toEqual([]);
-    expect(customerio.sent[0].event.data.discountreferrer).toBe('CODE0001');
+    expect(customerio.sent[0].referrerCode).toBe('CODE0001');
   });
 
   it("persists a new code before trying it when the taken code is someone else's card", async () => {
@@ -399,7 +394,7 @@ describe('fulfilReferral: codes Shopify reports as taken', () => {
     const record = ledger.records.get(EVENT_ID)!;
     expect(record.referrerCode).toBe('CODE0003');
     expect(record.referrerCardId).not.toBe('gid://shopify/GiftCard/foreign');
-    expect(customerio.sent[0].event.data.discountreferrer).toBe('CODE0003');
+    expect(customerio.sent[0].referrerCode).toBe('CODE0003');
   });
 
   it('treats a taken code whose card is noted for the other role as a collision', async () => {
@@ -578,7 +573,7 @@ describe('fulfilReferral: one card failing', () => {
     // Assess: the mailed code is the redeemer's own card's, not the till card's
     const record = ledger.records.get(EVENT_ID)!;
     expect(record.redeemerCode).toBe('CODE0003');
-    expect(customerio.sent[0].event.data.discountreferee).toBe('CODE0003');
+    expect(customerio.sent[0].redeemerCode).toBe('CODE0003');
   });
 });
 
@@ -664,8 +659,8 @@ describe("fulfilReferral: the ledger's copy of the referral (#10.5, #10.6)", () 
 
     // Assess
     expect(customerio.sent).toHaveLength(1);
-    expect(customerio.sent[0].identifier).toBe(REFERRAL.customerEmail);
-    expect(customerio.sent[0].event.data).toMatchObject({ referreremail: REFERRAL.referrerEmail, refereeemail: REFERRAL.redeemerEmail });
+    expect(customerio.sent[0].recipient).toBe(REFERRAL.customerEmail);
+    expect(customerio.sent[0]).toMatchObject({ referrerEmail: REFERRAL.referrerEmail, redeemerEmail: REFERRAL.redeemerEmail });
   });
 
   it('mails the redeemer of a record whose customerEmail an earlier release set to another PostHog person (#10.3)', async () => {
@@ -677,7 +672,7 @@ describe("fulfilReferral: the ledger's copy of the referral (#10.5, #10.6)", () 
     await fulfilReferral({ ...REFERRAL, customerEmail: 'someone.else@example.com' }, deps, attempt());
 
     // Assess
-    expect(customerio.sent.map((sent) => sent.identifier)).toEqual([REFERRAL.redeemerEmail]);
+    expect(customerio.sent.map((sent) => sent.recipient)).toEqual([REFERRAL.redeemerEmail]);
   });
 
   it('reports each field of the message that differs from the ledger', async () => {

@@ -81,7 +81,7 @@ describe('worker: a referral that can be fulfilled', () => {
     // Assess
     expect(response).toEqual({ batchItemFailures: [] });
     expect(shopify.creates).toHaveLength(2);
-    expect(customerio.sendEvent).toHaveBeenCalledTimes(1);
+    expect(customerio.sendFulfilment).toHaveBeenCalledTimes(1);
     expect(sqsMock).not.toHaveReceivedCommand(SendMessageCommand);
   });
 
@@ -107,7 +107,7 @@ describe('worker: a referral that can be fulfilled', () => {
     // Assess
     expect(response).toEqual({ batchItemFailures: [] });
     expect(shopify.creates).toHaveLength(2);
-    expect(customerio.sendEvent).toHaveBeenCalledTimes(1);
+    expect(customerio.sendFulfilment).toHaveBeenCalledTimes(1);
   });
 });
 
@@ -317,7 +317,7 @@ describe('worker: a message that differs from the ledger (#10.5)', () => {
     const logged = JSON.stringify(warn.mock.calls);
     expect(logged).toContain('m***@example.com');
     expect(logged).not.toContain('mallory@example.com');
-    expect(customerio.sendEvent).toHaveBeenCalledTimes(1);
+    expect(customerio.sendFulfilment).toHaveBeenCalledTimes(1);
     addMetric.mockRestore();
     warn.mockRestore();
   });

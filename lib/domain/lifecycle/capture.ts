@@ -1,35 +1,32 @@
 import type { Referral } from '../referral';
-import type { OutcomeTracker } from '../rewards';
-import { deterministicUuid } from '../../infra/uuid';
+import type { OutcomeDetails, OutcomeTracker } from '../notify-ports';
 
-export type LifecycleEvent = 'referral reward held' | 'referral reward released' | 'referral reward revoked' | 'referral reward rejected';
+export type LifecycleOutcome = 'held' | 'released' | 'revoked' | 'rejected';
 
 /** Who and what a capture is about: the referral as queued, or as the ledger record remembers it. */
 export type CaptureSubject = Pick<Referral, 'eventId' | 'referrerEmail' | 'redeemerEmail' | 'distinctId'>;
 
 /**
- * A lifecycle capture into PostHog, shaped like the worker's outcome captures (README "Outcomes
- * in PostHog"): same properties, a uuid derived from the referral and the event so a repeat is
- * dropped by PostHog, never a code.
+ * A lifecycle outcome for PostHog, told like the worker's outcomes (README "Outcomes in PostHog"):
+ * the same referral fields, never a code. The adapter (lib/adapters/posthog-capture.ts) names
+ * the event and derives its uuid from the referral and the outcome, so a repeat is dropped.
  */
 export function captureLifecycle(
   posthog: OutcomeTracker,
-  event: LifecycleEvent,
+  outcome: LifecycleOutcome,
   subject: CaptureSubject,
   reward: { rewardType?: string; rewardAmount: string },
-  extra: Record<string, string | number> = {},
+  extra?: OutcomeDetails,
 ): Promise<void> {
-  return posthog.capture({
-    uuid: deterministicUuid(`posthog:${event}:${subject.eventId}`),
-    event,
+  return posthog.track({
+    outcome,
+    eventId: subject.eventId,
     distinctId: subject.distinctId || subject.redeemerEmail,
-    properties: {
-      referral_event_id: subject.eventId,
-      reward_type: reward.rewardType ?? 'gift_card',
-      reward_amount: Number(reward.rewardAmount),
-      referrer_email: subject.referrerEmail,
-      redeemer_email: subject.redeemerEmail,
-      ...extra,
-    },
+    referrerEmail: subject.referrerEmail,
+    redeemerEmail: subject.redeemerEmail,
+    // Records begun before the reward type was stored paid gift cards.
+    rewardType: reward.rewardType ?? 'gift_card',
+    rewardAmount: reward.rewardAmount,
+    ...(extra ? { extra } : {}),
   });
 }

@@ -13,7 +13,7 @@
 import type { LifecycleConfig } from '../../infra/config';
 import type { LedgerRecord } from '../ledger-port';
 import type { Referral } from '../referral';
-import type { OutcomeTracker } from '../rewards';
+import type { OutcomeDetails, OutcomeTracker } from '../notify-ports';
 import { captureLifecycle } from './capture';
 import { guardsOn, reviewReasons } from './guards';
 import { referralCents, type WorkerLifecyclePort, type LifecycleRecord, type ReviewReason } from './ledger-port';
@@ -44,15 +44,15 @@ export async function lifecycleGate(referral: Referral, begun: LedgerRecord, dep
   const record = begun as LifecycleRecord;
   const { ledger, config } = deps;
   const { owner } = context;
-  const capture = async (event: 'referral reward held' | 'referral reward released', extra: Record<string, string | number>) => {
+  const capture = async (outcome: 'held' | 'released', extra?: OutcomeDetails) => {
     const posthog = context.posthog;
-    if (posthog) await context.retry(() => captureLifecycle(posthog, event, referral, context, extra));
+    if (posthog) await context.retry(() => captureLifecycle(posthog, outcome, referral, context, extra));
   };
 
   if (record.parkedAt) {
     // Taken up after a hold or an approval: leave the index first, so the releaser stops sending it.
     if (!record.releasedAt) {
-      await capture('referral reward released', record.reviewDecision ? { review_decision: record.reviewDecision } : {});
+      await capture('released', record.reviewDecision ? { reviewDecision: record.reviewDecision } : undefined);
       return { outcome: 'pay', record: await ledger.markReleased(referral.eventId, owner) };
     }
     return { outcome: 'pay', record };
@@ -74,7 +74,7 @@ export async function lifecycleGate(referral: Referral, begun: LedgerRecord, dep
     const releaseAt = Date.parse(record.createdAt) + config.holdMs;
     if (releaseAt > context.now()) {
       // Captured before the write that frees the lease: a crash in between captures again, with the same uuid.
-      await capture('referral reward held', { release_at: new Date(releaseAt).toISOString() });
+      await capture('held', { releaseAt });
       await ledger.park(referral.eventId, owner, { status: 'HELD', releaseAt, message, budgetCents });
       return { outcome: 'held', releaseAt };
     }

@@ -6,7 +6,7 @@
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { PermanentError } from '../errors';
-import type { OutcomeTracker } from '../rewards';
+import type { OutcomeTracker } from '../notify-ports';
 import { captureLifecycle, type CaptureSubject } from './capture';
 import { countApproved, returnShare } from './guards';
 import type { LifecyclePort, LifecycleRecord } from './ledger-port';
@@ -56,7 +56,7 @@ export async function rejectReferral(deps: ReviewDeps, eventId: string, note?: s
   if (record?.reviewDecision !== 'rejected') throw new NotInReviewError(eventId, record?.status, record?.reviewDecision);
   await returnShare(eventId, record.createdAt, deps.ledger, record.budgetCents ?? 0);
   if (deps.posthog) {
-    await captureLifecycle(deps.posthog, 'referral reward rejected', subjectOf(record), { rewardType: record.rewardType ?? deps.rewardType, rewardAmount: rewardAmountOf(record) }, { reason: 'reviewer_rejected' });
+    await captureLifecycle(deps.posthog, 'rejected', subjectOf(record), { rewardType: record.rewardType ?? deps.rewardType, rewardAmount: rewardAmountOf(record) }, { reason: 'reviewer_rejected' });
   }
   return { eventId, result: rejected ? 'rejected' : 'already-rejected', status: record.status };
 }

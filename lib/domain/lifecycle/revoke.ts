@@ -8,7 +8,7 @@
  */
 import { PermanentError } from '../errors';
 import { ROLES, type Role } from '../ledger-port';
-import type { OutcomeTracker } from '../rewards';
+import type { OutcomeTracker } from '../notify-ports';
 import { captureLifecycle } from './capture';
 import { returnShare } from './guards';
 import type { LifecyclePort, LifecycleRecord } from './ledger-port';
@@ -67,10 +67,10 @@ export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: 
   if (deps.posthog && !record.revokeCapturedAt) {
     await captureLifecycle(
       deps.posthog,
-      'referral reward revoked',
+      'revoked',
       subjectOf(record),
       { rewardType: record.rewardType ?? deps.rewardType, rewardAmount: record.rewardAmount || record.budgetCents ? rewardAmountOf(record) : deps.rewardAmount },
-      { reason: record.revokeReason ?? reason, before_payout: record.revokedBeforePayout ? 'true' : 'false' },
+      { reason: record.revokeReason ?? reason, beforePayout: record.revokedBeforePayout === true },
     );
     await ledger.recordRevokeCaptured(eventId);
   }
