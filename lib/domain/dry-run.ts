@@ -87,7 +87,8 @@ export async function dryRunFulfil(
     if (!record?.customerioAt) {
       steps.push(
         `send the Customer.io event${settings.customerioEvent ? ` "${settings.customerioEvent}"` : ''} for ` +
-          `${maskEmail(referral.customerEmail)} with both codes`,
+          // The redeemer, as the real run sends it (#10, defect 3), whatever a queued customerEmail says.
+          `${maskEmail(record?.redeemerEmail ?? referral.redeemerEmail)} with both codes`,
       );
     }
     capture('referral reward fulfilled');

@@ -190,6 +190,19 @@ describe('dryRunFulfil', () => {
     }
   });
 
+  it('plans the Customer.io event for the redeemer, as the real run sends it, not a queued customerEmail', async () => {
+    // Prepare: a message queued by the previous release, with the PostHog person as customerEmail
+    const ledger = { get: jest.fn(async () => undefined) };
+    const { log } = captureLog();
+
+    // Act
+    const plan = await dryRunFulfil({ ...REFERRAL, customerEmail: 'zed.person@example.com' }, ledger, log, { customerioEvent: 'pyramid_scheme_fulfillment' });
+
+    // Assess
+    expect(plan.steps[2]).toContain('b***@example.com');
+    expect(plan.steps[2]).not.toContain('z***@example.com');
+  });
+
   it('plans only what is left and shows codes already chosen by their last characters only', async () => {
     // Prepare
     const existing = record({ status: 'FAILED', referrerCardId: 'gid://shopify/GiftCard/1', referrerCardAt: '2025-01-01T00:00:01.000Z' });
