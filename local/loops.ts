@@ -11,8 +11,10 @@ const RELEASE_INTERVAL_MS = 2_000;
 export function startReleaser(releaser: ReleaserDeps): () => void {
   let releasing = true;
   let releaseTimer: NodeJS.Timeout | undefined;
+  const shown = new Set<string>();
   const releaseTick = (): void => {
-    releaseDue(releaser)
+    showNewlyParked(releaser, shown)
+      .then(() => releaseDue(releaser))
       .then((run) => {
         if (run.released > 0) say(`⏰ released ${run.released} held referral(s): the worker pays them now`);
       })
@@ -26,6 +28,22 @@ export function startReleaser(releaser: ReleaserDeps): () => void {
     releasing = false;
     clearTimeout(releaseTimer);
   };
+}
+
+/** Referrals the worker parked since the last look, printed once each: held until when, or in review and why. */
+async function showNewlyParked(releaser: ReleaserDeps, shown: Set<string>): Promise<void> {
+  for (const queue of ['held', 'review'] as const) {
+    for (const record of await releaser.ledger.waiting(queue)) {
+      const key = `${queue}:${record.eventId}`;
+      if (shown.has(key)) continue;
+      shown.add(key);
+      say(
+        queue === 'held'
+          ? `⏸  held event ${record.eventId} until ${new Date(record.releaseAt ?? 0).toISOString()} (REWARD_HOLD): nothing issued yet`
+          : `🔍 event ${record.eventId} waits in review (${(record.reviewReasons ?? []).join(', ')}): \`npm run ops -- review list --local\``,
+      );
+    }
+  }
 }
 
 /** The DLQ, watched: a permanent failure (or retries exhausted) lands there, and the depth change is printed. */

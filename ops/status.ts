@@ -97,7 +97,8 @@ function describeRecord(record: LedgerRecord): StatusReport {
       { step: 'customerio', label: 'Customer.io event', done: Boolean(record.customerioAt), at: record.customerioAt },
     );
     if (record.posthogAt) steps.push({ step: 'posthog', label: 'PostHog outcome', done: true, at: record.posthogAt });
-    steps.push({ step: 'completed', label: 'completed', done: status === 'COMPLETED', at: record.completedAt });
+    // A revoked referral was completed (paid) first; its revoke is shown on its own line.
+    steps.push({ step: 'completed', label: 'completed', done: status === 'COMPLETED' || Boolean(record.completedAt), at: record.completedAt });
   }
   const leaseActive = record.leaseOwner !== undefined && record.leaseExpiresAt !== undefined;
   return {
