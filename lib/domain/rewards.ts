@@ -93,9 +93,10 @@ export type FulfilResult =
 const MAX_CODE_COLLISIONS = 3;
 
 /**
- * Shopify's search is an index updated after the write (its API docs: "search syntax" queries run
- * against an eventually consistent index), typically within seconds; 10 minutes is far past that,
- * and with SQS's 6-minute visibility timeout it is the second redelivery after the first sighting.
+ * The look-up by code is a search query (https://shopify.dev/docs/api/usage/search-syntax), and
+ * Shopify documents no bound on how soon a new card is searchable; the closing review saw it lag.
+ * 10 minutes is long past any plausible index lag (unverified against Shopify: an assumption), and
+ * with SQS's 6-minute visibility timeout it ends on the second redelivery after the first sighting.
  */
 export const DEFAULT_COLLISION_CONFIRM_MS = 10 * 60_000;
 
