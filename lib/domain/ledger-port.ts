@@ -52,10 +52,24 @@ export interface LedgerRecord {
   customerioAt?: string;
   posthogAt?: string;
   decision?: Decision;
+  /**
+   * The lifecycle gate said pay (lib/domain/lifecycle/hold.ts), stored before the first Shopify
+   * call: no later attempt runs the gate again, so none can park a referral whose reward is live.
+   */
+  gatePassedAt?: string;
   rejectionReason?: string;
   rejectedAt?: string;
   attempts: number;
   codeCollisions?: number;
+  /**
+   * When Shopify first said `${role}TakenSeenCode` was taken and a complete look-up found only
+   * strangers' rewards, for a code our earlier sends may have created (a lost answer): the code is
+   * replaced only once that sighting is older than the confirmation window (lib/domain/rewards.ts).
+   */
+  referrerTakenSeenAt?: string;
+  referrerTakenSeenCode?: string;
+  redeemerTakenSeenAt?: string;
+  redeemerTakenSeenCode?: string;
   lastError?: string;
   failureReason?: string;
   leaseOwner?: string;
@@ -115,9 +129,14 @@ export interface LedgerPort extends ClaimsPort {
   begin(referral: Referral, input: BeginInput): Promise<BeginResult>;
   recordCard(eventId: string, owner: string, role: Role, cardId: string, expiresOn?: string): Promise<LedgerRecord>;
   replaceCode(eventId: string, owner: string, role: Role, oldCode: string, newCode: string): Promise<LedgerRecord>;
+  /** The first "taken, not ours" sighting of `code` (now); LeaseLostError too if `code` is no longer the role's code. */
+  recordTakenSeen(eventId: string, owner: string, role: Role, code: string): Promise<LedgerRecord>;
   recordCustomerIo(eventId: string, owner: string, finish?: FinalStatus): Promise<LedgerRecord>;
   recordPostHog(eventId: string, owner: string, finish?: FinalStatus): Promise<LedgerRecord>;
-  decide(eventId: string, owner: string, decision: Decision, reason?: string): Promise<LedgerRecord>;
+  /** With `gatePassed`, the lifecycle's pay verdict (gatePassedAt) goes in the same write. */
+  decide(eventId: string, owner: string, decision: Decision, reason?: string, gatePassed?: boolean): Promise<LedgerRecord>;
+  /** The lifecycle's pay verdict reached on a record decided earlier (gatePassedAt). */
+  passGate(eventId: string, owner: string): Promise<LedgerRecord>;
   finishRejected(eventId: string, owner: string): Promise<LedgerRecord>;
   complete(eventId: string, owner: string): Promise<LedgerRecord>;
   /** True if the failure was recorded, false if the record is not ours to fail. */

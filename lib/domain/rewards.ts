@@ -6,7 +6,7 @@ import { posthogDistinctId, ROLES } from './ledger-port';
 import type { Referral } from './referral';
 import { withRetry, type RetryOptions } from '../infra/retry';
 import { staticRefusal, type ProgramRules, type RefusalReason } from './rules';
-import { lifecycleGate, type LifecycleDeps } from './lifecycle/hold';
+import { lifecycleGate, lifecycleVerdict, type GateVerdict, type LifecycleDeps } from './lifecycle/hold';
 import type { EventSender, OutcomeDetails, OutcomeTracker } from './notify-ports';
 
 /** The slice of a reward issuer fulfilment needs: gift cards (lib/adapters/shopify/client.ts) or discount codes (lib/adapters/shopify/discount-codes.ts). */
@@ -66,6 +66,12 @@ export interface FulfilDeps {
   checkpoint?: (step: Checkpoint, eventId: string) => void | Promise<void>;
   /** Hold, review guards and budgets (lib/domain/lifecycle/hold.ts); absent: every accepted referral is paid at once. */
   lifecycle?: LifecycleDeps;
+  /**
+   * How long a code our earlier sends may have created must keep answering "taken, not ours"
+   * before it is treated as a collision and replaced (default 10 minutes: see confirmCollision).
+   * The pipeline harness and the soak pass a small value so their collision flows finish.
+   */
+  collisionConfirmMs?: number;
 }
 
 export interface FulfilContext {
@@ -85,6 +91,14 @@ export type FulfilResult =
 
 /** More collisions than this on one reward means something other than chance (a code generator fault). */
 const MAX_CODE_COLLISIONS = 3;
+
+/**
+ * The look-up by code is a search query (https://shopify.dev/docs/api/usage/search-syntax), and
+ * Shopify documents no bound on how soon a new card is searchable; the closing review saw it lag.
+ * 10 minutes is long past any plausible index lag (unverified against Shopify: an assumption), and
+ * with SQS's 6-minute visibility timeout it ends on the second redelivery after the first sighting.
+ */
+export const DEFAULT_COLLISION_CONFIRM_MS = 10 * 60_000;
 
 /**
  * Turns one referral into two gift cards and one Customer.io event, exactly once. Progress
@@ -143,9 +157,17 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
     await checkpoint('posthog');
   };
 
+  // The reward fixed at begin, not the config of the moment: budgets and captures count what is paid.
+  const gateContext = { ...deps, rewardType: reward.type, rewardAmount: reward.amount, owner, retry, now };
+  let verdict: GateVerdict | undefined;
   if (!record.decision) {
     const refusal = await applyRules(referral, deps);
-    record = await ledger.decide(eventId, owner, refusal ? 'REJECTED' : 'ACCEPTED', refusal);
+    // The gate's verdict is reached before the decision's write so a pay goes in that same write
+    // (gatePassedAt): storing it costs no extra sequential write on the common path. Only a
+    // verdict reached on a record decided earlier needs its own write (passGate, below).
+    if (!refusal && deps.lifecycle) verdict = await lifecycleVerdict(referral, record, deps.lifecycle, gateContext);
+    const pays = !refusal && (verdict === undefined || verdict.outcome === 'pay');
+    record = await ledger.decide(eventId, owner, refusal ? 'REJECTED' : 'ACCEPTED', refusal, pays);
     await checkpoint('decided');
   }
   if (record.decision === 'REJECTED') {
@@ -157,11 +179,12 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
     return { outcome: 'rejected', reason };
   }
 
-  if (deps.lifecycle) {
-    // The reward fixed at begin, not the config of the moment: budgets and captures count what is paid.
-    const gate = await lifecycleGate(referral, record, deps.lifecycle, { ...deps, rewardType: reward.type, rewardAmount: reward.amount, owner, retry, now: deps.now ?? Date.now });
+  if (deps.lifecycle && !record.gatePassedAt) {
+    const gate = await lifecycleGate(referral, record, deps.lifecycle, gateContext, verdict);
     if (gate.outcome !== 'pay') return gate;
-    record = gate.record;
+    // Reached now on a record decided earlier (a crash before parking, a record older than
+    // gatePassedAt): stored before the first Shopify call, as the decision's write does.
+    record = gate.fresh ? await ledger.passGate(eventId, owner) : gate.record;
   }
 
   const issuer = issuerFor(reward.type, deps);
@@ -177,7 +200,9 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
       // later still issues it with the full validity. The note carries the date, so a reward that
       // an earlier attempt created (lost response) is recorded with the date it really has.
       let expiresOn: string | undefined;
+      let sends = 0;
       const created = await retry(() => {
+        sends++;
         expiresOn = deps.rewardExpiresDays ? expiryDate(now(), deps.rewardExpiresDays) : undefined;
         return issuer.createGiftCard({
           code,
@@ -210,6 +235,9 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
         await checkpoint(`card:${role}`);
         return write;
       }
+      // Sent before: by an earlier call of this attempt (a retried create whose answer was lost),
+      // or by an earlier attempt (the record's code). Its "not ours" may be our card not yet searchable.
+      if (sends > 1 || (before.attempts > 1 && code === before[`${role}Code`])) await confirmCollision(role, code);
       if (++collisions > MAX_CODE_COLLISIONS) {
         throw new PermanentError('code_collisions', `${role} code collided ${collisions} times in a row`);
       }
@@ -218,6 +246,19 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
       write[`${role}Code`] = updated[`${role}Code`];
       code = next;
     }
+  };
+
+  /**
+   * Returns only when `code` has answered "taken, not ours" for longer than the confirmation
+   * window: the first sighting is recorded and the referral retried (SQS redelivers), so a card
+   * our lost answer created has time to become searchable and be found as ours instead of paid again.
+   */
+  const confirmCollision = async (role: Role, code: string): Promise<void> => {
+    const seenAt = before[`${role}TakenSeenCode`] === code ? before[`${role}TakenSeenAt`] : undefined;
+    const windowMs = deps.collisionConfirmMs ?? DEFAULT_COLLISION_CONFIRM_MS;
+    if (seenAt !== undefined && now() - Date.parse(seenAt) >= windowMs) return;
+    if (seenAt === undefined) await ledger.recordTakenSeen(eventId, owner, role, code);
+    throw new RetryableError(`Shopify reports the ${role} code taken by another reward; confirming it is not ours (not yet searchable) before replacing it`);
   };
 
   // The two cards are independent: create them side by side, but let both settle before

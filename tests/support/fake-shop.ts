@@ -22,6 +22,7 @@ export type CreateFault = Error | ((input: CreateInput) => Error | undefined);
  * - `lookupNoise`: strangers' cards sharing the last characters, returned with every look-up
  *   (Shopify's search matches on the last characters: lib/adapters/shopify/gift-cards.ts); with `lookupIncomplete`
  *   they fill the page and the card asked for is beyond it (`complete: false`);
+ * - `unsearchable`: codes (upper case) whose card exists but is not in look-ups yet (Shopify's search index lags its writes);
  * - `onCreate`: replaces a create's behaviour; it gets `issue`, the normal one, to call when the
  *   card is to be really created (for ordering and races).
  * Every create and look-up is recorded, in order, for assertions.
@@ -33,6 +34,7 @@ export class FakeShop implements RewardIssuer {
   public onCreate?: (input: CreateInput, issue: (input: CreateInput) => CreateResult) => Promise<CreateResult>;
   public lookupNoise: StoredCard[] = [];
   public lookupIncomplete = false;
+  public readonly unsearchable = new Set<string>();
   private readonly faults: { fault: CreateFault; times: number }[] = [];
   private readonly lostResponses: { match: (input: CreateInput) => boolean; times: number }[] = [];
   private nextId = 1;
@@ -54,7 +56,7 @@ export class FakeShop implements RewardIssuer {
     this.finds.push(code);
     // A full page (lookupIncomplete) is all strangers: the card asked for is on a page not read.
     if (this.lookupIncomplete) return { matches: [...this.lookupNoise], complete: false };
-    const card = this.cards.get(code.toUpperCase());
+    const card = this.unsearchable.has(code.toUpperCase()) ? undefined : this.cards.get(code.toUpperCase());
     return { matches: [...this.lookupNoise, ...(card ? [card] : [])], complete: true };
   }
 

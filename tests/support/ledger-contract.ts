@@ -269,6 +269,61 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         expect(swapped).toMatchObject({ referrerCode: 'NEWCODE2', redeemerCode: 'RED-a', codeCollisions: 1 });
       });
 
+      it('records the first "taken, not ours" sighting of a code only while it is still the current one', async () => {
+        // Prepare
+        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+
+        // Act
+        const stale = await failure(ledger.recordTakenSeen(eventId, 'a', 'referrer', 'NOT-CURRENT'));
+        const seen = await ledger.recordTakenSeen(eventId, 'a', 'referrer', 'REF-a');
+
+        // Assess
+        expect(stale).toBeInstanceOf(LeaseLostError);
+        expect(seen).toMatchObject({ referrerTakenSeenCode: 'REF-a', referrerTakenSeenAt: new Date(START).toISOString(), referrerCode: 'REF-a' });
+        expect(seen.redeemerTakenSeenAt).toBeUndefined();
+      });
+
+      it('refuses a sighting from a worker whose lease was taken over, changing nothing', async () => {
+        // Prepare
+        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+        clock.advance(LEASE_MS + 1);
+        await ledger.begin(referral(eventId), beginInput(clock, 'b'));
+
+        // Act
+        const error = await failure(ledger.recordTakenSeen(eventId, 'a', 'referrer', 'REF-a'));
+
+        // Assess
+        expect(error).toBeInstanceOf(LeaseLostError);
+        expect((await ledger.get(eventId))?.referrerTakenSeenAt).toBeUndefined();
+      });
+
+      it("stores the lifecycle's pay verdict with the decision, in the same write, only when asked", async () => {
+        // Prepare
+        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+
+        // Act
+        const parked = await ledger.decide(eventId, 'a', 'ACCEPTED');
+        const paid = await ledger.decide(eventId, 'a', 'ACCEPTED', undefined, true);
+
+        // Assess
+        expect(parked.gatePassedAt).toBeUndefined();
+        expect(paid).toMatchObject({ decision: 'ACCEPTED', gatePassedAt: new Date(START).toISOString() });
+      });
+
+      it("stores a pay verdict reached after the decision (passGate), fenced on the lease", async () => {
+        // Prepare
+        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+        await ledger.decide(eventId, 'a', 'ACCEPTED');
+
+        // Act
+        const stranger = await failure(ledger.passGate(eventId, 'b'));
+        const passed = await ledger.passGate(eventId, 'a');
+
+        // Assess
+        expect(stranger).toBeInstanceOf(LeaseLostError);
+        expect(passed).toMatchObject({ decision: 'ACCEPTED', gatePassedAt: new Date(START).toISOString(), leaseOwner: 'a' });
+      });
+
       it('with finish, ends the referral in the same write: final status, its time, no lease', async () => {
         // Prepare
         await ledger.begin(referral(eventId), beginInput(clock, 'a'));

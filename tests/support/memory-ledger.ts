@@ -9,7 +9,9 @@ export type LedgerCall =
   | { op: 'replaceCode'; eventId: string; owner: string; role: Role; oldCode: string; newCode: string }
   | { op: 'recordCustomerIo'; eventId: string; owner: string; finish?: FinalStatus }
   | { op: 'recordPostHog'; eventId: string; owner: string; finish?: FinalStatus }
-  | { op: 'decide'; eventId: string; owner: string; decision: Decision; reason?: string }
+  | { op: 'recordTakenSeen'; eventId: string; owner: string; role: Role; code: string }
+  | { op: 'decide'; eventId: string; owner: string; decision: Decision; reason?: string; gatePassed?: boolean }
+  | { op: 'passGate'; eventId: string; owner: string }
   | { op: 'finishRejected'; eventId: string; owner: string }
   | { op: 'complete'; eventId: string; owner: string }
   | { op: 'fail'; eventId: string; owner: string; reason: string; message: string }
@@ -92,6 +94,16 @@ export class MemoryLedger implements LedgerPort {
     );
   }
 
+  public async recordTakenSeen(eventId: string, owner: string, role: Role, code: string): Promise<LedgerRecord> {
+    this.calls.push({ op: 'recordTakenSeen', eventId, owner, role, code });
+    return this.step(
+      eventId,
+      owner,
+      (record, iso) => ({ ...record, [`${role}TakenSeenAt`]: iso, [`${role}TakenSeenCode`]: code }),
+      (record) => record[`${role}Code`] === code,
+    );
+  }
+
   public async recordCustomerIo(eventId: string, owner: string, finish?: FinalStatus): Promise<LedgerRecord> {
     this.calls.push({ op: 'recordCustomerIo', eventId, owner, ...(finish ? { finish } : {}) });
     return this.step(eventId, owner, (record, iso) => finished({ ...record, customerioAt: iso }, iso, finish));
@@ -102,9 +114,14 @@ export class MemoryLedger implements LedgerPort {
     return this.step(eventId, owner, (record, iso) => finished({ ...record, posthogAt: iso }, iso, finish));
   }
 
-  public async decide(eventId: string, owner: string, decision: Decision, reason?: string): Promise<LedgerRecord> {
-    this.calls.push({ op: 'decide', eventId, owner, decision, reason });
-    return this.step(eventId, owner, (record) => ({ ...record, decision, ...(reason ? { rejectionReason: reason } : {}) }));
+  public async decide(eventId: string, owner: string, decision: Decision, reason?: string, gatePassed?: boolean): Promise<LedgerRecord> {
+    this.calls.push({ op: 'decide', eventId, owner, decision, reason, ...(gatePassed ? { gatePassed } : {}) });
+    return this.step(eventId, owner, (record, iso) => ({ ...record, decision, ...(reason ? { rejectionReason: reason } : {}), ...(gatePassed ? { gatePassedAt: iso } : {}) }));
+  }
+
+  public async passGate(eventId: string, owner: string): Promise<LedgerRecord> {
+    this.calls.push({ op: 'passGate', eventId, owner });
+    return this.step(eventId, owner, (record, iso) => ({ ...record, gatePassedAt: iso }));
   }
 
   public async finishRejected(eventId: string, owner: string): Promise<LedgerRecord> {

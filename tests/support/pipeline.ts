@@ -32,6 +32,11 @@ export interface PipelineOptions {
   checkpoint?: (step: Checkpoint, eventId: string) => void | Promise<void>;
   /** Replaces the code generator, e.g. to force a collision with a card already on the shop. */
   newCode?: () => string;
+  /**
+   * fulfilReferral's collisionConfirmMs; 0 by default: the harness's redelivery comes within
+   * seconds, and 0 still takes the sighting-and-retry path before a sent code is replaced.
+   */
+  collisionConfirmMs?: number;
   /** Capture outcomes into the fake PostHog (default true); false leaves POSTHOG_API_KEY unset. */
   capture?: boolean;
   /**
@@ -109,7 +114,7 @@ export class Pipeline {
         // Fast backoff keeps the suite quick; the policy itself is the production one.
         retryBackoff: { baseDelayMs: 5, maxDelayMs: 50 },
         wrapLedger: options.wrapLedger,
-        fulfil: { checkpoint: options.checkpoint, ...(options.newCode ? { newCode: options.newCode } : {}) },
+        fulfil: { checkpoint: options.checkpoint, collisionConfirmMs: options.collisionConfirmMs ?? 0, ...(options.newCode ? { newCode: options.newCode } : {}) },
       },
     );
     // The real ledger, for the test's own reads; the worker gets the wrapped one (wrapLedger), if any.

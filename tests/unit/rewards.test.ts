@@ -5,6 +5,8 @@ import { fulfilReferral, giftCardNote, parseGiftCardNote, type EventSender, type
 import { FakeShop, roleOf, type CreateInput } from '../support/fake-shop';
 import { MemoryLedger } from '../support/memory-ledger';
 import { failure } from '../support/failure';
+import type { LifecycleConfig } from '../../lib/infra/config';
+import type { Park, WorkerLifecyclePort } from '../../lib/domain/lifecycle/ledger-port';
 
 const EVENT_ID = '0193a8f2-6c1d-7b4e-9a55-2f0d3c4b5a61';
 const CUSTOMERIO_EVENT_ID = '01JD4F4V3D7KXA5BH1T1Y0PTB1';
@@ -825,5 +827,185 @@ describe('fulfilReferral: per-person claims held by other referrals (#10.1)', ()
     // Assess
     expect(outcome).toEqual({ outcome: 'rejected', reason: 'redeemer_already_rewarded' });
     expect(ledger.referrers.get('referrer@example.com')?.has(EVENT_ID)).toBe(false);
+  });
+});
+
+describe('fulfilReferral: a lost create answered "taken" while our card is not searchable yet (closing review, defect 10)', () => {
+  const STRANGER = { id: 'gid://shopify/GiftCard/stranger', note: 'bought at the till' };
+  const MINUTE = 60_000;
+
+  it("keeps the code, records the sighting and retries instead of issuing a second card", async () => {
+    // Prepare: the referrer's create lands but its answer is lost; our card is not searchable, a stranger's with the same last characters is
+    const { ledger, shopify, customerio, deps } = setup();
+    shopify.loseResponses((input) => roleOf(input) === 'referrer');
+    shopify.unsearchable.add('CODE0001');
+    shopify.lookupNoise = [STRANGER];
+
+    // Act
+    const error = await failure(fulfilReferral(REFERRAL, deps, attempt()));
+
+    // Assess
+    expect(error).toBeInstanceOf(RetryableError);
+    expect(shopify.codesFor('referrer')).toEqual(['CODE0001', 'CODE0001']);
+    expect(ledger.calls.filter((call) => call.op === 'replaceCode')).toEqual([]);
+    expect(ledger.records.get(EVENT_ID)).toMatchObject({ referrerCode: 'CODE0001', referrerTakenSeenCode: 'CODE0001', referrerTakenSeenAt: expect.any(String) });
+    expect(customerio.sent).toEqual([]);
+  });
+
+  it('finds the card as ours on the retry once it is searchable, paying it once', async () => {
+    // Prepare: the first attempt saw the code taken by a stranger only
+    const { ledger, shopify, customerio, deps } = setup();
+    shopify.loseResponses((input) => roleOf(input) === 'referrer');
+    shopify.unsearchable.add('CODE0001');
+    shopify.lookupNoise = [STRANGER];
+    await failure(fulfilReferral(REFERRAL, deps, attempt('request-1/message-1')));
+    await ledger.release(EVENT_ID, 'request-1/message-1', 'retry');
+    shopify.unsearchable.clear();
+
+    // Act
+    const outcome = await fulfilReferral(REFERRAL, deps, attempt('request-2/message-1'));
+
+    // Assess
+    expect(outcome).toEqual({ outcome: 'completed' });
+    expect([...shopify.cards.values()].filter((card) => parseGiftCardNote(card.note)?.role === 'referrer')).toHaveLength(1);
+    expect(ledger.records.get(EVENT_ID)?.referrerCardId).toBe(shopify.card('CODE0001')?.id);
+    expect(customerio.sent[0].referrerCode).toBe('CODE0001');
+  });
+
+  it('retries without replacing while the sighting of an earlier attempt is younger than the confirmation window', async () => {
+    // Prepare: an earlier attempt sent EARLIER1 and saw it taken 5 minutes ago
+    const { ledger, shopify, deps } = setup();
+    ledger.seed(storedRecord({ referrerTakenSeenCode: 'EARLIER1', referrerTakenSeenAt: new Date(NOW - 5 * MINUTE).toISOString() }));
+    shopify.seedCard('EARLIER1', STRANGER);
+
+    // Act
+    const error = await failure(fulfilReferral(REFERRAL, deps, attempt()));
+
+    // Assess
+    expect(error).toBeInstanceOf(RetryableError);
+    expect(ledger.calls.filter((call) => call.op === 'replaceCode' || call.op === 'recordTakenSeen')).toEqual([]);
+    expect(ledger.records.get(EVENT_ID)?.referrerCode).toBe('EARLIER1');
+  });
+
+  it('replaces the code once it has answered "taken, not ours" for longer than the confirmation window', async () => {
+    // Prepare: the sighting is 11 minutes old (the default window is 10 minutes)
+    const { ledger, shopify, customerio, deps } = setup();
+    ledger.seed(storedRecord({ referrerTakenSeenCode: 'EARLIER1', referrerTakenSeenAt: new Date(NOW - 11 * MINUTE).toISOString() }));
+    shopify.seedCard('EARLIER1', STRANGER);
+
+    // Act
+    const outcome = await fulfilReferral(REFERRAL, deps, attempt());
+
+    // Assess
+    expect(outcome).toEqual({ outcome: 'completed' });
+    expect(ledger.calls).toContainEqual(expect.objectContaining({ op: 'replaceCode', role: 'referrer', oldCode: 'EARLIER1' }));
+    expect(customerio.sent[0].referrerCode).not.toBe('EARLIER1');
+  });
+
+  it('confirms a sighting of an earlier code afresh: a sighting concerns only the code it names', async () => {
+    // Prepare: an old sighting of a code already replaced; the current one was sent by an earlier attempt
+    const { ledger, shopify, deps } = setup();
+    ledger.seed(storedRecord({ referrerTakenSeenCode: 'OLDCODE1', referrerTakenSeenAt: new Date(NOW - 60 * MINUTE).toISOString() }));
+    shopify.seedCard('EARLIER1', STRANGER);
+
+    // Act
+    const error = await failure(fulfilReferral(REFERRAL, deps, attempt()));
+
+    // Assess
+    expect(error).toBeInstanceOf(RetryableError);
+    expect(ledger.calls.filter((call) => call.op === 'replaceCode')).toEqual([]);
+    expect(ledger.records.get(EVENT_ID)).toMatchObject({ referrerCode: 'EARLIER1', referrerTakenSeenCode: 'EARLIER1' });
+  });
+});
+
+describe("fulfilReferral: the lifecycle gate's pay verdict is stored (closing review, defect 11)", () => {
+  /** A worker lifecycle port on the memory ledger: parking sets the status and frees the lease, as the DynamoDB one does. */
+  function lifecycle(ledger: MemoryLedger, config: LifecycleConfig) {
+    const parked: Park[] = [];
+    const port: WorkerLifecyclePort = {
+      park: async (eventId, _owner, park) => {
+        parked.push(park);
+        const record = ledger.records.get(eventId)!;
+        const { leaseOwner: _lease, ...rest } = record;
+        ledger.records.set(eventId, { ...rest, status: park.status, ...(park.status === 'HELD' ? { releaseAt: park.releaseAt } : {}) });
+        return ledger.records.get(eventId)!;
+      },
+      markReleased: async (eventId) => ledger.records.get(eventId)!,
+      reserveBudget: async () => true,
+      returnBudget: async () => true,
+      referrerVelocity: async () => 1,
+    };
+    return { parked, deps: { config, ledger: port } };
+  }
+
+  it('never parks, on a retry under a hold turned on since, a referral whose first create may have landed', async () => {
+    // Prepare: no hold; the first attempt passes the gate, both creates land but both answers are lost (no card id recorded)
+    const { ledger, shopify, deps } = setup({ baseDelayMs: 1, maxDelayMs: 2, maxAttempts: 1 });
+    ledger.now = () => NOW;
+    const config: LifecycleConfig = { holdMs: 0, reviewDisposable: false };
+    const gate = lifecycle(ledger, config);
+    deps.lifecycle = gate.deps;
+    shopify.loseResponses(() => true, 2);
+    await failure(fulfilReferral(REFERRAL, deps, attempt('request-1/message-1')));
+    await ledger.release(EVENT_ID, 'request-1/message-1', 'retry');
+    config.holdMs = 14 * DAY;
+
+    // Act
+    const outcome = await fulfilReferral(REFERRAL, deps, attempt('request-2/message-1'));
+
+    // Assess
+    expect(outcome).toEqual({ outcome: 'completed' });
+    expect(gate.parked).toEqual([]);
+    expect(shopify.cards.size).toBe(2);
+    expect(ledger.records.get(EVENT_ID)).toMatchObject({ referrerCardId: shopify.card('CODE0001')?.id, redeemerCardId: shopify.card('CODE0002')?.id });
+  });
+
+  it('stores the pay verdict in the decision write: no extra ledger write', async () => {
+    // Prepare
+    const { ledger, deps } = setup();
+    deps.lifecycle = lifecycle(ledger, { holdMs: 0, reviewDisposable: false }).deps;
+
+    // Act
+    await fulfilReferral(REFERRAL, deps, attempt());
+
+    // Assess
+    expect(ledger.calls.map((call) => call.op)).toEqual(['begin', 'decide', 'recordCard', 'recordCard', 'recordCustomerIo']);
+    expect(ledger.calls[1]).toMatchObject({ op: 'decide', decision: 'ACCEPTED', gatePassed: true });
+  });
+
+  it('stores a pay verdict reached on a record decided earlier before the first Shopify call', async () => {
+    // Prepare: an earlier attempt decided (to hold) and stopped before parking; the hold is off now
+    const { ledger, shopify, deps } = setup();
+    ledger.seed(storedRecord({ decision: 'ACCEPTED' }));
+    deps.lifecycle = lifecycle(ledger, { holdMs: 0, reviewDisposable: false }).deps;
+    const passedAtCreate: (string | undefined)[] = [];
+    shopify.onCreate = async (input, issue) => {
+      passedAtCreate.push(ledger.records.get(EVENT_ID)?.gatePassedAt);
+      return issue(input);
+    };
+
+    // Act
+    await fulfilReferral(REFERRAL, deps, attempt());
+
+    // Assess
+    expect(ledger.calls.filter((call) => call.op === 'passGate')).toHaveLength(1);
+    expect(passedAtCreate).toEqual([expect.any(String), expect.any(String)]);
+  });
+
+  it('parks a referral whose gate says hold, storing no pay verdict', async () => {
+    // Prepare
+    const { ledger, shopify, deps } = setup();
+    ledger.now = () => NOW;
+    const gate = lifecycle(ledger, { holdMs: 14 * DAY, reviewDisposable: false });
+    deps.lifecycle = gate.deps;
+
+    // Act
+    const outcome = await fulfilReferral(REFERRAL, deps, attempt());
+
+    // Assess
+    expect(outcome).toMatchObject({ outcome: 'held' });
+    expect(gate.parked).toEqual([expect.objectContaining({ status: 'HELD' })]);
+    expect(ledger.records.get(EVENT_ID)?.gatePassedAt).toBeUndefined();
+    expect(shopify.creates).toEqual([]);
   });
 });

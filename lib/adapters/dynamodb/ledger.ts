@@ -19,7 +19,6 @@ import type { Referral } from '../../domain/referral';
 export { LeaseLostError, posthogDistinctId, ROLES } from '../../domain/ledger-port';
 export type { BeginInput, BeginResult, ClaimsPort, Decision, FinalStatus, LedgerPort, LedgerRecord, LedgerStatus, ParkedStatus, Role } from '../../domain/ledger-port';
 
-
 export const referralKey = (eventId: string): string => `referral#${eventId}`;
 /** One item per redeemer (canonical email): which referral rewarded them. */
 export const redeemerKey = (person: string): string => `redeemer#${person}`;
@@ -141,6 +140,16 @@ export class Ledger implements LedgerPort {
     );
   }
 
+  /** A sighting concerns one code: fenced on it too, so a sighting never lands on a code already replaced. */
+  public recordTakenSeen(eventId: string, owner: string, role: Role, code: string): Promise<LedgerRecord> {
+    return this.step(
+      eventId,
+      owner,
+      { set: [`${role}TakenSeenAt = :iso`, `${role}TakenSeenCode = :code`], condition: `${role}Code = :code` },
+      { ':code': code },
+    );
+  }
+
   /**
    * With `finish`, the referral ends in the same write: the last outside call is then also the
    * last ledger step, one sequential DynamoDB round trip and one WCU fewer per referral.
@@ -154,13 +163,17 @@ export class Ledger implements LedgerPort {
   }
 
   /** Stores the rules' verdict; fulfilment (or the refusal's own steps) follow from it on every retry. */
-  public decide(eventId: string, owner: string, decision: Decision, reason?: string): Promise<LedgerRecord> {
+  public decide(eventId: string, owner: string, decision: Decision, reason?: string, gatePassed?: boolean): Promise<LedgerRecord> {
     return this.step(
       eventId,
       owner,
-      { set: ['decision = :decision', ...(reason ? ['rejectionReason = :reason'] : [])] },
+      { set: ['decision = :decision', ...(reason ? ['rejectionReason = :reason'] : []), ...(gatePassed ? ['gatePassedAt = :iso'] : [])] },
       { ':decision': decision, ...(reason ? { ':reason': reason } : {}) },
     );
+  }
+
+  public passGate(eventId: string, owner: string): Promise<LedgerRecord> {
+    return this.step(eventId, owner, { set: ['gatePassedAt = :iso'] }, {});
   }
 
   /** The end of a refusal: the record is final and later deliveries are acknowledged as they come. */

@@ -8,6 +8,10 @@
  *   taken up again (a due HELD record, or an approved one): out of the index, `released`
  *                  captured, pay.
  *
+ * A "pay" verdict is stored (the ledger's `gatePassedAt`, lib/domain/rewards.ts) before the first
+ * Shopify call, and the gate is not run again once it is: a retry after a create whose answer was
+ * lost must never park (and an operator then cancel) a referral whose reward is live.
+ *
  * The codes were chosen and stored by `begin` before this runs, as for every referral.
  */
 import type { LifecycleConfig } from '../../infra/config';
@@ -40,9 +44,37 @@ export type GateResult =
   | { outcome: 'held'; releaseAt: number }
   | { outcome: 'review'; reasons: ReviewReason[] };
 
-export async function lifecycleGate(referral: Referral, begun: LedgerRecord, deps: LifecycleDeps, context: GateContext): Promise<GateResult> {
+/** The first-time verdict alone: the guards' reads and budget claims (which admit the same referral again), no parking. */
+export type GateVerdict = { outcome: 'pay' } | { outcome: 'held'; releaseAt: number } | { outcome: 'review'; reasons: ReviewReason[] };
+
+export async function lifecycleVerdict(referral: Referral, begun: LedgerRecord, deps: LifecycleDeps, context: GateContext): Promise<GateVerdict> {
+  const { config } = deps;
+  if (guardsOn(config)) {
+    const cents = referralCents(context.rewardAmount);
+    const reasons = await reviewReasons(referral, begun.createdAt, { config, ledger: deps.ledger, cents, isDisposable: deps.isDisposable });
+    if (reasons.length > 0) return { outcome: 'review', reasons };
+  }
+  if (config.holdMs > 0) {
+    // From the first attempt's time, so a crash and retry do not push the release back.
+    const releaseAt = Date.parse(begun.createdAt) + config.holdMs;
+    if (releaseAt > context.now()) return { outcome: 'held', releaseAt };
+  }
+  return { outcome: 'pay' };
+}
+
+/**
+ * `verdict`: one lifecycleVerdict reached earlier in this attempt (before the decision's write);
+ * without it the verdict is reached here. `fresh` on a pay: reached now, not yet stored.
+ */
+export async function lifecycleGate(
+  referral: Referral,
+  begun: LedgerRecord,
+  deps: LifecycleDeps,
+  context: GateContext,
+  verdict?: GateVerdict,
+): Promise<GateResult & { fresh?: boolean }> {
   const record = begun as LifecycleRecord;
-  const { ledger, config } = deps;
+  const { ledger } = deps;
   const { owner } = context;
   const capture = async (outcome: 'held' | 'released', extra?: OutcomeDetails) => {
     const posthog = context.posthog;
@@ -58,26 +90,21 @@ export async function lifecycleGate(referral: Referral, begun: LedgerRecord, dep
     return { outcome: 'pay', record };
   }
   // A reward already created means an earlier attempt passed this gate: never park a half-paid referral.
-  if (record.referrerCardId || record.redeemerCardId || record.customerioAt) return { outcome: 'pay', record };
+  if (record.gatePassedAt || record.referrerCardId || record.redeemerCardId || record.customerioAt) return { outcome: 'pay', record };
 
+  const reached = verdict ?? (await lifecycleVerdict(referral, record, deps, context));
   const message = JSON.stringify(referral);
   const budgetCents = referralCents(context.rewardAmount);
-  if (guardsOn(config)) {
-    const reasons = await reviewReasons(referral, record.createdAt, { config, ledger, cents: budgetCents, isDisposable: deps.isDisposable });
-    if (reasons.length > 0) {
-      await ledger.park(referral.eventId, owner, { status: 'REVIEW', reasons, message, budgetCents });
-      return { outcome: 'review', reasons };
-    }
+  if (reached.outcome === 'review') {
+    await ledger.park(referral.eventId, owner, { status: 'REVIEW', reasons: reached.reasons, message, budgetCents });
+    return reached;
   }
-  if (config.holdMs > 0) {
-    // From the first attempt's time, so a crash and retry do not push the release back.
-    const releaseAt = Date.parse(record.createdAt) + config.holdMs;
-    if (releaseAt > context.now()) {
-      // Captured before the write that frees the lease: a crash in between captures again, with the same uuid.
-      await capture('held', { releaseAt });
-      await ledger.park(referral.eventId, owner, { status: 'HELD', releaseAt, message, budgetCents });
-      return { outcome: 'held', releaseAt };
-    }
+  if (reached.outcome === 'held') {
+    const { releaseAt } = reached;
+    // Captured before the write that frees the lease: a crash in between captures again, with the same uuid.
+    await capture('held', { releaseAt });
+    await ledger.park(referral.eventId, owner, { status: 'HELD', releaseAt, message, budgetCents });
+    return reached;
   }
-  return { outcome: 'pay', record };
+  return { outcome: 'pay', record, fresh: true };
 }
