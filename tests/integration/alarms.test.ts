@@ -88,22 +88,15 @@ describe('alarms and throttling (serverless package, offline)', () => {
     expect(age.Threshold).toBeGreaterThan(plain.template.Resources.RewardsQueue!.Properties.VisibilityTimeout);
   });
 
-  it('alarms on any failed worker invocation', () => {
-    expect(alarm(plain.template, 'WorkerErrorsAlarm')).toMatchObject({
+  // The worker's failures are retried and dead-lettered; a failed releaser run leaves held referrals past their time unpaid.
+  it.each([
+    ['worker invocation', 'WorkerErrorsAlarm', 'WorkerLambdaFunction'],
+    ['releaser run', 'ReleaseErrorsAlarm', 'ReleaseLambdaFunction'],
+  ])('alarms on any failed %s', (_what, alarmId, functionId) => {
+    expect(alarm(plain.template, alarmId)).toMatchObject({
       Namespace: 'AWS/Lambda',
       MetricName: 'Errors',
-      Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'WorkerLambdaFunction' } }],
-      Statistic: 'Sum',
-      Threshold: 1,
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-    });
-  });
-
-  it('alarms on any failed releaser run (held referrals past their time are not being paid)', () => {
-    expect(alarm(plain.template, 'ReleaseErrorsAlarm')).toMatchObject({
-      Namespace: 'AWS/Lambda',
-      MetricName: 'Errors',
-      Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'ReleaseLambdaFunction' } }],
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionId } }],
       Statistic: 'Sum',
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
