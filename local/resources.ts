@@ -17,14 +17,14 @@ export interface ResourceOverrides {
   visibilityTimeoutSeconds?: number;
 }
 
-/** The handlers' settings that name these resources, as serverless.yml sets them in AWS. */
-export function resourceEnv(resources: StackResources): { QUEUE_URL: string; DLQ_URL: string; TABLE_NAME: string } {
-  return { QUEUE_URL: resources.queueUrl, DLQ_URL: resources.deadLetterQueueUrl, TABLE_NAME: resources.tableName };
-}
-
 /** What serverless.yml gives the functions about their resources, the queue's redrive count included (the worker's last receive). */
-export function functionEnv(resources: StackResources, defs: InfraDefinitions): ReturnType<typeof resourceEnv> & { MAX_RECEIVE_COUNT: string } {
-  return { ...resourceEnv(resources), MAX_RECEIVE_COUNT: String(defs.queue.maxReceiveCount) };
+export function functionEnv(resources: StackResources, defs: InfraDefinitions): { QUEUE_URL: string; DLQ_URL: string; TABLE_NAME: string; MAX_RECEIVE_COUNT: string } {
+  return {
+    QUEUE_URL: resources.queueUrl,
+    DLQ_URL: resources.deadLetterQueueUrl,
+    TABLE_NAME: resources.tableName,
+    MAX_RECEIVE_COUNT: String(defs.queue.maxReceiveCount),
+  };
 }
 
 /** Creates the queue, DLQ (with redrive) and ledger table as serverless.yml defines them. */
@@ -53,15 +53,7 @@ export async function createStackResources(
     }),
   );
   const tableName = `${defs.table.name}${suffix}`;
-  await dynamo.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      KeySchema: defs.table.keySchema,
-      AttributeDefinitions: defs.table.attributeDefinitions,
-      BillingMode: defs.table.billingMode,
-      ...(defs.table.globalSecondaryIndexes ? { GlobalSecondaryIndexes: defs.table.globalSecondaryIndexes } : {}),
-    }),
-  );
+  await createLedgerTable(dynamo, defs, tableName);
   return {
     queueUrl: queue.QueueUrl!,
     queueArn: await queueArn(sqs, queue.QueueUrl!),
@@ -74,4 +66,17 @@ export async function createStackResources(
 async function queueArn(sqs: SQSClient, queueUrl: string): Promise<string> {
   const result = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
   return result.Attributes!.QueueArn!;
+}
+
+/** The ledger table (keys, index, billing) as serverless.yml defines it, under `tableName`. */
+export async function createLedgerTable(dynamo: DynamoDBClient, defs: InfraDefinitions, tableName: string): Promise<void> {
+  await dynamo.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      KeySchema: defs.table.keySchema,
+      AttributeDefinitions: defs.table.attributeDefinitions,
+      BillingMode: defs.table.billingMode,
+      ...(defs.table.globalSecondaryIndexes ? { GlobalSecondaryIndexes: defs.table.globalSecondaryIndexes } : {}),
+    }),
+  );
 }

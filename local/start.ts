@@ -163,15 +163,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
 
     // 3. Only now the handlers, exactly as deployed: their clients and logger read the env above.
+    const handlerSources = [resolvePath(__dirname, '..', 'functions'), resolvePath(__dirname, '..', 'lib')];
     const ingest = pickHandler<IngestHandler>(await import('../functions/ingest'), 'functions/ingest');
     // On Lambda each function is its own bundle in its own container. Loading the worker with its
     // own copy of lib/ keeps it that way here: the worker's logger keeps the Lambda context it
     // adds, and ingest's logger (a separate instance again) must not print it.
-    forgetModulesUnder([resolvePath(__dirname, '..', 'functions'), resolvePath(__dirname, '..', 'lib')]);
+    forgetModulesUnder(handlerSources);
     const worker = pickHandler<SqsHandler>(await import('../functions/worker'), 'functions/worker');
     // Its own copy of lib/ again, as its own Lambda bundle would have; only loaded when it runs.
     if (reconciler.enabled) {
-      forgetModulesUnder([resolvePath(__dirname, '..', 'functions'), resolvePath(__dirname, '..', 'lib')]);
+      forgetModulesUnder(handlerSources);
       const reconcile = pickHandler<(event: unknown) => Promise<unknown>>(await import('../functions/reconcile'), 'functions/reconcile');
       reconciler.start(() => reconcile({}));
     }

@@ -9,7 +9,7 @@ import { formatRedrive, redrive } from './redrive';
 import { setOnly } from './stage-params';
 import { formatStatus, referralStatus } from './status';
 import { decide, formatDecision, formatReviewList, formatRevoke, listReview, opsEnv, revoke } from './review';
-import { localReconcilerEnv, openAwsTarget, openLocalTarget, TargetError, type Target } from './target';
+import { openAwsTarget, openLocalTarget, TargetError, type Target } from './target';
 
 export interface CliIo {
   stdout(text: string): void;
@@ -86,7 +86,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo, openT
         return 0;
       }
       case 'reconcile': {
-        const env = args.local ? { ...localReconcilerEnv(), ...setOnly(process.env) } : await stageReconcilerEnv(args.stage, args.region);
+        const env = args.local ? { ...(target.reconcilerEnv ?? {}), ...setOnly(process.env) } : await stageReconcilerEnv(args.stage, args.region);
         const report = await reconcileTarget(target, env, args, { progress: args.json ? undefined : (line) => io.stderr(line) });
         print(report, formatReconcile(report));
         return 0;

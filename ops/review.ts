@@ -1,5 +1,6 @@
 /** `review list|approve|reject` and `revoke`: the operator's lifecycle commands (lib/domain/lifecycle/), on a target. */
 import { loadLifecycleConfig, loadShopifyConfig, type Env } from '../lib/infra/config';
+import { withDefault } from '../lib/infra/settings';
 import { LifecycleLedger, type LifecycleRecord } from '../lib/adapters/dynamodb/lifecycle-ledger';
 import { approveReferral, rejectReferral, type ReviewDeps, type ReviewOutcome } from '../lib/domain/lifecycle/review';
 import { revokeReferral, type RevokeOutcome } from '../lib/domain/lifecycle/revoke';
@@ -40,13 +41,14 @@ function shopifyClient(env: Env): ShopifyClient {
 function clients(target: Target, env: Env) {
   loadLifecycleConfig(env); // refuses a malformed lifecycle setting before anything is written
   const posthogKey = env.POSTHOG_API_KEY?.trim();
-  const shopifyUrl = env.SHOPIFY_BASE_URL?.trim() || (env.SHOPIFY_STORE_DOMAIN?.trim() ? `https://${env.SHOPIFY_STORE_DOMAIN.trim()}` : '');
+  // A shop is configured at all (loadShopifyConfig then reads and checks it as the worker does).
+  const shopConfigured = Boolean(env.SHOPIFY_BASE_URL?.trim() || env.SHOPIFY_STORE_DOMAIN?.trim());
   return {
     ledger: new LifecycleLedger(target.ddb, target.tableName),
-    posthog: posthogKey ? new PostHogCapture({ host: env.POSTHOG_HOST?.trim() || 'https://us.i.posthog.com', apiKey: posthogKey }) : undefined,
-    shopify: shopifyUrl ? shopifyClient(env) : undefined,
+    posthog: posthogKey ? new PostHogCapture({ host: withDefault(env, 'POSTHOG_HOST'), apiKey: posthogKey }) : undefined,
+    shopify: shopConfigured ? shopifyClient(env) : undefined,
     rewardType: env.REWARD_TYPE?.trim() || 'gift_card',
-    rewardAmount: env.REWARD_AMOUNT?.trim() || '25.00',
+    rewardAmount: withDefault(env, 'REWARD_AMOUNT'),
   };
 }
 

@@ -26,6 +26,8 @@ export interface Target {
   tableName: string;
   /** Worker settings the lifecycle commands need beyond the process's own env (the local sandbox shop). */
   env?: Record<string, string>;
+  /** The reconciler's settings for the local stack's sandbox PostHog (absent with a real PostHog, or in AWS). */
+  reconcilerEnv?: Record<string, string>;
   close(): void;
 }
 
@@ -55,18 +57,9 @@ export function openLocalTarget(file: string = stackFilePath()): Target {
     deadLetterQueueUrl: stack.deadLetterQueueUrl,
     tableName: stack.tableName,
     ...(stack.sandboxShopify ? { env: stack.sandboxShopify } : {}),
+    ...(stack.reconciler ? { reconcilerEnv: stack.reconciler } : {}),
     close: destroy,
   };
-}
-
-/** The sandbox PostHog settings `npm start` wrote to stack.json (empty when it runs against a real PostHog, or is not running). */
-export function localReconcilerEnv(file: string = stackFilePath()): Record<string, string> {
-  if (!existsSync(file)) return {};
-  try {
-    return (JSON.parse(readFileSync(file, 'utf8')) as LocalStackFile).reconciler ?? {};
-  } catch {
-    return {};
-  }
 }
 
 /** A deployed stage: the AWS credentials are the usual SDK chain (AWS_PROFILE, env, SSO…). */

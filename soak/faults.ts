@@ -64,19 +64,19 @@ export class Chaos {
   }
 
   /** Shopify's fault policy: the first faults go through every kind once, so even a short run sees them all. */
-  public readonly shopifyFault = (): ShopifyFault | undefined => {
-    if (!this.on || this.options.rng.shopify() >= this.options.faultRate) return undefined;
-    const fault = SHOPIFY_FAULTS.find((kind) => this.faults.shopify[kind] === 0) ?? weighted(this.options.rng.shopify, SHOPIFY_WEIGHTS);
-    this.faults.shopify[fault]++;
-    return fault;
-  };
+  public readonly shopifyFault = (): ShopifyFault | undefined =>
+    this.draw(this.options.rng.shopify, SHOPIFY_FAULTS, SHOPIFY_WEIGHTS, this.faults.shopify);
 
-  public readonly customerioFault = (): CustomerIoFault | undefined => {
-    if (!this.on || this.options.rng.customerio() >= this.options.faultRate) return undefined;
-    const fault = CUSTOMERIO_FAULTS.find((kind) => this.faults.customerio[kind] === 0) ?? weighted(this.options.rng.customerio, CUSTOMERIO_WEIGHTS);
-    this.faults.customerio[fault]++;
+  public readonly customerioFault = (): CustomerIoFault | undefined =>
+    this.draw(this.options.rng.customerio, CUSTOMERIO_FAULTS, CUSTOMERIO_WEIGHTS, this.faults.customerio);
+
+  /** One system's fault, if any: at faultRate, each kind once first, then by weight; counted. */
+  private draw<K extends string>(rng: () => number, kinds: readonly K[], weights: Record<K, number>, counts: Record<K, number>): K | undefined {
+    if (!this.on || rng() >= this.options.faultRate) return undefined;
+    const fault = kinds.find((kind) => counts[kind] === 0) ?? weighted(rng, weights);
+    counts[fault]++;
     return fault;
-  };
+  }
 
   /** The pipeline's checkpoint hook: every checkpoint gets at least one crash of each kind, then chance decides. */
   public readonly checkpoint = (step: Checkpoint, eventId: string): void => {

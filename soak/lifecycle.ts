@@ -11,13 +11,14 @@
  */
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { loadShopifyConfig } from '../lib/infra/config';
-import { LifecycleLedger, budgetPeriods, type LifecycleRecord } from '../lib/adapters/dynamodb/lifecycle-ledger';
+import { budgetPeriods, type LifecycleLedger, type LifecycleRecord } from '../lib/adapters/dynamodb/lifecycle-ledger';
 import { releaseDue } from '../lib/domain/lifecycle/release';
 import { approveReferral, rejectReferral, type ReviewDeps } from '../lib/domain/lifecycle/review';
 import { revokeReferral, type RewardDeactivator } from '../lib/domain/lifecycle/revoke';
 import { sleep } from '../lib/infra/retry';
 import { ShopifyClient } from '../lib/adapters/shopify/client';
 import { tokenProviderFor } from '../lib/adapters/shopify/auth';
+import { lifecycleLedger } from '../tests/support/lifecycle';
 import { Pipeline, referralBody } from '../tests/support/pipeline';
 import { Chaos } from './faults';
 import { prng, settle, sum } from './harness';
@@ -67,7 +68,7 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
   });
   pipeline.shopify.setFaultPolicy(chaos.shopifyFault);
   pipeline.customerio.setFaultPolicy(chaos.customerioFault);
-  const ledger = new LifecycleLedger(pipeline.ledger.client, pipeline.ledger.tableName);
+  const ledger = lifecycleLedger(pipeline);
   const report: LifecycleReport = {
     rounds: options.rounds, referrals: 0,
     hold: { held: 0, released: 0, duplicatesDuringHold: 0, redrivesDuringHold: 0, releaserRuns: 0, releaserCrashes: 0 },

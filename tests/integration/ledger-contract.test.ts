@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { CreateTableCommand, DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { documentClient } from '../../lib/infra/aws-clients';
 import { Ledger } from '../../lib/adapters/dynamodb/ledger';
 import { loadInfraDefinitions } from '../../local/infra';
+import { createLedgerTable } from '../../local/resources';
 import { describeLedgerContract } from '../support/ledger-contract';
 
 // The DynamoDB ledger on dynalite: its conditional writes are the truth the memory twin is held to
@@ -12,20 +14,11 @@ const dynamo = new DynamoDBClient({
   region: 'us-east-1',
   credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
 });
-const ddb = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
+const ddb = documentClient(dynamo);
 const tableName = `referral-rewards-ledger-contract-${randomUUID().slice(0, 8)}`;
 
 beforeAll(async () => {
-  const { table } = loadInfraDefinitions();
-  await dynamo.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      KeySchema: table.keySchema,
-      AttributeDefinitions: table.attributeDefinitions,
-      BillingMode: table.billingMode,
-      ...(table.globalSecondaryIndexes ? { GlobalSecondaryIndexes: table.globalSecondaryIndexes } : {}),
-    }),
-  );
+  await createLedgerTable(dynamo, loadInfraDefinitions(), tableName);
 });
 
 afterAll(async () => {
