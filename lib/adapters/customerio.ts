@@ -32,11 +32,8 @@ export interface TrackEvent {
   data: Record<string, string>;
 }
 
-// Limits from Customer.io's Track API docs (lib/domain/limits.ts, CONTRACTS.md §3); checked here too, as
-// the last guard, so an oversized event dead-letters with a clear reason instead of bouncing off a 400.
-const MAX_IDENTIFIER_BYTES = CUSTOMERIO_MAX_IDENTIFIER_BYTES;
-const MAX_NAME_BYTES = CUSTOMERIO_MAX_EVENT_NAME_BYTES;
-const MAX_BODY_BYTES = CUSTOMERIO_MAX_DATA_BYTES;
+// Customer.io's Track API limits (lib/domain/limits.ts, CONTRACTS.md §3) are checked here too, as the
+// last guard, so an oversized event dead-letters with a clear reason instead of bouncing off a 400.
 // These data keys override the message's recipient and sender: never let event data set them.
 const RESERVED_DATA_KEYS = ['recipient', 'from_address', 'reply_to'] as const;
 // An error text longer than this is cut: it is for a log line, not for parsing.
@@ -120,11 +117,11 @@ export class CustomerIoClient implements EventSender {
 function validate(identifier: string, event: TrackEvent): string {
   const invalid = (message: string) => new PermanentError('customerio_invalid_event', `Customer.io event: ${message}`);
   if (!identifier) throw invalid('empty identifier');
-  if (Buffer.byteLength(identifier) > MAX_IDENTIFIER_BYTES) {
-    throw invalid(`identifier longer than ${MAX_IDENTIFIER_BYTES} bytes`);
+  if (Buffer.byteLength(identifier) > CUSTOMERIO_MAX_IDENTIFIER_BYTES) {
+    throw invalid(`identifier longer than ${CUSTOMERIO_MAX_IDENTIFIER_BYTES} bytes`);
   }
   if (!event.name) throw invalid('empty name');
-  if (Buffer.byteLength(event.name) > MAX_NAME_BYTES) throw invalid(`name longer than ${MAX_NAME_BYTES} bytes`);
+  if (Buffer.byteLength(event.name) > CUSTOMERIO_MAX_EVENT_NAME_BYTES) throw invalid(`name longer than ${CUSTOMERIO_MAX_EVENT_NAME_BYTES} bytes`);
   // Without a valid id Customer.io cannot dedupe, and a retry could mail twice.
   if (!isUlid(event.id)) throw invalid('id is not a ULID');
   // Milliseconds passed by mistake would be a date far in the future; seconds are ~1.7e9.
@@ -134,7 +131,7 @@ function validate(identifier: string, event: TrackEvent): string {
   const reserved = RESERVED_DATA_KEYS.filter((key) => Object.prototype.hasOwnProperty.call(event.data, key));
   if (reserved.length > 0) throw invalid(`reserved data keys: ${reserved.join(', ')}`);
   const body = JSON.stringify({ name: event.name, data: event.data, id: event.id, timestamp: event.timestamp });
-  if (Buffer.byteLength(body) > MAX_BODY_BYTES) throw invalid(`body larger than ${MAX_BODY_BYTES} bytes`);
+  if (Buffer.byteLength(body) > CUSTOMERIO_MAX_DATA_BYTES) throw invalid(`body larger than ${CUSTOMERIO_MAX_DATA_BYTES} bytes`);
   return body;
 }
 

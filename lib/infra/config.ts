@@ -45,9 +45,8 @@ export interface IngestConfig {
   queueUrl: string;
 }
 
-// The reward types are the domain's (lib/domain/ledger-port.ts); re-exported for the settings' readers.
+// The reward types are the domain's (lib/domain/ledger-port.ts).
 import { REWARD_TYPES, type RewardType } from '../domain/ledger-port';
-export { REWARD_TYPES, type RewardType };
 
 export interface WorkerConfig {
   rewardAmount: string;

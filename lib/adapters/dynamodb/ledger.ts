@@ -16,8 +16,8 @@ import {
 import type { Referral } from '../../domain/referral';
 
 // The domain's types live in the port (lib/domain/ledger-port.ts); re-exported so importers of this module keep working.
-export { LeaseLostError, posthogDistinctId, ROLES } from '../../domain/ledger-port';
-export type { BeginInput, BeginResult, ClaimsPort, Decision, FinalStatus, LedgerPort, LedgerRecord, LedgerStatus, ParkedStatus, Role } from '../../domain/ledger-port';
+export { LeaseLostError, ROLES } from '../../domain/ledger-port';
+export type { Decision, LedgerPort, LedgerRecord, LedgerStatus, Role } from '../../domain/ledger-port';
 
 export const referralKey = (eventId: string): string => `referral#${eventId}`;
 /** One item per redeemer (canonical email): which referral rewarded them. */
@@ -320,13 +320,7 @@ export class Ledger implements LedgerPort {
 
   /** One conditional update: true if it was written, false if its condition refused it. */
   private async tryUpdate(input: Omit<UpdateCommandInput, 'TableName'>, failure: string): Promise<boolean> {
-    try {
-      await this.client.send(new UpdateCommand({ TableName: this.tableName, ...input }));
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw classify(error, failure);
-    }
+    return (await conditionalUpdate(this.client, this.tableName, input, failure)) !== undefined;
   }
 
   private getItem(pk: string): Promise<Record<string, unknown> | undefined> {
@@ -382,6 +376,22 @@ interface StepClauses {
 const LEASE = ['leaseOwner', 'leaseExpiresAt'];
 
 /** One item of the ledger table, read consistently (a claim or a lease just written must be seen). */
+/** One conditional update: the new attributes (or {} without ReturnValues), undefined if its condition refused it. */
+export async function conditionalUpdate(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  input: Omit<UpdateCommandInput, 'TableName'>,
+  failure: string,
+): Promise<Record<string, unknown> | undefined> {
+  try {
+    const result = await client.send(new UpdateCommand({ TableName: tableName, ...input }));
+    return result.Attributes ?? {};
+  } catch (error) {
+    if (isConditionFailure(error)) return undefined;
+    throw classify(error, failure);
+  }
+}
+
 export async function readItem(client: DynamoDBDocumentClient, tableName: string, pk: string, failure: string): Promise<Record<string, unknown> | undefined> {
   try {
     const result = await client.send(new GetCommand({ TableName: tableName, Key: { pk }, ConsistentRead: true }));

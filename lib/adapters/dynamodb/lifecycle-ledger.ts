@@ -3,7 +3,7 @@
  * Each state change is ONE conditional write: the worker's are fenced on its lease, the
  * operator's on the status they move from, so redelivery, duplicates, concurrent workers and a
  * repeated command can never repeat or reorder one. The worker's own writes are in
- * ./worker-ledger.ts, which this class extends; only those are in the worker's bundle.
+ * ./lifecycle-worker-ledger.ts, which this class extends; only those are in the worker's bundle.
  *
  * A HELD or REVIEW record also carries `lifecycleQueue` (`held` | `review`) and `lifecycleAt`
  * (epoch ms: the release time, or when review began): the keys of the sparse `lifecycle` index
@@ -15,8 +15,8 @@ import { classify, referralKey, type Role } from './ledger';
 import type { LifecyclePort, LifecycleQueue, LifecycleRecord } from '../../domain/lifecycle/ledger-port';
 import { budgetKey, LIFECYCLE_INDEX, QUEUE_ATTRIBUTES, WorkerLifecycleLedger } from './lifecycle-worker-ledger';
 
-export { budgetPeriods, LIFECYCLE_INDEX, referralCents, WorkerLifecycleLedger } from './lifecycle-worker-ledger';
-export type { LifecycleFields, LifecyclePort, LifecycleQueue, LifecycleRecord, Park, ReviewReason, WorkerLifecyclePort } from '../../domain/lifecycle/ledger-port';
+export { budgetPeriods, referralCents } from '../../domain/lifecycle/ledger-port';
+export type { LifecycleRecord } from '../../domain/lifecycle/ledger-port';
 
 /** Everything the lifecycle writes: the worker's (inherited), the releaser's and the operator's (review, revoke). */
 export class LifecycleLedger extends WorkerLifecycleLedger implements LifecyclePort {

@@ -3,18 +3,16 @@
  * lib/adapters/dynamodb/ledger.ts): park a referral HELD or in REVIEW, take a released one up, count budgets and
  * referrer velocity. Each is ONE conditional write, fenced on the worker's lease.
  *
- * Kept apart from the operator's and the releaser's writes (LifecycleLedger in ./ledger.ts
+ * Kept apart from the operator's and the releaser's writes (LifecycleLedger in ./lifecycle-ledger.ts
  * extends this class): the worker's bundle then carries only what the worker can call (issue
  * #13; the bundle target in docs/PERFORMANCE.md).
  */
 import { UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
-import { classify, isConditionFailure, LeaseLostError, readItem, referralKey } from './ledger';
+import { classify, conditionalUpdate, LeaseLostError, readItem, referralKey } from './ledger';
 import type { LifecycleRecord, Park, WorkerLifecyclePort } from '../../domain/lifecycle/ledger-port';
 
 export const LIFECYCLE_INDEX = 'lifecycle';
-// The lifecycle's types and pure rules live in its port (./ledger-port.ts); re-exported for importers of the adapters.
-export { budgetPeriods, referralCents } from '../../domain/lifecycle/ledger-port';
-export type { LifecycleFields, LifecycleQueue, LifecycleRecord, Park, ReviewReason } from '../../domain/lifecycle/ledger-port';
+// The lifecycle's types and pure rules live in its port (lib/domain/lifecycle/ledger-port.ts).
 
 export const budgetKey = (period: string): string => `budget#${period}`;
 const velocityKey = (person: string): string => `velocity#${person}`;
@@ -137,19 +135,18 @@ export class WorkerLifecycleLedger implements WorkerLifecyclePort {
    */
   public async referrerVelocity(person: string, eventId: string, windowMs: number): Promise<number> {
     const now = this.now();
-    const result = await this.client.send(
-      new UpdateCommand({
-        TableName: this.tableName,
+    // No condition: it always writes, so update() never answers undefined here.
+    const attributes = (await this.update(
+      {
         Key: { pk: velocityKey(person) },
         UpdateExpression: 'ADD recent :entry SET updatedAt = :iso',
         ExpressionAttributeValues: { ':entry': new Set([`${now}:${eventId}`]), ':iso': new Date(now).toISOString() },
         ReturnValues: 'ALL_NEW',
-      }),
-    ).catch((error: unknown) => {
-      throw classify(error, 'lifecycle: could not count the referrer');
-    });
+      },
+      'lifecycle: could not count the referrer',
+    )) as Record<string, unknown> | undefined;
     const firstSeen = new Map<string, number>();
-    const recent = result.Attributes?.recent instanceof Set ? [...(result.Attributes.recent as Set<string>)] : [];
+    const recent = attributes?.recent instanceof Set ? [...(attributes.recent as Set<string>)] : [];
     for (const entry of recent) {
       const at = Number(entry.slice(0, entry.indexOf(':')));
       const id = entry.slice(entry.indexOf(':') + 1);
@@ -168,13 +165,7 @@ export class WorkerLifecycleLedger implements WorkerLifecyclePort {
 
   /** One conditional update: the new record (or {} without ReturnValues), undefined if its condition refused it. */
   protected async update(input: Omit<UpdateCommandInput, 'TableName'>, failure: string): Promise<LifecycleRecord | undefined> {
-    try {
-      const result = await this.client.send(new UpdateCommand({ TableName: this.tableName, ...input }));
-      return (result.Attributes ?? {}) as LifecycleRecord;
-    } catch (error) {
-      if (isConditionFailure(error)) return undefined;
-      throw classify(error, failure);
-    }
+    return (await conditionalUpdate(this.client, this.tableName, input, failure)) as LifecycleRecord | undefined;
   }
 
   protected getItem(pk: string): Promise<Record<string, unknown> | undefined> {

@@ -3,6 +3,9 @@ import { RetryableError } from '../../domain/errors';
 import { referralKey } from './ledger';
 import { sleep } from '../../infra/retry';
 
+/** The referral records' key prefix, from the ledger's own key function. */
+const REFERRAL_PREFIX = referralKey('');
+
 /** BatchGetItem's limit per request. */
 const BATCH = 100;
 const MAX_ROUNDS = 8;
@@ -31,7 +34,7 @@ export async function referralsInLedger(client: DynamoDBDocumentClient, tableNam
       }
       for (const item of result.Responses?.[tableName] ?? []) {
         const pk = String(item.pk ?? '');
-        if (pk.startsWith('referral#')) found.add(pk.slice('referral#'.length));
+        if (pk.startsWith(REFERRAL_PREFIX)) found.add(pk.slice(REFERRAL_PREFIX.length));
       }
       keys = (result.UnprocessedKeys?.[tableName]?.Keys as Record<string, unknown>[] | undefined) ?? [];
     }

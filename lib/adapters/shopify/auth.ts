@@ -1,6 +1,7 @@
 import { PermanentError, RetryableError } from '../../domain/errors';
 import { type Fetch, fetchWithTimeout, isRetryableStatus } from '../../infra/http';
 import { parseRetryAfter } from '../../infra/retry';
+import { parseJson } from './graphql';
 
 /**
  * Where the Admin API token comes from. Two kinds of Shopify app exist today:
@@ -139,13 +140,7 @@ export class ClientCredentialsTokens implements ShopifyTokenProvider {
     } catch (error) {
       throw new RetryableError(`${what}: response body lost (HTTP ${status})`, { cause: error });
     }
-    let body: { access_token?: unknown; expires_in?: unknown } | undefined;
-    try {
-      const parsed: unknown = JSON.parse(text);
-      body = parsed !== null && typeof parsed === 'object' ? (parsed as typeof body) : undefined;
-    } catch {
-      body = undefined;
-    }
+    const body = parseJson<{ access_token?: unknown; expires_in?: unknown }>(text);
 
     if (status === 400 || status === 401 || status === 403) {
       // Shopify answers a refused grant with 400 (`{"error":"invalid_request"|"invalid_client",…}`)
