@@ -38,13 +38,23 @@ export function emailDomain(email: string): string {
   return email.slice(email.lastIndexOf('@') + 1).trim().toLowerCase();
 }
 
+// The configured list, canonicalised once per list (the config, and so the array, lives as long as
+// the container's settings): isBlockedDomain runs twice per referral on the worker's path.
+const canonicalLists = new WeakMap<readonly string[], ReadonlySet<string>>();
+
+function canonicalSet(domains: readonly string[]): ReadonlySet<string> {
+  let set = canonicalLists.get(domains);
+  if (!set) canonicalLists.set(domains, (set = new Set(domains.map(canonicalDomain))));
+  return set;
+}
+
 /**
  * Whether the email's domain is on the list, or under a domain on the list (`mail.example.com` is
  * under `example.com`), aliases folded on both sides: blocking `gmail.com` blocks `googlemail.com`.
  */
 export function isBlockedDomain(email: string, blockedDomains: readonly string[]): boolean {
   if (blockedDomains.length === 0) return false;
-  const blocked = new Set(blockedDomains.map(canonicalDomain));
+  const blocked = canonicalSet(blockedDomains);
   const labels = emailDomain(email).replace(/\.+$/, '').split('.');
   // Every suffix of the domain: a.b.example.com, b.example.com, example.com, com.
   for (let i = 0; i < labels.length; i++) {

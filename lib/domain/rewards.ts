@@ -6,6 +6,7 @@ import { posthogDistinctId, ROLES } from './ledger-port';
 import type { Referral } from './referral';
 import { withRetry, type RetryOptions } from '../infra/retry';
 import { staticRefusal, type ProgramRules, type RefusalReason } from './rules';
+import { captureOutcome } from './lifecycle/capture';
 import { lifecycleGate, lifecycleVerdict, type GateVerdict, type LifecycleDeps } from './lifecycle/hold';
 import type { EventSender, OutcomeDetails, OutcomeTracker } from './notify-ports';
 
@@ -140,19 +141,8 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
   const tracking = posthog !== undefined;
   const track = async (outcome: 'fulfilled' | 'rejected', finish: FinalStatus, extra?: OutcomeDetails) => {
     if (!posthog) return;
-    await retry(() =>
-      // Same referral, same outcome: the adapter derives the same uuid, and PostHog drops the repeat of a retried capture.
-      posthog.track({
-        outcome,
-        eventId,
-        distinctId: posthogDistinctId(referral),
-        referrerEmail: referral.referrerEmail,
-        redeemerEmail: referral.redeemerEmail,
-        rewardType: reward.type,
-        rewardAmount: reward.amount,
-        ...(extra ? { extra } : {}),
-      }),
-    );
+    // Same referral, same outcome: the adapter derives the same uuid, and PostHog drops the repeat of a retried capture.
+    await retry(() => captureOutcome(posthog, outcome, referral, { rewardType: reward.type, rewardAmount: reward.amount }, extra));
     record = await ledger.recordPostHog(eventId, owner, finish);
     await checkpoint('posthog');
   };
@@ -179,7 +169,8 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
     return { outcome: 'rejected', reason };
   }
 
-  if (deps.lifecycle && !record.gatePassedAt) {
+  // The gate itself lets a referral that already passed it (gatePassedAt, a reward recorded) through.
+  if (deps.lifecycle) {
     const gate = await lifecycleGate(referral, record, deps.lifecycle, gateContext, verdict);
     if (gate.outcome !== 'pay') return gate;
     // Reached now on a record decided earlier (a crash before parking, a record older than
@@ -286,7 +277,7 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
         id: record.customerioEventId,
         // Now, not the event's time: Customer.io ignores events older than 72 h for campaigns,
         // and a DLQ redrive days later must still mail both people.
-        timestamp: Math.floor((deps.now ?? Date.now)() / 1000),
+        timestamp: Math.floor(now() / 1000),
       }),
     );
     record = await ledger.recordCustomerIo(eventId, owner, tracking ? undefined : 'COMPLETED');

@@ -1,19 +1,18 @@
+import { posthogDistinctId } from '../ledger-port';
 import type { Referral } from '../referral';
-import type { OutcomeDetails, OutcomeTracker } from '../notify-ports';
-
-export type LifecycleOutcome = 'held' | 'released' | 'revoked' | 'rejected';
+import type { Outcome, OutcomeDetails, OutcomeTracker } from '../notify-ports';
 
 /** Who and what a capture is about: the referral as queued, or as the ledger record remembers it. */
 export type CaptureSubject = Pick<Referral, 'eventId' | 'referrerEmail' | 'redeemerEmail' | 'distinctId'>;
 
 /**
- * A lifecycle outcome for PostHog, told like the worker's outcomes (README "Outcomes in PostHog"):
- * the same referral fields, never a code. The adapter (lib/adapters/posthog-capture.ts) names
+ * One outcome for PostHog, the worker's (fulfilled, rejected) and the lifecycle's alike (README
+ * "Outcomes in PostHog"): the same referral fields, never a code. The adapter (lib/adapters/posthog-capture.ts) names
  * the event and derives its uuid from the referral and the outcome, so a repeat is dropped.
  */
-export function captureLifecycle(
+export function captureOutcome(
   posthog: OutcomeTracker,
-  outcome: LifecycleOutcome,
+  outcome: Outcome,
   subject: CaptureSubject,
   reward: { rewardType?: string; rewardAmount: string },
   extra?: OutcomeDetails,
@@ -21,7 +20,7 @@ export function captureLifecycle(
   return posthog.track({
     outcome,
     eventId: subject.eventId,
-    distinctId: subject.distinctId || subject.redeemerEmail,
+    distinctId: posthogDistinctId(subject),
     referrerEmail: subject.referrerEmail,
     redeemerEmail: subject.redeemerEmail,
     // Records begun before the reward type was stored paid gift cards.

@@ -6,6 +6,8 @@
  * beside the bundle (`package.patterns`), and it is read only when REVIEW_DISPOSABLE_EMAIL is on,
  * once per container.
  */
+import { emailDomain } from '../identity';
+
 const PACKAGE: string = ['disposable-email-domains'].join('');
 
 let domains: ReadonlySet<string> | undefined;
@@ -18,7 +20,7 @@ function load(): ReadonlySet<string> {
 
 /** True when the email's domain, or a parent domain of it, is a known disposable one. */
 export function isDisposableEmail(email: string, list: ReadonlySet<string> = load()): boolean {
-  const labels = email.slice(email.lastIndexOf('@') + 1).trim().toLowerCase().split('.');
+  const labels = emailDomain(email).split('.');
   for (let i = 0; i < labels.length - 1; i++) if (list.has(labels.slice(i).join('.'))) return true;
   return false;
 }

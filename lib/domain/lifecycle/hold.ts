@@ -18,7 +18,7 @@ import type { LifecycleConfig } from '../../infra/config';
 import type { LedgerRecord } from '../ledger-port';
 import type { Referral } from '../referral';
 import type { OutcomeDetails, OutcomeTracker } from '../notify-ports';
-import { captureLifecycle } from './capture';
+import { captureOutcome } from './capture';
 import { guardsOn, reviewReasons } from './guards';
 import { referralCents, type WorkerLifecyclePort, type LifecycleRecord, type ReviewReason } from './ledger-port';
 
@@ -78,7 +78,7 @@ export async function lifecycleGate(
   const { owner } = context;
   const capture = async (outcome: 'held' | 'released', extra?: OutcomeDetails) => {
     const posthog = context.posthog;
-    if (posthog) await context.retry(() => captureLifecycle(posthog, outcome, referral, context, extra));
+    if (posthog) await context.retry(() => captureOutcome(posthog, outcome, referral, context, extra));
   };
 
   if (record.parkedAt) {

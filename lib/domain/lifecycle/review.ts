@@ -7,7 +7,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { PermanentError } from '../errors';
 import type { OutcomeTracker } from '../notify-ports';
-import { captureLifecycle, type CaptureSubject } from './capture';
+import { captureOutcome, type CaptureSubject } from './capture';
 import { countApproved, returnShare } from './guards';
 import type { LifecyclePort, LifecycleRecord } from './ledger-port';
 import { sendRelease } from './release';
@@ -56,7 +56,7 @@ export async function rejectReferral(deps: ReviewDeps, eventId: string, note?: s
   if (record?.reviewDecision !== 'rejected') throw new NotInReviewError(eventId, record?.status, record?.reviewDecision);
   await returnShare(eventId, record.createdAt, deps.ledger, record.budgetCents ?? 0);
   if (deps.posthog) {
-    await captureLifecycle(deps.posthog, 'rejected', subjectOf(record), { rewardType: record.rewardType ?? deps.rewardType, rewardAmount: rewardAmountOf(record) }, { reason: 'reviewer_rejected' });
+    await captureOutcome(deps.posthog, 'rejected', subjectOf(record), { rewardType: record.rewardType ?? deps.rewardType, rewardAmount: rewardAmountOf(record) }, { reason: 'reviewer_rejected' });
   }
   return { eventId, result: rejected ? 'rejected' : 'already-rejected', status: record.status };
 }
@@ -73,6 +73,5 @@ export function subjectOf(record: LifecycleRecord): CaptureSubject {
   return { eventId: record.eventId, referrerEmail: record.referrerEmail, redeemerEmail: record.redeemerEmail, distinctId };
 }
 
-/** One reward's amount, from the cents both were counted at. */
 /** The reward each side got: fixed in the ledger at begin; older records only have their budget share. */
 export const rewardAmountOf = (record: LifecycleRecord): string => record.rewardAmount ?? ((record.budgetCents ?? 0) / 200).toFixed(2);

@@ -9,7 +9,7 @@
 import { PermanentError } from '../errors';
 import { ROLES, type Role } from '../ledger-port';
 import type { OutcomeTracker } from '../notify-ports';
-import { captureLifecycle } from './capture';
+import { captureOutcome } from './capture';
 import { returnShare } from './guards';
 import type { LifecyclePort, LifecycleRecord } from './ledger-port';
 import { rewardAmountOf, subjectOf } from './review';
@@ -65,7 +65,7 @@ export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: 
   // Resumable follow-ups, also on a repeat of a finished revoke.
   if (record.revokedBeforePayout) await returnShare(eventId, record.createdAt, ledger, record.budgetCents ?? 0);
   if (deps.posthog && !record.revokeCapturedAt) {
-    await captureLifecycle(
+    await captureOutcome(
       deps.posthog,
       'revoked',
       subjectOf(record),
