@@ -1,6 +1,7 @@
 /** `review list|approve|reject` and `revoke`: the operator's lifecycle commands (lib/domain/lifecycle/), on a target. */
 import { loadLifecycleConfig, loadShopifyConfig, type Env } from '../lib/infra/config';
 import { withDefault } from '../lib/infra/settings';
+import { queueSender } from '../lib/adapters/sqs/queue';
 import { LifecycleLedger, type LifecycleRecord } from '../lib/adapters/dynamodb/lifecycle-ledger';
 import { approveReferral, rejectReferral, type ReviewDeps, type ReviewOutcome } from '../lib/domain/lifecycle/review';
 import { revokeReferral, type RevokeOutcome } from '../lib/domain/lifecycle/revoke';
@@ -73,7 +74,7 @@ export function formatReviewList(items: ReviewItem[]): string {
 
 export async function decide(target: Target, env: Env, decision: 'approve' | 'reject', eventId: string, note?: string): Promise<ReviewOutcome> {
   const c = clients(target, env);
-  const deps: ReviewDeps = { ledger: c.ledger, sqs: target.sqs, queueUrl: target.queueUrl, posthog: c.posthog, rewardType: c.rewardType };
+  const deps: ReviewDeps = { ledger: c.ledger, enqueue: queueSender(target.sqs, target.queueUrl), posthog: c.posthog, rewardType: c.rewardType };
   return decision === 'approve' ? approveReferral(deps, eventId, note) : rejectReferral(deps, eventId, note);
 }
 

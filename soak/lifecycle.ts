@@ -12,6 +12,7 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { loadShopifyConfig } from '../lib/infra/config';
 import { budgetPeriods, type LifecycleLedger, type LifecycleRecord } from '../lib/adapters/dynamodb/lifecycle-ledger';
+import { queueSender } from '../lib/adapters/sqs/queue';
 import { releaseDue } from '../lib/domain/lifecycle/release';
 import { approveReferral, rejectReferral, type ReviewDeps } from '../lib/domain/lifecycle/review';
 import { revokeReferral, type RewardDeactivator } from '../lib/domain/lifecycle/revoke';
@@ -95,7 +96,7 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
   const releaser = (async () => {
     while (releasing) {
       report.hold.releaserRuns++;
-      await releaseDue({ ledger: releaserLedger, sqs: pipeline.sqs, queueUrl: pipeline.resources.queueUrl, resendAfterMs: 1_000 }).catch(() => undefined);
+      await releaseDue({ ledger: releaserLedger, enqueue: queueSender(pipeline.sqs, pipeline.resources.queueUrl), resendAfterMs: 1_000 }).catch(() => undefined);
       await sleep(300);
     }
   })();
@@ -107,7 +108,7 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
     timeoutMs: options.clientTimeoutMs,
     pacer: false,
   });
-  const reviewDeps: ReviewDeps = { ledger, sqs: pipeline.sqs, queueUrl: pipeline.resources.queueUrl };
+  const reviewDeps: ReviewDeps = { ledger, enqueue: queueSender(pipeline.sqs, pipeline.resources.queueUrl) };
   const seenParked = new Map<string, 'HELD' | 'REVIEW'>();
   const uuids: string[] = [];
 

@@ -2,7 +2,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ReconcilerConfig } from './config';
 import type { Fetch } from './http';
-import { enqueueReferral } from '../adapters/sqs/queue';
+import { queueSender } from '../adapters/sqs/queue';
 import { slidingWindow, type ReconcileDeps, type ReconcileLogger, type ReconcileOptions, type ReconcileWindow } from '../domain/reconcile';
 import { referralsInLedger } from '../adapters/dynamodb/reconciler-ledger';
 import { PostHogEventsQuery } from '../adapters/posthog-query';
@@ -27,7 +27,7 @@ export function reconcileDeps(config: EnabledReconcilerConfig, clients: Reconcil
     source: new PostHogEventsQuery({ ...config.posthog, fetch: clients.fetch }),
     inLedger: (eventIds) => referralsInLedger(clients.ddb, tableName, eventIds),
     // The same message ingest queues: the worker cannot tell a reconciled referral from a webhooked one.
-    enqueue: (referral) => enqueueReferral(clients.sqs, queueUrl, referral),
+    enqueue: queueSender(clients.sqs, queueUrl),
     log: clients.log,
   };
 }

@@ -2,6 +2,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ReleaserConfig } from './config';
 import { LifecycleLedger } from '../adapters/dynamodb/lifecycle-ledger';
+import { queueSender } from '../adapters/sqs/queue';
 import type { ReleaserDeps } from '../domain/lifecycle/release';
 
 /** The releaser's dependencies from its validated config: functions/release.ts and `npm start` (local/start.ts) share this. */
@@ -10,5 +11,5 @@ export function releaserDeps(
   clients: { sqs: SQSClient; ddb: DynamoDBDocumentClient },
   options: Pick<ReleaserDeps, 'resendAfterMs' | 'now'> = {},
 ): ReleaserDeps {
-  return { ledger: new LifecycleLedger(clients.ddb, config.tableName), sqs: clients.sqs, queueUrl: config.queueUrl, ...options };
+  return { ledger: new LifecycleLedger(clients.ddb, config.tableName), enqueue: queueSender(clients.sqs, config.queueUrl), ...options };
 }

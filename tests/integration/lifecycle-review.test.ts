@@ -1,3 +1,4 @@
+import { queueSender } from '../../lib/adapters/sqs/queue';
 import { loadShopifyConfig } from '../../lib/infra/config';
 import { tokenProviderFor } from '../../lib/adapters/shopify/auth';
 import type { LifecycleRecord } from '../../lib/adapters/dynamodb/lifecycle-ledger';
@@ -16,7 +17,7 @@ describe('review queue, spend guards and revoke', () => {
   });
 
   const recordOf = async (uuid: string) => (await pipeline.record(uuid)) as LifecycleRecord | undefined;
-  const reviewDeps = (): ReviewDeps => ({ ledger: lifecycleLedger(pipeline), sqs: pipeline.sqs, queueUrl: pipeline.resources.queueUrl, posthog: undefined });
+  const reviewDeps = (): ReviewDeps => ({ ledger: lifecycleLedger(pipeline), enqueue: queueSender(pipeline.sqs, pipeline.resources.queueUrl), posthog: undefined });
   const revokeDeps = () => ({
     ledger: lifecycleLedger(pipeline),
     shopify: new ShopifyClient({ baseUrl: pipeline.shopify.url, auth: tokenProviderFor(pipeline.shopify.url, loadShopifyConfig(pipeline.shopify.env).auth), apiVersion: '2026-07', pacer: false }),

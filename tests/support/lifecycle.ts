@@ -1,3 +1,4 @@
+import { queueSender } from '../../lib/adapters/sqs/queue';
 import { LifecycleLedger, type LifecycleRecord } from '../../lib/adapters/dynamodb/lifecycle-ledger';
 import { releaseDue, type ReleaseRun } from '../../lib/domain/lifecycle/release';
 import { sleep } from '../../lib/infra/retry';
@@ -9,7 +10,7 @@ export const lifecycleLedger = (pipeline: Pipeline): LifecycleLedger =>
 
 /** One run of the releaser against the pipeline, as the schedule would; `resendAfterMs: 0` so each run may resend. */
 export const releaseOnce = (pipeline: Pipeline): Promise<ReleaseRun> =>
-  releaseDue({ ledger: lifecycleLedger(pipeline), sqs: pipeline.sqs, queueUrl: pipeline.resources.queueUrl, resendAfterMs: 0 });
+  releaseDue({ ledger: lifecycleLedger(pipeline), enqueue: queueSender(pipeline.sqs, pipeline.resources.queueUrl), resendAfterMs: 0 });
 
 /** Waits (no assertion on how long) until the held referral's release time has passed. */
 export async function untilReleaseTime(record: LifecycleRecord | undefined): Promise<void> {

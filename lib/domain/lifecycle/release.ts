@@ -7,15 +7,13 @@
  * releaser run twice, late, or crashed halfway can at worst send a duplicate message, which the
  * ledger acknowledges.
  */
-import { enqueueReferral } from '../../adapters/sqs/queue';
-import { parseReferral } from '../referral';
+import { parseReferral, type Referral } from '../referral';
 import type { LifecyclePort, LifecycleRecord } from './ledger-port';
-import type { SQSClient } from '@aws-sdk/client-sqs';
 
 export interface ReleaserDeps {
   ledger: LifecyclePort;
-  sqs: SQSClient;
-  queueUrl: string;
+  /** Puts a referral on the work queue (lib/adapters/sqs/queue.ts, wired in lib/infra/release-wiring.ts), as reconcile's deps do. */
+  enqueue(referral: Referral): Promise<unknown>;
   now?: () => number;
   /** A message sent less than this ago is not sent again (default 15 min: well past a busy queue's wait). */
   resendAfterMs?: number;
@@ -53,6 +51,6 @@ export async function sendRelease(deps: ReleaserDeps, record: LifecycleRecord): 
   const referral = record.parkedMessage ? parseReferral(record.parkedMessage) : undefined;
   if (!referral) return false;
   if (!(await deps.ledger.claimReleaseSend(record.eventId, deps.resendAfterMs ?? DEFAULT_RESEND_AFTER_MS))) return false;
-  await enqueueReferral(deps.sqs, deps.queueUrl, referral);
+  await deps.enqueue(referral);
   return true;
 }

@@ -4,18 +4,17 @@
  * follow-ups (budget, queue, PostHog) are idempotent and run again on a repeat, so a command
  * that died halfway is finished by running it again.
  */
-import type { SQSClient } from '@aws-sdk/client-sqs';
 import { PermanentError } from '../errors';
 import type { OutcomeTracker } from '../notify-ports';
 import { captureOutcome, type CaptureSubject } from './capture';
 import { countApproved, returnShare } from './guards';
 import type { LifecyclePort, LifecycleRecord } from './ledger-port';
-import { sendRelease } from './release';
+import { sendRelease, type ReleaserDeps } from './release';
 
 export interface ReviewDeps {
   ledger: LifecyclePort;
-  sqs: SQSClient;
-  queueUrl: string;
+  /** Puts an approved referral back on the work queue at once (the releaser's enqueue). */
+  enqueue: ReleaserDeps['enqueue'];
   /** With POSTHOG_API_KEY: a rejection is captured as `referral reward rejected` (reason reviewer_rejected). */
   posthog?: OutcomeTracker;
   rewardType?: string;
