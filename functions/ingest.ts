@@ -2,8 +2,8 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { isAuthorisedBearer } from '../lib/inbound/auth';
 import { loadIngestConfig, MAX_BODY_BYTES, type IngestConfig } from '../lib/infra/config';
-import { PermanentError, RejectedError, RetryableError } from '../lib/domain/errors';
-import { flushMetrics, logger, metrics, MetricUnit, scopedLogger } from '../lib/infra/observability';
+import { RejectedError, RetryableError } from '../lib/domain/errors';
+import { flushMetrics, logger, metrics, MetricUnit, misconfiguredReason, scopedLogger } from '../lib/infra/observability';
 import { parseWebhook } from '../lib/inbound/posthog-webhook';
 import { enqueueReferral } from '../lib/adapters/sqs/queue';
 import { EVENT_ID_PATTERN } from '../lib/domain/referral';
@@ -49,7 +49,7 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
     config = await deps.config();
   } catch (cause) {
     // 503: PostHog retries it (3 attempts within seconds, then drops the event); the reconciler recovers what is dropped.
-    log.error('ingest is misconfigured', { reason: cause instanceof PermanentError ? cause.message : String(cause) });
+    log.error('ingest is misconfigured', { reason: misconfiguredReason(cause) });
     return notConfigured();
   }
 

@@ -1,9 +1,8 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { documentClient } from '../lib/infra/aws-clients';
 import { loadReleaserConfig } from '../lib/infra/config';
-import { PermanentError } from '../lib/domain/errors';
 import { releaseDue, type ReleaserDeps } from '../lib/domain/lifecycle/release';
-import { flushMetrics, logger, metrics, MetricUnit } from '../lib/infra/observability';
+import { builtOnFirstCall, flushMetrics, logger, metrics, MetricUnit } from '../lib/infra/observability';
 import { releaserDeps } from '../lib/infra/release-wiring';
 
 /** EventBridge schedule → the releaser (lib/domain/lifecycle/release.ts), plus the review-age metric its alarm watches. */
@@ -26,18 +25,10 @@ export function makeReleaseHandler(deps: ReleaserDeps) {
   };
 }
 
-let deployed: ReturnType<typeof makeReleaseHandler> | undefined;
-
 /**
  * Built on the first run, not at import: a missing TABLE_NAME or QUEUE_URL fails that run with the
  * setting named (the function's Errors alarm), instead of a scan of table "" at every schedule.
  */
-export const handler = async (): Promise<{ released: number; reviewOverADay: number }> => {
-  try {
-    deployed ??= makeReleaseHandler(releaserDeps(loadReleaserConfig(process.env), { sqs: new SQSClient({}), ddb: documentClient() }));
-  } catch (error) {
-    logger.error('releaser is misconfigured', { reason: error instanceof PermanentError ? error.message : String(error) });
-    throw error;
-  }
-  return deployed();
-};
+export const handler: () => Promise<{ released: number; reviewOverADay: number }> = builtOnFirstCall('releaser', () =>
+  makeReleaseHandler(releaserDeps(loadReleaserConfig(process.env), { sqs: new SQSClient({}), ddb: documentClient() })),
+);

@@ -8,7 +8,7 @@ import { dryRunFulfil } from '../lib/domain/dry-run';
 import { PermanentError } from '../lib/domain/errors';
 import { referralLimitProblem } from '../lib/domain/limits';
 import { maskEmail } from '../lib/infra/mask';
-import { flushMetrics, logger, metrics, MetricUnit, scopedLogger, type ScopedLogger } from '../lib/infra/observability';
+import { builtOnFirstCall, flushMetrics, logger, metrics, MetricUnit, scopedLogger, type ScopedLogger } from '../lib/infra/observability';
 import { parseReferral } from '../lib/domain/referral';
 import { fulfilReferral, type FulfilResult } from '../lib/domain/rewards';
 import { loadEnv } from '../lib/infra/secrets';
@@ -153,14 +153,6 @@ function createDefaultDeps(): WorkerDeps {
   return createWorkerDeps(runtime, async () => loadWorkerConfig(await loadEnv()), { sqs: new SQSClient({}), ddb: documentClient() });
 }
 
-let deployed: ReturnType<typeof makeWorkerHandler> | undefined;
-
-export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
-  try {
-    deployed ??= makeWorkerHandler(createDefaultDeps());
-  } catch (error) {
-    logger.error('worker is misconfigured', { reason: error instanceof PermanentError ? error.message : String(error) });
-    throw error;
-  }
-  return deployed(event, context);
-};
+export const handler: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse> = builtOnFirstCall('worker', () =>
+  makeWorkerHandler(createDefaultDeps()),
+);

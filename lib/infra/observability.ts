@@ -1,5 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { PermanentError } from '../domain/errors';
 import { loadObservabilityConfig } from './config';
 
 // At import, once per container: the logger is a module singleton, and these two are plain
@@ -38,5 +39,28 @@ export function scopedLogger(keys: Record<string, unknown>): ScopedLogger {
     info: (message, extra) => logger.info(message, { ...defined, ...extra }),
     warn: (message, extra) => logger.warn(message, { ...defined, ...extra }),
     error: (message, extra) => logger.error(message, { ...defined, ...extra }),
+  };
+}
+
+/** Why a function could not be configured, for its log line: a settings error names the setting; anything else as it is. */
+export function misconfiguredReason(error: unknown): string {
+  return error instanceof PermanentError ? error.message : String(error);
+}
+
+/**
+ * A handler built on its first call, not at import: a bad setting fails that call with the setting
+ * named (logged as `<name> is misconfigured`, then rethrown for Lambda's Errors metric), and
+ * importing the module (tests, the local stack) never needs the env. Built once per container.
+ */
+export function builtOnFirstCall<A extends unknown[], R>(name: string, build: () => (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  let built: ((...args: A) => Promise<R>) | undefined;
+  return async (...args: A) => {
+    try {
+      built ??= build();
+    } catch (error) {
+      logger.error(`${name} is misconfigured`, { reason: misconfiguredReason(error) });
+      throw error;
+    }
+    return built(...args);
   };
 }
