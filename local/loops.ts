@@ -49,7 +49,6 @@ async function showNewlyParked(releaser: ReleaserDeps, shown: Set<string>): Prom
 /** The DLQ, watched: a permanent failure (or retries exhausted) lands there, and the depth change is printed. */
 export function watchDeadLetterQueue(sqs: SQSClient, queueUrl: string): () => Promise<void> {
   let last = 0;
-  let running = true;
   const check = async (): Promise<void> => {
     const result = await sqs.send(
       new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
@@ -64,16 +63,23 @@ export function watchDeadLetterQueue(sqs: SQSClient, queueUrl: string): () => Pr
       last = depth;
     }
   };
+  return every(DLQ_CHECK_INTERVAL_MS, () => check().catch(() => undefined));
+}
+
+/**
+ * Runs `task` every `intervalMs` (the first after `firstDelayMs`), each run after the previous one
+ * settled. The returned stop ends the loop and waits for a run in progress.
+ */
+export function every(intervalMs: number, task: () => Promise<unknown>, firstDelayMs = intervalMs): () => Promise<void> {
+  let running = true;
   let timer: NodeJS.Timeout | undefined;
-  let pending: Promise<void> = Promise.resolve();
+  let pending: Promise<unknown> = Promise.resolve();
   const tick = (): void => {
-    pending = check()
-      .catch(() => undefined)
-      .finally(() => {
-        if (running) timer = setTimeout(tick, DLQ_CHECK_INTERVAL_MS);
-      });
+    pending = task().finally(() => {
+      if (running) timer = setTimeout(tick, intervalMs);
+    });
   };
-  timer = setTimeout(tick, DLQ_CHECK_INTERVAL_MS);
+  timer = setTimeout(tick, firstDelayMs);
   return async () => {
     running = false;
     clearTimeout(timer);

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { loadReconcilerConfig, RECONCILER_DEFAULTS, type Env } from '../lib/infra/config';
 import { formatDuration } from '../lib/infra/duration';
+import { every } from './loops';
 import { startFakePostHog, type FakePostHog } from './sandbox/posthog';
 
 export interface LocalReconciler {
@@ -38,9 +39,7 @@ export async function prepareLocalReconciler(env: Env, say: Say): Promise<LocalR
   if (!config.enabled) return off('off');
   const intervalMs = config.intervalMs;
 
-  let timer: NodeJS.Timeout | undefined;
-  let running = true;
-  let pending: Promise<unknown> = Promise.resolve();
+  let stopLoop: (() => Promise<void>) | undefined;
   return {
     enabled: true,
     description:
@@ -55,20 +54,14 @@ export async function prepareLocalReconciler(env: Env, say: Say): Promise<LocalR
       : undefined,
     posthog,
     start(run) {
-      const tick = (): void => {
-        pending = run()
+      const once = () =>
+        run()
           .then((result) => report(result, say))
-          .catch((error: unknown) => say(`⚠️  reconcile run failed: ${(error as Error)?.message ?? String(error)}`))
-          .finally(() => {
-            if (running) timer = setTimeout(tick, intervalMs);
-          });
-      };
-      timer = setTimeout(tick, Math.min(intervalMs, 2_000));
+          .catch((error: unknown) => say(`⚠️  reconcile run failed: ${(error as Error)?.message ?? String(error)}`));
+      stopLoop = every(intervalMs, once, Math.min(intervalMs, 2_000));
     },
     async stop() {
-      running = false;
-      clearTimeout(timer);
-      await pending;
+      await stopLoop?.();
       await posthog?.close();
     },
   };
