@@ -84,8 +84,9 @@ export class CustomerIoClient implements EventSender {
         method: 'POST',
         headers: { Authorization: this.authorization, 'Content-Type': 'application/json', Accept: 'application/json' },
         body,
-        // A redirect means a wrong trackUrl, and following one can turn the POST into a GET:
-        // surface it as customerio_http_3xx instead.
+        // Never followed (classify): Node's fetch re-sends a 301/302 POST as a bodyless GET, whose
+        // 200 would read as "sent". With 'manual' undici hands back the 3xx itself (not the
+        // browser's status-0 opaque redirect), so nothing, credentials included, goes elsewhere.
         redirect: 'manual',
       },
       this.timeoutMs,
@@ -102,6 +103,14 @@ export class CustomerIoClient implements EventSender {
       return new RetryableError(`Customer.io track: HTTP ${status}`, {
         retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
       });
+    }
+    if (status >= 300 && status < 400) {
+      // The Location's origin only: its path may carry the identifier (an email).
+      return new PermanentError(
+        `customerio_http_${status}`,
+        `Customer.io track: HTTP ${status} redirect ${redirectTarget(response, this.trackUrl)}, not followed: ` +
+          'point CUSTOMERIO_REGION (or CUSTOMERIO_TRACK_URL) at the host that answers for the workspace',
+      );
     }
     if (status === 401 || status === 403) {
       return new PermanentError('customerio_auth', `Customer.io track: HTTP ${status}, check the site id and API key`);
@@ -133,6 +142,17 @@ function validate(identifier: string, event: TrackEvent): string {
   const body = JSON.stringify({ name: event.name, data: event.data, id: event.id, timestamp: event.timestamp });
   if (Buffer.byteLength(body) > CUSTOMERIO_MAX_DATA_BYTES) throw invalid(`body larger than ${CUSTOMERIO_MAX_DATA_BYTES} bytes`);
   return body;
+}
+
+/** Where a redirect points, as an origin ("to https://track-eu.customer.io"), or that it names nowhere. */
+function redirectTarget(response: Response, trackUrl: string): string {
+  const location = response.headers.get('location');
+  if (!location) return 'without a Location';
+  try {
+    return `to ${new URL(location, trackUrl).origin}`;
+  } catch {
+    return 'to an unreadable Location';
+  }
 }
 
 /** The body, or '' if it cannot be read: the status alone decides what happens next. */

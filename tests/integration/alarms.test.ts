@@ -5,7 +5,7 @@
  */
 import { rmSync } from 'node:fs';
 import { MISSING_LOG_MESSAGE, UNRECONCILABLE_LOG_MESSAGE } from '../../lib/domain/reconcile';
-import { PACKAGE_STAGE as STAGE, PACKAGE_TIMEOUT_MS, packageService, type Template } from '../support/serverless-package';
+import { PACKAGE_STAGE as STAGE, PACKAGE_TIMEOUT_MS, packageService, sharedPackage, type Template } from '../support/serverless-package';
 
 const EMAIL = 'oncall@example.com';
 
@@ -44,15 +44,16 @@ const ALARMS = [
 const TOPIC_ACTIONS = { 'Fn::If': ['HasAlarmEmail', [{ Ref: 'AlarmTopic' }], { Ref: 'AWS::NoValue' }] };
 
 describe('alarms and throttling (serverless package, offline)', () => {
-  let plain: { dir: string; template: Template };
+  let plain: { template: Template };
   let withEmail: { dir: string; template: Template };
 
   beforeAll(async () => {
-    [plain, withEmail] = await Promise.all([packageService([]), packageService([`--param=alarmEmail=${EMAIL}`])]);
+    // The plain package is the run's shared one (removed by the global teardown); the other is this file's own.
+    [plain, withEmail] = await Promise.all([sharedPackage(), packageService([`--param=alarmEmail=${EMAIL}`])]);
   }, PACKAGE_TIMEOUT_MS + 10_000);
 
   afterAll(() => {
-    for (const packaged of [plain, withEmail]) if (packaged) rmSync(packaged.dir, { recursive: true, force: true });
+    if (withEmail) rmSync(withEmail.dir, { recursive: true, force: true });
   });
 
   const alarm = (template: Template, logicalId: string) => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import { loadInfraDefinitions } from '../../local/infra';
 import { LIFECYCLE_INDEX_DEFINITION } from '../support/lifecycle';
-import { PACKAGE_STAGE as STAGE, PACKAGE_TIMEOUT_MS, packageService, type CfnResource, type Template } from '../support/serverless-package';
+import { PACKAGE_STAGE as STAGE, PACKAGE_TIMEOUT_MS, packageService, sharedPackage, type CfnResource, type Template } from '../support/serverless-package';
 
 interface Statement {
   Effect: string;
@@ -36,19 +36,13 @@ describe('serverless package (offline)', () => {
       (policy) => policy.PolicyDocument.Statement,
     );
 
-  let packageDir: string;
-
   beforeAll(async () => {
-    const packaged = await packageService();
-    packageDir = packaged.dir;
+    // The run's one package, shared with tests/integration/lambda-artefacts.test.ts (removed by the global teardown).
+    const packaged = await sharedPackage();
     outDir = packaged.outDir;
     template = packaged.template;
     resources = template.Resources;
   }, PACKAGE_TIMEOUT_MS + 10_000);
-
-  afterAll(() => {
-    if (packageDir) rmSync(packageDir, { recursive: true, force: true });
-  });
 
   it('produces one bundle per function', () => {
     for (const fn of ['ingest', 'worker', 'reconcile']) {

@@ -1,5 +1,6 @@
 // Starts dynalite and fauxqs once for the whole run; test files create their own queues and
 // tables (unique names), so they stay independent. Workers inherit the endpoints through env.
+import { randomUUID } from 'node:crypto';
 import { startEmulators } from '../../local/emulators.mjs';
 
 export default async function globalSetup() {
@@ -8,4 +9,6 @@ export default async function globalSetup() {
   globalThis.__EMULATORS__ = emulators;
   process.env.TEST_SQS_ENDPOINT = emulators.sqsEndpoint;
   process.env.TEST_DYNAMODB_ENDPOINT = emulators.dynamoEndpoint;
+  // Names this run's shared `serverless package` output (tests/support/serverless-package.ts).
+  process.env.TEST_RUN_ID = randomUUID();
 }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -73,4 +73,56 @@ export async function packageService(
     throw error;
   }
   return { dir, outDir, template: JSON.parse(readFileSync(join(outDir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template };
+}
+
+/**
+ * The `--stage ci` package, built once per jest run and shared by every test file that reads it
+ * (packaging.test.ts reads its template, lambda-artefacts.test.ts runs its zips). Test files run
+ * in parallel workers, so the first one to create the run's directory (mkdir is atomic) packages
+ * and the others wait for its `done` (or `failed`) marker. The directory is named after the run
+ * (TEST_RUN_ID, set by tests/support/global-setup.mjs) and removed by its teardown.
+ */
+export function sharedPackageDir(runId: string | undefined = process.env.TEST_RUN_ID): string {
+  if (!runId) throw new Error('TEST_RUN_ID is not set: run the tests through jest (tests/support/global-setup.mjs)');
+  return join(tmpdir(), `referral-rewards-ci-package-${runId}`);
+}
+
+let shared: Promise<{ outDir: string; template: Template }> | undefined;
+
+export function sharedPackage(): Promise<{ outDir: string; template: Template }> {
+  shared ??= buildOrAwaitSharedPackage(sharedPackageDir());
+  return shared;
+}
+
+async function buildOrAwaitSharedPackage(root: string): Promise<{ outDir: string; template: Template }> {
+  const outDir = join(root, 'package');
+  const done = join(root, 'done');
+  const failed = join(root, 'failed');
+  let builder = false;
+  try {
+    mkdirSync(root);
+    builder = true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  if (builder) {
+    try {
+      const packaged = await packageService();
+      renameSync(packaged.outDir, outDir);
+      rmSync(packaged.dir, { recursive: true, force: true });
+      writeFileSync(done, '');
+    } catch (error) {
+      const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
+      writeFileSync(failed, `${(error as Error).message}\n${stdout}${stderr}`);
+      throw error;
+    }
+  } else {
+    const until = Date.now() + PACKAGE_TIMEOUT_MS;
+    while (!existsSync(done)) {
+      if (existsSync(failed)) throw new Error(`serverless package failed in another test file:\n${readFileSync(failed, 'utf8')}`);
+      if (Date.now() > until) throw new Error(`serverless package did not finish within ${PACKAGE_TIMEOUT_MS} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  return { outDir, template: JSON.parse(readFileSync(join(outDir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template };
 }
