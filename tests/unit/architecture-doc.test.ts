@@ -12,7 +12,7 @@ function namedPaths(doc: string): string[] {
 }
 
 describe('docs name only paths that exist', () => {
-  it.each(['docs/ARCHITECTURE.md', 'README.md'])('%s', (doc) => {
+  it.each(['docs/ARCHITECTURE.md', 'README.md', 'docs/SETUP.md'])('%s', (doc) => {
     // Prepare
     const paths = namedPaths(doc);
 
