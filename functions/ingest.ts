@@ -5,6 +5,7 @@ import { loadIngestConfig, MAX_BODY_BYTES, type IngestConfig } from '../lib/infr
 import { RejectedError, RetryableError } from '../lib/domain/errors';
 import { flushMetrics, logger, metrics, MetricUnit, misconfiguredReason, scopedLogger } from '../lib/infra/observability';
 import { parseWebhook } from '../lib/inbound/posthog-webhook';
+import { BODY_TOO_COMPLEX } from '../lib/inbound/json-bounds';
 import { enqueueReferral } from '../lib/adapters/sqs/queue';
 import { EVENT_ID_PATTERN } from '../lib/domain/referral';
 import { loadEnv, WEBHOOK_SECRET_KEYS } from '../lib/infra/secrets';
@@ -103,8 +104,9 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
     return json(202, { status: 'queued', eventId: referral.eventId });
   } catch (cause) {
     if (cause instanceof RejectedError) {
-      // The uuid, when the body has a readable one, ties this refusal to the PostHog event.
-      log = scopedLogger({ requestId, eventId: peekEventId(text) });
+      // The uuid, when the body has a readable one, ties this refusal to the PostHog event; a
+      // body refused for what parsing it would cost is never parsed, not even for its uuid.
+      log = scopedLogger({ requestId, eventId: cause.code === BODY_TOO_COMPLEX ? undefined : peekEventId(text) });
       metrics.addMetric('WebhookRejected', MetricUnit.Count, 1);
       log.warn('webhook rejected', { code: cause.code });
       return error(cause.statusCode, cause.code, cause.message);
