@@ -8,4 +8,6 @@ export default async function globalSetup() {
   globalThis.__EMULATORS__ = emulators;
   process.env.TEST_SQS_ENDPOINT = emulators.sqsEndpoint;
   process.env.TEST_DYNAMODB_ENDPOINT = emulators.dynamoEndpoint;
+  // Where their sockets are bound, for tests/integration/local-loopback.test.ts.
+  process.env.TEST_EMULATORS_LISTENING = JSON.stringify(emulators.listening());
 }
