@@ -55,34 +55,45 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
   }
 
   const headers = lowerCaseKeys(event.headers);
-  if (!isAuthorisedBearer(headers.authorization, config.webhookSecret)) {
-    metrics.addMetric('WebhookUnauthorised', MetricUnit.Count, 1);
-    // Never the presented value: a near-miss token is most of the secret.
-    log.warn('webhook refused: missing or wrong bearer token', { code: 'unauthorized' });
-    return error(401, 'unauthorized', 'missing or wrong Authorization: Bearer token', { 'www-authenticate': 'Bearer' });
-  }
-
+  const bearerOk = isAuthorisedBearer(headers.authorization, config.webhookSecret);
   // The bytes as PostHog sent them: the signature covers these, not a re-encoding of them.
   const body = Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8');
 
-  if (config.webhookSigningSecret) {
-    // An unusable signing secret never gets here: loadIngestConfig refuses it (the one misconfigured path above).
-    const verdict = verifyWebhookSignature({
-      secret: config.webhookSigningSecret,
-      id: headers['webhook-id'],
-      timestamp: headers['webhook-timestamp'],
-      signatureHeader: headers['webhook-signature'],
-      body,
-      now: (deps.now ?? Date.now)(),
-    });
-    if (!verdict.ok) {
-      metrics.addMetric('WebhookUnauthorised', MetricUnit.Count, 1);
-      log.warn('webhook refused: signature check failed', { code: verdict.code });
-      return error(401, verdict.code, verdict.message);
-    }
+  // Both credentials are judged before either refuses: a request that proves one of them and
+  // fails the other is PostHog's own delivery refused by a half-done rotation, the one 401 a
+  // stranger cannot cause (countProvenRefusal). A request with a wrong bearer is only signature-
+  // checked when it carries a signature. An unusable signing secret never gets here:
+  // loadIngestConfig refuses it (the one misconfigured path above).
+  const signature =
+    config.webhookSigningSecret && (bearerOk || headers['webhook-signature'] !== undefined)
+      ? verifyWebhookSignature({
+          secret: config.webhookSigningSecret,
+          id: headers['webhook-id'],
+          timestamp: headers['webhook-timestamp'],
+          signatureHeader: headers['webhook-signature'],
+          body,
+          now: (deps.now ?? Date.now)(),
+        })
+      : undefined;
+
+  if (!bearerOk) {
+    metrics.addMetric('WebhookUnauthorised', MetricUnit.Count, 1);
+    const signed = signature?.ok === true;
+    if (signed) countProvenRefusal('WebhookAuthMismatch');
+    // Never the presented value: a near-miss token is most of the secret.
+    log.warn('webhook refused: missing or wrong bearer token', { code: 'unauthorized', ...(signed ? { validSignature: true } : {}) });
+    return error(401, 'unauthorized', 'missing or wrong Authorization: Bearer token', { 'www-authenticate': 'Bearer' });
+  }
+  if (signature && !signature.ok) {
+    metrics.addMetric('WebhookUnauthorised', MetricUnit.Count, 1);
+    countProvenRefusal('WebhookAuthMismatch');
+    log.warn('webhook refused: signature check failed', { code: signature.code });
+    return error(401, signature.code, signature.message);
   }
 
   if (body.length > MAX_BODY_BYTES) {
+    metrics.addMetric('WebhookRejected', MetricUnit.Count, 1);
+    countProvenRefusal('WebhookRejectedAuthenticated');
     log.warn('webhook rejected', { code: 'body_too_large', bytes: body.length });
     return error(413, 'body_too_large', `body is larger than ${MAX_BODY_BYTES} bytes`);
   }
@@ -108,6 +119,7 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
       // body refused for what parsing it would cost is never parsed, not even for its uuid.
       log = scopedLogger({ requestId, eventId: cause.code === BODY_TOO_COMPLEX ? undefined : peekEventId(text) });
       metrics.addMetric('WebhookRejected', MetricUnit.Count, 1);
+      countProvenRefusal('WebhookRejectedAuthenticated');
       log.warn('webhook rejected', { code: cause.code });
       return error(cause.statusCode, cause.code, cause.message);
     }
@@ -119,6 +131,20 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
     });
     return error(503, 'queue_unavailable', 'the referral could not be queued; please retry');
   }
+}
+
+/**
+ * A refusal only a holder of one of our credentials can cause: `WebhookAuthMismatch` (one
+ * credential proven, the other failed) and `WebhookRejectedAuthenticated` (a 400/413/422 after
+ * both passed). The webhook alarms watch these, not the access log's 401/4xx counts, which any
+ * anonymous caller can keep above a threshold (docs/OPERATIONS.md, "Alarms"). One data point in
+ * this function's own series: Lambda names it `<service>-<stage>-ingest`, so each stage's alarm
+ * sees only its own stage.
+ */
+function countProvenRefusal(name: 'WebhookAuthMismatch' | 'WebhookRejectedAuthenticated'): void {
+  const metric = metrics.singleMetric();
+  metric.addDimension('function', process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'ingest');
+  metric.addMetric(name, MetricUnit.Count, 1);
 }
 
 function notConfigured(): APIGatewayProxyStructuredResultV2 {
