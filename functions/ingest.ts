@@ -56,34 +56,33 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
 
   const headers = lowerCaseKeys(event.headers);
   const bearerOk = isAuthorisedBearer(headers.authorization, config.webhookSecret);
-  // The bytes as PostHog sent them: the signature covers these, not a re-encoding of them.
-  const body = Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8');
-
+  const unauthorised = (validSignature: boolean) => {
+    metrics.addMetric('WebhookUnauthorised', MetricUnit.Count, 1);
+    if (validSignature) countProvenRefusal('WebhookAuthMismatch');
+    // Never the presented value: a near-miss token is most of the secret.
+    log.warn('webhook refused: missing or wrong bearer token', { code: 'unauthorized', ...(validSignature ? { validSignature } : {}) });
+    return error(401, 'unauthorized', 'missing or wrong Authorization: Bearer token', { 'www-authenticate': 'Bearer' });
+  };
   // Both credentials are judged before either refuses: a request that proves one of them and
   // fails the other is PostHog's own delivery refused by a half-done rotation, the one 401 a
-  // stranger cannot cause (countProvenRefusal). A request with a wrong bearer is only signature-
-  // checked when it carries a signature. An unusable signing secret never gets here:
-  // loadIngestConfig refuses it (the one misconfigured path above).
-  const signature =
-    config.webhookSigningSecret && (bearerOk || headers['webhook-signature'] !== undefined)
-      ? verifyWebhookSignature({
-          secret: config.webhookSigningSecret,
-          id: headers['webhook-id'],
-          timestamp: headers['webhook-timestamp'],
-          signatureHeader: headers['webhook-signature'],
-          body,
-          now: (deps.now ?? Date.now)(),
-        })
-      : undefined;
+  // stranger cannot cause (countProvenRefusal). A wrong bearer without a signature to check is
+  // refused before the body is even decoded.
+  if (!bearerOk && !(config.webhookSigningSecret && headers['webhook-signature'] !== undefined)) return unauthorised(false);
 
-  if (!bearerOk) {
-    metrics.addMetric('WebhookUnauthorised', MetricUnit.Count, 1);
-    const signed = signature?.ok === true;
-    if (signed) countProvenRefusal('WebhookAuthMismatch');
-    // Never the presented value: a near-miss token is most of the secret.
-    log.warn('webhook refused: missing or wrong bearer token', { code: 'unauthorized', ...(signed ? { validSignature: true } : {}) });
-    return error(401, 'unauthorized', 'missing or wrong Authorization: Bearer token', { 'www-authenticate': 'Bearer' });
-  }
+  // The bytes as PostHog sent them: the signature covers these, not a re-encoding of them.
+  const body = Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8');
+  // An unusable signing secret never gets here: loadIngestConfig refuses it (the one misconfigured path above).
+  const signature = config.webhookSigningSecret
+    ? verifyWebhookSignature({
+        secret: config.webhookSigningSecret,
+        id: headers['webhook-id'],
+        timestamp: headers['webhook-timestamp'],
+        signatureHeader: headers['webhook-signature'],
+        body,
+        now: (deps.now ?? Date.now)(),
+      })
+    : undefined;
+  if (!bearerOk) return unauthorised(signature?.ok === true);
   if (signature && !signature.ok) {
     metrics.addMetric('WebhookUnauthorised', MetricUnit.Count, 1);
     countProvenRefusal('WebhookAuthMismatch');
