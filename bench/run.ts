@@ -10,6 +10,7 @@ import './env';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, resolve as resolvePath } from 'node:path';
+import { benchBodyBounds } from './body-bounds';
 import { benchBudget } from './budget';
 import { benchBundles } from './bundle';
 import { benchCost } from './cost';
@@ -80,6 +81,7 @@ export async function runBench(args: Args): Promise<BenchResult> {
   const emulators = needsStack ? await useEmulators() : undefined;
   try {
     if (emulators && (args.only.has('ingest') || args.only.has('cost'))) add('ingest', await benchIngest(emulators, { quick: args.quick }));
+    if (emulators && args.only.has('ingest')) sections.push(await benchBodyBounds(emulators, { quick: args.quick }));
     if (emulators && (args.only.has('budget') || args.only.has('cost'))) add('budget', await benchBudget(emulators, { quick: args.quick }));
     if (emulators && (args.only.has('latency') || args.only.has('cost'))) add('latency', await benchLatency(emulators, { quick: args.quick }));
   } finally {

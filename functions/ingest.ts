@@ -5,6 +5,7 @@ import { loadIngestConfig, MAX_BODY_BYTES, type IngestConfig } from '../lib/infr
 import { RejectedError, RetryableError } from '../lib/domain/errors';
 import { flushMetrics, logger, metrics, MetricUnit, misconfiguredReason, scopedLogger } from '../lib/infra/observability';
 import { parseWebhook } from '../lib/inbound/posthog-webhook';
+import { BODY_TOO_COMPLEX } from '../lib/inbound/json-bounds';
 import { enqueueReferral } from '../lib/adapters/sqs/queue';
 import { EVENT_ID_PATTERN } from '../lib/domain/referral';
 import { loadEnv, WEBHOOK_SECRET_KEYS } from '../lib/infra/secrets';
@@ -54,34 +55,44 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
   }
 
   const headers = lowerCaseKeys(event.headers);
-  if (!isAuthorisedBearer(headers.authorization, config.webhookSecret)) {
+  const bearerOk = isAuthorisedBearer(headers.authorization, config.webhookSecret);
+  const unauthorised = (validSignature: boolean) => {
     metrics.addMetric('WebhookUnauthorised', MetricUnit.Count, 1);
+    if (validSignature) countProvenRefusal('WebhookAuthMismatch');
     // Never the presented value: a near-miss token is most of the secret.
-    log.warn('webhook refused: missing or wrong bearer token', { code: 'unauthorized' });
+    log.warn('webhook refused: missing or wrong bearer token', { code: 'unauthorized', ...(validSignature ? { validSignature } : {}) });
     return error(401, 'unauthorized', 'missing or wrong Authorization: Bearer token', { 'www-authenticate': 'Bearer' });
-  }
+  };
+  // Both credentials are judged before either refuses: a request that proves one of them and
+  // fails the other is PostHog's own delivery refused by a half-done rotation, the one 401 a
+  // stranger cannot cause (countProvenRefusal). A wrong bearer without a signature to check is
+  // refused before the body is even decoded.
+  if (!bearerOk && !(config.webhookSigningSecret && headers['webhook-signature'] !== undefined)) return unauthorised(false);
 
   // The bytes as PostHog sent them: the signature covers these, not a re-encoding of them.
   const body = Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8');
-
-  if (config.webhookSigningSecret) {
-    // An unusable signing secret never gets here: loadIngestConfig refuses it (the one misconfigured path above).
-    const verdict = verifyWebhookSignature({
-      secret: config.webhookSigningSecret,
-      id: headers['webhook-id'],
-      timestamp: headers['webhook-timestamp'],
-      signatureHeader: headers['webhook-signature'],
-      body,
-      now: (deps.now ?? Date.now)(),
-    });
-    if (!verdict.ok) {
-      metrics.addMetric('WebhookUnauthorised', MetricUnit.Count, 1);
-      log.warn('webhook refused: signature check failed', { code: verdict.code });
-      return error(401, verdict.code, verdict.message);
-    }
+  // An unusable signing secret never gets here: loadIngestConfig refuses it (the one misconfigured path above).
+  const signature = config.webhookSigningSecret
+    ? verifyWebhookSignature({
+        secret: config.webhookSigningSecret,
+        id: headers['webhook-id'],
+        timestamp: headers['webhook-timestamp'],
+        signatureHeader: headers['webhook-signature'],
+        body,
+        now: (deps.now ?? Date.now)(),
+      })
+    : undefined;
+  if (!bearerOk) return unauthorised(signature?.ok === true);
+  if (signature && !signature.ok) {
+    metrics.addMetric('WebhookUnauthorised', MetricUnit.Count, 1);
+    countProvenRefusal('WebhookAuthMismatch');
+    log.warn('webhook refused: signature check failed', { code: signature.code });
+    return error(401, signature.code, signature.message);
   }
 
   if (body.length > MAX_BODY_BYTES) {
+    metrics.addMetric('WebhookRejected', MetricUnit.Count, 1);
+    countProvenRefusal('WebhookRejectedAuthenticated');
     log.warn('webhook rejected', { code: 'body_too_large', bytes: body.length });
     return error(413, 'body_too_large', `body is larger than ${MAX_BODY_BYTES} bytes`);
   }
@@ -103,9 +114,11 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
     return json(202, { status: 'queued', eventId: referral.eventId });
   } catch (cause) {
     if (cause instanceof RejectedError) {
-      // The uuid, when the body has a readable one, ties this refusal to the PostHog event.
-      log = scopedLogger({ requestId, eventId: peekEventId(text) });
+      // The uuid, when the body has a readable one, ties this refusal to the PostHog event; a
+      // body refused for what parsing it would cost is never parsed, not even for its uuid.
+      log = scopedLogger({ requestId, eventId: cause.code === BODY_TOO_COMPLEX ? undefined : peekEventId(text) });
       metrics.addMetric('WebhookRejected', MetricUnit.Count, 1);
+      countProvenRefusal('WebhookRejectedAuthenticated');
       log.warn('webhook rejected', { code: cause.code });
       return error(cause.statusCode, cause.code, cause.message);
     }
@@ -117,6 +130,20 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
     });
     return error(503, 'queue_unavailable', 'the referral could not be queued; please retry');
   }
+}
+
+/**
+ * A refusal only a holder of one of our credentials can cause: `WebhookAuthMismatch` (one
+ * credential proven, the other failed) and `WebhookRejectedAuthenticated` (a 400/413/422 after
+ * both passed). The webhook alarms watch these, not the access log's 401/4xx counts, which any
+ * anonymous caller can keep above a threshold (docs/OPERATIONS.md, "Alarms"). One data point in
+ * this function's own series: Lambda names it `<service>-<stage>-ingest`, so each stage's alarm
+ * sees only its own stage.
+ */
+function countProvenRefusal(name: 'WebhookAuthMismatch' | 'WebhookRejectedAuthenticated'): void {
+  const metric = metrics.singleMetric();
+  metric.addDimension('function', process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'ingest');
+  metric.addMetric(name, MetricUnit.Count, 1);
 }
 
 function notConfigured(): APIGatewayProxyStructuredResultV2 {

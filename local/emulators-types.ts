@@ -5,6 +5,18 @@ export interface Emulators {
   stop(): Promise<void>;
 }
 
+/** A listening socket, as the operating system reports it (server.address()). */
+export interface BoundAddress {
+  name: string;
+  address: string;
+  port: number;
+}
+
+/** Emulators this process started: it can ask where their sockets are bound. */
+export interface StartedEmulators extends Emulators {
+  listening(): BoundAddress[];
+}
+
 export interface EmulatorsModule {
-  startEmulators(options?: { sqsPort?: number; dynamoPort?: number }): Promise<Emulators>;
+  startEmulators(options?: { sqsPort?: number; dynamoPort?: number }): Promise<StartedEmulators>;
 }

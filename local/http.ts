@@ -12,6 +12,8 @@ export interface LocalServer {
   /** e.g. http://127.0.0.1:49152 */
   url: string;
   port: number;
+  /** Where the socket is bound, as the operating system reports it (local/loopback.ts checks it). */
+  listening(): { address: string; port: number };
   /** Stops listening and ends every socket, idle keep-alives and held requests included. */
   close(): Promise<void>;
 }
@@ -27,7 +29,16 @@ export async function listenLocal(handler: RequestListener, port = 0): Promise<L
     });
   });
   const bound = (server.address() as AddressInfo).port;
-  return { server, port: bound, url: `http://127.0.0.1:${bound}`, close: () => closeServer(server) };
+  return {
+    server,
+    port: bound,
+    url: `http://127.0.0.1:${bound}`,
+    listening: () => {
+      const { address, port: current } = server.address() as AddressInfo;
+      return { address, port: current };
+    },
+    close: () => closeServer(server),
+  };
 }
 
 /** Resolves once the server is closed; without closeAllConnections a keep-alive socket would hold it open. */

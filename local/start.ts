@@ -1,5 +1,6 @@
 /**
- * `npm start`: the whole pipeline on this machine, on loopback only.
+ * `npm start`: the whole pipeline on this machine, on loopback only (every socket is read back
+ * after it listens; with real Shopify or Customer.io credentials a wider one stops the stack).
  *
  *   POST http://127.0.0.1:3000/webhooks/posthog
  *     → API Gateway v2 event → functions/ingest.handler → SQS (fauxqs)
@@ -34,6 +35,7 @@ import type { EmulatorsModule } from './emulators-types';
 import { documentClient } from '../lib/infra/aws-clients';
 import { releaserDeps } from '../lib/infra/release-wiring';
 import { lostReferralCurl, prepareLocalReconciler } from './reconcile-loop';
+import { exposureProblem, realVendors, type BoundAddress, type RealVendor } from './loopback';
 
 export interface LocalStackOptions {
   /** Port for the webhook server on 127.0.0.1; 0 picks a free one. Default: $PORT, else 3000. */
@@ -151,6 +153,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const reconciler = await prepareLocalReconciler(env, say);
     cleanups.push(() => reconciler.stop());
 
+    // Every socket so far, read back from the operating system before anything consumes the
+    // queue; the webhook server's is added once it listens (local/loopback.ts says why).
+    const vendors = realVendors({ shopifyUrl: workerConfig.shopify.baseUrl, customerIoUrl: workerConfig.customerio.trackUrl });
+    const listening: BoundAddress[] = [
+      ...emulators.listening(),
+      ...(shopify ? [{ name: 'Shopify sandbox', ...shopify.listening() }] : []),
+      ...(customerio ? [{ name: 'Customer.io sandbox', ...customerio.listening() }] : []),
+      ...(reconciler.posthog ? [{ name: 'PostHog sandbox', ...reconciler.posthog.listening() }] : []),
+    ];
+    refuseExposure(listening, vendors);
+
     // A generated secret goes to the state dir (.local/ or $LOCAL_STATE_DIR) for `npm run send-sample`.
     let webhookSecret = env.WEBHOOK_SECRET?.trim() ?? '';
     const secretGenerated = webhookSecret === '';
@@ -213,6 +226,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const gateway = await startGateway(ingest, port);
     cleanups.push(() => gateway.close());
     const url = gateway.url;
+    listening.push({ name: 'webhook server', ...gateway.listening() });
+    refuseExposure(listening, vendors);
 
     // 7. Where this stack's queues and ledger are, for `npm run ops -- <command> --local` (ops/target.ts).
     cleanups.push(
@@ -262,6 +277,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await stop();
     throw error;
   }
+}
+
+/** Throws (the stack then stops) when a socket is wider than loopback while real vendors are configured. */
+function refuseExposure(listening: BoundAddress[], vendors: RealVendor[]): void {
+  const problem = exposureProblem(listening, vendors);
+  if (problem) throw new Error(problem);
 }
 
 /**

@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import { RejectedError } from '../domain/errors';
 import { MAX_EMAIL_LENGTH, referralLimitProblem } from '../domain/limits';
 import { EMAIL_PATTERN, EVENT_ID_PATTERN, normaliseEmail, type Referral } from '../domain/referral';
+import { jsonComplexityProblem } from './json-bounds';
 
 export interface PayloadOptions {
   referralEvent: string;
@@ -47,6 +48,9 @@ const boundedString = (value: unknown, max: number): string | undefined =>
  * same verdicts by calling it.
  */
 export function parseWebhook(rawBody: string, options: PayloadOptions): ParsedWebhook {
+  // Before JSON.parse: what parsing would cost is bounded by the body's shape, not only its size (json-bounds.ts).
+  const complexity = jsonComplexityProblem(rawBody);
+  if (complexity) throw new RejectedError(413, complexity.code, complexity.message);
   let body: unknown;
   try {
     body = JSON.parse(rawBody);

@@ -62,6 +62,8 @@ export interface FakeCustomerIo {
   setFaultPolicy(p: (() => CustomerIoFault | undefined) | undefined): void;
   /** Forgets events, requests, seen ids, queued faults and the policy. */
   reset(): void;
+  /** Where its socket is bound, as the operating system reports it. */
+  listening(): { address: string; port: number };
   close(): Promise<void>;
 }
 
@@ -188,6 +190,7 @@ export async function startFakeCustomerIo(options: FakeCustomerIoOptions = {}): 
       policy = undefined;
       duplicatesIgnored = 0;
     },
+    listening: () => server.listening(),
     async close() {
       closed = true;
       for (const timer of timers) clearTimeout(timer);

@@ -32,6 +32,8 @@ export interface FakePostHog {
   /** An event as if the app had captured it (a referral the webhook then failed to deliver). */
   record(event: Omit<FakeCapturedEvent, 'timestamp' | 'uuid'> & { uuid?: string; timestamp?: string }): FakeCapturedEvent;
   injectFaults(...faults: PostHogFault[]): void;
+  /** Where its socket is bound, as the operating system reports it. */
+  listening(): { address: string; port: number };
   close(): Promise<void>;
 }
 
@@ -113,7 +115,7 @@ export async function startFakePostHog(
     if (fault === 'lost-response') return void req.socket.destroy();
     reply(200, { status: 'Ok' });
   };
-  const { url, close } = await listenLocal((req, res) => {
+  const { url, close, listening } = await listenLocal((req, res) => {
     handle(req, res).catch(() => sendJson(res, 500, { error: 'sandbox failure' }));
   }, options.port ?? 0);
   return {
@@ -127,6 +129,7 @@ export async function startFakePostHog(
     queries,
     record,
     injectFaults: (...more) => void faults.push(...more),
+    listening,
     close,
   };
 }

@@ -85,6 +85,8 @@ export interface FakeShopify {
   /** consulted when no injected fault is queued, e.g. a random 20 % for chaos */
   setFaultPolicy(policy: ((op: string) => ShopifyFault | undefined) | undefined): void;
   reset(): void;
+  /** Where its socket is bound, as the operating system reports it. */
+  listening(): { address: string; port: number };
   close(): Promise<void>;
 }
 
@@ -181,6 +183,11 @@ class FakeShopifyServer implements FakeShopify {
 
   public revokeTokens(): void {
     this.tokens?.revokeAll();
+  }
+
+  public listening(): { address: string; port: number } {
+    if (!this.server) throw new Error('the Shopify sandbox is not listening');
+    return this.server.listening();
   }
 
   public async close(): Promise<void> {

@@ -187,9 +187,40 @@ describe('alarms and throttling (serverless package, offline)', () => {
     return filters[0]!.Properties;
   };
 
+  // Only refusals a stranger cannot cause: CloudWatch notifies on state changes only, so an alarm
+  // an anonymous caller can hold in ALARM would hide a real half-done rotation behind it.
   it.each([
-    ['WebhookUnauthorisedAlarm', '{ $.status = "401" }'],
-    ['WebhookRejectedAlarm', '{ ($.status = "400") || ($.status = "413") || ($.status = "422") }'],
+    ['WebhookUnauthorisedAlarm', 'webhook-401', 'WebhookAuthMismatch'],
+    ['WebhookRejectedAlarm', 'webhook-4xx-rejected', 'WebhookRejectedAuthenticated'],
+  ])('%s fires on the first refusal of a request that proved a credential, counted by this stage\'s ingest', (alarmId, name, metric) => {
+    expect(alarm(plain.template, alarmId)).toMatchObject({
+      AlarmName: `referral-rewards-${STAGE}-${name}`,
+      Namespace: 'ReferralRewards',
+      MetricName: metric,
+      Dimensions: [
+        { Name: 'service', Value: 'referral-rewards' },
+        { Name: 'function', Value: { Ref: 'IngestLambdaFunction' } },
+      ],
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+  });
+
+  it('still counts every 401 and 400/413/422 from the access log, for the runbook, without alarming on them', () => {
+    const filters = Object.values(plain.template.Resources).filter((resource) => resource.Type === 'AWS::Logs::MetricFilter');
+    const names = filters.flatMap((filter) => filter.Properties.MetricTransformations.map((t: { MetricName: string }) => t.MetricName));
+    const alarmed = Object.values(plain.template.Resources)
+      .filter((resource) => resource.Type === 'AWS::CloudWatch::Alarm')
+      .map((resource) => resource.Properties.MetricName);
+
+    expect(names).toEqual(expect.arrayContaining(['WebhookAnswered401', 'WebhookAnsweredRejected']));
+    expect(alarmed).not.toContain('WebhookAnswered401');
+    expect(alarmed).not.toContain('WebhookAnsweredRejected');
+  });
+
+  it.each([
     ['WebhookThrottledAlarm', '{ $.status = "429" }'],
   ])('%s counts the answers PostHog got from the access log, above a small threshold', (alarmId, pattern) => {
     expect(alarm(plain.template, alarmId)).toMatchObject({

@@ -11,4 +11,6 @@ export default async function globalSetup() {
   process.env.TEST_DYNAMODB_ENDPOINT = emulators.dynamoEndpoint;
   // Names this run's shared `serverless package` output (tests/support/serverless-package.ts).
   process.env.TEST_RUN_ID = randomUUID();
+  // Where their sockets are bound, for tests/integration/local-loopback.test.ts.
+  process.env.TEST_EMULATORS_LISTENING = JSON.stringify(emulators.listening());
 }
