@@ -25,12 +25,16 @@ export interface CodeOwner {
   distinctId?: string;
 }
 
-/** The ledger table's code items, as the domain sees them. */
-export interface ReferralCodeStore {
+/** The ledger table's code items, read: all the worker needs (GetItem). */
+export interface ReferralCodeLookup {
   /** The code item, or undefined. */
   codeItem(code: string): Promise<(CodeOwner & { canonical: string }) | undefined>;
   /** The code the email item names, or undefined. */
   codeOf(canonical: string): Promise<string | undefined>;
+}
+
+/** And written: only the referral-codes function (PutItem). */
+export interface ReferralCodeStore extends ReferralCodeLookup {
   /** Writes the code item unless the code exists; false when it does. */
   putCodeItem(code: string, owner: CodeOwner & { canonical: string }): Promise<boolean>;
   /** Writes the email item unless the person has one; false when they do. */
@@ -75,7 +79,7 @@ export async function issueReferralCode(
 }
 
 /** The owner of `code`, when it is a code we gave someone; undefined for any other. */
-export async function resolveReferralCode(rawCode: string, store: ReferralCodeStore): Promise<CodeOwner | undefined> {
+export async function resolveReferralCode(rawCode: string, store: ReferralCodeLookup): Promise<CodeOwner | undefined> {
   const code = normaliseReferralCode(rawCode);
   if (!isWellFormedReferralCode(code)) return undefined;
   const item = await store.codeItem(code);
@@ -89,7 +93,7 @@ export async function resolveReferralCode(rawCode: string, store: ReferralCodeSt
 export type CodeRefusal = 'unknown_referral_code' | 'referral_code_required';
 
 export interface ReferralCodeDeps {
-  store: ReferralCodeStore;
+  store: ReferralCodeLookup;
   /** REQUIRE_REFERRAL_CODE: a referral that names no code is refused. */
   required: boolean;
 }

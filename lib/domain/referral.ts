@@ -23,7 +23,18 @@ export interface Referral {
   personEmail?: string;
   distinctId?: string;
   occurredAt?: string;
+  /**
+   * The referrer's code when the event names one (`referral_code`), as ingest read it. The worker
+   * pays the code's owner (lib/domain/referral-codes.ts); `referrerEmail` is then empty until it
+   * resolves the code, or whatever the event also named, which the code overrides.
+   */
+  referralCode?: string;
+  /** The code owner's PostHog distinct id, set by the worker when it resolves the code; never queued. */
+  referrerDistinctId?: string;
 }
+
+/** The longest referral code carried: far past any code a person types, short enough to bound the message. */
+export const MAX_REFERRAL_CODE_LENGTH = 64;
 
 /** zod's default email pattern; ingest checks PostHog's emails with it too, so both sides agree. */
 export const EMAIL_PATTERN =
@@ -49,10 +60,14 @@ export function parseReferral(body: string): Referral | undefined {
     return undefined;
   }
   if (message === null || typeof message !== 'object') return undefined;
-  const { v, eventId, eventName, referrerEmail, redeemerEmail, customerEmail, personEmail, distinctId, occurredAt } =
+  const { v, eventId, eventName, referrerEmail, redeemerEmail, customerEmail, personEmail, distinctId, occurredAt, referralCode } =
     message as Record<string, unknown>;
   if (v !== 1 || typeof eventId !== 'string' || !EVENT_ID_PATTERN.test(eventId) || typeof eventName !== 'string') return undefined;
-  if (!isEmail(referrerEmail) || !isEmail(redeemerEmail) || !isEmail(customerEmail)) return undefined;
+  const code = typeof referralCode === 'string' && referralCode !== '' && referralCode.length <= MAX_REFERRAL_CODE_LENGTH ? referralCode : undefined;
+  if (referralCode !== undefined && code === undefined) return undefined;
+  // A referral that names its referrer by code may name no referrer email: the worker resolves the code.
+  const referrerOk = isEmail(referrerEmail) || (code !== undefined && referrerEmail === '');
+  if (!referrerOk || !isEmail(redeemerEmail) || !isEmail(customerEmail)) return undefined;
   if ((personEmail !== undefined && !isEmail(personEmail)) || !isOptionalString(distinctId) || !isOptionalString(occurredAt)) return undefined;
   // A message queued before defect 3 was fixed carries the PostHog person's email as its
   // customerEmail. It is read as the person, never as where the codes go: the rules judge the
@@ -62,12 +77,13 @@ export function parseReferral(body: string): Referral | undefined {
     v,
     eventId,
     eventName,
-    referrerEmail,
+    referrerEmail: referrerEmail as string,
     redeemerEmail,
     customerEmail: redeemerEmail,
     ...(person === undefined ? {} : { personEmail: person }),
     ...(distinctId === undefined ? {} : { distinctId }),
     ...(occurredAt === undefined ? {} : { occurredAt }),
+    ...(code === undefined ? {} : { referralCode: code }),
   };
 }
 
