@@ -1,6 +1,7 @@
 import { loadIngestConfig, loadWorkerConfig, type Env } from '../../lib/infra/config';
 import { PermanentError } from '../../lib/domain/errors';
 import { thrown } from '../support/failure';
+import { TEST_REFERRAL_SIGNING_KEY } from '../support/referral-signing';
 
 /** The least a worker's fulfilment needs: everything else has a default (its table and DLQ: tests/unit/function-config.test.ts). */
 const WORKER_ENV: Env = {
@@ -8,6 +9,7 @@ const WORKER_ENV: Env = {
   SHOPIFY_ACCESS_TOKEN: 'shpat_test_token',
   CUSTOMERIO_SITE_ID: 'site-id',
   CUSTOMERIO_API_KEY: 'api-key',
+  REFERRAL_SIGNING_KEY: TEST_REFERRAL_SIGNING_KEY,
 };
 
 const INGEST_ENV: Env = {

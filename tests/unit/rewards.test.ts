@@ -271,7 +271,7 @@ describe('fulfilReferral: the last write ends the referral', () => {
     // Prepare
     const { ledger, deps } = setup();
     deps.posthog = posthog();
-    deps.rules = { maxRewardsPerReferrer: 10, blockedDomains: ['example.com'] };
+    deps.rules = { maxRewardsPerReferrer: 10, blockedDomains: ['example.com'], referralSignatures: { mode: 'off' } };
 
     // Act
     const outcome = await fulfilReferral(REFERRAL, deps, attempt());
@@ -736,7 +736,7 @@ describe("fulfilReferral: the ledger's copy of the referral (#10.5, #10.6)", () 
 
 describe('fulfilReferral: per-person claims held by other referrals (#10.1)', () => {
   const OTHER = '0193a8f2-6c1d-7b4e-9a55-000000000002';
-  const rules = { maxRewardsPerReferrer: 1, blockedDomains: [] };
+  const rules = { maxRewardsPerReferrer: 1, blockedDomains: [], referralSignatures: { mode: 'off' as const } };
   const otherRecord = (overrides: Partial<LedgerRecord>) => storedRecord({ pk: `referral#${OTHER}`, eventId: OTHER, ...overrides });
 
   it('waits (retryable, nothing decided) while the referral holding the redeemer is undecided', async () => {
@@ -815,7 +815,7 @@ describe('fulfilReferral: per-person claims held by other referrals (#10.1)', ()
   it('gives a referrer slot back when refused for the redeemer after an earlier attempt took the slot', async () => {
     // Prepare: an earlier attempt of ours counted a slot; the redeemer is another accepted referral's
     const { ledger, deps } = setup();
-    deps.rules = { maxRewardsPerReferrer: 5, blockedDomains: [] };
+    deps.rules = { maxRewardsPerReferrer: 5, blockedDomains: [], referralSignatures: { mode: 'off' } };
     ledger.seed(storedRecord({}));
     ledger.seed(otherRecord({ decision: 'ACCEPTED' }));
     ledger.redeemers.set('redeemer@example.com', OTHER);

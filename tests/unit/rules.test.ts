@@ -3,7 +3,7 @@ import { staticRefusal, type ProgramRules } from '../../lib/domain/rules';
 import { SAMPLE_REFERRAL } from '../support/fixtures';
 
 const REFERRAL = SAMPLE_REFERRAL;
-const RULES: ProgramRules = { maxRewardsPerReferrer: 10, blockedDomains: [] };
+const RULES: ProgramRules = { maxRewardsPerReferrer: 10, blockedDomains: [], referralSignatures: { mode: 'off' } };
 
 describe('canonicalEmail', () => {
   it.each([
