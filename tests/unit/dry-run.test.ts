@@ -237,6 +237,20 @@ describe('dryRunFulfil', () => {
     expect(plan.steps.join(' ')).not.toContain('gift card');
   });
 
+  it('plans a refusal for a referral the app did not sign, when signatures are required', async () => {
+    // Prepare
+    const ledger = { get: jest.fn(async () => undefined) };
+    const { log } = captureLog();
+    const rules = { maxRewardsPerReferrer: 10, blockedDomains: [], referralSignatures: { mode: 'required' as const, key: 'dry-run-referral-signing-key-0123456789' } };
+
+    // Act
+    const plan = await dryRunFulfil(REFERRAL, ledger, log, { rules });
+
+    // Assess
+    expect(plan.outcome).toBe('would-refuse');
+    expect(plan.steps[0]).toContain('unsigned_referral');
+  });
+
   it('mentions the per-person rules it cannot check without writing', async () => {
     // Prepare
     const ledger = { get: jest.fn(async () => undefined) };
