@@ -58,7 +58,7 @@ export function printBanner(info: {
     ? `${info.webhookSecret}   (random for this run, saved to ${info.secretFile} for send-sample; set WEBHOOK_SECRET to choose one)`
     : `from $WEBHOOK_SECRET`;
   const bearer = info.secretGenerated ? info.webhookSecret : '$WEBHOOK_SECRET';
-  const sendEnv = info.secretGenerated ? portPrefix : `${portPrefix}WEBHOOK_SECRET=… `;
+  const sendEnv = `${portPrefix}${info.secretGenerated ? '' : 'WEBHOOK_SECRET=… '}${info.signingKeyGenerated ? '' : 'REFERRAL_SIGNING_KEY=… '}`;
   say();
   say('──────────────────────────────────────────────────────────────────────────────');
   say(' referral-rewards: local stack is up (same handlers as on Lambda)');

@@ -151,9 +151,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     try {
       workerConfig = loadWorkerConfig(env);
     } catch (error) {
-      throw new Error(
-        `${(error as Error).message}\n   Set the SHOPIFY_* / CUSTOMERIO_* variables completely, or unset them all to use the sandboxes.`,
-      );
+      const message = (error as Error).message;
+      const hint = /SHOPIFY_|CUSTOMERIO_/.test(message) ? '\n   Set the SHOPIFY_* / CUSTOMERIO_* variables completely, or unset them all to use the sandboxes.' : '';
+      throw new Error(`${message}${hint}`);
     }
 
     // The reconciler (off unless RECONCILE_FROM is set), with the sandbox PostHog's Query API.
