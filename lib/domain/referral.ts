@@ -1,3 +1,5 @@
+import { MAX_SIGNATURE_LENGTH } from './vouch';
+
 /**
  * What ingest puts on the queue and the worker fulfils: the referral, already validated and
  * normalised, so the worker never re-reads PostHog's shape. `v` lets the format change
@@ -23,7 +25,21 @@ export interface Referral {
   personEmail?: string;
   distinctId?: string;
   occurredAt?: string;
+  /**
+   * The referrer's code, trimmed and lowercased, when the event names one (`referral_code`). Carried
+   * and signed over; the referrer is still the event's referrer email.
+   */
+  referralCode?: string;
+  /**
+   * The app backend's `referral_signature` (lib/domain/vouch.ts): what tells a referral the app
+   * produced from an event anyone with PostHog's public project key could capture. Optional so
+   * messages queued before it existed still parse (and are refused as unsigned where it is required).
+   */
+  referralSignature?: string;
 }
+
+/** The longest referral code carried: far past any code a person types, short enough to bound the message. */
+export const MAX_REFERRAL_CODE_LENGTH = 64;
 
 /** zod's default email pattern; ingest checks PostHog's emails with it too, so both sides agree. */
 export const EMAIL_PATTERN =
@@ -34,6 +50,8 @@ export const EVENT_ID_PATTERN = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 
 const isEmail = (value: unknown): value is string => typeof value === 'string' && EMAIL_PATTERN.test(value);
 const isOptionalString = (value: unknown): value is string | undefined => value === undefined || typeof value === 'string';
+const isOptionalBounded = (value: unknown, max: number): value is string | undefined =>
+  value === undefined || (typeof value === 'string' && value.length <= max);
 
 /**
  * The referral in a queue message body, or undefined when it is not one this worker understands
@@ -49,11 +67,12 @@ export function parseReferral(body: string): Referral | undefined {
     return undefined;
   }
   if (message === null || typeof message !== 'object') return undefined;
-  const { v, eventId, eventName, referrerEmail, redeemerEmail, customerEmail, personEmail, distinctId, occurredAt } =
+  const { v, eventId, eventName, referrerEmail, redeemerEmail, customerEmail, personEmail, distinctId, occurredAt, referralCode, referralSignature } =
     message as Record<string, unknown>;
   if (v !== 1 || typeof eventId !== 'string' || !EVENT_ID_PATTERN.test(eventId) || typeof eventName !== 'string') return undefined;
   if (!isEmail(referrerEmail) || !isEmail(redeemerEmail) || !isEmail(customerEmail)) return undefined;
   if ((personEmail !== undefined && !isEmail(personEmail)) || !isOptionalString(distinctId) || !isOptionalString(occurredAt)) return undefined;
+  if (!isOptionalBounded(referralCode, MAX_REFERRAL_CODE_LENGTH) || !isOptionalBounded(referralSignature, MAX_SIGNATURE_LENGTH)) return undefined;
   // A message queued before defect 3 was fixed carries the PostHog person's email as its
   // customerEmail. It is read as the person, never as where the codes go: the rules judge the
   // redeemer, so the codes go to the redeemer, and a person who is the referrer is refused.
@@ -68,6 +87,8 @@ export function parseReferral(body: string): Referral | undefined {
     ...(person === undefined ? {} : { personEmail: person }),
     ...(distinctId === undefined ? {} : { distinctId }),
     ...(occurredAt === undefined ? {} : { occurredAt }),
+    ...(referralCode === undefined ? {} : { referralCode }),
+    ...(referralSignature === undefined ? {} : { referralSignature }),
   };
 }
 
