@@ -28,10 +28,13 @@ import { queueDepth } from '../ops/queue-depth';
 import { createStackResources, functionEnv, type StackResources } from '../local/resources';
 import { startFakeCustomerIo, type FakeCustomerIo, type FakeCustomerIoOptions } from '../local/sandbox/customerio';
 import { startFakeShopify, type FakeShopify, type FakeShopifyOptions } from '../local/sandbox/shopify';
+import { signWebhookBody } from '../local/vouch';
 import { nowMs, sleep } from './stats';
 import type { Emulators, EmulatorsModule } from '../local/emulators-types';
 
 export const WEBHOOK_SECRET = 'bench-webhook-secret';
+/** The bench worker's REFERRAL_SIGNING_KEY; every referral body it sends is signed with it, as the app would. */
+export const REFERRAL_SIGNING_KEY = 'bench-referral-signing-key-0123456789abcdef';
 
 export type { Emulators };
 
@@ -152,6 +155,7 @@ export class BenchStack {
     const customerio = await startFakeCustomerIo(options.customerio);
     const env: Env = {
       WEBHOOK_SECRET,
+      REFERRAL_SIGNING_KEY,
       ...functionEnv(resources, defs),
       ...shopify.env,
       ...customerio.env,
@@ -251,22 +255,20 @@ export function ingestEvent(body: string, headers: Record<string, string | undef
   return httpApiEvent({ headers: { authorization: `Bearer ${WEBHOOK_SECRET}`, 'content-type': 'application/json', ...headers }, body });
 }
 
-/** A PostHog default-template webhook body for a fresh referral. */
+/** A PostHog default-template webhook body for a fresh referral, signed as the app's backend signs it. */
 export function referralBody(uuid: string = randomUUID()): { uuid: string; body: string } {
   const redeemer = `redeemer-${uuid.slice(0, 8)}@example.com`;
-  return {
-    uuid,
-    body: JSON.stringify({
-      event: {
-        uuid,
-        event: 'referral redeemed',
-        distinct_id: redeemer,
-        properties: { referrer_email: `referrer-${uuid.slice(0, 8)}@example.com`, redeemer_email: redeemer },
-        elements_chain: '',
-        timestamp: new Date().toISOString(),
-        url: `https://us.posthog.com/project/1/events/${uuid}`,
-      },
-      person: { id: randomUUID(), name: redeemer, url: 'https://us.posthog.com/person/x', properties: { email: redeemer } },
-    }),
+  const body = {
+    event: {
+      uuid,
+      event: 'referral redeemed',
+      distinct_id: redeemer,
+      properties: { referrer_email: `referrer-${uuid.slice(0, 8)}@example.com`, redeemer_email: redeemer },
+      elements_chain: '',
+      timestamp: new Date().toISOString(),
+      url: `https://us.posthog.com/project/1/events/${uuid}`,
+    },
+    person: { id: randomUUID(), name: redeemer, url: 'https://us.posthog.com/person/x', properties: { email: redeemer } },
   };
+  return { uuid, body: JSON.stringify(signWebhookBody(body, REFERRAL_SIGNING_KEY)) };
 }

@@ -26,11 +26,22 @@ export function printEvent(event: FakeTrackedEvent): void {
   );
 }
 
+export function printRefusal(eventId: string, reason: string): void {
+  say(`🚫 referral ${eventId} refused: REJECTED ${reason}; no gift card, no Customer.io event`);
+}
+
 export function printBanner(info: {
   url: string;
   webhookSecret: string;
   secretGenerated: boolean;
   secretFile: string;
+  signingKey: string;
+  signingKeyGenerated: boolean;
+  signingKeyFile: string;
+  /** REFERRAL_SIGNATURES: `required` or `off`. */
+  signatures: string;
+  /** The sample event signed with this run's key, for the curl. */
+  signedSampleFile: string;
   shopify: string;
   shopifyAuth: string;
   shopifyApi: string;
@@ -47,7 +58,7 @@ export function printBanner(info: {
     ? `${info.webhookSecret}   (random for this run, saved to ${info.secretFile} for send-sample; set WEBHOOK_SECRET to choose one)`
     : `from $WEBHOOK_SECRET`;
   const bearer = info.secretGenerated ? info.webhookSecret : '$WEBHOOK_SECRET';
-  const sendEnv = info.secretGenerated ? portPrefix : `${portPrefix}WEBHOOK_SECRET=… `;
+  const sendEnv = `${portPrefix}${info.secretGenerated ? '' : 'WEBHOOK_SECRET=… '}${info.signingKeyGenerated ? '' : 'REFERRAL_SIGNING_KEY=… '}`;
   say();
   say('──────────────────────────────────────────────────────────────────────────────');
   say(' referral-rewards: local stack is up (same handlers as on Lambda)');
@@ -55,6 +66,18 @@ export function printBanner(info: {
   say(` Webhook      POST ${info.url}${WEBHOOK_PATH}`);
   say(` Health       GET  ${info.url}/health`);
   say(` Secret       ${secretLine}`);
+  say(
+    ` Signing key  ${
+      info.signingKeyGenerated
+        ? `${info.signingKey}   (random for this run, saved to ${info.signingKeyFile} for send-sample; set REFERRAL_SIGNING_KEY to choose one)`
+        : 'from $REFERRAL_SIGNING_KEY'
+    }`,
+  );
+  say(
+    `              REFERRAL_SIGNATURES=${info.signatures}: ${
+      info.signatures === 'off' ? '⚠️  unsigned referrals are PAID (anyone with the PostHog project key can forge one)' : 'a referral without the app\'s signature is refused'
+    }`,
+  );
   say(` Shopify      ${info.shopify}`);
   say(`              auth: ${info.shopifyAuth}; ${info.shopifyApi}`);
   say(` Customer.io  ${info.customerio}`);
@@ -67,9 +90,10 @@ export function printBanner(info: {
   say(' Try it, in another terminal:');
   say(`   ${sendEnv}npm run send-sample              # a new referral: 2 gift cards + 1 Customer.io event`);
   say(`   ${sendEnv}npm run send-sample -- --repeat  # the same event again: acknowledged, nothing new`);
+  say(`   ${sendEnv}npm run send-sample -- --unsigned  # a forged event, no signature: refused (🚫), nothing issued`);
   say(`   curl -i -X POST ${info.url}${WEBHOOK_PATH} \\`);
   say(`     -H "Authorization: Bearer ${bearer}" -H 'Content-Type: application/json' \\`);
-  say('     --data @local/sample-event.json');
+  say(`     --data @${info.signedSampleFile}   # the sample, signed with this run's key`);
   say();
   if (info.loseReferral) {
     say(' A referral the webhook never delivers (the app captured it; the reconciler pays it):');
@@ -78,7 +102,7 @@ export function printBanner(info: {
   }
   say(' On call:     npm run ops -- dlq list --local   (also: status <eventId>, redrive, reconcile)');
   say();
-  say(' Below: 📨 webhook answers, 🎁 gift cards, ✉️  Customer.io events, ☠️  DLQ changes,');
+  say(' Below: 📨 webhook answers, 🎁 gift cards, ✉️  Customer.io events, 🚫 refusals, ☠️  DLQ changes,');
   say(' and the handlers\' own JSON logs (POWERTOOLS_LOG_LEVEL=DEBUG for more, WARN for less).');
   say(' Ctrl+C stops everything.');
   say('──────────────────────────────────────────────────────────────────────────────');

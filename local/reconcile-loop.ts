@@ -8,6 +8,7 @@ import { loadReconcilerConfig, RECONCILER_DEFAULTS, type Env } from '../lib/infr
 import { formatDuration } from '../lib/infra/duration';
 import { every } from './loops';
 import { startFakePostHog, type FakePostHog } from './sandbox/posthog';
+import { signEventProperties } from './vouch';
 
 export interface LocalReconciler {
   enabled: boolean;
@@ -77,15 +78,20 @@ function report(result: unknown, say: Say): void {
   );
 }
 
-/** A `curl` that captures a referral into the sandbox PostHog, as the app would, without any webhook: the reconciler's job. */
-export function lostReferralCurl(posthog: FakePostHog): string {
+/**
+ * A `curl` that captures a referral into the sandbox PostHog, as the app would, without any
+ * webhook: the reconciler's job. Signed with `signingKey`, as the app's backend signs it.
+ */
+export function lostReferralCurl(posthog: FakePostHog, signingKey: string): string {
   const uuid = randomUUID();
+  const redeemer = `lost-${uuid.slice(0, 8)}@example.com`;
+  const properties = { referrer_email: `referrer-${uuid.slice(0, 8)}@example.com`, redeemer_email: redeemer };
   const body = {
     api_key: posthog.apiKey,
     event: 'referral redeemed',
-    distinct_id: `lost-${uuid.slice(0, 8)}@example.com`,
+    distinct_id: redeemer,
     uuid,
-    properties: { referrer_email: `referrer-${uuid.slice(0, 8)}@example.com`, redeemer_email: `lost-${uuid.slice(0, 8)}@example.com` },
+    properties: signEventProperties('referral redeemed', properties, signingKey),
   };
   return `curl -s -X POST ${posthog.url}/i/v0/e/ -H 'Content-Type: application/json' -d '${JSON.stringify(body)}'`;
 }

@@ -4,14 +4,20 @@
  *   npm run send-sample                 a NEW referral (fresh event uuid): 2 gift cards + 1 Customer.io event
  *   npm run send-sample -- --repeat     the last body sent, byte for byte: a duplicate, so nothing new happens
  *   npm run send-sample -- --no-fresh   the sample's own uuid, as written in the fixture
+ *   npm run send-sample -- --unsigned   a new referral WITHOUT the app's signature (a forged event): refused
  *
- * Env: PORT (default 3000), WEBHOOK_SECRET (default: the one `npm start` generated, read from
- * .local/webhook-secret), LOCAL_STATE_DIR (instead of .local/).
+ * Every sample but --unsigned is signed (`referral_signature`, lib/domain/vouch.ts) as the app's
+ * backend signs each referral, with the key the stack's worker checks.
+ *
+ * Env: PORT (default 3000), WEBHOOK_SECRET and REFERRAL_SIGNING_KEY (default: the ones `npm start`
+ * generated, read from .local/webhook-secret and .local/referral-signing-key), LOCAL_STATE_DIR
+ * (instead of .local/).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { relative as relativePath, resolve as resolvePath } from 'node:path';
 import { localStateDir } from './state';
+import { signWebhookBody } from './vouch';
 
 const REPO = resolvePath(__dirname, '..');
 /** The shared fixture when this repo sits next to it; the embedded copy otherwise. */
@@ -19,21 +25,24 @@ const FIXTURES = [
   resolvePath(REPO, '..', 'shared', 'fixtures', 'posthog-webhook-default.json'),
   resolvePath(__dirname, 'sample-event.json'),
 ];
-const USAGE = `usage: npm run send-sample [-- --repeat | --no-fresh]
-  (default)    send the sample with a new random event uuid: a new referral
+const USAGE = `usage: npm run send-sample [-- --repeat | --no-fresh | --unsigned]
+  (default)    send the sample, signed, with a new random event uuid: a new referral
   --repeat     resend exactly the last body sent: a duplicate, no new gift cards
   --no-fresh   send the sample's own event uuid unchanged
-env: PORT (default 3000), WEBHOOK_SECRET (default: read from .local/webhook-secret)`;
+  --unsigned   leave out the app's signature (a forged event): the worker refuses it, nothing is issued
+env: PORT (default 3000), WEBHOOK_SECRET and REFERRAL_SIGNING_KEY (default: read from .local/)`;
 
 interface Args {
   repeat: boolean;
   fresh: boolean;
+  unsigned: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { repeat: false, fresh: process.env.FRESH !== '0' && process.env.FRESH !== 'false' };
+  const args: Args = { repeat: false, fresh: process.env.FRESH !== '0' && process.env.FRESH !== 'false', unsigned: false };
   for (const arg of argv) {
     if (arg === '--repeat') args.repeat = true;
+    else if (arg === '--unsigned') args.unsigned = true;
     else if (arg === '--fresh') args.fresh = true;
     else if (arg === '--no-fresh') args.fresh = false;
     else if (arg === '--help' || arg === '-h') {
@@ -72,15 +81,23 @@ function sampleBody(fresh: boolean): string {
   return JSON.stringify(sample, null, 2);
 }
 
-function readSecret(stateDir: string): string {
-  const fromEnv = process.env.WEBHOOK_SECRET?.trim();
+/** A secret the stack was given (`name` in the env) or generated (`file` in the state dir). */
+function readSecret(stateDir: string, name: string, file: string, what: string): string {
+  const fromEnv = process.env[name]?.trim();
   if (fromEnv) return fromEnv;
-  const file = resolvePath(stateDir, 'webhook-secret');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const path = resolvePath(stateDir, file);
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
   return fail(
-    `no webhook secret: start the stack first (npm start writes ${relativePath(process.cwd(), file)}),\n` +
-      '  or, if you started it with WEBHOOK_SECRET=…, pass the same WEBHOOK_SECRET here.',
+    `no ${what}: start the stack first (npm start writes ${relativePath(process.cwd(), path)}),\n` +
+      `  or, if you started it with ${name}=…, pass the same ${name} here.`,
   );
+}
+
+/** The sample signed as the app's backend would sign it, unless `--unsigned`. */
+function vouched(body: string, stateDir: string, unsigned: boolean): string {
+  if (unsigned) return body;
+  const key = readSecret(stateDir, 'REFERRAL_SIGNING_KEY', 'referral-signing-key', 'referral signing key');
+  return JSON.stringify(signWebhookBody(JSON.parse(body) as unknown, key), null, 2);
 }
 
 async function main(): Promise<void> {
@@ -95,12 +112,13 @@ async function main(): Promise<void> {
     if (!existsSync(lastFile)) fail('nothing to repeat yet: run `npm run send-sample` once first');
     body = readFileSync(lastFile, 'utf8');
   } else {
-    body = sampleBody(args.fresh);
+    body = vouched(sampleBody(args.fresh), stateDir, args.unsigned);
   }
   const eventId = (JSON.parse(body) as { event?: { uuid?: string } }).event?.uuid ?? '?';
-  const secret = readSecret(stateDir);
+  const secret = readSecret(stateDir, 'WEBHOOK_SECRET', 'webhook-secret', 'webhook secret');
 
-  console.log(`→ POST ${url}  event ${eventId}${args.repeat ? '  (repeat of the last one: a duplicate)' : ''}`);
+  const note = args.repeat ? '  (repeat of the last one: a duplicate)' : args.unsigned ? '  (without the app\'s signature: a forged event)' : '';
+  console.log(`→ POST ${url}  event ${eventId}${note}`);
   let response: Response;
   try {
     response = await fetch(url, {
@@ -130,6 +148,14 @@ async function main(): Promise<void> {
 
   mkdirSync(stateDir, { recursive: true });
   writeFileSync(lastFile, body);
+  if (args.unsigned) {
+    console.log(
+      '✓ queued (ingest cannot check the signature: only the worker holds the key). The worker refuses it:\n' +
+        '  watch the `npm start` terminal for a 🚫 line, REJECTED unsigned_referral, and no gift card or email.\n' +
+        '  A forged event claims nothing either: the same redeemer\'s genuine referral is still paid.',
+    );
+    return;
+  }
   console.log(
     args.repeat
       ? '✓ accepted again (ingest always queues); the worker finds the event in the ledger and acknowledges it as a\n' +

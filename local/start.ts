@@ -24,7 +24,7 @@ import { startGateway, type IngestHandler } from './gateway';
 import { forgetModulesUnder, pickHandler } from './handlers';
 import { loadInfraDefinitions } from './infra';
 import { startReleaser, watchDeadLetterQueue } from './loops';
-import { printBanner, printCard, printEvent, say } from './output';
+import { printBanner, printCard, printEvent, printRefusal, say } from './output';
 import { SqsPoller, type SqsHandler } from './poller';
 import { createStackResources, functionEnv } from './resources';
 import { startFakeCustomerIo, type FakeCustomerIo } from './sandbox/customerio';
@@ -36,6 +36,10 @@ import { documentClient } from '../lib/infra/aws-clients';
 import { releaserDeps } from '../lib/infra/release-wiring';
 import { lostReferralCurl, prepareLocalReconciler } from './reconcile-loop';
 import { exposureProblem, realVendors, type BoundAddress, type RealVendor } from './loopback';
+import { signWebhookBody } from './vouch';
+import { Ledger } from '../lib/adapters/dynamodb/ledger';
+import { parseReferral } from '../lib/domain/referral';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 
 export interface LocalStackOptions {
   /** Port for the webhook server on 127.0.0.1; 0 picks a free one. Default: $PORT, else 3000. */
@@ -139,14 +143,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       cleanups.push(() => customerio?.close());
       Object.assign(env, customerio.env);
     }
+    // The key the app's backend signs referrals with (lib/domain/vouch.ts): generated and saved like
+    // the webhook secret, for send-sample and the banner's signed sample. Before the worker's config is read: it requires one.
+    const signingKey = localSecret(env, 'REFERRAL_SIGNING_KEY', 'referral-signing-key', () => randomBytes(32).toString('base64url'));
+    const signedSampleFile = writeSignedSample(signingKey.value);
+
     // Half-set credentials would otherwise fail every referral into the DLQ; say so now instead.
     let workerConfig: ReturnType<typeof loadWorkerConfig>;
     try {
       workerConfig = loadWorkerConfig(env);
     } catch (error) {
-      throw new Error(
-        `${(error as Error).message}\n   Set the SHOPIFY_* / CUSTOMERIO_* variables completely, or unset them all to use the sandboxes.`,
-      );
+      const message = (error as Error).message;
+      const hint = /SHOPIFY_|CUSTOMERIO_/.test(message) ? '\n   Set the SHOPIFY_* / CUSTOMERIO_* variables completely, or unset them all to use the sandboxes.' : '';
+      throw new Error(`${message}${hint}`);
     }
 
     // The reconciler (off unless RECONCILE_FROM is set), with the sandbox PostHog's Query API.
@@ -165,15 +174,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     refuseExposure(listening, vendors);
 
     // A generated secret goes to the state dir (.local/ or $LOCAL_STATE_DIR) for `npm run send-sample`.
-    let webhookSecret = env.WEBHOOK_SECRET?.trim() ?? '';
-    const secretGenerated = webhookSecret === '';
-    const secretFile = resolvePath(localStateDir(), 'webhook-secret');
-    if (secretGenerated) {
-      webhookSecret = randomBytes(24).toString('base64url');
-      env.WEBHOOK_SECRET = webhookSecret;
-      mkdirSync(localStateDir(), { recursive: true });
-      writeFileSync(secretFile, `${webhookSecret}\n`, { mode: 0o600 });
-    }
+    const webhook = localSecret(env, 'WEBHOOK_SECRET', 'webhook-secret', () => randomBytes(24).toString('base64url'));
+    const webhookSecret = webhook.value;
 
     // 3. Only now the handlers, exactly as deployed: their clients and logger read the env above.
     const handlerSources = [resolvePath(__dirname, '..', 'functions'), resolvePath(__dirname, '..', 'lib')];
@@ -191,12 +193,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
 
     // 4. The worker's event source mapping.
+    const ledger = new Ledger(documentClient(dynamo), resources.tableName);
     const poller = new SqsPoller({
       sqs,
       queueUrl: resources.queueUrl,
       queueArn: resources.queueArn,
       handler: async (event, context) => {
         const result = await worker(event, context);
+        await printRefusals(ledger, event, result);
         const failed = result?.batchItemFailures?.length ?? 0;
         if (failed > 0) {
           say(
@@ -246,8 +250,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     printBanner({
       url,
       webhookSecret,
-      secretGenerated,
-      secretFile: relativePath(process.cwd(), secretFile),
+      secretGenerated: webhook.generated,
+      secretFile: relativePath(process.cwd(), webhook.file),
+      signingKey: signingKey.value,
+      signingKeyGenerated: signingKey.generated,
+      signingKeyFile: relativePath(process.cwd(), signingKey.file),
+      signatures: workerConfig.rules.referralSignatures.mode,
+      signedSampleFile: relativePath(process.cwd(), signedSampleFile),
       shopify: shopify
         ? `sandbox (fake Admin API at ${shopify.url}; nothing leaves this machine)`
         : env.SHOPIFY_BASE_URL?.trim()
@@ -268,7 +277,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       table: resources.tableName,
       reward: `${workerConfig.rewardAmount} per person, Customer.io event "${workerConfig.customerio.eventName}"`,
       reconciler: reconciler.description,
-      loseReferral: reconciler.posthog ? lostReferralCurl(reconciler.posthog) : undefined,
+      loseReferral: reconciler.posthog ? lostReferralCurl(reconciler.posthog, signingKey.value) : undefined,
       ignoredSecretId,
     });
 
@@ -283,6 +292,44 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 function refuseExposure(listening: BoundAddress[], vendors: RealVendor[]): void {
   const problem = exposureProblem(listening, vendors);
   if (problem) throw new Error(problem);
+}
+
+/**
+ * `name` from the env, or a random value generated now, put in the env and saved to the state dir
+ * (.local/ or $LOCAL_STATE_DIR) as `file` for `npm run send-sample`.
+ */
+function localSecret(env: NodeJS.ProcessEnv, name: string, file: string, generate: () => string): { value: string; generated: boolean; file: string } {
+  const path = resolvePath(localStateDir(), file);
+  const given = env[name]?.trim() ?? '';
+  if (given !== '') return { value: given, generated: false, file: path };
+  const value = generate();
+  env[name] = value;
+  mkdirSync(localStateDir(), { recursive: true });
+  writeFileSync(path, `${value}\n`, { mode: 0o600 });
+  return { value, generated: true, file: path };
+}
+
+/** The sample event signed with this run's key, for the banner's `curl` (the app signs every referral it sends). */
+function writeSignedSample(key: string): string {
+  const path = resolvePath(localStateDir(), 'signed-sample-event.json');
+  const sample = JSON.parse(readFileSync(resolvePath(__dirname, 'sample-event.json'), 'utf8')) as unknown;
+  mkdirSync(localStateDir(), { recursive: true });
+  writeFileSync(path, `${JSON.stringify(signWebhookBody(sample, key), null, 2)}\n`);
+  return path;
+}
+
+/**
+ * One 🚫 line per record of the batch that the ledger holds as REJECTED (a refused referral, or a
+ * duplicate of one): what a person trying `send-sample -- --unsigned` looks for. Local only.
+ */
+async function printRefusals(ledger: Ledger, event: SQSEvent, result: SQSBatchResponse | void): Promise<void> {
+  const failed = new Set((result?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier));
+  for (const record of event.Records) {
+    if (failed.has(record.messageId)) continue;
+    const eventId = parseReferral(record.body)?.eventId;
+    const stored = eventId ? await ledger.get(eventId).catch(() => undefined) : undefined;
+    if (eventId && stored?.status === 'REJECTED') printRefusal(eventId, stored.rejectionReason ?? 'unknown');
+  }
 }
 
 /**

@@ -1,3 +1,5 @@
+import { MAX_SIGNATURE_LENGTH } from './vouch';
+
 /**
  * What ingest puts on the queue and the worker fulfils: the referral, already validated and
  * normalised, so the worker never re-reads PostHog's shape. `v` lets the format change
@@ -24,11 +26,17 @@ export interface Referral {
   distinctId?: string;
   occurredAt?: string;
   /**
-   * The referrer's code when the event names one (`referral_code`), as ingest read it. The worker
-   * pays the code's owner (lib/domain/referral-codes.ts); `referrerEmail` is then empty until it
-   * resolves the code, or whatever the event also named, which the code overrides.
+   * The referrer's code, trimmed and lowercased, when the event names one (`referral_code`). Carried
+   * and signed over. The worker pays the code's owner (lib/domain/referral-codes.ts): `referrerEmail`
+   * is empty when the event named only the code, and overridden by the owner when it named both.
    */
   referralCode?: string;
+  /**
+   * The app backend's `referral_signature` (lib/domain/vouch.ts): what tells a referral the app
+   * produced from an event anyone with PostHog's public project key could capture. Optional so
+   * messages queued before it existed still parse (and are refused as unsigned where it is required).
+   */
+  referralSignature?: string;
   /** The code owner's PostHog distinct id, set by the worker when it resolves the code; never queued. */
   referrerDistinctId?: string;
 }
@@ -45,6 +53,8 @@ export const EVENT_ID_PATTERN = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 
 const isEmail = (value: unknown): value is string => typeof value === 'string' && EMAIL_PATTERN.test(value);
 const isOptionalString = (value: unknown): value is string | undefined => value === undefined || typeof value === 'string';
+const isOptionalBounded = (value: unknown, max: number): value is string | undefined =>
+  value === undefined || (typeof value === 'string' && value.length <= max);
 
 /**
  * The referral in a queue message body, or undefined when it is not one this worker understands
@@ -60,15 +70,14 @@ export function parseReferral(body: string): Referral | undefined {
     return undefined;
   }
   if (message === null || typeof message !== 'object') return undefined;
-  const { v, eventId, eventName, referrerEmail, redeemerEmail, customerEmail, personEmail, distinctId, occurredAt, referralCode } =
+  const { v, eventId, eventName, referrerEmail, redeemerEmail, customerEmail, personEmail, distinctId, occurredAt, referralCode, referralSignature } =
     message as Record<string, unknown>;
   if (v !== 1 || typeof eventId !== 'string' || !EVENT_ID_PATTERN.test(eventId) || typeof eventName !== 'string') return undefined;
-  const code = typeof referralCode === 'string' && referralCode !== '' && referralCode.length <= MAX_REFERRAL_CODE_LENGTH ? referralCode : undefined;
-  if (referralCode !== undefined && code === undefined) return undefined;
   // A referral that names its referrer by code may name no referrer email: the worker resolves the code.
-  const referrerOk = isEmail(referrerEmail) || (code !== undefined && referrerEmail === '');
+  const referrerOk = isEmail(referrerEmail) || (typeof referralCode === 'string' && referralCode !== '' && referrerEmail === '');
   if (!referrerOk || !isEmail(redeemerEmail) || !isEmail(customerEmail)) return undefined;
   if ((personEmail !== undefined && !isEmail(personEmail)) || !isOptionalString(distinctId) || !isOptionalString(occurredAt)) return undefined;
+  if (!isOptionalBounded(referralCode, MAX_REFERRAL_CODE_LENGTH) || !isOptionalBounded(referralSignature, MAX_SIGNATURE_LENGTH)) return undefined;
   // A message queued before defect 3 was fixed carries the PostHog person's email as its
   // customerEmail. It is read as the person, never as where the codes go: the rules judge the
   // redeemer, so the codes go to the redeemer, and a person who is the referrer is refused.
@@ -83,7 +92,8 @@ export function parseReferral(body: string): Referral | undefined {
     ...(person === undefined ? {} : { personEmail: person }),
     ...(distinctId === undefined ? {} : { distinctId }),
     ...(occurredAt === undefined ? {} : { occurredAt }),
-    ...(code === undefined ? {} : { referralCode: code }),
+    ...(referralCode === undefined ? {} : { referralCode }),
+    ...(referralSignature === undefined ? {} : { referralSignature }),
   };
 }
 

@@ -305,7 +305,8 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
 }
 
 /**
- * Decides whether the referral may earn rewards. The per-person rules are claims in the ledger
+ * Decides whether the referral may earn rewards: the app's signature and the other static rules
+ * first, so a referral refused there claims nothing; then the per-person rules are claims in the ledger
  * that admit the same referral again on a retry, so re-running this before the decision is
  * stored reaches the same verdict (or waits, lib/domain/claims.ts); once stored it is never run again.
  */
@@ -315,7 +316,11 @@ async function applyRules(referral: Referral, deps: FulfilDeps): Promise<Refusal
   return staticRefusal(referral, rules) ?? (await claimPerPersonRules(referral, rules, deps.ledger));
 }
 
-/** The message's referral with the people and PostHog person the ledger fixed at begin. */
+/**
+ * The message's referral with the people and PostHog person the ledger fixed at begin. The
+ * signature stays the message's, and is checked against these stored people (lib/domain/rules.ts),
+ * the ones that would be paid, never against a later message's (a reused uuid).
+ */
 function storedReferral(message: Referral, record: LedgerRecord): Referral {
   return {
     ...message,

@@ -1,17 +1,39 @@
 import { canonicalEmail, isBlockedDomain } from './identity';
 import type { Referral } from './referral';
+import { verifyReferral } from './vouch';
 
-export type RefusalReason = 'self_referral' | 'blocked_domain' | 'redeemer_already_rewarded' | 'referrer_cap_reached';
+export type RefusalReason =
+  | 'unsigned_referral'
+  | 'bad_referral_signature'
+  | 'self_referral'
+  | 'blocked_domain'
+  | 'redeemer_already_rewarded'
+  | 'referrer_cap_reached';
+
+/**
+ * REFERRAL_SIGNATURES: `required` (the default), with the key the app's backend signs referrals
+ * with (REFERRAL_SIGNING_KEY), or `off`, which pays unsigned referrals as before signatures existed.
+ */
+export type ReferralSignatures = { mode: 'required'; key: string } | { mode: 'off' };
 
 export interface ProgramRules {
   /** Rewarded referrals per referrer, ever; 0 means no cap. */
   maxRewardsPerReferrer: number;
   /** Lowercase domains whose addresses (and their subdomains' and aliases') never earn a reward (either side). */
   blockedDomains: string[];
+  /** Whether a referral must carry the app backend's signature (lib/domain/vouch.ts) to earn anything. */
+  referralSignatures: ReferralSignatures;
 }
 
-/** The rules that need nothing but the referral itself; the per-person ones are claims in the ledger. */
+/**
+ * The rules that need nothing but the referral itself; the per-person ones are claims in the ledger.
+ * The signature comes first: a referral the app did not vouch for is judged by no other rule, and
+ * since this runs before any claim, it never takes one, so a forged event naming a real redeemer
+ * cannot use up that person's reward.
+ */
 export function staticRefusal(referral: Referral, rules: ProgramRules): RefusalReason | undefined {
+  const unvouched = vouchRefusal(referral, rules.referralSignatures);
+  if (unvouched) return unvouched;
   const referrer = canonicalEmail(referral.referrerEmail);
   if (referrer === canonicalEmail(referral.redeemerEmail)) return 'self_referral';
   // The PostHog person the event was captured for being the referrer means the referrer
@@ -21,6 +43,19 @@ export function staticRefusal(referral: Referral, rules: ProgramRules): RefusalR
     return 'blocked_domain';
   }
   return undefined;
+}
+
+/** Why the referral's signature does not vouch for it, or undefined when it does or signatures are off. */
+export function vouchRefusal(referral: Referral, signatures: ReferralSignatures): RefusalReason | undefined {
+  if (signatures.mode === 'off') return undefined;
+  switch (verifyReferral(signatures.key, referral, referral.referralSignature)) {
+    case 'unsigned':
+      return 'unsigned_referral';
+    case 'bad_signature':
+      return 'bad_referral_signature';
+    default:
+      return undefined;
+  }
 }
 
 export function parseDomainList(value: string | undefined): string[] {

@@ -1,7 +1,8 @@
 import * as z from 'zod/mini';
 import { RejectedError } from '../domain/errors';
 import { MAX_EMAIL_LENGTH, referralLimitProblem } from '../domain/limits';
-import { EMAIL_PATTERN, EVENT_ID_PATTERN, normaliseEmail, type Referral } from '../domain/referral';
+import { EMAIL_PATTERN, EVENT_ID_PATTERN, MAX_REFERRAL_CODE_LENGTH, normaliseEmail, type Referral } from '../domain/referral';
+import { MAX_SIGNATURE_LENGTH } from '../domain/vouch';
 import { jsonComplexityProblem } from './json-bounds';
 
 export interface PayloadOptions {
@@ -37,6 +38,15 @@ const MAX_DISTINCT_ID_LENGTH = 400;
 const MAX_TIMESTAMP_LENGTH = 64;
 const boundedString = (value: unknown, max: number): string | undefined =>
   typeof value === 'string' && value.length <= max ? value : undefined;
+/** A property the app left out: absent, null, or a string of nothing but whitespace. */
+const isBlank = (value: unknown): boolean => value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
+
+/**
+ * The event properties the app's backend vouches with (lib/domain/vouch.ts). Fixed names, not
+ * settings: the app's signing code and the worker's check must agree on them.
+ */
+export const REFERRAL_CODE_PROPERTY = 'referral_code';
+export const REFERRAL_SIGNATURE_PROPERTY = 'referral_signature';
 
 /**
  * Reads PostHog's HTTP Webhook destination body. The default template sends
@@ -86,12 +96,13 @@ export function parseWebhook(rawBody: string, options: PayloadOptions): ParsedWe
   const person = wrapped ? readPersonEmail(root.data.person) : undefined;
 
   const referrerEmail = readEmail(props.data[options.referrerEmailProperty], options.referrerEmailProperty, 'referrer');
-  // The redeemer is usually the person the event was captured for, so their profile email stands in.
-  const redeemerEmail = readEmail(
-    props.data[options.redeemerEmailProperty] ?? person,
-    options.redeemerEmailProperty,
-    'redeemer',
-  );
+  // The redeemer is usually the person the event was captured for, so their profile email stands
+  // in, for an empty or blank property as much as for a missing one: an app that sends
+  // `redeemer_email: ""` for a signed-in person means "the person", and refusing it would lose the referral.
+  const redeemerProperty = props.data[options.redeemerEmailProperty];
+  const redeemerEmail = readEmail(isBlank(redeemerProperty) ? person : redeemerProperty, options.redeemerEmailProperty, 'redeemer');
+  const referralCode = readReferralCode(props.data[REFERRAL_CODE_PROPERTY]);
+  const referralSignature = readSignature(props.data[REFERRAL_SIGNATURE_PROPERTY]);
 
   const problem = referralLimitProblem({ referrerEmail, redeemerEmail });
   if (problem) throw unprocessable(problem.code, problem.message);
@@ -110,8 +121,40 @@ export function parseWebhook(rawBody: string, options: PayloadOptions): ParsedWe
       ...(person === undefined ? {} : { personEmail: person }),
       distinctId: boundedString(distinctId, MAX_DISTINCT_ID_LENGTH),
       occurredAt: boundedString(timestamp, MAX_TIMESTAMP_LENGTH),
+      ...(referralCode === undefined ? {} : { referralCode }),
+      ...(referralSignature === undefined ? {} : { referralSignature }),
     },
   };
+}
+
+/**
+ * The referral code, trimmed and lowercased (as it is signed), or undefined when the event names
+ * none. A number is read as its digits (an app may capture a numeric code as a number). One that is
+ * too long or holds control characters is refused: it is signed line by line, so a line break
+ * inside it would blur where the referrer ends and the redeemer begins.
+ */
+function readReferralCode(value: unknown): string | undefined {
+  if (isBlank(value)) return undefined;
+  const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : value;
+  if (typeof text !== 'string') throw unprocessable('invalid_referral_code', `event.properties.${REFERRAL_CODE_PROPERTY} must be a string`);
+  const code = text.trim().toLowerCase();
+  if (code.length > MAX_REFERRAL_CODE_LENGTH || /[\u0000-\u001f\u007f]/.test(code)) {
+    throw unprocessable(
+      'invalid_referral_code',
+      `event.properties.${REFERRAL_CODE_PROPERTY} must be at most ${MAX_REFERRAL_CODE_LENGTH} characters, without control characters`,
+    );
+  }
+  return code;
+}
+
+/**
+ * The signature as sent, trimmed, and cut to MAX_SIGNATURE_LENGTH so the queue message stays small
+ * (a genuine one is 43 characters, so a cut one can only fail the worker's check). Ingest does not
+ * check it: only the worker holds the key. A value that is not a string is no signature.
+ */
+function readSignature(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  return value.trim().slice(0, MAX_SIGNATURE_LENGTH);
 }
 
 function readEmail(value: unknown, property: string, role: string): string {

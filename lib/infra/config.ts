@@ -1,6 +1,7 @@
 import { MAX_CODE_LENGTH, MIN_CODE_LENGTH } from '../domain/codes';
 import { CUSTOMERIO_MAX_EVENT_NAME_BYTES } from '../domain/limits';
-import { parseDomainList, type ProgramRules } from '../domain/rules';
+import { parseDomainList, type ProgramRules, type ReferralSignatures } from '../domain/rules';
+import { MIN_SIGNING_KEY_BYTES } from '../domain/vouch';
 import type { ShopifyAuthConfig } from '../adapters/shopify/auth';
 import { InvalidSigningSecretError, signingKey } from '../inbound/signature';
 import { lifecycleSettings, sharedSignalQuerySettings, type LifecycleConfig, type SharedSignalQueryConfig } from './config-lifecycle';
@@ -23,6 +24,7 @@ export const SECRET_KEYS = [
   'CUSTOMERIO_SITE_ID',
   'CUSTOMERIO_API_KEY',
   'POSTHOG_API_KEY',
+  'REFERRAL_SIGNING_KEY',
   // Only while REVIEW_SHARED_DEVICE / REVIEW_SHARED_IP are on: the guard asks PostHog's Query API.
   'POSTHOG_PERSONAL_API_KEY',
 ] as const;
@@ -148,6 +150,25 @@ function shopifySettings(settings: Settings, env: Env): WorkerConfig['shopify'] 
   };
 }
 
+/**
+ * REFERRAL_SIGNATURES (`required` by default, or `off`) and, when required, REFERRAL_SIGNING_KEY
+ * (from the worker's secret). A missing or short key is refused here, before any referral is
+ * judged: judged without it, every genuine referral would be REJECTED for good.
+ */
+function referralSignatures(settings: Settings, env: Env): ReferralSignatures {
+  const mode = env.REFERRAL_SIGNATURES?.trim().toLowerCase() || 'required';
+  if (mode === 'off') return { mode: 'off' };
+  settings.expect(mode === 'required', 'REFERRAL_SIGNATURES must be required or off');
+  const key = env.REFERRAL_SIGNING_KEY?.trim() ?? '';
+  if (key === '') {
+    settings.expect(false, "REFERRAL_SIGNING_KEY is not set (the key the app's backend signs referrals with; REFERRAL_SIGNATURES=off pays unsigned ones)");
+  } else {
+    // Never the value, nor its length: a near-miss key is most of the key.
+    settings.expect(Buffer.byteLength(key) >= MIN_SIGNING_KEY_BYTES, `REFERRAL_SIGNING_KEY must be at least ${MIN_SIGNING_KEY_BYTES} bytes`);
+  }
+  return { mode: 'required', key };
+}
+
 export function loadShopifyConfig(env: Env): WorkerConfig['shopify'] {
   const settings = new Settings();
   return settings.done(shopifySettings(settings, env));
@@ -191,6 +212,7 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
         'MAX_REWARDS_PER_REFERRER must be a whole number (0 for no cap)',
       ),
       blockedDomains: parseDomainList(env.BLOCKED_EMAIL_DOMAINS),
+      referralSignatures: referralSignatures(settings, env),
     },
     rewardExpiresDays: expiresDays
       ? settings.integer(expiresDays, 1, 3650, 'REWARD_EXPIRES_DAYS must be a whole number of days from 1 to 3650 (unset it for rewards that never expire)')

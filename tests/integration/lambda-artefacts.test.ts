@@ -32,7 +32,15 @@ import { createStackResources, type StackResources } from '../../local/resources
 import { startFakeCustomerIo, type FakeCustomerIo } from '../../local/sandbox/customerio';
 import { startFakePostHog, type FakePostHog } from '../../local/sandbox/posthog';
 import { startFakeShopify, type FakeShopify } from '../../local/sandbox/shopify';
-import { referralBody } from '../support/pipeline';
+import { referralBody as unsignedReferralBody } from '../support/pipeline';
+import { TEST_REFERRAL_SIGNING_KEY } from '../support/referral-signing';
+import { signWebhookBody } from '../../local/vouch';
+
+/** A referral as the app captures it: signed with the worker's key, so the packaged worker (signatures required) pays it. */
+const referralBody = (...args: Parameters<typeof unsignedReferralBody>): ReturnType<typeof unsignedReferralBody> => {
+  const referral = unsignedReferralBody(...args);
+  return { ...referral, body: signWebhookBody(referral.body, TEST_REFERRAL_SIGNING_KEY) };
+};
 import { PACKAGE_TIMEOUT_MS, sharedPackage, type Template } from '../support/serverless-package';
 
 const run = promisify(execFile);
@@ -152,9 +160,8 @@ describe('the packaged Lambda zips, run as Lambda runs them', () => {
     ...shopify.env,
     ...customerio.env,
     ...posthog.env,
-    // The other branch's signed referral property is off here until that setting lands; then this
-    // test should give the worker a REFERRAL_SIGNING_KEY and drop this line.
-    REFERRAL_SIGNATURES: 'off',
+    // The key the app's backend signs with; every referral here is signed with it (signed()).
+    REFERRAL_SIGNING_KEY: TEST_REFERRAL_SIGNING_KEY,
   });
 
   /** Runs the unpacked zip's handler once per event in one child process (one warm container). */

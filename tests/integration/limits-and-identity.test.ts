@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { enqueueReferral } from '../../lib/adapters/sqs/queue';
 import type { Referral } from '../../lib/domain/referral';
+import { signReferral } from '../../lib/domain/vouch';
 import { Pipeline, referralBody } from '../support/pipeline';
+import { TEST_REFERRAL_SIGNING_KEY } from '../support/referral-signing';
 
 /**
  * Issue #10, defects 2, 3 and 8, end to end on the emulators: a referral a later step would refuse
@@ -15,10 +17,13 @@ describe('limits and identity, through the pipeline', () => {
     await pipeline?.stop();
   });
 
-  /** A queue message as an older release, a hand-written redrive or anything but ingest may have left it. */
+  /**
+   * A queue message as an older release, a hand-written redrive or anything but ingest may have left
+   * it, carrying the app's signature of its people (what is under test is how its other fields are read).
+   */
   const queued = (fields: Partial<Referral> = {}): Referral => {
     const uuid = randomUUID();
-    return {
+    const referral: Referral = {
       v: 1,
       eventId: uuid,
       eventName: 'referral redeemed',
@@ -27,6 +32,7 @@ describe('limits and identity, through the pipeline', () => {
       customerEmail: `redeemer-${uuid.slice(0, 8)}@example.com`,
       ...fields,
     };
+    return { ...referral, referralSignature: signReferral(TEST_REFERRAL_SIGNING_KEY, referral) };
   };
   const longEmail = `${'r'.repeat(151 - '@example.com'.length)}@example.com`;
 

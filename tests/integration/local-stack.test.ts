@@ -131,6 +131,21 @@ describe('local stack (npm start + npm run send-sample)', () => {
     expect(out).toContain('r***@example.com');
   }, 15_000);
 
+  it('refuses a sample sent without the app\'s signature, and says so', async () => {
+    // Prepare
+    const cardsBefore = count(out, CARD_LINE);
+
+    // Act
+    const sent = await run(['local/send-sample.ts', '--unsigned'], env);
+    await waitFor(() => /^🚫 referral \S+ refused: REJECTED unsigned_referral/m.test(out), 'the refusal line', 8_000);
+
+    // Assess
+    expect(sent.code).toBe(0);
+    expect(sent.output).toContain('← 202');
+    expect(sent.output).toContain('unsigned_referral');
+    expect(count(out, CARD_LINE)).toBe(cardsBefore);
+  }, 15_000);
+
   it('passes ingest a body as large as API Gateway and Lambda deliver, and answers 413 only past 6 MB, as deployed', async () => {
     // Prepare: a PostHog person with 2 MB of properties (another event, so nothing is paid)
     const post = (body: string) =>

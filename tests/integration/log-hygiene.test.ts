@@ -8,10 +8,14 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type * as PipelineModule from '../support/pipeline';
 import type * as SignatureModule from '../../lib/inbound/signature';
+import type * as VouchModule from '../../local/vouch';
+import type * as ReferralSigningModule from '../support/referral-signing';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const { Pipeline, WEBHOOK_SECRET } = require('../support/pipeline') as typeof PipelineModule;
 const { signWebhook } = require('../../lib/inbound/signature') as typeof SignatureModule;
+const { signWebhookBody } = require('../../local/vouch') as typeof VouchModule;
+const { TEST_REFERRAL_SIGNING_KEY } = require('../support/referral-signing') as typeof ReferralSigningModule;
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 type Pipeline = PipelineModule.Pipeline;
@@ -140,16 +144,22 @@ function referral(tag: string) {
   const short = uuid.slice(0, 8);
   const referrer = `Referrer.${tag}.${short}@Example.COM`;
   const redeemer = `Redeemer.${tag}.${short}@Example.org`;
-  const body = JSON.stringify({
-    event: {
-      uuid,
-      event: 'referral redeemed',
-      distinct_id: redeemer,
-      properties: { referrer_email: referrer, redeemer_email: redeemer },
-      timestamp: new Date().toISOString(),
-    },
-    person: { id: randomUUID(), name: redeemer, properties: { email: redeemer } },
-  });
+  // Signed by the app's backend, as every genuine referral is: the worker refuses one that is not.
+  const body = JSON.stringify(
+    signWebhookBody(
+      {
+        event: {
+          uuid,
+          event: 'referral redeemed',
+          distinct_id: redeemer,
+          properties: { referrer_email: referrer, redeemer_email: redeemer },
+          timestamp: new Date().toISOString(),
+        },
+        person: { id: randomUUID(), name: redeemer, properties: { email: redeemer } },
+      },
+      TEST_REFERRAL_SIGNING_KEY,
+    ),
+  );
   return { uuid, referrer, redeemer, body };
 }
 
@@ -326,6 +336,7 @@ describe('log hygiene across a pipeline run', () => {
       WEBHOOK_SECRET,
       SIGNING_SECRET,
       SIGNING_KEY_B64,
+      TEST_REFERRAL_SIGNING_KEY,
       SHOPIFY_TOKEN,
       CUSTOMERIO_KEY,
       Buffer.from(`${CUSTOMERIO_SITE_ID}:${CUSTOMERIO_KEY}`).toString('base64'),

@@ -82,8 +82,10 @@ describe('serverless package (offline)', () => {
         'SHOPIFY_API_VERSION',
         'CUSTOMERIO_REGION',
         'CUSTOMERIO_EVENT',
+        'REFERRAL_SIGNATURES',
       ]),
     );
+    expect(workerEnv.REFERRAL_SIGNATURES).toBe('required');
     for (const env of [ingestEnv, workerEnv]) {
       expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe('ReferralRewards');
       expect(env.QUEUE_URL).toEqual({ Ref: 'RewardsQueue' });

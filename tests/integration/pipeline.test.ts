@@ -223,11 +223,13 @@ describe('pipeline: webhook → queue → worker → Shopify + Customer.io', () 
 
   it('waits out the lease of a worker that died mid-referral, then finishes it once', async () => {
     // Prepare: a crashed worker left the referral leased for another 1.5 s, with its codes chosen
+    // (and the referral's people: the ones the message names, which the signature vouches for)
     pipeline = await Pipeline.start();
-    const { uuid, body } = referralBody();
+    const { uuid, redeemer, body } = referralBody();
     const posted = await pipeline.post(body);
     expect(posted.statusCode).toBe(202);
-    const referral = { v: 1 as const, eventId: uuid, eventName: 'referral redeemed', referrerEmail: 'a@example.com', redeemerEmail: 'b@example.com', customerEmail: 'b@example.com' };
+    const referrer = (body.event as { properties: { referrer_email: string } }).properties.referrer_email;
+    const referral = { v: 1 as const, eventId: uuid, eventName: 'referral redeemed', referrerEmail: referrer, redeemerEmail: redeemer, customerEmail: redeemer };
     const held = await pipeline.ledger.begin(referral, {
       owner: 'crashed-worker',
       leaseUntil: Date.now() + 1_500,

@@ -1,7 +1,7 @@
 import { makeIngestHandler } from '../../functions/ingest';
 import { PermanentError } from '../../lib/domain/errors';
 import { httpApiEvent } from '../../local/apigw';
-import { Pipeline, referralBody, WEBHOOK_SECRET } from '../support/pipeline';
+import { Pipeline, referralBody, signedProperties, WEBHOOK_SECRET } from '../support/pipeline';
 
 /**
  * The reconciler end to end on the emulators: referrals PostHog has but whose webhook was lost
@@ -42,7 +42,8 @@ describe('reconciler: PostHog Query API → ledger → queue → worker', () => 
       uuid: event.uuid,
       event: 'referral redeemed',
       distinctId: event.distinct_id,
-      properties: event.properties,
+      // Signed by the app's backend before it captured the event, as every genuine referral is.
+      properties: signedProperties(referral.body),
       timestamp: new Date(Date.now() - minutesAgo * MINUTE).toISOString(),
       personEmail: referral.redeemer,
     });

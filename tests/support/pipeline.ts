@@ -20,6 +20,8 @@ import { createStackResources, functionEnv, type StackResources } from '../../lo
 import { startFakeCustomerIo, type FakeCustomerIo } from '../../local/sandbox/customerio';
 import { startFakePostHog, type FakePostHog } from '../../local/sandbox/posthog';
 import { startFakeShopify, type FakeShopify, type FakeShopifyOptions } from '../../local/sandbox/shopify';
+import { signWebhookBody } from '../../local/vouch';
+import { TEST_REFERRAL_SIGNING_KEY } from './referral-signing';
 
 export const WEBHOOK_SECRET = 'test-webhook-secret';
 
@@ -91,6 +93,7 @@ export class Pipeline {
 
     const env: Env = {
       WEBHOOK_SECRET,
+      REFERRAL_SIGNING_KEY: TEST_REFERRAL_SIGNING_KEY,
       ...functionEnv(resources, defs),
       ...shopify.env,
       ...customerio.env,
@@ -133,15 +136,26 @@ export class Pipeline {
     return new Pipeline(sqs, ledger, resources, shopify, customerio, poller, ingestHandler, workerDeps.maxReceiveCount, posthog, ddb, env);
   }
 
-  /** POSTs a webhook body to ingest as API Gateway would deliver it. */
-  public async post(body: unknown, headers: Record<string, string> = {}): Promise<{ statusCode: number; body: any }> {
+  /**
+   * POSTs a webhook body to ingest as API Gateway would deliver it. A referral given as an object is
+   * first signed with the worker's key, as the app's backend signs every referral it produces,
+   * unless it already names a `referral_signature` or `sign` is false (a forged event). A string is
+   * sent byte for byte.
+   */
+  public async post(body: unknown, headers: Record<string, string> = {}, options: { sign?: boolean } = {}): Promise<{ statusCode: number; body: any }> {
+    const sent = typeof body === 'string' || options.sign === false ? body : signWebhookBody(body, this.signingKey);
     const response = (await this.ingestHandler(
       httpApiEvent({
         headers: { authorization: `Bearer ${WEBHOOK_SECRET}`, 'content-type': 'application/json', ...headers },
-        body: typeof body === 'string' ? body : JSON.stringify(body),
+        body: typeof sent === 'string' ? sent : JSON.stringify(sent),
       }),
     )) as APIGatewayProxyStructuredResultV2;
     return { statusCode: response.statusCode ?? 0, body: JSON.parse(String(response.body)) };
+  }
+
+  /** The key the worker checks referral signatures with (REFERRAL_SIGNING_KEY), the one `post` signs with. */
+  public get signingKey(): string {
+    return this.env.REFERRAL_SIGNING_KEY?.trim() || TEST_REFERRAL_SIGNING_KEY;
   }
 
   /** Runs the worker until the queue is empty and nothing is in flight (failed records come back after the visibility timeout). */
@@ -219,7 +233,10 @@ export class Pipeline {
   }
 }
 
-/** A PostHog default-template body for a fresh referral. */
+/**
+ * A PostHog default-template body for a fresh referral, unsigned: `post` signs it as it is when
+ * sent, so a test may still change it first (signedProperties for an event captured into PostHog).
+ */
 export function referralBody(overrides: { uuid?: string; referrer?: string; redeemer?: string; withPerson?: boolean } = {}) {
   const uuid = overrides.uuid ?? randomUUID();
   const redeemer = overrides.redeemer ?? `redeemer-${uuid.slice(0, 8)}@example.com`;
@@ -238,6 +255,14 @@ export function referralBody(overrides: { uuid?: string; referrer?: string; rede
     body.person = { id: randomUUID(), name: redeemer, url: 'https://us.posthog.com/person/x', properties: { email: redeemer } };
   }
   return { uuid, redeemer, body };
+}
+
+/**
+ * A referral body's event properties with the signature the app's backend would add before
+ * capturing it straight into PostHog (the reconciler's path, no webhook).
+ */
+export function signedProperties(body: Record<string, unknown>, key: string = TEST_REFERRAL_SIGNING_KEY): Record<string, unknown> {
+  return (signWebhookBody(body, key).event as { properties: Record<string, unknown> }).properties;
 }
 
 /**

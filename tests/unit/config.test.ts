@@ -1,6 +1,7 @@
 import { loadIngestConfig, loadWorkerConfig, type Env } from '../../lib/infra/config';
 import { PermanentError } from '../../lib/domain/errors';
 import { thrown } from '../support/failure';
+import { TEST_REFERRAL_SIGNING_KEY } from '../support/referral-signing';
 
 /** The least a worker's fulfilment needs: everything else has a default (its table and DLQ: tests/unit/function-config.test.ts). */
 const WORKER_ENV: Env = {
@@ -8,6 +9,7 @@ const WORKER_ENV: Env = {
   SHOPIFY_ACCESS_TOKEN: 'shpat_test_token',
   CUSTOMERIO_SITE_ID: 'site-id',
   CUSTOMERIO_API_KEY: 'api-key',
+  REFERRAL_SIGNING_KEY: TEST_REFERRAL_SIGNING_KEY,
 };
 
 const INGEST_ENV: Env = {
@@ -302,6 +304,63 @@ describe('loadWorkerConfig: invalid settings', () => {
     // Assess
     expect(error.message).toContain('SHOPIFY_ACCESS_TOKEN');
     expect(error.message).toContain('REWARD_AMOUNT');
+  });
+});
+
+describe('loadWorkerConfig: referral signatures', () => {
+  it('requires signatures by default, with the key from REFERRAL_SIGNING_KEY (trimmed)', () => {
+    // Act
+    const config = loadWorkerConfig({ ...WORKER_ENV, REFERRAL_SIGNING_KEY: ` ${TEST_REFERRAL_SIGNING_KEY}\n` });
+
+    // Assess
+    expect(config.rules.referralSignatures).toEqual({ mode: 'required', key: TEST_REFERRAL_SIGNING_KEY });
+  });
+
+  it.each([undefined, '', '   '])('refuses REFERRAL_SIGNING_KEY=%p under required signatures with config_invalid naming it', (key) => {
+    // Act
+    const error = permanentError(() => loadWorkerConfig({ ...WORKER_ENV, REFERRAL_SIGNING_KEY: key }));
+
+    // Assess
+    expect(error.reason).toBe('config_invalid');
+    expect(error.message).toContain('REFERRAL_SIGNING_KEY is not set');
+  });
+
+  it('refuses a key shorter than 32 bytes, without echoing it', () => {
+    // Prepare
+    const short = 'k'.repeat(31);
+
+    // Act
+    const error = permanentError(() => loadWorkerConfig({ ...WORKER_ENV, REFERRAL_SIGNATURES: 'required', REFERRAL_SIGNING_KEY: short }));
+
+    // Assess
+    expect(error.reason).toBe('config_invalid');
+    expect(error.message).toContain('REFERRAL_SIGNING_KEY must be at least 32 bytes');
+    expect(error.message).not.toContain(short);
+  });
+
+  it('accepts a key of exactly 32 bytes', () => {
+    // Act
+    const config = loadWorkerConfig({ ...WORKER_ENV, REFERRAL_SIGNING_KEY: 'k'.repeat(32) });
+
+    // Assess
+    expect(config.rules.referralSignatures.mode).toBe('required');
+  });
+
+  it('with REFERRAL_SIGNATURES=off, needs no key and checks no signature', () => {
+    // Act
+    const config = loadWorkerConfig({ ...WORKER_ENV, REFERRAL_SIGNATURES: ' OFF ', REFERRAL_SIGNING_KEY: undefined });
+
+    // Assess
+    expect(config.rules.referralSignatures).toEqual({ mode: 'off' });
+  });
+
+  it.each(['false', 'optional', 'no'])('refuses REFERRAL_SIGNATURES=%s rather than guess whether unsigned referrals are paid', (mode) => {
+    // Act
+    const error = permanentError(() => loadWorkerConfig({ ...WORKER_ENV, REFERRAL_SIGNATURES: mode }));
+
+    // Assess
+    expect(error.reason).toBe('config_invalid');
+    expect(error.message).toContain('REFERRAL_SIGNATURES must be required or off');
   });
 });
 

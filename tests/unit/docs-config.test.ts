@@ -14,14 +14,6 @@ import { RECONCILER_SECRET_KEYS, WEBHOOK_SECRET_KEYS } from '../../lib/infra/sec
 const ROOT = join(__dirname, '..', '..');
 const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
 
-/**
- * Settings the docs describe that another branch adds to the loaders at the same time (the signed
- * referrals). While absent from the loaders they are exempt from "the loaders read it"; once a
- * loader reads one, the last test fails until it is removed from this list, so the exemption
- * cannot outlive the merge.
- */
-const PENDING_ELSEWHERE = ['REFERRAL_SIGNING_KEY', 'REFERRAL_SIGNATURES'];
-
 const LOADER_FILES = readdirSync(join(ROOT, 'lib', 'infra'))
   .filter((file) => /^config.*\.ts$/.test(file) || file === 'settings.ts' || file === 'secrets.ts')
   .map((file) => join('lib', 'infra', file));
@@ -42,7 +34,6 @@ const SERVERLESS_TEXT = read('serverless.yml');
 const isEnvName = (name: string): boolean => /^[A-Z][A-Z0-9_]*$/.test(name);
 /** Code that reads the setting (`env.X`, `'X'`, a `X:` key), not a comment that mentions it. */
 const reads = (source: string, name: string): boolean => new RegExp(`env\\.${name}\\b|['"\`]${name}['"\`]|\\b${name}:`).test(source);
-const pending = (name: string): boolean => PENDING_ELSEWHERE.includes(name) && !reads(LOADER_SOURCE, name);
 
 /** What a function reads when the setting is unset: the loaders' DEFAULTS, or an inline `env.X?.trim() || 'v'`. */
 function loaderDefault(name: string): string | undefined {
@@ -117,7 +108,6 @@ describe("README's configuration table matches the loaders", () => {
 
     // Act
     const unknown = appSettings
-      .filter(({ name }) => !pending(name))
       .filter(({ row, name }) => {
         if (reads(LOADER_SOURCE, name)) return false;
         if (isLocalOnly(row)) return !reads(LOCAL_SOURCE, name);
@@ -131,7 +121,7 @@ describe("README's configuration table matches the loaders", () => {
 
   it('documents the default each loader applies', () => {
     // Prepare
-    const checked = appSettings.filter(({ row, name }) => !pending(name) && reads(LOADER_SOURCE, name) && !isLocalOnly(row));
+    const checked = appSettings.filter(({ row, name }) => reads(LOADER_SOURCE, name) && !isLocalOnly(row));
 
     // Act
     const wrong = checked.flatMap(({ row, name, index }) => {
@@ -167,7 +157,7 @@ describe("README's configuration table matches the loaders", () => {
 
   it('marks local only exactly the settings a deploy cannot set', () => {
     // Prepare
-    const nonSecret = appSettings.filter(({ row, name }) => !isSecret(row) && !pending(name));
+    const nonSecret = appSettings.filter(({ row, name }) => !isSecret(row));
 
     // Act
     const wrong = nonSecret.flatMap(({ row, name }) => {
@@ -186,7 +176,7 @@ describe("README's configuration table matches the loaders", () => {
 
     // Act
     const wrong = appSettings
-      .filter(({ row, name }) => isSecret(row) && !pending(name) && !secretKeys.includes(name))
+      .filter(({ row, name }) => isSecret(row) && !secretKeys.includes(name))
       .map(({ name }) => name);
 
     // Assess
@@ -256,7 +246,7 @@ describe('the secrets the docs write are the ones the functions read', () => {
 
     // Act
     const refused = written
-      .filter(({ secretId, key }) => !acceptedKeys(secretId).includes(key) && !pending(key))
+      .filter(({ secretId, key }) => !acceptedKeys(secretId).includes(key))
       .map(({ secretId, key }) => `${key} in ${secretId}`);
 
     // Assess
@@ -271,7 +261,7 @@ describe('the secrets the docs write are the ones the functions read', () => {
     // Act
     const wrong = rows.flatMap(({ secretId, keys }) => {
       const accepted = acceptedKeys(secretId);
-      const extra = keys.filter((key) => !accepted.includes(key) && !pending(key)).map((key) => `${secretId}: lists ${key}, which it does not take`);
+      const extra = keys.filter((key) => !accepted.includes(key)).map((key) => `${secretId}: lists ${key}, which it does not take`);
       const missing = accepted.filter((key) => !keys.includes(key)).map((key) => `${secretId}: leaves out ${key}`);
       return [...extra, ...missing];
     });
@@ -283,16 +273,5 @@ describe('the secrets the docs write are the ones the functions read', () => {
       'referral-rewards/<stage>/webhook',
     ]);
     expect(wrong).toEqual([]);
-  });
-
-  it('names as pending elsewhere only settings no loader reads yet (remove them here once one does)', () => {
-    // Prepare
-    const names = PENDING_ELSEWHERE;
-
-    // Act
-    const nowRead = names.filter((name) => reads(LOADER_SOURCE, name));
-
-    // Assess
-    expect(nowRead).toEqual([]);
   });
 });

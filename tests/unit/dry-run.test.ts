@@ -100,7 +100,7 @@ describe('worker with DRY_RUN', () => {
   it('calls neither Shopify nor Customer.io, writes nothing to the ledger, and parks the message in the DLQ', async () => {
     // Prepare: a referral the ledger has never seen
     ddbMock.on(GetCommand).resolves({});
-    const { handler, shopify, customerio, posthog, context } = setup({ rules: { maxRewardsPerReferrer: 10, blockedDomains: [] } });
+    const { handler, shopify, customerio, posthog, context } = setup({ rules: { maxRewardsPerReferrer: 10, blockedDomains: [], referralSignatures: { mode: 'off' } } });
 
     // Act
     const response = await handler(batch(sqsRecord(JSON.stringify(REFERRAL))), context);
@@ -228,7 +228,7 @@ describe('dryRunFulfil', () => {
     const self = { ...REFERRAL, redeemerEmail: 'Alice.Referrer@Example.com', customerEmail: 'alice.referrer@example.com' };
 
     // Act
-    const plan = await dryRunFulfil(self, ledger, log, { rules: { maxRewardsPerReferrer: 10, blockedDomains: [] }, posthog: { track: jest.fn() } });
+    const plan = await dryRunFulfil(self, ledger, log, { rules: { maxRewardsPerReferrer: 10, blockedDomains: [], referralSignatures: { mode: 'off' } }, posthog: { track: jest.fn() } });
 
     // Assess
     expect(plan.outcome).toBe('would-refuse');
@@ -237,13 +237,27 @@ describe('dryRunFulfil', () => {
     expect(plan.steps.join(' ')).not.toContain('gift card');
   });
 
+  it('plans a refusal for a referral the app did not sign, when signatures are required', async () => {
+    // Prepare
+    const ledger = { get: jest.fn(async () => undefined) };
+    const { log } = captureLog();
+    const rules = { maxRewardsPerReferrer: 10, blockedDomains: [], referralSignatures: { mode: 'required' as const, key: 'dry-run-referral-signing-key-0123456789' } };
+
+    // Act
+    const plan = await dryRunFulfil(REFERRAL, ledger, log, { rules });
+
+    // Assess
+    expect(plan.outcome).toBe('would-refuse');
+    expect(plan.steps[0]).toContain('unsigned_referral');
+  });
+
   it('mentions the per-person rules it cannot check without writing', async () => {
     // Prepare
     const ledger = { get: jest.fn(async () => undefined) };
     const { log } = captureLog();
 
     // Act
-    const plan = await dryRunFulfil(REFERRAL, ledger, log, { rules: { maxRewardsPerReferrer: 3, blockedDomains: [] } });
+    const plan = await dryRunFulfil(REFERRAL, ledger, log, { rules: { maxRewardsPerReferrer: 3, blockedDomains: [], referralSignatures: { mode: 'off' } } });
 
     // Assess
     expect(plan.outcome).toBe('would-fulfil');

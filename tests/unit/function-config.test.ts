@@ -8,6 +8,7 @@ import {
 } from '../../lib/infra/config';
 import { PermanentError } from '../../lib/domain/errors';
 import { thrown } from '../support/failure';
+import { TEST_REFERRAL_SIGNING_KEY } from '../support/referral-signing';
 
 /** What serverless.yml gives every worker container. */
 const RUNTIME_ENV: Env = {
@@ -90,6 +91,7 @@ describe('loadWorkerConfig', () => {
       SHOPIFY_ACCESS_TOKEN: 'shpat_test_token',
       CUSTOMERIO_SITE_ID: 'site-id',
       CUSTOMERIO_API_KEY: 'api-key',
+      REFERRAL_SIGNING_KEY: TEST_REFERRAL_SIGNING_KEY,
     });
 
     // Assess

@@ -292,6 +292,32 @@ describe('parseWebhook: emails', () => {
     expect(referral.customerEmail).toBe('person@example.com');
   });
 
+  it.each([
+    ['empty', ''],
+    ['whitespace only', ' \t '],
+    ['null', null],
+  ])('falls back to person.properties.email for the redeemer when the redeemer property is %s, as when it is missing', (_label, value) => {
+    // Prepare
+    const body = bodyWith({ referrer_email: 'referrer@example.com', redeemer_email: value }, { properties: { email: 'Person@Example.com' } });
+
+    // Act
+    const referral = referralOf(parseWebhook(body, OPTIONS));
+
+    // Assess
+    expect(referral.redeemerEmail).toBe('person@example.com');
+  });
+
+  it('answers 422 missing_redeemer_email for an empty redeemer property when there is no person email to stand in', () => {
+    // Prepare
+    const body = bodyWith({ referrer_email: 'referrer@example.com', redeemer_email: '' }, NO_PERSON);
+
+    // Act
+    const error = thrown(() => parseWebhook(body, OPTIONS), RejectedError);
+
+    // Assess
+    expect(error).toMatchObject({ statusCode: 422, code: 'missing_redeemer_email' });
+  });
+
   it('answers 422 missing_redeemer_email when neither the redeemer property nor a person email is there', () => {
     // Prepare
     const body = bodyWith({ referrer_email: 'referrer@example.com' }, NO_PERSON);
@@ -370,5 +396,69 @@ describe('parseWebhook: configurable names', () => {
     // Assess
     expect(error).toMatchObject({ statusCode: 422, code: 'missing_referrer_email' });
     expect(error.message).toContain('inviter');
+  });
+});
+
+describe('parseWebhook: what the app vouches with', () => {
+  const SIGNATURE = 'EveHz2HVuwzqAAY0hlQH-q_NLAnO-Qx1J4hlRI1vEw0';
+
+  it('carries referral_signature and referral_code (trimmed, lowercased) into the queued referral, unchecked', () => {
+    // Prepare
+    const body = bodyWith({ referrer_email: 'referrer@example.com', redeemer_email: 'bob@example.com', referral_code: ' K7M2Q9XP ', referral_signature: ` ${SIGNATURE}\n` });
+
+    // Act
+    const referral = referralOf(parseWebhook(body, OPTIONS));
+
+    // Assess
+    expect(referral).toMatchObject({ referralCode: 'k7m2q9xp', referralSignature: SIGNATURE });
+  });
+
+  it('queues an unsigned referral without either field: only the worker, which holds the key, judges it', () => {
+    // Prepare
+    const body = bodyWith({ referrer_email: 'referrer@example.com', redeemer_email: 'bob@example.com', referral_code: '  ', referral_signature: null });
+
+    // Act
+    const referral = referralOf(parseWebhook(body, OPTIONS));
+
+    // Assess
+    expect(Object.keys(referral)).not.toContain('referralCode');
+    expect(Object.keys(referral)).not.toContain('referralSignature');
+  });
+
+  it('reads a numeric referral code as its digits', () => {
+    // Prepare
+    const body = bodyWith({ referrer_email: 'referrer@example.com', redeemer_email: 'bob@example.com', referral_code: 20261203 });
+
+    // Act
+    const referral = referralOf(parseWebhook(body, OPTIONS));
+
+    // Assess
+    expect(referral.referralCode).toBe('20261203');
+  });
+
+  it('cuts an over-long signature to a bound, so the queue message stays small and the worker refuses it', () => {
+    // Prepare
+    const body = bodyWith({ referrer_email: 'referrer@example.com', redeemer_email: 'bob@example.com', referral_signature: 'x'.repeat(100_000) });
+
+    // Act
+    const referral = referralOf(parseWebhook(body, OPTIONS));
+
+    // Assess
+    expect(referral.referralSignature).toBe('x'.repeat(128));
+  });
+
+  it.each([
+    ['an object', { code: 'K7M2Q9XP' }],
+    ['longer than 64 characters', 'k'.repeat(65)],
+    ['holding a line break', 'k7m2\nq9xp'],
+  ])('answers 422 invalid_referral_code for a code that is %s', (_label, code) => {
+    // Prepare
+    const body = bodyWith({ referrer_email: 'referrer@example.com', redeemer_email: 'bob@example.com', referral_code: code });
+
+    // Act
+    const error = thrown(() => parseWebhook(body, OPTIONS), RejectedError);
+
+    // Assess
+    expect(error).toMatchObject({ statusCode: 422, code: 'invalid_referral_code' });
   });
 });

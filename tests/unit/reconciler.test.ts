@@ -47,6 +47,19 @@ describe('reconcile', () => {
     expect(queued[0]).toMatchObject({ v: 1, referrerEmail: 'ref1@example.com', redeemerEmail: 'red1@example.com', occurredAt: row(1).timestamp });
   });
 
+  it("queues the app's signature and referral code from the row's properties, for the worker to check", async () => {
+    // Prepare
+    const signature = 'EveHz2HVuwzqAAY0hlQH-q_NLAnO-Qx1J4hlRI1vEw0';
+    const properties = { referrer_email: 'ref1@example.com', redeemer_email: 'red1@example.com', referral_code: 'K7M2Q9XP', referral_signature: signature };
+    const { deps, queued } = fakes([[row(1, properties)]]);
+
+    // Act
+    await reconcile(deps, OPTIONS);
+
+    // Assess
+    expect(queued[0]).toMatchObject({ referralCode: 'k7m2q9xp', referralSignature: signature });
+  });
+
   it('logs one WARN per missing referral with its uuid and masked emails', async () => {
     // Prepare
     const { deps, warnings } = fakes([[row(1)]]);

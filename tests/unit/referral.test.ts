@@ -65,6 +65,29 @@ describe('parseReferral', () => {
     expect(referral?.personEmail).toBe('ada+collector@example.com');
   });
 
+  it('reads back the referral code and signature ingest carries', () => {
+    // Prepare
+    const signed = { ...REFERRAL, referralCode: 'k7m2q9xp', referralSignature: 'EveHz2HVuwzqAAY0hlQH-q_NLAnO-Qx1J4hlRI1vEw0' };
+
+    // Act
+    const referral = parseReferral(JSON.stringify(signed));
+
+    // Assess
+    expect(referral).toEqual(signed);
+  });
+
+  it.each([
+    ['a numeric signature', { referralSignature: 42 }],
+    ['a signature longer than ingest carries', { referralSignature: 'x'.repeat(129) }],
+    ['a referral code longer than ingest carries', { referralCode: 'k'.repeat(65) }],
+  ])('refuses %s', (_label, fields) => {
+    // Act
+    const referral = parseReferral(JSON.stringify({ ...REFERRAL, ...fields }));
+
+    // Assess
+    expect(referral).toBeUndefined();
+  });
+
   it('reads the person email of a message queued by this release', () => {
     // Act
     const referral = parseReferral(JSON.stringify({ ...REFERRAL, personEmail: 'profile@example.net' }));

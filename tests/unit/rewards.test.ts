@@ -7,6 +7,8 @@ import { MemoryLedger } from '../support/memory-ledger';
 import { failure } from '../support/failure';
 import type { LifecycleConfig } from '../../lib/infra/config';
 import type { Park, WorkerLifecyclePort } from '../../lib/domain/lifecycle/ledger-port';
+import { signReferral } from '../../lib/domain/vouch';
+import type { ProgramRules } from '../../lib/domain/rules';
 
 const EVENT_ID = '0193a8f2-6c1d-7b4e-9a55-2f0d3c4b5a61';
 const CUSTOMERIO_EVENT_ID = '01JD4F4V3D7KXA5BH1T1Y0PTB1';
@@ -271,7 +273,7 @@ describe('fulfilReferral: the last write ends the referral', () => {
     // Prepare
     const { ledger, deps } = setup();
     deps.posthog = posthog();
-    deps.rules = { maxRewardsPerReferrer: 10, blockedDomains: ['example.com'] };
+    deps.rules = { maxRewardsPerReferrer: 10, blockedDomains: ['example.com'], referralSignatures: { mode: 'off' } };
 
     // Act
     const outcome = await fulfilReferral(REFERRAL, deps, attempt());
@@ -736,7 +738,7 @@ describe("fulfilReferral: the ledger's copy of the referral (#10.5, #10.6)", () 
 
 describe('fulfilReferral: per-person claims held by other referrals (#10.1)', () => {
   const OTHER = '0193a8f2-6c1d-7b4e-9a55-000000000002';
-  const rules = { maxRewardsPerReferrer: 1, blockedDomains: [] };
+  const rules = { maxRewardsPerReferrer: 1, blockedDomains: [], referralSignatures: { mode: 'off' as const } };
   const otherRecord = (overrides: Partial<LedgerRecord>) => storedRecord({ pk: `referral#${OTHER}`, eventId: OTHER, ...overrides });
 
   it('waits (retryable, nothing decided) while the referral holding the redeemer is undecided', async () => {
@@ -815,7 +817,7 @@ describe('fulfilReferral: per-person claims held by other referrals (#10.1)', ()
   it('gives a referrer slot back when refused for the redeemer after an earlier attempt took the slot', async () => {
     // Prepare: an earlier attempt of ours counted a slot; the redeemer is another accepted referral's
     const { ledger, deps } = setup();
-    deps.rules = { maxRewardsPerReferrer: 5, blockedDomains: [] };
+    deps.rules = { maxRewardsPerReferrer: 5, blockedDomains: [], referralSignatures: { mode: 'off' } };
     ledger.seed(storedRecord({}));
     ledger.seed(otherRecord({ decision: 'ACCEPTED' }));
     ledger.redeemers.set('redeemer@example.com', OTHER);
@@ -1006,6 +1008,62 @@ describe("fulfilReferral: the lifecycle gate's pay verdict is stored (closing re
     expect(outcome).toMatchObject({ outcome: 'held' });
     expect(gate.parked).toEqual([expect.objectContaining({ status: 'HELD' })]);
     expect(ledger.records.get(EVENT_ID)?.gatePassedAt).toBeUndefined();
+    expect(shopify.creates).toEqual([]);
+  });
+});
+
+describe('fulfilReferral: only referrals the app vouched for are paid', () => {
+  const KEY = 'unit-referral-signing-key-0123456789abcdef';
+  const rules: ProgramRules = { maxRewardsPerReferrer: 10, blockedDomains: [], referralSignatures: { mode: 'required', key: KEY } };
+  const GENUINE_ID = '0193a8f2-6c1d-7b4e-9a55-000000000003';
+  const signed = (referral: Referral): Referral => ({ ...referral, referralSignature: signReferral(KEY, referral) });
+
+  it('refuses a forged (unsigned) event naming a real redeemer without claiming the redeemer or issuing anything', async () => {
+    // Prepare
+    const { ledger, shopify, customerio, deps } = setup();
+    deps.rules = rules;
+
+    // Act
+    const outcome = await fulfilReferral(REFERRAL, deps, attempt());
+
+    // Assess
+    expect(outcome).toEqual({ outcome: 'rejected', reason: 'unsigned_referral' });
+    expect(ledger.records.get(EVENT_ID)).toMatchObject({ status: 'REJECTED', rejectionReason: 'unsigned_referral' });
+    expect(ledger.redeemers.size).toBe(0);
+    expect(ledger.referrers.size).toBe(0);
+    expect(shopify.creates).toEqual([]);
+    expect(customerio.sent).toEqual([]);
+  });
+
+  it("pays the redeemer's genuine referral after a forged one used their email", async () => {
+    // Prepare: the forgery arrives first and is refused
+    const { ledger, shopify, deps } = setup();
+    deps.rules = rules;
+    await fulfilReferral({ ...REFERRAL, referralSignature: 'forged-signature' }, deps, attempt());
+    const genuine = signed({ ...REFERRAL, eventId: GENUINE_ID });
+
+    // Act
+    const outcome = await fulfilReferral(genuine, deps, attempt('request-2/message-2'));
+
+    // Assess
+    expect(ledger.records.get(EVENT_ID)).toMatchObject({ status: 'REJECTED', rejectionReason: 'bad_referral_signature' });
+    expect(outcome).toEqual({ outcome: 'completed' });
+    expect(ledger.redeemers.get('redeemer@example.com')).toBe(GENUINE_ID);
+    expect(shopify.creates).toHaveLength(2);
+  });
+
+  it('checks the signature against the people the ledger fixed at begin, not those of a later message reusing the uuid', async () => {
+    // Prepare: begun (then crashed) for REFERRAL's people; a later message names another redeemer, signed for them
+    const { ledger, shopify, deps } = setup();
+    deps.rules = rules;
+    ledger.seed(storedRecord({}));
+    const other = signed({ ...REFERRAL, redeemerEmail: 'mallory@example.net', customerEmail: 'mallory@example.net' });
+
+    // Act
+    const outcome = await fulfilReferral(other, deps, attempt());
+
+    // Assess
+    expect(outcome).toEqual({ outcome: 'rejected', reason: 'bad_referral_signature' });
     expect(shopify.creates).toEqual([]);
   });
 });

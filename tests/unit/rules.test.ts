@@ -1,9 +1,11 @@
 import { canonicalEmail } from '../../lib/domain/identity';
 import { staticRefusal, type ProgramRules } from '../../lib/domain/rules';
+import { signReferral } from '../../lib/domain/vouch';
 import { SAMPLE_REFERRAL } from '../support/fixtures';
+import { TEST_REFERRAL_SIGNING_KEY } from '../support/referral-signing';
 
 const REFERRAL = SAMPLE_REFERRAL;
-const RULES: ProgramRules = { maxRewardsPerReferrer: 10, blockedDomains: [] };
+const RULES: ProgramRules = { maxRewardsPerReferrer: 10, blockedDomains: [], referralSignatures: { mode: 'off' } };
 
 describe('canonicalEmail', () => {
   it.each([
@@ -82,6 +84,57 @@ describe('staticRefusal', () => {
 
     // Act
     const refusal = staticRefusal(referral, { ...RULES, blockedDomains: ['example.org'] });
+
+    // Assess
+    expect(refusal).toBeUndefined();
+  });
+});
+
+describe('staticRefusal: only referrals the app vouched for', () => {
+  const REQUIRED: ProgramRules = { ...RULES, referralSignatures: { mode: 'required', key: TEST_REFERRAL_SIGNING_KEY } };
+  const signed = { ...REFERRAL, referralSignature: signReferral(TEST_REFERRAL_SIGNING_KEY, REFERRAL) };
+
+  it('accepts a referral signed with the key', () => {
+    // Act
+    const refusal = staticRefusal(signed, REQUIRED);
+
+    // Assess
+    expect(refusal).toBeUndefined();
+  });
+
+  it('refuses a referral without a signature as unsigned_referral', () => {
+    // Act
+    const refusal = staticRefusal(REFERRAL, REQUIRED);
+
+    // Assess
+    expect(refusal).toBe('unsigned_referral');
+  });
+
+  it('refuses a signature made for other people as bad_referral_signature', () => {
+    // Prepare: the signature of a genuine referral, on a forged event naming another redeemer
+    const forged = { ...signed, redeemerEmail: 'mallory@example.net', customerEmail: 'mallory@example.net' };
+
+    // Act
+    const refusal = staticRefusal(forged, REQUIRED);
+
+    // Assess
+    expect(refusal).toBe('bad_referral_signature');
+  });
+
+  it('judges the signature before any other rule: an unsigned self-referral is unsigned_referral', () => {
+    // Prepare
+    const referral = { ...REFERRAL, redeemerEmail: REFERRAL.referrerEmail, customerEmail: REFERRAL.referrerEmail };
+
+    // Act
+    const refusal = staticRefusal(referral, REQUIRED);
+
+    // Assess
+    expect(refusal).toBe('unsigned_referral');
+  });
+
+  it('with REFERRAL_SIGNATURES=off, accepts an unsigned referral as before signatures existed', () => {
+    // Act
+    const refusal = staticRefusal(REFERRAL, { ...RULES, referralSignatures: { mode: 'off' } });
 
     // Assess
     expect(refusal).toBeUndefined();

@@ -186,6 +186,19 @@ describe('loadEnv with the keys a function may read', () => {
     expect(loaded).toEqual({ SECRET_ID, WEBHOOK_SECRET: 'webhook' });
   });
 
+  it("gives the worker the referral signing key from its secret, and never ingest, which faces the internet", async () => {
+    // Prepare
+    const source = fakeSource(() => ({ REFERRAL_SIGNING_KEY: 'referral-signing-key-of-the-app-backend', WEBHOOK_SECRET: 'webhook' }));
+
+    // Act
+    const worker = await loadEnv({ SECRET_ID }, source);
+    const ingest = await loadEnv({ SECRET_ID }, source, WEBHOOK_SECRET_KEYS);
+
+    // Assess
+    expect(worker.REFERRAL_SIGNING_KEY).toBe('referral-signing-key-of-the-app-backend');
+    expect(ingest.REFERRAL_SIGNING_KEY).toBeUndefined();
+  });
+
   it('gives the reconciler its PostHog personal API key', async () => {
     // Prepare
     const source = fakeSource(() => ({ POSTHOG_PERSONAL_API_KEY: 'phx_key' }));

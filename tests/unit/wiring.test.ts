@@ -2,6 +2,7 @@ import { loadWorkerConfig, type Env } from '../../lib/infra/config';
 import type { Fetch } from '../../lib/infra/http';
 import type { Ledger } from '../../lib/adapters/dynamodb/ledger';
 import { cachedFulfilDeps } from '../../lib/infra/wiring';
+import { TEST_REFERRAL_SIGNING_KEY } from '../support/referral-signing';
 
 const ENV: Env = {
   TABLE_NAME: 'ledger',
@@ -12,6 +13,7 @@ const ENV: Env = {
   SHOPIFY_API_VERSION: '2026-04',
   CUSTOMERIO_SITE_ID: 'site',
   CUSTOMERIO_API_KEY: 'key',
+  REFERRAL_SIGNING_KEY: TEST_REFERRAL_SIGNING_KEY,
 };
 
 /** Counts token grants; answers every Admin API call with a created gift card. */

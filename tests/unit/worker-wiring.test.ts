@@ -5,6 +5,7 @@ import { RetryableError } from '../../lib/domain/errors';
 import type { Ledger } from '../../lib/adapters/dynamodb/ledger';
 import type { ScopedLogger } from '../../lib/infra/observability';
 import { createWorkerDeps, stepRetry } from '../../lib/infra/worker-wiring';
+import { TEST_REFERRAL_SIGNING_KEY } from '../support/referral-signing';
 
 const ENV: Env = {
   TABLE_NAME: 'referral-rewards-ledger',
@@ -15,6 +16,7 @@ const ENV: Env = {
   SHOPIFY_ACCESS_TOKEN: 'shpat_x',
   CUSTOMERIO_SITE_ID: 'site',
   CUSTOMERIO_API_KEY: 'key',
+  REFERRAL_SIGNING_KEY: TEST_REFERRAL_SIGNING_KEY,
 };
 
 // Built, never sent: nothing here touches the network.

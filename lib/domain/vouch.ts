@@ -1,0 +1,59 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Referrals vouched for by the app's backend. PostHog's project key (`phc_...`) is public: it is in
+ * every page that loads posthog-js, and anyone holding it can capture a `referral redeemed` event.
+ * The webhook's bearer token and signature prove only that a request came from PostHog, not that
+ * the app produced the event, so the event itself carries `referral_signature`: an HMAC-SHA256 of
+ * the referral under a key only the app's backend and this service's worker hold
+ * (REFERRAL_SIGNING_KEY). The worker pays nothing for a referral whose signature does not verify.
+ *
+ * The signed message is `v1`, the event name, the referrer (its `referral_code` when the event
+ * names one, else its referrer email) and the redeemer's email (the `redeemer_email` property, or
+ * the PostHog person's email where that is absent or blank), each trimmed and lowercased, joined
+ * by `\n`. The signature is that HMAC in base64url without padding (43 characters). node:crypto
+ * only, so the worker bundle grows by nothing.
+ */
+
+/** The first line of every signed message: a new format gets a new version, never a new meaning for this one. */
+export const SIGNATURE_VERSION = 'v1';
+/** REFERRAL_SIGNING_KEY's least length, in bytes: SHA-256's output size (RFC 2104 §3 recommends a key no shorter). */
+export const MIN_SIGNING_KEY_BYTES = 32;
+/** The longest `referral_signature` carried from the webhook to the worker; a genuine one has 43 characters. */
+export const MAX_SIGNATURE_LENGTH = 128;
+
+/** What a signature vouches for, as ingest queues it (lib/domain/referral.ts). */
+export interface VouchedReferral {
+  eventName: string;
+  referrerEmail: string;
+  redeemerEmail: string;
+  /** The referrer's code when the event names one: then it, not the referrer's email, is signed. */
+  referralCode?: string;
+}
+
+export type VouchVerdict = 'vouched' | 'unsigned' | 'bad_signature';
+
+const normalise = (field: string): string => field.trim().toLowerCase();
+
+/** The text the app's backend signs for this referral. */
+export function referralSigningMessage(referral: VouchedReferral): string {
+  const code = referral.referralCode === undefined ? '' : normalise(referral.referralCode);
+  return [SIGNATURE_VERSION, referral.eventName, code || referral.referrerEmail, referral.redeemerEmail].map(normalise).join('\n');
+}
+
+/** The `referral_signature` the app's backend attaches to the event (and the harnesses, playing the app). */
+export function signReferral(key: string, referral: VouchedReferral): string {
+  return createHmac('sha256', key).update(referralSigningMessage(referral), 'utf8').digest('base64url');
+}
+
+/**
+ * Whether `signature` is this referral's, under `key`. Compared in constant time, as text: only the
+ * exact unpadded base64url form is accepted (Node's base64 decoder would also take padding and stray
+ * characters), and a length that differs is refused before comparing (the length is public).
+ */
+export function verifyReferral(key: string, referral: VouchedReferral, signature: string | undefined): VouchVerdict {
+  if (signature === undefined || signature === '') return 'unsigned';
+  const expected = Buffer.from(signReferral(key, referral), 'utf8');
+  const given = Buffer.from(signature, 'utf8');
+  return given.length === expected.length && timingSafeEqual(given, expected) ? 'vouched' : 'bad_signature';
+}
