@@ -31,7 +31,7 @@ import { startFakeShopify, type FakeShopify, type FakeShopifyOptions } from '../
 import { nowMs, sleep } from './stats';
 import type { Emulators, EmulatorsModule } from '../local/emulators-types';
 
-export const WEBHOOK_SECRET = 'bench-webhook-secret';
+export const WEBHOOK_SECRET = 'bench-webhook-secret-0123456789abcdef';
 
 export type { Emulators };
 

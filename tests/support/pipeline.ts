@@ -21,7 +21,7 @@ import { startFakeCustomerIo, type FakeCustomerIo } from '../../local/sandbox/cu
 import { startFakePostHog, type FakePostHog } from '../../local/sandbox/posthog';
 import { startFakeShopify, type FakeShopify, type FakeShopifyOptions } from '../../local/sandbox/shopify';
 
-export const WEBHOOK_SECRET = 'test-webhook-secret';
+export const WEBHOOK_SECRET = 'test-webhook-secret-0123456789abcdef';
 
 export interface PipelineOptions {
   /** Seconds before a failed record is received again (the deployed queue uses 360). */
