@@ -53,6 +53,7 @@ describe('ops lifecycle commands on a stage', () => {
       const url = String(input instanceof Request ? input.url : input);
       if (/^https?:\/\/127\.0\.0\.1[:/]/.test(url)) return realFetch(input, init);
       outbound.push(`${init?.method ?? 'GET'} ${url} ${typeof init?.body === 'string' ? init.body : ''}`);
+      if (url.startsWith('https://us.i.posthog.com/')) return new Response('{"status":"Ok"}', { status: 200 });
       return new Response('{"errors":"unauthorized"}', { status: 401, headers: { 'content-type': 'application/json' } });
     });
   });
@@ -129,6 +130,25 @@ describe('ops lifecycle commands on a stage', () => {
     expect((await recordOf(rejected.uuid))?.status).toBe('REJECTED');
     expect(secrets.get).not.toHaveBeenCalled();
     expect([heard, outbound]).toEqual([[], []]);
+    expect(reject.stderr).toContain('PostHog: outcome not captured');
+  });
+
+  it('captures a rejection with the project key from the shell, at the stage\'s PostHog host, not the shell\'s', async () => {
+    // Prepare
+    pipeline = await Pipeline.start({ env: { PROGRAM_DAILY_BUDGET: '10' } });
+    const { uuid, body } = referralBody();
+    await pipeline.post(body);
+    await pipeline.drain();
+    process.env.POSTHOG_API_KEY = 'phc_from_the_shell';
+
+    // Act
+    const reject = await ops('review', 'reject', uuid, '--reason', 'looks farmed');
+
+    // Assess
+    expect(reject.code).toBe(0);
+    expect(heard).toEqual([]);
+    expect(outbound).toEqual([expect.stringMatching(/^POST https:\/\/us\.i\.posthog\.com\/.*phc_from_the_shell/)]);
+    expect(secrets.get).not.toHaveBeenCalled();
   });
 
   it('cancels a held referral with no vendor secret read', async () => {
