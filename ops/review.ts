@@ -70,7 +70,7 @@ function clients(target: Target, env: Env, needsShopify: boolean) {
 export function captureNote(env: Env): string | undefined {
   return env.POSTHOG_API_KEY?.trim()
     ? undefined
-    : 'PostHog: outcome not captured (no POSTHOG_API_KEY here; set the project key in this shell and run the command again to capture it)';
+    : 'PostHog: outcome not captured by this run (no POSTHOG_API_KEY here; set the project key in this shell and run the command again to capture it)';
 }
 
 export async function listReview(target: Target): Promise<ReviewItem[]> {

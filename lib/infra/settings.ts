@@ -27,8 +27,8 @@ export const DEFAULTS = {
 
 /**
  * Shortest secret a loader accepts for a value we choose ourselves (WEBHOOK_SECRET): 32 random
- * characters. `WEBHOOK_SECRET=x` used to start fine. Vendor-issued keys (Shopify, Customer.io,
- * PostHog) keep whatever length their vendor gives them.
+ * characters, beyond guessing. Vendor-issued keys (Shopify, Customer.io, PostHog) keep whatever
+ * length their vendor gives them.
  */
 export const MIN_SECRET_LENGTH = 32;
 
