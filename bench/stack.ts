@@ -32,7 +32,7 @@ import { signWebhookBody } from '../local/vouch';
 import { nowMs, sleep } from './stats';
 import type { Emulators, EmulatorsModule } from '../local/emulators-types';
 
-export const WEBHOOK_SECRET = 'bench-webhook-secret';
+export const WEBHOOK_SECRET = 'bench-webhook-secret-0123456789abcdef';
 /** The bench worker's REFERRAL_SIGNING_KEY; every referral body it sends is signed with it, as the app would. */
 export const REFERRAL_SIGNING_KEY = 'bench-referral-signing-key-0123456789abcdef';
 

@@ -8,7 +8,7 @@ import { formatReconcile, reconcileTarget, stageReconcilerEnv } from './reconcil
 import { formatRedrive, redrive } from './redrive';
 import { setOnly } from './stage-params';
 import { formatStatus, referralStatus } from './status';
-import { decide, formatDecision, formatReviewList, formatRevoke, listReview, opsEnv, revoke } from './review';
+import { captureNote, decide, formatDecision, formatReviewList, formatRevoke, listReview, opsSettings, revoke } from './review';
 import { openAwsTarget, openLocalTarget, TargetError, type Target } from './target';
 
 export interface CliIo {
@@ -75,18 +75,22 @@ export async function main(argv: readonly string[], io: CliIo = processIo, openT
       }
       case 'review approve':
       case 'review reject': {
-        const env = await opsEnv(target, args.local ? undefined : args.stage);
-        const outcome = await decide(target, env, args.command === 'review approve' ? 'approve' : 'reject', args.eventId!, args.reason);
+        const settings = opsSettings(target, args.local ? undefined : args.stage);
+        const outcome = await decide(target, settings, args.command === 'review approve' ? 'approve' : 'reject', args.eventId!, args.reason);
         print(outcome, formatDecision(outcome));
+        const note = args.command === 'review reject' ? captureNote(settings.env) : undefined;
+        if (note && !args.json) io.stderr(note);
         return 0;
       }
       case 'revoke': {
-        const outcome = await revoke(target, await opsEnv(target, args.local ? undefined : args.stage), args.eventId!, args.reason!);
+        const { outcome, env } = await revoke(target, opsSettings(target, args.local ? undefined : args.stage), args.eventId!, args.reason!);
         print(outcome, formatRevoke(outcome));
+        const note = captureNote(env);
+        if (note && !args.json) io.stderr(note);
         return 0;
       }
       case 'reconcile': {
-        const env = args.local ? { ...(target.reconcilerEnv ?? {}), ...setOnly(process.env) } : await stageReconcilerEnv(args.stage, args.region);
+        const env = args.local ? { ...(target.reconcilerEnv ?? {}), ...setOnly(process.env) } : await stageReconcilerEnv(args.stage, args.region, process.env, target.secrets);
         const report = await reconcileTarget(target, env, args, { progress: args.json ? undefined : (line) => io.stderr(line) });
         print(report, formatReconcile(report));
         return 0;

@@ -11,7 +11,7 @@ import type { Fetch } from '../lib/infra/http';
 import { reconcile, slidingWindow, type ReconcileReport } from '../lib/domain/reconcile';
 import { reconcileDeps, reconcileOptions } from '../lib/infra/reconciler-wiring';
 import { loadEnv, RECONCILER_SECRET_KEYS, type SecretSource } from '../lib/infra/secrets';
-import { setOnly, stageParams } from './stage-params';
+import { stageEnv } from './stage-params';
 import { TargetError, type Target } from './target';
 
 export interface ReconcileRun {
@@ -56,12 +56,14 @@ export async function reconcileTarget(target: Target, env: Env, run: ReconcileRu
 }
 
 /**
- * The reconciler's settings for a deployed stage: the process environment first, then the
- * stage's params in serverless.yml (over `default`), then the key from the stage's reconciler
- * secret (`referral-rewards/<stage>/reconciler`; needs secretsmanager:GetSecretValue).
+ * The reconciler's settings for a deployed stage: the stage's params in serverless.yml (over
+ * `default`), with what the shell sets on top except where the key is sent (POSTHOG_APP_HOST is
+ * the stage's, https only: ops/stage-params.ts), then the key from the stage's reconciler secret
+ * (`referral-rewards/<stage>/reconciler`; needs secretsmanager:GetSecretValue) unless the shell
+ * has one.
  */
 export async function stageReconcilerEnv(stage: string, region: string, env: Env = process.env, source?: SecretSource): Promise<Env> {
-  const merged: Env = { ...stageParams(stage), ...setOnly(env) };
+  const merged = stageEnv(stage, env);
   if (merged.POSTHOG_PERSONAL_API_KEY) return merged;
   const secrets = source ?? (new SecretsProvider({ clientConfig: { region } }) as unknown as SecretSource);
   return loadEnv({ ...merged, SECRET_ID: `referral-rewards/${stage}/reconciler` }, secrets, RECONCILER_SECRET_KEYS);

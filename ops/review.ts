@@ -1,5 +1,5 @@
 /** `review list|approve|reject` and `revoke`: the operator's lifecycle commands (lib/domain/lifecycle/), on a target. */
-import { loadLifecycleConfig, loadShopifyConfig, type Env } from '../lib/infra/config';
+import { loadLifecycleConfig, loadShopifyConfig, SECRET_KEYS, type Env } from '../lib/infra/config';
 import { withDefault } from '../lib/infra/settings';
 import { queueSender } from '../lib/adapters/sqs/queue';
 import { LifecycleLedger, type LifecycleRecord } from '../lib/adapters/dynamodb/lifecycle-ledger';
@@ -10,7 +10,7 @@ import { PostHogCapture } from '../lib/adapters/posthog-capture';
 import { loadEnv } from '../lib/infra/secrets';
 import { ShopifyClient } from '../lib/adapters/shopify/client';
 import { tokenProviderFor } from '../lib/adapters/shopify/auth';
-import { setOnly, stageParams } from './stage-params';
+import { stageEnv } from './stage-params';
 import type { Target } from './target';
 
 export interface ReviewItem {
@@ -22,16 +22,29 @@ export interface ReviewItem {
 }
 
 /**
- * Credentials for the commands that call out (revoke → Shopify; reject/revoke → PostHog): in AWS
- * from the stage's params and secret (`referral-rewards/<stage>`, as the worker reads them), locally from this
- * shell's env and the sandbox shop `npm start` runs.
+ * The settings a lifecycle command runs with. For a stage: its serverless.yml params (vendor URLs
+ * only from there, https only: ops/stage-params.ts), and its worker secret
+ * (`referral-rewards/<stage>/worker`) read only by the one command that calls Shopify, revoking a
+ * paid referral. Locally: this shell's env and the sandbox shop `npm start` runs (.local/stack.json).
  */
-export async function opsEnv(target: Target, stage: string | undefined): Promise<Env> {
-  if (target.emulated || !stage) return { ...process.env, ...target.env, SECRET_ID: undefined };
-  // A stage's settings (SHOPIFY_STORE_DOMAIN, REWARD_TYPE, …) are its serverless.yml params, as deployed.
-  const env: Env = { ...stageParams(stage), ...setOnly(process.env), ...target.env };
-  return loadEnv({ ...env, SECRET_ID: `referral-rewards/${stage}` });
+export interface OpsSettings {
+  /** No secret in it (a stage) or everything the local stack has. */
+  env: Env;
+  /** `env` with the worker's vendor credentials: reads the stage's worker secret. */
+  withWorkerSecret(): Promise<Env>;
 }
+
+export function opsSettings(target: Target, stage: string | undefined, shell: Env = process.env): OpsSettings {
+  if (target.emulated || !stage) {
+    const env: Env = { ...shell, ...target.env, SECRET_ID: undefined };
+    return { env, withWorkerSecret: async () => env };
+  }
+  const env = stageEnv(stage, shell);
+  return { env, withWorkerSecret: () => loadEnv({ ...env, SECRET_ID: workerSecretName(stage) }, target.secrets, SECRET_KEYS) };
+}
+
+/** The worker's secret: not a prefix of the webhook's or the reconciler's, so a policy on one name grants only it. */
+export const workerSecretName = (stage: string): string => `referral-rewards/${stage}/worker`;
 
 /** The worker's Shopify settings and auth (static token or the client credentials grant), read and checked the same way. */
 function shopifyClient(env: Env): ShopifyClient {
@@ -39,18 +52,25 @@ function shopifyClient(env: Env): ShopifyClient {
   return new ShopifyClient({ baseUrl: shopify.baseUrl, apiVersion: shopify.apiVersion, auth: tokenProviderFor(shopify.baseUrl, shopify.auth) });
 }
 
-function clients(target: Target, env: Env) {
+function clients(target: Target, env: Env, needsShopify: boolean) {
   loadLifecycleConfig(env); // refuses a malformed lifecycle setting before anything is written
+  // The project key (phc_) is write-only and public by design (posthog.com/docs/api: the public,
+  // POST-only endpoints): a command that reads no secret captures with the one in this shell, if any.
   const posthogKey = env.POSTHOG_API_KEY?.trim();
-  // A shop is configured at all (loadShopifyConfig then reads and checks it as the worker does).
-  const shopConfigured = Boolean(env.SHOPIFY_BASE_URL?.trim() || env.SHOPIFY_STORE_DOMAIN?.trim());
   return {
     ledger: new LifecycleLedger(target.ddb, target.tableName),
     posthog: posthogKey ? new PostHogCapture({ host: withDefault(env, 'POSTHOG_HOST'), apiKey: posthogKey }) : undefined,
-    shopify: shopConfigured ? shopifyClient(env) : undefined,
+    shopify: needsShopify ? shopifyClient(env) : undefined,
     rewardType: env.REWARD_TYPE?.trim() || 'gift_card',
     rewardAmount: withDefault(env, 'REWARD_AMOUNT'),
   };
+}
+
+/** For the operator: an outcome PostHog did not get, and how to send it (the capture is idempotent). */
+export function captureNote(env: Env): string | undefined {
+  return env.POSTHOG_API_KEY?.trim()
+    ? undefined
+    : 'PostHog: outcome not captured by this run (no POSTHOG_API_KEY here; set the project key in this shell and run the command again to capture it)';
 }
 
 export async function listReview(target: Target): Promise<ReviewItem[]> {
@@ -72,8 +92,8 @@ export function formatReviewList(items: ReviewItem[]): string {
   return lines.join('\n');
 }
 
-export async function decide(target: Target, env: Env, decision: 'approve' | 'reject', eventId: string, note?: string): Promise<ReviewOutcome> {
-  const c = clients(target, env);
+export async function decide(target: Target, settings: OpsSettings, decision: 'approve' | 'reject', eventId: string, note?: string): Promise<ReviewOutcome> {
+  const c = clients(target, settings.env, false);
   const deps: ReviewDeps = { ledger: c.ledger, enqueue: queueSender(target.sqs, target.queueUrl), posthog: c.posthog, rewardType: c.rewardType };
   return decision === 'approve' ? approveReferral(deps, eventId, note) : rejectReferral(deps, eventId, note);
 }
@@ -85,9 +105,18 @@ export function formatDecision(outcome: ReviewOutcome): string {
     (what === 'approved' ? '\n  → queued for the worker, which pays it once; `status <eventId>` to follow it' : '');
 }
 
-export async function revoke(target: Target, env: Env, eventId: string, reason: string): Promise<RevokeOutcome> {
-  const c = clients(target, env);
-  return revokeReferral({ ledger: c.ledger, shopify: c.shopify, posthog: c.posthog, rewardType: c.rewardType, rewardAmount: c.rewardAmount }, eventId, reason);
+/**
+ * Only a paid referral (COMPLETED, possibly half deactivated) needs Shopify, so only then is the
+ * worker secret read. One paid between this look and the revoke is refused by the domain ("no
+ * Shopify credentials") and revoked by the next run.
+ */
+export async function revoke(target: Target, settings: OpsSettings, eventId: string, reason: string): Promise<{ outcome: RevokeOutcome; env: Env }> {
+  const current = await new LifecycleLedger(target.ddb, target.tableName).get(eventId);
+  const needsShopify = current?.status === 'COMPLETED';
+  const env = needsShopify ? await settings.withWorkerSecret() : settings.env;
+  const c = clients(target, env, needsShopify);
+  const outcome = await revokeReferral({ ledger: c.ledger, shopify: c.shopify, posthog: c.posthog, rewardType: c.rewardType, rewardAmount: c.rewardAmount }, eventId, reason);
+  return { outcome, env };
 }
 
 export function formatRevoke(outcome: RevokeOutcome): string {

@@ -4,10 +4,12 @@
  * .local/stack.json, written by local/start.ts while it runs).
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '../lib/infra/aws-clients';
+import type { SecretSource } from '../lib/infra/secrets';
 import { emulatorClients } from '../local/emulator-clients';
 import { loadInfraDefinitions } from '../local/infra';
 import { stackFilePath, type LocalStackFile } from '../local/state';
@@ -28,6 +30,8 @@ export interface Target {
   env?: Record<string, string>;
   /** The reconciler's settings for the local stack's sandbox PostHog (absent with a real PostHog, or in AWS). */
   reconcilerEnv?: Record<string, string>;
+  /** A deployed stage's Secrets Manager, in its region (absent for the local stack, which has no secrets). */
+  secrets?: SecretSource;
   close(): void;
 }
 
@@ -93,6 +97,7 @@ export async function openAwsTarget(stage: string, region: string): Promise<Targ
       queueUrl,
       deadLetterQueueUrl,
       tableName: defs.table.name,
+      secrets: new SecretsProvider({ clientConfig: { region } }) as unknown as SecretSource,
       close,
     };
   } catch (error) {

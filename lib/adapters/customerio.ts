@@ -45,10 +45,13 @@ export class CustomerIoClient implements EventSender {
   private readonly fetchImpl: Fetch;
   private readonly timeoutMs: number;
   private readonly apiKey: string;
+  /** base64(site:key), the Basic credential: scrubbed from error text as the raw key is. */
+  private readonly credentials: string;
 
   public constructor(options: CustomerIoClientOptions) {
     this.trackUrl = options.trackUrl.replace(/\/+$/, '');
-    this.authorization = `Basic ${Buffer.from(`${options.siteId}:${options.apiKey}`).toString('base64')}`;
+    this.credentials = Buffer.from(`${options.siteId}:${options.apiKey}`).toString('base64');
+    this.authorization = `Basic ${this.credentials}`;
     this.fetchImpl = options.fetch ?? fetch;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.apiKey = options.apiKey;
@@ -115,7 +118,7 @@ export class CustomerIoClient implements EventSender {
     if (status === 401 || status === 403) {
       return new PermanentError('customerio_auth', `Customer.io track: HTTP ${status}, check the site id and API key`);
     }
-    const detail = redactText(errorText(text), [identifier, ...Object.values(event.data)], [this.apiKey]);
+    const detail = redactText(errorText(text), [identifier, ...Object.values(event.data)], [this.apiKey, this.credentials]);
     const suffix = detail ? `: ${detail}` : '';
     if (status === 400) return new PermanentError('customerio_rejected', `Customer.io rejected the event${suffix}`);
     return new PermanentError(`customerio_http_${status}`, `Customer.io track: HTTP ${status}${suffix}`);

@@ -80,6 +80,6 @@ export function sharedSignalQuerySettings(settings: Settings, env: Env, lifecycl
   settings.expect(/^\d+$/.test(projectId), `POSTHOG_PROJECT_ID must be the numeric project id ${why}`);
   const personalApiKey = env.POSTHOG_PERSONAL_API_KEY?.trim() ?? '';
   settings.expect(personalApiKey !== '', `POSTHOG_PERSONAL_API_KEY is not set ${why}`);
-  const appHost = settings.url((env.POSTHOG_APP_HOST?.trim() || 'https://us.posthog.com').replace(/\/+$/, ''), 'POSTHOG_APP_HOST must be a URL');
+  const appHost = settings.url((env.POSTHOG_APP_HOST?.trim() || 'https://us.posthog.com').replace(/\/+$/, ''), 'POSTHOG_APP_HOST');
   return { appHost, projectId, personalApiKey };
 }

@@ -51,7 +51,7 @@ export function loadReconcilerConfig(env: Env): ReconcilerConfig {
   return settings.done({
     enabled: true,
     posthog: {
-      appHost: settings.url(setting('POSTHOG_APP_HOST').replace(/\/+$/, ''), 'POSTHOG_APP_HOST must be a URL'),
+      appHost: settings.url(setting('POSTHOG_APP_HOST').replace(/\/+$/, ''), 'POSTHOG_APP_HOST'),
       projectId,
       personalApiKey: settings.required('POSTHOG_PERSONAL_API_KEY', env.POSTHOG_PERSONAL_API_KEY),
     },

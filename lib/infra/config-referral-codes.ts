@@ -1,9 +1,9 @@
-import { Settings, type Env } from './settings';
+import { MIN_SECRET_LENGTH, Settings, type Env } from './settings';
 
 // ── Referral codes (functions/referral-codes.ts; the worker's REQUIRE_REFERRAL_CODE): README "The HTTP surface" ──
 
-/** APP_API_KEY's least length: 32 characters of `openssl rand -base64 32` output carry 192 bits and more. */
-export const MIN_APP_API_KEY_LENGTH = 32;
+/** APP_API_KEY's least length: the one every secret we choose has (lib/infra/settings.ts). */
+export const MIN_APP_API_KEY_LENGTH = MIN_SECRET_LENGTH;
 /** The placeholder REFERRAL_LINK must hold. */
 export const CODE_PLACEHOLDER = '{code}';
 
@@ -22,9 +22,7 @@ export function referralLink(template: string, code: string): string {
 
 export function loadReferralCodesConfig(env: Env): ReferralCodesConfig {
   const settings = new Settings();
-  const appApiKey = settings.required('APP_API_KEY', env.APP_API_KEY);
-  // Never the value, nor its length: a near-miss key is most of the key.
-  if (appApiKey) settings.expect(appApiKey.length >= MIN_APP_API_KEY_LENGTH, `APP_API_KEY must be at least ${MIN_APP_API_KEY_LENGTH} characters`);
+  const appApiKey = settings.secret('APP_API_KEY', env.APP_API_KEY, MIN_APP_API_KEY_LENGTH);
   // In AWS this function never sees the webhook's secret; locally one environment holds both, and
   // the same value would let the webhook's token ask for codes (and this key post referrals).
   const webhookSecret = env.WEBHOOK_SECRET?.trim();
@@ -32,7 +30,7 @@ export function loadReferralCodesConfig(env: Env): ReferralCodesConfig {
   const link = settings.required('REFERRAL_LINK', env.REFERRAL_LINK);
   if (link) {
     settings.expect(link.includes(CODE_PLACEHOLDER), `REFERRAL_LINK must contain ${CODE_PLACEHOLDER}, where the code goes`);
-    settings.url(referralLink(link, 'CODE'), 'REFERRAL_LINK must be an http(s) URL');
+    settings.url(referralLink(link, 'CODE'), 'REFERRAL_LINK');
   }
   return settings.done({ appApiKey, referralLink: link, tableName: settings.required('TABLE_NAME', env.TABLE_NAME) });
 }

@@ -6,11 +6,11 @@ import type { ShopifyAuthConfig } from '../adapters/shopify/auth';
 import { InvalidSigningSecretError, signingKey } from '../inbound/signature';
 import { lifecycleSettings, sharedSignalQuerySettings, type LifecycleConfig, type SharedSignalQueryConfig } from './config-lifecycle';
 import { requireReferralCode } from './config-referral-codes';
-import { Settings, withDefault, type Env } from './settings';
+import { MIN_HMAC_KEY_BYTES, Settings, weakSecretProblem, withDefault, type Env } from './settings';
 
 // The shared pieces and the lifecycle's and reconciler's loaders live in their own files; every
 // importer keeps reading them from here.
-export { DEFAULTS, type Env } from './settings';
+export { DEFAULTS, MIN_HMAC_KEY_BYTES, MIN_SECRET_LENGTH, weakSecretProblem, type Env } from './settings';
 export { loadLifecycleConfig, type LifecycleConfig } from './config-lifecycle';
 export { loadReconcilerConfig, RECONCILER_DEFAULTS, type ReconcilerConfig } from './config-reconciler';
 
@@ -85,7 +85,9 @@ export function loadIngestConfig(env: Env): IngestConfig {
   const signingSecret = env.WEBHOOK_SIGNING_SECRET?.trim() || undefined;
   if (signingSecret) {
     try {
-      signingKey(signingSecret);
+      // The key is the base64 after whsec_ (lib/inbound/signature.ts): its decoded bytes are what a guesser must find.
+      const key = signingKey(signingSecret);
+      settings.expect(key.length >= MIN_HMAC_KEY_BYTES, weakSecretProblem('WEBHOOK_SIGNING_SECRET', MIN_HMAC_KEY_BYTES, 'bytes of key (the base64 after whsec_, decoded)'));
     } catch (error) {
       if (!(error instanceof InvalidSigningSecretError)) throw error;
       // Never the value: a near-miss secret is most of the secret.
@@ -93,7 +95,7 @@ export function loadIngestConfig(env: Env): IngestConfig {
     }
   }
   return settings.done({
-    webhookSecret: settings.required('WEBHOOK_SECRET', env.WEBHOOK_SECRET),
+    webhookSecret: settings.secret('WEBHOOK_SECRET', env.WEBHOOK_SECRET),
     webhookSigningSecret: signingSecret,
     referralEvent: withDefault(env, 'REFERRAL_EVENT'),
     referrerEmailProperty: withDefault(env, 'REFERRER_EMAIL_PROPERTY'),
@@ -144,7 +146,7 @@ function shopifySettings(settings: Settings, env: Env): WorkerConfig['shopify'] 
   const apiVersion = withDefault(env, 'SHOPIFY_API_VERSION');
   settings.expect(/^\d{4}-\d{2}$|^unstable$/.test(apiVersion), 'SHOPIFY_API_VERSION must look like 2026-10');
   return {
-    baseUrl: shopifyUrl && settings.url(shopifyUrl.replace(/\/+$/, ''), 'SHOPIFY_BASE_URL must be a URL'),
+    baseUrl: shopifyUrl && settings.url(shopifyUrl.replace(/\/+$/, ''), 'SHOPIFY_BASE_URL'),
     apiVersion,
     auth: shopifyAuth(settings, env),
   };
@@ -197,7 +199,7 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
     customerio: {
       trackUrl: settings.url(
         (env.CUSTOMERIO_TRACK_URL?.trim() || customerIoTrackUrl(region)).replace(/\/+$/, ''),
-        'CUSTOMERIO_TRACK_URL must be a URL',
+        'CUSTOMERIO_TRACK_URL',
       ),
       siteId: settings.required('CUSTOMERIO_SITE_ID', env.CUSTOMERIO_SITE_ID),
       apiKey: settings.required('CUSTOMERIO_API_KEY', env.CUSTOMERIO_API_KEY),
@@ -218,7 +220,7 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
       ? settings.integer(expiresDays, 1, 3650, 'REWARD_EXPIRES_DAYS must be a whole number of days from 1 to 3650 (unset it for rewards that never expire)')
       : undefined,
     posthog: posthogKey
-      ? { host: settings.url(withDefault(env, 'POSTHOG_HOST').replace(/\/+$/, ''), 'POSTHOG_HOST must be a URL'), apiKey: posthogKey }
+      ? { host: settings.url(withDefault(env, 'POSTHOG_HOST').replace(/\/+$/, ''), 'POSTHOG_HOST'), apiKey: posthogKey }
       : undefined,
     lifecycle,
     requireReferralCode: requireReferralCode(settings, env),

@@ -25,8 +25,30 @@ export const DEFAULTS = {
   POSTHOG_HOST: 'https://us.i.posthog.com',
 } as const;
 
+/**
+ * Shortest secret a loader accepts for a value we choose ourselves (WEBHOOK_SECRET): 32 random
+ * characters, beyond guessing. Vendor-issued keys (Shopify, Customer.io, PostHog) keep whatever
+ * length their vendor gives them.
+ */
+export const MIN_SECRET_LENGTH = 32;
+
+/**
+ * Shortest HMAC key: the Standard Webhooks spec's signing secret is "Random. Between 24 bytes
+ * (192 bits) and 64 bytes (512 bits)" (github.com/standard-webhooks/standard-webhooks,
+ * spec/standard-webhooks.md, "Signature scheme"). A 1-byte key is found in 256 guesses against
+ * one signed request. Longer than 64 is not weaker, so it is accepted.
+ */
+export const MIN_HMAC_KEY_BYTES = 24;
+
+/** Hosts a plain-http vendor URL may name: the local stack's sandboxes and test fakes, never a network. */
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
 /** The setting, trimmed, or its default when unset or blank. */
 export const withDefault = (env: Env, name: keyof typeof DEFAULTS): string => env[name]?.trim() || DEFAULTS[name];
+
+/** What a loader says of a secret shorter than it must be (usable for any secret or key setting). */
+export const weakSecretProblem = (name: string, minLength: number = MIN_SECRET_LENGTH, unit = 'characters'): string =>
+  `${name} is too short: it must be at least ${minLength} ${unit}, random`;
 
 /**
  * Collects every problem in the settings so one failed start names them all. Settings are read
@@ -51,16 +73,31 @@ export class Settings {
     return number;
   }
 
-  /** http(s) only: every URL we read is an API we POST to. */
-  url(raw: string, problem: string): string {
-    let protocol = '';
+  /**
+   * A vendor URL we send credentials to: https, or plain http only to a loopback host
+   * (127.0.0.1, localhost, [::1]: the local stack and the tests). Anything else would carry a
+   * token or an API key in clear text.
+   */
+  url(raw: string, name: string): string {
+    let url: URL | undefined;
     try {
-      protocol = new URL(raw).protocol;
+      url = new URL(raw);
     } catch {
       // reported below
     }
-    this.expect(protocol === 'https:' || protocol === 'http:', problem);
+    const ok = url?.protocol === 'https:' || (url?.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname));
+    this.expect(ok, `${name} must be a URL, https (plain http only to 127.0.0.1, localhost or [::1])`);
     return raw;
+  }
+
+  /**
+   * A secret we choose (a bearer token both sides hold), required and at least `minLength`
+   * characters. The message never carries the value: a near-miss secret is most of the secret.
+   */
+  secret(name: string, raw: string | undefined, minLength: number = MIN_SECRET_LENGTH): string {
+    const value = this.required(name, raw);
+    if (value) this.expect(value.length >= minLength, weakSecretProblem(name, minLength));
+    return value;
   }
 
   expect(ok: boolean, problem: string): void {

@@ -13,7 +13,7 @@ import { MAX_BODY_BYTES } from '../../lib/infra/config';
 
 const REPO = resolve(__dirname, '..', '..');
 const TSX = join(REPO, 'node_modules', '.bin', 'tsx');
-const SECRET = 'local-stack-test-secret';
+const SECRET = 'local-stack-test-secret-0123456789ab';
 const SAMPLE_EMAILS = ['referrer.person@example.com', 'redeemer@example.com'];
 
 function freePort(): Promise<number> {

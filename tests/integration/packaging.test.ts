@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { loadInfraDefinitions } from '../../local/infra';
+import { RECONCILER_ATTRIBUTES } from '../../lib/adapters/dynamodb/reconciler-ledger';
 import { LIFECYCLE_INDEX_DEFINITION } from '../support/lifecycle';
 import { PACKAGE_STAGE as STAGE, PACKAGE_TIMEOUT_MS, packageService, sharedPackage, type CfnResource, type Template } from '../support/serverless-package';
 
@@ -283,8 +284,39 @@ describe('serverless package (offline)', () => {
     const names = ofType('AWS::SecretsManager::Secret').map(([id, secret]) => [id, secret.Properties.Name]);
     expect(names.sort()).toEqual([
       ['ReconcilerSecret', `referral-rewards/${STAGE}/reconciler`],
-      ['RewardsSecret', `referral-rewards/${STAGE}`],
+      ['RewardsSecret', `referral-rewards/${STAGE}/worker`],
       ['WebhookSecret', `referral-rewards/${STAGE}/webhook`],
+    ]);
+  });
+
+  it('names no secret with a prefix of another, so a policy on `<name>*` grants that secret alone', () => {
+    // Prepare
+    const names = ofType('AWS::SecretsManager::Secret').map(([, secret]) => String(secret.Properties.Name));
+
+    // Act
+    const prefixes = names.flatMap((name) => names.filter((other) => other !== name && other.startsWith(name)).map((other) => `${name} < ${other}`));
+
+    // Assess
+    expect(names).toHaveLength(3);
+    expect(prefixes).toEqual([]);
+  });
+
+  it('lets the reconciler read only the key of a ledger record, never its codes or emails', () => {
+    // Prepare
+    const onTable = statementsOf(get('ReconcileRole', 'AWS::IAM::Role')).filter((statement) =>
+      asArray(statement.Resource).some((resource) => JSON.stringify(resource) === JSON.stringify({ 'Fn::GetAtt': ['LedgerTable', 'Arn'] })),
+    );
+
+    // Act
+    const conditions = onTable.map((statement) => (statement as Statement & { Condition?: unknown }).Condition);
+
+    // Assess: only the attributes the reconciler projects (lib/adapters/dynamodb/reconciler-ledger.ts)
+    expect(conditions).toEqual([
+      {
+        'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...RECONCILER_ATTRIBUTES] },
+        StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
+        Null: { 'dynamodb:Attributes': 'false' },
+      },
     ]);
   });
 

@@ -23,7 +23,7 @@ import { startFakeShopify, type FakeShopify, type FakeShopifyOptions } from '../
 import { signWebhookBody } from '../../local/vouch';
 import { TEST_REFERRAL_SIGNING_KEY } from './referral-signing';
 
-export const WEBHOOK_SECRET = 'test-webhook-secret';
+export const WEBHOOK_SECRET = 'test-webhook-secret-0123456789abcdef';
 
 export interface PipelineOptions {
   /** Seconds before a failed record is received again (the deployed queue uses 360). */

@@ -13,7 +13,7 @@ const WORKER_ENV: Env = {
 };
 
 const INGEST_ENV: Env = {
-  WEBHOOK_SECRET: 'webhook-secret',
+  WEBHOOK_SECRET: 'webhook-secret-0123456789abcdefghij',
   QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/referral-rewards-queue',
 };
 
@@ -371,7 +371,7 @@ describe('loadIngestConfig', () => {
 
     // Assess
     expect(config).toEqual({
-      webhookSecret: 'webhook-secret',
+      webhookSecret: 'webhook-secret-0123456789abcdefghij',
       webhookSigningSecret: undefined,
       referralEvent: 'referral redeemed',
       referrerEmailProperty: 'referrer_email',

@@ -223,6 +223,20 @@ describe('CustomerIoClient.sendEvent', () => {
     for (const secret of [API_KEY, EMAIL, CODE, 'other@x.org']) expect(message).not.toContain(secret.toLowerCase());
   });
 
+  it('keeps the credentials out of a 400 message that echoes the Authorization header (Basic base64(site:key))', async () => {
+    // Prepare: a proxy or a debugging endpoint echoing the request's headers
+    const basic = Buffer.from(`${SITE_ID}:${API_KEY}`).toString('base64');
+    const { fetch } = fakeFetch(() => json(400, { meta: { errors: [`bad request; authorization: Basic ${basic}; raw ${basic}`] } }));
+
+    // Act
+    const error = await failure(client(fetch).sendEvent(EMAIL, event()));
+
+    // Assess
+    expect(error.message).toContain('bad request');
+    expect(error.message).not.toContain(basic);
+    expect(error.message).not.toContain(basic.slice(0, 12));
+  });
+
   it('keeps the api key and the email out of every error message', async () => {
     // Prepare
     const responses = [json(401, {}), json(403, {}), json(500, {}), json(404, { meta: { errors: [EMAIL] } })];

@@ -18,7 +18,7 @@ const RUNTIME_ENV: Env = {
 };
 
 const INGEST_ENV: Env = {
-  WEBHOOK_SECRET: 'webhook-secret',
+  WEBHOOK_SECRET: 'webhook-secret-0123456789abcdefghij',
   QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/referral-rewards-queue',
 };
 
@@ -103,7 +103,7 @@ describe('loadWorkerConfig', () => {
 describe('loadIngestConfig: WEBHOOK_SIGNING_SECRET', () => {
   it('accepts a whsec_ secret', () => {
     // Prepare
-    const secret = `whsec_${Buffer.from('a-signing-key').toString('base64')}`;
+    const secret = `whsec_${Buffer.from('a-signing-key-of-32-bytes-random!!').toString('base64')}`;
 
     // Act
     const config = loadIngestConfig({ ...INGEST_ENV, WEBHOOK_SIGNING_SECRET: secret });

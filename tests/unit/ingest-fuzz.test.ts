@@ -17,7 +17,7 @@ import { httpApiEvent } from '../../local/apigw';
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 const TIMEOUT_MS = Math.max(30_000, RUNS * 40);
 
-const BEARER = 'fuzz-bearer-secret-0123456789';
+const BEARER = 'fuzz-bearer-secret-0123456789abcdef';
 const SIGNING_SECRET = `whsec_${Buffer.from('fuzz-signing-key-0123456789abcde').toString('base64')}`;
 const NOW_MS = 1_763_633_730_000;
 const REFERRAL_EVENT = 'referral redeemed';

@@ -8,7 +8,7 @@ import { signWebhook } from '../../lib/inbound/signature';
 import { makeIngestHandler } from '../../functions/ingest';
 import { httpApiEvent } from '../../local/apigw';
 
-const BEARER = 'test-webhook-secret-0123456789';
+const BEARER = 'test-webhook-secret-0123456789abcdef';
 const SIGNING_SECRET = `whsec_${Buffer.from('ingest-signing-test-key-32-bytes').toString('base64')}`;
 const QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/000000000000/referral-rewards-queue';
 /** The handler's clock, pinned: signatures are made for this instant. */

@@ -50,4 +50,52 @@ describe('redactText', () => {
     // Assess
     expect(text).toBe('no person m***@outlook.com');
   });
+
+  it.each([
+    ['a Basic credential', 'upstream refused Authorization: Basic c2l0ZS0xOnNlY3JldC1hcGkta2V5LTEyMw== for this', 'Basic [redacted] for this'],
+    ['a Bearer token', 'echo: authorization=Bearer shpat_0a1b2c3d4e5f6a7b8c9d, try again', 'Bearer [redacted], try again'],
+    ['a lower-case bearer token', 'header bearer phx_AbCdEf0123456789xyz rejected', 'bearer [redacted] rejected'],
+  ])('redacts %s whatever secret it carries', (_what, input, redacted) => {
+    // Act
+    const text = redactText(input);
+
+    // Assess
+    expect(text).toContain(redacted);
+    expect(text).not.toMatch(/c2l0ZS0x|shpat_0a1b|phx_AbCd/);
+  });
+
+  it('leaves prose about bearer tokens readable', () => {
+    // Act
+    const text = redactText('missing or wrong Authorization: Bearer token; Basic authentication failed');
+
+    // Assess
+    expect(text).toBe('missing or wrong Authorization: Bearer token; Basic authentication failed');
+  });
+});
+
+describe('redactText: linear in its input', () => {
+  // Each shape made the old pattern retry from every character of a run and rescan the rest of it:
+  // 160 KB took 22 s, so 1 MB takes about 15 minutes. Linear, each takes milliseconds (about 150
+  // at worst here). The call is synchronous, so jest's own timeout cannot stop it: the elapsed time
+  // is checked instead, against a bound a thousand times what linear needs and a hundred times
+  // less than quadratic.
+  const MB = 1 << 20;
+  it.each([
+    ['letters with no "@"', () => 'a'.repeat(MB)],
+    ['backslashes', () => '\\'.repeat(MB)],
+    ['a percent-encoding run', () => `a${'%25'.repeat(MB / 3)}`],
+    ['emails with no separator', () => 'jane.doe@example.com'.repeat(MB / 20)],
+  ])('redacts 1 MB of %s', (_shape, make) => {
+    // Prepare
+    const input = make();
+
+    // Act
+    const started = performance.now();
+    const text = redactText(input, ['jane.doe@example.com', 'ABCD2345WXYZ'], ['secret-key']);
+    const elapsedMs = performance.now() - started;
+
+    // Assess
+    expect(elapsedMs).toBeLessThan(10_000);
+    expect(text).not.toContain('jane.doe@');
+  });
 });

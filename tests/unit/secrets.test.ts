@@ -3,7 +3,7 @@ import { PermanentError, RetryableError } from '../../lib/domain/errors';
 import { loadEnv, RECONCILER_SECRET_KEYS, WEBHOOK_SECRET_KEYS, type SecretSource } from '../../lib/infra/secrets';
 import { failure } from '../support/failure';
 
-const SECRET_ID = 'referral-rewards/prod';
+const SECRET_ID = 'referral-rewards/prod/worker';
 
 /** A SecretSource answering `get` with `answer` (or throwing it, when it throws), recording each call. */
 function fakeSource(answer: () => unknown): SecretSource & { get: jest.Mock } {

@@ -6,6 +6,13 @@ import { sleep } from '../../infra/retry';
 /** The referral records' key prefix, from the ledger's own key function. */
 const REFERRAL_PREFIX = referralKey('');
 
+/**
+ * All the reconciler reads of a record: its key, enough to know the ledger has it. Its IAM role
+ * may read nothing else (serverless.yml's `dynamodb:Attributes` condition lists exactly these),
+ * so the codes and emails stay out of its reach.
+ */
+export const RECONCILER_ATTRIBUTES = ['pk'] as const;
+
 /** BatchGetItem's limit per request. */
 const BATCH = 100;
 const MAX_ROUNDS = 8;
@@ -27,7 +34,7 @@ export async function referralsInLedger(client: DynamoDBDocumentClient, tableNam
       let result;
       try {
         result = await client.send(
-          new BatchGetCommand({ RequestItems: { [tableName]: { Keys: keys, ProjectionExpression: 'pk' } } }),
+          new BatchGetCommand({ RequestItems: { [tableName]: { Keys: keys, ProjectionExpression: RECONCILER_ATTRIBUTES.join(', ') } } }),
         );
       } catch (error) {
         throw new RetryableError('the ledger could not be read', { cause: error });
