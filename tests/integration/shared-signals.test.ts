@@ -1,4 +1,6 @@
 import type { LifecycleRecord } from '../../lib/adapters/dynamodb/lifecycle-ledger';
+import { formatReviewList, listReview } from '../../ops/review';
+import type { Target } from '../../ops/target';
 import { Pipeline, referralBody } from '../support/pipeline';
 
 /**
@@ -43,6 +45,30 @@ describe('shared device and IP review guards', () => {
     // Assess
     expect(await recordOf(uuid)).toMatchObject({ status: 'REVIEW', reviewReasons: ['shared_device'] });
     expect(pipeline.cardsFor(uuid)).toHaveLength(0);
+  });
+
+  it('lists a shared-device referral in review with its reason and both persons linked in PostHog', async () => {
+    // Prepare
+    const { uuid, body, referrer, redeemer } = referral();
+    browsed(referrer, `device-${uuid}`, '198.51.100.2');
+    browsed(redeemer, `device-${uuid}`, '203.0.113.2');
+    await pipeline.post(body);
+    await pipeline.drain();
+    const target = { ddb: pipeline.ddb, tableName: pipeline.resources.tableName } as unknown as Target;
+
+    // Act
+    const items = await listReview(target, { appHost: 'https://eu.posthog.com', projectId: '42' });
+
+    // Assess
+    const item = items.find((listed) => listed.eventId === uuid);
+    expect(item).toMatchObject({
+      reasons: ['shared_device'],
+      posthog: {
+        referrer: `https://eu.posthog.com/project/42/person/${encodeURIComponent(referrer)}`,
+        redeemer: `https://eu.posthog.com/project/42/person/${encodeURIComponent(redeemer)}`,
+      },
+    });
+    expect(formatReviewList([item!])).toContain(`PostHog: referrer https://eu.posthog.com/project/42/person/`);
   });
 
   it('sends a referral to review when both persons came from one IP on different devices', async () => {
