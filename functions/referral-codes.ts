@@ -52,7 +52,10 @@ async function respond(event: APIGatewayProxyEventV2, deps: ReferralCodesDeps): 
     return error(503, 'not_configured', 'the service is not configured yet; see the README');
   }
   const authorization = Object.entries(event.headers ?? {}).find(([name]) => name.toLowerCase() === 'authorization')?.[1];
-  if (!isAuthorisedBearer(authorization, config.appApiKey)) {
+  // Both compared, each in constant time, so the answer's timing says nothing about which one matched.
+  const current = isAuthorisedBearer(authorization, config.appApiKey);
+  const previous = config.previousAppApiKey !== undefined && isAuthorisedBearer(authorization, config.previousAppApiKey);
+  if (!current && !previous) {
     metrics.addMetric('ReferralCodeUnauthorised', MetricUnit.Count, 1);
     log.warn('referral code refused: missing or wrong bearer token', { code: 'unauthorized' });
     return error(401, 'unauthorized', 'missing or wrong Authorization: Bearer token', { 'www-authenticate': 'Bearer' });
@@ -61,7 +64,9 @@ async function respond(event: APIGatewayProxyEventV2, deps: ReferralCodesDeps): 
     const owner = parseCodeRequest(Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8').toString('utf8'));
     const code = await issueReferralCode(owner, new ReferralCodeIssuer(deps.ddb, config.tableName));
     metrics.addMetric('ReferralCodeAnswered', MetricUnit.Count, 1);
-    log.info('referral code answered', { referrer: maskEmail(owner.email), code: maskCode(code) });
+    // Who still sends the key being rotated out: the rotation's last step waits for this to stop.
+    if (!current) metrics.addMetric('ReferralCodePreviousKeyUsed', MetricUnit.Count, 1);
+    log.info('referral code answered', { referrer: maskEmail(owner.email), code: maskCode(code), ...(current ? {} : { key: 'previous' }) });
     return json(200, { code, link: referralLink(config.referralLink, code) });
   } catch (cause) {
     if (cause instanceof RejectedError) {

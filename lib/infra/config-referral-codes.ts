@@ -10,6 +10,8 @@ export const CODE_PLACEHOLDER = '{code}';
 export interface ReferralCodesConfig {
   /** The app backend's bearer token for POST /referral-codes; never the webhook's. */
   appApiKey: string;
+  /** APP_API_KEY_PREVIOUS: also accepted, only while the key is being rotated (docs/OPERATIONS.md). */
+  previousAppApiKey?: string;
   /** e.g. https://app.example.com/signup?ref={code} */
   referralLink: string;
   tableName: string;
@@ -23,16 +25,26 @@ export function referralLink(template: string, code: string): string {
 export function loadReferralCodesConfig(env: Env): ReferralCodesConfig {
   const settings = new Settings();
   const appApiKey = settings.secret('APP_API_KEY', env.APP_API_KEY, MIN_APP_API_KEY_LENGTH);
+  const previous = env.APP_API_KEY_PREVIOUS?.trim() || undefined;
+  if (previous) settings.secret('APP_API_KEY_PREVIOUS', previous, MIN_APP_API_KEY_LENGTH);
   // In AWS this function never sees the webhook's secret; locally one environment holds both, and
   // the same value would let the webhook's token ask for codes (and this key post referrals).
   const webhookSecret = env.WEBHOOK_SECRET?.trim();
-  if (appApiKey && webhookSecret) settings.expect(appApiKey !== webhookSecret, 'APP_API_KEY must differ from WEBHOOK_SECRET');
+  if (webhookSecret) {
+    settings.expect(appApiKey !== webhookSecret, 'APP_API_KEY must differ from WEBHOOK_SECRET');
+    settings.expect(previous !== webhookSecret, 'APP_API_KEY_PREVIOUS must differ from WEBHOOK_SECRET');
+  }
   const link = settings.required('REFERRAL_LINK', env.REFERRAL_LINK);
   if (link) {
     settings.expect(link.includes(CODE_PLACEHOLDER), `REFERRAL_LINK must contain ${CODE_PLACEHOLDER}, where the code goes`);
     settings.url(referralLink(link, 'CODE'), 'REFERRAL_LINK');
   }
-  return settings.done({ appApiKey, referralLink: link, tableName: settings.required('TABLE_NAME', env.TABLE_NAME) });
+  return settings.done({
+    appApiKey,
+    ...(previous ? { previousAppApiKey: previous } : {}),
+    referralLink: link,
+    tableName: settings.required('TABLE_NAME', env.TABLE_NAME),
+  });
 }
 
 /** The worker's REQUIRE_REFERRAL_CODE: `true` refuses a referral that names no code (`referral_code_required`). */

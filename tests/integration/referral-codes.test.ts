@@ -18,12 +18,12 @@ describe('referral codes', () => {
     await pipeline?.stop();
   });
 
-  const codes = () =>
+  const codes = (secret: Record<string, string> = { APP_API_KEY }) =>
     makeReferralCodesHandler({
       ddb: pipeline.ddb,
       config: async () =>
         loadReferralCodesConfig({
-          APP_API_KEY,
+          ...secret,
           REFERRAL_LINK: 'https://app.example.com/signup?ref={code}',
           TABLE_NAME: pipeline.resources.tableName,
           WEBHOOK_SECRET,
@@ -31,8 +31,8 @@ describe('referral codes', () => {
     });
 
   /** What the app's backend does: POST /referral-codes with its key. */
-  const requestCode = async (body: unknown, key: string = APP_API_KEY): Promise<{ statusCode: number; body: any }> => {
-    const response = (await codes()(
+  const requestCode = async (body: unknown, key: string = APP_API_KEY, secret?: Record<string, string>): Promise<{ statusCode: number; body: any }> => {
+    const response = (await codes(secret)(
       httpApiEvent({
         path: '/referral-codes',
         headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
@@ -133,6 +133,21 @@ describe('referral codes', () => {
       expect(answer.statusCode).toBe(401);
       expect(answer.body.error.code).toBe('unauthorized');
       expect(await codeItems()).toBe(before);
+    });
+
+    it('accepts the previous key only while the app secret still holds it (a rotation)', async () => {
+      // Prepare
+      const NEW_KEY = 'rotated-app-api-key-0123456789abcdefghij';
+      const email = `rotation-${Date.now()}@example.com`;
+
+      // Act
+      const during = await requestCode({ email }, APP_API_KEY, { APP_API_KEY: NEW_KEY, APP_API_KEY_PREVIOUS: APP_API_KEY });
+      const withNew = await requestCode({ email }, NEW_KEY, { APP_API_KEY: NEW_KEY, APP_API_KEY_PREVIOUS: APP_API_KEY });
+      const after = await requestCode({ email }, APP_API_KEY, { APP_API_KEY: NEW_KEY });
+
+      // Assess
+      expect([during.statusCode, withNew.statusCode, after.statusCode]).toEqual([200, 200, 401]);
+      expect(withNew.body.code).toBe(during.body.code);
     });
 
     it("is not a key the webhook accepts", async () => {
