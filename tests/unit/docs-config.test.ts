@@ -268,9 +268,9 @@ describe('the secrets the docs write are the ones the functions read', () => {
 
     // Assess
     expect(rows.map(({ secretId }) => secretId).sort()).toEqual([
-      'referral-rewards/<stage>',
       'referral-rewards/<stage>/reconciler',
       'referral-rewards/<stage>/webhook',
+      'referral-rewards/<stage>/worker',
     ]);
     expect(wrong).toEqual([]);
   });
