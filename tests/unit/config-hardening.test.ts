@@ -1,3 +1,4 @@
+import { TEST_REFERRAL_SIGNING_KEY } from '../support/referral-signing';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -19,6 +20,7 @@ const WORKER_ENV: Env = {
   SHOPIFY_ACCESS_TOKEN: 'shpat_test',
   CUSTOMERIO_SITE_ID: 'site',
   CUSTOMERIO_API_KEY: 'key',
+  REFERRAL_SIGNING_KEY: TEST_REFERRAL_SIGNING_KEY,
 };
 const RECONCILER_ENV: Env = {
   POSTHOG_PROJECT_ID: '12345',
