@@ -21,6 +21,7 @@ import { loadReleaserConfig, loadWorkerConfig } from '../lib/infra/config';
 import { maskCode } from '../lib/infra/mask';
 import { emulatorClients } from './emulator-clients';
 import { startGateway, type IngestHandler, type ReferralCodesHandler } from './gateway';
+import { loadReferralCodesConfig } from '../lib/infra/config-referral-codes';
 import { forgetModulesUnder, pickHandler } from './handlers';
 import { loadInfraDefinitions } from './infra';
 import { startReleaser, watchDeadLetterQueue } from './loops';
@@ -179,6 +180,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // The app backend's key for POST /referral-codes, its own like the deployed function's secret.
     const appApiKey = localSecret(env, 'APP_API_KEY', 'app-api-key', () => randomBytes(32).toString('base64url'));
     env.REFERRAL_LINK ??= `http://127.0.0.1:${port || 3000}/signup?ref={code}`;
+    // Refused now rather than as a 503 on the first request (a REFERRAL_LINK without {code}, a short key).
+    loadReferralCodesConfig(env);
 
     // 3. Only now the handlers, exactly as deployed: their clients and logger read the env above.
     const handlerSources = [resolvePath(__dirname, '..', 'functions'), resolvePath(__dirname, '..', 'lib')];

@@ -3,7 +3,7 @@ import { maskCode, maskEmail } from '../infra/mask';
 import type { Referral } from './referral';
 import type { FulfilDeps } from './rewards';
 import { resolveReferrer } from './referral-codes';
-import { staticRefusal } from './rules';
+import { staticRefusal, vouchRefusal } from './rules';
 
 /** The slice of a Powertools logger the rehearsal writes to. */
 export interface DryRunLog {
@@ -61,7 +61,7 @@ export async function dryRunFulfil(
     if (settings.posthog && !record?.posthogAt) steps.push(`capture "${event}" in PostHog`);
   };
   let refusal: string | undefined = record?.decision === 'REJECTED' ? (record.rejectionReason ?? 'unknown') : undefined;
-  if (!record?.decision) refusal = resolved.refusal;
+  if (!record?.decision) refusal = (settings.rules ? vouchRefusal(referral, settings.rules.referralSignatures) : undefined) ?? resolved.refusal;
   if (!record?.decision && !refusal && settings.rules) {
     refusal = staticRefusal(referral, settings.rules);
     if (!refusal) {

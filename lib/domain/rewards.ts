@@ -6,7 +6,7 @@ import { posthogDistinctId, ROLES } from './ledger-port';
 import type { Referral } from './referral';
 import { resolveReferrer, type ReferralCodeDeps } from './referral-codes';
 import { withRetry, type RetryOptions } from '../infra/retry';
-import { staticRefusal, type ProgramRules, type RefusalReason } from './rules';
+import { staticRefusal, vouchRefusal, type ProgramRules, type RefusalReason } from './rules';
 import { captureOutcome } from './lifecycle/capture';
 import { lifecycleGate, lifecycleVerdict, type GateVerdict, type LifecycleDeps } from './lifecycle/hold';
 import type { EventSender, OutcomeDetails, OutcomeTracker } from './notify-ports';
@@ -162,9 +162,11 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   const gateContext = { ...deps, rewardType: reward.type, rewardAmount: reward.amount, owner, retry, now };
   let verdict: GateVerdict | undefined;
   if (!record.decision) {
-    // A code we never issued, or none where one is required, refuses the referral before any
-    // other rule: its referrer is nobody we know, so it must claim nothing.
-    const refusal = resolved.refusal ?? (await applyRules(referral, deps));
+    // The signature first (a forged event is reported as one), then a code we never issued, or
+    // none where one is required, before any other rule: its referrer is nobody we know, so it
+    // must claim nothing.
+    const unvouched = deps.rules ? vouchRefusal(referral, deps.rules.referralSignatures) : undefined;
+    const refusal = unvouched ?? resolved.refusal ?? (await applyRules(referral, deps));
     // The gate's verdict is reached before the decision's write so a pay goes in that same write
     // (gatePassedAt): storing it costs no extra sequential write on the common path. Only a
     // verdict reached on a record decided earlier needs its own write (passGate, below).

@@ -4,6 +4,7 @@ import { makeReferralCodesHandler } from '../../functions/referral-codes';
 import { CODE_ALPHABET } from '../../lib/domain/codes';
 import { loadReferralCodesConfig } from '../../lib/infra/config-referral-codes';
 import { httpApiEvent } from '../../local/apigw';
+import { signWebhookBody } from '../../local/vouch';
 import { Pipeline, referralBody, WEBHOOK_SECRET } from '../support/pipeline';
 
 /** POST /referral-codes and referrals that name their referrer by code, on dynalite, fauxqs and the fakes. */
@@ -217,6 +218,26 @@ describe('referral codes', () => {
       expect(await pipeline.record(unknown.uuid)).toMatchObject({ status: 'REJECTED', rejectionReason: 'unknown_referral_code' });
       expect(pipeline.cardsFor(unknown.uuid)).toHaveLength(0);
       expect(await pipeline.record(genuine.uuid)).toMatchObject({ status: 'COMPLETED', referrerEmail: owner });
+    });
+
+    it('refuses an event whose code was swapped after the app signed it, and a forged unsigned one', async () => {
+      // Prepare: the app signed a referral for one referrer's code; someone swaps in another's
+      const { body: signedFor } = await requestCode({ email: `signed-${Date.now()}@example.com` });
+      const { body: swappedIn } = await requestCode({ email: `swapped-${Date.now()}@example.com` });
+      const swapped = referralByCode(signedFor.code);
+      const signed = signWebhookBody(swapped.body, pipeline.signingKey);
+      ((signed.event as { properties: Record<string, unknown> }).properties).referral_code = swappedIn.code;
+      const forged = referralByCode('ZZZZZZZZZZ');
+
+      // Act
+      await pipeline.post(signed);
+      await pipeline.post(forged.body, {}, { sign: false });
+      await pipeline.drain();
+
+      // Assess
+      expect(await pipeline.record(swapped.uuid)).toMatchObject({ status: 'REJECTED', rejectionReason: 'bad_referral_signature' });
+      expect(await pipeline.record(forged.uuid)).toMatchObject({ status: 'REJECTED', rejectionReason: 'unsigned_referral' });
+      expect([...pipeline.cardsFor(swapped.uuid), ...pipeline.cardsFor(forged.uuid)]).toEqual([]);
     });
 
     it('is refused at the door when it names neither a code nor a referrer email', async () => {
