@@ -197,6 +197,10 @@ interface PersonRef {
  * (posthog-js, the mobile SDKs). A server-side capture (posthog-node) has no `$device_id`, and its
  * `$ip` is the app backend's, shared by every user. `$ip` is absent altogether in a project with
  * "Discard client IP data" on; REVIEW_SHARED_IP then never fires.
+ *
+ * Every function used is in HogQL's allow-list (PostHog/posthog `posthog/hogql/functions/mapping.py`:
+ * `groupUniqArrayIf` as an aggregate of two arguments, `arrayIntersect`, `notEmpty`, `lower`,
+ * `toString`, `parseDateTime64BestEffort`); the people and the time go in as `values`, never spliced.
  */
 export function sharedSignalsQuery(): string {
   const referrer = `(distinct_id IN ({referrer_distinct_id}, {referrer_email}) OR lower(toString(person.properties.email)) = {referrer_email})`;

@@ -12,6 +12,7 @@
  * of two concurrent first requests, leaves a code item nobody was given and nobody can redeem.
  */
 import { CODE_ALPHABET, generateCode, type RandomBytes } from './codes';
+import { PermanentError, RetryableError } from './errors';
 import { canonicalEmail } from './identity';
 import type { Referral } from './referral';
 
@@ -73,9 +74,10 @@ export async function issueReferralCode(
     // Another request gave this person a code first: theirs is the one.
     const winner = await store.codeOf(canonical);
     if (winner) return winner;
-    throw new Error('referral code: the owner item was refused and then not found');
+    // A consistent read after a refused conditional write finds the item; if not, ask again later.
+    throw new RetryableError("referral code: the referrer's item was refused and then not found");
   }
-  throw new Error(`referral code: ${MAX_CODE_ATTEMPTS} random codes in a row already existed`);
+  throw new PermanentError('referral_code_collisions', `referral code: ${MAX_CODE_ATTEMPTS} random codes in a row already existed`);
 }
 
 /** The owner of `code`, when it is a code we gave someone; undefined for any other. */
