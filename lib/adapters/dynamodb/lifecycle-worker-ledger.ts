@@ -38,7 +38,7 @@ export class WorkerLifecycleLedger implements WorkerLifecyclePort {
       'parkedAt = :iso',
       'budgetCents = :cents',
       'updatedAt = :iso',
-      ...(held ? ['releaseAt = :at', 'heldAt = :iso'] : ['reviewReasons = :reasons', 'reviewSince = :iso']),
+      ...(held ? ['releaseAt = :at', 'heldAt = :iso'] : ['reviewReasons = :reasons', 'reviewSince = :iso', 'holdUntil = :holdUntil']),
     ];
     const result = await this.update(
       {
@@ -54,7 +54,7 @@ export class WorkerLifecycleLedger implements WorkerLifecyclePort {
           ':cents': park.budgetCents,
           ':iso': iso,
           ':owner': owner,
-          ...(held ? {} : { ':reasons': park.reasons }),
+          ...(held ? {} : { ':reasons': park.reasons, ':holdUntil': park.holdUntil }),
         },
         ReturnValues: 'ALL_NEW',
       },
