@@ -13,7 +13,7 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { classify, referralKey, type Role } from './ledger';
 import type { LifecyclePort, LifecycleQueue, LifecycleRecord } from '../../domain/lifecycle/ledger-port';
-import { budgetKey, LIFECYCLE_INDEX, QUEUE_ATTRIBUTES, WorkerLifecycleLedger } from './lifecycle-worker-ledger';
+import { LIFECYCLE_INDEX, QUEUE_ATTRIBUTES, WorkerLifecycleLedger } from './lifecycle-worker-ledger';
 
 export { budgetPeriods, referralCents } from '../../domain/lifecycle/ledger-port';
 export type { LifecycleRecord } from '../../domain/lifecycle/ledger-port';
@@ -89,9 +89,8 @@ export class LifecycleLedger extends WorkerLifecycleLedger implements LifecycleP
     return this.fromStatus(eventId, ['REVOKED'], { set: ['revokeCapturedAt = :iso'], values: {} });
   }
 
-  public async budgetSpent(period: string): Promise<{ cents: number; referrals: number }> {
-    const item = await this.getItem(budgetKey(period));
-    return { cents: Number(item?.spentCents ?? 0), referrals: item?.eventIds instanceof Set ? item.eventIds.size : 0 };
+  public budgetSpent(period: string): Promise<{ cents: number; referrals: number }> {
+    return this.budgets.spent(period);
   }
 
   /**

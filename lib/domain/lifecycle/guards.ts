@@ -33,7 +33,7 @@ export async function reviewReasons(referral: Referral, createdAt: string, deps:
   const disposable = deps.isDisposable ?? ((email: string) => isDisposableEmail(email));
   if (config.reviewDisposable && (disposable(referral.referrerEmail) || disposable(referral.redeemerEmail))) reasons.push('disposable_email');
   if (config.velocity) {
-    const recent = await ledger.referrerVelocity(canonicalEmail(referral.referrerEmail), referral.eventId, config.velocity.windowMs);
+    const recent = await ledger.referrerVelocity(canonicalEmail(referral.referrerEmail), referral.eventId, config.velocity.windowMs, config.velocity.count + 1);
     if (recent > config.velocity.count) reasons.push('velocity');
   }
   if (reasons.length === 0 && !(await reserveWithinBudgets(referral.eventId, createdAt, deps))) reasons.push('budget');

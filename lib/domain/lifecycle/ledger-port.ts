@@ -55,8 +55,11 @@ export interface WorkerLifecyclePort {
   /** Counts `cents` once per referral against a period, refused past `limitCents` when given. */
   reserveBudget(period: string, eventId: string, cents: number, limitCents?: number): Promise<boolean>;
   returnBudget(period: string, eventId: string, cents: number): Promise<boolean>;
-  /** The referrer's referrals within `windowMs` up to this one's first sighting, this one included. */
-  referrerVelocity(person: string, eventId: string, windowMs: number): Promise<number>;
+  /**
+   * The referrer's referrals within `windowMs` up to this one's first sighting, this one included,
+   * counted up to `cap` (min(count, cap): the guard needs only "more than N"); a retry gets the first answer.
+   */
+  referrerVelocity(person: string, eventId: string, windowMs: number, cap: number): Promise<number>;
 }
 
 /** Everything: the worker's part, the releaser's and the operator's (review, revoke). */
