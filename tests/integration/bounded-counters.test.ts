@@ -145,7 +145,7 @@ describe('budget counters on DynamoDB', () => {
 
   it('counts one period past 20,000 referrals exactly under racing workers, its item staying under 1 KB', async () => {
     // Prepare: 20,000 referrals counted, their markers and the total as the counter leaves them (written in
-    // bulk: through the counter they take ~7 ms each on dynalite, ~140 s; COUNTER_SCALE=20500 does that instead)
+    // bulk: through the counter they take ~6 ms each on dynalite, ~120 s; COUNTER_SCALE=20500 does that instead)
     const seeded = Number(process.env.COUNTER_SCALE ?? 0) > 0 ? [] : Array.from({ length: 20_000 }, () => randomUUID());
     for (let i = 0; i < seeded.length; i += 25) {
       const items = seeded.slice(i, i + 25).map((id) => ({ PutRequest: { Item: { pk: `budget#${period}#${id}`, counted: true, seq: 1, cents: 5_000 } } }));
