@@ -1,7 +1,9 @@
 /**
  * The lifecycle's writes the worker makes on the ledger table (same table, same records as
  * lib/adapters/dynamodb/ledger.ts): park a referral HELD or in REVIEW, take a released one up, count budgets and
- * referrer velocity. Each is ONE conditional write, fenced on the worker's lease.
+ * referrer velocity. Each referral transition is ONE conditional write, fenced on the worker's
+ * lease; a count is a few, each one conditional write on one item (./budget-counter.ts says why
+ * that is exact), on items that stay small at any volume.
  *
  * Kept apart from the operator's and the releaser's writes (LifecycleLedger in ./lifecycle-ledger.ts
  * extends this class): the worker's bundle then carries only what the worker can call (issue

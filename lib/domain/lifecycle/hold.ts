@@ -88,8 +88,8 @@ export async function lifecycleGate(
     // Taken up after a hold or an approval: leave the index first, so the releaser stops sending it.
     if (!record.releasedAt) {
       if (record.reviewDecision === 'approved') {
-        // Never before its acceptance plus REWARD_HOLD, as a clean referral waits: for a record
-        // parked before approvals kept that time (holdUntil), or a hold lengthened since.
+        // Never before its acceptance plus REWARD_HOLD, as a clean referral waits: the approval
+        // holds it until `holdUntil`, and this covers a record parked without one or a hold lengthened since.
         const holdUntil = Date.parse(record.createdAt) + deps.config.holdMs;
         if (holdUntil > context.now()) {
           await ledger.park(referral.eventId, owner, { status: 'HELD', releaseAt: holdUntil, message, budgetCents: record.budgetCents ?? budgetCents });
