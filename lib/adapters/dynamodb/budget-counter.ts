@@ -20,8 +20,9 @@
  *   3. the marker: {counted, seq}, only if its seq is older (a late repeat never winds it back);
  *   4. pending[eventId] removed, only if it is still that change.
  * While pending[eventId] exists it, not the marker, is the referral's state: a crash after 2 is
- * finished (3, 4) by the next change of that referral, or by any change of the period once a few
- * entries are left over, so the map stays small. Why the version: an attempt that read the
+ * finished (3, 4) by the next change of that referral, or by any change of the period once it is
+ * a minute old (or more than 64 are pending), so the map holds the changes in flight and the
+ * last minute's crashes, never the period's referrals. Why the version: an attempt that read the
  * marker before another attempt's whole 2–4 ran would otherwise apply the same change again;
  * reading the total first and writing on its version refuses exactly that attempt, which reads
  * again and finds the marker done. The cost: four or five requests per change, and concurrent
@@ -39,14 +40,18 @@ interface PendingChange {
   seq: number;
   counted: boolean;
   cents: number;
+  /** When it was applied (ms): a change still pending a minute later was left by a crash. */
+  at: number;
 }
 
 export type BudgetChange = 'changed' | 'already' | 'refused';
 
 /** Turns lost to other changes of the period before giving up (the caller is retried: SQS redelivers). */
 const MAX_ROUNDS = 40;
-/** Left-over entries (crashed changes) of other referrals tolerated before a change finishes them too. */
-const SWEEP_AT = 8;
+/** A change of another referral pending longer than this was left by a crash: any change finishes it. */
+const LEFT_OVER_MS = 60_000;
+/** Past this many pending changes, any change finishes them all, however recent. */
+const MOST_PENDING = 64;
 
 export class BudgetCounter {
   public constructor(
@@ -63,8 +68,11 @@ export class BudgetCounter {
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const total = await this.read(budgetKey(period));
       const pending = pendingOf(total);
+      // Ours always; others when left over by a crash (or too many): in-flight ones finish themselves.
       const others = Object.keys(pending).filter((id) => id !== eventId);
-      const unfinished = [...(pending[eventId] ? [eventId] : []), ...(others.length > SWEEP_AT ? others : [])];
+      const crowded = others.length > MOST_PENDING;
+      const leftOver = others.filter((id) => crowded || !(this.now() - Number(pending[id]!.at) < LEFT_OVER_MS));
+      const unfinished = [...(pending[eventId] ? [eventId] : []), ...leftOver];
       if (unfinished.length > 0) {
         for (const id of unfinished) await this.finish(period, id, pending[id]!);
         continue;
@@ -74,7 +82,7 @@ export class BudgetCounter {
       const isCounted = marker ? marker.counted === true : legacy;
       if (isCounted === counted) return 'already';
       if (counted && limitCents !== undefined && Number(total?.spentCents ?? 0) + cents > limitCents) return 'refused';
-      const change: PendingChange = { seq: Number(marker?.seq ?? 0) + 1, counted, cents: counted ? cents : Number(marker?.cents ?? cents) };
+      const change: PendingChange = { seq: Number(marker?.seq ?? 0) + 1, counted, cents: counted ? cents : Number(marker?.cents ?? cents), at: this.now() };
       if (!(await this.apply(period, total, eventId, change, legacy))) {
         // Another change of the period came first: read again, after a short, random pause.
         await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 5 * (round + 1))));
