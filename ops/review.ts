@@ -131,10 +131,12 @@ export async function decide(target: Target, settings: OpsSettings, decision: 'a
 }
 
 export function formatDecision(outcome: ReviewOutcome): string {
+  if (outcome.result === 'revoked') return `Referral ${outcome.eventId}: approved, but revoked meanwhile (before payout): nothing will be paid; status ${outcome.status}`;
   const already = outcome.result.startsWith('already-');
   const what = outcome.result.replace('already-', '');
+  const later = outcome.releaseAt !== undefined && outcome.releaseAt > Date.now() ? `held until ${new Date(outcome.releaseAt).toISOString()} (its acceptance plus REWARD_HOLD), then ` : '';
   return `Referral ${outcome.eventId}: ${what}${already ? ' (already, nothing changed)' : ''}; status ${outcome.status}` +
-    (what === 'approved' ? '\n  → queued for the worker, which pays it once; `status <eventId>` to follow it' : '');
+    (what === 'approved' ? `\n  → ${later}queued for the worker, which pays it once; \`status <eventId>\` to follow it` : '');
 }
 
 /**

@@ -3,6 +3,9 @@ import { Settings, type Env } from './settings';
 
 // ── Reward lifecycle (hold, review guards, budgets): README "Reward lifecycle" ─────────────
 
+/** Most referrals REVIEW_REFERRER_VELOCITY may allow per window. */
+export const MAX_VELOCITY_COUNT = 1_000;
+
 export interface LifecycleConfig {
   /** REWARD_HOLD in ms; 0 pays at once. */
   holdMs: number;
@@ -42,6 +45,8 @@ export function lifecycleSettings(settings: Settings, env: Env): LifecycleConfig
   const velocityText = env.REVIEW_REFERRER_VELOCITY?.trim();
   const velocity = velocityText ? parseRate(velocityText) : undefined;
   settings.expect(!velocityText || velocity !== undefined, 'REVIEW_REFERRER_VELOCITY must look like 5/24h (unset for none)');
+  // The referrer's item keeps its latest N+1 sightings (lib/adapters/dynamodb/lifecycle-worker-ledger.ts): bounded well inside 400 KB.
+  settings.expect(!velocity || velocity.count <= MAX_VELOCITY_COUNT, `REVIEW_REFERRER_VELOCITY allows at most ${MAX_VELOCITY_COUNT} per window`);
   const disposable = env.REVIEW_DISPOSABLE_EMAIL?.trim().toLowerCase() || 'false';
   settings.expect(['true', 'false'].includes(disposable), 'REVIEW_DISPOSABLE_EMAIL must be true or false');
   const flag = (name: string, value: string): boolean => {

@@ -19,6 +19,12 @@ export type ReconcilerConfig =
       referralEvent: string;
       referrerEmailProperty: string;
       redeemerEmailProperty: string;
+      /**
+       * DRY_RUN (the stage's, as the worker reads it): list the missing, queue nothing. A rehearsing
+       * worker writes nothing to the ledger, so every referral would look missing on every run and
+       * be queued (and parked in the DLQ) again each time.
+       */
+      dryRun: boolean;
     };
 
 export const RECONCILER_DEFAULTS = {
@@ -47,6 +53,9 @@ export function loadReconcilerConfig(env: Env): ReconcilerConfig {
   const from = Date.parse(fromText);
   if (fromText) settings.expect(/^\d{4}-\d{2}-\d{2}T/.test(fromText) && Number.isFinite(from), 'RECONCILE_FROM must be an ISO timestamp like 2026-07-01T00:00:00Z');
   const projectId = settings.required('POSTHOG_PROJECT_ID', env.POSTHOG_PROJECT_ID);
+  // Read as the worker reads it (lib/infra/config.ts): a typo is refused, never taken for "off".
+  const dryRun = env.DRY_RUN?.trim().toLowerCase() || 'false';
+  settings.expect(['true', 'false', '1', '0', 'yes', 'no'].includes(dryRun), 'DRY_RUN must be true or false');
   settings.expect(projectId === '' || /^\d+$/.test(projectId), 'POSTHOG_PROJECT_ID must be the numeric project id');
   return settings.done({
     enabled: true,
@@ -64,5 +73,6 @@ export function loadReconcilerConfig(env: Env): ReconcilerConfig {
     referralEvent: withDefault(env, 'REFERRAL_EVENT'),
     referrerEmailProperty: withDefault(env, 'REFERRER_EMAIL_PROPERTY'),
     redeemerEmailProperty: withDefault(env, 'REDEEMER_EMAIL_PROPERTY'),
+    dryRun: ['true', '1', 'yes'].includes(dryRun),
   });
 }

@@ -210,8 +210,9 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
       maxRewardsPerReferrer: settings.integer(
         withDefault(env, 'MAX_REWARDS_PER_REFERRER'),
         0,
-        Number.MAX_SAFE_INTEGER,
-        'MAX_REWARDS_PER_REFERRER must be a whole number (0 for no cap)',
+        // The referrer's item lists the referrals holding its slots (lib/adapters/dynamodb/ledger.ts): bounded well inside 400 KB.
+        1_000,
+        'MAX_REWARDS_PER_REFERRER must be a whole number from 0 (no cap) to 1000',
       ),
       blockedDomains: parseDomainList(env.BLOCKED_EMAIL_DOMAINS),
       referralSignatures: referralSignatures(settings, env),

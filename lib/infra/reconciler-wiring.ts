@@ -32,7 +32,7 @@ export function reconcileDeps(config: EnabledReconcilerConfig, clients: Reconcil
   };
 }
 
-/** Options for one run; the window defaults to the scheduled sliding window. */
+/** Options for one run; the window defaults to the scheduled sliding window, and a DRY_RUN stage's run is a dry run. */
 export function reconcileOptions(
   config: EnabledReconcilerConfig,
   now: number,
@@ -43,7 +43,7 @@ export function reconcileOptions(
     referrerEmailProperty: config.referrerEmailProperty,
     redeemerEmailProperty: config.redeemerEmailProperty,
     window: overrides.window ?? slidingWindow(config, now),
-    dryRun: overrides.dryRun,
+    dryRun: overrides.dryRun || config.dryRun,
     pageSize: overrides.pageSize,
   };
 }

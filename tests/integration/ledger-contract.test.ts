@@ -3,9 +3,10 @@ import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '../../lib/infra/aws-clients';
 import { Ledger } from '../../lib/adapters/dynamodb/ledger';
+import { LifecycleLedger } from '../../lib/adapters/dynamodb/lifecycle-ledger';
 import { loadInfraDefinitions } from '../../local/infra';
 import { createLedgerTable } from '../../local/resources';
-import { describeLedgerContract } from '../support/ledger-contract';
+import { describeCounterContract, describeLedgerContract } from '../support/ledger-contract';
 
 // The DynamoDB ledger on dynalite: its conditional writes are the truth the memory twin is held to
 // (tests/unit/ledger-contract.test.ts). One fresh table, as serverless.yml defines it, for this file.
@@ -32,3 +33,5 @@ describeLedgerContract('DynamoDB (lib/adapters/dynamodb/ledger.ts on dynalite)',
     await ddb.send(new PutCommand({ TableName: tableName, Item: record }));
   },
 }));
+
+describeCounterContract('DynamoDB (lib/adapters/dynamodb/budget-counter.ts, lifecycle-worker-ledger.ts on dynalite)', async (clock) => new LifecycleLedger(ddb, tableName, clock.now));

@@ -146,4 +146,34 @@ describe('reconciler: PostHog Query API → ledger → queue → worker', () => 
     });
     expect(pipeline.shopify.cards).toHaveLength(0);
   });
+  it('under DRY_RUN reports what it would queue and queues nothing, so a rehearsed referral is parked once', async () => {
+    // Prepare: a DRY_RUN stage; the webhook delivered the referral, PostHog has it too
+    pipeline = await Pipeline.start({ env: { DRY_RUN: 'true' } });
+    const referral = referralBody();
+    const event = referral.body.event as { uuid: string; distinct_id: string; properties: Record<string, unknown> };
+    pipeline.posthog.record({
+      uuid: event.uuid,
+      event: 'referral redeemed',
+      distinctId: event.distinct_id,
+      properties: event.properties,
+      timestamp: new Date(Date.now() - 30 * MINUTE).toISOString(),
+      personEmail: referral.redeemer,
+    });
+    await pipeline.post(referral.body);
+    await pipeline.drain();
+    const env = { RECONCILE_FROM: new Date(Date.now() - 60 * MINUTE).toISOString() };
+
+    // Act: three scheduled runs, the worker draining after each
+    const runs = [];
+    for (let run = 0; run < 3; run++) {
+      runs.push(await pipeline.reconcile(env));
+      await pipeline.drain();
+    }
+
+    // Assess
+    for (const result of runs) expect(result).toMatchObject({ status: 'done', dryRun: true, seen: 1, queued: 0, missing: [{ eventId: referral.uuid }] });
+    const parked = await pipeline.deadLetters();
+    expect(parked.map((message) => message.MessageAttributes?.failureReason?.StringValue)).toEqual(['dry_run']);
+    expect(pipeline.shopify.cards).toHaveLength(0);
+  });
 });

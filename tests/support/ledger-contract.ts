@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { LeaseLostError, type BeginInput, type LedgerPort, type LedgerRecord } from '../../lib/domain/ledger-port';
 import type { Referral } from '../../lib/domain/referral';
+import type { LifecyclePort } from '../../lib/domain/lifecycle/ledger-port';
 import { failure } from './failure';
 
 /** A clock the test moves by hand: leases and release times are read from it. */
@@ -544,6 +545,163 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         // Assess
         expect(holders).toEqual([]);
         expect(holder).toBeUndefined();
+      });
+    });
+  });
+}
+
+/** The lifecycle's counters under test (budget periods, referrer velocity), on `clock`. */
+export type CountersFactory = (clock: Clock) => Promise<Pick<LifecyclePort, 'reserveBudget' | 'returnBudget' | 'budgetSpent' | 'referrerVelocity'>>;
+
+/**
+ * The counters' semantics the lifecycle relies on (lib/domain/lifecycle/guards.ts), one spec for the
+ * DynamoDB ledger on dynalite (lib/adapters/dynamodb/budget-counter.ts, lifecycle-worker-ledger.ts)
+ * and the memory twin: each referral counted once and uncounted once, a limit exact under racing
+ * referrals, a velocity answer that a retry gets back.
+ */
+export function describeCounterContract(name: string, makeCounters: CountersFactory): void {
+  describe(`lifecycle counters contract: ${name}`, () => {
+    let clock: Clock;
+    let counters: Awaited<ReturnType<CountersFactory>>;
+    let period: string;
+    const HOUR = 3_600_000;
+
+    beforeEach(async () => {
+      clock = manualClock();
+      counters = await makeCounters(clock);
+      period = `day#contract-${randomUUID()}`;
+    });
+
+    describe('budget periods', () => {
+      it('counts a referral once however often it is counted, and says so each time', async () => {
+        // Prepare
+        const eventId = randomUUID();
+
+        // Act
+        const answers = [await counters.reserveBudget(period, eventId, 5_000, 10_000), await counters.reserveBudget(period, eventId, 5_000, 10_000), await counters.reserveBudget(period, eventId, 5_000)];
+
+        // Assess
+        expect(answers).toEqual([true, true, true]);
+        expect(await counters.budgetSpent(period)).toEqual({ cents: 5_000, referrals: 1 });
+      });
+
+      it('refuses, and counts nothing for, a referral that would pass the limit; without a limit it counts past it', async () => {
+        // Prepare
+        const [first, second] = [randomUUID(), randomUUID()];
+        await counters.reserveBudget(period, first, 5_000, 8_000);
+
+        // Act
+        const refused = await counters.reserveBudget(period, second, 5_000, 8_000);
+        const spentAfterRefusal = await counters.budgetSpent(period);
+        const approved = await counters.reserveBudget(period, second, 5_000);
+
+        // Assess
+        expect([refused, approved]).toEqual([false, true]);
+        expect(spentAfterRefusal).toEqual({ cents: 5_000, referrals: 1 });
+        expect(await counters.budgetSpent(period)).toEqual({ cents: 10_000, referrals: 2 });
+      });
+
+      it("returns a counted referral's share once; returning it again, or one never counted, changes nothing", async () => {
+        // Prepare
+        const [counted, never] = [randomUUID(), randomUUID()];
+        await counters.reserveBudget(period, counted, 5_000, 10_000);
+
+        // Act
+        const answers = [await counters.returnBudget(period, counted, 5_000), await counters.returnBudget(period, counted, 5_000), await counters.returnBudget(period, never, 5_000)];
+
+        // Assess
+        expect(answers).toEqual([true, false, false]);
+        expect(await counters.budgetSpent(period)).toEqual({ cents: 0, referrals: 0 });
+      });
+
+      it('counts a referral again after its share was returned (a day given back, then an approval)', async () => {
+        // Prepare
+        const eventId = randomUUID();
+        await counters.reserveBudget(period, eventId, 5_000, 10_000);
+        await counters.returnBudget(period, eventId, 5_000);
+
+        // Act
+        const again = await counters.reserveBudget(period, eventId, 5_000);
+
+        // Assess
+        expect(again).toBe(true);
+        expect(await counters.budgetSpent(period)).toEqual({ cents: 5_000, referrals: 1 });
+      });
+
+      it('counts exactly the limit when ten referrals race for the room of four', async () => {
+        // Prepare
+        const ids = Array.from({ length: 10 }, () => randomUUID());
+
+        // Act
+        const answers = await Promise.all(ids.map((id) => counters.reserveBudget(period, id, 5_000, 20_000)));
+
+        // Assess
+        expect(answers.filter(Boolean)).toHaveLength(4);
+        expect(await counters.budgetSpent(period)).toEqual({ cents: 20_000, referrals: 4 });
+      });
+
+      it("counts a referral once when its attempts race, and returns it once when its returns race", async () => {
+        // Prepare
+        const eventId = randomUUID();
+
+        // Act
+        const counted = await Promise.all(Array.from({ length: 5 }, () => counters.reserveBudget(period, eventId, 5_000, 100_000)));
+        const afterCounting = await counters.budgetSpent(period);
+        const returned = await Promise.all(Array.from({ length: 5 }, () => counters.returnBudget(period, eventId, 5_000)));
+
+        // Assess
+        expect(counted).toEqual([true, true, true, true, true]);
+        expect(afterCounting).toEqual({ cents: 5_000, referrals: 1 });
+        expect(returned.filter(Boolean)).toHaveLength(1);
+        expect(await counters.budgetSpent(period)).toEqual({ cents: 0, referrals: 0 });
+      });
+    });
+
+    describe('referrer velocity', () => {
+      const person = () => `velocity-${period}@example.com`;
+
+      it("counts the referrer's referrals within the window up to this one's first sighting, this one included", async () => {
+        // Prepare: one a day ago (outside a 12 h window), two within it
+        const ids = [randomUUID(), randomUUID(), randomUUID()];
+        await counters.referrerVelocity(person(), ids[0]!, 12 * HOUR, 10);
+        clock.advance(24 * HOUR);
+        await counters.referrerVelocity(person(), ids[1]!, 12 * HOUR, 10);
+        clock.advance(HOUR);
+
+        // Act
+        const third = await counters.referrerVelocity(person(), ids[2]!, 12 * HOUR, 10);
+
+        // Assess
+        expect(third).toBe(2);
+      });
+
+      it('gives a retry the first answer, whatever the referrer did since', async () => {
+        // Prepare
+        const [first, second, third] = [randomUUID(), randomUUID(), randomUUID()];
+        await counters.referrerVelocity(person(), first, 12 * HOUR, 10);
+        const answer = await counters.referrerVelocity(person(), second, 12 * HOUR, 10);
+        clock.advance(HOUR);
+        await counters.referrerVelocity(person(), third, 12 * HOUR, 10);
+
+        // Act
+        const retry = await counters.referrerVelocity(person(), second, 12 * HOUR, 10);
+
+        // Assess
+        expect([answer, retry]).toEqual([2, 2]);
+      });
+
+      it('counts up to the cap it is given (the guard needs only "more than N")', async () => {
+        // Prepare
+        for (let i = 0; i < 6; i++) {
+          await counters.referrerVelocity(person(), randomUUID(), 12 * HOUR, 3);
+          clock.advance(1_000);
+        }
+
+        // Act
+        const next = await counters.referrerVelocity(person(), randomUUID(), 12 * HOUR, 3);
+
+        // Assess
+        expect(next).toBe(3);
       });
     });
   });

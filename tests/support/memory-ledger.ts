@@ -1,6 +1,10 @@
 import type { BeginInput, BeginResult, Decision, FinalStatus, LedgerPort, LedgerRecord, ParkedStatus, Role } from '../../lib/domain/ledger-port';
 import { LeaseLostError, posthogDistinctId } from '../../lib/domain/ledger-port';
 import type { Referral } from '../../lib/domain/referral';
+import type { LifecyclePort } from '../../lib/domain/lifecycle/ledger-port';
+
+/** The lifecycle's counters, which the memory twin also keeps (held to tests/support/ledger-contract.ts's counter spec). */
+export type LifecycleCounters = Pick<LifecyclePort, 'reserveBudget' | 'returnBudget' | 'budgetSpent' | 'referrerVelocity'>;
 
 /** One call made to the ledger, in order, for assertions on what was written when. */
 export type LedgerCall =
@@ -25,12 +29,18 @@ export type LedgerCall =
  * was told is current. Records are copied in and out, so a test cannot change the stored state by
  * accident.
  */
-export class MemoryLedger implements LedgerPort {
+export class MemoryLedger implements LedgerPort, LifecycleCounters {
   public readonly records = new Map<string, LedgerRecord>();
   public readonly calls: LedgerCall[] = [];
   /** Which referral rewarded each redeemer, and which referrals counted for each referrer. */
   public readonly redeemers = new Map<string, string>();
   public readonly referrers = new Map<string, Set<string>>();
+
+  /** Per budget period, the referrals counted and their cents. */
+  public readonly budgets = new Map<string, Map<string, number>>();
+  /** Per referrer, each referral's first sighting (ms); per referral, its pinned velocity answer. */
+  public readonly sightings = new Map<string, Map<string, number>>();
+  private readonly velocityAnswers = new Map<string, number>();
 
   public constructor(public now: () => number = Date.now) {}
 
@@ -158,6 +168,40 @@ export class MemoryLedger implements LedgerPort {
     if (counted.size >= cap) return false;
     this.referrers.set(person, counted.add(eventId));
     return true;
+  }
+
+  /** As lib/adapters/dynamodb/budget-counter.ts: once per referral, refused past the limit when one is given. */
+  public async reserveBudget(period: string, eventId: string, cents: number, limitCents?: number): Promise<boolean> {
+    if (limitCents !== undefined && cents > limitCents) return false;
+    const counted = this.budgets.get(period) ?? new Map<string, number>();
+    if (counted.has(eventId)) return true;
+    const spent = [...counted.values()].reduce((a, b) => a + b, 0);
+    if (limitCents !== undefined && spent + cents > limitCents) return false;
+    this.budgets.set(period, counted.set(eventId, cents));
+    return true;
+  }
+
+  /** The share counted (not the one passed) comes back, once. */
+  public async returnBudget(period: string, eventId: string, _cents: number): Promise<boolean> {
+    return this.budgets.get(period)?.delete(eventId) ?? false;
+  }
+
+  public async budgetSpent(period: string): Promise<{ cents: number; referrals: number }> {
+    const counted = this.budgets.get(period) ?? new Map<string, number>();
+    return { cents: [...counted.values()].reduce((a, b) => a + b, 0), referrals: counted.size };
+  }
+
+  /** As the DynamoDB ledger's: first sightings, the window up to this one's, capped, the first answer pinned. */
+  public async referrerVelocity(person: string, eventId: string, windowMs: number, cap: number): Promise<number> {
+    const pinned = this.velocityAnswers.get(`${person}#${eventId}`);
+    if (pinned !== undefined) return Math.min(pinned, cap);
+    const seen = this.sightings.get(person) ?? new Map<string, number>();
+    if (!seen.has(eventId)) seen.set(eventId, this.now());
+    this.sightings.set(person, seen);
+    const mine = seen.get(eventId)!;
+    const count = Math.min([...seen.values()].filter((at) => at <= mine && at > mine - windowMs).length, cap);
+    this.velocityAnswers.set(`${person}#${eventId}`, count);
+    return count;
   }
 
   public async complete(eventId: string, owner: string): Promise<LedgerRecord> {

@@ -272,6 +272,8 @@ describe('loadWorkerConfig: invalid settings', () => {
     ['MAX_REWARDS_PER_REFERRER', '-1'],
     ['MAX_REWARDS_PER_REFERRER', 'ten'],
     ['MAX_REWARDS_PER_REFERRER', '2.5'],
+    // The referrer's item lists the referrals holding its slots: bounded so it fits an item.
+    ['MAX_REWARDS_PER_REFERRER', '1001'],
     ['REWARD_EXPIRES_DAYS', '0'],
     ['REWARD_EXPIRES_DAYS', '3651'],
     ['REWARD_EXPIRES_DAYS', '7.5'],

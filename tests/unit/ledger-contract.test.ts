@@ -1,4 +1,4 @@
-import { describeLedgerContract } from '../support/ledger-contract';
+import { describeCounterContract, describeLedgerContract } from '../support/ledger-contract';
 import { MemoryLedger } from '../support/memory-ledger';
 
 // The in-memory twin the unit tests use, held to the spec the DynamoDB ledger passes on dynalite
@@ -7,3 +7,5 @@ describeLedgerContract('memory (tests/support/memory-ledger.ts)', async (clock) 
   const ledger = new MemoryLedger(clock.now);
   return { ledger, seed: async (record) => ledger.seed(record) };
 });
+
+describeCounterContract('memory (tests/support/memory-ledger.ts)', async (clock) => new MemoryLedger(clock.now));

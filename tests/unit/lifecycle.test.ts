@@ -12,6 +12,16 @@ describe('lifecycle settings', () => {
     expect(error.message).toMatch(/REWARD_HOLD.*REVIEW_REFERRER_VELOCITY.*PROGRAM_DAILY_BUDGET/);
   });
 
+  it("refuses a velocity guard past 1000 per window (the referrer's item keeps N+1 sightings) and takes 1000", () => {
+    // Act
+    const error = thrown(() => loadLifecycleConfig({ REVIEW_REFERRER_VELOCITY: '1001/24h' }), PermanentError);
+    const most = loadLifecycleConfig({ REVIEW_REFERRER_VELOCITY: '1000/24h' });
+
+    // Assess
+    expect(error.message).toMatch(/REVIEW_REFERRER_VELOCITY allows at most 1000/);
+    expect(most.velocity).toEqual({ count: 1000, windowMs: 86_400_000 });
+  });
+
   it('keeps every guard off by default', () => {
     expect(loadLifecycleConfig({})).toEqual({ holdMs: 0, dailyBudgetCents: undefined, monthlyBudgetCents: undefined, velocity: undefined, reviewDisposable: false });
   });

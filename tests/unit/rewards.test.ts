@@ -1067,3 +1067,89 @@ describe('fulfilReferral: only referrals the app vouched for are paid', () => {
     expect(shopify.creates).toEqual([]);
   });
 });
+
+describe('fulfilReferral: an approved referral taken up from review', () => {
+  /** An approved referral, as `review approve` leaves it on a record parked without `holdUntil`: HELD, due now. */
+  const approved = (acceptedAgoMs: number) =>
+    storedRecord({
+      status: 'HELD',
+      decision: 'ACCEPTED',
+      releaseAt: NOW - 1_000,
+      parkedAt: new Date(NOW - acceptedAgoMs).toISOString(),
+      reviewDecision: 'approved',
+      budgetCents: 5_000,
+      rewardType: 'gift_card',
+      rewardAmount: '25.00',
+      createdAt: new Date(NOW - acceptedAgoMs).toISOString(),
+    } as Partial<LedgerRecord>);
+
+  /** The worker's lifecycle port on the memory ledger, its counters the memory twin's; `failCounts` budget writes throw first. */
+  function lifecycle(ledger: MemoryLedger, config: LifecycleConfig, failCounts = 0) {
+    const parked: Park[] = [];
+    let failures = failCounts;
+    const port: WorkerLifecyclePort = {
+      park: async (eventId, _owner, park) => {
+        parked.push(park);
+        const { leaseOwner: _lease, ...rest } = ledger.records.get(eventId)!;
+        ledger.records.set(eventId, { ...rest, status: park.status, ...(park.status === 'HELD' ? { releaseAt: park.releaseAt } : {}) });
+        return ledger.records.get(eventId)!;
+      },
+      markReleased: async (eventId) => {
+        ledger.records.set(eventId, { ...ledger.records.get(eventId)!, releasedAt: new Date(NOW).toISOString() } as LedgerRecord);
+        return ledger.records.get(eventId)!;
+      },
+      reserveBudget: async (period, eventId, cents, limit) => {
+        if (failures-- > 0) throw new RetryableError('simulated: the budget write timed out');
+        return ledger.reserveBudget(period, eventId, cents, limit);
+      },
+      returnBudget: (period, eventId, cents) => ledger.returnBudget(period, eventId, cents),
+      referrerVelocity: async () => 1,
+    };
+    return { parked, deps: { config, ledger: port } };
+  }
+
+  it('holds it again, issuing nothing, while its acceptance plus REWARD_HOLD is still ahead', async () => {
+    // Prepare: accepted an hour ago, a 14-day hold
+    const { ledger, shopify, deps } = setup();
+    ledger.now = () => NOW;
+    ledger.seed(approved(3_600_000));
+    const gate = lifecycle(ledger, { holdMs: 14 * DAY, reviewDisposable: false });
+    deps.lifecycle = gate.deps;
+
+    // Act
+    const outcome = await fulfilReferral(REFERRAL, deps, attempt());
+
+    // Assess
+    expect(outcome).toEqual({ outcome: 'held', releaseAt: NOW - 3_600_000 + 14 * DAY });
+    expect(gate.parked).toEqual([expect.objectContaining({ status: 'HELD', releaseAt: NOW - 3_600_000 + 14 * DAY })]);
+    expect(shopify.creates).toEqual([]);
+    expect(await ledger.budgetSpent(`day#${new Date(NOW - 3_600_000).toISOString().slice(0, 10)}`)).toEqual({ cents: 0, referrals: 0 });
+  });
+
+  it('counts it in its day and month before the first Shopify call; a failed count issues nothing', async () => {
+    // Prepare: the hold has passed; the first budget write fails
+    const { ledger, shopify, deps } = setup();
+    ledger.now = () => NOW;
+    ledger.seed(approved(15 * DAY));
+    deps.lifecycle = lifecycle(ledger, { holdMs: 14 * DAY, reviewDisposable: false }, 1).deps;
+    const createdAt = new Date(NOW - 15 * DAY).toISOString();
+    const countedAtCreate: number[] = [];
+    shopify.onCreate = async (input, issue) => {
+      countedAtCreate.push((await ledger.budgetSpent(`month#${createdAt.slice(0, 7)}`)).cents);
+      return issue(input);
+    };
+
+    // Act
+    const first = await failure(fulfilReferral(REFERRAL, deps, attempt('request-1/message-1')));
+    const createsAfterFailure = shopify.creates.length;
+    await ledger.release(EVENT_ID, 'request-1/message-1', 'retry');
+    const second = await fulfilReferral(REFERRAL, deps, attempt('request-2/message-1'));
+
+    // Assess
+    expect(first).toBeInstanceOf(RetryableError);
+    expect(createsAfterFailure).toBe(0);
+    expect(second).toEqual({ outcome: 'completed' });
+    expect(countedAtCreate).toEqual([5_000, 5_000]);
+    expect(await ledger.budgetSpent(`day#${createdAt.slice(0, 10)}`)).toEqual({ cents: 5_000, referrals: 1 });
+  });
+});

@@ -219,7 +219,9 @@ export class Ledger implements LedgerPort {
   /**
    * Takes one of the referrer's `cap` reward slots, counting each referral once: the counter
    * and the set of counted referrals change in one conditional write, so concurrent referrals
-   * cannot overshoot the cap and a retry of a counted referral is not counted again.
+   * cannot overshoot the cap and a retry of a counted referral is not counted again. The set holds
+   * at most `cap` ids (one enters only below the cap, and leaves when its referral is refused), and
+   * MAX_REWARDS_PER_REFERRER is at most 1000 (lib/infra/config.ts): ~40 KB, far inside an item's 400 KB.
    */
   public async claimReferrerSlot(person: string, eventId: string, cap: number): Promise<boolean> {
     const counted = await this.tryUpdate(

@@ -13,18 +13,29 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { classify, referralKey, type Role } from './ledger';
 import type { LifecyclePort, LifecycleQueue, LifecycleRecord } from '../../domain/lifecycle/ledger-port';
-import { budgetKey, LIFECYCLE_INDEX, QUEUE_ATTRIBUTES, WorkerLifecycleLedger } from './lifecycle-worker-ledger';
+import { LIFECYCLE_INDEX, QUEUE_ATTRIBUTES, WorkerLifecycleLedger } from './lifecycle-worker-ledger';
 
 export { budgetPeriods, referralCents } from '../../domain/lifecycle/ledger-port';
 export type { LifecycleRecord } from '../../domain/lifecycle/ledger-port';
 
 /** Everything the lifecycle writes: the worker's (inherited), the releaser's and the operator's (review, revoke). */
 export class LifecycleLedger extends WorkerLifecycleLedger implements LifecyclePort {
-  /** Operator: REVIEW → HELD due now (the releaser or the enqueue that follows hands it to the worker). */
+  /**
+   * Operator: REVIEW → HELD until the hold the worker stored when it parked the referral
+   * (`holdUntil`: its acceptance plus REWARD_HOLD), or due now for a record parked without one;
+   * the releaser (or the enqueue that follows) hands it to the worker once due.
+   */
   public approve(eventId: string, note: string | undefined): Promise<LifecycleRecord | undefined> {
     const now = this.now();
     return this.fromStatus(eventId, ['REVIEW'], {
-      set: ['#status = :held', 'releaseAt = :now', 'lifecycleQueue = :queue', 'lifecycleAt = :now', "reviewDecision = :approved", 'reviewedAt = :iso'],
+      set: [
+        '#status = :held',
+        'releaseAt = if_not_exists(holdUntil, :now)',
+        'lifecycleQueue = :queue',
+        'lifecycleAt = if_not_exists(holdUntil, :now)',
+        'reviewDecision = :approved',
+        'reviewedAt = :iso',
+      ],
       values: { ':held': 'HELD', ':now': now, ':queue': 'held', ':approved': 'approved' },
       note,
     });
@@ -78,9 +89,8 @@ export class LifecycleLedger extends WorkerLifecycleLedger implements LifecycleP
     return this.fromStatus(eventId, ['REVOKED'], { set: ['revokeCapturedAt = :iso'], values: {} });
   }
 
-  public async budgetSpent(period: string): Promise<{ cents: number; referrals: number }> {
-    const item = await this.getItem(budgetKey(period));
-    return { cents: Number(item?.spentCents ?? 0), referrals: item?.eventIds instanceof Set ? item.eventIds.size : 0 };
+  public budgetSpent(period: string): Promise<{ cents: number; referrals: number }> {
+    return this.budgets.spent(period);
   }
 
   /**

@@ -1,29 +1,49 @@
 /**
  * The lifecycle's writes the worker makes on the ledger table (same table, same records as
  * lib/adapters/dynamodb/ledger.ts): park a referral HELD or in REVIEW, take a released one up, count budgets and
- * referrer velocity. Each is ONE conditional write, fenced on the worker's lease.
+ * referrer velocity. Each referral transition is ONE conditional write, fenced on the worker's
+ * lease; a count is a few, each one conditional write on one item (./budget-counter.ts says why
+ * that is exact), on items that stay small at any volume.
  *
  * Kept apart from the operator's and the releaser's writes (LifecycleLedger in ./lifecycle-ledger.ts
  * extends this class): the worker's bundle then carries only what the worker can call (issue
  * #13; the bundle target in docs/PERFORMANCE.md).
  */
-import { UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
-import { classify, conditionalUpdate, LeaseLostError, readItem, referralKey } from './ledger';
+import type { DynamoDBDocumentClient, UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { conditionalUpdate, LeaseLostError, readItem, referralKey } from './ledger';
+import { BudgetCounter } from './budget-counter';
 import type { LifecycleRecord, Park, WorkerLifecyclePort } from '../../domain/lifecycle/ledger-port';
 
 export const LIFECYCLE_INDEX = 'lifecycle';
 // The lifecycle's types and pure rules live in its port (lib/domain/lifecycle/ledger-port.ts).
 
-export const budgetKey = (period: string): string => `budget#${period}`;
 const velocityKey = (person: string): string => `velocity#${person}`;
 export const QUEUE_ATTRIBUTES = ['lifecycleQueue', 'lifecycleAt'];
+export { budgetKey } from './budget-counter';
+/** Sightings a referrer's item may hold past `cap` before they are tidied. */
+const VELOCITY_SLACK = 32;
+
+/** Each referral's first sighting (ms): a retry adds a later entry for the same referral, which does not count. */
+function firstSightings(ring: Record<string, unknown>): Map<string, number> {
+  const firstSeen = new Map<string, number>();
+  for (const entry of ring.recent instanceof Set ? (ring.recent as Set<string>) : []) {
+    const at = Number(entry.slice(0, entry.indexOf(':')));
+    const id = entry.slice(entry.indexOf(':') + 1);
+    firstSeen.set(id, Math.min(at, firstSeen.get(id) ?? at));
+  }
+  return firstSeen;
+}
 
 export class WorkerLifecycleLedger implements WorkerLifecyclePort {
   public constructor(
     protected readonly client: DynamoDBDocumentClient,
     protected readonly tableName: string,
     protected readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.budgets = new BudgetCounter(client, tableName, now);
+  }
+
+  protected readonly budgets: BudgetCounter;
 
   /** Worker, under its lease: HELD until `releaseAt`, or REVIEW. Frees the lease in the same write. */
   public async park(eventId: string, owner: string, park: Park): Promise<LifecycleRecord> {
@@ -38,7 +58,7 @@ export class WorkerLifecycleLedger implements WorkerLifecyclePort {
       'parkedAt = :iso',
       'budgetCents = :cents',
       'updatedAt = :iso',
-      ...(held ? ['releaseAt = :at', 'heldAt = :iso'] : ['reviewReasons = :reasons', 'reviewSince = :iso']),
+      ...(held ? ['releaseAt = :at', 'heldAt = :iso'] : ['reviewReasons = :reasons', 'reviewSince = :iso', 'holdUntil = :holdUntil']),
     ];
     const result = await this.update(
       {
@@ -54,7 +74,7 @@ export class WorkerLifecycleLedger implements WorkerLifecyclePort {
           ':cents': park.budgetCents,
           ':iso': iso,
           ':owner': owner,
-          ...(held ? {} : { ':reasons': park.reasons }),
+          ...(held ? {} : { ':reasons': park.reasons, ':holdUntil': park.holdUntil }),
         },
         ReturnValues: 'ALL_NEW',
       },
@@ -81,86 +101,96 @@ export class WorkerLifecycleLedger implements WorkerLifecyclePort {
   }
 
   /**
-   * Counts `cents` against a budget period once per referral (the period's item holds the set of
-   * referrals counted), in one conditional write: exact however many referrals race for the last
-   * of it. With `limitCents` the write is refused past the limit; without, it always counts
-   * (an operator's approval). True when counted now or by an earlier attempt.
+   * Counts `cents` against a budget period once per referral (./budget-counter.ts: a marker per
+   * referral, the period's item holds only numbers): exact however many referrals race for the
+   * last of it. With `limitCents` the count is refused past the limit; without, it always counts
+   * (an approved referral). True when counted now or by an earlier attempt.
    */
   public async reserveBudget(period: string, eventId: string, cents: number, limitCents?: number): Promise<boolean> {
     if (limitCents !== undefined && cents > limitCents) return false;
-    const limited = limitCents !== undefined;
-    const counted = await this.update(
-      {
-        Key: { pk: budgetKey(period) },
-        UpdateExpression: 'ADD spentCents :cents, eventIds :ids SET updatedAt = :iso',
-        ConditionExpression:
-          '(attribute_not_exists(eventIds) OR NOT contains(eventIds, :eventId))' +
-          (limited ? ' AND (attribute_not_exists(spentCents) OR spentCents <= :room)' : ''),
-        ExpressionAttributeValues: {
-          ':cents': cents,
-          ':ids': new Set([eventId]),
-          ':eventId': eventId,
-          ':iso': new Date(this.now()).toISOString(),
-          ...(limited ? { ':room': limitCents - cents } : {}),
-        },
-        ReturnValues: 'NONE',
-      },
-      'lifecycle: could not count the budget',
-    );
-    if (counted !== undefined) return true;
-    const item = await this.getItem(budgetKey(period));
-    return item?.eventIds instanceof Set && item.eventIds.has(eventId);
+    return (await this.budgets.change(period, eventId, true, cents, limitCents)) !== 'refused';
   }
 
   /** Gives a referral's share back, exactly once (only if it is still counted). */
   public async returnBudget(period: string, eventId: string, cents: number): Promise<boolean> {
-    const returned = await this.update(
-      {
-        Key: { pk: budgetKey(period) },
-        UpdateExpression: 'ADD spentCents :cents DELETE eventIds :ids SET updatedAt = :iso',
-        ConditionExpression: 'contains(eventIds, :eventId)',
-        ExpressionAttributeValues: { ':cents': -cents, ':ids': new Set([eventId]), ':eventId': eventId, ':iso': new Date(this.now()).toISOString() },
-        ReturnValues: 'NONE',
-      },
-      'lifecycle: could not return the budget',
-    );
-    return returned !== undefined;
+    return (await this.budgets.change(period, eventId, false, cents)) === 'changed';
   }
 
   /**
    * Notes this referral against its referrer and returns how many of the referrer's referrals
-   * (this one included) fall within `windowMs` up to this one's first sighting. Entries are
-   * `<epoch ms>:<eventId>` in a string set: a retry adds a second entry for the same referral,
-   * which is counted once at its first time, so the answer does not grow on a retry.
+   * (this one included) were first seen within `windowMs` up to this one's first sighting,
+   * counted up to `cap` (the guard needs only "more than N"; the answer is min(count, cap)).
+   *
+   * Bounded at any volume: the referrer's item (`velocity#<person>`) keeps the latest `cap`
+   * sightings (`<epoch ms>:<eventId>`, a few more between tidy-ups) and the newest time it ever
+   * dropped (`droppedUpTo`); a referral whose window reaches back past that time is answered
+   * `cap` (some of its window was dropped because `cap` newer ones existed: conservative, it goes
+   * to review). The first answer is pinned on the referral's own marker
+   * (`velocity#<person>#<eventId>`), so a retry gets the same one whatever arrived since.
    */
-  public async referrerVelocity(person: string, eventId: string, windowMs: number): Promise<number> {
+  public async referrerVelocity(person: string, eventId: string, windowMs: number, cap: number): Promise<number> {
     const now = this.now();
-    // No condition: it always writes, so update() never answers undefined here.
-    const attributes = (await this.update(
+    const iso = new Date(now).toISOString();
+    const most = cap + VELOCITY_SLACK * 8;
+    const add = (bounded: boolean) =>
+      this.update(
+        {
+          Key: { pk: velocityKey(person) },
+          UpdateExpression: 'ADD recent :entry SET updatedAt = :iso',
+          ...(bounded ? { ConditionExpression: 'attribute_not_exists(recent) OR size(recent) < :most' } : {}),
+          ExpressionAttributeValues: { ':entry': new Set([`${now}:${eventId}`]), ':iso': iso, ...(bounded ? { ':most': most } : {}) },
+          ReturnValues: 'ALL_NEW',
+        },
+        'lifecycle: could not count the referrer',
+      );
+    let ring = (await add(true)) as unknown as Record<string, unknown> | undefined;
+    if (!ring) {
+      // Tidy-ups failed long enough for the item to reach its bound: tidy now, then add.
+      await this.trimVelocity(person, (await this.getItem(velocityKey(person))) ?? {}, now, windowMs, cap);
+      ring = (await add(false)) as unknown as Record<string, unknown>;
+    }
+    const firstSeen = firstSightings(ring);
+    const mine = firstSeen.get(eventId) ?? now;
+    let count = [...firstSeen.values()].filter((at) => at <= mine && at > mine - windowMs).length;
+    if (Number(ring.droppedUpTo ?? Number.NEGATIVE_INFINITY) > mine - windowMs) count = cap;
+    const pinned = await this.update(
       {
-        Key: { pk: velocityKey(person) },
-        UpdateExpression: 'ADD recent :entry SET updatedAt = :iso',
-        ExpressionAttributeValues: { ':entry': new Set([`${now}:${eventId}`]), ':iso': new Date(now).toISOString() },
+        Key: { pk: `${velocityKey(person)}#${eventId}` },
+        UpdateExpression: 'SET firstSeenAt = if_not_exists(firstSeenAt, :at), seenCount = if_not_exists(seenCount, :count), updatedAt = :iso',
+        ExpressionAttributeValues: { ':at': mine, ':count': Math.min(count, cap), ':iso': iso },
         ReturnValues: 'ALL_NEW',
       },
       'lifecycle: could not count the referrer',
-    )) as Record<string, unknown> | undefined;
-    const firstSeen = new Map<string, number>();
-    const recent = attributes?.recent instanceof Set ? [...(attributes.recent as Set<string>)] : [];
-    for (const entry of recent) {
-      const at = Number(entry.slice(0, entry.indexOf(':')));
-      const id = entry.slice(entry.indexOf(':') + 1);
-      firstSeen.set(id, Math.min(at, firstSeen.get(id) ?? at));
+    );
+    const recent = ring.recent instanceof Set ? ring.recent.size : 0;
+    if (recent > cap + VELOCITY_SLACK || [...firstSeen.values()].some((at) => at <= now - windowMs)) {
+      // Tidy-up only: failing here changes no verdict (the bound above forces one when it matters).
+      await this.trimVelocity(person, ring, now, windowMs, cap).catch(() => undefined);
     }
-    const mine = firstSeen.get(eventId) ?? now;
-    const stale = recent.filter((entry) => Number(entry.slice(0, entry.indexOf(':'))) < now - windowMs);
-    if (stale.length > 0) {
-      // Tidy-up only: an entry this old can no longer count for anyone; failing here changes no verdict.
-      await this.client
-        .send(new UpdateCommand({ TableName: this.tableName, Key: { pk: velocityKey(person) }, UpdateExpression: 'DELETE recent :stale', ExpressionAttributeValues: { ':stale': new Set(stale) } }))
-        .catch(() => undefined);
-    }
-    return [...firstSeen.values()].filter((at) => at <= mine && at > mine - windowMs).length;
+    return Math.min(Number((pinned as unknown as Record<string, unknown> | undefined)?.seenCount ?? count), cap);
+  }
+
+  /** Drops sightings older than the window and all but the latest `cap`, noting the newest time dropped. */
+  private async trimVelocity(person: string, ring: Record<string, unknown>, now: number, windowMs: number, cap: number): Promise<void> {
+    const entries = ring.recent instanceof Set ? [...(ring.recent as Set<string>)] : [];
+    const byTime = entries.map((entry) => ({ entry, at: Number(entry.slice(0, entry.indexOf(':'))) })).sort((a, b) => b.at - a.at);
+    const drop = byTime.filter(({ at }, i) => i >= cap || at <= now - windowMs);
+    if (drop.length === 0) return;
+    const droppedUpTo = Math.max(...drop.map(({ at }) => at));
+    const key = { pk: velocityKey(person) };
+    const values = { ':drop': new Set(drop.map(({ entry }) => entry)) };
+    const noted = await this.update(
+      {
+        Key: key,
+        UpdateExpression: 'DELETE recent :drop SET droppedUpTo = :dropped',
+        ConditionExpression: 'attribute_not_exists(droppedUpTo) OR droppedUpTo < :dropped',
+        ExpressionAttributeValues: { ...values, ':dropped': droppedUpTo },
+        ReturnValues: 'NONE',
+      },
+      'lifecycle: could not tidy the referrer count',
+    );
+    // A newer time was noted meanwhile: it covers ours.
+    if (!noted) await this.update({ Key: key, UpdateExpression: 'DELETE recent :drop', ExpressionAttributeValues: values, ReturnValues: 'NONE' }, 'lifecycle: could not tidy the referrer count');
   }
 
   /** One conditional update: the new record (or {} without ReturnValues), undefined if its condition refused it. */

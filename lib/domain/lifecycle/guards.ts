@@ -55,7 +55,7 @@ export async function reviewReasons(referral: Referral, createdAt: string, deps:
   const disposable = deps.isDisposable ?? ((email: string) => isDisposableEmail(email));
   if (config.reviewDisposable && (disposable(referral.referrerEmail) || disposable(referral.redeemerEmail))) reasons.push('disposable_email');
   if (config.velocity) {
-    const recent = await ledger.referrerVelocity(canonicalEmail(referral.referrerEmail), referral.eventId, config.velocity.windowMs);
+    const recent = await ledger.referrerVelocity(canonicalEmail(referral.referrerEmail), referral.eventId, config.velocity.windowMs, config.velocity.count + 1);
     if (recent > config.velocity.count) reasons.push('velocity');
   }
   // Asked only when nothing else holds the referral back: one Query API request per referral at
@@ -100,8 +100,9 @@ async function reserveWithinBudgets(eventId: string, createdAt: string, deps: Gu
 
 /**
  * An operator approved: counted in its day and month whatever the budgets say (the operator's
- * decision), once. Counted in both even where no budget is set: ops does not read the worker's
- * settings, and a counter no budget reads changes nothing.
+ * decision), once, by the worker that takes it up to pay it. Counted in both even where no budget
+ * is set: a budget turned on later in the period then sees it, and a counter no budget reads
+ * changes nothing.
  */
 export async function countApproved(eventId: string, createdAt: string, ledger: WorkerLifecyclePort, cents: number): Promise<void> {
   const { day, month } = budgetPeriods(createdAt);

@@ -5,8 +5,9 @@
  *   first time     guards → REVIEW (with reasons), else REWARD_HOLD > 0 → HELD until releaseAt,
  *                  else pay now. Parking frees the lease in the same write; nothing is created
  *                  in Shopify or sent to Customer.io while parked.
- *   taken up again (a due HELD record, or an approved one): out of the index, `released`
- *                  captured, pay.
+ *   taken up again (a due HELD record, or an approved one): an approved one is held again
+ *                  if its acceptance plus REWARD_HOLD is still ahead, else counted against its
+ *                  budget periods; out of the index, `released` captured, pay.
  *
  * A "pay" verdict is stored (the ledger's `gatePassedAt`, lib/domain/rewards.ts) before the first
  * Shopify call, and the gate is not run again once it is: a retry after a create whose answer was
@@ -19,7 +20,7 @@ import type { LedgerRecord } from '../ledger-port';
 import type { Referral } from '../referral';
 import type { OutcomeDetails, OutcomeTracker } from '../notify-ports';
 import { captureOutcome } from './capture';
-import { guardsOn, reviewReasons, type SharedSignalsPort } from './guards';
+import { countApproved, guardsOn, reviewReasons, type SharedSignalsPort } from './guards';
 import { referralCents, type WorkerLifecyclePort, type LifecycleRecord, type ReviewReason } from './ledger-port';
 
 export interface LifecycleDeps {
@@ -89,9 +90,24 @@ export async function lifecycleGate(
     if (posthog) await context.retry(() => captureOutcome(posthog, outcome, referral, context, extra));
   };
 
+  const message = JSON.stringify(referral);
+  const budgetCents = referralCents(context.rewardAmount);
   if (record.parkedAt) {
     // Taken up after a hold or an approval: leave the index first, so the releaser stops sending it.
     if (!record.releasedAt) {
+      if (record.reviewDecision === 'approved') {
+        // Never before its acceptance plus REWARD_HOLD, as a clean referral waits: the approval
+        // holds it until `holdUntil`, and this covers a record parked without one or a hold lengthened since.
+        const holdUntil = Date.parse(record.createdAt) + deps.config.holdMs;
+        if (holdUntil > context.now()) {
+          await ledger.park(referral.eventId, owner, { status: 'HELD', releaseAt: holdUntil, message, budgetCents: record.budgetCents ?? budgetCents });
+          return { outcome: 'held', releaseAt: holdUntil };
+        }
+        // Counted here, under the lease and before the first Shopify call, by every attempt until
+        // one is released (once per referral): a revoke can no longer cancel it (it is taken up),
+        // and a failed count fails this attempt before anything is paid.
+        await countApproved(referral.eventId, record.createdAt, ledger, record.budgetCents ?? budgetCents);
+      }
       await capture('released', record.reviewDecision ? { reviewDecision: record.reviewDecision } : undefined);
       return { outcome: 'pay', record: await ledger.markReleased(referral.eventId, owner) };
     }
@@ -101,10 +117,9 @@ export async function lifecycleGate(
   if (record.gatePassedAt || record.referrerCardId || record.redeemerCardId || record.customerioAt) return { outcome: 'pay', record };
 
   const reached = verdict ?? (await lifecycleVerdict(referral, record, deps, context));
-  const message = JSON.stringify(referral);
-  const budgetCents = referralCents(context.rewardAmount);
   if (reached.outcome === 'review') {
-    await ledger.park(referral.eventId, owner, { status: 'REVIEW', reasons: reached.reasons, message, budgetCents });
+    const holdUntil = Date.parse(record.createdAt) + deps.config.holdMs;
+    await ledger.park(referral.eventId, owner, { status: 'REVIEW', reasons: reached.reasons, message, budgetCents, holdUntil });
     return reached;
   }
   if (reached.outcome === 'held') {

@@ -19,6 +19,8 @@ export interface LifecycleFields {
   heldAt?: string;
   reviewReasons?: ReviewReason[];
   reviewSince?: string;
+  /** In REVIEW: its acceptance plus REWARD_HOLD (epoch ms), the earliest an approval releases it. */
+  holdUntil?: number;
   reviewDecision?: 'approved' | 'rejected';
   reviewNote?: string;
   reviewedAt?: string;
@@ -41,7 +43,8 @@ export type LifecycleRecord = LedgerRecord & LifecycleFields;
 /** `budgetCents`: both rewards' value, kept so an approval counts, and a rejection returns, exactly that. */
 export type Park =
   | { status: 'HELD'; releaseAt: number; message: string; budgetCents: number }
-  | { status: 'REVIEW'; reasons: ReviewReason[]; message: string; budgetCents: number };
+  /** `holdUntil`: its acceptance plus REWARD_HOLD, the earliest an approval may release it. */
+  | { status: 'REVIEW'; reasons: ReviewReason[]; message: string; budgetCents: number; holdUntil: number };
 
 /** What the worker writes (under its lease) and reads: its bundle carries only this part (lib/adapters/dynamodb/lifecycle-worker-ledger.ts). */
 export interface WorkerLifecyclePort {
@@ -52,13 +55,16 @@ export interface WorkerLifecyclePort {
   /** Counts `cents` once per referral against a period, refused past `limitCents` when given. */
   reserveBudget(period: string, eventId: string, cents: number, limitCents?: number): Promise<boolean>;
   returnBudget(period: string, eventId: string, cents: number): Promise<boolean>;
-  /** The referrer's referrals within `windowMs` up to this one's first sighting, this one included. */
-  referrerVelocity(person: string, eventId: string, windowMs: number): Promise<number>;
+  /**
+   * The referrer's referrals within `windowMs` up to this one's first sighting, this one included,
+   * counted up to `cap` (min(count, cap): the guard needs only "more than N"); a retry gets the first answer.
+   */
+  referrerVelocity(person: string, eventId: string, windowMs: number, cap: number): Promise<number>;
 }
 
 /** Everything: the worker's part, the releaser's and the operator's (review, revoke). */
 export interface LifecyclePort extends WorkerLifecyclePort {
-  /** Operator: REVIEW → HELD due now. */
+  /** Operator: REVIEW → HELD until `holdUntil` (due now without one). */
   approve(eventId: string, note: string | undefined): Promise<LifecycleRecord | undefined>;
   /** Operator: REVIEW → REJECTED. */
   reject(eventId: string, note: string | undefined): Promise<LifecycleRecord | undefined>;

@@ -7,7 +7,7 @@
 import { PermanentError } from '../errors';
 import type { OutcomeTracker } from '../notify-ports';
 import { captureOutcome, type CaptureSubject } from './capture';
-import { countApproved, returnShare } from './guards';
+import { returnShare } from './guards';
 import type { LifecyclePort, LifecycleRecord } from './ledger-port';
 import { sendRelease, type ReleaserDeps } from './release';
 
@@ -22,9 +22,14 @@ export interface ReviewDeps {
 
 export interface ReviewOutcome {
   eventId: string;
-  /** `approved`/`rejected` now, or `already` when an earlier run (or another operator) decided the same. */
-  result: 'approved' | 'rejected' | 'already-approved' | 'already-rejected';
+  /**
+   * `approved`/`rejected` now, or `already` when an earlier run (or another operator) decided the
+   * same; `revoked`: approved, but a revoke cancelled it before this command finished (nothing is paid).
+   */
+  result: 'approved' | 'rejected' | 'already-approved' | 'already-rejected' | 'revoked';
   status: string;
+  /** An approved referral still HELD: when it is paid (epoch ms), its acceptance plus REWARD_HOLD at the earliest. */
+  releaseAt?: number;
 }
 
 /** The referral is not in review (or was decided the other way): exit 1, record unchanged. */
@@ -34,18 +39,31 @@ export class NotInReviewError extends PermanentError {
   }
 }
 
-/** REVIEW → HELD due now, counted against its budget periods, then its message goes back on the queue: the worker pays it, once. */
+/**
+ * REVIEW → HELD until its acceptance plus REWARD_HOLD (at once when that has passed), then its
+ * message goes back on the queue: the worker pays it, once, and counts it against its budget
+ * periods when it takes it up (lib/domain/lifecycle/hold.ts). Nothing is counted here: a count
+ * after this write could land on a referral a revoke cancelled meanwhile, and a count that failed
+ * here would leave a referral the releaser pays anyway never counted.
+ */
 export async function approveReferral(deps: ReviewDeps, eventId: string, note?: string): Promise<ReviewOutcome> {
   const approved = await deps.ledger.approve(eventId, note);
   const record = approved ?? (await deps.ledger.get(eventId));
-  if (record?.reviewDecision !== 'approved') throw new NotInReviewError(eventId, record?.status, record?.reviewDecision);
-  // Counted only once the approval is written (never for a referral a concurrent reject or cancel
-  // took), and again on a repeat: the count is once per referral, so a run that died between the
-  // approval and the count is finished by the next.
-  await countApproved(eventId, record.createdAt, deps.ledger, record.budgetCents ?? 0);
-  // Sent now rather than at the releaser's next run; if this send is lost the releaser sends it.
-  if (record.status === 'HELD') await sendRelease({ ...deps, resendAfterMs: 0 }, record);
-  return { eventId, result: approved ? 'approved' : 'already-approved', status: record.status };
+  // A REVOKED record keeps the decision it was approved with: a repeat must not report it approved.
+  if (record?.reviewDecision !== 'approved' || (!approved && record.status === 'REVOKED')) {
+    throw new NotInReviewError(eventId, record?.status, record?.reviewDecision);
+  }
+  // Sent now rather than at the releaser's next run when it is due; if this send is lost the releaser sends it.
+  if (record.status === 'HELD' && Number(record.releaseAt) <= Date.now()) await sendRelease({ ...deps, resendAfterMs: 0 }, record);
+  // Read again: a revoke may have cancelled it since the write above (then nothing is sent or paid).
+  const current = (await deps.ledger.get(eventId)) ?? record;
+  if (current.status === 'REVOKED') return { eventId, result: 'revoked', status: current.status };
+  return {
+    eventId,
+    result: approved ? 'approved' : 'already-approved',
+    status: current.status,
+    ...(current.status === 'HELD' ? { releaseAt: Number(current.releaseAt) } : {}),
+  };
 }
 
 /** REVIEW → REJECTED (reviewer_rejected): its budget share (if any) returned, the outcome captured. Nothing was issued. */

@@ -1,0 +1,178 @@
+/**
+ * A budget period's counter (README "Reward lifecycle"): how much is spent and by which referrals,
+ * each counted at most once, exact under concurrent workers, retries, crashes between writes and
+ * redrives, and bounded at any volume. The referrals counted are NOT a set in one item (a
+ * DynamoDB item holds 400 KB: a set of event ids overflowed at ~11,400 referrals a month); each
+ * referral has a marker item of its own, and the period's item holds only numbers.
+ *
+ *   budget#<period>             the total: `spentCents`, `referrals`, `version`, and `pending`, a
+ *                               map with an entry per referral whose change the total holds and its
+ *                               marker does not yet (a few at a time: see below). Items written
+ *                               before markers existed also hold `eventIds`, the old set, which
+ *                               only ever shrinks.
+ *   budget#<period>#<eventId>   the referral's marker: `counted`, `seq` (its changes so far), `cents`.
+ *
+ * One change (count, or uncount, one referral), each step ONE conditional write (dynalite has no
+ * transactions, so no two items change together):
+ *   1. read the total, then the marker: in that order;
+ *   2. the total, conditional on the `version` read: amount, count, version + 1, and
+ *      pending[eventId] = {seq, counted, cents} (past a limit it is refused instead);
+ *   3. the marker: {counted, seq}, only if its seq is older (a late repeat never winds it back);
+ *   4. pending[eventId] removed, only if it is still that change.
+ * While pending[eventId] exists it, not the marker, is the referral's state: a crash after 2 is
+ * finished (3, 4) by the next change of that referral, or by any change of the period once it is
+ * a minute old (or more than 64 are pending), so the map holds the changes in flight and the
+ * last minute's crashes, never the period's referrals. Why the version: an attempt that read the
+ * marker before another attempt's whole 2–4 ran would otherwise apply the same change again;
+ * reading the total first and writing on its version refuses exactly that attempt, which reads
+ * again and finds the marker done. The cost: four or five requests per change, and concurrent
+ * changes of one period take turns (a lost turn reads again).
+ */
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { RetryableError } from '../../domain/errors';
+import { conditionalUpdate, readItem } from './ledger';
+
+export const budgetKey = (period: string): string => `budget#${period}`;
+export const budgetMarkerKey = (period: string, eventId: string): string => `budget#${period}#${eventId}`;
+
+/** One referral's change as the total holds it until its marker has it. */
+interface PendingChange {
+  seq: number;
+  counted: boolean;
+  cents: number;
+  /** When it was applied (ms): a change still pending a minute later was left by a crash. */
+  at: number;
+}
+
+export type BudgetChange = 'changed' | 'already' | 'refused';
+
+/** Turns lost to other changes of the period before giving up (the caller is retried: SQS redelivers). */
+const MAX_ROUNDS = 40;
+/** A change of another referral pending longer than this was left by a crash: any change finishes it. */
+const LEFT_OVER_MS = 60_000;
+/** Past this many pending changes, any change finishes them all, however recent. */
+const MOST_PENDING = 64;
+
+export class BudgetCounter {
+  public constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly now: () => number,
+  ) {}
+
+  /**
+   * Counts (`counted` true) or uncounts a referral's `cents` in `period`: `changed` now,
+   * `already` so (by an earlier attempt), or `refused` when counting would pass `limitCents`.
+   */
+  public async change(period: string, eventId: string, counted: boolean, cents: number, limitCents?: number): Promise<BudgetChange> {
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const total = await this.read(budgetKey(period));
+      const pending = pendingOf(total);
+      // Ours always; others when left over by a crash (or too many): in-flight ones finish themselves.
+      const others = Object.keys(pending).filter((id) => id !== eventId);
+      const crowded = others.length > MOST_PENDING;
+      const leftOver = others.filter((id) => crowded || !(this.now() - Number(pending[id]!.at) < LEFT_OVER_MS));
+      const unfinished = [...(pending[eventId] ? [eventId] : []), ...leftOver];
+      if (unfinished.length > 0) {
+        for (const id of unfinished) await this.finish(period, id, pending[id]!);
+        continue;
+      }
+      const marker = await this.read(budgetMarkerKey(period, eventId));
+      const legacy = !marker && setHas(total?.eventIds, eventId);
+      const isCounted = marker ? marker.counted === true : legacy;
+      if (isCounted === counted) return 'already';
+      if (counted && limitCents !== undefined && Number(total?.spentCents ?? 0) + cents > limitCents) return 'refused';
+      const change: PendingChange = { seq: Number(marker?.seq ?? 0) + 1, counted, cents: counted ? cents : Number(marker?.cents ?? cents), at: this.now() };
+      if (!(await this.apply(period, total, eventId, change, legacy))) {
+        // Another change of the period came first: read again, after a short, random pause.
+        await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 5 * (round + 1))));
+        continue;
+      }
+      await this.finish(period, eventId, change);
+      return 'changed';
+    }
+    throw new RetryableError(`budget: ${period}'s counter kept changing under concurrent referrals; retry later`);
+  }
+
+  /** What the period's total says: exact whatever is pending (a pending change is already in it). */
+  public async spent(period: string): Promise<{ cents: number; referrals: number }> {
+    const total = await this.read(budgetKey(period));
+    const legacy = total?.eventIds instanceof Set ? total.eventIds.size : 0;
+    return { cents: Number(total?.spentCents ?? 0), referrals: Number(total?.referrals ?? 0) + legacy };
+  }
+
+  /** Step 2: the total, on the version read. False when another change of the period came first. */
+  private async apply(period: string, total: Item | undefined, eventId: string, change: PendingChange, legacy: boolean): Promise<boolean> {
+    const version = Number(total?.version ?? 0);
+    const delta = change.counted ? change.cents : -change.cents;
+    // A referral counted in the old set leaves it; `referrals` counts only those counted since.
+    const count = legacy ? '' : ', referrals :one';
+    const written = await conditionalUpdate(
+      this.client,
+      this.tableName,
+      {
+        Key: { pk: budgetKey(period) },
+        UpdateExpression:
+          `SET version = :next, updatedAt = :iso, ${total?.pending ? 'pending.#id = :change' : 'pending = :pending'} ` +
+          `ADD spentCents :delta${count}${legacy ? ' DELETE eventIds :ids' : ''}`,
+        ConditionExpression: version === 0 ? 'attribute_not_exists(version)' : 'version = :version',
+        ...(total?.pending ? { ExpressionAttributeNames: { '#id': eventId } } : {}),
+        ExpressionAttributeValues: {
+          ':next': version + 1,
+          ':iso': new Date(this.now()).toISOString(),
+          ...(total?.pending ? { ':change': change } : { ':pending': { [eventId]: change } }),
+          ':delta': delta,
+          ...(legacy ? { ':ids': new Set([eventId]) } : { ':one': change.counted ? 1 : -1 }),
+          ...(version === 0 ? {} : { ':version': version }),
+        },
+        ReturnValues: 'NONE',
+      },
+      'lifecycle: could not count the budget',
+    );
+    return written !== undefined;
+  }
+
+  /** Steps 3 and 4, by the change's own attempt or by whoever finds it left over: both idempotent. */
+  private async finish(period: string, eventId: string, change: PendingChange): Promise<void> {
+    await conditionalUpdate(
+      this.client,
+      this.tableName,
+      {
+        Key: { pk: budgetMarkerKey(period, eventId) },
+        UpdateExpression: 'SET counted = :counted, seq = :seq, cents = :cents, updatedAt = :iso',
+        ConditionExpression: 'attribute_not_exists(seq) OR seq < :seq',
+        ExpressionAttributeValues: { ':counted': change.counted, ':seq': change.seq, ':cents': change.cents, ':iso': new Date(this.now()).toISOString() },
+        ReturnValues: 'NONE',
+      },
+      'lifecycle: could not record the budget count',
+    );
+    await conditionalUpdate(
+      this.client,
+      this.tableName,
+      {
+        Key: { pk: budgetKey(period) },
+        UpdateExpression: 'REMOVE pending.#id',
+        ConditionExpression: 'pending.#id.seq = :seq',
+        ExpressionAttributeNames: { '#id': eventId },
+        ExpressionAttributeValues: { ':seq': change.seq },
+        ReturnValues: 'NONE',
+      },
+      'lifecycle: could not record the budget count',
+    );
+  }
+
+  private read(pk: string): Promise<Item | undefined> {
+    return readItem(this.client, this.tableName, pk, 'lifecycle: could not read the budget');
+  }
+}
+
+type Item = Record<string, unknown>;
+
+function pendingOf(total: Item | undefined): Record<string, PendingChange> {
+  const pending = total?.pending;
+  return pending && typeof pending === 'object' ? (pending as Record<string, PendingChange>) : {};
+}
+
+function setHas(value: unknown, member: string): boolean {
+  return value instanceof Set && value.has(member);
+}
