@@ -10,6 +10,8 @@ import { PostHogSharedSignals } from '../../lib/adapters/posthog-query';
 import { reviewReasons, type GuardDeps } from '../../lib/domain/lifecycle/guards';
 import { loadLifecycleConfig, loadWorkerConfig, type LifecycleConfig } from '../../lib/infra/config';
 import { loadReferralCodesConfig, referralLink } from '../../lib/infra/config-referral-codes';
+import { parseWebhook } from '../../lib/inbound/posthog-webhook';
+import { parseReferral } from '../../lib/domain/referral';
 import { SAMPLE_REFERRAL } from '../support/fixtures';
 
 /** The two kinds of code item in memory, written once each as the DynamoDB issuer writes them. */
@@ -111,6 +113,40 @@ describe('referral codes (domain)', () => {
     // Assess
     expect(required.refusal).toBe('referral_code_required');
     expect(unwired).toEqual({ referral: { ...SAMPLE_REFERRAL, referralCode: 'abcdefgh23' } });
+  });
+});
+
+describe('referral codes at the webhook', () => {
+  const OPTIONS = { referralEvent: 'referral redeemed', referrerEmailProperty: 'referrer_email', redeemerEmailProperty: 'redeemer_email' };
+  const body = (properties: Record<string, unknown>) =>
+    JSON.stringify({ event: { uuid: SAMPLE_REFERRAL.eventId, event: 'referral redeemed', distinct_id: 'd', properties: { redeemer_email: 'grace@example.org', ...properties } } });
+
+  it.each([
+    ['no referrer email', { referral_code: ' K7QW2MXR9P ' }],
+    ['a malformed referrer email beside it', { referral_code: 'K7QW2MXR9P', referrer_email: 'not an email' }],
+  ])('queues a referral that names a code and %s, the referrer left to the worker', (_what, properties) => {
+    // Act
+    const parsed = parseWebhook(body(properties), OPTIONS);
+
+    // Assess
+    expect(parsed).toMatchObject({ kind: 'referral', referral: { referrerEmail: '', referralCode: 'k7qw2mxr9p' } });
+    expect(parseReferral(JSON.stringify((parsed as { referral: unknown }).referral))).toMatchObject({ referrerEmail: '', referralCode: 'k7qw2mxr9p' });
+  });
+
+  it('refuses a referral that names neither a code nor a referrer email', () => {
+    // Act
+    const parse = () => parseWebhook(body({}), OPTIONS);
+
+    // Assess
+    expect(parse).toThrow(expect.objectContaining({ statusCode: 422, code: 'missing_referrer_email' }));
+  });
+
+  it('does not read a queue message with an empty referrer and no code', () => {
+    // Act
+    const parsed = parseReferral(JSON.stringify({ ...SAMPLE_REFERRAL, referrerEmail: '' }));
+
+    // Assess
+    expect(parsed).toBeUndefined();
   });
 });
 
