@@ -187,8 +187,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         const failed = result?.batchItemFailures?.length ?? 0;
         if (failed > 0) {
           say(
-            `↻  worker: ${failed} of ${event.Records.length} record(s) failed; SQS redelivers them after the ` +
-              `${defs.queue.attributes.VisibilityTimeout}s visibility timeout (DLQ after ${defs.queue.maxReceiveCount} receives)`,
+            `↻  worker: ${failed} of ${event.Records.length} record(s) failed; SQS redelivers them when the worker set, by cause ` +
+              `(seconds for a claim or lease wait, at most the ${defs.queue.attributes.VisibilityTimeout}s visibility timeout; DLQ after ${defs.queue.maxReceiveCount} receives)`,
           );
         }
         return result;

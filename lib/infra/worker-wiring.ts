@@ -17,6 +17,10 @@ export interface WorkerDeps {
   sqs: SQSClient;
   ledger: LedgerPort;
   deadLetterQueueUrl: string;
+  /** The queue records come from: a failed record's next delivery is set there (ChangeMessageVisibility). */
+  queueUrl: string;
+  /** The queue's visibility timeout, seconds: no failed record is made to wait longer (lib/infra/redelivery.ts). */
+  visibilityTimeoutSeconds: number;
   /** The queue's redrive maxReceiveCount: on the last receive a retryable failure is recorded as FAILED. */
   maxReceiveCount: number;
   /** May throw PermanentError (bad config → DLQ) or RetryableError (Secrets Manager down). */
@@ -69,6 +73,8 @@ export function createWorkerDeps(
     // The wrapped one here too: a simulated crash must also skip the handler's own bookkeeping.
     ledger: fulfilLedger,
     deadLetterQueueUrl: runtime.deadLetterQueueUrl,
+    queueUrl: runtime.queueUrl,
+    visibilityTimeoutSeconds: runtime.visibilityTimeoutSeconds,
     maxReceiveCount: runtime.maxReceiveCount,
     dryRun: runtime.dryRun,
     fulfilDeps,

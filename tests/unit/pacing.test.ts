@@ -291,6 +291,32 @@ describe('ShopifyPacer', () => {
   });
 });
 
+describe('ShopifyPacer.refillMs: when a refused request would get its turn', () => {
+  it('counts the refill for the requests queued ahead of it as well as its own', async () => {
+    // Prepare: an empty bucket restoring 100/s, and two 10-point requests already waiting
+    const clock = new FakeClock();
+    const pacer = pacerWith(clock);
+    await seed(pacer, 0);
+    track(pacer, clock);
+    track(pacer, clock);
+    await settle();
+
+    // Act
+    const wait = pacer.refillMs(10);
+
+    // Assess: (10 + 10 + 10 - 0) / 100 per second
+    expect(wait).toBe(300);
+  });
+
+  it('knows nothing before the first reading', () => {
+    // Act
+    const wait = pacerWith(new FakeClock()).refillMs(10);
+
+    // Assess
+    expect(wait).toBeUndefined();
+  });
+});
+
 describe('ShopifyClient with a pacer', () => {
   function reply(currentlyAvailable: number): Response {
     return new Response(

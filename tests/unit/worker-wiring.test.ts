@@ -10,6 +10,7 @@ const ENV: Env = {
   TABLE_NAME: 'referral-rewards-ledger',
   DLQ_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/referral-rewards-dlq',
   MAX_RECEIVE_COUNT: '7',
+  QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/referral-rewards-queue',
   DRY_RUN: 'true',
   SHOPIFY_BASE_URL: 'https://shop.myshopify.com',
   SHOPIFY_ACCESS_TOKEN: 'shpat_x',

@@ -147,6 +147,18 @@ export class ShopifyPacer {
     };
   }
 
+  /**
+   * How long until the bucket, as projected, holds `cost` points beyond every reservation: when a
+   * request refused now (THROTTLED) would get its turn. Undefined before a reading or without a
+   * restore rate; 0 when it would go now.
+   */
+  public refillMs(cost: number): number | undefined {
+    const base = this.base;
+    if (!base || base.restoreRate <= 0) return undefined;
+    const short = sum(this.pending.values()) + cost - this.projected(base);
+    return short <= 0 ? 0 : Math.ceil((short / this.effectiveRate(base)) * 1000);
+  }
+
   public get stats(): PacerStats {
     return { ...this.counters };
   }
