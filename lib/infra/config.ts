@@ -211,6 +211,8 @@ export interface WorkerRuntimeConfig {
   queueUrl: string;
   /** The queue's visibility timeout, seconds: the longest a failed record waits before it is delivered again. */
   visibilityTimeoutSeconds: number;
+  /** The event source mapping's maximumConcurrency: this container's Shopify pacer takes 1 / this of the shop's budget. */
+  workerContainers: number;
 }
 
 /** ChangeMessageVisibility takes 0 to 43,200 s (12 hours), as does the queue's own VisibilityTimeout. */
@@ -242,6 +244,13 @@ export function loadWorkerRuntimeConfig(env: Env): WorkerRuntimeConfig {
       0,
       MAX_VISIBILITY_TIMEOUT_SECONDS,
       `QUEUE_VISIBILITY_TIMEOUT must be a whole number of seconds from 0 to ${MAX_VISIBILITY_TIMEOUT_SECONDS} (the queue's VisibilityTimeout)`,
+    ),
+    // Unset: one container's worth, the whole budget (the local stack's one worker, the tests).
+    workerContainers: settings.integer(
+      env.WORKER_MAX_CONCURRENCY?.trim() || '1',
+      1,
+      1000,
+      'WORKER_MAX_CONCURRENCY must be a whole number from 1 to 1000 (the event source mapping maximumConcurrency)',
     ),
   });
 }

@@ -66,6 +66,8 @@ export function createWorkerDeps(
     ...(options.retryBackoff ? { retry: { ...options.retryBackoff } } : {}),
     ...(clients.fetch ? { fetch: clients.fetch } : {}),
     ...(clients.now ? { now: clients.now } : {}),
+    // Containers do not share a pacer: each takes its part of the shop's budget (lib/infra/shop-sizing.ts).
+    shopifyPacerShare: 1 / runtime.workerContainers,
     ...options.fulfil,
   });
   return {

@@ -165,6 +165,17 @@ describe('serverless package (offline)', () => {
     });
   });
 
+  it("tells each worker container the event source's concurrency, so its Shopify pacer takes that share of the budget", () => {
+    // Prepare
+    const [, mapping] = ofType('AWS::Lambda::EventSourceMapping')[0] as [string, CfnResource];
+
+    // Act
+    const workerEnv = get('WorkerLambdaFunction', 'AWS::Lambda::Function').Properties.Environment.Variables;
+
+    // Assess
+    expect(Number(workerEnv.WORKER_MAX_CONCURRENCY)).toBe(mapping.Properties.ScalingConfig.MaximumConcurrency);
+  });
+
   it('routes POST /webhooks/posthog on the HTTP API to ingest', () => {
     const routes = ofType('AWS::ApiGatewayV2::Route');
     expect(routes.map(([, route]) => route.Properties.RouteKey)).toEqual(['POST /webhooks/posthog']);

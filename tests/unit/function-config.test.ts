@@ -38,6 +38,7 @@ describe('loadWorkerRuntimeConfig', () => {
       dryRun: false,
       queueUrl: RUNTIME_ENV.QUEUE_URL,
       visibilityTimeoutSeconds: 360,
+      workerContainers: 1,
     });
   });
 

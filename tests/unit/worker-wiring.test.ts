@@ -5,6 +5,7 @@ import { RetryableError } from '../../lib/domain/errors';
 import type { Ledger } from '../../lib/adapters/dynamodb/ledger';
 import type { ScopedLogger } from '../../lib/infra/observability';
 import { createWorkerDeps, stepRetry } from '../../lib/infra/worker-wiring';
+import type { ShopifyRewardsClient } from '../../lib/adapters/shopify/rewards-client';
 
 const ENV: Env = {
   TABLE_NAME: 'referral-rewards-ledger',
@@ -47,6 +48,18 @@ describe('createWorkerDeps', () => {
     expect(fulfil.ledger).toBe(wrapped);
     expect(deps.ledger).toBe(wrapped);
     expect(fulfil.retry).toEqual({ baseDelayMs: 5, maxDelayMs: 50 });
+  });
+
+  it("gives the container's Shopify pacer 1 / WORKER_MAX_CONCURRENCY of the shop's bucket", async () => {
+    // Prepare
+    const deps = createWorkerDeps(loadWorkerRuntimeConfig({ ...ENV, WORKER_MAX_CONCURRENCY: '4' }), async () => loadWorkerConfig(ENV), clients());
+    const pacer = ((await deps.fulfilDeps()).shopify as ShopifyRewardsClient).pacer!;
+
+    // Act: the shop reports a full bucket of 1,000 points
+    pacer.settle(await pacer.acquire('giftCardCreate'), { currentlyAvailable: 1000, maximumAvailable: 1000, restoreRate: 100 });
+
+    // Assess
+    expect(pacer.estimate?.maximumAvailable).toBe(250);
   });
 
   it('dates with the injected clock', async () => {

@@ -45,6 +45,13 @@ export interface PacerOptions {
    * at worst Shopify answers THROTTLED, and the caller's retry policy, which knows the deadline, decides.
    */
   maxWaitMs?: number;
+  /**
+   * The part of the shop's budget this pacer may spend, 0 < share <= 1 (default 1): of the restore
+   * rate and of the bucket as read. The worker runs up to N containers, each with a pacer of its
+   * own; with 1 / N each, all of them together never aim at more than the shop restores
+   * (lib/infra/shop-sizing.ts), instead of each projecting the whole bucket for itself.
+   */
+  share?: number;
   now?: () => number;
   /** For tests with a fake clock; by default a timer that a new reading cuts short. */
   sleep?: (ms: number) => Promise<void>;
@@ -106,6 +113,7 @@ export class ShopifyPacer {
   private readonly defaultCost: number;
   private readonly initialAllowance: number;
   private readonly maxWaitMs: number;
+  private readonly share: number;
   private readonly now: () => number;
   private readonly injectedSleep?: (ms: number) => Promise<void>;
   private readonly costs = new Map<string, number>();
@@ -124,6 +132,8 @@ export class ShopifyPacer {
     this.defaultCost = options.defaultCost ?? DEFAULT_OPERATION_COST;
     this.initialAllowance = options.initialAllowance ?? 2 * this.defaultCost;
     this.maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
+    const share = options.share ?? 1;
+    this.share = Number.isFinite(share) && share > 0 ? Math.min(1, share) : 1;
     this.now = options.now ?? Date.now;
     this.injectedSleep = options.sleep;
   }
@@ -138,9 +148,9 @@ export class ShopifyPacer {
     const base = this.base;
     if (!base) return undefined;
     return {
-      available: this.projected(base),
+      available: this.ours(base),
       reserved: sum(this.pending.values()),
-      maximumAvailable: base.maximum,
+      maximumAvailable: base.maximum * this.share,
       restoreRate: base.restoreRate,
       foreignRate: this.foreignRate,
       at: base.at,
@@ -155,7 +165,7 @@ export class ShopifyPacer {
   public refillMs(cost: number): number | undefined {
     const base = this.base;
     if (!base || base.restoreRate <= 0) return undefined;
-    const short = sum(this.pending.values()) + cost - this.projected(base);
+    const short = sum(this.pending.values()) + cost - this.ours(base);
     return short <= 0 ? 0 : Math.ceil((short / this.effectiveRate(base)) * 1000);
   }
 
@@ -278,22 +288,29 @@ export class ShopifyPacer {
     if (!base) return !othersAhead || ahead <= this.initialAllowance ? 0 : undefined;
     // Without a restore rate nothing can be projected: let Shopify's answer decide.
     if (base.restoreRate <= 0) return 0;
-    const available = this.projected(base);
+    const available = this.ours(base);
     // A full bucket will not get fuller: go even if the queue ahead asks for more than it holds.
-    if (base.maximum > 0 && available >= base.maximum) return 0;
+    if (base.maximum > 0 && available >= base.maximum * this.share) return 0;
     const short = ahead - available;
     if (short <= 0) return 0;
     return Math.max(1, Math.ceil((short / this.effectiveRate(base)) * 1000));
   }
 
-  /** The restore rate left to us: Shopify's, less what others are seen to spend. */
+  /** The restore rate left to us: our share of Shopify's, and no more than others are seen to leave. */
   private effectiveRate(base: Base): number {
-    return Math.max(base.restoreRate * MIN_SHARE, base.restoreRate - this.foreignRate);
+    return Math.max(base.restoreRate * MIN_SHARE, Math.min(base.restoreRate * this.share, base.restoreRate - this.foreignRate));
   }
 
+  /** The shop's bucket, projected from the reading: what settle compares new readings with. */
   private projected(base: Base, now = this.now()): number {
-    const level = base.available + (Math.max(0, now - base.at) / 1000) * this.effectiveRate(base);
+    const level = base.available + (Math.max(0, now - base.at) / 1000) * Math.max(base.restoreRate * MIN_SHARE, base.restoreRate - this.foreignRate);
     return base.maximum > 0 ? Math.min(base.maximum, level) : level;
+  }
+
+  /** Our part of it: the share of the level read, refilled at our rate, up to our share of the bucket. */
+  private ours(base: Base, now = this.now()): number {
+    const level = base.available * this.share + (Math.max(0, now - base.at) / 1000) * this.effectiveRate(base);
+    return base.maximum > 0 ? Math.min(base.maximum * this.share, level) : level;
   }
 
   /** Sleeps `ms` or until the next reading; true when the full time passed. */
