@@ -55,7 +55,8 @@ async function processOrDefer(record: SQSRecord, deps: WorkerDeps, context: Cont
 
 async function deferRedelivery(record: SQSRecord, error: unknown, receiveCount: number, deps: WorkerDeps): Promise<void> {
   const plan = planRedelivery(error, receiveCount, deps.visibilityTimeoutSeconds);
-  const log = scopedLogger({ messageId: record.messageId });
+  // Every line about a referral carries its eventId (undefined, and left out, for an unreadable body).
+  const log = scopedLogger({ eventId: parseReferral(record.body)?.eventId, messageId: record.messageId });
   try {
     await redeliverIn(deps.sqs, deps.queueUrl, record, plan.visibilitySeconds);
     metrics.addMetric('RedeliveryDeferred', MetricUnit.Count, 1);
