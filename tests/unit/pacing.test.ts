@@ -367,6 +367,23 @@ describe('ShopifyPacer with a share of the shop: containers that do not fight ov
     return { calls, throttled, created };
   }
 
+  it("does not spend the others' part that a reading still shows while their requests are in flight", async () => {
+    // Prepare: half of a shop whose bucket holds 100 points (our part: 50), no time passing
+    const clock = new FakeClock();
+    const pacer = pacerWith(clock, { share: 0.5 });
+    await seed(pacer, 100);
+    const ours = await Promise.all(Array.from({ length: 5 }, () => pacer.acquire('giftCardCreate')));
+    // Our 50 points have run; the other container's 50 are on their way, so the shop still shows 50.
+    for (const permit of ours) pacer.settle(permit, { currentlyAvailable: 50, maximumAvailable: 1000, restoreRate: 100, requestedQueryCost: 10 });
+
+    // Act
+    const next = track(pacer, clock);
+    await clock.advance(300);
+
+    // Assess: it waits for our half of the restore (10 points at 50/s), not for nothing
+    expect(next.state.at).toBe(200);
+  });
+
   it('keeps four containers sharing a standard shop under 1 THROTTLED answer per 100 calls', async () => {
     // Act: 60 s of simulated time
     const { calls, throttled } = await simulate(4, 1 / 4, 60);

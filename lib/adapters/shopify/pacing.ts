@@ -47,9 +47,10 @@ export interface PacerOptions {
   maxWaitMs?: number;
   /**
    * The part of the shop's budget this pacer may spend, 0 < share <= 1 (default 1): of the restore
-   * rate and of the bucket as read. The worker runs up to N containers, each with a pacer of its
-   * own; with 1 / N each, all of them together never aim at more than the shop restores
-   * (lib/infra/shop-sizing.ts), instead of each projecting the whole bucket for itself.
+   * rate and of the bucket (a part of its own, see keepOurPart). The worker runs up to N
+   * containers, each with a pacer of its own; with 1 / N each, all of them together never aim at
+   * more than the shop has (lib/infra/shop-sizing.ts), instead of each projecting the whole
+   * bucket for itself and being THROTTLED together.
    */
   share?: number;
   now?: () => number;
@@ -107,6 +108,12 @@ interface Base {
   at: number;
   /** The latest-sent request that has reported: a higher reading from an earlier one is stale. */
   seq: number;
+  /**
+   * With a share below 1: our part of the bucket at `mineAt`, kept by our own spending rather than
+   * re-read from each answer (see `ours`). Undefined until the first reading.
+   */
+  mine?: number;
+  mineAt?: number;
 }
 
 export class ShopifyPacer {
@@ -224,6 +231,8 @@ export class ShopifyPacer {
     if (!this.pending.delete(permit.seq)) return;
     const base = this.base;
     const now = this.now();
+    // Our part before this request's points come off it (they were reserved, not yet spent).
+    const mineBefore = base?.mine !== undefined ? this.ours(base, now) : undefined;
     const hasReading = reading !== undefined && Number.isFinite(reading.currentlyAvailable);
     const charged = !hasReading ? permit.cost : reading.actualQueryCost === null ? 0 : (reading.actualQueryCost ?? reading.requestedQueryCost ?? permit.cost);
     if (this.spent.has(permit.seq)) this.spent.set(permit.seq, charged);
@@ -243,8 +252,24 @@ export class ShopifyPacer {
     } else if (base) {
       this.base = { ...base, available: this.projected(base, now) - permit.cost, at: now, seq: Math.max(base.seq, permit.seq) };
     }
+    if (this.share < 1 && this.base) this.keepOurPart(mineBefore, charged, hasReading ? reading.currentlyAvailable : undefined, now);
     if (this.base) this.forgetSpentUpTo(this.base.seq);
     this.wakeAll();
+  }
+
+  /**
+   * A share below 1 is a part of the bucket of our own: taken from the first reading, then
+   * debited with what our requests cost and refilled at our rate, never raised by a reading. A
+   * reading reflects the others' requests only once they have run, so taking the share of each
+   * reading anew would also spend what the others have in flight; kept this way, the parts add up
+   * to at most the bucket and a request that fits ours finds the points there. A reading below our
+   * part means someone spends beyond theirs: we then take our share of what is left.
+   */
+  private keepOurPart(mineBefore: number | undefined, charged: number, level: number | undefined, now: number): void {
+    const base = this.base as Base;
+    let mine = mineBefore === undefined ? (level === undefined ? undefined : this.share * level) : mineBefore - charged;
+    if (mine !== undefined && level !== undefined && level < mine) mine = this.share * level;
+    this.base = { ...base, mine, mineAt: mine === undefined ? undefined : now };
   }
 
   /**
@@ -307,9 +332,10 @@ export class ShopifyPacer {
     return base.maximum > 0 ? Math.min(base.maximum, level) : level;
   }
 
-  /** Our part of it: the share of the level read, refilled at our rate, up to our share of the bucket. */
+  /** Our part of it, refilled at our rate, up to our share of the bucket: all of it with a share of 1. */
   private ours(base: Base, now = this.now()): number {
-    const level = base.available * this.share + (Math.max(0, now - base.at) / 1000) * this.effectiveRate(base);
+    const from = base.mine !== undefined && base.mineAt !== undefined ? { level: base.mine, at: base.mineAt } : { level: base.available * this.share, at: base.at };
+    const level = from.level + (Math.max(0, now - from.at) / 1000) * this.effectiveRate(base);
     return base.maximum > 0 ? Math.min(base.maximum * this.share, level) : level;
   }
 
