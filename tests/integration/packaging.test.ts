@@ -4,7 +4,7 @@
  * and has no telemetry; the only network call in the chain is npm's own update notifier in
  * `npx`, disabled here with npm_config_update_notifier=false.
  */
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { loadInfraDefinitions } from '../../local/infra';

@@ -163,7 +163,7 @@ describe("README's configuration table matches the loaders", () => {
 
   it('marks local only exactly the settings a deploy cannot set', () => {
     // Prepare
-    const nonSecret = appSettings.filter(({ row, name }) => !isSecret(row));
+    const nonSecret = appSettings.filter(({ row }) => !isSecret(row));
 
     // Act
     const wrong = nonSecret.flatMap(({ row, name }) => {
