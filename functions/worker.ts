@@ -79,6 +79,14 @@ async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Conte
             fields: mismatch.map(({ field, message, ledger }) => ({ field, message: maskEmail(message), ledger: maskEmail(ledger) })),
           });
         },
+        onIgnoredReferrerEmail: (named, codeOwner) => {
+          // The code names the referrer; an email beside it is anyone's to type.
+          metrics.addMetric('ReferrerEmailOverriddenByCode', MetricUnit.Count, 1);
+          log.warn("the event's referrer email is not its referral code's owner; paying the code's owner", {
+            named: maskEmail(named),
+            codeOwner: maskEmail(codeOwner),
+          });
+        },
         retry: stepRetry(fulfilDeps.retry, log),
       },
       { owner, deadline },

@@ -20,7 +20,8 @@ import { relative as relativePath, resolve as resolvePath } from 'node:path';
 import { loadReleaserConfig, loadWorkerConfig } from '../lib/infra/config';
 import { maskCode } from '../lib/infra/mask';
 import { emulatorClients } from './emulator-clients';
-import { startGateway, type IngestHandler } from './gateway';
+import { startGateway, type IngestHandler, type ReferralCodesHandler } from './gateway';
+import { loadReferralCodesConfig } from '../lib/infra/config-referral-codes';
 import { forgetModulesUnder, pickHandler } from './handlers';
 import { loadInfraDefinitions } from './infra';
 import { startReleaser, watchDeadLetterQueue } from './loops';
@@ -176,6 +177,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // A generated secret goes to the state dir (.local/ or $LOCAL_STATE_DIR) for `npm run send-sample`.
     const webhook = localSecret(env, 'WEBHOOK_SECRET', 'webhook-secret', () => randomBytes(24).toString('base64url'));
     const webhookSecret = webhook.value;
+    // The app backend's key for POST /referral-codes, its own like the deployed function's secret.
+    const appApiKey = localSecret(env, 'APP_API_KEY', 'app-api-key', () => randomBytes(32).toString('base64url'));
+    env.REFERRAL_LINK ??= `http://127.0.0.1:${port || 3000}/signup?ref={code}`;
+    // Refused now rather than as a 503 on the first request (a REFERRAL_LINK without {code}, a short key).
+    loadReferralCodesConfig(env);
 
     // 3. Only now the handlers, exactly as deployed: their clients and logger read the env above.
     const handlerSources = [resolvePath(__dirname, '..', 'functions'), resolvePath(__dirname, '..', 'lib')];
@@ -185,6 +191,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // adds, and ingest's logger (a separate instance again) must not print it.
     forgetModulesUnder(handlerSources);
     const worker = pickHandler<SqsHandler>(await import('../functions/worker'), 'functions/worker');
+    forgetModulesUnder(handlerSources);
+    const referralCodes = pickHandler<ReferralCodesHandler>(await import('../functions/referral-codes'), 'functions/referral-codes');
     // Its own copy of lib/ again, as its own Lambda bundle would have; only loaded when it runs.
     if (reconciler.enabled) {
       forgetModulesUnder(handlerSources);
@@ -227,7 +235,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(stopWatching);
 
     // 6. API Gateway: the HTTP server in front of ingest.
-    const gateway = await startGateway(ingest, port);
+    const gateway = await startGateway(ingest, port, referralCodes);
     cleanups.push(() => gateway.close());
     const url = gateway.url;
     listening.push({ name: 'webhook server', ...gateway.listening() });
@@ -255,6 +263,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       signingKey: signingKey.value,
       signingKeyGenerated: signingKey.generated,
       signingKeyFile: relativePath(process.cwd(), signingKey.file),
+      appApiKey: appApiKey.value,
+      appApiKeyGenerated: appApiKey.generated,
+      appApiKeyFile: relativePath(process.cwd(), appApiKey.file),
       signatures: workerConfig.rules.referralSignatures.mode,
       signedSampleFile: relativePath(process.cwd(), signedSampleFile),
       shopify: shopify

@@ -27,7 +27,9 @@ export interface DryRunPlan {
  * is configured): the type leaves out the ledger and the Shopify and Customer.io clients, so
  * nothing here can call them; the run gets recorders in their place.
  */
-export type DryRunSettings = Partial<Pick<FulfilDeps, 'rewardAmount' | 'customerioEvent' | 'rewardType' | 'rules' | 'posthog' | 'lifecycle' | 'rewardExpiresDays'>>;
+export type DryRunSettings = Partial<
+  Pick<FulfilDeps, 'rewardAmount' | 'customerioEvent' | 'rewardType' | 'rules' | 'posthog' | 'lifecycle' | 'rewardExpiresDays' | 'referralCodes'>
+>;
 
 /** Stands in for an amount the settings did not give: the plan then names no amount. */
 const UNSET_AMOUNT = '?';
@@ -70,6 +72,8 @@ export async function dryRunFulfil(
     rewardExpiresDays: settings.rewardExpiresDays,
     customerioEvent: settings.customerioEvent ?? '',
     rules: settings.rules,
+    // Reads only (the code's items): the run resolves a referral code to its owner as a real one does.
+    referralCodes: settings.referralCodes,
     // Never shown (the plan says "a newly chosen code") and never kept.
     newCode: () => 'DRYRUNCODE',
     customerioEventId: () => 'dry-run',

@@ -4,8 +4,9 @@ import { PermanentError, RetryableError } from './errors';
 import type { FinalStatus, LedgerPort, LedgerRecord, Role } from './ledger-port';
 import { posthogDistinctId, ROLES } from './ledger-port';
 import type { Referral } from './referral';
+import { resolveReferrer, type ReferralCodeDeps } from './referral-codes';
 import { withRetry, type RetryOptions } from '../infra/retry';
-import { staticRefusal, type ProgramRules, type RefusalReason } from './rules';
+import { staticRefusal, vouchRefusal, type ProgramRules, type RefusalReason } from './rules';
 import { captureOutcome } from './lifecycle/capture';
 import { lifecycleGate, lifecycleVerdict, type GateVerdict, type LifecycleDeps } from './lifecycle/hold';
 import type { EventSender, OutcomeDetails, OutcomeTracker } from './notify-ports';
@@ -72,6 +73,10 @@ export interface FulfilDeps {
   checkpoint?: (step: Checkpoint, eventId: string) => void | Promise<void>;
   /** Hold, review guards and budgets (lib/domain/lifecycle/hold.ts); absent: every accepted referral is paid at once. */
   lifecycle?: LifecycleDeps;
+  /** Referral codes (lib/domain/referral-codes.ts): a code names the referrer; absent, a code is carried unresolved. */
+  referralCodes?: ReferralCodeDeps;
+  /** Told when an event named a referrer email other than its code's owner: the owner is paid, this is for whoever investigates. */
+  onIgnoredReferrerEmail?: (named: string, owner: string) => void;
   /**
    * How long a code our earlier sends may have created must keep answering "taken, not ours"
    * before it is treated as a collision and replaced (default 10 minutes: see confirmCollision).
@@ -111,13 +116,19 @@ export const DEFAULT_COLLISION_CONFIRM_MS = 10 * 60_000;
  * lives in the ledger, so any retry (duplicate webhook, redelivery, crash, DLQ redrive)
  * resumes at the first step not done, with the codes chosen the first time.
  */
-export async function fulfilReferral(message: Referral, deps: FulfilDeps, context: FulfilContext): Promise<FulfilResult> {
+export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context: FulfilContext): Promise<FulfilResult> {
   const { ledger } = deps;
   const { owner, deadline } = context;
-  const { eventId } = message;
+  const { eventId } = queued;
   const now = deps.now ?? Date.now;
   const retry = <T>(fn: () => Promise<T>) => withRetry(fn, { ...deps.retry, deadline });
   const checkpoint = async (step: Checkpoint) => deps.checkpoint?.(step, eventId);
+
+  // Before begin, so the record holds the person who will be paid: a code's owner, not whatever
+  // referrer email the event also named. Codes never change owner, so every retry resolves the same.
+  const resolved = await resolveReferrer(queued, deps.referralCodes);
+  const message = resolved.referral;
+  if (resolved.ignoredReferrerEmail) deps.onIgnoredReferrerEmail?.(resolved.ignoredReferrerEmail, message.referrerEmail);
 
   const begun = await ledger.begin(message, {
     owner,
@@ -156,7 +167,11 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
   const gateContext = { ...deps, rewardType: reward.type, rewardAmount: reward.amount, owner, retry, now };
   let verdict: GateVerdict | undefined;
   if (!record.decision) {
-    const refusal = await applyRules(referral, deps);
+    // The signature first (a forged event is reported as one), then a code we never issued, or
+    // none where one is required, before any other rule: its referrer is nobody we know, so it
+    // must claim nothing.
+    const unvouched = deps.rules ? vouchRefusal(referral, deps.rules.referralSignatures) : undefined;
+    const refusal = unvouched ?? resolved.refusal ?? (await applyRules(referral, deps));
     // The gate's verdict is reached before the decision's write so a pay goes in that same write
     // (gatePassedAt): storing it costs no extra sequential write on the common path. Only a
     // verdict reached on a record decided earlier needs its own write (passGate, below).

@@ -4,7 +4,8 @@ import { parseDomainList, type ProgramRules, type ReferralSignatures } from '../
 import { MIN_SIGNING_KEY_BYTES } from '../domain/vouch';
 import type { ShopifyAuthConfig } from '../adapters/shopify/auth';
 import { InvalidSigningSecretError, signingKey } from '../inbound/signature';
-import { lifecycleSettings, type LifecycleConfig } from './config-lifecycle';
+import { lifecycleSettings, sharedSignalQuerySettings, type LifecycleConfig, type SharedSignalQueryConfig } from './config-lifecycle';
+import { requireReferralCode } from './config-referral-codes';
 import { MIN_HMAC_KEY_BYTES, Settings, weakSecretProblem, withDefault, type Env } from './settings';
 
 // The shared pieces and the lifecycle's and reconciler's loaders live in their own files; every
@@ -24,6 +25,8 @@ export const SECRET_KEYS = [
   'CUSTOMERIO_API_KEY',
   'POSTHOG_API_KEY',
   'REFERRAL_SIGNING_KEY',
+  // Only while REVIEW_SHARED_DEVICE / REVIEW_SHARED_IP are on: the guard asks PostHog's Query API.
+  'POSTHOG_PERSONAL_API_KEY',
 ] as const;
 
 
@@ -66,6 +69,10 @@ export interface WorkerConfig {
   posthog?: { host: string; apiKey: string };
   /** Hold, review guards and budgets (lib/domain/lifecycle/); all off by default. */
   lifecycle: LifecycleConfig;
+  /** REQUIRE_REFERRAL_CODE: refuse referrals that name no referral code (lib/domain/referral-codes.ts). */
+  requireReferralCode: boolean;
+  /** The Query API the shared device / IP guards ask; present only while one is on. */
+  sharedSignalQuery?: SharedSignalQueryConfig;
 }
 
 
@@ -185,6 +192,7 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
     `CUSTOMERIO_EVENT must be at most ${CUSTOMERIO_MAX_EVENT_NAME_BYTES} bytes (Customer.io's limit)`,
   );
 
+  const lifecycle = lifecycleSettings(settings, env);
   return settings.done({
     rewardAmount: rewardAmount(settings, withDefault(env, 'REWARD_AMOUNT')),
     rewardCodeLength: settings.integer(withDefault(env, 'REWARD_CODE_LENGTH'), MIN_CODE_LENGTH, MAX_CODE_LENGTH, codeLength),
@@ -216,7 +224,9 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
     posthog: posthogKey
       ? { host: settings.url(withDefault(env, 'POSTHOG_HOST').replace(/\/+$/, ''), 'POSTHOG_HOST'), apiKey: posthogKey }
       : undefined,
-    lifecycle: lifecycleSettings(settings, env),
+    lifecycle,
+    requireReferralCode: requireReferralCode(settings, env),
+    sharedSignalQuery: sharedSignalQuerySettings(settings, env, lifecycle),
   });
 }
 

@@ -12,6 +12,8 @@ import { ShopifyTransport } from '../adapters/shopify/transport';
 import { tokenProviderFor, type ShopifyTokenProvider } from '../adapters/shopify/auth';
 import { ulidFromUuid } from './ulid';
 import { WorkerLifecycleLedger } from '../adapters/dynamodb/lifecycle-worker-ledger';
+import { ReferralCodeReader } from '../adapters/dynamodb/referral-codes';
+import { PostHogSharedSignals } from '../adapters/posthog-query';
 
 /**
  * Test and bench seams: any dependency, the fetch every client uses, `shopifyPacer` (false for
@@ -47,7 +49,12 @@ export function createFulfilDeps(config: WorkerConfig, ledger: Ledger, overrides
     rewardExpiresDays: config.rewardExpiresDays,
     posthog: config.posthog ? new PostHogCapture({ ...config.posthog, fetch: fetchImpl }) : undefined,
     // Always wired, even with every lifecycle setting off: a referral parked under earlier settings must still be released.
-    lifecycle: { config: config.lifecycle, ledger: new WorkerLifecycleLedger(ledger.client, ledger.tableName, ledger.now) },
+    lifecycle: {
+      config: config.lifecycle,
+      ledger: new WorkerLifecycleLedger(ledger.client, ledger.tableName, ledger.now),
+      ...(config.sharedSignalQuery ? { sharedSignals: new PostHogSharedSignals({ ...config.sharedSignalQuery, fetch: fetchImpl }) } : {}),
+    },
+    referralCodes: { store: new ReferralCodeReader(ledger.client, ledger.tableName), required: config.requireReferralCode },
     ...rest,
   };
 }

@@ -164,10 +164,22 @@ describe('serverless package (offline)', () => {
 
   it('routes POST /webhooks/posthog on the HTTP API to ingest', () => {
     const routes = ofType('AWS::ApiGatewayV2::Route');
-    expect(routes.map(([, route]) => route.Properties.RouteKey)).toEqual(['POST /webhooks/posthog']);
+    // And POST /referral-codes to its own function (below).
+    expect(routes.map(([, route]) => route.Properties.RouteKey).sort()).toEqual(['POST /referral-codes', 'POST /webhooks/posthog']);
     const integrations = ofType('AWS::ApiGatewayV2::Integration');
-    expect(integrations).toHaveLength(1);
-    expect(JSON.stringify(integrations[0]?.[1].Properties.IntegrationUri)).toContain('IngestLambdaFunction');
+    expect(integrations).toHaveLength(2);
+    expect(integrations.filter(([, integration]) => JSON.stringify(integration.Properties.IntegrationUri).includes('IngestLambdaFunction'))).toHaveLength(1);
+  });
+
+  it('routes POST /referral-codes to its own function, with its own lower throttle', () => {
+    // Prepare
+    const integrations = ofType('AWS::ApiGatewayV2::Integration').map(([, integration]) => JSON.stringify(integration.Properties.IntegrationUri));
+    const stage = ofType('AWS::ApiGatewayV2::Stage')[0]![1].Properties;
+
+    // Assess
+    expect(integrations.filter((uri) => uri.includes('ReferralCodesLambdaFunction'))).toHaveLength(1);
+    expect(get('ReferralCodesLambdaFunction', 'AWS::Lambda::Function').Properties.Role).toEqual({ 'Fn::GetAtt': ['ReferralCodesRole', 'Arn'] });
+    expect(stage.RouteSettings['POST /referral-codes']).toEqual({ ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 });
   });
 
   it('gives each function its own role and no wildcard resources on sqs/dynamodb/secretsmanager', () => {
@@ -176,7 +188,7 @@ describe('serverless package (offline)', () => {
     expect(ingestRole).toEqual({ 'Fn::GetAtt': ['IngestRole', 'Arn'] });
     expect(workerRole).toEqual({ 'Fn::GetAtt': ['WorkerRole', 'Arn'] });
     expect(get('ReconcileLambdaFunction', 'AWS::Lambda::Function').Properties.Role).toEqual({ 'Fn::GetAtt': ['ReconcileRole', 'Arn'] });
-    expect(ofType('AWS::IAM::Role').map(([id]) => id).sort()).toEqual(['IngestRole', 'ReconcileRole', 'ReleaseRole', 'WorkerRole']);
+    expect(ofType('AWS::IAM::Role').map(([id]) => id).sort()).toEqual(['IngestRole', 'ReconcileRole', 'ReferralCodesRole', 'ReleaseRole', 'WorkerRole']);
 
     const wildcards: { role: string; actions: string[]; resource: unknown }[] = [];
     let dataStatements = 0;
@@ -229,6 +241,13 @@ describe('serverless package (offline)', () => {
     expect(actionsOn('ReconcileRole', secret)).toEqual([]);
     expect(actionsOn('ReconcileRole', webhookSecret)).toEqual([]);
 
+    // The app's POST /referral-codes: code items written once and read, its own secret only.
+    const appSecret = { Ref: 'AppSecret' };
+    expect(actionsOn('ReferralCodesRole', tableArn)).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
+    expect(actionsOn('ReferralCodesRole', appSecret)).toEqual(['secretsmanager:GetSecretValue']);
+    for (const other of [secret, webhookSecret, reconcilerSecret, queueArn, dlqArn]) expect(actionsOn('ReferralCodesRole', other)).toEqual([]);
+    for (const role of ['IngestRole', 'WorkerRole', 'ReconcileRole']) expect(actionsOn(role, appSecret)).toEqual([]);
+
     const logsResources = (roleId: string): string =>
       JSON.stringify(
         statementsOf(get(roleId, 'AWS::IAM::Role'))
@@ -272,6 +291,7 @@ describe('serverless package (offline)', () => {
       ['RewardsSecret', 'AWS::SecretsManager::Secret'],
       ['WebhookSecret', 'AWS::SecretsManager::Secret'],
       ['ReconcilerSecret', 'AWS::SecretsManager::Secret'],
+      ['AppSecret', 'AWS::SecretsManager::Secret'],
       ['LedgerTable', 'AWS::DynamoDB::Table'],
     ] as const) {
       const resource = get(id, type);
@@ -283,6 +303,7 @@ describe('serverless package (offline)', () => {
   it('splits the secret: one per function, named by stage', () => {
     const names = ofType('AWS::SecretsManager::Secret').map(([id, secret]) => [id, secret.Properties.Name]);
     expect(names.sort()).toEqual([
+      ['AppSecret', `referral-rewards/${STAGE}/app`],
       ['ReconcilerSecret', `referral-rewards/${STAGE}/reconciler`],
       ['RewardsSecret', `referral-rewards/${STAGE}/worker`],
       ['WebhookSecret', `referral-rewards/${STAGE}/webhook`],
@@ -297,7 +318,7 @@ describe('serverless package (offline)', () => {
     const prefixes = names.flatMap((name) => names.filter((other) => other !== name && other.startsWith(name)).map((other) => `${name} < ${other}`));
 
     // Assess
-    expect(names).toHaveLength(3);
+    expect(names).toHaveLength(4);
     expect(prefixes).toEqual([]);
   });
 

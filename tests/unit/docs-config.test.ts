@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
 import { DEFAULTS, RECONCILER_DEFAULTS, SECRET_KEYS } from '../../lib/infra/config';
-import { RECONCILER_SECRET_KEYS, WEBHOOK_SECRET_KEYS } from '../../lib/infra/secrets';
+import { APP_SECRET_KEYS, RECONCILER_SECRET_KEYS, WEBHOOK_SECRET_KEYS } from '../../lib/infra/secrets';
 
 // The docs are what a person configures a stage from. These tests hold README's configuration
 // table and every secret the docs tell people to write to what the code reads: a setting the
@@ -172,7 +172,7 @@ describe("README's configuration table matches the loaders", () => {
 
   it('marks secret only keys that a function reads from a secret', () => {
     // Prepare
-    const secretKeys: readonly string[] = [...SECRET_KEYS, ...WEBHOOK_SECRET_KEYS, ...RECONCILER_SECRET_KEYS];
+    const secretKeys: readonly string[] = [...SECRET_KEYS, ...WEBHOOK_SECRET_KEYS, ...RECONCILER_SECRET_KEYS, ...APP_SECRET_KEYS];
 
     // Act
     const wrong = appSettings
@@ -211,6 +211,7 @@ describe("README's configuration table matches the loaders", () => {
 function acceptedKeys(secretId: string): readonly string[] {
   if (/\/webhook$/.test(secretId)) return WEBHOOK_SECRET_KEYS;
   if (/\/reconciler$/.test(secretId)) return RECONCILER_SECRET_KEYS;
+  if (/\/app$/.test(secretId)) return APP_SECRET_KEYS;
   return SECRET_KEYS.filter((key) => !(WEBHOOK_SECRET_KEYS as readonly string[]).includes(key));
 }
 
@@ -268,6 +269,7 @@ describe('the secrets the docs write are the ones the functions read', () => {
 
     // Assess
     expect(rows.map(({ secretId }) => secretId).sort()).toEqual([
+      'referral-rewards/<stage>/app',
       'referral-rewards/<stage>/reconciler',
       'referral-rewards/<stage>/webhook',
       'referral-rewards/<stage>/worker',

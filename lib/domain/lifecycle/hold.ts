@@ -20,7 +20,7 @@ import type { LedgerRecord } from '../ledger-port';
 import type { Referral } from '../referral';
 import type { OutcomeDetails, OutcomeTracker } from '../notify-ports';
 import { captureOutcome } from './capture';
-import { countApproved, guardsOn, reviewReasons } from './guards';
+import { countApproved, guardsOn, reviewReasons, type SharedSignalsPort } from './guards';
 import { referralCents, type WorkerLifecyclePort, type LifecycleRecord, type ReviewReason } from './ledger-port';
 
 export interface LifecycleDeps {
@@ -28,6 +28,8 @@ export interface LifecycleDeps {
   ledger: WorkerLifecyclePort;
   /** Test seam for the disposable-domain list. */
   isDisposable?: (email: string) => boolean;
+  /** PostHog's Query API for the shared device / IP guards (lib/domain/lifecycle/guards.ts); wired only while they are on. */
+  sharedSignals?: SharedSignalsPort;
 }
 
 export interface GateContext {
@@ -52,7 +54,13 @@ export async function lifecycleVerdict(referral: Referral, begun: LedgerRecord, 
   const { config } = deps;
   if (guardsOn(config)) {
     const cents = referralCents(context.rewardAmount);
-    const reasons = await reviewReasons(referral, begun.createdAt, { config, ledger: deps.ledger, cents, isDisposable: deps.isDisposable });
+    const reasons = await reviewReasons(referral, begun.createdAt, {
+      config,
+      ledger: deps.ledger,
+      cents,
+      isDisposable: deps.isDisposable,
+      sharedSignals: deps.sharedSignals,
+    });
     if (reasons.length > 0) return { outcome: 'review', reasons };
   }
   if (config.holdMs > 0) {

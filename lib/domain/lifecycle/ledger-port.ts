@@ -7,7 +7,7 @@
 import type { LedgerRecord, Role } from '../ledger-port';
 
 export type LifecycleQueue = 'held' | 'review';
-export type ReviewReason = 'budget' | 'velocity' | 'disposable_email';
+export type ReviewReason = 'budget' | 'velocity' | 'disposable_email' | 'shared_device' | 'shared_ip';
 
 /** The lifecycle's attributes on a referral record. */
 export interface LifecycleFields {
