@@ -81,7 +81,8 @@ export async function dryRunFulfil(
   const result = await fulfilReferral(referral, deps, { owner: 'dry-run', deadline: Date.now() + 60_000 });
 
   if (result.outcome === 'already-completed' || result.outcome === 'already-rejected' || result.outcome === 'already-parked') {
-    log.info(`DRY RUN: referral already ${ledgerStatus.toLowerCase()}; a real run would acknowledge it and do nothing`, { dryRun: true });
+    const why = result.outcome === 'already-parked' ? `parked (${ledgerStatus}), left to the hold or the operator` : `already ${ledgerStatus.toLowerCase()}`;
+    log.info(`DRY RUN: referral ${why}; a real run would acknowledge it and do nothing`, { dryRun: true });
     return { eventId, outcome: result.outcome, ledgerStatus, steps: [] };
   }
 
