@@ -6,7 +6,7 @@ import { StaticToken, type ShopifyTokenProvider } from './auth';
 import { bucketReading, parseJson, throttleDelayMs, type GraphQLResponse, type QueryCost } from './graphql';
 import { ShopifyPacer } from './pacing';
 
-export interface ShopifyClientOptions {
+export interface ShopifyTransportOptions {
   /** `https://{store}.myshopify.com`, no trailing path. */
   baseUrl: string;
   /** A static Admin API token (admin-created apps); or pass `auth`. */
@@ -19,8 +19,8 @@ export interface ShopifyClientOptions {
   now?: () => number;
   /**
    * Holds each request back until the shop's bucket (as last reported) covers it; see lib/adapters/shopify/pacing.ts.
-   * Default: a pacer of this client's own, so every caller sharing the client shares the budget.
-   * Pass one to share it between clients of the same shop, or `false` to send every request at once.
+   * Default: a pacer of this transport's own, so every issuer sharing the transport shares the budget.
+   * Pass one to share it between transports of the same shop, or `false` to send every request at once.
    */
   pacer?: ShopifyPacer | false;
 }
@@ -55,7 +55,7 @@ export class ShopifyTransport {
   /** The last tokens sent: an error message echoing one must not carry it into a log. */
   private readonly sentTokens: string[] = [];
 
-  public constructor(options: ShopifyClientOptions) {
+  public constructor(options: ShopifyTransportOptions) {
     this.endpoint = `${options.baseUrl.replace(/\/+$/, '')}/admin/api/${options.apiVersion}/graphql.json`;
     this.apiVersion = options.apiVersion;
     if (!options.auth && options.accessToken === undefined) throw new Error('ShopifyTransport needs accessToken or auth');
