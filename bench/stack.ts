@@ -83,12 +83,14 @@ export class WorkerContainer {
   public readonly pacer?: ShopifyPacer;
 
   public constructor(stack: BenchStack, overrides: FulfilOverrides, pacing = true) {
-    // The pacer the wiring would build for itself, made here so the bench can read its stats.
-    this.pacer = pacing ? new ShopifyPacer() : undefined;
+    const runtime = loadWorkerRuntimeConfig(stack.env);
+    // The pacer the wiring would build for itself (its share: 1 / WORKER_MAX_CONCURRENCY, as
+    // lib/infra/worker-wiring.ts gives it), made here so the bench can read its stats.
+    this.pacer = pacing ? new ShopifyPacer({ share: 1 / runtime.workerContainers }) : undefined;
     overrides = { ...overrides, shopifyPacer: this.pacer ?? false };
     // The deployed worker's factory (lib/infra/worker-wiring.ts), one container's worth.
     const deps = createWorkerDeps(
-      loadWorkerRuntimeConfig(stack.env),
+      runtime,
       async () => loadWorkerConfig(await loadEnv(stack.env)),
       { sqs: stack.sqs, ddb: stack.ledger.client },
       { fulfil: overrides },

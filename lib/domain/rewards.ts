@@ -1,6 +1,6 @@
 import { claimPerPersonRules, releaseClaims } from './claims';
 import type { RewardType } from './ledger-port';
-import { PermanentError, RetryableError } from './errors';
+import { CONTENTION_RETRY_MS, PermanentError, RetryableError } from './errors';
 import type { FinalStatus, LedgerPort, LedgerRecord, Role } from './ledger-port';
 import { posthogDistinctId, ROLES } from './ledger-port';
 import type { Referral } from './referral';
@@ -106,8 +106,9 @@ const MAX_CODE_COLLISIONS = 3;
 /**
  * The look-up by code is a search query (https://shopify.dev/docs/api/usage/search-syntax), and
  * Shopify documents no bound on how soon a new card is searchable; the closing review saw it lag.
- * 10 minutes is long past any plausible index lag (unverified against Shopify: an assumption), and
- * with SQS's 6-minute visibility timeout it ends on the second redelivery after the first sighting.
+ * 10 minutes is long past any plausible index lag (unverified against Shopify: an assumption). The
+ * retry is hinted to wait out the window, which the queue's 6-minute visibility timeout caps: it
+ * ends on the second redelivery after the first sighting.
  */
 export const DEFAULT_COLLISION_CONFIRM_MS = 10 * 60_000;
 
@@ -143,7 +144,13 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   if (begun.outcome === 'completed') return { outcome: 'already-completed' };
   if (begun.outcome === 'rejected') return { outcome: 'already-rejected', reason: begun.record.rejectionReason ?? 'unknown' };
   if (begun.outcome === 'parked') return { outcome: 'already-parked', status: begun.record.status };
-  if (begun.outcome === 'busy') throw new RetryableError('another worker is fulfilling this referral');
+  if (begun.outcome === 'busy') {
+    // Back when the lease can be taken over, not sooner: a live holder finishes (this copy is then
+    // acknowledged as a duplicate) or releases it, and a crashed one's lease has run out. Real time,
+    // as the lease is: `now` may be a test's fixed clock.
+    const leaseLeftMs = Number(begun.record?.leaseExpiresAt ?? 0) - Date.now();
+    throw new RetryableError('another worker is fulfilling this referral', { retryAfterMs: Math.max(CONTENTION_RETRY_MS, leaseLeftMs) });
+  }
   let record = begun.record;
   // From here on the ledger's copy is the referral: the people, the PostHog person and the reward
   // are the ones fixed at begin, whatever a later message (a reused uuid) or the config says now.
@@ -269,9 +276,13 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   const confirmCollision = async (role: Role, code: string): Promise<void> => {
     const seenAt = before[`${role}TakenSeenCode`] === code ? before[`${role}TakenSeenAt`] : undefined;
     const windowMs = deps.collisionConfirmMs ?? DEFAULT_COLLISION_CONFIRM_MS;
-    if (seenAt !== undefined && now() - Date.parse(seenAt) >= windowMs) return;
+    const seenForMs = seenAt === undefined ? 0 : now() - Date.parse(seenAt);
+    if (seenAt !== undefined && seenForMs >= windowMs) return;
     if (seenAt === undefined) await ledger.recordTakenSeen(eventId, owner, role, code);
-    throw new RetryableError(`Shopify reports the ${role} code taken by another reward; confirming it is not ours (not yet searchable) before replacing it`);
+    // Back when the window has passed, not before: earlier tries would only spend receives.
+    throw new RetryableError(`Shopify reports the ${role} code taken by another reward; confirming it is not ours (not yet searchable) before replacing it`, {
+      retryAfterMs: windowMs - seenForMs,
+    });
   };
 
   // The two cards are independent: create them side by side, but let both settle before

@@ -7,7 +7,7 @@ import type { FulfilDeps } from '../domain/rewards';
 import { discountCodeIssuer } from '../adapters/shopify/discount-codes';
 import { PostHogCapture } from '../adapters/posthog-capture';
 import { giftCardIssuer } from '../adapters/shopify/gift-cards';
-import type { ShopifyPacer } from '../adapters/shopify/pacing';
+import { ShopifyPacer } from '../adapters/shopify/pacing';
 import { ShopifyTransport } from '../adapters/shopify/transport';
 import { tokenProviderFor, type ShopifyTokenProvider } from '../adapters/shopify/auth';
 import { ulidFromUuid } from './ulid';
@@ -20,18 +20,24 @@ import { PostHogSharedSignals } from '../adapters/posthog-query';
  * unpaced Shopify requests, or a pacer the caller watches), and `shopifyAuth` for a token provider
  * that outlives these deps.
  */
-export type FulfilOverrides = Partial<FulfilDeps> & { fetch?: Fetch; shopifyPacer?: ShopifyPacer | false; shopifyAuth?: ShopifyTokenProvider };
+export type FulfilOverrides = Partial<FulfilDeps> & {
+  fetch?: Fetch;
+  shopifyPacer?: ShopifyPacer | false;
+  shopifyAuth?: ShopifyTokenProvider;
+  /** This container's part of the shop's Shopify budget (1 / the worker's maximum concurrency: lib/infra/shop-sizing.ts). */
+  shopifyPacerShare?: number;
+};
 
 /** Builds the fulfilment dependencies from a validated config. Clients are cheap objects; callers cache the result. */
 export function createFulfilDeps(config: WorkerConfig, ledger: Ledger, overrides: FulfilOverrides = {}): FulfilDeps {
-  const { fetch: fetchImpl, shopifyPacer, shopifyAuth, ...rest } = overrides;
+  const { fetch: fetchImpl, shopifyPacer, shopifyAuth, shopifyPacerShare, ...rest } = overrides;
   const { baseUrl, apiVersion } = config.shopify;
   const transport = new ShopifyTransport({
     baseUrl,
     apiVersion,
     auth: shopifyAuth ?? tokenProviderFor(baseUrl, config.shopify.auth, { fetch: fetchImpl }),
     fetch: fetchImpl,
-    ...(shopifyPacer !== undefined ? { pacer: shopifyPacer } : {}),
+    pacer: shopifyPacer ?? new ShopifyPacer({ share: shopifyPacerShare ?? 1 }),
   });
   // Both issuers, one transport (one token, one pacer): a referral begun under the other REWARD_TYPE is finished the way it began.
   const issuers = { gift_card: giftCardIssuer(transport), discount_code: discountCodeIssuer(transport) };

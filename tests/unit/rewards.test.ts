@@ -1,4 +1,4 @@
-import { PermanentError, RetryableError } from '../../lib/domain/errors';
+import { CONTENTION_RETRY_MS, PermanentError, RetryableError } from '../../lib/domain/errors';
 import type { LedgerRecord, Role } from '../../lib/adapters/dynamodb/ledger';
 import type { Referral } from '../../lib/domain/referral';
 import { fulfilReferral, giftCardNote, parseGiftCardNote, type EventSender, type FulfilDeps, type FulfilmentMessage } from '../../lib/domain/rewards';
@@ -231,6 +231,31 @@ describe('fulfilReferral: the normal path', () => {
     expect(error).toBeInstanceOf(RetryableError);
     expect(shopify.creates).toEqual([]);
     expect(customerio.sent).toEqual([]);
+  });
+
+  it("hints the wait until the holder's lease runs out, so the copy comes back when it can take over", async () => {
+    // Prepare
+    const { ledger, deps } = setup();
+    ledger.seed(storedRecord({ leaseOwner: 'someone-else', leaseExpiresAt: Date.now() + 45_000 }));
+
+    // Act
+    const error = await failure(fulfilReferral(REFERRAL, deps, attempt()));
+
+    // Assess
+    expect((error as RetryableError).retryAfterMs).toBeGreaterThan(40_000);
+    expect((error as RetryableError).retryAfterMs).toBeLessThanOrEqual(45_000);
+  });
+
+  it('hints a wait of seconds when the lease is about to run out', async () => {
+    // Prepare
+    const { ledger, deps } = setup();
+    ledger.seed(storedRecord({ leaseOwner: 'someone-else', leaseExpiresAt: Date.now() + 100 }));
+
+    // Act
+    const error = await failure(fulfilReferral(REFERRAL, deps, attempt()));
+
+    // Assess
+    expect((error as RetryableError).retryAfterMs).toBe(CONTENTION_RETRY_MS);
   });
 });
 
@@ -756,6 +781,20 @@ describe('fulfilReferral: per-person claims held by other referrals (#10.1)', ()
     expect(ledger.records.get(EVENT_ID)?.decision).toBeUndefined();
   });
 
+  it('hints a wait of seconds while the referral holding the redeemer is undecided', async () => {
+    // Prepare
+    const { ledger, deps } = setup();
+    deps.rules = rules;
+    ledger.seed(otherRecord({}));
+    ledger.redeemers.set('redeemer@example.com', OTHER);
+
+    // Act
+    const error = await failure(fulfilReferral(REFERRAL, deps, attempt()));
+
+    // Assess
+    expect((error as RetryableError).retryAfterMs).toBe(CONTENTION_RETRY_MS);
+  });
+
   it('refuses for good when the referral holding the redeemer was accepted', async () => {
     // Prepare
     const { ledger, deps } = setup();
@@ -797,6 +836,20 @@ describe('fulfilReferral: per-person claims held by other referrals (#10.1)', ()
 
     // Assess
     expect(error).toBeInstanceOf(RetryableError);
+  });
+
+  it("hints a wait of seconds while the referrer's last slot is held by an undecided referral", async () => {
+    // Prepare
+    const { ledger, deps } = setup();
+    deps.rules = rules;
+    ledger.seed(otherRecord({}));
+    ledger.referrers.set('referrer@example.com', new Set([OTHER]));
+
+    // Act
+    const error = await failure(fulfilReferral(REFERRAL, deps, attempt()));
+
+    // Assess
+    expect((error as RetryableError).retryAfterMs).toBe(CONTENTION_RETRY_MS);
   });
 
   it("gives the redeemer back when refused for the referrer's cap", async () => {
@@ -887,6 +940,19 @@ describe('fulfilReferral: a lost create answered "taken" while our card is not s
     expect(error).toBeInstanceOf(RetryableError);
     expect(ledger.calls.filter((call) => call.op === 'replaceCode' || call.op === 'recordTakenSeen')).toEqual([]);
     expect(ledger.records.get(EVENT_ID)?.referrerCode).toBe('EARLIER1');
+  });
+
+  it('hints the wait for the rest of the confirmation window, so the retries are not spent inside it', async () => {
+    // Prepare: an earlier attempt sent EARLIER1 and saw it taken 5 minutes ago
+    const { ledger, shopify, deps } = setup();
+    ledger.seed(storedRecord({ referrerTakenSeenCode: 'EARLIER1', referrerTakenSeenAt: new Date(NOW - 5 * MINUTE).toISOString() }));
+    shopify.seedCard('EARLIER1', STRANGER);
+
+    // Act
+    const error = await failure(fulfilReferral(REFERRAL, deps, attempt()));
+
+    // Assess
+    expect((error as RetryableError).retryAfterMs).toBe(5 * MINUTE);
   });
 
   it('replaces the code once it has answered "taken, not ours" for longer than the confirmation window', async () => {
