@@ -4,6 +4,7 @@ import { CONTENTION_RETRY_MS, PermanentError, RetryableError } from './errors';
 import type { FinalStatus, LedgerPort, LedgerRecord, Role } from './ledger-port';
 import { posthogDistinctId, ROLES } from './ledger-port';
 import type { Referral } from './referral';
+import { canonicalEmail } from './identity';
 import { resolveReferrer, type ReferralCodeDeps } from './referral-codes';
 import { withRetry, type RetryOptions } from '../infra/retry';
 import { staticRefusal, vouchRefusal, type ProgramRules, type RefusalReason } from './rules';
@@ -177,7 +178,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     // The signature first (a forged event is reported as one), then a code we never issued, or
     // none where one is required, before any other rule: its referrer is nobody we know, so it
     // must claim nothing.
-    const unvouched = deps.rules ? vouchRefusal(referral, deps.rules.referralSignatures) : undefined;
+    const unvouched = deps.rules ? (vouchRefusal(referral, deps.rules.referralSignatures) ?? codeOfAnotherReferrer(message, record, deps.rules)) : undefined;
     const refusal = unvouched ?? resolved.refusal ?? (await applyRules(referral, deps));
     // The gate's verdict is reached before the decision's write so a pay goes in that same write
     // (gatePassedAt): storing it costs no extra sequential write on the common path. Only a
@@ -337,9 +338,21 @@ async function applyRules(referral: Referral, deps: FulfilDeps): Promise<Refusal
 }
 
 /**
+ * A signature over a referral code vouches for the code's owner only. When this message's code
+ * belongs to someone other than the referrer the ledger fixed at begin (a message reusing the uuid
+ * of a referral begun for another referrer, e.g. a forged one that stopped before deciding), its
+ * signature does not vouch for the referral the record would pay.
+ */
+function codeOfAnotherReferrer(message: Referral, record: LedgerRecord, rules: ProgramRules): RefusalReason | undefined {
+  if (rules.referralSignatures.mode === 'off' || message.referralCode === undefined) return undefined;
+  return canonicalEmail(message.referrerEmail) === canonicalEmail(record.referrerEmail) ? undefined : 'bad_referral_signature';
+}
+
+/**
  * The message's referral with the people and PostHog person the ledger fixed at begin. The
  * signature stays the message's, and is checked against these stored people (lib/domain/rules.ts),
- * the ones that would be paid, never against a later message's (a reused uuid).
+ * the ones that would be paid, never against a later message's (a reused uuid); a code it signs must
+ * belong to the stored referrer (codeOfAnotherReferrer).
  */
 function storedReferral(message: Referral, record: LedgerRecord): Referral {
   return {

@@ -1219,3 +1219,46 @@ describe('fulfilReferral: an approved referral taken up from review', () => {
     expect(await ledger.budgetSpent(`day#${createdAt.slice(0, 10)}`)).toEqual({ cents: 5_000, referrals: 1 });
   });
 });
+
+describe('fulfilReferral: a message reusing the uuid of a referral begun for another referrer', () => {
+  const KEY = 'unit-referral-signing-key-0123456789abcdef';
+  const rules: ProgramRules = { maxRewardsPerReferrer: 0, blockedDomains: [], referralSignatures: { mode: 'required', key: KEY } };
+  const OWNERS: Record<string, { email: string; canonical: string }> = {
+    AAAAAAAAAA: { email: 'alice@example.com', canonical: 'alice@example.com' },
+    XXXXXXXXXX: { email: 'mallory@example.com', canonical: 'mallory@example.com' },
+  };
+  const referralCodes = {
+    required: false,
+    store: {
+      codeItem: async (code: string) => OWNERS[code.toUpperCase()],
+      codeOf: async (canonical: string) => Object.entries(OWNERS).find(([, owner]) => owner.canonical === canonical)?.[0],
+    },
+  };
+  /** The app's genuine referral: Alice's code, the redeemer, signed. */
+  const genuine = (): Referral => {
+    const unsigned = { ...REFERRAL, referrerEmail: '', referralCode: 'aaaaaaaaaa' };
+    return { ...unsigned, referralSignature: signReferral(KEY, unsigned) };
+  };
+
+  it.each([
+    ['by email', { referrerEmail: 'mallory@example.com' }],
+    ['by her own code', { referrerEmail: '', referralCode: 'xxxxxxxxxx' }],
+  ])("never pays the forger when a forged event naming her %s began the record and stopped before deciding", async (_how, forgedPeople) => {
+    // Prepare: the forged, unsigned event with the genuine uuid begins, then its attempt dies
+    const { ledger, shopify, customerio, deps } = setup();
+    deps.rules = rules;
+    deps.referralCodes = referralCodes;
+    const crashing: FulfilDeps = { ...deps, checkpoint: (step) => { if (step === 'begun') throw new Error('simulated: the Lambda timed out'); } };
+    await failure(fulfilReferral({ ...REFERRAL, ...forgedPeople }, crashing, attempt('request-1/message-1')));
+    await ledger.release(EVENT_ID, 'request-1/message-1', 'timed out');
+
+    // Act: the genuine message, signed over Alice's code, arrives with the same uuid
+    const outcome = await fulfilReferral(genuine(), deps, attempt('request-2/message-2'));
+
+    // Assess
+    expect(outcome).toEqual({ outcome: 'rejected', reason: 'bad_referral_signature' });
+    expect(shopify.creates).toEqual([]);
+    expect(customerio.sent).toEqual([]);
+    expect(ledger.redeemers.size).toBe(0);
+  });
+});
