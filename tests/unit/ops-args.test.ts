@@ -7,7 +7,15 @@ describe('ops arguments', () => {
     const args = parseArgs(['--json', 'review', '--stage', 'prod', 'approve', 'uuid-1', '--reason=looks fine', '--region', 'eu-west-1']);
 
     // Assess
-    expect(args).toMatchObject({ command: 'review approve', eventId: 'uuid-1', json: true, stage: 'prod', region: 'eu-west-1', reason: 'looks fine', local: false });
+    expect(args).toMatchObject({
+      command: 'review approve',
+      eventId: 'uuid-1',
+      json: true,
+      stage: 'prod',
+      region: 'eu-west-1',
+      reason: 'looks fine',
+      local: false,
+    });
   });
 
   it('defaults the target to the dev stage in us-east-1, redrive to auto and waiting', () => {
@@ -15,7 +23,15 @@ describe('ops arguments', () => {
     const args = parseArgs(['redrive']);
 
     // Assess
-    expect(args).toMatchObject({ command: 'redrive', stage: 'dev', region: 'us-east-1', method: 'auto', wait: true, dryRun: false, force: false });
+    expect(args).toMatchObject({
+      command: 'redrive',
+      stage: 'dev',
+      region: 'us-east-1',
+      method: 'auto',
+      wait: true,
+      dryRun: false,
+      force: false,
+    });
   });
 
   it('reads --max, --method and --no-wait', () => {

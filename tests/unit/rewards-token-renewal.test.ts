@@ -51,14 +51,28 @@ function shop(): { fetch: Fetch; creates: string[] } {
       const { code, note } = variables.input as { code: string; note: string };
       creates.push(code);
       if (cards.has(code)) {
-        return json({ data: { giftCardCreate: { giftCard: null, userErrors: [{ code: 'TAKEN', field: ['input', 'code'], message: 'taken' }] } } });
+        return json({
+          data: { giftCardCreate: { giftCard: null, userErrors: [{ code: 'TAKEN', field: ['input', 'code'], message: 'taken' }] } },
+        });
       }
       cards.set(code, note);
-      if (token === 'shpat_1' && parseGiftCardNote(note)?.role === 'referrer') return json({ errors: '[API] Invalid API key or access token' }, 401);
-      return json({ data: { giftCardCreate: { giftCard: { id: `gid://shopify/GiftCard/${cards.size}`, lastCharacters: code.slice(-4) }, userErrors: [] } } });
+      if (token === 'shpat_1' && parseGiftCardNote(note)?.role === 'referrer')
+        return json({ errors: '[API] Invalid API key or access token' }, 401);
+      return json({
+        data: {
+          giftCardCreate: { giftCard: { id: `gid://shopify/GiftCard/${cards.size}`, lastCharacters: code.slice(-4) }, userErrors: [] },
+        },
+      });
     }
     const code = String(variables.query);
-    return json({ data: { giftCards: { nodes: [{ id: 'gid://shopify/GiftCard/stranger', note: 'bought at the till', lastCharacters: code.slice(-4), enabled: true }], pageInfo: { hasNextPage: false } } } });
+    return json({
+      data: {
+        giftCards: {
+          nodes: [{ id: 'gid://shopify/GiftCard/stranger', note: 'bought at the till', lastCharacters: code.slice(-4), enabled: true }],
+          pageInfo: { hasNextPage: false },
+        },
+      },
+    });
   }) as Fetch;
   return { fetch: fetchImpl, creates };
 }
