@@ -37,7 +37,7 @@ export function staticRefusal(referral: Referral, rules: ProgramRules): RefusalR
   const referrer = canonicalEmail(referral.referrerEmail);
   if (referrer === canonicalEmail(referral.redeemerEmail)) return 'self_referral';
   // The PostHog person the event was captured for being the referrer means the referrer
-  // redeemed their own referral under an invented redeemer email (issue #10, defect 3).
+  // redeemed their own referral under an invented redeemer email: a self-referral all the same.
   if (referral.personEmail !== undefined && canonicalEmail(referral.personEmail) === referrer) return 'self_referral';
   if (isBlockedDomain(referral.referrerEmail, rules.blockedDomains) || isBlockedDomain(referral.redeemerEmail, rules.blockedDomains)) {
     return 'blocked_domain';

@@ -123,7 +123,8 @@ export function parseWebhook(rawBody: string, options: PayloadOptions): ParsedWe
       referrerEmail,
       redeemerEmail,
       // The codes go to the person the rules judge, the redeemer; the PostHog person is carried
-      // only so the rules can refuse a referrer who redeemed as themselves (issue #10, defect 3).
+      // only so the rules can refuse a referrer who redeemed as themselves: mailing the person
+      // instead would let one person collect every reward under invented redeemer emails.
       customerEmail: redeemerEmail,
       ...(person === undefined ? {} : { personEmail: person }),
       distinctId: boundedString(distinctId, MAX_DISTINCT_ID_LENGTH),

@@ -36,8 +36,9 @@ export const SECRET_KEYS = [
  * synchronous Lambda invocation carries at most 6 MB ("Invoke", AWS Lambda API reference), and
  * the body travels inside that event, so 6 MB is the real ceiling. PostHog's default body is
  * ~1–2 KB, but it includes the whole person: one with many properties runs to hundreds of KB,
- * and refusing it with a 4xx would lose the referral (PostHog does not retry 4xx; issue #10,
- * defect 9). Only the referral's few fields are queued, whatever the body's size.
+ * and refusing it with a 4xx would lose the referral (PostHog does not retry 4xx). So no body
+ * a real PostHog delivery can carry is refused for its size; only the referral's few fields are
+ * queued, whatever the body's size.
  */
 export const MAX_BODY_BYTES = 6 * 1024 * 1024;
 
