@@ -27,6 +27,7 @@ import { loadInfraDefinitions } from './infra';
 import { startReleaser, watchDeadLetterQueue } from './loops';
 import { printBanner, printCard, printEvent, printRefusal, say } from './output';
 import { SqsPoller, type SqsHandler } from './poller';
+import { restoreRateSetting, sizeForShop } from '../lib/infra/shop-sizing';
 import { createStackResources, functionEnv } from './resources';
 import { startFakeCustomerIo, type FakeCustomerIo } from './sandbox/customerio';
 import { startFakeShopify, type FakeShopify } from './sandbox/shopify';
@@ -212,8 +213,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         const failed = result?.batchItemFailures?.length ?? 0;
         if (failed > 0) {
           say(
-            `↻  worker: ${failed} of ${event.Records.length} record(s) failed; SQS redelivers them after the ` +
-              `${defs.queue.attributes.VisibilityTimeout}s visibility timeout (DLQ after ${defs.queue.maxReceiveCount} receives)`,
+            `↻  worker: ${failed} of ${event.Records.length} record(s) failed; SQS redelivers them when the worker set, by cause ` +
+              `(seconds for a claim or lease wait, at most the ${defs.queue.attributes.VisibilityTimeout}s visibility timeout; DLQ after ${defs.queue.maxReceiveCount} receives)`,
           );
         }
         return result;
@@ -224,7 +225,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       region: REGION,
       onError: (error) => say(`⚠️  worker invocation failed: ${(error as Error)?.message ?? String(error)}`),
     });
-    poller.start();
+    // As many batches at once as the deployed event source runs containers, by the same rule
+    // (lib/infra/shop-sizing.ts, SHOPIFY_RESTORE_RATE). One process is one container here, so its
+    // one Shopify pacer paces them all and takes the whole budget (WORKER_MAX_CONCURRENCY unset).
+    const { maximumConcurrency } = sizeForShop({ restoreRate: restoreRateSetting(env.SHOPIFY_RESTORE_RATE ?? 'standard'), batchSize: defs.worker.batchSize });
+    poller.start(maximumConcurrency);
     cleanups.push(() => poller.stop());
 
     // 4b. The releaser (functions/release.ts in AWS): held referrals whose time has come go back to the worker.

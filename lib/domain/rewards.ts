@@ -1,9 +1,10 @@
 import { claimPerPersonRules, releaseClaims } from './claims';
 import type { RewardType } from './ledger-port';
-import { PermanentError, RetryableError } from './errors';
+import { CONTENTION_RETRY_MS, PermanentError, RetryableError } from './errors';
 import type { FinalStatus, LedgerPort, LedgerRecord, Role } from './ledger-port';
 import { posthogDistinctId, ROLES } from './ledger-port';
 import type { Referral } from './referral';
+import { canonicalEmail } from './identity';
 import { resolveReferrer, type ReferralCodeDeps } from './referral-codes';
 import { withRetry, type RetryOptions } from '../infra/retry';
 import { staticRefusal, vouchRefusal, type ProgramRules, type RefusalReason } from './rules';
@@ -101,8 +102,9 @@ const MAX_CODE_COLLISIONS = 3;
 /**
  * The look-up by code is a search query (https://shopify.dev/docs/api/usage/search-syntax), and
  * Shopify documents no bound on how soon a new card is searchable; the closing review saw it lag.
- * 10 minutes is long past any plausible index lag (unverified against Shopify: an assumption), and
- * with SQS's 6-minute visibility timeout it ends on the second redelivery after the first sighting.
+ * 10 minutes is long past any plausible index lag (unverified against Shopify: an assumption). The
+ * retry is hinted to wait out the window, which the queue's 6-minute visibility timeout caps: it
+ * ends on the second redelivery after the first sighting.
  */
 export const DEFAULT_COLLISION_CONFIRM_MS = 10 * 60_000;
 
@@ -138,7 +140,13 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   if (begun.outcome === 'completed') return { outcome: 'already-completed' };
   if (begun.outcome === 'rejected') return { outcome: 'already-rejected', reason: begun.record.rejectionReason ?? 'unknown' };
   if (begun.outcome === 'parked') return { outcome: 'already-parked', status: begun.record.status };
-  if (begun.outcome === 'busy') throw new RetryableError('another worker is fulfilling this referral');
+  if (begun.outcome === 'busy') {
+    // Back when the lease can be taken over, not sooner: a live holder finishes (this copy is then
+    // acknowledged as a duplicate) or releases it, and a crashed one's lease has run out. Real time,
+    // as the lease is: `now` may be a test's fixed clock.
+    const leaseLeftMs = Number(begun.record?.leaseExpiresAt ?? 0) - Date.now();
+    throw new RetryableError('another worker is fulfilling this referral', { retryAfterMs: Math.max(CONTENTION_RETRY_MS, leaseLeftMs) });
+  }
   let record = begun.record;
   // From here on the ledger's copy is the referral: the people, the PostHog person and the reward
   // are the ones fixed at begin, whatever a later message (a reused uuid) or the config says now.
@@ -165,7 +173,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     // The signature first (a forged event is reported as one), then a code we never issued, or
     // none where one is required, before any other rule: its referrer is nobody we know, so it
     // must claim nothing.
-    const unvouched = deps.rules ? vouchRefusal(referral, deps.rules.referralSignatures) : undefined;
+    const unvouched = deps.rules ? (vouchRefusal(referral, deps.rules.referralSignatures) ?? codeOfAnotherReferrer(message, record, deps.rules)) : undefined;
     const refusal = unvouched ?? resolved.refusal ?? (await applyRules(referral, deps));
     // The gate's verdict is reached before the decision's write so a pay goes in that same write
     // (gatePassedAt): storing it costs no extra sequential write on the common path. Only a
@@ -262,9 +270,13 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   const confirmCollision = async (role: Role, code: string): Promise<void> => {
     const seenAt = before[`${role}TakenSeenCode`] === code ? before[`${role}TakenSeenAt`] : undefined;
     const windowMs = deps.collisionConfirmMs ?? DEFAULT_COLLISION_CONFIRM_MS;
-    if (seenAt !== undefined && now() - Date.parse(seenAt) >= windowMs) return;
+    const seenForMs = seenAt === undefined ? 0 : now() - Date.parse(seenAt);
+    if (seenAt !== undefined && seenForMs >= windowMs) return;
     if (seenAt === undefined) await ledger.recordTakenSeen(eventId, owner, role, code);
-    throw new RetryableError(`Shopify reports the ${role} code taken by another reward; confirming it is not ours (not yet searchable) before replacing it`);
+    // Back when the window has passed, not before: earlier tries would only spend receives.
+    throw new RetryableError(`Shopify reports the ${role} code taken by another reward; confirming it is not ours (not yet searchable) before replacing it`, {
+      retryAfterMs: windowMs - seenForMs,
+    });
   };
 
   // The two cards are independent: create them side by side, but let both settle before
@@ -319,9 +331,21 @@ async function applyRules(referral: Referral, deps: FulfilDeps): Promise<Refusal
 }
 
 /**
+ * A signature over a referral code vouches for the code's owner only. When this message's code
+ * belongs to someone other than the referrer the ledger fixed at begin (a message reusing the uuid
+ * of a referral begun for another referrer, e.g. a forged one that stopped before deciding), its
+ * signature does not vouch for the referral the record would pay.
+ */
+function codeOfAnotherReferrer(message: Referral, record: LedgerRecord, rules: ProgramRules): RefusalReason | undefined {
+  if (rules.referralSignatures.mode === 'off' || message.referralCode === undefined) return undefined;
+  return canonicalEmail(message.referrerEmail) === canonicalEmail(record.referrerEmail) ? undefined : 'bad_referral_signature';
+}
+
+/**
  * The message's referral with the people and PostHog person the ledger fixed at begin. The
  * signature stays the message's, and is checked against these stored people (lib/domain/rules.ts),
- * the ones that would be paid, never against a later message's (a reused uuid).
+ * the ones that would be paid, never against a later message's (a reused uuid); a code it signs must
+ * belong to the stored referrer (codeOfAnotherReferrer).
  */
 function storedReferral(message: Referral, record: LedgerRecord): Referral {
   return {

@@ -250,7 +250,16 @@ export interface WorkerRuntimeConfig {
   maxReceiveCount: number;
   /** DRY_RUN: rehearse and park in the DLQ (lib/domain/dry-run.ts), pay nothing. */
   dryRun: boolean;
+  /** The queue the worker reads: a failed record's next delivery is set on it (lib/infra/redelivery.ts). */
+  queueUrl: string;
+  /** The queue's visibility timeout, seconds: the longest a failed record waits before it is delivered again. */
+  visibilityTimeoutSeconds: number;
+  /** The event source mapping's maximumConcurrency: this container's Shopify pacer takes 1 / this of the shop's budget. */
+  workerContainers: number;
 }
+
+/** ChangeMessageVisibility takes 0 to 43,200 s (12 hours), as does the queue's own VisibilityTimeout. */
+const MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200;
 
 /** SQS's redrive policy takes a maxReceiveCount of 1 to 1,000 (aws-cdk-lib's aws-sqs validateQueueProps checks the same range). */
 const MAX_RECEIVE_COUNT_LIMIT = 1000;
@@ -271,6 +280,21 @@ export function loadWorkerRuntimeConfig(env: Env): WorkerRuntimeConfig {
       `MAX_RECEIVE_COUNT must be a whole number from 1 to ${MAX_RECEIVE_COUNT_LIMIT} (the queue's redrive maxReceiveCount)`,
     ),
     dryRun: ['true', '1', 'yes'].includes(dryRun),
+    queueUrl: settings.required('QUEUE_URL', env.QUEUE_URL),
+    // Unset: the deployed queue's 360 s (serverless.yml custom.settings.visibilityTimeout).
+    visibilityTimeoutSeconds: settings.integer(
+      env.QUEUE_VISIBILITY_TIMEOUT?.trim() || '360',
+      0,
+      MAX_VISIBILITY_TIMEOUT_SECONDS,
+      `QUEUE_VISIBILITY_TIMEOUT must be a whole number of seconds from 0 to ${MAX_VISIBILITY_TIMEOUT_SECONDS} (the queue's VisibilityTimeout)`,
+    ),
+    // Unset: one container's worth, the whole budget (the local stack's one worker, the tests).
+    workerContainers: settings.integer(
+      env.WORKER_MAX_CONCURRENCY?.trim() || '1',
+      1,
+      1000,
+      'WORKER_MAX_CONCURRENCY must be a whole number from 1 to 1000 (the event source mapping maximumConcurrency)',
+    ),
   });
 }
 

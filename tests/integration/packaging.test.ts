@@ -166,6 +166,17 @@ describe('serverless package (offline)', () => {
     });
   });
 
+  it("tells each worker container the event source's concurrency, so its Shopify pacer takes that share of the budget", () => {
+    // Prepare
+    const [, mapping] = ofType('AWS::Lambda::EventSourceMapping')[0] as [string, CfnResource];
+
+    // Act
+    const workerEnv = get('WorkerLambdaFunction', 'AWS::Lambda::Function').Properties.Environment.Variables;
+
+    // Assess
+    expect(Number(workerEnv.WORKER_MAX_CONCURRENCY)).toBe(mapping.Properties.ScalingConfig.MaximumConcurrency);
+  });
+
   it('routes POST /webhooks/posthog on the HTTP API to ingest', () => {
     const routes = ofType('AWS::ApiGatewayV2::Route');
     // And POST /referral-codes to its own function (below).
@@ -231,8 +242,8 @@ describe('serverless package (offline)', () => {
     expect(actionsOn('IngestRole', tableArn)).toEqual([]);
     expect(actionsOn('IngestRole', dlqArn)).toEqual([]);
 
-    // What the SQS event source mapping needs; the worker never changes visibility itself.
-    expect(actionsOn('WorkerRole', queueArn)).toEqual(['sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage']);
+    // What the SQS event source mapping needs, and ChangeMessageVisibility: the worker sets when a failed record comes back.
+    expect(actionsOn('WorkerRole', queueArn)).toEqual(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage']);
     expect(actionsOn('WorkerRole', dlqArn)).toEqual(['sqs:SendMessage']);
     expect(actionsOn('WorkerRole', secret)).toEqual(['secretsmanager:GetSecretValue']);
     expect(actionsOn('WorkerRole', webhookSecret)).toEqual([]);
@@ -287,6 +298,28 @@ describe('serverless package (offline)', () => {
       .filter((action) => action.startsWith('dynamodb:'));
     expect(ours).toEqual(expect.arrayContaining(['lib/adapters/dynamodb/ledger.ts']));
     expect(granted.sort()).toEqual([...issued].sort());
+  });
+
+  it("grants the worker every SQS action the worker's code sends, besides what the event source mapping needs", async () => {
+    // Prepare: the SQS commands in the files the worker's bundle is built from, as IAM actions.
+    const root = join(__dirname, '..', '..');
+    const { metafile } = await build({ entryPoints: [join(root, 'functions', 'worker.ts')], bundle: true, platform: 'node', write: false, metafile: true, logLevel: 'silent' });
+    const ours = Object.keys(metafile.inputs).filter((file) => !file.includes('node_modules') && file.endsWith('.ts'));
+    const issued = new Set<string>();
+    for (const file of ours) {
+      const source = readFileSync(join(root, file), 'utf8');
+      if (!/@aws-sdk\/client-sqs/.test(source)) continue;
+      for (const [, command] of source.matchAll(/new (\w+?)Command\(/g)) issued.add(`sqs:${command}`);
+    }
+
+    // Act
+    const granted = statementsOf(get('WorkerRole', 'AWS::IAM::Role'))
+      .flatMap((statement) => asArray(statement.Action))
+      .filter((action) => action.startsWith('sqs:'));
+
+    // Assess
+    expect([...issued].sort()).toEqual(['sqs:ChangeMessageVisibility', 'sqs:SendMessage']);
+    expect(granted).toEqual(expect.arrayContaining([...issued, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes']));
   });
 
   it('retains the dead-letter queue and every secret on delete and replace, and protects the ledger from deletion', () => {

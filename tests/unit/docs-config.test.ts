@@ -75,6 +75,11 @@ function configurationRows(): Row[] {
     });
 }
 
+/** A deploy-time setting (a stage param or `custom.settings`): read by serverless.yml or its deploy/ helpers, not a function's loader. */
+const isDeployTime = (row: Row): boolean => /^deploy time\b/i.test(row.meaning);
+const DEPLOY_SOURCE = [SERVERLESS_TEXT, ...readdirSync(join(ROOT, 'deploy')).map((file) => read(join('deploy', file)))].join('\n');
+const readByDeploy = (name: string): boolean => reads(DEPLOY_SOURCE, name) || DEPLOY_SOURCE.includes(`param:${name}`);
+
 const isLocalOnly = (row: Row): boolean => /\blocal (stack )?only\b/i.test(row.meaning);
 const isSecret = (row: Row): boolean => /\*\*secret\*\*/.test(row.meaning);
 const documentsNoDefault = (row: Row): boolean => /^(unset|empty|—|-|required)\b/i.test(row.defaultCell);
@@ -111,6 +116,7 @@ describe("README's configuration table matches the loaders", () => {
       .filter(({ row, name }) => {
         if (reads(LOADER_SOURCE, name)) return false;
         if (isLocalOnly(row)) return !reads(LOCAL_SOURCE, name);
+        if (isDeployTime(row)) return !readByDeploy(name);
         return !(powertools(row.meaning) && settableInAws(name));
       })
       .map(({ name }) => name);
