@@ -1,7 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  getNamedType,
   isInputObjectType,
   isListType,
   isNonNullType,
