@@ -77,12 +77,25 @@ function sampleBody(fresh: boolean): string {
   const file = FIXTURES.find((candidate) => existsSync(candidate)) ?? fail('no sample event found (local/sample-event.json is missing)');
   const text = readFileSync(file, 'utf8');
   if (!fresh) return text;
-  const sample = JSON.parse(text) as { event: { uuid: string; timestamp?: string; url?: string } };
+  const sample = JSON.parse(text) as {
+    event: { uuid: string; timestamp?: string; url?: string; distinct_id?: string; properties: Record<string, unknown> };
+    person?: { name?: string; url?: string; properties?: Record<string, unknown> };
+  };
   const old = sample.event.uuid;
   const uuid = uuidv7();
   sample.event.uuid = uuid;
   sample.event.timestamp = new Date().toISOString();
   if (sample.event.url) sample.event.url = sample.event.url.replace(old, uuid);
+  // A new person redeems each fresh sample: the program pays each redeemer once, so a second
+  // sample for the same one would be refused (redeemer_already_rewarded) instead of paid.
+  const redeemer = `redeemer-${uuid.slice(-8)}@example.com`;
+  sample.event.properties.redeemer_email = redeemer;
+  sample.event.distinct_id = redeemer;
+  if (sample.person) {
+    sample.person.name = redeemer;
+    sample.person.properties = { ...sample.person.properties, email: redeemer };
+    if (sample.person.url) sample.person.url = sample.person.url.replace(/person\/[^/]*$/, `person/${encodeURIComponent(redeemer)}`);
+  }
   return JSON.stringify(sample, null, 2);
 }
 

@@ -131,6 +131,22 @@ describe('local stack (npm start + npm run send-sample)', () => {
     expect(out).toContain('r***@example.com');
   }, 15_000);
 
+  it('pays a second fresh sample too: each one has a redeemer of its own, never its email in the console', async () => {
+    // Prepare
+    const cardsBefore = count(out, CARD_LINE);
+
+    // Act: two fresh samples in a row
+    await run(['local/send-sample.ts'], env);
+    const sent = await run(['local/send-sample.ts'], env);
+    await waitFor(() => count(out, CARD_LINE) >= cardsBefore + 4 || /REJECTED redeemer_already_rewarded/.test(out), 'four more gift cards', 8_000);
+
+    // Assess
+    const eventId = /event ([0-9a-f-]{36})/.exec(sent.output)?.[1] ?? '';
+    expect(count(out, CARD_LINE)).toBe(cardsBefore + 4);
+    expect(out).not.toMatch(/REJECTED redeemer_already_rewarded/);
+    expect(out).not.toContain(`redeemer-${eventId.slice(-8)}@example.com`);
+  }, 15_000);
+
   it('refuses a sample sent without the app\'s signature, and says so', async () => {
     // Prepare
     const cardsBefore = count(out, CARD_LINE);
