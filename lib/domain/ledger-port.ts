@@ -7,6 +7,7 @@
  * from the first attempt, every step is fenced on the lease, a final record is never overwritten.
  */
 import { RetryableError } from './errors';
+import type { Verdict } from './machine';
 import type { Referral } from './referral';
 
 /** gift_card (default) or discount_code (for shops without the gift-card scopes): fixed per referral at begin. */
@@ -102,6 +103,12 @@ export interface BeginInput {
   rewardAmount: string;
 }
 
+/** What a parked referral keeps: its queue message (the releaser hands it back) and both rewards' value in cents. */
+export interface ParkedReferral {
+  message: string;
+  budgetCents: number;
+}
+
 export type FinalStatus = Extract<LedgerStatus, 'COMPLETED' | 'REJECTED'>;
 
 /** The per-person claims (lib/domain/claims.ts): one redeemer item, one referrer item with its slots. */
@@ -133,12 +140,14 @@ export interface LedgerPort extends ClaimsPort {
   recordTakenSeen(eventId: string, owner: string, role: Role, code: string): Promise<LedgerRecord>;
   recordCustomerIo(eventId: string, owner: string, finish?: FinalStatus): Promise<LedgerRecord>;
   recordPostHog(eventId: string, owner: string, finish?: FinalStatus): Promise<LedgerRecord>;
-  /** With `gatePassed`, the lifecycle's pay verdict (gatePassedAt) goes in the same write. */
-  decide(eventId: string, owner: string, decision: Decision, reason?: string, gatePassed?: boolean): Promise<LedgerRecord>;
-  /** The lifecycle's pay verdict reached on a record decided earlier (gatePassedAt). */
-  passGate(eventId: string, owner: string): Promise<LedgerRecord>;
-  finishRejected(eventId: string, owner: string): Promise<LedgerRecord>;
-  complete(eventId: string, owner: string): Promise<LedgerRecord>;
+  /**
+   * Stores the verdict (lib/domain/machine.ts), once, in one write: a refusal with its reason, a
+   * pay (before the first Shopify call), or a hold or review, which parks the referral (with
+   * `parked`: the message the releaser hands back, the share a budget counts) and frees the lease.
+   */
+  decide(eventId: string, owner: string, verdict: Verdict, parked?: ParkedReferral): Promise<LedgerRecord>;
+  /** Ends the referral as COMPLETED or REJECTED when no step of its own is left to carry the end. */
+  finish(eventId: string, owner: string, status: FinalStatus): Promise<LedgerRecord>;
   /** True if the failure was recorded, false if the record is not ours to fail. */
   fail(eventId: string, owner: string, reason: string, message: string): Promise<boolean>;
   release(eventId: string, owner: string, message: string): Promise<void>;

@@ -7,7 +7,9 @@ import type { Referral } from './referral';
 import { withRetry, type RetryOptions } from '../infra/retry';
 import { staticRefusal, type ProgramRules, type RefusalReason } from './rules';
 import { captureOutcome } from './lifecycle/capture';
-import { lifecycleGate, lifecycleVerdict, type GateVerdict, type LifecycleDeps } from './lifecycle/hold';
+import { captureHeld, lifecycleVerdict, takeUp, type LifecycleDeps } from './lifecycle/hold';
+import { referralCents } from './lifecycle/ledger-port';
+import { lastStep, stateOf, type Verdict } from './machine';
 import type { EventSender, OutcomeDetails, OutcomeTracker } from './notify-ports';
 
 /** The slice of a reward issuer fulfilment needs: gift cards (lib/adapters/shopify/client.ts) or discount codes (lib/adapters/shopify/discount-codes.ts). */
@@ -135,10 +137,8 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
   const reward = storedReward(record);
   await checkpoint('begun');
 
-  // The last step of a referral also ends it, in the same ledger write: PostHog's capture when
-  // it is still due, else Customer.io's event (or the refusal's own final write).
+  // The last step of a referral also ends it, in the same ledger write (lastStep, lib/domain/machine.ts).
   const posthog = record.posthogAt ? undefined : deps.posthog;
-  const tracking = posthog !== undefined;
   const track = async (outcome: 'fulfilled' | 'rejected', finish: FinalStatus, extra?: OutcomeDetails) => {
     if (!posthog) return;
     // Same referral, same outcome: the adapter derives the same uuid, and PostHog drops the repeat of a retried capture.
@@ -146,36 +146,39 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
     record = await ledger.recordPostHog(eventId, owner, finish);
     await checkpoint('posthog');
   };
+  const end = async (outcome: 'fulfilled' | 'rejected', finish: FinalStatus, extra?: OutcomeDetails) => {
+    const step = lastStep(record, posthog !== undefined);
+    if (step === 'posthog') await track(outcome, finish, extra);
+    else if (step === 'own') record = await ledger.finish(eventId, owner, finish);
+  };
 
   // The reward fixed at begin, not the config of the moment: budgets and captures count what is paid.
   const gateContext = { ...deps, rewardType: reward.type, rewardAmount: reward.amount, owner, retry, now };
-  let verdict: GateVerdict | undefined;
-  if (!record.decision) {
-    const refusal = await applyRules(referral, deps);
-    // The gate's verdict is reached before the decision's write so a pay goes in that same write
-    // (gatePassedAt): storing it costs no extra sequential write on the common path. Only a
-    // verdict reached on a record decided earlier needs its own write (passGate, below).
-    if (!refusal && deps.lifecycle) verdict = await lifecycleVerdict(referral, record, deps.lifecycle, gateContext);
-    const pays = !refusal && (verdict === undefined || verdict.outcome === 'pay');
-    record = await ledger.decide(eventId, owner, refusal ? 'REJECTED' : 'ACCEPTED', refusal, pays);
+  let state = stateOf(record);
+  if (state.name === 'RECEIVED') {
+    // The verdict, reached once and stored in one write: the rules' (unless an earlier release
+    // stored them apart), then the lifecycle's on an accepted referral.
+    const refusal = state.accepted ? undefined : await applyRules(referral, deps);
+    const verdict: Verdict = refusal ? { kind: 'reject', reason: refusal } : deps.lifecycle ? await lifecycleVerdict(referral, record, deps.lifecycle, gateContext) : { kind: 'pay' };
+    await captureHeld(referral, verdict, gateContext);
+    const parked = verdict.kind === 'hold' || verdict.kind === 'review' ? { message: JSON.stringify(referral), budgetCents: referralCents(reward.amount) } : undefined;
+    record = await ledger.decide(eventId, owner, verdict, parked);
     await checkpoint('decided');
+    if (verdict.kind === 'hold') return { outcome: 'held', releaseAt: verdict.until };
+    if (verdict.kind === 'review') return { outcome: 'review', reasons: verdict.reasons };
+    state = stateOf(record);
   }
-  if (record.decision === 'REJECTED') {
-    const reason = record.rejectionReason ?? 'unknown';
-    // After the decision is stored, before the referral is final: see releaseClaims.
+  if (state.name === 'REJECTED') {
+    // After the verdict is stored, before the referral is final: see releaseClaims.
     await releaseClaims(ledger, record);
-    if (tracking) await track('rejected', 'REJECTED', { reason });
-    else await ledger.finishRejected(eventId, owner);
-    return { outcome: 'rejected', reason };
+    await end('rejected', 'REJECTED', { reason: state.reason });
+    return { outcome: 'rejected', reason: state.reason };
   }
-
-  // The gate itself lets a referral that already passed it (gatePassedAt, a reward recorded) through.
-  if (deps.lifecycle) {
-    const gate = await lifecycleGate(referral, record, deps.lifecycle, gateContext, verdict);
-    if (gate.outcome !== 'pay') return gate;
-    // Reached now on a record decided earlier (a crash before parking, a record older than
-    // gatePassedAt): stored before the first Shopify call, as the decision's write does.
-    record = gate.fresh ? await ledger.passGate(eventId, owner) : gate.record;
+  if (state.name === 'HELD' && deps.lifecycle) {
+    // Taken up after a hold or an approval: leave the index first, so the releaser stops sending it.
+    const taken = await takeUp(referral, record, ledger, deps.lifecycle, gateContext);
+    if (taken.outcome !== 'pay') return taken;
+    record = taken.record;
   }
 
   const issuer = issuerFor(reward.type, deps);
@@ -280,13 +283,11 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
         timestamp: Math.floor(now() / 1000),
       }),
     );
-    record = await ledger.recordCustomerIo(eventId, owner, tracking ? undefined : 'COMPLETED');
+    record = await ledger.recordCustomerIo(eventId, owner, lastStep(record, posthog !== undefined) === 'customerio' ? 'COMPLETED' : undefined);
     await checkpoint('customerio');
   }
 
-  if (tracking) await track('fulfilled', 'COMPLETED');
-  // Customer.io recorded by an earlier attempt that stopped before the end.
-  else if (record.status !== 'COMPLETED') await ledger.complete(eventId, owner);
+  if (record.status !== 'COMPLETED') await end('fulfilled', 'COMPLETED');
   await checkpoint('completed');
   return { outcome: 'completed' };
 }

@@ -20,6 +20,8 @@ export type LedgerFactory = (clock: Clock) => Promise<LedgerUnderTest>;
 
 const START = Date.parse('2026-11-20T10:00:00.000Z');
 const LEASE_MS = 30_000;
+/** What a parked referral keeps (LedgerPort.decide's `parked`). */
+const PARKED = { message: '{"v":1}', budgetCents: 5_000 };
 
 function manualClock(): Clock {
   let now = START;
@@ -239,7 +241,7 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
 
       it('refuses a step on a referral that was never begun', async () => {
         // Act
-        const error = await failure(ledger.decide(eventId, 'a', 'ACCEPTED'));
+        const error = await failure(ledger.decide(eventId, 'a', { kind: 'pay' }));
 
         // Assess
         expect(error).toBeInstanceOf(LeaseLostError);
@@ -251,7 +253,7 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         await ledger.begin(referral(eventId), beginInput(clock, 'a'));
 
         // Act
-        await ledger.decide(eventId, 'a', 'REJECTED', 'self_referral');
+        await ledger.decide(eventId, 'a', { kind: 'reject', reason: 'self_referral' });
 
         // Assess
         expect(await ledger.get(eventId)).toMatchObject({ decision: 'REJECTED', rejectionReason: 'self_referral', status: 'IN_PROGRESS' });
@@ -298,31 +300,60 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         expect((await ledger.get(eventId))?.referrerTakenSeenAt).toBeUndefined();
       });
 
-      it("stores the lifecycle's pay verdict with the decision, in the same write, only when asked", async () => {
+      it("stores a pay verdict with the decision, in the same write; a hold stores none", async () => {
         // Prepare
+        const other = randomUUID();
         await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+        await ledger.begin(referral(other), beginInput(clock, 'a'));
 
         // Act
-        const parked = await ledger.decide(eventId, 'a', 'ACCEPTED');
-        const paid = await ledger.decide(eventId, 'a', 'ACCEPTED', undefined, true);
+        const parked = await ledger.decide(other, 'a', { kind: 'hold', until: START + 1_000 }, PARKED);
+        const paid = await ledger.decide(eventId, 'a', { kind: 'pay' });
 
         // Assess
         expect(parked.gatePassedAt).toBeUndefined();
         expect(paid).toMatchObject({ decision: 'ACCEPTED', gatePassedAt: new Date(START).toISOString() });
       });
 
-      it("stores a pay verdict reached after the decision (passGate), fenced on the lease", async () => {
+      it("stores a pay verdict reached after the decision (a record the previous release accepted), fenced on the lease", async () => {
         // Prepare
-        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
-        await ledger.decide(eventId, 'a', 'ACCEPTED');
+        await subject.seed(seeded(eventId, { decision: 'ACCEPTED', leaseOwner: 'a', leaseExpiresAt: START + LEASE_MS }));
 
         // Act
-        const stranger = await failure(ledger.passGate(eventId, 'b'));
-        const passed = await ledger.passGate(eventId, 'a');
+        const stranger = await failure(ledger.decide(eventId, 'b', { kind: 'pay' }));
+        const passed = await ledger.decide(eventId, 'a', { kind: 'pay' });
 
         // Assess
         expect(stranger).toBeInstanceOf(LeaseLostError);
         expect(passed).toMatchObject({ decision: 'ACCEPTED', gatePassedAt: new Date(START).toISOString(), leaseOwner: 'a' });
+      });
+
+      it('parks a hold verdict in the write that stores it: HELD until its time, in the index, the lease freed', async () => {
+        // Prepare
+        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+
+        // Act
+        const record = await ledger.decide(eventId, 'a', { kind: 'hold', until: START + 1_000 }, PARKED);
+        const early = await ledger.begin(referral(eventId), beginInput(clock, 'b'));
+
+        // Assess
+        expect(record).toMatchObject({ status: 'HELD', decision: 'ACCEPTED', releaseAt: START + 1_000, lifecycleQueue: 'held', lifecycleAt: START + 1_000, parkedMessage: PARKED.message });
+        expect(record.leaseOwner).toBeUndefined();
+        expect(early.outcome).toBe('parked');
+      });
+
+      it('parks a review verdict with its reasons and hold time, and no worker takes it up', async () => {
+        // Prepare
+        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+
+        // Act
+        const record = await ledger.decide(eventId, 'a', { kind: 'review', reasons: ['velocity'], holdUntil: START + 5_000 }, PARKED);
+        clock.advance(LEASE_MS + 1);
+        const later = await ledger.begin(referral(eventId), beginInput(clock, 'b'));
+
+        // Assess
+        expect(record).toMatchObject({ status: 'REVIEW', decision: 'ACCEPTED', reviewReasons: ['velocity'], holdUntil: START + 5_000, lifecycleQueue: 'review' });
+        expect(later.outcome).toBe('parked');
       });
 
       it('with finish, ends the referral in the same write: final status, its time, no lease', async () => {
@@ -351,15 +382,15 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         expect(record).toMatchObject({ status: 'IN_PROGRESS', posthogAt: new Date(START).toISOString(), leaseOwner: 'a' });
       });
 
-      it('complete and finishRejected end the referral as COMPLETED or REJECTED', async () => {
+      it('finish ends the referral as COMPLETED or REJECTED', async () => {
         // Prepare
         const other = randomUUID();
         await ledger.begin(referral(eventId), beginInput(clock, 'a'));
         await ledger.begin(referral(other), beginInput(clock, 'a'));
 
         // Act
-        const completed = await ledger.complete(eventId, 'a');
-        const rejected = await ledger.finishRejected(other, 'a');
+        const completed = await ledger.finish(eventId, 'a', 'COMPLETED');
+        const rejected = await ledger.finish(other, 'a', 'REJECTED');
 
         // Assess
         expect(completed).toMatchObject({ status: 'COMPLETED', completedAt: new Date(START).toISOString() });

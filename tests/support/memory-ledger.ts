@@ -1,7 +1,8 @@
-import type { BeginInput, BeginResult, Decision, FinalStatus, LedgerPort, LedgerRecord, ParkedStatus, Role } from '../../lib/domain/ledger-port';
+import type { BeginInput, BeginResult, Decision, FinalStatus, LedgerPort, LedgerRecord, ParkedReferral, ParkedStatus, Role } from '../../lib/domain/ledger-port';
+import type { Verdict } from '../../lib/domain/machine';
 import { LeaseLostError, posthogDistinctId } from '../../lib/domain/ledger-port';
 import type { Referral } from '../../lib/domain/referral';
-import type { LifecyclePort } from '../../lib/domain/lifecycle/ledger-port';
+import type { LifecyclePort, LifecycleRecord } from '../../lib/domain/lifecycle/ledger-port';
 
 /** The lifecycle's counters, which the memory twin also keeps (held to tests/support/ledger-contract.ts's counter spec). */
 export type LifecycleCounters = Pick<LifecyclePort, 'reserveBudget' | 'returnBudget' | 'budgetSpent' | 'referrerVelocity'>;
@@ -14,10 +15,9 @@ export type LedgerCall =
   | { op: 'recordCustomerIo'; eventId: string; owner: string; finish?: FinalStatus }
   | { op: 'recordPostHog'; eventId: string; owner: string; finish?: FinalStatus }
   | { op: 'recordTakenSeen'; eventId: string; owner: string; role: Role; code: string }
-  | { op: 'decide'; eventId: string; owner: string; decision: Decision; reason?: string; gatePassed?: boolean }
-  | { op: 'passGate'; eventId: string; owner: string }
-  | { op: 'finishRejected'; eventId: string; owner: string }
-  | { op: 'complete'; eventId: string; owner: string }
+  /** `decision`, `reason`, `gatePassed`: what the verdict stores, as the record's fields name them. */
+  | { op: 'decide'; eventId: string; owner: string; verdict: Verdict; decision: Decision; reason?: string; gatePassed?: boolean }
+  | { op: 'finish'; eventId: string; owner: string; status: FinalStatus }
   | { op: 'fail'; eventId: string; owner: string; reason: string; message: string }
   | { op: 'release'; eventId: string; owner: string; message: string };
 
@@ -124,19 +124,27 @@ export class MemoryLedger implements LedgerPort, LifecycleCounters {
     return this.step(eventId, owner, (record, iso) => finished({ ...record, posthogAt: iso }, iso, finish));
   }
 
-  public async decide(eventId: string, owner: string, decision: Decision, reason?: string, gatePassed?: boolean): Promise<LedgerRecord> {
-    this.calls.push({ op: 'decide', eventId, owner, decision, reason, ...(gatePassed ? { gatePassed } : {}) });
-    return this.step(eventId, owner, (record, iso) => ({ ...record, decision, ...(reason ? { rejectionReason: reason } : {}), ...(gatePassed ? { gatePassedAt: iso } : {}) }));
+  public async decide(eventId: string, owner: string, verdict: Verdict, parked?: ParkedReferral): Promise<LedgerRecord> {
+    const decision: Decision = verdict.kind === 'reject' ? 'REJECTED' : 'ACCEPTED';
+    const reason = verdict.kind === 'reject' ? verdict.reason : undefined;
+    this.calls.push({ op: 'decide', eventId, owner, verdict, decision, ...(reason ? { reason } : {}), ...(verdict.kind === 'pay' ? { gatePassed: true } : {}) });
+    if (verdict.kind === 'reject') return this.step(eventId, owner, (record) => ({ ...record, decision, rejectionReason: verdict.reason }));
+    if (verdict.kind === 'pay') return this.step(eventId, owner, (record, iso) => ({ ...record, decision, gatePassedAt: iso }));
+    if (!parked) throw new Error(`a ${verdict.kind} verdict needs the referral's message`);
+    // As the DynamoDB ledger's: parked (status, the lifecycle index's keys, the message) and the lease freed, in one write.
+    return this.step(eventId, owner, (record, iso) => {
+      const { leaseOwner: _owner, leaseExpiresAt: _expires, ...rest } = record;
+      const lifecycle =
+        verdict.kind === 'hold'
+          ? { status: 'HELD' as const, releaseAt: verdict.until, lifecycleQueue: 'held', lifecycleAt: verdict.until, heldAt: iso }
+          : { status: 'REVIEW' as const, lifecycleQueue: 'review', lifecycleAt: this.now(), reviewReasons: verdict.reasons, reviewSince: iso, holdUntil: verdict.holdUntil };
+      return { ...rest, decision, ...lifecycle, parkedMessage: parked.message, parkedAt: iso, budgetCents: parked.budgetCents } as LifecycleRecord;
+    });
   }
 
-  public async passGate(eventId: string, owner: string): Promise<LedgerRecord> {
-    this.calls.push({ op: 'passGate', eventId, owner });
-    return this.step(eventId, owner, (record, iso) => ({ ...record, gatePassedAt: iso }));
-  }
-
-  public async finishRejected(eventId: string, owner: string): Promise<LedgerRecord> {
-    this.calls.push({ op: 'finishRejected', eventId, owner });
-    return this.step(eventId, owner, (record, iso) => finished(record, iso, 'REJECTED'));
+  public async finish(eventId: string, owner: string, status: FinalStatus): Promise<LedgerRecord> {
+    this.calls.push({ op: 'finish', eventId, owner, status });
+    return this.step(eventId, owner, (record, iso) => finished(record, iso, status));
   }
 
   public async claimRedeemer(person: string, eventId: string, staleHolder?: string): Promise<boolean> {
@@ -202,11 +210,6 @@ export class MemoryLedger implements LedgerPort, LifecycleCounters {
     const count = Math.min([...seen.values()].filter((at) => at <= mine && at > mine - windowMs).length, cap);
     this.velocityAnswers.set(`${person}#${eventId}`, count);
     return count;
-  }
-
-  public async complete(eventId: string, owner: string): Promise<LedgerRecord> {
-    this.calls.push({ op: 'complete', eventId, owner });
-    return this.step(eventId, owner, (record, iso) => finished(record, iso, 'COMPLETED'));
   }
 
   public async fail(eventId: string, owner: string, reason: string, message: string): Promise<boolean> {

@@ -6,7 +6,7 @@ import { FakeShop, roleOf, type CreateInput } from '../support/fake-shop';
 import { MemoryLedger } from '../support/memory-ledger';
 import { failure } from '../support/failure';
 import type { LifecycleConfig } from '../../lib/infra/config';
-import type { Park, WorkerLifecyclePort } from '../../lib/domain/lifecycle/ledger-port';
+import type { WorkerLifecyclePort } from '../../lib/domain/lifecycle/ledger-port';
 import { signReferral } from '../../lib/domain/vouch';
 import type { ProgramRules } from '../../lib/domain/rules';
 
@@ -64,6 +64,13 @@ function setup(retry: FulfilDeps['retry'] = { baseDelayMs: 1, maxDelayMs: 2 }) {
 const attempt = (owner = 'request-1/message-1') => ({ owner, deadline: Date.now() + 30_000 });
 
 /** A record as an earlier attempt left it. */
+/** The referrals parked so far, as the verdicts that parked them: HELD until a time, or in REVIEW. */
+function parkedBy(ledger: MemoryLedger): { status: string; releaseAt?: number; reasons?: string[] }[] {
+  return ledger.calls.flatMap((call): { status: string; releaseAt?: number; reasons?: string[] }[] =>
+    call.op !== 'decide' ? [] : call.verdict.kind === 'hold' ? [{ status: 'HELD', releaseAt: call.verdict.until }] : call.verdict.kind === 'review' ? [{ status: 'REVIEW', reasons: call.verdict.reasons }] : [],
+  );
+}
+
 function storedRecord(overrides: Partial<LedgerRecord>): LedgerRecord {
   return {
     pk: `referral#${EVENT_ID}`,
@@ -265,7 +272,7 @@ describe('fulfilReferral: the last write ends the referral', () => {
       ['recordCustomerIo', undefined],
       ['recordPostHog', 'COMPLETED'],
     ]);
-    expect(ledger.calls.map((call) => call.op)).not.toContain('complete');
+    expect(ledger.calls.map((call) => call.op)).not.toContain('finish');
     expect(ledger.records.get(EVENT_ID)?.status).toBe('COMPLETED');
   });
 
@@ -281,7 +288,7 @@ describe('fulfilReferral: the last write ends the referral', () => {
     // Assess
     expect(outcome).toEqual({ outcome: 'rejected', reason: 'blocked_domain' });
     expect(ledger.calls.at(-1)).toMatchObject({ op: 'recordPostHog', finish: 'REJECTED' });
-    expect(ledger.calls.map((call) => call.op)).not.toContain('finishRejected');
+    expect(ledger.calls.map((call) => call.op)).not.toContain('finish');
     expect(ledger.records.get(EVENT_ID)).toMatchObject({ status: 'REJECTED', rejectedAt: expect.any(String) });
   });
 
@@ -923,21 +930,13 @@ describe('fulfilReferral: a lost create answered "taken" while our card is not s
 describe("fulfilReferral: the lifecycle gate's pay verdict is stored (closing review, defect 11)", () => {
   /** A worker lifecycle port on the memory ledger: parking sets the status and frees the lease, as the DynamoDB one does. */
   function lifecycle(ledger: MemoryLedger, config: LifecycleConfig) {
-    const parked: Park[] = [];
     const port: WorkerLifecyclePort = {
-      park: async (eventId, _owner, park) => {
-        parked.push(park);
-        const record = ledger.records.get(eventId)!;
-        const { leaseOwner: _lease, ...rest } = record;
-        ledger.records.set(eventId, { ...rest, status: park.status, ...(park.status === 'HELD' ? { releaseAt: park.releaseAt } : {}) });
-        return ledger.records.get(eventId)!;
-      },
       markReleased: async (eventId) => ledger.records.get(eventId)!,
       reserveBudget: async () => true,
       returnBudget: async () => true,
       referrerVelocity: async () => 1,
     };
-    return { parked, deps: { config, ledger: port } };
+    return { parked: () => parkedBy(ledger), deps: { config, ledger: port } };
   }
 
   it('never parks, on a retry under a hold turned on since, a referral whose first create may have landed', async () => {
@@ -957,7 +956,7 @@ describe("fulfilReferral: the lifecycle gate's pay verdict is stored (closing re
 
     // Assess
     expect(outcome).toEqual({ outcome: 'completed' });
-    expect(gate.parked).toEqual([]);
+    expect(gate.parked()).toEqual([]);
     expect(shopify.cards.size).toBe(2);
     expect(ledger.records.get(EVENT_ID)).toMatchObject({ referrerCardId: shopify.card('CODE0001')?.id, redeemerCardId: shopify.card('CODE0002')?.id });
   });
@@ -990,7 +989,7 @@ describe("fulfilReferral: the lifecycle gate's pay verdict is stored (closing re
     await fulfilReferral(REFERRAL, deps, attempt());
 
     // Assess
-    expect(ledger.calls.filter((call) => call.op === 'passGate')).toHaveLength(1);
+    expect(ledger.calls.filter((call) => call.op === 'decide' && call.gatePassed)).toHaveLength(1);
     expect(passedAtCreate).toEqual([expect.any(String), expect.any(String)]);
   });
 
@@ -1006,7 +1005,7 @@ describe("fulfilReferral: the lifecycle gate's pay verdict is stored (closing re
 
     // Assess
     expect(outcome).toMatchObject({ outcome: 'held' });
-    expect(gate.parked).toEqual([expect.objectContaining({ status: 'HELD' })]);
+    expect(gate.parked()).toEqual([expect.objectContaining({ status: 'HELD' })]);
     expect(ledger.records.get(EVENT_ID)?.gatePassedAt).toBeUndefined();
     expect(shopify.creates).toEqual([]);
   });
@@ -1085,15 +1084,8 @@ describe('fulfilReferral: an approved referral taken up from review', () => {
 
   /** The worker's lifecycle port on the memory ledger, its counters the memory twin's; `failCounts` budget writes throw first. */
   function lifecycle(ledger: MemoryLedger, config: LifecycleConfig, failCounts = 0) {
-    const parked: Park[] = [];
     let failures = failCounts;
     const port: WorkerLifecyclePort = {
-      park: async (eventId, _owner, park) => {
-        parked.push(park);
-        const { leaseOwner: _lease, ...rest } = ledger.records.get(eventId)!;
-        ledger.records.set(eventId, { ...rest, status: park.status, ...(park.status === 'HELD' ? { releaseAt: park.releaseAt } : {}) });
-        return ledger.records.get(eventId)!;
-      },
       markReleased: async (eventId) => {
         ledger.records.set(eventId, { ...ledger.records.get(eventId)!, releasedAt: new Date(NOW).toISOString() } as LedgerRecord);
         return ledger.records.get(eventId)!;
@@ -1105,7 +1097,7 @@ describe('fulfilReferral: an approved referral taken up from review', () => {
       returnBudget: (period, eventId, cents) => ledger.returnBudget(period, eventId, cents),
       referrerVelocity: async () => 1,
     };
-    return { parked, deps: { config, ledger: port } };
+    return { parked: () => parkedBy(ledger), deps: { config, ledger: port } };
   }
 
   it('holds it again, issuing nothing, while its acceptance plus REWARD_HOLD is still ahead', async () => {
@@ -1121,7 +1113,7 @@ describe('fulfilReferral: an approved referral taken up from review', () => {
 
     // Assess
     expect(outcome).toEqual({ outcome: 'held', releaseAt: NOW - 3_600_000 + 14 * DAY });
-    expect(gate.parked).toEqual([expect.objectContaining({ status: 'HELD', releaseAt: NOW - 3_600_000 + 14 * DAY })]);
+    expect(gate.parked()).toEqual([expect.objectContaining({ status: 'HELD', releaseAt: NOW - 3_600_000 + 14 * DAY })]);
     expect(shopify.creates).toEqual([]);
     expect(await ledger.budgetSpent(`day#${new Date(NOW - 3_600_000).toISOString().slice(0, 10)}`)).toEqual({ cents: 0, referrals: 0 });
   });

@@ -6,13 +6,14 @@ import {
   posthogDistinctId,
   type BeginInput,
   type BeginResult,
-  type Decision,
   type FinalStatus,
+  type ParkedReferral,
   type LedgerPort,
   type LedgerRecord,
   type ParkedStatus,
   type Role,
 } from '../../domain/ledger-port';
+import type { Verdict } from '../../domain/machine';
 import type { Referral } from '../../domain/referral';
 
 // The domain's types live in the port (lib/domain/ledger-port.ts); re-exported so importers of this module keep working.
@@ -162,23 +163,47 @@ export class Ledger implements LedgerPort {
     return this.step(eventId, owner, { set: ['posthogAt = :iso'], finish }, {});
   }
 
-  /** Stores the rules' verdict; fulfilment (or the refusal's own steps) follow from it on every retry. */
-  public decide(eventId: string, owner: string, decision: Decision, reason?: string, gatePassed?: boolean): Promise<LedgerRecord> {
+  /**
+   * The verdict, in the one write that decides it: a pay is stored before the first Shopify call
+   * (gatePassedAt), a hold or review parks the record (status, the sparse `lifecycle` index's
+   * keys, the message the releaser hands back) and frees the lease in the same write.
+   */
+  public decide(eventId: string, owner: string, verdict: Verdict, parked?: ParkedReferral): Promise<LedgerRecord> {
+    if (verdict.kind === 'reject') return this.step(eventId, owner, { set: ['decision = :decision', 'rejectionReason = :reason'] }, { ':decision': 'REJECTED', ':reason': verdict.reason });
+    if (verdict.kind === 'pay') return this.step(eventId, owner, { set: ['decision = :decision', 'gatePassedAt = :iso'] }, { ':decision': 'ACCEPTED' });
+    if (!parked) throw new PermanentError('ledger_incomplete', `ledger: a ${verdict.kind} verdict for ${eventId} needs the referral's message`);
+    const held = verdict.kind === 'hold';
     return this.step(
       eventId,
       owner,
-      { set: ['decision = :decision', ...(reason ? ['rejectionReason = :reason'] : []), ...(gatePassed ? ['gatePassedAt = :iso'] : [])] },
-      { ':decision': decision, ...(reason ? { ':reason': reason } : {}) },
+      {
+        set: [
+          'decision = :decision',
+          '#status = :status',
+          'lifecycleQueue = :queue',
+          'lifecycleAt = :at',
+          'parkedMessage = :message',
+          'parkedAt = :iso',
+          'budgetCents = :cents',
+          ...(held ? ['releaseAt = :at', 'heldAt = :iso'] : ['reviewReasons = :reasons', 'reviewSince = :iso', 'holdUntil = :holdUntil']),
+        ],
+        remove: LEASE,
+      },
+      {
+        ':decision': 'ACCEPTED',
+        ':status': held ? 'HELD' : 'REVIEW',
+        ':queue': held ? 'held' : 'review',
+        ':at': held ? verdict.until : this.now(),
+        ':message': parked.message,
+        ':cents': parked.budgetCents,
+        ...(held ? {} : { ':reasons': verdict.reasons, ':holdUntil': verdict.holdUntil }),
+      },
     );
   }
 
-  public passGate(eventId: string, owner: string): Promise<LedgerRecord> {
-    return this.step(eventId, owner, { set: ['gatePassedAt = :iso'] }, {});
-  }
-
-  /** The end of a refusal: the record is final and later deliveries are acknowledged as they come. */
-  public finishRejected(eventId: string, owner: string): Promise<LedgerRecord> {
-    return this.step(eventId, owner, { set: [], finish: 'REJECTED' }, {});
+  /** The end of a referral whose last step was done by an earlier attempt, or a refusal without a capture. */
+  public finish(eventId: string, owner: string, status: FinalStatus): Promise<LedgerRecord> {
+    return this.step(eventId, owner, { set: [], finish: status }, {});
   }
 
   /**
@@ -270,10 +295,6 @@ export class Ledger implements LedgerPort {
     return item?.eventIds instanceof Set ? [...(item.eventIds as Set<string>)] : [];
   }
 
-  public complete(eventId: string, owner: string): Promise<LedgerRecord> {
-    return this.step(eventId, owner, { set: [], finish: 'COMPLETED' }, {});
-  }
-
   /**
    * A permanent failure (or retries exhausted): the message is on its way to the DLQ, and a
    * redrive may take the record up again. Unlike the steps this needs no lease of ours: a
@@ -348,7 +369,7 @@ export class Ledger implements LedgerPort {
           Key: { pk: referralKey(eventId) },
           UpdateExpression: `SET ${set}${remove}${add}`,
           ConditionExpression: ['leaseOwner = :owner', clauses.condition].filter(Boolean).join(' AND '),
-          ExpressionAttributeNames: finish ? { '#status': 'status' } : undefined,
+          ExpressionAttributeNames: finish || set.includes('#status') ? { '#status': 'status' } : undefined,
           ExpressionAttributeValues: {
             ...values,
             ...(finish ? { ':final': finish } : {}),

@@ -1,6 +1,6 @@
 /**
  * The lifecycle's writes the worker makes on the ledger table (same table, same records as
- * lib/adapters/dynamodb/ledger.ts): park a referral HELD or in REVIEW, take a released one up, count budgets and
+ * lib/adapters/dynamodb/ledger.ts): take a released one up, count budgets and
  * referrer velocity. Each referral transition is ONE conditional write, fenced on the worker's
  * lease; a count is a few, each one conditional write on one item (./budget-counter.ts says why
  * that is exact), on items that stay small at any volume.
@@ -12,7 +12,7 @@
 import type { DynamoDBDocumentClient, UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { conditionalUpdate, LeaseLostError, readItem, referralKey } from './ledger';
 import { BudgetCounter } from './budget-counter';
-import type { LifecycleRecord, Park, WorkerLifecyclePort } from '../../domain/lifecycle/ledger-port';
+import type { LifecycleRecord, WorkerLifecyclePort } from '../../domain/lifecycle/ledger-port';
 
 export const LIFECYCLE_INDEX = 'lifecycle';
 // The lifecycle's types and pure rules live in its port (lib/domain/lifecycle/ledger-port.ts).
@@ -44,45 +44,6 @@ export class WorkerLifecycleLedger implements WorkerLifecyclePort {
   }
 
   protected readonly budgets: BudgetCounter;
-
-  /** Worker, under its lease: HELD until `releaseAt`, or REVIEW. Frees the lease in the same write. */
-  public async park(eventId: string, owner: string, park: Park): Promise<LifecycleRecord> {
-    const now = this.now();
-    const iso = new Date(now).toISOString();
-    const held = park.status === 'HELD';
-    const set = [
-      '#status = :status',
-      'lifecycleQueue = :queue',
-      'lifecycleAt = :at',
-      'parkedMessage = :message',
-      'parkedAt = :iso',
-      'budgetCents = :cents',
-      'updatedAt = :iso',
-      ...(held ? ['releaseAt = :at', 'heldAt = :iso'] : ['reviewReasons = :reasons', 'reviewSince = :iso', 'holdUntil = :holdUntil']),
-    ];
-    const result = await this.update(
-      {
-        Key: { pk: referralKey(eventId) },
-        UpdateExpression: `SET ${set.join(', ')} REMOVE leaseOwner, leaseExpiresAt`,
-        ConditionExpression: 'leaseOwner = :owner',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: {
-          ':status': park.status,
-          ':queue': held ? 'held' : 'review',
-          ':at': held ? park.releaseAt : now,
-          ':message': park.message,
-          ':cents': park.budgetCents,
-          ':iso': iso,
-          ':owner': owner,
-          ...(held ? {} : { ':reasons': park.reasons, ':holdUntil': park.holdUntil }),
-        },
-        ReturnValues: 'ALL_NEW',
-      },
-      'lifecycle: could not park the referral',
-    );
-    if (!result) throw new LeaseLostError(eventId);
-    return result;
-  }
 
   /** Worker, under its lease, once a HELD referral was taken up: out of the index, time noted. */
   public async markReleased(eventId: string, owner: string): Promise<LifecycleRecord> {

@@ -40,16 +40,8 @@ export interface LifecycleFields {
 
 export type LifecycleRecord = LedgerRecord & LifecycleFields;
 
-/** `budgetCents`: both rewards' value, kept so an approval counts, and a rejection returns, exactly that. */
-export type Park =
-  | { status: 'HELD'; releaseAt: number; message: string; budgetCents: number }
-  /** `holdUntil`: its acceptance plus REWARD_HOLD, the earliest an approval may release it. */
-  | { status: 'REVIEW'; reasons: ReviewReason[]; message: string; budgetCents: number; holdUntil: number };
-
 /** What the worker writes (under its lease) and reads: its bundle carries only this part (lib/adapters/dynamodb/lifecycle-worker-ledger.ts). */
 export interface WorkerLifecyclePort {
-  /** Worker, under its lease (LeaseLostError otherwise): HELD until `releaseAt`, or REVIEW; frees the lease. */
-  park(eventId: string, owner: string, park: Park): Promise<LifecycleRecord>;
   /** Worker, under its lease: a taken-up HELD referral leaves the index. */
   markReleased(eventId: string, owner: string): Promise<LifecycleRecord>;
   /** Counts `cents` once per referral against a period, refused past `limitCents` when given. */

@@ -1,0 +1,136 @@
+/**
+ * A referral's life as one state machine. The state is DERIVED from the ledger record (stateOf),
+ * never stored beside it; what is stored is the verdict, once, in the write that decides it
+ * (LedgerPort.decide), and the facts of each step (a card's id, Customer.io's and PostHog's times).
+ *
+ *   state       event                    next        the write (one conditional ledger write)
+ *   ─────────── ──────────────────────── ─────────── ──────────────────────────────────────────────
+ *   RECEIVED    verdict reject(reason)   REJECTED    decide, on the lease
+ *   RECEIVED    verdict pay              PAYING      decide, on the lease
+ *   RECEIVED    verdict hold(until)      HELD        decide, on the lease (frees it: parked)
+ *   RECEIVED    verdict review(reasons)  REVIEW      decide, on the lease (frees it: parked)
+ *   REJECTED    finish                   REJECTED    the last step's write ends it (final)
+ *   HELD        take up (due)            PAYING      markReleased, on the lease
+ *   HELD        take up, hold ahead      HELD        decide hold(until) again, on the lease
+ *   HELD        cancel                   REVOKED     operator, from HELD
+ *   REVIEW      approve                  HELD        operator, from REVIEW (until its holdUntil)
+ *   REVIEW      reject                   REJECTED    operator, from REVIEW (final)
+ *   REVIEW      cancel                   REVOKED     operator, from REVIEW
+ *   PAYING      finish                   COMPLETED   the last step's write ends it
+ *   COMPLETED   revoke                   REVOKING    operator, from COMPLETED
+ *   REVOKING    both deactivated         REVOKED     operator, from COMPLETED
+ *   (not final) fail                     FAILED      fail (no lease needed; never a parked one)
+ *   FAILED      redrive (begin)          the state its fields say
+ *
+ * Effects around the writes (lib/domain/rewards.ts, lifecycle/*.ts): a hold is captured in PostHog
+ * before the write that parks it; a refusal gives its claims back after its verdict is stored; a
+ * taken-up approval is counted against its budget periods before markReleased; a reviewer's
+ * rejection or a cancel returns the referral's budget share after its write.
+ *
+ * A new state (say AWAITING_QUALIFICATION, NOT_QUALIFIED) is a member of StateName, a row in
+ * TRANSITIONS, a line in stateOf reading the fact that marks it, and, if the worker may stop
+ * there, a Verdict kind (decide stores it): docs/ARCHITECTURE.md "The state machine".
+ */
+import type { LedgerRecord } from './ledger-port';
+import type { ReviewReason } from './lifecycle/ledger-port';
+
+/** What the rules and the lifecycle's guards decided: reached once per referral, stored once (LedgerPort.decide). */
+export type Verdict =
+  | { kind: 'reject'; reason: string }
+  | { kind: 'pay' }
+  /** Parked until `until` (epoch ms); the releaser hands it back to the worker then. */
+  | { kind: 'hold'; until: number }
+  /** Parked for an operator; `holdUntil`: its acceptance plus REWARD_HOLD, the earliest an approval releases it. */
+  | { kind: 'review'; reasons: ReviewReason[]; holdUntil: number };
+
+export type StateName = 'RECEIVED' | 'REJECTED' | 'HELD' | 'REVIEW' | 'PAYING' | 'COMPLETED' | 'REVOKING' | 'REVOKED' | 'FAILED';
+
+export type Event = 'reject' | 'pay' | 'hold' | 'review' | 'finish' | 'take-up' | 'approve' | 'cancel' | 'revoke' | 'deactivated' | 'fail' | 'redrive';
+
+/** The machine: which event moves which state where. Anything absent is refused (assertMove). */
+export const TRANSITIONS: Record<StateName, Partial<Record<Event, StateName>>> = {
+  RECEIVED: { reject: 'REJECTED', pay: 'PAYING', hold: 'HELD', review: 'REVIEW', fail: 'FAILED' },
+  REJECTED: { finish: 'REJECTED', fail: 'FAILED' },
+  HELD: { 'take-up': 'PAYING', hold: 'HELD', cancel: 'REVOKED', fail: 'FAILED' },
+  REVIEW: { approve: 'HELD', reject: 'REJECTED', cancel: 'REVOKED' },
+  PAYING: { finish: 'COMPLETED', fail: 'FAILED' },
+  COMPLETED: { revoke: 'REVOKING' },
+  REVOKING: { revoke: 'REVOKING', deactivated: 'REVOKED' },
+  REVOKED: {},
+  FAILED: { redrive: 'RECEIVED' },
+};
+
+/**
+ * The state a record is in, derived from what it stores. `accepted`: the rules' half of a verdict
+ * stored by the previous release without the lifecycle's half (it wrote them apart); the worker
+ * reaches the lifecycle's verdict for it and stores that.
+ */
+export type State =
+  | { name: 'RECEIVED'; accepted: boolean }
+  /** `final` once the referral has ended; before that its claims are given back and the outcome captured. */
+  | { name: 'REJECTED'; reason: string; final: boolean }
+  /** `takenUp`: begun again by a worker (due), not yet out of the lifecycle index. */
+  | { name: 'HELD'; until: number; takenUp: boolean; approved: boolean }
+  | { name: 'REVIEW'; reasons: ReviewReason[] }
+  | { name: 'PAYING' }
+  | { name: 'COMPLETED' }
+  | { name: 'REVOKING' }
+  | { name: 'REVOKED'; beforePayout: boolean }
+  | { name: 'FAILED'; reason: string };
+
+/** The lifecycle's fields stateOf reads (lib/domain/lifecycle/ledger-port.ts LifecycleFields). */
+type Derivable = LedgerRecord & {
+  lifecycleQueue?: string;
+  parkedAt?: string;
+  releasedAt?: string;
+  reviewReasons?: ReviewReason[];
+  reviewDecision?: 'approved' | 'rejected';
+  revokeRequestedAt?: string;
+  revokedBeforePayout?: boolean;
+};
+
+export function stateOf(stored: LedgerRecord): State {
+  const record = stored as Derivable;
+  const reason = record.rejectionReason ?? 'unknown';
+  const until = Number(record.releaseAt);
+  switch (record.status) {
+    case 'COMPLETED':
+      return record.revokeRequestedAt ? { name: 'REVOKING' } : { name: 'COMPLETED' };
+    case 'REVOKED':
+      return { name: 'REVOKED', beforePayout: record.revokedBeforePayout === true };
+    case 'REJECTED':
+      return { name: 'REJECTED', reason, final: true };
+    case 'REVIEW':
+      return { name: 'REVIEW', reasons: record.reviewReasons ?? [] };
+    case 'HELD':
+      return { name: 'HELD', until, takenUp: false, approved: record.reviewDecision === 'approved' };
+    case 'FAILED':
+      return { name: 'FAILED', reason: record.failureReason ?? 'unknown' };
+    default:
+      break;
+  }
+  // IN_PROGRESS: what the stored verdict and the steps done say.
+  if (record.decision === 'REJECTED') return { name: 'REJECTED', reason, final: false };
+  if (record.decision !== 'ACCEPTED') return { name: 'RECEIVED', accepted: false };
+  if (record.parkedAt && !record.releasedAt) return { name: 'HELD', until, takenUp: true, approved: record.reviewDecision === 'approved' };
+  // A reward already created, or a release, means the pay verdict was reached: never park a half-paid referral.
+  if (record.gatePassedAt || record.releasedAt || record.referrerCardId || record.redeemerCardId || record.customerioAt) return { name: 'PAYING' };
+  return { name: 'RECEIVED', accepted: true };
+}
+
+/** The state `event` moves `from` to; a move the table does not have is a defect, never a silent write. */
+export function assertMove(from: StateName, event: Event): StateName {
+  const to = TRANSITIONS[from][event];
+  if (!to) throw new Error(`machine: no move from ${from} on ${event}`);
+  return to;
+}
+
+/**
+ * Which write ends a referral that is rejected or paid: PostHog's capture when one is still due,
+ * else the step before it (Customer.io's, for a paid one) or, when that too was done by an earlier
+ * attempt, a write of its own. Chosen here only, so every path ends the same way.
+ */
+export function lastStep(record: LedgerRecord, posthogDue: boolean): 'posthog' | 'customerio' | 'own' {
+  if (posthogDue) return 'posthog';
+  return record.decision === 'ACCEPTED' && !record.customerioAt ? 'customerio' : 'own';
+}
