@@ -6,6 +6,7 @@ import { loadWorkerConfig, loadWorkerRuntimeConfig } from '../lib/infra/config';
 import { deadLetter } from '../lib/adapters/sqs/deadletter';
 import { dryRunFulfil } from '../lib/domain/dry-run';
 import { PermanentError } from '../lib/domain/errors';
+import { release } from '../lib/domain/steps';
 import { referralLimitProblem } from '../lib/domain/limits';
 import { maskEmail } from '../lib/infra/mask';
 import { builtOnFirstCall, flushMetrics, logger, metrics, MetricUnit, scopedLogger, type ScopedLogger } from '../lib/infra/observability';
@@ -103,7 +104,7 @@ async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Conte
       metrics.addMetric('RecordDeadLettered', MetricUnit.Count, 1);
     } else {
       log.warn('retryable failure: SQS will redeliver', { receiveCount, error: message });
-      await deps.ledger.release(eventId, owner, message).catch(() => undefined);
+      await release(deps.ledger, eventId, owner, message).catch(() => undefined);
     }
     throw error;
   }

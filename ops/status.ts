@@ -3,7 +3,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Ledger, type Decision, type LedgerRecord, type LedgerStatus } from '../lib/adapters/dynamodb/ledger';
 import { maskCode, maskEmail } from '../lib/infra/mask';
 import { redact } from './redact';
-import type { LifecycleRecord } from '../lib/adapters/dynamodb/lifecycle-ledger';
+import type { LifecycleRecord } from '../lib/adapters/dynamodb/ledger';
 
 export interface StatusStep {
   step: 'codes' | 'decision' | 'referrerCard' | 'redeemerCard' | 'customerio' | 'posthog' | 'completed' | 'rejected';

@@ -31,8 +31,8 @@
  * TRANSITIONS, a line in stateOf reading the fact that marks it, and, if the worker may stop
  * there, a Verdict kind (decide stores it): docs/ARCHITECTURE.md "The state machine".
  */
-import type { LedgerRecord } from './ledger-port';
-import type { ReviewReason } from './lifecycle/ledger-port';
+import type { LedgerRecord, LedgerStatus } from './ledger-port';
+import type { ReviewReason } from './lifecycle/record';
 
 /** What the rules and the lifecycle's guards decided: reached once per referral, stored once (LedgerPort.decide). */
 export type Verdict =
@@ -78,7 +78,7 @@ export type State =
   | { name: 'REVOKED'; beforePayout: boolean }
   | { name: 'FAILED'; reason: string };
 
-/** The lifecycle's fields stateOf reads (lib/domain/lifecycle/ledger-port.ts LifecycleFields). */
+/** The lifecycle's fields stateOf reads (lib/domain/lifecycle/record.ts LifecycleFields). */
 type Derivable = LedgerRecord & {
   lifecycleQueue?: string;
   parkedAt?: string;
@@ -123,6 +123,12 @@ export function assertMove(from: StateName, event: Event): StateName {
   const to = TRANSITIONS[from][event];
   if (!to) throw new Error(`machine: no move from ${from} on ${event}`);
   return to;
+}
+
+/** The stored statuses an operator's `event` may move a record from: the states the table moves on it that are statuses of their own. */
+export function fromStates(event: Event): LedgerStatus[] {
+  const stored: readonly string[] = ['HELD', 'REVIEW', 'COMPLETED', 'REVOKED'];
+  return (Object.keys(TRANSITIONS) as StateName[]).filter((name) => stored.includes(name) && TRANSITIONS[name][event] !== undefined) as LedgerStatus[];
 }
 
 /**

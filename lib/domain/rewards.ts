@@ -8,8 +8,9 @@ import { withRetry, type RetryOptions } from '../infra/retry';
 import { staticRefusal, type ProgramRules, type RefusalReason } from './rules';
 import { captureOutcome } from './lifecycle/capture';
 import { captureHeld, lifecycleVerdict, takeUp, type LifecycleDeps } from './lifecycle/hold';
-import { referralCents } from './lifecycle/ledger-port';
+import { referralCents } from './lifecycle/record';
 import { lastStep, stateOf, type Verdict } from './machine';
+import { decide, finish as finishStep, recordCard, recordCustomerIo, recordPostHog, recordTakenSeen, replaceCode } from './steps';
 import type { EventSender, OutcomeDetails, OutcomeTracker } from './notify-ports';
 
 /** The slice of a reward issuer fulfilment needs: gift cards (lib/adapters/shopify/client.ts) or discount codes (lib/adapters/shopify/discount-codes.ts). */
@@ -143,13 +144,13 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
     if (!posthog) return;
     // Same referral, same outcome: the adapter derives the same uuid, and PostHog drops the repeat of a retried capture.
     await retry(() => captureOutcome(posthog, outcome, referral, { rewardType: reward.type, rewardAmount: reward.amount }, extra));
-    record = await ledger.recordPostHog(eventId, owner, finish);
+    record = await recordPostHog(ledger, eventId, owner, finish);
     await checkpoint('posthog');
   };
   const end = async (outcome: 'fulfilled' | 'rejected', finish: FinalStatus, extra?: OutcomeDetails) => {
     const step = lastStep(record, posthog !== undefined);
     if (step === 'posthog') await track(outcome, finish, extra);
-    else if (step === 'own') record = await ledger.finish(eventId, owner, finish);
+    else if (step === 'own') record = await finishStep(ledger, eventId, owner, finish);
   };
 
   // The reward fixed at begin, not the config of the moment: budgets and captures count what is paid.
@@ -162,7 +163,7 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
     const verdict: Verdict = refusal ? { kind: 'reject', reason: refusal } : deps.lifecycle ? await lifecycleVerdict(referral, record, deps.lifecycle, gateContext) : { kind: 'pay' };
     await captureHeld(referral, verdict, gateContext);
     const parked = verdict.kind === 'hold' || verdict.kind === 'review' ? { message: JSON.stringify(referral), budgetCents: referralCents(reward.amount) } : undefined;
-    record = await ledger.decide(eventId, owner, verdict, parked);
+    record = await decide(ledger, eventId, owner, verdict, parked);
     await checkpoint('decided');
     if (verdict.kind === 'hold') return { outcome: 'held', releaseAt: verdict.until };
     if (verdict.kind === 'review') return { outcome: 'review', reasons: verdict.reasons };
@@ -224,7 +225,7 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
         }
       }
       if (cardId) {
-        const written = await ledger.recordCard(eventId, owner, role, cardId, expiresOn);
+        const written = await recordCard(ledger, eventId, owner, role, cardId, expiresOn);
         Object.assign(write, cardFields(written, role));
         await checkpoint(`card:${role}`);
         return write;
@@ -236,7 +237,7 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
         throw new PermanentError('code_collisions', `${role} code collided ${collisions} times in a row`);
       }
       const next = deps.newCode();
-      const updated = await ledger.replaceCode(eventId, owner, role, code, next);
+      const updated = await replaceCode(ledger, eventId, owner, role, code, next);
       write[`${role}Code`] = updated[`${role}Code`];
       code = next;
     }
@@ -251,7 +252,7 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
     const seenAt = before[`${role}TakenSeenCode`] === code ? before[`${role}TakenSeenAt`] : undefined;
     const windowMs = deps.collisionConfirmMs ?? DEFAULT_COLLISION_CONFIRM_MS;
     if (seenAt !== undefined && now() - Date.parse(seenAt) >= windowMs) return;
-    if (seenAt === undefined) await ledger.recordTakenSeen(eventId, owner, role, code);
+    if (seenAt === undefined) await recordTakenSeen(ledger, eventId, owner, role, code);
     throw new RetryableError(`Shopify reports the ${role} code taken by another reward; confirming it is not ours (not yet searchable) before replacing it`);
   };
 
@@ -283,7 +284,7 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
         timestamp: Math.floor(now() / 1000),
       }),
     );
-    record = await ledger.recordCustomerIo(eventId, owner, lastStep(record, posthog !== undefined) === 'customerio' ? 'COMPLETED' : undefined);
+    record = await recordCustomerIo(ledger, eventId, owner, lastStep(record, posthog !== undefined) === 'customerio' ? 'COMPLETED' : undefined);
     await checkpoint('customerio');
   }
 

@@ -9,7 +9,6 @@ import { PostHogCapture } from '../adapters/posthog-capture';
 import { ShopifyRewardsClient } from '../adapters/shopify/rewards-client';
 import { tokenProviderFor, type ShopifyTokenProvider } from '../adapters/shopify/auth';
 import { ulidFromUuid } from './ulid';
-import { WorkerLifecycleLedger } from '../adapters/dynamodb/lifecycle-worker-ledger';
 
 /**
  * Test and bench seams: any dependency, the fetch every client uses, `shopifyPacer: false` for an
@@ -44,7 +43,7 @@ export function createFulfilDeps(config: WorkerConfig, ledger: Ledger, overrides
     rewardExpiresDays: config.rewardExpiresDays,
     posthog: config.posthog ? new PostHogCapture({ ...config.posthog, fetch: fetchImpl }) : undefined,
     // Always wired, even with every lifecycle setting off: a referral parked under earlier settings must still be released.
-    lifecycle: { config: config.lifecycle, ledger: new WorkerLifecycleLedger(ledger.client, ledger.tableName, ledger.now) },
+    lifecycle: { config: config.lifecycle, ledger },
     ...rest,
   };
 }

@@ -3,7 +3,6 @@ import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '../../lib/infra/aws-clients';
 import { Ledger } from '../../lib/adapters/dynamodb/ledger';
-import { LifecycleLedger } from '../../lib/adapters/dynamodb/lifecycle-ledger';
 import { loadInfraDefinitions } from '../../local/infra';
 import { createLedgerTable } from '../../local/resources';
 import { describeCounterContract, describeLedgerContract } from '../support/ledger-contract';
@@ -34,4 +33,4 @@ describeLedgerContract('DynamoDB (lib/adapters/dynamodb/ledger.ts on dynalite)',
   },
 }));
 
-describeCounterContract('DynamoDB (lib/adapters/dynamodb/budget-counter.ts, lifecycle-worker-ledger.ts on dynalite)', async (clock) => new LifecycleLedger(ddb, tableName, clock.now));
+describeCounterContract('DynamoDB (lib/adapters/dynamodb/ledger.ts, budget-counter.ts on dynalite)', async (clock) => new Ledger(ddb, tableName, clock.now));

@@ -1,5 +1,5 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import type { LifecycleRecord } from '../../lib/adapters/dynamodb/lifecycle-ledger';
+import type { LifecycleRecord } from '../../lib/adapters/dynamodb/ledger';
 import { lifecycleLedger, releaseOnce, untilReleaseTime } from '../support/lifecycle';
 import { Pipeline, referralBody } from '../support/pipeline';
 

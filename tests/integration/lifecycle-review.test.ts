@@ -1,7 +1,7 @@
 import { queueSender } from '../../lib/adapters/sqs/queue';
 import { loadShopifyConfig } from '../../lib/infra/config';
 import { tokenProviderFor } from '../../lib/adapters/shopify/auth';
-import type { LifecycleRecord } from '../../lib/adapters/dynamodb/lifecycle-ledger';
+import type { LifecycleRecord } from '../../lib/adapters/dynamodb/ledger';
 import { approveReferral, rejectReferral, type ReviewDeps } from '../../lib/domain/lifecycle/review';
 import { revokeReferral } from '../../lib/domain/lifecycle/revoke';
 import { ShopifyClient } from '../../lib/adapters/shopify/client';
@@ -40,7 +40,7 @@ describe('review queue, spend guards and revoke', () => {
     expect(inReview).toHaveLength(6);
     expect(inReview.every((r) => r?.reviewReasons?.join() === 'budget')).toBe(true);
     expect(pipeline.shopify.cards).toHaveLength(8);
-    expect(await lifecycleLedger(pipeline).budgetSpent(`day#${records[0]!.createdAt.slice(0, 10)}`)).toEqual({ cents: 20_000, referrals: 4 });
+    expect(await lifecycleLedger(pipeline).spent(`day#${records[0]!.createdAt.slice(0, 10)}`)).toEqual({ cents: 20_000, referrals: 4 });
   });
 
   it('approves a referral in review once: paid exactly once, counted past the budget', async () => {
@@ -62,7 +62,7 @@ describe('review queue, spend guards and revoke', () => {
     expect(pipeline.cardsFor(uuid)).toHaveLength(2);
     expect(pipeline.customerio.events).toHaveLength(1);
     const day = `day#${(await recordOf(uuid))!.createdAt.slice(0, 10)}`;
-    expect(await lifecycleLedger(pipeline).budgetSpent(day)).toEqual({ cents: 5_000, referrals: 1 });
+    expect(await lifecycleLedger(pipeline).spent(day)).toEqual({ cents: 5_000, referrals: 1 });
   });
 
   it('rejects a referral in review once, issuing nothing and refusing a later approval', async () => {

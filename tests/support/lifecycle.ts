@@ -1,12 +1,11 @@
 import { queueSender } from '../../lib/adapters/sqs/queue';
-import { LifecycleLedger, type LifecycleRecord } from '../../lib/adapters/dynamodb/lifecycle-ledger';
+import type { Ledger, LifecycleRecord } from '../../lib/adapters/dynamodb/ledger';
 import { releaseDue, type ReleaseRun } from '../../lib/domain/lifecycle/release';
 import { sleep } from '../../lib/infra/retry';
 import type { Pipeline } from './pipeline';
 
 /** The lifecycle's ledger on a pipeline's table. */
-export const lifecycleLedger = (pipeline: Pipeline): LifecycleLedger =>
-  new LifecycleLedger(pipeline.ledger.client, pipeline.ledger.tableName);
+export const lifecycleLedger = (pipeline: Pipeline): Ledger => pipeline.ledger;
 
 /** One run of the releaser against the pipeline, as the schedule would; `resendAfterMs: 0` so each run may resend. */
 export const releaseOnce = (pipeline: Pipeline): Promise<ReleaseRun> =>
@@ -19,7 +18,7 @@ export async function untilReleaseTime(record: LifecycleRecord | undefined): Pro
   while (Date.now() <= releaseAt) await sleep(Math.min(200, releaseAt - Date.now() + 1));
 }
 
-/** The sparse index serverless.yml defines for HELD and REVIEW referrals (lib/adapters/dynamodb/lifecycle-ledger.ts). */
+/** The sparse index serverless.yml defines for HELD and REVIEW referrals (lib/adapters/dynamodb/ledger.ts). */
 export const LIFECYCLE_INDEX_DEFINITION = {
   IndexName: 'lifecycle',
   KeySchema: [

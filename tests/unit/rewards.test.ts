@@ -6,7 +6,8 @@ import { FakeShop, roleOf, type CreateInput } from '../support/fake-shop';
 import { MemoryLedger } from '../support/memory-ledger';
 import { failure } from '../support/failure';
 import type { LifecycleConfig } from '../../lib/infra/config';
-import type { WorkerLifecyclePort } from '../../lib/domain/lifecycle/ledger-port';
+import type { GuardCounters } from '../../lib/domain/lifecycle/guards';
+import { release } from '../../lib/domain/steps';
 import { signReferral } from '../../lib/domain/vouch';
 import type { ProgramRules } from '../../lib/domain/rules';
 
@@ -320,7 +321,7 @@ describe('fulfilReferral: resuming', () => {
       return issue(input);
     };
     await failure(fulfilReferral(REFERRAL, deps, attempt('attempt-1')));
-    await ledger.release(EVENT_ID, 'attempt-1', 'Shopify answered 503');
+    await release(ledger, EVENT_ID, 'attempt-1', 'Shopify answered 503');
     shopify.onCreate = undefined;
     const firstCodes = { referrer: shopify.codesFor('referrer'), redeemer: shopify.codesFor('redeemer') };
     shopify.creates.length = 0;
@@ -569,10 +570,10 @@ describe('fulfilReferral: one card failing', () => {
     const { ledger, shopify, customerio, deps } = setup();
     shopify.seedCard('CODE0002', { id: 'gid://shopify/GiftCard/999', note: 'sold at the till' });
     const gate = deferred<void>();
-    const recordCard = deps.ledger.recordCard.bind(deps.ledger);
-    deps.ledger.recordCard = async (eventId, owner, role, cardId) => {
-      if (role === 'referrer') await gate.promise;
-      return recordCard(eventId, owner, role, cardId);
+    const write = deps.ledger.write.bind(deps.ledger);
+    deps.ledger.write = async (eventId, owner, change) => {
+      if (change.step === 'recordCard' && change.set?.referrerCardId) await gate.promise;
+      return write(eventId, owner, change);
     };
 
     // Act
@@ -868,7 +869,7 @@ describe('fulfilReferral: a lost create answered "taken" while our card is not s
     shopify.unsearchable.add('CODE0001');
     shopify.lookupNoise = [STRANGER];
     await failure(fulfilReferral(REFERRAL, deps, attempt('request-1/message-1')));
-    await ledger.release(EVENT_ID, 'request-1/message-1', 'retry');
+    await release(ledger, EVENT_ID, 'request-1/message-1', 'retry');
     shopify.unsearchable.clear();
 
     // Act
@@ -930,11 +931,10 @@ describe('fulfilReferral: a lost create answered "taken" while our card is not s
 describe("fulfilReferral: the lifecycle gate's pay verdict is stored (closing review, defect 11)", () => {
   /** A worker lifecycle port on the memory ledger: parking sets the status and frees the lease, as the DynamoDB one does. */
   function lifecycle(ledger: MemoryLedger, config: LifecycleConfig) {
-    const port: WorkerLifecyclePort = {
-      markReleased: async (eventId) => ledger.records.get(eventId)!,
-      reserveBudget: async () => true,
-      returnBudget: async () => true,
-      referrerVelocity: async () => 1,
+    const port: GuardCounters = {
+      count: async () => true,
+      uncount: async () => true,
+      velocity: async () => 1,
     };
     return { parked: () => parkedBy(ledger), deps: { config, ledger: port } };
   }
@@ -948,7 +948,7 @@ describe("fulfilReferral: the lifecycle gate's pay verdict is stored (closing re
     deps.lifecycle = gate.deps;
     shopify.loseResponses(() => true, 2);
     await failure(fulfilReferral(REFERRAL, deps, attempt('request-1/message-1')));
-    await ledger.release(EVENT_ID, 'request-1/message-1', 'retry');
+    await release(ledger, EVENT_ID, 'request-1/message-1', 'retry');
     config.holdMs = 14 * DAY;
 
     // Act
@@ -1085,17 +1085,13 @@ describe('fulfilReferral: an approved referral taken up from review', () => {
   /** The worker's lifecycle port on the memory ledger, its counters the memory twin's; `failCounts` budget writes throw first. */
   function lifecycle(ledger: MemoryLedger, config: LifecycleConfig, failCounts = 0) {
     let failures = failCounts;
-    const port: WorkerLifecyclePort = {
-      markReleased: async (eventId) => {
-        ledger.records.set(eventId, { ...ledger.records.get(eventId)!, releasedAt: new Date(NOW).toISOString() } as LedgerRecord);
-        return ledger.records.get(eventId)!;
-      },
-      reserveBudget: async (period, eventId, cents, limit) => {
+    const port: GuardCounters = {
+      count: async (counter, eventId, options) => {
         if (failures-- > 0) throw new RetryableError('simulated: the budget write timed out');
-        return ledger.reserveBudget(period, eventId, cents, limit);
+        return ledger.count(counter, eventId, options);
       },
-      returnBudget: (period, eventId, cents) => ledger.returnBudget(period, eventId, cents),
-      referrerVelocity: async () => 1,
+      uncount: (counter, eventId) => ledger.uncount(counter, eventId),
+      velocity: async () => 1,
     };
     return { parked: () => parkedBy(ledger), deps: { config, ledger: port } };
   }
@@ -1115,7 +1111,7 @@ describe('fulfilReferral: an approved referral taken up from review', () => {
     expect(outcome).toEqual({ outcome: 'held', releaseAt: NOW - 3_600_000 + 14 * DAY });
     expect(gate.parked()).toEqual([expect.objectContaining({ status: 'HELD', releaseAt: NOW - 3_600_000 + 14 * DAY })]);
     expect(shopify.creates).toEqual([]);
-    expect(await ledger.budgetSpent(`day#${new Date(NOW - 3_600_000).toISOString().slice(0, 10)}`)).toEqual({ cents: 0, referrals: 0 });
+    expect(await ledger.spent(`day#${new Date(NOW - 3_600_000).toISOString().slice(0, 10)}`)).toEqual({ cents: 0, referrals: 0 });
   });
 
   it('counts it in its day and month before the first Shopify call; a failed count issues nothing', async () => {
@@ -1127,14 +1123,14 @@ describe('fulfilReferral: an approved referral taken up from review', () => {
     const createdAt = new Date(NOW - 15 * DAY).toISOString();
     const countedAtCreate: number[] = [];
     shopify.onCreate = async (input, issue) => {
-      countedAtCreate.push((await ledger.budgetSpent(`month#${createdAt.slice(0, 7)}`)).cents);
+      countedAtCreate.push((await ledger.spent(`month#${createdAt.slice(0, 7)}`)).cents);
       return issue(input);
     };
 
     // Act
     const first = await failure(fulfilReferral(REFERRAL, deps, attempt('request-1/message-1')));
     const createsAfterFailure = shopify.creates.length;
-    await ledger.release(EVENT_ID, 'request-1/message-1', 'retry');
+    await release(ledger, EVENT_ID, 'request-1/message-1', 'retry');
     const second = await fulfilReferral(REFERRAL, deps, attempt('request-2/message-1'));
 
     // Assess
@@ -1142,6 +1138,6 @@ describe('fulfilReferral: an approved referral taken up from review', () => {
     expect(createsAfterFailure).toBe(0);
     expect(second).toEqual({ outcome: 'completed' });
     expect(countedAtCreate).toEqual([5_000, 5_000]);
-    expect(await ledger.budgetSpent(`day#${createdAt.slice(0, 10)}`)).toEqual({ cents: 5_000, referrals: 1 });
+    expect(await ledger.spent(`day#${createdAt.slice(0, 10)}`)).toEqual({ cents: 5_000, referrals: 1 });
   });
 });

@@ -20,12 +20,14 @@ import type { Verdict } from '../machine';
 import type { Referral } from '../referral';
 import type { OutcomeDetails, OutcomeTracker } from '../notify-ports';
 import { captureOutcome } from './capture';
-import { countApproved, guardsOn, reviewReasons } from './guards';
-import { referralCents, type WorkerLifecyclePort, type LifecycleRecord, type ReviewReason } from './ledger-port';
+import { countApproved, guardsOn, reviewReasons, type GuardCounters } from './guards';
+import { decide, markReleased } from '../steps';
+import { referralCents, type LifecycleRecord, type ReviewReason } from './record';
 
 export interface LifecycleDeps {
   config: LifecycleConfig;
-  ledger: WorkerLifecyclePort;
+  /** The guards' counters (budgets, velocity); the referral's own writes go through fulfilment's ledger. */
+  ledger: GuardCounters;
   /** Test seam for the disposable-domain list. */
   isDisposable?: (email: string) => boolean;
 }
@@ -74,7 +76,7 @@ export async function takeUp(referral: Referral, begun: LedgerRecord, ledger: Le
     // holds it until `holdUntil`, and this covers a record parked without one or a hold lengthened since.
     const holdUntil = Date.parse(record.createdAt) + deps.config.holdMs;
     if (holdUntil > context.now()) {
-      await ledger.decide(eventId, context.owner, { kind: 'hold', until: holdUntil }, { message: JSON.stringify(referral), budgetCents });
+      await decide(ledger, eventId, context.owner, { kind: 'hold', until: holdUntil }, { message: JSON.stringify(referral), budgetCents });
       return { outcome: 'held', releaseAt: holdUntil };
     }
     // Counted here, under the lease and before the first Shopify call, by every attempt until
@@ -83,7 +85,7 @@ export async function takeUp(referral: Referral, begun: LedgerRecord, ledger: Le
     await countApproved(eventId, record.createdAt, deps.ledger, budgetCents);
   }
   await capture(referral, context, 'released', record.reviewDecision ? { reviewDecision: record.reviewDecision } : undefined);
-  return { outcome: 'pay', record: await deps.ledger.markReleased(eventId, context.owner) };
+  return { outcome: 'pay', record: await markReleased(ledger, eventId, context.owner) };
 }
 
 async function capture(referral: Referral, context: GateContext, outcome: 'held' | 'released', extra?: OutcomeDetails): Promise<void> {

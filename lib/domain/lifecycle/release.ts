@@ -8,10 +8,12 @@
  * ledger acknowledges.
  */
 import { parseReferral, type Referral } from '../referral';
-import type { LifecyclePort, LifecycleRecord } from './ledger-port';
+import type { LedgerPort } from '../ledger-port';
+import { claimReleaseSend } from '../steps';
+import type { LifecycleRecord } from './record';
 
 export interface ReleaserDeps {
-  ledger: LifecyclePort;
+  ledger: LedgerPort;
   /** Puts a referral on the work queue (lib/adapters/sqs/queue.ts, wired in lib/infra/release-wiring.ts), as reconcile's deps do. */
   enqueue(referral: Referral): Promise<unknown>;
   now?: () => number;
@@ -50,7 +52,7 @@ export async function releaseDue(deps: ReleaserDeps): Promise<ReleaseRun> {
 export async function sendRelease(deps: ReleaserDeps, record: LifecycleRecord): Promise<boolean> {
   const referral = record.parkedMessage ? parseReferral(record.parkedMessage) : undefined;
   if (!referral) return false;
-  if (!(await deps.ledger.claimReleaseSend(record.eventId, deps.resendAfterMs ?? DEFAULT_RESEND_AFTER_MS))) return false;
+  if (!(await claimReleaseSend(deps.ledger, record.eventId, deps.resendAfterMs ?? DEFAULT_RESEND_AFTER_MS))) return false;
   await deps.enqueue(referral);
   return true;
 }

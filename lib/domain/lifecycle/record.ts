@@ -1,0 +1,52 @@
+/**
+ * The reward lifecycle's fields on a referral record, and the pure rules on them. Its writes are
+ * domain steps (lib/domain/steps.ts) over the one ledger port (lib/domain/ledger-port.ts).
+ */
+import type { LedgerRecord } from '../ledger-port';
+
+export type LifecycleQueue = 'held' | 'review';
+export type ReviewReason = 'budget' | 'velocity' | 'disposable_email';
+
+/** The lifecycle's attributes on a referral record. */
+export interface LifecycleFields {
+  lifecycleQueue?: LifecycleQueue;
+  lifecycleAt?: number;
+  /** The queue message (lib/domain/referral.ts), so the releaser can hand it back to the worker. */
+  parkedMessage?: string;
+  parkedAt?: string;
+  heldAt?: string;
+  reviewReasons?: ReviewReason[];
+  reviewSince?: string;
+  /** In REVIEW: its acceptance plus REWARD_HOLD (epoch ms), the earliest an approval releases it. */
+  holdUntil?: number;
+  reviewDecision?: 'approved' | 'rejected';
+  reviewNote?: string;
+  reviewedAt?: string;
+  releasedAt?: string;
+  revokeReason?: string;
+  revokeRequestedAt?: string;
+  revokedAt?: string;
+  revokedBeforePayout?: boolean;
+  referrerDeactivatedAt?: string;
+  redeemerDeactivatedAt?: string;
+  /** Gift cards: the balance left when deactivated, e.g. "25.00". */
+  referrerBalanceLeft?: string;
+  redeemerBalanceLeft?: string;
+  revokeCapturedAt?: string;
+  budgetCents?: number;
+}
+
+/** A referral's record: its lifecycle fields are part of LedgerRecord (lib/domain/ledger-port.ts). */
+export type LifecycleRecord = LedgerRecord;
+
+// Pure rules on the parked record, shared by the guards and the gate.
+
+/** The UTC day and calendar month a referral's rewards count against: those of its first attempt, so every retry counts the same periods. */
+export function budgetPeriods(createdAt: string): { day: string; month: string } {
+  return { day: `day#${createdAt.slice(0, 10)}`, month: `month#${createdAt.slice(0, 7)}` };
+}
+
+/** Both rewards of one referral, in cents ("25.00" → 5000). */
+export function referralCents(rewardAmount: string): number {
+  return 2 * Math.round(Number(rewardAmount) * 100);
+}
