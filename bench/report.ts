@@ -56,6 +56,14 @@ export const EXPECTED_ROWS = [
   'latency.keepalive',
   'cost.aws',
   'cost.zapier',
+  'reward.idle.p50',
+  'reward.idle.p99',
+  'reward.contention.p50',
+  'reward.contention.p99',
+  'reward.budget.standard',
+  'reward.budget.advanced',
+  'reward.budget.plus',
+  'reward.budget.commerce_components',
 ] as const;
 
 const ratioText = (ratio: number | undefined): string => {

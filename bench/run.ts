@@ -4,7 +4,7 @@
  *
  *   npm run bench                      full run (~4-5 min: 1,000 referrals at 5/s dominate)
  *   npm run bench -- --quick           seconds: fewer referrals, a small fast bucket; prints only
- *   options: --out <file.md>  --json <file.json>  --only bundle,ingest,budget,latency,cost
+ *   options: --out <file.md>  --json <file.json>  --only bundle,ingest,budget,latency,cost,reward
  */
 import './env';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,12 +16,13 @@ import { benchBundles } from './bundle';
 import { benchCost } from './cost';
 import { benchIngest } from './ingest';
 import { benchLatency } from './latency';
+import { benchReward } from './reward';
 import { print, progress } from './logs';
 import { replaceBetweenMarkers } from './markers';
 import { describeRun, renderTable, type BenchResult, type SectionResult } from './report';
 import { useEmulators } from './stack';
 
-const SECTIONS = ['bundle', 'ingest', 'budget', 'latency', 'cost'] as const;
+const SECTIONS = ['bundle', 'ingest', 'budget', 'latency', 'cost', 'reward'] as const;
 type Section = (typeof SECTIONS)[number];
 
 export const DOC = resolvePath(__dirname, '..', 'docs', 'PERFORMANCE.md');
@@ -77,13 +78,14 @@ export async function runBench(args: Args): Promise<BenchResult> {
   };
 
   if (args.only.has('bundle')) add('bundle', await benchBundles({ quick: args.quick }));
-  const needsStack = ['ingest', 'budget', 'latency', 'cost'].some((name) => args.only.has(name as Section));
+  const needsStack = ['ingest', 'budget', 'latency', 'cost', 'reward'].some((name) => args.only.has(name as Section));
   const emulators = needsStack ? await useEmulators() : undefined;
   try {
     if (emulators && (args.only.has('ingest') || args.only.has('cost'))) add('ingest', await benchIngest(emulators, { quick: args.quick }));
     if (emulators && args.only.has('ingest')) sections.push(await benchBodyBounds(emulators, { quick: args.quick }));
     if (emulators && (args.only.has('budget') || args.only.has('cost'))) add('budget', await benchBudget(emulators, { quick: args.quick }));
     if (emulators && (args.only.has('latency') || args.only.has('cost'))) add('latency', await benchLatency(emulators, { quick: args.quick }));
+    if (emulators && args.only.has('reward')) add('reward', await benchReward(emulators, { quick: args.quick }));
   } finally {
     await emulators?.stop();
   }

@@ -4,6 +4,8 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { documentClient } from '../lib/infra/aws-clients';
 import { loadWorkerConfig, loadWorkerRuntimeConfig } from '../lib/infra/config';
 import { deadLetter } from '../lib/adapters/sqs/deadletter';
+import { redeliverIn } from '../lib/adapters/sqs/visibility';
+import { planRedelivery } from '../lib/infra/redelivery';
 import { dryRunFulfil } from '../lib/domain/dry-run';
 import { PermanentError } from '../lib/domain/errors';
 import { release } from '../lib/domain/steps';
@@ -26,7 +28,7 @@ export function makeWorkerHandler(deps: WorkerDeps) {
     logger.addContext(context);
     const processor = new BatchProcessor(EventType.SQS);
     try {
-      return await processPartialResponse(event, (record: SQSRecord) => processRecord(record, deps, context), processor, {
+      return await processPartialResponse(event, (record: SQSRecord) => processOrDefer(record, deps, context), processor, {
         // A batch that fails whole is still only retryable records: report them, don't error the invocation.
         throwOnFullBatchFailure: false,
       });
@@ -34,6 +36,41 @@ export function makeWorkerHandler(deps: WorkerDeps) {
       flushMetrics();
     }
   };
+}
+
+/**
+ * A record that fails is reported to SQS as failed, after setting when it comes back: seconds for a
+ * lease or claim another referral holds, the bucket's refill for THROTTLED, a growing backoff for
+ * an outage (lib/infra/redelivery.ts), rather than the queue's visibility timeout for all of them.
+ * The last receive is left alone: SQS dead-letters it after the queue's timeout, as before.
+ */
+async function processOrDefer(record: SQSRecord, deps: WorkerDeps, context: Context): Promise<void> {
+  try {
+    await processRecord(record, deps, context);
+  } catch (error) {
+    const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? 1);
+    if (receiveCount < deps.maxReceiveCount) await deferRedelivery(record, error, receiveCount, deps);
+    throw error;
+  }
+}
+
+async function deferRedelivery(record: SQSRecord, error: unknown, receiveCount: number, deps: WorkerDeps): Promise<void> {
+  const plan = planRedelivery(error, receiveCount, deps.visibilityTimeoutSeconds);
+  // Every line about a referral carries its eventId (undefined, and left out, for an unreadable body).
+  const log = scopedLogger({ eventId: parseReferral(record.body)?.eventId, messageId: record.messageId });
+  try {
+    await redeliverIn(deps.sqs, deps.queueUrl, record, plan.visibilitySeconds);
+    metrics.addMetric('RedeliveryDeferred', MetricUnit.Count, 1);
+    log.info('next delivery set', { receiveCount, inSeconds: plan.visibilitySeconds, cause: plan.cause });
+  } catch (cause) {
+    // Nothing is lost: the message keeps the queue's visibility timeout and comes back after it.
+    metrics.addMetric('RedeliveryDeferFailed', MetricUnit.Count, 1);
+    log.warn("could not set the next delivery: it comes back after the queue's visibility timeout", {
+      receiveCount,
+      inSeconds: deps.visibilityTimeoutSeconds,
+      error: String((cause as Error)?.message ?? cause),
+    });
+  }
 }
 
 async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Context): Promise<void> {
@@ -78,6 +115,14 @@ async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Conte
           metrics.addMetric('ReferralMismatch', MetricUnit.Count, 1);
           log.warn("queue message differs from the ledger's copy of the referral; using the ledger's", {
             fields: mismatch.map(({ field, message, ledger }) => ({ field, message: maskEmail(message), ledger: maskEmail(ledger) })),
+          });
+        },
+        onIgnoredReferrerEmail: (named, codeOwner) => {
+          // The code names the referrer; an email beside it is anyone's to type.
+          metrics.addMetric('ReferrerEmailOverriddenByCode', MetricUnit.Count, 1);
+          log.warn("the event's referrer email is not its referral code's owner; paying the code's owner", {
+            named: maskEmail(named),
+            codeOwner: maskEmail(codeOwner),
           });
         },
         retry: stepRetry(fulfilDeps.retry, log),

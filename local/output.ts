@@ -5,6 +5,7 @@ import type { FakeTrackedEvent } from './sandbox/customerio';
 import type { FakeGiftCard } from './sandbox/shopify';
 
 export const WEBHOOK_PATH = '/webhooks/posthog';
+export const REFERRAL_CODES_PATH = '/referral-codes';
 
 export const say = (line = ''): void => {
   process.stdout.write(`${line}\n`);
@@ -42,6 +43,9 @@ export function printBanner(info: {
   signatures: string;
   /** The sample event signed with this run's key, for the curl. */
   signedSampleFile: string;
+  appApiKey: string;
+  appApiKeyGenerated: boolean;
+  appApiKeyFile: string;
   shopify: string;
   shopifyAuth: string;
   shopifyApi: string;
@@ -64,6 +68,7 @@ export function printBanner(info: {
   say(' referral-rewards: local stack is up (same handlers as on Lambda)');
   say('──────────────────────────────────────────────────────────────────────────────');
   say(` Webhook      POST ${info.url}${WEBHOOK_PATH}`);
+  say(` Codes        POST ${info.url}${REFERRAL_CODES_PATH}   (your app's backend asks for a referrer's code)`);
   say(` Health       GET  ${info.url}/health`);
   say(` Secret       ${secretLine}`);
   say(
@@ -76,6 +81,13 @@ export function printBanner(info: {
   say(
     `              REFERRAL_SIGNATURES=${info.signatures}: ${
       info.signatures === 'off' ? '⚠️  unsigned referrals are PAID (anyone with the PostHog project key can forge one)' : 'a referral without the app\'s signature is refused'
+    }`,
+  );
+  say(
+    ` App key      ${
+      info.appApiKeyGenerated
+        ? `${info.appApiKey}   (APP_API_KEY, for POST ${REFERRAL_CODES_PATH}; random for this run, saved to ${info.appApiKeyFile})`
+        : 'from $APP_API_KEY'
     }`,
   );
   say(` Shopify      ${info.shopify}`);
@@ -91,6 +103,7 @@ export function printBanner(info: {
   say(`   ${sendEnv}npm run send-sample              # a new referral: 2 gift cards + 1 Customer.io event`);
   say(`   ${sendEnv}npm run send-sample -- --repeat  # the same event again: acknowledged, nothing new`);
   say(`   ${sendEnv}npm run send-sample -- --unsigned  # a forged event, no signature: refused (🚫), nothing issued`);
+  say(`   ${sendEnv}${info.appApiKeyGenerated ? '' : 'APP_API_KEY=… '}npm run send-sample -- --code  # the referrer's code first, then a referral naming it`);
   say(`   curl -i -X POST ${info.url}${WEBHOOK_PATH} \\`);
   say(`     -H "Authorization: Bearer ${bearer}" -H 'Content-Type: application/json' \\`);
   say(`     --data @${info.signedSampleFile}   # the sample, signed with this run's key`);

@@ -27,8 +27,10 @@ export interface PollerOptions {
 /**
  * What Lambda's SQS event source mapping does, on the real SQS API: long-poll a batch, invoke
  * the handler, delete the records it did not report in batchItemFailures. Failed records are
- * left alone, so they come back after the visibility timeout and, after maxReceiveCount
- * receives, the queue's redrive policy moves them to the DLQ — SQS's behaviour, not ours.
+ * left alone, as Lambda leaves them: they come back when their visibility timeout runs out (the
+ * one the worker set with ChangeMessageVisibility, which fauxqs implements, or the queue's) and,
+ * after maxReceiveCount receives, the queue's redrive policy moves them to the DLQ — SQS's
+ * behaviour, not ours.
  */
 export class SqsPoller {
   private running = false;

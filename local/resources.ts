@@ -8,6 +8,8 @@ export interface StackResources {
   deadLetterQueueUrl: string;
   deadLetterQueueArn: string;
   tableName: string;
+  /** The queue's VisibilityTimeout as created (the override, or serverless.yml's), seconds. */
+  visibilityTimeoutSeconds: number;
 }
 
 export interface ResourceOverrides {
@@ -17,13 +19,20 @@ export interface ResourceOverrides {
   visibilityTimeoutSeconds?: number;
 }
 
-/** What serverless.yml gives the functions about their resources, the queue's redrive count included (the worker's last receive). */
-export function functionEnv(resources: StackResources, defs: InfraDefinitions): { QUEUE_URL: string; DLQ_URL: string; TABLE_NAME: string; MAX_RECEIVE_COUNT: string } {
+/**
+ * What serverless.yml gives the functions about their resources: the queue's redrive count (the
+ * worker's last receive) and its visibility timeout (the longest a failed record is made to wait).
+ */
+export function functionEnv(
+  resources: StackResources,
+  defs: InfraDefinitions,
+): { QUEUE_URL: string; DLQ_URL: string; TABLE_NAME: string; MAX_RECEIVE_COUNT: string; QUEUE_VISIBILITY_TIMEOUT: string } {
   return {
     QUEUE_URL: resources.queueUrl,
     DLQ_URL: resources.deadLetterQueueUrl,
     TABLE_NAME: resources.tableName,
     MAX_RECEIVE_COUNT: String(defs.queue.maxReceiveCount),
+    QUEUE_VISIBILITY_TIMEOUT: String(resources.visibilityTimeoutSeconds),
   };
 }
 
@@ -42,11 +51,12 @@ export async function createStackResources(
     }),
   );
   const deadLetterQueueArn = await queueArn(sqs, dlq.QueueUrl!);
+  const visibilityTimeoutSeconds = overrides.visibilityTimeoutSeconds ?? defs.queue.attributes.VisibilityTimeout;
   const queue = await sqs.send(
     new CreateQueueCommand({
       QueueName: `${defs.queue.name}${suffix}`,
       Attributes: {
-        VisibilityTimeout: String(overrides.visibilityTimeoutSeconds ?? defs.queue.attributes.VisibilityTimeout),
+        VisibilityTimeout: String(visibilityTimeoutSeconds),
         MessageRetentionPeriod: String(defs.queue.attributes.MessageRetentionPeriod),
         RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetterQueueArn, maxReceiveCount: defs.queue.maxReceiveCount }),
       },
@@ -60,6 +70,7 @@ export async function createStackResources(
     deadLetterQueueUrl: dlq.QueueUrl!,
     deadLetterQueueArn,
     tableName,
+    visibilityTimeoutSeconds,
   };
 }
 

@@ -5,13 +5,15 @@
  *   npm run send-sample -- --repeat     the last body sent, byte for byte: a duplicate, so nothing new happens
  *   npm run send-sample -- --no-fresh   the sample's own uuid, as written in the fixture
  *   npm run send-sample -- --unsigned   a new referral WITHOUT the app's signature (a forged event): refused
+ *   npm run send-sample -- --code       asks POST /referral-codes for the sample referrer's code, then sends a
+ *                                       referral that names the referrer by that code alone (as the app does)
  *
  * Every sample but --unsigned is signed (`referral_signature`, lib/domain/vouch.ts) as the app's
  * backend signs each referral, with the key the stack's worker checks.
  *
- * Env: PORT (default 3000), WEBHOOK_SECRET and REFERRAL_SIGNING_KEY (default: the ones `npm start`
- * generated, read from .local/webhook-secret and .local/referral-signing-key), LOCAL_STATE_DIR
- * (instead of .local/).
+ * Env: PORT (default 3000), WEBHOOK_SECRET, REFERRAL_SIGNING_KEY and APP_API_KEY (default: the ones
+ * `npm start` generated, read from .local/webhook-secret, .local/referral-signing-key and
+ * .local/app-api-key), LOCAL_STATE_DIR (instead of .local/).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -25,24 +27,27 @@ const FIXTURES = [
   resolvePath(REPO, '..', 'shared', 'fixtures', 'posthog-webhook-default.json'),
   resolvePath(__dirname, 'sample-event.json'),
 ];
-const USAGE = `usage: npm run send-sample [-- --repeat | --no-fresh | --unsigned]
+const USAGE = `usage: npm run send-sample [-- --repeat | --no-fresh | --unsigned | --code]
   (default)    send the sample, signed, with a new random event uuid: a new referral
   --repeat     resend exactly the last body sent: a duplicate, no new gift cards
   --no-fresh   send the sample's own event uuid unchanged
   --unsigned   leave out the app's signature (a forged event): the worker refuses it, nothing is issued
-env: PORT (default 3000), WEBHOOK_SECRET and REFERRAL_SIGNING_KEY (default: read from .local/)`;
+  --code       ask POST /referral-codes for the sample referrer's code, then send a referral naming that code
+env: PORT (default 3000), WEBHOOK_SECRET, REFERRAL_SIGNING_KEY and APP_API_KEY (default: read from .local/)`;
 
 interface Args {
   repeat: boolean;
   fresh: boolean;
   unsigned: boolean;
+  code: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { repeat: false, fresh: process.env.FRESH !== '0' && process.env.FRESH !== 'false', unsigned: false };
+  const args: Args = { repeat: false, fresh: process.env.FRESH !== '0' && process.env.FRESH !== 'false', unsigned: false, code: false };
   for (const arg of argv) {
     if (arg === '--repeat') args.repeat = true;
     else if (arg === '--unsigned') args.unsigned = true;
+    else if (arg === '--code') args.code = true;
     else if (arg === '--fresh') args.fresh = true;
     else if (arg === '--no-fresh') args.fresh = false;
     else if (arg === '--help' || arg === '-h') {
@@ -93,6 +98,31 @@ function readSecret(stateDir: string, name: string, file: string, what: string):
   );
 }
 
+/**
+ * What the app does at sign-up with a `?ref=` code: the referrer's code, asked for once from
+ * POST /referral-codes (the same code on every request), named in the event instead of the
+ * referrer's email. The sample's referrer is the code's owner.
+ */
+async function namingCode(body: string, stateDir: string, port: string): Promise<string> {
+  const sample = JSON.parse(body) as { event: { properties: Record<string, unknown> } };
+  const referrer = String(sample.event.properties.referrer_email ?? 'referrer@example.com');
+  const key = readSecret(stateDir, 'APP_API_KEY', 'app-api-key', 'app API key');
+  const url = `http://127.0.0.1:${port}/referral-codes`;
+  console.log(`→ POST ${url}  for the sample referrer`);
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify({ email: referrer, distinct_id: referrer }),
+    signal: AbortSignal.timeout(10_000),
+  }).catch((error: unknown) => fail(`request failed: ${(error as Error).message}: is \`npm start\` running on port ${port}?`));
+  const answer = (await response.json().catch(() => ({}))) as { code?: string; link?: string; error?: { code?: string } };
+  if (response.status !== 200 || !answer.code) fail(`POST /referral-codes answered ${response.status} ${answer.error?.code ?? ''}`);
+  console.log(`← ${response.status} code ${answer.code}, link ${answer.link}`);
+  delete sample.event.properties.referrer_email;
+  sample.event.properties.referral_code = answer.code;
+  return JSON.stringify(sample, null, 2);
+}
+
 /** The sample signed as the app's backend would sign it, unless `--unsigned`. */
 function vouched(body: string, stateDir: string, unsigned: boolean): string {
   if (unsigned) return body;
@@ -112,7 +142,8 @@ async function main(): Promise<void> {
     if (!existsSync(lastFile)) fail('nothing to repeat yet: run `npm run send-sample` once first');
     body = readFileSync(lastFile, 'utf8');
   } else {
-    body = vouched(sampleBody(args.fresh), stateDir, args.unsigned);
+    const sample = sampleBody(args.fresh);
+    body = vouched(args.code ? await namingCode(sample, stateDir, port) : sample, stateDir, args.unsigned);
   }
   const eventId = (JSON.parse(body) as { event?: { uuid?: string } }).event?.uuid ?? '?';
   const secret = readSecret(stateDir, 'WEBHOOK_SECRET', 'webhook-secret', 'webhook secret');

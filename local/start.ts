@@ -20,12 +20,14 @@ import { relative as relativePath, resolve as resolvePath } from 'node:path';
 import { loadReleaserConfig, loadWorkerConfig } from '../lib/infra/config';
 import { maskCode } from '../lib/infra/mask';
 import { emulatorClients } from './emulator-clients';
-import { startGateway, type IngestHandler } from './gateway';
+import { startGateway, type IngestHandler, type ReferralCodesHandler } from './gateway';
+import { loadReferralCodesConfig } from '../lib/infra/config-referral-codes';
 import { forgetModulesUnder, pickHandler } from './handlers';
 import { loadInfraDefinitions } from './infra';
 import { startReleaser, watchDeadLetterQueue } from './loops';
 import { printBanner, printCard, printEvent, printRefusal, say } from './output';
 import { SqsPoller, type SqsHandler } from './poller';
+import { restoreRateSetting, sizeForShop } from '../lib/infra/shop-sizing';
 import { createStackResources, functionEnv } from './resources';
 import { startFakeCustomerIo, type FakeCustomerIo } from './sandbox/customerio';
 import { startFakeShopify, type FakeShopify } from './sandbox/shopify';
@@ -176,6 +178,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // A generated secret goes to the state dir (.local/ or $LOCAL_STATE_DIR) for `npm run send-sample`.
     const webhook = localSecret(env, 'WEBHOOK_SECRET', 'webhook-secret', () => randomBytes(24).toString('base64url'));
     const webhookSecret = webhook.value;
+    // The app backend's key for POST /referral-codes, its own like the deployed function's secret.
+    const appApiKey = localSecret(env, 'APP_API_KEY', 'app-api-key', () => randomBytes(32).toString('base64url'));
+    env.REFERRAL_LINK ??= `http://127.0.0.1:${port || 3000}/signup?ref={code}`;
+    // Refused now rather than as a 503 on the first request (a REFERRAL_LINK without {code}, a short key).
+    loadReferralCodesConfig(env);
 
     // 3. Only now the handlers, exactly as deployed: their clients and logger read the env above.
     const handlerSources = [resolvePath(__dirname, '..', 'functions'), resolvePath(__dirname, '..', 'lib')];
@@ -185,6 +192,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // adds, and ingest's logger (a separate instance again) must not print it.
     forgetModulesUnder(handlerSources);
     const worker = pickHandler<SqsHandler>(await import('../functions/worker'), 'functions/worker');
+    forgetModulesUnder(handlerSources);
+    const referralCodes = pickHandler<ReferralCodesHandler>(await import('../functions/referral-codes'), 'functions/referral-codes');
     // Its own copy of lib/ again, as its own Lambda bundle would have; only loaded when it runs.
     if (reconciler.enabled) {
       forgetModulesUnder(handlerSources);
@@ -204,8 +213,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         const failed = result?.batchItemFailures?.length ?? 0;
         if (failed > 0) {
           say(
-            `↻  worker: ${failed} of ${event.Records.length} record(s) failed; SQS redelivers them after the ` +
-              `${defs.queue.attributes.VisibilityTimeout}s visibility timeout (DLQ after ${defs.queue.maxReceiveCount} receives)`,
+            `↻  worker: ${failed} of ${event.Records.length} record(s) failed; SQS redelivers them when the worker set, by cause ` +
+              `(seconds for a claim or lease wait, at most the ${defs.queue.attributes.VisibilityTimeout}s visibility timeout; DLQ after ${defs.queue.maxReceiveCount} receives)`,
           );
         }
         return result;
@@ -216,7 +225,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       region: REGION,
       onError: (error) => say(`⚠️  worker invocation failed: ${(error as Error)?.message ?? String(error)}`),
     });
-    poller.start();
+    // As many batches at once as the deployed event source runs containers, by the same rule
+    // (lib/infra/shop-sizing.ts, SHOPIFY_RESTORE_RATE). One process is one container here, so its
+    // one Shopify pacer paces them all and takes the whole budget (WORKER_MAX_CONCURRENCY unset).
+    const { maximumConcurrency } = sizeForShop({ restoreRate: restoreRateSetting(env.SHOPIFY_RESTORE_RATE ?? 'standard'), batchSize: defs.worker.batchSize });
+    poller.start(maximumConcurrency);
     cleanups.push(() => poller.stop());
 
     // 4b. The releaser (functions/release.ts in AWS): held referrals whose time has come go back to the worker.
@@ -227,7 +240,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(stopWatching);
 
     // 6. API Gateway: the HTTP server in front of ingest.
-    const gateway = await startGateway(ingest, port);
+    const gateway = await startGateway(ingest, port, referralCodes);
     cleanups.push(() => gateway.close());
     const url = gateway.url;
     listening.push({ name: 'webhook server', ...gateway.listening() });
@@ -255,6 +268,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       signingKey: signingKey.value,
       signingKeyGenerated: signingKey.generated,
       signingKeyFile: relativePath(process.cwd(), signingKey.file),
+      appApiKey: appApiKey.value,
+      appApiKeyGenerated: appApiKey.generated,
+      appApiKeyFile: relativePath(process.cwd(), appApiKey.file),
       signatures: workerConfig.rules.referralSignatures.mode,
       signedSampleFile: relativePath(process.cwd(), signedSampleFile),
       shopify: shopify

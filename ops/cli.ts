@@ -69,7 +69,10 @@ export async function main(argv: readonly string[], io: CliIo = processIo, openT
         return result.status === 'FAILED' || result.status === 'CANCELLED' ? 1 : 0;
       }
       case 'review list': {
-        const items = await listReview(target);
+        // The project the shared-signal guard asked, for links to both persons (no secret needed).
+        const env = opsSettings(target, args.local ? undefined : args.stage).env;
+        const projectId = env.POSTHOG_PROJECT_ID?.trim();
+        const items = await listReview(target, projectId ? { appHost: env.POSTHOG_APP_HOST?.trim() || 'https://us.posthog.com', projectId } : undefined);
         print(items, formatReviewList(items));
         return 0;
       }

@@ -3,6 +3,7 @@ import { loadLifecycleConfig, loadShopifyConfig, SECRET_KEYS, type Env } from '.
 import { withDefault } from '../lib/infra/settings';
 import { queueSender } from '../lib/adapters/sqs/queue';
 import { Ledger, type LifecycleRecord } from '../lib/adapters/dynamodb/ledger';
+import { reviewSince } from '../lib/domain/lifecycle/record';
 import { approveReferral, rejectReferral, type ReviewDeps, type ReviewOutcome } from '../lib/domain/lifecycle/review';
 import { revokeReferral, type RevokeOutcome } from '../lib/domain/lifecycle/revoke';
 import { maskEmail } from '../lib/infra/mask';
@@ -19,6 +20,23 @@ export interface ReviewItem {
   since?: string;
   referrer: string;
   redeemer: string;
+  /**
+   * For a shared device or IP: both persons' pages in PostHog, to compare their events. They name
+   * the people (a distinct id is often the email), so they are shown to the operator, never logged.
+   */
+  posthog?: { referrer: string; redeemer: string };
+}
+
+/** The reasons the shared-signal guard gives (lib/domain/lifecycle/guards.ts). */
+const SHARED_SIGNAL_REASONS = new Set(['shared_device', 'shared_ip']);
+
+/**
+ * A person's page by distinct id, as PostHog's app builds it (PostHog/posthog
+ * `products/persons/manifest.tsx`, personByDistinctId: `/person/<encoded id>`, under the project).
+ * The referrer by email: the ledger keeps no distinct id for them, and apps often identify with it.
+ */
+export function posthogPersonUrl(appHost: string, projectId: string, distinctId: string): string {
+  return `${appHost.replace(/\/+$/, '')}/project/${encodeURIComponent(projectId)}/person/${encodeURIComponent(distinctId)}`;
 }
 
 /**
@@ -73,21 +91,36 @@ export function captureNote(env: Env): string | undefined {
     : 'PostHog: outcome not captured by this run (no POSTHOG_API_KEY here; set the project key in this shell and run the command again to capture it)';
 }
 
-export async function listReview(target: Target): Promise<ReviewItem[]> {
+export async function listReview(target: Target, posthog?: { appHost: string; projectId: string }): Promise<ReviewItem[]> {
   const waiting = await new Ledger(target.ddb, target.tableName).waiting('review');
-  return waiting.map((record: LifecycleRecord) => ({
-    eventId: record.eventId,
-    reasons: record.reviewReasons ?? [],
-    since: record.reviewSince,
-    referrer: maskEmail(record.referrerEmail),
-    redeemer: maskEmail(record.redeemerEmail),
-  }));
+  return waiting.map((record: LifecycleRecord) => {
+    const reasons = record.reviewReasons ?? [];
+    const shared = posthog && reasons.some((reason) => SHARED_SIGNAL_REASONS.has(reason));
+    return {
+      eventId: record.eventId,
+      reasons,
+      since: reviewSince(record),
+      referrer: maskEmail(record.referrerEmail),
+      redeemer: maskEmail(record.redeemerEmail),
+      ...(shared
+        ? {
+            posthog: {
+              referrer: posthogPersonUrl(posthog.appHost, posthog.projectId, record.referrerEmail),
+              redeemer: posthogPersonUrl(posthog.appHost, posthog.projectId, record.distinctId || record.redeemerEmail),
+            },
+          }
+        : {}),
+    };
+  });
 }
 
 export function formatReviewList(items: ReviewItem[]): string {
   if (items.length === 0) return 'No referral is waiting in review.';
   const lines = [`${items.length} referral(s) waiting in review, oldest first:`];
-  for (const item of items) lines.push(`  ${item.eventId}  since ${item.since ?? '-'}  ${item.reasons.join(', ')}  ${item.referrer} → ${item.redeemer}`);
+  for (const item of items) {
+    lines.push(`  ${item.eventId}  since ${item.since ?? '-'}  ${item.reasons.join(', ')}  ${item.referrer} → ${item.redeemer}`);
+    if (item.posthog) lines.push(`      PostHog: referrer ${item.posthog.referrer}  redeemer ${item.posthog.redeemer}`);
+  }
   lines.push('  → `review approve <eventId>` to pay, `review reject <eventId> --reason TEXT` to refuse (docs/OPERATIONS.md)');
   return lines.join('\n');
 }

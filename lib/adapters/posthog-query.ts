@@ -80,7 +80,7 @@ export class PostHogEventsQuery {
 
   public constructor(private readonly options: QueryClientOptions) {
     this.fetch = options.fetch ?? fetch;
-    this.url = `${options.appHost.replace(/\/+$/, '')}/api/projects/${encodeURIComponent(options.projectId)}/query/`;
+    this.url = queryUrl(options);
   }
 
   /** Every event in the window, oldest first, one page per iteration. */
@@ -98,50 +98,59 @@ export class PostHogEventsQuery {
   }
 
   private async page(window: EventWindow, pageSize: number, after: { timestamp: string; uuid: string }): Promise<EventRow[]> {
-    const body = {
-      query: {
-        kind: 'HogQLQuery',
-        query: referralEventsQuery(pageSize),
-        values: { event: window.event, since: window.since, until: window.until, after_timestamp: after.timestamp, after_uuid: after.uuid },
-      },
-    };
-    const response = await fetchWithTimeout(
-      this.fetch,
-      this.url,
-      {
-        method: 'POST',
-        headers: { authorization: `Bearer ${this.options.personalApiKey}`, 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify(body),
-        // A redirect would carry the key elsewhere.
-        redirect: 'error',
-      },
-      this.options.timeoutMs ?? 30_000,
-      'PostHog query',
-    );
-    const text = await response.text().catch(() => '');
-    if (!response.ok) throw this.failure(response, text);
-    let json: { results?: unknown; columns?: unknown };
-    try {
-      json = JSON.parse(text) as typeof json;
-    } catch {
-      throw new PermanentError('posthog_query_shape', `PostHog query answered ${response.status} with a body that is not JSON: is POSTHOG_APP_HOST the app host?`);
-    }
+    const json = await runQuery(this.fetch, this.url, this.options, {
+      kind: 'HogQLQuery',
+      query: referralEventsQuery(pageSize),
+      values: { event: window.event, since: window.since, until: window.until, after_timestamp: after.timestamp, after_uuid: after.uuid },
+    });
     return readRows(json);
   }
+}
 
-  private failure(response: Response, text: string): Error {
-    const detail = redactText(text.slice(0, 300), [], [this.options.personalApiKey]);
-    if (isRetryableStatus(response.status)) {
-      return new RetryableError(`PostHog query answered ${response.status}`, { retryAfterMs: parseRetryAfter(response.headers.get('retry-after')) });
-    }
-    if (response.status === 401 || response.status === 403) {
-      return new PermanentError(
-        'posthog_query_auth',
-        `PostHog refused the personal API key (${response.status}): it needs the query:read scope on project ${this.options.projectId}`,
-      );
-    }
-    return new PermanentError(`posthog_query_http_${response.status}`, `PostHog query answered ${response.status}: ${detail}`);
+const queryUrl = (options: QueryClientOptions): string =>
+  `${options.appHost.replace(/\/+$/, '')}/api/projects/${encodeURIComponent(options.projectId)}/query/`;
+
+/** One HogQL query: its parsed answer, or the failure classified (429/5xx/network retryable, a refused key permanent). */
+async function runQuery(
+  fetchImpl: Fetch,
+  url: string,
+  options: QueryClientOptions,
+  query: { kind: 'HogQLQuery'; query: string; values: Record<string, string> },
+): Promise<{ results?: unknown; columns?: unknown }> {
+  const response = await fetchWithTimeout(
+    fetchImpl,
+    url,
+    {
+      method: 'POST',
+      headers: { authorization: `Bearer ${options.personalApiKey}`, 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ query }),
+      // A redirect would carry the key elsewhere.
+      redirect: 'error',
+    },
+    options.timeoutMs ?? 30_000,
+    'PostHog query',
+  );
+  const text = await response.text().catch(() => '');
+  if (!response.ok) throw queryFailure(response, text, options);
+  try {
+    return JSON.parse(text) as { results?: unknown; columns?: unknown };
+  } catch {
+    throw new PermanentError('posthog_query_shape', `PostHog query answered ${response.status} with a body that is not JSON: is POSTHOG_APP_HOST the app host?`);
   }
+}
+
+function queryFailure(response: Response, text: string, options: QueryClientOptions): Error {
+  const detail = redactText(text.slice(0, 300), [], [options.personalApiKey]);
+  if (isRetryableStatus(response.status)) {
+    return new RetryableError(`PostHog query answered ${response.status}`, { retryAfterMs: parseRetryAfter(response.headers.get('retry-after')) });
+  }
+  if (response.status === 401 || response.status === 403) {
+    return new PermanentError(
+      'posthog_query_auth',
+      `PostHog refused the personal API key (${response.status}): it needs the query:read scope on project ${options.projectId}`,
+    );
+  }
+  return new PermanentError(`posthog_query_http_${response.status}`, `PostHog query answered ${response.status}: ${detail}`);
 }
 
 function readRows(json: { results?: unknown; columns?: unknown }): EventRow[] {
@@ -165,4 +174,112 @@ function readRows(json: { results?: unknown; columns?: unknown }): EventRow[] {
       personEmail: text(cell(row, 'person_email')),
     };
   });
+}
+
+// ── Shared device / IP (the worker's REVIEW_SHARED_DEVICE / REVIEW_SHARED_IP guards) ─────────────
+
+/** One side of the referral as PostHog may know them (lib/domain/lifecycle/guards.ts PersonRef). */
+interface PersonRef {
+  email: string;
+  distinctId?: string;
+}
+
+/**
+ * How many `$device_id` and `$ip` values both people's events carry since `{since}`, in one row.
+ * A person is matched by distinct id (the one the app gave us, or the email, which apps often
+ * identify with) or by the `email` person property, so the anonymous events posthog-js captured
+ * before `identify` count too: they are merged into the person. posthog-js keeps `$device_id`
+ * through `identify()` and `reset()` (only `reset(true)` makes a new one: PostHog docs, "Device
+ * bucketing", posthog.com/docs/feature-flags/device-bucketing), so one browser used for both
+ * accounts shows as one device.
+ *
+ * Only events that carry a `$device_id` count, for the IP too: those come from a client SDK
+ * (posthog-js, the mobile SDKs). A server-side capture (posthog-node) has no `$device_id`, and its
+ * `$ip` is the app backend's, shared by every user. `$ip` is absent altogether in a project with
+ * "Discard client IP data" on; REVIEW_SHARED_IP then never fires.
+ *
+ * Every function used is in HogQL's allow-list (PostHog/posthog `posthog/hogql/functions/mapping.py`:
+ * `groupUniqArrayIf` as an aggregate of two arguments, `arrayIntersect`, `notEmpty`, `lower`,
+ * `toString`, `parseDateTime64BestEffort`); the people and the time go in as `values`, never spliced.
+ */
+export function sharedSignalsQuery(): string {
+  const referrer = `(distinct_id IN ({referrer_distinct_id}, {referrer_email}) OR lower(toString(person.properties.email)) = {referrer_email})`;
+  const redeemer = `(distinct_id IN ({redeemer_distinct_id}, {redeemer_email}) OR lower(toString(person.properties.email)) = {redeemer_email})`;
+  const device = `toString(properties.$device_id)`;
+  const ip = `toString(properties.$ip)`;
+  const both = (value: string, extra: string) =>
+    `length(arrayIntersect(groupUniqArrayIf(${value}, ${referrer}${extra}), groupUniqArrayIf(${value}, ${redeemer}${extra})))`;
+  return [
+    `SELECT ${both(device, '')} AS shared_devices,`,
+    `  ${both(ip, ` AND notEmpty(${ip})`)} AS shared_ips`,
+    `FROM events`,
+    `WHERE timestamp >= parseDateTime64BestEffort({since}, 6) AND notEmpty(${device})`,
+    `  AND (${referrer} OR ${redeemer})`,
+  ].join('\n');
+}
+
+/** Answers kept per (referrer, redeemer) pair: a redelivered referral is not asked about twice. */
+const SHARED_CACHE_ENTRIES = 1_000;
+const SHARED_CACHE_MS = 15 * 60_000;
+
+/**
+ * The shared-signal question for the worker. One Query API request per referral at most, and
+ * none for a pair asked within 15 minutes (this container's cache), because HogQL queries with a
+ * personal API key are throttled at 120 an hour by default (PostHog/posthog `posthog/rate_limit.py`,
+ * HogQLQueryThrottle; 240 a minute and 2,400 an hour on the API-queries plan). A 429, a 5xx or no
+ * answer is a RetryableError: the referral is retried by SQS, never paid unchecked.
+ */
+export class PostHogSharedSignals {
+  private readonly fetch: Fetch;
+  private readonly url: string;
+  private readonly cache = new Map<string, { at: number; answer: { devices: number; ips: number } }>();
+
+  public constructor(
+    private readonly options: QueryClientOptions,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.fetch = options.fetch ?? fetch;
+    this.url = queryUrl(options);
+  }
+
+  public async shared(query: { referrer: PersonRef; redeemer: PersonRef; since: string }): Promise<{ devices: number; ips: number }> {
+    const referrerEmail = query.referrer.email.trim().toLowerCase();
+    const redeemerEmail = query.redeemer.email.trim().toLowerCase();
+    const key = JSON.stringify([referrerEmail, query.referrer.distinctId ?? '', redeemerEmail, query.redeemer.distinctId ?? '']);
+    const cached = this.cache.get(key);
+    if (cached && this.now() - cached.at < SHARED_CACHE_MS) return cached.answer;
+    const json = await runQuery(this.fetch, this.url, this.options, {
+      kind: 'HogQLQuery',
+      query: sharedSignalsQuery(),
+      values: {
+        referrer_email: referrerEmail,
+        // An empty distinct id matches no event: PostHog drops events without one.
+        referrer_distinct_id: query.referrer.distinctId ?? '',
+        redeemer_email: redeemerEmail,
+        redeemer_distinct_id: query.redeemer.distinctId ?? '',
+        since: query.since,
+      },
+    });
+    const answer = readSharedRow(json);
+    if (this.cache.size >= SHARED_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(key, { at: this.now(), answer });
+    return answer;
+  }
+}
+
+function readSharedRow(json: { results?: unknown; columns?: unknown }): { devices: number; ips: number } {
+  if (!Array.isArray(json.results) || !Array.isArray(json.columns)) {
+    throw new PermanentError('posthog_query_shape', 'PostHog query answer has no results/columns');
+  }
+  const columns = (json.columns as unknown[]).map(String);
+  const row = (json.results as unknown[])[0];
+  const cell = (name: string): number => {
+    const index = columns.indexOf(name);
+    if (index < 0) throw new PermanentError('posthog_query_shape', `PostHog query answer has no ${name} column`);
+    // An aggregate over no rows is one row of zeros; no row at all is read the same way.
+    const value = Array.isArray(row) ? Number(row[index]) : 0;
+    if (!Number.isFinite(value)) throw new PermanentError('posthog_query_shape', `PostHog query answer's ${name} is not a number`);
+    return value;
+  };
+  return { devices: cell('shared_devices'), ips: cell('shared_ips') };
 }

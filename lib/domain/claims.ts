@@ -1,4 +1,4 @@
-import { RetryableError } from './errors';
+import { CONTENTION_RETRY_MS, RetryableError } from './errors';
 import { canonicalEmail } from './identity';
 import type { LedgerPort, LedgerRecord } from './ledger-port';
 
@@ -14,7 +14,8 @@ import type { ProgramRules, RefusalReason } from './rules';
  * eligible (decided ACCEPTED, or COMPLETED). So a referral that fails a later rule can never have
  * blocked one that passes:
  * - holder undecided (IN_PROGRESS, or FAILED / dead-lettered before deciding): the outcome is not
- *   known yet, so we throw RetryableError and SQS brings this referral back later. We never take a
+ *   known yet, so we throw RetryableError and SQS brings this referral back in seconds
+ *   (CONTENTION_RETRY_MS: a holder usually decides within one). We never take a
  *   claim from an undecided holder, even a FAILED one: it may be redriven at the same moment and
  *   re-take its own claim, and two referrals each believing they hold the redeemer would pay twice.
  *   A FAILED holder is redriven with the DLQ (as is this referral, if it waits past its receives).
@@ -61,10 +62,12 @@ async function claimRedeemer(ledger: ClaimsPort, person: string, eventId: string
     if (holder === undefined) continue; // released meanwhile: claim again
     const state = holderState(await ledger.get(holder));
     if (state === 'eligible') return false;
-    if (state === 'undecided') throw new RetryableError(`rules: the redeemer is claimed by referral ${holder}, not yet decided; retry later`);
+    if (state === 'undecided') {
+      throw new RetryableError(`rules: the redeemer is claimed by referral ${holder}, not yet decided; retry later`, { retryAfterMs: CONTENTION_RETRY_MS });
+    }
     stale = holder;
   }
-  throw new RetryableError('rules: the redeemer claim kept changing hands; retry later');
+  throw new RetryableError('rules: the redeemer claim kept changing hands; retry later', { retryAfterMs: CONTENTION_RETRY_MS });
 }
 
 async function claimReferrerSlot(ledger: ClaimsPort, person: string, eventId: string, cap: number): Promise<boolean> {
@@ -80,11 +83,15 @@ async function claimReferrerSlot(ledger: ClaimsPort, person: string, eventId: st
       continue;
     }
     const undecided = states.find(({ state }) => state === 'undecided');
-    if (undecided) throw new RetryableError(`rules: the referrer's last slot is held by referral ${undecided.holder}, not yet decided; retry later`);
+    if (undecided) {
+      throw new RetryableError(`rules: the referrer's last slot is held by referral ${undecided.holder}, not yet decided; retry later`, {
+        retryAfterMs: CONTENTION_RETRY_MS,
+      });
+    }
     if (holders.length >= cap) return false;
     // Fewer holders than the cap: a slot was given back between our claim and our look.
   }
-  throw new RetryableError("rules: the referrer's slots kept changing hands; retry later");
+  throw new RetryableError("rules: the referrer's slots kept changing hands; retry later", { retryAfterMs: CONTENTION_RETRY_MS });
 }
 
 type HolderState = 'eligible' | 'refused' | 'undecided';

@@ -2,7 +2,8 @@ import { ROLES, type LedgerPort, type Role } from './ledger-port';
 import { maskCode, maskEmail } from '../infra/mask';
 import type { Referral } from './referral';
 import type { FulfilDeps } from './rewards';
-import { staticRefusal } from './rules';
+import { resolveReferrer } from './referral-codes';
+import { staticRefusal, vouchRefusal } from './rules';
 
 /** The slice of a Powertools logger the rehearsal writes to. */
 export interface DryRunLog {
@@ -25,7 +26,7 @@ export interface DryRunPlan {
  * The settings the plan mentions. Only plain values are read (and whether an outcome tracker is
  * configured): the type leaves out the Shopify and Customer.io clients, so nothing here can call them.
  */
-export type DryRunSettings = Partial<Pick<FulfilDeps, 'rewardAmount' | 'customerioEvent' | 'rewardType' | 'rules' | 'posthog'>>;
+export type DryRunSettings = Partial<Pick<FulfilDeps, 'rewardAmount' | 'customerioEvent' | 'rewardType' | 'rules' | 'posthog' | 'referralCodes'>>;
 
 /**
  * DRY_RUN=true: work out and log what fulfilling this referral would do, without doing it.
@@ -37,13 +38,16 @@ export type DryRunSettings = Partial<Pick<FulfilDeps, 'rewardAmount' | 'customer
  * redriven and paid once DRY_RUN is off.
  */
 export async function dryRunFulfil(
-  referral: Referral,
+  queued: Referral,
   ledger: Pick<LedgerPort, 'get'>,
   log: DryRunLog,
   settings: DryRunSettings = {},
 ): Promise<DryRunPlan> {
-  const { eventId } = referral;
+  const { eventId } = queued;
   const record = await ledger.get(eventId);
+  // The code resolved as the real run would (reads only): its owner is who would be paid.
+  const resolved = await resolveReferrer(queued, settings.referralCodes);
+  const referral = resolved.referral;
   const status = record?.status;
 
   if (status === 'COMPLETED' || status === 'REJECTED') {
@@ -57,7 +61,8 @@ export async function dryRunFulfil(
     if (settings.posthog && !record?.posthogAt) steps.push(`capture "${event}" in PostHog`);
   };
   let refusal: string | undefined = record?.decision === 'REJECTED' ? (record.rejectionReason ?? 'unknown') : undefined;
-  if (!record?.decision && settings.rules) {
+  if (!record?.decision) refusal = (settings.rules ? vouchRefusal(referral, settings.rules.referralSignatures) : undefined) ?? resolved.refusal;
+  if (!record?.decision && !refusal && settings.rules) {
     refusal = staticRefusal(referral, settings.rules);
     if (!refusal) {
       steps.push(

@@ -11,7 +11,12 @@ export class RewardsError extends Error {
 
 /** Transient: network, timeouts, 408/429/5xx, GraphQL THROTTLED, a lease held elsewhere. Retry with backoff. */
 export class RetryableError extends RewardsError {
-  /** Server-suggested wait (Retry-After, throttle restore time), in milliseconds. */
+  /**
+   * How long to wait before trying again, in milliseconds, where the cause says: a server's
+   * Retry-After, Shopify's throttle refill time, another referral's lease or claim. Within an
+   * invocation it is a floor on withRetry's backoff; for the record's next delivery the worker
+   * starts from it (lib/infra/redelivery.ts). Absent: an outage or unknown cause, backed off.
+   */
   public readonly retryAfterMs?: number;
 
   public constructor(message: string, options?: { cause?: unknown; retryAfterMs?: number }) {
@@ -19,6 +24,13 @@ export class RetryableError extends RewardsError {
     this.retryAfterMs = options?.retryAfterMs;
   }
 }
+
+/**
+ * The wait hinted when another referral holds what this one needs (its lease, a claim it has not
+ * decided on yet): such a holder is usually done within a second or two, so the record is
+ * delivered again in seconds, not after the queue's visibility timeout (lib/infra/redelivery.ts).
+ */
+export const CONTENTION_RETRY_MS = 2_000;
 
 /** Will fail the same way every time (401/403, INVALID, bad config): dead-letter at once, with the reason. */
 export class PermanentError extends RewardsError {

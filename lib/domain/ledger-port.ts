@@ -103,12 +103,6 @@ export interface BeginInput {
   rewardAmount: string;
 }
 
-/** What a parked referral keeps: its queue message (the releaser hands it back) and both rewards' value in cents. */
-export interface ParkedReferral {
-  message: string;
-  budgetCents: number;
-}
-
 export type FinalStatus = Extract<LedgerStatus, 'COMPLETED' | 'REJECTED'>;
 
 /** Stands for the adapter's clock in a Change: the time of the write, as ISO text or epoch ms. */

@@ -1,40 +1,23 @@
 /**
- * A referral's life as one state machine. The state is DERIVED from the ledger record (stateOf),
- * never stored beside it; what is stored is the verdict, once, in the write that decides it
- * (LedgerPort.decide), and the facts of each step (a card's id, Customer.io's and PostHog's times).
- *
- *   state       event                    next        the write (one conditional ledger write)
- *   ─────────── ──────────────────────── ─────────── ──────────────────────────────────────────────
- *   RECEIVED    verdict reject(reason)   REJECTED    decide, on the lease
- *   RECEIVED    verdict pay              PAYING      decide, on the lease
- *   RECEIVED    verdict hold(until)      HELD        decide, on the lease (frees it: parked)
- *   RECEIVED    verdict review(reasons)  REVIEW      decide, on the lease (frees it: parked)
- *   REJECTED    finish                   REJECTED    the last step's write ends it (final)
- *   HELD        take up (due)            PAYING      markReleased, on the lease
- *   HELD        take up, hold ahead      HELD        decide hold(until) again, on the lease
- *   HELD        cancel                   REVOKED     operator, from HELD
- *   REVIEW      approve                  HELD        operator, from REVIEW (until its holdUntil)
- *   REVIEW      reject                   REJECTED    operator, from REVIEW (final)
- *   REVIEW      cancel                   REVOKED     operator, from REVIEW
- *   PAYING      finish                   COMPLETED   the last step's write ends it
- *   COMPLETED   revoke                   REVOKING    operator, from COMPLETED
- *   REVOKING    both deactivated         REVOKED     operator, from COMPLETED
- *   (not final) fail                     FAILED      fail (no lease needed; never a parked one)
- *   FAILED      redrive (begin)          the state its fields say
+ * A referral's life as one state machine (docs/ARCHITECTURE.md draws it). The state is DERIVED
+ * from the ledger record (stateOf), never stored beside it; what is stored is the verdict, once,
+ * in the write that decides it (decide, lib/domain/steps.ts), and the facts of each step (a
+ * card's id, Customer.io's and PostHog's times). Every move is one conditional ledger write:
+ * the worker's fenced on its lease, an operator's on the status it moves from (fromStates).
  *
  * Effects around the writes (lib/domain/rewards.ts, lifecycle/*.ts): a hold is captured in PostHog
  * before the write that parks it; a refusal gives its claims back after its verdict is stored; a
- * taken-up approval is counted against its budget periods before markReleased; a reviewer's
+ * taken-up approval is counted against its budget periods before it is released; a reviewer's
  * rejection or a cancel returns the referral's budget share after its write.
  *
  * A new state (say AWAITING_QUALIFICATION, NOT_QUALIFIED) is a member of StateName, a row in
  * TRANSITIONS, a line in stateOf reading the fact that marks it, and, if the worker may stop
- * there, a Verdict kind (decide stores it): docs/ARCHITECTURE.md "The state machine".
+ * there, a Verdict kind (decide stores it).
  */
 import type { LedgerRecord, LedgerStatus } from './ledger-port';
 import type { ReviewReason } from './lifecycle/record';
 
-/** What the rules and the lifecycle's guards decided: reached once per referral, stored once (LedgerPort.decide). */
+/** What the rules and the lifecycle's guards decided: reached once per referral, stored once (decide, lib/domain/steps.ts). */
 export type Verdict =
   | { kind: 'reject'; reason: string }
   | { kind: 'pay' }
@@ -47,7 +30,7 @@ export type StateName = 'RECEIVED' | 'REJECTED' | 'HELD' | 'REVIEW' | 'PAYING' |
 
 export type Event = 'reject' | 'pay' | 'hold' | 'review' | 'finish' | 'take-up' | 'approve' | 'cancel' | 'revoke' | 'deactivated' | 'fail' | 'redrive';
 
-/** The machine: which event moves which state where. Anything absent is refused (assertMove). */
+/** The machine: which event moves which state where; an operator's move is a write only from a state that has it (fromStates). */
 export const TRANSITIONS: Record<StateName, Partial<Record<Event, StateName>>> = {
   RECEIVED: { reject: 'REJECTED', pay: 'PAYING', hold: 'HELD', review: 'REVIEW', fail: 'FAILED' },
   REJECTED: { finish: 'REJECTED', fail: 'FAILED' },
@@ -116,13 +99,6 @@ export function stateOf(stored: LedgerRecord): State {
   // A reward already created, or a release, means the pay verdict was reached: never park a half-paid referral.
   if (record.gatePassedAt || record.releasedAt || record.referrerCardId || record.redeemerCardId || record.customerioAt) return { name: 'PAYING' };
   return { name: 'RECEIVED', accepted: true };
-}
-
-/** The state `event` moves `from` to; a move the table does not have is a defect, never a silent write. */
-export function assertMove(from: StateName, event: Event): StateName {
-  const to = TRANSITIONS[from][event];
-  if (!to) throw new Error(`machine: no move from ${from} on ${event}`);
-  return to;
 }
 
 /** The stored statuses an operator's `event` may move a record from: the states the table moves on it that are statuses of their own. */

@@ -27,7 +27,8 @@ export interface Referral {
   occurredAt?: string;
   /**
    * The referrer's code, trimmed and lowercased, when the event names one (`referral_code`). Carried
-   * and signed over; the referrer is still the event's referrer email.
+   * and signed over. The worker pays the code's owner (lib/domain/referral-codes.ts): `referrerEmail`
+   * is empty when the event named only the code, and overridden by the owner when it named both.
    */
   referralCode?: string;
   /**
@@ -36,6 +37,8 @@ export interface Referral {
    * messages queued before it existed still parse (and are refused as unsigned where it is required).
    */
   referralSignature?: string;
+  /** The code owner's PostHog distinct id, set by the worker when it resolves the code; never queued. */
+  referrerDistinctId?: string;
 }
 
 /** The longest referral code carried: far past any code a person types, short enough to bound the message. */
@@ -70,7 +73,9 @@ export function parseReferral(body: string): Referral | undefined {
   const { v, eventId, eventName, referrerEmail, redeemerEmail, customerEmail, personEmail, distinctId, occurredAt, referralCode, referralSignature } =
     message as Record<string, unknown>;
   if (v !== 1 || typeof eventId !== 'string' || !EVENT_ID_PATTERN.test(eventId) || typeof eventName !== 'string') return undefined;
-  if (!isEmail(referrerEmail) || !isEmail(redeemerEmail) || !isEmail(customerEmail)) return undefined;
+  // A referral that names its referrer by code may name no referrer email: the worker resolves the code.
+  const referrerOk = isEmail(referrerEmail) || (typeof referralCode === 'string' && referralCode !== '' && referrerEmail === '');
+  if (!referrerOk || !isEmail(redeemerEmail) || !isEmail(customerEmail)) return undefined;
   if ((personEmail !== undefined && !isEmail(personEmail)) || !isOptionalString(distinctId) || !isOptionalString(occurredAt)) return undefined;
   if (!isOptionalBounded(referralCode, MAX_REFERRAL_CODE_LENGTH) || !isOptionalBounded(referralSignature, MAX_SIGNATURE_LENGTH)) return undefined;
   // A message queued before defect 3 was fixed carries the PostHog person's email as its
@@ -81,7 +86,7 @@ export function parseReferral(body: string): Referral | undefined {
     v,
     eventId,
     eventName,
-    referrerEmail,
+    referrerEmail: referrerEmail as string,
     redeemerEmail,
     customerEmail: redeemerEmail,
     ...(person === undefined ? {} : { personEmail: person }),

@@ -1,14 +1,15 @@
 import { claimPerPersonRules, releaseClaims } from './claims';
 import type { RewardType } from './ledger-port';
-import { PermanentError, RetryableError } from './errors';
+import { CONTENTION_RETRY_MS, PermanentError, RetryableError } from './errors';
 import type { FinalStatus, LedgerPort, LedgerRecord, Role } from './ledger-port';
 import { posthogDistinctId, ROLES } from './ledger-port';
 import type { Referral } from './referral';
+import { canonicalEmail } from './identity';
+import { resolveReferrer, type ReferralCodeDeps } from './referral-codes';
 import { withRetry, type RetryOptions } from '../infra/retry';
-import { staticRefusal, type ProgramRules, type RefusalReason } from './rules';
+import { staticRefusal, vouchRefusal, type ProgramRules, type RefusalReason } from './rules';
 import { captureOutcome } from './lifecycle/capture';
 import { captureHeld, lifecycleVerdict, takeUp, type LifecycleDeps } from './lifecycle/hold';
-import { referralCents } from './lifecycle/record';
 import { lastStep, stateOf, type Verdict } from './machine';
 import { decide, finish as finishStep, recordCard, recordCustomerIo, recordPostHog, recordTakenSeen, replaceCode } from './steps';
 import type { EventSender, OutcomeDetails, OutcomeTracker } from './notify-ports';
@@ -70,6 +71,10 @@ export interface FulfilDeps {
   checkpoint?: (step: Checkpoint, eventId: string) => void | Promise<void>;
   /** Hold, review guards and budgets (lib/domain/lifecycle/hold.ts); absent: every accepted referral is paid at once. */
   lifecycle?: LifecycleDeps;
+  /** Referral codes (lib/domain/referral-codes.ts): a code names the referrer; absent, a code is carried unresolved. */
+  referralCodes?: ReferralCodeDeps;
+  /** Told when an event named a referrer email other than its code's owner: the owner is paid, this is for whoever investigates. */
+  onIgnoredReferrerEmail?: (named: string, owner: string) => void;
   /**
    * How long a code our earlier sends may have created must keep answering "taken, not ours"
    * before it is treated as a collision and replaced (default 10 minutes: see confirmCollision).
@@ -99,8 +104,9 @@ const MAX_CODE_COLLISIONS = 3;
 /**
  * The look-up by code is a search query (https://shopify.dev/docs/api/usage/search-syntax), and
  * Shopify documents no bound on how soon a new card is searchable; the closing review saw it lag.
- * 10 minutes is long past any plausible index lag (unverified against Shopify: an assumption), and
- * with SQS's 6-minute visibility timeout it ends on the second redelivery after the first sighting.
+ * 10 minutes is long past any plausible index lag (unverified against Shopify: an assumption). The
+ * retry is hinted to wait out the window, which the queue's 6-minute visibility timeout caps: it
+ * ends on the second redelivery after the first sighting.
  */
 export const DEFAULT_COLLISION_CONFIRM_MS = 10 * 60_000;
 
@@ -109,13 +115,19 @@ export const DEFAULT_COLLISION_CONFIRM_MS = 10 * 60_000;
  * lives in the ledger, so any retry (duplicate webhook, redelivery, crash, DLQ redrive)
  * resumes at the first step not done, with the codes chosen the first time.
  */
-export async function fulfilReferral(message: Referral, deps: FulfilDeps, context: FulfilContext): Promise<FulfilResult> {
+export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context: FulfilContext): Promise<FulfilResult> {
   const { ledger } = deps;
   const { owner, deadline } = context;
-  const { eventId } = message;
+  const { eventId } = queued;
   const now = deps.now ?? Date.now;
   const retry = <T>(fn: () => Promise<T>) => withRetry(fn, { ...deps.retry, deadline });
   const checkpoint = async (step: Checkpoint) => deps.checkpoint?.(step, eventId);
+
+  // Before begin, so the record holds the person who will be paid: a code's owner, not whatever
+  // referrer email the event also named. Codes never change owner, so every retry resolves the same.
+  const resolved = await resolveReferrer(queued, deps.referralCodes);
+  const message = resolved.referral;
+  if (resolved.ignoredReferrerEmail) deps.onIgnoredReferrerEmail?.(resolved.ignoredReferrerEmail, message.referrerEmail);
 
   const begun = await ledger.begin(message, {
     owner,
@@ -130,7 +142,13 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
   if (begun.outcome === 'completed') return { outcome: 'already-completed' };
   if (begun.outcome === 'rejected') return { outcome: 'already-rejected', reason: begun.record.rejectionReason ?? 'unknown' };
   if (begun.outcome === 'parked') return { outcome: 'already-parked', status: begun.record.status };
-  if (begun.outcome === 'busy') throw new RetryableError('another worker is fulfilling this referral');
+  if (begun.outcome === 'busy') {
+    // Back when the lease can be taken over, not sooner: a live holder finishes (this copy is then
+    // acknowledged as a duplicate) or releases it, and a crashed one's lease has run out. Real time,
+    // as the lease is: `now` may be a test's fixed clock.
+    const leaseLeftMs = Number(begun.record?.leaseExpiresAt ?? 0) - Date.now();
+    throw new RetryableError('another worker is fulfilling this referral', { retryAfterMs: Math.max(CONTENTION_RETRY_MS, leaseLeftMs) });
+  }
   let record = begun.record;
   // From here on the ledger's copy is the referral: the people, the PostHog person and the reward
   // are the ones fixed at begin, whatever a later message (a reused uuid) or the config says now.
@@ -158,12 +176,14 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
   let state = stateOf(record);
   if (state.name === 'RECEIVED') {
     // The verdict, reached once and stored in one write: the rules' (unless an earlier release
-    // stored them apart), then the lifecycle's on an accepted referral.
-    const refusal = state.accepted ? undefined : await applyRules(referral, deps);
+    // stored them apart), then the lifecycle's on an accepted referral. The signature first (a
+    // forged event is reported as one), then a code we never issued, or none where one is
+    // required, before any other rule: its referrer is nobody we know, so it must claim nothing.
+    const unvouched = deps.rules ? (vouchRefusal(referral, deps.rules.referralSignatures) ?? codeOfAnotherReferrer(message, record, deps.rules)) : undefined;
+    const refusal = state.accepted ? undefined : (unvouched ?? resolved.refusal ?? (await applyRules(referral, deps)));
     const verdict: Verdict = refusal ? { kind: 'reject', reason: refusal } : deps.lifecycle ? await lifecycleVerdict(referral, record, deps.lifecycle, gateContext) : { kind: 'pay' };
     await captureHeld(referral, verdict, gateContext);
-    const parked = verdict.kind === 'hold' || verdict.kind === 'review' ? { message: JSON.stringify(referral), budgetCents: referralCents(reward.amount) } : undefined;
-    record = await decide(ledger, eventId, owner, verdict, parked);
+    record = await decide(ledger, eventId, owner, verdict, JSON.stringify(referral));
     await checkpoint('decided');
     if (verdict.kind === 'hold') return { outcome: 'held', releaseAt: verdict.until };
     if (verdict.kind === 'review') return { outcome: 'review', reasons: verdict.reasons };
@@ -251,9 +271,13 @@ export async function fulfilReferral(message: Referral, deps: FulfilDeps, contex
   const confirmCollision = async (role: Role, code: string): Promise<void> => {
     const seenAt = before[`${role}TakenSeenCode`] === code ? before[`${role}TakenSeenAt`] : undefined;
     const windowMs = deps.collisionConfirmMs ?? DEFAULT_COLLISION_CONFIRM_MS;
-    if (seenAt !== undefined && now() - Date.parse(seenAt) >= windowMs) return;
+    const seenForMs = seenAt === undefined ? 0 : now() - Date.parse(seenAt);
+    if (seenAt !== undefined && seenForMs >= windowMs) return;
     if (seenAt === undefined) await recordTakenSeen(ledger, eventId, owner, role, code);
-    throw new RetryableError(`Shopify reports the ${role} code taken by another reward; confirming it is not ours (not yet searchable) before replacing it`);
+    // Back when the window has passed, not before: earlier tries would only spend receives.
+    throw new RetryableError(`Shopify reports the ${role} code taken by another reward; confirming it is not ours (not yet searchable) before replacing it`, {
+      retryAfterMs: windowMs - seenForMs,
+    });
   };
 
   // The two cards are independent: create them side by side, but let both settle before
@@ -306,9 +330,21 @@ async function applyRules(referral: Referral, deps: FulfilDeps): Promise<Refusal
 }
 
 /**
+ * A signature over a referral code vouches for the code's owner only. When this message's code
+ * belongs to someone other than the referrer the ledger fixed at begin (a message reusing the uuid
+ * of a referral begun for another referrer, e.g. a forged one that stopped before deciding), its
+ * signature does not vouch for the referral the record would pay.
+ */
+function codeOfAnotherReferrer(message: Referral, record: LedgerRecord, rules: ProgramRules): RefusalReason | undefined {
+  if (rules.referralSignatures.mode === 'off' || message.referralCode === undefined) return undefined;
+  return canonicalEmail(message.referrerEmail) === canonicalEmail(record.referrerEmail) ? undefined : 'bad_referral_signature';
+}
+
+/**
  * The message's referral with the people and PostHog person the ledger fixed at begin. The
  * signature stays the message's, and is checked against these stored people (lib/domain/rules.ts),
- * the ones that would be paid, never against a later message's (a reused uuid).
+ * the ones that would be paid, never against a later message's (a reused uuid); a code it signs must
+ * belong to the stored referrer (codeOfAnotherReferrer).
  */
 function storedReferral(message: Referral, record: LedgerRecord): Referral {
   return {

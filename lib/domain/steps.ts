@@ -4,7 +4,7 @@
  * operator's move from the status the machine (lib/domain/machine.ts) allows it from. What each
  * stores is the fact of the step; the state is derived from them (stateOf).
  */
-import { LeaseLostError, NOW_ISO, NOW_MS, type Change, type FinalStatus, type LedgerPort, type ParkedReferral, type Role } from './ledger-port';
+import { LeaseLostError, NOW_ISO, NOW_MS, type Change, type FinalStatus, type LedgerPort, type Role } from './ledger-port';
 import type { LifecycleRecord } from './lifecycle/record';
 import { fromStates, type Verdict } from './machine';
 
@@ -57,18 +57,19 @@ export function finish(ledger: LedgerPort, eventId: string, owner: string, statu
 /**
  * The verdict, in the one write that decides it: a refusal with its reason; a pay, stored before
  * the first Shopify call (gatePassedAt); a hold or review, which parks the record (its status, the
- * index's keys, the message the releaser hands back) and frees the lease.
+ * index's keys, `message`: the queue message the releaser hands back) and frees the lease.
  */
-export function decide(ledger: LedgerPort, eventId: string, owner: string, verdict: Verdict, parked?: ParkedReferral): Leased {
+export function decide(ledger: LedgerPort, eventId: string, owner: string, verdict: Verdict, message?: string): Leased {
   if (verdict.kind === 'reject') return ledger.write(eventId, owner, { step: 'decide', set: { decision: 'REJECTED', rejectionReason: verdict.reason } });
   if (verdict.kind === 'pay') return ledger.write(eventId, owner, { step: 'decide', set: { decision: 'ACCEPTED', gatePassedAt: NOW_ISO } });
-  if (!parked) throw new Error(`steps: a ${verdict.kind} verdict for ${eventId} needs the referral's message`);
-  const park = { decision: 'ACCEPTED', parkedMessage: parked.message, parkedAt: NOW_ISO, budgetCents: parked.budgetCents };
+  if (message === undefined) throw new Error(`steps: a ${verdict.kind} verdict for ${eventId} needs the referral's message`);
+  // The times it was held or went to review, and its budget share, are derived (lifecycle/record.ts).
+  const park = { decision: 'ACCEPTED', parkedMessage: message };
   const set =
     verdict.kind === 'hold'
-      ? { ...park, status: 'HELD', lifecycleQueue: 'held', lifecycleAt: verdict.until, releaseAt: verdict.until, heldAt: NOW_ISO }
-      : { ...park, status: 'REVIEW', lifecycleQueue: 'review', lifecycleAt: NOW_MS, reviewReasons: verdict.reasons, reviewSince: NOW_ISO, holdUntil: verdict.holdUntil };
-  return ledger.write(eventId, owner, { step: 'decide', set, freeLease: true });
+      ? { ...park, status: 'HELD', lifecycleQueue: 'held', lifecycleAt: verdict.until, releaseAt: verdict.until }
+      : { ...park, status: 'REVIEW', lifecycleQueue: 'review', lifecycleAt: NOW_MS, reviewReasons: verdict.reasons, holdUntil: verdict.holdUntil };
+  return ledger.write(eventId, owner, { step: 'decide', set, setIfAbsent: { parkedAt: NOW_ISO }, freeLease: true });
 }
 
 /** A taken-up HELD referral leaves the index (the releaser stops sending it); the first release time is kept. */

@@ -95,13 +95,20 @@ export function parseWebhook(rawBody: string, options: PayloadOptions): ParsedWe
   if (!props.success) throw unprocessable('invalid_properties', 'event.properties must be an object');
   const person = wrapped ? readPersonEmail(root.data.person) : undefined;
 
-  const referrerEmail = readEmail(props.data[options.referrerEmailProperty], options.referrerEmailProperty, 'referrer');
+  // A referral that names the referrer by `referral_code` needs no referrer email: the worker pays
+  // the code's owner (lib/domain/referral-codes.ts), and an email beside the code is ignored there.
+  // Without a code, the email is the referrer, as before codes existed.
+  const referralCode = readReferralCode(props.data[REFERRAL_CODE_PROPERTY]);
+  const referrerProperty = props.data[options.referrerEmailProperty];
+  const referrerEmail =
+    referralCode !== undefined && (isBlank(referrerProperty) || !emailSchema.safeParse(referrerProperty).success)
+      ? ''
+      : readEmail(referrerProperty, options.referrerEmailProperty, 'referrer');
   // The redeemer is usually the person the event was captured for, so their profile email stands
   // in, for an empty or blank property as much as for a missing one: an app that sends
   // `redeemer_email: ""` for a signed-in person means "the person", and refusing it would lose the referral.
   const redeemerProperty = props.data[options.redeemerEmailProperty];
   const redeemerEmail = readEmail(isBlank(redeemerProperty) ? person : redeemerProperty, options.redeemerEmailProperty, 'redeemer');
-  const referralCode = readReferralCode(props.data[REFERRAL_CODE_PROPERTY]);
   const referralSignature = readSignature(props.data[REFERRAL_SIGNATURE_PROPERTY]);
 
   const problem = referralLimitProblem({ referrerEmail, redeemerEmail });

@@ -16,7 +16,13 @@ export interface LifecycleConfig {
   velocity?: { count: number; windowMs: number };
   /** REVIEW_DISPOSABLE_EMAIL: either email on a disposable domain → review. */
   reviewDisposable: boolean;
+  /**
+   * REVIEW_SHARED_DEVICE / REVIEW_SHARED_IP: the referrer's and the redeemer's PostHog persons
+   * used one `$device_id` / `$ip` within SHARED_SIGNAL_LOOKBACK → review. Absent when both are off.
+   */
+  sharedSignals?: { device: boolean; ip: boolean; lookbackMs: number };
 }
+
 
 /** The lifecycle settings on their own (ops reads them too); throws PermanentError listing every problem. */
 export function loadLifecycleConfig(env: Env): LifecycleConfig {
@@ -43,11 +49,42 @@ export function lifecycleSettings(settings: Settings, env: Env): LifecycleConfig
   settings.expect(!velocity || velocity.count <= MAX_VELOCITY_COUNT, `REVIEW_REFERRER_VELOCITY allows at most ${MAX_VELOCITY_COUNT} per window`);
   const disposable = env.REVIEW_DISPOSABLE_EMAIL?.trim().toLowerCase() || 'false';
   settings.expect(['true', 'false'].includes(disposable), 'REVIEW_DISPOSABLE_EMAIL must be true or false');
+  const flag = (name: string, value: string): boolean => {
+    settings.expect(['true', 'false'].includes(value), `${name} must be true or false`);
+    return value === 'true';
+  };
+  const sharedDevice = flag('REVIEW_SHARED_DEVICE', env.REVIEW_SHARED_DEVICE?.trim().toLowerCase() || 'false');
+  const sharedIp = flag('REVIEW_SHARED_IP', env.REVIEW_SHARED_IP?.trim().toLowerCase() || 'false');
+  const lookbackMs = parseDuration(env.SHARED_SIGNAL_LOOKBACK?.trim() || '30d');
+  settings.expect(lookbackMs !== undefined && lookbackMs > 0, 'SHARED_SIGNAL_LOOKBACK must be a duration like 7d, 30d or 720h');
   return {
+    ...(sharedDevice || sharedIp ? { sharedSignals: { device: sharedDevice, ip: sharedIp, lookbackMs: lookbackMs ?? 0 } } : {}),
     holdMs: holdMs ?? 0,
     dailyBudgetCents: budget('PROGRAM_DAILY_BUDGET'),
     monthlyBudgetCents: budget('PROGRAM_MONTHLY_BUDGET'),
     velocity,
     reviewDisposable: disposable === 'true',
   };
+}
+
+/** The Query API the shared-signal guard asks (the reconciler's settings and key: POSTHOG_APP_HOST, POSTHOG_PROJECT_ID, POSTHOG_PERSONAL_API_KEY). */
+export interface SharedSignalQueryConfig {
+  appHost: string;
+  projectId: string;
+  personalApiKey: string;
+}
+
+/**
+ * The worker's Query API settings, required while a shared-signal guard is on (a guard that could
+ * not ask would have to pay blind or hold everything); absent otherwise.
+ */
+export function sharedSignalQuerySettings(settings: Settings, env: Env, lifecycle: LifecycleConfig): SharedSignalQueryConfig | undefined {
+  if (!lifecycle.sharedSignals) return undefined;
+  const why = '(REVIEW_SHARED_DEVICE / REVIEW_SHARED_IP ask PostHog\'s Query API)';
+  const projectId = env.POSTHOG_PROJECT_ID?.trim() ?? '';
+  settings.expect(/^\d+$/.test(projectId), `POSTHOG_PROJECT_ID must be the numeric project id ${why}`);
+  const personalApiKey = env.POSTHOG_PERSONAL_API_KEY?.trim() ?? '';
+  settings.expect(personalApiKey !== '', `POSTHOG_PERSONAL_API_KEY is not set ${why}`);
+  const appHost = settings.url((env.POSTHOG_APP_HOST?.trim() || 'https://us.posthog.com').replace(/\/+$/, ''), 'POSTHOG_APP_HOST');
+  return { appHost, projectId, personalApiKey };
 }

@@ -4,7 +4,8 @@ import { parseDomainList, type ProgramRules, type ReferralSignatures } from '../
 import { MIN_SIGNING_KEY_BYTES } from '../domain/vouch';
 import type { ShopifyAuthConfig } from '../adapters/shopify/auth';
 import { InvalidSigningSecretError, signingKey } from '../inbound/signature';
-import { lifecycleSettings, type LifecycleConfig } from './config-lifecycle';
+import { lifecycleSettings, sharedSignalQuerySettings, type LifecycleConfig, type SharedSignalQueryConfig } from './config-lifecycle';
+import { requireReferralCode } from './config-referral-codes';
 import { MIN_HMAC_KEY_BYTES, Settings, weakSecretProblem, withDefault, type Env } from './settings';
 
 // The shared pieces and the lifecycle's and reconciler's loaders live in their own files; every
@@ -24,6 +25,8 @@ export const SECRET_KEYS = [
   'CUSTOMERIO_API_KEY',
   'POSTHOG_API_KEY',
   'REFERRAL_SIGNING_KEY',
+  // Only while REVIEW_SHARED_DEVICE / REVIEW_SHARED_IP are on: the guard asks PostHog's Query API.
+  'POSTHOG_PERSONAL_API_KEY',
 ] as const;
 
 
@@ -65,6 +68,10 @@ export interface WorkerConfig {
   posthog?: { host: string; apiKey: string };
   /** Hold, review guards and budgets (lib/domain/lifecycle/); all off by default. */
   lifecycle: LifecycleConfig;
+  /** REQUIRE_REFERRAL_CODE: refuse referrals that name no referral code (lib/domain/referral-codes.ts). */
+  requireReferralCode: boolean;
+  /** The Query API the shared device / IP guards ask; present only while one is on. */
+  sharedSignalQuery?: SharedSignalQueryConfig;
 }
 
 
@@ -184,6 +191,7 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
     `CUSTOMERIO_EVENT must be at most ${CUSTOMERIO_MAX_EVENT_NAME_BYTES} bytes (Customer.io's limit)`,
   );
 
+  const lifecycle = lifecycleSettings(settings, env);
   return settings.done({
     rewardAmount: rewardAmount(settings, withDefault(env, 'REWARD_AMOUNT')),
     rewardCodeLength: settings.integer(withDefault(env, 'REWARD_CODE_LENGTH'), MIN_CODE_LENGTH, MAX_CODE_LENGTH, codeLength),
@@ -215,7 +223,9 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
     posthog: posthogKey
       ? { host: settings.url(withDefault(env, 'POSTHOG_HOST').replace(/\/+$/, ''), 'POSTHOG_HOST'), apiKey: posthogKey }
       : undefined,
-    lifecycle: lifecycleSettings(settings, env),
+    lifecycle,
+    requireReferralCode: requireReferralCode(settings, env),
+    sharedSignalQuery: sharedSignalQuerySettings(settings, env, lifecycle),
   });
 }
 
@@ -232,7 +242,16 @@ export interface WorkerRuntimeConfig {
   maxReceiveCount: number;
   /** DRY_RUN: rehearse and park in the DLQ (lib/domain/dry-run.ts), pay nothing. */
   dryRun: boolean;
+  /** The queue the worker reads: a failed record's next delivery is set on it (lib/infra/redelivery.ts). */
+  queueUrl: string;
+  /** The queue's visibility timeout, seconds: the longest a failed record waits before it is delivered again. */
+  visibilityTimeoutSeconds: number;
+  /** The event source mapping's maximumConcurrency: this container's Shopify pacer takes 1 / this of the shop's budget. */
+  workerContainers: number;
 }
+
+/** ChangeMessageVisibility takes 0 to 43,200 s (12 hours), as does the queue's own VisibilityTimeout. */
+const MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200;
 
 /** SQS's redrive policy takes a maxReceiveCount of 1 to 1,000 (aws-cdk-lib's aws-sqs validateQueueProps checks the same range). */
 const MAX_RECEIVE_COUNT_LIMIT = 1000;
@@ -253,6 +272,21 @@ export function loadWorkerRuntimeConfig(env: Env): WorkerRuntimeConfig {
       `MAX_RECEIVE_COUNT must be a whole number from 1 to ${MAX_RECEIVE_COUNT_LIMIT} (the queue's redrive maxReceiveCount)`,
     ),
     dryRun: ['true', '1', 'yes'].includes(dryRun),
+    queueUrl: settings.required('QUEUE_URL', env.QUEUE_URL),
+    // Unset: the deployed queue's 360 s (serverless.yml custom.settings.visibilityTimeout).
+    visibilityTimeoutSeconds: settings.integer(
+      env.QUEUE_VISIBILITY_TIMEOUT?.trim() || '360',
+      0,
+      MAX_VISIBILITY_TIMEOUT_SECONDS,
+      `QUEUE_VISIBILITY_TIMEOUT must be a whole number of seconds from 0 to ${MAX_VISIBILITY_TIMEOUT_SECONDS} (the queue's VisibilityTimeout)`,
+    ),
+    // Unset: one container's worth, the whole budget (the local stack's one worker, the tests).
+    workerContainers: settings.integer(
+      env.WORKER_MAX_CONCURRENCY?.trim() || '1',
+      1,
+      1000,
+      'WORKER_MAX_CONCURRENCY must be a whole number from 1 to 1000 (the event source mapping maximumConcurrency)',
+    ),
   });
 }
 

@@ -50,3 +50,9 @@ export async function loadEnv(env: Env = process.env, source?: SecretSource, key
   }
   return merged;
 }
+/**
+ * The referral-codes function's secret (`<service>/<stage>/app`): the app backend's key for
+ * POST /referral-codes, and while it is being rotated the key it replaces. Its own secret, so the
+ * webhook's token never asks for codes and this key never posts a referral.
+ */
+export const APP_SECRET_KEYS = ['APP_API_KEY', 'APP_API_KEY_PREVIOUS'] as const;

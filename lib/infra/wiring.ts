@@ -7,25 +7,33 @@ import type { FulfilDeps } from '../domain/rewards';
 import { DiscountCodeRewards } from '../adapters/shopify/discount-codes';
 import { PostHogCapture } from '../adapters/posthog-capture';
 import { ShopifyRewardsClient } from '../adapters/shopify/rewards-client';
+import { ShopifyPacer } from '../adapters/shopify/pacing';
 import { tokenProviderFor, type ShopifyTokenProvider } from '../adapters/shopify/auth';
 import { ulidFromUuid } from './ulid';
+import { PostHogSharedSignals } from '../adapters/posthog-query';
 
 /**
  * Test and bench seams: any dependency, the fetch every client uses, `shopifyPacer: false` for an
  * unpaced Shopify client, and `shopifyAuth` for a token provider that outlives these deps.
  */
-export type FulfilOverrides = Partial<FulfilDeps> & { fetch?: Fetch; shopifyPacer?: false; shopifyAuth?: ShopifyTokenProvider };
+export type FulfilOverrides = Partial<FulfilDeps> & {
+  fetch?: Fetch;
+  shopifyPacer?: false;
+  shopifyAuth?: ShopifyTokenProvider;
+  /** This container's part of the shop's Shopify budget (1 / the worker's maximum concurrency: lib/infra/shop-sizing.ts). */
+  shopifyPacerShare?: number;
+};
 
 /** Builds the fulfilment dependencies from a validated config. Clients are cheap objects; callers cache the result. */
 export function createFulfilDeps(config: WorkerConfig, ledger: Ledger, overrides: FulfilOverrides = {}): FulfilDeps {
-  const { fetch: fetchImpl, shopifyPacer, shopifyAuth, ...rest } = overrides;
+  const { fetch: fetchImpl, shopifyPacer, shopifyAuth, shopifyPacerShare, ...rest } = overrides;
   const { baseUrl, apiVersion } = config.shopify;
   const shopify = new ShopifyRewardsClient({
     baseUrl,
     apiVersion,
     auth: shopifyAuth ?? tokenProviderFor(baseUrl, config.shopify.auth, { fetch: fetchImpl }),
     fetch: fetchImpl,
-    ...(shopifyPacer === false ? { pacer: false } : {}),
+    pacer: shopifyPacer === false ? false : new ShopifyPacer({ share: shopifyPacerShare ?? 1 }),
   });
   // Both issuers, one client (one pacer): a referral begun under the other REWARD_TYPE is finished the way it began.
   const issuers = { gift_card: shopify, discount_code: new DiscountCodeRewards(shopify) };
@@ -43,7 +51,13 @@ export function createFulfilDeps(config: WorkerConfig, ledger: Ledger, overrides
     rewardExpiresDays: config.rewardExpiresDays,
     posthog: config.posthog ? new PostHogCapture({ ...config.posthog, fetch: fetchImpl }) : undefined,
     // Always wired, even with every lifecycle setting off: a referral parked under earlier settings must still be released.
-    lifecycle: { config: config.lifecycle, ledger },
+    lifecycle: {
+      config: config.lifecycle,
+      ledger,
+      ...(config.sharedSignalQuery ? { sharedSignals: new PostHogSharedSignals({ ...config.sharedSignalQuery, fetch: fetchImpl }) } : {}),
+    },
+    // The code items live in the ledger's table; the ledger reads them (ReferralCodeLookup).
+    referralCodes: { store: ledger, required: config.requireReferralCode },
     ...rest,
   };
 }

@@ -17,6 +17,10 @@ export interface WorkerDeps {
   sqs: SQSClient;
   ledger: LedgerPort;
   deadLetterQueueUrl: string;
+  /** The queue records come from: a failed record's next delivery is set there (ChangeMessageVisibility). */
+  queueUrl: string;
+  /** The queue's visibility timeout, seconds: no failed record is made to wait longer (lib/infra/redelivery.ts). */
+  visibilityTimeoutSeconds: number;
   /** The queue's redrive maxReceiveCount: on the last receive a retryable failure is recorded as FAILED. */
   maxReceiveCount: number;
   /** May throw PermanentError (bad config → DLQ) or RetryableError (Secrets Manager down). */
@@ -62,6 +66,8 @@ export function createWorkerDeps(
     ...(options.retryBackoff ? { retry: { ...options.retryBackoff } } : {}),
     ...(clients.fetch ? { fetch: clients.fetch } : {}),
     ...(clients.now ? { now: clients.now } : {}),
+    // Containers do not share a pacer: each takes its part of the shop's budget (lib/infra/shop-sizing.ts).
+    shopifyPacerShare: 1 / runtime.workerContainers,
     ...options.fulfil,
   });
   return {
@@ -69,6 +75,8 @@ export function createWorkerDeps(
     // The wrapped one here too: a simulated crash must also skip the handler's own bookkeeping.
     ledger: fulfilLedger,
     deadLetterQueueUrl: runtime.deadLetterQueueUrl,
+    queueUrl: runtime.queueUrl,
+    visibilityTimeoutSeconds: runtime.visibilityTimeoutSeconds,
     maxReceiveCount: runtime.maxReceiveCount,
     dryRun: runtime.dryRun,
     fulfilDeps,

@@ -14,6 +14,8 @@ export interface FakeCapturedEvent {
 }
 
 export type PostHogFault = 'http503' | 'lost-response';
+/** What the Query API answers the next requests with instead of their rows (a throttle, an outage). */
+export type PostHogQueryFault = 'http429' | 'http503';
 
 export interface FakePostHog {
   url: string;
@@ -32,6 +34,8 @@ export interface FakePostHog {
   /** An event as if the app had captured it (a referral the webhook then failed to deliver). */
   record(event: Omit<FakeCapturedEvent, 'timestamp' | 'uuid'> & { uuid?: string; timestamp?: string }): FakeCapturedEvent;
   injectFaults(...faults: PostHogFault[]): void;
+  /** The next Query API requests fail so, one fault each. */
+  injectQueryFaults(...faults: PostHogQueryFault[]): void;
   /** Where its socket is bound, as the operating system reports it. */
   listening(): { address: string; port: number };
   close(): Promise<void>;
@@ -64,6 +68,7 @@ export async function startFakePostHog(
   const captures: FakeCapturedEvent[] = [];
   const queries: Record<string, unknown>[] = [];
   const faults: PostHogFault[] = [];
+  const queryFaults: PostHogQueryFault[] = [];
 
   const record: FakePostHog['record'] = (event) => {
     const captured: FakeCapturedEvent = { ...event, uuid: event.uuid ?? randomUUID(), timestamp: event.timestamp ?? new Date().toISOString() };
@@ -92,6 +97,13 @@ export async function startFakePostHog(
         return reply(401, { type: 'authentication_error', code: 'authentication_failed', detail: 'Personal API key is invalid.' });
       }
       if (decodeURIComponent(query[1]!) !== projectId) return reply(404, { type: 'invalid_request', detail: 'Not found.' });
+      const queryFault = queryFaults.shift();
+      // PostHog's throttle answer (DRF): 429 with Retry-After and a "throttled" detail.
+      if (queryFault === 'http429') {
+        res.setHeader('retry-after', '1');
+        return reply(429, { type: 'throttled_error', code: 'throttled', detail: 'Request was throttled.' });
+      }
+      if (queryFault === 'http503') return reply(503, { error: 'unavailable' });
       if (!parse()) return reply(400, { type: 'validation_error', detail: 'Malformed request data' });
       return answerQuery(body!, captures, queries, reply);
     }
@@ -129,6 +141,7 @@ export async function startFakePostHog(
     queries,
     record,
     injectFaults: (...more) => void faults.push(...more),
+    injectQueryFaults: (...more) => void queryFaults.push(...more),
     listening,
     close,
   };
@@ -146,6 +159,7 @@ function answerQuery(
   }
   const values = query.values ?? {};
   queries.push(values);
+  if ('referrer_email' in values) return answerSharedSignals(values, captures, reply);
   const limitMatch = /\bLIMIT\s+(\d+)\s*$/i.exec(query.query);
   const limit = Math.min(limitMatch ? Number(limitMatch[1]) : DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT);
   const time = (value: unknown): number => (typeof value === 'string' ? Date.parse(value) : Number.NaN);
@@ -168,5 +182,46 @@ function answerQuery(
     hasMore: rows.length > limit,
     limit,
     offset: 0,
+  });
+}
+
+/**
+ * The worker's shared device / IP question (lib/adapters/posthog-query.ts sharedSignalsQuery),
+ * answered from the stored captures as the HogQL would be: events since `since` that carry a
+ * `$device_id`, each side matched by distinct id (theirs, or their email) or by the email its
+ * person was given (`$set: {email}` on any capture of that distinct id), then the values both
+ * sides used, counted.
+ */
+function answerSharedSignals(
+  values: Record<string, unknown>,
+  captures: readonly FakeCapturedEvent[],
+  reply: (status: number, body: unknown) => void,
+): void {
+  const text = (name: string): string => (typeof values[name] === 'string' ? (values[name] as string) : '');
+  const since = Date.parse(text('since'));
+  const personEmail = new Map<string, string>();
+  for (const capture of captures) if (capture.personEmail) personEmail.set(capture.distinctId, capture.personEmail.toLowerCase());
+  const matches = (capture: FakeCapturedEvent, side: 'referrer' | 'redeemer'): boolean => {
+    const email = text(`${side}_email`);
+    const ids = [text(`${side}_distinct_id`), email].filter((id) => id !== '');
+    return ids.includes(capture.distinctId) || (email !== '' && personEmail.get(capture.distinctId) === email);
+  };
+  const seen = { referrer: { devices: new Set<string>(), ips: new Set<string>() }, redeemer: { devices: new Set<string>(), ips: new Set<string>() } };
+  for (const capture of captures) {
+    const device = capture.properties.$device_id;
+    if (typeof device !== 'string' || device === '' || Date.parse(capture.timestamp) < since) continue;
+    const ip = typeof capture.properties.$ip === 'string' ? capture.properties.$ip : '';
+    for (const side of ['referrer', 'redeemer'] as const) {
+      if (!matches(capture, side)) continue;
+      seen[side].devices.add(device);
+      if (ip) seen[side].ips.add(ip);
+    }
+  }
+  const both = (a: Set<string>, b: Set<string>): number => [...a].filter((value) => b.has(value)).length;
+  reply(200, {
+    columns: ['shared_devices', 'shared_ips'],
+    types: ['UInt64', 'UInt64'],
+    results: [[both(seen.referrer.devices, seen.redeemer.devices), both(seen.referrer.ips, seen.redeemer.ips)]],
+    hasMore: false,
   });
 }

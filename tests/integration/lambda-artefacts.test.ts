@@ -54,6 +54,7 @@ const FUNCTIONS = {
   worker: 'WorkerLambdaFunction',
   release: 'ReleaseLambdaFunction',
   reconcile: 'ReconcileLambdaFunction',
+  referralCodes: 'ReferralCodesLambdaFunction',
 } as const;
 type FunctionName = keyof typeof FUNCTIONS;
 
@@ -272,6 +273,34 @@ describe('the packaged Lambda zips, run as Lambda runs them', () => {
     expect((await stack.ledger.get(referral.uuid))?.status).toBe('COMPLETED');
     expect(shopify.cards.filter((card) => card.note?.includes(referral.uuid))).toHaveLength(2);
     expect(customerio.events.filter((event) => event.identifier === referral.redeemer)).toHaveLength(1);
+  });
+
+  it("answers a referrer's code through the packaged referral-codes zip, and the packaged worker pays a referral naming only that code", async () => {
+    // Prepare
+    const stack = await newStack();
+    const APP_API_KEY = 'artefact-test-app-api-key-0123456789abcdef';
+    const owner = `owner-${randomUUID().slice(0, 8)}@example.com`;
+    const ask = httpApiEvent({
+      path: '/referral-codes',
+      headers: { authorization: `Bearer ${APP_API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ email: owner }),
+    });
+
+    // Act
+    const [answer] = await invoke<{ statusCode: number; body: string }>('referralCodes', stack, [ask], { APP_API_KEY });
+    const { code, link } = JSON.parse((answer as { value: { body: string } }).value.body) as { code: string; link: string };
+    const referral = unsignedReferralBody();
+    const properties = (referral.body.event as { properties: Record<string, unknown> }).properties;
+    delete properties.referrer_email;
+    properties.referral_code = code;
+    await invoke('ingest', stack, [webhook(signWebhookBody(referral.body, TEST_REFERRAL_SIGNING_KEY))], { WEBHOOK_SECRET });
+    await drainThroughWorker(stack);
+
+    // Assess
+    expect(answer).toMatchObject({ ok: true, value: { statusCode: 200 } });
+    expect(link).toBe(`https://app.example.com/signup?ref=${code}`);
+    expect(await stack.ledger.get(referral.uuid)).toMatchObject({ status: 'COMPLETED', referrerEmail: owner });
+    expect(shopify.cards.filter((card) => card.note?.includes(referral.uuid))).toHaveLength(2);
   });
 
   it("queues, through the packaged reconciler, a referral PostHog's Query API has and the ledger lacks, and the worker pays it", async () => {

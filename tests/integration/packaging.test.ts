@@ -162,12 +162,35 @@ describe('serverless package (offline)', () => {
     });
   });
 
+  it("tells each worker container the event source's concurrency, so its Shopify pacer takes that share of the budget", () => {
+    // Prepare
+    const [, mapping] = ofType('AWS::Lambda::EventSourceMapping')[0] as [string, CfnResource];
+
+    // Act
+    const workerEnv = get('WorkerLambdaFunction', 'AWS::Lambda::Function').Properties.Environment.Variables;
+
+    // Assess
+    expect(Number(workerEnv.WORKER_MAX_CONCURRENCY)).toBe(mapping.Properties.ScalingConfig.MaximumConcurrency);
+  });
+
   it('routes POST /webhooks/posthog on the HTTP API to ingest', () => {
     const routes = ofType('AWS::ApiGatewayV2::Route');
-    expect(routes.map(([, route]) => route.Properties.RouteKey)).toEqual(['POST /webhooks/posthog']);
+    // And POST /referral-codes to its own function (below).
+    expect(routes.map(([, route]) => route.Properties.RouteKey).sort()).toEqual(['POST /referral-codes', 'POST /webhooks/posthog']);
     const integrations = ofType('AWS::ApiGatewayV2::Integration');
-    expect(integrations).toHaveLength(1);
-    expect(JSON.stringify(integrations[0]?.[1].Properties.IntegrationUri)).toContain('IngestLambdaFunction');
+    expect(integrations).toHaveLength(2);
+    expect(integrations.filter(([, integration]) => JSON.stringify(integration.Properties.IntegrationUri).includes('IngestLambdaFunction'))).toHaveLength(1);
+  });
+
+  it('routes POST /referral-codes to its own function, with its own lower throttle', () => {
+    // Prepare
+    const integrations = ofType('AWS::ApiGatewayV2::Integration').map(([, integration]) => JSON.stringify(integration.Properties.IntegrationUri));
+    const stage = ofType('AWS::ApiGatewayV2::Stage')[0]![1].Properties;
+
+    // Assess
+    expect(integrations.filter((uri) => uri.includes('ReferralCodesLambdaFunction'))).toHaveLength(1);
+    expect(get('ReferralCodesLambdaFunction', 'AWS::Lambda::Function').Properties.Role).toEqual({ 'Fn::GetAtt': ['ReferralCodesRole', 'Arn'] });
+    expect(stage.RouteSettings['POST /referral-codes']).toEqual({ ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 });
   });
 
   it('gives each function its own role and no wildcard resources on sqs/dynamodb/secretsmanager', () => {
@@ -176,7 +199,7 @@ describe('serverless package (offline)', () => {
     expect(ingestRole).toEqual({ 'Fn::GetAtt': ['IngestRole', 'Arn'] });
     expect(workerRole).toEqual({ 'Fn::GetAtt': ['WorkerRole', 'Arn'] });
     expect(get('ReconcileLambdaFunction', 'AWS::Lambda::Function').Properties.Role).toEqual({ 'Fn::GetAtt': ['ReconcileRole', 'Arn'] });
-    expect(ofType('AWS::IAM::Role').map(([id]) => id).sort()).toEqual(['IngestRole', 'ReconcileRole', 'ReleaseRole', 'WorkerRole']);
+    expect(ofType('AWS::IAM::Role').map(([id]) => id).sort()).toEqual(['IngestRole', 'ReconcileRole', 'ReferralCodesRole', 'ReleaseRole', 'WorkerRole']);
 
     const wildcards: { role: string; actions: string[]; resource: unknown }[] = [];
     let dataStatements = 0;
@@ -215,8 +238,8 @@ describe('serverless package (offline)', () => {
     expect(actionsOn('IngestRole', tableArn)).toEqual([]);
     expect(actionsOn('IngestRole', dlqArn)).toEqual([]);
 
-    // What the SQS event source mapping needs; the worker never changes visibility itself.
-    expect(actionsOn('WorkerRole', queueArn)).toEqual(['sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage']);
+    // What the SQS event source mapping needs, and ChangeMessageVisibility: the worker sets when a failed record comes back.
+    expect(actionsOn('WorkerRole', queueArn)).toEqual(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage']);
     expect(actionsOn('WorkerRole', dlqArn)).toEqual(['sqs:SendMessage']);
     expect(actionsOn('WorkerRole', secret)).toEqual(['secretsmanager:GetSecretValue']);
     expect(actionsOn('WorkerRole', webhookSecret)).toEqual([]);
@@ -228,6 +251,13 @@ describe('serverless package (offline)', () => {
     expect(actionsOn('ReconcileRole', reconcilerSecret)).toEqual(['secretsmanager:GetSecretValue']);
     expect(actionsOn('ReconcileRole', secret)).toEqual([]);
     expect(actionsOn('ReconcileRole', webhookSecret)).toEqual([]);
+
+    // The app's POST /referral-codes: code items written once and read, its own secret only.
+    const appSecret = { Ref: 'AppSecret' };
+    expect(actionsOn('ReferralCodesRole', tableArn)).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
+    expect(actionsOn('ReferralCodesRole', appSecret)).toEqual(['secretsmanager:GetSecretValue']);
+    for (const other of [secret, webhookSecret, reconcilerSecret, queueArn, dlqArn]) expect(actionsOn('ReferralCodesRole', other)).toEqual([]);
+    for (const role of ['IngestRole', 'WorkerRole', 'ReconcileRole']) expect(actionsOn(role, appSecret)).toEqual([]);
 
     const logsResources = (roleId: string): string =>
       JSON.stringify(
@@ -266,12 +296,35 @@ describe('serverless package (offline)', () => {
     expect(granted.sort()).toEqual([...issued].sort());
   });
 
+  it("grants the worker every SQS action the worker's code sends, besides what the event source mapping needs", async () => {
+    // Prepare: the SQS commands in the files the worker's bundle is built from, as IAM actions.
+    const root = join(__dirname, '..', '..');
+    const { metafile } = await build({ entryPoints: [join(root, 'functions', 'worker.ts')], bundle: true, platform: 'node', write: false, metafile: true, logLevel: 'silent' });
+    const ours = Object.keys(metafile.inputs).filter((file) => !file.includes('node_modules') && file.endsWith('.ts'));
+    const issued = new Set<string>();
+    for (const file of ours) {
+      const source = readFileSync(join(root, file), 'utf8');
+      if (!/@aws-sdk\/client-sqs/.test(source)) continue;
+      for (const [, command] of source.matchAll(/new (\w+?)Command\(/g)) issued.add(`sqs:${command}`);
+    }
+
+    // Act
+    const granted = statementsOf(get('WorkerRole', 'AWS::IAM::Role'))
+      .flatMap((statement) => asArray(statement.Action))
+      .filter((action) => action.startsWith('sqs:'));
+
+    // Assess
+    expect([...issued].sort()).toEqual(['sqs:ChangeMessageVisibility', 'sqs:SendMessage']);
+    expect(granted).toEqual(expect.arrayContaining([...issued, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes']));
+  });
+
   it('retains the dead-letter queue and every secret on delete and replace, and protects the ledger from deletion', () => {
     for (const [id, type] of [
       ['RewardsDeadLetterQueue', 'AWS::SQS::Queue'],
       ['RewardsSecret', 'AWS::SecretsManager::Secret'],
       ['WebhookSecret', 'AWS::SecretsManager::Secret'],
       ['ReconcilerSecret', 'AWS::SecretsManager::Secret'],
+      ['AppSecret', 'AWS::SecretsManager::Secret'],
       ['LedgerTable', 'AWS::DynamoDB::Table'],
     ] as const) {
       const resource = get(id, type);
@@ -283,6 +336,7 @@ describe('serverless package (offline)', () => {
   it('splits the secret: one per function, named by stage', () => {
     const names = ofType('AWS::SecretsManager::Secret').map(([id, secret]) => [id, secret.Properties.Name]);
     expect(names.sort()).toEqual([
+      ['AppSecret', `referral-rewards/${STAGE}/app`],
       ['ReconcilerSecret', `referral-rewards/${STAGE}/reconciler`],
       ['RewardsSecret', `referral-rewards/${STAGE}/worker`],
       ['WebhookSecret', `referral-rewards/${STAGE}/webhook`],
@@ -297,7 +351,7 @@ describe('serverless package (offline)', () => {
     const prefixes = names.flatMap((name) => names.filter((other) => other !== name && other.startsWith(name)).map((other) => `${name} < ${other}`));
 
     // Assess
-    expect(names).toHaveLength(3);
+    expect(names).toHaveLength(4);
     expect(prefixes).toEqual([]);
   });
 

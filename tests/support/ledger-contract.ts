@@ -20,8 +20,8 @@ export type LedgerFactory = (clock: Clock) => Promise<LedgerUnderTest>;
 
 const START = Date.parse('2026-11-20T10:00:00.000Z');
 const LEASE_MS = 30_000;
-/** What a parked referral keeps (LedgerPort.decide's `parked`). */
-const PARKED = { message: '{"v":1}', budgetCents: 5_000 };
+/** The queue message a parked referral keeps (decide's `message`). */
+const PARKED = '{"v":1}';
 
 function manualClock(): Clock {
   let now = START;
@@ -337,7 +337,7 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         const early = await ledger.begin(referral(eventId), beginInput(clock, 'b'));
 
         // Assess
-        expect(record).toMatchObject({ status: 'HELD', decision: 'ACCEPTED', releaseAt: START + 1_000, lifecycleQueue: 'held', lifecycleAt: START + 1_000, parkedMessage: PARKED.message });
+        expect(record).toMatchObject({ status: 'HELD', decision: 'ACCEPTED', releaseAt: START + 1_000, lifecycleQueue: 'held', lifecycleAt: START + 1_000, parkedMessage: PARKED });
         expect(record.leaseOwner).toBeUndefined();
         expect(early.outcome).toBe('parked');
       });

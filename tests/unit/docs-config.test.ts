@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
 import { DEFAULTS, RECONCILER_DEFAULTS, SECRET_KEYS } from '../../lib/infra/config';
-import { RECONCILER_SECRET_KEYS, WEBHOOK_SECRET_KEYS } from '../../lib/infra/secrets';
+import { APP_SECRET_KEYS, RECONCILER_SECRET_KEYS, WEBHOOK_SECRET_KEYS } from '../../lib/infra/secrets';
 
 // The docs are what a person configures a stage from. These tests hold README's configuration
 // table and every secret the docs tell people to write to what the code reads: a setting the
@@ -75,6 +75,11 @@ function configurationRows(): Row[] {
     });
 }
 
+/** A deploy-time setting (a stage param or `custom.settings`): read by serverless.yml or its deploy/ helpers, not a function's loader. */
+const isDeployTime = (row: Row): boolean => /^deploy time\b/i.test(row.meaning);
+const DEPLOY_SOURCE = [SERVERLESS_TEXT, ...readdirSync(join(ROOT, 'deploy')).map((file) => read(join('deploy', file)))].join('\n');
+const readByDeploy = (name: string): boolean => reads(DEPLOY_SOURCE, name) || DEPLOY_SOURCE.includes(`param:${name}`);
+
 const isLocalOnly = (row: Row): boolean => /\blocal (stack )?only\b/i.test(row.meaning);
 const isSecret = (row: Row): boolean => /\*\*secret\*\*/.test(row.meaning);
 const documentsNoDefault = (row: Row): boolean => /^(unset|empty|—|-|required)\b/i.test(row.defaultCell);
@@ -111,6 +116,7 @@ describe("README's configuration table matches the loaders", () => {
       .filter(({ row, name }) => {
         if (reads(LOADER_SOURCE, name)) return false;
         if (isLocalOnly(row)) return !reads(LOCAL_SOURCE, name);
+        if (isDeployTime(row)) return !readByDeploy(name);
         return !(powertools(row.meaning) && settableInAws(name));
       })
       .map(({ name }) => name);
@@ -172,7 +178,7 @@ describe("README's configuration table matches the loaders", () => {
 
   it('marks secret only keys that a function reads from a secret', () => {
     // Prepare
-    const secretKeys: readonly string[] = [...SECRET_KEYS, ...WEBHOOK_SECRET_KEYS, ...RECONCILER_SECRET_KEYS];
+    const secretKeys: readonly string[] = [...SECRET_KEYS, ...WEBHOOK_SECRET_KEYS, ...RECONCILER_SECRET_KEYS, ...APP_SECRET_KEYS];
 
     // Act
     const wrong = appSettings
@@ -211,6 +217,7 @@ describe("README's configuration table matches the loaders", () => {
 function acceptedKeys(secretId: string): readonly string[] {
   if (/\/webhook$/.test(secretId)) return WEBHOOK_SECRET_KEYS;
   if (/\/reconciler$/.test(secretId)) return RECONCILER_SECRET_KEYS;
+  if (/\/app$/.test(secretId)) return APP_SECRET_KEYS;
   return SECRET_KEYS.filter((key) => !(WEBHOOK_SECRET_KEYS as readonly string[]).includes(key));
 }
 
@@ -268,6 +275,7 @@ describe('the secrets the docs write are the ones the functions read', () => {
 
     // Assess
     expect(rows.map(({ secretId }) => secretId).sort()).toEqual([
+      'referral-rewards/<stage>/app',
       'referral-rewards/<stage>/reconciler',
       'referral-rewards/<stage>/webhook',
       'referral-rewards/<stage>/worker',

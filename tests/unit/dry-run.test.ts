@@ -71,6 +71,8 @@ function setup(options: { dryRun?: boolean; rules?: FulfilDeps['rules'] } = {}) 
     sqs: new SQSClient({}),
     ledger,
     deadLetterQueueUrl: DLQ_URL,
+    queueUrl: 'https://sqs.us-east-1.amazonaws.com/000000000000/referral-rewards-queue',
+    visibilityTimeoutSeconds: 360,
     maxReceiveCount: 5,
     fulfilDeps,
     dryRun: options.dryRun ?? true,

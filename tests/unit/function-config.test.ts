@@ -15,6 +15,8 @@ const RUNTIME_ENV: Env = {
   TABLE_NAME: 'referral-rewards-ledger',
   DLQ_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/referral-rewards-dlq',
   MAX_RECEIVE_COUNT: '5',
+  QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/referral-rewards-queue',
+  QUEUE_VISIBILITY_TIMEOUT: '360',
 };
 
 const INGEST_ENV: Env = {
@@ -30,7 +32,15 @@ describe('loadWorkerRuntimeConfig', () => {
     const config = loadWorkerRuntimeConfig(RUNTIME_ENV);
 
     // Assess
-    expect(config).toEqual({ tableName: RUNTIME_ENV.TABLE_NAME, deadLetterQueueUrl: RUNTIME_ENV.DLQ_URL, maxReceiveCount: 5, dryRun: false });
+    expect(config).toEqual({
+      tableName: RUNTIME_ENV.TABLE_NAME,
+      deadLetterQueueUrl: RUNTIME_ENV.DLQ_URL,
+      maxReceiveCount: 5,
+      dryRun: false,
+      queueUrl: RUNTIME_ENV.QUEUE_URL,
+      visibilityTimeoutSeconds: 360,
+      workerContainers: 1,
+    });
   });
 
   it('takes 5 receives when MAX_RECEIVE_COUNT is unset, as the queue is deployed', () => {

@@ -291,6 +291,118 @@ describe('ShopifyPacer', () => {
   });
 });
 
+describe('ShopifyPacer.refillMs: when a refused request would get its turn', () => {
+  it('counts the refill for the requests queued ahead of it as well as its own', async () => {
+    // Prepare: an empty bucket restoring 100/s, and two 10-point requests already waiting
+    const clock = new FakeClock();
+    const pacer = pacerWith(clock);
+    await seed(pacer, 0);
+    track(pacer, clock);
+    track(pacer, clock);
+    await settle();
+
+    // Act
+    const wait = pacer.refillMs(10);
+
+    // Assess: (10 + 10 + 10 - 0) / 100 per second
+    expect(wait).toBe(300);
+  });
+
+  it('knows nothing before the first reading', () => {
+    // Act
+    const wait = pacerWith(new FakeClock()).refillMs(10);
+
+    // Assess
+    expect(wait).toBeUndefined();
+  });
+});
+
+describe('ShopifyPacer with a share of the shop: containers that do not fight over one bucket', () => {
+  /**
+   * `containers` pacers, each with `share`, and 10 records each (a batch) sending creates with a
+   * 300 ms round trip into one simulated bucket (restore 100/s, 1,000 points, full at the start).
+   */
+  async function simulate(containers: number, share: number, seconds: number) {
+    const clock = new FakeClock();
+    const restore = 100;
+    const maximum = 1000;
+    let level = maximum;
+    let levelAt = 0;
+    const refill = () => {
+      level = Math.min(maximum, level + ((clock.t - levelAt) / 1000) * restore);
+      levelAt = clock.t;
+    };
+    let calls = 0;
+    let throttled = 0;
+    let created = 0;
+    let stop = false;
+    const loops: Promise<void>[] = [];
+    for (let c = 0; c < containers; c++) {
+      const pacer = pacerWith(clock, { share, maxWaitMs: 60_000 });
+      for (let record = 0; record < 10; record++) {
+        loops.push(
+          (async () => {
+            while (!stop) {
+              const permit = await pacer.acquire('giftCardCreate');
+              if (stop) break;
+              refill();
+              calls++;
+              const runs = level >= 10;
+              if (runs) {
+                level -= 10;
+                created++;
+              } else throttled++;
+              await clock.sleep(300);
+              refill();
+              pacer.settle(permit, { currentlyAvailable: Math.floor(level), maximumAvailable: maximum, restoreRate: restore, requestedQueryCost: 10, actualQueryCost: runs ? 10 : null });
+            }
+          })(),
+        );
+      }
+    }
+    for (let i = 0; i < seconds * 10; i++) await clock.advance(100);
+    stop = true;
+    await clock.advance(61_000);
+    await Promise.all(loops);
+    return { calls, throttled, created };
+  }
+
+  it("does not spend the others' part that a reading still shows while their requests are in flight", async () => {
+    // Prepare: half of a shop whose bucket holds 100 points (our part: 50), no time passing
+    const clock = new FakeClock();
+    const pacer = pacerWith(clock, { share: 0.5 });
+    await seed(pacer, 100);
+    const ours = await Promise.all(Array.from({ length: 5 }, () => pacer.acquire('giftCardCreate')));
+    // Our 50 points have run; the other container's 50 are on their way, so the shop still shows 50.
+    for (const permit of ours) pacer.settle(permit, { currentlyAvailable: 50, maximumAvailable: 1000, restoreRate: 100, requestedQueryCost: 10 });
+
+    // Act
+    const next = track(pacer, clock);
+    await clock.advance(300);
+
+    // Assess: it waits for our half of the restore (10 points at 50/s), not for nothing
+    expect(next.state.at).toBe(200);
+  });
+
+  it('keeps four containers sharing a standard shop under 1 THROTTLED answer per 100 calls', async () => {
+    // Act: 60 s of simulated time
+    const { calls, throttled } = await simulate(4, 1 / 4, 60);
+
+    // Assess
+    expect(calls).toBeGreaterThan(500);
+    expect(throttled / calls).toBeLessThanOrEqual(0.01);
+  });
+
+  it('still spends the whole budget between them: the bucket at the start, then the restore rate', async () => {
+    // Act
+    const { created } = await simulate(4, 1 / 4, 60);
+
+    // Assess: at most (1,000 + 100 × 60) / 10 = 700 creates; at least 95 % of it
+    expect(created).toBeGreaterThanOrEqual(0.95 * 700);
+    expect(created).toBeLessThanOrEqual(700);
+  });
+});
+
 describe('ShopifyClient with a pacer', () => {
   function reply(currentlyAvailable: number): Response {
     return new Response(

@@ -1,4 +1,4 @@
-import { PermanentError, RetryableError } from '../../lib/domain/errors';
+import { CONTENTION_RETRY_MS, PermanentError, RetryableError } from '../../lib/domain/errors';
 import type { LedgerRecord, Role } from '../../lib/adapters/dynamodb/ledger';
 import type { Referral } from '../../lib/domain/referral';
 import { fulfilReferral, giftCardNote, parseGiftCardNote, type EventSender, type FulfilDeps, type FulfilmentMessage } from '../../lib/domain/rewards';
@@ -239,6 +239,31 @@ describe('fulfilReferral: the normal path', () => {
     expect(error).toBeInstanceOf(RetryableError);
     expect(shopify.creates).toEqual([]);
     expect(customerio.sent).toEqual([]);
+  });
+
+  it("hints the wait until the holder's lease runs out, so the copy comes back when it can take over", async () => {
+    // Prepare
+    const { ledger, deps } = setup();
+    ledger.seed(storedRecord({ leaseOwner: 'someone-else', leaseExpiresAt: Date.now() + 45_000 }));
+
+    // Act
+    const error = await failure(fulfilReferral(REFERRAL, deps, attempt()));
+
+    // Assess
+    expect((error as RetryableError).retryAfterMs).toBeGreaterThan(40_000);
+    expect((error as RetryableError).retryAfterMs).toBeLessThanOrEqual(45_000);
+  });
+
+  it('hints a wait of seconds when the lease is about to run out', async () => {
+    // Prepare
+    const { ledger, deps } = setup();
+    ledger.seed(storedRecord({ leaseOwner: 'someone-else', leaseExpiresAt: Date.now() + 100 }));
+
+    // Act
+    const error = await failure(fulfilReferral(REFERRAL, deps, attempt()));
+
+    // Assess
+    expect((error as RetryableError).retryAfterMs).toBe(CONTENTION_RETRY_MS);
   });
 });
 
@@ -764,6 +789,20 @@ describe('fulfilReferral: per-person claims held by other referrals (#10.1)', ()
     expect(ledger.records.get(EVENT_ID)?.decision).toBeUndefined();
   });
 
+  it('hints a wait of seconds while the referral holding the redeemer is undecided', async () => {
+    // Prepare
+    const { ledger, deps } = setup();
+    deps.rules = rules;
+    ledger.seed(otherRecord({}));
+    ledger.redeemers.set('redeemer@example.com', OTHER);
+
+    // Act
+    const error = await failure(fulfilReferral(REFERRAL, deps, attempt()));
+
+    // Assess
+    expect((error as RetryableError).retryAfterMs).toBe(CONTENTION_RETRY_MS);
+  });
+
   it('refuses for good when the referral holding the redeemer was accepted', async () => {
     // Prepare
     const { ledger, deps } = setup();
@@ -805,6 +844,20 @@ describe('fulfilReferral: per-person claims held by other referrals (#10.1)', ()
 
     // Assess
     expect(error).toBeInstanceOf(RetryableError);
+  });
+
+  it("hints a wait of seconds while the referrer's last slot is held by an undecided referral", async () => {
+    // Prepare
+    const { ledger, deps } = setup();
+    deps.rules = rules;
+    ledger.seed(otherRecord({}));
+    ledger.referrers.set('referrer@example.com', new Set([OTHER]));
+
+    // Act
+    const error = await failure(fulfilReferral(REFERRAL, deps, attempt()));
+
+    // Assess
+    expect((error as RetryableError).retryAfterMs).toBe(CONTENTION_RETRY_MS);
   });
 
   it("gives the redeemer back when refused for the referrer's cap", async () => {
@@ -895,6 +948,19 @@ describe('fulfilReferral: a lost create answered "taken" while our card is not s
     expect(error).toBeInstanceOf(RetryableError);
     expect(ledger.calls.filter((call) => call.op === 'replaceCode' || call.op === 'recordTakenSeen')).toEqual([]);
     expect(ledger.records.get(EVENT_ID)?.referrerCode).toBe('EARLIER1');
+  });
+
+  it('hints the wait for the rest of the confirmation window, so the retries are not spent inside it', async () => {
+    // Prepare: an earlier attempt sent EARLIER1 and saw it taken 5 minutes ago
+    const { ledger, shopify, deps } = setup();
+    ledger.seed(storedRecord({ referrerTakenSeenCode: 'EARLIER1', referrerTakenSeenAt: new Date(NOW - 5 * MINUTE).toISOString() }));
+    shopify.seedCard('EARLIER1', STRANGER);
+
+    // Act
+    const error = await failure(fulfilReferral(REFERRAL, deps, attempt()));
+
+    // Assess
+    expect((error as RetryableError).retryAfterMs).toBe(5 * MINUTE);
   });
 
   it('replaces the code once it has answered "taken, not ours" for longer than the confirmation window', async () => {
@@ -1139,5 +1205,48 @@ describe('fulfilReferral: an approved referral taken up from review', () => {
     expect(second).toEqual({ outcome: 'completed' });
     expect(countedAtCreate).toEqual([5_000, 5_000]);
     expect(await ledger.spent(`day#${createdAt.slice(0, 10)}`)).toEqual({ cents: 5_000, referrals: 1 });
+  });
+});
+
+describe('fulfilReferral: a message reusing the uuid of a referral begun for another referrer', () => {
+  const KEY = 'unit-referral-signing-key-0123456789abcdef';
+  const rules: ProgramRules = { maxRewardsPerReferrer: 0, blockedDomains: [], referralSignatures: { mode: 'required', key: KEY } };
+  const OWNERS: Record<string, { email: string; canonical: string }> = {
+    AAAAAAAAAA: { email: 'alice@example.com', canonical: 'alice@example.com' },
+    XXXXXXXXXX: { email: 'mallory@example.com', canonical: 'mallory@example.com' },
+  };
+  const referralCodes = {
+    required: false,
+    store: {
+      codeItem: async (code: string) => OWNERS[code.toUpperCase()],
+      codeOf: async (canonical: string) => Object.entries(OWNERS).find(([, owner]) => owner.canonical === canonical)?.[0],
+    },
+  };
+  /** The app's genuine referral: Alice's code, the redeemer, signed. */
+  const genuine = (): Referral => {
+    const unsigned = { ...REFERRAL, referrerEmail: '', referralCode: 'aaaaaaaaaa' };
+    return { ...unsigned, referralSignature: signReferral(KEY, unsigned) };
+  };
+
+  it.each([
+    ['by email', { referrerEmail: 'mallory@example.com' }],
+    ['by her own code', { referrerEmail: '', referralCode: 'xxxxxxxxxx' }],
+  ])("never pays the forger when a forged event naming her %s began the record and stopped before deciding", async (_how, forgedPeople) => {
+    // Prepare: the forged, unsigned event with the genuine uuid begins, then its attempt dies
+    const { ledger, shopify, customerio, deps } = setup();
+    deps.rules = rules;
+    deps.referralCodes = referralCodes;
+    const crashing: FulfilDeps = { ...deps, checkpoint: (step) => { if (step === 'begun') throw new Error('simulated: the Lambda timed out'); } };
+    await failure(fulfilReferral({ ...REFERRAL, ...forgedPeople }, crashing, attempt('request-1/message-1')));
+    await release(ledger, EVENT_ID, 'request-1/message-1', 'timed out');
+
+    // Act: the genuine message, signed over Alice's code, arrives with the same uuid
+    const outcome = await fulfilReferral(genuine(), deps, attempt('request-2/message-2'));
+
+    // Assess
+    expect(outcome).toEqual({ outcome: 'rejected', reason: 'bad_referral_signature' });
+    expect(shopify.creates).toEqual([]);
+    expect(customerio.sent).toEqual([]);
+    expect(ledger.redeemers.size).toBe(0);
   });
 });

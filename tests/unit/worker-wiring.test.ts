@@ -6,11 +6,13 @@ import type { Ledger } from '../../lib/adapters/dynamodb/ledger';
 import type { ScopedLogger } from '../../lib/infra/observability';
 import { createWorkerDeps, stepRetry } from '../../lib/infra/worker-wiring';
 import { TEST_REFERRAL_SIGNING_KEY } from '../support/referral-signing';
+import type { ShopifyRewardsClient } from '../../lib/adapters/shopify/rewards-client';
 
 const ENV: Env = {
   TABLE_NAME: 'referral-rewards-ledger',
   DLQ_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/referral-rewards-dlq',
   MAX_RECEIVE_COUNT: '7',
+  QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/referral-rewards-queue',
   DRY_RUN: 'true',
   SHOPIFY_BASE_URL: 'https://shop.myshopify.com',
   SHOPIFY_ACCESS_TOKEN: 'shpat_x',
@@ -53,6 +55,18 @@ describe('createWorkerDeps', () => {
     expect(fulfil.ledger).toBe(wrapped);
     expect(deps.ledger).toBe(wrapped);
     expect(fulfil.retry).toEqual({ baseDelayMs: 5, maxDelayMs: 50 });
+  });
+
+  it("gives the container's Shopify pacer 1 / WORKER_MAX_CONCURRENCY of the shop's bucket", async () => {
+    // Prepare
+    const deps = createWorkerDeps(loadWorkerRuntimeConfig({ ...ENV, WORKER_MAX_CONCURRENCY: '4' }), async () => loadWorkerConfig(ENV), clients());
+    const pacer = ((await deps.fulfilDeps()).shopify as ShopifyRewardsClient).pacer!;
+
+    // Act: the shop reports a full bucket of 1,000 points
+    pacer.settle(await pacer.acquire('giftCardCreate'), { currentlyAvailable: 1000, maximumAvailable: 1000, restoreRate: 100 });
+
+    // Assess
+    expect(pacer.estimate?.maximumAvailable).toBe(250);
   });
 
   it('dates with the injected clock', async () => {

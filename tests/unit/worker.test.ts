@@ -1,4 +1,4 @@
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { PermanentError, RetryableError } from '../../lib/domain/errors';
@@ -14,6 +14,8 @@ import { batch, fakeCustomerIo, sqsRecord } from '../support/worker';
 const EVENT_ID = '0193a8f2-6c1d-7b4e-9a55-2f0d3c4b5a61';
 const OTHER_EVENT_ID = '0193a8f2-6c1d-7b4e-9a55-2f0d3c4b5a62';
 const DLQ_URL = 'https://sqs.us-east-1.amazonaws.com/000000000000/referral-rewards-dlq';
+const QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/000000000000/referral-rewards-queue';
+const VISIBILITY_TIMEOUT_SECONDS = 360;
 const MAX_RECEIVE_COUNT = 5;
 
 const sqsMock = mockClient(SQSClient);
@@ -30,7 +32,7 @@ function referralBody(eventId = EVENT_ID): string {
   return JSON.stringify(referral);
 }
 
-function setup(options: { fulfilDeps?: () => Promise<FulfilDeps> } = {}) {
+function setup(options: { fulfilDeps?: () => Promise<FulfilDeps>; rules?: FulfilDeps['rules'] } = {}) {
   const memory = new MemoryLedger();
   const shopify = new FakeShop();
   const customerio = fakeCustomerIo();
@@ -50,12 +52,15 @@ function setup(options: { fulfilDeps?: () => Promise<FulfilDeps> } = {}) {
         newCode: () => `CODE${String(++n).padStart(4, '0')}`,
         customerioEventId: (eventId) => `cio-${eventId}`,
         retry: { baseDelayMs: 1, maxDelayMs: 2 },
+        ...(options.rules ? { rules: options.rules } : {}),
       })),
   );
   const handler = makeWorkerHandler({
     sqs: new SQSClient({}),
     ledger: handlerLedger,
     deadLetterQueueUrl: DLQ_URL,
+    queueUrl: QUEUE_URL,
+    visibilityTimeoutSeconds: VISIBILITY_TIMEOUT_SECONDS,
     maxReceiveCount: MAX_RECEIVE_COUNT,
     fulfilDeps,
   });
@@ -199,6 +204,90 @@ describe('worker: the last receive', () => {
 
     // Assess
     expect(ledger.fail).not.toHaveBeenCalled();
+  });
+});
+
+describe('worker: when a failed record is delivered again', () => {
+  /** The VisibilityTimeout of each ChangeMessageVisibility the worker sent. */
+  const visibilitySet = () => sqsMock.commandCalls(ChangeMessageVisibilityCommand).map((call) => call.args[0].input);
+
+  afterEach(() => jest.restoreAllMocks());
+
+  it("brings a referral waiting on another referral's undecided claim back within seconds", async () => {
+    // Prepare: another referral claimed the redeemer and has not decided yet
+    const { memory, handler, context } = setup({ rules: { maxRewardsPerReferrer: 0, blockedDomains: [], referralSignatures: { mode: 'off' } } });
+    memory.redeemers.set('redeemer@example.com', OTHER_EVENT_ID);
+    jest.spyOn(Math, 'random').mockReturnValue(0.5);
+
+    // Act
+    const response = await handler(batch(sqsRecord(referralBody(), { messageId: 'waiting' })), context);
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'waiting' }] });
+    expect(visibilitySet()).toEqual([{ QueueUrl: QUEUE_URL, ReceiptHandle: 'receipt-waiting', VisibilityTimeout: 6 }]);
+  });
+
+  it("brings a THROTTLED referral back after the bucket's refill time", async () => {
+    // Prepare: the refill outlasts this invocation, so the in-invocation retry gives up at once
+    const { shopify, handler, context } = setup();
+    shopify.fault(new RetryableError('shopify giftCardCreate: throttled (HTTP 200)', { retryAfterMs: 40_000 }));
+    jest.spyOn(Math, 'random').mockReturnValue(0);
+
+    // Act
+    await handler(batch(sqsRecord(referralBody())), context);
+
+    // Assess
+    expect(visibilitySet().map((input) => input.VisibilityTimeout)).toEqual([40]);
+  });
+
+  it('backs an outage off by receive count', async () => {
+    // Prepare
+    const { shopify, handler, context } = setup();
+    shopify.fault(new RetryableError('Shopify answered 503'));
+    jest.spyOn(Math, 'random').mockReturnValue(0);
+
+    // Act
+    await handler(batch(sqsRecord(referralBody(), { receiveCount: 1 })), context);
+    await handler(batch(sqsRecord(referralBody(), { receiveCount: 3 })), context);
+
+    // Assess
+    expect(visibilitySet().map((input) => input.VisibilityTimeout)).toEqual([15, 135]);
+  });
+
+  it("leaves the last receive to the queue's visibility timeout and redrive policy", async () => {
+    // Prepare
+    const { shopify, handler, context } = setup();
+    shopify.fault(new RetryableError('Shopify answered 503'));
+
+    // Act
+    await handler(batch(sqsRecord(referralBody(), { receiveCount: MAX_RECEIVE_COUNT })), context);
+
+    // Assess
+    expect(sqsMock).not.toHaveReceivedCommand(ChangeMessageVisibilityCommand);
+  });
+
+  it('still reports the record failed when its visibility cannot be changed, so SQS redelivers it', async () => {
+    // Prepare
+    const { shopify, handler, context } = setup();
+    shopify.fault(new RetryableError('Shopify answered 503'));
+    sqsMock.on(ChangeMessageVisibilityCommand).rejects(new Error('ReceiptHandleIsInvalid'));
+
+    // Act
+    const response = await handler(batch(sqsRecord(referralBody(), { messageId: 'message-9' })), context);
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'message-9' }] });
+  });
+
+  it('acknowledges a successful record without touching its visibility', async () => {
+    // Prepare
+    const { handler, context } = setup();
+
+    // Act
+    await handler(batch(sqsRecord(referralBody())), context);
+
+    // Assess
+    expect(sqsMock).not.toHaveReceivedCommand(ChangeMessageVisibilityCommand);
   });
 });
 

@@ -29,6 +29,8 @@ import {
 import type { LifecycleQueue, LifecycleRecord } from '../../domain/lifecycle/record';
 import type { Referral } from '../../domain/referral';
 import { BudgetCounter } from './budget-counter';
+import { ReferralCodeReader } from './referral-codes';
+import type { CodeOwner, ReferralCodeLookup } from '../../domain/referral-codes';
 import { classify, conditionalUpdate, isConditionFailure, readItem } from './conditional';
 
 export { classify, conditionalUpdate, isConditionFailure, readItem } from './conditional';
@@ -75,8 +77,9 @@ const openAndFreeValues = (now: number, owner: string) => ({
 const isParked = (record: LedgerRecord | undefined): record is LedgerRecord & { status: ParkedStatus } =>
   record?.status === 'HELD' || record?.status === 'REVIEW' || record?.status === 'REVOKED';
 
-export class Ledger implements LedgerPort {
+export class Ledger implements LedgerPort, ReferralCodeLookup {
   private readonly budgets: BudgetCounter;
+  private readonly codes: ReferralCodeReader;
 
   public constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -84,6 +87,7 @@ export class Ledger implements LedgerPort {
     private readonly now: () => number = Date.now,
   ) {
     this.budgets = new BudgetCounter(client, tableName, now);
+    this.codes = new ReferralCodeReader(client, tableName);
   }
 
   /**
@@ -339,6 +343,15 @@ export class Ledger implements LedgerPort {
       await this.trimVelocity(person, ring, now, windowMs, cap).catch(() => undefined);
     }
     return Math.min(Number(pinned?.seenCount ?? count), cap);
+  }
+
+  /** A referral code's owner (the code items are in this table: ./referral-codes.ts). */
+  public codeItem(code: string): Promise<(CodeOwner & { canonical: string }) | undefined> {
+    return this.codes.codeItem(code);
+  }
+
+  public codeOf(canonical: string): Promise<string | undefined> {
+    return this.codes.codeOf(canonical);
   }
 
   /** Referrals waiting in `queue` with `lifecycleAt` up to `until` (epoch ms), oldest first, from the sparse index. */

@@ -45,6 +45,14 @@ export interface PacerOptions {
    * at worst Shopify answers THROTTLED, and the caller's retry policy, which knows the deadline, decides.
    */
   maxWaitMs?: number;
+  /**
+   * The part of the shop's budget this pacer may spend, 0 < share <= 1 (default 1): of the restore
+   * rate and of the bucket (a part of its own, see keepOurPart). The worker runs up to N
+   * containers, each with a pacer of its own; with 1 / N each, all of them together never aim at
+   * more than the shop has (lib/infra/shop-sizing.ts), instead of each projecting the whole
+   * bucket for itself and being THROTTLED together.
+   */
+  share?: number;
   now?: () => number;
   /** For tests with a fake clock; by default a timer that a new reading cuts short. */
   sleep?: (ms: number) => Promise<void>;
@@ -100,12 +108,19 @@ interface Base {
   at: number;
   /** The latest-sent request that has reported: a higher reading from an earlier one is stale. */
   seq: number;
+  /**
+   * With a share below 1: our part of the bucket at `mineAt`, kept by our own spending rather than
+   * re-read from each answer (see `ours`). Undefined until the first reading.
+   */
+  mine?: number;
+  mineAt?: number;
 }
 
 export class ShopifyPacer {
   private readonly defaultCost: number;
   private readonly initialAllowance: number;
   private readonly maxWaitMs: number;
+  private readonly share: number;
   private readonly now: () => number;
   private readonly injectedSleep?: (ms: number) => Promise<void>;
   private readonly costs = new Map<string, number>();
@@ -124,6 +139,8 @@ export class ShopifyPacer {
     this.defaultCost = options.defaultCost ?? DEFAULT_OPERATION_COST;
     this.initialAllowance = options.initialAllowance ?? 2 * this.defaultCost;
     this.maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
+    const share = options.share ?? 1;
+    this.share = Number.isFinite(share) && share > 0 ? Math.min(1, share) : 1;
     this.now = options.now ?? Date.now;
     this.injectedSleep = options.sleep;
   }
@@ -138,13 +155,25 @@ export class ShopifyPacer {
     const base = this.base;
     if (!base) return undefined;
     return {
-      available: this.projected(base),
+      available: this.ours(base),
       reserved: sum(this.pending.values()),
-      maximumAvailable: base.maximum,
+      maximumAvailable: base.maximum * this.share,
       restoreRate: base.restoreRate,
       foreignRate: this.foreignRate,
       at: base.at,
     };
+  }
+
+  /**
+   * How long until the bucket, as projected, holds `cost` points beyond every reservation: when a
+   * request refused now (THROTTLED) would get its turn. Undefined before a reading or without a
+   * restore rate; 0 when it would go now.
+   */
+  public refillMs(cost: number): number | undefined {
+    const base = this.base;
+    if (!base || base.restoreRate <= 0) return undefined;
+    const short = sum(this.pending.values()) + cost - this.ours(base);
+    return short <= 0 ? 0 : Math.ceil((short / this.effectiveRate(base)) * 1000);
   }
 
   public get stats(): PacerStats {
@@ -202,6 +231,8 @@ export class ShopifyPacer {
     if (!this.pending.delete(permit.seq)) return;
     const base = this.base;
     const now = this.now();
+    // Our part before this request's points come off it (they were reserved, not yet spent).
+    const mineBefore = base?.mine !== undefined ? this.ours(base, now) : undefined;
     const hasReading = reading !== undefined && Number.isFinite(reading.currentlyAvailable);
     const charged = !hasReading ? permit.cost : reading.actualQueryCost === null ? 0 : (reading.actualQueryCost ?? reading.requestedQueryCost ?? permit.cost);
     if (this.spent.has(permit.seq)) this.spent.set(permit.seq, charged);
@@ -221,8 +252,24 @@ export class ShopifyPacer {
     } else if (base) {
       this.base = { ...base, available: this.projected(base, now) - permit.cost, at: now, seq: Math.max(base.seq, permit.seq) };
     }
+    if (this.share < 1 && this.base) this.keepOurPart(mineBefore, charged, hasReading ? reading.currentlyAvailable : undefined, now);
     if (this.base) this.forgetSpentUpTo(this.base.seq);
     this.wakeAll();
+  }
+
+  /**
+   * A share below 1 is a part of the bucket of our own: taken from the first reading, then
+   * debited with what our requests cost and refilled at our rate, never raised by a reading. A
+   * reading reflects the others' requests only once they have run, so taking the share of each
+   * reading anew would also spend what the others have in flight; kept this way, the parts add up
+   * to at most the bucket and a request that fits ours finds the points there. A reading below our
+   * part means someone spends beyond theirs: we then take our share of what is left.
+   */
+  private keepOurPart(mineBefore: number | undefined, charged: number, level: number | undefined, now: number): void {
+    const base = this.base as Base;
+    let mine = mineBefore === undefined ? (level === undefined ? undefined : this.share * level) : mineBefore - charged;
+    if (mine !== undefined && level !== undefined && level < mine) mine = this.share * level;
+    this.base = { ...base, mine, mineAt: mine === undefined ? undefined : now };
   }
 
   /**
@@ -266,22 +313,30 @@ export class ShopifyPacer {
     if (!base) return !othersAhead || ahead <= this.initialAllowance ? 0 : undefined;
     // Without a restore rate nothing can be projected: let Shopify's answer decide.
     if (base.restoreRate <= 0) return 0;
-    const available = this.projected(base);
+    const available = this.ours(base);
     // A full bucket will not get fuller: go even if the queue ahead asks for more than it holds.
-    if (base.maximum > 0 && available >= base.maximum) return 0;
+    if (base.maximum > 0 && available >= base.maximum * this.share) return 0;
     const short = ahead - available;
     if (short <= 0) return 0;
     return Math.max(1, Math.ceil((short / this.effectiveRate(base)) * 1000));
   }
 
-  /** The restore rate left to us: Shopify's, less what others are seen to spend. */
+  /** The restore rate left to us: our share of Shopify's, and no more than others are seen to leave. */
   private effectiveRate(base: Base): number {
-    return Math.max(base.restoreRate * MIN_SHARE, base.restoreRate - this.foreignRate);
+    return Math.max(base.restoreRate * MIN_SHARE, Math.min(base.restoreRate * this.share, base.restoreRate - this.foreignRate));
   }
 
+  /** The shop's bucket, projected from the reading: what settle compares new readings with. */
   private projected(base: Base, now = this.now()): number {
-    const level = base.available + (Math.max(0, now - base.at) / 1000) * this.effectiveRate(base);
+    const level = base.available + (Math.max(0, now - base.at) / 1000) * Math.max(base.restoreRate * MIN_SHARE, base.restoreRate - this.foreignRate);
     return base.maximum > 0 ? Math.min(base.maximum, level) : level;
+  }
+
+  /** Our part of it, refilled at our rate, up to our share of the bucket: all of it with a share of 1. */
+  private ours(base: Base, now = this.now()): number {
+    const from = base.mine !== undefined && base.mineAt !== undefined ? { level: base.mine, at: base.mineAt } : { level: base.available * this.share, at: base.at };
+    const level = from.level + (Math.max(0, now - from.at) / 1000) * this.effectiveRate(base);
+    return base.maximum > 0 ? Math.min(base.maximum * this.share, level) : level;
   }
 
   /** Sleeps `ms` or until the next reading; true when the full time passed. */

@@ -134,8 +134,12 @@ export class ShopifyTransport {
 
     // Whether THROTTLED arrives with 200 or 429 is unconfirmed; the body decides, not the status.
     if ((status === 200 || status === 429) && errors.some((e) => e.extensions?.code === 'THROTTLED')) {
-      const retryAfterMs =
-        throttleDelayMs(cost) ?? parseRetryAfter(response.headers.get('retry-after'), this.now()) ?? THROTTLE_FALLBACK_MS;
+      // The later of Shopify's own arithmetic for this query and the pacer's for every request of
+      // this container ahead of it: a record that gives up on THROTTLED comes back when the bucket
+      // has refilled for it, not before (lib/infra/redelivery.ts).
+      const shopify = throttleDelayMs(cost) ?? parseRetryAfter(response.headers.get('retry-after'), this.now());
+      const queued = this.pacer?.refillMs(cost?.requestedQueryCost ?? this.pacer.costOf(operation));
+      const retryAfterMs = shopify === undefined && queued === undefined ? THROTTLE_FALLBACK_MS : Math.max(shopify ?? 0, queued ?? 0);
       throw new RetryableError(`${what}: throttled (HTTP ${status})`, { retryAfterMs });
     }
     if (status === 401 && !renewed && this.auth.rejected(accessToken)) {

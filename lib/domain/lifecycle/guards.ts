@@ -5,6 +5,7 @@
  * claim that admits the same referral again, so a retry reaches the same verdict.
  */
 import type { LifecycleConfig } from '../../infra/config';
+import { PermanentError } from '../errors';
 import { canonicalEmail } from '../identity';
 import type { Referral } from '../referral';
 import { isDisposableEmail } from './disposable';
@@ -21,11 +22,32 @@ export interface GuardDeps {
   cents: number;
   /** Test seam for the disposable list. */
   isDisposable?: (email: string) => boolean;
+  /** PostHog's view of both people, for REVIEW_SHARED_DEVICE / REVIEW_SHARED_IP. */
+  sharedSignals?: SharedSignalsPort;
+}
+
+/** One side of a referral as PostHog may know them: their email, and a distinct id when we have one. */
+export interface PersonRef {
+  email: string;
+  distinctId?: string;
+}
+
+/**
+ * How many `$device_id` and `$ip` values the referrer's and the redeemer's PostHog persons both
+ * used since `since` (ISO). Throws RetryableError when PostHog cannot answer now: the guard never
+ * passes a referral it could not check.
+ */
+export interface SharedSignalsPort {
+  shared(query: { referrer: PersonRef; redeemer: PersonRef; since: string }): Promise<{ devices: number; ips: number }>;
 }
 
 /** Whether any guard is on: without one the worker writes nothing extra. */
 export const guardsOn = (config: LifecycleConfig): boolean =>
-  config.reviewDisposable || config.velocity !== undefined || config.dailyBudgetCents !== undefined || config.monthlyBudgetCents !== undefined;
+  config.reviewDisposable ||
+  config.velocity !== undefined ||
+  config.dailyBudgetCents !== undefined ||
+  config.monthlyBudgetCents !== undefined ||
+  config.sharedSignals !== undefined;
 
 /**
  * The reasons to review, empty to pay. Budget comes last and is reserved only when nothing else
@@ -40,7 +62,31 @@ export async function reviewReasons(referral: Referral, createdAt: string, deps:
     const recent = await ledger.velocity(canonicalEmail(referral.referrerEmail), referral.eventId, config.velocity.windowMs, config.velocity.count + 1);
     if (recent > config.velocity.count) reasons.push('velocity');
   }
+  // Asked only when nothing else holds the referral back: one Query API request per referral at
+  // most, inside PostHog's hourly budget, and an operator reviewing it anyway sees both persons.
+  if (reasons.length === 0) reasons.push(...(await sharedSignalReasons(referral, createdAt, deps)));
   if (reasons.length === 0 && !(await reserveWithinBudgets(referral.eventId, createdAt, deps))) reasons.push('budget');
+  return reasons;
+}
+
+/**
+ * `shared_device` / `shared_ip` when the two people look like one in PostHog. A failed question is
+ * thrown (RetryableError: SQS redelivers), never read as "no": with the guard on, nothing is paid
+ * unchecked.
+ */
+async function sharedSignalReasons(referral: Referral, createdAt: string, deps: GuardDeps): Promise<ReviewReason[]> {
+  const shared = deps.config.sharedSignals;
+  if (!shared) return [];
+  if (!deps.sharedSignals) throw new PermanentError('shared_signals_unwired', 'REVIEW_SHARED_DEVICE / REVIEW_SHARED_IP are on, and no PostHog query client was wired');
+  const since = new Date(Date.parse(createdAt) - shared.lookbackMs).toISOString();
+  const found = await deps.sharedSignals.shared({
+    referrer: { email: referral.referrerEmail, ...(referral.referrerDistinctId ? { distinctId: referral.referrerDistinctId } : {}) },
+    redeemer: { email: referral.redeemerEmail, ...(referral.distinctId ? { distinctId: referral.distinctId } : {}) },
+    since,
+  });
+  const reasons: ReviewReason[] = [];
+  if (shared.device && found.devices > 0) reasons.push('shared_device');
+  if (shared.ip && found.ips > 0) reasons.push('shared_ip');
   return reasons;
 }
 

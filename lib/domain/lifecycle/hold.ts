@@ -4,7 +4,7 @@
  *
  *   RECEIVED, the rules accepted: lifecycleVerdict — guards → review (with reasons), else
  *               REWARD_HOLD > 0 → hold until its acceptance plus REWARD_HOLD, else pay. The
- *               verdict is then stored in one write (LedgerPort.decide), which parks a hold or
+ *               verdict is then stored in one write (decide, lib/domain/steps.ts), which parks a hold or
  *               review and frees the lease; nothing is created in Shopify or sent to Customer.io.
  *   HELD, taken up (due, or approved): takeUp — an approved one is held again if its acceptance
  *               plus REWARD_HOLD is still ahead, else counted against its budget periods; out of
@@ -20,9 +20,9 @@ import type { Verdict } from '../machine';
 import type { Referral } from '../referral';
 import type { OutcomeDetails, OutcomeTracker } from '../notify-ports';
 import { captureOutcome } from './capture';
-import { countApproved, guardsOn, reviewReasons, type GuardCounters } from './guards';
+import { countApproved, guardsOn, reviewReasons, type GuardCounters, type SharedSignalsPort } from './guards';
 import { decide, markReleased } from '../steps';
-import { referralCents, type LifecycleRecord, type ReviewReason } from './record';
+import { budgetCentsOf, referralCents, type LifecycleRecord, type ReviewReason } from './record';
 
 export interface LifecycleDeps {
   config: LifecycleConfig;
@@ -30,6 +30,8 @@ export interface LifecycleDeps {
   ledger: GuardCounters;
   /** Test seam for the disposable-domain list. */
   isDisposable?: (email: string) => boolean;
+  /** PostHog's Query API for the shared device / IP guards (lib/domain/lifecycle/guards.ts); wired only while they are on. */
+  sharedSignals?: SharedSignalsPort;
 }
 
 export interface GateContext {
@@ -54,7 +56,13 @@ export async function lifecycleVerdict(referral: Referral, begun: LedgerRecord, 
   const holdUntil = Date.parse(begun.createdAt) + config.holdMs;
   if (guardsOn(config)) {
     const cents = referralCents(context.rewardAmount);
-    const reasons = await reviewReasons(referral, begun.createdAt, { config, ledger: deps.ledger, cents, isDisposable: deps.isDisposable });
+    const reasons = await reviewReasons(referral, begun.createdAt, {
+      config,
+      ledger: deps.ledger,
+      cents,
+      isDisposable: deps.isDisposable,
+      sharedSignals: deps.sharedSignals,
+    });
     if (reasons.length > 0) return { kind: 'review', reasons, holdUntil };
   }
   if (config.holdMs > 0 && holdUntil > context.now()) return { kind: 'hold', until: holdUntil };
@@ -70,13 +78,13 @@ export async function captureHeld(referral: Referral, verdict: Verdict, context:
 export async function takeUp(referral: Referral, begun: LedgerRecord, ledger: LedgerPort, deps: LifecycleDeps, context: GateContext): Promise<GateResult> {
   const record = begun as LifecycleRecord;
   const { eventId } = referral;
-  const budgetCents = record.budgetCents ?? referralCents(context.rewardAmount);
+  const budgetCents = budgetCentsOf(record);
   if (record.reviewDecision === 'approved') {
     // Never before its acceptance plus REWARD_HOLD, as a clean referral waits: the approval
     // holds it until `holdUntil`, and this covers a record parked without one or a hold lengthened since.
     const holdUntil = Date.parse(record.createdAt) + deps.config.holdMs;
     if (holdUntil > context.now()) {
-      await decide(ledger, eventId, context.owner, { kind: 'hold', until: holdUntil }, { message: JSON.stringify(referral), budgetCents });
+      await decide(ledger, eventId, context.owner, { kind: 'hold', until: holdUntil }, JSON.stringify(referral));
       return { outcome: 'held', releaseAt: holdUntil };
     }
     // Counted here, under the lease and before the first Shopify call, by every attempt until

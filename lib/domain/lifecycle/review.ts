@@ -10,7 +10,7 @@ import { captureOutcome, type CaptureSubject } from './capture';
 import { returnShare } from './guards';
 import type { LedgerPort } from '../ledger-port';
 import { approve, reject } from '../steps';
-import type { LifecycleRecord } from './record';
+import { budgetCentsOf, type LifecycleRecord } from './record';
 import { sendRelease, type ReleaserDeps } from './release';
 
 export interface ReviewDeps {
@@ -73,7 +73,7 @@ export async function rejectReferral(deps: ReviewDeps, eventId: string, note?: s
   const rejected = await reject(deps.ledger, eventId, note);
   const record = rejected ?? ((await deps.ledger.get(eventId)) as LifecycleRecord | undefined);
   if (record?.reviewDecision !== 'rejected') throw new NotInReviewError(eventId, record?.status, record?.reviewDecision);
-  await returnShare(eventId, record.createdAt, deps.ledger, record.budgetCents ?? 0);
+  await returnShare(eventId, record.createdAt, deps.ledger, budgetCentsOf(record));
   if (deps.posthog) {
     await captureOutcome(deps.posthog, 'rejected', subjectOf(record), { rewardType: record.rewardType ?? deps.rewardType, rewardAmount: rewardAmountOf(record) }, { reason: 'reviewer_rejected' });
   }

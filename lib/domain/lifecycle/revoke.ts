@@ -13,7 +13,7 @@ import { captureOutcome } from './capture';
 import { returnShare } from './guards';
 import type { LedgerPort } from '../ledger-port';
 import { cancel, finishRevoke, recordDeactivated, recordRevokeCaptured, requestRevoke } from '../steps';
-import type { LifecycleRecord } from './record';
+import { budgetCentsOf, type LifecycleRecord } from './record';
 import { rewardAmountOf, subjectOf } from './review';
 
 /** The slice of the Shopify client revoking needs (lib/adapters/shopify/client.ts implements it). */
@@ -65,7 +65,7 @@ export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: 
   }
 
   // Resumable follow-ups, also on a repeat of a finished revoke.
-  if (record.revokedBeforePayout) await returnShare(eventId, record.createdAt, ledger, record.budgetCents ?? 0);
+  if (record.revokedBeforePayout) await returnShare(eventId, record.createdAt, ledger, budgetCentsOf(record));
   if (deps.posthog && !record.revokeCapturedAt) {
     await captureOutcome(
       deps.posthog,

@@ -1,0 +1,35 @@
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { CodeOwner, ReferralCodeLookup } from '../../domain/referral-codes';
+import { readItem } from './conditional';
+
+/** A code item: who the code was given to (lib/domain/referral-codes.ts). */
+export const referralCodeKey = (code: string): string => `refcode#${code}`;
+/** A referrer's item (canonical email): their one code. */
+export const referralCodeOwnerKey = (canonical: string): string => `refcode-owner#${canonical}`;
+
+/**
+ * The worker's side of the code items: reads only (GetItem, consistent: a code handed out a
+ * moment ago must resolve). The writes are lib/adapters/dynamodb/referral-code-issuer.ts's, in the
+ * referral-codes function, so the worker's role gains no PutItem.
+ */
+export class ReferralCodeReader implements ReferralCodeLookup {
+  public constructor(
+    protected readonly client: DynamoDBDocumentClient,
+    protected readonly tableName: string,
+  ) {}
+
+  public async codeItem(code: string): Promise<(CodeOwner & { canonical: string }) | undefined> {
+    const item = await readItem(this.client, this.tableName, referralCodeKey(code), 'ledger: could not read a referral code');
+    if (!item || typeof item.email !== 'string' || typeof item.canonical !== 'string') return undefined;
+    return {
+      email: item.email,
+      canonical: item.canonical,
+      ...(typeof item.distinctId === 'string' && item.distinctId !== '' ? { distinctId: item.distinctId } : {}),
+    };
+  }
+
+  public async codeOf(canonical: string): Promise<string | undefined> {
+    const item = await readItem(this.client, this.tableName, referralCodeOwnerKey(canonical), "ledger: could not read a referrer's code");
+    return typeof item?.code === 'string' ? item.code : undefined;
+  }
+}

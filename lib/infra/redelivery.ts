@@ -1,0 +1,54 @@
+import { RetryableError } from '../domain/errors';
+
+/**
+ * When a record that failed retryably is received again: the worker sets it on the record's
+ * receipt handle (ChangeMessageVisibility) before reporting it failed, so the wait fits the cause
+ * instead of every failure waiting out the queue's visibility timeout.
+ *
+ * - A known wait (the error's `retryAfterMs`: a lease or claim held by another referral, Shopify's
+ *   THROTTLED refill time, a Retry-After): that wait plus up to 8 s of jitter (records that failed
+ *   together come back spread out), doubled on each further receive. A claim's holder that has not
+ *   decided within seconds is slow for a reason, and the waits together must still outlast it
+ *   before the queue's maxReceiveCount dead-letters the waiter: 2 s + jitter gives 2–10, 4–20,
+ *   8–40 and 16–80 s, so five receives span 30 s to 2.5 min.
+ * - Anything else (an outage, a timeout, a 5xx without Retry-After): exponential backoff by receive
+ *   count from 30 s, ×3 per receive, with equal jitter: 15–30, 45–90, 135–270, then 180–360 s; five
+ *   receives span about 6 to 12.5 minutes, where a flat 6-minute visibility spanned 24.
+ *
+ * Every wait is capped at the queue's own visibility timeout: never later than the queue alone would
+ * bring the record back, and a test queue with a 1 s timeout keeps its 1 s redelivery.
+ */
+export interface RedeliveryPlan {
+  /** ChangeMessageVisibility's VisibilityTimeout: whole seconds, 0 to the queue's visibility timeout. */
+  visibilitySeconds: number;
+  cause: 'hinted' | 'backoff';
+}
+
+/** The jitter added to a known wait, ms. */
+const HINT_JITTER_MS = 8_000;
+/** A known wait shorter than this is rounded up: a second is SQS's unit. */
+const MIN_HINT_MS = 1_000;
+const BACKOFF_BASE_MS = 30_000;
+const BACKOFF_FACTOR = 3;
+
+export function planRedelivery(
+  error: unknown,
+  receiveCount: number,
+  queueVisibilitySeconds: number,
+  random: () => number = Math.random,
+): RedeliveryPlan {
+  const cap = Math.max(0, queueVisibilitySeconds) * 1000;
+  const n = Math.max(1, Math.floor(Number.isFinite(receiveCount) ? receiveCount : 1));
+  const hint = error instanceof RetryableError ? error.retryAfterMs : undefined;
+  let ms: number;
+  let cause: RedeliveryPlan['cause'];
+  if (hint !== undefined && Number.isFinite(hint) && hint >= 0) {
+    cause = 'hinted';
+    ms = (Math.max(hint, MIN_HINT_MS) + random() * HINT_JITTER_MS) * 2 ** (n - 1);
+  } else {
+    cause = 'backoff';
+    const ceiling = Math.min(cap, BACKOFF_BASE_MS * BACKOFF_FACTOR ** (n - 1));
+    ms = ceiling / 2 + (random() * ceiling) / 2;
+  }
+  return { visibilitySeconds: Math.ceil(Math.min(cap, ms) / 1000), cause };
+}
