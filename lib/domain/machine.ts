@@ -28,7 +28,8 @@ export type Verdict =
 
 export type StateName = 'RECEIVED' | 'REJECTED' | 'HELD' | 'REVIEW' | 'PAYING' | 'COMPLETED' | 'REVOKING' | 'REVOKED' | 'FAILED';
 
-export type Event = 'reject' | 'pay' | 'hold' | 'review' | 'finish' | 'take-up' | 'approve' | 'cancel' | 'revoke' | 'deactivated' | 'fail' | 'redrive';
+export type Event =
+  'reject' | 'pay' | 'hold' | 'review' | 'finish' | 'take-up' | 'approve' | 'cancel' | 'revoke' | 'deactivated' | 'fail' | 'redrive';
 
 /** The machine: which event moves which state where; an operator's move is a write only from a state that has it (fromStates). */
 export const TRANSITIONS: Record<StateName, Partial<Record<Event, StateName>>> = {
@@ -53,58 +54,38 @@ export type State =
   /** `final` once the referral has ended; before that its claims are given back and the outcome captured. */
   | { name: 'REJECTED'; reason: string; final: boolean }
   /** `takenUp`: begun again by a worker (due), not yet out of the lifecycle index. */
-  | { name: 'HELD'; until: number; takenUp: boolean; approved: boolean }
+  | { name: 'HELD'; until: number; takenUp: boolean }
   | { name: 'REVIEW'; reasons: ReviewReason[] }
   | { name: 'PAYING' }
-  | { name: 'COMPLETED' }
-  | { name: 'REVOKING' }
+  | { name: 'COMPLETED' | 'REVOKING' }
   | { name: 'REVOKED'; beforePayout: boolean }
   | { name: 'FAILED'; reason: string };
 
-/** The lifecycle's fields stateOf reads (lib/domain/lifecycle/record.ts LifecycleFields). */
-type Derivable = LedgerRecord & {
-  lifecycleQueue?: string;
-  parkedAt?: string;
-  releasedAt?: string;
-  reviewReasons?: ReviewReason[];
-  reviewDecision?: 'approved' | 'rejected';
-  revokeRequestedAt?: string;
-  revokedBeforePayout?: boolean;
-};
-
-export function stateOf(stored: LedgerRecord): State {
-  const record = stored as Derivable;
-  const reason = record.rejectionReason ?? 'unknown';
+export function stateOf(record: LedgerRecord): State {
+  const { status, decision } = record;
   const until = Number(record.releaseAt);
-  switch (record.status) {
-    case 'COMPLETED':
-      return record.revokeRequestedAt ? { name: 'REVOKING' } : { name: 'COMPLETED' };
-    case 'REVOKED':
-      return { name: 'REVOKED', beforePayout: record.revokedBeforePayout === true };
-    case 'REJECTED':
-      return { name: 'REJECTED', reason, final: true };
-    case 'REVIEW':
-      return { name: 'REVIEW', reasons: record.reviewReasons ?? [] };
-    case 'HELD':
-      return { name: 'HELD', until, takenUp: false, approved: record.reviewDecision === 'approved' };
-    case 'FAILED':
-      return { name: 'FAILED', reason: record.failureReason ?? 'unknown' };
-    default:
-      break;
-  }
-  // IN_PROGRESS: what the stored verdict and the steps done say.
-  if (record.decision === 'REJECTED') return { name: 'REJECTED', reason, final: false };
-  if (record.decision !== 'ACCEPTED') return { name: 'RECEIVED', accepted: false };
-  if (record.parkedAt && !record.releasedAt) return { name: 'HELD', until, takenUp: true, approved: record.reviewDecision === 'approved' };
+  if (status === 'COMPLETED') return { name: record.revokeRequestedAt ? 'REVOKING' : 'COMPLETED' };
+  if (status === 'REVOKED') return { name: status, beforePayout: record.revokedBeforePayout === true };
+  if (status === 'REVIEW') return { name: status, reasons: record.reviewReasons ?? [] };
+  if (status === 'FAILED') return { name: status, reason: record.failureReason ?? 'unknown' };
+  if (status === 'HELD') return { name: status, until, takenUp: false };
+  if (status === 'REJECTED' || decision === 'REJECTED')
+    return { name: 'REJECTED', reason: record.rejectionReason ?? 'unknown', final: status === 'REJECTED' };
+  // IN_PROGRESS, accepted or not yet decided: what the stored verdict and the steps done say.
+  if (decision !== 'ACCEPTED') return { name: 'RECEIVED', accepted: false };
+  if (record.parkedAt && !record.releasedAt) return { name: 'HELD', until, takenUp: true };
   // A reward already created, or a release, means the pay verdict was reached: never park a half-paid referral.
-  if (record.gatePassedAt || record.releasedAt || record.referrerCardId || record.redeemerCardId || record.customerioAt) return { name: 'PAYING' };
+  if (record.gatePassedAt || record.releasedAt || record.referrerCardId || record.redeemerCardId || record.customerioAt)
+    return { name: 'PAYING' };
   return { name: 'RECEIVED', accepted: true };
 }
 
 /** The stored statuses an operator's `event` may move a record from: the states the table moves on it that are statuses of their own. */
 export function fromStates(event: Event): LedgerStatus[] {
   const stored: readonly string[] = ['HELD', 'REVIEW', 'COMPLETED', 'REVOKED'];
-  return (Object.keys(TRANSITIONS) as StateName[]).filter((name) => stored.includes(name) && TRANSITIONS[name][event] !== undefined) as LedgerStatus[];
+  return (Object.keys(TRANSITIONS) as StateName[]).filter(
+    (name) => stored.includes(name) && TRANSITIONS[name][event] !== undefined,
+  ) as LedgerStatus[];
 }
 
 /**

@@ -158,6 +158,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
 
   // The last step of a referral also ends it, in the same ledger write (lastStep, lib/domain/machine.ts).
   const posthog = record.posthogAt ? undefined : deps.posthog;
+  const posthogDue = posthog !== undefined;
   const track = async (outcome: 'fulfilled' | 'rejected', finish: FinalStatus, extra?: OutcomeDetails) => {
     if (!posthog) return;
     // Same referral, same outcome: the adapter derives the same uuid, and PostHog drops the repeat of a retried capture.
@@ -166,7 +167,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     await checkpoint('posthog');
   };
   const end = async (outcome: 'fulfilled' | 'rejected', finish: FinalStatus, extra?: OutcomeDetails) => {
-    const step = lastStep(record, posthog !== undefined);
+    const step = lastStep(record, posthogDue);
     if (step === 'posthog') await track(outcome, finish, extra);
     else if (step === 'own') record = await finishStep(ledger, eventId, owner, finish);
   };
@@ -308,7 +309,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
         timestamp: Math.floor(now() / 1000),
       }),
     );
-    record = await recordCustomerIo(ledger, eventId, owner, lastStep(record, posthog !== undefined) === 'customerio' ? 'COMPLETED' : undefined);
+    record = await recordCustomerIo(ledger, eventId, owner, lastStep(record, posthogDue) === 'customerio' ? 'COMPLETED' : undefined);
     await checkpoint('customerio');
   }
 

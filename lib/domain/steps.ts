@@ -30,23 +30,33 @@ export function recordCard(ledger: LedgerPort, eventId: string, owner: string, r
 
 /** A code Shopify says belongs to someone else's reward: swapped only if it is still the one we tried. */
 export function replaceCode(ledger: LedgerPort, eventId: string, owner: string, role: Role, oldCode: string, newCode: string): Leased {
-  return ledger.write(eventId, owner, { step: 'replaceCode', set: { [`${role}Code`]: newCode }, add: { codeCollisions: 1 }, expect: { [`${role}Code`]: oldCode } });
+  return ledger.write(eventId, owner, {
+    step: 'replaceCode',
+    set: { [`${role}Code`]: newCode },
+    add: { codeCollisions: 1 },
+    expect: { [`${role}Code`]: oldCode },
+  });
 }
 
 /** The first "taken, not ours" sighting of `code`: fenced on the code too, so it never lands on a code already replaced. */
 export function recordTakenSeen(ledger: LedgerPort, eventId: string, owner: string, role: Role, code: string): Leased {
-  return ledger.write(eventId, owner, { step: 'recordTakenSeen', set: { [`${role}TakenSeenAt`]: NOW_ISO, [`${role}TakenSeenCode`]: code }, expect: { [`${role}Code`]: code } });
+  return ledger.write(eventId, owner, {
+    step: 'recordTakenSeen',
+    set: { [`${role}TakenSeenAt`]: NOW_ISO, [`${role}TakenSeenCode`]: code },
+    expect: { [`${role}Code`]: code },
+  });
 }
 
 /** With `finish` the last outside call is also the last ledger step: one sequential write fewer per referral. */
-export function recordCustomerIo(ledger: LedgerPort, eventId: string, owner: string, finish?: FinalStatus): Leased {
-  const end = ending(finish);
-  return ledger.write(eventId, owner, { step: 'recordCustomerIo', ...end, set: { customerioAt: NOW_ISO, ...end.set } });
-}
+export const recordCustomerIo = (ledger: LedgerPort, eventId: string, owner: string, finish?: FinalStatus): Leased =>
+  recordCall(ledger, eventId, owner, 'recordCustomerIo', 'customerioAt', finish);
 
-export function recordPostHog(ledger: LedgerPort, eventId: string, owner: string, finish?: FinalStatus): Leased {
+export const recordPostHog = (ledger: LedgerPort, eventId: string, owner: string, finish?: FinalStatus): Leased =>
+  recordCall(ledger, eventId, owner, 'recordPostHog', 'posthogAt', finish);
+
+function recordCall(ledger: LedgerPort, eventId: string, owner: string, step: string, attribute: string, finish?: FinalStatus): Leased {
   const end = ending(finish);
-  return ledger.write(eventId, owner, { step: 'recordPostHog', ...end, set: { posthogAt: NOW_ISO, ...end.set } });
+  return ledger.write(eventId, owner, { step, ...end, set: { [attribute]: NOW_ISO, ...end.set } });
 }
 
 /** Ends a referral whose last step an earlier attempt did, or a refusal with no capture to carry the end. */
@@ -59,16 +69,23 @@ export function finish(ledger: LedgerPort, eventId: string, owner: string, statu
  * the first Shopify call (gatePassedAt); a hold or review, which parks the record (its status, the
  * index's keys, `message`: the queue message the releaser hands back) and frees the lease.
  */
-export function decide(ledger: LedgerPort, eventId: string, owner: string, verdict: Verdict, message?: string): Leased {
-  if (verdict.kind === 'reject') return ledger.write(eventId, owner, { step: 'decide', set: { decision: 'REJECTED', rejectionReason: verdict.reason } });
+export function decide(ledger: LedgerPort, eventId: string, owner: string, verdict: Verdict, message: string): Leased {
+  if (verdict.kind === 'reject')
+    return ledger.write(eventId, owner, { step: 'decide', set: { decision: 'REJECTED', rejectionReason: verdict.reason } });
   if (verdict.kind === 'pay') return ledger.write(eventId, owner, { step: 'decide', set: { decision: 'ACCEPTED', gatePassedAt: NOW_ISO } });
-  if (message === undefined) throw new Error(`steps: a ${verdict.kind} verdict for ${eventId} needs the referral's message`);
   // The times it was held or went to review, and its budget share, are derived (lifecycle/record.ts).
   const park = { decision: 'ACCEPTED', parkedMessage: message };
   const set =
     verdict.kind === 'hold'
       ? { ...park, status: 'HELD', lifecycleQueue: 'held', lifecycleAt: verdict.until, releaseAt: verdict.until }
-      : { ...park, status: 'REVIEW', lifecycleQueue: 'review', lifecycleAt: NOW_MS, reviewReasons: verdict.reasons, holdUntil: verdict.holdUntil };
+      : {
+          ...park,
+          status: 'REVIEW',
+          lifecycleQueue: 'review',
+          lifecycleAt: NOW_MS,
+          reviewReasons: verdict.reasons,
+          holdUntil: verdict.holdUntil,
+        };
   return ledger.write(eventId, owner, { step: 'decide', set, setIfAbsent: { parkedAt: NOW_ISO }, freeLease: true });
 }
 
@@ -99,7 +116,15 @@ export async function approve(ledger: LedgerPort, eventId: string, reviewNote: s
   const at = holdUntil ?? NOW_MS;
   return ledger.move(eventId, fromStates('approve'), {
     step: 'approve',
-    set: { status: 'HELD', releaseAt: at, lifecycleQueue: 'held', lifecycleAt: at, reviewDecision: 'approved', reviewedAt: NOW_ISO, ...note(reviewNote) },
+    set: {
+      status: 'HELD',
+      releaseAt: at,
+      lifecycleQueue: 'held',
+      lifecycleAt: at,
+      reviewDecision: 'approved',
+      reviewedAt: NOW_ISO,
+      ...note(reviewNote),
+    },
   });
 }
 
@@ -107,7 +132,14 @@ export async function approve(ledger: LedgerPort, eventId: string, reviewNote: s
 export function reject(ledger: LedgerPort, eventId: string, reviewNote: string | undefined): Moved {
   return ledger.move(eventId, fromStates('reject'), {
     step: 'reject',
-    set: { status: 'REJECTED', rejectionReason: 'reviewer_rejected', reviewDecision: 'rejected', reviewedAt: NOW_ISO, rejectedAt: NOW_ISO, ...note(reviewNote) },
+    set: {
+      status: 'REJECTED',
+      rejectionReason: 'reviewer_rejected',
+      reviewDecision: 'rejected',
+      reviewedAt: NOW_ISO,
+      rejectedAt: NOW_ISO,
+      ...note(reviewNote),
+    },
     remove: QUEUE,
   });
 }
@@ -123,7 +155,10 @@ export function cancel(ledger: LedgerPort, eventId: string, reason: string): Mov
 
 /** A COMPLETED referral is to be revoked: kept COMPLETED (no worker takes it up) until both rewards are off. */
 export function requestRevoke(ledger: LedgerPort, eventId: string, reason: string): Moved {
-  return ledger.move(eventId, fromStates('revoke'), { step: 'requestRevoke', setIfAbsent: { revokeReason: reason, revokeRequestedAt: NOW_ISO } });
+  return ledger.move(eventId, fromStates('revoke'), {
+    step: 'requestRevoke',
+    setIfAbsent: { revokeReason: reason, revokeRequestedAt: NOW_ISO },
+  });
 }
 
 export function recordDeactivated(ledger: LedgerPort, eventId: string, role: Role, balanceLeft: string | undefined): Moved {
@@ -137,7 +172,11 @@ export function recordDeactivated(ledger: LedgerPort, eventId: string, role: Rol
 
 /** Both rewards are deactivated: COMPLETED → REVOKED. */
 export function finishRevoke(ledger: LedgerPort, eventId: string): Moved {
-  return ledger.move(eventId, ['COMPLETED'], { step: 'finishRevoke', set: { status: 'REVOKED', revokedAt: NOW_ISO }, present: ['referrerDeactivatedAt', 'redeemerDeactivatedAt'] });
+  return ledger.move(eventId, ['COMPLETED'], {
+    step: 'finishRevoke',
+    set: { status: 'REVOKED', revokedAt: NOW_ISO },
+    present: ['referrerDeactivatedAt', 'redeemerDeactivatedAt'],
+  });
 }
 
 export function recordRevokeCaptured(ledger: LedgerPort, eventId: string): Moved {

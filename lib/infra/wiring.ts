@@ -56,8 +56,7 @@ export function createFulfilDeps(config: WorkerConfig, ledger: Ledger, overrides
       ledger,
       ...(config.sharedSignalQuery ? { sharedSignals: new PostHogSharedSignals({ ...config.sharedSignalQuery, fetch: fetchImpl }) } : {}),
     },
-    // The code items live in the ledger's table; the ledger reads them (ReferralCodeLookup).
-    referralCodes: { store: ledger, required: config.requireReferralCode },
+    referralCodes: { store: ledger.codes, required: config.requireReferralCode },
     ...rest,
   };
 }

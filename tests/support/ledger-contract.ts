@@ -20,7 +20,7 @@ export type LedgerFactory = (clock: Clock) => Promise<LedgerUnderTest>;
 
 const START = Date.parse('2026-11-20T10:00:00.000Z');
 const LEASE_MS = 30_000;
-/** The queue message a parked referral keeps (decide's `message`). */
+/** The queue message decide is given, kept when its verdict parks the referral. */
 const PARKED = '{"v":1}';
 
 function manualClock(): Clock {
@@ -241,7 +241,7 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
 
       it('refuses a step on a referral that was never begun', async () => {
         // Act
-        const error = await failure(decide(ledger, eventId, 'a', { kind: 'pay' }));
+        const error = await failure(decide(ledger, eventId, 'a', { kind: 'pay' }, PARKED));
 
         // Assess
         expect(error).toBeInstanceOf(LeaseLostError);
@@ -253,7 +253,7 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         await ledger.begin(referral(eventId), beginInput(clock, 'a'));
 
         // Act
-        await decide(ledger, eventId, 'a', { kind: 'reject', reason: 'self_referral' });
+        await decide(ledger, eventId, 'a', { kind: 'reject', reason: 'self_referral' }, PARKED);
 
         // Assess
         expect(await ledger.get(eventId)).toMatchObject({ decision: 'REJECTED', rejectionReason: 'self_referral', status: 'IN_PROGRESS' });
@@ -308,7 +308,7 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
 
         // Act
         const parked = await decide(ledger, other, 'a', { kind: 'hold', until: START + 1_000 }, PARKED);
-        const paid = await decide(ledger, eventId, 'a', { kind: 'pay' });
+        const paid = await decide(ledger, eventId, 'a', { kind: 'pay' }, PARKED);
 
         // Assess
         expect(parked.gatePassedAt).toBeUndefined();
@@ -320,8 +320,8 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         await subject.seed(seeded(eventId, { decision: 'ACCEPTED', leaseOwner: 'a', leaseExpiresAt: START + LEASE_MS }));
 
         // Act
-        const stranger = await failure(decide(ledger, eventId, 'b', { kind: 'pay' }));
-        const passed = await decide(ledger, eventId, 'a', { kind: 'pay' });
+        const stranger = await failure(decide(ledger, eventId, 'b', { kind: 'pay' }, PARKED));
+        const passed = await decide(ledger, eventId, 'a', { kind: 'pay' }, PARKED);
 
         // Assess
         expect(stranger).toBeInstanceOf(LeaseLostError);

@@ -1,4 +1,16 @@
-import type { BeginInput, BeginResult, Change, Counter, Decision, FinalStatus, LedgerPort, LedgerRecord, LedgerStatus, ParkedStatus, Role } from '../../lib/domain/ledger-port';
+import type {
+  BeginInput,
+  BeginResult,
+  Change,
+  Counter,
+  Decision,
+  FinalStatus,
+  LedgerPort,
+  LedgerRecord,
+  LedgerStatus,
+  ParkedStatus,
+  Role,
+} from '../../lib/domain/ledger-port';
 import { LeaseLostError, NOW_ISO, NOW_MS, posthogDistinctId } from '../../lib/domain/ledger-port';
 import type { Verdict } from '../../lib/domain/machine';
 import type { Referral } from '../../lib/domain/referral';
@@ -54,7 +66,8 @@ export class MemoryLedger implements LedgerPort {
     if (existing && !openAndFree(existing, now, input.owner)) {
       if (existing.status === 'COMPLETED') return { outcome: 'completed', record: { ...existing } };
       if (existing.status === 'REJECTED') return { outcome: 'rejected', record: { ...existing } };
-      if (isParked(existing) && !(existing.status === 'HELD' && Number(existing.releaseAt) <= now)) return { outcome: 'parked', record: { ...existing } };
+      if (isParked(existing) && !(existing.status === 'HELD' && Number(existing.releaseAt) <= now))
+        return { outcome: 'parked', record: { ...existing } };
       return { outcome: 'busy', record: { ...existing } };
     }
     const record: LedgerRecord = {
@@ -214,12 +227,20 @@ export class MemoryLedger implements LedgerPort {
 /** The call a write records, read back from its Change as the step named it. */
 function callOf(change: Change, eventId: string, owner: string): LedgerCall {
   const set = change.set ?? {};
-  const role = [...Object.keys(set), ...Object.keys(change.expect ?? {})].map((key) => /^(referrer|redeemer)[A-Z]/.exec(key)?.[1]).find(Boolean) as Role;
+  const role = [...Object.keys(set), ...Object.keys(change.expect ?? {})]
+    .map((key) => /^(referrer|redeemer)[A-Z]/.exec(key)?.[1])
+    .find(Boolean) as Role;
   const base = { eventId, owner };
   const finish = set.status ? { finish: set.status as FinalStatus } : {};
   switch (change.step) {
     case 'recordCard':
-      return { op: 'recordCard', ...base, role, cardId: String(set[`${role}CardId`]), ...(set[`${role}ExpiresOn`] ? { expiresOn: String(set[`${role}ExpiresOn`]) } : {}) };
+      return {
+        op: 'recordCard',
+        ...base,
+        role,
+        cardId: String(set[`${role}CardId`]),
+        ...(set[`${role}ExpiresOn`] ? { expiresOn: String(set[`${role}ExpiresOn`]) } : {}),
+      };
     case 'replaceCode':
       return { op: 'replaceCode', ...base, role, oldCode: String(change.expect?.[`${role}Code`]), newCode: String(set[`${role}Code`]) };
     case 'recordTakenSeen':
@@ -242,7 +263,14 @@ function callOf(change: Change, eventId: string, owner: string): LedgerCall {
             : set.status === 'REVIEW'
               ? { kind: 'review', reasons: set.reviewReasons as never, holdUntil: Number(set.holdUntil) }
               : { kind: 'pay' };
-      return { op: 'decide', ...base, verdict, decision, ...(reason ? { reason } : {}), ...(verdict.kind === 'pay' ? { gatePassed: true } : {}) };
+      return {
+        op: 'decide',
+        ...base,
+        verdict,
+        decision,
+        ...(reason ? { reason } : {}),
+        ...(verdict.kind === 'pay' ? { gatePassed: true } : {}),
+      };
     }
     default:
       return { op: 'markReleased', ...base };
@@ -254,7 +282,8 @@ function callOf(change: Change, eventId: string, owner: string): LedgerCall {
  * `releaseAt` has passed), and its lease free, expired or already `owner`'s.
  */
 function openAndFree(record: LedgerRecord, now: number, owner: string): boolean {
-  if (record.status === 'COMPLETED' || record.status === 'REJECTED' || record.status === 'REVIEW' || record.status === 'REVOKED') return false;
+  if (record.status === 'COMPLETED' || record.status === 'REJECTED' || record.status === 'REVIEW' || record.status === 'REVOKED')
+    return false;
   if (record.status === 'HELD' && !(Number(record.releaseAt) <= now)) return false;
   return record.leaseExpiresAt === undefined || record.leaseExpiresAt < now || record.leaseOwner === owner;
 }

@@ -29,12 +29,20 @@ describe('stateOf: the state derived from what the record stores', () => {
   it.each([
     ['no verdict yet', {}, { name: 'RECEIVED', accepted: false }],
     ["the previous release's acceptance without the lifecycle's half", { decision: 'ACCEPTED' }, { name: 'RECEIVED', accepted: true }],
-    ['a refusal not yet ended', { decision: 'REJECTED', rejectionReason: 'self_referral' }, { name: 'REJECTED', reason: 'self_referral', final: false }],
-    ['a refusal ended', { status: 'REJECTED', decision: 'REJECTED', rejectionReason: 'self_referral' }, { name: 'REJECTED', reason: 'self_referral', final: true }],
+    [
+      'a refusal not yet ended',
+      { decision: 'REJECTED', rejectionReason: 'self_referral' },
+      { name: 'REJECTED', reason: 'self_referral', final: false },
+    ],
+    [
+      'a refusal ended',
+      { status: 'REJECTED', decision: 'REJECTED', rejectionReason: 'self_referral' },
+      { name: 'REJECTED', reason: 'self_referral', final: true },
+    ],
     ['a pay verdict', { decision: 'ACCEPTED', gatePassedAt: AT }, { name: 'PAYING' }],
     ['a reward created before the pay verdict was stored', { decision: 'ACCEPTED', referrerCardId: 'gid://1' }, { name: 'PAYING' }],
-    ['held until a time', { status: 'HELD', decision: 'ACCEPTED', releaseAt: 5, parkedAt: AT }, { name: 'HELD', until: 5, takenUp: false, approved: false }],
-    ['a hold taken up, not yet released', { decision: 'ACCEPTED', releaseAt: 5, parkedAt: AT }, { name: 'HELD', until: 5, takenUp: true, approved: false }],
+    ['held until a time', { status: 'HELD', decision: 'ACCEPTED', releaseAt: 5, parkedAt: AT }, { name: 'HELD', until: 5, takenUp: false }],
+    ['a hold taken up, not yet released', { decision: 'ACCEPTED', releaseAt: 5, parkedAt: AT }, { name: 'HELD', until: 5, takenUp: true }],
     ['a hold released', { decision: 'ACCEPTED', parkedAt: AT, releasedAt: LATER }, { name: 'PAYING' }],
     ['in review', { status: 'REVIEW', decision: 'ACCEPTED', reviewReasons: ['velocity'] }, { name: 'REVIEW', reasons: ['velocity'] }],
     ['a completed referral being revoked', { status: 'COMPLETED', revokeRequestedAt: AT }, { name: 'REVOKING' }],
@@ -47,7 +55,12 @@ describe('stateOf: the state derived from what the record stores', () => {
 
 describe('the transition table', () => {
   it("names the stored statuses an operator's move starts from", () => {
-    expect([fromStates('approve'), fromStates('cancel'), fromStates('reject'), fromStates('revoke')]).toEqual([['REVIEW'], ['HELD', 'REVIEW'], ['REVIEW'], ['COMPLETED']]);
+    expect([fromStates('approve'), fromStates('cancel'), fromStates('reject'), fromStates('revoke')]).toEqual([
+      ['REVIEW'],
+      ['HELD', 'REVIEW'],
+      ['REVIEW'],
+      ['COMPLETED'],
+    ]);
   });
 
   it("ends a referral with PostHog's capture when due, else Customer.io's step, else a write of its own", () => {
@@ -59,7 +72,7 @@ describe('the transition table', () => {
 });
 
 describe('fields derived, read from the previous release where it stored them', () => {
-  it("derives the budget share from the reward fixed at begin, and keeps a stored one", () => {
+  it('derives the budget share from the reward fixed at begin, and keeps a stored one', () => {
     expect(budgetCentsOf(record({ rewardAmount: '12.50' }))).toBe(2_500);
     expect(budgetCentsOf(record({ rewardAmount: '12.50', budgetCents: 5_000 }))).toBe(5_000);
   });

@@ -19,7 +19,12 @@ export async function conditionalUpdate(
 }
 
 /** One item of the ledger table, read consistently (a claim or a lease just written must be seen). */
-export async function readItem(client: DynamoDBDocumentClient, tableName: string, pk: string, failure: string): Promise<Record<string, unknown> | undefined> {
+export async function readItem(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  pk: string,
+  failure: string,
+): Promise<Record<string, unknown> | undefined> {
   try {
     const result = await client.send(new GetCommand({ TableName: tableName, Key: { pk }, ConsistentRead: true }));
     return result.Item;
@@ -30,8 +35,7 @@ export async function readItem(client: DynamoDBDocumentClient, tableName: string
 
 export function isConditionFailure(error: unknown): boolean {
   return (
-    error instanceof ConditionalCheckFailedException ||
-    (error as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException'
+    error instanceof ConditionalCheckFailedException || (error as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException'
   );
 }
 
@@ -46,4 +50,9 @@ export function classify(error: unknown, message: string): RetryableError | Perm
   return new RetryableError(message, { cause: error });
 }
 
-const PERMANENT_AWS_ERRORS = new Set(['ResourceNotFoundException', 'AccessDeniedException', 'ValidationException', 'UnrecognizedClientException']);
+const PERMANENT_AWS_ERRORS = new Set([
+  'ResourceNotFoundException',
+  'AccessDeniedException',
+  'ValidationException',
+  'UnrecognizedClientException',
+]);

@@ -30,7 +30,7 @@ import type { LifecycleQueue, LifecycleRecord } from '../../domain/lifecycle/rec
 import type { Referral } from '../../domain/referral';
 import { BudgetCounter } from './budget-counter';
 import { ReferralCodeReader } from './referral-codes';
-import type { CodeOwner, ReferralCodeLookup } from '../../domain/referral-codes';
+import type { ReferralCodeLookup } from '../../domain/referral-codes';
 import { classify, conditionalUpdate, isConditionFailure, readItem } from './conditional';
 
 export { classify, conditionalUpdate, isConditionFailure, readItem } from './conditional';
@@ -43,6 +43,7 @@ export { budgetPeriods, referralCents } from '../../domain/lifecycle/record';
 
 export const LIFECYCLE_INDEX = 'lifecycle';
 const velocityKey = (person: string): string => `velocity#${person}`;
+const VELOCITY_FAILURE = 'lifecycle: could not count the referrer';
 /** Sightings a referrer's item may hold past `cap` before they are tidied. */
 const VELOCITY_SLACK = 32;
 
@@ -77,9 +78,10 @@ const openAndFreeValues = (now: number, owner: string) => ({
 const isParked = (record: LedgerRecord | undefined): record is LedgerRecord & { status: ParkedStatus } =>
   record?.status === 'HELD' || record?.status === 'REVIEW' || record?.status === 'REVOKED';
 
-export class Ledger implements LedgerPort, ReferralCodeLookup {
+export class Ledger implements LedgerPort {
   private readonly budgets: BudgetCounter;
-  private readonly codes: ReferralCodeReader;
+  /** The worker's reads of the referral-code items, which live in this table (./referral-codes.ts). */
+  public readonly codes: ReferralCodeLookup;
 
   public constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -96,50 +98,31 @@ export class Ledger implements LedgerPort, ReferralCodeLookup {
    */
   public async begin(referral: Referral, input: BeginInput): Promise<BeginResult> {
     const now = this.now();
-    const iso = new Date(now).toISOString();
+    const update = expression(
+      {
+        step: 'begin',
+        set: { status: 'IN_PROGRESS', eventId: referral.eventId, leaseOwner: input.owner, leaseExpiresAt: input.leaseUntil },
+        setIfAbsent: {
+          createdAt: NOW_ISO,
+          referrerEmail: referral.referrerEmail,
+          redeemerEmail: referral.redeemerEmail,
+          customerEmail: referral.customerEmail,
+          distinctId: posthogDistinctId(referral),
+          rewardType: input.rewardType,
+          rewardAmount: input.rewardAmount,
+          referrerCode: input.codes.referrer,
+          redeemerCode: input.codes.redeemer,
+          customerioEventId: input.customerioEventId,
+        },
+        add: { attempts: 1 },
+      },
+      now,
+      OPEN_AND_FREE,
+      openAndFreeValues(now, input.owner),
+    );
     try {
       const result = await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: referralKey(referral.eventId) },
-          UpdateExpression: `SET ${[
-            '#status = :inProgress',
-            'eventId = :eventId',
-            'updatedAt = :iso',
-            'leaseOwner = :owner',
-            'leaseExpiresAt = :leaseUntil',
-            'createdAt = if_not_exists(createdAt, :iso)',
-            'referrerEmail = if_not_exists(referrerEmail, :referrerEmail)',
-            'redeemerEmail = if_not_exists(redeemerEmail, :redeemerEmail)',
-            'customerEmail = if_not_exists(customerEmail, :customerEmail)',
-            'distinctId = if_not_exists(distinctId, :distinctId)',
-            'rewardType = if_not_exists(rewardType, :rewardType)',
-            'rewardAmount = if_not_exists(rewardAmount, :rewardAmount)',
-            'referrerCode = if_not_exists(referrerCode, :referrerCode)',
-            'redeemerCode = if_not_exists(redeemerCode, :redeemerCode)',
-            'customerioEventId = if_not_exists(customerioEventId, :customerioEventId)',
-          ].join(', ')} ADD attempts :one`,
-          ConditionExpression: OPEN_AND_FREE,
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ...openAndFreeValues(now, input.owner),
-            ':inProgress': 'IN_PROGRESS',
-            ':eventId': referral.eventId,
-            ':iso': iso,
-            ':leaseUntil': input.leaseUntil,
-            ':referrerEmail': referral.referrerEmail,
-            ':redeemerEmail': referral.redeemerEmail,
-            ':customerEmail': referral.customerEmail,
-            ':distinctId': posthogDistinctId(referral),
-            ':rewardType': input.rewardType,
-            ':rewardAmount': input.rewardAmount,
-            ':referrerCode': input.codes.referrer,
-            ':redeemerCode': input.codes.redeemer,
-            ':customerioEventId': input.customerioEventId,
-            ':one': 1,
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
+        new UpdateCommand({ TableName: this.tableName, Key: { pk: referralKey(referral.eventId) }, ...update, ReturnValues: 'ALL_NEW' }),
       );
       return { outcome: 'acquired', record: result.Attributes as LedgerRecord };
     } catch (error) {
@@ -159,7 +142,9 @@ export class Ledger implements LedgerPort, ReferralCodeLookup {
   public async write(eventId: string, owner: string, change: Change): Promise<LedgerRecord> {
     const update = expression(change, this.now(), 'leaseOwner = :owner', { ':owner': owner });
     try {
-      const result = await this.client.send(new UpdateCommand({ TableName: this.tableName, Key: { pk: referralKey(eventId) }, ...update, ReturnValues: 'ALL_NEW' }));
+      const result = await this.client.send(
+        new UpdateCommand({ TableName: this.tableName, Key: { pk: referralKey(eventId) }, ...update, ReturnValues: 'ALL_NEW' }),
+      );
       return result.Attributes as LedgerRecord;
     } catch (error) {
       if (isConditionFailure(error)) throw new LeaseLostError(eventId);
@@ -171,7 +156,12 @@ export class Ledger implements LedgerPort, ReferralCodeLookup {
   public async move(eventId: string, from: readonly LedgerStatus[], change: Change): Promise<LedgerRecord | undefined> {
     const statuses = Object.fromEntries(from.map((status, i) => [`:from${i}`, status]));
     const update = expression(change, this.now(), `#status IN (${Object.keys(statuses).join(', ')})`, statuses);
-    const moved = await conditionalUpdate(this.client, this.tableName, { Key: { pk: referralKey(eventId) }, ...update, ReturnValues: 'ALL_NEW' }, `ledger: could not ${change.step}`);
+    const moved = await conditionalUpdate(
+      this.client,
+      this.tableName,
+      { Key: { pk: referralKey(eventId) }, ...update, ReturnValues: 'ALL_NEW' },
+      `ledger: could not ${change.step}`,
+    );
     return moved as LedgerRecord | undefined;
   }
 
@@ -183,29 +173,18 @@ export class Ledger implements LedgerPort, ReferralCodeLookup {
    */
   public fail(eventId: string, owner: string, reason: string, message: string): Promise<boolean> {
     const now = this.now();
-    return this.tryUpdate(
-      {
-        Key: { pk: referralKey(eventId) },
-        UpdateExpression:
-          'SET #status = :failed, eventId = :eventId, failureReason = :reason, lastError = :message, ' +
-          'failedAt = :iso, updatedAt = :iso, createdAt = if_not_exists(createdAt, :iso) ' +
-          // Out of the lifecycle index too (a released referral that failed before markReleased):
-          // a FAILED record waits for a redrive, not the releaser, and must not crowd its reads.
-          // Never a parked one: OPEN_AND_FREE refuses HELD and REVIEW records.
-          'REMOVE leaseOwner, leaseExpiresAt, lifecycleQueue, lifecycleAt',
-        ConditionExpression: OPEN_AND_FREE,
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: {
-          ...openAndFreeValues(now, owner),
-          ':failed': 'FAILED',
-          ':eventId': eventId,
-          ':reason': reason,
-          ':message': message,
-          ':iso': new Date(now).toISOString(),
-        },
-      },
-      'ledger: could not record the failure',
-    );
+    const change: Change = {
+      step: 'fail',
+      set: { status: 'FAILED', eventId, failureReason: reason, lastError: message, failedAt: NOW_ISO },
+      setIfAbsent: { createdAt: NOW_ISO },
+      // Out of the lifecycle index too (a released referral that failed before it left it): a
+      // FAILED record waits for a redrive, not the releaser, and must not crowd its reads. Never a
+      // parked one: OPEN_AND_FREE refuses HELD and REVIEW records.
+      remove: ['lifecycleQueue', 'lifecycleAt'],
+      freeLease: true,
+    };
+    const update = expression(change, now, OPEN_AND_FREE, openAndFreeValues(now, owner));
+    return this.tryUpdate({ Key: { pk: referralKey(eventId) }, ...update }, 'ledger: could not record the failure');
   }
 
   public async get(eventId: string): Promise<LedgerRecord | undefined> {
@@ -243,7 +222,13 @@ export class Ledger implements LedgerPort, ReferralCodeLookup {
         Key: { pk: referrerKey(counter.person) },
         UpdateExpression: 'ADD rewardCount :one, eventIds :ids SET updatedAt = :iso',
         ConditionExpression: `attribute_not_exists(pk) OR (${limit === undefined ? '' : 'rewardCount < :cap AND '}NOT contains(eventIds, :eventId))`,
-        ExpressionAttributeValues: { ':one': 1, ':ids': new Set([eventId]), ':eventId': eventId, ':iso': iso, ...(limit === undefined ? {} : { ':cap': limit }) },
+        ExpressionAttributeValues: {
+          ':one': 1,
+          ':ids': new Set([eventId]),
+          ':eventId': eventId,
+          ':iso': iso,
+          ...(limit === undefined ? {} : { ':cap': limit }),
+        },
       },
       'ledger: could not count the referrer',
     );
@@ -314,7 +299,7 @@ export class Ledger implements LedgerPort, ReferralCodeLookup {
           ExpressionAttributeValues: { ':entry': new Set([`${now}:${eventId}`]), ':iso': iso, ...(bounded ? { ':most': most } : {}) },
           ReturnValues: 'ALL_NEW',
         },
-        'lifecycle: could not count the referrer',
+        VELOCITY_FAILURE,
       );
     let ring = await add(true);
     if (!ring) {
@@ -331,11 +316,12 @@ export class Ledger implements LedgerPort, ReferralCodeLookup {
       this.tableName,
       {
         Key: { pk: `${velocityKey(person)}#${eventId}` },
-        UpdateExpression: 'SET firstSeenAt = if_not_exists(firstSeenAt, :at), seenCount = if_not_exists(seenCount, :count), updatedAt = :iso',
+        UpdateExpression:
+          'SET firstSeenAt = if_not_exists(firstSeenAt, :at), seenCount = if_not_exists(seenCount, :count), updatedAt = :iso',
         ExpressionAttributeValues: { ':at': mine, ':count': Math.min(count, cap), ':iso': iso },
         ReturnValues: 'ALL_NEW',
       },
-      'lifecycle: could not count the referrer',
+      VELOCITY_FAILURE,
     );
     const recent = ring.recent instanceof Set ? ring.recent.size : 0;
     if (recent > cap + VELOCITY_SLACK || [...firstSeen.values()].some((at) => at <= now - windowMs)) {
@@ -343,15 +329,6 @@ export class Ledger implements LedgerPort, ReferralCodeLookup {
       await this.trimVelocity(person, ring, now, windowMs, cap).catch(() => undefined);
     }
     return Math.min(Number(pinned?.seenCount ?? count), cap);
-  }
-
-  /** A referral code's owner (the code items are in this table: ./referral-codes.ts). */
-  public codeItem(code: string): Promise<(CodeOwner & { canonical: string }) | undefined> {
-    return this.codes.codeItem(code);
-  }
-
-  public codeOf(canonical: string): Promise<string | undefined> {
-    return this.codes.codeOf(canonical);
   }
 
   /** Referrals waiting in `queue` with `lifecycleAt` up to `until` (epoch ms), oldest first, from the sparse index. */
@@ -402,7 +379,13 @@ export class Ledger implements LedgerPort, ReferralCodeLookup {
       failure,
     );
     // A newer time was noted meanwhile: it covers ours.
-    if (!noted) await conditionalUpdate(this.client, this.tableName, { Key: key, UpdateExpression: 'DELETE recent :drop', ExpressionAttributeValues: values, ReturnValues: 'NONE' }, failure);
+    if (!noted)
+      await conditionalUpdate(
+        this.client,
+        this.tableName,
+        { Key: key, UpdateExpression: 'DELETE recent :drop', ExpressionAttributeValues: values, ReturnValues: 'NONE' },
+        failure,
+      );
   }
 
   /** One conditional update: true if it was written, false if its condition refused it. */
@@ -437,15 +420,20 @@ function expression(change: Change, now: number, fence: string, fenceValues: Rec
   const set = [
     'updatedAt = :iso',
     ...Object.entries(change.set ?? {}).map(([attribute, raw]) => `${name(attribute)} = ${value(raw)}`),
-    ...Object.entries(change.setIfAbsent ?? {}).map(([attribute, raw]) => `${name(attribute)} = if_not_exists(${name(attribute)}, ${value(raw)})`),
+    ...Object.entries(change.setIfAbsent ?? {}).map(
+      ([attribute, raw]) => `${name(attribute)} = if_not_exists(${name(attribute)}, ${value(raw)})`,
+    ),
   ];
   const remove = [...(change.remove ?? []).map(name), ...(change.freeLease ? LEASE : [])];
   const add = Object.entries(change.add ?? {}).map(([attribute, raw]) => `${name(attribute)} ${value(raw)}`);
   const conditions = [
-    fence,
+    // Parenthesised: a fence with an OR must not bind to the conditions after it.
+    `(${fence})`,
     ...Object.entries(change.expect ?? {}).map(([attribute, raw]) => `${name(attribute)} = ${value(raw)}`),
     ...(change.present ?? []).map((attribute) => `attribute_exists(${name(attribute)})`),
-    ...Object.entries(change.olderThan ?? {}).map(([attribute, ms]) => `(attribute_not_exists(${name(attribute)}) OR ${name(attribute)} < ${value(now - ms)})`),
+    ...Object.entries(change.olderThan ?? {}).map(
+      ([attribute, ms]) => `(attribute_not_exists(${name(attribute)}) OR ${name(attribute)} < ${value(now - ms)})`,
+    ),
   ];
   if (fence.includes('#status')) names['#status'] = 'status';
   return {
