@@ -14,8 +14,8 @@ export const referralCodeOwnerKey = (canonical: string): string => `refcode-owne
  */
 export class ReferralCodeReader implements ReferralCodeLookup {
   public constructor(
-    protected readonly client: DynamoDBDocumentClient,
-    protected readonly tableName: string,
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
   ) {}
 
   public async codeItem(code: string): Promise<(CodeOwner & { canonical: string }) | undefined> {
