@@ -1,7 +1,7 @@
 /**
  * 3. Shopify budget. N referrals are queued through the ingest handler, then worker containers
  * (as deployed: batch size and timeout from serverless.yml, production retry policy, one cached
- * ShopifyClient + pacer per container) drain the queue against the fake Shopify enforcing the
+ * Shopify transport + pacer per container) drain the queue against the fake Shopify enforcing the
  * leaky bucket. The bucket starts full, so the theoretical maximum over the run's t seconds is
  * (bucket + restore·t) / (2·cost) referrals; a steady-state figure is computed separately.
  */
@@ -22,7 +22,7 @@ export interface BudgetParams {
   shopifyLatencyMs: number;
   customerioLatencyMs: number;
   containers: number;
-  /** false: the reference run, ShopifyClient without a pacer (blind retries of THROTTLED). */
+  /** false: the reference run, Shopify requests without a pacer (blind retries of THROTTLED). */
   pacing: boolean;
   timeoutMs: number;
 }
@@ -152,7 +152,7 @@ export async function runBudget(emulators: Emulators, params: BudgetParams): Pro
       steady = { seconds: windowSeconds, rate: steadyRate, ratio: steadyRate / theoreticalRate, cards, drawdown };
     }
 
-    const pacers = await Promise.all(containers.map(async (c) => (await c.shopifyClient()).pacer?.stats));
+    const pacers = containers.map((c) => c.pacer?.stats);
     const pacer = { waited: 0, waitedMs: 0, capped: 0, permits: 0 };
     for (const stats of pacers) {
       if (!stats) continue;

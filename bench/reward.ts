@@ -25,7 +25,8 @@ import { createWorkerDeps } from '../lib/infra/worker-wiring';
 import { SqsPoller } from '../local/poller';
 import { captureOutput, progress } from './logs';
 import type { Row, SectionResult } from './report';
-import { BenchStack, referralBody, type Emulators, type WorkerContainer } from './stack';
+import { BenchStack, REFERRAL_SIGNING_KEY, referralBody, type Emulators, type WorkerContainer } from './stack';
+import { signWebhookBody } from '../local/vouch';
 import { fmt, fmtInt, nowMs, percentile, sleep } from './stats';
 
 const SECTION = '5. Time to reward';
@@ -169,7 +170,9 @@ function body(uuid: string, referrer: string, redeemer: string): string {
   base.event.properties.redeemer_email = redeemer;
   base.event.distinct_id = redeemer;
   base.person.properties.email = redeemer;
-  return JSON.stringify(base);
+  // Other people than referralBody signed for: signed again, as the app would sign this referral.
+  delete base.event.properties.referral_signature;
+  return JSON.stringify(signWebhookBody(base, REFERRAL_SIGNING_KEY));
 }
 
 async function timeToRewardIdle(emulators: Emulators, options: Required<Options>): Promise<{ samples: number[]; lost: number }> {

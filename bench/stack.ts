@@ -1,7 +1,7 @@
 /**
  * The deployed handlers on loopback for the bench: fauxqs (SQS + DLQ) and dynalite (ledger), the
  * fake Shopify and Customer.io, and worker "containers" wired exactly as functions/worker.ts wires
- * itself in Lambda: the fulfilment dependencies (and so the ShopifyClient and its pacer) are built
+ * itself in Lambda: the fulfilment dependencies (and so the Shopify transport and its pacer) are built
  * once per container and reused by every record and every invocation it handles. Unlike the test
  * harness (tests/support/pipeline.ts), nothing is shortened: production retry policy, the queue's
  * batch size and the worker's timeout from serverless.yml.
@@ -18,7 +18,7 @@ import type { Fetch } from '../lib/infra/http';
 import { Ledger } from '../lib/adapters/dynamodb/ledger';
 import type { Checkpoint, FulfilDeps } from '../lib/domain/rewards';
 import { loadEnv } from '../lib/infra/secrets';
-import type { ShopifyRewardsClient } from '../lib/adapters/shopify/rewards-client';
+import { ShopifyPacer } from '../lib/adapters/shopify/pacing';
 import type { FulfilOverrides } from '../lib/infra/wiring';
 import { createWorkerDeps } from '../lib/infra/worker-wiring';
 import { httpApiEvent } from '../local/apigw';
@@ -79,10 +79,18 @@ export class WorkerContainer {
   /** What functions/worker.ts does per invocation: re-read the config, rebuild only if it changed. */
   public readonly fulfilDeps: () => Promise<FulfilDeps>;
 
-  public constructor(stack: BenchStack, overrides: FulfilOverrides) {
+  /** The pacer this container's Shopify requests wait on (none when pacing is off). */
+  public readonly pacer?: ShopifyPacer;
+
+  public constructor(stack: BenchStack, overrides: FulfilOverrides, pacing = true) {
+    const runtime = loadWorkerRuntimeConfig(stack.env);
+    // The pacer the wiring would build for itself (its share: 1 / WORKER_MAX_CONCURRENCY, as
+    // lib/infra/worker-wiring.ts gives it), made here so the bench can read its stats.
+    this.pacer = pacing ? new ShopifyPacer({ share: 1 / runtime.workerContainers }) : undefined;
+    overrides = { ...overrides, shopifyPacer: this.pacer ?? false };
     // The deployed worker's factory (lib/infra/worker-wiring.ts), one container's worth.
     const deps = createWorkerDeps(
-      loadWorkerRuntimeConfig(stack.env),
+      runtime,
       async () => loadWorkerConfig(await loadEnv(stack.env)),
       { sqs: stack.sqs, ddb: documentClient(stack.dynamo) },
       { fulfil: overrides },
@@ -106,11 +114,6 @@ export class WorkerContainer {
       timeoutMs: stack.defs.worker.timeoutSeconds * 1000,
       waitTimeSeconds: 0,
     });
-  }
-
-  /** The container's Shopify client (built on first use). */
-  public async shopifyClient(): Promise<ShopifyRewardsClient> {
-    return (await this.fulfilDeps()).shopify as ShopifyRewardsClient;
   }
 
   /** Polls one batch, as the event source mapping would invoke this container; resolves to its size. */
@@ -170,16 +173,19 @@ export class BenchStack {
 
   /**
    * A new worker container (its own deps cache, its own Shopify pacer); `fetch` lets a bench watch
-   * the answers; `pacing: false` builds its ShopifyClient without a pacer (the reference).
+   * the answers; `pacing: false` sends its Shopify requests without a pacer (the reference).
    */
   public container(options: { fetch?: Fetch; pacing?: boolean } = {}): WorkerContainer {
     const checkpoint = this.options.checkpoint;
-    return new WorkerContainer(this, {
-      ...(checkpoint ? { checkpoint } : {}),
-      ...(options.fetch ? { fetch: options.fetch } : {}),
-      // The reference without pacing: the same client, sending every request at once.
-      ...(options.pacing === false ? { shopifyPacer: false as const } : {}),
-    });
+    // The reference without pacing: the same transport, sending every request at once.
+    return new WorkerContainer(
+      this,
+      {
+        ...(checkpoint ? { checkpoint } : {}),
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+      },
+      options.pacing !== false,
+    );
   }
 
   public depth(queueUrl = this.resources.queueUrl): Promise<{ visible: number; inFlight: number }> {

@@ -32,7 +32,7 @@ export async function startGateway(ingest: IngestHandler, port: number, referral
     }, port);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new Error(`port ${port} is in use: is the stack already running? Try PORT=3001 npm start`);
+      throw new Error(`port ${port} is in use: is the stack already running? Try PORT=3001 npm start`, { cause: error });
     }
     throw error;
   }

@@ -157,7 +157,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     } catch (error) {
       const message = (error as Error).message;
       const hint = /SHOPIFY_|CUSTOMERIO_/.test(message) ? '\n   Set the SHOPIFY_* / CUSTOMERIO_* variables completely, or unset them all to use the sandboxes.' : '';
-      throw new Error(`${message}${hint}`);
+      throw new Error(`${message}${hint}`, { cause: error });
     }
 
     // The reconciler (off unless RECONCILE_FROM is set), with the sandbox PostHog's Query API.

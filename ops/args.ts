@@ -1,4 +1,5 @@
 /** `npm run ops -- <command> [options]`: the command line, parsed and checked; nothing else. */
+import { parseArgs as parseArgv, type ParseArgsConfig } from 'node:util';
 import type { RedriveMethod } from './redrive';
 
 export type Command = 'status' | 'dlq list' | 'redrive' | 'review list' | 'review approve' | 'review reject' | 'revoke' | 'reconcile' | 'help';
@@ -76,34 +77,58 @@ Examples:
 
 const METHODS: readonly RedriveMethod[] = ['auto', 'move-task', 'copy'];
 
-export function parseArgs(argv: readonly string[]): OpsArgs {
+/** Every option the commands take; anything else is refused by name. */
+const OPTIONS = {
+  stage: { type: 'string' },
+  region: { type: 'string' },
+  max: { type: 'string' },
+  method: { type: 'string' },
+  reason: { type: 'string' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  local: { type: 'boolean' },
+  json: { type: 'boolean' },
+  'no-wait': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  'dry-run': { type: 'boolean' },
+  force: { type: 'boolean' },
+} as const satisfies ParseArgsConfig['options'];
+
+type OptionName = keyof typeof OPTIONS;
+
+const isOption = (name: string): name is OptionName => Object.hasOwn(OPTIONS, name);
+
+/**
+ * The argv as node:util's parseArgs reads it (`--name value`, `--name=value`, `-h`), then checked
+ * here, token by token, so every refusal names the option in this CLI's words: an unknown option,
+ * a flag given a value, a valued option without one (or followed by another option instead).
+ */
+function readArgv(argv: readonly string[]): { positional: string[]; flags: Map<OptionName, string | true> } {
+  const { tokens } = parseArgv({ args: [...argv], options: OPTIONS, strict: false, allowPositionals: true, tokens: true });
   const positional: string[] = [];
-  const flags = new Map<string, string | true>();
-  const valued = new Set(['stage', 'region', 'max', 'method', 'reason', 'since', 'until']);
-  const boolean = new Set(['local', 'json', 'no-wait', 'help', 'dry-run', 'force']);
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === '-h') {
-      flags.set('help', true);
+  const flags = new Map<OptionName, string | true>();
+  for (const token of tokens) {
+    if (token.kind === 'positional') {
+      positional.push(token.value);
       continue;
     }
-    if (!arg.startsWith('--')) {
-      positional.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const name = arg.slice(2, eq === -1 ? undefined : eq);
-    if (boolean.has(name)) {
-      if (eq !== -1) throw new UsageError(`--${name} takes no value`);
+    // A bare `--` ends no option list here: no command takes an argument that starts with a dash.
+    if (token.kind === 'option-terminator' || !isOption(token.name)) throw new UsageError(`unknown option ${argv[token.index]}`);
+    const name = token.name;
+    if (OPTIONS[name].type === 'boolean') {
+      if (token.value !== undefined) throw new UsageError(`--${name} takes no value`);
       flags.set(name, true);
-    } else if (valued.has(name)) {
-      const value = eq !== -1 ? arg.slice(eq + 1) : argv[++i];
-      if (value === undefined || value === '' || (eq === -1 && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
-      flags.set(name, value);
-    } else {
-      throw new UsageError(`unknown option ${arg}`);
+      continue;
     }
+    const value = token.value;
+    if (value === undefined || value === '' || (!token.inlineValue && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
+    flags.set(name, value);
   }
+  return { positional, flags };
+}
+
+export function parseArgs(argv: readonly string[]): OpsArgs {
+  const { positional, flags } = readArgv(argv);
 
   const base = {
     local: flags.has('local'),

@@ -5,11 +5,12 @@ import { queueSender } from '../lib/adapters/sqs/queue';
 import { Ledger, type LifecycleRecord } from '../lib/adapters/dynamodb/ledger';
 import { reviewSince } from '../lib/domain/lifecycle/record';
 import { approveReferral, rejectReferral, type ReviewDeps, type ReviewOutcome } from '../lib/domain/lifecycle/review';
-import { revokeReferral, type RevokeOutcome } from '../lib/domain/lifecycle/revoke';
+import { revokeReferral, type RevokeOutcome, type RewardDeactivator } from '../lib/domain/lifecycle/revoke';
 import { maskEmail } from '../lib/infra/mask';
 import { PostHogCapture } from '../lib/adapters/posthog-capture';
 import { loadEnv } from '../lib/infra/secrets';
-import { ShopifyClient } from '../lib/adapters/shopify/client';
+import { deactivateReward } from '../lib/adapters/shopify/deactivation';
+import { ShopifyTransport } from '../lib/adapters/shopify/transport';
 import { tokenProviderFor } from '../lib/adapters/shopify/auth';
 import { stageEnv } from './stage-params';
 import type { Target } from './target';
@@ -65,9 +66,10 @@ export function opsSettings(target: Target, stage: string | undefined, shell: En
 export const workerSecretName = (stage: string): string => `referral-rewards/${stage}/worker`;
 
 /** The worker's Shopify settings and auth (static token or the client credentials grant), read and checked the same way. */
-function shopifyClient(env: Env): ShopifyClient {
+function shopifyClient(env: Env): RewardDeactivator {
   const shopify = loadShopifyConfig(env);
-  return new ShopifyClient({ baseUrl: shopify.baseUrl, apiVersion: shopify.apiVersion, auth: tokenProviderFor(shopify.baseUrl, shopify.auth) });
+  const transport = new ShopifyTransport({ baseUrl: shopify.baseUrl, apiVersion: shopify.apiVersion, auth: tokenProviderFor(shopify.baseUrl, shopify.auth) });
+  return { deactivateReward: (id) => deactivateReward(transport, id) };
 }
 
 function clients(target: Target, env: Env, needsShopify: boolean) {

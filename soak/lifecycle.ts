@@ -17,7 +17,8 @@ import { releaseDue } from '../lib/domain/lifecycle/release';
 import { approveReferral, rejectReferral, type ReviewDeps } from '../lib/domain/lifecycle/review';
 import { revokeReferral, type RewardDeactivator } from '../lib/domain/lifecycle/revoke';
 import { sleep } from '../lib/infra/retry';
-import { ShopifyClient } from '../lib/adapters/shopify/client';
+import { deactivateReward } from '../lib/adapters/shopify/deactivation';
+import { ShopifyTransport } from '../lib/adapters/shopify/transport';
 import { tokenProviderFor } from '../lib/adapters/shopify/auth';
 import { lifecycleLedger } from '../tests/support/lifecycle';
 import { Pipeline, referralBody } from '../tests/support/pipeline';
@@ -101,7 +102,7 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
     }
   })();
 
-  const shopify = new ShopifyClient({
+  const shopify = new ShopifyTransport({
     baseUrl: pipeline.shopify.url,
     apiVersion: loadShopifyConfig(pipeline.env).apiVersion,
     auth: tokenProviderFor(pipeline.shopify.url, loadShopifyConfig(pipeline.shopify.env).auth),
@@ -122,7 +123,7 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
           interrupted = true;
           throw new Error('chaos: revoke died between the deactivations');
         }
-        const done = await shopify.deactivateReward(id);
+        const done = await deactivateReward(shopify, id);
         deactivated++;
         return done;
       },

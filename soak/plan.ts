@@ -61,7 +61,7 @@ export function planTraffic(events: number, seed: number, rates: { ruleRate: num
   const invalidCount = Math.round(events * rates.invalidRate);
   for (let i = 0; i < invalidCount; i++) {
     const uuid = seededUuid(rng);
-    const { body } = referralBody({ uuid, referrer: `invalid-${i}-${seed}@example.com` }) as { body: any };
+    const body = referralBody({ uuid, referrer: `invalid-${i}-${seed}@example.com` }).body as { event: { event: string; properties: Record<string, unknown> } };
     const kind = i % 2 === 0 ? 'rejected' : 'ignored';
     if (kind === 'rejected') delete body.event.properties.referrer_email;
     else body.event.event = '$pageview';

@@ -52,7 +52,7 @@ function parseArgs(argv: string[]): Args {
       case '--help':
       case '-h':
         console.log('usage: npm run soak -- [--events 2000] [--seed 1] [--pollers 3] [--fault-rate 0.2] [--crash-rate 0.05] [--duplicate-rate 0.25] [--write-docs] [--json FILE]');
-        process.exit(0);
+        return process.exit(0);
       default:
         throw new Error(`unknown argument ${argv[i]} (try --help)`);
     }

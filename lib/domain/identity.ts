@@ -12,7 +12,9 @@
  *   UK; both domains deliver to the one account), so it is folded into `gmail.com`.
  *
  * Changing these rules changes the claim keys in the ledger (`redeemer#…`, `referrer#…`): claims
- * written before the change are not found under the new key. See docs/RELIABILITY.md, defect 8.
+ * written before the change are not found under the new key, so a person rewarded under the old
+ * key could be rewarded once more: docs/RELIABILITY.md ("Claim keys change with canonicalisation")
+ * says how to carry the old claims over.
  */
 export function canonicalEmail(email: string): string {
   const normalised = email.trim().toLowerCase();

@@ -134,14 +134,25 @@ export interface Change {
   freeLease?: boolean;
 }
 
+/** What a Change does to a record, its conditions aside (the in-memory ledgers: the dry run's rehearsal, the tests' twin). */
+export function applyChange(record: LedgerRecord, change: Change, now: number): LedgerRecord {
+  const iso = new Date(now).toISOString();
+  const stamp = (value: unknown) => (value === NOW_ISO ? iso : value === NOW_MS ? now : value);
+  const next: Record<string, unknown> = { ...record };
+  for (const [key, value] of Object.entries(change.set ?? {})) next[key] = stamp(value);
+  for (const [key, value] of Object.entries(change.setIfAbsent ?? {})) next[key] ??= stamp(value);
+  for (const [key, value] of Object.entries(change.add ?? {})) next[key] = Number(next[key] ?? 0) + value;
+  for (const key of [...(change.remove ?? []), ...(change.freeLease ? ['leaseOwner', 'leaseExpiresAt'] : [])]) delete next[key];
+  next.updatedAt = iso;
+  return next as unknown as LedgerRecord;
+}
+
 /**
  * What is counted once per referral: a redeemer's one claim, a referrer's slots (at most `cap`), a
  * budget period's cents (at most the limit given), each exact under racing referrals and retries.
  */
 export type Counter =
-  | { kind: 'redeemer'; person: string }
-  | { kind: 'referrer'; person: string }
-  | { kind: 'budget'; period: string; cents: number };
+  { kind: 'redeemer'; person: string } | { kind: 'referrer'; person: string } | { kind: 'budget'; period: string; cents: number };
 
 /**
  * The ledger as the domain needs it: a referral's record, written in one conditional write per

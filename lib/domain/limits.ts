@@ -5,7 +5,7 @@ import { MAX_CODE_LENGTH } from './codes';
  * checked before the first side effect: by ingest (a 422, PostHog's event refused before it is
  * queued) and by the worker before its first Shopify call (a PermanentError, for a message that did
  * not come through ingest). Found out only at the Customer.io step, both cards would already exist
- * and the referral would be paid but never mailed, with no retry able to help (issue #10, defect 2).
+ * and the referral would be paid but never mailed, with no retry able to help.
  *
  * Customer.io Track API limits, from its published OpenAPI description
  * (docs.customer.io/api/track/, "Customer limits" and "Event limits"; mirrored in

@@ -118,8 +118,12 @@ export async function resolveReferrer(referral: Referral, deps: ReferralCodeDeps
   if (code === undefined || code === '') {
     return deps?.required ? { referral, refusal: 'referral_code_required' } : { referral };
   }
-  // Without a store (a harness that wires none) a code is carried, not resolved.
-  if (!deps) return { referral };
+  // Unresolved, a code-only referral has no referrer to pay and an email beside the code was
+  // never checked against it: neither may take a claim. Parked (DLQ), not REJECTED, so a
+  // deployment that forgot the wiring loses no genuine referral: redriven once it is fixed.
+  if (!deps) {
+    throw new PermanentError('referral_codes_unwired', 'referral code: the referral names a code but no referral code store is wired');
+  }
   const owner = await resolveReferralCode(code, deps.store);
   if (!owner) return { referral, refusal: 'unknown_referral_code' };
   const named = referral.referrerEmail;

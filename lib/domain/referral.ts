@@ -13,8 +13,9 @@ export interface Referral {
   redeemerEmail: string;
   /**
    * Customer.io identifier, the person both codes are mailed to: always the redeemer's email, the
-   * person the program rules judged (issue #10, defect 3). Kept as its own field so a worker of
-   * the previous release, reading messages queued by this one, still mails the redeemer.
+   * person the program rules judged, so the rules' verdict and the mail concern one person. Kept
+   * as its own field so a worker of the previous release, reading messages queued by this one,
+   * still mails the redeemer.
    */
   customerEmail: string;
   /**
@@ -46,7 +47,7 @@ export const MAX_REFERRAL_CODE_LENGTH = 64;
 
 /** zod's default email pattern; ingest checks PostHog's emails with it too, so both sides agree. */
 export const EMAIL_PATTERN =
-  /^(?:[A-Za-z0-9_'+\-]+\.)*[A-Za-z0-9_'+\-]*[A-Za-z0-9_+-]@(?:[A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$/;
+  /^(?:[A-Za-z0-9_'+-]+\.)*[A-Za-z0-9_'+-]*[A-Za-z0-9_+-]@(?:[A-Za-z0-9][A-Za-z0-9-]*\.)+[A-Za-z]{2,}$/;
 
 /** Any 8-4-4-4-12 hex id, as PostHog's event uuids are (zod's `guid`). */
 export const EVENT_ID_PATTERN = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
@@ -78,9 +79,10 @@ export function parseReferral(body: string): Referral | undefined {
   if (!referrerOk || !isEmail(redeemerEmail) || !isEmail(customerEmail)) return undefined;
   if ((personEmail !== undefined && !isEmail(personEmail)) || !isOptionalString(distinctId) || !isOptionalString(occurredAt)) return undefined;
   if (!isOptionalBounded(referralCode, MAX_REFERRAL_CODE_LENGTH) || !isOptionalBounded(referralSignature, MAX_SIGNATURE_LENGTH)) return undefined;
-  // A message queued before defect 3 was fixed carries the PostHog person's email as its
-  // customerEmail. It is read as the person, never as where the codes go: the rules judge the
-  // redeemer, so the codes go to the redeemer, and a person who is the referrer is refused.
+  // A message without personEmail (queued by the previous release) may carry the PostHog
+  // person's email as its customerEmail. It is read as the person, never as where the codes go:
+  // the rules judge the redeemer, so the codes go to the redeemer, and a person who is the
+  // referrer is refused.
   const person = personEmail ?? (normaliseEmail(customerEmail) === normaliseEmail(redeemerEmail) ? undefined : customerEmail);
   return {
     v,

@@ -14,10 +14,15 @@ import { lastStep, stateOf, type Verdict } from './machine';
 import { decide, finish as finishStep, recordCard, recordCustomerIo, recordPostHog, recordTakenSeen, replaceCode } from './steps';
 import type { EventSender, OutcomeDetails, OutcomeTracker } from './notify-ports';
 
-/** The slice of a reward issuer fulfilment needs: gift cards (lib/adapters/shopify/client.ts) or discount codes (lib/adapters/shopify/discount-codes.ts). */
+/**
+ * The slice of a reward issuer fulfilment needs: gift cards (lib/adapters/shopify/gift-cards.ts) or
+ * discount codes (lib/adapters/shopify/discount-codes.ts). A TAKEN answer's `sends` says how often
+ * that one call sent the create (a transport that renews its token resends): more than 1, and the
+ * reward holding the code may be the one our first send made.
+ */
 export interface RewardIssuer {
   createGiftCard(input: { code: string; amount: string; note: string; expiresOn?: string }): Promise<
-    { status: 'created'; id: string } | { status: 'taken' }
+    { status: 'created'; id: string } | { status: 'taken'; sends?: number }
   >;
   findGiftCardByCode(code: string): Promise<RewardLookup>;
 }
@@ -251,8 +256,10 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
         await checkpoint(`card:${role}`);
         return write;
       }
-      // Sent before: by an earlier call of this attempt (a retried create whose answer was lost),
-      // or by an earlier attempt (the record's code). Its "not ours" may be our card not yet searchable.
+      // Sent before: by an earlier call of this attempt (a retried create whose answer was lost, or
+      // the issuer's own resend), or by an earlier attempt (the record's code). Its "not ours" may
+      // be our card not yet searchable.
+      if (created.status === 'taken') sends += (created.sends ?? 1) - 1;
       if (sends > 1 || (before.attempts > 1 && code === before[`${role}Code`])) await confirmCollision(role, code);
       if (++collisions > MAX_CODE_COLLISIONS) {
         throw new PermanentError('code_collisions', `${role} code collided ${collisions} times in a row`);

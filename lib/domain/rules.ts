@@ -12,9 +12,10 @@ export type RefusalReason =
 
 /**
  * REFERRAL_SIGNATURES: `required` (the default), with the key the app's backend signs referrals
- * with (REFERRAL_SIGNING_KEY), or `off`, which pays unsigned referrals as before signatures existed.
+ * with (REFERRAL_SIGNING_KEY) and, while it is being rotated, the key it replaces
+ * (REFERRAL_SIGNING_KEY_PREVIOUS), or `off`, which pays unsigned referrals as before signatures existed.
  */
-export type ReferralSignatures = { mode: 'required'; key: string } | { mode: 'off' };
+export type ReferralSignatures = { mode: 'required'; key: string; previousKey?: string } | { mode: 'off' };
 
 export interface ProgramRules {
   /** Rewarded referrals per referrer, ever; 0 means no cap. */
@@ -37,7 +38,7 @@ export function staticRefusal(referral: Referral, rules: ProgramRules): RefusalR
   const referrer = canonicalEmail(referral.referrerEmail);
   if (referrer === canonicalEmail(referral.redeemerEmail)) return 'self_referral';
   // The PostHog person the event was captured for being the referrer means the referrer
-  // redeemed their own referral under an invented redeemer email (issue #10, defect 3).
+  // redeemed their own referral under an invented redeemer email: a self-referral all the same.
   if (referral.personEmail !== undefined && canonicalEmail(referral.personEmail) === referrer) return 'self_referral';
   if (isBlockedDomain(referral.referrerEmail, rules.blockedDomains) || isBlockedDomain(referral.redeemerEmail, rules.blockedDomains)) {
     return 'blocked_domain';
@@ -48,7 +49,7 @@ export function staticRefusal(referral: Referral, rules: ProgramRules): RefusalR
 /** Why the referral's signature does not vouch for it, or undefined when it does or signatures are off. */
 export function vouchRefusal(referral: Referral, signatures: ReferralSignatures): RefusalReason | undefined {
   if (signatures.mode === 'off') return undefined;
-  switch (verifyReferral(signatures.key, referral, referral.referralSignature)) {
+  switch (verifyReferral(signatures.key, referral, referral.referralSignature, signatures.previousKey)) {
     case 'unsigned':
       return 'unsigned_referral';
     case 'bad_signature':

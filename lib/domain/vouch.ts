@@ -47,13 +47,21 @@ export function signReferral(key: string, referral: VouchedReferral): string {
 }
 
 /**
- * Whether `signature` is this referral's, under `key`. Compared in constant time, as text: only the
- * exact unpadded base64url form is accepted (Node's base64 decoder would also take padding and stray
- * characters), and a length that differs is refused before comparing (the length is public).
+ * Whether `signature` is this referral's, under `key` or, during a rotation, `previousKey`
+ * (REFERRAL_SIGNING_KEY_PREVIOUS: referrals the app signed before the switch are still in flight).
+ * Compared in constant time, as text: only the exact unpadded base64url form is accepted (Node's
+ * base64 decoder would also take padding and stray characters), and a length that differs is
+ * refused before comparing (the length is public). Both keys are always compared, so the time
+ * taken does not tell which key, if either, matched.
  */
-export function verifyReferral(key: string, referral: VouchedReferral, signature: string | undefined): VouchVerdict {
+export function verifyReferral(key: string, referral: VouchedReferral, signature: string | undefined, previousKey?: string): VouchVerdict {
   if (signature === undefined || signature === '') return 'unsigned';
-  const expected = Buffer.from(signReferral(key, referral), 'utf8');
   const given = Buffer.from(signature, 'utf8');
-  return given.length === expected.length && timingSafeEqual(given, expected) ? 'vouched' : 'bad_signature';
+  const matches = (candidate: string): boolean => {
+    const expected = Buffer.from(signReferral(candidate, referral), 'utf8');
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  };
+  const current = matches(key);
+  const previous = previousKey === undefined ? false : matches(previousKey);
+  return current || previous ? 'vouched' : 'bad_signature';
 }

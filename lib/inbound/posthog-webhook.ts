@@ -123,7 +123,8 @@ export function parseWebhook(rawBody: string, options: PayloadOptions): ParsedWe
       referrerEmail,
       redeemerEmail,
       // The codes go to the person the rules judge, the redeemer; the PostHog person is carried
-      // only so the rules can refuse a referrer who redeemed as themselves (issue #10, defect 3).
+      // only so the rules can refuse a referrer who redeemed as themselves: mailing the person
+      // instead would let one person collect every reward under invented redeemer emails.
       customerEmail: redeemerEmail,
       ...(person === undefined ? {} : { personEmail: person }),
       distinctId: boundedString(distinctId, MAX_DISTINCT_ID_LENGTH),
@@ -145,6 +146,8 @@ function readReferralCode(value: unknown): string | undefined {
   const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : value;
   if (typeof text !== 'string') throw unprocessable('invalid_referral_code', `event.properties.${REFERRAL_CODE_PROPERTY} must be a string`);
   const code = text.trim().toLowerCase();
+  // Control characters on purpose: the code is one line of the signed message, so none may split it.
+  // eslint-disable-next-line no-control-regex
   if (code.length > MAX_REFERRAL_CODE_LENGTH || /[\u0000-\u001f\u007f]/.test(code)) {
     throw unprocessable(
       'invalid_referral_code',

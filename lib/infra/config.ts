@@ -25,6 +25,8 @@ export const SECRET_KEYS = [
   'CUSTOMERIO_API_KEY',
   'POSTHOG_API_KEY',
   'REFERRAL_SIGNING_KEY',
+  // Only while REFERRAL_SIGNING_KEY is being rotated (docs/OPERATIONS.md).
+  'REFERRAL_SIGNING_KEY_PREVIOUS',
   // Only while REVIEW_SHARED_DEVICE / REVIEW_SHARED_IP are on: the guard asks PostHog's Query API.
   'POSTHOG_PERSONAL_API_KEY',
 ] as const;
@@ -36,8 +38,9 @@ export const SECRET_KEYS = [
  * synchronous Lambda invocation carries at most 6 MB ("Invoke", AWS Lambda API reference), and
  * the body travels inside that event, so 6 MB is the real ceiling. PostHog's default body is
  * ~1–2 KB, but it includes the whole person: one with many properties runs to hundreds of KB,
- * and refusing it with a 4xx would lose the referral (PostHog does not retry 4xx; issue #10,
- * defect 9). Only the referral's few fields are queued, whatever the body's size.
+ * and refusing it with a 4xx would lose the referral (PostHog does not retry 4xx). So no body
+ * a real PostHog delivery can carry is refused for its size; only the referral's few fields are
+ * queued, whatever the body's size.
  */
 export const MAX_BODY_BYTES = 6 * 1024 * 1024;
 
@@ -168,7 +171,13 @@ function referralSignatures(settings: Settings, env: Env): ReferralSignatures {
     // Never the value, nor its length: a near-miss key is most of the key.
     settings.expect(Buffer.byteLength(key) >= MIN_SIGNING_KEY_BYTES, `REFERRAL_SIGNING_KEY must be at least ${MIN_SIGNING_KEY_BYTES} bytes`);
   }
-  return { mode: 'required', key };
+  // The key being rotated out, accepted beside the new one while referrals it signed are in flight.
+  const previousKey = env.REFERRAL_SIGNING_KEY_PREVIOUS?.trim() || undefined;
+  if (previousKey !== undefined) {
+    settings.expect(Buffer.byteLength(previousKey) >= MIN_SIGNING_KEY_BYTES, `REFERRAL_SIGNING_KEY_PREVIOUS must be at least ${MIN_SIGNING_KEY_BYTES} bytes`);
+    settings.expect(previousKey !== key, 'REFERRAL_SIGNING_KEY_PREVIOUS must differ from REFERRAL_SIGNING_KEY');
+  }
+  return { mode: 'required', key, ...(previousKey !== undefined ? { previousKey } : {}) };
 }
 
 export function loadShopifyConfig(env: Env): WorkerConfig['shopify'] {

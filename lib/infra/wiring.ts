@@ -4,21 +4,23 @@ import { CustomerIoClient } from '../adapters/customerio';
 import type { Fetch } from './http';
 import type { Ledger } from '../adapters/dynamodb/ledger';
 import type { FulfilDeps } from '../domain/rewards';
-import { DiscountCodeRewards } from '../adapters/shopify/discount-codes';
+import { discountCodeIssuer } from '../adapters/shopify/discount-codes';
 import { PostHogCapture } from '../adapters/posthog-capture';
-import { ShopifyRewardsClient } from '../adapters/shopify/rewards-client';
+import { giftCardIssuer } from '../adapters/shopify/gift-cards';
 import { ShopifyPacer } from '../adapters/shopify/pacing';
+import { ShopifyTransport } from '../adapters/shopify/transport';
 import { tokenProviderFor, type ShopifyTokenProvider } from '../adapters/shopify/auth';
 import { ulidFromUuid } from './ulid';
 import { PostHogSharedSignals } from '../adapters/posthog-query';
 
 /**
- * Test and bench seams: any dependency, the fetch every client uses, `shopifyPacer: false` for an
- * unpaced Shopify client, and `shopifyAuth` for a token provider that outlives these deps.
+ * Test and bench seams: any dependency, the fetch every client uses, `shopifyPacer` (false for
+ * unpaced Shopify requests, or a pacer the caller watches), and `shopifyAuth` for a token provider
+ * that outlives these deps.
  */
 export type FulfilOverrides = Partial<FulfilDeps> & {
   fetch?: Fetch;
-  shopifyPacer?: false;
+  shopifyPacer?: ShopifyPacer | false;
   shopifyAuth?: ShopifyTokenProvider;
   /** This container's part of the shop's Shopify budget (1 / the worker's maximum concurrency: lib/infra/shop-sizing.ts). */
   shopifyPacerShare?: number;
@@ -28,15 +30,15 @@ export type FulfilOverrides = Partial<FulfilDeps> & {
 export function createFulfilDeps(config: WorkerConfig, ledger: Ledger, overrides: FulfilOverrides = {}): FulfilDeps {
   const { fetch: fetchImpl, shopifyPacer, shopifyAuth, shopifyPacerShare, ...rest } = overrides;
   const { baseUrl, apiVersion } = config.shopify;
-  const shopify = new ShopifyRewardsClient({
+  const transport = new ShopifyTransport({
     baseUrl,
     apiVersion,
     auth: shopifyAuth ?? tokenProviderFor(baseUrl, config.shopify.auth, { fetch: fetchImpl }),
     fetch: fetchImpl,
-    pacer: shopifyPacer === false ? false : new ShopifyPacer({ share: shopifyPacerShare ?? 1 }),
+    pacer: shopifyPacer ?? new ShopifyPacer({ share: shopifyPacerShare ?? 1 }),
   });
-  // Both issuers, one client (one pacer): a referral begun under the other REWARD_TYPE is finished the way it began.
-  const issuers = { gift_card: shopify, discount_code: new DiscountCodeRewards(shopify) };
+  // Both issuers, one transport (one token, one pacer): a referral begun under the other REWARD_TYPE is finished the way it began.
+  const issuers = { gift_card: giftCardIssuer(transport), discount_code: discountCodeIssuer(transport) };
   return {
     ledger,
     shopify: issuers[config.rewardType],

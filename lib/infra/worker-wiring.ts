@@ -1,7 +1,8 @@
 /**
  * The one way to build the worker: functions/worker.ts (in Lambda), tests/support/pipeline.ts
  * and bench/stack.ts all call createWorkerDeps, so a dependency added here reaches the deployed
- * worker, the tests and the bench alike (one hand-made copy had already drifted, issue #13).
+ * worker, the tests and the bench alike: a hand-made copy elsewhere would test a worker that is
+ * not the one deployed.
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';

@@ -27,6 +27,25 @@ function evaluateCondition(template: Template, name: string): boolean {
   return Boolean(evaluate(condition));
 }
 
+/**
+ * A CloudWatch Logs JSON filter pattern, for the subset this stack writes: `{ term && term }` or
+ * `{ term || term }`, each term `$.field = "value"` (optionally in parentheses). Anything else
+ * throws, so a pattern outgrowing the matcher fails the test instead of passing it.
+ * Syntax: "Filter pattern syntax for metric filters, subscription filters, filter log events, and
+ * Live Tail", Amazon CloudWatch Logs User Guide (JSON log events).
+ */
+function jsonPatternMatches(pattern: string, line: string): boolean {
+  const body = /^\{(.*)\}$/s.exec(pattern.trim())?.[1];
+  if (body === undefined || (body.includes('&&') && body.includes('||'))) throw new Error(`unsupported pattern ${pattern}`);
+  const event = JSON.parse(line) as Record<string, unknown>;
+  const terms = body.split(/&&|\|\|/).map((term) => {
+    const match = /^\s*\(?\s*\$\.(\w+)\s*=\s*"([^"]*)"\s*\)?\s*$/.exec(term);
+    if (!match) throw new Error(`unsupported term ${term}`);
+    return event[match[1]!] === match[2];
+  });
+  return body.includes('||') ? terms.some(Boolean) : terms.every(Boolean);
+}
+
 const ALARMS = [
   'DeadLetterQueueAlarm',
   'QueueAgeAlarm',
@@ -221,7 +240,7 @@ describe('alarms and throttling (serverless package, offline)', () => {
   });
 
   it.each([
-    ['WebhookThrottledAlarm', '{ $.status = "429" }'],
+    ['WebhookThrottledAlarm', '{ ($.status = "429") && ($.routeKey = "POST /webhooks/posthog") }'],
   ])('%s counts the answers PostHog got from the access log, above a small threshold', (alarmId, pattern) => {
     expect(alarm(plain.template, alarmId)).toMatchObject({
       Namespace: `referral-rewards/${STAGE}`,
@@ -231,6 +250,34 @@ describe('alarms and throttling (serverless package, offline)', () => {
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
     });
     expect(filterFor(plain.template, alarmId)).toMatchObject({ LogGroupName: { Ref: 'HttpApiLogGroup' }, FilterPattern: pattern });
+  });
+
+  it("counts toward the webhook's 429 alarm only the webhook route's 429s, never POST /referral-codes'", () => {
+    // Prepare: access log lines in the stage's own format, one per route and status
+    const format = JSON.parse(plain.template.Resources.HttpApiStage!.Properties.AccessLogSettings.Format as string) as Record<string, string>;
+    const line = (routeKey: string, status: string): string =>
+      JSON.stringify(Object.fromEntries(Object.entries(format).map(([field, variable]) => [field, variable === '$context.routeKey' ? routeKey : variable === '$context.status' ? status : '-'])));
+    const webhookThrottled = line('POST /webhooks/posthog', '429');
+    const codesThrottled = line('POST /referral-codes', '429');
+    const webhookAccepted = line('POST /webhooks/posthog', '202');
+    const codesFilter = Object.values(plain.template.Resources).find(
+      (resource) => resource.Type === 'AWS::Logs::MetricFilter' && resource.Properties.MetricTransformations[0].MetricName === 'ReferralCodesAnswered429',
+    );
+
+    // Act
+    const webhookPattern = filterFor(plain.template, 'WebhookThrottledAlarm').FilterPattern as string;
+    const codesPattern = codesFilter?.Properties.FilterPattern as string;
+
+    // Assess: the route's own 429s are still counted, on a metric no alarm watches
+    expect(jsonPatternMatches(webhookPattern, webhookThrottled)).toBe(true);
+    expect(jsonPatternMatches(webhookPattern, codesThrottled)).toBe(false);
+    expect(jsonPatternMatches(webhookPattern, webhookAccepted)).toBe(false);
+    expect(jsonPatternMatches(codesPattern, codesThrottled)).toBe(true);
+    expect(jsonPatternMatches(codesPattern, webhookThrottled)).toBe(false);
+    const alarmed = Object.values(plain.template.Resources)
+      .filter((resource) => resource.Type === 'AWS::CloudWatch::Alarm')
+      .map((resource) => resource.Properties.MetricName);
+    expect(alarmed).not.toContain('ReferralCodesAnswered429');
   });
 
   it.each([

@@ -1,4 +1,5 @@
-import { ShopifyClient } from '../../lib/adapters/shopify/client';
+import { discountCodeIssuer } from '../../lib/adapters/shopify/discount-codes';
+import { ShopifyTransport } from '../../lib/adapters/shopify/transport';
 import { Pipeline, referralBody } from '../support/pipeline';
 
 /** REWARD_TYPE=discount_code: the same exactly-once guarantees, with single-use discount codes. */
@@ -57,8 +58,8 @@ describe('discount-code rewards', () => {
     // Prepare: the first code is a discount the shop made by hand
     const codes = ['SUMMERSALE26', 'FRESHREFERRER', 'FRESHREDEEMER'];
     pipeline = await Pipeline.start({ env: { REWARD_TYPE: 'discount_code' }, newCode: () => codes.shift() ?? 'SPAREC0DE99' });
-    const shop = new ShopifyClient({ baseUrl: pipeline.shopify.url, accessToken: 'shpat_sandbox', apiVersion: '2026-07', pacer: false });
-    await shop.createDiscountCode({ code: 'summersale26', amount: '5.00', title: 'Summer sale', startsAt: new Date().toISOString() });
+    const shop = discountCodeIssuer(new ShopifyTransport({ baseUrl: pipeline.shopify.url, accessToken: 'shpat_sandbox', apiVersion: '2026-07', pacer: false }));
+    await shop.createGiftCard({ code: 'summersale26', amount: '5.00', note: 'Summer sale' });
     const { uuid, body } = referralBody();
 
     // Act

@@ -1,12 +1,13 @@
 import { PermanentError, RetryableError } from '../../lib/domain/errors';
-import { ShopifyClient } from '../../lib/adapters/shopify/client';
+import { giftCardIssuer, type GiftCardIssuer } from '../../lib/adapters/shopify/gift-cards';
+import { ShopifyTransport } from '../../lib/adapters/shopify/transport';
 import { startFakeShopify, type FakeShopify } from '../../local/sandbox/shopify';
 import { failure } from '../support/failure';
 
 // An older version still supported on 2026-12-01 (the sandbox serves only versions with a published schema).
 const API_VERSION = '2026-04';
 
-describe('ShopifyClient against the fake Shopify', () => {
+describe('the Shopify gift-card issuer against the fake Shopify', () => {
   let shopify: FakeShopify;
 
   beforeAll(async () => {
@@ -19,8 +20,8 @@ describe('ShopifyClient against the fake Shopify', () => {
     await shopify.close();
   });
 
-  function client(accessToken = 'shpat_sandbox'): ShopifyClient {
-    return new ShopifyClient({ baseUrl: shopify.url, accessToken, apiVersion: API_VERSION, timeoutMs: 2_000 });
+  function client(accessToken = 'shpat_sandbox'): GiftCardIssuer {
+    return giftCardIssuer(new ShopifyTransport({ baseUrl: shopify.url, accessToken, apiVersion: API_VERSION, timeoutMs: 2_000 }));
   }
 
   it('answers taken for a code reused in another case, and the look-up finds our note', async () => {
@@ -33,7 +34,7 @@ describe('ShopifyClient against the fake Shopify', () => {
     const found = await rewards.findGiftCardByCode('refcode2345abcd');
 
     // Assess
-    expect(second).toEqual({ status: 'taken' });
+    expect(second).toEqual({ status: 'taken', sends: 1 });
     expect(found.matches).toMatchObject([{ note: 'event-uuid-1', lastCharacters: 'ABCD', enabled: true }]);
     expect(shopify.cards).toHaveLength(1);
   });
@@ -49,7 +50,8 @@ describe('ShopifyClient against the fake Shopify', () => {
 
   it('throttles once the bucket is empty and reports its status', async () => {
     // Prepare: 25 points hold two creates at 10 each; pacing off, or the client would wait instead
-    const rewards = new ShopifyClient({ baseUrl: shopify.url, accessToken: 'shpat_sandbox', apiVersion: API_VERSION, timeoutMs: 2_000, pacer: false });
+    const transport = new ShopifyTransport({ baseUrl: shopify.url, accessToken: 'shpat_sandbox', apiVersion: API_VERSION, timeoutMs: 2_000, pacer: false });
+    const rewards = giftCardIssuer(transport);
     await rewards.createGiftCard({ code: 'BUCKET000001', amount: '5.00', note: 'n' });
     await rewards.createGiftCard({ code: 'BUCKET000002', amount: '5.00', note: 'n' });
 
@@ -60,8 +62,8 @@ describe('ShopifyClient against the fake Shopify', () => {
     expect(error).toBeInstanceOf(RetryableError);
     expect((error as RetryableError).retryAfterMs).toBeGreaterThan(0);
     expect(shopify.throttledCount).toBe(1);
-    expect(rewards.throttleStatus).toMatchObject({ maximumAvailable: 25, restoreRate: 10 });
-    expect(rewards.throttleStatus?.currentlyAvailable).toBeLessThan(10);
+    expect(transport.throttleStatus).toMatchObject({ maximumAvailable: 25, restoreRate: 10 });
+    expect(transport.throttleStatus?.currentlyAvailable).toBeLessThan(10);
     expect(shopify.cards.map((card) => card.code)).toEqual(['BUCKET000001', 'BUCKET000002']);
   });
 
@@ -78,12 +80,12 @@ describe('ShopifyClient against the fake Shopify', () => {
     // Assess
     expect(error).toBeInstanceOf(RetryableError);
     expect(shopify.cards).toHaveLength(1);
-    expect(retry).toEqual({ status: 'taken' });
+    expect(retry).toEqual({ status: 'taken', sends: 1 });
   });
 
   it('holds a timed-out request without applying it', async () => {
     // Prepare
-    const rewards = new ShopifyClient({ baseUrl: shopify.url, accessToken: 'shpat_sandbox', apiVersion: API_VERSION, timeoutMs: 100 });
+    const rewards = giftCardIssuer(new ShopifyTransport({ baseUrl: shopify.url, accessToken: 'shpat_sandbox', apiVersion: API_VERSION, timeoutMs: 100 }));
     shopify.injectFaults('timeout');
 
     // Act

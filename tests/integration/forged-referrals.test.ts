@@ -1,5 +1,6 @@
 import { signWebhookBody } from '../../local/vouch';
 import { Pipeline, referralBody, signedProperties } from '../support/pipeline';
+import { TEST_REFERRAL_SIGNING_KEY } from '../support/referral-signing';
 
 /**
  * PostHog's project key is public (every page that loads posthog-js has it), so anyone can capture
@@ -151,5 +152,28 @@ describe('forged referrals: only the ones the app vouched for are paid', () => {
     expect(moved).toBe(1);
     expect(await pipeline.record(uuid)).toMatchObject({ status: 'COMPLETED' });
     expect(pipeline.cardsFor(uuid)).toHaveLength(2);
+  });
+
+  it('pays a referral the app signed with the old key while REFERRAL_SIGNING_KEY_PREVIOUS holds it, and refuses it once removed', async () => {
+    // Prepare: the worker's key rotated after the app signed two referrals with the old one
+    const OLD_KEY = TEST_REFERRAL_SIGNING_KEY;
+    pipeline = await Pipeline.start({ env: { REFERRAL_SIGNING_KEY: 'the-new-referral-signing-key-0123456789abcdef', REFERRAL_SIGNING_KEY_PREVIOUS: OLD_KEY } });
+    const inFlight = referralBody();
+    const late = referralBody();
+    const fresh = referralBody();
+
+    // Act: one arrives during the window, one signed with the new key, one after the old key is dropped
+    await pipeline.post(signWebhookBody(inFlight.body, OLD_KEY));
+    await pipeline.post(fresh.body);
+    await pipeline.drain();
+    delete pipeline.env.REFERRAL_SIGNING_KEY_PREVIOUS;
+    await pipeline.post(signWebhookBody(late.body, OLD_KEY));
+    await pipeline.drain();
+
+    // Assess
+    expect(await pipeline.record(inFlight.uuid)).toMatchObject({ status: 'COMPLETED' });
+    expect(pipeline.cardsFor(inFlight.uuid)).toHaveLength(2);
+    expect(await pipeline.record(fresh.uuid)).toMatchObject({ status: 'COMPLETED' });
+    expect(await pipeline.record(late.uuid)).toMatchObject({ status: 'REJECTED', rejectionReason: 'bad_referral_signature' });
   });
 });

@@ -182,7 +182,7 @@ describe('the packaged Lambda zips, run as Lambda runs them', () => {
     } catch (error) {
       const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
       rmSync(jobDir, { recursive: true, force: true });
-      throw new Error(`${name} zip (${handler}) did not run: ${(error as Error).message}\n${stderr}\n${stdout}`);
+      throw new Error(`${name} zip (${handler}) did not run: ${(error as Error).message}\n${stderr}\n${stdout}`, { cause: error });
     }
     const results = JSON.parse(readFileSync(resultFile, 'utf8')) as Invocation<T>[];
     rmSync(jobDir, { recursive: true, force: true });

@@ -4,7 +4,8 @@ import { tokenProviderFor } from '../../lib/adapters/shopify/auth';
 import type { LifecycleRecord } from '../../lib/adapters/dynamodb/ledger';
 import { approveReferral, rejectReferral, type ReviewDeps } from '../../lib/domain/lifecycle/review';
 import { revokeReferral } from '../../lib/domain/lifecycle/revoke';
-import { ShopifyClient } from '../../lib/adapters/shopify/client';
+import { deactivateReward } from '../../lib/adapters/shopify/deactivation';
+import { ShopifyTransport } from '../../lib/adapters/shopify/transport';
 import { lifecycleLedger } from '../support/lifecycle';
 import { Pipeline, referralBody } from '../support/pipeline';
 
@@ -18,11 +19,10 @@ describe('review queue, spend guards and revoke', () => {
 
   const recordOf = async (uuid: string) => (await pipeline.record(uuid)) as LifecycleRecord | undefined;
   const reviewDeps = (): ReviewDeps => ({ ledger: lifecycleLedger(pipeline), enqueue: queueSender(pipeline.sqs, pipeline.resources.queueUrl), posthog: undefined });
-  const revokeDeps = () => ({
-    ledger: lifecycleLedger(pipeline),
-    shopify: new ShopifyClient({ baseUrl: pipeline.shopify.url, auth: tokenProviderFor(pipeline.shopify.url, loadShopifyConfig(pipeline.shopify.env).auth), apiVersion: '2026-07', pacer: false }),
-    rewardAmount: '25.00',
-  });
+  const revokeDeps = () => {
+    const transport = new ShopifyTransport({ baseUrl: pipeline.shopify.url, auth: tokenProviderFor(pipeline.shopify.url, loadShopifyConfig(pipeline.shopify.env).auth), apiVersion: '2026-07', pacer: false });
+    return { ledger: lifecycleLedger(pipeline), shopify: { deactivateReward: (id: string) => deactivateReward(transport, id) }, rewardAmount: '25.00' };
+  };
 
   it('pays exactly the daily budget under concurrent referrals and sends the rest to review', async () => {
     // Prepare: a 200.00 budget is four referrals of 2 × 25.00; ten arrive at once

@@ -4,11 +4,15 @@
  * and has no telemetry; the only network call in the chain is npm's own update notifier in
  * `npx`, disabled here with npm_config_update_notifier=false.
  */
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { loadInfraDefinitions } from '../../local/infra';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { RECONCILER_ATTRIBUTES } from '../../lib/adapters/dynamodb/reconciler-ledger';
+import { ReferralCodeIssuer } from '../../lib/adapters/dynamodb/referral-code-issuer';
+import { REFERRAL_CODE_KEY_PREFIXES } from '../../lib/adapters/dynamodb/referral-codes';
+import { issueReferralCode, resolveReferralCode } from '../../lib/domain/referral-codes';
 import { LIFECYCLE_INDEX_DEFINITION } from '../support/lifecycle';
 import { PACKAGE_STAGE as STAGE, PACKAGE_TIMEOUT_MS, packageService, sharedPackage, type CfnResource, type Template } from '../support/serverless-package';
 
@@ -372,6 +376,44 @@ describe('serverless package (offline)', () => {
         Null: { 'dynamodb:Attributes': 'false' },
       },
     ]);
+  });
+
+  it('lets the referral-codes function touch only the code items, never a referral record or a claim', async () => {
+    // Prepare: every partition key the code store reads or writes, recorded from the adapter itself
+    const items = new Map<string, Record<string, unknown>>();
+    const keys: string[] = [];
+    const client = {
+      send: async ({ input }: { input: { Item?: Record<string, unknown>; Key?: { pk: string } } }) => {
+        const pk = String((input.Item ?? input.Key)!.pk);
+        keys.push(pk);
+        if (input.Item) items.set(pk, input.Item);
+        return input.Item ? {} : { Item: items.get(pk) };
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const store = new ReferralCodeIssuer(client, 'ledger');
+    const code = await issueReferralCode({ email: 'ada@example.com', distinctId: 'ada-1' }, store);
+    expect(await resolveReferralCode(code, store)).toEqual({ email: 'ada@example.com', distinctId: 'ada-1' });
+    const onTable = statementsOf(get('ReferralCodesRole', 'AWS::IAM::Role')).filter((statement) =>
+      asArray(statement.Resource).some((resource) => JSON.stringify(resource) === JSON.stringify({ 'Fn::GetAtt': ['LedgerTable', 'Arn'] })),
+    );
+
+    // Act: IAM's StringLike, for the subset the patterns use (`*` is any run of characters)
+    const conditions = onTable.map((statement) => (statement as Statement & { Condition?: Record<string, Record<string, string[]>> }).Condition);
+    const patterns = conditions[0]?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'] ?? [];
+    const allowed = (pk: string): boolean =>
+      patterns.some((pattern) => new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(pk));
+
+    // Assess: exactly the adapter's prefixes, and a request that names no key is not allowed either
+    expect(conditions).toEqual([
+      {
+        'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': REFERRAL_CODE_KEY_PREFIXES.map((prefix) => `${prefix}*`) },
+        Null: { 'dynamodb:LeadingKeys': 'false' },
+      },
+    ]);
+    expect(new Set(keys.map((pk) => REFERRAL_CODE_KEY_PREFIXES.find((prefix) => pk.startsWith(prefix))))).toEqual(new Set(REFERRAL_CODE_KEY_PREFIXES));
+    expect(keys.filter((pk) => !allowed(pk))).toEqual([]);
+    const others = ['referral#0190f3f4-8c1e-7000-8000-000000000001', 'redeemer#bob@example.com', 'referrer#ada@example.com', 'budget#2026-12', 'velocity#ada@example.com'];
+    expect(others.filter(allowed)).toEqual([]);
   });
 
   it('runs the lifecycle releaser every minute, so a held referral is paid within minutes of its time', () => {

@@ -1,4 +1,5 @@
-import { ShopifyClient } from '../../lib/adapters/shopify/client';
+import { giftCardIssuer } from '../../lib/adapters/shopify/gift-cards';
+import { ShopifyTransport } from '../../lib/adapters/shopify/transport';
 import { giftCardNote, type Checkpoint } from '../../lib/domain/rewards';
 import { Pipeline, referralBody } from '../support/pipeline';
 
@@ -253,7 +254,7 @@ describe('pipeline: webhook → queue → worker → Shopify + Customer.io', () 
     // Prepare: a card with our first code already exists on the shop, not ours
     const codes = ['COLLIDE2345', 'FRESHREFERRER', 'FRESHREDEEMER'];
     pipeline = await Pipeline.start({ newCode: () => codes.shift() ?? 'SPAREC0DE99' });
-    const shop = new ShopifyClient({ baseUrl: pipeline.shopify.url, accessToken: 'shpat_sandbox', apiVersion: '2026-07' });
+    const shop = giftCardIssuer(new ShopifyTransport({ baseUrl: pipeline.shopify.url, accessToken: 'shpat_sandbox', apiVersion: '2026-07' }));
     await shop.createGiftCard({ code: 'collide2345', amount: '10.00', note: 'a gift card sold at the till' });
     const { uuid, body } = referralBody();
 

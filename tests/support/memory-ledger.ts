@@ -11,7 +11,7 @@ import type {
   ParkedStatus,
   Role,
 } from '../../lib/domain/ledger-port';
-import { LeaseLostError, NOW_ISO, NOW_MS, posthogDistinctId } from '../../lib/domain/ledger-port';
+import { applyChange, LeaseLostError, posthogDistinctId } from '../../lib/domain/ledger-port';
 import type { Verdict } from '../../lib/domain/machine';
 import type { Referral } from '../../lib/domain/referral';
 import type { LifecycleQueue, LifecycleRecord } from '../../lib/domain/lifecycle/record';
@@ -210,17 +210,9 @@ export class MemoryLedger implements LedgerPort {
   }
 
   private apply(eventId: string, record: LedgerRecord, change: Change): LedgerRecord {
-    const now = this.now();
-    const iso = new Date(now).toISOString();
-    const stamp = (value: unknown) => (value === NOW_ISO ? iso : value === NOW_MS ? now : value);
-    const next: Record<string, unknown> = { ...record };
-    for (const [key, value] of Object.entries(change.set ?? {})) next[key] = stamp(value);
-    for (const [key, value] of Object.entries(change.setIfAbsent ?? {})) if (next[key] === undefined) next[key] = stamp(value);
-    for (const [key, value] of Object.entries(change.add ?? {})) next[key] = Number(next[key] ?? 0) + value;
-    for (const key of [...(change.remove ?? []), ...(change.freeLease ? ['leaseOwner', 'leaseExpiresAt'] : [])]) delete next[key];
-    next.updatedAt = iso;
-    this.records.set(eventId, next as unknown as LedgerRecord);
-    return { ...(next as unknown as LedgerRecord) };
+    const next = applyChange(record, change, this.now());
+    this.records.set(eventId, next);
+    return { ...next };
   }
 }
 

@@ -348,6 +348,30 @@ describe('loadWorkerConfig: referral signatures', () => {
     expect(config.rules.referralSignatures.mode).toBe('required');
   });
 
+  it('carries REFERRAL_SIGNING_KEY_PREVIOUS (trimmed) beside the key, for a rotation', () => {
+    // Prepare
+    const previous = 'p'.repeat(32);
+
+    // Act
+    const config = loadWorkerConfig({ ...WORKER_ENV, REFERRAL_SIGNING_KEY_PREVIOUS: ` ${previous}\n` });
+
+    // Assess
+    expect(config.rules.referralSignatures).toEqual({ mode: 'required', key: TEST_REFERRAL_SIGNING_KEY, previousKey: previous });
+  });
+
+  it.each([
+    ['shorter than 32 bytes', 'p'.repeat(31), 'REFERRAL_SIGNING_KEY_PREVIOUS must be at least 32 bytes'],
+    ['the current key', TEST_REFERRAL_SIGNING_KEY, 'REFERRAL_SIGNING_KEY_PREVIOUS must differ from REFERRAL_SIGNING_KEY'],
+  ])('refuses a REFERRAL_SIGNING_KEY_PREVIOUS %s, without echoing it', (_label, previous, problem) => {
+    // Act
+    const error = permanentError(() => loadWorkerConfig({ ...WORKER_ENV, REFERRAL_SIGNING_KEY_PREVIOUS: previous }));
+
+    // Assess
+    expect(error.reason).toBe('config_invalid');
+    expect(error.message).toContain(problem);
+    expect(error.message).not.toContain(previous);
+  });
+
   it('with REFERRAL_SIGNATURES=off, needs no key and checks no signature', () => {
     // Act
     const config = loadWorkerConfig({ ...WORKER_ENV, REFERRAL_SIGNATURES: ' OFF ', REFERRAL_SIGNING_KEY: undefined });

@@ -163,7 +163,7 @@ describe("README's configuration table matches the loaders", () => {
 
   it('marks local only exactly the settings a deploy cannot set', () => {
     // Prepare
-    const nonSecret = appSettings.filter(({ row, name }) => !isSecret(row));
+    const nonSecret = appSettings.filter(({ row }) => !isSecret(row));
 
     // Act
     const wrong = nonSecret.flatMap(({ row, name }) => {
@@ -209,19 +209,53 @@ describe("README's configuration table matches the loaders", () => {
 
 // ── Secrets ─────────────────────────────────────────────────────────────────────────────────
 
+/** How the docs name a stage's secret: the placeholder `<stage>`, or the guide's example stage `prod`. */
+const DOC_SECRET_ID = /^referral-rewards\/(?:<stage>|prod)\/([a-z]+)$/;
+
 /**
- * The keys each secret's function takes (lib/infra/secrets.ts), by the secret's name. The worker's
- * loader also still takes the webhook keys (a stage from before the secrets were split kept them
- * in one), but no worker code uses them: the worker's secret is documented without them.
+ * The keys each secret's function takes (lib/infra/secrets.ts), by the secret's name; none for a
+ * name that is not one of the four, so a key written to a mistyped or retired secret is refused.
+ * The worker's loader also still takes the webhook keys (a stage from before the secrets were
+ * split kept them in one), but no worker code uses them: the worker's secret is documented
+ * without them.
  */
 function acceptedKeys(secretId: string): readonly string[] {
-  if (/\/webhook$/.test(secretId)) return WEBHOOK_SECRET_KEYS;
-  if (/\/reconciler$/.test(secretId)) return RECONCILER_SECRET_KEYS;
-  if (/\/app$/.test(secretId)) return APP_SECRET_KEYS;
-  return SECRET_KEYS.filter((key) => !(WEBHOOK_SECRET_KEYS as readonly string[]).includes(key));
+  const role = DOC_SECRET_ID.exec(secretId)?.[1];
+  if (role === 'webhook') return WEBHOOK_SECRET_KEYS;
+  if (role === 'reconciler') return RECONCILER_SECRET_KEYS;
+  if (role === 'app') return APP_SECRET_KEYS;
+  if (role === 'worker') return SECRET_KEYS.filter((key) => !(WEBHOOK_SECRET_KEYS as readonly string[]).includes(key));
+  return [];
 }
 
 const DOCS = ['README.md', 'docs/SETUP.md', 'docs/OPERATIONS.md'];
+const ALL_DOCS = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((file) => file.endsWith('.md')).map((file) => join('docs', file))];
+
+/** README's upgrade from the single `referral-rewards/<stage>` secret names the retired id on purpose. */
+const LEGACY_BLOCK = /<!-- legacy-worker-secret-upgrade:start[^>]*-->[\s\S]*?<!-- legacy-worker-secret-upgrade:end -->/g;
+
+/** What serverless.yml names each Secrets Manager secret, after `${self:service}/${sls:stage}/`. */
+function serverlessSecretRoles(): string[] {
+  const resources = (load(SERVERLESS_TEXT) as { resources: { Resources: Record<string, { Type: string; Properties: { Name: string } }> } }).resources.Resources;
+  return Object.values(resources)
+    .filter((resource) => resource.Type === 'AWS::SecretsManager::Secret')
+    .map((resource) => {
+      const match = /^\$\{self:service\}\/\$\{sls:stage\}\/([a-z]+)$/.exec(resource.Properties.Name);
+      if (!match) throw new Error(`serverless.yml names a secret ${resource.Properties.Name}, not <service>/<stage>/<role>`);
+      return match[1];
+    });
+}
+
+/**
+ * Every secret id a doc hands to `--secret-id`, outside README's legacy upgrade block. A shell
+ * variable (`--secret-id "$id"`) stands for the ids of the `for` loop that sets it.
+ */
+function documentedSecretIds(text: string): string[] {
+  const outside = text.replace(LEGACY_BLOCK, '');
+  const direct = [...outside.matchAll(/--secret-id[ =]+(\S+)/g)].map((match) => match[1]).filter((id) => !id.replace(/^["']/, '').startsWith('$'));
+  const looped = [...outside.matchAll(/\bfor \w+ in ([^;\n]+);/g)].flatMap((match) => match[1].split(/\s+/).filter((id) => id.startsWith('referral-rewards')));
+  return [...direct, ...looped];
+}
 
 /** Every JSON key written by a `put-secret-value` example, with the secret it is written to. */
 function putSecretKeys(doc: string): { secretId: string; key: string }[] {
@@ -245,6 +279,69 @@ function secretTableRows(doc: string): { secretId: string; keys: string[] }[] {
       return { secretId: backticked(first)[0], keys: backticked(rest.join(' ')).filter(isEnvName) };
     });
 }
+
+describe('the secrets the docs name are the ones the stack creates', () => {
+  it("finds serverless.yml's four secrets", () => {
+    // Prepare
+    const expected = ['app', 'reconciler', 'webhook', 'worker'];
+
+    // Act
+    const roles = serverlessSecretRoles().sort();
+
+    // Assess
+    expect(SERVERLESS_TEXT).toMatch(/^service: referral-rewards$/m);
+    expect(roles).toEqual(expected);
+  });
+
+  it.each(ALL_DOCS)('%s: every --secret-id is one of those secrets', (doc) => {
+    // Prepare
+    const roles = serverlessSecretRoles();
+
+    const ids = documentedSecretIds(read(doc));
+
+    // Act
+    const wrong = ids.filter((id) => {
+      const role = DOC_SECRET_ID.exec(id)?.[1];
+      return role === undefined || !roles.includes(role);
+    });
+
+    // Assess
+    if (DOCS.includes(doc)) expect(ids.length).toBeGreaterThan(0);
+    expect(wrong).toEqual([]);
+  });
+
+  it('refuses a retired or mistyped secret id', () => {
+    // Prepare
+    const doc = [
+      'aws secretsmanager put-secret-value --secret-id referral-rewards/prod --secret-string file:///tmp/x.json',
+      'aws secretsmanager get-secret-value --secret-id referral-rewards/prod/workers',
+      'for id in referral-rewards/prod/webhook referral-rewards/<stage>/reconcilers; do',
+      '  aws secretsmanager get-secret-value --secret-id "$id"',
+      'done',
+      '<!-- legacy-worker-secret-upgrade:start -->',
+      'aws secretsmanager delete-secret --secret-id referral-rewards/staging',
+      '<!-- legacy-worker-secret-upgrade:end -->',
+    ].join('\n');
+    const roles = serverlessSecretRoles();
+
+    // Act
+    const wrong = documentedSecretIds(doc).filter((id) => !roles.includes(DOC_SECRET_ID.exec(id)?.[1] ?? ''));
+
+    // Assess
+    expect(wrong).toEqual(['referral-rewards/prod', 'referral-rewards/prod/workers', 'referral-rewards/<stage>/reconcilers']);
+  });
+
+  it('gives no keys to a secret id that is not one of the four', () => {
+    // Prepare
+    const ids = ['referral-rewards/prod', 'referral-rewards/prod/workers', 'referral-rewards/dev/worker'];
+
+    // Act
+    const keys = ids.flatMap((id) => acceptedKeys(id));
+
+    // Assess
+    expect(keys).toEqual([]);
+  });
+});
 
 describe('the secrets the docs write are the ones the functions read', () => {
   it.each(DOCS)('%s: every put-secret-value key is one its secret takes', (doc) => {

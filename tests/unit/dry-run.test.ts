@@ -266,6 +266,54 @@ describe('dryRunFulfil', () => {
     expect(plan.steps[0]).toContain('at most 3 per referrer');
   });
 
+  it('plans the reward the referral began with, as the real run pays it, not the type configured now', async () => {
+    // Prepare: begun as a discount code; REWARD_TYPE has since been switched to gift cards
+    const existing = record({ rewardType: 'discount_code', rewardAmount: '10.00' });
+    const ledger = { get: jest.fn(async () => existing) };
+    const { log } = captureLog();
+
+    // Act
+    const plan = await dryRunFulfil(REFERRAL, ledger, log, { rewardType: 'gift_card', rewardAmount: '25.00' });
+
+    // Assess
+    expect(plan.steps.slice(0, 2)).toEqual([
+      `create a 10.00 Shopify discount code for the referrer a***@example.com with the code already chosen (${maskCode(existing.referrerCode)})`,
+      `create a 10.00 Shopify discount code for the redeemer b***@example.com with the code already chosen (${maskCode(existing.redeemerCode)})`,
+    ]);
+  });
+
+  it('plans nothing for a referral waiting in review: a real run leaves it to the operator', async () => {
+    // Prepare
+    const ledger = { get: jest.fn(async () => record({ status: 'REVIEW', decision: 'ACCEPTED' })) };
+    const { log } = captureLog();
+
+    // Act
+    const plan = await dryRunFulfil(REFERRAL, ledger, log, { rewardAmount: '25.00' });
+
+    // Assess
+    expect(plan).toEqual({ eventId: EVENT_ID, outcome: 'already-parked', ledgerStatus: 'REVIEW', steps: [] });
+  });
+
+  it("plans the rewards for a referral code's owner, as the real run pays them, and refuses a code never issued", async () => {
+    // Prepare: code ABCDEFGH23 belongs to carol; the event names only the code
+    const store = {
+      codeItem: async (code: string) => (code === 'ABCDEFGH23' ? { email: 'carol.owner@example.com', canonical: 'carol.owner@example.com' } : undefined),
+      codeOf: async (canonical: string) => (canonical === 'carol.owner@example.com' ? 'ABCDEFGH23' : undefined),
+    };
+    const ledger = { get: jest.fn(async () => undefined) };
+    const { log } = captureLog();
+    const settings = { rewardAmount: '25.00', referralCodes: { store, required: false } };
+
+    // Act
+    const owned = await dryRunFulfil({ ...REFERRAL, referrerEmail: '', referralCode: 'abcdefgh23' }, ledger, log, settings);
+    const unknown = await dryRunFulfil({ ...REFERRAL, referrerEmail: '', referralCode: 'ZZZZZZZZ23' }, ledger, log, settings);
+
+    // Assess
+    expect(owned.steps[0]).toContain('for the referrer c***@example.com');
+    expect(unknown.outcome).toBe('would-refuse');
+    expect(unknown.steps[0]).toContain('unknown_referral_code');
+  });
+
   it('says a refused referral would only be acknowledged', async () => {
     // Prepare
     const ledger = { get: jest.fn(async () => record({ status: 'REJECTED', decision: 'REJECTED', rejectionReason: 'self_referral' })) };

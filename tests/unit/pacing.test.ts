@@ -1,6 +1,7 @@
 import type { Fetch } from '../../lib/infra/http';
 import { ShopifyPacer, type PacerOptions, type PacerPermit } from '../../lib/adapters/shopify/pacing';
-import { ShopifyClient } from '../../lib/adapters/shopify/client';
+import { giftCardIssuer } from '../../lib/adapters/shopify/gift-cards';
+import { ShopifyTransport } from '../../lib/adapters/shopify/transport';
 
 /** A clock that moves only when told to, firing the sleeps that fall due on the way. */
 class FakeClock {
@@ -403,7 +404,7 @@ describe('ShopifyPacer with a share of the shop: containers that do not fight ov
   });
 });
 
-describe('ShopifyClient with a pacer', () => {
+describe('Shopify transport with a pacer', () => {
   function reply(currentlyAvailable: number): Response {
     return new Response(
       JSON.stringify({
@@ -426,7 +427,8 @@ describe('ShopifyClient with a pacer', () => {
       return reply(5);
     }) as unknown as Fetch;
     // 2026-04: gift cards take initialValue there, so each create is one request (no shop currency read).
-    const client = new ShopifyClient({ baseUrl: 'https://shop.myshopify.com', accessToken: 't', apiVersion: '2026-04', fetch: fetchImpl, pacer });
+    const transport = new ShopifyTransport({ baseUrl: 'https://shop.myshopify.com', accessToken: 't', apiVersion: '2026-04', fetch: fetchImpl, pacer });
+    const client = giftCardIssuer(transport);
 
     // Act
     await client.createGiftCard({ code: 'ABCD1234WXYZ', amount: '25.00', note: 'n' });
@@ -435,14 +437,14 @@ describe('ShopifyClient with a pacer', () => {
     await second;
 
     // Assess
-    expect(client.pacer).toBe(pacer);
+    expect(transport.pacer).toBe(pacer);
     expect(sentAt).toEqual([0, 50]);
     expect(pacer.estimate).toMatchObject({ reserved: 0, restoreRate: 100 });
   });
 
   it('paces by default and can be turned off', () => {
     const options = { baseUrl: 'https://shop.myshopify.com', accessToken: 't', apiVersion: '2026-07' };
-    expect(new ShopifyClient(options).pacer).toBeInstanceOf(ShopifyPacer);
-    expect(new ShopifyClient({ ...options, pacer: false }).pacer).toBeUndefined();
+    expect(new ShopifyTransport(options).pacer).toBeInstanceOf(ShopifyPacer);
+    expect(new ShopifyTransport({ ...options, pacer: false }).pacer).toBeUndefined();
   });
 });

@@ -102,17 +102,32 @@ describe('referral codes (domain)', () => {
     expect(owner).toEqual({ email: 'ada@example.com', distinctId: 'ada-1' });
   });
 
-  it('refuses a referral without a code when codes are required, and carries one unresolved without a store', async () => {
+  it('refuses a referral without a code when codes are required', async () => {
     // Prepare
     const { referralCode: _none, ...withoutCode } = { ...SAMPLE_REFERRAL, referralCode: undefined };
 
     // Act
     const required = await resolveReferrer(withoutCode, { store: new MemoryCodeStore(), required: true });
-    const unwired = await resolveReferrer({ ...SAMPLE_REFERRAL, referralCode: 'abcdefgh23' }, undefined);
 
     // Assess
     expect(required.refusal).toBe('referral_code_required');
-    expect(unwired).toEqual({ referral: { ...SAMPLE_REFERRAL, referralCode: 'abcdefgh23' } });
+  });
+
+  it('fails permanently, paying no one, on a referral naming a code when no code store is wired', async () => {
+    // Prepare: a code-only referral (no referrer email) and one whose event also typed an email
+    const codeOnly = { ...SAMPLE_REFERRAL, referrerEmail: '', referralCode: 'abcdefgh23' };
+    const withEmail = { ...SAMPLE_REFERRAL, referralCode: 'abcdefgh23' };
+
+    // Act
+    const outcomes = await Promise.allSettled([resolveReferrer(codeOnly, undefined), resolveReferrer(withEmail, undefined)]);
+
+    // Assess: parked (DLQ, redriven once wired), never resolved to a referrer to pay
+    for (const outcome of outcomes) {
+      expect(outcome.status).toBe('rejected');
+      const reason = (outcome as PromiseRejectedResult).reason;
+      expect(reason).toBeInstanceOf(PermanentError);
+      expect(String(reason.message)).toContain('no referral code store');
+    }
   });
 });
 

@@ -1,8 +1,8 @@
 import { CONTENTION_RETRY_MS, PermanentError, RetryableError } from '../../lib/domain/errors';
-import type { LedgerRecord, Role } from '../../lib/adapters/dynamodb/ledger';
+import type { LedgerRecord } from '../../lib/adapters/dynamodb/ledger';
 import type { Referral } from '../../lib/domain/referral';
 import { fulfilReferral, giftCardNote, parseGiftCardNote, type EventSender, type FulfilDeps, type FulfilmentMessage } from '../../lib/domain/rewards';
-import { FakeShop, roleOf, type CreateInput } from '../support/fake-shop';
+import { FakeShop, roleOf } from '../support/fake-shop';
 import { MemoryLedger } from '../support/memory-ledger';
 import { failure } from '../support/failure';
 import type { LifecycleConfig } from '../../lib/infra/config';

@@ -102,6 +102,20 @@ describe('staticRefusal: only referrals the app vouched for', () => {
     expect(refusal).toBeUndefined();
   });
 
+  it('accepts a referral signed with REFERRAL_SIGNING_KEY_PREVIOUS while it is set (a rotation)', () => {
+    // Prepare: the key rotated after the app signed this referral
+    const rotating: ProgramRules = {
+      ...RULES,
+      referralSignatures: { mode: 'required', key: 'the-new-referral-signing-key-0123456789abcdef', previousKey: TEST_REFERRAL_SIGNING_KEY },
+    };
+
+    // Act
+    const refusal = staticRefusal(signed, rotating);
+
+    // Assess
+    expect(refusal).toBeUndefined();
+  });
+
   it('refuses a referral without a signature as unsigned_referral', () => {
     // Act
     const refusal = staticRefusal(REFERRAL, REQUIRED);

@@ -1,6 +1,7 @@
 import { PermanentError } from '../../lib/domain/errors';
 import type { Fetch } from '../../lib/infra/http';
-import { giftCardAmountField, ShopifyClient } from '../../lib/adapters/shopify/client';
+import { giftCardAmountField, giftCardIssuer, type GiftCardIssuer } from '../../lib/adapters/shopify/gift-cards';
+import { ShopifyTransport } from '../../lib/adapters/shopify/transport';
 import { ClientCredentialsTokens, StaticToken } from '../../lib/adapters/shopify/auth';
 import { failure } from '../support/failure';
 
@@ -46,12 +47,12 @@ function currency(code = 'EUR'): Response {
   return json({ data: { shop: { currencyCode: code } } });
 }
 
-function granted(fetchImpl: Fetch, apiVersion = '2026-04'): ShopifyClient {
+function granted(fetchImpl: Fetch, apiVersion = '2026-04'): GiftCardIssuer {
   const auth = new ClientCredentialsTokens({ origin: ORIGIN, clientId: 'cid', clientSecret: 'shpss_x', fetch: fetchImpl });
-  return new ShopifyClient({ baseUrl: ORIGIN, auth, apiVersion, fetch: fetchImpl, pacer: false });
+  return giftCardIssuer(new ShopifyTransport({ baseUrl: ORIGIN, auth, apiVersion, fetch: fetchImpl, pacer: false }));
 }
 
-describe('ShopifyClient: a token the Admin API refuses', () => {
+describe('Shopify transport: a token the Admin API refuses', () => {
   it('renews the token once and sends the same request again with the new one', async () => {
     // Prepare: the first token has expired by the time it reaches Shopify
     const { fetch, grants, sent } = shop((s) => (s.token === 'shpat_1' ? json(UNAUTHORIZED, 401) : created()));
@@ -64,6 +65,18 @@ describe('ShopifyClient: a token the Admin API refuses', () => {
     expect(sent.map((s) => s.token)).toEqual(['shpat_1', 'shpat_2']);
     expect(sent[1].variables).toEqual(sent[0].variables);
     expect(grants()).toBe(2);
+  });
+
+  it('says a create it sent again after renewing the token was sent twice, when the resend answers TAKEN', async () => {
+    // Prepare: the first send may have created the card before the 401 came back
+    const taken = json({ data: { giftCardCreate: { giftCard: null, giftCardCode: null, userErrors: [{ code: 'TAKEN', field: ['input', 'code'], message: 'taken' }] } } });
+    const { fetch } = shop((s) => (s.token === 'shpat_1' ? json(UNAUTHORIZED, 401) : taken));
+
+    // Act
+    const result = await granted(fetch).createGiftCard(INPUT);
+
+    // Assess
+    expect(result).toEqual({ status: 'taken', sends: 2 });
   });
 
   it('gives up with shopify_auth when a fresh token is refused too', async () => {
@@ -94,7 +107,7 @@ describe('ShopifyClient: a token the Admin API refuses', () => {
   it('does not retry a static token, which cannot change', async () => {
     // Prepare
     const { fetch, sent } = shop(() => json(UNAUTHORIZED, 401));
-    const client = new ShopifyClient({ baseUrl: ORIGIN, auth: new StaticToken('shpat_static'), apiVersion: '2026-04', fetch, pacer: false });
+    const client = giftCardIssuer(new ShopifyTransport({ baseUrl: ORIGIN, auth: new StaticToken('shpat_static'), apiVersion: '2026-04', fetch, pacer: false }));
 
     // Act
     const error = await failure(client.createGiftCard(INPUT));
@@ -105,7 +118,7 @@ describe('ShopifyClient: a token the Admin API refuses', () => {
   });
 });
 
-describe('ShopifyClient: the gift-card amount input per API version', () => {
+describe('giftCardIssuer: the gift-card amount input per API version', () => {
   it.each([
     ['2026-01', 'initialValue'],
     ['2026-04', 'initialValue'],

@@ -1,5 +1,6 @@
 import { PermanentError } from '../../lib/domain/errors';
-import { ShopifyClient } from '../../lib/adapters/shopify/client';
+import { discountCodeIssuer } from '../../lib/adapters/shopify/discount-codes';
+import { ShopifyTransport } from '../../lib/adapters/shopify/transport';
 
 type Sent = { query: string; variables: Record<string, any> };
 
@@ -13,18 +14,20 @@ function fakeFetch(body: unknown) {
   return { sent, fetchImpl };
 }
 
+const NOW = Date.parse('2026-11-25T00:00:00.000Z');
+
 const client = (fetchImpl: typeof fetch) =>
-  new ShopifyClient({ baseUrl: 'https://shop.example', accessToken: 'shpat_test', apiVersion: '2026-07', fetch: fetchImpl, pacer: false });
+  discountCodeIssuer(new ShopifyTransport({ baseUrl: 'https://shop.example', accessToken: 'shpat_test', apiVersion: '2026-07', fetch: fetchImpl, pacer: false }), () => NOW);
 
-const INPUT = { code: 'ABCD2345EF', amount: '25.00', title: 'referral reward', startsAt: '2026-11-25T00:00:00.000Z' };
+const INPUT = { code: 'ABCD2345EF', amount: '25.00', note: 'referral reward' };
 
-describe('ShopifyClient discount codes', () => {
+describe('discountCodeIssuer', () => {
   it('creates a single-use, once-per-customer, fixed-amount code for the whole order, inputs as variables', async () => {
     // Prepare
     const { sent, fetchImpl } = fakeFetch({ data: { discountCodeBasicCreate: { codeDiscountNode: { id: 'gid://shopify/DiscountCodeNode/1' }, userErrors: [] } } });
 
     // Act
-    const result = await client(fetchImpl).createDiscountCode(INPUT);
+    const result = await client(fetchImpl).createGiftCard(INPUT);
 
     // Assess
     expect(result).toEqual({ status: 'created', id: 'gid://shopify/DiscountCodeNode/1', lastCharacters: '45EF' });
@@ -32,6 +35,7 @@ describe('ShopifyClient discount codes', () => {
     expect(sent[0].variables.basicCodeDiscount).toMatchObject({
       code: INPUT.code,
       title: 'referral reward',
+      startsAt: '2026-11-25T00:00:00.000Z',
       context: { all: 'ALL' },
       customerGets: { value: { discountAmount: { amount: '25.00', appliesOnEachItem: false } }, items: { all: true } },
       usageLimit: 1,
@@ -46,10 +50,10 @@ describe('ShopifyClient discount codes', () => {
     });
 
     // Act
-    const result = await client(fetchImpl).createDiscountCode(INPUT);
+    const result = await client(fetchImpl).createGiftCard(INPUT);
 
     // Assess
-    expect(result).toEqual({ status: 'taken' });
+    expect(result).toEqual({ status: 'taken', sends: 1 });
   });
 
   it('refuses a rejected input permanently, without the code in the message', async () => {
@@ -59,7 +63,7 @@ describe('ShopifyClient discount codes', () => {
     });
 
     // Act
-    const error = await client(fetchImpl).createDiscountCode(INPUT).catch((e: unknown) => e);
+    const error = await client(fetchImpl).createGiftCard(INPUT).catch((e: unknown) => e);
 
     // Assess
     expect(error).toBeInstanceOf(PermanentError);
@@ -67,18 +71,29 @@ describe('ShopifyClient discount codes', () => {
     expect((error as Error).message).not.toContain(INPUT.code);
   });
 
-  it('finds a code with its title, and nothing for an unknown one', async () => {
+  it('ends the code at the end of the expiry day a gift card would have', async () => {
+    // Prepare
+    const { sent, fetchImpl } = fakeFetch({ data: { discountCodeBasicCreate: { codeDiscountNode: { id: 'gid://shopify/DiscountCodeNode/1' }, userErrors: [] } } });
+
+    // Act
+    await client(fetchImpl).createGiftCard({ ...INPUT, expiresOn: '2027-01-31' });
+
+    // Assess
+    expect(sent[0].variables.basicCodeDiscount.endsAt).toBe('2027-01-31T23:59:59Z');
+  });
+
+  it('finds a code with its title as the note, and nothing for an unknown one', async () => {
     // Prepare
     const found = fakeFetch({ data: { codeDiscountNodeByCode: { id: 'gid://shopify/DiscountCodeNode/7', codeDiscount: { title: 'ours' } } } });
     const missing = fakeFetch({ data: { codeDiscountNodeByCode: null } });
 
     // Act
-    const hit = await client(found.fetchImpl).findDiscountCodeByCode('ABCD2345EF');
-    const miss = await client(missing.fetchImpl).findDiscountCodeByCode('ZZZZ2345EF');
+    const hit = await client(found.fetchImpl).findGiftCardByCode('ABCD2345EF');
+    const miss = await client(missing.fetchImpl).findGiftCardByCode('ZZZZ2345EF');
 
     // Assess
-    expect(hit).toEqual({ id: 'gid://shopify/DiscountCodeNode/7', title: 'ours' });
+    expect(hit).toEqual({ matches: [{ id: 'gid://shopify/DiscountCodeNode/7', note: 'ours' }], complete: true });
     expect(found.sent[0].variables).toEqual({ code: 'ABCD2345EF' });
-    expect(miss).toBeUndefined();
+    expect(miss).toEqual({ matches: [], complete: true });
   });
 });

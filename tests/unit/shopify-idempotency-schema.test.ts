@@ -22,7 +22,7 @@ const VERSIONS = adminSchemaVersions();
 /** The mutations that create our rewards, and where each is sent. */
 const REWARD_CREATES = {
   giftCardCreate: 'lib/adapters/shopify/gift-cards.ts',
-  discountCodeBasicCreate: 'lib/adapters/shopify/discount-code-api.ts',
+  discountCodeBasicCreate: 'lib/adapters/shopify/discount-codes.ts',
 } as const;
 
 /** How a schema says a mutation takes an idempotency key; empty when it does not. */

@@ -1,7 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  getNamedType,
   isInputObjectType,
   isListType,
   isNonNullType,
@@ -14,7 +13,11 @@ import {
 } from 'graphql';
 import { DEFAULTS } from '../../lib/infra/config';
 import type { Fetch } from '../../lib/infra/http';
-import { SHOPIFY_DOCUMENTS, ShopifyClient } from '../../lib/adapters/shopify/client';
+import { deactivateReward } from '../../lib/adapters/shopify/deactivation';
+import { discountCodeIssuer } from '../../lib/adapters/shopify/discount-codes';
+import { SHOPIFY_DOCUMENTS } from '../../lib/adapters/shopify/documents';
+import { giftCardIssuer } from '../../lib/adapters/shopify/gift-cards';
+import { ShopifyTransport } from '../../lib/adapters/shopify/transport';
 import { adminSchema, adminSchemaVersions, checkRequest } from '../../local/sandbox/shopify-schema';
 
 /**
@@ -45,13 +48,15 @@ async function documentsSentBy(apiVersion: string): Promise<Sent[]> {
       : { giftCardCreate: { giftCard: { id: 'gid://shopify/GiftCard/1', lastCharacters: 'WXYZ' }, userErrors: [] }, discountCodeBasicCreate: { codeDiscountNode: { id: 'gid://shopify/DiscountCodeNode/1' }, userErrors: [] }, giftCards: { nodes: [] }, codeDiscountNodeByCode: null, giftCardDeactivate: { giftCard: { id: 'gid://shopify/GiftCard/1', enabled: false, balance: { amount: '25.0' } }, userErrors: [] }, discountCodeDeactivate: { codeDiscountNode: { id: 'gid://shopify/DiscountCodeNode/1' }, userErrors: [] } };
     return Response.json({ data });
   }) as unknown as Fetch;
-  const client = new ShopifyClient({ baseUrl: 'https://shop.myshopify.com', accessToken: 'shpat_x', apiVersion, fetch: fetchImpl, pacer: false });
-  await client.createGiftCard({ code: 'REFABCD2345WXYZ', amount: '25.00', note: 'referral 0190a1b2 referrer', expiresOn: '2027-01-31' });
-  await client.findGiftCardByCode('REFABCD2345WXYZ');
-  await client.createDiscountCode({ code: 'REFABCD2345QQQQ', amount: '25.00', title: 'referral 0190a1b2 redeemer', startsAt: '2026-12-01T00:00:00.000Z', endsAt: '2027-01-31T23:59:59Z' });
-  await client.findDiscountCodeByCode('REFABCD2345QQQQ');
-  await client.deactivateReward('gid://shopify/GiftCard/1');
-  await client.deactivateReward('gid://shopify/DiscountCodeNode/1');
+  const transport = new ShopifyTransport({ baseUrl: 'https://shop.myshopify.com', accessToken: 'shpat_x', apiVersion, fetch: fetchImpl, pacer: false });
+  const giftCards = giftCardIssuer(transport);
+  const discountCodes = discountCodeIssuer(transport, () => Date.parse('2026-12-01T00:00:00.000Z'));
+  await giftCards.createGiftCard({ code: 'REFABCD2345WXYZ', amount: '25.00', note: 'referral 0190a1b2 referrer', expiresOn: '2027-01-31' });
+  await giftCards.findGiftCardByCode('REFABCD2345WXYZ');
+  await discountCodes.createGiftCard({ code: 'REFABCD2345QQQQ', amount: '25.00', note: 'referral 0190a1b2 redeemer', expiresOn: '2027-01-31' });
+  await discountCodes.findGiftCardByCode('REFABCD2345QQQQ');
+  await deactivateReward(transport, 'gid://shopify/GiftCard/1');
+  await deactivateReward(transport, 'gid://shopify/DiscountCodeNode/1');
   return sent;
 }
 

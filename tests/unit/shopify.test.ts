@@ -1,6 +1,7 @@
 import { PermanentError, RetryableError } from '../../lib/domain/errors';
 import type { Fetch } from '../../lib/infra/http';
-import { ShopifyClient } from '../../lib/adapters/shopify/client';
+import { giftCardIssuer, type GiftCardIssuer } from '../../lib/adapters/shopify/gift-cards';
+import { ShopifyTransport } from '../../lib/adapters/shopify/transport';
 import { failure } from '../support/failure';
 
 const TOKEN = 'shpat_unit_secret_token';
@@ -56,15 +57,19 @@ function userErrors(...errors: { code: string; field?: string[]; message?: strin
 
 const THROTTLED = { errors: [{ message: 'Throttled', extensions: { code: 'THROTTLED' } }] };
 
-function client(fetchImpl: Fetch, timeoutMs?: number): ShopifyClient {
-  return new ShopifyClient({ baseUrl: 'https://shop.myshopify.com', accessToken: TOKEN, apiVersion: '2025-07', fetch: fetchImpl, timeoutMs, now: () => 1_000 });
+function transport(fetchImpl: Fetch, timeoutMs?: number): ShopifyTransport {
+  return new ShopifyTransport({ baseUrl: 'https://shop.myshopify.com', accessToken: TOKEN, apiVersion: '2025-07', fetch: fetchImpl, timeoutMs, now: () => 1_000 });
+}
+
+function client(fetchImpl: Fetch, timeoutMs?: number): GiftCardIssuer {
+  return giftCardIssuer(transport(fetchImpl, timeoutMs));
 }
 
 function sentBody(call: Call): { query: string; variables: Record<string, unknown> } {
   return JSON.parse(String(call.init.body)) as { query: string; variables: Record<string, unknown> };
 }
 
-describe('ShopifyClient.createGiftCard', () => {
+describe('giftCardIssuer: createGiftCard', () => {
   it('posts to the versioned GraphQL endpoint with the access token header', async () => {
     // Prepare
     const { fetch, calls } = scriptedFetch(created());
@@ -113,7 +118,7 @@ describe('ShopifyClient.createGiftCard', () => {
     const result = await client(fetch).createGiftCard(INPUT);
 
     // Assess
-    expect(result).toEqual({ status: 'taken' });
+    expect(result).toEqual({ status: 'taken', sends: 1 });
   });
 
   it('turns INVALID into a PermanentError naming the code', async () => {
@@ -272,17 +277,17 @@ describe('ShopifyClient.createGiftCard', () => {
   it('records the throttle status of the last response', async () => {
     // Prepare
     const { fetch } = scriptedFetch(created());
-    const shopify = client(fetch);
+    const shop = transport(fetch);
 
     // Act
-    await shopify.createGiftCard(INPUT);
+    await giftCardIssuer(shop).createGiftCard(INPUT);
 
     // Assess
-    expect(shopify.throttleStatus).toEqual({ currentlyAvailable: 990, maximumAvailable: 1000, restoreRate: 100, at: 1_000 });
+    expect(shop.throttleStatus).toEqual({ currentlyAvailable: 990, maximumAvailable: 1000, restoreRate: 100, at: 1_000 });
   });
 });
 
-describe('ShopifyClient.findGiftCardByCode', () => {
+describe('giftCardIssuer: findGiftCardByCode', () => {
   it('searches by the bare code passed as a variable', async () => {
     // Prepare
     const { fetch, calls } = scriptedFetch(json({ data: { giftCards: { nodes: [] } }, extensions: cost(2, 998) }));
@@ -379,7 +384,7 @@ describe('ShopifyClient.findGiftCardByCode', () => {
   });
 });
 
-describe('ShopifyClient error messages', () => {
+describe('giftCardIssuer error messages', () => {
   it('never contain the gift-card code, the access token or an email', async () => {
     // Prepare: answers that echo the secrets back, as GraphQL coercion errors do
     const echo = `Variable $input was provided invalid value for code ("${CODE}") with ${TOKEN} for ann@example.com`;

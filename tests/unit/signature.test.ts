@@ -26,7 +26,6 @@ function loadVector(): { vector: Vector; body: string; nowMs: number } {
 
 if (!HAVE_VECTOR) {
   // Visible in the run output rather than a silent pass.
-  // eslint-disable-next-line no-console
   console.warn(`signature.test.ts: ${VECTOR_FILE} is absent, so the shared Standard Webhooks vector tests are skipped`);
 }
 const describeWithVector = HAVE_VECTOR ? describe : describe.skip;

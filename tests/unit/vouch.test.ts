@@ -86,4 +86,40 @@ describe('verifyReferral', () => {
     // Assess
     expect(verdict).toBe('bad_signature');
   });
+
+  describe('during a rotation (REFERRAL_SIGNING_KEY_PREVIOUS)', () => {
+    const NEW_KEY = 'the-new-referral-signing-key-0123456789abcdef';
+
+    it('vouches for a referral signed with the previous key, still in flight', () => {
+      // Act
+      const verdict = verifyReferral(NEW_KEY, BY_EMAIL, BY_EMAIL_SIGNATURE, KEY);
+
+      // Assess
+      expect(verdict).toBe('vouched');
+    });
+
+    it('vouches for a referral signed with the new key', () => {
+      // Act
+      const verdict = verifyReferral(NEW_KEY, BY_EMAIL, signReferral(NEW_KEY, BY_EMAIL), KEY);
+
+      // Assess
+      expect(verdict).toBe('vouched');
+    });
+
+    it('refuses a signature made under neither key', () => {
+      // Act
+      const verdict = verifyReferral(NEW_KEY, BY_EMAIL, signReferral('a-third-key-of-at-least-thirty-two-bytes', BY_EMAIL), KEY);
+
+      // Assess
+      expect(verdict).toBe('bad_signature');
+    });
+
+    it("refuses the previous key's signature once the previous key is gone", () => {
+      // Act
+      const verdict = verifyReferral(NEW_KEY, BY_EMAIL, BY_EMAIL_SIGNATURE);
+
+      // Assess
+      expect(verdict).toBe('bad_signature');
+    });
+  });
 });

@@ -6,7 +6,8 @@ import type { Ledger } from '../../lib/adapters/dynamodb/ledger';
 import type { ScopedLogger } from '../../lib/infra/observability';
 import { createWorkerDeps, stepRetry } from '../../lib/infra/worker-wiring';
 import { TEST_REFERRAL_SIGNING_KEY } from '../support/referral-signing';
-import type { ShopifyRewardsClient } from '../../lib/adapters/shopify/rewards-client';
+import { ShopifyPacer } from '../../lib/adapters/shopify/pacing';
+import type { Fetch } from '../../lib/infra/http';
 
 const ENV: Env = {
   TABLE_NAME: 'referral-rewards-ledger',
@@ -58,9 +59,15 @@ describe('createWorkerDeps', () => {
   });
 
   it("gives the container's Shopify pacer 1 / WORKER_MAX_CONCURRENCY of the shop's bucket", async () => {
-    // Prepare
-    const deps = createWorkerDeps(loadWorkerRuntimeConfig({ ...ENV, WORKER_MAX_CONCURRENCY: '4' }), async () => loadWorkerConfig(ENV), clients());
-    const pacer = ((await deps.fulfilDeps()).shopify as ShopifyRewardsClient).pacer!;
+    // Prepare: the pacer is the one the container's first Shopify request waits on (that request fails offline)
+    const acquire = jest.spyOn(ShopifyPacer.prototype, 'acquire');
+    const offline = (async () => {
+      throw new TypeError('offline');
+    }) as unknown as Fetch;
+    const deps = createWorkerDeps(loadWorkerRuntimeConfig({ ...ENV, WORKER_MAX_CONCURRENCY: '4' }), async () => loadWorkerConfig(ENV), { ...clients(), fetch: offline });
+    await (await deps.fulfilDeps()).shopify.createGiftCard({ code: 'ABCD2345WXYZ', amount: '25.00', note: 'n' }).catch(() => undefined);
+    const pacer = acquire.mock.contexts[0] as ShopifyPacer;
+    acquire.mockRestore();
 
     // Act: the shop reports a full bucket of 1,000 points
     pacer.settle(await pacer.acquire('giftCardCreate'), { currentlyAvailable: 1000, maximumAvailable: 1000, restoreRate: 100 });

@@ -2,10 +2,17 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { CodeOwner, ReferralCodeLookup } from '../../domain/referral-codes';
 import { readItem } from './conditional';
 
+/** The code items' partition keys start with these, and only these: the referral-codes function's
+ * role may touch no other item of the ledger table (serverless.yml, ReferralCodesRole's
+ * dynamodb:LeadingKeys condition). */
+export const REFERRAL_CODE_KEY_PREFIX = 'refcode#';
+export const REFERRAL_CODE_OWNER_KEY_PREFIX = 'refcode-owner#';
+export const REFERRAL_CODE_KEY_PREFIXES = [REFERRAL_CODE_KEY_PREFIX, REFERRAL_CODE_OWNER_KEY_PREFIX] as const;
+
 /** A code item: who the code was given to (lib/domain/referral-codes.ts). */
-export const referralCodeKey = (code: string): string => `refcode#${code}`;
+export const referralCodeKey = (code: string): string => `${REFERRAL_CODE_KEY_PREFIX}${code}`;
 /** A referrer's item (canonical email): their one code. */
-export const referralCodeOwnerKey = (canonical: string): string => `refcode-owner#${canonical}`;
+export const referralCodeOwnerKey = (canonical: string): string => `${REFERRAL_CODE_OWNER_KEY_PREFIX}${canonical}`;
 
 /**
  * The worker's side of the code items: reads only (GetItem, consistent: a code handed out a

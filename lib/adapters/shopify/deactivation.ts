@@ -4,7 +4,8 @@ import type { ShopifyTransport } from './transport';
 
 /**
  * Revoking a reward: operator-only (ops review, lib/domain/lifecycle/revoke.ts), so it lives apart
- * from issuing and stays out of the worker's bundle (the worker builds ShopifyRewardsClient, ./rewards-client.ts).
+ * from issuing and only ops/ imports it: the worker, which builds the issuers of ./gift-cards.ts and
+ * ./discount-codes.ts, neither carries nor could send a deactivation.
  */
 
 // giftCardDeactivate(id: ID!) → GiftCardDeactivatePayload { giftCard, userErrors [GiftCardDeactivateUserError: code
@@ -26,7 +27,7 @@ const DISCOUNT_DEACTIVATE_MUTATION = `mutation DiscountCodeDeactivate($id: ID!) 
   }
 }`;
 
-/** The deactivation documents by operation name (SHOPIFY_DOCUMENTS in ./client.ts gathers them all). */
+/** The deactivation documents by operation name (SHOPIFY_DOCUMENTS in ./documents.ts gathers them all). */
 export const DEACTIVATION_DOCUMENTS = {
   GiftCardDeactivate: GIFT_CARD_DEACTIVATE_MUTATION,
   DiscountCodeDeactivate: DISCOUNT_DEACTIVATE_MUTATION,

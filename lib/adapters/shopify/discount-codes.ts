@@ -1,31 +1,87 @@
+import { RetryableError } from '../../domain/errors';
 import type { RewardIssuer, RewardLookup } from '../../domain/rewards';
-import type { ShopifyRewardsClient } from './rewards-client';
+import type { CreateGiftCardResult, GiftCardInput } from './gift-cards';
+import { classifyUserErrors, type UserError } from './graphql';
+import type { ShopifyTransport } from './transport';
+
+const DISCOUNT_CREATE_MUTATION = `mutation DiscountCodeCreate($basicCodeDiscount: DiscountCodeBasicInput!) {
+  discountCodeBasicCreate(basicCodeDiscount: $basicCodeDiscount) {
+    codeDiscountNode { id }
+    userErrors { code field message }
+  }
+}`;
+
+const DISCOUNT_FIND_QUERY = `query FindDiscountCode($code: String!) {
+  codeDiscountNodeByCode(code: $code) {
+    id
+    codeDiscount { ... on DiscountCodeBasic { title } }
+  }
+}`;
+
+/** The discount-code documents by operation name (SHOPIFY_DOCUMENTS in ./documents.ts gathers them all). */
+export const DISCOUNT_CODE_DOCUMENTS = {
+  DiscountCodeCreate: DISCOUNT_CREATE_MUTATION,
+  FindDiscountCode: DISCOUNT_FIND_QUERY,
+} as const;
+
+interface DiscountCreateData {
+  discountCodeBasicCreate?: { codeDiscountNode?: { id?: string } | null; userErrors?: UserError[] } | null;
+}
+
+interface DiscountFindData {
+  codeDiscountNodeByCode?: { id?: string; codeDiscount?: { title?: string | null } | null } | null;
+}
+
+/** A RewardIssuer whose creates answer as the gift-card issuer's do (the last characters are the code's own). */
+export interface DiscountCodeIssuer extends RewardIssuer {
+  createGiftCard(input: GiftCardInput): Promise<CreateGiftCardResult>;
+}
 
 /**
- * REWARD_TYPE=discount_code: single-use discount codes behind the same issuer interface as gift
- * cards, so fulfilment (codes persisted first, TAKEN resolved by looking the code up and
- * recognising our note) is one code path for both. The note travels as the discount's title.
+ * REWARD_TYPE=discount_code: single-use, fixed-amount discount codes for the whole order (for shops
+ * that cannot get the gift-card scopes), behind the same issuer interface as gift cards, so
+ * fulfilment (codes persisted first, TAKEN resolved by looking the code up and recognising our
+ * note) is one code path for both. The note travels as the discount's title. Usage limit 1 and
+ * once per customer, so a code pays out once.
  */
-export class DiscountCodeRewards implements RewardIssuer {
-  public constructor(
-    private readonly client: ShopifyRewardsClient,
-    private readonly now: () => number = Date.now,
-  ) {}
+export function discountCodeIssuer(transport: ShopifyTransport, now: () => number = Date.now): DiscountCodeIssuer {
+  const createGiftCard = async (input: GiftCardInput): Promise<CreateGiftCardResult> => {
+    const variables = {
+      basicCodeDiscount: {
+        title: input.note,
+        code: input.code,
+        startsAt: new Date(now()).toISOString(),
+        // Gift cards expire at the end of their expiresOn day; give discount codes the same last day.
+        ...(input.expiresOn ? { endsAt: `${input.expiresOn}T23:59:59Z` } : {}),
+        context: { all: 'ALL' },
+        customerGets: {
+          value: { discountAmount: { amount: input.amount, appliesOnEachItem: false } },
+          items: { all: true },
+        },
+        usageLimit: 1,
+        appliesOncePerCustomer: true,
+      },
+    };
+    const secrets = [input.code];
+    const { data, sends } = await transport.send<DiscountCreateData>('discountCodeBasicCreate', DISCOUNT_CREATE_MUTATION, variables, secrets);
+    const payload = data.discountCodeBasicCreate;
+    if (!payload) throw new RetryableError('shopify discountCodeBasicCreate: response without a payload');
+    const userErrors = payload.userErrors ?? [];
+    if (userErrors.length > 0) {
+      return { ...classifyUserErrors('discountCodeBasicCreate', userErrors, input.code, (message) => transport.redact(message, secrets)), sends };
+    }
+    const id = payload.codeDiscountNode?.id;
+    if (!id) throw new RetryableError('shopify discountCodeBasicCreate: response without a discount');
+    return { status: 'created', id, lastCharacters: input.code.slice(-4) };
+  };
 
-  public createGiftCard(input: { code: string; amount: string; note: string; expiresOn?: string }) {
-    return this.client.createDiscountCode({
-      code: input.code,
-      amount: input.amount,
-      title: input.note,
-      startsAt: new Date(this.now()).toISOString(),
-      // Gift cards expire at the end of their expiresOn day; give discount codes the same last day.
-      ...(input.expiresOn ? { endsAt: `${input.expiresOn}T23:59:59Z` } : {}),
-    });
-  }
+  /** Discount codes, unlike gift cards, are read back by their full code: at most one match, and nothing is left unseen. */
+  const findGiftCardByCode = async (code: string): Promise<RewardLookup> => {
+    if (!/^[A-Za-z0-9]+$/.test(code)) return { matches: [], complete: true };
+    const data = await transport.request<DiscountFindData>('codeDiscountNodeByCode', DISCOUNT_FIND_QUERY, { code }, [code]);
+    const node = data.codeDiscountNodeByCode;
+    return { matches: node?.id ? [{ id: node.id, note: node.codeDiscount?.title ?? null }] : [], complete: true };
+  };
 
-  /** Discount codes are read back by their full code: at most one match, and nothing is left unseen. */
-  public async findGiftCardByCode(code: string): Promise<RewardLookup> {
-    const found = await this.client.findDiscountCodeByCode(code);
-    return { matches: found ? [{ id: found.id, note: found.title }] : [], complete: true };
-  }
+  return { createGiftCard, findGiftCardByCode };
 }

@@ -1,4 +1,5 @@
 import { RetryableError } from '../../domain/errors';
+import type { RewardIssuer, RewardLookup } from '../../domain/rewards';
 import { classifyUserErrors, type UserError } from './graphql';
 import type { ShopifyTransport } from './transport';
 
@@ -11,13 +12,24 @@ export interface GiftCardInput {
   expiresOn?: string;
 }
 
-export type CreateGiftCardResult = { status: 'created'; id: string; lastCharacters: string } | { status: 'taken' };
+/**
+ * What a create did: created, or the code is TAKEN. `sends` counts how often this one call sent the
+ * create (2 after a 401 renewal): more than 1 means our own create may have made the reward that
+ * now holds the code (lib/domain/rewards.ts confirms it is not ours before replacing the code).
+ */
+export type CreateGiftCardResult = { status: 'created'; id: string; lastCharacters: string } | { status: 'taken'; sends: number };
 
 export interface FoundGiftCard {
   id: string;
   note: string | null;
   lastCharacters: string;
   enabled?: boolean;
+}
+
+/** A RewardIssuer whose answers carry the gift card's details too (the last characters Shopify shows). */
+export interface GiftCardIssuer extends RewardIssuer {
+  createGiftCard(input: GiftCardInput): Promise<CreateGiftCardResult>;
+  findGiftCardByCode(code: string): Promise<RewardLookup & { matches: FoundGiftCard[] }>;
 }
 
 const CREATE_MUTATION = `mutation GiftCardCreate($input: GiftCardCreateInput!) {
@@ -45,7 +57,7 @@ const SHOP_CURRENCY_QUERY = `query ShopCurrency {
   shop { currencyCode }
 }`;
 
-/** The gift-card documents by operation name (SHOPIFY_DOCUMENTS in ./client.ts gathers them all). */
+/** The gift-card documents by operation name (SHOPIFY_DOCUMENTS in ./documents.ts gathers them all). */
 export const GIFT_CARD_DOCUMENTS = {
   GiftCardCreate: CREATE_MUTATION,
   FindGiftCard: FIND_QUERY,
@@ -82,22 +94,38 @@ interface FindData {
   } | null;
 }
 
-/** Gift cards: create one, find ours by its code, and the shop's currency the newer versions need. One request per call. */
-export class GiftCards {
-  private readonly amountField: 'initialAmount' | 'initialValue';
-  private currency?: Promise<string>;
+/**
+ * The gift-card issuer (REWARD_TYPE=gift_card) on one transport (one token, one pacer): create a
+ * card, find ours by its code. One request per call, except the shop's currency, read once per
+ * issuer for the versions whose giftCardCreate takes `initialAmount`.
+ */
+export function giftCardIssuer(transport: ShopifyTransport): GiftCardIssuer {
+  const amountField = giftCardAmountField(transport.apiVersion);
+  let currency: Promise<string> | undefined;
 
-  public constructor(
-    private readonly transport: ShopifyTransport,
-    apiVersion: string,
-  ) {
-    this.amountField = giftCardAmountField(apiVersion);
-  }
+  /**
+   * The shop's currency, read once per issuer (so once per container) and only for versions that
+   * take `initialAmount`. Read rather than configured: REWARD_AMOUNT is "in the shop's currency",
+   * and a card issued in another currency is, by default, not redeemable across currencies
+   * (crossCurrencyRedemptionStrategy NONE, Shopify's GiftCardCreateInput docs for 2026-10).
+   */
+  const shopCurrency = (): Promise<string> => {
+    const read = (currency ??= transport.request<ShopCurrencyData>('shop', SHOP_CURRENCY_QUERY, {}, []).then((data) => {
+      const code = data.shop?.currencyCode;
+      if (typeof code !== 'string' || !/^[A-Z]{3}$/.test(code)) throw new RetryableError('shopify shop: response without a currency code');
+      return code;
+    }));
+    // A failed read is not cached: the next card asks again.
+    read.catch(() => {
+      if (currency === read) currency = undefined;
+    });
+    return read;
+  };
 
-  public async create(input: GiftCardInput): Promise<CreateGiftCardResult> {
+  const createGiftCard = async (input: GiftCardInput): Promise<CreateGiftCardResult> => {
     const amount =
-      this.amountField === 'initialAmount'
-        ? { initialAmount: { amount: input.amount, currencyCode: await this.shopCurrency() } }
+      amountField === 'initialAmount'
+        ? { initialAmount: { amount: input.amount, currencyCode: await shopCurrency() } }
         : { initialValue: input.amount };
     const variables = {
       input: {
@@ -108,13 +136,13 @@ export class GiftCards {
       },
     };
     const secrets = [input.code];
-    const data = await this.transport.request<CreateData>('giftCardCreate', CREATE_MUTATION, variables, secrets);
+    const { data, sends } = await transport.send<CreateData>('giftCardCreate', CREATE_MUTATION, variables, secrets);
     const payload = data.giftCardCreate;
     if (!payload) throw new RetryableError('shopify giftCardCreate: response without a payload');
 
     const userErrors = payload.userErrors ?? [];
     if (userErrors.length > 0) {
-      return classifyUserErrors('giftCardCreate', userErrors, input.code, (message) => this.transport.redact(message, secrets));
+      return { ...classifyUserErrors('giftCardCreate', userErrors, input.code, (message) => transport.redact(message, secrets)), sends };
     }
 
     const card = payload.giftCard;
@@ -123,7 +151,7 @@ export class GiftCards {
       throw new RetryableError('shopify giftCardCreate: response without a gift card');
     }
     return { status: 'created', id: card.id, lastCharacters: card.lastCharacters };
-  }
+  };
 
   /**
    * Shopify never returns a full code after creation, so "is this code ours?" is answered by
@@ -132,13 +160,13 @@ export class GiftCards {
    * (more cards may match than were returned), so the caller never takes "not among these" for
    * "not ours".
    */
-  public async findByCode(code: string): Promise<{ matches: FoundGiftCard[]; complete: boolean }> {
+  const findGiftCardByCode = async (code: string): Promise<{ matches: FoundGiftCard[]; complete: boolean }> => {
     // Shopify accepts only letters and digits in codes, so anything else cannot exist; refusing it
     // here also keeps search syntax (spaces, colons, OR) from turning the look-up into another query.
     if (!/^[A-Za-z0-9]+$/.test(code)) return { matches: [], complete: true };
 
     // The documented default search field of giftCards is the code; there is no `code:` filter.
-    const data = await this.transport.request<FindData>('giftCards', FIND_QUERY, { query: code }, [code]);
+    const data = await transport.request<FindData>('giftCards', FIND_QUERY, { query: code }, [code]);
     const connection = data.giftCards;
     const nodes = connection?.nodes ?? connection?.edges?.map((edge) => edge.node) ?? [];
     const last4 = code.slice(-4).toLowerCase();
@@ -146,24 +174,7 @@ export class GiftCards {
       .filter((node) => typeof node.lastCharacters === 'string' && node.lastCharacters.toLowerCase() === last4)
       .map((node) => ({ id: node.id, note: node.note ?? null, lastCharacters: node.lastCharacters, enabled: node.enabled }));
     return { matches, complete: connection?.pageInfo?.hasNextPage !== true && nodes.length < FIND_PAGE_SIZE };
-  }
+  };
 
-  /**
-   * The shop's currency, read once per client (so once per container) and only for versions that
-   * take `initialAmount`. Read rather than configured: REWARD_AMOUNT is "in the shop's currency",
-   * and a card issued in another currency is, by default, not redeemable across currencies
-   * (crossCurrencyRedemptionStrategy NONE, Shopify's GiftCardCreateInput docs for 2026-10).
-   */
-  public shopCurrency(): Promise<string> {
-    this.currency ??= this.transport.request<ShopCurrencyData>('shop', SHOP_CURRENCY_QUERY, {}, []).then((data) => {
-      const code = data.shop?.currencyCode;
-      if (typeof code !== 'string' || !/^[A-Z]{3}$/.test(code)) throw new RetryableError('shopify shop: response without a currency code');
-      return code;
-    });
-    // A failed read is not cached: the next card asks again.
-    this.currency.catch(() => {
-      this.currency = undefined;
-    });
-    return this.currency;
-  }
+  return { createGiftCard, findGiftCardByCode };
 }

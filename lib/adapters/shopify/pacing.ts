@@ -9,7 +9,7 @@
  * answer brings a new reading, so the records of a batch, running side by side in one container,
  * take turns instead of all going at once and being throttled together.
  *
- * One pacer per ShopifyClient, and the worker keeps its clients for the life of the container, so
+ * One pacer per Shopify transport, and the worker keeps its transport for the life of the container, so
  * every record a container processes draws on the same estimate. Containers (and other apps on the
  * shop) do not share one, but their spending shows in the readings: between two readings the bucket
  * should have gained restore × elapsed less what our own requests cost, and whatever else is

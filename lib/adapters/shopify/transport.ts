@@ -6,7 +6,7 @@ import { StaticToken, type ShopifyTokenProvider } from './auth';
 import { bucketReading, parseJson, throttleDelayMs, type GraphQLResponse, type QueryCost } from './graphql';
 import { ShopifyPacer } from './pacing';
 
-export interface ShopifyClientOptions {
+export interface ShopifyTransportOptions {
   /** `https://{store}.myshopify.com`, no trailing path. */
   baseUrl: string;
   /** A static Admin API token (admin-created apps); or pass `auth`. */
@@ -19,8 +19,8 @@ export interface ShopifyClientOptions {
   now?: () => number;
   /**
    * Holds each request back until the shop's bucket (as last reported) covers it; see lib/adapters/shopify/pacing.ts.
-   * Default: a pacer of this client's own, so every caller sharing the client shares the budget.
-   * Pass one to share it between clients of the same shop, or `false` to send every request at once.
+   * Default: a pacer of this transport's own, so every issuer sharing the transport shares the budget.
+   * Pass one to share it between transports of the same shop, or `false` to send every request at once.
    */
   pacer?: ShopifyPacer | false;
 }
@@ -44,6 +44,8 @@ const THROTTLE_FALLBACK_MS = 1_000;
  */
 export class ShopifyTransport {
   private readonly endpoint: string;
+  /** Which Admin API version this transport speaks: the gift-card amount input depends on it. */
+  public readonly apiVersion: string;
   private readonly auth: ShopifyTokenProvider;
   private readonly fetchImpl: Fetch;
   private readonly timeoutMs: number;
@@ -53,9 +55,10 @@ export class ShopifyTransport {
   /** The last tokens sent: an error message echoing one must not carry it into a log. */
   private readonly sentTokens: string[] = [];
 
-  public constructor(options: ShopifyClientOptions) {
+  public constructor(options: ShopifyTransportOptions) {
     this.endpoint = `${options.baseUrl.replace(/\/+$/, '')}/admin/api/${options.apiVersion}/graphql.json`;
-    if (!options.auth && options.accessToken === undefined) throw new Error('ShopifyClient needs accessToken or auth');
+    this.apiVersion = options.apiVersion;
+    if (!options.auth && options.accessToken === undefined) throw new Error('ShopifyTransport needs accessToken or auth');
     this.auth = options.auth ?? new StaticToken(options.accessToken ?? '');
     this.fetchImpl = options.fetch ?? fetch;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -75,13 +78,22 @@ export class ShopifyTransport {
   }
 
   /** Sends one document and returns its `data`; `secrets` (codes in the variables) never reach an error message. */
-  public async request<T>(
+  public async request<T>(operation: string, query: string, variables: Record<string, unknown>, secrets: string[]): Promise<T> {
+    return (await this.send<T>(operation, query, variables, secrets)).data;
+  }
+
+  /**
+   * As `request`, and how many times the document went out: 2 when a 401 renewed the token and it
+   * was sent again. A create's caller needs it: a create sent twice may have made the reward on
+   * the first send, so its TAKEN may be our own reward not yet searchable (lib/domain/rewards.ts).
+   */
+  public async send<T>(
     operation: string,
     query: string,
     variables: Record<string, unknown>,
     secrets: string[],
     renewed = false,
-  ): Promise<T> {
+  ): Promise<{ data: T; sends: number }> {
     const what = `shopify ${operation}`;
     // Before the pacer: waiting for a token must not hold a reservation of the shop's budget.
     const accessToken = await this.auth.token();
@@ -146,8 +158,10 @@ export class ShopifyTransport {
       // The token expired or was revoked: renew once and send the same request again. Shopify
       // checks the token before it runs anything, and even if it had run a giftCardCreate, that
       // is safe to repeat only because the code is persisted in the ledger first: a second
-      // create answers TAKEN and the caller resolves it by looking the code up (lib/domain/rewards.ts).
-      return this.request<T>(operation, query, variables, secrets, true);
+      // create answers TAKEN, and `sends` tells the caller this create went out twice, so it looks
+      // the code up and never takes "not ours (yet)" for a collision at once (lib/domain/rewards.ts).
+      const resent = await this.send<T>(operation, query, variables, secrets, true);
+      return { data: resent.data, sends: resent.sends + 1 };
     }
     if (status === 401 || status === 403) {
       const which = this.auth.mode === 'static' ? 'SHOPIFY_ACCESS_TOKEN' : 'a freshly granted token';
@@ -181,7 +195,7 @@ export class ShopifyTransport {
       throw new PermanentError('shopify_graphql', `${what}: GraphQL error: ${scrub(JSON.stringify(body.errors))}`);
     }
     if (!body.data) throw new RetryableError(`${what}: response without data`);
-    return body.data;
+    return { data: body.data, sends: 1 };
   }
 
   private recordThrottleStatus(cost: QueryCost | undefined): void {
