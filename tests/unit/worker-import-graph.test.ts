@@ -21,4 +21,26 @@ describe("the worker's import graph", () => {
     expect(ours).toEqual(expect.arrayContaining(['lib/adapters/shopify/transport.ts', 'lib/adapters/shopify/gift-cards.ts']));
     expect(deactivating).toEqual([]);
   });
+
+  /**
+   * The worker's bundle is held to 1.15x a skeleton with the same AWS SDK clients
+   * (docs/PERFORMANCE.md §1), with little room to spare: nothing only another function runs may
+   * ride in on a shared import. zod is ingest's, for PostHog's payload; the worker reads its own
+   * queue message and settings without it.
+   */
+  it("holds no module only another function runs: zod, the webhook's parsers, the reconciler, the releaser's wiring, the code issuer, ops", async () => {
+    // Prepare
+    const root = join(__dirname, '..', '..');
+    const othersOnly = /node_modules\/zod\/|^lib\/inbound\/|reconcil|release-wiring|issuer|^ops\//;
+
+    // Act: what the bundle keeps (a shared module's unused exports are tree-shaken to 0 bytes).
+    const { metafile } = await build({ entryPoints: [join(root, 'functions', 'worker.ts')], bundle: true, platform: 'node', outdir: 'out', write: false, metafile: true, logLevel: 'silent' });
+    const [bundle] = Object.values(metafile.outputs).filter((output) => output.entryPoint !== undefined);
+    const kept = Object.entries(bundle!.inputs).filter(([, { bytesInOutput }]) => bytesInOutput > 0).map(([file]) => file);
+    const strays = kept.filter((file) => othersOnly.test(file));
+
+    // Assess
+    expect(kept).toEqual(expect.arrayContaining(['lib/infra/worker-wiring.ts', 'lib/adapters/posthog-query.ts']));
+    expect(strays).toEqual([]);
+  });
 });
