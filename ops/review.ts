@@ -3,6 +3,7 @@ import { loadLifecycleConfig, loadShopifyConfig, SECRET_KEYS, type Env } from '.
 import { withDefault } from '../lib/infra/settings';
 import { queueSender } from '../lib/adapters/sqs/queue';
 import { Ledger, type LifecycleRecord } from '../lib/adapters/dynamodb/ledger';
+import { LifecycleIndexReader } from '../lib/adapters/dynamodb/lifecycle-index';
 import { reviewSince } from '../lib/domain/lifecycle/record';
 import { approveReferral, rejectReferral, type ReviewDeps, type ReviewOutcome } from '../lib/domain/lifecycle/review';
 import { revokeReferral, type RevokeOutcome, type RewardDeactivator } from '../lib/domain/lifecycle/revoke';
@@ -94,7 +95,7 @@ export function captureNote(env: Env): string | undefined {
 }
 
 export async function listReview(target: Target, posthog?: { appHost: string; projectId: string }): Promise<ReviewItem[]> {
-  const waiting = await new Ledger(target.ddb, target.tableName).waiting('review');
+  const waiting = await new LifecycleIndexReader(target.ddb, target.tableName).waiting('review');
   return waiting.map((record: LifecycleRecord) => {
     const reasons = record.reviewReasons ?? [];
     const shared = posthog && reasons.some((reason) => SHARED_SIGNAL_REASONS.has(reason));

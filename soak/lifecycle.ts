@@ -20,7 +20,7 @@ import { sleep } from '../lib/infra/retry';
 import { deactivateReward } from '../lib/adapters/shopify/deactivation';
 import { ShopifyTransport } from '../lib/adapters/shopify/transport';
 import { tokenProviderFor } from '../lib/adapters/shopify/auth';
-import { lifecycleLedger } from '../tests/support/lifecycle';
+import { lifecycleIndex, lifecycleLedger } from '../tests/support/lifecycle';
 import { Pipeline, referralBody } from '../tests/support/pipeline';
 import { Chaos } from './faults';
 import { prng, settle, sum } from './harness';
@@ -97,7 +97,7 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
   const releaser = (async () => {
     while (releasing) {
       report.hold.releaserRuns++;
-      await releaseDue({ ledger: releaserLedger, enqueue: queueSender(pipeline.sqs, pipeline.resources.queueUrl), resendAfterMs: 1_000 }).catch(() => undefined);
+      await releaseDue({ ledger: releaserLedger, index: lifecycleIndex(pipeline), enqueue: queueSender(pipeline.sqs, pipeline.resources.queueUrl), resendAfterMs: 1_000 }).catch(() => undefined);
       await sleep(300);
     }
   })();

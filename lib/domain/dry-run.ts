@@ -241,8 +241,4 @@ class RehearsalLedger implements LedgerPort {
   public async velocity(): Promise<number> {
     return 0;
   }
-
-  public async waiting(): Promise<LedgerRecord[]> {
-    return [];
-  }
 }

@@ -159,6 +159,15 @@ export type Counter =
  * state change, and the counters the rules and guards count on. Domain operations (record a
  * card, approve, claim a redeemer) are small functions over these in lib/domain/steps.ts.
  */
+/**
+ * The sparse `lifecycle` index, read by the releaser and `review list` only: apart from the
+ * ledger so the worker, which never reads it, carries no Query and its role grants none.
+ */
+export interface LifecycleIndex {
+  /** Referrals waiting in `queue` (`held` until, or in `review` since, `lifecycleAt` ≤ `until`), oldest first. */
+  waiting(queue: LifecycleQueue, until?: number, limit?: number): Promise<LifecycleRecord[]>;
+}
+
 export interface LedgerPort {
   /** Creates the record or takes it up (new, or open and free: see the adapter), or reports why not. */
   begin(referral: Referral, input: BeginInput): Promise<BeginResult>;
@@ -186,8 +195,6 @@ export interface LedgerPort {
    * one included, counted up to `cap`; a retry gets the first answer.
    */
   velocity(person: string, eventId: string, windowMs: number, cap: number): Promise<number>;
-  /** Referrals waiting in `queue` (`held` until, or in `review` since, `lifecycleAt` ≤ `until`), oldest first. */
-  waiting(queue: LifecycleQueue, until?: number, limit?: number): Promise<LifecycleRecord[]>;
 }
 
 /** The distinct id PostHog outcomes are captured under: the event's, else the redeemer's email (never empty). */

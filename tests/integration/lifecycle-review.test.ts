@@ -6,7 +6,7 @@ import { approveReferral, rejectReferral, type ReviewDeps } from '../../lib/doma
 import { revokeReferral } from '../../lib/domain/lifecycle/revoke';
 import { deactivateReward } from '../../lib/adapters/shopify/deactivation';
 import { ShopifyTransport } from '../../lib/adapters/shopify/transport';
-import { lifecycleLedger } from '../support/lifecycle';
+import { lifecycleIndex, lifecycleLedger } from '../support/lifecycle';
 import { Pipeline, referralBody } from '../support/pipeline';
 
 /** Review guards, the operator's decisions and revoke, through the real pipeline. */
@@ -103,7 +103,7 @@ describe('review queue, spend guards and revoke', () => {
     // Assess
     expect(outcome).toMatchObject({ result: 'cancelled', beforePayout: true });
     expect(await recordOf(uuid)).toMatchObject({ status: 'REVOKED', revokeReason: 'order returned' });
-    expect(await lifecycleLedger(pipeline).waiting('held')).toEqual([]);
+    expect(await lifecycleIndex(pipeline).waiting('held')).toEqual([]);
     expect(pipeline.shopify.cards).toHaveLength(0);
     expect(pipeline.customerio.events).toHaveLength(0);
   });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { LeaseLostError, type BeginInput, type LedgerPort, type LedgerRecord } from '../../lib/domain/ledger-port';
+import { LeaseLostError, type BeginInput, type LedgerPort, type LedgerRecord, type LifecycleIndex } from '../../lib/domain/ledger-port';
 import type { Referral } from '../../lib/domain/referral';
 import { approve, claimReleaseSend, decide, finish, recordCard, recordCustomerIo, recordPostHog, recordTakenSeen, release, replaceCode } from '../../lib/domain/steps';
 import { failure } from './failure';
@@ -13,6 +13,8 @@ export interface Clock {
 /** A ledger under test, on `clock`, with a way to put a record in place as an earlier attempt (or the lifecycle) left it. */
 export interface LedgerUnderTest {
   ledger: LedgerPort;
+  /** The lifecycle index on the same records (lib/adapters/dynamodb/lifecycle-index.ts; the memory twin is its own). */
+  index: LifecycleIndex;
   seed(record: LedgerRecord): Promise<void>;
 }
 
@@ -465,8 +467,8 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         const ours = (records: { eventId: string }[]) => records.map((record) => record.eventId).filter((id) => [late, early, reviewed].includes(id));
 
         // Act
-        const due = ours(await ledger.waiting('held', START + 1_500));
-        const held = ours(await ledger.waiting('held'));
+        const due = ours(await subject.index.waiting('held', START + 1_500));
+        const held = ours(await subject.index.waiting('held'));
 
         // Assess
         expect(due).toEqual([early]);

@@ -9,9 +9,10 @@
  * A HELD or REVIEW record also carries `lifecycleQueue` (`held` | `review`) and `lifecycleAt`
  * (epoch ms: the release time, or when review began): the keys of the sparse `lifecycle` index
  * (serverless.yml). Only parked records have them, so the releaser and `review list` read just
- * the referrals waiting, never the table.
+ * the referrals waiting, never the table (./lifecycle-index.ts: its Query is not in the worker's
+ * code, nor in its role).
  */
-import { QueryCommand, UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import {
   LeaseLostError,
   NOW_ISO,
@@ -26,7 +27,6 @@ import {
   type LedgerStatus,
   type ParkedStatus,
 } from '../../domain/ledger-port';
-import type { LifecycleQueue, LifecycleRecord } from '../../domain/lifecycle/record';
 import type { Referral } from '../../domain/referral';
 import { BudgetCounter } from './budget-counter';
 import { ReferralCodeReader } from './referral-codes';
@@ -41,7 +41,6 @@ export type { Decision, LedgerPort, LedgerRecord, LedgerStatus, Role } from '../
 export type { LifecycleRecord } from '../../domain/lifecycle/record';
 export { budgetPeriods, referralCents } from '../../domain/lifecycle/record';
 
-export const LIFECYCLE_INDEX = 'lifecycle';
 const velocityKey = (person: string): string => `velocity#${person}`;
 const VELOCITY_FAILURE = 'lifecycle: could not count the referrer';
 /** Sightings a referrer's item may hold past `cap` before they are tidied. */
@@ -329,31 +328,6 @@ export class Ledger implements LedgerPort {
       await this.trimVelocity(person, ring, now, windowMs, cap).catch(() => undefined);
     }
     return Math.min(Number(pinned?.seenCount ?? count), cap);
-  }
-
-  /** Referrals waiting in `queue` with `lifecycleAt` up to `until` (epoch ms), oldest first, from the sparse index. */
-  public async waiting(queue: LifecycleQueue, until = Number.MAX_SAFE_INTEGER, limit = 1_000): Promise<LifecycleRecord[]> {
-    const records: LifecycleRecord[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client
-        .send(
-          new QueryCommand({
-            TableName: this.tableName,
-            IndexName: LIFECYCLE_INDEX,
-            KeyConditionExpression: 'lifecycleQueue = :queue AND lifecycleAt <= :until',
-            ExpressionAttributeValues: { ':queue': queue, ':until': until },
-            ExclusiveStartKey: start,
-            Limit: Math.min(100, limit - records.length),
-          }),
-        )
-        .catch((error: unknown) => {
-          throw classify(error, 'lifecycle: could not read the lifecycle index');
-        });
-      records.push(...((page.Items ?? []) as LifecycleRecord[]));
-      start = page.LastEvaluatedKey;
-    } while (start && records.length < limit);
-    return records;
   }
 
   /** Drops sightings older than the window and all but the latest `cap`, noting the newest time dropped. */
