@@ -1,6 +1,6 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { LifecycleRecord } from '../../lib/adapters/dynamodb/ledger';
-import { lifecycleIndex, lifecycleLedger, releaseOnce, untilReleaseTime } from '../support/lifecycle';
+import { lifecycleIndex, releaseOnce, untilReleaseTime } from '../support/lifecycle';
 import { Pipeline, referralBody } from '../support/pipeline';
 
 /** REWARD_HOLD through the real pipeline: nothing issued while held, then exactly once. */
