@@ -16,9 +16,9 @@ import { randomUUID } from 'node:crypto';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { makeWorkerHandler } from '../functions/worker';
 import type { Ledger } from '../lib/adapters/dynamodb/ledger';
-import type { Decision } from '../lib/domain/ledger-port';
 import type { Checkpoint } from '../lib/domain/rewards';
 import { loadWorkerConfig, loadWorkerRuntimeConfig } from '../lib/infra/config';
+import { documentClient } from '../lib/infra/aws-clients';
 import { loadEnv } from '../lib/infra/secrets';
 import { SHOPIFY_PLAN_RESTORE_RATES, sizeForShop } from '../lib/infra/shop-sizing';
 import { createWorkerDeps } from '../lib/infra/worker-wiring';
@@ -221,7 +221,7 @@ async function timeToRewardUnderContention(emulators: Emulators, options: Requir
   const deps = createWorkerDeps(
     loadWorkerRuntimeConfig(stack.env),
     async () => loadWorkerConfig(await loadEnv(stack.env)),
-    { sqs: stack.sqs, ddb: stack.ledger.client },
+    { sqs: stack.sqs, ddb: documentClient(stack.dynamo) },
     {
       fulfil: {
         checkpoint: (step, eventId) => {
@@ -232,18 +232,18 @@ async function timeToRewardUnderContention(emulators: Emulators, options: Requir
       },
       wrapLedger: (ledger) =>
         Object.assign(Object.create(ledger) as Ledger, {
-          decide: async (eventId: string, owner: string, decision: Decision, reason?: string, gatePassed?: boolean) => {
-            const held = gates.get(eventId);
+          // The verdict's write (decide) waits at its gate; a release (lib/domain/steps.ts) opens its waiter's.
+          write: async (...args: Parameters<Ledger['write']>) => {
+            const [eventId, , change] = args;
+            const held = change.step === 'decide' ? gates.get(eventId) : undefined;
             if (held) {
               held.reach();
               await held.allowed;
             }
-            return ledger.decide(eventId, owner, decision, reason, gatePassed);
-          },
-          release: async (eventId: string, owner: string, message: string) => {
-            await ledger.release(eventId, owner, message);
-            const holder = waiterOf.get(eventId);
+            const written = await ledger.write(...args);
+            const holder = change.step === 'release' ? waiterOf.get(eventId) : undefined;
             if (holder) gates.get(holder)?.allow();
+            return written;
           },
         }),
     },

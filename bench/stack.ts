@@ -92,7 +92,7 @@ export class WorkerContainer {
     const deps = createWorkerDeps(
       runtime,
       async () => loadWorkerConfig(await loadEnv(stack.env)),
-      { sqs: stack.sqs, ddb: stack.ledger.client },
+      { sqs: stack.sqs, ddb: documentClient(stack.dynamo) },
       { fulfil: overrides },
     );
     this.fulfilDeps = deps.fulfilDeps;

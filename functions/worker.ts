@@ -8,6 +8,7 @@ import { redeliverIn } from '../lib/adapters/sqs/visibility';
 import { planRedelivery } from '../lib/infra/redelivery';
 import { dryRunFulfil } from '../lib/domain/dry-run';
 import { PermanentError } from '../lib/domain/errors';
+import { release } from '../lib/domain/steps';
 import { referralLimitProblem } from '../lib/domain/limits';
 import { maskEmail } from '../lib/infra/mask';
 import { builtOnFirstCall, flushMetrics, logger, metrics, MetricUnit, scopedLogger, type ScopedLogger } from '../lib/infra/observability';
@@ -148,7 +149,7 @@ async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Conte
       metrics.addMetric('RecordDeadLettered', MetricUnit.Count, 1);
     } else {
       log.warn('retryable failure: SQS will redeliver', { receiveCount, error: message });
-      await deps.ledger.release(eventId, owner, message).catch(() => undefined);
+      await release(deps.ledger, eventId, owner, message).catch(() => undefined);
     }
     throw error;
   }

@@ -33,7 +33,7 @@ export function startReleaser(releaser: ReleaserDeps): () => void {
 /** Referrals the worker parked since the last look, printed once each: held until when, or in review and why. */
 async function showNewlyParked(releaser: ReleaserDeps, shown: Set<string>): Promise<void> {
   for (const queue of ['held', 'review'] as const) {
-    for (const record of await releaser.ledger.waiting(queue)) {
+    for (const record of await releaser.index.waiting(queue)) {
       const key = `${queue}:${record.eventId}`;
       if (shown.has(key)) continue;
       shown.add(key);

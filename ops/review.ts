@@ -2,7 +2,9 @@
 import { loadLifecycleConfig, loadShopifyConfig, SECRET_KEYS, type Env } from '../lib/infra/config';
 import { withDefault } from '../lib/infra/settings';
 import { queueSender } from '../lib/adapters/sqs/queue';
-import { LifecycleLedger, type LifecycleRecord } from '../lib/adapters/dynamodb/lifecycle-ledger';
+import { Ledger, type LifecycleRecord } from '../lib/adapters/dynamodb/ledger';
+import { LifecycleIndexReader } from '../lib/adapters/dynamodb/lifecycle-index';
+import { reviewSince } from '../lib/domain/lifecycle/record';
 import { approveReferral, rejectReferral, type ReviewDeps, type ReviewOutcome } from '../lib/domain/lifecycle/review';
 import { revokeReferral, type RevokeOutcome, type RewardDeactivator } from '../lib/domain/lifecycle/revoke';
 import { maskEmail } from '../lib/infra/mask';
@@ -77,7 +79,7 @@ function clients(target: Target, env: Env, needsShopify: boolean) {
   // POST-only endpoints): a command that reads no secret captures with the one in this shell, if any.
   const posthogKey = env.POSTHOG_API_KEY?.trim();
   return {
-    ledger: new LifecycleLedger(target.ddb, target.tableName),
+    ledger: new Ledger(target.ddb, target.tableName),
     posthog: posthogKey ? new PostHogCapture({ host: withDefault(env, 'POSTHOG_HOST'), apiKey: posthogKey }) : undefined,
     shopify: needsShopify ? shopifyClient(env) : undefined,
     rewardType: env.REWARD_TYPE?.trim() || 'gift_card',
@@ -93,14 +95,14 @@ export function captureNote(env: Env): string | undefined {
 }
 
 export async function listReview(target: Target, posthog?: { appHost: string; projectId: string }): Promise<ReviewItem[]> {
-  const waiting = await new LifecycleLedger(target.ddb, target.tableName).waiting('review');
+  const waiting = await new LifecycleIndexReader(target.ddb, target.tableName).waiting('review');
   return waiting.map((record: LifecycleRecord) => {
     const reasons = record.reviewReasons ?? [];
     const shared = posthog && reasons.some((reason) => SHARED_SIGNAL_REASONS.has(reason));
     return {
       eventId: record.eventId,
       reasons,
-      since: record.reviewSince,
+      since: reviewSince(record),
       referrer: maskEmail(record.referrerEmail),
       redeemer: maskEmail(record.redeemerEmail),
       ...(shared
@@ -147,7 +149,7 @@ export function formatDecision(outcome: ReviewOutcome): string {
  * Shopify credentials") and revoked by the next run.
  */
 export async function revoke(target: Target, settings: OpsSettings, eventId: string, reason: string): Promise<{ outcome: RevokeOutcome; env: Env }> {
-  const current = await new LifecycleLedger(target.ddb, target.tableName).get(eventId);
+  const current = await new Ledger(target.ddb, target.tableName).get(eventId);
   const needsShopify = current?.status === 'COMPLETED';
   const env = needsShopify ? await settings.withWorkerSecret() : settings.env;
   const c = clients(target, env, needsShopify);

@@ -3,7 +3,8 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Ledger, type Decision, type LedgerRecord, type LedgerStatus } from '../lib/adapters/dynamodb/ledger';
 import { maskCode, maskEmail } from '../lib/infra/mask';
 import { redact } from './redact';
-import type { LifecycleRecord } from '../lib/adapters/dynamodb/lifecycle-ledger';
+import type { LifecycleRecord } from '../lib/adapters/dynamodb/ledger';
+import { heldSince, reviewSince } from '../lib/domain/lifecycle/record';
 
 export interface StatusStep {
   step: 'codes' | 'decision' | 'referrerCard' | 'redeemerCard' | 'customerio' | 'posthog' | 'completed' | 'rejected';
@@ -129,10 +130,10 @@ function lifecycleOf(record: LifecycleRecord): Pick<StatusReport, 'lifecycle'> {
   const balance = record.referrerBalanceLeft || record.redeemerBalanceLeft ? { referrer: record.referrerBalanceLeft, redeemer: record.redeemerBalanceLeft } : undefined;
   const lifecycle = {
     releaseAt: record.releaseAt ? new Date(Number(record.releaseAt)).toISOString() : undefined,
-    heldAt: record.heldAt,
+    heldAt: heldSince(record),
     releasedAt: record.releasedAt,
     reviewReasons: record.reviewReasons,
-    reviewSince: record.reviewSince,
+    reviewSince: reviewSince(record),
     reviewDecision: record.reviewDecision,
     reviewedAt: record.reviewedAt,
     reviewNote: record.reviewNote,

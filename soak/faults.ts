@@ -115,10 +115,13 @@ export class Chaos {
         trace(referral.eventId, `begin ${result.outcome} by ${input.owner.slice(0, 8)} (attempts ${result.record?.attempts ?? '-'})`);
         return result;
       },
-      release: async (eventId: string, owner: string, message: string) => {
-        if (message.startsWith(HARD_CRASH)) return;
-        trace(eventId, `release: ${message}`);
-        return ledger.release(eventId, owner, message);
+      // A retryable failure's release (lib/domain/steps.ts): a hard crash never makes it.
+      write: async (...args: Parameters<Ledger['write']>) => {
+        const [eventId, , change] = args;
+        const message = String(change.set?.lastError ?? '');
+        if (change.step === 'release' && message.startsWith(HARD_CRASH)) throw new Error(message);
+        if (change.step === 'release') trace(eventId, `release: ${message}`);
+        return ledger.write(...args);
       },
       fail: async (...args: Parameters<Ledger['fail']>) => {
         const [eventId, , reason, message] = args;

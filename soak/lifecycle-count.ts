@@ -4,7 +4,7 @@
  * the budget's counters against the referrals actually paid.
  */
 import { ROLES } from '../lib/adapters/dynamodb/ledger';
-import { budgetPeriods, referralCents, type LifecycleRecord } from '../lib/adapters/dynamodb/lifecycle-ledger';
+import { budgetPeriods, referralCents, type LifecycleRecord } from '../lib/adapters/dynamodb/ledger';
 import { parseGiftCardNote } from '../lib/domain/rewards';
 import { ulidFromUuid } from '../lib/infra/ulid';
 import type { FakeTrackedEvent } from '../local/sandbox/customerio';

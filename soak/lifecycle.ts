@@ -11,7 +11,7 @@
  */
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { loadShopifyConfig } from '../lib/infra/config';
-import { budgetPeriods, type LifecycleLedger, type LifecycleRecord } from '../lib/adapters/dynamodb/lifecycle-ledger';
+import { budgetPeriods, type Ledger, type LifecycleRecord } from '../lib/adapters/dynamodb/ledger';
 import { queueSender } from '../lib/adapters/sqs/queue';
 import { releaseDue } from '../lib/domain/lifecycle/release';
 import { approveReferral, rejectReferral, type ReviewDeps } from '../lib/domain/lifecycle/review';
@@ -20,7 +20,7 @@ import { sleep } from '../lib/infra/retry';
 import { deactivateReward } from '../lib/adapters/shopify/deactivation';
 import { ShopifyTransport } from '../lib/adapters/shopify/transport';
 import { tokenProviderFor } from '../lib/adapters/shopify/auth';
-import { lifecycleLedger } from '../tests/support/lifecycle';
+import { lifecycleIndex, lifecycleLedger } from '../tests/support/lifecycle';
 import { Pipeline, referralBody } from '../tests/support/pipeline';
 import { Chaos } from './faults';
 import { prng, settle, sum } from './harness';
@@ -83,10 +83,10 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
 
   // The releaser as the schedule runs it, every 300 ms; now and then a run dies right after
   // claiming a send (the message is lost), which a later run sends again once resendAfterMs passed.
-  const releaserLedger = Object.assign(Object.create(ledger) as LifecycleLedger, {
-    claimReleaseSend: async (eventId: string, resendAfterMs: number) => {
-      const claimed = await ledger.claimReleaseSend(eventId, resendAfterMs);
-      if (claimed && chaos.on && rng() < 0.15) {
+  const releaserLedger = Object.assign(Object.create(ledger) as Ledger, {
+    move: async (...args: Parameters<Ledger['move']>) => {
+      const claimed = await ledger.move(...args);
+      if (args[2].step === 'claimReleaseSend' && claimed && chaos.on && rng() < 0.15) {
         report.hold.releaserCrashes++;
         throw new Error('chaos: the releaser died after claiming the send');
       }
@@ -97,7 +97,7 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
   const releaser = (async () => {
     while (releasing) {
       report.hold.releaserRuns++;
-      await releaseDue({ ledger: releaserLedger, enqueue: queueSender(pipeline.sqs, pipeline.resources.queueUrl), resendAfterMs: 1_000 }).catch(() => undefined);
+      await releaseDue({ ledger: releaserLedger, index: lifecycleIndex(pipeline), enqueue: queueSender(pipeline.sqs, pipeline.resources.queueUrl), resendAfterMs: 1_000 }).catch(() => undefined);
       await sleep(300);
     }
   })();
@@ -241,7 +241,7 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
   report.crashes = sum(chaos.crashes.soft) + sum(chaos.crashes.hard);
   report.faults = sum(chaos.faults.shopify) + sum(chaos.faults.customerio);
   const days = [...new Set(records.map((r) => budgetPeriods(r.createdAt).day))];
-  const spent = new Map(await Promise.all(days.map(async (day) => [day, await ledger.budgetSpent(day)] as const)));
+  const spent = new Map(await Promise.all(days.map(async (day) => [day, await ledger.spent(day)] as const)));
   for (const card of pipeline.shopify.cards) {
     const record = records.find((r) => card.note?.includes(r.eventId));
     const from = Number(record?.releaseAt);

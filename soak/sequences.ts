@@ -86,9 +86,10 @@ export async function runSequences(options: SequenceOptions): Promise<SequenceRe
     now: () => Date.now() + offset,
     wrapLedger: (ledger) =>
       Object.assign(Object.create(ledger) as Ledger, {
-        claimReferrerSlot: async (person: string, eventId: string, cap: number) => {
-          if (failSlotOnce.delete(eventId)) throw new RetryableError('sequence: the cap check fails once');
-          return ledger.claimReferrerSlot(person, eventId, cap);
+        count: async (...args: Parameters<Ledger['count']>) => {
+          const [counter, eventId] = args;
+          if (counter.kind === 'referrer' && failSlotOnce.delete(eventId)) throw new RetryableError('sequence: the cap check fails once');
+          return ledger.count(...args);
         },
       }),
     checkpoint: (step, eventId) => {

@@ -1,6 +1,9 @@
 import { CONTENTION_RETRY_MS, RetryableError } from './errors';
 import { canonicalEmail } from './identity';
-import type { ClaimsPort, LedgerRecord } from './ledger-port';
+import type { LedgerPort, LedgerRecord } from './ledger-port';
+
+/** The counters and reads the claims use. */
+type ClaimsPort = Pick<LedgerPort, 'count' | 'uncount' | 'holders' | 'get'>;
 import type { ProgramRules, RefusalReason } from './rules';
 
 /**
@@ -43,8 +46,8 @@ export async function claimPerPersonRules(
  * taken over by the next claimant (holder refused, above).
  */
 export async function releaseClaims(ledger: ClaimsPort, record: Pick<LedgerRecord, 'eventId' | 'referrerEmail' | 'redeemerEmail'>): Promise<void> {
-  await ledger.releaseRedeemer(canonicalEmail(record.redeemerEmail), record.eventId);
-  await ledger.releaseReferrerSlot(canonicalEmail(record.referrerEmail), record.eventId);
+  await ledger.uncount({ kind: 'redeemer', person: canonicalEmail(record.redeemerEmail) }, record.eventId);
+  await ledger.uncount({ kind: 'referrer', person: canonicalEmail(record.referrerEmail) }, record.eventId);
 }
 
 /** Rounds of claim, look at the holder, clear a refused one's leftover; more means heavy churn: come back later. */
@@ -53,8 +56,9 @@ const MAX_ROUNDS = 3;
 async function claimRedeemer(ledger: ClaimsPort, person: string, eventId: string): Promise<boolean> {
   let stale: string | undefined;
   for (let round = 0; round < MAX_ROUNDS; round++) {
-    if (await ledger.claimRedeemer(person, eventId, stale)) return true;
-    const holder = await ledger.redeemerHolder(person);
+    const counter = { kind: 'redeemer' as const, person };
+    if (await ledger.count(counter, eventId, { takeOver: stale })) return true;
+    const [holder] = await ledger.holders(counter);
     if (holder === undefined) continue; // released meanwhile: claim again
     const state = holderState(await ledger.get(holder));
     if (state === 'eligible') return false;
@@ -68,13 +72,14 @@ async function claimRedeemer(ledger: ClaimsPort, person: string, eventId: string
 
 async function claimReferrerSlot(ledger: ClaimsPort, person: string, eventId: string, cap: number): Promise<boolean> {
   for (let round = 0; round < MAX_ROUNDS; round++) {
-    if (await ledger.claimReferrerSlot(person, eventId, cap)) return true;
-    const holders = await ledger.referrerSlotHolders(person);
+    const counter = { kind: 'referrer' as const, person };
+    if (await ledger.count(counter, eventId, { limit: cap })) return true;
+    const holders = await ledger.holders(counter);
     const states = await Promise.all(holders.map(async (holder) => ({ holder, state: holderState(await ledger.get(holder)) })));
     const refused = states.filter(({ state }) => state === 'refused');
     if (refused.length > 0) {
       // Leftovers of refused referrals: give their slots back, then claim again.
-      for (const { holder } of refused) await ledger.releaseReferrerSlot(person, holder);
+      for (const { holder } of refused) await ledger.uncount(counter, holder);
       continue;
     }
     const undecided = states.find(({ state }) => state === 'undecided');

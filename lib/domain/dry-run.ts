@@ -1,5 +1,5 @@
-import type { BeginInput, BeginResult, Decision, FinalStatus, LedgerPort, LedgerRecord, RewardType, Role } from './ledger-port';
-import { posthogDistinctId, ROLES } from './ledger-port';
+import type { BeginInput, BeginResult, Change, LedgerPort, LedgerRecord, RewardType, Role } from './ledger-port';
+import { applyChange, posthogDistinctId, ROLES } from './ledger-port';
 import { maskCode, maskEmail } from '../infra/mask';
 import type { Referral } from './referral';
 import type { EventSender, FulfilDeps, FulfilmentMessage, OutcomeCapture, OutcomeTracker, RewardIssuer } from './rewards';
@@ -207,78 +207,38 @@ class RehearsalLedger implements LedgerPort {
     return { outcome: 'acquired', record: { ...this.record } };
   }
 
-  private async step(change: (record: LedgerRecord, iso: string) => Partial<LedgerRecord>): Promise<LedgerRecord> {
+  /** A step changes only this copy: no lease or condition is checked (nothing else writes it). */
+  public async write(_eventId: string, _owner: string, change: Change): Promise<LedgerRecord> {
     if (!this.record) throw new Error('dry run: a step before begin');
-    const iso = new Date().toISOString();
-    this.record = { ...this.record, ...change(this.record, iso), updatedAt: iso };
+    this.record = applyChange(this.record, change, Date.now());
     return { ...this.record };
   }
 
-  private static finish(iso: string, finish: FinalStatus | undefined): Partial<LedgerRecord> {
-    if (finish === 'COMPLETED') return { status: 'COMPLETED', completedAt: iso };
-    if (finish === 'REJECTED') return { status: 'REJECTED', rejectedAt: iso };
-    return {};
-  }
-
-  public recordCard(_eventId: string, _owner: string, role: Role, cardId: string, expiresOn?: string): Promise<LedgerRecord> {
-    return this.step((_record, iso) => ({ [`${role}CardId`]: cardId, [`${role}CardAt`]: iso, ...(expiresOn ? { [`${role}ExpiresOn`]: expiresOn } : {}) }));
-  }
-
-  public replaceCode(_eventId: string, _owner: string, role: Role, _oldCode: string, newCode: string): Promise<LedgerRecord> {
-    return this.step(() => ({ [`${role}Code`]: newCode }));
-  }
-
-  public recordTakenSeen(_eventId: string, _owner: string, role: Role, code: string): Promise<LedgerRecord> {
-    return this.step((_record, iso) => ({ [`${role}TakenSeenAt`]: iso, [`${role}TakenSeenCode`]: code }));
-  }
-
-  public recordCustomerIo(_eventId: string, _owner: string, finish?: FinalStatus): Promise<LedgerRecord> {
-    return this.step((_record, iso) => ({ customerioAt: iso, ...RehearsalLedger.finish(iso, finish) }));
-  }
-
-  public recordPostHog(_eventId: string, _owner: string, finish?: FinalStatus): Promise<LedgerRecord> {
-    return this.step((_record, iso) => ({ posthogAt: iso, ...RehearsalLedger.finish(iso, finish) }));
-  }
-
-  public decide(_eventId: string, _owner: string, decision: Decision, reason?: string, gatePassed?: boolean): Promise<LedgerRecord> {
-    return this.step((_record, iso) => ({ decision, ...(reason ? { rejectionReason: reason } : {}), ...(gatePassed ? { gatePassedAt: iso } : {}) }));
-  }
-
-  public passGate(): Promise<LedgerRecord> {
-    return this.step((_record, iso) => ({ gatePassedAt: iso }));
-  }
-
-  public finishRejected(): Promise<LedgerRecord> {
-    return this.step((_record, iso) => RehearsalLedger.finish(iso, 'REJECTED'));
-  }
-
-  public complete(): Promise<LedgerRecord> {
-    return this.step((_record, iso) => RehearsalLedger.finish(iso, 'COMPLETED'));
+  public async move(): Promise<undefined> {
+    return undefined;
   }
 
   public async fail(): Promise<boolean> {
     return false;
   }
 
-  public async release(): Promise<void> {}
-
-  public async claimRedeemer(): Promise<boolean> {
+  public async count(): Promise<boolean> {
     return true;
   }
 
-  public async releaseRedeemer(): Promise<void> {}
-
-  public async claimReferrerSlot(): Promise<boolean> {
-    return true;
+  public async uncount(): Promise<boolean> {
+    return false;
   }
 
-  public async releaseReferrerSlot(): Promise<void> {}
-
-  public async redeemerHolder(): Promise<string | undefined> {
-    return undefined;
-  }
-
-  public async referrerSlotHolders(): Promise<string[]> {
+  public async holders(): Promise<string[]> {
     return [];
+  }
+
+  public async spent(): Promise<{ cents: number; referrals: number }> {
+    return { cents: 0, referrals: 0 };
+  }
+
+  public async velocity(): Promise<number> {
+    return 0;
   }
 }

@@ -7,6 +7,7 @@
  * from the first attempt, every step is fenced on the lease, a final record is never overwritten.
  */
 import { RetryableError } from './errors';
+import type { LifecycleFields, LifecycleQueue, LifecycleRecord } from './lifecycle/record';
 import type { Referral } from './referral';
 
 /** gift_card (default) or discount_code (for shops without the gift-card scopes): fixed per referral at begin. */
@@ -25,7 +26,7 @@ export type ParkedStatus = 'HELD' | 'REVIEW' | 'REVOKED';
 export type Decision = 'ACCEPTED' | 'REJECTED';
 
 /** One referral's progress. Flat attributes so each step is a single SET, readable in the console. */
-export interface LedgerRecord {
+export interface LedgerRecord extends LifecycleFields {
   pk: string;
   eventId: string;
   status: LedgerStatus;
@@ -104,44 +105,96 @@ export interface BeginInput {
 
 export type FinalStatus = Extract<LedgerStatus, 'COMPLETED' | 'REJECTED'>;
 
-/** The per-person claims (lib/domain/claims.ts): one redeemer item, one referrer item with its slots. */
-export interface ClaimsPort {
-  /** Claims the redeemer for `eventId`; the same referral may claim again, `staleHolder`'s claim is taken over. */
-  claimRedeemer(person: string, eventId: string, staleHolder?: string): Promise<boolean>;
-  /** Removes the redeemer's claim only if `eventId` holds it. */
-  releaseRedeemer(person: string, eventId: string): Promise<void>;
-  /** One of `cap` slots, each referral counted once: true if `eventId` holds one now (taken now or earlier). */
-  claimReferrerSlot(person: string, eventId: string, cap: number): Promise<boolean>;
-  /** Gives the slot back only if `eventId` holds it. */
-  releaseReferrerSlot(person: string, eventId: string): Promise<void>;
-  redeemerHolder(person: string): Promise<string | undefined>;
-  referrerSlotHolders(person: string): Promise<string[]>;
-  get(eventId: string): Promise<LedgerRecord | undefined>;
+/** Stands for the adapter's clock in a Change: the time of the write, as ISO text or epoch ms. */
+export const NOW_ISO = Object.freeze({ clock: 'iso' as const });
+export const NOW_MS = Object.freeze({ clock: 'ms' as const });
+export type Stamp = typeof NOW_ISO | typeof NOW_MS;
+
+/**
+ * One write to a referral's record, named by the domain step it records (lib/domain/steps.ts)
+ * and built from named parts; the adapter turns it into ONE conditional write, fenced on the
+ * worker's lease (LedgerPort.write) or on the status an operator moves it from (LedgerPort.move).
+ * `updatedAt` is always written.
+ */
+export interface Change {
+  /** The domain step (`recordCard`, `decide`, `approve`, ...): its name in errors and traces. */
+  step: string;
+  set?: Record<string, unknown>;
+  /** Written only where the record has none yet (a repeat keeps the first). */
+  setIfAbsent?: Record<string, unknown>;
+  remove?: string[];
+  add?: Record<string, number>;
+  /** Further conditions: each attribute equals its value. */
+  expect?: Record<string, unknown>;
+  /** Further conditions: each attribute exists. */
+  present?: string[];
+  /** Further conditions: each attribute (epoch ms) is absent or older than its value in ms. */
+  olderThan?: Record<string, number>;
+  /** Frees the worker's lease in the same write (parked, finished, released). */
+  freeLease?: boolean;
+}
+
+/** What a Change does to a record, its conditions aside (the in-memory ledgers: the dry run's rehearsal, the tests' twin). */
+export function applyChange(record: LedgerRecord, change: Change, now: number): LedgerRecord {
+  const iso = new Date(now).toISOString();
+  const stamp = (value: unknown) => (value === NOW_ISO ? iso : value === NOW_MS ? now : value);
+  const next: Record<string, unknown> = { ...record };
+  for (const [key, value] of Object.entries(change.set ?? {})) next[key] = stamp(value);
+  for (const [key, value] of Object.entries(change.setIfAbsent ?? {})) next[key] ??= stamp(value);
+  for (const [key, value] of Object.entries(change.add ?? {})) next[key] = Number(next[key] ?? 0) + value;
+  for (const key of [...(change.remove ?? []), ...(change.freeLease ? ['leaseOwner', 'leaseExpiresAt'] : [])]) delete next[key];
+  next.updatedAt = iso;
+  return next as unknown as LedgerRecord;
 }
 
 /**
- * One referral's record. `begin` takes it (or reports why not); every step after it takes the
- * caller's lease `owner` and throws LeaseLostError if another worker holds it (or, for
- * replaceCode, if `oldCode` is no longer the role's code). `fail` needs no lease of ours but never
- * overwrites a final, parked or actively held record; `release` ignores a lease already lost.
+ * What is counted once per referral: a redeemer's one claim, a referrer's slots (at most `cap`), a
+ * budget period's cents (at most the limit given), each exact under racing referrals and retries.
  */
-export interface LedgerPort extends ClaimsPort {
+export type Counter =
+  { kind: 'redeemer'; person: string } | { kind: 'referrer'; person: string } | { kind: 'budget'; period: string; cents: number };
+
+/**
+ * The ledger as the domain needs it: a referral's record, written in one conditional write per
+ * state change, and the counters the rules and guards count on. Domain operations (record a
+ * card, approve, claim a redeemer) are small functions over these in lib/domain/steps.ts.
+ */
+/**
+ * The sparse `lifecycle` index, read by the releaser and `review list` only: apart from the
+ * ledger so the worker, which never reads it, carries no Query and its role grants none.
+ */
+export interface LifecycleIndex {
+  /** Referrals waiting in `queue` (`held` until, or in `review` since, `lifecycleAt` ≤ `until`), oldest first. */
+  waiting(queue: LifecycleQueue, until?: number, limit?: number): Promise<LifecycleRecord[]>;
+}
+
+export interface LedgerPort {
+  /** Creates the record or takes it up (new, or open and free: see the adapter), or reports why not. */
   begin(referral: Referral, input: BeginInput): Promise<BeginResult>;
-  recordCard(eventId: string, owner: string, role: Role, cardId: string, expiresOn?: string): Promise<LedgerRecord>;
-  replaceCode(eventId: string, owner: string, role: Role, oldCode: string, newCode: string): Promise<LedgerRecord>;
-  /** The first "taken, not ours" sighting of `code` (now); LeaseLostError too if `code` is no longer the role's code. */
-  recordTakenSeen(eventId: string, owner: string, role: Role, code: string): Promise<LedgerRecord>;
-  recordCustomerIo(eventId: string, owner: string, finish?: FinalStatus): Promise<LedgerRecord>;
-  recordPostHog(eventId: string, owner: string, finish?: FinalStatus): Promise<LedgerRecord>;
-  /** With `gatePassed`, the lifecycle's pay verdict (gatePassedAt) goes in the same write. */
-  decide(eventId: string, owner: string, decision: Decision, reason?: string, gatePassed?: boolean): Promise<LedgerRecord>;
-  /** The lifecycle's pay verdict reached on a record decided earlier (gatePassedAt). */
-  passGate(eventId: string, owner: string): Promise<LedgerRecord>;
-  finishRejected(eventId: string, owner: string): Promise<LedgerRecord>;
-  complete(eventId: string, owner: string): Promise<LedgerRecord>;
-  /** True if the failure was recorded, false if the record is not ours to fail. */
+  /** A write fenced on `owner`'s lease (and `change`'s conditions): LeaseLostError otherwise. */
+  write(eventId: string, owner: string, change: Change): Promise<LedgerRecord>;
+  /** An operator's move: only from one of `from` (and `change`'s conditions); undefined when refused. */
+  move(eventId: string, from: readonly LedgerStatus[], change: Change): Promise<LedgerRecord | undefined>;
+  /** True if the failure was recorded, false if the record is not ours to fail (final, parked, or actively held). */
   fail(eventId: string, owner: string, reason: string, message: string): Promise<boolean>;
-  release(eventId: string, owner: string, message: string): Promise<void>;
+  get(eventId: string): Promise<LedgerRecord | undefined>;
+  /**
+   * Counts `eventId` once: true if it is counted now or was already; false when `limit` (a
+   * referrer's cap, a budget's cents) refuses it, or when another referral holds the redeemer
+   * (`takeOver`: a refused referral's leftover claim, taken over only if it is still that one's).
+   */
+  count(counter: Counter, eventId: string, options?: { limit?: number; takeOver?: string }): Promise<boolean>;
+  /** Uncounts `eventId` only if it is counted: true when it was. */
+  uncount(counter: Counter, eventId: string): Promise<boolean>;
+  /** The referrals counted: the redeemer's holder, a referrer's slot holders. */
+  holders(counter: Counter): Promise<string[]>;
+  /** A budget period's total: exact whatever is in flight. */
+  spent(period: string): Promise<{ cents: number; referrals: number }>;
+  /**
+   * The referrer's referrals first seen within `windowMs` up to this one's first sighting, this
+   * one included, counted up to `cap`; a retry gets the first answer.
+   */
+  velocity(person: string, eventId: string, windowMs: number, cap: number): Promise<number>;
 }
 
 /** The distinct id PostHog outcomes are captured under: the event's, else the redeemer's email (never empty). */

@@ -9,7 +9,9 @@ import { resolveReferrer, type ReferralCodeDeps } from './referral-codes';
 import { withRetry, type RetryOptions } from '../infra/retry';
 import { staticRefusal, vouchRefusal, type ProgramRules, type RefusalReason } from './rules';
 import { captureOutcome } from './lifecycle/capture';
-import { lifecycleGate, lifecycleVerdict, type GateVerdict, type LifecycleDeps } from './lifecycle/hold';
+import { captureHeld, lifecycleVerdict, takeUp, type LifecycleDeps } from './lifecycle/hold';
+import { lastStep, stateOf, type Verdict } from './machine';
+import { decide, finish as finishStep, recordCard, recordCustomerIo, recordPostHog, recordTakenSeen, replaceCode } from './steps';
 import type { EventSender, OutcomeDetails, OutcomeTracker } from './notify-ports';
 
 /**
@@ -159,51 +161,51 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   const reward = storedReward(record);
   await checkpoint('begun');
 
-  // The last step of a referral also ends it, in the same ledger write: PostHog's capture when
-  // it is still due, else Customer.io's event (or the refusal's own final write).
+  // The last step of a referral also ends it, in the same ledger write (lastStep, lib/domain/machine.ts).
   const posthog = record.posthogAt ? undefined : deps.posthog;
-  const tracking = posthog !== undefined;
+  const posthogDue = posthog !== undefined;
   const track = async (outcome: 'fulfilled' | 'rejected', finish: FinalStatus, extra?: OutcomeDetails) => {
     if (!posthog) return;
     // Same referral, same outcome: the adapter derives the same uuid, and PostHog drops the repeat of a retried capture.
     await retry(() => captureOutcome(posthog, outcome, referral, { rewardType: reward.type, rewardAmount: reward.amount }, extra));
-    record = await ledger.recordPostHog(eventId, owner, finish);
+    record = await recordPostHog(ledger, eventId, owner, finish);
     await checkpoint('posthog');
+  };
+  const end = async (outcome: 'fulfilled' | 'rejected', finish: FinalStatus, extra?: OutcomeDetails) => {
+    const step = lastStep(record, posthogDue);
+    if (step === 'posthog') await track(outcome, finish, extra);
+    else if (step === 'own') record = await finishStep(ledger, eventId, owner, finish);
   };
 
   // The reward fixed at begin, not the config of the moment: budgets and captures count what is paid.
   const gateContext = { ...deps, rewardType: reward.type, rewardAmount: reward.amount, owner, retry, now };
-  let verdict: GateVerdict | undefined;
-  if (!record.decision) {
-    // The signature first (a forged event is reported as one), then a code we never issued, or
-    // none where one is required, before any other rule: its referrer is nobody we know, so it
-    // must claim nothing.
+  let state = stateOf(record);
+  if (state.name === 'RECEIVED') {
+    // The verdict, reached once and stored in one write: the rules' (unless an earlier release
+    // stored them apart), then the lifecycle's on an accepted referral. The signature first (a
+    // forged event is reported as one), then a code we never issued, or none where one is
+    // required, before any other rule: its referrer is nobody we know, so it must claim nothing.
     const unvouched = deps.rules ? (vouchRefusal(referral, deps.rules.referralSignatures) ?? codeOfAnotherReferrer(message, record, deps.rules)) : undefined;
-    const refusal = unvouched ?? resolved.refusal ?? (await applyRules(referral, deps));
-    // The gate's verdict is reached before the decision's write so a pay goes in that same write
-    // (gatePassedAt): storing it costs no extra sequential write on the common path. Only a
-    // verdict reached on a record decided earlier needs its own write (passGate, below).
-    if (!refusal && deps.lifecycle) verdict = await lifecycleVerdict(referral, record, deps.lifecycle, gateContext);
-    const pays = !refusal && (verdict === undefined || verdict.outcome === 'pay');
-    record = await ledger.decide(eventId, owner, refusal ? 'REJECTED' : 'ACCEPTED', refusal, pays);
+    const refusal = state.accepted ? undefined : (unvouched ?? resolved.refusal ?? (await applyRules(referral, deps)));
+    const verdict: Verdict = refusal ? { kind: 'reject', reason: refusal } : deps.lifecycle ? await lifecycleVerdict(referral, record, deps.lifecycle, gateContext) : { kind: 'pay' };
+    await captureHeld(referral, verdict, gateContext);
+    record = await decide(ledger, eventId, owner, verdict, JSON.stringify(referral));
     await checkpoint('decided');
+    if (verdict.kind === 'hold') return { outcome: 'held', releaseAt: verdict.until };
+    if (verdict.kind === 'review') return { outcome: 'review', reasons: verdict.reasons };
+    state = stateOf(record);
   }
-  if (record.decision === 'REJECTED') {
-    const reason = record.rejectionReason ?? 'unknown';
-    // After the decision is stored, before the referral is final: see releaseClaims.
+  if (state.name === 'REJECTED') {
+    // After the verdict is stored, before the referral is final: see releaseClaims.
     await releaseClaims(ledger, record);
-    if (tracking) await track('rejected', 'REJECTED', { reason });
-    else await ledger.finishRejected(eventId, owner);
-    return { outcome: 'rejected', reason };
+    await end('rejected', 'REJECTED', { reason: state.reason });
+    return { outcome: 'rejected', reason: state.reason };
   }
-
-  // The gate itself lets a referral that already passed it (gatePassedAt, a reward recorded) through.
-  if (deps.lifecycle) {
-    const gate = await lifecycleGate(referral, record, deps.lifecycle, gateContext, verdict);
-    if (gate.outcome !== 'pay') return gate;
-    // Reached now on a record decided earlier (a crash before parking, a record older than
-    // gatePassedAt): stored before the first Shopify call, as the decision's write does.
-    record = gate.fresh ? await ledger.passGate(eventId, owner) : gate.record;
+  if (state.name === 'HELD' && deps.lifecycle) {
+    // Taken up after a hold or an approval: leave the index first, so the releaser stops sending it.
+    const taken = await takeUp(referral, record, ledger, deps.lifecycle, gateContext);
+    if (taken.outcome !== 'pay') return taken;
+    record = taken.record;
   }
 
   const issuer = issuerFor(reward.type, deps);
@@ -249,7 +251,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
         }
       }
       if (cardId) {
-        const written = await ledger.recordCard(eventId, owner, role, cardId, expiresOn);
+        const written = await recordCard(ledger, eventId, owner, role, cardId, expiresOn);
         Object.assign(write, cardFields(written, role));
         await checkpoint(`card:${role}`);
         return write;
@@ -263,7 +265,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
         throw new PermanentError('code_collisions', `${role} code collided ${collisions} times in a row`);
       }
       const next = deps.newCode();
-      const updated = await ledger.replaceCode(eventId, owner, role, code, next);
+      const updated = await replaceCode(ledger, eventId, owner, role, code, next);
       write[`${role}Code`] = updated[`${role}Code`];
       code = next;
     }
@@ -279,7 +281,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     const windowMs = deps.collisionConfirmMs ?? DEFAULT_COLLISION_CONFIRM_MS;
     const seenForMs = seenAt === undefined ? 0 : now() - Date.parse(seenAt);
     if (seenAt !== undefined && seenForMs >= windowMs) return;
-    if (seenAt === undefined) await ledger.recordTakenSeen(eventId, owner, role, code);
+    if (seenAt === undefined) await recordTakenSeen(ledger, eventId, owner, role, code);
     // Back when the window has passed, not before: earlier tries would only spend receives.
     throw new RetryableError(`Shopify reports the ${role} code taken by another reward; confirming it is not ours (not yet searchable) before replacing it`, {
       retryAfterMs: windowMs - seenForMs,
@@ -314,13 +316,11 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
         timestamp: Math.floor(now() / 1000),
       }),
     );
-    record = await ledger.recordCustomerIo(eventId, owner, tracking ? undefined : 'COMPLETED');
+    record = await recordCustomerIo(ledger, eventId, owner, lastStep(record, posthogDue) === 'customerio' ? 'COMPLETED' : undefined);
     await checkpoint('customerio');
   }
 
-  if (tracking) await track('fulfilled', 'COMPLETED');
-  // Customer.io recorded by an earlier attempt that stopped before the end.
-  else if (record.status !== 'COMPLETED') await ledger.complete(eventId, owner);
+  if (record.status !== 'COMPLETED') await end('fulfilled', 'COMPLETED');
   await checkpoint('completed');
   return { outcome: 'completed' };
 }

@@ -45,7 +45,7 @@ export function lifecycleSettings(settings: Settings, env: Env): LifecycleConfig
   const velocityText = env.REVIEW_REFERRER_VELOCITY?.trim();
   const velocity = velocityText ? parseRate(velocityText) : undefined;
   settings.expect(!velocityText || velocity !== undefined, 'REVIEW_REFERRER_VELOCITY must look like 5/24h (unset for none)');
-  // The referrer's item keeps its latest N+1 sightings (lib/adapters/dynamodb/lifecycle-worker-ledger.ts): bounded well inside 400 KB.
+  // The referrer's item keeps its latest N+1 sightings (lib/adapters/dynamodb/ledger.ts `velocity`): bounded well inside 400 KB.
   settings.expect(!velocity || velocity.count <= MAX_VELOCITY_COUNT, `REVIEW_REFERRER_VELOCITY allows at most ${MAX_VELOCITY_COUNT} per window`);
   const disposable = env.REVIEW_DISPOSABLE_EMAIL?.trim().toLowerCase() || 'false';
   settings.expect(['true', 'false'].includes(disposable), 'REVIEW_DISPOSABLE_EMAIL must be true or false');

@@ -1,7 +1,8 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ReleaserConfig } from './config';
-import { LifecycleLedger } from '../adapters/dynamodb/lifecycle-ledger';
+import { Ledger } from '../adapters/dynamodb/ledger';
+import { LifecycleIndexReader } from '../adapters/dynamodb/lifecycle-index';
 import { queueSender } from '../adapters/sqs/queue';
 import type { ReleaserDeps } from '../domain/lifecycle/release';
 
@@ -11,5 +12,10 @@ export function releaserDeps(
   clients: { sqs: SQSClient; ddb: DynamoDBDocumentClient },
   options: Pick<ReleaserDeps, 'resendAfterMs' | 'now'> = {},
 ): ReleaserDeps {
-  return { ledger: new LifecycleLedger(clients.ddb, config.tableName), enqueue: queueSender(clients.sqs, config.queueUrl), ...options };
+  return {
+    ledger: new Ledger(clients.ddb, config.tableName),
+    index: new LifecycleIndexReader(clients.ddb, config.tableName),
+    enqueue: queueSender(clients.sqs, config.queueUrl),
+    ...options,
+  };
 }

@@ -11,8 +11,6 @@ import { ShopifyPacer } from '../adapters/shopify/pacing';
 import { ShopifyTransport } from '../adapters/shopify/transport';
 import { tokenProviderFor, type ShopifyTokenProvider } from '../adapters/shopify/auth';
 import { ulidFromUuid } from './ulid';
-import { WorkerLifecycleLedger } from '../adapters/dynamodb/lifecycle-worker-ledger';
-import { ReferralCodeReader } from '../adapters/dynamodb/referral-codes';
 import { PostHogSharedSignals } from '../adapters/posthog-query';
 
 /**
@@ -57,10 +55,10 @@ export function createFulfilDeps(config: WorkerConfig, ledger: Ledger, overrides
     // Always wired, even with every lifecycle setting off: a referral parked under earlier settings must still be released.
     lifecycle: {
       config: config.lifecycle,
-      ledger: new WorkerLifecycleLedger(ledger.client, ledger.tableName, ledger.now),
+      ledger,
       ...(config.sharedSignalQuery ? { sharedSignals: new PostHogSharedSignals({ ...config.sharedSignalQuery, fetch: fetchImpl }) } : {}),
     },
-    referralCodes: { store: new ReferralCodeReader(ledger.client, ledger.tableName), required: config.requireReferralCode },
+    referralCodes: { store: ledger.codes, required: config.requireReferralCode },
     ...rest,
   };
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DeleteTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '../../lib/infra/aws-clients';
-import { LifecycleLedger } from '../../lib/adapters/dynamodb/lifecycle-ledger';
+import { Ledger } from '../../lib/adapters/dynamodb/ledger';
 import { loadInfraDefinitions } from '../../local/infra';
 import { createLedgerTable } from '../../local/resources';
 
@@ -73,7 +73,7 @@ async function pendingChanges(period: string): Promise<unknown> {
 }
 
 describe('budget counters on DynamoDB', () => {
-  const ledger = new LifecycleLedger(ddb, tableName);
+  const ledger = new Ledger(ddb, tableName);
   let period: string;
 
   beforeEach(() => {
@@ -83,50 +83,50 @@ describe('budget counters on DynamoDB', () => {
   it("counts a referral once when its attempt dies after the total's write, its answer lost", async () => {
     // Prepare
     const eventId = randomUUID();
-    const crashing = new LifecycleLedger(crashingClient(once(isTotalWrite, 'after')), tableName);
-    await expect(crashing.reserveBudget(period, eventId, 5_000, 20_000)).rejects.toThrow();
+    const crashing = new Ledger(crashingClient(once(isTotalWrite, 'after')), tableName);
+    await expect(crashing.count({ kind: 'budget', period: period, cents: 5_000 }, eventId, { limit: 20_000 })).rejects.toThrow();
 
     // Act: the retry
-    const retried = await ledger.reserveBudget(period, eventId, 5_000, 20_000);
+    const retried = await ledger.count({ kind: 'budget', period: period, cents: 5_000 }, eventId, { limit: 20_000 });
 
     // Assess
     expect(retried).toBe(true);
-    expect(await ledger.budgetSpent(period)).toEqual({ cents: 5_000, referrals: 1 });
+    expect(await ledger.spent(period)).toEqual({ cents: 5_000, referrals: 1 });
     expect(await pendingChanges(period)).toEqual({});
   });
 
   it('returns a share once when its attempt dies between the marker and clearing its change', async () => {
     // Prepare
     const eventId = randomUUID();
-    await ledger.reserveBudget(period, eventId, 5_000, 20_000);
-    const crashing = new LifecycleLedger(crashingClient(once(isPendingClear, 'before')), tableName);
-    await expect(crashing.returnBudget(period, eventId, 5_000)).rejects.toThrow();
+    await ledger.count({ kind: 'budget', period: period, cents: 5_000 }, eventId, { limit: 20_000 });
+    const crashing = new Ledger(crashingClient(once(isPendingClear, 'before')), tableName);
+    await expect(crashing.uncount({ kind: 'budget', period: period, cents: 5_000 }, eventId)).rejects.toThrow();
 
     // Act: the operator runs the command again, twice
-    const again = [await ledger.returnBudget(period, eventId, 5_000), await ledger.returnBudget(period, eventId, 5_000)];
+    const again = [await ledger.uncount({ kind: 'budget', period: period, cents: 5_000 }, eventId), await ledger.uncount({ kind: 'budget', period: period, cents: 5_000 }, eventId)];
 
     // Assess
     expect(again).toEqual([false, false]);
-    expect(await ledger.budgetSpent(period)).toEqual({ cents: 0, referrals: 0 });
+    expect(await ledger.spent(period)).toEqual({ cents: 0, referrals: 0 });
     expect(await pendingChanges(period)).toEqual({});
   });
 
   it("finishes other referrals' changes left over by crashes a minute earlier, so the period's item stays small", async () => {
     // Prepare: twelve referrals whose attempts died before their markers were written, never retried
     const crashed = Array.from({ length: 12 }, () => randomUUID());
-    const crashing = new LifecycleLedger(crashingClient((command) => (isMarkerWrite(command) ? 'before' : undefined)), tableName);
-    for (const id of crashed) await expect(crashing.reserveBudget(period, id, 100)).rejects.toThrow();
+    const crashing = new Ledger(crashingClient((command) => (isMarkerWrite(command) ? 'before' : undefined)), tableName);
+    for (const id of crashed) await expect(crashing.count({ kind: 'budget', period: period, cents: 100 }, id)).rejects.toThrow();
     const bytesWithLeftovers = await itemBytes(`budget#${period}`);
 
     // Act: another referral's change, a minute later
-    await new LifecycleLedger(ddb, tableName, () => Date.now() + 61_000).reserveBudget(period, randomUUID(), 100);
+    await new Ledger(ddb, tableName, () => Date.now() + 61_000).count({ kind: 'budget', period: period, cents: 100 }, randomUUID());
     const pendingAfter = await pendingChanges(period);
-    const recountedAfterFinish = await Promise.all(crashed.map((id) => ledger.reserveBudget(period, id, 100)));
+    const recountedAfterFinish = await Promise.all(crashed.map((id) => ledger.count({ kind: 'budget', period: period, cents: 100 }, id)));
 
     // Assess
     expect(pendingAfter).toEqual({});
     expect(recountedAfterFinish.every(Boolean)).toBe(true);
-    expect(await ledger.budgetSpent(period)).toEqual({ cents: 1_300, referrals: 13 });
+    expect(await ledger.spent(period)).toEqual({ cents: 1_300, referrals: 13 });
     expect(await itemBytes(`budget#${period}`)).toBeLessThan(bytesWithLeftovers);
   });
 
@@ -136,13 +136,13 @@ describe('budget counters on DynamoDB', () => {
     await ddb.send(new PutCommand({ TableName: tableName, Item: { pk: `budget#${period}`, spentCents: 10_000, eventIds: new Set([old, alsoOld]) } }));
 
     // Act
-    const recounted = await ledger.reserveBudget(period, old, 5_000);
-    const returned = [await ledger.returnBudget(period, alsoOld, 5_000), await ledger.returnBudget(period, alsoOld, 5_000)];
-    const counted = await ledger.reserveBudget(period, fresh, 5_000, 10_000);
+    const recounted = await ledger.count({ kind: 'budget', period: period, cents: 5_000 }, old);
+    const returned = [await ledger.uncount({ kind: 'budget', period: period, cents: 5_000 }, alsoOld), await ledger.uncount({ kind: 'budget', period: period, cents: 5_000 }, alsoOld)];
+    const counted = await ledger.count({ kind: 'budget', period: period, cents: 5_000 }, fresh, { limit: 10_000 });
 
     // Assess
     expect([recounted, ...returned, counted]).toEqual([true, true, false, true]);
-    expect(await ledger.budgetSpent(period)).toEqual({ cents: 10_000, referrals: 2 });
+    expect(await ledger.spent(period)).toEqual({ cents: 10_000, referrals: 2 });
   });
 
   it('counts one period past 20,000 referrals exactly under racing workers, its item staying under 1 KB', async () => {
@@ -156,25 +156,25 @@ describe('budget counters on DynamoDB', () => {
     if (seeded.length > 0) {
       await ddb.send(new PutCommand({ TableName: tableName, Item: { pk: `budget#${period}`, spentCents: seeded.length * 5_000, referrals: seeded.length, version: seeded.length, pending: {} } }));
     }
-    for (let i = 0; i < Number(process.env.COUNTER_SCALE ?? 0); i++) await ledger.reserveBudget(period, randomUUID(), 5_000);
-    const before = await ledger.budgetSpent(period);
+    for (let i = 0; i < Number(process.env.COUNTER_SCALE ?? 0); i++) await ledger.count({ kind: 'budget', period: period, cents: 5_000 }, randomUUID());
+    const before = await ledger.spent(period);
     const small = `day#counters-${randomUUID()}`;
-    for (let i = 0; i < 100; i++) await ledger.reserveBudget(small, randomUUID(), 5_000);
+    for (let i = 0; i < 100; i++) await ledger.count({ kind: 'budget', period: small, cents: 5_000 }, randomUUID());
     const limit = (before.referrals + 250) * 5_000;
     const started = Date.now();
 
     // Act: four workers count 300 more against room for 250, then 100 counted ones are returned, twice
     const fresh = Array.from({ length: 300 }, () => randomUUID());
-    const counted = await inTurns(fresh, 4, (id) => ledger.reserveBudget(period, id, 5_000, limit));
+    const counted = await inTurns(fresh, 4, (id) => ledger.count({ kind: 'budget', period: period, cents: 5_000 }, id, { limit: limit }));
     const toReturn = fresh.filter((_, i) => counted[i]).slice(0, 100);
-    const returned = await inTurns([...toReturn, ...toReturn], 4, (id) => ledger.returnBudget(period, id, 5_000));
+    const returned = await inTurns([...toReturn, ...toReturn], 4, (id) => ledger.uncount({ kind: 'budget', period: period, cents: 5_000 }, id));
     const elapsed = Date.now() - started;
 
     // Assess
     expect(before.referrals).toBeGreaterThanOrEqual(20_000);
     expect(counted.filter(Boolean)).toHaveLength(250);
     expect(returned.filter(Boolean)).toHaveLength(100);
-    expect(await ledger.budgetSpent(period)).toEqual({ cents: (before.referrals + 150) * 5_000, referrals: before.referrals + 150 });
+    expect(await ledger.spent(period)).toEqual({ cents: (before.referrals + 150) * 5_000, referrals: before.referrals + 150 });
     const [bytes, smallBytes] = [await itemBytes(`budget#${period}`), await itemBytes(`budget#${small}`)];
     expect(bytes).toBeLessThan(1_024);
     expect(bytes - smallBytes).toBeLessThan(16);
@@ -200,14 +200,14 @@ async function inTurns<T, R>(items: T[], workers: number, work: (item: T) => Pro
 describe('referrer velocity on DynamoDB', () => {
   it("answers a referrer past 10,000 referrals within the window, its item staying bounded by the guard's N", async () => {
     // Prepare: REVIEW_REFERRER_VELOCITY=5/24h asks "more than 5", so the cap is 6
-    const ledger = new LifecycleLedger(ddb, tableName);
+    const ledger = new Ledger(ddb, tableName);
     const person = `busy-${randomUUID()}@example.com`;
     const total = Number(process.env.VELOCITY_SCALE ?? 10_200);
     const started = Date.now();
     const answers: number[] = [];
 
     // Act
-    for (let i = 0; i < total; i++) answers.push(await ledger.referrerVelocity(person, randomUUID(), 86_400_000, 6));
+    for (let i = 0; i < total; i++) answers.push(await ledger.velocity(person, randomUUID(), 86_400_000, 6));
     const elapsed = Date.now() - started;
 
     // Assess

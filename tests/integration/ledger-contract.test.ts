@@ -3,7 +3,7 @@ import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '../../lib/infra/aws-clients';
 import { Ledger } from '../../lib/adapters/dynamodb/ledger';
-import { LifecycleLedger } from '../../lib/adapters/dynamodb/lifecycle-ledger';
+import { LifecycleIndexReader } from '../../lib/adapters/dynamodb/lifecycle-index';
 import { loadInfraDefinitions } from '../../local/infra';
 import { createLedgerTable } from '../../local/resources';
 import { describeCounterContract, describeLedgerContract } from '../support/ledger-contract';
@@ -29,9 +29,10 @@ afterAll(async () => {
 
 describeLedgerContract('DynamoDB (lib/adapters/dynamodb/ledger.ts on dynalite)', async (clock) => ({
   ledger: new Ledger(ddb, tableName, clock.now),
+  index: new LifecycleIndexReader(ddb, tableName),
   seed: async (record) => {
     await ddb.send(new PutCommand({ TableName: tableName, Item: record }));
   },
 }));
 
-describeCounterContract('DynamoDB (lib/adapters/dynamodb/budget-counter.ts, lifecycle-worker-ledger.ts on dynalite)', async (clock) => new LifecycleLedger(ddb, tableName, clock.now));
+describeCounterContract('DynamoDB (lib/adapters/dynamodb/ledger.ts, budget-counter.ts on dynalite)', async (clock) => new Ledger(ddb, tableName, clock.now));

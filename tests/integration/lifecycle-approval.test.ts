@@ -1,7 +1,6 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { queueSender } from '../../lib/adapters/sqs/queue';
-import { Ledger } from '../../lib/adapters/dynamodb/ledger';
-import { LifecycleLedger, type LifecycleRecord } from '../../lib/adapters/dynamodb/lifecycle-ledger';
+import { Ledger, type LifecycleRecord } from '../../lib/adapters/dynamodb/ledger';
 import { approveReferral, type ReviewDeps } from '../../lib/domain/lifecycle/review';
 import { revokeReferral } from '../../lib/domain/lifecycle/revoke';
 import { lifecycleLedger, releaseOnce } from '../support/lifecycle';
@@ -19,7 +18,7 @@ describe('review approve', () => {
   });
 
   const recordOf = async (uuid: string) => (await pipeline.record(uuid)) as LifecycleRecord | undefined;
-  const reviewDeps = (ledger: LifecycleLedger = lifecycleLedger(pipeline)): ReviewDeps => ({
+  const reviewDeps = (ledger: Ledger = lifecycleLedger(pipeline)): ReviewDeps => ({
     ledger,
     enqueue: queueSender(pipeline.sqs, pipeline.resources.queueUrl),
   });
@@ -27,8 +26,8 @@ describe('review approve', () => {
   const dayOf = (record: LifecycleRecord | undefined) => `day#${record!.createdAt.slice(0, 10)}`;
 
   /** Budget 100.00 (two referrals of 2 × 25.00) and one referral per referrer a day: the referrer's first is paid, the second waits in review. */
-  async function paidThenInReview(env: Record<string, string> = {}, wrapLedger?: (ledger: Ledger) => Ledger) {
-    pipeline = await Pipeline.start({ env: { PROGRAM_DAILY_BUDGET: '100', REVIEW_REFERRER_VELOCITY: '1/24h', ...env }, wrapLedger });
+  async function paidThenInReview(env: Record<string, string> = {}, wrapDdb?: (ddb: DynamoDBDocumentClient) => DynamoDBDocumentClient) {
+    pipeline = await Pipeline.start({ env: { PROGRAM_DAILY_BUDGET: '100', REVIEW_REFERRER_VELOCITY: '1/24h', ...env }, wrapDdb });
     const first = referralBody({ referrer: 'busy@example.com' });
     const second = referralBody({ referrer: 'busy@example.com' });
     await pipeline.post(first.body);
@@ -64,18 +63,18 @@ describe('review approve', () => {
     expect(await recordOf(second.uuid)).toMatchObject({ status: 'REVOKED' });
     expect(pipeline.cardsFor(second.uuid)).toHaveLength(0);
     expect(next).toMatchObject({ status: 'COMPLETED' });
-    expect(await lifecycleLedger(pipeline).budgetSpent(dayOf(next))).toEqual({ cents: 10_000, referrals: 2 });
+    expect(await lifecycleLedger(pipeline).spent(dayOf(next))).toEqual({ cents: 10_000, referrals: 2 });
   });
 
   it('tells the operator, and counts nothing, when a revoke lands between the approval and its follow-ups', async () => {
     // Prepare: the revoke runs right after the approval's write, before approve goes on
     const { second } = await paidThenInReview();
     const real = lifecycleLedger(pipeline);
-    const racing = Object.assign(Object.create(real) as LifecycleLedger, {
-      approve: async (eventId: string, note: string | undefined) => {
-        const approved = await real.approve(eventId, note);
-        await revokeReferral(revokeDeps(), eventId, 'fraud');
-        return approved;
+    const racing = Object.assign(Object.create(real) as Ledger, {
+      move: async (...args: Parameters<Ledger['move']>) => {
+        const moved = await real.move(...args);
+        if (args[2].step === 'approve') await revokeReferral(revokeDeps(), args[0], 'fraud');
+        return moved;
       },
     });
 
@@ -88,7 +87,7 @@ describe('review approve', () => {
     expect(outcome).toMatchObject({ result: 'revoked', status: 'REVOKED' });
     expect(pipeline.cardsFor(second.uuid)).toHaveLength(0);
     expect(next).toMatchObject({ status: 'COMPLETED' });
-    expect(await lifecycleLedger(pipeline).budgetSpent(dayOf(next))).toEqual({ cents: 10_000, referrals: 2 });
+    expect(await lifecycleLedger(pipeline).spent(dayOf(next))).toEqual({ cents: 10_000, referrals: 2 });
   });
 
   it('counts an approved referral before it is paid, even when a budget write fails along the way', async () => {
@@ -107,8 +106,8 @@ describe('review approve', () => {
         },
       });
     };
-    const { second } = await paidThenInReview({}, (ledger) => new Ledger(failingBudgetWrite(ledger.client), ledger.tableName, ledger.now));
-    const operator = new LifecycleLedger(failingBudgetWrite(pipeline.ledger.client), pipeline.ledger.tableName);
+    const { second } = await paidThenInReview({}, failingBudgetWrite);
+    const operator = new Ledger(failingBudgetWrite(pipeline.ddb), pipeline.resources.tableName);
     armed = true;
 
     // Act: approve (its budget write, if it makes one, fails), then the releaser and the worker run
@@ -121,7 +120,7 @@ describe('review approve', () => {
     expect(await recordOf(second.uuid)).toMatchObject({ status: 'COMPLETED', reviewDecision: 'approved' });
     expect(pipeline.cardsFor(second.uuid)).toHaveLength(2);
     expect(next).toMatchObject({ status: 'REVIEW', reviewReasons: ['budget'] });
-    expect(await lifecycleLedger(pipeline).budgetSpent(dayOf(next))).toEqual({ cents: 10_000, referrals: 2 });
+    expect(await lifecycleLedger(pipeline).spent(dayOf(next))).toEqual({ cents: 10_000, referrals: 2 });
   });
 
   it('never pays an approved referral before its acceptance plus REWARD_HOLD', async () => {

@@ -1,6 +1,6 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import type { LifecycleRecord } from '../../lib/adapters/dynamodb/lifecycle-ledger';
-import { lifecycleLedger, releaseOnce, untilReleaseTime } from '../support/lifecycle';
+import type { LifecycleRecord } from '../../lib/adapters/dynamodb/ledger';
+import { lifecycleIndex, releaseOnce, untilReleaseTime } from '../support/lifecycle';
 import { Pipeline, referralBody } from '../support/pipeline';
 
 /** REWARD_HOLD through the real pipeline: nothing issued while held, then exactly once. */
@@ -101,7 +101,7 @@ describe('reward hold', () => {
     await pipeline.drain();
 
     // Assess
-    expect((await lifecycleLedger(pipeline).waiting('held')).map((r) => r.eventId)).toEqual([uuid]);
-    expect(await lifecycleLedger(pipeline).waiting('held', Date.now())).toEqual([]);
+    expect((await lifecycleIndex(pipeline).waiting('held')).map((r) => r.eventId)).toEqual([uuid]);
+    expect(await lifecycleIndex(pipeline).waiting('held', Date.now())).toEqual([]);
   });
 });

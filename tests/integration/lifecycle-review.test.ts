@@ -1,12 +1,12 @@
 import { queueSender } from '../../lib/adapters/sqs/queue';
 import { loadShopifyConfig } from '../../lib/infra/config';
 import { tokenProviderFor } from '../../lib/adapters/shopify/auth';
-import type { LifecycleRecord } from '../../lib/adapters/dynamodb/lifecycle-ledger';
+import type { LifecycleRecord } from '../../lib/adapters/dynamodb/ledger';
 import { approveReferral, rejectReferral, type ReviewDeps } from '../../lib/domain/lifecycle/review';
 import { revokeReferral } from '../../lib/domain/lifecycle/revoke';
 import { deactivateReward } from '../../lib/adapters/shopify/deactivation';
 import { ShopifyTransport } from '../../lib/adapters/shopify/transport';
-import { lifecycleLedger } from '../support/lifecycle';
+import { lifecycleIndex, lifecycleLedger } from '../support/lifecycle';
 import { Pipeline, referralBody } from '../support/pipeline';
 
 /** Review guards, the operator's decisions and revoke, through the real pipeline. */
@@ -40,7 +40,7 @@ describe('review queue, spend guards and revoke', () => {
     expect(inReview).toHaveLength(6);
     expect(inReview.every((r) => r?.reviewReasons?.join() === 'budget')).toBe(true);
     expect(pipeline.shopify.cards).toHaveLength(8);
-    expect(await lifecycleLedger(pipeline).budgetSpent(`day#${records[0]!.createdAt.slice(0, 10)}`)).toEqual({ cents: 20_000, referrals: 4 });
+    expect(await lifecycleLedger(pipeline).spent(`day#${records[0]!.createdAt.slice(0, 10)}`)).toEqual({ cents: 20_000, referrals: 4 });
   });
 
   it('approves a referral in review once: paid exactly once, counted past the budget', async () => {
@@ -62,7 +62,7 @@ describe('review queue, spend guards and revoke', () => {
     expect(pipeline.cardsFor(uuid)).toHaveLength(2);
     expect(pipeline.customerio.events).toHaveLength(1);
     const day = `day#${(await recordOf(uuid))!.createdAt.slice(0, 10)}`;
-    expect(await lifecycleLedger(pipeline).budgetSpent(day)).toEqual({ cents: 5_000, referrals: 1 });
+    expect(await lifecycleLedger(pipeline).spent(day)).toEqual({ cents: 5_000, referrals: 1 });
   });
 
   it('rejects a referral in review once, issuing nothing and refusing a later approval', async () => {
@@ -103,7 +103,7 @@ describe('review queue, spend guards and revoke', () => {
     // Assess
     expect(outcome).toMatchObject({ result: 'cancelled', beforePayout: true });
     expect(await recordOf(uuid)).toMatchObject({ status: 'REVOKED', revokeReason: 'order returned' });
-    expect(await lifecycleLedger(pipeline).waiting('held')).toEqual([]);
+    expect(await lifecycleIndex(pipeline).waiting('held')).toEqual([]);
     expect(pipeline.shopify.cards).toHaveLength(0);
     expect(pipeline.customerio.events).toHaveLength(0);
   });

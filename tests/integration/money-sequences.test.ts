@@ -23,8 +23,9 @@ describe('money sequences (#10)', () => {
       visibilityTimeoutSeconds: 2,
       wrapLedger: (ledger) =>
         Object.assign(Object.create(ledger) as Ledger, {
-          claimReferrerSlot: (person: string, eventId: string, cap: number) => {
-            if (eventId !== failSlotFor) return ledger.claimReferrerSlot(person, eventId, cap);
+          count: (...args: Parameters<Ledger['count']>) => {
+            const [counter, eventId] = args;
+            if (counter.kind !== 'referrer' || eventId !== failSlotFor) return ledger.count(...args);
             failSlotFor = undefined;
             throw new RetryableError('simulated: DynamoDB throttled the cap check');
           },
@@ -54,19 +55,19 @@ describe('money sequences (#10)', () => {
     // Prepare
     pipeline = await Pipeline.start();
     const { ledger } = pipeline;
-    await ledger.claimReferrerSlot('popular@example.com', 'refused', 1);
-    await ledger.claimRedeemer('newcomer@example.com', 'refused');
+    await ledger.count({ kind: 'referrer', person: 'popular@example.com' }, 'refused', { limit: 1 });
+    await ledger.count({ kind: 'redeemer', person: 'newcomer@example.com' }, 'refused');
 
     // Act
-    await ledger.releaseReferrerSlot('popular@example.com', 'refused');
-    const slot = await ledger.claimReferrerSlot('popular@example.com', 'eligible', 1);
-    const redeemer = await ledger.claimRedeemer('newcomer@example.com', 'eligible', 'refused');
+    await ledger.uncount({ kind: 'referrer', person: 'popular@example.com' }, 'refused');
+    const slot = await ledger.count({ kind: 'referrer', person: 'popular@example.com' }, 'eligible', { limit: 1 });
+    const redeemer = await ledger.count({ kind: 'redeemer', person: 'newcomer@example.com' }, 'eligible', { takeOver: 'refused' });
 
     // Assess
     expect(slot).toBe(true);
-    expect(await ledger.referrerSlotHolders('popular@example.com')).toEqual(['eligible']);
+    expect(await ledger.holders({ kind: 'referrer', person: 'popular@example.com' })).toEqual(['eligible']);
     expect(redeemer).toBe(true);
-    expect(await ledger.redeemerHolder('newcomer@example.com')).toBe('eligible');
+    expect((await ledger.holders({ kind: 'redeemer', person: 'newcomer@example.com' }))[0]).toBe('eligible');
   });
 
   it('#10.4: a reward that does not exist yet is issued with the full validity left when the retry comes days later', async () => {

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { LifecycleRecord } from '../../lib/adapters/dynamodb/lifecycle-ledger';
+import type { LifecycleRecord } from '../../lib/adapters/dynamodb/ledger';
 import type { SecretSource } from '../../lib/infra/secrets';
 import { main, type CliIo } from '../../ops/cli';
 import type { Target } from '../../ops/target';

@@ -1,6 +1,5 @@
 import type { ChangeMessageVisibilityCommandInput } from '@aws-sdk/client-sqs';
 import type { Ledger } from '../../lib/adapters/dynamodb/ledger';
-import type { Decision } from '../../lib/domain/ledger-port';
 import { Pipeline, referralBody } from '../support/pipeline';
 
 /**
@@ -27,12 +26,13 @@ describe('redelivery timed by cause', () => {
       visibilityTimeoutSeconds: 360,
       wrapLedger: (ledger) =>
         Object.assign(Object.create(ledger) as Ledger, {
-          decide: async (eventId: string, owner: string, decision: Decision, reason?: string, gatePassed?: boolean) => {
-            if (eventId === holdDecisionOf) {
+          write: async (...args: Parameters<Ledger['write']>) => {
+            const [eventId, , change] = args;
+            if (change.step === 'decide' && eventId === holdDecisionOf) {
               reachDecision();
               await decisionAllowed;
             }
-            return ledger.decide(eventId, owner, decision, reason, gatePassed);
+            return ledger.write(...args);
           },
         }),
     });

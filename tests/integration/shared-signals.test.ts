@@ -1,4 +1,4 @@
-import type { LifecycleRecord } from '../../lib/adapters/dynamodb/lifecycle-ledger';
+import type { LifecycleRecord } from '../../lib/adapters/dynamodb/ledger';
 import { formatReviewList, listReview } from '../../ops/review';
 import type { Target } from '../../ops/target';
 import { Pipeline, referralBody } from '../support/pipeline';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { LeaseLostError, type BeginInput, type LedgerPort, type LedgerRecord } from '../../lib/domain/ledger-port';
+import { LeaseLostError, type BeginInput, type LedgerPort, type LedgerRecord, type LifecycleIndex } from '../../lib/domain/ledger-port';
 import type { Referral } from '../../lib/domain/referral';
-import type { LifecyclePort } from '../../lib/domain/lifecycle/ledger-port';
+import { approve, claimReleaseSend, decide, finish, recordCard, recordCustomerIo, recordPostHog, recordTakenSeen, release, replaceCode } from '../../lib/domain/steps';
 import { failure } from './failure';
 
 /** A clock the test moves by hand: leases and release times are read from it. */
@@ -13,6 +13,8 @@ export interface Clock {
 /** A ledger under test, on `clock`, with a way to put a record in place as an earlier attempt (or the lifecycle) left it. */
 export interface LedgerUnderTest {
   ledger: LedgerPort;
+  /** The lifecycle index on the same records (lib/adapters/dynamodb/lifecycle-index.ts; the memory twin is its own). */
+  index: LifecycleIndex;
   seed(record: LedgerRecord): Promise<void>;
 }
 
@@ -20,6 +22,8 @@ export type LedgerFactory = (clock: Clock) => Promise<LedgerUnderTest>;
 
 const START = Date.parse('2026-11-20T10:00:00.000Z');
 const LEASE_MS = 30_000;
+/** The queue message decide is given, kept when its verdict parks the referral. */
+const PARKED = '{"v":1}';
 
 function manualClock(): Clock {
   let now = START;
@@ -216,7 +220,7 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         await ledger.begin(referral(eventId), beginInput(clock, 'a'));
 
         // Act
-        const record = await ledger.recordCard(eventId, 'a', 'referrer', 'gid://shopify/GiftCard/1', '2027-01-31');
+        const record = await recordCard(ledger, eventId, 'a', 'referrer', 'gid://shopify/GiftCard/1', '2027-01-31');
 
         // Assess
         expect(record).toMatchObject({ referrerCardId: 'gid://shopify/GiftCard/1', referrerExpiresOn: '2027-01-31', leaseOwner: 'a' });
@@ -230,7 +234,7 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         await ledger.begin(referral(eventId), beginInput(clock, 'b'));
 
         // Act
-        const error = await failure(ledger.recordCard(eventId, 'a', 'referrer', 'gid://shopify/GiftCard/stale'));
+        const error = await failure(recordCard(ledger, eventId, 'a', 'referrer', 'gid://shopify/GiftCard/stale'));
 
         // Assess
         expect(error).toBeInstanceOf(LeaseLostError);
@@ -239,7 +243,7 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
 
       it('refuses a step on a referral that was never begun', async () => {
         // Act
-        const error = await failure(ledger.decide(eventId, 'a', 'ACCEPTED'));
+        const error = await failure(decide(ledger, eventId, 'a', { kind: 'pay' }, PARKED));
 
         // Assess
         expect(error).toBeInstanceOf(LeaseLostError);
@@ -251,7 +255,7 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         await ledger.begin(referral(eventId), beginInput(clock, 'a'));
 
         // Act
-        await ledger.decide(eventId, 'a', 'REJECTED', 'self_referral');
+        await decide(ledger, eventId, 'a', { kind: 'reject', reason: 'self_referral' }, PARKED);
 
         // Assess
         expect(await ledger.get(eventId)).toMatchObject({ decision: 'REJECTED', rejectionReason: 'self_referral', status: 'IN_PROGRESS' });
@@ -262,8 +266,8 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         await ledger.begin(referral(eventId), beginInput(clock, 'a'));
 
         // Act
-        const stale = await failure(ledger.replaceCode(eventId, 'a', 'referrer', 'NOT-CURRENT', 'NEWCODE1'));
-        const swapped = await ledger.replaceCode(eventId, 'a', 'referrer', 'REF-a', 'NEWCODE2');
+        const stale = await failure(replaceCode(ledger, eventId, 'a', 'referrer', 'NOT-CURRENT', 'NEWCODE1'));
+        const swapped = await replaceCode(ledger, eventId, 'a', 'referrer', 'REF-a', 'NEWCODE2');
 
         // Assess
         expect(stale).toBeInstanceOf(LeaseLostError);
@@ -275,8 +279,8 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         await ledger.begin(referral(eventId), beginInput(clock, 'a'));
 
         // Act
-        const stale = await failure(ledger.recordTakenSeen(eventId, 'a', 'referrer', 'NOT-CURRENT'));
-        const seen = await ledger.recordTakenSeen(eventId, 'a', 'referrer', 'REF-a');
+        const stale = await failure(recordTakenSeen(ledger, eventId, 'a', 'referrer', 'NOT-CURRENT'));
+        const seen = await recordTakenSeen(ledger, eventId, 'a', 'referrer', 'REF-a');
 
         // Assess
         expect(stale).toBeInstanceOf(LeaseLostError);
@@ -291,38 +295,67 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         await ledger.begin(referral(eventId), beginInput(clock, 'b'));
 
         // Act
-        const error = await failure(ledger.recordTakenSeen(eventId, 'a', 'referrer', 'REF-a'));
+        const error = await failure(recordTakenSeen(ledger, eventId, 'a', 'referrer', 'REF-a'));
 
         // Assess
         expect(error).toBeInstanceOf(LeaseLostError);
         expect((await ledger.get(eventId))?.referrerTakenSeenAt).toBeUndefined();
       });
 
-      it("stores the lifecycle's pay verdict with the decision, in the same write, only when asked", async () => {
+      it("stores a pay verdict with the decision, in the same write; a hold stores none", async () => {
         // Prepare
+        const other = randomUUID();
         await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+        await ledger.begin(referral(other), beginInput(clock, 'a'));
 
         // Act
-        const parked = await ledger.decide(eventId, 'a', 'ACCEPTED');
-        const paid = await ledger.decide(eventId, 'a', 'ACCEPTED', undefined, true);
+        const parked = await decide(ledger, other, 'a', { kind: 'hold', until: START + 1_000 }, PARKED);
+        const paid = await decide(ledger, eventId, 'a', { kind: 'pay' }, PARKED);
 
         // Assess
         expect(parked.gatePassedAt).toBeUndefined();
         expect(paid).toMatchObject({ decision: 'ACCEPTED', gatePassedAt: new Date(START).toISOString() });
       });
 
-      it("stores a pay verdict reached after the decision (passGate), fenced on the lease", async () => {
+      it("stores a pay verdict reached after the decision (a record the previous release accepted), fenced on the lease", async () => {
         // Prepare
-        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
-        await ledger.decide(eventId, 'a', 'ACCEPTED');
+        await subject.seed(seeded(eventId, { decision: 'ACCEPTED', leaseOwner: 'a', leaseExpiresAt: START + LEASE_MS }));
 
         // Act
-        const stranger = await failure(ledger.passGate(eventId, 'b'));
-        const passed = await ledger.passGate(eventId, 'a');
+        const stranger = await failure(decide(ledger, eventId, 'b', { kind: 'pay' }, PARKED));
+        const passed = await decide(ledger, eventId, 'a', { kind: 'pay' }, PARKED);
 
         // Assess
         expect(stranger).toBeInstanceOf(LeaseLostError);
         expect(passed).toMatchObject({ decision: 'ACCEPTED', gatePassedAt: new Date(START).toISOString(), leaseOwner: 'a' });
+      });
+
+      it('parks a hold verdict in the write that stores it: HELD until its time, in the index, the lease freed', async () => {
+        // Prepare
+        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+
+        // Act
+        const record = await decide(ledger, eventId, 'a', { kind: 'hold', until: START + 1_000 }, PARKED);
+        const early = await ledger.begin(referral(eventId), beginInput(clock, 'b'));
+
+        // Assess
+        expect(record).toMatchObject({ status: 'HELD', decision: 'ACCEPTED', releaseAt: START + 1_000, lifecycleQueue: 'held', lifecycleAt: START + 1_000, parkedMessage: PARKED });
+        expect(record.leaseOwner).toBeUndefined();
+        expect(early.outcome).toBe('parked');
+      });
+
+      it('parks a review verdict with its reasons and hold time, and no worker takes it up', async () => {
+        // Prepare
+        await ledger.begin(referral(eventId), beginInput(clock, 'a'));
+
+        // Act
+        const record = await decide(ledger, eventId, 'a', { kind: 'review', reasons: ['velocity'], holdUntil: START + 5_000 }, PARKED);
+        clock.advance(LEASE_MS + 1);
+        const later = await ledger.begin(referral(eventId), beginInput(clock, 'b'));
+
+        // Assess
+        expect(record).toMatchObject({ status: 'REVIEW', decision: 'ACCEPTED', reviewReasons: ['velocity'], holdUntil: START + 5_000, lifecycleQueue: 'review' });
+        expect(later.outcome).toBe('parked');
       });
 
       it('with finish, ends the referral in the same write: final status, its time, no lease', async () => {
@@ -330,8 +363,8 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         await ledger.begin(referral(eventId), beginInput(clock, 'a'));
 
         // Act
-        const record = await ledger.recordCustomerIo(eventId, 'a', 'COMPLETED');
-        const after = await failure(ledger.recordPostHog(eventId, 'a'));
+        const record = await recordCustomerIo(ledger, eventId, 'a', 'COMPLETED');
+        const after = await failure(recordPostHog(ledger, eventId, 'a'));
 
         // Assess
         expect(record).toMatchObject({ status: 'COMPLETED', customerioAt: new Date(START).toISOString(), completedAt: new Date(START).toISOString() });
@@ -345,21 +378,21 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         await ledger.begin(referral(eventId), beginInput(clock, 'a'));
 
         // Act
-        const record = await ledger.recordPostHog(eventId, 'a');
+        const record = await recordPostHog(ledger, eventId, 'a');
 
         // Assess
         expect(record).toMatchObject({ status: 'IN_PROGRESS', posthogAt: new Date(START).toISOString(), leaseOwner: 'a' });
       });
 
-      it('complete and finishRejected end the referral as COMPLETED or REJECTED', async () => {
+      it('finish ends the referral as COMPLETED or REJECTED', async () => {
         // Prepare
         const other = randomUUID();
         await ledger.begin(referral(eventId), beginInput(clock, 'a'));
         await ledger.begin(referral(other), beginInput(clock, 'a'));
 
         // Act
-        const completed = await ledger.complete(eventId, 'a');
-        const rejected = await ledger.finishRejected(other, 'a');
+        const completed = await finish(ledger, eventId, 'a', 'COMPLETED');
+        const rejected = await finish(ledger, other, 'a', 'REJECTED');
 
         // Assess
         expect(completed).toMatchObject({ status: 'COMPLETED', completedAt: new Date(START).toISOString() });
@@ -372,7 +405,7 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         await ledger.begin(referral(eventId), beginInput(clock, 'a'));
 
         // Act
-        await ledger.release(eventId, 'a', 'Shopify answered 503');
+        await release(ledger, eventId, 'a', 'Shopify answered 503');
         const begun = await ledger.begin(referral(eventId), beginInput(clock, 'b'));
 
         // Assess
@@ -385,12 +418,61 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         await ledger.begin(referral(eventId), beginInput(clock, 'a'));
 
         // Act
-        await ledger.release(eventId, 'b', 'late');
+        await release(ledger, eventId, 'b', 'late');
 
         // Assess
         const record = await ledger.get(eventId);
         expect(record).toMatchObject({ leaseOwner: 'a' });
         expect(record?.lastError).toBeUndefined();
+      });
+    });
+
+    describe("operator's moves and the lifecycle index", () => {
+      it('moves a record only from the statuses named, with the conditions given', async () => {
+        // Prepare
+        await subject.seed(seeded(eventId, { status: 'REVIEW', holdUntil: START + 5_000, lifecycleQueue: 'review', lifecycleAt: START }));
+
+        // Act
+        const fromHeld = await ledger.move(eventId, ['HELD'], { step: 'test', set: { revokeReason: 'x' } });
+        const approved = await approve(ledger, eventId, 'looks fine');
+        const again = await approve(ledger, eventId, 'twice');
+
+        // Assess
+        expect(fromHeld).toBeUndefined();
+        expect(approved).toMatchObject({ status: 'HELD', releaseAt: START + 5_000, lifecycleQueue: 'held', reviewDecision: 'approved', reviewNote: 'looks fine' });
+        expect(again).toBeUndefined();
+        expect(await ledger.get(eventId)).toMatchObject({ reviewNote: 'looks fine' });
+      });
+
+      it("grants the releaser's claim to send once, and again only after the resend interval", async () => {
+        // Prepare
+        await subject.seed(seeded(eventId, { status: 'HELD', releaseAt: START, lifecycleQueue: 'held', lifecycleAt: START }));
+
+        // Act
+        const first = await claimReleaseSend(ledger, eventId, 1_000);
+        const soon = await claimReleaseSend(ledger, eventId, 1_000);
+        clock.advance(1_001);
+        const later = await claimReleaseSend(ledger, eventId, 1_000);
+
+        // Assess
+        expect([first, soon, later]).toEqual([true, false, true]);
+      });
+
+      it('lists the referrals waiting in a queue up to a time, oldest first', async () => {
+        // Prepare
+        const [late, early, reviewed] = [eventId, randomUUID(), randomUUID()];
+        await subject.seed(seeded(late, { status: 'HELD', releaseAt: START + 2_000, lifecycleQueue: 'held', lifecycleAt: START + 2_000 }));
+        await subject.seed(seeded(early, { status: 'HELD', releaseAt: START + 1_000, lifecycleQueue: 'held', lifecycleAt: START + 1_000 }));
+        await subject.seed(seeded(reviewed, { status: 'REVIEW', lifecycleQueue: 'review', lifecycleAt: START }));
+        const ours = (records: { eventId: string }[]) => records.map((record) => record.eventId).filter((id) => [late, early, reviewed].includes(id));
+
+        // Act
+        const due = ours(await subject.index.waiting('held', START + 1_500));
+        const held = ours(await subject.index.waiting('held'));
+
+        // Assess
+        expect(due).toEqual([early]);
+        expect(held).toEqual([early, late]);
       });
     });
 
@@ -458,50 +540,52 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
 
     describe('claims', () => {
       const person = () => `person-${eventId}@example.com`;
+      const redeemer = () => ({ kind: 'redeemer' as const, person: person() });
+      const referrer = () => ({ kind: 'referrer' as const, person: person() });
 
       it('gives a redeemer to one referral: the same one may claim again, another may not', async () => {
         // Prepare
         const other = randomUUID();
 
         // Act
-        const first = await ledger.claimRedeemer(person(), eventId);
-        const again = await ledger.claimRedeemer(person(), eventId);
-        const rival = await ledger.claimRedeemer(person(), other);
+        const first = await ledger.count(redeemer(), eventId);
+        const again = await ledger.count(redeemer(), eventId);
+        const rival = await ledger.count(redeemer(), other);
 
         // Assess
         expect([first, again, rival]).toEqual([true, true, false]);
-        expect(await ledger.redeemerHolder(person())).toBe(eventId);
+        expect((await ledger.holders(redeemer()))[0]).toBe(eventId);
       });
 
       it("hands a redeemer's claim over only from the stale holder named", async () => {
         // Prepare
         const stale = randomUUID();
         const other = randomUUID();
-        await ledger.claimRedeemer(person(), stale);
+        await ledger.count(redeemer(), stale);
 
         // Act
-        const wrongName = await ledger.claimRedeemer(person(), eventId, other);
-        const handedOver = await ledger.claimRedeemer(person(), eventId, stale);
+        const wrongName = await ledger.count(redeemer(), eventId, { takeOver: other });
+        const handedOver = await ledger.count(redeemer(), eventId, { takeOver: stale });
 
         // Assess
         expect([wrongName, handedOver]).toEqual([false, true]);
-        expect(await ledger.redeemerHolder(person())).toBe(eventId);
+        expect((await ledger.holders(redeemer()))[0]).toBe(eventId);
       });
 
       it("releases a redeemer's claim only for the referral holding it", async () => {
         // Prepare
         const other = randomUUID();
-        await ledger.claimRedeemer(person(), eventId);
+        await ledger.count(redeemer(), eventId);
 
         // Act
-        await ledger.releaseRedeemer(person(), other);
-        const heldAfterOthersRelease = await ledger.redeemerHolder(person());
-        await ledger.releaseRedeemer(person(), eventId);
+        await ledger.uncount(redeemer(), other);
+        const heldAfterOthersRelease = (await ledger.holders(redeemer()))[0];
+        await ledger.uncount(redeemer(), eventId);
 
         // Assess
         expect(heldAfterOthersRelease).toBe(eventId);
-        expect(await ledger.redeemerHolder(person())).toBeUndefined();
-        expect(await ledger.claimRedeemer(person(), other)).toBe(true);
+        expect((await ledger.holders(redeemer()))[0]).toBeUndefined();
+        expect(await ledger.count(redeemer(), other)).toBe(true);
       });
 
       it("counts each referral once against a referrer's cap and refuses past it", async () => {
@@ -510,37 +594,37 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
 
         // Act
         const claims = [
-          await ledger.claimReferrerSlot(person(), eventId, 2),
-          await ledger.claimReferrerSlot(person(), eventId, 2),
-          await ledger.claimReferrerSlot(person(), second, 2),
-          await ledger.claimReferrerSlot(person(), third, 2),
+          await ledger.count(referrer(), eventId, { limit: 2 }),
+          await ledger.count(referrer(), eventId, { limit: 2 }),
+          await ledger.count(referrer(), second, { limit: 2 }),
+          await ledger.count(referrer(), third, { limit: 2 }),
         ];
 
         // Assess
         expect(claims).toEqual([true, true, true, false]);
-        expect((await ledger.referrerSlotHolders(person())).sort()).toEqual([eventId, second].sort());
+        expect((await ledger.holders(referrer())).sort()).toEqual([eventId, second].sort());
       });
 
       it('gives a slot back only for the referral holding it, and the freed slot can be taken', async () => {
         // Prepare
         const [other, next] = [randomUUID(), randomUUID()];
-        await ledger.claimReferrerSlot(person(), eventId, 1);
+        await ledger.count(referrer(), eventId, { limit: 1 });
 
         // Act
-        await ledger.releaseReferrerSlot(person(), other);
-        const whileHeld = await ledger.claimReferrerSlot(person(), next, 1);
-        await ledger.releaseReferrerSlot(person(), eventId);
-        const afterRelease = await ledger.claimReferrerSlot(person(), next, 1);
+        await ledger.uncount(referrer(), other);
+        const whileHeld = await ledger.count(referrer(), next, { limit: 1 });
+        await ledger.uncount(referrer(), eventId);
+        const afterRelease = await ledger.count(referrer(), next, { limit: 1 });
 
         // Assess
         expect([whileHeld, afterRelease]).toEqual([false, true]);
-        expect(await ledger.referrerSlotHolders(person())).toEqual([next]);
+        expect(await ledger.holders(referrer())).toEqual([next]);
       });
 
       it('reports no holders for a person never claimed', async () => {
         // Act
-        const holders = await ledger.referrerSlotHolders(person());
-        const holder = await ledger.redeemerHolder(person());
+        const holders = await ledger.holders(referrer());
+        const holder = (await ledger.holders(redeemer()))[0];
 
         // Assess
         expect(holders).toEqual([]);
@@ -551,11 +635,11 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
 }
 
 /** The lifecycle's counters under test (budget periods, referrer velocity), on `clock`. */
-export type CountersFactory = (clock: Clock) => Promise<Pick<LifecyclePort, 'reserveBudget' | 'returnBudget' | 'budgetSpent' | 'referrerVelocity'>>;
+export type CountersFactory = (clock: Clock) => Promise<Pick<LedgerPort, 'count' | 'uncount' | 'spent' | 'velocity'>>;
 
 /**
  * The counters' semantics the lifecycle relies on (lib/domain/lifecycle/guards.ts), one spec for the
- * DynamoDB ledger on dynalite (lib/adapters/dynamodb/budget-counter.ts, lifecycle-worker-ledger.ts)
+ * DynamoDB ledger on dynalite (lib/adapters/dynamodb/ledger.ts, budget-counter.ts)
  * and the memory twin: each referral counted once and uncounted once, a limit exact under racing
  * referrals, a velocity answer that a retry gets back.
  */
@@ -571,6 +655,7 @@ export function describeCounterContract(name: string, makeCounters: CountersFact
       counters = await makeCounters(clock);
       period = `day#contract-${randomUUID()}`;
     });
+    const budget = (cents: number) => ({ kind: 'budget' as const, period, cents });
 
     describe('budget periods', () => {
       it('counts a referral once however often it is counted, and says so each time', async () => {
@@ -578,54 +663,54 @@ export function describeCounterContract(name: string, makeCounters: CountersFact
         const eventId = randomUUID();
 
         // Act
-        const answers = [await counters.reserveBudget(period, eventId, 5_000, 10_000), await counters.reserveBudget(period, eventId, 5_000, 10_000), await counters.reserveBudget(period, eventId, 5_000)];
+        const answers = [await counters.count(budget(5_000), eventId, { limit: 10_000 }), await counters.count(budget(5_000), eventId, { limit: 10_000 }), await counters.count(budget(5_000), eventId)];
 
         // Assess
         expect(answers).toEqual([true, true, true]);
-        expect(await counters.budgetSpent(period)).toEqual({ cents: 5_000, referrals: 1 });
+        expect(await counters.spent(period)).toEqual({ cents: 5_000, referrals: 1 });
       });
 
       it('refuses, and counts nothing for, a referral that would pass the limit; without a limit it counts past it', async () => {
         // Prepare
         const [first, second] = [randomUUID(), randomUUID()];
-        await counters.reserveBudget(period, first, 5_000, 8_000);
+        await counters.count(budget(5_000), first, { limit: 8_000 });
 
         // Act
-        const refused = await counters.reserveBudget(period, second, 5_000, 8_000);
-        const spentAfterRefusal = await counters.budgetSpent(period);
-        const approved = await counters.reserveBudget(period, second, 5_000);
+        const refused = await counters.count(budget(5_000), second, { limit: 8_000 });
+        const spentAfterRefusal = await counters.spent(period);
+        const approved = await counters.count(budget(5_000), second);
 
         // Assess
         expect([refused, approved]).toEqual([false, true]);
         expect(spentAfterRefusal).toEqual({ cents: 5_000, referrals: 1 });
-        expect(await counters.budgetSpent(period)).toEqual({ cents: 10_000, referrals: 2 });
+        expect(await counters.spent(period)).toEqual({ cents: 10_000, referrals: 2 });
       });
 
       it("returns a counted referral's share once; returning it again, or one never counted, changes nothing", async () => {
         // Prepare
         const [counted, never] = [randomUUID(), randomUUID()];
-        await counters.reserveBudget(period, counted, 5_000, 10_000);
+        await counters.count(budget(5_000), counted, { limit: 10_000 });
 
         // Act
-        const answers = [await counters.returnBudget(period, counted, 5_000), await counters.returnBudget(period, counted, 5_000), await counters.returnBudget(period, never, 5_000)];
+        const answers = [await counters.uncount(budget(5_000), counted), await counters.uncount(budget(5_000), counted), await counters.uncount(budget(5_000), never)];
 
         // Assess
         expect(answers).toEqual([true, false, false]);
-        expect(await counters.budgetSpent(period)).toEqual({ cents: 0, referrals: 0 });
+        expect(await counters.spent(period)).toEqual({ cents: 0, referrals: 0 });
       });
 
       it('counts a referral again after its share was returned (a day given back, then an approval)', async () => {
         // Prepare
         const eventId = randomUUID();
-        await counters.reserveBudget(period, eventId, 5_000, 10_000);
-        await counters.returnBudget(period, eventId, 5_000);
+        await counters.count(budget(5_000), eventId, { limit: 10_000 });
+        await counters.uncount(budget(5_000), eventId);
 
         // Act
-        const again = await counters.reserveBudget(period, eventId, 5_000);
+        const again = await counters.count(budget(5_000), eventId);
 
         // Assess
         expect(again).toBe(true);
-        expect(await counters.budgetSpent(period)).toEqual({ cents: 5_000, referrals: 1 });
+        expect(await counters.spent(period)).toEqual({ cents: 5_000, referrals: 1 });
       });
 
       it('counts exactly the limit when ten referrals race for the room of four', async () => {
@@ -633,11 +718,11 @@ export function describeCounterContract(name: string, makeCounters: CountersFact
         const ids = Array.from({ length: 10 }, () => randomUUID());
 
         // Act
-        const answers = await Promise.all(ids.map((id) => counters.reserveBudget(period, id, 5_000, 20_000)));
+        const answers = await Promise.all(ids.map((id) => counters.count(budget(5_000), id, { limit: 20_000 })));
 
         // Assess
         expect(answers.filter(Boolean)).toHaveLength(4);
-        expect(await counters.budgetSpent(period)).toEqual({ cents: 20_000, referrals: 4 });
+        expect(await counters.spent(period)).toEqual({ cents: 20_000, referrals: 4 });
       });
 
       it("counts a referral once when its attempts race, and returns it once when its returns race", async () => {
@@ -645,15 +730,15 @@ export function describeCounterContract(name: string, makeCounters: CountersFact
         const eventId = randomUUID();
 
         // Act
-        const counted = await Promise.all(Array.from({ length: 5 }, () => counters.reserveBudget(period, eventId, 5_000, 100_000)));
-        const afterCounting = await counters.budgetSpent(period);
-        const returned = await Promise.all(Array.from({ length: 5 }, () => counters.returnBudget(period, eventId, 5_000)));
+        const counted = await Promise.all(Array.from({ length: 5 }, () => counters.count(budget(5_000), eventId, { limit: 100_000 })));
+        const afterCounting = await counters.spent(period);
+        const returned = await Promise.all(Array.from({ length: 5 }, () => counters.uncount(budget(5_000), eventId)));
 
         // Assess
         expect(counted).toEqual([true, true, true, true, true]);
         expect(afterCounting).toEqual({ cents: 5_000, referrals: 1 });
         expect(returned.filter(Boolean)).toHaveLength(1);
-        expect(await counters.budgetSpent(period)).toEqual({ cents: 0, referrals: 0 });
+        expect(await counters.spent(period)).toEqual({ cents: 0, referrals: 0 });
       });
     });
 
@@ -663,13 +748,13 @@ export function describeCounterContract(name: string, makeCounters: CountersFact
       it("counts the referrer's referrals within the window up to this one's first sighting, this one included", async () => {
         // Prepare: one a day ago (outside a 12 h window), two within it
         const ids = [randomUUID(), randomUUID(), randomUUID()];
-        await counters.referrerVelocity(person(), ids[0]!, 12 * HOUR, 10);
+        await counters.velocity(person(), ids[0]!, 12 * HOUR, 10);
         clock.advance(24 * HOUR);
-        await counters.referrerVelocity(person(), ids[1]!, 12 * HOUR, 10);
+        await counters.velocity(person(), ids[1]!, 12 * HOUR, 10);
         clock.advance(HOUR);
 
         // Act
-        const third = await counters.referrerVelocity(person(), ids[2]!, 12 * HOUR, 10);
+        const third = await counters.velocity(person(), ids[2]!, 12 * HOUR, 10);
 
         // Assess
         expect(third).toBe(2);
@@ -678,13 +763,13 @@ export function describeCounterContract(name: string, makeCounters: CountersFact
       it('gives a retry the first answer, whatever the referrer did since', async () => {
         // Prepare
         const [first, second, third] = [randomUUID(), randomUUID(), randomUUID()];
-        await counters.referrerVelocity(person(), first, 12 * HOUR, 10);
-        const answer = await counters.referrerVelocity(person(), second, 12 * HOUR, 10);
+        await counters.velocity(person(), first, 12 * HOUR, 10);
+        const answer = await counters.velocity(person(), second, 12 * HOUR, 10);
         clock.advance(HOUR);
-        await counters.referrerVelocity(person(), third, 12 * HOUR, 10);
+        await counters.velocity(person(), third, 12 * HOUR, 10);
 
         // Act
-        const retry = await counters.referrerVelocity(person(), second, 12 * HOUR, 10);
+        const retry = await counters.velocity(person(), second, 12 * HOUR, 10);
 
         // Assess
         expect([answer, retry]).toEqual([2, 2]);
@@ -693,12 +778,12 @@ export function describeCounterContract(name: string, makeCounters: CountersFact
       it('counts up to the cap it is given (the guard needs only "more than N")', async () => {
         // Prepare
         for (let i = 0; i < 6; i++) {
-          await counters.referrerVelocity(person(), randomUUID(), 12 * HOUR, 3);
+          await counters.velocity(person(), randomUUID(), 12 * HOUR, 3);
           clock.advance(1_000);
         }
 
         // Act
-        const next = await counters.referrerVelocity(person(), randomUUID(), 12 * HOUR, 3);
+        const next = await counters.velocity(person(), randomUUID(), 12 * HOUR, 3);
 
         // Assess
         expect(next).toBe(3);

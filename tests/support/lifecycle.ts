@@ -1,16 +1,19 @@
 import { queueSender } from '../../lib/adapters/sqs/queue';
-import { LifecycleLedger, type LifecycleRecord } from '../../lib/adapters/dynamodb/lifecycle-ledger';
+import type { Ledger, LifecycleRecord } from '../../lib/adapters/dynamodb/ledger';
+import { LifecycleIndexReader } from '../../lib/adapters/dynamodb/lifecycle-index';
 import { releaseDue, type ReleaseRun } from '../../lib/domain/lifecycle/release';
 import { sleep } from '../../lib/infra/retry';
 import type { Pipeline } from './pipeline';
 
 /** The lifecycle's ledger on a pipeline's table. */
-export const lifecycleLedger = (pipeline: Pipeline): LifecycleLedger =>
-  new LifecycleLedger(pipeline.ledger.client, pipeline.ledger.tableName);
+export const lifecycleLedger = (pipeline: Pipeline): Ledger => pipeline.ledger;
+
+/** The sparse lifecycle index on a pipeline's table, as the releaser and `review list` read it. */
+export const lifecycleIndex = (pipeline: Pipeline): LifecycleIndexReader => new LifecycleIndexReader(pipeline.ddb, pipeline.resources.tableName);
 
 /** One run of the releaser against the pipeline, as the schedule would; `resendAfterMs: 0` so each run may resend. */
 export const releaseOnce = (pipeline: Pipeline): Promise<ReleaseRun> =>
-  releaseDue({ ledger: lifecycleLedger(pipeline), enqueue: queueSender(pipeline.sqs, pipeline.resources.queueUrl), resendAfterMs: 0 });
+  releaseDue({ ledger: lifecycleLedger(pipeline), index: lifecycleIndex(pipeline), enqueue: queueSender(pipeline.sqs, pipeline.resources.queueUrl), resendAfterMs: 0 });
 
 /** Waits (no assertion on how long) until the held referral's release time has passed. */
 export async function untilReleaseTime(record: LifecycleRecord | undefined): Promise<void> {
@@ -19,7 +22,7 @@ export async function untilReleaseTime(record: LifecycleRecord | undefined): Pro
   while (Date.now() <= releaseAt) await sleep(Math.min(200, releaseAt - Date.now() + 1));
 }
 
-/** The sparse index serverless.yml defines for HELD and REVIEW referrals (lib/adapters/dynamodb/lifecycle-ledger.ts). */
+/** The sparse index serverless.yml defines for HELD and REVIEW referrals (lib/adapters/dynamodb/ledger.ts). */
 export const LIFECYCLE_INDEX_DEFINITION = {
   IndexName: 'lifecycle',
   KeySchema: [

@@ -1,12 +1,22 @@
-import type { BeginInput, BeginResult, Decision, FinalStatus, LedgerPort, LedgerRecord, ParkedStatus, Role } from '../../lib/domain/ledger-port';
-import { LeaseLostError, posthogDistinctId } from '../../lib/domain/ledger-port';
+import type {
+  BeginInput,
+  BeginResult,
+  Change,
+  Counter,
+  Decision,
+  FinalStatus,
+  LedgerPort,
+  LedgerRecord,
+  LedgerStatus,
+  ParkedStatus,
+  Role,
+} from '../../lib/domain/ledger-port';
+import { applyChange, LeaseLostError, posthogDistinctId } from '../../lib/domain/ledger-port';
+import type { Verdict } from '../../lib/domain/machine';
 import type { Referral } from '../../lib/domain/referral';
-import type { LifecyclePort } from '../../lib/domain/lifecycle/ledger-port';
+import type { LifecycleQueue, LifecycleRecord } from '../../lib/domain/lifecycle/record';
 
-/** The lifecycle's counters, which the memory twin also keeps (held to tests/support/ledger-contract.ts's counter spec). */
-export type LifecycleCounters = Pick<LifecyclePort, 'reserveBudget' | 'returnBudget' | 'budgetSpent' | 'referrerVelocity'>;
-
-/** One call made to the ledger, in order, for assertions on what was written when. */
+/** One call made to the ledger, in order, for assertions on what was written when: a write by the domain step it records. */
 export type LedgerCall =
   | { op: 'begin'; eventId: string; owner: string }
   | { op: 'recordCard'; eventId: string; owner: string; role: Role; cardId: string; expiresOn?: string }
@@ -14,22 +24,21 @@ export type LedgerCall =
   | { op: 'recordCustomerIo'; eventId: string; owner: string; finish?: FinalStatus }
   | { op: 'recordPostHog'; eventId: string; owner: string; finish?: FinalStatus }
   | { op: 'recordTakenSeen'; eventId: string; owner: string; role: Role; code: string }
-  | { op: 'decide'; eventId: string; owner: string; decision: Decision; reason?: string; gatePassed?: boolean }
-  | { op: 'passGate'; eventId: string; owner: string }
-  | { op: 'finishRejected'; eventId: string; owner: string }
-  | { op: 'complete'; eventId: string; owner: string }
+  /** `decision`, `reason`, `gatePassed`: what the verdict stores, as the record's fields name them. */
+  | { op: 'decide'; eventId: string; owner: string; verdict: Verdict; decision: Decision; reason?: string; gatePassed?: boolean }
+  | { op: 'finish'; eventId: string; owner: string; status: FinalStatus }
   | { op: 'fail'; eventId: string; owner: string; reason: string; message: string }
-  | { op: 'release'; eventId: string; owner: string; message: string };
+  | { op: 'release'; eventId: string; owner: string; message: string }
+  | { op: 'markReleased'; eventId: string; owner: string };
 
 /**
  * An in-memory LedgerPort with lib/adapters/dynamodb/ledger.ts's conditions, held to them by the shared spec
  * (tests/support/ledger-contract.ts, run on both): `begin` and `fail` admit a new record or one
- * open and free (openAndFree, as OPEN_AND_FREE), `begin` keeps codes written earlier; every step
- * after it is fenced on the lease (LeaseLostError otherwise); `replaceCode` only swaps the code it
- * was told is current. Records are copied in and out, so a test cannot change the stored state by
+ * open and free (openAndFree, as OPEN_AND_FREE), `begin` keeps codes written earlier; `write` is
+ * fenced on the lease (LeaseLostError otherwise) and a Change's conditions, `move` on the status. Records are copied in and out, so a test cannot change the stored state by
  * accident.
  */
-export class MemoryLedger implements LedgerPort, LifecycleCounters {
+export class MemoryLedger implements LedgerPort {
   public readonly records = new Map<string, LedgerRecord>();
   public readonly calls: LedgerCall[] = [];
   /** Which referral rewarded each redeemer, and which referrals counted for each referrer. */
@@ -57,7 +66,8 @@ export class MemoryLedger implements LedgerPort, LifecycleCounters {
     if (existing && !openAndFree(existing, now, input.owner)) {
       if (existing.status === 'COMPLETED') return { outcome: 'completed', record: { ...existing } };
       if (existing.status === 'REJECTED') return { outcome: 'rejected', record: { ...existing } };
-      if (isParked(existing) && !(existing.status === 'HELD' && Number(existing.releaseAt) <= now)) return { outcome: 'parked', record: { ...existing } };
+      if (isParked(existing) && !(existing.status === 'HELD' && Number(existing.releaseAt) <= now))
+        return { outcome: 'parked', record: { ...existing } };
       return { outcome: 'busy', record: { ...existing } };
     }
     const record: LedgerRecord = {
@@ -84,129 +94,17 @@ export class MemoryLedger implements LedgerPort, LifecycleCounters {
     return { outcome: 'acquired', record: { ...record } };
   }
 
-  public async recordCard(eventId: string, owner: string, role: Role, cardId: string, expiresOn?: string): Promise<LedgerRecord> {
-    this.calls.push({ op: 'recordCard', eventId, owner, role, cardId, ...(expiresOn ? { expiresOn } : {}) });
-    return this.step(eventId, owner, (record, iso) => ({
-      ...record,
-      [`${role}CardId`]: cardId,
-      [`${role}CardAt`]: iso,
-      ...(expiresOn ? { [`${role}ExpiresOn`]: expiresOn } : {}),
-    }));
+  public async write(eventId: string, owner: string, change: Change): Promise<LedgerRecord> {
+    this.calls.push(callOf(change, eventId, owner));
+    const record = this.records.get(eventId);
+    if (!record || record.leaseOwner !== owner || !this.holds(record, change)) throw new LeaseLostError(eventId);
+    return this.apply(eventId, record, change);
   }
 
-  public async replaceCode(eventId: string, owner: string, role: Role, oldCode: string, newCode: string): Promise<LedgerRecord> {
-    this.calls.push({ op: 'replaceCode', eventId, owner, role, oldCode, newCode });
-    return this.step(
-      eventId,
-      owner,
-      (record) => ({ ...record, [`${role}Code`]: newCode, codeCollisions: (record.codeCollisions ?? 0) + 1 }),
-      (record) => record[`${role}Code`] === oldCode,
-    );
-  }
-
-  public async recordTakenSeen(eventId: string, owner: string, role: Role, code: string): Promise<LedgerRecord> {
-    this.calls.push({ op: 'recordTakenSeen', eventId, owner, role, code });
-    return this.step(
-      eventId,
-      owner,
-      (record, iso) => ({ ...record, [`${role}TakenSeenAt`]: iso, [`${role}TakenSeenCode`]: code }),
-      (record) => record[`${role}Code`] === code,
-    );
-  }
-
-  public async recordCustomerIo(eventId: string, owner: string, finish?: FinalStatus): Promise<LedgerRecord> {
-    this.calls.push({ op: 'recordCustomerIo', eventId, owner, ...(finish ? { finish } : {}) });
-    return this.step(eventId, owner, (record, iso) => finished({ ...record, customerioAt: iso }, iso, finish));
-  }
-
-  public async recordPostHog(eventId: string, owner: string, finish?: FinalStatus): Promise<LedgerRecord> {
-    this.calls.push({ op: 'recordPostHog', eventId, owner, ...(finish ? { finish } : {}) });
-    return this.step(eventId, owner, (record, iso) => finished({ ...record, posthogAt: iso }, iso, finish));
-  }
-
-  public async decide(eventId: string, owner: string, decision: Decision, reason?: string, gatePassed?: boolean): Promise<LedgerRecord> {
-    this.calls.push({ op: 'decide', eventId, owner, decision, reason, ...(gatePassed ? { gatePassed } : {}) });
-    return this.step(eventId, owner, (record, iso) => ({ ...record, decision, ...(reason ? { rejectionReason: reason } : {}), ...(gatePassed ? { gatePassedAt: iso } : {}) }));
-  }
-
-  public async passGate(eventId: string, owner: string): Promise<LedgerRecord> {
-    this.calls.push({ op: 'passGate', eventId, owner });
-    return this.step(eventId, owner, (record, iso) => ({ ...record, gatePassedAt: iso }));
-  }
-
-  public async finishRejected(eventId: string, owner: string): Promise<LedgerRecord> {
-    this.calls.push({ op: 'finishRejected', eventId, owner });
-    return this.step(eventId, owner, (record, iso) => finished(record, iso, 'REJECTED'));
-  }
-
-  public async claimRedeemer(person: string, eventId: string, staleHolder?: string): Promise<boolean> {
-    const holder = this.redeemers.get(person);
-    if (holder !== undefined && holder !== eventId && holder !== staleHolder) return false;
-    this.redeemers.set(person, eventId);
-    return true;
-  }
-
-  public async releaseRedeemer(person: string, eventId: string): Promise<void> {
-    if (this.redeemers.get(person) === eventId) this.redeemers.delete(person);
-  }
-
-  public async redeemerHolder(person: string): Promise<string | undefined> {
-    return this.redeemers.get(person);
-  }
-
-  public async releaseReferrerSlot(person: string, eventId: string): Promise<void> {
-    this.referrers.get(person)?.delete(eventId);
-  }
-
-  public async referrerSlotHolders(person: string): Promise<string[]> {
-    return [...(this.referrers.get(person) ?? [])];
-  }
-
-  public async claimReferrerSlot(person: string, eventId: string, cap: number): Promise<boolean> {
-    const counted = this.referrers.get(person) ?? new Set<string>();
-    if (counted.has(eventId)) return true;
-    if (counted.size >= cap) return false;
-    this.referrers.set(person, counted.add(eventId));
-    return true;
-  }
-
-  /** As lib/adapters/dynamodb/budget-counter.ts: once per referral, refused past the limit when one is given. */
-  public async reserveBudget(period: string, eventId: string, cents: number, limitCents?: number): Promise<boolean> {
-    if (limitCents !== undefined && cents > limitCents) return false;
-    const counted = this.budgets.get(period) ?? new Map<string, number>();
-    if (counted.has(eventId)) return true;
-    const spent = [...counted.values()].reduce((a, b) => a + b, 0);
-    if (limitCents !== undefined && spent + cents > limitCents) return false;
-    this.budgets.set(period, counted.set(eventId, cents));
-    return true;
-  }
-
-  /** The share counted (not the one passed) comes back, once. */
-  public async returnBudget(period: string, eventId: string, _cents: number): Promise<boolean> {
-    return this.budgets.get(period)?.delete(eventId) ?? false;
-  }
-
-  public async budgetSpent(period: string): Promise<{ cents: number; referrals: number }> {
-    const counted = this.budgets.get(period) ?? new Map<string, number>();
-    return { cents: [...counted.values()].reduce((a, b) => a + b, 0), referrals: counted.size };
-  }
-
-  /** As the DynamoDB ledger's: first sightings, the window up to this one's, capped, the first answer pinned. */
-  public async referrerVelocity(person: string, eventId: string, windowMs: number, cap: number): Promise<number> {
-    const pinned = this.velocityAnswers.get(`${person}#${eventId}`);
-    if (pinned !== undefined) return Math.min(pinned, cap);
-    const seen = this.sightings.get(person) ?? new Map<string, number>();
-    if (!seen.has(eventId)) seen.set(eventId, this.now());
-    this.sightings.set(person, seen);
-    const mine = seen.get(eventId)!;
-    const count = Math.min([...seen.values()].filter((at) => at <= mine && at > mine - windowMs).length, cap);
-    this.velocityAnswers.set(`${person}#${eventId}`, count);
-    return count;
-  }
-
-  public async complete(eventId: string, owner: string): Promise<LedgerRecord> {
-    this.calls.push({ op: 'complete', eventId, owner });
-    return this.step(eventId, owner, (record, iso) => finished(record, iso, 'COMPLETED'));
+  public async move(eventId: string, from: readonly LedgerStatus[], change: Change): Promise<LedgerRecord | undefined> {
+    const record = this.records.get(eventId);
+    if (!record || !from.includes(record.status) || !this.holds(record, change)) return undefined;
+    return this.apply(eventId, record, change);
   }
 
   public async fail(eventId: string, owner: string, reason: string, message: string): Promise<boolean> {
@@ -230,34 +128,144 @@ export class MemoryLedger implements LedgerPort, LifecycleCounters {
     return true;
   }
 
-  public async release(eventId: string, owner: string, message: string): Promise<void> {
-    this.calls.push({ op: 'release', eventId, owner, message });
-    try {
-      await this.step(eventId, owner, (record) => {
-        const { leaseOwner: _owner, leaseExpiresAt: _expires, ...rest } = record;
-        return { ...rest, lastError: message };
-      });
-    } catch (error) {
-      if (!(error instanceof LeaseLostError)) throw error;
-    }
-  }
-
   public async get(eventId: string): Promise<LedgerRecord | undefined> {
     const record = this.records.get(eventId);
     return record && { ...record };
   }
 
-  private step(
-    eventId: string,
-    owner: string,
-    update: (record: LedgerRecord, iso: string) => LedgerRecord,
-    condition: (record: LedgerRecord) => boolean = () => true,
-  ): LedgerRecord {
-    const record = this.records.get(eventId);
-    if (!record || record.leaseOwner !== owner || !condition(record)) throw new LeaseLostError(eventId);
-    const updated = { ...update(record, new Date(this.now()).toISOString()), updatedAt: new Date(this.now()).toISOString() };
-    this.records.set(eventId, updated);
-    return { ...updated };
+  /** As lib/adapters/dynamodb/ledger.ts (and budget-counter.ts): once per referral, refused past the limit when one is given. */
+  public async count(counter: Counter, eventId: string, options: { limit?: number; takeOver?: string } = {}): Promise<boolean> {
+    const { limit, takeOver } = options;
+    if (counter.kind === 'redeemer') {
+      const holder = this.redeemers.get(counter.person);
+      if (holder !== undefined && holder !== eventId && holder !== takeOver) return false;
+      this.redeemers.set(counter.person, eventId);
+      return true;
+    }
+    if (counter.kind === 'referrer') {
+      const counted = this.referrers.get(counter.person) ?? new Set<string>();
+      if (counted.has(eventId)) return true;
+      if (limit !== undefined && counted.size >= limit) return false;
+      this.referrers.set(counter.person, counted.add(eventId));
+      return true;
+    }
+    if (limit !== undefined && counter.cents > limit) return false;
+    const counted = this.budgets.get(counter.period) ?? new Map<string, number>();
+    if (counted.has(eventId)) return true;
+    const spent = [...counted.values()].reduce((a, b) => a + b, 0);
+    if (limit !== undefined && spent + counter.cents > limit) return false;
+    this.budgets.set(counter.period, counted.set(eventId, counter.cents));
+    return true;
+  }
+
+  /** Only this referral's own count goes; a budget gives back the share counted (not the one passed), once. */
+  public async uncount(counter: Counter, eventId: string): Promise<boolean> {
+    if (counter.kind === 'redeemer') return this.redeemers.get(counter.person) === eventId && this.redeemers.delete(counter.person);
+    if (counter.kind === 'referrer') return this.referrers.get(counter.person)?.delete(eventId) ?? false;
+    return this.budgets.get(counter.period)?.delete(eventId) ?? false;
+  }
+
+  public async holders(counter: Counter): Promise<string[]> {
+    if (counter.kind === 'redeemer') return this.redeemers.has(counter.person) ? [this.redeemers.get(counter.person)!] : [];
+    if (counter.kind === 'referrer') return [...(this.referrers.get(counter.person) ?? [])];
+    return [];
+  }
+
+  public async spent(period: string): Promise<{ cents: number; referrals: number }> {
+    const counted = this.budgets.get(period) ?? new Map<string, number>();
+    return { cents: [...counted.values()].reduce((a, b) => a + b, 0), referrals: counted.size };
+  }
+
+  /** As the DynamoDB ledger's: first sightings, the window up to this one's, capped, the first answer pinned. */
+  public async velocity(person: string, eventId: string, windowMs: number, cap: number): Promise<number> {
+    const pinned = this.velocityAnswers.get(`${person}#${eventId}`);
+    if (pinned !== undefined) return Math.min(pinned, cap);
+    const seen = this.sightings.get(person) ?? new Map<string, number>();
+    if (!seen.has(eventId)) seen.set(eventId, this.now());
+    this.sightings.set(person, seen);
+    const mine = seen.get(eventId)!;
+    const count = Math.min([...seen.values()].filter((at) => at <= mine && at > mine - windowMs).length, cap);
+    this.velocityAnswers.set(`${person}#${eventId}`, count);
+    return count;
+  }
+
+  public async waiting(queue: LifecycleQueue, until = Number.MAX_SAFE_INTEGER, limit = 1_000): Promise<LifecycleRecord[]> {
+    return [...this.records.values()]
+      .map((record) => record as LifecycleRecord)
+      .filter((record) => record.lifecycleQueue === queue && Number(record.lifecycleAt) <= until)
+      .sort((a, b) => Number(a.lifecycleAt) - Number(b.lifecycleAt))
+      .slice(0, limit)
+      .map((record) => ({ ...record }));
+  }
+
+  /** A Change's conditions beyond its fence, as the DynamoDB ledger's expression states them. */
+  private holds(record: LedgerRecord, change: Change): boolean {
+    const fields = record as unknown as Record<string, unknown>;
+    const now = this.now();
+    return (
+      Object.entries(change.expect ?? {}).every(([key, value]) => fields[key] === value) &&
+      (change.present ?? []).every((key) => fields[key] !== undefined) &&
+      Object.entries(change.olderThan ?? {}).every(([key, ms]) => fields[key] === undefined || Number(fields[key]) < now - ms)
+    );
+  }
+
+  private apply(eventId: string, record: LedgerRecord, change: Change): LedgerRecord {
+    const next = applyChange(record, change, this.now());
+    this.records.set(eventId, next);
+    return { ...next };
+  }
+}
+
+/** The call a write records, read back from its Change as the step named it. */
+function callOf(change: Change, eventId: string, owner: string): LedgerCall {
+  const set = change.set ?? {};
+  const role = [...Object.keys(set), ...Object.keys(change.expect ?? {})]
+    .map((key) => /^(referrer|redeemer)[A-Z]/.exec(key)?.[1])
+    .find(Boolean) as Role;
+  const base = { eventId, owner };
+  const finish = set.status ? { finish: set.status as FinalStatus } : {};
+  switch (change.step) {
+    case 'recordCard':
+      return {
+        op: 'recordCard',
+        ...base,
+        role,
+        cardId: String(set[`${role}CardId`]),
+        ...(set[`${role}ExpiresOn`] ? { expiresOn: String(set[`${role}ExpiresOn`]) } : {}),
+      };
+    case 'replaceCode':
+      return { op: 'replaceCode', ...base, role, oldCode: String(change.expect?.[`${role}Code`]), newCode: String(set[`${role}Code`]) };
+    case 'recordTakenSeen':
+      return { op: 'recordTakenSeen', ...base, role, code: String(set[`${role}TakenSeenCode`]) };
+    case 'recordCustomerIo':
+    case 'recordPostHog':
+      return { op: change.step, ...base, ...finish };
+    case 'finish':
+      return { op: 'finish', ...base, status: set.status as FinalStatus };
+    case 'release':
+      return { op: 'release', ...base, message: String(set.lastError) };
+    case 'decide': {
+      const decision = set.decision as Decision;
+      const reason = set.rejectionReason as string | undefined;
+      const verdict: Verdict =
+        decision === 'REJECTED'
+          ? { kind: 'reject', reason: reason ?? 'unknown' }
+          : set.status === 'HELD'
+            ? { kind: 'hold', until: Number(set.releaseAt) }
+            : set.status === 'REVIEW'
+              ? { kind: 'review', reasons: set.reviewReasons as never, holdUntil: Number(set.holdUntil) }
+              : { kind: 'pay' };
+      return {
+        op: 'decide',
+        ...base,
+        verdict,
+        decision,
+        ...(reason ? { reason } : {}),
+        ...(verdict.kind === 'pay' ? { gatePassed: true } : {}),
+      };
+    }
+    default:
+      return { op: 'markReleased', ...base };
   }
 }
 
@@ -266,17 +274,11 @@ export class MemoryLedger implements LedgerPort, LifecycleCounters {
  * `releaseAt` has passed), and its lease free, expired or already `owner`'s.
  */
 function openAndFree(record: LedgerRecord, now: number, owner: string): boolean {
-  if (record.status === 'COMPLETED' || record.status === 'REJECTED' || record.status === 'REVIEW' || record.status === 'REVOKED') return false;
+  if (record.status === 'COMPLETED' || record.status === 'REJECTED' || record.status === 'REVIEW' || record.status === 'REVOKED')
+    return false;
   if (record.status === 'HELD' && !(Number(record.releaseAt) <= now)) return false;
   return record.leaseExpiresAt === undefined || record.leaseExpiresAt < now || record.leaseOwner === owner;
 }
 
 const isParked = (record: LedgerRecord): record is LedgerRecord & { status: ParkedStatus } =>
   record.status === 'HELD' || record.status === 'REVIEW' || record.status === 'REVOKED';
-
-/** As lib/adapters/dynamodb/ledger.ts's `finishing`: with a final status, the record ends and its lease goes. */
-function finished(record: LedgerRecord, iso: string, finish: FinalStatus | undefined): LedgerRecord {
-  if (!finish) return record;
-  const { leaseOwner: _owner, leaseExpiresAt: _expires, ...rest } = record;
-  return finish === 'COMPLETED' ? { ...rest, status: 'COMPLETED', completedAt: iso } : { ...rest, status: 'REJECTED', rejectedAt: iso };
-}

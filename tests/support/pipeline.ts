@@ -54,6 +54,8 @@ export interface PipelineOptions {
   now?: () => number;
   /** Wraps the ledger the worker and fulfilment use, e.g. to fail one call of one referral (`pipeline.ledger` stays the real one). */
   wrapLedger?: (ledger: Ledger) => Ledger;
+  /** Wraps the DynamoDB client the worker's ledger writes through, e.g. to fail one kind of write. */
+  wrapDdb?: (ddb: DynamoDBDocumentClient) => DynamoDBDocumentClient;
 }
 
 /**
@@ -109,7 +111,7 @@ export class Pipeline {
       async () => loadWorkerConfig(env),
       {
         sqs,
-        ddb,
+        ddb: options.wrapDdb ? options.wrapDdb(ddb) : ddb,
         ...(options.clientTimeoutMs !== undefined ? { fetch: fetchTimingOutAfter(options.clientTimeoutMs) } : {}),
         ...(options.now ? { now: options.now } : {}),
       },

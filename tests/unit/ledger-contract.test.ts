@@ -5,7 +5,7 @@ import { MemoryLedger } from '../support/memory-ledger';
 // (tests/integration/ledger-contract.test.ts).
 describeLedgerContract('memory (tests/support/memory-ledger.ts)', async (clock) => {
   const ledger = new MemoryLedger(clock.now);
-  return { ledger, seed: async (record) => ledger.seed(record) };
+  return { ledger, index: ledger, seed: async (record) => ledger.seed(record) };
 });
 
 describeCounterContract('memory (tests/support/memory-ledger.ts)', async (clock) => new MemoryLedger(clock.now));

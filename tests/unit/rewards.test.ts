@@ -6,7 +6,8 @@ import { FakeShop, roleOf } from '../support/fake-shop';
 import { MemoryLedger } from '../support/memory-ledger';
 import { failure } from '../support/failure';
 import type { LifecycleConfig } from '../../lib/infra/config';
-import type { Park, WorkerLifecyclePort } from '../../lib/domain/lifecycle/ledger-port';
+import type { GuardCounters } from '../../lib/domain/lifecycle/guards';
+import { release } from '../../lib/domain/steps';
 import { signReferral } from '../../lib/domain/vouch';
 import type { ProgramRules } from '../../lib/domain/rules';
 
@@ -64,6 +65,13 @@ function setup(retry: FulfilDeps['retry'] = { baseDelayMs: 1, maxDelayMs: 2 }) {
 const attempt = (owner = 'request-1/message-1') => ({ owner, deadline: Date.now() + 30_000 });
 
 /** A record as an earlier attempt left it. */
+/** The referrals parked so far, as the verdicts that parked them: HELD until a time, or in REVIEW. */
+function parkedBy(ledger: MemoryLedger): { status: string; releaseAt?: number; reasons?: string[] }[] {
+  return ledger.calls.flatMap((call): { status: string; releaseAt?: number; reasons?: string[] }[] =>
+    call.op !== 'decide' ? [] : call.verdict.kind === 'hold' ? [{ status: 'HELD', releaseAt: call.verdict.until }] : call.verdict.kind === 'review' ? [{ status: 'REVIEW', reasons: call.verdict.reasons }] : [],
+  );
+}
+
 function storedRecord(overrides: Partial<LedgerRecord>): LedgerRecord {
   return {
     pk: `referral#${EVENT_ID}`,
@@ -290,7 +298,7 @@ describe('fulfilReferral: the last write ends the referral', () => {
       ['recordCustomerIo', undefined],
       ['recordPostHog', 'COMPLETED'],
     ]);
-    expect(ledger.calls.map((call) => call.op)).not.toContain('complete');
+    expect(ledger.calls.map((call) => call.op)).not.toContain('finish');
     expect(ledger.records.get(EVENT_ID)?.status).toBe('COMPLETED');
   });
 
@@ -306,7 +314,7 @@ describe('fulfilReferral: the last write ends the referral', () => {
     // Assess
     expect(outcome).toEqual({ outcome: 'rejected', reason: 'blocked_domain' });
     expect(ledger.calls.at(-1)).toMatchObject({ op: 'recordPostHog', finish: 'REJECTED' });
-    expect(ledger.calls.map((call) => call.op)).not.toContain('finishRejected');
+    expect(ledger.calls.map((call) => call.op)).not.toContain('finish');
     expect(ledger.records.get(EVENT_ID)).toMatchObject({ status: 'REJECTED', rejectedAt: expect.any(String) });
   });
 
@@ -338,7 +346,7 @@ describe('fulfilReferral: resuming', () => {
       return issue(input);
     };
     await failure(fulfilReferral(REFERRAL, deps, attempt('attempt-1')));
-    await ledger.release(EVENT_ID, 'attempt-1', 'Shopify answered 503');
+    await release(ledger, EVENT_ID, 'attempt-1', 'Shopify answered 503');
     shopify.onCreate = undefined;
     const firstCodes = { referrer: shopify.codesFor('referrer'), redeemer: shopify.codesFor('redeemer') };
     shopify.creates.length = 0;
@@ -587,10 +595,10 @@ describe('fulfilReferral: one card failing', () => {
     const { ledger, shopify, customerio, deps } = setup();
     shopify.seedCard('CODE0002', { id: 'gid://shopify/GiftCard/999', note: 'sold at the till' });
     const gate = deferred<void>();
-    const recordCard = deps.ledger.recordCard.bind(deps.ledger);
-    deps.ledger.recordCard = async (eventId, owner, role, cardId) => {
-      if (role === 'referrer') await gate.promise;
-      return recordCard(eventId, owner, role, cardId);
+    const write = deps.ledger.write.bind(deps.ledger);
+    deps.ledger.write = async (eventId, owner, change) => {
+      if (change.step === 'recordCard' && change.set?.referrerCardId) await gate.promise;
+      return write(eventId, owner, change);
     };
 
     // Act
@@ -914,7 +922,7 @@ describe('fulfilReferral: a lost create answered "taken" while our card is not s
     shopify.unsearchable.add('CODE0001');
     shopify.lookupNoise = [STRANGER];
     await failure(fulfilReferral(REFERRAL, deps, attempt('request-1/message-1')));
-    await ledger.release(EVENT_ID, 'request-1/message-1', 'retry');
+    await release(ledger, EVENT_ID, 'request-1/message-1', 'retry');
     shopify.unsearchable.clear();
 
     // Act
@@ -989,21 +997,12 @@ describe('fulfilReferral: a lost create answered "taken" while our card is not s
 describe("fulfilReferral: the lifecycle gate's pay verdict is stored (closing review, defect 11)", () => {
   /** A worker lifecycle port on the memory ledger: parking sets the status and frees the lease, as the DynamoDB one does. */
   function lifecycle(ledger: MemoryLedger, config: LifecycleConfig) {
-    const parked: Park[] = [];
-    const port: WorkerLifecyclePort = {
-      park: async (eventId, _owner, park) => {
-        parked.push(park);
-        const record = ledger.records.get(eventId)!;
-        const { leaseOwner: _lease, ...rest } = record;
-        ledger.records.set(eventId, { ...rest, status: park.status, ...(park.status === 'HELD' ? { releaseAt: park.releaseAt } : {}) });
-        return ledger.records.get(eventId)!;
-      },
-      markReleased: async (eventId) => ledger.records.get(eventId)!,
-      reserveBudget: async () => true,
-      returnBudget: async () => true,
-      referrerVelocity: async () => 1,
+    const port: GuardCounters = {
+      count: async () => true,
+      uncount: async () => true,
+      velocity: async () => 1,
     };
-    return { parked, deps: { config, ledger: port } };
+    return { parked: () => parkedBy(ledger), deps: { config, ledger: port } };
   }
 
   it('never parks, on a retry under a hold turned on since, a referral whose first create may have landed', async () => {
@@ -1015,7 +1014,7 @@ describe("fulfilReferral: the lifecycle gate's pay verdict is stored (closing re
     deps.lifecycle = gate.deps;
     shopify.loseResponses(() => true, 2);
     await failure(fulfilReferral(REFERRAL, deps, attempt('request-1/message-1')));
-    await ledger.release(EVENT_ID, 'request-1/message-1', 'retry');
+    await release(ledger, EVENT_ID, 'request-1/message-1', 'retry');
     config.holdMs = 14 * DAY;
 
     // Act
@@ -1023,7 +1022,7 @@ describe("fulfilReferral: the lifecycle gate's pay verdict is stored (closing re
 
     // Assess
     expect(outcome).toEqual({ outcome: 'completed' });
-    expect(gate.parked).toEqual([]);
+    expect(gate.parked()).toEqual([]);
     expect(shopify.cards.size).toBe(2);
     expect(ledger.records.get(EVENT_ID)).toMatchObject({ referrerCardId: shopify.card('CODE0001')?.id, redeemerCardId: shopify.card('CODE0002')?.id });
   });
@@ -1056,7 +1055,7 @@ describe("fulfilReferral: the lifecycle gate's pay verdict is stored (closing re
     await fulfilReferral(REFERRAL, deps, attempt());
 
     // Assess
-    expect(ledger.calls.filter((call) => call.op === 'passGate')).toHaveLength(1);
+    expect(ledger.calls.filter((call) => call.op === 'decide' && call.gatePassed)).toHaveLength(1);
     expect(passedAtCreate).toEqual([expect.any(String), expect.any(String)]);
   });
 
@@ -1072,7 +1071,7 @@ describe("fulfilReferral: the lifecycle gate's pay verdict is stored (closing re
 
     // Assess
     expect(outcome).toMatchObject({ outcome: 'held' });
-    expect(gate.parked).toEqual([expect.objectContaining({ status: 'HELD' })]);
+    expect(gate.parked()).toEqual([expect.objectContaining({ status: 'HELD' })]);
     expect(ledger.records.get(EVENT_ID)?.gatePassedAt).toBeUndefined();
     expect(shopify.creates).toEqual([]);
   });
@@ -1151,27 +1150,16 @@ describe('fulfilReferral: an approved referral taken up from review', () => {
 
   /** The worker's lifecycle port on the memory ledger, its counters the memory twin's; `failCounts` budget writes throw first. */
   function lifecycle(ledger: MemoryLedger, config: LifecycleConfig, failCounts = 0) {
-    const parked: Park[] = [];
     let failures = failCounts;
-    const port: WorkerLifecyclePort = {
-      park: async (eventId, _owner, park) => {
-        parked.push(park);
-        const { leaseOwner: _lease, ...rest } = ledger.records.get(eventId)!;
-        ledger.records.set(eventId, { ...rest, status: park.status, ...(park.status === 'HELD' ? { releaseAt: park.releaseAt } : {}) });
-        return ledger.records.get(eventId)!;
-      },
-      markReleased: async (eventId) => {
-        ledger.records.set(eventId, { ...ledger.records.get(eventId)!, releasedAt: new Date(NOW).toISOString() } as LedgerRecord);
-        return ledger.records.get(eventId)!;
-      },
-      reserveBudget: async (period, eventId, cents, limit) => {
+    const port: GuardCounters = {
+      count: async (counter, eventId, options) => {
         if (failures-- > 0) throw new RetryableError('simulated: the budget write timed out');
-        return ledger.reserveBudget(period, eventId, cents, limit);
+        return ledger.count(counter, eventId, options);
       },
-      returnBudget: (period, eventId, cents) => ledger.returnBudget(period, eventId, cents),
-      referrerVelocity: async () => 1,
+      uncount: (counter, eventId) => ledger.uncount(counter, eventId),
+      velocity: async () => 1,
     };
-    return { parked, deps: { config, ledger: port } };
+    return { parked: () => parkedBy(ledger), deps: { config, ledger: port } };
   }
 
   it('holds it again, issuing nothing, while its acceptance plus REWARD_HOLD is still ahead', async () => {
@@ -1187,9 +1175,9 @@ describe('fulfilReferral: an approved referral taken up from review', () => {
 
     // Assess
     expect(outcome).toEqual({ outcome: 'held', releaseAt: NOW - 3_600_000 + 14 * DAY });
-    expect(gate.parked).toEqual([expect.objectContaining({ status: 'HELD', releaseAt: NOW - 3_600_000 + 14 * DAY })]);
+    expect(gate.parked()).toEqual([expect.objectContaining({ status: 'HELD', releaseAt: NOW - 3_600_000 + 14 * DAY })]);
     expect(shopify.creates).toEqual([]);
-    expect(await ledger.budgetSpent(`day#${new Date(NOW - 3_600_000).toISOString().slice(0, 10)}`)).toEqual({ cents: 0, referrals: 0 });
+    expect(await ledger.spent(`day#${new Date(NOW - 3_600_000).toISOString().slice(0, 10)}`)).toEqual({ cents: 0, referrals: 0 });
   });
 
   it('counts it in its day and month before the first Shopify call; a failed count issues nothing', async () => {
@@ -1201,14 +1189,14 @@ describe('fulfilReferral: an approved referral taken up from review', () => {
     const createdAt = new Date(NOW - 15 * DAY).toISOString();
     const countedAtCreate: number[] = [];
     shopify.onCreate = async (input, issue) => {
-      countedAtCreate.push((await ledger.budgetSpent(`month#${createdAt.slice(0, 7)}`)).cents);
+      countedAtCreate.push((await ledger.spent(`month#${createdAt.slice(0, 7)}`)).cents);
       return issue(input);
     };
 
     // Act
     const first = await failure(fulfilReferral(REFERRAL, deps, attempt('request-1/message-1')));
     const createsAfterFailure = shopify.creates.length;
-    await ledger.release(EVENT_ID, 'request-1/message-1', 'retry');
+    await release(ledger, EVENT_ID, 'request-1/message-1', 'retry');
     const second = await fulfilReferral(REFERRAL, deps, attempt('request-2/message-1'));
 
     // Assess
@@ -1216,7 +1204,7 @@ describe('fulfilReferral: an approved referral taken up from review', () => {
     expect(createsAfterFailure).toBe(0);
     expect(second).toEqual({ outcome: 'completed' });
     expect(countedAtCreate).toEqual([5_000, 5_000]);
-    expect(await ledger.budgetSpent(`day#${createdAt.slice(0, 10)}`)).toEqual({ cents: 5_000, referrals: 1 });
+    expect(await ledger.spent(`day#${createdAt.slice(0, 10)}`)).toEqual({ cents: 5_000, referrals: 1 });
   });
 });
 
@@ -1250,7 +1238,7 @@ describe('fulfilReferral: a message reusing the uuid of a referral begun for ano
     deps.referralCodes = referralCodes;
     const crashing: FulfilDeps = { ...deps, checkpoint: (step) => { if (step === 'begun') throw new Error('simulated: the Lambda timed out'); } };
     await failure(fulfilReferral({ ...REFERRAL, ...forgedPeople }, crashing, attempt('request-1/message-1')));
-    await ledger.release(EVENT_ID, 'request-1/message-1', 'timed out');
+    await release(ledger, EVENT_ID, 'request-1/message-1', 'timed out');
 
     // Act: the genuine message, signed over Alice's code, arrives with the same uuid
     const outcome = await fulfilReferral(genuine(), deps, attempt('request-2/message-2'));

@@ -26,12 +26,17 @@ const ENV: Env = {
 const clients = () => ({ sqs: new SQSClient({ region: 'us-east-1' }), ddb: documentClient() });
 
 describe('createWorkerDeps', () => {
-  it("binds the worker to the runtime config's table, DLQ, redrive count and DRY_RUN", () => {
+  it("binds the worker to the runtime config's table, DLQ, redrive count and DRY_RUN", async () => {
+    // Prepare: the ledger's reads are caught, never sent
+    const built = clients();
+    const send = jest.spyOn(built.ddb, 'send').mockImplementation(async () => ({}));
+
     // Act
-    const deps = createWorkerDeps(loadWorkerRuntimeConfig(ENV), async () => loadWorkerConfig(ENV), clients());
+    const deps = createWorkerDeps(loadWorkerRuntimeConfig(ENV), async () => loadWorkerConfig(ENV), built);
+    await deps.ledger.get('any-referral');
 
     // Assess
-    expect((deps.ledger as Ledger).tableName).toBe(ENV.TABLE_NAME);
+    expect((send.mock.calls[0]?.[0] as { input?: { TableName?: string } }).input?.TableName).toBe(ENV.TABLE_NAME);
     expect(deps).toMatchObject({ deadLetterQueueUrl: ENV.DLQ_URL, maxReceiveCount: 7, dryRun: true });
   });
 

@@ -38,7 +38,8 @@ function setup(options: { fulfilDeps?: () => Promise<FulfilDeps>; rules?: Fulfil
   const customerio = fakeCustomerIo();
   // The handler's own ledger handle only records failures and releases leases: a second twin, watched.
   const handlerLedger = new MemoryLedger();
-  const ledger = { fail: jest.spyOn(handlerLedger, 'fail'), release: jest.spyOn(handlerLedger, 'release') };
+  // Its only write is a release (lib/domain/steps.ts `release`).
+  const ledger = { fail: jest.spyOn(handlerLedger, 'fail'), release: jest.spyOn(handlerLedger, 'write') };
   let n = 0;
   const fulfilDeps = jest.fn(
     options.fulfilDeps ??
@@ -139,7 +140,7 @@ describe('worker: retryable failures', () => {
     await handler(batch(sqsRecord(referralBody(), { receiveCount: 2 })), context);
 
     // Assess
-    expect(ledger.release).toHaveBeenCalledWith(EVENT_ID, `${context.awsRequestId}/message-1`, 'Shopify answered 503');
+    expect(ledger.release).toHaveBeenCalledWith(EVENT_ID, `${context.awsRequestId}/message-1`, expect.objectContaining({ step: 'release', set: { lastError: 'Shopify answered 503' } }));
     expect(ledger.fail).not.toHaveBeenCalled();
   });
 

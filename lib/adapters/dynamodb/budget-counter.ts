@@ -30,7 +30,7 @@
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { RetryableError } from '../../domain/errors';
-import { conditionalUpdate, readItem } from './ledger';
+import { conditionalUpdate, readItem } from './conditional';
 
 export const budgetKey = (period: string): string => `budget#${period}`;
 export const budgetMarkerKey = (period: string, eventId: string): string => `budget#${period}#${eventId}`;

@@ -1,23 +1,50 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
-import { PermanentError, RetryableError } from '../../domain/errors';
+/**
+ * The ledger on one DynamoDB table, for every role (worker, releaser, operator): a referral's
+ * record and the counters. Each state change is ONE conditional write, built from the domain's
+ * named parts (a Change, lib/domain/ledger-port.ts): fenced on the worker's lease (`write`), or on
+ * the status an operator moves it from (`move`), so redelivery, duplicates, concurrent workers and
+ * a repeated command can never repeat or reorder one. The counters are each a few conditional
+ * writes on small items (./budget-counter.ts says why a budget's is exact).
+ *
+ * A HELD or REVIEW record also carries `lifecycleQueue` (`held` | `review`) and `lifecycleAt`
+ * (epoch ms: the release time, or when review began): the keys of the sparse `lifecycle` index
+ * (serverless.yml). Only parked records have them, so the releaser and `review list` read just
+ * the referrals waiting, never the table (./lifecycle-index.ts: its Query is not in the worker's
+ * code, nor in its role).
+ */
+import { UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import {
   LeaseLostError,
+  NOW_ISO,
+  NOW_MS,
   posthogDistinctId,
   type BeginInput,
   type BeginResult,
-  type Decision,
-  type FinalStatus,
+  type Change,
+  type Counter,
   type LedgerPort,
   type LedgerRecord,
+  type LedgerStatus,
   type ParkedStatus,
-  type Role,
 } from '../../domain/ledger-port';
 import type { Referral } from '../../domain/referral';
+import { BudgetCounter } from './budget-counter';
+import { ReferralCodeReader } from './referral-codes';
+import type { ReferralCodeLookup } from '../../domain/referral-codes';
+import { classify, conditionalUpdate, isConditionFailure, readItem } from './conditional';
+
+export { classify, conditionalUpdate, isConditionFailure, readItem } from './conditional';
 
 // The domain's types live in the port (lib/domain/ledger-port.ts); re-exported so importers of this module keep working.
 export { LeaseLostError, ROLES } from '../../domain/ledger-port';
 export type { Decision, LedgerPort, LedgerRecord, LedgerStatus, Role } from '../../domain/ledger-port';
+export type { LifecycleRecord } from '../../domain/lifecycle/record';
+export { budgetPeriods, referralCents } from '../../domain/lifecycle/record';
+
+const velocityKey = (person: string): string => `velocity#${person}`;
+const VELOCITY_FAILURE = 'lifecycle: could not count the referrer';
+/** Sightings a referrer's item may hold past `cap` before they are tidied. */
+const VELOCITY_SLACK = 32;
 
 export const referralKey = (eventId: string): string => `referral#${eventId}`;
 /** One item per redeemer (canonical email): which referral rewarded them. */
@@ -51,12 +78,18 @@ const isParked = (record: LedgerRecord | undefined): record is LedgerRecord & { 
   record?.status === 'HELD' || record?.status === 'REVIEW' || record?.status === 'REVOKED';
 
 export class Ledger implements LedgerPort {
+  private readonly budgets: BudgetCounter;
+  /** The worker's reads of the referral-code items, which live in this table (./referral-codes.ts). */
+  public readonly codes: ReferralCodeLookup;
+
   public constructor(
-    // Readable so the lifecycle's writes (lib/adapters/dynamodb/lifecycle-ledger.ts) go to the same table with the same client and clock.
-    public readonly client: DynamoDBDocumentClient,
-    public readonly tableName: string,
-    public readonly now: () => number = Date.now,
-  ) {}
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.budgets = new BudgetCounter(client, tableName, now);
+    this.codes = new ReferralCodeReader(client, tableName);
+  }
 
   /**
    * Creates the record or takes it over, in one conditional write (OPEN_AND_FREE);
@@ -64,50 +97,31 @@ export class Ledger implements LedgerPort {
    */
   public async begin(referral: Referral, input: BeginInput): Promise<BeginResult> {
     const now = this.now();
-    const iso = new Date(now).toISOString();
+    const update = expression(
+      {
+        step: 'begin',
+        set: { status: 'IN_PROGRESS', eventId: referral.eventId, leaseOwner: input.owner, leaseExpiresAt: input.leaseUntil },
+        setIfAbsent: {
+          createdAt: NOW_ISO,
+          referrerEmail: referral.referrerEmail,
+          redeemerEmail: referral.redeemerEmail,
+          customerEmail: referral.customerEmail,
+          distinctId: posthogDistinctId(referral),
+          rewardType: input.rewardType,
+          rewardAmount: input.rewardAmount,
+          referrerCode: input.codes.referrer,
+          redeemerCode: input.codes.redeemer,
+          customerioEventId: input.customerioEventId,
+        },
+        add: { attempts: 1 },
+      },
+      now,
+      OPEN_AND_FREE,
+      openAndFreeValues(now, input.owner),
+    );
     try {
       const result = await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: referralKey(referral.eventId) },
-          UpdateExpression: `SET ${[
-            '#status = :inProgress',
-            'eventId = :eventId',
-            'updatedAt = :iso',
-            'leaseOwner = :owner',
-            'leaseExpiresAt = :leaseUntil',
-            'createdAt = if_not_exists(createdAt, :iso)',
-            'referrerEmail = if_not_exists(referrerEmail, :referrerEmail)',
-            'redeemerEmail = if_not_exists(redeemerEmail, :redeemerEmail)',
-            'customerEmail = if_not_exists(customerEmail, :customerEmail)',
-            'distinctId = if_not_exists(distinctId, :distinctId)',
-            'rewardType = if_not_exists(rewardType, :rewardType)',
-            'rewardAmount = if_not_exists(rewardAmount, :rewardAmount)',
-            'referrerCode = if_not_exists(referrerCode, :referrerCode)',
-            'redeemerCode = if_not_exists(redeemerCode, :redeemerCode)',
-            'customerioEventId = if_not_exists(customerioEventId, :customerioEventId)',
-          ].join(', ')} ADD attempts :one`,
-          ConditionExpression: OPEN_AND_FREE,
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ...openAndFreeValues(now, input.owner),
-            ':inProgress': 'IN_PROGRESS',
-            ':eventId': referral.eventId,
-            ':iso': iso,
-            ':leaseUntil': input.leaseUntil,
-            ':referrerEmail': referral.referrerEmail,
-            ':redeemerEmail': referral.redeemerEmail,
-            ':customerEmail': referral.customerEmail,
-            ':distinctId': posthogDistinctId(referral),
-            ':rewardType': input.rewardType,
-            ':rewardAmount': input.rewardAmount,
-            ':referrerCode': input.codes.referrer,
-            ':redeemerCode': input.codes.redeemer,
-            ':customerioEventId': input.customerioEventId,
-            ':one': 1,
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
+        new UpdateCommand({ TableName: this.tableName, Key: { pk: referralKey(referral.eventId) }, ...update, ReturnValues: 'ALL_NEW' }),
       );
       return { outcome: 'acquired', record: result.Attributes as LedgerRecord };
     } catch (error) {
@@ -120,158 +134,34 @@ export class Ledger implements LedgerPort {
     }
   }
 
-  /** The reward exists: its id, and the expiry it was issued with (none when it never expires). */
-  public recordCard(eventId: string, owner: string, role: Role, cardId: string, expiresOn?: string): Promise<LedgerRecord> {
-    return this.step(
-      eventId,
-      owner,
-      { set: [`${role}CardId = :cardId`, `${role}CardAt = :iso`, ...(expiresOn ? [`${role}ExpiresOn = :expiresOn`] : [])] },
-      { ':cardId': cardId, ...(expiresOn ? { ':expiresOn': expiresOn } : {}) },
-    );
-  }
-
-  /** A code Shopify says belongs to someone else's card: swap it, but only if it is still the one we tried. */
-  public replaceCode(eventId: string, owner: string, role: Role, oldCode: string, newCode: string): Promise<LedgerRecord> {
-    return this.step(
-      eventId,
-      owner,
-      { set: [`${role}Code = :newCode`], add: 'codeCollisions :one', condition: `${role}Code = :oldCode` },
-      { ':newCode': newCode, ':oldCode': oldCode, ':one': 1 },
-    );
-  }
-
-  /** A sighting concerns one code: fenced on it too, so a sighting never lands on a code already replaced. */
-  public recordTakenSeen(eventId: string, owner: string, role: Role, code: string): Promise<LedgerRecord> {
-    return this.step(
-      eventId,
-      owner,
-      { set: [`${role}TakenSeenAt = :iso`, `${role}TakenSeenCode = :code`], condition: `${role}Code = :code` },
-      { ':code': code },
-    );
-  }
-
   /**
-   * With `finish`, the referral ends in the same write: the last outside call is then also the
-   * last ledger step, one sequential DynamoDB round trip and one WCU fewer per referral.
+   * Every step after `begin` is fenced on the lease: if another worker took the referral over
+   * (ours expired), our write fails instead of racing theirs, and we stop.
    */
-  public recordCustomerIo(eventId: string, owner: string, finish?: FinalStatus): Promise<LedgerRecord> {
-    return this.step(eventId, owner, { set: ['customerioAt = :iso'], finish }, {});
+  public async write(eventId: string, owner: string, change: Change): Promise<LedgerRecord> {
+    const update = expression(change, this.now(), 'leaseOwner = :owner', { ':owner': owner });
+    try {
+      const result = await this.client.send(
+        new UpdateCommand({ TableName: this.tableName, Key: { pk: referralKey(eventId) }, ...update, ReturnValues: 'ALL_NEW' }),
+      );
+      return result.Attributes as LedgerRecord;
+    } catch (error) {
+      if (isConditionFailure(error)) throw new LeaseLostError(eventId);
+      throw classify(error, `ledger: could not record progress (${change.step})`);
+    }
   }
 
-  public recordPostHog(eventId: string, owner: string, finish?: FinalStatus): Promise<LedgerRecord> {
-    return this.step(eventId, owner, { set: ['posthogAt = :iso'], finish }, {});
-  }
-
-  /** Stores the rules' verdict; fulfilment (or the refusal's own steps) follow from it on every retry. */
-  public decide(eventId: string, owner: string, decision: Decision, reason?: string, gatePassed?: boolean): Promise<LedgerRecord> {
-    return this.step(
-      eventId,
-      owner,
-      { set: ['decision = :decision', ...(reason ? ['rejectionReason = :reason'] : []), ...(gatePassed ? ['gatePassedAt = :iso'] : [])] },
-      { ':decision': decision, ...(reason ? { ':reason': reason } : {}) },
+  /** An operator's move: only from one of `from`; undefined when the record is not there (read it to see why). */
+  public async move(eventId: string, from: readonly LedgerStatus[], change: Change): Promise<LedgerRecord | undefined> {
+    const statuses = Object.fromEntries(from.map((status, i) => [`:from${i}`, status]));
+    const update = expression(change, this.now(), `#status IN (${Object.keys(statuses).join(', ')})`, statuses);
+    const moved = await conditionalUpdate(
+      this.client,
+      this.tableName,
+      { Key: { pk: referralKey(eventId) }, ...update, ReturnValues: 'ALL_NEW' },
+      `ledger: could not ${change.step}`,
     );
-  }
-
-  public passGate(eventId: string, owner: string): Promise<LedgerRecord> {
-    return this.step(eventId, owner, { set: ['gatePassedAt = :iso'] }, {});
-  }
-
-  /** The end of a refusal: the record is final and later deliveries are acknowledged as they come. */
-  public finishRejected(eventId: string, owner: string): Promise<LedgerRecord> {
-    return this.step(eventId, owner, { set: [], finish: 'REJECTED' }, {});
-  }
-
-  /**
-   * Claims "this redeemer's reward" for this referral. The condition lets the same referral
-   * claim again (retries) and refuses every other one, so two referrals racing for the same
-   * person cannot both win.
-   */
-  public claimRedeemer(person: string, eventId: string, staleHolder?: string): Promise<boolean> {
-    // `staleHolder`: a refused referral's leftover claim (lib/domain/claims.ts), taken over only if it is still that one's.
-    return this.tryUpdate(
-      {
-        Key: { pk: redeemerKey(person) },
-        UpdateExpression: 'SET eventId = :eventId, claimedAt = :iso',
-        ConditionExpression: `attribute_not_exists(eventId) OR eventId = :eventId${staleHolder ? ' OR eventId = :stale' : ''}`,
-        ExpressionAttributeValues: {
-          ':eventId': eventId,
-          ':iso': new Date(this.now()).toISOString(),
-          ...(staleHolder ? { ':stale': staleHolder } : {}),
-        },
-      },
-      'ledger: could not claim the redeemer',
-    );
-  }
-
-  /** Gives the redeemer back when this referral is refused for another reason. Only our own claim is removed. */
-  public async releaseRedeemer(person: string, eventId: string): Promise<void> {
-    await this.tryUpdate(
-      {
-        Key: { pk: redeemerKey(person) },
-        UpdateExpression: 'REMOVE eventId, claimedAt SET releasedAt = :iso',
-        ConditionExpression: 'eventId = :eventId',
-        ExpressionAttributeValues: { ':eventId': eventId, ':iso': new Date(this.now()).toISOString() },
-      },
-      'ledger: could not release the redeemer',
-    );
-  }
-
-  /**
-   * Takes one of the referrer's `cap` reward slots, counting each referral once: the counter
-   * and the set of counted referrals change in one conditional write, so concurrent referrals
-   * cannot overshoot the cap and a retry of a counted referral is not counted again. The set holds
-   * at most `cap` ids (one enters only below the cap, and leaves when its referral is refused), and
-   * MAX_REWARDS_PER_REFERRER is at most 1000 (lib/infra/config.ts): ~40 KB, far inside an item's 400 KB.
-   */
-  public async claimReferrerSlot(person: string, eventId: string, cap: number): Promise<boolean> {
-    const counted = await this.tryUpdate(
-      {
-        Key: { pk: referrerKey(person) },
-        UpdateExpression: 'ADD rewardCount :one, eventIds :ids SET updatedAt = :iso',
-        ConditionExpression: 'attribute_not_exists(pk) OR (rewardCount < :cap AND NOT contains(eventIds, :eventId))',
-        ExpressionAttributeValues: {
-          ':one': 1,
-          ':ids': new Set([eventId]),
-          ':cap': cap,
-          ':eventId': eventId,
-          ':iso': new Date(this.now()).toISOString(),
-        },
-      },
-      'ledger: could not count the referrer',
-    );
-    if (counted) return true;
-    // Refused: either the cap is reached, or this referral was counted by an earlier attempt.
-    const item = await this.getItem(referrerKey(person));
-    return item?.eventIds instanceof Set && item.eventIds.has(eventId);
-  }
-
-  /** Gives a referrer's slot back when this referral is refused: only if this referral holds it. */
-  public async releaseReferrerSlot(person: string, eventId: string): Promise<void> {
-    await this.tryUpdate(
-      {
-        Key: { pk: referrerKey(person) },
-        UpdateExpression: 'DELETE eventIds :ids ADD rewardCount :minusOne SET updatedAt = :iso',
-        ConditionExpression: 'contains(eventIds, :eventId)',
-        ExpressionAttributeValues: { ':ids': new Set([eventId]), ':minusOne': -1, ':eventId': eventId, ':iso': new Date(this.now()).toISOString() },
-      },
-      'ledger: could not release the referrer slot',
-    );
-  }
-
-  /** The referral holding a redeemer's claim, if any. */
-  public async redeemerHolder(person: string): Promise<string | undefined> {
-    const item = await this.getItem(redeemerKey(person));
-    return typeof item?.eventId === 'string' ? item.eventId : undefined;
-  }
-
-  /** The referrals holding a referrer's slots. */
-  public async referrerSlotHolders(person: string): Promise<string[]> {
-    const item = await this.getItem(referrerKey(person));
-    return item?.eventIds instanceof Set ? [...(item.eventIds as Set<string>)] : [];
-  }
-
-  public complete(eventId: string, owner: string): Promise<LedgerRecord> {
-    return this.step(eventId, owner, { set: [], finish: 'COMPLETED' }, {});
+    return moved as LedgerRecord | undefined;
   }
 
   /**
@@ -282,42 +172,194 @@ export class Ledger implements LedgerPort {
    */
   public fail(eventId: string, owner: string, reason: string, message: string): Promise<boolean> {
     const now = this.now();
-    return this.tryUpdate(
-      {
-        Key: { pk: referralKey(eventId) },
-        UpdateExpression:
-          'SET #status = :failed, eventId = :eventId, failureReason = :reason, lastError = :message, ' +
-          'failedAt = :iso, updatedAt = :iso, createdAt = if_not_exists(createdAt, :iso) ' +
-          // Out of the lifecycle index too (a released referral that failed before markReleased):
-          // a FAILED record waits for a redrive, not the releaser, and must not crowd its reads.
-          // Never a parked one: OPEN_AND_FREE refuses HELD and REVIEW records.
-          'REMOVE leaseOwner, leaseExpiresAt, lifecycleQueue, lifecycleAt',
-        ConditionExpression: OPEN_AND_FREE,
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: {
-          ...openAndFreeValues(now, owner),
-          ':failed': 'FAILED',
-          ':eventId': eventId,
-          ':reason': reason,
-          ':message': message,
-          ':iso': new Date(now).toISOString(),
-        },
-      },
-      'ledger: could not record the failure',
-    );
-  }
-
-  /** A retryable failure: note why and free the lease so the next delivery need not wait for it to expire. */
-  public async release(eventId: string, owner: string, message: string): Promise<void> {
-    try {
-      await this.step(eventId, owner, { set: ['lastError = :message'], remove: LEASE }, { ':message': message });
-    } catch (error) {
-      if (!(error instanceof LeaseLostError)) throw error;
-    }
+    const change: Change = {
+      step: 'fail',
+      set: { status: 'FAILED', eventId, failureReason: reason, lastError: message, failedAt: NOW_ISO },
+      setIfAbsent: { createdAt: NOW_ISO },
+      // Out of the lifecycle index too (a released referral that failed before it left it): a
+      // FAILED record waits for a redrive, not the releaser, and must not crowd its reads. Never a
+      // parked one: OPEN_AND_FREE refuses HELD and REVIEW records.
+      remove: ['lifecycleQueue', 'lifecycleAt'],
+      freeLease: true,
+    };
+    const update = expression(change, now, OPEN_AND_FREE, openAndFreeValues(now, owner));
+    return this.tryUpdate({ Key: { pk: referralKey(eventId) }, ...update }, 'ledger: could not record the failure');
   }
 
   public async get(eventId: string): Promise<LedgerRecord | undefined> {
     return (await this.getItem(referralKey(eventId))) as LedgerRecord | undefined;
+  }
+
+  /**
+   * Redeemer: one item per person naming the referral that holds it; the same referral may claim
+   * again, `takeOver` names a refused referral's leftover claim. Referrer: the counter and the set
+   * of counted referrals change in one conditional write, so concurrent referrals cannot overshoot
+   * the cap and a retry is not counted again; the set holds at most `cap` ids and
+   * MAX_REWARDS_PER_REFERRER is at most 1000 (lib/infra/config.ts): ~40 KB, far inside an item's
+   * 400 KB. Budget: ./budget-counter.ts, a marker per referral, exact past any number of them.
+   */
+  public async count(counter: Counter, eventId: string, options: { limit?: number; takeOver?: string } = {}): Promise<boolean> {
+    const iso = new Date(this.now()).toISOString();
+    const { limit, takeOver } = options;
+    if (counter.kind === 'budget') {
+      if (limit !== undefined && counter.cents > limit) return false;
+      return (await this.budgets.change(counter.period, eventId, true, counter.cents, limit)) !== 'refused';
+    }
+    if (counter.kind === 'redeemer') {
+      return this.tryUpdate(
+        {
+          Key: { pk: redeemerKey(counter.person) },
+          UpdateExpression: 'SET eventId = :eventId, claimedAt = :iso',
+          ConditionExpression: `attribute_not_exists(eventId) OR eventId = :eventId${takeOver ? ' OR eventId = :stale' : ''}`,
+          ExpressionAttributeValues: { ':eventId': eventId, ':iso': iso, ...(takeOver ? { ':stale': takeOver } : {}) },
+        },
+        'ledger: could not claim the redeemer',
+      );
+    }
+    const counted = await this.tryUpdate(
+      {
+        Key: { pk: referrerKey(counter.person) },
+        UpdateExpression: 'ADD rewardCount :one, eventIds :ids SET updatedAt = :iso',
+        ConditionExpression: `attribute_not_exists(pk) OR (${limit === undefined ? '' : 'rewardCount < :cap AND '}NOT contains(eventIds, :eventId))`,
+        ExpressionAttributeValues: {
+          ':one': 1,
+          ':ids': new Set([eventId]),
+          ':eventId': eventId,
+          ':iso': iso,
+          ...(limit === undefined ? {} : { ':cap': limit }),
+        },
+      },
+      'ledger: could not count the referrer',
+    );
+    // Refused: either the cap is reached, or this referral was counted by an earlier attempt.
+    return counted || (await this.holders(counter)).includes(eventId);
+  }
+
+  public async uncount(counter: Counter, eventId: string): Promise<boolean> {
+    const iso = new Date(this.now()).toISOString();
+    if (counter.kind === 'budget') return (await this.budgets.change(counter.period, eventId, false, counter.cents)) === 'changed';
+    if (counter.kind === 'redeemer') {
+      return this.tryUpdate(
+        {
+          Key: { pk: redeemerKey(counter.person) },
+          UpdateExpression: 'REMOVE eventId, claimedAt SET releasedAt = :iso',
+          ConditionExpression: 'eventId = :eventId',
+          ExpressionAttributeValues: { ':eventId': eventId, ':iso': iso },
+        },
+        'ledger: could not release the redeemer',
+      );
+    }
+    return this.tryUpdate(
+      {
+        Key: { pk: referrerKey(counter.person) },
+        UpdateExpression: 'DELETE eventIds :ids ADD rewardCount :minusOne SET updatedAt = :iso',
+        ConditionExpression: 'contains(eventIds, :eventId)',
+        ExpressionAttributeValues: { ':ids': new Set([eventId]), ':minusOne': -1, ':eventId': eventId, ':iso': iso },
+      },
+      'ledger: could not release the referrer slot',
+    );
+  }
+
+  public async holders(counter: Counter): Promise<string[]> {
+    if (counter.kind === 'budget') return [];
+    const item = await this.getItem(counter.kind === 'redeemer' ? redeemerKey(counter.person) : referrerKey(counter.person));
+    if (counter.kind === 'redeemer') return typeof item?.eventId === 'string' ? [item.eventId] : [];
+    return item?.eventIds instanceof Set ? [...(item.eventIds as Set<string>)] : [];
+  }
+
+  public spent(period: string): Promise<{ cents: number; referrals: number }> {
+    return this.budgets.spent(period);
+  }
+
+  /**
+   * Notes this referral against its referrer and returns how many of the referrer's referrals
+   * (this one included) were first seen within `windowMs` up to this one's first sighting,
+   * counted up to `cap` (the guard needs only "more than N"; the answer is min(count, cap)).
+   *
+   * Bounded at any volume: the referrer's item (`velocity#<person>`) keeps the latest `cap`
+   * sightings (`<epoch ms>:<eventId>`, a few more between tidy-ups) and the newest time it ever
+   * dropped (`droppedUpTo`); a referral whose window reaches back past that time is answered
+   * `cap` (some of its window was dropped because `cap` newer ones existed: conservative, it goes
+   * to review). The first answer is pinned on the referral's own marker
+   * (`velocity#<person>#<eventId>`), so a retry gets the same one whatever arrived since.
+   */
+  public async velocity(person: string, eventId: string, windowMs: number, cap: number): Promise<number> {
+    const now = this.now();
+    const iso = new Date(now).toISOString();
+    const most = cap + VELOCITY_SLACK * 8;
+    const add = (bounded: boolean) =>
+      conditionalUpdate(
+        this.client,
+        this.tableName,
+        {
+          Key: { pk: velocityKey(person) },
+          UpdateExpression: 'ADD recent :entry SET updatedAt = :iso',
+          ...(bounded ? { ConditionExpression: 'attribute_not_exists(recent) OR size(recent) < :most' } : {}),
+          ExpressionAttributeValues: { ':entry': new Set([`${now}:${eventId}`]), ':iso': iso, ...(bounded ? { ':most': most } : {}) },
+          ReturnValues: 'ALL_NEW',
+        },
+        VELOCITY_FAILURE,
+      );
+    let ring = await add(true);
+    if (!ring) {
+      // Tidy-ups failed long enough for the item to reach its bound: tidy now, then add.
+      await this.trimVelocity(person, (await this.getItem(velocityKey(person))) ?? {}, now, windowMs, cap);
+      ring = (await add(false)) ?? {};
+    }
+    const firstSeen = firstSightings(ring);
+    const mine = firstSeen.get(eventId) ?? now;
+    let count = [...firstSeen.values()].filter((at) => at <= mine && at > mine - windowMs).length;
+    if (Number(ring.droppedUpTo ?? Number.NEGATIVE_INFINITY) > mine - windowMs) count = cap;
+    const pinned = await conditionalUpdate(
+      this.client,
+      this.tableName,
+      {
+        Key: { pk: `${velocityKey(person)}#${eventId}` },
+        UpdateExpression:
+          'SET firstSeenAt = if_not_exists(firstSeenAt, :at), seenCount = if_not_exists(seenCount, :count), updatedAt = :iso',
+        ExpressionAttributeValues: { ':at': mine, ':count': Math.min(count, cap), ':iso': iso },
+        ReturnValues: 'ALL_NEW',
+      },
+      VELOCITY_FAILURE,
+    );
+    const recent = ring.recent instanceof Set ? ring.recent.size : 0;
+    if (recent > cap + VELOCITY_SLACK || [...firstSeen.values()].some((at) => at <= now - windowMs)) {
+      // Tidy-up only: failing here changes no verdict (the bound above forces one when it matters).
+      await this.trimVelocity(person, ring, now, windowMs, cap).catch(() => undefined);
+    }
+    return Math.min(Number(pinned?.seenCount ?? count), cap);
+  }
+
+  /** Drops sightings older than the window and all but the latest `cap`, noting the newest time dropped. */
+  private async trimVelocity(person: string, ring: Record<string, unknown>, now: number, windowMs: number, cap: number): Promise<void> {
+    const entries = ring.recent instanceof Set ? [...(ring.recent as Set<string>)] : [];
+    const byTime = entries.map((entry) => ({ entry, at: Number(entry.slice(0, entry.indexOf(':'))) })).sort((a, b) => b.at - a.at);
+    const drop = byTime.filter(({ at }, i) => i >= cap || at <= now - windowMs);
+    if (drop.length === 0) return;
+    const droppedUpTo = Math.max(...drop.map(({ at }) => at));
+    const key = { pk: velocityKey(person) };
+    const values = { ':drop': new Set(drop.map(({ entry }) => entry)) };
+    const failure = 'lifecycle: could not tidy the referrer count';
+    const noted = await conditionalUpdate(
+      this.client,
+      this.tableName,
+      {
+        Key: key,
+        UpdateExpression: 'DELETE recent :drop SET droppedUpTo = :dropped',
+        ConditionExpression: 'attribute_not_exists(droppedUpTo) OR droppedUpTo < :dropped',
+        ExpressionAttributeValues: { ...values, ':dropped': droppedUpTo },
+        ReturnValues: 'NONE',
+      },
+      failure,
+    );
+    // A newer time was noted meanwhile: it covers ours.
+    if (!noted)
+      await conditionalUpdate(
+        this.client,
+        this.tableName,
+        { Key: key, UpdateExpression: 'DELETE recent :drop', ExpressionAttributeValues: values, ReturnValues: 'NONE' },
+        failure,
+      );
   }
 
   /** One conditional update: true if it was written, false if its condition refused it. */
@@ -326,99 +368,65 @@ export class Ledger implements LedgerPort {
   }
 
   private getItem(pk: string): Promise<Record<string, unknown> | undefined> {
-    return readItem(this.client, this.tableName, pk, 'ledger: could not read the referral');
+    return readItem(this.client, this.tableName, pk, 'ledger: could not read the ledger');
   }
-
-  /**
-   * Every step after `begin` is fenced on the lease: if another worker took the referral over
-   * (ours expired), our write fails instead of racing theirs, and we stop. With `finish` the
-   * step also ends the referral: final status, its time, and no lease.
-   */
-  private async step(eventId: string, owner: string, clauses: StepClauses, values: Record<string, unknown>): Promise<LedgerRecord> {
-    const { finish } = clauses;
-    const finishing = finish ? ['#status = :final', `${finish === 'COMPLETED' ? 'completedAt' : 'rejectedAt'} = :iso`] : [];
-    const removing = [...(clauses.remove ?? []), ...(finish ? LEASE : [])];
-    const set = ['updatedAt = :iso', ...clauses.set, ...finishing].join(', ');
-    const remove = removing.length > 0 ? ` REMOVE ${removing.join(', ')}` : '';
-    const add = clauses.add ? ` ADD ${clauses.add}` : '';
-    try {
-      const result = await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: referralKey(eventId) },
-          UpdateExpression: `SET ${set}${remove}${add}`,
-          ConditionExpression: ['leaseOwner = :owner', clauses.condition].filter(Boolean).join(' AND '),
-          ExpressionAttributeNames: finish ? { '#status': 'status' } : undefined,
-          ExpressionAttributeValues: {
-            ...values,
-            ...(finish ? { ':final': finish } : {}),
-            ':owner': owner,
-            ':iso': new Date(this.now()).toISOString(),
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return result.Attributes as LedgerRecord;
-    } catch (error) {
-      if (isConditionFailure(error)) throw new LeaseLostError(eventId);
-      throw classify(error, 'ledger: could not record progress');
-    }
-  }
-}
-
-interface StepClauses {
-  set: string[];
-  remove?: string[];
-  add?: string;
-  condition?: string;
-  /** Ends the referral in this same write. */
-  finish?: FinalStatus;
-}
-
-const LEASE = ['leaseOwner', 'leaseExpiresAt'];
-
-/** One item of the ledger table, read consistently (a claim or a lease just written must be seen). */
-/** One conditional update: the new attributes (or {} without ReturnValues), undefined if its condition refused it. */
-export async function conditionalUpdate(
-  client: DynamoDBDocumentClient,
-  tableName: string,
-  input: Omit<UpdateCommandInput, 'TableName'>,
-  failure: string,
-): Promise<Record<string, unknown> | undefined> {
-  try {
-    const result = await client.send(new UpdateCommand({ TableName: tableName, ...input }));
-    return result.Attributes ?? {};
-  } catch (error) {
-    if (isConditionFailure(error)) return undefined;
-    throw classify(error, failure);
-  }
-}
-
-export async function readItem(client: DynamoDBDocumentClient, tableName: string, pk: string, failure: string): Promise<Record<string, unknown> | undefined> {
-  try {
-    const result = await client.send(new GetCommand({ TableName: tableName, Key: { pk }, ConsistentRead: true }));
-    return result.Item;
-  } catch (error) {
-    throw classify(error, failure);
-  }
-}
-
-export function isConditionFailure(error: unknown): boolean {
-  return (
-    error instanceof ConditionalCheckFailedException ||
-    (error as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException'
-  );
 }
 
 /**
- * A missing table or a denied action will not heal by retrying: dead-letter with the reason so
- * the operator fixes the deployment and redrives. Throttling, timeouts and 5xx are transient.
+ * A Change as one UpdateItem: every attribute by placeholder (`status` is a reserved word), the
+ * adapter's clock for NOW_ISO / NOW_MS, `updatedAt` always, and its conditions after `fence`.
  */
-export function classify(error: unknown, message: string): RetryableError | PermanentError {
-  if (error instanceof RetryableError || error instanceof PermanentError) return error;
-  const name = (error as { name?: string } | undefined)?.name ?? '';
-  if (PERMANENT_AWS_ERRORS.has(name)) return new PermanentError('ledger_unavailable', `${message} (${name})`, { cause: error });
-  return new RetryableError(message, { cause: error });
+function expression(change: Change, now: number, fence: string, fenceValues: Record<string, unknown>) {
+  const iso = new Date(now).toISOString();
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = { ...fenceValues, ':iso': iso };
+  const name = (attribute: string) => {
+    const placeholder = `#${attribute}`;
+    names[placeholder] = attribute;
+    return placeholder;
+  };
+  let next = 0;
+  const value = (raw: unknown) => {
+    const placeholder = `:v${next++}`;
+    values[placeholder] = raw === NOW_ISO ? iso : raw === NOW_MS ? now : raw;
+    return placeholder;
+  };
+  const set = [
+    'updatedAt = :iso',
+    ...Object.entries(change.set ?? {}).map(([attribute, raw]) => `${name(attribute)} = ${value(raw)}`),
+    ...Object.entries(change.setIfAbsent ?? {}).map(
+      ([attribute, raw]) => `${name(attribute)} = if_not_exists(${name(attribute)}, ${value(raw)})`,
+    ),
+  ];
+  const remove = [...(change.remove ?? []).map(name), ...(change.freeLease ? LEASE : [])];
+  const add = Object.entries(change.add ?? {}).map(([attribute, raw]) => `${name(attribute)} ${value(raw)}`);
+  const conditions = [
+    // Parenthesised: a fence with an OR must not bind to the conditions after it.
+    `(${fence})`,
+    ...Object.entries(change.expect ?? {}).map(([attribute, raw]) => `${name(attribute)} = ${value(raw)}`),
+    ...(change.present ?? []).map((attribute) => `attribute_exists(${name(attribute)})`),
+    ...Object.entries(change.olderThan ?? {}).map(
+      ([attribute, ms]) => `(attribute_not_exists(${name(attribute)}) OR ${name(attribute)} < ${value(now - ms)})`,
+    ),
+  ];
+  if (fence.includes('#status')) names['#status'] = 'status';
+  return {
+    UpdateExpression: `SET ${set.join(', ')}${remove.length > 0 ? ` REMOVE ${remove.join(', ')}` : ''}${add.length > 0 ? ` ADD ${add.join(', ')}` : ''}`,
+    ConditionExpression: conditions.join(' AND '),
+    ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
+    ExpressionAttributeValues: values,
+  };
 }
 
-const PERMANENT_AWS_ERRORS = new Set(['ResourceNotFoundException', 'AccessDeniedException', 'ValidationException', 'UnrecognizedClientException']);
+/** Each referral's first sighting (ms): a retry adds a later entry for the same referral, which does not count. */
+function firstSightings(ring: Record<string, unknown>): Map<string, number> {
+  const firstSeen = new Map<string, number>();
+  for (const entry of ring.recent instanceof Set ? (ring.recent as Set<string>) : []) {
+    const at = Number(entry.slice(0, entry.indexOf(':')));
+    const id = entry.slice(entry.indexOf(':') + 1);
+    firstSeen.set(id, Math.min(at, firstSeen.get(id) ?? at));
+  }
+  return firstSeen;
+}
+
+const LEASE = ['leaseOwner', 'leaseExpiresAt'];

@@ -1,6 +1,6 @@
 import { PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { CodeOwner, ReferralCodeStore } from '../../domain/referral-codes';
-import { classify, isConditionFailure } from './ledger';
+import { classify, isConditionFailure } from './conditional';
 import { ReferralCodeReader, referralCodeKey, referralCodeOwnerKey } from './referral-codes';
 
 /**
@@ -8,13 +8,23 @@ import { ReferralCodeReader, referralCodeKey, referralCodeOwnerKey } from './ref
  * first requests for one person, or two people drawing one code, can never overwrite each other.
  * Neither item is ever updated or deleted: a code, once given, keeps its owner.
  */
-export class ReferralCodeIssuer extends ReferralCodeReader implements ReferralCodeStore {
+export class ReferralCodeIssuer implements ReferralCodeStore {
+  private readonly reader: ReferralCodeReader;
+
   public constructor(
-    client: DynamoDBDocumentClient,
-    tableName: string,
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
     private readonly now: () => number = Date.now,
   ) {
-    super(client, tableName);
+    this.reader = new ReferralCodeReader(client, tableName);
+  }
+
+  public codeItem(code: string): Promise<(CodeOwner & { canonical: string }) | undefined> {
+    return this.reader.codeItem(code);
+  }
+
+  public codeOf(canonical: string): Promise<string | undefined> {
+    return this.reader.codeOf(canonical);
   }
 
   public async putCodeItem(code: string, owner: CodeOwner & { canonical: string }): Promise<boolean> {

@@ -1,6 +1,6 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { CodeOwner, ReferralCodeLookup } from '../../domain/referral-codes';
-import { readItem } from './ledger';
+import { readItem } from './conditional';
 
 /** The code items' partition keys start with these, and only these: the referral-codes function's
  * role may touch no other item of the ledger table (serverless.yml, ReferralCodesRole's
@@ -21,8 +21,8 @@ export const referralCodeOwnerKey = (canonical: string): string => `${REFERRAL_C
  */
 export class ReferralCodeReader implements ReferralCodeLookup {
   public constructor(
-    protected readonly client: DynamoDBDocumentClient,
-    protected readonly tableName: string,
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
   ) {}
 
   public async codeItem(code: string): Promise<(CodeOwner & { canonical: string }) | undefined> {

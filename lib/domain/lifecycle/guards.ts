@@ -9,11 +9,15 @@ import { PermanentError } from '../errors';
 import { canonicalEmail } from '../identity';
 import type { Referral } from '../referral';
 import { isDisposableEmail } from './disposable';
-import { budgetPeriods, type WorkerLifecyclePort, type ReviewReason } from './ledger-port';
+import type { LedgerPort } from '../ledger-port';
+
+/** The guards' counters: budgets counted once per referral, the referrer's velocity. */
+export type GuardCounters = Pick<LedgerPort, 'count' | 'uncount' | 'velocity'>;
+import { budgetPeriods, type ReviewReason } from './record';
 
 export interface GuardDeps {
   config: LifecycleConfig;
-  ledger: WorkerLifecyclePort;
+  ledger: GuardCounters;
   /** Both rewards of the referral, in cents. */
   cents: number;
   /** Test seam for the disposable list. */
@@ -55,7 +59,7 @@ export async function reviewReasons(referral: Referral, createdAt: string, deps:
   const disposable = deps.isDisposable ?? ((email: string) => isDisposableEmail(email));
   if (config.reviewDisposable && (disposable(referral.referrerEmail) || disposable(referral.redeemerEmail))) reasons.push('disposable_email');
   if (config.velocity) {
-    const recent = await ledger.referrerVelocity(canonicalEmail(referral.referrerEmail), referral.eventId, config.velocity.windowMs, config.velocity.count + 1);
+    const recent = await ledger.velocity(canonicalEmail(referral.referrerEmail), referral.eventId, config.velocity.windowMs, config.velocity.count + 1);
     if (recent > config.velocity.count) reasons.push('velocity');
   }
   // Asked only when nothing else holds the referral back: one Query API request per referral at
@@ -90,9 +94,10 @@ async function sharedSignalReasons(referral: Referral, createdAt: string, deps: 
 async function reserveWithinBudgets(eventId: string, createdAt: string, deps: GuardDeps): Promise<boolean> {
   const { config, ledger, cents } = deps;
   const { day, month } = budgetPeriods(createdAt);
-  if (config.dailyBudgetCents !== undefined && !(await ledger.reserveBudget(day, eventId, cents, config.dailyBudgetCents))) return false;
-  if (config.monthlyBudgetCents !== undefined && !(await ledger.reserveBudget(month, eventId, cents, config.monthlyBudgetCents))) {
-    if (config.dailyBudgetCents !== undefined) await ledger.returnBudget(day, eventId, cents);
+  const budget = (period: string) => ({ kind: 'budget' as const, period, cents });
+  if (config.dailyBudgetCents !== undefined && !(await ledger.count(budget(day), eventId, { limit: config.dailyBudgetCents }))) return false;
+  if (config.monthlyBudgetCents !== undefined && !(await ledger.count(budget(month), eventId, { limit: config.monthlyBudgetCents }))) {
+    if (config.dailyBudgetCents !== undefined) await ledger.uncount(budget(day), eventId);
     return false;
   }
   return true;
@@ -104,15 +109,15 @@ async function reserveWithinBudgets(eventId: string, createdAt: string, deps: Gu
  * is set: a budget turned on later in the period then sees it, and a counter no budget reads
  * changes nothing.
  */
-export async function countApproved(eventId: string, createdAt: string, ledger: WorkerLifecyclePort, cents: number): Promise<void> {
+export async function countApproved(eventId: string, createdAt: string, ledger: GuardCounters, cents: number): Promise<void> {
   const { day, month } = budgetPeriods(createdAt);
-  await ledger.reserveBudget(day, eventId, cents);
-  await ledger.reserveBudget(month, eventId, cents);
+  await ledger.count({ kind: 'budget', period: day, cents }, eventId);
+  await ledger.count({ kind: 'budget', period: month, cents }, eventId);
 }
 
 /** Rejected or cancelled before payout: the referral's share goes back, exactly once (a no-op where none was counted). */
-export async function returnShare(eventId: string, createdAt: string, ledger: WorkerLifecyclePort, cents: number): Promise<void> {
+export async function returnShare(eventId: string, createdAt: string, ledger: GuardCounters, cents: number): Promise<void> {
   const { day, month } = budgetPeriods(createdAt);
-  await ledger.returnBudget(day, eventId, cents);
-  await ledger.returnBudget(month, eventId, cents);
+  await ledger.uncount({ kind: 'budget', period: day, cents }, eventId);
+  await ledger.uncount({ kind: 'budget', period: month, cents }, eventId);
 }

@@ -8,10 +8,14 @@
  * ledger acknowledges.
  */
 import { parseReferral, type Referral } from '../referral';
-import type { LifecyclePort, LifecycleRecord } from './ledger-port';
+import type { LedgerPort, LifecycleIndex } from '../ledger-port';
+import { claimReleaseSend } from '../steps';
+import type { LifecycleRecord } from './record';
 
 export interface ReleaserDeps {
-  ledger: LifecyclePort;
+  ledger: LedgerPort;
+  /** The sparse index of the referrals waiting (lib/adapters/dynamodb/lifecycle-index.ts). */
+  index: LifecycleIndex;
   /** Puts a referral on the work queue (lib/adapters/sqs/queue.ts, wired in lib/infra/release-wiring.ts), as reconcile's deps do. */
   enqueue(referral: Referral): Promise<unknown>;
   now?: () => number;
@@ -33,7 +37,7 @@ const DEFAULT_RESEND_AFTER_MS = 15 * 60_000;
 
 export async function releaseDue(deps: ReleaserDeps): Promise<ReleaseRun> {
   const now = (deps.now ?? Date.now)();
-  const due = await deps.ledger.waiting('held', now);
+  const due = await deps.index.waiting('held', now);
   let released = 0;
   let alreadySent = 0;
   for (const record of due) {
@@ -42,15 +46,15 @@ export async function releaseDue(deps: ReleaserDeps): Promise<ReleaseRun> {
     if (await sendRelease(deps, record)) released++;
     else alreadySent++;
   }
-  const reviewOverADay = (await deps.ledger.waiting('review', now - DAY_MS)).length;
+  const reviewOverADay = (await deps.index.waiting('review', now - DAY_MS)).length;
   return { released, alreadySent, reviewOverADay };
 }
 
 /** Claims and sends one due referral's message (also what `review approve` does right away); false if sent recently. */
-export async function sendRelease(deps: ReleaserDeps, record: LifecycleRecord): Promise<boolean> {
+export async function sendRelease(deps: Pick<ReleaserDeps, 'ledger' | 'enqueue' | 'resendAfterMs'>, record: LifecycleRecord): Promise<boolean> {
   const referral = record.parkedMessage ? parseReferral(record.parkedMessage) : undefined;
   if (!referral) return false;
-  if (!(await deps.ledger.claimReleaseSend(record.eventId, deps.resendAfterMs ?? DEFAULT_RESEND_AFTER_MS))) return false;
+  if (!(await claimReleaseSend(deps.ledger, record.eventId, deps.resendAfterMs ?? DEFAULT_RESEND_AFTER_MS))) return false;
   await deps.enqueue(referral);
   return true;
 }

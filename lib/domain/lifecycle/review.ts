@@ -8,11 +8,13 @@ import { PermanentError } from '../errors';
 import type { OutcomeTracker } from '../notify-ports';
 import { captureOutcome, type CaptureSubject } from './capture';
 import { returnShare } from './guards';
-import type { LifecyclePort, LifecycleRecord } from './ledger-port';
+import type { LedgerPort } from '../ledger-port';
+import { approve, reject } from '../steps';
+import { budgetCentsOf, type LifecycleRecord } from './record';
 import { sendRelease, type ReleaserDeps } from './release';
 
 export interface ReviewDeps {
-  ledger: LifecyclePort;
+  ledger: LedgerPort;
   /** Puts an approved referral back on the work queue at once (the releaser's enqueue). */
   enqueue: ReleaserDeps['enqueue'];
   /** With POSTHOG_API_KEY: a rejection is captured as `referral reward rejected` (reason reviewer_rejected). */
@@ -47,8 +49,8 @@ export class NotInReviewError extends PermanentError {
  * here would leave a referral the releaser pays anyway never counted.
  */
 export async function approveReferral(deps: ReviewDeps, eventId: string, note?: string): Promise<ReviewOutcome> {
-  const approved = await deps.ledger.approve(eventId, note);
-  const record = approved ?? (await deps.ledger.get(eventId));
+  const approved = await approve(deps.ledger, eventId, note);
+  const record = approved ?? ((await deps.ledger.get(eventId)) as LifecycleRecord | undefined);
   // A REVOKED record keeps the decision it was approved with: a repeat must not report it approved.
   if (record?.reviewDecision !== 'approved' || (!approved && record.status === 'REVOKED')) {
     throw new NotInReviewError(eventId, record?.status, record?.reviewDecision);
@@ -56,7 +58,7 @@ export async function approveReferral(deps: ReviewDeps, eventId: string, note?: 
   // Sent now rather than at the releaser's next run when it is due; if this send is lost the releaser sends it.
   if (record.status === 'HELD' && Number(record.releaseAt) <= Date.now()) await sendRelease({ ...deps, resendAfterMs: 0 }, record);
   // Read again: a revoke may have cancelled it since the write above (then nothing is sent or paid).
-  const current = (await deps.ledger.get(eventId)) ?? record;
+  const current = ((await deps.ledger.get(eventId)) as LifecycleRecord | undefined) ?? record;
   if (current.status === 'REVOKED') return { eventId, result: 'revoked', status: current.status };
   return {
     eventId,
@@ -68,10 +70,10 @@ export async function approveReferral(deps: ReviewDeps, eventId: string, note?: 
 
 /** REVIEW → REJECTED (reviewer_rejected): its budget share (if any) returned, the outcome captured. Nothing was issued. */
 export async function rejectReferral(deps: ReviewDeps, eventId: string, note?: string): Promise<ReviewOutcome> {
-  const rejected = await deps.ledger.reject(eventId, note);
-  const record = rejected ?? (await deps.ledger.get(eventId));
+  const rejected = await reject(deps.ledger, eventId, note);
+  const record = rejected ?? ((await deps.ledger.get(eventId)) as LifecycleRecord | undefined);
   if (record?.reviewDecision !== 'rejected') throw new NotInReviewError(eventId, record?.status, record?.reviewDecision);
-  await returnShare(eventId, record.createdAt, deps.ledger, record.budgetCents ?? 0);
+  await returnShare(eventId, record.createdAt, deps.ledger, budgetCentsOf(record));
   if (deps.posthog) {
     await captureOutcome(deps.posthog, 'rejected', subjectOf(record), { rewardType: record.rewardType ?? deps.rewardType, rewardAmount: rewardAmountOf(record) }, { reason: 'reviewer_rejected' });
   }

@@ -11,7 +11,9 @@ import { ROLES, type Role } from '../ledger-port';
 import type { OutcomeTracker } from '../notify-ports';
 import { captureOutcome } from './capture';
 import { returnShare } from './guards';
-import type { LifecyclePort, LifecycleRecord } from './ledger-port';
+import type { LedgerPort } from '../ledger-port';
+import { cancel, finishRevoke, recordDeactivated, recordRevokeCaptured, requestRevoke } from '../steps';
+import { budgetCentsOf, type LifecycleRecord } from './record';
 import { rewardAmountOf, subjectOf } from './review';
 
 /** The slice of the Shopify client revoking needs (lib/adapters/shopify/client.ts implements it). */
@@ -20,7 +22,7 @@ export interface RewardDeactivator {
 }
 
 export interface RevokeDeps {
-  ledger: LifecyclePort;
+  ledger: LedgerPort;
   /** Needed only for a referral already paid. */
   shopify?: RewardDeactivator;
   posthog?: OutcomeTracker;
@@ -45,12 +47,12 @@ export class CannotRevokeError extends PermanentError {
 
 export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: string): Promise<RevokeOutcome> {
   const { ledger } = deps;
-  let record = await ledger.get(eventId);
+  let record = (await ledger.get(eventId)) as LifecycleRecord | undefined;
   if (!record) throw new CannotRevokeError(eventId, 'no such referral in the ledger');
   let result: RevokeOutcome['result'] = 'already-revoked';
 
   if (record.status === 'HELD' || record.status === 'REVIEW') {
-    const cancelled = await ledger.cancel(eventId, reason);
+    const cancelled = await cancel(ledger, eventId, reason);
     // Refused: a worker took it up meanwhile (its release time came); revoke it once it is paid.
     if (!cancelled) throw new CannotRevokeError(eventId, 'it is being paid right now; run revoke again in a minute');
     record = cancelled;
@@ -63,7 +65,7 @@ export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: 
   }
 
   // Resumable follow-ups, also on a repeat of a finished revoke.
-  if (record.revokedBeforePayout) await returnShare(eventId, record.createdAt, ledger, record.budgetCents ?? 0);
+  if (record.revokedBeforePayout) await returnShare(eventId, record.createdAt, ledger, budgetCentsOf(record));
   if (deps.posthog && !record.revokeCapturedAt) {
     await captureOutcome(
       deps.posthog,
@@ -72,7 +74,7 @@ export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: 
       { rewardType: record.rewardType ?? deps.rewardType, rewardAmount: record.rewardAmount || record.budgetCents ? rewardAmountOf(record) : deps.rewardAmount },
       { reason: record.revokeReason ?? reason, beforePayout: record.revokedBeforePayout === true },
     );
-    await ledger.recordRevokeCaptured(eventId);
+    await recordRevokeCaptured(ledger, eventId);
   }
   return {
     eventId,
@@ -85,7 +87,7 @@ export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: 
 async function deactivateBoth(deps: RevokeDeps, start: LifecycleRecord, reason: string): Promise<LifecycleRecord> {
   const { ledger } = deps;
   const eventId = start.eventId;
-  let record = (await ledger.requestRevoke(eventId, reason)) ?? start;
+  let record = (await requestRevoke(ledger, eventId, reason)) ?? start;
   if (!deps.shopify) throw new CannotRevokeError(eventId, 'no Shopify credentials to deactivate its rewards');
   // One after the other: a crash leaves at most one done, recorded, and the next run does the other.
   for (const role of ROLES) {
@@ -93,8 +95,8 @@ async function deactivateBoth(deps: RevokeDeps, start: LifecycleRecord, reason: 
     const cardId = record[`${role}CardId`];
     if (!cardId) throw new CannotRevokeError(eventId, `no ${role} reward id in the ledger`);
     const { balanceLeft } = await deps.shopify.deactivateReward(cardId);
-    record = (await ledger.recordDeactivated(eventId, role, balanceLeft)) ?? record;
+    record = (await recordDeactivated(ledger, eventId, role, balanceLeft)) ?? record;
   }
-  const finished = await ledger.finishRevoke(eventId);
+  const finished = await finishRevoke(ledger, eventId);
   return finished ?? ((await ledger.get(eventId)) as LifecycleRecord);
 }

@@ -1,0 +1,58 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { PermanentError, RetryableError } from '../../domain/errors';
+
+/** One conditional update: the new attributes (or {} without ReturnValues), undefined if its condition refused it. */
+export async function conditionalUpdate(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  input: Omit<UpdateCommandInput, 'TableName'>,
+  failure: string,
+): Promise<Record<string, unknown> | undefined> {
+  try {
+    const result = await client.send(new UpdateCommand({ TableName: tableName, ...input }));
+    return result.Attributes ?? {};
+  } catch (error) {
+    if (isConditionFailure(error)) return undefined;
+    throw classify(error, failure);
+  }
+}
+
+/** One item of the ledger table, read consistently (a claim or a lease just written must be seen). */
+export async function readItem(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  pk: string,
+  failure: string,
+): Promise<Record<string, unknown> | undefined> {
+  try {
+    const result = await client.send(new GetCommand({ TableName: tableName, Key: { pk }, ConsistentRead: true }));
+    return result.Item;
+  } catch (error) {
+    throw classify(error, failure);
+  }
+}
+
+export function isConditionFailure(error: unknown): boolean {
+  return (
+    error instanceof ConditionalCheckFailedException || (error as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException'
+  );
+}
+
+/**
+ * A missing table or a denied action will not heal by retrying: dead-letter with the reason so
+ * the operator fixes the deployment and redrives. Throttling, timeouts and 5xx are transient.
+ */
+export function classify(error: unknown, message: string): RetryableError | PermanentError {
+  if (error instanceof RetryableError || error instanceof PermanentError) return error;
+  const name = (error as { name?: string } | undefined)?.name ?? '';
+  if (PERMANENT_AWS_ERRORS.has(name)) return new PermanentError('ledger_unavailable', `${message} (${name})`, { cause: error });
+  return new RetryableError(message, { cause: error });
+}
+
+const PERMANENT_AWS_ERRORS = new Set([
+  'ResourceNotFoundException',
+  'AccessDeniedException',
+  'ValidationException',
+  'UnrecognizedClientException',
+]);

@@ -1,0 +1,200 @@
+/**
+ * The domain's writes to a referral's record, each ONE conditional write over the ledger's two
+ * primitives (lib/domain/ledger-port.ts): `write`, fenced on the worker's lease, and `move`, an
+ * operator's move from the status the machine (lib/domain/machine.ts) allows it from. What each
+ * stores is the fact of the step; the state is derived from them (stateOf).
+ */
+import { LeaseLostError, NOW_ISO, NOW_MS, type Change, type FinalStatus, type LedgerPort, type Role } from './ledger-port';
+import type { LifecycleRecord } from './lifecycle/record';
+import { fromStates, type Verdict } from './machine';
+
+/** The sparse `lifecycle` index's keys: only a parked referral has them (the releaser and `review list` read just those). */
+const QUEUE = ['lifecycleQueue', 'lifecycleAt'];
+
+type Leased = Promise<LifecycleRecord>;
+type Moved = Promise<LifecycleRecord | undefined>;
+
+/** With `finish`, the referral ends in the same write: final status, its time, no lease. */
+function ending(finish: FinalStatus | undefined): Pick<Change, 'set' | 'freeLease'> {
+  if (!finish) return {};
+  return { set: { status: finish, [finish === 'COMPLETED' ? 'completedAt' : 'rejectedAt']: NOW_ISO }, freeLease: true };
+}
+
+/** The reward exists: its id, and the expiry it was issued with (none when it never expires). */
+export function recordCard(ledger: LedgerPort, eventId: string, owner: string, role: Role, cardId: string, expiresOn?: string): Leased {
+  return ledger.write(eventId, owner, {
+    step: 'recordCard',
+    set: { [`${role}CardId`]: cardId, [`${role}CardAt`]: NOW_ISO, ...(expiresOn ? { [`${role}ExpiresOn`]: expiresOn } : {}) },
+  });
+}
+
+/** A code Shopify says belongs to someone else's reward: swapped only if it is still the one we tried. */
+export function replaceCode(ledger: LedgerPort, eventId: string, owner: string, role: Role, oldCode: string, newCode: string): Leased {
+  return ledger.write(eventId, owner, {
+    step: 'replaceCode',
+    set: { [`${role}Code`]: newCode },
+    add: { codeCollisions: 1 },
+    expect: { [`${role}Code`]: oldCode },
+  });
+}
+
+/** The first "taken, not ours" sighting of `code`: fenced on the code too, so it never lands on a code already replaced. */
+export function recordTakenSeen(ledger: LedgerPort, eventId: string, owner: string, role: Role, code: string): Leased {
+  return ledger.write(eventId, owner, {
+    step: 'recordTakenSeen',
+    set: { [`${role}TakenSeenAt`]: NOW_ISO, [`${role}TakenSeenCode`]: code },
+    expect: { [`${role}Code`]: code },
+  });
+}
+
+/** With `finish` the last outside call is also the last ledger step: one sequential write fewer per referral. */
+export const recordCustomerIo = (ledger: LedgerPort, eventId: string, owner: string, finish?: FinalStatus): Leased =>
+  recordCall(ledger, eventId, owner, 'recordCustomerIo', 'customerioAt', finish);
+
+export const recordPostHog = (ledger: LedgerPort, eventId: string, owner: string, finish?: FinalStatus): Leased =>
+  recordCall(ledger, eventId, owner, 'recordPostHog', 'posthogAt', finish);
+
+function recordCall(ledger: LedgerPort, eventId: string, owner: string, step: string, attribute: string, finish?: FinalStatus): Leased {
+  const end = ending(finish);
+  return ledger.write(eventId, owner, { step, ...end, set: { [attribute]: NOW_ISO, ...end.set } });
+}
+
+/** Ends a referral whose last step an earlier attempt did, or a refusal with no capture to carry the end. */
+export function finish(ledger: LedgerPort, eventId: string, owner: string, status: FinalStatus): Leased {
+  return ledger.write(eventId, owner, { step: 'finish', ...ending(status) });
+}
+
+/**
+ * The verdict, in the one write that decides it: a refusal with its reason; a pay, stored before
+ * the first Shopify call (gatePassedAt); a hold or review, which parks the record (its status, the
+ * index's keys, `message`: the queue message the releaser hands back) and frees the lease.
+ */
+export function decide(ledger: LedgerPort, eventId: string, owner: string, verdict: Verdict, message: string): Leased {
+  if (verdict.kind === 'reject')
+    return ledger.write(eventId, owner, { step: 'decide', set: { decision: 'REJECTED', rejectionReason: verdict.reason } });
+  if (verdict.kind === 'pay') return ledger.write(eventId, owner, { step: 'decide', set: { decision: 'ACCEPTED', gatePassedAt: NOW_ISO } });
+  // The times it was held or went to review, and its budget share, are derived (lifecycle/record.ts).
+  const park = { decision: 'ACCEPTED', parkedMessage: message };
+  const set =
+    verdict.kind === 'hold'
+      ? { ...park, status: 'HELD', lifecycleQueue: 'held', lifecycleAt: verdict.until, releaseAt: verdict.until }
+      : {
+          ...park,
+          status: 'REVIEW',
+          lifecycleQueue: 'review',
+          lifecycleAt: NOW_MS,
+          reviewReasons: verdict.reasons,
+          holdUntil: verdict.holdUntil,
+        };
+  return ledger.write(eventId, owner, { step: 'decide', set, setIfAbsent: { parkedAt: NOW_ISO }, freeLease: true });
+}
+
+/** A taken-up HELD referral leaves the index (the releaser stops sending it); the first release time is kept. */
+export function markReleased(ledger: LedgerPort, eventId: string, owner: string): Leased {
+  return ledger.write(eventId, owner, { step: 'markReleased', setIfAbsent: { releasedAt: NOW_ISO }, remove: QUEUE });
+}
+
+/** A retryable failure: note why and free the lease so the next delivery need not wait for it; a lease already lost is ignored. */
+export async function release(ledger: LedgerPort, eventId: string, owner: string, message: string): Promise<void> {
+  try {
+    await ledger.write(eventId, owner, { step: 'release', set: { lastError: message }, freeLease: true });
+  } catch (error) {
+    if (!(error instanceof LeaseLostError)) throw error;
+  }
+}
+
+// The operator's moves (review, revoke) and the releaser's claim: each from the statuses the machine allows.
+
+const note = (text: string | undefined) => (text ? { reviewNote: text } : {});
+
+/**
+ * REVIEW → HELD until the hold the worker stored when it parked the referral (`holdUntil`: its
+ * acceptance plus REWARD_HOLD, fixed while it is in review), or due now for one parked without it.
+ */
+export async function approve(ledger: LedgerPort, eventId: string, reviewNote: string | undefined): Moved {
+  const holdUntil = ((await ledger.get(eventId)) as LifecycleRecord | undefined)?.holdUntil;
+  const at = holdUntil ?? NOW_MS;
+  return ledger.move(eventId, fromStates('approve'), {
+    step: 'approve',
+    set: {
+      status: 'HELD',
+      releaseAt: at,
+      lifecycleQueue: 'held',
+      lifecycleAt: at,
+      reviewDecision: 'approved',
+      reviewedAt: NOW_ISO,
+      ...note(reviewNote),
+    },
+  });
+}
+
+/** REVIEW → REJECTED (`reviewer_rejected`), final. */
+export function reject(ledger: LedgerPort, eventId: string, reviewNote: string | undefined): Moved {
+  return ledger.move(eventId, fromStates('reject'), {
+    step: 'reject',
+    set: {
+      status: 'REJECTED',
+      rejectionReason: 'reviewer_rejected',
+      reviewDecision: 'rejected',
+      reviewedAt: NOW_ISO,
+      rejectedAt: NOW_ISO,
+      ...note(reviewNote),
+    },
+    remove: QUEUE,
+  });
+}
+
+/** HELD or REVIEW → REVOKED before anything was issued. */
+export function cancel(ledger: LedgerPort, eventId: string, reason: string): Moved {
+  return ledger.move(eventId, fromStates('cancel'), {
+    step: 'cancel',
+    set: { status: 'REVOKED', revokeReason: reason, revokedAt: NOW_ISO, revokedBeforePayout: true },
+    remove: QUEUE,
+  });
+}
+
+/** A COMPLETED referral is to be revoked: kept COMPLETED (no worker takes it up) until both rewards are off. */
+export function requestRevoke(ledger: LedgerPort, eventId: string, reason: string): Moved {
+  return ledger.move(eventId, fromStates('revoke'), {
+    step: 'requestRevoke',
+    setIfAbsent: { revokeReason: reason, revokeRequestedAt: NOW_ISO },
+  });
+}
+
+export function recordDeactivated(ledger: LedgerPort, eventId: string, role: Role, balanceLeft: string | undefined): Moved {
+  return ledger.move(eventId, ['COMPLETED'], {
+    step: 'recordDeactivated',
+    setIfAbsent: { [`${role}DeactivatedAt`]: NOW_ISO },
+    ...(balanceLeft ? { set: { [`${role}BalanceLeft`]: balanceLeft } } : {}),
+    present: ['revokeRequestedAt'],
+  });
+}
+
+/** Both rewards are deactivated: COMPLETED → REVOKED. */
+export function finishRevoke(ledger: LedgerPort, eventId: string): Moved {
+  return ledger.move(eventId, ['COMPLETED'], {
+    step: 'finishRevoke',
+    set: { status: 'REVOKED', revokedAt: NOW_ISO },
+    present: ['referrerDeactivatedAt', 'redeemerDeactivatedAt'],
+  });
+}
+
+export function recordRevokeCaptured(ledger: LedgerPort, eventId: string): Moved {
+  return ledger.move(eventId, ['REVOKED'], { step: 'recordRevokeCaptured', set: { revokeCapturedAt: NOW_ISO } });
+}
+
+/**
+ * The releaser's claim to send a due referral's message now: refused if another run sent it less
+ * than `resendAfterMs` ago (its message is still on its way), so runs do not pile copies onto a
+ * busy queue; a lost send is simply made again after that. Still in the index: HELD, or taken up
+ * and not yet released (IN_PROGRESS).
+ */
+export async function claimReleaseSend(ledger: LedgerPort, eventId: string, resendAfterMs: number): Promise<boolean> {
+  const claimed = await ledger.move(eventId, ['HELD', 'IN_PROGRESS'], {
+    step: 'claimReleaseSend',
+    set: { releaseSentAt: NOW_MS },
+    expect: { lifecycleQueue: 'held' },
+    olderThan: { releaseSentAt: resendAfterMs },
+  });
+  return claimed !== undefined;
+}
