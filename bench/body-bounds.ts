@@ -34,9 +34,14 @@ function bodies(bytes: number): Record<'flat' | 'nested' | 'objects', string> {
   const depth = Math.floor(room(bytes) / 2);
   const properties = 50_000;
   const value = 'x'.repeat(Math.max(1, Math.floor(room(bytes) / properties) - 30));
-  const flatProperties = Array.from({ length: properties }, (_, i) => `"$initial_property_${String(i).padStart(5, '0')}":"${value}"`).join(',');
+  const flatProperties = Array.from({ length: properties }, (_, i) => `"$initial_property_${String(i).padStart(5, '0')}":"${value}"`).join(
+    ',',
+  );
   return {
-    flat: SAMPLE.replace('"properties": { "email": "redeemer@example.com" }', `"properties":{"email":"redeemer@example.com",${flatProperties}}`),
+    flat: SAMPLE.replace(
+      '"properties": { "email": "redeemer@example.com" }',
+      `"properties":{"email":"redeemer@example.com",${flatProperties}}`,
+    ),
     nested: referralWith(`${'['.repeat(depth)}${']'.repeat(depth)}`),
     objects: referralWith(`[{}${',{}'.repeat(Math.floor((room(bytes) - 2) / 3))}]`),
   };
@@ -53,7 +58,9 @@ function measure(args: string[]): Promise<BodyMemoryResult> {
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
     child.on('message', (message) => (result = message as BodyMemoryResult));
     child.on('error', reject);
-    child.on('exit', (code) => (result && code === 0 ? resolvePromise(result) : reject(new Error(`body-memory ${args[0]} exited ${code}: ${stderr}`))));
+    child.on('exit', (code) =>
+      result && code === 0 ? resolvePromise(result) : reject(new Error(`body-memory ${args[0]} exited ${code}: ${stderr}`)),
+    );
   });
 }
 
@@ -70,7 +77,9 @@ export async function benchBodyBounds(emulators: Emulators, options: { quick: bo
       files[name] = join(dir, `${name}.json`);
       writeFileSync(files[name], text);
     }
-    const memorySize = Number((load(readFileSync(SERVERLESS_YML, 'utf8')) as { functions: { ingest: { memorySize: number } } }).functions.ingest.memorySize);
+    const memorySize = Number(
+      (load(readFileSync(SERVERLESS_YML, 'utf8')) as { functions: { ingest: { memorySize: number } } }).functions.ingest.memorySize,
+    );
     const run = (name: string) => measure([files[name]!, stack.resources.queueUrl, emulators.sqsEndpoint]);
 
     progress(`ingest bodies: 6 MB flat, nested and many-objects bodies, each in a fresh process`);
@@ -118,10 +127,17 @@ export async function benchBodyBounds(emulators: Emulators, options: { quick: bo
         `Bounds: depth ${JSON_BOUNDS.maxDepth}, ${JSON_BOUNDS.maxElements.toLocaleString('en-US')} elements, checked by one pass over the text before JSON.parse. Time to answer: flat ${fmt(flat.ms, 0)} ms, nested ${fmt(nested.ms, 0)} ms, objects ${fmt(objects.ms, 0)} ms.`,
         'Peak RSS growth = getrusage ru_maxrss after answering minus RSS just before, in a fresh process per body (module load, SDK client and connection warmed on a small body first, then two GCs). It includes the 6 MB body decoded from the event (a Buffer and a string) in every case. The whole process includes Node, the modules and tsx (TypeScript compiled on load, which the deployed bundle does not carry: an overestimate), as a Lambda container holds its runtime; Lambda bills and stops a function on the same resident memory.',
         ...(unbounded
-          ? [`Unbounded, as before the bound: a bare JSON.parse of the nested body grows RSS by ${mb(unbounded.peakRssGrowth)} and takes ${fmt(unbounded.ms, 0)} ms (peak ${mb(unbounded.peakRss)} against ${memorySize} MB).`]
+          ? [
+              `Unbounded, as before the bound: a bare JSON.parse of the nested body grows RSS by ${mb(unbounded.peakRssGrowth)} and takes ${fmt(unbounded.ms, 0)} ms (peak ${mb(unbounded.peakRss)} against ${memorySize} MB).`,
+            ]
           : []),
       ],
-      data: { flatPeakRssGrowth: flat.peakRssGrowth, nestedPeakRssGrowth: nested.peakRssGrowth, objectsPeakRssGrowth: objects.peakRssGrowth, peakRss: peak },
+      data: {
+        flatPeakRssGrowth: flat.peakRssGrowth,
+        nestedPeakRssGrowth: nested.peakRssGrowth,
+        objectsPeakRssGrowth: objects.peakRssGrowth,
+        peakRss: peak,
+      },
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

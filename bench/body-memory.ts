@@ -30,7 +30,8 @@ async function main(): Promise<void> {
   const parseOnly = args[0] === '--parse-only';
   const [file, queueUrl, sqsEndpoint] = parseOnly ? args.slice(1) : args;
   const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc || !file || (!parseOnly && (!queueUrl || !sqsEndpoint))) throw new Error('usage: node --expose-gc --import tsx bench/body-memory.ts [--parse-only] <file> [<queue url> <sqs endpoint>]');
+  if (!gc || !file || (!parseOnly && (!queueUrl || !sqsEndpoint)))
+    throw new Error('usage: node --expose-gc --import tsx bench/body-memory.ts [--parse-only] <file> [<queue url> <sqs endpoint>]');
 
   const handler = makeIngestHandler({
     sqs: new SQSClient({ endpoint: sqsEndpoint, region: process.env.AWS_REGION }),
@@ -43,7 +44,12 @@ async function main(): Promise<void> {
     }),
   });
   const request = (body: string) =>
-    httpApiEvent({ method: 'POST', path: '/webhooks/posthog', headers: { authorization: `Bearer ${WEBHOOK_SECRET}`, 'content-type': 'application/json' }, body });
+    httpApiEvent({
+      method: 'POST',
+      path: '/webhooks/posthog',
+      headers: { authorization: `Bearer ${WEBHOOK_SECRET}`, 'content-type': 'application/json' },
+      body,
+    });
 
   const release = captureOutput();
   // The event as the Lambda runtime hands it over: the body one string inside it.

@@ -79,7 +79,12 @@ export async function runBudget(emulators: Emulators, params: BudgetParams): Pro
   const cardTimes: number[] = [];
   const readings: Reading[] = [];
   const stack = await BenchStack.start(emulators, {
-    shopify: { bucket: params.bucket, createCost: params.createCost, latencyMs: params.shopifyLatencyMs, onCard: () => cardTimes.push(Date.now()) },
+    shopify: {
+      bucket: params.bucket,
+      createCost: params.createCost,
+      latencyMs: params.shopifyLatencyMs,
+      onCard: () => cardTimes.push(Date.now()),
+    },
     customerio: { latencyMs: params.customerioLatencyMs },
     checkpoint: (step: Checkpoint, eventId: string) => {
       if (step === 'completed') completed.set(eventId, Date.now());
@@ -97,7 +102,10 @@ export async function runBudget(emulators: Emulators, params: BudgetParams): Pro
           .clone()
           .json()
           .then((json: unknown) => {
-            const body = json as { errors?: { extensions?: { code?: string } }[]; extensions?: { cost?: { throttleStatus?: { currentlyAvailable?: number } } } };
+            const body = json as {
+              errors?: { extensions?: { code?: string } }[];
+              extensions?: { cost?: { throttleStatus?: { currentlyAvailable?: number } } };
+            };
             const available = body.extensions?.cost?.throttleStatus?.currentlyAvailable;
             const throttled = Array.isArray(body.errors) && body.errors.some((e) => e.extensions?.code === 'THROTTLED');
             if (typeof available === 'number') readings.push({ t, available, throttled });

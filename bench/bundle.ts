@@ -20,9 +20,26 @@ const ROOT = resolvePath(__dirname, '..');
 
 /** serverless-esbuild's own options, removed before it calls esbuild (its bundle.ts). */
 const PLUGIN_OPTIONS = [
-  'concurrency', 'zipConcurrency', 'exclude', 'nativeZip', 'packager', 'packagePath', 'watch', 'keepOutputDirectory',
-  'packagerOptions', 'installExtraArgs', 'outputFileExtension', 'outputBuildFolder', 'outputWorkFolder', 'nodeExternals',
-  'skipBuild', 'skipRebuild', 'skipBuildExcludeFns', 'stripEntryResolveExtensions', 'disposeContext', 'config',
+  'concurrency',
+  'zipConcurrency',
+  'exclude',
+  'nativeZip',
+  'packager',
+  'packagePath',
+  'watch',
+  'keepOutputDirectory',
+  'packagerOptions',
+  'installExtraArgs',
+  'outputFileExtension',
+  'outputBuildFolder',
+  'outputWorkFolder',
+  'nodeExternals',
+  'skipBuild',
+  'skipRebuild',
+  'skipBuildExcludeFns',
+  'stripEntryResolveExtensions',
+  'disposeContext',
+  'config',
 ];
 
 interface ServerlessDoc {
@@ -167,7 +184,10 @@ export async function benchBundles(options: { quick: boolean }): Promise<Section
       NODE_OPTIONS: nodeOptions,
     };
     const order = ['ingest', 'skeletonIngest', 'worker', 'skeletonWorker'] as const;
-    const files = Object.fromEntries(Object.entries(built).map(([key, value]) => [key, value.file])) as Record<(typeof order)[number], string>;
+    const files = Object.fromEntries(Object.entries(built).map(([key, value]) => [key, value.file])) as Record<
+      (typeof order)[number],
+      string
+    >;
     const times = Object.fromEntries(order.map((key) => [key, [] as number[]])) as Record<(typeof order)[number], number[]>;
     for (const key of order) loadTimeMs(files[key], env); // warm the page cache
     for (let i = 0; i < runs; i++) for (const key of order) times[key].push(loadTimeMs(files[key], env));
@@ -213,17 +233,23 @@ export async function benchBundles(options: { quick: boolean }): Promise<Section
         .slice(0, 6);
       notes.push(
         `${fn}: ${fmtInt(app.bytes - skeleton.bytes)} B more than the skeleton; the biggest additions: ` +
-          extra.map(([pkg, bytes]) => `${pkg} ${fmt(bytes / 1024, 0)} KiB`).join(', ') + '.',
+          extra.map(([pkg, bytes]) => `${pkg} ${fmt(bytes / 1024, 0)} KiB`).join(', ') +
+          '.',
       );
       // Each Powertools package pins commons to its own version: mixed releases bundle it twice.
       const commons = powertoolsCommonsCopies(app.metafile);
-      if (commons > 1) notes.push(`${fn}: **${commons} copies of @aws-lambda-powertools/commons** are bundled; keep every Powertools package on one release.`);
+      if (commons > 1)
+        notes.push(
+          `${fn}: **${commons} copies of @aws-lambda-powertools/commons** are bundled; keep every Powertools package on one release.`,
+        );
     }
     notes.push(
       `esbuild options from serverless.yml: ${JSON.stringify({ ...buildOptions, external: buildOptions.external })}; ` +
         `bytes are the .js only, not the linked .map (read lazily: with or without --enable-source-maps the load times here are the same).`,
     );
-    notes.push(`load time = require() of the bundle in a fresh \`node\` (NODE_OPTIONS="${nodeOptions}" as deployed), median; process start-up itself is excluded.`);
+    notes.push(
+      `load time = require() of the bundle in a fresh \`node\` (NODE_OPTIONS="${nodeOptions}" as deployed), median; process start-up itself is excluded.`,
+    );
     return { rows, notes, data };
   } finally {
     rmSync(outdir, { recursive: true, force: true });

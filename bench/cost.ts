@@ -105,7 +105,8 @@ export function benchCost(inputs: CostInputs): SectionResult {
   ];
   const total = lines.reduce((sum, line) => sum + line.usd, 0);
   const backlogWorker =
-    (LAMBDA_USD_PER_MILLION_REQUESTS / 10) + million * gbSeconds(inputs.workerMsBacklog * 10, WORKER_MEMORY_MB) / 10 * LAMBDA_ARM_USD_PER_GB_SECOND;
+    LAMBDA_USD_PER_MILLION_REQUESTS / 10 +
+    ((million * gbSeconds(inputs.workerMsBacklog * 10, WORKER_MEMORY_MB)) / 10) * LAMBDA_ARM_USD_PER_GB_SECOND;
   const zapierPerTask = ZAPIER_PROFESSIONAL_USD_PER_MONTH / ZAPIER_PROFESSIONAL_TASKS_PER_MONTH;
   const zapier = million * ZAPIER_TASKS_PER_REFERRAL * zapierPerTask;
   const usd = (value: number) => `$${fmt(value, 2)}`;

@@ -67,7 +67,9 @@ export async function benchLatency(emulators: Emulators, options: { quick: boole
     const container = stack.container();
     const warmup = 3;
     const samples = options.quick ? 5 : 40;
-    progress(`latency: ${warmup} warm-up + ${samples} referrals, one invocation each (Shopify ${SHOPIFY_LATENCY_MS} ms, Customer.io ${CUSTOMERIO_LATENCY_MS} ms)`);
+    progress(
+      `latency: ${warmup} warm-up + ${samples} referrals, one invocation each (Shopify ${SHOPIFY_LATENCY_MS} ms, Customer.io ${CUSTOMERIO_LATENCY_MS} ms)`,
+    );
 
     const eventIds: string[] = [];
     const invocationMs: number[] = [];
@@ -100,7 +102,8 @@ export async function benchLatency(emulators: Emulators, options: { quick: boole
     // Where the time goes, from the fulfilment's own checkpoints (median over the measured referrals).
     const measured = eventIds.slice(warmup).map((id) => marks.get(id) ?? {});
     const span = (from: Checkpoint, to: Checkpoint) => median(measured.map((m) => (m[to] ?? Number.NaN) - (m[from] ?? Number.NaN)));
-    const cardsDone = (m: Partial<Record<Checkpoint, number>>) => Math.max(m['card:referrer'] ?? Number.NaN, m['card:redeemer'] ?? Number.NaN);
+    const cardsDone = (m: Partial<Record<Checkpoint, number>>) =>
+      Math.max(m['card:referrer'] ?? Number.NaN, m['card:redeemer'] ?? Number.NaN);
     const beforeCards = span('begun', 'decided');
     const cards = median(measured.map((m) => cardsDone(m) - (m.decided ?? Number.NaN)));
     const customerio = median(measured.map((m) => (m.customerio ?? Number.NaN) - cardsDone(m)));
@@ -110,7 +113,11 @@ export async function benchLatency(emulators: Emulators, options: { quick: boole
 
     const shopifyRtt = await roundTrip(
       `${stack.shopify.url}/admin/api/2026-07/graphql.json`,
-      { method: 'POST', headers: { 'x-shopify-access-token': 'shpat_sandbox', 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ shop { name } }' }) },
+      {
+        method: 'POST',
+        headers: { 'x-shopify-access-token': 'shpat_sandbox', 'content-type': 'application/json' },
+        body: JSON.stringify({ query: '{ shop { name } }' }),
+      },
       options.quick ? 3 : 10,
     );
     const customerioRtt = await roundTrip(
@@ -122,16 +129,21 @@ export async function benchLatency(emulators: Emulators, options: { quick: boole
 
     const nominal = SHOPIFY_LATENCY_MS + CUSTOMERIO_LATENCY_MS;
     const perReferral = median(invocationMs);
-    const delta = (name: string) => (Number(awsAfter.requests.get(name) ?? 0) - Number((aws as Record<string, number>)[name] ?? 0)) / samples;
+    const delta = (name: string) =>
+      (Number(awsAfter.requests.get(name) ?? 0) - Number((aws as Record<string, number>)[name] ?? 0)) / samples;
     const data = {
       workerMsPerReferral: perReferral,
       logBytesPerReferral: (logAfter.bytes - logBefore.bytes) / samples,
       writeUnitsPerReferral: (awsAfter.writeUnits - aws.writeUnits) / samples,
       readUnitsPerReferral: (awsAfter.readUnits - aws.readUnits) / samples,
-      dynamoRequestsPerReferral: ['UpdateItemCommand', 'GetItemCommand', 'PutItemCommand', 'TransactWriteItemsCommand', 'QueryCommand', 'DeleteItemCommand'].reduce(
-        (sum, name) => sum + delta(name),
-        0,
-      ),
+      dynamoRequestsPerReferral: [
+        'UpdateItemCommand',
+        'GetItemCommand',
+        'PutItemCommand',
+        'TransactWriteItemsCommand',
+        'QueryCommand',
+        'DeleteItemCommand',
+      ].reduce((sum, name) => sum + delta(name), 0),
       sqsRequestsPerReferral: ['SendMessageCommand', 'ReceiveMessageCommand', 'DeleteMessageBatchCommand', 'DeleteMessageCommand'].reduce(
         (sum, name) => sum + delta(name),
         0,
@@ -169,8 +181,8 @@ export async function benchLatency(emulators: Emulators, options: { quick: boole
           `${fmt(data.sqsRequestsPerReferral, 1)} SQS requests (batches of one here), ${fmt(data.logBytesPerReferral, 0)} bytes of logs and metrics (ingest + worker).`,
         'The ledger runs on dynalite in this process; its writes are sequential steps of every referral, so their latency adds to the floor one for one.',
         `Node 20's global fetch (undici) keeps connections alive by default: ${connections} connection(s) for 100 sequential requests (undici hands the next request a second socket while the first is being released, then alternates), no agent or dependency needed. ` +
-          'undici closes a socket idle for about 4 s (or the server\'s Keep-Alive hint), so referrals that arrive minutes apart each pay a new TLS handshake to Shopify and Customer.io; that is not measured here (loopback, no TLS).',
-        'PostHog outcome capture (POSTHOG_API_KEY) is off here, as in the issue\'s measurement; on, it adds one PostHog round trip and one ledger write after Customer.io.',
+          "undici closes a socket idle for about 4 s (or the server's Keep-Alive hint), so referrals that arrive minutes apart each pay a new TLS handshake to Shopify and Customer.io; that is not measured here (loopback, no TLS).",
+        "PostHog outcome capture (POSTHOG_API_KEY) is off here, as in the issue's measurement; on, it adds one PostHog round trip and one ledger write after Customer.io.",
         ...(lost > 0 ? [`${lost} referral(s) not fulfilled exactly once: ${problems.join('; ')}`] : []),
       ],
       lost,

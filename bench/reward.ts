@@ -165,7 +165,10 @@ async function ingestAll(stack: BenchStack, bodies: string[]): Promise<void> {
 }
 
 function body(uuid: string, referrer: string, redeemer: string): string {
-  const base = JSON.parse(referralBody(uuid).body) as { event: { properties: Record<string, string>; distinct_id: string }; person: { properties: { email: string } } };
+  const base = JSON.parse(referralBody(uuid).body) as {
+    event: { properties: Record<string, string>; distinct_id: string };
+    person: { properties: { email: string } };
+  };
   base.event.properties.referrer_email = referrer;
   base.event.properties.redeemer_email = redeemer;
   base.event.distinct_id = redeemer;
@@ -203,7 +206,10 @@ async function timeToRewardIdle(emulators: Emulators, options: Required<Options>
 
 type WorkerHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
-async function timeToRewardUnderContention(emulators: Emulators, options: Required<Options>): Promise<{ samples: number[]; lost: number; visibilitySeconds: number }> {
+async function timeToRewardUnderContention(
+  emulators: Emulators,
+  options: Required<Options>,
+): Promise<{ samples: number[]; lost: number; visibilitySeconds: number }> {
   const marks: Marks = new Map();
   const visibilitySeconds = options.quick ? 1 : DEPLOYED_VISIBILITY_SECONDS;
   const stack = await startStack(emulators, { trips: options.trips, visibilitySeconds, env: { MAX_REWARDS_PER_REFERRER: '1' } }, marks);
@@ -264,30 +270,54 @@ async function timeToRewardUnderContention(emulators: Emulators, options: Requir
   const samples: number[] = [];
   let lost = 0;
   try {
-    progress(`time to reward under claim contention: ${pairs} referrals waiting on another's undecided claim (queue visibility ${visibilitySeconds} s)`);
+    progress(
+      `time to reward under claim contention: ${pairs} referrals waiting on another's undecided claim (queue visibility ${visibilitySeconds} s)`,
+    );
     const run = Math.random().toString(36).slice(2, 8);
     // Each capped referrer's one slot used by a paid referral first.
-    const seeds = Array.from({ length: pairs }, (_, i) => ({ uuid: randomUUID(), referrer: `capped-${run}-${i}@example.com`, redeemer: `first-${run}-${i}@example.com` }));
-    await ingestAll(stack, seeds.map((seed) => body(seed.uuid, seed.referrer, seed.redeemer)));
+    const seeds = Array.from({ length: pairs }, (_, i) => ({
+      uuid: randomUUID(),
+      referrer: `capped-${run}-${i}@example.com`,
+      redeemer: `first-${run}-${i}@example.com`,
+    }));
+    await ingestAll(
+      stack,
+      seeds.map((seed) => body(seed.uuid, seed.referrer, seed.redeemer)),
+    );
     await waitFor(() => seeds.every((seed) => marks.get(seed.uuid)?.completed !== undefined), 60_000, 'the capped referrers paid once');
     const holders = seeds.map((seed, i) => ({ uuid: randomUUID(), referrer: seed.referrer, redeemer: `shared-${run}-${i}@example.com` }));
-    const waiters = holders.map((holder, i) => ({ uuid: randomUUID(), referrer: `eligible-${run}-${i}@example.com`, redeemer: holder.redeemer }));
+    const waiters = holders.map((holder, i) => ({
+      uuid: randomUUID(),
+      referrer: `eligible-${run}-${i}@example.com`,
+      redeemer: holder.redeemer,
+    }));
     holders.forEach((holder, i) => {
       gates.set(holder.uuid, gate());
       waiterOf.set(waiters[i]!.uuid, holder.uuid);
     });
-    await ingestAll(stack, holders.map((h) => body(h.uuid, h.referrer, h.redeemer)));
+    await ingestAll(
+      stack,
+      holders.map((h) => body(h.uuid, h.referrer, h.redeemer)),
+    );
     await Promise.all(holders.map((h) => gates.get(h.uuid)!.reached));
     const sent = new Map<string, number>();
     for (const waiter of waiters) {
       sent.set(waiter.uuid, nowMs());
       await ingestAll(stack, [body(waiter.uuid, waiter.referrer, waiter.redeemer)]);
     }
-    await waitFor(() => waiters.every((w) => marks.get(w.uuid)?.completed !== undefined), visibilitySeconds * 1000 + 120_000, 'every waiting referral paid');
+    await waitFor(
+      () => waiters.every((w) => marks.get(w.uuid)?.completed !== undefined),
+      visibilitySeconds * 1000 + 120_000,
+      'every waiting referral paid',
+    );
     for (const waiter of waiters) samples.push((marks.get(waiter.uuid)?.completed ?? Number.NaN) - (sent.get(waiter.uuid) ?? Number.NaN));
     for (const [i, waiter] of waiters.entries()) {
-      const paid = (await stack.ledger.get(waiter.uuid))?.status === 'COMPLETED' && stack.shopify.cards.filter((card) => card.note?.includes(waiter.uuid)).length === 2;
-      const refused = (await stack.ledger.get(holders[i]!.uuid))?.status === 'REJECTED' && !stack.shopify.cards.some((card) => card.note?.includes(holders[i]!.uuid));
+      const paid =
+        (await stack.ledger.get(waiter.uuid))?.status === 'COMPLETED' &&
+        stack.shopify.cards.filter((card) => card.note?.includes(waiter.uuid)).length === 2;
+      const refused =
+        (await stack.ledger.get(holders[i]!.uuid))?.status === 'REJECTED' &&
+        !stack.shopify.cards.some((card) => card.note?.includes(holders[i]!.uuid));
       if (!paid || !refused) lost++;
     }
   } finally {
@@ -322,7 +352,11 @@ async function budgetForPlan(emulators: Emulators, plan: (typeof PLANS)[number],
   // Quick: a handful, only to exercise the path (the figure is then the bucket's burst, not the budget).
   const referrals = options.quick ? 4 : Math.round(bucket / 20 + budgetPerSecond * 12);
   const marks: Marks = new Map();
-  const stack = await startStack(emulators, { trips: options.trips, env: { WORKER_MAX_CONCURRENCY: String(containers) }, bucket: { size: bucket, restoreRate } }, marks);
+  const stack = await startStack(
+    emulators,
+    { trips: options.trips, env: { WORKER_MAX_CONCURRENCY: String(containers) }, bucket: { size: bucket, restoreRate } },
+    marks,
+  );
   let lost = 0;
   try {
     progress(`budget, ${plan}: ${referrals} referrals, ${containers} containers`);

@@ -84,7 +84,8 @@ export async function runBench(args: Args): Promise<BenchResult> {
     if (emulators && (args.only.has('ingest') || args.only.has('cost'))) add('ingest', await benchIngest(emulators, { quick: args.quick }));
     if (emulators && args.only.has('ingest')) sections.push(await benchBodyBounds(emulators, { quick: args.quick }));
     if (emulators && (args.only.has('budget') || args.only.has('cost'))) add('budget', await benchBudget(emulators, { quick: args.quick }));
-    if (emulators && (args.only.has('latency') || args.only.has('cost'))) add('latency', await benchLatency(emulators, { quick: args.quick }));
+    if (emulators && (args.only.has('latency') || args.only.has('cost')))
+      add('latency', await benchLatency(emulators, { quick: args.quick }));
     if (emulators && args.only.has('reward')) add('reward', await benchReward(emulators, { quick: args.quick }));
   } finally {
     await emulators?.stop();

@@ -241,8 +241,9 @@ export class BenchStack {
         const input = args.input as { ReturnConsumedCapacity?: string };
         if (consumed && input.ReturnConsumedCapacity === undefined) input.ReturnConsumedCapacity = 'TOTAL';
         const result = await next(args);
-        const capacity = (result.output as { ConsumedCapacity?: { CapacityUnits?: number; WriteCapacityUnits?: number; ReadCapacityUnits?: number } })
-          .ConsumedCapacity;
+        const capacity = (
+          result.output as { ConsumedCapacity?: { CapacityUnits?: number; WriteCapacityUnits?: number; ReadCapacityUnits?: number } }
+        ).ConsumedCapacity;
         if (capacity) {
           const name = context.commandName ?? '';
           const units = capacity.CapacityUnits ?? 0;

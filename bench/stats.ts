@@ -14,7 +14,11 @@ export const nowMs = (): number => performance.now();
 export { sleep } from '../lib/infra/retry';
 
 /** Runs `task` for each item with at most `concurrency` in flight. */
-export async function mapConcurrent<T, R>(items: readonly T[], concurrency: number, task: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapConcurrent<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  task: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
   const worker = async () => {

@@ -179,4 +179,7 @@ function lowerCaseKeys(headers: Record<string, string | undefined> | undefined):
 // Created once per container: the client keeps its connections warm between invocations.
 const sqs = new SQSClient({ requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000 } });
 
-export const handler = makeIngestHandler({ sqs, config: async () => loadIngestConfig(await loadEnv(process.env, undefined, WEBHOOK_SECRET_KEYS)) });
+export const handler = makeIngestHandler({
+  sqs,
+  config: async () => loadIngestConfig(await loadEnv(process.env, undefined, WEBHOOK_SECRET_KEYS)),
+});

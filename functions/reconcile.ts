@@ -37,7 +37,10 @@ export function makeReconcileHandler(deps: ReconcileHandlerDeps) {
         return { status: 'off' };
       }
       const now = (deps.now ?? Date.now)();
-      const report = await reconcile(reconcileDeps(config, { sqs: deps.sqs, ddb: deps.ddb, fetch: deps.fetch, log }), reconcileOptions(config, now, { pageSize: deps.pageSize }));
+      const report = await reconcile(
+        reconcileDeps(config, { sqs: deps.sqs, ddb: deps.ddb, fetch: deps.fetch, log }),
+        reconcileOptions(config, now, { pageSize: deps.pageSize }),
+      );
       metrics.addMetric('ReconcileMissing', MetricUnit.Count, report.missing.length);
       metrics.addMetric('ReconcileUnreconcilable', MetricUnit.Count, report.unreconcilable.length);
       metrics.addMetric('ReconcileSeen', MetricUnit.Count, report.seen);

@@ -38,7 +38,12 @@ export async function startGateway(ingest: IngestHandler, port: number, referral
   }
 }
 
-async function route(req: IncomingMessage, res: ServerResponse, ingest: IngestHandler, referralCodes?: ReferralCodesHandler): Promise<void> {
+async function route(
+  req: IncomingMessage,
+  res: ServerResponse,
+  ingest: IngestHandler,
+  referralCodes?: ReferralCodesHandler,
+): Promise<void> {
   const path = new URL(req.url ?? '/', 'http://localhost').pathname;
   const { body, tooLarge } = await readBody(req, MAX_READ_BYTES);
 

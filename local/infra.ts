@@ -52,8 +52,7 @@ export interface InfraDefinitions {
 
 type Dict = Record<string, unknown>;
 
-const isDict = (value: unknown): value is Dict =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+const isDict = (value: unknown): value is Dict => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 function dict(value: unknown, where: string): Dict {
   if (!isDict(value)) throw new Error(`serverless.yml: ${where} is not a mapping`);
@@ -133,10 +132,7 @@ export function loadInfraDefinitions(file: string = SERVERLESS_YML, stage = 'loc
   const deadLetterQueue = properties('RewardsDeadLetterQueue', 'AWS::SQS::Queue');
   const table = properties('LedgerTable', 'AWS::DynamoDB::Table');
 
-  const worker = dict(
-    resolveVariables(dict(doc.functions, 'functions').worker, lookup),
-    'functions.worker',
-  );
+  const worker = dict(resolveVariables(dict(doc.functions, 'functions').worker, lookup), 'functions.worker');
   const sqsEvents = list(worker.events, 'functions.worker.events')
     .filter(isDict)
     .map((event) => event.sqs)
@@ -177,7 +173,12 @@ export function loadInfraDefinitions(file: string = SERVERLESS_YML, stage = 'loc
       }),
       billingMode: oneOf(table.BillingMode, ['PAY_PER_REQUEST', 'PROVISIONED'] as const, 'LedgerTable.BillingMode'),
       ...(table.GlobalSecondaryIndexes
-        ? { globalSecondaryIndexes: list(table.GlobalSecondaryIndexes, 'LedgerTable.GlobalSecondaryIndexes') as InfraDefinitions['table']['globalSecondaryIndexes'] }
+        ? {
+            globalSecondaryIndexes: list(
+              table.GlobalSecondaryIndexes,
+              'LedgerTable.GlobalSecondaryIndexes',
+            ) as InfraDefinitions['table']['globalSecondaryIndexes'],
+          }
         : {}),
     },
     worker: {

@@ -50,9 +50,7 @@ async function showNewlyParked(releaser: ReleaserDeps, shown: Set<string>): Prom
 export function watchDeadLetterQueue(sqs: SQSClient, queueUrl: string): () => Promise<void> {
   let last = 0;
   const check = async (): Promise<void> => {
-    const result = await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
-    );
+    const result = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
     const depth = Number(result.Attributes?.ApproximateNumberOfMessages ?? 0);
     if (depth !== last) {
       say(

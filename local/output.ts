@@ -80,7 +80,9 @@ export function printBanner(info: {
   );
   say(
     `              REFERRAL_SIGNATURES=${info.signatures}: ${
-      info.signatures === 'off' ? '⚠️  unsigned referrals are PAID (anyone with the PostHog project key can forge one)' : 'a referral without the app\'s signature is refused'
+      info.signatures === 'off'
+        ? '⚠️  unsigned referrals are PAID (anyone with the PostHog project key can forge one)'
+        : "a referral without the app's signature is refused"
     }`,
   );
   say(
@@ -103,7 +105,9 @@ export function printBanner(info: {
   say(`   ${sendEnv}npm run send-sample              # a new referral: 2 gift cards + 1 Customer.io event`);
   say(`   ${sendEnv}npm run send-sample -- --repeat  # the same event again: acknowledged, nothing new`);
   say(`   ${sendEnv}npm run send-sample -- --unsigned  # a forged event, no signature: refused (🚫), nothing issued`);
-  say(`   ${sendEnv}${info.appApiKeyGenerated ? '' : 'APP_API_KEY=… '}npm run send-sample -- --code  # the referrer's code first, then a referral naming it`);
+  say(
+    `   ${sendEnv}${info.appApiKeyGenerated ? '' : 'APP_API_KEY=… '}npm run send-sample -- --code  # the referrer's code first, then a referral naming it`,
+  );
   say(`   curl -i -X POST ${info.url}${WEBHOOK_PATH} \\`);
   say(`     -H "Authorization: Bearer ${bearer}" -H 'Content-Type: application/json' \\`);
   say(`     --data @${info.signedSampleFile}   # the sample, signed with this run's key`);
@@ -116,7 +120,7 @@ export function printBanner(info: {
   say(' On call:     npm run ops -- dlq list --local   (also: status <eventId>, redrive, reconcile)');
   say();
   say(' Below: 📨 webhook answers, 🎁 gift cards, ✉️  Customer.io events, 🚫 refusals, ☠️  DLQ changes,');
-  say(' and the handlers\' own JSON logs (POWERTOOLS_LOG_LEVEL=DEBUG for more, WARN for less).');
+  say(" and the handlers' own JSON logs (POWERTOOLS_LOG_LEVEL=DEBUG for more, WARN for less).");
   say(' Ctrl+C stops everything.');
   say('──────────────────────────────────────────────────────────────────────────────');
   say();

@@ -27,7 +27,12 @@ type Say = (line: string) => void;
 
 /** Sets up the sandbox PostHog (when needed) and the reconciler's env; call before the handlers are imported. */
 export async function prepareLocalReconciler(env: Env, say: Say): Promise<LocalReconciler> {
-  const off = (description: string): LocalReconciler => ({ enabled: false, description, start: () => undefined, stop: async () => undefined });
+  const off = (description: string): LocalReconciler => ({
+    enabled: false,
+    description,
+    start: () => undefined,
+    stop: async () => undefined,
+  });
   if (!env.RECONCILE_FROM?.trim()) return off('off (set RECONCILE_FROM to run it locally; README, "Reconciler")');
 
   let posthog: FakePostHog | undefined;

@@ -161,7 +161,11 @@ async function main(): Promise<void> {
   const eventId = (JSON.parse(body) as { event?: { uuid?: string } }).event?.uuid ?? '?';
   const secret = readSecret(stateDir, 'WEBHOOK_SECRET', 'webhook-secret', 'webhook secret');
 
-  const note = args.repeat ? '  (repeat of the last one: a duplicate)' : args.unsigned ? '  (without the app\'s signature: a forged event)' : '';
+  const note = args.repeat
+    ? '  (repeat of the last one: a duplicate)'
+    : args.unsigned
+      ? "  (without the app's signature: a forged event)"
+      : '';
   console.log(`→ POST ${url}  event ${eventId}${note}`);
   let response: Response;
   try {
@@ -196,7 +200,7 @@ async function main(): Promise<void> {
     console.log(
       '✓ queued (ingest cannot check the signature: only the worker holds the key). The worker refuses it:\n' +
         '  watch the `npm start` terminal for a 🚫 line, REJECTED unsigned_referral, and no gift card or email.\n' +
-        '  A forged event claims nothing either: the same redeemer\'s genuine referral is still paid.',
+        "  A forged event claims nothing either: the same redeemer's genuine referral is still paid.",
     );
     return;
   }

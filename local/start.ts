@@ -128,7 +128,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       // by the client credentials grant, and SANDBOX_SHOPIFY_TOKEN_TTL=5s shows them renewed.
       const ttl = env.SANDBOX_SHOPIFY_TOKEN_TTL?.trim();
       const tokenTtlMs = ttl ? parseDuration(ttl) : undefined;
-      if (ttl && (tokenTtlMs === undefined || tokenTtlMs < 1000)) throw new Error(`SANDBOX_SHOPIFY_TOKEN_TTL must be a duration of 1s or more like 5s, 15m or 24h, got ${ttl}`);
+      if (ttl && (tokenTtlMs === undefined || tokenTtlMs < 1000))
+        throw new Error(`SANDBOX_SHOPIFY_TOKEN_TTL must be a duration of 1s or more like 5s, 15m or 24h, got ${ttl}`);
       const clientCredentials = { clientId: 'sandbox-app', clientSecret: `shpss_${randomBytes(16).toString('hex')}`, tokenTtlMs };
       shopify = await startFakeShopify({
         port: 0,
@@ -156,7 +157,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       workerConfig = loadWorkerConfig(env);
     } catch (error) {
       const message = (error as Error).message;
-      const hint = /SHOPIFY_|CUSTOMERIO_/.test(message) ? '\n   Set the SHOPIFY_* / CUSTOMERIO_* variables completely, or unset them all to use the sandboxes.' : '';
+      const hint = /SHOPIFY_|CUSTOMERIO_/.test(message)
+        ? '\n   Set the SHOPIFY_* / CUSTOMERIO_* variables completely, or unset them all to use the sandboxes.'
+        : '';
       throw new Error(`${message}${hint}`, { cause: error });
     }
 
@@ -228,7 +231,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // As many batches at once as the deployed event source runs containers, by the same rule
     // (lib/infra/shop-sizing.ts, SHOPIFY_RESTORE_RATE). One process is one container here, so its
     // one Shopify pacer paces them all and takes the whole budget (WORKER_MAX_CONCURRENCY unset).
-    const { maximumConcurrency } = sizeForShop({ restoreRate: restoreRateSetting(env.SHOPIFY_RESTORE_RATE ?? 'standard'), batchSize: defs.worker.batchSize });
+    const { maximumConcurrency } = sizeForShop({
+      restoreRate: restoreRateSetting(env.SHOPIFY_RESTORE_RATE ?? 'standard'),
+      batchSize: defs.worker.batchSize,
+    });
     poller.start(maximumConcurrency);
     cleanups.push(() => poller.stop());
 
@@ -314,7 +320,12 @@ function refuseExposure(listening: BoundAddress[], vendors: RealVendor[]): void 
  * `name` from the env, or a random value generated now, put in the env and saved to the state dir
  * (.local/ or $LOCAL_STATE_DIR) as `file` for `npm run send-sample`.
  */
-function localSecret(env: NodeJS.ProcessEnv, name: string, file: string, generate: () => string): { value: string; generated: boolean; file: string } {
+function localSecret(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  file: string,
+  generate: () => string,
+): { value: string; generated: boolean; file: string } {
   const path = resolvePath(localStateDir(), file);
   const given = env[name]?.trim() ?? '';
   if (given !== '') return { value: given, generated: false, file: path };
@@ -400,7 +411,9 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     stoppingSince = Date.now();
-    say(`\n${signal}: stopping (an in-flight worker batch is allowed to finish; ${signal === 'SIGINT' ? 'Ctrl+C again' : 'signal again'} to force)…`);
+    say(
+      `\n${signal}: stopping (an in-flight worker batch is allowed to finish; ${signal === 'SIGINT' ? 'Ctrl+C again' : 'signal again'} to force)…`,
+    );
     stack.stop().then(
       () => {
         say('stopped.');

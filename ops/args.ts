@@ -2,7 +2,8 @@
 import { parseArgs as parseArgv, type ParseArgsConfig } from 'node:util';
 import type { RedriveMethod } from './redrive';
 
-export type Command = 'status' | 'dlq list' | 'redrive' | 'review list' | 'review approve' | 'review reject' | 'revoke' | 'reconcile' | 'help';
+export type Command =
+  'status' | 'dlq list' | 'redrive' | 'review list' | 'review approve' | 'review reject' | 'revoke' | 'reconcile' | 'help';
 
 export interface OpsArgs {
   command: Command;
@@ -121,7 +122,8 @@ function readArgv(argv: readonly string[]): { positional: string[]; flags: Map<O
       continue;
     }
     const value = token.value;
-    if (value === undefined || value === '' || (!token.inlineValue && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
+    if (value === undefined || value === '' || (!token.inlineValue && value.startsWith('--')))
+      throw new UsageError(`--${name} needs a value`);
     flags.set(name, value);
   }
   return { positional, flags };
@@ -156,14 +158,22 @@ export function parseArgs(argv: readonly string[]): OpsArgs {
     const text = flags.get(name) as string | undefined;
     if (text === undefined) return undefined;
     const ms = Date.parse(text);
-    if (!/^\d{4}-\d{2}-\d{2}/.test(text) || !Number.isFinite(ms)) throw new UsageError(`--${name} must be an ISO timestamp like 2026-07-01T00:00:00Z`);
+    if (!/^\d{4}-\d{2}-\d{2}/.test(text) || !Number.isFinite(ms))
+      throw new UsageError(`--${name} must be an ISO timestamp like 2026-07-01T00:00:00Z`);
     return ms;
   };
   const [first, second, ...rest] = positional;
-  const args = { ...base, max, method: method as RedriveMethod, reason: flags.get('reason') as string | undefined, since: instant('since'), until: instant('until') };
+  const args = {
+    ...base,
+    max,
+    method: method as RedriveMethod,
+    reason: flags.get('reason') as string | undefined,
+    since: instant('since'),
+    until: instant('until'),
+  };
   switch (first) {
     case 'status':
-      if (!second) throw new UsageError('status needs the referral\'s event id (the PostHog event uuid)');
+      if (!second) throw new UsageError("status needs the referral's event id (the PostHog event uuid)");
       if (rest.length) throw new UsageError(`unexpected ${rest.join(' ')}`);
       return { ...args, command: 'status', eventId: second };
     case 'dlq':
@@ -186,7 +196,8 @@ export function parseArgs(argv: readonly string[]): OpsArgs {
       return { ...args, command: 'revoke', eventId: second };
     case 'reconcile':
       if (second !== undefined) throw new UsageError(`reconcile takes no argument (got ${second}); the window is --since/--until`);
-      if (args.since !== undefined && args.until !== undefined && args.until <= args.since) throw new UsageError('--until must be after --since');
+      if (args.since !== undefined && args.until !== undefined && args.until <= args.since)
+        throw new UsageError('--until must be after --since');
       return { ...args, command: 'reconcile' };
     default:
       throw new UsageError(`unknown command ${first}`);

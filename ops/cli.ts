@@ -63,7 +63,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo, openT
           max: args.max,
           onProgress: args.json
             ? undefined
-            : (progress) => io.stderr(`  … ${progress.status} ${progress.moved}${progress.toMove !== undefined ? ` of ${progress.toMove}` : ''} moved`),
+            : (progress) =>
+                io.stderr(`  … ${progress.status} ${progress.moved}${progress.toMove !== undefined ? ` of ${progress.toMove}` : ''} moved`),
         });
         print(result, formatRedrive(result));
         return result.status === 'FAILED' || result.status === 'CANCELLED' ? 1 : 0;
@@ -72,28 +73,44 @@ export async function main(argv: readonly string[], io: CliIo = processIo, openT
         // The project the shared-signal guard asked, for links to both persons (no secret needed).
         const env = opsSettings(target, args.local ? undefined : args.stage).env;
         const projectId = env.POSTHOG_PROJECT_ID?.trim();
-        const items = await listReview(target, projectId ? { appHost: env.POSTHOG_APP_HOST?.trim() || 'https://us.posthog.com', projectId } : undefined);
+        const items = await listReview(
+          target,
+          projectId ? { appHost: env.POSTHOG_APP_HOST?.trim() || 'https://us.posthog.com', projectId } : undefined,
+        );
         print(items, formatReviewList(items));
         return 0;
       }
       case 'review approve':
       case 'review reject': {
         const settings = opsSettings(target, args.local ? undefined : args.stage);
-        const outcome = await decide(target, settings, args.command === 'review approve' ? 'approve' : 'reject', args.eventId!, args.reason);
+        const outcome = await decide(
+          target,
+          settings,
+          args.command === 'review approve' ? 'approve' : 'reject',
+          args.eventId!,
+          args.reason,
+        );
         print(outcome, formatDecision(outcome));
         const note = args.command === 'review reject' ? captureNote(settings.env) : undefined;
         if (note && !args.json) io.stderr(note);
         return 0;
       }
       case 'revoke': {
-        const { outcome, env } = await revoke(target, opsSettings(target, args.local ? undefined : args.stage), args.eventId!, args.reason!);
+        const { outcome, env } = await revoke(
+          target,
+          opsSettings(target, args.local ? undefined : args.stage),
+          args.eventId!,
+          args.reason!,
+        );
         print(outcome, formatRevoke(outcome));
         const note = captureNote(env);
         if (note && !args.json) io.stderr(note);
         return 0;
       }
       case 'reconcile': {
-        const env = args.local ? { ...(target.reconcilerEnv ?? {}), ...setOnly(process.env) } : await stageReconcilerEnv(args.stage, args.region, process.env, target.secrets);
+        const env = args.local
+          ? { ...(target.reconcilerEnv ?? {}), ...setOnly(process.env) }
+          : await stageReconcilerEnv(args.stage, args.region, process.env, target.secrets);
         const report = await reconcileTarget(target, env, args, { progress: args.json ? undefined : (line) => io.stderr(line) });
         print(report, formatReconcile(report));
         return 0;

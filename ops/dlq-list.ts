@@ -6,12 +6,7 @@
  * the queue without seeing a message twice), then hands every message straight back with
  * ChangeMessageVisibility 0, so a redrive right after the listing sees them all.
  */
-import {
-  ChangeMessageVisibilityBatchCommand,
-  ReceiveMessageCommand,
-  type Message,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Ledger, type LedgerStatus } from '../lib/adapters/dynamodb/ledger';
 import { maskEmail } from '../lib/infra/mask';
@@ -152,6 +147,6 @@ export function formatDeadLetters(listing: DeadLetterListing): string {
     if (entry.ledger) lines.push(`    ledger   ${entry.ledger.status}`);
   }
   lines.push('');
-  lines.push('Fix the cause (docs/OPERATIONS.md has one section per reason), then `redrive`. `status <event>` shows a referral\'s steps.');
+  lines.push("Fix the cause (docs/OPERATIONS.md has one section per reason), then `redrive`. `status <event>` shows a referral's steps.");
   return lines.join('\n');
 }

@@ -29,12 +29,17 @@ export interface ReconcileRunOptions {
 }
 
 /** Runs the reconciler against `target` with the settings in `env`. Refuses a window before RECONCILE_FROM without --force. */
-export async function reconcileTarget(target: Target, env: Env, run: ReconcileRun, options: ReconcileRunOptions = {}): Promise<ReconcileReport> {
+export async function reconcileTarget(
+  target: Target,
+  env: Env,
+  run: ReconcileRun,
+  options: ReconcileRunOptions = {},
+): Promise<ReconcileReport> {
   const config = loadReconcilerConfig({ ...env, TABLE_NAME: target.tableName, QUEUE_URL: target.queueUrl });
   if (!config.enabled) {
     throw new TargetError(
       'the reconciler is not configured: set POSTHOG_PROJECT_ID, POSTHOG_PERSONAL_API_KEY and RECONCILE_FROM ' +
-        '(or the stage\'s params in serverless.yml and its reconciler secret)',
+        "(or the stage's params in serverless.yml and its reconciler secret)",
     );
   }
   const now = options.now ?? Date.now();
@@ -76,8 +81,11 @@ export function formatReconcile(report: ReconcileReport): string {
     `in ledger    ${report.known} (paid, in progress, failed or rejected: nothing to do)`,
     `missing      ${report.missing.length}${report.dryRun ? ' (dry run: NOT queued)' : `, queued ${report.queued}`}`,
   ];
-  for (const finding of report.missing) lines.push(`  ${finding.eventId}  ${finding.occurredAt ?? ''}  ${finding.referrer} → ${finding.redeemer}`);
-  lines.push(`unreconcilable ${report.unreconcilable.length}${report.unreconcilable.length ? ' (the webhook would refuse these too; fix the event or pay by hand)' : ''}`);
+  for (const finding of report.missing)
+    lines.push(`  ${finding.eventId}  ${finding.occurredAt ?? ''}  ${finding.referrer} → ${finding.redeemer}`);
+  lines.push(
+    `unreconcilable ${report.unreconcilable.length}${report.unreconcilable.length ? ' (the webhook would refuse these too; fix the event or pay by hand)' : ''}`,
+  );
   for (const entry of report.unreconcilable) lines.push(`  ${entry.eventId ?? '(no uuid)'}  ${entry.code}: ${entry.reason}`);
   return lines.join('\n');
 }

@@ -98,8 +98,7 @@ export function isMoveTaskUnsupported(error: unknown, emulated: boolean): boolea
   return emulated && /UnsupportedOperation/.test(name);
 }
 
-const describeError = (error: unknown): string =>
-  `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`;
+const describeError = (error: unknown): string => `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`;
 
 async function queueArn(sqs: SQSClient, queueUrl: string): Promise<string> {
   const result = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
@@ -212,7 +211,9 @@ async function copyRedrive(target: RedriveTarget, options: RedriveOptions): Prom
 }
 
 async function releaseMessage(sqs: SQSClient, queueUrl: string, receiptHandle: string): Promise<void> {
-  await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: 0 })).catch(() => undefined);
+  await sqs
+    .send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: 0 }))
+    .catch(() => undefined);
 }
 
 export function formatRedrive(result: RedriveResult): string {
@@ -224,9 +225,14 @@ export function formatRedrive(result: RedriveResult): string {
     lines.push(`Redrive (${how}): ${result.status}, ${count} message(s) moved back to the queue.`);
     if (result.status === 'RUNNING') lines.push('Still running: run `dlq list` to see what is left, or `redrive` again to follow it.');
   } else {
-    lines.push(`Redrive (copy): ${result.status}, ${result.moved} message(s) moved back to the queue${result.failed ? `, ${result.failed} left in the DLQ` : ''}.`);
+    lines.push(
+      `Redrive (copy): ${result.status}, ${result.moved} message(s) moved back to the queue${result.failed ? `, ${result.failed} left in the DLQ` : ''}.`,
+    );
   }
   if (result.error) lines.push(`Problem: ${result.error}`);
-  if (result.moved > 0) lines.push('The worker takes them up within seconds; `status <event>` follows a referral, `dlq list` shows anything that failed again.');
+  if (result.moved > 0)
+    lines.push(
+      'The worker takes them up within seconds; `status <event>` follows a referral, `dlq list` shows anything that failed again.',
+    );
   return lines.join('\n');
 }

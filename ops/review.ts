@@ -69,7 +69,11 @@ export const workerSecretName = (stage: string): string => `referral-rewards/${s
 /** The worker's Shopify settings and auth (static token or the client credentials grant), read and checked the same way. */
 function shopifyClient(env: Env): RewardDeactivator {
   const shopify = loadShopifyConfig(env);
-  const transport = new ShopifyTransport({ baseUrl: shopify.baseUrl, apiVersion: shopify.apiVersion, auth: tokenProviderFor(shopify.baseUrl, shopify.auth) });
+  const transport = new ShopifyTransport({
+    baseUrl: shopify.baseUrl,
+    apiVersion: shopify.apiVersion,
+    auth: tokenProviderFor(shopify.baseUrl, shopify.auth),
+  });
   return { deactivateReward: (id) => deactivateReward(transport, id) };
 }
 
@@ -128,19 +132,36 @@ export function formatReviewList(items: ReviewItem[]): string {
   return lines.join('\n');
 }
 
-export async function decide(target: Target, settings: OpsSettings, decision: 'approve' | 'reject', eventId: string, note?: string): Promise<ReviewOutcome> {
+export async function decide(
+  target: Target,
+  settings: OpsSettings,
+  decision: 'approve' | 'reject',
+  eventId: string,
+  note?: string,
+): Promise<ReviewOutcome> {
   const c = clients(target, settings.env, false);
-  const deps: ReviewDeps = { ledger: c.ledger, enqueue: queueSender(target.sqs, target.queueUrl), posthog: c.posthog, rewardType: c.rewardType };
+  const deps: ReviewDeps = {
+    ledger: c.ledger,
+    enqueue: queueSender(target.sqs, target.queueUrl),
+    posthog: c.posthog,
+    rewardType: c.rewardType,
+  };
   return decision === 'approve' ? approveReferral(deps, eventId, note) : rejectReferral(deps, eventId, note);
 }
 
 export function formatDecision(outcome: ReviewOutcome): string {
-  if (outcome.result === 'revoked') return `Referral ${outcome.eventId}: approved, but revoked meanwhile (before payout): nothing will be paid; status ${outcome.status}`;
+  if (outcome.result === 'revoked')
+    return `Referral ${outcome.eventId}: approved, but revoked meanwhile (before payout): nothing will be paid; status ${outcome.status}`;
   const already = outcome.result.startsWith('already-');
   const what = outcome.result.replace('already-', '');
-  const later = outcome.releaseAt !== undefined && outcome.releaseAt > Date.now() ? `held until ${new Date(outcome.releaseAt).toISOString()} (its acceptance plus REWARD_HOLD), then ` : '';
-  return `Referral ${outcome.eventId}: ${what}${already ? ' (already, nothing changed)' : ''}; status ${outcome.status}` +
-    (what === 'approved' ? `\n  → ${later}queued for the worker, which pays it once; \`status <eventId>\` to follow it` : '');
+  const later =
+    outcome.releaseAt !== undefined && outcome.releaseAt > Date.now()
+      ? `held until ${new Date(outcome.releaseAt).toISOString()} (its acceptance plus REWARD_HOLD), then `
+      : '';
+  return (
+    `Referral ${outcome.eventId}: ${what}${already ? ' (already, nothing changed)' : ''}; status ${outcome.status}` +
+    (what === 'approved' ? `\n  → ${later}queued for the worker, which pays it once; \`status <eventId>\` to follow it` : '')
+  );
 }
 
 /**
@@ -148,12 +169,21 @@ export function formatDecision(outcome: ReviewOutcome): string {
  * worker secret read. One paid between this look and the revoke is refused by the domain ("no
  * Shopify credentials") and revoked by the next run.
  */
-export async function revoke(target: Target, settings: OpsSettings, eventId: string, reason: string): Promise<{ outcome: RevokeOutcome; env: Env }> {
+export async function revoke(
+  target: Target,
+  settings: OpsSettings,
+  eventId: string,
+  reason: string,
+): Promise<{ outcome: RevokeOutcome; env: Env }> {
   const current = await new Ledger(target.ddb, target.tableName).get(eventId);
   const needsShopify = current?.status === 'COMPLETED';
   const env = needsShopify ? await settings.withWorkerSecret() : settings.env;
   const c = clients(target, env, needsShopify);
-  const outcome = await revokeReferral({ ledger: c.ledger, shopify: c.shopify, posthog: c.posthog, rewardType: c.rewardType, rewardAmount: c.rewardAmount }, eventId, reason);
+  const outcome = await revokeReferral(
+    { ledger: c.ledger, shopify: c.shopify, posthog: c.posthog, rewardType: c.rewardType, rewardAmount: c.rewardAmount },
+    eventId,
+    reason,
+  );
   return { outcome, env };
 }
 

@@ -35,7 +35,13 @@ export const VENDOR_LOCATION_SETTINGS = [
  * a shell's (a local shop's SHOPIFY_CLIENT_SECRET beside the stage's SHOPIFY_ACCESS_TOKEN would
  * be refused as "both", or worse, half of one app and half of another).
  */
-const VENDOR_CREDENTIALS = ['SHOPIFY_ACCESS_TOKEN', 'SHOPIFY_CLIENT_ID', 'SHOPIFY_CLIENT_SECRET', 'CUSTOMERIO_SITE_ID', 'CUSTOMERIO_API_KEY'];
+const VENDOR_CREDENTIALS = [
+  'SHOPIFY_ACCESS_TOKEN',
+  'SHOPIFY_CLIENT_ID',
+  'SHOPIFY_CLIENT_SECRET',
+  'CUSTOMERIO_SITE_ID',
+  'CUSTOMERIO_API_KEY',
+];
 
 /**
  * A stage's settings for an ops command, with no secret read: its serverless.yml params, then

@@ -83,23 +83,50 @@ function describeRecord(record: LedgerRecord): StatusReport {
   const status = record.status;
   const codes = [record.referrerCode, record.redeemerCode];
   const steps: StatusStep[] = [
-    { step: 'codes', label: 'codes chosen', done: Boolean(record.referrerCode && record.redeemerCode), at: record.referrerCode ? record.createdAt : undefined },
+    {
+      step: 'codes',
+      label: 'codes chosen',
+      done: Boolean(record.referrerCode && record.redeemerCode),
+      at: record.referrerCode ? record.createdAt : undefined,
+    },
   ];
   if (record.decision) {
-    steps.push({ step: 'decision', label: 'rules decision', done: true, detail: [record.decision, record.rejectionReason].filter(Boolean).join(': ') });
+    steps.push({
+      step: 'decision',
+      label: 'rules decision',
+      done: true,
+      detail: [record.decision, record.rejectionReason].filter(Boolean).join(': '),
+    });
   }
   if (status === 'REJECTED' || record.decision === 'REJECTED') {
     if (record.posthogAt) steps.push({ step: 'posthog', label: 'PostHog outcome', done: true, at: record.posthogAt });
     steps.push({ step: 'rejected', label: 'refused (final)', done: status === 'REJECTED', at: record.rejectedAt });
   } else {
     steps.push(
-      { step: 'referrerCard', label: 'referrer gift card', done: Boolean(record.referrerCardId), at: record.referrerCardAt, detail: record.referrerCardId },
-      { step: 'redeemerCard', label: 'redeemer gift card', done: Boolean(record.redeemerCardId), at: record.redeemerCardAt, detail: record.redeemerCardId },
+      {
+        step: 'referrerCard',
+        label: 'referrer gift card',
+        done: Boolean(record.referrerCardId),
+        at: record.referrerCardAt,
+        detail: record.referrerCardId,
+      },
+      {
+        step: 'redeemerCard',
+        label: 'redeemer gift card',
+        done: Boolean(record.redeemerCardId),
+        at: record.redeemerCardAt,
+        detail: record.redeemerCardId,
+      },
       { step: 'customerio', label: 'Customer.io event', done: Boolean(record.customerioAt), at: record.customerioAt },
     );
     if (record.posthogAt) steps.push({ step: 'posthog', label: 'PostHog outcome', done: true, at: record.posthogAt });
     // A revoked referral was completed (paid) first; its revoke is shown on its own line.
-    steps.push({ step: 'completed', label: 'completed', done: status === 'COMPLETED' || Boolean(record.completedAt), at: record.completedAt });
+    steps.push({
+      step: 'completed',
+      label: 'completed',
+      done: status === 'COMPLETED' || Boolean(record.completedAt),
+      at: record.completedAt,
+    });
   }
   const leaseActive = record.leaseOwner !== undefined && record.leaseExpiresAt !== undefined;
   return {
@@ -127,7 +154,10 @@ function describeRecord(record: LedgerRecord): StatusReport {
 
 function lifecycleOf(record: LifecycleRecord): Pick<StatusReport, 'lifecycle'> {
   if (!record.parkedAt && !record.revokeReason) return {};
-  const balance = record.referrerBalanceLeft || record.redeemerBalanceLeft ? { referrer: record.referrerBalanceLeft, redeemer: record.redeemerBalanceLeft } : undefined;
+  const balance =
+    record.referrerBalanceLeft || record.redeemerBalanceLeft
+      ? { referrer: record.referrerBalanceLeft, redeemer: record.redeemerBalanceLeft }
+      : undefined;
   const lifecycle = {
     releaseAt: record.releaseAt ? new Date(Number(record.releaseAt)).toISOString() : undefined,
     heldAt: heldSince(record),
@@ -153,7 +183,9 @@ function adviceFor(record: LedgerRecord): string {
     case 'REVIEW':
       return `waiting for an operator (${(parked.reviewReasons ?? []).join(', ')}): \`review approve\` to pay it, \`review reject --reason\` to refuse it.`;
     case 'REVOKED':
-      return parked.revokedBeforePayout ? `cancelled before payout (${parked.revokeReason}): nothing was issued.` : `revoked (${parked.revokeReason}): both rewards are deactivated in Shopify.`;
+      return parked.revokedBeforePayout
+        ? `cancelled before payout (${parked.revokeReason}): nothing was issued.`
+        : `revoked (${parked.revokeReason}): both rewards are deactivated in Shopify.`;
     case 'REJECTED':
       return `refused by the program rules (${record.rejectionReason ?? 'no reason recorded'}): no rewards, by design. Nothing to redrive.`;
     case 'COMPLETED':
@@ -195,14 +227,19 @@ export function formatStatus(report: StatusReport): string {
     lines.push(`  ${label} ${report.failureReason}${report.failedAt ? ` at ${report.failedAt}` : ''}${failed ? '' : ' (redriven since)'}`);
   }
   const l = report.lifecycle;
-  if (l?.releaseAt) lines.push(`  hold         held ${l.heldAt ?? '-'} until ${l.releaseAt}${l.releasedAt ? `, released ${l.releasedAt}` : ''}`);
+  if (l?.releaseAt)
+    lines.push(`  hold         held ${l.heldAt ?? '-'} until ${l.releaseAt}${l.releasedAt ? `, released ${l.releasedAt}` : ''}`);
   if (l?.reviewSince) {
     const decided = l.reviewDecision ? `, ${l.reviewDecision} ${l.reviewedAt ?? ''}${l.reviewNote ? ` (${l.reviewNote})` : ''}` : '';
     lines.push(`  review       since ${l.reviewSince} (${(l.reviewReasons ?? []).join(', ')})${decided}`);
   }
   if (l?.revokeReason) {
-    const balance = l.balanceLeft ? `, balance left referrer ${l.balanceLeft.referrer ?? '-'} / redeemer ${l.balanceLeft.redeemer ?? '-'}` : '';
-    lines.push(`  revoke       ${l.revokeReason}${l.revokedAt ? ` at ${l.revokedAt}` : ' (not finished: run revoke again)'}${l.revokedBeforePayout ? ', before payout' : ''}${balance}`);
+    const balance = l.balanceLeft
+      ? `, balance left referrer ${l.balanceLeft.referrer ?? '-'} / redeemer ${l.balanceLeft.redeemer ?? '-'}`
+      : '';
+    lines.push(
+      `  revoke       ${l.revokeReason}${l.revokedAt ? ` at ${l.revokedAt}` : ' (not finished: run revoke again)'}${l.revokedBeforePayout ? ', before payout' : ''}${balance}`,
+    );
   }
   lines.push(`  created ${report.createdAt ?? '-'}, updated ${report.updatedAt ?? '-'}`);
   lines.push(`  → ${report.advice}`);

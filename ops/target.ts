@@ -37,7 +37,6 @@ export interface Target {
 
 export class TargetError extends Error {}
 
-
 export function openLocalTarget(file: string = stackFilePath()): Target {
   if (!existsSync(file)) {
     throw new TargetError(`the local stack is not running (${file} not found): start it with \`npm start\` in another terminal`);

@@ -106,7 +106,13 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<SoakRepor
   const problem = (eventId: string, text: string) => {
     problems.push({ eventId, problem: text, trace: traces.get(eventId) ?? [] });
   };
-  const chaos = new Chaos({ faultRate, crashRate, hardCrashShare, rng: { shopify: prng(seed, 2), customerio: prng(seed, 3), crash: prng(seed, 4) }, trace });
+  const chaos = new Chaos({
+    faultRate,
+    crashRate,
+    hardCrashShare,
+    rng: { shopify: prng(seed, 2), customerio: prng(seed, 3), crash: prng(seed, 4) },
+    trace,
+  });
   const { faults, crashes } = chaos;
   let pollerErrors = 0;
 
@@ -184,7 +190,9 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<SoakRepor
     pipeline.customerio.setFaultPolicy(undefined);
     const { deadLettered, redriveRounds } = await redriveAndDrain(pipeline, { trace, problem, log });
     phases.redrive = Date.now() - t;
-    log(`  redrove ${deadLettered.messages} dead letters (${deadLettered.referrals} referrals) in ${redriveRounds} round(s), ${(phases.redrive / 1000).toFixed(1)} s`);
+    log(
+      `  redrove ${deadLettered.messages} dead letters (${deadLettered.referrals} referrals) in ${redriveRounds} round(s), ${(phases.redrive / 1000).toFixed(1)} s`,
+    );
 
     // --- the count ----------------------------------------------------------------------------
     t = Date.now();
@@ -193,8 +201,15 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<SoakRepor
     // The rules' budgets: exactly one reward per redeemer, exactly REFERRER_CAP per referrer.
     const groups = new Set(planned.flatMap((referral) => (referral.group ? [referral.group] : [])));
     const verdict = count({
-      planned, groups, records, invalid, invalidRecords,
-      cards: pipeline.shopify.cards, events: pipeline.customerio.events, captures: pipeline.posthog.captures, problem,
+      planned,
+      groups,
+      records,
+      invalid,
+      invalidRecords,
+      cards: pipeline.shopify.cards,
+      events: pipeline.customerio.events,
+      captures: pipeline.posthog.captures,
+      problem,
     });
     phases.check = Date.now() - t;
 
@@ -209,7 +224,13 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<SoakRepor
         shopifyFaults: SHOPIFY_FAULTS,
         customerioFaults: CUSTOMERIO_FAULTS,
       }),
-      runLifecycle({ ...shared, crashRate, hardCrashShare, seed, rounds: options.lifecycleRounds ?? Math.max(1, Math.round(options.events / 500)) }),
+      runLifecycle({
+        ...shared,
+        crashRate,
+        hardCrashShare,
+        seed,
+        rounds: options.lifecycleRounds ?? Math.max(1, Math.round(options.events / 500)),
+      }),
     ]);
     problems.push(...sequences.problems, ...lifecycle.problems);
     log(`  sequence cases: ${sequences.rounds} rounds, ${sequences.lost} lost, ${sequences.doubled} doubled`);
@@ -226,7 +247,14 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<SoakRepor
       durationMs: Date.now() - startedAt,
       phases,
       settings: {
-        duplicateRate, faultRate, crashRate, hardCrashShare, pollers, clientTimeoutMs, visibilityTimeoutSeconds, workerTimeoutMs,
+        duplicateRate,
+        faultRate,
+        crashRate,
+        hardCrashShare,
+        pollers,
+        clientTimeoutMs,
+        visibilityTimeoutSeconds,
+        workerTimeoutMs,
         maxReceiveCount: pipeline.maxReceiveCount,
         referrerCap: REFERRER_CAP,
       },

@@ -62,8 +62,12 @@ export function count({ planned, groups, records, invalid, invalidRecords, cards
   let codeMismatches = 0;
   let captureMismatches = 0;
   const statuses = {
-    completed: 0, rejected: 0, failed: 0, unaccounted: 0,
-    rejectionReasons: {} as Record<string, number>, failureReasons: {} as Record<string, number>,
+    completed: 0,
+    rejected: 0,
+    failed: 0,
+    unaccounted: 0,
+    rejectionReasons: {} as Record<string, number>,
+    failureReasons: {} as Record<string, number>,
   };
   const rewardedIds = new Set<string>();
   planned.forEach((referral, index) => {
@@ -116,14 +120,21 @@ export function count({ planned, groups, records, invalid, invalidRecords, cards
 
     if (once) {
       const event = sent[0];
-      const mailed = { referrer: String(event.data.discountreferrer ?? '').toUpperCase(), redeemer: String(event.data.discountreferee ?? '').toUpperCase() };
+      const mailed = {
+        referrer: String(event.data.discountreferrer ?? '').toUpperCase(),
+        redeemer: String(event.data.discountreferee ?? '').toUpperCase(),
+      };
       const carded = { referrer: referrerCards[0].code, redeemer: redeemerCards[0].code };
       const ledgered = { referrer: record?.referrerCode?.toUpperCase(), redeemer: record?.redeemerCode?.toUpperCase() };
       const agree =
-        mailed.referrer === carded.referrer && mailed.redeemer === carded.redeemer &&
-        ledgered.referrer === carded.referrer && ledgered.redeemer === carded.redeemer &&
-        record?.referrerCardId === referrerCards[0].id && record?.redeemerCardId === redeemerCards[0].id &&
-        event.identifier === referral.redeemerEmail && event.data.referreremail === referral.referrerEmail &&
+        mailed.referrer === carded.referrer &&
+        mailed.redeemer === carded.redeemer &&
+        ledgered.referrer === carded.referrer &&
+        ledgered.redeemer === carded.redeemer &&
+        record?.referrerCardId === referrerCards[0].id &&
+        record?.redeemerCardId === redeemerCards[0].id &&
+        event.identifier === referral.redeemerEmail &&
+        event.data.referreremail === referral.referrerEmail &&
         [carded.referrer, carded.redeemer].every((code) => cardsByCode.get(code)?.length === 1) &&
         // By content too: no second event, under another id, carrying these codes.
         eventsByCodes.get(`${carded.referrer}/${carded.redeemer}`)?.length === 1;
@@ -138,13 +149,17 @@ export function count({ planned, groups, records, invalid, invalidRecords, cards
     }
 
     // One outcome captured per finished referral (repeats of the same uuid are PostHog's to drop).
-    const expected = record?.status === 'COMPLETED' ? 'referral reward fulfilled' : record?.status === 'REJECTED' ? 'referral reward rejected' : undefined;
+    const expected =
+      record?.status === 'COMPLETED' ? 'referral reward fulfilled' : record?.status === 'REJECTED' ? 'referral reward rejected' : undefined;
     if (expected) {
       const mineCaptured = capturesByEvent.get(uuid) ?? [];
       const uuids = new Set(mineCaptured.map((capture) => capture.uuid));
       if (uuids.size !== 1 || mineCaptured.some((capture) => capture.event !== expected)) {
         captureMismatches++;
-        problem(uuid, `PostHog: ${mineCaptured.length} capture(s) with ${uuids.size} uuid(s) (${[...new Set(mineCaptured.map((c) => c.event))].join(', ')}), expected one "${expected}"`);
+        problem(
+          uuid,
+          `PostHog: ${mineCaptured.length} capture(s) with ${uuids.size} uuid(s) (${[...new Set(mineCaptured.map((c) => c.event))].join(', ')}), expected one "${expected}"`,
+        );
       }
     }
   });
@@ -163,4 +178,3 @@ export function count({ planned, groups, records, invalid, invalidRecords, cards
   }
   return { statuses, rewarded: rewardedIds.size, lost, doubled, refusedButPaid, codeMismatches, stray, captureMismatches };
 }
-

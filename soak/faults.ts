@@ -10,7 +10,15 @@ import type { CustomerIoFault } from '../local/sandbox/customerio';
 import type { ShopifyFault } from '../local/sandbox/shopify';
 import { weighted, zeroes } from './harness';
 
-export const CHECKPOINTS: readonly Checkpoint[] = ['begun', 'decided', 'card:referrer', 'card:redeemer', 'customerio', 'posthog', 'completed'];
+export const CHECKPOINTS: readonly Checkpoint[] = [
+  'begun',
+  'decided',
+  'card:referrer',
+  'card:redeemer',
+  'customerio',
+  'posthog',
+  'completed',
+];
 export const SHOPIFY_FAULTS = ['http500', 'http503', 'http429', 'throttled', 'internal-error', 'lost-response', 'timeout'] as const;
 export const CUSTOMERIO_FAULTS = ['http500', 'http503', 'http429', 'lost-response', 'timeout'] as const;
 export type SoakShopifyFault = (typeof SHOPIFY_FAULTS)[number];
@@ -19,7 +27,13 @@ export type CrashKind = 'soft' | 'hard';
 
 /** Relative weights: timeouts are the slowest fault, so they are the rarest. */
 const SHOPIFY_WEIGHTS: Record<SoakShopifyFault, number> = {
-  http500: 3, http503: 2, http429: 2, throttled: 3, 'internal-error': 1, 'lost-response': 4, timeout: 1,
+  http500: 3,
+  http503: 2,
+  http429: 2,
+  throttled: 3,
+  'internal-error': 1,
+  'lost-response': 4,
+  timeout: 1,
 };
 const CUSTOMERIO_WEIGHTS: Record<SoakCustomerIoFault, number> = { http500: 3, http503: 3, http429: 2, 'lost-response': 4, timeout: 1 };
 
@@ -71,7 +85,12 @@ export class Chaos {
     this.draw(this.options.rng.customerio, CUSTOMERIO_FAULTS, CUSTOMERIO_WEIGHTS, this.faults.customerio);
 
   /** One system's fault, if any: at faultRate, each kind once first, then by weight; counted. */
-  private draw<K extends string>(rng: () => number, kinds: readonly K[], weights: Record<K, number>, counts: Record<K, number>): K | undefined {
+  private draw<K extends string>(
+    rng: () => number,
+    kinds: readonly K[],
+    weights: Record<K, number>,
+    counts: Record<K, number>,
+  ): K | undefined {
     if (!this.on || rng() >= this.options.faultRate) return undefined;
     const fault = kinds.find((kind) => counts[kind] === 0) ?? weighted(rng, weights);
     counts[fault]++;

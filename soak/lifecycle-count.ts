@@ -16,8 +16,22 @@ export interface LifecycleReport {
   rounds: number;
   /** Distinct referrals of the rounds. */
   referrals: number;
-  hold: { held: number; released: number; duplicatesDuringHold: number; redrivesDuringHold: number; releaserRuns: number; releaserCrashes: number };
-  review: { sentToReview: number; approved: number; rejected: number; repeated: number; concurrent: number; refusedSecondDecisions: number };
+  hold: {
+    held: number;
+    released: number;
+    duplicatesDuringHold: number;
+    redrivesDuringHold: number;
+    releaserRuns: number;
+    releaserCrashes: number;
+  };
+  review: {
+    sentToReview: number;
+    approved: number;
+    rejected: number;
+    repeated: number;
+    concurrent: number;
+    refusedSecondDecisions: number;
+  };
   revoke: { paid: number; held: number; inReview: number; interrupted: number; resumedAfterFault: number };
   crashes: number;
   faults: number;
@@ -40,7 +54,14 @@ export interface LifecycleReport {
 
 export type LifecycleVerdict = Pick<
   LifecycleReport,
-  'issuedAfterRefusal' | 'approvedNotPaidOnce' | 'revokedStillActive' | 'budgetMiscounted' | 'overBudgetCents' | 'unfinished' | 'lost' | 'doubled'
+  | 'issuedAfterRefusal'
+  | 'approvedNotPaidOnce'
+  | 'revokedStillActive'
+  | 'budgetMiscounted'
+  | 'overBudgetCents'
+  | 'unfinished'
+  | 'lost'
+  | 'doubled'
 > & { spentCents: number; approvedCents: number };
 
 export interface LifecycleCountInput {
@@ -71,8 +92,16 @@ export function countLifecycle(input: LifecycleCountInput): LifecycleVerdict {
   const rewardsByEvent = groupBy(rewards, (reward) => reward.eventId);
   const eventsById = groupBy(input.events, (event) => event.id.toUpperCase());
   const verdict: LifecycleVerdict = {
-    issuedAfterRefusal: 0, approvedNotPaidOnce: 0, revokedStillActive: 0, budgetMiscounted: 0, overBudgetCents: 0, unfinished: 0, lost: 0, doubled: 0,
-    spentCents: 0, approvedCents: 0,
+    issuedAfterRefusal: 0,
+    approvedNotPaidOnce: 0,
+    revokedStillActive: 0,
+    budgetMiscounted: 0,
+    overBudgetCents: 0,
+    unfinished: 0,
+    lost: 0,
+    doubled: 0,
+    spentCents: 0,
+    approvedCents: 0,
   };
   const paidByDay = new Map<string, { paid: number; approved: number }>();
 

@@ -54,7 +54,9 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
   const problem = (eventId: string, text: string) => problems.push({ eventId, problem: text, trace: [] });
   const rng = prng(options.seed, 7);
   const chaos = new Chaos({
-    faultRate: options.faultRate, crashRate: options.crashRate, hardCrashShare: options.hardCrashShare,
+    faultRate: options.faultRate,
+    crashRate: options.crashRate,
+    hardCrashShare: options.hardCrashShare,
     rng: { shopify: prng(options.seed, 8), customerio: prng(options.seed, 9), crash: prng(options.seed, 10) },
   });
   const limitCents = options.rounds * ROOM_PER_ROUND * 2 * 2_500;
@@ -72,13 +74,25 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
   pipeline.customerio.setFaultPolicy(chaos.customerioFault);
   const ledger = lifecycleLedger(pipeline);
   const report: LifecycleReport = {
-    rounds: options.rounds, referrals: 0,
+    rounds: options.rounds,
+    referrals: 0,
     hold: { held: 0, released: 0, duplicatesDuringHold: 0, redrivesDuringHold: 0, releaserRuns: 0, releaserCrashes: 0 },
     review: { sentToReview: 0, approved: 0, rejected: 0, repeated: 0, concurrent: 0, refusedSecondDecisions: 0 },
     revoke: { paid: 0, held: 0, inReview: 0, interrupted: 0, resumedAfterFault: 0 },
-    crashes: 0, faults: 0, budget: { limitCents, spentCents: 0, approvedCents: 0 },
-    issuedWhileParked: 0, approvedNotPaidOnce: 0, issuedAfterRefusal: 0, overBudgetCents: 0, budgetMiscounted: 0, revokedStillActive: 0,
-    unfinished: 0, lost: 0, doubled: 0, ok: false, problems,
+    crashes: 0,
+    faults: 0,
+    budget: { limitCents, spentCents: 0, approvedCents: 0 },
+    issuedWhileParked: 0,
+    approvedNotPaidOnce: 0,
+    issuedAfterRefusal: 0,
+    overBudgetCents: 0,
+    budgetMiscounted: 0,
+    revokedStillActive: 0,
+    unfinished: 0,
+    lost: 0,
+    doubled: 0,
+    ok: false,
+    problems,
   };
 
   // The releaser as the schedule runs it, every 300 ms; now and then a run dies right after
@@ -97,7 +111,12 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
   const releaser = (async () => {
     while (releasing) {
       report.hold.releaserRuns++;
-      await releaseDue({ ledger: releaserLedger, index: lifecycleIndex(pipeline), enqueue: queueSender(pipeline.sqs, pipeline.resources.queueUrl), resendAfterMs: 1_000 }).catch(() => undefined);
+      await releaseDue({
+        ledger: releaserLedger,
+        index: lifecycleIndex(pipeline),
+        enqueue: queueSender(pipeline.sqs, pipeline.resources.queueUrl),
+        resendAfterMs: 1_000,
+      }).catch(() => undefined);
       await sleep(300);
     }
   })();
@@ -152,21 +171,28 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
   try {
     for (let round = 0; round < options.rounds; round++) {
       pipeline.env.REWARD_TYPE = round % 2 === 0 ? 'gift_card' : 'discount_code';
-      const bodies = Array.from({ length: PER_ROUND }, (_, i) => referralBody({ referrer: `lifecycle-${options.seed}-${round}-${i}@example.com` }));
+      const bodies = Array.from({ length: PER_ROUND }, (_, i) =>
+        referralBody({ referrer: `lifecycle-${options.seed}-${round}-${i}@example.com` }),
+      );
       uuids.push(...bodies.map((b) => b.uuid));
       // At once, a third of them twice: the budget's counter is raced for.
-      await Promise.all(bodies.flatMap(({ body }, i) => (i % 3 === 0 ? [pipeline.post(body), pipeline.post(body)] : [pipeline.post(body)])));
+      await Promise.all(
+        bodies.flatMap(({ body }, i) => (i % 3 === 0 ? [pipeline.post(body), pipeline.post(body)] : [pipeline.post(body)])),
+      );
 
       // Watch them park: the first two seen HELD are revoked at once, the next get a duplicate or a redrive.
       const toRevokeHeld = new Set<string>();
       const until = Date.now() + 60_000;
       let heldSeen = 0;
-      for (let pending = bodies.length; pending > 0 && Date.now() < until; ) {
+      for (let pending = bodies.length; pending > 0 && Date.now() < until;) {
         pending = 0;
         for (const { uuid, body } of bodies) {
           const record = await ledger.get(uuid);
           if (record?.status === 'HELD' || record?.status === 'REVIEW') {
-            if (pipeline.shopify.cards.some((c) => c.note?.includes(uuid)) || pipeline.shopify.discounts.some((d) => d.title.includes(uuid))) {
+            if (
+              pipeline.shopify.cards.some((c) => c.note?.includes(uuid)) ||
+              pipeline.shopify.discounts.some((d) => d.title.includes(uuid))
+            ) {
               report.issuedWhileParked++;
               problem(uuid, `lifecycle: a reward exists while ${record.status}`);
             }
@@ -182,7 +208,9 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
                   await pipeline.post(body);
                 } else if (record.parkedMessage) {
                   report.hold.redrivesDuringHold++;
-                  await pipeline.sqs.send(new SendMessageCommand({ QueueUrl: pipeline.resources.deadLetterQueueUrl, MessageBody: record.parkedMessage }));
+                  await pipeline.sqs.send(
+                    new SendMessageCommand({ QueueUrl: pipeline.resources.deadLetterQueueUrl, MessageBody: record.parkedMessage }),
+                  );
                   await pipeline.redrive();
                 }
               }
@@ -251,16 +279,30 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
     }
   }
   const verdict = countLifecycle({
-    records, cards: pipeline.shopify.cards, discounts: pipeline.shopify.discounts, events: pipeline.customerio.events,
-    spent, limitCents, rewardAmount: REWARD_AMOUNT, problem,
+    records,
+    cards: pipeline.shopify.cards,
+    discounts: pipeline.shopify.discounts,
+    events: pipeline.customerio.events,
+    spent,
+    limitCents,
+    rewardAmount: REWARD_AMOUNT,
+    problem,
   });
   Object.assign(report, verdict, { budget: { limitCents, spentCents: verdict.spentCents, approvedCents: verdict.approvedCents } });
   delete (report as Partial<typeof verdict>).spentCents;
   delete (report as Partial<typeof verdict>).approvedCents;
   report.lost += records.length < uuids.length ? uuids.length - records.length : 0;
   report.ok =
-    report.issuedWhileParked + report.approvedNotPaidOnce + report.issuedAfterRefusal + report.overBudgetCents +
-      report.budgetMiscounted + report.revokedStillActive + report.unfinished + report.lost + report.doubled === 0 && problems.length === 0;
+    report.issuedWhileParked +
+      report.approvedNotPaidOnce +
+      report.issuedAfterRefusal +
+      report.overBudgetCents +
+      report.budgetMiscounted +
+      report.revokedStillActive +
+      report.unfinished +
+      report.lost +
+      report.doubled ===
+      0 && problems.length === 0;
   return report;
 
   /** One operator decision (or two at once); the losing side of a conflict is refused with "not in review". */
@@ -281,7 +323,8 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
     const results = await Promise.allSettled(steps[decision]());
     for (const result of results) {
       if (result.status === 'fulfilled') continue;
-      if (/not in review/.test(String((result.reason as Error)?.message)) && decision === 'approve-and-reject') report.review.refusedSecondDecisions++;
+      if (/not in review/.test(String((result.reason as Error)?.message)) && decision === 'approve-and-reject')
+        report.review.refusedSecondDecisions++;
       else problem(uuid, `lifecycle: ${decision} failed: ${String((result.reason as Error)?.message ?? result.reason)}`);
     }
   }

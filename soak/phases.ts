@@ -18,12 +18,22 @@ export interface Observer {
 export class Poster {
   public ingestRetries = 0;
 
-  public constructor(private readonly pipeline: Pipeline, private readonly observer: Observer) {}
+  public constructor(
+    private readonly pipeline: Pipeline,
+    private readonly observer: Observer,
+  ) {}
 
   public readonly post = async (item: Pick<Delivery, 'body' | 'uuid' | 'expect'>): Promise<void> => {
     for (let attempt = 1; ; attempt++) {
       const response = await this.pipeline.post(item.body);
-      const got = response.statusCode === 202 ? 'queued' : response.statusCode === 422 ? 'rejected' : response.statusCode === 200 ? 'ignored' : 'error';
+      const got =
+        response.statusCode === 202
+          ? 'queued'
+          : response.statusCode === 422
+            ? 'rejected'
+            : response.statusCode === 200
+              ? 'ignored'
+              : 'error';
       this.observer.trace(item.uuid, `webhook → ${response.statusCode}`);
       if (got === item.expect) return;
       if (response.statusCode >= 500 && attempt < 5) {
@@ -61,7 +71,10 @@ export interface DeadLettered {
  * operator's redrive does (Pipeline.redrive, with the bodies kept for the snapshot), a drain,
  * and more rounds while a hard crash's lease still bounces a message.
  */
-export async function redriveAndDrain(pipeline: Pipeline, observer: Observer): Promise<{ deadLettered: DeadLettered; redriveRounds: number }> {
+export async function redriveAndDrain(
+  pipeline: Pipeline,
+  observer: Observer,
+): Promise<{ deadLettered: DeadLettered; redriveRounds: number }> {
   const dead = await pipeline.deadLetters();
   const deadIds = [...new Set(dead.map((message) => messageEventId(message.Body)).filter((id): id is string => !!id))];
   const deadRecords = await mapConcurrent(deadIds, 16, (id) => pipeline.record(id));
@@ -75,7 +88,9 @@ export async function redriveAndDrain(pipeline: Pipeline, observer: Observer): P
   for (const id of deadIds) observer.trace(id, 'in the DLQ after the chaos phases');
   for (const message of dead) {
     await pipeline.sqs.send(new SendMessageCommand({ QueueUrl: pipeline.resources.queueUrl, MessageBody: message.Body! }));
-    await pipeline.sqs.send(new DeleteMessageCommand({ QueueUrl: pipeline.resources.deadLetterQueueUrl, ReceiptHandle: message.ReceiptHandle! }));
+    await pipeline.sqs.send(
+      new DeleteMessageCommand({ QueueUrl: pipeline.resources.deadLetterQueueUrl, ReceiptHandle: message.ReceiptHandle! }),
+    );
   }
   let redriveRounds = dead.length > 0 ? 1 : 0;
   await pipeline.drain(120_000);

@@ -55,13 +55,20 @@ export interface Traffic {
 }
 
 /** The whole traffic of one soak, drawn from `rng` (the plan's stream) in a fixed order. */
-export function planTraffic(events: number, seed: number, rates: { ruleRate: number; duplicateRate: number; invalidRate: number }, rng: () => number): Traffic {
+export function planTraffic(
+  events: number,
+  seed: number,
+  rates: { ruleRate: number; duplicateRate: number; invalidRate: number },
+  rng: () => number,
+): Traffic {
   const planned = plan(events, seed, rates.ruleRate, rates.duplicateRate, rng);
   const invalid: InvalidWebhook[] = [];
   const invalidCount = Math.round(events * rates.invalidRate);
   for (let i = 0; i < invalidCount; i++) {
     const uuid = seededUuid(rng);
-    const body = referralBody({ uuid, referrer: `invalid-${i}-${seed}@example.com` }).body as { event: { event: string; properties: Record<string, unknown> } };
+    const body = referralBody({ uuid, referrer: `invalid-${i}-${seed}@example.com` }).body as {
+      event: { event: string; properties: Record<string, unknown> };
+    };
     const kind = i % 2 === 0 ? 'rejected' : 'ignored';
     if (kind === 'rejected') delete body.event.properties.referrer_email;
     else body.event.event = '$pageview';
@@ -74,7 +81,8 @@ export function planTraffic(events: number, seed: number, rates: { ruleRate: num
   for (const referral of planned) {
     stream.push({ key: referral.index, body: referral.body, uuid: referral.uuid, expect: 'queued' });
     referral.extra.forEach((mode, copy) => {
-      if (mode === 'burst') stream.push({ key: referral.index + 0.001 * (copy + 1), body: referral.body, uuid: referral.uuid, expect: 'queued' });
+      if (mode === 'burst')
+        stream.push({ key: referral.index + 0.001 * (copy + 1), body: referral.body, uuid: referral.uuid, expect: 'queued' });
       if (mode === 'spread') {
         const key = referral.index + 1 + rng() * Math.max(10, events * 0.2);
         stream.push({ key, body: referral.body, uuid: referral.uuid, expect: 'queued' });

@@ -18,8 +18,16 @@ export interface SoakReport {
   durationMs: number;
   phases: Record<'post' | 'settle' | 'late' | 'redrive' | 'check', number>;
   settings: {
-    duplicateRate: number; faultRate: number; crashRate: number; hardCrashShare: number; pollers: number;
-    clientTimeoutMs: number; visibilityTimeoutSeconds: number; workerTimeoutMs: number; maxReceiveCount: number; referrerCap: number;
+    duplicateRate: number;
+    faultRate: number;
+    crashRate: number;
+    hardCrashShare: number;
+    pollers: number;
+    clientTimeoutMs: number;
+    visibilityTimeoutSeconds: number;
+    workerTimeoutMs: number;
+    maxReceiveCount: number;
+    referrerCap: number;
   };
   /** Distinct referral events posted (valid webhooks). */
   events: number;
@@ -55,8 +63,12 @@ export interface SoakReport {
   codeCollisions: number;
   rewarded: number;
   statuses: {
-    completed: number; rejected: number; failed: number; unaccounted: number;
-    rejectionReasons: Record<string, number>; failureReasons: Record<string, number>;
+    completed: number;
+    rejected: number;
+    failed: number;
+    unaccounted: number;
+    rejectionReasons: Record<string, number>;
+    failureReasons: Record<string, number>;
   };
   /** Rewards owed and not (fully) given: a referral missing a card or its event, or a rule group paid too few. */
   lost: number;
@@ -101,7 +113,10 @@ export function formatReport(report: SoakReport): string {
     ],
     ['invalid webhooks', `${report.invalidWebhooks.rejected} malformed (422), ${report.invalidWebhooks.ignored} other events (200)`],
     ['faults injected: Shopify', `${sum(report.faults.shopify)} of ${report.requests.shopify} requests (${kinds(report.faults.shopify)})`],
-    ['faults injected: Customer.io', `${sum(report.faults.customerio)} of ${report.requests.customerio} requests (${kinds(report.faults.customerio)})`],
+    [
+      'faults injected: Customer.io',
+      `${sum(report.faults.customerio)} of ${report.requests.customerio} requests (${kinds(report.faults.customerio)})`,
+    ],
     ['crashes: soft (exception after the step)', `${sum(report.crashes.soft)} (${kinds(report.crashes.soft)})`],
     ['crashes: hard (process dies, lease left held)', `${sum(report.crashes.hard)} (${kinds(report.crashes.hard)})`],
     ['workers polling', `${s.pollers}`],
@@ -116,8 +131,14 @@ export function formatReport(report: SoakReport): string {
         `(then ${report.deadLettered.failedWithReason} FAILED with a reason, ${report.deadLettered.inProgress} IN_PROGRESS, ${report.deadLettered.finished} finished); ` +
         `${report.redriveRounds} round(s)`,
     ],
-    ['cards created', `${report.cardsCreated} (expected ${report.expectedRewarded * 2}; ${report.codeCollisions} codes replaced after colliding with another referral's card)`],
-    ['events sent', `${report.eventsSent} (expected ${report.expectedRewarded}; ${report.customerioDuplicatesIgnored} resends dropped by id)`],
+    [
+      'cards created',
+      `${report.cardsCreated} (expected ${report.expectedRewarded * 2}; ${report.codeCollisions} codes replaced after colliding with another referral's card)`,
+    ],
+    [
+      'events sent',
+      `${report.eventsSent} (expected ${report.expectedRewarded}; ${report.customerioDuplicatesIgnored} resends dropped by id)`,
+    ],
     [
       'ledger at the end',
       `${report.statuses.completed} COMPLETED, ${report.statuses.rejected} REJECTED (${kinds(report.statuses.rejectionReasons)}), ` +

@@ -41,17 +41,35 @@ function parseArgs(argv: string[]): Args {
     const [flag, inline] = argv[i].split('=', 2);
     const value = () => inline ?? argv[++i];
     switch (flag) {
-      case '--events': args.events = number(flag, value()); break;
-      case '--seed': args.seed = number(flag, value()); break;
-      case '--pollers': args.pollers = number(flag, value()); break;
-      case '--fault-rate': args.faultRate = number(flag, value()); break;
-      case '--crash-rate': args.crashRate = number(flag, value()); break;
-      case '--duplicate-rate': args.duplicateRate = number(flag, value()); break;
-      case '--write-docs': args.writeDocs = true; break;
-      case '--json': args.json = value(); break;
+      case '--events':
+        args.events = number(flag, value());
+        break;
+      case '--seed':
+        args.seed = number(flag, value());
+        break;
+      case '--pollers':
+        args.pollers = number(flag, value());
+        break;
+      case '--fault-rate':
+        args.faultRate = number(flag, value());
+        break;
+      case '--crash-rate':
+        args.crashRate = number(flag, value());
+        break;
+      case '--duplicate-rate':
+        args.duplicateRate = number(flag, value());
+        break;
+      case '--write-docs':
+        args.writeDocs = true;
+        break;
+      case '--json':
+        args.json = value();
+        break;
       case '--help':
       case '-h':
-        console.log('usage: npm run soak -- [--events 2000] [--seed 1] [--pollers 3] [--fault-rate 0.2] [--crash-rate 0.05] [--duplicate-rate 0.25] [--write-docs] [--json FILE]');
+        console.log(
+          'usage: npm run soak -- [--events 2000] [--seed 1] [--pollers 3] [--fault-rate 0.2] [--crash-rate 0.05] [--duplicate-rate 0.25] [--write-docs] [--json FILE]',
+        );
         return process.exit(0);
       default:
         throw new Error(`unknown argument ${argv[i]} (try --help)`);

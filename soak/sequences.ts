@@ -68,7 +68,15 @@ interface Planted {
 export async function runSequences(options: SequenceOptions): Promise<SequenceReport> {
   const problems: ReferralProblem[] = [];
   const problem = (eventId: string, text: string) => problems.push({ eventId, problem: `sequence: ${text}`, trace: [] });
-  const report: SequenceReport = { rounds: options.rounds, cases: { 'cap-steal': 0, expiry: 0, 'two-stories': 0, 'type-switch': 0 }, lost: 0, doubled: 0, expiryWrong: 0, misdirected: 0, problems };
+  const report: SequenceReport = {
+    rounds: options.rounds,
+    cases: { 'cap-steal': 0, expiry: 0, 'two-stories': 0, 'type-switch': 0 },
+    lost: 0,
+    doubled: 0,
+    expiryWrong: 0,
+    misdirected: 0,
+    problems,
+  };
 
   // The worker's clock; a jump is "in effect" for checks only once requests begun before it are done.
   let offset = 0;
@@ -111,13 +119,18 @@ export async function runSequences(options: SequenceOptions): Promise<SequenceRe
       },
     },
   });
-  pipeline.shopify.setFaultPolicy(() => (chaos && options.rng() < options.faultRate ? pick(options.rng, options.shopifyFaults) : undefined));
-  pipeline.customerio.setFaultPolicy(() => (chaos && options.rng() < options.faultRate ? pick(options.rng, options.customerioFaults) : undefined));
+  pipeline.shopify.setFaultPolicy(() =>
+    chaos && options.rng() < options.faultRate ? pick(options.rng, options.shopifyFaults) : undefined,
+  );
+  pipeline.customerio.setFaultPolicy(() =>
+    chaos && options.rng() < options.faultRate ? pick(options.rng, options.customerioFaults) : undefined,
+  );
 
   const planted: Planted[] = [];
   try {
     // Each round's capped referrer uses its one slot first.
-    for (let round = 0; round < options.rounds; round++) await pipeline.post(referralBody({ referrer: `capped-${round}@example.com` }).body);
+    for (let round = 0; round < options.rounds; round++)
+      await pipeline.post(referralBody({ referrer: `capped-${round}@example.com` }).body);
     pipeline.poller.start(options.pollers);
     await settle(pipeline, Date.now() + 120_000);
 
@@ -130,7 +143,11 @@ export async function runSequences(options: SequenceOptions): Promise<SequenceRe
       const expiring = referralBody();
       crashAfterBegin.add(expiring.uuid);
       const story = referralBody();
-      const otherStory = referralBody({ uuid: story.uuid, referrer: `mallory-${round}@example.com`, redeemer: `mallory-${round}.two@example.com` });
+      const otherStory = referralBody({
+        uuid: story.uuid,
+        referrer: `mallory-${round}@example.com`,
+        redeemer: `mallory-${round}.two@example.com`,
+      });
       const switching = Array.from({ length: 3 }, () => referralBody());
       planted.push(
         { kind: 'cap-steal', uuid: capped.uuid, refused: true },
@@ -139,7 +156,8 @@ export async function runSequences(options: SequenceOptions): Promise<SequenceRe
         { kind: 'two-stories', uuid: story.uuid },
         ...switching.map(({ uuid }) => ({ kind: 'type-switch' as const, uuid })),
       );
-      for (const body of [capped.body, eligible.body, expiring.body, story.body, ...switching.map((s) => s.body)]) await pipeline.post(body);
+      for (const body of [capped.body, eligible.body, expiring.body, story.body, ...switching.map((s) => s.body)])
+        await pipeline.post(body);
       await pipeline.post(otherStory.body);
       await sleep(300);
       // Mid-flight: some of this round's rewards exist as one type, the rest are still to come.
@@ -162,11 +180,25 @@ export async function runSequences(options: SequenceOptions): Promise<SequenceRe
   }
 }
 
-function check(pipeline: Pipeline, referral: Planted, record: LedgerRecord | undefined, report: SequenceReport, problem: (id: string, text: string) => void): void {
+function check(
+  pipeline: Pipeline,
+  referral: Planted,
+  record: LedgerRecord | undefined,
+  report: SequenceReport,
+  problem: (id: string, text: string) => void,
+): void {
   const { uuid } = referral;
   const rewards = [
-    ...pipeline.shopify.cards.map((card) => ({ type: 'gift_card', note: parseGiftCardNote(card.note), expiresOn: card.expiresOn ?? undefined })),
-    ...pipeline.shopify.discounts.map((d) => ({ type: 'discount_code', note: parseGiftCardNote(d.title), expiresOn: d.endsAt?.slice(0, 10) })),
+    ...pipeline.shopify.cards.map((card) => ({
+      type: 'gift_card',
+      note: parseGiftCardNote(card.note),
+      expiresOn: card.expiresOn ?? undefined,
+    })),
+    ...pipeline.shopify.discounts.map((d) => ({
+      type: 'discount_code',
+      note: parseGiftCardNote(d.title),
+      expiresOn: d.endsAt?.slice(0, 10),
+    })),
   ].filter(({ note }) => note?.eventId === uuid);
   if (referral.refused) {
     // Refused for the cap, or for the redeemer if the eligible referral was decided first: either way, not paid.
@@ -189,18 +221,24 @@ function check(pipeline: Pipeline, referral: Planted, record: LedgerRecord | und
     }
     if (mine.length === 1 && mine[0].expiresOn !== record?.[`${role as Role}ExpiresOn`]) {
       report.expiryWrong++;
-      problem(uuid, `${referral.kind}: ${role} reward carries ${mine[0].expiresOn}, the ledger says ${record?.[`${role as Role}ExpiresOn`]}`);
+      problem(
+        uuid,
+        `${referral.kind}: ${role} reward carries ${mine[0].expiresOn}, the ledger says ${record?.[`${role as Role}ExpiresOn`]}`,
+      );
     }
   }
   if (!record) return;
   const events = pipeline.customerio.events.filter((event) => event.id === ulidFromUuid(uuid));
   const captures = pipeline.posthog.captures.filter((capture) => capture.properties.referral_event_id === uuid);
   const misdirected =
-    events.some((e) => e.identifier !== record.customerEmail.toLowerCase() || e.data.refereeemail !== record.redeemerEmail || e.data.referreremail !== record.referrerEmail) ||
-    captures.some((c) => c.distinctId !== record.distinctId || c.properties.redeemer_email !== record.redeemerEmail);
+    events.some(
+      (e) =>
+        e.identifier !== record.customerEmail.toLowerCase() ||
+        e.data.refereeemail !== record.redeemerEmail ||
+        e.data.referreremail !== record.referrerEmail,
+    ) || captures.some((c) => c.distinctId !== record.distinctId || c.properties.redeemer_email !== record.redeemerEmail);
   if (misdirected) {
     report.misdirected++;
     problem(uuid, `${referral.kind}: the Customer.io event or PostHog capture names other people than the ledger's`);
   }
 }
-

@@ -133,7 +133,8 @@ function validate(identifier: string, event: TrackEvent): string {
     throw invalid(`identifier longer than ${CUSTOMERIO_MAX_IDENTIFIER_BYTES} bytes`);
   }
   if (!event.name) throw invalid('empty name');
-  if (Buffer.byteLength(event.name) > CUSTOMERIO_MAX_EVENT_NAME_BYTES) throw invalid(`name longer than ${CUSTOMERIO_MAX_EVENT_NAME_BYTES} bytes`);
+  if (Buffer.byteLength(event.name) > CUSTOMERIO_MAX_EVENT_NAME_BYTES)
+    throw invalid(`name longer than ${CUSTOMERIO_MAX_EVENT_NAME_BYTES} bytes`);
   // Without a valid id Customer.io cannot dedupe, and a retry could mail twice.
   if (!isUlid(event.id)) throw invalid('id is not a ULID');
   // Milliseconds passed by mistake would be a date far in the future; seconds are ~1.7e9.

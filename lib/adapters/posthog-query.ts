@@ -135,14 +135,19 @@ async function runQuery(
   try {
     return JSON.parse(text) as { results?: unknown; columns?: unknown };
   } catch {
-    throw new PermanentError('posthog_query_shape', `PostHog query answered ${response.status} with a body that is not JSON: is POSTHOG_APP_HOST the app host?`);
+    throw new PermanentError(
+      'posthog_query_shape',
+      `PostHog query answered ${response.status} with a body that is not JSON: is POSTHOG_APP_HOST the app host?`,
+    );
   }
 }
 
 function queryFailure(response: Response, text: string, options: QueryClientOptions): Error {
   const detail = redactText(text.slice(0, 300), [], [options.personalApiKey]);
   if (isRetryableStatus(response.status)) {
-    return new RetryableError(`PostHog query answered ${response.status}`, { retryAfterMs: parseRetryAfter(response.headers.get('retry-after')) });
+    return new RetryableError(`PostHog query answered ${response.status}`, {
+      retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
+    });
   }
   if (response.status === 401 || response.status === 403) {
     return new PermanentError(

@@ -45,7 +45,10 @@ export async function claimPerPersonRules(
  * a crash before the refusal is finished repeats it; a crash that leaves a claim behind anyway is
  * taken over by the next claimant (holder refused, above).
  */
-export async function releaseClaims(ledger: ClaimsPort, record: Pick<LedgerRecord, 'eventId' | 'referrerEmail' | 'redeemerEmail'>): Promise<void> {
+export async function releaseClaims(
+  ledger: ClaimsPort,
+  record: Pick<LedgerRecord, 'eventId' | 'referrerEmail' | 'redeemerEmail'>,
+): Promise<void> {
   await ledger.uncount({ kind: 'redeemer', person: canonicalEmail(record.redeemerEmail) }, record.eventId);
   await ledger.uncount({ kind: 'referrer', person: canonicalEmail(record.referrerEmail) }, record.eventId);
 }
@@ -63,7 +66,9 @@ async function claimRedeemer(ledger: ClaimsPort, person: string, eventId: string
     const state = holderState(await ledger.get(holder));
     if (state === 'eligible') return false;
     if (state === 'undecided') {
-      throw new RetryableError(`rules: the redeemer is claimed by referral ${holder}, not yet decided; retry later`, { retryAfterMs: CONTENTION_RETRY_MS });
+      throw new RetryableError(`rules: the redeemer is claimed by referral ${holder}, not yet decided; retry later`, {
+        retryAfterMs: CONTENTION_RETRY_MS,
+      });
     }
     stale = holder;
   }

@@ -28,7 +28,10 @@ export interface DryRunPlan {
  * nothing here can call them; the run gets recorders in their place.
  */
 export type DryRunSettings = Partial<
-  Pick<FulfilDeps, 'rewardAmount' | 'customerioEvent' | 'rewardType' | 'rules' | 'posthog' | 'lifecycle' | 'rewardExpiresDays' | 'referralCodes'>
+  Pick<
+    FulfilDeps,
+    'rewardAmount' | 'customerioEvent' | 'rewardType' | 'rules' | 'posthog' | 'lifecycle' | 'rewardExpiresDays' | 'referralCodes'
+  >
 >;
 
 /** Stands in for an amount the settings did not give: the plan then names no amount. */
@@ -81,7 +84,10 @@ export async function dryRunFulfil(
   const result = await fulfilReferral(referral, deps, { owner: 'dry-run', deadline: Date.now() + 60_000 });
 
   if (result.outcome === 'already-completed' || result.outcome === 'already-rejected' || result.outcome === 'already-parked') {
-    const why = result.outcome === 'already-parked' ? `parked (${ledgerStatus}), left to the hold or the operator` : `already ${ledgerStatus.toLowerCase()}`;
+    const why =
+      result.outcome === 'already-parked'
+        ? `parked (${ledgerStatus}), left to the hold or the operator`
+        : `already ${ledgerStatus.toLowerCase()}`;
     log.info(`DRY RUN: referral ${why}; a real run would acknowledge it and do nothing`, { dryRun: true });
     return { eventId, outcome: result.outcome, ledgerStatus, steps: [] };
   }
@@ -99,7 +105,9 @@ export async function dryRunFulfil(
       );
     }
     if (settings.lifecycle && !stored?.gatePassedAt) {
-      steps.push('apply the hold, review guards and budgets: not checked in a dry run, they may hold the referral or send it to review instead');
+      steps.push(
+        'apply the hold, review guards and budgets: not checked in a dry run, they may hold the referral or send it to review instead',
+      );
     }
   }
   steps.push(...seen.steps());
@@ -134,7 +142,8 @@ class Recorders {
         const role = parseGiftCardNote(input.note)?.role ?? 'redeemer';
         const amount = input.amount === UNSET_AMOUNT ? '' : `${input.amount} `;
         const email = this.rehearsal.record?.[`${role}Email`] ?? '';
-        const code = input.code === this.stored?.[`${role}Code`] ? `the code already chosen (${maskCode(input.code)})` : 'a newly chosen code';
+        const code =
+          input.code === this.stored?.[`${role}Code`] ? `the code already chosen (${maskCode(input.code)})` : 'a newly chosen code';
         this.cards[role] = `create a ${amount}${kind} for the ${role} ${maskEmail(email)} with ${code}`;
         return { status: 'created', id: `dry-run:${role}` };
       },
@@ -144,7 +153,9 @@ class Recorders {
 
   public readonly customerio: EventSender = {
     sendFulfilment: async (message: FulfilmentMessage) => {
-      this.events.push(`send the Customer.io event${message.name ? ` "${message.name}"` : ''} for ${maskEmail(message.recipient)} with both codes`);
+      this.events.push(
+        `send the Customer.io event${message.name ? ` "${message.name}"` : ''} for ${maskEmail(message.recipient)} with both codes`,
+      );
     },
   };
 
@@ -182,7 +193,12 @@ class RehearsalLedger implements LedgerPort {
     const now = Date.now();
     if (existing?.status === 'COMPLETED') return { outcome: 'completed', record: { ...existing } };
     if (existing?.status === 'REJECTED') return { outcome: 'rejected', record: { ...existing } };
-    if (existing && (existing.status === 'REVIEW' || existing.status === 'REVOKED' || (existing.status === 'HELD' && !(Number(existing.releaseAt) <= now)))) {
+    if (
+      existing &&
+      (existing.status === 'REVIEW' ||
+        existing.status === 'REVOKED' ||
+        (existing.status === 'HELD' && !(Number(existing.releaseAt) <= now)))
+    ) {
       return { outcome: 'parked', record: { ...existing, status: existing.status } };
     }
     const iso = new Date(now).toISOString();

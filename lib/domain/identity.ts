@@ -37,7 +37,10 @@ export function canonicalDomain(domain: string): string {
 }
 
 export function emailDomain(email: string): string {
-  return email.slice(email.lastIndexOf('@') + 1).trim().toLowerCase();
+  return email
+    .slice(email.lastIndexOf('@') + 1)
+    .trim()
+    .toLowerCase();
 }
 
 // The configured list, canonicalised once per list (the config, and so the array, lives as long as

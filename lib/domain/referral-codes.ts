@@ -59,11 +59,7 @@ const MAX_CODE_ATTEMPTS = 3;
  * The referrer's code: the one they already have, else a new random one. Two first requests at
  * once both write a code item, only one email item wins, and both callers answer the winner's code.
  */
-export async function issueReferralCode(
-  owner: CodeOwner,
-  store: ReferralCodeStore,
-  random?: RandomBytes,
-): Promise<string> {
+export async function issueReferralCode(owner: CodeOwner, store: ReferralCodeStore, random?: RandomBytes): Promise<string> {
   const canonical = canonicalEmail(owner.email);
   const existing = await store.codeOf(canonical);
   if (existing) return existing;

@@ -46,8 +46,7 @@ export interface Referral {
 export const MAX_REFERRAL_CODE_LENGTH = 64;
 
 /** zod's default email pattern; ingest checks PostHog's emails with it too, so both sides agree. */
-export const EMAIL_PATTERN =
-  /^(?:[A-Za-z0-9_'+-]+\.)*[A-Za-z0-9_'+-]*[A-Za-z0-9_+-]@(?:[A-Za-z0-9][A-Za-z0-9-]*\.)+[A-Za-z]{2,}$/;
+export const EMAIL_PATTERN = /^(?:[A-Za-z0-9_'+-]+\.)*[A-Za-z0-9_'+-]*[A-Za-z0-9_+-]@(?:[A-Za-z0-9][A-Za-z0-9-]*\.)+[A-Za-z]{2,}$/;
 
 /** Any 8-4-4-4-12 hex id, as PostHog's event uuids are (zod's `guid`). */
 export const EVENT_ID_PATTERN = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
@@ -71,14 +70,27 @@ export function parseReferral(body: string): Referral | undefined {
     return undefined;
   }
   if (message === null || typeof message !== 'object') return undefined;
-  const { v, eventId, eventName, referrerEmail, redeemerEmail, customerEmail, personEmail, distinctId, occurredAt, referralCode, referralSignature } =
-    message as Record<string, unknown>;
+  const {
+    v,
+    eventId,
+    eventName,
+    referrerEmail,
+    redeemerEmail,
+    customerEmail,
+    personEmail,
+    distinctId,
+    occurredAt,
+    referralCode,
+    referralSignature,
+  } = message as Record<string, unknown>;
   if (v !== 1 || typeof eventId !== 'string' || !EVENT_ID_PATTERN.test(eventId) || typeof eventName !== 'string') return undefined;
   // A referral that names its referrer by code may name no referrer email: the worker resolves the code.
   const referrerOk = isEmail(referrerEmail) || (typeof referralCode === 'string' && referralCode !== '' && referrerEmail === '');
   if (!referrerOk || !isEmail(redeemerEmail) || !isEmail(customerEmail)) return undefined;
-  if ((personEmail !== undefined && !isEmail(personEmail)) || !isOptionalString(distinctId) || !isOptionalString(occurredAt)) return undefined;
-  if (!isOptionalBounded(referralCode, MAX_REFERRAL_CODE_LENGTH) || !isOptionalBounded(referralSignature, MAX_SIGNATURE_LENGTH)) return undefined;
+  if ((personEmail !== undefined && !isEmail(personEmail)) || !isOptionalString(distinctId) || !isOptionalString(occurredAt))
+    return undefined;
+  if (!isOptionalBounded(referralCode, MAX_REFERRAL_CODE_LENGTH) || !isOptionalBounded(referralSignature, MAX_SIGNATURE_LENGTH))
+    return undefined;
   // A message without personEmail (queued by the previous release) may carry the PostHog
   // person's email as its customerEmail. It is read as the person, never as where the codes go:
   // the rules judge the redeemer, so the codes go to the redeemer, and a person who is the

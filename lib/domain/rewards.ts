@@ -21,9 +21,12 @@ import type { EventSender, OutcomeDetails, OutcomeTracker } from './notify-ports
  * reward holding the code may be the one our first send made.
  */
 export interface RewardIssuer {
-  createGiftCard(input: { code: string; amount: string; note: string; expiresOn?: string }): Promise<
-    { status: 'created'; id: string } | { status: 'taken'; sends?: number }
-  >;
+  createGiftCard(input: {
+    code: string;
+    amount: string;
+    note: string;
+    expiresOn?: string;
+  }): Promise<{ status: 'created'; id: string } | { status: 'taken'; sends?: number }>;
   findGiftCardByCode(code: string): Promise<RewardLookup>;
 }
 
@@ -185,9 +188,15 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     // stored them apart), then the lifecycle's on an accepted referral. The signature first (a
     // forged event is reported as one), then a code we never issued, or none where one is
     // required, before any other rule: its referrer is nobody we know, so it must claim nothing.
-    const unvouched = deps.rules ? (vouchRefusal(referral, deps.rules.referralSignatures) ?? codeOfAnotherReferrer(message, record, deps.rules)) : undefined;
+    const unvouched = deps.rules
+      ? (vouchRefusal(referral, deps.rules.referralSignatures) ?? codeOfAnotherReferrer(message, record, deps.rules))
+      : undefined;
     const refusal = state.accepted ? undefined : (unvouched ?? resolved.refusal ?? (await applyRules(referral, deps)));
-    const verdict: Verdict = refusal ? { kind: 'reject', reason: refusal } : deps.lifecycle ? await lifecycleVerdict(referral, record, deps.lifecycle, gateContext) : { kind: 'pay' };
+    const verdict: Verdict = refusal
+      ? { kind: 'reject', reason: refusal }
+      : deps.lifecycle
+        ? await lifecycleVerdict(referral, record, deps.lifecycle, gateContext)
+        : { kind: 'pay' };
     await captureHeld(referral, verdict, gateContext);
     record = await decide(ledger, eventId, owner, verdict, JSON.stringify(referral));
     await checkpoint('decided');
@@ -216,7 +225,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     if (before[`${role}CardId`]) return {};
     const write: CardWrite = {};
     let code = before[`${role}Code`];
-    for (let collisions = 0; ; ) {
+    for (let collisions = 0; ;) {
       // Chosen per attempt: while the reward does not exist its date may move, so a redrive days
       // later still issues it with the full validity. The note carries the date, so a reward that
       // an earlier attempt created (lost response) is recorded with the date it really has.
@@ -236,7 +245,9 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
       if (!cardId) {
         // TAKEN for a code we persisted: most likely our own earlier attempt succeeded and we never heard.
         const found = await retry(() => issuer.findGiftCardByCode(code));
-        const ours = found.matches.map((match) => ({ match, note: parseGiftCardNote(match.note) })).find(({ note }) => note?.eventId === eventId && note.role === role);
+        const ours = found.matches
+          .map((match) => ({ match, note: parseGiftCardNote(match.note) }))
+          .find(({ note }) => note?.eventId === eventId && note.role === role);
         if (ours) {
           cardId = ours.match.id;
           // Rewards created before per-reward expiry carry no date in their note: they have the record's one.
@@ -283,9 +294,12 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     if (seenAt !== undefined && seenForMs >= windowMs) return;
     if (seenAt === undefined) await recordTakenSeen(ledger, eventId, owner, role, code);
     // Back when the window has passed, not before: earlier tries would only spend receives.
-    throw new RetryableError(`Shopify reports the ${role} code taken by another reward; confirming it is not ours (not yet searchable) before replacing it`, {
-      retryAfterMs: windowMs - seenForMs,
-    });
+    throw new RetryableError(
+      `Shopify reports the ${role} code taken by another reward; confirming it is not ours (not yet searchable) before replacing it`,
+      {
+        retryAfterMs: windowMs - seenForMs,
+      },
+    );
   };
 
   // The two cards are independent: create them side by side, but let both settle before
@@ -388,7 +402,9 @@ function reportMismatch(message: Referral, record: LedgerRecord, onMismatch: Ful
     ['distinctId', posthogDistinctId(message), record.distinctId],
   ];
   // A field the record lacks (begun before it was stored) is not a difference.
-  const mismatch = fields.flatMap(([field, ours, stored]) => (stored !== undefined && stored !== ours ? [{ field, message: ours, ledger: stored }] : []));
+  const mismatch = fields.flatMap(([field, ours, stored]) =>
+    stored !== undefined && stored !== ours ? [{ field, message: ours, ledger: stored }] : [],
+  );
   if (mismatch.length > 0) onMismatch?.(mismatch);
 }
 
@@ -422,5 +438,9 @@ type CardWrite = Partial<Pick<LedgerRecord, `${Role}Code` | `${Role}CardId` | `$
  * so the rest of that record may be the other role's stale copy and is not taken.
  */
 function cardFields(written: LedgerRecord, role: Role): CardWrite {
-  return { [`${role}CardId`]: written[`${role}CardId`], [`${role}CardAt`]: written[`${role}CardAt`], [`${role}ExpiresOn`]: written[`${role}ExpiresOn`] };
+  return {
+    [`${role}CardId`]: written[`${role}CardId`],
+    [`${role}CardAt`]: written[`${role}CardAt`],
+    [`${role}ExpiresOn`]: written[`${role}ExpiresOn`],
+  };
 }

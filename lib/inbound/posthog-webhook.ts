@@ -11,9 +11,7 @@ export interface PayloadOptions {
   redeemerEmailProperty: string;
 }
 
-export type ParsedWebhook =
-  | { kind: 'referral'; referral: Referral }
-  | { kind: 'ignored'; eventName: string; eventId?: string };
+export type ParsedWebhook = { kind: 'referral'; referral: Referral } | { kind: 'ignored'; eventName: string; eventId?: string };
 
 const emailSchema = z.pipe(z.string().check(z.trim(), z.maxLength(MAX_EMAIL_LENGTH)), z.email({ pattern: EMAIL_PATTERN }));
 const recordSchema = z.record(z.string(), z.unknown());

@@ -23,7 +23,6 @@ export interface LifecycleConfig {
   sharedSignals?: { device: boolean; ip: boolean; lookbackMs: number };
 }
 
-
 /** The lifecycle settings on their own (ops reads them too); throws PermanentError listing every problem. */
 export function loadLifecycleConfig(env: Env): LifecycleConfig {
   const settings = new Settings();
@@ -46,7 +45,10 @@ export function lifecycleSettings(settings: Settings, env: Env): LifecycleConfig
   const velocity = velocityText ? parseRate(velocityText) : undefined;
   settings.expect(!velocityText || velocity !== undefined, 'REVIEW_REFERRER_VELOCITY must look like 5/24h (unset for none)');
   // The referrer's item keeps its latest N+1 sightings (lib/adapters/dynamodb/ledger.ts `velocity`): bounded well inside 400 KB.
-  settings.expect(!velocity || velocity.count <= MAX_VELOCITY_COUNT, `REVIEW_REFERRER_VELOCITY allows at most ${MAX_VELOCITY_COUNT} per window`);
+  settings.expect(
+    !velocity || velocity.count <= MAX_VELOCITY_COUNT,
+    `REVIEW_REFERRER_VELOCITY allows at most ${MAX_VELOCITY_COUNT} per window`,
+  );
   const disposable = env.REVIEW_DISPOSABLE_EMAIL?.trim().toLowerCase() || 'false';
   settings.expect(['true', 'false'].includes(disposable), 'REVIEW_DISPOSABLE_EMAIL must be true or false');
   const flag = (name: string, value: string): boolean => {
@@ -80,7 +82,7 @@ export interface SharedSignalQueryConfig {
  */
 export function sharedSignalQuerySettings(settings: Settings, env: Env, lifecycle: LifecycleConfig): SharedSignalQueryConfig | undefined {
   if (!lifecycle.sharedSignals) return undefined;
-  const why = '(REVIEW_SHARED_DEVICE / REVIEW_SHARED_IP ask PostHog\'s Query API)';
+  const why = "(REVIEW_SHARED_DEVICE / REVIEW_SHARED_IP ask PostHog's Query API)";
   const projectId = env.POSTHOG_PROJECT_ID?.trim() ?? '';
   settings.expect(/^\d+$/.test(projectId), `POSTHOG_PROJECT_ID must be the numeric project id ${why}`);
   const personalApiKey = env.POSTHOG_PERSONAL_API_KEY?.trim() ?? '';

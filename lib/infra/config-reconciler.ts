@@ -51,7 +51,11 @@ export function loadReconcilerConfig(env: Env): ReconcilerConfig {
   };
   const fromText = settings.required('RECONCILE_FROM', env.RECONCILE_FROM);
   const from = Date.parse(fromText);
-  if (fromText) settings.expect(/^\d{4}-\d{2}-\d{2}T/.test(fromText) && Number.isFinite(from), 'RECONCILE_FROM must be an ISO timestamp like 2026-07-01T00:00:00Z');
+  if (fromText)
+    settings.expect(
+      /^\d{4}-\d{2}-\d{2}T/.test(fromText) && Number.isFinite(from),
+      'RECONCILE_FROM must be an ISO timestamp like 2026-07-01T00:00:00Z',
+    );
   const projectId = settings.required('POSTHOG_PROJECT_ID', env.POSTHOG_PROJECT_ID);
   // Read as the worker reads it (lib/infra/config.ts): a typo is refused, never taken for "off".
   const dryRun = env.DRY_RUN?.trim().toLowerCase() || 'false';

@@ -31,7 +31,6 @@ export const SECRET_KEYS = [
   'POSTHOG_PERSONAL_API_KEY',
 ] as const;
 
-
 /**
  * Largest body ingest reads: what API Gateway and Lambda can deliver at all. An HTTP API takes
  * payloads up to 10 MB ("Quotas for configuring and running an HTTP API in API Gateway"), but a
@@ -77,7 +76,6 @@ export interface WorkerConfig {
   sharedSignalQuery?: SharedSignalQueryConfig;
 }
 
-
 /**
  * Ingest's settings. An unusable WEBHOOK_SIGNING_SECRET is refused here, with the other
  * problems, so ingest has one "misconfigured" path (503 not_configured) rather than a second one
@@ -90,7 +88,10 @@ export function loadIngestConfig(env: Env): IngestConfig {
     try {
       // The key is the base64 after whsec_ (lib/inbound/signature.ts): its decoded bytes are what a guesser must find.
       const key = signingKey(signingSecret);
-      settings.expect(key.length >= MIN_HMAC_KEY_BYTES, weakSecretProblem('WEBHOOK_SIGNING_SECRET', MIN_HMAC_KEY_BYTES, 'bytes of key (the base64 after whsec_, decoded)'));
+      settings.expect(
+        key.length >= MIN_HMAC_KEY_BYTES,
+        weakSecretProblem('WEBHOOK_SIGNING_SECRET', MIN_HMAC_KEY_BYTES, 'bytes of key (the base64 after whsec_, decoded)'),
+      );
     } catch (error) {
       if (!(error instanceof InvalidSigningSecretError)) throw error;
       // Never the value: a near-miss secret is most of the secret.
@@ -134,14 +135,19 @@ function shopifyAuth(settings: Settings, env: Env): ShopifyAuthConfig {
     settings.expect(Boolean(clientSecret), 'SHOPIFY_CLIENT_SECRET is not set (SHOPIFY_CLIENT_ID is; a Dev Dashboard app needs both)');
     return { mode: 'client_credentials', clientId: clientId ?? '', clientSecret: clientSecret ?? '' };
   }
-  settings.expect(Boolean(accessToken), 'SHOPIFY_ACCESS_TOKEN is not set (or, for a Dev Dashboard app, SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET)');
+  settings.expect(
+    Boolean(accessToken),
+    'SHOPIFY_ACCESS_TOKEN is not set (or, for a Dev Dashboard app, SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET)',
+  );
   return { mode: 'static', accessToken: accessToken ?? '' };
 }
 
 /** The shop, its API version and its credentials: the worker's, and the ops commands' that call Shopify (revoke). */
 function shopifySettings(settings: Settings, env: Env): WorkerConfig['shopify'] {
   // People paste the admin URL; accept it and keep only the host.
-  const storeDomain = env.SHOPIFY_STORE_DOMAIN?.trim().replace(/^https?:\/\//i, '').replace(/\/.*$/, '');
+  const storeDomain = env.SHOPIFY_STORE_DOMAIN?.trim()
+    .replace(/^https?:\/\//i, '')
+    .replace(/\/.*$/, '');
   const shopifyUrl = settings.required(
     'SHOPIFY_STORE_DOMAIN (or SHOPIFY_BASE_URL)',
     env.SHOPIFY_BASE_URL?.trim() || (storeDomain ? `https://${storeDomain}` : ''),
@@ -166,15 +172,24 @@ function referralSignatures(settings: Settings, env: Env): ReferralSignatures {
   settings.expect(mode === 'required', 'REFERRAL_SIGNATURES must be required or off');
   const key = env.REFERRAL_SIGNING_KEY?.trim() ?? '';
   if (key === '') {
-    settings.expect(false, "REFERRAL_SIGNING_KEY is not set (the key the app's backend signs referrals with; REFERRAL_SIGNATURES=off pays unsigned ones)");
+    settings.expect(
+      false,
+      "REFERRAL_SIGNING_KEY is not set (the key the app's backend signs referrals with; REFERRAL_SIGNATURES=off pays unsigned ones)",
+    );
   } else {
     // Never the value, nor its length: a near-miss key is most of the key.
-    settings.expect(Buffer.byteLength(key) >= MIN_SIGNING_KEY_BYTES, `REFERRAL_SIGNING_KEY must be at least ${MIN_SIGNING_KEY_BYTES} bytes`);
+    settings.expect(
+      Buffer.byteLength(key) >= MIN_SIGNING_KEY_BYTES,
+      `REFERRAL_SIGNING_KEY must be at least ${MIN_SIGNING_KEY_BYTES} bytes`,
+    );
   }
   // The key being rotated out, accepted beside the new one while referrals it signed are in flight.
   const previousKey = env.REFERRAL_SIGNING_KEY_PREVIOUS?.trim() || undefined;
   if (previousKey !== undefined) {
-    settings.expect(Buffer.byteLength(previousKey) >= MIN_SIGNING_KEY_BYTES, `REFERRAL_SIGNING_KEY_PREVIOUS must be at least ${MIN_SIGNING_KEY_BYTES} bytes`);
+    settings.expect(
+      Buffer.byteLength(previousKey) >= MIN_SIGNING_KEY_BYTES,
+      `REFERRAL_SIGNING_KEY_PREVIOUS must be at least ${MIN_SIGNING_KEY_BYTES} bytes`,
+    );
     settings.expect(previousKey !== key, 'REFERRAL_SIGNING_KEY_PREVIOUS must differ from REFERRAL_SIGNING_KEY');
   }
   return { mode: 'required', key, ...(previousKey !== undefined ? { previousKey } : {}) };
@@ -206,10 +221,7 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
     rewardCodeLength: settings.integer(withDefault(env, 'REWARD_CODE_LENGTH'), MIN_CODE_LENGTH, MAX_CODE_LENGTH, codeLength),
     shopify: shopifySettings(settings, env),
     customerio: {
-      trackUrl: settings.url(
-        (env.CUSTOMERIO_TRACK_URL?.trim() || customerIoTrackUrl(region)).replace(/\/+$/, ''),
-        'CUSTOMERIO_TRACK_URL',
-      ),
+      trackUrl: settings.url((env.CUSTOMERIO_TRACK_URL?.trim() || customerIoTrackUrl(region)).replace(/\/+$/, ''), 'CUSTOMERIO_TRACK_URL'),
       siteId: settings.required('CUSTOMERIO_SITE_ID', env.CUSTOMERIO_SITE_ID),
       apiKey: settings.required('CUSTOMERIO_API_KEY', env.CUSTOMERIO_API_KEY),
       eventName,
@@ -227,7 +239,12 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
       referralSignatures: referralSignatures(settings, env),
     },
     rewardExpiresDays: expiresDays
-      ? settings.integer(expiresDays, 1, 3650, 'REWARD_EXPIRES_DAYS must be a whole number of days from 1 to 3650 (unset it for rewards that never expire)')
+      ? settings.integer(
+          expiresDays,
+          1,
+          3650,
+          'REWARD_EXPIRES_DAYS must be a whole number of days from 1 to 3650 (unset it for rewards that never expire)',
+        )
       : undefined,
     posthog: posthogKey
       ? { host: settings.url(withDefault(env, 'POSTHOG_HOST').replace(/\/+$/, ''), 'POSTHOG_HOST'), apiKey: posthogKey }
@@ -327,4 +344,3 @@ export function loadObservabilityConfig(env: Env): { serviceName: string; metric
     metricsNamespace: env.POWERTOOLS_METRICS_NAMESPACE?.trim() || 'ReferralRewards',
   };
 }
-

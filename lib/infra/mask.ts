@@ -55,7 +55,11 @@ export function redactText(text: string, values: (string | undefined)[] = [], se
   for (const secret of secrets) if (secret) out = replaceEvery(out, secret, '[redacted]');
   const masked = values
     .filter((value): value is string => typeof value === 'string' && value.length >= MIN_VALUE_LENGTH)
-    .flatMap((value) => (value.includes('@') ? emailEncodings(value).map((form) => ({ form, mask: maskEmail(value) })) : [{ form: value, mask: maskCode(value) }]))
+    .flatMap((value) =>
+      value.includes('@')
+        ? emailEncodings(value).map((form) => ({ form, mask: maskEmail(value) }))
+        : [{ form: value, mask: maskCode(value) }],
+    )
     .sort((a, b) => b.form.length - a.form.length);
   for (const { form, mask } of masked) out = replaceEvery(out, form, mask);
   return out.replace(EMAIL_SHAPED, (_match, local: string, domain: string) => maskEmail(`${local}@${domain}`));

@@ -52,7 +52,10 @@ export function misconfiguredReason(error: unknown): string {
  * named (logged as `<name> is misconfigured`, then rethrown for Lambda's Errors metric), and
  * importing the module (tests, the local stack) never needs the env. Built once per container.
  */
-export function builtOnFirstCall<A extends unknown[], R>(name: string, build: () => (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+export function builtOnFirstCall<A extends unknown[], R>(
+  name: string,
+  build: () => (...args: A) => Promise<R>,
+): (...args: A) => Promise<R> {
   let built: ((...args: A) => Promise<R>) | undefined;
   return async (...args: A) => {
     try {

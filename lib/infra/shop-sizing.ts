@@ -71,7 +71,8 @@ export function sizeForShop(input: ShopSizingInput): ShopSizing {
     ledgerCallsPerReferral = 12,
     headroom = 2,
   } = input;
-  if (!(restoreRate > 0) || !Number.isFinite(restoreRate)) throw new Error(`restore rate must be a positive number of points/s, got ${restoreRate}`);
+  if (!(restoreRate > 0) || !Number.isFinite(restoreRate))
+    throw new Error(`restore rate must be a positive number of points/s, got ${restoreRate}`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batch size must be a whole number from 1, got ${batchSize}`);
   const referralsPerSecond = restoreRate / (mutationCost * mutationsPerReferral);
   const referralSeconds = (shopifyRoundTripMs + notifyRoundTripsMs + ledgerRoundTripMs * ledgerCallsPerReferral) / 1000;

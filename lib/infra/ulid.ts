@@ -21,9 +21,7 @@ const UUID_V7_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}
 export function ulidFromUuid(uuid: string, salt = 'customerio'): string {
   const normalized = uuid.trim().toLowerCase();
   const digest = createHash('sha256').update(`${salt}:${normalized}`).digest();
-  const time = UUID_V7_PATTERN.test(normalized)
-    ? Buffer.from(normalized.replace(/-/g, '').slice(0, 12), 'hex')
-    : digest.subarray(0, 6);
+  const time = UUID_V7_PATTERN.test(normalized) ? Buffer.from(normalized.replace(/-/g, '').slice(0, 12), 'hex') : digest.subarray(0, 6);
   // Bytes 6..15 of the digest, so the fallback's time and random parts never share bits.
   return encodeBase32(Buffer.concat([time, digest.subarray(6, 16)]));
 }

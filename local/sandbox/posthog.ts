@@ -71,7 +71,11 @@ export async function startFakePostHog(
   const queryFaults: PostHogQueryFault[] = [];
 
   const record: FakePostHog['record'] = (event) => {
-    const captured: FakeCapturedEvent = { ...event, uuid: event.uuid ?? randomUUID(), timestamp: event.timestamp ?? new Date().toISOString() };
+    const captured: FakeCapturedEvent = {
+      ...event,
+      uuid: event.uuid ?? randomUUID(),
+      timestamp: event.timestamp ?? new Date().toISOString(),
+    };
     captures.push(captured);
     options.onCapture?.(captured);
     return captured;
@@ -80,7 +84,8 @@ export async function startFakePostHog(
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const { body: raw, tooLarge } = await readBody(req, MAX_BODY_BYTES);
     const reply = (status: number, body: unknown) => sendJson(res, status, body);
-    if (tooLarge) return reply(413, { type: 'validation_error', detail: `request body larger than this sandbox reads (${MAX_BODY_BYTES} bytes)` });
+    if (tooLarge)
+      return reply(413, { type: 'validation_error', detail: `request body larger than this sandbox reads (${MAX_BODY_BYTES} bytes)` });
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     let body: Record<string, unknown>;
     const parse = (): boolean => {
@@ -120,7 +125,10 @@ export async function startFakePostHog(
         event: body!.event,
         distinctId: body!.distinct_id,
         properties,
-        timestamp: typeof body!.timestamp === 'string' && Number.isFinite(Date.parse(body!.timestamp)) ? new Date(body!.timestamp).toISOString() : undefined,
+        timestamp:
+          typeof body!.timestamp === 'string' && Number.isFinite(Date.parse(body!.timestamp))
+            ? new Date(body!.timestamp).toISOString()
+            : undefined,
         personEmail: typeof set?.email === 'string' ? set.email : undefined,
       });
     }
@@ -206,7 +214,10 @@ function answerSharedSignals(
     const ids = [text(`${side}_distinct_id`), email].filter((id) => id !== '');
     return ids.includes(capture.distinctId) || (email !== '' && personEmail.get(capture.distinctId) === email);
   };
-  const seen = { referrer: { devices: new Set<string>(), ips: new Set<string>() }, redeemer: { devices: new Set<string>(), ips: new Set<string>() } };
+  const seen = {
+    referrer: { devices: new Set<string>(), ips: new Set<string>() },
+    redeemer: { devices: new Set<string>(), ips: new Set<string>() },
+  };
   for (const capture of captures) {
     const device = capture.properties.$device_id;
     if (typeof device !== 'string' || device === '' || Date.parse(capture.timestamp) < since) continue;

@@ -42,7 +42,13 @@ export function discountCodeBasicCreate(shop: SandboxShop, variables: Json): Jso
   const discountAmount = value && isObject(value.discountAmount) ? value.discountAmount : undefined;
   const amount = parseDecimal(discountAmount?.amount);
   if (amount === undefined || amount <= 0) {
-    errors.push(userError('GREATER_THAN', ['basicCodeDiscount', 'customerGets', 'value', 'discountAmount', 'amount'], 'Amount must be greater than 0'));
+    errors.push(
+      userError(
+        'GREATER_THAN',
+        ['basicCodeDiscount', 'customerGets', 'value', 'discountAmount', 'amount'],
+        'Amount must be greater than 0',
+      ),
+    );
   }
   if (errors.length === 0 && typeof code === 'string' && shop.discounts.some((d) => d.code === code.toUpperCase())) {
     errors.push(userError('TAKEN', ['basicCodeDiscount', 'code'], 'Code must be unique. Please try a different code.'));
@@ -74,8 +80,16 @@ export function codeDiscountNodeByCode(shop: SandboxShop, variables: Json): Json
 export function discountCodeDeactivate(shop: SandboxShop, variables: Json): Json {
   const id = typeof variables.id === 'string' ? variables.id : undefined;
   const discount = shop.discounts.find((d) => d.id === id);
-  if (!discount) return { discountCodeDeactivate: { codeDiscountNode: null, userErrors: [userError('INVALID', ['id'], 'Code discount does not exist')] } };
+  if (!discount)
+    return {
+      discountCodeDeactivate: { codeDiscountNode: null, userErrors: [userError('INVALID', ['id'], 'Code discount does not exist')] },
+    };
   if (discount.status !== 'EXPIRED') shop.onDeactivate?.({ id: discount.id, code: discount.code, kind: 'discount code' });
   discount.status = 'EXPIRED';
-  return { discountCodeDeactivate: { codeDiscountNode: { id: discount.id, codeDiscount: { __typename: 'DiscountCodeBasic', status: 'EXPIRED' } }, userErrors: [] } };
+  return {
+    discountCodeDeactivate: {
+      codeDiscountNode: { id: discount.id, codeDiscount: { __typename: 'DiscountCodeBasic', status: 'EXPIRED' } },
+      userErrors: [],
+    },
+  };
 }

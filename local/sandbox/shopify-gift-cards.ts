@@ -104,7 +104,12 @@ export function giftCards(shop: SandboxShop, query: string, variables: Json): Js
 
   const matches = shop.cards.filter((card) => wanted === undefined || card.code === wanted).slice(0, Math.max(0, first));
   // Like Shopify, reads never expose the full code: only the last four characters.
-  const nodes = matches.map((card) => ({ id: card.id, note: card.note, lastCharacters: card.code.slice(-4), enabled: card.enabled !== false }));
+  const nodes = matches.map((card) => ({
+    id: card.id,
+    note: card.note,
+    lastCharacters: card.code.slice(-4),
+    enabled: card.enabled !== false,
+  }));
   const connection: Json = {};
   if (/\bedges\b/.test(query)) connection.edges = nodes.map((node) => ({ node }));
   if (/\bnodes\b/.test(query) || !connection.edges) connection.nodes = nodes;
@@ -115,7 +120,8 @@ export function giftCards(shop: SandboxShop, query: string, variables: Json): Js
 export function giftCardDeactivate(shop: SandboxShop, variables: Json): Json {
   const id = typeof variables.id === 'string' ? variables.id : undefined;
   const card = shop.cards.find((c) => c.id === id);
-  if (!card) return { giftCardDeactivate: { giftCard: null, userErrors: [userError('GIFT_CARD_NOT_FOUND', ['id'], 'Gift card not found')] } };
+  if (!card)
+    return { giftCardDeactivate: { giftCard: null, userErrors: [userError('GIFT_CARD_NOT_FOUND', ['id'], 'Gift card not found')] } };
   if (card.enabled !== false) shop.onDeactivate?.({ id: card.id, code: card.code, kind: 'gift card' });
   card.enabled = false;
   card.deactivatedAt ??= new Date().toISOString();

@@ -80,4 +80,3 @@ function readParams(raw: string, contentType: string | undefined): URLSearchPara
   }
   return new URLSearchParams(raw);
 }
-

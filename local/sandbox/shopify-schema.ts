@@ -73,8 +73,7 @@ export interface ShopifyErrorEntry {
 }
 
 export type RequestCheck =
-  | { ok: true; operation: OperationDefinitionNode; rootField: string | undefined }
-  | { ok: false; errors: ShopifyErrorEntry[] };
+  { ok: true; operation: OperationDefinitionNode; rootField: string | undefined } | { ok: false; errors: ShopifyErrorEntry[] };
 
 /**
  * Shopify's error codes (graphql-ruby's) for the validation rules graphql-js names differently,
@@ -101,7 +100,12 @@ const documents = new WeakMap<GraphQLSchema, Map<string, RequestCheck>>();
  * schema (every rule graphql-js specifies), and the variables coerce to their declared types.
  * Deprecated fields pass, as they do on Shopify; the schema tests refuse them separately.
  */
-export function checkRequest(schema: GraphQLSchema, query: string, variables: Record<string, unknown> | undefined, operationName?: string): RequestCheck {
+export function checkRequest(
+  schema: GraphQLSchema,
+  query: string,
+  variables: Record<string, unknown> | undefined,
+  operationName?: string,
+): RequestCheck {
   let perSchema = documents.get(schema);
   if (!perSchema) documents.set(schema, (perSchema = new Map()));
   const key = `${operationName ?? ''}\n${query}`;
@@ -128,7 +132,11 @@ function checkDocument(schema: GraphQLSchema, query: string, operationName: stri
   const errors = validate(schema, document, specifiedRules);
   if (errors.length > 0) return { ok: false, errors: errors.map((e) => entry(e, codeFor(schema, document, e))) };
   const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === 'OperationDefinition');
-  const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
+  const operation = operationName
+    ? operations.find((o) => o.name?.value === operationName)
+    : operations.length === 1
+      ? operations[0]
+      : undefined;
   if (!operation) return { ok: false, errors: [{ message: 'An operation name is required', extensions: { code: 'operationNotFound' } }] };
   const first = operation.selectionSet.selections[0];
   return { ok: true, operation, rootField: first?.kind === 'Field' ? first.name.value : undefined };

@@ -65,12 +65,22 @@ export type ShopifyFault =
   | 'internal-error'
   | 'unauthorized';
 
-type Operation = 'giftCardCreate' | 'giftCards' | 'discountCodeBasicCreate' | 'codeDiscountNodeByCode' | 'giftCardDeactivate' | 'discountCodeDeactivate' | 'shop' | 'other';
+type Operation =
+  | 'giftCardCreate'
+  | 'giftCards'
+  | 'discountCodeBasicCreate'
+  | 'codeDiscountNodeByCode'
+  | 'giftCardDeactivate'
+  | 'discountCodeDeactivate'
+  | 'shop'
+  | 'other';
 
 export interface FakeShopify {
   url: string;
   /** The worker settings that point at this fake: its static token, or its app's client credentials. */
-  readonly env: { SHOPIFY_BASE_URL: string } & ({ SHOPIFY_ACCESS_TOKEN: string } | { SHOPIFY_CLIENT_ID: string; SHOPIFY_CLIENT_SECRET: string });
+  readonly env: { SHOPIFY_BASE_URL: string } & (
+    { SHOPIFY_ACCESS_TOKEN: string } | { SHOPIFY_CLIENT_ID: string; SHOPIFY_CLIENT_SECRET: string }
+  );
   /** Statuses of the client credentials grants asked for, in order. */
   tokenRequests: number[];
   /** Every granted token stops working (an early expiry): the next Admin API call gets a 401. */
@@ -325,7 +335,13 @@ class FakeShopifyServer implements FakeShopify {
     } else {
       return this.reply(res, operation, {
         status: 200,
-        body: { ...graphqlError('The sandbox serves only giftCardCreate, giftCards, discountCodeBasicCreate, codeDiscountNodeByCode, giftCardDeactivate, discountCodeDeactivate and shop', 'undefinedField'), extensions: this.bucket.costExtension(cost, cost) },
+        body: {
+          ...graphqlError(
+            'The sandbox serves only giftCardCreate, giftCards, discountCodeBasicCreate, codeDiscountNodeByCode, giftCardDeactivate, discountCodeDeactivate and shop',
+            'undefinedField',
+          ),
+          extensions: this.bucket.costExtension(cost, cost),
+        },
       });
     }
 
@@ -339,7 +355,10 @@ class FakeShopifyServer implements FakeShopify {
   }
 
   private costOf(operation: Operation): number {
-    return operation === 'giftCardCreate' || operation === 'discountCodeBasicCreate' || operation === 'giftCardDeactivate' || operation === 'discountCodeDeactivate'
+    return operation === 'giftCardCreate' ||
+      operation === 'discountCodeBasicCreate' ||
+      operation === 'giftCardDeactivate' ||
+      operation === 'discountCodeDeactivate'
       ? this.createCost
       : this.queryCost;
   }
@@ -349,9 +368,7 @@ class FakeShopifyServer implements FakeShopify {
     return {
       status: 200,
       body: {
-        errors: [
-          { message: 'Throttled', extensions: { code: 'THROTTLED', documentation: 'https://shopify.dev/api/usage/rate-limits' } },
-        ],
+        errors: [{ message: 'Throttled', extensions: { code: 'THROTTLED', documentation: 'https://shopify.dev/api/usage/rate-limits' } }],
         extensions: this.bucket.costExtension(requested, null),
       },
     };

@@ -107,7 +107,9 @@ export class PostHogApi {
     try {
       return (text ? JSON.parse(text) : {}) as T;
     } catch {
-      throw new PostHogApiError(`${what}: PostHog answered ${response.status} with a body that is not JSON — is ${this.host} the PostHog app host?`);
+      throw new PostHogApiError(
+        `${what}: PostHog answered ${response.status} with a body that is not JSON — is ${this.host} the PostHog app host?`,
+      );
     }
   }
 
@@ -140,4 +142,3 @@ export class PostHogApi {
     return detail.split(this.apiKey).join('***').slice(0, 300);
   }
 }
-

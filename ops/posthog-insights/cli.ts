@@ -67,7 +67,8 @@ function parseArgs(argv: string[], env: Record<string, string | undefined>): Omi
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const [flag, inline] =
+      arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const take = (): string => inline ?? value(i++, flag);
     switch (flag) {
       case '--help':
@@ -110,4 +111,3 @@ function parseArgs(argv: string[], env: Record<string, string | undefined>): Omi
   // Checked here so a bad host is a usage error before anything else happens.
   return { host: normaliseHost(host), projectId, dashboard, skipExisting, dryRun, dateFrom, events };
 }
-

@@ -46,7 +46,12 @@ export function insightDefinitions(events: ProgramEvents, dateFrom: string = DEF
         kind: 'InsightVizNode',
         source: {
           kind: 'TrendsQuery',
-          series: [eventsNode(events.redeemed), eventsNode(events.fulfilled), eventsNode(events.rejected), ...LIFECYCLE_EVENTS.map(eventsNode)],
+          series: [
+            eventsNode(events.redeemed),
+            eventsNode(events.fulfilled),
+            eventsNode(events.rejected),
+            ...LIFECYCLE_EVENTS.map(eventsNode),
+          ],
           interval: 'day',
           dateRange: { date_from: dateFrom },
           trendsFilter: { display: 'ActionsLineGraph' },
@@ -97,4 +102,3 @@ export function insightDefinitions(events: ProgramEvents, dateFrom: string = DEF
     },
   ];
 }
-

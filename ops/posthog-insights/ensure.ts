@@ -191,4 +191,3 @@ function stripEmpty(events: Partial<ProgramEvents> | undefined): Partial<Program
 }
 
 const pad = (action: string) => action.padEnd(12);
-

@@ -211,7 +211,7 @@ describe('alarms and throttling (serverless package, offline)', () => {
   it.each([
     ['WebhookUnauthorisedAlarm', 'webhook-401', 'WebhookAuthMismatch'],
     ['WebhookRejectedAlarm', 'webhook-4xx-rejected', 'WebhookRejectedAuthenticated'],
-  ])('%s fires on the first refusal of a request that proved a credential, counted by this stage\'s ingest', (alarmId, name, metric) => {
+  ])("%s fires on the first refusal of a request that proved a credential, counted by this stage's ingest", (alarmId, name, metric) => {
     expect(alarm(plain.template, alarmId)).toMatchObject({
       AlarmName: `referral-rewards-${STAGE}-${name}`,
       Namespace: 'ReferralRewards',
@@ -239,29 +239,42 @@ describe('alarms and throttling (serverless package, offline)', () => {
     expect(alarmed).not.toContain('WebhookAnsweredRejected');
   });
 
-  it.each([
-    ['WebhookThrottledAlarm', '{ ($.status = "429") && ($.routeKey = "POST /webhooks/posthog") }'],
-  ])('%s counts the answers PostHog got from the access log, above a small threshold', (alarmId, pattern) => {
-    expect(alarm(plain.template, alarmId)).toMatchObject({
-      Namespace: `referral-rewards/${STAGE}`,
-      Statistic: 'Sum',
-      Period: 300,
-      Threshold: 3,
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-    });
-    expect(filterFor(plain.template, alarmId)).toMatchObject({ LogGroupName: { Ref: 'HttpApiLogGroup' }, FilterPattern: pattern });
-  });
+  it.each([['WebhookThrottledAlarm', '{ ($.status = "429") && ($.routeKey = "POST /webhooks/posthog") }']])(
+    '%s counts the answers PostHog got from the access log, above a small threshold',
+    (alarmId, pattern) => {
+      expect(alarm(plain.template, alarmId)).toMatchObject({
+        Namespace: `referral-rewards/${STAGE}`,
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: 3,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+      expect(filterFor(plain.template, alarmId)).toMatchObject({ LogGroupName: { Ref: 'HttpApiLogGroup' }, FilterPattern: pattern });
+    },
+  );
 
   it("counts toward the webhook's 429 alarm only the webhook route's 429s, never POST /referral-codes'", () => {
     // Prepare: access log lines in the stage's own format, one per route and status
-    const format = JSON.parse(plain.template.Resources.HttpApiStage!.Properties.AccessLogSettings.Format as string) as Record<string, string>;
+    const format = JSON.parse(plain.template.Resources.HttpApiStage!.Properties.AccessLogSettings.Format as string) as Record<
+      string,
+      string
+    >;
     const line = (routeKey: string, status: string): string =>
-      JSON.stringify(Object.fromEntries(Object.entries(format).map(([field, variable]) => [field, variable === '$context.routeKey' ? routeKey : variable === '$context.status' ? status : '-'])));
+      JSON.stringify(
+        Object.fromEntries(
+          Object.entries(format).map(([field, variable]) => [
+            field,
+            variable === '$context.routeKey' ? routeKey : variable === '$context.status' ? status : '-',
+          ]),
+        ),
+      );
     const webhookThrottled = line('POST /webhooks/posthog', '429');
     const codesThrottled = line('POST /referral-codes', '429');
     const webhookAccepted = line('POST /webhooks/posthog', '202');
     const codesFilter = Object.values(plain.template.Resources).find(
-      (resource) => resource.Type === 'AWS::Logs::MetricFilter' && resource.Properties.MetricTransformations[0].MetricName === 'ReferralCodesAnswered429',
+      (resource) =>
+        resource.Type === 'AWS::Logs::MetricFilter' &&
+        resource.Properties.MetricTransformations[0].MetricName === 'ReferralCodesAnswered429',
     );
 
     // Act
@@ -283,7 +296,7 @@ describe('alarms and throttling (serverless package, offline)', () => {
   it.each([
     ['ReconcileMissingAlarm', MISSING_LOG_MESSAGE],
     ['ReconcileUnreconcilableAlarm', UNRECONCILABLE_LOG_MESSAGE],
-  ])('%s fires on the first finding, counted from the reconciler\'s WARN lines', (alarmId, message) => {
+  ])("%s fires on the first finding, counted from the reconciler's WARN lines", (alarmId, message) => {
     expect(alarm(plain.template, alarmId)).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
     expect(filterFor(plain.template, alarmId)).toMatchObject({
       LogGroupName: { Ref: 'ReconcileLogGroup' },

@@ -103,7 +103,10 @@ describe('budget counters on DynamoDB', () => {
     await expect(crashing.uncount({ kind: 'budget', period: period, cents: 5_000 }, eventId)).rejects.toThrow();
 
     // Act: the operator runs the command again, twice
-    const again = [await ledger.uncount({ kind: 'budget', period: period, cents: 5_000 }, eventId), await ledger.uncount({ kind: 'budget', period: period, cents: 5_000 }, eventId)];
+    const again = [
+      await ledger.uncount({ kind: 'budget', period: period, cents: 5_000 }, eventId),
+      await ledger.uncount({ kind: 'budget', period: period, cents: 5_000 }, eventId),
+    ];
 
     // Assess
     expect(again).toEqual([false, false]);
@@ -114,7 +117,10 @@ describe('budget counters on DynamoDB', () => {
   it("finishes other referrals' changes left over by crashes a minute earlier, so the period's item stays small", async () => {
     // Prepare: twelve referrals whose attempts died before their markers were written, never retried
     const crashed = Array.from({ length: 12 }, () => randomUUID());
-    const crashing = new Ledger(crashingClient((command) => (isMarkerWrite(command) ? 'before' : undefined)), tableName);
+    const crashing = new Ledger(
+      crashingClient((command) => (isMarkerWrite(command) ? 'before' : undefined)),
+      tableName,
+    );
     for (const id of crashed) await expect(crashing.count({ kind: 'budget', period: period, cents: 100 }, id)).rejects.toThrow();
     const bytesWithLeftovers = await itemBytes(`budget#${period}`);
 
@@ -133,11 +139,16 @@ describe('budget counters on DynamoDB', () => {
   it('reads a period counted by the previous release (one set of event ids) without counting its referrals twice', async () => {
     // Prepare
     const [old, alsoOld, fresh] = [randomUUID(), randomUUID(), randomUUID()];
-    await ddb.send(new PutCommand({ TableName: tableName, Item: { pk: `budget#${period}`, spentCents: 10_000, eventIds: new Set([old, alsoOld]) } }));
+    await ddb.send(
+      new PutCommand({ TableName: tableName, Item: { pk: `budget#${period}`, spentCents: 10_000, eventIds: new Set([old, alsoOld]) } }),
+    );
 
     // Act
     const recounted = await ledger.count({ kind: 'budget', period: period, cents: 5_000 }, old);
-    const returned = [await ledger.uncount({ kind: 'budget', period: period, cents: 5_000 }, alsoOld), await ledger.uncount({ kind: 'budget', period: period, cents: 5_000 }, alsoOld)];
+    const returned = [
+      await ledger.uncount({ kind: 'budget', period: period, cents: 5_000 }, alsoOld),
+      await ledger.uncount({ kind: 'budget', period: period, cents: 5_000 }, alsoOld),
+    ];
     const counted = await ledger.count({ kind: 'budget', period: period, cents: 5_000 }, fresh, { limit: 10_000 });
 
     // Assess
@@ -150,13 +161,27 @@ describe('budget counters on DynamoDB', () => {
     // bulk: through the counter they take ~6 ms each on dynalite, ~120 s; COUNTER_SCALE=20500 does that instead)
     const seeded = Number(process.env.COUNTER_SCALE ?? 0) > 0 ? [] : Array.from({ length: 20_000 }, () => randomUUID());
     for (let i = 0; i < seeded.length; i += 25) {
-      const items = seeded.slice(i, i + 25).map((id) => ({ PutRequest: { Item: { pk: `budget#${period}#${id}`, counted: true, seq: 1, cents: 5_000 } } }));
+      const items = seeded
+        .slice(i, i + 25)
+        .map((id) => ({ PutRequest: { Item: { pk: `budget#${period}#${id}`, counted: true, seq: 1, cents: 5_000 } } }));
       await ddb.send(new BatchWriteCommand({ RequestItems: { [tableName]: items } }));
     }
     if (seeded.length > 0) {
-      await ddb.send(new PutCommand({ TableName: tableName, Item: { pk: `budget#${period}`, spentCents: seeded.length * 5_000, referrals: seeded.length, version: seeded.length, pending: {} } }));
+      await ddb.send(
+        new PutCommand({
+          TableName: tableName,
+          Item: {
+            pk: `budget#${period}`,
+            spentCents: seeded.length * 5_000,
+            referrals: seeded.length,
+            version: seeded.length,
+            pending: {},
+          },
+        }),
+      );
     }
-    for (let i = 0; i < Number(process.env.COUNTER_SCALE ?? 0); i++) await ledger.count({ kind: 'budget', period: period, cents: 5_000 }, randomUUID());
+    for (let i = 0; i < Number(process.env.COUNTER_SCALE ?? 0); i++)
+      await ledger.count({ kind: 'budget', period: period, cents: 5_000 }, randomUUID());
     const before = await ledger.spent(period);
     const small = `day#counters-${randomUUID()}`;
     for (let i = 0; i < 100; i++) await ledger.count({ kind: 'budget', period: small, cents: 5_000 }, randomUUID());
@@ -167,7 +192,9 @@ describe('budget counters on DynamoDB', () => {
     const fresh = Array.from({ length: 300 }, () => randomUUID());
     const counted = await inTurns(fresh, 4, (id) => ledger.count({ kind: 'budget', period: period, cents: 5_000 }, id, { limit: limit }));
     const toReturn = fresh.filter((_, i) => counted[i]).slice(0, 100);
-    const returned = await inTurns([...toReturn, ...toReturn], 4, (id) => ledger.uncount({ kind: 'budget', period: period, cents: 5_000 }, id));
+    const returned = await inTurns([...toReturn, ...toReturn], 4, (id) =>
+      ledger.uncount({ kind: 'budget', period: period, cents: 5_000 }, id),
+    );
     const elapsed = Date.now() - started;
 
     // Assess
@@ -178,7 +205,9 @@ describe('budget counters on DynamoDB', () => {
     const [bytes, smallBytes] = [await itemBytes(`budget#${period}`), await itemBytes(`budget#${small}`)];
     expect(bytes).toBeLessThan(1_024);
     expect(bytes - smallBytes).toBeLessThan(16);
-    console.log(`budget counter: 500 changes past ${before.referrals} referrals by 4 workers in ${elapsed} ms; item ${bytes} bytes (${smallBytes} at 100 referrals)`);
+    console.log(
+      `budget counter: 500 changes past ${before.referrals} referrals by 4 workers in ${elapsed} ms; item ${bytes} bytes (${smallBytes} at 100 referrals)`,
+    );
   }, 600_000);
 });
 

@@ -70,8 +70,17 @@ describe('chaos soak (small)', () => {
     expect(revoke.held + revoke.inReview).toBeGreaterThan(0);
     expect(revoke.interrupted).toBeGreaterThan(0);
     expect(report.lifecycle).toMatchObject({
-      issuedWhileParked: 0, approvedNotPaidOnce: 0, issuedAfterRefusal: 0, overBudgetCents: 0, budgetMiscounted: 0,
-      revokedStillActive: 0, unfinished: 0, lost: 0, doubled: 0, ok: true, problems: [],
+      issuedWhileParked: 0,
+      approvedNotPaidOnce: 0,
+      issuedAfterRefusal: 0,
+      overBudgetCents: 0,
+      budgetMiscounted: 0,
+      revokedStillActive: 0,
+      unfinished: 0,
+      lost: 0,
+      doubled: 0,
+      ok: true,
+      problems: [],
     });
   });
 

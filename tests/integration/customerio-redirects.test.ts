@@ -30,7 +30,11 @@ describe('Customer.io redirects on loopback, with Node fetch', () => {
   /** The status the track origin answers with next, and whether it points at the other origin. */
   let redirect: { status: number; crossOrigin: boolean };
 
-  const seen = (req: IncomingMessage): Seen => ({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization ?? null });
+  const seen = (req: IncomingMessage): Seen => ({
+    method: req.method ?? '',
+    path: req.url ?? '',
+    authorization: req.headers.authorization ?? null,
+  });
 
   beforeAll(async () => {
     elsewhere = await listenLocal((req: IncomingMessage, res: ServerResponse) => {
@@ -83,7 +87,7 @@ describe('Customer.io redirects on loopback, with Node fetch', () => {
   // the Fetch Standard's HTTP-redirect fetch (nodejs/undici lib/web/fetch/index.js,
   // httpRedirectFetch; whatwg/fetch#1544): a cross-origin hop drops Authorization, and a 301/302
   // POST is re-sent as a GET without its body, whose 200 would read as "event sent".
-  it("would, if it followed, reach the other origin without Authorization, and turn a 301/302 POST into a bodyless GET", async () => {
+  it('would, if it followed, reach the other origin without Authorization, and turn a 301/302 POST into a bodyless GET', async () => {
     // Prepare
     const outcomes: Record<number, Seen[]> = {};
 
@@ -92,7 +96,11 @@ describe('Customer.io redirects on loopback, with Node fetch', () => {
       const { status } = answer;
       redirect = { status, crossOrigin: true };
       atElsewhere.length = 0;
-      const response = await fetch(`${track.url}/api/v1/customers/x/events`, { method: 'POST', headers: { Authorization: AUTHORIZATION }, body: '{}' });
+      const response = await fetch(`${track.url}/api/v1/customers/x/events`, {
+        method: 'POST',
+        headers: { Authorization: AUTHORIZATION },
+        body: '{}',
+      });
       outcomes[status] = [...atElsewhere];
       expect(response.status).toBe(200);
     }

@@ -33,7 +33,10 @@ describe('discount-code rewards', () => {
     }
     expect(discounts.map((d) => d.code).sort()).toEqual([record?.referrerCode, record?.redeemerCode].sort());
     expect(pipeline.shopify.cards).toHaveLength(0);
-    expect(pipeline.customerio.events[0].data).toMatchObject({ discountreferrer: record?.referrerCode, discountreferee: record?.redeemerCode });
+    expect(pipeline.customerio.events[0].data).toMatchObject({
+      discountreferrer: record?.referrerCode,
+      discountreferee: record?.redeemerCode,
+    });
     expect(pipeline.posthog.captures[0].properties.reward_type).toBe('discount_code');
   });
 
@@ -54,11 +57,13 @@ describe('discount-code rewards', () => {
     expect(pipeline.customerio.events).toHaveLength(1);
   });
 
-  it('replaces a code that is already someone else\'s discount', async () => {
+  it("replaces a code that is already someone else's discount", async () => {
     // Prepare: the first code is a discount the shop made by hand
     const codes = ['SUMMERSALE26', 'FRESHREFERRER', 'FRESHREDEEMER'];
     pipeline = await Pipeline.start({ env: { REWARD_TYPE: 'discount_code' }, newCode: () => codes.shift() ?? 'SPAREC0DE99' });
-    const shop = discountCodeIssuer(new ShopifyTransport({ baseUrl: pipeline.shopify.url, accessToken: 'shpat_sandbox', apiVersion: '2026-07', pacer: false }));
+    const shop = discountCodeIssuer(
+      new ShopifyTransport({ baseUrl: pipeline.shopify.url, accessToken: 'shpat_sandbox', apiVersion: '2026-07', pacer: false }),
+    );
     await shop.createGiftCard({ code: 'summersale26', amount: '5.00', note: 'Summer sale' });
     const { uuid, body } = referralBody();
 
@@ -69,6 +74,10 @@ describe('discount-code rewards', () => {
     // Assess
     const record = await pipeline.record(uuid);
     expect(record).toMatchObject({ status: 'COMPLETED', codeCollisions: 1 });
-    expect(discountsFor(uuid).map((d) => d.code).sort()).toEqual(['FRESHREDEEMER', 'FRESHREFERRER']);
+    expect(
+      discountsFor(uuid)
+        .map((d) => d.code)
+        .sort(),
+    ).toEqual(['FRESHREDEEMER', 'FRESHREFERRER']);
   });
 });

@@ -36,9 +36,12 @@ describe('the sandbox shop holds every request to the published schema', () => {
 
   it('answers a field the schema lacks as Shopify does: 200, errors with locations and a code', async () => {
     // Act
-    const { status, body } = await graphql('mutation M($input: GiftCardCreateInput!) { giftCardCreate(input: $input) { giftCard { lastFour } } }', {
-      input: { code: 'REFABCD2345WXYZ', initialAmount: { amount: '25.00', currencyCode: 'USD' } },
-    });
+    const { status, body } = await graphql(
+      'mutation M($input: GiftCardCreateInput!) { giftCardCreate(input: $input) { giftCard { lastFour } } }',
+      {
+        input: { code: 'REFABCD2345WXYZ', initialAmount: { amount: '25.00', currencyCode: 'USD' } },
+      },
+    );
 
     // Assess
     expect(status).toBe(200);
@@ -62,7 +65,9 @@ describe('the sandbox shop holds every request to the published schema', () => {
     const { body } = await graphql('query { shop { currencyCode }');
 
     // Assess
-    expect(body.errors).toEqual([expect.objectContaining({ message: expect.stringContaining('Syntax Error'), locations: [expect.any(Object)] })]);
+    expect(body.errors).toEqual([
+      expect.objectContaining({ message: expect.stringContaining('Syntax Error'), locations: [expect.any(Object)] }),
+    ]);
   });
 
   it('accepts a deprecated input, as Shopify still does', async () => {

@@ -50,7 +50,13 @@ describe('the Shopify gift-card issuer against the fake Shopify', () => {
 
   it('throttles once the bucket is empty and reports its status', async () => {
     // Prepare: 25 points hold two creates at 10 each; pacing off, or the client would wait instead
-    const transport = new ShopifyTransport({ baseUrl: shopify.url, accessToken: 'shpat_sandbox', apiVersion: API_VERSION, timeoutMs: 2_000, pacer: false });
+    const transport = new ShopifyTransport({
+      baseUrl: shopify.url,
+      accessToken: 'shpat_sandbox',
+      apiVersion: API_VERSION,
+      timeoutMs: 2_000,
+      pacer: false,
+    });
     const rewards = giftCardIssuer(transport);
     await rewards.createGiftCard({ code: 'BUCKET000001', amount: '5.00', note: 'n' });
     await rewards.createGiftCard({ code: 'BUCKET000002', amount: '5.00', note: 'n' });
@@ -85,7 +91,9 @@ describe('the Shopify gift-card issuer against the fake Shopify', () => {
 
   it('holds a timed-out request without applying it', async () => {
     // Prepare
-    const rewards = giftCardIssuer(new ShopifyTransport({ baseUrl: shopify.url, accessToken: 'shpat_sandbox', apiVersion: API_VERSION, timeoutMs: 100 }));
+    const rewards = giftCardIssuer(
+      new ShopifyTransport({ baseUrl: shopify.url, accessToken: 'shpat_sandbox', apiVersion: API_VERSION, timeoutMs: 100 }),
+    );
     shopify.injectFaults('timeout');
 
     // Act

@@ -157,7 +157,9 @@ describe('forged referrals: only the ones the app vouched for are paid', () => {
   it('pays a referral the app signed with the old key while REFERRAL_SIGNING_KEY_PREVIOUS holds it, and refuses it once removed', async () => {
     // Prepare: the worker's key rotated after the app signed two referrals with the old one
     const OLD_KEY = TEST_REFERRAL_SIGNING_KEY;
-    pipeline = await Pipeline.start({ env: { REFERRAL_SIGNING_KEY: 'the-new-referral-signing-key-0123456789abcdef', REFERRAL_SIGNING_KEY_PREVIOUS: OLD_KEY } });
+    pipeline = await Pipeline.start({
+      env: { REFERRAL_SIGNING_KEY: 'the-new-referral-signing-key-0123456789abcdef', REFERRAL_SIGNING_KEY_PREVIOUS: OLD_KEY },
+    });
     const inFlight = referralBody();
     const late = referralBody();
     const fresh = referralBody();

@@ -60,9 +60,15 @@ type FunctionName = keyof typeof FUNCTIONS;
 
 // Long test secrets: the settings refuse short ones.
 const WEBHOOK_SECRET = 'artefact-test-webhook-secret-0123456789abcdef';
-const SHOPIFY_APP = { clientId: 'artefact-test-shopify-client-id-0123456789', clientSecret: 'artefact-test-shopify-client-secret-0123456789' };
+const SHOPIFY_APP = {
+  clientId: 'artefact-test-shopify-client-id-0123456789',
+  clientSecret: 'artefact-test-shopify-client-secret-0123456789',
+};
 const CUSTOMERIO = { siteId: 'artefact-test-customerio-site-id-0123456789', apiKey: 'artefact-test-customerio-api-key-0123456789' };
-const POSTHOG = { apiKey: 'phc_artefact_test_project_key_0123456789abcdef', personalApiKey: 'phx_artefact_test_personal_key_0123456789abcdef' };
+const POSTHOG = {
+  apiKey: 'phc_artefact_test_project_key_0123456789abcdef',
+  personalApiKey: 'phx_artefact_test_personal_key_0123456789abcdef',
+};
 
 interface Unpacked {
   dir: string;
@@ -92,7 +98,9 @@ describe('the packaged Lambda zips, run as Lambda runs them', () => {
 
   beforeAll(async () => {
     const { outDir, template } = await sharedPackage();
-    await Promise.all((Object.keys(FUNCTIONS) as FunctionName[]).map(async (name) => (unpacked[name] = await unpack(outDir, template, name))));
+    await Promise.all(
+      (Object.keys(FUNCTIONS) as FunctionName[]).map(async (name) => (unpacked[name] = await unpack(outDir, template, name))),
+    );
     shopify = await startFakeShopify({ clientCredentials: SHOPIFY_APP });
     customerio = await startFakeCustomerIo(CUSTOMERIO);
     posthog = await startFakePostHog(POSTHOG);
@@ -112,7 +120,8 @@ describe('the packaged Lambda zips, run as Lambda runs them', () => {
     const dir = mkdtempSync(join(tmpdir(), `lambda-${name}-`));
     for (let parent = dir; parent !== dirname(parent); parent = dirname(parent)) {
       // Node resolves bare requires up the folder tree: a node_modules above would hide a missing file.
-      if (existsSync(join(dirname(parent), 'node_modules'))) throw new Error(`${dirname(parent)}/node_modules exists: the unpacked zip would not be alone`);
+      if (existsSync(join(dirname(parent), 'node_modules')))
+        throw new Error(`${dirname(parent)}/node_modules exists: the unpacked zip would not be alone`);
     }
     await run('unzip', ['-q', join(outDir, basename(String(fn.Code.S3Key))), '-d', dir]);
     return { dir, handler: String(fn.Handler), timeoutSeconds: Number(fn.Timeout ?? 6), variables: fn.Environment?.Variables ?? {} };
@@ -120,7 +129,10 @@ describe('the packaged Lambda zips, run as Lambda runs them', () => {
 
   /** Fresh queue, DLQ and ledger table per test (as serverless.yml defines them), so the tests stay independent. */
   async function newStack(): Promise<StackResources & { ledger: Ledger }> {
-    const resources = await createStackResources(sqs, dynamo, defs, { suffix: `-artefact-${randomUUID().slice(0, 8)}`, visibilityTimeoutSeconds: 1 });
+    const resources = await createStackResources(sqs, dynamo, defs, {
+      suffix: `-artefact-${randomUUID().slice(0, 8)}`,
+      visibilityTimeoutSeconds: 1,
+    });
     return { ...resources, ledger: new Ledger(ddb, resources.tableName) };
   }
 
@@ -129,7 +141,11 @@ describe('the packaged Lambda zips, run as Lambda runs them', () => {
    * plus what Lambda and Secrets Manager would add, all on loopback.
    */
   function lambdaEnv(name: FunctionName, stack: StackResources, extra: Record<string, string>): NodeJS.ProcessEnv {
-    const refs: Record<string, string> = { RewardsQueue: stack.queueUrl, RewardsDeadLetterQueue: stack.deadLetterQueueUrl, LedgerTable: stack.tableName };
+    const refs: Record<string, string> = {
+      RewardsQueue: stack.queueUrl,
+      RewardsDeadLetterQueue: stack.deadLetterQueueUrl,
+      LedgerTable: stack.tableName,
+    };
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       AWS_REGION: 'us-east-1',
@@ -146,7 +162,8 @@ describe('the packaged Lambda zips, run as Lambda runs them', () => {
     };
     for (const [key, value] of Object.entries(unpacked[name].variables)) {
       if (typeof value === 'string') env[key] = value;
-      else if (key === 'SECRET_ID') continue; // secrets as env instead (lib/infra/secrets.ts)
+      else if (key === 'SECRET_ID')
+        continue; // secrets as env instead (lib/infra/secrets.ts)
       else {
         const ref = (value as { Ref?: string }).Ref;
         if (!ref || !(ref in refs)) throw new Error(`${name}: no local value for ${key} = ${JSON.stringify(value)}`);
@@ -166,12 +183,20 @@ describe('the packaged Lambda zips, run as Lambda runs them', () => {
   });
 
   /** Runs the unpacked zip's handler once per event in one child process (one warm container). */
-  async function invoke<T>(name: FunctionName, stack: StackResources, events: unknown[], extra: Record<string, string> = {}): Promise<Invocation<T>[]> {
+  async function invoke<T>(
+    name: FunctionName,
+    stack: StackResources,
+    events: unknown[],
+    extra: Record<string, string> = {},
+  ): Promise<Invocation<T>[]> {
     const { dir, handler, timeoutSeconds } = unpacked[name];
     const jobDir = mkdtempSync(join(tmpdir(), `lambda-${name}-job-`));
     const jobFile = join(jobDir, 'job.json');
     const resultFile = join(jobDir, 'result.json');
-    writeFileSync(jobFile, JSON.stringify({ dir, handler, functionName: `referral-rewards-ci-${name}`, timeoutSeconds, events, resultFile }));
+    writeFileSync(
+      jobFile,
+      JSON.stringify({ dir, handler, functionName: `referral-rewards-ci-${name}`, timeoutSeconds, events, resultFile }),
+    );
     try {
       await run(process.execPath, ['--require', LOOPBACK_ONLY, RUNNER, jobFile], {
         cwd: dir,
@@ -214,7 +239,10 @@ describe('the packaged Lambda zips, run as Lambda runs them', () => {
   }
 
   const webhook = (body: unknown) =>
-    httpApiEvent({ headers: { authorization: `Bearer ${WEBHOOK_SECRET}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    httpApiEvent({
+      headers: { authorization: `Bearer ${WEBHOOK_SECRET}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
 
   it('pays a webhook through the packaged ingest and worker: two gift cards on the shop and one Customer.io event', async () => {
     // Prepare
@@ -235,7 +263,10 @@ describe('the packaged Lambda zips, run as Lambda runs them', () => {
     expect(cards.map((card) => card.code).sort()).toEqual([record!.referrerCode, record!.redeemerCode].sort());
     const mailed = customerio.events.filter((event) => event.identifier === referral.redeemer);
     expect(mailed).toHaveLength(1);
-    expect(mailed[0]).toMatchObject({ name: 'pyramid_scheme_fulfillment', data: { discountreferrer: record!.referrerCode, discountreferee: record!.redeemerCode } });
+    expect(mailed[0]).toMatchObject({
+      name: 'pyramid_scheme_fulfillment',
+      data: { discountreferrer: record!.referrerCode, discountreferee: record!.redeemerCode },
+    });
   });
 
   it('reads the disposable-domain list the worker zip carries (package.patterns): a disposable redeemer waits in review, nothing issued', async () => {

@@ -35,4 +35,7 @@ describeLedgerContract('DynamoDB (lib/adapters/dynamodb/ledger.ts on dynalite)',
   },
 }));
 
-describeCounterContract('DynamoDB (lib/adapters/dynamodb/ledger.ts, budget-counter.ts on dynalite)', async (clock) => new Ledger(ddb, tableName, clock.now));
+describeCounterContract(
+  'DynamoDB (lib/adapters/dynamodb/ledger.ts, budget-counter.ts on dynalite)',
+  async (clock) => new Ledger(ddb, tableName, clock.now),
+);

@@ -85,10 +85,19 @@ describe('reward hold', () => {
     expect(record?.lifecycleQueue).toBeUndefined();
     expect(record?.releasedAt).toBeDefined();
     expect(crashed).toBe(true);
-    expect(pipeline.cardsFor(uuid).map((card) => card.code).sort()).toEqual([record!.referrerCode, record!.redeemerCode].sort());
+    expect(
+      pipeline
+        .cardsFor(uuid)
+        .map((card) => card.code)
+        .sort(),
+    ).toEqual([record!.referrerCode, record!.redeemerCode].sort());
     expect(pipeline.customerio.events).toHaveLength(1);
     expect(after.released).toBe(0);
-    expect(pipeline.posthog.captures.map((c) => c.event)).toEqual(['referral reward held', 'referral reward released', 'referral reward fulfilled']);
+    expect(pipeline.posthog.captures.map((c) => c.event)).toEqual([
+      'referral reward held',
+      'referral reward released',
+      'referral reward fulfilled',
+    ]);
   });
 
   it('lists the waiting referral in the sparse index only while it is held', async () => {

@@ -18,10 +18,23 @@ describe('review queue, spend guards and revoke', () => {
   });
 
   const recordOf = async (uuid: string) => (await pipeline.record(uuid)) as LifecycleRecord | undefined;
-  const reviewDeps = (): ReviewDeps => ({ ledger: lifecycleLedger(pipeline), enqueue: queueSender(pipeline.sqs, pipeline.resources.queueUrl), posthog: undefined });
+  const reviewDeps = (): ReviewDeps => ({
+    ledger: lifecycleLedger(pipeline),
+    enqueue: queueSender(pipeline.sqs, pipeline.resources.queueUrl),
+    posthog: undefined,
+  });
   const revokeDeps = () => {
-    const transport = new ShopifyTransport({ baseUrl: pipeline.shopify.url, auth: tokenProviderFor(pipeline.shopify.url, loadShopifyConfig(pipeline.shopify.env).auth), apiVersion: '2026-07', pacer: false });
-    return { ledger: lifecycleLedger(pipeline), shopify: { deactivateReward: (id: string) => deactivateReward(transport, id) }, rewardAmount: '25.00' };
+    const transport = new ShopifyTransport({
+      baseUrl: pipeline.shopify.url,
+      auth: tokenProviderFor(pipeline.shopify.url, loadShopifyConfig(pipeline.shopify.env).auth),
+      apiVersion: '2026-07',
+      pacer: false,
+    });
+    return {
+      ledger: lifecycleLedger(pipeline),
+      shopify: { deactivateReward: (id: string) => deactivateReward(transport, id) },
+      rewardAmount: '25.00',
+    };
   };
 
   it('pays exactly the daily budget under concurrent referrals and sends the rest to review', async () => {

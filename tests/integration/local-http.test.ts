@@ -14,7 +14,7 @@ function post(url: string, body: string, agent?: Agent): Promise<{ status: numbe
   });
 }
 
-describe('local/http: the fakes\' HTTP harness', () => {
+describe("local/http: the fakes' HTTP harness", () => {
   let server: LocalServer | undefined;
   afterEach(async () => {
     await server?.close();
@@ -47,14 +47,20 @@ describe('local/http: the fakes\' HTTP harness', () => {
 
   it('answers JSON with its length, and lets a caller replace the content type', async () => {
     // Prepare
-    server = await listenLocal((_req, res) => sendJson(res, 429, { é: 1 }, { 'Content-Type': 'application/json; charset=utf-8', 'Retry-After': '1' }));
+    server = await listenLocal((_req, res) =>
+      sendJson(res, 429, { é: 1 }, { 'Content-Type': 'application/json; charset=utf-8', 'Retry-After': '1' }),
+    );
 
     // Act
     const answer = await post(server.url, '');
 
     // Assess
     expect(answer).toMatchObject({ status: 429, text: '{"é":1}' });
-    expect(answer.headers).toMatchObject({ 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength('{"é":1}')), 'retry-after': '1' });
+    expect(answer.headers).toMatchObject({
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': String(Buffer.byteLength('{"é":1}')),
+      'retry-after': '1',
+    });
   });
 
   it('closes with a keep-alive connection still open', async () => {

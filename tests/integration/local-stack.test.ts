@@ -138,7 +138,11 @@ describe('local stack (npm start + npm run send-sample)', () => {
     // Act: two fresh samples in a row
     await run(['local/send-sample.ts'], env);
     const sent = await run(['local/send-sample.ts'], env);
-    await waitFor(() => count(out, CARD_LINE) >= cardsBefore + 4 || /REJECTED redeemer_already_rewarded/.test(out), 'four more gift cards', 8_000);
+    await waitFor(
+      () => count(out, CARD_LINE) >= cardsBefore + 4 || /REJECTED redeemer_already_rewarded/.test(out),
+      'four more gift cards',
+      8_000,
+    );
 
     // Assess
     const eventId = /event ([0-9a-f-]{36})/.exec(sent.output)?.[1] ?? '';
@@ -147,7 +151,7 @@ describe('local stack (npm start + npm run send-sample)', () => {
     expect(out).not.toContain(`redeemer-${eventId.slice(-8)}@example.com`);
   }, 15_000);
 
-  it('refuses a sample sent without the app\'s signature, and says so', async () => {
+  it("refuses a sample sent without the app's signature, and says so", async () => {
     // Prepare
     const cardsBefore = count(out, CARD_LINE);
 
@@ -185,7 +189,7 @@ describe('local stack (npm start + npm run send-sample)', () => {
     expect(await refused.json()).toMatchObject({ error: { code: 'body_too_large' } });
   });
 
-  it('pays a referral the webhook never delivered, once, through the reconciler (the banner\'s curl)', async () => {
+  it("pays a referral the webhook never delivered, once, through the reconciler (the banner's curl)", async () => {
     // Prepare: the banner's command, as a newcomer would paste it.
     const curl = /curl -s -X POST (\S+\/i\/v0\/e\/) .* -d '(.+)'$/m.exec(out);
     expect(curl).not.toBeNull();
@@ -193,7 +197,7 @@ describe('local stack (npm start + npm run send-sample)', () => {
 
     // Act
     const captured = await fetch(curl![1]!, { method: 'POST', headers: { 'content-type': 'application/json' }, body: curl![2] });
-    await waitFor(() => count(out, CARD_LINE) >= cardsBefore + 2, 'the recovered referral\'s gift cards', 10_000);
+    await waitFor(() => count(out, CARD_LINE) >= cardsBefore + 2, "the recovered referral's gift cards", 10_000);
     const check = await run(['ops/cli.ts', 'reconcile', '--local', '--dry-run', '--json'], env);
 
     // Assess

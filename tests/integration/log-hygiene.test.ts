@@ -41,7 +41,9 @@ const restorers: (() => void)[] = [];
 
 function capture(): void {
   const record = (args: unknown[]) => {
-    chunks.push(args.map((arg) => (typeof arg === 'string' ? arg : Buffer.isBuffer(arg) ? arg.toString('utf8') : safeInspect(arg))).join(' '));
+    chunks.push(
+      args.map((arg) => (typeof arg === 'string' ? arg : Buffer.isBuffer(arg) ? arg.toString('utf8') : safeInspect(arg))).join(' '),
+    );
   };
   for (const stream of [process.stdout, process.stderr]) {
     const spy = jest.spyOn(stream, 'write').mockImplementation(((chunk: unknown) => {
@@ -165,7 +167,11 @@ function referral(tag: string) {
 
 function signed(body: string, id = `msg_${randomUUID()}`): Record<string, string> {
   const timestamp = String(Math.floor(Date.now() / 1000));
-  return { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': signWebhook({ secret: SIGNING_SECRET, id, timestamp, body }) };
+  return {
+    'webhook-id': id,
+    'webhook-timestamp': timestamp,
+    'webhook-signature': signWebhook({ secret: SIGNING_SECRET, id, timestamp, body }),
+  };
 }
 
 interface Phase {
@@ -250,7 +256,9 @@ beforeAll(async () => {
       expect((await main.post(refused.body, { ...signed(refused.body), authorization: 'Bearer not-the-secret' })).statusCode).toBe(401);
       expect((await main.post(refused.body, { authorization: `Bearer ${SIGNING_SECRET}` })).statusCode).toBe(401);
       expect((await main.post(refused.body, {})).statusCode).toBe(401);
-      expect((await main.post(refused.body, { ...signed(refused.body), 'webhook-signature': `v1,${SIGNING_KEY_B64}` })).statusCode).toBe(401);
+      expect((await main.post(refused.body, { ...signed(refused.body), 'webhook-signature': `v1,${SIGNING_KEY_B64}` })).statusCode).toBe(
+        401,
+      );
       expect((await main.post(refused.body, { ...signed(refused.body), 'webhook-timestamp': '1' })).statusCode).toBe(401);
       const notJson = `referral for ${refused.redeemer}`;
       expect((await main.post(notJson, signed(notJson))).statusCode).toBe(400);
@@ -258,7 +266,10 @@ beforeAll(async () => {
 
     // 7. Refused after parsing: a readable uuid, unusable emails.
     const invalid = referral('invalid');
-    const badBody = invalid.body.replace(`"referrer_email":"${invalid.referrer}"`, `"referrer_email":"${invalid.referrer} (${invalid.redeemer})"`);
+    const badBody = invalid.body.replace(
+      `"referrer_email":"${invalid.referrer}"`,
+      `"referrer_email":"${invalid.referrer} (${invalid.redeemer})"`,
+    );
     emails.push(invalid.referrer, invalid.redeemer);
     await phase('unprocessable', invalid.uuid, async () => {
       expect((await main.post(badBody, signed(badBody))).statusCode).toBe(422);
@@ -300,7 +311,9 @@ describe('log hygiene across a pipeline run', () => {
     // Worker wording is the worker's to change: what is checked is that each step logged at the level it should.
     const levelsIn = (name: string) => {
       const { from, to } = phases.find((p) => p.name === name)!;
-      return lines(from, to).filter(isOurs).map((line) => String(line.json!.level));
+      return lines(from, to)
+        .filter(isOurs)
+        .map((line) => String(line.json!.level));
     };
     expect(levelsIn('success')).toContain('INFO');
     expect(levelsIn('duplicate')).toContain('INFO');

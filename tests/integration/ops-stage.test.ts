@@ -91,7 +91,7 @@ describe('ops lifecycle commands on a stage', () => {
 
   const recordOf = async (uuid: string) => (await pipeline.record(uuid)) as LifecycleRecord | undefined;
 
-  it('sends the stage\'s Shopify client secret only to the stage\'s shop over https, never to a URL left in the shell', async () => {
+  it("sends the stage's Shopify client secret only to the stage's shop over https, never to a URL left in the shell", async () => {
     // Prepare: a paid referral
     pipeline = await Pipeline.start();
     const { uuid, body } = referralBody();
@@ -126,14 +126,16 @@ describe('ops lifecycle commands on a stage', () => {
 
     // Assess
     expect([listed.code, approve.code, reject.code]).toEqual([0, 0, 0]);
-    expect((JSON.parse(listed.stdout) as { eventId: string }[]).map((item) => item.eventId).sort()).toEqual([approved.uuid, rejected.uuid].sort());
+    expect((JSON.parse(listed.stdout) as { eventId: string }[]).map((item) => item.eventId).sort()).toEqual(
+      [approved.uuid, rejected.uuid].sort(),
+    );
     expect((await recordOf(rejected.uuid))?.status).toBe('REJECTED');
     expect(secrets.get).not.toHaveBeenCalled();
     expect([heard, outbound]).toEqual([[], []]);
     expect(reject.stderr).toContain('PostHog: outcome not captured');
   });
 
-  it('captures a rejection with the project key from the shell, at the stage\'s PostHog host, not the shell\'s', async () => {
+  it("captures a rejection with the project key from the shell, at the stage's PostHog host, not the shell's", async () => {
     // Prepare
     pipeline = await Pipeline.start({ env: { PROGRAM_DAILY_BUDGET: '10' } });
     const { uuid, body } = referralBody();

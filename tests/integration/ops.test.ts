@@ -111,7 +111,10 @@ describe('ops CLI on the local stack', () => {
     const done = await ops('status', uuid);
     expect(done.stdout).toContain('COMPLETED');
     expect(done.stdout).not.toContain(failed.redeemerCode);
-    expect(await json('status', uuid)).toMatchObject({ status: 'COMPLETED', steps: expect.arrayContaining([expect.objectContaining({ step: 'completed', done: true })]) });
+    expect(await json('status', uuid)).toMatchObject({
+      status: 'COMPLETED',
+      steps: expect.arrayContaining([expect.objectContaining({ step: 'completed', done: true })]),
+    });
     expect((await json('dlq', 'list')).messages).toEqual([]);
 
     // A second redrive by mistake moves nothing and pays nothing

@@ -14,7 +14,14 @@ import { ReferralCodeIssuer } from '../../lib/adapters/dynamodb/referral-code-is
 import { REFERRAL_CODE_KEY_PREFIXES } from '../../lib/adapters/dynamodb/referral-codes';
 import { issueReferralCode, resolveReferralCode } from '../../lib/domain/referral-codes';
 import { LIFECYCLE_INDEX_DEFINITION } from '../support/lifecycle';
-import { PACKAGE_STAGE as STAGE, PACKAGE_TIMEOUT_MS, packageService, sharedPackage, type CfnResource, type Template } from '../support/serverless-package';
+import {
+  PACKAGE_STAGE as STAGE,
+  PACKAGE_TIMEOUT_MS,
+  packageService,
+  sharedPackage,
+  type CfnResource,
+  type Template,
+} from '../support/serverless-package';
 
 interface Statement {
   Effect: string;
@@ -29,17 +36,14 @@ describe('serverless package (offline)', () => {
   let template: Template;
   let resources: Record<string, CfnResource>;
 
-  const ofType = (type: string): [string, CfnResource][] =>
-    Object.entries(resources).filter(([, resource]) => resource.Type === type);
+  const ofType = (type: string): [string, CfnResource][] => Object.entries(resources).filter(([, resource]) => resource.Type === type);
   const get = (logicalId: string, type: string): CfnResource => {
     const resource = resources[logicalId];
     expect(resource?.Type).toBe(type);
     return resource as CfnResource;
   };
   const statementsOf = (role: CfnResource): Statement[] =>
-    (role.Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[]).flatMap(
-      (policy) => policy.PolicyDocument.Statement,
-    );
+    (role.Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[]).flatMap((policy) => policy.PolicyDocument.Statement);
 
   beforeAll(async () => {
     // The run's one package, shared with tests/integration/lambda-artefacts.test.ts (removed by the global teardown).
@@ -183,17 +187,23 @@ describe('serverless package (offline)', () => {
     expect(routes.map(([, route]) => route.Properties.RouteKey).sort()).toEqual(['POST /referral-codes', 'POST /webhooks/posthog']);
     const integrations = ofType('AWS::ApiGatewayV2::Integration');
     expect(integrations).toHaveLength(2);
-    expect(integrations.filter(([, integration]) => JSON.stringify(integration.Properties.IntegrationUri).includes('IngestLambdaFunction'))).toHaveLength(1);
+    expect(
+      integrations.filter(([, integration]) => JSON.stringify(integration.Properties.IntegrationUri).includes('IngestLambdaFunction')),
+    ).toHaveLength(1);
   });
 
   it('routes POST /referral-codes to its own function, with its own lower throttle', () => {
     // Prepare
-    const integrations = ofType('AWS::ApiGatewayV2::Integration').map(([, integration]) => JSON.stringify(integration.Properties.IntegrationUri));
+    const integrations = ofType('AWS::ApiGatewayV2::Integration').map(([, integration]) =>
+      JSON.stringify(integration.Properties.IntegrationUri),
+    );
     const stage = ofType('AWS::ApiGatewayV2::Stage')[0]![1].Properties;
 
     // Assess
     expect(integrations.filter((uri) => uri.includes('ReferralCodesLambdaFunction'))).toHaveLength(1);
-    expect(get('ReferralCodesLambdaFunction', 'AWS::Lambda::Function').Properties.Role).toEqual({ 'Fn::GetAtt': ['ReferralCodesRole', 'Arn'] });
+    expect(get('ReferralCodesLambdaFunction', 'AWS::Lambda::Function').Properties.Role).toEqual({
+      'Fn::GetAtt': ['ReferralCodesRole', 'Arn'],
+    });
     expect(stage.RouteSettings['POST /referral-codes']).toEqual({ ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 });
   });
 
@@ -203,7 +213,11 @@ describe('serverless package (offline)', () => {
     expect(ingestRole).toEqual({ 'Fn::GetAtt': ['IngestRole', 'Arn'] });
     expect(workerRole).toEqual({ 'Fn::GetAtt': ['WorkerRole', 'Arn'] });
     expect(get('ReconcileLambdaFunction', 'AWS::Lambda::Function').Properties.Role).toEqual({ 'Fn::GetAtt': ['ReconcileRole', 'Arn'] });
-    expect(ofType('AWS::IAM::Role').map(([id]) => id).sort()).toEqual(['IngestRole', 'ReconcileRole', 'ReferralCodesRole', 'ReleaseRole', 'WorkerRole']);
+    expect(
+      ofType('AWS::IAM::Role')
+        .map(([id]) => id)
+        .sort(),
+    ).toEqual(['IngestRole', 'ReconcileRole', 'ReferralCodesRole', 'ReleaseRole', 'WorkerRole']);
 
     const wildcards: { role: string; actions: string[]; resource: unknown }[] = [];
     let dataStatements = 0;
@@ -243,7 +257,12 @@ describe('serverless package (offline)', () => {
     expect(actionsOn('IngestRole', dlqArn)).toEqual([]);
 
     // What the SQS event source mapping needs, and ChangeMessageVisibility: the worker sets when a failed record comes back.
-    expect(actionsOn('WorkerRole', queueArn)).toEqual(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage']);
+    expect(actionsOn('WorkerRole', queueArn)).toEqual([
+      'sqs:ChangeMessageVisibility',
+      'sqs:DeleteMessage',
+      'sqs:GetQueueAttributes',
+      'sqs:ReceiveMessage',
+    ]);
     expect(actionsOn('WorkerRole', dlqArn)).toEqual(['sqs:SendMessage']);
     expect(actionsOn('WorkerRole', secret)).toEqual(['secretsmanager:GetSecretValue']);
     expect(actionsOn('WorkerRole', webhookSecret)).toEqual([]);
@@ -260,7 +279,8 @@ describe('serverless package (offline)', () => {
     const appSecret = { Ref: 'AppSecret' };
     expect(actionsOn('ReferralCodesRole', tableArn)).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
     expect(actionsOn('ReferralCodesRole', appSecret)).toEqual(['secretsmanager:GetSecretValue']);
-    for (const other of [secret, webhookSecret, reconcilerSecret, queueArn, dlqArn]) expect(actionsOn('ReferralCodesRole', other)).toEqual([]);
+    for (const other of [secret, webhookSecret, reconcilerSecret, queueArn, dlqArn])
+      expect(actionsOn('ReferralCodesRole', other)).toEqual([]);
     for (const role of ['IngestRole', 'WorkerRole', 'ReconcileRole']) expect(actionsOn(role, appSecret)).toEqual([]);
 
     const logsResources = (roleId: string): string =>
@@ -281,11 +301,26 @@ describe('serverless package (offline)', () => {
     // list of inputs, as serverless-esbuild bundles it), as IAM actions: the releaser's and the
     // operators' queries live in other files and other roles.
     const ACTION: Record<string, string> = {
-      Get: 'GetItem', Put: 'PutItem', Update: 'UpdateItem', Delete: 'DeleteItem', Query: 'Query', Scan: 'Scan',
-      BatchGet: 'BatchGetItem', BatchWrite: 'BatchWriteItem', TransactGet: 'TransactGetItems', TransactWrite: 'TransactWriteItems',
+      Get: 'GetItem',
+      Put: 'PutItem',
+      Update: 'UpdateItem',
+      Delete: 'DeleteItem',
+      Query: 'Query',
+      Scan: 'Scan',
+      BatchGet: 'BatchGetItem',
+      BatchWrite: 'BatchWriteItem',
+      TransactGet: 'TransactGetItems',
+      TransactWrite: 'TransactWriteItems',
     };
     const root = join(__dirname, '..', '..');
-    const { metafile } = await build({ entryPoints: [join(root, 'functions', 'worker.ts')], bundle: true, platform: 'node', write: false, metafile: true, logLevel: 'silent' });
+    const { metafile } = await build({
+      entryPoints: [join(root, 'functions', 'worker.ts')],
+      bundle: true,
+      platform: 'node',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
     const ours = Object.keys(metafile.inputs).filter((file) => !file.includes('node_modules') && file.endsWith('.ts'));
     const issued = new Set<string>();
     for (const file of ours) {
@@ -303,7 +338,14 @@ describe('serverless package (offline)', () => {
   it("grants the worker every SQS action the worker's code sends, besides what the event source mapping needs", async () => {
     // Prepare: the SQS commands in the files the worker's bundle is built from, as IAM actions.
     const root = join(__dirname, '..', '..');
-    const { metafile } = await build({ entryPoints: [join(root, 'functions', 'worker.ts')], bundle: true, platform: 'node', write: false, metafile: true, logLevel: 'silent' });
+    const { metafile } = await build({
+      entryPoints: [join(root, 'functions', 'worker.ts')],
+      bundle: true,
+      platform: 'node',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
     const ours = Object.keys(metafile.inputs).filter((file) => !file.includes('node_modules') && file.endsWith('.ts'));
     const issued = new Set<string>();
     for (const file of ours) {
@@ -352,7 +394,9 @@ describe('serverless package (offline)', () => {
     const names = ofType('AWS::SecretsManager::Secret').map(([, secret]) => String(secret.Properties.Name));
 
     // Act
-    const prefixes = names.flatMap((name) => names.filter((other) => other !== name && other.startsWith(name)).map((other) => `${name} < ${other}`));
+    const prefixes = names.flatMap((name) =>
+      names.filter((other) => other !== name && other.startsWith(name)).map((other) => `${name} < ${other}`),
+    );
 
     // Assess
     expect(names).toHaveLength(4);
@@ -398,10 +442,19 @@ describe('serverless package (offline)', () => {
     );
 
     // Act: IAM's StringLike, for the subset the patterns use (`*` is any run of characters)
-    const conditions = onTable.map((statement) => (statement as Statement & { Condition?: Record<string, Record<string, string[]>> }).Condition);
+    const conditions = onTable.map(
+      (statement) => (statement as Statement & { Condition?: Record<string, Record<string, string[]>> }).Condition,
+    );
     const patterns = conditions[0]?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'] ?? [];
     const allowed = (pk: string): boolean =>
-      patterns.some((pattern) => new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(pk));
+      patterns.some((pattern) =>
+        new RegExp(
+          `^${pattern
+            .split('*')
+            .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+            .join('.*')}$`,
+        ).test(pk),
+      );
 
     // Assess: exactly the adapter's prefixes, and a request that names no key is not allowed either
     expect(conditions).toEqual([
@@ -410,9 +463,17 @@ describe('serverless package (offline)', () => {
         Null: { 'dynamodb:LeadingKeys': 'false' },
       },
     ]);
-    expect(new Set(keys.map((pk) => REFERRAL_CODE_KEY_PREFIXES.find((prefix) => pk.startsWith(prefix))))).toEqual(new Set(REFERRAL_CODE_KEY_PREFIXES));
+    expect(new Set(keys.map((pk) => REFERRAL_CODE_KEY_PREFIXES.find((prefix) => pk.startsWith(prefix))))).toEqual(
+      new Set(REFERRAL_CODE_KEY_PREFIXES),
+    );
     expect(keys.filter((pk) => !allowed(pk))).toEqual([]);
-    const others = ['referral#0190f3f4-8c1e-7000-8000-000000000001', 'redeemer#bob@example.com', 'referrer#ada@example.com', 'budget#2026-12', 'velocity#ada@example.com'];
+    const others = [
+      'referral#0190f3f4-8c1e-7000-8000-000000000001',
+      'redeemer#bob@example.com',
+      'referrer#ada@example.com',
+      'budget#2026-12',
+      'velocity#ada@example.com',
+    ];
     expect(others.filter(allowed)).toEqual([]);
   });
 
@@ -462,7 +523,16 @@ describe('serverless package (offline)', () => {
 
   it('outputs the webhook URL, queue URLs, table name and secret ARN', () => {
     expect(Object.keys(template.Outputs)).toEqual(
-      expect.arrayContaining(['HttpApiUrl', 'WebhookUrl', 'QueueUrl', 'DeadLetterQueueUrl', 'LedgerTableName', 'SecretArn', 'WebhookSecretArn', 'ReconcilerSecretArn']),
+      expect.arrayContaining([
+        'HttpApiUrl',
+        'WebhookUrl',
+        'QueueUrl',
+        'DeadLetterQueueUrl',
+        'LedgerTableName',
+        'SecretArn',
+        'WebhookSecretArn',
+        'ReconcilerSecretArn',
+      ]),
     );
     expect(JSON.stringify(template.Outputs.WebhookUrl?.Value)).toContain('/webhooks/posthog');
   });
@@ -500,27 +570,31 @@ describe('serverless package (offline)', () => {
 });
 
 describe('serverless package: the deploy guard', () => {
-  it('refuses a stage without SHOPIFY_STORE_DOMAIN before touching AWS, naming the setting, whatever the shell holds', async () => {
-    // Prepare: a shell that has the setting; a stage whose params do not.
-    const before = process.env.SHOPIFY_STORE_DOMAIN;
-    process.env.SHOPIFY_STORE_DOMAIN = 'from-the-shell.myshopify.com';
+  it(
+    'refuses a stage without SHOPIFY_STORE_DOMAIN before touching AWS, naming the setting, whatever the shell holds',
+    async () => {
+      // Prepare: a shell that has the setting; a stage whose params do not.
+      const before = process.env.SHOPIFY_STORE_DOMAIN;
+      process.env.SHOPIFY_STORE_DOMAIN = 'from-the-shell.myshopify.com';
 
-    // Act
-    let error: (Error & { stderr?: string; stdout?: string }) | undefined;
-    try {
-      const packaged = await packageService([], 'unconfigured');
-      rmSync(packaged.dir, { recursive: true, force: true });
-    } catch (caught) {
-      error = caught as typeof error;
-    } finally {
-      if (before === undefined) delete process.env.SHOPIFY_STORE_DOMAIN;
-      else process.env.SHOPIFY_STORE_DOMAIN = before;
-    }
+      // Act
+      let error: (Error & { stderr?: string; stdout?: string }) | undefined;
+      try {
+        const packaged = await packageService([], 'unconfigured');
+        rmSync(packaged.dir, { recursive: true, force: true });
+      } catch (caught) {
+        error = caught as typeof error;
+      } finally {
+        if (before === undefined) delete process.env.SHOPIFY_STORE_DOMAIN;
+        else process.env.SHOPIFY_STORE_DOMAIN = before;
+      }
 
-    // Assess
-    expect(error).toBeDefined();
-    const output = `${error?.stdout ?? ''}${error?.stderr ?? ''}`;
-    expect(output).toContain('functions.worker.environment.SHOPIFY_STORE_DOMAIN');
-    expect(output).toContain('Value not found at "param" source');
-  }, PACKAGE_TIMEOUT_MS);
+      // Assess
+      expect(error).toBeDefined();
+      const output = `${error?.stdout ?? ''}${error?.stderr ?? ''}`;
+      expect(output).toContain('functions.worker.environment.SHOPIFY_STORE_DOMAIN');
+      expect(output).toContain('Value not found at "param" source');
+    },
+    PACKAGE_TIMEOUT_MS,
+  );
 });

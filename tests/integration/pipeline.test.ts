@@ -191,7 +191,11 @@ describe('pipeline: webhook → queue → worker → Shopify + Customer.io', () 
     // Assess
     const dead = await pipeline.deadLetters();
     expect(dead.map((message) => JSON.parse(message.Body!).eventId)).toEqual([uuid]);
-    expect(await pipeline.record(uuid)).toMatchObject({ status: 'FAILED', failureReason: 'retries_exhausted', attempts: pipeline.maxReceiveCount });
+    expect(await pipeline.record(uuid)).toMatchObject({
+      status: 'FAILED',
+      failureReason: 'retries_exhausted',
+      attempts: pipeline.maxReceiveCount,
+    });
     expect(pipeline.shopify.cards).toHaveLength(0);
   }, 40_000);
 
@@ -230,7 +234,14 @@ describe('pipeline: webhook → queue → worker → Shopify + Customer.io', () 
     const posted = await pipeline.post(body);
     expect(posted.statusCode).toBe(202);
     const referrer = (body.event as { properties: { referrer_email: string } }).properties.referrer_email;
-    const referral = { v: 1 as const, eventId: uuid, eventName: 'referral redeemed', referrerEmail: referrer, redeemerEmail: redeemer, customerEmail: redeemer };
+    const referral = {
+      v: 1 as const,
+      eventId: uuid,
+      eventName: 'referral redeemed',
+      referrerEmail: referrer,
+      redeemerEmail: redeemer,
+      customerEmail: redeemer,
+    };
     const held = await pipeline.ledger.begin(referral, {
       owner: 'crashed-worker',
       leaseUntil: Date.now() + 1_500,
@@ -250,11 +261,13 @@ describe('pipeline: webhook → queue → worker → Shopify + Customer.io', () 
     expect(record.attempts).toBeGreaterThanOrEqual(2);
   });
 
-  it('replaces a code that collides with someone else\'s card, persisting the new one first', async () => {
+  it("replaces a code that collides with someone else's card, persisting the new one first", async () => {
     // Prepare: a card with our first code already exists on the shop, not ours
     const codes = ['COLLIDE2345', 'FRESHREFERRER', 'FRESHREDEEMER'];
     pipeline = await Pipeline.start({ newCode: () => codes.shift() ?? 'SPAREC0DE99' });
-    const shop = giftCardIssuer(new ShopifyTransport({ baseUrl: pipeline.shopify.url, accessToken: 'shpat_sandbox', apiVersion: '2026-07' }));
+    const shop = giftCardIssuer(
+      new ShopifyTransport({ baseUrl: pipeline.shopify.url, accessToken: 'shpat_sandbox', apiVersion: '2026-07' }),
+    );
     await shop.createGiftCard({ code: 'collide2345', amount: '10.00', note: 'a gift card sold at the till' });
     const { uuid, body } = referralBody();
 

@@ -17,7 +17,12 @@ const REJECTED = 'referral reward rejected';
 const LIFECYCLE = ['referral reward held', 'referral reward released', 'referral reward revoked'];
 const REPO = resolvePath(__dirname, '..', '..');
 
-type Source = { kind: string; series: { kind: string; event: string }[]; breakdownFilter?: Record<string, unknown>; funnelsFilter?: Record<string, unknown> };
+type Source = {
+  kind: string;
+  series: { kind: string; event: string }[];
+  breakdownFilter?: Record<string, unknown>;
+  funnelsFilter?: Record<string, unknown>;
+};
 const sourceOf = (insight: FakeInsight): Source => (insight.query as { source: Source }).source;
 const eventsOf = (insight: FakeInsight): string[] => sourceOf(insight).series.map((s) => s.event);
 
@@ -235,8 +240,12 @@ describe('ops/posthog-insights against a fake PostHog API', () => {
 
     it('exits 0 and reports what it did', async () => {
       // Act
-      const first = await run(['--host', fake.url, '--project', fake.projectId, '--dashboard'], { POSTHOG_PERSONAL_API_KEY: 'phx_right_key' });
-      const second = await run(['--host', fake.url, '--project', fake.projectId, '--dashboard'], { POSTHOG_PERSONAL_API_KEY: 'phx_right_key' });
+      const first = await run(['--host', fake.url, '--project', fake.projectId, '--dashboard'], {
+        POSTHOG_PERSONAL_API_KEY: 'phx_right_key',
+      });
+      const second = await run(['--host', fake.url, '--project', fake.projectId, '--dashboard'], {
+        POSTHOG_PERSONAL_API_KEY: 'phx_right_key',
+      });
 
       // Assess
       expect(first.code).toBe(0);

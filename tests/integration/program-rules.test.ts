@@ -70,7 +70,7 @@ describe('program rules and outcome tracking', () => {
     expect(pipeline.shopify.cards).toHaveLength(6);
   });
 
-  it('leaves a redeemer refused for the referrer\'s cap free to be rewarded through another referrer', async () => {
+  it("leaves a redeemer refused for the referrer's cap free to be rewarded through another referrer", async () => {
     // Prepare: the referrer's one slot is taken
     pipeline = await Pipeline.start({ env: { MAX_REWARDS_PER_REFERRER: '1' } });
     await pipeline.post(referralBody({ referrer: 'capped@example.com' }).body);

@@ -53,7 +53,8 @@ describe('reconciler: PostHog Query API → ledger → queue → worker', () => 
   function paidCount(eventId: string): { cards: number; emails: number } {
     return {
       cards: pipeline.cardsFor(eventId).length,
-      emails: pipeline.customerio.events.filter((event) => JSON.stringify(event.data).includes(pipeline.cardsFor(eventId)[0]?.code ?? '∅')).length,
+      emails: pipeline.customerio.events.filter((event) => JSON.stringify(event.data).includes(pipeline.cardsFor(eventId)[0]?.code ?? '∅'))
+        .length,
     };
   }
 
@@ -171,7 +172,8 @@ describe('reconciler: PostHog Query API → ledger → queue → worker', () => 
     }
 
     // Assess
-    for (const result of runs) expect(result).toMatchObject({ status: 'done', dryRun: true, seen: 1, queued: 0, missing: [{ eventId: referral.uuid }] });
+    for (const result of runs)
+      expect(result).toMatchObject({ status: 'done', dryRun: true, seen: 1, queued: 0, missing: [{ eventId: referral.uuid }] });
     const parked = await pipeline.deadLetters();
     expect(parked.map((message) => message.MessageAttributes?.failureReason?.StringValue)).toEqual(['dry_run']);
     expect(pipeline.shopify.cards).toHaveLength(0);

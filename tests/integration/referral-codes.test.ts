@@ -32,7 +32,11 @@ describe('referral codes', () => {
     });
 
   /** What the app's backend does: POST /referral-codes with its key. */
-  const requestCode = async (body: unknown, key: string = APP_API_KEY, secret?: Record<string, string>): Promise<{ statusCode: number; body: any }> => {
+  const requestCode = async (
+    body: unknown,
+    key: string = APP_API_KEY,
+    secret?: Record<string, string>,
+  ): Promise<{ statusCode: number; body: any }> => {
     const response = (await codes(secret)(
       httpApiEvent({
         path: '/referral-codes',
@@ -93,8 +97,8 @@ describe('referral codes', () => {
 
       // Act
       const variants = await Promise.all(
-        [`  ${local.toUpperCase()}@GMAIL.COM `, `${local}+promo@gmail.com`, `${local.slice(0, 3)}.${local.slice(3)}@googlemail.com`].map((email) =>
-          requestCode({ email }),
+        [`  ${local.toUpperCase()}@GMAIL.COM `, `${local}+promo@gmail.com`, `${local.slice(0, 3)}.${local.slice(3)}@googlemail.com`].map(
+          (email) => requestCode({ email }),
         ),
       );
 
@@ -151,7 +155,7 @@ describe('referral codes', () => {
       expect(withNew.body.code).toBe(during.body.code);
     });
 
-    it("is not a key the webhook accepts", async () => {
+    it('is not a key the webhook accepts', async () => {
       // Prepare
       const { body } = referralBody();
 
@@ -208,7 +212,7 @@ describe('referral codes', () => {
       await pipeline.post(unknown.body);
       await pipeline.drain();
       const genuine = referralByCode(issued.code);
-      ((genuine.body.event as { properties: Record<string, unknown> }).properties).redeemer_email = unknown.redeemer;
+      (genuine.body.event as { properties: Record<string, unknown> }).properties.redeemer_email = unknown.redeemer;
       (genuine.body.event as { distinct_id: string }).distinct_id = unknown.redeemer;
       (genuine.body.person as { properties: { email: string } }).properties.email = unknown.redeemer;
       await pipeline.post(genuine.body);
@@ -226,7 +230,7 @@ describe('referral codes', () => {
       const { body: swappedIn } = await requestCode({ email: `swapped-${Date.now()}@example.com` });
       const swapped = referralByCode(signedFor.code);
       const signed = signWebhookBody(swapped.body, pipeline.signingKey);
-      ((signed.event as { properties: Record<string, unknown> }).properties).referral_code = swappedIn.code;
+      (signed.event as { properties: Record<string, unknown> }).properties.referral_code = swappedIn.code;
       const forged = referralByCode('ZZZZZZZZZZ');
 
       // Act

@@ -23,7 +23,12 @@ describe('shared device and IP review guards', () => {
 
   /** What posthog-js captures for a person browsing: a pageview with its device and IP, the person identified by email. */
   const browsed = (email: string, device: string, ip: string): void => {
-    pipeline.posthog.record({ event: '$pageview', distinctId: email, personEmail: email, properties: { $device_id: device, $ip: ip, $lib: 'web' } });
+    pipeline.posthog.record({
+      event: '$pageview',
+      distinctId: email,
+      personEmail: email,
+      properties: { $device_id: device, $ip: ip, $lib: 'web' },
+    });
   };
 
   const referral = () => {
@@ -100,14 +105,21 @@ describe('shared device and IP review guards', () => {
     // Assess
     expect(await recordOf(uuid)).toMatchObject({ status: 'COMPLETED' });
     expect(pipeline.cardsFor(uuid)).toHaveLength(2);
-    expect(pipeline.posthog.queries.slice(asked)).toEqual([expect.objectContaining({ referrer_email: referrer, redeemer_email: redeemer })]);
+    expect(pipeline.posthog.queries.slice(asked)).toEqual([
+      expect.objectContaining({ referrer_email: referrer, redeemer_email: redeemer }),
+    ]);
   });
 
   it('does not count a server-side capture, which has no $device_id, as the same IP', async () => {
     // Prepare: both captured by the app backend (posthog-node), from the backend's one address
     const { uuid, body, referrer, redeemer } = referral();
     for (const email of [referrer, redeemer]) {
-      pipeline.posthog.record({ event: 'signed up', distinctId: email, personEmail: email, properties: { $ip: '10.0.0.1', $lib: 'posthog-node' } });
+      pipeline.posthog.record({
+        event: 'signed up',
+        distinctId: email,
+        personEmail: email,
+        properties: { $ip: '10.0.0.1', $lib: 'posthog-node' },
+      });
     }
 
     // Act

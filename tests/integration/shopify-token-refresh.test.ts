@@ -77,7 +77,12 @@ describe('Shopify tokens by the client credentials grant, across expiries', () =
       for (const eventId of eventIds) {
         const record = await pipeline.record(eventId);
         expect(record?.status).toBe('COMPLETED');
-        expect(pipeline.cardsFor(eventId).map((card) => card.note).sort()).toEqual([giftCardNote(eventId, 'redeemer'), giftCardNote(eventId, 'referrer')]);
+        expect(
+          pipeline
+            .cardsFor(eventId)
+            .map((card) => card.note)
+            .sort(),
+        ).toEqual([giftCardNote(eventId, 'redeemer'), giftCardNote(eventId, 'referrer')]);
         expect(pipeline.customerio.events.filter((event) => event.id === record?.customerioEventId)).toHaveLength(1);
       }
       expect(pipeline.shopify.cards).toHaveLength(2 * eventIds.length);

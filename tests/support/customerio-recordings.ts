@@ -59,8 +59,16 @@ export const ACCEPTED: ResponseRecording = {
 
 /** 2xx answers with no JSON to read. */
 export const ODD_SUCCESSES: Recording[] = [
-  { scenario: 'empty_body__200', source: fixture('empty_body__200', 'synthesized'), answer: { kind: 'response', status: 200, headers: {}, body: '' } },
-  { scenario: 'empty_body__204', source: fixture('empty_body__204', 'synthesized'), answer: { kind: 'response', status: 204, headers: {}, body: '' } },
+  {
+    scenario: 'empty_body__200',
+    source: fixture('empty_body__200', 'synthesized'),
+    answer: { kind: 'response', status: 200, headers: {}, body: '' },
+  },
+  {
+    scenario: 'empty_body__204',
+    source: fixture('empty_body__204', 'synthesized'),
+    answer: { kind: 'response', status: 204, headers: {}, body: '' },
+  },
   {
     scenario: 'malformed_json__200',
     source: fixture('malformed_json__200', 'synthesized'),
@@ -97,7 +105,11 @@ export const REDIRECTS: ResponseRecording[] = [
 
 /** The connection failing: the request may or may not have reached Customer.io. */
 export const NETWORK_FAILURES: Recording[] = [
-  { scenario: 'network__econnreset', source: fixture('network__econnreset', 'synthesized'), answer: { kind: 'network-error', code: 'ECONNRESET', message: 'socket hang up' } },
+  {
+    scenario: 'network__econnreset',
+    source: fixture('network__econnreset', 'synthesized'),
+    answer: { kind: 'network-error', code: 'ECONNRESET', message: 'socket hang up' },
+  },
   {
     scenario: 'network__econnrefused',
     source: fixture('network__econnrefused', 'synthesized'),

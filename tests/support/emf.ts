@@ -38,13 +38,14 @@ export async function emittedMetrics(act: () => Promise<unknown>): Promise<Emitt
   }
   return lines.flatMap((line) => {
     const record = JSON.parse(line) as Record<string, any>;
-    return (record._aws.CloudWatchMetrics as { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[]).flatMap((directive) =>
-      directive.Metrics.map(({ Name }) => ({
-        namespace: directive.Namespace,
-        name: Name,
-        dimensions: Object.fromEntries((directive.Dimensions[0] ?? []).map((key) => [key, String(record[key])])),
-        value: record[Name],
-      })),
+    return (record._aws.CloudWatchMetrics as { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[]).flatMap(
+      (directive) =>
+        directive.Metrics.map(({ Name }) => ({
+          namespace: directive.Namespace,
+          name: Name,
+          dimensions: Object.fromEntries((directive.Dimensions[0] ?? []).map((key) => [key, String(record[key])])),
+          value: record[Name],
+        })),
     );
   });
 }

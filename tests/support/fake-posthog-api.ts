@@ -107,7 +107,12 @@ export async function startFakePostHogApi(options: FakePostHogApiOptions = {}): 
     const auth = req.headers.authorization;
     if (auth !== `Bearer ${apiKey}`) {
       // PostHog's shape for errors: {type, code, detail, attr}.
-      return send(res, 401, { type: 'authentication_error', code: 'authentication_failed', detail: 'Personal API key found in request Authorization header is invalid.', attr: null });
+      return send(res, 401, {
+        type: 'authentication_error',
+        code: 'authentication_failed',
+        detail: 'Personal API key found in request Authorization header is invalid.',
+        attr: null,
+      });
     }
     const match = /^\/api\/projects\/([^/]+)\/(insights|dashboards)\/(?:(\d+)\/)?$/.exec(url.pathname);
     if (!match || match[1] !== projectId) {
@@ -129,11 +134,22 @@ export async function startFakePostHogApi(options: FakePostHogApiOptions = {}): 
       if (idText === undefined && req.method === 'GET') return list(res, url, dashboards, (d) => [d.name, d.description]);
       if (idText === undefined && req.method === 'POST') {
         if (typeof body.name !== 'string' || !body.name) return invalid(res, 'name', 'This field is required.');
-        const dashboard: FakeDashboard = { id: nextId++, name: body.name, description: String(body.description ?? ''), deleted: false, created_at: now() };
+        const dashboard: FakeDashboard = {
+          id: nextId++,
+          name: body.name,
+          description: String(body.description ?? ''),
+          deleted: false,
+          created_at: now(),
+        };
         dashboards.push(dashboard);
         return send(res, 201, dashboard);
       }
-      return send(res, 405, { type: 'invalid_request', code: 'method_not_allowed', detail: `Method "${req.method}" not allowed.`, attr: null });
+      return send(res, 405, {
+        type: 'invalid_request',
+        code: 'method_not_allowed',
+        detail: `Method "${req.method}" not allowed.`,
+        attr: null,
+      });
     }
 
     if (idText === undefined) {
@@ -142,7 +158,8 @@ export async function startFakePostHogApi(options: FakePostHogApiOptions = {}): 
         const error = validateInsight(body, true);
         if (error) return invalid(res, error.attr, error.detail);
         const dashboardIds = (body.dashboards as number[] | undefined) ?? [];
-        if (dashboardIds.some((id) => !dashboards.some((d) => d.id === id && !d.deleted))) return invalid(res, 'dashboards', 'Invalid dashboard.');
+        if (dashboardIds.some((id) => !dashboards.some((d) => d.id === id && !d.deleted)))
+          return invalid(res, 'dashboards', 'Invalid dashboard.');
         const insight = makeInsight({
           name: typeof body.name === 'string' ? body.name : null,
           description: String(body.description ?? ''),
@@ -168,7 +185,12 @@ export async function startFakePostHogApi(options: FakePostHogApiOptions = {}): 
         return send(res, 200, insight);
       }
     }
-    return send(res, 405, { type: 'invalid_request', code: 'method_not_allowed', detail: `Method "${req.method}" not allowed.`, attr: null });
+    return send(res, 405, {
+      type: 'invalid_request',
+      code: 'method_not_allowed',
+      detail: `Method "${req.method}" not allowed.`,
+      attr: null,
+    });
   }
 
   function list<T>(res: ServerResponse, url: URL, all: T[], fields: (item: T) => (string | null)[]): number {
@@ -192,18 +214,21 @@ export async function startFakePostHogApi(options: FakePostHogApiOptions = {}): 
   }
 
   const server = await listenLocal((req, res) => {
-    void readBody(req, MAX_BODY_BYTES).then(({ body, tooLarge }) => {
-      let status: number;
-      try {
-        status = tooLarge
-          ? send(res, 413, { type: 'invalid_request', code: 'too_large', detail: 'Request body too large for this fake.', attr: null })
-          : handle(req, res, body.toString('utf8'));
-      } catch {
-        status = send(res, 500, { type: 'server_error', code: 'error', detail: 'fake internal error', attr: null });
-      }
-      const { pathname: path, search: query } = new URL(req.url ?? '/', origin);
-      requests.push({ method: req.method ?? '', path, query, status, authorization: req.headers.authorization });
-    }, () => res.destroy());
+    void readBody(req, MAX_BODY_BYTES).then(
+      ({ body, tooLarge }) => {
+        let status: number;
+        try {
+          status = tooLarge
+            ? send(res, 413, { type: 'invalid_request', code: 'too_large', detail: 'Request body too large for this fake.', attr: null })
+            : handle(req, res, body.toString('utf8'));
+        } catch {
+          status = send(res, 500, { type: 'server_error', code: 'error', detail: 'fake internal error', attr: null });
+        }
+        const { pathname: path, search: query } = new URL(req.url ?? '/', origin);
+        requests.push({ method: req.method ?? '', path, query, status, authorization: req.headers.authorization });
+      },
+      () => res.destroy(),
+    );
   });
   origin = server.url;
 
@@ -238,17 +263,20 @@ export async function startFakePostHogApi(options: FakePostHogApiOptions = {}): 
 
 /** Rejects what PostHog's query schema would: only InsightVizNode over trends/funnels of events here. */
 function validateInsight(body: Record<string, unknown>, creating: boolean): { attr: string; detail: string } | undefined {
-  if (body.filters !== undefined && body.query === undefined && creating) return { attr: 'query', detail: 'expected a query, got legacy filters only' };
+  if (body.filters !== undefined && body.query === undefined && creating)
+    return { attr: 'query', detail: 'expected a query, got legacy filters only' };
   if (body.query === undefined) return creating ? { attr: 'query', detail: 'This field is required.' } : undefined;
   const query = body.query as Record<string, unknown> | null;
   if (!query || query.kind !== 'InsightVizNode') return { attr: 'query', detail: 'query.kind must be InsightVizNode' };
   const source = query.source as Record<string, unknown> | undefined;
-  if (!source || typeof source.kind !== 'string' || !INSIGHT_KINDS.has(source.kind)) return { attr: 'query', detail: 'query.source.kind must be TrendsQuery or FunnelsQuery' };
+  if (!source || typeof source.kind !== 'string' || !INSIGHT_KINDS.has(source.kind))
+    return { attr: 'query', detail: 'query.source.kind must be TrendsQuery or FunnelsQuery' };
   const series = source.series;
   if (!Array.isArray(series) || series.length === 0) return { attr: 'query', detail: 'query.source.series must not be empty' };
   if (source.kind === 'FunnelsQuery' && series.length < 2) return { attr: 'query', detail: 'a funnel needs at least two steps' };
   for (const node of series as Record<string, unknown>[]) {
-    if (node?.kind !== 'EventsNode' || typeof node.event !== 'string' || !node.event) return { attr: 'query', detail: 'each series entry must be an EventsNode with an event' };
+    if (node?.kind !== 'EventsNode' || typeof node.event !== 'string' || !node.event)
+      return { attr: 'query', detail: 'each series entry must be an EventsNode with an event' };
   }
   if (body.dashboards !== undefined && (!Array.isArray(body.dashboards) || body.dashboards.some((d) => typeof d !== 'number'))) {
     return { attr: 'dashboards', detail: 'Expected a list of dashboard ids.' };

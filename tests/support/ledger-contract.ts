@@ -1,7 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { LeaseLostError, type BeginInput, type LedgerPort, type LedgerRecord, type LifecycleIndex } from '../../lib/domain/ledger-port';
 import type { Referral } from '../../lib/domain/referral';
-import { approve, claimReleaseSend, decide, finish, recordCard, recordCustomerIo, recordPostHog, recordTakenSeen, release, replaceCode } from '../../lib/domain/steps';
+import {
+  approve,
+  claimReleaseSend,
+  decide,
+  finish,
+  recordCard,
+  recordCustomerIo,
+  recordPostHog,
+  recordTakenSeen,
+  release,
+  replaceCode,
+} from '../../lib/domain/steps';
 import { failure } from './failure';
 
 /** A clock the test moves by hand: leases and release times are read from it. */
@@ -224,7 +235,10 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
 
         // Assess
         expect(record).toMatchObject({ referrerCardId: 'gid://shopify/GiftCard/1', referrerExpiresOn: '2027-01-31', leaseOwner: 'a' });
-        expect(await ledger.get(eventId)).toMatchObject({ referrerCardId: 'gid://shopify/GiftCard/1', referrerCardAt: new Date(START).toISOString() });
+        expect(await ledger.get(eventId)).toMatchObject({
+          referrerCardId: 'gid://shopify/GiftCard/1',
+          referrerCardAt: new Date(START).toISOString(),
+        });
       });
 
       it('refuses a step from a worker whose lease was taken over (LeaseLostError), changing nothing', async () => {
@@ -284,7 +298,11 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
 
         // Assess
         expect(stale).toBeInstanceOf(LeaseLostError);
-        expect(seen).toMatchObject({ referrerTakenSeenCode: 'REF-a', referrerTakenSeenAt: new Date(START).toISOString(), referrerCode: 'REF-a' });
+        expect(seen).toMatchObject({
+          referrerTakenSeenCode: 'REF-a',
+          referrerTakenSeenAt: new Date(START).toISOString(),
+          referrerCode: 'REF-a',
+        });
         expect(seen.redeemerTakenSeenAt).toBeUndefined();
       });
 
@@ -302,7 +320,7 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         expect((await ledger.get(eventId))?.referrerTakenSeenAt).toBeUndefined();
       });
 
-      it("stores a pay verdict with the decision, in the same write; a hold stores none", async () => {
+      it('stores a pay verdict with the decision, in the same write; a hold stores none', async () => {
         // Prepare
         const other = randomUUID();
         await ledger.begin(referral(eventId), beginInput(clock, 'a'));
@@ -317,7 +335,7 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         expect(paid).toMatchObject({ decision: 'ACCEPTED', gatePassedAt: new Date(START).toISOString() });
       });
 
-      it("stores a pay verdict reached after the decision (a record the previous release accepted), fenced on the lease", async () => {
+      it('stores a pay verdict reached after the decision (a record the previous release accepted), fenced on the lease', async () => {
         // Prepare
         await subject.seed(seeded(eventId, { decision: 'ACCEPTED', leaseOwner: 'a', leaseExpiresAt: START + LEASE_MS }));
 
@@ -339,7 +357,14 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         const early = await ledger.begin(referral(eventId), beginInput(clock, 'b'));
 
         // Assess
-        expect(record).toMatchObject({ status: 'HELD', decision: 'ACCEPTED', releaseAt: START + 1_000, lifecycleQueue: 'held', lifecycleAt: START + 1_000, parkedMessage: PARKED });
+        expect(record).toMatchObject({
+          status: 'HELD',
+          decision: 'ACCEPTED',
+          releaseAt: START + 1_000,
+          lifecycleQueue: 'held',
+          lifecycleAt: START + 1_000,
+          parkedMessage: PARKED,
+        });
         expect(record.leaseOwner).toBeUndefined();
         expect(early.outcome).toBe('parked');
       });
@@ -354,7 +379,13 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         const later = await ledger.begin(referral(eventId), beginInput(clock, 'b'));
 
         // Assess
-        expect(record).toMatchObject({ status: 'REVIEW', decision: 'ACCEPTED', reviewReasons: ['velocity'], holdUntil: START + 5_000, lifecycleQueue: 'review' });
+        expect(record).toMatchObject({
+          status: 'REVIEW',
+          decision: 'ACCEPTED',
+          reviewReasons: ['velocity'],
+          holdUntil: START + 5_000,
+          lifecycleQueue: 'review',
+        });
         expect(later.outcome).toBe('parked');
       });
 
@@ -367,7 +398,11 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         const after = await failure(recordPostHog(ledger, eventId, 'a'));
 
         // Assess
-        expect(record).toMatchObject({ status: 'COMPLETED', customerioAt: new Date(START).toISOString(), completedAt: new Date(START).toISOString() });
+        expect(record).toMatchObject({
+          status: 'COMPLETED',
+          customerioAt: new Date(START).toISOString(),
+          completedAt: new Date(START).toISOString(),
+        });
         expect(record.leaseOwner).toBeUndefined();
         expect(record.leaseExpiresAt).toBeUndefined();
         expect(after).toBeInstanceOf(LeaseLostError);
@@ -439,7 +474,13 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
 
         // Assess
         expect(fromHeld).toBeUndefined();
-        expect(approved).toMatchObject({ status: 'HELD', releaseAt: START + 5_000, lifecycleQueue: 'held', reviewDecision: 'approved', reviewNote: 'looks fine' });
+        expect(approved).toMatchObject({
+          status: 'HELD',
+          releaseAt: START + 5_000,
+          lifecycleQueue: 'held',
+          reviewDecision: 'approved',
+          reviewNote: 'looks fine',
+        });
         expect(again).toBeUndefined();
         expect(await ledger.get(eventId)).toMatchObject({ reviewNote: 'looks fine' });
       });
@@ -464,7 +505,8 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         await subject.seed(seeded(late, { status: 'HELD', releaseAt: START + 2_000, lifecycleQueue: 'held', lifecycleAt: START + 2_000 }));
         await subject.seed(seeded(early, { status: 'HELD', releaseAt: START + 1_000, lifecycleQueue: 'held', lifecycleAt: START + 1_000 }));
         await subject.seed(seeded(reviewed, { status: 'REVIEW', lifecycleQueue: 'review', lifecycleAt: START }));
-        const ours = (records: { eventId: string }[]) => records.map((record) => record.eventId).filter((id) => [late, early, reviewed].includes(id));
+        const ours = (records: { eventId: string }[]) =>
+          records.map((record) => record.eventId).filter((id) => [late, early, reviewed].includes(id));
 
         // Act
         const due = ours(await subject.index.waiting('held', START + 1_500));
@@ -483,7 +525,11 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
 
         // Assess
         expect(failed).toBe(true);
-        expect(await ledger.get(eventId)).toMatchObject({ status: 'FAILED', failureReason: 'config_invalid', lastError: 'SHOPIFY_STORE_DOMAIN is missing' });
+        expect(await ledger.get(eventId)).toMatchObject({
+          status: 'FAILED',
+          failureReason: 'config_invalid',
+          lastError: 'SHOPIFY_STORE_DOMAIN is missing',
+        });
       });
 
       it("records the lease holder's failure, keeps the codes and frees the lease", async () => {
@@ -496,7 +542,12 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         // Assess
         const record = await ledger.get(eventId);
         expect(failed).toBe(true);
-        expect(record).toMatchObject({ status: 'FAILED', failureReason: 'shopify_auth', referrerCode: 'REF-a', failedAt: new Date(START).toISOString() });
+        expect(record).toMatchObject({
+          status: 'FAILED',
+          failureReason: 'shopify_auth',
+          referrerCode: 'REF-a',
+          failedAt: new Date(START).toISOString(),
+        });
         expect(record?.leaseOwner).toBeUndefined();
       });
 
@@ -663,7 +714,11 @@ export function describeCounterContract(name: string, makeCounters: CountersFact
         const eventId = randomUUID();
 
         // Act
-        const answers = [await counters.count(budget(5_000), eventId, { limit: 10_000 }), await counters.count(budget(5_000), eventId, { limit: 10_000 }), await counters.count(budget(5_000), eventId)];
+        const answers = [
+          await counters.count(budget(5_000), eventId, { limit: 10_000 }),
+          await counters.count(budget(5_000), eventId, { limit: 10_000 }),
+          await counters.count(budget(5_000), eventId),
+        ];
 
         // Assess
         expect(answers).toEqual([true, true, true]);
@@ -692,7 +747,11 @@ export function describeCounterContract(name: string, makeCounters: CountersFact
         await counters.count(budget(5_000), counted, { limit: 10_000 });
 
         // Act
-        const answers = [await counters.uncount(budget(5_000), counted), await counters.uncount(budget(5_000), counted), await counters.uncount(budget(5_000), never)];
+        const answers = [
+          await counters.uncount(budget(5_000), counted),
+          await counters.uncount(budget(5_000), counted),
+          await counters.uncount(budget(5_000), never),
+        ];
 
         // Assess
         expect(answers).toEqual([true, false, false]);
@@ -725,7 +784,7 @@ export function describeCounterContract(name: string, makeCounters: CountersFact
         expect(await counters.spent(period)).toEqual({ cents: 20_000, referrals: 4 });
       });
 
-      it("counts a referral once when its attempts race, and returns it once when its returns race", async () => {
+      it('counts a referral once when its attempts race, and returns it once when its returns race', async () => {
         // Prepare
         const eventId = randomUUID();
 

@@ -9,11 +9,17 @@ import type { Pipeline } from './pipeline';
 export const lifecycleLedger = (pipeline: Pipeline): Ledger => pipeline.ledger;
 
 /** The sparse lifecycle index on a pipeline's table, as the releaser and `review list` read it. */
-export const lifecycleIndex = (pipeline: Pipeline): LifecycleIndexReader => new LifecycleIndexReader(pipeline.ddb, pipeline.resources.tableName);
+export const lifecycleIndex = (pipeline: Pipeline): LifecycleIndexReader =>
+  new LifecycleIndexReader(pipeline.ddb, pipeline.resources.tableName);
 
 /** One run of the releaser against the pipeline, as the schedule would; `resendAfterMs: 0` so each run may resend. */
 export const releaseOnce = (pipeline: Pipeline): Promise<ReleaseRun> =>
-  releaseDue({ ledger: lifecycleLedger(pipeline), index: lifecycleIndex(pipeline), enqueue: queueSender(pipeline.sqs, pipeline.resources.queueUrl), resendAfterMs: 0 });
+  releaseDue({
+    ledger: lifecycleLedger(pipeline),
+    index: lifecycleIndex(pipeline),
+    enqueue: queueSender(pipeline.sqs, pipeline.resources.queueUrl),
+    resendAfterMs: 0,
+  });
 
 /** Waits (no assertion on how long) until the held referral's release time has passed. */
 export async function untilReleaseTime(record: LifecycleRecord | undefined): Promise<void> {

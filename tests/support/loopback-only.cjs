@@ -12,7 +12,8 @@ const connect = net.Socket.prototype.connect;
 
 net.Socket.prototype.connect = function guardedConnect(...args) {
   const first = Array.isArray(args[0]) ? args[0][0] : args[0];
-  const options = first !== null && typeof first === 'object' ? first : { port: first, host: typeof args[1] === 'string' ? args[1] : undefined };
+  const options =
+    first !== null && typeof first === 'object' ? first : { port: first, host: typeof args[1] === 'string' ? args[1] : undefined };
   const isIpc = typeof options.path === 'string' || (typeof first === 'string' && !/^\d+$/.test(first));
   const host = options.host ?? 'localhost';
   if (!isIpc && !LOOPBACK.test(String(host))) {

@@ -119,7 +119,11 @@ export class Pipeline {
         // Fast backoff keeps the suite quick; the policy itself is the production one.
         retryBackoff: { baseDelayMs: 5, maxDelayMs: 50 },
         wrapLedger: options.wrapLedger,
-        fulfil: { checkpoint: options.checkpoint, collisionConfirmMs: options.collisionConfirmMs ?? 0, ...(options.newCode ? { newCode: options.newCode } : {}) },
+        fulfil: {
+          checkpoint: options.checkpoint,
+          collisionConfirmMs: options.collisionConfirmMs ?? 0,
+          ...(options.newCode ? { newCode: options.newCode } : {}),
+        },
       },
     );
     // The real ledger, for the test's own reads; the worker gets the wrapped one (wrapLedger), if any.
@@ -144,7 +148,11 @@ export class Pipeline {
    * unless it already names a `referral_signature` or `sign` is false (a forged event). A string is
    * sent byte for byte.
    */
-  public async post(body: unknown, headers: Record<string, string> = {}, options: { sign?: boolean } = {}): Promise<{ statusCode: number; body: any }> {
+  public async post(
+    body: unknown,
+    headers: Record<string, string> = {},
+    options: { sign?: boolean } = {},
+  ): Promise<{ statusCode: number; body: any }> {
     const sent = typeof body === 'string' || options.sign === false ? body : signWebhookBody(body, this.signingKey);
     const response = (await this.ingestHandler(
       httpApiEvent({
@@ -197,7 +205,12 @@ export class Pipeline {
 
   /** What an operator's `npm run ops -- redrive --local` does (ops/redrive.ts, copy mode): how many it moved. */
   public async redrive(): Promise<number> {
-    const target = { sqs: this.sqs, queueUrl: this.resources.queueUrl, deadLetterQueueUrl: this.resources.deadLetterQueueUrl, emulated: true };
+    const target = {
+      sqs: this.sqs,
+      queueUrl: this.resources.queueUrl,
+      deadLetterQueueUrl: this.resources.deadLetterQueueUrl,
+      emulated: true,
+    };
     const result = await redrive(target, { method: 'copy' });
     if (result.status !== 'COMPLETED') throw new Error(`redrive failed: ${result.error ?? result.status}`);
     return result.moved;

@@ -101,7 +101,12 @@ describe('isAuthorisedBearer', () => {
 
   it('refuses everything when the configured secret is empty, even an empty token', () => {
     // Act
-    const results = [isAuthorisedBearer(undefined, ''), isAuthorisedBearer('', ''), isAuthorisedBearer('Bearer ', ''), isAuthorisedBearer('Bearer x', '')];
+    const results = [
+      isAuthorisedBearer(undefined, ''),
+      isAuthorisedBearer('', ''),
+      isAuthorisedBearer('Bearer ', ''),
+      isAuthorisedBearer('Bearer x', ''),
+    ];
 
     // Assess
     expect(results).toEqual([false, false, false, false]);

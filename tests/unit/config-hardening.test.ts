@@ -60,7 +60,9 @@ describe('WEBHOOK_SECRET: at least 32 characters', () => {
     const handler = makeIngestHandler({ sqs, config: async () => loadIngestConfig({ ...INGEST_ENV, WEBHOOK_SECRET: 'x' }) });
 
     // Act
-    const response = (await handler(httpApiEvent({ body: '{}', headers: { authorization: 'Bearer x' } }))) as APIGatewayProxyStructuredResultV2;
+    const response = (await handler(
+      httpApiEvent({ body: '{}', headers: { authorization: 'Bearer x' } }),
+    )) as APIGatewayProxyStructuredResultV2;
 
     // Assess
     expect(response.statusCode).toBe(503);
@@ -87,9 +89,11 @@ describe('WEBHOOK_SIGNING_SECRET: a key of at least 24 bytes (Standard Webhooks)
     expect(config.webhookSigningSecret).toBe(whsec(bytes));
   });
 
-  it('accepts the shared Standard Webhooks test vector\'s secret', () => {
+  it("accepts the shared Standard Webhooks test vector's secret", () => {
     // Prepare
-    const vector = JSON.parse(readFileSync(join(__dirname, '../../../shared/fixtures/standard-webhooks-vector.json'), 'utf8')) as { secret: string };
+    const vector = JSON.parse(readFileSync(join(__dirname, '../../../shared/fixtures/standard-webhooks-vector.json'), 'utf8')) as {
+      secret: string;
+    };
 
     // Act
     const config = loadIngestConfig({ ...INGEST_ENV, WEBHOOK_SIGNING_SECRET: vector.secret });
@@ -108,16 +112,19 @@ describe('vendor URLs: https, or plain http only to a loopback host', () => {
   ];
 
   describe.each(cases)('%s', (name, load) => {
-    it.each(['http://shop.example.com', 'http://10.0.0.5:8080', 'http://127.0.0.1.example.com', 'http://localhost@example.com', 'ftp://127.0.0.1'])(
-      'refuses %s, naming the setting',
-      (url) => {
-        // Act
-        const message = problem(() => load(url));
+    it.each([
+      'http://shop.example.com',
+      'http://10.0.0.5:8080',
+      'http://127.0.0.1.example.com',
+      'http://localhost@example.com',
+      'ftp://127.0.0.1',
+    ])('refuses %s, naming the setting', (url) => {
+      // Act
+      const message = problem(() => load(url));
 
-        // Assess
-        expect(message).toContain(`${name} must be a URL, https (plain http only to 127.0.0.1, localhost or [::1])`);
-      },
-    );
+      // Assess
+      expect(message).toContain(`${name} must be a URL, https (plain http only to 127.0.0.1, localhost or [::1])`);
+    });
 
     it.each(['https://example.com', 'http://127.0.0.1:8788', 'http://localhost:8788', 'http://[::1]:8788'])('accepts %s', (url) => {
       // Act

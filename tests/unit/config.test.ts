@@ -109,7 +109,11 @@ describe('loadWorkerConfig: overrides', () => {
 
   it('keeps only the host of a store domain pasted as an admin URL', () => {
     // Act
-    const config = loadWorkerConfig({ ...WORKER_ENV, SHOPIFY_BASE_URL: undefined, SHOPIFY_STORE_DOMAIN: 'https://my-shop.myshopify.com/admin' });
+    const config = loadWorkerConfig({
+      ...WORKER_ENV,
+      SHOPIFY_BASE_URL: undefined,
+      SHOPIFY_STORE_DOMAIN: 'https://my-shop.myshopify.com/admin',
+    });
 
     // Assess
     expect(config.shopify.baseUrl).toBe('https://my-shop.myshopify.com');
@@ -125,7 +129,12 @@ describe('loadWorkerConfig: overrides', () => {
 
   it('reads a Dev Dashboard app from SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET', () => {
     // Act
-    const config = loadWorkerConfig({ ...WORKER_ENV, SHOPIFY_ACCESS_TOKEN: undefined, SHOPIFY_CLIENT_ID: ' cid ', SHOPIFY_CLIENT_SECRET: 'shpss_x' });
+    const config = loadWorkerConfig({
+      ...WORKER_ENV,
+      SHOPIFY_ACCESS_TOKEN: undefined,
+      SHOPIFY_CLIENT_ID: ' cid ',
+      SHOPIFY_CLIENT_SECRET: 'shpss_x',
+    });
 
     // Assess
     expect(config.shopify.auth).toEqual({ mode: 'client_credentials', clientId: 'cid', clientSecret: 'shpss_x' });
@@ -299,9 +308,7 @@ describe('loadWorkerConfig: invalid settings', () => {
 
   it('names every problem at once', () => {
     // Act
-    const error = permanentError(() =>
-      loadWorkerConfig({ ...WORKER_ENV, SHOPIFY_ACCESS_TOKEN: undefined, REWARD_AMOUNT: 'abc' }),
-    );
+    const error = permanentError(() => loadWorkerConfig({ ...WORKER_ENV, SHOPIFY_ACCESS_TOKEN: undefined, REWARD_AMOUNT: 'abc' }));
 
     // Assess
     expect(error.message).toContain('SHOPIFY_ACCESS_TOKEN');

@@ -117,7 +117,9 @@ describe("Customer.io's recorded answers, as our client classifies them", () => 
       expect((error as PermanentError).reason).toBe(`customerio_http_${status}`);
       expect(error.message).toContain(`HTTP ${status} redirect to ${new URL(headers.location!).origin}, not followed`);
       expect(error.message).toContain('CUSTOMERIO_REGION');
-      expect(calls.map((call) => [call.url, call.init.redirect])).toEqual([[`${TRACK_URL}/api/v1/customers/${encodeURIComponent(EMAIL)}/events`, 'manual']]);
+      expect(calls.map((call) => [call.url, call.init.redirect])).toEqual([
+        [`${TRACK_URL}/api/v1/customers/${encodeURIComponent(EMAIL)}/events`, 'manual'],
+      ]);
     },
   );
 
@@ -126,7 +128,12 @@ describe("Customer.io's recorded answers, as our client classifies them", () => 
     const { sent } = send({
       scenario: 'redirect to our own path',
       source: REDIRECTS[3]!.source,
-      answer: { kind: 'response', status: 308, headers: { location: `https://track-eu.customer.io/api/v1/customers/${encodeURIComponent(EMAIL)}/events` }, body: '' },
+      answer: {
+        kind: 'response',
+        status: 308,
+        headers: { location: `https://track-eu.customer.io/api/v1/customers/${encodeURIComponent(EMAIL)}/events` },
+        body: '',
+      },
     });
 
     // Act

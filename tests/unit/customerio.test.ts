@@ -290,7 +290,12 @@ describe('CustomerIoClient.sendFulfilment', () => {
     expect(calls[0].init.body).toBe(
       JSON.stringify({
         name: 'pyramid_scheme_fulfillment',
-        data: { discountreferrer: CODE, discountreferee: 'GIFTCODE87654321', referreremail: 'referrer@example.com', refereeemail: 'redeemer@example.com' },
+        data: {
+          discountreferrer: CODE,
+          discountreferee: 'GIFTCODE87654321',
+          referreremail: 'referrer@example.com',
+          refereeemail: 'redeemer@example.com',
+        },
         id: message.id,
         timestamp: 1_720_000_000,
       }),

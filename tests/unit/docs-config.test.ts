@@ -56,7 +56,12 @@ interface Row {
   meaning: string;
 }
 
-const cells = (line: string): string[] => line.replace(/^\|/, '').replace(/\|\s*$/, '').split('|').map((cell) => cell.trim());
+const cells = (line: string): string[] =>
+  line
+    .replace(/^\|/, '')
+    .replace(/\|\s*$/, '')
+    .split('|')
+    .map((cell) => cell.trim());
 const backticked = (text: string): string[] => [...text.matchAll(/`([^`]+)`/g)].map((match) => match[1]);
 
 /** README's "Configuration" table: every row whose first cell names settings in backticks. */
@@ -154,7 +159,9 @@ describe("README's configuration table matches the loaders", () => {
       // An empty param leaves the loader's default in force (checked above).
       if (param === undefined || param === '' || documented === undefined) return [];
       if (documented === 'none') return [`${name}: README says no default, serverless.yml's default stage sets '${String(param)}'`];
-      return String(param) === documented ? [] : [`${name}: README says '${documented}', serverless.yml's default stage sets '${String(param)}'`];
+      return String(param) === documented
+        ? []
+        : [`${name}: README says '${documented}', serverless.yml's default stage sets '${String(param)}'`];
     });
 
     // Assess
@@ -181,9 +188,7 @@ describe("README's configuration table matches the loaders", () => {
     const secretKeys: readonly string[] = [...SECRET_KEYS, ...WEBHOOK_SECRET_KEYS, ...RECONCILER_SECRET_KEYS, ...APP_SECRET_KEYS];
 
     // Act
-    const wrong = appSettings
-      .filter(({ row, name }) => isSecret(row) && !secretKeys.includes(name))
-      .map(({ name }) => name);
+    const wrong = appSettings.filter(({ row, name }) => isSecret(row) && !secretKeys.includes(name)).map(({ name }) => name);
 
     // Assess
     expect(wrong).toEqual([]);
@@ -229,14 +234,20 @@ function acceptedKeys(secretId: string): readonly string[] {
 }
 
 const DOCS = ['README.md', 'docs/SETUP.md', 'docs/OPERATIONS.md'];
-const ALL_DOCS = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((file) => file.endsWith('.md')).map((file) => join('docs', file))];
+const ALL_DOCS = [
+  'README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((file) => file.endsWith('.md'))
+    .map((file) => join('docs', file)),
+];
 
 /** README's upgrade from the single `referral-rewards/<stage>` secret names the retired id on purpose. */
 const LEGACY_BLOCK = /<!-- legacy-worker-secret-upgrade:start[^>]*-->[\s\S]*?<!-- legacy-worker-secret-upgrade:end -->/g;
 
 /** What serverless.yml names each Secrets Manager secret, after `${self:service}/${sls:stage}/`. */
 function serverlessSecretRoles(): string[] {
-  const resources = (load(SERVERLESS_TEXT) as { resources: { Resources: Record<string, { Type: string; Properties: { Name: string } }> } }).resources.Resources;
+  const resources = (load(SERVERLESS_TEXT) as { resources: { Resources: Record<string, { Type: string; Properties: { Name: string } }> } })
+    .resources.Resources;
   return Object.values(resources)
     .filter((resource) => resource.Type === 'AWS::SecretsManager::Secret')
     .map((resource) => {
@@ -252,20 +263,34 @@ function serverlessSecretRoles(): string[] {
  */
 function documentedSecretIds(text: string): string[] {
   const outside = text.replace(LEGACY_BLOCK, '');
-  const direct = [...outside.matchAll(/--secret-id[ =]+(\S+)/g)].map((match) => match[1]).filter((id) => !id.replace(/^["']/, '').startsWith('$'));
-  const looped = [...outside.matchAll(/\bfor \w+ in ([^;\n]+);/g)].flatMap((match) => match[1].split(/\s+/).filter((id) => id.startsWith('referral-rewards')));
+  const direct = [...outside.matchAll(/--secret-id[ =]+(\S+)/g)]
+    .map((match) => match[1])
+    .filter((id) => !id.replace(/^["']/, '').startsWith('$'));
+  const looped = [...outside.matchAll(/\bfor \w+ in ([^;\n]+);/g)].flatMap((match) =>
+    match[1].split(/\s+/).filter((id) => id.startsWith('referral-rewards')),
+  );
   return [...direct, ...looped];
 }
 
 /** Every JSON key written by a `put-secret-value` example, with the secret it is written to. */
 function putSecretKeys(doc: string): { secretId: string; key: string }[] {
-  const blocks = [...read(doc).matchAll(/```\w*\n([\s\S]*?)```/g)].map((match) => match[1]).filter((block) => block.includes('put-secret-value'));
+  const blocks = [...read(doc).matchAll(/```\w*\n([\s\S]*?)```/g)]
+    .map((match) => match[1])
+    .filter((block) => block.includes('put-secret-value'));
   return blocks.flatMap((block) => {
     const ids = [...block.matchAll(/--secret-id\s+(\S+)/g)].map((match) => match[1]);
     // One command per block: its JSON may be written before it (a heredoc, printf). Several: each
     // command carries its own JSON inline.
-    const commands = ids.length === 1 ? [{ id: ids[0], text: block }] : block.split(/(?=aws secretsmanager put-secret-value)/).slice(1).map((text) => ({ id: /--secret-id\s+(\S+)/.exec(text)?.[1] ?? '', text }));
-    return commands.flatMap(({ id, text }) => [...text.matchAll(/"([A-Z][A-Z0-9_]+)"\s*:/g)].map((match) => ({ secretId: id, key: match[1] })));
+    const commands =
+      ids.length === 1
+        ? [{ id: ids[0], text: block }]
+        : block
+            .split(/(?=aws secretsmanager put-secret-value)/)
+            .slice(1)
+            .map((text) => ({ id: /--secret-id\s+(\S+)/.exec(text)?.[1] ?? '', text }));
+    return commands.flatMap(({ id, text }) =>
+      [...text.matchAll(/"([A-Z][A-Z0-9_]+)"\s*:/g)].map((match) => ({ secretId: id, key: match[1] })),
+    );
   });
 }
 

@@ -102,7 +102,9 @@ describe('worker with DRY_RUN', () => {
   it('calls neither Shopify nor Customer.io, writes nothing to the ledger, and parks the message in the DLQ', async () => {
     // Prepare: a referral the ledger has never seen
     ddbMock.on(GetCommand).resolves({});
-    const { handler, shopify, customerio, posthog, context } = setup({ rules: { maxRewardsPerReferrer: 10, blockedDomains: [], referralSignatures: { mode: 'off' } } });
+    const { handler, shopify, customerio, posthog, context } = setup({
+      rules: { maxRewardsPerReferrer: 10, blockedDomains: [], referralSignatures: { mode: 'off' } },
+    });
 
     // Act
     const response = await handler(batch(sqsRecord(JSON.stringify(REFERRAL))), context);
@@ -125,7 +127,9 @@ describe('worker with DRY_RUN', () => {
 
   it('also leaves a half-done referral exactly as it was', async () => {
     // Prepare: the referrer's card exists, the rest is still to do
-    ddbMock.on(GetCommand).resolves({ Item: record({ referrerCardId: 'gid://shopify/GiftCard/1', referrerCardAt: '2025-01-01T00:00:01.000Z' }) });
+    ddbMock
+      .on(GetCommand)
+      .resolves({ Item: record({ referrerCardId: 'gid://shopify/GiftCard/1', referrerCardAt: '2025-01-01T00:00:01.000Z' }) });
     const { handler, shopify, customerio, context } = setup();
 
     // Act
@@ -157,7 +161,9 @@ describe('worker with DRY_RUN', () => {
   it('without DRY_RUN still fulfils the referral (the hook is off by default)', async () => {
     // Prepare: a ledger that accepts every write
     ddbMock.on(GetCommand).resolves({});
-    ddbMock.callsFake((input: { UpdateExpression?: string }) => ({ Attributes: record(input.UpdateExpression?.includes('completedAt') ? { status: 'COMPLETED' } : {}) }));
+    ddbMock.callsFake((input: { UpdateExpression?: string }) => ({
+      Attributes: record(input.UpdateExpression?.includes('completedAt') ? { status: 'COMPLETED' } : {}),
+    }));
     const { handler, shopify, customerio, context } = setup({ dryRun: false });
 
     // Act
@@ -198,7 +204,9 @@ describe('dryRunFulfil', () => {
     const { log } = captureLog();
 
     // Act
-    const plan = await dryRunFulfil({ ...REFERRAL, customerEmail: 'zed.person@example.com' }, ledger, log, { customerioEvent: 'pyramid_scheme_fulfillment' });
+    const plan = await dryRunFulfil({ ...REFERRAL, customerEmail: 'zed.person@example.com' }, ledger, log, {
+      customerioEvent: 'pyramid_scheme_fulfillment',
+    });
 
     // Assess
     expect(plan.steps[2]).toContain('b***@example.com');
@@ -230,7 +238,10 @@ describe('dryRunFulfil', () => {
     const self = { ...REFERRAL, redeemerEmail: 'Alice.Referrer@Example.com', customerEmail: 'alice.referrer@example.com' };
 
     // Act
-    const plan = await dryRunFulfil(self, ledger, log, { rules: { maxRewardsPerReferrer: 10, blockedDomains: [], referralSignatures: { mode: 'off' } }, posthog: { track: jest.fn() } });
+    const plan = await dryRunFulfil(self, ledger, log, {
+      rules: { maxRewardsPerReferrer: 10, blockedDomains: [], referralSignatures: { mode: 'off' } },
+      posthog: { track: jest.fn() },
+    });
 
     // Assess
     expect(plan.outcome).toBe('would-refuse');
@@ -243,7 +254,11 @@ describe('dryRunFulfil', () => {
     // Prepare
     const ledger = { get: jest.fn(async () => undefined) };
     const { log } = captureLog();
-    const rules = { maxRewardsPerReferrer: 10, blockedDomains: [], referralSignatures: { mode: 'required' as const, key: 'dry-run-referral-signing-key-0123456789' } };
+    const rules = {
+      maxRewardsPerReferrer: 10,
+      blockedDomains: [],
+      referralSignatures: { mode: 'required' as const, key: 'dry-run-referral-signing-key-0123456789' },
+    };
 
     // Act
     const plan = await dryRunFulfil(REFERRAL, ledger, log, { rules });
@@ -259,7 +274,9 @@ describe('dryRunFulfil', () => {
     const { log } = captureLog();
 
     // Act
-    const plan = await dryRunFulfil(REFERRAL, ledger, log, { rules: { maxRewardsPerReferrer: 3, blockedDomains: [], referralSignatures: { mode: 'off' } } });
+    const plan = await dryRunFulfil(REFERRAL, ledger, log, {
+      rules: { maxRewardsPerReferrer: 3, blockedDomains: [], referralSignatures: { mode: 'off' } },
+    });
 
     // Assess
     expect(plan.outcome).toBe('would-fulfil');
@@ -297,7 +314,8 @@ describe('dryRunFulfil', () => {
   it("plans the rewards for a referral code's owner, as the real run pays them, and refuses a code never issued", async () => {
     // Prepare: code ABCDEFGH23 belongs to carol; the event names only the code
     const store = {
-      codeItem: async (code: string) => (code === 'ABCDEFGH23' ? { email: 'carol.owner@example.com', canonical: 'carol.owner@example.com' } : undefined),
+      codeItem: async (code: string) =>
+        code === 'ABCDEFGH23' ? { email: 'carol.owner@example.com', canonical: 'carol.owner@example.com' } : undefined,
       codeOf: async (canonical: string) => (canonical === 'carol.owner@example.com' ? 'ABCDEFGH23' : undefined),
     };
     const ledger = { get: jest.fn(async () => undefined) };

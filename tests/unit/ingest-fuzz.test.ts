@@ -103,7 +103,10 @@ const nearReferral = fc
         { weight: 4, arbitrary: fc.record({ referrer_email: anyEmail, redeemer_email: anyEmail }, { requiredKeys: [] }) },
         json,
       ),
-      timestamp: fc.oneof(fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), json),
+      timestamp: fc.oneof(
+        fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+        json,
+      ),
       elements_chain: fc.string(),
     },
     { requiredKeys: [] },
@@ -332,8 +335,7 @@ function decodedBody(event: APIGatewayProxyEventV2): Buffer {
 // Invariants
 // ---------------------------------------------------------------------------------------------
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  value !== null && typeof value === 'object' && !Array.isArray(value);
+const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function tryParse(text: string): { ok: true; value: unknown } | { ok: false } {
@@ -559,9 +561,18 @@ describe(`ingest under fuzzing (${RUNS} runs per property)`, () => {
           kind: fc.constant('random' as const),
           id: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
           timestamp: fc.option(fc.oneof(fc.integer({ min: -1e6, max: 2e9 }).map(String), fc.string({ maxLength: 12 })), { nil: undefined }),
-          signature: fc.option(fc.oneof(fc.string({ maxLength: 60 }), fc.base64String().map((s) => `v1,${s}`)), { nil: undefined }),
+          signature: fc.option(
+            fc.oneof(
+              fc.string({ maxLength: 60 }),
+              fc.base64String().map((s) => `v1,${s}`),
+            ),
+            { nil: undefined },
+          ),
         }),
-        fc.record({ kind: fc.constant('stale' as const), offset: fc.oneof(fc.integer({ min: 301, max: 1e6 }), fc.integer({ min: -1e6, max: -301 })) }),
+        fc.record({
+          kind: fc.constant('stale' as const),
+          offset: fc.oneof(fc.integer({ min: 301, max: 1e6 }), fc.integer({ min: -1e6, max: -301 })),
+        }),
         fc.record({ kind: fc.constant('tampered' as const), field: fc.constantFrom('id', 'timestamp', 'body') }),
       );
       await fc.assert(
@@ -573,12 +584,20 @@ describe(`ingest under fuzzing (${RUNS} runs per property)`, () => {
           let signedCorrectly = false;
           switch (sign.kind) {
             case 'correct':
-              headers = { 'webhook-id': id, 'webhook-timestamp': now, 'webhook-signature': signWebhook({ secret: SIGNING_SECRET, id, timestamp: now, body }) };
+              headers = {
+                'webhook-id': id,
+                'webhook-timestamp': now,
+                'webhook-signature': signWebhook({ secret: SIGNING_SECRET, id, timestamp: now, body }),
+              };
               signedCorrectly = true;
               break;
             case 'stale': {
               const ts = String(NOW_MS / 1000 + sign.offset);
-              headers = { 'webhook-id': id, 'webhook-timestamp': ts, 'webhook-signature': signWebhook({ secret: SIGNING_SECRET, id, timestamp: ts, body }) };
+              headers = {
+                'webhook-id': id,
+                'webhook-timestamp': ts,
+                'webhook-signature': signWebhook({ secret: SIGNING_SECRET, id, timestamp: ts, body }),
+              };
               break;
             }
             case 'tampered': {

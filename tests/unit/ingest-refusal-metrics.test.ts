@@ -57,7 +57,10 @@ describe('ingest: refusals an anonymous caller can cause count nowhere the alarm
   it.each([
     ['no Authorization header', {}],
     ['a wrong bearer token', { authorization: 'Bearer guessed' }],
-    ['a wrong bearer token and made-up signature headers', { authorization: 'Bearer guessed', ...signatureHeaders(BODY, `whsec_${Buffer.from('not-our-key').toString('base64')}`) }],
+    [
+      'a wrong bearer token and made-up signature headers',
+      { authorization: 'Bearer guessed', ...signatureHeaders(BODY, `whsec_${Buffer.from('not-our-key').toString('base64')}`) },
+    ],
   ])('a request with %s is refused 401 and counted in no alarm metric', async (_what, headers) => {
     // Act
     const { status, alarmMetrics } = await answer(SIGNED, BODY, headers);

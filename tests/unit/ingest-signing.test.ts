@@ -57,7 +57,11 @@ function request(body: string | Buffer, headers: Record<string, string | undefin
   return httpApiEvent({ body, headers: { 'content-type': 'application/json', authorization: `Bearer ${BEARER}`, ...headers } });
 }
 
-function bodyOf(response: APIGatewayProxyStructuredResultV2): { error?: { code: string; message: string }; status?: string; eventId?: string } {
+function bodyOf(response: APIGatewayProxyStructuredResultV2): {
+  error?: { code: string; message: string };
+  status?: string;
+  eventId?: string;
+} {
   return JSON.parse(response.body ?? '');
 }
 
@@ -139,7 +143,10 @@ describe('ingest with a signing secret configured', () => {
   });
 
   it.each([
-    ['signed with another key', (body: string) => signedHeaders(body, { secret: `whsec_${Buffer.from('some-other-key').toString('base64')}` })],
+    [
+      'signed with another key',
+      (body: string) => signedHeaders(body, { secret: `whsec_${Buffer.from('some-other-key').toString('base64')}` }),
+    ],
     ['signed over another body', (body: string) => signedHeaders(body.replace('referrer@', 'attacker@'))],
     ['with a swapped webhook-id', (body: string) => ({ ...signedHeaders(body), 'webhook-id': 'msg_other' })],
     ['with a garbage signature', (body: string) => ({ ...signedHeaders(body), 'webhook-signature': 'v1,garbage' })],

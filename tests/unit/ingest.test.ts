@@ -139,7 +139,7 @@ describe('ingest: queueing a referral', () => {
     expect(input.MessageAttributes?.eventId).toEqual({ DataType: 'String', StringValue: EVENT_ID });
   });
 
-  it('queues a referral from a PostHog person with a megabyte of properties, and only the referral\'s fields', async () => {
+  it("queues a referral from a PostHog person with a megabyte of properties, and only the referral's fields", async () => {
     // Prepare: PostHog sends the whole person; refusing a big one with a 4xx would lose the referral (issue #10, defect 9)
     const body = JSON.parse(DEFAULT_BODY) as { person: { properties: Record<string, unknown> } };
     for (let i = 0; i < 10_000; i++) body.person.properties[`$initial_property_${i}`] = 'x'.repeat(100);
@@ -152,9 +152,17 @@ describe('ingest: queueing a referral', () => {
     expect(Buffer.byteLength(text)).toBeGreaterThan(1024 * 1024);
     expect(response.statusCode).toBe(202);
     const message = sqsMock.commandCalls(SendMessageCommand)[0].args[0].input.MessageBody ?? '';
-    expect(Object.keys(JSON.parse(message)).sort()).toEqual(
-      ['customerEmail', 'distinctId', 'eventId', 'eventName', 'occurredAt', 'personEmail', 'redeemerEmail', 'referrerEmail', 'v'],
-    );
+    expect(Object.keys(JSON.parse(message)).sort()).toEqual([
+      'customerEmail',
+      'distinctId',
+      'eventId',
+      'eventName',
+      'occurredAt',
+      'personEmail',
+      'redeemerEmail',
+      'referrerEmail',
+      'v',
+    ]);
     expect(Buffer.byteLength(message)).toBeLessThan(1024);
   });
 
@@ -233,12 +241,7 @@ describe('ingest: refusals', () => {
     ['an empty body', '', 400, 'invalid_json'],
     ['an array', '[]', 400, 'invalid_body'],
     ['an event without a name', JSON.stringify({ event: { uuid: FIXTURE.event.uuid } }), 422, 'missing_event_name'],
-    [
-      'an invalid uuid',
-      JSON.stringify({ event: { ...FIXTURE.event, uuid: 'not-a-uuid' } }),
-      422,
-      'invalid_event_uuid',
-    ],
+    ['an invalid uuid', JSON.stringify({ event: { ...FIXTURE.event, uuid: 'not-a-uuid' } }), 422, 'invalid_event_uuid'],
     [
       'a missing referrer email',
       JSON.stringify({ event: { ...FIXTURE.event, properties: { redeemer_email: 'redeemer@example.com' } } }),

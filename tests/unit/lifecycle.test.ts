@@ -6,7 +6,10 @@ import { thrown } from '../support/failure';
 describe('lifecycle settings', () => {
   it('names every malformed lifecycle setting in one error', () => {
     // Act
-    const error = thrown(() => loadLifecycleConfig({ REWARD_HOLD: '2 weeks', PROGRAM_DAILY_BUDGET: '-5', REVIEW_REFERRER_VELOCITY: 'fast' }), PermanentError);
+    const error = thrown(
+      () => loadLifecycleConfig({ REWARD_HOLD: '2 weeks', PROGRAM_DAILY_BUDGET: '-5', REVIEW_REFERRER_VELOCITY: 'fast' }),
+      PermanentError,
+    );
 
     // Assess
     expect(error.message).toMatch(/REWARD_HOLD.*REVIEW_REFERRER_VELOCITY.*PROGRAM_DAILY_BUDGET/);
@@ -23,7 +26,13 @@ describe('lifecycle settings', () => {
   });
 
   it('keeps every guard off by default', () => {
-    expect(loadLifecycleConfig({})).toEqual({ holdMs: 0, dailyBudgetCents: undefined, monthlyBudgetCents: undefined, velocity: undefined, reviewDisposable: false });
+    expect(loadLifecycleConfig({})).toEqual({
+      holdMs: 0,
+      dailyBudgetCents: undefined,
+      monthlyBudgetCents: undefined,
+      velocity: undefined,
+      reviewDisposable: false,
+    });
   });
 });
 

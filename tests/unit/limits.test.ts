@@ -6,7 +6,7 @@ import { thrown } from '../support/failure';
 const email = (bytes: number) => `${'r'.repeat(bytes - '@example.com'.length)}@example.com`;
 
 describe('referralLimitProblem', () => {
-  it('accepts a redeemer email of exactly 150 bytes, Customer.io\'s identifier limit', () => {
+  it("accepts a redeemer email of exactly 150 bytes, Customer.io's identifier limit", () => {
     // Act
     const problem = referralLimitProblem({ referrerEmail: 'a@example.com', redeemerEmail: email(150) });
 
@@ -30,7 +30,7 @@ describe('referralLimitProblem', () => {
     expect(problem).toBeUndefined();
   });
 
-  it('bounds the event data far below Customer.io\'s data limit, so no referral can exceed it', () => {
+  it("bounds the event data far below Customer.io's data limit, so no referral can exceed it", () => {
     // Assess
     expect(MAX_EVENT_DATA_BYTES).toBeLessThan(CUSTOMERIO_MAX_DATA_BYTES / 100);
   });

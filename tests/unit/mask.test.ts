@@ -52,7 +52,11 @@ describe('redactText', () => {
   });
 
   it.each([
-    ['a Basic credential', 'upstream refused Authorization: Basic c2l0ZS0xOnNlY3JldC1hcGkta2V5LTEyMw== for this', 'Basic [redacted] for this'],
+    [
+      'a Basic credential',
+      'upstream refused Authorization: Basic c2l0ZS0xOnNlY3JldC1hcGkta2V5LTEyMw== for this',
+      'Basic [redacted] for this',
+    ],
     ['a Bearer token', 'echo: authorization=Bearer shpat_0a1b2c3d4e5f6a7b8c9d, try again', 'Bearer [redacted], try again'],
     ['a lower-case bearer token', 'header bearer phx_AbCdEf0123456789xyz rejected', 'bearer [redacted] rejected'],
   ])('redacts %s whatever secret it carries', (_what, input, redacted) => {

@@ -19,7 +19,15 @@ const TARGET = {
 describe('ops reconcile: arguments', () => {
   it('reads the window, --dry-run and --force', () => {
     // Act
-    const args = parseArgs(['reconcile', '--since', '2026-07-01T00:00:00Z', '--until=2026-07-02T00:00:00Z', '--dry-run', '--force', '--local']);
+    const args = parseArgs([
+      'reconcile',
+      '--since',
+      '2026-07-01T00:00:00Z',
+      '--until=2026-07-02T00:00:00Z',
+      '--dry-run',
+      '--force',
+      '--local',
+    ]);
 
     // Assess
     expect(args).toMatchObject({
@@ -86,8 +94,8 @@ describe('formatReconcile', () => {
   });
 });
 
-describe('ops reconcile: a stage\'s settings', () => {
-  it('takes the stage\'s params from serverless.yml and the key from its reconciler secret', async () => {
+describe("ops reconcile: a stage's settings", () => {
+  it("takes the stage's params from serverless.yml and the key from its reconciler secret", async () => {
     // Prepare
     const source = { get: jest.fn(async () => ({ POSTHOG_PERSONAL_API_KEY: 'phx_from_secret' })) };
 

@@ -54,8 +54,12 @@ const noSleep = async () => undefined;
 
 beforeEach(() => {
   sqsMock.reset();
-  sqsMock.on(GetQueueAttributesCommand, { QueueUrl: DLQ_URL, AttributeNames: ['QueueArn'] }).resolves({ Attributes: { QueueArn: DLQ_ARN } });
-  sqsMock.on(GetQueueAttributesCommand, { QueueUrl: QUEUE_URL, AttributeNames: ['QueueArn'] }).resolves({ Attributes: { QueueArn: QUEUE_ARN } });
+  sqsMock
+    .on(GetQueueAttributesCommand, { QueueUrl: DLQ_URL, AttributeNames: ['QueueArn'] })
+    .resolves({ Attributes: { QueueArn: DLQ_ARN } });
+  sqsMock
+    .on(GetQueueAttributesCommand, { QueueUrl: QUEUE_URL, AttributeNames: ['QueueArn'] })
+    .resolves({ Attributes: { QueueArn: QUEUE_ARN } });
   sqsMock.on(SendMessageCommand).resolves({ MessageId: 'sent' });
   sqsMock.on(DeleteMessageCommand).resolves({});
   sqsMock.on(ChangeMessageVisibilityCommand).resolves({});
@@ -103,7 +107,9 @@ describe('redrive on AWS: SQS message move task', () => {
     // Prepare
     sqsMock.on(StartMessageMoveTaskCommand).resolves({ TaskHandle: 'task-1' });
     sqsMock.on(ListMessageMoveTasksCommand).resolves({
-      Results: [{ Status: 'FAILED', ApproximateNumberOfMessagesMoved: 1, ApproximateNumberOfMessagesToMove: 2, FailureReason: 'AccessDenied' }],
+      Results: [
+        { Status: 'FAILED', ApproximateNumberOfMessagesMoved: 1, ApproximateNumberOfMessagesToMove: 2, FailureReason: 'AccessDenied' },
+      ],
     });
 
     // Act
@@ -213,7 +219,11 @@ describe('redrive where move tasks are missing: receive → send → delete', ()
     expect(result).toMatchObject({ method: 'copy', status: 'FAILED', moved: 0, failed: 1 });
     expect(result.error).toContain('RequestThrottled');
     expect(sqsMock).not.toHaveReceivedCommand(DeleteMessageCommand);
-    expect(sqsMock).toHaveReceivedCommandWith(ChangeMessageVisibilityCommand, { QueueUrl: DLQ_URL, ReceiptHandle: 'receipt-1', VisibilityTimeout: 0 });
+    expect(sqsMock).toHaveReceivedCommandWith(ChangeMessageVisibilityCommand, {
+      QueueUrl: DLQ_URL,
+      ReceiptHandle: 'receipt-1',
+      VisibilityTimeout: 0,
+    });
     expect(sqsMock).toHaveReceivedCommandTimes(ReceiveMessageCommand, 1);
   });
 });

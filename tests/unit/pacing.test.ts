@@ -208,7 +208,7 @@ describe('ShopifyPacer', () => {
     expect(throttledLate).toBeLessThanOrEqual(5);
   });
 
-  it('caps a single wait, so the caller\'s retry policy and deadline still decide', async () => {
+  it("caps a single wait, so the caller's retry policy and deadline still decide", async () => {
     // Prepare: an empty bucket restoring 1 point/s would mean a 10 s wait
     const clock = new FakeClock();
     const pacer = pacerWith(clock, { maxWaitMs: 1_000 });
@@ -237,7 +237,7 @@ describe('ShopifyPacer', () => {
     expect(pacer.stats.capped).toBe(1);
   });
 
-  it('lets one referral\'s two requests go before the bucket is known, and holds the rest for an answer', async () => {
+  it("lets one referral's two requests go before the bucket is known, and holds the rest for an answer", async () => {
     // Prepare: a fresh container knows nothing about the bucket
     const clock = new FakeClock();
     const pacer = pacerWith(clock);
@@ -355,7 +355,13 @@ describe('ShopifyPacer with a share of the shop: containers that do not fight ov
               } else throttled++;
               await clock.sleep(300);
               refill();
-              pacer.settle(permit, { currentlyAvailable: Math.floor(level), maximumAvailable: maximum, restoreRate: restore, requestedQueryCost: 10, actualQueryCost: runs ? 10 : null });
+              pacer.settle(permit, {
+                currentlyAvailable: Math.floor(level),
+                maximumAvailable: maximum,
+                restoreRate: restore,
+                requestedQueryCost: 10,
+                actualQueryCost: runs ? 10 : null,
+              });
             }
           })(),
         );
@@ -375,7 +381,8 @@ describe('ShopifyPacer with a share of the shop: containers that do not fight ov
     await seed(pacer, 100);
     const ours = await Promise.all(Array.from({ length: 5 }, () => pacer.acquire('giftCardCreate')));
     // Our 50 points have run; the other container's 50 are on their way, so the shop still shows 50.
-    for (const permit of ours) pacer.settle(permit, { currentlyAvailable: 50, maximumAvailable: 1000, restoreRate: 100, requestedQueryCost: 10 });
+    for (const permit of ours)
+      pacer.settle(permit, { currentlyAvailable: 50, maximumAvailable: 1000, restoreRate: 100, requestedQueryCost: 10 });
 
     // Act
     const next = track(pacer, clock);
@@ -408,9 +415,15 @@ describe('Shopify transport with a pacer', () => {
   function reply(currentlyAvailable: number): Response {
     return new Response(
       JSON.stringify({
-        data: { giftCardCreate: { giftCard: { id: 'gid://shopify/GiftCard/1', lastCharacters: 'WXYZ' }, giftCardCode: 'x', userErrors: [] } },
+        data: {
+          giftCardCreate: { giftCard: { id: 'gid://shopify/GiftCard/1', lastCharacters: 'WXYZ' }, giftCardCode: 'x', userErrors: [] },
+        },
         extensions: {
-          cost: { requestedQueryCost: 10, actualQueryCost: 10, throttleStatus: { maximumAvailable: 1000, currentlyAvailable, restoreRate: 100 } },
+          cost: {
+            requestedQueryCost: 10,
+            actualQueryCost: 10,
+            throttleStatus: { maximumAvailable: 1000, currentlyAvailable, restoreRate: 100 },
+          },
         },
       }),
       { status: 200, headers: { 'Content-Type': 'application/json' } },
@@ -427,7 +440,13 @@ describe('Shopify transport with a pacer', () => {
       return reply(5);
     }) as unknown as Fetch;
     // 2026-04: gift cards take initialValue there, so each create is one request (no shop currency read).
-    const transport = new ShopifyTransport({ baseUrl: 'https://shop.myshopify.com', accessToken: 't', apiVersion: '2026-04', fetch: fetchImpl, pacer });
+    const transport = new ShopifyTransport({
+      baseUrl: 'https://shop.myshopify.com',
+      accessToken: 't',
+      apiVersion: '2026-04',
+      fetch: fetchImpl,
+      pacer,
+    });
     const client = giftCardIssuer(transport);
 
     // Act

@@ -42,7 +42,12 @@ describe('PostHogCapture.track', () => {
     const body = await track(fulfilled);
 
     // Assess: the uuid pinned, so a redeploy keeps deduping captures sent before it
-    expect(body).toMatchObject({ api_key: 'phc_key', event: 'referral reward fulfilled', distinct_id: 'person-1', uuid: 'e76a0ae4-744b-8be3-a730-bec5f77cbe1a' });
+    expect(body).toMatchObject({
+      api_key: 'phc_key',
+      event: 'referral reward fulfilled',
+      distinct_id: 'person-1',
+      uuid: 'e76a0ae4-744b-8be3-a730-bec5f77cbe1a',
+    });
   });
 
   it("sends the referral under PostHog's property names, the amount as a number, in the insights' order", async () => {
@@ -54,7 +59,13 @@ describe('PostHogCapture.track', () => {
 
     // Assess
     expect(JSON.stringify(body.properties)).toBe(
-      JSON.stringify({ referral_event_id: EVENT_ID, reward_type: 'gift_card', reward_amount: 25, referrer_email: 'referrer@example.com', redeemer_email: 'redeemer@example.com' }),
+      JSON.stringify({
+        referral_event_id: EVENT_ID,
+        reward_type: 'gift_card',
+        reward_amount: 25,
+        referrer_email: 'referrer@example.com',
+        redeemer_email: 'redeemer@example.com',
+      }),
     );
   });
 
@@ -94,6 +105,13 @@ describe('PostHogCapture.track', () => {
     const body = await track(rejected);
 
     // Assess
-    expect(Object.keys(body.properties as object)).toEqual(['referral_event_id', 'reward_type', 'reward_amount', 'referrer_email', 'redeemer_email', 'reason']);
+    expect(Object.keys(body.properties as object)).toEqual([
+      'referral_event_id',
+      'reward_type',
+      'reward_amount',
+      'referrer_email',
+      'redeemer_email',
+      'reason',
+    ]);
   });
 });

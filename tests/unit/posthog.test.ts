@@ -78,7 +78,11 @@ describe('parseWebhook: PostHog default body', () => {
   it('lowercases the event uuid into the eventId', () => {
     // Prepare
     const body = JSON.stringify({
-      event: { uuid: EVENT_ID.toUpperCase(), event: 'referral redeemed', properties: { referrer_email: 'a@example.com', redeemer_email: 'b@example.com' } },
+      event: {
+        uuid: EVENT_ID.toUpperCase(),
+        event: 'referral redeemed',
+        properties: { referrer_email: 'a@example.com', redeemer_email: 'b@example.com' },
+      },
     });
 
     // Act
@@ -298,7 +302,10 @@ describe('parseWebhook: emails', () => {
     ['null', null],
   ])('falls back to person.properties.email for the redeemer when the redeemer property is %s, as when it is missing', (_label, value) => {
     // Prepare
-    const body = bodyWith({ referrer_email: 'referrer@example.com', redeemer_email: value }, { properties: { email: 'Person@Example.com' } });
+    const body = bodyWith(
+      { referrer_email: 'referrer@example.com', redeemer_email: value },
+      { properties: { email: 'Person@Example.com' } },
+    );
 
     // Act
     const referral = referralOf(parseWebhook(body, OPTIONS));
@@ -404,7 +411,12 @@ describe('parseWebhook: what the app vouches with', () => {
 
   it('carries referral_signature and referral_code (trimmed, lowercased) into the queued referral, unchecked', () => {
     // Prepare
-    const body = bodyWith({ referrer_email: 'referrer@example.com', redeemer_email: 'bob@example.com', referral_code: ' K7M2Q9XP ', referral_signature: ` ${SIGNATURE}\n` });
+    const body = bodyWith({
+      referrer_email: 'referrer@example.com',
+      redeemer_email: 'bob@example.com',
+      referral_code: ' K7M2Q9XP ',
+      referral_signature: ` ${SIGNATURE}\n`,
+    });
 
     // Act
     const referral = referralOf(parseWebhook(body, OPTIONS));
@@ -415,7 +427,12 @@ describe('parseWebhook: what the app vouches with', () => {
 
   it('queues an unsigned referral without either field: only the worker, which holds the key, judges it', () => {
     // Prepare
-    const body = bodyWith({ referrer_email: 'referrer@example.com', redeemer_email: 'bob@example.com', referral_code: '  ', referral_signature: null });
+    const body = bodyWith({
+      referrer_email: 'referrer@example.com',
+      redeemer_email: 'bob@example.com',
+      referral_code: '  ',
+      referral_signature: null,
+    });
 
     // Act
     const referral = referralOf(parseWebhook(body, OPTIONS));
@@ -438,7 +455,11 @@ describe('parseWebhook: what the app vouches with', () => {
 
   it('cuts an over-long signature to a bound, so the queue message stays small and the worker refuses it', () => {
     // Prepare
-    const body = bodyWith({ referrer_email: 'referrer@example.com', redeemer_email: 'bob@example.com', referral_signature: 'x'.repeat(100_000) });
+    const body = bodyWith({
+      referrer_email: 'referrer@example.com',
+      redeemer_email: 'bob@example.com',
+      referral_signature: 'x'.repeat(100_000),
+    });
 
     // Act
     const referral = referralOf(parseWebhook(body, OPTIONS));

@@ -3,7 +3,14 @@ import { PostHogEventsQuery, type EventRow } from '../../lib/adapters/posthog-qu
 import { failure } from '../support/failure';
 
 const COLUMNS = ['uuid', 'event', 'distinct_id', 'properties', 'timestamp', 'person_email'];
-const row = (n: number) => [`0190b6c2-6f1e-7c3a-9d7e-00000000000${n}`, 'referral redeemed', `d${n}`, '{}', `2026-07-01T00:0${n}:00.000Z`, null];
+const row = (n: number) => [
+  `0190b6c2-6f1e-7c3a-9d7e-00000000000${n}`,
+  'referral redeemed',
+  `d${n}`,
+  '{}',
+  `2026-07-01T00:0${n}:00.000Z`,
+  null,
+];
 const WINDOW = { event: 'referral redeemed', since: '2026-07-01T00:00:00.000Z', until: '2026-07-02T00:00:00.000Z' };
 
 function fakeFetch(answers: { status: number; body: unknown; headers?: Record<string, string> }[]) {
@@ -43,7 +50,7 @@ describe('PostHogEventsQuery', () => {
     expect(request!.body.query.query).not.toContain('referral redeemed');
   });
 
-  it('pages by the last row\'s (timestamp, uuid) until a page comes back short', async () => {
+  it("pages by the last row's (timestamp, uuid) until a page comes back short", async () => {
     // Prepare
     const fetch = fakeFetch([
       { status: 200, body: { columns: COLUMNS, results: [row(1), row(2)], hasMore: true } },

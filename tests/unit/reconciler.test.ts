@@ -3,7 +3,10 @@ import type { EventRow } from '../../lib/adapters/posthog-query';
 import type { Referral } from '../../lib/domain/referral';
 
 const UUID = (n: number) => `0190B6C2-6F1E-7C3A-9D7E-00000000000${n}`;
-const row = (n: number, properties: unknown = { referrer_email: `ref${n}@example.com`, redeemer_email: `red${n}@example.com` }): EventRow => ({
+const row = (
+  n: number,
+  properties: unknown = { referrer_email: `ref${n}@example.com`, redeemer_email: `red${n}@example.com` },
+): EventRow => ({
   uuid: UUID(n),
   event: 'referral redeemed',
   distinctId: `d${n}`,
@@ -44,13 +47,23 @@ describe('reconcile', () => {
     // Assess
     expect(report).toMatchObject({ seen: 3, known: 1, queued: 2 });
     expect(queued.map((r) => r.eventId)).toEqual([UUID(1).toLowerCase(), UUID(3).toLowerCase()]);
-    expect(queued[0]).toMatchObject({ v: 1, referrerEmail: 'ref1@example.com', redeemerEmail: 'red1@example.com', occurredAt: row(1).timestamp });
+    expect(queued[0]).toMatchObject({
+      v: 1,
+      referrerEmail: 'ref1@example.com',
+      redeemerEmail: 'red1@example.com',
+      occurredAt: row(1).timestamp,
+    });
   });
 
   it("queues the app's signature and referral code from the row's properties, for the worker to check", async () => {
     // Prepare
     const signature = 'EveHz2HVuwzqAAY0hlQH-q_NLAnO-Qx1J4hlRI1vEw0';
-    const properties = { referrer_email: 'ref1@example.com', redeemer_email: 'red1@example.com', referral_code: 'K7M2Q9XP', referral_signature: signature };
+    const properties = {
+      referrer_email: 'ref1@example.com',
+      redeemer_email: 'red1@example.com',
+      referral_code: 'K7M2Q9XP',
+      referral_signature: signature,
+    };
     const { deps, queued } = fakes([[row(1, properties)]]);
 
     // Act
@@ -69,7 +82,12 @@ describe('reconcile', () => {
 
     // Assess
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]!.extra).toEqual({ eventId: UUID(1).toLowerCase(), occurredAt: row(1).timestamp, referrer: 'r***@example.com', redeemer: 'r***@example.com' });
+    expect(warnings[0]!.extra).toEqual({
+      eventId: UUID(1).toLowerCase(),
+      occurredAt: row(1).timestamp,
+      referrer: 'r***@example.com',
+      redeemer: 'r***@example.com',
+    });
     expect(JSON.stringify(warnings)).not.toContain('ref1@');
   });
 
@@ -134,13 +152,19 @@ describe('slidingWindow', () => {
 });
 
 describe('webhookBody', () => {
-  it('rebuilds PostHog\'s default template body, with the person\'s email when the row has one', () => {
+  it("rebuilds PostHog's default template body, with the person's email when the row has one", () => {
     // Act
     const body = JSON.parse(webhookBody({ ...row(1), personEmail: 'person@example.com' }));
 
     // Assess
     expect(body).toEqual({
-      event: { uuid: UUID(1), event: 'referral redeemed', distinct_id: 'd1', properties: { referrer_email: 'ref1@example.com', redeemer_email: 'red1@example.com' }, timestamp: row(1).timestamp },
+      event: {
+        uuid: UUID(1),
+        event: 'referral redeemed',
+        distinct_id: 'd1',
+        properties: { referrer_email: 'ref1@example.com', redeemer_email: 'red1@example.com' },
+        timestamp: row(1).timestamp,
+      },
       person: { properties: { email: 'person@example.com' } },
     });
   });

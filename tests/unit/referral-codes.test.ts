@@ -134,7 +134,14 @@ describe('referral codes (domain)', () => {
 describe('referral codes at the webhook', () => {
   const OPTIONS = { referralEvent: 'referral redeemed', referrerEmailProperty: 'referrer_email', redeemerEmailProperty: 'redeemer_email' };
   const body = (properties: Record<string, unknown>) =>
-    JSON.stringify({ event: { uuid: SAMPLE_REFERRAL.eventId, event: 'referral redeemed', distinct_id: 'd', properties: { redeemer_email: 'grace@example.org', ...properties } } });
+    JSON.stringify({
+      event: {
+        uuid: SAMPLE_REFERRAL.eventId,
+        event: 'referral redeemed',
+        distinct_id: 'd',
+        properties: { redeemer_email: 'grace@example.org', ...properties },
+      },
+    });
 
   it.each([
     ['no referrer email', { referral_code: ' K7QW2MXR9P ' }],
@@ -145,7 +152,10 @@ describe('referral codes at the webhook', () => {
 
     // Assess
     expect(parsed).toMatchObject({ kind: 'referral', referral: { referrerEmail: '', referralCode: 'k7qw2mxr9p' } });
-    expect(parseReferral(JSON.stringify((parsed as { referral: unknown }).referral))).toMatchObject({ referrerEmail: '', referralCode: 'k7qw2mxr9p' });
+    expect(parseReferral(JSON.stringify((parsed as { referral: unknown }).referral))).toMatchObject({
+      referrerEmail: '',
+      referralCode: 'k7qw2mxr9p',
+    });
   });
 
   it('refuses a referral that names neither a code nor a referrer email', () => {
@@ -193,7 +203,11 @@ describe('referral codes (settings)', () => {
 
 describe('shared device / IP guard', () => {
   const config = (env: Record<string, string>): LifecycleConfig => loadLifecycleConfig(env);
-  const ledger = { referrerVelocity: async () => 0, reserveBudget: async () => true, returnBudget: async () => undefined } as unknown as GuardDeps['ledger'];
+  const ledger = {
+    referrerVelocity: async () => 0,
+    reserveBudget: async () => true,
+    returnBudget: async () => undefined,
+  } as unknown as GuardDeps['ledger'];
 
   it('asks PostHog once per pair, then answers from the cache', async () => {
     // Prepare
@@ -202,20 +216,38 @@ describe('shared device / IP guard', () => {
       requests.push(JSON.parse(String(init.body)));
       return new Response(JSON.stringify({ columns: ['shared_devices', 'shared_ips'], results: [[1, 0]] }), { status: 200 });
     }) as unknown as typeof fetch;
-    const client = new PostHogSharedSignals({ appHost: 'https://us.posthog.com', projectId: '1', personalApiKey: 'phx_x', fetch: fetchImpl });
-    const query = { referrer: { email: 'Ada@Example.com' }, redeemer: { email: 'grace@example.org', distinctId: 'g-1' }, since: '2026-11-01T00:00:00.000Z' };
+    const client = new PostHogSharedSignals({
+      appHost: 'https://us.posthog.com',
+      projectId: '1',
+      personalApiKey: 'phx_x',
+      fetch: fetchImpl,
+    });
+    const query = {
+      referrer: { email: 'Ada@Example.com' },
+      redeemer: { email: 'grace@example.org', distinctId: 'g-1' },
+      since: '2026-11-01T00:00:00.000Z',
+    };
 
     // Act
     const first = await client.shared(query);
     const second = await client.shared(query);
 
     // Assess
-    expect([first, second]).toEqual([{ devices: 1, ips: 0 }, { devices: 1, ips: 0 }]);
+    expect([first, second]).toEqual([
+      { devices: 1, ips: 0 },
+      { devices: 1, ips: 0 },
+    ]);
     expect(requests).toEqual([
       {
         query: expect.objectContaining({
           kind: 'HogQLQuery',
-          values: { referrer_email: 'ada@example.com', referrer_distinct_id: '', redeemer_email: 'grace@example.org', redeemer_distinct_id: 'g-1', since: query.since },
+          values: {
+            referrer_email: 'ada@example.com',
+            referrer_distinct_id: '',
+            redeemer_email: 'grace@example.org',
+            redeemer_distinct_id: 'g-1',
+            since: query.since,
+          },
         }),
       },
     ]);
@@ -226,12 +258,20 @@ describe('shared device / IP guard', () => {
     const statuses = [429, 200];
     const fetchImpl = (async () => {
       const status = statuses.shift()!;
-      return new Response(JSON.stringify(status === 200 ? { columns: ['shared_devices', 'shared_ips'], results: [[0, 0]] } : { detail: 'throttled' }), {
-        status,
-        headers: status === 429 ? { 'retry-after': '30' } : {},
-      });
+      return new Response(
+        JSON.stringify(status === 200 ? { columns: ['shared_devices', 'shared_ips'], results: [[0, 0]] } : { detail: 'throttled' }),
+        {
+          status,
+          headers: status === 429 ? { 'retry-after': '30' } : {},
+        },
+      );
     }) as unknown as typeof fetch;
-    const client = new PostHogSharedSignals({ appHost: 'https://us.posthog.com', projectId: '1', personalApiKey: 'phx_x', fetch: fetchImpl });
+    const client = new PostHogSharedSignals({
+      appHost: 'https://us.posthog.com',
+      projectId: '1',
+      personalApiKey: 'phx_x',
+      fetch: fetchImpl,
+    });
     const query = { referrer: { email: 'a@example.com' }, redeemer: { email: 'b@example.com' }, since: '2026-11-01T00:00:00.000Z' };
 
     // Act
@@ -247,7 +287,13 @@ describe('shared device / IP guard', () => {
   it('does not ask PostHog about a referral another guard already sends to review', async () => {
     // Prepare
     const shared = jest.fn(async () => ({ devices: 1, ips: 1 }));
-    const deps: GuardDeps = { config: config({ REVIEW_SHARED_DEVICE: 'true', REVIEW_DISPOSABLE_EMAIL: 'true' }), ledger, cents: 5000, isDisposable: () => true, sharedSignals: { shared } };
+    const deps: GuardDeps = {
+      config: config({ REVIEW_SHARED_DEVICE: 'true', REVIEW_DISPOSABLE_EMAIL: 'true' }),
+      ledger,
+      cents: 5000,
+      isDisposable: () => true,
+      sharedSignals: { shared },
+    };
 
     // Act
     const reasons = await reviewReasons(SAMPLE_REFERRAL, '2026-11-25T10:00:00.000Z', deps);
@@ -260,7 +306,12 @@ describe('shared device / IP guard', () => {
   it('asks about the lookback before the referral began, with both people', async () => {
     // Prepare
     const shared = jest.fn(async () => ({ devices: 0, ips: 2 }));
-    const deps: GuardDeps = { config: config({ REVIEW_SHARED_DEVICE: 'true', REVIEW_SHARED_IP: 'true', SHARED_SIGNAL_LOOKBACK: '7d' }), ledger, cents: 5000, sharedSignals: { shared } };
+    const deps: GuardDeps = {
+      config: config({ REVIEW_SHARED_DEVICE: 'true', REVIEW_SHARED_IP: 'true', SHARED_SIGNAL_LOOKBACK: '7d' }),
+      ledger,
+      cents: 5000,
+      sharedSignals: { shared },
+    };
 
     // Act
     const reasons = await reviewReasons({ ...SAMPLE_REFERRAL, referrerDistinctId: 'ada-1' }, '2026-11-25T10:00:00.000Z', deps);

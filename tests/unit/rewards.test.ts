@@ -1,7 +1,14 @@
 import { CONTENTION_RETRY_MS, PermanentError, RetryableError } from '../../lib/domain/errors';
 import type { LedgerRecord } from '../../lib/adapters/dynamodb/ledger';
 import type { Referral } from '../../lib/domain/referral';
-import { fulfilReferral, giftCardNote, parseGiftCardNote, type EventSender, type FulfilDeps, type FulfilmentMessage } from '../../lib/domain/rewards';
+import {
+  fulfilReferral,
+  giftCardNote,
+  parseGiftCardNote,
+  type EventSender,
+  type FulfilDeps,
+  type FulfilmentMessage,
+} from '../../lib/domain/rewards';
 import { FakeShop, roleOf } from '../support/fake-shop';
 import { MemoryLedger } from '../support/memory-ledger';
 import { failure } from '../support/failure';
@@ -68,7 +75,13 @@ const attempt = (owner = 'request-1/message-1') => ({ owner, deadline: Date.now(
 /** The referrals parked so far, as the verdicts that parked them: HELD until a time, or in REVIEW. */
 function parkedBy(ledger: MemoryLedger): { status: string; releaseAt?: number; reasons?: string[] }[] {
   return ledger.calls.flatMap((call): { status: string; releaseAt?: number; reasons?: string[] }[] =>
-    call.op !== 'decide' ? [] : call.verdict.kind === 'hold' ? [{ status: 'HELD', releaseAt: call.verdict.until }] : call.verdict.kind === 'review' ? [{ status: 'REVIEW', reasons: call.verdict.reasons }] : [],
+    call.op !== 'decide'
+      ? []
+      : call.verdict.kind === 'hold'
+        ? [{ status: 'HELD', releaseAt: call.verdict.until }]
+        : call.verdict.kind === 'review'
+          ? [{ status: 'REVIEW', reasons: call.verdict.reasons }]
+          : [],
   );
 }
 
@@ -280,7 +293,11 @@ describe('fulfilReferral: the last write ends the referral', () => {
     // Assess
     expect(ledger.calls.map((call) => call.op)).toEqual(['begin', 'decide', 'recordCard', 'recordCard', 'recordCustomerIo']);
     expect(ledger.calls.at(-1)).toMatchObject({ op: 'recordCustomerIo', finish: 'COMPLETED' });
-    expect(ledger.records.get(EVENT_ID)).toMatchObject({ status: 'COMPLETED', customerioAt: expect.any(String), completedAt: expect.any(String) });
+    expect(ledger.records.get(EVENT_ID)).toMatchObject({
+      status: 'COMPLETED',
+      customerioAt: expect.any(String),
+      completedAt: expect.any(String),
+    });
     expect(ledger.records.get(EVENT_ID)?.leaseOwner).toBeUndefined();
   });
 
@@ -324,7 +341,9 @@ describe('fulfilReferral: the last write ends the referral', () => {
     const capture = posthog();
     deps.posthog = capture;
     const at = new Date(NOW).toISOString();
-    ledger.seed(storedRecord({ decision: 'ACCEPTED', referrerCardId: 'gid://1', redeemerCardId: 'gid://2', customerioAt: at, posthogAt: at }));
+    ledger.seed(
+      storedRecord({ decision: 'ACCEPTED', referrerCardId: 'gid://1', redeemerCardId: 'gid://2', customerioAt: at, posthogAt: at }),
+    );
 
     // Act
     const outcome = await fulfilReferral(REFERRAL, deps, attempt());
@@ -427,7 +446,9 @@ describe('fulfilReferral: codes Shopify reports as taken', () => {
     expect(outcome).toEqual({ outcome: 'completed' });
     expect(shopify.codesFor('referrer')).toEqual(['CODE0001', 'CODE0003']);
     expect(persistedAtCreate).toEqual(['CODE0001', 'CODE0003']);
-    expect(ledger.calls).toContainEqual(expect.objectContaining({ op: 'replaceCode', role: 'referrer', oldCode: 'CODE0001', newCode: 'CODE0003' }));
+    expect(ledger.calls).toContainEqual(
+      expect.objectContaining({ op: 'replaceCode', role: 'referrer', oldCode: 'CODE0001', newCode: 'CODE0003' }),
+    );
     const record = ledger.records.get(EVENT_ID)!;
     expect(record.referrerCode).toBe('CODE0003');
     expect(record.referrerCardId).not.toBe('gid://shopify/GiftCard/foreign');
@@ -500,7 +521,7 @@ describe('fulfilReferral: reward expiry', () => {
     expect(ledger.records.get(EVENT_ID)).toMatchObject({ referrerExpiresOn: '2026-12-25', redeemerExpiresOn: '2026-12-25' });
   });
 
-  it('records a lost-response reward found by look-up with the expiry it was created with, not the retry\'s', async () => {
+  it("records a lost-response reward found by look-up with the expiry it was created with, not the retry's", async () => {
     // Prepare: the referrer's card is created, the answer lost, and the retry comes two days later
     const { ledger, shopify, deps } = setup();
     deps.rewardExpiresDays = 30;
@@ -579,7 +600,11 @@ describe('fulfilReferral: one card failing', () => {
   it('throws the permanent failure when the other card fails retryably', async () => {
     // Prepare
     const { shopify, deps } = setup({ baseDelayMs: 1, maxDelayMs: 2, maxAttempts: 1 });
-    shopify.fault((input) => (roleOf(input) === 'referrer' ? new RetryableError('Shopify answered 503') : new PermanentError('shopify_auth', 'Shopify answered 401')));
+    shopify.fault((input) =>
+      roleOf(input) === 'referrer'
+        ? new RetryableError('Shopify answered 503')
+        : new PermanentError('shopify_auth', 'Shopify answered 401'),
+    );
 
     // Act
     const error = await failure(fulfilReferral(REFERRAL, deps, attempt()));
@@ -644,7 +669,7 @@ describe('parseGiftCardNote', () => {
 });
 
 describe('fulfilReferral: look-up by code with several matches (#10.7)', () => {
-  it("takes our card when a foreign card with the same last characters comes first, and pays no new code", async () => {
+  it('takes our card when a foreign card with the same last characters comes first, and pays no new code', async () => {
     // Prepare: the referrer's card exists (an earlier attempt's lost answer); the search also returns a stranger's
     const { ledger, shopify, deps } = setup();
     ledger.seed(storedRecord({}));
@@ -745,7 +770,12 @@ describe("fulfilReferral: the ledger's copy of the referral (#10.5, #10.6)", () 
     const { ledger, shopify: giftCards, deps } = setup();
     ledger.seed(storedRecord({ decision: 'ACCEPTED', rewardType: 'gift_card', rewardAmount: '25.00' }));
     const discounts = new FakeShop();
-    Object.assign(deps, { rewardType: 'discount_code', rewardAmount: '50.00', shopify: discounts, issuers: { gift_card: giftCards, discount_code: discounts } });
+    Object.assign(deps, {
+      rewardType: 'discount_code',
+      rewardAmount: '50.00',
+      shopify: discounts,
+      issuers: { gift_card: giftCards, discount_code: discounts },
+    });
 
     // Act
     await fulfilReferral(REFERRAL, deps, attempt());
@@ -897,7 +927,7 @@ describe('fulfilReferral: a lost create answered "taken" while our card is not s
   const STRANGER = { id: 'gid://shopify/GiftCard/stranger', note: 'bought at the till' };
   const MINUTE = 60_000;
 
-  it("keeps the code, records the sighting and retries instead of issuing a second card", async () => {
+  it('keeps the code, records the sighting and retries instead of issuing a second card', async () => {
     // Prepare: the referrer's create lands but its answer is lost; our card is not searchable, a stranger's with the same last characters is
     const { ledger, shopify, customerio, deps } = setup();
     shopify.loseResponses((input) => roleOf(input) === 'referrer');
@@ -911,7 +941,11 @@ describe('fulfilReferral: a lost create answered "taken" while our card is not s
     expect(error).toBeInstanceOf(RetryableError);
     expect(shopify.codesFor('referrer')).toEqual(['CODE0001', 'CODE0001']);
     expect(ledger.calls.filter((call) => call.op === 'replaceCode')).toEqual([]);
-    expect(ledger.records.get(EVENT_ID)).toMatchObject({ referrerCode: 'CODE0001', referrerTakenSeenCode: 'CODE0001', referrerTakenSeenAt: expect.any(String) });
+    expect(ledger.records.get(EVENT_ID)).toMatchObject({
+      referrerCode: 'CODE0001',
+      referrerTakenSeenCode: 'CODE0001',
+      referrerTakenSeenAt: expect.any(String),
+    });
     expect(customerio.sent).toEqual([]);
   });
 
@@ -1024,7 +1058,10 @@ describe("fulfilReferral: the lifecycle gate's pay verdict is stored (closing re
     expect(outcome).toEqual({ outcome: 'completed' });
     expect(gate.parked()).toEqual([]);
     expect(shopify.cards.size).toBe(2);
-    expect(ledger.records.get(EVENT_ID)).toMatchObject({ referrerCardId: shopify.card('CODE0001')?.id, redeemerCardId: shopify.card('CODE0002')?.id });
+    expect(ledger.records.get(EVENT_ID)).toMatchObject({
+      referrerCardId: shopify.card('CODE0001')?.id,
+      redeemerCardId: shopify.card('CODE0002')?.id,
+    });
   });
 
   it('stores the pay verdict in the decision write: no extra ledger write', async () => {
@@ -1231,12 +1268,17 @@ describe('fulfilReferral: a message reusing the uuid of a referral begun for ano
   it.each([
     ['by email', { referrerEmail: 'mallory@example.com' }],
     ['by her own code', { referrerEmail: '', referralCode: 'xxxxxxxxxx' }],
-  ])("never pays the forger when a forged event naming her %s began the record and stopped before deciding", async (_how, forgedPeople) => {
+  ])('never pays the forger when a forged event naming her %s began the record and stopped before deciding', async (_how, forgedPeople) => {
     // Prepare: the forged, unsigned event with the genuine uuid begins, then its attempt dies
     const { ledger, shopify, customerio, deps } = setup();
     deps.rules = rules;
     deps.referralCodes = referralCodes;
-    const crashing: FulfilDeps = { ...deps, checkpoint: (step) => { if (step === 'begun') throw new Error('simulated: the Lambda timed out'); } };
+    const crashing: FulfilDeps = {
+      ...deps,
+      checkpoint: (step) => {
+        if (step === 'begun') throw new Error('simulated: the Lambda timed out');
+      },
+    };
     await failure(fulfilReferral({ ...REFERRAL, ...forgedPeople }, crashing, attempt('request-1/message-1')));
     await release(ledger, EVENT_ID, 'request-1/message-1', 'timed out');
 

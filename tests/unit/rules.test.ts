@@ -106,7 +106,11 @@ describe('staticRefusal: only referrals the app vouched for', () => {
     // Prepare: the key rotated after the app signed this referral
     const rotating: ProgramRules = {
       ...RULES,
-      referralSignatures: { mode: 'required', key: 'the-new-referral-signing-key-0123456789abcdef', previousKey: TEST_REFERRAL_SIGNING_KEY },
+      referralSignatures: {
+        mode: 'required',
+        key: 'the-new-referral-signing-key-0123456789abcdef',
+        previousKey: TEST_REFERRAL_SIGNING_KEY,
+      },
     };
 
     // Act

@@ -128,21 +128,18 @@ describe('loadEnv failures', () => {
     },
   );
 
-  it.each(['ThrottlingException', 'InternalServiceError', 'TimeoutError'])(
-    'fails retryably on any other error: %s',
-    async (name) => {
-      // Prepare
-      const source = fakeSource(() => {
-        throw awsError(name);
-      });
+  it.each(['ThrottlingException', 'InternalServiceError', 'TimeoutError'])('fails retryably on any other error: %s', async (name) => {
+    // Prepare
+    const source = fakeSource(() => {
+      throw awsError(name);
+    });
 
-      // Act
-      const error = await failure(loadEnv({ SECRET_ID }, source));
+    // Act
+    const error = await failure(loadEnv({ SECRET_ID }, source));
 
-      // Assess
-      expect(error).toBeInstanceOf(RetryableError);
-    },
-  );
+    // Assess
+    expect(error).toBeInstanceOf(RetryableError);
+  });
 
   it('fails retryably on a thrown value that is not an error', async () => {
     // Prepare
@@ -186,7 +183,7 @@ describe('loadEnv with the keys a function may read', () => {
     expect(loaded).toEqual({ SECRET_ID, WEBHOOK_SECRET: 'webhook' });
   });
 
-  it("gives the worker the referral signing key from its secret, and never ingest, which faces the internet", async () => {
+  it('gives the worker the referral signing key from its secret, and never ingest, which faces the internet', async () => {
     // Prepare
     const source = fakeSource(() => ({ REFERRAL_SIGNING_KEY: 'referral-signing-key-of-the-app-backend', WEBHOOK_SECRET: 'webhook' }));
 

@@ -19,7 +19,8 @@ function tokenEndpoint(...script: (Response | Error | 'ok')[]): { fetch: Fetch; 
     grants.push({ url: String(input), init: init ?? {} });
     const next = script.shift() ?? 'ok';
     if (next instanceof Error) throw next;
-    if (next === 'ok') return json({ access_token: `shpat_${grants.length}`, scope: 'write_gift_cards,read_gift_cards', expires_in: DAY_S });
+    if (next === 'ok')
+      return json({ access_token: `shpat_${grants.length}`, scope: 'write_gift_cards,read_gift_cards', expires_in: DAY_S });
     return next;
   }) as Fetch;
   return { fetch: fetchImpl, grants };

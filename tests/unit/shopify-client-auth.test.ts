@@ -40,7 +40,9 @@ function json(body: unknown, status = 200): Response {
 }
 
 function created(): Response {
-  return json({ data: { giftCardCreate: { giftCard: { id: 'gid://shopify/GiftCard/7', lastCharacters: 'WXYZ' }, giftCardCode: null, userErrors: [] } } });
+  return json({
+    data: { giftCardCreate: { giftCard: { id: 'gid://shopify/GiftCard/7', lastCharacters: 'WXYZ' }, giftCardCode: null, userErrors: [] } },
+  });
 }
 
 function currency(code = 'EUR'): Response {
@@ -69,7 +71,11 @@ describe('Shopify transport: a token the Admin API refuses', () => {
 
   it('says a create it sent again after renewing the token was sent twice, when the resend answers TAKEN', async () => {
     // Prepare: the first send may have created the card before the 401 came back
-    const taken = json({ data: { giftCardCreate: { giftCard: null, giftCardCode: null, userErrors: [{ code: 'TAKEN', field: ['input', 'code'], message: 'taken' }] } } });
+    const taken = json({
+      data: {
+        giftCardCreate: { giftCard: null, giftCardCode: null, userErrors: [{ code: 'TAKEN', field: ['input', 'code'], message: 'taken' }] },
+      },
+    });
     const { fetch } = shop((s) => (s.token === 'shpat_1' ? json(UNAUTHORIZED, 401) : taken));
 
     // Act
@@ -107,7 +113,9 @@ describe('Shopify transport: a token the Admin API refuses', () => {
   it('does not retry a static token, which cannot change', async () => {
     // Prepare
     const { fetch, sent } = shop(() => json(UNAUTHORIZED, 401));
-    const client = giftCardIssuer(new ShopifyTransport({ baseUrl: ORIGIN, auth: new StaticToken('shpat_static'), apiVersion: '2026-04', fetch, pacer: false }));
+    const client = giftCardIssuer(
+      new ShopifyTransport({ baseUrl: ORIGIN, auth: new StaticToken('shpat_static'), apiVersion: '2026-04', fetch, pacer: false }),
+    );
 
     // Act
     const error = await failure(client.createGiftCard(INPUT));

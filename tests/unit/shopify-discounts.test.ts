@@ -17,14 +17,25 @@ function fakeFetch(body: unknown) {
 const NOW = Date.parse('2026-11-25T00:00:00.000Z');
 
 const client = (fetchImpl: typeof fetch) =>
-  discountCodeIssuer(new ShopifyTransport({ baseUrl: 'https://shop.example', accessToken: 'shpat_test', apiVersion: '2026-07', fetch: fetchImpl, pacer: false }), () => NOW);
+  discountCodeIssuer(
+    new ShopifyTransport({
+      baseUrl: 'https://shop.example',
+      accessToken: 'shpat_test',
+      apiVersion: '2026-07',
+      fetch: fetchImpl,
+      pacer: false,
+    }),
+    () => NOW,
+  );
 
 const INPUT = { code: 'ABCD2345EF', amount: '25.00', note: 'referral reward' };
 
 describe('discountCodeIssuer', () => {
   it('creates a single-use, once-per-customer, fixed-amount code for the whole order, inputs as variables', async () => {
     // Prepare
-    const { sent, fetchImpl } = fakeFetch({ data: { discountCodeBasicCreate: { codeDiscountNode: { id: 'gid://shopify/DiscountCodeNode/1' }, userErrors: [] } } });
+    const { sent, fetchImpl } = fakeFetch({
+      data: { discountCodeBasicCreate: { codeDiscountNode: { id: 'gid://shopify/DiscountCodeNode/1' }, userErrors: [] } },
+    });
 
     // Act
     const result = await client(fetchImpl).createGiftCard(INPUT);
@@ -46,7 +57,12 @@ describe('discountCodeIssuer', () => {
   it('answers taken when the code already exists', async () => {
     // Prepare
     const { fetchImpl } = fakeFetch({
-      data: { discountCodeBasicCreate: { codeDiscountNode: null, userErrors: [{ code: 'TAKEN', field: ['basicCodeDiscount', 'code'], message: 'Code must be unique.' }] } },
+      data: {
+        discountCodeBasicCreate: {
+          codeDiscountNode: null,
+          userErrors: [{ code: 'TAKEN', field: ['basicCodeDiscount', 'code'], message: 'Code must be unique.' }],
+        },
+      },
     });
 
     // Act
@@ -59,11 +75,18 @@ describe('discountCodeIssuer', () => {
   it('refuses a rejected input permanently, without the code in the message', async () => {
     // Prepare
     const { fetchImpl } = fakeFetch({
-      data: { discountCodeBasicCreate: { codeDiscountNode: null, userErrors: [{ code: 'BLANK', field: ['basicCodeDiscount', 'title'], message: `Title can't be blank (${INPUT.code})` }] } },
+      data: {
+        discountCodeBasicCreate: {
+          codeDiscountNode: null,
+          userErrors: [{ code: 'BLANK', field: ['basicCodeDiscount', 'title'], message: `Title can't be blank (${INPUT.code})` }],
+        },
+      },
     });
 
     // Act
-    const error = await client(fetchImpl).createGiftCard(INPUT).catch((e: unknown) => e);
+    const error = await client(fetchImpl)
+      .createGiftCard(INPUT)
+      .catch((e: unknown) => e);
 
     // Assess
     expect(error).toBeInstanceOf(PermanentError);
@@ -73,7 +96,9 @@ describe('discountCodeIssuer', () => {
 
   it('ends the code at the end of the expiry day a gift card would have', async () => {
     // Prepare
-    const { sent, fetchImpl } = fakeFetch({ data: { discountCodeBasicCreate: { codeDiscountNode: { id: 'gid://shopify/DiscountCodeNode/1' }, userErrors: [] } } });
+    const { sent, fetchImpl } = fakeFetch({
+      data: { discountCodeBasicCreate: { codeDiscountNode: { id: 'gid://shopify/DiscountCodeNode/1' }, userErrors: [] } },
+    });
 
     // Act
     await client(fetchImpl).createGiftCard({ ...INPUT, expiresOn: '2027-01-31' });
@@ -84,7 +109,9 @@ describe('discountCodeIssuer', () => {
 
   it('finds a code with its title as the note, and nothing for an unknown one', async () => {
     // Prepare
-    const found = fakeFetch({ data: { codeDiscountNodeByCode: { id: 'gid://shopify/DiscountCodeNode/7', codeDiscount: { title: 'ours' } } } });
+    const found = fakeFetch({
+      data: { codeDiscountNodeByCode: { id: 'gid://shopify/DiscountCodeNode/7', codeDiscount: { title: 'ours' } } },
+    });
     const missing = fakeFetch({ data: { codeDiscountNodeByCode: null } });
 
     // Act

@@ -28,7 +28,8 @@ const REWARD_CREATES = {
 /** How a schema says a mutation takes an idempotency key; empty when it does not. */
 function idempotencySupport(schema: GraphQLSchema, mutation: GraphQLField<unknown, unknown>): string[] {
   const found: string[] = [];
-  if (schema.getDirective('idempotent') && /@idempotent\b/.test(mutation.description ?? '')) found.push('its description documents the @idempotent directive');
+  if (schema.getDirective('idempotent') && /@idempotent\b/.test(mutation.description ?? ''))
+    found.push('its description documents the @idempotent directive');
   for (const arg of mutation.args) {
     if (/idempoten/i.test(arg.name)) found.push(`argument ${arg.name}`);
     for (const path of idempotencyInputFields(arg.type, arg.name, new Set())) found.push(`input field ${path}`);

@@ -45,15 +45,33 @@ async function documentsSentBy(apiVersion: string): Promise<Sent[]> {
     sent.push(body);
     const data = body.query.includes('shop {')
       ? { shop: { currencyCode: 'USD' } }
-      : { giftCardCreate: { giftCard: { id: 'gid://shopify/GiftCard/1', lastCharacters: 'WXYZ' }, userErrors: [] }, discountCodeBasicCreate: { codeDiscountNode: { id: 'gid://shopify/DiscountCodeNode/1' }, userErrors: [] }, giftCards: { nodes: [] }, codeDiscountNodeByCode: null, giftCardDeactivate: { giftCard: { id: 'gid://shopify/GiftCard/1', enabled: false, balance: { amount: '25.0' } }, userErrors: [] }, discountCodeDeactivate: { codeDiscountNode: { id: 'gid://shopify/DiscountCodeNode/1' }, userErrors: [] } };
+      : {
+          giftCardCreate: { giftCard: { id: 'gid://shopify/GiftCard/1', lastCharacters: 'WXYZ' }, userErrors: [] },
+          discountCodeBasicCreate: { codeDiscountNode: { id: 'gid://shopify/DiscountCodeNode/1' }, userErrors: [] },
+          giftCards: { nodes: [] },
+          codeDiscountNodeByCode: null,
+          giftCardDeactivate: { giftCard: { id: 'gid://shopify/GiftCard/1', enabled: false, balance: { amount: '25.0' } }, userErrors: [] },
+          discountCodeDeactivate: { codeDiscountNode: { id: 'gid://shopify/DiscountCodeNode/1' }, userErrors: [] },
+        };
     return Response.json({ data });
   }) as unknown as Fetch;
-  const transport = new ShopifyTransport({ baseUrl: 'https://shop.myshopify.com', accessToken: 'shpat_x', apiVersion, fetch: fetchImpl, pacer: false });
+  const transport = new ShopifyTransport({
+    baseUrl: 'https://shop.myshopify.com',
+    accessToken: 'shpat_x',
+    apiVersion,
+    fetch: fetchImpl,
+    pacer: false,
+  });
   const giftCards = giftCardIssuer(transport);
   const discountCodes = discountCodeIssuer(transport, () => Date.parse('2026-12-01T00:00:00.000Z'));
   await giftCards.createGiftCard({ code: 'REFABCD2345WXYZ', amount: '25.00', note: 'referral 0190a1b2 referrer', expiresOn: '2027-01-31' });
   await giftCards.findGiftCardByCode('REFABCD2345WXYZ');
-  await discountCodes.createGiftCard({ code: 'REFABCD2345QQQQ', amount: '25.00', note: 'referral 0190a1b2 redeemer', expiresOn: '2027-01-31' });
+  await discountCodes.createGiftCard({
+    code: 'REFABCD2345QQQQ',
+    amount: '25.00',
+    note: 'referral 0190a1b2 redeemer',
+    expiresOn: '2027-01-31',
+  });
   await discountCodes.findGiftCardByCode('REFABCD2345QQQQ');
   await deactivateReward(transport, 'gid://shopify/GiftCard/1');
   await deactivateReward(transport, 'gid://shopify/DiscountCodeNode/1');
@@ -164,7 +182,9 @@ describe('the deprecation check itself', () => {
     const drifted = SHOPIFY_DOCUMENTS.GiftCardCreate.replace('lastCharacters', 'lastFour');
 
     // Act
-    const checked = checkRequest(schema, drifted, { input: { code: 'REFABCD2345WXYZ', initialAmount: { amount: '25.00', currencyCode: 'USD' } } });
+    const checked = checkRequest(schema, drifted, {
+      input: { code: 'REFABCD2345WXYZ', initialAmount: { amount: '25.00', currencyCode: 'USD' } },
+    });
 
     // Assess
     expect(checked.ok).toBe(false);

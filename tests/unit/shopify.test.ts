@@ -38,19 +38,33 @@ function json(body: unknown, status = 200, headers: Record<string, string> = {})
 }
 
 function cost(requestedQueryCost: number, currentlyAvailable: number, restoreRate = 100): unknown {
-  return { cost: { requestedQueryCost, actualQueryCost: null, throttleStatus: { maximumAvailable: 1000, currentlyAvailable, restoreRate } } };
+  return {
+    cost: { requestedQueryCost, actualQueryCost: null, throttleStatus: { maximumAvailable: 1000, currentlyAvailable, restoreRate } },
+  };
 }
 
 function created(): Response {
   return json({
-    data: { giftCardCreate: { giftCard: { id: 'gid://shopify/GiftCard/7', lastCharacters: 'wxyz' }, giftCardCode: CODE.toLowerCase(), userErrors: [] } },
+    data: {
+      giftCardCreate: {
+        giftCard: { id: 'gid://shopify/GiftCard/7', lastCharacters: 'wxyz' },
+        giftCardCode: CODE.toLowerCase(),
+        userErrors: [],
+      },
+    },
     extensions: cost(10, 990),
   });
 }
 
 function userErrors(...errors: { code: string; field?: string[]; message?: string }[]): Response {
   return json({
-    data: { giftCardCreate: { giftCard: null, giftCardCode: null, userErrors: errors.map((e) => ({ field: ['input', 'code'], message: 'x', ...e })) } },
+    data: {
+      giftCardCreate: {
+        giftCard: null,
+        giftCardCode: null,
+        userErrors: errors.map((e) => ({ field: ['input', 'code'], message: 'x', ...e })),
+      },
+    },
     extensions: cost(10, 990),
   });
 }
@@ -58,7 +72,14 @@ function userErrors(...errors: { code: string; field?: string[]; message?: strin
 const THROTTLED = { errors: [{ message: 'Throttled', extensions: { code: 'THROTTLED' } }] };
 
 function transport(fetchImpl: Fetch, timeoutMs?: number): ShopifyTransport {
-  return new ShopifyTransport({ baseUrl: 'https://shop.myshopify.com', accessToken: TOKEN, apiVersion: '2025-07', fetch: fetchImpl, timeoutMs, now: () => 1_000 });
+  return new ShopifyTransport({
+    baseUrl: 'https://shop.myshopify.com',
+    accessToken: TOKEN,
+    apiVersion: '2025-07',
+    fetch: fetchImpl,
+    timeoutMs,
+    now: () => 1_000,
+  });
 }
 
 function client(fetchImpl: Fetch, timeoutMs?: number): GiftCardIssuer {
@@ -135,9 +156,7 @@ describe('giftCardIssuer: createGiftCard', () => {
 
   it('lets a validation error outrank TAKEN in the same answer', async () => {
     // Prepare
-    const { fetch } = scriptedFetch(
-      userErrors({ code: 'TAKEN' }, { code: 'GREATER_THAN', field: ['input', 'initialValue'] }),
-    );
+    const { fetch } = scriptedFetch(userErrors({ code: 'TAKEN' }, { code: 'GREATER_THAN', field: ['input', 'initialValue'] }));
 
     // Act
     const error = await failure(client(fetch).createGiftCard(INPUT));
@@ -349,7 +368,12 @@ describe('giftCardIssuer: findGiftCardByCode', () => {
 
   it('says the look-up is incomplete when the page came back full', async () => {
     // Prepare: 25 cards, none of them ending with the code
-    const nodes = Array.from({ length: 25 }, (_, n) => ({ id: `gid://shopify/GiftCard/${n}`, note: null, lastCharacters: 'aaaa', enabled: true }));
+    const nodes = Array.from({ length: 25 }, (_, n) => ({
+      id: `gid://shopify/GiftCard/${n}`,
+      note: null,
+      lastCharacters: 'aaaa',
+      enabled: true,
+    }));
     const { fetch } = scriptedFetch(json({ data: { giftCards: { nodes } } }));
 
     // Act

@@ -40,7 +40,9 @@ const BODY = '{"event":{"uuid":"0193a8f2-6c1d-7b4e-9a55-2f0d3c4b5a61","event":"r
 
 /** Independent of lib/signature: HMAC-SHA256(key, "<id>.<ts>.<body>") in base64, per the spec. */
 function referenceSignature(key: Buffer, id: string, ts: string, body: string | Buffer): string {
-  return `v1,${createHmac('sha256', key).update(Buffer.concat([Buffer.from(`${id}.${ts}.`), Buffer.from(body)])).digest('base64')}`;
+  return `v1,${createHmac('sha256', key)
+    .update(Buffer.concat([Buffer.from(`${id}.${ts}.`), Buffer.from(body)]))
+    .digest('base64')}`;
 }
 
 const verify = (overrides: Partial<Parameters<typeof verifyWebhookSignature>[0]> = {}) =>
@@ -73,12 +75,17 @@ describeWithVector('verifyWebhookSignature: the shared Standard Webhooks vector'
     expect(result).toEqual({ ok: true });
   });
 
-  it('produces the vector\'s signature when signing', () => {
+  it("produces the vector's signature when signing", () => {
     // Prepare
     const { vector, body } = loadVector();
 
     // Act
-    const signature = signWebhook({ secret: vector.secret, id: vector.headers['webhook-id'], timestamp: vector.headers['webhook-timestamp'], body });
+    const signature = signWebhook({
+      secret: vector.secret,
+      id: vector.headers['webhook-id'],
+      timestamp: vector.headers['webhook-timestamp'],
+      body,
+    });
 
     // Assess
     expect(signature).toBe(vector.headers['webhook-signature']);
@@ -102,7 +109,7 @@ describeWithVector('verifyWebhookSignature: the shared Standard Webhooks vector'
     expect(result).toMatchObject({ ok: false, code: 'bad_signature' });
   });
 
-  it('refuses the vector at today\'s real clock: its timestamp is long past', () => {
+  it("refuses the vector at today's real clock: its timestamp is long past", () => {
     // Prepare
     const { vector, body } = loadVector();
 

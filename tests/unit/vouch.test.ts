@@ -37,7 +37,11 @@ describe('referral signatures: the fixed test vector', () => {
 describe('referralSigningMessage', () => {
   it('trims and lowercases every field, so the app need not normalise as ingest does', () => {
     // Act
-    const message = referralSigningMessage({ eventName: ' Referral Redeemed ', referrerEmail: ' Alice@Example.COM', redeemerEmail: 'BOB@example.com\t' });
+    const message = referralSigningMessage({
+      eventName: ' Referral Redeemed ',
+      referrerEmail: ' Alice@Example.COM',
+      redeemerEmail: 'BOB@example.com\t',
+    });
 
     // Assess
     expect(message).toBe('v1\nreferral redeemed\nalice@example.com\nbob@example.com');

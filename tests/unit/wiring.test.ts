@@ -24,7 +24,9 @@ function shop(): { fetch: Fetch; grants: () => number } {
       grants++;
       return Response.json({ access_token: `shpat_${grants}`, expires_in: 86_399 });
     }
-    return Response.json({ data: { giftCardCreate: { giftCard: { id: 'gid://shopify/GiftCard/1', lastCharacters: 'WXYZ' }, userErrors: [] } } });
+    return Response.json({
+      data: { giftCardCreate: { giftCard: { id: 'gid://shopify/GiftCard/1', lastCharacters: 'WXYZ' }, userErrors: [] } },
+    });
   }) as Fetch;
   return { fetch: fetchImpl, grants: () => grants };
 }

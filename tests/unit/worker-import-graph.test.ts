@@ -13,7 +13,14 @@ describe("the worker's import graph", () => {
     const root = join(__dirname, '..', '..');
 
     // Act
-    const { metafile } = await build({ entryPoints: [join(root, 'functions', 'worker.ts')], bundle: true, platform: 'node', write: false, metafile: true, logLevel: 'silent' });
+    const { metafile } = await build({
+      entryPoints: [join(root, 'functions', 'worker.ts')],
+      bundle: true,
+      platform: 'node',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
     const ours = Object.keys(metafile.inputs).filter((file) => !file.includes('node_modules') && file.endsWith('.ts'));
     const deactivating = ours.filter((file) => /mutation (GiftCard|DiscountCode)Deactivate\b/.test(readFileSync(join(root, file), 'utf8')));
 
@@ -34,9 +41,19 @@ describe("the worker's import graph", () => {
     const othersOnly = /node_modules\/zod\/|^lib\/inbound\/|reconcil|release-wiring|issuer|^ops\//;
 
     // Act: what the bundle keeps (a shared module's unused exports are tree-shaken to 0 bytes).
-    const { metafile } = await build({ entryPoints: [join(root, 'functions', 'worker.ts')], bundle: true, platform: 'node', outdir: 'out', write: false, metafile: true, logLevel: 'silent' });
+    const { metafile } = await build({
+      entryPoints: [join(root, 'functions', 'worker.ts')],
+      bundle: true,
+      platform: 'node',
+      outdir: 'out',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
     const [bundle] = Object.values(metafile.outputs).filter((output) => output.entryPoint !== undefined);
-    const kept = Object.entries(bundle!.inputs).filter(([, { bytesInOutput }]) => bytesInOutput > 0).map(([file]) => file);
+    const kept = Object.entries(bundle!.inputs)
+      .filter(([, { bytesInOutput }]) => bytesInOutput > 0)
+      .map(([file]) => file);
     const strays = kept.filter((file) => othersOnly.test(file));
 
     // Assess

@@ -64,7 +64,10 @@ describe('createWorkerDeps', () => {
     const offline = (async () => {
       throw new TypeError('offline');
     }) as unknown as Fetch;
-    const deps = createWorkerDeps(loadWorkerRuntimeConfig({ ...ENV, WORKER_MAX_CONCURRENCY: '4' }), async () => loadWorkerConfig(ENV), { ...clients(), fetch: offline });
+    const deps = createWorkerDeps(loadWorkerRuntimeConfig({ ...ENV, WORKER_MAX_CONCURRENCY: '4' }), async () => loadWorkerConfig(ENV), {
+      ...clients(),
+      fetch: offline,
+    });
     await (await deps.fulfilDeps()).shopify.createGiftCard({ code: 'ABCD2345WXYZ', amount: '25.00', note: 'n' }).catch(() => undefined);
     const pacer = acquire.mock.contexts[0] as ShopifyPacer;
     acquire.mockRestore();

@@ -140,7 +140,11 @@ describe('worker: retryable failures', () => {
     await handler(batch(sqsRecord(referralBody(), { receiveCount: 2 })), context);
 
     // Assess
-    expect(ledger.release).toHaveBeenCalledWith(EVENT_ID, `${context.awsRequestId}/message-1`, expect.objectContaining({ step: 'release', set: { lastError: 'Shopify answered 503' } }));
+    expect(ledger.release).toHaveBeenCalledWith(
+      EVENT_ID,
+      `${context.awsRequestId}/message-1`,
+      expect.objectContaining({ step: 'release', set: { lastError: 'Shopify answered 503' } }),
+    );
     expect(ledger.fail).not.toHaveBeenCalled();
   });
 
@@ -151,10 +155,7 @@ describe('worker: retryable failures', () => {
 
     // Act
     const response = await handler(
-      batch(
-        sqsRecord(referralBody(EVENT_ID), { messageId: 'good' }),
-        sqsRecord(referralBody(OTHER_EVENT_ID), { messageId: 'bad' }),
-      ),
+      batch(sqsRecord(referralBody(EVENT_ID), { messageId: 'good' }), sqsRecord(referralBody(OTHER_EVENT_ID), { messageId: 'bad' })),
       context,
     );
 
@@ -180,7 +181,7 @@ describe('worker: retryable failures', () => {
 });
 
 describe('worker: the last receive', () => {
-  it("records retries_exhausted in the ledger and still reports the failure, leaving the DLQ move to SQS", async () => {
+  it('records retries_exhausted in the ledger and still reports the failure, leaving the DLQ move to SQS', async () => {
     // Prepare
     const { shopify, ledger, handler, context } = setup();
     shopify.fault(new RetryableError('Shopify answered 503'));
@@ -215,7 +216,9 @@ describe('worker: when a failed record is delivered again', () => {
 
   it("brings a referral waiting on another referral's undecided claim back within seconds", async () => {
     // Prepare: another referral claimed the redeemer and has not decided yet
-    const { memory, handler, context } = setup({ rules: { maxRewardsPerReferrer: 0, blockedDomains: [], referralSignatures: { mode: 'off' } } });
+    const { memory, handler, context } = setup({
+      rules: { maxRewardsPerReferrer: 0, blockedDomains: [], referralSignatures: { mode: 'off' } },
+    });
     memory.redeemers.set('redeemer@example.com', OTHER_EVENT_ID);
     jest.spyOn(Math, 'random').mockReturnValue(0.5);
 
@@ -386,7 +389,12 @@ describe('worker: permanent failures', () => {
     expect(response).toEqual({ batchItemFailures: [] });
     expect(sqsMock).toHaveReceivedCommandTimes(SendMessageCommand, 1);
     expect(deadLettered()[0].MessageAttributes?.failureReason?.StringValue).toBe('config_invalid');
-    expect(ledger.fail).toHaveBeenCalledWith(EVENT_ID, expect.any(String), 'config_invalid', expect.stringContaining('SHOPIFY_ACCESS_TOKEN'));
+    expect(ledger.fail).toHaveBeenCalledWith(
+      EVENT_ID,
+      expect.any(String),
+      'config_invalid',
+      expect.stringContaining('SHOPIFY_ACCESS_TOKEN'),
+    );
   });
 });
 
@@ -395,7 +403,11 @@ describe('worker: a message that differs from the ledger (#10.5)', () => {
     // Prepare: the referral is in the ledger; a second message reuses its uuid with other people
     const { handler, context, customerio } = setup();
     await handler(batch(sqsRecord(referralBody())), context);
-    const other = JSON.stringify({ ...JSON.parse(referralBody()), redeemerEmail: 'mallory@example.com', customerEmail: 'mallory@example.com' });
+    const other = JSON.stringify({
+      ...JSON.parse(referralBody()),
+      redeemerEmail: 'mallory@example.com',
+      customerEmail: 'mallory@example.com',
+    });
     const addMetric = jest.spyOn(metrics, 'addMetric');
     const warn = jest.spyOn(logger, 'warn');
 

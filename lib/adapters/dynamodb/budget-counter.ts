@@ -82,7 +82,12 @@ export class BudgetCounter {
       const isCounted = marker ? marker.counted === true : legacy;
       if (isCounted === counted) return 'already';
       if (counted && limitCents !== undefined && Number(total?.spentCents ?? 0) + cents > limitCents) return 'refused';
-      const change: PendingChange = { seq: Number(marker?.seq ?? 0) + 1, counted, cents: counted ? cents : Number(marker?.cents ?? cents), at: this.now() };
+      const change: PendingChange = {
+        seq: Number(marker?.seq ?? 0) + 1,
+        counted,
+        cents: counted ? cents : Number(marker?.cents ?? cents),
+        at: this.now(),
+      };
       if (!(await this.apply(period, total, eventId, change, legacy))) {
         // Another change of the period came first: read again, after a short, random pause.
         await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 5 * (round + 1))));
@@ -141,7 +146,12 @@ export class BudgetCounter {
         Key: { pk: budgetMarkerKey(period, eventId) },
         UpdateExpression: 'SET counted = :counted, seq = :seq, cents = :cents, updatedAt = :iso',
         ConditionExpression: 'attribute_not_exists(seq) OR seq < :seq',
-        ExpressionAttributeValues: { ':counted': change.counted, ':seq': change.seq, ':cents': change.cents, ':iso': new Date(this.now()).toISOString() },
+        ExpressionAttributeValues: {
+          ':counted': change.counted,
+          ':seq': change.seq,
+          ':cents': change.cents,
+          ':iso': new Date(this.now()).toISOString(),
+        },
         ReturnValues: 'NONE',
       },
       'lifecycle: could not record the budget count',

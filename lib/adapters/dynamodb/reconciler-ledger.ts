@@ -23,7 +23,11 @@ const MAX_ROUNDS = 8;
  * reads are enough: a referral begun a moment ago and read as absent is re-queued, and the
  * worker dedupes it by uuid (begin's condition).
  */
-export async function referralsInLedger(client: DynamoDBDocumentClient, tableName: string, eventIds: readonly string[]): Promise<Set<string>> {
+export async function referralsInLedger(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  eventIds: readonly string[],
+): Promise<Set<string>> {
   const found = new Set<string>();
   const unique = [...new Set(eventIds)];
   for (let start = 0; start < unique.length; start += BATCH) {

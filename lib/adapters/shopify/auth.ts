@@ -24,8 +24,7 @@ export interface ShopifyTokenProvider {
 }
 
 export type ShopifyAuthConfig =
-  | { mode: 'static'; accessToken: string }
-  | { mode: 'client_credentials'; clientId: string; clientSecret: string };
+  { mode: 'static'; accessToken: string } | { mode: 'client_credentials'; clientId: string; clientSecret: string };
 
 export class StaticToken implements ShopifyTokenProvider {
   public readonly mode = 'static';
@@ -152,7 +151,9 @@ export class ClientCredentialsTokens implements ShopifyTokenProvider {
       );
     }
     if (isRetryableStatus(status)) {
-      throw new RetryableError(`${what}: HTTP ${status}`, { retryAfterMs: parseRetryAfter(response.headers.get('retry-after'), this.now()) });
+      throw new RetryableError(`${what}: HTTP ${status}`, {
+        retryAfterMs: parseRetryAfter(response.headers.get('retry-after'), this.now()),
+      });
     }
     if (status === 404) {
       throw new PermanentError('shopify_not_found', `${what}: HTTP 404 from ${this.endpoint}, check SHOPIFY_STORE_DOMAIN`);

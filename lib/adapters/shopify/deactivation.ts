@@ -34,7 +34,10 @@ export const DEACTIVATION_DOCUMENTS = {
 } as const;
 
 interface DeactivateData {
-  giftCardDeactivate?: { giftCard?: { id?: string; enabled?: boolean; balance?: { amount?: string } | null } | null; userErrors?: UserError[] } | null;
+  giftCardDeactivate?: {
+    giftCard?: { id?: string; enabled?: boolean; balance?: { amount?: string } | null } | null;
+    userErrors?: UserError[];
+  } | null;
   discountCodeDeactivate?: { codeDiscountNode?: { id?: string } | null; userErrors?: UserError[] } | null;
 }
 
@@ -47,14 +50,22 @@ export interface DeactivatedReward {
 export async function deactivateReward(transport: ShopifyTransport, id: string): Promise<DeactivatedReward> {
   const giftCard = id.startsWith('gid://shopify/GiftCard/');
   const operation = giftCard ? 'giftCardDeactivate' : 'discountCodeDeactivate';
-  const data = await transport.request<DeactivateData>(operation, giftCard ? GIFT_CARD_DEACTIVATE_MUTATION : DISCOUNT_DEACTIVATE_MUTATION, { id }, []);
+  const data = await transport.request<DeactivateData>(
+    operation,
+    giftCard ? GIFT_CARD_DEACTIVATE_MUTATION : DISCOUNT_DEACTIVATE_MUTATION,
+    { id },
+    [],
+  );
   const payload = giftCard ? data.giftCardDeactivate : data.discountCodeDeactivate;
   if (!payload) throw new RetryableError(`shopify ${operation}: response without a payload`);
   const errors = payload.userErrors ?? [];
   if (errors.some((e) => e.code === 'INTERNAL_ERROR')) throw new RetryableError(`shopify ${operation}: INTERNAL_ERROR`);
   if (errors.length > 0) {
     const first = errors[0] as UserError;
-    throw new PermanentError(`shopify_${(first.code ?? 'user_error').toLowerCase()}`, `shopify ${operation} ${id} refused: ${transport.redact(first.message ?? '', [])}`);
+    throw new PermanentError(
+      `shopify_${(first.code ?? 'user_error').toLowerCase()}`,
+      `shopify ${operation} ${id} refused: ${transport.redact(first.message ?? '', [])}`,
+    );
   }
   if (giftCard) {
     const card = data.giftCardDeactivate?.giftCard;

@@ -63,12 +63,20 @@ export function discountCodeIssuer(transport: ShopifyTransport, now: () => numbe
       },
     };
     const secrets = [input.code];
-    const { data, sends } = await transport.send<DiscountCreateData>('discountCodeBasicCreate', DISCOUNT_CREATE_MUTATION, variables, secrets);
+    const { data, sends } = await transport.send<DiscountCreateData>(
+      'discountCodeBasicCreate',
+      DISCOUNT_CREATE_MUTATION,
+      variables,
+      secrets,
+    );
     const payload = data.discountCodeBasicCreate;
     if (!payload) throw new RetryableError('shopify discountCodeBasicCreate: response without a payload');
     const userErrors = payload.userErrors ?? [];
     if (userErrors.length > 0) {
-      return { ...classifyUserErrors('discountCodeBasicCreate', userErrors, input.code, (message) => transport.redact(message, secrets)), sends };
+      return {
+        ...classifyUserErrors('discountCodeBasicCreate', userErrors, input.code, (message) => transport.redact(message, secrets)),
+        sends,
+      };
     }
     const id = payload.codeDiscountNode?.id;
     if (!id) throw new RetryableError('shopify discountCodeBasicCreate: response without a discount');

@@ -34,8 +34,7 @@ export function classifyUserErrors(
   code: string,
   scrub: (message: string) => string,
 ): { status: 'taken' } {
-  const describe = (e: UserError): string =>
-    scrub(`${e.code ?? 'UNKNOWN'} on ${(e.field ?? []).join('.') || 'input'}: ${e.message ?? ''}`);
+  const describe = (e: UserError): string => scrub(`${e.code ?? 'UNKNOWN'} on ${(e.field ?? []).join('.') || 'input'}: ${e.message ?? ''}`);
   const isTakenCode = (e: UserError): boolean => e.code === 'TAKEN' && (!e.field || e.field.includes('code'));
 
   // A request error outranks TAKEN: the same input could never have created the card.

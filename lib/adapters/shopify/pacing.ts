@@ -234,7 +234,11 @@ export class ShopifyPacer {
     // Our part before this request's points come off it (they were reserved, not yet spent).
     const mineBefore = base?.mine !== undefined ? this.ours(base, now) : undefined;
     const hasReading = reading !== undefined && Number.isFinite(reading.currentlyAvailable);
-    const charged = !hasReading ? permit.cost : reading.actualQueryCost === null ? 0 : (reading.actualQueryCost ?? reading.requestedQueryCost ?? permit.cost);
+    const charged = !hasReading
+      ? permit.cost
+      : reading.actualQueryCost === null
+        ? 0
+        : (reading.actualQueryCost ?? reading.requestedQueryCost ?? permit.cost);
     if (this.spent.has(permit.seq)) this.spent.set(permit.seq, charged);
     if (hasReading) {
       if (isPositive(reading.requestedQueryCost)) this.costs.set(permit.operation, reading.requestedQueryCost);
@@ -328,13 +332,17 @@ export class ShopifyPacer {
 
   /** The shop's bucket, projected from the reading: what settle compares new readings with. */
   private projected(base: Base, now = this.now()): number {
-    const level = base.available + (Math.max(0, now - base.at) / 1000) * Math.max(base.restoreRate * MIN_SHARE, base.restoreRate - this.foreignRate);
+    const level =
+      base.available + (Math.max(0, now - base.at) / 1000) * Math.max(base.restoreRate * MIN_SHARE, base.restoreRate - this.foreignRate);
     return base.maximum > 0 ? Math.min(base.maximum, level) : level;
   }
 
   /** Our part of it, refilled at our rate, up to our share of the bucket: all of it with a share of 1. */
   private ours(base: Base, now = this.now()): number {
-    const from = base.mine !== undefined && base.mineAt !== undefined ? { level: base.mine, at: base.mineAt } : { level: base.available * this.share, at: base.at };
+    const from =
+      base.mine !== undefined && base.mineAt !== undefined
+        ? { level: base.mine, at: base.mineAt }
+        : { level: base.available * this.share, at: base.at };
     const level = from.level + (Math.max(0, now - from.at) / 1000) * this.effectiveRate(base);
     return base.maximum > 0 ? Math.min(base.maximum * this.share, level) : level;
   }

@@ -7,7 +7,10 @@ import type { Referral } from '../../domain/referral';
  * the moment ingest may answer 202: before that PostHog must still be able to retry.
  */
 /** enqueueReferral bound to one queue: what the releaser, review and the reconciler are handed. */
-export const queueSender = (sqs: SQSClient, queueUrl: string) => (referral: Referral): Promise<string | undefined> => enqueueReferral(sqs, queueUrl, referral);
+export const queueSender =
+  (sqs: SQSClient, queueUrl: string) =>
+  (referral: Referral): Promise<string | undefined> =>
+    enqueueReferral(sqs, queueUrl, referral);
 
 export async function enqueueReferral(sqs: SQSClient, queueUrl: string, referral: Referral): Promise<string | undefined> {
   try {

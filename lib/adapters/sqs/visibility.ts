@@ -18,5 +18,7 @@ import type { SQSRecord } from 'aws-lambda';
  * so it still comes back, only later. The caller logs it and reports the record failed anyway.
  */
 export async function redeliverIn(sqs: SQSClient, queueUrl: string, record: SQSRecord, seconds: number): Promise<void> {
-  await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: record.receiptHandle, VisibilityTimeout: seconds }));
+  await sqs.send(
+    new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: record.receiptHandle, VisibilityTimeout: seconds }),
+  );
 }

@@ -57,9 +57,15 @@ export async function reviewReasons(referral: Referral, createdAt: string, deps:
   const { config, ledger } = deps;
   const reasons: ReviewReason[] = [];
   const disposable = deps.isDisposable ?? ((email: string) => isDisposableEmail(email));
-  if (config.reviewDisposable && (disposable(referral.referrerEmail) || disposable(referral.redeemerEmail))) reasons.push('disposable_email');
+  if (config.reviewDisposable && (disposable(referral.referrerEmail) || disposable(referral.redeemerEmail)))
+    reasons.push('disposable_email');
   if (config.velocity) {
-    const recent = await ledger.velocity(canonicalEmail(referral.referrerEmail), referral.eventId, config.velocity.windowMs, config.velocity.count + 1);
+    const recent = await ledger.velocity(
+      canonicalEmail(referral.referrerEmail),
+      referral.eventId,
+      config.velocity.windowMs,
+      config.velocity.count + 1,
+    );
     if (recent > config.velocity.count) reasons.push('velocity');
   }
   // Asked only when nothing else holds the referral back: one Query API request per referral at
@@ -77,7 +83,11 @@ export async function reviewReasons(referral: Referral, createdAt: string, deps:
 async function sharedSignalReasons(referral: Referral, createdAt: string, deps: GuardDeps): Promise<ReviewReason[]> {
   const shared = deps.config.sharedSignals;
   if (!shared) return [];
-  if (!deps.sharedSignals) throw new PermanentError('shared_signals_unwired', 'REVIEW_SHARED_DEVICE / REVIEW_SHARED_IP are on, and no PostHog query client was wired');
+  if (!deps.sharedSignals)
+    throw new PermanentError(
+      'shared_signals_unwired',
+      'REVIEW_SHARED_DEVICE / REVIEW_SHARED_IP are on, and no PostHog query client was wired',
+    );
   const since = new Date(Date.parse(createdAt) - shared.lookbackMs).toISOString();
   const found = await deps.sharedSignals.shared({
     referrer: { email: referral.referrerEmail, ...(referral.referrerDistinctId ? { distinctId: referral.referrerDistinctId } : {}) },
@@ -95,7 +105,8 @@ async function reserveWithinBudgets(eventId: string, createdAt: string, deps: Gu
   const { config, ledger, cents } = deps;
   const { day, month } = budgetPeriods(createdAt);
   const budget = (period: string) => ({ kind: 'budget' as const, period, cents });
-  if (config.dailyBudgetCents !== undefined && !(await ledger.count(budget(day), eventId, { limit: config.dailyBudgetCents }))) return false;
+  if (config.dailyBudgetCents !== undefined && !(await ledger.count(budget(day), eventId, { limit: config.dailyBudgetCents })))
+    return false;
   if (config.monthlyBudgetCents !== undefined && !(await ledger.count(budget(month), eventId, { limit: config.monthlyBudgetCents }))) {
     if (config.dailyBudgetCents !== undefined) await ledger.uncount(budget(day), eventId);
     return false;

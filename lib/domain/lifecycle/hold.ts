@@ -45,12 +45,15 @@ export interface GateContext {
 }
 
 export type GateResult =
-  | { outcome: 'pay'; record: LedgerRecord }
-  | { outcome: 'held'; releaseAt: number }
-  | { outcome: 'review'; reasons: ReviewReason[] };
+  { outcome: 'pay'; record: LedgerRecord } | { outcome: 'held'; releaseAt: number } | { outcome: 'review'; reasons: ReviewReason[] };
 
 /** The lifecycle's verdict on an accepted referral: the guards' reads and budget claims (which admit the same referral again), no write of its own. */
-export async function lifecycleVerdict(referral: Referral, begun: LedgerRecord, deps: LifecycleDeps, context: GateContext): Promise<Verdict> {
+export async function lifecycleVerdict(
+  referral: Referral,
+  begun: LedgerRecord,
+  deps: LifecycleDeps,
+  context: GateContext,
+): Promise<Verdict> {
   const { config } = deps;
   // From the first attempt's time, so a crash and retry do not push the release back.
   const holdUntil = Date.parse(begun.createdAt) + config.holdMs;
@@ -75,7 +78,13 @@ export async function captureHeld(referral: Referral, verdict: Verdict, context:
 }
 
 /** A HELD referral a worker took up (due, or approved and due): held again, or counted and released to be paid. */
-export async function takeUp(referral: Referral, begun: LedgerRecord, ledger: LedgerPort, deps: LifecycleDeps, context: GateContext): Promise<GateResult> {
+export async function takeUp(
+  referral: Referral,
+  begun: LedgerRecord,
+  ledger: LedgerPort,
+  deps: LifecycleDeps,
+  context: GateContext,
+): Promise<GateResult> {
   const record = begun as LifecycleRecord;
   const { eventId } = referral;
   const budgetCents = budgetCentsOf(record);

@@ -51,7 +51,10 @@ export async function releaseDue(deps: ReleaserDeps): Promise<ReleaseRun> {
 }
 
 /** Claims and sends one due referral's message (also what `review approve` does right away); false if sent recently. */
-export async function sendRelease(deps: Pick<ReleaserDeps, 'ledger' | 'enqueue' | 'resendAfterMs'>, record: LifecycleRecord): Promise<boolean> {
+export async function sendRelease(
+  deps: Pick<ReleaserDeps, 'ledger' | 'enqueue' | 'resendAfterMs'>,
+  record: LifecycleRecord,
+): Promise<boolean> {
   const referral = record.parkedMessage ? parseReferral(record.parkedMessage) : undefined;
   if (!referral) return false;
   if (!(await claimReleaseSend(deps.ledger, record.eventId, deps.resendAfterMs ?? DEFAULT_RESEND_AFTER_MS))) return false;

@@ -75,7 +75,13 @@ export async function rejectReferral(deps: ReviewDeps, eventId: string, note?: s
   if (record?.reviewDecision !== 'rejected') throw new NotInReviewError(eventId, record?.status, record?.reviewDecision);
   await returnShare(eventId, record.createdAt, deps.ledger, budgetCentsOf(record));
   if (deps.posthog) {
-    await captureOutcome(deps.posthog, 'rejected', subjectOf(record), { rewardType: record.rewardType ?? deps.rewardType, rewardAmount: rewardAmountOf(record) }, { reason: 'reviewer_rejected' });
+    await captureOutcome(
+      deps.posthog,
+      'rejected',
+      subjectOf(record),
+      { rewardType: record.rewardType ?? deps.rewardType, rewardAmount: rewardAmountOf(record) },
+      { reason: 'reviewer_rejected' },
+    );
   }
   return { eventId, result: rejected ? 'rejected' : 'already-rejected', status: record.status };
 }
@@ -85,7 +91,8 @@ export function subjectOf(record: LifecycleRecord): CaptureSubject {
   let distinctId: string | undefined;
   try {
     // The ledger's copy first (fixed at begin); the parked message for records begun before it was stored.
-    distinctId = record.distinctId ?? (record.parkedMessage ? (JSON.parse(record.parkedMessage) as { distinctId?: string }).distinctId : undefined);
+    distinctId =
+      record.distinctId ?? (record.parkedMessage ? (JSON.parse(record.parkedMessage) as { distinctId?: string }).distinctId : undefined);
   } catch {
     distinctId = undefined;
   }

@@ -71,7 +71,10 @@ export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: 
       deps.posthog,
       'revoked',
       subjectOf(record),
-      { rewardType: record.rewardType ?? deps.rewardType, rewardAmount: record.rewardAmount || record.budgetCents ? rewardAmountOf(record) : deps.rewardAmount },
+      {
+        rewardType: record.rewardType ?? deps.rewardType,
+        rewardAmount: record.rewardAmount || record.budgetCents ? rewardAmountOf(record) : deps.rewardAmount,
+      },
       { reason: record.revokeReason ?? reason, beforePayout: record.revokedBeforePayout === true },
     );
     await recordRevokeCaptured(ledger, eventId);
@@ -80,7 +83,9 @@ export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: 
     eventId,
     result,
     beforePayout: record.revokedBeforePayout === true,
-    balanceLeft: Object.fromEntries(ROLES.flatMap((role) => (record![`${role}BalanceLeft`] ? [[role, record![`${role}BalanceLeft`]]] : []))),
+    balanceLeft: Object.fromEntries(
+      ROLES.flatMap((role) => (record![`${role}BalanceLeft`] ? [[role, record![`${role}BalanceLeft`]]] : [])),
+    ),
   };
 }
 
