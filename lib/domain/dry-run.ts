@@ -1,5 +1,5 @@
 import type { BeginInput, BeginResult, Change, LedgerPort, LedgerRecord, RewardType, Role } from './ledger-port';
-import { applyChange, posthogDistinctId, ROLES } from './ledger-port';
+import { applyBegin, applyChange, ROLES } from './ledger-port';
 import { maskCode, maskEmail } from '../infra/mask';
 import type { Referral } from './referral';
 import type { EventSender, FulfilDeps, FulfilmentMessage, OutcomeCapture, OutcomeTracker, RewardIssuer } from './rewards';
@@ -201,25 +201,8 @@ class RehearsalLedger implements LedgerPort {
     ) {
       return { outcome: 'parked', record: { ...existing, status: existing.status } };
     }
-    const iso = new Date(now).toISOString();
-    this.record = {
-      ...existing,
-      pk: existing?.pk ?? `referral#${referral.eventId}`,
-      eventId: referral.eventId,
-      status: 'IN_PROGRESS',
-      createdAt: existing?.createdAt ?? iso,
-      updatedAt: iso,
-      referrerEmail: existing?.referrerEmail ?? referral.referrerEmail,
-      redeemerEmail: existing?.redeemerEmail ?? referral.redeemerEmail,
-      customerEmail: existing?.customerEmail ?? referral.customerEmail,
-      distinctId: existing?.distinctId ?? posthogDistinctId(referral),
-      rewardType: existing?.rewardType ?? input.rewardType,
-      rewardAmount: existing?.rewardAmount ?? input.rewardAmount,
-      referrerCode: existing?.referrerCode ?? input.codes.referrer,
-      redeemerCode: existing?.redeemerCode ?? input.codes.redeemer,
-      customerioEventId: existing?.customerioEventId ?? input.customerioEventId,
-      attempts: (existing?.attempts ?? 0) + 1,
-    };
+    // A rehearsal copy: the lease fields it carries are never checked (nothing else writes it).
+    this.record = applyBegin(existing, referral, input, now);
     return { outcome: 'acquired', record: { ...this.record } };
   }
 

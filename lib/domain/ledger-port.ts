@@ -148,6 +148,35 @@ export function applyChange(record: LedgerRecord, change: Change, now: number): 
 }
 
 /**
+ * What `begin` makes of a record taking the referral up, its conditions aside (the in-memory
+ * ledgers): the lease is this attempt's, and the people, the reward and the codes are the ones an
+ * earlier attempt fixed, else this one's (the adapter's `if_not_exists`).
+ */
+export function applyBegin(existing: LedgerRecord | undefined, referral: Referral, input: BeginInput, now: number): LedgerRecord {
+  const iso = new Date(now).toISOString();
+  return {
+    ...existing,
+    pk: `referral#${referral.eventId}`,
+    eventId: referral.eventId,
+    status: 'IN_PROGRESS',
+    updatedAt: iso,
+    leaseOwner: input.owner,
+    leaseExpiresAt: input.leaseUntil,
+    createdAt: existing?.createdAt ?? iso,
+    referrerEmail: existing?.referrerEmail ?? referral.referrerEmail,
+    redeemerEmail: existing?.redeemerEmail ?? referral.redeemerEmail,
+    customerEmail: existing?.customerEmail ?? referral.customerEmail,
+    distinctId: existing?.distinctId ?? posthogDistinctId(referral),
+    rewardType: existing?.rewardType ?? input.rewardType,
+    rewardAmount: existing?.rewardAmount ?? input.rewardAmount,
+    referrerCode: existing?.referrerCode ?? input.codes.referrer,
+    redeemerCode: existing?.redeemerCode ?? input.codes.redeemer,
+    customerioEventId: existing?.customerioEventId ?? input.customerioEventId,
+    attempts: (existing?.attempts ?? 0) + 1,
+  };
+}
+
+/**
  * What is counted once per referral: a redeemer's one claim, a referrer's slots (at most `cap`), a
  * budget period's cents (at most the limit given), each exact under racing referrals and retries.
  */

@@ -11,7 +11,7 @@ import type {
   ParkedStatus,
   Role,
 } from '../../lib/domain/ledger-port';
-import { applyChange, LeaseLostError, posthogDistinctId } from '../../lib/domain/ledger-port';
+import { applyBegin, applyChange, LeaseLostError } from '../../lib/domain/ledger-port';
 import type { Verdict } from '../../lib/domain/machine';
 import type { Referral } from '../../lib/domain/referral';
 import type { LifecycleQueue, LifecycleRecord } from '../../lib/domain/lifecycle/record';
@@ -61,7 +61,6 @@ export class MemoryLedger implements LedgerPort {
   public async begin(referral: Referral, input: BeginInput): Promise<BeginResult> {
     this.calls.push({ op: 'begin', eventId: referral.eventId, owner: input.owner });
     const now = this.now();
-    const iso = new Date(now).toISOString();
     const existing = this.records.get(referral.eventId);
     if (existing && !openAndFree(existing, now, input.owner)) {
       if (existing.status === 'COMPLETED') return { outcome: 'completed', record: { ...existing } };
@@ -70,26 +69,7 @@ export class MemoryLedger implements LedgerPort {
         return { outcome: 'parked', record: { ...existing } };
       return { outcome: 'busy', record: { ...existing } };
     }
-    const record: LedgerRecord = {
-      ...existing,
-      pk: `referral#${referral.eventId}`,
-      eventId: referral.eventId,
-      status: 'IN_PROGRESS',
-      updatedAt: iso,
-      leaseOwner: input.owner,
-      leaseExpiresAt: input.leaseUntil,
-      createdAt: existing?.createdAt ?? iso,
-      referrerEmail: existing?.referrerEmail ?? referral.referrerEmail,
-      redeemerEmail: existing?.redeemerEmail ?? referral.redeemerEmail,
-      customerEmail: existing?.customerEmail ?? referral.customerEmail,
-      distinctId: existing?.distinctId ?? posthogDistinctId(referral),
-      rewardType: existing?.rewardType ?? input.rewardType,
-      rewardAmount: existing?.rewardAmount ?? input.rewardAmount,
-      referrerCode: existing?.referrerCode ?? input.codes.referrer,
-      redeemerCode: existing?.redeemerCode ?? input.codes.redeemer,
-      customerioEventId: existing?.customerioEventId ?? input.customerioEventId,
-      attempts: (existing?.attempts ?? 0) + 1,
-    };
+    const record = applyBegin(existing, referral, input, now);
     this.records.set(referral.eventId, record);
     return { outcome: 'acquired', record: { ...record } };
   }
