@@ -10,6 +10,7 @@ import { enqueueReferral } from '../lib/adapters/sqs/queue';
 import { EVENT_ID_PATTERN } from '../lib/domain/referral';
 import { loadEnv, WEBHOOK_SECRET_KEYS } from '../lib/infra/secrets';
 import { verifyWebhookSignature } from '../lib/inbound/signature';
+import { errorResponse, jsonResponse } from '../lib/inbound/response';
 
 export interface IngestDeps {
   sqs: SQSClient;
@@ -20,13 +21,8 @@ export interface IngestDeps {
 
 export type IngestHandler = (event: APIGatewayProxyEventV2, context?: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
-const json = (statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyStructuredResultV2 => ({
-  statusCode,
-  headers: { 'content-type': 'application/json', ...headers },
-  body: JSON.stringify(body),
-});
-const error = (statusCode: number, code: string, message: string, headers?: Record<string, string>) =>
-  json(statusCode, { error: { code, message } }, headers);
+const json = jsonResponse;
+const error = errorResponse;
 
 /** PostHog → SQS. Answers 202 only once the referral is durably queued; never does the slow work itself. */
 export function makeIngestHandler(deps: IngestDeps): IngestHandler {

@@ -10,6 +10,7 @@ import { parseCodeRequest } from '../lib/inbound/referral-code-request';
 import { maskCode, maskEmail } from '../lib/infra/mask';
 import { flushMetrics, logger, metrics, MetricUnit, misconfiguredReason, scopedLogger } from '../lib/infra/observability';
 import { APP_SECRET_KEYS, loadEnv } from '../lib/infra/secrets';
+import { errorResponse, jsonResponse } from '../lib/inbound/response';
 
 export interface ReferralCodesDeps {
   ddb: DynamoDBDocumentClient;
@@ -18,13 +19,12 @@ export interface ReferralCodesDeps {
 
 export type ReferralCodesHandler = (event: APIGatewayProxyEventV2, context?: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
-const json = (statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyStructuredResultV2 => ({
-  statusCode,
-  headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
-  body: JSON.stringify(body),
-});
+// A code is the referrer's own: no cache on the way may keep it.
+const NO_STORE = { 'cache-control': 'no-store' };
+const json = (statusCode: number, body: unknown, headers: Record<string, string> = {}) =>
+  jsonResponse(statusCode, body, { ...NO_STORE, ...headers });
 const error = (statusCode: number, code: string, message: string, headers?: Record<string, string>) =>
-  json(statusCode, { error: { code, message } }, headers);
+  errorResponse(statusCode, code, message, { ...NO_STORE, ...headers });
 
 /**
  * The app backend asks for its referrer's code: `POST /referral-codes` with `{"email"}` (and the
