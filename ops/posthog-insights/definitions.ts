@@ -63,7 +63,8 @@ export function insightDefinitions(events: ProgramEvents, dateFrom: string = DEF
       name: 'Referral rewards: rejected by reason',
       description:
         `Daily count of "${events.rejected}" broken down by its reason property ` +
-        `(self_referral, redeemer_already_rewarded, referrer_cap_reached, blocked_domain). ${MANAGED_NOTE}`,
+        `(self_referral, redeemer_already_rewarded, referrer_cap_reached, blocked_domain, unsigned_referral, bad_referral_signature, ` +
+        `unknown_referral_code, referral_code_required). ${MANAGED_NOTE}`,
       query: {
         kind: 'InsightVizNode',
         source: {
