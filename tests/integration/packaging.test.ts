@@ -4,9 +4,9 @@
  * and has no telemetry; the only network call in the chain is npm's own update notifier in
  * `npx`, disabled here with npm_config_update_notifier=false.
  */
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'esbuild';
+import { commandsSent, workerSourceFiles } from '../support/worker-inputs';
 import { loadInfraDefinitions } from '../../local/infra';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { RECONCILER_ATTRIBUTES } from '../../lib/adapters/dynamodb/reconciler-ledger';
@@ -312,22 +312,10 @@ describe('serverless package (offline)', () => {
       TransactGet: 'TransactGetItems',
       TransactWrite: 'TransactWriteItems',
     };
-    const root = join(__dirname, '..', '..');
-    const { metafile } = await build({
-      entryPoints: [join(root, 'functions', 'worker.ts')],
-      bundle: true,
-      platform: 'node',
-      write: false,
-      metafile: true,
-      logLevel: 'silent',
-    });
-    const ours = Object.keys(metafile.inputs).filter((file) => !file.includes('node_modules') && file.endsWith('.ts'));
-    const issued = new Set<string>();
-    for (const file of ours) {
-      const source = readFileSync(join(root, file), 'utf8');
-      if (!/@aws-sdk\/(lib|client)-dynamodb/.test(source)) continue;
-      for (const [, command] of source.matchAll(/new (\w+?)Command\(/g)) if (ACTION[command!]) issued.add(`dynamodb:${ACTION[command!]}`);
-    }
+    const ours = await workerSourceFiles();
+    const issued = new Set(
+      commandsSent(ours, /@aws-sdk\/(lib|client)-dynamodb/).flatMap((command) => (ACTION[command] ? [`dynamodb:${ACTION[command]}`] : [])),
+    );
     const granted = statementsOf(get('WorkerRole', 'AWS::IAM::Role'))
       .flatMap((statement) => asArray(statement.Action))
       .filter((action) => action.startsWith('dynamodb:'));
@@ -337,22 +325,7 @@ describe('serverless package (offline)', () => {
 
   it("grants the worker every SQS action the worker's code sends, besides what the event source mapping needs", async () => {
     // Prepare: the SQS commands in the files the worker's bundle is built from, as IAM actions.
-    const root = join(__dirname, '..', '..');
-    const { metafile } = await build({
-      entryPoints: [join(root, 'functions', 'worker.ts')],
-      bundle: true,
-      platform: 'node',
-      write: false,
-      metafile: true,
-      logLevel: 'silent',
-    });
-    const ours = Object.keys(metafile.inputs).filter((file) => !file.includes('node_modules') && file.endsWith('.ts'));
-    const issued = new Set<string>();
-    for (const file of ours) {
-      const source = readFileSync(join(root, file), 'utf8');
-      if (!/@aws-sdk\/client-sqs/.test(source)) continue;
-      for (const [, command] of source.matchAll(/new (\w+?)Command\(/g)) issued.add(`sqs:${command}`);
-    }
+    const issued = new Set(commandsSent(await workerSourceFiles(), /@aws-sdk\/client-sqs/).map((command) => `sqs:${command}`));
 
     // Act
     const granted = statementsOf(get('WorkerRole', 'AWS::IAM::Role'))
