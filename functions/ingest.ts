@@ -3,7 +3,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { isAuthorisedBearer } from '../lib/inbound/auth';
 import { loadIngestConfig, MAX_BODY_BYTES, type IngestConfig } from '../lib/infra/config';
 import { RejectedError, RetryableError } from '../lib/domain/errors';
-import { flushMetrics, logger, metrics, MetricUnit, misconfiguredReason, scopedLogger } from '../lib/infra/observability';
+import { metrics, MetricUnit, misconfiguredReason, observedHttpHandler, scopedLogger } from '../lib/infra/observability';
 import { parseWebhook } from '../lib/inbound/posthog-webhook';
 import { BODY_TOO_COMPLEX } from '../lib/inbound/json-bounds';
 import { enqueueReferral } from '../lib/adapters/sqs/queue';
@@ -26,15 +26,7 @@ const error = errorResponse;
 
 /** PostHog → SQS. Answers 202 only once the referral is durably queued; never does the slow work itself. */
 export function makeIngestHandler(deps: IngestDeps): IngestHandler {
-  return async (event, context) => {
-    // Cold start, request id and function name on every line, as the worker has them.
-    if (context) logger.addContext(context);
-    try {
-      return await respond(event, deps);
-    } finally {
-      flushMetrics();
-    }
-  };
+  return observedHttpHandler((event: APIGatewayProxyEventV2) => respond(event, deps));
 }
 
 async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise<APIGatewayProxyStructuredResultV2> {

@@ -8,7 +8,7 @@ import { issueReferralCode } from '../lib/domain/referral-codes';
 import { isAuthorisedBearer } from '../lib/inbound/auth';
 import { parseCodeRequest } from '../lib/inbound/referral-code-request';
 import { maskCode, maskEmail } from '../lib/infra/mask';
-import { flushMetrics, logger, metrics, MetricUnit, misconfiguredReason, scopedLogger } from '../lib/infra/observability';
+import { metrics, MetricUnit, misconfiguredReason, observedHttpHandler, scopedLogger } from '../lib/infra/observability';
 import { APP_SECRET_KEYS, loadEnv } from '../lib/infra/secrets';
 import { errorResponse, jsonResponse } from '../lib/inbound/response';
 
@@ -32,14 +32,7 @@ const error = (statusCode: number, code: string, message: string, headers?: Reco
  * that person has, making it on their first request (lib/domain/referral-codes.ts).
  */
 export function makeReferralCodesHandler(deps: ReferralCodesDeps): ReferralCodesHandler {
-  return async (event, context) => {
-    if (context) logger.addContext(context);
-    try {
-      return await respond(event, deps);
-    } finally {
-      flushMetrics();
-    }
-  };
+  return observedHttpHandler((event: APIGatewayProxyEventV2) => respond(event, deps));
 }
 
 async function respond(event: APIGatewayProxyEventV2, deps: ReferralCodesDeps): Promise<APIGatewayProxyStructuredResultV2> {

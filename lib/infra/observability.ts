@@ -1,3 +1,4 @@
+import type { Context } from 'aws-lambda';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { PermanentError } from '../domain/errors';
@@ -16,6 +17,21 @@ export { MetricUnit };
 /** Publishes what this invocation recorded; an invocation that recorded nothing stays quiet. */
 export function flushMetrics(): void {
   if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+}
+
+/**
+ * An HTTP handler around `respond`: the Lambda context (cold start, request id, function name) on
+ * every log line, and this invocation's metrics published however it ends.
+ */
+export function observedHttpHandler<E, R>(respond: (event: E) => Promise<R>): (event: E, context?: Context) => Promise<R> {
+  return async (event, context) => {
+    if (context) logger.addContext(context);
+    try {
+      return await respond(event);
+    } finally {
+      flushMetrics();
+    }
+  };
 }
 
 export interface ScopedLogger {
