@@ -21,9 +21,6 @@ export interface IngestDeps {
 
 export type IngestHandler = (event: APIGatewayProxyEventV2, context?: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
-const json = jsonResponse;
-const error = errorResponse;
-
 /** PostHog → SQS. Answers 202 only once the referral is durably queued; never does the slow work itself. */
 export function makeIngestHandler(deps: IngestDeps): IngestHandler {
   return observedHttpHandler((event: APIGatewayProxyEventV2) => respond(event, deps));
@@ -49,7 +46,7 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
     if (validSignature) countProvenRefusal('WebhookAuthMismatch');
     // Never the presented value: a near-miss token is most of the secret.
     log.warn('webhook refused: missing or wrong bearer token', { code: 'unauthorized', ...(validSignature ? { validSignature } : {}) });
-    return error(401, 'unauthorized', 'missing or wrong Authorization: Bearer token', { 'www-authenticate': 'Bearer' });
+    return errorResponse(401, 'unauthorized', 'missing or wrong Authorization: Bearer token', { 'www-authenticate': 'Bearer' });
   };
   // Both credentials are judged before either refuses: a request that proves one of them and
   // fails the other is PostHog's own delivery refused by a half-done rotation, the one 401 a
@@ -75,14 +72,14 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
     metrics.addMetric('WebhookUnauthorised', MetricUnit.Count, 1);
     countProvenRefusal('WebhookAuthMismatch');
     log.warn('webhook refused: signature check failed', { code: signature.code });
-    return error(401, signature.code, signature.message);
+    return errorResponse(401, signature.code, signature.message);
   }
 
   if (body.length > MAX_BODY_BYTES) {
     metrics.addMetric('WebhookRejected', MetricUnit.Count, 1);
     countProvenRefusal('WebhookRejectedAuthenticated');
     log.warn('webhook rejected', { code: 'body_too_large', bytes: body.length });
-    return error(413, 'body_too_large', `body is larger than ${MAX_BODY_BYTES} bytes`);
+    return errorResponse(413, 'body_too_large', `body is larger than ${MAX_BODY_BYTES} bytes`);
   }
 
   const text = body.toString('utf8');
@@ -92,14 +89,14 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
       log = scopedLogger({ requestId, eventId: parsed.eventId });
       metrics.addMetric('WebhookIgnored', MetricUnit.Count, 1);
       log.debug('webhook ignored: not the referral event');
-      return json(200, { status: 'ignored', reason: `event is not "${config.referralEvent}"`, eventId: parsed.eventId });
+      return jsonResponse(200, { status: 'ignored', reason: `event is not "${config.referralEvent}"`, eventId: parsed.eventId });
     }
     const { referral } = parsed;
     log = scopedLogger({ requestId, eventId: referral.eventId });
     await enqueueReferral(deps.sqs, config.queueUrl, referral);
     metrics.addMetric('ReferralQueued', MetricUnit.Count, 1);
     log.info('referral queued');
-    return json(202, { status: 'queued', eventId: referral.eventId });
+    return jsonResponse(202, { status: 'queued', eventId: referral.eventId });
   } catch (cause) {
     if (cause instanceof RejectedError) {
       // The uuid, when the body has a readable one, ties this refusal to the PostHog event; a
@@ -108,7 +105,7 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
       metrics.addMetric('WebhookRejected', MetricUnit.Count, 1);
       countProvenRefusal('WebhookRejectedAuthenticated');
       log.warn('webhook rejected', { code: cause.code });
-      return error(cause.statusCode, cause.code, cause.message);
+      return errorResponse(cause.statusCode, cause.code, cause.message);
     }
     // Names only: an unexpected error's message could quote the body (emails).
     const sqsError = cause instanceof RetryableError ? errorName(cause.cause) : undefined;
@@ -116,7 +113,7 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
       error: cause instanceof RetryableError ? cause.message : errorName(cause),
       ...(sqsError ? { sqsError } : {}),
     });
-    return error(503, 'queue_unavailable', 'the referral could not be queued; please retry');
+    return errorResponse(503, 'queue_unavailable', 'the referral could not be queued; please retry');
   }
 }
 
@@ -135,7 +132,7 @@ function countProvenRefusal(name: 'WebhookAuthMismatch' | 'WebhookRejectedAuthen
 }
 
 function notConfigured(): APIGatewayProxyStructuredResultV2 {
-  return error(503, 'not_configured', 'the service is not configured yet; see the README');
+  return errorResponse(503, 'not_configured', 'the service is not configured yet; see the README');
 }
 
 /** The event uuid of a body parseWebhook refused, if it has a well-formed one; never anything else from it. */
