@@ -188,9 +188,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     // stored them apart), then the lifecycle's on an accepted referral. The signature first (a
     // forged event is reported as one), then a code we never issued, or none where one is
     // required, before any other rule: its referrer is nobody we know, so it must claim nothing.
-    const unvouched = deps.rules
-      ? (vouchRefusal(referral, deps.rules.referralSignatures) ?? codeOfAnotherReferrer(message, record, deps.rules))
-      : undefined;
+    const unvouched = deps.rules ? vouchRefusal(referral, deps.rules.referralSignatures) : undefined;
     const refusal = state.accepted ? undefined : (unvouched ?? resolved.refusal ?? (await applyRules(referral, deps)));
     const verdict: Verdict = refusal
       ? { kind: 'reject', reason: refusal }
@@ -352,25 +350,19 @@ async function applyRules(referral: Referral, deps: FulfilDeps): Promise<Refusal
 }
 
 /**
- * A signature over a referral code vouches for the code's owner only. When this message's code
- * belongs to someone other than the referrer the ledger fixed at begin (a message reusing the uuid
- * of a referral begun for another referrer, e.g. a forged one that stopped before deciding), its
- * signature does not vouch for the referral the record would pay.
- */
-function codeOfAnotherReferrer(message: Referral, record: LedgerRecord, rules: ProgramRules): RefusalReason | undefined {
-  if (rules.referralSignatures.mode === 'off' || message.referralCode === undefined) return undefined;
-  return canonicalEmail(message.referrerEmail) === canonicalEmail(record.referrerEmail) ? undefined : 'bad_referral_signature';
-}
-
-/**
  * The message's referral with the people and PostHog person the ledger fixed at begin. The
  * signature stays the message's, and is checked against these stored people (lib/domain/rules.ts),
- * the ones that would be paid, never against a later message's (a reused uuid); a code it signs must
- * belong to the stored referrer (codeOfAnotherReferrer).
+ * the ones that would be paid, never against a later message's (a reused uuid). A signed code
+ * vouches for its owner only, so the message's code is kept only when its owner is the stored
+ * referrer: a message reusing the uuid of a referral begun for another referrer (a forged one that
+ * stopped before deciding) is then checked against that referrer's email, and refused.
  */
 function storedReferral(message: Referral, record: LedgerRecord): Referral {
+  const codeIsTheReferrers =
+    message.referralCode !== undefined && canonicalEmail(message.referrerEmail) === canonicalEmail(record.referrerEmail);
   return {
     ...message,
+    referralCode: codeIsTheReferrers ? message.referralCode : undefined,
     referrerEmail: record.referrerEmail,
     redeemerEmail: record.redeemerEmail,
     customerEmail: record.customerEmail,
