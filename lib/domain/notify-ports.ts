@@ -29,7 +29,7 @@ export interface EventSender {
 }
 
 /** Where a referral ended up (README "Outcomes in PostHog"). */
-export type Outcome = 'fulfilled' | 'rejected' | 'held' | 'released' | 'revoked';
+export type Outcome = 'fulfilled' | 'rejected' | 'held' | 'released' | 'revoked' | 'qualified' | 'not_qualified' | 'cancelled';
 
 /** What an outcome adds, when it has it. */
 export interface OutcomeDetails {

@@ -26,3 +26,13 @@ export interface StatusMessage {
 export interface StatusSender {
   sendStatus(message: StatusMessage): Promise<void>;
 }
+
+/** The status message for a referral's record: on the redeemer's profile, naming both people. */
+export function statusMessage(
+  record: { eventId: string; referrerEmail: string; redeemerEmail: string },
+  status: ReferralStatus,
+  details: Pick<StatusMessage, 'qualifyBy' | 'paysAfter' | 'reason'> = {},
+): StatusMessage {
+  const { eventId, referrerEmail, redeemerEmail } = record;
+  return { eventId, status, recipient: redeemerEmail, referrerEmail, redeemerEmail, ...details };
+}
