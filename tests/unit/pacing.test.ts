@@ -392,6 +392,25 @@ describe('ShopifyPacer with a share of the shop: containers that do not fight ov
     expect(next.state.at).toBe(200);
   });
 
+  it('keeps its share of the restore rate when the others spend their part of the bucket at once', async () => {
+    // Prepare: half of a standard shop, the bucket at 900 (our part: 450); one request of ours runs
+    // while the other container spends its whole part, so the answer shows the bucket empty.
+    const clock = new FakeClock();
+    const pacer = pacerWith(clock, { share: 0.5 });
+    await seed(pacer, 900);
+    const first = await pacer.acquire('giftCardCreate');
+    await clock.advance(300);
+    pacer.settle(first, { currentlyAvailable: 0, maximumAvailable: 1000, restoreRate: 100, requestedQueryCost: 10 });
+
+    // Act
+    const next = track(pacer, clock);
+    await clock.advance(3_000);
+
+    // Assess: 10 points at its 50 points/s, not at the few points/s the others' burst would leave
+    // if it were taken for their spending rate
+    expect(next.state.at).toBe(300 + 200);
+  });
+
   it('keeps four containers sharing a standard shop under 1 THROTTLED answer per 100 calls', async () => {
     // Act: 60 s of simulated time
     const { calls, throttled } = await simulate(4, 1 / 4, 60);

@@ -325,9 +325,18 @@ export class ShopifyPacer {
     return Math.max(1, Math.ceil((short / this.effectiveRate(base)) * 1000));
   }
 
-  /** The restore rate left to us: our share of Shopify's, and no more than others are seen to leave. */
+  /**
+   * The restore rate left to us. With a share below 1 it is exactly that share of Shopify's: the
+   * other containers hold the rest, each its own part of the bucket (keepOurPart), and the shop's
+   * bucket is the app's own on each store ("each app has access to a bucket",
+   * https://shopify.dev/docs/api/usage/limits; per app and shop for the GraphQL Admin API,
+   * https://community.shopify.com/t/graphql-admin-api-rate-limit/13729), so no other app draws on it. Their bursts of their own part look like a high spending rate between two readings;
+   * taken off ours, that held every container at a few points/s for the seconds the smoothing
+   * needs to forget it. A whole-shop pacer (share 1) leaves others what they are seen to spend.
+   */
   private effectiveRate(base: Base): number {
-    return Math.max(base.restoreRate * MIN_SHARE, Math.min(base.restoreRate * this.share, base.restoreRate - this.foreignRate));
+    if (this.share < 1) return base.restoreRate * this.share;
+    return Math.max(base.restoreRate * MIN_SHARE, base.restoreRate - this.foreignRate);
   }
 
   /** The shop's bucket, projected from the reading: what settle compares new readings with. */
