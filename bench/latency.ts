@@ -179,7 +179,7 @@ export async function benchLatency(emulators: Emulators, options: { quick: boole
           `and after it, to the handler's return, ${fmt(afterCompleted, 1)} ms.`,
         `Per referral: ${fmt(data.dynamoRequestsPerReferral, 1)} DynamoDB requests (${fmt(data.writeUnitsPerReferral, 1)} WCU, ${fmt(data.readUnitsPerReferral, 1)} RCU as dynalite reports them), ` +
           `${fmt(data.sqsRequestsPerReferral, 1)} SQS requests (batches of one here), ${fmt(data.logBytesPerReferral, 0)} bytes of logs and metrics (ingest + worker).`,
-        'The ledger runs on dynalite in this process; its writes are sequential steps of every referral, so their latency adds to the floor one for one.',
+        'The ledger runs on dynalite, in a process of its own beside fauxqs (bench/emulators-process.mjs); its writes are sequential steps of every referral, so their latency adds to the floor one for one.',
         `Node 20's global fetch (undici) keeps connections alive by default: ${connections} connection(s) for 100 sequential requests (undici hands the next request a second socket while the first is being released, then alternates), no agent or dependency needed. ` +
           "undici closes a socket idle for about 4 s (or the server's Keep-Alive hint), so referrals that arrive minutes apart each pay a new TLS handshake to Shopify and Customer.io; that is not measured here (loopback, no TLS).",
         "PostHog outcome capture (POSTHOG_API_KEY) is off here, as in the issue's measurement; on, it adds one PostHog round trip and one ledger write after Customer.io.",

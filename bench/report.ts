@@ -62,8 +62,13 @@ export const EXPECTED_ROWS = [
   'reward.contention.p99',
   'reward.budget.standard',
   'reward.budget.advanced',
+  'reward.burst.p50',
+  'reward.burst.p99',
   'reward.budget.plus',
   'reward.budget.commerce_components',
+  'reward.budget.throttled',
+  'reward.outage.p50',
+  'reward.outage.last',
 ] as const;
 
 const ratioText = (ratio: number | undefined): string => {

@@ -6,7 +6,9 @@
  * harness (tests/support/pipeline.ts), nothing is shortened: production retry policy, the queue's
  * batch size and the worker's timeout from serverless.yml.
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { resolve as resolvePath } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyStructuredResultV2, Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
@@ -30,7 +32,7 @@ import { startFakeCustomerIo, type FakeCustomerIo, type FakeCustomerIoOptions } 
 import { startFakeShopify, type FakeShopify, type FakeShopifyOptions } from '../local/sandbox/shopify';
 import { signWebhookBody } from '../local/vouch';
 import { nowMs, sleep } from './stats';
-import type { Emulators, EmulatorsModule } from '../local/emulators-types';
+import type { Emulators } from '../local/emulators-types';
 
 export const WEBHOOK_SECRET = 'bench-webhook-secret-0123456789abcdef';
 /** The bench worker's REFERRAL_SIGNING_KEY; every referral body it sends is signed with it, as the app would. */
@@ -38,15 +40,36 @@ export const REFERRAL_SIGNING_KEY = 'bench-referral-signing-key-0123456789abcdef
 
 export type { Emulators };
 
-/** The emulators jest's globalSetup started (TEST_*_ENDPOINT), else a pair of our own. */
+/**
+ * The emulators jest's globalSetup started (TEST_*_ENDPOINT), else a pair of our own in a child
+ * process (bench/emulators-process.mjs): in AWS, DynamoDB and SQS do not run on the worker's CPU,
+ * and in this process dynalite alone took about a third of the CPU a Plus shop's backlog needed.
+ */
 export async function useEmulators(): Promise<Emulators> {
   const sqsEndpoint = process.env.TEST_SQS_ENDPOINT;
   const dynamoEndpoint = process.env.TEST_DYNAMODB_ENDPOINT;
   if (sqsEndpoint && dynamoEndpoint) return { sqsEndpoint, dynamoEndpoint, stop: async () => undefined };
-  // fauxqs is ESM only: a computed specifier keeps this a native import() in this CommonJS file.
-  const specifier = '../local/emulators.mjs';
-  const { startEmulators } = (await import(specifier)) as EmulatorsModule;
-  return startEmulators();
+  const child = spawn(process.execPath, [resolvePath(__dirname, 'emulators-process.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const endpoints = await new Promise<{ sqsEndpoint: string; dynamoEndpoint: string }>((resolve, reject) => {
+    let text = '';
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`bench: the emulators' process ended (${code}) before it was listening`)));
+    child.stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      const line = text.split('\n')[0];
+      if (text.includes('\n') && line) resolve(JSON.parse(line) as { sqsEndpoint: string; dynamoEndpoint: string });
+    });
+  });
+  child.removeAllListeners('exit');
+  return {
+    ...endpoints,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
 }
 
 export interface StackOptions {
