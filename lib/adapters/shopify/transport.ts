@@ -2,17 +2,15 @@ import { PermanentError, RetryableError } from '../../domain/errors';
 import { type Fetch, fetchWithTimeout, isRetryableStatus } from '../../infra/http';
 import { redactText } from '../../infra/mask';
 import { parseRetryAfter } from '../../infra/retry';
-import { StaticToken, type ShopifyTokenProvider } from './auth';
+import type { ShopifyTokenProvider } from './auth';
 import { bucketReading, parseJson, throttleDelayMs, type GraphQLResponse, type QueryCost } from './graphql';
 import { ShopifyPacer } from './pacing';
 
 export interface ShopifyTransportOptions {
   /** `https://{store}.myshopify.com`, no trailing path. */
   baseUrl: string;
-  /** A static Admin API token (admin-created apps); or pass `auth`. */
-  accessToken?: string;
-  /** Where tokens come from (lib/adapters/shopify/auth.ts); wins over `accessToken`. */
-  auth?: ShopifyTokenProvider;
+  /** Where tokens come from (lib/adapters/shopify/auth.ts): a static Admin API token or the client credentials grant. */
+  auth: ShopifyTokenProvider;
   apiVersion: string;
   fetch?: Fetch;
   timeoutMs?: number;
@@ -58,8 +56,7 @@ export class ShopifyTransport {
   public constructor(options: ShopifyTransportOptions) {
     this.endpoint = `${options.baseUrl.replace(/\/+$/, '')}/admin/api/${options.apiVersion}/graphql.json`;
     this.apiVersion = options.apiVersion;
-    if (!options.auth && options.accessToken === undefined) throw new Error('ShopifyTransport needs accessToken or auth');
-    this.auth = options.auth ?? new StaticToken(options.accessToken ?? '');
+    this.auth = options.auth;
     this.fetchImpl = options.fetch ?? fetch;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.now = options.now ?? Date.now;
