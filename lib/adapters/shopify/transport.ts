@@ -1,5 +1,5 @@
 import { PermanentError, RetryableError } from '../../domain/errors';
-import { type Fetch, fetchWithTimeout, isRetryableStatus } from '../../infra/http';
+import { type Fetch, fetchWithTimeout, isRetryableStatus, responseText } from '../../infra/http';
 import { redactText } from '../../infra/mask';
 import { parseRetryAfter } from '../../infra/retry';
 import type { ShopifyTokenProvider } from './auth';
@@ -122,14 +122,7 @@ export class ShopifyTransport {
         what,
       );
 
-      let text: string;
-      try {
-        text = await response.text();
-      } catch (error) {
-        // The connection dropped or timed out mid-body: the mutation may have been applied.
-        throw new RetryableError(`${what}: response body lost (HTTP ${response.status})`, { cause: error });
-      }
-      body = parseJson<GraphQLResponse<T>>(text);
+      body = parseJson<GraphQLResponse<T>>(await responseText(response, what));
       cost = body?.extensions?.cost;
     } finally {
       // Every outcome ends the reservation; no reading means the points count as spent.
