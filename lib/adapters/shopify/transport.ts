@@ -4,7 +4,7 @@ import { redactText } from '../../infra/mask';
 import { parseRetryAfter } from '../../infra/retry';
 import type { ShopifyTokenProvider } from './auth';
 import { bucketReading, parseJson, throttleDelayMs, type GraphQLResponse, type QueryCost } from './graphql';
-import { ShopifyPacer } from './pacing';
+import { ShopifyPacer, type BucketReading } from './pacing';
 
 export interface ShopifyTransportOptions {
   /** `https://{store}.myshopify.com`, no trailing path. */
@@ -103,6 +103,7 @@ export class ShopifyTransport {
     let response: Response;
     let body: GraphQLResponse<T> | undefined;
     let cost: QueryCost | undefined;
+    let reading: BucketReading | undefined;
     try {
       response = await fetchWithTimeout(
         this.fetchImpl,
@@ -126,9 +127,13 @@ export class ShopifyTransport {
       cost = body?.extensions?.cost;
     } finally {
       // Every outcome ends the reservation; no reading means the points count as spent.
-      if (pacer && permit) pacer.settle(permit, bucketReading(cost));
+      reading = bucketReading(cost);
+      if (pacer && permit) pacer.settle(permit, reading);
     }
-    this.recordThrottleStatus(cost);
+    if (reading) {
+      const { currentlyAvailable, maximumAvailable = 0, restoreRate = 0 } = reading;
+      this.lastThrottleStatus = { currentlyAvailable, maximumAvailable, restoreRate, at: this.now() };
+    }
 
     const status = response.status;
     const errors = Array.isArray(body?.errors) ? body.errors : [];
@@ -186,16 +191,5 @@ export class ShopifyTransport {
     }
     if (!body.data) throw new RetryableError(`${what}: response without data`);
     return { data: body.data, sends: 1 };
-  }
-
-  private recordThrottleStatus(cost: QueryCost | undefined): void {
-    const t = cost?.throttleStatus;
-    if (!t || typeof t.currentlyAvailable !== 'number') return;
-    this.lastThrottleStatus = {
-      currentlyAvailable: t.currentlyAvailable,
-      maximumAvailable: t.maximumAvailable ?? 0,
-      restoreRate: t.restoreRate ?? 0,
-      at: this.now(),
-    };
   }
 }
