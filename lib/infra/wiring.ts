@@ -1,9 +1,29 @@
+/**
+ * Each function's dependencies, built from its validated config and nothing else: the worker
+ * (`createWorkerDeps`), the releaser (`releaserDeps`) and the reconciler (`reconcileDeps`). The
+ * handlers in functions/, `npm start` (local/), the tests and the bench all build through here, so
+ * a dependency added here reaches the deployed function, the tests and the bench alike: a
+ * hand-made copy elsewhere would test a function that is not the one deployed.
+ *
+ * Every function's bundle keeps only its own part: the others' builders and the adapters only
+ * they call are tree-shaken to nothing (tests/unit/worker-import-graph.test.ts; the worker's IAM
+ * role is checked against what is left, tests/integration/packaging.test.ts). So import from a
+ * module with top-level work (a zod schema, a CommonJS package) by type only.
+ */
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { generateCode } from '../domain/codes';
-import type { WorkerConfig } from './config';
+import type { ReconcilerConfig, ReleaserConfig, WorkerConfig, WorkerRuntimeConfig } from './config';
 import { CustomerIoClient } from '../adapters/customerio';
 import type { Fetch } from './http';
-import type { Ledger } from '../adapters/dynamodb/ledger';
+import { Ledger, type LedgerPort } from '../adapters/dynamodb/ledger';
+import { LifecycleIndexReader } from '../adapters/dynamodb/lifecycle-index';
+import { referralsInLedger } from '../adapters/dynamodb/reconciler-ledger';
+import { queueSender } from '../adapters/sqs/queue';
 import type { FulfilDeps } from '../domain/rewards';
+import type { ReleaserDeps } from '../domain/lifecycle/release';
+// Types only: a value import would bring the webhook's parser (and zod) into the worker's bundle.
+import type { ReconcileDeps, ReconcileLogger, ReconcileOptions, ReconcileWindow } from '../domain/reconcile';
 import { discountCodeIssuer } from '../adapters/shopify/discount-codes';
 import { PostHogCapture } from '../adapters/posthog-capture';
 import { giftCardIssuer } from '../adapters/shopify/gift-cards';
@@ -11,33 +31,31 @@ import { ShopifyPacer } from '../adapters/shopify/pacing';
 import { ShopifyTransport } from '../adapters/shopify/transport';
 import { tokenProviderFor, type ShopifyTokenProvider } from '../adapters/shopify/auth';
 import { ulidFromUuid } from './ulid';
-import { PostHogSharedSignals } from '../adapters/posthog-query';
+import { PostHogEventsQuery, PostHogSharedSignals } from '../adapters/posthog-query';
+import { metrics, MetricUnit, type ScopedLogger } from './observability';
+
+// ── The worker ──────────────────────────────────────────────────────────────────────────────
+
+/** What fulfilment's HTTP clients send with, beside the config. */
+export interface FulfilClients {
+  /** The fetch every HTTP client (Shopify, Customer.io, PostHog) uses; the global one by default. */
+  fetch?: Fetch;
+  /** The clock fulfilment dates with (reward expiry, Customer.io timestamp); leases keep real time. */
+  now?: () => number;
+}
 
 /**
- * Test and bench seams: any dependency, the fetch every client uses, `shopifyPacer` (false for
- * unpaced Shopify requests, or a pacer the caller watches), and `shopifyAuth` for a token provider
- * that outlives these deps.
+ * The fulfilment dependencies for one validated config, on the adapters given: the ledger and the
+ * one Shopify transport both issuers share (one token, one pacer).
  */
-export type FulfilOverrides = Partial<FulfilDeps> & {
-  fetch?: Fetch;
-  shopifyPacer?: ShopifyPacer | false;
-  shopifyAuth?: ShopifyTokenProvider;
-  /** This container's part of the shop's Shopify budget (1 / the worker's maximum concurrency: lib/infra/shop-sizing.ts). */
-  shopifyPacerShare?: number;
-};
-
-/** Builds the fulfilment dependencies from a validated config. Clients are cheap objects; callers cache the result. */
-export function createFulfilDeps(config: WorkerConfig, ledger: Ledger, overrides: FulfilOverrides = {}): FulfilDeps {
-  const { fetch: fetchImpl, shopifyPacer, shopifyAuth, shopifyPacerShare, ...rest } = overrides;
-  const { baseUrl, apiVersion } = config.shopify;
-  const transport = new ShopifyTransport({
-    baseUrl,
-    apiVersion,
-    auth: shopifyAuth ?? tokenProviderFor(baseUrl, config.shopify.auth, { fetch: fetchImpl }),
-    fetch: fetchImpl,
-    pacer: shopifyPacer ?? new ShopifyPacer({ share: shopifyPacerShare ?? 1 }),
-  });
-  // Both issuers, one transport (one token, one pacer): a referral begun under the other REWARD_TYPE is finished the way it began.
+export function createFulfilDeps(
+  config: WorkerConfig,
+  adapters: { ledger: Ledger; shopify: ShopifyTransport },
+  clients: FulfilClients = {},
+): FulfilDeps {
+  const { ledger, shopify: transport } = adapters;
+  const { fetch: fetchImpl, now } = clients;
+  // Both issuers, one transport: a referral begun under the other REWARD_TYPE is finished the way it began.
   const issuers = { gift_card: giftCardIssuer(transport), discount_code: discountCodeIssuer(transport) };
   return {
     ledger,
@@ -59,33 +77,178 @@ export function createFulfilDeps(config: WorkerConfig, ledger: Ledger, overrides
       ...(config.sharedSignalQuery ? { sharedSignals: new PostHogSharedSignals({ ...config.sharedSignalQuery, fetch: fetchImpl }) } : {}),
     },
     referralCodes: { store: ledger.codes, required: config.requireReferralCode },
-    ...rest,
+    ...(now ? { now } : {}),
+  };
+}
+
+/**
+ * One container's fulfilment dependencies for each config it meets: its ledger and its Shopify
+ * pacer (its part of the shop's budget) for as long as it lives, and the Shopify token kept per
+ * shop and credentials, so a container asks for one token a day, not one per config change.
+ */
+export function containerFulfilDeps(
+  ledger: Ledger,
+  pacer: ShopifyPacer | false,
+  clients: FulfilClients = {},
+): (config: WorkerConfig) => FulfilDeps {
+  let tokens: { key: string; provider: ShopifyTokenProvider } | undefined;
+  return (config) => {
+    const { baseUrl, apiVersion, auth } = config.shopify;
+    const tokenKey = JSON.stringify([baseUrl, auth]);
+    if (tokens?.key !== tokenKey) tokens = { key: tokenKey, provider: tokenProviderFor(baseUrl, auth, { fetch: clients.fetch }) };
+    const shopify = new ShopifyTransport({ baseUrl, apiVersion, auth: tokens.provider, fetch: clients.fetch, pacer });
+    return createFulfilDeps(config, { ledger, shopify }, clients);
   };
 }
 
 /**
  * The fulfilment dependencies per invocation: the config (and the cached secret) re-read each
- * time, the clients rebuilt only when it changed, so per-container state (the Shopify pacer, the
- * shop's currency) survives from one invocation to the next. The Shopify token survives even a
- * change of unrelated settings: it is kept per shop and credentials, so a container asks for one
- * token a day, not one per config change.
+ * time, the dependencies rebuilt by `build` only when it changed, so the clients (and the shop's
+ * currency they learnt) survive from one invocation to the next.
  */
 export function cachedFulfilDeps(
   loadConfig: () => Promise<WorkerConfig>,
-  ledger: Ledger,
-  overrides: FulfilOverrides = {},
+  build: (config: WorkerConfig) => FulfilDeps,
 ): () => Promise<FulfilDeps> {
   let cached: { key: string; deps: FulfilDeps } | undefined;
-  let tokens: { key: string; provider: ShopifyTokenProvider } | undefined;
   return async () => {
     const config = await loadConfig();
     const key = JSON.stringify(config);
-    if (cached?.key !== key) {
-      const { baseUrl, auth } = config.shopify;
-      const tokenKey = JSON.stringify([baseUrl, auth]);
-      if (tokens?.key !== tokenKey) tokens = { key: tokenKey, provider: tokenProviderFor(baseUrl, auth, { fetch: overrides.fetch }) };
-      cached = { key, deps: createFulfilDeps(config, ledger, { shopifyAuth: tokens.provider, ...overrides }) };
-    }
+    if (cached?.key !== key) cached = { key, deps: build(config) };
     return cached.deps;
+  };
+}
+
+export interface WorkerDeps {
+  sqs: SQSClient;
+  ledger: LedgerPort;
+  deadLetterQueueUrl: string;
+  /** The queue records come from: a failed record's next delivery is set there (ChangeMessageVisibility). */
+  queueUrl: string;
+  /** The queue's visibility timeout, seconds: no failed record is made to wait longer (lib/infra/redelivery.ts). */
+  visibilityTimeoutSeconds: number;
+  /** The queue's redrive maxReceiveCount: on the last receive a retryable failure is recorded as FAILED. */
+  maxReceiveCount: number;
+  /** May throw PermanentError (bad config → DLQ) or RetryableError (Secrets Manager down). */
+  fulfilDeps: () => Promise<FulfilDeps>;
+  /** DRY_RUN: log what would be done, call nothing external, write nothing to the ledger, park in the DLQ as dry_run (lib/domain/dry-run.ts). */
+  dryRun?: boolean;
+}
+
+/** What the worker talks through, built once per container by the caller. */
+export interface WorkerClients extends FulfilClients {
+  sqs: SQSClient;
+  ddb: DynamoDBDocumentClient;
+}
+
+/**
+ * The worker's dependencies: the ledger on `runtime.tableName`, and fulfilment deps that re-read
+ * `loadConfig` per invocation (secret rotation) but rebuild clients only when it changed, so the
+ * Shopify pacer, token and shop currency live as long as the container (`containerFulfilDeps`).
+ */
+export function createWorkerDeps(
+  runtime: WorkerRuntimeConfig,
+  loadConfig: () => Promise<WorkerConfig>,
+  clients: WorkerClients,
+): WorkerDeps {
+  const ledger = new Ledger(clients.ddb, runtime.tableName);
+  // Containers do not share a pacer: each takes its part of the shop's budget (lib/infra/shop-sizing.ts).
+  const pacer = new ShopifyPacer({ share: 1 / runtime.workerContainers });
+  const fulfilDeps = cachedFulfilDeps(loadConfig, containerFulfilDeps(ledger, pacer, clients));
+  return workerDepsFrom(runtime, { sqs: clients.sqs, ledger, fulfilDeps });
+}
+
+/**
+ * The worker's dependencies from its parts: `createWorkerDeps` builds them from the config; the
+ * test harness and the bench build their own (a ledger that crashes on cue, a pacer they watch).
+ * The handler's own bookkeeping (fail, release) goes through the same ledger as fulfilment.
+ */
+export function workerDepsFrom(
+  runtime: WorkerRuntimeConfig,
+  parts: { sqs: SQSClient; ledger: LedgerPort; fulfilDeps: () => Promise<FulfilDeps> },
+): WorkerDeps {
+  return {
+    sqs: parts.sqs,
+    ledger: parts.ledger,
+    deadLetterQueueUrl: runtime.deadLetterQueueUrl,
+    queueUrl: runtime.queueUrl,
+    visibilityTimeoutSeconds: runtime.visibilityTimeoutSeconds,
+    maxReceiveCount: runtime.maxReceiveCount,
+    dryRun: runtime.dryRun,
+    fulfilDeps: parts.fulfilDeps,
+  };
+}
+
+/**
+ * The retry policy of one record's steps: withRetry's (lib/infra/retry.ts: full-jitter backoff, at most
+ * 8 attempts, never past the deadline) with the wiring's backoff, each retry counted (StepRetry)
+ * and logged under the record's ids. Assembled here and nowhere else.
+ */
+export function stepRetry(policy: FulfilDeps['retry'], log: ScopedLogger): NonNullable<FulfilDeps['retry']> {
+  return {
+    ...policy,
+    onRetry: (error, attempt, delayMs) => {
+      metrics.addMetric('StepRetry', MetricUnit.Count, 1);
+      log.warn('retrying a step', { attempt, delayMs: Math.round(delayMs), error: error.message });
+    },
+  };
+}
+
+// ── The releaser ────────────────────────────────────────────────────────────────────────────
+
+/** The releaser's dependencies from its validated config: functions/release.ts and `npm start` (local/start.ts) share this. */
+export function releaserDeps(
+  config: ReleaserConfig,
+  clients: { sqs: SQSClient; ddb: DynamoDBDocumentClient },
+  options: Pick<ReleaserDeps, 'resendAfterMs' | 'now'> = {},
+): ReleaserDeps {
+  return {
+    ledger: new Ledger(clients.ddb, config.tableName),
+    index: new LifecycleIndexReader(clients.ddb, config.tableName),
+    enqueue: queueSender(clients.sqs, config.queueUrl),
+    ...options,
+  };
+}
+
+// ── The reconciler ──────────────────────────────────────────────────────────────────────────
+
+export type EnabledReconcilerConfig = Extract<ReconcilerConfig, { enabled: true }>;
+
+export interface ReconcileClients {
+  sqs: SQSClient;
+  ddb: DynamoDBDocumentClient;
+  log: ReconcileLogger;
+  fetch?: Fetch;
+  /** Overrides the config's table and queue (ops targets name their own). */
+  tableName?: string;
+  queueUrl?: string;
+}
+
+/** The reconciler's dependencies from a validated config: the Lambda, `npm start` and `ops reconcile` share this. */
+export function reconcileDeps(config: EnabledReconcilerConfig, clients: ReconcileClients): ReconcileDeps {
+  const tableName = clients.tableName ?? config.tableName;
+  const queueUrl = clients.queueUrl ?? config.queueUrl;
+  return {
+    source: new PostHogEventsQuery({ ...config.posthog, fetch: clients.fetch }),
+    inLedger: (eventIds) => referralsInLedger(clients.ddb, tableName, eventIds),
+    // The same message ingest queues: the worker cannot tell a reconciled referral from a webhooked one.
+    enqueue: queueSender(clients.sqs, queueUrl),
+    log: clients.log,
+  };
+}
+
+/** Options for one run over `window` (the scheduled one is `slidingWindow` in lib/domain/reconcile.ts); a DRY_RUN stage's run is a dry run. */
+export function reconcileOptions(
+  config: EnabledReconcilerConfig,
+  window: ReconcileWindow,
+  overrides: { dryRun?: boolean; pageSize?: number } = {},
+): ReconcileOptions {
+  return {
+    referralEvent: config.referralEvent,
+    referrerEmailProperty: config.referrerEmailProperty,
+    redeemerEmailProperty: config.redeemerEmailProperty,
+    window,
+    dryRun: overrides.dryRun || config.dryRun,
+    pageSize: overrides.pageSize,
   };
 }
