@@ -2,7 +2,7 @@
  * `npm run bench` — every figure beside a reference measured in the same run; writes the table
  * into docs/PERFORMANCE.md (between the bench markers, keeping the prose around it).
  *
- *   npm run bench                      full run (~4-5 min: 1,000 referrals at 5/s dominate)
+ *   npm run bench                      full run (~15 min: the 1,000-referral runs and the time-scaled plans dominate)
  *   npm run bench -- --quick           seconds: fewer referrals, a small fast bucket; prints only
  *   options: --out <file.md>  --json <file.json>  --only bundle,ingest,budget,latency,cost,reward
  */
