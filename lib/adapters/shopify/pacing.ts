@@ -13,8 +13,9 @@
  * every record a container processes draws on the same estimate. Containers (and other apps on the
  * shop) do not share one, but their spending shows in the readings: between two readings the bucket
  * should have gained restore × elapsed less what our own requests cost, and whatever else is
- * missing was spent by someone else. That rate, smoothed, is taken off the restore rate the pacer
- * projects with, so each consumer settles on its share instead of all aiming at the whole. A
+ * missing was spent by someone else. That rate, smoothed, is taken off the restore rate a
+ * whole-shop pacer projects with, so each consumer settles on its share instead of all aiming at
+ * the whole; a pacer given a share (the deployed worker's containers) paces at that share. A
  * THROTTLED answer still ends in a RetryableError that the caller's retry policy (and its
  * deadline) handles.
  */
