@@ -6,7 +6,7 @@
  *   referral#<id>      `expiresOn` (the one date both rewards were asked for, before per-reward
  *                      expiry) → `<role>ExpiresOn` beside each recorded card that has none;
  *                      `heldAt` / `reviewSince` → dropped (`parkedAt`, written in the same write,
- *                      says when; copied into it where it is missing); `budgetCents` → dropped
+ *                      says when; a record without it is refused and listed); `budgetCents` → dropped
  *                      (the reward fixed at begin, `rewardAmount`, says it; copied into it where
  *                      that is missing; a record where the two differ is refused and listed);
  *                      no `rewardType` on a begun record → `gift_card` (the only kind there was);
@@ -69,7 +69,11 @@ export interface MigrateOptions {
 
 type Item = Record<string, unknown>;
 
-/** Only the items some rewrite applies to come back (the Scan still reads, and bills, the whole table). */
+/**
+ * Only the items some rewrite applies to come back; the Scan still reads, and bills, the whole
+ * table, a page (up to 1 MB read) at a time. A Scan's filter may name the key (`pk`): only a
+ * Query's may not (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.FilterExpression.html).
+ */
 const OLD_SHAPES =
   '(begins_with(pk, :referral) AND (attribute_exists(expiresOn) OR attribute_exists(heldAt) OR attribute_exists(reviewSince) OR ' +
   'attribute_exists(budgetCents) OR (attribute_exists(customerioEventId) AND attribute_not_exists(rewardType)) OR ' +
@@ -148,8 +152,11 @@ export function referralRewrite(item: Item): ReferralRewrite | { refused: string
   }
   for (const field of ['heldAt', 'reviewSince'] as const) {
     if (item[field] === undefined) continue;
+    // Every release wrote parkedAt in the same write; without it the park time would be lost, and
+    // adding one would change the state the record reads as (lib/domain/machine.ts).
+    if (item.parkedAt === undefined) return { refused: 'parked_without_parkedAt' };
+    out.unchanged.parkedAt = item.parkedAt;
     drop(field);
-    if (item.parkedAt === undefined && out.set.parkedAt === undefined) add('parkedAt', item[field]);
   }
   if (item.budgetCents !== undefined) {
     const cents = Number(item.budgetCents);

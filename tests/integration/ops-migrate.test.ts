@@ -105,11 +105,11 @@ describe('ops migrate: referral records', () => {
     expect(report).toMatchObject({ migrated: 1, rewrites: expect.objectContaining({ expiresOn: 1 }) });
   });
 
-  it('drops heldAt and reviewSince, which the park time says, filling parkedAt only where it is missing', async () => {
+  it('drops heldAt and reviewSince, which the park time says', async () => {
     // Prepare
     const [held, inReview] = [randomUUID(), randomUUID()];
     await put(referral(held, { status: 'HELD', parkedAt: PARKED, heldAt: PARKED, releaseAt: 1 }));
-    await put(referral(inReview, { status: 'REVIEW', reviewReasons: ['velocity'], reviewSince: PARKED }));
+    await put(referral(inReview, { status: 'REVIEW', reviewReasons: ['velocity'], parkedAt: PARKED, reviewSince: PARKED }));
 
     // Act
     await migrate();
@@ -120,6 +120,19 @@ describe('ops migrate: referral records', () => {
     expect(afterHeld).not.toHaveProperty('heldAt');
     expect(afterReview).toMatchObject({ status: 'REVIEW', parkedAt: PARKED });
     expect(afterReview).not.toHaveProperty('reviewSince');
+  });
+
+  it('refuses, and lists, a parked record without the park time that would replace heldAt', async () => {
+    // Prepare
+    const eventId = randomUUID();
+    await put(referral(eventId, { status: 'HELD', heldAt: PARKED, releaseAt: 1 }));
+
+    // Act
+    const report = await migrate();
+
+    // Assess
+    expect(report.refused).toEqual([{ id: eventId, reason: 'parked_without_parkedAt' }]);
+    expect(await item(`referral#${eventId}`)).toMatchObject({ heldAt: PARKED, updatedAt: WRITTEN });
   });
 
   it('drops budgetCents where the reward fixed at begin says the same, and refuses a record where they differ', async () => {
@@ -344,5 +357,23 @@ describe('ops migrate: the pass', () => {
     expect(code).toBe(0);
     expect(printed).toContain('migrated 3 items, 1 budget markers written');
     expect(printed).not.toMatch(/@|REF-/);
+  });
+});
+
+describe('ops migrate: the command', () => {
+  it('exits 1 naming each refused record by event id and reason, so the upgrade does not go ahead unnoticed', async () => {
+    // Prepare
+    const eventId = randomUUID();
+    await put(referral(eventId, { status: 'HELD', parkedAt: PARKED, budgetCents: 9_000 }));
+    const out: string[] = [];
+    const io: CliIo = { stdout: (text) => out.push(text), stderr: (text) => out.push(text) };
+    const target = { description: 'test table', ddb, tableName, close: () => undefined } as unknown as Target;
+
+    // Act
+    const code = await main(['migrate', '--local'], io, async () => target);
+
+    // Assess
+    expect(code).toBe(1);
+    expect(out.join('\n')).toContain(`${eventId}  budget_share_differs_from_reward`);
   });
 });
