@@ -19,7 +19,6 @@ export interface ReviewDeps {
   enqueue: ReleaserDeps['enqueue'];
   /** With POSTHOG_API_KEY: a rejection is captured as `referral reward rejected` (reason reviewer_rejected). */
   posthog?: OutcomeTracker;
-  rewardType?: string;
 }
 
 export interface ReviewOutcome {

@@ -26,7 +26,6 @@ export interface RevokeDeps {
   /** Needed only for a referral already paid. */
   shopify?: RewardDeactivator;
   posthog?: OutcomeTracker;
-  rewardType?: string;
   /** Each reward's amount, for the capture of a paid referral (REWARD_AMOUNT). */
   rewardAmount: string;
 }
