@@ -7,6 +7,7 @@ import { releaseDue } from '../../lib/domain/lifecycle/release';
 import { QUALIFY_GRACE_MS } from '../../lib/domain/qualify';
 import type { StatusMessage, StatusSender } from '../../lib/domain/status';
 import { signPersonEvent } from '../../lib/domain/vouch';
+import { formatStatus, referralStatus } from '../../ops/status';
 import { lifecycleIndex, lifecycleLedger } from '../support/lifecycle';
 import { Pipeline, referralBody } from '../support/pipeline';
 
@@ -273,6 +274,31 @@ describe('pay on value', () => {
     expect(status.delivered(uuid)).toEqual(['awaiting_qualification', 'not_qualified']);
     expect((await recordOf(later.uuid))?.status).toBe('AWAITING');
     expect(pipeline.shopify.cards).toHaveLength(0);
+  });
+
+  it('shows a waiting referral in `ops status` as AWAITING_QUALIFICATION with its deadline, and an expired one as NOT_QUALIFIED', async () => {
+    // Prepare: one referral past a short window, expired by the releaser; then one with the default window
+    await start({ ...ENV, QUALIFY_WITHIN: '1s' });
+    const expiredOne = referralBody();
+    await send(expiredOne.body);
+    await pipeline.drain();
+    await releaseAt(QUALIFY_GRACE_MS + 5_000);
+    pipeline.env.QUALIFY_WITHIN = '30d';
+    const fresh = referralBody();
+    await send(fresh.body);
+    await pipeline.drain();
+    const source = { ddb: pipeline.ddb, tableName: pipeline.resources.tableName };
+
+    // Act
+    const waitingText = formatStatus(await referralStatus(source, fresh.uuid));
+    const expiredText = formatStatus(await referralStatus(source, expiredOne.uuid));
+
+    // Assess
+    const deadline = new Date(Number((await recordOf(fresh.uuid))?.qualifyBy)).toISOString();
+    expect(waitingText).toContain(`Referral ${fresh.uuid}: AWAITING_QUALIFICATION`);
+    expect(waitingText).toContain(`qualify by   ${deadline}`);
+    expect(expiredText).toContain(`Referral ${expiredOne.uuid}: NOT_QUALIFIED`);
+    expect(expiredText).toContain('not qualified');
   });
 
   it('counts the referrals waiting in each releaser run', async () => {
