@@ -305,6 +305,11 @@ describe('pay-on-value settings', () => {
     expect(loadQualificationConfig({})).toEqual({ withinMs: 30 * 86_400_000, revokePaid: false });
   });
 
+  it('refuses a qualifying or refund event named as the referral event, which would be read as a referral', () => {
+    expect(() => loadQualificationConfig({ QUALIFY_EVENT: 'referral redeemed' })).toThrow(/differ from REFERRAL_EVENT/);
+    expect(() => loadQualificationConfig({ REFERRAL_EVENT: 'signup', REVOKE_EVENT: 'signup' })).toThrow(/differ from REFERRAL_EVENT/);
+  });
+
   it('names every problem at once', () => {
     expect(() => loadQualificationConfig({ QUALIFY_WITHIN: '30', REVOKE_PAID: 'yes', QUALIFY_WHERE: 'true' })).toThrow(
       /QUALIFY_WITHIN[\s\S]*REVOKE_PAID[\s\S]*QUALIFY_WHERE/,
