@@ -72,9 +72,15 @@ export async function releaseDue(deps: ReleaserDeps): Promise<ReleaseRun> {
  * in between finds it there again and finishes, each follow-up being a no-op the second time.
  * Ledger writes only (UpdateItem): the releaser's role reads nothing but the index.
  */
+/**
+ * Expired per run at most: each takes a few sequential writes (and two calls out), so a mass
+ * expiry stays well inside the releaser's 60 s; the rest, oldest first, go on the next minute.
+ */
+const EXPIRE_PER_RUN = 200;
+
 async function expireDue(deps: ReleaserDeps, now: number): Promise<number> {
   let expired = 0;
-  for (const found of await deps.index.waiting('awaiting', now - QUALIFY_GRACE_MS)) {
+  for (const found of await deps.index.waiting('awaiting', now - QUALIFY_GRACE_MS, EXPIRE_PER_RUN)) {
     let record: LifecycleRecord | undefined = found;
     if (record.status === 'AWAITING') {
       record = await expire(deps.ledger, found.eventId, Number(found.qualifyBy));
