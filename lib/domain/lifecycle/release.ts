@@ -20,7 +20,7 @@ export interface ReleaserDeps {
   ledger: LedgerPort;
   /** The sparse index of the referrals waiting (lib/adapters/dynamodb/lifecycle-index.ts). */
   index: LifecycleIndex;
-  /** Puts a referral on the work queue (lib/adapters/sqs/queue.ts, wired in lib/infra/release-wiring.ts), as reconcile's deps do. */
+  /** Puts a referral on the work queue (lib/adapters/sqs/queue.ts, wired in lib/infra/wiring.ts), as reconcile's deps do. */
   enqueue(referral: Referral): Promise<unknown>;
   now?: () => number;
   /** A message sent less than this ago is not sent again (default 15 min: well past a busy queue's wait). */
