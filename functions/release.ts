@@ -20,6 +20,12 @@ export function makeReleaseHandler(deps: ReleaserDeps) {
       // Every run too, zeros included: the alarm on qualifying events stopping reads both beside QualifyingEventsReceived.
       metrics.addMetric('ReferralsAwaitingQualification', MetricUnit.Count, run.awaiting);
       metrics.addMetric('ReferralsNotQualified', MetricUnit.Count, run.notQualified);
+      if (run.expiryFollowUpsFailed > 0) {
+        metrics.addMetric('ExpiryFollowUpsFailed', MetricUnit.Count, run.expiryFollowUpsFailed);
+        logger.warn('some expired referrals could not be finished (claims, capture or announcement); the next run retries them', {
+          failed: run.expiryFollowUpsFailed,
+        });
+      }
       logger.info('release run', { ...run });
       return { released: run.released, reviewOverADay: run.reviewOverADay };
     } finally {

@@ -2,7 +2,15 @@ import { randomUUID } from 'node:crypto';
 import type { LedgerRecord } from '../../lib/domain/ledger-port';
 import { fromStates, TRANSITIONS } from '../../lib/domain/machine';
 import { parsePersonEvent, type PersonEvent } from '../../lib/domain/person-event';
-import { capturedAt, handlePersonEvent, personKeys, sameRedeemer, type QualificationRules } from '../../lib/domain/qualify';
+import { releaseDue } from '../../lib/domain/lifecycle/release';
+import {
+  capturedAt,
+  handlePersonEvent,
+  personKeys,
+  QUALIFY_GRACE_MS,
+  sameRedeemer,
+  type QualificationRules,
+} from '../../lib/domain/qualify';
 import type { Referral } from '../../lib/domain/referral';
 import type { FulfilDeps, FulfilResult } from '../../lib/domain/rewards';
 import { expire, qualify } from '../../lib/domain/steps';
@@ -314,5 +322,60 @@ describe('pay-on-value settings', () => {
     expect(() => loadQualificationConfig({ QUALIFY_WITHIN: '30', REVOKE_PAID: 'yes', QUALIFY_WHERE: 'true' })).toThrow(
       /QUALIFY_WITHIN[\s\S]*REVOKE_PAID[\s\S]*QUALIFY_WHERE/,
     );
+  });
+});
+
+describe('the releaser: expiry', () => {
+  const releaser = (ledger: MemoryLedger, posthog: { track: jest.Mock }, status: { sendStatus: jest.Mock }) => ({
+    ledger,
+    index: ledger,
+    enqueue: async () => undefined,
+    now: () => Date.parse(AT) + RULES.withinMs + QUALIFY_GRACE_MS + 1,
+    posthog,
+    status,
+  });
+
+  it('finishes an expiry on the next run when its capture failed after the write, expiring it only once', async () => {
+    // Prepare
+    const ledger = new MemoryLedger();
+    const queued = referral();
+    await waiting(ledger, queued);
+    await ledger.count({ kind: 'redeemer', person: 'grace@example.org' }, queued.eventId);
+    const posthog = { track: jest.fn().mockRejectedValueOnce(new Error('PostHog is down')).mockResolvedValue(undefined) };
+    const status = { sendStatus: jest.fn().mockResolvedValue(undefined) };
+
+    // Act
+    const first = await releaseDue(releaser(ledger, posthog, status));
+    const between = await ledger.get(queued.eventId);
+    const second = await releaseDue(releaser(ledger, posthog, status));
+    const third = await releaseDue(releaser(ledger, posthog, status));
+
+    // Assess
+    expect(between).toMatchObject({ status: 'NOT_QUALIFIED', lifecycleQueue: 'awaiting' });
+    expect([first.notQualified, first.expiryFollowUpsFailed, second.notQualified, second.expiryFollowUpsFailed]).toEqual([1, 1, 0, 0]);
+    expect(third.notQualified).toBe(0);
+    expect(await ledger.get(queued.eventId)).toMatchObject({ status: 'NOT_QUALIFIED' });
+    expect((await ledger.get(queued.eventId))?.lifecycleQueue).toBeUndefined();
+    expect(await ledger.holders({ kind: 'redeemer', person: 'grace@example.org' })).toEqual([]);
+    expect(await ledger.holders({ kind: 'person', person: 'id:person-1' })).toEqual([]);
+    expect(posthog.track).toHaveBeenCalledTimes(2);
+    expect(status.sendStatus.mock.calls.map(([message]) => message.status)).toEqual(['not_qualified']);
+  });
+
+  it('leaves a referral waiting within the grace after its deadline', async () => {
+    // Prepare
+    const ledger = new MemoryLedger();
+    const queued = referral();
+    await waiting(ledger, queued);
+
+    // Act
+    const run = await releaseDue({
+      ...releaser(ledger, { track: jest.fn() }, { sendStatus: jest.fn() }),
+      now: () => Date.parse(AT) + RULES.withinMs + QUALIFY_GRACE_MS - 1,
+    });
+
+    // Assess
+    expect(run).toMatchObject({ notQualified: 0, awaiting: 1 });
+    expect((await ledger.get(queued.eventId))?.status).toBe('AWAITING');
   });
 });

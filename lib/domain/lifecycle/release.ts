@@ -42,6 +42,8 @@ export interface ReleaseRun {
   awaiting: number;
   /** Referrals found past their deadline and made NOT_QUALIFIED in this run (ReferralsNotQualified). */
   notQualified: number;
+  /** NOT_QUALIFIED referrals whose follow-ups (claims, capture, announcement) failed in this run: the next run tries again. */
+  expiryFollowUpsFailed: number;
 }
 
 export const DAY_MS = 86_400_000;
@@ -59,9 +61,10 @@ export async function releaseDue(deps: ReleaserDeps): Promise<ReleaseRun> {
     else alreadySent++;
   }
   const reviewOverADay = (await deps.index.waiting('review', now - DAY_MS)).length;
-  const notQualified = await expireDue(deps, now);
+  const { expired: notQualified, failed: expiryFollowUpsFailed } = await expireDue(deps, now);
+  // Up to the index read's 1,000: the alarm on qualifying events stopping needs only "some wait".
   const awaiting = (await deps.index.waiting('awaiting')).filter((record) => record.status === 'AWAITING').length;
-  return { released, alreadySent, reviewOverADay, awaiting, notQualified };
+  return { released, alreadySent, reviewOverADay, awaiting, notQualified, expiryFollowUpsFailed };
 }
 
 /**
@@ -78,8 +81,9 @@ export async function releaseDue(deps: ReleaserDeps): Promise<ReleaseRun> {
  */
 const EXPIRE_PER_RUN = 200;
 
-async function expireDue(deps: ReleaserDeps, now: number): Promise<number> {
+async function expireDue(deps: ReleaserDeps, now: number): Promise<{ expired: number; failed: number }> {
   let expired = 0;
+  let failed = 0;
   for (const found of await deps.index.waiting('awaiting', now - QUALIFY_GRACE_MS, EXPIRE_PER_RUN)) {
     let record: LifecycleRecord | undefined = found;
     if (record.status === 'AWAITING') {
@@ -87,14 +91,24 @@ async function expireDue(deps: ReleaserDeps, now: number): Promise<number> {
       if (record) expired++;
     }
     if (record?.status !== 'NOT_QUALIFIED') continue;
-    await releaseClaims(deps.ledger, record);
-    const referral = parkedReferral(record);
-    if (referral) await releasePersonKeys(deps.ledger, referral, record.eventId);
-    await captureRecord(deps.posthog, record, 'not_qualified', undefined, { reason: 'no_qualifying_event' });
-    await announce(deps.status, undefined, record, 'not_qualified', { reason: 'no_qualifying_event' });
-    await notQualifiedDone(deps.ledger, record.eventId);
+    try {
+      await notQualifiedFollowUps(deps, record);
+    } catch {
+      // Left in the index: the next run finishes it (each follow-up is a no-op the second time). One
+      // referral's outage (PostHog, Customer.io) must not stop the others, nor the held releases.
+      failed++;
+    }
   }
-  return expired;
+  return { expired, failed };
+}
+
+async function notQualifiedFollowUps(deps: ReleaserDeps, record: LifecycleRecord): Promise<void> {
+  await releaseClaims(deps.ledger, record);
+  const referral = parkedReferral(record);
+  if (referral) await releasePersonKeys(deps.ledger, referral, record.eventId);
+  await captureRecord(deps.posthog, record, 'not_qualified', undefined, { reason: 'no_qualifying_event' });
+  await announce(deps.status, undefined, record, 'not_qualified', { reason: 'no_qualifying_event' });
+  await notQualifiedDone(deps.ledger, record.eventId);
 }
 
 /** Claims and sends one due referral's message (also what `review approve` does right away); false if sent recently. */
