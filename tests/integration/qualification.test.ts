@@ -374,6 +374,10 @@ describe('pay on value', () => {
     expect(await recordOf(paid.uuid)).toMatchObject({ status: 'COMPLETED', revokeReason: REFUND });
     expect((await recordOf(paid.uuid))?.revokeRequestedAt).toBeDefined();
     expect((await recordOf(kept.uuid))?.revokeRequestedAt).toBeUndefined();
+    const source = { ddb: pipeline.ddb, tableName: pipeline.resources.tableName };
+    expect(formatStatus(await referralStatus(source, paid.uuid))).toContain(
+      'its revoke was requested (subscription refunded) but not finished',
+    );
     expect(status.delivered(paid.uuid)).toEqual(['rewarded']);
   });
 
