@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { relative as relativePath, resolve as resolvePath } from 'node:path';
-import { loadReleaserConfig, loadWorkerConfig } from '../lib/infra/config';
+import { loadCustomerIoConfig, loadReleaserConfig, loadWorkerConfig } from '../lib/infra/config';
 import { maskCode } from '../lib/infra/mask';
 import { emulatorClients } from './emulator-clients';
 import { startGateway, type IngestHandler, type ReferralCodesHandler } from './gateway';
@@ -239,7 +239,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(() => poller.stop());
 
     // 4b. The releaser (functions/release.ts in AWS): held referrals whose time has come go back to the worker.
-    cleanups.push(startReleaser(releaserDeps(loadReleaserConfig(env), { sqs, ddb: documentClient(dynamo) }, { resendAfterMs: 30_000 })));
+    cleanups.push(
+      startReleaser(
+        releaserDeps(
+          loadReleaserConfig(env),
+          { sqs, ddb: documentClient(dynamo), customerio: async () => loadCustomerIoConfig(env) },
+          { resendAfterMs: 30_000 },
+        ),
+      ),
+    );
 
     // 5. The DLQ, watched: a permanent failure (or retries exhausted) lands there.
     const stopWatching = watchDeadLetterQueue(sqs, resources.deadLetterQueueUrl);

@@ -13,6 +13,7 @@ import { captureHeld, lifecycleVerdict, takeUp, type LifecycleDeps } from './lif
 import { lastStep, stateOf, type Verdict } from './machine';
 import { decide, finish as finishStep, recordCard, recordCustomerIo, recordPostHog, recordTakenSeen, replaceCode } from './steps';
 import type { EventSender, OutcomeDetails, OutcomeTracker } from './notify-ports';
+import type { StatusSender } from './status';
 
 /**
  * The slice of a reward issuer fulfilment needs: gift cards (lib/adapters/shopify/gift-cards.ts) or
@@ -67,6 +68,8 @@ export interface FulfilDeps {
   rules?: ProgramRules;
   /** Captures the outcome into PostHog; skipped when absent (no POSTHOG_API_KEY). */
   posthog?: OutcomeTracker;
+  /** Tells both people where their referral stands (CUSTOMERIO_STATUS_EVENT); absent when it is unset. */
+  status?: StatusSender;
   /** Each reward is issued with this many days of validity left; none when absent. */
   rewardExpiresDays?: number;
   /** What a referral begun now pays (REWARD_TYPE; default gift_card); fixed in the ledger at begin. */

@@ -1,6 +1,6 @@
 import { generateCode } from '../domain/codes';
 import type { WorkerConfig } from './config';
-import { CustomerIoClient } from '../adapters/customerio';
+import { CustomerIoClient, CustomerIoStatusSender } from '../adapters/customerio';
 import type { Fetch } from './http';
 import type { Ledger } from '../adapters/dynamodb/ledger';
 import type { FulfilDeps } from '../domain/rewards';
@@ -39,12 +39,15 @@ export function createFulfilDeps(config: WorkerConfig, ledger: Ledger, overrides
   });
   // Both issuers, one transport (one token, one pacer): a referral begun under the other REWARD_TYPE is finished the way it began.
   const issuers = { gift_card: giftCardIssuer(transport), discount_code: discountCodeIssuer(transport) };
+  const customerio = new CustomerIoClient({ ...config.customerio, fetch: fetchImpl });
+  const { statusEvent } = config.customerio;
   return {
     ledger,
     shopify: issuers[config.rewardType],
     issuers,
     rewardType: config.rewardType,
-    customerio: new CustomerIoClient({ ...config.customerio, fetch: fetchImpl }),
+    customerio,
+    ...(statusEvent ? { status: new CustomerIoStatusSender(customerio, statusEvent, rest.now) } : {}),
     rewardAmount: config.rewardAmount,
     customerioEvent: config.customerio.eventName,
     newCode: () => generateCode(config.rewardCodeLength),

@@ -11,6 +11,7 @@ import { parseReferral, type Referral } from '../referral';
 import type { LedgerPort, LifecycleIndex } from '../ledger-port';
 import { claimReleaseSend } from '../steps';
 import type { LifecycleRecord } from './record';
+import type { StatusSender } from '../status';
 
 export interface ReleaserDeps {
   ledger: LedgerPort;
@@ -19,6 +20,8 @@ export interface ReleaserDeps {
   /** Puts a referral on the work queue (lib/adapters/sqs/queue.ts, wired in lib/infra/release-wiring.ts), as reconcile's deps do. */
   enqueue(referral: Referral): Promise<unknown>;
   now?: () => number;
+  /** Tells both people where their referral stands (CUSTOMERIO_STATUS_EVENT); absent when it is unset. */
+  status?: StatusSender;
   /** A message sent less than this ago is not sent again (default 15 min: well past a busy queue's wait). */
   resendAfterMs?: number;
 }
