@@ -3,8 +3,8 @@ import { documentClient } from '../lib/infra/aws-clients';
 import { loadCustomerIoConfig, loadReleaserConfig } from '../lib/infra/config';
 import { releaseDue, type ReleaserDeps } from '../lib/domain/lifecycle/release';
 import { builtOnFirstCall, flushMetrics, logger, metrics, MetricUnit } from '../lib/infra/observability';
-import { releaserDeps } from '../lib/infra/release-wiring';
 import { loadEnv } from '../lib/infra/secrets';
+import { releaserDeps } from '../lib/infra/wiring';
 
 /** EventBridge schedule → the releaser (lib/domain/lifecycle/release.ts), plus the review-age metric its alarm watches. */
 export function makeReleaseHandler(deps: ReleaserDeps) {

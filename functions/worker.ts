@@ -15,9 +15,9 @@ import { builtOnFirstCall, flushMetrics, logger, metrics, MetricUnit, scopedLogg
 import { parseReferral } from '../lib/domain/referral';
 import { fulfilReferral, type FulfilResult } from '../lib/domain/rewards';
 import { loadEnv } from '../lib/infra/secrets';
-import { createWorkerDeps, stepRetry, type WorkerDeps } from '../lib/infra/worker-wiring';
+import { createWorkerDeps, stepRetry, type WorkerDeps } from '../lib/infra/wiring';
 
-export type { WorkerDeps } from '../lib/infra/worker-wiring';
+export type { WorkerDeps } from '../lib/infra/wiring';
 
 /** Time kept back from the Lambda timeout to record the outcome (ledger, DLQ) after the last retry. */
 const SAFETY_MARGIN_MS = 3_000;

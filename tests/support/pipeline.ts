@@ -12,7 +12,7 @@ import { documentClient } from '../../lib/infra/aws-clients';
 import { loadIngestConfig, loadReconcilerConfig, loadWorkerConfig, loadWorkerRuntimeConfig, type Env } from '../../lib/infra/config';
 import { Ledger, type LedgerRecord } from '../../lib/adapters/dynamodb/ledger';
 import type { Checkpoint } from '../../lib/domain/rewards';
-import { createWorkerDeps } from '../../lib/infra/worker-wiring';
+import { createWorkerDeps } from '../../lib/infra/wiring';
 import { httpApiEvent } from '../../local/apigw';
 import { loadInfraDefinitions } from '../../local/infra';
 import { SqsPoller } from '../../local/poller';

@@ -4,8 +4,7 @@ import type { Ledger } from '../../lib/adapters/dynamodb/ledger';
 import { statusMessage } from '../../lib/domain/status';
 import { loadCustomerIoConfig, loadReleaserConfig, loadWorkerConfig, type Env } from '../../lib/infra/config';
 import type { Fetch } from '../../lib/infra/http';
-import { releaserDeps } from '../../lib/infra/release-wiring';
-import { createFulfilDeps } from '../../lib/infra/wiring';
+import { createFulfilDeps, releaserDeps } from '../../lib/infra/wiring';
 import { TEST_REFERRAL_SIGNING_KEY } from '../support/referral-signing';
 
 const WORKER_ENV: Env = {

@@ -1,10 +1,11 @@
-import { BatchGetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand } from './conditional';
 import { RetryableError } from '../../domain/errors';
 import { referralKey } from './ledger';
 import { sleep } from '../../infra/retry';
 
 /** The referral records' key prefix, from the ledger's own key function. */
-const REFERRAL_PREFIX = referralKey('');
+const REFERRAL_PREFIX = /* @__PURE__ */ referralKey('');
 
 /**
  * All the reconciler reads of a record: its key, enough to know the ledger has it. Its IAM role

@@ -17,7 +17,7 @@ export interface ReleaserDeps {
   ledger: LedgerPort;
   /** The sparse index of the referrals waiting (lib/adapters/dynamodb/lifecycle-index.ts). */
   index: LifecycleIndex;
-  /** Puts a referral on the work queue (lib/adapters/sqs/queue.ts, wired in lib/infra/release-wiring.ts), as reconcile's deps do. */
+  /** Puts a referral on the work queue (lib/adapters/sqs/queue.ts, wired in lib/infra/wiring.ts), as reconcile's deps do. */
   enqueue(referral: Referral): Promise<unknown>;
   now?: () => number;
   /** Tells both people where their referral stands (CUSTOMERIO_STATUS_EVENT); absent when it is unset. */
