@@ -68,8 +68,6 @@ export interface FulfilDeps {
   rules?: ProgramRules;
   /** Captures the outcome into PostHog; skipped when absent (no POSTHOG_API_KEY). */
   posthog?: OutcomeTracker;
-  /** Tells both people where their referral stands (CUSTOMERIO_STATUS_EVENT); absent when it is unset. */
-  status?: StatusSender;
   /** Each reward is issued with this many days of validity left; none when absent. */
   rewardExpiresDays?: number;
   /** What a referral begun now pays (REWARD_TYPE; default gift_card); fixed in the ledger at begin. */
@@ -92,6 +90,8 @@ export interface FulfilDeps {
    * The pipeline harness and the soak pass a small value so their collision flows finish.
    */
   collisionConfirmMs?: number;
+  /** Where a referral stands, told to the people waiting (CUSTOMERIO_STATUS_EVENT); absent: not told. */
+  status?: StatusSender;
 }
 
 export interface FulfilContext {

@@ -20,10 +20,10 @@ export interface ReleaserDeps {
   /** Puts a referral on the work queue (lib/adapters/sqs/queue.ts, wired in lib/infra/wiring.ts), as reconcile's deps do. */
   enqueue(referral: Referral): Promise<unknown>;
   now?: () => number;
-  /** Tells both people where their referral stands (CUSTOMERIO_STATUS_EVENT); absent when it is unset. */
-  status?: StatusSender;
   /** A message sent less than this ago is not sent again (default 15 min: well past a busy queue's wait). */
   resendAfterMs?: number;
+  /** Tells the people a referral did not qualify (CUSTOMERIO_STATUS_EVENT); absent: not told. */
+  status?: StatusSender;
 }
 
 export interface ReleaseRun {
