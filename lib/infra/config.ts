@@ -208,7 +208,8 @@ function referralSignatures(settings: Settings, env: Env): ReferralSignatures {
 
 /**
  * CUSTOMERIO_STATUS_EVENT, or undefined when unset or empty (no status is told). Customer.io
- * refuses a name over its limit (lib/domain/limits.ts): refused here, at start.
+ * refuses a name over its limit (lib/domain/limits.ts): refused here, at start. The fulfilment
+ * event's name is refused too: every status would start the campaign that mails the codes.
  */
 function statusEventName(settings: Settings, env: Env): string | undefined {
   const name = env.CUSTOMERIO_STATUS_EVENT?.trim() || undefined;
@@ -217,6 +218,7 @@ function statusEventName(settings: Settings, env: Env): string | undefined {
       Buffer.byteLength(name) <= CUSTOMERIO_MAX_EVENT_NAME_BYTES,
       `CUSTOMERIO_STATUS_EVENT must be at most ${CUSTOMERIO_MAX_EVENT_NAME_BYTES} bytes (Customer.io's limit)`,
     );
+    settings.expect(name !== withDefault(env, 'CUSTOMERIO_EVENT'), 'CUSTOMERIO_STATUS_EVENT must differ from CUSTOMERIO_EVENT');
   }
   return name;
 }
@@ -230,8 +232,6 @@ function customerIoSettings(settings: Settings, env: Env): CustomerIoConfig {
     `CUSTOMERIO_EVENT must be at most ${CUSTOMERIO_MAX_EVENT_NAME_BYTES} bytes (Customer.io's limit)`,
   );
   const statusEvent = statusEventName(settings, env);
-  // The same name would start the fulfilment campaign for every status, with no codes in it.
-  settings.expect(statusEvent !== eventName, 'CUSTOMERIO_STATUS_EVENT must differ from CUSTOMERIO_EVENT');
   return {
     trackUrl: settings.url((env.CUSTOMERIO_TRACK_URL?.trim() || customerIoTrackUrl(region)).replace(/\/+$/, ''), 'CUSTOMERIO_TRACK_URL'),
     siteId: settings.required('CUSTOMERIO_SITE_ID', env.CUSTOMERIO_SITE_ID),

@@ -103,12 +103,16 @@ describe('CUSTOMERIO_STATUS_EVENT at start', () => {
     }
   });
 
-  it("refuses the fulfilment event's name: every status would start the campaign that mails the codes", () => {
+  it("refuses the fulfilment event's name in the worker and the releaser: every status would start the campaign that mails the codes", () => {
+    // Prepare
+    const same = { CUSTOMERIO_EVENT: 'referral_paid', CUSTOMERIO_STATUS_EVENT: 'referral_paid' };
+
     // Act
-    const error = thrown(() => loadWorkerConfig({ ...workerEnv, CUSTOMERIO_STATUS_EVENT: 'pyramid_scheme_fulfillment' }), PermanentError);
+    const worker = thrown(() => loadWorkerConfig({ ...workerEnv, ...same }), PermanentError);
+    const releaser = thrown(() => loadReleaserConfig({ ...releaserEnv, ...same }), PermanentError);
 
     // Assess
-    expect(error.message).toContain('CUSTOMERIO_STATUS_EVENT must differ from CUSTOMERIO_EVENT');
+    for (const error of [worker, releaser]) expect(error.message).toContain('CUSTOMERIO_STATUS_EVENT must differ from CUSTOMERIO_EVENT');
   });
 
   it('reads Customer.io alone for the releaser: credentials and the status event, no Shopify setting', () => {
