@@ -1,6 +1,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Ledger } from '../../lib/adapters/dynamodb/ledger';
+import type { ShopifyTransport } from '../../lib/adapters/shopify/transport';
 import { statusMessage } from '../../lib/domain/status';
 import { loadCustomerIoConfig, loadReleaserConfig, loadWorkerConfig, type Env } from '../../lib/infra/config';
 import type { Fetch } from '../../lib/infra/http';
@@ -33,12 +34,14 @@ function track(): { fetch: Fetch; sent: { url: string; name: string; authorizati
 }
 
 const clients = { sqs: {} as SQSClient, ddb: {} as DynamoDBDocumentClient };
+// Never called here: only Customer.io is.
+const ADAPTERS = { ledger: {} as Ledger, shopify: {} as ShopifyTransport };
 const basic = (key: string): string => `Basic ${Buffer.from(`site:${key}`).toString('base64')}`;
 
 describe("the worker's status sender", () => {
   it('is absent while CUSTOMERIO_STATUS_EVENT is unset', () => {
     // Act
-    const deps = createFulfilDeps(loadWorkerConfig(WORKER_ENV), {} as Ledger);
+    const deps = createFulfilDeps(loadWorkerConfig(WORKER_ENV), ADAPTERS);
 
     // Assess
     expect(deps.status).toBeUndefined();
@@ -47,7 +50,7 @@ describe("the worker's status sender", () => {
   it("sends CUSTOMERIO_STATUS_EVENT to the redeemer through the worker's Customer.io when it is set", async () => {
     // Prepare
     const { fetch, sent } = track();
-    const deps = createFulfilDeps(loadWorkerConfig({ ...WORKER_ENV, CUSTOMERIO_STATUS_EVENT: 'referral_status' }), {} as Ledger, { fetch });
+    const deps = createFulfilDeps(loadWorkerConfig({ ...WORKER_ENV, CUSTOMERIO_STATUS_EVENT: 'referral_status' }), ADAPTERS, { fetch });
 
     // Act
     await deps.status?.sendStatus(MESSAGE);
