@@ -4,7 +4,7 @@
  */
 import type { LedgerRecord } from '../ledger-port';
 
-export type LifecycleQueue = 'held' | 'review';
+export type LifecycleQueue = 'held' | 'review' | 'awaiting';
 export type ReviewReason = 'budget' | 'velocity' | 'disposable_email' | 'shared_device' | 'shared_ip';
 
 /** The lifecycle's attributes on a referral record. */
@@ -32,6 +32,15 @@ export interface LifecycleFields {
   referrerBalanceLeft?: string;
   redeemerBalanceLeft?: string;
   revokeCapturedAt?: string;
+  /** AWAITING: the deadline for the redeemer's qualifying event (epoch ms). */
+  qualifyBy?: number;
+  /** When a qualifying event moved it on, and which one (the event's uuid). */
+  qualifiedAt?: string;
+  qualifyingEventId?: string;
+  /** When the releaser found it past its deadline (NOT_QUALIFIED). */
+  notQualifiedAt?: string;
+  /** NOT_QUALIFIED's follow-ups (claims released, capture, announcement) are done: it has left the index. */
+  notQualifiedDoneAt?: string;
 }
 
 /** A referral's record: its lifecycle fields are part of LedgerRecord (lib/domain/ledger-port.ts). */
