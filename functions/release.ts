@@ -1,8 +1,9 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { documentClient } from '../lib/infra/aws-clients';
-import { loadReleaserConfig } from '../lib/infra/config';
+import { loadCustomerIoConfig, loadReleaserConfig } from '../lib/infra/config';
 import { releaseDue, type ReleaserDeps } from '../lib/domain/lifecycle/release';
 import { builtOnFirstCall, flushMetrics, logger, metrics, MetricUnit } from '../lib/infra/observability';
+import { loadEnv } from '../lib/infra/secrets';
 import { releaserDeps } from '../lib/infra/wiring';
 
 /** EventBridge schedule → the releaser (lib/domain/lifecycle/release.ts), plus the review-age metric its alarm watches. */
@@ -17,6 +18,15 @@ export function makeReleaseHandler(deps: ReleaserDeps) {
       const waiting = metrics.singleMetric();
       waiting.addDimension('function', process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'release');
       waiting.addMetric('ReviewWaitingOverADay', MetricUnit.Count, run.reviewOverADay);
+      // Every run too, zeros included: the alarm on qualifying events stopping reads both beside QualifyingEventsReceived.
+      metrics.addMetric('ReferralsAwaitingQualification', MetricUnit.Count, run.awaiting);
+      metrics.addMetric('ReferralsNotQualified', MetricUnit.Count, run.notQualified);
+      if (run.expiryFollowUpsFailed > 0) {
+        metrics.addMetric('ExpiryFollowUpsFailed', MetricUnit.Count, run.expiryFollowUpsFailed);
+        logger.warn('some expired referrals could not be finished (claims, capture or announcement); the next run retries them', {
+          failed: run.expiryFollowUpsFailed,
+        });
+      }
       logger.info('release run', { ...run });
       return { released: run.released, reviewOverADay: run.reviewOverADay };
     } finally {
@@ -30,5 +40,12 @@ export function makeReleaseHandler(deps: ReleaserDeps) {
  * setting named (the function's Errors alarm), instead of a scan of table "" at every schedule.
  */
 export const handler: () => Promise<{ released: number; reviewOverADay: number }> = builtOnFirstCall('releaser', () =>
-  makeReleaseHandler(releaserDeps(loadReleaserConfig(process.env), { sqs: new SQSClient({}), ddb: documentClient() })),
+  makeReleaseHandler(
+    releaserDeps(loadReleaserConfig(process.env), {
+      sqs: new SQSClient({}),
+      ddb: documentClient(),
+      // The worker's secret (SECRET_ID), read only when a status is told.
+      customerio: async () => loadCustomerIoConfig(await loadEnv(process.env)),
+    }),
+  ),
 );

@@ -30,7 +30,15 @@ export interface DryRunPlan {
 export type DryRunSettings = Partial<
   Pick<
     FulfilDeps,
-    'rewardAmount' | 'customerioEvent' | 'rewardType' | 'rules' | 'posthog' | 'lifecycle' | 'rewardExpiresDays' | 'referralCodes'
+    | 'rewardAmount'
+    | 'customerioEvent'
+    | 'rewardType'
+    | 'rules'
+    | 'posthog'
+    | 'lifecycle'
+    | 'rewardExpiresDays'
+    | 'referralCodes'
+    | 'qualification'
   >
 >;
 
@@ -102,6 +110,11 @@ export async function dryRunFulfil(
         'check the per-person rules in the ledger (one reward per redeemer' +
           (settings.rules.maxRewardsPerReferrer > 0 ? `, at most ${settings.rules.maxRewardsPerReferrer} per referrer` : '') +
           '): not checked in a dry run, a refusal there would stop here',
+      );
+    }
+    if (settings.qualification?.qualifyEvent && !stored?.qualifiedAt && !stored?.gatePassedAt) {
+      steps.push(
+        `wait for the redeemer's "${settings.qualification.qualifyEvent}" (QUALIFY_EVENT) before anything below: not rehearsed, nothing is issued until it arrives`,
       );
     }
     if (settings.lifecycle && !stored?.gatePassedAt) {
@@ -197,6 +210,8 @@ class RehearsalLedger implements LedgerPort {
       existing &&
       (existing.status === 'REVIEW' ||
         existing.status === 'REVOKED' ||
+        existing.status === 'AWAITING' ||
+        existing.status === 'NOT_QUALIFIED' ||
         (existing.status === 'HELD' && !(Number(existing.releaseAt) <= now)))
     ) {
       return { outcome: 'parked', record: { ...existing, status: existing.status } };
@@ -240,4 +255,13 @@ class RehearsalLedger implements LedgerPort {
   public async velocity(): Promise<number> {
     return 0;
   }
+
+  /** Nothing is noted, and nothing was: a rehearsed referral waits rather than reading another's event. */
+  public async noteQualifying(): Promise<void> {}
+
+  public async qualifying(): Promise<undefined> {
+    return undefined;
+  }
+
+  public async markPersonEvent(): Promise<void> {}
 }

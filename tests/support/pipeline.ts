@@ -19,6 +19,7 @@ import type { FakeShopify, FakeShopifyOptions } from '../../local/sandbox/shopif
 import { assembleStack, stackWorker, workerPoller, type Stack } from '../../local/stack';
 import { signWebhookBody } from '../../local/vouch';
 import { TEST_REFERRAL_SIGNING_KEY } from './referral-signing';
+import type { StatusSender } from '../../lib/domain/status';
 
 export const WEBHOOK_SECRET = 'test-webhook-secret-0123456789abcdef';
 
@@ -53,6 +54,8 @@ export interface PipelineOptions {
   wrapLedger?: (ledger: Ledger) => Ledger;
   /** Wraps the DynamoDB client the worker's ledger writes through, e.g. to fail one kind of write. */
   wrapDdb?: (ddb: DynamoDBDocumentClient) => DynamoDBDocumentClient;
+  /** Where the worker tells a referral's status (CUSTOMERIO_STATUS_EVENT's sender), e.g. a recorder. */
+  status?: StatusSender;
 }
 
 /**
@@ -114,6 +117,7 @@ export class Pipeline {
         checkpoint: options.checkpoint,
         collisionConfirmMs: options.collisionConfirmMs ?? 0,
         ...(options.newCode ? { newCode: options.newCode } : {}),
+        ...(options.status ? { status: options.status } : {}),
       },
     });
     const poller = workerPoller(stack, makeWorkerHandler(workerDeps), {

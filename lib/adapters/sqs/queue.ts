@@ -1,5 +1,6 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { RetryableError } from '../../domain/errors';
+import type { PersonEvent } from '../../domain/person-event';
 import type { Referral } from '../../domain/referral';
 
 /**
@@ -12,7 +13,8 @@ export const queueSender =
   (referral: Referral): Promise<string | undefined> =>
     enqueueReferral(sqs, queueUrl, referral);
 
-export async function enqueueReferral(sqs: SQSClient, queueUrl: string, referral: Referral): Promise<string | undefined> {
+/** A referral, or a redeemer's qualifying or refund event (the worker tells them apart by `kind`). */
+export async function enqueueReferral(sqs: SQSClient, queueUrl: string, referral: Referral | PersonEvent): Promise<string | undefined> {
   try {
     const result = await sqs.send(
       new SendMessageCommand({

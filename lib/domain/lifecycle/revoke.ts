@@ -3,7 +3,7 @@
  * the intent is recorded first (the record stays COMPLETED, so no worker takes it up), each
  * deactivation is recorded as it is done, and REVOKED is written only when both are; a run that
  * died between the two deactivations is finished by the next run, and a repeated deactivation
- * is harmless. A referral still HELD or in REVIEW is cancelled in one write before anything is
+ * is harmless. A referral still HELD, in REVIEW or waiting for qualification is cancelled in one write before anything is
  * issued, and its budget share is returned.
  */
 import { PermanentError } from '../errors';
@@ -14,7 +14,7 @@ import { returnShare } from './guards';
 import type { LedgerPort } from '../ledger-port';
 import { cancel, finishRevoke, recordDeactivated, recordRevokeCaptured, requestRevoke } from '../steps';
 import { budgetCentsOf, type LifecycleRecord } from './record';
-import { rewardAmountOf, subjectOf } from './review';
+import { subjectOf } from './review';
 
 /** The slice of the Shopify client revoking needs (lib/adapters/shopify/client.ts implements it). */
 export interface RewardDeactivator {
@@ -26,7 +26,6 @@ export interface RevokeDeps {
   /** Needed only for a referral already paid. */
   shopify?: RewardDeactivator;
   posthog?: OutcomeTracker;
-  rewardType?: string;
   /** Each reward's amount, for the capture of a paid referral (REWARD_AMOUNT). */
   rewardAmount: string;
 }
@@ -51,7 +50,7 @@ export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: 
   if (!record) throw new CannotRevokeError(eventId, 'no such referral in the ledger');
   let result: RevokeOutcome['result'] = 'already-revoked';
 
-  if (record.status === 'HELD' || record.status === 'REVIEW') {
+  if (record.status === 'HELD' || record.status === 'REVIEW' || record.status === 'AWAITING') {
     const cancelled = await cancel(ledger, eventId, reason);
     // Refused: a worker took it up meanwhile (its release time came); revoke it once it is paid.
     if (!cancelled) throw new CannotRevokeError(eventId, 'it is being paid right now; run revoke again in a minute');
@@ -72,8 +71,9 @@ export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: 
       'revoked',
       subjectOf(record),
       {
-        rewardType: record.rewardType ?? deps.rewardType,
-        rewardAmount: record.rewardAmount || record.budgetCents ? rewardAmountOf(record) : deps.rewardAmount,
+        rewardType: record.rewardType,
+        // A record begun before amounts were stored: today's REWARD_AMOUNT, a guess for the analytics event only.
+        rewardAmount: record.rewardAmount ?? deps.rewardAmount,
       },
       { reason: record.revokeReason ?? reason, beforePayout: record.revokedBeforePayout === true },
     );
