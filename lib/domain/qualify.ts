@@ -82,7 +82,7 @@ const redeemerOf = (referral: Referral): Who => ({
 });
 
 /** Whether `who` is the referral's redeemer: the strongest identity both name decides. */
-export function sameRedeemer(referral: Referral, who: Who): boolean {
+export function sameRedeemer(referral: Pick<Referral, 'personId' | 'distinctId' | 'redeemerEmail'>, who: Who): boolean {
   if (referral.personId && who.personId) return referral.personId === who.personId;
   if (referral.distinctId && who.distinctId) return referral.distinctId === who.distinctId;
   return who.email !== undefined && canonicalEmail(who.email) === canonicalEmail(referral.redeemerEmail);
@@ -271,12 +271,18 @@ async function findReferral(ledger: LedgerPort, who: Who): Promise<Found | undef
     const record = await ledger.get(holder);
     if (!record) continue;
     const referral = parkedReferral(record);
-    // A key the two share is a match unless a stronger identity both name differs.
-    if (referral && !sameRedeemer(referral, who)) continue;
+    // A key the two share is a match unless a stronger identity both name differs. A referral paid
+    // at once keeps no message: its record's distinct id stands for it (an email shared with a
+    // stranger's PostHog person must not reach it); a person id key matched is the person itself.
+    if (referral ? !sameRedeemer(referral, who) : !person.startsWith('id:') && !sameRecordRedeemer(record, who)) continue;
     return { record, ...(referral ? { referral } : {}) };
   }
   return undefined;
 }
+
+/** Whether `who` is the redeemer of a record without its message: the distinct id it was captured under, else its email. */
+const sameRecordRedeemer = (record: LedgerRecord, who: Who): boolean =>
+  sameRedeemer({ distinctId: record.distinctId, redeemerEmail: record.redeemerEmail }, { ...who, personId: undefined });
 
 async function qualifyFound(
   found: Found,

@@ -1,0 +1,81 @@
+import { randomUUID } from 'node:crypto';
+import type { LifecycleRecord } from '../../lib/adapters/dynamodb/ledger';
+import { signPersonEvent } from '../../lib/domain/vouch';
+import { Pipeline, referralBody } from '../support/pipeline';
+
+/**
+ * Pay on value under attack, through the real pipeline (ingest, queue, worker, dynalite): what a
+ * redeemer or a stranger can do with genuine signed events of their own, and what bad ordering does.
+ */
+const QUALIFY = 'subscription paid';
+const REFUND = 'subscription refunded';
+const ENV = { QUALIFY_EVENT: QUALIFY, REVOKE_EVENT: REFUND };
+
+interface Who {
+  personId?: string;
+  distinctId: string;
+  email: string;
+}
+
+/** The redeemer of a referralBody, as PostHog names them. */
+function redeemerOf(body: Record<string, unknown>): Who & { capturedAt: number } {
+  const event = body.event as { distinct_id: string; timestamp: string };
+  const person = body.person as { id: string; properties: { email: string } };
+  return { personId: person.id, distinctId: event.distinct_id, email: person.properties.email, capturedAt: Date.parse(event.timestamp) };
+}
+
+/** A person event's webhook body, signed as the app's backend signs it: over its name, distinct id and uuid only. */
+function personEventBody(name: string, who: Who, key: string, options: { uuid?: string; at?: number } = {}) {
+  const uuid = options.uuid ?? randomUUID();
+  return {
+    uuid,
+    body: {
+      event: {
+        uuid,
+        event: name,
+        distinct_id: who.distinctId,
+        properties: { referral_signature: signPersonEvent(key, { eventName: name, distinctId: who.distinctId, eventId: uuid }) },
+        timestamp: new Date(options.at ?? Date.now()).toISOString(),
+      },
+      person: { ...(who.personId ? { id: who.personId } : {}), properties: { email: who.email } },
+    },
+  };
+}
+
+describe('pay on value under attack', () => {
+  let pipeline: Pipeline;
+
+  afterEach(async () => {
+    await pipeline?.stop();
+  });
+
+  const start = async (env: Record<string, string> = ENV) => {
+    pipeline = await Pipeline.start({ env });
+  };
+  const recordOf = async (uuid: string) => (await pipeline.record(uuid)) as LifecycleRecord | undefined;
+  const send = async (body: unknown) => {
+    const response = await pipeline.post(body);
+    expect(response.statusCode).toBe(202);
+  };
+  const event = (name: string, who: Who, options: { uuid?: string; at?: number } = {}) =>
+    personEventBody(name, who, pipeline.signingKey, options);
+
+  it("never records a revoke of a paid referral on a stranger's refund that carries the redeemer's email", async () => {
+    // Prepare: refunds revoke paid referrals; the victim's referral is paid at once
+    await start({ REVOKE_EVENT: REFUND, REVOKE_PAID: 'true' });
+    const victim = referralBody();
+    await send(victim.body);
+    await pipeline.drain();
+    // A stranger with a genuine refund of their own, whose PostHog person carries the victim's email ($set by anyone with the project key)
+    const stranger = { personId: randomUUID(), distinctId: `stranger-${randomUUID()}`, email: victim.redeemer };
+
+    // Act
+    await send(event(REFUND, stranger).body);
+    await pipeline.drain();
+
+    // Assess
+    const record = await recordOf(victim.uuid);
+    expect(record?.status).toBe('COMPLETED');
+    expect(record?.revokeRequestedAt).toBeUndefined();
+  });
+});
