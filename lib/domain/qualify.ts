@@ -149,12 +149,22 @@ export async function qualifyFromFacts(ledger: LedgerPort, referral: Referral, r
   for (const person of personKeys(redeemerOf(referral))) {
     const fact = await ledger.qualifying(person);
     if (!fact || !sameRedeemer(referral, fact) || !inWindow(fact.occurredAt, referral, record)) continue;
+    if (!(await claimQualifyingEvent(ledger, fact.eventId, record.eventId))) continue;
     const moved = await qualify(ledger, record.eventId, fact.eventId, Number(record.qualifyBy));
     const now = moved ?? (await ledger.get(record.eventId));
     return now !== undefined && qualifiedUnfinished(now);
   }
   return false;
 }
+
+/**
+ * One qualifying event qualifies one referral: the same PostHog person may hold two accepted
+ * referrals (the redeemer claim is per email), and a later one that takes over the person keys
+ * of a paid one would otherwise read the event that paid it. A single-holder item per event uuid
+ * (`person#event:<uuid>`, one per qualified referral); a retry of the same referral holds it already.
+ */
+const claimQualifyingEvent = (ledger: LedgerPort, qualifyingEventId: string, referralId: string): Promise<boolean> =>
+  ledger.count({ kind: 'person', person: `event:${qualifyingEventId.toLowerCase()}` }, referralId);
 
 /** Qualified, not yet decided again or paid: its qualifier (or a retry of it) continues it. */
 const qualifiedUnfinished = (record: LedgerRecord): boolean =>
@@ -297,7 +307,8 @@ async function qualifyFound(
   const referral = found.referral;
   if (!referral) return { outcome: 'nothing', referral: record.eventId, status: record.status };
   if (record.status === 'AWAITING') {
-    if (!inWindow(occurredAt, referral, record)) return { outcome: 'nothing', referral: record.eventId, status: record.status };
+    if (!inWindow(occurredAt, referral, record) || !(await claimQualifyingEvent(ledger, event.eventId, record.eventId)))
+      return { outcome: 'nothing', referral: record.eventId, status: record.status };
     // Refused: expired, cancelled or qualified by another event meanwhile; read what it is now.
     record =
       (await qualify(ledger, record.eventId, event.eventId, Number(record.qualifyBy))) ?? (await ledger.get(record.eventId)) ?? record;

@@ -78,4 +78,30 @@ describe('pay on value under attack', () => {
     expect(record?.status).toBe('COMPLETED');
     expect(record?.revokeRequestedAt).toBeUndefined();
   });
+
+  it('never pays two referrals of one PostHog person on one qualifying event', async () => {
+    // Prepare: the same PostHog person redeems under two emails; the first referral is qualified and paid
+    await start();
+    const first = referralBody();
+    const who = redeemerOf(first.body);
+    const second = referralBody();
+    (second.body.event as { distinct_id: string }).distinct_id = who.distinctId;
+    (second.body.person as { id: string }).id = who.personId!;
+    (second.body.event as { timestamp: string }).timestamp = new Date(who.capturedAt + 1_000).toISOString();
+    const qualifying = event(QUALIFY, who, { at: who.capturedAt + 2_000 });
+    await send(first.body);
+    await pipeline.drain();
+    await send(qualifying.body);
+    await pipeline.drain();
+    expect((await recordOf(first.uuid))?.status).toBe('COMPLETED');
+
+    // Act: the second referral, captured before that event, reaches the worker late
+    await send(second.body);
+    await pipeline.drain();
+
+    // Assess
+    expect((await recordOf(second.uuid))?.status).not.toBe('COMPLETED');
+    expect(pipeline.cardsFor(second.uuid)).toHaveLength(0);
+    expect(pipeline.shopify.cards).toHaveLength(2);
+  });
 });
