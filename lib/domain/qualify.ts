@@ -245,8 +245,12 @@ export async function handlePersonEvent(
   if (!Number.isFinite(occurredAt)) throw new PermanentError('invalid_message', `person event ${event.eventId} has no readable time`);
   const expiresAt = Math.ceil((occurredAt + rules.withinMs + KEEP_PAST_WINDOW_MS) / 1000);
   const { ledger } = deps;
+  // Handled already (the mark is written last): a repeat moves nothing, it may only continue a
+  // referral already qualified. The signature covers the uuid but not the time, so a replay of an
+  // old event under a new timestamp must not be judged anew.
+  const handled = await ledger.personEventMarked(event.eventId);
 
-  if (event.role === 'qualify') {
+  if (event.role === 'qualify' && !handled) {
     const fact: QualifyingFact = {
       eventId: event.eventId,
       occurredAt,
@@ -260,8 +264,10 @@ export async function handlePersonEvent(
   const found = await findReferral(ledger, event);
   const result = found
     ? event.role === 'qualify'
-      ? await qualifyFound(found, event, occurredAt, deps, context, fulfil)
-      : await revokeFound(found.record, event, occurredAt, deps)
+      ? await qualifyFound(found, event, handled ? undefined : occurredAt, deps, context, fulfil)
+      : handled
+        ? ({ outcome: 'nothing', referral: found.record.eventId, status: found.record.status } as const)
+        : await revokeFound(found.record, event, occurredAt, deps)
     : ({ outcome: 'no-referral' } as const);
   await ledger.markPersonEvent(event.eventId, event.role, expiresAt);
   return result;
@@ -297,7 +303,8 @@ const sameRecordRedeemer = (record: LedgerRecord, who: Who): boolean =>
 async function qualifyFound(
   found: Found,
   event: PersonEvent,
-  occurredAt: number,
+  /** Undefined for an event handled before: it moves nothing, and only continues a referral qualified already. */
+  occurredAt: number | undefined,
   deps: FulfilDeps,
   context: FulfilContext,
   fulfil: (referral: Referral, deps: FulfilDeps, context: FulfilContext) => Promise<FulfilResult>,
@@ -307,7 +314,11 @@ async function qualifyFound(
   const referral = found.referral;
   if (!referral) return { outcome: 'nothing', referral: record.eventId, status: record.status };
   if (record.status === 'AWAITING') {
-    if (!inWindow(occurredAt, referral, record) || !(await claimQualifyingEvent(ledger, event.eventId, record.eventId)))
+    if (
+      occurredAt === undefined ||
+      !inWindow(occurredAt, referral, record) ||
+      !(await claimQualifyingEvent(ledger, event.eventId, record.eventId))
+    )
       return { outcome: 'nothing', referral: record.eventId, status: record.status };
     // Refused: expired, cancelled or qualified by another event meanwhile; read what it is now.
     record =

@@ -104,4 +104,47 @@ describe('pay on value under attack', () => {
     expect(pipeline.cardsFor(second.uuid)).toHaveLength(0);
     expect(pipeline.shopify.cards).toHaveLength(2);
   });
+
+  it('never qualifies a referral on a replay of an earlier signed event given a new timestamp', async () => {
+    // Prepare: the redeemer paid once before the referral (a genuine, signed event), then redeems
+    await start();
+    const { uuid, body } = referralBody();
+    const who = redeemerOf(body);
+    const earlier = event(QUALIFY, who, { at: who.capturedAt - 60_000 });
+    await send(earlier.body);
+    await pipeline.drain();
+    await send(body);
+    await pipeline.drain();
+
+    // Act: the same event (uuid and signature) captured again with a timestamp after the referral
+    const replay = structuredClone(earlier.body);
+    replay.event.timestamp = new Date(who.capturedAt + 60_000).toISOString();
+    await send(replay);
+    await pipeline.drain();
+
+    // Assess
+    expect((await recordOf(uuid))?.status).toBe('AWAITING');
+    expect(pipeline.shopify.cards).toHaveLength(0);
+  });
+
+  it('never cancels a newer referral on a replay of an earlier signed refund given a new timestamp', async () => {
+    // Prepare: the redeemer was refunded once before the referral, then redeems
+    await start();
+    const { uuid, body } = referralBody();
+    const who = redeemerOf(body);
+    const earlier = event(REFUND, who, { at: who.capturedAt - 60_000 });
+    await send(earlier.body);
+    await pipeline.drain();
+    await send(body);
+    await pipeline.drain();
+
+    // Act
+    const replay = structuredClone(earlier.body);
+    replay.event.timestamp = new Date(who.capturedAt + 60_000).toISOString();
+    await send(replay);
+    await pipeline.drain();
+
+    // Assess
+    expect((await recordOf(uuid))?.status).toBe('AWAITING');
+  });
 });
