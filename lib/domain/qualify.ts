@@ -363,6 +363,11 @@ async function revokeFound(record: LifecycleRecord, event: PersonEvent, occurred
       throw new RetryableError(`referral ${record.eventId} is moving on right now; the refund is tried again`);
     }
   }
+  if (current.status === 'IN_PROGRESS' || current.status === 'FAILED') {
+    // Being decided or paid (or dead-lettered, to be redriven): judged once it settles (parked:
+    // cancelled; paid: revoked with REVOKE_PAID), never acknowledged meanwhile and forgotten.
+    throw new RetryableError(`referral ${record.eventId} is being decided or paid; the refund is tried again`);
+  }
   if (current.status === 'REVOKED' && current.revokedBeforePayout) {
     // Resumable follow-ups, also on a repeat of this event.
     await returnShare(current.eventId, current.createdAt, ledger, budgetCentsOf(current));

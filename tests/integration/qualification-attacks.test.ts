@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { LifecycleRecord } from '../../lib/adapters/dynamodb/ledger';
+import type { Ledger, LifecycleRecord } from '../../lib/adapters/dynamodb/ledger';
 import { signPersonEvent } from '../../lib/domain/vouch';
 import { Pipeline, referralBody } from '../support/pipeline';
 
@@ -49,8 +49,20 @@ describe('pay on value under attack', () => {
     await pipeline?.stop();
   });
 
-  const start = async (env: Record<string, string> = ENV) => {
-    pipeline = await Pipeline.start({ env });
+  const start = async (env: Record<string, string> = ENV, extra: Parameters<typeof Pipeline.start>[0] = {}) => {
+    pipeline = await Pipeline.start({ env, ...extra });
+  };
+  /** A gate a worker step waits at: `reached` once it is there, going on after `open()`. */
+  const gate = () => {
+    let reach!: () => void;
+    let open!: () => void;
+    const reached = new Promise<void>((resolve) => (reach = resolve));
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    return { reached, open, wait: async () => (reach(), opened) };
+  };
+  /** Receives until the worker has handled one more message (the poller is busy with the paused one meanwhile). */
+  const handleOne = async () => {
+    while ((await pipeline.poller.pollOnce(0)) === 0);
   };
   const recordOf = async (uuid: string) => (await pipeline.record(uuid)) as LifecycleRecord | undefined;
   const send = async (body: unknown) => {
@@ -146,5 +158,61 @@ describe('pay on value under attack', () => {
 
     // Assess
     expect((await recordOf(uuid))?.status).toBe('AWAITING');
+  });
+
+  it('cancels a referral on a refund that arrives while the referral is still being decided', async () => {
+    // Prepare: the referral's worker stops just before it stores its wait
+    const { uuid, body } = referralBody();
+    const decide = gate();
+    await start(ENV, {
+      wrapLedger: (ledger) =>
+        Object.assign(Object.create(ledger) as Ledger, {
+          write: async (...args: Parameters<Ledger['write']>) => {
+            if (args[2].step === 'decide' && args[0] === uuid) await decide.wait();
+            return ledger.write(...args);
+          },
+        }),
+    });
+    await send(body);
+    const deciding = pipeline.poller.pollOnce(0);
+    await decide.reached;
+
+    // Act: the refund is handled meanwhile; then the referral waits, and its redeemer's qualifying event comes
+    await send(event(REFUND, redeemerOf(body)).body);
+    await handleOne();
+    decide.open();
+    await deciding;
+    await pipeline.drain(60_000);
+    await send(event(QUALIFY, redeemerOf(body)).body);
+    await pipeline.drain(60_000);
+
+    // Assess
+    expect((await recordOf(uuid))?.status).toBe('REVOKED');
+    expect(pipeline.shopify.cards).toHaveLength(0);
+  });
+
+  it('with REVOKE_PAID, records the revoke of a referral refunded while it was being paid', async () => {
+    // Prepare: the qualified referral's payment stops after its first card
+    const payment = gate();
+    await start({ ...ENV, REVOKE_PAID: 'true' }, { checkpoint: (step) => (step === 'card:referrer' ? payment.wait() : undefined) });
+    const { uuid, body } = referralBody();
+    await send(body);
+    await pipeline.drain();
+    await send(event(QUALIFY, redeemerOf(body)).body);
+    const paying = pipeline.poller.pollOnce(0);
+    await payment.reached;
+
+    // Act: the refund is handled meanwhile, then the payment finishes
+    await send(event(REFUND, redeemerOf(body)).body);
+    await handleOne();
+    payment.open();
+    await paying;
+    await pipeline.drain(60_000);
+
+    // Assess
+    const record = await recordOf(uuid);
+    expect(record?.status).toBe('COMPLETED');
+    expect(record?.revokeRequestedAt).toBeDefined();
+    expect(await pipeline.deadLetters()).toHaveLength(0);
   });
 });
