@@ -215,4 +215,64 @@ describe('pay on value under attack', () => {
     expect(record?.revokeRequestedAt).toBeDefined();
     expect(await pipeline.deadLetters()).toHaveLength(0);
   });
+
+  it('pays a referral whose qualifying event is handled between its person keys being taken and its wait being stored', async () => {
+    // Prepare: the referral's worker stops just before it stores its wait
+    const { uuid, body } = referralBody();
+    const decide = gate();
+    await start(ENV, {
+      wrapLedger: (ledger) =>
+        Object.assign(Object.create(ledger) as Ledger, {
+          write: async (...args: Parameters<Ledger['write']>) => {
+            if (args[2].step === 'decide' && args[0] === uuid) await decide.wait();
+            return ledger.write(...args);
+          },
+        }),
+    });
+    await send(body);
+    const deciding = pipeline.poller.pollOnce(0);
+    await decide.reached;
+
+    // Act
+    await send(event(QUALIFY, redeemerOf(body)).body);
+    await handleOne();
+    decide.open();
+    await deciding;
+    await pipeline.drain();
+
+    // Assess
+    expect((await recordOf(uuid))?.status).toBe('COMPLETED');
+    expect(pipeline.cardsFor(uuid)).toHaveLength(2);
+  });
+
+  it('pays a referral once when the worker dies right after the write that qualified it', async () => {
+    // Prepare
+    const { uuid, body } = referralBody();
+    let crashed = false;
+    await start(ENV, {
+      wrapLedger: (ledger) =>
+        Object.assign(Object.create(ledger) as Ledger, {
+          move: async (...args: Parameters<Ledger['move']>) => {
+            const moved = await ledger.move(...args);
+            if (args[2].step === 'qualify' && !crashed) {
+              crashed = true;
+              throw new Error('simulated crash after the qualify write');
+            }
+            return moved;
+          },
+        }),
+    });
+    await send(body);
+    await pipeline.drain();
+
+    // Act
+    await send(event(QUALIFY, redeemerOf(body)).body);
+    await pipeline.drain(30_000);
+
+    // Assess
+    expect(crashed).toBe(true);
+    expect((await recordOf(uuid))?.status).toBe('COMPLETED');
+    expect(pipeline.cardsFor(uuid)).toHaveLength(2);
+    expect(await pipeline.deadLetters()).toHaveLength(0);
+  });
 });
