@@ -82,7 +82,7 @@ const redeemerOf = (referral: Referral): Who => ({
 });
 
 /** Whether `who` is the referral's redeemer: the strongest identity both name decides. */
-export function sameRedeemer(referral: Referral, who: Who): boolean {
+export function sameRedeemer(referral: Pick<Referral, 'personId' | 'distinctId' | 'redeemerEmail'>, who: Who): boolean {
   if (referral.personId && who.personId) return referral.personId === who.personId;
   if (referral.distinctId && who.distinctId) return referral.distinctId === who.distinctId;
   return who.email !== undefined && canonicalEmail(who.email) === canonicalEmail(referral.redeemerEmail);
@@ -149,12 +149,22 @@ export async function qualifyFromFacts(ledger: LedgerPort, referral: Referral, r
   for (const person of personKeys(redeemerOf(referral))) {
     const fact = await ledger.qualifying(person);
     if (!fact || !sameRedeemer(referral, fact) || !inWindow(fact.occurredAt, referral, record)) continue;
+    if (!(await claimQualifyingEvent(ledger, fact.eventId, record.eventId))) continue;
     const moved = await qualify(ledger, record.eventId, fact.eventId, Number(record.qualifyBy));
     const now = moved ?? (await ledger.get(record.eventId));
     return now !== undefined && qualifiedUnfinished(now);
   }
   return false;
 }
+
+/**
+ * One qualifying event qualifies one referral: the same PostHog person may hold two accepted
+ * referrals (the redeemer claim is per email), and a later one that takes over the person keys
+ * of a paid one would otherwise read the event that paid it. A single-holder item per event uuid
+ * (`person#event:<uuid>`, one per qualified referral); a retry of the same referral holds it already.
+ */
+const claimQualifyingEvent = (ledger: LedgerPort, qualifyingEventId: string, referralId: string): Promise<boolean> =>
+  ledger.count({ kind: 'person', person: `event:${qualifyingEventId.toLowerCase()}` }, referralId);
 
 /** Qualified, not yet decided again or paid: its qualifier (or a retry of it) continues it. */
 const qualifiedUnfinished = (record: LedgerRecord): boolean =>
@@ -235,8 +245,12 @@ export async function handlePersonEvent(
   if (!Number.isFinite(occurredAt)) throw new PermanentError('invalid_message', `person event ${event.eventId} has no readable time`);
   const expiresAt = Math.ceil((occurredAt + rules.withinMs + KEEP_PAST_WINDOW_MS) / 1000);
   const { ledger } = deps;
+  // Handled already (the mark is written last): a repeat moves nothing, it may only continue a
+  // referral already qualified. The signature covers the uuid but not the time, so a replay of an
+  // old event under a new timestamp must not be judged anew.
+  const handled = await ledger.personEventMarked(event.eventId);
 
-  if (event.role === 'qualify') {
+  if (event.role === 'qualify' && !handled) {
     const fact: QualifyingFact = {
       eventId: event.eventId,
       occurredAt,
@@ -250,8 +264,10 @@ export async function handlePersonEvent(
   const found = await findReferral(ledger, event);
   const result = found
     ? event.role === 'qualify'
-      ? await qualifyFound(found, event, occurredAt, deps, context, fulfil)
-      : await revokeFound(found.record, event, occurredAt, deps)
+      ? await qualifyFound(found, event, handled ? undefined : occurredAt, deps, context, fulfil)
+      : handled
+        ? ({ outcome: 'nothing', referral: found.record.eventId, status: found.record.status } as const)
+        : await revokeFound(found.record, event, occurredAt, deps)
     : ({ outcome: 'no-referral' } as const);
   await ledger.markPersonEvent(event.eventId, event.role, expiresAt);
   return result;
@@ -271,17 +287,24 @@ async function findReferral(ledger: LedgerPort, who: Who): Promise<Found | undef
     const record = await ledger.get(holder);
     if (!record) continue;
     const referral = parkedReferral(record);
-    // A key the two share is a match unless a stronger identity both name differs.
-    if (referral && !sameRedeemer(referral, who)) continue;
+    // A key the two share is a match unless a stronger identity both name differs. A referral paid
+    // at once keeps no message: its record's distinct id stands for it (an email shared with a
+    // stranger's PostHog person must not reach it); a person id key matched is the person itself.
+    if (referral ? !sameRedeemer(referral, who) : !person.startsWith('id:') && !sameRecordRedeemer(record, who)) continue;
     return { record, ...(referral ? { referral } : {}) };
   }
   return undefined;
 }
 
+/** Whether `who` is the redeemer of a record without its message: the distinct id it was captured under, else its email. */
+const sameRecordRedeemer = (record: LedgerRecord, who: Who): boolean =>
+  sameRedeemer({ distinctId: record.distinctId, redeemerEmail: record.redeemerEmail }, { ...who, personId: undefined });
+
 async function qualifyFound(
   found: Found,
   event: PersonEvent,
-  occurredAt: number,
+  /** Undefined for an event handled before: it moves nothing, and only continues a referral qualified already. */
+  occurredAt: number | undefined,
   deps: FulfilDeps,
   context: FulfilContext,
   fulfil: (referral: Referral, deps: FulfilDeps, context: FulfilContext) => Promise<FulfilResult>,
@@ -291,7 +314,12 @@ async function qualifyFound(
   const referral = found.referral;
   if (!referral) return { outcome: 'nothing', referral: record.eventId, status: record.status };
   if (record.status === 'AWAITING') {
-    if (!inWindow(occurredAt, referral, record)) return { outcome: 'nothing', referral: record.eventId, status: record.status };
+    if (
+      occurredAt === undefined ||
+      !inWindow(occurredAt, referral, record) ||
+      !(await claimQualifyingEvent(ledger, event.eventId, record.eventId))
+    )
+      return { outcome: 'nothing', referral: record.eventId, status: record.status };
     // Refused: expired, cancelled or qualified by another event meanwhile; read what it is now.
     record =
       (await qualify(ledger, record.eventId, event.eventId, Number(record.qualifyBy))) ?? (await ledger.get(record.eventId)) ?? record;
@@ -334,6 +362,11 @@ async function revokeFound(record: LifecycleRecord, event: PersonEvent, occurred
       // Taken up meanwhile (its release time came, or it qualified): back once it is paid or parked again.
       throw new RetryableError(`referral ${record.eventId} is moving on right now; the refund is tried again`);
     }
+  }
+  if (current.status === 'IN_PROGRESS' || current.status === 'FAILED') {
+    // Being decided or paid (or dead-lettered, to be redriven): judged once it settles (parked:
+    // cancelled; paid: revoked with REVOKE_PAID), never acknowledged meanwhile and forgotten.
+    throw new RetryableError(`referral ${record.eventId} is being decided or paid; the refund is tried again`);
   }
   if (current.status === 'REVOKED' && current.revokedBeforePayout) {
     // Resumable follow-ups, also on a repeat of this event.
