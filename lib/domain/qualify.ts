@@ -204,7 +204,7 @@ export function captureRecord(
 export type PersonEventResult =
   /** Its setting is off (turned off after it was queued): nothing to do. */
   | { outcome: 'off' }
-  | { outcome: 'unvouched'; reason: 'unsigned' | 'bad_signature' }
+  | { outcome: 'unvouched'; reason: 'unsigned' | 'bad_signature' | 'replayed' }
   /** No referral of this person (most people): acknowledged. */
   | { outcome: 'no-referral' }
   /** A referral of this person, and nothing for this event to do to it (already moved on, outside its window). */
@@ -218,10 +218,32 @@ export type PersonEventResult =
 export function personEventRefusal(
   event: PersonEvent,
   signatures: ReferralSignatures | undefined,
-): 'unsigned' | 'bad_signature' | undefined {
+): 'unsigned' | 'bad_signature' | 'replayed' | undefined {
   if (!signatures || signatures.mode === 'off') return undefined;
   const verdict = verifyPersonEvent(signatures.key, event, event.signature, signatures.previousKey);
-  return verdict === 'vouched' ? undefined : verdict;
+  if (verdict !== 'vouched') return verdict;
+  return replayedUnderNewTime(event) ? 'replayed' : undefined;
+}
+
+/**
+ * How far a UUIDv7's own time may be from the event's timestamp: PostHog corrects a client's
+ * clock skew by shifting `timestamp` (sent_at), by seconds or minutes, never by a day.
+ */
+export const UUID_TIME_TOLERANCE_MS = 86_400_000;
+
+/**
+ * The signature covers the uuid, not the timestamp: a vouched event sent again later under a new
+ * timestamp would be judged as new once its `person-event#<uuid>` mark has expired. A UUIDv7
+ * (RFC 9562 §5.7: the first 48 bits are Unix ms; PostHog's SDKs generate v7 event uuids,
+ * `uuidv7` in @posthog/core) carries the time it was made under the signature, so such a replay
+ * shows; a uuid of another version is judged by its mark alone (README "Pay on value").
+ */
+export function replayedUnderNewTime(event: Pick<PersonEvent, 'eventId' | 'occurredAt'>): boolean {
+  const hex = event.eventId.replace(/-/g, '');
+  if (hex.length !== 32 || hex[12] !== '7') return false;
+  const made = Number.parseInt(hex.slice(0, 12), 16);
+  const occurred = Date.parse(event.occurredAt);
+  return Number.isFinite(occurred) && Math.abs(occurred - made) > UUID_TIME_TOLERANCE_MS;
 }
 
 /**
@@ -239,12 +261,17 @@ export async function handlePersonEvent(
   const rules = deps.qualification;
   const name = event.role === 'qualify' ? rules?.qualifyEvent : rules?.revokeEvent;
   if (!rules || name === undefined || name !== event.eventName) return { outcome: 'off' };
-  const refusal = personEventRefusal(event, deps.rules?.referralSignatures);
-  if (refusal) return { outcome: 'unvouched', reason: refusal };
   const occurredAt = Date.parse(event.occurredAt);
   if (!Number.isFinite(occurredAt)) throw new PermanentError('invalid_message', `person event ${event.eventId} has no readable time`);
   const expiresAt = Math.ceil((occurredAt + rules.withinMs + KEEP_PAST_WINDOW_MS) / 1000);
   const { ledger } = deps;
+  const refusal = personEventRefusal(event, deps.rules?.referralSignatures);
+  if (refusal) {
+    // An unsigned event never becomes vouched: marked, so the catch-up stops queueing it. A bad
+    // signature is not: it may be signed with a key this stage is about to be given (a rotation).
+    if (refusal === 'unsigned') await ledger.markPersonEvent(event.eventId, event.role, expiresAt);
+    return { outcome: 'unvouched', reason: refusal };
+  }
   // Handled already (the mark is written last): a repeat moves nothing, it may only continue a
   // referral already qualified. The signature covers the uuid but not the time, so a replay of an
   // old event under a new timestamp must not be judged anew.
