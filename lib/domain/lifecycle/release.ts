@@ -66,6 +66,7 @@ export const DAY_MS = 86_400_000;
 const DEFAULT_RESEND_AFTER_MS = 15 * 60_000;
 
 export async function releaseDue(deps: ReleaserDeps): Promise<ReleaseRun> {
+  const startedAt = Date.now();
   const now = (deps.now ?? Date.now)();
   const due = await deps.index.waiting('held', now);
   let released = 0;
@@ -81,7 +82,7 @@ export async function releaseDue(deps: ReleaserDeps): Promise<ReleaseRun> {
   // Up to the index read's 1,000: the alarm on qualifying events stopping needs only "some wait".
   const awaiting = (await deps.index.waiting('awaiting')).filter((record) => record.status === 'AWAITING').length;
   // Last: a Shopify outage here must not hold up the releases above.
-  const { revoked, failed: revokesFailed } = await revokeRequested(deps);
+  const { revoked, failed: revokesFailed } = await revokeRequested(deps, startedAt + REVOKE_BUDGET_MS);
   return { released, alreadySent, reviewOverADay, awaiting, notQualified, expiryFollowUpsFailed, revoked, revokesFailed };
 }
 
@@ -91,6 +92,11 @@ export async function releaseDue(deps: ReleaserDeps): Promise<ReleaseRun> {
  * releaser's 60 s; the rest, oldest first, go on the next minute.
  */
 const REVOKE_PER_RUN = 10;
+/**
+ * No revoke is begun after this much of a run (real time, from its start): Shopify slow or down, each call may take
+ * its 10 s timeout, and the run must end inside the releaser's 60 s with its metrics flushed.
+ */
+const REVOKE_BUDGET_MS = 30_000;
 
 /**
  * Paid referrals a refund asked to revoke (REVOKE_PAID; parked in the `revoking` queue by the
@@ -101,10 +107,11 @@ const REVOKE_PER_RUN = 10;
  * record returned): the releaser's role reads nothing but the index. A failure is counted and left
  * for the next run, never thrown: the other revokes go on.
  */
-async function revokeRequested(deps: ReleaserDeps): Promise<{ revoked: number; failed: ReleaseRun['revokesFailed'] }> {
+async function revokeRequested(deps: ReleaserDeps, stopAt: number): Promise<{ revoked: number; failed: ReleaseRun['revokesFailed'] }> {
   let revoked = 0;
   const failed: ReleaseRun['revokesFailed'] = [];
   for (const found of await deps.index.waiting('revoking', undefined, REVOKE_PER_RUN)) {
+    if (Date.now() > stopAt) break;
     try {
       let record: LifecycleRecord | undefined = found;
       if (record.status === 'COMPLETED' && record.revokeRequestedAt) {
