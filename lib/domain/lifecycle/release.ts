@@ -5,7 +5,9 @@
  * (the ledger's `begin` admits a HELD record only once `releaseAt` has passed) and pays it under
  * the same lease, steps and codes as any referral: the releaser itself never pays anything, so a
  * releaser run twice, late, or crashed halfway can at worst send a duplicate message, which the
- * ledger acknowledges.
+ * ledger acknowledges. It also expires referrals past their qualification deadline, and finishes
+ * the revokes refunds requested of paid referrals (REVOKE_PAID): the one Shopify call it makes is
+ * a deactivation, which the worker neither carries nor may send.
  */
 import { parseReferral, type Referral } from '../referral';
 import type { LedgerPort, LifecycleIndex } from '../ledger-port';
