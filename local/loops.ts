@@ -17,6 +17,8 @@ export function startReleaser(releaser: ReleaserDeps): () => void {
       .then(() => releaseDue(releaser))
       .then((run) => {
         if (run.released > 0) say(`⏰ released ${run.released} held referral(s): the worker pays them now`);
+        if (run.revoked > 0) say(`↩️  revoked ${run.revoked} refunded referral(s): both rewards deactivated`);
+        for (const failed of run.revokesFailed) say(`⚠️  revoke of ${failed.referral} failed (${failed.error}); retried next run`);
       })
       .catch((error: unknown) => say(`⚠️  releaser: ${(error as Error)?.message ?? String(error)}`))
       .finally(() => {

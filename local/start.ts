@@ -18,7 +18,13 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { relative as relativePath, resolve as resolvePath } from 'node:path';
-import { loadCustomerIoConfig, loadReleaserConfig, loadWorkerConfig } from '../lib/infra/config';
+import {
+  loadCustomerIoConfig,
+  loadPostHogCaptureConfig,
+  loadReleaserConfig,
+  loadShopifyConfig,
+  loadWorkerConfig,
+} from '../lib/infra/config';
 import { maskCode } from '../lib/infra/mask';
 import { startGateway, type IngestHandler, type ReferralCodesHandler } from './gateway';
 import { loadReferralCodesConfig } from '../lib/infra/config-referral-codes';
@@ -218,7 +224,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       startReleaser(
         releaserDeps(
           loadReleaserConfig(env),
-          { sqs, ddb: stack.ddb, customerio: async () => loadCustomerIoConfig(env) },
+          {
+            sqs,
+            ddb: stack.ddb,
+            customerio: async () => loadCustomerIoConfig(env),
+            posthog: async () => loadPostHogCaptureConfig(env),
+            shopify: async () => loadShopifyConfig(env),
+          },
           { resendAfterMs: 30_000 },
         ),
       ),

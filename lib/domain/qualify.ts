@@ -18,6 +18,7 @@
  * Only the redeemer's own event counts (sameRedeemer): the PostHog person id when both name one,
  * else the distinct id when both name one, else the event's email against the redeemer's.
  */
+import { announce } from './announce';
 import { canonicalEmail } from './identity';
 import { PermanentError, RetryableError } from './errors';
 import type { LedgerPort, LedgerRecord, QualifyingFact } from './ledger-port';
@@ -30,7 +31,6 @@ import type { PersonEvent } from './person-event';
 import { parseReferral, type Referral } from './referral';
 import type { FulfilContext, FulfilDeps, FulfilResult } from './rewards';
 import type { ReferralSignatures } from './rules';
-import { statusMessage, type ReferralStatus, type StatusMessage, type StatusSender } from './status';
 import { cancel, qualify, recordRevokeCaptured, release, requestRevoke } from './steps';
 import { verifyPersonEvent } from './vouch';
 
@@ -170,19 +170,6 @@ const claimQualifyingEvent = (ledger: LedgerPort, qualifyingEventId: string, ref
 const qualifiedUnfinished = (record: LedgerRecord): boolean =>
   Boolean(record.qualifiedAt) && (record.status === 'IN_PROGRESS' || record.status === 'FAILED');
 
-/** Says where a referral stands (CUSTOMERIO_STATUS_EVENT); a repeat is dropped by Customer.io, so a retry may say it again. */
-export async function announce(
-  status: StatusSender | undefined,
-  retry: (<T>(fn: () => Promise<T>) => Promise<T>) | undefined,
-  record: Pick<LedgerRecord, 'eventId' | 'referrerEmail' | 'redeemerEmail'>,
-  what: ReferralStatus,
-  details: Pick<StatusMessage, 'qualifyBy' | 'paysAfter' | 'reason'> = {},
-): Promise<void> {
-  if (!status) return;
-  const send = () => status.sendStatus(statusMessage(record, what, details));
-  await (retry ? retry(send) : send());
-}
-
 /** A capture about a referral from its record (the releaser's and the person event's, which hold no queued referral). */
 export function captureRecord(
   posthog: OutcomeTracker | undefined,
@@ -211,7 +198,7 @@ export type PersonEventResult =
   | { outcome: 'nothing'; referral: string; status: string }
   | { outcome: 'qualified'; referral: string; result: FulfilResult }
   | { outcome: 'cancelled'; referral: string }
-  /** REVOKE_PAID: the revoke is recorded (REVOKING); `ops revoke` deactivates both rewards. */
+  /** REVOKE_PAID: the revoke is recorded (REVOKING) and parked for the releaser, which deactivates both rewards. */
   | { outcome: 'revoke-requested'; referral: string };
 
 /** Why a person event's signature does not vouch for it, or undefined when it does or signatures are off. */
@@ -370,7 +357,7 @@ async function qualifyFound(
 /**
  * A refund: a referral not yet paid (waiting, held, in review) is cancelled in one write from its
  * status, its budget share returned (none while it waits); with REVOKE_PAID a paid one's revoke is
- * recorded (REVOKING: no worker takes it up) for `ops revoke` to deactivate both rewards. Only a
+ * recorded (REVOKING: no worker takes it up) and parked for the releaser to deactivate both rewards. Only a
  * refund that happened after the referral was captured counts: a late duplicate of an older
  * refund must not cancel a newer referral.
  */
@@ -405,11 +392,11 @@ async function revokeFound(record: LifecycleRecord, event: PersonEvent, occurred
       });
       await recordRevokeCaptured(ledger, current.eventId);
     }
-    await announce(deps.status, undefined, current, 'cancelled', { reason: current.revokeReason ?? reason });
+    await announce(deps, undefined, current, 'cancelled', { reason: current.revokeReason ?? reason });
     return { outcome: 'cancelled', referral: current.eventId };
   }
   if (current.status === 'COMPLETED' && rules.revokePaid) {
-    await requestRevoke(ledger, current.eventId, reason);
+    await requestRevoke(ledger, current.eventId, reason, { park: true });
     return { outcome: 'revoke-requested', referral: current.eventId };
   }
   return { outcome: 'nothing', referral: current.eventId, status: current.status };
