@@ -254,9 +254,9 @@ export async function handlePersonEvent(
   const { ledger } = deps;
   const refusal = personEventRefusal(event, deps.rules?.referralSignatures);
   if (refusal) {
-    // An unsigned event never becomes vouched: marked, so the catch-up stops queueing it. A bad
-    // signature is not: it may be signed with a key this stage is about to be given (a rotation).
-    if (refusal === 'unsigned') await ledger.markPersonEvent(event.eventId, event.role, expiresAt);
+    // Refused for good, as a referral with such a signature is (a rotation gives the stage the new
+    // key before the app, docs/OPERATIONS.md): marked, so the catch-up stops queueing it every run.
+    await ledger.markPersonEvent(event.eventId, event.role, expiresAt);
     return { outcome: 'unvouched', reason: refusal };
   }
   // Handled already (the mark is written last): a repeat moves nothing, it may only continue a
