@@ -1,3 +1,4 @@
+import { qualifyWhereProblem } from '../adapters/posthog-query';
 import { parseDuration } from './duration';
 import { Settings, withDefault, type Env } from './settings';
 
@@ -25,7 +26,26 @@ export type ReconcilerConfig =
        * be queued (and parked in the DLQ) again each time.
        */
       dryRun: boolean;
+      /**
+       * The catch-up (README "Pay on value"): QUALIFY_EVENT / REVOKE_EVENT events the webhook never
+       * delivered, asked for beside the referrals when either is set.
+       */
+      personEvents: PersonEventSettings;
     };
+
+/** The pay-on-value settings the catch-up reads (the same names and defaults as the worker's). */
+export interface PersonEventSettings {
+  /** QUALIFY_EVENT; undefined = off (pay on redemption). */
+  qualifyEvent?: string;
+  /** QUALIFY_WHERE, checked by qualifyWhereProblem. */
+  qualifyWhere?: string;
+  /** QUALIFY_WITHIN: how long before the window a referral may have been redeemed and still wait. */
+  qualifyWithinMs: number;
+  /** REVOKE_EVENT; undefined = off. */
+  revokeEvent?: string;
+}
+
+export const QUALIFY_WITHIN_DEFAULT = '30d';
 
 export const RECONCILER_DEFAULTS = {
   POSTHOG_APP_HOST: 'https://us.posthog.com',
@@ -61,6 +81,7 @@ export function loadReconcilerConfig(env: Env): ReconcilerConfig {
   const dryRun = env.DRY_RUN?.trim().toLowerCase() || 'false';
   settings.expect(['true', 'false', '1', '0', 'yes', 'no'].includes(dryRun), 'DRY_RUN must be true or false');
   settings.expect(projectId === '' || /^\d+$/.test(projectId), 'POSTHOG_PROJECT_ID must be the numeric project id');
+  const personEvents = personEventSettings(env, settings);
   return settings.done({
     enabled: true,
     posthog: {
@@ -78,5 +99,22 @@ export function loadReconcilerConfig(env: Env): ReconcilerConfig {
     referrerEmailProperty: withDefault(env, 'REFERRER_EMAIL_PROPERTY'),
     redeemerEmailProperty: withDefault(env, 'REDEEMER_EMAIL_PROPERTY'),
     dryRun: ['true', '1', 'yes'].includes(dryRun),
+    personEvents,
   });
+}
+
+/** QUALIFY_EVENT, QUALIFY_WHERE, QUALIFY_WITHIN and REVOKE_EVENT, each problem named in `settings`. */
+export function personEventSettings(env: Env, settings: Settings): PersonEventSettings {
+  const qualifyEvent = env.QUALIFY_EVENT?.trim() || undefined;
+  const revokeEvent = env.REVOKE_EVENT?.trim() || undefined;
+  const qualifyWhere = env.QUALIFY_WHERE?.trim() || undefined;
+  const within = parseDuration(env.QUALIFY_WITHIN?.trim() || QUALIFY_WITHIN_DEFAULT);
+  settings.expect(within !== undefined && within > 0, 'QUALIFY_WITHIN must be a duration like 30d or 72h');
+  const whereProblem = qualifyWhere === undefined ? undefined : qualifyWhereProblem(qualifyWhere);
+  settings.expect(
+    whereProblem === undefined,
+    `QUALIFY_WHERE ${whereProblem}: it must be one HogQL boolean, as in the destination's filter`,
+  );
+  settings.expect(qualifyWhere === undefined || qualifyEvent !== undefined, 'QUALIFY_WHERE is set but QUALIFY_EVENT is not');
+  return { qualifyEvent, qualifyWhere, qualifyWithinMs: within ?? 0, revokeEvent };
 }

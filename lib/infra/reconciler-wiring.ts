@@ -4,7 +4,7 @@ import type { ReconcilerConfig } from './config';
 import type { Fetch } from './http';
 import { queueSender } from '../adapters/sqs/queue';
 import { slidingWindow, type ReconcileDeps, type ReconcileLogger, type ReconcileOptions, type ReconcileWindow } from '../domain/reconcile';
-import { referralsInLedger } from '../adapters/dynamodb/reconciler-ledger';
+import { personEventsInLedger, referralsInLedger } from '../adapters/dynamodb/reconciler-ledger';
 import { PostHogEventsQuery } from '../adapters/posthog-query';
 
 export type EnabledReconcilerConfig = Extract<ReconcilerConfig, { enabled: true }>;
@@ -26,6 +26,7 @@ export function reconcileDeps(config: EnabledReconcilerConfig, clients: Reconcil
   return {
     source: new PostHogEventsQuery({ ...config.posthog, fetch: clients.fetch }),
     inLedger: (eventIds) => referralsInLedger(clients.ddb, tableName, eventIds),
+    personEventsInLedger: (eventIds) => personEventsInLedger(clients.ddb, tableName, eventIds),
     // The same message ingest queues: the worker cannot tell a reconciled referral from a webhooked one.
     enqueue: queueSender(clients.sqs, queueUrl),
     log: clients.log,
@@ -43,6 +44,9 @@ export function reconcileOptions(
     referrerEmailProperty: config.referrerEmailProperty,
     redeemerEmailProperty: config.redeemerEmailProperty,
     window: overrides.window ?? slidingWindow(config, now),
+    qualifyEvent: config.personEvents.qualifyEvent,
+    revokeEvent: config.personEvents.revokeEvent,
+    catchUp: { ...config.personEvents, referralsFrom: config.from },
     dryRun: overrides.dryRun || config.dryRun,
     pageSize: overrides.pageSize,
   };

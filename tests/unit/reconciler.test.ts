@@ -1,6 +1,5 @@
-import { reconcile, slidingWindow, webhookBody, type ReconcileDeps } from '../../lib/domain/reconcile';
+import { reconcile, slidingWindow, webhookBody, type QueuedMessage, type ReconcileDeps } from '../../lib/domain/reconcile';
 import type { EventRow } from '../../lib/adapters/posthog-query';
-import type { Referral } from '../../lib/domain/referral';
 
 const UUID = (n: number) => `0190B6C2-6F1E-7C3A-9D7E-00000000000${n}`;
 const row = (
@@ -21,15 +20,17 @@ const OPTIONS = {
 };
 
 function fakes(pages: EventRow[][], inLedger: string[] = []) {
-  const queued: Referral[] = [];
+  const queued: QueuedMessage[] = [];
   const warnings: { message: string; extra?: Record<string, unknown> }[] = [];
   const deps: ReconcileDeps = {
     source: {
       async *pages() {
         yield* pages;
       },
+      async *personEventPages() {},
     },
     inLedger: async (ids) => new Set(ids.filter((id) => inLedger.includes(id))),
+    personEventsInLedger: async () => new Set(),
     enqueue: async (referral) => void queued.push(referral),
     log: { info: () => undefined, warn: (message, extra) => void warnings.push({ message, extra }) },
   };

@@ -1,5 +1,6 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { RetryableError } from '../../domain/errors';
+import type { PersonEvent } from '../../domain/person-event';
 import type { Referral } from '../../domain/referral';
 
 /**
@@ -9,10 +10,11 @@ import type { Referral } from '../../domain/referral';
 /** enqueueReferral bound to one queue: what the releaser, review and the reconciler are handed. */
 export const queueSender =
   (sqs: SQSClient, queueUrl: string) =>
-  (referral: Referral): Promise<string | undefined> =>
+  (referral: Referral | PersonEvent): Promise<string | undefined> =>
     enqueueReferral(sqs, queueUrl, referral);
 
-export async function enqueueReferral(sqs: SQSClient, queueUrl: string, referral: Referral): Promise<string | undefined> {
+/** A referral, or a redeemer's later event (lib/domain/person-event.ts): the worker tells them apart by `kind`. */
+export async function enqueueReferral(sqs: SQSClient, queueUrl: string, referral: Referral | PersonEvent): Promise<string | undefined> {
   try {
     const result = await sqs.send(
       new SendMessageCommand({
