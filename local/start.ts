@@ -36,7 +36,7 @@ import { localStateDir, stackFilePath, type LocalStackFile } from './state';
 import type { EmulatorsModule } from './emulators-types';
 import { documentClient } from '../lib/infra/aws-clients';
 import { releaserDeps } from '../lib/infra/release-wiring';
-import { lostReferralCurl, prepareLocalReconciler } from './reconcile-loop';
+import { lostReferralCurl, prepareLocalReconciler, recordDelivered } from './reconcile-loop';
 import { exposureProblem, realVendors, type BoundAddress, type RealVendor } from './loopback';
 import { signWebhookBody } from './vouch';
 import { Ledger } from '../lib/adapters/dynamodb/ledger';
@@ -245,8 +245,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const stopWatching = watchDeadLetterQueue(sqs, resources.deadLetterQueueUrl);
     cleanups.push(stopWatching);
 
-    // 6. API Gateway: the HTTP server in front of ingest.
-    const gateway = await startGateway(ingest, port, referralCodes);
+    // 6. API Gateway: the HTTP server in front of ingest. With the sandbox PostHog, what it delivers is in PostHog too.
+    const sandboxPostHog = reconciler.posthog;
+    const delivered: IngestHandler = sandboxPostHog
+      ? async (event) => {
+          const result = await ingest(event);
+          if ((result.statusCode ?? 200) < 300) recordDelivered(sandboxPostHog, event.body ?? '');
+          return result;
+        }
+      : ingest;
+    const gateway = await startGateway(delivered, port, referralCodes);
     cleanups.push(() => gateway.close());
     const url = gateway.url;
     listening.push({ name: 'webhook server', ...gateway.listening() });
@@ -263,6 +271,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         region: REGION,
         ...(shopify ? { sandboxShopify: shopify.env } : {}),
         reconciler: reconciler.stackSettings,
+        ...(env.QUALIFY_EVENT?.trim()
+          ? {
+              qualify: {
+                event: env.QUALIFY_EVENT.trim(),
+                ...(sandboxPostHog ? { capture: { url: sandboxPostHog.url, apiKey: sandboxPostHog.apiKey } } : {}),
+              },
+            }
+          : {}),
       }),
     );
 
@@ -299,6 +315,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       table: resources.tableName,
       reward: `${workerConfig.rewardAmount} per person, Customer.io event "${workerConfig.customerio.eventName}"`,
       reconciler: reconciler.description,
+      qualify: env.QUALIFY_EVENT?.trim()
+        ? {
+            event: env.QUALIFY_EVENT.trim(),
+            within: env.QUALIFY_WITHIN?.trim() || '30d',
+            where: env.QUALIFY_WHERE?.trim() || undefined,
+            catchUp: Boolean(sandboxPostHog),
+          }
+        : undefined,
       loseReferral: reconciler.posthog ? lostReferralCurl(reconciler.posthog, signingKey.value) : undefined,
       ignoredSecretId,
     });

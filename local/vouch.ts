@@ -10,6 +10,7 @@
  */
 import { DEFAULTS } from '../lib/infra/settings';
 import { parseWebhook, REFERRAL_SIGNATURE_PROPERTY, type PayloadOptions } from '../lib/inbound/posthog-webhook';
+import { createHmac } from 'node:crypto';
 import { signReferral } from '../lib/domain/vouch';
 
 export const DEFAULT_PAYLOAD_OPTIONS: PayloadOptions = {
@@ -58,4 +59,14 @@ export function signEventProperties(
     ...(personEmail ? { person: { properties: { email: personEmail } } } : {}),
   };
   return signWebhookBody(body, key, options).event.properties;
+}
+
+/**
+ * The properties of a redeemer's qualifying or refund event, with `referral_signature` added as
+ * the app's backend signs a person event: base64url HMAC-SHA256 under the signing key over `v1`,
+ * the event name, the distinct id and the event uuid, each trimmed and lowercased, joined by `\n`.
+ */
+export function signPersonEventProperties(eventName: string, distinctId: string, eventId: string, properties: Json, key: string): Json {
+  const message = ['v1', eventName, distinctId, eventId].map((field) => field.trim().toLowerCase()).join('\n');
+  return { ...properties, [REFERRAL_SIGNATURE_PROPERTY]: createHmac('sha256', key).update(message, 'utf8').digest('base64url') };
 }
