@@ -91,6 +91,14 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
       log.debug('webhook ignored: not the referral event');
       return jsonResponse(200, { status: 'ignored', reason: `event is not "${config.referralEvent}"`, eventId: parsed.eventId });
     }
+    if (parsed.kind === 'person-event') {
+      const { event } = parsed;
+      log = scopedLogger({ requestId, eventId: event.eventId });
+      await enqueueReferral(deps.sqs, config.queueUrl, event);
+      metrics.addMetric('PersonEventQueued', MetricUnit.Count, 1);
+      log.info('person event queued', { role: event.role });
+      return jsonResponse(202, { status: 'queued', eventId: event.eventId });
+    }
     const { referral } = parsed;
     log = scopedLogger({ requestId, eventId: referral.eventId });
     await enqueueReferral(deps.sqs, config.queueUrl, referral);

@@ -17,6 +17,9 @@ export function makeReleaseHandler(deps: ReleaserDeps) {
       const waiting = metrics.singleMetric();
       waiting.addDimension('function', process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'release');
       waiting.addMetric('ReviewWaitingOverADay', MetricUnit.Count, run.reviewOverADay);
+      // Every run too, zeros included: the alarm on qualifying events stopping reads both beside QualifyingEventsReceived.
+      metrics.addMetric('ReferralsAwaitingQualification', MetricUnit.Count, run.awaiting);
+      metrics.addMetric('ReferralsNotQualified', MetricUnit.Count, run.notQualified);
       logger.info('release run', { ...run });
       return { released: run.released, reviewOverADay: run.reviewOverADay };
     } finally {

@@ -13,6 +13,8 @@ import { referralLimitProblem } from '../lib/domain/limits';
 import { maskEmail } from '../lib/infra/mask';
 import { builtOnFirstCall, flushMetrics, logger, metrics, MetricUnit, scopedLogger, type ScopedLogger } from '../lib/infra/observability';
 import { parseReferral } from '../lib/domain/referral';
+import { parsePersonEvent, type PersonEvent } from '../lib/domain/person-event';
+import { handlePersonEvent, type PersonEventResult } from '../lib/domain/qualify';
 import { fulfilReferral, type FulfilResult } from '../lib/domain/rewards';
 import { loadEnv } from '../lib/infra/secrets';
 import { createWorkerDeps, stepRetry, type WorkerDeps } from '../lib/infra/worker-wiring';
@@ -57,7 +59,10 @@ async function processOrDefer(record: SQSRecord, deps: WorkerDeps, context: Cont
 async function deferRedelivery(record: SQSRecord, error: unknown, receiveCount: number, deps: WorkerDeps): Promise<void> {
   const plan = planRedelivery(error, receiveCount, deps.visibilityTimeoutSeconds);
   // Every line about a referral carries its eventId (undefined, and left out, for an unreadable body).
-  const log = scopedLogger({ eventId: parseReferral(record.body)?.eventId, messageId: record.messageId });
+  const log = scopedLogger({
+    eventId: (parseReferral(record.body) ?? parsePersonEvent(record.body))?.eventId,
+    messageId: record.messageId,
+  });
   try {
     await redeliverIn(deps.sqs, deps.queueUrl, record, plan.visibilitySeconds);
     metrics.addMetric('RedeliveryDeferred', MetricUnit.Count, 1);
@@ -74,6 +79,8 @@ async function deferRedelivery(record: SQSRecord, error: unknown, receiveCount: 
 }
 
 async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Context): Promise<void> {
+  const personEvent = parsePersonEvent(record.body);
+  if (personEvent) return processPersonEvent(personEvent, record, deps, context);
   const referral = parseReferral(record.body);
   if (!referral) {
     const reason = { reason: 'invalid_message', message: 'queue message is not a referral this worker understands' };
@@ -155,6 +162,79 @@ async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Conte
   }
 }
 
+/**
+ * A redeemer's qualifying or refund event (lib/domain/qualify.ts). Its failures are the referral's
+ * it moved on (recorded there by the domain); the message itself is retried or dead-lettered, and
+ * never recorded as a referral of its own. A DRY_RUN worker parks it as it parks a referral.
+ */
+async function processPersonEvent(event: PersonEvent, record: SQSRecord, deps: WorkerDeps, context: Context): Promise<void> {
+  const log = scopedLogger({ eventId: event.eventId, messageId: record.messageId });
+  if (deps.dryRun) {
+    await deadLetter(deps.sqs, deps.deadLetterQueueUrl, record, {
+      reason: 'dry_run',
+      message: 'a person event reached a DRY_RUN worker; redrive to handle it',
+      eventId: event.eventId,
+    });
+    metrics.addMetric('DryRun', MetricUnit.Count, 1);
+    return;
+  }
+  const owner = `${context.awsRequestId}/${record.messageId}`;
+  const deadline = Date.now() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS;
+  try {
+    const fulfilDeps = await deps.fulfilDeps();
+    const result = await handlePersonEvent(
+      event,
+      { ...fulfilDeps, retry: stepRetry(fulfilDeps.retry, log) },
+      { owner, deadline },
+      fulfilReferral,
+    );
+    reportPersonEvent(event, result, log);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (error instanceof PermanentError) {
+      log.error('permanent failure on a person event: dead-lettering', { reason: error.reason, error: message });
+      await deadLetter(deps.sqs, deps.deadLetterQueueUrl, record, { reason: error.reason, message, eventId: event.eventId });
+      metrics.addMetric('RecordDeadLettered', MetricUnit.Count, 1);
+      return;
+    }
+    log.warn('retryable failure on a person event: SQS will redeliver', {
+      receiveCount: Number(record.attributes?.ApproximateReceiveCount ?? 1),
+      error: message,
+    });
+    throw error;
+  }
+}
+
+function reportPersonEvent(event: PersonEvent, result: PersonEventResult, log: ScopedLogger): void {
+  if (event.role === 'qualify' && result.outcome !== 'off' && result.outcome !== 'unvouched') {
+    // Each vouched qualifying event handled: the alarm on qualifying events stopping reads it.
+    metrics.addMetric('QualifyingEventsReceived', MetricUnit.Count, 1);
+  }
+  switch (result.outcome) {
+    case 'unvouched': {
+      const refused = metrics.singleMetric();
+      refused.addDimension('reason', result.reason);
+      refused.addMetric('PersonEventsRefused', MetricUnit.Count, 1);
+      log.warn('person event refused: the app did not vouch for it', { role: event.role, reason: result.reason });
+      return;
+    }
+    case 'qualified':
+      log.info('referral qualified and continued', { referral: result.referral, outcome: result.result.outcome });
+      if (result.result.outcome === 'completed') metrics.addMetric('RewardsIssued', MetricUnit.Count, 2);
+      return;
+    case 'cancelled':
+      metrics.addMetric('ReferralsCancelledByRefund', MetricUnit.Count, 1);
+      log.info('referral cancelled by a refund before payout', { referral: result.referral });
+      return;
+    case 'revoke-requested':
+      metrics.addMetric('RevokesRequestedByRefund', MetricUnit.Count, 1);
+      log.warn('paid referral refunded: revoke recorded; run `ops revoke` to deactivate both rewards', { referral: result.referral });
+      return;
+    default:
+      log.info('person event acknowledged', { role: event.role, outcome: result.outcome });
+  }
+}
+
 function reportOutcome(result: FulfilResult, log: ScopedLogger): void {
   switch (result.outcome) {
     case 'completed':
@@ -172,6 +252,11 @@ function reportOutcome(result: FulfilResult, log: ScopedLogger): void {
     case 'held':
       metrics.addMetric('RewardsHeld', MetricUnit.Count, 1);
       log.info('referral held: nothing issued until its release time', { releaseAt: new Date(result.releaseAt).toISOString() });
+      return;
+    case 'awaiting':
+      log.info('referral waits for its qualifying event: nothing issued until then', {
+        qualifyBy: new Date(result.qualifyBy).toISOString(),
+      });
       return;
     case 'review': {
       const review = metrics.singleMetric();

@@ -20,7 +20,8 @@ import type { ProgramRules, RefusalReason } from './rules';
  *   re-take its own claim, and two referrals each believing they hold the redeemer would pay twice.
  *   A FAILED holder is redriven with the DLQ (as is this referral, if it waits past its receives).
  * - holder refused (decided REJECTED, which is final: begin never re-runs a rejected referral's
- *   rules): its claim is a leftover of a crash between its decision and its release; we take it over.
+ *   rules; or NOT_QUALIFIED, final too): its claim is a leftover of a crash between its decision
+ *   and its release; we take it over.
  * Claims are taken in one order, redeemer then referrer slot: a slot holder has passed every claim,
  * so it is never itself waiting on one, and waits cannot form a cycle.
  */
@@ -102,6 +103,9 @@ async function claimReferrerSlot(ledger: ClaimsPort, person: string, eventId: st
 type HolderState = 'eligible' | 'refused' | 'undecided';
 
 function holderState(record: LedgerRecord | undefined): HolderState {
+  // Accepted, then not qualified by its deadline: final and paid nothing, so it blocks no one (its
+  // claims are released by the releaser; one left by a crash there is taken over).
+  if (record?.status === 'NOT_QUALIFIED') return 'refused';
   if (record?.decision === 'ACCEPTED' || record?.status === 'COMPLETED') return 'eligible';
   if (record?.decision === 'REJECTED' || record?.status === 'REJECTED') return 'refused';
   // No record (cannot happen: begin writes it before any claim) or no decision yet.

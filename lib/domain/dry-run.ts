@@ -197,6 +197,8 @@ class RehearsalLedger implements LedgerPort {
       existing &&
       (existing.status === 'REVIEW' ||
         existing.status === 'REVOKED' ||
+        existing.status === 'AWAITING' ||
+        existing.status === 'NOT_QUALIFIED' ||
         (existing.status === 'HELD' && !(Number(existing.releaseAt) <= now)))
     ) {
       return { outcome: 'parked', record: { ...existing, status: existing.status } };
@@ -240,4 +242,13 @@ class RehearsalLedger implements LedgerPort {
   public async velocity(): Promise<number> {
     return 0;
   }
+
+  /** Nothing is noted, and nothing was: a rehearsed referral waits rather than reading another's event. */
+  public async noteQualifying(): Promise<void> {}
+
+  public async qualifying(): Promise<undefined> {
+    return undefined;
+  }
+
+  public async markPersonEvent(): Promise<void> {}
 }

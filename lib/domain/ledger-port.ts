@@ -19,8 +19,12 @@ export const ROLES: readonly Role[] = ['referrer', 'redeemer'];
 
 export type LedgerStatus = 'IN_PROGRESS' | 'COMPLETED' | 'FAILED' | 'REJECTED' | ParkedStatus;
 
-/** The reward lifecycle's states (lib/domain/lifecycle/): waiting for a time, for an operator, or cancelled/voided. */
-export type ParkedStatus = 'HELD' | 'REVIEW' | 'REVOKED';
+/**
+ * The reward lifecycle's states (lib/domain/lifecycle/): waiting for a time, for an operator, or
+ * cancelled/voided; waiting for the redeemer's qualifying event (AWAITING), or not qualified by its
+ * deadline (NOT_QUALIFIED, final): lib/domain/qualify.ts.
+ */
+export type ParkedStatus = 'HELD' | 'REVIEW' | 'REVOKED' | 'AWAITING' | 'NOT_QUALIFIED';
 
 /** Whether the program rules let this referral earn rewards: decided once, never re-evaluated. */
 export type Decision = 'ACCEPTED' | 'REJECTED';
@@ -181,7 +185,25 @@ export function applyBegin(existing: LedgerRecord | undefined, referral: Referra
  * budget period's cents (at most the limit given), each exact under racing referrals and retries.
  */
 export type Counter =
-  { kind: 'redeemer'; person: string } | { kind: 'referrer'; person: string } | { kind: 'budget'; period: string; cents: number };
+  | { kind: 'redeemer'; person: string }
+  | { kind: 'referrer'; person: string }
+  | { kind: 'budget'; period: string; cents: number }
+  /**
+   * Which referral a person key (personKeys, lib/domain/qualify.ts: PostHog person id, distinct id,
+   * email) points at: one holder, as a redeemer's, taken when the referral waits for qualification.
+   */
+  | { kind: 'person'; person: string };
+
+/** A person's latest qualifying event, as heard under one of their keys (lib/domain/qualify.ts). */
+export interface QualifyingFact {
+  eventId: string;
+  /** Epoch ms the event happened (PostHog's timestamp). */
+  occurredAt: number;
+  /** Who the event was about, as it named them: the referral checks it is its redeemer. */
+  personId?: string;
+  distinctId?: string;
+  email?: string;
+}
 
 /**
  * The ledger as the domain needs it: a referral's record, written in one conditional write per
@@ -224,6 +246,15 @@ export interface LedgerPort {
    * one included, counted up to `cap`; a retry gets the first answer.
    */
   velocity(person: string, eventId: string, windowMs: number, cap: number): Promise<number>;
+  /**
+   * Notes a qualifying event under one of its person keys: kept when it happened later than the one
+   * held (one small item per key, never a list), until `expiresAt` (epoch s, DynamoDB's TTL).
+   */
+  noteQualifying(person: string, fact: QualifyingFact, expiresAt: number): Promise<void>;
+  /** The qualifying event noted under a person key, read consistently (one just noted is seen). */
+  qualifying(person: string): Promise<QualifyingFact | undefined>;
+  /** `person-event#<uuid>`: the person event was handled (the catch-up queues only those without it), until `expiresAt` (epoch s). */
+  markPersonEvent(eventId: string, role: 'qualify' | 'revoke', expiresAt: number): Promise<void>;
 }
 
 /** The distinct id PostHog outcomes are captured under: the event's, else the redeemer's email (never empty). */

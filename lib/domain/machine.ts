@@ -10,9 +10,9 @@
  * taken-up approval is counted against its budget periods before it is released; a reviewer's
  * rejection or a cancel returns the referral's budget share after its write.
  *
- * A new state (say AWAITING_QUALIFICATION, NOT_QUALIFIED) is a member of StateName, a row in
- * TRANSITIONS, a line in stateOf reading the fact that marks it, and, if the worker may stop
- * there, a Verdict kind (decide stores it).
+ * A new state is a member of StateName, a row in TRANSITIONS, a line in stateOf reading the fact
+ * that marks it, and, if the worker may stop there, a Verdict kind (decide stores it), as
+ * AWAITING_QUALIFICATION (stored AWAITING, the `await` verdict) and NOT_QUALIFIED are.
  */
 import type { LedgerRecord, LedgerStatus } from './ledger-port';
 import type { ReviewReason } from './lifecycle/record';
@@ -24,16 +24,46 @@ export type Verdict =
   /** Parked until `until` (epoch ms); the releaser hands it back to the worker then. */
   | { kind: 'hold'; until: number }
   /** Parked for an operator; `holdUntil`: its acceptance plus REWARD_HOLD, the earliest an approval releases it. */
-  | { kind: 'review'; reasons: ReviewReason[]; holdUntil: number };
+  | { kind: 'review'; reasons: ReviewReason[]; holdUntil: number }
+  /** Accepted by the rules, parked until the redeemer's QUALIFY_EVENT or `until` (epoch ms), whichever comes first (lib/domain/qualify.ts). */
+  | { kind: 'await'; until: number };
 
-export type StateName = 'RECEIVED' | 'REJECTED' | 'HELD' | 'REVIEW' | 'PAYING' | 'COMPLETED' | 'REVOKING' | 'REVOKED' | 'FAILED';
+export type StateName =
+  | 'RECEIVED'
+  | 'AWAITING_QUALIFICATION'
+  | 'NOT_QUALIFIED'
+  | 'REJECTED'
+  | 'HELD'
+  | 'REVIEW'
+  | 'PAYING'
+  | 'COMPLETED'
+  | 'REVOKING'
+  | 'REVOKED'
+  | 'FAILED';
 
 export type Event =
-  'reject' | 'pay' | 'hold' | 'review' | 'finish' | 'take-up' | 'approve' | 'cancel' | 'revoke' | 'deactivated' | 'fail' | 'redrive';
+  | 'reject'
+  | 'pay'
+  | 'hold'
+  | 'review'
+  | 'await'
+  | 'qualify'
+  | 'expire'
+  | 'finish'
+  | 'take-up'
+  | 'approve'
+  | 'cancel'
+  | 'revoke'
+  | 'deactivated'
+  | 'fail'
+  | 'redrive';
 
 /** The machine: which event moves which state where; an operator's move is a write only from a state that has it (fromStates). */
 export const TRANSITIONS: Record<StateName, Partial<Record<Event, StateName>>> = {
-  RECEIVED: { reject: 'REJECTED', pay: 'PAYING', hold: 'HELD', review: 'REVIEW', fail: 'FAILED' },
+  RECEIVED: { reject: 'REJECTED', pay: 'PAYING', hold: 'HELD', review: 'REVIEW', await: 'AWAITING_QUALIFICATION', fail: 'FAILED' },
+  // Qualified: back to RECEIVED with the rules' half of the verdict stored, so the lifecycle's half (hold, review, budget) is reached then.
+  AWAITING_QUALIFICATION: { qualify: 'RECEIVED', expire: 'NOT_QUALIFIED', cancel: 'REVOKED' },
+  NOT_QUALIFIED: {},
   REJECTED: { finish: 'REJECTED', fail: 'FAILED' },
   HELD: { 'take-up': 'PAYING', hold: 'HELD', cancel: 'REVOKED', fail: 'FAILED' },
   REVIEW: { approve: 'HELD', reject: 'REJECTED', cancel: 'REVOKED' },
@@ -51,6 +81,10 @@ export const TRANSITIONS: Record<StateName, Partial<Record<Event, StateName>>> =
  */
 export type State =
   | { name: 'RECEIVED'; accepted: boolean }
+  /** Waiting for the redeemer's qualifying event until `until` (epoch ms: `qualifyBy`). */
+  | { name: 'AWAITING_QUALIFICATION'; until: number }
+  /** No qualifying event by the deadline: final. */
+  | { name: 'NOT_QUALIFIED' }
   /** `final` once the referral has ended; before that its claims are given back and the outcome captured. */
   | { name: 'REJECTED'; reason: string; final: boolean }
   /** `takenUp`: begun again by a worker (due), not yet out of the lifecycle index. */
@@ -64,6 +98,8 @@ export type State =
 export function stateOf(record: LedgerRecord): State {
   const { status, decision } = record;
   const until = Number(record.releaseAt);
+  if (status === 'AWAITING') return { name: 'AWAITING_QUALIFICATION', until: Number(record.qualifyBy) };
+  if (status === 'NOT_QUALIFIED') return { name: status };
   if (status === 'COMPLETED') return { name: record.revokeRequestedAt ? 'REVOKING' : 'COMPLETED' };
   if (status === 'REVOKED') return { name: status, beforePayout: record.revokedBeforePayout === true };
   if (status === 'REVIEW') return { name: status, reasons: record.reviewReasons ?? [] };
@@ -80,12 +116,21 @@ export function stateOf(record: LedgerRecord): State {
   return { name: 'RECEIVED', accepted: true };
 }
 
-/** The stored statuses an operator's `event` may move a record from: the states the table moves on it that are statuses of their own. */
+/** The states that are statuses of their own, and the status each is stored as. */
+const STORED: Partial<Record<StateName, LedgerStatus>> = {
+  AWAITING_QUALIFICATION: 'AWAITING',
+  HELD: 'HELD',
+  REVIEW: 'REVIEW',
+  COMPLETED: 'COMPLETED',
+  REVOKED: 'REVOKED',
+};
+
+/** The stored statuses an operator's (or a person event's) `event` may move a record from: the states the table moves on it that are statuses of their own. */
 export function fromStates(event: Event): LedgerStatus[] {
-  const stored: readonly string[] = ['HELD', 'REVIEW', 'COMPLETED', 'REVOKED'];
-  return (Object.keys(TRANSITIONS) as StateName[]).filter(
-    (name) => stored.includes(name) && TRANSITIONS[name][event] !== undefined,
-  ) as LedgerStatus[];
+  return (Object.keys(TRANSITIONS) as StateName[]).flatMap((name) => {
+    const status = STORED[name];
+    return status !== undefined && TRANSITIONS[name][event] !== undefined ? [status] : [];
+  });
 }
 
 /**

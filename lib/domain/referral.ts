@@ -24,6 +24,11 @@ export interface Referral {
    * themselves). Optional, so `v: 1` messages queued before it existed stay readable.
    */
   personEmail?: string;
+  /**
+   * The PostHog person the event was captured for (`person.id` in the webhook): the strongest of
+   * the redeemer's keys a qualifying or refund event is matched by (lib/domain/qualify.ts).
+   */
+  personId?: string;
   distinctId?: string;
   occurredAt?: string;
   /**
@@ -41,6 +46,9 @@ export interface Referral {
   /** The code owner's PostHog distinct id, set by the worker when it resolves the code; never queued. */
   referrerDistinctId?: string;
 }
+
+/** The longest PostHog person id carried (theirs are UUIDs: 36 characters). */
+export const MAX_PERSON_ID_LENGTH = 64;
 
 /** The longest referral code carried: far past any code a person types, short enough to bound the message. */
 export const MAX_REFERRAL_CODE_LENGTH = 64;
@@ -78,6 +86,7 @@ export function parseReferral(body: string): Referral | undefined {
     redeemerEmail,
     customerEmail,
     personEmail,
+    personId,
     distinctId,
     occurredAt,
     referralCode,
@@ -89,6 +98,7 @@ export function parseReferral(body: string): Referral | undefined {
   if (!referrerOk || !isEmail(redeemerEmail) || !isEmail(customerEmail)) return undefined;
   if ((personEmail !== undefined && !isEmail(personEmail)) || !isOptionalString(distinctId) || !isOptionalString(occurredAt))
     return undefined;
+  if (!isOptionalBounded(personId, MAX_PERSON_ID_LENGTH)) return undefined;
   if (!isOptionalBounded(referralCode, MAX_REFERRAL_CODE_LENGTH) || !isOptionalBounded(referralSignature, MAX_SIGNATURE_LENGTH))
     return undefined;
   // A message without personEmail (queued by the previous release) may carry the PostHog
@@ -104,6 +114,7 @@ export function parseReferral(body: string): Referral | undefined {
     redeemerEmail,
     customerEmail: redeemerEmail,
     ...(person === undefined ? {} : { personEmail: person }),
+    ...(personId === undefined ? {} : { personId }),
     ...(distinctId === undefined ? {} : { distinctId }),
     ...(occurredAt === undefined ? {} : { occurredAt }),
     ...(referralCode === undefined ? {} : { referralCode }),

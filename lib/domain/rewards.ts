@@ -13,6 +13,16 @@ import { captureHeld, lifecycleVerdict, takeUp, type LifecycleDeps } from './lif
 import { lastStep, stateOf, type Verdict } from './machine';
 import { decide, finish as finishStep, recordCard, recordCustomerIo, recordPostHog, recordTakenSeen, replaceCode } from './steps';
 import type { EventSender, OutcomeDetails, OutcomeTracker } from './notify-ports';
+import {
+  announce,
+  capturedAt,
+  personEventsOn,
+  qualifyFromFacts,
+  takePersonKeys,
+  waitsForQualification,
+  type QualificationRules,
+} from './qualify';
+import type { StatusSender } from './status';
 
 /**
  * The slice of a reward issuer fulfilment needs: gift cards (lib/adapters/shopify/gift-cards.ts) or
@@ -89,6 +99,10 @@ export interface FulfilDeps {
    * The pipeline harness and the soak pass a small value so their collision flows finish.
    */
   collisionConfirmMs?: number;
+  /** Pay on value (lib/domain/qualify.ts): absent, or with no QUALIFY_EVENT, an accepted referral goes straight to the lifecycle. */
+  qualification?: QualificationRules;
+  /** Where a referral stands, told to the people waiting (CUSTOMERIO_STATUS_EVENT); absent: not told. */
+  status?: StatusSender;
 }
 
 export interface FulfilContext {
@@ -104,6 +118,8 @@ export type FulfilResult =
   /** Parked by the lifecycle: held until `releaseAt`, or in review; nothing issued yet. */
   | { outcome: 'held'; releaseAt: number }
   | { outcome: 'review'; reasons: string[] }
+  /** Waiting for the redeemer's qualifying event until `qualifyBy` (epoch ms); nothing issued yet. */
+  | { outcome: 'awaiting'; qualifyBy: number }
   | { outcome: 'already-parked'; status: string };
 
 /** More collisions than this on one reward means something other than chance (a code generator fault). */
@@ -147,9 +163,22 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     rewardAmount: deps.rewardAmount,
   });
   if (begun.record) reportMismatch(message, begun.record, deps.onMismatch);
-  if (begun.outcome === 'completed') return { outcome: 'already-completed' };
+  if (begun.outcome === 'completed') {
+    // Said again on a retry that finds it said (a crash may have come between): Customer.io drops the repeat.
+    if (begun.record.customerioAt && !begun.record.revokeRequestedAt) await announce(deps.status, retry, begun.record, 'rewarded');
+    return { outcome: 'already-completed' };
+  }
   if (begun.outcome === 'rejected') return { outcome: 'already-rejected', reason: begun.record.rejectionReason ?? 'unknown' };
-  if (begun.outcome === 'parked') return { outcome: 'already-parked', status: begun.record.status };
+  if (begun.outcome === 'parked') {
+    const parked = begun.record;
+    if (parked.status === 'AWAITING') {
+      // A retry of the referral that waits: what a crash after its `await` write may have left undone.
+      await announce(deps.status, retry, parked, 'awaiting_qualification', { qualifyBy: Number(parked.qualifyBy) });
+      if (await qualifyFromFacts(ledger, storedReferral(message, parked), parked)) return fulfilReferral(queued, deps, context);
+    }
+    if (parked.status === 'HELD') await announce(deps.status, retry, parked, 'held', { paysAfter: Number(parked.releaseAt) });
+    return { outcome: 'already-parked', status: parked.status };
+  }
   if (begun.outcome === 'busy') {
     // Back when the lease can be taken over, not sooner: a live holder finishes (this copy is then
     // acknowledged as a duplicate) or releases it, and a crashed one's lease has run out. Real time,
@@ -190,16 +219,31 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     // required, before any other rule: its referrer is nobody we know, so it must claim nothing.
     const unvouched = deps.rules ? vouchRefusal(referral, deps.rules.referralSignatures) : undefined;
     const refusal = state.accepted ? undefined : (unvouched ?? resolved.refusal ?? (await applyRules(referral, deps)));
+    // The redeemer's keys point at an accepted referral before its verdict is stored, so a person
+    // event that finds it waiting (or, for a refund, paid) finds it by them (lib/domain/qualify.ts).
+    if (!refusal && personEventsOn(deps.qualification) && !record.qualifiedAt) await takePersonKeys(ledger, referral, eventId);
+    const awaits = !refusal && waitsForQualification(deps.qualification, record);
     const verdict: Verdict = refusal
       ? { kind: 'reject', reason: refusal }
-      : deps.lifecycle
-        ? await lifecycleVerdict(referral, record, deps.lifecycle, gateContext)
-        : { kind: 'pay' };
+      : awaits
+        ? { kind: 'await', until: capturedAt(referral, record) + deps.qualification!.withinMs }
+        : deps.lifecycle
+          ? await lifecycleVerdict(referral, record, deps.lifecycle, gateContext)
+          : { kind: 'pay' };
     await captureHeld(referral, verdict, gateContext);
     record = await decide(ledger, eventId, owner, verdict, JSON.stringify(referral));
     await checkpoint('decided');
-    if (verdict.kind === 'hold') return { outcome: 'held', releaseAt: verdict.until };
+    if (verdict.kind === 'hold') {
+      await announce(deps.status, retry, record, 'held', { paysAfter: verdict.until });
+      return { outcome: 'held', releaseAt: verdict.until };
+    }
     if (verdict.kind === 'review') return { outcome: 'review', reasons: verdict.reasons };
+    if (verdict.kind === 'await') {
+      await announce(deps.status, retry, record, 'awaiting_qualification', { qualifyBy: verdict.until });
+      // Read after the write that parks it: a qualifying event noted before that write is seen here.
+      if (await qualifyFromFacts(ledger, referral, record)) return fulfilReferral(queued, deps, context);
+      return { outcome: 'awaiting', qualifyBy: verdict.until };
+    }
     state = stateOf(record);
   }
   if (state.name === 'REJECTED') {
@@ -211,6 +255,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   if (state.name === 'HELD' && deps.lifecycle) {
     // Taken up after a hold or an approval: leave the index first, so the releaser stops sending it.
     const taken = await takeUp(referral, record, ledger, deps.lifecycle, gateContext);
+    if (taken.outcome === 'held') await announce(deps.status, retry, record, 'held', { paysAfter: taken.releaseAt });
     if (taken.outcome !== 'pay') return taken;
     record = taken.record;
   }
@@ -331,6 +376,8 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     record = await recordCustomerIo(ledger, eventId, owner, lastStep(record, posthogDue) === 'customerio' ? 'COMPLETED' : undefined);
     await checkpoint('customerio');
   }
+  // After the fulfilment event was accepted (the codes travel only in it), and again by a retry.
+  await announce(deps.status, retry, record, 'rewarded');
 
   if (record.status !== 'COMPLETED') await end('fulfilled', 'COMPLETED');
   await checkpoint('completed');

@@ -73,6 +73,22 @@ export function decide(ledger: LedgerPort, eventId: string, owner: string, verdi
   if (verdict.kind === 'reject')
     return ledger.write(eventId, owner, { step: 'decide', set: { decision: 'REJECTED', rejectionReason: verdict.reason } });
   if (verdict.kind === 'pay') return ledger.write(eventId, owner, { step: 'decide', set: { decision: 'ACCEPTED', gatePassedAt: NOW_ISO } });
+  // Waiting for qualification: accepted by the rules, nothing else decided (no parkedAt: it is not a
+  // hold); in the index under its deadline, so the releaser finds it once that has passed.
+  if (verdict.kind === 'await') {
+    return ledger.write(eventId, owner, {
+      step: 'decide',
+      set: {
+        decision: 'ACCEPTED',
+        parkedMessage: message,
+        status: 'AWAITING',
+        qualifyBy: verdict.until,
+        lifecycleQueue: 'awaiting',
+        lifecycleAt: verdict.until,
+      },
+      freeLease: true,
+    });
+  }
   // The times it was held or went to review, and its budget share, are derived (lifecycle/record.ts).
   const park = { decision: 'ACCEPTED', parkedMessage: message };
   const set =
@@ -144,13 +160,46 @@ export function reject(ledger: LedgerPort, eventId: string, reviewNote: string |
   });
 }
 
-/** HELD or REVIEW → REVOKED before anything was issued. */
+/** HELD, REVIEW or AWAITING → REVOKED before anything was issued. */
 export function cancel(ledger: LedgerPort, eventId: string, reason: string): Moved {
   return ledger.move(eventId, fromStates('cancel'), {
     step: 'cancel',
     set: { status: 'REVOKED', revokeReason: reason, revokedAt: NOW_ISO, revokedBeforePayout: true },
     remove: QUEUE,
   });
+}
+
+/**
+ * AWAITING → RECEIVED (accepted, qualified): the redeemer's qualifying event `qualifyingEventId`
+ * came in time. Out of the index, no lease: the worker that qualified it begins it next, and the
+ * lifecycle's verdict (hold, review, budget) is reached then. Fenced on the deadline read, which
+ * never changes: a referral the releaser expired meanwhile is refused.
+ */
+export function qualify(ledger: LedgerPort, eventId: string, qualifyingEventId: string, qualifyBy: number): Moved {
+  return ledger.move(eventId, fromStates('qualify'), {
+    step: 'qualify',
+    set: { status: 'IN_PROGRESS', qualifiedAt: NOW_ISO, qualifyingEventId },
+    expect: { qualifyBy },
+    remove: QUEUE,
+  });
+}
+
+/**
+ * AWAITING → NOT_QUALIFIED, final: past its deadline with no qualifying event. It stays in the
+ * index (under the same key) until its follow-ups are done (notQualifiedDone), so a releaser run
+ * that crashed after this write finishes them on the next run.
+ */
+export function expire(ledger: LedgerPort, eventId: string, qualifyBy: number): Moved {
+  return ledger.move(eventId, fromStates('expire'), {
+    step: 'expire',
+    set: { status: 'NOT_QUALIFIED', notQualifiedAt: NOW_ISO },
+    expect: { qualifyBy },
+  });
+}
+
+/** NOT_QUALIFIED's claims are released, its outcome captured and announced: it leaves the index. */
+export function notQualifiedDone(ledger: LedgerPort, eventId: string): Moved {
+  return ledger.move(eventId, ['NOT_QUALIFIED'], { step: 'notQualifiedDone', set: { notQualifiedDoneAt: NOW_ISO }, remove: QUEUE });
 }
 
 /** A COMPLETED referral is to be revoked: kept COMPLETED (no worker takes it up) until both rewards are off. */

@@ -65,3 +65,46 @@ export function verifyReferral(key: string, referral: VouchedReferral, signature
   const previous = previousKey === undefined ? false : matches(previousKey);
   return current || previous ? 'vouched' : 'bad_signature';
 }
+
+/** What a person event's signature vouches for (lib/domain/person-event.ts): the event, its person and its uuid. */
+export interface VouchedPersonEvent {
+  eventName: string;
+  distinctId?: string;
+  eventId: string;
+}
+
+/**
+ * The text the app's backend signs for a person event (QUALIFY_EVENT, REVOKE_EVENT): `v1`, the
+ * event name, its distinct id and its uuid, each trimmed and lowercased as a referral's fields
+ * are, joined by `\n`. The uuid is the one the backend sets when it captures (posthog-node's
+ * `capture` takes `uuid`: posthog.com/docs/references/posthog-node-5.40.0/types/EventMessage), so a signature vouches for one event only: it cannot
+ * be replayed onto another capture, and a repeat of the same event is the same event.
+ */
+export function personEventSigningMessage(event: VouchedPersonEvent): string {
+  return [SIGNATURE_VERSION, event.eventName, event.distinctId ?? '', event.eventId].map(normalise).join('\n');
+}
+
+/** The `referral_signature` the app's backend attaches to a person event (and the harnesses, playing the app). */
+export function signPersonEvent(key: string, event: VouchedPersonEvent): string {
+  return createHmac('sha256', key).update(personEventSigningMessage(event), 'utf8').digest('base64url');
+}
+
+/** Whether `signature` is this person event's, under `key` or `previousKey`: as verifyReferral, in constant time. */
+export function verifyPersonEvent(
+  key: string,
+  event: VouchedPersonEvent,
+  signature: string | undefined,
+  previousKey?: string,
+): VouchVerdict {
+  if (signature === undefined || signature === '') return 'unsigned';
+  // Without a distinct id there is no person the app vouched for.
+  if (!event.distinctId) return 'bad_signature';
+  const given = Buffer.from(signature, 'utf8');
+  const matches = (candidate: string): boolean => {
+    const expected = Buffer.from(signPersonEvent(candidate, event), 'utf8');
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  };
+  const current = matches(key);
+  const previous = previousKey === undefined ? false : matches(previousKey);
+  return current || previous ? 'vouched' : 'bad_signature';
+}

@@ -3,15 +3,23 @@ import { RejectedError } from '../domain/errors';
 import { MAX_EMAIL_LENGTH, referralLimitProblem } from '../domain/limits';
 import { EMAIL_PATTERN, EVENT_ID_PATTERN, MAX_REFERRAL_CODE_LENGTH, normaliseEmail, type Referral } from '../domain/referral';
 import { MAX_SIGNATURE_LENGTH } from '../domain/vouch';
+import type { PersonEvent } from '../domain/person-event';
+import { MAX_PERSON_ID_LENGTH } from '../domain/referral';
 import { jsonComplexityProblem } from './json-bounds';
 
 export interface PayloadOptions {
   referralEvent: string;
   referrerEmailProperty: string;
   redeemerEmailProperty: string;
+  /** QUALIFY_EVENT, REVOKE_EVENT: read as person events (lib/domain/person-event.ts); absent, ignored like any other event. */
+  qualifyEvent?: string;
+  revokeEvent?: string;
 }
 
-export type ParsedWebhook = { kind: 'referral'; referral: Referral } | { kind: 'ignored'; eventName: string; eventId?: string };
+export type ParsedWebhook =
+  | { kind: 'referral'; referral: Referral }
+  | { kind: 'person-event'; event: PersonEvent }
+  | { kind: 'ignored'; eventName: string; eventId?: string };
 
 const emailSchema = z.pipe(z.string().check(z.trim(), z.maxLength(MAX_EMAIL_LENGTH)), z.email({ pattern: EMAIL_PATTERN }));
 const recordSchema = z.record(z.string(), z.unknown());
@@ -80,18 +88,24 @@ export function parseWebhook(rawBody: string, options: PayloadOptions): ParsedWe
   const { uuid, event: eventName, distinct_id: distinctId, properties, timestamp } = event.data;
   const eventId = typeof uuid === 'string' && EVENT_ID_PATTERN.test(uuid) ? uuid : undefined;
 
-  // Only the referral event is ours; anything else is acknowledged so PostHog does not retry it.
-  if (eventName !== options.referralEvent) {
+  // The referral event and the person events are ours; anything else is acknowledged so PostHog does not retry it.
+  const role = eventName === options.referralEvent ? undefined : personEventRole(eventName, options);
+  if (eventName !== options.referralEvent && role === undefined) {
     return { kind: 'ignored', eventName, eventId };
   }
   if (uuid === undefined || uuid === null || uuid === '') {
     throw unprocessable('missing_event_uuid', 'event.uuid is required: it is what makes a reward happen exactly once');
   }
   if (eventId === undefined) throw unprocessable('invalid_event_uuid', 'event.uuid must be a UUID');
+  if (role !== undefined) {
+    const person = wrapped ? root.data.person : undefined;
+    return { kind: 'person-event', event: readPersonEvent(role, eventId, eventName, distinctId, properties, timestamp, person) };
+  }
 
   const props = recordSchema.safeParse(properties ?? {});
   if (!props.success) throw unprocessable('invalid_properties', 'event.properties must be an object');
   const person = wrapped ? readPersonEmail(root.data.person) : undefined;
+  const personId = wrapped ? readPersonId(root.data.person) : undefined;
 
   // A referral that names the referrer by `referral_code` needs no referrer email: the worker pays
   // the code's owner (lib/domain/referral-codes.ts), and an email beside the code is ignored there.
@@ -125,12 +139,67 @@ export function parseWebhook(rawBody: string, options: PayloadOptions): ParsedWe
       // instead would let one person collect every reward under invented redeemer emails.
       customerEmail: redeemerEmail,
       ...(person === undefined ? {} : { personEmail: person }),
+      ...(personId === undefined ? {} : { personId }),
       distinctId: boundedString(distinctId, MAX_DISTINCT_ID_LENGTH),
       occurredAt: boundedString(timestamp, MAX_TIMESTAMP_LENGTH),
       ...(referralCode === undefined ? {} : { referralCode }),
       ...(referralSignature === undefined ? {} : { referralSignature }),
     },
   };
+}
+
+function personEventRole(eventName: string, options: PayloadOptions): PersonEvent['role'] | undefined {
+  if (options.qualifyEvent !== undefined && eventName === options.qualifyEvent) return 'qualify';
+  if (options.revokeEvent !== undefined && eventName === options.revokeEvent) return 'revoke';
+  return undefined;
+}
+
+/**
+ * A redeemer's qualifying or refund event: who it is about (the default template's `person.id`,
+ * the distinct id, `person.properties.email`), when it happened (required: an event from before
+ * the referral never qualifies it) and the app's `referral_signature` (lib/domain/vouch.ts
+ * `signPersonEvent`). Only these few bounded fields are queued, whatever the body's size.
+ */
+function readPersonEvent(
+  role: PersonEvent['role'],
+  eventId: string,
+  eventName: string,
+  distinctId: unknown,
+  properties: unknown,
+  timestamp: unknown,
+  person: unknown,
+): PersonEvent {
+  const occurredAt = boundedString(timestamp, MAX_TIMESTAMP_LENGTH);
+  if (occurredAt === undefined || !Number.isFinite(Date.parse(occurredAt))) {
+    throw unprocessable(
+      'invalid_event_timestamp',
+      'event.timestamp is required for this event: when it happened decides what it qualifies',
+    );
+  }
+  const props = recordSchema.safeParse(properties ?? {});
+  if (!props.success) throw unprocessable('invalid_properties', 'event.properties must be an object');
+  const personId = readPersonId(person);
+  const email = readPersonEmail(person);
+  const distinct = boundedString(distinctId, MAX_DISTINCT_ID_LENGTH);
+  const signature = readSignature(props.data[REFERRAL_SIGNATURE_PROPERTY]);
+  return {
+    v: 1,
+    kind: 'person-event',
+    role,
+    eventId: eventId.toLowerCase(),
+    eventName,
+    occurredAt: new Date(Date.parse(occurredAt)).toISOString(),
+    ...(personId === undefined ? {} : { personId }),
+    ...(distinct === undefined || distinct === '' ? {} : { distinctId: distinct }),
+    ...(email === undefined ? {} : { email }),
+    ...(signature === undefined ? {} : { signature }),
+  };
+}
+
+/** The default template's `person.id` (a UUID in PostHog), when it is a short string. */
+function readPersonId(person: unknown): string | undefined {
+  const id = z.object({ id: z.string() }).safeParse(person);
+  return id.success && id.data.id !== '' ? boundedString(id.data.id, MAX_PERSON_ID_LENGTH) : undefined;
 }
 
 /**

@@ -6,6 +6,8 @@ import type { ShopifyAuthConfig } from '../adapters/shopify/auth';
 import { InvalidSigningSecretError, signingKey } from '../inbound/signature';
 import { lifecycleSettings, sharedSignalQuerySettings, type LifecycleConfig, type SharedSignalQueryConfig } from './config-lifecycle';
 import { requireReferralCode } from './config-referral-codes';
+import { qualificationSettings } from './config-qualify';
+import type { QualificationRules } from '../domain/qualify';
 import { MIN_HMAC_KEY_BYTES, Settings, weakSecretProblem, withDefault, type Env } from './settings';
 
 // The shared pieces and the lifecycle's and reconciler's loaders live in their own files; every
@@ -13,6 +15,7 @@ import { MIN_HMAC_KEY_BYTES, Settings, weakSecretProblem, withDefault, type Env 
 export { DEFAULTS, MIN_HMAC_KEY_BYTES, MIN_SECRET_LENGTH, weakSecretProblem, type Env } from './settings';
 export { loadLifecycleConfig, type LifecycleConfig } from './config-lifecycle';
 export { loadReconcilerConfig, RECONCILER_DEFAULTS, type ReconcilerConfig } from './config-reconciler';
+export { loadQualificationConfig } from './config-qualify';
 
 /** Keys read from the Secrets Manager JSON secret in AWS (and from plain env vars locally). */
 export const SECRET_KEYS = [
@@ -50,6 +53,9 @@ export interface IngestConfig {
   referrerEmailProperty: string;
   redeemerEmailProperty: string;
   queueUrl: string;
+  /** QUALIFY_EVENT, REVOKE_EVENT: also queued, as person events (lib/domain/person-event.ts). */
+  qualifyEvent?: string;
+  revokeEvent?: string;
 }
 
 // The reward types are the domain's (lib/domain/ledger-port.ts).
@@ -74,6 +80,8 @@ export interface WorkerConfig {
   requireReferralCode: boolean;
   /** The Query API the shared device / IP guards ask; present only while one is on. */
   sharedSignalQuery?: SharedSignalQueryConfig;
+  /** Pay on value: QUALIFY_EVENT and its window, REVOKE_EVENT (lib/infra/config-qualify.ts). */
+  qualification: QualificationRules;
 }
 
 /**
@@ -98,7 +106,10 @@ export function loadIngestConfig(env: Env): IngestConfig {
       settings.expect(false, 'WEBHOOK_SIGNING_SECRET must be whsec_<base64> (or bare base64) with a non-empty key');
     }
   }
+  const { qualifyEvent, revokeEvent } = qualificationSettings(settings, env);
   return settings.done({
+    ...(qualifyEvent ? { qualifyEvent } : {}),
+    ...(revokeEvent ? { revokeEvent } : {}),
     webhookSecret: settings.secret('WEBHOOK_SECRET', env.WEBHOOK_SECRET),
     webhookSigningSecret: signingSecret,
     referralEvent: withDefault(env, 'REFERRAL_EVENT'),
@@ -252,6 +263,7 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
     lifecycle,
     requireReferralCode: requireReferralCode(settings, env),
     sharedSignalQuery: sharedSignalQuerySettings(settings, env, lifecycle),
+    qualification: qualificationSettings(settings, env),
   });
 }
 

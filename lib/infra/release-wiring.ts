@@ -10,7 +10,7 @@ import type { ReleaserDeps } from '../domain/lifecycle/release';
 export function releaserDeps(
   config: ReleaserConfig,
   clients: { sqs: SQSClient; ddb: DynamoDBDocumentClient },
-  options: Pick<ReleaserDeps, 'resendAfterMs' | 'now'> = {},
+  options: Pick<ReleaserDeps, 'resendAfterMs' | 'now' | 'posthog' | 'status'> = {},
 ): ReleaserDeps {
   return {
     ledger: new Ledger(clients.ddb, config.tableName),

@@ -59,6 +59,7 @@ export function createFulfilDeps(config: WorkerConfig, ledger: Ledger, overrides
       ...(config.sharedSignalQuery ? { sharedSignals: new PostHogSharedSignals({ ...config.sharedSignalQuery, fetch: fetchImpl }) } : {}),
     },
     referralCodes: { store: ledger.codes, required: config.requireReferralCode },
+    qualification: config.qualification,
     ...rest,
   };
 }

@@ -9,6 +9,7 @@ import type {
   LedgerRecord,
   LedgerStatus,
   ParkedStatus,
+  QualifyingFact,
   Role,
 } from '../../lib/domain/ledger-port';
 import { applyBegin, applyChange, LeaseLostError } from '../../lib/domain/ledger-port';
@@ -44,6 +45,10 @@ export class MemoryLedger implements LedgerPort {
   /** Which referral rewarded each redeemer, and which referrals counted for each referrer. */
   public readonly redeemers = new Map<string, string>();
   public readonly referrers = new Map<string, Set<string>>();
+  /** Which referral each person key points at; the latest qualifying event per key; the person events handled. */
+  public readonly persons = new Map<string, string>();
+  public readonly facts = new Map<string, QualifyingFact>();
+  public readonly personEvents = new Map<string, { role: string; expiresAt: number }>();
 
   /** Per budget period, the referrals counted and their cents. */
   public readonly budgets = new Map<string, Map<string, number>>();
@@ -116,10 +121,11 @@ export class MemoryLedger implements LedgerPort {
   /** As lib/adapters/dynamodb/ledger.ts (and budget-counter.ts): once per referral, refused past the limit when one is given. */
   public async count(counter: Counter, eventId: string, options: { limit?: number; takeOver?: string } = {}): Promise<boolean> {
     const { limit, takeOver } = options;
-    if (counter.kind === 'redeemer') {
-      const holder = this.redeemers.get(counter.person);
+    if (counter.kind === 'redeemer' || counter.kind === 'person') {
+      const holders = counter.kind === 'redeemer' ? this.redeemers : this.persons;
+      const holder = holders.get(counter.person);
       if (holder !== undefined && holder !== eventId && holder !== takeOver) return false;
-      this.redeemers.set(counter.person, eventId);
+      holders.set(counter.person, eventId);
       return true;
     }
     if (counter.kind === 'referrer') {
@@ -141,12 +147,14 @@ export class MemoryLedger implements LedgerPort {
   /** Only this referral's own count goes; a budget gives back the share counted (not the one passed), once. */
   public async uncount(counter: Counter, eventId: string): Promise<boolean> {
     if (counter.kind === 'redeemer') return this.redeemers.get(counter.person) === eventId && this.redeemers.delete(counter.person);
+    if (counter.kind === 'person') return this.persons.get(counter.person) === eventId && this.persons.delete(counter.person);
     if (counter.kind === 'referrer') return this.referrers.get(counter.person)?.delete(eventId) ?? false;
     return this.budgets.get(counter.period)?.delete(eventId) ?? false;
   }
 
   public async holders(counter: Counter): Promise<string[]> {
     if (counter.kind === 'redeemer') return this.redeemers.has(counter.person) ? [this.redeemers.get(counter.person)!] : [];
+    if (counter.kind === 'person') return this.persons.has(counter.person) ? [this.persons.get(counter.person)!] : [];
     if (counter.kind === 'referrer') return [...(this.referrers.get(counter.person) ?? [])];
     return [];
   }
@@ -167,6 +175,21 @@ export class MemoryLedger implements LedgerPort {
     const count = Math.min([...seen.values()].filter((at) => at <= mine && at > mine - windowMs).length, cap);
     this.velocityAnswers.set(`${person}#${eventId}`, count);
     return count;
+  }
+
+  /** As the DynamoDB ledger's: the later event is kept. */
+  public async noteQualifying(person: string, fact: QualifyingFact): Promise<void> {
+    const held = this.facts.get(person);
+    if (!held || held.occurredAt < fact.occurredAt) this.facts.set(person, { ...fact });
+  }
+
+  public async qualifying(person: string): Promise<QualifyingFact | undefined> {
+    const fact = this.facts.get(person);
+    return fact && { ...fact };
+  }
+
+  public async markPersonEvent(eventId: string, role: 'qualify' | 'revoke', expiresAt: number): Promise<void> {
+    this.personEvents.set(eventId.toLowerCase(), { role, expiresAt });
   }
 
   public async waiting(queue: LifecycleQueue, until = Number.MAX_SAFE_INTEGER, limit = 1_000): Promise<LifecycleRecord[]> {
@@ -230,11 +253,13 @@ function callOf(change: Change, eventId: string, owner: string): LedgerCall {
       const verdict: Verdict =
         decision === 'REJECTED'
           ? { kind: 'reject', reason: reason ?? 'unknown' }
-          : set.status === 'HELD'
-            ? { kind: 'hold', until: Number(set.releaseAt) }
-            : set.status === 'REVIEW'
-              ? { kind: 'review', reasons: set.reviewReasons as never, holdUntil: Number(set.holdUntil) }
-              : { kind: 'pay' };
+          : set.status === 'AWAITING'
+            ? { kind: 'await', until: Number(set.qualifyBy) }
+            : set.status === 'HELD'
+              ? { kind: 'hold', until: Number(set.releaseAt) }
+              : set.status === 'REVIEW'
+                ? { kind: 'review', reasons: set.reviewReasons as never, holdUntil: Number(set.holdUntil) }
+                : { kind: 'pay' };
       return {
         op: 'decide',
         ...base,
@@ -254,11 +279,10 @@ function callOf(change: Change, eventId: string, owner: string): LedgerCall {
  * `releaseAt` has passed), and its lease free, expired or already `owner`'s.
  */
 function openAndFree(record: LedgerRecord, now: number, owner: string): boolean {
-  if (record.status === 'COMPLETED' || record.status === 'REJECTED' || record.status === 'REVIEW' || record.status === 'REVOKED')
-    return false;
+  if (['COMPLETED', 'REJECTED', 'REVIEW', 'REVOKED', 'AWAITING', 'NOT_QUALIFIED'].includes(record.status)) return false;
   if (record.status === 'HELD' && !(Number(record.releaseAt) <= now)) return false;
   return record.leaseExpiresAt === undefined || record.leaseExpiresAt < now || record.leaseOwner === owner;
 }
 
 const isParked = (record: LedgerRecord): record is LedgerRecord & { status: ParkedStatus } =>
-  record.status === 'HELD' || record.status === 'REVIEW' || record.status === 'REVOKED';
+  ['HELD', 'REVIEW', 'REVOKED', 'AWAITING', 'NOT_QUALIFIED'].includes(record.status);

@@ -159,6 +159,7 @@ describe('ingest: queueing a referral', () => {
       'eventName',
       'occurredAt',
       'personEmail',
+      'personId',
       'redeemerEmail',
       'referrerEmail',
       'v',

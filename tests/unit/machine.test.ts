@@ -57,7 +57,7 @@ describe('the transition table', () => {
   it("names the stored statuses an operator's move starts from", () => {
     expect([fromStates('approve'), fromStates('cancel'), fromStates('reject'), fromStates('revoke')]).toEqual([
       ['REVIEW'],
-      ['HELD', 'REVIEW'],
+      ['AWAITING', 'HELD', 'REVIEW'],
       ['REVIEW'],
       ['COMPLETED'],
     ]);

@@ -14,7 +14,7 @@ const EVENT_ID = '0193a8f2-6c1d-7b4e-9a55-2f0d3c4b5a61';
 
 interface DefaultBody {
   event: { uuid: string; event: string; distinct_id: string; timestamp: string; properties: Record<string, unknown> };
-  person?: { properties: { email: string } };
+  person?: { id?: string; properties: { email: string } };
 }
 
 function defaultBody(): DefaultBody {
@@ -54,6 +54,7 @@ describe('parseWebhook: PostHog default body', () => {
       redeemerEmail: normalise(fixture.event.properties.redeemer_email),
       customerEmail: normalise(fixture.event.properties.redeemer_email),
       personEmail: normalise(fixture.person?.properties.email),
+      personId: fixture.person?.id,
       distinctId: fixture.event.distinct_id,
       occurredAt: fixture.event.timestamp,
     });

@@ -26,6 +26,7 @@ import {
   type LedgerRecord,
   type LedgerStatus,
   type ParkedStatus,
+  type QualifyingFact,
 } from '../../domain/ledger-port';
 import type { Referral } from '../../domain/referral';
 import { BudgetCounter } from './budget-counter';
@@ -51,6 +52,16 @@ export const referralKey = (eventId: string): string => `referral#${eventId}`;
 export const redeemerKey = (person: string): string => `redeemer#${person}`;
 /** One item per referrer (canonical email): how many referrals rewarded them, and which. */
 export const referrerKey = (person: string): string => `referrer#${person}`;
+/** One item per person key (lib/domain/qualify.ts `personKeys`): which referral it points at. */
+export const personKey = (person: string): string => `person#${person}`;
+/** One item per person key: the latest qualifying event heard for it (with a TTL). */
+export const qualifyingKey = (person: string): string => `qualifying#${person}`;
+/** One item per person event handled (with a TTL): the catch-up queues only events without it. */
+export const personEventKey = (eventId: string): string => `person-event#${eventId.toLowerCase()}`;
+
+/** The single-holder counters' items: a redeemer's claim, a person key's referral. */
+const holderKey = (counter: Extract<Counter, { kind: 'redeemer' | 'person' }>): string =>
+  counter.kind === 'redeemer' ? redeemerKey(counter.person) : personKey(counter.person);
 
 /**
  * Who may write a referral outside the lease-fenced steps (`begin` taking it up, `fail`
@@ -61,7 +72,8 @@ export const referrerKey = (person: string): string => `referrer#${person}`;
  */
 const OPEN_AND_FREE =
   'attribute_not_exists(pk) OR (#status <> :completed AND #status <> :rejected AND ' +
-  '#status <> :review AND #status <> :revoked AND (#status <> :held OR releaseAt <= :now) AND ' +
+  '#status <> :review AND #status <> :revoked AND #status <> :awaiting AND #status <> :notQualified AND ' +
+  '(#status <> :held OR releaseAt <= :now) AND ' +
   '(attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :now OR leaseOwner = :owner))';
 
 const openAndFreeValues = (now: number, owner: string) => ({
@@ -70,12 +82,15 @@ const openAndFreeValues = (now: number, owner: string) => ({
   ':held': 'HELD',
   ':review': 'REVIEW',
   ':revoked': 'REVOKED',
+  ':awaiting': 'AWAITING',
+  ':notQualified': 'NOT_QUALIFIED',
   ':now': now,
   ':owner': owner,
 });
 
+const PARKED: readonly string[] = ['HELD', 'REVIEW', 'REVOKED', 'AWAITING', 'NOT_QUALIFIED'] satisfies ParkedStatus[];
 const isParked = (record: LedgerRecord | undefined): record is LedgerRecord & { status: ParkedStatus } =>
-  record?.status === 'HELD' || record?.status === 'REVIEW' || record?.status === 'REVOKED';
+  record !== undefined && PARKED.includes(record.status);
 
 export class Ledger implements LedgerPort {
   private readonly budgets: BudgetCounter;
@@ -205,10 +220,10 @@ export class Ledger implements LedgerPort {
       if (limit !== undefined && counter.cents > limit) return false;
       return (await this.budgets.change(counter.period, eventId, true, counter.cents, limit)) !== 'refused';
     }
-    if (counter.kind === 'redeemer') {
+    if (counter.kind === 'redeemer' || counter.kind === 'person') {
       return this.tryUpdate(
         {
-          Key: { pk: redeemerKey(counter.person) },
+          Key: { pk: holderKey(counter) },
           UpdateExpression: 'SET eventId = :eventId, claimedAt = :iso',
           ConditionExpression: `attribute_not_exists(eventId) OR eventId = :eventId${takeOver ? ' OR eventId = :stale' : ''}`,
           ExpressionAttributeValues: { ':eventId': eventId, ':iso': iso, ...(takeOver ? { ':stale': takeOver } : {}) },
@@ -238,10 +253,10 @@ export class Ledger implements LedgerPort {
   public async uncount(counter: Counter, eventId: string): Promise<boolean> {
     const iso = new Date(this.now()).toISOString();
     if (counter.kind === 'budget') return (await this.budgets.change(counter.period, eventId, false, counter.cents)) === 'changed';
-    if (counter.kind === 'redeemer') {
+    if (counter.kind === 'redeemer' || counter.kind === 'person') {
       return this.tryUpdate(
         {
-          Key: { pk: redeemerKey(counter.person) },
+          Key: { pk: holderKey(counter) },
           UpdateExpression: 'REMOVE eventId, claimedAt SET releasedAt = :iso',
           ConditionExpression: 'eventId = :eventId',
           ExpressionAttributeValues: { ':eventId': eventId, ':iso': iso },
@@ -262,8 +277,8 @@ export class Ledger implements LedgerPort {
 
   public async holders(counter: Counter): Promise<string[]> {
     if (counter.kind === 'budget') return [];
-    const item = await this.getItem(counter.kind === 'redeemer' ? redeemerKey(counter.person) : referrerKey(counter.person));
-    if (counter.kind === 'redeemer') return typeof item?.eventId === 'string' ? [item.eventId] : [];
+    const item = await this.getItem(counter.kind === 'referrer' ? referrerKey(counter.person) : holderKey(counter));
+    if (counter.kind !== 'referrer') return typeof item?.eventId === 'string' ? [item.eventId] : [];
     return item?.eventIds instanceof Set ? [...(item.eventIds as Set<string>)] : [];
   }
 
@@ -360,6 +375,37 @@ export class Ledger implements LedgerPort {
         { Key: key, UpdateExpression: 'DELETE recent :drop', ExpressionAttributeValues: values, ReturnValues: 'NONE' },
         failure,
       );
+  }
+
+  /** The fact replaces the one held only when its event happened later: a late duplicate of an older event changes nothing. */
+  public async noteQualifying(person: string, fact: QualifyingFact, expiresAt: number): Promise<void> {
+    await this.tryUpdate(
+      {
+        Key: { pk: qualifyingKey(person) },
+        UpdateExpression: 'SET fact = :fact, occurredAt = :at, #ttl = :ttl, updatedAt = :iso',
+        ConditionExpression: 'attribute_not_exists(occurredAt) OR occurredAt < :at',
+        ExpressionAttributeNames: { '#ttl': 'ttl' },
+        ExpressionAttributeValues: { ':fact': fact, ':at': fact.occurredAt, ':ttl': expiresAt, ':iso': new Date(this.now()).toISOString() },
+      },
+      'ledger: could not note the qualifying event',
+    );
+  }
+
+  public async qualifying(person: string): Promise<QualifyingFact | undefined> {
+    const item = await this.getItem(qualifyingKey(person));
+    return item?.fact as QualifyingFact | undefined;
+  }
+
+  public async markPersonEvent(eventId: string, role: 'qualify' | 'revoke', expiresAt: number): Promise<void> {
+    await this.tryUpdate(
+      {
+        Key: { pk: personEventKey(eventId) },
+        UpdateExpression: 'SET #role = :role, #ttl = :ttl, handledAt = if_not_exists(handledAt, :iso)',
+        ExpressionAttributeNames: { '#role': 'role', '#ttl': 'ttl' },
+        ExpressionAttributeValues: { ':role': role, ':ttl': expiresAt, ':iso': new Date(this.now()).toISOString() },
+      },
+      'ledger: could not record the person event',
+    );
   }
 
   /** One conditional update: true if it was written, false if its condition refused it. */

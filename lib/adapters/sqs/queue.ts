@@ -13,7 +13,7 @@ export const queueSender =
   (referral: Referral | PersonEvent): Promise<string | undefined> =>
     enqueueReferral(sqs, queueUrl, referral);
 
-/** A referral, or a redeemer's later event (lib/domain/person-event.ts): the worker tells them apart by `kind`. */
+/** A referral, or a redeemer's qualifying or refund event (the worker tells them apart by `kind`). */
 export async function enqueueReferral(sqs: SQSClient, queueUrl: string, referral: Referral | PersonEvent): Promise<string | undefined> {
   try {
     const result = await sqs.send(

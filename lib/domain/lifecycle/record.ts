@@ -4,7 +4,7 @@
  */
 import type { LedgerRecord } from '../ledger-port';
 
-export type LifecycleQueue = 'held' | 'review';
+export type LifecycleQueue = 'held' | 'review' | 'awaiting';
 export type ReviewReason = 'budget' | 'velocity' | 'disposable_email' | 'shared_device' | 'shared_ip';
 
 /** The lifecycle's attributes on a referral record. */
@@ -37,6 +37,15 @@ export interface LifecycleFields {
   revokeCapturedAt?: string;
   /** Written by the previous release only: budgetCentsOf derives it from the reward fixed at begin. */
   budgetCents?: number;
+  /** AWAITING: the deadline for the redeemer's qualifying event (epoch ms). */
+  qualifyBy?: number;
+  /** When a qualifying event moved it on, and which one (the event's uuid). */
+  qualifiedAt?: string;
+  qualifyingEventId?: string;
+  /** When the releaser found it past its deadline (NOT_QUALIFIED). */
+  notQualifiedAt?: string;
+  /** NOT_QUALIFIED's follow-ups (claims released, capture, announcement) are done: it has left the index. */
+  notQualifiedDoneAt?: string;
 }
 
 /** A referral's record: its lifecycle fields are part of LedgerRecord (lib/domain/ledger-port.ts). */

@@ -9,8 +9,12 @@
  */
 import { parseReferral, type Referral } from '../referral';
 import type { LedgerPort, LifecycleIndex } from '../ledger-port';
-import { claimReleaseSend } from '../steps';
+import { claimReleaseSend, expire, notQualifiedDone } from '../steps';
 import type { LifecycleRecord } from './record';
+import { releaseClaims } from '../claims';
+import type { OutcomeTracker } from '../notify-ports';
+import { announce, captureRecord, parkedReferral, QUALIFY_GRACE_MS, releasePersonKeys } from '../qualify';
+import type { StatusSender } from '../status';
 
 export interface ReleaserDeps {
   ledger: LedgerPort;
@@ -21,6 +25,10 @@ export interface ReleaserDeps {
   now?: () => number;
   /** A message sent less than this ago is not sent again (default 15 min: well past a busy queue's wait). */
   resendAfterMs?: number;
+  /** Captures `not_qualified` (POSTHOG_API_KEY); absent: not captured. */
+  posthog?: OutcomeTracker;
+  /** Tells the people a referral did not qualify (CUSTOMERIO_STATUS_EVENT); absent: not told. */
+  status?: StatusSender;
 }
 
 export interface ReleaseRun {
@@ -30,6 +38,10 @@ export interface ReleaseRun {
   alreadySent: number;
   /** Referrals in REVIEW for more than a day (the ReviewWaitingOverADay metric and its alarm). */
   reviewOverADay: number;
+  /** Referrals waiting for their qualifying event (ReferralsAwaitingQualification). */
+  awaiting: number;
+  /** Referrals found past their deadline and made NOT_QUALIFIED in this run (ReferralsNotQualified). */
+  notQualified: number;
 }
 
 export const DAY_MS = 86_400_000;
@@ -47,7 +59,36 @@ export async function releaseDue(deps: ReleaserDeps): Promise<ReleaseRun> {
     else alreadySent++;
   }
   const reviewOverADay = (await deps.index.waiting('review', now - DAY_MS)).length;
-  return { released, alreadySent, reviewOverADay };
+  const notQualified = await expireDue(deps, now);
+  const awaiting = (await deps.index.waiting('awaiting')).filter((record) => record.status === 'AWAITING').length;
+  return { released, alreadySent, reviewOverADay, awaiting, notQualified };
+}
+
+/**
+ * Waiting referrals past their deadline (plus QUALIFY_GRACE_MS, for an event that happened in time
+ * and is still on its way): each moved to NOT_QUALIFIED in one conditional write from AWAITING (a
+ * qualification or a cancel that came first wins, and this run leaves it), then its claims given
+ * back, `not_qualified` captured and announced, and only then out of the index: a run that crashed
+ * in between finds it there again and finishes, each follow-up being a no-op the second time.
+ * Ledger writes only (UpdateItem): the releaser's role reads nothing but the index.
+ */
+async function expireDue(deps: ReleaserDeps, now: number): Promise<number> {
+  let expired = 0;
+  for (const found of await deps.index.waiting('awaiting', now - QUALIFY_GRACE_MS)) {
+    let record: LifecycleRecord | undefined = found;
+    if (record.status === 'AWAITING') {
+      record = await expire(deps.ledger, found.eventId, Number(found.qualifyBy));
+      if (record) expired++;
+    }
+    if (record?.status !== 'NOT_QUALIFIED') continue;
+    await releaseClaims(deps.ledger, record);
+    const referral = parkedReferral(record);
+    if (referral) await releasePersonKeys(deps.ledger, referral, record.eventId);
+    await captureRecord(deps.posthog, record, 'not_qualified', undefined, { reason: 'no_qualifying_event' });
+    await announce(deps.status, undefined, record, 'not_qualified', { reason: 'no_qualifying_event' });
+    await notQualifiedDone(deps.ledger, record.eventId);
+  }
+  return expired;
 }
 
 /** Claims and sends one due referral's message (also what `review approve` does right away); false if sent recently. */

@@ -3,7 +3,7 @@
  * the intent is recorded first (the record stays COMPLETED, so no worker takes it up), each
  * deactivation is recorded as it is done, and REVOKED is written only when both are; a run that
  * died between the two deactivations is finished by the next run, and a repeated deactivation
- * is harmless. A referral still HELD or in REVIEW is cancelled in one write before anything is
+ * is harmless. A referral still HELD, in REVIEW or waiting for qualification is cancelled in one write before anything is
  * issued, and its budget share is returned.
  */
 import { PermanentError } from '../errors';
@@ -51,7 +51,7 @@ export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: 
   if (!record) throw new CannotRevokeError(eventId, 'no such referral in the ledger');
   let result: RevokeOutcome['result'] = 'already-revoked';
 
-  if (record.status === 'HELD' || record.status === 'REVIEW') {
+  if (record.status === 'HELD' || record.status === 'REVIEW' || record.status === 'AWAITING') {
     const cancelled = await cancel(ledger, eventId, reason);
     // Refused: a worker took it up meanwhile (its release time came); revoke it once it is paid.
     if (!cancelled) throw new CannotRevokeError(eventId, 'it is being paid right now; run revoke again in a minute');

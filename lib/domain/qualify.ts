@@ -1,0 +1,356 @@
+/**
+ * Pay on value: a referral the program rules accepted waits (AWAITING_QUALIFICATION, lib/domain/machine.ts)
+ * until its redeemer's QUALIFY_EVENT, then continues on today's path (hold, review guards, budget,
+ * payment); a REVOKE_EVENT of the redeemer cancels one not yet paid. Both events reach the worker
+ * as a PersonEvent (lib/domain/person-event.ts), from the webhook or the reconciler's catch-up.
+ *
+ * Order is not guaranteed, so each side writes, then reads what the other writes, both strongly
+ * consistent:
+ *   the referral  takes its person keys (the `person` counter: one holder per key), stores its
+ *                 `await` verdict, THEN reads the qualifying facts noted under its keys;
+ *   the event     notes its qualifying fact under each of its keys, THEN reads the keys' holders
+ *                 and the holder's record.
+ * Whichever side reads second sees the other's write, so an event that happened after the referral
+ * was captured qualifies it whichever arrived first. Either side qualifies it with one conditional
+ * move from AWAITING (steps.ts `qualify`), so only one of them, once, and never one the releaser
+ * expired (`expire`, a move from AWAITING too).
+ *
+ * Only the redeemer's own event counts (sameRedeemer): the PostHog person id when both name one,
+ * else the distinct id when both name one, else the event's email against the redeemer's.
+ */
+import { canonicalEmail } from './identity';
+import { PermanentError, RetryableError } from './errors';
+import type { LedgerPort, LedgerRecord, QualifyingFact } from './ledger-port';
+import { captureOutcome } from './lifecycle/capture';
+import { returnShare } from './lifecycle/guards';
+import { budgetCentsOf, type LifecycleRecord } from './lifecycle/record';
+import { rewardAmountOf, subjectOf } from './lifecycle/review';
+import type { OutcomeDetails, OutcomeTracker } from './notify-ports';
+import type { PersonEvent } from './person-event';
+import { parseReferral, type Referral } from './referral';
+import type { FulfilContext, FulfilDeps, FulfilResult } from './rewards';
+import type { ReferralSignatures } from './rules';
+import { statusMessage, type ReferralStatus, type StatusMessage, type StatusSender } from './status';
+import { cancel, qualify, recordRevokeCaptured, release, requestRevoke } from './steps';
+import { verifyPersonEvent } from './vouch';
+
+/** QUALIFY_EVENT, QUALIFY_WITHIN, QUALIFY_WHERE, REVOKE_EVENT, REVOKE_PAID (lib/infra/config-qualify.ts). */
+export interface QualificationRules {
+  /** Absent: pay on redemption, as before. */
+  qualifyEvent?: string;
+  /** How long after its capture a referral waits for it. */
+  withinMs: number;
+  /** A HogQL boolean PostHog applies (the destination's filter, the catch-up's WHERE); never evaluated here. */
+  where?: string;
+  /** Absent: refunds change nothing. */
+  revokeEvent?: string;
+  /** A refund also revokes a paid referral (both rewards deactivated). */
+  revokePaid: boolean;
+}
+
+/**
+ * How long past its deadline the releaser leaves a waiting referral: an event that happened before
+ * the deadline may still be on its way, by PostHog's webhook retries or the catch-up, which looks
+ * only at events older than RECONCILE_MIN_AGE (5 min) every RECONCILE_INTERVAL (15 min). An hour
+ * covers both with room; the event's own time, not its arrival, is what is judged.
+ */
+export const QUALIFY_GRACE_MS = 60 * 60_000;
+
+/** How long the ledger keeps a person event's marks past its deadline: a week, for late catch-ups and redrives. */
+const KEEP_PAST_WINDOW_MS = 7 * 86_400_000;
+
+/** Who a referral's redeemer or a person event is, as PostHog named them. */
+export interface Who {
+  personId?: string;
+  distinctId?: string;
+  email?: string;
+}
+
+/** A person's keys, strongest first: PostHog person id, distinct id, canonical email. */
+export function personKeys(who: Who): string[] {
+  return [
+    ...(who.personId ? [`id:${who.personId}`] : []),
+    ...(who.distinctId ? [`distinct:${who.distinctId}`] : []),
+    ...(who.email ? [`email:${canonicalEmail(who.email)}`] : []),
+  ];
+}
+
+const redeemerOf = (referral: Referral): Who => ({
+  personId: referral.personId,
+  distinctId: referral.distinctId,
+  email: referral.redeemerEmail,
+});
+
+/** Whether `who` is the referral's redeemer: the strongest identity both name decides. */
+export function sameRedeemer(referral: Referral, who: Who): boolean {
+  if (referral.personId && who.personId) return referral.personId === who.personId;
+  if (referral.distinctId && who.distinctId) return referral.distinctId === who.distinctId;
+  return who.email !== undefined && canonicalEmail(who.email) === canonicalEmail(referral.redeemerEmail);
+}
+
+/**
+ * When the referral was captured: PostHog's timestamp, never later than the worker first saw it
+ * (a timestamp the client set in the future must not stretch the window), the first attempt's
+ * time when it has none.
+ */
+export function capturedAt(referral: Pick<Referral, 'occurredAt'>, record: Pick<LedgerRecord, 'createdAt'>): number {
+  const created = Date.parse(record.createdAt);
+  const occurred = referral.occurredAt ? Date.parse(referral.occurredAt) : Number.NaN;
+  return Number.isFinite(occurred) ? Math.min(occurred, created) : created;
+}
+
+/** Whether an event at `occurredAt` qualifies the referral: after its capture, by its deadline. */
+const inWindow = (occurredAt: number, referral: Referral, record: LedgerRecord): boolean =>
+  occurredAt >= capturedAt(referral, record) && occurredAt <= Number(record.qualifyBy);
+
+/** Whether the referral waits: QUALIFY_EVENT is on and no qualifying event has moved it on yet. */
+export function waitsForQualification(rules: QualificationRules | undefined, record: LedgerRecord): boolean {
+  return Boolean(rules?.qualifyEvent) && !record.qualifiedAt;
+}
+
+/** Whether either event is on: then an accepted referral takes its person keys, so the events can find it. */
+export const personEventsOn = (rules: QualificationRules | undefined): boolean => Boolean(rules?.qualifyEvent || rules?.revokeEvent);
+
+/**
+ * The referral's person keys, each pointing at it: taken while the rules' claims hold the redeemer,
+ * so at most one accepted referral of this person is live. A key held by another referral that
+ * no longer waits (paid, refused, expired) is taken over; one held by another referral still
+ * waiting (the same PostHog person redeeming under another email) is left to it, and this
+ * referral is found by its other keys.
+ */
+export async function takePersonKeys(ledger: LedgerPort, referral: Referral, eventId: string): Promise<void> {
+  for (const person of personKeys(redeemerOf(referral))) {
+    const counter = { kind: 'person' as const, person };
+    if (await ledger.count(counter, eventId)) continue;
+    const [holder] = await ledger.holders(counter);
+    if (holder === undefined) {
+      await ledger.count(counter, eventId);
+      continue;
+    }
+    if ((await ledger.get(holder))?.status !== 'AWAITING') await ledger.count(counter, eventId, { takeOver: holder });
+  }
+}
+
+/** Gives back the referral's person keys (only those it still holds). */
+export async function releasePersonKeys(ledger: Pick<LedgerPort, 'uncount'>, referral: Referral, eventId: string): Promise<void> {
+  for (const person of personKeys(redeemerOf(referral))) await ledger.uncount({ kind: 'person', person }, eventId);
+}
+
+/** The queue message a parked referral keeps, as the worker reads it. */
+export const parkedReferral = (record: LedgerRecord): Referral | undefined =>
+  record.parkedMessage ? parseReferral(record.parkedMessage) : undefined;
+
+/**
+ * The referral side, after its `await` write (and on a retry that finds it waiting): the qualifying
+ * facts under its keys, read after that write; the first that is its redeemer's and in its window
+ * qualifies it. True when it is qualified (now, or by an event meanwhile) and unfinished.
+ */
+export async function qualifyFromFacts(ledger: LedgerPort, referral: Referral, record: LedgerRecord): Promise<boolean> {
+  for (const person of personKeys(redeemerOf(referral))) {
+    const fact = await ledger.qualifying(person);
+    if (!fact || !sameRedeemer(referral, fact) || !inWindow(fact.occurredAt, referral, record)) continue;
+    const moved = await qualify(ledger, record.eventId, fact.eventId, Number(record.qualifyBy));
+    const now = moved ?? (await ledger.get(record.eventId));
+    return now !== undefined && qualifiedUnfinished(now);
+  }
+  return false;
+}
+
+/** Qualified, not yet decided again or paid: its qualifier (or a retry of it) continues it. */
+const qualifiedUnfinished = (record: LedgerRecord): boolean =>
+  Boolean(record.qualifiedAt) && (record.status === 'IN_PROGRESS' || record.status === 'FAILED');
+
+/** Says where a referral stands (CUSTOMERIO_STATUS_EVENT); a repeat is dropped by Customer.io, so a retry may say it again. */
+export async function announce(
+  status: StatusSender | undefined,
+  retry: (<T>(fn: () => Promise<T>) => Promise<T>) | undefined,
+  record: Pick<LedgerRecord, 'eventId' | 'referrerEmail' | 'redeemerEmail'>,
+  what: ReferralStatus,
+  details: Pick<StatusMessage, 'qualifyBy' | 'paysAfter' | 'reason'> = {},
+): Promise<void> {
+  if (!status) return;
+  const send = () => status.sendStatus(statusMessage(record, what, details));
+  await (retry ? retry(send) : send());
+}
+
+/** A capture about a referral from its record (the releaser's and the person event's, which hold no queued referral). */
+export function captureRecord(
+  posthog: OutcomeTracker | undefined,
+  record: LifecycleRecord,
+  outcome: 'qualified' | 'not_qualified' | 'cancelled',
+  rewardType: string | undefined,
+  extra?: OutcomeDetails,
+): Promise<void> {
+  if (!posthog) return Promise.resolve();
+  return captureOutcome(
+    posthog,
+    outcome,
+    subjectOf(record),
+    { rewardType: record.rewardType ?? rewardType, rewardAmount: rewardAmountOf(record) },
+    extra,
+  );
+}
+
+export type PersonEventResult =
+  /** Its setting is off (turned off after it was queued): nothing to do. */
+  | { outcome: 'off' }
+  | { outcome: 'unvouched'; reason: 'unsigned' | 'bad_signature' }
+  /** No referral of this person (most people): acknowledged. */
+  | { outcome: 'no-referral' }
+  /** A referral of this person, and nothing for this event to do to it (already moved on, outside its window). */
+  | { outcome: 'nothing'; referral: string; status: string }
+  | { outcome: 'qualified'; referral: string; result: FulfilResult }
+  | { outcome: 'cancelled'; referral: string }
+  /** REVOKE_PAID: the revoke is recorded (REVOKING); `ops revoke` deactivates both rewards. */
+  | { outcome: 'revoke-requested'; referral: string };
+
+/** Why a person event's signature does not vouch for it, or undefined when it does or signatures are off. */
+export function personEventRefusal(
+  event: PersonEvent,
+  signatures: ReferralSignatures | undefined,
+): 'unsigned' | 'bad_signature' | undefined {
+  if (!signatures || signatures.mode === 'off') return undefined;
+  const verdict = verifyPersonEvent(signatures.key, event, event.signature, signatures.previousKey);
+  return verdict === 'vouched' ? undefined : verdict;
+}
+
+/**
+ * One person event, exactly once in effect however often it comes: vouched, its fact noted (a
+ * qualifying one), its referral found and moved on by one conditional write, the referral then
+ * continued in this invocation (qualified: fulfilReferral, as a referral message would), and
+ * `person-event#<uuid>` written last, so the catch-up re-queues an event whose handling never finished.
+ */
+export async function handlePersonEvent(
+  event: PersonEvent,
+  deps: FulfilDeps,
+  context: FulfilContext,
+  fulfil: (referral: Referral, deps: FulfilDeps, context: FulfilContext) => Promise<FulfilResult>,
+): Promise<PersonEventResult> {
+  const rules = deps.qualification;
+  const name = event.role === 'qualify' ? rules?.qualifyEvent : rules?.revokeEvent;
+  if (!rules || name === undefined || name !== event.eventName) return { outcome: 'off' };
+  const refusal = personEventRefusal(event, deps.rules?.referralSignatures);
+  if (refusal) return { outcome: 'unvouched', reason: refusal };
+  const occurredAt = Date.parse(event.occurredAt);
+  if (!Number.isFinite(occurredAt)) throw new PermanentError('invalid_message', `person event ${event.eventId} has no readable time`);
+  const expiresAt = Math.ceil((occurredAt + rules.withinMs + KEEP_PAST_WINDOW_MS) / 1000);
+  const { ledger } = deps;
+
+  if (event.role === 'qualify') {
+    const fact: QualifyingFact = {
+      eventId: event.eventId,
+      occurredAt,
+      ...(event.personId ? { personId: event.personId } : {}),
+      ...(event.distinctId ? { distinctId: event.distinctId } : {}),
+      ...(event.email ? { email: event.email } : {}),
+    };
+    // Noted before the referral is looked for: a referral that waits after our look reads it (see the header).
+    for (const person of personKeys(event)) await ledger.noteQualifying(person, fact, expiresAt);
+  }
+  const found = await findReferral(ledger, event);
+  const result = found
+    ? event.role === 'qualify'
+      ? await qualifyFound(found, event, occurredAt, deps, context, fulfil)
+      : await revokeFound(found.record, event, occurredAt, deps)
+    : ({ outcome: 'no-referral' } as const);
+  await ledger.markPersonEvent(event.eventId, event.role, expiresAt);
+  return result;
+}
+
+interface Found {
+  record: LifecycleRecord;
+  /** The queued referral it keeps while parked; absent for one paid at once (then only a revoke has anything to do). */
+  referral?: Referral;
+}
+
+/** The redeemer's referral: through its keys, strongest first; the holder must be this person (sameRedeemer). */
+async function findReferral(ledger: LedgerPort, who: Who): Promise<Found | undefined> {
+  for (const person of personKeys(who)) {
+    const [holder] = await ledger.holders({ kind: 'person', person });
+    if (holder === undefined) continue;
+    const record = await ledger.get(holder);
+    if (!record) continue;
+    const referral = parkedReferral(record);
+    // A key the two share is a match unless a stronger identity both name differs.
+    if (referral && !sameRedeemer(referral, who)) continue;
+    return { record, ...(referral ? { referral } : {}) };
+  }
+  return undefined;
+}
+
+async function qualifyFound(
+  found: Found,
+  event: PersonEvent,
+  occurredAt: number,
+  deps: FulfilDeps,
+  context: FulfilContext,
+  fulfil: (referral: Referral, deps: FulfilDeps, context: FulfilContext) => Promise<FulfilResult>,
+): Promise<PersonEventResult> {
+  const { ledger } = deps;
+  let record = found.record;
+  const referral = found.referral;
+  if (!referral) return { outcome: 'nothing', referral: record.eventId, status: record.status };
+  if (record.status === 'AWAITING') {
+    if (!inWindow(occurredAt, referral, record)) return { outcome: 'nothing', referral: record.eventId, status: record.status };
+    // Refused: expired, cancelled or qualified by another event meanwhile; read what it is now.
+    record =
+      (await qualify(ledger, record.eventId, event.eventId, Number(record.qualifyBy))) ?? (await ledger.get(record.eventId)) ?? record;
+  }
+  if (!qualifiedUnfinished(record)) return { outcome: 'nothing', referral: record.eventId, status: record.status };
+  // Same referral, same outcome: the adapter's uuid makes a retried capture one event.
+  await captureRecord(deps.posthog, record, 'qualified', deps.rewardType);
+  try {
+    return { outcome: 'qualified', referral: record.eventId, result: await fulfil(referral, deps, context) };
+  } catch (error) {
+    // The referral's own lease is freed (a retryable failure) so this event's next delivery, or a
+    // duplicate of the referral, continues it; a permanent one is recorded on it, and this event
+    // goes to the DLQ: its redrive continues the referral, as a referral's redrive would.
+    const message = error instanceof Error ? error.message : String(error);
+    if (error instanceof PermanentError) await ledger.fail(record.eventId, context.owner, error.reason, message).catch(() => undefined);
+    else await release(ledger, record.eventId, context.owner, message).catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * A refund: a referral not yet paid (waiting, held, in review) is cancelled in one write from its
+ * status, its budget share returned (none while it waits); with REVOKE_PAID a paid one's revoke is
+ * recorded (REVOKING: no worker takes it up) for `ops revoke` to deactivate both rewards. Only a
+ * refund that happened after the referral was captured counts: a late duplicate of an older
+ * refund must not cancel a newer referral.
+ */
+async function revokeFound(record: LifecycleRecord, event: PersonEvent, occurredAt: number, deps: FulfilDeps): Promise<PersonEventResult> {
+  const { ledger } = deps;
+  const rules = deps.qualification!;
+  const referral = parkedReferral(record);
+  const captured = referral ? capturedAt(referral, record) : Date.parse(record.createdAt);
+  if (occurredAt < captured) return { outcome: 'nothing', referral: record.eventId, status: record.status };
+  const reason = event.eventName;
+  let current: LifecycleRecord = record;
+  if (current.status === 'AWAITING' || current.status === 'HELD' || current.status === 'REVIEW') {
+    const cancelled = await cancel(ledger, record.eventId, reason);
+    current = cancelled ?? (await ledger.get(record.eventId)) ?? current;
+    if (!cancelled && current.status !== 'REVOKED') {
+      // Taken up meanwhile (its release time came, or it qualified): back once it is paid or parked again.
+      throw new RetryableError(`referral ${record.eventId} is moving on right now; the refund is tried again`);
+    }
+  }
+  if (current.status === 'REVOKED' && current.revokedBeforePayout) {
+    // Resumable follow-ups, also on a repeat of this event.
+    await returnShare(current.eventId, current.createdAt, ledger, budgetCentsOf(current));
+    if (!current.revokeCapturedAt) {
+      await captureRecord(deps.posthog, current, 'cancelled', deps.rewardType, {
+        reason: current.revokeReason ?? reason,
+        beforePayout: true,
+      });
+      await recordRevokeCaptured(ledger, current.eventId);
+    }
+    await announce(deps.status, undefined, current, 'cancelled', { reason: current.revokeReason ?? reason });
+    return { outcome: 'cancelled', referral: current.eventId };
+  }
+  if (current.status === 'COMPLETED' && rules.revokePaid) {
+    await requestRevoke(ledger, current.eventId, reason);
+    return { outcome: 'revoke-requested', referral: current.eventId };
+  }
+  return { outcome: 'nothing', referral: current.eventId, status: current.status };
+}
