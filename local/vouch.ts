@@ -10,8 +10,7 @@
  */
 import { DEFAULTS } from '../lib/infra/settings';
 import { parseWebhook, REFERRAL_SIGNATURE_PROPERTY, type PayloadOptions } from '../lib/inbound/posthog-webhook';
-import { createHmac } from 'node:crypto';
-import { signReferral } from '../lib/domain/vouch';
+import { signPersonEvent, signReferral } from '../lib/domain/vouch';
 
 export const DEFAULT_PAYLOAD_OPTIONS: PayloadOptions = {
   referralEvent: DEFAULTS.REFERRAL_EVENT,
@@ -61,12 +60,7 @@ export function signEventProperties(
   return signWebhookBody(body, key, options).event.properties;
 }
 
-/**
- * The properties of a redeemer's qualifying or refund event, with `referral_signature` added as
- * the app's backend signs a person event: base64url HMAC-SHA256 under the signing key over `v1`,
- * the event name, the distinct id and the event uuid, each trimmed and lowercased, joined by `\n`.
- */
+/** The properties of a redeemer's qualifying or refund event, with `referral_signature` added as the app's backend signs it. */
 export function signPersonEventProperties(eventName: string, distinctId: string, eventId: string, properties: Json, key: string): Json {
-  const message = ['v1', eventName, distinctId, eventId].map((field) => field.trim().toLowerCase()).join('\n');
-  return { ...properties, [REFERRAL_SIGNATURE_PROPERTY]: createHmac('sha256', key).update(message, 'utf8').digest('base64url') };
+  return { ...properties, [REFERRAL_SIGNATURE_PROPERTY]: signPersonEvent(key, { eventName, distinctId, eventId }) };
 }

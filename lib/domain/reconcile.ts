@@ -21,7 +21,7 @@
  */
 import { PermanentError, RejectedError } from './errors';
 import { maskEmail } from '../infra/mask';
-import { parseWebhook, type ParsedWebhook, type PayloadOptions } from '../inbound/posthog-webhook';
+import { parseWebhook, type PayloadOptions } from '../inbound/posthog-webhook';
 import type { PersonEvent } from './person-event';
 import type { Referral } from './referral';
 import type { EventRow, EventWindow, PersonEventWindow } from '../adapters/posthog-query';
@@ -76,9 +76,6 @@ export interface CatchUpOptions {
 
 export interface ReconcileOptions extends PayloadOptions {
   window: ReconcileWindow;
-  /** QUALIFY_EVENT / REVOKE_EVENT for parseWebhook (the same names ingest reads). */
-  qualifyEvent?: string;
-  revokeEvent?: string;
   /** Off when absent or when neither event is set. */
   catchUp?: CatchUpOptions;
   /** List only: queue nothing. */
@@ -282,7 +279,7 @@ function readPersonEventRow(
   log: ReconcileLogger,
 ): PersonEvent | undefined {
   try {
-    const parsed = parseWebhook(webhookBody(row), options) as ParsedWebhook | { kind: 'person-event'; event: PersonEvent };
+    const parsed = parseWebhook(webhookBody(row), options);
     return parsed.kind === 'person-event' ? parsed.event : undefined;
   } catch (error) {
     if (!(error instanceof RejectedError) && !(error instanceof PermanentError)) throw error;

@@ -1,4 +1,5 @@
 import { qualifyWhereProblem } from '../adapters/posthog-query';
+import { qualificationSettings } from './config-qualify';
 import { parseDuration } from './duration';
 import { Settings, withDefault, type Env } from './settings';
 
@@ -44,8 +45,6 @@ export interface PersonEventSettings {
   /** REVOKE_EVENT; undefined = off. */
   revokeEvent?: string;
 }
-
-export const QUALIFY_WITHIN_DEFAULT = '30d';
 
 export const RECONCILER_DEFAULTS = {
   POSTHOG_APP_HOST: 'https://us.posthog.com',
@@ -103,18 +102,16 @@ export function loadReconcilerConfig(env: Env): ReconcilerConfig {
   });
 }
 
-/** QUALIFY_EVENT, QUALIFY_WHERE, QUALIFY_WITHIN and REVOKE_EVENT, each problem named in `settings`. */
+/**
+ * The worker's pay-on-value settings (lib/infra/config-qualify.ts: the same names, defaults and
+ * checks), and whether QUALIFY_WHERE can go into the catch-up query (qualifyWhereProblem).
+ */
 export function personEventSettings(env: Env, settings: Settings): PersonEventSettings {
-  const qualifyEvent = env.QUALIFY_EVENT?.trim() || undefined;
-  const revokeEvent = env.REVOKE_EVENT?.trim() || undefined;
-  const qualifyWhere = env.QUALIFY_WHERE?.trim() || undefined;
-  const within = parseDuration(env.QUALIFY_WITHIN?.trim() || QUALIFY_WITHIN_DEFAULT);
-  settings.expect(within !== undefined && within > 0, 'QUALIFY_WITHIN must be a duration like 30d or 72h');
-  const whereProblem = qualifyWhere === undefined ? undefined : qualifyWhereProblem(qualifyWhere);
+  const rules = qualificationSettings(settings, env);
+  const whereProblem = rules.where === undefined ? undefined : qualifyWhereProblem(rules.where);
   settings.expect(
     whereProblem === undefined,
     `QUALIFY_WHERE ${whereProblem}: it must be one HogQL boolean, as in the destination's filter`,
   );
-  settings.expect(qualifyWhere === undefined || qualifyEvent !== undefined, 'QUALIFY_WHERE is set but QUALIFY_EVENT is not');
-  return { qualifyEvent, qualifyWhere, qualifyWithinMs: within ?? 0, revokeEvent };
+  return { qualifyEvent: rules.qualifyEvent, qualifyWhere: rules.where, qualifyWithinMs: rules.withinMs, revokeEvent: rules.revokeEvent };
 }

@@ -331,10 +331,7 @@ describe('alarms and throttling (serverless package, offline)', () => {
         Metric: {
           Namespace: 'ReferralRewards',
           MetricName: 'QualifyingEventsReceived',
-          Dimensions: [
-            { Name: 'service', Value: 'referral-rewards' },
-            { Name: 'function', Value: { Ref: 'WorkerLambdaFunction' } },
-          ],
+          Dimensions: [{ Name: 'service', Value: 'referral-rewards' }],
         },
         Period: 3600,
         Stat: 'Sum',
@@ -346,10 +343,7 @@ describe('alarms and throttling (serverless package, offline)', () => {
       MetricStat: {
         Metric: {
           MetricName: 'ReferralsAwaitingQualification',
-          Dimensions: [
-            { Name: 'service', Value: 'referral-rewards' },
-            { Name: 'function', Value: { Ref: 'ReleaseLambdaFunction' } },
-          ],
+          Dimensions: [{ Name: 'service', Value: 'referral-rewards' }],
         },
         Period: 3600,
         Stat: 'Maximum',

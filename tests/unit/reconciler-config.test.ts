@@ -114,6 +114,6 @@ describe('loadReconcilerConfig: the catch-up settings', () => {
     const error = thrown(() => loadReconcilerConfig({ ...ON, QUALIFY_WHERE: 'toFloat(properties.amount) >= 20' }), PermanentError);
 
     // Assess
-    expect(error.message).toContain('QUALIFY_WHERE is set but QUALIFY_EVENT is not');
+    expect(error.message).toContain('QUALIFY_WHERE filters QUALIFY_EVENT: set QUALIFY_EVENT too');
   });
 });
