@@ -245,15 +245,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const stopWatching = watchDeadLetterQueue(sqs, resources.deadLetterQueueUrl);
     cleanups.push(stopWatching);
 
-    // 6. API Gateway: the HTTP server in front of ingest. With the sandbox PostHog, what it delivers is in PostHog too.
+    // 6. API Gateway: the HTTP server in front of ingest. With the catch-up on the sandbox PostHog,
+    // what the webhook delivers is in that PostHog too: the catch-up finds redeemers by their referral event.
     const sandboxPostHog = reconciler.posthog;
-    const delivered: IngestHandler = sandboxPostHog
-      ? async (event) => {
-          const result = await ingest(event);
-          if ((result.statusCode ?? 200) < 300) recordDelivered(sandboxPostHog, event.body ?? '');
-          return result;
-        }
-      : ingest;
+    const catchUp = Boolean(env.QUALIFY_EVENT?.trim() || env.REVOKE_EVENT?.trim());
+    const delivered: IngestHandler =
+      sandboxPostHog && catchUp
+        ? async (event) => {
+            const result = await ingest(event);
+            if ((result.statusCode ?? 200) < 300) recordDelivered(sandboxPostHog, event.body ?? '');
+            return result;
+          }
+        : ingest;
     const gateway = await startGateway(delivered, port, referralCodes);
     cleanups.push(() => gateway.close());
     const url = gateway.url;
