@@ -21,7 +21,7 @@ import { loadWorkerConfig, loadWorkerRuntimeConfig } from '../lib/infra/config';
 import { documentClient } from '../lib/infra/aws-clients';
 import { loadEnv } from '../lib/infra/secrets';
 import { SHOPIFY_PLAN_RESTORE_RATES, sizeForShop } from '../lib/infra/shop-sizing';
-import { createWorkerDeps } from '../lib/infra/worker-wiring';
+import { createWorkerDeps } from '../lib/infra/wiring';
 import { SqsPoller } from '../local/poller';
 import { captureOutput, progress } from './logs';
 import type { Row, SectionResult } from './report';

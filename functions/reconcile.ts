@@ -6,8 +6,8 @@ import { loadReconcilerConfig, type ReconcilerConfig } from '../lib/infra/config
 import { PermanentError } from '../lib/domain/errors';
 import type { Fetch } from '../lib/infra/http';
 import { flushMetrics, logger, metrics, MetricUnit, scopedLogger } from '../lib/infra/observability';
-import { reconcile, type ReconcileReport } from '../lib/domain/reconcile';
-import { reconcileDeps, reconcileOptions } from '../lib/infra/reconciler-wiring';
+import { reconcile, slidingWindow, type ReconcileReport } from '../lib/domain/reconcile';
+import { reconcileDeps, reconcileOptions } from '../lib/infra/wiring';
 import { loadEnv, RECONCILER_SECRET_KEYS } from '../lib/infra/secrets';
 
 export interface ReconcileHandlerDeps {
@@ -39,7 +39,7 @@ export function makeReconcileHandler(deps: ReconcileHandlerDeps) {
       const now = (deps.now ?? Date.now)();
       const report = await reconcile(
         reconcileDeps(config, { sqs: deps.sqs, ddb: deps.ddb, fetch: deps.fetch, log }),
-        reconcileOptions(config, now, { pageSize: deps.pageSize }),
+        reconcileOptions(config, slidingWindow(config, now), { pageSize: deps.pageSize }),
       );
       metrics.addMetric('ReconcileMissing', MetricUnit.Count, report.missing.length);
       metrics.addMetric('ReconcileUnreconcilable', MetricUnit.Count, report.unreconcilable.length);

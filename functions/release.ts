@@ -3,7 +3,7 @@ import { documentClient } from '../lib/infra/aws-clients';
 import { loadReleaserConfig } from '../lib/infra/config';
 import { releaseDue, type ReleaserDeps } from '../lib/domain/lifecycle/release';
 import { builtOnFirstCall, flushMetrics, logger, metrics, MetricUnit } from '../lib/infra/observability';
-import { releaserDeps } from '../lib/infra/release-wiring';
+import { releaserDeps } from '../lib/infra/wiring';
 
 /** EventBridge schedule → the releaser (lib/domain/lifecycle/release.ts), plus the review-age metric its alarm watches. */
 export function makeReleaseHandler(deps: ReleaserDeps) {
@@ -20,6 +20,12 @@ export function makeReleaseHandler(deps: ReleaserDeps) {
       // Every run too, zeros included: the alarm on qualifying events stopping reads both beside QualifyingEventsReceived.
       metrics.addMetric('ReferralsAwaitingQualification', MetricUnit.Count, run.awaiting);
       metrics.addMetric('ReferralsNotQualified', MetricUnit.Count, run.notQualified);
+      if (run.expiryFollowUpsFailed > 0) {
+        metrics.addMetric('ExpiryFollowUpsFailed', MetricUnit.Count, run.expiryFollowUpsFailed);
+        logger.warn('some expired referrals could not be finished (claims, capture or announcement); the next run retries them', {
+          failed: run.expiryFollowUpsFailed,
+        });
+      }
       logger.info('release run', { ...run });
       return { released: run.released, reviewOverADay: run.reviewOverADay };
     } finally {

@@ -17,9 +17,9 @@ import { parsePersonEvent, type PersonEvent } from '../lib/domain/person-event';
 import { handlePersonEvent, type PersonEventResult } from '../lib/domain/qualify';
 import { fulfilReferral, type FulfilResult } from '../lib/domain/rewards';
 import { loadEnv } from '../lib/infra/secrets';
-import { createWorkerDeps, stepRetry, type WorkerDeps } from '../lib/infra/worker-wiring';
+import { createWorkerDeps, stepRetry, type WorkerDeps } from '../lib/infra/wiring';
 
-export type { WorkerDeps } from '../lib/infra/worker-wiring';
+export type { WorkerDeps } from '../lib/infra/wiring';
 
 /** Time kept back from the Lambda timeout to record the outcome (ledger, DLQ) after the last retry. */
 const SAFETY_MARGIN_MS = 3_000;

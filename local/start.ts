@@ -35,7 +35,7 @@ import { parseDuration } from '../lib/infra/duration';
 import { localStateDir, stackFilePath, type LocalStackFile } from './state';
 import type { EmulatorsModule } from './emulators-types';
 import { documentClient } from '../lib/infra/aws-clients';
-import { releaserDeps } from '../lib/infra/release-wiring';
+import { releaserDeps } from '../lib/infra/wiring';
 import { lostReferralCurl, prepareLocalReconciler, recordDelivered } from './reconcile-loop';
 import { exposureProblem, realVendors, type BoundAddress, type RealVendor } from './loopback';
 import { signWebhookBody } from './vouch';

@@ -9,7 +9,7 @@ import { loadReconcilerConfig, type Env } from '../lib/infra/config';
 import { formatDuration } from '../lib/infra/duration';
 import type { Fetch } from '../lib/infra/http';
 import { reconcile, slidingWindow, type ReconcileReport } from '../lib/domain/reconcile';
-import { reconcileDeps, reconcileOptions } from '../lib/infra/reconciler-wiring';
+import { reconcileDeps, reconcileOptions } from '../lib/infra/wiring';
 import { loadEnv, RECONCILER_SECRET_KEYS, type SecretSource } from '../lib/infra/secrets';
 import { stageEnv } from './stage-params';
 import { TargetError, type Target } from './target';
@@ -57,7 +57,7 @@ export async function reconcileTarget(
     warn: (message: string, extra?: Record<string, unknown>) => say(`  ${message}: ${JSON.stringify(extra)}`),
   };
   const deps = reconcileDeps(config, { sqs: target.sqs, ddb: target.ddb, log, fetch: options.fetch });
-  return reconcile(deps, reconcileOptions(config, now, { window, dryRun: run.dryRun }));
+  return reconcile(deps, reconcileOptions(config, window, { dryRun: run.dryRun }));
 }
 
 /**

@@ -51,6 +51,14 @@ export interface StatusReport {
     revokedBeforePayout?: boolean;
     balanceLeft?: { referrer?: string; redeemer?: string };
   };
+  /** Pay on value (README "Pay on value"), on records that waited for a qualifying event. */
+  qualification?: {
+    /** The deadline for the redeemer's qualifying event. */
+    qualifyBy: string;
+    qualifiedAt?: string;
+    qualifyingEventId?: string;
+    notQualifiedAt?: string;
+  };
   /** What the operator should do now. */
   advice: string;
 }
@@ -148,6 +156,7 @@ function describeRecord(record: LedgerRecord): StatusReport {
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
     ...lifecycleOf(record as LifecycleRecord),
+    ...qualificationOf(record as LifecycleRecord),
     advice: adviceFor(record),
   };
 }
@@ -175,9 +184,32 @@ function lifecycleOf(record: LifecycleRecord): Pick<StatusReport, 'lifecycle'> {
   return { lifecycle: Object.fromEntries(Object.entries(lifecycle).filter(([, v]) => v !== undefined)) };
 }
 
+function qualificationOf(record: LifecycleRecord): Pick<StatusReport, 'qualification'> {
+  if (record.qualifyBy === undefined) return {};
+  const qualification = {
+    qualifyBy: new Date(Number(record.qualifyBy)).toISOString(),
+    qualifiedAt: record.qualifiedAt,
+    qualifyingEventId: record.qualifyingEventId,
+    notQualifiedAt: record.notQualifiedAt,
+  };
+  return {
+    qualification: Object.fromEntries(Object.entries(qualification).filter(([, v]) => v !== undefined)) as StatusReport['qualification'],
+  };
+}
+
+/** The state's name as the machine calls it (lib/domain/machine.ts): a waiting referral is stored AWAITING. */
+export const stateName = (status: LedgerStatus): string => (status === 'AWAITING' ? 'AWAITING_QUALIFICATION' : status);
+
 function adviceFor(record: LedgerRecord): string {
   const parked = record as LifecycleRecord;
   switch (record.status) {
+    case 'AWAITING':
+      return (
+        `waiting for the redeemer's qualifying event (QUALIFY_EVENT) until ${new Date(Number(parked.qualifyBy)).toISOString()}: ` +
+        'nothing is issued until it arrives; past that it becomes NOT_QUALIFIED. `revoke` cancels it.'
+      );
+    case 'NOT_QUALIFIED':
+      return `not qualified: no qualifying event by ${new Date(Number(parked.qualifyBy)).toISOString()}. Final, by design; its claims are released. Nothing to redrive.`;
     case 'HELD':
       return `held until ${new Date(Number(record.releaseAt)).toISOString()}: nothing is issued until then; the releaser then pays it. \`revoke\` cancels it.`;
     case 'REVIEW':
@@ -189,6 +221,8 @@ function adviceFor(record: LedgerRecord): string {
     case 'REJECTED':
       return `refused by the program rules (${record.rejectionReason ?? 'no reason recorded'}): no rewards, by design. Nothing to redrive.`;
     case 'COMPLETED':
+      if (parked.revokeRequestedAt && !parked.revokedAt)
+        return `paid, and its revoke was requested (${parked.revokeReason ?? 'no reason recorded'}) but not finished: run \`revoke\` to deactivate both rewards.`;
       return 'nothing to do: both gift cards exist and Customer.io has the event. A redelivery would change nothing.';
     case 'FAILED':
       return (
@@ -207,7 +241,7 @@ export function formatStatus(report: StatusReport): string {
   if (!report.found) return `Referral ${report.eventId}: ${report.advice}`;
   const failed = report.status === 'FAILED';
   const why = failed ? report.failureReason : report.status === 'REJECTED' ? report.rejectionReason : undefined;
-  const lines = [`Referral ${report.eventId}: ${report.status}${why ? ` (${why})` : ''}`];
+  const lines = [`Referral ${report.eventId}: ${report.status ? stateName(report.status) : '-'}${why ? ` (${why})` : ''}`];
   if (report.referrer) lines.push(`  referrer     ${report.referrer.email}   code ${report.referrer.code || '-'}`);
   if (report.redeemer) lines.push(`  redeemer     ${report.redeemer.email}   code ${report.redeemer.code || '-'}`);
   if (report.customer) lines.push(`  Customer.io  ${report.customer.email}   event id ${report.customer.customerioEventId ?? '-'}`);
@@ -240,6 +274,15 @@ export function formatStatus(report: StatusReport): string {
     lines.push(
       `  revoke       ${l.revokeReason}${l.revokedAt ? ` at ${l.revokedAt}` : ' (not finished: run revoke again)'}${l.revokedBeforePayout ? ', before payout' : ''}${balance}`,
     );
+  }
+  const q = report.qualification;
+  if (q) {
+    const outcome = q.qualifiedAt
+      ? `, qualified ${q.qualifiedAt} by ${q.qualifyingEventId ?? '-'}`
+      : q.notQualifiedAt
+        ? `, not qualified (found ${q.notQualifiedAt})`
+        : '';
+    lines.push(`  qualify by   ${q.qualifyBy}${outcome}`);
   }
   lines.push(`  created ${report.createdAt ?? '-'}, updated ${report.updatedAt ?? '-'}`);
   lines.push(`  → ${report.advice}`);

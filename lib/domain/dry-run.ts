@@ -30,7 +30,15 @@ export interface DryRunPlan {
 export type DryRunSettings = Partial<
   Pick<
     FulfilDeps,
-    'rewardAmount' | 'customerioEvent' | 'rewardType' | 'rules' | 'posthog' | 'lifecycle' | 'rewardExpiresDays' | 'referralCodes'
+    | 'rewardAmount'
+    | 'customerioEvent'
+    | 'rewardType'
+    | 'rules'
+    | 'posthog'
+    | 'lifecycle'
+    | 'rewardExpiresDays'
+    | 'referralCodes'
+    | 'qualification'
   >
 >;
 
@@ -102,6 +110,11 @@ export async function dryRunFulfil(
         'check the per-person rules in the ledger (one reward per redeemer' +
           (settings.rules.maxRewardsPerReferrer > 0 ? `, at most ${settings.rules.maxRewardsPerReferrer} per referrer` : '') +
           '): not checked in a dry run, a refusal there would stop here',
+      );
+    }
+    if (settings.qualification?.qualifyEvent && !stored?.qualifiedAt && !stored?.gatePassedAt) {
+      steps.push(
+        `wait for the redeemer's "${settings.qualification.qualifyEvent}" (QUALIFY_EVENT) before anything below: not rehearsed, nothing is issued until it arrives`,
       );
     }
     if (settings.lifecycle && !stored?.gatePassedAt) {

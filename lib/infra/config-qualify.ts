@@ -1,6 +1,6 @@
 import type { QualificationRules } from '../domain/qualify';
 import { parseDuration } from './duration';
-import { Settings, type Env } from './settings';
+import { DEFAULTS, Settings, type Env } from './settings';
 
 // ── Pay on value (QUALIFY_EVENT, REVOKE_EVENT): README "Pay on value" ────────────────────────
 
@@ -34,6 +34,12 @@ export function qualificationSettings(settings: Settings, env: Env): Qualificati
     settings.expect(!value || value.length <= MAX_EVENT_NAME_LENGTH, `${name} must be at most ${MAX_EVENT_NAME_LENGTH} characters`);
   }
   settings.expect(!qualifyEvent || qualifyEvent !== revokeEvent, 'QUALIFY_EVENT and REVOKE_EVENT must name different events');
+  // The referral event is read as a referral first: a person event of the same name would never arrive.
+  const referralEvent = env.REFERRAL_EVENT?.trim() || DEFAULTS.REFERRAL_EVENT;
+  settings.expect(
+    qualifyEvent !== referralEvent && revokeEvent !== referralEvent,
+    'QUALIFY_EVENT and REVOKE_EVENT must differ from REFERRAL_EVENT',
+  );
   // A revoke of a paid referral has no event to come from.
   settings.expect(revokePaid === 'false' || Boolean(revokeEvent), 'REVOKE_PAID=true needs REVOKE_EVENT (the refund event)');
   settings.expect(!where || Boolean(qualifyEvent), 'QUALIFY_WHERE filters QUALIFY_EVENT: set QUALIFY_EVENT too');

@@ -297,7 +297,7 @@ describe('serverless package (offline)', () => {
   });
 
   it("grants the worker exactly the DynamoDB actions the worker's code sends, no more", async () => {
-    // Every DynamoDB document command in the files the worker's bundle is built from (esbuild's own
+    // Every DynamoDB document command in the files the worker's bundle keeps code from (esbuild's own
     // list of inputs, as serverless-esbuild bundles it), as IAM actions: the releaser's and the
     // operators' queries live in other files and other roles.
     const ACTION: Record<string, string> = {

@@ -3,8 +3,12 @@ import { LeaseLostError, type BeginInput, type LedgerPort, type LedgerRecord, ty
 import type { Referral } from '../../lib/domain/referral';
 import {
   approve,
+  cancel,
   claimReleaseSend,
   decide,
+  expire,
+  notQualifiedDone,
+  qualify,
   finish,
   recordCard,
   recordCustomerIo,
@@ -680,6 +684,121 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         // Assess
         expect(holders).toEqual([]);
         expect(holder).toBeUndefined();
+      });
+    });
+
+    describe('pay on value: waiting, qualified, not qualified', () => {
+      const QUALIFY_BY = START + 86_400_000;
+      const waiting = async () => {
+        await ledger.begin(referral(eventId), beginInput(clock, 'w1'));
+        return decide(ledger, eventId, 'w1', { kind: 'await', until: QUALIFY_BY }, PARKED);
+      };
+      /** This referral, if the index lists it as waiting (other tests' referrals may share the table). */
+      const listed = async (until?: number) =>
+        (await subject.index.waiting('awaiting', until)).map((r) => r.eventId).filter((id) => id === eventId);
+
+      it('parks an await verdict in the write that stores it: AWAITING until its deadline, in its own index queue, the lease freed', async () => {
+        // Act
+        const record = await waiting();
+        const again = await ledger.begin(referral(eventId), beginInput(clock, 'w2'));
+
+        // Assess
+        expect(record).toMatchObject({ status: 'AWAITING', decision: 'ACCEPTED', qualifyBy: QUALIFY_BY, parkedMessage: PARKED });
+        expect(record.leaseOwner).toBeUndefined();
+        expect(again.outcome).toBe('parked');
+        expect(await listed(QUALIFY_BY)).toEqual([eventId]);
+        expect(await listed(QUALIFY_BY - 1)).toEqual([]);
+      });
+
+      it('qualifies a waiting referral once, out of the index, for a worker to begin it again', async () => {
+        // Prepare
+        await waiting();
+
+        // Act
+        const qualified = await qualify(ledger, eventId, 'q1', QUALIFY_BY);
+        const again = await qualify(ledger, eventId, 'q2', QUALIFY_BY);
+        const begun = await ledger.begin(referral(eventId), beginInput(clock, 'w2'));
+
+        // Assess
+        expect(qualified).toMatchObject({ status: 'IN_PROGRESS', qualifyingEventId: 'q1' });
+        expect(again).toBeUndefined();
+        expect(begun.outcome).toBe('acquired');
+        expect(await listed()).toEqual([]);
+      });
+
+      it('expires a waiting referral once, final, kept in the index until its follow-ups are done', async () => {
+        // Prepare
+        await waiting();
+
+        // Act
+        const expired = await expire(ledger, eventId, QUALIFY_BY);
+        const lateQualify = await qualify(ledger, eventId, 'q1', QUALIFY_BY);
+        const begun = await ledger.begin(referral(eventId), beginInput(clock, 'w2'));
+        const failed = await ledger.fail(eventId, 'w2', 'x', 'y');
+        const stillListed = await listed();
+        await notQualifiedDone(ledger, eventId);
+
+        // Assess
+        expect(expired?.status).toBe('NOT_QUALIFIED');
+        expect([lateQualify, begun.outcome, failed]).toEqual([undefined, 'parked', false]);
+        expect(stillListed).toEqual([eventId]);
+        expect(await listed()).toEqual([]);
+        expect((await ledger.get(eventId))?.status).toBe('NOT_QUALIFIED');
+      });
+
+      it('cancels a waiting referral before anything is issued', async () => {
+        // Prepare
+        await waiting();
+
+        // Act
+        const cancelled = await cancel(ledger, eventId, 'refund');
+
+        // Assess
+        expect(cancelled).toMatchObject({ status: 'REVOKED', revokedBeforePayout: true });
+        expect(await listed()).toEqual([]);
+      });
+
+      it('points a person key at one referral, hands it over only from the holder named, and releases it only for its holder', async () => {
+        // Prepare
+        const key = { kind: 'person' as const, person: `id:${eventId}` };
+        const [other, next] = [randomUUID(), randomUUID()];
+
+        // Act
+        const claims = [await ledger.count(key, eventId), await ledger.count(key, eventId), await ledger.count(key, other)];
+        const handedOver = await ledger.count(key, next, { takeOver: eventId });
+        const wrongRelease = await ledger.uncount(key, eventId);
+        const holder = (await ledger.holders(key))[0];
+        const release = await ledger.uncount(key, next);
+
+        // Assess
+        expect(claims).toEqual([true, true, false]);
+        expect([handedOver, wrongRelease, holder, release]).toEqual([true, false, next, true]);
+        expect(await ledger.holders(key)).toEqual([]);
+      });
+
+      it("keeps a person's latest qualifying event: an older one noted after it changes nothing", async () => {
+        // Prepare
+        const person = `id:${eventId}`;
+        const later = { eventId: 'later', occurredAt: START + 2_000, personId: eventId };
+        const earlier = { eventId: 'earlier', occurredAt: START + 1_000, distinctId: 'd' };
+
+        // Act
+        const none = await ledger.qualifying(person);
+        await ledger.noteQualifying(person, later, 1);
+        await ledger.noteQualifying(person, earlier, 1);
+        await ledger.noteQualifying(person, later, 1);
+
+        // Assess
+        expect(none).toBeUndefined();
+        expect(await ledger.qualifying(person)).toEqual(later);
+      });
+
+      it('marks a person event handled, as often as it is handled', async () => {
+        // Act
+        const marks = [await ledger.markPersonEvent(eventId, 'qualify', 1), await ledger.markPersonEvent(eventId, 'qualify', 1)];
+
+        // Assess
+        expect(marks).toEqual([undefined, undefined]);
       });
     });
   });

@@ -12,7 +12,7 @@ import { documentClient } from '../../lib/infra/aws-clients';
 import { loadIngestConfig, loadReconcilerConfig, loadWorkerConfig, loadWorkerRuntimeConfig, type Env } from '../../lib/infra/config';
 import { Ledger, type LedgerRecord } from '../../lib/adapters/dynamodb/ledger';
 import type { Checkpoint } from '../../lib/domain/rewards';
-import { createWorkerDeps } from '../../lib/infra/worker-wiring';
+import { createWorkerDeps } from '../../lib/infra/wiring';
 import { httpApiEvent } from '../../local/apigw';
 import { loadInfraDefinitions } from '../../local/infra';
 import { SqsPoller } from '../../local/poller';
@@ -22,6 +22,7 @@ import { startFakePostHog, type FakePostHog } from '../../local/sandbox/posthog'
 import { startFakeShopify, type FakeShopify, type FakeShopifyOptions } from '../../local/sandbox/shopify';
 import { signWebhookBody } from '../../local/vouch';
 import { TEST_REFERRAL_SIGNING_KEY } from './referral-signing';
+import type { StatusSender } from '../../lib/domain/status';
 
 export const WEBHOOK_SECRET = 'test-webhook-secret-0123456789abcdef';
 
@@ -56,6 +57,8 @@ export interface PipelineOptions {
   wrapLedger?: (ledger: Ledger) => Ledger;
   /** Wraps the DynamoDB client the worker's ledger writes through, e.g. to fail one kind of write. */
   wrapDdb?: (ddb: DynamoDBDocumentClient) => DynamoDBDocumentClient;
+  /** Where the worker tells a referral's status (CUSTOMERIO_STATUS_EVENT's sender), e.g. a recorder. */
+  status?: StatusSender;
 }
 
 /**
@@ -123,6 +126,7 @@ export class Pipeline {
           checkpoint: options.checkpoint,
           collisionConfirmMs: options.collisionConfirmMs ?? 0,
           ...(options.newCode ? { newCode: options.newCode } : {}),
+          ...(options.status ? { status: options.status } : {}),
         },
       },
     );

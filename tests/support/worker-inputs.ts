@@ -5,19 +5,25 @@ import { build } from 'esbuild';
 export const ROOT = join(__dirname, '..', '..');
 
 /**
- * Our own source files the worker's bundle is built from: esbuild's list of inputs for
- * functions/worker.ts (offline, nothing written), relative to the repo root.
+ * Our own source files the worker's bundle keeps code from: esbuild's list of inputs for
+ * functions/worker.ts (offline, nothing written), relative to the repo root, less those tree-shaken
+ * to nothing (a shared module's unused exports, e.g. the other functions' wiring in
+ * lib/infra/wiring.ts, and the adapters only they call).
  */
 export async function workerSourceFiles(): Promise<string[]> {
   const { metafile } = await build({
     entryPoints: [join(ROOT, 'functions', 'worker.ts')],
     bundle: true,
     platform: 'node',
+    outdir: 'out',
     write: false,
     metafile: true,
     logLevel: 'silent',
   });
-  return Object.keys(metafile.inputs).filter((file) => !file.includes('node_modules') && file.endsWith('.ts'));
+  const [bundle] = Object.values(metafile.outputs).filter((output) => output.entryPoint !== undefined);
+  return Object.entries(bundle!.inputs)
+    .filter(([file, { bytesInOutput }]) => bytesInOutput > 0 && !file.includes('node_modules') && file.endsWith('.ts'))
+    .map(([file]) => file);
 }
 
 /** The `XxxCommand` names constructed in those of `files` that import an SDK matching `sdk`. */

@@ -227,6 +227,62 @@ describe('ingest: queueing a referral', () => {
   });
 });
 
+describe("ingest: a redeemer's qualifying or refund event", () => {
+  const personEventBody = (event: Record<string, unknown>) =>
+    JSON.stringify({
+      event: {
+        uuid: EVENT_ID,
+        event: 'subscription paid',
+        distinct_id: 'grace',
+        timestamp: '2026-11-21T10:00:00Z',
+        properties: {},
+        ...event,
+      },
+      person: { id: 'person-1', properties: { email: 'grace@example.org', big: 'x'.repeat(10_000) } },
+    });
+  const qualifying = async () => ({ ...CONFIG, qualifyEvent: 'subscription paid' });
+
+  it('queues QUALIFY_EVENT as a person event, only its few fields, and answers 202', async () => {
+    // Act
+    const response = await handler(qualifying)(request(personEventBody({})));
+
+    // Assess
+    expect(response.statusCode).toBe(202);
+    expect(bodyOf(response)).toEqual({ status: 'queued', eventId: EVENT_ID });
+    const message = JSON.parse(sqsMock.commandCalls(SendMessageCommand)[0].args[0].input.MessageBody ?? '') as Record<string, unknown>;
+    expect(message).toEqual({
+      v: 1,
+      kind: 'person-event',
+      role: 'qualify',
+      eventId: EVENT_ID,
+      eventName: 'subscription paid',
+      occurredAt: '2026-11-21T10:00:00.000Z',
+      personId: 'person-1',
+      distinctId: 'grace',
+      email: 'grace@example.org',
+    });
+  });
+
+  it('answers 422 to one without a time and queues nothing', async () => {
+    // Act
+    const response = await handler(qualifying)(request(personEventBody({ timestamp: undefined })));
+
+    // Assess
+    expect(response.statusCode).toBe(422);
+    expect(bodyOf(response)).toEqual(errorBody('invalid_event_timestamp'));
+    expect(sqsMock).toHaveReceivedCommandTimes(SendMessageCommand, 0);
+  });
+
+  it('answers 200 ignored while QUALIFY_EVENT is unset, and queues nothing', async () => {
+    // Act
+    const response = await handler()(request(personEventBody({})));
+
+    // Assess
+    expect(response.statusCode).toBe(200);
+    expect(sqsMock).toHaveReceivedCommandTimes(SendMessageCommand, 0);
+  });
+});
+
 describe('ingest: refusals', () => {
   it('answers 400 invalid_json to a body that is not JSON and queues nothing', async () => {
     // Act

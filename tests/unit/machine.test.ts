@@ -48,6 +48,13 @@ describe('stateOf: the state derived from what the record stores', () => {
     ['a completed referral being revoked', { status: 'COMPLETED', revokeRequestedAt: AT }, { name: 'REVOKING' }],
     ['revoked before payout', { status: 'REVOKED', revokedBeforePayout: true }, { name: 'REVOKED', beforePayout: true }],
     ['failed', { status: 'FAILED', failureReason: 'shopify_auth' }, { name: 'FAILED', reason: 'shopify_auth' }],
+    [
+      'waiting for its qualifying event',
+      { status: 'AWAITING', decision: 'ACCEPTED', qualifyBy: 9 },
+      { name: 'AWAITING_QUALIFICATION', until: 9 },
+    ],
+    ['qualified, the lifecycle not yet asked', { decision: 'ACCEPTED', qualifiedAt: LATER }, { name: 'RECEIVED', accepted: true }],
+    ['not qualified by its deadline', { status: 'NOT_QUALIFIED', decision: 'ACCEPTED', qualifyBy: 9 }, { name: 'NOT_QUALIFIED' }],
   ] as const)('%s', (_name, fields, state) => {
     expect(stateOf(record(fields as Partial<LedgerRecord>))).toEqual(state);
   });

@@ -4,7 +4,7 @@ import { loadWorkerConfig, loadWorkerRuntimeConfig, type Env } from '../../lib/i
 import { RetryableError } from '../../lib/domain/errors';
 import type { Ledger } from '../../lib/adapters/dynamodb/ledger';
 import type { ScopedLogger } from '../../lib/infra/observability';
-import { createWorkerDeps, stepRetry } from '../../lib/infra/worker-wiring';
+import { createWorkerDeps, stepRetry } from '../../lib/infra/wiring';
 import { TEST_REFERRAL_SIGNING_KEY } from '../support/referral-signing';
 import { ShopifyPacer } from '../../lib/adapters/shopify/pacing';
 import type { Fetch } from '../../lib/infra/http';

@@ -424,3 +424,56 @@ describe('worker: a message that differs from the ledger (#10.5)', () => {
     warn.mockRestore();
   });
 });
+
+describe("worker: a redeemer's person event", () => {
+  const QUALIFY = 'subscription paid';
+  const personEventBody = (overrides: Record<string, unknown> = {}) =>
+    JSON.stringify({
+      v: 1,
+      kind: 'person-event',
+      role: 'qualify',
+      eventId: OTHER_EVENT_ID,
+      eventName: QUALIFY,
+      occurredAt: '2026-11-21T10:00:00.000Z',
+      distinctId: 'grace',
+      ...overrides,
+    });
+  const withQualification = (base: Awaited<ReturnType<ReturnType<typeof setup>['fulfilDeps']>>): FulfilDeps => ({
+    ...base,
+    qualification: { qualifyEvent: QUALIFY, withinMs: 86_400_000, revokePaid: false },
+    rules: { maxRewardsPerReferrer: 0, blockedDomains: [], referralSignatures: { mode: 'off' } },
+  });
+
+  it('acknowledges a qualifying event of a person with no referral, counts it, and never records it as a referral', async () => {
+    // Prepare
+    const { memory, handler, context, fulfilDeps, ledger } = setup();
+    const base = await fulfilDeps();
+    fulfilDeps.mockImplementation(async () => withQualification(base));
+    const addMetric = jest.spyOn(metrics, 'addMetric');
+
+    // Act
+    const response = await handler(batch(sqsRecord(personEventBody())), context);
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(addMetric).toHaveBeenCalledWith('QualifyingEventsReceived', 'Count', 1);
+    expect(memory.records.size).toBe(0);
+    expect(memory.personEvents.get(OTHER_EVENT_ID)?.role).toBe('qualify');
+    expect(ledger.fail).not.toHaveBeenCalled();
+    expect(sqsMock).not.toHaveReceivedCommand(SendMessageCommand);
+    addMetric.mockRestore();
+  });
+
+  it('dead-letters a person event whose time cannot be read, recording nothing in the ledger', async () => {
+    // Prepare
+    const { handler, context, ledger } = setup();
+
+    // Act
+    const response = await handler(batch(sqsRecord(personEventBody({ occurredAt: 'yesterday' }))), context);
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(deadLettered()).toHaveLength(1);
+    expect(ledger.fail).not.toHaveBeenCalled();
+  });
+});

@@ -1,7 +1,7 @@
-import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { LifecycleIndex } from '../../domain/ledger-port';
 import type { LifecycleQueue, LifecycleRecord } from '../../domain/lifecycle/record';
-import { classify } from './conditional';
+import { classify, QueryCommand } from './conditional';
 
 export const LIFECYCLE_INDEX = 'lifecycle';
 

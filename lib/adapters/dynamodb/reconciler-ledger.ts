@@ -1,12 +1,13 @@
-import { BatchGetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand } from './conditional';
 import { RetryableError } from '../../domain/errors';
-import { referralKey } from './ledger';
+import { personEventKey, referralKey } from './ledger';
 import { sleep } from '../../infra/retry';
 
 /** The referral records' key prefix, from the ledger's own key function. */
-const REFERRAL_PREFIX = referralKey('');
+const REFERRAL_PREFIX = /* @__PURE__ */ referralKey('');
 /** The item the worker writes once it has handled a qualifying or refund event (lower-case uuid). */
-export const PERSON_EVENT_PREFIX = 'person-event#';
+const PERSON_EVENT_PREFIX = /* @__PURE__ */ personEventKey('');
 
 /**
  * All the reconciler reads of a record: its key, enough to know the ledger has it. Its IAM role

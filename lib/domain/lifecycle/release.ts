@@ -20,7 +20,7 @@ export interface ReleaserDeps {
   ledger: LedgerPort;
   /** The sparse index of the referrals waiting (lib/adapters/dynamodb/lifecycle-index.ts). */
   index: LifecycleIndex;
-  /** Puts a referral on the work queue (lib/adapters/sqs/queue.ts, wired in lib/infra/release-wiring.ts), as reconcile's deps do. */
+  /** Puts a referral on the work queue (lib/adapters/sqs/queue.ts, wired in lib/infra/wiring.ts), as reconcile's deps do. */
   enqueue(referral: Referral): Promise<unknown>;
   now?: () => number;
   /** A message sent less than this ago is not sent again (default 15 min: well past a busy queue's wait). */
@@ -42,6 +42,8 @@ export interface ReleaseRun {
   awaiting: number;
   /** Referrals found past their deadline and made NOT_QUALIFIED in this run (ReferralsNotQualified). */
   notQualified: number;
+  /** NOT_QUALIFIED referrals whose follow-ups (claims, capture, announcement) failed in this run: the next run tries again. */
+  expiryFollowUpsFailed: number;
 }
 
 export const DAY_MS = 86_400_000;
@@ -59,9 +61,10 @@ export async function releaseDue(deps: ReleaserDeps): Promise<ReleaseRun> {
     else alreadySent++;
   }
   const reviewOverADay = (await deps.index.waiting('review', now - DAY_MS)).length;
-  const notQualified = await expireDue(deps, now);
+  const { expired: notQualified, failed: expiryFollowUpsFailed } = await expireDue(deps, now);
+  // Up to the index read's 1,000: the alarm on qualifying events stopping needs only "some wait".
   const awaiting = (await deps.index.waiting('awaiting')).filter((record) => record.status === 'AWAITING').length;
-  return { released, alreadySent, reviewOverADay, awaiting, notQualified };
+  return { released, alreadySent, reviewOverADay, awaiting, notQualified, expiryFollowUpsFailed };
 }
 
 /**
@@ -72,23 +75,40 @@ export async function releaseDue(deps: ReleaserDeps): Promise<ReleaseRun> {
  * in between finds it there again and finishes, each follow-up being a no-op the second time.
  * Ledger writes only (UpdateItem): the releaser's role reads nothing but the index.
  */
-async function expireDue(deps: ReleaserDeps, now: number): Promise<number> {
+/**
+ * Expired per run at most: each takes a few sequential writes (and two calls out), so a mass
+ * expiry stays well inside the releaser's 60 s; the rest, oldest first, go on the next minute.
+ */
+const EXPIRE_PER_RUN = 200;
+
+async function expireDue(deps: ReleaserDeps, now: number): Promise<{ expired: number; failed: number }> {
   let expired = 0;
-  for (const found of await deps.index.waiting('awaiting', now - QUALIFY_GRACE_MS)) {
+  let failed = 0;
+  for (const found of await deps.index.waiting('awaiting', now - QUALIFY_GRACE_MS, EXPIRE_PER_RUN)) {
     let record: LifecycleRecord | undefined = found;
     if (record.status === 'AWAITING') {
       record = await expire(deps.ledger, found.eventId, Number(found.qualifyBy));
       if (record) expired++;
     }
     if (record?.status !== 'NOT_QUALIFIED') continue;
-    await releaseClaims(deps.ledger, record);
-    const referral = parkedReferral(record);
-    if (referral) await releasePersonKeys(deps.ledger, referral, record.eventId);
-    await captureRecord(deps.posthog, record, 'not_qualified', undefined, { reason: 'no_qualifying_event' });
-    await announce(deps.status, undefined, record, 'not_qualified', { reason: 'no_qualifying_event' });
-    await notQualifiedDone(deps.ledger, record.eventId);
+    try {
+      await notQualifiedFollowUps(deps, record);
+    } catch {
+      // Left in the index: the next run finishes it (each follow-up is a no-op the second time). One
+      // referral's outage (PostHog, Customer.io) must not stop the others, nor the held releases.
+      failed++;
+    }
   }
-  return expired;
+  return { expired, failed };
+}
+
+async function notQualifiedFollowUps(deps: ReleaserDeps, record: LifecycleRecord): Promise<void> {
+  await releaseClaims(deps.ledger, record);
+  const referral = parkedReferral(record);
+  if (referral) await releasePersonKeys(deps.ledger, referral, record.eventId);
+  await captureRecord(deps.posthog, record, 'not_qualified', undefined, { reason: 'no_qualifying_event' });
+  await announce(deps.status, undefined, record, 'not_qualified', { reason: 'no_qualifying_event' });
+  await notQualifiedDone(deps.ledger, record.eventId);
 }
 
 /** Claims and sends one due referral's message (also what `review approve` does right away); false if sent recently. */
