@@ -13,16 +13,9 @@
  *   rate; referrals/s over the run beside the most the bucket allows in that time.
  */
 import { randomUUID } from 'node:crypto';
-import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { makeWorkerHandler } from '../functions/worker';
 import type { Ledger } from '../lib/adapters/dynamodb/ledger';
 import type { Checkpoint } from '../lib/domain/rewards';
-import { loadWorkerConfig, loadWorkerRuntimeConfig } from '../lib/infra/config';
-import { documentClient } from '../lib/infra/aws-clients';
-import { loadEnv } from '../lib/infra/secrets';
 import { SHOPIFY_PLAN_RESTORE_RATES, sizeForShop } from '../lib/infra/shop-sizing';
-import { createWorkerDeps } from '../lib/infra/wiring';
-import { SqsPoller } from '../local/poller';
 import { captureOutput, progress } from './logs';
 import type { Row, SectionResult } from './report';
 import { BenchStack, REFERRAL_SIGNING_KEY, referralBody, type Emulators, type WorkerContainer } from './stack';
@@ -204,8 +197,6 @@ async function timeToRewardIdle(emulators: Emulators, options: Required<Options>
   return { samples, lost };
 }
 
-type WorkerHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
-
 async function timeToRewardUnderContention(
   emulators: Emulators,
   options: Required<Options>,
@@ -224,49 +215,26 @@ async function timeToRewardUnderContention(
     const allowed = new Promise<void>((resolve) => (allow = resolve));
     return { reached, reach, allowed, allow };
   };
-  const deps = createWorkerDeps(
-    loadWorkerRuntimeConfig(stack.env),
-    async () => loadWorkerConfig(await loadEnv(stack.env)),
-    { sqs: stack.sqs, ddb: documentClient(stack.dynamo) },
-    {
-      fulfil: {
-        checkpoint: (step, eventId) => {
-          const entry = marks.get(eventId) ?? {};
-          entry[step] ??= nowMs();
-          marks.set(eventId, entry);
-        },
-      },
-      wrapLedger: (ledger) =>
-        Object.assign(Object.create(ledger) as Ledger, {
-          // The verdict's write (decide) waits at its gate; a release (lib/domain/steps.ts) opens its waiter's.
-          write: async (...args: Parameters<Ledger['write']>) => {
-            const [eventId, , change] = args;
-            const held = change.step === 'decide' ? gates.get(eventId) : undefined;
-            if (held) {
-              held.reach();
-              await held.allowed;
-            }
-            const written = await ledger.write(...args);
-            const holder = change.step === 'release' ? waiterOf.get(eventId) : undefined;
-            if (holder) gates.get(holder)?.allow();
-            return written;
-          },
-        }),
+  // The verdict's write (decide) waits at its gate; a release (lib/domain/steps.ts) opens its waiter's.
+  const ledger = stack.ledger;
+  const gated = Object.assign(Object.create(ledger) as Ledger, {
+    write: async (...args: Parameters<Ledger['write']>) => {
+      const [eventId, , change] = args;
+      const held = change.step === 'decide' ? gates.get(eventId) : undefined;
+      if (held) {
+        held.reach();
+        await held.allowed;
+      }
+      const written = await ledger.write(...args);
+      const holder = change.step === 'release' ? waiterOf.get(eventId) : undefined;
+      if (holder) gates.get(holder)?.allow();
+      return written;
     },
-  );
-  const handler = makeWorkerHandler(deps) as WorkerHandler;
-  const poller = new SqsPoller({
-    sqs: stack.sqs,
-    queueUrl: stack.resources.queueUrl,
-    queueArn: stack.resources.queueArn,
-    handler,
-    batchSize: stack.defs.worker.batchSize,
-    timeoutMs: stack.defs.worker.timeoutSeconds * 1000,
-    waitTimeSeconds: 0,
   });
+  const container = stack.container({ ledger: gated });
   // One more container than pairs: every batch of A's held at its decision can hold one, and one
   // is always left to receive the B's that meet their claims.
-  const stops = Array.from({ length: pairs + 1 }, () => keepPolling(() => poller.pollOnce(0)));
+  const stops = Array.from({ length: pairs + 1 }, () => keepPolling(() => container.pollOnce()));
   const samples: number[] = [];
   let lost = 0;
   try {

@@ -7,26 +7,25 @@
  * batch size and the worker's timeout from serverless.yml.
  */
 import { randomUUID } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyStructuredResultV2, Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { makeIngestHandler, type IngestHandler } from '../functions/ingest';
 import { makeWorkerHandler } from '../functions/worker';
-import { documentClient } from '../lib/infra/aws-clients';
 import { loadIngestConfig, loadWorkerConfig, loadWorkerRuntimeConfig, type Env } from '../lib/infra/config';
 import type { Fetch } from '../lib/infra/http';
-import { Ledger } from '../lib/adapters/dynamodb/ledger';
+import type { Ledger } from '../lib/adapters/dynamodb/ledger';
 import type { Checkpoint, FulfilDeps } from '../lib/domain/rewards';
 import { loadEnv } from '../lib/infra/secrets';
 import { ShopifyPacer } from '../lib/adapters/shopify/pacing';
-import { createWorkerDeps, type FulfilOverrides } from '../lib/infra/wiring';
 import { httpApiEvent } from '../local/apigw';
-import { loadInfraDefinitions, type InfraDefinitions } from '../local/infra';
-import { SqsPoller } from '../local/poller';
+import type { InfraDefinitions } from '../local/infra';
+import type { SqsPoller } from '../local/poller';
 import { queueDepth } from '../ops/queue-depth';
-import { createStackResources, functionEnv, type StackResources } from '../local/resources';
-import { startFakeCustomerIo, type FakeCustomerIo, type FakeCustomerIoOptions } from '../local/sandbox/customerio';
-import { startFakeShopify, type FakeShopify, type FakeShopifyOptions } from '../local/sandbox/shopify';
+import type { StackResources } from '../local/resources';
+import type { FakeCustomerIo, FakeCustomerIoOptions } from '../local/sandbox/customerio';
+import type { FakeShopify, FakeShopifyOptions } from '../local/sandbox/shopify';
+import { assembleStack, stackWorker, workerPoller, type Stack } from '../local/stack';
 import { signWebhookBody } from '../local/vouch';
 import { nowMs, sleep } from './stats';
 import type { Emulators, EmulatorsModule } from '../local/emulators-types';
@@ -70,6 +69,15 @@ export interface AwsCounters {
 
 type WorkerHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
+export interface ContainerOptions {
+  /** The fetch the container's clients send with, e.g. one that watches Shopify's answers. */
+  fetch?: Fetch;
+  /** false: Shopify requests go out without a pacer (the reference). */
+  pacing?: boolean;
+  /** The ledger the container writes through, e.g. one that holds a write at a gate; the stack's by default. */
+  ledger?: Ledger;
+}
+
 /** One emulated Lambda container of the worker: its own cached deps, hence its own pacer. */
 export class WorkerContainer {
   /** Each invocation: when it started (nowMs) and its wall time, ms. */
@@ -81,19 +89,21 @@ export class WorkerContainer {
   /** The pacer this container's Shopify requests wait on (none when pacing is off). */
   public readonly pacer?: ShopifyPacer;
 
-  public constructor(stack: BenchStack, overrides: FulfilOverrides, pacing = true) {
+  public constructor(stack: BenchStack, options: ContainerOptions & { checkpoint?: StackOptions['checkpoint'] }) {
     const runtime = loadWorkerRuntimeConfig(stack.env);
-    // The pacer the wiring would build for itself (its share: 1 / WORKER_MAX_CONCURRENCY, as
-    // lib/infra/worker-wiring.ts gives it), made here so the bench can read its stats.
-    this.pacer = pacing ? new ShopifyPacer({ share: 1 / runtime.workerContainers }) : undefined;
-    overrides = { ...overrides, shopifyPacer: this.pacer ?? false };
-    // The deployed worker's factory (lib/infra/worker-wiring.ts), one container's worth.
-    const deps = createWorkerDeps(
-      runtime,
-      async () => loadWorkerConfig(await loadEnv(stack.env)),
-      { sqs: stack.sqs, ddb: documentClient(stack.dynamo) },
-      { fulfil: overrides },
-    );
+    // The pacer the deployed worker builds for itself (its share: 1 / WORKER_MAX_CONCURRENCY, as
+    // lib/infra/wiring.ts gives it), made here so the bench can read its stats; none for the
+    // reference without pacing (the same transport, sending every request at once).
+    this.pacer = options.pacing !== false ? new ShopifyPacer({ share: 1 / runtime.workerContainers }) : undefined;
+    const { checkpoint } = options;
+    // The deployed worker's pieces (local/stack.ts), one container's worth; config (and the cached secret) re-read per invocation.
+    const deps = stackWorker(stack.parts, {
+      loadConfig: async () => loadWorkerConfig(await loadEnv(stack.env)),
+      pacer: this.pacer ?? false,
+      ...(options.ledger ? { ledger: options.ledger } : {}),
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(checkpoint ? { fulfil: { checkpoint } } : {}),
+    });
     this.fulfilDeps = deps.fulfilDeps;
     const worker = makeWorkerHandler(deps) as WorkerHandler;
     const timed: WorkerHandler = async (event, context) => {
@@ -104,15 +114,7 @@ export class WorkerContainer {
         this.invocations.push({ records: event.Records.length, start, ms: nowMs() - start });
       }
     };
-    this.poller = new SqsPoller({
-      sqs: stack.sqs,
-      queueUrl: stack.resources.queueUrl,
-      queueArn: stack.resources.queueArn,
-      handler: timed,
-      batchSize: stack.defs.worker.batchSize,
-      timeoutMs: stack.defs.worker.timeoutSeconds * 1000,
-      waitTimeSeconds: 0,
-    });
+    this.poller = workerPoller(stack.parts, timed, { waitTimeSeconds: 0 });
   }
 
   /** Polls one batch, as the event source mapping would invoke this container; resolves to its size. */
@@ -124,19 +126,31 @@ export class WorkerContainer {
 export class BenchStack {
   public readonly aws: AwsCounters = { requests: new Map(), writeUnits: 0, readUnits: 0 };
 
+  public readonly sqs: SQSClient;
+  public readonly dynamo: DynamoDBClient;
+  public readonly ledger: Ledger;
+  public readonly resources: StackResources;
+  public readonly defs: InfraDefinitions;
+  public readonly shopify: FakeShopify;
+  public readonly customerio: FakeCustomerIo;
+  public readonly env: Env;
+
   private constructor(
-    public readonly sqs: SQSClient,
-    public readonly dynamo: DynamoDBClient,
-    public readonly ledger: Ledger,
-    public readonly resources: StackResources,
-    public readonly defs: InfraDefinitions,
-    public readonly shopify: FakeShopify,
-    public readonly customerio: FakeCustomerIo,
-    public readonly env: Env,
+    /** The local stack's parts (local/stack.ts). */
+    public readonly parts: Stack,
     /** The ingest handler as deployed (makeIngestHandler), on this stack's queue. */
     public readonly ingestHandler: IngestHandler,
     private readonly options: StackOptions,
-  ) {}
+  ) {
+    this.sqs = parts.sqs;
+    this.dynamo = parts.dynamo;
+    this.ledger = parts.ledger;
+    this.resources = parts.resources;
+    this.defs = parts.defs;
+    this.shopify = parts.shopify!;
+    this.customerio = parts.customerio!;
+    this.env = parts.env;
+  }
 
   /** POSTs a webhook body to ingest as API Gateway would deliver it. */
   public async ingest(body: string): Promise<APIGatewayProxyStructuredResultV2> {
@@ -144,28 +158,16 @@ export class BenchStack {
   }
 
   public static async start(emulators: Emulators, options: StackOptions = {}): Promise<BenchStack> {
-    const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
-    const sqs = new SQSClient({ endpoint: emulators.sqsEndpoint, region: 'us-east-1', credentials });
-    const dynamo = new DynamoDBClient({ endpoint: emulators.dynamoEndpoint, region: 'us-east-1', credentials });
-    const defs = loadInfraDefinitions();
-    const resources = await createStackResources(sqs, dynamo, defs, {
-      suffix: `-bench-${randomUUID().slice(0, 8)}`,
-      visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 60,
+    const parts = await assembleStack({
+      endpoints: emulators,
+      resources: { suffix: `-bench-${randomUUID().slice(0, 8)}`, visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 60 },
+      shopify: options.shopify ?? {},
+      customerio: options.customerio ?? {},
+      env: { WEBHOOK_SECRET, REFERRAL_SIGNING_KEY, ...options.env },
     });
-    const ledger = new Ledger(documentClient(dynamo), resources.tableName);
-    const shopify = await startFakeShopify(options.shopify);
-    const customerio = await startFakeCustomerIo(options.customerio);
-    const env: Env = {
-      WEBHOOK_SECRET,
-      REFERRAL_SIGNING_KEY,
-      ...functionEnv(resources, defs),
-      ...shopify.env,
-      ...customerio.env,
-      ...options.env,
-    };
     // As deployed: config (and the cached secret) re-read per invocation.
-    const ingest = makeIngestHandler({ sqs, config: async () => loadIngestConfig(await loadEnv(env)) });
-    const stack = new BenchStack(sqs, dynamo, ledger, resources, defs, shopify, customerio, env, ingest, options);
+    const ingest = makeIngestHandler({ sqs: parts.sqs, config: async () => loadIngestConfig(await loadEnv(parts.env)) });
+    const stack = new BenchStack(parts, ingest, options);
     stack.countRequests();
     return stack;
   }
@@ -174,17 +176,8 @@ export class BenchStack {
    * A new worker container (its own deps cache, its own Shopify pacer); `fetch` lets a bench watch
    * the answers; `pacing: false` sends its Shopify requests without a pacer (the reference).
    */
-  public container(options: { fetch?: Fetch; pacing?: boolean } = {}): WorkerContainer {
-    const checkpoint = this.options.checkpoint;
-    // The reference without pacing: the same transport, sending every request at once.
-    return new WorkerContainer(
-      this,
-      {
-        ...(checkpoint ? { checkpoint } : {}),
-        ...(options.fetch ? { fetch: options.fetch } : {}),
-      },
-      options.pacing !== false,
-    );
+  public container(options: ContainerOptions = {}): WorkerContainer {
+    return new WorkerContainer(this, { ...options, checkpoint: this.options.checkpoint });
   }
 
   public depth(queueUrl = this.resources.queueUrl): Promise<{ visible: number; inFlight: number }> {
@@ -211,10 +204,7 @@ export class BenchStack {
   }
 
   public async stop(): Promise<void> {
-    await this.shopify.close();
-    await this.customerio.close();
-    this.sqs.destroy();
-    this.dynamo.destroy();
+    await this.parts.stop();
   }
 
   /** Counts every AWS request the stack makes (ingest, event source mapping, worker, ledger). */

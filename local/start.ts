@@ -11,30 +11,28 @@
  * so everything is put there first and the handler modules are imported only afterwards. For the
  * same reason one process can hold one local stack: the handlers are module singletons.
  *
- * This file wires the stack together; the API Gateway server is ./gateway.ts, the releaser and
- * the DLQ watch ./loops.ts, the handler loading ./handlers.ts, everything printed ./output.ts.
+ * This file wires the stack together; the parts the tests and the bench assemble too are
+ * ./stack.ts, the API Gateway server ./gateway.ts, the releaser and the DLQ watch ./loops.ts, the
+ * handler loading ./handlers.ts, everything printed ./output.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { relative as relativePath, resolve as resolvePath } from 'node:path';
 import { loadReleaserConfig, loadWorkerConfig } from '../lib/infra/config';
 import { maskCode } from '../lib/infra/mask';
-import { emulatorClients } from './emulator-clients';
 import { startGateway, type IngestHandler, type ReferralCodesHandler } from './gateway';
 import { loadReferralCodesConfig } from '../lib/infra/config-referral-codes';
 import { forgetModulesUnder, pickHandler } from './handlers';
-import { loadInfraDefinitions } from './infra';
 import { startReleaser, watchDeadLetterQueue } from './loops';
 import { printBanner, printCard, printEvent, printRefusal, say } from './output';
-import { SqsPoller, type SqsHandler } from './poller';
+import type { SqsHandler } from './poller';
+import type { FakeCustomerIo } from './sandbox/customerio';
+import type { FakeShopify, FakeShopifyOptions } from './sandbox/shopify';
+import { assembleStack, REGION, workerPoller } from './stack';
 import { restoreRateSetting, sizeForShop } from '../lib/infra/shop-sizing';
-import { createStackResources, functionEnv } from './resources';
-import { startFakeCustomerIo, type FakeCustomerIo } from './sandbox/customerio';
-import { startFakeShopify, type FakeShopify } from './sandbox/shopify';
 import { parseDuration } from '../lib/infra/duration';
 import { localStateDir, stackFilePath, type LocalStackFile } from './state';
 import type { EmulatorsModule } from './emulators-types';
-import { documentClient } from '../lib/infra/aws-clients';
 import { releaserDeps } from '../lib/infra/wiring';
 import { lostReferralCurl, prepareLocalReconciler, recordDelivered } from './reconcile-loop';
 import { exposureProblem, realVendors, type BoundAddress, type RealVendor } from './loopback';
@@ -61,8 +59,6 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
-const REGION = 'us-east-1';
-
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const env = process.env;
   Object.assign(env, options.env ?? {});
@@ -84,7 +80,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
 
   try {
-    // 1. AWS emulators and the resources serverless.yml defines (stage "local").
+    // 1. AWS emulators.
     // fauxqs is ESM only: a computed specifier keeps this a native import() in this CommonJS file.
     const emulatorsModule = './emulators.mjs';
     const { startEmulators } = (await import(emulatorsModule)) as EmulatorsModule;
@@ -112,40 +108,23 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const ignoredSecretId = env.SECRET_ID;
     delete env.SECRET_ID;
 
-    const clients = emulatorClients(emulators, REGION);
-    const { sqs, dynamo } = clients;
-    cleanups.push(() => clients.destroy());
-    const defs = loadInfraDefinitions();
-    const resources = await createStackResources(sqs, dynamo, defs);
-    Object.assign(env, functionEnv(resources, defs));
+    // 2. The stack the tests and the bench assemble too (./stack.ts): the resources serverless.yml
+    // defines (stage "local"), and the Shopify and Customer.io fakes unless credentials or a URL
+    // override point elsewhere.
+    const shopifyVars = ['SHOPIFY_STORE_DOMAIN', 'SHOPIFY_ACCESS_TOKEN', 'SHOPIFY_BASE_URL', 'SHOPIFY_CLIENT_ID', 'SHOPIFY_CLIENT_SECRET'];
+    const sandboxShopify = !shopifyVars.some((name) => env[name]?.trim());
+    const sandboxCustomerIo = !(env.CUSTOMERIO_SITE_ID?.trim() || env.CUSTOMERIO_API_KEY?.trim() || env.CUSTOMERIO_TRACK_URL?.trim());
+    const stack = await assembleStack({
+      endpoints: emulators,
+      shopify: sandboxShopify ? sandboxShopifyOptions(env) : false,
+      customerio: sandboxCustomerIo ? { port: 0, onEvent: printEvent } : false,
+    });
+    cleanups.push(() => stack.stop());
+    const { sqs, defs, resources, shopify, customerio } = stack;
+    // The stack's env is the functions' own: resources, and the sandboxes' URLs and credentials.
+    Object.assign(env, stack.env);
     cleanups.push(muteInvalidQueueUrlWarnings([resources.queueUrl, resources.deadLetterQueueUrl]));
 
-    // 2. Shopify and Customer.io: the fakes, unless credentials or a URL override point elsewhere.
-    let shopify: FakeShopify | undefined;
-    const shopifyVars = ['SHOPIFY_STORE_DOMAIN', 'SHOPIFY_ACCESS_TOKEN', 'SHOPIFY_BASE_URL', 'SHOPIFY_CLIENT_ID', 'SHOPIFY_CLIENT_SECRET'];
-    if (!shopifyVars.some((name) => env[name]?.trim())) {
-      // The sandbox is a Dev Dashboard app, as a shop set up today is: the worker gets its tokens
-      // by the client credentials grant, and SANDBOX_SHOPIFY_TOKEN_TTL=5s shows them renewed.
-      const ttl = env.SANDBOX_SHOPIFY_TOKEN_TTL?.trim();
-      const tokenTtlMs = ttl ? parseDuration(ttl) : undefined;
-      if (ttl && (tokenTtlMs === undefined || tokenTtlMs < 1000))
-        throw new Error(`SANDBOX_SHOPIFY_TOKEN_TTL must be a duration of 1s or more like 5s, 15m or 24h, got ${ttl}`);
-      const clientCredentials = { clientId: 'sandbox-app', clientSecret: `shpss_${randomBytes(16).toString('hex')}`, tokenTtlMs };
-      shopify = await startFakeShopify({
-        port: 0,
-        onCard: printCard,
-        onDeactivate: (reward) => say(`🚫 ${reward.kind} ${maskCode(reward.code)} deactivated in the Shopify sandbox (revoked)`),
-        clientCredentials,
-      });
-      cleanups.push(() => shopify?.close());
-      Object.assign(env, shopify.env);
-    }
-    let customerio: FakeCustomerIo | undefined;
-    if (!(env.CUSTOMERIO_SITE_ID?.trim() || env.CUSTOMERIO_API_KEY?.trim() || env.CUSTOMERIO_TRACK_URL?.trim())) {
-      customerio = await startFakeCustomerIo({ port: 0, onEvent: printEvent });
-      cleanups.push(() => customerio?.close());
-      Object.assign(env, customerio.env);
-    }
     // The key the app's backend signs referrals with (lib/domain/vouch.ts): generated and saved like
     // the webhook secret, for send-sample and the banner's signed sample. Before the worker's config is read: it requires one.
     const signingKey = localSecret(env, 'REFERRAL_SIGNING_KEY', 'referral-signing-key', () => randomBytes(32).toString('base64url'));
@@ -205,14 +184,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
 
     // 4. The worker's event source mapping.
-    const ledger = new Ledger(documentClient(dynamo), resources.tableName);
-    const poller = new SqsPoller({
-      sqs,
-      queueUrl: resources.queueUrl,
-      queueArn: resources.queueArn,
-      handler: async (event, context) => {
+    const poller = workerPoller(
+      stack,
+      async (event, context) => {
         const result = await worker(event, context);
-        await printRefusals(ledger, event, result);
+        await printRefusals(stack.ledger, event, result);
         const failed = result?.batchItemFailures?.length ?? 0;
         if (failed > 0) {
           say(
@@ -222,12 +198,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         }
         return result;
       },
-      functionName: 'worker',
-      batchSize: defs.worker.batchSize,
-      timeoutMs: defs.worker.timeoutSeconds * 1000,
-      region: REGION,
-      onError: (error) => say(`⚠️  worker invocation failed: ${(error as Error)?.message ?? String(error)}`),
-    });
+      {
+        functionName: 'worker',
+        onError: (error) => say(`⚠️  worker invocation failed: ${(error as Error)?.message ?? String(error)}`),
+      },
+    );
     // As many batches at once as the deployed event source runs containers, by the same rule
     // (lib/infra/shop-sizing.ts, SHOPIFY_RESTORE_RATE). One process is one container here, so its
     // one Shopify pacer paces them all and takes the whole budget (WORKER_MAX_CONCURRENCY unset).
@@ -239,7 +214,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(() => poller.stop());
 
     // 4b. The releaser (functions/release.ts in AWS): held referrals whose time has come go back to the worker.
-    cleanups.push(startReleaser(releaserDeps(loadReleaserConfig(env), { sqs, ddb: documentClient(dynamo) }, { resendAfterMs: 30_000 })));
+    cleanups.push(startReleaser(releaserDeps(loadReleaserConfig(env), { sqs, ddb: stack.ddb }, { resendAfterMs: 30_000 })));
 
     // 5. The DLQ, watched: a permanent failure (or retries exhausted) lands there.
     const stopWatching = watchDeadLetterQueue(sqs, resources.deadLetterQueueUrl);
@@ -335,6 +310,23 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await stop();
     throw error;
   }
+}
+
+/**
+ * The Shopify sandbox as a Dev Dashboard app, as a shop set up today is: the worker gets its tokens
+ * by the client credentials grant, and SANDBOX_SHOPIFY_TOKEN_TTL=5s shows them renewed.
+ */
+function sandboxShopifyOptions(env: NodeJS.ProcessEnv): FakeShopifyOptions {
+  const ttl = env.SANDBOX_SHOPIFY_TOKEN_TTL?.trim();
+  const tokenTtlMs = ttl ? parseDuration(ttl) : undefined;
+  if (ttl && (tokenTtlMs === undefined || tokenTtlMs < 1000))
+    throw new Error(`SANDBOX_SHOPIFY_TOKEN_TTL must be a duration of 1s or more like 5s, 15m or 24h, got ${ttl}`);
+  return {
+    port: 0,
+    onCard: printCard,
+    onDeactivate: (reward) => say(`🚫 ${reward.kind} ${maskCode(reward.code)} deactivated in the Shopify sandbox (revoked)`),
+    clientCredentials: { clientId: 'sandbox-app', clientSecret: `shpss_${randomBytes(16).toString('hex')}`, tokenTtlMs },
+  };
 }
 
 /** Throws (the stack then stops) when a socket is wider than loopback while real vendors are configured. */

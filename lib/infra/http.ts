@@ -32,3 +32,12 @@ export async function fetchWithTimeout(
     });
   }
 }
+
+/** The response's body as text; a connection that drops or times out mid-body is a RetryableError (the request may have been applied). */
+export async function responseText(response: Response, what: string): Promise<string> {
+  try {
+    return await response.text();
+  } catch (error) {
+    throw new RetryableError(`${what}: response body lost (HTTP ${response.status})`, { cause: error });
+  }
+}

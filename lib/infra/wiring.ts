@@ -33,35 +33,29 @@ import { tokenProviderFor, type ShopifyTokenProvider } from '../adapters/shopify
 import { ulidFromUuid } from './ulid';
 import { PostHogEventsQuery, PostHogSharedSignals } from '../adapters/posthog-query';
 import { metrics, MetricUnit, type ScopedLogger } from './observability';
-import type { RetryOptions } from './retry';
 
 // ── The worker ──────────────────────────────────────────────────────────────────────────────
 
-/**
- * Test and bench seams: any dependency, the fetch every client uses, `shopifyPacer` (false for
- * unpaced Shopify requests, or a pacer the caller watches), and `shopifyAuth` for a token provider
- * that outlives these deps.
- */
-export type FulfilOverrides = Partial<FulfilDeps> & {
+/** What fulfilment's HTTP clients send with, beside the config. */
+export interface FulfilClients {
+  /** The fetch every HTTP client (Shopify, Customer.io, PostHog) uses; the global one by default. */
   fetch?: Fetch;
-  shopifyPacer?: ShopifyPacer | false;
-  shopifyAuth?: ShopifyTokenProvider;
-  /** This container's part of the shop's Shopify budget (1 / the worker's maximum concurrency: lib/infra/shop-sizing.ts). */
-  shopifyPacerShare?: number;
-};
+  /** The clock fulfilment dates with (reward expiry, Customer.io timestamp); leases keep real time. */
+  now?: () => number;
+}
 
-/** Builds the fulfilment dependencies from a validated config. Clients are cheap objects; callers cache the result. */
-export function createFulfilDeps(config: WorkerConfig, ledger: Ledger, overrides: FulfilOverrides = {}): FulfilDeps {
-  const { fetch: fetchImpl, shopifyPacer, shopifyAuth, shopifyPacerShare, ...rest } = overrides;
-  const { baseUrl, apiVersion } = config.shopify;
-  const transport = new ShopifyTransport({
-    baseUrl,
-    apiVersion,
-    auth: shopifyAuth ?? tokenProviderFor(baseUrl, config.shopify.auth, { fetch: fetchImpl }),
-    fetch: fetchImpl,
-    pacer: shopifyPacer ?? new ShopifyPacer({ share: shopifyPacerShare ?? 1 }),
-  });
-  // Both issuers, one transport (one token, one pacer): a referral begun under the other REWARD_TYPE is finished the way it began.
+/**
+ * The fulfilment dependencies for one validated config, on the adapters given: the ledger and the
+ * one Shopify transport both issuers share (one token, one pacer).
+ */
+export function createFulfilDeps(
+  config: WorkerConfig,
+  adapters: { ledger: Ledger; shopify: ShopifyTransport },
+  clients: FulfilClients = {},
+): FulfilDeps {
+  const { ledger, shopify: transport } = adapters;
+  const { fetch: fetchImpl, now } = clients;
+  // Both issuers, one transport: a referral begun under the other REWARD_TYPE is finished the way it began.
   const issuers = { gift_card: giftCardIssuer(transport), discount_code: discountCodeIssuer(transport) };
   return {
     ledger,
@@ -84,33 +78,44 @@ export function createFulfilDeps(config: WorkerConfig, ledger: Ledger, overrides
     },
     referralCodes: { store: ledger.codes, required: config.requireReferralCode },
     qualification: config.qualification,
-    ...rest,
+    ...(now ? { now } : {}),
+  };
+}
+
+/**
+ * One container's fulfilment dependencies for each config it meets: its ledger and its Shopify
+ * pacer (its part of the shop's budget) for as long as it lives, and the Shopify token kept per
+ * shop and credentials, so a container asks for one token a day, not one per config change.
+ */
+export function containerFulfilDeps(
+  ledger: Ledger,
+  pacer: ShopifyPacer | false,
+  clients: FulfilClients = {},
+): (config: WorkerConfig) => FulfilDeps {
+  let tokens: { key: string; provider: ShopifyTokenProvider } | undefined;
+  return (config) => {
+    const { baseUrl, apiVersion, auth } = config.shopify;
+    const tokenKey = JSON.stringify([baseUrl, auth]);
+    if (tokens?.key !== tokenKey) tokens = { key: tokenKey, provider: tokenProviderFor(baseUrl, auth, { fetch: clients.fetch }) };
+    const shopify = new ShopifyTransport({ baseUrl, apiVersion, auth: tokens.provider, fetch: clients.fetch, pacer });
+    return createFulfilDeps(config, { ledger, shopify }, clients);
   };
 }
 
 /**
  * The fulfilment dependencies per invocation: the config (and the cached secret) re-read each
- * time, the clients rebuilt only when it changed, so per-container state (the Shopify pacer, the
- * shop's currency) survives from one invocation to the next. The Shopify token survives even a
- * change of unrelated settings: it is kept per shop and credentials, so a container asks for one
- * token a day, not one per config change.
+ * time, the dependencies rebuilt by `build` only when it changed, so the clients (and the shop's
+ * currency they learnt) survive from one invocation to the next.
  */
 export function cachedFulfilDeps(
   loadConfig: () => Promise<WorkerConfig>,
-  ledger: Ledger,
-  overrides: FulfilOverrides = {},
+  build: (config: WorkerConfig) => FulfilDeps,
 ): () => Promise<FulfilDeps> {
   let cached: { key: string; deps: FulfilDeps } | undefined;
-  let tokens: { key: string; provider: ShopifyTokenProvider } | undefined;
   return async () => {
     const config = await loadConfig();
     const key = JSON.stringify(config);
-    if (cached?.key !== key) {
-      const { baseUrl, auth } = config.shopify;
-      const tokenKey = JSON.stringify([baseUrl, auth]);
-      if (tokens?.key !== tokenKey) tokens = { key: tokenKey, provider: tokenProviderFor(baseUrl, auth, { fetch: overrides.fetch }) };
-      cached = { key, deps: createFulfilDeps(config, ledger, { shopifyAuth: tokens.provider, ...overrides }) };
-    }
+    if (cached?.key !== key) cached = { key, deps: build(config) };
     return cached.deps;
   };
 }
@@ -132,56 +137,46 @@ export interface WorkerDeps {
 }
 
 /** What the worker talks through, built once per container by the caller. */
-export interface WorkerClients {
+export interface WorkerClients extends FulfilClients {
   sqs: SQSClient;
   ddb: DynamoDBDocumentClient;
-  /** The fetch every HTTP client (Shopify, Customer.io, PostHog) uses; the global one by default. */
-  fetch?: Fetch;
-  /** The clock fulfilment dates with (reward expiry, Customer.io timestamp); leases keep real time. */
-  now?: () => number;
-}
-
-/** Seams for the test harness and the bench; the deployed worker passes none. */
-export interface WorkerWiringOptions {
-  /** Any fulfilment dependency (checkpoint, newCode, an unpaced Shopify client). */
-  fulfil?: FulfilOverrides;
-  /** Wraps the ledger the worker uses (fulfilment and the handler's own fail/release), e.g. to fail one call or crash. */
-  wrapLedger?: (ledger: Ledger) => Ledger;
-  /** Shorter backoff steps for tests; the policy's shape (attempts, deadline, Retry-After floor) stays the production one. */
-  retryBackoff?: Pick<RetryOptions, 'baseDelayMs' | 'maxDelayMs'>;
 }
 
 /**
  * The worker's dependencies: the ledger on `runtime.tableName`, and fulfilment deps that re-read
  * `loadConfig` per invocation (secret rotation) but rebuild clients only when it changed, so the
- * Shopify pacer, token and shop currency live as long as the container (`cachedFulfilDeps`).
+ * Shopify pacer, token and shop currency live as long as the container (`containerFulfilDeps`).
  */
 export function createWorkerDeps(
   runtime: WorkerRuntimeConfig,
   loadConfig: () => Promise<WorkerConfig>,
   clients: WorkerClients,
-  options: WorkerWiringOptions = {},
 ): WorkerDeps {
   const ledger = new Ledger(clients.ddb, runtime.tableName);
-  const fulfilLedger = options.wrapLedger ? options.wrapLedger(ledger) : ledger;
-  const fulfilDeps = cachedFulfilDeps(loadConfig, fulfilLedger, {
-    ...(options.retryBackoff ? { retry: { ...options.retryBackoff } } : {}),
-    ...(clients.fetch ? { fetch: clients.fetch } : {}),
-    ...(clients.now ? { now: clients.now } : {}),
-    // Containers do not share a pacer: each takes its part of the shop's budget (lib/infra/shop-sizing.ts).
-    shopifyPacerShare: 1 / runtime.workerContainers,
-    ...options.fulfil,
-  });
+  // Containers do not share a pacer: each takes its part of the shop's budget (lib/infra/shop-sizing.ts).
+  const pacer = new ShopifyPacer({ share: 1 / runtime.workerContainers });
+  const fulfilDeps = cachedFulfilDeps(loadConfig, containerFulfilDeps(ledger, pacer, clients));
+  return workerDepsFrom(runtime, { sqs: clients.sqs, ledger, fulfilDeps });
+}
+
+/**
+ * The worker's dependencies from its parts: `createWorkerDeps` builds them from the config; the
+ * test harness and the bench build their own (a ledger that crashes on cue, a pacer they watch).
+ * The handler's own bookkeeping (fail, release) goes through the same ledger as fulfilment.
+ */
+export function workerDepsFrom(
+  runtime: WorkerRuntimeConfig,
+  parts: { sqs: SQSClient; ledger: LedgerPort; fulfilDeps: () => Promise<FulfilDeps> },
+): WorkerDeps {
   return {
-    sqs: clients.sqs,
-    // The wrapped one here too: a simulated crash must also skip the handler's own bookkeeping.
-    ledger: fulfilLedger,
+    sqs: parts.sqs,
+    ledger: parts.ledger,
     deadLetterQueueUrl: runtime.deadLetterQueueUrl,
     queueUrl: runtime.queueUrl,
     visibilityTimeoutSeconds: runtime.visibilityTimeoutSeconds,
     maxReceiveCount: runtime.maxReceiveCount,
     dryRun: runtime.dryRun,
-    fulfilDeps,
+    fulfilDeps: parts.fulfilDeps,
   };
 }
 

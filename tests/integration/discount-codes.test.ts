@@ -1,6 +1,7 @@
 import { discountCodeIssuer } from '../../lib/adapters/shopify/discount-codes';
 import { ShopifyTransport } from '../../lib/adapters/shopify/transport';
 import { Pipeline, referralBody } from '../support/pipeline';
+import { StaticToken } from '../../lib/adapters/shopify/auth';
 
 /** REWARD_TYPE=discount_code: the same exactly-once guarantees, with single-use discount codes. */
 describe('discount-code rewards', () => {
@@ -62,7 +63,7 @@ describe('discount-code rewards', () => {
     const codes = ['SUMMERSALE26', 'FRESHREFERRER', 'FRESHREDEEMER'];
     pipeline = await Pipeline.start({ env: { REWARD_TYPE: 'discount_code' }, newCode: () => codes.shift() ?? 'SPAREC0DE99' });
     const shop = discountCodeIssuer(
-      new ShopifyTransport({ baseUrl: pipeline.shopify.url, accessToken: 'shpat_sandbox', apiVersion: '2026-07', pacer: false }),
+      new ShopifyTransport({ baseUrl: pipeline.shopify.url, auth: new StaticToken('shpat_sandbox'), apiVersion: '2026-07', pacer: false }),
     );
     await shop.createGiftCard({ code: 'summersale26', amount: '5.00', note: 'Summer sale' });
     const { uuid, body } = referralBody();

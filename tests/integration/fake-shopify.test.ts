@@ -3,6 +3,7 @@ import { giftCardIssuer, type GiftCardIssuer } from '../../lib/adapters/shopify/
 import { ShopifyTransport } from '../../lib/adapters/shopify/transport';
 import { startFakeShopify, type FakeShopify } from '../../local/sandbox/shopify';
 import { failure } from '../support/failure';
+import { StaticToken } from '../../lib/adapters/shopify/auth';
 
 // An older version still supported on 2026-12-01 (the sandbox serves only versions with a published schema).
 const API_VERSION = '2026-04';
@@ -21,7 +22,9 @@ describe('the Shopify gift-card issuer against the fake Shopify', () => {
   });
 
   function client(accessToken = 'shpat_sandbox'): GiftCardIssuer {
-    return giftCardIssuer(new ShopifyTransport({ baseUrl: shopify.url, accessToken, apiVersion: API_VERSION, timeoutMs: 2_000 }));
+    return giftCardIssuer(
+      new ShopifyTransport({ baseUrl: shopify.url, auth: new StaticToken(accessToken), apiVersion: API_VERSION, timeoutMs: 2_000 }),
+    );
   }
 
   it('answers taken for a code reused in another case, and the look-up finds our note', async () => {
@@ -52,7 +55,7 @@ describe('the Shopify gift-card issuer against the fake Shopify', () => {
     // Prepare: 25 points hold two creates at 10 each; pacing off, or the client would wait instead
     const transport = new ShopifyTransport({
       baseUrl: shopify.url,
-      accessToken: 'shpat_sandbox',
+      auth: new StaticToken('shpat_sandbox'),
       apiVersion: API_VERSION,
       timeoutMs: 2_000,
       pacer: false,
@@ -92,7 +95,7 @@ describe('the Shopify gift-card issuer against the fake Shopify', () => {
   it('holds a timed-out request without applying it', async () => {
     // Prepare
     const rewards = giftCardIssuer(
-      new ShopifyTransport({ baseUrl: shopify.url, accessToken: 'shpat_sandbox', apiVersion: API_VERSION, timeoutMs: 100 }),
+      new ShopifyTransport({ baseUrl: shopify.url, auth: new StaticToken('shpat_sandbox'), apiVersion: API_VERSION, timeoutMs: 100 }),
     );
     shopify.injectFaults('timeout');
 

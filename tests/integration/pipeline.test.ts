@@ -2,6 +2,7 @@ import { giftCardIssuer } from '../../lib/adapters/shopify/gift-cards';
 import { ShopifyTransport } from '../../lib/adapters/shopify/transport';
 import { giftCardNote, type Checkpoint } from '../../lib/domain/rewards';
 import { Pipeline, referralBody } from '../support/pipeline';
+import { StaticToken } from '../../lib/adapters/shopify/auth';
 
 /**
  * The exactly-once guarantees, end to end on the emulators: for each PostHog event uuid,
@@ -266,7 +267,7 @@ describe('pipeline: webhook → queue → worker → Shopify + Customer.io', () 
     const codes = ['COLLIDE2345', 'FRESHREFERRER', 'FRESHREDEEMER'];
     pipeline = await Pipeline.start({ newCode: () => codes.shift() ?? 'SPAREC0DE99' });
     const shop = giftCardIssuer(
-      new ShopifyTransport({ baseUrl: pipeline.shopify.url, accessToken: 'shpat_sandbox', apiVersion: '2026-07' }),
+      new ShopifyTransport({ baseUrl: pipeline.shopify.url, auth: new StaticToken('shpat_sandbox'), apiVersion: '2026-07' }),
     );
     await shop.createGiftCard({ code: 'collide2345', amount: '10.00', note: 'a gift card sold at the till' });
     const { uuid, body } = referralBody();

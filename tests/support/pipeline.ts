@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { makeIngestHandler } from '../../functions/ingest';
@@ -8,18 +7,16 @@ import { makeReconcileHandler, type ReconcileResult } from '../../functions/reco
 import { makeWorkerHandler } from '../../functions/worker';
 import { queueDepth } from '../../ops/queue-depth';
 import { redrive } from '../../ops/redrive';
-import { documentClient } from '../../lib/infra/aws-clients';
-import { loadIngestConfig, loadReconcilerConfig, loadWorkerConfig, loadWorkerRuntimeConfig, type Env } from '../../lib/infra/config';
+import { loadIngestConfig, loadReconcilerConfig, type Env } from '../../lib/infra/config';
 import { Ledger, type LedgerRecord } from '../../lib/adapters/dynamodb/ledger';
 import type { Checkpoint } from '../../lib/domain/rewards';
-import { createWorkerDeps } from '../../lib/infra/wiring';
 import { httpApiEvent } from '../../local/apigw';
-import { loadInfraDefinitions } from '../../local/infra';
-import { SqsPoller } from '../../local/poller';
-import { createStackResources, functionEnv, type StackResources } from '../../local/resources';
-import { startFakeCustomerIo, type FakeCustomerIo } from '../../local/sandbox/customerio';
-import { startFakePostHog, type FakePostHog } from '../../local/sandbox/posthog';
-import { startFakeShopify, type FakeShopify, type FakeShopifyOptions } from '../../local/sandbox/shopify';
+import type { SqsPoller } from '../../local/poller';
+import type { StackResources } from '../../local/resources';
+import type { FakeCustomerIo } from '../../local/sandbox/customerio';
+import type { FakePostHog } from '../../local/sandbox/posthog';
+import type { FakeShopify, FakeShopifyOptions } from '../../local/sandbox/shopify';
+import { assembleStack, stackWorker, workerPoller, type Stack } from '../../local/stack';
 import { signWebhookBody } from '../../local/vouch';
 import { TEST_REFERRAL_SIGNING_KEY } from './referral-signing';
 import type { StatusSender } from '../../lib/domain/status';
@@ -66,84 +63,69 @@ export interface PipelineOptions {
  * dynalite (ledger), and the contract-honouring fake Shopify and Customer.io servers.
  */
 export class Pipeline {
+  public readonly sqs: SQSClient;
+  /** The ledger on the stack's table, for the test's own reads (the worker may be given a wrapped one). */
+  public readonly ledger: Ledger;
+  public readonly resources: StackResources;
+  public readonly shopify: FakeShopify;
+  public readonly customerio: FakeCustomerIo;
+  public readonly posthog: FakePostHog;
+  /** The document client on dynalite, for the reconciler's ledger look-ups. */
+  public readonly ddb: DynamoDBDocumentClient;
+  /** The functions' environment, read afresh by every invocation: change one (REWARD_TYPE) and the next invocation sees it. */
+  public readonly env: Env;
+
   private constructor(
-    public readonly sqs: SQSClient,
-    public readonly ledger: Ledger,
-    public readonly resources: StackResources,
-    public readonly shopify: FakeShopify,
-    public readonly customerio: FakeCustomerIo,
+    private readonly stack: Stack,
     public readonly poller: SqsPoller,
     private readonly ingestHandler: ReturnType<typeof makeIngestHandler>,
     public readonly maxReceiveCount: number,
-    public readonly posthog: FakePostHog,
-    /** The document client on dynalite, for the reconciler's ledger look-ups. */
-    public readonly ddb: DynamoDBDocumentClient,
-    /** The functions' environment, read afresh by every invocation: change one (REWARD_TYPE) and the next invocation sees it. */
-    public readonly env: Env,
-  ) {}
+  ) {
+    this.sqs = stack.sqs;
+    this.ledger = stack.ledger;
+    this.resources = stack.resources;
+    this.shopify = stack.shopify!;
+    this.customerio = stack.customerio!;
+    this.posthog = stack.posthog!;
+    this.ddb = stack.ddb;
+    this.env = stack.env;
+  }
 
   public static async start(options: PipelineOptions = {}): Promise<Pipeline> {
-    const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
-    const sqs = new SQSClient({ endpoint: requireEnv('TEST_SQS_ENDPOINT'), region: 'us-east-1', credentials });
-    const dynamo = new DynamoDBClient({ endpoint: requireEnv('TEST_DYNAMODB_ENDPOINT'), region: 'us-east-1', credentials });
-    const defs = loadInfraDefinitions();
-    const resources = await createStackResources(sqs, dynamo, defs, {
-      suffix: `-${randomUUID().slice(0, 8)}`,
-      visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 1,
+    const stack = await assembleStack({
+      endpoints: { sqsEndpoint: requireEnv('TEST_SQS_ENDPOINT'), dynamoEndpoint: requireEnv('TEST_DYNAMODB_ENDPOINT') },
+      resources: { suffix: `-${randomUUID().slice(0, 8)}`, visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 1 },
+      shopify: options.shopify ?? {},
+      customerio: {},
+      posthog: { capture: options.capture !== false },
+      env: { WEBHOOK_SECRET, REFERRAL_SIGNING_KEY: TEST_REFERRAL_SIGNING_KEY, ...options.env },
     });
-    const ddb = documentClient(dynamo);
-    const shopify = await startFakeShopify(options.shopify);
-    const customerio = await startFakeCustomerIo();
-    const posthog = await startFakePostHog();
-
-    const env: Env = {
-      WEBHOOK_SECRET,
-      REFERRAL_SIGNING_KEY: TEST_REFERRAL_SIGNING_KEY,
-      ...functionEnv(resources, defs),
-      ...shopify.env,
-      ...customerio.env,
-      ...(options.capture === false ? {} : posthog.env),
-      ...options.env,
-    };
+    const { sqs, ddb, env } = stack;
     const ingestHandler = makeIngestHandler({ sqs, config: async () => loadIngestConfig(env) });
-    // One container, as the deployed worker has, and built by the same factory: clients (the
+    // One container, as the deployed worker has, and built from the same pieces: clients (the
     // Shopify pacer, token, shop currency) outlive an invocation; the fulfilment settings are
-    // re-read each time, so a test may change `env` mid-flight.
-    const workerDeps = createWorkerDeps(
-      loadWorkerRuntimeConfig(env),
-      async () => loadWorkerConfig(env),
-      {
-        sqs,
-        ddb: options.wrapDdb ? options.wrapDdb(ddb) : ddb,
-        ...(options.clientTimeoutMs !== undefined ? { fetch: fetchTimingOutAfter(options.clientTimeoutMs) } : {}),
-        ...(options.now ? { now: options.now } : {}),
-      },
-      {
+    // re-read each time, so a test may change `env` mid-flight. The worker's ledger is the
+    // test's own when it wraps one (`pipeline.ledger` stays the real one, for the test's reads).
+    const workerLedger = new Ledger(options.wrapDdb ? options.wrapDdb(ddb) : ddb, stack.resources.tableName);
+    const workerDeps = stackWorker(stack, {
+      ledger: options.wrapLedger ? options.wrapLedger(workerLedger) : workerLedger,
+      ...(options.clientTimeoutMs !== undefined ? { fetch: fetchTimingOutAfter(options.clientTimeoutMs) } : {}),
+      ...(options.now ? { now: options.now } : {}),
+      fulfil: {
         // Fast backoff keeps the suite quick; the policy itself is the production one.
-        retryBackoff: { baseDelayMs: 5, maxDelayMs: 50 },
-        wrapLedger: options.wrapLedger,
-        fulfil: {
-          checkpoint: options.checkpoint,
-          collisionConfirmMs: options.collisionConfirmMs ?? 0,
-          ...(options.newCode ? { newCode: options.newCode } : {}),
-          ...(options.status ? { status: options.status } : {}),
-        },
+        retry: { baseDelayMs: 5, maxDelayMs: 50 },
+        checkpoint: options.checkpoint,
+        collisionConfirmMs: options.collisionConfirmMs ?? 0,
+        ...(options.newCode ? { newCode: options.newCode } : {}),
+        ...(options.status ? { status: options.status } : {}),
       },
-    );
-    // The real ledger, for the test's own reads; the worker gets the wrapped one (wrapLedger), if any.
-    const ledger = new Ledger(ddb, resources.tableName);
-    const worker = makeWorkerHandler(workerDeps);
-    const poller = new SqsPoller({
-      sqs,
-      queueUrl: resources.queueUrl,
-      queueArn: resources.queueArn,
-      handler: worker,
-      batchSize: defs.worker.batchSize,
-      timeoutMs: options.workerTimeoutMs ?? defs.worker.timeoutSeconds * 1000,
+    });
+    const poller = workerPoller(stack, makeWorkerHandler(workerDeps), {
+      timeoutMs: options.workerTimeoutMs ?? stack.defs.worker.timeoutSeconds * 1000,
       waitTimeSeconds: options.pollWaitTimeSeconds ?? 0,
       onError: options.onPollerError,
     });
-    return new Pipeline(sqs, ledger, resources, shopify, customerio, poller, ingestHandler, workerDeps.maxReceiveCount, posthog, ddb, env);
+    return new Pipeline(stack, poller, ingestHandler, workerDeps.maxReceiveCount);
   }
 
   /**
@@ -245,10 +227,7 @@ export class Pipeline {
 
   public async stop(): Promise<void> {
     await this.poller.stop();
-    await this.shopify.close();
-    await this.customerio.close();
-    await this.posthog.close();
-    this.sqs.destroy();
+    await this.stack.stop();
   }
 }
 

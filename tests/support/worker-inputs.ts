@@ -5,12 +5,12 @@ import { build } from 'esbuild';
 export const ROOT = join(__dirname, '..', '..');
 
 /**
- * Our own source files the worker's bundle keeps code from: esbuild's list of inputs for
- * functions/worker.ts (offline, nothing written), relative to the repo root, less those tree-shaken
- * to nothing (a shared module's unused exports, e.g. the other functions' wiring in
- * lib/infra/wiring.ts, and the adapters only they call).
+ * The files the worker's bundle keeps code from (esbuild's own account for functions/worker.ts,
+ * offline, nothing written), relative to the repo root: a module's unused exports are tree-shaken
+ * to 0 bytes, so e.g. the other functions' wiring in lib/infra/wiring.ts and the adapters only they
+ * call are not among them.
  */
-export async function workerSourceFiles(): Promise<string[]> {
+export async function workerBundleFiles(): Promise<string[]> {
   const { metafile } = await build({
     entryPoints: [join(ROOT, 'functions', 'worker.ts')],
     bundle: true,
@@ -22,8 +22,13 @@ export async function workerSourceFiles(): Promise<string[]> {
   });
   const [bundle] = Object.values(metafile.outputs).filter((output) => output.entryPoint !== undefined);
   return Object.entries(bundle!.inputs)
-    .filter(([file, { bytesInOutput }]) => bytesInOutput > 0 && !file.includes('node_modules') && file.endsWith('.ts'))
+    .filter(([, { bytesInOutput }]) => bytesInOutput > 0)
     .map(([file]) => file);
+}
+
+/** Our own source files among them. */
+export async function workerSourceFiles(): Promise<string[]> {
+  return (await workerBundleFiles()).filter((file) => !file.includes('node_modules') && file.endsWith('.ts'));
 }
 
 /** The `XxxCommand` names constructed in those of `files` that import an SDK matching `sdk`. */

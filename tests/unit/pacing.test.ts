@@ -2,6 +2,7 @@ import type { Fetch } from '../../lib/infra/http';
 import { ShopifyPacer, type PacerOptions, type PacerPermit } from '../../lib/adapters/shopify/pacing';
 import { giftCardIssuer } from '../../lib/adapters/shopify/gift-cards';
 import { ShopifyTransport } from '../../lib/adapters/shopify/transport';
+import { StaticToken } from '../../lib/adapters/shopify/auth';
 
 /** A clock that moves only when told to, firing the sleeps that fall due on the way. */
 class FakeClock {
@@ -442,7 +443,7 @@ describe('Shopify transport with a pacer', () => {
     // 2026-04: gift cards take initialValue there, so each create is one request (no shop currency read).
     const transport = new ShopifyTransport({
       baseUrl: 'https://shop.myshopify.com',
-      accessToken: 't',
+      auth: new StaticToken('t'),
       apiVersion: '2026-04',
       fetch: fetchImpl,
       pacer,
@@ -462,7 +463,7 @@ describe('Shopify transport with a pacer', () => {
   });
 
   it('paces by default and can be turned off', () => {
-    const options = { baseUrl: 'https://shop.myshopify.com', accessToken: 't', apiVersion: '2026-07' };
+    const options = { baseUrl: 'https://shop.myshopify.com', auth: new StaticToken('t'), apiVersion: '2026-07' };
     expect(new ShopifyTransport(options).pacer).toBeInstanceOf(ShopifyPacer);
     expect(new ShopifyTransport({ ...options, pacer: false }).pacer).toBeUndefined();
   });

@@ -1,6 +1,7 @@
 import { PermanentError } from '../../lib/domain/errors';
 import { discountCodeIssuer } from '../../lib/adapters/shopify/discount-codes';
 import { ShopifyTransport } from '../../lib/adapters/shopify/transport';
+import { StaticToken } from '../../lib/adapters/shopify/auth';
 
 type Sent = { query: string; variables: Record<string, any> };
 
@@ -20,7 +21,7 @@ const client = (fetchImpl: typeof fetch) =>
   discountCodeIssuer(
     new ShopifyTransport({
       baseUrl: 'https://shop.example',
-      accessToken: 'shpat_test',
+      auth: new StaticToken('shpat_test'),
       apiVersion: '2026-07',
       fetch: fetchImpl,
       pacer: false,

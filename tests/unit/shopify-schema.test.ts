@@ -19,6 +19,7 @@ import { SHOPIFY_DOCUMENTS } from '../../lib/adapters/shopify/documents';
 import { giftCardIssuer } from '../../lib/adapters/shopify/gift-cards';
 import { ShopifyTransport } from '../../lib/adapters/shopify/transport';
 import { adminSchema, adminSchemaVersions, checkRequest } from '../../local/sandbox/shopify-schema';
+import { StaticToken } from '../../lib/adapters/shopify/auth';
 
 /**
  * Every GraphQL document lib/ sends, with the variables the client really builds, against
@@ -57,7 +58,7 @@ async function documentsSentBy(apiVersion: string): Promise<Sent[]> {
   }) as unknown as Fetch;
   const transport = new ShopifyTransport({
     baseUrl: 'https://shop.myshopify.com',
-    accessToken: 'shpat_x',
+    auth: new StaticToken('shpat_x'),
     apiVersion,
     fetch: fetchImpl,
     pacer: false,

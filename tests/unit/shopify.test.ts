@@ -3,6 +3,7 @@ import type { Fetch } from '../../lib/infra/http';
 import { giftCardIssuer, type GiftCardIssuer } from '../../lib/adapters/shopify/gift-cards';
 import { ShopifyTransport } from '../../lib/adapters/shopify/transport';
 import { failure } from '../support/failure';
+import { StaticToken } from '../../lib/adapters/shopify/auth';
 
 const TOKEN = 'shpat_unit_secret_token';
 const CODE = 'REFABCD2345WXYZ';
@@ -74,7 +75,7 @@ const THROTTLED = { errors: [{ message: 'Throttled', extensions: { code: 'THROTT
 function transport(fetchImpl: Fetch, timeoutMs?: number): ShopifyTransport {
   return new ShopifyTransport({
     baseUrl: 'https://shop.myshopify.com',
-    accessToken: TOKEN,
+    auth: new StaticToken(TOKEN),
     apiVersion: '2025-07',
     fetch: fetchImpl,
     timeoutMs,

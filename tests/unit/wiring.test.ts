@@ -1,7 +1,7 @@
 import { loadWorkerConfig, type Env } from '../../lib/infra/config';
 import type { Fetch } from '../../lib/infra/http';
 import type { Ledger } from '../../lib/adapters/dynamodb/ledger';
-import { cachedFulfilDeps } from '../../lib/infra/wiring';
+import { cachedFulfilDeps, containerFulfilDeps } from '../../lib/infra/wiring';
 import { TEST_REFERRAL_SIGNING_KEY } from '../support/referral-signing';
 
 const ENV: Env = {
@@ -38,7 +38,7 @@ describe('cachedFulfilDeps: the Shopify token per container', () => {
     // Prepare
     const { fetch, grants } = shop();
     let env = ENV;
-    const deps = cachedFulfilDeps(async () => loadWorkerConfig(env), {} as Ledger, { fetch, shopifyPacer: false });
+    const deps = cachedFulfilDeps(async () => loadWorkerConfig(env), containerFulfilDeps({} as Ledger, false, { fetch }));
     await (await deps()).shopify.createGiftCard(CARD);
 
     // Act
@@ -54,7 +54,7 @@ describe('cachedFulfilDeps: the Shopify token per container', () => {
     // Prepare
     const { fetch, grants } = shop();
     let env = ENV;
-    const deps = cachedFulfilDeps(async () => loadWorkerConfig(env), {} as Ledger, { fetch, shopifyPacer: false });
+    const deps = cachedFulfilDeps(async () => loadWorkerConfig(env), containerFulfilDeps({} as Ledger, false, { fetch }));
     await (await deps()).shopify.createGiftCard(CARD);
 
     // Act

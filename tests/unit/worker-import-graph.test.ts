@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'esbuild';
-import { ROOT, workerSourceFiles } from '../support/worker-inputs';
+import { ROOT, workerBundleFiles, workerSourceFiles } from '../support/worker-inputs';
 
 /**
  * Revoking a reward is the operator's (ops review): its Shopify mutations stay out of the files
@@ -29,23 +28,10 @@ describe("the worker's import graph", () => {
    */
   it("holds no module only another function runs: zod, the webhook's parsers, the reconciler, the releaser's index reader, the code issuer, ops", async () => {
     // Prepare
-    const root = join(__dirname, '..', '..');
     const othersOnly = /node_modules\/zod\/|^lib\/inbound\/|reconcil|lifecycle-index|issuer|^ops\//;
 
     // Act: what the bundle keeps (a shared module's unused exports are tree-shaken to 0 bytes).
-    const { metafile } = await build({
-      entryPoints: [join(root, 'functions', 'worker.ts')],
-      bundle: true,
-      platform: 'node',
-      outdir: 'out',
-      write: false,
-      metafile: true,
-      logLevel: 'silent',
-    });
-    const [bundle] = Object.values(metafile.outputs).filter((output) => output.entryPoint !== undefined);
-    const kept = Object.entries(bundle!.inputs)
-      .filter(([, { bytesInOutput }]) => bytesInOutput > 0)
-      .map(([file]) => file);
+    const kept = await workerBundleFiles();
     const strays = kept.filter((file) => othersOnly.test(file));
 
     // Assess

@@ -2,9 +2,9 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { documentClient } from '../../lib/infra/aws-clients';
 import { loadWorkerConfig, loadWorkerRuntimeConfig, type Env } from '../../lib/infra/config';
 import { RetryableError } from '../../lib/domain/errors';
-import type { Ledger } from '../../lib/adapters/dynamodb/ledger';
+import { Ledger } from '../../lib/adapters/dynamodb/ledger';
 import type { ScopedLogger } from '../../lib/infra/observability';
-import { createWorkerDeps, stepRetry } from '../../lib/infra/wiring';
+import { cachedFulfilDeps, containerFulfilDeps, createWorkerDeps, stepRetry, workerDepsFrom } from '../../lib/infra/wiring';
 import { TEST_REFERRAL_SIGNING_KEY } from '../support/referral-signing';
 import { ShopifyPacer } from '../../lib/adapters/shopify/pacing';
 import type { Fetch } from '../../lib/infra/http';
@@ -40,22 +40,23 @@ describe('createWorkerDeps', () => {
     expect(deps).toMatchObject({ deadLetterQueueUrl: ENV.DLQ_URL, maxReceiveCount: 7, dryRun: true });
   });
 
-  it('gives fulfilment and the handler the wrapped ledger (a simulated crash skips both), and the shortened backoff', async () => {
+  it('gives fulfilment and the handler the one ledger it is built on (a simulated crash skips both)', async () => {
     // Prepare
-    let wrapped: Ledger | undefined;
-    const wrapLedger = (ledger: Ledger): Ledger => (wrapped = Object.create(ledger) as Ledger);
+    const runtime = loadWorkerRuntimeConfig(ENV);
+    const ledger = new Ledger(clients().ddb, runtime.tableName);
+    const build = containerFulfilDeps(ledger, false);
 
     // Act
-    const deps = createWorkerDeps(loadWorkerRuntimeConfig(ENV), async () => loadWorkerConfig(ENV), clients(), {
-      wrapLedger,
-      retryBackoff: { baseDelayMs: 5, maxDelayMs: 50 },
+    const deps = workerDepsFrom(runtime, {
+      sqs: clients().sqs,
+      ledger,
+      fulfilDeps: cachedFulfilDeps(async () => loadWorkerConfig(ENV), build),
     });
     const fulfil = await deps.fulfilDeps();
 
     // Assess
-    expect(fulfil.ledger).toBe(wrapped);
-    expect(deps.ledger).toBe(wrapped);
-    expect(fulfil.retry).toEqual({ baseDelayMs: 5, maxDelayMs: 50 });
+    expect(fulfil.ledger).toBe(ledger);
+    expect(deps.ledger).toBe(ledger);
   });
 
   it("gives the container's Shopify pacer 1 / WORKER_MAX_CONCURRENCY of the shop's bucket", async () => {

@@ -1,5 +1,5 @@
 import { PermanentError, RetryableError } from '../../domain/errors';
-import { type Fetch, fetchWithTimeout, isRetryableStatus } from '../../infra/http';
+import { type Fetch, fetchWithTimeout, isRetryableStatus, responseText } from '../../infra/http';
 import { parseRetryAfter } from '../../infra/retry';
 import { parseJson } from './graphql';
 
@@ -133,13 +133,7 @@ export class ClientCredentialsTokens implements ShopifyTokenProvider {
     );
     const status = response.status;
     // The body is read but never quoted: on success it is the token, on failure it may echo the request.
-    let text: string;
-    try {
-      text = await response.text();
-    } catch (error) {
-      throw new RetryableError(`${what}: response body lost (HTTP ${status})`, { cause: error });
-    }
-    const body = parseJson<{ access_token?: unknown; expires_in?: unknown }>(text);
+    const body = parseJson<{ access_token?: unknown; expires_in?: unknown }>(await responseText(response, what));
 
     if (status === 400 || status === 401 || status === 403) {
       // Shopify answers a refused grant with 400 (`{"error":"invalid_request"|"invalid_client",…}`)

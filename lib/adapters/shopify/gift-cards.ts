@@ -89,7 +89,6 @@ interface CreateData {
 interface FindData {
   giftCards?: {
     nodes?: FoundGiftCard[];
-    edges?: { node: FoundGiftCard }[];
     pageInfo?: { hasNextPage?: boolean } | null;
   } | null;
 }
@@ -168,7 +167,7 @@ export function giftCardIssuer(transport: ShopifyTransport): GiftCardIssuer {
     // The documented default search field of giftCards is the code; there is no `code:` filter.
     const data = await transport.request<FindData>('giftCards', FIND_QUERY, { query: code }, [code]);
     const connection = data.giftCards;
-    const nodes = connection?.nodes ?? connection?.edges?.map((edge) => edge.node) ?? [];
+    const nodes = connection?.nodes ?? [];
     const last4 = code.slice(-4).toLowerCase();
     const matches = nodes
       .filter((node) => typeof node.lastCharacters === 'string' && node.lastCharacters.toLowerCase() === last4)

@@ -1,18 +1,16 @@
 import { PermanentError, RetryableError } from '../../domain/errors';
-import { type Fetch, fetchWithTimeout, isRetryableStatus } from '../../infra/http';
+import { type Fetch, fetchWithTimeout, isRetryableStatus, responseText } from '../../infra/http';
 import { redactText } from '../../infra/mask';
 import { parseRetryAfter } from '../../infra/retry';
-import { StaticToken, type ShopifyTokenProvider } from './auth';
+import type { ShopifyTokenProvider } from './auth';
 import { bucketReading, parseJson, throttleDelayMs, type GraphQLResponse, type QueryCost } from './graphql';
-import { ShopifyPacer } from './pacing';
+import { ShopifyPacer, type BucketReading } from './pacing';
 
 export interface ShopifyTransportOptions {
   /** `https://{store}.myshopify.com`, no trailing path. */
   baseUrl: string;
-  /** A static Admin API token (admin-created apps); or pass `auth`. */
-  accessToken?: string;
-  /** Where tokens come from (lib/adapters/shopify/auth.ts); wins over `accessToken`. */
-  auth?: ShopifyTokenProvider;
+  /** Where tokens come from (lib/adapters/shopify/auth.ts): a static Admin API token or the client credentials grant. */
+  auth: ShopifyTokenProvider;
   apiVersion: string;
   fetch?: Fetch;
   timeoutMs?: number;
@@ -58,8 +56,7 @@ export class ShopifyTransport {
   public constructor(options: ShopifyTransportOptions) {
     this.endpoint = `${options.baseUrl.replace(/\/+$/, '')}/admin/api/${options.apiVersion}/graphql.json`;
     this.apiVersion = options.apiVersion;
-    if (!options.auth && options.accessToken === undefined) throw new Error('ShopifyTransport needs accessToken or auth');
-    this.auth = options.auth ?? new StaticToken(options.accessToken ?? '');
+    this.auth = options.auth;
     this.fetchImpl = options.fetch ?? fetch;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.now = options.now ?? Date.now;
@@ -106,6 +103,7 @@ export class ShopifyTransport {
     let response: Response;
     let body: GraphQLResponse<T> | undefined;
     let cost: QueryCost | undefined;
+    let reading: BucketReading | undefined;
     try {
       response = await fetchWithTimeout(
         this.fetchImpl,
@@ -125,20 +123,17 @@ export class ShopifyTransport {
         what,
       );
 
-      let text: string;
-      try {
-        text = await response.text();
-      } catch (error) {
-        // The connection dropped or timed out mid-body: the mutation may have been applied.
-        throw new RetryableError(`${what}: response body lost (HTTP ${response.status})`, { cause: error });
-      }
-      body = parseJson<GraphQLResponse<T>>(text);
+      body = parseJson<GraphQLResponse<T>>(await responseText(response, what));
       cost = body?.extensions?.cost;
     } finally {
       // Every outcome ends the reservation; no reading means the points count as spent.
-      if (pacer && permit) pacer.settle(permit, bucketReading(cost));
+      reading = bucketReading(cost);
+      if (pacer && permit) pacer.settle(permit, reading);
     }
-    this.recordThrottleStatus(cost);
+    if (reading) {
+      const { currentlyAvailable, maximumAvailable = 0, restoreRate = 0 } = reading;
+      this.lastThrottleStatus = { currentlyAvailable, maximumAvailable, restoreRate, at: this.now() };
+    }
 
     const status = response.status;
     const errors = Array.isArray(body?.errors) ? body.errors : [];
@@ -196,16 +191,5 @@ export class ShopifyTransport {
     }
     if (!body.data) throw new RetryableError(`${what}: response without data`);
     return { data: body.data, sends: 1 };
-  }
-
-  private recordThrottleStatus(cost: QueryCost | undefined): void {
-    const t = cost?.throttleStatus;
-    if (!t || typeof t.currentlyAvailable !== 'number') return;
-    this.lastThrottleStatus = {
-      currentlyAvailable: t.currentlyAvailable,
-      maximumAvailable: t.maximumAvailable ?? 0,
-      restoreRate: t.restoreRate ?? 0,
-      at: this.now(),
-    };
   }
 }
