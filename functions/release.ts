@@ -1,8 +1,9 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { documentClient } from '../lib/infra/aws-clients';
-import { loadReleaserConfig } from '../lib/infra/config';
+import { loadCustomerIoConfig, loadReleaserConfig } from '../lib/infra/config';
 import { releaseDue, type ReleaserDeps } from '../lib/domain/lifecycle/release';
 import { builtOnFirstCall, flushMetrics, logger, metrics, MetricUnit } from '../lib/infra/observability';
+import { loadEnv } from '../lib/infra/secrets';
 import { releaserDeps } from '../lib/infra/wiring';
 
 /** EventBridge schedule → the releaser (lib/domain/lifecycle/release.ts), plus the review-age metric its alarm watches. */
@@ -39,5 +40,12 @@ export function makeReleaseHandler(deps: ReleaserDeps) {
  * setting named (the function's Errors alarm), instead of a scan of table "" at every schedule.
  */
 export const handler: () => Promise<{ released: number; reviewOverADay: number }> = builtOnFirstCall('releaser', () =>
-  makeReleaseHandler(releaserDeps(loadReleaserConfig(process.env), { sqs: new SQSClient({}), ddb: documentClient() })),
+  makeReleaseHandler(
+    releaserDeps(loadReleaserConfig(process.env), {
+      sqs: new SQSClient({}),
+      ddb: documentClient(),
+      // The worker's secret (SECRET_ID), read only when a status is told.
+      customerio: async () => loadCustomerIoConfig(await loadEnv(process.env)),
+    }),
+  ),
 );

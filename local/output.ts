@@ -20,6 +20,16 @@ export function printCard(card: FakeGiftCard): void {
 export function printEvent(event: FakeTrackedEvent): void {
   const data = event.data as Record<string, unknown>;
   const text = (key: string): string => (typeof data[key] === 'string' ? (data[key] as string) : '');
+  // A status event (CUSTOMERIO_STATUS_EVENT) carries no codes: where the referral stands, and its date.
+  if (text('status')) {
+    const date = text('qualifyby') ? `, qualify by ${text('qualifyby')}` : text('paysafter') ? `, pays after ${text('paysafter')}` : '';
+    const reason = text('reason') ? ` (${text('reason')})` : '';
+    say(
+      `📣 Customer.io event "${event.name}" for ${maskEmail(event.identifier)} (id ${event.id}): ` +
+        `status ${text('status')}${date}${reason}; referrer ${maskEmail(text('referreremail'))}`,
+    );
+    return;
+  }
   say(
     `✉️  Customer.io event "${event.name}" for ${maskEmail(event.identifier)} (id ${event.id}): ` +
       `referrer ${maskEmail(text('referreremail'))} gets ${maskCode(text('discountreferrer'))}, ` +

@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { relative as relativePath, resolve as resolvePath } from 'node:path';
-import { loadReleaserConfig, loadWorkerConfig } from '../lib/infra/config';
+import { loadCustomerIoConfig, loadReleaserConfig, loadWorkerConfig } from '../lib/infra/config';
 import { maskCode } from '../lib/infra/mask';
 import { startGateway, type IngestHandler, type ReferralCodesHandler } from './gateway';
 import { loadReferralCodesConfig } from '../lib/infra/config-referral-codes';
@@ -214,7 +214,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(() => poller.stop());
 
     // 4b. The releaser (functions/release.ts in AWS): held referrals whose time has come go back to the worker.
-    cleanups.push(startReleaser(releaserDeps(loadReleaserConfig(env), { sqs, ddb: stack.ddb }, { resendAfterMs: 30_000 })));
+    cleanups.push(
+      startReleaser(
+        releaserDeps(
+          loadReleaserConfig(env),
+          { sqs, ddb: stack.ddb, customerio: async () => loadCustomerIoConfig(env) },
+          { resendAfterMs: 30_000 },
+        ),
+      ),
+    );
 
     // 5. The DLQ, watched: a permanent failure (or retries exhausted) lands there.
     const stopWatching = watchDeadLetterQueue(sqs, resources.deadLetterQueueUrl);

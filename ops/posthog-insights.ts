@@ -6,7 +6,13 @@
  *   2. a trend of `referral reward rejected` broken down by its `reason` property;
  *   3. a funnel `referral redeemed` → `referral reward fulfilled`;
  *
- * and, with --dashboard, a dashboard holding the three. Idempotent: every object is looked up by
+ * with pay on value (--qualify-within, or QUALIFY_EVENT in the environment), also
+ *
+ *   4. a funnel `referral redeemed` → `referral reward qualified` → `referral reward fulfilled`
+ *      whose conversion window is QUALIFY_WITHIN, and
+ *   5. the time to qualify (the same first two steps as a time-to-convert funnel);
+ *
+ * and, with --dashboard, a dashboard holding them. Idempotent: every object is looked up by
  * its exact name first; one that exists is left alone when it already says what we want, updated
  * (PATCH) when it does not (or skipped with --skip-existing); nothing is ever created twice.
  *
@@ -23,7 +29,15 @@
 
 export { PostHogApiError } from './posthog-insights/api';
 export { runCli, USAGE, type InsightsCliIo } from './posthog-insights/cli';
-export { DEFAULT_DASHBOARD_NAME, type InsightDefinition, type InsightKey, type ProgramEvents } from './posthog-insights/definitions';
+export {
+  conversionWindow,
+  DEFAULT_DASHBOARD_NAME,
+  QUALIFIED_EVENT,
+  type InsightDefinition,
+  type InsightKey,
+  type ProgramEvents,
+  type Qualification,
+} from './posthog-insights/definitions';
 export {
   contains,
   ensureReferralInsights,

@@ -1,10 +1,11 @@
 import { PermanentError, RetryableError } from '../domain/errors';
 import type { EventSender, FulfilmentMessage } from '../domain/notify-ports';
+import type { ReferralStatus, StatusMessage, StatusSender } from '../domain/status';
 import { fetchWithTimeout, isRetryableStatus, type Fetch } from '../infra/http';
 import { CUSTOMERIO_MAX_DATA_BYTES, CUSTOMERIO_MAX_EVENT_NAME_BYTES, CUSTOMERIO_MAX_IDENTIFIER_BYTES } from '../domain/limits';
 import { redactText } from '../infra/mask';
 import { parseRetryAfter } from '../infra/retry';
-import { isUlid } from '../infra/ulid';
+import { isUlid, ulidFromUuid } from '../infra/ulid';
 
 /**
  * Customer.io Track API v1, one event per call, over plain fetch. customerio-node would retry on
@@ -123,6 +124,63 @@ export class CustomerIoClient implements EventSender {
     if (status === 400) return new PermanentError('customerio_rejected', `Customer.io rejected the event${suffix}`);
     return new PermanentError(`customerio_http_${status}`, `Customer.io track: HTTP ${status}${suffix}`);
   }
+}
+
+/**
+ * Where a referral stands, as the status campaign reads it (docs/SETUP.md, "Tell both people where
+ * their reward stands"): one event named CUSTOMERIO_STATUS_EVENT on the redeemer's profile, sent
+ * through the same client as the fulfilment (same limits, error classification and redaction).
+ * Its data is built key by key from the message, so nothing else, a reward code above all, can
+ * travel in it: codes go only in the fulfilment event.
+ */
+export class CustomerIoStatusSender implements StatusSender {
+  public constructor(
+    private readonly client: Pick<CustomerIoClient, 'sendEvent'>,
+    /** CUSTOMERIO_STATUS_EVENT. */
+    private readonly eventName: string,
+    /** Stamps the event: Customer.io starts campaigns only for events under 72 h old, so a late retry must say "now". */
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  public async sendStatus(message: StatusMessage): Promise<void> {
+    await this.client.sendEvent(message.recipient, {
+      name: this.eventName,
+      id: statusEventId(message.eventId, message.status),
+      timestamp: Math.floor(this.now() / 1000),
+      data: statusData(message),
+    });
+  }
+}
+
+/**
+ * The status event's id: a ULID derived from the referral and the status, the same on every retry,
+ * so Customer.io processes each status of a referral once ("If two events contain the same id, we
+ * won't process the event multiple times": customer.io/docs/journeys/events/#deduplicating-events,
+ * quoted in github.com/customerio/customerio-ruby issue #107; CONTRACTS.md §3), and different from
+ * the fulfilment's id and from every other status's, so one status never hides another.
+ */
+export function statusEventId(eventId: string, status: ReferralStatus): string {
+  return ulidFromUuid(eventId, `customerio-status:${status}`);
+}
+
+/** The campaign's data keys ({{event.status}}, {{event.qualifyby}} …): dates as YYYY-MM-DD in UTC, only those the status has. */
+function statusData(message: StatusMessage): Record<string, string> {
+  const data: Record<string, string> = {
+    status: message.status,
+    referreremail: message.referrerEmail,
+    refereeemail: message.redeemerEmail,
+  };
+  if (message.qualifyBy !== undefined) data.qualifyby = utcDate(message.qualifyBy, 'qualifyBy');
+  if (message.paysAfter !== undefined) data.paysafter = utcDate(message.paysAfter, 'paysAfter');
+  if (message.reason !== undefined) data.reason = message.reason;
+  return data;
+}
+
+function utcDate(epochMs: number, field: string): string {
+  const date = new Date(epochMs);
+  if (Number.isNaN(date.getTime()))
+    throw new PermanentError('customerio_invalid_event', `Customer.io status event: ${field} is not a time`);
+  return date.toISOString().slice(0, 10);
 }
 
 /** Refuses, before any request, what Customer.io would reject or misuse. Returns the JSON body. */

@@ -61,12 +61,23 @@ export interface IngestConfig {
 // The reward types are the domain's (lib/domain/ledger-port.ts).
 import { REWARD_TYPES, type RewardType } from '../domain/ledger-port';
 
+/** Customer.io's Track API and the event names the worker (and, for statuses, the releaser) sends. */
+export interface CustomerIoConfig {
+  trackUrl: string;
+  siteId: string;
+  apiKey: string;
+  /** CUSTOMERIO_EVENT: the fulfilment campaign's trigger. */
+  eventName: string;
+  /** CUSTOMERIO_STATUS_EVENT: the status campaign's trigger; absent (the default), no status is told. */
+  statusEvent?: string;
+}
+
 export interface WorkerConfig {
   rewardAmount: string;
   rewardCodeLength: number;
   /** `auth`: a static token (admin-created app) or the client credentials grant (Dev Dashboard app). */
   shopify: { baseUrl: string; apiVersion: string; auth: ShopifyAuthConfig };
-  customerio: { trackUrl: string; siteId: string; apiKey: string; eventName: string };
+  customerio: CustomerIoConfig;
   /** gift_card (default) or discount_code (for shops without the gift-card scopes). */
   rewardType: RewardType;
   rules: ProgramRules;
@@ -206,6 +217,50 @@ function referralSignatures(settings: Settings, env: Env): ReferralSignatures {
   return { mode: 'required', key, ...(previousKey !== undefined ? { previousKey } : {}) };
 }
 
+/**
+ * CUSTOMERIO_STATUS_EVENT, or undefined when unset or empty (no status is told). Customer.io
+ * refuses a name over its limit (lib/domain/limits.ts): refused here, at start. The fulfilment
+ * event's name is refused too: every status would start the campaign that mails the codes.
+ */
+function statusEventName(settings: Settings, env: Env): string | undefined {
+  const name = env.CUSTOMERIO_STATUS_EVENT?.trim() || undefined;
+  if (name !== undefined) {
+    settings.expect(
+      Buffer.byteLength(name) <= CUSTOMERIO_MAX_EVENT_NAME_BYTES,
+      `CUSTOMERIO_STATUS_EVENT must be at most ${CUSTOMERIO_MAX_EVENT_NAME_BYTES} bytes (Customer.io's limit)`,
+    );
+    settings.expect(name !== withDefault(env, 'CUSTOMERIO_EVENT'), 'CUSTOMERIO_STATUS_EVENT must differ from CUSTOMERIO_EVENT');
+  }
+  return name;
+}
+
+function customerIoSettings(settings: Settings, env: Env): CustomerIoConfig {
+  const region = withDefault(env, 'CUSTOMERIO_REGION').toLowerCase();
+  const eventName = withDefault(env, 'CUSTOMERIO_EVENT');
+  // Customer.io refuses a longer event name (lib/domain/limits.ts): refuse it at start, before any card exists.
+  settings.expect(
+    Buffer.byteLength(eventName) <= CUSTOMERIO_MAX_EVENT_NAME_BYTES,
+    `CUSTOMERIO_EVENT must be at most ${CUSTOMERIO_MAX_EVENT_NAME_BYTES} bytes (Customer.io's limit)`,
+  );
+  const statusEvent = statusEventName(settings, env);
+  return {
+    trackUrl: settings.url((env.CUSTOMERIO_TRACK_URL?.trim() || customerIoTrackUrl(region)).replace(/\/+$/, ''), 'CUSTOMERIO_TRACK_URL'),
+    siteId: settings.required('CUSTOMERIO_SITE_ID', env.CUSTOMERIO_SITE_ID),
+    apiKey: settings.required('CUSTOMERIO_API_KEY', env.CUSTOMERIO_API_KEY),
+    eventName,
+    ...(statusEvent !== undefined ? { statusEvent } : {}),
+  };
+}
+
+/**
+ * Customer.io's settings alone: the releaser reads them (from the worker's secret in AWS) when it
+ * tells a status, so it needs no Shopify setting.
+ */
+export function loadCustomerIoConfig(env: Env): CustomerIoConfig {
+  const settings = new Settings();
+  return settings.done(customerIoSettings(settings, env));
+}
+
 export function loadShopifyConfig(env: Env): WorkerConfig['shopify'] {
   const settings = new Settings();
   return settings.done(shopifySettings(settings, env));
@@ -214,29 +269,16 @@ export function loadShopifyConfig(env: Env): WorkerConfig['shopify'] {
 export function loadWorkerConfig(env: Env): WorkerConfig {
   const settings = new Settings();
   const codeLength = `REWARD_CODE_LENGTH must be ${MIN_CODE_LENGTH}–${MAX_CODE_LENGTH}`;
-  const region = withDefault(env, 'CUSTOMERIO_REGION').toLowerCase();
   const rewardType = (env.REWARD_TYPE?.trim().toLowerCase() || 'gift_card') as RewardType;
   settings.expect(REWARD_TYPES.includes(rewardType), 'REWARD_TYPE must be gift_card or discount_code');
   const expiresDays = env.REWARD_EXPIRES_DAYS?.trim();
   const posthogKey = env.POSTHOG_API_KEY?.trim();
-  const eventName = withDefault(env, 'CUSTOMERIO_EVENT');
-  // Customer.io refuses a longer event name (lib/domain/limits.ts): refuse it at start, before any card exists.
-  settings.expect(
-    Buffer.byteLength(eventName) <= CUSTOMERIO_MAX_EVENT_NAME_BYTES,
-    `CUSTOMERIO_EVENT must be at most ${CUSTOMERIO_MAX_EVENT_NAME_BYTES} bytes (Customer.io's limit)`,
-  );
-
   const lifecycle = lifecycleSettings(settings, env);
   return settings.done({
     rewardAmount: rewardAmount(settings, withDefault(env, 'REWARD_AMOUNT')),
     rewardCodeLength: settings.integer(withDefault(env, 'REWARD_CODE_LENGTH'), MIN_CODE_LENGTH, MAX_CODE_LENGTH, codeLength),
     shopify: shopifySettings(settings, env),
-    customerio: {
-      trackUrl: settings.url((env.CUSTOMERIO_TRACK_URL?.trim() || customerIoTrackUrl(region)).replace(/\/+$/, ''), 'CUSTOMERIO_TRACK_URL'),
-      siteId: settings.required('CUSTOMERIO_SITE_ID', env.CUSTOMERIO_SITE_ID),
-      apiKey: settings.required('CUSTOMERIO_API_KEY', env.CUSTOMERIO_API_KEY),
-      eventName,
-    },
+    customerio: customerIoSettings(settings, env),
     rewardType,
     rules: {
       maxRewardsPerReferrer: settings.integer(
@@ -332,13 +374,17 @@ export function loadWorkerRuntimeConfig(env: Env): WorkerRuntimeConfig {
 export interface ReleaserConfig {
   tableName: string;
   queueUrl: string;
+  /** CUSTOMERIO_STATUS_EVENT: when set, the releaser tells the statuses it reaches (Customer.io's credentials are read when it does). */
+  statusEvent?: string;
 }
 
 export function loadReleaserConfig(env: Env): ReleaserConfig {
   const settings = new Settings();
+  const statusEvent = statusEventName(settings, env);
   return settings.done({
     tableName: settings.required('TABLE_NAME', env.TABLE_NAME),
     queueUrl: settings.required('QUEUE_URL', env.QUEUE_URL),
+    ...(statusEvent !== undefined ? { statusEvent } : {}),
   });
 }
 

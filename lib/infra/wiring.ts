@@ -13,8 +13,8 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { generateCode } from '../domain/codes';
-import type { ReconcilerConfig, ReleaserConfig, WorkerConfig, WorkerRuntimeConfig } from './config';
-import { CustomerIoClient } from '../adapters/customerio';
+import type { CustomerIoConfig, ReconcilerConfig, ReleaserConfig, WorkerConfig, WorkerRuntimeConfig } from './config';
+import { CustomerIoClient, CustomerIoStatusSender } from '../adapters/customerio';
 import type { Fetch } from './http';
 import { Ledger, type LedgerPort } from '../adapters/dynamodb/ledger';
 import { LifecycleIndexReader } from '../adapters/dynamodb/lifecycle-index';
@@ -22,6 +22,7 @@ import { personEventsInLedger, referralsInLedger } from '../adapters/dynamodb/re
 import { queueSender } from '../adapters/sqs/queue';
 import type { FulfilDeps } from '../domain/rewards';
 import type { ReleaserDeps } from '../domain/lifecycle/release';
+import type { StatusSender } from '../domain/status';
 // Types only: a value import would bring the webhook's parser (and zod) into the worker's bundle.
 import type { ReconcileDeps, ReconcileLogger, ReconcileOptions, ReconcileWindow } from '../domain/reconcile';
 import { discountCodeIssuer } from '../adapters/shopify/discount-codes';
@@ -57,12 +58,15 @@ export function createFulfilDeps(
   const { fetch: fetchImpl, now } = clients;
   // Both issuers, one transport: a referral begun under the other REWARD_TYPE is finished the way it began.
   const issuers = { gift_card: giftCardIssuer(transport), discount_code: discountCodeIssuer(transport) };
+  const customerio = new CustomerIoClient({ ...config.customerio, fetch: fetchImpl });
+  const { statusEvent } = config.customerio;
   return {
     ledger,
     shopify: issuers[config.rewardType],
     issuers,
     rewardType: config.rewardType,
-    customerio: new CustomerIoClient({ ...config.customerio, fetch: fetchImpl }),
+    customerio,
+    ...(statusEvent ? { status: new CustomerIoStatusSender(customerio, statusEvent, now) } : {}),
     rewardAmount: config.rewardAmount,
     customerioEvent: config.customerio.eventName,
     newCode: () => generateCode(config.rewardCodeLength),
@@ -200,14 +204,36 @@ export function stepRetry(policy: FulfilDeps['retry'], log: ScopedLogger): NonNu
 /** The releaser's dependencies from its validated config: functions/release.ts and `npm start` (local/start.ts) share this. */
 export function releaserDeps(
   config: ReleaserConfig,
-  clients: { sqs: SQSClient; ddb: DynamoDBDocumentClient },
-  options: Pick<ReleaserDeps, 'resendAfterMs' | 'now' | 'posthog' | 'status'> = {},
+  clients: ReleaserClients,
+  options: Pick<ReleaserDeps, 'resendAfterMs' | 'now' | 'posthog'> = {},
 ): ReleaserDeps {
   return {
     ledger: new Ledger(clients.ddb, config.tableName),
     index: new LifecycleIndexReader(clients.ddb, config.tableName),
     enqueue: queueSender(clients.sqs, config.queueUrl),
+    ...(config.statusEvent ? { status: statusSenderReading(config.statusEvent, clients, options.now) } : {}),
     ...options,
+  };
+}
+
+/** What the releaser talks through; `customerio` reads Customer.io's settings (the worker's secret in AWS) when a status is told. */
+export interface ReleaserClients {
+  sqs: SQSClient;
+  ddb: DynamoDBDocumentClient;
+  customerio: () => Promise<CustomerIoConfig>;
+  fetch?: Fetch;
+}
+
+/**
+ * A status sender that reads Customer.io's credentials at each send (the secret loader caches
+ * them), so a rotated key is picked up, and a releaser that never tells a status never reads them.
+ */
+function statusSenderReading(eventName: string, clients: Pick<ReleaserClients, 'customerio' | 'fetch'>, now?: () => number): StatusSender {
+  return {
+    async sendStatus(message) {
+      const client = new CustomerIoClient({ ...(await clients.customerio()), fetch: clients.fetch });
+      await new CustomerIoStatusSender(client, eventName, now).sendStatus(message);
+    },
   };
 }
 

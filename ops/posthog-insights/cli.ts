@@ -1,8 +1,9 @@
 /** The command line of ops/posthog-insights.ts: parse, run, print; exit 0 done, 1 failed, 2 usage. */
 import type { Fetch } from '../../lib/infra/http';
+import { parseDuration } from '../../lib/infra/duration';
 import { UsageError } from '../args';
 import type { CliIo } from '../cli';
-import { DEFAULT_DASHBOARD_NAME, DEFAULT_DATE_FROM, DEFAULT_EVENTS, type ProgramEvents } from './definitions';
+import { DEFAULT_DASHBOARD_NAME, DEFAULT_DATE_FROM, DEFAULT_EVENTS, type ProgramEvents, type Qualification } from './definitions';
 import { ensureReferralInsights, normaliseHost, type InsightsOptions } from './ensure';
 
 export const USAGE = `usage: npx tsx ops/posthog-insights.ts --project <id> [options]
@@ -17,6 +18,10 @@ Creates or updates the referral program insights in PostHog (idempotent: safe to
   --date-from <range>     default ${DEFAULT_DATE_FROM}
   --redeemed-event <name> default $REFERRAL_EVENT or "${DEFAULT_EVENTS.redeemed}"
   --fulfilled-event <name>, --rejected-event <name>
+  --qualify-within <duration>
+                          pay on value: also the redeemed → qualified → rewarded funnel and the
+                          time to qualify, this as their window (default: with $QUALIFY_EVENT set,
+                          $QUALIFY_WITHIN or 30d; without it, not created)
 env: POSTHOG_PERSONAL_API_KEY (required; scopes insight:write, + dashboard:write for --dashboard)
 exit: 0 done, 1 PostHog refused or failed, 2 usage`;
 
@@ -60,6 +65,8 @@ function parseArgs(argv: string[], env: Record<string, string | undefined>): Omi
   let dryRun = false;
   let dateFrom: string | undefined;
   const events: Partial<ProgramEvents> = { redeemed: env.REFERRAL_EVENT };
+  // The stage's own settings when the shell has them: QUALIFY_WITHIN means something only with QUALIFY_EVENT.
+  let qualifyWithin = env.QUALIFY_EVENT?.trim() ? env.QUALIFY_WITHIN?.trim() || '30d' : undefined;
   const value = (i: number, flag: string): string => {
     const v = argv[i + 1];
     if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
@@ -103,11 +110,20 @@ function parseArgs(argv: string[], env: Record<string, string | undefined>): Omi
       case '--rejected-event':
         events.rejected = take();
         break;
+      case '--qualify-within':
+        qualifyWithin = take();
+        break;
       default:
         throw new UsageError(`unknown argument ${arg}`);
     }
   }
   if (!projectId) throw new UsageError('--project <id> is required');
+  let qualification: Qualification | undefined;
+  if (qualifyWithin !== undefined) {
+    const withinMs = parseDuration(qualifyWithin);
+    if (!withinMs) throw new UsageError(`--qualify-within must be a duration like 30d or 36h, not "${qualifyWithin}"`);
+    qualification = { withinMs };
+  }
   // Checked here so a bad host is a usage error before anything else happens.
-  return { host: normaliseHost(host), projectId, dashboard, skipExisting, dryRun, dateFrom, events };
+  return { host: normaliseHost(host), projectId, dashboard, skipExisting, dryRun, dateFrom, events, qualification };
 }

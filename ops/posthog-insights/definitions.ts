@@ -9,6 +9,12 @@ export const DEFAULT_EVENTS = {
   rejected: 'referral reward rejected',
 } as const;
 
+/**
+ * Captured when the redeemer's QUALIFY_EVENT arrives in time (pay on value: README "Outcomes in
+ * PostHog"); fixed by this service, not configurable.
+ */
+export const QUALIFIED_EVENT = 'referral reward qualified';
+
 /** Captured by the reward lifecycle (lib/domain/lifecycle/capture.ts); names fixed by this service, not configurable. */
 export const LIFECYCLE_EVENTS = ['referral reward held', 'referral reward released', 'referral reward revoked'] as const;
 
@@ -21,7 +27,12 @@ export interface ProgramEvents {
   rejected: string;
 }
 
-export type InsightKey = 'outcomes' | 'rejections' | 'funnel';
+export type InsightKey = 'outcomes' | 'rejections' | 'funnel' | 'qualification' | 'time_to_qualify';
+
+/** Pay on value (QUALIFY_EVENT): how long a redeemer has to qualify (QUALIFY_WITHIN), the funnels' conversion window. */
+export interface Qualification {
+  withinMs: number;
+}
 
 export interface InsightDefinition {
   key: InsightKey;
@@ -35,8 +46,19 @@ export const MANAGED_NOTE = 'Managed by referral-rewards ops/posthog-insights.ts
 
 const eventsNode = (event: string) => ({ kind: 'EventsNode', event, name: event, math: 'total' });
 
-/** The three insights, as PostHog query objects (InsightVizNode + TrendsQuery / FunnelsQuery). */
-export function insightDefinitions(events: ProgramEvents, dateFrom: string = DEFAULT_DATE_FROM): InsightDefinition[] {
+/**
+ * The three insights, as PostHog query objects (InsightVizNode + TrendsQuery / FunnelsQuery), and
+ * with pay on value the qualification funnel and the time to qualify.
+ */
+export function insightDefinitions(
+  events: ProgramEvents,
+  dateFrom: string = DEFAULT_DATE_FROM,
+  qualification?: Qualification,
+): InsightDefinition[] {
+  return [...programInsights(events, dateFrom), ...(qualification ? qualificationInsights(events, dateFrom, qualification) : [])];
+}
+
+function programInsights(events: ProgramEvents, dateFrom: string): InsightDefinition[] {
   return [
     {
       key: 'outcomes',
@@ -98,6 +120,77 @@ export function insightDefinitions(events: ProgramEvents, dateFrom: string = DEF
             funnelWindowInterval: 14,
             funnelWindowIntervalUnit: 'day',
           },
+        },
+      },
+    },
+  ];
+}
+
+/**
+ * A duration as PostHog's funnel conversion window: the largest of its units that holds it exactly
+ * (FunnelConversionWindowTimeUnit: second, minute, hour, day, week, month, in PostHog's
+ * posthog/schema.py; `funnelWindowInterval` is a whole number in FunnelsFilter,
+ * frontend/src/queries/schema/schema-general.ts). Weeks and months are left out: a month is not a
+ * fixed length, and `14d` reads better than `2 week`.
+ */
+export function conversionWindow(ms: number): { funnelWindowInterval: number; funnelWindowIntervalUnit: string } {
+  const units: [string, number][] = [
+    ['day', 86_400_000],
+    ['hour', 3_600_000],
+    ['minute', 60_000],
+    ['second', 1_000],
+  ];
+  for (const [unit, size] of units) {
+    if (ms >= size && ms % size === 0) return { funnelWindowInterval: ms / size, funnelWindowIntervalUnit: unit };
+  }
+  // Under a second, or not whole seconds: rounded up, so the window never ends before the deadline.
+  return { funnelWindowInterval: Math.max(1, Math.ceil(ms / 1_000)), funnelWindowIntervalUnit: 'second' };
+}
+
+/** The window in words for a description: `30 days`, `36 hours`. */
+function windowText(ms: number): string {
+  const { funnelWindowInterval: n, funnelWindowIntervalUnit: unit } = conversionWindow(ms);
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
+}
+
+/**
+ * Pay on value, seen in PostHog: how many redeemers qualify within QUALIFY_WITHIN and are then paid,
+ * and how long qualifying takes (FunnelsQuery with funnelVizType `time_to_convert`, PostHog's
+ * FunnelVizType in posthog/schema.py). Every step is captured on the redeemer's distinct id.
+ */
+function qualificationInsights(events: ProgramEvents, dateFrom: string, { withinMs }: Qualification): InsightDefinition[] {
+  const window = conversionWindow(withinMs);
+  const step = (event: string) => ({ kind: 'EventsNode', event, name: event });
+  return [
+    {
+      key: 'qualification',
+      name: 'Referral rewards: redeemed → qualified → rewarded funnel',
+      description:
+        `Share of people who did "${events.redeemed}", then qualified ("${QUALIFIED_EVENT}") and got "${events.fulfilled}", ` +
+        `within ${windowText(withinMs)} (QUALIFY_WITHIN). A hold (REWARD_HOLD) after qualifying delays the last step. ${MANAGED_NOTE}`,
+      query: {
+        kind: 'InsightVizNode',
+        source: {
+          kind: 'FunnelsQuery',
+          series: [step(events.redeemed), step(QUALIFIED_EVENT), step(events.fulfilled)],
+          dateRange: { date_from: dateFrom },
+          funnelsFilter: { funnelVizType: 'steps', funnelOrderType: 'ordered', ...window },
+        },
+      },
+    },
+    {
+      key: 'time_to_qualify',
+      name: 'Referral rewards: time to qualify',
+      description:
+        `How long people took from "${events.redeemed}" to "${QUALIFIED_EVENT}" (their qualifying event), ` +
+        `among those who qualified within ${windowText(withinMs)} (QUALIFY_WITHIN). ${MANAGED_NOTE}`,
+      query: {
+        kind: 'InsightVizNode',
+        source: {
+          kind: 'FunnelsQuery',
+          series: [step(events.redeemed), step(QUALIFIED_EVENT)],
+          dateRange: { date_from: dateFrom },
+          funnelsFilter: { funnelVizType: 'time_to_convert', funnelOrderType: 'ordered', ...window },
         },
       },
     },

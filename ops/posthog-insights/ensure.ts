@@ -16,6 +16,7 @@ import {
   type InsightDefinition,
   type InsightKey,
   type ProgramEvents,
+  type Qualification,
 } from './definitions';
 
 export interface InsightsOptions {
@@ -28,6 +29,8 @@ export interface InsightsOptions {
   events?: Partial<ProgramEvents>;
   /** Relative date PostHog understands, e.g. -30d, -12w. */
   dateFrom?: string;
+  /** Pay on value (QUALIFY_EVENT set): also the redeemed → qualified → rewarded funnel and the time to qualify, QUALIFY_WITHIN as their window. */
+  qualification?: Qualification;
   /** Name of a dashboard to hold the insights; undefined: no dashboard. */
   dashboard?: string;
   /** Leave existing insights as they are, even when they differ from the definition. */
@@ -66,6 +69,10 @@ export async function ensureReferralInsights(options: InsightsOptions): Promise<
     throw new UsageError('POSTHOG_PERSONAL_API_KEY is not set (a personal API key, phx_..., with insight:write)');
   }
   const events: ProgramEvents = { ...DEFAULT_EVENTS, ...stripEmpty(options.events) };
+  const { qualification } = options;
+  if (qualification && !(Number.isFinite(qualification.withinMs) && qualification.withinMs > 0)) {
+    throw new UsageError('the qualification window (--qualify-within, QUALIFY_WITHIN) must be a duration like 30d');
+  }
   const log = options.log ?? (() => undefined);
   const api = new PostHogApi(host, projectId, options.apiKey.trim(), options.fetch);
   const report: InsightsReport = { host, projectId, insights: [] };
@@ -90,7 +97,7 @@ export async function ensureReferralInsights(options: InsightsOptions): Promise<
     log(`${pad(report.dashboard.action)} dashboard "${name}"${dashboardId !== undefined ? ` (id ${dashboardId})` : ''}`);
   }
 
-  for (const definition of insightDefinitions(events, options.dateFrom?.trim() || DEFAULT_DATE_FROM)) {
+  for (const definition of insightDefinitions(events, options.dateFrom?.trim() || DEFAULT_DATE_FROM, qualification)) {
     const result = await ensureInsight(api, definition, dashboardId, options);
     report.insights.push(result);
     const where = result.id !== undefined ? ` (id ${result.id}${result.shortId ? `, ${result.shortId}` : ''})` : '';

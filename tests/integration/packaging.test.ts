@@ -460,6 +460,30 @@ describe('serverless package (offline)', () => {
     });
   });
 
+  it("lets the releaser read the worker's secret, for Customer.io's credentials, only while CUSTOMERIO_STATUS_EVENT is set", () => {
+    // Prepare
+    const env = get('ReleaseLambdaFunction', 'AWS::Lambda::Function').Properties.Environment.Variables;
+    const statements = statementsOf(get('ReleaseRole', 'AWS::IAM::Role')) as unknown as Record<string, unknown>[];
+
+    // Act
+    const plain = statements.filter((statement) => JSON.stringify(statement.Resource ?? null).includes('RewardsSecret'));
+    const conditional = statements.filter((statement) => 'Fn::If' in statement);
+
+    // Assess
+    expect(env).toMatchObject({ SECRET_ID: { Ref: 'RewardsSecret' }, CUSTOMERIO_STATUS_EVENT: '', CUSTOMERIO_REGION: 'us' });
+    expect(plain).toEqual([]);
+    expect(conditional).toEqual([
+      {
+        'Fn::If': [
+          'HasStatusEvent',
+          { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: [{ Ref: 'RewardsSecret' }] },
+          { Ref: 'AWS::NoValue' },
+        ],
+      },
+    ]);
+    expect(template.Conditions).toMatchObject({ HasStatusEvent: { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] } });
+  });
+
   it('runs the reconciler on an EventBridge schedule of RECONCILE_INTERVAL (15m by default)', () => {
     const rules = ofType('AWS::Events::Rule').filter(([id]) => id.startsWith('Reconcile'));
     expect(rules).toHaveLength(1);

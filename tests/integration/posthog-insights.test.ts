@@ -230,6 +230,128 @@ describe('ops/posthog-insights against a fake PostHog API', () => {
     expect(contains(null, { a: 1 })).toBe(false);
   });
 
+  describe('pay on value: the qualification insights', () => {
+    const QUALIFIED = 'referral reward qualified';
+    const DAY_MS = 86_400_000;
+
+    it('adds the redeemed → qualified → rewarded funnel and the time to qualify, QUALIFY_WITHIN as their window', async () => {
+      // Act
+      const report = await ensureReferralInsights(options({ qualification: { withinMs: 30 * DAY_MS } }));
+
+      // Assess
+      expect(report.insights.map((i) => [i.key, i.action])).toEqual([
+        ['outcomes', 'created'],
+        ['rejections', 'created'],
+        ['funnel', 'created'],
+        ['qualification', 'created'],
+        ['time_to_qualify', 'created'],
+      ]);
+      const qualification = byName('redeemed → qualified → rewarded');
+      expect(sourceOf(qualification).kind).toBe('FunnelsQuery');
+      expect(eventsOf(qualification)).toEqual([REDEEMED, QUALIFIED, FULFILLED]);
+      expect(sourceOf(qualification).funnelsFilter).toMatchObject({
+        funnelVizType: 'steps',
+        funnelOrderType: 'ordered',
+        funnelWindowInterval: 30,
+        funnelWindowIntervalUnit: 'day',
+      });
+      const timeToQualify = byName('time to qualify');
+      expect(eventsOf(timeToQualify)).toEqual([REDEEMED, QUALIFIED]);
+      expect(sourceOf(timeToQualify).funnelsFilter).toMatchObject({
+        funnelVizType: 'time_to_convert',
+        funnelWindowInterval: 30,
+        funnelWindowIntervalUnit: 'day',
+      });
+    });
+
+    it('creates them once, and brings their window up to date when QUALIFY_WITHIN changes', async () => {
+      // Prepare
+      await ensureReferralInsights(options({ qualification: { withinMs: 30 * DAY_MS } }));
+
+      // Act
+      const again = await ensureReferralInsights(options({ qualification: { withinMs: 30 * DAY_MS } }));
+      const changed = await ensureReferralInsights(options({ qualification: { withinMs: 36 * 3_600_000 } }));
+
+      // Assess
+      expect(again.insights.map((i) => i.action)).toEqual(['unchanged', 'unchanged', 'unchanged', 'unchanged', 'unchanged']);
+      expect(changed.insights.map((i) => i.action)).toEqual(['unchanged', 'unchanged', 'unchanged', 'updated', 'updated']);
+      expect(fake.insights).toHaveLength(5);
+      for (const name of ['redeemed → qualified → rewarded', 'time to qualify']) {
+        expect(sourceOf(byName(name)).funnelsFilter).toMatchObject({ funnelWindowInterval: 36, funnelWindowIntervalUnit: 'hour' });
+      }
+    });
+
+    it('reads QUALIFY_EVENT and QUALIFY_WITHIN from the environment, and --qualify-within over them', async () => {
+      // Prepare
+      const run = (argv: string[], env: Record<string, string>) =>
+        runCli(
+          ['--host', fake.url, '--project', fake.projectId, ...argv],
+          { POSTHOG_PERSONAL_API_KEY: 'phx_right_key', ...env },
+          {
+            fetch: globalThis.fetch,
+            stdout: () => undefined,
+            stderr: () => undefined,
+          },
+        );
+
+      // Act
+      const offCode = await run([], { QUALIFY_WITHIN: '14d' });
+      const offCount = fake.insights.length;
+      const fromEnvCode = await run([], { QUALIFY_EVENT: 'subscription paid', QUALIFY_WITHIN: '14d' });
+      const fromEnv = sourceOf(byName('time to qualify')).funnelsFilter;
+      const flagCode = await run(['--qualify-within', '7d'], { QUALIFY_EVENT: 'subscription paid', QUALIFY_WITHIN: '14d' });
+
+      // Assess
+      expect([offCode, fromEnvCode, flagCode]).toEqual([0, 0, 0]);
+      expect(offCount).toBe(3);
+      expect(fromEnv).toMatchObject({ funnelWindowInterval: 14, funnelWindowIntervalUnit: 'day' });
+      expect(sourceOf(byName('time to qualify')).funnelsFilter).toMatchObject({ funnelWindowInterval: 7 });
+    });
+
+    it('refuses a window that is not a duration before sending anything', async () => {
+      // Prepare
+      const err: string[] = [];
+
+      // Act
+      const code = await runCli(
+        ['--host', fake.url, '--project', fake.projectId, '--qualify-within', '30'],
+        { POSTHOG_PERSONAL_API_KEY: 'phx_right_key' },
+        { fetch: globalThis.fetch, stdout: () => undefined, stderr: (line) => err.push(line) },
+      );
+
+      // Assess
+      expect(code).toBe(2);
+      expect(err.join('\n')).toMatch(/--qualify-within must be a duration like 30d/);
+      expect(fake.requests).toEqual([]);
+    });
+
+    it('is refused by PostHog, as its schema would, when the window unit is not one of its units', async () => {
+      // Prepare
+      const query = {
+        kind: 'InsightVizNode',
+        source: {
+          kind: 'FunnelsQuery',
+          series: [
+            { kind: 'EventsNode', event: REDEEMED },
+            { kind: 'EventsNode', event: QUALIFIED },
+          ],
+          funnelsFilter: { funnelWindowInterval: 30, funnelWindowIntervalUnit: 'days' },
+        },
+      };
+
+      // Act
+      const response = await fetch(`${fake.url}/api/projects/${fake.projectId}/insights/`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${fake.apiKey}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name: 'x', query }),
+      });
+
+      // Assess
+      expect(response.status).toBe(400);
+      expect(fake.insights).toHaveLength(0);
+    });
+  });
+
   describe('runCli', () => {
     const run = async (argv: string[], env: Record<string, string | undefined>) => {
       const out: string[] = [];

@@ -71,6 +71,13 @@ export interface FakePostHogApi {
 }
 
 const INSIGHT_KINDS = new Set(['TrendsQuery', 'FunnelsQuery']);
+// PostHog's enums for a funnel's filter (posthog/schema.py: FunnelVizType, StepOrderValue,
+// FunnelConversionWindowTimeUnit); `funnelWindowInterval` is a whole number (FunnelsFilter in
+// frontend/src/queries/schema/schema-general.ts). A value outside them is refused, as PostHog's
+// schema validation would.
+const FUNNEL_VIZ_TYPES = new Set(['steps', 'time_to_convert', 'trends']);
+const FUNNEL_ORDER_TYPES = new Set(['strict', 'unordered', 'ordered']);
+const FUNNEL_WINDOW_UNITS = new Set(['second', 'minute', 'hour', 'day', 'week', 'month']);
 
 export async function startFakePostHogApi(options: FakePostHogApiOptions = {}): Promise<FakePostHogApi> {
   const apiKey = options.apiKey ?? 'phx_test_key';
@@ -277,6 +284,19 @@ function validateInsight(body: Record<string, unknown>, creating: boolean): { at
   for (const node of series as Record<string, unknown>[]) {
     if (node?.kind !== 'EventsNode' || typeof node.event !== 'string' || !node.event)
       return { attr: 'query', detail: 'each series entry must be an EventsNode with an event' };
+  }
+  const funnel = source.funnelsFilter as Record<string, unknown> | undefined;
+  if (funnel !== undefined) {
+    if (source.kind !== 'FunnelsQuery') return { attr: 'query', detail: 'funnelsFilter belongs to a FunnelsQuery' };
+    if (funnel.funnelVizType !== undefined && !FUNNEL_VIZ_TYPES.has(String(funnel.funnelVizType)))
+      return { attr: 'query', detail: 'funnelsFilter.funnelVizType must be steps, time_to_convert or trends' };
+    if (funnel.funnelOrderType !== undefined && !FUNNEL_ORDER_TYPES.has(String(funnel.funnelOrderType)))
+      return { attr: 'query', detail: 'funnelsFilter.funnelOrderType must be strict, unordered or ordered' };
+    if (funnel.funnelWindowIntervalUnit !== undefined && !FUNNEL_WINDOW_UNITS.has(String(funnel.funnelWindowIntervalUnit)))
+      return { attr: 'query', detail: 'funnelsFilter.funnelWindowIntervalUnit must be second, minute, hour, day, week or month' };
+    const interval = funnel.funnelWindowInterval;
+    if (interval !== undefined && !(Number.isInteger(interval) && (interval as number) > 0))
+      return { attr: 'query', detail: 'funnelsFilter.funnelWindowInterval must be a positive whole number' };
   }
   if (body.dashboards !== undefined && (!Array.isArray(body.dashboards) || body.dashboards.some((d) => typeof d !== 'number'))) {
     return { attr: 'dashboards', detail: 'Expected a list of dashboard ids.' };

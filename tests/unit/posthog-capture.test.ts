@@ -115,3 +115,47 @@ describe('PostHogCapture.track', () => {
     ]);
   });
 });
+
+describe('PostHogCapture.track: the qualification outcomes', () => {
+  it.each([
+    ['qualified', 'referral reward qualified'],
+    ['not_qualified', 'referral reward not_qualified'],
+    ['cancelled', 'referral reward cancelled'],
+  ] as const)('captures %s as `%s` on the redeemer, with a uuid of its own, the same on a retry', async (name, event) => {
+    // Prepare
+    const capture = outcome({ outcome: name });
+
+    // Act
+    const first = await track(capture);
+    const retried = await track({ ...capture });
+    const fulfilled = await track(outcome());
+
+    // Assess
+    expect(first).toMatchObject({ event, distinct_id: 'person-1' });
+    expect(retried.uuid).toBe(first.uuid);
+    expect(first.uuid).not.toBe(fulfilled.uuid);
+  });
+
+  it('gives the three outcomes of one referral three different uuids', async () => {
+    // Act
+    const bodies = await Promise.all(
+      (['qualified', 'not_qualified', 'cancelled'] as const).map((name) => track(outcome({ outcome: name }))),
+    );
+
+    // Assess
+    expect(new Set(bodies.map((body) => body.uuid)).size).toBe(3);
+  });
+
+  it("adds a cancellation's reason and never a code", async () => {
+    // Prepare
+    const code = 'GIFTCODE12345678';
+    const cancelled = { ...outcome({ outcome: 'cancelled', extra: { reason: 'refunded' } }), referrerCode: code } as OutcomeCapture;
+
+    // Act
+    const body = await track(cancelled);
+
+    // Assess
+    expect(body.properties).toMatchObject({ reason: 'refunded', referral_event_id: EVENT_ID });
+    expect(JSON.stringify(body)).not.toContain(code);
+  });
+});
