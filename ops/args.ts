@@ -3,7 +3,7 @@ import { parseArgs as parseArgv, type ParseArgsConfig } from 'node:util';
 import type { RedriveMethod } from './redrive';
 
 export type Command =
-  'status' | 'dlq list' | 'redrive' | 'review list' | 'review approve' | 'review reject' | 'revoke' | 'reconcile' | 'help';
+  'status' | 'dlq list' | 'redrive' | 'review list' | 'review approve' | 'review reject' | 'revoke' | 'reconcile' | 'migrate' | 'help';
 
 export interface OpsArgs {
   command: Command;
@@ -50,6 +50,9 @@ Commands:
                      has never seen, and queue them (safe to repeat: the worker pays a uuid once).
                      Settings: POSTHOG_PROJECT_ID, POSTHOG_PERSONAL_API_KEY, RECONCILE_FROM
                      (env; a stage's params and reconciler secret fill what env leaves unset)
+  migrate            rewrite ledger items stored by earlier releases into today's shape, once,
+                     before deploying a release that no longer reads them (README "Upgrading");
+                     safe to repeat and to run while workers run; prints counts
 
 Target (one of):
   --stage <name>     a deployed stage (default: dev), with --region <region> (default: us-east-1);
@@ -64,7 +67,7 @@ Options:
   --no-wait          redrive: start the SQS move task and return without waiting
   --since <ISO>      reconcile: window start (default: max(RECONCILE_FROM, now - RECONCILE_LOOKBACK))
   --until <ISO>      reconcile: window end (default: now - RECONCILE_MIN_AGE)
-  --dry-run          reconcile: list what is missing, queue nothing
+  --dry-run          reconcile: list what is missing, queue nothing; migrate: count, write nothing
   --force            reconcile: allow --since before RECONCILE_FROM (may pay what the old zap paid)
   -h, --help         this text
 
@@ -74,7 +77,8 @@ Examples:
   npm run ops -- dlq list --stage prod
   npm run ops -- redrive --stage prod
   npm run ops -- dlq list --local --json
-  npm run ops -- reconcile --stage prod --since 2026-07-01T00:00:00Z --dry-run`;
+  npm run ops -- reconcile --stage prod --since 2026-07-01T00:00:00Z --dry-run
+  npm run ops -- migrate --stage prod --dry-run`;
 
 const METHODS: readonly RedriveMethod[] = ['auto', 'move-task', 'copy'];
 
@@ -199,6 +203,9 @@ export function parseArgs(argv: readonly string[]): OpsArgs {
       if (args.since !== undefined && args.until !== undefined && args.until <= args.since)
         throw new UsageError('--until must be after --since');
       return { ...args, command: 'reconcile' };
+    case 'migrate':
+      if (second !== undefined) throw new UsageError(`migrate takes no argument (got ${second}): it reads the whole ledger`);
+      return { ...args, command: 'migrate' };
     default:
       throw new UsageError(`unknown command ${first}`);
   }

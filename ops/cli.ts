@@ -4,6 +4,7 @@
  */
 import { parseArgs, USAGE, UsageError, type OpsArgs } from './args';
 import { formatDeadLetters, listDeadLetters } from './dlq-list';
+import { formatMigrate, migrateLedger } from './migrate';
 import { formatReconcile, reconcileTarget, stageReconcilerEnv } from './reconcile';
 import { formatRedrive, redrive } from './redrive';
 import { setOnly } from './stage-params';
@@ -114,6 +115,14 @@ export async function main(argv: readonly string[], io: CliIo = processIo, openT
         const report = await reconcileTarget(target, env, args, { progress: args.json ? undefined : (line) => io.stderr(line) });
         print(report, formatReconcile(report));
         return 0;
+      }
+      case 'migrate': {
+        const report = await migrateLedger(target.ddb, target.tableName, {
+          dryRun: args.dryRun,
+          onProgress: args.json ? undefined : (line) => io.stderr(line),
+        });
+        print(report, formatMigrate(report));
+        return report.leftForNextRun > 0 || report.refused.length > 0 ? 1 : 0;
       }
     }
     throw new Error(`unhandled command ${String(args.command)}`);

@@ -86,7 +86,6 @@ function clients(target: Target, env: Env, needsShopify: boolean) {
     ledger: new Ledger(target.ddb, target.tableName),
     posthog: posthogKey ? new PostHogCapture({ host: withDefault(env, 'POSTHOG_HOST'), apiKey: posthogKey }) : undefined,
     shopify: needsShopify ? shopifyClient(env) : undefined,
-    rewardType: env.REWARD_TYPE?.trim() || 'gift_card',
     rewardAmount: withDefault(env, 'REWARD_AMOUNT'),
   };
 }
@@ -144,7 +143,6 @@ export async function decide(
     ledger: c.ledger,
     enqueue: queueSender(target.sqs, target.queueUrl),
     posthog: c.posthog,
-    rewardType: c.rewardType,
   };
   return decision === 'approve' ? approveReferral(deps, eventId, note) : rejectReferral(deps, eventId, note);
 }
@@ -180,7 +178,7 @@ export async function revoke(
   const env = needsShopify ? await settings.withWorkerSecret() : settings.env;
   const c = clients(target, env, needsShopify);
   const outcome = await revokeReferral(
-    { ledger: c.ledger, shopify: c.shopify, posthog: c.posthog, rewardType: c.rewardType, rewardAmount: c.rewardAmount },
+    { ledger: c.ledger, shopify: c.shopify, posthog: c.posthog, rewardAmount: c.rewardAmount },
     eventId,
     reason,
   );

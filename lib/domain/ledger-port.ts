@@ -45,8 +45,6 @@ export interface LedgerRecord extends LifecycleFields {
   referrerCode: string;
   redeemerCode: string;
   customerioEventId: string;
-  /** Legacy (records begun before per-reward expiry): the one date both rewards were asked for. */
-  expiresOn?: string;
   referrerCardId?: string;
   referrerCardAt?: string;
   /** YYYY-MM-DD the reward was issued with (recorded with its card id); absent when it never expires. */

@@ -293,8 +293,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
           .find(({ note }) => note?.eventId === eventId && note.role === role);
         if (ours) {
           cardId = ours.match.id;
-          // Rewards created before per-reward expiry carry no date in their note: they have the record's one.
-          expiresOn = ours.note?.expiresOn ?? before.expiresOn;
+          expiresOn = ours.note?.expiresOn;
         } else if (found.matches.length === 0 || !found.complete) {
           // Never treat "not found yet" or "not all seen" as a collision: a new code could pay this person twice.
           throw new RetryableError(

@@ -78,21 +78,19 @@ describe('the transition table', () => {
   });
 });
 
-describe('fields derived, read from the previous release where it stored them', () => {
-  it('derives the budget share from the reward fixed at begin, and keeps a stored one', () => {
+// The previous release's stored budgetCents, reviewSince and heldAt: tests/integration/ops-migrate.test.ts.
+describe('fields derived, not stored', () => {
+  it('derives the budget share from the reward fixed at begin', () => {
     expect(budgetCentsOf(record({ rewardAmount: '12.50' }))).toBe(2_500);
-    expect(budgetCentsOf(record({ rewardAmount: '12.50', budgetCents: 5_000 }))).toBe(5_000);
   });
 
-  it('derives when it went to review from its park, and keeps a stored time', () => {
+  it('derives when it went to review from its park', () => {
     expect(reviewSince(record({ reviewReasons: ['budget'], parkedAt: AT }))).toBe(AT);
-    expect(reviewSince(record({ reviewReasons: ['budget'], parkedAt: AT, reviewSince: LATER }))).toBe(LATER);
     expect(reviewSince(record({ parkedAt: AT }))).toBeUndefined();
   });
 
   it('derives when it was held: its park, or the approval that moved it out of review', () => {
     expect(heldSince(record({ parkedAt: AT }))).toBe(AT);
     expect(heldSince(record({ parkedAt: AT, reviewReasons: ['velocity'], reviewDecision: 'approved', reviewedAt: LATER }))).toBe(LATER);
-    expect(heldSince(record({ parkedAt: AT, heldAt: LATER }))).toBe(LATER);
   });
 });

@@ -18,6 +18,22 @@ describe('ops arguments', () => {
     });
   });
 
+  it('reads migrate on a stage, with --dry-run', () => {
+    // Act
+    const args = parseArgs(['migrate', '--stage', 'prod', '--dry-run']);
+
+    // Assess
+    expect(args).toMatchObject({ command: 'migrate', stage: 'prod', dryRun: true, local: false });
+  });
+
+  it('refuses an argument to migrate, which reads the whole ledger', () => {
+    // Act
+    const error = thrown(() => parseArgs(['migrate', 'uuid-1']), UsageError);
+
+    // Assess
+    expect(error.message).toContain('migrate takes no argument');
+  });
+
   it('defaults the target to the dev stage in us-east-1, redrive to auto and waiting', () => {
     // Act
     const args = parseArgs(['redrive']);

@@ -507,9 +507,9 @@ describe('fulfilReferral: codes Shopify reports as taken', () => {
 
 describe('fulfilReferral: reward expiry', () => {
   it('issues a reward that does not exist yet with the full validity from now, when a retry comes days later', async () => {
-    // Prepare: an earlier attempt (before per-reward expiry) chose the codes and a date, then died
+    // Prepare: an earlier attempt chose the codes, then died
     const { ledger, shopify, deps } = setup();
-    ledger.seed(storedRecord({ expiresOn: '2026-12-20' }));
+    ledger.seed(storedRecord({}));
     deps.rewardExpiresDays = 30;
     deps.now = () => NOW + 5 * DAY;
 
@@ -1179,7 +1179,6 @@ describe('fulfilReferral: an approved referral taken up from review', () => {
       releaseAt: NOW - 1_000,
       parkedAt: new Date(NOW - acceptedAgoMs).toISOString(),
       reviewDecision: 'approved',
-      budgetCents: 5_000,
       rewardType: 'gift_card',
       rewardAmount: '25.00',
       createdAt: new Date(NOW - acceptedAgoMs).toISOString(),

@@ -7,9 +7,11 @@
  *
  *   budget#<period>             the total: `spentCents`, `referrals`, `version`, and `pending`, a
  *                               map with an entry per referral whose change the total holds and its
- *                               marker does not yet (a few at a time: see below). Items written
- *                               before markers existed also hold `eventIds`, the old set, which
- *                               only ever shrinks.
+ *                               marker does not yet (a few at a time: see below). An item still
+ *                               holding `eventIds`, the set of counted referrals written before
+ *                               markers existed, is refused until `npm run ops -- migrate` folds it
+ *                               into markers (README "Upgrading"): counting beside it could count
+ *                               a referral twice or lose one.
  *   budget#<period>#<eventId>   the referral's marker: `counted`, `seq` (its changes so far), `cents`.
  *
  * One change (count, or uncount, one referral), each step ONE conditional write (dynalite has no
@@ -29,7 +31,7 @@
  * changes of one period take turns (a lost turn reads again).
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { RetryableError } from '../../domain/errors';
+import { PermanentError, RetryableError } from '../../domain/errors';
 import { conditionalUpdate, readItem } from './conditional';
 
 export const budgetKey = (period: string): string => `budget#${period}`;
@@ -66,7 +68,7 @@ export class BudgetCounter {
    */
   public async change(period: string, eventId: string, counted: boolean, cents: number, limitCents?: number): Promise<BudgetChange> {
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const total = await this.read(budgetKey(period));
+      const total = await this.readTotal(period);
       const pending = pendingOf(total);
       // Ours always; others when left over by a crash (or too many): in-flight ones finish themselves.
       const others = Object.keys(pending).filter((id) => id !== eventId);
@@ -78,8 +80,7 @@ export class BudgetCounter {
         continue;
       }
       const marker = await this.read(budgetMarkerKey(period, eventId));
-      const legacy = !marker && setHas(total?.eventIds, eventId);
-      const isCounted = marker ? marker.counted === true : legacy;
+      const isCounted = marker?.counted === true;
       if (isCounted === counted) return 'already';
       if (counted && limitCents !== undefined && Number(total?.spentCents ?? 0) + cents > limitCents) return 'refused';
       const change: PendingChange = {
@@ -88,7 +89,7 @@ export class BudgetCounter {
         cents: counted ? cents : Number(marker?.cents ?? cents),
         at: this.now(),
       };
-      if (!(await this.apply(period, total, eventId, change, legacy))) {
+      if (!(await this.apply(period, total, eventId, change))) {
         // Another change of the period came first: read again, after a short, random pause.
         await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 5 * (round + 1))));
         continue;
@@ -101,17 +102,14 @@ export class BudgetCounter {
 
   /** What the period's total says: exact whatever is pending (a pending change is already in it). */
   public async spent(period: string): Promise<{ cents: number; referrals: number }> {
-    const total = await this.read(budgetKey(period));
-    const legacy = total?.eventIds instanceof Set ? total.eventIds.size : 0;
-    return { cents: Number(total?.spentCents ?? 0), referrals: Number(total?.referrals ?? 0) + legacy };
+    const total = await this.readTotal(period);
+    return { cents: Number(total?.spentCents ?? 0), referrals: Number(total?.referrals ?? 0) };
   }
 
   /** Step 2: the total, on the version read. False when another change of the period came first. */
-  private async apply(period: string, total: Item | undefined, eventId: string, change: PendingChange, legacy: boolean): Promise<boolean> {
+  private async apply(period: string, total: Item | undefined, eventId: string, change: PendingChange): Promise<boolean> {
     const version = Number(total?.version ?? 0);
     const delta = change.counted ? change.cents : -change.cents;
-    // A referral counted in the old set leaves it; `referrals` counts only those counted since.
-    const count = legacy ? '' : ', referrals :one';
     const written = await conditionalUpdate(
       this.client,
       this.tableName,
@@ -119,7 +117,7 @@ export class BudgetCounter {
         Key: { pk: budgetKey(period) },
         UpdateExpression:
           `SET version = :next, updatedAt = :iso, ${total?.pending ? 'pending.#id = :change' : 'pending = :pending'} ` +
-          `ADD spentCents :delta${count}${legacy ? ' DELETE eventIds :ids' : ''}`,
+          'ADD spentCents :delta, referrals :one',
         ConditionExpression: version === 0 ? 'attribute_not_exists(version)' : 'version = :version',
         ...(total?.pending ? { ExpressionAttributeNames: { '#id': eventId } } : {}),
         ExpressionAttributeValues: {
@@ -127,7 +125,7 @@ export class BudgetCounter {
           ':iso': new Date(this.now()).toISOString(),
           ...(total?.pending ? { ':change': change } : { ':pending': { [eventId]: change } }),
           ':delta': delta,
-          ...(legacy ? { ':ids': new Set([eventId]) } : { ':one': change.counted ? 1 : -1 }),
+          ':one': change.counted ? 1 : -1,
           ...(version === 0 ? {} : { ':version': version }),
         },
         ReturnValues: 'NONE',
@@ -171,6 +169,18 @@ export class BudgetCounter {
     );
   }
 
+  /** The period's total; one still in the shape of the release before markers is refused (see above). */
+  private async readTotal(period: string): Promise<Item | undefined> {
+    const total = await this.read(budgetKey(period));
+    if (total?.eventIds !== undefined) {
+      throw new PermanentError(
+        'ledger_not_migrated',
+        `budget ${period} still holds the previous release's set of counted referrals: run \`npm run ops -- migrate\`, then redrive`,
+      );
+    }
+    return total;
+  }
+
   private read(pk: string): Promise<Item | undefined> {
     return readItem(this.client, this.tableName, pk, 'lifecycle: could not read the budget');
   }
@@ -181,8 +191,4 @@ type Item = Record<string, unknown>;
 function pendingOf(total: Item | undefined): Record<string, PendingChange> {
   const pending = total?.pending;
   return pending && typeof pending === 'object' ? (pending as Record<string, PendingChange>) : {};
-}
-
-function setHas(value: unknown, member: string): boolean {
-  return value instanceof Set && value.has(member);
 }

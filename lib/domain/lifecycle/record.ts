@@ -15,10 +15,7 @@ export interface LifecycleFields {
   parkedMessage?: string;
   /** When the verdict parked it (a hold or review); a later hold of an approved referral keeps it. */
   parkedAt?: string;
-  /** Written by the previous release only: heldSince / reviewSince derive them (below). */
-  heldAt?: string;
   reviewReasons?: ReviewReason[];
-  reviewSince?: string;
   /** In REVIEW: its acceptance plus REWARD_HOLD (epoch ms), the earliest an approval releases it. */
   holdUntil?: number;
   reviewDecision?: 'approved' | 'rejected';
@@ -35,8 +32,6 @@ export interface LifecycleFields {
   referrerBalanceLeft?: string;
   redeemerBalanceLeft?: string;
   revokeCapturedAt?: string;
-  /** Written by the previous release only: budgetCentsOf derives it from the reward fixed at begin. */
-  budgetCents?: number;
   /** AWAITING: the deadline for the redeemer's qualifying event (epoch ms). */
   qualifyBy?: number;
   /** When a qualifying event moved it on, and which one (the event's uuid). */
@@ -63,21 +58,20 @@ export function referralCents(rewardAmount: string): number {
   return 2 * Math.round(Number(rewardAmount) * 100);
 }
 
-// Derived, not stored: each from the facts the record keeps, and from the field the previous
-// release stored when a record has it (so its records read as they did; no migration).
+// Derived, not stored: each from the facts the record keeps (`npm run ops -- migrate` rewrote the
+// records of earlier releases that stored them).
 
 /** What its budget periods count for this referral: both rewards of the amount fixed at begin. */
 export function budgetCentsOf(record: LedgerRecord): number {
-  return record.budgetCents ?? (record.rewardAmount ? referralCents(record.rewardAmount) : 0);
+  return record.rewardAmount ? referralCents(record.rewardAmount) : 0;
 }
 
 /** When it entered review: its verdict's park (it enters review only there). */
 export function reviewSince(record: LedgerRecord): string | undefined {
-  return record.reviewSince ?? (record.reviewReasons ? record.parkedAt : undefined);
+  return record.reviewReasons ? record.parkedAt : undefined;
 }
 
 /** When it became HELD: its verdict's park, or the approval that moved it out of review. */
 export function heldSince(record: LedgerRecord): string | undefined {
-  if (record.heldAt) return record.heldAt;
   return record.reviewReasons ? (record.reviewDecision === 'approved' ? record.reviewedAt : undefined) : record.parkedAt;
 }

@@ -19,7 +19,6 @@ export interface ReviewDeps {
   enqueue: ReleaserDeps['enqueue'];
   /** With POSTHOG_API_KEY: a rejection is captured as `referral reward rejected` (reason reviewer_rejected). */
   posthog?: OutcomeTracker;
-  rewardType?: string;
 }
 
 export interface ReviewOutcome {
@@ -79,25 +78,25 @@ export async function rejectReferral(deps: ReviewDeps, eventId: string, note?: s
       deps.posthog,
       'rejected',
       subjectOf(record),
-      { rewardType: record.rewardType ?? deps.rewardType, rewardAmount: rewardAmountOf(record) },
+      { rewardType: record.rewardType, rewardAmount: rewardAmountOf(record) },
       { reason: 'reviewer_rejected' },
     );
   }
   return { eventId, result: rejected ? 'rejected' : 'already-rejected', status: record.status };
 }
 
-/** The referral a capture is about, from its record (the queued message when it has one, for the PostHog distinct id). */
+/** The referral a capture is about, from its record (the PostHog distinct id fixed at begin). */
 export function subjectOf(record: LifecycleRecord): CaptureSubject {
-  let distinctId: string | undefined;
-  try {
-    // The ledger's copy first (fixed at begin); the parked message for records begun before it was stored.
-    distinctId =
-      record.distinctId ?? (record.parkedMessage ? (JSON.parse(record.parkedMessage) as { distinctId?: string }).distinctId : undefined);
-  } catch {
-    distinctId = undefined;
-  }
-  return { eventId: record.eventId, referrerEmail: record.referrerEmail, redeemerEmail: record.redeemerEmail, distinctId };
+  return {
+    eventId: record.eventId,
+    referrerEmail: record.referrerEmail,
+    redeemerEmail: record.redeemerEmail,
+    distinctId: record.distinctId,
+  };
 }
 
-/** The reward each side got: fixed in the ledger at begin; older records only have their budget share. */
-export const rewardAmountOf = (record: LifecycleRecord): string => record.rewardAmount ?? ((record.budgetCents ?? 0) / 200).toFixed(2);
+/** The reward each side got: fixed in the ledger at begin (every record in review has it). */
+export function rewardAmountOf(record: LifecycleRecord): string {
+  if (!record.rewardAmount) throw new PermanentError('ledger_incomplete', `ledger record ${record.eventId} has no reward amount`);
+  return record.rewardAmount;
+}

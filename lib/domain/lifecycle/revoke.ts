@@ -14,7 +14,7 @@ import { returnShare } from './guards';
 import type { LedgerPort } from '../ledger-port';
 import { cancel, finishRevoke, recordDeactivated, recordRevokeCaptured, requestRevoke } from '../steps';
 import { budgetCentsOf, type LifecycleRecord } from './record';
-import { rewardAmountOf, subjectOf } from './review';
+import { subjectOf } from './review';
 
 /** The slice of the Shopify client revoking needs (lib/adapters/shopify/client.ts implements it). */
 export interface RewardDeactivator {
@@ -26,7 +26,6 @@ export interface RevokeDeps {
   /** Needed only for a referral already paid. */
   shopify?: RewardDeactivator;
   posthog?: OutcomeTracker;
-  rewardType?: string;
   /** Each reward's amount, for the capture of a paid referral (REWARD_AMOUNT). */
   rewardAmount: string;
 }
@@ -72,8 +71,9 @@ export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: 
       'revoked',
       subjectOf(record),
       {
-        rewardType: record.rewardType ?? deps.rewardType,
-        rewardAmount: record.rewardAmount || record.budgetCents ? rewardAmountOf(record) : deps.rewardAmount,
+        rewardType: record.rewardType,
+        // A record begun before amounts were stored: today's REWARD_AMOUNT, a guess for the analytics event only.
+        rewardAmount: record.rewardAmount ?? deps.rewardAmount,
       },
       { reason: record.revokeReason ?? reason, beforePayout: record.revokedBeforePayout === true },
     );
