@@ -18,7 +18,7 @@ import { CustomerIoClient, CustomerIoStatusSender } from '../adapters/customerio
 import type { Fetch } from './http';
 import { Ledger, type LedgerPort } from '../adapters/dynamodb/ledger';
 import { LifecycleIndexReader } from '../adapters/dynamodb/lifecycle-index';
-import { referralsInLedger } from '../adapters/dynamodb/reconciler-ledger';
+import { personEventsInLedger, referralsInLedger } from '../adapters/dynamodb/reconciler-ledger';
 import { queueSender } from '../adapters/sqs/queue';
 import type { FulfilDeps } from '../domain/rewards';
 import type { ReleaserDeps } from '../domain/lifecycle/release';
@@ -337,6 +337,7 @@ export function reconcileDeps(config: EnabledReconcilerConfig, clients: Reconcil
   return {
     source: new PostHogEventsQuery({ ...config.posthog, fetch: clients.fetch }),
     inLedger: (eventIds) => referralsInLedger(clients.ddb, tableName, eventIds),
+    personEventsInLedger: (eventIds) => personEventsInLedger(clients.ddb, tableName, eventIds),
     // The same message ingest queues: the worker cannot tell a reconciled referral from a webhooked one.
     enqueue: queueSender(clients.sqs, queueUrl),
     log: clients.log,
@@ -354,6 +355,9 @@ export function reconcileOptions(
     referrerEmailProperty: config.referrerEmailProperty,
     redeemerEmailProperty: config.redeemerEmailProperty,
     window,
+    qualifyEvent: config.personEvents.qualifyEvent,
+    revokeEvent: config.personEvents.revokeEvent,
+    catchUp: { ...config.personEvents, referralsFrom: config.from },
     dryRun: overrides.dryRun || config.dryRun,
     pageSize: overrides.pageSize,
   };
