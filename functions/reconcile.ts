@@ -44,6 +44,7 @@ export function makeReconcileHandler(deps: ReconcileHandlerDeps) {
       metrics.addMetric('ReconcileMissing', MetricUnit.Count, report.missing.length);
       metrics.addMetric('ReconcileUnreconcilable', MetricUnit.Count, report.unreconcilable.length);
       metrics.addMetric('ReconcileSeen', MetricUnit.Count, report.seen);
+      if (report.personEvents) metrics.addMetric('ReconcilePersonEventsQueued', MetricUnit.Count, report.personEvents.queued);
       return { status: 'done', ...report };
     } catch (error) {
       metrics.addMetric('ReconcileFailed', MetricUnit.Count, 1);

@@ -1,6 +1,6 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { documentClient } from '../lib/infra/aws-clients';
-import { loadCustomerIoConfig, loadReleaserConfig } from '../lib/infra/config';
+import { loadCustomerIoConfig, loadPostHogCaptureConfig, loadReleaserConfig, loadShopifyConfig } from '../lib/infra/config';
 import { releaseDue, type ReleaserDeps } from '../lib/domain/lifecycle/release';
 import { builtOnFirstCall, flushMetrics, logger, metrics, MetricUnit } from '../lib/infra/observability';
 import { loadEnv } from '../lib/infra/secrets';
@@ -27,7 +27,15 @@ export function makeReleaseHandler(deps: ReleaserDeps) {
           failed: run.expiryFollowUpsFailed,
         });
       }
-      logger.info('release run', { ...run });
+      if (run.revoked > 0) metrics.addMetric('RevokesFinished', MetricUnit.Count, run.revoked);
+      if (run.revokesFailed.length > 0) {
+        metrics.addMetric('RevokesFailed', MetricUnit.Count, run.revokesFailed.length);
+        // Each one named: a revoke failing run after run (a reward Shopify no longer knows) needs an operator.
+        logger.warn("some refunded referrals' rewards could not be deactivated; the next run retries them", {
+          failed: run.revokesFailed,
+        });
+      }
+      logger.info('release run', { ...run, revokesFailed: run.revokesFailed.length });
       return { released: run.released, reviewOverADay: run.reviewOverADay };
     } finally {
       flushMetrics();
@@ -44,8 +52,10 @@ export const handler: () => Promise<{ released: number; reviewOverADay: number }
     releaserDeps(loadReleaserConfig(process.env), {
       sqs: new SQSClient({}),
       ddb: documentClient(),
-      // The worker's secret (SECRET_ID), read only when a status is told.
+      // The worker's secret (SECRET_ID), read only when a status is told, an outcome captured or a reward deactivated.
       customerio: async () => loadCustomerIoConfig(await loadEnv(process.env)),
+      posthog: async () => loadPostHogCaptureConfig(await loadEnv(process.env)),
+      shopify: async () => loadShopifyConfig(await loadEnv(process.env)),
     }),
   ),
 );

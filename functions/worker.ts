@@ -17,7 +17,7 @@ import { parsePersonEvent, type PersonEvent } from '../lib/domain/person-event';
 import { handlePersonEvent, type PersonEventResult } from '../lib/domain/qualify';
 import { fulfilReferral, type FulfilResult } from '../lib/domain/rewards';
 import { loadEnv } from '../lib/infra/secrets';
-import { createWorkerDeps, stepRetry, type WorkerDeps } from '../lib/infra/wiring';
+import { createWorkerDeps, statusFailureReport, stepRetry, type WorkerDeps } from '../lib/infra/wiring';
 
 export type { WorkerDeps } from '../lib/infra/wiring';
 
@@ -133,6 +133,7 @@ async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Conte
           });
         },
         retry: stepRetry(fulfilDeps.retry, log),
+        onStatusFailed: statusFailureReport(log),
       },
       { owner, deadline },
     );
@@ -184,7 +185,7 @@ async function processPersonEvent(event: PersonEvent, record: SQSRecord, deps: W
     const fulfilDeps = await deps.fulfilDeps();
     const result = await handlePersonEvent(
       event,
-      { ...fulfilDeps, retry: stepRetry(fulfilDeps.retry, log) },
+      { ...fulfilDeps, retry: stepRetry(fulfilDeps.retry, log), onStatusFailed: statusFailureReport(log) },
       { owner, deadline },
       fulfilReferral,
     );
@@ -228,7 +229,9 @@ function reportPersonEvent(event: PersonEvent, result: PersonEventResult, log: S
       return;
     case 'revoke-requested':
       metrics.addMetric('RevokesRequestedByRefund', MetricUnit.Count, 1);
-      log.warn('paid referral refunded: revoke recorded; run `ops revoke` to deactivate both rewards', { referral: result.referral });
+      log.warn('paid referral refunded: revoke recorded; the releaser deactivates both rewards on its next run', {
+        referral: result.referral,
+      });
       return;
     default:
       log.info('person event acknowledged', { role: event.role, outcome: result.outcome });

@@ -17,6 +17,10 @@ export function startReleaser(releaser: ReleaserDeps): () => void {
       .then(() => releaseDue(releaser))
       .then((run) => {
         if (run.released > 0) say(`⏰ released ${run.released} held referral(s): the worker pays them now`);
+        if (run.revoked > 0) say(`↩️  revoked ${run.revoked} refunded referral(s): both rewards deactivated`);
+        for (const failed of run.revokesFailed) say(`⚠️  revoke of ${failed.referral} failed (${failed.error}); retried next run`);
+        if (run.notQualified > 0)
+          say(`⌛ ${run.notQualified} referral(s) NOT_QUALIFIED: no qualifying event by the deadline; nothing issued, final`);
       })
       .catch((error: unknown) => say(`⚠️  releaser: ${(error as Error)?.message ?? String(error)}`))
       .finally(() => {
@@ -30,17 +34,23 @@ export function startReleaser(releaser: ReleaserDeps): () => void {
   };
 }
 
-/** Referrals the worker parked since the last look, printed once each: held until when, or in review and why. */
+/**
+ * Referrals the worker parked since the last look, printed once each: waiting for their
+ * redeemer's qualifying event until when, held until when, or in review and why.
+ */
 async function showNewlyParked(releaser: ReleaserDeps, shown: Set<string>): Promise<void> {
-  for (const queue of ['held', 'review'] as const) {
+  for (const queue of ['awaiting', 'held', 'review'] as const) {
     for (const record of await releaser.index.waiting(queue)) {
       const key = `${queue}:${record.eventId}`;
-      if (shown.has(key)) continue;
+      if (shown.has(key) || (queue === 'awaiting' && record.status !== 'AWAITING')) continue;
       shown.add(key);
       say(
-        queue === 'held'
-          ? `⏸  held event ${record.eventId} until ${new Date(record.releaseAt ?? 0).toISOString()} (REWARD_HOLD): nothing issued yet`
-          : `🔍 event ${record.eventId} waits in review (${(record.reviewReasons ?? []).join(', ')}): \`npm run ops -- review list --local\``,
+        queue === 'awaiting'
+          ? `⏳ event ${record.eventId} waits for its redeemer's qualifying event (QUALIFY_EVENT) until ${new Date(Number(record.qualifyBy ?? 0)).toISOString()}: ` +
+              'nothing issued yet; `npm run send-sample -- --qualify` sends it'
+          : queue === 'held'
+            ? `⏸  held event ${record.eventId} until ${new Date(record.releaseAt ?? 0).toISOString()} (REWARD_HOLD): nothing issued yet`
+            : `🔍 event ${record.eventId} waits in review (${(record.reviewReasons ?? []).join(', ')}): \`npm run ops -- review list --local\``,
       );
     }
   }

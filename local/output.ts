@@ -64,6 +64,8 @@ export function printBanner(info: {
   table: string;
   reward: string;
   reconciler: string;
+  /** Pay on value (QUALIFY_EVENT set): what a referral waits for. */
+  qualify?: { event: string; within: string; where?: string; catchUp: boolean };
   loseReferral?: string;
   ignoredSecretId?: string;
 }): void {
@@ -109,6 +111,12 @@ export function printBanner(info: {
   say(` Queue        ${info.queue}`);
   say(` Ledger       ${info.table} (DynamoDB, in memory: gone when you stop)`);
   say(` Reconciler   ${info.reconciler}`);
+  if (info.qualify) {
+    say(
+      ` Pay on value a referral waits (⏳) for its redeemer's "${info.qualify.event}" within ${info.qualify.within}` +
+        `${info.qualify.where ? ` where ${info.qualify.where}` : ''}, then is paid`,
+    );
+  }
   if (info.ignoredSecretId) say(` Note         SECRET_ID is ignored locally: secrets come from env vars`);
   say();
   say(' Try it, in another terminal:');
@@ -118,6 +126,15 @@ export function printBanner(info: {
   say(
     `   ${sendEnv}${info.appApiKeyGenerated ? '' : 'APP_API_KEY=… '}npm run send-sample -- --code  # the referrer's code first, then a referral naming it`,
   );
+  if (info.qualify) {
+    say(
+      `   ${sendEnv}npm run send-sample -- --qualify   # the last sample's redeemer sends "${info.qualify.event}": the waiting referral is paid`,
+    );
+    if (info.qualify.catchUp)
+      say(
+        `   ${sendEnv}npm run send-sample -- --qualify --lost   # the same, captured in PostHog only: the reconciler's catch-up finds it`,
+      );
+  }
   say(`   curl -i -X POST ${info.url}${WEBHOOK_PATH} \\`);
   say(`     -H "Authorization: Bearer ${bearer}" -H 'Content-Type: application/json' \\`);
   say(`     --data @${info.signedSampleFile}   # the sample, signed with this run's key`);

@@ -25,6 +25,8 @@ export interface LocalReconciler {
 
 type Say = (line: string) => void;
 
+const CATCH_UP_SETTINGS = ['QUALIFY_EVENT', 'QUALIFY_WITHIN', 'QUALIFY_WHERE', 'REVOKE_EVENT'] as const;
+
 /** Sets up the sandbox PostHog (when needed) and the reconciler's env; call before the handlers are imported. */
 export async function prepareLocalReconciler(env: Env, say: Say): Promise<LocalReconciler> {
   const off = (description: string): LocalReconciler => ({
@@ -56,6 +58,8 @@ export async function prepareLocalReconciler(env: Env, say: Say): Promise<LocalR
           ...posthog.queryEnv,
           RECONCILE_FROM: env.RECONCILE_FROM!.trim(),
           RECONCILE_MIN_AGE: env.RECONCILE_MIN_AGE?.trim() || RECONCILER_DEFAULTS.RECONCILE_MIN_AGE,
+          // `ops reconcile --local` catches up as the stack's own runs do.
+          ...Object.fromEntries(CATCH_UP_SETTINGS.filter((name) => env[name]?.trim()).map((name) => [name, env[name]!.trim()])),
         }
       : undefined,
     posthog,
@@ -74,8 +78,23 @@ export async function prepareLocalReconciler(env: Env, say: Say): Promise<LocalR
 }
 
 function report(result: unknown, say: Say): void {
-  const r = result as { status?: string; seen?: number; missing?: unknown[]; queued?: number; unreconcilable?: unknown[] };
+  const r = result as {
+    status?: string;
+    seen?: number;
+    missing?: unknown[];
+    queued?: number;
+    unreconcilable?: unknown[];
+    personEvents?: { seen: number; missing: number; queued: number; unreconcilable: number };
+  };
   if (r?.status !== 'done') return;
+  const caught = r.personEvents;
+  if (caught && (caught.missing > 0 || caught.unreconcilable > 0)) {
+    say(
+      `🔎 reconcile catch-up: PostHog has ${caught.seen} qualifying/refund event(s) of referrals' redeemers; ` +
+        `${caught.missing} not handled yet, ${caught.queued} queued for the worker` +
+        (caught.unreconcilable > 0 ? `; ${caught.unreconcilable} unreconcilable (see the WARN lines)` : ''),
+    );
+  }
   if ((r.missing?.length ?? 0) === 0 && (r.unreconcilable?.length ?? 0) === 0) return;
   say(
     `🔎 reconcile: PostHog has ${r.seen} referral(s); ${r.missing?.length} missing from the ledger, ${r.queued} queued for the worker` +
@@ -99,4 +118,37 @@ export function lostReferralCurl(posthog: FakePostHog, signingKey: string): stri
     properties: signEventProperties('referral redeemed', properties, signingKey),
   };
   return `curl -s -X POST ${posthog.url}/i/v0/e/ -H 'Content-Type: application/json' -d '${JSON.stringify(body)}'`;
+}
+
+/**
+ * What PostHog has, locally: every event PostHog sends to the destination is one it stored first,
+ * so each webhook body the gateway receives is also recorded in the sandbox PostHog (its event
+ * and, from the default body's `person`, the person's id and email). The catch-up's query asks
+ * for a referral's redeemer by that referral event, so it must be there, as in PostHog. A uuid
+ * already recorded (a `--repeat`) is not recorded again.
+ */
+export function recordDelivered(posthog: FakePostHog, rawBody: string): void {
+  let body: { event?: Record<string, unknown>; person?: { id?: unknown; properties?: { email?: unknown } } };
+  try {
+    body = JSON.parse(rawBody) as typeof body;
+  } catch {
+    return;
+  }
+  const event = body?.event;
+  if (!event || typeof event.event !== 'string' || typeof event.distinct_id !== 'string' || typeof event.uuid !== 'string') return;
+  const uuid = event.uuid.toLowerCase();
+  if (posthog.captures.some((capture) => capture.uuid?.toLowerCase() === uuid)) return;
+  const properties = event.properties !== null && typeof event.properties === 'object' ? (event.properties as Record<string, unknown>) : {};
+  const email = body.person?.properties?.email;
+  posthog.record({
+    uuid,
+    event: event.event,
+    distinctId: event.distinct_id,
+    properties,
+    ...(typeof event.timestamp === 'string' && Number.isFinite(Date.parse(event.timestamp))
+      ? { timestamp: new Date(event.timestamp).toISOString() }
+      : {}),
+    ...(typeof email === 'string' ? { personEmail: email } : {}),
+    ...(typeof body.person?.id === 'string' ? { personId: body.person.id } : {}),
+  });
 }

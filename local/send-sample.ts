@@ -7,6 +7,12 @@
  *   npm run send-sample -- --unsigned   a new referral WITHOUT the app's signature (a forged event): refused
  *   npm run send-sample -- --code       asks POST /referral-codes for the sample referrer's code, then sends a
  *                                       referral that names the referrer by that code alone (as the app does)
+ *   npm run send-sample -- --qualify [eventId]
+ *                                       with QUALIFY_EVENT set: the redeemer's qualifying event (signed as the
+ *                                       app's backend signs it) for the last sample referral, or the one given
+ *   npm run send-sample -- --qualify --lost
+ *                                       the same event captured into the sandbox PostHog only, never webhooked:
+ *                                       the reconciler's catch-up finds it (needs RECONCILE_FROM on the stack)
  *
  * Every sample but --unsigned is signed (`referral_signature`, lib/domain/vouch.ts) as the app's
  * backend signs each referral, with the key the stack's worker checks.
@@ -18,8 +24,9 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { relative as relativePath, resolve as resolvePath } from 'node:path';
-import { localStateDir } from './state';
-import { signWebhookBody } from './vouch';
+import { personIdOf } from './sandbox/posthog';
+import { localStateDir, stackFilePath, type LocalStackFile } from './state';
+import { signPersonEventProperties, signWebhookBody } from './vouch';
 
 const REPO = resolvePath(__dirname, '..');
 /** The shared fixture when this repo sits next to it; the embedded copy otherwise. */
@@ -27,34 +34,62 @@ const FIXTURES = [
   resolvePath(REPO, '..', 'shared', 'fixtures', 'posthog-webhook-default.json'),
   resolvePath(__dirname, 'sample-event.json'),
 ];
-const USAGE = `usage: npm run send-sample [-- --repeat | --no-fresh | --unsigned | --code]
+const USAGE = `usage: npm run send-sample [-- --repeat | --no-fresh | --unsigned | --code | --qualify [eventId] [--lost]]
   (default)    send the sample, signed, with a new random event uuid: a new referral
   --repeat     resend exactly the last body sent: a duplicate, no new gift cards
   --no-fresh   send the sample's own event uuid unchanged
   --unsigned   leave out the app's signature (a forged event): the worker refuses it, nothing is issued
   --code       ask POST /referral-codes for the sample referrer's code, then send a referral naming that code
-env: PORT (default 3000), WEBHOOK_SECRET, REFERRAL_SIGNING_KEY and APP_API_KEY (default: read from .local/)`;
+  --qualify    the redeemer's QUALIFY_EVENT (signed) for the last sample referral, or for [eventId]
+  --lost       with --qualify: capture it into the sandbox PostHog only (no webhook): the reconciler's catch-up finds it
+env: PORT (default 3000), WEBHOOK_SECRET, REFERRAL_SIGNING_KEY and APP_API_KEY (default: read from .local/),
+     QUALIFY_EVENT (default: the running stack's)`;
 
 interface Args {
   repeat: boolean;
   fresh: boolean;
   unsigned: boolean;
   code: boolean;
+  qualify: boolean;
+  /** --qualify's referral: its event uuid (default: the last sample referral sent). */
+  qualifyFor?: string;
+  lost: boolean;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 function parseArgs(argv: string[]): Args {
-  const args: Args = { repeat: false, fresh: process.env.FRESH !== '0' && process.env.FRESH !== 'false', unsigned: false, code: false };
-  for (const arg of argv) {
+  const args: Args = {
+    repeat: false,
+    fresh: process.env.FRESH !== '0' && process.env.FRESH !== 'false',
+    unsigned: false,
+    code: false,
+    qualify: false,
+    lost: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
     if (arg === '--repeat') args.repeat = true;
     else if (arg === '--unsigned') args.unsigned = true;
     else if (arg === '--code') args.code = true;
     else if (arg === '--fresh') args.fresh = true;
     else if (arg === '--no-fresh') args.fresh = false;
-    else if (arg === '--help' || arg === '-h') {
+    else if (arg === '--lost') args.lost = true;
+    else if (arg === '--qualify') {
+      args.qualify = true;
+      if (argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--')) {
+        const eventId = argv[++i]!;
+        if (!UUID.test(eventId)) fail(`--qualify takes a referral's event uuid, got ${eventId}\n${USAGE}`);
+        args.qualifyFor = eventId.toLowerCase();
+      }
+    } else if (arg === '--help' || arg === '-h') {
       console.log(USAGE);
       process.exit(0);
     } else fail(`unknown argument ${arg}\n${USAGE}`);
   }
+  if (args.lost && !args.qualify) fail(`--lost goes with --qualify\n${USAGE}`);
+  if (args.qualify && (args.repeat || args.code || args.unsigned))
+    fail(`--qualify sends its own event: leave out the other options\n${USAGE}`);
   return args;
 }
 
@@ -79,7 +114,7 @@ function sampleBody(fresh: boolean): string {
   if (!fresh) return text;
   const sample = JSON.parse(text) as {
     event: { uuid: string; timestamp?: string; url?: string; distinct_id?: string; properties: Record<string, unknown> };
-    person?: { name?: string; url?: string; properties?: Record<string, unknown> };
+    person?: { id?: string; name?: string; url?: string; properties?: Record<string, unknown> };
   };
   const old = sample.event.uuid;
   const uuid = uuidv7();
@@ -92,6 +127,9 @@ function sampleBody(fresh: boolean): string {
   sample.event.properties.redeemer_email = redeemer;
   sample.event.distinct_id = redeemer;
   if (sample.person) {
+    // Their own PostHog person too (the id the sandbox PostHog gives this distinct id): a
+    // qualifying event is matched to the referral by person first, so samples must not share one.
+    sample.person.id = personIdOf(redeemer);
     sample.person.name = redeemer;
     sample.person.properties = { ...sample.person.properties, email: redeemer };
     if (sample.person.url) sample.person.url = sample.person.url.replace(/person\/[^/]*$/, `person/${encodeURIComponent(redeemer)}`);
@@ -143,6 +181,139 @@ function vouched(body: string, stateDir: string, unsigned: boolean): string {
   return JSON.stringify(signWebhookBody(JSON.parse(body) as unknown, key), null, 2);
 }
 
+/** One referral sent, remembered so `--qualify [eventId]` can send its redeemer's event. */
+interface SentReferral {
+  eventId: string;
+  distinctId: string;
+  personId?: string;
+  email?: string;
+}
+
+/** The referrals sent so far (newest last; the last 200), in the state dir. */
+const SAMPLES_KEPT = 200;
+const samplesFile = (stateDir: string): string => resolvePath(stateDir, 'samples.json');
+
+function readSamples(stateDir: string): SentReferral[] {
+  try {
+    return JSON.parse(readFileSync(samplesFile(stateDir), 'utf8')) as SentReferral[];
+  } catch {
+    return [];
+  }
+}
+
+function rememberReferral(stateDir: string, body: string): void {
+  const { event, person } = JSON.parse(body) as {
+    event?: { uuid?: string; distinct_id?: string };
+    person?: { id?: string; properties?: { email?: string } };
+  };
+  if (!event?.uuid || !event.distinct_id) return;
+  const sent: SentReferral = {
+    eventId: event.uuid.toLowerCase(),
+    distinctId: event.distinct_id,
+    personId: person?.id,
+    email: person?.properties?.email,
+  };
+  const samples = [...readSamples(stateDir).filter((sample) => sample.eventId !== sent.eventId), sent].slice(-SAMPLES_KEPT);
+  writeFileSync(samplesFile(stateDir), `${JSON.stringify(samples, null, 2)}\n`);
+}
+
+function readStack(): LocalStackFile | undefined {
+  try {
+    return JSON.parse(readFileSync(stackFilePath(), 'utf8')) as LocalStackFile;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The redeemer's qualifying event for a sample referral, as PostHog's default webhook body: the
+ * same distinct id and person, a new event uuid, an amount over the README's example QUALIFY_WHERE,
+ * and `referral_signature` over (event name, distinct id, uuid) as the app's backend signs it.
+ */
+function qualifyingBody(referral: SentReferral, eventName: string, signingKey: string): string {
+  const uuid = uuidv7();
+  const properties = signPersonEventProperties(eventName, referral.distinctId, uuid, { amount: 49, currency: 'USD' }, signingKey);
+  return JSON.stringify(
+    {
+      event: {
+        uuid,
+        event: eventName,
+        distinct_id: referral.distinctId,
+        properties,
+        elements_chain: '',
+        timestamp: new Date().toISOString(),
+        url: `https://us.posthog.com/project/12345/events/${uuid}`,
+      },
+      person: {
+        ...(referral.personId ? { id: referral.personId } : {}),
+        name: referral.email ?? referral.distinctId,
+        url: `https://us.posthog.com/project/12345/person/${encodeURIComponent(referral.distinctId)}`,
+        properties: referral.email ? { email: referral.email } : {},
+      },
+    },
+    null,
+    2,
+  );
+}
+
+/** `--qualify`: the referral whose redeemer qualifies, and the event name, or a message saying what is missing. */
+function qualifyTarget(args: Args, stateDir: string): { referral: SentReferral; eventName: string; stack?: LocalStackFile } {
+  const stack = readStack();
+  const eventName = process.env.QUALIFY_EVENT?.trim() || stack?.qualify?.event;
+  if (!eventName) {
+    fail(
+      'the stack does not wait for a qualifying event: start it with QUALIFY_EVENT set, e.g.\n' +
+        '  QUALIFY_EVENT=\'subscription paid\' npm start   (README, "Try it locally")',
+    );
+  }
+  const samples = readSamples(stateDir);
+  const referral = args.qualifyFor ? samples.find((sample) => sample.eventId === args.qualifyFor) : samples[samples.length - 1];
+  if (!referral) {
+    fail(
+      args.qualifyFor
+        ? `no sample referral ${args.qualifyFor} was sent from here (${relativePath(process.cwd(), samplesFile(stateDir))})`
+        : 'no sample referral sent yet: run `npm run send-sample` first',
+    );
+  }
+  return { referral, eventName, stack };
+}
+
+/** `--qualify --lost`: the event captured into the sandbox PostHog, as the app's backend captures it; no webhook. */
+async function captureLost(body: string, stack: LocalStackFile | undefined): Promise<void> {
+  const capture = stack?.qualify?.capture;
+  if (!capture) {
+    fail(
+      'no sandbox PostHog to capture into: start the stack with the reconciler on, e.g.\n' +
+        "  QUALIFY_EVENT='subscription paid' RECONCILE_FROM=2020-01-01T00:00:00Z RECONCILE_INTERVAL=30s RECONCILE_MIN_AGE=0s npm start",
+    );
+  }
+  const { event, person } = JSON.parse(body) as {
+    event: { uuid: string; event: string; distinct_id: string; properties: Record<string, unknown>; timestamp: string };
+    person?: { properties?: { email?: string } };
+  };
+  const url = `${capture.url}/i/v0/e/`;
+  console.log(`→ POST ${url}  ${event.event} ${event.uuid}  (captured by the app, never sent to the webhook)`);
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      api_key: capture.apiKey,
+      event: event.event,
+      distinct_id: event.distinct_id,
+      uuid: event.uuid,
+      timestamp: event.timestamp,
+      properties: { ...event.properties, ...(person?.properties?.email ? { $set: { email: person.properties.email } } : {}) },
+    }),
+    signal: AbortSignal.timeout(10_000),
+  }).catch((error: unknown) => fail(`request failed: ${(error as Error).message}: is \`npm start\` running?`));
+  console.log(`← ${response.status} ${await response.text()}`);
+  if (response.status !== 200) process.exit(1);
+  console.log(
+    "✓ in PostHog only. The reconciler's catch-up finds it on its next run (🔎 line), queues it, and the waiting\n" +
+      '  referral is qualified and paid: 🎁 gift cards and ✉️  Customer.io, as if the webhook had delivered it.',
+  );
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const stateDir = localStateDir();
@@ -151,7 +322,13 @@ async function main(): Promise<void> {
   const url = `http://127.0.0.1:${port}/webhooks/posthog`;
 
   let body: string;
-  if (args.repeat) {
+  if (args.qualify) {
+    const { referral, eventName, stack } = qualifyTarget(args, stateDir);
+    const key = readSecret(stateDir, 'REFERRAL_SIGNING_KEY', 'referral-signing-key', 'referral signing key');
+    body = qualifyingBody(referral, eventName, key);
+    console.log(`  ${eventName} by the redeemer of referral ${referral.eventId}`);
+    if (args.lost) return captureLost(body, stack);
+  } else if (args.repeat) {
     if (!existsSync(lastFile)) fail('nothing to repeat yet: run `npm run send-sample` once first');
     body = readFileSync(lastFile, 'utf8');
   } else {
@@ -163,9 +340,11 @@ async function main(): Promise<void> {
 
   const note = args.repeat
     ? '  (repeat of the last one: a duplicate)'
-    : args.unsigned
-      ? "  (without the app's signature: a forged event)"
-      : '';
+    : args.qualify
+      ? '  (the qualifying event)'
+      : args.unsigned
+        ? "  (without the app's signature: a forged event)"
+        : '';
   console.log(`→ POST ${url}  event ${eventId}${note}`);
   let response: Response;
   try {
@@ -196,6 +375,15 @@ async function main(): Promise<void> {
 
   mkdirSync(stateDir, { recursive: true });
   writeFileSync(lastFile, body);
+  if (args.qualify) {
+    console.log(
+      '✓ queued; the worker matches it to the waiting referral (same person) and the referral goes on as if paid on\n' +
+        '  redemption: watch the `npm start` terminal for 🎁 gift cards and ✉️  Customer.io. `--repeat` sends this\n' +
+        '  same event again (a duplicate: nothing more happens).',
+    );
+    return;
+  }
+  if (!args.repeat && !args.unsigned) rememberReferral(stateDir, body);
   if (args.unsigned) {
     console.log(
       '✓ queued (ingest cannot check the signature: only the worker holds the key). The worker refuses it:\n' +

@@ -18,7 +18,13 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { relative as relativePath, resolve as resolvePath } from 'node:path';
-import { loadCustomerIoConfig, loadReleaserConfig, loadWorkerConfig } from '../lib/infra/config';
+import {
+  loadCustomerIoConfig,
+  loadPostHogCaptureConfig,
+  loadReleaserConfig,
+  loadShopifyConfig,
+  loadWorkerConfig,
+} from '../lib/infra/config';
 import { maskCode } from '../lib/infra/mask';
 import { startGateway, type IngestHandler, type ReferralCodesHandler } from './gateway';
 import { loadReferralCodesConfig } from '../lib/infra/config-referral-codes';
@@ -34,7 +40,7 @@ import { parseDuration } from '../lib/infra/duration';
 import { localStateDir, stackFilePath, type LocalStackFile } from './state';
 import type { EmulatorsModule } from './emulators-types';
 import { releaserDeps } from '../lib/infra/wiring';
-import { lostReferralCurl, prepareLocalReconciler } from './reconcile-loop';
+import { lostReferralCurl, prepareLocalReconciler, recordDelivered } from './reconcile-loop';
 import { exposureProblem, realVendors, type BoundAddress, type RealVendor } from './loopback';
 import { signWebhookBody } from './vouch';
 import { Ledger } from '../lib/adapters/dynamodb/ledger';
@@ -218,7 +224,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       startReleaser(
         releaserDeps(
           loadReleaserConfig(env),
-          { sqs, ddb: stack.ddb, customerio: async () => loadCustomerIoConfig(env) },
+          {
+            sqs,
+            ddb: stack.ddb,
+            customerio: async () => loadCustomerIoConfig(env),
+            posthog: async () => loadPostHogCaptureConfig(env),
+            shopify: async () => loadShopifyConfig(env),
+          },
           { resendAfterMs: 30_000 },
         ),
       ),
@@ -228,8 +240,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const stopWatching = watchDeadLetterQueue(sqs, resources.deadLetterQueueUrl);
     cleanups.push(stopWatching);
 
-    // 6. API Gateway: the HTTP server in front of ingest.
-    const gateway = await startGateway(ingest, port, referralCodes);
+    // 6. API Gateway: the HTTP server in front of ingest. With the catch-up on the sandbox PostHog,
+    // what the webhook delivers is in that PostHog too: the catch-up finds redeemers by their referral event.
+    const sandboxPostHog = reconciler.posthog;
+    const catchUp = Boolean(env.QUALIFY_EVENT?.trim() || env.REVOKE_EVENT?.trim());
+    const delivered: IngestHandler =
+      sandboxPostHog && catchUp
+        ? async (event) => {
+            const result = await ingest(event);
+            if ((result.statusCode ?? 200) < 300) recordDelivered(sandboxPostHog, event.body ?? '');
+            return result;
+          }
+        : ingest;
+    const gateway = await startGateway(delivered, port, referralCodes);
     cleanups.push(() => gateway.close());
     const url = gateway.url;
     listening.push({ name: 'webhook server', ...gateway.listening() });
@@ -246,6 +269,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         region: REGION,
         ...(shopify ? { sandboxShopify: shopify.env } : {}),
         reconciler: reconciler.stackSettings,
+        ...(env.QUALIFY_EVENT?.trim()
+          ? {
+              qualify: {
+                event: env.QUALIFY_EVENT.trim(),
+                ...(sandboxPostHog ? { capture: { url: sandboxPostHog.url, apiKey: sandboxPostHog.apiKey } } : {}),
+              },
+            }
+          : {}),
       }),
     );
 
@@ -282,6 +313,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       table: resources.tableName,
       reward: `${workerConfig.rewardAmount} per person, Customer.io event "${workerConfig.customerio.eventName}"`,
       reconciler: reconciler.description,
+      qualify: env.QUALIFY_EVENT?.trim()
+        ? {
+            event: env.QUALIFY_EVENT.trim(),
+            within: env.QUALIFY_WITHIN?.trim() || '30d',
+            where: env.QUALIFY_WHERE?.trim() || undefined,
+            catchUp: Boolean(sandboxPostHog),
+          }
+        : undefined,
       loseReferral: reconciler.posthog ? lostReferralCurl(reconciler.posthog, signingKey.value) : undefined,
       ignoredSecretId,
     });

@@ -18,6 +18,12 @@ export interface LocalStackFile {
   sandboxShopify?: Record<string, string>;
   /** The sandbox PostHog's Query API settings, for `npm run ops -- reconcile --local` (absent with a real PostHog). */
   reconciler?: Record<string, string>;
+  /** Pay on value (QUALIFY_EVENT set): what `send-sample -- --qualify` sends, and where it captures a lost one. */
+  qualify?: {
+    event: string;
+    /** The sandbox PostHog's capture endpoint (with the reconciler on): `--qualify --lost` captures there, no webhook. */
+    capture?: { url: string; apiKey: string };
+  };
 }
 
 /** $LOCAL_STATE_DIR, else .local/ at the repo root. */

@@ -10,7 +10,7 @@
  */
 import { DEFAULTS } from '../lib/infra/settings';
 import { parseWebhook, REFERRAL_SIGNATURE_PROPERTY, type PayloadOptions } from '../lib/inbound/posthog-webhook';
-import { signReferral } from '../lib/domain/vouch';
+import { signPersonEvent, signReferral } from '../lib/domain/vouch';
 
 export const DEFAULT_PAYLOAD_OPTIONS: PayloadOptions = {
   referralEvent: DEFAULTS.REFERRAL_EVENT,
@@ -58,4 +58,9 @@ export function signEventProperties(
     ...(personEmail ? { person: { properties: { email: personEmail } } } : {}),
   };
   return signWebhookBody(body, key, options).event.properties;
+}
+
+/** The properties of a redeemer's qualifying or refund event, with `referral_signature` added as the app's backend signs it. */
+export function signPersonEventProperties(eventName: string, distinctId: string, eventId: string, properties: Json, key: string): Json {
+  return { ...properties, [REFERRAL_SIGNATURE_PROPERTY]: signPersonEvent(key, { eventName, distinctId, eventId }) };
 }

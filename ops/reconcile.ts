@@ -87,5 +87,13 @@ export function formatReconcile(report: ReconcileReport): string {
     `unreconcilable ${report.unreconcilable.length}${report.unreconcilable.length ? ' (the webhook would refuse these too; fix the event or pay by hand)' : ''}`,
   );
   for (const entry of report.unreconcilable) lines.push(`  ${entry.eventId ?? '(no uuid)'}  ${entry.code}: ${entry.reason}`);
+  const caught = report.personEvents;
+  if (caught) {
+    lines.push(
+      `catch-up     ${caught.seen} qualifying/refund event(s) of referrals' redeemers; ${caught.known} handled, ${caught.missing} not` +
+        (report.dryRun ? ' (dry run: NOT queued)' : `, queued ${caught.queued}`) +
+        (caught.unreconcilable ? `; ${caught.unreconcilable} unreconcilable (see the WARN lines)` : ''),
+    );
+  }
   return lines.join('\n');
 }

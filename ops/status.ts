@@ -221,6 +221,11 @@ function adviceFor(record: LedgerRecord): string {
     case 'REJECTED':
       return `refused by the program rules (${record.rejectionReason ?? 'no reason recorded'}): no rewards, by design. Nothing to redrive.`;
     case 'COMPLETED':
+      if (parked.revokeRequestedAt && !parked.revokedAt && parked.lifecycleQueue === 'revoking')
+        return (
+          `paid, and its revoke was requested (${parked.revokeReason ?? 'no reason recorded'}) but not finished: the releaser ` +
+          'deactivates both rewards on its next run (every minute). Still so after a few minutes: its log names why (RevokesFailed); `revoke` finishes it too.'
+        );
       if (parked.revokeRequestedAt && !parked.revokedAt)
         return `paid, and its revoke was requested (${parked.revokeReason ?? 'no reason recorded'}) but not finished: run \`revoke\` to deactivate both rewards.`;
       return 'nothing to do: both gift cards exist and Customer.io has the event. A redelivery would change nothing.';

@@ -24,6 +24,7 @@ import { count } from './count';
 import { Chaos, CUSTOMERIO_FAULTS, SHOPIFY_FAULTS } from './faults';
 import { prng, settle, sum, watch } from './harness';
 import { runLifecycle } from './lifecycle';
+import { runQualification } from './qualify';
 import { planTraffic, pooledCode, REFERRER_CAP } from './plan';
 import { postLate, Poster, redriveAndDrain } from './phases';
 import type { ReferralProblem, SoakReport } from './report';
@@ -69,6 +70,8 @@ export interface ChaosSoakOptions {
   sequenceRounds?: number;
   /** Rounds of the lifecycle cases (soak/lifecycle.ts: hold, budget review, decisions, revokes), on a pipeline of their own (default 1 per 500 events, at least 1). */
   lifecycleRounds?: number;
+  /** Rounds of the qualification cases (soak/qualify.ts: pay on value), on a pipeline of their own (default 1 per 500 events, at least 1). */
+  qualificationRounds?: number;
 }
 
 export async function runChaosSoak(options: ChaosSoakOptions): Promise<SoakReport> {
@@ -216,7 +219,7 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<SoakRepor
     // --- phase 4: the sequence cases and the lifecycle rounds, under the same faults, each on a
     // pipeline of its own, side by side (they share nothing but the machine) --------------------
     const shared = { faultRate, pollers, visibilityTimeoutSeconds, workerTimeoutMs, clientTimeoutMs, log };
-    const [sequences, lifecycle] = await Promise.all([
+    const [sequences, lifecycle, qualification] = await Promise.all([
       runSequences({
         ...shared,
         rounds: options.sequenceRounds ?? Math.max(2, Math.round(options.events / 500)),
@@ -231,10 +234,20 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<SoakRepor
         seed,
         rounds: options.lifecycleRounds ?? Math.max(1, Math.round(options.events / 500)),
       }),
+      runQualification({
+        ...shared,
+        crashRate,
+        hardCrashShare,
+        seed,
+        rounds: options.qualificationRounds ?? Math.max(1, Math.round(options.events / 500)),
+      }),
     ]);
-    problems.push(...sequences.problems, ...lifecycle.problems);
+    problems.push(...sequences.problems, ...lifecycle.problems, ...qualification.problems);
     log(`  sequence cases: ${sequences.rounds} rounds, ${sequences.lost} lost, ${sequences.doubled} doubled`);
     log(`  lifecycle: ${lifecycle.rounds} rounds, ${lifecycle.referrals} referrals, ${lifecycle.lost} lost, ${lifecycle.doubled} doubled`);
+    log(
+      `  qualification: ${qualification.rounds} rounds, ${qualification.referrals} referrals, ${qualification.lost} lost, ${qualification.doubled} doubled`,
+    );
 
     const duplicatesBy = { burst: 0, spread: 0, afterCompletion: 0 };
     for (const referral of planned) {
@@ -294,10 +307,11 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<SoakRepor
       customerioDuplicatesIgnored: pipeline.customerio.duplicatesIgnored,
       codeCollisions: records.reduce((n, record) => n + (record?.codeCollisions ?? 0), 0),
       ...verdict,
-      lost: verdict.lost + sequences.lost + lifecycle.lost,
-      doubled: verdict.doubled + sequences.doubled + lifecycle.doubled,
+      lost: verdict.lost + sequences.lost + lifecycle.lost + qualification.lost,
+      doubled: verdict.doubled + sequences.doubled + lifecycle.doubled + qualification.doubled,
       sequences,
       lifecycle,
+      qualification,
       problems,
     };
     report.ok =
@@ -309,6 +323,7 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<SoakRepor
       sequences.expiryWrong === 0 &&
       sequences.misdirected === 0 &&
       lifecycle.ok &&
+      qualification.ok &&
       report.statuses.unaccounted === 0 &&
       report.rewarded === report.expectedRewarded &&
       problems.length === 0;

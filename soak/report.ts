@@ -3,6 +3,7 @@ import type { Checkpoint } from '../lib/domain/rewards';
 import type { SoakCustomerIoFault, SoakShopifyFault } from './faults';
 import { pct, sum } from './harness';
 import { lifecycleRows, type LifecycleReport } from './lifecycle-count';
+import { qualificationRows, type QualifyReport } from './qualify';
 import { SEQUENCE_CASES, type SequenceReport } from './sequences';
 
 export interface ReferralProblem {
@@ -86,6 +87,8 @@ export interface SoakReport {
   sequences: SequenceReport;
   /** The lifecycle rounds (soak/lifecycle.ts); their lost and doubled rewards are also in `lost` and `doubled`. */
   lifecycle: LifecycleReport;
+  /** The qualification rounds (soak/qualify.ts); their lost and doubled rewards are also in `lost` and `doubled`. */
+  qualification: QualifyReport;
   problems: ReferralProblem[];
 }
 
@@ -150,6 +153,7 @@ export function formatReport(report: SoakReport): string {
         `${report.sequences.expiryWrong} with a wrong expiry, ${report.sequences.misdirected} misdirected`,
     ],
     ...lifecycleRows(report.lifecycle),
+    ...qualificationRows(report.qualification),
     ['lost', `${report.lost}`],
     ['doubled', `${report.doubled}`],
     ['refused but paid', `${report.refusedButPaid}`],

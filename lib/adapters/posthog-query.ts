@@ -39,6 +39,8 @@ export interface EventRow {
   timestamp: string;
   /** The person's `email` property, when the event has a person with one. */
   personEmail?: string;
+  /** The PostHog person's id (the catch-up's rows only): the webhook's `person.id`. */
+  personId?: string;
 }
 
 export interface EventWindow {
@@ -74,6 +76,87 @@ export function referralEventsQuery(pageSize: number): string {
   ].join('\n');
 }
 
+/** The catch-up's question (lib/domain/reconcile.ts): a referral's redeemer's later events. */
+export interface PersonEventWindow {
+  referralEvent: string;
+  /** QUALIFY_EVENT and QUALIFY_WHERE (a HogQL boolean, already checked by qualifyWhereProblem). */
+  qualify?: { event: string; where?: string; referralsSince: string };
+  /** REVOKE_EVENT. */
+  revoke?: { event: string; referralsSince: string };
+  /** ISO timestamps; since inclusive, until exclusive. */
+  since: string;
+  until: string;
+  pageSize?: number;
+}
+
+/**
+ * Why QUALIFY_WHERE cannot go into a query, or undefined when it can. It is the operator's own
+ * HogQL (the same expression as in the destination's filter), read from the stage's settings and
+ * never from an event, so this is a guard against a typo that would change the query's shape, not
+ * against an attacker: the expression must stay one boolean inside the parentheses it is put in.
+ * So no `;`, no comment (`--`, `/*`: either could swallow the closing parenthesis), no `{`/`}`
+ * (HogQL reads `{name}` as one of the query's placeholders), quotes closed, and brackets balanced
+ * without ever closing one the expression did not open. PostHog parses the rest and answers 400
+ * for what it cannot (a failed run, ReconcileErrorsAlarm).
+ */
+export function qualifyWhereProblem(where: string): string | undefined {
+  if (where.includes(';')) return 'must not contain ";"';
+  const closing: Record<string, string> = { '(': ')', '[': ']' };
+  const open: string[] = []; // the closing bracket each open one expects
+  let quote: string | undefined;
+  for (let i = 0; i < where.length; i++) {
+    const c = where[i]!;
+    if (quote) {
+      if (c === '\\') i++;
+      else if (c === quote) quote = undefined;
+      continue;
+    }
+    if (c === "'" || c === '"' || c === '`') quote = c;
+    else if (c === '{' || c === '}') return 'must not contain "{" or "}" (HogQL placeholders)';
+    else if ((c === '-' && where[i + 1] === '-') || (c === '/' && where[i + 1] === '*')) return 'must not contain a comment';
+    else if (c === '(' || c === '[') open.push(closing[c]!);
+    else if ((c === ')' || c === ']') && open.pop() !== c) return `has an unbalanced "${c}"`;
+  }
+  if (quote) return `has an unclosed ${quote}`;
+  if (open.length > 0) return `has an unclosed bracket (missing "${open[open.length - 1]}")`;
+  return where.trim() === '' ? 'is empty' : undefined;
+}
+
+const PERSON_EVENT_COLUMNS = [...COLUMNS, 'person_id'] as const;
+
+/**
+ * The catch-up query: the qualifying (and refund) events of the window, each only for a person who
+ * captured a `{referral_event}` in its lookback, so a shop's every payment is never fetched: the
+ * subquery on the referral event selects the few persons the run cares about. `person_id` is the
+ * person PostHog resolves the event's distinct id to (HogQL's events table: "Stable person
+ * identifier resolved from distinct_id", PostHog/posthog `posthog/hogql/database/schema/events.py`),
+ * the same id the webhook sends as `person.id` (`event.person_id`, PostHog/posthog
+ * `nodejs/src/cdp/utils.ts` convertToHogFunctionInvocationGlobals); a subquery in `IN` is plain
+ * HogQL ("SQL editor", posthog.com/docs/hogql/guide: FROM and WHERE take subqueries). Every name
+ * and time goes in as a `{placeholder}` value; only QUALIFY_WHERE is text, in its own parentheses.
+ * Keyset paging as the referral query's.
+ */
+export function personEventsQuery(pageSize: number, window: Pick<PersonEventWindow, 'qualify' | 'revoke'>): string {
+  const at = (name: string): string => `parseDateTime64BestEffort({${name}}, 6)`;
+  const redeemers = (since: string): string =>
+    `person_id IN (SELECT person_id FROM events WHERE event = {referral_event} AND timestamp >= ${at(since)} AND timestamp < ${at('until')})`;
+  const roles: string[] = [];
+  if (window.qualify) {
+    const where = window.qualify.where?.trim();
+    roles.push(`(event = {qualify_event}${where ? ` AND (\n${where}\n)` : ''} AND ${redeemers('qualify_referrals_since')})`);
+  }
+  if (window.revoke) roles.push(`(event = {revoke_event} AND ${redeemers('revoke_referrals_since')})`);
+  return [
+    `SELECT uuid, event, distinct_id, properties, timestamp, person.properties.email AS person_email, person_id`,
+    `FROM events`,
+    `WHERE timestamp >= ${at('since')} AND timestamp < ${at('until')}`,
+    `  AND (timestamp > ${at('after_timestamp')} OR (timestamp = ${at('after_timestamp')} AND toString(uuid) > {after_uuid}))`,
+    `  AND (${roles.join('\n    OR ')})`,
+    `ORDER BY timestamp ASC, toString(uuid) ASC`,
+    `LIMIT ${Math.trunc(pageSize)}`,
+  ].join('\n');
+}
+
 export class PostHogEventsQuery {
   private readonly fetch: Fetch;
   private readonly url: string;
@@ -86,15 +169,28 @@ export class PostHogEventsQuery {
   /** Every event in the window, oldest first, one page per iteration. */
   public async *pages(window: EventWindow): AsyncGenerator<EventRow[]> {
     const pageSize = window.pageSize ?? DEFAULT_PAGE_SIZE;
-    let after = { timestamp: window.since, uuid: '' };
-    for (let page = 0; page < MAX_PAGES; page++) {
-      const rows = await this.page(window, pageSize, after);
-      if (rows.length > 0) yield rows;
-      if (rows.length < pageSize) return;
-      const last = rows[rows.length - 1]!;
-      after = { timestamp: last.timestamp, uuid: last.uuid };
-    }
-    throw new PermanentError('posthog_query_runaway', `PostHog query did not finish within ${MAX_PAGES} pages`);
+    yield* this.keyset(window.since, pageSize, (after) => this.page(window, pageSize, after));
+  }
+
+  /** The catch-up's rows (personEventsQuery), oldest first, one page per iteration; nothing when no role is on. */
+  public async *personEventPages(window: PersonEventWindow): AsyncGenerator<EventRow[]> {
+    if (!window.qualify && !window.revoke) return;
+    const pageSize = window.pageSize ?? DEFAULT_PAGE_SIZE;
+    const query = personEventsQuery(pageSize, window);
+    const values: Record<string, string> = { referral_event: window.referralEvent, since: window.since, until: window.until };
+    if (window.qualify)
+      Object.assign(values, { qualify_event: window.qualify.event, qualify_referrals_since: window.qualify.referralsSince });
+    if (window.revoke) Object.assign(values, { revoke_event: window.revoke.event, revoke_referrals_since: window.revoke.referralsSince });
+    yield* this.keyset(window.since, pageSize, async (after) =>
+      readRows(
+        await runQuery(this.fetch, this.url, this.options, {
+          kind: 'HogQLQuery',
+          query,
+          values: { ...values, after_timestamp: after.timestamp, after_uuid: after.uuid },
+        }),
+        PERSON_EVENT_COLUMNS,
+      ),
+    );
   }
 
   private async page(window: EventWindow, pageSize: number, after: { timestamp: string; uuid: string }): Promise<EventRow[]> {
@@ -104,6 +200,22 @@ export class PostHogEventsQuery {
       values: { event: window.event, since: window.since, until: window.until, after_timestamp: after.timestamp, after_uuid: after.uuid },
     });
     return readRows(json);
+  }
+
+  private async *keyset(
+    since: string,
+    pageSize: number,
+    page: (after: { timestamp: string; uuid: string }) => Promise<EventRow[]>,
+  ): AsyncGenerator<EventRow[]> {
+    let after = { timestamp: since, uuid: '' };
+    for (let count = 0; count < MAX_PAGES; count++) {
+      const rows = await page(after);
+      if (rows.length > 0) yield rows;
+      if (rows.length < pageSize) return;
+      const last = rows[rows.length - 1]!;
+      after = { timestamp: last.timestamp, uuid: last.uuid };
+    }
+    throw new PermanentError('posthog_query_runaway', `PostHog query did not finish within ${MAX_PAGES} pages`);
   }
 }
 
@@ -158,15 +270,16 @@ function queryFailure(response: Response, text: string, options: QueryClientOpti
   return new PermanentError(`posthog_query_http_${response.status}`, `PostHog query answered ${response.status}: ${detail}`);
 }
 
-function readRows(json: { results?: unknown; columns?: unknown }): EventRow[] {
+function readRows(json: { results?: unknown; columns?: unknown }, columns: readonly string[] = COLUMNS): EventRow[] {
   if (!Array.isArray(json.results) || !Array.isArray(json.columns)) {
     throw new PermanentError('posthog_query_shape', 'PostHog query answer has no results/columns');
   }
   const index = new Map((json.columns as unknown[]).map((name, i) => [String(name), i]));
-  for (const column of COLUMNS) {
+  for (const column of columns) {
     if (!index.has(column)) throw new PermanentError('posthog_query_shape', `PostHog query answer has no ${column} column`);
   }
-  const cell = (row: unknown[], column: (typeof COLUMNS)[number]): unknown => row[index.get(column)!];
+  const cell = (row: unknown[], column: (typeof PERSON_EVENT_COLUMNS)[number]): unknown =>
+    index.has(column) ? row[index.get(column)!] : undefined;
   const text = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
   return (json.results as unknown[]).map((raw) => {
     const row = Array.isArray(raw) ? raw : [];
@@ -177,6 +290,7 @@ function readRows(json: { results?: unknown; columns?: unknown }): EventRow[] {
       properties: cell(row, 'properties'),
       timestamp: String(cell(row, 'timestamp') ?? ''),
       personEmail: text(cell(row, 'person_email')),
+      personId: text(cell(row, 'person_id')),
     };
   });
 }

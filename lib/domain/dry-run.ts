@@ -264,4 +264,8 @@ class RehearsalLedger implements LedgerPort {
   }
 
   public async markPersonEvent(): Promise<void> {}
+
+  public async personEventMarked(): Promise<boolean> {
+    return false;
+  }
 }

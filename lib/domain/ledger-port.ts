@@ -253,6 +253,8 @@ export interface LedgerPort {
   qualifying(person: string): Promise<QualifyingFact | undefined>;
   /** `person-event#<uuid>`: the person event was handled (the catch-up queues only those without it), until `expiresAt` (epoch s). */
   markPersonEvent(eventId: string, role: 'qualify' | 'revoke', expiresAt: number): Promise<void>;
+  /** Whether `person-event#<uuid>` is there (read consistently): the event was handled, until its mark expires. */
+  personEventMarked(eventId: string): Promise<boolean>;
 }
 
 /** The distinct id PostHog outcomes are captured under: the event's, else the redeemer's email (never empty). */

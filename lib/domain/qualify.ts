@@ -18,6 +18,7 @@
  * Only the redeemer's own event counts (sameRedeemer): the PostHog person id when both name one,
  * else the distinct id when both name one, else the event's email against the redeemer's.
  */
+import { announce } from './announce';
 import { canonicalEmail } from './identity';
 import { PermanentError, RetryableError } from './errors';
 import type { LedgerPort, LedgerRecord, QualifyingFact } from './ledger-port';
@@ -30,7 +31,6 @@ import type { PersonEvent } from './person-event';
 import { parseReferral, type Referral } from './referral';
 import type { FulfilContext, FulfilDeps, FulfilResult } from './rewards';
 import type { ReferralSignatures } from './rules';
-import { statusMessage, type ReferralStatus, type StatusMessage, type StatusSender } from './status';
 import { cancel, qualify, recordRevokeCaptured, release, requestRevoke } from './steps';
 import { verifyPersonEvent } from './vouch';
 
@@ -82,7 +82,7 @@ const redeemerOf = (referral: Referral): Who => ({
 });
 
 /** Whether `who` is the referral's redeemer: the strongest identity both name decides. */
-export function sameRedeemer(referral: Referral, who: Who): boolean {
+export function sameRedeemer(referral: Pick<Referral, 'personId' | 'distinctId' | 'redeemerEmail'>, who: Who): boolean {
   if (referral.personId && who.personId) return referral.personId === who.personId;
   if (referral.distinctId && who.distinctId) return referral.distinctId === who.distinctId;
   return who.email !== undefined && canonicalEmail(who.email) === canonicalEmail(referral.redeemerEmail);
@@ -149,6 +149,7 @@ export async function qualifyFromFacts(ledger: LedgerPort, referral: Referral, r
   for (const person of personKeys(redeemerOf(referral))) {
     const fact = await ledger.qualifying(person);
     if (!fact || !sameRedeemer(referral, fact) || !inWindow(fact.occurredAt, referral, record)) continue;
+    if (!(await claimQualifyingEvent(ledger, fact.eventId, record.eventId))) continue;
     const moved = await qualify(ledger, record.eventId, fact.eventId, Number(record.qualifyBy));
     const now = moved ?? (await ledger.get(record.eventId));
     return now !== undefined && qualifiedUnfinished(now);
@@ -156,22 +157,18 @@ export async function qualifyFromFacts(ledger: LedgerPort, referral: Referral, r
   return false;
 }
 
+/**
+ * One qualifying event qualifies one referral: the same PostHog person may hold two accepted
+ * referrals (the redeemer claim is per email), and a later one that takes over the person keys
+ * of a paid one would otherwise read the event that paid it. A single-holder item per event uuid
+ * (`person#event:<uuid>`, one per qualified referral); a retry of the same referral holds it already.
+ */
+const claimQualifyingEvent = (ledger: LedgerPort, qualifyingEventId: string, referralId: string): Promise<boolean> =>
+  ledger.count({ kind: 'person', person: `event:${qualifyingEventId.toLowerCase()}` }, referralId);
+
 /** Qualified, not yet decided again or paid: its qualifier (or a retry of it) continues it. */
 const qualifiedUnfinished = (record: LedgerRecord): boolean =>
   Boolean(record.qualifiedAt) && (record.status === 'IN_PROGRESS' || record.status === 'FAILED');
-
-/** Says where a referral stands (CUSTOMERIO_STATUS_EVENT); a repeat is dropped by Customer.io, so a retry may say it again. */
-export async function announce(
-  status: StatusSender | undefined,
-  retry: (<T>(fn: () => Promise<T>) => Promise<T>) | undefined,
-  record: Pick<LedgerRecord, 'eventId' | 'referrerEmail' | 'redeemerEmail'>,
-  what: ReferralStatus,
-  details: Pick<StatusMessage, 'qualifyBy' | 'paysAfter' | 'reason'> = {},
-): Promise<void> {
-  if (!status) return;
-  const send = () => status.sendStatus(statusMessage(record, what, details));
-  await (retry ? retry(send) : send());
-}
 
 /** A capture about a referral from its record (the releaser's and the person event's, which hold no queued referral). */
 export function captureRecord(
@@ -194,24 +191,46 @@ export function captureRecord(
 export type PersonEventResult =
   /** Its setting is off (turned off after it was queued): nothing to do. */
   | { outcome: 'off' }
-  | { outcome: 'unvouched'; reason: 'unsigned' | 'bad_signature' }
+  | { outcome: 'unvouched'; reason: 'unsigned' | 'bad_signature' | 'replayed' }
   /** No referral of this person (most people): acknowledged. */
   | { outcome: 'no-referral' }
   /** A referral of this person, and nothing for this event to do to it (already moved on, outside its window). */
   | { outcome: 'nothing'; referral: string; status: string }
   | { outcome: 'qualified'; referral: string; result: FulfilResult }
   | { outcome: 'cancelled'; referral: string }
-  /** REVOKE_PAID: the revoke is recorded (REVOKING); `ops revoke` deactivates both rewards. */
+  /** REVOKE_PAID: the revoke is recorded (REVOKING) and parked for the releaser, which deactivates both rewards. */
   | { outcome: 'revoke-requested'; referral: string };
 
 /** Why a person event's signature does not vouch for it, or undefined when it does or signatures are off. */
 export function personEventRefusal(
   event: PersonEvent,
   signatures: ReferralSignatures | undefined,
-): 'unsigned' | 'bad_signature' | undefined {
+): 'unsigned' | 'bad_signature' | 'replayed' | undefined {
   if (!signatures || signatures.mode === 'off') return undefined;
   const verdict = verifyPersonEvent(signatures.key, event, event.signature, signatures.previousKey);
-  return verdict === 'vouched' ? undefined : verdict;
+  if (verdict !== 'vouched') return verdict;
+  return replayedUnderNewTime(event) ? 'replayed' : undefined;
+}
+
+/**
+ * How far a UUIDv7's own time may be from the event's timestamp: PostHog corrects a client's
+ * clock skew by shifting `timestamp` (sent_at), by seconds or minutes, never by a day.
+ */
+export const UUID_TIME_TOLERANCE_MS = 86_400_000;
+
+/**
+ * The signature covers the uuid, not the timestamp: a vouched event sent again later under a new
+ * timestamp would be judged as new once its `person-event#<uuid>` mark has expired. A UUIDv7
+ * (RFC 9562 §5.7: the first 48 bits are Unix ms; PostHog's SDKs generate v7 event uuids,
+ * `uuidv7` in @posthog/core) carries the time it was made under the signature, so such a replay
+ * shows; a uuid of another version is judged by its mark alone (README "Pay on value").
+ */
+export function replayedUnderNewTime(event: Pick<PersonEvent, 'eventId' | 'occurredAt'>): boolean {
+  const hex = event.eventId.replace(/-/g, '');
+  if (hex.length !== 32 || hex[12] !== '7') return false;
+  const made = Number.parseInt(hex.slice(0, 12), 16);
+  const occurred = Date.parse(event.occurredAt);
+  return Number.isFinite(occurred) && Math.abs(occurred - made) > UUID_TIME_TOLERANCE_MS;
 }
 
 /**
@@ -229,14 +248,23 @@ export async function handlePersonEvent(
   const rules = deps.qualification;
   const name = event.role === 'qualify' ? rules?.qualifyEvent : rules?.revokeEvent;
   if (!rules || name === undefined || name !== event.eventName) return { outcome: 'off' };
-  const refusal = personEventRefusal(event, deps.rules?.referralSignatures);
-  if (refusal) return { outcome: 'unvouched', reason: refusal };
   const occurredAt = Date.parse(event.occurredAt);
   if (!Number.isFinite(occurredAt)) throw new PermanentError('invalid_message', `person event ${event.eventId} has no readable time`);
   const expiresAt = Math.ceil((occurredAt + rules.withinMs + KEEP_PAST_WINDOW_MS) / 1000);
   const { ledger } = deps;
+  const refusal = personEventRefusal(event, deps.rules?.referralSignatures);
+  if (refusal) {
+    // Refused for good, as a referral with such a signature is (a rotation gives the stage the new
+    // key before the app, docs/OPERATIONS.md): marked, so the catch-up stops queueing it every run.
+    await ledger.markPersonEvent(event.eventId, event.role, expiresAt);
+    return { outcome: 'unvouched', reason: refusal };
+  }
+  // Handled already (the mark is written last): a repeat moves nothing, it may only continue a
+  // referral already qualified. The signature covers the uuid but not the time, so a replay of an
+  // old event under a new timestamp must not be judged anew.
+  const handled = await ledger.personEventMarked(event.eventId);
 
-  if (event.role === 'qualify') {
+  if (event.role === 'qualify' && !handled) {
     const fact: QualifyingFact = {
       eventId: event.eventId,
       occurredAt,
@@ -250,8 +278,10 @@ export async function handlePersonEvent(
   const found = await findReferral(ledger, event);
   const result = found
     ? event.role === 'qualify'
-      ? await qualifyFound(found, event, occurredAt, deps, context, fulfil)
-      : await revokeFound(found.record, event, occurredAt, deps)
+      ? await qualifyFound(found, event, handled ? undefined : occurredAt, deps, context, fulfil)
+      : handled
+        ? ({ outcome: 'nothing', referral: found.record.eventId, status: found.record.status } as const)
+        : await revokeFound(found.record, event, occurredAt, deps)
     : ({ outcome: 'no-referral' } as const);
   await ledger.markPersonEvent(event.eventId, event.role, expiresAt);
   return result;
@@ -271,17 +301,24 @@ async function findReferral(ledger: LedgerPort, who: Who): Promise<Found | undef
     const record = await ledger.get(holder);
     if (!record) continue;
     const referral = parkedReferral(record);
-    // A key the two share is a match unless a stronger identity both name differs.
-    if (referral && !sameRedeemer(referral, who)) continue;
+    // A key the two share is a match unless a stronger identity both name differs. A referral paid
+    // at once keeps no message: its record's distinct id stands for it (an email shared with a
+    // stranger's PostHog person must not reach it); a person id key matched is the person itself.
+    if (referral ? !sameRedeemer(referral, who) : !person.startsWith('id:') && !sameRecordRedeemer(record, who)) continue;
     return { record, ...(referral ? { referral } : {}) };
   }
   return undefined;
 }
 
+/** Whether `who` is the redeemer of a record without its message: the distinct id it was captured under, else its email. */
+const sameRecordRedeemer = (record: LedgerRecord, who: Who): boolean =>
+  sameRedeemer({ distinctId: record.distinctId, redeemerEmail: record.redeemerEmail }, { ...who, personId: undefined });
+
 async function qualifyFound(
   found: Found,
   event: PersonEvent,
-  occurredAt: number,
+  /** Undefined for an event handled before: it moves nothing, and only continues a referral qualified already. */
+  occurredAt: number | undefined,
   deps: FulfilDeps,
   context: FulfilContext,
   fulfil: (referral: Referral, deps: FulfilDeps, context: FulfilContext) => Promise<FulfilResult>,
@@ -291,7 +328,12 @@ async function qualifyFound(
   const referral = found.referral;
   if (!referral) return { outcome: 'nothing', referral: record.eventId, status: record.status };
   if (record.status === 'AWAITING') {
-    if (!inWindow(occurredAt, referral, record)) return { outcome: 'nothing', referral: record.eventId, status: record.status };
+    if (
+      occurredAt === undefined ||
+      !inWindow(occurredAt, referral, record) ||
+      !(await claimQualifyingEvent(ledger, event.eventId, record.eventId))
+    )
+      return { outcome: 'nothing', referral: record.eventId, status: record.status };
     // Refused: expired, cancelled or qualified by another event meanwhile; read what it is now.
     record =
       (await qualify(ledger, record.eventId, event.eventId, Number(record.qualifyBy))) ?? (await ledger.get(record.eventId)) ?? record;
@@ -315,7 +357,7 @@ async function qualifyFound(
 /**
  * A refund: a referral not yet paid (waiting, held, in review) is cancelled in one write from its
  * status, its budget share returned (none while it waits); with REVOKE_PAID a paid one's revoke is
- * recorded (REVOKING: no worker takes it up) for `ops revoke` to deactivate both rewards. Only a
+ * recorded (REVOKING: no worker takes it up) and parked for the releaser to deactivate both rewards. Only a
  * refund that happened after the referral was captured counts: a late duplicate of an older
  * refund must not cancel a newer referral.
  */
@@ -335,6 +377,11 @@ async function revokeFound(record: LifecycleRecord, event: PersonEvent, occurred
       throw new RetryableError(`referral ${record.eventId} is moving on right now; the refund is tried again`);
     }
   }
+  if (current.status === 'IN_PROGRESS' || current.status === 'FAILED') {
+    // Being decided or paid (or dead-lettered, to be redriven): judged once it settles (parked:
+    // cancelled; paid: revoked with REVOKE_PAID), never acknowledged meanwhile and forgotten.
+    throw new RetryableError(`referral ${record.eventId} is being decided or paid; the refund is tried again`);
+  }
   if (current.status === 'REVOKED' && current.revokedBeforePayout) {
     // Resumable follow-ups, also on a repeat of this event.
     await returnShare(current.eventId, current.createdAt, ledger, budgetCentsOf(current));
@@ -345,11 +392,11 @@ async function revokeFound(record: LifecycleRecord, event: PersonEvent, occurred
       });
       await recordRevokeCaptured(ledger, current.eventId);
     }
-    await announce(deps.status, undefined, current, 'cancelled', { reason: current.revokeReason ?? reason });
+    await announce(deps, undefined, current, 'cancelled', { reason: current.revokeReason ?? reason });
     return { outcome: 'cancelled', referral: current.eventId };
   }
   if (current.status === 'COMPLETED' && rules.revokePaid) {
-    await requestRevoke(ledger, current.eventId, reason);
+    await requestRevoke(ledger, current.eventId, reason, { park: true });
     return { outcome: 'revoke-requested', referral: current.eventId };
   }
   return { outcome: 'nothing', referral: current.eventId, status: current.status };

@@ -12,20 +12,35 @@
  * referral the webhook delivers at the same moment, or one queued by ingest and not begun yet,
  * is paid once. Events younger than `minAgeMs` are left for the next run, so the normal webhook
  * path is not doubled on every run.
+ *
+ * With QUALIFY_EVENT or REVOKE_EVENT set, each run then catches up on those too: the window's
+ * qualifying (QUALIFY_WHERE applied by PostHog, as in the destination's filter) and refund events
+ * of persons who redeemed a referral in the lookback before it, read by the same parseWebhook and
+ * queued unless the ledger has `person-event#<uuid>` (the worker writes it once it has handled the
+ * event). The worker is idempotent by that uuid too, so a catch-up racing the webhook is harmless.
  */
 import { PermanentError, RejectedError } from './errors';
 import { maskEmail } from '../infra/mask';
 import { parseWebhook, type PayloadOptions } from '../inbound/posthog-webhook';
+import type { PersonEvent } from './person-event';
 import type { Referral } from './referral';
-import type { EventRow, EventWindow } from '../adapters/posthog-query';
+import type { EventRow, EventWindow, PersonEventWindow } from '../adapters/posthog-query';
 
 /** The WARN lines the reconciler's alarms count (serverless.yml metric filters match them exactly). */
 export const MISSING_LOG_MESSAGE = 'reconcile: referral missing from the ledger, queueing it';
 export const UNRECONCILABLE_LOG_MESSAGE = 'reconcile: referral event cannot be reconciled, not queued';
+/** The catch-up's lines: no alarm counts them (a lost qualifying event is recovered, not lost money). */
+export const PERSON_EVENT_MISSING_LOG_MESSAGE = 'reconcile: qualifying or refund event missing from the ledger, queueing it';
+export const PERSON_EVENT_UNRECONCILABLE_LOG_MESSAGE = 'reconcile: qualifying or refund event cannot be reconciled, not queued';
 
 export interface ReconcileSource {
   pages(window: EventWindow): AsyncIterable<EventRow[]>;
+  /** The catch-up's rows: QUALIFY_EVENT / REVOKE_EVENT events of referrals' redeemers. */
+  personEventPages(window: PersonEventWindow): AsyncIterable<EventRow[]>;
 }
+
+/** What goes on the queue: a referral, or a redeemer's later event (the worker tells them apart by `kind`). */
+export type QueuedMessage = Referral | PersonEvent;
 
 export interface ReconcileLogger {
   info(message: string, extra?: Record<string, unknown>): void;
@@ -36,7 +51,9 @@ export interface ReconcileDeps {
   source: ReconcileSource;
   /** The event ids (lower case) of these that the ledger has, in any state. */
   inLedger(eventIds: readonly string[]): Promise<Set<string>>;
-  enqueue(referral: Referral): Promise<unknown>;
+  /** The person-event uuids (lower case) of these that the worker has handled (`person-event#<uuid>`). */
+  personEventsInLedger(eventIds: readonly string[]): Promise<Set<string>>;
+  enqueue(message: QueuedMessage): Promise<unknown>;
   log: ReconcileLogger;
 }
 
@@ -47,8 +64,20 @@ export interface ReconcileWindow {
   until: number;
 }
 
+/** The catch-up's settings (lib/infra/config-reconciler.ts PersonEventSettings), with RECONCILE_FROM. */
+export interface CatchUpOptions {
+  qualifyEvent?: string;
+  qualifyWhere?: string;
+  qualifyWithinMs: number;
+  revokeEvent?: string;
+  /** Epoch ms (RECONCILE_FROM): a refund may cancel or revoke any referral since go-live. */
+  referralsFrom: number;
+}
+
 export interface ReconcileOptions extends PayloadOptions {
   window: ReconcileWindow;
+  /** Off when absent or when neither event is set. */
+  catchUp?: CatchUpOptions;
   /** List only: queue nothing. */
   dryRun?: boolean;
   pageSize?: number;
@@ -81,6 +110,20 @@ export interface ReconcileReport {
   queued: number;
   /** Rows parseWebhook refuses (e.g. no redeemer email): counted and logged, never queued. */
   unreconcilable: Unreconcilable[];
+  /** The catch-up's counts, when it ran (no people named: each queued one has a WARN line with its uuid and role). */
+  personEvents?: PersonEventCounts;
+}
+
+export interface PersonEventCounts {
+  /** Distinct qualifying / refund events PostHog returned for referrals' redeemers. */
+  seen: number;
+  /** Already handled by the worker (`person-event#<uuid>` in the ledger). */
+  known: number;
+  /** Not handled yet: queued, or (dry run) would be. */
+  missing: number;
+  queued: number;
+  /** Rows parseWebhook refuses: logged, never queued. */
+  unreconcilable: number;
 }
 
 export interface ReconcileSettings {
@@ -106,7 +149,9 @@ export function webhookBody(row: EventRow): string {
     }
   }
   const event = { uuid: row.uuid, event: row.event, distinct_id: row.distinctId, properties, timestamp: row.timestamp };
-  return JSON.stringify(row.personEmail ? { event, person: { properties: { email: row.personEmail } } } : { event });
+  if (!row.personEmail && !row.personId) return JSON.stringify({ event });
+  const person = { ...(row.personId ? { id: row.personId } : {}), properties: row.personEmail ? { email: row.personEmail } : {} };
+  return JSON.stringify({ event, person });
 }
 
 export async function reconcile(deps: ReconcileDeps, options: ReconcileOptions): Promise<ReconcileReport> {
@@ -155,6 +200,8 @@ export async function reconcile(deps: ReconcileDeps, options: ReconcileOptions):
       }
     }
   }
+  if (options.catchUp && (options.catchUp.qualifyEvent || options.catchUp.revokeEvent))
+    await catchUp(deps, options, options.catchUp, report);
   deps.log.info('reconcile: done', {
     since: report.since,
     until: report.until,
@@ -163,9 +210,87 @@ export async function reconcile(deps: ReconcileDeps, options: ReconcileOptions):
     missing: report.missing.length,
     queued: report.queued,
     unreconcilable: report.unreconcilable.length,
+    personEvents: report.personEvents,
     dryRun: report.dryRun,
   });
   return report;
+}
+
+/**
+ * The catch-up: the window's qualifying and refund events of referrals' redeemers that the worker
+ * has not handled, queued as ingest would queue them. A qualifying event counts for referrals
+ * redeemed up to QUALIFY_WITHIN before it, so that is how far back the query looks for redeemers;
+ * a refund may cancel or (REVOKE_PAID) revoke any referral since RECONCILE_FROM.
+ */
+async function catchUp(deps: ReconcileDeps, options: ReconcileOptions, settings: CatchUpOptions, report: ReconcileReport): Promise<void> {
+  const since = Date.parse(report.since);
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  const pages = deps.source.personEventPages({
+    referralEvent: options.referralEvent,
+    qualify: settings.qualifyEvent
+      ? { event: settings.qualifyEvent, where: settings.qualifyWhere, referralsSince: iso(since - settings.qualifyWithinMs) }
+      : undefined,
+    revoke: settings.revokeEvent
+      ? { event: settings.revokeEvent, referralsSince: iso(Math.min(settings.referralsFrom, since - settings.qualifyWithinMs)) }
+      : undefined,
+    since: report.since,
+    until: report.until,
+    pageSize: options.pageSize,
+  });
+  const parse = { ...options, qualifyEvent: settings.qualifyEvent, revokeEvent: settings.revokeEvent };
+  const counts: PersonEventCounts = { seen: 0, known: 0, missing: 0, queued: 0, unreconcilable: 0 };
+  report.personEvents = counts;
+  const seen = new Set<string>();
+  for await (const rows of pages) {
+    const events: PersonEvent[] = [];
+    for (const row of rows) {
+      const event = readPersonEventRow(row, parse, counts, deps.log);
+      if (!event || seen.has(event.eventId.toLowerCase())) continue;
+      seen.add(event.eventId.toLowerCase());
+      events.push(event);
+    }
+    counts.seen += events.length;
+    const handled = await deps.personEventsInLedger(events.map((event) => event.eventId.toLowerCase()));
+    for (const event of events) {
+      if (handled.has(event.eventId.toLowerCase())) {
+        counts.known++;
+        continue;
+      }
+      counts.missing++;
+      // The uuid, role and time only: a person event's email is the redeemer's, never logged.
+      const finding = { eventId: event.eventId, role: event.role, occurredAt: event.occurredAt };
+      deps.log.warn(
+        options.dryRun ? 'reconcile: qualifying or refund event not handled yet (dry run, not queued)' : PERSON_EVENT_MISSING_LOG_MESSAGE,
+        finding,
+      );
+      if (!options.dryRun) {
+        await deps.enqueue(event);
+        counts.queued++;
+      }
+    }
+  }
+}
+
+/** A catch-up row through parseWebhook, as ingest reads the webhook's body for the same event. */
+function readPersonEventRow(
+  row: EventRow,
+  options: ReconcileOptions,
+  counts: PersonEventCounts,
+  log: ReconcileLogger,
+): PersonEvent | undefined {
+  try {
+    const parsed = parseWebhook(webhookBody(row), options);
+    return parsed.kind === 'person-event' ? parsed.event : undefined;
+  } catch (error) {
+    if (!(error instanceof RejectedError) && !(error instanceof PermanentError)) throw error;
+    counts.unreconcilable++;
+    log.warn(PERSON_EVENT_UNRECONCILABLE_LOG_MESSAGE, {
+      eventId: row.uuid || undefined,
+      occurredAt: row.timestamp || undefined,
+      code: error instanceof RejectedError ? error.code : error.reason,
+    });
+    return undefined;
+  }
 }
 
 function readRow(row: EventRow, options: PayloadOptions, report: ReconcileReport, log: ReconcileLogger): Referral | undefined {

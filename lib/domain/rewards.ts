@@ -13,15 +13,8 @@ import { captureHeld, lifecycleVerdict, takeUp, type LifecycleDeps } from './lif
 import { lastStep, stateOf, type Verdict } from './machine';
 import { decide, finish as finishStep, recordCard, recordCustomerIo, recordPostHog, recordTakenSeen, replaceCode } from './steps';
 import type { EventSender, OutcomeDetails, OutcomeTracker } from './notify-ports';
-import {
-  announce,
-  capturedAt,
-  personEventsOn,
-  qualifyFromFacts,
-  takePersonKeys,
-  waitsForQualification,
-  type QualificationRules,
-} from './qualify';
+import { announce, type StatusFailure } from './announce';
+import { capturedAt, personEventsOn, qualifyFromFacts, takePersonKeys, waitsForQualification, type QualificationRules } from './qualify';
 import type { StatusSender } from './status';
 
 /**
@@ -103,6 +96,8 @@ export interface FulfilDeps {
   qualification?: QualificationRules;
   /** Where a referral stands, told to the people waiting (CUSTOMERIO_STATUS_EVENT); absent: not told. */
   status?: StatusSender;
+  /** Told of a status refused for good (lib/domain/announce.ts): logged and counted; the referral goes on. */
+  onStatusFailed?: (failure: StatusFailure) => void;
 }
 
 export interface FulfilContext {
@@ -165,7 +160,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   if (begun.record) reportMismatch(message, begun.record, deps.onMismatch);
   if (begun.outcome === 'completed') {
     // Said again on a retry that finds it said (a crash may have come between): Customer.io drops the repeat.
-    if (begun.record.customerioAt && !begun.record.revokeRequestedAt) await announce(deps.status, retry, begun.record, 'rewarded');
+    if (begun.record.customerioAt && !begun.record.revokeRequestedAt) await announce(deps, retry, begun.record, 'rewarded');
     return { outcome: 'already-completed' };
   }
   if (begun.outcome === 'rejected') return { outcome: 'already-rejected', reason: begun.record.rejectionReason ?? 'unknown' };
@@ -173,10 +168,10 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     const parked = begun.record;
     if (parked.status === 'AWAITING') {
       // A retry of the referral that waits: what a crash after its `await` write may have left undone.
-      await announce(deps.status, retry, parked, 'awaiting_qualification', { qualifyBy: Number(parked.qualifyBy) });
+      await announce(deps, retry, parked, 'awaiting_qualification', { qualifyBy: Number(parked.qualifyBy) });
       if (await qualifyFromFacts(ledger, storedReferral(message, parked), parked)) return fulfilReferral(queued, deps, context);
     }
-    if (parked.status === 'HELD') await announce(deps.status, retry, parked, 'held', { paysAfter: Number(parked.releaseAt) });
+    if (parked.status === 'HELD') await announce(deps, retry, parked, 'held', { paysAfter: Number(parked.releaseAt) });
     return { outcome: 'already-parked', status: parked.status };
   }
   if (begun.outcome === 'busy') {
@@ -234,12 +229,12 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     record = await decide(ledger, eventId, owner, verdict, JSON.stringify(referral));
     await checkpoint('decided');
     if (verdict.kind === 'hold') {
-      await announce(deps.status, retry, record, 'held', { paysAfter: verdict.until });
+      await announce(deps, retry, record, 'held', { paysAfter: verdict.until });
       return { outcome: 'held', releaseAt: verdict.until };
     }
     if (verdict.kind === 'review') return { outcome: 'review', reasons: verdict.reasons };
     if (verdict.kind === 'await') {
-      await announce(deps.status, retry, record, 'awaiting_qualification', { qualifyBy: verdict.until });
+      await announce(deps, retry, record, 'awaiting_qualification', { qualifyBy: verdict.until });
       // Read after the write that parks it: a qualifying event noted before that write is seen here.
       if (await qualifyFromFacts(ledger, referral, record)) return fulfilReferral(queued, deps, context);
       return { outcome: 'awaiting', qualifyBy: verdict.until };
@@ -255,7 +250,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   if (state.name === 'HELD' && deps.lifecycle) {
     // Taken up after a hold or an approval: leave the index first, so the releaser stops sending it.
     const taken = await takeUp(referral, record, ledger, deps.lifecycle, gateContext);
-    if (taken.outcome === 'held') await announce(deps.status, retry, record, 'held', { paysAfter: taken.releaseAt });
+    if (taken.outcome === 'held') await announce(deps, retry, record, 'held', { paysAfter: taken.releaseAt });
     if (taken.outcome !== 'pay') return taken;
     record = taken.record;
   }
@@ -376,7 +371,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     await checkpoint('customerio');
   }
   // After the fulfilment event was accepted (the codes travel only in it), and again by a retry.
-  await announce(deps.status, retry, record, 'rewarded');
+  await announce(deps, retry, record, 'rewarded');
 
   if (record.status !== 'COMPLETED') await end('fulfilled', 'COMPLETED');
   await checkpoint('completed');

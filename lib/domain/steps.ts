@@ -202,12 +202,22 @@ export function notQualifiedDone(ledger: LedgerPort, eventId: string): Moved {
   return ledger.move(eventId, ['NOT_QUALIFIED'], { step: 'notQualifiedDone', set: { notQualifiedDoneAt: NOW_ISO }, remove: QUEUE });
 }
 
-/** A COMPLETED referral is to be revoked: kept COMPLETED (no worker takes it up) until both rewards are off. */
-export function requestRevoke(ledger: LedgerPort, eventId: string, reason: string): Moved {
+/**
+ * A COMPLETED referral is to be revoked: kept COMPLETED (no worker takes it up) until both rewards
+ * are off. With `park` (a refund's, REVOKE_PAID) it is also listed in the index's `revoking` queue
+ * in the same write, for the releaser to deactivate both rewards (its role may, the worker's may not).
+ */
+export function requestRevoke(ledger: LedgerPort, eventId: string, reason: string, options: { park?: boolean } = {}): Moved {
   return ledger.move(eventId, fromStates('revoke'), {
     step: 'requestRevoke',
     setIfAbsent: { revokeReason: reason, revokeRequestedAt: NOW_ISO },
+    ...(options.park ? { set: { lifecycleQueue: 'revoking', lifecycleAt: NOW_MS } } : {}),
   });
+}
+
+/** A revoke the releaser finished (REVOKED, captured, announced) leaves the `revoking` queue. */
+export function revokeDone(ledger: LedgerPort, eventId: string): Moved {
+  return ledger.move(eventId, ['REVOKED'], { step: 'revokeDone', remove: QUEUE });
 }
 
 export function recordDeactivated(ledger: LedgerPort, eventId: string, role: Role, balanceLeft: string | undefined): Moved {

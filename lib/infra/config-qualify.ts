@@ -18,6 +18,13 @@ export function loadQualificationConfig(env: Env): QualificationRules {
   return settings.done(qualificationSettings(settings, env));
 }
 
+/** REVOKE_PAID, true or false (default false): the worker's and the releaser's reading. */
+export function revokePaidSetting(settings: Settings, env: Env): boolean {
+  const revokePaid = env.REVOKE_PAID?.trim().toLowerCase() || 'false';
+  settings.expect(['true', 'false'].includes(revokePaid), 'REVOKE_PAID must be true or false');
+  return revokePaid === 'true';
+}
+
 /** Reads the pay-on-value settings into `settings`, so a function's own loader names their problems with the rest. */
 export function qualificationSettings(settings: Settings, env: Env): QualificationRules {
   const qualifyEvent = env.QUALIFY_EVENT?.trim() || undefined;
@@ -25,8 +32,7 @@ export function qualificationSettings(settings: Settings, env: Env): Qualificati
   const withinMs = parseDuration(env.QUALIFY_WITHIN?.trim() || '30d');
   settings.expect(withinMs !== undefined && withinMs > 0, 'QUALIFY_WITHIN must be a duration like 7d, 30d or 720h');
   const where = env.QUALIFY_WHERE?.trim() || undefined;
-  const revokePaid = env.REVOKE_PAID?.trim().toLowerCase() || 'false';
-  settings.expect(['true', 'false'].includes(revokePaid), 'REVOKE_PAID must be true or false');
+  const revokePaid = revokePaidSetting(settings, env) ? 'true' : 'false';
   for (const [name, value] of [
     ['QUALIFY_EVENT', qualifyEvent],
     ['REVOKE_EVENT', revokeEvent],

@@ -1,3 +1,5 @@
+import { qualifyWhereProblem } from '../adapters/posthog-query';
+import { qualificationSettings } from './config-qualify';
 import { parseDuration } from './duration';
 import { Settings, withDefault, type Env } from './settings';
 
@@ -25,7 +27,24 @@ export type ReconcilerConfig =
        * be queued (and parked in the DLQ) again each time.
        */
       dryRun: boolean;
+      /**
+       * The catch-up (README "Pay on value"): QUALIFY_EVENT / REVOKE_EVENT events the webhook never
+       * delivered, asked for beside the referrals when either is set.
+       */
+      personEvents: PersonEventSettings;
     };
+
+/** The pay-on-value settings the catch-up reads (the same names and defaults as the worker's). */
+export interface PersonEventSettings {
+  /** QUALIFY_EVENT; undefined = off (pay on redemption). */
+  qualifyEvent?: string;
+  /** QUALIFY_WHERE, checked by qualifyWhereProblem. */
+  qualifyWhere?: string;
+  /** QUALIFY_WITHIN: how long before the window a referral may have been redeemed and still wait. */
+  qualifyWithinMs: number;
+  /** REVOKE_EVENT; undefined = off. */
+  revokeEvent?: string;
+}
 
 export const RECONCILER_DEFAULTS = {
   POSTHOG_APP_HOST: 'https://us.posthog.com',
@@ -61,6 +80,7 @@ export function loadReconcilerConfig(env: Env): ReconcilerConfig {
   const dryRun = env.DRY_RUN?.trim().toLowerCase() || 'false';
   settings.expect(['true', 'false', '1', '0', 'yes', 'no'].includes(dryRun), 'DRY_RUN must be true or false');
   settings.expect(projectId === '' || /^\d+$/.test(projectId), 'POSTHOG_PROJECT_ID must be the numeric project id');
+  const personEvents = personEventSettings(env, settings);
   return settings.done({
     enabled: true,
     posthog: {
@@ -78,5 +98,20 @@ export function loadReconcilerConfig(env: Env): ReconcilerConfig {
     referrerEmailProperty: withDefault(env, 'REFERRER_EMAIL_PROPERTY'),
     redeemerEmailProperty: withDefault(env, 'REDEEMER_EMAIL_PROPERTY'),
     dryRun: ['true', '1', 'yes'].includes(dryRun),
+    personEvents,
   });
+}
+
+/**
+ * The worker's pay-on-value settings (lib/infra/config-qualify.ts: the same names, defaults and
+ * checks), and whether QUALIFY_WHERE can go into the catch-up query (qualifyWhereProblem).
+ */
+export function personEventSettings(env: Env, settings: Settings): PersonEventSettings {
+  const rules = qualificationSettings(settings, env);
+  const whereProblem = rules.where === undefined ? undefined : qualifyWhereProblem(rules.where);
+  settings.expect(
+    whereProblem === undefined,
+    `QUALIFY_WHERE ${whereProblem}: it must be one HogQL boolean, as in the destination's filter`,
+  );
+  return { qualifyEvent: rules.qualifyEvent, qualifyWhere: rules.where, qualifyWithinMs: rules.withinMs, revokeEvent: rules.revokeEvent };
 }

@@ -6,7 +6,7 @@ import type { ShopifyAuthConfig } from '../adapters/shopify/auth';
 import { InvalidSigningSecretError, signingKey } from '../inbound/signature';
 import { lifecycleSettings, sharedSignalQuerySettings, type LifecycleConfig, type SharedSignalQueryConfig } from './config-lifecycle';
 import { requireReferralCode } from './config-referral-codes';
-import { qualificationSettings } from './config-qualify';
+import { qualificationSettings, revokePaidSetting } from './config-qualify';
 import type { QualificationRules } from '../domain/qualify';
 import { MIN_HMAC_KEY_BYTES, Settings, weakSecretProblem, withDefault, type Env } from './settings';
 
@@ -84,7 +84,7 @@ export interface WorkerConfig {
   /** Days until a reward expires; absent means rewards do not expire. */
   rewardExpiresDays?: number;
   /** Absent without POSTHOG_API_KEY: outcomes are then not captured. */
-  posthog?: { host: string; apiKey: string };
+  posthog?: PostHogCaptureConfig;
   /** Hold, review guards and budgets (lib/domain/lifecycle/); all off by default. */
   lifecycle: LifecycleConfig;
   /** REQUIRE_REFERRAL_CODE: refuse referrals that name no referral code (lib/domain/referral-codes.ts). */
@@ -261,6 +261,24 @@ export function loadCustomerIoConfig(env: Env): CustomerIoConfig {
   return settings.done(customerIoSettings(settings, env));
 }
 
+/** Where outcomes are captured: POSTHOG_HOST, with POSTHOG_API_KEY (the worker's secret). */
+export interface PostHogCaptureConfig {
+  host: string;
+  apiKey: string;
+}
+
+function posthogCaptureSettings(settings: Settings, env: Env): PostHogCaptureConfig | undefined {
+  const apiKey = env.POSTHOG_API_KEY?.trim();
+  if (!apiKey) return undefined;
+  return { host: settings.url(withDefault(env, 'POSTHOG_HOST').replace(/\/+$/, ''), 'POSTHOG_HOST'), apiKey };
+}
+
+/** PostHog's capture settings alone, as the worker reads them (the releaser's captures); undefined without POSTHOG_API_KEY. */
+export function loadPostHogCaptureConfig(env: Env): PostHogCaptureConfig | undefined {
+  const settings = new Settings();
+  return settings.done(posthogCaptureSettings(settings, env));
+}
+
 export function loadShopifyConfig(env: Env): WorkerConfig['shopify'] {
   const settings = new Settings();
   return settings.done(shopifySettings(settings, env));
@@ -272,7 +290,6 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
   const rewardType = (env.REWARD_TYPE?.trim().toLowerCase() || 'gift_card') as RewardType;
   settings.expect(REWARD_TYPES.includes(rewardType), 'REWARD_TYPE must be gift_card or discount_code');
   const expiresDays = env.REWARD_EXPIRES_DAYS?.trim();
-  const posthogKey = env.POSTHOG_API_KEY?.trim();
   const lifecycle = lifecycleSettings(settings, env);
   return settings.done({
     rewardAmount: rewardAmount(settings, withDefault(env, 'REWARD_AMOUNT')),
@@ -299,9 +316,7 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
           'REWARD_EXPIRES_DAYS must be a whole number of days from 1 to 3650 (unset it for rewards that never expire)',
         )
       : undefined,
-    posthog: posthogKey
-      ? { host: settings.url(withDefault(env, 'POSTHOG_HOST').replace(/\/+$/, ''), 'POSTHOG_HOST'), apiKey: posthogKey }
-      : undefined,
+    posthog: posthogCaptureSettings(settings, env),
     lifecycle,
     requireReferralCode: requireReferralCode(settings, env),
     sharedSignalQuery: sharedSignalQuerySettings(settings, env, lifecycle),
@@ -376,15 +391,23 @@ export interface ReleaserConfig {
   queueUrl: string;
   /** CUSTOMERIO_STATUS_EVENT: when set, the releaser tells the statuses it reaches (Customer.io's credentials are read when it does). */
   statusEvent?: string;
+  /** QUALIFY_EVENT: set, the releaser's expiries are captured (not_qualified) with the worker's PostHog key. */
+  qualifyEvent?: string;
+  /** REVOKE_PAID=true: a refund's revoke of a paid referral is finished by the releaser (the worker's Shopify credentials). */
+  revokePaid?: true;
 }
 
 export function loadReleaserConfig(env: Env): ReleaserConfig {
   const settings = new Settings();
   const statusEvent = statusEventName(settings, env);
+  const qualifyEvent = env.QUALIFY_EVENT?.trim() || undefined;
+  const revokePaid = revokePaidSetting(settings, env);
   return settings.done({
     tableName: settings.required('TABLE_NAME', env.TABLE_NAME),
     queueUrl: settings.required('QUEUE_URL', env.QUEUE_URL),
     ...(statusEvent !== undefined ? { statusEvent } : {}),
+    ...(qualifyEvent !== undefined ? { qualifyEvent } : {}),
+    ...(revokePaid ? { revokePaid } : {}),
   });
 }
 

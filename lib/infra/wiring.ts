@@ -13,27 +13,33 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { generateCode } from '../domain/codes';
-import type { CustomerIoConfig, ReconcilerConfig, ReleaserConfig, WorkerConfig, WorkerRuntimeConfig } from './config';
+import type { CustomerIoConfig, PostHogCaptureConfig, ReconcilerConfig, ReleaserConfig, WorkerConfig, WorkerRuntimeConfig } from './config';
 import { CustomerIoClient, CustomerIoStatusSender } from '../adapters/customerio';
 import type { Fetch } from './http';
 import { Ledger, type LedgerPort } from '../adapters/dynamodb/ledger';
 import { LifecycleIndexReader } from '../adapters/dynamodb/lifecycle-index';
-import { referralsInLedger } from '../adapters/dynamodb/reconciler-ledger';
+import { personEventsInLedger, referralsInLedger } from '../adapters/dynamodb/reconciler-ledger';
 import { queueSender } from '../adapters/sqs/queue';
 import type { FulfilDeps } from '../domain/rewards';
 import type { ReleaserDeps } from '../domain/lifecycle/release';
+import type { RewardDeactivator } from '../domain/lifecycle/revoke';
+import type { OutcomeTracker } from '../domain/notify-ports';
+import type { StatusFailure } from '../domain/announce';
 import type { StatusSender } from '../domain/status';
 // Types only: a value import would bring the webhook's parser (and zod) into the worker's bundle.
 import type { ReconcileDeps, ReconcileLogger, ReconcileOptions, ReconcileWindow } from '../domain/reconcile';
 import { discountCodeIssuer } from '../adapters/shopify/discount-codes';
+// The releaser's only (a refund's revoke): tree-shaken out of the worker's bundle, which never deactivates.
+import { deactivateReward } from '../adapters/shopify/deactivation';
 import { PostHogCapture } from '../adapters/posthog-capture';
 import { giftCardIssuer } from '../adapters/shopify/gift-cards';
 import { ShopifyPacer } from '../adapters/shopify/pacing';
 import { ShopifyTransport } from '../adapters/shopify/transport';
 import { tokenProviderFor, type ShopifyTokenProvider } from '../adapters/shopify/auth';
+import { redactText } from './mask';
 import { ulidFromUuid } from './ulid';
 import { PostHogEventsQuery, PostHogSharedSignals } from '../adapters/posthog-query';
-import { metrics, MetricUnit, type ScopedLogger } from './observability';
+import { metrics, MetricUnit, scopedLogger, type ScopedLogger } from './observability';
 
 // ── The worker ──────────────────────────────────────────────────────────────────────────────
 
@@ -199,28 +205,63 @@ export function stepRetry(policy: FulfilDeps['retry'], log: ScopedLogger): NonNu
   };
 }
 
+/**
+ * What the worker and the releaser do with a status Customer.io refused for good
+ * (lib/domain/announce.ts): counted (StatusAnnouncementsFailed) and logged with the referral's id
+ * and the sender's reason; its message names no email (the adapter redacts them), masked again here.
+ */
+export function statusFailureReport(log: ScopedLogger): (failure: StatusFailure) => void {
+  return (failure) => {
+    metrics.addMetric('StatusAnnouncementsFailed', MetricUnit.Count, 1);
+    log.error('status announcement refused; the referral goes on without it', {
+      referral: failure.eventId,
+      status: failure.status,
+      reason: failure.reason,
+      error: redactText(failure.message, [], []),
+    });
+  };
+}
+
 // ── The releaser ────────────────────────────────────────────────────────────────────────────
 
-/** The releaser's dependencies from its validated config: functions/release.ts and `npm start` (local/start.ts) share this. */
+/**
+ * The releaser's dependencies from its validated config: functions/release.ts and `npm start`
+ * (local/start.ts) share this. What it needs from the worker's secret (Customer.io for statuses,
+ * PostHog for captures, Shopify for a refund's revoke) is read only when used, and wired only
+ * when a setting makes the releaser use it.
+ */
 export function releaserDeps(
   config: ReleaserConfig,
   clients: ReleaserClients,
   options: Pick<ReleaserDeps, 'resendAfterMs' | 'now' | 'posthog'> = {},
 ): ReleaserDeps {
+  // Expiry captures not_qualified (QUALIFY_EVENT); a refund's revoke captures revoked (REVOKE_PAID).
+  const captures = Boolean(config.qualifyEvent || config.revokePaid);
   return {
     ledger: new Ledger(clients.ddb, config.tableName),
     index: new LifecycleIndexReader(clients.ddb, config.tableName),
     enqueue: queueSender(clients.sqs, config.queueUrl),
     ...(config.statusEvent ? { status: statusSenderReading(config.statusEvent, clients, options.now) } : {}),
+    onStatusFailed: statusFailureReport(scopedLogger({})),
+    ...(captures && clients.posthog ? { posthog: outcomeTrackerReading({ posthog: clients.posthog, fetch: clients.fetch }) } : {}),
+    ...(config.revokePaid && clients.shopify ? { shopify: deactivatorReading({ shopify: clients.shopify, fetch: clients.fetch }) } : {}),
     ...options,
   };
 }
 
-/** What the releaser talks through; `customerio` reads Customer.io's settings (the worker's secret in AWS) when a status is told. */
+/**
+ * What the releaser talks through. The readers return the worker's settings (its secret in AWS,
+ * cached by the loader) and are called only when a status is told, an outcome captured or a reward
+ * deactivated, so a releaser that never does one never reads them.
+ */
 export interface ReleaserClients {
   sqs: SQSClient;
   ddb: DynamoDBDocumentClient;
   customerio: () => Promise<CustomerIoConfig>;
+  /** POSTHOG_API_KEY and POSTHOG_HOST; undefined without a key (nothing is captured, as in the worker). */
+  posthog?: () => Promise<PostHogCaptureConfig | undefined>;
+  /** The shop and the worker's Shopify credentials, for a refund's revoke (REVOKE_PAID). */
+  shopify?: () => Promise<WorkerConfig['shopify']>;
   fetch?: Fetch;
 }
 
@@ -233,6 +274,44 @@ function statusSenderReading(eventName: string, clients: Pick<ReleaserClients, '
     async sendStatus(message) {
       const client = new CustomerIoClient({ ...(await clients.customerio()), fetch: clients.fetch });
       await new CustomerIoStatusSender(client, eventName, now).sendStatus(message);
+    },
+  };
+}
+
+/** An outcome tracker that reads PostHog's key at each capture, as the status sender reads Customer.io's; none, none captured. */
+function outcomeTrackerReading(clients: Required<Pick<ReleaserClients, 'posthog'>> & Pick<ReleaserClients, 'fetch'>): OutcomeTracker {
+  return {
+    async track(capture) {
+      const config = await clients.posthog();
+      if (config) await new PostHogCapture({ ...config, fetch: clients.fetch }).track(capture);
+    },
+  };
+}
+
+/**
+ * The part of the shop's Shopify budget the releaser's pacer takes: the workers' pacers take all
+ * of it between them (lib/infra/shop-sizing.ts) and see this as someone else's spending, so it
+ * yields to them; a tenth of a standard shop's 100 points/s still deactivates a reward a second.
+ */
+const RELEASER_SHOPIFY_SHARE = 0.1;
+
+/**
+ * Deactivates rewards through one Shopify transport built from the settings read at each call
+ * (kept while they stay the same, so the token and the pacer's reading of the bucket outlive a
+ * run, as the worker's do), with the deactivation ops/ uses.
+ */
+function deactivatorReading(clients: Required<Pick<ReleaserClients, 'shopify'>> & Pick<ReleaserClients, 'fetch'>): RewardDeactivator {
+  let cached: { key: string; transport: ShopifyTransport } | undefined;
+  const pacer = new ShopifyPacer({ share: RELEASER_SHOPIFY_SHARE });
+  return {
+    async deactivateReward(id) {
+      const { baseUrl, apiVersion, auth } = await clients.shopify();
+      const key = JSON.stringify([baseUrl, apiVersion, auth]);
+      if (cached?.key !== key) {
+        const provider = tokenProviderFor(baseUrl, auth, { fetch: clients.fetch });
+        cached = { key, transport: new ShopifyTransport({ baseUrl, apiVersion, auth: provider, fetch: clients.fetch, pacer }) };
+      }
+      return deactivateReward(cached.transport, id);
     },
   };
 }
@@ -258,6 +337,7 @@ export function reconcileDeps(config: EnabledReconcilerConfig, clients: Reconcil
   return {
     source: new PostHogEventsQuery({ ...config.posthog, fetch: clients.fetch }),
     inLedger: (eventIds) => referralsInLedger(clients.ddb, tableName, eventIds),
+    personEventsInLedger: (eventIds) => personEventsInLedger(clients.ddb, tableName, eventIds),
     // The same message ingest queues: the worker cannot tell a reconciled referral from a webhooked one.
     enqueue: queueSender(clients.sqs, queueUrl),
     log: clients.log,
@@ -275,6 +355,9 @@ export function reconcileOptions(
     referrerEmailProperty: config.referrerEmailProperty,
     redeemerEmailProperty: config.redeemerEmailProperty,
     window,
+    qualifyEvent: config.personEvents.qualifyEvent,
+    revokeEvent: config.personEvents.revokeEvent,
+    catchUp: { ...config.personEvents, referralsFrom: config.from },
     dryRun: overrides.dryRun || config.dryRun,
     pageSize: overrides.pageSize,
   };

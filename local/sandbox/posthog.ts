@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listenLocal, readBody, sendJson } from '../http';
 
@@ -11,6 +11,14 @@ export interface FakeCapturedEvent {
   timestamp: string;
   /** The person's email, as a `$set: {email}` in the capture would make it. */
   personEmail?: string;
+  /** The PostHog person the distinct id belongs to; by default one person per distinct id (personIdOf). */
+  personId?: string;
+}
+
+/** This sandbox's person for a distinct id: one person each, with a stable uuid-shaped id. */
+export function personIdOf(distinctId: string): string {
+  const hex = createHash('sha256').update(`person:${distinctId}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 export type PostHogFault = 'http503' | 'lost-response';
@@ -58,6 +66,10 @@ const MAX_BODY_BYTES = 10_000_000;
  * `values` (event, since, until, after_timestamp, after_uuid) and its LIMIT, and answers
  * `{results, columns, hasMore}` ordered by (timestamp, uuid) as the query asks. 401 without the
  * personal API key, 404 for another project, 400 for anything but a HogQLQuery.
+ *
+ * The catch-up's query (personEventsQuery) is answered the same way from its values, its QUALIFY_WHERE
+ * read by a small evaluator (sandboxCondition): comparisons of `properties.x` or `toFloat(properties.x)`
+ * with a literal, joined by AND; anything else is a 400, as PostHog answers a query it cannot parse.
  */
 export async function startFakePostHog(
   options: { apiKey?: string; personalApiKey?: string; projectId?: string; port?: number; onCapture?: (e: FakeCapturedEvent) => void } = {},
@@ -168,6 +180,7 @@ function answerQuery(
   const values = query.values ?? {};
   queries.push(values);
   if ('referrer_email' in values) return answerSharedSignals(values, captures, reply);
+  if ('referral_event' in values) return answerPersonEvents(query.query, values, captures, reply);
   const limitMatch = /\bLIMIT\s+(\d+)\s*$/i.exec(query.query);
   const limit = Math.min(limitMatch ? Number(limitMatch[1]) : DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT);
   const time = (value: unknown): number => (typeof value === 'string' ? Date.parse(value) : Number.NaN);
@@ -191,6 +204,107 @@ function answerQuery(
     limit,
     offset: 0,
   });
+}
+
+/**
+ * The catch-up's question (lib/adapters/posthog-query.ts personEventsQuery): the window's
+ * qualifying events (passing QUALIFY_WHERE) and refund events, each only of a person who captured
+ * the referral event from that role's `*_referrals_since` to `until`, keyset-paged as the referral query.
+ */
+function answerPersonEvents(
+  text: string,
+  values: Record<string, unknown>,
+  captures: readonly FakeCapturedEvent[],
+  reply: (status: number, body: unknown) => void,
+): void {
+  const value = (name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const time = (name: string): number => Date.parse(value(name) ?? '');
+  const whereText = /event = \{qualify_event\} AND \(\n([\s\S]*?)\n\) AND person_id/.exec(text)?.[1];
+  const where = whereText === undefined ? () => true : sandboxCondition(whereText);
+  if (!where) return reply(400, { type: 'validation_error', code: 'syntax_error', detail: `this sandbox cannot evaluate: ${whereText}` });
+  const person = (capture: FakeCapturedEvent): string => capture.personId ?? personIdOf(capture.distinctId);
+  const until = time('until');
+  const redeemers = (since: number): Set<string> =>
+    new Set(
+      captures
+        .filter((c) => c.event === value('referral_event') && Date.parse(c.timestamp) >= since && Date.parse(c.timestamp) < until)
+        .map(person),
+    );
+  const roles: ((capture: FakeCapturedEvent) => boolean)[] = [];
+  if (value('qualify_event') !== undefined) {
+    const people = redeemers(time('qualify_referrals_since'));
+    roles.push((c) => c.event === value('qualify_event') && where(c.properties) && people.has(person(c)));
+  }
+  if (value('revoke_event') !== undefined) {
+    const people = redeemers(time('revoke_referrals_since'));
+    roles.push((c) => c.event === value('revoke_event') && people.has(person(c)));
+  }
+  const limitMatch = /\bLIMIT\s+(\d+)\s*$/i.exec(text);
+  const limit = Math.min(limitMatch ? Number(limitMatch[1]) : DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT);
+  const since = time('since');
+  const afterTime = time('after_timestamp');
+  const afterUuid = value('after_uuid') ?? '';
+  const rows = captures
+    .filter((c) => roles.some((role) => role(c)))
+    .map((e) => ({ e, t: Date.parse(e.timestamp), id: (e.uuid ?? '').toLowerCase() }))
+    .filter(({ t }) => !(t < since) && !(t >= until))
+    .filter(({ t, id }) => Number.isNaN(afterTime) || t > afterTime || (t === afterTime && id > afterUuid))
+    .sort((a, b) => a.t - b.t || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const page = rows.slice(0, limit);
+  reply(200, {
+    columns: ['uuid', 'event', 'distinct_id', 'properties', 'timestamp', 'person_email', 'person_id'],
+    types: ['UUID', 'String', 'String', 'String', "DateTime64(6, 'UTC')", 'Nullable(String)', 'UUID'],
+    results: page.map(({ e, id }) => [
+      id,
+      e.event,
+      e.distinctId,
+      JSON.stringify(e.properties),
+      e.timestamp,
+      e.personEmail ?? null,
+      person(e),
+    ]),
+    hasMore: rows.length > limit,
+    limit,
+    offset: 0,
+  });
+}
+
+/**
+ * The QUALIFY_WHERE this sandbox understands, as a predicate over an event's properties:
+ * `properties.x <op> literal` or `toFloat(properties.x) <op> number`, joined by AND (op one of
+ * = == != < <= > >=; literal a number or a '…' string). Undefined for anything else.
+ */
+export function sandboxCondition(text: string): ((properties: Record<string, unknown>) => boolean) | undefined {
+  const terms = text.split(/\s+AND\s+/i).map((term) => {
+    const match = /^\s*(toFloat\(\s*properties\.(\w+)\s*\)|properties\.(\w+))\s*(==|=|!=|<=|>=|<|>)\s*(-?\d+(?:\.\d+)?|'[^']*')\s*$/.exec(
+      term,
+    );
+    if (!match) return undefined;
+    const [, , floatName, plainName, op, literalText] = match;
+    const literal: string | number = literalText!.startsWith("'") ? literalText!.slice(1, -1) : Number(literalText);
+    return (properties: Record<string, unknown>): boolean => {
+      const raw = properties[(floatName ?? plainName)!];
+      const left = floatName !== undefined ? Number(raw) : typeof literal === 'number' ? Number(raw) : String(raw ?? '');
+      if (typeof left === 'number' && Number.isNaN(left)) return false;
+      switch (op) {
+        case '=':
+        case '==':
+          return left === literal;
+        case '!=':
+          return left !== literal;
+        case '<':
+          return left < literal;
+        case '<=':
+          return left <= literal;
+        case '>':
+          return left > literal;
+        default:
+          return left >= literal;
+      }
+    };
+  });
+  if (terms.some((term) => term === undefined)) return undefined;
+  return (properties) => terms.every((term) => term!(properties));
 }
 
 /**

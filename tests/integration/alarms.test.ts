@@ -59,6 +59,7 @@ const ALARMS = [
   'ReconcileErrorsAlarm',
   'ReleaseErrorsAlarm',
   'ReviewQueueAgeAlarm',
+  'QualifyingEventsSilentAlarm',
 ];
 const TOPIC_ACTIONS = { 'Fn::If': ['HasAlarmEmail', [{ Ref: 'AlarmTopic' }], { Ref: 'AWS::NoValue' }] };
 
@@ -68,7 +69,11 @@ describe('alarms and throttling (serverless package, offline)', () => {
 
   beforeAll(async () => {
     // The plain package is the run's shared one (removed by the global teardown); the other is this file's own.
-    [plain, withEmail] = await Promise.all([sharedPackage(), packageService([`--param=alarmEmail=${EMAIL}`])]);
+    // The second package also turns pay on value on, with a silence other than the default.
+    [plain, withEmail] = await Promise.all([
+      sharedPackage(),
+      packageService([`--param=alarmEmail=${EMAIL}`, '--param=QUALIFY_EVENT=subscription paid', '--param=QUALIFY_SILENCE=36h']),
+    ]);
   }, PACKAGE_TIMEOUT_MS + 10_000);
 
   afterAll(() => {
@@ -311,6 +316,58 @@ describe('alarms and throttling (serverless package, offline)', () => {
       Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'ReconcileLambdaFunction' } }],
       Threshold: 1,
     });
+  });
+
+  it('alarms when no qualifying event has reached the worker for QUALIFY_SILENCE while referrals wait, in whole hours', () => {
+    // Act
+    const silent = alarm(withEmail.template, 'QualifyingEventsSilentAlarm');
+
+    // Assess: an hour counts when the releaser saw referrals waiting and the worker handled no qualifying event
+    const [received, waiting, expression] = silent.Metrics as any[];
+    expect(received).toMatchObject({
+      Id: 'received',
+      ReturnData: false,
+      MetricStat: {
+        Metric: {
+          Namespace: 'ReferralRewards',
+          MetricName: 'QualifyingEventsReceived',
+          Dimensions: [{ Name: 'service', Value: 'referral-rewards' }],
+        },
+        Period: 3600,
+        Stat: 'Sum',
+      },
+    });
+    expect(waiting).toMatchObject({
+      Id: 'waiting',
+      ReturnData: false,
+      MetricStat: {
+        Metric: {
+          MetricName: 'ReferralsAwaitingQualification',
+          Dimensions: [{ Name: 'service', Value: 'referral-rewards' }],
+        },
+        Period: 3600,
+        Stat: 'Maximum',
+      },
+    });
+    expect(expression).toMatchObject({ Expression: 'IF(FILL(waiting, 0) > 0 AND FILL(received, 0) == 0, 1, 0)', ReturnData: true });
+    expect(silent).toMatchObject({
+      EvaluationPeriods: 36,
+      DatapointsToAlarm: 36,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+    expect(silent.MetricName).toBeUndefined();
+  });
+
+  it('creates the qualifying-events alarm only when QUALIFY_EVENT is set, with a 2-day silence by default', () => {
+    // Act
+    const byDefault = alarm(plain.template, 'QualifyingEventsSilentAlarm');
+
+    // Assess
+    expect(plain.template.Resources.QualifyingEventsSilentAlarm!.Condition).toBe('HasQualifyEvent');
+    expect(evaluateCondition(plain.template, 'HasQualifyEvent')).toBe(false);
+    expect(evaluateCondition(withEmail.template, 'HasQualifyEvent')).toBe(true);
+    expect(byDefault).toMatchObject({ EvaluationPeriods: 48, DatapointsToAlarm: 48 });
   });
 
   it('deploys the worker with DRY_RUN off unless asked for', () => {

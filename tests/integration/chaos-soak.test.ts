@@ -1,4 +1,5 @@
 import { CHECKPOINTS, CUSTOMERIO_FAULTS, formatReport, runChaosSoak, SHOPIFY_FAULTS, type SoakReport } from '../../soak/chaos';
+import { QUALIFY_FATES } from '../../soak/qualify';
 import { SEQUENCE_CASES } from '../../soak/sequences';
 
 /**
@@ -20,7 +21,7 @@ describe('chaos soak (small)', () => {
       // The table and each problem's trace are what a failure needs to be reproduced.
       console.log(`${formatReport(report)}\n${JSON.stringify(report.problems.slice(0, 10), null, 2)}`);
     }
-  }, 150_000); // a guard against a hang, not a speed target: 30-50 s alone, more on a loaded 2-core machine
+  }, 240_000); // a guard against a hang, not a speed target: 40-60 s alone, more on a loaded 2-core machine
 
   it('loses no referral and pays none twice', () => {
     expect(report.problems).toEqual([]);
@@ -77,6 +78,30 @@ describe('chaos soak (small)', () => {
       budgetMiscounted: 0,
       revokedStillActive: 0,
       unfinished: 0,
+      lost: 0,
+      doubled: 0,
+      ok: true,
+      problems: [],
+    });
+  });
+
+  it('ran the qualification rounds (pay on value): never paid unqualified, never twice, every expired one final, refunds cancel', () => {
+    const qualification = report.qualification;
+    expect(never(qualification.fates, QUALIFY_FATES)).toEqual([]);
+    expect(qualification.paid).toBeGreaterThan(0);
+    expect(qualification.notQualified).toBeGreaterThan(0);
+    expect(qualification.cancelled).toBeGreaterThan(0);
+    // The catch-up really queued lost events, expired ones really got a qualifying event afterwards, and crashes happened.
+    expect(qualification.caughtUp).toBeGreaterThan(0);
+    expect(qualification.lateAfterExpiry).toBeGreaterThan(0);
+    expect(qualification.crashes).toBeGreaterThan(0);
+    expect(qualification).toMatchObject({
+      paidUnqualified: 0,
+      paidBeforeQualified: 0,
+      paidTwice: 0,
+      qualifiedNotPaid: 0,
+      expiredNotFinal: 0,
+      refundedButPaid: 0,
       lost: 0,
       doubled: 0,
       ok: true,

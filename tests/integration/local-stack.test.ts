@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { MAX_BODY_BYTES } from '../../lib/infra/config';
+import { count, freePort, REPO, run, TSX, waitFor } from '../support/local-process';
 
 /**
  * `npm start` and `npm run send-sample` end to end, as a person runs them: the stack runs as a
@@ -11,44 +11,9 @@ import { MAX_BODY_BYTES } from '../../lib/infra/config';
  * and Customer.io. Only the child's console output is asserted: what the person would see.
  */
 
-const REPO = resolve(__dirname, '..', '..');
-const TSX = join(REPO, 'node_modules', '.bin', 'tsx');
 const SECRET = 'local-stack-test-secret-0123456789ab';
 const SAMPLE_EMAILS = ['referrer.person@example.com', 'redeemer@example.com'];
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-/** Runs a command to completion and returns its exit code and output. */
-function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(TSX, args, { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => resolveRun({ code, output }));
-  });
-}
-
-const count = (text: string, pattern: RegExp): number => (text.match(pattern) ?? []).length;
 // Line starts, so the banner's legend ("🎁 gift cards, ✉️  Customer.io events") is not counted.
 const CARD_LINE = /^🎁 gift card …/gm;
 const EVENT_LINE = /^✉️ +Customer\.io event "/gm;

@@ -460,7 +460,7 @@ describe('serverless package (offline)', () => {
     });
   });
 
-  it("lets the releaser read the worker's secret, for Customer.io's credentials, only while CUSTOMERIO_STATUS_EVENT is set", () => {
+  it("lets the releaser read the worker's secret only while CUSTOMERIO_STATUS_EVENT or QUALIFY_EVENT is set or REVOKE_PAID is true", () => {
     // Prepare
     const env = get('ReleaseLambdaFunction', 'AWS::Lambda::Function').Properties.Environment.Variables;
     const statements = statementsOf(get('ReleaseRole', 'AWS::IAM::Role')) as unknown as Record<string, unknown>[];
@@ -475,13 +475,24 @@ describe('serverless package (offline)', () => {
     expect(conditional).toEqual([
       {
         'Fn::If': [
-          'HasStatusEvent',
+          'ReleaserReadsWorkerSecret',
           { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: [{ Ref: 'RewardsSecret' }] },
           { Ref: 'AWS::NoValue' },
         ],
       },
     ]);
-    expect(template.Conditions).toMatchObject({ HasStatusEvent: { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] } });
+    expect(template.Conditions).toMatchObject({
+      ReleaserReadsWorkerSecret: {
+        'Fn::Or': [
+          { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] },
+          { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] },
+          { 'Fn::Equals': ['false', 'true'] },
+          { 'Fn::Equals': ['false', 'True'] },
+          { 'Fn::Equals': ['false', 'TRUE'] },
+        ],
+      },
+    });
+    expect(env).toMatchObject({ QUALIFY_EVENT: '', REVOKE_PAID: 'false' });
   });
 
   it('runs the reconciler on an EventBridge schedule of RECONCILE_INTERVAL (15m by default)', () => {

@@ -800,6 +800,15 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         // Assess
         expect(marks).toEqual([undefined, undefined]);
       });
+
+      it('tells whether a person event was marked handled', async () => {
+        // Act
+        const before = await ledger.personEventMarked(eventId);
+        await ledger.markPersonEvent(eventId.toUpperCase(), 'revoke', 1);
+
+        // Assess
+        expect([before, await ledger.personEventMarked(eventId)]).toEqual([false, true]);
+      });
     });
   });
 }

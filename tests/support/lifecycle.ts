@@ -1,7 +1,9 @@
 import { queueSender } from '../../lib/adapters/sqs/queue';
 import type { Ledger, LifecycleRecord } from '../../lib/adapters/dynamodb/ledger';
 import { LifecycleIndexReader } from '../../lib/adapters/dynamodb/lifecycle-index';
-import { releaseDue, type ReleaseRun } from '../../lib/domain/lifecycle/release';
+import { releaseDue, type ReleaserDeps, type ReleaseRun } from '../../lib/domain/lifecycle/release';
+import { loadCustomerIoConfig, loadPostHogCaptureConfig, loadReleaserConfig, loadShopifyConfig } from '../../lib/infra/config';
+import { releaserDeps } from '../../lib/infra/wiring';
 import { sleep } from '../../lib/infra/retry';
 import type { Pipeline } from './pipeline';
 
@@ -20,6 +22,26 @@ export const releaseOnce = (pipeline: Pipeline): Promise<ReleaseRun> =>
     enqueue: queueSender(pipeline.sqs, pipeline.resources.queueUrl),
     resendAfterMs: 0,
   });
+
+/**
+ * The releaser as deployed (lib/infra/wiring.ts `releaserDeps`, from the pipeline's settings), its
+ * Customer.io, PostHog and Shopify settings read from the pipeline's environment when used, as the
+ * deployed one reads them from the worker's secret. `resendAfterMs: 0` so each run may resend.
+ */
+export function stackReleaser(pipeline: Pipeline, options: Pick<ReleaserDeps, 'now'> = {}): ReleaserDeps {
+  const env = () => pipeline.env;
+  return releaserDeps(
+    loadReleaserConfig({ ...env(), TABLE_NAME: pipeline.resources.tableName, QUEUE_URL: pipeline.resources.queueUrl }),
+    {
+      sqs: pipeline.sqs,
+      ddb: pipeline.ddb,
+      customerio: async () => loadCustomerIoConfig(env()),
+      posthog: async () => loadPostHogCaptureConfig(env()),
+      shopify: async () => loadShopifyConfig(env()),
+    },
+    { resendAfterMs: 0, ...options },
+  );
+}
 
 /** Waits (no assertion on how long) until the held referral's release time has passed. */
 export async function untilReleaseTime(record: LifecycleRecord | undefined): Promise<void> {

@@ -192,6 +192,10 @@ export class MemoryLedger implements LedgerPort {
     this.personEvents.set(eventId.toLowerCase(), { role, expiresAt });
   }
 
+  public async personEventMarked(eventId: string): Promise<boolean> {
+    return this.personEvents.has(eventId.toLowerCase());
+  }
+
   public async waiting(queue: LifecycleQueue, until = Number.MAX_SAFE_INTEGER, limit = 1_000): Promise<LifecycleRecord[]> {
     return [...this.records.values()]
       .map((record) => record as LifecycleRecord)

@@ -94,6 +94,30 @@ describe('formatReconcile', () => {
   });
 });
 
+describe('formatReconcile: the catch-up', () => {
+  it('prints the catch-up counts when it ran, and nothing about it when it did not', () => {
+    // Prepare
+    const base = {
+      since: '2026-07-01T00:00:00.000Z',
+      until: '2026-07-02T00:00:00.000Z',
+      dryRun: false,
+      seen: 0,
+      known: 0,
+      missing: [],
+      queued: 0,
+      unreconcilable: [],
+    };
+
+    // Act
+    const ran = formatReconcile({ ...base, personEvents: { seen: 3, known: 1, missing: 2, queued: 2, unreconcilable: 0 } });
+    const off = formatReconcile(base);
+
+    // Assess
+    expect(ran).toContain("catch-up     3 qualifying/refund event(s) of referrals' redeemers; 1 handled, 2 not, queued 2");
+    expect(off).not.toContain('catch-up');
+  });
+});
+
 describe("ops reconcile: a stage's settings", () => {
   it("takes the stage's params from serverless.yml and the key from its reconciler secret", async () => {
     // Prepare

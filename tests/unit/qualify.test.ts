@@ -229,6 +229,47 @@ describe('handlePersonEvent', () => {
     expect((await ledger.get(queued.eventId))?.status).toBe('AWAITING');
   });
 
+  it('refuses a vouched event replayed under a new timestamp when its UUIDv7 says when it was made', async () => {
+    // Prepare: a UUIDv7 made on 2026-10-01, captured (and signed) then, sent again dated after the referral
+    const ledger = new MemoryLedger();
+    const queued = referral();
+    await waiting(ledger, queued);
+    const madeAt = Date.parse('2026-10-01T00:00:00.000Z');
+    const v7 = `${madeAt
+      .toString(16)
+      .padStart(12, '0')
+      .replace(/^(.{8})(.{4})$/, '$1-$2')}-7abc-8def-0123456789ab`;
+
+    // Act
+    const replayed = await handlePersonEvent(personEvent({ eventId: v7 }), deps(ledger), CONTEXT, continued());
+    const genuine = await handlePersonEvent(
+      personEvent({ eventId: v7, occurredAt: '2026-10-01T00:05:00.000Z' }),
+      deps(ledger),
+      CONTEXT,
+      continued(),
+    );
+
+    // Assess: refused, and the genuine (old) event is from before the referral: it never qualifies it
+    expect(replayed).toEqual({ outcome: 'unvouched', reason: 'replayed' });
+    expect(genuine).toMatchObject({ outcome: 'nothing', status: 'AWAITING' });
+    expect((await ledger.get(queued.eventId))?.status).toBe('AWAITING');
+  });
+
+  it('marks an unsigned or badly signed event as handled, so the catch-up stops queueing it every run', async () => {
+    // Prepare
+    const ledger = new MemoryLedger();
+    const unsigned = { ...personEvent(), signature: undefined };
+    const badlySigned = personEvent({ signature: signPersonEvent(OLD_KEY, personEvent()) });
+
+    // Act
+    await handlePersonEvent(unsigned, deps(ledger), CONTEXT, continued());
+    await handlePersonEvent(badlySigned, deps(ledger), CONTEXT, continued());
+
+    // Assess
+    expect(await ledger.personEventMarked(unsigned.eventId)).toBe(true);
+    expect(await ledger.personEventMarked(badlySigned.eventId)).toBe(true);
+  });
+
   it('does nothing once its setting is turned off', async () => {
     const ledger = new MemoryLedger();
     const result = await handlePersonEvent(

@@ -65,3 +65,55 @@ describe('loadReconcilerConfig', () => {
     expect(config).toMatchObject({ enabled: true, minAgeMs: 0 });
   });
 });
+
+describe('loadReconcilerConfig: the catch-up settings', () => {
+  it('is off (no qualifying or refund event) by default, with QUALIFY_WITHIN 30d', () => {
+    // Act
+    const config = loadReconcilerConfig(ON);
+
+    // Assess
+    expect(config).toMatchObject({ personEvents: { qualifyWithinMs: 30 * 86_400_000 } });
+    expect(config.enabled && config.personEvents.qualifyEvent).toBeUndefined();
+  });
+
+  it('reads QUALIFY_EVENT, QUALIFY_WHERE, QUALIFY_WITHIN and REVOKE_EVENT', () => {
+    // Act
+    const config = loadReconcilerConfig({
+      ...ON,
+      QUALIFY_EVENT: 'subscription paid',
+      QUALIFY_WHERE: 'toFloat(properties.amount) >= 20',
+      QUALIFY_WITHIN: '14d',
+      REVOKE_EVENT: 'subscription refunded',
+    });
+
+    // Assess
+    expect(config).toMatchObject({
+      personEvents: {
+        qualifyEvent: 'subscription paid',
+        qualifyWhere: 'toFloat(properties.amount) >= 20',
+        qualifyWithinMs: 14 * 86_400_000,
+        revokeEvent: 'subscription refunded',
+      },
+    });
+  });
+
+  it.each([
+    ['QUALIFY_WHERE', '1 = 1; DROP TABLE events', 'QUALIFY_WHERE must not contain ";"'],
+    ['QUALIFY_WHERE', '1 = 1) OR (1 = 1', 'QUALIFY_WHERE has an unbalanced ")"'],
+    ['QUALIFY_WITHIN', '30', 'QUALIFY_WITHIN must be a duration'],
+  ])('refuses %s=%p', (name, value, problem) => {
+    // Act
+    const error = thrown(() => loadReconcilerConfig({ ...ON, QUALIFY_EVENT: 'subscription paid', [name]: value }), PermanentError);
+
+    // Assess
+    expect(error.message).toContain(problem);
+  });
+
+  it('refuses QUALIFY_WHERE without QUALIFY_EVENT', () => {
+    // Act
+    const error = thrown(() => loadReconcilerConfig({ ...ON, QUALIFY_WHERE: 'toFloat(properties.amount) >= 20' }), PermanentError);
+
+    // Assess
+    expect(error.message).toContain('QUALIFY_WHERE filters QUALIFY_EVENT: set QUALIFY_EVENT too');
+  });
+});

@@ -1,6 +1,5 @@
-import { reconcile, slidingWindow, webhookBody, type ReconcileDeps } from '../../lib/domain/reconcile';
+import { reconcile, slidingWindow, webhookBody, type QueuedMessage, type ReconcileDeps } from '../../lib/domain/reconcile';
 import type { EventRow } from '../../lib/adapters/posthog-query';
-import type { Referral } from '../../lib/domain/referral';
 
 const UUID = (n: number) => `0190B6C2-6F1E-7C3A-9D7E-00000000000${n}`;
 const row = (
@@ -21,15 +20,17 @@ const OPTIONS = {
 };
 
 function fakes(pages: EventRow[][], inLedger: string[] = []) {
-  const queued: Referral[] = [];
+  const queued: QueuedMessage[] = [];
   const warnings: { message: string; extra?: Record<string, unknown> }[] = [];
   const deps: ReconcileDeps = {
     source: {
       async *pages() {
         yield* pages;
       },
+      async *personEventPages() {},
     },
     inLedger: async (ids) => new Set(ids.filter((id) => inLedger.includes(id))),
+    personEventsInLedger: async () => new Set(),
     enqueue: async (referral) => void queued.push(referral),
     log: { info: () => undefined, warn: (message, extra) => void warnings.push({ message, extra }) },
   };
@@ -167,5 +168,99 @@ describe('webhookBody', () => {
       },
       person: { properties: { email: 'person@example.com' } },
     });
+  });
+});
+
+describe('reconcile: the catch-up of qualifying and refund events', () => {
+  const CATCH_UP = {
+    ...OPTIONS,
+    catchUp: { qualifyEvent: 'subscription paid', qualifyWithinMs: 30 * 86_400_000, referralsFrom: OPTIONS.window.since },
+  };
+  const paid = (n: number, timestamp = `2026-07-01T01:0${n}:00.000Z`): EventRow => ({
+    uuid: UUID(n),
+    event: 'subscription paid',
+    distinctId: `d${n}`,
+    properties: JSON.stringify({ amount: 49, referral_signature: 'sig' }),
+    timestamp,
+    personEmail: `red${n}@example.com`,
+    personId: `p-${n}`,
+  });
+
+  function catchUpFakes(rows: EventRow[], handled: string[] = []) {
+    const { deps, queued, warnings } = fakes([]);
+    const windows: unknown[] = [];
+    deps.source.personEventPages = async function* (window) {
+      windows.push(window);
+      yield rows;
+    };
+    deps.personEventsInLedger = async (ids) => new Set(ids.filter((id) => handled.includes(id)));
+    return { deps, queued, warnings, windows };
+  }
+
+  it('queues the person event the worker has not handled, read as ingest reads it, with the person it is about', async () => {
+    // Prepare
+    const { deps, queued } = catchUpFakes([paid(1), paid(2)], [UUID(2).toLowerCase()]);
+
+    // Act
+    const report = await reconcile(deps, CATCH_UP);
+
+    // Assess
+    expect(report.personEvents).toEqual({ seen: 2, known: 1, missing: 1, queued: 1, unreconcilable: 0 });
+    expect(queued).toEqual([
+      expect.objectContaining({ kind: 'person-event', role: 'qualify', eventId: UUID(1).toLowerCase(), personId: 'p-1', distinctId: 'd1' }),
+    ]);
+  });
+
+  it("looks for redeemers of referrals up to QUALIFY_WITHIN before the window's start", async () => {
+    // Prepare
+    const { deps, windows } = catchUpFakes([]);
+
+    // Act
+    await reconcile(deps, CATCH_UP);
+
+    // Assess
+    expect(windows).toEqual([
+      expect.objectContaining({
+        qualify: expect.objectContaining({ event: 'subscription paid', referralsSince: '2026-06-01T00:00:00.000Z' }),
+      }),
+    ]);
+  });
+
+  it('logs each queued event by uuid and role only: never an email', async () => {
+    // Prepare
+    const { deps, warnings } = catchUpFakes([paid(1)]);
+
+    // Act
+    await reconcile(deps, CATCH_UP);
+
+    // Assess
+    expect(warnings.map((w) => w.extra)).toEqual([
+      { eventId: UUID(1).toLowerCase(), role: 'qualify', occurredAt: '2026-07-01T01:01:00.000Z' },
+    ]);
+    expect(JSON.stringify(warnings)).not.toContain('@');
+  });
+
+  it('counts a row the parser refuses (no timestamp) as unreconcilable and queues nothing for it', async () => {
+    // Prepare
+    const { deps, queued } = catchUpFakes([paid(1, '')]);
+
+    // Act
+    const report = await reconcile(deps, CATCH_UP);
+
+    // Assess
+    expect(report.personEvents).toMatchObject({ seen: 0, unreconcilable: 1, queued: 0 });
+    expect(queued).toHaveLength(0);
+  });
+
+  it('does not ask PostHog when neither QUALIFY_EVENT nor REVOKE_EVENT is set, and reports no catch-up', async () => {
+    // Prepare
+    const { deps, windows } = catchUpFakes([paid(1)]);
+
+    // Act
+    const report = await reconcile(deps, { ...OPTIONS, catchUp: { qualifyWithinMs: 1, referralsFrom: 0 } });
+
+    // Assess
+    expect(windows).toHaveLength(0);
+    expect(report.personEvents).toBeUndefined();
   });
 });

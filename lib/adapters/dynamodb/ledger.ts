@@ -408,6 +408,10 @@ export class Ledger implements LedgerPort {
     );
   }
 
+  public async personEventMarked(eventId: string): Promise<boolean> {
+    return (await this.getItem(personEventKey(eventId))) !== undefined;
+  }
+
   /** One conditional update: true if it was written, false if its condition refused it. */
   private async tryUpdate(input: Omit<UpdateCommandInput, 'TableName'>, failure: string): Promise<boolean> {
     return (await conditionalUpdate(this.client, this.tableName, input, failure)) !== undefined;

@@ -1,11 +1,13 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { BatchGetCommand } from './conditional';
 import { RetryableError } from '../../domain/errors';
-import { referralKey } from './ledger';
+import { personEventKey, referralKey } from './ledger';
 import { sleep } from '../../infra/retry';
 
 /** The referral records' key prefix, from the ledger's own key function. */
 const REFERRAL_PREFIX = /* @__PURE__ */ referralKey('');
+/** The item the worker writes once it has handled a qualifying or refund event (lower-case uuid). */
+const PERSON_EVENT_PREFIX = /* @__PURE__ */ personEventKey('');
 
 /**
  * All the reconciler reads of a record: its key, enough to know the ledger has it. Its IAM role
@@ -29,10 +31,31 @@ export async function referralsInLedger(
   tableName: string,
   eventIds: readonly string[],
 ): Promise<Set<string>> {
+  return keysInLedger(client, tableName, REFERRAL_PREFIX, eventIds);
+}
+
+/**
+ * Which of these qualifying or refund events the worker has handled (`person-event#<uuid>`): the
+ * catch-up queues only the others. The same key-only read, so the role's condition still holds.
+ */
+export async function personEventsInLedger(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  eventIds: readonly string[],
+): Promise<Set<string>> {
+  return keysInLedger(client, tableName, PERSON_EVENT_PREFIX, eventIds);
+}
+
+async function keysInLedger(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  prefix: string,
+  eventIds: readonly string[],
+): Promise<Set<string>> {
   const found = new Set<string>();
   const unique = [...new Set(eventIds)];
   for (let start = 0; start < unique.length; start += BATCH) {
-    let keys: Record<string, unknown>[] = unique.slice(start, start + BATCH).map((id) => ({ pk: referralKey(id) }));
+    let keys: Record<string, unknown>[] = unique.slice(start, start + BATCH).map((id) => ({ pk: `${prefix}${id}` }));
     for (let round = 0; keys.length > 0; round++) {
       if (round === MAX_ROUNDS) throw new RetryableError('the ledger kept returning unprocessed keys');
       if (round > 0) await sleep(50 * 2 ** round);
@@ -46,7 +69,7 @@ export async function referralsInLedger(
       }
       for (const item of result.Responses?.[tableName] ?? []) {
         const pk = String(item.pk ?? '');
-        if (pk.startsWith(REFERRAL_PREFIX)) found.add(pk.slice(REFERRAL_PREFIX.length));
+        if (pk.startsWith(prefix)) found.add(pk.slice(prefix.length));
       }
       keys = (result.UnprocessedKeys?.[tableName]?.Keys as Record<string, unknown>[] | undefined) ?? [];
     }

@@ -10,7 +10,7 @@ import type { Referral } from '../../domain/referral';
 /** enqueueReferral bound to one queue: what the releaser, review and the reconciler are handed. */
 export const queueSender =
   (sqs: SQSClient, queueUrl: string) =>
-  (referral: Referral): Promise<string | undefined> =>
+  (referral: Referral | PersonEvent): Promise<string | undefined> =>
     enqueueReferral(sqs, queueUrl, referral);
 
 /** A referral, or a redeemer's qualifying or refund event (the worker tells them apart by `kind`). */

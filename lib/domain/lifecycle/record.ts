@@ -4,7 +4,7 @@
  */
 import type { LedgerRecord } from '../ledger-port';
 
-export type LifecycleQueue = 'held' | 'review' | 'awaiting';
+export type LifecycleQueue = 'held' | 'review' | 'awaiting' | 'revoking';
 export type ReviewReason = 'budget' | 'velocity' | 'disposable_email' | 'shared_device' | 'shared_ip';
 
 /** The lifecycle's attributes on a referral record. */

@@ -5,15 +5,21 @@
  * (the ledger's `begin` admits a HELD record only once `releaseAt` has passed) and pays it under
  * the same lease, steps and codes as any referral: the releaser itself never pays anything, so a
  * releaser run twice, late, or crashed halfway can at worst send a duplicate message, which the
- * ledger acknowledges.
+ * ledger acknowledges. It also expires referrals past their qualification deadline, and finishes
+ * the revokes refunds requested of paid referrals (REVOKE_PAID): the one Shopify call it makes is
+ * a deactivation, which the worker neither carries nor may send.
  */
 import { parseReferral, type Referral } from '../referral';
 import type { LedgerPort, LifecycleIndex } from '../ledger-port';
-import { claimReleaseSend, expire, notQualifiedDone } from '../steps';
+import { claimReleaseSend, expire, notQualifiedDone, recordRevokeCaptured, revokeDone } from '../steps';
 import type { LifecycleRecord } from './record';
+import { captureOutcome } from './capture';
+import { rewardAmountOf, subjectOf } from './review';
+import { deactivateRequested, type RewardDeactivator } from './revoke';
 import { releaseClaims } from '../claims';
 import type { OutcomeTracker } from '../notify-ports';
-import { announce, captureRecord, parkedReferral, QUALIFY_GRACE_MS, releasePersonKeys } from '../qualify';
+import { announce, type StatusFailure } from '../announce';
+import { captureRecord, parkedReferral, QUALIFY_GRACE_MS, releasePersonKeys } from '../qualify';
 import type { StatusSender } from '../status';
 
 export interface ReleaserDeps {
@@ -27,8 +33,16 @@ export interface ReleaserDeps {
   resendAfterMs?: number;
   /** Captures `not_qualified` (POSTHOG_API_KEY); absent: not captured. */
   posthog?: OutcomeTracker;
-  /** Tells the people a referral did not qualify (CUSTOMERIO_STATUS_EVENT); absent: not told. */
+  /** Tells the people a referral did not qualify, or was cancelled by a refund (CUSTOMERIO_STATUS_EVENT); absent: not told. */
   status?: StatusSender;
+  /** Told of a status refused for good: logged and counted (lib/domain/announce.ts); the run goes on. */
+  onStatusFailed?: (failure: StatusFailure) => void;
+  /**
+   * Deactivates a paid referral's rewards when a refund asked for its revoke (REVOKE_PAID): the
+   * Shopify client on the worker's credentials (lib/infra/wiring.ts). Absent: such revokes fail
+   * and are counted each run until it is given.
+   */
+  shopify?: RewardDeactivator;
 }
 
 export interface ReleaseRun {
@@ -44,12 +58,17 @@ export interface ReleaseRun {
   notQualified: number;
   /** NOT_QUALIFIED referrals whose follow-ups (claims, capture, announcement) failed in this run: the next run tries again. */
   expiryFollowUpsFailed: number;
+  /** Paid referrals a refund asked to revoke whose rewards were deactivated and which became REVOKED in this run. */
+  revoked: number;
+  /** Those that failed in this run (Shopify, PostHog, Customer.io, credentials): the next run tries again. */
+  revokesFailed: { referral: string; error: string }[];
 }
 
 export const DAY_MS = 86_400_000;
 const DEFAULT_RESEND_AFTER_MS = 15 * 60_000;
 
 export async function releaseDue(deps: ReleaserDeps): Promise<ReleaseRun> {
+  const startedAt = Date.now();
   const now = (deps.now ?? Date.now)();
   const due = await deps.index.waiting('held', now);
   let released = 0;
@@ -64,7 +83,69 @@ export async function releaseDue(deps: ReleaserDeps): Promise<ReleaseRun> {
   const { expired: notQualified, failed: expiryFollowUpsFailed } = await expireDue(deps, now);
   // Up to the index read's 1,000: the alarm on qualifying events stopping needs only "some wait".
   const awaiting = (await deps.index.waiting('awaiting')).filter((record) => record.status === 'AWAITING').length;
-  return { released, alreadySent, reviewOverADay, awaiting, notQualified, expiryFollowUpsFailed };
+  // Last: a Shopify outage here must not hold up the releases above.
+  const { revoked, failed: revokesFailed } = await revokeRequested(deps, startedAt + REVOKE_BUDGET_MS);
+  return { released, alreadySent, reviewOverADay, awaiting, notQualified, expiryFollowUpsFailed, revoked, revokesFailed };
+}
+
+/**
+ * Revoked per run at most: each costs two Shopify mutations through a pacer that takes a small
+ * part of the shop's budget (lib/infra/wiring.ts), so a wave of refunds stays well inside the
+ * releaser's 60 s; the rest, oldest first, go on the next minute.
+ */
+const REVOKE_PER_RUN = 10;
+/**
+ * No revoke is begun after this much of a run (real time, from its start): Shopify slow or down, each call may take
+ * its 10 s timeout, and the run must end inside the releaser's 60 s with its metrics flushed.
+ */
+const REVOKE_BUDGET_MS = 30_000;
+
+/**
+ * Paid referrals a refund asked to revoke (REVOKE_PAID; parked in the `revoking` queue by the
+ * request's own write): both rewards deactivated, each recorded as done (a card already
+ * deactivated is deactivated again harmlessly), then COMPLETED → REVOKED in one conditional move,
+ * `revoked` captured, `cancelled` announced, and only then out of the index, so a run that failed
+ * or crashed anywhere in between finishes on the next. Ledger writes only (UpdateItem, with the
+ * record returned): the releaser's role reads nothing but the index. A failure is counted and left
+ * for the next run, never thrown: the other revokes go on.
+ */
+async function revokeRequested(deps: ReleaserDeps, stopAt: number): Promise<{ revoked: number; failed: ReleaseRun['revokesFailed'] }> {
+  let revoked = 0;
+  const failed: ReleaseRun['revokesFailed'] = [];
+  for (const found of await deps.index.waiting('revoking', undefined, REVOKE_PER_RUN)) {
+    if (Date.now() > stopAt) break;
+    try {
+      let record: LifecycleRecord | undefined = found;
+      if (record.status === 'COMPLETED' && record.revokeRequestedAt) {
+        if (!deps.shopify) throw new Error('no Shopify client to deactivate its rewards (the worker secret is not readable)');
+        // Refused: `ops revoke` (or a run beside this one) finished it first; its follow-ups are the next run's.
+        record = await deactivateRequested(deps.ledger, deps.shopify, record);
+        if (!record) continue;
+        revoked++;
+      }
+      if (record.status === 'REVOKED') await revokedFollowUps(deps, record);
+    } catch (error) {
+      failed.push({ referral: found.eventId, error: error instanceof Error ? error.message : String(error) });
+    }
+  }
+  return { revoked, failed };
+}
+
+async function revokedFollowUps(deps: ReleaserDeps, record: LifecycleRecord): Promise<void> {
+  const reason = record.revokeReason ?? 'refund';
+  if (deps.posthog && !record.revokeCapturedAt) {
+    // The same uuid as `ops revoke`'s capture of this referral (outcome and referral): one event in PostHog.
+    await captureOutcome(
+      deps.posthog,
+      'revoked',
+      subjectOf(record),
+      { rewardType: record.rewardType, rewardAmount: rewardAmountOf(record) },
+      { reason, beforePayout: false },
+    );
+    await recordRevokeCaptured(deps.ledger, record.eventId);
+  }
+  await announce(deps, undefined, record, 'cancelled', { reason });
+  await revokeDone(deps.ledger, record.eventId);
 }
 
 /**
@@ -107,7 +188,7 @@ async function notQualifiedFollowUps(deps: ReleaserDeps, record: LifecycleRecord
   const referral = parkedReferral(record);
   if (referral) await releasePersonKeys(deps.ledger, referral, record.eventId);
   await captureRecord(deps.posthog, record, 'not_qualified', undefined, { reason: 'no_qualifying_event' });
-  await announce(deps.status, undefined, record, 'not_qualified', { reason: 'no_qualifying_event' });
+  await announce(deps, undefined, record, 'not_qualified', { reason: 'no_qualifying_event' });
   await notQualifiedDone(deps.ledger, record.eventId);
 }
 

@@ -92,16 +92,32 @@ export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: 
 async function deactivateBoth(deps: RevokeDeps, start: LifecycleRecord, reason: string): Promise<LifecycleRecord> {
   const { ledger } = deps;
   const eventId = start.eventId;
-  let record = (await requestRevoke(ledger, eventId, reason)) ?? start;
+  const record = (await requestRevoke(ledger, eventId, reason)) ?? start;
   if (!deps.shopify) throw new CannotRevokeError(eventId, 'no Shopify credentials to deactivate its rewards');
+  const finished = await deactivateRequested(ledger, deps.shopify, record);
+  return finished ?? ((await ledger.get(eventId)) as LifecycleRecord);
+}
+
+/**
+ * Deactivates both rewards of a referral whose revoke is requested (COMPLETED, revokeRequestedAt),
+ * each recorded as done, then COMPLETED → REVOKED in one conditional move. Undefined when that
+ * move is refused (another run, or `ops revoke`, finished it first). Shared by `ops revoke` and the
+ * releaser (a refund's revoke); only they import the deactivation itself.
+ */
+export async function deactivateRequested(
+  ledger: LedgerPort,
+  shopify: RewardDeactivator,
+  start: LifecycleRecord,
+): Promise<LifecycleRecord | undefined> {
+  const eventId = start.eventId;
+  let record = start;
   // One after the other: a crash leaves at most one done, recorded, and the next run does the other.
   for (const role of ROLES) {
     if (record[`${role}DeactivatedAt`]) continue;
     const cardId = record[`${role}CardId`];
     if (!cardId) throw new CannotRevokeError(eventId, `no ${role} reward id in the ledger`);
-    const { balanceLeft } = await deps.shopify.deactivateReward(cardId);
+    const { balanceLeft } = await shopify.deactivateReward(cardId);
     record = (await recordDeactivated(ledger, eventId, role, balanceLeft)) ?? record;
   }
-  const finished = await finishRevoke(ledger, eventId);
-  return finished ?? ((await ledger.get(eventId)) as LifecycleRecord);
+  return finishRevoke(ledger, eventId);
 }
