@@ -106,6 +106,7 @@ export class CustomerIoClient implements EventSender {
     if (isRetryableStatus(status)) {
       return new RetryableError(`Customer.io track: HTTP ${status}`, {
         retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
+        outage: status >= 500,
       });
     }
     if (status >= 300 && status < 400) {

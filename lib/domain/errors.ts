@@ -18,10 +18,16 @@ export class RetryableError extends RewardsError {
    * starts from it (lib/infra/redelivery.ts). Absent: an outage or unknown cause, backed off.
    */
   public readonly retryAfterMs?: number;
+  /**
+   * The service itself is down (a 5xx), whatever Retry-After it sent: the record's next delivery
+   * backs off as from any outage, the hint only a floor, so five receives outlast minutes of it.
+   */
+  public readonly outage: boolean;
 
-  public constructor(message: string, options?: { cause?: unknown; retryAfterMs?: number }) {
+  public constructor(message: string, options?: { cause?: unknown; retryAfterMs?: number; outage?: boolean }) {
     super(message, options);
     this.retryAfterMs = options?.retryAfterMs;
+    this.outage = options?.outage === true;
   }
 }
 

@@ -11,9 +11,11 @@ import { RetryableError } from '../domain/errors';
  *   decided within seconds is slow for a reason, and the waits together must still outlast it
  *   before the queue's maxReceiveCount dead-letters the waiter: 2 s + jitter gives 2–10, 4–20,
  *   8–40 and 16–80 s, so five receives span 30 s to 2.5 min.
- * - Anything else (an outage, a timeout, a 5xx without Retry-After): exponential backoff by receive
- *   count from 30 s, ×3 per receive, with equal jitter: 15–30, 45–90, 135–270, then 180–360 s; five
- *   receives span about 6 to 12.5 minutes, where a flat 6-minute visibility spanned 24.
+ * - Anything else (an outage, a timeout, a 5xx with or without Retry-After): exponential backoff by
+ *   receive count from 30 s, ×3 per receive, with equal jitter: 15–30, 45–90, 135–270, then 180–360 s
+ *   (a longer Retry-After wins); five receives span about 6 to 12.5 minutes, where a flat 6-minute
+ *   visibility spanned 24. A 5xx's Retry-After of a second or two would otherwise spend all five
+ *   receives inside two minutes of an outage.
  *
  * Every wait is capped at the queue's own visibility timeout: never later than the queue alone would
  * bring the record back, and a test queue with a 1 s timeout keeps its 1 s redelivery.
@@ -42,13 +44,14 @@ export function planRedelivery(
   const hint = error instanceof RetryableError ? error.retryAfterMs : undefined;
   let ms: number;
   let cause: RedeliveryPlan['cause'];
-  if (hint !== undefined && Number.isFinite(hint) && hint >= 0) {
+  const outage = error instanceof RetryableError && error.outage;
+  if (!outage && hint !== undefined && Number.isFinite(hint) && hint >= 0) {
     cause = 'hinted';
     ms = (Math.max(hint, MIN_HINT_MS) + random() * HINT_JITTER_MS) * 2 ** (n - 1);
   } else {
     cause = 'backoff';
     const ceiling = Math.min(cap, BACKOFF_BASE_MS * BACKOFF_FACTOR ** (n - 1));
-    ms = ceiling / 2 + (random() * ceiling) / 2;
+    ms = Math.max(ceiling / 2 + (random() * ceiling) / 2, hint !== undefined && Number.isFinite(hint) ? hint : 0);
   }
   return { visibilitySeconds: Math.ceil(Math.min(cap, ms) / 1000), cause };
 }

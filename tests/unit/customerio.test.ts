@@ -86,6 +86,20 @@ describe('CustomerIoClient.sendEvent', () => {
     await expect(result).resolves.toBeUndefined();
   });
 
+  it('marks a 503 as an outage, its Retry-After kept as a floor, and a 429 not', async () => {
+    // Prepare
+    const down = fakeFetch(() => json(503, {}, { 'Retry-After': '1' }));
+    const limited = fakeFetch(() => json(429, {}, { 'Retry-After': '1' }));
+
+    // Act
+    const outage = (await failure(client(down.fetch).sendEvent(EMAIL, event()))) as RetryableError;
+    const rateLimited = (await failure(client(limited.fetch).sendEvent(EMAIL, event()))) as RetryableError;
+
+    // Assess
+    expect([outage.outage, outage.retryAfterMs]).toEqual([true, 1000]);
+    expect(rateLimited.outage).toBe(false);
+  });
+
   it('turns 429 with Retry-After into a RetryableError with retryAfterMs', async () => {
     // Prepare
     const { fetch } = fakeFetch(() => json(429, {}, { 'Retry-After': '3' }));

@@ -49,6 +49,28 @@ describe('planRedelivery: a wait the cause names', () => {
 });
 
 describe('planRedelivery: an outage or unknown cause', () => {
+  it("backs off from a service's own outage though it sent a Retry-After of a second, so five receives outlast minutes of it", () => {
+    // Prepare
+    const down = new RetryableError('shopify giftCardCreate: HTTP 503', { retryAfterMs: 1_000, outage: true });
+
+    // Act
+    const waits = [1, 2, 3, 4].map((receive) => planRedelivery(down, receive, QUEUE_VISIBILITY, LOW).visibilitySeconds);
+
+    // Assess
+    expect(waits).toEqual([15, 45, 135, 180]);
+  });
+
+  it("keeps an outage's Retry-After when it is longer than the backoff", () => {
+    // Prepare
+    const down = new RetryableError('customer.io: HTTP 503', { retryAfterMs: 120_000, outage: true });
+
+    // Act
+    const plan = planRedelivery(down, 1, QUEUE_VISIBILITY, LOW);
+
+    // Assess
+    expect(plan).toEqual({ visibilitySeconds: 120, cause: 'backoff' });
+  });
+
   it('backs off from 15-30 s on the first failure', () => {
     // Prepare
     const outage = new RetryableError('customer.io: HTTP 503');

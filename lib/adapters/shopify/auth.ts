@@ -147,6 +147,7 @@ export class ClientCredentialsTokens implements ShopifyTokenProvider {
     if (isRetryableStatus(status)) {
       throw new RetryableError(`${what}: HTTP ${status}`, {
         retryAfterMs: parseRetryAfter(response.headers.get('retry-after'), this.now()),
+        outage: status >= 500,
       });
     }
     if (status === 404) {

@@ -167,7 +167,7 @@ export class ShopifyTransport {
     }
     if (isRetryableStatus(status)) {
       const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.now());
-      throw new RetryableError(`${what}: HTTP ${status}`, { retryAfterMs });
+      throw new RetryableError(`${what}: HTTP ${status}`, { retryAfterMs, outage: status >= 500 });
     }
     if (status < 200 || status >= 300) {
       // 400 (malformed request), 402 (shop frozen), 423 (shop locked): retrying will not change them.
