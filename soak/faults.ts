@@ -8,7 +8,8 @@ import type { Ledger } from '../lib/adapters/dynamodb/ledger';
 import type { Checkpoint } from '../lib/domain/rewards';
 import type { CustomerIoFault } from '../local/sandbox/customerio';
 import type { ShopifyFault } from '../local/sandbox/shopify';
-import { weighted, zeroes } from './harness';
+import { Pipeline } from '../tests/support/pipeline';
+import { prng, weighted, zeroes } from './harness';
 
 export const CHECKPOINTS: readonly Checkpoint[] = [
   'begun',
@@ -151,4 +152,52 @@ export class Chaos {
       },
     });
   };
+}
+
+/** What a soak phase on a pipeline of its own (soak/lifecycle.ts, soak/qualify.ts) takes from the main soak. */
+export interface ChaosPhaseOptions {
+  rounds: number;
+  seed: number;
+  faultRate: number;
+  crashRate: number;
+  hardCrashShare: number;
+  pollers: number;
+  visibilityTimeoutSeconds: number;
+  workerTimeoutMs: number;
+  clientTimeoutMs: number;
+  log: (line: string) => void;
+}
+
+/**
+ * A phase's own pipeline with `env`, under the main soak's Shopify / Customer.io faults and worker
+ * crashes, drawn from the seed's `streams` (one a phase, so no two phases draw the same chaos).
+ */
+export async function startChaosPipeline(
+  options: ChaosPhaseOptions,
+  streams: { shopify: number; customerio: number; crash: number },
+  env: Record<string, string>,
+): Promise<{ chaos: Chaos; pipeline: Pipeline }> {
+  const chaos = new Chaos({
+    faultRate: options.faultRate,
+    crashRate: options.crashRate,
+    hardCrashShare: options.hardCrashShare,
+    rng: {
+      shopify: prng(options.seed, streams.shopify),
+      customerio: prng(options.seed, streams.customerio),
+      crash: prng(options.seed, streams.crash),
+    },
+  });
+  const pipeline = await Pipeline.start({
+    visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
+    workerTimeoutMs: options.workerTimeoutMs,
+    clientTimeoutMs: options.clientTimeoutMs,
+    pollWaitTimeSeconds: 1,
+    env,
+    shopify: { bucket: { size: 1000, restoreRate: 5_000 } },
+    checkpoint: chaos.checkpoint,
+    wrapLedger: chaos.wrapLedger,
+  });
+  pipeline.shopify.setFaultPolicy(chaos.shopifyFault);
+  pipeline.customerio.setFaultPolicy(chaos.customerioFault);
+  return { chaos, pipeline };
 }

@@ -21,24 +21,13 @@ import { deactivateReward } from '../lib/adapters/shopify/deactivation';
 import { ShopifyTransport } from '../lib/adapters/shopify/transport';
 import { tokenProviderFor } from '../lib/adapters/shopify/auth';
 import { lifecycleIndex, lifecycleLedger } from '../tests/support/lifecycle';
-import { Pipeline, referralBody } from '../tests/support/pipeline';
-import { Chaos } from './faults';
+import { referralBody } from '../tests/support/pipeline';
+import { startChaosPipeline, type ChaosPhaseOptions } from './faults';
 import { prng, settle, sum } from './harness';
 import { countLifecycle, type LifecycleReport } from './lifecycle-count';
 import type { ReferralProblem } from './report';
 
-export interface LifecycleOptions {
-  rounds: number;
-  seed: number;
-  faultRate: number;
-  crashRate: number;
-  hardCrashShare: number;
-  pollers: number;
-  visibilityTimeoutSeconds: number;
-  workerTimeoutMs: number;
-  clientTimeoutMs: number;
-  log: (line: string) => void;
-}
+export type LifecycleOptions = ChaosPhaseOptions;
 
 /** Referrals posted at once per round, and how many of them the budget has room for. */
 const PER_ROUND = 12;
@@ -53,25 +42,12 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
   const problems: ReferralProblem[] = [];
   const problem = (eventId: string, text: string) => problems.push({ eventId, problem: text, trace: [] });
   const rng = prng(options.seed, 7);
-  const chaos = new Chaos({
-    faultRate: options.faultRate,
-    crashRate: options.crashRate,
-    hardCrashShare: options.hardCrashShare,
-    rng: { shopify: prng(options.seed, 8), customerio: prng(options.seed, 9), crash: prng(options.seed, 10) },
-  });
   const limitCents = options.rounds * ROOM_PER_ROUND * 2 * 2_500;
-  const pipeline = await Pipeline.start({
-    visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
-    workerTimeoutMs: options.workerTimeoutMs,
-    clientTimeoutMs: options.clientTimeoutMs,
-    pollWaitTimeSeconds: 1,
-    env: { REWARD_HOLD: HOLD, PROGRAM_DAILY_BUDGET: String(limitCents / 100), REWARD_AMOUNT },
-    shopify: { bucket: { size: 1000, restoreRate: 5_000 } },
-    checkpoint: chaos.checkpoint,
-    wrapLedger: chaos.wrapLedger,
-  });
-  pipeline.shopify.setFaultPolicy(chaos.shopifyFault);
-  pipeline.customerio.setFaultPolicy(chaos.customerioFault);
+  const { chaos, pipeline } = await startChaosPipeline(
+    options,
+    { shopify: 8, customerio: 9, crash: 10 },
+    { REWARD_HOLD: HOLD, PROGRAM_DAILY_BUDGET: String(limitCents / 100), REWARD_AMOUNT },
+  );
   const ledger = lifecycleLedger(pipeline);
   const report: LifecycleReport = {
     rounds: options.rounds,

@@ -26,8 +26,8 @@ import type { LifecycleRecord } from '../lib/adapters/dynamodb/ledger';
 import { ulidFromUuid } from '../lib/infra/ulid';
 import { sleep } from '../lib/infra/retry';
 import { lifecycleIndex, lifecycleLedger } from '../tests/support/lifecycle';
-import { Pipeline, referralBody } from '../tests/support/pipeline';
-import { Chaos } from './faults';
+import { referralBody } from '../tests/support/pipeline';
+import { startChaosPipeline, type ChaosPhaseOptions } from './faults';
 import { prng, settle, sum } from './harness';
 import type { ReferralProblem } from './report';
 
@@ -57,18 +57,7 @@ const QUALIFY_WHERE = 'toFloat(properties.amount) >= 20';
 const QUALIFY_WITHIN_MS = 3_600_000;
 const FULFILMENT_EVENT = 'pyramid_scheme_fulfillment';
 
-export interface QualifyOptions {
-  rounds: number;
-  seed: number;
-  faultRate: number;
-  crashRate: number;
-  hardCrashShare: number;
-  pollers: number;
-  visibilityTimeoutSeconds: number;
-  workerTimeoutMs: number;
-  clientTimeoutMs: number;
-  log: (line: string) => void;
-}
+export type QualifyOptions = ChaosPhaseOptions;
 
 export interface QualifyReport {
   rounds: number;
@@ -111,25 +100,8 @@ export async function runQualification(options: QualifyOptions): Promise<Qualify
   const problems: ReferralProblem[] = [];
   const problem = (eventId: string, text: string) => problems.push({ eventId, problem: text, trace: [] });
   const rng = prng(options.seed, 11);
-  const chaos = new Chaos({
-    faultRate: options.faultRate,
-    crashRate: options.crashRate,
-    hardCrashShare: options.hardCrashShare,
-    rng: { shopify: prng(options.seed, 12), customerio: prng(options.seed, 13), crash: prng(options.seed, 14) },
-  });
   const settings = { QUALIFY_EVENT, QUALIFY_WHERE, QUALIFY_WITHIN: '1h', REVOKE_EVENT };
-  const pipeline = await Pipeline.start({
-    visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
-    workerTimeoutMs: options.workerTimeoutMs,
-    clientTimeoutMs: options.clientTimeoutMs,
-    pollWaitTimeSeconds: 1,
-    env: settings,
-    shopify: { bucket: { size: 1000, restoreRate: 5_000 } },
-    checkpoint: chaos.checkpoint,
-    wrapLedger: chaos.wrapLedger,
-  });
-  pipeline.shopify.setFaultPolicy(chaos.shopifyFault);
-  pipeline.customerio.setFaultPolicy(chaos.customerioFault);
+  const { chaos, pipeline } = await startChaosPipeline(options, { shopify: 12, customerio: 13, crash: 14 }, settings);
   const ledger = lifecycleLedger(pipeline);
   const report: QualifyReport = {
     rounds: options.rounds,

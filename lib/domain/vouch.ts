@@ -43,7 +43,7 @@ export function referralSigningMessage(referral: VouchedReferral): string {
 
 /** The `referral_signature` the app's backend attaches to the event (and the harnesses, playing the app). */
 export function signReferral(key: string, referral: VouchedReferral): string {
-  return createHmac('sha256', key).update(referralSigningMessage(referral), 'utf8').digest('base64url');
+  return hmac(key, referralSigningMessage(referral));
 }
 
 /**
@@ -56,14 +56,7 @@ export function signReferral(key: string, referral: VouchedReferral): string {
  */
 export function verifyReferral(key: string, referral: VouchedReferral, signature: string | undefined, previousKey?: string): VouchVerdict {
   if (signature === undefined || signature === '') return 'unsigned';
-  const given = Buffer.from(signature, 'utf8');
-  const matches = (candidate: string): boolean => {
-    const expected = Buffer.from(signReferral(candidate, referral), 'utf8');
-    return given.length === expected.length && timingSafeEqual(given, expected);
-  };
-  const current = matches(key);
-  const previous = previousKey === undefined ? false : matches(previousKey);
-  return current || previous ? 'vouched' : 'bad_signature';
+  return verdictOf(signature, (candidate) => signReferral(candidate, referral), key, previousKey);
 }
 
 /** What a person event's signature vouches for (lib/domain/person-event.ts): the event, its person and its uuid. */
@@ -86,7 +79,7 @@ export function personEventSigningMessage(event: VouchedPersonEvent): string {
 
 /** The `referral_signature` the app's backend attaches to a person event (and the harnesses, playing the app). */
 export function signPersonEvent(key: string, event: VouchedPersonEvent): string {
-  return createHmac('sha256', key).update(personEventSigningMessage(event), 'utf8').digest('base64url');
+  return hmac(key, personEventSigningMessage(event));
 }
 
 /** Whether `signature` is this person event's, under `key` or `previousKey`: as verifyReferral, in constant time. */
@@ -99,9 +92,23 @@ export function verifyPersonEvent(
   if (signature === undefined || signature === '') return 'unsigned';
   // Without a distinct id there is no person the app vouched for.
   if (!event.distinctId) return 'bad_signature';
+  return verdictOf(signature, (candidate) => signPersonEvent(candidate, event), key, previousKey);
+}
+
+/** HMAC-SHA256 of `message` under `key`, in base64url without padding (43 characters). */
+function hmac(key: string, message: string): string {
+  return createHmac('sha256', key).update(message, 'utf8').digest('base64url');
+}
+
+/**
+ * Whether `signature` is `sign(key)` or `sign(previousKey)`, compared in constant time as text; a
+ * length that differs is refused before comparing (the length is public). Both keys are always
+ * compared, so the time taken does not tell which key, if either, matched.
+ */
+function verdictOf(signature: string, sign: (key: string) => string, key: string, previousKey: string | undefined): VouchVerdict {
   const given = Buffer.from(signature, 'utf8');
   const matches = (candidate: string): boolean => {
-    const expected = Buffer.from(signPersonEvent(candidate, event), 'utf8');
+    const expected = Buffer.from(sign(candidate), 'utf8');
     return given.length === expected.length && timingSafeEqual(given, expected);
   };
   const current = matches(key);

@@ -181,26 +181,17 @@ function answerQuery(
   queries.push(values);
   if ('referrer_email' in values) return answerSharedSignals(values, captures, reply);
   if ('referral_event' in values) return answerPersonEvents(query.query, values, captures, reply);
-  const limitMatch = /\bLIMIT\s+(\d+)\s*$/i.exec(query.query);
-  const limit = Math.min(limitMatch ? Number(limitMatch[1]) : DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT);
-  const time = (value: unknown): number => (typeof value === 'string' ? Date.parse(value) : Number.NaN);
-  const since = time(values.since);
-  const until = time(values.until);
-  const afterTime = time(values.after_timestamp);
-  const afterUuid = typeof values.after_uuid === 'string' ? values.after_uuid : '';
-  const rows = captures
-    .filter((e) => e.event === values.event)
-    .map((e) => ({ e, t: Date.parse(e.timestamp), id: (e.uuid ?? '').toLowerCase() }))
-    .filter(({ t }) => !(t < since) && !(t >= until))
-    .filter(({ t, id }) => Number.isNaN(afterTime) || t > afterTime || (t === afterTime && id > afterUuid))
-    .sort((a, b) => a.t - b.t || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const page = rows.slice(0, limit);
+  const { page, hasMore, limit } = keysetPage(
+    query.query,
+    values,
+    captures.filter((e) => e.event === values.event),
+  );
   reply(200, {
     columns: ['uuid', 'event', 'distinct_id', 'properties', 'timestamp', 'person_email'],
     types: ['UUID', 'String', 'String', 'String', "DateTime64(6, 'UTC')", 'Nullable(String)'],
     // HogQL returns `properties` as the JSON text ClickHouse stores.
     results: page.map(({ e, id }) => [id, e.event, e.distinctId, JSON.stringify(e.properties), e.timestamp, e.personEmail ?? null]),
-    hasMore: rows.length > limit,
+    hasMore,
     limit,
     offset: 0,
   });
@@ -239,18 +230,11 @@ function answerPersonEvents(
     const people = redeemers(time('revoke_referrals_since'));
     roles.push((c) => c.event === value('revoke_event') && people.has(person(c)));
   }
-  const limitMatch = /\bLIMIT\s+(\d+)\s*$/i.exec(text);
-  const limit = Math.min(limitMatch ? Number(limitMatch[1]) : DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT);
-  const since = time('since');
-  const afterTime = time('after_timestamp');
-  const afterUuid = value('after_uuid') ?? '';
-  const rows = captures
-    .filter((c) => roles.some((role) => role(c)))
-    .map((e) => ({ e, t: Date.parse(e.timestamp), id: (e.uuid ?? '').toLowerCase() }))
-    .filter(({ t }) => !(t < since) && !(t >= until))
-    .filter(({ t, id }) => Number.isNaN(afterTime) || t > afterTime || (t === afterTime && id > afterUuid))
-    .sort((a, b) => a.t - b.t || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const page = rows.slice(0, limit);
+  const { page, hasMore, limit } = keysetPage(
+    text,
+    values,
+    captures.filter((c) => roles.some((role) => role(c))),
+  );
   reply(200, {
     columns: ['uuid', 'event', 'distinct_id', 'properties', 'timestamp', 'person_email', 'person_id'],
     types: ['UUID', 'String', 'String', 'String', "DateTime64(6, 'UTC')", 'Nullable(String)', 'UUID'],
@@ -263,10 +247,30 @@ function answerPersonEvents(
       e.personEmail ?? null,
       person(e),
     ]),
-    hasMore: rows.length > limit,
+    hasMore,
     limit,
     offset: 0,
   });
+}
+
+/**
+ * One page of `matching` as both queries keyset-page it: the events in [since, until) after
+ * (after_timestamp, after_uuid), oldest first (uuid breaking ties), at most the query's LIMIT.
+ */
+function keysetPage(text: string, values: Record<string, unknown>, matching: readonly FakeCapturedEvent[]) {
+  const limitMatch = /\bLIMIT\s+(\d+)\s*$/i.exec(text);
+  const limit = Math.min(limitMatch ? Number(limitMatch[1]) : DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT);
+  const time = (value: unknown): number => (typeof value === 'string' ? Date.parse(value) : Number.NaN);
+  const since = time(values.since);
+  const until = time(values.until);
+  const afterTime = time(values.after_timestamp);
+  const afterUuid = typeof values.after_uuid === 'string' ? values.after_uuid : '';
+  const rows = matching
+    .map((e) => ({ e, t: Date.parse(e.timestamp), id: (e.uuid ?? '').toLowerCase() }))
+    .filter(({ t }) => !(t < since) && !(t >= until))
+    .filter(({ t, id }) => Number.isNaN(afterTime) || t > afterTime || (t === afterTime && id > afterUuid))
+    .sort((a, b) => a.t - b.t || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return { page: rows.slice(0, limit), hasMore: rows.length > limit, limit };
 }
 
 /**

@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { count, freePort, REPO, run, TSX, waitFor } from '../support/local-process';
+import { count, freePort, run, startLocalStack, waitFor } from '../support/local-process';
 
 /**
  * Pay on value in the local stack, as README's "Try it locally" has it: `npm start` with
@@ -33,20 +33,7 @@ describe('local stack with QUALIFY_EVENT (npm start + send-sample -- --qualify)'
       RECONCILE_INTERVAL: '1s',
       RECONCILE_MIN_AGE: '0s',
     });
-    stack = spawn(TSX, ['local/start.ts'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    stack.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    stack.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    await waitFor(
-      async () => {
-        try {
-          return (await fetch(`http://127.0.0.1:${port}/health`)).ok;
-        } catch {
-          return false;
-        }
-      },
-      `/health on port ${port}; output so far:\n${out}`,
-      12_000,
-    );
+    stack = await startLocalStack(env, port, (text) => (out += text));
   }, 20_000);
 
   afterAll(async () => {

@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAX_BODY_BYTES } from '../../lib/infra/config';
-import { count, freePort, REPO, run, TSX, waitFor } from '../support/local-process';
+import { count, freePort, run, startLocalStack, waitFor } from '../support/local-process';
 
 /**
  * `npm start` and `npm run send-sample` end to end, as a person runs them: the stack runs as a
@@ -35,22 +35,8 @@ describe('local stack (npm start + npm run send-sample)', () => {
     // The reconciler on, against the sandbox PostHog, as README's "watch a lost referral" has it.
     Object.assign(env, { RECONCILE_FROM: '2020-01-01T00:00:00Z', RECONCILE_INTERVAL: '1s', RECONCILE_MIN_AGE: '0s' });
 
-    stack = spawn(TSX, ['local/start.ts'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    stack.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    stack.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    stack = await startLocalStack(env, port, (text) => (out += text));
     exited = new Promise((resolveExit) => stack!.once('exit', (code) => resolveExit(code)));
-
-    await waitFor(
-      async () => {
-        try {
-          return (await fetch(`http://127.0.0.1:${port}/health`)).ok;
-        } catch {
-          return false;
-        }
-      },
-      `/health on port ${port}; output so far:\n${out}`,
-      12_000,
-    );
   }, 20_000);
 
   afterAll(async () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Ledger, LifecycleRecord } from '../../lib/adapters/dynamodb/ledger';
-import { signPersonEvent } from '../../lib/domain/vouch';
+import type { Ledger } from '../../lib/adapters/dynamodb/ledger';
+import { pipelineSteps, redeemerOf } from '../support/person-events';
 import { Pipeline, referralBody } from '../support/pipeline';
 
 /**
@@ -10,37 +10,6 @@ import { Pipeline, referralBody } from '../support/pipeline';
 const QUALIFY = 'subscription paid';
 const REFUND = 'subscription refunded';
 const ENV = { QUALIFY_EVENT: QUALIFY, REVOKE_EVENT: REFUND };
-
-interface Who {
-  personId?: string;
-  distinctId: string;
-  email: string;
-}
-
-/** The redeemer of a referralBody, as PostHog names them. */
-function redeemerOf(body: Record<string, unknown>): Who & { capturedAt: number } {
-  const event = body.event as { distinct_id: string; timestamp: string };
-  const person = body.person as { id: string; properties: { email: string } };
-  return { personId: person.id, distinctId: event.distinct_id, email: person.properties.email, capturedAt: Date.parse(event.timestamp) };
-}
-
-/** A person event's webhook body, signed as the app's backend signs it: over its name, distinct id and uuid only. */
-function personEventBody(name: string, who: Who, key: string, options: { uuid?: string; at?: number } = {}) {
-  const uuid = options.uuid ?? randomUUID();
-  return {
-    uuid,
-    body: {
-      event: {
-        uuid,
-        event: name,
-        distinct_id: who.distinctId,
-        properties: { referral_signature: signPersonEvent(key, { eventName: name, distinctId: who.distinctId, eventId: uuid }) },
-        timestamp: new Date(options.at ?? Date.now()).toISOString(),
-      },
-      person: { ...(who.personId ? { id: who.personId } : {}), properties: { email: who.email } },
-    },
-  };
-}
 
 describe('pay on value under attack', () => {
   let pipeline: Pipeline;
@@ -64,13 +33,42 @@ describe('pay on value under attack', () => {
   const handleOne = async () => {
     while ((await pipeline.poller.pollOnce(0)) === 0);
   };
-  const recordOf = async (uuid: string) => (await pipeline.record(uuid)) as LifecycleRecord | undefined;
-  const send = async (body: unknown) => {
-    const response = await pipeline.post(body);
-    expect(response.statusCode).toBe(202);
+  const { send, recordOf, event } = pipelineSteps(() => pipeline);
+  /** Starts with the referral `uuid`'s worker stopped just before it stores its wait; resolves once it is there. */
+  const startPausedAtDecide = async (uuid: string, body: Record<string, unknown>) => {
+    const decide = gate();
+    await start(ENV, {
+      wrapLedger: (ledger) =>
+        Object.assign(Object.create(ledger) as Ledger, {
+          write: async (...args: Parameters<Ledger['write']>) => {
+            if (args[2].step === 'decide' && args[0] === uuid) await decide.wait();
+            return ledger.write(...args);
+          },
+        }),
+    });
+    await send(body);
+    const deciding = pipeline.poller.pollOnce(0);
+    await decide.reached;
+    return { decide, deciding };
   };
-  const event = (name: string, who: Who, options: { uuid?: string; at?: number } = {}) =>
-    personEventBody(name, who, pipeline.signingKey, options);
+  /** The redeemer's event `name`, happened a minute before their referral, then the referral, both handled. */
+  const earlierEventThenReferral = async (name: string) => {
+    const { uuid, body } = referralBody();
+    const who = redeemerOf(body);
+    const earlier = event(name, who, { at: who.capturedAt - 60_000 });
+    await send(earlier.body);
+    await pipeline.drain();
+    await send(body);
+    await pipeline.drain();
+    return { uuid, who, earlier };
+  };
+  /** `earlier` again, its uuid and signature kept, captured with the timestamp `at`, and handled. */
+  const replayAt = async (earlier: ReturnType<typeof event>, at: number) => {
+    const replay = structuredClone(earlier.body);
+    replay.event.timestamp = new Date(at).toISOString();
+    await send(replay);
+    await pipeline.drain();
+  };
 
   it("never records a revoke of a paid referral on a stranger's refund that carries the redeemer's email", async () => {
     // Prepare: refunds revoke paid referrals; the victim's referral is paid at once
@@ -120,19 +118,10 @@ describe('pay on value under attack', () => {
   it('never qualifies a referral on a replay of an earlier signed event given a new timestamp', async () => {
     // Prepare: the redeemer paid once before the referral (a genuine, signed event), then redeems
     await start();
-    const { uuid, body } = referralBody();
-    const who = redeemerOf(body);
-    const earlier = event(QUALIFY, who, { at: who.capturedAt - 60_000 });
-    await send(earlier.body);
-    await pipeline.drain();
-    await send(body);
-    await pipeline.drain();
+    const { uuid, who, earlier } = await earlierEventThenReferral(QUALIFY);
 
     // Act: the same event (uuid and signature) captured again with a timestamp after the referral
-    const replay = structuredClone(earlier.body);
-    replay.event.timestamp = new Date(who.capturedAt + 60_000).toISOString();
-    await send(replay);
-    await pipeline.drain();
+    await replayAt(earlier, who.capturedAt + 60_000);
 
     // Assess
     expect((await recordOf(uuid))?.status).toBe('AWAITING');
@@ -142,19 +131,10 @@ describe('pay on value under attack', () => {
   it('never cancels a newer referral on a replay of an earlier signed refund given a new timestamp', async () => {
     // Prepare: the redeemer was refunded once before the referral, then redeems
     await start();
-    const { uuid, body } = referralBody();
-    const who = redeemerOf(body);
-    const earlier = event(REFUND, who, { at: who.capturedAt - 60_000 });
-    await send(earlier.body);
-    await pipeline.drain();
-    await send(body);
-    await pipeline.drain();
+    const { uuid, who, earlier } = await earlierEventThenReferral(REFUND);
 
     // Act
-    const replay = structuredClone(earlier.body);
-    replay.event.timestamp = new Date(who.capturedAt + 60_000).toISOString();
-    await send(replay);
-    await pipeline.drain();
+    await replayAt(earlier, who.capturedAt + 60_000);
 
     // Assess
     expect((await recordOf(uuid))?.status).toBe('AWAITING');
@@ -163,19 +143,7 @@ describe('pay on value under attack', () => {
   it('cancels a referral on a refund that arrives while the referral is still being decided', async () => {
     // Prepare: the referral's worker stops just before it stores its wait
     const { uuid, body } = referralBody();
-    const decide = gate();
-    await start(ENV, {
-      wrapLedger: (ledger) =>
-        Object.assign(Object.create(ledger) as Ledger, {
-          write: async (...args: Parameters<Ledger['write']>) => {
-            if (args[2].step === 'decide' && args[0] === uuid) await decide.wait();
-            return ledger.write(...args);
-          },
-        }),
-    });
-    await send(body);
-    const deciding = pipeline.poller.pollOnce(0);
-    await decide.reached;
+    const { decide, deciding } = await startPausedAtDecide(uuid, body);
 
     // Act: the refund is handled meanwhile; then the referral waits, and its redeemer's qualifying event comes
     await send(event(REFUND, redeemerOf(body)).body);
@@ -219,19 +187,7 @@ describe('pay on value under attack', () => {
   it('pays a referral whose qualifying event is handled between its person keys being taken and its wait being stored', async () => {
     // Prepare: the referral's worker stops just before it stores its wait
     const { uuid, body } = referralBody();
-    const decide = gate();
-    await start(ENV, {
-      wrapLedger: (ledger) =>
-        Object.assign(Object.create(ledger) as Ledger, {
-          write: async (...args: Parameters<Ledger['write']>) => {
-            if (args[2].step === 'decide' && args[0] === uuid) await decide.wait();
-            return ledger.write(...args);
-          },
-        }),
-    });
-    await send(body);
-    const deciding = pipeline.poller.pollOnce(0);
-    await decide.reached;
+    const { decide, deciding } = await startPausedAtDecide(uuid, body);
 
     // Act
     await send(event(QUALIFY, redeemerOf(body)).body);

@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import type { LifecycleRecord } from '../../lib/adapters/dynamodb/ledger';
 import { PostHogCapture } from '../../lib/adapters/posthog-capture';
 import { queueSender } from '../../lib/adapters/sqs/queue';
 import { releaseDue } from '../../lib/domain/lifecycle/release';
 import { QUALIFY_GRACE_MS } from '../../lib/domain/qualify';
 import type { StatusMessage, StatusSender } from '../../lib/domain/status';
-import { signPersonEvent } from '../../lib/domain/vouch';
 import { formatStatus, referralStatus } from '../../ops/status';
 import { lifecycleIndex, lifecycleLedger } from '../support/lifecycle';
+import { pipelineSteps, redeemerOf } from '../support/person-events';
 import { Pipeline, referralBody } from '../support/pipeline';
 
 /**
@@ -33,46 +32,6 @@ class StatusRecorder implements StatusSender {
   }
 }
 
-interface Who {
-  personId?: string;
-  distinctId: string;
-  email: string;
-}
-
-/** The redeemer of a referralBody, as PostHog names them. */
-function redeemerOf(body: Record<string, unknown>): Who & { capturedAt: number } {
-  const event = body.event as { distinct_id: string; timestamp: string };
-  const person = body.person as { id: string; properties: { email: string } };
-  return { personId: person.id, distinctId: event.distinct_id, email: person.properties.email, capturedAt: Date.parse(event.timestamp) };
-}
-
-/** A person event's webhook body, signed as the app's backend signs it (or not, or forged). */
-function personEventBody(
-  name: string,
-  who: Who,
-  options: { uuid?: string; at?: number; signature?: 'valid' | 'none' | 'forged'; key: string },
-): { uuid: string; body: Record<string, unknown> } {
-  const uuid = options.uuid ?? randomUUID();
-  const signed = {
-    valid: signPersonEvent(options.key, { eventName: name, distinctId: who.distinctId, eventId: uuid }),
-    forged: signPersonEvent('not-the-app-key-0123456789abcdef-0123456789', { eventName: name, distinctId: who.distinctId, eventId: uuid }),
-    none: undefined,
-  }[options.signature ?? 'valid'];
-  return {
-    uuid,
-    body: {
-      event: {
-        uuid,
-        event: name,
-        distinct_id: who.distinctId,
-        properties: { amount: 20, ...(signed ? { referral_signature: signed } : {}) },
-        timestamp: new Date(options.at ?? Date.now()).toISOString(),
-      },
-      person: { ...(who.personId ? { id: who.personId } : {}), properties: { email: who.email } },
-    },
-  };
-}
-
 describe('pay on value', () => {
   let pipeline: Pipeline;
   let status: StatusRecorder;
@@ -85,13 +44,7 @@ describe('pay on value', () => {
     status = new StatusRecorder();
     pipeline = await Pipeline.start({ env, status, ...extra });
   };
-  const recordOf = async (uuid: string) => (await pipeline.record(uuid)) as LifecycleRecord | undefined;
-  const send = async (body: unknown) => {
-    const response = await pipeline.post(body);
-    expect(response.statusCode).toBe(202);
-  };
-  const event = (name: string, who: Who, options: { uuid?: string; at?: number; signature?: 'valid' | 'none' | 'forged' } = {}) =>
-    personEventBody(name, who, { key: pipeline.signingKey, ...options });
+  const { send, recordOf, event } = pipelineSteps(() => pipeline, { properties: { amount: 20 } });
   /** One releaser run as the schedule makes it, `aheadMs` in the future (a deadline passed), with the capture and status senders. */
   const releaseAt = (aheadMs: number) =>
     releaseDue({

@@ -18,6 +18,7 @@ import {
   replaceCode,
 } from '../../lib/domain/steps';
 import { failure } from './failure';
+import { begunRecord } from './ledger-records';
 
 /** A clock the test moves by hand: leases and release times are read from it. */
 export interface Clock {
@@ -72,23 +73,7 @@ function beginInput(clock: Clock, owner: string, overrides: Partial<BeginInput> 
 /** A record as it stands after a begin long ago, without a lease: the base for seeded states. */
 function seeded(eventId: string, overrides: Partial<LedgerRecord>): LedgerRecord {
   const iso = new Date(START - 3_600_000).toISOString();
-  return {
-    pk: `referral#${eventId}`,
-    eventId,
-    status: 'IN_PROGRESS',
-    referrerEmail: 'ada@example.com',
-    redeemerEmail: 'grace@example.org',
-    customerEmail: 'grace@example.org',
-    referrerCode: 'SEEDREF1',
-    redeemerCode: 'SEEDRED1',
-    customerioEventId: 'cio-seed',
-    rewardType: 'gift_card',
-    rewardAmount: '25.00',
-    attempts: 1,
-    createdAt: iso,
-    updatedAt: iso,
-    ...overrides,
-  };
+  return begunRecord(eventId, iso, { referrerCode: 'SEEDREF1', redeemerCode: 'SEEDRED1', customerioEventId: 'cio-seed', ...overrides });
 }
 
 /**

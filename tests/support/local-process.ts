@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 
@@ -24,6 +24,38 @@ export async function waitFor(check: () => boolean | Promise<boolean>, what: str
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * Starts `npm start` (local/start.ts) with `env`, handing its output to `onOutput` as it comes, and
+ * resolves once its /health on `port` answers; a stack that does not answer in time is killed.
+ */
+export async function startLocalStack(env: NodeJS.ProcessEnv, port: number, onOutput: (text: string) => void): Promise<ChildProcess> {
+  let out = '';
+  const stack = spawn(TSX, ['local/start.ts'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const take = (chunk: Buffer) => {
+    out += chunk.toString();
+    onOutput(chunk.toString());
+  };
+  stack.stdout.on('data', take);
+  stack.stderr.on('data', take);
+  try {
+    await waitFor(
+      async () => {
+        try {
+          return (await fetch(`http://127.0.0.1:${port}/health`)).ok;
+        } catch {
+          return false;
+        }
+      },
+      `/health on port ${port}; output so far:\n${out}`,
+      12_000,
+    );
+  } catch (error) {
+    stack.kill('SIGKILL');
+    throw error;
+  }
+  return stack;
 }
 
 /** Runs a command to completion and returns its exit code and output. */

@@ -1,28 +1,13 @@
 import type { LedgerRecord } from '../../lib/domain/ledger-port';
 import { budgetCentsOf, heldSince, reviewSince } from '../../lib/domain/lifecycle/record';
 import { fromStates, lastStep, stateOf } from '../../lib/domain/machine';
+import { begunRecord } from '../support/ledger-records';
 
 const AT = '2026-11-20T10:00:00.000Z';
 const LATER = '2026-11-21T10:00:00.000Z';
 
 function record(overrides: Partial<LedgerRecord>): LedgerRecord {
-  return {
-    pk: 'referral#e1',
-    eventId: 'e1',
-    status: 'IN_PROGRESS',
-    referrerEmail: 'ada@example.com',
-    redeemerEmail: 'grace@example.org',
-    customerEmail: 'grace@example.org',
-    referrerCode: 'REF1',
-    redeemerCode: 'RED1',
-    customerioEventId: 'cio-1',
-    rewardType: 'gift_card',
-    rewardAmount: '25.00',
-    attempts: 1,
-    createdAt: AT,
-    updatedAt: AT,
-    ...overrides,
-  };
+  return begunRecord('e1', AT, { customerioEventId: 'cio-1', ...overrides });
 }
 
 describe('stateOf: the state derived from what the record stores', () => {

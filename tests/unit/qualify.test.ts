@@ -17,6 +17,7 @@ import { expire, qualify } from '../../lib/domain/steps';
 import { signPersonEvent, verifyPersonEvent } from '../../lib/domain/vouch';
 import { loadQualificationConfig } from '../../lib/infra/config';
 import { parseWebhook } from '../../lib/inbound/posthog-webhook';
+import { begunRecord } from '../support/ledger-records';
 import { MemoryLedger } from '../support/memory-ledger';
 
 const KEY = 'k'.repeat(32);
@@ -61,27 +62,17 @@ function personEvent(overrides: Partial<PersonEvent> = {}): PersonEvent {
 
 /** A referral waiting in the memory ledger, its keys taken, as the worker leaves it. */
 async function waiting(ledger: MemoryLedger, queued: Referral): Promise<LedgerRecord> {
-  const record: LedgerRecord = {
-    pk: `referral#${queued.eventId}`,
-    eventId: queued.eventId,
+  const record = begunRecord(queued.eventId, AT, {
     status: 'AWAITING',
     decision: 'ACCEPTED',
     referrerEmail: queued.referrerEmail,
     redeemerEmail: queued.redeemerEmail,
     customerEmail: queued.customerEmail,
-    referrerCode: 'REF1',
-    redeemerCode: 'RED1',
-    customerioEventId: 'cio',
-    rewardType: 'gift_card',
-    rewardAmount: '25.00',
-    attempts: 1,
-    createdAt: AT,
-    updatedAt: AT,
     parkedMessage: JSON.stringify(queued),
     qualifyBy: Date.parse(AT) + RULES.withinMs,
     lifecycleQueue: 'awaiting',
     lifecycleAt: Date.parse(AT) + RULES.withinMs,
-  };
+  });
   ledger.seed(record);
   for (const person of personKeys({ personId: queued.personId, distinctId: queued.distinctId, email: queued.redeemerEmail }))
     await ledger.count({ kind: 'person', person }, queued.eventId);

@@ -6,6 +6,7 @@ import { RetryableError } from '../../lib/domain/errors';
 import type { OutcomeCapture } from '../../lib/domain/notify-ports';
 import type { StatusMessage } from '../../lib/domain/status';
 import { requestRevoke } from '../../lib/domain/steps';
+import { begunRecord } from '../support/ledger-records';
 import { MemoryLedger } from '../support/memory-ledger';
 
 /**
@@ -16,27 +17,14 @@ const AT = '2026-11-20T10:00:00.000Z';
 
 function paid(ledger: MemoryLedger, overrides: Partial<LedgerRecord> = {}): LedgerRecord {
   const eventId = randomUUID();
-  const record: LedgerRecord = {
-    pk: `referral#${eventId}`,
-    eventId,
+  const record = begunRecord(eventId, AT, {
     status: 'COMPLETED',
     decision: 'ACCEPTED',
-    referrerEmail: 'ada@example.com',
-    redeemerEmail: 'grace@example.org',
-    customerEmail: 'grace@example.org',
-    referrerCode: 'REF1',
-    redeemerCode: 'RED1',
     referrerCardId: `gid://shopify/GiftCard/${eventId}-1`,
     redeemerCardId: `gid://shopify/GiftCard/${eventId}-2`,
-    customerioEventId: 'cio',
     customerioAt: AT,
-    rewardType: 'gift_card',
-    rewardAmount: '25.00',
-    attempts: 1,
-    createdAt: AT,
-    updatedAt: AT,
     ...overrides,
-  };
+  });
   ledger.seed(record);
   return record;
 }
