@@ -24,18 +24,50 @@ import type { ProgramRules, RefusalReason } from './rules';
  *   and its release; we take it over.
  * Claims are taken in one order, redeemer then referrer slot: a slot holder has passed every claim,
  * so it is never itself waiting on one, and waits cannot form a cycle.
+ *
+ * Pay on value (QUALIFY_EVENT, lib/domain/qualify.ts): a referral that will wait takes only its
+ * redeemer claim (`slotOnQualifying`), and its referrer slot when it qualifies (claimReferrerCap,
+ * before the lifecycle's verdict): the cap limits rewards, so it counts the referrals that qualify,
+ * first qualified first served, and a friend who never pays uses up no slot. It is refused at once
+ * only when eligible referrals already hold every slot (capHeldByEligible). The order holds: the
+ * qualified referral already holds its redeemer claim, and its stored ACCEPTED decision makes it an
+ * eligible holder of that claim (never one others wait on); once it holds a slot its verdict is the
+ * lifecycle's (hold, review, pay), never a refusal, so it is eligible as a slot holder too.
  */
 export async function claimPerPersonRules(
   referral: { eventId: string; referrerEmail: string; redeemerEmail: string },
   rules: ProgramRules,
   ledger: ClaimsPort,
+  options: { slotOnQualifying?: boolean } = {},
 ): Promise<RefusalReason | undefined> {
   const { eventId } = referral;
   if (!(await claimRedeemer(ledger, canonicalEmail(referral.redeemerEmail), eventId))) return 'redeemer_already_rewarded';
-  if (rules.maxRewardsPerReferrer > 0) {
-    const person = canonicalEmail(referral.referrerEmail);
-    if (!(await claimReferrerSlot(ledger, person, eventId, rules.maxRewardsPerReferrer))) return 'referrer_cap_reached';
-  }
+  if (!options.slotOnQualifying) return claimReferrerCap(referral, rules, ledger);
+  // Every slot already held by an eligible referral (which refuses others for good, above): refused
+  // at once, as it would be without pay on value, rather than waiting, and holding its redeemer
+  // from another referrer meanwhile, for a slot it would be refused when it qualifies.
+  if (
+    rules.maxRewardsPerReferrer > 0 &&
+    (await capHeldByEligible(ledger, canonicalEmail(referral.referrerEmail), rules.maxRewardsPerReferrer))
+  )
+    return 'referrer_cap_reached';
+  return undefined;
+}
+
+/**
+ * The referrer's slot under MAX_REWARDS_PER_REFERRER alone: with the redeemer claim for a referral
+ * that waits for nothing, on its own for a referral that has just qualified. Idempotent per
+ * referral (the ledger counts a referral once), so a retry after a crash between this claim and
+ * the verdict finds its slot still held.
+ */
+export async function claimReferrerCap(
+  referral: { eventId: string; referrerEmail: string },
+  rules: ProgramRules,
+  ledger: ClaimsPort,
+): Promise<RefusalReason | undefined> {
+  if (rules.maxRewardsPerReferrer <= 0) return undefined;
+  const person = canonicalEmail(referral.referrerEmail);
+  if (!(await claimReferrerSlot(ledger, person, referral.eventId, rules.maxRewardsPerReferrer))) return 'referrer_cap_reached';
   return undefined;
 }
 
@@ -98,6 +130,14 @@ async function claimReferrerSlot(ledger: ClaimsPort, person: string, eventId: st
     // Fewer holders than the cap: a slot was given back between our claim and our look.
   }
   throw new RetryableError("rules: the referrer's slots kept changing hands; retry later", { retryAfterMs: CONTENTION_RETRY_MS });
+}
+
+/** A look, no claim: whether at least `cap` of the referrer's slot holders are eligible. */
+async function capHeldByEligible(ledger: ClaimsPort, person: string, cap: number): Promise<boolean> {
+  const holders = await ledger.holders({ kind: 'referrer', person });
+  if (holders.length < cap) return false;
+  const states = await Promise.all(holders.map(async (holder) => holderState(await ledger.get(holder))));
+  return states.filter((state) => state === 'eligible').length >= cap;
 }
 
 type HolderState = 'eligible' | 'refused' | 'undecided';

@@ -1,4 +1,4 @@
-import { claimPerPersonRules, releaseClaims } from './claims';
+import { claimPerPersonRules, claimReferrerCap, releaseClaims } from './claims';
 import type { RewardType } from './ledger-port';
 import { CONTENTION_RETRY_MS, PermanentError, RetryableError } from './errors';
 import type { FinalStatus, LedgerPort, LedgerRecord, Role } from './ledger-port';
@@ -14,7 +14,15 @@ import { lastStep, stateOf, type Verdict } from './machine';
 import { decide, finish as finishStep, recordCard, recordCustomerIo, recordPostHog, recordTakenSeen, replaceCode } from './steps';
 import type { EventSender, OutcomeDetails, OutcomeTracker } from './notify-ports';
 import { announce, type StatusFailure } from './announce';
-import { capturedAt, personEventsOn, qualifyFromFacts, takePersonKeys, waitsForQualification, type QualificationRules } from './qualify';
+import {
+  capturedAt,
+  personEventsOn,
+  qualifyFromFacts,
+  releasePersonKeys,
+  takePersonKeys,
+  waitsForQualification,
+  type QualificationRules,
+} from './qualify';
 import type { StatusSender } from './status';
 
 /**
@@ -212,12 +220,20 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     // stored them apart), then the lifecycle's on an accepted referral. The signature first (a
     // forged event is reported as one), then a code we never issued, or none where one is
     // required, before any other rule: its referrer is nobody we know, so it must claim nothing.
+    // A referral that will wait for its qualifying event claims its referrer slot only once it has
+    // qualified (accepted then, its qualifiedAt stored): MAX_REWARDS_PER_REFERRER counts the referrals
+    // that qualify (lib/domain/claims.ts).
+    const waits = waitsForQualification(deps.qualification, record);
     const unvouched = deps.rules ? vouchRefusal(referral, deps.rules.referralSignatures) : undefined;
-    const refusal = state.accepted ? undefined : (unvouched ?? resolved.refusal ?? (await applyRules(referral, deps)));
+    const refusal = state.accepted
+      ? record.qualifiedAt && deps.rules
+        ? await claimReferrerCap(referral, deps.rules, ledger)
+        : undefined
+      : (unvouched ?? resolved.refusal ?? (await applyRules(referral, deps, waits)));
     // The redeemer's keys point at an accepted referral before its verdict is stored, so a person
     // event that finds it waiting (or, for a refund, paid) finds it by them (lib/domain/qualify.ts).
     if (!refusal && personEventsOn(deps.qualification) && !record.qualifiedAt) await takePersonKeys(ledger, referral, eventId);
-    const awaits = !refusal && waitsForQualification(deps.qualification, record);
+    const awaits = !refusal && waits;
     const verdict: Verdict = refusal
       ? { kind: 'reject', reason: refusal }
       : awaits
@@ -242,8 +258,10 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     state = stateOf(record);
   }
   if (state.name === 'REJECTED') {
-    // After the verdict is stored, before the referral is final: see releaseClaims.
+    // After the verdict is stored, before the referral is final: see releaseClaims. One refused when
+    // it qualified (the cap) also gives back the person keys it took when it began to wait.
     await releaseClaims(ledger, record);
+    if (record.qualifiedAt) await releasePersonKeys(ledger, referral, eventId);
     await end('rejected', 'REJECTED', { reason: state.reason });
     return { outcome: 'rejected', reason: state.reason };
   }
@@ -383,11 +401,12 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
  * first, so a referral refused there claims nothing; then the per-person rules are claims in the ledger
  * that admit the same referral again on a retry, so re-running this before the decision is
  * stored reaches the same verdict (or waits, lib/domain/claims.ts); once stored it is never run again.
+ * A referral that `waits` for its qualifying event leaves its referrer slot to its qualification.
  */
-async function applyRules(referral: Referral, deps: FulfilDeps): Promise<RefusalReason | undefined> {
+async function applyRules(referral: Referral, deps: FulfilDeps, waits: boolean): Promise<RefusalReason | undefined> {
   const rules = deps.rules;
   if (!rules) return undefined;
-  return staticRefusal(referral, rules) ?? (await claimPerPersonRules(referral, rules, deps.ledger));
+  return staticRefusal(referral, rules) ?? (await claimPerPersonRules(referral, rules, deps.ledger, { slotOnQualifying: waits }));
 }
 
 /**

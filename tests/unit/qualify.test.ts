@@ -12,12 +12,13 @@ import {
   type QualificationRules,
 } from '../../lib/domain/qualify';
 import type { Referral } from '../../lib/domain/referral';
-import type { FulfilDeps, FulfilResult } from '../../lib/domain/rewards';
+import { fulfilReferral, type FulfilDeps, type FulfilResult } from '../../lib/domain/rewards';
 import { expire, qualify } from '../../lib/domain/steps';
 import { signPersonEvent, verifyPersonEvent } from '../../lib/domain/vouch';
 import { loadQualificationConfig } from '../../lib/infra/config';
 import { parseWebhook } from '../../lib/inbound/posthog-webhook';
 import { begunRecord } from '../support/ledger-records';
+import { FakeShop } from '../support/fake-shop';
 import { MemoryLedger } from '../support/memory-ledger';
 
 const KEY = 'k'.repeat(32);
@@ -409,5 +410,98 @@ describe('the releaser: expiry', () => {
     // Assess
     expect(run).toMatchObject({ notQualified: 0, awaiting: 1 });
     expect((await ledger.get(queued.eventId))?.status).toBe('AWAITING');
+  });
+});
+
+describe("the referrer's cap under pay on value", () => {
+  const CAP_RULES = { maxRewardsPerReferrer: 1, blockedDomains: [], referralSignatures: { mode: 'off' as const } };
+  const ADA = { kind: 'referrer' as const, person: 'ada@example.com' };
+
+  /** Everything fulfilment needs to pay a qualified referral at once (no lifecycle), cap 1. */
+  function payDeps(ledger: MemoryLedger, shop: FakeShop): FulfilDeps {
+    let code = 0;
+    return {
+      ledger,
+      shopify: shop,
+      customerio: { sendFulfilment: async () => undefined },
+      rewardAmount: '25.00',
+      customerioEvent: 'referral_fulfilled',
+      newCode: () => `CODE${++code}`,
+      customerioEventId: (eventId) => `cio-${eventId}`,
+      rules: CAP_RULES,
+      qualification: RULES,
+      retry: { baseDelayMs: 1, maxDelayMs: 2 },
+    };
+  }
+
+  /** A waiting referral (its redeemer claimed, no slot) moved on by its qualifying event. */
+  async function qualified(ledger: MemoryLedger, queued: Referral): Promise<void> {
+    const record = await waiting(ledger, queued);
+    await ledger.count({ kind: 'redeemer', person: queued.redeemerEmail }, queued.eventId);
+    await qualify(ledger, queued.eventId, randomUUID(), Number(record.qualifyBy));
+  }
+
+  it('pays a referral once, keeping its one slot, when its worker died between the slot claim and the verdict', async () => {
+    // Prepare: two referrals of one referrer qualified; the first one's worker dies as it stores its verdict
+    const ledger = new MemoryLedger();
+    const shop = new FakeShop();
+    const first = referral();
+    const second = referral({ personId: 'person-2', distinctId: 'g2', redeemerEmail: 'g2@example.org', customerEmail: 'g2@example.org' });
+    await qualified(ledger, first);
+    await qualified(ledger, second);
+    const write = ledger.write.bind(ledger);
+    let crashed = false;
+    jest.spyOn(ledger, 'write').mockImplementation(async (eventId, owner, change) => {
+      if (change.step === 'decide' && !crashed) {
+        crashed = true;
+        throw new Error('simulated crash before the verdict is stored');
+      }
+      return write(eventId, owner, change);
+    });
+
+    // Act: the crash; the other referral meanwhile; the first one's retry once its lease has run out
+    const crash = fulfilReferral(first, payDeps(ledger, shop), { owner: 'worker-1', deadline: Date.now() + 60_000 });
+    await expect(crash).rejects.toThrow('simulated crash');
+    const slotsAfterCrash = await ledger.holders(ADA);
+    const other = await fulfilReferral(second, payDeps(ledger, shop), { owner: 'worker-2', deadline: Date.now() + 60_000 });
+    ledger.now = () => Date.now() + 10 * 60_000;
+    const retried = await fulfilReferral(first, payDeps(ledger, shop), { owner: 'worker-3', deadline: Date.now() + 60_000 });
+
+    // Assess
+    expect(slotsAfterCrash).toEqual([first.eventId]);
+    expect(other).toEqual({ outcome: 'rejected', reason: 'referrer_cap_reached' });
+    expect(retried).toEqual({ outcome: 'completed' });
+    expect(await ledger.holders(ADA)).toEqual([first.eventId]);
+    expect(shop.creates.map((create) => create.note)).toEqual([
+      expect.stringContaining(`referrer reward for PostHog event ${first.eventId}`),
+      expect.stringContaining(`redeemer reward for PostHog event ${first.eventId}`),
+    ]);
+  });
+
+  it("refuses at once a referral whose referrer's slots are all held by qualified referrals, and lets it wait otherwise", async () => {
+    // Prepare: one referral of the referrer qualified and paid, holding the one slot
+    const ledger = new MemoryLedger();
+    const shop = new FakeShop();
+    const paid = referral();
+    await qualified(ledger, paid);
+    await fulfilReferral(paid, payDeps(ledger, shop), CONTEXT);
+    const later = referral({ personId: 'person-3', distinctId: 'g3', redeemerEmail: 'g3@example.org', customerEmail: 'g3@example.org' });
+    const otherReferrers = referral({
+      referrerEmail: 'alan@example.com',
+      personId: 'person-4',
+      distinctId: 'g4',
+      redeemerEmail: 'g4@example.org',
+      customerEmail: 'g4@example.org',
+    });
+
+    // Act
+    const refused = await fulfilReferral(later, payDeps(ledger, shop), CONTEXT);
+    const waits = await fulfilReferral(otherReferrers, payDeps(ledger, shop), CONTEXT);
+
+    // Assess: the refused one gives its redeemer back at once; the waiting one takes no slot
+    expect(refused).toEqual({ outcome: 'rejected', reason: 'referrer_cap_reached' });
+    expect(await ledger.holders({ kind: 'redeemer', person: 'g3@example.org' })).toEqual([]);
+    expect(waits.outcome).toBe('awaiting');
+    expect(await ledger.holders({ kind: 'referrer', person: 'alan@example.com' })).toEqual([]);
   });
 });
