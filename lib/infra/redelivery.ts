@@ -12,10 +12,11 @@ import { RetryableError } from '../domain/errors';
  *   before the queue's maxReceiveCount dead-letters the waiter: 2 s + jitter gives 2–10, 4–20,
  *   8–40 and 16–80 s, so five receives span 30 s to 2.5 min.
  * - Anything else (an outage, a timeout, a 5xx with or without Retry-After): exponential backoff by
- *   receive count from 30 s, ×3 per receive, with equal jitter: 15–30, 45–90, 135–270, then 180–360 s
- *   (a longer Retry-After wins); five receives span about 6 to 12.5 minutes, where a flat 6-minute
- *   visibility spanned 24. A 5xx's Retry-After of a second or two would otherwise spend all five
- *   receives inside two minutes of an outage.
+ *   receive count from 30 s, ×2 per receive, with equal jitter: 15–30, 30–60, 60–120, then 120–240 s
+ *   (a longer Retry-After wins), so the four waits span 3.75 to 7.5 minutes before the last receive.
+ *   ×2, not more: the try after an outage ends must come within a minute of its end (a wait past
+ *   60 s comes only from the third receive on), and a 5xx's Retry-After of a second or two would
+ *   otherwise spend all five receives inside two minutes of an outage.
  *
  * Every wait is capped at the queue's own visibility timeout: never later than the queue alone would
  * bring the record back, and a test queue with a 1 s timeout keeps its 1 s redelivery.
@@ -31,7 +32,7 @@ const HINT_JITTER_MS = 8_000;
 /** A known wait shorter than this is rounded up: a second is SQS's unit. */
 const MIN_HINT_MS = 1_000;
 const BACKOFF_BASE_MS = 30_000;
-const BACKOFF_FACTOR = 3;
+const BACKOFF_FACTOR = 2;
 
 export function planRedelivery(
   error: unknown,

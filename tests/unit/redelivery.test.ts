@@ -57,7 +57,7 @@ describe('planRedelivery: an outage or unknown cause', () => {
     const waits = [1, 2, 3, 4].map((receive) => planRedelivery(down, receive, QUEUE_VISIBILITY, LOW).visibilitySeconds);
 
     // Assess
-    expect(waits).toEqual([15, 45, 135, 180]);
+    expect(waits).toEqual([15, 30, 60, 120]);
   });
 
   it("keeps an outage's Retry-After when it is longer than the backoff", () => {
@@ -82,7 +82,7 @@ describe('planRedelivery: an outage or unknown cause', () => {
     expect(waits).toEqual([15, 30]);
   });
 
-  it('grows threefold per receive up to the queue visibility timeout', () => {
+  it('doubles per receive up to the queue visibility timeout', () => {
     // Prepare
     const outage = new RetryableError('shopify: HTTP 502');
 
@@ -90,7 +90,7 @@ describe('planRedelivery: an outage or unknown cause', () => {
     const longest = [1, 2, 3, 4, 5].map((receive) => planRedelivery(outage, receive, QUEUE_VISIBILITY, HIGH).visibilitySeconds);
 
     // Assess
-    expect(longest).toEqual([30, 90, 270, 360, 360]);
+    expect(longest).toEqual([30, 60, 120, 240, 360]);
   });
 
   it('treats an error that is not a RetryableError (a bug, a crash of a dependency) as an outage', () => {
