@@ -254,7 +254,7 @@ describe('worker: when a failed record is delivered again', () => {
     await handler(batch(sqsRecord(referralBody(), { receiveCount: 3 })), context);
 
     // Assess
-    expect(visibilitySet().map((input) => input.VisibilityTimeout)).toEqual([15, 135]);
+    expect(visibilitySet().map((input) => input.VisibilityTimeout)).toEqual([15, 60]);
   });
 
   it("leaves the last receive to the queue's visibility timeout and redrive policy", async () => {
