@@ -18,8 +18,11 @@ export function makeReleaseHandler(deps: ReleaserDeps) {
       const waiting = metrics.singleMetric();
       waiting.addDimension('function', process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'release');
       waiting.addMetric('ReviewWaitingOverADay', MetricUnit.Count, run.reviewOverADay);
-      // Every run too, zeros included: the alarm on qualifying events stopping reads both beside QualifyingEventsReceived.
-      metrics.addMetric('ReferralsAwaitingQualification', MetricUnit.Count, run.awaiting);
+      // Every run too, zeros included, per function as well: the alarm on qualifying events stopping reads it beside QualifyingEventsReceived.
+      // A single metric publishes on addMetric and drops its dimensions then: one of its own.
+      const awaiting = metrics.singleMetric();
+      awaiting.addDimension('function', process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'release');
+      awaiting.addMetric('ReferralsAwaitingQualification', MetricUnit.Count, run.awaiting);
       metrics.addMetric('ReferralsNotQualified', MetricUnit.Count, run.notQualified);
       if (run.expiryFollowUpsFailed > 0) {
         metrics.addMetric('ExpiryFollowUpsFailed', MetricUnit.Count, run.expiryFollowUpsFailed);

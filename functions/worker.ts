@@ -208,8 +208,11 @@ async function processPersonEvent(event: PersonEvent, record: SQSRecord, deps: W
 
 function reportPersonEvent(event: PersonEvent, result: PersonEventResult, log: ScopedLogger): void {
   if (event.role === 'qualify' && result.outcome !== 'off' && result.outcome !== 'unvouched') {
-    // Each vouched qualifying event handled: the alarm on qualifying events stopping reads it.
-    metrics.addMetric('QualifyingEventsReceived', MetricUnit.Count, 1);
+    // Each vouched qualifying event handled: the alarm on qualifying events stopping reads it, per
+    // function so each stage's alarm counts only its own (Lambda names it `<service>-<stage>-worker`).
+    const received = metrics.singleMetric();
+    received.addDimension('function', process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'worker');
+    received.addMetric('QualifyingEventsReceived', MetricUnit.Count, 1);
   }
   switch (result.outcome) {
     case 'unvouched': {

@@ -331,7 +331,10 @@ describe('alarms and throttling (serverless package, offline)', () => {
         Metric: {
           Namespace: 'ReferralRewards',
           MetricName: 'QualifyingEventsReceived',
-          Dimensions: [{ Name: 'service', Value: 'referral-rewards' }],
+          Dimensions: [
+            { Name: 'service', Value: 'referral-rewards' },
+            { Name: 'function', Value: { Ref: 'WorkerLambdaFunction' } },
+          ],
         },
         Period: 3600,
         Stat: 'Sum',
@@ -343,7 +346,10 @@ describe('alarms and throttling (serverless package, offline)', () => {
       MetricStat: {
         Metric: {
           MetricName: 'ReferralsAwaitingQualification',
-          Dimensions: [{ Name: 'service', Value: 'referral-rewards' }],
+          Dimensions: [
+            { Name: 'service', Value: 'referral-rewards' },
+            { Name: 'function', Value: { Ref: 'ReleaseLambdaFunction' } },
+          ],
         },
         Period: 3600,
         Stat: 'Maximum',
