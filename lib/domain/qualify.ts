@@ -23,15 +23,15 @@ import { canonicalEmail } from './identity';
 import { PermanentError, RetryableError } from './errors';
 import type { LedgerPort, LedgerRecord, QualifyingFact } from './ledger-port';
 import { captureOutcome } from './lifecycle/capture';
-import { returnShare } from './lifecycle/guards';
-import { budgetCentsOf, type LifecycleRecord } from './lifecycle/record';
+import type { LifecycleRecord } from './lifecycle/record';
 import { rewardAmountOf, subjectOf } from './lifecycle/review';
+import { revokedFollowUps } from './lifecycle/revoke';
 import type { OutcomeDetails, OutcomeTracker } from './notify-ports';
 import type { PersonEvent } from './person-event';
 import { parseReferral, type Referral } from './referral';
 import type { FulfilContext, FulfilDeps, FulfilResult } from './rewards';
 import type { ReferralSignatures } from './rules';
-import { cancel, qualify, recordRevokeCaptured, release, requestRevoke } from './steps';
+import { cancel, qualify, release, requestRevoke } from './steps';
 import { verifyPersonEvent } from './vouch';
 
 /** QUALIFY_EVENT, QUALIFY_WITHIN, QUALIFY_WHERE, REVOKE_EVENT, REVOKE_PAID (lib/infra/config-qualify.ts). */
@@ -384,14 +384,11 @@ async function revokeFound(record: LifecycleRecord, event: PersonEvent, occurred
   }
   if (current.status === 'REVOKED' && current.revokedBeforePayout) {
     // Resumable follow-ups, also on a repeat of this event.
-    await returnShare(current.eventId, current.createdAt, ledger, budgetCentsOf(current));
-    if (!current.revokeCapturedAt) {
-      await captureRecord(deps.posthog, current, 'cancelled', deps.rewardType, {
-        reason: current.revokeReason ?? reason,
-        beforePayout: true,
-      });
-      await recordRevokeCaptured(ledger, current.eventId);
-    }
+    await revokedFollowUps(ledger, deps.posthog, current, {
+      outcome: 'cancelled',
+      reason: current.revokeReason ?? reason,
+      reward: (cancelled) => ({ rewardType: cancelled.rewardType ?? deps.rewardType, rewardAmount: rewardAmountOf(cancelled) }),
+    });
     await announce(deps, undefined, current, 'cancelled', { reason: current.revokeReason ?? reason });
     return { outcome: 'cancelled', referral: current.eventId };
   }

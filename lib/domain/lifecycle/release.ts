@@ -11,11 +11,9 @@
  */
 import { parseReferral, type Referral } from '../referral';
 import type { LedgerPort, LifecycleIndex } from '../ledger-port';
-import { claimReleaseSend, expire, notQualifiedDone, recordRevokeCaptured, revokeDone } from '../steps';
+import { claimReleaseSend, expire, notQualifiedDone, revokeDone } from '../steps';
 import type { LifecycleRecord } from './record';
-import { captureOutcome } from './capture';
-import { rewardAmountOf, subjectOf } from './review';
-import { deactivateRequested, type RewardDeactivator } from './revoke';
+import { deactivateRequested, revokedFollowUps, type RewardDeactivator } from './revoke';
 import { releaseClaims } from '../claims';
 import type { OutcomeTracker } from '../notify-ports';
 import { announce, type StatusFailure } from '../announce';
@@ -123,7 +121,7 @@ async function revokeRequested(deps: ReleaserDeps, stopAt: number): Promise<{ re
         if (!record) continue;
         revoked++;
       }
-      if (record.status === 'REVOKED') await revokedFollowUps(deps, record);
+      if (record.status === 'REVOKED') await refundRevokeFollowUps(deps, record);
     } catch (error) {
       failed.push({ referral: found.eventId, error: error instanceof Error ? error.message : String(error) });
     }
@@ -131,19 +129,10 @@ async function revokeRequested(deps: ReleaserDeps, stopAt: number): Promise<{ re
   return { revoked, failed };
 }
 
-async function revokedFollowUps(deps: ReleaserDeps, record: LifecycleRecord): Promise<void> {
+async function refundRevokeFollowUps(deps: ReleaserDeps, record: LifecycleRecord): Promise<void> {
   const reason = record.revokeReason ?? 'refund';
-  if (deps.posthog && !record.revokeCapturedAt) {
-    // The same uuid as `ops revoke`'s capture of this referral (outcome and referral): one event in PostHog.
-    await captureOutcome(
-      deps.posthog,
-      'revoked',
-      subjectOf(record),
-      { rewardType: record.rewardType, rewardAmount: rewardAmountOf(record) },
-      { reason, beforePayout: false },
-    );
-    await recordRevokeCaptured(deps.ledger, record.eventId);
-  }
+  // The same uuid as `ops revoke`'s capture of this referral (outcome and referral): one event in PostHog.
+  await revokedFollowUps(deps.ledger, deps.posthog, record, { outcome: 'revoked', reason });
   await announce(deps, undefined, record, 'cancelled', { reason });
   await revokeDone(deps.ledger, record.eventId);
 }

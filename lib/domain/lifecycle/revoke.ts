@@ -14,7 +14,7 @@ import { returnShare } from './guards';
 import type { LedgerPort } from '../ledger-port';
 import { cancel, finishRevoke, recordDeactivated, recordRevokeCaptured, requestRevoke } from '../steps';
 import { budgetCentsOf, type LifecycleRecord } from './record';
-import { subjectOf } from './review';
+import { rewardAmountOf, subjectOf } from './review';
 
 /** The slice of the Shopify client revoking needs (lib/adapters/shopify/client.ts implements it). */
 export interface RewardDeactivator {
@@ -64,21 +64,12 @@ export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: 
   }
 
   // Resumable follow-ups, also on a repeat of a finished revoke.
-  if (record.revokedBeforePayout) await returnShare(eventId, record.createdAt, ledger, budgetCentsOf(record));
-  if (deps.posthog && !record.revokeCapturedAt) {
-    await captureOutcome(
-      deps.posthog,
-      'revoked',
-      subjectOf(record),
-      {
-        rewardType: record.rewardType,
-        // A record begun before amounts were stored: today's REWARD_AMOUNT, a guess for the analytics event only.
-        rewardAmount: record.rewardAmount ?? deps.rewardAmount,
-      },
-      { reason: record.revokeReason ?? reason, beforePayout: record.revokedBeforePayout === true },
-    );
-    await recordRevokeCaptured(ledger, eventId);
-  }
+  await revokedFollowUps(ledger, deps.posthog, record, {
+    outcome: 'revoked',
+    reason: record.revokeReason ?? reason,
+    // A record begun before amounts were stored: today's REWARD_AMOUNT, a guess for the analytics event only.
+    reward: (revoked) => ({ rewardType: revoked.rewardType, rewardAmount: revoked.rewardAmount ?? deps.rewardAmount }),
+  });
   return {
     eventId,
     result,
@@ -87,6 +78,33 @@ export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: 
       ROLES.flatMap((role) => (record![`${role}BalanceLeft`] ? [[role, record![`${role}BalanceLeft`]]] : [])),
     ),
   };
+}
+
+/**
+ * What follows a REVOKED write, resumable (every path runs it again until it is done, and each
+ * part is a no-op the second time): the budget share returned when nothing was paid, and the
+ * outcome captured once (revokeCapturedAt). Shared by `ops revoke`, a refund's cancel
+ * (lib/domain/qualify.ts) and the releaser's finish of a refund's revoke (release.ts).
+ */
+export async function revokedFollowUps(
+  ledger: LedgerPort,
+  posthog: OutcomeTracker | undefined,
+  record: LifecycleRecord,
+  capture: {
+    outcome: 'revoked' | 'cancelled';
+    reason: string;
+    /** The reward the capture names; read only when it is captured. Default: the record's own. */
+    reward?: (record: LifecycleRecord) => { rewardType?: string; rewardAmount: string };
+  },
+): Promise<void> {
+  if (record.revokedBeforePayout) await returnShare(record.eventId, record.createdAt, ledger, budgetCentsOf(record));
+  if (!posthog || record.revokeCapturedAt) return;
+  const reward = capture.reward ?? ((revoked) => ({ rewardType: revoked.rewardType, rewardAmount: rewardAmountOf(revoked) }));
+  await captureOutcome(posthog, capture.outcome, subjectOf(record), reward(record), {
+    reason: capture.reason,
+    beforePayout: record.revokedBeforePayout === true,
+  });
+  await recordRevokeCaptured(ledger, record.eventId);
 }
 
 async function deactivateBoth(deps: RevokeDeps, start: LifecycleRecord, reason: string): Promise<LifecycleRecord> {
