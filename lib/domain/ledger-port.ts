@@ -110,7 +110,6 @@ export type FinalStatus = Extract<LedgerStatus, 'COMPLETED' | 'REJECTED'>;
 /** Stands for the adapter's clock in a Change: the time of the write, as ISO text or epoch ms. */
 export const NOW_ISO = Object.freeze({ clock: 'iso' as const });
 export const NOW_MS = Object.freeze({ clock: 'ms' as const });
-export type Stamp = typeof NOW_ISO | typeof NOW_MS;
 
 /**
  * One write to a referral's record, named by the domain step it records (lib/domain/steps.ts)
@@ -221,11 +220,6 @@ export interface QualifyingFact {
 }
 
 /**
- * The ledger as the domain needs it: a referral's record, written in one conditional write per
- * state change, and the counters the rules and guards count on. Domain operations (record a
- * card, approve, claim a redeemer) are small functions over these in lib/domain/steps.ts.
- */
-/**
  * The sparse `lifecycle` index, read by the releaser and `review list` only: apart from the
  * ledger so the worker, which never reads it, carries no Query and its role grants none.
  */
@@ -234,6 +228,11 @@ export interface LifecycleIndex {
   waiting(queue: LifecycleQueue, until?: number, limit?: number): Promise<LifecycleRecord[]>;
 }
 
+/**
+ * A referral's record, written in one conditional write per state change, and the counters the
+ * rules and guards count on. Domain operations (record a card, approve, claim a redeemer) are
+ * small functions over these in lib/domain/steps.ts.
+ */
 export interface LedgerPort {
   /** Creates the record or takes it up (new, or open and free: see the adapter), or reports why not. */
   begin(referral: Referral, input: BeginInput): Promise<BeginResult>;
