@@ -1,10 +1,10 @@
 import { CONTENTION_RETRY_MS, RetryableError } from './errors';
 import { canonicalEmail } from './identity';
 import type { LedgerPort, LedgerRecord } from './ledger-port';
+import type { ProgramRules, RefusalReason } from './rules';
 
 /** The counters and reads the claims use. */
 type ClaimsPort = Pick<LedgerPort, 'count' | 'uncount' | 'holders' | 'get'>;
-import type { ProgramRules, RefusalReason } from './rules';
 
 /**
  * The per-person program rules as claims in the ledger: one item per redeemer (which referral
@@ -29,7 +29,7 @@ import type { ProgramRules, RefusalReason } from './rules';
  * redeemer claim (`slotOnQualifying`), and its referrer slot when it qualifies (claimReferrerCap,
  * before the lifecycle's verdict): the cap limits rewards, so it counts the referrals that qualify,
  * first qualified first served, and a friend who never pays uses up no slot. It is refused at once
- * only when eligible referrals already hold every slot (capHeldByEligible). The order holds: the
+ * only when eligible referrals already hold every slot (a look, no claim). The order holds: the
  * qualified referral already holds its redeemer claim, and its stored ACCEPTED decision makes it an
  * eligible holder of that claim (never one others wait on); once it holds a slot its verdict is the
  * lifecycle's (hold, review, pay), never a refusal, so it is eligible as a slot holder too.
@@ -40,18 +40,18 @@ export async function claimPerPersonRules(
   ledger: ClaimsPort,
   options: { slotOnQualifying?: boolean } = {},
 ): Promise<RefusalReason | undefined> {
-  const { eventId } = referral;
-  if (!(await claimRedeemer(ledger, canonicalEmail(referral.redeemerEmail), eventId))) return 'redeemer_already_rewarded';
+  const redeemer = { kind: 'redeemer' as const, person: canonicalEmail(referral.redeemerEmail) };
+  if (!(await claim(ledger, redeemer, referral.eventId, 1))) return 'redeemer_already_rewarded';
   if (!options.slotOnQualifying) return claimReferrerCap(referral, rules, ledger);
   // Every slot already held by an eligible referral (which refuses others for good, above): refused
   // at once, as it would be without pay on value, rather than waiting, and holding its redeemer
   // from another referrer meanwhile, for a slot it would be refused when it qualifies.
-  if (
-    rules.maxRewardsPerReferrer > 0 &&
-    (await capHeldByEligible(ledger, canonicalEmail(referral.referrerEmail), rules.maxRewardsPerReferrer))
-  )
-    return 'referrer_cap_reached';
-  return undefined;
+  const cap = rules.maxRewardsPerReferrer;
+  if (cap <= 0) return undefined;
+  const holders = await ledger.holders({ kind: 'referrer', person: canonicalEmail(referral.referrerEmail) });
+  if (holders.length < cap) return undefined;
+  const eligible = (await statesOf(ledger, holders)).filter(({ state }) => state === 'eligible');
+  return eligible.length >= cap ? 'referrer_cap_reached' : undefined;
 }
 
 /**
@@ -65,9 +65,9 @@ export async function claimReferrerCap(
   rules: ProgramRules,
   ledger: ClaimsPort,
 ): Promise<RefusalReason | undefined> {
-  if (rules.maxRewardsPerReferrer <= 0) return undefined;
-  const person = canonicalEmail(referral.referrerEmail);
-  if (!(await claimReferrerSlot(ledger, person, referral.eventId, rules.maxRewardsPerReferrer))) return 'referrer_cap_reached';
+  const cap = rules.maxRewardsPerReferrer;
+  const referrer = { kind: 'referrer' as const, person: canonicalEmail(referral.referrerEmail) };
+  if (cap > 0 && !(await claim(ledger, referrer, referral.eventId, cap))) return 'referrer_cap_reached';
   return undefined;
 }
 
@@ -86,58 +86,51 @@ export async function releaseClaims(
   await ledger.uncount({ kind: 'referrer', person: canonicalEmail(record.referrerEmail) }, record.eventId);
 }
 
-/** Rounds of claim, look at the holder, clear a refused one's leftover; more means heavy churn: come back later. */
+/** Rounds of claim, look at the holders, clear refused ones' leftovers; more means heavy churn: come back later. */
 const MAX_ROUNDS = 3;
 
-async function claimRedeemer(ledger: ClaimsPort, person: string, eventId: string): Promise<boolean> {
+/** What a contended claim's RetryableError says: a holder not yet decided, or claims changing hands every round. */
+const CONTENDED = {
+  redeemer: {
+    undecided: (holder: string) => `rules: the redeemer is claimed by referral ${holder}, not yet decided; retry later`,
+    churn: 'rules: the redeemer claim kept changing hands; retry later',
+  },
+  referrer: {
+    undecided: (holder: string) => `rules: the referrer's last slot is held by referral ${holder}, not yet decided; retry later`,
+    churn: "rules: the referrer's slots kept changing hands; retry later",
+  },
+};
+
+/** Claims the redeemer (`cap` 1) or one of the referrer's `cap` slots: false when eligible referrals hold them all. */
+async function claim(
+  ledger: ClaimsPort,
+  counter: { kind: 'redeemer' | 'referrer'; person: string },
+  eventId: string,
+  cap: number,
+): Promise<boolean> {
   let stale: string | undefined;
   for (let round = 0; round < MAX_ROUNDS; round++) {
-    const counter = { kind: 'redeemer' as const, person };
-    if (await ledger.count(counter, eventId, { takeOver: stale })) return true;
-    const [holder] = await ledger.holders(counter);
-    if (holder === undefined) continue; // released meanwhile: claim again
-    const state = holderState(await ledger.get(holder));
-    if (state === 'eligible') return false;
-    if (state === 'undecided') {
-      throw new RetryableError(`rules: the redeemer is claimed by referral ${holder}, not yet decided; retry later`, {
-        retryAfterMs: CONTENTION_RETRY_MS,
-      });
-    }
-    stale = holder;
-  }
-  throw new RetryableError('rules: the redeemer claim kept changing hands; retry later', { retryAfterMs: CONTENTION_RETRY_MS });
-}
-
-async function claimReferrerSlot(ledger: ClaimsPort, person: string, eventId: string, cap: number): Promise<boolean> {
-  for (let round = 0; round < MAX_ROUNDS; round++) {
-    const counter = { kind: 'referrer' as const, person };
-    if (await ledger.count(counter, eventId, { limit: cap })) return true;
+    if (await ledger.count(counter, eventId, counter.kind === 'redeemer' ? { takeOver: stale } : { limit: cap })) return true;
     const holders = await ledger.holders(counter);
-    const states = await Promise.all(holders.map(async (holder) => ({ holder, state: holderState(await ledger.get(holder)) })));
-    const refused = states.filter(({ state }) => state === 'refused');
+    const states = await statesOf(ledger, holders);
+    const refused = states.filter(({ state }) => state === 'refused').map(({ holder }) => holder);
     if (refused.length > 0) {
-      // Leftovers of refused referrals: give their slots back, then claim again.
-      for (const { holder } of refused) await ledger.uncount(counter, holder);
+      // Leftovers of refused referrals: the redeemer's is taken over by the next claim itself (only
+      // while it is still that referral's), a referrer's slots are given back; then claim again.
+      if (counter.kind === 'redeemer') stale = refused[0];
+      else for (const holder of refused) await ledger.uncount(counter, holder);
       continue;
     }
     const undecided = states.find(({ state }) => state === 'undecided');
-    if (undecided) {
-      throw new RetryableError(`rules: the referrer's last slot is held by referral ${undecided.holder}, not yet decided; retry later`, {
-        retryAfterMs: CONTENTION_RETRY_MS,
-      });
-    }
+    if (undecided) throw new RetryableError(CONTENDED[counter.kind].undecided(undecided.holder), { retryAfterMs: CONTENTION_RETRY_MS });
     if (holders.length >= cap) return false;
-    // Fewer holders than the cap: a slot was given back between our claim and our look.
+    // Fewer holders than the cap: a claim was given back between ours and our look.
   }
-  throw new RetryableError("rules: the referrer's slots kept changing hands; retry later", { retryAfterMs: CONTENTION_RETRY_MS });
+  throw new RetryableError(CONTENDED[counter.kind].churn, { retryAfterMs: CONTENTION_RETRY_MS });
 }
 
-/** A look, no claim: whether at least `cap` of the referrer's slot holders are eligible. */
-async function capHeldByEligible(ledger: ClaimsPort, person: string, cap: number): Promise<boolean> {
-  const holders = await ledger.holders({ kind: 'referrer', person });
-  if (holders.length < cap) return false;
-  const states = await Promise.all(holders.map(async (holder) => holderState(await ledger.get(holder))));
-  return states.filter((state) => state === 'eligible').length >= cap;
+async function statesOf(ledger: ClaimsPort, holders: string[]): Promise<{ holder: string; state: HolderState }[]> {
+  return Promise.all(holders.map(async (holder) => ({ holder, state: holderState(await ledger.get(holder)) })));
 }
 
 type HolderState = 'eligible' | 'refused' | 'undecided';

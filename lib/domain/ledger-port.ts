@@ -110,7 +110,6 @@ export type FinalStatus = Extract<LedgerStatus, 'COMPLETED' | 'REJECTED'>;
 /** Stands for the adapter's clock in a Change: the time of the write, as ISO text or epoch ms. */
 export const NOW_ISO = Object.freeze({ clock: 'iso' as const });
 export const NOW_MS = Object.freeze({ clock: 'ms' as const });
-export type Stamp = typeof NOW_ISO | typeof NOW_MS;
 
 /**
  * One write to a referral's record, named by the domain step it records (lib/domain/steps.ts)
@@ -136,6 +135,9 @@ export interface Change {
   freeLease?: boolean;
 }
 
+/** The lease fields: `freeLease` removes them. */
+export const LEASE = ['leaseOwner', 'leaseExpiresAt'];
+
 /** What a Change does to a record, its conditions aside (the in-memory ledgers: the dry run's rehearsal, the tests' twin). */
 export function applyChange(record: LedgerRecord, change: Change, now: number): LedgerRecord {
   const iso = new Date(now).toISOString();
@@ -144,38 +146,52 @@ export function applyChange(record: LedgerRecord, change: Change, now: number): 
   for (const [key, value] of Object.entries(change.set ?? {})) next[key] = stamp(value);
   for (const [key, value] of Object.entries(change.setIfAbsent ?? {})) next[key] ??= stamp(value);
   for (const [key, value] of Object.entries(change.add ?? {})) next[key] = Number(next[key] ?? 0) + value;
-  for (const key of [...(change.remove ?? []), ...(change.freeLease ? ['leaseOwner', 'leaseExpiresAt'] : [])]) delete next[key];
+  for (const key of [...(change.remove ?? []), ...(change.freeLease ? LEASE : [])]) delete next[key];
   next.updatedAt = iso;
   return next as unknown as LedgerRecord;
 }
 
 /**
- * What `begin` makes of a record taking the referral up, its conditions aside (the in-memory
- * ledgers): the lease is this attempt's, and the people, the reward and the codes are the ones an
- * earlier attempt fixed, else this one's (the adapter's `if_not_exists`).
+ * The write `begin` makes, its conditions aside: the lease is this attempt's, and the people, the
+ * reward and the codes are the ones an earlier attempt fixed, else this one's.
  */
-export function applyBegin(existing: LedgerRecord | undefined, referral: Referral, input: BeginInput, now: number): LedgerRecord {
-  const iso = new Date(now).toISOString();
+export function beginChange(referral: Referral, input: BeginInput): Change {
   return {
-    ...existing,
-    pk: `referral#${referral.eventId}`,
-    eventId: referral.eventId,
-    status: 'IN_PROGRESS',
-    updatedAt: iso,
-    leaseOwner: input.owner,
-    leaseExpiresAt: input.leaseUntil,
-    createdAt: existing?.createdAt ?? iso,
-    referrerEmail: existing?.referrerEmail ?? referral.referrerEmail,
-    redeemerEmail: existing?.redeemerEmail ?? referral.redeemerEmail,
-    customerEmail: existing?.customerEmail ?? referral.customerEmail,
-    distinctId: existing?.distinctId ?? posthogDistinctId(referral),
-    rewardType: existing?.rewardType ?? input.rewardType,
-    rewardAmount: existing?.rewardAmount ?? input.rewardAmount,
-    referrerCode: existing?.referrerCode ?? input.codes.referrer,
-    redeemerCode: existing?.redeemerCode ?? input.codes.redeemer,
-    customerioEventId: existing?.customerioEventId ?? input.customerioEventId,
-    attempts: (existing?.attempts ?? 0) + 1,
+    step: 'begin',
+    set: { status: 'IN_PROGRESS', eventId: referral.eventId, leaseOwner: input.owner, leaseExpiresAt: input.leaseUntil },
+    setIfAbsent: {
+      createdAt: NOW_ISO,
+      referrerEmail: referral.referrerEmail,
+      redeemerEmail: referral.redeemerEmail,
+      customerEmail: referral.customerEmail,
+      distinctId: posthogDistinctId(referral),
+      rewardType: input.rewardType,
+      rewardAmount: input.rewardAmount,
+      referrerCode: input.codes.referrer,
+      redeemerCode: input.codes.redeemer,
+      customerioEventId: input.customerioEventId,
+    },
+    add: { attempts: 1 },
   };
+}
+
+/** What `begin` makes of a record taking the referral up, its conditions aside (the in-memory ledgers). */
+export function applyBegin(existing: LedgerRecord | undefined, referral: Referral, input: BeginInput, now: number): LedgerRecord {
+  return applyChange({ ...existing, pk: `referral#${referral.eventId}` } as LedgerRecord, beginChange(referral, input), now);
+}
+
+/** Statuses `begin` and `fail` never take up: final, or parked until the lifecycle moves them (HELD apart: see closedOutcome). */
+export const CLOSED: readonly LedgerStatus[] = ['COMPLETED', 'REJECTED', 'REVIEW', 'REVOKED', 'AWAITING', 'NOT_QUALIFIED'];
+
+/**
+ * Why `begin` may not take a record up, its lease aside: final (`completed`, `rejected`), or
+ * `parked` (CLOSED, or HELD before its `releaseAt` in epoch ms: taking it up after is its release);
+ * undefined when it is open.
+ */
+export function closedOutcome(record: LedgerRecord, now: number): 'completed' | 'rejected' | 'parked' | undefined {
+  const held = record.status === 'HELD' && !(Number(record.releaseAt) <= now);
+  if (!held && !CLOSED.includes(record.status)) return undefined;
+  return record.status === 'COMPLETED' ? 'completed' : record.status === 'REJECTED' ? 'rejected' : 'parked';
 }
 
 /**
@@ -204,11 +220,6 @@ export interface QualifyingFact {
 }
 
 /**
- * The ledger as the domain needs it: a referral's record, written in one conditional write per
- * state change, and the counters the rules and guards count on. Domain operations (record a
- * card, approve, claim a redeemer) are small functions over these in lib/domain/steps.ts.
- */
-/**
  * The sparse `lifecycle` index, read by the releaser and `review list` only: apart from the
  * ledger so the worker, which never reads it, carries no Query and its role grants none.
  */
@@ -217,6 +228,11 @@ export interface LifecycleIndex {
   waiting(queue: LifecycleQueue, until?: number, limit?: number): Promise<LifecycleRecord[]>;
 }
 
+/**
+ * A referral's record, written in one conditional write per state change, and the counters the
+ * rules and guards count on. Domain operations (record a card, approve, claim a redeemer) are
+ * small functions over these in lib/domain/steps.ts.
+ */
 export interface LedgerPort {
   /** Creates the record or takes it up (new, or open and free: see the adapter), or reports why not. */
   begin(referral: Referral, input: BeginInput): Promise<BeginResult>;

@@ -35,7 +35,7 @@ export type LedgerCall =
 /**
  * An in-memory LedgerPort with lib/adapters/dynamodb/ledger.ts's conditions, held to them by the shared spec
  * (tests/support/ledger-contract.ts, run on both): `begin` and `fail` admit a new record or one
- * open and free (openAndFree, as OPEN_AND_FREE), `begin` keeps codes written earlier; `write` is
+ * open and free (openAndFree, as the adapter's), `begin` keeps codes written earlier; `write` is
  * fenced on the lease (LeaseLostError otherwise) and a Change's conditions, `move` on the status. Records are copied in and out, so a test cannot change the stored state by
  * accident.
  */
@@ -279,7 +279,7 @@ function callOf(change: Change, eventId: string, owner: string): LedgerCall {
 }
 
 /**
- * As lib/adapters/dynamodb/ledger.ts's OPEN_AND_FREE: not finished, not parked (a HELD record only once its
+ * As lib/adapters/dynamodb/ledger.ts's openAndFree: not finished, not parked (a HELD record only once its
  * `releaseAt` has passed), and its lease free, expired or already `owner`'s.
  */
 function openAndFree(record: LedgerRecord, now: number, owner: string): boolean {

@@ -30,9 +30,8 @@
  * again and finds the marker done. The cost: four or five requests per change, and concurrent
  * changes of one period take turns (a lost turn reads again).
  */
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { PermanentError, RetryableError } from '../../domain/errors';
-import { conditionalUpdate, readItem } from './conditional';
+import type { Item, LedgerTable } from './conditional';
 
 export const budgetKey = (period: string): string => `budget#${period}`;
 export const budgetMarkerKey = (period: string, eventId: string): string => `budget#${period}#${eventId}`;
@@ -57,8 +56,7 @@ const MOST_PENDING = 64;
 
 export class BudgetCounter {
   public constructor(
-    private readonly client: DynamoDBDocumentClient,
-    private readonly tableName: string,
+    private readonly table: LedgerTable,
     private readonly now: () => number,
   ) {}
 
@@ -69,7 +67,7 @@ export class BudgetCounter {
   public async change(period: string, eventId: string, counted: boolean, cents: number, limitCents?: number): Promise<BudgetChange> {
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const total = await this.readTotal(period);
-      const pending = pendingOf(total);
+      const pending = (total?.pending ?? {}) as Record<string, PendingChange>;
       // Ours always; others when left over by a crash (or too many): in-flight ones finish themselves.
       const others = Object.keys(pending).filter((id) => id !== eventId);
       const crowded = others.length > MOST_PENDING;
@@ -79,7 +77,7 @@ export class BudgetCounter {
         for (const id of unfinished) await this.finish(period, id, pending[id]!);
         continue;
       }
-      const marker = await this.read(budgetMarkerKey(period, eventId));
+      const marker = await this.table.read(budgetMarkerKey(period, eventId), READ_FAILURE);
       const isCounted = marker?.counted === true;
       if (isCounted === counted) return 'already';
       if (counted && limitCents !== undefined && Number(total?.spentCents ?? 0) + cents > limitCents) return 'refused';
@@ -109,12 +107,9 @@ export class BudgetCounter {
   /** Step 2: the total, on the version read. False when another change of the period came first. */
   private async apply(period: string, total: Item | undefined, eventId: string, change: PendingChange): Promise<boolean> {
     const version = Number(total?.version ?? 0);
-    const delta = change.counted ? change.cents : -change.cents;
-    const written = await conditionalUpdate(
-      this.client,
-      this.tableName,
+    const written = await this.table.update(
+      budgetKey(period),
       {
-        Key: { pk: budgetKey(period) },
         UpdateExpression:
           `SET version = :next, updatedAt = :iso, ${total?.pending ? 'pending.#id = :change' : 'pending = :pending'} ` +
           'ADD spentCents :delta, referrals :one',
@@ -124,11 +119,10 @@ export class BudgetCounter {
           ':next': version + 1,
           ':iso': new Date(this.now()).toISOString(),
           ...(total?.pending ? { ':change': change } : { ':pending': { [eventId]: change } }),
-          ':delta': delta,
+          ':delta': change.counted ? change.cents : -change.cents,
           ':one': change.counted ? 1 : -1,
           ...(version === 0 ? {} : { ':version': version }),
         },
-        ReturnValues: 'NONE',
       },
       'lifecycle: could not count the budget',
     );
@@ -137,11 +131,10 @@ export class BudgetCounter {
 
   /** Steps 3 and 4, by the change's own attempt or by whoever finds it left over: both idempotent. */
   private async finish(period: string, eventId: string, change: PendingChange): Promise<void> {
-    await conditionalUpdate(
-      this.client,
-      this.tableName,
+    const failure = 'lifecycle: could not record the budget count';
+    await this.table.update(
+      budgetMarkerKey(period, eventId),
       {
-        Key: { pk: budgetMarkerKey(period, eventId) },
         UpdateExpression: 'SET counted = :counted, seq = :seq, cents = :cents, updatedAt = :iso',
         ConditionExpression: 'attribute_not_exists(seq) OR seq < :seq',
         ExpressionAttributeValues: {
@@ -150,28 +143,24 @@ export class BudgetCounter {
           ':cents': change.cents,
           ':iso': new Date(this.now()).toISOString(),
         },
-        ReturnValues: 'NONE',
       },
-      'lifecycle: could not record the budget count',
+      failure,
     );
-    await conditionalUpdate(
-      this.client,
-      this.tableName,
+    await this.table.update(
+      budgetKey(period),
       {
-        Key: { pk: budgetKey(period) },
         UpdateExpression: 'REMOVE pending.#id',
         ConditionExpression: 'pending.#id.seq = :seq',
         ExpressionAttributeNames: { '#id': eventId },
         ExpressionAttributeValues: { ':seq': change.seq },
-        ReturnValues: 'NONE',
       },
-      'lifecycle: could not record the budget count',
+      failure,
     );
   }
 
   /** The period's total; one still in the shape of the release before markers is refused (see above). */
   private async readTotal(period: string): Promise<Item | undefined> {
-    const total = await this.read(budgetKey(period));
+    const total = await this.table.read(budgetKey(period), READ_FAILURE);
     if (total?.eventIds !== undefined) {
       throw new PermanentError(
         'ledger_not_migrated',
@@ -180,15 +169,6 @@ export class BudgetCounter {
     }
     return total;
   }
-
-  private read(pk: string): Promise<Item | undefined> {
-    return readItem(this.client, this.tableName, pk, 'lifecycle: could not read the budget');
-  }
 }
 
-type Item = Record<string, unknown>;
-
-function pendingOf(total: Item | undefined): Record<string, PendingChange> {
-  const pending = total?.pending;
-  return pending && typeof pending === 'object' ? (pending as Record<string, PendingChange>) : {};
-}
+const READ_FAILURE = 'lifecycle: could not read the budget';

@@ -1,4 +1,3 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { PermanentError, RetryableError } from '../../domain/errors';
 
@@ -10,41 +9,32 @@ import { PermanentError, RetryableError } from '../../domain/errors';
  */
 export { BatchGetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 
-/** One conditional update: the new attributes (or {} without ReturnValues), undefined if its condition refused it. */
-export async function conditionalUpdate(
-  client: DynamoDBDocumentClient,
-  tableName: string,
-  input: Omit<UpdateCommandInput, 'TableName'>,
-  failure: string,
-): Promise<Record<string, unknown> | undefined> {
-  try {
-    const result = await client.send(new UpdateCommand({ TableName: tableName, ...input }));
-    return result.Attributes ?? {};
-  } catch (error) {
-    if (isConditionFailure(error)) return undefined;
-    throw classify(error, failure);
-  }
-}
+export type Item = Record<string, unknown>;
 
-/** One item of the ledger table, read consistently (a claim or a lease just written must be seen). */
-export async function readItem(
-  client: DynamoDBDocumentClient,
-  tableName: string,
-  pk: string,
-  failure: string,
-): Promise<Record<string, unknown> | undefined> {
-  try {
-    const result = await client.send(new GetCommand({ TableName: tableName, Key: { pk }, ConsistentRead: true }));
-    return result.Item;
-  } catch (error) {
-    throw classify(error, failure);
-  }
-}
+/** The ledger table's items, by partition key, each failure classified under the message given. */
+export const ledgerTable = (client: DynamoDBDocumentClient, tableName: string) => ({
+  /** One conditional update: the new attributes (or {} without ReturnValues), undefined if its condition refused it. */
+  async update(pk: string, input: Omit<UpdateCommandInput, 'TableName' | 'Key'>, failure: string): Promise<Item | undefined> {
+    try {
+      return (await client.send(new UpdateCommand({ TableName: tableName, Key: { pk }, ...input }))).Attributes ?? {};
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw classify(error, failure);
+    }
+  },
+  /** One item, read consistently (a claim or a lease just written must be seen). */
+  async read(pk: string, failure: string): Promise<Item | undefined> {
+    try {
+      return (await client.send(new GetCommand({ TableName: tableName, Key: { pk }, ConsistentRead: true }))).Item;
+    } catch (error) {
+      throw classify(error, failure);
+    }
+  },
+});
+export type LedgerTable = ReturnType<typeof ledgerTable>;
 
 export function isConditionFailure(error: unknown): boolean {
-  return (
-    error instanceof ConditionalCheckFailedException || (error as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException'
-  );
+  return (error as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException';
 }
 
 /**

@@ -3,8 +3,6 @@ import type { LifecycleIndex } from '../../domain/ledger-port';
 import type { LifecycleQueue, LifecycleRecord } from '../../domain/lifecycle/record';
 import { classify, QueryCommand } from './conditional';
 
-export const LIFECYCLE_INDEX = 'lifecycle';
-
 /** The releaser's and `review list`'s reads of the sparse `lifecycle` index (serverless.yml); the worker never reads it. */
 export class LifecycleIndexReader implements LifecycleIndex {
   public constructor(
@@ -21,7 +19,7 @@ export class LifecycleIndexReader implements LifecycleIndex {
         .send(
           new QueryCommand({
             TableName: this.tableName,
-            IndexName: LIFECYCLE_INDEX,
+            IndexName: 'lifecycle',
             KeyConditionExpression: 'lifecycleQueue = :queue AND lifecycleAt <= :until',
             ExpressionAttributeValues: { ':queue': queue, ':until': until },
             ExclusiveStartKey: start,

@@ -4,11 +4,6 @@ import { RetryableError } from '../../domain/errors';
 import { personEventKey, referralKey } from './ledger';
 import { sleep } from '../../infra/retry';
 
-/** The referral records' key prefix, from the ledger's own key function. */
-const REFERRAL_PREFIX = /* @__PURE__ */ referralKey('');
-/** The item the worker writes once it has handled a qualifying or refund event (lower-case uuid). */
-const PERSON_EVENT_PREFIX = /* @__PURE__ */ personEventKey('');
-
 /**
  * All the reconciler reads of a record: its key, enough to know the ledger has it. Its IAM role
  * may read nothing else (serverless.yml's `dynamodb:Attributes` condition lists exactly these),
@@ -26,24 +21,16 @@ const MAX_ROUNDS = 8;
  * reads are enough: a referral begun a moment ago and read as absent is re-queued, and the
  * worker dedupes it by uuid (begin's condition).
  */
-export async function referralsInLedger(
-  client: DynamoDBDocumentClient,
-  tableName: string,
-  eventIds: readonly string[],
-): Promise<Set<string>> {
-  return keysInLedger(client, tableName, REFERRAL_PREFIX, eventIds);
+export function referralsInLedger(client: DynamoDBDocumentClient, tableName: string, eventIds: readonly string[]): Promise<Set<string>> {
+  return keysInLedger(client, tableName, referralKey(''), eventIds);
 }
 
 /**
- * Which of these qualifying or refund events the worker has handled (`person-event#<uuid>`): the
- * catch-up queues only the others. The same key-only read, so the role's condition still holds.
+ * Which of these qualifying or refund events the worker has handled (`person-event#<uuid>`, the uuid
+ * lower-case): the catch-up queues only the others. The same key-only read, so the role's condition still holds.
  */
-export async function personEventsInLedger(
-  client: DynamoDBDocumentClient,
-  tableName: string,
-  eventIds: readonly string[],
-): Promise<Set<string>> {
-  return keysInLedger(client, tableName, PERSON_EVENT_PREFIX, eventIds);
+export function personEventsInLedger(client: DynamoDBDocumentClient, tableName: string, eventIds: readonly string[]): Promise<Set<string>> {
+  return keysInLedger(client, tableName, personEventKey(''), eventIds);
 }
 
 async function keysInLedger(

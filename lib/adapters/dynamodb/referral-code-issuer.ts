@@ -1,6 +1,6 @@
 import { PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { CodeOwner, ReferralCodeStore } from '../../domain/referral-codes';
-import { classify, isConditionFailure } from './conditional';
+import { classify, isConditionFailure, ledgerTable } from './conditional';
 import { ReferralCodeReader, referralCodeKey, referralCodeOwnerKey } from './referral-codes';
 
 /**
@@ -8,43 +8,28 @@ import { ReferralCodeReader, referralCodeKey, referralCodeOwnerKey } from './ref
  * first requests for one person, or two people drawing one code, can never overwrite each other.
  * Neither item is ever updated or deleted: a code, once given, keeps its owner.
  */
-export class ReferralCodeIssuer implements ReferralCodeStore {
-  private readonly reader: ReferralCodeReader;
-
+export class ReferralCodeIssuer extends ReferralCodeReader implements ReferralCodeStore {
   public constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
     private readonly now: () => number = Date.now,
   ) {
-    this.reader = new ReferralCodeReader(client, tableName);
-  }
-
-  public codeItem(code: string): Promise<(CodeOwner & { canonical: string }) | undefined> {
-    return this.reader.codeItem(code);
-  }
-
-  public codeOf(canonical: string): Promise<string | undefined> {
-    return this.reader.codeOf(canonical);
+    super(ledgerTable(client, tableName));
   }
 
   public async putCodeItem(code: string, owner: CodeOwner & { canonical: string }): Promise<boolean> {
-    return this.putNew({
-      pk: referralCodeKey(code),
-      code,
-      email: owner.email,
-      canonical: owner.canonical,
-      distinctId: owner.distinctId,
-      createdAt: new Date(this.now()).toISOString(),
-    });
+    const { email, canonical, distinctId } = owner;
+    return this.putNew({ pk: referralCodeKey(code), code, email, canonical, distinctId });
   }
 
   public async putOwnerItem(canonical: string, code: string): Promise<boolean> {
-    return this.putNew({ pk: referralCodeOwnerKey(canonical), code, createdAt: new Date(this.now()).toISOString() });
+    return this.putNew({ pk: referralCodeOwnerKey(canonical), code });
   }
 
   private async putNew(item: Record<string, unknown>): Promise<boolean> {
+    const Item = { ...item, createdAt: new Date(this.now()).toISOString() };
     try {
-      await this.client.send(new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
+      await this.client.send(new PutCommand({ TableName: this.tableName, Item, ConditionExpression: 'attribute_not_exists(pk)' }));
       return true;
     } catch (error) {
       if (isConditionFailure(error)) return false;

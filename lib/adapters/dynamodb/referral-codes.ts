@@ -1,18 +1,15 @@
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { CodeOwner, ReferralCodeLookup } from '../../domain/referral-codes';
-import { readItem } from './conditional';
+import type { LedgerTable } from './conditional';
 
 /** The code items' partition keys start with these, and only these: the referral-codes function's
  * role may touch no other item of the ledger table (serverless.yml, ReferralCodesRole's
  * dynamodb:LeadingKeys condition). */
-export const REFERRAL_CODE_KEY_PREFIX = 'refcode#';
-export const REFERRAL_CODE_OWNER_KEY_PREFIX = 'refcode-owner#';
-export const REFERRAL_CODE_KEY_PREFIXES = [REFERRAL_CODE_KEY_PREFIX, REFERRAL_CODE_OWNER_KEY_PREFIX] as const;
+export const REFERRAL_CODE_KEY_PREFIXES = ['refcode#', 'refcode-owner#'] as const;
 
 /** A code item: who the code was given to (lib/domain/referral-codes.ts). */
-export const referralCodeKey = (code: string): string => `${REFERRAL_CODE_KEY_PREFIX}${code}`;
+export const referralCodeKey = (code: string): string => `${REFERRAL_CODE_KEY_PREFIXES[0]}${code}`;
 /** A referrer's item (canonical email): their one code. */
-export const referralCodeOwnerKey = (canonical: string): string => `${REFERRAL_CODE_OWNER_KEY_PREFIX}${canonical}`;
+export const referralCodeOwnerKey = (canonical: string): string => `${REFERRAL_CODE_KEY_PREFIXES[1]}${canonical}`;
 
 /**
  * The worker's side of the code items: reads only (GetItem, consistent: a code handed out a
@@ -20,13 +17,10 @@ export const referralCodeOwnerKey = (canonical: string): string => `${REFERRAL_C
  * referral-codes function, so the worker's role gains no PutItem.
  */
 export class ReferralCodeReader implements ReferralCodeLookup {
-  public constructor(
-    private readonly client: DynamoDBDocumentClient,
-    private readonly tableName: string,
-  ) {}
+  public constructor(private readonly table: LedgerTable) {}
 
   public async codeItem(code: string): Promise<(CodeOwner & { canonical: string }) | undefined> {
-    const item = await readItem(this.client, this.tableName, referralCodeKey(code), 'ledger: could not read a referral code');
+    const item = await this.table.read(referralCodeKey(code), 'ledger: could not read a referral code');
     if (!item || typeof item.email !== 'string' || typeof item.canonical !== 'string') return undefined;
     return {
       email: item.email,
@@ -36,7 +30,7 @@ export class ReferralCodeReader implements ReferralCodeLookup {
   }
 
   public async codeOf(canonical: string): Promise<string | undefined> {
-    const item = await readItem(this.client, this.tableName, referralCodeOwnerKey(canonical), "ledger: could not read a referrer's code");
+    const item = await this.table.read(referralCodeOwnerKey(canonical), "ledger: could not read a referrer's code");
     return typeof item?.code === 'string' ? item.code : undefined;
   }
 }

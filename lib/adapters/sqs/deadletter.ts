@@ -13,14 +13,17 @@ export async function deadLetter(
   record: SQSRecord,
   failure: { reason: string; message: string; eventId?: string },
 ): Promise<void> {
+  const text = (StringValue: string): MessageAttributeValue => ({ DataType: 'String', StringValue });
   const attributes: Record<string, MessageAttributeValue> = {};
   for (const [name, value] of Object.entries(record.messageAttributes ?? {})) {
     if (value.stringValue !== undefined) attributes[name] = { DataType: value.dataType, StringValue: value.stringValue };
   }
-  attributes.failureReason = { DataType: 'String', StringValue: failure.reason };
-  attributes.failureMessage = { DataType: 'String', StringValue: failure.message.slice(0, 1000) || '-' };
-  attributes.failedAt = { DataType: 'String', StringValue: new Date().toISOString() };
-  if (failure.eventId) attributes.eventId = { DataType: 'String', StringValue: failure.eventId };
+  Object.assign(attributes, {
+    failureReason: text(failure.reason),
+    failureMessage: text(failure.message.slice(0, 1000) || '-'),
+    failedAt: text(new Date().toISOString()),
+    ...(failure.eventId ? { eventId: text(failure.eventId) } : {}),
+  });
   try {
     await sqs.send(new SendMessageCommand({ QueueUrl: deadLetterQueueUrl, MessageBody: record.body, MessageAttributes: attributes }));
   } catch (error) {

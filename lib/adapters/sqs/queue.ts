@@ -4,16 +4,10 @@ import type { PersonEvent } from '../../domain/person-event';
 import type { Referral } from '../../domain/referral';
 
 /**
- * Puts the referral on the work queue. Resolves only once SQS has acknowledged it, which is
- * the moment ingest may answer 202: before that PostHog must still be able to retry.
+ * Puts a referral, or a redeemer's qualifying or refund event (the worker tells them apart by
+ * `kind`), on the work queue. Resolves only once SQS has acknowledged it, which is the moment
+ * ingest may answer 202: before that PostHog must still be able to retry.
  */
-/** enqueueReferral bound to one queue: what the releaser, review and the reconciler are handed. */
-export const queueSender =
-  (sqs: SQSClient, queueUrl: string) =>
-  (referral: Referral | PersonEvent): Promise<string | undefined> =>
-    enqueueReferral(sqs, queueUrl, referral);
-
-/** A referral, or a redeemer's qualifying or refund event (the worker tells them apart by `kind`). */
 export async function enqueueReferral(sqs: SQSClient, queueUrl: string, referral: Referral | PersonEvent): Promise<string | undefined> {
   try {
     const result = await sqs.send(
@@ -28,3 +22,7 @@ export async function enqueueReferral(sqs: SQSClient, queueUrl: string, referral
     throw new RetryableError('the queue did not accept the referral', { cause: error });
   }
 }
+
+/** enqueueReferral bound to one queue: what the releaser, review and the reconciler are handed. */
+export const queueSender = (sqs: SQSClient, queueUrl: string) => (referral: Referral | PersonEvent) =>
+  enqueueReferral(sqs, queueUrl, referral);
