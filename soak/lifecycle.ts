@@ -32,7 +32,10 @@ export type LifecycleOptions = ChaosPhaseOptions;
 /** Referrals posted at once per round, and how many of them the budget has room for. */
 const PER_ROUND = 12;
 const ROOM_PER_ROUND = 6;
-const HOLD = '3s';
+// Long enough that the watcher below (one ledger read per referral, a post or a redrive for some)
+// still finds several of them HELD on a loaded 2-core machine, where a 3 s hold was over before
+// its pass reached them.
+const HOLD = '8s';
 const REWARD_AMOUNT = '25.00';
 /** What an operator does with a referral in review, in turn (so every round sees each). */
 const DECISIONS = ['approve-and-reject', 'approve', 'reject', 'revoke', 'approve-and-approve', 'approve-twice', 'reject-twice'] as const;
