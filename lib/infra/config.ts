@@ -10,8 +10,7 @@ import type { QualificationRules } from '../domain/qualify';
 import { REWARD_TYPES, type RewardType } from '../domain/ledger-port';
 import { dryRun, MIN_HMAC_KEY_BYTES, Settings, weakSecretProblem, type Env } from './settings';
 
-// The shared pieces and the lifecycle's and reconciler's loaders live in their own files; every
-// importer keeps reading them from here.
+// The shared pieces and the other loaders live in their own files; importers read them from here.
 export { DEFAULTS, MIN_SECRET_LENGTH, RECONCILER_DEFAULTS, type Env } from './settings';
 export { loadLifecycleConfig, type LifecycleConfig } from './config-lifecycle';
 export { loadReconcilerConfig, type ReconcilerConfig } from './config-reconciler';
@@ -37,12 +36,10 @@ export const SECRET_KEYS = [
 /**
  * Largest body ingest reads: what API Gateway and Lambda can deliver at all. An HTTP API takes
  * payloads up to 10 MB ("Quotas for configuring and running an HTTP API in API Gateway"), but a
- * synchronous Lambda invocation carries at most 6 MB ("Invoke", AWS Lambda API reference), and
- * the body travels inside that event, so 6 MB is the real ceiling. PostHog's default body is
- * ~1–2 KB, but it includes the whole person: one with many properties runs to hundreds of KB,
- * and refusing it with a 4xx would lose the referral (PostHog does not retry 4xx). So no body
- * a real PostHog delivery can carry is refused for its size; only the referral's few fields are
- * queued, whatever the body's size.
+ * synchronous Lambda invocation, the body inside it, carries at most 6 MB ("Invoke", AWS Lambda
+ * API reference). PostHog's body (~1–2 KB by default) holds the whole person, which can run to
+ * hundreds of KB, and a 4xx would lose the referral (PostHog does not retry 4xx): so no body a
+ * real delivery can carry is refused for its size; only the referral's few fields are queued.
  */
 export const MAX_BODY_BYTES = 6 * 1024 * 1024;
 
@@ -161,11 +158,8 @@ function shopifyAuth(settings: Settings): ShopifyAuthConfig {
 
 /** The shop, its API version and its credentials: the worker's, and the ops commands' that call Shopify (revoke). */
 function shopifySettings(settings: Settings): WorkerConfig['shopify'] {
-  // People paste the admin URL; accept it and keep only the host.
-  const storeDomain = settings
-    .value('SHOPIFY_STORE_DOMAIN')
-    ?.replace(/^https?:\/\//i, '')
-    .replace(/\/.*$/, '');
+  // People paste the admin URL; accept it and keep only the host (no scheme, no path).
+  const storeDomain = settings.value('SHOPIFY_STORE_DOMAIN')?.replace(/^https?:\/\/|\/.*$/gi, '');
   const shopifyUrl = settings.required(
     'SHOPIFY_STORE_DOMAIN (or SHOPIFY_BASE_URL)',
     settings.value('SHOPIFY_BASE_URL') ?? (storeDomain ? `https://${storeDomain}` : ''),
@@ -188,12 +182,11 @@ function referralSignatures(settings: Settings): ReferralSignatures {
   const longEnough = (name: string, key: string): void =>
     settings.expect(Buffer.byteLength(key) >= MIN_SIGNING_KEY_BYTES, `${name} must be at least ${MIN_SIGNING_KEY_BYTES} bytes`);
   const key = settings.value('REFERRAL_SIGNING_KEY') ?? '';
-  if (key === '') {
-    settings.expect(
-      false,
-      "REFERRAL_SIGNING_KEY is not set (the key the app's backend signs referrals with; REFERRAL_SIGNATURES=off pays unsigned ones)",
-    );
-  } else longEnough('REFERRAL_SIGNING_KEY', key);
+  settings.expect(
+    key !== '',
+    "REFERRAL_SIGNING_KEY is not set (the key the app's backend signs referrals with; REFERRAL_SIGNATURES=off pays unsigned ones)",
+  );
+  if (key) longEnough('REFERRAL_SIGNING_KEY', key);
   // The key being rotated out, accepted beside the new one while referrals it signed are in flight.
   const previousKey = settings.value('REFERRAL_SIGNING_KEY_PREVIOUS');
   if (previousKey !== undefined) {

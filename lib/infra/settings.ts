@@ -81,7 +81,7 @@ export const weakSecretProblem = (name: string, minLength: number = MIN_SECRET_L
 /**
  * Reads settings by name and collects every problem, so one failed start names them all. Read by
  * hand, not with zod: they are flat strings, and zod would cost the worker bundle ~30 KB of the
- * ~98 KB it may add to the AWS SDK (#5, docs/PERFORMANCE.md). zod stays for PostHog's payload in
+ * ~98 KB it may add to the AWS SDK (docs/PERFORMANCE.md). zod stays for PostHog's payload in
  * ingest. Each `must` finishes a problem `${name} must be …`.
  */
 export class Settings {
