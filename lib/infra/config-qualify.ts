@@ -7,10 +7,10 @@ import { Settings, type Env } from './settings';
 const MAX_EVENT_NAME_LENGTH = 200;
 
 /**
- * QUALIFY_EVENT (empty: pay on redemption), QUALIFY_WITHIN, QUALIFY_WHERE (a HogQL
- * boolean PostHog evaluates: the destination's filter and the catch-up query's WHERE, never us),
- * REVOKE_EVENT (empty: off) and REVOKE_PAID. Read by ingest (which events to queue), the worker
- * (what they do) and the reconciler's catch-up (which events to ask for).
+ * QUALIFY_EVENT (empty: pay on redemption), QUALIFY_WITHIN, QUALIFY_WHERE (a HogQL boolean PostHog
+ * evaluates: the destination's filter and the catch-up query's WHERE, never us), REVOKE_EVENT
+ * (empty: off) and REVOKE_PAID. Read by ingest (which events to queue), the worker (what they do)
+ * and the reconciler's catch-up (which events to ask for).
  */
 export const loadQualificationConfig = (env: Env): QualificationRules => Settings.load(env, qualificationSettings);
 

@@ -1,6 +1,6 @@
 import { Settings, type Env } from './settings';
 
-// ── Referral codes (functions/referral-codes.ts; the worker's REQUIRE_REFERRAL_CODE): README "The HTTP surface" ──
+// ── Referral codes (functions/referral-codes.ts): README "The HTTP surface" ──
 
 /** The placeholder REFERRAL_LINK must hold. */
 const CODE_PLACEHOLDER = '{code}';
@@ -22,7 +22,6 @@ export function referralLink(template: string, code: string): string {
 
 export function loadReferralCodesConfig(env: Env): ReferralCodesConfig {
   return Settings.load(env, (settings) => {
-    // The least length every secret we choose has (lib/infra/settings.ts MIN_SECRET_LENGTH).
     const appApiKey = settings.secret('APP_API_KEY');
     const previous = settings.value('APP_API_KEY_PREVIOUS');
     if (previous) settings.secret('APP_API_KEY_PREVIOUS');
