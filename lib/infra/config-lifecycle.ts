@@ -1,4 +1,4 @@
-import { parseDuration, parseRate } from './duration';
+import { parseRate } from './duration';
 import { Settings, type Env } from './settings';
 
 // ── Reward lifecycle (hold, review guards, budgets): README "Reward lifecycle" ─────────────
@@ -24,24 +24,19 @@ export interface LifecycleConfig {
 }
 
 /** The lifecycle settings on their own (ops reads them too); throws PermanentError listing every problem. */
-export function loadLifecycleConfig(env: Env): LifecycleConfig {
-  const settings = new Settings();
-  return settings.done(lifecycleSettings(settings, env));
-}
+export const loadLifecycleConfig = (env: Env): LifecycleConfig => Settings.load(env, lifecycleSettings);
 
 /** Reads the lifecycle settings into `settings`, so the worker's own loader (lib/infra/config.ts) names their problems with the rest. */
-export function lifecycleSettings(settings: Settings, env: Env): LifecycleConfig {
-  const hold = env.REWARD_HOLD?.trim() || '0';
-  const holdMs = parseDuration(hold);
-  settings.expect(holdMs !== undefined, 'REWARD_HOLD must be a duration like 90s, 15m, 36h or 14d (0 for none)');
+export function lifecycleSettings(settings: Settings): LifecycleConfig {
+  const holdMs = settings.duration('REWARD_HOLD', '90s, 15m, 36h or 14d (0 for none)', true);
   const budget = (name: string): number | undefined => {
-    const raw = env[name]?.trim();
+    const raw = settings.value(name);
     if (!raw) return undefined;
     const ok = /^\d{1,9}(\.\d{1,2})?$/.test(raw) && Number(raw) > 0;
     settings.expect(ok, `${name} must be an amount like 500 or 500.00 (unset for no budget)`);
     return ok ? Math.round(Number(raw) * 100) : undefined;
   };
-  const velocityText = env.REVIEW_REFERRER_VELOCITY?.trim();
+  const velocityText = settings.value('REVIEW_REFERRER_VELOCITY');
   const velocity = velocityText ? parseRate(velocityText) : undefined;
   settings.expect(!velocityText || velocity !== undefined, 'REVIEW_REFERRER_VELOCITY must look like 5/24h (unset for none)');
   // The referrer's item keeps its latest N+1 sightings (lib/adapters/dynamodb/ledger.ts `velocity`): bounded well inside 400 KB.
@@ -49,23 +44,17 @@ export function lifecycleSettings(settings: Settings, env: Env): LifecycleConfig
     !velocity || velocity.count <= MAX_VELOCITY_COUNT,
     `REVIEW_REFERRER_VELOCITY allows at most ${MAX_VELOCITY_COUNT} per window`,
   );
-  const disposable = env.REVIEW_DISPOSABLE_EMAIL?.trim().toLowerCase() || 'false';
-  settings.expect(['true', 'false'].includes(disposable), 'REVIEW_DISPOSABLE_EMAIL must be true or false');
-  const flag = (name: string, value: string): boolean => {
-    settings.expect(['true', 'false'].includes(value), `${name} must be true or false`);
-    return value === 'true';
-  };
-  const sharedDevice = flag('REVIEW_SHARED_DEVICE', env.REVIEW_SHARED_DEVICE?.trim().toLowerCase() || 'false');
-  const sharedIp = flag('REVIEW_SHARED_IP', env.REVIEW_SHARED_IP?.trim().toLowerCase() || 'false');
-  const lookbackMs = parseDuration(env.SHARED_SIGNAL_LOOKBACK?.trim() || '30d');
-  settings.expect(lookbackMs !== undefined && lookbackMs > 0, 'SHARED_SIGNAL_LOOKBACK must be a duration like 7d, 30d or 720h');
+  const reviewDisposable = settings.flag('REVIEW_DISPOSABLE_EMAIL');
+  const device = settings.flag('REVIEW_SHARED_DEVICE');
+  const ip = settings.flag('REVIEW_SHARED_IP');
+  const lookbackMs = settings.duration('SHARED_SIGNAL_LOOKBACK', '7d, 30d or 720h');
   return {
-    ...(sharedDevice || sharedIp ? { sharedSignals: { device: sharedDevice, ip: sharedIp, lookbackMs: lookbackMs ?? 0 } } : {}),
-    holdMs: holdMs ?? 0,
+    ...((device || ip) && { sharedSignals: { device, ip, lookbackMs } }),
+    holdMs,
     dailyBudgetCents: budget('PROGRAM_DAILY_BUDGET'),
     monthlyBudgetCents: budget('PROGRAM_MONTHLY_BUDGET'),
     velocity,
-    reviewDisposable: disposable === 'true',
+    reviewDisposable,
   };
 }
 
@@ -80,13 +69,12 @@ export interface SharedSignalQueryConfig {
  * The worker's Query API settings, required while a shared-signal guard is on (a guard that could
  * not ask would have to pay blind or hold everything); absent otherwise.
  */
-export function sharedSignalQuerySettings(settings: Settings, env: Env, lifecycle: LifecycleConfig): SharedSignalQueryConfig | undefined {
+export function sharedSignalQuerySettings(settings: Settings, lifecycle: LifecycleConfig): SharedSignalQueryConfig | undefined {
   if (!lifecycle.sharedSignals) return undefined;
   const why = "(REVIEW_SHARED_DEVICE / REVIEW_SHARED_IP ask PostHog's Query API)";
-  const projectId = env.POSTHOG_PROJECT_ID?.trim() ?? '';
+  const projectId = settings.value('POSTHOG_PROJECT_ID') ?? '';
   settings.expect(/^\d+$/.test(projectId), `POSTHOG_PROJECT_ID must be the numeric project id ${why}`);
-  const personalApiKey = env.POSTHOG_PERSONAL_API_KEY?.trim() ?? '';
+  const personalApiKey = settings.value('POSTHOG_PERSONAL_API_KEY') ?? '';
   settings.expect(personalApiKey !== '', `POSTHOG_PERSONAL_API_KEY is not set ${why}`);
-  const appHost = settings.url((env.POSTHOG_APP_HOST?.trim() || 'https://us.posthog.com').replace(/\/+$/, ''), 'POSTHOG_APP_HOST');
-  return { appHost, projectId, personalApiKey };
+  return { appHost: settings.url('POSTHOG_APP_HOST'), projectId, personalApiKey };
 }

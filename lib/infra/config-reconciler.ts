@@ -1,7 +1,7 @@
 import { qualifyWhereProblem } from '../adapters/posthog-query';
+import type { CatchUpOptions } from '../domain/reconcile';
 import { qualificationSettings } from './config-qualify';
-import { parseDuration } from './duration';
-import { Settings, withDefault, type Env } from './settings';
+import { dryRun, Settings, type Env } from './settings';
 
 // ── The reconciler (functions/reconcile.ts, local/reconcile-loop.ts): README "Reconciler" ─────────────
 
@@ -34,25 +34,8 @@ export type ReconcilerConfig =
       personEvents: PersonEventSettings;
     };
 
-/** The pay-on-value settings the catch-up reads (the same names and defaults as the worker's). */
-export interface PersonEventSettings {
-  /** QUALIFY_EVENT; undefined = off (pay on redemption). */
-  qualifyEvent?: string;
-  /** QUALIFY_WHERE, checked by qualifyWhereProblem. */
-  qualifyWhere?: string;
-  /** QUALIFY_WITHIN: how long before the window a referral may have been redeemed and still wait. */
-  qualifyWithinMs: number;
-  /** REVOKE_EVENT; undefined = off. */
-  revokeEvent?: string;
-}
-
-export const RECONCILER_DEFAULTS = {
-  POSTHOG_APP_HOST: 'https://us.posthog.com',
-  RECONCILE_LOOKBACK: '72h',
-  // Long enough that the webhook path (3 attempts within seconds, then the queue) has had its turn.
-  RECONCILE_MIN_AGE: '5m',
-  RECONCILE_INTERVAL: '15m',
-} as const;
+/** The pay-on-value settings the catch-up reads (the same names, defaults and checks as the worker's: lib/infra/config-qualify.ts). */
+export type PersonEventSettings = Omit<CatchUpOptions, 'referralsFrom'>;
 
 /**
  * Off unless POSTHOG_PROJECT_ID, POSTHOG_PERSONAL_API_KEY and RECONCILE_FROM are set; once any is
@@ -61,57 +44,48 @@ export const RECONCILER_DEFAULTS = {
 export function loadReconcilerConfig(env: Env): ReconcilerConfig {
   const switches = ['POSTHOG_PROJECT_ID', 'POSTHOG_PERSONAL_API_KEY', 'RECONCILE_FROM'] as const;
   if (switches.every((name) => !env[name]?.trim())) return { enabled: false };
-  const settings = new Settings();
-  const setting = (name: keyof typeof RECONCILER_DEFAULTS): string => env[name]?.trim() || RECONCILER_DEFAULTS[name];
-  const duration = (name: 'RECONCILE_LOOKBACK' | 'RECONCILE_MIN_AGE' | 'RECONCILE_INTERVAL', allowZero = false): number => {
-    const ms = parseDuration(setting(name));
-    settings.expect(ms !== undefined && (allowZero || ms > 0), `${name} must be a duration like 30s, 15m, 72h or 14d`);
-    return ms ?? 0;
-  };
-  const fromText = settings.required('RECONCILE_FROM', env.RECONCILE_FROM);
-  const from = Date.parse(fromText);
-  if (fromText)
+  return Settings.load(env, (settings) => {
+    const like = '30s, 15m, 72h or 14d';
+    const fromText = settings.required('RECONCILE_FROM');
+    const from = Date.parse(fromText);
+    if (fromText)
+      settings.expect(
+        /^\d{4}-\d{2}-\d{2}T/.test(fromText) && Number.isFinite(from),
+        'RECONCILE_FROM must be an ISO timestamp like 2026-07-01T00:00:00Z',
+      );
+    const projectId = settings.required('POSTHOG_PROJECT_ID');
+    const dry = dryRun(settings);
+    settings.expect(projectId === '' || /^\d+$/.test(projectId), 'POSTHOG_PROJECT_ID must be the numeric project id');
+    const rules = qualificationSettings(settings);
+    // QUALIFY_WHERE goes into the catch-up query: it must be one expression there too.
+    const whereProblem = rules.where === undefined ? undefined : qualifyWhereProblem(rules.where);
     settings.expect(
-      /^\d{4}-\d{2}-\d{2}T/.test(fromText) && Number.isFinite(from),
-      'RECONCILE_FROM must be an ISO timestamp like 2026-07-01T00:00:00Z',
+      whereProblem === undefined,
+      `QUALIFY_WHERE ${whereProblem}: it must be one HogQL boolean, as in the destination's filter`,
     );
-  const projectId = settings.required('POSTHOG_PROJECT_ID', env.POSTHOG_PROJECT_ID);
-  // Read as the worker reads it (lib/infra/config.ts): a typo is refused, never taken for "off".
-  const dryRun = env.DRY_RUN?.trim().toLowerCase() || 'false';
-  settings.expect(['true', 'false', '1', '0', 'yes', 'no'].includes(dryRun), 'DRY_RUN must be true or false');
-  settings.expect(projectId === '' || /^\d+$/.test(projectId), 'POSTHOG_PROJECT_ID must be the numeric project id');
-  const personEvents = personEventSettings(env, settings);
-  return settings.done({
-    enabled: true,
-    posthog: {
-      appHost: settings.url(setting('POSTHOG_APP_HOST').replace(/\/+$/, ''), 'POSTHOG_APP_HOST'),
-      projectId,
-      personalApiKey: settings.required('POSTHOG_PERSONAL_API_KEY', env.POSTHOG_PERSONAL_API_KEY),
-    },
-    from,
-    lookbackMs: duration('RECONCILE_LOOKBACK'),
-    minAgeMs: duration('RECONCILE_MIN_AGE', true),
-    intervalMs: duration('RECONCILE_INTERVAL'),
-    tableName: settings.required('TABLE_NAME', env.TABLE_NAME),
-    queueUrl: settings.required('QUEUE_URL', env.QUEUE_URL),
-    referralEvent: withDefault(env, 'REFERRAL_EVENT'),
-    referrerEmailProperty: withDefault(env, 'REFERRER_EMAIL_PROPERTY'),
-    redeemerEmailProperty: withDefault(env, 'REDEEMER_EMAIL_PROPERTY'),
-    dryRun: ['true', '1', 'yes'].includes(dryRun),
-    personEvents,
+    return {
+      enabled: true,
+      posthog: {
+        appHost: settings.url('POSTHOG_APP_HOST'),
+        projectId,
+        personalApiKey: settings.required('POSTHOG_PERSONAL_API_KEY'),
+      },
+      from,
+      lookbackMs: settings.duration('RECONCILE_LOOKBACK', like),
+      minAgeMs: settings.duration('RECONCILE_MIN_AGE', like, true),
+      intervalMs: settings.duration('RECONCILE_INTERVAL', like),
+      tableName: settings.required('TABLE_NAME'),
+      queueUrl: settings.required('QUEUE_URL'),
+      referralEvent: settings.value('REFERRAL_EVENT'),
+      referrerEmailProperty: settings.value('REFERRER_EMAIL_PROPERTY'),
+      redeemerEmailProperty: settings.value('REDEEMER_EMAIL_PROPERTY'),
+      dryRun: dry,
+      personEvents: {
+        qualifyEvent: rules.qualifyEvent,
+        qualifyWhere: rules.where,
+        qualifyWithinMs: rules.withinMs,
+        revokeEvent: rules.revokeEvent,
+      },
+    };
   });
-}
-
-/**
- * The worker's pay-on-value settings (lib/infra/config-qualify.ts: the same names, defaults and
- * checks), and whether QUALIFY_WHERE can go into the catch-up query (qualifyWhereProblem).
- */
-export function personEventSettings(env: Env, settings: Settings): PersonEventSettings {
-  const rules = qualificationSettings(settings, env);
-  const whereProblem = rules.where === undefined ? undefined : qualifyWhereProblem(rules.where);
-  settings.expect(
-    whereProblem === undefined,
-    `QUALIFY_WHERE ${whereProblem}: it must be one HogQL boolean, as in the destination's filter`,
-  );
-  return { qualifyEvent: rules.qualifyEvent, qualifyWhere: rules.where, qualifyWithinMs: rules.withinMs, revokeEvent: rules.revokeEvent };
 }

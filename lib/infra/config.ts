@@ -5,16 +5,15 @@ import { MIN_SIGNING_KEY_BYTES } from '../domain/vouch';
 import type { ShopifyAuthConfig } from '../adapters/shopify/auth';
 import { InvalidSigningSecretError, signingKey } from '../inbound/signature';
 import { lifecycleSettings, sharedSignalQuerySettings, type LifecycleConfig, type SharedSignalQueryConfig } from './config-lifecycle';
-import { requireReferralCode } from './config-referral-codes';
-import { qualificationSettings, revokePaidSetting } from './config-qualify';
+import { qualificationSettings } from './config-qualify';
 import type { QualificationRules } from '../domain/qualify';
-import { MIN_HMAC_KEY_BYTES, Settings, weakSecretProblem, withDefault, type Env } from './settings';
+import { REWARD_TYPES, type RewardType } from '../domain/ledger-port';
+import { dryRun, MIN_HMAC_KEY_BYTES, Settings, weakSecretProblem, type Env } from './settings';
 
-// The shared pieces and the lifecycle's and reconciler's loaders live in their own files; every
-// importer keeps reading them from here.
-export { DEFAULTS, MIN_HMAC_KEY_BYTES, MIN_SECRET_LENGTH, weakSecretProblem, type Env } from './settings';
+// The shared pieces and the other loaders live in their own files; importers read them from here.
+export { DEFAULTS, MIN_SECRET_LENGTH, RECONCILER_DEFAULTS, type Env } from './settings';
 export { loadLifecycleConfig, type LifecycleConfig } from './config-lifecycle';
-export { loadReconcilerConfig, RECONCILER_DEFAULTS, type ReconcilerConfig } from './config-reconciler';
+export { loadReconcilerConfig, type ReconcilerConfig } from './config-reconciler';
 export { loadQualificationConfig } from './config-qualify';
 
 /** Keys read from the Secrets Manager JSON secret in AWS (and from plain env vars locally). */
@@ -37,12 +36,10 @@ export const SECRET_KEYS = [
 /**
  * Largest body ingest reads: what API Gateway and Lambda can deliver at all. An HTTP API takes
  * payloads up to 10 MB ("Quotas for configuring and running an HTTP API in API Gateway"), but a
- * synchronous Lambda invocation carries at most 6 MB ("Invoke", AWS Lambda API reference), and
- * the body travels inside that event, so 6 MB is the real ceiling. PostHog's default body is
- * ~1–2 KB, but it includes the whole person: one with many properties runs to hundreds of KB,
- * and refusing it with a 4xx would lose the referral (PostHog does not retry 4xx). So no body
- * a real PostHog delivery can carry is refused for its size; only the referral's few fields are
- * queued, whatever the body's size.
+ * synchronous Lambda invocation, the body inside it, carries at most 6 MB ("Invoke", AWS Lambda
+ * API reference). PostHog's body (~1–2 KB by default) holds the whole person, which can run to
+ * hundreds of KB, and a 4xx would lose the referral (PostHog does not retry 4xx): so no body a
+ * real delivery can carry is refused for its size; only the referral's few fields are queued.
  */
 export const MAX_BODY_BYTES = 6 * 1024 * 1024;
 
@@ -57,9 +54,6 @@ export interface IngestConfig {
   qualifyEvent?: string;
   revokeEvent?: string;
 }
-
-// The reward types are the domain's (lib/domain/ledger-port.ts).
-import { REWARD_TYPES, type RewardType } from '../domain/ledger-port';
 
 /** Customer.io's Track API and the event names the worker (and, for statuses, the releaser) sends. */
 export interface CustomerIoConfig {
@@ -78,7 +72,7 @@ export interface WorkerConfig {
   /** `auth`: a static token (admin-created app) or the client credentials grant (Dev Dashboard app). */
   shopify: { baseUrl: string; apiVersion: string; auth: ShopifyAuthConfig };
   customerio: CustomerIoConfig;
-  /** gift_card (default) or discount_code (for shops without the gift-card scopes). */
+  /** gift_card (default) or discount_code (for shops without the gift-card scopes); the domain's (lib/domain/ledger-port.ts). */
   rewardType: RewardType;
   rules: ProgramRules;
   /** Days until a reward expires; absent means rewards do not expire. */
@@ -101,41 +95,39 @@ export interface WorkerConfig {
  * discovered while checking the first signature.
  */
 export function loadIngestConfig(env: Env): IngestConfig {
-  const settings = new Settings();
-  const signingSecret = env.WEBHOOK_SIGNING_SECRET?.trim() || undefined;
-  if (signingSecret) {
-    try {
-      // The key is the base64 after whsec_ (lib/inbound/signature.ts): its decoded bytes are what a guesser must find.
-      const key = signingKey(signingSecret);
-      settings.expect(
-        key.length >= MIN_HMAC_KEY_BYTES,
-        weakSecretProblem('WEBHOOK_SIGNING_SECRET', MIN_HMAC_KEY_BYTES, 'bytes of key (the base64 after whsec_, decoded)'),
-      );
-    } catch (error) {
-      if (!(error instanceof InvalidSigningSecretError)) throw error;
-      // Never the value: a near-miss secret is most of the secret.
-      settings.expect(false, 'WEBHOOK_SIGNING_SECRET must be whsec_<base64> (or bare base64) with a non-empty key');
+  return Settings.load(env, (settings) => {
+    const signingSecret = settings.value('WEBHOOK_SIGNING_SECRET');
+    if (signingSecret) {
+      try {
+        // The key is the base64 after whsec_ (lib/inbound/signature.ts): its decoded bytes are what a guesser must find.
+        const key = signingKey(signingSecret);
+        settings.expect(
+          key.length >= MIN_HMAC_KEY_BYTES,
+          weakSecretProblem('WEBHOOK_SIGNING_SECRET', MIN_HMAC_KEY_BYTES, 'bytes of key (the base64 after whsec_, decoded)'),
+        );
+      } catch (error) {
+        if (!(error instanceof InvalidSigningSecretError)) throw error;
+        // Never the value: a near-miss secret is most of the secret.
+        settings.expect(false, 'WEBHOOK_SIGNING_SECRET must be whsec_<base64> (or bare base64) with a non-empty key');
+      }
     }
-  }
-  const { qualifyEvent, revokeEvent } = qualificationSettings(settings, env);
-  return settings.done({
-    ...(qualifyEvent ? { qualifyEvent } : {}),
-    ...(revokeEvent ? { revokeEvent } : {}),
-    webhookSecret: settings.secret('WEBHOOK_SECRET', env.WEBHOOK_SECRET),
-    webhookSigningSecret: signingSecret,
-    referralEvent: withDefault(env, 'REFERRAL_EVENT'),
-    referrerEmailProperty: withDefault(env, 'REFERRER_EMAIL_PROPERTY'),
-    redeemerEmailProperty: withDefault(env, 'REDEEMER_EMAIL_PROPERTY'),
-    queueUrl: settings.required('QUEUE_URL', env.QUEUE_URL),
+    const { qualifyEvent, revokeEvent } = qualificationSettings(settings);
+    return {
+      ...(qualifyEvent && { qualifyEvent }),
+      ...(revokeEvent && { revokeEvent }),
+      webhookSecret: settings.secret('WEBHOOK_SECRET'),
+      webhookSigningSecret: signingSecret,
+      referralEvent: settings.value('REFERRAL_EVENT'),
+      referrerEmailProperty: settings.value('REFERRER_EMAIL_PROPERTY'),
+      redeemerEmailProperty: settings.value('REDEEMER_EMAIL_PROPERTY'),
+      queueUrl: settings.required('QUEUE_URL'),
+    };
   });
 }
 
-function customerIoTrackUrl(region: string): string {
-  return region === 'eu' ? 'https://track-eu.customer.io' : 'https://track.customer.io';
-}
-
 // Shopify rejects gift cards above $2,000 from the API; a typo like "2500" should fail at start, not per card.
-function rewardAmount(settings: Settings, amount: string): string {
+function rewardAmount(settings: Settings): string {
+  const amount = settings.value('REWARD_AMOUNT');
   if (!/^\d{1,4}(\.\d{1,2})?$/.test(amount)) settings.expect(false, 'REWARD_AMOUNT must be a decimal like 25.00');
   else settings.expect(Number(amount) > 0 && Number(amount) <= 2000, 'REWARD_AMOUNT must be more than 0 and at most 2000');
   return amount;
@@ -146,10 +138,10 @@ function rewardAmount(settings: Settings, amount: string): string {
  * SHOPIFY_CLIENT_SECRET (a Dev Dashboard app: tokens by the client credentials grant). Both at
  * once is refused rather than guessed at: the wrong guess would fail every referral quietly.
  */
-function shopifyAuth(settings: Settings, env: Env): ShopifyAuthConfig {
-  const accessToken = env.SHOPIFY_ACCESS_TOKEN?.trim();
-  const clientId = env.SHOPIFY_CLIENT_ID?.trim();
-  const clientSecret = env.SHOPIFY_CLIENT_SECRET?.trim();
+function shopifyAuth(settings: Settings): ShopifyAuthConfig {
+  const accessToken = settings.value('SHOPIFY_ACCESS_TOKEN');
+  const clientId = settings.value('SHOPIFY_CLIENT_ID');
+  const clientSecret = settings.value('SHOPIFY_CLIENT_SECRET');
   if (accessToken && (clientId || clientSecret)) {
     settings.expect(false, 'set SHOPIFY_ACCESS_TOKEN or SHOPIFY_CLIENT_ID/SHOPIFY_CLIENT_SECRET, not both');
   } else if (clientId || clientSecret) {
@@ -165,22 +157,16 @@ function shopifyAuth(settings: Settings, env: Env): ShopifyAuthConfig {
 }
 
 /** The shop, its API version and its credentials: the worker's, and the ops commands' that call Shopify (revoke). */
-function shopifySettings(settings: Settings, env: Env): WorkerConfig['shopify'] {
-  // People paste the admin URL; accept it and keep only the host.
-  const storeDomain = env.SHOPIFY_STORE_DOMAIN?.trim()
-    .replace(/^https?:\/\//i, '')
-    .replace(/\/.*$/, '');
+function shopifySettings(settings: Settings): WorkerConfig['shopify'] {
+  // People paste the admin URL; accept it and keep only the host (no scheme, no path).
+  const storeDomain = settings.value('SHOPIFY_STORE_DOMAIN')?.replace(/^https?:\/\/|\/.*$/gi, '');
   const shopifyUrl = settings.required(
     'SHOPIFY_STORE_DOMAIN (or SHOPIFY_BASE_URL)',
-    env.SHOPIFY_BASE_URL?.trim() || (storeDomain ? `https://${storeDomain}` : ''),
+    settings.value('SHOPIFY_BASE_URL') ?? (storeDomain ? `https://${storeDomain}` : ''),
   );
-  const apiVersion = withDefault(env, 'SHOPIFY_API_VERSION');
+  const apiVersion = settings.value('SHOPIFY_API_VERSION');
   settings.expect(/^\d{4}-\d{2}$|^unstable$/.test(apiVersion), 'SHOPIFY_API_VERSION must look like 2026-10');
-  return {
-    baseUrl: shopifyUrl && settings.url(shopifyUrl.replace(/\/+$/, ''), 'SHOPIFY_BASE_URL'),
-    apiVersion,
-    auth: shopifyAuth(settings, env),
-  };
+  return { baseUrl: shopifyUrl && settings.url('SHOPIFY_BASE_URL', shopifyUrl), apiVersion, auth: shopifyAuth(settings) };
 }
 
 /**
@@ -188,67 +174,61 @@ function shopifySettings(settings: Settings, env: Env): WorkerConfig['shopify'] 
  * (from the worker's secret). A missing or short key is refused here, before any referral is
  * judged: judged without it, every genuine referral would be REJECTED for good.
  */
-function referralSignatures(settings: Settings, env: Env): ReferralSignatures {
-  const mode = env.REFERRAL_SIGNATURES?.trim().toLowerCase() || 'required';
+function referralSignatures(settings: Settings): ReferralSignatures {
+  const mode = settings.value('REFERRAL_SIGNATURES').toLowerCase();
   if (mode === 'off') return { mode: 'off' };
   settings.expect(mode === 'required', 'REFERRAL_SIGNATURES must be required or off');
-  const key = env.REFERRAL_SIGNING_KEY?.trim() ?? '';
-  if (key === '') {
-    settings.expect(
-      false,
-      "REFERRAL_SIGNING_KEY is not set (the key the app's backend signs referrals with; REFERRAL_SIGNATURES=off pays unsigned ones)",
-    );
-  } else {
-    // Never the value, nor its length: a near-miss key is most of the key.
-    settings.expect(
-      Buffer.byteLength(key) >= MIN_SIGNING_KEY_BYTES,
-      `REFERRAL_SIGNING_KEY must be at least ${MIN_SIGNING_KEY_BYTES} bytes`,
-    );
-  }
+  // Never the value, nor its length: a near-miss key is most of the key.
+  const longEnough = (name: string, key: string): void =>
+    settings.expect(Buffer.byteLength(key) >= MIN_SIGNING_KEY_BYTES, `${name} must be at least ${MIN_SIGNING_KEY_BYTES} bytes`);
+  const key = settings.value('REFERRAL_SIGNING_KEY') ?? '';
+  settings.expect(
+    key !== '',
+    "REFERRAL_SIGNING_KEY is not set (the key the app's backend signs referrals with; REFERRAL_SIGNATURES=off pays unsigned ones)",
+  );
+  if (key) longEnough('REFERRAL_SIGNING_KEY', key);
   // The key being rotated out, accepted beside the new one while referrals it signed are in flight.
-  const previousKey = env.REFERRAL_SIGNING_KEY_PREVIOUS?.trim() || undefined;
+  const previousKey = settings.value('REFERRAL_SIGNING_KEY_PREVIOUS');
   if (previousKey !== undefined) {
-    settings.expect(
-      Buffer.byteLength(previousKey) >= MIN_SIGNING_KEY_BYTES,
-      `REFERRAL_SIGNING_KEY_PREVIOUS must be at least ${MIN_SIGNING_KEY_BYTES} bytes`,
-    );
+    longEnough('REFERRAL_SIGNING_KEY_PREVIOUS', previousKey);
     settings.expect(previousKey !== key, 'REFERRAL_SIGNING_KEY_PREVIOUS must differ from REFERRAL_SIGNING_KEY');
   }
-  return { mode: 'required', key, ...(previousKey !== undefined ? { previousKey } : {}) };
+  return { mode: 'required', key, ...(previousKey && { previousKey }) };
+}
+
+/** Customer.io refuses an event name over its limit (lib/domain/limits.ts): refused at start, before any card exists. */
+function fitsCustomerIo(settings: Settings, name: string, eventName: string): void {
+  settings.expect(
+    Buffer.byteLength(eventName) <= CUSTOMERIO_MAX_EVENT_NAME_BYTES,
+    `${name} must be at most ${CUSTOMERIO_MAX_EVENT_NAME_BYTES} bytes (Customer.io's limit)`,
+  );
 }
 
 /**
- * CUSTOMERIO_STATUS_EVENT, or undefined when unset or empty (no status is told). Customer.io
- * refuses a name over its limit (lib/domain/limits.ts): refused here, at start. The fulfilment
- * event's name is refused too: every status would start the campaign that mails the codes.
+ * CUSTOMERIO_STATUS_EVENT, or undefined when unset or empty (no status is told). The fulfilment
+ * event's name is refused: every status would start the campaign that mails the codes.
  */
-function statusEventName(settings: Settings, env: Env): string | undefined {
-  const name = env.CUSTOMERIO_STATUS_EVENT?.trim() || undefined;
+function statusEventName(settings: Settings): string | undefined {
+  const name = settings.value('CUSTOMERIO_STATUS_EVENT');
   if (name !== undefined) {
-    settings.expect(
-      Buffer.byteLength(name) <= CUSTOMERIO_MAX_EVENT_NAME_BYTES,
-      `CUSTOMERIO_STATUS_EVENT must be at most ${CUSTOMERIO_MAX_EVENT_NAME_BYTES} bytes (Customer.io's limit)`,
-    );
-    settings.expect(name !== withDefault(env, 'CUSTOMERIO_EVENT'), 'CUSTOMERIO_STATUS_EVENT must differ from CUSTOMERIO_EVENT');
+    fitsCustomerIo(settings, 'CUSTOMERIO_STATUS_EVENT', name);
+    settings.expect(name !== settings.value('CUSTOMERIO_EVENT'), 'CUSTOMERIO_STATUS_EVENT must differ from CUSTOMERIO_EVENT');
   }
   return name;
 }
 
-function customerIoSettings(settings: Settings, env: Env): CustomerIoConfig {
-  const region = withDefault(env, 'CUSTOMERIO_REGION').toLowerCase();
-  const eventName = withDefault(env, 'CUSTOMERIO_EVENT');
-  // Customer.io refuses a longer event name (lib/domain/limits.ts): refuse it at start, before any card exists.
-  settings.expect(
-    Buffer.byteLength(eventName) <= CUSTOMERIO_MAX_EVENT_NAME_BYTES,
-    `CUSTOMERIO_EVENT must be at most ${CUSTOMERIO_MAX_EVENT_NAME_BYTES} bytes (Customer.io's limit)`,
-  );
-  const statusEvent = statusEventName(settings, env);
+function customerIoSettings(settings: Settings): CustomerIoConfig {
+  const region = settings.value('CUSTOMERIO_REGION').toLowerCase();
+  const eventName = settings.value('CUSTOMERIO_EVENT');
+  fitsCustomerIo(settings, 'CUSTOMERIO_EVENT', eventName);
+  const statusEvent = statusEventName(settings);
+  const regionUrl = region === 'eu' ? 'https://track-eu.customer.io' : 'https://track.customer.io';
   return {
-    trackUrl: settings.url((env.CUSTOMERIO_TRACK_URL?.trim() || customerIoTrackUrl(region)).replace(/\/+$/, ''), 'CUSTOMERIO_TRACK_URL'),
-    siteId: settings.required('CUSTOMERIO_SITE_ID', env.CUSTOMERIO_SITE_ID),
-    apiKey: settings.required('CUSTOMERIO_API_KEY', env.CUSTOMERIO_API_KEY),
+    trackUrl: settings.url('CUSTOMERIO_TRACK_URL', settings.value('CUSTOMERIO_TRACK_URL') ?? regionUrl),
+    siteId: settings.required('CUSTOMERIO_SITE_ID'),
+    apiKey: settings.required('CUSTOMERIO_API_KEY'),
     eventName,
-    ...(statusEvent !== undefined ? { statusEvent } : {}),
+    ...(statusEvent && { statusEvent }),
   };
 }
 
@@ -256,10 +236,7 @@ function customerIoSettings(settings: Settings, env: Env): CustomerIoConfig {
  * Customer.io's settings alone: the releaser reads them (from the worker's secret in AWS) when it
  * tells a status, so it needs no Shopify setting.
  */
-export function loadCustomerIoConfig(env: Env): CustomerIoConfig {
-  const settings = new Settings();
-  return settings.done(customerIoSettings(settings, env));
-}
+export const loadCustomerIoConfig = (env: Env): CustomerIoConfig => Settings.load(env, customerIoSettings);
 
 /** Where outcomes are captured: POSTHOG_HOST, with POSTHOG_API_KEY (the worker's secret). */
 export interface PostHogCaptureConfig {
@@ -267,60 +244,43 @@ export interface PostHogCaptureConfig {
   apiKey: string;
 }
 
-function posthogCaptureSettings(settings: Settings, env: Env): PostHogCaptureConfig | undefined {
-  const apiKey = env.POSTHOG_API_KEY?.trim();
-  if (!apiKey) return undefined;
-  return { host: settings.url(withDefault(env, 'POSTHOG_HOST').replace(/\/+$/, ''), 'POSTHOG_HOST'), apiKey };
+function posthogCaptureSettings(settings: Settings): PostHogCaptureConfig | undefined {
+  const apiKey = settings.value('POSTHOG_API_KEY');
+  return apiKey ? { host: settings.url('POSTHOG_HOST'), apiKey } : undefined;
 }
 
 /** PostHog's capture settings alone, as the worker reads them (the releaser's captures); undefined without POSTHOG_API_KEY. */
-export function loadPostHogCaptureConfig(env: Env): PostHogCaptureConfig | undefined {
-  const settings = new Settings();
-  return settings.done(posthogCaptureSettings(settings, env));
-}
+export const loadPostHogCaptureConfig = (env: Env): PostHogCaptureConfig | undefined => Settings.load(env, posthogCaptureSettings);
 
-export function loadShopifyConfig(env: Env): WorkerConfig['shopify'] {
-  const settings = new Settings();
-  return settings.done(shopifySettings(settings, env));
-}
+export const loadShopifyConfig = (env: Env): WorkerConfig['shopify'] => Settings.load(env, shopifySettings);
 
 export function loadWorkerConfig(env: Env): WorkerConfig {
-  const settings = new Settings();
-  const codeLength = `REWARD_CODE_LENGTH must be ${MIN_CODE_LENGTH}–${MAX_CODE_LENGTH}`;
-  const rewardType = (env.REWARD_TYPE?.trim().toLowerCase() || 'gift_card') as RewardType;
-  settings.expect(REWARD_TYPES.includes(rewardType), 'REWARD_TYPE must be gift_card or discount_code');
-  const expiresDays = env.REWARD_EXPIRES_DAYS?.trim();
-  const lifecycle = lifecycleSettings(settings, env);
-  return settings.done({
-    rewardAmount: rewardAmount(settings, withDefault(env, 'REWARD_AMOUNT')),
-    rewardCodeLength: settings.integer(withDefault(env, 'REWARD_CODE_LENGTH'), MIN_CODE_LENGTH, MAX_CODE_LENGTH, codeLength),
-    shopify: shopifySettings(settings, env),
-    customerio: customerIoSettings(settings, env),
-    rewardType,
-    rules: {
-      maxRewardsPerReferrer: settings.integer(
-        withDefault(env, 'MAX_REWARDS_PER_REFERRER'),
-        0,
+  return Settings.load(env, (settings) => {
+    const rewardType = settings.value('REWARD_TYPE').toLowerCase() as RewardType;
+    settings.expect(REWARD_TYPES.includes(rewardType), 'REWARD_TYPE must be gift_card or discount_code');
+    const expiresDays = settings.value('REWARD_EXPIRES_DAYS');
+    const lifecycle = lifecycleSettings(settings);
+    return {
+      rewardAmount: rewardAmount(settings),
+      rewardCodeLength: settings.integer('REWARD_CODE_LENGTH', MIN_CODE_LENGTH, MAX_CODE_LENGTH, `${MIN_CODE_LENGTH}–${MAX_CODE_LENGTH}`),
+      shopify: shopifySettings(settings),
+      customerio: customerIoSettings(settings),
+      rewardType,
+      rules: {
         // The referrer's item lists the referrals holding its slots (lib/adapters/dynamodb/ledger.ts): bounded well inside 400 KB.
-        1_000,
-        'MAX_REWARDS_PER_REFERRER must be a whole number from 0 (no cap) to 1000',
-      ),
-      blockedDomains: parseDomainList(env.BLOCKED_EMAIL_DOMAINS),
-      referralSignatures: referralSignatures(settings, env),
-    },
-    rewardExpiresDays: expiresDays
-      ? settings.integer(
-          expiresDays,
-          1,
-          3650,
-          'REWARD_EXPIRES_DAYS must be a whole number of days from 1 to 3650 (unset it for rewards that never expire)',
-        )
-      : undefined,
-    posthog: posthogCaptureSettings(settings, env),
-    lifecycle,
-    requireReferralCode: requireReferralCode(settings, env),
-    sharedSignalQuery: sharedSignalQuerySettings(settings, env, lifecycle),
-    qualification: qualificationSettings(settings, env),
+        maxRewardsPerReferrer: settings.integer('MAX_REWARDS_PER_REFERRER', 0, 1_000, 'a whole number from 0 (no cap) to 1000'),
+        blockedDomains: parseDomainList(env.BLOCKED_EMAIL_DOMAINS),
+        referralSignatures: referralSignatures(settings),
+      },
+      rewardExpiresDays: expiresDays
+        ? settings.integer('REWARD_EXPIRES_DAYS', 1, 3650, 'a whole number of days from 1 to 3650 (unset it for rewards that never expire)')
+        : undefined,
+      posthog: posthogCaptureSettings(settings),
+      lifecycle,
+      requireReferralCode: settings.flag('REQUIRE_REFERRAL_CODE'),
+      sharedSignalQuery: sharedSignalQuerySettings(settings, lifecycle),
+      qualification: qualificationSettings(settings),
+    };
   });
 }
 
@@ -352,36 +312,33 @@ const MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200;
 const MAX_RECEIVE_COUNT_LIMIT = 1000;
 
 export function loadWorkerRuntimeConfig(env: Env): WorkerRuntimeConfig {
-  const settings = new Settings();
-  const dryRun = env.DRY_RUN?.trim().toLowerCase() || 'false';
-  // A typo (DRY_RUN=ture) is refused rather than read as "off": guessing wrong would pay for real.
-  settings.expect(['true', 'false', '1', '0', 'yes', 'no'].includes(dryRun), 'DRY_RUN must be true or false');
-  return settings.done({
-    tableName: settings.required('TABLE_NAME', env.TABLE_NAME),
-    deadLetterQueueUrl: settings.required('DLQ_URL', env.DLQ_URL),
-    // "5x" must not become NaN: the retries_exhausted branch compares against it and would never fire.
-    maxReceiveCount: settings.integer(
-      env.MAX_RECEIVE_COUNT?.trim() || '5',
-      1,
-      MAX_RECEIVE_COUNT_LIMIT,
-      `MAX_RECEIVE_COUNT must be a whole number from 1 to ${MAX_RECEIVE_COUNT_LIMIT} (the queue's redrive maxReceiveCount)`,
-    ),
-    dryRun: ['true', '1', 'yes'].includes(dryRun),
-    queueUrl: settings.required('QUEUE_URL', env.QUEUE_URL),
-    // Unset: the deployed queue's 360 s (serverless.yml custom.settings.visibilityTimeout).
-    visibilityTimeoutSeconds: settings.integer(
-      env.QUEUE_VISIBILITY_TIMEOUT?.trim() || '360',
-      0,
-      MAX_VISIBILITY_TIMEOUT_SECONDS,
-      `QUEUE_VISIBILITY_TIMEOUT must be a whole number of seconds from 0 to ${MAX_VISIBILITY_TIMEOUT_SECONDS} (the queue's VisibilityTimeout)`,
-    ),
-    // Unset: one container's worth, the whole budget (the local stack's one worker, the tests).
-    workerContainers: settings.integer(
-      env.WORKER_MAX_CONCURRENCY?.trim() || '1',
-      1,
-      1000,
-      'WORKER_MAX_CONCURRENCY must be a whole number from 1 to 1000 (the event source mapping maximumConcurrency)',
-    ),
+  return Settings.load(env, (settings) => {
+    const dry = dryRun(settings);
+    return {
+      tableName: settings.required('TABLE_NAME'),
+      deadLetterQueueUrl: settings.required('DLQ_URL'),
+      // "5x" must not become NaN: the retries_exhausted branch compares against it and would never fire.
+      maxReceiveCount: settings.integer(
+        'MAX_RECEIVE_COUNT',
+        1,
+        MAX_RECEIVE_COUNT_LIMIT,
+        `a whole number from 1 to ${MAX_RECEIVE_COUNT_LIMIT} (the queue's redrive maxReceiveCount)`,
+      ),
+      dryRun: dry,
+      queueUrl: settings.required('QUEUE_URL'),
+      visibilityTimeoutSeconds: settings.integer(
+        'QUEUE_VISIBILITY_TIMEOUT',
+        0,
+        MAX_VISIBILITY_TIMEOUT_SECONDS,
+        `a whole number of seconds from 0 to ${MAX_VISIBILITY_TIMEOUT_SECONDS} (the queue's VisibilityTimeout)`,
+      ),
+      workerContainers: settings.integer(
+        'WORKER_MAX_CONCURRENCY',
+        1,
+        1000,
+        'a whole number from 1 to 1000 (the event source mapping maximumConcurrency)',
+      ),
+    };
   });
 }
 
@@ -398,16 +355,17 @@ export interface ReleaserConfig {
 }
 
 export function loadReleaserConfig(env: Env): ReleaserConfig {
-  const settings = new Settings();
-  const statusEvent = statusEventName(settings, env);
-  const qualifyEvent = env.QUALIFY_EVENT?.trim() || undefined;
-  const revokePaid = revokePaidSetting(settings, env);
-  return settings.done({
-    tableName: settings.required('TABLE_NAME', env.TABLE_NAME),
-    queueUrl: settings.required('QUEUE_URL', env.QUEUE_URL),
-    ...(statusEvent !== undefined ? { statusEvent } : {}),
-    ...(qualifyEvent !== undefined ? { qualifyEvent } : {}),
-    ...(revokePaid ? { revokePaid } : {}),
+  return Settings.load(env, (settings) => {
+    const statusEvent = statusEventName(settings);
+    const qualifyEvent = settings.value('QUALIFY_EVENT');
+    const revokePaid = settings.flag('REVOKE_PAID');
+    return {
+      tableName: settings.required('TABLE_NAME'),
+      queueUrl: settings.required('QUEUE_URL'),
+      ...(statusEvent && { statusEvent }),
+      ...(qualifyEvent && { qualifyEvent }),
+      ...(revokePaid && { revokePaid }),
+    };
   });
 }
 

@@ -8,8 +8,7 @@ export function maskEmail(email: string | undefined | null): string {
 
 /** A gift-card code shown only by its last four characters, as Shopify's admin does. */
 export function maskCode(code: string | undefined | null): string {
-  if (!code) return '';
-  return `…${code.slice(-4)}`;
+  return code ? `…${code.slice(-4)}` : '';
 }
 
 /**
@@ -41,12 +40,12 @@ const LOOKS_LIKE_TOKEN = /^(?=.{12})(?=.*[0-9+/=_-])/;
 const MIN_VALUE_LENGTH = 5;
 
 /**
- * Free text that may echo what we sent (a server's error message, a DLQ failure message), fit
- * for a log line or an operator's screen: any `Basic`/`Bearer` credential replaced; each secret
- * (a token, an API key) replaced whole; each
- * of our values (codes, emails, and each email in every encoding it may come back in) masked
- * wherever it appears, case-insensitively because gift-card codes are, longest first so a value
- * containing another is masked whole; then anything email-shaped masked, in any encoding.
+ * Free text that may echo what we sent (a server's error message, a DLQ failure message), fit for
+ * a log line or an operator's screen: any `Basic`/`Bearer` credential replaced; each secret (a
+ * token, an API key) replaced whole; each of our values (codes, emails, and each email in every
+ * encoding it may come back in) masked wherever it appears, case-insensitively because gift-card
+ * codes are, longest first so a value containing another is masked whole; then anything
+ * email-shaped masked, in any encoding.
  */
 export function redactText(text: string, values: (string | undefined)[] = [], secrets: (string | undefined)[] = []): string {
   let out = text.replace(AUTH_CREDENTIAL, (match, scheme: string, space: string, token: string) =>

@@ -42,17 +42,12 @@ export function planRedelivery(
 ): RedeliveryPlan {
   const cap = Math.max(0, queueVisibilitySeconds) * 1000;
   const n = Math.max(1, Math.floor(Number.isFinite(receiveCount) ? receiveCount : 1));
-  const hint = error instanceof RetryableError ? error.retryAfterMs : undefined;
-  let ms: number;
-  let cause: RedeliveryPlan['cause'];
-  const outage = error instanceof RetryableError && error.outage;
-  if (!outage && hint !== undefined && Number.isFinite(hint) && hint >= 0) {
-    cause = 'hinted';
-    ms = (Math.max(hint, MIN_HINT_MS) + random() * HINT_JITTER_MS) * 2 ** (n - 1);
-  } else {
-    cause = 'backoff';
-    const ceiling = Math.min(cap, BACKOFF_BASE_MS * BACKOFF_FACTOR ** (n - 1));
-    ms = Math.max(ceiling / 2 + (random() * ceiling) / 2, hint !== undefined && Number.isFinite(hint) ? hint : 0);
+  const retryable = error instanceof RetryableError ? error : undefined;
+  const hint = Number.isFinite(retryable?.retryAfterMs) ? (retryable?.retryAfterMs as number) : undefined;
+  const seconds = (ms: number): number => Math.ceil(Math.min(cap, ms) / 1000);
+  if (!retryable?.outage && hint !== undefined && hint >= 0) {
+    return { visibilitySeconds: seconds((Math.max(hint, MIN_HINT_MS) + random() * HINT_JITTER_MS) * 2 ** (n - 1)), cause: 'hinted' };
   }
-  return { visibilitySeconds: Math.ceil(Math.min(cap, ms) / 1000), cause };
+  const ceiling = Math.min(cap, BACKOFF_BASE_MS * BACKOFF_FACTOR ** (n - 1));
+  return { visibilitySeconds: seconds(Math.max(ceiling / 2 + (random() * ceiling) / 2, hint ?? 0)), cause: 'backoff' };
 }

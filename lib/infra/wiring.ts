@@ -76,7 +76,7 @@ export function createFulfilDeps(
     rewardAmount: config.rewardAmount,
     customerioEvent: config.customerio.eventName,
     newCode: () => generateCode(config.rewardCodeLength),
-    customerioEventId: (eventId) => ulidFromUuid(eventId),
+    customerioEventId: ulidFromUuid,
     rules: config.rules,
     rewardExpiresDays: config.rewardExpiresDays,
     posthog: config.posthog ? new PostHogCapture({ ...config.posthog, fetch: fetchImpl }) : undefined,
@@ -130,16 +130,13 @@ export function cachedFulfilDeps(
   };
 }
 
-export interface WorkerDeps {
+/** The handler's dependencies; its queue settings are the runtime's (WorkerRuntimeConfig). */
+export interface WorkerDeps extends Pick<
+  WorkerRuntimeConfig,
+  'deadLetterQueueUrl' | 'queueUrl' | 'visibilityTimeoutSeconds' | 'maxReceiveCount'
+> {
   sqs: SQSClient;
   ledger: LedgerPort;
-  deadLetterQueueUrl: string;
-  /** The queue records come from: a failed record's next delivery is set there (ChangeMessageVisibility). */
-  queueUrl: string;
-  /** The queue's visibility timeout, seconds: no failed record is made to wait longer (lib/infra/redelivery.ts). */
-  visibilityTimeoutSeconds: number;
-  /** The queue's redrive maxReceiveCount: on the last receive a retryable failure is recorded as FAILED. */
-  maxReceiveCount: number;
   /** May throw PermanentError (bad config → DLQ) or RetryableError (Secrets Manager down). */
   fulfilDeps: () => Promise<FulfilDeps>;
   /** DRY_RUN: log what would be done, call nothing external, write nothing to the ledger, park in the DLQ as dry_run (lib/domain/dry-run.ts). */
@@ -165,8 +162,11 @@ export function createWorkerDeps(
   const ledger = new Ledger(clients.ddb, runtime.tableName);
   // Containers do not share a pacer: each takes its part of the shop's budget (lib/infra/shop-sizing.ts).
   const pacer = new ShopifyPacer({ share: 1 / runtime.workerContainers });
-  const fulfilDeps = cachedFulfilDeps(loadConfig, containerFulfilDeps(ledger, pacer, clients));
-  return workerDepsFrom(runtime, { sqs: clients.sqs, ledger, fulfilDeps });
+  return workerDepsFrom(runtime, {
+    sqs: clients.sqs,
+    ledger,
+    fulfilDeps: cachedFulfilDeps(loadConfig, containerFulfilDeps(ledger, pacer, clients)),
+  });
 }
 
 /**
@@ -174,20 +174,9 @@ export function createWorkerDeps(
  * test harness and the bench build their own (a ledger that crashes on cue, a pacer they watch).
  * The handler's own bookkeeping (fail, release) goes through the same ledger as fulfilment.
  */
-export function workerDepsFrom(
-  runtime: WorkerRuntimeConfig,
-  parts: { sqs: SQSClient; ledger: LedgerPort; fulfilDeps: () => Promise<FulfilDeps> },
-): WorkerDeps {
-  return {
-    sqs: parts.sqs,
-    ledger: parts.ledger,
-    deadLetterQueueUrl: runtime.deadLetterQueueUrl,
-    queueUrl: runtime.queueUrl,
-    visibilityTimeoutSeconds: runtime.visibilityTimeoutSeconds,
-    maxReceiveCount: runtime.maxReceiveCount,
-    dryRun: runtime.dryRun,
-    fulfilDeps: parts.fulfilDeps,
-  };
+export function workerDepsFrom(runtime: WorkerRuntimeConfig, parts: Pick<WorkerDeps, 'sqs' | 'ledger' | 'fulfilDeps'>): WorkerDeps {
+  const { deadLetterQueueUrl, queueUrl, visibilityTimeoutSeconds, maxReceiveCount, dryRun } = runtime;
+  return { ...parts, deadLetterQueueUrl, queueUrl, visibilityTimeoutSeconds, maxReceiveCount, dryRun };
 }
 
 /**
@@ -217,7 +206,7 @@ export function statusFailureReport(log: ScopedLogger): (failure: StatusFailure)
       referral: failure.eventId,
       status: failure.status,
       reason: failure.reason,
-      error: redactText(failure.message, [], []),
+      error: redactText(failure.message),
     });
   };
 }
@@ -243,8 +232,8 @@ export function releaserDeps(
     enqueue: queueSender(clients.sqs, config.queueUrl),
     ...(config.statusEvent ? { status: statusSenderReading(config.statusEvent, clients, options.now) } : {}),
     onStatusFailed: statusFailureReport(scopedLogger({})),
-    ...(captures && clients.posthog ? { posthog: outcomeTrackerReading({ posthog: clients.posthog, fetch: clients.fetch }) } : {}),
-    ...(config.revokePaid && clients.shopify ? { shopify: deactivatorReading({ shopify: clients.shopify, fetch: clients.fetch }) } : {}),
+    ...(captures && clients.posthog ? { posthog: outcomeTrackerReading(clients.posthog, clients.fetch) } : {}),
+    ...(config.revokePaid && clients.shopify ? { shopify: deactivatorReading(clients.shopify, clients.fetch) } : {}),
     ...options,
   };
 }
@@ -269,7 +258,7 @@ export interface ReleaserClients {
  * A status sender that reads Customer.io's credentials at each send (the secret loader caches
  * them), so a rotated key is picked up, and a releaser that never tells a status never reads them.
  */
-function statusSenderReading(eventName: string, clients: Pick<ReleaserClients, 'customerio' | 'fetch'>, now?: () => number): StatusSender {
+function statusSenderReading(eventName: string, clients: ReleaserClients, now?: () => number): StatusSender {
   return {
     async sendStatus(message) {
       const client = new CustomerIoClient({ ...(await clients.customerio()), fetch: clients.fetch });
@@ -279,11 +268,11 @@ function statusSenderReading(eventName: string, clients: Pick<ReleaserClients, '
 }
 
 /** An outcome tracker that reads PostHog's key at each capture, as the status sender reads Customer.io's; none, none captured. */
-function outcomeTrackerReading(clients: Required<Pick<ReleaserClients, 'posthog'>> & Pick<ReleaserClients, 'fetch'>): OutcomeTracker {
+function outcomeTrackerReading(read: NonNullable<ReleaserClients['posthog']>, fetch?: Fetch): OutcomeTracker {
   return {
     async track(capture) {
-      const config = await clients.posthog();
-      if (config) await new PostHogCapture({ ...config, fetch: clients.fetch }).track(capture);
+      const config = await read();
+      if (config) await new PostHogCapture({ ...config, fetch }).track(capture);
     },
   };
 }
@@ -300,16 +289,16 @@ const RELEASER_SHOPIFY_SHARE = 0.1;
  * (kept while they stay the same, so the token and the pacer's reading of the bucket outlive a
  * run, as the worker's do), with the deactivation ops/ uses.
  */
-function deactivatorReading(clients: Required<Pick<ReleaserClients, 'shopify'>> & Pick<ReleaserClients, 'fetch'>): RewardDeactivator {
+function deactivatorReading(read: NonNullable<ReleaserClients['shopify']>, fetch?: Fetch): RewardDeactivator {
   let cached: { key: string; transport: ShopifyTransport } | undefined;
   const pacer = new ShopifyPacer({ share: RELEASER_SHOPIFY_SHARE });
   return {
     async deactivateReward(id) {
-      const { baseUrl, apiVersion, auth } = await clients.shopify();
+      const { baseUrl, apiVersion, auth } = await read();
       const key = JSON.stringify([baseUrl, apiVersion, auth]);
       if (cached?.key !== key) {
-        const provider = tokenProviderFor(baseUrl, auth, { fetch: clients.fetch });
-        cached = { key, transport: new ShopifyTransport({ baseUrl, apiVersion, auth: provider, fetch: clients.fetch, pacer }) };
+        const provider = tokenProviderFor(baseUrl, auth, { fetch });
+        cached = { key, transport: new ShopifyTransport({ baseUrl, apiVersion, auth: provider, fetch, pacer }) };
       }
       return deactivateReward(cached.transport, id);
     },
