@@ -370,12 +370,9 @@ export function loadReleaserConfig(env: Env): ReleaserConfig {
 }
 
 /**
- * The service name and metrics namespace every function logs and publishes under. Read here, with
- * our defaults, because a constructor option beats Powertools' own env var: passing a default
- * straight to Logger/Metrics would hide the deployed POWERTOOLS_SERVICE_NAME. The log level
- * (POWERTOOLS_LOG_LEVEL, LOG_LEVEL, AWS_LAMBDA_LOG_LEVEL), POWERTOOLS_METRICS_DISABLED and
- * POWERTOOLS_DEV are left to Powertools: they are its documented interface, it reads them at
- * construction with its own precedence, and copying that here would only let the two drift.
+ * The service name and metrics namespace every function logs and publishes under, with our
+ * defaults. The log level and the metrics switches are read where they act
+ * (lib/infra/observability.ts), with Powertools' names and precedence.
  */
 export function loadObservabilityConfig(env: Env): { serviceName: string; metricsNamespace: string } {
   return {
