@@ -1,6 +1,8 @@
 import { PermanentError, RetryableError } from '../../domain/errors';
 import { maskCode } from '../../infra/mask';
+import type { CreateGiftCardResult } from './gift-cards';
 import type { BucketReading } from './pacing';
+import type { ShopifyTransport } from './transport';
 
 /** Shopify GraphQL response shapes and how the client reads them (lib/adapters/shopify/transport.ts and the calls beside it). */
 
@@ -28,15 +30,29 @@ export interface UserError {
   message?: string;
 }
 
-export function classifyUserErrors(
+/**
+ * Sends a create of the reward `code` names and hands its payload (`data[operation]`) to `created`,
+ * unless userErrors answer instead: TAKEN, with how many times the create went out (`sends`, see
+ * ShopifyTransport.send), or an error thrown.
+ */
+export async function sendCreate<P extends { userErrors?: UserError[] }>(
+  transport: ShopifyTransport,
   operation: string,
-  userErrors: UserError[],
+  document: string,
+  variables: Record<string, unknown>,
   code: string,
-  scrub: (message: string) => string,
-): { status: 'taken' } {
-  const describe = (e: UserError): string => scrub(`${e.code ?? 'UNKNOWN'} on ${(e.field ?? []).join('.') || 'input'}: ${e.message ?? ''}`);
-  const isTakenCode = (e: UserError): boolean => e.code === 'TAKEN' && (!e.field || e.field.includes('code'));
+  created: (payload: P) => CreateGiftCardResult,
+): Promise<CreateGiftCardResult> {
+  const secrets = [code];
+  const { data, sends } = await transport.send<Record<string, P | null | undefined>>(operation, document, variables, secrets);
+  const payload = data[operation];
+  if (!payload) throw new RetryableError(`shopify ${operation}: response without a payload`);
+  const userErrors = payload.userErrors ?? [];
+  if (userErrors.length === 0) return created(payload);
 
+  const describe = (e: UserError): string =>
+    transport.redact(`${e.code ?? 'UNKNOWN'} on ${(e.field ?? []).join('.') || 'input'}: ${e.message ?? ''}`, secrets);
+  const isTakenCode = (e: UserError): boolean => e.code === 'TAKEN' && (!e.field || e.field.includes('code'));
   // A request error outranks TAKEN: the same input could never have created the card.
   const permanent = userErrors.find((e) => e.code !== 'INTERNAL_ERROR' && !isTakenCode(e));
   if (permanent) {
@@ -45,7 +61,7 @@ export function classifyUserErrors(
   }
   const internal = userErrors.find((e) => e.code === 'INTERNAL_ERROR');
   if (internal) throw new RetryableError(`shopify ${operation}: ${describe(internal)}`);
-  return { status: 'taken' };
+  return { status: 'taken', sends };
 }
 
 export function bucketReading(cost: QueryCost | undefined): BucketReading | undefined {
