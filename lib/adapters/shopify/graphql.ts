@@ -1,5 +1,7 @@
 import { PermanentError, RetryableError } from '../../domain/errors';
+import { isRetryableStatus } from '../../infra/http';
 import { maskCode } from '../../infra/mask';
+import { parseRetryAfter } from '../../infra/retry';
 import type { CreateGiftCardResult } from './gift-cards';
 import type { BucketReading } from './pacing';
 import type { ShopifyTransport } from './transport';
@@ -62,6 +64,23 @@ export async function sendCreate<P extends { userErrors?: UserError[] }>(
   const internal = userErrors.find((e) => e.code === 'INTERNAL_ERROR');
   if (internal) throw new RetryableError(`shopify ${operation}: ${describe(internal)}`);
   return { status: 'taken', sends };
+}
+
+/**
+ * The error for a status the caller has not handled itself, or undefined for a 2xx: 408/425/429
+ * and 5xx retryable, after Retry-After (a 5xx is an outage); 404 a wrong store domain, `notFound`
+ * says what to check; any other status permanent: 400 (malformed request), 402 (shop frozen), 423
+ * (shop locked) answer the same on a retry.
+ */
+export function statusError(what: string, response: Response, now: () => number, notFound: string, detail = ''): Error | undefined {
+  const { status } = response;
+  if (isRetryableStatus(status)) {
+    const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), now());
+    return new RetryableError(`${what}: HTTP ${status}`, { retryAfterMs, outage: status >= 500 });
+  }
+  if (status === 404) return new PermanentError('shopify_not_found', `${what}: HTTP 404${notFound}`);
+  if (status < 200 || status >= 300) return new PermanentError(`shopify_http_${status}`, `${what}: HTTP ${status}${detail}`);
+  return undefined;
 }
 
 export function bucketReading(cost: QueryCost | undefined): BucketReading | undefined {
