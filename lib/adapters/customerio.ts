@@ -80,7 +80,7 @@ export class CustomerIoClient implements EventSender {
         method: 'POST',
         headers: { Authorization: `Basic ${this.credentials}`, 'Content-Type': 'application/json', Accept: 'application/json' },
         body,
-        // Never followed (classify): Node's fetch re-sends a 301/302 POST as a bodyless GET, whose
+        // Never followed (below): Node's fetch re-sends a 301/302 POST as a bodyless GET, whose
         // 200 would read as "sent". With 'manual' undici hands back the 3xx itself (not the
         // browser's status-0 opaque redirect), so nothing, credentials included, goes elsewhere.
         redirect: 'manual',
@@ -90,33 +90,27 @@ export class CustomerIoClient implements EventSender {
     );
     // The body, or '' if it cannot be read: the status alone decides what happens next.
     const text = await response.text().catch(() => '');
-    if (response.ok) return;
-    throw this.classify(response, text, identifier, event);
-  }
-
-  private classify(response: Response, text: string, identifier: string, event: TrackEvent): Error {
-    const { status } = response;
+    const { ok, status } = response;
+    if (ok) return;
     if (isRetryableStatus(status)) {
-      return new RetryableError(`Customer.io track: HTTP ${status}`, {
-        retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
-        outage: status >= 500,
-      });
+      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
+      throw new RetryableError(`Customer.io track: HTTP ${status}`, { retryAfterMs, outage: status >= 500 });
     }
     if (status >= 300 && status < 400) {
       // The Location's origin only: its path may carry the identifier (an email).
-      return new PermanentError(
+      throw new PermanentError(
         `customerio_http_${status}`,
         `Customer.io track: HTTP ${status} redirect ${redirectTarget(response, this.trackUrl)}, not followed: ` +
           'point CUSTOMERIO_REGION (or CUSTOMERIO_TRACK_URL) at the host that answers for the workspace',
       );
     }
     if (status === 401 || status === 403) {
-      return new PermanentError('customerio_auth', `Customer.io track: HTTP ${status}, check the site id and API key`);
+      throw new PermanentError('customerio_auth', `Customer.io track: HTTP ${status}, check the site id and API key`);
     }
     const detail = redactText(errorText(text), [identifier, ...Object.values(event.data)], [this.options.apiKey, this.credentials]);
     const suffix = detail ? `: ${detail}` : '';
-    if (status === 400) return new PermanentError('customerio_rejected', `Customer.io rejected the event${suffix}`);
-    return new PermanentError(`customerio_http_${status}`, `Customer.io track: HTTP ${status}${suffix}`);
+    if (status === 400) throw new PermanentError('customerio_rejected', `Customer.io rejected the event${suffix}`);
+    throw new PermanentError(`customerio_http_${status}`, `Customer.io track: HTTP ${status}${suffix}`);
   }
 }
 
