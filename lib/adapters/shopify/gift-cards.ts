@@ -85,10 +85,7 @@ interface CreateData {
 }
 
 interface FindData {
-  giftCards?: {
-    nodes?: FoundGiftCard[];
-    pageInfo?: { hasNextPage?: boolean } | null;
-  } | null;
+  giftCards?: { nodes?: FoundGiftCard[]; pageInfo?: { hasNextPage?: boolean } | null } | null;
 }
 
 /**
