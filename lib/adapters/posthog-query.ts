@@ -17,6 +17,7 @@
  *   every 15 min, far inside either; a 429 is retryable and honours Retry-After.
  */
 import { PermanentError, RetryableError } from '../domain/errors';
+import type { PersonRef, SharedSignalsPort } from '../domain/lifecycle/guards';
 import { fetchWithTimeout, isRetryableStatus, type Fetch } from '../infra/http';
 import { redactText } from '../infra/mask';
 import { parseRetryAfter } from '../infra/retry';
@@ -268,12 +269,6 @@ function readRows(json: QueryAnswer, columns: readonly string[]): EventRow[] {
 
 // ── Shared device / IP (the worker's REVIEW_SHARED_DEVICE / REVIEW_SHARED_IP guards) ─────────────
 
-/** One side of the referral as PostHog may know them (lib/domain/lifecycle/guards.ts PersonRef). */
-interface PersonRef {
-  email: string;
-  distinctId?: string;
-}
-
 /**
  * How many `$device_id` and `$ip` values both people's events carry since `{since}`, in one row.
  * A person is matched by distinct id (the one the app gave us, or the email, which apps often
@@ -319,7 +314,7 @@ const SHARED_CACHE_MS = 15 * 60_000;
  * HogQLQueryThrottle; 240 a minute and 2,400 an hour on the API-queries plan). A 429, a 5xx or no
  * answer is a RetryableError: the referral is retried by SQS, never paid unchecked.
  */
-export class PostHogSharedSignals {
+export class PostHogSharedSignals implements SharedSignalsPort {
   private readonly cache = new Map<string, { at: number; answer: { devices: number; ips: number } }>();
 
   public constructor(
