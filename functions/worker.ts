@@ -1,4 +1,3 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { documentClient } from '../lib/infra/aws-clients';
@@ -28,12 +27,13 @@ const SAFETY_MARGIN_MS = 3_000;
 export function makeWorkerHandler(deps: WorkerDeps) {
   return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     logger.addContext(context);
-    const processor = new BatchProcessor(EventType.SQS);
     try {
-      return await processPartialResponse(event, (record: SQSRecord) => processOrDefer(record, deps, context), processor, {
-        // A batch that fails whole is still only retryable records: report them, don't error the invocation.
-        throwOnFullBatchFailure: false,
-      });
+      // The records of a batch run concurrently; each failed one is reported by its message id,
+      // and a batch that fails whole is still only those records, never an invocation error.
+      const settled = await Promise.allSettled(event.Records.map((record) => processOrDefer(record, deps, context)));
+      return {
+        batchItemFailures: event.Records.filter((_, i) => settled[i].status === 'rejected').map((r) => ({ itemIdentifier: r.messageId })),
+      };
     } finally {
       flushMetrics();
     }

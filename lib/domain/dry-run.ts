@@ -5,7 +5,7 @@ import type { Referral } from './referral';
 import type { EventSender, FulfilDeps, FulfilmentMessage, OutcomeCapture, OutcomeTracker, RewardIssuer } from './rewards';
 import { fulfilReferral, parseGiftCardNote } from './rewards';
 
-/** The slice of a Powertools logger the rehearsal writes to. */
+/** The slice of the logger the rehearsal writes to. */
 export interface DryRunLog {
   info(message: string, ...extra: Record<string, unknown>[]): void;
   warn(message: string, ...extra: Record<string, unknown>[]): void;
