@@ -12,9 +12,8 @@ export function makeReleaseHandler(deps: ReleaserDeps) {
     try {
       const run = await releaseDue(deps);
       metrics.addMetric('RewardsReleased', MetricUnit.Count, run.released);
-      // Emitted every run, zeros included, so missing data means the releaser is not running (its
-      // alarm treats that as breaching). The alarm on qualifying events stopping reads the second
-      // beside QualifyingEventsReceived.
+      // Every run, zeros included: missing data means the releaser is not running (its alarm treats
+      // that as breaching); the alarm on qualifying events stopping reads the second.
       perFunction('ReviewWaitingOverADay', run.reviewOverADay);
       perFunction('ReferralsAwaitingQualification', run.awaiting);
       metrics.addMetric('ReferralsNotQualified', MetricUnit.Count, run.notQualified);
@@ -40,11 +39,8 @@ export function makeReleaseHandler(deps: ReleaserDeps) {
   };
 }
 
-/**
- * Per function, so each stage's alarm sees only its own: Lambda names the function
- * `<service>-<stage>-release` (AWS_LAMBDA_FUNCTION_NAME is Lambda's own). A single metric publishes
- * on addMetric and drops its dimensions then: each metric is one of its own.
- */
+// In this function's own series (Lambda names it `<service>-<stage>-release`), so each stage's alarm
+// sees only its own; a single metric drops its dimensions when it publishes, so each is one of its own.
 function perFunction(name: string, value: number): void {
   const metric = metrics.singleMetric();
   metric.addDimension('function', process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'release');
