@@ -288,8 +288,10 @@ function readRows(json: QueryAnswer, columns: readonly string[]): EventRow[] {
  * `toString`, `parseDateTime64BestEffort`); the people and the time go in as `values`, never spliced.
  */
 export function sharedSignalsQuery(): string {
-  const referrer = `(distinct_id IN ({referrer_distinct_id}, {referrer_email}) OR lower(toString(person.properties.email)) = {referrer_email})`;
-  const redeemer = `(distinct_id IN ({redeemer_distinct_id}, {redeemer_email}) OR lower(toString(person.properties.email)) = {redeemer_email})`;
+  const person = (role: string): string =>
+    `(distinct_id IN ({${role}_distinct_id}, {${role}_email}) OR lower(toString(person.properties.email)) = {${role}_email})`;
+  const referrer = person('referrer');
+  const redeemer = person('redeemer');
   const device = `toString(properties.$device_id)`;
   const ip = `toString(properties.$ip)`;
   const both = (value: string, extra: string) =>
