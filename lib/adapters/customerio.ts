@@ -73,6 +73,7 @@ export class CustomerIoClient implements EventSender {
     const body = validate(identifier, event);
     const url = `${this.trackUrl}/api/v1/customers/${encodeURIComponent(identifier)}/events`;
     // `what` names no identifier: it is an email and would land in the error message.
+    const what = 'Customer.io track';
     const response = await fetchWithTimeout(
       this.options.fetch ?? fetch,
       url,
@@ -86,7 +87,7 @@ export class CustomerIoClient implements EventSender {
         redirect: 'manual',
       },
       this.options.timeoutMs ?? 10_000,
-      'Customer.io track',
+      what,
     );
     // The body, or '' if it cannot be read: the status alone decides what happens next.
     const text = await response.text().catch(() => '');
@@ -94,23 +95,23 @@ export class CustomerIoClient implements EventSender {
     if (ok) return;
     if (isRetryableStatus(status)) {
       const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
-      throw new RetryableError(`Customer.io track: HTTP ${status}`, { retryAfterMs, outage: status >= 500 });
+      throw new RetryableError(`${what}: HTTP ${status}`, { retryAfterMs, outage: status >= 500 });
     }
     if (status >= 300 && status < 400) {
       // The Location's origin only: its path may carry the identifier (an email).
       throw new PermanentError(
         `customerio_http_${status}`,
-        `Customer.io track: HTTP ${status} redirect ${redirectTarget(response, this.trackUrl)}, not followed: ` +
+        `${what}: HTTP ${status} redirect ${redirectTarget(response, this.trackUrl)}, not followed: ` +
           'point CUSTOMERIO_REGION (or CUSTOMERIO_TRACK_URL) at the host that answers for the workspace',
       );
     }
     if (status === 401 || status === 403) {
-      throw new PermanentError('customerio_auth', `Customer.io track: HTTP ${status}, check the site id and API key`);
+      throw new PermanentError('customerio_auth', `${what}: HTTP ${status}, check the site id and API key`);
     }
     const detail = redactText(errorText(text), [identifier, ...Object.values(event.data)], [this.options.apiKey, this.credentials]);
     const suffix = detail ? `: ${detail}` : '';
     if (status === 400) throw new PermanentError('customerio_rejected', `Customer.io rejected the event${suffix}`);
-    throw new PermanentError(`customerio_http_${status}`, `Customer.io track: HTTP ${status}${suffix}`);
+    throw new PermanentError(`customerio_http_${status}`, `${what}: HTTP ${status}${suffix}`);
   }
 }
 

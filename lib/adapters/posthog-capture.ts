@@ -59,14 +59,15 @@ export class PostHogCapture implements OutcomeTracker {
     await response.arrayBuffer().catch(() => undefined);
     const { ok, status } = response;
     if (ok) return;
+    const answered = `PostHog capture answered ${status}`;
     if (isRetryableStatus(status)) {
-      throw new RetryableError(`PostHog capture answered ${status}`, {
+      throw new RetryableError(answered, {
         retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
       });
     }
     if (status === 401 || status === 403)
       throw new PermanentError('posthog_auth', `PostHog capture refused the project API key (${status})`);
-    throw new PermanentError(`posthog_http_${status}`, `PostHog capture answered ${status}`);
+    throw new PermanentError(`posthog_http_${status}`, answered);
   }
 }
 

@@ -214,8 +214,9 @@ async function runQuery(options: QueryClientOptions, query: string, values: Reco
   );
   const text = await response.text().catch(() => '');
   const { status } = response;
+  const answered = `PostHog query answered ${status}`;
   if (isRetryableStatus(status)) {
-    throw new RetryableError(`PostHog query answered ${status}`, { retryAfterMs: parseRetryAfter(response.headers.get('retry-after')) });
+    throw new RetryableError(answered, { retryAfterMs: parseRetryAfter(response.headers.get('retry-after')) });
   }
   if (status === 401 || status === 403) {
     throw new PermanentError(
@@ -225,15 +226,12 @@ async function runQuery(options: QueryClientOptions, query: string, values: Reco
   }
   if (!response.ok) {
     const detail = redactText(text.slice(0, 300), [], [options.personalApiKey]);
-    throw new PermanentError(`posthog_query_http_${status}`, `PostHog query answered ${status}: ${detail}`);
+    throw new PermanentError(`posthog_query_http_${status}`, `${answered}: ${detail}`);
   }
   try {
     return JSON.parse(text) as QueryAnswer;
   } catch {
-    throw new PermanentError(
-      'posthog_query_shape',
-      `PostHog query answered ${status} with a body that is not JSON: is POSTHOG_APP_HOST the app host?`,
-    );
+    throw new PermanentError('posthog_query_shape', `${answered} with a body that is not JSON: is POSTHOG_APP_HOST the app host?`);
   }
 }
 
