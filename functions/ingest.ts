@@ -36,10 +36,10 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
   } catch (cause) {
     // 503: PostHog retries it (3 attempts within seconds, then drops the event); the reconciler recovers what is dropped.
     log.error('ingest is misconfigured', { reason: misconfiguredReason(cause) });
-    return notConfigured();
+    return errorResponse(503, 'not_configured', 'the service is not configured yet; see the README');
   }
 
-  const headers = lowerCaseKeys(event.headers);
+  const headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value]));
   const bearerOk = isAuthorisedBearer(headers.authorization, config.webhookSecret);
   const unauthorised = (validSignature: boolean) => {
     metrics.addMetric('WebhookUnauthorised', MetricUnit.Count, 1);
@@ -75,11 +75,14 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
     return errorResponse(401, signature.code, signature.message);
   }
 
-  if (body.length > MAX_BODY_BYTES) {
+  const rejected = (statusCode: number, code: string, message: string, fields: { bytes?: number } = {}) => {
     metrics.addMetric('WebhookRejected', MetricUnit.Count, 1);
     countProvenRefusal('WebhookRejectedAuthenticated');
-    log.warn('webhook rejected', { code: 'body_too_large', bytes: body.length });
-    return errorResponse(413, 'body_too_large', `body is larger than ${MAX_BODY_BYTES} bytes`);
+    log.warn('webhook rejected', { code, ...fields });
+    return errorResponse(statusCode, code, message);
+  };
+  if (body.length > MAX_BODY_BYTES) {
+    return rejected(413, 'body_too_large', `body is larger than ${MAX_BODY_BYTES} bytes`, { bytes: body.length });
   }
 
   const text = body.toString('utf8');
@@ -91,29 +94,23 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
       log.debug('webhook ignored: not the referral event');
       return jsonResponse(200, { status: 'ignored', reason: `event is not "${config.referralEvent}"`, eventId: parsed.eventId });
     }
+    const queued = parsed.kind === 'person-event' ? parsed.event : parsed.referral;
+    log = scopedLogger({ requestId, eventId: queued.eventId });
+    await enqueueReferral(deps.sqs, config.queueUrl, queued);
     if (parsed.kind === 'person-event') {
-      const { event } = parsed;
-      log = scopedLogger({ requestId, eventId: event.eventId });
-      await enqueueReferral(deps.sqs, config.queueUrl, event);
       metrics.addMetric('PersonEventQueued', MetricUnit.Count, 1);
-      log.info('person event queued', { role: event.role });
-      return jsonResponse(202, { status: 'queued', eventId: event.eventId });
+      log.info('person event queued', { role: parsed.event.role });
+    } else {
+      metrics.addMetric('ReferralQueued', MetricUnit.Count, 1);
+      log.info('referral queued');
     }
-    const { referral } = parsed;
-    log = scopedLogger({ requestId, eventId: referral.eventId });
-    await enqueueReferral(deps.sqs, config.queueUrl, referral);
-    metrics.addMetric('ReferralQueued', MetricUnit.Count, 1);
-    log.info('referral queued');
-    return jsonResponse(202, { status: 'queued', eventId: referral.eventId });
+    return jsonResponse(202, { status: 'queued', eventId: queued.eventId });
   } catch (cause) {
     if (cause instanceof RejectedError) {
       // The uuid, when the body has a readable one, ties this refusal to the PostHog event; a
       // body refused for what parsing it would cost is never parsed, not even for its uuid.
       log = scopedLogger({ requestId, eventId: cause.code === BODY_TOO_COMPLEX ? undefined : peekEventId(text) });
-      metrics.addMetric('WebhookRejected', MetricUnit.Count, 1);
-      countProvenRefusal('WebhookRejectedAuthenticated');
-      log.warn('webhook rejected', { code: cause.code });
-      return errorResponse(cause.statusCode, cause.code, cause.message);
+      return rejected(cause.statusCode, cause.code, cause.message);
     }
     // Names only: an unexpected error's message could quote the body (emails).
     const sqsError = cause instanceof RetryableError ? errorName(cause.cause) : undefined;
@@ -139,10 +136,6 @@ function countProvenRefusal(name: 'WebhookAuthMismatch' | 'WebhookRejectedAuthen
   metric.addMetric(name, MetricUnit.Count, 1);
 }
 
-function notConfigured(): APIGatewayProxyStructuredResultV2 {
-  return errorResponse(503, 'not_configured', 'the service is not configured yet; see the README');
-}
-
 /** The event uuid of a body parseWebhook refused, if it has a well-formed one; never anything else from it. */
 function peekEventId(text: string): string | undefined {
   try {
@@ -161,12 +154,6 @@ function errorName(value: unknown): string | undefined {
   if (value instanceof Error) return value.name;
   const name = (value as { name?: unknown } | null | undefined)?.name;
   return typeof name === 'string' ? name : value === undefined ? undefined : typeof value;
-}
-
-function lowerCaseKeys(headers: Record<string, string | undefined> | undefined): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = {};
-  for (const [key, value] of Object.entries(headers ?? {})) out[key.toLowerCase()] = value;
-  return out;
 }
 
 // Created once per container: the client keeps its connections warm between invocations.

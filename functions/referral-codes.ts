@@ -21,8 +21,6 @@ export type ReferralCodesHandler = (event: APIGatewayProxyEventV2, context?: Con
 
 // A code is the referrer's own: no cache on the way may keep it.
 const NO_STORE = { 'cache-control': 'no-store' };
-const json = (statusCode: number, body: unknown, headers: Record<string, string> = {}) =>
-  jsonResponse(statusCode, body, { ...NO_STORE, ...headers });
 const error = (statusCode: number, code: string, message: string, headers?: Record<string, string>) =>
   errorResponse(statusCode, code, message, { ...NO_STORE, ...headers });
 
@@ -60,7 +58,7 @@ async function respond(event: APIGatewayProxyEventV2, deps: ReferralCodesDeps): 
     // Who still sends the key being rotated out: the rotation's last step waits for this to stop.
     if (!current) metrics.addMetric('ReferralCodePreviousKeyUsed', MetricUnit.Count, 1);
     log.info('referral code answered', { referrer: maskEmail(owner.email), code: maskCode(code), ...(current ? {} : { key: 'previous' }) });
-    return json(200, { code, link: referralLink(config.referralLink, code) });
+    return jsonResponse(200, { code, link: referralLink(config.referralLink, code) }, NO_STORE);
   } catch (cause) {
     if (cause instanceof RejectedError) {
       log.warn('referral code request rejected', { code: cause.code });

@@ -12,17 +12,10 @@ export function makeReleaseHandler(deps: ReleaserDeps) {
     try {
       const run = await releaseDue(deps);
       metrics.addMetric('RewardsReleased', MetricUnit.Count, run.released);
-      // Emitted every run, zeros included, so missing data means the releaser is not running (its
-      // alarm treats that as breaching). Per function, so each stage's alarm sees only its own:
-      // Lambda names the function `<service>-<stage>-release` (AWS_LAMBDA_FUNCTION_NAME is Lambda's own).
-      const waiting = metrics.singleMetric();
-      waiting.addDimension('function', process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'release');
-      waiting.addMetric('ReviewWaitingOverADay', MetricUnit.Count, run.reviewOverADay);
-      // Every run too, zeros included, per function as well: the alarm on qualifying events stopping reads it beside QualifyingEventsReceived.
-      // A single metric publishes on addMetric and drops its dimensions then: one of its own.
-      const awaiting = metrics.singleMetric();
-      awaiting.addDimension('function', process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'release');
-      awaiting.addMetric('ReferralsAwaitingQualification', MetricUnit.Count, run.awaiting);
+      // Every run, zeros included: missing data means the releaser is not running (its alarm treats
+      // that as breaching); the alarm on qualifying events stopping reads the second.
+      perFunction('ReviewWaitingOverADay', run.reviewOverADay);
+      perFunction('ReferralsAwaitingQualification', run.awaiting);
       metrics.addMetric('ReferralsNotQualified', MetricUnit.Count, run.notQualified);
       if (run.expiryFollowUpsFailed > 0) {
         metrics.addMetric('ExpiryFollowUpsFailed', MetricUnit.Count, run.expiryFollowUpsFailed);
@@ -44,6 +37,14 @@ export function makeReleaseHandler(deps: ReleaserDeps) {
       flushMetrics();
     }
   };
+}
+
+// In this function's own series (Lambda names it `<service>-<stage>-release`), so each stage's alarm
+// sees only its own; a single metric drops its dimensions when it publishes, so each is one of its own.
+function perFunction(name: string, value: number): void {
+  const metric = metrics.singleMetric();
+  metric.addDimension('function', process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'release');
+  metric.addMetric(name, MetricUnit.Count, value);
 }
 
 /**

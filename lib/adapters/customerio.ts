@@ -42,20 +42,12 @@ const MAX_ERROR_TEXT = 500;
 
 export class CustomerIoClient implements EventSender {
   private readonly trackUrl: string;
-  private readonly authorization: string;
-  private readonly fetchImpl: Fetch;
-  private readonly timeoutMs: number;
-  private readonly apiKey: string;
   /** base64(site:key), the Basic credential: scrubbed from error text as the raw key is. */
   private readonly credentials: string;
 
-  public constructor(options: CustomerIoClientOptions) {
+  public constructor(private readonly options: CustomerIoClientOptions) {
     this.trackUrl = options.trackUrl.replace(/\/+$/, '');
     this.credentials = Buffer.from(`${options.siteId}:${options.apiKey}`).toString('base64');
-    this.authorization = `Basic ${this.credentials}`;
-    this.fetchImpl = options.fetch ?? fetch;
-    this.timeoutMs = options.timeoutMs ?? 10_000;
-    this.apiKey = options.apiKey;
   }
 
   /**
@@ -81,49 +73,45 @@ export class CustomerIoClient implements EventSender {
     const body = validate(identifier, event);
     const url = `${this.trackUrl}/api/v1/customers/${encodeURIComponent(identifier)}/events`;
     // `what` names no identifier: it is an email and would land in the error message.
+    const what = 'Customer.io track';
     const response = await fetchWithTimeout(
-      this.fetchImpl,
+      this.options.fetch ?? fetch,
       url,
       {
         method: 'POST',
-        headers: { Authorization: this.authorization, 'Content-Type': 'application/json', Accept: 'application/json' },
+        headers: { Authorization: `Basic ${this.credentials}`, 'Content-Type': 'application/json', Accept: 'application/json' },
         body,
-        // Never followed (classify): Node's fetch re-sends a 301/302 POST as a bodyless GET, whose
+        // Never followed (below): Node's fetch re-sends a 301/302 POST as a bodyless GET, whose
         // 200 would read as "sent". With 'manual' undici hands back the 3xx itself (not the
         // browser's status-0 opaque redirect), so nothing, credentials included, goes elsewhere.
         redirect: 'manual',
       },
-      this.timeoutMs,
-      'Customer.io track',
+      this.options.timeoutMs ?? 10_000,
+      what,
     );
-    const text = await readText(response);
-    if (response.ok) return;
-    throw this.classify(response, text, identifier, event);
-  }
-
-  private classify(response: Response, text: string, identifier: string, event: TrackEvent): Error {
-    const { status } = response;
+    // The body, or '' if it cannot be read: the status alone decides what happens next.
+    const text = await response.text().catch(() => '');
+    const { ok, status } = response;
+    if (ok) return;
     if (isRetryableStatus(status)) {
-      return new RetryableError(`Customer.io track: HTTP ${status}`, {
-        retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
-        outage: status >= 500,
-      });
+      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
+      throw new RetryableError(`${what}: HTTP ${status}`, { retryAfterMs, outage: status >= 500 });
     }
     if (status >= 300 && status < 400) {
       // The Location's origin only: its path may carry the identifier (an email).
-      return new PermanentError(
+      throw new PermanentError(
         `customerio_http_${status}`,
-        `Customer.io track: HTTP ${status} redirect ${redirectTarget(response, this.trackUrl)}, not followed: ` +
+        `${what}: HTTP ${status} redirect ${redirectTarget(response, this.trackUrl)}, not followed: ` +
           'point CUSTOMERIO_REGION (or CUSTOMERIO_TRACK_URL) at the host that answers for the workspace',
       );
     }
     if (status === 401 || status === 403) {
-      return new PermanentError('customerio_auth', `Customer.io track: HTTP ${status}, check the site id and API key`);
+      throw new PermanentError('customerio_auth', `${what}: HTTP ${status}, check the site id and API key`);
     }
-    const detail = redactText(errorText(text), [identifier, ...Object.values(event.data)], [this.apiKey, this.credentials]);
+    const detail = redactText(errorText(text), [identifier, ...Object.values(event.data)], [this.options.apiKey, this.credentials]);
     const suffix = detail ? `: ${detail}` : '';
-    if (status === 400) return new PermanentError('customerio_rejected', `Customer.io rejected the event${suffix}`);
-    return new PermanentError(`customerio_http_${status}`, `Customer.io track: HTTP ${status}${suffix}`);
+    if (status === 400) throw new PermanentError('customerio_rejected', `Customer.io rejected the event${suffix}`);
+    throw new PermanentError(`customerio_http_${status}`, `${what}: HTTP ${status}${suffix}`);
   }
 }
 
@@ -187,13 +175,13 @@ function utcDate(epochMs: number, field: string): string {
 /** Refuses, before any request, what Customer.io would reject or misuse. Returns the JSON body. */
 function validate(identifier: string, event: TrackEvent): string {
   const invalid = (message: string) => new PermanentError('customerio_invalid_event', `Customer.io event: ${message}`);
-  if (!identifier) throw invalid('empty identifier');
-  if (Buffer.byteLength(identifier) > CUSTOMERIO_MAX_IDENTIFIER_BYTES) {
-    throw invalid(`identifier longer than ${CUSTOMERIO_MAX_IDENTIFIER_BYTES} bytes`);
+  for (const [what, value, max] of [
+    ['identifier', identifier, CUSTOMERIO_MAX_IDENTIFIER_BYTES],
+    ['name', event.name, CUSTOMERIO_MAX_EVENT_NAME_BYTES],
+  ] as const) {
+    if (!value) throw invalid(`empty ${what}`);
+    if (Buffer.byteLength(value) > max) throw invalid(`${what} longer than ${max} bytes`);
   }
-  if (!event.name) throw invalid('empty name');
-  if (Buffer.byteLength(event.name) > CUSTOMERIO_MAX_EVENT_NAME_BYTES)
-    throw invalid(`name longer than ${CUSTOMERIO_MAX_EVENT_NAME_BYTES} bytes`);
   // Without a valid id Customer.io cannot dedupe, and a retry could mail twice.
   if (!isUlid(event.id)) throw invalid('id is not a ULID');
   // Milliseconds passed by mistake would be a date far in the future; seconds are ~1.7e9.
@@ -215,15 +203,6 @@ function redirectTarget(response: Response, trackUrl: string): string {
     return `to ${new URL(location, trackUrl).origin}`;
   } catch {
     return 'to an unreadable Location';
-  }
-}
-
-/** The body, or '' if it cannot be read: the status alone decides what happens next. */
-async function readText(response: Response): Promise<string> {
-  try {
-    return await response.text();
-  } catch {
-    return '';
   }
 }
 

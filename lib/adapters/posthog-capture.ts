@@ -11,63 +11,44 @@ export interface PostHogCaptureOptions {
   timeoutMs?: number;
 }
 
-export interface CaptureEvent {
-  uuid: string;
-  event: string;
-  distinctId: string;
-  properties: Record<string, string | number>;
-}
-
 /**
- * PostHog's capture endpoint, one event per call. Capture answers 200 even to events it will
- * drop (no event name, no distinct_id), so both are checked here before sending; the uuid lets
- * PostHog drop a repeat when a lost answer makes us send again.
+ * PostHog's capture endpoint, one event per call; the uuid lets PostHog drop a repeat when a lost
+ * answer makes us send again.
  */
 export class PostHogCapture implements OutcomeTracker {
-  private readonly fetch: Fetch;
-
-  public constructor(private readonly options: PostHogCaptureOptions) {
-    this.fetch = options.fetch ?? fetch;
-  }
+  public constructor(private readonly options: PostHogCaptureOptions) {}
 
   /**
    * An outcome as the insights read it (README "Outcomes in PostHog", ops/posthog-insights):
    * `referral reward <outcome>` on the referral's person, with these property names. The uuid is
    * derived from the outcome and the referral, so a retried capture is the same event (CONTRACTS.md §4).
    */
-  public track(capture: OutcomeCapture): Promise<void> {
+  public async track(capture: OutcomeCapture): Promise<void> {
     const event = `referral reward ${capture.outcome}`;
-    return this.capture({
-      uuid: deterministicUuid(`posthog:${event}:${capture.eventId}`),
-      event,
-      distinctId: capture.distinctId,
-      properties: {
-        referral_event_id: capture.eventId,
-        reward_type: capture.rewardType,
-        reward_amount: Number(capture.rewardAmount),
-        referrer_email: capture.referrerEmail,
-        redeemer_email: capture.redeemerEmail,
-        ...detailProperties(capture.extra ?? {}),
-      },
-    });
-  }
-
-  public async capture(event: CaptureEvent): Promise<void> {
-    if (!event.event || !event.distinctId) {
+    // Capture answers 200 even to an event it will drop (no distinct_id), so it is refused here.
+    if (!capture.distinctId) {
       throw new PermanentError('posthog_invalid_event', 'PostHog capture needs an event name and a distinct id');
     }
+    const properties = {
+      referral_event_id: capture.eventId,
+      reward_type: capture.rewardType,
+      reward_amount: Number(capture.rewardAmount),
+      referrer_email: capture.referrerEmail,
+      redeemer_email: capture.redeemerEmail,
+      ...detailProperties(capture.extra ?? {}),
+    };
     const response = await fetchWithTimeout(
-      this.fetch,
+      this.options.fetch ?? fetch,
       `${this.options.host}/i/v0/e/`,
       {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({
           api_key: this.options.apiKey,
-          event: event.event,
-          distinct_id: event.distinctId,
-          properties: event.properties,
-          uuid: event.uuid,
+          event,
+          distinct_id: capture.distinctId,
+          properties,
+          uuid: deterministicUuid(`posthog:${event}:${capture.eventId}`),
           timestamp: new Date().toISOString(),
         }),
         redirect: 'manual',
@@ -76,16 +57,17 @@ export class PostHogCapture implements OutcomeTracker {
       'PostHog capture',
     );
     await response.arrayBuffer().catch(() => undefined);
-    if (response.ok) return;
-    if (isRetryableStatus(response.status)) {
-      throw new RetryableError(`PostHog capture answered ${response.status}`, {
+    const { ok, status } = response;
+    if (ok) return;
+    const answered = `PostHog capture answered ${status}`;
+    if (isRetryableStatus(status)) {
+      throw new RetryableError(answered, {
         retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
       });
     }
-    if (response.status === 401 || response.status === 403) {
-      throw new PermanentError('posthog_auth', `PostHog capture refused the project API key (${response.status})`);
-    }
-    throw new PermanentError(`posthog_http_${response.status}`, `PostHog capture answered ${response.status}`);
+    if (status === 401 || status === 403)
+      throw new PermanentError('posthog_auth', `PostHog capture refused the project API key (${status})`);
+    throw new PermanentError(`posthog_http_${status}`, answered);
   }
 }
 

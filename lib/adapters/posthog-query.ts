@@ -17,6 +17,7 @@
  *   every 15 min, far inside either; a 429 is retryable and honours Retry-After.
  */
 import { PermanentError, RetryableError } from '../domain/errors';
+import type { PersonRef, SharedSignalsPort } from '../domain/lifecycle/guards';
 import { fetchWithTimeout, isRetryableStatus, type Fetch } from '../infra/http';
 import { redactText } from '../infra/mask';
 import { parseRetryAfter } from '../infra/retry';
@@ -51,26 +52,31 @@ export interface EventWindow {
   pageSize?: number;
 }
 
-export const DEFAULT_PAGE_SIZE = 1_000;
+const DEFAULT_PAGE_SIZE = 1_000;
 /** A window needing more pages than this is a runaway (a cursor that does not advance), not a backlog. */
 const MAX_PAGES = 1_000;
 
-const COLUMNS = ['uuid', 'event', 'distinct_id', 'properties', 'timestamp', 'person_email'] as const;
+const COLUMNS = ['uuid', 'event', 'distinct_id', 'properties', 'timestamp', 'person_email'];
+const PERSON_EVENT_COLUMNS = /* @__PURE__ */ COLUMNS.concat('person_id');
 
 /**
- * The keyset query. `{after_*}` start before everything on the first page. Timestamps go in as
- * ISO strings and are read with parseDateTime64BestEffort (a HogQL function, PostHog/posthog
- * `posthog/hogql/functions`), which honours the `Z` or offset PostHog writes in its answers.
- * Should PostHog ever answer with a coarser timestamp than it stores, the cursor only moves back
- * (rows are seen again and deduped by uuid), never past a row.
+ * Timestamps go in as ISO strings and are read with parseDateTime64BestEffort (a HogQL function,
+ * PostHog/posthog `posthog/hogql/functions`), which honours the `Z` or offset PostHog writes in its answers.
  */
-export function referralEventsQuery(pageSize: number): string {
-  const at = (name: string): string => `parseDateTime64BestEffort({${name}}, 6)`;
+const at = (name: string): string => `parseDateTime64BestEffort({${name}}, 6)`;
+
+/**
+ * A keyset query: `{after_*}` start before everything on the first page. Should PostHog ever
+ * answer with a coarser timestamp than it stores, the cursor only moves back (rows are seen again
+ * and deduped by uuid), never past a row.
+ */
+function keysetQuery(pageSize: number, columns: readonly string[], where: string, ...and: string[]): string {
   return [
-    `SELECT uuid, event, distinct_id, properties, timestamp, person.properties.email AS person_email`,
+    `SELECT ${columns.map((c) => (c === 'person_email' ? 'person.properties.email AS person_email' : c)).join(', ')}`,
     `FROM events`,
-    `WHERE event = {event} AND timestamp >= ${at('since')} AND timestamp < ${at('until')}`,
+    `WHERE ${where}timestamp >= ${at('since')} AND timestamp < ${at('until')}`,
     `  AND (timestamp > ${at('after_timestamp')} OR (timestamp = ${at('after_timestamp')} AND toString(uuid) > {after_uuid}))`,
+    ...and,
     `ORDER BY timestamp ASC, toString(uuid) ASC`,
     `LIMIT ${Math.trunc(pageSize)}`,
   ].join('\n');
@@ -122,8 +128,6 @@ export function qualifyWhereProblem(where: string): string | undefined {
   return where.trim() === '' ? 'is empty' : undefined;
 }
 
-const PERSON_EVENT_COLUMNS = [...COLUMNS, 'person_id'] as const;
-
 /**
  * The catch-up query: the qualifying (and refund) events of the window, each only for a person who
  * captured a `{referral_event}` in its lookback, so a shop's every payment is never fetched: the
@@ -134,10 +138,8 @@ const PERSON_EVENT_COLUMNS = [...COLUMNS, 'person_id'] as const;
  * `nodejs/src/cdp/utils.ts` convertToHogFunctionInvocationGlobals); a subquery in `IN` is plain
  * HogQL ("SQL editor", posthog.com/docs/hogql/guide: FROM and WHERE take subqueries). Every name
  * and time goes in as a `{placeholder}` value; only QUALIFY_WHERE is text, in its own parentheses.
- * Keyset paging as the referral query's.
  */
 export function personEventsQuery(pageSize: number, window: Pick<PersonEventWindow, 'qualify' | 'revoke'>): string {
-  const at = (name: string): string => `parseDateTime64BestEffort({${name}}, 6)`;
   const redeemers = (since: string): string =>
     `person_id IN (SELECT person_id FROM events WHERE event = {referral_event} AND timestamp >= ${at(since)} AND timestamp < ${at('until')})`;
   const roles: string[] = [];
@@ -146,70 +148,41 @@ export function personEventsQuery(pageSize: number, window: Pick<PersonEventWind
     roles.push(`(event = {qualify_event}${where ? ` AND (\n${where}\n)` : ''} AND ${redeemers('qualify_referrals_since')})`);
   }
   if (window.revoke) roles.push(`(event = {revoke_event} AND ${redeemers('revoke_referrals_since')})`);
-  return [
-    `SELECT uuid, event, distinct_id, properties, timestamp, person.properties.email AS person_email, person_id`,
-    `FROM events`,
-    `WHERE timestamp >= ${at('since')} AND timestamp < ${at('until')}`,
-    `  AND (timestamp > ${at('after_timestamp')} OR (timestamp = ${at('after_timestamp')} AND toString(uuid) > {after_uuid}))`,
-    `  AND (${roles.join('\n    OR ')})`,
-    `ORDER BY timestamp ASC, toString(uuid) ASC`,
-    `LIMIT ${Math.trunc(pageSize)}`,
-  ].join('\n');
+  return keysetQuery(pageSize, PERSON_EVENT_COLUMNS, '', `  AND (${roles.join('\n    OR ')})`);
 }
 
 export class PostHogEventsQuery {
-  private readonly fetch: Fetch;
-  private readonly url: string;
+  public constructor(private readonly options: QueryClientOptions) {}
 
-  public constructor(private readonly options: QueryClientOptions) {
-    this.fetch = options.fetch ?? fetch;
-    this.url = queryUrl(options);
-  }
-
-  /** Every event in the window, oldest first, one page per iteration. */
+  /** Every `window.event` event in the window, oldest first, one page per iteration. */
   public async *pages(window: EventWindow): AsyncGenerator<EventRow[]> {
-    const pageSize = window.pageSize ?? DEFAULT_PAGE_SIZE;
-    yield* this.keyset(window.since, pageSize, (after) => this.page(window, pageSize, after));
+    const { event, since, until } = window;
+    yield* this.keyset(window, (pageSize) => keysetQuery(pageSize, COLUMNS, 'event = {event} AND '), { event, since, until });
   }
 
   /** The catch-up's rows (personEventsQuery), oldest first, one page per iteration; nothing when no role is on. */
   public async *personEventPages(window: PersonEventWindow): AsyncGenerator<EventRow[]> {
     if (!window.qualify && !window.revoke) return;
-    const pageSize = window.pageSize ?? DEFAULT_PAGE_SIZE;
-    const query = personEventsQuery(pageSize, window);
     const values: Record<string, string> = { referral_event: window.referralEvent, since: window.since, until: window.until };
     if (window.qualify)
       Object.assign(values, { qualify_event: window.qualify.event, qualify_referrals_since: window.qualify.referralsSince });
     if (window.revoke) Object.assign(values, { revoke_event: window.revoke.event, revoke_referrals_since: window.revoke.referralsSince });
-    yield* this.keyset(window.since, pageSize, async (after) =>
-      readRows(
-        await runQuery(this.fetch, this.url, this.options, {
-          kind: 'HogQLQuery',
-          query,
-          values: { ...values, after_timestamp: after.timestamp, after_uuid: after.uuid },
-        }),
-        PERSON_EVENT_COLUMNS,
-      ),
-    );
+    yield* this.keyset(window, (pageSize) => personEventsQuery(pageSize, window), values, PERSON_EVENT_COLUMNS);
   }
 
-  private async page(window: EventWindow, pageSize: number, after: { timestamp: string; uuid: string }): Promise<EventRow[]> {
-    const json = await runQuery(this.fetch, this.url, this.options, {
-      kind: 'HogQLQuery',
-      query: referralEventsQuery(pageSize),
-      values: { event: window.event, since: window.since, until: window.until, after_timestamp: after.timestamp, after_uuid: after.uuid },
-    });
-    return readRows(json);
-  }
-
+  /** Pages by the keyset (timestamp, uuid) of each page's last row until a page comes back short. */
   private async *keyset(
-    since: string,
-    pageSize: number,
-    page: (after: { timestamp: string; uuid: string }) => Promise<EventRow[]>,
+    window: { since: string; pageSize?: number },
+    query: (pageSize: number) => string,
+    values: Record<string, string>,
+    columns: readonly string[] = COLUMNS,
   ): AsyncGenerator<EventRow[]> {
-    let after = { timestamp: since, uuid: '' };
+    const pageSize = window.pageSize ?? DEFAULT_PAGE_SIZE;
+    const text = query(pageSize);
+    let after = { timestamp: window.since, uuid: '' };
     for (let count = 0; count < MAX_PAGES; count++) {
-      const rows = await page(after);
+      const answer = await runQuery(this.options, text, { ...values, after_timestamp: after.timestamp, after_uuid: after.uuid });
+      const rows = readRows(answer, columns);
       if (rows.length > 0) yield rows;
       if (rows.length < pageSize) return;
       const last = rows[rows.length - 1]!;
@@ -219,23 +192,20 @@ export class PostHogEventsQuery {
   }
 }
 
-const queryUrl = (options: QueryClientOptions): string =>
-  `${options.appHost.replace(/\/+$/, '')}/api/projects/${encodeURIComponent(options.projectId)}/query/`;
+interface QueryAnswer {
+  results?: unknown;
+  columns?: unknown;
+}
 
 /** One HogQL query: its parsed answer, or the failure classified (429/5xx/network retryable, a refused key permanent). */
-async function runQuery(
-  fetchImpl: Fetch,
-  url: string,
-  options: QueryClientOptions,
-  query: { kind: 'HogQLQuery'; query: string; values: Record<string, string> },
-): Promise<{ results?: unknown; columns?: unknown }> {
+async function runQuery(options: QueryClientOptions, query: string, values: Record<string, string>): Promise<QueryAnswer> {
   const response = await fetchWithTimeout(
-    fetchImpl,
-    url,
+    options.fetch ?? fetch,
+    `${options.appHost.replace(/\/+$/, '')}/api/projects/${encodeURIComponent(options.projectId)}/query/`,
     {
       method: 'POST',
       headers: { authorization: `Bearer ${options.personalApiKey}`, 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify({ query }),
+      body: JSON.stringify({ query: { kind: 'HogQLQuery', query, values } }),
       // A redirect would carry the key elsewhere.
       redirect: 'error',
     },
@@ -243,65 +213,59 @@ async function runQuery(
     'PostHog query',
   );
   const text = await response.text().catch(() => '');
-  if (!response.ok) throw queryFailure(response, text, options);
-  try {
-    return JSON.parse(text) as { results?: unknown; columns?: unknown };
-  } catch {
+  const { status } = response;
+  const answered = `PostHog query answered ${status}`;
+  if (isRetryableStatus(status)) {
+    throw new RetryableError(answered, { retryAfterMs: parseRetryAfter(response.headers.get('retry-after')) });
+  }
+  if (status === 401 || status === 403) {
     throw new PermanentError(
-      'posthog_query_shape',
-      `PostHog query answered ${response.status} with a body that is not JSON: is POSTHOG_APP_HOST the app host?`,
-    );
-  }
-}
-
-function queryFailure(response: Response, text: string, options: QueryClientOptions): Error {
-  const detail = redactText(text.slice(0, 300), [], [options.personalApiKey]);
-  if (isRetryableStatus(response.status)) {
-    return new RetryableError(`PostHog query answered ${response.status}`, {
-      retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
-    });
-  }
-  if (response.status === 401 || response.status === 403) {
-    return new PermanentError(
       'posthog_query_auth',
-      `PostHog refused the personal API key (${response.status}): it needs the query:read scope on project ${options.projectId}`,
+      `PostHog refused the personal API key (${status}): it needs the query:read scope on project ${options.projectId}`,
     );
   }
-  return new PermanentError(`posthog_query_http_${response.status}`, `PostHog query answered ${response.status}: ${detail}`);
+  if (!response.ok) {
+    const detail = redactText(text.slice(0, 300), [], [options.personalApiKey]);
+    throw new PermanentError(`posthog_query_http_${status}`, `${answered}: ${detail}`);
+  }
+  try {
+    return JSON.parse(text) as QueryAnswer;
+  } catch {
+    throw new PermanentError('posthog_query_shape', `${answered} with a body that is not JSON: is POSTHOG_APP_HOST the app host?`);
+  }
 }
 
-function readRows(json: { results?: unknown; columns?: unknown }, columns: readonly string[] = COLUMNS): EventRow[] {
+/** The answer's rows and where each column is in them; every column in `required` must be there. */
+function answerColumns(json: QueryAnswer, required: readonly string[]): { rows: unknown[]; index: Map<string, number> } {
   if (!Array.isArray(json.results) || !Array.isArray(json.columns)) {
     throw new PermanentError('posthog_query_shape', 'PostHog query answer has no results/columns');
   }
   const index = new Map((json.columns as unknown[]).map((name, i) => [String(name), i]));
-  for (const column of columns) {
+  for (const column of required) {
     if (!index.has(column)) throw new PermanentError('posthog_query_shape', `PostHog query answer has no ${column} column`);
   }
-  const cell = (row: unknown[], column: (typeof PERSON_EVENT_COLUMNS)[number]): unknown =>
-    index.has(column) ? row[index.get(column)!] : undefined;
+  return { rows: json.results, index };
+}
+
+function readRows(json: QueryAnswer, columns: readonly string[]): EventRow[] {
+  const { rows, index } = answerColumns(json, columns);
   const text = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
-  return (json.results as unknown[]).map((raw) => {
+  return rows.map((raw) => {
     const row = Array.isArray(raw) ? raw : [];
+    const cell = (column: string): unknown => (index.has(column) ? row[index.get(column)!] : undefined);
     return {
-      uuid: String(cell(row, 'uuid') ?? ''),
-      event: String(cell(row, 'event') ?? ''),
-      distinctId: text(cell(row, 'distinct_id')),
-      properties: cell(row, 'properties'),
-      timestamp: String(cell(row, 'timestamp') ?? ''),
-      personEmail: text(cell(row, 'person_email')),
-      personId: text(cell(row, 'person_id')),
+      uuid: String(cell('uuid') ?? ''),
+      event: String(cell('event') ?? ''),
+      distinctId: text(cell('distinct_id')),
+      properties: cell('properties'),
+      timestamp: String(cell('timestamp') ?? ''),
+      personEmail: text(cell('person_email')),
+      personId: text(cell('person_id')),
     };
   });
 }
 
 // ── Shared device / IP (the worker's REVIEW_SHARED_DEVICE / REVIEW_SHARED_IP guards) ─────────────
-
-/** One side of the referral as PostHog may know them (lib/domain/lifecycle/guards.ts PersonRef). */
-interface PersonRef {
-  email: string;
-  distinctId?: string;
-}
 
 /**
  * How many `$device_id` and `$ip` values both people's events carry since `{since}`, in one row.
@@ -322,8 +286,10 @@ interface PersonRef {
  * `toString`, `parseDateTime64BestEffort`); the people and the time go in as `values`, never spliced.
  */
 export function sharedSignalsQuery(): string {
-  const referrer = `(distinct_id IN ({referrer_distinct_id}, {referrer_email}) OR lower(toString(person.properties.email)) = {referrer_email})`;
-  const redeemer = `(distinct_id IN ({redeemer_distinct_id}, {redeemer_email}) OR lower(toString(person.properties.email)) = {redeemer_email})`;
+  const person = (role: string): string =>
+    `(distinct_id IN ({${role}_distinct_id}, {${role}_email}) OR lower(toString(person.properties.email)) = {${role}_email})`;
+  const referrer = person('referrer');
+  const redeemer = person('redeemer');
   const device = `toString(properties.$device_id)`;
   const ip = `toString(properties.$ip)`;
   const both = (value: string, extra: string) =>
@@ -348,18 +314,13 @@ const SHARED_CACHE_MS = 15 * 60_000;
  * HogQLQueryThrottle; 240 a minute and 2,400 an hour on the API-queries plan). A 429, a 5xx or no
  * answer is a RetryableError: the referral is retried by SQS, never paid unchecked.
  */
-export class PostHogSharedSignals {
-  private readonly fetch: Fetch;
-  private readonly url: string;
+export class PostHogSharedSignals implements SharedSignalsPort {
   private readonly cache = new Map<string, { at: number; answer: { devices: number; ips: number } }>();
 
   public constructor(
     private readonly options: QueryClientOptions,
     private readonly now: () => number = Date.now,
-  ) {
-    this.fetch = options.fetch ?? fetch;
-    this.url = queryUrl(options);
-  }
+  ) {}
 
   public async shared(query: { referrer: PersonRef; redeemer: PersonRef; since: string }): Promise<{ devices: number; ips: number }> {
     const referrerEmail = query.referrer.email.trim().toLowerCase();
@@ -367,17 +328,13 @@ export class PostHogSharedSignals {
     const key = JSON.stringify([referrerEmail, query.referrer.distinctId ?? '', redeemerEmail, query.redeemer.distinctId ?? '']);
     const cached = this.cache.get(key);
     if (cached && this.now() - cached.at < SHARED_CACHE_MS) return cached.answer;
-    const json = await runQuery(this.fetch, this.url, this.options, {
-      kind: 'HogQLQuery',
-      query: sharedSignalsQuery(),
-      values: {
-        referrer_email: referrerEmail,
-        // An empty distinct id matches no event: PostHog drops events without one.
-        referrer_distinct_id: query.referrer.distinctId ?? '',
-        redeemer_email: redeemerEmail,
-        redeemer_distinct_id: query.redeemer.distinctId ?? '',
-        since: query.since,
-      },
+    const json = await runQuery(this.options, sharedSignalsQuery(), {
+      referrer_email: referrerEmail,
+      // An empty distinct id matches no event: PostHog drops events without one.
+      referrer_distinct_id: query.referrer.distinctId ?? '',
+      redeemer_email: redeemerEmail,
+      redeemer_distinct_id: query.redeemer.distinctId ?? '',
+      since: query.since,
     });
     const answer = readSharedRow(json);
     if (this.cache.size >= SHARED_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
@@ -386,17 +343,12 @@ export class PostHogSharedSignals {
   }
 }
 
-function readSharedRow(json: { results?: unknown; columns?: unknown }): { devices: number; ips: number } {
-  if (!Array.isArray(json.results) || !Array.isArray(json.columns)) {
-    throw new PermanentError('posthog_query_shape', 'PostHog query answer has no results/columns');
-  }
-  const columns = (json.columns as unknown[]).map(String);
-  const row = (json.results as unknown[])[0];
+function readSharedRow(json: QueryAnswer): { devices: number; ips: number } {
+  const { rows, index } = answerColumns(json, ['shared_devices', 'shared_ips']);
+  const row = rows[0];
   const cell = (name: string): number => {
-    const index = columns.indexOf(name);
-    if (index < 0) throw new PermanentError('posthog_query_shape', `PostHog query answer has no ${name} column`);
     // An aggregate over no rows is one row of zeros; no row at all is read the same way.
-    const value = Array.isArray(row) ? Number(row[index]) : 0;
+    const value = Array.isArray(row) ? Number(row[index.get(name)!]) : 0;
     if (!Number.isFinite(value)) throw new PermanentError('posthog_query_shape', `PostHog query answer's ${name} is not a number`);
     return value;
   };

@@ -61,21 +61,18 @@ export function jsonComplexityProblem(text: string, bounds: JsonBounds = JSON_BO
     if (c === QUOTE) {
       inString = true;
     } else if (c === OPEN_ARRAY || c === OPEN_OBJECT) {
-      if (++depth > bounds.maxDepth) {
-        return tooComplex(`body is nested more than ${bounds.maxDepth} levels deep`);
-      }
-      if (++elements > bounds.maxElements) return tooManyElements(bounds);
+      if (++depth > bounds.maxDepth) return tooComplex(`body is nested more than ${bounds.maxDepth} levels deep`);
+      elements++;
     } else if (c === CLOSE_ARRAY || c === CLOSE_OBJECT) {
       depth--;
     } else if (c === COMMA) {
-      if (++elements > bounds.maxElements) return tooManyElements(bounds);
+      elements++;
+    }
+    if (elements > bounds.maxElements) {
+      return tooComplex(`body has more than ${bounds.maxElements} elements (arrays, objects and the values or members in them)`);
     }
   }
   return undefined;
-}
-
-function tooManyElements(bounds: JsonBounds): JsonComplexityProblem {
-  return tooComplex(`body has more than ${bounds.maxElements} elements (arrays, objects and the values or members in them)`);
 }
 
 function tooComplex(message: string): JsonComplexityProblem {

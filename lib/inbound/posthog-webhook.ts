@@ -2,9 +2,9 @@ import * as z from 'zod/mini';
 import { RejectedError } from '../domain/errors';
 import { MAX_EMAIL_LENGTH, referralLimitProblem } from '../domain/limits';
 import { EMAIL_PATTERN, EVENT_ID_PATTERN, MAX_REFERRAL_CODE_LENGTH, normaliseEmail, type Referral } from '../domain/referral';
+import { MAX_PERSON_ID_LENGTH } from '../domain/referral';
 import { MAX_SIGNATURE_LENGTH } from '../domain/vouch';
 import type { PersonEvent } from '../domain/person-event';
-import { MAX_PERSON_ID_LENGTH } from '../domain/referral';
 import { jsonComplexityProblem } from './json-bounds';
 
 export interface PayloadOptions {
@@ -85,7 +85,7 @@ export function parseWebhook(rawBody: string, options: PayloadOptions): ParsedWe
       'expected PostHog\'s default body {"event": {...}, "person": {...}} or a bare event with "event" (its name) and "uuid"',
     );
   }
-  const { uuid, event: eventName, distinct_id: distinctId, properties, timestamp } = event.data;
+  const { uuid, event: eventName, distinct_id: distinctId, timestamp } = event.data;
   const eventId = typeof uuid === 'string' && EVENT_ID_PATTERN.test(uuid) ? uuid : undefined;
 
   // The referral event and the person events are ours; anything else is acknowledged so PostHog does not retry it.
@@ -97,21 +97,18 @@ export function parseWebhook(rawBody: string, options: PayloadOptions): ParsedWe
     throw unprocessable('missing_event_uuid', 'event.uuid is required: it is what makes a reward happen exactly once');
   }
   if (eventId === undefined) throw unprocessable('invalid_event_uuid', 'event.uuid must be a UUID');
-  if (role !== undefined) {
-    const person = wrapped ? root.data.person : undefined;
-    return { kind: 'person-event', event: readPersonEvent(role, eventId, eventName, distinctId, properties, timestamp, person) };
-  }
+  const person = wrapped ? root.data.person : undefined;
+  if (role !== undefined) return { kind: 'person-event', event: readPersonEvent(role, eventId, eventName, event.data, person) };
 
-  const props = recordSchema.safeParse(properties ?? {});
-  if (!props.success) throw unprocessable('invalid_properties', 'event.properties must be an object');
-  const person = wrapped ? readPersonEmail(root.data.person) : undefined;
-  const personId = wrapped ? readPersonId(root.data.person) : undefined;
+  const props = readProperties(event.data.properties);
+  const personEmail = readPersonEmail(person);
+  const personId = readPersonId(person);
 
   // A referral that names the referrer by `referral_code` needs no referrer email: the worker pays
   // the code's owner (lib/domain/referral-codes.ts), and an email beside the code is ignored there.
   // Without a code, the email is the referrer, as before codes existed.
-  const referralCode = readReferralCode(props.data[REFERRAL_CODE_PROPERTY]);
-  const referrerProperty = props.data[options.referrerEmailProperty];
+  const referralCode = readReferralCode(props[REFERRAL_CODE_PROPERTY]);
+  const referrerProperty = props[options.referrerEmailProperty];
   const referrerEmail =
     referralCode !== undefined && (isBlank(referrerProperty) || !emailSchema.safeParse(referrerProperty).success)
       ? ''
@@ -119,9 +116,9 @@ export function parseWebhook(rawBody: string, options: PayloadOptions): ParsedWe
   // The redeemer is usually the person the event was captured for, so their profile email stands
   // in, for an empty or blank property as much as for a missing one: an app that sends
   // `redeemer_email: ""` for a signed-in person means "the person", and refusing it would lose the referral.
-  const redeemerProperty = props.data[options.redeemerEmailProperty];
-  const redeemerEmail = readEmail(isBlank(redeemerProperty) ? person : redeemerProperty, options.redeemerEmailProperty, 'redeemer');
-  const referralSignature = readSignature(props.data[REFERRAL_SIGNATURE_PROPERTY]);
+  const redeemerProperty = props[options.redeemerEmailProperty];
+  const redeemerEmail = readEmail(isBlank(redeemerProperty) ? personEmail : redeemerProperty, options.redeemerEmailProperty, 'redeemer');
+  const referralSignature = readSignature(props[REFERRAL_SIGNATURE_PROPERTY]);
 
   const problem = referralLimitProblem({ referrerEmail, redeemerEmail });
   if (problem) throw unprocessable(problem.code, problem.message);
@@ -138,7 +135,7 @@ export function parseWebhook(rawBody: string, options: PayloadOptions): ParsedWe
       // only so the rules can refuse a referrer who redeemed as themselves: mailing the person
       // instead would let one person collect every reward under invented redeemer emails.
       customerEmail: redeemerEmail,
-      ...(person === undefined ? {} : { personEmail: person }),
+      ...(personEmail === undefined ? {} : { personEmail }),
       ...(personId === undefined ? {} : { personId }),
       distinctId: boundedString(distinctId, MAX_DISTINCT_ID_LENGTH),
       occurredAt: boundedString(timestamp, MAX_TIMESTAMP_LENGTH),
@@ -164,24 +161,21 @@ function readPersonEvent(
   role: PersonEvent['role'],
   eventId: string,
   eventName: string,
-  distinctId: unknown,
-  properties: unknown,
-  timestamp: unknown,
+  event: { distinct_id?: unknown; properties?: unknown; timestamp?: unknown },
   person: unknown,
 ): PersonEvent {
-  const occurredAt = boundedString(timestamp, MAX_TIMESTAMP_LENGTH);
+  const occurredAt = boundedString(event.timestamp, MAX_TIMESTAMP_LENGTH);
   if (occurredAt === undefined || !Number.isFinite(Date.parse(occurredAt))) {
     throw unprocessable(
       'invalid_event_timestamp',
       'event.timestamp is required for this event: when it happened decides what it qualifies',
     );
   }
-  const props = recordSchema.safeParse(properties ?? {});
-  if (!props.success) throw unprocessable('invalid_properties', 'event.properties must be an object');
+  const props = readProperties(event.properties);
   const personId = readPersonId(person);
   const email = readPersonEmail(person);
-  const distinct = boundedString(distinctId, MAX_DISTINCT_ID_LENGTH);
-  const signature = readSignature(props.data[REFERRAL_SIGNATURE_PROPERTY]);
+  const distinct = boundedString(event.distinct_id, MAX_DISTINCT_ID_LENGTH);
+  const signature = readSignature(props[REFERRAL_SIGNATURE_PROPERTY]);
   return {
     v: 1,
     kind: 'person-event',
@@ -194,6 +188,12 @@ function readPersonEvent(
     ...(email === undefined ? {} : { email }),
     ...(signature === undefined ? {} : { signature }),
   };
+}
+
+function readProperties(properties: unknown): Record<string, unknown> {
+  const props = recordSchema.safeParse(properties ?? {});
+  if (!props.success) throw unprocessable('invalid_properties', 'event.properties must be an object');
+  return props.data;
 }
 
 /** The default template's `person.id` (a UUID in PostHog), when it is a short string. */

@@ -1,7 +1,6 @@
 import { PermanentError, RetryableError } from '../../domain/errors';
-import { type Fetch, fetchWithTimeout, isRetryableStatus, responseText } from '../../infra/http';
-import { parseRetryAfter } from '../../infra/retry';
-import { parseJson } from './graphql';
+import { type Fetch, fetchWithTimeout, responseText } from '../../infra/http';
+import { parseJson, statusError } from './graphql';
 
 /**
  * Where the Admin API token comes from. Two kinds of Shopify app exist today:
@@ -61,11 +60,6 @@ const DEFAULT_RENEW_MARGIN_MS = 5 * 60_000;
 /** Reason for bad credentials: names the settings, so `ops status` tells the operator what to fix. */
 export const AUTH_INVALID_REASON = 'shopify_auth_invalid';
 
-interface CachedToken {
-  value: string;
-  renewAt: number;
-}
-
 /**
  * The client credentials grant, cached per container: one token for every record, renewed a
  * margin before it expires, and renewed at once when the Admin API says it is no longer valid.
@@ -74,25 +68,13 @@ interface CachedToken {
 export class ClientCredentialsTokens implements ShopifyTokenProvider {
   public readonly mode = 'client_credentials';
   private readonly endpoint: string;
-  private readonly fetchImpl: Fetch;
-  private readonly timeoutMs: number;
   private readonly now: () => number;
-  private readonly renewMarginMs: number;
-  private current?: CachedToken;
+  private current?: { value: string; renewAt: number };
   private renewal?: Promise<string>;
-  private grants = 0;
 
   public constructor(private readonly options: ClientCredentialsOptions) {
     this.endpoint = `${options.origin.replace(/\/+$/, '')}/admin/oauth/access_token`;
-    this.fetchImpl = options.fetch ?? fetch;
-    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.now = options.now ?? Date.now;
-    this.renewMarginMs = options.renewMarginMs ?? DEFAULT_RENEW_MARGIN_MS;
-  }
-
-  /** How many tokens this provider has asked for: the soak and the tests bound it. */
-  public get grantCount(): number {
-    return this.grants;
   }
 
   public token(): Promise<string> {
@@ -112,11 +94,10 @@ export class ClientCredentialsTokens implements ShopifyTokenProvider {
   }
 
   private async grant(): Promise<string> {
-    this.grants++;
     const what = 'shopify access token (client credentials grant)';
     const started = this.now();
     const response = await fetchWithTimeout(
-      this.fetchImpl,
+      this.options.fetch ?? fetch,
       this.endpoint,
       {
         method: 'POST',
@@ -128,7 +109,7 @@ export class ClientCredentialsTokens implements ShopifyTokenProvider {
         }).toString(),
         redirect: 'manual',
       },
-      this.timeoutMs,
+      this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       what,
     );
     const status = response.status;
@@ -144,16 +125,8 @@ export class ClientCredentialsTokens implements ShopifyTokenProvider {
           '(check the pair in the secret, and that the app version with the scopes is released and installed on this store)',
       );
     }
-    if (isRetryableStatus(status)) {
-      throw new RetryableError(`${what}: HTTP ${status}`, {
-        retryAfterMs: parseRetryAfter(response.headers.get('retry-after'), this.now()),
-        outage: status >= 500,
-      });
-    }
-    if (status === 404) {
-      throw new PermanentError('shopify_not_found', `${what}: HTTP 404 from ${this.endpoint}, check SHOPIFY_STORE_DOMAIN`);
-    }
-    if (status < 200 || status >= 300) throw new PermanentError(`shopify_http_${status}`, `${what}: HTTP ${status}`);
+    const failed = statusError(what, response, this.now, ` from ${this.endpoint}, check SHOPIFY_STORE_DOMAIN`);
+    if (failed) throw failed;
 
     const token = body?.access_token;
     if (typeof token !== 'string' || token === '') {
@@ -162,7 +135,7 @@ export class ClientCredentialsTokens implements ShopifyTokenProvider {
     }
     const lifetimeMs = typeof body?.expires_in === 'number' && body.expires_in > 0 ? body.expires_in * 1000 : undefined;
     // No expires_in: keep it until the Admin API refuses it (the 401 path renews then).
-    const margin = lifetimeMs === undefined ? 0 : Math.min(this.renewMarginMs, lifetimeMs / 5);
+    const margin = lifetimeMs === undefined ? 0 : Math.min(this.options.renewMarginMs ?? DEFAULT_RENEW_MARGIN_MS, lifetimeMs / 5);
     this.current = { value: token, renewAt: lifetimeMs === undefined ? Number.POSITIVE_INFINITY : started + lifetimeMs - margin };
     return token;
   }

@@ -1,7 +1,7 @@
 import { RetryableError } from '../../domain/errors';
 import type { RewardIssuer, RewardLookup } from '../../domain/rewards';
 import type { CreateGiftCardResult, GiftCardInput } from './gift-cards';
-import { classifyUserErrors, type UserError } from './graphql';
+import { sendCreate, type UserError } from './graphql';
 import type { ShopifyTransport } from './transport';
 
 const DISCOUNT_CREATE_MUTATION = `mutation DiscountCodeCreate($basicCodeDiscount: DiscountCodeBasicInput!) {
@@ -25,7 +25,8 @@ export const DISCOUNT_CODE_DOCUMENTS = {
 } as const;
 
 interface DiscountCreateData {
-  discountCodeBasicCreate?: { codeDiscountNode?: { id?: string } | null; userErrors?: UserError[] } | null;
+  codeDiscountNode?: { id?: string } | null;
+  userErrors?: UserError[];
 }
 
 interface DiscountFindData {
@@ -62,25 +63,18 @@ export function discountCodeIssuer(transport: ShopifyTransport, now: () => numbe
         appliesOncePerCustomer: true,
       },
     };
-    const secrets = [input.code];
-    const { data, sends } = await transport.send<DiscountCreateData>(
+    return sendCreate<DiscountCreateData>(
+      transport,
       'discountCodeBasicCreate',
       DISCOUNT_CREATE_MUTATION,
       variables,
-      secrets,
+      input.code,
+      (payload) => {
+        const id = payload.codeDiscountNode?.id;
+        if (!id) throw new RetryableError('shopify discountCodeBasicCreate: response without a discount');
+        return { status: 'created', id, lastCharacters: input.code.slice(-4) };
+      },
     );
-    const payload = data.discountCodeBasicCreate;
-    if (!payload) throw new RetryableError('shopify discountCodeBasicCreate: response without a payload');
-    const userErrors = payload.userErrors ?? [];
-    if (userErrors.length > 0) {
-      return {
-        ...classifyUserErrors('discountCodeBasicCreate', userErrors, input.code, (message) => transport.redact(message, secrets)),
-        sends,
-      };
-    }
-    const id = payload.codeDiscountNode?.id;
-    if (!id) throw new RetryableError('shopify discountCodeBasicCreate: response without a discount');
-    return { status: 'created', id, lastCharacters: input.code.slice(-4) };
   };
 
   /** Discount codes, unlike gift cards, are read back by their full code: at most one match, and nothing is left unseen. */

@@ -1,6 +1,6 @@
 import { RetryableError } from '../../domain/errors';
 import type { RewardIssuer, RewardLookup } from '../../domain/rewards';
-import { classifyUserErrors, type UserError } from './graphql';
+import { sendCreate, type UserError } from './graphql';
 import type { ShopifyTransport } from './transport';
 
 export interface GiftCardInput {
@@ -80,17 +80,12 @@ interface ShopCurrencyData {
 }
 
 interface CreateData {
-  giftCardCreate?: {
-    giftCard?: { id?: string; lastCharacters?: string } | null;
-    userErrors?: UserError[];
-  } | null;
+  giftCard?: { id?: string; lastCharacters?: string } | null;
+  userErrors?: UserError[];
 }
 
 interface FindData {
-  giftCards?: {
-    nodes?: FoundGiftCard[];
-    pageInfo?: { hasNextPage?: boolean } | null;
-  } | null;
+  giftCards?: { nodes?: FoundGiftCard[]; pageInfo?: { hasNextPage?: boolean } | null } | null;
 }
 
 /**
@@ -134,22 +129,13 @@ export function giftCardIssuer(transport: ShopifyTransport): GiftCardIssuer {
         ...(input.expiresOn ? { expiresOn: input.expiresOn } : {}),
       },
     };
-    const secrets = [input.code];
-    const { data, sends } = await transport.send<CreateData>('giftCardCreate', CREATE_MUTATION, variables, secrets);
-    const payload = data.giftCardCreate;
-    if (!payload) throw new RetryableError('shopify giftCardCreate: response without a payload');
-
-    const userErrors = payload.userErrors ?? [];
-    if (userErrors.length > 0) {
-      return { ...classifyUserErrors('giftCardCreate', userErrors, input.code, (message) => transport.redact(message, secrets)), sends };
-    }
-
-    const card = payload.giftCard;
-    if (!card?.id || typeof card.lastCharacters !== 'string') {
-      // Retrying is safe: the code is ours and fixed, so a second attempt answers TAKEN if this one landed.
-      throw new RetryableError('shopify giftCardCreate: response without a gift card');
-    }
-    return { status: 'created', id: card.id, lastCharacters: card.lastCharacters };
+    return sendCreate<CreateData>(transport, 'giftCardCreate', CREATE_MUTATION, variables, input.code, ({ giftCard: card }) => {
+      if (!card?.id || typeof card.lastCharacters !== 'string') {
+        // Retrying is safe: the code is ours and fixed, so a second attempt answers TAKEN if this one landed.
+        throw new RetryableError('shopify giftCardCreate: response without a gift card');
+      }
+      return { status: 'created', id: card.id, lastCharacters: card.lastCharacters };
+    });
   };
 
   /**

@@ -1,6 +1,10 @@
 import { PermanentError, RetryableError } from '../../domain/errors';
+import { isRetryableStatus } from '../../infra/http';
 import { maskCode } from '../../infra/mask';
+import { parseRetryAfter } from '../../infra/retry';
+import type { CreateGiftCardResult } from './gift-cards';
 import type { BucketReading } from './pacing';
+import type { ShopifyTransport } from './transport';
 
 /** Shopify GraphQL response shapes and how the client reads them (lib/adapters/shopify/transport.ts and the calls beside it). */
 
@@ -28,15 +32,29 @@ export interface UserError {
   message?: string;
 }
 
-export function classifyUserErrors(
+/**
+ * Sends a create of the reward `code` names and hands its payload (`data[operation]`) to `created`,
+ * unless userErrors answer instead: TAKEN, with how many times the create went out (`sends`, see
+ * ShopifyTransport.send), or an error thrown.
+ */
+export async function sendCreate<P extends { userErrors?: UserError[] }>(
+  transport: ShopifyTransport,
   operation: string,
-  userErrors: UserError[],
+  document: string,
+  variables: Record<string, unknown>,
   code: string,
-  scrub: (message: string) => string,
-): { status: 'taken' } {
-  const describe = (e: UserError): string => scrub(`${e.code ?? 'UNKNOWN'} on ${(e.field ?? []).join('.') || 'input'}: ${e.message ?? ''}`);
-  const isTakenCode = (e: UserError): boolean => e.code === 'TAKEN' && (!e.field || e.field.includes('code'));
+  created: (payload: P) => CreateGiftCardResult,
+): Promise<CreateGiftCardResult> {
+  const secrets = [code];
+  const { data, sends } = await transport.send<Record<string, P | null | undefined>>(operation, document, variables, secrets);
+  const payload = data[operation];
+  if (!payload) throw new RetryableError(`shopify ${operation}: response without a payload`);
+  const userErrors = payload.userErrors ?? [];
+  if (userErrors.length === 0) return created(payload);
 
+  const describe = (e: UserError): string =>
+    transport.redact(`${e.code ?? 'UNKNOWN'} on ${(e.field ?? []).join('.') || 'input'}: ${e.message ?? ''}`, secrets);
+  const isTakenCode = (e: UserError): boolean => e.code === 'TAKEN' && (!e.field || e.field.includes('code'));
   // A request error outranks TAKEN: the same input could never have created the card.
   const permanent = userErrors.find((e) => e.code !== 'INTERNAL_ERROR' && !isTakenCode(e));
   if (permanent) {
@@ -45,7 +63,24 @@ export function classifyUserErrors(
   }
   const internal = userErrors.find((e) => e.code === 'INTERNAL_ERROR');
   if (internal) throw new RetryableError(`shopify ${operation}: ${describe(internal)}`);
-  return { status: 'taken' };
+  return { status: 'taken', sends };
+}
+
+/**
+ * The error for a status the caller has not handled itself, or undefined for a 2xx: 408/425/429
+ * and 5xx retryable, after Retry-After (a 5xx is an outage); 404 a wrong store domain, `notFound`
+ * says what to check; any other status permanent: 400 (malformed request), 402 (shop frozen), 423
+ * (shop locked) answer the same on a retry.
+ */
+export function statusError(what: string, response: Response, now: () => number, notFound: string, detail = ''): Error | undefined {
+  const { status } = response;
+  if (isRetryableStatus(status)) {
+    const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), now());
+    return new RetryableError(`${what}: HTTP ${status}`, { retryAfterMs, outage: status >= 500 });
+  }
+  if (status === 404) return new PermanentError('shopify_not_found', `${what}: HTTP 404${notFound}`);
+  if (status < 200 || status >= 300) return new PermanentError(`shopify_http_${status}`, `${what}: HTTP ${status}${detail}`);
+  return undefined;
 }
 
 export function bucketReading(cost: QueryCost | undefined): BucketReading | undefined {

@@ -82,19 +82,16 @@ export interface BucketEstimate {
   at: number;
 }
 
+/** Permits handed out, how many of them waited and for how long in all (ms), and how many the maxWaitMs cap released. */
 export interface PacerStats {
-  /** Permits handed out. */
   permits: number;
-  /** Permits that had to wait. */
   waited: number;
-  /** Total time spent waiting, ms. */
   waitedMs: number;
-  /** Permits released by the maxWaitMs cap rather than by the estimate. */
   capped: number;
 }
 
-export const DEFAULT_OPERATION_COST = 10;
-export const DEFAULT_MAX_WAIT_MS = 10_000;
+const DEFAULT_OPERATION_COST = 10;
+const DEFAULT_MAX_WAIT_MS = 10_000;
 /** Time constant of the smoothing of others' spending, ms: long enough to average out jitter. */
 const FOREIGN_SMOOTHING_MS = 5_000;
 /** Never assume others leave us less than this share of the restore rate. */
@@ -258,8 +255,10 @@ export class ShopifyPacer {
       this.base = { ...base, available: this.projected(base, now) - permit.cost, at: now, seq: Math.max(base.seq, permit.seq) };
     }
     if (this.share < 1 && this.base) this.keepOurPart(mineBefore, charged, hasReading ? reading.currentlyAvailable : undefined, now);
-    if (this.base) this.forgetSpentUpTo(this.base.seq);
-    this.wakeAll();
+    // Requests up to the base's are in its reading: learnForeignRate never looks at them again.
+    const upTo = this.base?.seq ?? 0;
+    for (const seq of this.spent.keys()) if (seq <= upTo) this.spent.delete(seq);
+    for (const wake of [...this.wakers]) wake();
   }
 
   /**
@@ -301,10 +300,6 @@ export class ShopifyPacer {
     this.foreignRate = Math.min(ceiling, Math.max(0, this.foreignRate + weight * (sample - this.foreignRate)));
   }
 
-  private forgetSpentUpTo(seq: number): void {
-    for (const s of [...this.spent.keys()]) if (s <= seq) this.spent.delete(s);
-  }
-
   /** 0: go now; a number: ms until the projection says go; undefined: wait for the next reading. */
   private delayFor(seq: number): number | undefined {
     let ahead = 0;
@@ -342,19 +337,16 @@ export class ShopifyPacer {
 
   /** The shop's bucket, projected from the reading: what settle compares new readings with. */
   private projected(base: Base, now = this.now()): number {
-    const level =
-      base.available + (Math.max(0, now - base.at) / 1000) * Math.max(base.restoreRate * MIN_SHARE, base.restoreRate - this.foreignRate);
-    return base.maximum > 0 ? Math.min(base.maximum, level) : level;
+    const rate = Math.max(base.restoreRate * MIN_SHARE, base.restoreRate - this.foreignRate);
+    return refilled(base.available, base.at, rate, base.maximum, now);
   }
 
   /** Our part of it, refilled at our rate, up to our share of the bucket: all of it with a share of 1. */
   private ours(base: Base, now = this.now()): number {
-    const from =
-      base.mine !== undefined && base.mineAt !== undefined
-        ? { level: base.mine, at: base.mineAt }
-        : { level: base.available * this.share, at: base.at };
-    const level = from.level + (Math.max(0, now - from.at) / 1000) * this.effectiveRate(base);
-    return base.maximum > 0 ? Math.min(base.maximum * this.share, level) : level;
+    const rate = this.effectiveRate(base);
+    const maximum = base.maximum * this.share;
+    if (base.mine !== undefined && base.mineAt !== undefined) return refilled(base.mine, base.mineAt, rate, maximum, now);
+    return refilled(base.available * this.share, base.at, rate, maximum, now);
   }
 
   /** Sleeps `ms` or until the next reading; true when the full time passed. */
@@ -378,17 +370,18 @@ export class ShopifyPacer {
       }
     });
   }
-
-  private wakeAll(): void {
-    const wakers = [...this.wakers];
-    for (const wake of wakers) wake();
-  }
 }
 
 function sum(values: Iterable<number>): number {
   let total = 0;
   for (const value of values) total += value;
   return total;
+}
+
+/** `level` at `at`, refilled at `rate` points/s until `now`, up to `maximum` (0: no cap). */
+function refilled(level: number, at: number, rate: number, maximum: number, now: number): number {
+  const filled = level + (Math.max(0, now - at) / 1000) * rate;
+  return maximum > 0 ? Math.min(maximum, filled) : filled;
 }
 
 function isPositive(value: number | undefined): value is number {

@@ -1,9 +1,9 @@
 import { PermanentError, RetryableError } from '../../domain/errors';
-import { type Fetch, fetchWithTimeout, isRetryableStatus, responseText } from '../../infra/http';
+import { type Fetch, fetchWithTimeout, responseText } from '../../infra/http';
 import { redactText } from '../../infra/mask';
 import { parseRetryAfter } from '../../infra/retry';
 import type { ShopifyTokenProvider } from './auth';
-import { bucketReading, parseJson, throttleDelayMs, type GraphQLResponse, type QueryCost } from './graphql';
+import { bucketReading, parseJson, statusError, throttleDelayMs, type GraphQLResponse, type QueryCost } from './graphql';
 import { ShopifyPacer, type BucketReading } from './pacing';
 
 export interface ShopifyTransportOptions {
@@ -162,32 +162,22 @@ export class ShopifyTransport {
       const which = this.auth.mode === 'static' ? 'SHOPIFY_ACCESS_TOKEN' : 'a freshly granted token';
       throw new PermanentError('shopify_auth', `${what}: HTTP ${status}, ${which} rejected or missing scope`);
     }
-    if (status === 404) {
-      throw new PermanentError('shopify_not_found', `${what}: HTTP 404, check the store domain and API version`);
-    }
-    if (isRetryableStatus(status)) {
-      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.now());
-      throw new RetryableError(`${what}: HTTP ${status}`, { retryAfterMs, outage: status >= 500 });
-    }
-    if (status < 200 || status >= 300) {
-      // 400 (malformed request), 402 (shop frozen), 423 (shop locked): retrying will not change them.
-      const detail = typeof body?.errors === 'string' ? `: ${scrub(body.errors)}` : '';
-      throw new PermanentError(`shopify_http_${status}`, `${what}: HTTP ${status}${detail}`);
-    }
+    const detail = typeof body?.errors === 'string' ? `: ${scrub(body.errors)}` : '';
+    const failed = statusError(what, response, this.now, ', check the store domain and API version', detail);
+    if (failed) throw failed;
     if (!body || typeof body !== 'object') {
       // A proxy or an outage page, not Shopify's API answering.
       throw new RetryableError(`${what}: HTTP ${status} with a body that is not JSON`);
     }
-    if (errors.length > 0) {
-      const messages = scrub(errors.map((e) => e.message ?? e.extensions?.code ?? 'unknown error').join('; '));
+    if (errors.length > 0 || !Array.isArray(body.errors ?? [])) {
+      const messages = scrub(
+        errors.length > 0 ? errors.map((e) => e.message ?? e.extensions?.code ?? 'unknown error').join('; ') : JSON.stringify(body.errors),
+      );
       // INTERNAL_SERVER_ERROR is Shopify's own transient failure, not a fault of the request.
-      if (errors.every((e) => e.extensions?.code === 'INTERNAL_SERVER_ERROR')) {
+      if (errors.length > 0 && errors.every((e) => e.extensions?.code === 'INTERNAL_SERVER_ERROR')) {
         throw new RetryableError(`${what}: Shopify internal error: ${messages}`);
       }
       throw new PermanentError('shopify_graphql', `${what}: GraphQL error: ${messages}`);
-    }
-    if (body.errors !== undefined && body.errors !== null && !Array.isArray(body.errors)) {
-      throw new PermanentError('shopify_graphql', `${what}: GraphQL error: ${scrub(JSON.stringify(body.errors))}`);
     }
     if (!body.data) throw new RetryableError(`${what}: response without data`);
     return { data: body.data, sends: 1 };
