@@ -3,7 +3,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { isAuthorisedBearer } from '../lib/inbound/auth';
 import { loadIngestConfig, MAX_BODY_BYTES, type IngestConfig } from '../lib/infra/config';
 import { RejectedError, RetryableError } from '../lib/domain/errors';
-import { metrics, MetricUnit, misconfiguredReason, observedHttpHandler, scopedLogger } from '../lib/infra/observability';
+import { countForFunction, metrics, MetricUnit, misconfiguredReason, observedHttpHandler, scopedLogger } from '../lib/infra/observability';
 import { parseWebhook } from '../lib/inbound/posthog-webhook';
 import { BODY_TOO_COMPLEX } from '../lib/inbound/json-bounds';
 import { enqueueReferral } from '../lib/adapters/sqs/queue';
@@ -127,13 +127,10 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
  * credential proven, the other failed) and `WebhookRejectedAuthenticated` (a 400/413/422 after
  * both passed). The webhook alarms watch these, not the access log's 401/4xx counts, which any
  * anonymous caller can keep above a threshold (docs/OPERATIONS.md, "Alarms"). One data point in
- * this function's own series: Lambda names it `<service>-<stage>-ingest`, so each stage's alarm
- * sees only its own stage.
+ * this function's own series (countForFunction).
  */
 function countProvenRefusal(name: 'WebhookAuthMismatch' | 'WebhookRejectedAuthenticated'): void {
-  const metric = metrics.singleMetric();
-  metric.addDimension('function', process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'ingest');
-  metric.addMetric(name, MetricUnit.Count, 1);
+  countForFunction(name, 1, 'ingest');
 }
 
 /** The event uuid of a body parseWebhook refused, if it has a well-formed one; never anything else from it. */

@@ -2,7 +2,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { documentClient } from '../lib/infra/aws-clients';
 import { loadCustomerIoConfig, loadPostHogCaptureConfig, loadReleaserConfig, loadShopifyConfig } from '../lib/infra/config';
 import { releaseDue, type ReleaserDeps } from '../lib/domain/lifecycle/release';
-import { builtOnFirstCall, flushMetrics, logger, metrics, MetricUnit } from '../lib/infra/observability';
+import { builtOnFirstCall, countForFunction, flushMetrics, logger, metrics, MetricUnit } from '../lib/infra/observability';
 import { loadEnv } from '../lib/infra/secrets';
 import { releaserDeps } from '../lib/infra/wiring';
 
@@ -14,8 +14,8 @@ export function makeReleaseHandler(deps: ReleaserDeps) {
       metrics.addMetric('RewardsReleased', MetricUnit.Count, run.released);
       // Every run, zeros included: missing data means the releaser is not running (its alarm treats
       // that as breaching); the alarm on qualifying events stopping reads the second.
-      perFunction('ReviewWaitingOverADay', run.reviewOverADay);
-      perFunction('ReferralsAwaitingQualification', run.awaiting);
+      countForFunction('ReviewWaitingOverADay', run.reviewOverADay, 'release');
+      countForFunction('ReferralsAwaitingQualification', run.awaiting, 'release');
       metrics.addMetric('ReferralsNotQualified', MetricUnit.Count, run.notQualified);
       if (run.expiryFollowUpsFailed > 0) {
         metrics.addMetric('ExpiryFollowUpsFailed', MetricUnit.Count, run.expiryFollowUpsFailed);
@@ -37,14 +37,6 @@ export function makeReleaseHandler(deps: ReleaserDeps) {
       flushMetrics();
     }
   };
-}
-
-// In this function's own series (Lambda names it `<service>-<stage>-release`), so each stage's alarm
-// sees only its own; a single metric drops its dimensions when it publishes, so each is one of its own.
-function perFunction(name: string, value: number): void {
-  const metric = metrics.singleMetric();
-  metric.addDimension('function', process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'release');
-  metric.addMetric(name, MetricUnit.Count, value);
 }
 
 /**

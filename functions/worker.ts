@@ -10,7 +10,16 @@ import { PermanentError } from '../lib/domain/errors';
 import { release } from '../lib/domain/steps';
 import { referralLimitProblem } from '../lib/domain/limits';
 import { maskEmail } from '../lib/infra/mask';
-import { builtOnFirstCall, flushMetrics, logger, metrics, MetricUnit, scopedLogger, type ScopedLogger } from '../lib/infra/observability';
+import {
+  builtOnFirstCall,
+  countForFunction,
+  flushMetrics,
+  logger,
+  metrics,
+  MetricUnit,
+  scopedLogger,
+  type ScopedLogger,
+} from '../lib/infra/observability';
 import { parseReferral } from '../lib/domain/referral';
 import { parsePersonEvent, type PersonEvent } from '../lib/domain/person-event';
 import { handlePersonEvent, type PersonEventResult } from '../lib/domain/qualify';
@@ -210,10 +219,7 @@ function reportPersonEvent(event: PersonEvent, result: PersonEventResult, log: S
   if (event.role === 'qualify' && result.outcome !== 'off' && result.outcome !== 'unvouched') {
     // Each vouched qualifying event handled: the alarm on qualifying events stopping reads it, per
     // function so each stage's alarm counts only its own (Lambda names it `<service>-<stage>-worker`).
-    metrics
-      .singleMetric()
-      .addDimension('function', process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'worker')
-      .addMetric('QualifyingEventsReceived', MetricUnit.Count, 1);
+    countForFunction('QualifyingEventsReceived', 1, 'worker');
   }
   switch (result.outcome) {
     case 'unvouched':

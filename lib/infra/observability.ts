@@ -185,6 +185,18 @@ class EmfMetrics {
 export const logger = new JsonLogger();
 export const metrics = new EmfMetrics();
 
+/**
+ * One data point in this function's own series, dimensioned by its name (Lambda names it
+ * `<service>-<stage>-<function>`), so an alarm on it reads its own stage only. A metric of its
+ * own: the invocation's buffered metrics carry no dimension but `service`.
+ */
+export function countForFunction(name: string, value: number, fallbackName: string): void {
+  metrics
+    .singleMetric()
+    .addDimension('function', process.env.AWS_LAMBDA_FUNCTION_NAME ?? fallbackName)
+    .addMetric(name, MetricUnit.Count, value);
+}
+
 /** Publishes what this invocation recorded; an invocation that recorded nothing stays quiet. */
 export function flushMetrics(): void {
   if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
