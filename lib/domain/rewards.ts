@@ -1,13 +1,11 @@
 import { claimPerPersonRules, claimReferrerCap, releaseClaims } from './claims';
-import type { RewardType } from './ledger-port';
 import { CONTENTION_RETRY_MS, PermanentError, RetryableError } from './errors';
-import type { FinalStatus, LedgerPort, LedgerRecord, Role } from './ledger-port';
-import { posthogDistinctId, ROLES } from './ledger-port';
+import { posthogDistinctId, ROLES, type FinalStatus, type LedgerPort, type LedgerRecord, type RewardType, type Role } from './ledger-port';
 import type { Referral } from './referral';
 import { canonicalEmail } from './identity';
 import { resolveReferrer, type ReferralCodeDeps } from './referral-codes';
 import { withRetry, type RetryOptions } from '../infra/retry';
-import { staticRefusal, vouchRefusal, type ProgramRules, type RefusalReason } from './rules';
+import { staticRefusal, vouchRefusal, type ProgramRules } from './rules';
 import { captureOutcome } from './lifecycle/capture';
 import { captureHeld, lifecycleVerdict, takeUp, type LifecycleDeps } from './lifecycle/hold';
 import { lastStep, stateOf, type Verdict } from './machine';
@@ -52,7 +50,7 @@ export interface RewardLookup {
 }
 
 /** A field of a queue message that differs from the ledger's copy of the referral (the ledger's is used). */
-export type MismatchedField = 'referrerEmail' | 'redeemerEmail' | 'customerEmail' | 'distinctId';
+type MismatchedField = 'referrerEmail' | 'redeemerEmail' | 'customerEmail' | 'distinctId';
 export type ReferralMismatch = { field: MismatchedField; message: string; ledger: string }[];
 
 // The outbound ports speak the domain; the adapters own the wire shapes (lib/domain/notify-ports.ts).
@@ -199,17 +197,14 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   // The last step of a referral also ends it, in the same ledger write (lastStep, lib/domain/machine.ts).
   const posthog = record.posthogAt ? undefined : deps.posthog;
   const posthogDue = posthog !== undefined;
-  const track = async (outcome: 'fulfilled' | 'rejected', finish: FinalStatus, extra?: OutcomeDetails) => {
-    if (!posthog) return;
+  const end = async (outcome: 'fulfilled' | 'rejected', finish: FinalStatus, extra?: OutcomeDetails) => {
+    const step = lastStep(record, posthogDue);
+    if (step === 'own') record = await finishStep(ledger, eventId, owner, finish);
+    if (step !== 'posthog' || !posthog) return;
     // Same referral, same outcome: the adapter derives the same uuid, and PostHog drops the repeat of a retried capture.
     await retry(() => captureOutcome(posthog, outcome, referral, { rewardType: reward.type, rewardAmount: reward.amount }, extra));
     record = await recordPostHog(ledger, eventId, owner, finish);
     await checkpoint('posthog');
-  };
-  const end = async (outcome: 'fulfilled' | 'rejected', finish: FinalStatus, extra?: OutcomeDetails) => {
-    const step = lastStep(record, posthogDue);
-    if (step === 'posthog') await track(outcome, finish, extra);
-    else if (step === 'own') record = await finishStep(ledger, eventId, owner, finish);
   };
 
   // The reward fixed at begin, not the config of the moment: budgets and captures count what is paid.
@@ -218,18 +213,25 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   if (state.name === 'RECEIVED') {
     // The verdict, reached once and stored in one write: the rules' (unless an earlier release
     // stored them apart), then the lifecycle's on an accepted referral. The signature first (a
-    // forged event is reported as one), then a code we never issued, or none where one is
-    // required, before any other rule: its referrer is nobody we know, so it must claim nothing.
-    // A referral that will wait for its qualifying event claims its referrer slot only once it has
-    // qualified (accepted then, its qualifiedAt stored): MAX_REWARDS_PER_REFERRER counts the referrals
-    // that qualify (lib/domain/claims.ts).
+    // forged event is reported as one), then a code we never issued or none where one is required
+    // (its referrer is nobody we know), then the static rules: a referral refused by any of these
+    // claims nothing. The per-person rules are claims that admit the same referral again on a retry
+    // (or wait), so a rerun before the verdict is stored reaches the same one. A referral that will
+    // wait for its qualifying event claims its referrer slot only once it has qualified (accepted
+    // then, its qualifiedAt stored): MAX_REWARDS_PER_REFERRER counts the referrals that qualify
+    // (lib/domain/claims.ts).
     const waits = waitsForQualification(deps.qualification, record);
-    const unvouched = deps.rules ? vouchRefusal(referral, deps.rules.referralSignatures) : undefined;
+    const { rules } = deps;
     const refusal = state.accepted
-      ? record.qualifiedAt && deps.rules
-        ? await claimReferrerCap(referral, deps.rules, ledger)
+      ? record.qualifiedAt && rules
+        ? await claimReferrerCap(referral, rules, ledger)
         : undefined
-      : (unvouched ?? resolved.refusal ?? (await applyRules(referral, deps, waits)));
+      : rules
+        ? (vouchRefusal(referral, rules.referralSignatures) ??
+          resolved.refusal ??
+          staticRefusal(referral, rules) ??
+          (await claimPerPersonRules(referral, rules, ledger, { slotOnQualifying: waits })))
+        : resolved.refusal;
     // The redeemer's keys point at an accepted referral before its verdict is stored, so a person
     // event that finds it waiting (or, for a refund, paid) finds it by them (lib/domain/qualify.ts).
     if (!refusal && personEventsOn(deps.qualification) && !record.qualifiedAt) await takePersonKeys(ledger, referral, eventId);
@@ -318,7 +320,8 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
       }
       if (cardId) {
         const written = await recordCard(ledger, eventId, owner, role, cardId, expiresOn);
-        Object.assign(write, cardFields(written, role));
+        // Only this role's card fields: the rest of `written` may be the other step's stale copy.
+        for (const field of ['CardId', 'CardAt', 'ExpiresOn'] as const) write[`${role}${field}`] = written[`${role}${field}`];
         await checkpoint(`card:${role}`);
         return write;
       }
@@ -348,13 +351,9 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     const seenForMs = seenAt === undefined ? 0 : now() - Date.parse(seenAt);
     if (seenAt !== undefined && seenForMs >= windowMs) return;
     if (seenAt === undefined) await recordTakenSeen(ledger, eventId, owner, role, code);
+    const message = `Shopify reports the ${role} code taken by another reward; confirming it is not ours (not yet searchable) before replacing it`;
     // Back when the window has passed, not before: earlier tries would only spend receives.
-    throw new RetryableError(
-      `Shopify reports the ${role} code taken by another reward; confirming it is not ours (not yet searchable) before replacing it`,
-      {
-        retryAfterMs: windowMs - seenForMs,
-      },
-    );
+    throw new RetryableError(message, { retryAfterMs: windowMs - seenForMs });
   };
 
   // The two cards are independent: create them side by side, but let both settle before
@@ -371,7 +370,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
       deps.customerio.sendFulfilment({
         eventId,
         name: deps.customerioEvent,
-        // The redeemer, the person the rules judged (#10, defect 3): never the record's customerEmail,
+        // The redeemer, the person the rules judged: never the record's customerEmail,
         // which a record begun by the previous release may hold as a different PostHog person.
         recipient: referral.redeemerEmail,
         referrerEmail: referral.referrerEmail,
@@ -394,19 +393,6 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   if (record.status !== 'COMPLETED') await end('fulfilled', 'COMPLETED');
   await checkpoint('completed');
   return { outcome: 'completed' };
-}
-
-/**
- * Decides whether the referral may earn rewards: the app's signature and the other static rules
- * first, so a referral refused there claims nothing; then the per-person rules are claims in the ledger
- * that admit the same referral again on a retry, so re-running this before the decision is
- * stored reaches the same verdict (or waits, lib/domain/claims.ts); once stored it is never run again.
- * A referral that `waits` for its qualifying event leaves its referrer slot to its qualification.
- */
-async function applyRules(referral: Referral, deps: FulfilDeps, waits: boolean): Promise<RefusalReason | undefined> {
-  const rules = deps.rules;
-  if (!rules) return undefined;
-  return staticRefusal(referral, rules) ?? (await claimPerPersonRules(referral, rules, deps.ledger, { slotOnQualifying: waits }));
 }
 
 /**
@@ -484,15 +470,3 @@ export function parseGiftCardNote(note: string | null | undefined): { role: Role
 
 /** What one card step wrote to the ledger: its own role's code (when replaced), card id, time and expiry. */
 type CardWrite = Partial<Pick<LedgerRecord, `${Role}Code` | `${Role}CardId` | `${Role}CardAt` | `${Role}ExpiresOn`>>;
-
-/**
- * The card fields of `role` from the record recordCard returned: the two steps run concurrently,
- * so the rest of that record may be the other role's stale copy and is not taken.
- */
-function cardFields(written: LedgerRecord, role: Role): CardWrite {
-  return {
-    [`${role}CardId`]: written[`${role}CardId`],
-    [`${role}CardAt`]: written[`${role}CardAt`],
-    [`${role}ExpiresOn`]: written[`${role}ExpiresOn`],
-  };
-}
