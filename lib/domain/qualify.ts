@@ -24,7 +24,7 @@ import { PermanentError, RetryableError } from './errors';
 import type { LedgerPort, LedgerRecord, QualifyingFact } from './ledger-port';
 import { captureOutcome } from './lifecycle/capture';
 import type { LifecycleRecord } from './lifecycle/record';
-import { rewardAmountOf, subjectOf } from './lifecycle/review';
+import { rewardAmountOf } from './lifecycle/review';
 import { revokedFollowUps } from './lifecycle/revoke';
 import type { OutcomeDetails, OutcomeTracker } from './notify-ports';
 import type { PersonEvent } from './person-event';
@@ -170,6 +170,9 @@ const claimQualifyingEvent = (ledger: LedgerPort, qualifyingEventId: string, ref
 const qualifiedUnfinished = (record: LedgerRecord): boolean =>
   Boolean(record.qualifiedAt) && (record.status === 'IN_PROGRESS' || record.status === 'FAILED');
 
+/** Nothing for a person event to do to its referral (already moved on, outside its window). */
+const nothing = (record: LedgerRecord): PersonEventResult => ({ outcome: 'nothing', referral: record.eventId, status: record.status });
+
 /** A capture about a referral from its record (the releaser's and the person event's, which hold no queued referral). */
 export function captureRecord(
   posthog: OutcomeTracker | undefined,
@@ -182,7 +185,7 @@ export function captureRecord(
   return captureOutcome(
     posthog,
     outcome,
-    subjectOf(record),
+    record,
     { rewardType: record.rewardType ?? rewardType, rewardAmount: rewardAmountOf(record) },
     extra,
   );
@@ -280,7 +283,7 @@ export async function handlePersonEvent(
     ? event.role === 'qualify'
       ? await qualifyFound(found, event, handled ? undefined : occurredAt, deps, context, fulfil)
       : handled
-        ? ({ outcome: 'nothing', referral: found.record.eventId, status: found.record.status } as const)
+        ? nothing(found.record)
         : await revokeFound(found.record, event, occurredAt, deps)
     : ({ outcome: 'no-referral' } as const);
   await ledger.markPersonEvent(event.eventId, event.role, expiresAt);
@@ -326,19 +329,19 @@ async function qualifyFound(
   const { ledger } = deps;
   let record = found.record;
   const referral = found.referral;
-  if (!referral) return { outcome: 'nothing', referral: record.eventId, status: record.status };
+  if (!referral) return nothing(record);
   if (record.status === 'AWAITING') {
     if (
       occurredAt === undefined ||
       !inWindow(occurredAt, referral, record) ||
       !(await claimQualifyingEvent(ledger, event.eventId, record.eventId))
     )
-      return { outcome: 'nothing', referral: record.eventId, status: record.status };
+      return nothing(record);
     // Refused: expired, cancelled or qualified by another event meanwhile; read what it is now.
     record =
       (await qualify(ledger, record.eventId, event.eventId, Number(record.qualifyBy))) ?? (await ledger.get(record.eventId)) ?? record;
   }
-  if (!qualifiedUnfinished(record)) return { outcome: 'nothing', referral: record.eventId, status: record.status };
+  if (!qualifiedUnfinished(record)) return nothing(record);
   // Same referral, same outcome: the adapter's uuid makes a retried capture one event.
   await captureRecord(deps.posthog, record, 'qualified', deps.rewardType);
   try {
@@ -366,7 +369,7 @@ async function revokeFound(record: LifecycleRecord, event: PersonEvent, occurred
   const rules = deps.qualification!;
   const referral = parkedReferral(record);
   const captured = referral ? capturedAt(referral, record) : Date.parse(record.createdAt);
-  if (occurredAt < captured) return { outcome: 'nothing', referral: record.eventId, status: record.status };
+  if (occurredAt < captured) return nothing(record);
   const reason = event.eventName;
   let current: LifecycleRecord = record;
   if (current.status === 'AWAITING' || current.status === 'HELD' || current.status === 'REVIEW') {
@@ -396,5 +399,5 @@ async function revokeFound(record: LifecycleRecord, event: PersonEvent, occurred
     await requestRevoke(ledger, current.eventId, reason, { park: true });
     return { outcome: 'revoke-requested', referral: current.eventId };
   }
-  return { outcome: 'nothing', referral: current.eventId, status: current.status };
+  return nothing(current);
 }

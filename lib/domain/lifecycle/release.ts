@@ -9,7 +9,7 @@
  * the revokes refunds requested of paid referrals (REVOKE_PAID): the one Shopify call it makes is
  * a deactivation, which the worker neither carries nor may send.
  */
-import { parseReferral, type Referral } from '../referral';
+import type { Referral } from '../referral';
 import type { LedgerPort, LifecycleIndex } from '../ledger-port';
 import { claimReleaseSend, expire, notQualifiedDone, revokeDone } from '../steps';
 import type { LifecycleRecord } from './record';
@@ -138,6 +138,12 @@ async function refundRevokeFollowUps(deps: ReleaserDeps, record: LifecycleRecord
 }
 
 /**
+ * Expired per run at most: each takes a few sequential writes (and two calls out), so a mass
+ * expiry stays well inside the releaser's 60 s; the rest, oldest first, go on the next minute.
+ */
+const EXPIRE_PER_RUN = 200;
+
+/**
  * Waiting referrals past their deadline (plus QUALIFY_GRACE_MS, for an event that happened in time
  * and is still on its way): each moved to NOT_QUALIFIED in one conditional write from AWAITING (a
  * qualification or a cancel that came first wins, and this run leaves it), then its claims given
@@ -145,12 +151,6 @@ async function refundRevokeFollowUps(deps: ReleaserDeps, record: LifecycleRecord
  * in between finds it there again and finishes, each follow-up being a no-op the second time.
  * Ledger writes only (UpdateItem): the releaser's role reads nothing but the index.
  */
-/**
- * Expired per run at most: each takes a few sequential writes (and two calls out), so a mass
- * expiry stays well inside the releaser's 60 s; the rest, oldest first, go on the next minute.
- */
-const EXPIRE_PER_RUN = 200;
-
 async function expireDue(deps: ReleaserDeps, now: number): Promise<{ expired: number; failed: number }> {
   let expired = 0;
   let failed = 0;
@@ -186,7 +186,7 @@ export async function sendRelease(
   deps: Pick<ReleaserDeps, 'ledger' | 'enqueue' | 'resendAfterMs'>,
   record: LifecycleRecord,
 ): Promise<boolean> {
-  const referral = record.parkedMessage ? parseReferral(record.parkedMessage) : undefined;
+  const referral = parkedReferral(record);
   if (!referral) return false;
   if (!(await claimReleaseSend(deps.ledger, record.eventId, deps.resendAfterMs ?? DEFAULT_RESEND_AFTER_MS))) return false;
   await deps.enqueue(referral);

@@ -13,8 +13,8 @@ import { captureOutcome } from './capture';
 import { returnShare } from './guards';
 import type { LedgerPort } from '../ledger-port';
 import { cancel, finishRevoke, recordDeactivated, recordRevokeCaptured, requestRevoke } from '../steps';
-import { budgetCentsOf, type LifecycleRecord } from './record';
-import { rewardAmountOf, subjectOf } from './review';
+import type { LifecycleRecord } from './record';
+import { rewardAmountOf } from './review';
 
 /** The slice of the Shopify client revoking needs (lib/adapters/shopify/client.ts implements it). */
 export interface RewardDeactivator {
@@ -46,7 +46,7 @@ export class CannotRevokeError extends PermanentError {
 
 export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: string): Promise<RevokeOutcome> {
   const { ledger } = deps;
-  let record = (await ledger.get(eventId)) as LifecycleRecord | undefined;
+  let record = await ledger.get(eventId);
   if (!record) throw new CannotRevokeError(eventId, 'no such referral in the ledger');
   let result: RevokeOutcome['result'] = 'already-revoked';
 
@@ -57,7 +57,9 @@ export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: 
     record = cancelled;
     result = 'cancelled';
   } else if (record.status === 'COMPLETED') {
-    record = await deactivateBoth(deps, record, reason);
+    const requested = (await requestRevoke(ledger, eventId, reason)) ?? record;
+    if (!deps.shopify) throw new CannotRevokeError(eventId, 'no Shopify credentials to deactivate its rewards');
+    record = (await deactivateRequested(ledger, deps.shopify, requested)) ?? (await ledger.get(eventId))!;
     result = 'revoked';
   } else if (record.status !== 'REVOKED') {
     throw new CannotRevokeError(eventId, `its status is ${record.status}${record.status === 'REJECTED' ? ' (nothing was issued)' : ''}`);
@@ -97,23 +99,14 @@ export async function revokedFollowUps(
     reward?: (record: LifecycleRecord) => { rewardType?: string; rewardAmount: string };
   },
 ): Promise<void> {
-  if (record.revokedBeforePayout) await returnShare(record.eventId, record.createdAt, ledger, budgetCentsOf(record));
+  if (record.revokedBeforePayout) await returnShare(ledger, record);
   if (!posthog || record.revokeCapturedAt) return;
   const reward = capture.reward ?? ((revoked) => ({ rewardType: revoked.rewardType, rewardAmount: rewardAmountOf(revoked) }));
-  await captureOutcome(posthog, capture.outcome, subjectOf(record), reward(record), {
+  await captureOutcome(posthog, capture.outcome, record, reward(record), {
     reason: capture.reason,
     beforePayout: record.revokedBeforePayout === true,
   });
   await recordRevokeCaptured(ledger, record.eventId);
-}
-
-async function deactivateBoth(deps: RevokeDeps, start: LifecycleRecord, reason: string): Promise<LifecycleRecord> {
-  const { ledger } = deps;
-  const eventId = start.eventId;
-  const record = (await requestRevoke(ledger, eventId, reason)) ?? start;
-  if (!deps.shopify) throw new CannotRevokeError(eventId, 'no Shopify credentials to deactivate its rewards');
-  const finished = await deactivateRequested(ledger, deps.shopify, record);
-  return finished ?? ((await ledger.get(eventId)) as LifecycleRecord);
 }
 
 /**
