@@ -28,35 +28,11 @@ export type Verdict =
   /** Accepted by the rules, parked until the redeemer's QUALIFY_EVENT or `until` (epoch ms), whichever comes first (lib/domain/qualify.ts). */
   | { kind: 'await'; until: number };
 
-export type StateName =
-  | 'RECEIVED'
-  | 'AWAITING_QUALIFICATION'
-  | 'NOT_QUALIFIED'
-  | 'REJECTED'
-  | 'HELD'
-  | 'REVIEW'
-  | 'PAYING'
-  | 'COMPLETED'
-  | 'REVOKING'
-  | 'REVOKED'
-  | 'FAILED';
+export type StateName = State['name'];
 
-export type Event =
-  | 'reject'
-  | 'pay'
-  | 'hold'
-  | 'review'
-  | 'await'
-  | 'qualify'
-  | 'expire'
-  | 'finish'
-  | 'take-up'
-  | 'approve'
-  | 'cancel'
-  | 'revoke'
-  | 'deactivated'
-  | 'fail'
-  | 'redrive';
+/** A verdict (decide stores it), or a move after one. */
+export type Event = Verdict['kind'] | Move;
+type Move = 'qualify' | 'expire' | 'finish' | 'take-up' | 'approve' | 'cancel' | 'revoke' | 'deactivated' | 'fail' | 'redrive';
 
 /** The machine: which event moves which state where; an operator's move is a write only from a state that has it (fromStates). */
 export const TRANSITIONS: Record<StateName, Partial<Record<Event, StateName>>> = {
