@@ -123,6 +123,8 @@ export type FulfilResult =
   | { outcome: 'awaiting'; qualifyBy: number }
   | { outcome: 'already-parked'; status: string };
 
+const takenMessage = (role: Role) => `Shopify reports the ${role} code taken`;
+
 /** More collisions than this on one reward means something other than chance (a code generator fault). */
 const MAX_CODE_COLLISIONS = 3;
 
@@ -202,13 +204,13 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     if (step === 'own') record = await finishStep(ledger, eventId, owner, finish);
     if (step !== 'posthog' || !posthog) return;
     // Same referral, same outcome: the adapter derives the same uuid, and PostHog drops the repeat of a retried capture.
-    await retry(() => captureOutcome(posthog, outcome, referral, { rewardType: reward.type, rewardAmount: reward.amount }, extra));
+    await retry(() => captureOutcome(posthog, outcome, referral, reward, extra));
     record = await recordPostHog(ledger, eventId, owner, finish);
     await checkpoint('posthog');
   };
 
   // The reward fixed at begin, not the config of the moment: budgets and captures count what is paid.
-  const gateContext = { ...deps, rewardType: reward.type, rewardAmount: reward.amount, owner, retry, now };
+  const gateContext = { ...deps, ...reward, owner, retry, now };
   let state = stateOf(record);
   if (state.name === 'RECEIVED') {
     // The verdict, reached once and stored in one write: the rules' (unless an earlier release
@@ -275,7 +277,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     record = taken.record;
   }
 
-  const issuer = issuerFor(reward.type, deps);
+  const issuer = issuerFor(reward.rewardType, deps);
   // Each card step reads the record as it was before both started and returns only what it wrote
   // for its own role; nothing shared is mutated while the other step is in flight.
   const before = record;
@@ -294,7 +296,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
         expiresOn = deps.rewardExpiresDays ? expiryDate(now(), deps.rewardExpiresDays) : undefined;
         return issuer.createGiftCard({
           code,
-          amount: reward.amount,
+          amount: reward.rewardAmount,
           note: giftCardNote(eventId, role, expiresOn),
           ...(expiresOn ? { expiresOn } : {}),
         });
@@ -313,8 +315,8 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
           // Never treat "not found yet" or "not all seen" as a collision: a new code could pay this person twice.
           throw new RetryableError(
             found.matches.length === 0
-              ? `Shopify reports the ${role} code taken but the card is not searchable yet`
-              : `Shopify reports the ${role} code taken and the look-up has more matches than it returned`,
+              ? `${takenMessage(role)} but the card is not searchable yet`
+              : `${takenMessage(role)} and the look-up has more matches than it returned`,
           );
         }
       }
@@ -351,9 +353,13 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     const seenForMs = seenAt === undefined ? 0 : now() - Date.parse(seenAt);
     if (seenAt !== undefined && seenForMs >= windowMs) return;
     if (seenAt === undefined) await recordTakenSeen(ledger, eventId, owner, role, code);
-    const message = `Shopify reports the ${role} code taken by another reward; confirming it is not ours (not yet searchable) before replacing it`;
     // Back when the window has passed, not before: earlier tries would only spend receives.
-    throw new RetryableError(message, { retryAfterMs: windowMs - seenForMs });
+    throw new RetryableError(
+      `${takenMessage(role)} by another reward; confirming it is not ours (not yet searchable) before replacing it`,
+      {
+        retryAfterMs: windowMs - seenForMs,
+      },
+    );
   };
 
   // The two cards are independent: create them side by side, but let both settle before
@@ -417,12 +423,12 @@ function storedReferral(message: Referral, record: LedgerRecord): Referral {
   };
 }
 
-function storedReward(record: LedgerRecord): { type: RewardType; amount: string } {
+function storedReward(record: LedgerRecord): { rewardType: RewardType; rewardAmount: string } {
   // begin writes both (if_not_exists): a record without them is a ledger we cannot trust to pay once.
   if (!record.rewardType || !record.rewardAmount) {
     throw new PermanentError('ledger_incomplete', `ledger record ${record.eventId} has no reward type or amount after begin`);
   }
-  return { type: record.rewardType, amount: record.rewardAmount };
+  return { rewardType: record.rewardType, rewardAmount: record.rewardAmount };
 }
 
 /** The issuer of the type the referral began with: another one would not see its lost-response rewards. */
