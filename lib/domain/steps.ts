@@ -111,8 +111,7 @@ const note = (text: string | undefined) => (text ? { reviewNote: text } : {});
  * acceptance plus REWARD_HOLD, fixed while it is in review), or due now for one parked without it.
  */
 export async function approve(ledger: LedgerPort, eventId: string, reviewNote: string | undefined): Moved {
-  const holdUntil = ((await ledger.get(eventId)) as LifecycleRecord | undefined)?.holdUntil;
-  const at = holdUntil ?? NOW_MS;
+  const at = (await ledger.get(eventId))?.holdUntil ?? NOW_MS;
   return ledger.move(eventId, fromStates('approve'), {
     step: 'approve',
     set: {
