@@ -24,7 +24,7 @@ import { PermanentError, RetryableError } from './errors';
 import type { LedgerPort, LedgerRecord, QualifyingFact } from './ledger-port';
 import { captureOutcome } from './lifecycle/capture';
 import type { LifecycleRecord } from './lifecycle/record';
-import { rewardAmountOf } from './lifecycle/review';
+import { rewardOf } from './lifecycle/review';
 import { revokedFollowUps } from './lifecycle/revoke';
 import type { OutcomeDetails, OutcomeTracker } from './notify-ports';
 import type { PersonEvent } from './person-event';
@@ -182,13 +182,7 @@ export function captureRecord(
   extra?: OutcomeDetails,
 ): Promise<void> {
   if (!posthog) return Promise.resolve();
-  return captureOutcome(
-    posthog,
-    outcome,
-    record,
-    { rewardType: record.rewardType ?? rewardType, rewardAmount: rewardAmountOf(record) },
-    extra,
-  );
+  return captureOutcome(posthog, outcome, record, rewardOf(record, rewardType), extra);
 }
 
 export type PersonEventResult =
@@ -390,7 +384,7 @@ async function revokeFound(record: LifecycleRecord, event: PersonEvent, occurred
     await revokedFollowUps(ledger, deps.posthog, current, {
       outcome: 'cancelled',
       reason: current.revokeReason ?? reason,
-      reward: (cancelled) => ({ rewardType: cancelled.rewardType ?? deps.rewardType, rewardAmount: rewardAmountOf(cancelled) }),
+      reward: (cancelled) => rewardOf(cancelled, deps.rewardType),
     });
     await announce(deps, undefined, current, 'cancelled', { reason: current.revokeReason ?? reason });
     return { outcome: 'cancelled', referral: current.eventId };

@@ -74,14 +74,13 @@ export async function rejectReferral(deps: ReviewDeps, eventId: string, note?: s
   if (record?.reviewDecision !== 'rejected') throw new NotInReviewError(eventId, record?.status, record?.reviewDecision);
   await returnShare(deps.ledger, record);
   if (deps.posthog) {
-    const reward = { rewardType: record.rewardType, rewardAmount: rewardAmountOf(record) };
-    await captureOutcome(deps.posthog, 'rejected', record, reward, { reason: 'reviewer_rejected' });
+    await captureOutcome(deps.posthog, 'rejected', record, rewardOf(record), { reason: 'reviewer_rejected' });
   }
   return { eventId, result: rejected ? 'rejected' : 'already-rejected', status: record.status };
 }
 
-/** The reward each side got: fixed in the ledger at begin (every record in review has it). */
-export function rewardAmountOf(record: LifecycleRecord): string {
+/** The reward each side got: fixed in the ledger at begin (every parked record has it); `rewardType` for a record without its type. */
+export function rewardOf(record: LifecycleRecord, rewardType?: string): { rewardType?: string; rewardAmount: string } {
   if (!record.rewardAmount) throw new PermanentError('ledger_incomplete', `ledger record ${record.eventId} has no reward amount`);
-  return record.rewardAmount;
+  return { rewardType: record.rewardType ?? rewardType, rewardAmount: record.rewardAmount };
 }

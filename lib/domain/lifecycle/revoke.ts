@@ -14,7 +14,7 @@ import { returnShare } from './guards';
 import type { LedgerPort } from '../ledger-port';
 import { cancel, finishRevoke, recordDeactivated, recordRevokeCaptured, requestRevoke } from '../steps';
 import type { LifecycleRecord } from './record';
-import { rewardAmountOf } from './review';
+import { rewardOf } from './review';
 
 /** The slice of the Shopify client revoking needs (lib/adapters/shopify/client.ts implements it). */
 export interface RewardDeactivator {
@@ -101,8 +101,7 @@ export async function revokedFollowUps(
 ): Promise<void> {
   if (record.revokedBeforePayout) await returnShare(ledger, record);
   if (!posthog || record.revokeCapturedAt) return;
-  const reward = capture.reward ?? ((revoked) => ({ rewardType: revoked.rewardType, rewardAmount: rewardAmountOf(revoked) }));
-  await captureOutcome(posthog, capture.outcome, record, reward(record), {
+  await captureOutcome(posthog, capture.outcome, record, (capture.reward ?? rewardOf)(record), {
     reason: capture.reason,
     beforePayout: record.revokedBeforePayout === true,
   });
