@@ -69,19 +69,15 @@ export interface VouchedPersonEvent {
 }
 
 /**
- * The text the app's backend signs for a person event (QUALIFY_EVENT, REVOKE_EVENT): `v1`, the
- * event name, its distinct id and its uuid, each trimmed and lowercased as a referral's fields
- * are, joined by `\n`. The uuid is the one the backend sets when it captures (posthog-node's
- * `capture` takes `uuid`: posthog.com/docs/references/posthog-node-5.40.0/types/EventMessage), so a signature vouches for one event only: it cannot
- * be replayed onto another capture, and a repeat of the same event is the same event.
+ * The `referral_signature` the app's backend attaches to a person event (QUALIFY_EVENT,
+ * REVOKE_EVENT; and the harnesses, playing the app). It signs `v1`, the event name, its distinct
+ * id and its uuid, each trimmed and lowercased as a referral's fields are, joined by `\n`. The
+ * uuid is the one the backend sets when it captures (posthog-node's `capture` takes `uuid`:
+ * posthog.com/docs/references/posthog-node-5.40.0/types/EventMessage), so a signature vouches for
+ * one event only: it cannot be replayed onto another capture, and a repeat of the same event is the same event.
  */
-export function personEventSigningMessage(event: VouchedPersonEvent): string {
-  return signingMessage(event.eventName, event.distinctId ?? '', event.eventId);
-}
-
-/** The `referral_signature` the app's backend attaches to a person event (and the harnesses, playing the app). */
 export function signPersonEvent(key: string, event: VouchedPersonEvent): string {
-  return hmac(key, personEventSigningMessage(event));
+  return hmac(key, signingMessage(event.eventName, event.distinctId ?? '', event.eventId));
 }
 
 /** Whether `signature` is this person event's, under `key` or `previousKey`: as verifyReferral, in constant time. */

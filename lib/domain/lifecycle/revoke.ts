@@ -3,15 +3,14 @@
  * the intent is recorded first (the record stays COMPLETED, so no worker takes it up), each
  * deactivation is recorded as it is done, and REVOKED is written only when both are; a run that
  * died between the two deactivations is finished by the next run, and a repeated deactivation
- * is harmless. A referral still HELD, in REVIEW or waiting for qualification is cancelled in one write before anything is
- * issued, and its budget share is returned.
+ * is harmless. A referral still HELD, in REVIEW or waiting for qualification is cancelled in one
+ * write before anything is issued, and its budget share is returned.
  */
 import { PermanentError } from '../errors';
-import { ROLES, type Role } from '../ledger-port';
+import { ROLES, type LedgerPort, type Role } from '../ledger-port';
 import type { OutcomeTracker } from '../notify-ports';
 import { captureOutcome } from './capture';
 import { returnShare } from './guards';
-import type { LedgerPort } from '../ledger-port';
 import { cancel, finishRevoke, recordDeactivated, recordRevokeCaptured, requestRevoke } from '../steps';
 import type { LifecycleRecord } from './record';
 import { rewardOf } from './review';
