@@ -103,9 +103,7 @@ export interface ResolvedReferrer {
  */
 export async function resolveReferrer(referral: Referral, deps: ReferralCodeDeps | undefined): Promise<ResolvedReferrer> {
   const code = referral.referralCode;
-  if (code === undefined || code === '') {
-    return deps?.required ? { referral, refusal: 'referral_code_required' } : { referral };
-  }
+  if (code === undefined || code === '') return deps?.required ? { referral, refusal: 'referral_code_required' } : { referral };
   // Unresolved, a code-only referral has no referrer to pay and an email beside the code was
   // never checked against it: neither may take a claim. Parked (DLQ), not REJECTED, so a
   // deployment that forgot the wiring loses no genuine referral: redriven once it is fixed.

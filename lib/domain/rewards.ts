@@ -237,10 +237,9 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     // The redeemer's keys point at an accepted referral before its verdict is stored, so a person
     // event that finds it waiting (or, for a refund, paid) finds it by them (lib/domain/qualify.ts).
     if (!refusal && personEventsOn(deps.qualification) && !record.qualifiedAt) await takePersonKeys(ledger, referral, eventId);
-    const awaits = !refusal && waits;
     const verdict: Verdict = refusal
       ? { kind: 'reject', reason: refusal }
-      : awaits
+      : waits
         ? { kind: 'await', until: capturedAt(referral, record) + deps.qualification!.withinMs }
         : deps.lifecycle
           ? await lifecycleVerdict(referral, record, deps.lifecycle, gateContext)
@@ -332,9 +331,8 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
       // be our card not yet searchable.
       if (created.status === 'taken') sends += (created.sends ?? 1) - 1;
       if (sends > 1 || (before.attempts > 1 && code === before[`${role}Code`])) await confirmCollision(role, code);
-      if (++collisions > MAX_CODE_COLLISIONS) {
+      if (++collisions > MAX_CODE_COLLISIONS)
         throw new PermanentError('code_collisions', `${role} code collided ${collisions} times in a row`);
-      }
       const next = deps.newCode();
       const updated = await replaceCode(ledger, eventId, owner, role, code, next);
       write[`${role}Code`] = updated[`${role}Code`];
@@ -353,13 +351,9 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     const seenForMs = seenAt === undefined ? 0 : now() - Date.parse(seenAt);
     if (seenAt !== undefined && seenForMs >= windowMs) return;
     if (seenAt === undefined) await recordTakenSeen(ledger, eventId, owner, role, code);
+    const message = `${takenMessage(role)} by another reward; confirming it is not ours (not yet searchable) before replacing it`;
     // Back when the window has passed, not before: earlier tries would only spend receives.
-    throw new RetryableError(
-      `${takenMessage(role)} by another reward; confirming it is not ours (not yet searchable) before replacing it`,
-      {
-        retryAfterMs: windowMs - seenForMs,
-      },
-    );
+    throw new RetryableError(message, { retryAfterMs: windowMs - seenForMs });
   };
 
   // The two cards are independent: create them side by side, but let both settle before

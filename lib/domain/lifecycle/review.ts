@@ -73,9 +73,7 @@ export async function rejectReferral(deps: ReviewDeps, eventId: string, note?: s
   const record = rejected ?? (await deps.ledger.get(eventId));
   if (record?.reviewDecision !== 'rejected') throw new NotInReviewError(eventId, record?.status, record?.reviewDecision);
   await returnShare(deps.ledger, record);
-  if (deps.posthog) {
-    await captureOutcome(deps.posthog, 'rejected', record, rewardOf(record), { reason: 'reviewer_rejected' });
-  }
+  if (deps.posthog) await captureOutcome(deps.posthog, 'rejected', record, rewardOf(record), { reason: 'reviewer_rejected' });
   return { eventId, result: rejected ? 'rejected' : 'already-rejected', status: record.status };
 }
 
