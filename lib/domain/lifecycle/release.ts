@@ -93,8 +93,8 @@ export async function releaseDue(deps: ReleaserDeps): Promise<ReleaseRun> {
  */
 const REVOKE_PER_RUN = 10;
 /**
- * No revoke is begun after this much of a run (real time, from its start): Shopify slow or down, each call may take
- * its 10 s timeout, and the run must end inside the releaser's 60 s with its metrics flushed.
+ * No revoke is begun after this much of a run (real time, from its start): Shopify slow or down,
+ * each call may take its 10 s timeout, and the run must end inside the releaser's 60 s with its metrics flushed.
  */
 const REVOKE_BUDGET_MS = 30_000;
 
@@ -121,20 +121,17 @@ async function revokeRequested(deps: ReleaserDeps, stopAt: number): Promise<{ re
         if (!record) continue;
         revoked++;
       }
-      if (record.status === 'REVOKED') await refundRevokeFollowUps(deps, record);
+      if (record.status !== 'REVOKED') continue;
+      const reason = record.revokeReason ?? 'refund';
+      // The same uuid as `ops revoke`'s capture of this referral (outcome and referral): one event in PostHog.
+      await revokedFollowUps(deps.ledger, deps.posthog, record, { outcome: 'revoked', reason });
+      await announce(deps, undefined, record, 'cancelled', { reason });
+      await revokeDone(deps.ledger, record.eventId);
     } catch (error) {
       failed.push({ referral: found.eventId, error: error instanceof Error ? error.message : String(error) });
     }
   }
   return { revoked, failed };
-}
-
-async function refundRevokeFollowUps(deps: ReleaserDeps, record: LifecycleRecord): Promise<void> {
-  const reason = record.revokeReason ?? 'refund';
-  // The same uuid as `ops revoke`'s capture of this referral (outcome and referral): one event in PostHog.
-  await revokedFollowUps(deps.ledger, deps.posthog, record, { outcome: 'revoked', reason });
-  await announce(deps, undefined, record, 'cancelled', { reason });
-  await revokeDone(deps.ledger, record.eventId);
 }
 
 /**
@@ -162,7 +159,12 @@ async function expireDue(deps: ReleaserDeps, now: number): Promise<{ expired: nu
     }
     if (record?.status !== 'NOT_QUALIFIED') continue;
     try {
-      await notQualifiedFollowUps(deps, record);
+      await releaseClaims(deps.ledger, record);
+      const referral = parkedReferral(record);
+      if (referral) await releasePersonKeys(deps.ledger, referral, record.eventId);
+      await captureRecord(deps.posthog, record, 'not_qualified', undefined, { reason: 'no_qualifying_event' });
+      await announce(deps, undefined, record, 'not_qualified', { reason: 'no_qualifying_event' });
+      await notQualifiedDone(deps.ledger, record.eventId);
     } catch {
       // Left in the index: the next run finishes it (each follow-up is a no-op the second time). One
       // referral's outage (PostHog, Customer.io) must not stop the others, nor the held releases.
@@ -170,15 +172,6 @@ async function expireDue(deps: ReleaserDeps, now: number): Promise<{ expired: nu
     }
   }
   return { expired, failed };
-}
-
-async function notQualifiedFollowUps(deps: ReleaserDeps, record: LifecycleRecord): Promise<void> {
-  await releaseClaims(deps.ledger, record);
-  const referral = parkedReferral(record);
-  if (referral) await releasePersonKeys(deps.ledger, referral, record.eventId);
-  await captureRecord(deps.posthog, record, 'not_qualified', undefined, { reason: 'no_qualifying_event' });
-  await announce(deps, undefined, record, 'not_qualified', { reason: 'no_qualifying_event' });
-  await notQualifiedDone(deps.ledger, record.eventId);
 }
 
 /** Claims and sends one due referral's message (also what `review approve` does right away); false if sent recently. */
