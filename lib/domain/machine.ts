@@ -10,9 +10,9 @@
  * taken-up approval is counted against its budget periods before it is released; a reviewer's
  * rejection or a cancel returns the referral's budget share after its write.
  *
- * A new state is a member of StateName, a row in TRANSITIONS, a line in stateOf reading the fact
- * that marks it, and, if the worker may stop there, a Verdict kind (decide stores it), as
- * AWAITING_QUALIFICATION (stored AWAITING, the `await` verdict) and NOT_QUALIFIED are.
+ * A new state is a member of State (StateName follows), a row in TRANSITIONS, a line in stateOf
+ * reading the fact that marks it, and, if the worker may stop there, a Verdict kind (decide stores
+ * it), as AWAITING_QUALIFICATION (stored AWAITING, the `await` verdict) and NOT_QUALIFIED are.
  */
 import type { LedgerRecord, LedgerStatus } from './ledger-port';
 import type { ReviewReason } from './lifecycle/record';
