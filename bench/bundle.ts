@@ -73,7 +73,7 @@ export function esbuildOptions(): { options: BuildOptions; nodeOptions: string; 
 
 /** Handlers that import the same AWS SDK clients as ours and use them, and nothing else. */
 const SKELETONS: Record<'ingest' | 'worker', string> = {
-  // ingest: SQS, and Secrets Manager (through Powertools' SecretsProvider in lib/infra/secrets.ts).
+  // ingest: SQS, and Secrets Manager (lib/infra/secrets.ts).
   ingest: `
     import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
     import { SecretsManagerClient, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
@@ -137,15 +137,6 @@ function bytesByPackage(metafile: Metafile): Map<string, number> {
     by.set(key, (by.get(key) ?? 0) + bytesInOutput);
   }
   return by;
-}
-
-function powertoolsCommonsCopies(metafile: Metafile): number {
-  const roots = new Set<string>();
-  for (const input of Object.keys(metafile.inputs)) {
-    const root = /^(.*node_modules\/@aws-lambda-powertools\/commons)\//.exec(input)?.[1];
-    if (root) roots.add(root);
-  }
-  return roots.size;
 }
 
 /** Milliseconds to require() a bundle in a fresh node, as the Lambda runtime does at init. */
@@ -236,12 +227,6 @@ export async function benchBundles(options: { quick: boolean }): Promise<Section
           extra.map(([pkg, bytes]) => `${pkg} ${fmt(bytes / 1024, 0)} KiB`).join(', ') +
           '.',
       );
-      // Each Powertools package pins commons to its own version: mixed releases bundle it twice.
-      const commons = powertoolsCommonsCopies(app.metafile);
-      if (commons > 1)
-        notes.push(
-          `${fn}: **${commons} copies of @aws-lambda-powertools/commons** are bundled; keep every Powertools package on one release.`,
-        );
     }
     notes.push(
       `esbuild options from serverless.yml: ${JSON.stringify({ ...buildOptions, external: buildOptions.external })}; ` +

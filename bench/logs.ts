@@ -1,6 +1,6 @@
 /**
- * What the handlers print (Powertools writes JSON lines and EMF metrics to stdout through a
- * Console bound to process.stdout) is swallowed while a measurement runs and counted, because
+ * What the handlers print (JSON log lines and EMF metrics, written to process.stdout and stderr by
+ * lib/infra/observability.ts) is swallowed while a measurement runs and counted, because
  * CloudWatch Logs bills it by the byte. The bench's own progress goes through `progress()`.
  */
 const originalStdout = process.stdout.write.bind(process.stdout);

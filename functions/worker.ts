@@ -1,4 +1,3 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { documentClient } from '../lib/infra/aws-clients';
@@ -28,12 +27,13 @@ const SAFETY_MARGIN_MS = 3_000;
 export function makeWorkerHandler(deps: WorkerDeps) {
   return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     logger.addContext(context);
-    const processor = new BatchProcessor(EventType.SQS);
     try {
-      return await processPartialResponse(event, (record: SQSRecord) => processOrDefer(record, deps, context), processor, {
-        // A batch that fails whole is still only retryable records: report them, don't error the invocation.
-        throwOnFullBatchFailure: false,
-      });
+      // The records of a batch run concurrently; each failed one is reported by its message id,
+      // and a batch that fails whole is still only those records, never an invocation error.
+      const settled = await Promise.allSettled(event.Records.map((record) => processOrDefer(record, deps, context)));
+      return {
+        batchItemFailures: event.Records.filter((_, i) => settled[i].status === 'rejected').map((r) => ({ itemIdentifier: r.messageId })),
+      };
     } finally {
       flushMetrics();
     }
@@ -210,18 +210,16 @@ function reportPersonEvent(event: PersonEvent, result: PersonEventResult, log: S
   if (event.role === 'qualify' && result.outcome !== 'off' && result.outcome !== 'unvouched') {
     // Each vouched qualifying event handled: the alarm on qualifying events stopping reads it, per
     // function so each stage's alarm counts only its own (Lambda names it `<service>-<stage>-worker`).
-    const received = metrics.singleMetric();
-    received.addDimension('function', process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'worker');
-    received.addMetric('QualifyingEventsReceived', MetricUnit.Count, 1);
+    metrics
+      .singleMetric()
+      .addDimension('function', process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'worker')
+      .addMetric('QualifyingEventsReceived', MetricUnit.Count, 1);
   }
   switch (result.outcome) {
-    case 'unvouched': {
-      const refused = metrics.singleMetric();
-      refused.addDimension('reason', result.reason);
-      refused.addMetric('PersonEventsRefused', MetricUnit.Count, 1);
+    case 'unvouched':
+      metrics.singleMetric().addDimension('reason', result.reason).addMetric('PersonEventsRefused', MetricUnit.Count, 1);
       log.warn('person event refused: the app did not vouch for it', { role: event.role, reason: result.reason });
       return;
-    }
     case 'qualified':
       log.info('referral qualified and continued', { referral: result.referral, outcome: result.result.outcome });
       if (result.result.outcome === 'completed') metrics.addMetric('RewardsIssued', MetricUnit.Count, 2);
@@ -247,14 +245,11 @@ function reportOutcome(result: FulfilResult, log: ScopedLogger): void {
       metrics.addMetric('RewardsIssued', MetricUnit.Count, 2);
       log.info('referral fulfilled: 2 rewards created, Customer.io event sent');
       return;
-    case 'rejected': {
+    case 'rejected':
       // A metric per reason, so a spike of self-referrals is visible on its own.
-      const refused = metrics.singleMetric();
-      refused.addDimension('reason', result.reason);
-      refused.addMetric('RewardsRefused', MetricUnit.Count, 1);
+      metrics.singleMetric().addDimension('reason', result.reason).addMetric('RewardsRefused', MetricUnit.Count, 1);
       log.info('referral refused by the program rules', { reason: result.reason });
       return;
-    }
     case 'held':
       metrics.addMetric('RewardsHeld', MetricUnit.Count, 1);
       log.info('referral held: nothing issued until its release time', { releaseAt: new Date(result.releaseAt).toISOString() });
@@ -264,13 +259,10 @@ function reportOutcome(result: FulfilResult, log: ScopedLogger): void {
         qualifyBy: new Date(result.qualifyBy).toISOString(),
       });
       return;
-    case 'review': {
-      const review = metrics.singleMetric();
-      review.addDimension('reason', result.reasons.join('+'));
-      review.addMetric('RewardsInReview', MetricUnit.Count, 1);
+    case 'review':
+      metrics.singleMetric().addDimension('reason', result.reasons.join('+')).addMetric('RewardsInReview', MetricUnit.Count, 1);
       log.info('referral sent to review: nothing issued until an operator decides', { reasons: result.reasons });
       return;
-    }
     default:
       metrics.addMetric('DuplicateDelivery', MetricUnit.Count, 1);
       log.info(`duplicate delivery acknowledged: referral ${result.outcome.replace('already-', 'already ')}`);

@@ -104,10 +104,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     env.AWS_DEFAULT_REGION = REGION;
     env.AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE = '1';
     env.POWERTOOLS_METRICS_DISABLED ??= 'true';
-    // serverless.yml sets LOG_LEVEL; Powertools reads POWERTOOLS_LOG_LEVEL first, so default only that.
+    // serverless.yml sets LOG_LEVEL; the logger reads POWERTOOLS_LOG_LEVEL first, so default only that.
     if (!env.LOG_LEVEL) env.POWERTOOLS_LOG_LEVEL ??= 'INFO';
     env.POWERTOOLS_SERVICE_NAME ??= 'referral-rewards';
-    // As Lambda sets it: Powertools then reports the first invocation as cold_start: true.
+    // As Lambda sets it: the logger then reports the first invocation as cold_start: true.
     env.AWS_LAMBDA_INITIALIZATION_TYPE ??= 'on-demand';
     // Locally the secrets come from env vars (lib/infra/secrets.ts): a SECRET_ID would send the
     // handlers to Secrets Manager, which is not emulated here.

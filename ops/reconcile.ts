@@ -4,13 +4,13 @@
  * ledger → the queue, in ingest's message format; the worker pays each uuid once, so a run that
  * overlaps the schedule or the webhook is harmless.
  */
-import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { loadReconcilerConfig, type Env } from '../lib/infra/config';
 import { formatDuration } from '../lib/infra/duration';
 import type { Fetch } from '../lib/infra/http';
 import { reconcile, slidingWindow, type ReconcileReport } from '../lib/domain/reconcile';
 import { reconcileDeps, reconcileOptions } from '../lib/infra/wiring';
-import { loadEnv, RECONCILER_SECRET_KEYS, type SecretSource } from '../lib/infra/secrets';
+import { loadEnv, RECONCILER_SECRET_KEYS, SecretsManagerSource, type SecretSource } from '../lib/infra/secrets';
 import { stageEnv } from './stage-params';
 import { TargetError, type Target } from './target';
 
@@ -70,7 +70,7 @@ export async function reconcileTarget(
 export async function stageReconcilerEnv(stage: string, region: string, env: Env = process.env, source?: SecretSource): Promise<Env> {
   const merged = stageEnv(stage, env);
   if (merged.POSTHOG_PERSONAL_API_KEY) return merged;
-  const secrets = source ?? (new SecretsProvider({ clientConfig: { region } }) as unknown as SecretSource);
+  const secrets = source ?? new SecretsManagerSource(new SecretsManagerClient({ region }));
   return loadEnv({ ...merged, SECRET_ID: `referral-rewards/${stage}/reconciler` }, secrets, RECONCILER_SECRET_KEYS);
 }
 

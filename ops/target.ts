@@ -4,12 +4,12 @@
  * .local/stack.json, written by local/start.ts while it runs).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '../lib/infra/aws-clients';
-import type { SecretSource } from '../lib/infra/secrets';
+import { SecretsManagerSource, type SecretSource } from '../lib/infra/secrets';
 import { emulatorClients } from '../local/emulator-clients';
 import { loadInfraDefinitions } from '../local/infra';
 import { stackFilePath, type LocalStackFile } from '../local/state';
@@ -96,7 +96,7 @@ export async function openAwsTarget(stage: string, region: string): Promise<Targ
       queueUrl,
       deadLetterQueueUrl,
       tableName: defs.table.name,
-      secrets: new SecretsProvider({ clientConfig: { region } }) as unknown as SecretSource,
+      secrets: new SecretsManagerSource(new SecretsManagerClient({ region })),
       close,
     };
   } catch (error) {

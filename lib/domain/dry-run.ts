@@ -4,7 +4,7 @@ import type { EventSender, OutcomeTracker } from './notify-ports';
 import type { Referral } from './referral';
 import { fulfilReferral, parseGiftCardNote, type FulfilDeps, type RewardIssuer } from './rewards';
 
-/** The slice of a Powertools logger the rehearsal writes to. */
+/** The slice of the logger the rehearsal writes to. */
 export interface DryRunLog {
   info(message: string, ...extra: Record<string, unknown>[]): void;
   warn(message: string, ...extra: Record<string, unknown>[]): void;

@@ -1,4 +1,4 @@
-import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PermanentError, RetryableError } from '../domain/errors';
 import { SECRET_KEYS, type Env } from './config';
 
@@ -8,6 +8,32 @@ export interface SecretSource {
 
 /** Long enough that a busy container reads the secret a few times an hour; short enough that a rotated token lands quickly. */
 const SECRET_MAX_AGE_SECONDS = 300;
+
+/**
+ * Secrets Manager JSON secrets, each cached for `maxAge` seconds per container. Errors keep the
+ * SDK's name (ResourceNotFoundException, AccessDeniedException) for loadEnv to classify; a value
+ * that is not JSON fails as TransformParameterError, the name Powertools' SecretsProvider gives
+ * it, so either source is classified alike.
+ */
+export class SecretsManagerSource implements SecretSource {
+  private readonly cache = new Map<string, { value: unknown; until: number }>();
+
+  constructor(private readonly client: SecretsManagerClient = new SecretsManagerClient({})) {}
+
+  async get(name: string, options: { transform: 'json'; maxAge: number }): Promise<unknown> {
+    const cached = this.cache.get(name);
+    if (cached && cached.until > Date.now()) return cached.value;
+    const { SecretString } = await this.client.send(new GetSecretValueCommand({ SecretId: name }));
+    let value: unknown;
+    try {
+      value = JSON.parse(SecretString ?? '');
+    } catch (error) {
+      throw Object.assign(new Error(`secret ${name} is not JSON`, { cause: error }), { name: 'TransformParameterError' });
+    }
+    this.cache.set(name, { value, until: Date.now() + options.maxAge * 1000 });
+    return value;
+  }
+}
 
 let provider: SecretSource | undefined;
 
@@ -23,13 +49,12 @@ export const RECONCILER_SECRET_KEYS = ['POSTHOG_PERSONAL_API_KEY'] as const;
 /**
  * The function environment, with `keys` (default: the worker's, SECRET_KEYS) filled in from the
  * Secrets Manager JSON secret named by SECRET_ID; any other key in the secret is ignored. Without SECRET_ID (the local stack, tests) env vars are used as
- * they are. Powertools caches the secret, so calling this on every invocation is cheap.
+ * they are. The source caches the secret, so calling this on every invocation is cheap.
  */
 export async function loadEnv(env: Env = process.env, source?: SecretSource, keys: readonly string[] = SECRET_KEYS): Promise<Env> {
   const secretId = env.SECRET_ID?.trim();
   if (!secretId) return env;
-  // Powertools caches the secret per container for maxAge (the guide's choice for secret caching).
-  source ??= provider ??= new SecretsProvider() as unknown as SecretSource;
+  source ??= provider ??= new SecretsManagerSource();
   let secret: unknown;
   try {
     secret = await source.get(secretId, { transform: 'json', maxAge: SECRET_MAX_AGE_SECONDS });

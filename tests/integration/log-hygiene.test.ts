@@ -90,7 +90,7 @@ function lines(from = 0, to = chunks.length): LogLine[] {
     });
 }
 
-/** A line written by our Powertools logger (ingest or worker). */
+/** A line written by our JSON logger (ingest or worker). */
 const isOurs = (line: LogLine): boolean => line.json !== undefined && 'level' in line.json && 'service' in line.json;
 
 // ---------------------------------------------------------------------------------------------

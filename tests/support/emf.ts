@@ -1,7 +1,7 @@
 /**
  * Import FIRST in a test file that reads the CloudWatch embedded metric format (EMF) lines a
- * handler prints: Powertools' Metrics reads POWERTOOLS_METRICS_DISABLED when lib/infra/observability.ts
- * builds it, at import. Jest gives each test file its own modules, so only that file is affected.
+ * handler prints: lib/infra/observability.ts reads POWERTOOLS_METRICS_DISABLED at import. Jest
+ * gives each test file its own modules, so only that file is affected.
  */
 process.env.POWERTOOLS_METRICS_DISABLED = 'false';
 process.env.AWS_LAMBDA_FUNCTION_NAME = 'referral-rewards-test-ingest';
@@ -12,7 +12,7 @@ export const FUNCTION_NAME = process.env.AWS_LAMBDA_FUNCTION_NAME;
 export interface EmittedMetric {
   namespace: string;
   name: string;
-  /** The dimension names and their values, of the one dimension set Powertools writes. */
+  /** The dimension names and their values, of the one dimension set each EMF line has. */
   dimensions: Record<string, string>;
   value: unknown;
 }

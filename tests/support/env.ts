@@ -1,6 +1,6 @@
 import { TEST_REFERRAL_SIGNING_KEY } from './referral-signing';
 
-// Tests never reach AWS: fake credentials, a fixed region, and Powertools' metrics kept off stdout.
+// Tests never reach AWS: fake credentials, a fixed region, and the EMF metrics kept off stdout.
 process.env.AWS_ACCESS_KEY_ID ??= 'test';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'test';
 process.env.AWS_REGION ??= 'us-east-1';

@@ -1,6 +1,8 @@
 import type { Env } from '../../lib/infra/config';
 import { PermanentError, RetryableError } from '../../lib/domain/errors';
-import { loadEnv, RECONCILER_SECRET_KEYS, WEBHOOK_SECRET_KEYS, type SecretSource } from '../../lib/infra/secrets';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { loadEnv, RECONCILER_SECRET_KEYS, SecretsManagerSource, WEBHOOK_SECRET_KEYS, type SecretSource } from '../../lib/infra/secrets';
 import { failure } from '../support/failure';
 
 const SECRET_ID = 'referral-rewards/prod/worker';
@@ -205,5 +207,72 @@ describe('loadEnv with the keys a function may read', () => {
 
     // Assess
     expect(loaded.POSTHOG_PERSONAL_API_KEY).toBe('phx_key');
+  });
+});
+
+describe("SecretsManagerSource, the deployed functions' reader", () => {
+  const secretsManager = mockClient(SecretsManagerClient);
+  beforeEach(() => secretsManager.reset());
+  afterEach(() => jest.useRealTimers());
+
+  it('reads a secret once per maxAge and again after it', async () => {
+    // Prepare
+    jest.useFakeTimers({ now: Date.parse('2026-12-03T10:00:00Z'), doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    secretsManager
+      .on(GetSecretValueCommand)
+      .resolvesOnce({ SecretString: '{"WEBHOOK_SECRET":"first"}' })
+      .resolves({ SecretString: '{"WEBHOOK_SECRET":"rotated"}' });
+    const source = new SecretsManagerSource(new SecretsManagerClient({}));
+
+    // Act
+    const first = await loadEnv({ SECRET_ID }, source, WEBHOOK_SECRET_KEYS);
+    jest.setSystemTime(Date.parse('2026-12-03T10:04:59Z'));
+    const cached = await loadEnv({ SECRET_ID }, source, WEBHOOK_SECRET_KEYS);
+    jest.setSystemTime(Date.parse('2026-12-03T10:05:01Z'));
+    const reread = await loadEnv({ SECRET_ID }, source, WEBHOOK_SECRET_KEYS);
+
+    // Assess
+    expect([first.WEBHOOK_SECRET, cached.WEBHOOK_SECRET, reread.WEBHOOK_SECRET]).toEqual(['first', 'first', 'rotated']);
+    expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+    expect(secretsManager.commandCalls(GetSecretValueCommand)[0].args[0].input).toEqual({ SecretId: SECRET_ID });
+  });
+
+  it.each(['ResourceNotFoundException', 'AccessDeniedException'])(
+    "lets Secrets Manager's %s reach loadEnv by name, which fails permanently (config_secret)",
+    async (name) => {
+      // Prepare
+      secretsManager.on(GetSecretValueCommand).rejects(awsError(name));
+
+      // Act
+      const error = await failure(loadEnv({ SECRET_ID }, new SecretsManagerSource(new SecretsManagerClient({}))));
+
+      // Assess
+      expect(error).toBeInstanceOf(PermanentError);
+      expect((error as PermanentError).reason).toBe('config_secret');
+    },
+  );
+
+  it('fails permanently (config_secret) on a secret that is not JSON, and never echoes its value', async () => {
+    // Prepare
+    secretsManager.on(GetSecretValueCommand).resolves({ SecretString: 'shpat_not_json_at_all' });
+
+    // Act
+    const error = await failure(loadEnv({ SECRET_ID }, new SecretsManagerSource(new SecretsManagerClient({}))));
+
+    // Assess
+    expect(error).toBeInstanceOf(PermanentError);
+    expect((error as PermanentError).reason).toBe('config_secret');
+    expect(error.message).not.toContain('shpat_not_json_at_all');
+  });
+
+  it('fails retryably while Secrets Manager is throttling', async () => {
+    // Prepare
+    secretsManager.on(GetSecretValueCommand).rejects(awsError('ThrottlingException'));
+
+    // Act
+    const error = await failure(loadEnv({ SECRET_ID }, new SecretsManagerSource(new SecretsManagerClient({}))));
+
+    // Assess
+    expect(error).toBeInstanceOf(RetryableError);
   });
 });
