@@ -59,8 +59,8 @@ export async function announce(
 function knownDates(details: Dates): Dates {
   const { qualifyBy, paysAfter, reason } = details;
   return {
-    ...(qualifyBy !== undefined && Number.isFinite(qualifyBy) ? { qualifyBy } : {}),
-    ...(paysAfter !== undefined && Number.isFinite(paysAfter) ? { paysAfter } : {}),
+    ...(Number.isFinite(qualifyBy) ? { qualifyBy } : {}),
+    ...(Number.isFinite(paysAfter) ? { paysAfter } : {}),
     ...(reason !== undefined ? { reason } : {}),
   };
 }

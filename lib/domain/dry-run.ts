@@ -1,9 +1,8 @@
-import type { BeginInput, BeginResult, Change, LedgerPort, LedgerRecord, RewardType, Role } from './ledger-port';
-import { applyBegin, applyChange, ROLES } from './ledger-port';
+import { applyBegin, applyChange, ROLES, type LedgerPort, type LedgerRecord, type RewardType, type Role } from './ledger-port';
 import { maskCode, maskEmail } from '../infra/mask';
+import type { EventSender, OutcomeTracker } from './notify-ports';
 import type { Referral } from './referral';
-import type { EventSender, FulfilDeps, FulfilmentMessage, OutcomeCapture, OutcomeTracker, RewardIssuer } from './rewards';
-import { fulfilReferral, parseGiftCardNote } from './rewards';
+import { fulfilReferral, parseGiftCardNote, type FulfilDeps, type RewardIssuer } from './rewards';
 
 /** The slice of the logger the rehearsal writes to. */
 export interface DryRunLog {
@@ -70,8 +69,8 @@ export async function dryRunFulfil(
   const stored = await ledger.get(eventId);
   const ledgerStatus = stored?.status ?? 'NEW';
 
-  const rehearsal = new RehearsalLedger(stored);
-  const seen = new Recorders(rehearsal, stored);
+  const rehearsal = rehearsalLedger(stored);
+  const seen = recorders(rehearsal, stored);
   const deps: FulfilDeps = {
     ledger: rehearsal,
     shopify: seen.issuer(settings.rewardType ?? 'gift_card'),
@@ -138,134 +137,88 @@ export async function dryRunFulfil(
 }
 
 /** What the run asked of Shopify, Customer.io and PostHog, answered as a success and written up masked. */
-class Recorders {
-  private readonly cards: Partial<Record<Role, string>> = {};
-  private readonly events: string[] = [];
-  private readonly captures: string[] = [];
-
-  public constructor(
-    private readonly rehearsal: RehearsalLedger,
-    private readonly stored: LedgerRecord | undefined,
-  ) {}
-
-  public issuer(type: RewardType): RewardIssuer {
+function recorders(rehearsal: Rehearsal, stored: LedgerRecord | undefined) {
+  const cards: Partial<Record<Role, string>> = {};
+  const events: string[] = [];
+  const captures: string[] = [];
+  const issuer = (type: RewardType): RewardIssuer => {
     const kind = type === 'discount_code' ? 'Shopify discount code' : 'Shopify gift card';
     return {
       createGiftCard: async (input) => {
         const role = parseGiftCardNote(input.note)?.role ?? 'redeemer';
         const amount = input.amount === UNSET_AMOUNT ? '' : `${input.amount} `;
-        const email = this.rehearsal.record?.[`${role}Email`] ?? '';
-        const code =
-          input.code === this.stored?.[`${role}Code`] ? `the code already chosen (${maskCode(input.code)})` : 'a newly chosen code';
-        this.cards[role] = `create a ${amount}${kind} for the ${role} ${maskEmail(email)} with ${code}`;
+        const email = rehearsal.record?.[`${role}Email`] ?? '';
+        const code = input.code === stored?.[`${role}Code`] ? `the code already chosen (${maskCode(input.code)})` : 'a newly chosen code';
+        cards[role] = `create a ${amount}${kind} for the ${role} ${maskEmail(email)} with ${code}`;
         return { status: 'created', id: `dry-run:${role}` };
       },
       findGiftCardByCode: async () => ({ matches: [], complete: true }),
     };
-  }
-
-  public readonly customerio: EventSender = {
-    sendFulfilment: async (message: FulfilmentMessage) => {
-      this.events.push(
+  };
+  const customerio: EventSender = {
+    sendFulfilment: async (message) => {
+      events.push(
         `send the Customer.io event${message.name ? ` "${message.name}"` : ''} for ${maskEmail(message.recipient)} with both codes`,
       );
     },
   };
-
-  public readonly posthog: OutcomeTracker = {
-    track: async (capture: OutcomeCapture) => {
-      this.captures.push(`capture "referral reward ${capture.outcome}" in PostHog`);
+  const posthog: OutcomeTracker = {
+    track: async (capture) => {
+      captures.push(`capture "referral reward ${capture.outcome}" in PostHog`);
     },
   };
-
   /** In the order a real run takes them: the cards (side by side, listed referrer first), the event, the capture. */
-  public steps(): string[] {
-    return [...ROLES.flatMap((role) => this.cards[role] ?? []), ...this.events, ...this.captures];
-  }
+  const steps = (): string[] => [...ROLES.flatMap((role) => cards[role] ?? []), ...events, ...captures];
+  return { issuer, customerio, posthog, steps };
 }
+
+type Rehearsal = LedgerPort & { record?: LedgerRecord };
 
 /**
  * One referral's record in memory, for the rehearsal alone: begin takes it up as the real ledger
  * would (settled and parked records are reported, not taken), each step changes only this copy,
- * and no lease is checked (nothing else writes it). Per-person claims are granted: judging them
- * needs other referrals' items, and taking one would be a write.
+ * and no lease or condition is checked (nothing else writes it). Per-person claims are granted:
+ * judging them needs other referrals' items, and taking one would be a write. Nothing is noted,
+ * and nothing was: a rehearsed referral waits rather than reading another's event.
  */
-class RehearsalLedger implements LedgerPort {
-  public record?: LedgerRecord;
-
-  public constructor(stored: LedgerRecord | undefined) {
-    this.record = stored ? { ...stored } : undefined;
-  }
-
-  public async get(eventId: string): Promise<LedgerRecord | undefined> {
-    return this.record?.eventId === eventId ? { ...this.record } : undefined;
-  }
-
-  public async begin(referral: Referral, input: BeginInput): Promise<BeginResult> {
-    const existing = this.record;
-    const now = Date.now();
-    if (existing?.status === 'COMPLETED') return { outcome: 'completed', record: { ...existing } };
-    if (existing?.status === 'REJECTED') return { outcome: 'rejected', record: { ...existing } };
-    if (
-      existing &&
-      (existing.status === 'REVIEW' ||
-        existing.status === 'REVOKED' ||
-        existing.status === 'AWAITING' ||
-        existing.status === 'NOT_QUALIFIED' ||
-        (existing.status === 'HELD' && !(Number(existing.releaseAt) <= now)))
-    ) {
-      return { outcome: 'parked', record: { ...existing, status: existing.status } };
-    }
-    // A rehearsal copy: the lease fields it carries are never checked (nothing else writes it).
-    this.record = applyBegin(existing, referral, input, now);
-    return { outcome: 'acquired', record: { ...this.record } };
-  }
-
-  /** A step changes only this copy: no lease or condition is checked (nothing else writes it). */
-  public async write(_eventId: string, _owner: string, change: Change): Promise<LedgerRecord> {
-    if (!this.record) throw new Error('dry run: a step before begin');
-    this.record = applyChange(this.record, change, Date.now());
-    return { ...this.record };
-  }
-
-  public async move(): Promise<undefined> {
-    return undefined;
-  }
-
-  public async fail(): Promise<boolean> {
-    return false;
-  }
-
-  public async count(): Promise<boolean> {
-    return true;
-  }
-
-  public async uncount(): Promise<boolean> {
-    return false;
-  }
-
-  public async holders(): Promise<string[]> {
-    return [];
-  }
-
-  public async spent(): Promise<{ cents: number; referrals: number }> {
-    return { cents: 0, referrals: 0 };
-  }
-
-  public async velocity(): Promise<number> {
-    return 0;
-  }
-
-  /** Nothing is noted, and nothing was: a rehearsed referral waits rather than reading another's event. */
-  public async noteQualifying(): Promise<void> {}
-
-  public async qualifying(): Promise<undefined> {
-    return undefined;
-  }
-
-  public async markPersonEvent(): Promise<void> {}
-
-  public async personEventMarked(): Promise<boolean> {
-    return false;
-  }
+function rehearsalLedger(stored: LedgerRecord | undefined): Rehearsal {
+  const ledger: Rehearsal = {
+    record: stored ? { ...stored } : undefined,
+    get: async (eventId) => (ledger.record?.eventId === eventId ? { ...ledger.record } : undefined),
+    begin: async (referral, input) => {
+      const existing = ledger.record;
+      const now = Date.now();
+      if (existing?.status === 'COMPLETED') return { outcome: 'completed', record: { ...existing } };
+      if (existing?.status === 'REJECTED') return { outcome: 'rejected', record: { ...existing } };
+      if (
+        existing &&
+        (existing.status === 'REVIEW' ||
+          existing.status === 'REVOKED' ||
+          existing.status === 'AWAITING' ||
+          existing.status === 'NOT_QUALIFIED' ||
+          (existing.status === 'HELD' && !(Number(existing.releaseAt) <= now)))
+      ) {
+        return { outcome: 'parked', record: { ...existing, status: existing.status } };
+      }
+      ledger.record = applyBegin(existing, referral, input, now);
+      return { outcome: 'acquired', record: { ...ledger.record } };
+    },
+    write: async (_eventId, _owner, change) => {
+      if (!ledger.record) throw new Error('dry run: a step before begin');
+      ledger.record = applyChange(ledger.record, change, Date.now());
+      return { ...ledger.record };
+    },
+    move: async () => undefined,
+    fail: async () => false,
+    count: async () => true,
+    uncount: async () => false,
+    holders: async () => [],
+    spent: async () => ({ cents: 0, referrals: 0 }),
+    velocity: async () => 0,
+    noteQualifying: async () => {},
+    qualifying: async () => undefined,
+    markPersonEvent: async () => {},
+    personEventMarked: async () => false,
+  };
+  return ledger;
 }

@@ -17,7 +17,7 @@
  * says how to carry the old claims over.
  */
 export function canonicalEmail(email: string): string {
-  const normalised = email.trim().toLowerCase();
+  const normalised = normalise(email);
   const at = normalised.lastIndexOf('@');
   if (at < 1) return normalised;
   const domain = canonicalDomain(normalised.slice(at + 1));
@@ -27,20 +27,19 @@ export function canonicalEmail(email: string): string {
   return `${local}@${domain}`;
 }
 
+const normalise = (text: string): string => text.trim().toLowerCase();
+
 /** Domains that are another name for the same mail system. */
 const DOMAIN_ALIASES: Record<string, string> = { 'googlemail.com': 'gmail.com' };
 
 /** Lowercased, without a trailing dot, aliases folded (`googlemail.com` → `gmail.com`). */
 export function canonicalDomain(domain: string): string {
-  const clean = domain.trim().toLowerCase().replace(/\.+$/, '');
+  const clean = normalise(domain).replace(/\.+$/, '');
   return DOMAIN_ALIASES[clean] ?? clean;
 }
 
 export function emailDomain(email: string): string {
-  return email
-    .slice(email.lastIndexOf('@') + 1)
-    .trim()
-    .toLowerCase();
+  return normalise(email.slice(email.lastIndexOf('@') + 1));
 }
 
 // The configured list, canonicalised once per list (the config, and so the array, lives as long as
@@ -62,8 +61,5 @@ export function isBlockedDomain(email: string, blockedDomains: readonly string[]
   const blocked = canonicalSet(blockedDomains);
   const labels = emailDomain(email).replace(/\.+$/, '').split('.');
   // Every suffix of the domain: a.b.example.com, b.example.com, example.com, com.
-  for (let i = 0; i < labels.length; i++) {
-    if (blocked.has(canonicalDomain(labels.slice(i).join('.')))) return true;
-  }
-  return false;
+  return labels.some((_, i) => blocked.has(canonicalDomain(labels.slice(i).join('.'))));
 }

@@ -10,9 +10,9 @@
  * taken-up approval is counted against its budget periods before it is released; a reviewer's
  * rejection or a cancel returns the referral's budget share after its write.
  *
- * A new state is a member of StateName, a row in TRANSITIONS, a line in stateOf reading the fact
- * that marks it, and, if the worker may stop there, a Verdict kind (decide stores it), as
- * AWAITING_QUALIFICATION (stored AWAITING, the `await` verdict) and NOT_QUALIFIED are.
+ * A new state is a member of State (StateName follows), a row in TRANSITIONS, a line in stateOf
+ * reading the fact that marks it, and, if the worker may stop there, a Verdict kind (decide stores
+ * it), as AWAITING_QUALIFICATION (stored AWAITING, the `await` verdict) and NOT_QUALIFIED are.
  */
 import type { LedgerRecord, LedgerStatus } from './ledger-port';
 import type { ReviewReason } from './lifecycle/record';
@@ -28,35 +28,11 @@ export type Verdict =
   /** Accepted by the rules, parked until the redeemer's QUALIFY_EVENT or `until` (epoch ms), whichever comes first (lib/domain/qualify.ts). */
   | { kind: 'await'; until: number };
 
-export type StateName =
-  | 'RECEIVED'
-  | 'AWAITING_QUALIFICATION'
-  | 'NOT_QUALIFIED'
-  | 'REJECTED'
-  | 'HELD'
-  | 'REVIEW'
-  | 'PAYING'
-  | 'COMPLETED'
-  | 'REVOKING'
-  | 'REVOKED'
-  | 'FAILED';
+export type StateName = State['name'];
 
-export type Event =
-  | 'reject'
-  | 'pay'
-  | 'hold'
-  | 'review'
-  | 'await'
-  | 'qualify'
-  | 'expire'
-  | 'finish'
-  | 'take-up'
-  | 'approve'
-  | 'cancel'
-  | 'revoke'
-  | 'deactivated'
-  | 'fail'
-  | 'redrive';
+/** A verdict (decide stores it), or a move after one. */
+export type Event = Verdict['kind'] | Move;
+type Move = 'qualify' | 'expire' | 'finish' | 'take-up' | 'approve' | 'cancel' | 'revoke' | 'deactivated' | 'fail' | 'redrive';
 
 /** The machine: which event moves which state where; an operator's move is a write only from a state that has it (fromStates). */
 export const TRANSITIONS: Record<StateName, Partial<Record<Event, StateName>>> = {

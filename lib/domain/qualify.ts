@@ -24,7 +24,7 @@ import { PermanentError, RetryableError } from './errors';
 import type { LedgerPort, LedgerRecord, QualifyingFact } from './ledger-port';
 import { captureOutcome } from './lifecycle/capture';
 import type { LifecycleRecord } from './lifecycle/record';
-import { rewardAmountOf, subjectOf } from './lifecycle/review';
+import { rewardOf } from './lifecycle/review';
 import { revokedFollowUps } from './lifecycle/revoke';
 import type { OutcomeDetails, OutcomeTracker } from './notify-ports';
 import type { PersonEvent } from './person-event';
@@ -75,11 +75,8 @@ export function personKeys(who: Who): string[] {
   ];
 }
 
-const redeemerOf = (referral: Referral): Who => ({
-  personId: referral.personId,
-  distinctId: referral.distinctId,
-  email: referral.redeemerEmail,
-});
+const redeemerKeys = (referral: Referral): string[] =>
+  personKeys({ personId: referral.personId, distinctId: referral.distinctId, email: referral.redeemerEmail });
 
 /** Whether `who` is the referral's redeemer: the strongest identity both name decides. */
 export function sameRedeemer(referral: Pick<Referral, 'personId' | 'distinctId' | 'redeemerEmail'>, who: Who): boolean {
@@ -119,21 +116,18 @@ export const personEventsOn = (rules: QualificationRules | undefined): boolean =
  * referral is found by its other keys.
  */
 export async function takePersonKeys(ledger: LedgerPort, referral: Referral, eventId: string): Promise<void> {
-  for (const person of personKeys(redeemerOf(referral))) {
+  for (const person of redeemerKeys(referral)) {
     const counter = { kind: 'person' as const, person };
     if (await ledger.count(counter, eventId)) continue;
     const [holder] = await ledger.holders(counter);
-    if (holder === undefined) {
-      await ledger.count(counter, eventId);
-      continue;
-    }
-    if ((await ledger.get(holder))?.status !== 'AWAITING') await ledger.count(counter, eventId, { takeOver: holder });
+    if (holder === undefined) await ledger.count(counter, eventId);
+    else if ((await ledger.get(holder))?.status !== 'AWAITING') await ledger.count(counter, eventId, { takeOver: holder });
   }
 }
 
 /** Gives back the referral's person keys (only those it still holds). */
 export async function releasePersonKeys(ledger: Pick<LedgerPort, 'uncount'>, referral: Referral, eventId: string): Promise<void> {
-  for (const person of personKeys(redeemerOf(referral))) await ledger.uncount({ kind: 'person', person }, eventId);
+  for (const person of redeemerKeys(referral)) await ledger.uncount({ kind: 'person', person }, eventId);
 }
 
 /** The queue message a parked referral keeps, as the worker reads it. */
@@ -146,7 +140,7 @@ export const parkedReferral = (record: LedgerRecord): Referral | undefined =>
  * qualifies it. True when it is qualified (now, or by an event meanwhile) and unfinished.
  */
 export async function qualifyFromFacts(ledger: LedgerPort, referral: Referral, record: LedgerRecord): Promise<boolean> {
-  for (const person of personKeys(redeemerOf(referral))) {
+  for (const person of redeemerKeys(referral)) {
     const fact = await ledger.qualifying(person);
     if (!fact || !sameRedeemer(referral, fact) || !inWindow(fact.occurredAt, referral, record)) continue;
     if (!(await claimQualifyingEvent(ledger, fact.eventId, record.eventId))) continue;
@@ -170,22 +164,18 @@ const claimQualifyingEvent = (ledger: LedgerPort, qualifyingEventId: string, ref
 const qualifiedUnfinished = (record: LedgerRecord): boolean =>
   Boolean(record.qualifiedAt) && (record.status === 'IN_PROGRESS' || record.status === 'FAILED');
 
+/** Nothing for a person event to do to its referral (already moved on, outside its window). */
+const nothing = (record: LedgerRecord): PersonEventResult => ({ outcome: 'nothing', referral: record.eventId, status: record.status });
+
 /** A capture about a referral from its record (the releaser's and the person event's, which hold no queued referral). */
-export function captureRecord(
+export async function captureRecord(
   posthog: OutcomeTracker | undefined,
   record: LifecycleRecord,
   outcome: 'qualified' | 'not_qualified' | 'cancelled',
   rewardType: string | undefined,
   extra?: OutcomeDetails,
 ): Promise<void> {
-  if (!posthog) return Promise.resolve();
-  return captureOutcome(
-    posthog,
-    outcome,
-    subjectOf(record),
-    { rewardType: record.rewardType ?? rewardType, rewardAmount: rewardAmountOf(record) },
-    extra,
-  );
+  if (posthog) await captureOutcome(posthog, outcome, record, rewardOf(record, rewardType), extra);
 }
 
 export type PersonEventResult =
@@ -280,8 +270,8 @@ export async function handlePersonEvent(
     ? event.role === 'qualify'
       ? await qualifyFound(found, event, handled ? undefined : occurredAt, deps, context, fulfil)
       : handled
-        ? ({ outcome: 'nothing', referral: found.record.eventId, status: found.record.status } as const)
-        : await revokeFound(found.record, event, occurredAt, deps)
+        ? nothing(found.record)
+        : await revokeFound(found, event, occurredAt, deps)
     : ({ outcome: 'no-referral' } as const);
   await ledger.markPersonEvent(event.eventId, event.role, expiresAt);
   return result;
@@ -305,7 +295,7 @@ async function findReferral(ledger: LedgerPort, who: Who): Promise<Found | undef
     // at once keeps no message: its record's distinct id stands for it (an email shared with a
     // stranger's PostHog person must not reach it); a person id key matched is the person itself.
     if (referral ? !sameRedeemer(referral, who) : !person.startsWith('id:') && !sameRecordRedeemer(record, who)) continue;
-    return { record, ...(referral ? { referral } : {}) };
+    return { record, referral };
   }
   return undefined;
 }
@@ -326,19 +316,19 @@ async function qualifyFound(
   const { ledger } = deps;
   let record = found.record;
   const referral = found.referral;
-  if (!referral) return { outcome: 'nothing', referral: record.eventId, status: record.status };
+  if (!referral) return nothing(record);
   if (record.status === 'AWAITING') {
     if (
       occurredAt === undefined ||
       !inWindow(occurredAt, referral, record) ||
       !(await claimQualifyingEvent(ledger, event.eventId, record.eventId))
     )
-      return { outcome: 'nothing', referral: record.eventId, status: record.status };
+      return nothing(record);
     // Refused: expired, cancelled or qualified by another event meanwhile; read what it is now.
     record =
       (await qualify(ledger, record.eventId, event.eventId, Number(record.qualifyBy))) ?? (await ledger.get(record.eventId)) ?? record;
   }
-  if (!qualifiedUnfinished(record)) return { outcome: 'nothing', referral: record.eventId, status: record.status };
+  if (!qualifiedUnfinished(record)) return nothing(record);
   // Same referral, same outcome: the adapter's uuid makes a retried capture one event.
   await captureRecord(deps.posthog, record, 'qualified', deps.rewardType);
   try {
@@ -361,40 +351,38 @@ async function qualifyFound(
  * refund that happened after the referral was captured counts: a late duplicate of an older
  * refund must not cancel a newer referral.
  */
-async function revokeFound(record: LifecycleRecord, event: PersonEvent, occurredAt: number, deps: FulfilDeps): Promise<PersonEventResult> {
+async function revokeFound(found: Found, event: PersonEvent, occurredAt: number, deps: FulfilDeps): Promise<PersonEventResult> {
   const { ledger } = deps;
-  const rules = deps.qualification!;
-  const referral = parkedReferral(record);
-  const captured = referral ? capturedAt(referral, record) : Date.parse(record.createdAt);
-  if (occurredAt < captured) return { outcome: 'nothing', referral: record.eventId, status: record.status };
-  const reason = event.eventName;
-  let current: LifecycleRecord = record;
-  if (current.status === 'AWAITING' || current.status === 'HELD' || current.status === 'REVIEW') {
-    const cancelled = await cancel(ledger, record.eventId, reason);
-    current = cancelled ?? (await ledger.get(record.eventId)) ?? current;
-    if (!cancelled && current.status !== 'REVOKED') {
+  const { eventId } = found.record;
+  let record = found.record;
+  if (occurredAt < (found.referral ? capturedAt(found.referral, record) : Date.parse(record.createdAt))) return nothing(record);
+  if (record.status === 'AWAITING' || record.status === 'HELD' || record.status === 'REVIEW') {
+    const cancelled = await cancel(ledger, eventId, event.eventName);
+    record = cancelled ?? (await ledger.get(eventId)) ?? record;
+    if (!cancelled && record.status !== 'REVOKED') {
       // Taken up meanwhile (its release time came, or it qualified): back once it is paid or parked again.
-      throw new RetryableError(`referral ${record.eventId} is moving on right now; the refund is tried again`);
+      throw new RetryableError(`referral ${eventId} is moving on right now; the refund is tried again`);
     }
   }
-  if (current.status === 'IN_PROGRESS' || current.status === 'FAILED') {
+  if (record.status === 'IN_PROGRESS' || record.status === 'FAILED') {
     // Being decided or paid (or dead-lettered, to be redriven): judged once it settles (parked:
     // cancelled; paid: revoked with REVOKE_PAID), never acknowledged meanwhile and forgotten.
-    throw new RetryableError(`referral ${record.eventId} is being decided or paid; the refund is tried again`);
+    throw new RetryableError(`referral ${eventId} is being decided or paid; the refund is tried again`);
   }
-  if (current.status === 'REVOKED' && current.revokedBeforePayout) {
+  if (record.status === 'REVOKED' && record.revokedBeforePayout) {
+    const reason = record.revokeReason ?? event.eventName;
     // Resumable follow-ups, also on a repeat of this event.
-    await revokedFollowUps(ledger, deps.posthog, current, {
+    await revokedFollowUps(ledger, deps.posthog, record, {
       outcome: 'cancelled',
-      reason: current.revokeReason ?? reason,
-      reward: (cancelled) => ({ rewardType: cancelled.rewardType ?? deps.rewardType, rewardAmount: rewardAmountOf(cancelled) }),
+      reason,
+      reward: (cancelled) => rewardOf(cancelled, deps.rewardType),
     });
-    await announce(deps, undefined, current, 'cancelled', { reason: current.revokeReason ?? reason });
-    return { outcome: 'cancelled', referral: current.eventId };
+    await announce(deps, undefined, record, 'cancelled', { reason });
+    return { outcome: 'cancelled', referral: eventId };
   }
-  if (current.status === 'COMPLETED' && rules.revokePaid) {
-    await requestRevoke(ledger, current.eventId, reason, { park: true });
-    return { outcome: 'revoke-requested', referral: current.eventId };
+  if (record.status === 'COMPLETED' && deps.qualification!.revokePaid) {
+    await requestRevoke(ledger, eventId, event.eventName, { park: true });
+    return { outcome: 'revoke-requested', referral: eventId };
   }
-  return { outcome: 'nothing', referral: current.eventId, status: current.status };
+  return nothing(record);
 }

@@ -21,7 +21,7 @@
  */
 import { PermanentError, RejectedError } from './errors';
 import { maskEmail } from '../infra/mask';
-import { parseWebhook, type PayloadOptions } from '../inbound/posthog-webhook';
+import { parseWebhook, type ParsedWebhook, type PayloadOptions } from '../inbound/posthog-webhook';
 import type { PersonEvent } from './person-event';
 import type { Referral } from './referral';
 import type { EventRow, EventWindow, PersonEventWindow } from '../adapters/posthog-query';
@@ -168,24 +168,18 @@ export async function reconcile(deps: ReconcileDeps, options: ReconcileOptions):
   };
   if (window.until <= window.since) return report;
 
-  const seen = new Set<string>();
   const pages = deps.source.pages({ event: options.referralEvent, since: report.since, until: report.until, pageSize: options.pageSize });
-  for await (const rows of pages) {
-    const referrals: Referral[] = [];
-    for (const row of rows) {
-      const referral = readRow(row, options, report, deps.log);
-      // PostHog's own dedupe by uuid is best-effort: one referral may come back twice.
-      if (!referral || seen.has(referral.eventId)) continue;
-      seen.add(referral.eventId);
-      referrals.push(referral);
-    }
-    report.seen += referrals.length;
-    const known = await deps.inLedger(referrals.map((referral) => referral.eventId));
-    for (const referral of referrals) {
-      if (known.has(referral.eventId)) {
-        report.known++;
-        continue;
-      }
+  await queueMissing(deps, options, pages, {
+    counts: report,
+    read: (parsed) => (parsed.kind === 'referral' ? parsed.referral : undefined), // the query asked for one event name only
+    // The webhook would have answered 4xx for these too: someone has to fix the event or pay it by hand.
+    refused: (row, reason) => {
+      report.unreconcilable.push({ ...row, reason });
+      deps.log.warn(UNRECONCILABLE_LOG_MESSAGE, { ...row, reason });
+    },
+    id: (referral) => referral.eventId,
+    inLedger: deps.inLedger,
+    missing: (referral) => {
       const finding = {
         eventId: referral.eventId,
         occurredAt: referral.occurredAt,
@@ -194,12 +188,8 @@ export async function reconcile(deps: ReconcileDeps, options: ReconcileOptions):
       };
       report.missing.push(finding);
       deps.log.warn(options.dryRun ? 'reconcile: referral missing from the ledger (dry run, not queued)' : MISSING_LOG_MESSAGE, finding);
-      if (!options.dryRun) {
-        await deps.enqueue(referral);
-        report.queued++;
-      }
-    }
-  }
+    },
+  });
   if (options.catchUp && (options.catchUp.qualifyEvent || options.catchUp.revokeEvent))
     await catchUp(deps, options, options.catchUp, report);
   deps.log.info('reconcile: done', {
@@ -237,74 +227,83 @@ async function catchUp(deps: ReconcileDeps, options: ReconcileOptions, settings:
     until: report.until,
     pageSize: options.pageSize,
   });
-  const parse = { ...options, qualifyEvent: settings.qualifyEvent, revokeEvent: settings.revokeEvent };
   const counts: PersonEventCounts = { seen: 0, known: 0, missing: 0, queued: 0, unreconcilable: 0 };
   report.personEvents = counts;
-  const seen = new Set<string>();
-  for await (const rows of pages) {
-    const events: PersonEvent[] = [];
-    for (const row of rows) {
-      const event = readPersonEventRow(row, parse, counts, deps.log);
-      if (!event || seen.has(event.eventId.toLowerCase())) continue;
-      seen.add(event.eventId.toLowerCase());
-      events.push(event);
-    }
-    counts.seen += events.length;
-    const handled = await deps.personEventsInLedger(events.map((event) => event.eventId.toLowerCase()));
-    for (const event of events) {
-      if (handled.has(event.eventId.toLowerCase())) {
-        counts.known++;
-        continue;
-      }
+  await queueMissing(deps, { ...options, qualifyEvent: settings.qualifyEvent, revokeEvent: settings.revokeEvent }, pages, {
+    counts,
+    read: (parsed) => (parsed.kind === 'person-event' ? parsed.event : undefined),
+    refused: (row) => {
+      counts.unreconcilable++;
+      deps.log.warn(PERSON_EVENT_UNRECONCILABLE_LOG_MESSAGE, row);
+    },
+    id: (event) => event.eventId.toLowerCase(),
+    inLedger: deps.personEventsInLedger,
+    missing: (event) => {
       counts.missing++;
       // The uuid, role and time only: a person event's email is the redeemer's, never logged.
       const finding = { eventId: event.eventId, role: event.role, occurredAt: event.occurredAt };
-      deps.log.warn(
-        options.dryRun ? 'reconcile: qualifying or refund event not handled yet (dry run, not queued)' : PERSON_EVENT_MISSING_LOG_MESSAGE,
-        finding,
-      );
+      const message = options.dryRun
+        ? 'reconcile: qualifying or refund event not handled yet (dry run, not queued)'
+        : PERSON_EVENT_MISSING_LOG_MESSAGE;
+      deps.log.warn(message, finding);
+    },
+  });
+}
+
+/** One pass of the reconciler: how it reads, dedupes (`id`: its key in the ledger), counts and reports its rows. */
+interface Pass<T extends QueuedMessage> {
+  counts: { seen: number; known: number; queued: number };
+  read(parsed: ParsedWebhook): T | undefined;
+  /** A row parseWebhook refuses: told, never queued. */
+  refused(row: { eventId?: string; occurredAt?: string; code: string }, reason: string): void;
+  id(message: T): string;
+  inLedger(ids: readonly string[]): Promise<Set<string>>;
+  /** Told before it is queued (or, in a dry run, instead). */
+  missing(message: T): void;
+}
+
+/**
+ * Each page's rows read by parseWebhook (as ingest reads the webhook's body for the same event),
+ * the repeats dropped (PostHog's own dedupe by uuid is best-effort), and what the ledger lacks queued.
+ */
+async function queueMissing<T extends QueuedMessage>(
+  deps: ReconcileDeps,
+  options: ReconcileOptions,
+  pages: AsyncIterable<EventRow[]>,
+  pass: Pass<T>,
+): Promise<void> {
+  const seen = new Set<string>();
+  for await (const rows of pages) {
+    const messages: T[] = [];
+    for (const row of rows) {
+      const message = readRow(row, options, pass);
+      if (!message || seen.has(pass.id(message))) continue;
+      seen.add(pass.id(message));
+      messages.push(message);
+    }
+    pass.counts.seen += messages.length;
+    const known = await pass.inLedger(messages.map(pass.id));
+    for (const message of messages) {
+      if (known.has(pass.id(message))) {
+        pass.counts.known++;
+        continue;
+      }
+      pass.missing(message);
       if (!options.dryRun) {
-        await deps.enqueue(event);
-        counts.queued++;
+        await deps.enqueue(message);
+        pass.counts.queued++;
       }
     }
   }
 }
 
-/** A catch-up row through parseWebhook, as ingest reads the webhook's body for the same event. */
-function readPersonEventRow(
-  row: EventRow,
-  options: ReconcileOptions,
-  counts: PersonEventCounts,
-  log: ReconcileLogger,
-): PersonEvent | undefined {
+function readRow<T extends QueuedMessage>(row: EventRow, options: PayloadOptions, pass: Pass<T>): T | undefined {
   try {
-    const parsed = parseWebhook(webhookBody(row), options);
-    return parsed.kind === 'person-event' ? parsed.event : undefined;
-  } catch (error) {
-    if (!(error instanceof RejectedError) && !(error instanceof PermanentError)) throw error;
-    counts.unreconcilable++;
-    log.warn(PERSON_EVENT_UNRECONCILABLE_LOG_MESSAGE, {
-      eventId: row.uuid || undefined,
-      occurredAt: row.timestamp || undefined,
-      code: error instanceof RejectedError ? error.code : error.reason,
-    });
-    return undefined;
-  }
-}
-
-function readRow(row: EventRow, options: PayloadOptions, report: ReconcileReport, log: ReconcileLogger): Referral | undefined {
-  try {
-    const parsed = parseWebhook(webhookBody(row), options);
-    if (parsed.kind === 'referral') return parsed.referral;
-    return undefined; // another event name: the query asked for one name only, so nothing to do
+    return pass.read(parseWebhook(webhookBody(row), options));
   } catch (error) {
     if (!(error instanceof RejectedError) && !(error instanceof PermanentError)) throw error;
     const code = error instanceof RejectedError ? error.code : error.reason;
-    const entry = { eventId: row.uuid || undefined, occurredAt: row.timestamp || undefined, code, reason: error.message };
-    report.unreconcilable.push(entry);
-    // The webhook would have answered 4xx for this one too: someone has to fix the event or pay it by hand.
-    log.warn(UNRECONCILABLE_LOG_MESSAGE, entry);
+    pass.refused({ eventId: row.uuid || undefined, occurredAt: row.timestamp || undefined, code }, error.message);
     return undefined;
   }
 }

@@ -42,16 +42,6 @@ export interface ReferralCodeStore extends ReferralCodeLookup {
   putOwnerItem(canonical: string, code: string): Promise<boolean>;
 }
 
-/** Codes are compared in one case, without the spaces a person may type: `abcd-efgh` is not one, `abcdefgh23` is. */
-export function normaliseReferralCode(raw: string): string {
-  return raw.trim().toUpperCase();
-}
-
-/** Whether `code` could be one of ours at all: the alphabet and length we issue. */
-export function isWellFormedReferralCode(code: string): boolean {
-  return code.length === REFERRAL_CODE_LENGTH && [...code].every((char) => CODE_ALPHABET.includes(char));
-}
-
 /** Attempts at a fresh random code before giving up: a second collision in 8 × 10^14 is a broken generator. */
 const MAX_CODE_ATTEMPTS = 3;
 
@@ -78,8 +68,10 @@ export async function issueReferralCode(owner: CodeOwner, store: ReferralCodeSto
 
 /** The owner of `code`, when it is a code we gave someone; undefined for any other. */
 export async function resolveReferralCode(rawCode: string, store: ReferralCodeLookup): Promise<CodeOwner | undefined> {
-  const code = normaliseReferralCode(rawCode);
-  if (!isWellFormedReferralCode(code)) return undefined;
+  // Compared in one case, without the spaces a person may type (`abcd-efgh` is not one, `abcdefgh23` is),
+  // and only if it could be one of ours at all: the alphabet and length we issue.
+  const code = rawCode.trim().toUpperCase();
+  if (code.length !== REFERRAL_CODE_LENGTH || ![...code].every((char) => CODE_ALPHABET.includes(char))) return undefined;
   const item = await store.codeItem(code);
   if (!item) return undefined;
   // Given to its owner only if the owner's item names it (see the header).
@@ -111,9 +103,7 @@ export interface ResolvedReferrer {
  */
 export async function resolveReferrer(referral: Referral, deps: ReferralCodeDeps | undefined): Promise<ResolvedReferrer> {
   const code = referral.referralCode;
-  if (code === undefined || code === '') {
-    return deps?.required ? { referral, refusal: 'referral_code_required' } : { referral };
-  }
+  if (code === undefined || code === '') return deps?.required ? { referral, refusal: 'referral_code_required' } : { referral };
   // Unresolved, a code-only referral has no referrer to pay and an email beside the code was
   // never checked against it: neither may take a claim. Parked (DLQ), not REJECTED, so a
   // deployment that forgot the wiring loses no genuine referral: redriven once it is fixed.

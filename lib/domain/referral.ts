@@ -60,14 +60,13 @@ export const EMAIL_PATTERN = /^(?:[A-Za-z0-9_'+-]+\.)*[A-Za-z0-9_'+-]*[A-Za-z0-9
 export const EVENT_ID_PATTERN = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 const isEmail = (value: unknown): value is string => typeof value === 'string' && EMAIL_PATTERN.test(value);
-const isOptionalString = (value: unknown): value is string | undefined => value === undefined || typeof value === 'string';
-const isOptionalBounded = (value: unknown, max: number): value is string | undefined =>
+const isOptional = (value: unknown, max = Infinity): value is string | undefined =>
   value === undefined || (typeof value === 'string' && value.length <= max);
 
 /**
  * The referral in a queue message body, or undefined when it is not one this worker understands
  * (another version, a hand-edited redrive). Checked by hand rather than with zod: the worker
- * reads nothing else, and zod would cost its bundle ~30 KB (#5, docs/PERFORMANCE.md).
+ * reads nothing else, and zod would cost its bundle ~30 KB (docs/PERFORMANCE.md).
  * Unknown keys are dropped.
  */
 export function parseReferral(body: string): Referral | undefined {
@@ -96,11 +95,9 @@ export function parseReferral(body: string): Referral | undefined {
   // A referral that names its referrer by code may name no referrer email: the worker resolves the code.
   const referrerOk = isEmail(referrerEmail) || (typeof referralCode === 'string' && referralCode !== '' && referrerEmail === '');
   if (!referrerOk || !isEmail(redeemerEmail) || !isEmail(customerEmail)) return undefined;
-  if ((personEmail !== undefined && !isEmail(personEmail)) || !isOptionalString(distinctId) || !isOptionalString(occurredAt))
-    return undefined;
-  if (!isOptionalBounded(personId, MAX_PERSON_ID_LENGTH)) return undefined;
-  if (!isOptionalBounded(referralCode, MAX_REFERRAL_CODE_LENGTH) || !isOptionalBounded(referralSignature, MAX_SIGNATURE_LENGTH))
-    return undefined;
+  if (personEmail !== undefined && !isEmail(personEmail)) return undefined;
+  if (!isOptional(distinctId) || !isOptional(occurredAt) || !isOptional(personId, MAX_PERSON_ID_LENGTH)) return undefined;
+  if (!isOptional(referralCode, MAX_REFERRAL_CODE_LENGTH) || !isOptional(referralSignature, MAX_SIGNATURE_LENGTH)) return undefined;
   // A message without personEmail (queued by the previous release) may carry the PostHog
   // person's email as its customerEmail. It is read as the person, never as where the codes go:
   // the rules judge the redeemer, so the codes go to the redeemer, and a person who is the

@@ -1,13 +1,11 @@
 import { claimPerPersonRules, claimReferrerCap, releaseClaims } from './claims';
-import type { RewardType } from './ledger-port';
 import { CONTENTION_RETRY_MS, PermanentError, RetryableError } from './errors';
-import type { FinalStatus, LedgerPort, LedgerRecord, Role } from './ledger-port';
-import { posthogDistinctId, ROLES } from './ledger-port';
+import { posthogDistinctId, ROLES, type FinalStatus, type LedgerPort, type LedgerRecord, type RewardType, type Role } from './ledger-port';
 import type { Referral } from './referral';
 import { canonicalEmail } from './identity';
 import { resolveReferrer, type ReferralCodeDeps } from './referral-codes';
 import { withRetry, type RetryOptions } from '../infra/retry';
-import { staticRefusal, vouchRefusal, type ProgramRules, type RefusalReason } from './rules';
+import { staticRefusal, vouchRefusal, type ProgramRules } from './rules';
 import { captureOutcome } from './lifecycle/capture';
 import { captureHeld, lifecycleVerdict, takeUp, type LifecycleDeps } from './lifecycle/hold';
 import { lastStep, stateOf, type Verdict } from './machine';
@@ -52,7 +50,7 @@ export interface RewardLookup {
 }
 
 /** A field of a queue message that differs from the ledger's copy of the referral (the ledger's is used). */
-export type MismatchedField = 'referrerEmail' | 'redeemerEmail' | 'customerEmail' | 'distinctId';
+type MismatchedField = 'referrerEmail' | 'redeemerEmail' | 'customerEmail' | 'distinctId';
 export type ReferralMismatch = { field: MismatchedField; message: string; ledger: string }[];
 
 // The outbound ports speak the domain; the adapters own the wire shapes (lib/domain/notify-ports.ts).
@@ -124,6 +122,8 @@ export type FulfilResult =
   /** Waiting for the redeemer's qualifying event until `qualifyBy` (epoch ms); nothing issued yet. */
   | { outcome: 'awaiting'; qualifyBy: number }
   | { outcome: 'already-parked'; status: string };
+
+const takenMessage = (role: Role) => `Shopify reports the ${role} code taken`;
 
 /** More collisions than this on one reward means something other than chance (a code generator fault). */
 const MAX_CODE_COLLISIONS = 3;
@@ -199,44 +199,47 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   // The last step of a referral also ends it, in the same ledger write (lastStep, lib/domain/machine.ts).
   const posthog = record.posthogAt ? undefined : deps.posthog;
   const posthogDue = posthog !== undefined;
-  const track = async (outcome: 'fulfilled' | 'rejected', finish: FinalStatus, extra?: OutcomeDetails) => {
-    if (!posthog) return;
+  const end = async (outcome: 'fulfilled' | 'rejected', finish: FinalStatus, extra?: OutcomeDetails) => {
+    const step = lastStep(record, posthogDue);
+    if (step === 'own') record = await finishStep(ledger, eventId, owner, finish);
+    if (step !== 'posthog' || !posthog) return;
     // Same referral, same outcome: the adapter derives the same uuid, and PostHog drops the repeat of a retried capture.
-    await retry(() => captureOutcome(posthog, outcome, referral, { rewardType: reward.type, rewardAmount: reward.amount }, extra));
+    await retry(() => captureOutcome(posthog, outcome, referral, reward, extra));
     record = await recordPostHog(ledger, eventId, owner, finish);
     await checkpoint('posthog');
   };
-  const end = async (outcome: 'fulfilled' | 'rejected', finish: FinalStatus, extra?: OutcomeDetails) => {
-    const step = lastStep(record, posthogDue);
-    if (step === 'posthog') await track(outcome, finish, extra);
-    else if (step === 'own') record = await finishStep(ledger, eventId, owner, finish);
-  };
 
   // The reward fixed at begin, not the config of the moment: budgets and captures count what is paid.
-  const gateContext = { ...deps, rewardType: reward.type, rewardAmount: reward.amount, owner, retry, now };
+  const gateContext = { ...deps, ...reward, owner, retry, now };
   let state = stateOf(record);
   if (state.name === 'RECEIVED') {
     // The verdict, reached once and stored in one write: the rules' (unless an earlier release
     // stored them apart), then the lifecycle's on an accepted referral. The signature first (a
-    // forged event is reported as one), then a code we never issued, or none where one is
-    // required, before any other rule: its referrer is nobody we know, so it must claim nothing.
-    // A referral that will wait for its qualifying event claims its referrer slot only once it has
-    // qualified (accepted then, its qualifiedAt stored): MAX_REWARDS_PER_REFERRER counts the referrals
-    // that qualify (lib/domain/claims.ts).
+    // forged event is reported as one), then a code we never issued or none where one is required
+    // (its referrer is nobody we know), then the static rules: a referral refused by any of these
+    // claims nothing. The per-person rules are claims that admit the same referral again on a retry
+    // (or wait), so a rerun before the verdict is stored reaches the same one. A referral that will
+    // wait for its qualifying event claims its referrer slot only once it has qualified (accepted
+    // then, its qualifiedAt stored): MAX_REWARDS_PER_REFERRER counts the referrals that qualify
+    // (lib/domain/claims.ts).
     const waits = waitsForQualification(deps.qualification, record);
-    const unvouched = deps.rules ? vouchRefusal(referral, deps.rules.referralSignatures) : undefined;
+    const { rules } = deps;
     const refusal = state.accepted
-      ? record.qualifiedAt && deps.rules
-        ? await claimReferrerCap(referral, deps.rules, ledger)
+      ? record.qualifiedAt && rules
+        ? await claimReferrerCap(referral, rules, ledger)
         : undefined
-      : (unvouched ?? resolved.refusal ?? (await applyRules(referral, deps, waits)));
+      : rules
+        ? (vouchRefusal(referral, rules.referralSignatures) ??
+          resolved.refusal ??
+          staticRefusal(referral, rules) ??
+          (await claimPerPersonRules(referral, rules, ledger, { slotOnQualifying: waits })))
+        : resolved.refusal;
     // The redeemer's keys point at an accepted referral before its verdict is stored, so a person
     // event that finds it waiting (or, for a refund, paid) finds it by them (lib/domain/qualify.ts).
     if (!refusal && personEventsOn(deps.qualification) && !record.qualifiedAt) await takePersonKeys(ledger, referral, eventId);
-    const awaits = !refusal && waits;
     const verdict: Verdict = refusal
       ? { kind: 'reject', reason: refusal }
-      : awaits
+      : waits
         ? { kind: 'await', until: capturedAt(referral, record) + deps.qualification!.withinMs }
         : deps.lifecycle
           ? await lifecycleVerdict(referral, record, deps.lifecycle, gateContext)
@@ -273,7 +276,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     record = taken.record;
   }
 
-  const issuer = issuerFor(reward.type, deps);
+  const issuer = issuerFor(reward.rewardType, deps);
   // Each card step reads the record as it was before both started and returns only what it wrote
   // for its own role; nothing shared is mutated while the other step is in flight.
   const before = record;
@@ -292,7 +295,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
         expiresOn = deps.rewardExpiresDays ? expiryDate(now(), deps.rewardExpiresDays) : undefined;
         return issuer.createGiftCard({
           code,
-          amount: reward.amount,
+          amount: reward.rewardAmount,
           note: giftCardNote(eventId, role, expiresOn),
           ...(expiresOn ? { expiresOn } : {}),
         });
@@ -311,14 +314,15 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
           // Never treat "not found yet" or "not all seen" as a collision: a new code could pay this person twice.
           throw new RetryableError(
             found.matches.length === 0
-              ? `Shopify reports the ${role} code taken but the card is not searchable yet`
-              : `Shopify reports the ${role} code taken and the look-up has more matches than it returned`,
+              ? `${takenMessage(role)} but the card is not searchable yet`
+              : `${takenMessage(role)} and the look-up has more matches than it returned`,
           );
         }
       }
       if (cardId) {
         const written = await recordCard(ledger, eventId, owner, role, cardId, expiresOn);
-        Object.assign(write, cardFields(written, role));
+        // Only this role's card fields: the rest of `written` may be the other step's stale copy.
+        for (const field of ['CardId', 'CardAt', 'ExpiresOn'] as const) write[`${role}${field}`] = written[`${role}${field}`];
         await checkpoint(`card:${role}`);
         return write;
       }
@@ -327,9 +331,8 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
       // be our card not yet searchable.
       if (created.status === 'taken') sends += (created.sends ?? 1) - 1;
       if (sends > 1 || (before.attempts > 1 && code === before[`${role}Code`])) await confirmCollision(role, code);
-      if (++collisions > MAX_CODE_COLLISIONS) {
+      if (++collisions > MAX_CODE_COLLISIONS)
         throw new PermanentError('code_collisions', `${role} code collided ${collisions} times in a row`);
-      }
       const next = deps.newCode();
       const updated = await replaceCode(ledger, eventId, owner, role, code, next);
       write[`${role}Code`] = updated[`${role}Code`];
@@ -348,13 +351,9 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     const seenForMs = seenAt === undefined ? 0 : now() - Date.parse(seenAt);
     if (seenAt !== undefined && seenForMs >= windowMs) return;
     if (seenAt === undefined) await recordTakenSeen(ledger, eventId, owner, role, code);
+    const message = `${takenMessage(role)} by another reward; confirming it is not ours (not yet searchable) before replacing it`;
     // Back when the window has passed, not before: earlier tries would only spend receives.
-    throw new RetryableError(
-      `Shopify reports the ${role} code taken by another reward; confirming it is not ours (not yet searchable) before replacing it`,
-      {
-        retryAfterMs: windowMs - seenForMs,
-      },
-    );
+    throw new RetryableError(message, { retryAfterMs: windowMs - seenForMs });
   };
 
   // The two cards are independent: create them side by side, but let both settle before
@@ -371,7 +370,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
       deps.customerio.sendFulfilment({
         eventId,
         name: deps.customerioEvent,
-        // The redeemer, the person the rules judged (#10, defect 3): never the record's customerEmail,
+        // The redeemer, the person the rules judged: never the record's customerEmail,
         // which a record begun by the previous release may hold as a different PostHog person.
         recipient: referral.redeemerEmail,
         referrerEmail: referral.referrerEmail,
@@ -397,19 +396,6 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
 }
 
 /**
- * Decides whether the referral may earn rewards: the app's signature and the other static rules
- * first, so a referral refused there claims nothing; then the per-person rules are claims in the ledger
- * that admit the same referral again on a retry, so re-running this before the decision is
- * stored reaches the same verdict (or waits, lib/domain/claims.ts); once stored it is never run again.
- * A referral that `waits` for its qualifying event leaves its referrer slot to its qualification.
- */
-async function applyRules(referral: Referral, deps: FulfilDeps, waits: boolean): Promise<RefusalReason | undefined> {
-  const rules = deps.rules;
-  if (!rules) return undefined;
-  return staticRefusal(referral, rules) ?? (await claimPerPersonRules(referral, rules, deps.ledger, { slotOnQualifying: waits }));
-}
-
-/**
  * The message's referral with the people and PostHog person the ledger fixed at begin. The
  * signature stays the message's, and is checked against these stored people (lib/domain/rules.ts),
  * the ones that would be paid, never against a later message's (a reused uuid). A signed code
@@ -431,12 +417,12 @@ function storedReferral(message: Referral, record: LedgerRecord): Referral {
   };
 }
 
-function storedReward(record: LedgerRecord): { type: RewardType; amount: string } {
+function storedReward(record: LedgerRecord): { rewardType: RewardType; rewardAmount: string } {
   // begin writes both (if_not_exists): a record without them is a ledger we cannot trust to pay once.
   if (!record.rewardType || !record.rewardAmount) {
     throw new PermanentError('ledger_incomplete', `ledger record ${record.eventId} has no reward type or amount after begin`);
   }
-  return { type: record.rewardType, amount: record.rewardAmount };
+  return { rewardType: record.rewardType, rewardAmount: record.rewardAmount };
 }
 
 /** The issuer of the type the referral began with: another one would not see its lost-response rewards. */
@@ -484,15 +470,3 @@ export function parseGiftCardNote(note: string | null | undefined): { role: Role
 
 /** What one card step wrote to the ledger: its own role's code (when replaced), card id, time and expiry. */
 type CardWrite = Partial<Pick<LedgerRecord, `${Role}Code` | `${Role}CardId` | `${Role}CardAt` | `${Role}ExpiresOn`>>;
-
-/**
- * The card fields of `role` from the record recordCard returned: the two steps run concurrently,
- * so the rest of that record may be the other role's stale copy and is not taken.
- */
-function cardFields(written: LedgerRecord, role: Role): CardWrite {
-  return {
-    [`${role}CardId`]: written[`${role}CardId`],
-    [`${role}CardAt`]: written[`${role}CardAt`],
-    [`${role}ExpiresOn`]: written[`${role}ExpiresOn`],
-  };
-}

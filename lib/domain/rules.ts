@@ -49,14 +49,8 @@ export function staticRefusal(referral: Referral, rules: ProgramRules): RefusalR
 /** Why the referral's signature does not vouch for it, or undefined when it does or signatures are off. */
 export function vouchRefusal(referral: Referral, signatures: ReferralSignatures): RefusalReason | undefined {
   if (signatures.mode === 'off') return undefined;
-  switch (verifyReferral(signatures.key, referral, referral.referralSignature, signatures.previousKey)) {
-    case 'unsigned':
-      return 'unsigned_referral';
-    case 'bad_signature':
-      return 'bad_referral_signature';
-    default:
-      return undefined;
-  }
+  const verdict = verifyReferral(signatures.key, referral, referral.referralSignature, signatures.previousKey);
+  return verdict === 'vouched' ? undefined : verdict === 'unsigned' ? 'unsigned_referral' : 'bad_referral_signature';
 }
 
 export function parseDomainList(value: string | undefined): string[] {

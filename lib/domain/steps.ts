@@ -74,35 +74,20 @@ export function decide(ledger: LedgerPort, eventId: string, owner: string, verdi
     return ledger.write(eventId, owner, { step: 'decide', set: { decision: 'REJECTED', rejectionReason: verdict.reason } });
   if (verdict.kind === 'pay') return ledger.write(eventId, owner, { step: 'decide', set: { decision: 'ACCEPTED', gatePassedAt: NOW_ISO } });
   // Waiting for qualification: accepted by the rules, nothing else decided (no parkedAt: it is not a
-  // hold); in the index under its deadline, so the releaser finds it once that has passed.
-  if (verdict.kind === 'await') {
-    return ledger.write(eventId, owner, {
-      step: 'decide',
-      set: {
-        decision: 'ACCEPTED',
-        parkedMessage: message,
-        status: 'AWAITING',
-        qualifyBy: verdict.until,
-        lifecycleQueue: 'awaiting',
-        lifecycleAt: verdict.until,
-      },
-      freeLease: true,
-    });
-  }
-  // The times it was held or went to review, and its budget share, are derived (lifecycle/record.ts).
-  const park = { decision: 'ACCEPTED', parkedMessage: message };
-  const set =
-    verdict.kind === 'hold'
-      ? { ...park, status: 'HELD', lifecycleQueue: 'held', lifecycleAt: verdict.until, releaseAt: verdict.until }
-      : {
-          ...park,
-          status: 'REVIEW',
-          lifecycleQueue: 'review',
-          lifecycleAt: NOW_MS,
-          reviewReasons: verdict.reasons,
-          holdUntil: verdict.holdUntil,
-        };
-  return ledger.write(eventId, owner, { step: 'decide', set, setIfAbsent: { parkedAt: NOW_ISO }, freeLease: true });
+  // hold); in the index under its deadline, so the releaser finds it once that has passed. The times
+  // it was held or went to review, and its budget share, are derived (lifecycle/record.ts).
+  const parked =
+    verdict.kind === 'await'
+      ? { status: 'AWAITING', qualifyBy: verdict.until, lifecycleQueue: 'awaiting', lifecycleAt: verdict.until }
+      : verdict.kind === 'hold'
+        ? { status: 'HELD', lifecycleQueue: 'held', lifecycleAt: verdict.until, releaseAt: verdict.until }
+        : { status: 'REVIEW', lifecycleQueue: 'review', lifecycleAt: NOW_MS, reviewReasons: verdict.reasons, holdUntil: verdict.holdUntil };
+  return ledger.write(eventId, owner, {
+    step: 'decide',
+    set: { decision: 'ACCEPTED', parkedMessage: message, ...parked },
+    ...(verdict.kind === 'await' ? {} : { setIfAbsent: { parkedAt: NOW_ISO } }),
+    freeLease: true,
+  });
 }
 
 /** A taken-up HELD referral leaves the index (the releaser stops sending it); the first release time is kept. */
@@ -112,11 +97,9 @@ export function markReleased(ledger: LedgerPort, eventId: string, owner: string)
 
 /** A retryable failure: note why and free the lease so the next delivery need not wait for it; a lease already lost is ignored. */
 export async function release(ledger: LedgerPort, eventId: string, owner: string, message: string): Promise<void> {
-  try {
-    await ledger.write(eventId, owner, { step: 'release', set: { lastError: message }, freeLease: true });
-  } catch (error) {
+  await ledger.write(eventId, owner, { step: 'release', set: { lastError: message }, freeLease: true }).catch((error: unknown) => {
     if (!(error instanceof LeaseLostError)) throw error;
-  }
+  });
 }
 
 // The operator's moves (review, revoke) and the releaser's claim: each from the statuses the machine allows.
@@ -128,8 +111,7 @@ const note = (text: string | undefined) => (text ? { reviewNote: text } : {});
  * acceptance plus REWARD_HOLD, fixed while it is in review), or due now for one parked without it.
  */
 export async function approve(ledger: LedgerPort, eventId: string, reviewNote: string | undefined): Moved {
-  const holdUntil = ((await ledger.get(eventId)) as LifecycleRecord | undefined)?.holdUntil;
-  const at = holdUntil ?? NOW_MS;
+  const at = (await ledger.get(eventId))?.holdUntil ?? NOW_MS;
   return ledger.move(eventId, fromStates('approve'), {
     step: 'approve',
     set: {

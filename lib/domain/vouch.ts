@@ -35,10 +35,13 @@ export type VouchVerdict = 'vouched' | 'unsigned' | 'bad_signature';
 
 const normalise = (field: string): string => field.trim().toLowerCase();
 
+/** `v1` and the fields, each trimmed and lowercased, joined by `\n`. */
+const signingMessage = (...fields: string[]): string => [SIGNATURE_VERSION, ...fields].map(normalise).join('\n');
+
 /** The text the app's backend signs for this referral. */
 export function referralSigningMessage(referral: VouchedReferral): string {
   const code = referral.referralCode === undefined ? '' : normalise(referral.referralCode);
-  return [SIGNATURE_VERSION, referral.eventName, code || referral.referrerEmail, referral.redeemerEmail].map(normalise).join('\n');
+  return signingMessage(referral.eventName, code || referral.referrerEmail, referral.redeemerEmail);
 }
 
 /** The `referral_signature` the app's backend attaches to the event (and the harnesses, playing the app). */
@@ -55,7 +58,6 @@ export function signReferral(key: string, referral: VouchedReferral): string {
  * taken does not tell which key, if either, matched.
  */
 export function verifyReferral(key: string, referral: VouchedReferral, signature: string | undefined, previousKey?: string): VouchVerdict {
-  if (signature === undefined || signature === '') return 'unsigned';
   return verdictOf(signature, (candidate) => signReferral(candidate, referral), key, previousKey);
 }
 
@@ -67,19 +69,15 @@ export interface VouchedPersonEvent {
 }
 
 /**
- * The text the app's backend signs for a person event (QUALIFY_EVENT, REVOKE_EVENT): `v1`, the
- * event name, its distinct id and its uuid, each trimmed and lowercased as a referral's fields
- * are, joined by `\n`. The uuid is the one the backend sets when it captures (posthog-node's
- * `capture` takes `uuid`: posthog.com/docs/references/posthog-node-5.40.0/types/EventMessage), so a signature vouches for one event only: it cannot
- * be replayed onto another capture, and a repeat of the same event is the same event.
+ * The `referral_signature` the app's backend attaches to a person event (QUALIFY_EVENT,
+ * REVOKE_EVENT; and the harnesses, playing the app). It signs `v1`, the event name, its distinct
+ * id and its uuid, each trimmed and lowercased as a referral's fields are, joined by `\n`. The
+ * uuid is the one the backend sets when it captures (posthog-node's `capture` takes `uuid`:
+ * posthog.com/docs/references/posthog-node-5.40.0/types/EventMessage), so a signature vouches for
+ * one event only: it cannot be replayed onto another capture, and a repeat of the same event is the same event.
  */
-export function personEventSigningMessage(event: VouchedPersonEvent): string {
-  return [SIGNATURE_VERSION, event.eventName, event.distinctId ?? '', event.eventId].map(normalise).join('\n');
-}
-
-/** The `referral_signature` the app's backend attaches to a person event (and the harnesses, playing the app). */
 export function signPersonEvent(key: string, event: VouchedPersonEvent): string {
-  return hmac(key, personEventSigningMessage(event));
+  return hmac(key, signingMessage(event.eventName, event.distinctId ?? '', event.eventId));
 }
 
 /** Whether `signature` is this person event's, under `key` or `previousKey`: as verifyReferral, in constant time. */
@@ -89,9 +87,8 @@ export function verifyPersonEvent(
   signature: string | undefined,
   previousKey?: string,
 ): VouchVerdict {
-  if (signature === undefined || signature === '') return 'unsigned';
   // Without a distinct id there is no person the app vouched for.
-  if (!event.distinctId) return 'bad_signature';
+  if (signature && !event.distinctId) return 'bad_signature';
   return verdictOf(signature, (candidate) => signPersonEvent(candidate, event), key, previousKey);
 }
 
@@ -101,11 +98,17 @@ function hmac(key: string, message: string): string {
 }
 
 /**
- * Whether `signature` is `sign(key)` or `sign(previousKey)`, compared in constant time as text; a
- * length that differs is refused before comparing (the length is public). Both keys are always
- * compared, so the time taken does not tell which key, if either, matched.
+ * Whether `signature` (none: unsigned) is `sign(key)` or `sign(previousKey)`, compared in constant
+ * time as text; a length that differs is refused before comparing (the length is public). Both keys
+ * are always compared, so the time taken does not tell which key, if either, matched.
  */
-function verdictOf(signature: string, sign: (key: string) => string, key: string, previousKey: string | undefined): VouchVerdict {
+function verdictOf(
+  signature: string | undefined,
+  sign: (key: string) => string,
+  key: string,
+  previousKey: string | undefined,
+): VouchVerdict {
+  if (!signature) return 'unsigned';
   const given = Buffer.from(signature, 'utf8');
   const matches = (candidate: string): boolean => {
     const expected = Buffer.from(sign(candidate), 'utf8');

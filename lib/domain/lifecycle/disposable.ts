@@ -21,6 +21,5 @@ function load(): ReadonlySet<string> {
 /** True when the email's domain, or a parent domain of it, is a known disposable one. */
 export function isDisposableEmail(email: string, list: ReadonlySet<string> = load()): boolean {
   const labels = emailDomain(email).split('.');
-  for (let i = 0; i < labels.length - 1; i++) if (list.has(labels.slice(i).join('.'))) return true;
-  return false;
+  return labels.slice(1).some((_, i) => list.has(labels.slice(i).join('.')));
 }

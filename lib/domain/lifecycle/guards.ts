@@ -9,21 +9,16 @@ import { PermanentError } from '../errors';
 import { canonicalEmail } from '../identity';
 import type { Referral } from '../referral';
 import { isDisposableEmail } from './disposable';
-import type { LedgerPort } from '../ledger-port';
+import type { LedgerPort, LedgerRecord } from '../ledger-port';
+import type { LifecycleDeps } from './hold';
+import { budgetCentsOf, budgetPeriods, type ReviewReason } from './record';
 
 /** The guards' counters: budgets counted once per referral, the referrer's velocity. */
 export type GuardCounters = Pick<LedgerPort, 'count' | 'uncount' | 'velocity'>;
-import { budgetPeriods, type ReviewReason } from './record';
 
-export interface GuardDeps {
-  config: LifecycleConfig;
-  ledger: GuardCounters;
+export interface GuardDeps extends LifecycleDeps {
   /** Both rewards of the referral, in cents. */
   cents: number;
-  /** Test seam for the disposable list. */
-  isDisposable?: (email: string) => boolean;
-  /** PostHog's view of both people, for REVIEW_SHARED_DEVICE / REVIEW_SHARED_IP. */
-  sharedSignals?: SharedSignalsPort;
 }
 
 /** One side of a referral as PostHog may know them: their email, and a distinct id when we have one. */
@@ -114,21 +109,21 @@ async function reserveWithinBudgets(eventId: string, createdAt: string, deps: Gu
   return true;
 }
 
+/** The referral's share in its day and its month, in that order. */
+const shares = (record: LedgerRecord) =>
+  Object.values(budgetPeriods(record.createdAt)).map((period) => ({ kind: 'budget' as const, period, cents: budgetCentsOf(record) }));
+
 /**
  * An operator approved: counted in its day and month whatever the budgets say (the operator's
  * decision), once, by the worker that takes it up to pay it. Counted in both even where no budget
  * is set: a budget turned on later in the period then sees it, and a counter no budget reads
  * changes nothing.
  */
-export async function countApproved(eventId: string, createdAt: string, ledger: GuardCounters, cents: number): Promise<void> {
-  const { day, month } = budgetPeriods(createdAt);
-  await ledger.count({ kind: 'budget', period: day, cents }, eventId);
-  await ledger.count({ kind: 'budget', period: month, cents }, eventId);
+export async function countApproved(ledger: GuardCounters, record: LedgerRecord): Promise<void> {
+  for (const share of shares(record)) await ledger.count(share, record.eventId);
 }
 
 /** Rejected or cancelled before payout: the referral's share goes back, exactly once (a no-op where none was counted). */
-export async function returnShare(eventId: string, createdAt: string, ledger: GuardCounters, cents: number): Promise<void> {
-  const { day, month } = budgetPeriods(createdAt);
-  await ledger.uncount({ kind: 'budget', period: day, cents }, eventId);
-  await ledger.uncount({ kind: 'budget', period: month, cents }, eventId);
+export async function returnShare(ledger: GuardCounters, record: LedgerRecord): Promise<void> {
+  for (const share of shares(record)) await ledger.uncount(share, record.eventId);
 }

@@ -22,7 +22,7 @@ import type { OutcomeDetails, OutcomeTracker } from '../notify-ports';
 import { captureOutcome } from './capture';
 import { countApproved, guardsOn, reviewReasons, type GuardCounters, type SharedSignalsPort } from './guards';
 import { decide, markReleased } from '../steps';
-import { budgetCentsOf, referralCents, type LifecycleRecord, type ReviewReason } from './record';
+import { referralCents, type ReviewReason } from './record';
 
 export interface LifecycleDeps {
   config: LifecycleConfig;
@@ -58,14 +58,7 @@ export async function lifecycleVerdict(
   // From the first attempt's time, so a crash and retry do not push the release back.
   const holdUntil = Date.parse(begun.createdAt) + config.holdMs;
   if (guardsOn(config)) {
-    const cents = referralCents(context.rewardAmount);
-    const reasons = await reviewReasons(referral, begun.createdAt, {
-      config,
-      ledger: deps.ledger,
-      cents,
-      isDisposable: deps.isDisposable,
-      sharedSignals: deps.sharedSignals,
-    });
+    const reasons = await reviewReasons(referral, begun.createdAt, { ...deps, cents: referralCents(context.rewardAmount) });
     if (reasons.length > 0) return { kind: 'review', reasons, holdUntil };
   }
   if (config.holdMs > 0 && holdUntil > context.now()) return { kind: 'hold', until: holdUntil };
@@ -80,14 +73,12 @@ export async function captureHeld(referral: Referral, verdict: Verdict, context:
 /** A HELD referral a worker took up (due, or approved and due): held again, or counted and released to be paid. */
 export async function takeUp(
   referral: Referral,
-  begun: LedgerRecord,
+  record: LedgerRecord,
   ledger: LedgerPort,
   deps: LifecycleDeps,
   context: GateContext,
 ): Promise<GateResult> {
-  const record = begun as LifecycleRecord;
   const { eventId } = referral;
-  const budgetCents = budgetCentsOf(record);
   if (record.reviewDecision === 'approved') {
     // Never before its acceptance plus REWARD_HOLD, as a clean referral waits: the approval
     // holds it until `holdUntil`, and this covers a record parked without one or a hold lengthened since.
@@ -99,7 +90,7 @@ export async function takeUp(
     // Counted here, under the lease and before the first Shopify call, by every attempt until
     // one is released (once per referral): a revoke can no longer cancel it (it is taken up),
     // and a failed count fails this attempt before anything is paid.
-    await countApproved(eventId, record.createdAt, deps.ledger, budgetCents);
+    await countApproved(deps.ledger, record);
   }
   await capture(referral, context, 'released', record.reviewDecision ? { reviewDecision: record.reviewDecision } : undefined);
   return { outcome: 'pay', record: await markReleased(ledger, eventId, context.owner) };

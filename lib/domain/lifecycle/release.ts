@@ -9,7 +9,7 @@
  * the revokes refunds requested of paid referrals (REVOKE_PAID): the one Shopify call it makes is
  * a deactivation, which the worker neither carries nor may send.
  */
-import { parseReferral, type Referral } from '../referral';
+import type { Referral } from '../referral';
 import type { LedgerPort, LifecycleIndex } from '../ledger-port';
 import { claimReleaseSend, expire, notQualifiedDone, revokeDone } from '../steps';
 import type { LifecycleRecord } from './record';
@@ -93,8 +93,8 @@ export async function releaseDue(deps: ReleaserDeps): Promise<ReleaseRun> {
  */
 const REVOKE_PER_RUN = 10;
 /**
- * No revoke is begun after this much of a run (real time, from its start): Shopify slow or down, each call may take
- * its 10 s timeout, and the run must end inside the releaser's 60 s with its metrics flushed.
+ * No revoke is begun after this much of a run (real time, from its start): Shopify slow or down,
+ * each call may take its 10 s timeout, and the run must end inside the releaser's 60 s with its metrics flushed.
  */
 const REVOKE_BUDGET_MS = 30_000;
 
@@ -121,7 +121,12 @@ async function revokeRequested(deps: ReleaserDeps, stopAt: number): Promise<{ re
         if (!record) continue;
         revoked++;
       }
-      if (record.status === 'REVOKED') await refundRevokeFollowUps(deps, record);
+      if (record.status !== 'REVOKED') continue;
+      const reason = record.revokeReason ?? 'refund';
+      // The same uuid as `ops revoke`'s capture of this referral (outcome and referral): one event in PostHog.
+      await revokedFollowUps(deps.ledger, deps.posthog, record, { outcome: 'revoked', reason });
+      await announce(deps, undefined, record, 'cancelled', { reason });
+      await revokeDone(deps.ledger, record.eventId);
     } catch (error) {
       failed.push({ referral: found.eventId, error: error instanceof Error ? error.message : String(error) });
     }
@@ -129,13 +134,11 @@ async function revokeRequested(deps: ReleaserDeps, stopAt: number): Promise<{ re
   return { revoked, failed };
 }
 
-async function refundRevokeFollowUps(deps: ReleaserDeps, record: LifecycleRecord): Promise<void> {
-  const reason = record.revokeReason ?? 'refund';
-  // The same uuid as `ops revoke`'s capture of this referral (outcome and referral): one event in PostHog.
-  await revokedFollowUps(deps.ledger, deps.posthog, record, { outcome: 'revoked', reason });
-  await announce(deps, undefined, record, 'cancelled', { reason });
-  await revokeDone(deps.ledger, record.eventId);
-}
+/**
+ * Expired per run at most: each takes a few sequential writes (and two calls out), so a mass
+ * expiry stays well inside the releaser's 60 s; the rest, oldest first, go on the next minute.
+ */
+const EXPIRE_PER_RUN = 200;
 
 /**
  * Waiting referrals past their deadline (plus QUALIFY_GRACE_MS, for an event that happened in time
@@ -145,12 +148,6 @@ async function refundRevokeFollowUps(deps: ReleaserDeps, record: LifecycleRecord
  * in between finds it there again and finishes, each follow-up being a no-op the second time.
  * Ledger writes only (UpdateItem): the releaser's role reads nothing but the index.
  */
-/**
- * Expired per run at most: each takes a few sequential writes (and two calls out), so a mass
- * expiry stays well inside the releaser's 60 s; the rest, oldest first, go on the next minute.
- */
-const EXPIRE_PER_RUN = 200;
-
 async function expireDue(deps: ReleaserDeps, now: number): Promise<{ expired: number; failed: number }> {
   let expired = 0;
   let failed = 0;
@@ -162,7 +159,12 @@ async function expireDue(deps: ReleaserDeps, now: number): Promise<{ expired: nu
     }
     if (record?.status !== 'NOT_QUALIFIED') continue;
     try {
-      await notQualifiedFollowUps(deps, record);
+      await releaseClaims(deps.ledger, record);
+      const referral = parkedReferral(record);
+      if (referral) await releasePersonKeys(deps.ledger, referral, record.eventId);
+      await captureRecord(deps.posthog, record, 'not_qualified', undefined, { reason: 'no_qualifying_event' });
+      await announce(deps, undefined, record, 'not_qualified', { reason: 'no_qualifying_event' });
+      await notQualifiedDone(deps.ledger, record.eventId);
     } catch {
       // Left in the index: the next run finishes it (each follow-up is a no-op the second time). One
       // referral's outage (PostHog, Customer.io) must not stop the others, nor the held releases.
@@ -172,21 +174,12 @@ async function expireDue(deps: ReleaserDeps, now: number): Promise<{ expired: nu
   return { expired, failed };
 }
 
-async function notQualifiedFollowUps(deps: ReleaserDeps, record: LifecycleRecord): Promise<void> {
-  await releaseClaims(deps.ledger, record);
-  const referral = parkedReferral(record);
-  if (referral) await releasePersonKeys(deps.ledger, referral, record.eventId);
-  await captureRecord(deps.posthog, record, 'not_qualified', undefined, { reason: 'no_qualifying_event' });
-  await announce(deps, undefined, record, 'not_qualified', { reason: 'no_qualifying_event' });
-  await notQualifiedDone(deps.ledger, record.eventId);
-}
-
 /** Claims and sends one due referral's message (also what `review approve` does right away); false if sent recently. */
 export async function sendRelease(
   deps: Pick<ReleaserDeps, 'ledger' | 'enqueue' | 'resendAfterMs'>,
   record: LifecycleRecord,
 ): Promise<boolean> {
-  const referral = record.parkedMessage ? parseReferral(record.parkedMessage) : undefined;
+  const referral = parkedReferral(record);
   if (!referral) return false;
   if (!(await claimReleaseSend(deps.ledger, record.eventId, deps.resendAfterMs ?? DEFAULT_RESEND_AFTER_MS))) return false;
   await deps.enqueue(referral);

@@ -6,11 +6,11 @@
  */
 import { PermanentError } from '../errors';
 import type { OutcomeTracker } from '../notify-ports';
-import { captureOutcome, type CaptureSubject } from './capture';
+import { captureOutcome } from './capture';
 import { returnShare } from './guards';
 import type { LedgerPort } from '../ledger-port';
 import { approve, reject } from '../steps';
-import { budgetCentsOf, type LifecycleRecord } from './record';
+import type { LifecycleRecord } from './record';
 import { sendRelease, type ReleaserDeps } from './release';
 
 export interface ReviewDeps {
@@ -49,7 +49,7 @@ export class NotInReviewError extends PermanentError {
  */
 export async function approveReferral(deps: ReviewDeps, eventId: string, note?: string): Promise<ReviewOutcome> {
   const approved = await approve(deps.ledger, eventId, note);
-  const record = approved ?? ((await deps.ledger.get(eventId)) as LifecycleRecord | undefined);
+  const record = approved ?? (await deps.ledger.get(eventId));
   // A REVOKED record keeps the decision it was approved with: a repeat must not report it approved.
   if (record?.reviewDecision !== 'approved' || (!approved && record.status === 'REVOKED')) {
     throw new NotInReviewError(eventId, record?.status, record?.reviewDecision);
@@ -57,7 +57,7 @@ export async function approveReferral(deps: ReviewDeps, eventId: string, note?: 
   // Sent now rather than at the releaser's next run when it is due; if this send is lost the releaser sends it.
   if (record.status === 'HELD' && Number(record.releaseAt) <= Date.now()) await sendRelease({ ...deps, resendAfterMs: 0 }, record);
   // Read again: a revoke may have cancelled it since the write above (then nothing is sent or paid).
-  const current = ((await deps.ledger.get(eventId)) as LifecycleRecord | undefined) ?? record;
+  const current = (await deps.ledger.get(eventId)) ?? record;
   if (current.status === 'REVOKED') return { eventId, result: 'revoked', status: current.status };
   return {
     eventId,
@@ -70,33 +70,15 @@ export async function approveReferral(deps: ReviewDeps, eventId: string, note?: 
 /** REVIEW → REJECTED (reviewer_rejected): its budget share (if any) returned, the outcome captured. Nothing was issued. */
 export async function rejectReferral(deps: ReviewDeps, eventId: string, note?: string): Promise<ReviewOutcome> {
   const rejected = await reject(deps.ledger, eventId, note);
-  const record = rejected ?? ((await deps.ledger.get(eventId)) as LifecycleRecord | undefined);
+  const record = rejected ?? (await deps.ledger.get(eventId));
   if (record?.reviewDecision !== 'rejected') throw new NotInReviewError(eventId, record?.status, record?.reviewDecision);
-  await returnShare(eventId, record.createdAt, deps.ledger, budgetCentsOf(record));
-  if (deps.posthog) {
-    await captureOutcome(
-      deps.posthog,
-      'rejected',
-      subjectOf(record),
-      { rewardType: record.rewardType, rewardAmount: rewardAmountOf(record) },
-      { reason: 'reviewer_rejected' },
-    );
-  }
+  await returnShare(deps.ledger, record);
+  if (deps.posthog) await captureOutcome(deps.posthog, 'rejected', record, rewardOf(record), { reason: 'reviewer_rejected' });
   return { eventId, result: rejected ? 'rejected' : 'already-rejected', status: record.status };
 }
 
-/** The referral a capture is about, from its record (the PostHog distinct id fixed at begin). */
-export function subjectOf(record: LifecycleRecord): CaptureSubject {
-  return {
-    eventId: record.eventId,
-    referrerEmail: record.referrerEmail,
-    redeemerEmail: record.redeemerEmail,
-    distinctId: record.distinctId,
-  };
-}
-
-/** The reward each side got: fixed in the ledger at begin (every record in review has it). */
-export function rewardAmountOf(record: LifecycleRecord): string {
+/** The reward each side got: fixed in the ledger at begin (every parked record has it); `rewardType` for a record without its type. */
+export function rewardOf(record: LifecycleRecord, rewardType?: string): { rewardType?: string; rewardAmount: string } {
   if (!record.rewardAmount) throw new PermanentError('ledger_incomplete', `ledger record ${record.eventId} has no reward amount`);
-  return record.rewardAmount;
+  return { rewardType: record.rewardType ?? rewardType, rewardAmount: record.rewardAmount };
 }

@@ -3,18 +3,17 @@
  * the intent is recorded first (the record stays COMPLETED, so no worker takes it up), each
  * deactivation is recorded as it is done, and REVOKED is written only when both are; a run that
  * died between the two deactivations is finished by the next run, and a repeated deactivation
- * is harmless. A referral still HELD, in REVIEW or waiting for qualification is cancelled in one write before anything is
- * issued, and its budget share is returned.
+ * is harmless. A referral still HELD, in REVIEW or waiting for qualification is cancelled in one
+ * write before anything is issued, and its budget share is returned.
  */
 import { PermanentError } from '../errors';
-import { ROLES, type Role } from '../ledger-port';
+import { ROLES, type LedgerPort, type Role } from '../ledger-port';
 import type { OutcomeTracker } from '../notify-ports';
 import { captureOutcome } from './capture';
 import { returnShare } from './guards';
-import type { LedgerPort } from '../ledger-port';
 import { cancel, finishRevoke, recordDeactivated, recordRevokeCaptured, requestRevoke } from '../steps';
-import { budgetCentsOf, type LifecycleRecord } from './record';
-import { rewardAmountOf, subjectOf } from './review';
+import type { LifecycleRecord } from './record';
+import { rewardOf } from './review';
 
 /** The slice of the Shopify client revoking needs (lib/adapters/shopify/client.ts implements it). */
 export interface RewardDeactivator {
@@ -46,7 +45,7 @@ export class CannotRevokeError extends PermanentError {
 
 export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: string): Promise<RevokeOutcome> {
   const { ledger } = deps;
-  let record = (await ledger.get(eventId)) as LifecycleRecord | undefined;
+  let record = await ledger.get(eventId);
   if (!record) throw new CannotRevokeError(eventId, 'no such referral in the ledger');
   let result: RevokeOutcome['result'] = 'already-revoked';
 
@@ -57,7 +56,9 @@ export async function revokeReferral(deps: RevokeDeps, eventId: string, reason: 
     record = cancelled;
     result = 'cancelled';
   } else if (record.status === 'COMPLETED') {
-    record = await deactivateBoth(deps, record, reason);
+    const requested = (await requestRevoke(ledger, eventId, reason)) ?? record;
+    if (!deps.shopify) throw new CannotRevokeError(eventId, 'no Shopify credentials to deactivate its rewards');
+    record = (await deactivateRequested(ledger, deps.shopify, requested)) ?? (await ledger.get(eventId))!;
     result = 'revoked';
   } else if (record.status !== 'REVOKED') {
     throw new CannotRevokeError(eventId, `its status is ${record.status}${record.status === 'REJECTED' ? ' (nothing was issued)' : ''}`);
@@ -97,23 +98,13 @@ export async function revokedFollowUps(
     reward?: (record: LifecycleRecord) => { rewardType?: string; rewardAmount: string };
   },
 ): Promise<void> {
-  if (record.revokedBeforePayout) await returnShare(record.eventId, record.createdAt, ledger, budgetCentsOf(record));
+  if (record.revokedBeforePayout) await returnShare(ledger, record);
   if (!posthog || record.revokeCapturedAt) return;
-  const reward = capture.reward ?? ((revoked) => ({ rewardType: revoked.rewardType, rewardAmount: rewardAmountOf(revoked) }));
-  await captureOutcome(posthog, capture.outcome, subjectOf(record), reward(record), {
+  await captureOutcome(posthog, capture.outcome, record, (capture.reward ?? rewardOf)(record), {
     reason: capture.reason,
     beforePayout: record.revokedBeforePayout === true,
   });
   await recordRevokeCaptured(ledger, record.eventId);
-}
-
-async function deactivateBoth(deps: RevokeDeps, start: LifecycleRecord, reason: string): Promise<LifecycleRecord> {
-  const { ledger } = deps;
-  const eventId = start.eventId;
-  const record = (await requestRevoke(ledger, eventId, reason)) ?? start;
-  if (!deps.shopify) throw new CannotRevokeError(eventId, 'no Shopify credentials to deactivate its rewards');
-  const finished = await deactivateRequested(ledger, deps.shopify, record);
-  return finished ?? ((await ledger.get(eventId)) as LifecycleRecord);
 }
 
 /**
