@@ -32,9 +32,8 @@ export type LifecycleOptions = ChaosPhaseOptions;
 /** Referrals posted at once per round, and how many of them the budget has room for. */
 const PER_ROUND = 12;
 const ROOM_PER_ROUND = 6;
-// Long enough that the watcher below (one ledger read per referral, a post or a redrive for some)
-// still finds several of them HELD on a loaded 2-core machine, where a 3 s hold was over before
-// its pass reached them.
+// Long enough that the watch below (one ledger read per referral, a post or a redrive for some)
+// still finds several of them HELD on a loaded 2-core machine.
 const HOLD = '8s';
 const REWARD_AMOUNT = '25.00';
 /** What an operator does with a referral in review, in turn (so every round sees each). */
@@ -161,6 +160,7 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
 
       // Watch them park: the first two seen HELD are revoked at once, the next get a duplicate or a redrive.
       const toRevokeHeld = new Set<string>();
+      const revokesOfHeld: Promise<void>[] = [];
       const until = Date.now() + 60_000;
       let heldSeen = 0;
       for (let pending = bodies.length; pending > 0 && Date.now() < until;) {
@@ -194,10 +194,15 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
                 }
               }
             }
+            // Beside the watch, not inside it: a revoke retried through chaos faults can take longer
+            // than the hold, and the watch must still see the round's other referrals HELD.
             if (toRevokeHeld.delete(uuid)) {
-              const after = await revoke(uuid);
-              if (after?.revokedBeforePayout) report.revoke.held++;
-              else if (after?.status === 'REVOKED') report.revoke.paid++;
+              revokesOfHeld.push(
+                revoke(uuid).then((after) => {
+                  if (after?.revokedBeforePayout) report.revoke.held++;
+                  else if (after?.status === 'REVOKED') report.revoke.paid++;
+                }),
+              );
             }
           }
           if (!record || record.status === 'IN_PROGRESS' || (record.status === 'HELD' && !seenParked.has(uuid))) pending++;
@@ -205,6 +210,7 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
         }
         await sleep(150);
       }
+      await Promise.all(revokesOfHeld);
       await settle(pipeline, Date.now() + 60_000);
 
       // The review queue: decided in turn.
