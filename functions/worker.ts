@@ -23,11 +23,9 @@ import {
 import { parseReferral } from '../lib/domain/referral';
 import { parsePersonEvent, type PersonEvent } from '../lib/domain/person-event';
 import { handlePersonEvent, type PersonEventResult } from '../lib/domain/qualify';
-import { fulfilReferral, type FulfilDeps, type FulfilResult } from '../lib/domain/rewards';
+import { fulfilReferral, type FulfilContext, type FulfilDeps, type FulfilResult } from '../lib/domain/rewards';
 import { loadEnv } from '../lib/infra/secrets';
 import { createWorkerDeps, statusFailureReport, stepRetry, type WorkerDeps } from '../lib/infra/wiring';
-
-export type { WorkerDeps } from '../lib/infra/wiring';
 
 /** Time kept back from the Lambda timeout to record the outcome (ledger, DLQ) after the last retry. */
 const SAFETY_MARGIN_MS = 3_000;
@@ -55,20 +53,15 @@ const receiveCount = (record: SQSRecord): number => Number(record.attributes?.Ap
 const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /** The record's lease owner, and when its steps stop retrying so its outcome can still be recorded. */
-function leaseFor(record: SQSRecord, context: Context): { owner: string; deadline: number } {
-  return {
-    owner: `${context.awsRequestId}/${record.messageId}`,
-    deadline: Date.now() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS,
-  };
+function leaseFor(record: SQSRecord, context: Context): FulfilContext {
+  const deadline = Date.now() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS;
+  return { owner: `${context.awsRequestId}/${record.messageId}`, deadline };
 }
 
+type DeadLetterReason = Parameters<typeof deadLetter>[3];
+
 /** Parks the record in the DLQ with `failure`, counted as `metric`. */
-async function park(
-  record: SQSRecord,
-  deps: WorkerDeps,
-  failure: Parameters<typeof deadLetter>[3],
-  metric = 'RecordDeadLettered',
-): Promise<void> {
+async function park(record: SQSRecord, deps: WorkerDeps, failure: DeadLetterReason, metric = 'RecordDeadLettered'): Promise<void> {
   await deadLetter(deps.sqs, deps.deadLetterQueueUrl, record, failure);
   count(metric);
 }
@@ -280,11 +273,9 @@ function reportOutcome(result: FulfilResult, log: ScopedLogger): void {
 }
 
 /**
- * Production wiring: clients once per container, the container's settings (table, DLQ, redrive
- * count, DRY_RUN) validated once, the fulfilment settings (and the cached secret) re-read each
- * invocation. Built on the first invocation rather than at import, so a misconfigured function
- * fails that invocation with the setting named (SQS redelivers, then dead-letters: nothing is paid
- * or lost) and importing this module (tests, the local stack) never needs the env.
+ * Production wiring: clients and the container's settings (table, DLQ, redrive count, DRY_RUN) once
+ * per container, the fulfilment settings (and the cached secret) re-read each invocation. A
+ * misconfigured worker fails the invocation (builtOnFirstCall): SQS redelivers, then dead-letters.
  */
 function createDefaultDeps(): WorkerDeps {
   const runtime = loadWorkerRuntimeConfig(process.env);
