@@ -5,10 +5,8 @@ import { loadObservabilityConfig } from './config';
 /*
  * Structured logs and CloudWatch metrics in the shapes Powertools for AWS Lambda writes them (its
  * PowertoolsLogFormatter's keys; its embedded metric format with the `service` dimension), read
- * from the settings it reads. Written here rather than imported: Powertools' Logger and Metrics
- * were 30 KB of the worker bundle, a fifth of all it added over an SDK-only skeleton
- * (docs/PERFORMANCE.md), for the few calls below. Log queries, metric filters and alarms see
- * the same lines as before.
+ * from the settings it reads, so log queries, metric filters and alarms see the same lines. Not
+ * imported: Powertools' Logger and Metrics were 30 KB of the worker bundle (docs/PERFORMANCE.md).
  */
 
 // At import, once per container: plain function environment (never in the secret), fixed for the container's life.
@@ -94,10 +92,9 @@ function write(level: LevelName, message: string, extras: Extra[]): void {
   (LEVELS[level] >= LEVELS.WARN ? process.stderr : process.stdout).write(text);
 }
 
-const writer =
-  (level: LevelName) =>
-  (message: string, ...extra: Extra[]): void =>
-    write(level, message, extra);
+function writer(level: LevelName): (message: string, ...extra: Extra[]) => void {
+  return (message, ...extra) => write(level, message, extra);
+}
 
 /** One JSON line per call on stdout (WARN and above on stderr), as Powertools' Logger writes them; one per container. */
 export const logger = {
