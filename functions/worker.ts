@@ -66,7 +66,7 @@ async function park(record: SQSRecord, deps: WorkerDeps, failure: DeadLetterReas
   count(metric);
 }
 
-/** Each step's retries counted and logged; a status Customer.io refused reported: the worker's hooks on fulfilment. */
+/** The worker's hooks on fulfilment: each step's retry counted and logged, a status Customer.io refused reported. */
 const reportingHooks = (fulfilDeps: FulfilDeps, log: ScopedLogger) => ({
   retry: stepRetry(fulfilDeps.retry, log),
   onStatusFailed: statusFailureReport(log),
