@@ -153,9 +153,8 @@ interface AwsClients {
 }
 
 /**
- * The worker's dependencies: the ledger on `runtime.tableName`, and fulfilment deps that re-read
- * `loadConfig` per invocation (secret rotation) but rebuild clients only when it changed, so the
- * Shopify pacer, token and shop currency live as long as the container (`containerFulfilDeps`).
+ * The worker's dependencies: the ledger on `runtime.tableName`, and fulfilment's from `loadConfig`
+ * per invocation (secret rotation), rebuilt only when it changed (`cachedFulfilDeps`, `containerFulfilDeps`).
  */
 export function createWorkerDeps(
   runtime: WorkerRuntimeConfig,
@@ -255,10 +254,7 @@ export interface ReleaserClients extends AwsClients {
   fetch?: Fetch;
 }
 
-/**
- * A status sender that reads Customer.io's credentials at each send (the secret loader caches
- * them), so a rotated key is picked up, and a releaser that never tells a status never reads them.
- */
+/** A status sender that reads Customer.io's credentials at each send, so a rotated key is picked up. */
 function statusSenderReading(eventName: string, clients: ReleaserClients, now?: () => number): StatusSender {
   return {
     async sendStatus(message) {
