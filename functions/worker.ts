@@ -12,22 +12,20 @@ import { referralLimitProblem } from '../lib/domain/limits';
 import { maskEmail } from '../lib/infra/mask';
 import {
   builtOnFirstCall,
+  count,
+  countApart,
   countForFunction,
   flushMetrics,
   logger,
-  metrics,
-  MetricUnit,
   scopedLogger,
   type ScopedLogger,
 } from '../lib/infra/observability';
 import { parseReferral } from '../lib/domain/referral';
 import { parsePersonEvent, type PersonEvent } from '../lib/domain/person-event';
 import { handlePersonEvent, type PersonEventResult } from '../lib/domain/qualify';
-import { fulfilReferral, type FulfilResult } from '../lib/domain/rewards';
+import { fulfilReferral, type FulfilContext, type FulfilDeps, type FulfilResult } from '../lib/domain/rewards';
 import { loadEnv } from '../lib/infra/secrets';
 import { createWorkerDeps, statusFailureReport, stepRetry, type WorkerDeps } from '../lib/infra/wiring';
-
-export type { WorkerDeps } from '../lib/infra/wiring';
 
 /** Time kept back from the Lambda timeout to record the outcome (ledger, DLQ) after the last retry. */
 const SAFETY_MARGIN_MS = 3_000;
@@ -49,6 +47,31 @@ export function makeWorkerHandler(deps: WorkerDeps) {
   };
 }
 
+/** How many times SQS has delivered the record, this delivery included. */
+const receiveCount = (record: SQSRecord): number => Number(record.attributes?.ApproximateReceiveCount ?? 1);
+
+const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** The record's lease owner, and when its steps stop retrying so its outcome can still be recorded. */
+function leaseFor(record: SQSRecord, context: Context): FulfilContext {
+  const deadline = Date.now() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS;
+  return { owner: `${context.awsRequestId}/${record.messageId}`, deadline };
+}
+
+type DeadLetterReason = Parameters<typeof deadLetter>[3];
+
+/** Parks the record in the DLQ with `failure`, counted as `metric`. */
+async function park(record: SQSRecord, deps: WorkerDeps, failure: DeadLetterReason, metric = 'RecordDeadLettered'): Promise<void> {
+  await deadLetter(deps.sqs, deps.deadLetterQueueUrl, record, failure);
+  count(metric);
+}
+
+/** The worker's hooks on fulfilment: each step's retry counted and logged, a status Customer.io refused reported. */
+const reportingHooks = (fulfilDeps: FulfilDeps, log: ScopedLogger) => ({
+  retry: stepRetry(fulfilDeps.retry, log),
+  onStatusFailed: statusFailureReport(log),
+});
+
 /**
  * A record that fails is reported to SQS as failed, after setting when it comes back: seconds for a
  * lease or claim another referral holds, the bucket's refill for THROTTLED, a growing backoff for
@@ -59,8 +82,8 @@ async function processOrDefer(record: SQSRecord, deps: WorkerDeps, context: Cont
   try {
     await processRecord(record, deps, context);
   } catch (error) {
-    const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? 1);
-    if (receiveCount < deps.maxReceiveCount) await deferRedelivery(record, error, receiveCount, deps);
+    const received = receiveCount(record);
+    if (received < deps.maxReceiveCount) await deferRedelivery(record, error, received, deps);
     throw error;
   }
 }
@@ -74,15 +97,15 @@ async function deferRedelivery(record: SQSRecord, error: unknown, receiveCount: 
   });
   try {
     await redeliverIn(deps.sqs, deps.queueUrl, record, plan.visibilitySeconds);
-    metrics.addMetric('RedeliveryDeferred', MetricUnit.Count, 1);
+    count('RedeliveryDeferred');
     log.info('next delivery set', { receiveCount, inSeconds: plan.visibilitySeconds, cause: plan.cause });
   } catch (cause) {
     // Nothing is lost: the message keeps the queue's visibility timeout and comes back after it.
-    metrics.addMetric('RedeliveryDeferFailed', MetricUnit.Count, 1);
+    count('RedeliveryDeferFailed');
     log.warn("could not set the next delivery: it comes back after the queue's visibility timeout", {
       receiveCount,
       inSeconds: deps.visibilityTimeoutSeconds,
-      error: String((cause as Error)?.message ?? cause),
+      error: errorMessage(cause),
     });
   }
 }
@@ -94,27 +117,18 @@ async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Conte
   if (!referral) {
     const reason = { reason: 'invalid_message', message: 'queue message is not a referral this worker understands' };
     logger.error('dead-lettering unreadable message', { messageId: record.messageId, ...reason });
-    await deadLetter(deps.sqs, deps.deadLetterQueueUrl, record, reason);
-    metrics.addMetric('RecordDeadLettered', MetricUnit.Count, 1);
-    return;
+    return park(record, deps, reason);
   }
   const { eventId } = referral;
   const log = scopedLogger({ eventId, messageId: record.messageId });
-  const owner = `${context.awsRequestId}/${record.messageId}`;
-  const deadline = Date.now() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS;
+  const lease = leaseFor(record, context);
   if (deps.dryRun) {
     // Outside the try below on purpose: a failed rehearsal must not record anything in the
     // ledger either; it is reported as a batch item failure and SQS redelivers it.
     await dryRunFulfil(referral, deps.ledger, log, await deps.fulfilDeps());
     // Parked, not acknowledged: a real referral that arrives during a rehearsal must still be
     // paid, so it waits in the DLQ (reason dry_run) for a redrive once DRY_RUN is off.
-    await deadLetter(deps.sqs, deps.deadLetterQueueUrl, record, {
-      reason: 'dry_run',
-      message: 'rehearsed by a DRY_RUN worker; redrive to pay it',
-      eventId,
-    });
-    metrics.addMetric('DryRun', MetricUnit.Count, 1);
-    return;
+    return park(record, deps, { reason: 'dry_run', message: 'rehearsed by a DRY_RUN worker; redrive to pay it', eventId }, 'DryRun');
   }
   try {
     // Before the ledger and the first Shopify call: a message that did not come through ingest
@@ -128,44 +142,42 @@ async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Conte
         ...fulfilDeps,
         onMismatch: (mismatch) => {
           // A reused uuid, or a message ingest did not write: the ledger's copy is paid, this is for whoever investigates.
-          metrics.addMetric('ReferralMismatch', MetricUnit.Count, 1);
+          count('ReferralMismatch');
           log.warn("queue message differs from the ledger's copy of the referral; using the ledger's", {
             fields: mismatch.map(({ field, message, ledger }) => ({ field, message: maskEmail(message), ledger: maskEmail(ledger) })),
           });
         },
         onIgnoredReferrerEmail: (named, codeOwner) => {
           // The code names the referrer; an email beside it is anyone's to type.
-          metrics.addMetric('ReferrerEmailOverriddenByCode', MetricUnit.Count, 1);
+          count('ReferrerEmailOverriddenByCode');
           log.warn("the event's referrer email is not its referral code's owner; paying the code's owner", {
             named: maskEmail(named),
             codeOwner: maskEmail(codeOwner),
           });
         },
-        retry: stepRetry(fulfilDeps.retry, log),
-        onStatusFailed: statusFailureReport(log),
+        ...reportingHooks(fulfilDeps, log),
       },
-      { owner, deadline },
+      lease,
     );
     reportOutcome(result, log);
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
+    const { owner } = lease;
     if (error instanceof PermanentError) {
       log.error('permanent failure: dead-lettering', { reason: error.reason, error: message });
       await deps.ledger.fail(eventId, owner, error.reason, message).catch((cause: unknown) => {
-        log.error('could not record the failure in the ledger', { error: String((cause as Error)?.message ?? cause) });
+        log.error('could not record the failure in the ledger', { error: errorMessage(cause) });
       });
-      await deadLetter(deps.sqs, deps.deadLetterQueueUrl, record, { reason: error.reason, message, eventId });
-      metrics.addMetric('RecordDeadLettered', MetricUnit.Count, 1);
-      return;
+      return park(record, deps, { reason: error.reason, message, eventId });
     }
-    const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? 1);
-    if (receiveCount >= deps.maxReceiveCount) {
+    const received = receiveCount(record);
+    if (received >= deps.maxReceiveCount) {
       // SQS moves the message to the DLQ after this receive; say so in the ledger while we still can.
-      log.error('retries exhausted: SQS will dead-letter the message', { receiveCount, error: message });
+      log.error('retries exhausted: SQS will dead-letter the message', { receiveCount: received, error: message });
       await deps.ledger.fail(eventId, owner, 'retries_exhausted', message).catch(() => undefined);
-      metrics.addMetric('RecordDeadLettered', MetricUnit.Count, 1);
+      count('RecordDeadLettered');
     } else {
-      log.warn('retryable failure: SQS will redeliver', { receiveCount, error: message });
+      log.warn('retryable failure: SQS will redeliver', { receiveCount: received, error: message });
       await release(deps.ledger, eventId, owner, message).catch(() => undefined);
     }
     throw error;
@@ -178,39 +190,24 @@ async function processRecord(record: SQSRecord, deps: WorkerDeps, context: Conte
  * never recorded as a referral of its own. A DRY_RUN worker parks it as it parks a referral.
  */
 async function processPersonEvent(event: PersonEvent, record: SQSRecord, deps: WorkerDeps, context: Context): Promise<void> {
-  const log = scopedLogger({ eventId: event.eventId, messageId: record.messageId });
+  const { eventId } = event;
+  const log = scopedLogger({ eventId, messageId: record.messageId });
   if (deps.dryRun) {
-    await deadLetter(deps.sqs, deps.deadLetterQueueUrl, record, {
-      reason: 'dry_run',
-      message: 'a person event reached a DRY_RUN worker; redrive to handle it',
-      eventId: event.eventId,
-    });
-    metrics.addMetric('DryRun', MetricUnit.Count, 1);
-    return;
+    const message = 'a person event reached a DRY_RUN worker; redrive to handle it';
+    return park(record, deps, { reason: 'dry_run', message, eventId }, 'DryRun');
   }
-  const owner = `${context.awsRequestId}/${record.messageId}`;
-  const deadline = Date.now() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS;
+  const lease = leaseFor(record, context);
   try {
     const fulfilDeps = await deps.fulfilDeps();
-    const result = await handlePersonEvent(
-      event,
-      { ...fulfilDeps, retry: stepRetry(fulfilDeps.retry, log), onStatusFailed: statusFailureReport(log) },
-      { owner, deadline },
-      fulfilReferral,
-    );
+    const result = await handlePersonEvent(event, { ...fulfilDeps, ...reportingHooks(fulfilDeps, log) }, lease, fulfilReferral);
     reportPersonEvent(event, result, log);
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     if (error instanceof PermanentError) {
       log.error('permanent failure on a person event: dead-lettering', { reason: error.reason, error: message });
-      await deadLetter(deps.sqs, deps.deadLetterQueueUrl, record, { reason: error.reason, message, eventId: event.eventId });
-      metrics.addMetric('RecordDeadLettered', MetricUnit.Count, 1);
-      return;
+      return park(record, deps, { reason: error.reason, message, eventId });
     }
-    log.warn('retryable failure on a person event: SQS will redeliver', {
-      receiveCount: Number(record.attributes?.ApproximateReceiveCount ?? 1),
-      error: message,
-    });
+    log.warn('retryable failure on a person event: SQS will redeliver', { receiveCount: receiveCount(record), error: message });
     throw error;
   }
 }
@@ -223,19 +220,19 @@ function reportPersonEvent(event: PersonEvent, result: PersonEventResult, log: S
   }
   switch (result.outcome) {
     case 'unvouched':
-      metrics.singleMetric().addDimension('reason', result.reason).addMetric('PersonEventsRefused', MetricUnit.Count, 1);
+      countApart('PersonEventsRefused', 'reason', result.reason);
       log.warn('person event refused: the app did not vouch for it', { role: event.role, reason: result.reason });
       return;
     case 'qualified':
       log.info('referral qualified and continued', { referral: result.referral, outcome: result.result.outcome });
-      if (result.result.outcome === 'completed') metrics.addMetric('RewardsIssued', MetricUnit.Count, 2);
+      if (result.result.outcome === 'completed') count('RewardsIssued', 2);
       return;
     case 'cancelled':
-      metrics.addMetric('ReferralsCancelledByRefund', MetricUnit.Count, 1);
+      count('ReferralsCancelledByRefund');
       log.info('referral cancelled by a refund before payout', { referral: result.referral });
       return;
     case 'revoke-requested':
-      metrics.addMetric('RevokesRequestedByRefund', MetricUnit.Count, 1);
+      count('RevokesRequestedByRefund');
       log.warn('paid referral refunded: revoke recorded; the releaser deactivates both rewards on its next run', {
         referral: result.referral,
       });
@@ -248,16 +245,16 @@ function reportPersonEvent(event: PersonEvent, result: PersonEventResult, log: S
 function reportOutcome(result: FulfilResult, log: ScopedLogger): void {
   switch (result.outcome) {
     case 'completed':
-      metrics.addMetric('RewardsIssued', MetricUnit.Count, 2);
+      count('RewardsIssued', 2);
       log.info('referral fulfilled: 2 rewards created, Customer.io event sent');
       return;
     case 'rejected':
       // A metric per reason, so a spike of self-referrals is visible on its own.
-      metrics.singleMetric().addDimension('reason', result.reason).addMetric('RewardsRefused', MetricUnit.Count, 1);
+      countApart('RewardsRefused', 'reason', result.reason);
       log.info('referral refused by the program rules', { reason: result.reason });
       return;
     case 'held':
-      metrics.addMetric('RewardsHeld', MetricUnit.Count, 1);
+      count('RewardsHeld');
       log.info('referral held: nothing issued until its release time', { releaseAt: new Date(result.releaseAt).toISOString() });
       return;
     case 'awaiting':
@@ -266,21 +263,19 @@ function reportOutcome(result: FulfilResult, log: ScopedLogger): void {
       });
       return;
     case 'review':
-      metrics.singleMetric().addDimension('reason', result.reasons.join('+')).addMetric('RewardsInReview', MetricUnit.Count, 1);
+      countApart('RewardsInReview', 'reason', result.reasons.join('+'));
       log.info('referral sent to review: nothing issued until an operator decides', { reasons: result.reasons });
       return;
     default:
-      metrics.addMetric('DuplicateDelivery', MetricUnit.Count, 1);
+      count('DuplicateDelivery');
       log.info(`duplicate delivery acknowledged: referral ${result.outcome.replace('already-', 'already ')}`);
   }
 }
 
 /**
- * Production wiring: clients once per container, the container's settings (table, DLQ, redrive
- * count, DRY_RUN) validated once, the fulfilment settings (and the cached secret) re-read each
- * invocation. Built on the first invocation rather than at import, so a misconfigured function
- * fails that invocation with the setting named (SQS redelivers, then dead-letters: nothing is paid
- * or lost) and importing this module (tests, the local stack) never needs the env.
+ * Production wiring: clients and the container's settings (table, DLQ, redrive count, DRY_RUN) once
+ * per container, the fulfilment settings (and the cached secret) re-read each invocation. A
+ * misconfigured worker fails the invocation (builtOnFirstCall): SQS redelivers, then dead-letters.
  */
 function createDefaultDeps(): WorkerDeps {
   const runtime = loadWorkerRuntimeConfig(process.env);

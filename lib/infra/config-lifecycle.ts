@@ -58,8 +58,8 @@ export function lifecycleSettings(settings: Settings): LifecycleConfig {
   };
 }
 
-/** The Query API the shared-signal guard asks (the reconciler's settings and key: POSTHOG_APP_HOST, POSTHOG_PROJECT_ID, POSTHOG_PERSONAL_API_KEY). */
-export interface SharedSignalQueryConfig {
+/** PostHog's Query API: POSTHOG_APP_HOST, POSTHOG_PROJECT_ID, POSTHOG_PERSONAL_API_KEY (the reconciler's, and the shared-signal guards'). */
+export interface PostHogQueryConfig {
   appHost: string;
   projectId: string;
   personalApiKey: string;
@@ -69,7 +69,7 @@ export interface SharedSignalQueryConfig {
  * The worker's Query API settings, required while a shared-signal guard is on (a guard that could
  * not ask would have to pay blind or hold everything); absent otherwise.
  */
-export function sharedSignalQuerySettings(settings: Settings, lifecycle: LifecycleConfig): SharedSignalQueryConfig | undefined {
+export function sharedSignalQuerySettings(settings: Settings, lifecycle: LifecycleConfig): PostHogQueryConfig | undefined {
   if (!lifecycle.sharedSignals) return undefined;
   const why = "(REVIEW_SHARED_DEVICE / REVIEW_SHARED_IP ask PostHog's Query API)";
   const projectId = settings.value('POSTHOG_PROJECT_ID') ?? '';

@@ -1,5 +1,6 @@
 import { qualifyWhereProblem } from '../adapters/posthog-query';
 import type { CatchUpOptions } from '../domain/reconcile';
+import type { PostHogQueryConfig } from './config-lifecycle';
 import { qualificationSettings } from './config-qualify';
 import { dryRun, Settings, type Env } from './settings';
 
@@ -10,7 +11,7 @@ export type ReconcilerConfig =
   | { enabled: false }
   | {
       enabled: true;
-      posthog: { appHost: string; projectId: string; personalApiKey: string };
+      posthog: PostHogQueryConfig;
       /** Epoch ms (RECONCILE_FROM): nothing before the go-live moment is ever looked at. */
       from: number;
       lookbackMs: number;

@@ -4,7 +4,7 @@ import { parseDomainList, type ProgramRules, type ReferralSignatures } from '../
 import { MIN_SIGNING_KEY_BYTES } from '../domain/vouch';
 import type { ShopifyAuthConfig } from '../adapters/shopify/auth';
 import { InvalidSigningSecretError, signingKey } from '../inbound/signature';
-import { lifecycleSettings, sharedSignalQuerySettings, type LifecycleConfig, type SharedSignalQueryConfig } from './config-lifecycle';
+import { lifecycleSettings, sharedSignalQuerySettings, type LifecycleConfig, type PostHogQueryConfig } from './config-lifecycle';
 import { qualificationSettings } from './config-qualify';
 import type { QualificationRules } from '../domain/qualify';
 import { REWARD_TYPES, type RewardType } from '../domain/ledger-port';
@@ -84,7 +84,7 @@ export interface WorkerConfig {
   /** REQUIRE_REFERRAL_CODE: refuse referrals that name no referral code (lib/domain/referral-codes.ts). */
   requireReferralCode: boolean;
   /** The Query API the shared device / IP guards ask; present only while one is on. */
-  sharedSignalQuery?: SharedSignalQueryConfig;
+  sharedSignalQuery?: PostHogQueryConfig;
   /** Pay on value: QUALIFY_EVENT and its window, REVOKE_EVENT (lib/infra/config-qualify.ts). */
   qualification: QualificationRules;
 }
@@ -305,32 +305,28 @@ export interface WorkerRuntimeConfig {
   workerContainers: number;
 }
 
-/** ChangeMessageVisibility takes 0 to 43,200 s (12 hours), as does the queue's own VisibilityTimeout. */
-const MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200;
-
-/** SQS's redrive policy takes a maxReceiveCount of 1 to 1,000 (aws-cdk-lib's aws-sqs validateQueueProps checks the same range). */
-const MAX_RECEIVE_COUNT_LIMIT = 1000;
-
 export function loadWorkerRuntimeConfig(env: Env): WorkerRuntimeConfig {
   return Settings.load(env, (settings) => {
     const dry = dryRun(settings);
     return {
       tableName: settings.required('TABLE_NAME'),
       deadLetterQueueUrl: settings.required('DLQ_URL'),
-      // "5x" must not become NaN: the retries_exhausted branch compares against it and would never fire.
+      // SQS's redrive policy takes 1 to 1,000 (aws-cdk-lib's aws-sqs validateQueueProps checks the same range). "5x" must
+      // not become NaN: the retries_exhausted branch compares against it and would never fire.
       maxReceiveCount: settings.integer(
         'MAX_RECEIVE_COUNT',
         1,
-        MAX_RECEIVE_COUNT_LIMIT,
-        `a whole number from 1 to ${MAX_RECEIVE_COUNT_LIMIT} (the queue's redrive maxReceiveCount)`,
+        1000,
+        "a whole number from 1 to 1000 (the queue's redrive maxReceiveCount)",
       ),
       dryRun: dry,
       queueUrl: settings.required('QUEUE_URL'),
+      // ChangeMessageVisibility takes 0 to 43,200 s (12 hours), as does the queue's own VisibilityTimeout.
       visibilityTimeoutSeconds: settings.integer(
         'QUEUE_VISIBILITY_TIMEOUT',
         0,
-        MAX_VISIBILITY_TIMEOUT_SECONDS,
-        `a whole number of seconds from 0 to ${MAX_VISIBILITY_TIMEOUT_SECONDS} (the queue's VisibilityTimeout)`,
+        43_200,
+        "a whole number of seconds from 0 to 43200 (the queue's VisibilityTimeout)",
       ),
       workerContainers: settings.integer(
         'WORKER_MAX_CONCURRENCY',

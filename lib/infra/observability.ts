@@ -5,10 +5,8 @@ import { loadObservabilityConfig } from './config';
 /*
  * Structured logs and CloudWatch metrics in the shapes Powertools for AWS Lambda writes them (its
  * PowertoolsLogFormatter's keys; its embedded metric format with the `service` dimension), read
- * from the settings it reads. Written here rather than imported: Powertools' Logger and Metrics
- * were 30 KB of the worker bundle, a fifth of all it added over an SDK-only skeleton
- * (docs/PERFORMANCE.md), for the few calls below. Log queries, metric filters and alarms see
- * the same lines as before.
+ * from the settings it reads, so log queries, metric filters and alarms see the same lines. Not
+ * imported: Powertools' Logger and Metrics were 30 KB of the worker bundle (docs/PERFORMANCE.md).
  */
 
 // At import, once per container: plain function environment (never in the secret), fixed for the container's life.
@@ -32,12 +30,9 @@ const devMode = envFlag('POWERTOOLS_DEV') ?? false;
  * Lambda's advanced logging controls (AWS_LAMBDA_LOG_LEVEL) win, as they drop anything below
  * their level anyway; then POWERTOOLS_LOG_LEVEL, else LOG_LEVEL; INFO when none is valid.
  */
-function logThreshold(): number {
-  const alc = process.env.AWS_LAMBDA_LOG_LEVEL?.toUpperCase();
-  if (isLevel(alc)) return LEVELS[alc];
-  const chosen = (process.env.POWERTOOLS_LOG_LEVEL || process.env.LOG_LEVEL)?.toUpperCase();
-  return LEVELS[isLevel(chosen) ? chosen : 'INFO'];
-}
+const alcLevel = process.env.AWS_LAMBDA_LOG_LEVEL?.toUpperCase();
+const chosenLevel = (process.env.POWERTOOLS_LOG_LEVEL || process.env.LOG_LEVEL)?.toUpperCase();
+const threshold = LEVELS[isLevel(alcLevel) ? alcLevel : isLevel(chosenLevel) ? chosenLevel : 'INFO'];
 
 /** Keys every line carries; an extra attribute of the same name is dropped, as Powertools drops it. */
 const RESERVED = new Set(['level', 'message', 'sampling_rate', 'service', 'timestamp']);
@@ -73,49 +68,52 @@ function replacer(): (this: unknown, key: string, value: unknown) => unknown {
 
 type Extra = Record<string, unknown> | Error | string | undefined;
 
-/** One JSON line per call on stdout (WARN and above on stderr), as Powertools' Logger writes them. */
-class JsonLogger {
-  private readonly threshold = logThreshold();
-  private context: Record<string, unknown> = {};
-  private coldStart = process.env.AWS_LAMBDA_INITIALIZATION_TYPE !== 'provisioned-concurrency';
+/** The invocation's Lambda context, on every line once addContext has run. */
+let invocation: Record<string, unknown> = {};
+let coldStart = process.env.AWS_LAMBDA_INITIALIZATION_TYPE !== 'provisioned-concurrency';
 
+function write(level: LevelName, message: string, extras: Extra[]): void {
+  if (LEVELS[level] < threshold) return;
+  const line: Record<string, unknown> = {
+    level,
+    message,
+    timestamp: new Date().toISOString(),
+    service: serviceName,
+    ...invocation,
+    xray_trace_id: /Root=([^;]+)/.exec(process.env._X_AMZN_TRACE_ID ?? '')?.[1],
+  };
+  for (const extra of extras) {
+    if (extra instanceof Error) line.error = extra;
+    else if (typeof extra === 'string') line.extra = extra;
+    else for (const [key, value] of Object.entries(extra ?? {})) if (!RESERVED.has(key)) line[key] = value;
+  }
+  for (const key of Object.keys(line)) if (line[key] === undefined || line[key] === null || line[key] === '') delete line[key];
+  const text = `${JSON.stringify(line, replacer(), devMode ? 4 : 0)}\n`;
+  (LEVELS[level] >= LEVELS.WARN ? process.stderr : process.stdout).write(text);
+}
+
+function writer(level: LevelName): (message: string, ...extra: Extra[]) => void {
+  return (message, ...extra) => write(level, message, extra);
+}
+
+/** One JSON line per call on stdout (WARN and above on stderr), as Powertools' Logger writes them; one per container. */
+export const logger = {
   /** The invocation's Lambda context on every later line; only the container's first invocation is a cold start. */
   addContext(context: Context): void {
-    this.context = {
-      cold_start: this.coldStart,
+    invocation = {
+      cold_start: coldStart,
       function_arn: context.invokedFunctionArn,
       function_memory_size: context.memoryLimitInMB,
       function_name: context.functionName,
       function_request_id: context.awsRequestId,
     };
-    this.coldStart = false;
-  }
-
-  debug = (message: string, ...extra: Extra[]): void => this.write('DEBUG', message, extra);
-  info = (message: string, ...extra: Extra[]): void => this.write('INFO', message, extra);
-  warn = (message: string, ...extra: Extra[]): void => this.write('WARN', message, extra);
-  error = (message: string, ...extra: Extra[]): void => this.write('ERROR', message, extra);
-
-  private write(level: LevelName, message: string, extras: Extra[]): void {
-    if (LEVELS[level] < this.threshold) return;
-    const line: Record<string, unknown> = {
-      level,
-      message,
-      timestamp: new Date().toISOString(),
-      service: serviceName,
-      ...this.context,
-      xray_trace_id: /Root=([^;]+)/.exec(process.env._X_AMZN_TRACE_ID ?? '')?.[1],
-    };
-    for (const extra of extras) {
-      if (extra instanceof Error) line.error = extra;
-      else if (typeof extra === 'string') line.extra = extra;
-      else for (const [key, value] of Object.entries(extra ?? {})) if (!RESERVED.has(key)) line[key] = value;
-    }
-    for (const key of Object.keys(line)) if (line[key] === undefined || line[key] === null || line[key] === '') delete line[key];
-    const text = `${JSON.stringify(line, replacer(), devMode ? 4 : 0)}\n`;
-    (LEVELS[level] >= LEVELS.WARN ? process.stderr : process.stdout).write(text);
-  }
-}
+    coldStart = false;
+  },
+  debug: writer('DEBUG'),
+  info: writer('INFO'),
+  warn: writer('WARN'),
+  error: writer('ERROR'),
+};
 
 export const MetricUnit = { Count: 'Count' } as const;
 type Unit = (typeof MetricUnit)[keyof typeof MetricUnit];
@@ -181,25 +179,30 @@ class EmfMetrics {
   }
 }
 
-/** One logger and one metrics buffer per container, shared by every handler invocation. */
-export const logger = new JsonLogger();
+/** One metrics buffer per container, shared by every handler invocation. */
 export const metrics = new EmfMetrics();
 
+/** One data point of `name` in the invocation's buffer. */
+export function count(name: string, value = 1): void {
+  metrics.addMetric(name, MetricUnit.Count, value);
+}
+
+/** `value` of `name` in a metric of its own, dimensioned by `dimension` too (the invocation's buffer carries only `service`). */
+export function countApart(name: string, dimension: string, dimensionValue: string, value = 1): void {
+  metrics.singleMetric().addDimension(dimension, dimensionValue).addMetric(name, MetricUnit.Count, value);
+}
+
 /**
- * One data point in this function's own series, dimensioned by its name (Lambda names it
- * `<service>-<stage>-<function>`), so an alarm on it reads its own stage only. A metric of its
- * own: the invocation's buffered metrics carry no dimension but `service`.
+ * `value` of `name` in this function's own series, dimensioned by its name (Lambda names it
+ * `<service>-<stage>-<function>`), so an alarm on it reads its own stage only.
  */
 export function countForFunction(name: string, value: number, fallbackName: string): void {
-  metrics
-    .singleMetric()
-    .addDimension('function', process.env.AWS_LAMBDA_FUNCTION_NAME ?? fallbackName)
-    .addMetric(name, MetricUnit.Count, value);
+  countApart(name, 'function', process.env.AWS_LAMBDA_FUNCTION_NAME ?? fallbackName, value);
 }
 
 /** Publishes what this invocation recorded; an invocation that recorded nothing stays quiet. */
 export function flushMetrics(): void {
-  if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+  metrics.publishStoredMetrics();
 }
 
 /**
@@ -217,12 +220,8 @@ export function observedHttpHandler<E, R>(respond: (event: E) => Promise<R>): (e
   };
 }
 
-export interface ScopedLogger {
-  debug(message: string, extra?: Record<string, unknown>): void;
-  info(message: string, extra?: Record<string, unknown>): void;
-  warn(message: string, extra?: Record<string, unknown>): void;
-  error(message: string, extra?: Record<string, unknown>): void;
-}
+const LOG_METHODS = ['debug', 'info', 'warn', 'error'] as const;
+export type ScopedLogger = Record<(typeof LOG_METHODS)[number], (message: string, extra?: Record<string, unknown>) => void>;
 
 /**
  * The shared logger with keys (the correlation ids) added to every line. Not keys stored on the
@@ -232,12 +231,12 @@ export interface ScopedLogger {
 export function scopedLogger(keys: Record<string, unknown>): ScopedLogger {
   // A key not known yet (ingest before the body is read) is left out, not logged as undefined.
   const defined = Object.fromEntries(Object.entries(keys).filter(([, value]) => value !== undefined));
-  return {
-    debug: (message, extra) => logger.debug(message, { ...defined, ...extra }),
-    info: (message, extra) => logger.info(message, { ...defined, ...extra }),
-    warn: (message, extra) => logger.warn(message, { ...defined, ...extra }),
-    error: (message, extra) => logger.error(message, { ...defined, ...extra }),
-  };
+  return Object.fromEntries(
+    LOG_METHODS.map((method) => [
+      method,
+      (message: string, extra?: Record<string, unknown>) => logger[method](message, { ...defined, ...extra }),
+    ]),
+  ) as ScopedLogger;
 }
 
 /** Why a function could not be configured, for its log line: a settings error names the setting; anything else as it is. */

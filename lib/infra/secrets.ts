@@ -48,8 +48,9 @@ export const RECONCILER_SECRET_KEYS = ['POSTHOG_PERSONAL_API_KEY'] as const;
 
 /**
  * The function environment, with `keys` (default: the worker's, SECRET_KEYS) filled in from the
- * Secrets Manager JSON secret named by SECRET_ID; any other key in the secret is ignored. Without SECRET_ID (the local stack, tests) env vars are used as
- * they are. The source caches the secret, so calling this on every invocation is cheap.
+ * Secrets Manager JSON secret named by SECRET_ID; any other key in the secret is ignored. Without
+ * SECRET_ID (the local stack, tests) env vars are used as they are. The source caches the secret,
+ * so calling this on every invocation is cheap.
  */
 export async function loadEnv(env: Env = process.env, source?: SecretSource, keys: readonly string[] = SECRET_KEYS): Promise<Env> {
   const secretId = env.SECRET_ID?.trim();
@@ -60,14 +61,12 @@ export async function loadEnv(env: Env = process.env, source?: SecretSource, key
     secret = await source.get(secretId, { transform: 'json', maxAge: SECRET_MAX_AGE_SECONDS });
   } catch (error) {
     const name = (error as { name?: string } | undefined)?.name ?? '';
-    if (name === 'ResourceNotFoundException' || name === 'AccessDeniedException' || name === 'TransformParameterError') {
+    if (['ResourceNotFoundException', 'AccessDeniedException', 'TransformParameterError'].includes(name)) {
       throw new PermanentError('config_secret', `secret ${secretId} cannot be read (${name})`, { cause: error });
     }
     throw new RetryableError('Secrets Manager did not answer', { cause: error });
   }
-  if (secret === null || typeof secret !== 'object') {
-    throw new PermanentError('config_secret', `secret ${secretId} must be a JSON object`);
-  }
+  if (secret === null || typeof secret !== 'object') throw new PermanentError('config_secret', `secret ${secretId} must be a JSON object`);
   const merged: Env = { ...env };
   for (const key of keys) {
     const value = (secret as Record<string, unknown>)[key];

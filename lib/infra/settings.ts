@@ -140,12 +140,7 @@ export class Settings {
    */
   url(name: string, raw = this.value(name) ?? ''): string {
     const trimmed = raw.replace(/\/+$/, '');
-    let url: URL | undefined;
-    try {
-      url = new URL(trimmed);
-    } catch {
-      // reported below
-    }
+    const url = URL.canParse(trimmed) ? new URL(trimmed) : undefined;
     const ok = url?.protocol === 'https:' || (url?.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname));
     this.expect(ok, `${name} must be a URL, https (plain http only to 127.0.0.1, localhost or [::1])`);
     return trimmed;

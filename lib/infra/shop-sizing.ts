@@ -45,21 +45,11 @@ export interface ShopSizingInput {
   headroom?: number;
 }
 
-export interface ShopSizing {
-  /** The most referrals/s the shop's budget pays. */
-  referralsPerSecond: number;
-  /** One referral's time at these round trips, seconds. */
-  referralSeconds: number;
-  /** Records in flight the budget needs, with the headroom. */
-  recordsInFlight: number;
-  /** Lambda's SQS maximumConcurrency: containers, 2 to 1,000. */
-  maximumConcurrency: number;
-}
-
-const MIN_CONCURRENCY = 2;
-const MAX_CONCURRENCY = 1_000;
-
-export function sizeForShop(input: ShopSizingInput): ShopSizing {
+/**
+ * referralsPerSecond (the most the shop's budget pays), referralSeconds (one referral's time at
+ * these round trips), recordsInFlight (what the budget needs, with the headroom) and the containers.
+ */
+export function sizeForShop(input: ShopSizingInput) {
   const {
     restoreRate,
     batchSize,
@@ -82,7 +72,8 @@ export function sizeForShop(input: ShopSizingInput): ShopSizing {
     referralsPerSecond,
     referralSeconds,
     recordsInFlight,
-    maximumConcurrency: Math.min(MAX_CONCURRENCY, Math.max(MIN_CONCURRENCY, containers)),
+    // Lambda's SQS maximumConcurrency range, 2 to 1,000 (source above).
+    maximumConcurrency: Math.min(1_000, Math.max(2, containers)),
   };
 }
 

@@ -26,7 +26,6 @@ import type { RewardDeactivator } from '../domain/lifecycle/revoke';
 import type { OutcomeTracker } from '../domain/notify-ports';
 import type { StatusFailure } from '../domain/announce';
 import type { StatusSender } from '../domain/status';
-// Types only: a value import would bring the webhook's parser (and zod) into the worker's bundle.
 import type { ReconcileDeps, ReconcileLogger, ReconcileOptions, ReconcileWindow } from '../domain/reconcile';
 import { discountCodeIssuer } from '../adapters/shopify/discount-codes';
 // The releaser's only (a refund's revoke): tree-shaken out of the worker's bundle, which never deactivates.
@@ -35,11 +34,11 @@ import { PostHogCapture } from '../adapters/posthog-capture';
 import { giftCardIssuer } from '../adapters/shopify/gift-cards';
 import { ShopifyPacer } from '../adapters/shopify/pacing';
 import { ShopifyTransport } from '../adapters/shopify/transport';
-import { tokenProviderFor, type ShopifyTokenProvider } from '../adapters/shopify/auth';
+import { tokenProviderFor, type ShopifyAuthConfig } from '../adapters/shopify/auth';
 import { redactText } from './mask';
 import { ulidFromUuid } from './ulid';
 import { PostHogEventsQuery, PostHogSharedSignals } from '../adapters/posthog-query';
-import { metrics, MetricUnit, scopedLogger, type ScopedLogger } from './observability';
+import { count, scopedLogger, type ScopedLogger } from './observability';
 
 // ── The worker ──────────────────────────────────────────────────────────────────────────────
 
@@ -92,6 +91,16 @@ export function createFulfilDeps(
   };
 }
 
+/** `build` as a function that builds again only when its input (compared as JSON) changed since the last call. */
+function rebuiltOnChange<I, O>(build: (input: I) => O): (input: I) => O {
+  let last: { key: string; built: O } | undefined;
+  return (input) => {
+    const key = JSON.stringify(input);
+    if (last?.key !== key) last = { key, built: build(input) };
+    return last.built;
+  };
+}
+
 /**
  * One container's fulfilment dependencies for each config it meets: its ledger and its Shopify
  * pacer (its part of the shop's budget) for as long as it lives, and the Shopify token kept per
@@ -102,12 +111,11 @@ export function containerFulfilDeps(
   pacer: ShopifyPacer | false,
   clients: FulfilClients = {},
 ): (config: WorkerConfig) => FulfilDeps {
-  let tokens: { key: string; provider: ShopifyTokenProvider } | undefined;
+  const { fetch } = clients;
+  const tokens = rebuiltOnChange(([baseUrl, auth]: [string, ShopifyAuthConfig]) => tokenProviderFor(baseUrl, auth, { fetch }));
   return (config) => {
     const { baseUrl, apiVersion, auth } = config.shopify;
-    const tokenKey = JSON.stringify([baseUrl, auth]);
-    if (tokens?.key !== tokenKey) tokens = { key: tokenKey, provider: tokenProviderFor(baseUrl, auth, { fetch: clients.fetch }) };
-    const shopify = new ShopifyTransport({ baseUrl, apiVersion, auth: tokens.provider, fetch: clients.fetch, pacer });
+    const shopify = new ShopifyTransport({ baseUrl, apiVersion, auth: tokens([baseUrl, auth]), fetch, pacer });
     return createFulfilDeps(config, { ledger, shopify }, clients);
   };
 }
@@ -121,13 +129,8 @@ export function cachedFulfilDeps(
   loadConfig: () => Promise<WorkerConfig>,
   build: (config: WorkerConfig) => FulfilDeps,
 ): () => Promise<FulfilDeps> {
-  let cached: { key: string; deps: FulfilDeps } | undefined;
-  return async () => {
-    const config = await loadConfig();
-    const key = JSON.stringify(config);
-    if (cached?.key !== key) cached = { key, deps: build(config) };
-    return cached.deps;
-  };
+  const deps = rebuiltOnChange(build);
+  return async () => deps(await loadConfig());
 }
 
 /** The handler's dependencies; its queue settings are the runtime's (WorkerRuntimeConfig). */
@@ -143,21 +146,20 @@ export interface WorkerDeps extends Pick<
   dryRun?: boolean;
 }
 
-/** What the worker talks through, built once per container by the caller. */
-export interface WorkerClients extends FulfilClients {
+/** The AWS clients a function talks through, built once per container by the caller. */
+interface AwsClients {
   sqs: SQSClient;
   ddb: DynamoDBDocumentClient;
 }
 
 /**
- * The worker's dependencies: the ledger on `runtime.tableName`, and fulfilment deps that re-read
- * `loadConfig` per invocation (secret rotation) but rebuild clients only when it changed, so the
- * Shopify pacer, token and shop currency live as long as the container (`containerFulfilDeps`).
+ * The worker's dependencies: the ledger on `runtime.tableName`, and fulfilment's from `loadConfig`
+ * per invocation (secret rotation), rebuilt only when it changed (`cachedFulfilDeps`, `containerFulfilDeps`).
  */
 export function createWorkerDeps(
   runtime: WorkerRuntimeConfig,
   loadConfig: () => Promise<WorkerConfig>,
-  clients: WorkerClients,
+  clients: AwsClients & FulfilClients,
 ): WorkerDeps {
   const ledger = new Ledger(clients.ddb, runtime.tableName);
   // Containers do not share a pacer: each takes its part of the shop's budget (lib/infra/shop-sizing.ts).
@@ -188,7 +190,7 @@ export function stepRetry(policy: FulfilDeps['retry'], log: ScopedLogger): NonNu
   return {
     ...policy,
     onRetry: (error, attempt, delayMs) => {
-      metrics.addMetric('StepRetry', MetricUnit.Count, 1);
+      count('StepRetry');
       log.warn('retrying a step', { attempt, delayMs: Math.round(delayMs), error: error.message });
     },
   };
@@ -201,7 +203,7 @@ export function stepRetry(policy: FulfilDeps['retry'], log: ScopedLogger): NonNu
  */
 export function statusFailureReport(log: ScopedLogger): (failure: StatusFailure) => void {
   return (failure) => {
-    metrics.addMetric('StatusAnnouncementsFailed', MetricUnit.Count, 1);
+    count('StatusAnnouncementsFailed');
     log.error('status announcement refused; the referral goes on without it', {
       referral: failure.eventId,
       status: failure.status,
@@ -243,9 +245,7 @@ export function releaserDeps(
  * cached by the loader) and are called only when a status is told, an outcome captured or a reward
  * deactivated, so a releaser that never does one never reads them.
  */
-export interface ReleaserClients {
-  sqs: SQSClient;
-  ddb: DynamoDBDocumentClient;
+export interface ReleaserClients extends AwsClients {
   customerio: () => Promise<CustomerIoConfig>;
   /** POSTHOG_API_KEY and POSTHOG_HOST; undefined without a key (nothing is captured, as in the worker). */
   posthog?: () => Promise<PostHogCaptureConfig | undefined>;
@@ -254,10 +254,7 @@ export interface ReleaserClients {
   fetch?: Fetch;
 }
 
-/**
- * A status sender that reads Customer.io's credentials at each send (the secret loader caches
- * them), so a rotated key is picked up, and a releaser that never tells a status never reads them.
- */
+/** A status sender that reads Customer.io's credentials at each send, so a rotated key is picked up. */
 function statusSenderReading(eventName: string, clients: ReleaserClients, now?: () => number): StatusSender {
   return {
     async sendStatus(message) {
@@ -290,17 +287,15 @@ const RELEASER_SHOPIFY_SHARE = 0.1;
  * run, as the worker's do), with the deactivation ops/ uses.
  */
 function deactivatorReading(read: NonNullable<ReleaserClients['shopify']>, fetch?: Fetch): RewardDeactivator {
-  let cached: { key: string; transport: ShopifyTransport } | undefined;
   const pacer = new ShopifyPacer({ share: RELEASER_SHOPIFY_SHARE });
+  const transport = rebuiltOnChange(
+    ({ baseUrl, apiVersion, auth }: WorkerConfig['shopify']) =>
+      new ShopifyTransport({ baseUrl, apiVersion, auth: tokenProviderFor(baseUrl, auth, { fetch }), fetch, pacer }),
+  );
   return {
     async deactivateReward(id) {
       const { baseUrl, apiVersion, auth } = await read();
-      const key = JSON.stringify([baseUrl, apiVersion, auth]);
-      if (cached?.key !== key) {
-        const provider = tokenProviderFor(baseUrl, auth, { fetch });
-        cached = { key, transport: new ShopifyTransport({ baseUrl, apiVersion, auth: provider, fetch, pacer }) };
-      }
-      return deactivateReward(cached.transport, id);
+      return deactivateReward(transport({ baseUrl, apiVersion, auth }), id);
     },
   };
 }
@@ -309,9 +304,7 @@ function deactivatorReading(read: NonNullable<ReleaserClients['shopify']>, fetch
 
 export type EnabledReconcilerConfig = Extract<ReconcilerConfig, { enabled: true }>;
 
-export interface ReconcileClients {
-  sqs: SQSClient;
-  ddb: DynamoDBDocumentClient;
+export interface ReconcileClients extends AwsClients {
   log: ReconcileLogger;
   fetch?: Fetch;
   /** Overrides the config's table and queue (ops targets name their own). */
