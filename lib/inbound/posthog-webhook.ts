@@ -6,6 +6,7 @@ import { MAX_PERSON_ID_LENGTH } from '../domain/referral';
 import { MAX_SIGNATURE_LENGTH } from '../domain/vouch';
 import type { PersonEvent } from '../domain/person-event';
 import { jsonComplexityProblem } from './json-bounds';
+import { MAX_DISTINCT_ID_LENGTH } from './referral-code-request';
 
 export interface PayloadOptions {
   referralEvent: string;
@@ -40,7 +41,6 @@ const unprocessable = (code: string, message: string) => new RejectedError(422, 
  * is still queued). A bound of our own: the body may be megabytes (a big PostHog person), but
  * the queue message must stay a few hundred bytes, far under SQS's message size limit.
  */
-const MAX_DISTINCT_ID_LENGTH = 400;
 const MAX_TIMESTAMP_LENGTH = 64;
 const boundedString = (value: unknown, max: number): string | undefined =>
   typeof value === 'string' && value.length <= max ? value : undefined;
