@@ -83,16 +83,12 @@ function keysetQuery(pageSize: number, columns: readonly string[], where: string
 }
 
 /** The catch-up's question (lib/domain/reconcile.ts): a referral's redeemer's later events. */
-export interface PersonEventWindow {
+export interface PersonEventWindow extends Omit<EventWindow, 'event'> {
   referralEvent: string;
   /** QUALIFY_EVENT and QUALIFY_WHERE (a HogQL boolean, already checked by qualifyWhereProblem). */
   qualify?: { event: string; where?: string; referralsSince: string };
   /** REVOKE_EVENT. */
   revoke?: { event: string; referralsSince: string };
-  /** ISO timestamps; since inclusive, until exclusive. */
-  since: string;
-  until: string;
-  pageSize?: number;
 }
 
 /**

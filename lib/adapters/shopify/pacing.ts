@@ -360,14 +360,10 @@ export class ShopifyPacer {
       };
       this.wakers.add(wake);
       const done = () => {
-        if (!this.wakers.delete(wake)) return;
-        resolve(true);
+        if (this.wakers.delete(wake)) resolve(true);
       };
-      if (this.injectedSleep) {
-        this.injectedSleep(ms).then(done, done);
-      } else {
-        timer = setTimeout(done, ms);
-      }
+      if (this.injectedSleep) this.injectedSleep(ms).then(done, done);
+      else timer = setTimeout(done, ms);
     });
   }
 }
