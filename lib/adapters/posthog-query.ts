@@ -1,6 +1,6 @@
 /**
- * PostHog's Query API, just the one question the reconciler asks: "which `REFERRAL_EVENT` events
- * happened in this window?", page by page.
+ * PostHog's Query API: the reconciler's "which events happened in this window?", page by page, and
+ * the worker's shared device/IP question.
  *
  * Contract (PostHog docs, https://posthog.com/docs/api/queries and /docs/api/query):
  * - `POST {app host}/api/projects/{project id}/query/` with
@@ -12,9 +12,8 @@
  * - Without a LIMIT a query returns at most 100 rows; with one, up to 50,000. PostHog recommends
  *   paging by timestamp rather than OFFSET: we page by the keyset (timestamp, uuid), which stays
  *   correct while new events arrive and two events share a timestamp.
- * - The query endpoint is rate limited per key (the documented figure differs between PostHog's
- *   pages, 120 to 2,400 requests an hour: *unconfirmed*): one run is one request per 1,000 rows,
- *   every 15 min, far inside either; a 429 is retryable and honours Retry-After.
+ * - The query endpoint is rate limited per key (120 requests an hour by default: PostHogSharedSignals
+ *   below): one run is one request per 1,000 rows, every 15 min; a 429 is retryable and honours Retry-After.
  */
 import { PermanentError, RetryableError } from '../domain/errors';
 import type { PersonRef, SharedSignalsPort } from '../domain/lifecycle/guards';
