@@ -12,11 +12,7 @@ export interface GiftCardInput {
   expiresOn?: string;
 }
 
-/**
- * What a create did: created, or the code is TAKEN. `sends` counts how often this one call sent the
- * create (2 after a 401 renewal): more than 1 means our own create may have made the reward that
- * now holds the code (lib/domain/rewards.ts confirms it is not ours before replacing the code).
- */
+/** What a create did: created, or the code is TAKEN after `sends` sends of the create (ShopifyTransport.send). */
 export type CreateGiftCardResult = { status: 'created'; id: string; lastCharacters: string } | { status: 'taken'; sends: number };
 
 export interface FoundGiftCard {
@@ -88,11 +84,7 @@ interface FindData {
   giftCards?: { nodes?: FoundGiftCard[]; pageInfo?: { hasNextPage?: boolean } | null } | null;
 }
 
-/**
- * The gift-card issuer (REWARD_TYPE=gift_card) on one transport (one token, one pacer): create a
- * card, find ours by its code. One request per call, except the shop's currency, read once per
- * issuer for the versions whose giftCardCreate takes `initialAmount`.
- */
+/** The gift-card issuer (REWARD_TYPE=gift_card) on one transport (one token, one pacer): create a card, find ours by its code. */
 export function giftCardIssuer(transport: ShopifyTransport): GiftCardIssuer {
   const amountField = giftCardAmountField(transport.apiVersion);
   let currency: Promise<string> | undefined;

@@ -147,8 +147,7 @@ export class ShopifyTransport {
       // The token expired or was revoked: renew once and send the same request again. Shopify
       // checks the token before it runs anything, and even if it had run a giftCardCreate, that
       // is safe to repeat only because the code is persisted in the ledger first: a second
-      // create answers TAKEN, and `sends` tells the caller this create went out twice, so it looks
-      // the code up and never takes "not ours (yet)" for a collision at once (lib/domain/rewards.ts).
+      // create answers TAKEN, and `sends` (above) tells the caller why.
       const resent = await this.send<T>(operation, query, variables, secrets, true);
       return { data: resent.data, sends: resent.sends + 1 };
     }
