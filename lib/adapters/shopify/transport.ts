@@ -23,13 +23,8 @@ export interface ShopifyTransportOptions {
   pacer?: ShopifyPacer | false;
 }
 
-export interface ThrottleStatus {
-  currentlyAvailable: number;
-  maximumAvailable: number;
-  restoreRate: number;
-  /** When we saw it (ms, from `now`): the bucket keeps refilling after that. */
-  at: number;
-}
+/** The bucket as an answer reported it, and `at` when we saw it (ms, from `now`): it keeps refilling after that. */
+export type ThrottleStatus = Required<Pick<BucketReading, 'currentlyAvailable' | 'maximumAvailable' | 'restoreRate'>> & { at: number };
 
 const THROTTLE_FALLBACK_MS = 1_000;
 
