@@ -213,8 +213,7 @@ function readReferralCode(value: unknown): string | undefined {
   const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : value;
   if (typeof text !== 'string') throw unprocessable('invalid_referral_code', `event.properties.${REFERRAL_CODE_PROPERTY} must be a string`);
   const code = text.trim().toLowerCase();
-  // Control characters on purpose: the code is one line of the signed message, so none may split it.
-  // eslint-disable-next-line no-control-regex
+  // eslint-disable-next-line no-control-regex -- the code is one line of the signed message (above)
   if (code.length > MAX_REFERRAL_CODE_LENGTH || /[\u0000-\u001f\u007f]/.test(code)) {
     throw unprocessable(
       'invalid_referral_code',
