@@ -86,8 +86,6 @@ export interface PacerStats {
   capped: number;
 }
 
-const DEFAULT_OPERATION_COST = 10;
-const DEFAULT_MAX_WAIT_MS = 10_000;
 /** Time constant of the smoothing of others' spending, ms: long enough to average out jitter. */
 const FOREIGN_SMOOTHING_MS = 5_000;
 /** Never assume others leave us less than this share of the restore rate. */
@@ -121,7 +119,7 @@ export class ShopifyPacer {
   /** seq → reserved points, for requests waiting or in flight; insertion order is seq order. */
   private readonly pending = new Map<number, number>();
   private base?: Base;
-  /** Points/s spent by others, smoothed (see the class comment). */
+  /** Points/s spent by others, smoothed (learnForeignRate). */
   private foreignRate = 0;
   /** seq → points a sent request cost (undefined while in flight), for those sent since the base's. */
   private readonly spent = new Map<number, number | undefined>();
@@ -130,9 +128,9 @@ export class ShopifyPacer {
   private readonly counters: PacerStats = { permits: 0, waited: 0, waitedMs: 0, capped: 0 };
 
   public constructor(options: PacerOptions = {}) {
-    this.defaultCost = options.defaultCost ?? DEFAULT_OPERATION_COST;
+    this.defaultCost = options.defaultCost ?? 10;
     this.initialAllowance = options.initialAllowance ?? 2 * this.defaultCost;
-    this.maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
+    this.maxWaitMs = options.maxWaitMs ?? 10_000;
     const share = options.share ?? 1;
     this.share = Number.isFinite(share) && share > 0 ? Math.min(1, share) : 1;
     this.now = options.now ?? Date.now;
