@@ -4,25 +4,19 @@ import type { CreateGiftCardResult, GiftCardInput } from './gift-cards';
 import { sendCreate, type UserError } from './graphql';
 import type { ShopifyTransport } from './transport';
 
-const DISCOUNT_CREATE_MUTATION = `mutation DiscountCodeCreate($basicCodeDiscount: DiscountCodeBasicInput!) {
+export const DISCOUNT_CREATE_MUTATION = `mutation DiscountCodeCreate($basicCodeDiscount: DiscountCodeBasicInput!) {
   discountCodeBasicCreate(basicCodeDiscount: $basicCodeDiscount) {
     codeDiscountNode { id }
     userErrors { code field message }
   }
 }`;
 
-const DISCOUNT_FIND_QUERY = `query FindDiscountCode($code: String!) {
+export const DISCOUNT_FIND_QUERY = `query FindDiscountCode($code: String!) {
   codeDiscountNodeByCode(code: $code) {
     id
     codeDiscount { ... on DiscountCodeBasic { title } }
   }
 }`;
-
-/** The discount-code documents by operation name (SHOPIFY_DOCUMENTS in ./documents.ts gathers them all). */
-export const DISCOUNT_CODE_DOCUMENTS = {
-  DiscountCodeCreate: DISCOUNT_CREATE_MUTATION,
-  FindDiscountCode: DISCOUNT_FIND_QUERY,
-} as const;
 
 interface DiscountCreateData {
   codeDiscountNode?: { id?: string } | null;
