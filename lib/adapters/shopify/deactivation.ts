@@ -35,13 +35,11 @@ interface DeactivateData {
   discountCodeDeactivate?: { codeDiscountNode?: { id?: string } | null; userErrors?: UserError[] } | null;
 }
 
-/** What revoking one reward left: for a gift card, the balance that was still on it. */
-export interface DeactivatedReward {
-  balanceLeft?: string;
-}
-
-/** Deactivates a gift card (for good) or a discount code, by the id creation returned; repeating it is harmless. */
-export async function deactivateReward(transport: ShopifyTransport, id: string): Promise<DeactivatedReward> {
+/**
+ * Deactivates a gift card (for good) or a discount code, by the id creation returned; repeating it
+ * is harmless. For a gift card, answers the balance that was still on it.
+ */
+export async function deactivateReward(transport: ShopifyTransport, id: string): Promise<{ balanceLeft?: string }> {
   const giftCard = id.startsWith('gid://shopify/GiftCard/');
   const operation = giftCard ? 'giftCardDeactivate' : 'discountCodeDeactivate';
   const data = await transport.request<DeactivateData>(
