@@ -331,21 +331,17 @@ export class PostHogSharedSignals implements SharedSignalsPort {
       redeemer_distinct_id: query.redeemer.distinctId ?? '',
       since: query.since,
     });
-    const answer = readSharedRow(json);
+    const { rows, index } = answerColumns(json, ['shared_devices', 'shared_ips']);
+    const row = rows[0];
+    const cell = (name: string): number => {
+      // An aggregate over no rows is one row of zeros; no row at all is read the same way.
+      const value = Array.isArray(row) ? Number(row[index.get(name)!]) : 0;
+      if (!Number.isFinite(value)) throw new PermanentError('posthog_query_shape', `PostHog query answer's ${name} is not a number`);
+      return value;
+    };
+    const answer = { devices: cell('shared_devices'), ips: cell('shared_ips') };
     if (this.cache.size >= SHARED_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(key, { at: this.now(), answer });
     return answer;
   }
-}
-
-function readSharedRow(json: QueryAnswer): { devices: number; ips: number } {
-  const { rows, index } = answerColumns(json, ['shared_devices', 'shared_ips']);
-  const row = rows[0];
-  const cell = (name: string): number => {
-    // An aggregate over no rows is one row of zeros; no row at all is read the same way.
-    const value = Array.isArray(row) ? Number(row[index.get(name)!]) : 0;
-    if (!Number.isFinite(value)) throw new PermanentError('posthog_query_shape', `PostHog query answer's ${name} is not a number`);
-    return value;
-  };
-  return { devices: cell('shared_devices'), ips: cell('shared_ips') };
 }
