@@ -43,15 +43,18 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
   const bearerOk = isAuthorisedBearer(headers.authorization, config.webhookSecret);
   const unauthorised = (validSignature: boolean) => {
     metrics.addMetric('WebhookUnauthorised', MetricUnit.Count, 1);
-    if (validSignature) countProvenRefusal('WebhookAuthMismatch');
+    if (validSignature) countForFunction('WebhookAuthMismatch', 1, 'ingest');
     // Never the presented value: a near-miss token is most of the secret.
     log.warn('webhook refused: missing or wrong bearer token', { code: 'unauthorized', ...(validSignature ? { validSignature } : {}) });
     return errorResponse(401, 'unauthorized', 'missing or wrong Authorization: Bearer token', { 'www-authenticate': 'Bearer' });
   };
   // Both credentials are judged before either refuses: a request that proves one of them and
   // fails the other is PostHog's own delivery refused by a half-done rotation, the one 401 a
-  // stranger cannot cause (countProvenRefusal). A wrong bearer without a signature to check is
-  // refused before the body is even decoded.
+  // stranger cannot cause. It and a 4xx after both passed are counted in this function's own
+  // series (WebhookAuthMismatch, WebhookRejectedAuthenticated): the webhook alarms watch these, not
+  // the access log's 401/4xx counts, which any anonymous caller can keep above a threshold
+  // (docs/OPERATIONS.md, "Alarms"). A wrong bearer without a signature to check is refused before
+  // the body is even decoded.
   if (!bearerOk && !(config.webhookSigningSecret && headers['webhook-signature'] !== undefined)) return unauthorised(false);
 
   // The bytes as PostHog sent them: the signature covers these, not a re-encoding of them.
@@ -70,14 +73,14 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
   if (!bearerOk) return unauthorised(signature?.ok === true);
   if (signature && !signature.ok) {
     metrics.addMetric('WebhookUnauthorised', MetricUnit.Count, 1);
-    countProvenRefusal('WebhookAuthMismatch');
+    countForFunction('WebhookAuthMismatch', 1, 'ingest');
     log.warn('webhook refused: signature check failed', { code: signature.code });
     return errorResponse(401, signature.code, signature.message);
   }
 
   const rejected = (statusCode: number, code: string, message: string, fields: { bytes?: number } = {}) => {
     metrics.addMetric('WebhookRejected', MetricUnit.Count, 1);
-    countProvenRefusal('WebhookRejectedAuthenticated');
+    countForFunction('WebhookRejectedAuthenticated', 1, 'ingest');
     log.warn('webhook rejected', { code, ...fields });
     return errorResponse(statusCode, code, message);
   };
@@ -120,17 +123,6 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
     });
     return errorResponse(503, 'queue_unavailable', 'the referral could not be queued; please retry');
   }
-}
-
-/**
- * A refusal only a holder of one of our credentials can cause: `WebhookAuthMismatch` (one
- * credential proven, the other failed) and `WebhookRejectedAuthenticated` (a 400/413/422 after
- * both passed). The webhook alarms watch these, not the access log's 401/4xx counts, which any
- * anonymous caller can keep above a threshold (docs/OPERATIONS.md, "Alarms"). One data point in
- * this function's own series (countForFunction).
- */
-function countProvenRefusal(name: 'WebhookAuthMismatch' | 'WebhookRejectedAuthenticated'): void {
-  countForFunction(name, 1, 'ingest');
 }
 
 /** The event uuid of a body parseWebhook refused, if it has a well-formed one; never anything else from it. */

@@ -1,4 +1,4 @@
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ReferralCodeIssuer } from '../lib/adapters/dynamodb/referral-code-issuer';
 import { documentClient } from '../lib/infra/aws-clients';
@@ -17,8 +17,6 @@ export interface ReferralCodesDeps {
   config: () => Promise<ReferralCodesConfig>;
 }
 
-export type ReferralCodesHandler = (event: APIGatewayProxyEventV2, context?: Context) => Promise<APIGatewayProxyStructuredResultV2>;
-
 // A code is the referrer's own: no cache on the way may keep it.
 const NO_STORE = { 'cache-control': 'no-store' };
 const error = (statusCode: number, code: string, message: string, headers?: Record<string, string>) =>
@@ -29,7 +27,7 @@ const error = (statusCode: number, code: string, message: string, headers?: Reco
  * referrer's PostHog `distinct_id`), `Authorization: Bearer <APP_API_KEY>`. Answers the one code
  * that person has, making it on their first request (lib/domain/referral-codes.ts).
  */
-export function makeReferralCodesHandler(deps: ReferralCodesDeps): ReferralCodesHandler {
+export function makeReferralCodesHandler(deps: ReferralCodesDeps) {
   return observedHttpHandler((event: APIGatewayProxyEventV2) => respond(event, deps));
 }
 

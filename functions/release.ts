@@ -43,7 +43,7 @@ export function makeReleaseHandler(deps: ReleaserDeps) {
  * Built on the first run, not at import: a missing TABLE_NAME or QUEUE_URL fails that run with the
  * setting named (the function's Errors alarm), instead of a scan of table "" at every schedule.
  */
-export const handler: () => Promise<{ released: number; reviewOverADay: number }> = builtOnFirstCall('releaser', () =>
+export const handler = builtOnFirstCall('releaser', () =>
   makeReleaseHandler(
     releaserDeps(loadReleaserConfig(process.env), {
       sqs: new SQSClient({}),

@@ -132,12 +132,17 @@ export class CustomerIoStatusSender implements StatusSender {
   ) {}
 
   public async sendStatus(message: StatusMessage): Promise<void> {
-    await this.client.sendEvent(message.recipient, {
+    const event: TrackEvent = {
       name: this.eventName,
       id: statusEventId(message.eventId, message.status),
       timestamp: Math.floor(this.now() / 1000),
-      data: statusData(message),
-    });
+      // The campaign's data keys ({{event.status}}, {{event.qualifyby}} …): dates as YYYY-MM-DD in UTC, only those the status has.
+      data: { status: message.status, referreremail: message.referrerEmail, refereeemail: message.redeemerEmail },
+    };
+    if (message.qualifyBy !== undefined) event.data.qualifyby = utcDate(message.qualifyBy, 'qualifyBy');
+    if (message.paysAfter !== undefined) event.data.paysafter = utcDate(message.paysAfter, 'paysAfter');
+    if (message.reason !== undefined) event.data.reason = message.reason;
+    await this.client.sendEvent(message.recipient, event);
   }
 }
 
@@ -150,19 +155,6 @@ export class CustomerIoStatusSender implements StatusSender {
  */
 export function statusEventId(eventId: string, status: ReferralStatus): string {
   return ulidFromUuid(eventId, `customerio-status:${status}`);
-}
-
-/** The campaign's data keys ({{event.status}}, {{event.qualifyby}} …): dates as YYYY-MM-DD in UTC, only those the status has. */
-function statusData(message: StatusMessage): Record<string, string> {
-  const data: Record<string, string> = {
-    status: message.status,
-    referreremail: message.referrerEmail,
-    refereeemail: message.redeemerEmail,
-  };
-  if (message.qualifyBy !== undefined) data.qualifyby = utcDate(message.qualifyBy, 'qualifyBy');
-  if (message.paysAfter !== undefined) data.paysafter = utcDate(message.paysAfter, 'paysAfter');
-  if (message.reason !== undefined) data.reason = message.reason;
-  return data;
 }
 
 function utcDate(epochMs: number, field: string): string {

@@ -1,5 +1,5 @@
 import { PermanentError, RetryableError } from '../domain/errors';
-import type { OutcomeCapture, OutcomeDetails, OutcomeTracker } from '../domain/notify-ports';
+import type { OutcomeCapture, OutcomeTracker } from '../domain/notify-ports';
 import { fetchWithTimeout, isRetryableStatus, type Fetch } from '../infra/http';
 import { parseRetryAfter } from '../infra/retry';
 import { deterministicUuid } from '../infra/uuid';
@@ -29,14 +29,19 @@ export class PostHogCapture implements OutcomeTracker {
     if (!capture.distinctId) {
       throw new PermanentError('posthog_invalid_event', 'PostHog capture needs an event name and a distinct id');
     }
-    const properties = {
+    const properties: Record<string, string | number> = {
       referral_event_id: capture.eventId,
       reward_type: capture.rewardType,
       reward_amount: Number(capture.rewardAmount),
       referrer_email: capture.referrerEmail,
       redeemer_email: capture.redeemerEmail,
-      ...detailProperties(capture.extra ?? {}),
     };
+    // The outcome's details under their property names, in a fixed order, only those it has.
+    const details = capture.extra ?? {};
+    if (details.reason !== undefined) properties.reason = details.reason;
+    if (details.reviewDecision !== undefined) properties.review_decision = details.reviewDecision;
+    if (details.releaseAt !== undefined) properties.release_at = new Date(details.releaseAt).toISOString();
+    if (details.beforePayout !== undefined) properties.before_payout = details.beforePayout ? 'true' : 'false';
     const response = await fetchWithTimeout(
       this.options.fetch ?? fetch,
       `${this.options.host}/i/v0/e/`,
@@ -69,14 +74,4 @@ export class PostHogCapture implements OutcomeTracker {
       throw new PermanentError('posthog_auth', `PostHog capture refused the project API key (${status})`);
     throw new PermanentError(`posthog_http_${status}`, answered);
   }
-}
-
-/** The outcome's details under their property names, in a fixed order, only those it has. */
-function detailProperties(details: OutcomeDetails): Record<string, string> {
-  const properties: Record<string, string> = {};
-  if (details.reason !== undefined) properties.reason = details.reason;
-  if (details.reviewDecision !== undefined) properties.review_decision = details.reviewDecision;
-  if (details.releaseAt !== undefined) properties.release_at = new Date(details.releaseAt).toISOString();
-  if (details.beforePayout !== undefined) properties.before_payout = details.beforePayout ? 'true' : 'false';
-  return properties;
 }

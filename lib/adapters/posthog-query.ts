@@ -1,6 +1,6 @@
 /**
- * PostHog's Query API, just the one question the reconciler asks: "which `REFERRAL_EVENT` events
- * happened in this window?", page by page.
+ * PostHog's Query API: the reconciler's "which events happened in this window?", page by page, and
+ * the worker's shared device/IP question.
  *
  * Contract (PostHog docs, https://posthog.com/docs/api/queries and /docs/api/query):
  * - `POST {app host}/api/projects/{project id}/query/` with
@@ -12,9 +12,8 @@
  * - Without a LIMIT a query returns at most 100 rows; with one, up to 50,000. PostHog recommends
  *   paging by timestamp rather than OFFSET: we page by the keyset (timestamp, uuid), which stays
  *   correct while new events arrive and two events share a timestamp.
- * - The query endpoint is rate limited per key (the documented figure differs between PostHog's
- *   pages, 120 to 2,400 requests an hour: *unconfirmed*): one run is one request per 1,000 rows,
- *   every 15 min, far inside either; a 429 is retryable and honours Retry-After.
+ * - The query endpoint is rate limited per key (120 requests an hour by default: PostHogSharedSignals
+ *   below): one run is one request per 1,000 rows, every 15 min; a 429 is retryable and honours Retry-After.
  */
 import { PermanentError, RetryableError } from '../domain/errors';
 import type { PersonRef, SharedSignalsPort } from '../domain/lifecycle/guards';
@@ -83,16 +82,12 @@ function keysetQuery(pageSize: number, columns: readonly string[], where: string
 }
 
 /** The catch-up's question (lib/domain/reconcile.ts): a referral's redeemer's later events. */
-export interface PersonEventWindow {
+export interface PersonEventWindow extends Omit<EventWindow, 'event'> {
   referralEvent: string;
   /** QUALIFY_EVENT and QUALIFY_WHERE (a HogQL boolean, already checked by qualifyWhereProblem). */
   qualify?: { event: string; where?: string; referralsSince: string };
   /** REVOKE_EVENT. */
   revoke?: { event: string; referralsSince: string };
-  /** ISO timestamps; since inclusive, until exclusive. */
-  since: string;
-  until: string;
-  pageSize?: number;
 }
 
 /**
@@ -336,21 +331,17 @@ export class PostHogSharedSignals implements SharedSignalsPort {
       redeemer_distinct_id: query.redeemer.distinctId ?? '',
       since: query.since,
     });
-    const answer = readSharedRow(json);
+    const { rows, index } = answerColumns(json, ['shared_devices', 'shared_ips']);
+    const row = rows[0];
+    const cell = (name: string): number => {
+      // An aggregate over no rows is one row of zeros; no row at all is read the same way.
+      const value = Array.isArray(row) ? Number(row[index.get(name)!]) : 0;
+      if (!Number.isFinite(value)) throw new PermanentError('posthog_query_shape', `PostHog query answer's ${name} is not a number`);
+      return value;
+    };
+    const answer = { devices: cell('shared_devices'), ips: cell('shared_ips') };
     if (this.cache.size >= SHARED_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(key, { at: this.now(), answer });
     return answer;
   }
-}
-
-function readSharedRow(json: QueryAnswer): { devices: number; ips: number } {
-  const { rows, index } = answerColumns(json, ['shared_devices', 'shared_ips']);
-  const row = rows[0];
-  const cell = (name: string): number => {
-    // An aggregate over no rows is one row of zeros; no row at all is read the same way.
-    const value = Array.isArray(row) ? Number(row[index.get(name)!]) : 0;
-    if (!Number.isFinite(value)) throw new PermanentError('posthog_query_shape', `PostHog query answer's ${name} is not a number`);
-    return value;
-  };
-  return { devices: cell('shared_devices'), ips: cell('shared_ips') };
 }

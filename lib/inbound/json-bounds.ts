@@ -28,11 +28,6 @@ export const JSON_BOUNDS: JsonBounds = { maxDepth: 64, maxElements: 200_000 };
 
 export const BODY_TOO_COMPLEX = 'body_too_complex';
 
-export interface JsonComplexityProblem {
-  code: typeof BODY_TOO_COMPLEX;
-  message: string;
-}
-
 const QUOTE = 0x22; // "
 const BACKSLASH = 0x5c; // \
 const COMMA = 0x2c; // ,
@@ -45,7 +40,7 @@ const CLOSE_OBJECT = 0x7d; // }
  * The first bound `text` passes, or undefined. Malformed JSON is not judged here (the parser
  * that runs next says what is wrong with it); only what parsing it could cost.
  */
-export function jsonComplexityProblem(text: string, bounds: JsonBounds = JSON_BOUNDS): JsonComplexityProblem | undefined {
+export function jsonComplexityProblem(text: string, bounds: JsonBounds = JSON_BOUNDS): { code: string; message: string } | undefined {
   let depth = 0;
   let elements = 0;
   let inString = false;
@@ -61,7 +56,7 @@ export function jsonComplexityProblem(text: string, bounds: JsonBounds = JSON_BO
     if (c === QUOTE) {
       inString = true;
     } else if (c === OPEN_ARRAY || c === OPEN_OBJECT) {
-      if (++depth > bounds.maxDepth) return tooComplex(`body is nested more than ${bounds.maxDepth} levels deep`);
+      if (++depth > bounds.maxDepth) return { code: BODY_TOO_COMPLEX, message: `body is nested more than ${bounds.maxDepth} levels deep` };
       elements++;
     } else if (c === CLOSE_ARRAY || c === CLOSE_OBJECT) {
       depth--;
@@ -69,12 +64,9 @@ export function jsonComplexityProblem(text: string, bounds: JsonBounds = JSON_BO
       elements++;
     }
     if (elements > bounds.maxElements) {
-      return tooComplex(`body has more than ${bounds.maxElements} elements (arrays, objects and the values or members in them)`);
+      const message = `body has more than ${bounds.maxElements} elements (arrays, objects and the values or members in them)`;
+      return { code: BODY_TOO_COMPLEX, message };
     }
   }
   return undefined;
-}
-
-function tooComplex(message: string): JsonComplexityProblem {
-  return { code: BODY_TOO_COMPLEX, message };
 }

@@ -6,6 +6,7 @@ import { MAX_PERSON_ID_LENGTH } from '../domain/referral';
 import { MAX_SIGNATURE_LENGTH } from '../domain/vouch';
 import type { PersonEvent } from '../domain/person-event';
 import { jsonComplexityProblem } from './json-bounds';
+import { MAX_DISTINCT_ID_LENGTH } from './referral-code-request';
 
 export interface PayloadOptions {
   referralEvent: string;
@@ -40,7 +41,6 @@ const unprocessable = (code: string, message: string) => new RejectedError(422, 
  * is still queued). A bound of our own: the body may be megabytes (a big PostHog person), but
  * the queue message must stay a few hundred bytes, far under SQS's message size limit.
  */
-const MAX_DISTINCT_ID_LENGTH = 400;
 const MAX_TIMESTAMP_LENGTH = 64;
 const boundedString = (value: unknown, max: number): string | undefined =>
   typeof value === 'string' && value.length <= max ? value : undefined;
@@ -213,8 +213,7 @@ function readReferralCode(value: unknown): string | undefined {
   const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : value;
   if (typeof text !== 'string') throw unprocessable('invalid_referral_code', `event.properties.${REFERRAL_CODE_PROPERTY} must be a string`);
   const code = text.trim().toLowerCase();
-  // Control characters on purpose: the code is one line of the signed message, so none may split it.
-  // eslint-disable-next-line no-control-regex
+  // eslint-disable-next-line no-control-regex -- the code is one line of the signed message (above)
   if (code.length > MAX_REFERRAL_CODE_LENGTH || /[\u0000-\u001f\u007f]/.test(code)) {
     throw unprocessable(
       'invalid_referral_code',

@@ -5,8 +5,8 @@ import type { CodeOwner } from '../domain/referral-codes';
 
 /** A request body is a few dozen bytes; this is generous and still keeps a flood cheap. */
 export const MAX_CODE_REQUEST_BYTES = 4_096;
-/** PostHog distinct ids ingest carries are bounded the same way (lib/inbound/posthog-webhook.ts). */
-const MAX_DISTINCT_ID_LENGTH = 400;
+/** Longest PostHog distinct id taken here and queued by ingest (lib/inbound/posthog-webhook.ts). */
+export const MAX_DISTINCT_ID_LENGTH = 400;
 
 /**
  * The app backend's `POST /referral-codes` body, `{"email": "...", "distinct_id": "..."}`, as the

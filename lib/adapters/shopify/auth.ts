@@ -54,7 +54,6 @@ export interface ClientCredentialsOptions {
   renewMarginMs?: number;
 }
 
-const DEFAULT_TIMEOUT_MS = 10_000;
 /** 5m of a 24h token: far more than one Lambda invocation (at most 15m) needs to finish a request. */
 const DEFAULT_RENEW_MARGIN_MS = 5 * 60_000;
 /** Reason for bad credentials: names the settings, so `ops status` tells the operator what to fix. */
@@ -109,7 +108,7 @@ export class ClientCredentialsTokens implements ShopifyTokenProvider {
         }).toString(),
         redirect: 'manual',
       },
-      this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      this.options.timeoutMs ?? 10_000,
       what,
     );
     const status = response.status;

@@ -11,7 +11,7 @@ import type { ShopifyTransport } from './transport';
 // giftCardDeactivate(id: ID!) → GiftCardDeactivatePayload { giftCard, userErrors [GiftCardDeactivateUserError: code
 // GIFT_CARD_NOT_FOUND] }; "A deactivated gift card cannot be re-enabled" (shopify.dev, admin-graphql
 // mutations/giftCardDeactivate and enums/GiftCardDeactivateUserErrorCode, 2025-01 … 2026-07).
-const GIFT_CARD_DEACTIVATE_MUTATION = `mutation GiftCardDeactivate($id: ID!) {
+export const GIFT_CARD_DEACTIVATE_MUTATION = `mutation GiftCardDeactivate($id: ID!) {
   giftCardDeactivate(id: $id) {
     giftCard { id enabled deactivatedAt balance { amount currencyCode } }
     userErrors { code field message }
@@ -20,18 +20,12 @@ const GIFT_CARD_DEACTIVATE_MUTATION = `mutation GiftCardDeactivate($id: ID!) {
 
 // discountCodeDeactivate(id: ID!) → DiscountCodeDeactivatePayload { codeDiscountNode, userErrors [DiscountUserError] }
 // (shopify.dev, admin-graphql mutations/discountCodeDeactivate; scope write_discounts).
-const DISCOUNT_DEACTIVATE_MUTATION = `mutation DiscountCodeDeactivate($id: ID!) {
+export const DISCOUNT_DEACTIVATE_MUTATION = `mutation DiscountCodeDeactivate($id: ID!) {
   discountCodeDeactivate(id: $id) {
     codeDiscountNode { id codeDiscount { ... on DiscountCodeBasic { status } } }
     userErrors { code field message }
   }
 }`;
-
-/** The deactivation documents by operation name (SHOPIFY_DOCUMENTS in ./documents.ts gathers them all). */
-export const DEACTIVATION_DOCUMENTS = {
-  GiftCardDeactivate: GIFT_CARD_DEACTIVATE_MUTATION,
-  DiscountCodeDeactivate: DISCOUNT_DEACTIVATE_MUTATION,
-} as const;
 
 interface DeactivateData {
   giftCardDeactivate?: {
@@ -41,13 +35,11 @@ interface DeactivateData {
   discountCodeDeactivate?: { codeDiscountNode?: { id?: string } | null; userErrors?: UserError[] } | null;
 }
 
-/** What revoking one reward left: for a gift card, the balance that was still on it. */
-export interface DeactivatedReward {
-  balanceLeft?: string;
-}
-
-/** Deactivates a gift card (for good) or a discount code, by the id creation returned; repeating it is harmless. */
-export async function deactivateReward(transport: ShopifyTransport, id: string): Promise<DeactivatedReward> {
+/**
+ * Deactivates a gift card (for good) or a discount code, by the id creation returned; repeating it
+ * is harmless. For a gift card, answers the balance that was still on it.
+ */
+export async function deactivateReward(transport: ShopifyTransport, id: string): Promise<{ balanceLeft?: string }> {
   const giftCard = id.startsWith('gid://shopify/GiftCard/');
   const operation = giftCard ? 'giftCardDeactivate' : 'discountCodeDeactivate';
   const data = await transport.request<DeactivateData>(

@@ -4,25 +4,19 @@ import type { CreateGiftCardResult, GiftCardInput } from './gift-cards';
 import { sendCreate, type UserError } from './graphql';
 import type { ShopifyTransport } from './transport';
 
-const DISCOUNT_CREATE_MUTATION = `mutation DiscountCodeCreate($basicCodeDiscount: DiscountCodeBasicInput!) {
+export const DISCOUNT_CREATE_MUTATION = `mutation DiscountCodeCreate($basicCodeDiscount: DiscountCodeBasicInput!) {
   discountCodeBasicCreate(basicCodeDiscount: $basicCodeDiscount) {
     codeDiscountNode { id }
     userErrors { code field message }
   }
 }`;
 
-const DISCOUNT_FIND_QUERY = `query FindDiscountCode($code: String!) {
+export const DISCOUNT_FIND_QUERY = `query FindDiscountCode($code: String!) {
   codeDiscountNodeByCode(code: $code) {
     id
     codeDiscount { ... on DiscountCodeBasic { title } }
   }
 }`;
-
-/** The discount-code documents by operation name (SHOPIFY_DOCUMENTS in ./documents.ts gathers them all). */
-export const DISCOUNT_CODE_DOCUMENTS = {
-  DiscountCodeCreate: DISCOUNT_CREATE_MUTATION,
-  FindDiscountCode: DISCOUNT_FIND_QUERY,
-} as const;
 
 interface DiscountCreateData {
   codeDiscountNode?: { id?: string } | null;
@@ -33,19 +27,15 @@ interface DiscountFindData {
   codeDiscountNodeByCode?: { id?: string; codeDiscount?: { title?: string | null } | null } | null;
 }
 
-/** A RewardIssuer whose creates answer as the gift-card issuer's do (the last characters are the code's own). */
-export interface DiscountCodeIssuer extends RewardIssuer {
-  createGiftCard(input: GiftCardInput): Promise<CreateGiftCardResult>;
-}
-
 /**
  * REWARD_TYPE=discount_code: single-use, fixed-amount discount codes for the whole order (for shops
  * that cannot get the gift-card scopes), behind the same issuer interface as gift cards, so
  * fulfilment (codes persisted first, TAKEN resolved by looking the code up and recognising our
  * note) is one code path for both. The note travels as the discount's title. Usage limit 1 and
- * once per customer, so a code pays out once.
+ * once per customer, so a code pays out once. A create answers as the gift-card issuer's does (the
+ * last characters are the code's own).
  */
-export function discountCodeIssuer(transport: ShopifyTransport, now: () => number = Date.now): DiscountCodeIssuer {
+export function discountCodeIssuer(transport: ShopifyTransport, now: () => number = Date.now): RewardIssuer {
   const createGiftCard = async (input: GiftCardInput): Promise<CreateGiftCardResult> => {
     const variables = {
       basicCodeDiscount: {

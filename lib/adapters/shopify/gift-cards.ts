@@ -12,11 +12,7 @@ export interface GiftCardInput {
   expiresOn?: string;
 }
 
-/**
- * What a create did: created, or the code is TAKEN. `sends` counts how often this one call sent the
- * create (2 after a 401 renewal): more than 1 means our own create may have made the reward that
- * now holds the code (lib/domain/rewards.ts confirms it is not ours before replacing the code).
- */
+/** What a create did: created, or the code is TAKEN after `sends` sends of the create (ShopifyTransport.send). */
 export type CreateGiftCardResult = { status: 'created'; id: string; lastCharacters: string } | { status: 'taken'; sends: number };
 
 export interface FoundGiftCard {
@@ -32,7 +28,7 @@ export interface GiftCardIssuer extends RewardIssuer {
   findGiftCardByCode(code: string): Promise<RewardLookup & { matches: FoundGiftCard[] }>;
 }
 
-const CREATE_MUTATION = `mutation GiftCardCreate($input: GiftCardCreateInput!) {
+export const GIFT_CARD_CREATE_MUTATION = `mutation GiftCardCreate($input: GiftCardCreateInput!) {
   giftCardCreate(input: $input) {
     giftCard { id lastCharacters }
     giftCardCode
@@ -46,23 +42,16 @@ const CREATE_MUTATION = `mutation GiftCardCreate($input: GiftCardCreateInput!) {
  */
 const FIND_PAGE_SIZE = 25;
 
-const FIND_QUERY = `query FindGiftCard($query: String!) {
+export const FIND_GIFT_CARD_QUERY = `query FindGiftCard($query: String!) {
   giftCards(first: ${FIND_PAGE_SIZE}, query: $query) {
     nodes { id note lastCharacters enabled }
     pageInfo { hasNextPage }
   }
 }`;
 
-const SHOP_CURRENCY_QUERY = `query ShopCurrency {
+export const SHOP_CURRENCY_QUERY = `query ShopCurrency {
   shop { currencyCode }
 }`;
-
-/** The gift-card documents by operation name (SHOPIFY_DOCUMENTS in ./documents.ts gathers them all). */
-export const GIFT_CARD_DOCUMENTS = {
-  GiftCardCreate: CREATE_MUTATION,
-  FindGiftCard: FIND_QUERY,
-  ShopCurrency: SHOP_CURRENCY_QUERY,
-} as const;
 
 /**
  * How giftCardCreate takes the amount in `apiVersion`. From 2026-07 `initialValue: Decimal` is
@@ -88,11 +77,7 @@ interface FindData {
   giftCards?: { nodes?: FoundGiftCard[]; pageInfo?: { hasNextPage?: boolean } | null } | null;
 }
 
-/**
- * The gift-card issuer (REWARD_TYPE=gift_card) on one transport (one token, one pacer): create a
- * card, find ours by its code. One request per call, except the shop's currency, read once per
- * issuer for the versions whose giftCardCreate takes `initialAmount`.
- */
+/** The gift-card issuer (REWARD_TYPE=gift_card) on one transport (one token, one pacer): create a card, find ours by its code. */
 export function giftCardIssuer(transport: ShopifyTransport): GiftCardIssuer {
   const amountField = giftCardAmountField(transport.apiVersion);
   let currency: Promise<string> | undefined;
@@ -129,7 +114,7 @@ export function giftCardIssuer(transport: ShopifyTransport): GiftCardIssuer {
         ...(input.expiresOn ? { expiresOn: input.expiresOn } : {}),
       },
     };
-    return sendCreate<CreateData>(transport, 'giftCardCreate', CREATE_MUTATION, variables, input.code, ({ giftCard: card }) => {
+    return sendCreate<CreateData>(transport, 'giftCardCreate', GIFT_CARD_CREATE_MUTATION, variables, input.code, ({ giftCard: card }) => {
       if (!card?.id || typeof card.lastCharacters !== 'string') {
         // Retrying is safe: the code is ours and fixed, so a second attempt answers TAKEN if this one landed.
         throw new RetryableError('shopify giftCardCreate: response without a gift card');
@@ -151,7 +136,7 @@ export function giftCardIssuer(transport: ShopifyTransport): GiftCardIssuer {
     if (!/^[A-Za-z0-9]+$/.test(code)) return { matches: [], complete: true };
 
     // The documented default search field of giftCards is the code; there is no `code:` filter.
-    const data = await transport.request<FindData>('giftCards', FIND_QUERY, { query: code }, [code]);
+    const data = await transport.request<FindData>('giftCards', FIND_GIFT_CARD_QUERY, { query: code }, [code]);
     const connection = data.giftCards;
     const nodes = connection?.nodes ?? [];
     const last4 = code.slice(-4).toLowerCase();

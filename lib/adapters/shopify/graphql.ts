@@ -8,11 +8,6 @@ import type { ShopifyTransport } from './transport';
 
 /** Shopify GraphQL response shapes and how the client reads them (lib/adapters/shopify/transport.ts and the calls beside it). */
 
-export interface GraphQLError {
-  message?: string;
-  extensions?: { code?: string };
-}
-
 export interface QueryCost {
   requestedQueryCost?: number;
   actualQueryCost?: number | null;
@@ -22,7 +17,7 @@ export interface QueryCost {
 export interface GraphQLResponse<T> {
   data?: T;
   /** Shopify sends a bare string here for auth and routing failures. */
-  errors?: GraphQLError[] | string | Record<string, unknown>;
+  errors?: { message?: string; extensions?: { code?: string } }[] | string | Record<string, unknown>;
   extensions?: { cost?: QueryCost };
 }
 

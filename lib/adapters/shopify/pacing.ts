@@ -9,15 +9,11 @@
  * answer brings a new reading, so the records of a batch, running side by side in one container,
  * take turns instead of all going at once and being throttled together.
  *
- * One pacer per Shopify transport, and the worker keeps its transport for the life of the container, so
- * every record a container processes draws on the same estimate. Containers (and other apps on the
- * shop) do not share one, but their spending shows in the readings: between two readings the bucket
- * should have gained restore × elapsed less what our own requests cost, and whatever else is
- * missing was spent by someone else. That rate, smoothed, is taken off the restore rate a
- * whole-shop pacer projects with, so each consumer settles on its share instead of all aiming at
- * the whole; a pacer given a share (the deployed worker's containers) paces at that share. A
- * THROTTLED answer still ends in a RetryableError that the caller's retry policy (and its
- * deadline) handles.
+ * One pacer per Shopify transport, kept for the container's life, so every record a container
+ * processes draws on the same estimate. Other containers do not share it, but their spending shows
+ * in the readings (learnForeignRate) and a whole-shop pacer leaves it to them; a pacer given a share
+ * (the deployed worker's containers) paces at that share. A THROTTLED answer still ends in a
+ * RetryableError that the caller's retry policy (and its deadline) handles.
  */
 
 /** What a Shopify answer says about the bucket. */
@@ -90,8 +86,6 @@ export interface PacerStats {
   capped: number;
 }
 
-const DEFAULT_OPERATION_COST = 10;
-const DEFAULT_MAX_WAIT_MS = 10_000;
 /** Time constant of the smoothing of others' spending, ms: long enough to average out jitter. */
 const FOREIGN_SMOOTHING_MS = 5_000;
 /** Never assume others leave us less than this share of the restore rate. */
@@ -125,7 +119,7 @@ export class ShopifyPacer {
   /** seq → reserved points, for requests waiting or in flight; insertion order is seq order. */
   private readonly pending = new Map<number, number>();
   private base?: Base;
-  /** Points/s spent by others, smoothed (see the class comment). */
+  /** Points/s spent by others, smoothed (learnForeignRate). */
   private foreignRate = 0;
   /** seq → points a sent request cost (undefined while in flight), for those sent since the base's. */
   private readonly spent = new Map<number, number | undefined>();
@@ -134,9 +128,9 @@ export class ShopifyPacer {
   private readonly counters: PacerStats = { permits: 0, waited: 0, waitedMs: 0, capped: 0 };
 
   public constructor(options: PacerOptions = {}) {
-    this.defaultCost = options.defaultCost ?? DEFAULT_OPERATION_COST;
+    this.defaultCost = options.defaultCost ?? 10;
     this.initialAllowance = options.initialAllowance ?? 2 * this.defaultCost;
-    this.maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
+    this.maxWaitMs = options.maxWaitMs ?? 10_000;
     const share = options.share ?? 1;
     this.share = Number.isFinite(share) && share > 0 ? Math.min(1, share) : 1;
     this.now = options.now ?? Date.now;
@@ -322,13 +316,12 @@ export class ShopifyPacer {
   }
 
   /**
-   * The restore rate left to us. With a share below 1 it is exactly that share of Shopify's: the
-   * other containers hold the rest, each its own part of the bucket (keepOurPart), and the shop's
-   * bucket is the app's own on each store ("each app has access to a bucket",
-   * https://shopify.dev/docs/api/usage/limits; per app and shop for the GraphQL Admin API,
-   * https://community.shopify.com/t/graphql-admin-api-rate-limit/13729), so no other app draws on it. Their bursts of their own part look like a high spending rate between two readings;
-   * taken off ours, that held every container at a few points/s for the seconds the smoothing
-   * needs to forget it. A whole-shop pacer (share 1) leaves others what they are seen to spend.
+   * The restore rate left to us. With a share below 1, exactly that share of Shopify's: the other
+   * containers hold the rest, each its own part of the bucket (keepOurPart), and no other app draws
+   * on it ("each app has access to a bucket", https://shopify.dev/docs/api/usage/limits; per app and
+   * shop for the GraphQL Admin API, https://community.shopify.com/t/graphql-admin-api-rate-limit/13729).
+   * Their bursts of their own part, taken off ours as spending, held every container at a few
+   * points/s until the smoothing forgot them. A whole-shop pacer leaves others what they are seen to spend.
    */
   private effectiveRate(base: Base): number {
     if (this.share < 1) return base.restoreRate * this.share;
@@ -360,14 +353,10 @@ export class ShopifyPacer {
       };
       this.wakers.add(wake);
       const done = () => {
-        if (!this.wakers.delete(wake)) return;
-        resolve(true);
+        if (this.wakers.delete(wake)) resolve(true);
       };
-      if (this.injectedSleep) {
-        this.injectedSleep(ms).then(done, done);
-      } else {
-        timer = setTimeout(done, ms);
-      }
+      if (this.injectedSleep) this.injectedSleep(ms).then(done, done);
+      else timer = setTimeout(done, ms);
     });
   }
 }

@@ -23,15 +23,9 @@ export interface ShopifyTransportOptions {
   pacer?: ShopifyPacer | false;
 }
 
-export interface ThrottleStatus {
-  currentlyAvailable: number;
-  maximumAvailable: number;
-  restoreRate: number;
-  /** When we saw it (ms, from `now`): the bucket keeps refilling after that. */
-  at: number;
-}
+/** The bucket as an answer reported it, and `at` when we saw it (ms, from `now`): it keeps refilling after that. */
+export type ThrottleStatus = Required<Pick<BucketReading, 'currentlyAvailable' | 'maximumAvailable' | 'restoreRate'>> & { at: number };
 
-const DEFAULT_TIMEOUT_MS = 10_000;
 const THROTTLE_FALLBACK_MS = 1_000;
 
 /**
@@ -44,21 +38,15 @@ export class ShopifyTransport {
   private readonly endpoint: string;
   /** Which Admin API version this transport speaks: the gift-card amount input depends on it. */
   public readonly apiVersion: string;
-  private readonly auth: ShopifyTokenProvider;
-  private readonly fetchImpl: Fetch;
-  private readonly timeoutMs: number;
   private readonly now: () => number;
   public readonly pacer?: ShopifyPacer;
   private lastThrottleStatus?: ThrottleStatus;
   /** The last tokens sent: an error message echoing one must not carry it into a log. */
   private readonly sentTokens: string[] = [];
 
-  public constructor(options: ShopifyTransportOptions) {
+  public constructor(private readonly options: ShopifyTransportOptions) {
     this.endpoint = `${options.baseUrl.replace(/\/+$/, '')}/admin/api/${options.apiVersion}/graphql.json`;
     this.apiVersion = options.apiVersion;
-    this.auth = options.auth;
-    this.fetchImpl = options.fetch ?? fetch;
-    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.now = options.now ?? Date.now;
     // The pacer keeps its own clock: `now` may be frozen (tests), and the pacer must see time pass.
     this.pacer = options.pacer === false ? undefined : (options.pacer ?? new ShopifyPacer());
@@ -93,7 +81,8 @@ export class ShopifyTransport {
   ): Promise<{ data: T; sends: number }> {
     const what = `shopify ${operation}`;
     // Before the pacer: waiting for a token must not hold a reservation of the shop's budget.
-    const accessToken = await this.auth.token();
+    const { auth } = this.options;
+    const accessToken = await auth.token();
     if (!this.sentTokens.includes(accessToken)) {
       this.sentTokens.unshift(accessToken);
       this.sentTokens.length = Math.min(this.sentTokens.length, 2);
@@ -106,7 +95,7 @@ export class ShopifyTransport {
     let reading: BucketReading | undefined;
     try {
       response = await fetchWithTimeout(
-        this.fetchImpl,
+        this.options.fetch ?? fetch,
         this.endpoint,
         {
           method: 'POST',
@@ -119,7 +108,7 @@ export class ShopifyTransport {
           // A redirected POST comes back as a GET to somewhere else: surface it instead.
           redirect: 'manual',
         },
-        this.timeoutMs,
+        this.options.timeoutMs ?? 10_000,
         what,
       );
 
@@ -149,17 +138,16 @@ export class ShopifyTransport {
       const retryAfterMs = shopify === undefined && queued === undefined ? THROTTLE_FALLBACK_MS : Math.max(shopify ?? 0, queued ?? 0);
       throw new RetryableError(`${what}: throttled (HTTP ${status})`, { retryAfterMs });
     }
-    if (status === 401 && !renewed && this.auth.rejected(accessToken)) {
+    if (status === 401 && !renewed && auth.rejected(accessToken)) {
       // The token expired or was revoked: renew once and send the same request again. Shopify
       // checks the token before it runs anything, and even if it had run a giftCardCreate, that
       // is safe to repeat only because the code is persisted in the ledger first: a second
-      // create answers TAKEN, and `sends` tells the caller this create went out twice, so it looks
-      // the code up and never takes "not ours (yet)" for a collision at once (lib/domain/rewards.ts).
+      // create answers TAKEN, and `sends` (above) tells the caller why.
       const resent = await this.send<T>(operation, query, variables, secrets, true);
       return { data: resent.data, sends: resent.sends + 1 };
     }
     if (status === 401 || status === 403) {
-      const which = this.auth.mode === 'static' ? 'SHOPIFY_ACCESS_TOKEN' : 'a freshly granted token';
+      const which = auth.mode === 'static' ? 'SHOPIFY_ACCESS_TOKEN' : 'a freshly granted token';
       throw new PermanentError('shopify_auth', `${what}: HTTP ${status}, ${which} rejected or missing scope`);
     }
     const detail = typeof body?.errors === 'string' ? `: ${scrub(body.errors)}` : '';
