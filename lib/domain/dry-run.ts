@@ -1,4 +1,4 @@
-import { applyBegin, applyChange, ROLES, type LedgerPort, type LedgerRecord, type RewardType, type Role } from './ledger-port';
+import { applyBegin, applyChange, closedOutcome, ROLES, type LedgerPort, type LedgerRecord, type Role } from './ledger-port';
 import { maskCode, maskEmail } from '../infra/mask';
 import type { EventSender, OutcomeTracker } from './notify-ports';
 import type { Referral } from './referral';
@@ -71,10 +71,11 @@ export async function dryRunFulfil(
 
   const rehearsal = rehearsalLedger(stored);
   const seen = recorders(rehearsal, stored);
+  const issuers = { gift_card: seen.issuer('gift card'), discount_code: seen.issuer('discount code') };
   const deps: FulfilDeps = {
     ledger: rehearsal,
-    shopify: seen.issuer(settings.rewardType ?? 'gift_card'),
-    issuers: { gift_card: seen.issuer('gift_card'), discount_code: seen.issuer('discount_code') },
+    shopify: issuers[settings.rewardType ?? 'gift_card'],
+    issuers,
     customerio: seen.customerio,
     posthog: settings.posthog ? seen.posthog : undefined,
     rewardAmount: settings.rewardAmount ?? UNSET_AMOUNT,
@@ -141,20 +142,17 @@ function recorders(rehearsal: Rehearsal, stored: LedgerRecord | undefined) {
   const cards: Partial<Record<Role, string>> = {};
   const events: string[] = [];
   const captures: string[] = [];
-  const issuer = (type: RewardType): RewardIssuer => {
-    const kind = type === 'discount_code' ? 'Shopify discount code' : 'Shopify gift card';
-    return {
-      createGiftCard: async (input) => {
-        const role = parseGiftCardNote(input.note)?.role ?? 'redeemer';
-        const amount = input.amount === UNSET_AMOUNT ? '' : `${input.amount} `;
-        const email = rehearsal.record?.[`${role}Email`] ?? '';
-        const code = input.code === stored?.[`${role}Code`] ? `the code already chosen (${maskCode(input.code)})` : 'a newly chosen code';
-        cards[role] = `create a ${amount}${kind} for the ${role} ${maskEmail(email)} with ${code}`;
-        return { status: 'created', id: `dry-run:${role}` };
-      },
-      findGiftCardByCode: async () => ({ matches: [], complete: true }),
-    };
-  };
+  const issuer = (kind: string): RewardIssuer => ({
+    createGiftCard: async (input) => {
+      const role = parseGiftCardNote(input.note)?.role ?? 'redeemer';
+      const amount = input.amount === UNSET_AMOUNT ? '' : `${input.amount} `;
+      const email = rehearsal.record?.[`${role}Email`] ?? '';
+      const code = input.code === stored?.[`${role}Code`] ? `the code already chosen (${maskCode(input.code)})` : 'a newly chosen code';
+      cards[role] = `create a ${amount}Shopify ${kind} for the ${role} ${maskEmail(email)} with ${code}`;
+      return { status: 'created', id: `dry-run:${role}` };
+    },
+    findGiftCardByCode: async () => ({ matches: [], complete: true }),
+  });
   const customerio: EventSender = {
     sendFulfilment: async (message) => {
       events.push(
@@ -186,21 +184,10 @@ function rehearsalLedger(stored: LedgerRecord | undefined): Rehearsal {
     record: stored ? { ...stored } : undefined,
     get: async (eventId) => (ledger.record?.eventId === eventId ? { ...ledger.record } : undefined),
     begin: async (referral, input) => {
-      const existing = ledger.record;
       const now = Date.now();
-      if (existing?.status === 'COMPLETED') return { outcome: 'completed', record: { ...existing } };
-      if (existing?.status === 'REJECTED') return { outcome: 'rejected', record: { ...existing } };
-      if (
-        existing &&
-        (existing.status === 'REVIEW' ||
-          existing.status === 'REVOKED' ||
-          existing.status === 'AWAITING' ||
-          existing.status === 'NOT_QUALIFIED' ||
-          (existing.status === 'HELD' && !(Number(existing.releaseAt) <= now)))
-      ) {
-        return { outcome: 'parked', record: { ...existing, status: existing.status } };
-      }
-      ledger.record = applyBegin(existing, referral, input, now);
+      const closed = ledger.record && closedOutcome({ ...ledger.record }, now);
+      if (closed) return closed;
+      ledger.record = applyBegin(ledger.record, referral, input, now);
       return { outcome: 'acquired', record: { ...ledger.record } };
     },
     write: async (_eventId, _owner, change) => {

@@ -184,14 +184,15 @@ export function applyBegin(existing: LedgerRecord | undefined, referral: Referra
 export const CLOSED: readonly LedgerStatus[] = ['COMPLETED', 'REJECTED', 'REVIEW', 'REVOKED', 'AWAITING', 'NOT_QUALIFIED'];
 
 /**
- * Why `begin` may not take a record up, its lease aside: final (`completed`, `rejected`), or
- * `parked` (CLOSED, or HELD before its `releaseAt` in epoch ms: taking it up after is its release);
- * undefined when it is open.
+ * `begin`'s answer for a record it may not take up, its lease aside: final (`completed`, `rejected`),
+ * or `parked` (CLOSED, or HELD before its `releaseAt` in epoch ms: taking it up after is its
+ * release); undefined when it is open.
  */
-export function closedOutcome(record: LedgerRecord, now: number): 'completed' | 'rejected' | 'parked' | undefined {
+export function closedOutcome(record: LedgerRecord, now: number): BeginResult | undefined {
   const held = record.status === 'HELD' && !(Number(record.releaseAt) <= now);
   if (!held && !CLOSED.includes(record.status)) return undefined;
-  return record.status === 'COMPLETED' ? 'completed' : record.status === 'REJECTED' ? 'rejected' : 'parked';
+  const outcome = record.status === 'COMPLETED' ? 'completed' : record.status === 'REJECTED' ? 'rejected' : 'parked';
+  return { outcome, record } as BeginResult;
 }
 
 /**

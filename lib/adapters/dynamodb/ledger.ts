@@ -107,7 +107,7 @@ export class Ledger implements LedgerPort {
     const acquired = await this.update(referral.eventId, change, 'ledger: could not start the referral');
     if (acquired) return { outcome: 'acquired', record: acquired };
     const record = await this.get(referral.eventId);
-    return { outcome: (record && closedOutcome(record, now)) ?? 'busy', record } as BeginResult;
+    return (record && closedOutcome(record, now)) ?? { outcome: 'busy', record };
   }
 
   /**
