@@ -29,7 +29,8 @@ type ClaimsPort = Pick<LedgerPort, 'count' | 'uncount' | 'holders' | 'get'>;
  * redeemer claim (`slotOnQualifying`), and its referrer slot when it qualifies (claimReferrerCap,
  * before the lifecycle's verdict): the cap limits rewards, so it counts the referrals that qualify,
  * first qualified first served, and a friend who never pays uses up no slot. It is refused at once
- * only when eligible referrals already hold every slot (a look, no claim). The order holds: the
+ * when eligible referrals already hold every slot (a look, no claim), rather than holding its
+ * redeemer from another referrer meanwhile for a slot it would be refused then. The order holds: the
  * qualified referral already holds its redeemer claim, and its stored ACCEPTED decision makes it an
  * eligible holder of that claim (never one others wait on); once it holds a slot its verdict is the
  * lifecycle's (hold, review, pay), never a refusal, so it is eligible as a slot holder too.
@@ -43,9 +44,6 @@ export async function claimPerPersonRules(
   const redeemer = { kind: 'redeemer' as const, person: canonicalEmail(referral.redeemerEmail) };
   if (!(await claim(ledger, redeemer, referral.eventId, 1))) return 'redeemer_already_rewarded';
   if (!options.slotOnQualifying) return claimReferrerCap(referral, rules, ledger);
-  // Every slot already held by an eligible referral (which refuses others for good, above): refused
-  // at once, as it would be without pay on value, rather than waiting, and holding its redeemer
-  // from another referrer meanwhile, for a slot it would be refused when it qualifies.
   const cap = rules.maxRewardsPerReferrer;
   if (cap <= 0) return undefined;
   const holders = await ledger.holders({ kind: 'referrer', person: canonicalEmail(referral.referrerEmail) });
@@ -136,8 +134,7 @@ async function statesOf(ledger: ClaimsPort, holders: string[]): Promise<{ holder
 type HolderState = 'eligible' | 'refused' | 'undecided';
 
 function holderState(record: LedgerRecord | undefined): HolderState {
-  // Accepted, then not qualified by its deadline: final and paid nothing, so it blocks no one (its
-  // claims are released by the releaser; one left by a crash there is taken over).
+  // Before the decision: NOT_QUALIFIED was accepted, but it is final and paid nothing (holder refused, above).
   if (record?.status === 'NOT_QUALIFIED') return 'refused';
   if (record?.decision === 'ACCEPTED' || record?.status === 'COMPLETED') return 'eligible';
   if (record?.decision === 'REJECTED' || record?.status === 'REJECTED') return 'refused';

@@ -86,9 +86,7 @@ export interface LedgerRecord extends LifecycleFields {
 }
 
 export type BeginResult =
-  | { outcome: 'acquired'; record: LedgerRecord }
-  | { outcome: 'completed'; record: LedgerRecord }
-  | { outcome: 'rejected'; record: LedgerRecord }
+  | { outcome: 'acquired' | 'completed' | 'rejected'; record: LedgerRecord }
   /** HELD before its release time, in REVIEW, or REVOKED: nothing to do until the lifecycle moves it (lib/domain/lifecycle/). */
   | { outcome: 'parked'; record: LedgerRecord & { status: ParkedStatus } }
   | { outcome: 'busy'; record?: LedgerRecord };
