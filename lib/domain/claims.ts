@@ -1,10 +1,12 @@
 import { CONTENTION_RETRY_MS, RetryableError } from './errors';
 import { canonicalEmail } from './identity';
-import type { LedgerPort, LedgerRecord } from './ledger-port';
+import type { Counter, LedgerPort, LedgerRecord, Role } from './ledger-port';
 import type { ProgramRules, RefusalReason } from './rules';
 
 /** The counters and reads the claims use. */
 type ClaimsPort = Pick<LedgerPort, 'count' | 'uncount' | 'holders' | 'get'>;
+/** The referral whose claims they are. */
+type Claimant = Pick<LedgerRecord, 'eventId' | 'referrerEmail' | 'redeemerEmail'>;
 
 /**
  * The per-person program rules as claims in the ledger: one item per redeemer (which referral
@@ -36,7 +38,7 @@ type ClaimsPort = Pick<LedgerPort, 'count' | 'uncount' | 'holders' | 'get'>;
  * lifecycle's (hold, review, pay), never a refusal, so it is eligible as a slot holder too.
  */
 export async function claimPerPersonRules(
-  referral: { eventId: string; referrerEmail: string; redeemerEmail: string },
+  referral: Claimant,
   rules: ProgramRules,
   ledger: ClaimsPort,
   options: { slotOnQualifying?: boolean } = {},
@@ -76,10 +78,7 @@ export async function claimReferrerCap(
  * a crash before the refusal is finished repeats it; a crash that leaves a claim behind anyway is
  * taken over by the next claimant (holder refused, above).
  */
-export async function releaseClaims(
-  ledger: ClaimsPort,
-  record: Pick<LedgerRecord, 'eventId' | 'referrerEmail' | 'redeemerEmail'>,
-): Promise<void> {
+export async function releaseClaims(ledger: ClaimsPort, record: Claimant): Promise<void> {
   await ledger.uncount({ kind: 'redeemer', person: canonicalEmail(record.redeemerEmail) }, record.eventId);
   await ledger.uncount({ kind: 'referrer', person: canonicalEmail(record.referrerEmail) }, record.eventId);
 }
@@ -100,12 +99,7 @@ const CONTENDED = {
 };
 
 /** Claims the redeemer (`cap` 1) or one of the referrer's `cap` slots: false when eligible referrals hold them all. */
-async function claim(
-  ledger: ClaimsPort,
-  counter: { kind: 'redeemer' | 'referrer'; person: string },
-  eventId: string,
-  cap: number,
-): Promise<boolean> {
+async function claim(ledger: ClaimsPort, counter: Extract<Counter, { kind: Role }>, eventId: string, cap: number): Promise<boolean> {
   let stale: string | undefined;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     if (await ledger.count(counter, eventId, counter.kind === 'redeemer' ? { takeOver: stale } : { limit: cap })) return true;
