@@ -103,10 +103,7 @@ const STORED: Partial<Record<StateName, LedgerStatus>> = {
 
 /** The stored statuses an operator's (or a person event's) `event` may move a record from: the states the table moves on it that are statuses of their own. */
 export function fromStates(event: Event): LedgerStatus[] {
-  return (Object.keys(TRANSITIONS) as StateName[]).flatMap((name) => {
-    const status = STORED[name];
-    return status !== undefined && TRANSITIONS[name][event] !== undefined ? [status] : [];
-  });
+  return Object.entries(STORED).flatMap(([name, status]) => (TRANSITIONS[name as StateName][event] ? [status] : []));
 }
 
 /**
