@@ -86,17 +86,18 @@ export async function releaseClaims(ledger: ClaimsPort, record: Claimant): Promi
 /** Rounds of claim, look at the holders, clear refused ones' leftovers; more means heavy churn: come back later. */
 const MAX_ROUNDS = 3;
 
-/** What a contended claim's RetryableError says: a holder not yet decided, or claims changing hands every round. */
+/** Why a contended claim is retried: a holder not yet decided, or claims changing hands every round. */
 const CONTENDED = {
   redeemer: {
-    undecided: (holder: string) => `rules: the redeemer is claimed by referral ${holder}, not yet decided; retry later`,
-    churn: 'rules: the redeemer claim kept changing hands; retry later',
+    undecided: (holder: string) => `the redeemer is claimed by referral ${holder}, not yet decided`,
+    churn: 'the redeemer claim kept changing hands',
   },
   referrer: {
-    undecided: (holder: string) => `rules: the referrer's last slot is held by referral ${holder}, not yet decided; retry later`,
-    churn: "rules: the referrer's slots kept changing hands; retry later",
+    undecided: (holder: string) => `the referrer's last slot is held by referral ${holder}, not yet decided`,
+    churn: "the referrer's slots kept changing hands",
   },
 };
+const contended = (why: string) => new RetryableError(`rules: ${why}; retry later`, { retryAfterMs: CONTENTION_RETRY_MS });
 
 /** Claims the redeemer (`cap` 1) or one of the referrer's `cap` slots: false when eligible referrals hold them all. */
 async function claim(ledger: ClaimsPort, counter: Extract<Counter, { kind: Role }>, eventId: string, cap: number): Promise<boolean> {
@@ -114,11 +115,11 @@ async function claim(ledger: ClaimsPort, counter: Extract<Counter, { kind: Role 
       continue;
     }
     const undecided = states.find(({ state }) => state === 'undecided');
-    if (undecided) throw new RetryableError(CONTENDED[counter.kind].undecided(undecided.holder), { retryAfterMs: CONTENTION_RETRY_MS });
+    if (undecided) throw contended(CONTENDED[counter.kind].undecided(undecided.holder));
     if (holders.length >= cap) return false;
     // Fewer holders than the cap: a claim was given back between ours and our look.
   }
-  throw new RetryableError(CONTENDED[counter.kind].churn, { retryAfterMs: CONTENTION_RETRY_MS });
+  throw contended(CONTENDED[counter.kind].churn);
 }
 
 async function statesOf(ledger: ClaimsPort, holders: string[]): Promise<{ holder: string; state: HolderState }[]> {
