@@ -110,10 +110,8 @@ export const NOW_ISO = Object.freeze({ clock: 'iso' as const });
 export const NOW_MS = Object.freeze({ clock: 'ms' as const });
 
 /**
- * One write to a referral's record, named by the domain step it records (lib/domain/steps.ts)
- * and built from named parts; the adapter turns it into ONE conditional write, fenced on the
- * worker's lease (LedgerPort.write) or on the status an operator moves it from (LedgerPort.move).
- * `updatedAt` is always written.
+ * One write to a referral's record, named by the domain step it records (lib/domain/steps.ts) and built
+ * from named parts: ONE conditional write (LedgerPort.write, LedgerPort.move) that always sets `updatedAt`.
  */
 export interface Change {
   /** The domain step (`recordCard`, `decide`, `approve`, ...): its name in errors and traces. */
