@@ -29,8 +29,18 @@ export type ParkedStatus = 'HELD' | 'REVIEW' | 'REVOKED' | 'AWAITING' | 'NOT_QUA
 /** Whether the program rules let this referral earn rewards: decided once, never re-evaluated. */
 export type Decision = 'ACCEPTED' | 'REJECTED';
 
+/**
+ * Per role (`referrerCardId`, `redeemerCardId`, ...). `<role>CardId`, `<role>CardAt`: the reward and
+ * when it was recorded; `<role>ExpiresOn`: the YYYY-MM-DD it was issued with, absent when it never
+ * expires. `<role>TakenSeenAt`, `<role>TakenSeenCode`: when Shopify first said that code was taken
+ * and a complete look-up found only strangers' rewards, for a code our earlier sends may have created
+ * (a lost answer): the code is replaced only once that sighting is older than the confirmation
+ * window (lib/domain/rewards.ts).
+ */
+type RoleFields = { [F in `${Role}${'CardId' | 'CardAt' | 'ExpiresOn' | 'TakenSeenAt' | 'TakenSeenCode'}`]?: string };
+
 /** One referral's progress. Flat attributes so each step is a single SET, readable in the console. */
-export interface LedgerRecord extends LifecycleFields {
+export interface LedgerRecord extends LifecycleFields, RoleFields {
   pk: string;
   eventId: string;
   status: LedgerStatus;
@@ -45,13 +55,6 @@ export interface LedgerRecord extends LifecycleFields {
   referrerCode: string;
   redeemerCode: string;
   customerioEventId: string;
-  referrerCardId?: string;
-  referrerCardAt?: string;
-  /** YYYY-MM-DD the reward was issued with (recorded with its card id); absent when it never expires. */
-  referrerExpiresOn?: string;
-  redeemerCardId?: string;
-  redeemerCardAt?: string;
-  redeemerExpiresOn?: string;
   customerioAt?: string;
   posthogAt?: string;
   decision?: Decision;
@@ -64,15 +67,6 @@ export interface LedgerRecord extends LifecycleFields {
   rejectedAt?: string;
   attempts: number;
   codeCollisions?: number;
-  /**
-   * When Shopify first said `${role}TakenSeenCode` was taken and a complete look-up found only
-   * strangers' rewards, for a code our earlier sends may have created (a lost answer): the code is
-   * replaced only once that sighting is older than the confirmation window (lib/domain/rewards.ts).
-   */
-  referrerTakenSeenAt?: string;
-  referrerTakenSeenCode?: string;
-  redeemerTakenSeenAt?: string;
-  redeemerTakenSeenCode?: string;
   lastError?: string;
   failureReason?: string;
   leaseOwner?: string;
