@@ -172,6 +172,11 @@ function recorders(rehearsal: Rehearsal, stored: LedgerRecord | undefined) {
 
 type Rehearsal = LedgerPort & { record?: LedgerRecord };
 
+const always =
+  <T>(answer: T) =>
+  async (): Promise<T> =>
+    answer;
+
 /**
  * One referral's record in memory, for the rehearsal alone: begin takes it up as the real ledger
  * would (settled and parked records are reported, not taken), each step changes only this copy,
@@ -195,17 +200,17 @@ function rehearsalLedger(stored: LedgerRecord | undefined): Rehearsal {
       ledger.record = applyChange(ledger.record, change, Date.now());
       return { ...ledger.record };
     },
-    move: async () => undefined,
-    fail: async () => false,
-    count: async () => true,
-    uncount: async () => false,
-    holders: async () => [],
-    spent: async () => ({ cents: 0, referrals: 0 }),
-    velocity: async () => 0,
-    noteQualifying: async () => {},
-    qualifying: async () => undefined,
-    markPersonEvent: async () => {},
-    personEventMarked: async () => false,
+    move: always(undefined),
+    fail: always(false),
+    count: always(true),
+    uncount: always(false),
+    holders: always([]),
+    spent: always({ cents: 0, referrals: 0 }),
+    velocity: always(0),
+    noteQualifying: always(undefined),
+    qualifying: always(undefined),
+    markPersonEvent: always(undefined),
+    personEventMarked: always(false),
   };
   return ledger;
 }
