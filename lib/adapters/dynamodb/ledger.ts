@@ -43,11 +43,7 @@ export type { LifecycleRecord } from '../../domain/lifecycle/record';
 export { budgetPeriods, referralCents } from '../../domain/lifecycle/record';
 
 export const referralKey = (eventId: string): string => `referral#${eventId}`;
-/**
- * A counter's item, `<kind>#<person>`, one per: redeemer (canonical email), which referral rewarded
- * them; referrer (canonical email), how many referrals rewarded them, and which; person key
- * (lib/domain/qualify.ts `personKeys`), which referral it points at.
- */
+/** A counter's item (see count), `<kind>#<person>`: a canonical email, or a person key (lib/domain/qualify.ts `personKeys`). */
 const counterKey = (counter: PersonCounter): string => `${counter.kind}#${counter.person}`;
 type PersonCounter = Extract<Counter, { person: string }>;
 /** One item per person key: the latest qualifying event heard for it (with a TTL). */
