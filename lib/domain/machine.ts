@@ -2,8 +2,7 @@
  * A referral's life as one state machine (docs/ARCHITECTURE.md draws it). The state is DERIVED
  * from the ledger record (stateOf), never stored beside it; what is stored is the verdict, once,
  * in the write that decides it (decide, lib/domain/steps.ts), and the facts of each step (a
- * card's id, Customer.io's and PostHog's times). Every move is one conditional ledger write:
- * the worker's fenced on its lease, an operator's on the status it moves from (fromStates).
+ * card's id, Customer.io's and PostHog's times), each one conditional write (steps.ts says how).
  *
  * Effects around the writes (lib/domain/rewards.ts, lifecycle/*.ts): a hold is captured in PostHog
  * before the write that parks it; a refusal gives its claims back after its verdict is stored; a
