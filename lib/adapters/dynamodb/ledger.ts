@@ -123,10 +123,9 @@ export class Ledger implements LedgerPort {
   }
 
   /**
-   * A permanent failure (or retries exhausted): the message is on its way to the DLQ, and a
-   * redrive may take the record up again. Unlike the steps this needs no lease of ours: a
-   * config error can fail a referral before it ever began. It never overwrites a completed
-   * record or one another worker is actively holding.
+   * A permanent failure (or retries exhausted): the message is on its way to the DLQ, and a redrive
+   * may take the record up again. Unlike the steps this needs no lease of ours (openAndFree): a
+   * config error can fail a referral before it ever began.
    */
   public async fail(eventId: string, owner: string, reason: string, message: string): Promise<boolean> {
     const now = this.now();
