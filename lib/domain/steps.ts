@@ -99,7 +99,12 @@ export async function release(ledger: LedgerPort, eventId: string, owner: string
 
 // The operator's moves (review, revoke) and the releaser's claim: each from the statuses the machine allows.
 
-const note = (text: string | undefined) => (text ? { reviewNote: text } : {});
+/** A reviewer's decision, its time, and their note if they left one. */
+const reviewed = (reviewDecision: string, note?: string) => ({
+  reviewDecision,
+  reviewedAt: NOW_ISO,
+  ...(note ? { reviewNote: note } : {}),
+});
 
 /**
  * REVIEW → HELD until the hold the worker stored when it parked the referral (`holdUntil`: its
@@ -109,15 +114,7 @@ export async function approve(ledger: LedgerPort, eventId: string, reviewNote: s
   const at = (await ledger.get(eventId))?.holdUntil ?? NOW_MS;
   return ledger.move(eventId, fromStates('approve'), {
     step: 'approve',
-    set: {
-      status: 'HELD',
-      releaseAt: at,
-      lifecycleQueue: 'held',
-      lifecycleAt: at,
-      reviewDecision: 'approved',
-      reviewedAt: NOW_ISO,
-      ...note(reviewNote),
-    },
+    set: { status: 'HELD', releaseAt: at, lifecycleQueue: 'held', lifecycleAt: at, ...reviewed('approved', reviewNote) },
   });
 }
 
@@ -125,14 +122,7 @@ export async function approve(ledger: LedgerPort, eventId: string, reviewNote: s
 export function reject(ledger: LedgerPort, eventId: string, reviewNote: string | undefined): Moved {
   return ledger.move(eventId, fromStates('reject'), {
     step: 'reject',
-    set: {
-      status: 'REJECTED',
-      rejectionReason: 'reviewer_rejected',
-      reviewDecision: 'rejected',
-      reviewedAt: NOW_ISO,
-      rejectedAt: NOW_ISO,
-      ...note(reviewNote),
-    },
+    set: { status: 'REJECTED', rejectionReason: 'reviewer_rejected', rejectedAt: NOW_ISO, ...reviewed('rejected', reviewNote) },
     remove: QUEUE,
   });
 }
