@@ -123,10 +123,7 @@ export async function dryRunFulfil(
       );
     }
   }
-  steps.push(...seen.steps());
-  steps.push(`mark the referral ${refused ? 'REJECTED' : 'COMPLETED'} in the ledger`);
-
-  const plan: DryRunPlan = { eventId, outcome: refused ? 'would-refuse' : 'would-fulfil', ledgerStatus, steps };
+  steps.push(...seen.steps(), `mark the referral ${refused ? 'REJECTED' : 'COMPLETED'} in the ledger`);
   log.warn('DRY RUN: nothing done; a real run would', {
     dryRun: true,
     ledgerStatus,
@@ -134,7 +131,7 @@ export async function dryRunFulfil(
     steps,
     note: 'NOT paid: the message is parked in the DLQ (reason dry_run); redrive it once DRY_RUN is off to pay it',
   });
-  return plan;
+  return { eventId, outcome: refused ? 'would-refuse' : 'would-fulfil', ledgerStatus, steps };
 }
 
 /** What the run asked of Shopify, Customer.io and PostHog, answered as a success and written up masked. */
