@@ -36,7 +36,7 @@ import type { ReferralCodeLookup } from '../../domain/referral-codes';
 import { ledgerTable, type Item, type LedgerTable } from './conditional';
 import type { DynamoDBDocumentClient, UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 
-// The domain's types live in the port (lib/domain/ledger-port.ts); re-exported so importers of this module keep working.
+// The domain's types (lib/domain/ledger-port.ts, lifecycle/record.ts), re-exported for the code that builds a Ledger.
 export { ROLES } from '../../domain/ledger-port';
 export type { Decision, LedgerPort, LedgerRecord, LedgerStatus, Role } from '../../domain/ledger-port';
 export type { LifecycleRecord } from '../../domain/lifecycle/record';
