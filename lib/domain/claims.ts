@@ -1,10 +1,12 @@
 import { CONTENTION_RETRY_MS, RetryableError } from './errors';
 import { canonicalEmail } from './identity';
-import type { LedgerPort, LedgerRecord } from './ledger-port';
+import type { Counter, LedgerPort, LedgerRecord, Role } from './ledger-port';
 import type { ProgramRules, RefusalReason } from './rules';
 
 /** The counters and reads the claims use. */
 type ClaimsPort = Pick<LedgerPort, 'count' | 'uncount' | 'holders' | 'get'>;
+/** The referral whose claims they are. */
+type Claimant = Pick<LedgerRecord, 'eventId' | 'referrerEmail' | 'redeemerEmail'>;
 
 /**
  * The per-person program rules as claims in the ledger: one item per redeemer (which referral
@@ -29,13 +31,14 @@ type ClaimsPort = Pick<LedgerPort, 'count' | 'uncount' | 'holders' | 'get'>;
  * redeemer claim (`slotOnQualifying`), and its referrer slot when it qualifies (claimReferrerCap,
  * before the lifecycle's verdict): the cap limits rewards, so it counts the referrals that qualify,
  * first qualified first served, and a friend who never pays uses up no slot. It is refused at once
- * only when eligible referrals already hold every slot (a look, no claim). The order holds: the
+ * when eligible referrals already hold every slot (a look, no claim), rather than holding its
+ * redeemer from another referrer meanwhile for a slot it would be refused then. The order holds: the
  * qualified referral already holds its redeemer claim, and its stored ACCEPTED decision makes it an
  * eligible holder of that claim (never one others wait on); once it holds a slot its verdict is the
  * lifecycle's (hold, review, pay), never a refusal, so it is eligible as a slot holder too.
  */
 export async function claimPerPersonRules(
-  referral: { eventId: string; referrerEmail: string; redeemerEmail: string },
+  referral: Claimant,
   rules: ProgramRules,
   ledger: ClaimsPort,
   options: { slotOnQualifying?: boolean } = {},
@@ -43,9 +46,6 @@ export async function claimPerPersonRules(
   const redeemer = { kind: 'redeemer' as const, person: canonicalEmail(referral.redeemerEmail) };
   if (!(await claim(ledger, redeemer, referral.eventId, 1))) return 'redeemer_already_rewarded';
   if (!options.slotOnQualifying) return claimReferrerCap(referral, rules, ledger);
-  // Every slot already held by an eligible referral (which refuses others for good, above): refused
-  // at once, as it would be without pay on value, rather than waiting, and holding its redeemer
-  // from another referrer meanwhile, for a slot it would be refused when it qualifies.
   const cap = rules.maxRewardsPerReferrer;
   if (cap <= 0) return undefined;
   const holders = await ledger.holders({ kind: 'referrer', person: canonicalEmail(referral.referrerEmail) });
@@ -78,10 +78,7 @@ export async function claimReferrerCap(
  * a crash before the refusal is finished repeats it; a crash that leaves a claim behind anyway is
  * taken over by the next claimant (holder refused, above).
  */
-export async function releaseClaims(
-  ledger: ClaimsPort,
-  record: Pick<LedgerRecord, 'eventId' | 'referrerEmail' | 'redeemerEmail'>,
-): Promise<void> {
+export async function releaseClaims(ledger: ClaimsPort, record: Claimant): Promise<void> {
   await ledger.uncount({ kind: 'redeemer', person: canonicalEmail(record.redeemerEmail) }, record.eventId);
   await ledger.uncount({ kind: 'referrer', person: canonicalEmail(record.referrerEmail) }, record.eventId);
 }
@@ -89,25 +86,21 @@ export async function releaseClaims(
 /** Rounds of claim, look at the holders, clear refused ones' leftovers; more means heavy churn: come back later. */
 const MAX_ROUNDS = 3;
 
-/** What a contended claim's RetryableError says: a holder not yet decided, or claims changing hands every round. */
+/** Why a contended claim is retried: a holder not yet decided, or claims changing hands every round. */
 const CONTENDED = {
   redeemer: {
-    undecided: (holder: string) => `rules: the redeemer is claimed by referral ${holder}, not yet decided; retry later`,
-    churn: 'rules: the redeemer claim kept changing hands; retry later',
+    undecided: (holder: string) => `the redeemer is claimed by referral ${holder}, not yet decided`,
+    churn: 'the redeemer claim kept changing hands',
   },
   referrer: {
-    undecided: (holder: string) => `rules: the referrer's last slot is held by referral ${holder}, not yet decided; retry later`,
-    churn: "rules: the referrer's slots kept changing hands; retry later",
+    undecided: (holder: string) => `the referrer's last slot is held by referral ${holder}, not yet decided`,
+    churn: "the referrer's slots kept changing hands",
   },
 };
+const contended = (why: string) => new RetryableError(`rules: ${why}; retry later`, { retryAfterMs: CONTENTION_RETRY_MS });
 
 /** Claims the redeemer (`cap` 1) or one of the referrer's `cap` slots: false when eligible referrals hold them all. */
-async function claim(
-  ledger: ClaimsPort,
-  counter: { kind: 'redeemer' | 'referrer'; person: string },
-  eventId: string,
-  cap: number,
-): Promise<boolean> {
+async function claim(ledger: ClaimsPort, counter: Extract<Counter, { kind: Role }>, eventId: string, cap: number): Promise<boolean> {
   let stale: string | undefined;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     if (await ledger.count(counter, eventId, counter.kind === 'redeemer' ? { takeOver: stale } : { limit: cap })) return true;
@@ -122,11 +115,11 @@ async function claim(
       continue;
     }
     const undecided = states.find(({ state }) => state === 'undecided');
-    if (undecided) throw new RetryableError(CONTENDED[counter.kind].undecided(undecided.holder), { retryAfterMs: CONTENTION_RETRY_MS });
+    if (undecided) throw contended(CONTENDED[counter.kind].undecided(undecided.holder));
     if (holders.length >= cap) return false;
     // Fewer holders than the cap: a claim was given back between ours and our look.
   }
-  throw new RetryableError(CONTENDED[counter.kind].churn, { retryAfterMs: CONTENTION_RETRY_MS });
+  throw contended(CONTENDED[counter.kind].churn);
 }
 
 async function statesOf(ledger: ClaimsPort, holders: string[]): Promise<{ holder: string; state: HolderState }[]> {
@@ -136,8 +129,7 @@ async function statesOf(ledger: ClaimsPort, holders: string[]): Promise<{ holder
 type HolderState = 'eligible' | 'refused' | 'undecided';
 
 function holderState(record: LedgerRecord | undefined): HolderState {
-  // Accepted, then not qualified by its deadline: final and paid nothing, so it blocks no one (its
-  // claims are released by the releaser; one left by a crash there is taken over).
+  // Before the decision: NOT_QUALIFIED was accepted, but it is final and paid nothing (holder refused, above).
   if (record?.status === 'NOT_QUALIFIED') return 'refused';
   if (record?.decision === 'ACCEPTED' || record?.status === 'COMPLETED') return 'eligible';
   if (record?.decision === 'REJECTED' || record?.status === 'REJECTED') return 'refused';

@@ -1,4 +1,4 @@
-import { applyBegin, applyChange, ROLES, type LedgerPort, type LedgerRecord, type RewardType, type Role } from './ledger-port';
+import { applyBegin, applyChange, closedOutcome, ROLES, type LedgerPort, type LedgerRecord, type Role } from './ledger-port';
 import { maskCode, maskEmail } from '../infra/mask';
 import type { EventSender, OutcomeTracker } from './notify-ports';
 import type { Referral } from './referral';
@@ -71,10 +71,11 @@ export async function dryRunFulfil(
 
   const rehearsal = rehearsalLedger(stored);
   const seen = recorders(rehearsal, stored);
+  const issuers = { gift_card: seen.issuer('gift card'), discount_code: seen.issuer('discount code') };
   const deps: FulfilDeps = {
     ledger: rehearsal,
-    shopify: seen.issuer(settings.rewardType ?? 'gift_card'),
-    issuers: { gift_card: seen.issuer('gift_card'), discount_code: seen.issuer('discount_code') },
+    shopify: issuers[settings.rewardType ?? 'gift_card'],
+    issuers,
     customerio: seen.customerio,
     posthog: settings.posthog ? seen.posthog : undefined,
     rewardAmount: settings.rewardAmount ?? UNSET_AMOUNT,
@@ -122,10 +123,7 @@ export async function dryRunFulfil(
       );
     }
   }
-  steps.push(...seen.steps());
-  steps.push(`mark the referral ${refused ? 'REJECTED' : 'COMPLETED'} in the ledger`);
-
-  const plan: DryRunPlan = { eventId, outcome: refused ? 'would-refuse' : 'would-fulfil', ledgerStatus, steps };
+  steps.push(...seen.steps(), `mark the referral ${refused ? 'REJECTED' : 'COMPLETED'} in the ledger`);
   log.warn('DRY RUN: nothing done; a real run would', {
     dryRun: true,
     ledgerStatus,
@@ -133,7 +131,7 @@ export async function dryRunFulfil(
     steps,
     note: 'NOT paid: the message is parked in the DLQ (reason dry_run); redrive it once DRY_RUN is off to pay it',
   });
-  return plan;
+  return { eventId, outcome: refused ? 'would-refuse' : 'would-fulfil', ledgerStatus, steps };
 }
 
 /** What the run asked of Shopify, Customer.io and PostHog, answered as a success and written up masked. */
@@ -141,20 +139,17 @@ function recorders(rehearsal: Rehearsal, stored: LedgerRecord | undefined) {
   const cards: Partial<Record<Role, string>> = {};
   const events: string[] = [];
   const captures: string[] = [];
-  const issuer = (type: RewardType): RewardIssuer => {
-    const kind = type === 'discount_code' ? 'Shopify discount code' : 'Shopify gift card';
-    return {
-      createGiftCard: async (input) => {
-        const role = parseGiftCardNote(input.note)?.role ?? 'redeemer';
-        const amount = input.amount === UNSET_AMOUNT ? '' : `${input.amount} `;
-        const email = rehearsal.record?.[`${role}Email`] ?? '';
-        const code = input.code === stored?.[`${role}Code`] ? `the code already chosen (${maskCode(input.code)})` : 'a newly chosen code';
-        cards[role] = `create a ${amount}${kind} for the ${role} ${maskEmail(email)} with ${code}`;
-        return { status: 'created', id: `dry-run:${role}` };
-      },
-      findGiftCardByCode: async () => ({ matches: [], complete: true }),
-    };
-  };
+  const issuer = (kind: string): RewardIssuer => ({
+    createGiftCard: async (input) => {
+      const role = parseGiftCardNote(input.note)?.role ?? 'redeemer';
+      const amount = input.amount === UNSET_AMOUNT ? '' : `${input.amount} `;
+      const email = rehearsal.record?.[`${role}Email`] ?? '';
+      const code = input.code === stored?.[`${role}Code`] ? `the code already chosen (${maskCode(input.code)})` : 'a newly chosen code';
+      cards[role] = `create a ${amount}Shopify ${kind} for the ${role} ${maskEmail(email)} with ${code}`;
+      return { status: 'created', id: `dry-run:${role}` };
+    },
+    findGiftCardByCode: async () => ({ matches: [], complete: true }),
+  });
   const customerio: EventSender = {
     sendFulfilment: async (message) => {
       events.push(
@@ -174,6 +169,11 @@ function recorders(rehearsal: Rehearsal, stored: LedgerRecord | undefined) {
 
 type Rehearsal = LedgerPort & { record?: LedgerRecord };
 
+const always =
+  <T>(answer: T) =>
+  async (): Promise<T> =>
+    answer;
+
 /**
  * One referral's record in memory, for the rehearsal alone: begin takes it up as the real ledger
  * would (settled and parked records are reported, not taken), each step changes only this copy,
@@ -186,21 +186,10 @@ function rehearsalLedger(stored: LedgerRecord | undefined): Rehearsal {
     record: stored ? { ...stored } : undefined,
     get: async (eventId) => (ledger.record?.eventId === eventId ? { ...ledger.record } : undefined),
     begin: async (referral, input) => {
-      const existing = ledger.record;
       const now = Date.now();
-      if (existing?.status === 'COMPLETED') return { outcome: 'completed', record: { ...existing } };
-      if (existing?.status === 'REJECTED') return { outcome: 'rejected', record: { ...existing } };
-      if (
-        existing &&
-        (existing.status === 'REVIEW' ||
-          existing.status === 'REVOKED' ||
-          existing.status === 'AWAITING' ||
-          existing.status === 'NOT_QUALIFIED' ||
-          (existing.status === 'HELD' && !(Number(existing.releaseAt) <= now)))
-      ) {
-        return { outcome: 'parked', record: { ...existing, status: existing.status } };
-      }
-      ledger.record = applyBegin(existing, referral, input, now);
+      const closed = ledger.record && closedOutcome({ ...ledger.record }, now);
+      if (closed) return closed;
+      ledger.record = applyBegin(ledger.record, referral, input, now);
       return { outcome: 'acquired', record: { ...ledger.record } };
     },
     write: async (_eventId, _owner, change) => {
@@ -208,17 +197,17 @@ function rehearsalLedger(stored: LedgerRecord | undefined): Rehearsal {
       ledger.record = applyChange(ledger.record, change, Date.now());
       return { ...ledger.record };
     },
-    move: async () => undefined,
-    fail: async () => false,
-    count: async () => true,
-    uncount: async () => false,
-    holders: async () => [],
-    spent: async () => ({ cents: 0, referrals: 0 }),
-    velocity: async () => 0,
-    noteQualifying: async () => {},
-    qualifying: async () => undefined,
-    markPersonEvent: async () => {},
-    personEventMarked: async () => false,
+    move: always(undefined),
+    fail: always(false),
+    count: always(true),
+    uncount: always(false),
+    holders: always([]),
+    spent: always({ cents: 0, referrals: 0 }),
+    velocity: always(0),
+    noteQualifying: always(undefined),
+    qualifying: always(undefined),
+    markPersonEvent: always(undefined),
+    personEventMarked: always(false),
   };
   return ledger;
 }

@@ -29,8 +29,18 @@ export type ParkedStatus = 'HELD' | 'REVIEW' | 'REVOKED' | 'AWAITING' | 'NOT_QUA
 /** Whether the program rules let this referral earn rewards: decided once, never re-evaluated. */
 export type Decision = 'ACCEPTED' | 'REJECTED';
 
+/**
+ * Per role (`referrerCardId`, `redeemerCardId`, ...). `<role>CardId`, `<role>CardAt`: the reward and
+ * when it was recorded; `<role>ExpiresOn`: the YYYY-MM-DD it was issued with, absent when it never
+ * expires. `<role>TakenSeenAt`, `<role>TakenSeenCode`: when Shopify first said that code was taken
+ * and a complete look-up found only strangers' rewards, for a code our earlier sends may have created
+ * (a lost answer): the code is replaced only once that sighting is older than the confirmation
+ * window (lib/domain/rewards.ts).
+ */
+type RoleFields = { [F in `${Role}${'CardId' | 'CardAt' | 'ExpiresOn' | 'TakenSeenAt' | 'TakenSeenCode'}`]?: string };
+
 /** One referral's progress. Flat attributes so each step is a single SET, readable in the console. */
-export interface LedgerRecord extends LifecycleFields {
+export interface LedgerRecord extends LifecycleFields, RoleFields {
   pk: string;
   eventId: string;
   status: LedgerStatus;
@@ -45,13 +55,6 @@ export interface LedgerRecord extends LifecycleFields {
   referrerCode: string;
   redeemerCode: string;
   customerioEventId: string;
-  referrerCardId?: string;
-  referrerCardAt?: string;
-  /** YYYY-MM-DD the reward was issued with (recorded with its card id); absent when it never expires. */
-  referrerExpiresOn?: string;
-  redeemerCardId?: string;
-  redeemerCardAt?: string;
-  redeemerExpiresOn?: string;
   customerioAt?: string;
   posthogAt?: string;
   decision?: Decision;
@@ -64,15 +67,6 @@ export interface LedgerRecord extends LifecycleFields {
   rejectedAt?: string;
   attempts: number;
   codeCollisions?: number;
-  /**
-   * When Shopify first said `${role}TakenSeenCode` was taken and a complete look-up found only
-   * strangers' rewards, for a code our earlier sends may have created (a lost answer): the code is
-   * replaced only once that sighting is older than the confirmation window (lib/domain/rewards.ts).
-   */
-  referrerTakenSeenAt?: string;
-  referrerTakenSeenCode?: string;
-  redeemerTakenSeenAt?: string;
-  redeemerTakenSeenCode?: string;
   lastError?: string;
   failureReason?: string;
   leaseOwner?: string;
@@ -86,9 +80,7 @@ export interface LedgerRecord extends LifecycleFields {
 }
 
 export type BeginResult =
-  | { outcome: 'acquired'; record: LedgerRecord }
-  | { outcome: 'completed'; record: LedgerRecord }
-  | { outcome: 'rejected'; record: LedgerRecord }
+  | { outcome: 'acquired' | 'completed' | 'rejected'; record: LedgerRecord }
   /** HELD before its release time, in REVIEW, or REVOKED: nothing to do until the lifecycle moves it (lib/domain/lifecycle/). */
   | { outcome: 'parked'; record: LedgerRecord & { status: ParkedStatus } }
   | { outcome: 'busy'; record?: LedgerRecord };
@@ -112,10 +104,8 @@ export const NOW_ISO = Object.freeze({ clock: 'iso' as const });
 export const NOW_MS = Object.freeze({ clock: 'ms' as const });
 
 /**
- * One write to a referral's record, named by the domain step it records (lib/domain/steps.ts)
- * and built from named parts; the adapter turns it into ONE conditional write, fenced on the
- * worker's lease (LedgerPort.write) or on the status an operator moves it from (LedgerPort.move).
- * `updatedAt` is always written.
+ * One write to a referral's record, named by the domain step it records (lib/domain/steps.ts) and built
+ * from named parts: ONE conditional write (LedgerPort.write, LedgerPort.move) that always sets `updatedAt`.
  */
 export interface Change {
   /** The domain step (`recordCard`, `decide`, `approve`, ...): its name in errors and traces. */
@@ -184,14 +174,15 @@ export function applyBegin(existing: LedgerRecord | undefined, referral: Referra
 export const CLOSED: readonly LedgerStatus[] = ['COMPLETED', 'REJECTED', 'REVIEW', 'REVOKED', 'AWAITING', 'NOT_QUALIFIED'];
 
 /**
- * Why `begin` may not take a record up, its lease aside: final (`completed`, `rejected`), or
- * `parked` (CLOSED, or HELD before its `releaseAt` in epoch ms: taking it up after is its release);
- * undefined when it is open.
+ * `begin`'s answer for a record it may not take up, its lease aside: final (`completed`, `rejected`),
+ * or `parked` (CLOSED, or HELD before its `releaseAt` in epoch ms: taking it up after is its
+ * release); undefined when it is open.
  */
-export function closedOutcome(record: LedgerRecord, now: number): 'completed' | 'rejected' | 'parked' | undefined {
+export function closedOutcome(record: LedgerRecord, now: number): BeginResult | undefined {
   const held = record.status === 'HELD' && !(Number(record.releaseAt) <= now);
   if (!held && !CLOSED.includes(record.status)) return undefined;
-  return record.status === 'COMPLETED' ? 'completed' : record.status === 'REJECTED' ? 'rejected' : 'parked';
+  const outcome = record.status === 'COMPLETED' ? 'completed' : record.status === 'REJECTED' ? 'rejected' : 'parked';
+  return { outcome, record } as BeginResult;
 }
 
 /**

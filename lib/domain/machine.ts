@@ -2,8 +2,7 @@
  * A referral's life as one state machine (docs/ARCHITECTURE.md draws it). The state is DERIVED
  * from the ledger record (stateOf), never stored beside it; what is stored is the verdict, once,
  * in the write that decides it (decide, lib/domain/steps.ts), and the facts of each step (a
- * card's id, Customer.io's and PostHog's times). Every move is one conditional ledger write:
- * the worker's fenced on its lease, an operator's on the status it moves from (fromStates).
+ * card's id, Customer.io's and PostHog's times), each one conditional write (steps.ts says how).
  *
  * Effects around the writes (lib/domain/rewards.ts, lifecycle/*.ts): a hold is captured in PostHog
  * before the write that parks it; a refusal gives its claims back after its verdict is stored; a
@@ -103,10 +102,7 @@ const STORED: Partial<Record<StateName, LedgerStatus>> = {
 
 /** The stored statuses an operator's (or a person event's) `event` may move a record from: the states the table moves on it that are statuses of their own. */
 export function fromStates(event: Event): LedgerStatus[] {
-  return (Object.keys(TRANSITIONS) as StateName[]).flatMap((name) => {
-    const status = STORED[name];
-    return status !== undefined && TRANSITIONS[name][event] !== undefined ? [status] : [];
-  });
+  return Object.entries(STORED).flatMap(([name, status]) => (TRANSITIONS[name as StateName][event] ? [status] : []));
 }
 
 /**

@@ -14,12 +14,6 @@ const QUEUE = ['lifecycleQueue', 'lifecycleAt'];
 type Leased = Promise<LifecycleRecord>;
 type Moved = Promise<LifecycleRecord | undefined>;
 
-/** With `finish`, the referral ends in the same write: final status, its time, no lease. */
-function ending(finish: FinalStatus | undefined): Pick<Change, 'set' | 'freeLease'> {
-  if (!finish) return {};
-  return { set: { status: finish, [finish === 'COMPLETED' ? 'completedAt' : 'rejectedAt']: NOW_ISO }, freeLease: true };
-}
-
 /** The reward exists: its id, and the expiry it was issued with (none when it never expires). */
 export function recordCard(ledger: LedgerPort, eventId: string, owner: string, role: Role, cardId: string, expiresOn?: string): Leased {
   return ledger.write(eventId, owner, {
@@ -49,19 +43,20 @@ export function recordTakenSeen(ledger: LedgerPort, eventId: string, owner: stri
 
 /** With `finish` the last outside call is also the last ledger step: one sequential write fewer per referral. */
 export const recordCustomerIo = (ledger: LedgerPort, eventId: string, owner: string, finish?: FinalStatus): Leased =>
-  recordCall(ledger, eventId, owner, 'recordCustomerIo', 'customerioAt', finish);
+  ending(ledger, eventId, owner, 'recordCustomerIo', { customerioAt: NOW_ISO }, finish);
 
 export const recordPostHog = (ledger: LedgerPort, eventId: string, owner: string, finish?: FinalStatus): Leased =>
-  recordCall(ledger, eventId, owner, 'recordPostHog', 'posthogAt', finish);
-
-function recordCall(ledger: LedgerPort, eventId: string, owner: string, step: string, attribute: string, finish?: FinalStatus): Leased {
-  const end = ending(finish);
-  return ledger.write(eventId, owner, { step, ...end, set: { [attribute]: NOW_ISO, ...end.set } });
-}
+  ending(ledger, eventId, owner, 'recordPostHog', { posthogAt: NOW_ISO }, finish);
 
 /** Ends a referral whose last step an earlier attempt did, or a refusal with no capture to carry the end. */
-export function finish(ledger: LedgerPort, eventId: string, owner: string, status: FinalStatus): Leased {
-  return ledger.write(eventId, owner, { step: 'finish', ...ending(status) });
+export const finish = (ledger: LedgerPort, eventId: string, owner: string, status: FinalStatus): Leased =>
+  ending(ledger, eventId, owner, 'finish', {}, status);
+
+/** `set`, and with `finish` the referral's end in the same write: final status, its time, no lease. */
+function ending(ledger: LedgerPort, eventId: string, owner: string, step: string, set: Change['set'], finish?: FinalStatus): Leased {
+  if (!finish) return ledger.write(eventId, owner, { step, set });
+  const end = { status: finish, [finish === 'COMPLETED' ? 'completedAt' : 'rejectedAt']: NOW_ISO };
+  return ledger.write(eventId, owner, { step, set: { ...set, ...end }, freeLease: true });
 }
 
 /**
@@ -104,7 +99,12 @@ export async function release(ledger: LedgerPort, eventId: string, owner: string
 
 // The operator's moves (review, revoke) and the releaser's claim: each from the statuses the machine allows.
 
-const note = (text: string | undefined) => (text ? { reviewNote: text } : {});
+/** A reviewer's decision, its time, and their note if they left one. */
+const reviewed = (reviewDecision: string, note?: string) => ({
+  reviewDecision,
+  reviewedAt: NOW_ISO,
+  ...(note ? { reviewNote: note } : {}),
+});
 
 /**
  * REVIEW → HELD until the hold the worker stored when it parked the referral (`holdUntil`: its
@@ -114,15 +114,7 @@ export async function approve(ledger: LedgerPort, eventId: string, reviewNote: s
   const at = (await ledger.get(eventId))?.holdUntil ?? NOW_MS;
   return ledger.move(eventId, fromStates('approve'), {
     step: 'approve',
-    set: {
-      status: 'HELD',
-      releaseAt: at,
-      lifecycleQueue: 'held',
-      lifecycleAt: at,
-      reviewDecision: 'approved',
-      reviewedAt: NOW_ISO,
-      ...note(reviewNote),
-    },
+    set: { status: 'HELD', releaseAt: at, lifecycleQueue: 'held', lifecycleAt: at, ...reviewed('approved', reviewNote) },
   });
 }
 
@@ -130,14 +122,7 @@ export async function approve(ledger: LedgerPort, eventId: string, reviewNote: s
 export function reject(ledger: LedgerPort, eventId: string, reviewNote: string | undefined): Moved {
   return ledger.move(eventId, fromStates('reject'), {
     step: 'reject',
-    set: {
-      status: 'REJECTED',
-      rejectionReason: 'reviewer_rejected',
-      reviewDecision: 'rejected',
-      reviewedAt: NOW_ISO,
-      rejectedAt: NOW_ISO,
-      ...note(reviewNote),
-    },
+    set: { status: 'REJECTED', rejectionReason: 'reviewer_rejected', rejectedAt: NOW_ISO, ...reviewed('rejected', reviewNote) },
     remove: QUEUE,
   });
 }

@@ -2,7 +2,7 @@
  * A budget period's counter (README "Reward lifecycle"): how much is spent and by which referrals,
  * each counted at most once, exact under concurrent workers, retries, crashes between writes and
  * redrives, and bounded at any volume. The referrals counted are NOT a set in one item (a
- * DynamoDB item holds 400 KB: a set of event ids overflowed at ~11,400 referrals a month); each
+ * DynamoDB item holds 400 KB: a set of event ids would overflow at ~11,400 referrals a month); each
  * referral has a marker item of its own, and the period's item holds only numbers.
  *
  *   budget#<period>             the total: `spentCents`, `referrals`, `version`, and `pending`, a

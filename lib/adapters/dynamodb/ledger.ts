@@ -36,19 +36,16 @@ import type { ReferralCodeLookup } from '../../domain/referral-codes';
 import { ledgerTable, type Item, type LedgerTable } from './conditional';
 import type { DynamoDBDocumentClient, UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 
-// The domain's types live in the port (lib/domain/ledger-port.ts); re-exported so importers of this module keep working.
+// The domain's types (lib/domain/ledger-port.ts, lifecycle/record.ts), re-exported for the code that builds a Ledger.
 export { ROLES } from '../../domain/ledger-port';
 export type { Decision, LedgerPort, LedgerRecord, LedgerStatus, Role } from '../../domain/ledger-port';
 export type { LifecycleRecord } from '../../domain/lifecycle/record';
 export { budgetPeriods, referralCents } from '../../domain/lifecycle/record';
 
 export const referralKey = (eventId: string): string => `referral#${eventId}`;
-/**
- * A counter's item, `<kind>#<person>`, one per: redeemer (canonical email), which referral rewarded
- * them; referrer (canonical email), how many referrals rewarded them, and which; person key
- * (lib/domain/qualify.ts `personKeys`), which referral it points at.
- */
-const counterKey = (counter: Extract<Counter, { person: string }>): string => `${counter.kind}#${counter.person}`;
+/** A counter's item (see count), `<kind>#<person>`: a canonical email, or a person key (lib/domain/qualify.ts `personKeys`). */
+const counterKey = (counter: PersonCounter): string => `${counter.kind}#${counter.person}`;
+type PersonCounter = Extract<Counter, { person: string }>;
 /** One item per person key: the latest qualifying event heard for it (with a TTL). */
 const qualifyingKey = (person: string): string => `qualifying#${person}`;
 /** One item per person event handled (with a TTL): the catch-up queues only events without it. */
@@ -107,7 +104,7 @@ export class Ledger implements LedgerPort {
     const acquired = await this.update(referral.eventId, change, 'ledger: could not start the referral');
     if (acquired) return { outcome: 'acquired', record: acquired };
     const record = await this.get(referral.eventId);
-    return { outcome: (record && closedOutcome(record, now)) ?? 'busy', record } as BeginResult;
+    return (record && closedOutcome(record, now)) ?? { outcome: 'busy', record };
   }
 
   /**
@@ -121,16 +118,14 @@ export class Ledger implements LedgerPort {
     return written;
   }
 
-  /** An operator's move: only from one of `from`; undefined when the record is not there (read it to see why). */
   public move(eventId: string, from: readonly LedgerStatus[], change: Change): Promise<LedgerRecord | undefined> {
     return this.update(eventId, expression(change, this.now(), ...statusIn(from, 'from')), `ledger: could not ${change.step}`);
   }
 
   /**
-   * A permanent failure (or retries exhausted): the message is on its way to the DLQ, and a
-   * redrive may take the record up again. Unlike the steps this needs no lease of ours: a
-   * config error can fail a referral before it ever began. It never overwrites a completed
-   * record or one another worker is actively holding.
+   * A permanent failure (or retries exhausted): the message is on its way to the DLQ, and a redrive
+   * may take the record up again. Unlike the steps this needs no lease of ours (openAndFree): a
+   * config error can fail a referral before it ever began.
    */
   public async fail(eventId: string, owner: string, reason: string, message: string): Promise<boolean> {
     const now = this.now();
@@ -166,30 +161,25 @@ export class Ledger implements LedgerPort {
       if (limit !== undefined && counter.cents > limit) return false;
       return (await this.budgets.change(counter.period, eventId, true, counter.cents, limit)) !== 'refused';
     }
-    const iso = this.iso();
     if (counter.kind !== 'referrer') {
-      return this.tryUpdate(
-        counterKey(counter),
+      return this.counted(
+        counter,
+        eventId,
         {
           UpdateExpression: 'SET eventId = :eventId, claimedAt = :iso',
           ConditionExpression: `attribute_not_exists(eventId) OR eventId = :eventId${takeOver ? ' OR eventId = :stale' : ''}`,
-          ExpressionAttributeValues: { ':eventId': eventId, ':iso': iso, ...(takeOver ? { ':stale': takeOver } : {}) },
+          ExpressionAttributeValues: takeOver ? { ':stale': takeOver } : {},
         },
         'ledger: could not claim the redeemer',
       );
     }
-    const counted = await this.tryUpdate(
-      counterKey(counter),
+    const counted = await this.counted(
+      counter,
+      eventId,
       {
         UpdateExpression: 'ADD rewardCount :one, eventIds :ids SET updatedAt = :iso',
         ConditionExpression: `attribute_not_exists(pk) OR (${limit === undefined ? '' : 'rewardCount < :cap AND '}NOT contains(eventIds, :eventId))`,
-        ExpressionAttributeValues: {
-          ':one': 1,
-          ':ids': new Set([eventId]),
-          ':eventId': eventId,
-          ':iso': iso,
-          ...(limit === undefined ? {} : { ':cap': limit }),
-        },
+        ExpressionAttributeValues: { ':one': 1, ':ids': new Set([eventId]), ...(limit === undefined ? {} : { ':cap': limit }) },
       },
       'ledger: could not count the referrer',
     );
@@ -199,24 +189,21 @@ export class Ledger implements LedgerPort {
 
   public async uncount(counter: Counter, eventId: string): Promise<boolean> {
     if (counter.kind === 'budget') return (await this.budgets.change(counter.period, eventId, false, counter.cents)) === 'changed';
-    const iso = this.iso();
     if (counter.kind !== 'referrer') {
-      return this.tryUpdate(
-        counterKey(counter),
-        {
-          UpdateExpression: 'REMOVE eventId, claimedAt SET releasedAt = :iso',
-          ConditionExpression: 'eventId = :eventId',
-          ExpressionAttributeValues: { ':eventId': eventId, ':iso': iso },
-        },
+      return this.counted(
+        counter,
+        eventId,
+        { UpdateExpression: 'REMOVE eventId, claimedAt SET releasedAt = :iso', ConditionExpression: 'eventId = :eventId' },
         'ledger: could not release the redeemer',
       );
     }
-    return this.tryUpdate(
-      counterKey(counter),
+    return this.counted(
+      counter,
+      eventId,
       {
         UpdateExpression: 'DELETE eventIds :ids ADD rewardCount :minusOne SET updatedAt = :iso',
         ConditionExpression: 'contains(eventIds, :eventId)',
-        ExpressionAttributeValues: { ':ids': new Set([eventId]), ':minusOne': -1, ':eventId': eventId, ':iso': iso },
+        ExpressionAttributeValues: { ':ids': new Set([eventId]), ':minusOne': -1 },
       },
       'ledger: could not release the referrer slot',
     );
@@ -234,16 +221,13 @@ export class Ledger implements LedgerPort {
   }
 
   /**
-   * Notes this referral against its referrer and returns how many of the referrer's referrals
-   * (this one included) were first seen within `windowMs` up to this one's first sighting,
-   * counted up to `cap` (the guard needs only "more than N"; the answer is min(count, cap)).
-   *
-   * Bounded at any volume: the referrer's item (`velocity#<person>`) keeps the latest `cap`
-   * sightings (`<epoch ms>:<eventId>`, a few more between tidy-ups) and the newest time it ever
-   * dropped (`droppedUpTo`); a referral whose window reaches back past that time is answered
-   * `cap` (some of its window was dropped because `cap` newer ones existed: conservative, it goes
-   * to review). The first answer is pinned on the referral's own marker
-   * (`velocity#<person>#<eventId>`), so a retry gets the same one whatever arrived since.
+   * Capped (the guard needs only "more than N"), so bounded at any volume: the referrer's item
+   * (`velocity#<person>`) keeps the latest `cap` sightings (`<epoch ms>:<eventId>`, a few more
+   * between tidy-ups) and the newest time it ever dropped (`droppedUpTo`); a referral whose window
+   * reaches back past that time is answered `cap` (some of its window was dropped because `cap`
+   * newer ones existed: conservative, it goes to review). The first answer is pinned on the
+   * referral's own marker (`velocity#<person>#<eventId>`), so a retry gets the same one whatever
+   * arrived since.
    */
   public async velocity(person: string, eventId: string, windowMs: number, cap: number): Promise<number> {
     const now = this.now();
@@ -350,9 +334,10 @@ export class Ledger implements LedgerPort {
     return this.table.update(referralKey(eventId), { ...input, ReturnValues: 'ALL_NEW' }, failure) as Promise<LedgerRecord | undefined>;
   }
 
-  /** One conditional update: true if it was written, false if its condition refused it. */
-  private async tryUpdate(pk: string, input: Omit<UpdateCommandInput, 'TableName' | 'Key'>, failure: string): Promise<boolean> {
-    return (await this.table.update(pk, input, failure)) !== undefined;
+  /** One conditional write on a counter's item, with `:eventId` and `:iso` (now) given: false if its condition refused it. */
+  private async counted(counter: PersonCounter, eventId: string, input: Omit<UpdateCommandInput, 'TableName' | 'Key'>, failure: string) {
+    const values = { ':eventId': eventId, ':iso': this.iso(), ...input.ExpressionAttributeValues };
+    return (await this.table.update(counterKey(counter), { ...input, ExpressionAttributeValues: values }, failure)) !== undefined;
   }
 
   private getItem(pk: string): Promise<Item | undefined> {
