@@ -54,7 +54,7 @@ type MismatchedField = 'referrerEmail' | 'redeemerEmail' | 'customerEmail' | 'di
 export type ReferralMismatch = { field: MismatchedField; message: string; ledger: string }[];
 
 // The outbound ports speak the domain; the adapters own the wire shapes (lib/domain/notify-ports.ts).
-export type { EventSender, FulfilmentMessage, OutcomeTracker, OutcomeCapture, Outcome, OutcomeDetails } from './notify-ports';
+export type { EventSender, FulfilmentMessage } from './notify-ports';
 
 export type Checkpoint = 'begun' | 'decided' | 'card:referrer' | 'card:redeemer' | 'customerio' | 'posthog' | 'completed';
 
@@ -149,6 +149,13 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   const now = deps.now ?? Date.now;
   const retry = <T>(fn: () => Promise<T>) => withRetry(fn, { ...deps.retry, deadline });
   const checkpoint = async (step: Checkpoint) => deps.checkpoint?.(step, eventId);
+  // Told on the write that parks it and on every retry that finds it waiting (a crash after that
+  // write may have left it untold); then the qualifying facts, read after that write: true when one
+  // noted meanwhile qualified it, and it is continued.
+  const awaits = async (parked: LedgerRecord, referral: Referral): Promise<boolean> => {
+    await announce(deps, retry, parked, 'awaiting_qualification', { qualifyBy: Number(parked.qualifyBy) });
+    return qualifyFromFacts(ledger, referral, parked);
+  };
 
   // Before begin, so the record holds the person who will be paid: a code's owner, not whatever
   // referrer email the event also named. Codes never change owner, so every retry resolves the same.
@@ -174,11 +181,8 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   if (begun.outcome === 'rejected') return { outcome: 'already-rejected', reason: begun.record.rejectionReason ?? 'unknown' };
   if (begun.outcome === 'parked') {
     const parked = begun.record;
-    if (parked.status === 'AWAITING') {
-      // A retry of the referral that waits: what a crash after its `await` write may have left undone.
-      await announce(deps, retry, parked, 'awaiting_qualification', { qualifyBy: Number(parked.qualifyBy) });
-      if (await qualifyFromFacts(ledger, storedReferral(message, parked), parked)) return fulfilReferral(queued, deps, context);
-    }
+    if (parked.status === 'AWAITING' && (await awaits(parked, storedReferral(message, parked))))
+      return fulfilReferral(queued, deps, context);
     if (parked.status === 'HELD') await announce(deps, retry, parked, 'held', { paysAfter: Number(parked.releaseAt) });
     return { outcome: 'already-parked', status: parked.status };
   }
@@ -193,7 +197,11 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   // From here on the ledger's copy is the referral: the people, the PostHog person and the reward
   // are the ones fixed at begin, whatever a later message (a reused uuid) or the config says now.
   const referral = storedReferral(message, record);
-  const reward = storedReward(record);
+  const { rewardType, rewardAmount } = record;
+  // begin writes both (if_not_exists): a record without them is a ledger we cannot trust to pay once.
+  if (!rewardType || !rewardAmount)
+    throw new PermanentError('ledger_incomplete', `ledger record ${eventId} has no reward type or amount after begin`);
+  const reward = { rewardType, rewardAmount };
   await checkpoint('begun');
 
   // The last step of a referral also ends it, in the same ledger write (lastStep, lib/domain/machine.ts).
@@ -252,12 +260,8 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
       return { outcome: 'held', releaseAt: verdict.until };
     }
     if (verdict.kind === 'review') return { outcome: 'review', reasons: verdict.reasons };
-    if (verdict.kind === 'await') {
-      await announce(deps, retry, record, 'awaiting_qualification', { qualifyBy: verdict.until });
-      // Read after the write that parks it: a qualifying event noted before that write is seen here.
-      if (await qualifyFromFacts(ledger, referral, record)) return fulfilReferral(queued, deps, context);
-      return { outcome: 'awaiting', qualifyBy: verdict.until };
-    }
+    if (verdict.kind === 'await')
+      return (await awaits(record, referral)) ? fulfilReferral(queued, deps, context) : { outcome: 'awaiting', qualifyBy: verdict.until };
     state = stateOf(record);
   }
   if (state.name === 'REJECTED') {
@@ -276,7 +280,10 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     record = taken.record;
   }
 
-  const issuer = issuerFor(reward.rewardType, deps);
+  // The issuer of the type the referral began with: another one would not see its lost-response rewards.
+  const issuer = deps.issuers?.[rewardType] ?? (rewardType === (deps.rewardType ?? 'gift_card') ? deps.shopify : undefined);
+  if (!issuer)
+    throw new PermanentError('reward_type_unavailable', `referral began as ${rewardType}, and this worker has no ${rewardType} issuer`);
   // Each card step reads the record as it was before both started and returns only what it wrote
   // for its own role; nothing shared is mutated while the other step is in flight.
   const before = record;
@@ -312,11 +319,9 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
           expiresOn = ours.note?.expiresOn;
         } else if (found.matches.length === 0 || !found.complete) {
           // Never treat "not found yet" or "not all seen" as a collision: a new code could pay this person twice.
-          throw new RetryableError(
-            found.matches.length === 0
-              ? `${takenMessage(role)} but the card is not searchable yet`
-              : `${takenMessage(role)} and the look-up has more matches than it returned`,
-          );
+          const why =
+            found.matches.length === 0 ? 'but the card is not searchable yet' : 'and the look-up has more matches than it returned';
+          throw new RetryableError(`${takenMessage(role)} ${why}`);
         }
       }
       if (cardId) {
@@ -415,21 +420,6 @@ function storedReferral(message: Referral, record: LedgerRecord): Referral {
     // Records begun before the distinct id was stored: the message's (the old behaviour).
     distinctId: record.distinctId ?? message.distinctId,
   };
-}
-
-function storedReward(record: LedgerRecord): { rewardType: RewardType; rewardAmount: string } {
-  // begin writes both (if_not_exists): a record without them is a ledger we cannot trust to pay once.
-  if (!record.rewardType || !record.rewardAmount) {
-    throw new PermanentError('ledger_incomplete', `ledger record ${record.eventId} has no reward type or amount after begin`);
-  }
-  return { rewardType: record.rewardType, rewardAmount: record.rewardAmount };
-}
-
-/** The issuer of the type the referral began with: another one would not see its lost-response rewards. */
-function issuerFor(type: RewardType, deps: FulfilDeps): RewardIssuer {
-  const issuer = deps.issuers?.[type] ?? (type === (deps.rewardType ?? 'gift_card') ? deps.shopify : undefined);
-  if (!issuer) throw new PermanentError('reward_type_unavailable', `referral began as ${type}, and this worker has no ${type} issuer`);
-  return issuer;
 }
 
 function reportMismatch(message: Referral, record: LedgerRecord, onMismatch: FulfilDeps['onMismatch']): void {
