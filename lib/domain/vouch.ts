@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { normalise } from './identity';
 
 /**
  * Referrals vouched for by the app's backend. PostHog's project key (`phc_...`) is public: it is in
@@ -33,8 +34,6 @@ export interface VouchedReferral {
 
 export type VouchVerdict = 'vouched' | 'unsigned' | 'bad_signature';
 
-const normalise = (field: string): string => field.trim().toLowerCase();
-
 /** `v1` and the fields, each trimmed and lowercased, joined by `\n`. */
 const signingMessage = (...fields: string[]): string => [SIGNATURE_VERSION, ...fields].map(normalise).join('\n');
 
@@ -51,11 +50,8 @@ export function signReferral(key: string, referral: VouchedReferral): string {
 
 /**
  * Whether `signature` is this referral's, under `key` or, during a rotation, `previousKey`
- * (REFERRAL_SIGNING_KEY_PREVIOUS: referrals the app signed before the switch are still in flight).
- * Compared in constant time, as text: only the exact unpadded base64url form is accepted (Node's
- * base64 decoder would also take padding and stray characters), and a length that differs is
- * refused before comparing (the length is public). Both keys are always compared, so the time
- * taken does not tell which key, if either, matched.
+ * (REFERRAL_SIGNING_KEY_PREVIOUS: referrals the app signed before the switch are still in flight),
+ * in constant time (verdictOf).
  */
 export function verifyReferral(key: string, referral: VouchedReferral, signature: string | undefined, previousKey?: string): VouchVerdict {
   return verdictOf(signature, (candidate) => signReferral(candidate, referral), key, previousKey);
@@ -99,8 +95,10 @@ function hmac(key: string, message: string): string {
 
 /**
  * Whether `signature` (none: unsigned) is `sign(key)` or `sign(previousKey)`, compared in constant
- * time as text; a length that differs is refused before comparing (the length is public). Both keys
- * are always compared, so the time taken does not tell which key, if either, matched.
+ * time as text: only the exact unpadded base64url form is accepted (Node's base64 decoder would also
+ * take padding and stray characters), and a length that differs is refused before comparing (the
+ * length is public). Both keys are always compared, so the time taken does not tell which key, if
+ * either, matched.
  */
 function verdictOf(
   signature: string | undefined,
