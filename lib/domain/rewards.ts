@@ -11,7 +11,7 @@ import { captureHeld, lifecycleVerdict, takeUp, type LifecycleDeps } from './lif
 import { lastStep, stateOf, type Verdict } from './machine';
 import { decide, finish as finishStep, recordCard, recordCustomerIo, recordPostHog, recordTakenSeen, replaceCode } from './steps';
 import type { EventSender, OutcomeDetails, OutcomeTracker } from './notify-ports';
-import { announce, type StatusFailure } from './announce';
+import { announce, type Announcer } from './announce';
 import {
   capturedAt,
   personEventsOn,
@@ -21,7 +21,6 @@ import {
   waitsForQualification,
   type QualificationRules,
 } from './qualify';
-import type { StatusSender } from './status';
 
 /**
  * The slice of a reward issuer fulfilment needs: gift cards (lib/adapters/shopify/gift-cards.ts) or
@@ -58,7 +57,7 @@ export type { EventSender, FulfilmentMessage } from './notify-ports';
 
 export type Checkpoint = 'begun' | 'decided' | 'card:referrer' | 'card:redeemer' | 'customerio' | 'posthog' | 'completed';
 
-export interface FulfilDeps {
+export interface FulfilDeps extends Announcer {
   ledger: LedgerPort;
   /** The issuer for the configured `rewardType`. */
   shopify: RewardIssuer;
@@ -100,10 +99,6 @@ export interface FulfilDeps {
   collisionConfirmMs?: number;
   /** Pay on value (lib/domain/qualify.ts): absent, or with no QUALIFY_EVENT, an accepted referral goes straight to the lifecycle. */
   qualification?: QualificationRules;
-  /** Where a referral stands, told to the people waiting (CUSTOMERIO_STATUS_EVENT); absent: not told. */
-  status?: StatusSender;
-  /** Told of a status refused for good (lib/domain/announce.ts): logged and counted; the referral goes on. */
-  onStatusFailed?: (failure: StatusFailure) => void;
 }
 
 export interface FulfilContext {
