@@ -25,9 +25,6 @@ export interface PersonEvent {
   signature?: string;
 }
 
-export const isPersonEvent = (message: unknown): message is PersonEvent =>
-  typeof message === 'object' && message !== null && (message as { kind?: unknown }).kind === 'person-event';
-
 /** The longest distinct id, email and signature a queued person event carries (ingest cuts or refuses longer ones). */
 const MAX_FIELD_LENGTH = 400;
 
@@ -37,8 +34,8 @@ const MAX_FIELD_LENGTH = 400;
  */
 export function parsePersonEvent(body: string): PersonEvent | undefined {
   const message = readMessage(body);
-  if (!isPersonEvent(message)) return undefined;
-  const { v, role, eventId, eventName, occurredAt, personId, distinctId, email, signature } = message as unknown as Record<string, unknown>;
+  if (message?.kind !== 'person-event') return undefined;
+  const { v, role, eventId, eventName, occurredAt, personId, distinctId, email, signature } = message;
   if (v !== 1 || (role !== 'qualify' && role !== 'revoke')) return undefined;
   // Lower case, as ingest queues it.
   if (typeof eventId !== 'string' || !EVENT_ID_PATTERN.test(eventId) || eventId !== eventId.toLowerCase()) return undefined;

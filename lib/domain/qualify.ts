@@ -296,15 +296,12 @@ async function findReferral(ledger: LedgerPort, who: Who): Promise<Found | undef
     // A key the two share is a match unless a stronger identity both name differs. A referral paid
     // at once keeps no message: its record's distinct id stands for it (an email shared with a
     // stranger's PostHog person must not reach it); a person id key matched is the person itself.
-    if (referral ? !sameRedeemer(referral, who) : !person.startsWith('id:') && !sameRecordRedeemer(record, who)) continue;
+    const redeemer = referral ?? (person.startsWith('id:') ? undefined : { ...record, personId: undefined });
+    if (redeemer && !sameRedeemer(redeemer, who)) continue;
     return { record, referral };
   }
   return undefined;
 }
-
-/** Whether `who` is the redeemer of a record without its message: the distinct id it was captured under, else its email. */
-const sameRecordRedeemer = (record: LedgerRecord, who: Who): boolean =>
-  sameRedeemer({ distinctId: record.distinctId, redeemerEmail: record.redeemerEmail }, { ...who, personId: undefined });
 
 async function qualifyFound(
   found: Found,
