@@ -93,7 +93,7 @@ export interface FulfilDeps extends Announcer {
   onIgnoredReferrerEmail?: (named: string, owner: string) => void;
   /**
    * How long a code our earlier sends may have created must keep answering "taken, not ours"
-   * before it is treated as a collision and replaced (default 10 minutes: see confirmCollision).
+   * before it is treated as a collision and replaced (default 10 minutes: DEFAULT_COLLISION_CONFIRM_MS).
    * The pipeline harness and the soak pass a small value so their collision flows finish.
    */
   collisionConfirmMs?: number;
@@ -117,8 +117,6 @@ export type FulfilResult =
   /** Waiting for the redeemer's qualifying event until `qualifyBy` (epoch ms); nothing issued yet. */
   | { outcome: 'awaiting'; qualifyBy: number }
   | { outcome: 'already-parked'; status: string };
-
-const takenMessage = (role: Role) => `Shopify reports the ${role} code taken`;
 
 /** More collisions than this on one reward means something other than chance (a code generator fault). */
 const MAX_CODE_COLLISIONS = 3;
@@ -217,14 +215,12 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   let state = stateOf(record);
   if (state.name === 'RECEIVED') {
     // The verdict, reached once and stored in one write: the rules' (unless an earlier release
-    // stored them apart), then the lifecycle's on an accepted referral. The signature first (a
-    // forged event is reported as one), then a code we never issued or none where one is required
-    // (its referrer is nobody we know), then the static rules: a referral refused by any of these
-    // claims nothing. The per-person rules are claims that admit the same referral again on a retry
-    // (or wait), so a rerun before the verdict is stored reaches the same one. A referral that will
-    // wait for its qualifying event claims its referrer slot only once it has qualified (accepted
-    // then, its qualifiedAt stored): MAX_REWARDS_PER_REFERRER counts the referrals that qualify
-    // (lib/domain/claims.ts).
+    // stored them apart), then the lifecycle's on an accepted referral. Refused by its signature (a
+    // forged event is reported as one), a code we never issued or none where one is required, or the
+    // static rules, a referral claims nothing; the per-person claims admit the same referral again,
+    // so a rerun before the verdict is stored reaches the same one. One that will wait for its
+    // qualifying event claims its referrer slot only once it has qualified (its qualifiedAt stored):
+    // MAX_REWARDS_PER_REFERRER counts the referrals that qualify (lib/domain/claims.ts).
     const waits = waitsForQualification(deps.qualification, record);
     const { rules } = deps;
     const refusal = state.accepted
@@ -285,6 +281,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   const issueCard = async (role: Role): Promise<CardWrite> => {
     if (before[`${role}CardId`]) return {};
     const write: CardWrite = {};
+    const taken = `Shopify reports the ${role} code taken`;
     let code = before[`${role}Code`];
     for (let collisions = 0; ;) {
       // Chosen per attempt: while the reward does not exist its date may move, so a redrive days
@@ -316,7 +313,7 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
           // Never treat "not found yet" or "not all seen" as a collision: a new code could pay this person twice.
           const why =
             found.matches.length === 0 ? 'but the card is not searchable yet' : 'and the look-up has more matches than it returned';
-          throw new RetryableError(`${takenMessage(role)} ${why}`);
+          throw new RetryableError(`${taken} ${why}`);
         }
       }
       if (cardId) {
@@ -330,7 +327,20 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
       // the issuer's own resend), or by an earlier attempt (the record's code). Its "not ours" may
       // be our card not yet searchable.
       if (created.status === 'taken') sends += (created.sends ?? 1) - 1;
-      if (sends > 1 || (before.attempts > 1 && code === before[`${role}Code`])) await confirmCollision(role, code);
+      if (sends > 1 || (before.attempts > 1 && code === before[`${role}Code`])) {
+        // Replaced only once `code` has answered "taken, not ours" for longer than the confirmation
+        // window: the first sighting is recorded and the referral retried (SQS redelivers), so a card
+        // our lost answer created has time to become searchable and be found as ours instead of paid again.
+        const seenAt = before[`${role}TakenSeenCode`] === code ? before[`${role}TakenSeenAt`] : undefined;
+        const windowMs = deps.collisionConfirmMs ?? DEFAULT_COLLISION_CONFIRM_MS;
+        const seenForMs = seenAt === undefined ? 0 : now() - Date.parse(seenAt);
+        if (seenAt === undefined || seenForMs < windowMs) {
+          if (seenAt === undefined) await recordTakenSeen(ledger, eventId, owner, role, code);
+          const message = `${taken} by another reward; confirming it is not ours (not yet searchable) before replacing it`;
+          // Back when the window has passed, not before: earlier tries would only spend receives.
+          throw new RetryableError(message, { retryAfterMs: windowMs - seenForMs });
+        }
+      }
       if (++collisions > MAX_CODE_COLLISIONS)
         throw new PermanentError('code_collisions', `${role} code collided ${collisions} times in a row`);
       const next = deps.newCode();
@@ -338,22 +348,6 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
       write[`${role}Code`] = updated[`${role}Code`];
       code = next;
     }
-  };
-
-  /**
-   * Returns only when `code` has answered "taken, not ours" for longer than the confirmation
-   * window: the first sighting is recorded and the referral retried (SQS redelivers), so a card
-   * our lost answer created has time to become searchable and be found as ours instead of paid again.
-   */
-  const confirmCollision = async (role: Role, code: string): Promise<void> => {
-    const seenAt = before[`${role}TakenSeenCode`] === code ? before[`${role}TakenSeenAt`] : undefined;
-    const windowMs = deps.collisionConfirmMs ?? DEFAULT_COLLISION_CONFIRM_MS;
-    const seenForMs = seenAt === undefined ? 0 : now() - Date.parse(seenAt);
-    if (seenAt !== undefined && seenForMs >= windowMs) return;
-    if (seenAt === undefined) await recordTakenSeen(ledger, eventId, owner, role, code);
-    const message = `${takenMessage(role)} by another reward; confirming it is not ours (not yet searchable) before replacing it`;
-    // Back when the window has passed, not before: earlier tries would only spend receives.
-    throw new RetryableError(message, { retryAfterMs: windowMs - seenForMs });
   };
 
   // The two cards are independent: create them side by side, but let both settle before
