@@ -104,10 +104,8 @@ export function parseReferral(body: string): Referral | undefined {
   if (personEmail !== undefined && !isEmail(personEmail)) return undefined;
   if (!isOptional(distinctId) || !isOptional(occurredAt) || !isOptional(personId, MAX_PERSON_ID_LENGTH)) return undefined;
   if (!isOptional(referralCode, MAX_REFERRAL_CODE_LENGTH) || !isOptional(referralSignature, MAX_SIGNATURE_LENGTH)) return undefined;
-  // A message without personEmail (queued by the previous release) may carry the PostHog
-  // person's email as its customerEmail. It is read as the person, never as where the codes go:
-  // the rules judge the redeemer, so the codes go to the redeemer, and a person who is the
-  // referrer is refused.
+  // A message without personEmail (queued by the previous release) may carry the PostHog person's
+  // email as its customerEmail: read as the person (personEmail), never as where the codes go.
   const person = personEmail ?? (normaliseEmail(customerEmail) === normaliseEmail(redeemerEmail) ? undefined : customerEmail);
   const referral: Referral = {
     v,
