@@ -1,5 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { normalise } from './identity';
+import type { PersonEvent } from './person-event';
+import type { Referral } from './referral';
 
 /**
  * Referrals vouched for by the app's backend. PostHog's project key (`phc_...`) is public: it is in
@@ -23,14 +25,8 @@ export const MIN_SIGNING_KEY_BYTES = 32;
 /** The longest `referral_signature` carried from the webhook to the worker; a genuine one has 43 characters. */
 export const MAX_SIGNATURE_LENGTH = 128;
 
-/** What a signature vouches for, as ingest queues it (lib/domain/referral.ts). */
-export interface VouchedReferral {
-  eventName: string;
-  referrerEmail: string;
-  redeemerEmail: string;
-  /** The referrer's code when the event names one: then it, not the referrer's email, is signed. */
-  referralCode?: string;
-}
+/** What a signature vouches for, as ingest queues it. */
+export type VouchedReferral = Pick<Referral, 'eventName' | 'referrerEmail' | 'redeemerEmail' | 'referralCode'>;
 
 export type VouchVerdict = 'vouched' | 'unsigned' | 'bad_signature';
 
@@ -57,12 +53,8 @@ export function verifyReferral(key: string, referral: VouchedReferral, signature
   return verdictOf(signature, (candidate) => signReferral(candidate, referral), key, previousKey);
 }
 
-/** What a person event's signature vouches for (lib/domain/person-event.ts): the event, its person and its uuid. */
-export interface VouchedPersonEvent {
-  eventName: string;
-  distinctId?: string;
-  eventId: string;
-}
+/** What a person event's signature vouches for: the event, its person and its uuid. */
+export type VouchedPersonEvent = Pick<PersonEvent, 'eventName' | 'distinctId' | 'eventId'>;
 
 /**
  * The `referral_signature` the app's backend attaches to a person event (QUALIFY_EVENT,
