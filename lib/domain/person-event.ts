@@ -41,17 +41,9 @@ export function parsePersonEvent(body: string): PersonEvent | undefined {
   if (typeof eventId !== 'string' || !EVENT_ID_PATTERN.test(eventId) || eventId !== eventId.toLowerCase()) return undefined;
   if (typeof eventName !== 'string' || eventName === '' || typeof occurredAt !== 'string' || !Number.isFinite(Date.parse(occurredAt)))
     return undefined;
-  if (![personId, distinctId, email, signature].every((value) => isOptional(value, MAX_FIELD_LENGTH))) return undefined;
-  return {
-    v,
-    kind: 'person-event',
-    role,
-    eventId,
-    eventName,
-    occurredAt,
-    ...(personId ? { personId: personId as string } : {}),
-    ...(distinctId ? { distinctId: distinctId as string } : {}),
-    ...(email ? { email: email as string } : {}),
-    ...(signature ? { signature: signature as string } : {}),
-  };
+  const fits = (value: unknown): value is string | undefined => isOptional(value, MAX_FIELD_LENGTH);
+  if (!fits(personId) || !fits(distinctId) || !fits(email) || !fits(signature)) return undefined;
+  const event: PersonEvent = { v, kind: 'person-event', role, eventId, eventName, occurredAt, personId, distinctId, email, signature };
+  // An optional field that is absent or empty stays absent; the required ones are non-empty by now.
+  return Object.fromEntries(Object.entries(event).filter(([, value]) => value)) as PersonEvent;
 }
