@@ -41,9 +41,8 @@ export function parsePersonEvent(body: string): PersonEvent | undefined {
   if (typeof eventId !== 'string' || !EVENT_ID_PATTERN.test(eventId) || eventId !== eventId.toLowerCase()) return undefined;
   if (typeof eventName !== 'string' || eventName === '' || typeof occurredAt !== 'string' || !Number.isFinite(Date.parse(occurredAt)))
     return undefined;
-  const fits = (value: unknown): value is string | undefined => isOptional(value, MAX_FIELD_LENGTH);
-  if (!fits(personId) || !fits(distinctId) || !fits(email) || !fits(signature)) return undefined;
-  const event: PersonEvent = { v, kind: 'person-event', role, eventId, eventName, occurredAt, personId, distinctId, email, signature };
+  if (![personId, distinctId, email, signature].every((value) => isOptional(value, MAX_FIELD_LENGTH))) return undefined;
+  const event = { v, kind: 'person-event', role, eventId, eventName, occurredAt, personId, distinctId, email, signature };
   // An optional field that is absent or empty stays absent; the required ones are non-empty by now.
-  return Object.fromEntries(Object.entries(event).filter(([, value]) => value)) as PersonEvent;
+  return Object.fromEntries(Object.entries(event).filter(([, value]) => value)) as unknown as PersonEvent;
 }
