@@ -48,9 +48,9 @@ export interface RewardLookup {
   complete: boolean;
 }
 
-/** A field of a queue message that differs from the ledger's copy of the referral (the ledger's is used). */
-type MismatchedField = 'referrerEmail' | 'redeemerEmail' | 'customerEmail' | 'distinctId';
-export type ReferralMismatch = { field: MismatchedField; message: string; ledger: string }[];
+/** The fields in which a queue message may differ from the ledger's copy of the referral (the ledger's is used). */
+const MISMATCH_FIELDS = ['referrerEmail', 'redeemerEmail', 'customerEmail', 'distinctId'] as const;
+export type ReferralMismatch = { field: (typeof MISMATCH_FIELDS)[number]; message: string; ledger: string }[];
 
 // The outbound ports speak the domain; the adapters own the wire shapes (lib/domain/notify-ports.ts).
 export type { EventSender, FulfilmentMessage } from './notify-ports';
@@ -412,16 +412,12 @@ function storedReferral(message: Referral, record: LedgerRecord): Referral {
 }
 
 function reportMismatch(message: Referral, record: LedgerRecord, onMismatch: FulfilDeps['onMismatch']): void {
-  const fields: [MismatchedField, string, string | undefined][] = [
-    ['referrerEmail', message.referrerEmail, record.referrerEmail],
-    ['redeemerEmail', message.redeemerEmail, record.redeemerEmail],
-    ['customerEmail', message.customerEmail, record.customerEmail],
-    ['distinctId', posthogDistinctId(message), record.distinctId],
-  ];
-  // A field the record lacks (begun before it was stored) is not a difference.
-  const mismatch = fields.flatMap(([field, ours, stored]) =>
-    stored !== undefined && stored !== ours ? [{ field, message: ours, ledger: stored }] : [],
-  );
+  const mismatch = MISMATCH_FIELDS.flatMap((field) => {
+    const ours = field === 'distinctId' ? posthogDistinctId(message) : message[field];
+    const stored = record[field];
+    // A field the record lacks (begun before it was stored) is not a difference.
+    return stored !== undefined && stored !== ours ? [{ field, message: ours, ledger: stored }] : [];
+  });
   if (mismatch.length > 0) onMismatch?.(mismatch);
 }
 
