@@ -95,12 +95,11 @@ const REVOKE_BUDGET_MS = 30_000;
 
 /**
  * Paid referrals a refund asked to revoke (REVOKE_PAID; parked in the `revoking` queue by the
- * request's own write): both rewards deactivated, each recorded as done (a card already
- * deactivated is deactivated again harmlessly), then COMPLETED → REVOKED in one conditional move,
- * `revoked` captured, `cancelled` announced, and only then out of the index, so a run that failed
- * or crashed anywhere in between finishes on the next. Ledger writes only (UpdateItem, with the
- * record returned): the releaser's role reads nothing but the index. A failure is counted and left
- * for the next run, never thrown: the other revokes go on.
+ * request's own write): made REVOKED (deactivateRequested), `revoked` captured, `cancelled`
+ * announced, and only then out of the index, so a run that failed or crashed anywhere in between
+ * finishes on the next. Ledger writes only (UpdateItem, with the record returned): the releaser's
+ * role reads nothing but the index. A failure is counted and left for the next run, never thrown:
+ * the other revokes go on.
  */
 async function revokeRequested(deps: ReleaserDeps, stopAt: number): Promise<{ revoked: number; failed: ReleaseRun['revokesFailed'] }> {
   let revoked = 0;
