@@ -30,37 +30,28 @@ export interface Announcer {
   onStatusFailed?: (failure: StatusFailure) => void;
 }
 
-type Dates = Pick<StatusMessage, 'qualifyBy' | 'paysAfter' | 'reason'>;
-
 /** Says where a referral stands; see the header for what a failure does. */
 export async function announce(
   announcer: Announcer,
   retry: (<T>(fn: () => Promise<T>) => Promise<T>) | undefined,
   record: Pick<LedgerRecord, 'eventId' | 'referrerEmail' | 'redeemerEmail'>,
   what: ReferralStatus,
-  details: Dates = {},
+  { qualifyBy, paysAfter, reason }: Pick<StatusMessage, 'qualifyBy' | 'paysAfter' | 'reason'> = {},
 ): Promise<void> {
   const { status } = announcer;
   if (!status) return;
-  const send = () => status.sendStatus(statusMessage(record, what, knownDates(details)));
+  // Each date only when it is a time: a record missing `releaseAt` or `qualifyBy` (written by an older
+  // release, or by hand) reads as NaN, and the status is then told without its date rather than refused for it.
+  const details = {
+    ...(Number.isFinite(qualifyBy) ? { qualifyBy } : {}),
+    ...(Number.isFinite(paysAfter) ? { paysAfter } : {}),
+    ...(reason !== undefined ? { reason } : {}),
+  };
+  const send = () => status.sendStatus(statusMessage(record, what, details));
   try {
     await (retry ? retry(send) : send());
   } catch (error) {
     if (!(error instanceof PermanentError)) throw error;
     announcer.onStatusFailed?.({ eventId: record.eventId, status: what, reason: error.reason, message: error.message });
   }
-}
-
-/**
- * The dates a status carries, each only when it is a time: a record missing `releaseAt` or
- * `qualifyBy` (written by an older release, or by hand) reads as NaN, and the status is then told
- * without its date rather than refused for it.
- */
-function knownDates(details: Dates): Dates {
-  const { qualifyBy, paysAfter, reason } = details;
-  return {
-    ...(Number.isFinite(qualifyBy) ? { qualifyBy } : {}),
-    ...(Number.isFinite(paysAfter) ? { paysAfter } : {}),
-    ...(reason !== undefined ? { reason } : {}),
-  };
 }

@@ -27,7 +27,8 @@ export function canonicalEmail(email: string): string {
   return `${local}@${domain}`;
 }
 
-const normalise = (text: string): string => text.trim().toLowerCase();
+/** Trimmed and lowercased: how emails, domains and signed fields are compared. */
+export const normalise = (text: string): string => text.trim().toLowerCase();
 
 /** Domains that are another name for the same mail system. */
 const DOMAIN_ALIASES: Record<string, string> = { 'googlemail.com': 'gmail.com' };

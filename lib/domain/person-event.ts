@@ -1,3 +1,5 @@
+import { EVENT_ID_PATTERN, isOptional, readMessage } from './referral';
+
 /**
  * A later event of a referral's redeemer that moves the referral on: QUALIFY_EVENT qualifies a
  * referral waiting for it, REVOKE_EVENT cancels one not yet paid (or, with REVOKE_PAID, revokes a
@@ -23,42 +25,24 @@ export interface PersonEvent {
   signature?: string;
 }
 
-export const isPersonEvent = (message: unknown): message is PersonEvent =>
-  typeof message === 'object' && message !== null && (message as { kind?: unknown }).kind === 'person-event';
-
 /** The longest distinct id, email and signature a queued person event carries (ingest cuts or refuses longer ones). */
 const MAX_FIELD_LENGTH = 400;
-const isOptional = (value: unknown): value is string | undefined =>
-  value === undefined || (typeof value === 'string' && value.length <= MAX_FIELD_LENGTH);
 
 /**
  * The person event in a queue message body, or undefined when it is not one this worker
  * understands. Checked by hand, as parseReferral is (the worker carries no zod). Unknown keys are dropped.
  */
 export function parsePersonEvent(body: string): PersonEvent | undefined {
-  let message: unknown;
-  try {
-    message = JSON.parse(body);
-  } catch {
-    return undefined;
-  }
-  if (!isPersonEvent(message)) return undefined;
-  const { v, role, eventId, eventName, occurredAt, personId, distinctId, email, signature } = message as unknown as Record<string, unknown>;
+  const message = readMessage(body);
+  if (message?.kind !== 'person-event') return undefined;
+  const { v, role, eventId, eventName, occurredAt, personId, distinctId, email, signature } = message;
   if (v !== 1 || (role !== 'qualify' && role !== 'revoke')) return undefined;
-  if (typeof eventId !== 'string' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(eventId)) return undefined;
+  // Lower case, as ingest queues it.
+  if (typeof eventId !== 'string' || !EVENT_ID_PATTERN.test(eventId) || eventId !== eventId.toLowerCase()) return undefined;
   if (typeof eventName !== 'string' || eventName === '' || typeof occurredAt !== 'string' || !Number.isFinite(Date.parse(occurredAt)))
     return undefined;
-  if (![personId, distinctId, email, signature].every(isOptional)) return undefined;
-  return {
-    v,
-    kind: 'person-event',
-    role,
-    eventId,
-    eventName,
-    occurredAt,
-    ...(personId ? { personId: personId as string } : {}),
-    ...(distinctId ? { distinctId: distinctId as string } : {}),
-    ...(email ? { email: email as string } : {}),
-    ...(signature ? { signature: signature as string } : {}),
-  };
+  if (![personId, distinctId, email, signature].every((value) => isOptional(value, MAX_FIELD_LENGTH))) return undefined;
+  const event = { v, kind: 'person-event', role, eventId, eventName, occurredAt, personId, distinctId, email, signature };
+  // An optional field that is absent or empty stays absent; the required ones are non-empty by now.
+  return Object.fromEntries(Object.entries(event).filter(([, value]) => value)) as unknown as PersonEvent;
 }

@@ -96,10 +96,6 @@ export function capturedAt(referral: Pick<Referral, 'occurredAt'>, record: Pick<
   return Number.isFinite(occurred) ? Math.min(occurred, created) : created;
 }
 
-/** Whether an event at `occurredAt` qualifies the referral: after its capture, by its deadline. */
-const inWindow = (occurredAt: number, referral: Referral, record: LedgerRecord): boolean =>
-  occurredAt >= capturedAt(referral, record) && occurredAt <= Number(record.qualifyBy);
-
 /** Whether the referral waits: QUALIFY_EVENT is on and no qualifying event has moved it on yet. */
 export function waitsForQualification(rules: QualificationRules | undefined, record: LedgerRecord): boolean {
   return Boolean(rules?.qualifyEvent) && !record.qualifiedAt;
@@ -142,23 +138,32 @@ export const parkedReferral = (record: LedgerRecord): Referral | undefined =>
 export async function qualifyFromFacts(ledger: LedgerPort, referral: Referral, record: LedgerRecord): Promise<boolean> {
   for (const person of redeemerKeys(referral)) {
     const fact = await ledger.qualifying(person);
-    if (!fact || !sameRedeemer(referral, fact) || !inWindow(fact.occurredAt, referral, record)) continue;
-    if (!(await claimQualifyingEvent(ledger, fact.eventId, record.eventId))) continue;
-    const moved = await qualify(ledger, record.eventId, fact.eventId, Number(record.qualifyBy));
-    const now = moved ?? (await ledger.get(record.eventId));
-    return now !== undefined && qualifiedUnfinished(now);
+    const now = fact && sameRedeemer(referral, fact) ? await qualifyBy(ledger, referral, record, fact) : undefined;
+    if (now) return qualifiedUnfinished(now);
   }
   return false;
 }
 
 /**
- * One qualifying event qualifies one referral: the same PostHog person may hold two accepted
- * referrals (the redeemer claim is per email), and a later one that takes over the person keys
- * of a paid one would otherwise read the event that paid it. A single-holder item per event uuid
- * (`person#event:<uuid>`, one per qualified referral); a retry of the same referral holds it already.
+ * Qualifies the waiting referral by one event, if that happened after its capture and by its deadline
+ * and qualifies no other referral: the record after the move, or as it is now when the move was
+ * refused (expired, cancelled or qualified by another event meanwhile); undefined when the event
+ * does not count. One qualifying event qualifies one referral: the same PostHog person may hold two
+ * accepted referrals (the redeemer claim is per email), and a later one that takes over the person
+ * keys of a paid one would otherwise read the event that paid it. A single-holder item per event
+ * uuid (`person#event:<uuid>`, one per qualified referral); a retry of the same referral holds it already.
  */
-const claimQualifyingEvent = (ledger: LedgerPort, qualifyingEventId: string, referralId: string): Promise<boolean> =>
-  ledger.count({ kind: 'person', person: `event:${qualifyingEventId.toLowerCase()}` }, referralId);
+async function qualifyBy(
+  ledger: LedgerPort,
+  referral: Referral,
+  record: LedgerRecord,
+  event: { eventId: string; occurredAt: number },
+): Promise<LedgerRecord | undefined> {
+  const { eventId } = record;
+  if (event.occurredAt < capturedAt(referral, record) || event.occurredAt > Number(record.qualifyBy)) return undefined;
+  if (!(await ledger.count({ kind: 'person', person: `event:${event.eventId.toLowerCase()}` }, eventId))) return undefined;
+  return (await qualify(ledger, eventId, event.eventId, Number(record.qualifyBy))) ?? (await ledger.get(eventId)) ?? record;
+}
 
 /** Qualified, not yet decided again or paid: its qualifier (or a retry of it) continues it. */
 const qualifiedUnfinished = (record: LedgerRecord): boolean =>
@@ -191,36 +196,33 @@ export type PersonEventResult =
   /** REVOKE_PAID: the revoke is recorded (REVOKING) and parked for the releaser, which deactivates both rewards. */
   | { outcome: 'revoke-requested'; referral: string };
 
-/** Why a person event's signature does not vouch for it, or undefined when it does or signatures are off. */
-export function personEventRefusal(
+/**
+ * How far a UUIDv7's own time may be from the event's timestamp: PostHog corrects a client's
+ * clock skew by shifting `timestamp` (sent_at), by seconds or minutes, never by a day.
+ */
+const UUID_TIME_TOLERANCE_MS = 86_400_000;
+
+/**
+ * Why a person event's signature does not vouch for it, or undefined when it does or signatures are
+ * off. The signature covers the uuid, not the timestamp: a vouched event sent again later under a new
+ * timestamp would be judged as new once its `person-event#<uuid>` mark has expired. A UUIDv7
+ * (RFC 9562 §5.7: the first 48 bits are Unix ms; PostHog's SDKs generate v7 event uuids,
+ * `uuidv7` in @posthog/core) carries the time it was made under the signature, so such a replay
+ * shows as `replayed`; a uuid of another version is judged by its mark alone (README "Pay on value").
+ */
+function personEventRefusal(
   event: PersonEvent,
   signatures: ReferralSignatures | undefined,
 ): 'unsigned' | 'bad_signature' | 'replayed' | undefined {
   if (!signatures || signatures.mode === 'off') return undefined;
   const verdict = verifyPersonEvent(signatures.key, event, event.signature, signatures.previousKey);
   if (verdict !== 'vouched') return verdict;
-  return replayedUnderNewTime(event) ? 'replayed' : undefined;
-}
-
-/**
- * How far a UUIDv7's own time may be from the event's timestamp: PostHog corrects a client's
- * clock skew by shifting `timestamp` (sent_at), by seconds or minutes, never by a day.
- */
-export const UUID_TIME_TOLERANCE_MS = 86_400_000;
-
-/**
- * The signature covers the uuid, not the timestamp: a vouched event sent again later under a new
- * timestamp would be judged as new once its `person-event#<uuid>` mark has expired. A UUIDv7
- * (RFC 9562 §5.7: the first 48 bits are Unix ms; PostHog's SDKs generate v7 event uuids,
- * `uuidv7` in @posthog/core) carries the time it was made under the signature, so such a replay
- * shows; a uuid of another version is judged by its mark alone (README "Pay on value").
- */
-export function replayedUnderNewTime(event: Pick<PersonEvent, 'eventId' | 'occurredAt'>): boolean {
   const hex = event.eventId.replace(/-/g, '');
-  if (hex.length !== 32 || hex[12] !== '7') return false;
-  const made = Number.parseInt(hex.slice(0, 12), 16);
+  if (hex.length !== 32 || hex[12] !== '7') return undefined;
   const occurred = Date.parse(event.occurredAt);
-  return Number.isFinite(occurred) && Math.abs(occurred - made) > UUID_TIME_TOLERANCE_MS;
+  return Number.isFinite(occurred) && Math.abs(occurred - Number.parseInt(hex.slice(0, 12), 16)) > UUID_TIME_TOLERANCE_MS
+    ? 'replayed'
+    : undefined;
 }
 
 /**
@@ -294,15 +296,12 @@ async function findReferral(ledger: LedgerPort, who: Who): Promise<Found | undef
     // A key the two share is a match unless a stronger identity both name differs. A referral paid
     // at once keeps no message: its record's distinct id stands for it (an email shared with a
     // stranger's PostHog person must not reach it); a person id key matched is the person itself.
-    if (referral ? !sameRedeemer(referral, who) : !person.startsWith('id:') && !sameRecordRedeemer(record, who)) continue;
+    const redeemer = referral ?? (person.startsWith('id:') ? undefined : { ...record, personId: undefined });
+    if (redeemer && !sameRedeemer(redeemer, who)) continue;
     return { record, referral };
   }
   return undefined;
 }
-
-/** Whether `who` is the redeemer of a record without its message: the distinct id it was captured under, else its email. */
-const sameRecordRedeemer = (record: LedgerRecord, who: Who): boolean =>
-  sameRedeemer({ distinctId: record.distinctId, redeemerEmail: record.redeemerEmail }, { ...who, personId: undefined });
 
 async function qualifyFound(
   found: Found,
@@ -318,15 +317,9 @@ async function qualifyFound(
   const referral = found.referral;
   if (!referral) return nothing(record);
   if (record.status === 'AWAITING') {
-    if (
-      occurredAt === undefined ||
-      !inWindow(occurredAt, referral, record) ||
-      !(await claimQualifyingEvent(ledger, event.eventId, record.eventId))
-    )
-      return nothing(record);
-    // Refused: expired, cancelled or qualified by another event meanwhile; read what it is now.
-    record =
-      (await qualify(ledger, record.eventId, event.eventId, Number(record.qualifyBy))) ?? (await ledger.get(record.eventId)) ?? record;
+    const now = occurredAt === undefined ? undefined : await qualifyBy(ledger, referral, record, { eventId: event.eventId, occurredAt });
+    if (!now) return nothing(record);
+    record = now;
   }
   if (!qualifiedUnfinished(record)) return nothing(record);
   // Same referral, same outcome: the adapter's uuid makes a retried capture one event.

@@ -192,25 +192,15 @@ export async function reconcile(deps: ReconcileDeps, options: ReconcileOptions):
   });
   if (options.catchUp && (options.catchUp.qualifyEvent || options.catchUp.revokeEvent))
     await catchUp(deps, options, options.catchUp, report);
-  deps.log.info('reconcile: done', {
-    since: report.since,
-    until: report.until,
-    seen: report.seen,
-    known: report.known,
-    missing: report.missing.length,
-    queued: report.queued,
-    unreconcilable: report.unreconcilable.length,
-    personEvents: report.personEvents,
-    dryRun: report.dryRun,
-  });
+  // Counts only: the findings name people (masked) and are in the WARN lines already.
+  deps.log.info('reconcile: done', { ...report, missing: report.missing.length, unreconcilable: report.unreconcilable.length });
   return report;
 }
 
 /**
- * The catch-up: the window's qualifying and refund events of referrals' redeemers that the worker
- * has not handled, queued as ingest would queue them. A qualifying event counts for referrals
- * redeemed up to QUALIFY_WITHIN before it, so that is how far back the query looks for redeemers;
- * a refund may cancel or (REVOKE_PAID) revoke any referral since RECONCILE_FROM.
+ * The catch-up (see the header). A qualifying event counts for referrals redeemed up to
+ * QUALIFY_WITHIN before it, so that is how far back the query looks for redeemers; a refund may
+ * cancel or (REVOKE_PAID) revoke any referral since RECONCILE_FROM.
  */
 async function catchUp(deps: ReconcileDeps, options: ReconcileOptions, settings: CatchUpOptions, report: ReconcileReport): Promise<void> {
   const since = Date.parse(report.since);
@@ -255,7 +245,7 @@ interface Pass<T extends QueuedMessage> {
   counts: { seen: number; known: number; queued: number };
   read(parsed: ParsedWebhook): T | undefined;
   /** A row parseWebhook refuses: told, never queued. */
-  refused(row: { eventId?: string; occurredAt?: string; code: string }, reason: string): void;
+  refused(row: Omit<Unreconcilable, 'reason'>, reason: string): void;
   id(message: T): string;
   inLedger(ids: readonly string[]): Promise<Set<string>>;
   /** Told before it is queued (or, in a dry run, instead). */

@@ -1,3 +1,4 @@
+import { normalise } from './identity';
 import { MAX_SIGNATURE_LENGTH } from './vouch';
 
 /**
@@ -60,8 +61,18 @@ export const EMAIL_PATTERN = /^(?:[A-Za-z0-9_'+-]+\.)*[A-Za-z0-9_'+-]*[A-Za-z0-9
 export const EVENT_ID_PATTERN = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 const isEmail = (value: unknown): value is string => typeof value === 'string' && EMAIL_PATTERN.test(value);
-const isOptional = (value: unknown, max = Infinity): value is string | undefined =>
+export const isOptional = (value: unknown, max = Infinity): value is string | undefined =>
   value === undefined || (typeof value === 'string' && value.length <= max);
+
+/** The JSON object in a queue message body, or undefined when the body is not one. */
+export function readMessage(body: string): Record<string, unknown> | undefined {
+  try {
+    const message: unknown = JSON.parse(body);
+    return message !== null && typeof message === 'object' ? (message as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * The referral in a queue message body, or undefined when it is not one this worker understands
@@ -70,13 +81,8 @@ const isOptional = (value: unknown, max = Infinity): value is string | undefined
  * Unknown keys are dropped.
  */
 export function parseReferral(body: string): Referral | undefined {
-  let message: unknown;
-  try {
-    message = JSON.parse(body);
-  } catch {
-    return undefined;
-  }
-  if (message === null || typeof message !== 'object') return undefined;
+  const message = readMessage(body);
+  if (!message) return undefined;
   const {
     v,
     eventId,
@@ -90,7 +96,7 @@ export function parseReferral(body: string): Referral | undefined {
     occurredAt,
     referralCode,
     referralSignature,
-  } = message as Record<string, unknown>;
+  } = message;
   if (v !== 1 || typeof eventId !== 'string' || !EVENT_ID_PATTERN.test(eventId) || typeof eventName !== 'string') return undefined;
   // A referral that names its referrer by code may name no referrer email: the worker resolves the code.
   const referrerOk = isEmail(referrerEmail) || (typeof referralCode === 'string' && referralCode !== '' && referrerEmail === '');
@@ -98,28 +104,26 @@ export function parseReferral(body: string): Referral | undefined {
   if (personEmail !== undefined && !isEmail(personEmail)) return undefined;
   if (!isOptional(distinctId) || !isOptional(occurredAt) || !isOptional(personId, MAX_PERSON_ID_LENGTH)) return undefined;
   if (!isOptional(referralCode, MAX_REFERRAL_CODE_LENGTH) || !isOptional(referralSignature, MAX_SIGNATURE_LENGTH)) return undefined;
-  // A message without personEmail (queued by the previous release) may carry the PostHog
-  // person's email as its customerEmail. It is read as the person, never as where the codes go:
-  // the rules judge the redeemer, so the codes go to the redeemer, and a person who is the
-  // referrer is refused.
+  // A message without personEmail (queued by the previous release) may carry the PostHog person's
+  // email as its customerEmail: read as the person (personEmail), never as where the codes go.
   const person = personEmail ?? (normaliseEmail(customerEmail) === normaliseEmail(redeemerEmail) ? undefined : customerEmail);
-  return {
+  const referral: Referral = {
     v,
     eventId,
     eventName,
     referrerEmail: referrerEmail as string,
     redeemerEmail,
     customerEmail: redeemerEmail,
-    ...(person === undefined ? {} : { personEmail: person }),
-    ...(personId === undefined ? {} : { personId }),
-    ...(distinctId === undefined ? {} : { distinctId }),
-    ...(occurredAt === undefined ? {} : { occurredAt }),
-    ...(referralCode === undefined ? {} : { referralCode }),
-    ...(referralSignature === undefined ? {} : { referralSignature }),
+    personEmail: person,
+    personId,
+    distinctId,
+    occurredAt,
+    referralCode,
+    referralSignature,
   };
+  // An optional field the message lacks stays absent, not a key holding undefined.
+  return Object.fromEntries(Object.entries(referral).filter(([, value]) => value !== undefined)) as Referral;
 }
 
 /** Emails are compared and stored trimmed and lowercased: Shopify, Customer.io and people treat them so. */
-export function normaliseEmail(email: string): string {
-  return email.trim().toLowerCase();
-}
+export const normaliseEmail = normalise;

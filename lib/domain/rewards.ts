@@ -11,7 +11,7 @@ import { captureHeld, lifecycleVerdict, takeUp, type LifecycleDeps } from './lif
 import { lastStep, stateOf, type Verdict } from './machine';
 import { decide, finish as finishStep, recordCard, recordCustomerIo, recordPostHog, recordTakenSeen, replaceCode } from './steps';
 import type { EventSender, OutcomeDetails, OutcomeTracker } from './notify-ports';
-import { announce, type StatusFailure } from './announce';
+import { announce, type Announcer } from './announce';
 import {
   capturedAt,
   personEventsOn,
@@ -21,7 +21,6 @@ import {
   waitsForQualification,
   type QualificationRules,
 } from './qualify';
-import type { StatusSender } from './status';
 
 /**
  * The slice of a reward issuer fulfilment needs: gift cards (lib/adapters/shopify/gift-cards.ts) or
@@ -49,16 +48,16 @@ export interface RewardLookup {
   complete: boolean;
 }
 
-/** A field of a queue message that differs from the ledger's copy of the referral (the ledger's is used). */
-type MismatchedField = 'referrerEmail' | 'redeemerEmail' | 'customerEmail' | 'distinctId';
-export type ReferralMismatch = { field: MismatchedField; message: string; ledger: string }[];
+/** The fields in which a queue message may differ from the ledger's copy of the referral (the ledger's is used). */
+const MISMATCH_FIELDS = ['referrerEmail', 'redeemerEmail', 'customerEmail', 'distinctId'] as const;
+export type ReferralMismatch = { field: (typeof MISMATCH_FIELDS)[number]; message: string; ledger: string }[];
 
 // The outbound ports speak the domain; the adapters own the wire shapes (lib/domain/notify-ports.ts).
-export type { EventSender, FulfilmentMessage, OutcomeTracker, OutcomeCapture, Outcome, OutcomeDetails } from './notify-ports';
+export type { EventSender, FulfilmentMessage } from './notify-ports';
 
 export type Checkpoint = 'begun' | 'decided' | 'card:referrer' | 'card:redeemer' | 'customerio' | 'posthog' | 'completed';
 
-export interface FulfilDeps {
+export interface FulfilDeps extends Announcer {
   ledger: LedgerPort;
   /** The issuer for the configured `rewardType`. */
   shopify: RewardIssuer;
@@ -94,16 +93,12 @@ export interface FulfilDeps {
   onIgnoredReferrerEmail?: (named: string, owner: string) => void;
   /**
    * How long a code our earlier sends may have created must keep answering "taken, not ours"
-   * before it is treated as a collision and replaced (default 10 minutes: see confirmCollision).
+   * before it is treated as a collision and replaced (default 10 minutes: DEFAULT_COLLISION_CONFIRM_MS).
    * The pipeline harness and the soak pass a small value so their collision flows finish.
    */
   collisionConfirmMs?: number;
   /** Pay on value (lib/domain/qualify.ts): absent, or with no QUALIFY_EVENT, an accepted referral goes straight to the lifecycle. */
   qualification?: QualificationRules;
-  /** Where a referral stands, told to the people waiting (CUSTOMERIO_STATUS_EVENT); absent: not told. */
-  status?: StatusSender;
-  /** Told of a status refused for good (lib/domain/announce.ts): logged and counted; the referral goes on. */
-  onStatusFailed?: (failure: StatusFailure) => void;
 }
 
 export interface FulfilContext {
@@ -122,8 +117,6 @@ export type FulfilResult =
   /** Waiting for the redeemer's qualifying event until `qualifyBy` (epoch ms); nothing issued yet. */
   | { outcome: 'awaiting'; qualifyBy: number }
   | { outcome: 'already-parked'; status: string };
-
-const takenMessage = (role: Role) => `Shopify reports the ${role} code taken`;
 
 /** More collisions than this on one reward means something other than chance (a code generator fault). */
 const MAX_CODE_COLLISIONS = 3;
@@ -149,6 +142,13 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   const now = deps.now ?? Date.now;
   const retry = <T>(fn: () => Promise<T>) => withRetry(fn, { ...deps.retry, deadline });
   const checkpoint = async (step: Checkpoint) => deps.checkpoint?.(step, eventId);
+  // Told on the write that parks it and on every retry that finds it waiting (a crash after that
+  // write may have left it untold); then the qualifying facts, read after that write: true when one
+  // noted meanwhile qualified it, and it is continued.
+  const awaits = async (parked: LedgerRecord, referral: Referral): Promise<boolean> => {
+    await announce(deps, retry, parked, 'awaiting_qualification', { qualifyBy: Number(parked.qualifyBy) });
+    return qualifyFromFacts(ledger, referral, parked);
+  };
 
   // Before begin, so the record holds the person who will be paid: a code's owner, not whatever
   // referrer email the event also named. Codes never change owner, so every retry resolves the same.
@@ -174,11 +174,8 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   if (begun.outcome === 'rejected') return { outcome: 'already-rejected', reason: begun.record.rejectionReason ?? 'unknown' };
   if (begun.outcome === 'parked') {
     const parked = begun.record;
-    if (parked.status === 'AWAITING') {
-      // A retry of the referral that waits: what a crash after its `await` write may have left undone.
-      await announce(deps, retry, parked, 'awaiting_qualification', { qualifyBy: Number(parked.qualifyBy) });
-      if (await qualifyFromFacts(ledger, storedReferral(message, parked), parked)) return fulfilReferral(queued, deps, context);
-    }
+    if (parked.status === 'AWAITING' && (await awaits(parked, storedReferral(message, parked))))
+      return fulfilReferral(queued, deps, context);
     if (parked.status === 'HELD') await announce(deps, retry, parked, 'held', { paysAfter: Number(parked.releaseAt) });
     return { outcome: 'already-parked', status: parked.status };
   }
@@ -193,7 +190,11 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   // From here on the ledger's copy is the referral: the people, the PostHog person and the reward
   // are the ones fixed at begin, whatever a later message (a reused uuid) or the config says now.
   const referral = storedReferral(message, record);
-  const reward = storedReward(record);
+  const { rewardType, rewardAmount } = record;
+  // begin writes both (if_not_exists): a record without them is a ledger we cannot trust to pay once.
+  if (!rewardType || !rewardAmount)
+    throw new PermanentError('ledger_incomplete', `ledger record ${eventId} has no reward type or amount after begin`);
+  const reward = { rewardType, rewardAmount };
   await checkpoint('begun');
 
   // The last step of a referral also ends it, in the same ledger write (lastStep, lib/domain/machine.ts).
@@ -214,14 +215,12 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
   let state = stateOf(record);
   if (state.name === 'RECEIVED') {
     // The verdict, reached once and stored in one write: the rules' (unless an earlier release
-    // stored them apart), then the lifecycle's on an accepted referral. The signature first (a
-    // forged event is reported as one), then a code we never issued or none where one is required
-    // (its referrer is nobody we know), then the static rules: a referral refused by any of these
-    // claims nothing. The per-person rules are claims that admit the same referral again on a retry
-    // (or wait), so a rerun before the verdict is stored reaches the same one. A referral that will
-    // wait for its qualifying event claims its referrer slot only once it has qualified (accepted
-    // then, its qualifiedAt stored): MAX_REWARDS_PER_REFERRER counts the referrals that qualify
-    // (lib/domain/claims.ts).
+    // stored them apart), then the lifecycle's on an accepted referral. Refused by its signature (a
+    // forged event is reported as one), a code we never issued or none where one is required, or the
+    // static rules, a referral claims nothing; the per-person claims admit the same referral again,
+    // so a rerun before the verdict is stored reaches the same one. One that will wait for its
+    // qualifying event claims its referrer slot only once it has qualified (its qualifiedAt stored):
+    // MAX_REWARDS_PER_REFERRER counts the referrals that qualify (lib/domain/claims.ts).
     const waits = waitsForQualification(deps.qualification, record);
     const { rules } = deps;
     const refusal = state.accepted
@@ -252,12 +251,8 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
       return { outcome: 'held', releaseAt: verdict.until };
     }
     if (verdict.kind === 'review') return { outcome: 'review', reasons: verdict.reasons };
-    if (verdict.kind === 'await') {
-      await announce(deps, retry, record, 'awaiting_qualification', { qualifyBy: verdict.until });
-      // Read after the write that parks it: a qualifying event noted before that write is seen here.
-      if (await qualifyFromFacts(ledger, referral, record)) return fulfilReferral(queued, deps, context);
-      return { outcome: 'awaiting', qualifyBy: verdict.until };
-    }
+    if (verdict.kind === 'await')
+      return (await awaits(record, referral)) ? fulfilReferral(queued, deps, context) : { outcome: 'awaiting', qualifyBy: verdict.until };
     state = stateOf(record);
   }
   if (state.name === 'REJECTED') {
@@ -276,13 +271,17 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     record = taken.record;
   }
 
-  const issuer = issuerFor(reward.rewardType, deps);
+  // The issuer of the type the referral began with: another one would not see its lost-response rewards.
+  const issuer = deps.issuers?.[rewardType] ?? (rewardType === (deps.rewardType ?? 'gift_card') ? deps.shopify : undefined);
+  if (!issuer)
+    throw new PermanentError('reward_type_unavailable', `referral began as ${rewardType}, and this worker has no ${rewardType} issuer`);
   // Each card step reads the record as it was before both started and returns only what it wrote
   // for its own role; nothing shared is mutated while the other step is in flight.
   const before = record;
   const issueCard = async (role: Role): Promise<CardWrite> => {
     if (before[`${role}CardId`]) return {};
     const write: CardWrite = {};
+    const taken = `Shopify reports the ${role} code taken`;
     let code = before[`${role}Code`];
     for (let collisions = 0; ;) {
       // Chosen per attempt: while the reward does not exist its date may move, so a redrive days
@@ -312,11 +311,9 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
           expiresOn = ours.note?.expiresOn;
         } else if (found.matches.length === 0 || !found.complete) {
           // Never treat "not found yet" or "not all seen" as a collision: a new code could pay this person twice.
-          throw new RetryableError(
-            found.matches.length === 0
-              ? `${takenMessage(role)} but the card is not searchable yet`
-              : `${takenMessage(role)} and the look-up has more matches than it returned`,
-          );
+          const why =
+            found.matches.length === 0 ? 'but the card is not searchable yet' : 'and the look-up has more matches than it returned';
+          throw new RetryableError(`${taken} ${why}`);
         }
       }
       if (cardId) {
@@ -330,7 +327,20 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
       // the issuer's own resend), or by an earlier attempt (the record's code). Its "not ours" may
       // be our card not yet searchable.
       if (created.status === 'taken') sends += (created.sends ?? 1) - 1;
-      if (sends > 1 || (before.attempts > 1 && code === before[`${role}Code`])) await confirmCollision(role, code);
+      if (sends > 1 || (before.attempts > 1 && code === before[`${role}Code`])) {
+        // Replaced only once `code` has answered "taken, not ours" for longer than the confirmation
+        // window: the first sighting is recorded and the referral retried (SQS redelivers), so a card
+        // our lost answer created has time to become searchable and be found as ours instead of paid again.
+        const seenAt = before[`${role}TakenSeenCode`] === code ? before[`${role}TakenSeenAt`] : undefined;
+        const windowMs = deps.collisionConfirmMs ?? DEFAULT_COLLISION_CONFIRM_MS;
+        const seenForMs = seenAt === undefined ? 0 : now() - Date.parse(seenAt);
+        if (seenAt === undefined || seenForMs < windowMs) {
+          if (seenAt === undefined) await recordTakenSeen(ledger, eventId, owner, role, code);
+          const message = `${taken} by another reward; confirming it is not ours (not yet searchable) before replacing it`;
+          // Back when the window has passed, not before: earlier tries would only spend receives.
+          throw new RetryableError(message, { retryAfterMs: windowMs - seenForMs });
+        }
+      }
       if (++collisions > MAX_CODE_COLLISIONS)
         throw new PermanentError('code_collisions', `${role} code collided ${collisions} times in a row`);
       const next = deps.newCode();
@@ -338,22 +348,6 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
       write[`${role}Code`] = updated[`${role}Code`];
       code = next;
     }
-  };
-
-  /**
-   * Returns only when `code` has answered "taken, not ours" for longer than the confirmation
-   * window: the first sighting is recorded and the referral retried (SQS redelivers), so a card
-   * our lost answer created has time to become searchable and be found as ours instead of paid again.
-   */
-  const confirmCollision = async (role: Role, code: string): Promise<void> => {
-    const seenAt = before[`${role}TakenSeenCode`] === code ? before[`${role}TakenSeenAt`] : undefined;
-    const windowMs = deps.collisionConfirmMs ?? DEFAULT_COLLISION_CONFIRM_MS;
-    const seenForMs = seenAt === undefined ? 0 : now() - Date.parse(seenAt);
-    if (seenAt !== undefined && seenForMs >= windowMs) return;
-    if (seenAt === undefined) await recordTakenSeen(ledger, eventId, owner, role, code);
-    const message = `${takenMessage(role)} by another reward; confirming it is not ours (not yet searchable) before replacing it`;
-    // Back when the window has passed, not before: earlier tries would only spend receives.
-    throw new RetryableError(message, { retryAfterMs: windowMs - seenForMs });
   };
 
   // The two cards are independent: create them side by side, but let both settle before
@@ -417,32 +411,13 @@ function storedReferral(message: Referral, record: LedgerRecord): Referral {
   };
 }
 
-function storedReward(record: LedgerRecord): { rewardType: RewardType; rewardAmount: string } {
-  // begin writes both (if_not_exists): a record without them is a ledger we cannot trust to pay once.
-  if (!record.rewardType || !record.rewardAmount) {
-    throw new PermanentError('ledger_incomplete', `ledger record ${record.eventId} has no reward type or amount after begin`);
-  }
-  return { rewardType: record.rewardType, rewardAmount: record.rewardAmount };
-}
-
-/** The issuer of the type the referral began with: another one would not see its lost-response rewards. */
-function issuerFor(type: RewardType, deps: FulfilDeps): RewardIssuer {
-  const issuer = deps.issuers?.[type] ?? (type === (deps.rewardType ?? 'gift_card') ? deps.shopify : undefined);
-  if (!issuer) throw new PermanentError('reward_type_unavailable', `referral began as ${type}, and this worker has no ${type} issuer`);
-  return issuer;
-}
-
 function reportMismatch(message: Referral, record: LedgerRecord, onMismatch: FulfilDeps['onMismatch']): void {
-  const fields: [MismatchedField, string, string | undefined][] = [
-    ['referrerEmail', message.referrerEmail, record.referrerEmail],
-    ['redeemerEmail', message.redeemerEmail, record.redeemerEmail],
-    ['customerEmail', message.customerEmail, record.customerEmail],
-    ['distinctId', posthogDistinctId(message), record.distinctId],
-  ];
-  // A field the record lacks (begun before it was stored) is not a difference.
-  const mismatch = fields.flatMap(([field, ours, stored]) =>
-    stored !== undefined && stored !== ours ? [{ field, message: ours, ledger: stored }] : [],
-  );
+  const mismatch = MISMATCH_FIELDS.flatMap((field) => {
+    const ours = field === 'distinctId' ? posthogDistinctId(message) : message[field];
+    const stored = record[field];
+    // A field the record lacks (begun before it was stored) is not a difference.
+    return stored !== undefined && stored !== ours ? [{ field, message: ours, ledger: stored }] : [];
+  });
   if (mismatch.length > 0) onMismatch?.(mismatch);
 }
 

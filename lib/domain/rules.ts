@@ -1,4 +1,4 @@
-import { canonicalEmail, isBlockedDomain } from './identity';
+import { canonicalEmail, isBlockedDomain, normalise } from './identity';
 import type { Referral } from './referral';
 import { verifyReferral } from './vouch';
 
@@ -56,6 +56,6 @@ export function vouchRefusal(referral: Referral, signatures: ReferralSignatures)
 export function parseDomainList(value: string | undefined): string[] {
   return (value ?? '')
     .split(/[,\s]+/)
-    .map((domain) => domain.trim().toLowerCase().replace(/^@/, ''))
+    .map((domain) => normalise(domain).replace(/^@/, ''))
     .filter(Boolean);
 }

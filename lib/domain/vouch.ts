@@ -1,4 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { normalise } from './identity';
+import type { PersonEvent } from './person-event';
+import type { Referral } from './referral';
 
 /**
  * Referrals vouched for by the app's backend. PostHog's project key (`phc_...`) is public: it is in
@@ -22,18 +25,10 @@ export const MIN_SIGNING_KEY_BYTES = 32;
 /** The longest `referral_signature` carried from the webhook to the worker; a genuine one has 43 characters. */
 export const MAX_SIGNATURE_LENGTH = 128;
 
-/** What a signature vouches for, as ingest queues it (lib/domain/referral.ts). */
-export interface VouchedReferral {
-  eventName: string;
-  referrerEmail: string;
-  redeemerEmail: string;
-  /** The referrer's code when the event names one: then it, not the referrer's email, is signed. */
-  referralCode?: string;
-}
+/** What a signature vouches for, as ingest queues it. */
+export type VouchedReferral = Pick<Referral, 'eventName' | 'referrerEmail' | 'redeemerEmail' | 'referralCode'>;
 
 export type VouchVerdict = 'vouched' | 'unsigned' | 'bad_signature';
-
-const normalise = (field: string): string => field.trim().toLowerCase();
 
 /** `v1` and the fields, each trimmed and lowercased, joined by `\n`. */
 const signingMessage = (...fields: string[]): string => [SIGNATURE_VERSION, ...fields].map(normalise).join('\n');
@@ -51,22 +46,15 @@ export function signReferral(key: string, referral: VouchedReferral): string {
 
 /**
  * Whether `signature` is this referral's, under `key` or, during a rotation, `previousKey`
- * (REFERRAL_SIGNING_KEY_PREVIOUS: referrals the app signed before the switch are still in flight).
- * Compared in constant time, as text: only the exact unpadded base64url form is accepted (Node's
- * base64 decoder would also take padding and stray characters), and a length that differs is
- * refused before comparing (the length is public). Both keys are always compared, so the time
- * taken does not tell which key, if either, matched.
+ * (REFERRAL_SIGNING_KEY_PREVIOUS: referrals the app signed before the switch are still in flight),
+ * in constant time (verdictOf).
  */
 export function verifyReferral(key: string, referral: VouchedReferral, signature: string | undefined, previousKey?: string): VouchVerdict {
   return verdictOf(signature, (candidate) => signReferral(candidate, referral), key, previousKey);
 }
 
-/** What a person event's signature vouches for (lib/domain/person-event.ts): the event, its person and its uuid. */
-export interface VouchedPersonEvent {
-  eventName: string;
-  distinctId?: string;
-  eventId: string;
-}
+/** What a person event's signature vouches for: the event, its person and its uuid. */
+export type VouchedPersonEvent = Pick<PersonEvent, 'eventName' | 'distinctId' | 'eventId'>;
 
 /**
  * The `referral_signature` the app's backend attaches to a person event (QUALIFY_EVENT,
@@ -99,8 +87,10 @@ function hmac(key: string, message: string): string {
 
 /**
  * Whether `signature` (none: unsigned) is `sign(key)` or `sign(previousKey)`, compared in constant
- * time as text; a length that differs is refused before comparing (the length is public). Both keys
- * are always compared, so the time taken does not tell which key, if either, matched.
+ * time as text: only the exact unpadded base64url form is accepted (Node's base64 decoder would also
+ * take padding and stray characters), and a length that differs is refused before comparing (the
+ * length is public). Both keys are always compared, so the time taken does not tell which key, if
+ * either, matched.
  */
 function verdictOf(
   signature: string | undefined,

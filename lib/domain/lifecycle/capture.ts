@@ -2,9 +2,6 @@ import { posthogDistinctId } from '../ledger-port';
 import type { Referral } from '../referral';
 import type { Outcome, OutcomeDetails, OutcomeTracker } from '../notify-ports';
 
-/** Who and what a capture is about: the referral as queued, or as the ledger record remembers it. */
-export type CaptureSubject = Pick<Referral, 'eventId' | 'referrerEmail' | 'redeemerEmail' | 'distinctId'>;
-
 /**
  * One outcome for PostHog, the worker's (fulfilled, rejected) and the lifecycle's alike (README
  * "Outcomes in PostHog"): the same referral fields, never a code. The adapter (lib/adapters/posthog-capture.ts) names
@@ -13,7 +10,8 @@ export type CaptureSubject = Pick<Referral, 'eventId' | 'referrerEmail' | 'redee
 export function captureOutcome(
   posthog: OutcomeTracker,
   outcome: Outcome,
-  subject: CaptureSubject,
+  /** Who and what it is about: the referral as queued, or as the ledger record remembers it. */
+  subject: Pick<Referral, 'eventId' | 'referrerEmail' | 'redeemerEmail' | 'distinctId'>,
   reward: { rewardType?: string; rewardAmount: string },
   extra?: OutcomeDetails,
 ): Promise<void> {

@@ -51,7 +51,7 @@ export const guardsOn = (config: LifecycleConfig): boolean =>
 export async function reviewReasons(referral: Referral, createdAt: string, deps: GuardDeps): Promise<ReviewReason[]> {
   const { config, ledger } = deps;
   const reasons: ReviewReason[] = [];
-  const disposable = deps.isDisposable ?? ((email: string) => isDisposableEmail(email));
+  const disposable = deps.isDisposable ?? isDisposableEmail;
   if (config.reviewDisposable && (disposable(referral.referrerEmail) || disposable(referral.redeemerEmail)))
     reasons.push('disposable_email');
   if (config.velocity) {

@@ -22,7 +22,7 @@ import type { OutcomeDetails, OutcomeTracker } from '../notify-ports';
 import { captureOutcome } from './capture';
 import { countApproved, guardsOn, reviewReasons, type GuardCounters, type SharedSignalsPort } from './guards';
 import { decide, markReleased } from '../steps';
-import { referralCents, type ReviewReason } from './record';
+import { referralCents } from './record';
 
 export interface LifecycleDeps {
   config: LifecycleConfig;
@@ -43,9 +43,6 @@ export interface GateContext {
   /** The caller's retry policy, bounded by its deadline. */
   retry: <T>(fn: () => Promise<T>) => Promise<T>;
 }
-
-export type GateResult =
-  { outcome: 'pay'; record: LedgerRecord } | { outcome: 'held'; releaseAt: number } | { outcome: 'review'; reasons: ReviewReason[] };
 
 /** The lifecycle's verdict on an accepted referral: the guards' reads and budget claims (which admit the same referral again), no write of its own. */
 export async function lifecycleVerdict(
@@ -77,7 +74,7 @@ export async function takeUp(
   ledger: LedgerPort,
   deps: LifecycleDeps,
   context: GateContext,
-): Promise<GateResult> {
+): Promise<{ outcome: 'pay'; record: LedgerRecord } | { outcome: 'held'; releaseAt: number }> {
   const { eventId } = referral;
   if (record.reviewDecision === 'approved') {
     // Never before its acceptance plus REWARD_HOLD, as a clean referral waits: the approval

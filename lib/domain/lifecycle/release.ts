@@ -16,11 +16,10 @@ import type { LifecycleRecord } from './record';
 import { deactivateRequested, revokedFollowUps, type RewardDeactivator } from './revoke';
 import { releaseClaims } from '../claims';
 import type { OutcomeTracker } from '../notify-ports';
-import { announce, type StatusFailure } from '../announce';
+import { announce, type Announcer } from '../announce';
 import { captureRecord, parkedReferral, QUALIFY_GRACE_MS, releasePersonKeys } from '../qualify';
-import type { StatusSender } from '../status';
 
-export interface ReleaserDeps {
+export interface ReleaserDeps extends Announcer {
   ledger: LedgerPort;
   /** The sparse index of the referrals waiting (lib/adapters/dynamodb/lifecycle-index.ts). */
   index: LifecycleIndex;
@@ -31,10 +30,6 @@ export interface ReleaserDeps {
   resendAfterMs?: number;
   /** Captures `not_qualified` (POSTHOG_API_KEY); absent: not captured. */
   posthog?: OutcomeTracker;
-  /** Tells the people a referral did not qualify, or was cancelled by a refund (CUSTOMERIO_STATUS_EVENT); absent: not told. */
-  status?: StatusSender;
-  /** Told of a status refused for good: logged and counted (lib/domain/announce.ts); the run goes on. */
-  onStatusFailed?: (failure: StatusFailure) => void;
   /**
    * Deactivates a paid referral's rewards when a refund asked for its revoke (REVOKE_PAID): the
    * Shopify client on the worker's credentials (lib/infra/wiring.ts). Absent: such revokes fail
@@ -100,12 +95,11 @@ const REVOKE_BUDGET_MS = 30_000;
 
 /**
  * Paid referrals a refund asked to revoke (REVOKE_PAID; parked in the `revoking` queue by the
- * request's own write): both rewards deactivated, each recorded as done (a card already
- * deactivated is deactivated again harmlessly), then COMPLETED → REVOKED in one conditional move,
- * `revoked` captured, `cancelled` announced, and only then out of the index, so a run that failed
- * or crashed anywhere in between finishes on the next. Ledger writes only (UpdateItem, with the
- * record returned): the releaser's role reads nothing but the index. A failure is counted and left
- * for the next run, never thrown: the other revokes go on.
+ * request's own write): made REVOKED (deactivateRequested), `revoked` captured, `cancelled`
+ * announced, and only then out of the index, so a run that failed or crashed anywhere in between
+ * finishes on the next. Ledger writes only (UpdateItem, with the record returned): the releaser's
+ * role reads nothing but the index. A failure is counted and left for the next run, never thrown:
+ * the other revokes go on.
  */
 async function revokeRequested(deps: ReleaserDeps, stopAt: number): Promise<{ revoked: number; failed: ReleaseRun['revokesFailed'] }> {
   let revoked = 0;
