@@ -318,19 +318,17 @@ export class PostHogSharedSignals implements SharedSignalsPort {
   ) {}
 
   public async shared(query: { referrer: PersonRef; redeemer: PersonRef; since: string }): Promise<{ devices: number; ips: number }> {
-    const referrerEmail = query.referrer.email.trim().toLowerCase();
-    const redeemerEmail = query.redeemer.email.trim().toLowerCase();
-    const key = JSON.stringify([referrerEmail, query.referrer.distinctId ?? '', redeemerEmail, query.redeemer.distinctId ?? '']);
-    const cached = this.cache.get(key);
-    if (cached && this.now() - cached.at < SHARED_CACHE_MS) return cached.answer;
-    const json = await runQuery(this.options, sharedSignalsQuery(), {
-      referrer_email: referrerEmail,
+    const people = {
+      referrer_email: query.referrer.email.trim().toLowerCase(),
       // An empty distinct id matches no event: PostHog drops events without one.
       referrer_distinct_id: query.referrer.distinctId ?? '',
-      redeemer_email: redeemerEmail,
+      redeemer_email: query.redeemer.email.trim().toLowerCase(),
       redeemer_distinct_id: query.redeemer.distinctId ?? '',
-      since: query.since,
-    });
+    };
+    const key = JSON.stringify(Object.values(people));
+    const cached = this.cache.get(key);
+    if (cached && this.now() - cached.at < SHARED_CACHE_MS) return cached.answer;
+    const json = await runQuery(this.options, sharedSignalsQuery(), { ...people, since: query.since });
     const { rows, index } = answerColumns(json, ['shared_devices', 'shared_ips']);
     const row = rows[0];
     const cell = (name: string): number => {
