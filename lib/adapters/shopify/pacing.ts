@@ -323,15 +323,14 @@ export class ShopifyPacer {
    * Their bursts of their own part, taken off ours as spending, held every container at a few
    * points/s until the smoothing forgot them. A whole-shop pacer leaves others what they are seen to spend.
    */
-  private effectiveRate(base: Base): number {
-    if (this.share < 1) return base.restoreRate * this.share;
+  private effectiveRate(base: Base, share = this.share): number {
+    if (share < 1) return base.restoreRate * share;
     return Math.max(base.restoreRate * MIN_SHARE, base.restoreRate - this.foreignRate);
   }
 
-  /** The shop's bucket, projected from the reading: what settle compares new readings with. */
+  /** The shop's bucket, projected from the reading at the whole shop's rate: what settle compares new readings with. */
   private projected(base: Base, now = this.now()): number {
-    const rate = Math.max(base.restoreRate * MIN_SHARE, base.restoreRate - this.foreignRate);
-    return refilled(base.available, base.at, rate, base.maximum, now);
+    return refilled(base.available, base.at, this.effectiveRate(base, 1), base.maximum, now);
   }
 
   /** Our part of it, refilled at our rate, up to our share of the bucket: all of it with a share of 1. */
