@@ -40,7 +40,8 @@ export class ShopifyTransport {
   public readonly apiVersion: string;
   private readonly now: () => number;
   public readonly pacer?: ShopifyPacer;
-  private lastThrottleStatus?: ThrottleStatus;
+  /** The bucket as of the last response, so a caller can pace itself before being throttled. */
+  public throttleStatus?: ThrottleStatus;
   /** The last tokens sent: an error message echoing one must not carry it into a log. */
   private readonly sentTokens: string[] = [];
 
@@ -50,11 +51,6 @@ export class ShopifyTransport {
     this.now = options.now ?? Date.now;
     // The pacer keeps its own clock: `now` may be frozen (tests), and the pacer must see time pass.
     this.pacer = options.pacer === false ? undefined : (options.pacer ?? new ShopifyPacer());
-  }
-
-  /** The bucket as of the last response, so a caller can pace itself before being throttled. */
-  public get throttleStatus(): ThrottleStatus | undefined {
-    return this.lastThrottleStatus;
   }
 
   /** A Shopify message fit for a log: without the given secrets (codes) or any token recently sent. */
@@ -121,7 +117,7 @@ export class ShopifyTransport {
     }
     if (reading) {
       const { currentlyAvailable, maximumAvailable = 0, restoreRate = 0 } = reading;
-      this.lastThrottleStatus = { currentlyAvailable, maximumAvailable, restoreRate, at: this.now() };
+      this.throttleStatus = { currentlyAvailable, maximumAvailable, restoreRate, at: this.now() };
     }
 
     const status = response.status;
