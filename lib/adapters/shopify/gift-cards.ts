@@ -1,5 +1,5 @@
 import { RetryableError } from '../../domain/errors';
-import type { RewardIssuer, RewardLookup } from '../../domain/rewards';
+import type { RewardIssuer } from '../../domain/rewards';
 import { sendCreate, type UserError } from './graphql';
 import type { ShopifyTransport } from './transport';
 
@@ -23,10 +23,7 @@ export interface FoundGiftCard {
 }
 
 /** A RewardIssuer whose answers carry the gift card's details too (the last characters Shopify shows). */
-export interface GiftCardIssuer extends RewardIssuer {
-  createGiftCard(input: GiftCardInput): Promise<CreateGiftCardResult>;
-  findGiftCardByCode(code: string): Promise<RewardLookup & { matches: FoundGiftCard[] }>;
-}
+export type GiftCardIssuer = ReturnType<typeof giftCardIssuer>;
 
 export const GIFT_CARD_CREATE_MUTATION = `mutation GiftCardCreate($input: GiftCardCreateInput!) {
   giftCardCreate(input: $input) {
@@ -78,7 +75,7 @@ interface FindData {
 }
 
 /** The gift-card issuer (REWARD_TYPE=gift_card) on one transport (one token, one pacer): create a card, find ours by its code. */
-export function giftCardIssuer(transport: ShopifyTransport): GiftCardIssuer {
+export function giftCardIssuer(transport: ShopifyTransport) {
   const amountField = giftCardAmountField(transport.apiVersion);
   let currency: Promise<string> | undefined;
 
@@ -146,5 +143,5 @@ export function giftCardIssuer(transport: ShopifyTransport): GiftCardIssuer {
     return { matches, complete: connection?.pageInfo?.hasNextPage !== true && nodes.length < FIND_PAGE_SIZE };
   };
 
-  return { createGiftCard, findGiftCardByCode };
+  return { createGiftCard, findGiftCardByCode } satisfies RewardIssuer;
 }
