@@ -91,14 +91,10 @@ export function bucketReading(cost: QueryCost | undefined): BucketReading | unde
 }
 
 /** Time until the bucket holds what the refused query asked for. */
-export function throttleDelayMs(cost: QueryCost | undefined): number | undefined {
-  const requested = cost?.requestedQueryCost;
-  const available = cost?.throttleStatus?.currentlyAvailable;
-  const rate = cost?.throttleStatus?.restoreRate;
-  if (typeof requested !== 'number' || typeof available !== 'number' || typeof rate !== 'number' || rate <= 0) {
-    return undefined;
-  }
-  return Math.max(0, Math.ceil(((requested - available) / rate) * 1000));
+export function throttleDelayMs(reading: BucketReading | undefined): number | undefined {
+  const { requestedQueryCost: requested, restoreRate: rate } = reading ?? {};
+  if (!reading || typeof requested !== 'number' || typeof rate !== 'number' || rate <= 0) return undefined;
+  return Math.max(0, Math.ceil(((requested - reading.currentlyAvailable) / rate) * 1000));
 }
 
 export function parseJson<T>(text: string): T | undefined {

@@ -129,7 +129,7 @@ export class ShopifyTransport {
       // The later of Shopify's own arithmetic for this query and the pacer's for every request of
       // this container ahead of it: a record that gives up on THROTTLED comes back when the bucket
       // has refilled for it, not before (lib/infra/redelivery.ts).
-      const shopify = throttleDelayMs(cost) ?? parseRetryAfter(response.headers.get('retry-after'), this.now());
+      const shopify = throttleDelayMs(reading) ?? parseRetryAfter(response.headers.get('retry-after'), this.now());
       const queued = this.pacer?.refillMs(cost?.requestedQueryCost ?? this.pacer.costOf(operation));
       const retryAfterMs = shopify === undefined && queued === undefined ? THROTTLE_FALLBACK_MS : Math.max(shopify ?? 0, queued ?? 0);
       throw new RetryableError(`${what}: throttled (HTTP ${status})`, { retryAfterMs });
