@@ -1,5 +1,5 @@
 import { RetryableError } from '../../domain/errors';
-import type { RewardIssuer } from '../../domain/rewards';
+import type { RewardIssuer, RewardLookup } from '../../domain/rewards';
 import { sendCreate, type UserError } from './graphql';
 import type { ShopifyTransport } from './transport';
 
@@ -15,12 +15,8 @@ export interface GiftCardInput {
 /** What a create did: created, or the code is TAKEN after `sends` sends of the create (ShopifyTransport.send). */
 export type CreateGiftCardResult = { status: 'created'; id: string; lastCharacters: string } | { status: 'taken'; sends: number };
 
-export interface FoundGiftCard {
-  id: string;
-  note: string | null;
-  lastCharacters: string;
-  enabled?: boolean;
-}
+/** A look-up's match, with the details Shopify shows of the card. */
+export type FoundGiftCard = RewardLookup['matches'][number] & { lastCharacters: string; enabled?: boolean };
 
 /** A RewardIssuer whose answers carry the gift card's details too (the last characters Shopify shows). */
 export type GiftCardIssuer = ReturnType<typeof giftCardIssuer>;
