@@ -66,9 +66,7 @@ export class PostHogCapture implements OutcomeTracker {
     if (ok) return;
     const answered = `PostHog capture answered ${status}`;
     if (isRetryableStatus(status)) {
-      throw new RetryableError(answered, {
-        retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
-      });
+      throw new RetryableError(answered, { retryAfterMs: parseRetryAfter(response.headers.get('retry-after')) });
     }
     if (status === 401 || status === 403)
       throw new PermanentError('posthog_auth', `PostHog capture refused the project API key (${status})`);

@@ -45,10 +45,7 @@ export function discountCodeIssuer(transport: ShopifyTransport, now: () => numbe
         // Gift cards expire at the end of their expiresOn day; give discount codes the same last day.
         ...(input.expiresOn ? { endsAt: `${input.expiresOn}T23:59:59Z` } : {}),
         context: { all: 'ALL' },
-        customerGets: {
-          value: { discountAmount: { amount: input.amount, appliesOnEachItem: false } },
-          items: { all: true },
-        },
+        customerGets: { value: { discountAmount: { amount: input.amount, appliesOnEachItem: false } }, items: { all: true } },
         usageLimit: 1,
         appliesOncePerCustomer: true,
       },

@@ -100,12 +100,7 @@ export function giftCardIssuer(transport: ShopifyTransport) {
         ? { initialAmount: { amount: input.amount, currencyCode: await shopCurrency() } }
         : { initialValue: input.amount };
     const variables = {
-      input: {
-        code: input.code,
-        ...amount,
-        note: input.note,
-        ...(input.expiresOn ? { expiresOn: input.expiresOn } : {}),
-      },
+      input: { code: input.code, ...amount, note: input.note, ...(input.expiresOn ? { expiresOn: input.expiresOn } : {}) },
     };
     return sendCreate<CreateData>(transport, 'giftCardCreate', GIFT_CARD_CREATE_MUTATION, variables, input.code, ({ giftCard: card }) => {
       if (!card?.id || typeof card.lastCharacters !== 'string') {

@@ -95,11 +95,7 @@ export class ShopifyTransport {
         this.endpoint,
         {
           method: 'POST',
-          headers: {
-            'X-Shopify-Access-Token': accessToken,
-            'Content-Type': 'application/json',
-            Accept: 'application/json',
-          },
+          headers: { 'X-Shopify-Access-Token': accessToken, 'Content-Type': 'application/json', Accept: 'application/json' },
           body: JSON.stringify({ query, variables }),
           // A redirected POST comes back as a GET to somewhere else: surface it instead.
           redirect: 'manual',
