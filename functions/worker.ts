@@ -277,12 +277,10 @@ function reportOutcome(result: FulfilResult, log: ScopedLogger): void {
  * per container, the fulfilment settings (and the cached secret) re-read each invocation. A
  * misconfigured worker fails the invocation (builtOnFirstCall): SQS redelivers, then dead-letters.
  */
-function createDefaultDeps(): WorkerDeps {
+export const handler = builtOnFirstCall('worker', () => {
   const runtime = loadWorkerRuntimeConfig(process.env);
   if (runtime.dryRun) logger.warn('DRY_RUN is on: referrals are logged and parked in the DLQ (reason dry_run), NOT paid until redriven');
-  return createWorkerDeps(runtime, async () => loadWorkerConfig(await loadEnv()), { sqs: new SQSClient({}), ddb: documentClient() });
-}
-
-export const handler: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse> = builtOnFirstCall('worker', () =>
-  makeWorkerHandler(createDefaultDeps()),
-);
+  return makeWorkerHandler(
+    createWorkerDeps(runtime, async () => loadWorkerConfig(await loadEnv()), { sqs: new SQSClient({}), ddb: documentClient() }),
+  );
+});

@@ -177,8 +177,7 @@ export function createWorkerDeps(
  * The handler's own bookkeeping (fail, release) goes through the same ledger as fulfilment.
  */
 export function workerDepsFrom(runtime: WorkerRuntimeConfig, parts: Pick<WorkerDeps, 'sqs' | 'ledger' | 'fulfilDeps'>): WorkerDeps {
-  const { deadLetterQueueUrl, queueUrl, visibilityTimeoutSeconds, maxReceiveCount, dryRun } = runtime;
-  return { ...parts, deadLetterQueueUrl, queueUrl, visibilityTimeoutSeconds, maxReceiveCount, dryRun };
+  return { ...runtime, ...parts };
 }
 
 /**
