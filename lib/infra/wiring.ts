@@ -152,10 +152,7 @@ interface AwsClients {
   ddb: DynamoDBDocumentClient;
 }
 
-/**
- * The worker's dependencies: the ledger on `runtime.tableName`, and fulfilment's from `loadConfig`
- * per invocation (secret rotation), rebuilt only when it changed (`cachedFulfilDeps`, `containerFulfilDeps`).
- */
+/** The worker's dependencies: the ledger on `runtime.tableName`, fulfilment's through `cachedFulfilDeps` and `containerFulfilDeps`. */
 export function createWorkerDeps(
   runtime: WorkerRuntimeConfig,
   loadConfig: () => Promise<WorkerConfig>,
