@@ -140,7 +140,6 @@ function peekEventId(text: string): string | undefined {
 }
 
 function errorName(value: unknown): string | undefined {
-  if (value instanceof Error) return value.name;
   const name = (value as { name?: unknown } | null | undefined)?.name;
   return typeof name === 'string' ? name : value === undefined ? undefined : typeof value;
 }
