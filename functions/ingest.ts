@@ -144,10 +144,8 @@ function errorName(value: unknown): string | undefined {
   return typeof name === 'string' ? name : value === undefined ? undefined : typeof value;
 }
 
-// Created once per container: the client keeps its connections warm between invocations.
-const sqs = new SQSClient({ requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000 } });
-
 export const handler = makeIngestHandler({
-  sqs,
+  // Created once per container: the client keeps its connections warm between invocations.
+  sqs: new SQSClient({ requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000 } }),
   config: async () => loadIngestConfig(await loadEnv(process.env, undefined, WEBHOOK_SECRET_KEYS)),
 });

@@ -61,11 +61,8 @@ export function makeReconcileHandler(deps: ReconcileHandlerDeps) {
   };
 }
 
-const sqs = new SQSClient({ requestHandler: { connectionTimeout: 1_000, requestTimeout: 5_000 } });
-const ddb = documentClient();
-
 export const handler = makeReconcileHandler({
-  sqs,
-  ddb,
+  sqs: new SQSClient({ requestHandler: { connectionTimeout: 1_000, requestTimeout: 5_000 } }),
+  ddb: documentClient(),
   config: async () => loadReconcilerConfig(await loadEnv(process.env, undefined, RECONCILER_SECRET_KEYS)),
 });
