@@ -3,7 +3,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { isAuthorisedBearer } from '../lib/inbound/auth';
 import { loadIngestConfig, MAX_BODY_BYTES, type IngestConfig } from '../lib/infra/config';
 import { RejectedError, RetryableError } from '../lib/domain/errors';
-import { countForFunction, metrics, MetricUnit, misconfiguredReason, observedHttpHandler, scopedLogger } from '../lib/infra/observability';
+import { count, countForFunction, misconfiguredReason, observedHttpHandler, scopedLogger } from '../lib/infra/observability';
 import { parseWebhook } from '../lib/inbound/posthog-webhook';
 import { BODY_TOO_COMPLEX } from '../lib/inbound/json-bounds';
 import { enqueueReferral } from '../lib/adapters/sqs/queue';
@@ -42,7 +42,7 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
   const headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value]));
   const bearerOk = isAuthorisedBearer(headers.authorization, config.webhookSecret);
   const unauthorised = (validSignature: boolean) => {
-    metrics.addMetric('WebhookUnauthorised', MetricUnit.Count, 1);
+    count('WebhookUnauthorised');
     if (validSignature) countForFunction('WebhookAuthMismatch', 1, 'ingest');
     // Never the presented value: a near-miss token is most of the secret.
     log.warn('webhook refused: missing or wrong bearer token', { code: 'unauthorized', ...(validSignature ? { validSignature } : {}) });
@@ -72,14 +72,14 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
     : undefined;
   if (!bearerOk) return unauthorised(signature?.ok === true);
   if (signature && !signature.ok) {
-    metrics.addMetric('WebhookUnauthorised', MetricUnit.Count, 1);
+    count('WebhookUnauthorised');
     countForFunction('WebhookAuthMismatch', 1, 'ingest');
     log.warn('webhook refused: signature check failed', { code: signature.code });
     return errorResponse(401, signature.code, signature.message);
   }
 
   const rejected = (statusCode: number, code: string, message: string, fields: { bytes?: number } = {}) => {
-    metrics.addMetric('WebhookRejected', MetricUnit.Count, 1);
+    count('WebhookRejected');
     countForFunction('WebhookRejectedAuthenticated', 1, 'ingest');
     log.warn('webhook rejected', { code, ...fields });
     return errorResponse(statusCode, code, message);
@@ -93,7 +93,7 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
     const parsed = parseWebhook(text, config);
     if (parsed.kind === 'ignored') {
       log = scopedLogger({ requestId, eventId: parsed.eventId });
-      metrics.addMetric('WebhookIgnored', MetricUnit.Count, 1);
+      count('WebhookIgnored');
       log.debug('webhook ignored: not the referral event');
       return jsonResponse(200, { status: 'ignored', reason: `event is not "${config.referralEvent}"`, eventId: parsed.eventId });
     }
@@ -101,10 +101,10 @@ async function respond(event: APIGatewayProxyEventV2, deps: IngestDeps): Promise
     log = scopedLogger({ requestId, eventId: queued.eventId });
     await enqueueReferral(deps.sqs, config.queueUrl, queued);
     if (parsed.kind === 'person-event') {
-      metrics.addMetric('PersonEventQueued', MetricUnit.Count, 1);
+      count('PersonEventQueued');
       log.info('person event queued', { role: parsed.event.role });
     } else {
-      metrics.addMetric('ReferralQueued', MetricUnit.Count, 1);
+      count('ReferralQueued');
       log.info('referral queued');
     }
     return jsonResponse(202, { status: 'queued', eventId: queued.eventId });
@@ -140,15 +140,12 @@ function peekEventId(text: string): string | undefined {
 }
 
 function errorName(value: unknown): string | undefined {
-  if (value instanceof Error) return value.name;
   const name = (value as { name?: unknown } | null | undefined)?.name;
   return typeof name === 'string' ? name : value === undefined ? undefined : typeof value;
 }
 
-// Created once per container: the client keeps its connections warm between invocations.
-const sqs = new SQSClient({ requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000 } });
-
 export const handler = makeIngestHandler({
-  sqs,
+  // Created once per container: the client keeps its connections warm between invocations.
+  sqs: new SQSClient({ requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000 } }),
   config: async () => loadIngestConfig(await loadEnv(process.env, undefined, WEBHOOK_SECRET_KEYS)),
 });

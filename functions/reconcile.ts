@@ -5,7 +5,7 @@ import { documentClient } from '../lib/infra/aws-clients';
 import { loadReconcilerConfig, type ReconcilerConfig } from '../lib/infra/config';
 import { PermanentError } from '../lib/domain/errors';
 import type { Fetch } from '../lib/infra/http';
-import { flushMetrics, logger, metrics, MetricUnit, scopedLogger } from '../lib/infra/observability';
+import { count, flushMetrics, logger, scopedLogger } from '../lib/infra/observability';
 import { reconcile, slidingWindow, type ReconcileReport } from '../lib/domain/reconcile';
 import { reconcileDeps, reconcileOptions } from '../lib/infra/wiring';
 import { loadEnv, RECONCILER_SECRET_KEYS } from '../lib/infra/secrets';
@@ -41,13 +41,13 @@ export function makeReconcileHandler(deps: ReconcileHandlerDeps) {
         reconcileDeps(config, { sqs: deps.sqs, ddb: deps.ddb, fetch: deps.fetch, log }),
         reconcileOptions(config, slidingWindow(config, now), { pageSize: deps.pageSize }),
       );
-      metrics.addMetric('ReconcileMissing', MetricUnit.Count, report.missing.length);
-      metrics.addMetric('ReconcileUnreconcilable', MetricUnit.Count, report.unreconcilable.length);
-      metrics.addMetric('ReconcileSeen', MetricUnit.Count, report.seen);
-      if (report.personEvents) metrics.addMetric('ReconcilePersonEventsQueued', MetricUnit.Count, report.personEvents.queued);
+      count('ReconcileMissing', report.missing.length);
+      count('ReconcileUnreconcilable', report.unreconcilable.length);
+      count('ReconcileSeen', report.seen);
+      if (report.personEvents) count('ReconcilePersonEventsQueued', report.personEvents.queued);
       return { status: 'done', ...report };
     } catch (error) {
-      metrics.addMetric('ReconcileFailed', MetricUnit.Count, 1);
+      count('ReconcileFailed');
       // Reason codes and our own messages only: neither carries a key or an email.
       log.error('reconcile: run failed', {
         error: (error as Error)?.name ?? typeof error,
@@ -61,11 +61,8 @@ export function makeReconcileHandler(deps: ReconcileHandlerDeps) {
   };
 }
 
-const sqs = new SQSClient({ requestHandler: { connectionTimeout: 1_000, requestTimeout: 5_000 } });
-const ddb = documentClient();
-
 export const handler = makeReconcileHandler({
-  sqs,
-  ddb,
+  sqs: new SQSClient({ requestHandler: { connectionTimeout: 1_000, requestTimeout: 5_000 } }),
+  ddb: documentClient(),
   config: async () => loadReconcilerConfig(await loadEnv(process.env, undefined, RECONCILER_SECRET_KEYS)),
 });

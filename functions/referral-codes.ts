@@ -8,7 +8,7 @@ import { issueReferralCode } from '../lib/domain/referral-codes';
 import { isAuthorisedBearer } from '../lib/inbound/auth';
 import { parseCodeRequest } from '../lib/inbound/referral-code-request';
 import { maskCode, maskEmail } from '../lib/infra/mask';
-import { metrics, MetricUnit, misconfiguredReason, observedHttpHandler, scopedLogger } from '../lib/infra/observability';
+import { count, misconfiguredReason, observedHttpHandler, scopedLogger } from '../lib/infra/observability';
 import { APP_SECRET_KEYS, loadEnv } from '../lib/infra/secrets';
 import { errorResponse, jsonResponse } from '../lib/inbound/response';
 
@@ -45,16 +45,16 @@ async function respond(event: APIGatewayProxyEventV2, deps: ReferralCodesDeps): 
   const current = isAuthorisedBearer(authorization, config.appApiKey);
   const previous = config.previousAppApiKey !== undefined && isAuthorisedBearer(authorization, config.previousAppApiKey);
   if (!current && !previous) {
-    metrics.addMetric('ReferralCodeUnauthorised', MetricUnit.Count, 1);
+    count('ReferralCodeUnauthorised');
     log.warn('referral code refused: missing or wrong bearer token', { code: 'unauthorized' });
     return error(401, 'unauthorized', 'missing or wrong Authorization: Bearer token', { 'www-authenticate': 'Bearer' });
   }
   try {
     const owner = parseCodeRequest(Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8').toString('utf8'));
     const code = await issueReferralCode(owner, new ReferralCodeIssuer(deps.ddb, config.tableName));
-    metrics.addMetric('ReferralCodeAnswered', MetricUnit.Count, 1);
+    count('ReferralCodeAnswered');
     // Who still sends the key being rotated out: the rotation's last step waits for this to stop.
-    if (!current) metrics.addMetric('ReferralCodePreviousKeyUsed', MetricUnit.Count, 1);
+    if (!current) count('ReferralCodePreviousKeyUsed');
     log.info('referral code answered', { referrer: maskEmail(owner.email), code: maskCode(code), ...(current ? {} : { key: 'previous' }) });
     return jsonResponse(200, { code, link: referralLink(config.referralLink, code) }, NO_STORE);
   } catch (cause) {

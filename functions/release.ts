@@ -2,7 +2,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { documentClient } from '../lib/infra/aws-clients';
 import { loadCustomerIoConfig, loadPostHogCaptureConfig, loadReleaserConfig, loadShopifyConfig } from '../lib/infra/config';
 import { releaseDue, type ReleaserDeps } from '../lib/domain/lifecycle/release';
-import { builtOnFirstCall, countForFunction, flushMetrics, logger, metrics, MetricUnit } from '../lib/infra/observability';
+import { builtOnFirstCall, count, countForFunction, flushMetrics, logger } from '../lib/infra/observability';
 import { loadEnv } from '../lib/infra/secrets';
 import { releaserDeps } from '../lib/infra/wiring';
 
@@ -11,21 +11,21 @@ export function makeReleaseHandler(deps: ReleaserDeps) {
   return async (): Promise<{ released: number; reviewOverADay: number }> => {
     try {
       const run = await releaseDue(deps);
-      metrics.addMetric('RewardsReleased', MetricUnit.Count, run.released);
+      count('RewardsReleased', run.released);
       // Every run, zeros included: missing data means the releaser is not running (its alarm treats
       // that as breaching); the alarm on qualifying events stopping reads the second.
       countForFunction('ReviewWaitingOverADay', run.reviewOverADay, 'release');
       countForFunction('ReferralsAwaitingQualification', run.awaiting, 'release');
-      metrics.addMetric('ReferralsNotQualified', MetricUnit.Count, run.notQualified);
+      count('ReferralsNotQualified', run.notQualified);
       if (run.expiryFollowUpsFailed > 0) {
-        metrics.addMetric('ExpiryFollowUpsFailed', MetricUnit.Count, run.expiryFollowUpsFailed);
+        count('ExpiryFollowUpsFailed', run.expiryFollowUpsFailed);
         logger.warn('some expired referrals could not be finished (claims, capture or announcement); the next run retries them', {
           failed: run.expiryFollowUpsFailed,
         });
       }
-      if (run.revoked > 0) metrics.addMetric('RevokesFinished', MetricUnit.Count, run.revoked);
+      if (run.revoked > 0) count('RevokesFinished', run.revoked);
       if (run.revokesFailed.length > 0) {
-        metrics.addMetric('RevokesFailed', MetricUnit.Count, run.revokesFailed.length);
+        count('RevokesFailed', run.revokesFailed.length);
         // Each one named: a revoke failing run after run (a reward Shopify no longer knows) needs an operator.
         logger.warn("some refunded referrals' rewards could not be deactivated; the next run retries them", {
           failed: run.revokesFailed,

@@ -73,10 +73,8 @@ const reportingHooks = (fulfilDeps: FulfilDeps, log: ScopedLogger) => ({
 });
 
 /**
- * A record that fails is reported to SQS as failed, after setting when it comes back: seconds for a
- * lease or claim another referral holds, the bucket's refill for THROTTLED, a growing backoff for
- * an outage (lib/infra/redelivery.ts), rather than the queue's visibility timeout for all of them.
- * The last receive is left alone: SQS dead-letters it after the queue's timeout, as before.
+ * A record that fails is reported to SQS as failed, after setting when it comes back to fit the
+ * cause (lib/infra/redelivery.ts). The last receive is left alone: SQS dead-letters it after the queue's timeout.
  */
 async function processOrDefer(record: SQSRecord, deps: WorkerDeps, context: Context): Promise<void> {
   try {
@@ -273,16 +271,13 @@ function reportOutcome(result: FulfilResult, log: ScopedLogger): void {
 }
 
 /**
- * Production wiring: clients and the container's settings (table, DLQ, redrive count, DRY_RUN) once
- * per container, the fulfilment settings (and the cached secret) re-read each invocation. A
- * misconfigured worker fails the invocation (builtOnFirstCall): SQS redelivers, then dead-letters.
+ * Production wiring: the runtime settings once per container, the fulfilment settings each invocation
+ * (lib/infra/wiring.ts). A misconfigured worker fails the invocation (builtOnFirstCall): SQS redelivers, then dead-letters.
  */
-function createDefaultDeps(): WorkerDeps {
+export const handler = builtOnFirstCall('worker', () => {
   const runtime = loadWorkerRuntimeConfig(process.env);
   if (runtime.dryRun) logger.warn('DRY_RUN is on: referrals are logged and parked in the DLQ (reason dry_run), NOT paid until redriven');
-  return createWorkerDeps(runtime, async () => loadWorkerConfig(await loadEnv()), { sqs: new SQSClient({}), ddb: documentClient() });
-}
-
-export const handler: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse> = builtOnFirstCall('worker', () =>
-  makeWorkerHandler(createDefaultDeps()),
-);
+  return makeWorkerHandler(
+    createWorkerDeps(runtime, async () => loadWorkerConfig(await loadEnv()), { sqs: new SQSClient({}), ddb: documentClient() }),
+  );
+});

@@ -17,14 +17,12 @@
  * (`{}`, `0`) cost a few tens of MB to parse (docs/PERFORMANCE.md, "Ingest").
  */
 
-export interface JsonBounds {
+export const JSON_BOUNDS = {
   /** Deepest nesting of arrays and objects. */
-  maxDepth: number;
+  maxDepth: 64,
   /** Most elements: every array and object counts one, and every comma between values or members one more. */
-  maxElements: number;
-}
-
-export const JSON_BOUNDS: JsonBounds = { maxDepth: 64, maxElements: 200_000 };
+  maxElements: 200_000,
+};
 
 export const BODY_TOO_COMPLEX = 'body_too_complex';
 
@@ -40,7 +38,8 @@ const CLOSE_OBJECT = 0x7d; // }
  * The first bound `text` passes, or undefined. Malformed JSON is not judged here (the parser
  * that runs next says what is wrong with it); only what parsing it could cost.
  */
-export function jsonComplexityProblem(text: string, bounds: JsonBounds = JSON_BOUNDS): { code: string; message: string } | undefined {
+export function jsonComplexityProblem(text: string): { code: string; message: string } | undefined {
+  const { maxDepth, maxElements } = JSON_BOUNDS;
   let depth = 0;
   let elements = 0;
   let inString = false;
@@ -56,15 +55,15 @@ export function jsonComplexityProblem(text: string, bounds: JsonBounds = JSON_BO
     if (c === QUOTE) {
       inString = true;
     } else if (c === OPEN_ARRAY || c === OPEN_OBJECT) {
-      if (++depth > bounds.maxDepth) return { code: BODY_TOO_COMPLEX, message: `body is nested more than ${bounds.maxDepth} levels deep` };
+      if (++depth > maxDepth) return { code: BODY_TOO_COMPLEX, message: `body is nested more than ${maxDepth} levels deep` };
       elements++;
     } else if (c === CLOSE_ARRAY || c === CLOSE_OBJECT) {
       depth--;
     } else if (c === COMMA) {
       elements++;
     }
-    if (elements > bounds.maxElements) {
-      const message = `body has more than ${bounds.maxElements} elements (arrays, objects and the values or members in them)`;
+    if (elements > maxElements) {
+      const message = `body has more than ${maxElements} elements (arrays, objects and the values or members in them)`;
       return { code: BODY_TOO_COMPLEX, message };
     }
   }

@@ -1,3 +1,4 @@
+import type { QueryClientOptions } from '../adapters/posthog-query';
 import { parseRate } from './duration';
 import { Settings, type Env } from './settings';
 
@@ -59,11 +60,7 @@ export function lifecycleSettings(settings: Settings): LifecycleConfig {
 }
 
 /** PostHog's Query API: POSTHOG_APP_HOST, POSTHOG_PROJECT_ID, POSTHOG_PERSONAL_API_KEY (the reconciler's, and the shared-signal guards'). */
-export interface PostHogQueryConfig {
-  appHost: string;
-  projectId: string;
-  personalApiKey: string;
-}
+export type PostHogQueryConfig = Pick<QueryClientOptions, 'appHost' | 'projectId' | 'personalApiKey'>;
 
 /**
  * The worker's Query API settings, required while a shared-signal guard is on (a guard that could

@@ -3,6 +3,9 @@ import { CUSTOMERIO_MAX_EVENT_NAME_BYTES } from '../domain/limits';
 import { parseDomainList, type ProgramRules, type ReferralSignatures } from '../domain/rules';
 import { MIN_SIGNING_KEY_BYTES } from '../domain/vouch';
 import type { ShopifyAuthConfig } from '../adapters/shopify/auth';
+import type { CustomerIoClientOptions } from '../adapters/customerio';
+import type { PostHogCaptureOptions } from '../adapters/posthog-capture';
+import type { PayloadOptions } from '../inbound/posthog-webhook';
 import { InvalidSigningSecretError, signingKey } from '../inbound/signature';
 import { lifecycleSettings, sharedSignalQuerySettings, type LifecycleConfig, type PostHogQueryConfig } from './config-lifecycle';
 import { qualificationSettings } from './config-qualify';
@@ -43,23 +46,15 @@ export const SECRET_KEYS = [
  */
 export const MAX_BODY_BYTES = 6 * 1024 * 1024;
 
-export interface IngestConfig {
+/** What parseWebhook reads (QUALIFY_EVENT, REVOKE_EVENT also queued, as person events), and where ingest queues it. */
+export interface IngestConfig extends PayloadOptions {
   webhookSecret: string;
   webhookSigningSecret?: string;
-  referralEvent: string;
-  referrerEmailProperty: string;
-  redeemerEmailProperty: string;
   queueUrl: string;
-  /** QUALIFY_EVENT, REVOKE_EVENT: also queued, as person events (lib/domain/person-event.ts). */
-  qualifyEvent?: string;
-  revokeEvent?: string;
 }
 
 /** Customer.io's Track API and the event names the worker (and, for statuses, the releaser) sends. */
-export interface CustomerIoConfig {
-  trackUrl: string;
-  siteId: string;
-  apiKey: string;
+export interface CustomerIoConfig extends Pick<CustomerIoClientOptions, 'trackUrl' | 'siteId' | 'apiKey'> {
   /** CUSTOMERIO_EVENT: the fulfilment campaign's trigger. */
   eventName: string;
   /** CUSTOMERIO_STATUS_EVENT: the status campaign's trigger; absent (the default), no status is told. */
@@ -239,10 +234,7 @@ function customerIoSettings(settings: Settings): CustomerIoConfig {
 export const loadCustomerIoConfig = (env: Env): CustomerIoConfig => Settings.load(env, customerIoSettings);
 
 /** Where outcomes are captured: POSTHOG_HOST, with POSTHOG_API_KEY (the worker's secret). */
-export interface PostHogCaptureConfig {
-  host: string;
-  apiKey: string;
-}
+export type PostHogCaptureConfig = Pick<PostHogCaptureOptions, 'host' | 'apiKey'>;
 
 function posthogCaptureSettings(settings: Settings): PostHogCaptureConfig | undefined {
   const apiKey = settings.value('POSTHOG_API_KEY');

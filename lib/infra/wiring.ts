@@ -152,10 +152,7 @@ interface AwsClients {
   ddb: DynamoDBDocumentClient;
 }
 
-/**
- * The worker's dependencies: the ledger on `runtime.tableName`, and fulfilment's from `loadConfig`
- * per invocation (secret rotation), rebuilt only when it changed (`cachedFulfilDeps`, `containerFulfilDeps`).
- */
+/** The worker's dependencies: the ledger on `runtime.tableName`, fulfilment's through `cachedFulfilDeps` and `containerFulfilDeps`. */
 export function createWorkerDeps(
   runtime: WorkerRuntimeConfig,
   loadConfig: () => Promise<WorkerConfig>,
@@ -177,8 +174,7 @@ export function createWorkerDeps(
  * The handler's own bookkeeping (fail, release) goes through the same ledger as fulfilment.
  */
 export function workerDepsFrom(runtime: WorkerRuntimeConfig, parts: Pick<WorkerDeps, 'sqs' | 'ledger' | 'fulfilDeps'>): WorkerDeps {
-  const { deadLetterQueueUrl, queueUrl, visibilityTimeoutSeconds, maxReceiveCount, dryRun } = runtime;
-  return { ...parts, deadLetterQueueUrl, queueUrl, visibilityTimeoutSeconds, maxReceiveCount, dryRun };
+  return { ...runtime, ...parts };
 }
 
 /**
