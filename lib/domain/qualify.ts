@@ -257,13 +257,8 @@ export async function handlePersonEvent(
   const handled = await ledger.personEventMarked(event.eventId);
 
   if (event.role === 'qualify' && !handled) {
-    const fact: QualifyingFact = {
-      eventId: event.eventId,
-      occurredAt,
-      ...(event.personId ? { personId: event.personId } : {}),
-      ...(event.distinctId ? { distinctId: event.distinctId } : {}),
-      ...(event.email ? { email: event.email } : {}),
-    };
+    const { eventId, personId, distinctId, email } = event;
+    const fact: QualifyingFact = { eventId, occurredAt, personId, distinctId, email };
     // Noted before the referral is looked for: a referral that waits after our look reads it (see the header).
     for (const person of personKeys(event)) await ledger.noteQualifying(person, fact, expiresAt);
   }
