@@ -343,7 +343,7 @@ async function revokeFound(found: Found, event: PersonEvent, occurredAt: number,
   const { ledger } = deps;
   const { eventId } = found.record;
   let record = found.record;
-  if (occurredAt < (found.referral ? capturedAt(found.referral, record) : Date.parse(record.createdAt))) return nothing(record);
+  if (occurredAt < capturedAt(found.referral ?? {}, record)) return nothing(record);
   if (record.status === 'AWAITING' || record.status === 'HELD' || record.status === 'REVIEW') {
     const cancelled = await cancel(ledger, eventId, event.eventName);
     record = cancelled ?? (await ledger.get(eventId)) ?? record;
