@@ -251,9 +251,8 @@ export async function handlePersonEvent(
     await ledger.markPersonEvent(event.eventId, event.role, expiresAt);
     return { outcome: 'unvouched', reason: refusal };
   }
-  // Handled already (the mark is written last): a repeat moves nothing, it may only continue a
-  // referral already qualified. The signature covers the uuid but not the time, so a replay of an
-  // old event under a new timestamp must not be judged anew.
+  // Handled already (the mark is written last): a repeat, or a replay under a new timestamp (see
+  // personEventRefusal), moves nothing; it may only continue a referral already qualified.
   const handled = await ledger.personEventMarked(event.eventId);
 
   if (event.role === 'qualify' && !handled) {
