@@ -47,19 +47,14 @@ export function emailDomain(email: string): string {
 // the container's settings): isBlockedDomain runs twice per referral on the worker's path.
 const canonicalLists = new WeakMap<readonly string[], ReadonlySet<string>>();
 
-function canonicalSet(domains: readonly string[]): ReadonlySet<string> {
-  let set = canonicalLists.get(domains);
-  if (!set) canonicalLists.set(domains, (set = new Set(domains.map(canonicalDomain))));
-  return set;
-}
-
 /**
  * Whether the email's domain is on the list, or under a domain on the list (`mail.example.com` is
  * under `example.com`), aliases folded on both sides: blocking `gmail.com` blocks `googlemail.com`.
  */
 export function isBlockedDomain(email: string, blockedDomains: readonly string[]): boolean {
   if (blockedDomains.length === 0) return false;
-  const blocked = canonicalSet(blockedDomains);
+  const blocked = canonicalLists.get(blockedDomains) ?? new Set(blockedDomains.map(canonicalDomain));
+  canonicalLists.set(blockedDomains, blocked);
   const labels = emailDomain(email).replace(/\.+$/, '').split('.');
   // Every suffix of the domain: a.b.example.com, b.example.com, example.com, com.
   return labels.some((_, i) => blocked.has(canonicalDomain(labels.slice(i).join('.'))));

@@ -8,6 +8,7 @@
  */
 import { RetryableError } from './errors';
 import type { LifecycleFields, LifecycleQueue, LifecycleRecord } from './lifecycle/record';
+import type { Who } from './qualify';
 import type { Referral } from './referral';
 
 /** gift_card (default) or discount_code (for shops without the gift-card scopes): fixed per referral at begin. */
@@ -199,15 +200,14 @@ export type Counter =
    */
   | { kind: 'person'; person: string };
 
-/** A person's latest qualifying event, as heard under one of their keys (lib/domain/qualify.ts). */
-export interface QualifyingFact {
+/**
+ * A person's latest qualifying event, as heard under one of their keys (lib/domain/qualify.ts), with
+ * who it was about as it named them: the referral checks it is its redeemer.
+ */
+export interface QualifyingFact extends Who {
   eventId: string;
   /** Epoch ms the event happened (PostHog's timestamp). */
   occurredAt: number;
-  /** Who the event was about, as it named them: the referral checks it is its redeemer. */
-  personId?: string;
-  distinctId?: string;
-  email?: string;
 }
 
 /**

@@ -1,11 +1,18 @@
-import { MAX_CODE_LENGTH } from './codes';
-
 /**
  * The limits of the later steps that a referral's own fields can break, in one place, so they are
  * checked before the first side effect: by ingest (a 422, PostHog's event refused before it is
  * queued) and by the worker before its first Shopify call (a PermanentError, for a message that did
  * not come through ingest). Found out only at the Customer.io step, both cards would already exist
  * and the referral would be paid but never mailed, with no retry able to help.
+ *
+ * What Shopify is sent is bounded without looking at the referral: the note (discount title) is
+ * giftCardNote(eventId, role), a fixed text around a UUID (< 100 characters); codes are 8–20
+ * letters and digits (CONTRACTS.md §2, checked in lib/infra/config.ts with REWARD_CODE_LENGTH) and the
+ * amount at most 2000 (same). No email reaches Shopify, so no referral can break a Shopify limit.
+ *
+ * The event data the worker sends is four strings: two codes and the two emails. Its largest
+ * possible JSON is far below Customer.io's data limit, so only the identifier needs checking per
+ * referral (tests/unit/limits.test.ts proves the bound).
  *
  * Customer.io Track API limits, from its published OpenAPI description
  * (docs.customer.io/api/track/, "Customer limits" and "Event limits"; mirrored in
@@ -19,25 +26,6 @@ export const CUSTOMERIO_MAX_DATA_BYTES = 100_000;
 
 /** RFC 5321's 256-octet path less its angle brackets; what ingest's email schema allows. */
 export const MAX_EMAIL_LENGTH = 254;
-
-/**
- * What Shopify is sent is bounded without looking at the referral: the note (discount title) is
- * giftCardNote(eventId, role), a fixed text around a UUID (< 100 characters); codes are 8–20
- * letters and digits (CONTRACTS.md §2, checked in lib/infra/config.ts with REWARD_CODE_LENGTH) and the
- * amount at most 2000 (same). No email reaches Shopify, so no referral can break a Shopify limit.
- *
- * The event data the worker sends is four strings: two codes and the two emails. Its largest
- * possible JSON is far below Customer.io's data limit, so only the identifier needs checking per
- * referral (tests/unit/limits.test.ts proves the bound). Marked pure: nothing in production reads
- * it, so the functions' bundles leave it out.
- */
-export const MAX_EVENT_DATA_BYTES = /* @__PURE__ */ (() =>
-  JSON.stringify({
-    discountreferrer: 'X'.repeat(MAX_CODE_LENGTH),
-    discountreferee: 'X'.repeat(MAX_CODE_LENGTH),
-    referreremail: 'x'.repeat(MAX_EMAIL_LENGTH),
-    refereeemail: 'x'.repeat(MAX_EMAIL_LENGTH),
-  }).length)();
 
 export interface LimitProblem {
   /** Machine-readable: ingest's 422 error code, the worker's dead-letter reason. */

@@ -251,19 +251,13 @@ export async function handlePersonEvent(
     await ledger.markPersonEvent(event.eventId, event.role, expiresAt);
     return { outcome: 'unvouched', reason: refusal };
   }
-  // Handled already (the mark is written last): a repeat moves nothing, it may only continue a
-  // referral already qualified. The signature covers the uuid but not the time, so a replay of an
-  // old event under a new timestamp must not be judged anew.
+  // Handled already (the mark is written last): a repeat, or a replay under a new timestamp (see
+  // personEventRefusal), moves nothing; it may only continue a referral already qualified.
   const handled = await ledger.personEventMarked(event.eventId);
 
   if (event.role === 'qualify' && !handled) {
-    const fact: QualifyingFact = {
-      eventId: event.eventId,
-      occurredAt,
-      ...(event.personId ? { personId: event.personId } : {}),
-      ...(event.distinctId ? { distinctId: event.distinctId } : {}),
-      ...(event.email ? { email: event.email } : {}),
-    };
+    const { eventId, personId, distinctId, email } = event;
+    const fact: QualifyingFact = { eventId, occurredAt, personId, distinctId, email };
     // Noted before the referral is looked for: a referral that waits after our look reads it (see the header).
     for (const person of personKeys(event)) await ledger.noteQualifying(person, fact, expiresAt);
   }
@@ -348,7 +342,7 @@ async function revokeFound(found: Found, event: PersonEvent, occurredAt: number,
   const { ledger } = deps;
   const { eventId } = found.record;
   let record = found.record;
-  if (occurredAt < (found.referral ? capturedAt(found.referral, record) : Date.parse(record.createdAt))) return nothing(record);
+  if (occurredAt < capturedAt(found.referral ?? {}, record)) return nothing(record);
   if (record.status === 'AWAITING' || record.status === 'HELD' || record.status === 'REVIEW') {
     const cancelled = await cancel(ledger, eventId, event.eventName);
     record = cancelled ?? (await ledger.get(eventId)) ?? record;

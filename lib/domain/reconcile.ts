@@ -29,9 +29,6 @@ import type { EventRow, EventWindow, PersonEventWindow } from '../adapters/posth
 /** The WARN lines the reconciler's alarms count (serverless.yml metric filters match them exactly). */
 export const MISSING_LOG_MESSAGE = 'reconcile: referral missing from the ledger, queueing it';
 export const UNRECONCILABLE_LOG_MESSAGE = 'reconcile: referral event cannot be reconciled, not queued';
-/** The catch-up's lines: no alarm counts them (a lost qualifying event is recovered, not lost money). */
-export const PERSON_EVENT_MISSING_LOG_MESSAGE = 'reconcile: qualifying or refund event missing from the ledger, queueing it';
-export const PERSON_EVENT_UNRECONCILABLE_LOG_MESSAGE = 'reconcile: qualifying or refund event cannot be reconciled, not queued';
 
 export interface ReconcileSource {
   pages(window: EventWindow): AsyncIterable<EventRow[]>;
@@ -222,9 +219,10 @@ async function catchUp(deps: ReconcileDeps, options: ReconcileOptions, settings:
   await queueMissing(deps, { ...options, qualifyEvent: settings.qualifyEvent, revokeEvent: settings.revokeEvent }, pages, {
     counts,
     read: (parsed) => (parsed.kind === 'person-event' ? parsed.event : undefined),
+    // The catch-up's WARN lines: no alarm counts them (a lost qualifying event is recovered, not lost money).
     refused: (row) => {
       counts.unreconcilable++;
-      deps.log.warn(PERSON_EVENT_UNRECONCILABLE_LOG_MESSAGE, row);
+      deps.log.warn('reconcile: qualifying or refund event cannot be reconciled, not queued', row);
     },
     id: (event) => event.eventId.toLowerCase(),
     inLedger: deps.personEventsInLedger,
@@ -234,7 +232,7 @@ async function catchUp(deps: ReconcileDeps, options: ReconcileOptions, settings:
       const finding = { eventId: event.eventId, role: event.role, occurredAt: event.occurredAt };
       const message = options.dryRun
         ? 'reconcile: qualifying or refund event not handled yet (dry run, not queued)'
-        : PERSON_EVENT_MISSING_LOG_MESSAGE;
+        : 'reconcile: qualifying or refund event missing from the ledger, queueing it';
       deps.log.warn(message, finding);
     },
   });

@@ -79,9 +79,6 @@ export async function resolveReferralCode(rawCode: string, store: ReferralCodeLo
   return { email: item.email, ...(item.distinctId ? { distinctId: item.distinctId } : {}) };
 }
 
-/** Why a referral's code refuses it: a code we never issued, or none where one is required. */
-export type CodeRefusal = 'unknown_referral_code' | 'referral_code_required';
-
 export interface ReferralCodeDeps {
   store: ReferralCodeLookup;
   /** REQUIRE_REFERRAL_CODE: a referral that names no code is refused. */
@@ -91,7 +88,8 @@ export interface ReferralCodeDeps {
 export interface ResolvedReferrer {
   /** The referral with its referrer the code's owner (when the code resolved). */
   referral: Referral;
-  refusal?: CodeRefusal;
+  /** Why its code refuses it: a code we never issued, or none where one is required. */
+  refusal?: 'unknown_referral_code' | 'referral_code_required';
   /** The event named a referrer email that is not the code's owner: ignored, reported for whoever investigates. */
   ignoredReferrerEmail?: string;
 }

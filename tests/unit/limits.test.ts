@@ -1,6 +1,7 @@
 import { loadCustomerIoConfig, loadReleaserConfig, loadWorkerConfig } from '../../lib/infra/config';
 import { PermanentError } from '../../lib/domain/errors';
-import { CUSTOMERIO_MAX_DATA_BYTES, MAX_EVENT_DATA_BYTES, referralLimitProblem } from '../../lib/domain/limits';
+import { MAX_CODE_LENGTH } from '../../lib/domain/codes';
+import { CUSTOMERIO_MAX_DATA_BYTES, MAX_EMAIL_LENGTH, referralLimitProblem } from '../../lib/domain/limits';
 import { thrown } from '../support/failure';
 
 const email = (bytes: number) => `${'r'.repeat(bytes - '@example.com'.length)}@example.com`;
@@ -31,6 +32,14 @@ describe('referralLimitProblem', () => {
   });
 
   it("bounds the event data far below Customer.io's data limit, so no referral can exceed it", () => {
+    // Prepare: the largest event data the worker can send, two codes and two emails at their longest
+    const MAX_EVENT_DATA_BYTES = JSON.stringify({
+      discountreferrer: 'X'.repeat(MAX_CODE_LENGTH),
+      discountreferee: 'X'.repeat(MAX_CODE_LENGTH),
+      referreremail: 'x'.repeat(MAX_EMAIL_LENGTH),
+      refereeemail: 'x'.repeat(MAX_EMAIL_LENGTH),
+    }).length;
+
     // Assess
     expect(MAX_EVENT_DATA_BYTES).toBeLessThan(CUSTOMERIO_MAX_DATA_BYTES / 100);
   });
