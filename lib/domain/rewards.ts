@@ -7,7 +7,7 @@ import { resolveReferrer, type ReferralCodeDeps } from './referral-codes';
 import { withRetry, type RetryOptions } from '../infra/retry';
 import { staticRefusal, vouchRefusal, type ProgramRules } from './rules';
 import { captureOutcome } from './lifecycle/capture';
-import { captureHeld, lifecycleVerdict, takeUp, type LifecycleDeps } from './lifecycle/hold';
+import { lifecycleVerdict, takeUp, type LifecycleDeps } from './lifecycle/hold';
 import { lastStep, stateOf, type Verdict } from './machine';
 import { decide, finish as finishStep, recordCard, recordCustomerIo, recordPostHog, recordTakenSeen, replaceCode } from './steps';
 import type { EventSender, OutcomeDetails, OutcomeTracker } from './notify-ports';
@@ -243,7 +243,6 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
         : deps.lifecycle
           ? await lifecycleVerdict(referral, record, deps.lifecycle, gateContext)
           : { kind: 'pay' };
-    await captureHeld(referral, verdict, gateContext);
     record = await decide(ledger, eventId, owner, verdict, JSON.stringify(referral));
     await checkpoint('decided');
     if (verdict.kind === 'hold') {

@@ -4,7 +4,6 @@
  * exceed. Evaluated once per referral, after the program rules accepted it; each check is a
  * claim that admits the same referral again, so a retry reaches the same verdict.
  */
-import type { LifecycleConfig } from '../../infra/config';
 import { PermanentError } from '../errors';
 import { canonicalEmail } from '../identity';
 import type { Referral } from '../referral';
@@ -35,14 +34,6 @@ export interface PersonRef {
 export interface SharedSignalsPort {
   shared(query: { referrer: PersonRef; redeemer: PersonRef; since: string }): Promise<{ devices: number; ips: number }>;
 }
-
-/** Whether any guard is on: without one the worker writes nothing extra. */
-export const guardsOn = (config: LifecycleConfig): boolean =>
-  config.reviewDisposable ||
-  config.velocity !== undefined ||
-  config.dailyBudgetCents !== undefined ||
-  config.monthlyBudgetCents !== undefined ||
-  config.sharedSignals !== undefined;
 
 /**
  * The reasons to review, empty to pay. Budget comes last and is reserved only when nothing else

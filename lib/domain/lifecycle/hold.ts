@@ -20,7 +20,7 @@ import type { Verdict } from '../machine';
 import type { Referral } from '../referral';
 import type { OutcomeDetails, OutcomeTracker } from '../notify-ports';
 import { captureOutcome } from './capture';
-import { countApproved, guardsOn, reviewReasons, type GuardCounters, type SharedSignalsPort } from './guards';
+import { countApproved, reviewReasons, type GuardCounters, type SharedSignalsPort } from './guards';
 import { decide, markReleased } from '../steps';
 import { referralCents } from './record';
 
@@ -44,7 +44,11 @@ export interface GateContext {
   retry: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
-/** The lifecycle's verdict on an accepted referral: the guards' reads and budget claims (which admit the same referral again), no write of its own. */
+/**
+ * The lifecycle's verdict on an accepted referral: the guards' reads and budget claims (which admit
+ * the same referral again), no write of its own. A hold is captured here, before the write that parks
+ * it (and frees the lease): a crash in between captures again, with the same uuid.
+ */
 export async function lifecycleVerdict(
   referral: Referral,
   begun: LedgerRecord,
@@ -54,17 +58,14 @@ export async function lifecycleVerdict(
   const { config } = deps;
   // From the first attempt's time, so a crash and retry do not push the release back.
   const holdUntil = Date.parse(begun.createdAt) + config.holdMs;
-  if (guardsOn(config)) {
-    const reasons = await reviewReasons(referral, begun.createdAt, { ...deps, cents: referralCents(context.rewardAmount) });
-    if (reasons.length > 0) return { kind: 'review', reasons, holdUntil };
+  // With every guard off this reads and writes nothing.
+  const reasons = await reviewReasons(referral, begun.createdAt, { ...deps, cents: referralCents(context.rewardAmount) });
+  if (reasons.length > 0) return { kind: 'review', reasons, holdUntil };
+  if (config.holdMs > 0 && holdUntil > context.now()) {
+    await capture(referral, context, 'held', { releaseAt: holdUntil });
+    return { kind: 'hold', until: holdUntil };
   }
-  if (config.holdMs > 0 && holdUntil > context.now()) return { kind: 'hold', until: holdUntil };
   return { kind: 'pay' };
-}
-
-/** Captured before the write that parks it (and frees the lease): a crash in between captures again, with the same uuid. */
-export async function captureHeld(referral: Referral, verdict: Verdict, context: GateContext): Promise<void> {
-  if (verdict.kind === 'hold') await capture(referral, context, 'held', { releaseAt: verdict.until });
 }
 
 /** A HELD referral a worker took up (due, or approved and due): held again, or counted and released to be paid. */
