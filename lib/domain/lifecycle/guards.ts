@@ -42,8 +42,7 @@ export interface SharedSignalsPort {
 export async function reviewReasons(referral: Referral, createdAt: string, deps: GuardDeps): Promise<ReviewReason[]> {
   const { config, ledger } = deps;
   const reasons: ReviewReason[] = [];
-  const disposable = deps.isDisposable ?? isDisposableEmail;
-  if (config.reviewDisposable && (disposable(referral.referrerEmail) || disposable(referral.redeemerEmail)))
+  if (config.reviewDisposable && (isDisposableEmail(referral.referrerEmail) || isDisposableEmail(referral.redeemerEmail)))
     reasons.push('disposable_email');
   if (config.velocity) {
     const recent = await ledger.velocity(

@@ -28,8 +28,6 @@ export interface LifecycleDeps {
   config: LifecycleConfig;
   /** The guards' counters (budgets, velocity); the referral's own writes go through fulfilment's ledger. */
   ledger: GuardCounters;
-  /** Test seam for the disposable-domain list. */
-  isDisposable?: (email: string) => boolean;
   /** PostHog's Query API for the shared device / IP guards (lib/domain/lifecycle/guards.ts); wired only while they are on. */
   sharedSignals?: SharedSignalsPort;
 }
