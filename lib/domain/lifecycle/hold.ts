@@ -3,12 +3,9 @@
  * the machine (lib/domain/machine.ts):
  *
  *   RECEIVED, the rules accepted: lifecycleVerdict — guards → review (with reasons), else
- *               REWARD_HOLD > 0 → hold until its acceptance plus REWARD_HOLD, else pay. The
- *               verdict is then stored in one write (decide, lib/domain/steps.ts), which parks a hold or
- *               review and frees the lease; nothing is created in Shopify or sent to Customer.io.
- *   HELD, taken up (due, or approved): takeUp — an approved one is held again if its acceptance
- *               plus REWARD_HOLD is still ahead, else counted against its budget periods; out of
- *               the index, `released` captured, pay.
+ *               REWARD_HOLD > 0 → hold until its acceptance plus REWARD_HOLD, else pay; stored by
+ *               decide (lib/domain/steps.ts) before anything is created in Shopify or sent to Customer.io.
+ *   HELD, taken up (due, or approved): takeUp — held again, or counted and released to be paid.
  *
  * A pay verdict is stored before the first Shopify call and never reached again (stateOf reads
  * PAYING from it): a retry after a create whose answer was lost must never park (and an operator
@@ -66,7 +63,7 @@ export async function lifecycleVerdict(
   return { kind: 'pay' };
 }
 
-/** A HELD referral a worker took up (due, or approved and due): held again, or counted and released to be paid. */
+/** A HELD referral a worker took up (due, or approved and due). */
 export async function takeUp(
   referral: Referral,
   record: LedgerRecord,
