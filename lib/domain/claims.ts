@@ -60,11 +60,7 @@ export async function claimPerPersonRules(
  * referral (the ledger counts a referral once), so a retry after a crash between this claim and
  * the verdict finds its slot still held.
  */
-export async function claimReferrerCap(
-  referral: { eventId: string; referrerEmail: string },
-  rules: ProgramRules,
-  ledger: ClaimsPort,
-): Promise<RefusalReason | undefined> {
+export async function claimReferrerCap(referral: Claimant, rules: ProgramRules, ledger: ClaimsPort): Promise<RefusalReason | undefined> {
   const cap = rules.maxRewardsPerReferrer;
   const referrer = { kind: 'referrer' as const, person: canonicalEmail(referral.referrerEmail) };
   if (cap > 0 && !(await claim(ledger, referrer, referral.eventId, cap))) return 'referrer_cap_reached';
