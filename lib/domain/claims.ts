@@ -60,11 +60,7 @@ export async function claimPerPersonRules(
  * referral (the ledger counts a referral once), so a retry after a crash between this claim and
  * the verdict finds its slot still held.
  */
-export async function claimReferrerCap(
-  referral: { eventId: string; referrerEmail: string },
-  rules: ProgramRules,
-  ledger: ClaimsPort,
-): Promise<RefusalReason | undefined> {
+export async function claimReferrerCap(referral: Claimant, rules: ProgramRules, ledger: ClaimsPort): Promise<RefusalReason | undefined> {
   const cap = rules.maxRewardsPerReferrer;
   const referrer = { kind: 'referrer' as const, person: canonicalEmail(referral.referrerEmail) };
   if (cap > 0 && !(await claim(ledger, referrer, referral.eventId, cap))) return 'referrer_cap_reached';
@@ -88,14 +84,8 @@ const MAX_ROUNDS = 3;
 
 /** Why a contended claim is retried: a holder not yet decided, or claims changing hands every round. */
 const CONTENDED = {
-  redeemer: {
-    undecided: (holder: string) => `the redeemer is claimed by referral ${holder}, not yet decided`,
-    churn: 'the redeemer claim kept changing hands',
-  },
-  referrer: {
-    undecided: (holder: string) => `the referrer's last slot is held by referral ${holder}, not yet decided`,
-    churn: "the referrer's slots kept changing hands",
-  },
+  redeemer: { held: 'the redeemer is claimed', churn: 'the redeemer claim kept changing hands' },
+  referrer: { held: "the referrer's last slot is held", churn: "the referrer's slots kept changing hands" },
 };
 const contended = (why: string) => new RetryableError(`rules: ${why}; retry later`, { retryAfterMs: CONTENTION_RETRY_MS });
 
@@ -115,7 +105,7 @@ async function claim(ledger: ClaimsPort, counter: Extract<Counter, { kind: Role 
       continue;
     }
     const undecided = states.find(({ state }) => state === 'undecided');
-    if (undecided) throw contended(CONTENDED[counter.kind].undecided(undecided.holder));
+    if (undecided) throw contended(`${CONTENDED[counter.kind].held} by referral ${undecided.holder}, not yet decided`);
     if (holders.length >= cap) return false;
     // Fewer holders than the cap: a claim was given back between ours and our look.
   }

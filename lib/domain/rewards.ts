@@ -7,7 +7,7 @@ import { resolveReferrer, type ReferralCodeDeps } from './referral-codes';
 import { withRetry, type RetryOptions } from '../infra/retry';
 import { staticRefusal, vouchRefusal, type ProgramRules } from './rules';
 import { captureOutcome } from './lifecycle/capture';
-import { captureHeld, lifecycleVerdict, takeUp, type LifecycleDeps } from './lifecycle/hold';
+import { lifecycleVerdict, takeUp, type LifecycleDeps } from './lifecycle/hold';
 import { lastStep, stateOf, type Verdict } from './machine';
 import { decide, finish as finishStep, recordCard, recordCustomerIo, recordPostHog, recordTakenSeen, replaceCode } from './steps';
 import type { EventSender, OutcomeDetails, OutcomeTracker } from './notify-ports';
@@ -91,11 +91,7 @@ export interface FulfilDeps extends Announcer {
   referralCodes?: ReferralCodeDeps;
   /** Told when an event named a referrer email other than its code's owner: the owner is paid, this is for whoever investigates. */
   onIgnoredReferrerEmail?: (named: string, owner: string) => void;
-  /**
-   * How long a code our earlier sends may have created must keep answering "taken, not ours"
-   * before it is treated as a collision and replaced (default 10 minutes: DEFAULT_COLLISION_CONFIRM_MS).
-   * The pipeline harness and the soak pass a small value so their collision flows finish.
-   */
+  /** The collision's confirmation window (DEFAULT_COLLISION_CONFIRM_MS); the pipeline harness and the soak shorten it. */
   collisionConfirmMs?: number;
   /** Pay on value (lib/domain/qualify.ts): absent, or with no QUALIFY_EVENT, an accepted referral goes straight to the lifecycle. */
   qualification?: QualificationRules;
@@ -128,7 +124,7 @@ const MAX_CODE_COLLISIONS = 3;
  * retry is hinted to wait out the window, which the queue's 6-minute visibility timeout caps: it
  * ends on the second redelivery after the first sighting.
  */
-export const DEFAULT_COLLISION_CONFIRM_MS = 10 * 60_000;
+const DEFAULT_COLLISION_CONFIRM_MS = 10 * 60_000;
 
 /**
  * Turns one referral into two gift cards and one Customer.io event, exactly once. Progress
@@ -243,7 +239,6 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
         : deps.lifecycle
           ? await lifecycleVerdict(referral, record, deps.lifecycle, gateContext)
           : { kind: 'pay' };
-    await captureHeld(referral, verdict, gateContext);
     record = await decide(ledger, eventId, owner, verdict, JSON.stringify(referral));
     await checkpoint('decided');
     if (verdict.kind === 'hold') {
@@ -350,10 +345,8 @@ export async function fulfilReferral(queued: Referral, deps: FulfilDeps, context
     }
   };
 
-  // The two cards are independent: create them side by side, but let both settle before
-  // deciding, so neither is abandoned between Shopify's answer and the ledger write.
-  // A card whose ledger write succeeded is in the ledger whatever the other step did; the merge
-  // below only feeds the Customer.io step, which runs when both succeeded.
+  // Side by side, both settled before deciding, so neither is abandoned between Shopify's answer and
+  // its ledger write; the merge below only feeds the Customer.io step, which runs when both succeeded.
   const settled = await Promise.allSettled(ROLES.map(issueCard));
   const failures = settled.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
   if (failures.length > 0) throw failures.find((error) => error instanceof PermanentError) ?? failures[0];

@@ -291,12 +291,12 @@ describe('shared device / IP guard', () => {
       config: config({ REVIEW_SHARED_DEVICE: 'true', REVIEW_DISPOSABLE_EMAIL: 'true' }),
       ledger,
       cents: 5000,
-      isDisposable: () => true,
       sharedSignals: { shared },
     };
+    const disposable = { ...SAMPLE_REFERRAL, redeemerEmail: 'grace@mailinator.com' };
 
     // Act
-    const reasons = await reviewReasons(SAMPLE_REFERRAL, '2026-11-25T10:00:00.000Z', deps);
+    const reasons = await reviewReasons(disposable, '2026-11-25T10:00:00.000Z', deps);
 
     // Assess
     expect(reasons).toEqual(['disposable_email']);

@@ -12,14 +12,10 @@ const PACKAGE: string = ['disposable-email-domains'].join('');
 
 let domains: ReadonlySet<string> | undefined;
 
-function load(): ReadonlySet<string> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  domains ??= new Set((require(PACKAGE) as string[]).map((domain) => domain.toLowerCase()));
-  return domains;
-}
-
 /** True when the email's domain, or a parent domain of it, is a known disposable one. */
-export function isDisposableEmail(email: string, list: ReadonlySet<string> = load()): boolean {
+export function isDisposableEmail(email: string): boolean {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const list = (domains ??= new Set((require(PACKAGE) as string[]).map((domain) => domain.toLowerCase())));
   const labels = emailDomain(email).split('.');
   return labels.slice(1).some((_, i) => list.has(labels.slice(i).join('.')));
 }

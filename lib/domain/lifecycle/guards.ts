@@ -4,7 +4,6 @@
  * exceed. Evaluated once per referral, after the program rules accepted it; each check is a
  * claim that admits the same referral again, so a retry reaches the same verdict.
  */
-import type { LifecycleConfig } from '../../infra/config';
 import { PermanentError } from '../errors';
 import { canonicalEmail } from '../identity';
 import type { Referral } from '../referral';
@@ -36,14 +35,6 @@ export interface SharedSignalsPort {
   shared(query: { referrer: PersonRef; redeemer: PersonRef; since: string }): Promise<{ devices: number; ips: number }>;
 }
 
-/** Whether any guard is on: without one the worker writes nothing extra. */
-export const guardsOn = (config: LifecycleConfig): boolean =>
-  config.reviewDisposable ||
-  config.velocity !== undefined ||
-  config.dailyBudgetCents !== undefined ||
-  config.monthlyBudgetCents !== undefined ||
-  config.sharedSignals !== undefined;
-
 /**
  * The reasons to review, empty to pay. Budget comes last and is reserved only when nothing else
  * holds the referral back: a suspicious referral does not use up budget while it waits.
@@ -51,8 +42,7 @@ export const guardsOn = (config: LifecycleConfig): boolean =>
 export async function reviewReasons(referral: Referral, createdAt: string, deps: GuardDeps): Promise<ReviewReason[]> {
   const { config, ledger } = deps;
   const reasons: ReviewReason[] = [];
-  const disposable = deps.isDisposable ?? isDisposableEmail;
-  if (config.reviewDisposable && (disposable(referral.referrerEmail) || disposable(referral.redeemerEmail)))
+  if (config.reviewDisposable && (isDisposableEmail(referral.referrerEmail) || isDisposableEmail(referral.redeemerEmail)))
     reasons.push('disposable_email');
   if (config.velocity) {
     const recent = await ledger.velocity(

@@ -3,12 +3,9 @@
  * the machine (lib/domain/machine.ts):
  *
  *   RECEIVED, the rules accepted: lifecycleVerdict — guards → review (with reasons), else
- *               REWARD_HOLD > 0 → hold until its acceptance plus REWARD_HOLD, else pay. The
- *               verdict is then stored in one write (decide, lib/domain/steps.ts), which parks a hold or
- *               review and frees the lease; nothing is created in Shopify or sent to Customer.io.
- *   HELD, taken up (due, or approved): takeUp — an approved one is held again if its acceptance
- *               plus REWARD_HOLD is still ahead, else counted against its budget periods; out of
- *               the index, `released` captured, pay.
+ *               REWARD_HOLD > 0 → hold until its acceptance plus REWARD_HOLD, else pay; stored by
+ *               decide (lib/domain/steps.ts) before anything is created in Shopify or sent to Customer.io.
+ *   HELD, taken up (due, or approved): takeUp — held again, or counted and released to be paid.
  *
  * A pay verdict is stored before the first Shopify call and never reached again (stateOf reads
  * PAYING from it): a retry after a create whose answer was lost must never park (and an operator
@@ -20,7 +17,7 @@ import type { Verdict } from '../machine';
 import type { Referral } from '../referral';
 import type { OutcomeDetails, OutcomeTracker } from '../notify-ports';
 import { captureOutcome } from './capture';
-import { countApproved, guardsOn, reviewReasons, type GuardCounters, type SharedSignalsPort } from './guards';
+import { countApproved, reviewReasons, type GuardCounters, type SharedSignalsPort } from './guards';
 import { decide, markReleased } from '../steps';
 import { referralCents } from './record';
 
@@ -28,8 +25,6 @@ export interface LifecycleDeps {
   config: LifecycleConfig;
   /** The guards' counters (budgets, velocity); the referral's own writes go through fulfilment's ledger. */
   ledger: GuardCounters;
-  /** Test seam for the disposable-domain list. */
-  isDisposable?: (email: string) => boolean;
   /** PostHog's Query API for the shared device / IP guards (lib/domain/lifecycle/guards.ts); wired only while they are on. */
   sharedSignals?: SharedSignalsPort;
 }
@@ -44,7 +39,11 @@ export interface GateContext {
   retry: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
-/** The lifecycle's verdict on an accepted referral: the guards' reads and budget claims (which admit the same referral again), no write of its own. */
+/**
+ * The lifecycle's verdict on an accepted referral: the guards' reads and budget claims (which admit
+ * the same referral again), no write of its own. A hold is captured here, before the write that parks
+ * it (and frees the lease): a crash in between captures again, with the same uuid.
+ */
 export async function lifecycleVerdict(
   referral: Referral,
   begun: LedgerRecord,
@@ -54,20 +53,17 @@ export async function lifecycleVerdict(
   const { config } = deps;
   // From the first attempt's time, so a crash and retry do not push the release back.
   const holdUntil = Date.parse(begun.createdAt) + config.holdMs;
-  if (guardsOn(config)) {
-    const reasons = await reviewReasons(referral, begun.createdAt, { ...deps, cents: referralCents(context.rewardAmount) });
-    if (reasons.length > 0) return { kind: 'review', reasons, holdUntil };
+  // With every guard off this reads and writes nothing.
+  const reasons = await reviewReasons(referral, begun.createdAt, { ...deps, cents: referralCents(context.rewardAmount) });
+  if (reasons.length > 0) return { kind: 'review', reasons, holdUntil };
+  if (config.holdMs > 0 && holdUntil > context.now()) {
+    await capture(referral, context, 'held', { releaseAt: holdUntil });
+    return { kind: 'hold', until: holdUntil };
   }
-  if (config.holdMs > 0 && holdUntil > context.now()) return { kind: 'hold', until: holdUntil };
   return { kind: 'pay' };
 }
 
-/** Captured before the write that parks it (and frees the lease): a crash in between captures again, with the same uuid. */
-export async function captureHeld(referral: Referral, verdict: Verdict, context: GateContext): Promise<void> {
-  if (verdict.kind === 'hold') await capture(referral, context, 'held', { releaseAt: verdict.until });
-}
-
-/** A HELD referral a worker took up (due, or approved and due): held again, or counted and released to be paid. */
+/** A HELD referral a worker took up (due, or approved and due). */
 export async function takeUp(
   referral: Referral,
   record: LedgerRecord,

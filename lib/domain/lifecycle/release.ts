@@ -7,7 +7,8 @@
  * releaser run twice, late, or crashed halfway can at worst send a duplicate message, which the
  * ledger acknowledges. It also expires referrals past their qualification deadline, and finishes
  * the revokes refunds requested of paid referrals (REVOKE_PAID): the one Shopify call it makes is
- * a deactivation, which the worker neither carries nor may send.
+ * a deactivation, which the worker neither carries nor may send. Its ledger access is writes only
+ * (UpdateItem, with the record returned): the releaser's role reads nothing but the index.
  */
 import type { Referral } from '../referral';
 import type { LedgerPort, LifecycleIndex } from '../ledger-port';
@@ -82,11 +83,13 @@ export async function releaseDue(deps: ReleaserDeps): Promise<ReleaseRun> {
 }
 
 /**
- * Revoked per run at most: each costs two Shopify mutations through a pacer that takes a small
- * part of the shop's budget (lib/infra/wiring.ts), so a wave of refunds stays well inside the
- * releaser's 60 s; the rest, oldest first, go on the next minute.
+ * Revoked and expired per run at most, so a wave stays well inside the releaser's 60 s; the rest,
+ * oldest first, go on the next minute. A revoke costs two Shopify mutations through a pacer that
+ * takes a small part of the shop's budget (lib/infra/wiring.ts); an expiry a few sequential writes
+ * and two calls out.
  */
 const REVOKE_PER_RUN = 10;
+const EXPIRE_PER_RUN = 200;
 /**
  * No revoke is begun after this much of a run (real time, from its start): Shopify slow or down,
  * each call may take its 10 s timeout, and the run must end inside the releaser's 60 s with its metrics flushed.
@@ -97,9 +100,8 @@ const REVOKE_BUDGET_MS = 30_000;
  * Paid referrals a refund asked to revoke (REVOKE_PAID; parked in the `revoking` queue by the
  * request's own write): made REVOKED (deactivateRequested), `revoked` captured, `cancelled`
  * announced, and only then out of the index, so a run that failed or crashed anywhere in between
- * finishes on the next. Ledger writes only (UpdateItem, with the record returned): the releaser's
- * role reads nothing but the index. A failure is counted and left for the next run, never thrown:
- * the other revokes go on.
+ * finishes on the next. A failure is counted and left for the next run, never thrown: the other
+ * revokes go on.
  */
 async function revokeRequested(deps: ReleaserDeps, stopAt: number): Promise<{ revoked: number; failed: ReleaseRun['revokesFailed'] }> {
   let revoked = 0;
@@ -129,18 +131,11 @@ async function revokeRequested(deps: ReleaserDeps, stopAt: number): Promise<{ re
 }
 
 /**
- * Expired per run at most: each takes a few sequential writes (and two calls out), so a mass
- * expiry stays well inside the releaser's 60 s; the rest, oldest first, go on the next minute.
- */
-const EXPIRE_PER_RUN = 200;
-
-/**
  * Waiting referrals past their deadline (plus QUALIFY_GRACE_MS, for an event that happened in time
  * and is still on its way): each moved to NOT_QUALIFIED in one conditional write from AWAITING (a
  * qualification or a cancel that came first wins, and this run leaves it), then its claims given
  * back, `not_qualified` captured and announced, and only then out of the index: a run that crashed
  * in between finds it there again and finishes, each follow-up being a no-op the second time.
- * Ledger writes only (UpdateItem): the releaser's role reads nothing but the index.
  */
 async function expireDue(deps: ReleaserDeps, now: number): Promise<{ expired: number; failed: number }> {
   let expired = 0;
