@@ -6,7 +6,7 @@ import { deadLetter } from '../lib/adapters/sqs/deadletter';
 import { redeliverIn } from '../lib/adapters/sqs/visibility';
 import { planRedelivery } from '../lib/infra/redelivery';
 import { dryRunFulfil } from '../lib/domain/dry-run';
-import { PermanentError } from '../lib/domain/errors';
+import { errorMessage, PermanentError } from '../lib/domain/errors';
 import { release } from '../lib/domain/steps';
 import { referralLimitProblem } from '../lib/domain/limits';
 import { maskEmail } from '../lib/infra/mask';
@@ -49,8 +49,6 @@ export function makeWorkerHandler(deps: WorkerDeps) {
 
 /** How many times SQS has delivered the record, this delivery included. */
 const receiveCount = (record: SQSRecord): number => Number(record.attributes?.ApproximateReceiveCount ?? 1);
-
-const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /** The record's lease owner, and when its steps stop retrying so its outcome can still be recorded. */
 function leaseFor(record: SQSRecord, context: Context): FulfilContext {

@@ -1,3 +1,6 @@
+/** What a thrown value says, for a log line or a ledger note: an error's message, anything else as a string. */
+export const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
 /**
  * The three ways a step can fail. Every adapter maps what it sees onto one of them, so the
  * worker decides retry vs dead-letter in one place and nothing is swallowed.

@@ -20,7 +20,7 @@
  */
 import { announce } from './announce';
 import { canonicalEmail } from './identity';
-import { PermanentError, RetryableError } from './errors';
+import { errorMessage, PermanentError, RetryableError } from './errors';
 import type { LedgerPort, LedgerRecord, QualifyingFact } from './ledger-port';
 import { captureOutcome } from './lifecycle/capture';
 import type { LifecycleRecord } from './lifecycle/record';
@@ -324,7 +324,7 @@ async function qualifyFound(
     // The referral's own lease is freed (a retryable failure) so this event's next delivery, or a
     // duplicate of the referral, continues it; a permanent one is recorded on it, and this event
     // goes to the DLQ: its redrive continues the referral, as a referral's redrive would.
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     if (error instanceof PermanentError) await ledger.fail(record.eventId, context.owner, error.reason, message).catch(() => undefined);
     else await release(ledger, record.eventId, context.owner, message).catch(() => undefined);
     throw error;

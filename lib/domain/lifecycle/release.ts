@@ -19,6 +19,7 @@ import { releaseClaims } from '../claims';
 import type { OutcomeTracker } from '../notify-ports';
 import { announce, type Announcer } from '../announce';
 import { captureRecord, parkedReferral, QUALIFY_GRACE_MS, releasePersonKeys } from '../qualify';
+import { errorMessage } from '../errors';
 
 export interface ReleaserDeps extends Announcer {
   ledger: LedgerPort;
@@ -124,7 +125,7 @@ async function revokeRequested(deps: ReleaserDeps, stopAt: number): Promise<{ re
       await announce(deps, undefined, record, 'cancelled', { reason });
       await revokeDone(deps.ledger, record.eventId);
     } catch (error) {
-      failed.push({ referral: found.eventId, error: error instanceof Error ? error.message : String(error) });
+      failed.push({ referral: found.eventId, error: errorMessage(error) });
     }
   }
   return { revoked, failed };
